@@ -1,0 +1,21 @@
+# cellpipe: raw time-lapse movies -> OME-Zarr -> normalized -> segmented -> tracked -> measured -> reports.
+# Run from this folder:  snakemake --profile profiles/workstation   (see README.md)
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/simulate.smk"
+include: "workflow/rules/ingest.smk"
+include: "workflow/rules/normalize.smk"
+include: "workflow/rules/segment.smk"
+include: "workflow/rules/track.smk"
+include: "workflow/rules/measure.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        summary=f"{RESULTS}/summary.html",
+        reports=expand(f"{RESULTS}/{{sample}}/report.html", sample=SAMPLES),
+    default_target: True

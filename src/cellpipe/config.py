@@ -1,0 +1,185 @@
+"""The workflow configuration and the sample sheet, validated before any job runs.
+
+``config/config.yaml`` is parsed into :class:`PipelineConfig` (one typed
+settings model per stage) and ``config/samples.tsv`` into
+:class:`SampleRow` objects.  Every problem is raised as :class:`ConfigError`
+with a one-line message naming the key or the row and what is wrong.
+The JSON schemas in ``workflow/schemas/`` are generated from these models
+(``python tools/write_schemas.py``), so schema and models cannot disagree.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from cellpipe._base import StageSettings
+from cellpipe.ingest import IngestSettings
+from cellpipe.measure import MeasureSettings
+from cellpipe.normalize import NormalizeSettings
+from cellpipe.report import ReportSettings
+from cellpipe.segment import SegmentSettings
+from cellpipe.simulate import SimulationSettings
+from cellpipe.track import TrackSettings
+
+SAMPLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+SIMULATED_MOVIE = "{results}/simulated/{name}/movie.ome.tif"
+"""Where the ``simulate_movie`` rule writes the movie of ``simulate.<name>``."""
+SIMULATED_TRUTH = "{results}/simulated/{name}/01_GT"
+"""Where the ``simulate_movie`` rule writes the CTC ground truth of ``simulate.<name>``."""
+
+
+class ConfigError(ValueError):
+    """A configuration or sample-sheet problem, explained in one line."""
+
+
+class PipelineConfig(StageSettings):
+    """Everything in ``config/config.yaml``; see ``config/README.md`` for each key."""
+
+    samples: str = Field("config/samples.tsv", description="Path of the sample sheet (TSV), relative to the working directory.")
+    results: str = Field("results", description="Folder for all outputs, relative to the working directory.")
+    simulate: dict[str, SimulationSettings] = Field(
+        default_factory=dict,
+        description="Simulated movies the workflow generates itself, by name; a sample whose movie is "
+        f"'{SIMULATED_MOVIE}' uses simulate.<name>.",
+    )
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    normalize: NormalizeSettings = Field(default_factory=NormalizeSettings)
+    segment: SegmentSettings = Field(default_factory=SegmentSettings)
+    track: TrackSettings = Field(default_factory=TrackSettings)
+    measure: MeasureSettings = Field(default_factory=MeasureSettings)
+    report: ReportSettings = Field(default_factory=ReportSettings)
+
+    @field_validator("simulate")
+    @classmethod
+    def _names_are_safe(cls, value: dict[str, SimulationSettings]) -> dict[str, SimulationSettings]:
+        for name in value:
+            if not SAMPLE_NAME.match(name):
+                raise ValueError(f"simulation name {name!r} may only contain letters, digits, '.', '_' and '-'")
+        return value
+
+
+class SampleRow(BaseModel):
+    """One row of the sample sheet: one movie."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sample: str = Field(description="Unique name; letters, digits, '.', '_', '-' (used in output paths).")
+    movie: str = Field(description="Path of the raw movie: TIFF stack, OME-TIFF, or CTC folder of tNNN.tif.")
+    format: Literal["auto", "tiff", "ome-tiff", "ctc"] = Field("auto", description="Movie format; auto guesses from the path.")
+    axes: str | None = Field(None, description="Axes of a TIFF stack, e.g. TYX, TCYX, CTYX; default: from the file.")
+    pixel_size_um: float | None = Field(None, gt=0, description="Pixel size in µm; overrides the file's metadata.")
+    frame_interval_min: float | None = Field(None, gt=0, description="Time between frames in minutes; overrides the file's metadata.")
+    channel_names: str | None = Field(None, description="Comma-separated channel names; default: from the file or ch0, ch1, ...")
+    ground_truth: str | None = Field(None, description="CTC ground-truth folder (with TRA/ and SEG/), for evaluation.")
+
+    @field_validator("sample")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        if not SAMPLE_NAME.match(value):
+            raise ValueError("may only contain letters, digits, '.', '_' and '-', and must not start with '.' or '-'")
+        return value
+
+    @field_validator("axes")
+    @classmethod
+    def _axes_letters(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.upper()
+        if not re.fullmatch(r"[TCZYXS]+", value) or len(set(value)) != len(value):
+            raise ValueError(f"axes {value!r}: use the letters T, C, Z, Y, X (S for RGB) once each")
+        return value
+
+    @property
+    def channels(self) -> list[str]:
+        return [c.strip() for c in self.channel_names.split(",")] if self.channel_names else []
+
+
+def _describe(err: ValidationError, where: str) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key"
+    detail = f"{where}: {loc}: {msg}"
+    if first["type"] not in ("missing", "extra_forbidden") and "input" in first:
+        detail += f" (got {first['input']!r})"
+    n_more = len(err.errors()) - 1
+    return detail + (f" (and {n_more} more problem{'s' if n_more > 1 else ''})" if n_more else "")
+
+
+def load_config(raw: dict[str, Any] | None, source: str = "config") -> PipelineConfig:
+    """Validate the raw config mapping; raise :class:`ConfigError` naming the first bad key."""
+    try:
+        return PipelineConfig.model_validate(raw or {})
+    except ValidationError as err:
+        raise ConfigError(_describe(err, source)) from None
+
+
+def simulated_name(movie: str, config: PipelineConfig) -> str | None:
+    """The ``simulate`` entry that produces ``movie``, or None when it is a user's file."""
+    for name in config.simulate:
+        if os.path.normpath(movie) == os.path.normpath(SIMULATED_MOVIE.format(results=config.results, name=name)):
+            return name
+    return None
+
+
+def load_samples(path: str | os.PathLike[str], config: PipelineConfig, check_files: bool = True) -> list[SampleRow]:
+    """Read and validate the sample sheet.
+
+    Raises :class:`ConfigError` for unknown or missing columns, invalid values,
+    duplicate sample names and (when ``check_files``) movies or ground-truth
+    folders that do not exist and are not made by the ``simulate`` rule.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"sample sheet not found: {path}")
+    with path.open(newline="", encoding="utf-8") as handle:
+        lines = [ln for ln in handle if ln.strip() and not ln.lstrip().startswith("#")]
+    reader = csv.DictReader(lines, delimiter="\t")
+    columns = reader.fieldnames or []
+    allowed = set(SampleRow.model_fields)
+    unknown = [c for c in columns if c not in allowed]
+    if unknown:
+        raise ConfigError(f"{path}: unknown column {unknown[0]!r} (allowed: {', '.join(SampleRow.model_fields)})")
+    for required in ("sample", "movie"):
+        if required not in columns:
+            raise ConfigError(f"{path}: missing column {required!r}")
+    rows: list[SampleRow] = []
+    seen: dict[str, int] = {}
+    for line_no, record in enumerate(reader, start=2):
+        if None in record:
+            raise ConfigError(f"{path} line {line_no}: more fields than columns (check the tabs)")
+        values = {k: v.strip() for k, v in record.items() if v is not None and v.strip() != ""}
+        name = values.get("sample", "?")
+        try:
+            row = SampleRow.model_validate(values)
+        except ValidationError as err:
+            raise ConfigError(_describe(err, f"{path} line {line_no} (sample {name!r})")) from None
+        if row.sample in seen:
+            raise ConfigError(f"{path} line {line_no}: duplicate sample name {row.sample!r} (first on line {seen[row.sample]})")
+        seen[row.sample] = line_no
+        if check_files:
+            _check_row_files(row, path, line_no, config)
+        rows.append(row)
+    if not rows:
+        raise ConfigError(f"{path}: no samples")
+    return rows
+
+
+def _check_row_files(row: SampleRow, sheet: Path, line_no: int, config: PipelineConfig) -> None:
+    where = f"{sheet} line {line_no} (sample {row.sample!r})"
+    sim = simulated_name(row.movie, config)
+    if sim is None and not Path(row.movie).exists():
+        raise ConfigError(f"{where}: movie not found: {row.movie}")
+    if row.ground_truth:
+        made_by_sim = sim is not None and os.path.normpath(row.ground_truth) == os.path.normpath(
+            SIMULATED_TRUTH.format(results=config.results, name=sim)
+        )
+        if not made_by_sim and not Path(row.ground_truth).is_dir():
+            raise ConfigError(f"{where}: ground_truth folder not found: {row.ground_truth}")

@@ -1,0 +1,101 @@
+"""Ingest: decide the physical metadata of a raw movie and check its pixels.
+
+The sample sheet wins over the file's metadata (users correct wrong
+microscope metadata there); the config's defaults come last.  A movie without
+a pixel size or frame interval from any of the three is an error, because
+every measurement in µm and µm/min depends on them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import Field
+
+from cellpipe._base import StageSettings
+
+logger = logging.getLogger(__name__)
+
+
+class IngestError(ValueError):
+    """A raw movie that cannot be used; the message names the sample and the file."""
+
+
+class IngestSettings(StageSettings):
+    """Settings of the ingest stage."""
+
+    default_pixel_size_um: float | None = Field(
+        None, gt=0, description="Pixel size in µm for movies whose file and sample-sheet row give none."
+    )
+    default_frame_interval_min: float | None = Field(
+        None, gt=0, description="Frame interval in minutes for movies whose file and sample-sheet row give none."
+    )
+
+
+@dataclass
+class MovieMetadata:
+    """The physical metadata ingest writes into the OME-Zarr."""
+
+    pixel_size_um: float
+    frame_interval_min: float
+    channel_names: list[str]
+    pixel_size_source: str
+    frame_interval_source: str
+
+
+def _pick(sheet: float | None, file: float | None, default: float | None) -> tuple[float | None, str]:
+    if sheet is not None:
+        return sheet, "sample sheet"
+    if file is not None and file > 0:
+        return file, "file metadata"
+    if default is not None:
+        return default, "config default"
+    return None, "none"
+
+
+def resolve_metadata(
+    sample: str,
+    movie_path: str,
+    shape_tcyx: tuple[int, ...],
+    file_pixel_size_um: float | None,
+    file_frame_interval_min: float | None,
+    file_channel_names: list[str],
+    sheet_pixel_size_um: float | None,
+    sheet_frame_interval_min: float | None,
+    sheet_channel_names: list[str],
+    settings: IngestSettings,
+) -> MovieMetadata:
+    """Combine sample sheet, file metadata and config defaults (in that order of priority)."""
+    where = f"sample {sample!r} ({movie_path})"
+    px, px_src = _pick(sheet_pixel_size_um, file_pixel_size_um, settings.default_pixel_size_um)
+    if px is None:
+        raise IngestError(f"{where}: no pixel size in the file's metadata; set pixel_size_um in the sample sheet")
+    dt, dt_src = _pick(sheet_frame_interval_min, file_frame_interval_min, settings.default_frame_interval_min)
+    if dt is None:
+        raise IngestError(f"{where}: no frame interval in the file's metadata; set frame_interval_min in the sample sheet")
+    n_channels = shape_tcyx[1]
+    names = sheet_channel_names or file_channel_names or [f"ch{i}" for i in range(n_channels)]
+    if len(names) != n_channels:
+        raise IngestError(f"{where}: {len(names)} channel names given for {n_channels} channels")
+    if len(set(names)) != len(names):
+        raise IngestError(f"{where}: channel names must be unique, got {names}")
+    logger.info("%s: pixel size %.4g µm (%s), frame interval %.4g min (%s), channels %s",
+                where, px, px_src, dt, dt_src, names)
+    return MovieMetadata(float(px), float(dt), list(names), px_src, dt_src)
+
+
+def check_pixels(sample: str, movie_path: str, data: np.ndarray) -> None:
+    """Refuse movies whose pixels cannot be analysed (too few frames, non-numeric, NaN, constant)."""
+    where = f"sample {sample!r} ({movie_path})"
+    if data.ndim != 4:
+        raise IngestError(f"{where}: expected (T, C, Y, X), got shape {data.shape}")
+    if not (np.issubdtype(data.dtype, np.integer) or np.issubdtype(data.dtype, np.floating)):
+        raise IngestError(f"{where}: pixel type {data.dtype} is not numeric")
+    if min(data.shape[2:]) < 8:
+        raise IngestError(f"{where}: frames of {data.shape[2]}x{data.shape[3]} px are too small to segment")
+    if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).all():
+        raise IngestError(f"{where}: {int((~np.isfinite(data)).sum())} NaN or infinite pixels")
+    if data.size and data.max() == data.min():
+        raise IngestError(f"{where}: every pixel has the value {data.flat[0]}; the movie is blank")

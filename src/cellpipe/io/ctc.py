@@ -1,0 +1,413 @@
+"""Cell Tracking Challenge (CTC) folders: raw frames, ground truth and results.
+
+Layout (frames are 0-based; names have 3 digits, 4 when a movie has more than 1000 frames)::
+
+    01/t000.tif, t001.tif, ...                 raw frames (Y, X)
+    01_GT/TRA/man_track000.tif, ...            tracking ground truth: one label image per frame
+    01_GT/TRA/man_track.txt                    "label first_frame last_frame parent" per line
+    01_GT/SEG/man_seg000.tif, ...              segmentation ground truth (all or some frames)
+    01_RES/mask000.tif, ..., res_track.txt     a method's result, for the CTC evaluation tools
+
+Label values in TRA masks are track ids: a track's label is present in every frame from its
+first to its last frame, and a daughter starts after its parent's last frame
+(:func:`check_ctc_tracks` checks this).
+
+Every writer builds the folder under a temporary sibling name and renames it when complete,
+so an interrupted write leaves nothing under the final name; writers refuse to replace an
+existing non-empty folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import tifffile
+
+from cellpipe.io.atomic import atomic_path
+
+if TYPE_CHECKING:
+    from cellpipe.simulate import SimulatedMovie
+
+logger = logging.getLogger(__name__)
+
+PathLike = str | os.PathLike[str]
+
+__all__ = [
+    "TRACK_COLUMNS",
+    "check_ctc_tracks",
+    "frame_digits",
+    "frame_name",
+    "read_ctc_label_stack",
+    "read_ctc_labels",
+    "read_ctc_movie",
+    "read_ctc_tracks",
+    "write_ctc_ground_truth",
+    "write_ctc_movie",
+    "write_ctc_results",
+    "write_ctc_tracks",
+    "write_simulation",
+]
+
+TRACK_COLUMNS: tuple[str, ...] = ("label", "first_frame", "last_frame", "parent")
+"""Columns of a CTC track table, in the order of ``man_track.txt``."""
+
+_RAW_FRAME = re.compile(r"^t(\d+)\.tiff?$")
+_TRAILING_NUMBER = re.compile(r"(\d+)\.tiff?$")
+_MAX_UINT16 = int(np.iinfo(np.uint16).max)
+
+
+def frame_digits(n_frames: int) -> int:
+    """Digits in CTC frame names: 3, or 4 for movies with more than 1000 frames."""
+    return 3 if n_frames <= 1000 else 4
+
+
+def frame_name(prefix: str, t: int, n_frames: int) -> str:
+    """File name of frame ``t`` of an ``n_frames`` movie, e.g. ``frame_name("t", 7, 92) == "t007.tif"``."""
+    return f"{prefix}{t:0{frame_digits(n_frames)}d}.tif"
+
+
+def _refuse_non_empty(folder: Path) -> None:
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise FileExistsError(f"{folder}: exists and is not an empty folder; refusing to overwrite it")
+
+
+# ------------------------------------------------------------------------------------------
+# raw movies
+# ------------------------------------------------------------------------------------------
+
+
+def write_ctc_movie(folder: PathLike, movie: np.ndarray) -> None:
+    """Write a (T, Y, X) movie as ``folder/t000.tif``, ``t001.tif``, ... (dtype kept, uncompressed).
+
+    ``movie`` may also be any array with ``shape`` and frame indexing (Zarr, dask): it is read one
+    frame at a time.
+
+    Raises:
+        FileExistsError: ``folder`` exists and is not empty.
+        ValueError: ``movie`` is not 3-D or has no frames.
+    """
+    folder = Path(folder)
+    if not hasattr(movie, "shape"):
+        movie = np.asarray(movie)
+    shape = tuple(movie.shape)
+    if len(shape) != 3 or shape[0] == 0:
+        raise ValueError(f"{folder}: a CTC movie is (T, Y, X) with T >= 1; got shape {shape}")
+    _refuse_non_empty(folder)
+    n = shape[0]
+    with atomic_path(folder) as tmp:
+        tmp.mkdir()
+        for t in range(n):
+            tifffile.imwrite(tmp / frame_name("t", t, n), np.asarray(movie[t]))
+    logger.info("wrote %d frames of %s px to %s", n, shape[1:], folder)
+
+
+def _numbered_files(folder: Path, names: Sequence[str], pattern: re.Pattern[str]) -> dict[int, Path]:
+    found: dict[int, Path] = {}
+    for name in names:
+        match = pattern.search(name)
+        if match is None:
+            continue
+        t = int(match.group(1))
+        if t in found:
+            raise ValueError(f"{folder}: two files for frame {t}: {found[t].name} and {name}")
+        found[t] = folder / name
+    return found
+
+
+def _check_contiguous(folder: Path, frames: Sequence[int], what: str) -> None:
+    expected = range(len(frames))
+    if list(frames) != list(expected):
+        missing = sorted(set(range(max(frames) + 1)) - set(frames))
+        raise ValueError(
+            f"{folder}: {what} must be numbered 0..{len(frames) - 1} without gaps; "
+            f"frame(s) {missing[:10]}{' ...' if len(missing) > 10 else ''} missing"
+        )
+
+
+def _read_stack(folder: Path, files: dict[int, Path]) -> np.ndarray:
+    frames = sorted(files)
+    first = tifffile.imread(files[frames[0]])
+    if first.ndim != 2:
+        raise ValueError(
+            f"{files[frames[0]]}: frame has shape {first.shape}; cellpipe reads 2D frames (Y, X)"
+        )
+    stack = np.empty((len(frames), *first.shape), dtype=first.dtype)
+    stack[0] = first
+    for i, t in enumerate(frames[1:], start=1):
+        frame = tifffile.imread(files[t])
+        if frame.shape != first.shape:
+            raise ValueError(
+                f"{folder}: frames have different shapes: {files[frames[0]].name} is {first.shape}, "
+                f"{files[t].name} is {frame.shape}"
+            )
+        if frame.dtype != first.dtype:
+            raise ValueError(
+                f"{folder}: frames have different dtypes: {files[frames[0]].name} is {first.dtype}, "
+                f"{files[t].name} is {frame.dtype}"
+            )
+        stack[i] = frame
+    return stack
+
+
+def read_ctc_movie(folder: PathLike) -> np.ndarray:
+    """Read the ``tNNN.tif`` frames of a CTC folder as a (T, Y, X) array, in frame order.
+
+    Other files in the folder are ignored.
+
+    Raises:
+        ValueError (naming the folder): no frames, a gap in the numbering (frames must be
+            0..T-1), frames of different shapes or dtypes, or frames that are not 2-D.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder}: not a folder of CTC frames (tNNN.tif)")
+    files = _numbered_files(folder, sorted(os.listdir(folder)), _RAW_FRAME)
+    if not files:
+        raise ValueError(f"{folder}: no CTC frames (t000.tif, t001.tif, ...) found")
+    _check_contiguous(folder, sorted(files), "frames tNNN.tif")
+    movie = _read_stack(folder, files)
+    logger.info("read %d frames %s %s from %s", movie.shape[0], movie.shape[1:], movie.dtype, folder)
+    return movie
+
+
+# ------------------------------------------------------------------------------------------
+# label images
+# ------------------------------------------------------------------------------------------
+
+
+def read_ctc_labels(folder: PathLike, pattern: str = "man_track*.tif") -> dict[int, np.ndarray]:
+    """Read label images matching ``pattern`` (glob) as {frame: (Y, X) array}.
+
+    The frame number is the number at the end of the file name (``man_seg021.tif`` -> 21),
+    so sparse SEG ground truth reads naturally.
+
+    Raises:
+        ValueError: no file matches, or two files have the same frame number.
+    """
+    folder = Path(folder)
+    names = sorted(p.name for p in folder.glob(pattern))
+    files = _numbered_files(folder, names, _TRAILING_NUMBER)
+    if not files:
+        raise ValueError(f"{folder}: no label images matching {pattern!r}")
+    return {t: tifffile.imread(files[t]) for t in sorted(files)}
+
+
+def read_ctc_label_stack(folder: PathLike, pattern: str = "man_track*.tif") -> np.ndarray:
+    """Read label images matching ``pattern`` as a (T, Y, X) stack; frames must be 0..T-1."""
+    folder = Path(folder)
+    names = sorted(p.name for p in folder.glob(pattern))
+    files = _numbered_files(folder, names, _TRAILING_NUMBER)
+    if not files:
+        raise ValueError(f"{folder}: no label images matching {pattern!r}")
+    _check_contiguous(folder, sorted(files), f"label images {pattern!r}")
+    return _read_stack(folder, files)
+
+
+def _as_uint16_labels(labels: np.ndarray, where: Path) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.ndim != 3 or labels.shape[0] == 0:
+        raise ValueError(f"{where}: labels must be (T, Y, X) with T >= 1; got shape {labels.shape}")
+    if labels.dtype.kind not in "iub":
+        raise ValueError(f"{where}: labels must be integers; got {labels.dtype}")
+    if labels.size and (labels.min() < 0 or labels.max() > _MAX_UINT16):
+        raise ValueError(f"{where}: label values must be in 0..{_MAX_UINT16} to be stored as uint16")
+    return labels.astype(np.uint16, copy=False)
+
+
+# ------------------------------------------------------------------------------------------
+# track tables
+# ------------------------------------------------------------------------------------------
+
+
+def _normalise_tracks(tracks: pd.DataFrame, where: object) -> pd.DataFrame:
+    missing = [c for c in TRACK_COLUMNS if c not in tracks.columns]
+    if missing:
+        raise ValueError(f"{where}: track table lacks column(s) {missing}; needs {list(TRACK_COLUMNS)}")
+    out = tracks.loc[:, list(TRACK_COLUMNS)]
+    if out.isna().any().any():
+        raise ValueError(f"{where}: track table has missing values")
+    values = out.to_numpy()
+    if values.dtype.kind not in "iu" and not np.array_equal(values, np.round(values)):
+        raise ValueError(f"{where}: track table values must be integers")
+    return out.astype(np.int64).reset_index(drop=True)
+
+
+def check_ctc_tracks(labels: np.ndarray, tracks: pd.DataFrame) -> list[str]:
+    """Problems that make ``labels`` (T, Y, X) and ``tracks`` inconsistent CTC data; empty if none.
+
+    Checked: labels unique and positive; 0 <= first_frame <= last_frame < T; a parent exists and
+    ends before its daughter starts; in every frame the label values present are exactly the tracks
+    alive in that frame (so every track is present in every frame from its first to its last).
+    """
+    problems: list[str] = []
+    tracks = _normalise_tracks(tracks, "tracks")
+    n_frames = int(np.asarray(labels).shape[0])
+    ids = tracks["label"].to_numpy()
+    if (ids < 1).any():
+        problems.append(f"labels must be positive: {sorted(ids[ids < 1].tolist())[:10]}")
+    dup = tracks["label"][tracks["label"].duplicated()].tolist()
+    if dup:
+        problems.append(f"duplicate labels: {dup[:10]}")
+    bad_span = tracks[(tracks["first_frame"] < 0) | (tracks["first_frame"] > tracks["last_frame"])
+                      | (tracks["last_frame"] >= n_frames)]
+    if len(bad_span):
+        problems.append(f"tracks with frames outside 0..{n_frames - 1} or first > last: "
+                        f"{bad_span['label'].tolist()[:10]}")
+    last_of = dict(zip(tracks["label"].tolist(), tracks["last_frame"].tolist(), strict=True))
+    for label, first, parent in tracks[["label", "first_frame", "parent"]].itertuples(index=False):
+        if parent == 0:
+            continue
+        if parent not in last_of:
+            problems.append(f"track {label}: parent {parent} is not a track")
+        elif last_of[parent] >= first:
+            problems.append(f"track {label} starts at frame {first} but its parent {parent} ends at {last_of[parent]}")
+    starts = tracks["first_frame"].to_numpy()
+    ends = tracks["last_frame"].to_numpy()
+    for t in range(n_frames):
+        frame = np.asarray(labels[t])
+        present = _present_labels(frame)
+        alive = set(ids[(starts <= t) & (ends >= t)].tolist())
+        if present != alive:
+            missing, extra = sorted(alive - present), sorted(present - alive)
+            msg = f"frame {t}:"
+            if missing:
+                msg += f" tracks {missing[:10]} alive but absent from the mask;"
+            if extra:
+                msg += f" labels {extra[:10]} in the mask but not alive in the table;"
+            problems.append(msg.rstrip(";"))
+        if len(problems) > 20:
+            problems.append("... (stopped after 20 problems)")
+            break
+    return problems
+
+
+def _present_labels(frame: np.ndarray) -> set[int]:
+    if frame.dtype.kind in "ub" and frame.dtype.itemsize <= 2:
+        counts = np.bincount(frame.ravel())
+        values = np.flatnonzero(counts)
+    else:
+        values = np.unique(frame)
+    return {int(v) for v in values if v != 0}
+
+
+def read_ctc_tracks(path: PathLike) -> pd.DataFrame:
+    """Read a CTC track file (``man_track.txt``/``res_track.txt``): columns label, first_frame, last_frame, parent.
+
+    Raises:
+        ValueError: a line does not hold exactly four integers (the message names the line).
+    """
+    path = Path(path)
+    rows: list[list[int]] = []
+    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != 4:
+            raise ValueError(f"{path}:{lineno}: expected 4 integers 'label first last parent', got {line!r}")
+        try:
+            rows.append([int(f) for f in fields])
+        except ValueError as exc:
+            raise ValueError(f"{path}:{lineno}: expected 4 integers 'label first last parent', got {line!r}") from exc
+    return pd.DataFrame(np.array(rows, dtype=np.int64).reshape(-1, 4), columns=list(TRACK_COLUMNS))
+
+
+def _tracks_text(tracks: pd.DataFrame) -> str:
+    return "".join(f"{a} {b} {c} {d}\n" for a, b, c, d in tracks.itertuples(index=False))
+
+
+def write_ctc_tracks(path: PathLike, tracks: pd.DataFrame) -> None:
+    """Write a CTC track file: one ``label first_frame last_frame parent`` line per track, space separated."""
+    tracks = _normalise_tracks(tracks, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(_tracks_text(tracks))
+
+
+# ------------------------------------------------------------------------------------------
+# ground truth and results folders
+# ------------------------------------------------------------------------------------------
+
+
+def _check_or_raise(where: Path, labels: np.ndarray, tracks: pd.DataFrame) -> None:
+    problems = check_ctc_tracks(labels, tracks)
+    if problems:
+        raise ValueError(f"{where}: labels and tracks are not consistent CTC data: " + "; ".join(problems[:5]))
+
+
+def write_ctc_ground_truth(
+    gt_dir: PathLike,
+    labels: np.ndarray,
+    tracks: pd.DataFrame,
+    seg_frames: Sequence[int] | None = None,
+) -> None:
+    """Write CTC ground truth: ``TRA/man_trackTTT.tif`` for every frame, ``TRA/man_track.txt`` and
+    ``SEG/man_segTTT.tif`` for ``seg_frames`` (default: every frame), all uint16.
+
+    ``labels`` (T, Y, X) values are track ids; ``tracks`` has columns label, first_frame,
+    last_frame, parent and must agree with ``labels`` (see :func:`check_ctc_tracks`).
+
+    Raises:
+        FileExistsError: ``gt_dir`` exists and is not empty.
+        ValueError: inconsistent labels and tracks, labels out of the uint16 range, or a
+            ``seg_frames`` entry outside 0..T-1.
+    """
+    gt_dir = Path(gt_dir)
+    labels16 = _as_uint16_labels(labels, gt_dir)
+    tracks = _normalise_tracks(tracks, gt_dir)
+    n = labels16.shape[0]
+    seg = list(range(n)) if seg_frames is None else sorted({int(t) for t in seg_frames})
+    bad = [t for t in seg if not 0 <= t < n]
+    if bad:
+        raise ValueError(f"{gt_dir}: seg_frames {bad} outside 0..{n - 1}")
+    _check_or_raise(gt_dir, labels16, tracks)
+    _refuse_non_empty(gt_dir)
+    with atomic_path(gt_dir) as tmp:
+        (tmp / "TRA").mkdir(parents=True)
+        (tmp / "SEG").mkdir()
+        for t in range(n):
+            tifffile.imwrite(tmp / "TRA" / frame_name("man_track", t, n), labels16[t])
+        (tmp / "TRA" / "man_track.txt").write_text(_tracks_text(tracks))
+        for t in seg:
+            tifffile.imwrite(tmp / "SEG" / frame_name("man_seg", t, n), labels16[t])
+    logger.info("wrote CTC ground truth (%d frames, %d tracks, %d SEG frames) to %s", n, len(tracks), len(seg), gt_dir)
+
+
+def write_ctc_results(res_dir: PathLike, labels: np.ndarray, tracks: pd.DataFrame) -> None:
+    """Write a method's tracking result in the CTC ``RES`` format: ``maskTTT.tif`` (uint16) and ``res_track.txt``.
+
+    This is the layout the CTC evaluation tools (and ``py-ctcmetrics``, ``traccuracy``) read.
+
+    Raises:
+        FileExistsError: ``res_dir`` exists and is not empty.
+        ValueError: inconsistent labels and tracks (see :func:`check_ctc_tracks`).
+    """
+    res_dir = Path(res_dir)
+    labels16 = _as_uint16_labels(labels, res_dir)
+    tracks = _normalise_tracks(tracks, res_dir)
+    _check_or_raise(res_dir, labels16, tracks)
+    _refuse_non_empty(res_dir)
+    n = labels16.shape[0]
+    with atomic_path(res_dir) as tmp:
+        tmp.mkdir()
+        for t in range(n):
+            tifffile.imwrite(tmp / frame_name("mask", t, n), labels16[t])
+        (tmp / "res_track.txt").write_text(_tracks_text(tracks))
+    logger.info("wrote CTC result (%d frames, %d tracks) to %s", n, len(tracks), res_dir)
+
+
+def write_simulation(sim: SimulatedMovie, movie_dir: PathLike, gt_dir: PathLike) -> None:
+    """Write a simulated movie as a CTC folder (``movie_dir``) and its ground truth (``gt_dir``).
+
+    Raises:
+        FileExistsError: either folder exists and is not empty (checked before anything is written).
+    """
+    _refuse_non_empty(Path(movie_dir))
+    _refuse_non_empty(Path(gt_dir))
+    write_ctc_movie(movie_dir, sim.image)
+    write_ctc_ground_truth(gt_dir, sim.labels, sim.tracks)

@@ -1,0 +1,187 @@
+"""OME-Zarr (NGFF 0.4, Zarr v2 on disk) images and plain Zarr arrays.
+
+Every array is chunked one frame per chunk, so stages read and write frame by
+frame.  Physical units are written into the NGFF metadata: space in
+micrometer, time in minute.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+from ome_zarr.format import FormatV04
+from ome_zarr.writer import write_multiscales_metadata
+
+from cellpipe.io.atomic import atomic_path
+
+PathLike = str | os.PathLike[str]
+IMAGE_DATASET = "s0"
+"""Name of the full-resolution dataset inside every OME-Zarr this project writes."""
+
+
+@dataclass
+class OmeImage:
+    """An opened OME-Zarr image: lazy data plus the physical metadata."""
+
+    data: zarr.Array
+    axes: str
+    pixel_size_um: float
+    frame_interval_min: float
+    channel_names: list[str] = field(default_factory=list)
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.data.shape[0])
+
+
+def _frame_chunks(shape: Sequence[int]) -> tuple[int, ...]:
+    return (1,) * (len(shape) - 2) + tuple(int(s) for s in shape[-2:])
+
+
+def _axes_metadata(axes: str) -> list[dict[str, str]]:
+    kinds = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
+    units = {"t": "minute", "z": "micrometer", "y": "micrometer", "x": "micrometer"}
+    out = []
+    for a in axes:
+        entry = {"name": a, "type": kinds[a]}
+        if a in units:
+            entry["unit"] = units[a]
+        out.append(entry)
+    return out
+
+
+@contextlib.contextmanager
+def new_ome_array(
+    path: PathLike,
+    shape: Sequence[int],
+    dtype: Any,
+    axes: str,
+    pixel_size_um: float,
+    frame_interval_min: float,
+    channel_names: Sequence[str] | None = None,
+    name: str = "image",
+    extra_attrs: dict[str, Any] | None = None,
+) -> Iterator[zarr.Array]:
+    """Create an NGFF 0.4 image (one resolution level, one chunk per frame) and yield its array.
+
+    The caller fills the array frame by frame inside the ``with`` block, so a
+    movie never has to be in memory at once; the store appears under ``path``
+    only when the block completes.  Axes are e.g. ``"tcyx"`` or ``"tyx"``;
+    ``pixel_size_um`` is the y/x pixel size in µm, ``frame_interval_min`` the
+    time between frames in minutes.
+    """
+    axes = axes.lower()
+    if len(axes) != len(shape):
+        raise ValueError(f"axes {axes!r} do not match shape {tuple(shape)}")
+    scale = {"t": float(frame_interval_min), "c": 1.0, "z": 1.0, "y": float(pixel_size_um), "x": float(pixel_size_um)}
+    with atomic_path(path) as tmp:
+        group = zarr.open_group(str(tmp), mode="w", zarr_format=2)
+        arr = group.create_array(
+            IMAGE_DATASET,
+            shape=tuple(int(s) for s in shape),
+            chunks=_frame_chunks(shape),
+            dtype=dtype,
+            fill_value=0,
+            chunk_key_encoding={"name": "v2", "separator": "/"},
+        )
+        write_multiscales_metadata(
+            group,
+            [{"path": IMAGE_DATASET, "coordinateTransformations": [{"type": "scale", "scale": [scale[a] for a in axes]}]}],
+            fmt=FormatV04(),
+            axes=_axes_metadata(axes),
+            name=name,
+        )
+        attrs: dict[str, Any] = {}
+        if "c" in axes:
+            n_c = int(shape[axes.index("c")])
+            names = list(channel_names) if channel_names else [f"ch{i}" for i in range(n_c)]
+            if len(names) != n_c:
+                raise ValueError(f"{len(names)} channel names for {n_c} channels")
+            attrs["omero"] = {"version": "0.4", "channels": [{"label": n, "active": True} for n in names]}
+        attrs["cellpipe"] = dict(extra_attrs or {})
+        group.attrs.update(attrs)
+        yield arr
+
+
+def write_ome_image(
+    path: PathLike,
+    data: Any,
+    axes: str,
+    pixel_size_um: float,
+    frame_interval_min: float,
+    channel_names: Sequence[str] | None = None,
+    name: str = "image",
+    extra_attrs: dict[str, Any] | None = None,
+) -> None:
+    """Write an in-memory array (axes e.g. ``"tcyx"``) as an NGFF 0.4 image, frame by frame."""
+    data_shape = np.shape(data)
+    with new_ome_array(path, data_shape, np.asarray(data[:1]).dtype, axes, pixel_size_um, frame_interval_min,
+                       channel_names, name, extra_attrs) as arr:
+        for t in range(data_shape[0]):
+            arr[t] = np.asarray(data[t])
+
+
+def open_ome_image(path: PathLike) -> OmeImage:
+    """Open an OME-Zarr written by :func:`write_ome_image` (or any NGFF 0.4 image)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"OME-Zarr not found: {path}")
+    group = zarr.open_group(str(path), mode="r")
+    attrs = dict(group.attrs)
+    try:
+        ms = attrs["multiscales"][0]
+    except (KeyError, IndexError) as exc:
+        raise ValueError(f"{path}: not an OME-Zarr image (no 'multiscales' metadata)") from exc
+    axes = "".join(a["name"] for a in ms["axes"])
+    dataset = ms["datasets"][0]
+    scale = next(t["scale"] for t in dataset["coordinateTransformations"] if t["type"] == "scale")
+    scale_by_axis = dict(zip(axes, scale, strict=True))
+    channels = [c.get("label", f"ch{i}") for i, c in enumerate(attrs.get("omero", {}).get("channels", []))]
+    return OmeImage(
+        data=zarr.open_array(str(path / dataset["path"]), mode="r"),
+        axes=axes,
+        pixel_size_um=float(scale_by_axis.get("x", 1.0)),
+        frame_interval_min=float(scale_by_axis.get("t", 1.0)),
+        channel_names=channels,
+        attrs=dict(attrs.get("cellpipe", {})),
+    )
+
+
+@contextlib.contextmanager
+def new_zarr_array(
+    path: PathLike,
+    shape: Sequence[int],
+    dtype: Any,
+    attrs: dict[str, Any] | None = None,
+) -> Iterator[zarr.Array]:
+    """Create a plain Zarr v2 array, one chunk per frame, at a temporary path.
+
+    The caller fills it inside the ``with`` block; the store is renamed to
+    ``path`` only when the block finishes without error.
+    """
+    with atomic_path(path) as tmp:
+        arr = zarr.create_array(
+            store=str(tmp),
+            shape=tuple(int(s) for s in shape),
+            chunks=_frame_chunks(shape),
+            dtype=dtype,
+            zarr_format=2,
+            fill_value=0,
+            attributes=dict(attrs or {}),
+        )
+        yield arr
+
+
+def open_zarr_array(path: PathLike) -> zarr.Array:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"Zarr array not found: {path}")
+    return zarr.open_array(str(path), mode="r")

@@ -1,0 +1,58 @@
+"""Tables (Parquet, TSV) and small JSON documents on disk, written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from cellpipe.io.atomic import atomic_path
+
+PathLike = str | os.PathLike[str]
+
+
+def write_parquet(df: pd.DataFrame, path: PathLike) -> None:
+    """Write ``df`` to Parquet without the pandas index (deterministic bytes for equal tables)."""
+    with atomic_path(path) as tmp:
+        df.to_parquet(tmp, index=False, engine="pyarrow", compression="zstd")
+
+
+def read_parquet(path: PathLike) -> pd.DataFrame:
+    return pd.read_parquet(path, engine="pyarrow")
+
+
+def write_tsv(df: pd.DataFrame, path: PathLike) -> None:
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, sep="\t", index=False, lineterminator="\n")
+
+
+def read_tsv(path: PathLike) -> pd.DataFrame:
+    return pd.read_csv(path, sep="\t")
+
+
+def _default(obj: Any) -> Any:
+    if hasattr(obj, "item"):  # numpy scalars
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def write_json(data: Any, path: PathLike) -> None:
+    """Write JSON with sorted keys and a trailing newline."""
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(data, indent=2, sort_keys=True, default=_default) + "\n")
+
+
+def read_json(path: PathLike) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def write_text(text: str, path: PathLike) -> None:
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")

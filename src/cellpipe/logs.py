@@ -1,0 +1,44 @@
+"""Logging set-up for rule scripts: everything goes to the rule's log file."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator
+
+
+@contextlib.contextmanager
+def log_to_file(path: str | os.PathLike[str], level: int = logging.INFO) -> Iterator[logging.Logger]:
+    """Send all logging (and uncaught exceptions) of the block to ``path``.
+
+    The exception is logged with its traceback and re-raised so Snakemake sees
+    the job fail; the last line of the log is the one-line reason.
+    """
+    os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
+    handler = logging.FileHandler(path, mode="w", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    stream = logging.StreamHandler(sys.stderr)
+    stream.setLevel(logging.WARNING)
+    stream.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    root = logging.getLogger()
+    old_level = root.level
+    root.setLevel(level)
+    root.addHandler(handler)
+    root.addHandler(stream)
+    log = logging.getLogger("cellpipe")
+    start = time.perf_counter()
+    try:
+        yield log
+        log.info("done in %.1f s", time.perf_counter() - start)
+    except Exception as exc:
+        log.debug("traceback", exc_info=True)
+        log.error("%s: %s", type(exc).__name__, exc)
+        raise
+    finally:
+        root.removeHandler(handler)
+        root.removeHandler(stream)
+        handler.close()
+        root.setLevel(old_level)

@@ -1,0 +1,310 @@
+"""Percentile intensity normalization of (T, C, Y, X) movies.
+
+Each channel is rescaled linearly so that its ``low_percentile`` intensity
+becomes 0 and its ``high_percentile`` intensity becomes 1 (values outside
+are kept unless ``clip`` is set).  The percentiles are computed either once
+for the whole movie (``mode="movie"``, the default: intensities stay
+comparable between frames, so bleaching or a change in expression remains
+visible) or separately for every frame (``mode="frame"``: each frame is
+stretched on its own).
+
+The work is split in two so that a movie of any length can be normalized
+in batches of frames with bounded memory:
+
+* :func:`compute_percentiles` reads the movie one frame at a time and
+  returns the table of intensity values at the percentiles;
+* :func:`apply_normalization` rescales a batch of frames with that table.
+
+In movie mode the percentiles are computed on a deterministic subsample of
+at most ``max_sample_pixels`` pixels per channel (see
+:class:`NormalizeSettings`), so the memory used does not grow with the
+number of frames.  Intensities are in the movie's own units (camera counts,
+no unit); frames are 0-based indices.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+from pydantic import Field, model_validator
+
+from cellpipe._base import StageSettings
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "MOVIE_WIDE",
+    "PERCENTILE_COLUMNS",
+    "NormalizeSettings",
+    "apply_normalization",
+    "compute_percentiles",
+    "normalize_movie",
+    "sample_grid",
+]
+
+MOVIE_WIDE = -1
+"""Value of the ``frame`` column for percentiles computed over the whole movie."""
+
+#: Columns and dtypes of the table returned by :func:`compute_percentiles`.
+_PERCENTILE_SCHEMA: dict[str, str] = {
+    "channel": "int64",
+    "frame": "int64",
+    "low_percentile": "float64",
+    "high_percentile": "float64",
+    "low_value": "float64",
+    "high_value": "float64",
+}
+PERCENTILE_COLUMNS: tuple[str, ...] = tuple(_PERCENTILE_SCHEMA)
+
+
+class NormalizeSettings(StageSettings):
+    """Settings of the normalization stage."""
+
+    mode: Literal["movie", "frame"] = Field(
+        "movie",
+        description=(
+            "'movie': one pair of percentiles per channel over all frames (intensities stay comparable "
+            "between frames); 'frame': percentiles of every frame and channel separately"
+        ),
+    )
+    low_percentile: float = Field(
+        1.0, ge=0.0, le=100.0, description="Percentile (0-100) of the intensities mapped to 0 (percent)"
+    )
+    high_percentile: float = Field(
+        99.8, ge=0.0, le=100.0, description="Percentile (0-100) of the intensities mapped to 1 (percent)"
+    )
+    clip: bool = Field(False, description="Clip the normalized intensities to [0, 1] (no unit)")
+    max_sample_pixels: int = Field(
+        4_000_000,
+        ge=1,
+        description=(
+            "mode 'movie' only: the percentiles of a channel are computed on at most this many pixels "
+            "(px), a regular grid of pixels taken from every frame whose offset shifts from frame to "
+            "frame; a movie with fewer pixels per channel uses all of them"
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _low_below_high(self) -> NormalizeSettings:
+        if not self.low_percentile < self.high_percentile:
+            raise ValueError(
+                f"low_percentile ({self.low_percentile}) must be smaller than high_percentile ({self.high_percentile})"
+            )
+        return self
+
+
+def _shape_of(movie: Any) -> tuple[int, ...]:
+    shape = getattr(movie, "shape", None)
+    return tuple(int(n) for n in shape) if shape is not None else np.shape(movie)
+
+
+def _as_movie(movie: ArrayLike) -> Any:
+    """The movie itself when it can be indexed frame by frame (numpy, zarr, dask), else as numpy."""
+    if hasattr(movie, "shape") and hasattr(movie, "__getitem__"):
+        return movie
+    return np.asarray(movie)
+
+
+def _check_movie(shape: tuple[int, ...]) -> None:
+    if len(shape) != 4:
+        raise ValueError(f"expected a (T, C, Y, X) movie, got an array of shape {shape}")
+    if min(shape) < 1:
+        raise ValueError(f"the movie is empty: shape {shape}")
+
+
+def _read_frame(movie: Any, t: int) -> np.ndarray:
+    frame = np.asarray(movie[t])
+    if frame.dtype.kind == "b":
+        frame = frame.astype(np.uint8)
+    return frame
+
+
+def _percentiles(values: np.ndarray, q: tuple[float, float]) -> tuple[float, float]:
+    """Intensities at percentiles ``q`` of ``values``, ignoring NaN (NaN, NaN when nothing is finite)."""
+    low, high = np.percentile(values, q)
+    if not (math.isfinite(low) and math.isfinite(high)):
+        finite = values[np.isfinite(values)]
+        if finite.size == 0:
+            return math.nan, math.nan
+        low, high = np.percentile(finite, q)
+    return float(low), float(high)
+
+
+def sample_grid(n_frames: int, height: int, width: int, max_pixels: int) -> list[tuple[int, int, int, int]]:
+    """The pixels used for the movie-wide percentiles of one channel.
+
+    Returns one ``(frame, y_offset, x_offset, step)`` per frame used: that
+    frame contributes the pixels ``[y_offset::step, x_offset::step]``.
+    When the movie has at most ``max_pixels`` pixels per channel every pixel
+    is used (step 1).  Otherwise the frames used are evenly spaced (all of
+    them unless there are more frames than ``max_pixels``), each gets an
+    equal share of ``max_pixels``, and the step (px) is the smallest whose
+    grid fits in that share; the grid's offset cycles through all ``step²``
+    positions from one frame to the next, so that over many frames the
+    whole field of view is covered evenly.  The total never exceeds
+    ``max_pixels``, and the choice depends only on the shape (deterministic).
+    """
+    if min(n_frames, height, width, max_pixels) < 1:
+        raise ValueError(f"n_frames, height, width and max_pixels must be >= 1, got {(n_frames, height, width, max_pixels)}")
+    per_frame = height * width
+    if n_frames * per_frame <= max_pixels:
+        return [(t, 0, 0, 1) for t in range(n_frames)]
+    n_used = min(n_frames, max_pixels)
+    frames = np.unique(np.linspace(0, n_frames - 1, n_used).round().astype(np.int64))
+    share = max_pixels // len(frames)
+    step = max(1, math.ceil(math.sqrt(per_frame / share)))
+    while math.ceil(height / step) * math.ceil(width / step) > share:
+        step += 1
+    grid = []
+    for k, t in enumerate(frames):
+        position = k % (step * step)
+        grid.append((int(t), position // step, position % step, step))
+    return grid
+
+
+def compute_percentiles(movie: ArrayLike, settings: NormalizeSettings) -> pd.DataFrame:
+    """Intensities at the low and high percentiles of every channel, movie-wide or per frame.
+
+    Parameters
+    ----------
+    movie:
+        (T, C, Y, X) intensities; a numpy array, or a ``zarr.Array`` (or
+        anything indexable frame by frame), which is read one frame at a time.
+    settings:
+        Normalization settings.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``channel, frame, low_percentile, high_percentile, low_value,
+        high_value``: one row per channel with ``frame == -1`` in movie mode,
+        one row per frame and channel in frame mode (sorted by frame, then
+        channel).  Percentiles in percent, values in the movie's intensity
+        units.  NaN pixels are ignored; a channel without any finite pixel
+        gets NaN values.
+    """
+    movie = _as_movie(movie)
+    shape = _shape_of(movie)
+    _check_movie(shape)
+    n_frames, n_channels, height, width = shape
+    q = (settings.low_percentile, settings.high_percentile)
+    rows: list[tuple[int, int, float, float, float, float]] = []
+    if settings.mode == "frame":
+        for t in range(n_frames):
+            frame = _read_frame(movie, t)
+            for c in range(n_channels):
+                low, high = _percentiles(frame[c], q)
+                rows.append((c, t, q[0], q[1], low, high))
+    else:
+        grid = sample_grid(n_frames, height, width, settings.max_sample_pixels)
+        samples: list[list[np.ndarray]] = [[] for _ in range(n_channels)]
+        for t, y0, x0, step in grid:
+            frame = _read_frame(movie, t)
+            for c in range(n_channels):
+                samples[c].append(np.ravel(frame[c, y0::step, x0::step]))
+        n_used = sum(s.size for s in samples[0])
+        logger.info(
+            "movie-wide percentiles from %d of %d pixels per channel (%d frames)",
+            n_used, n_frames * height * width, len(grid),
+        )
+        for c in range(n_channels):
+            low, high = _percentiles(np.concatenate(samples[c]), q)
+            rows.append((c, MOVIE_WIDE, q[0], q[1], low, high))
+            samples[c] = []
+    table = pd.DataFrame(rows, columns=list(PERCENTILE_COLUMNS))
+    return table.astype(_PERCENTILE_SCHEMA)
+
+
+def _lookup(percentiles: pd.DataFrame) -> dict[tuple[int, int], tuple[float, float]]:
+    missing = [col for col in ("channel", "frame", "low_value", "high_value") if col not in percentiles.columns]
+    if missing:
+        raise ValueError(f"percentile table lacks column(s) {missing}")
+    return {
+        (int(c), int(t)): (float(lo), float(hi))
+        for c, t, lo, hi in zip(
+            percentiles["channel"], percentiles["frame"], percentiles["low_value"], percentiles["high_value"], strict=True
+        )
+    }
+
+
+def apply_normalization(
+    frames: np.ndarray, first_frame: int, percentiles: pd.DataFrame, settings: NormalizeSettings
+) -> np.ndarray:
+    """Rescale a batch of frames with the intensities of :func:`compute_percentiles`.
+
+    Parameters
+    ----------
+    frames:
+        (t, C, Y, X) intensities of frames ``first_frame .. first_frame + t - 1``
+        of the movie.
+    first_frame:
+        Index (0-based) in the movie of ``frames[0]``; used to find the
+        per-frame rows in frame mode.
+    percentiles:
+        Table returned by :func:`compute_percentiles` for the same settings.
+    settings:
+        Normalization settings (``mode`` chooses movie-wide or per-frame rows).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 array of the same shape: ``(x - low_value) / (high_value -
+        low_value)``, clipped to [0, 1] when ``settings.clip``.  Where
+        ``high_value == low_value`` (a flat channel or frame) or the values
+        are not finite, the output is 0 and a warning is logged.
+    """
+    frames = np.asarray(frames)
+    if frames.ndim != 4:
+        raise ValueError(f"expected (t, C, Y, X) frames, got an array of shape {frames.shape}")
+    if first_frame < 0:
+        raise ValueError(f"first_frame must be >= 0, got {first_frame}")
+    table = _lookup(percentiles)
+    out = np.empty(frames.shape, dtype=np.float32)
+    degenerate: list[tuple[int, int]] = []
+    for i in range(frames.shape[0]):
+        t = first_frame + i
+        key_frame = MOVIE_WIDE if settings.mode == "movie" else t
+        for c in range(frames.shape[1]):
+            try:
+                low, high = table[(c, key_frame)]
+            except KeyError:
+                where = "movie-wide" if key_frame == MOVIE_WIDE else f"frame {key_frame}"
+                raise ValueError(
+                    f"percentile table has no {where} row for channel {c} (mode {settings.mode!r})"
+                ) from None
+            span = high - low
+            if not (math.isfinite(low) and math.isfinite(span)) or span <= 0:
+                degenerate.append((t, c))
+                out[i, c] = 0.0
+                continue
+            out[i, c] = (frames[i, c].astype(np.float64) - low) / span
+    if degenerate:
+        logger.warning(
+            "%d frame/channel pair(s) have equal (or non-finite) low and high percentile values and were set "
+            "to 0, first: frame %d channel %d",
+            len(degenerate), *degenerate[0],
+        )
+    if settings.clip:
+        np.clip(out, 0.0, 1.0, out=out)
+    return out
+
+
+def normalize_movie(movie: ArrayLike, settings: NormalizeSettings) -> tuple[np.ndarray, pd.DataFrame]:
+    """Normalize a whole (T, C, Y, X) movie in memory; returns (float32 movie, percentile table).
+
+    Convenience for small movies and tests: the whole normalized movie is
+    held in memory.  For long movies call :func:`compute_percentiles` once
+    and :func:`apply_normalization` on batches of frames.
+    """
+    movie = _as_movie(movie)
+    table = compute_percentiles(movie, settings)
+    n_frames = _shape_of(movie)[0]
+    out = np.empty(_shape_of(movie), dtype=np.float32)
+    for t in range(n_frames):
+        out[t : t + 1] = apply_normalization(np.asarray(movie[t : t + 1]), t, table, settings)
+    return out, table

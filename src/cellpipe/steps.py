@@ -1,0 +1,245 @@
+"""Entry points of the workflow's rules: read inputs, call a stage, write outputs.
+
+Each ``*_step`` function is what one rule script calls with the paths and
+settings Snakemake hands it.  Disk access goes through :mod:`cellpipe.io`;
+the computation is in the stage modules.  Nothing here imports snakemake, so
+every step can also be called from Python or a test.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cellpipe.ingest import IngestSettings, check_pixels, resolve_metadata
+from cellpipe.io import omezarr, tables
+from cellpipe.io.movies import read_movie, write_ome_tiff
+from cellpipe.normalize import NormalizeSettings, apply_normalization, compute_percentiles
+
+logger = logging.getLogger(__name__)
+PathLike = str | os.PathLike[str]
+
+FRAMES_PER_BATCH = 16
+"""Frames read, processed and written together by the frame-wise steps."""
+
+
+def simulate_movie_step(settings: dict[str, Any], movie: PathLike, truth: PathLike) -> None:
+    """Simulate a movie, write it as OME-TIFF (with pixel size and frame interval) and its CTC ground truth."""
+    from cellpipe.io.ctc import write_ctc_ground_truth
+    from cellpipe.simulate import SimulationSettings, simulate_movie
+
+    sim_settings = SimulationSettings.model_validate(settings)
+    sim = simulate_movie(sim_settings)
+    logger.info("simulated %d frames of %s px, %d tracks", sim.image.shape[0], sim.image.shape[1:], len(sim.tracks))
+    write_ome_tiff(movie, sim.image, sim.pixel_size_um, sim.frame_interval_min)
+    write_ctc_ground_truth(Path(truth), sim.labels, sim.tracks)
+
+
+def ingest_movie_step(
+    sample: str,
+    movie: PathLike,
+    fmt: str,
+    axes: str | None,
+    pixel_size_um: float | None,
+    frame_interval_min: float | None,
+    channel_names: list[str],
+    settings: dict[str, Any],
+    image: PathLike,
+) -> None:
+    """Read a raw movie, check it, and write it as OME-Zarr (t, c, y, x) with physical units."""
+    ingest_settings = IngestSettings.model_validate(settings)
+    raw = read_movie(movie, fmt, axes)  # type: ignore[arg-type]
+    check_pixels(sample, str(movie), raw.data)
+    meta = resolve_metadata(
+        sample, str(movie), raw.data.shape, raw.pixel_size_um, raw.frame_interval_min, raw.channel_names,
+        pixel_size_um, frame_interval_min, channel_names, ingest_settings,
+    )
+    omezarr.write_ome_image(
+        image, raw.data, "tcyx", meta.pixel_size_um, meta.frame_interval_min, meta.channel_names, name=sample,
+        extra_attrs={
+            "sample": sample,
+            "source": str(movie),
+            "source_axes": raw.source_axes,
+            "source_dtype": str(raw.data.dtype),
+            "pixel_size_source": meta.pixel_size_source,
+            "frame_interval_source": meta.frame_interval_source,
+        },
+    )
+    logger.info("wrote %s: %s %s", image, raw.data.shape, raw.data.dtype)
+
+
+def normalize_movie_step(image: PathLike, settings: dict[str, Any], normalized: PathLike, percentiles: PathLike) -> None:
+    """Compute percentiles (movie-wide or per frame) and write the normalized float32 movie."""
+    norm = NormalizeSettings.model_validate(settings)
+    src = omezarr.open_ome_image(image)
+    table = compute_percentiles(src.data, norm)
+    n_frames = src.n_frames
+    with omezarr.new_zarr_array(normalized, src.data.shape, "float32", {"normalize": norm.model_dump(mode="json")}) as out:
+        for start in range(0, n_frames, FRAMES_PER_BATCH):
+            stop = min(start + FRAMES_PER_BATCH, n_frames)
+            out[start:stop] = apply_normalization(np.asarray(src.data[start:stop]), start, table, norm)
+            logger.info("normalized frames %d-%d of %d", start + 1, stop, n_frames)
+    tables.write_tsv(table, percentiles)
+
+
+def segment_cells_step(
+    normalized: PathLike,
+    image: PathLike,
+    settings: dict[str, Any],
+    labels: PathLike,
+    info: PathLike,
+    threads: int = 1,
+) -> None:
+    """Segment every frame of one channel of the normalized movie; write labels (OME-Zarr) and run info (JSON).
+
+    ``threads`` caps the CPU threads torch may use (the rule's ``threads``).
+    """
+    from cellpipe.segment import SegmentSettings, load_cellpose_model, segment_cells, select_device
+
+    seg = SegmentSettings.model_validate(settings)
+    meta = omezarr.open_ome_image(image)
+    norm = omezarr.open_zarr_array(normalized)
+    n_frames, n_channels = norm.shape[:2]
+    if seg.channel >= n_channels:
+        raise ValueError(f"{image}: segment.channel is {seg.channel} but the movie has {n_channels} channel(s)")
+    model = None
+    if seg.method == "cellpose":
+        import torch
+
+        torch.set_num_threads(max(1, int(threads)))
+        model = load_cellpose_model(seg.cellpose.model, select_device(seg.cellpose.device))
+    out_shape = (n_frames, *norm.shape[2:])
+    run_info: dict[str, Any] = {}
+    with omezarr.new_ome_array(
+        labels, out_shape, "uint32", "tyx", meta.pixel_size_um, meta.frame_interval_min, name="cells"
+    ) as out:
+        for start in range(0, n_frames, FRAMES_PER_BATCH):
+            stop = min(start + FRAMES_PER_BATCH, n_frames)
+            frames = np.asarray(norm[start:stop, seg.channel], dtype=np.float32)
+            out[start:stop], run_info = segment_cells(frames, seg, meta.pixel_size_um, model=model)
+            logger.info("segmented frames %d-%d of %d", start + 1, stop, n_frames)
+        run_info["n_frames"] = n_frames
+    tables.write_json(run_info, info)
+
+
+def track_cells_step(
+    labels: PathLike,
+    image: PathLike,
+    tracker_config: PathLike,
+    settings: dict[str, Any],
+    tracks: PathLike,
+    lineage: PathLike,
+    tracked: PathLike,
+) -> None:
+    """Link segmented objects over time with btrack; write tracks, lineage and track-relabelled masks."""
+    from cellpipe.track import TrackSettings, track_cells
+
+    trk = TrackSettings.model_validate(settings)
+    meta = omezarr.open_ome_image(image)
+    seg = omezarr.open_ome_image(labels)
+    result = track_cells(
+        np.asarray(seg.data[:]), trk, tables.read_json(tracker_config), meta.pixel_size_um, meta.frame_interval_min
+    )
+    logger.info("%d tracks, %d divisions", result.tracks["track_id"].nunique(), len(result.lineage))
+    tables.write_parquet(result.tracks, tracks)
+    tables.write_parquet(result.lineage, lineage)
+    omezarr.write_ome_image(
+        tracked, result.relabelled, "tyx", meta.pixel_size_um, meta.frame_interval_min, name="tracks"
+    )
+
+
+def measure_cells_step(
+    labels: PathLike,
+    image: PathLike,
+    tracks: PathLike,
+    settings: dict[str, Any],
+    cells: PathLike,
+    track_metrics: PathLike,
+    counts: PathLike,
+) -> None:
+    """Measure every cell in every frame; summarise per track and per frame."""
+    from cellpipe.measure import MeasureSettings, counts_per_frame, measure_cells, summarize_tracks
+
+    msr = MeasureSettings.model_validate(settings)
+    meta = omezarr.open_ome_image(image)
+    seg = omezarr.open_ome_image(labels)
+    track_table = tables.read_parquet(tracks)
+    if msr.channel_names is None and meta.channel_names:
+        msr = msr.model_copy(update={"channel_names": meta.channel_names})
+    cell_table = measure_cells(seg.data, meta.data, track_table, meta.pixel_size_um, meta.frame_interval_min, msr)
+    tables.write_parquet(cell_table, cells)
+    tables.write_parquet(summarize_tracks(cell_table, track_table, meta.frame_interval_min), track_metrics)
+    tables.write_tsv(counts_per_frame(cell_table, meta.n_frames, meta.frame_interval_min), counts)
+
+
+def report_sample_step(
+    sample: str,
+    inputs: dict[str, PathLike],
+    config: dict[str, Any],
+    settings: dict[str, Any],
+    report: PathLike,
+) -> None:
+    """Write the self-contained HTML report of one sample."""
+    from cellpipe.report import ReportSettings, build_sample_report, collect_versions
+
+    rep = ReportSettings.model_validate(settings)
+    meta = omezarr.open_ome_image(inputs["image"])
+    normalized = omezarr.open_zarr_array(inputs["normalized"])
+    seg = omezarr.open_ome_image(inputs["labels"])
+    seg_info = tables.read_json(inputs["segmentation_info"])
+    channel = int(config.get("segment", {}).get("channel", 0))
+    frame = rep.overlay_frame if rep.overlay_frame is not None else meta.n_frames // 2
+    frame = min(max(frame, 0), meta.n_frames - 1)
+    provenance = {
+        "sample": sample,
+        "source": meta.attrs.get("source", ""),
+        "pixel size (µm)": meta.pixel_size_um,
+        "frame interval (min)": meta.frame_interval_min,
+        "frames": meta.n_frames,
+        "frame size (px)": f"{meta.data.shape[-2]} x {meta.data.shape[-1]}",
+        "segmentation": seg_info,
+        "versions": collect_versions(),
+        "config": config,
+    }
+    html = build_sample_report(
+        sample=sample,
+        counts=tables.read_tsv(inputs["counts"]),
+        cells=tables.read_parquet(inputs["cells"]),
+        track_summary=tables.read_parquet(inputs["track_metrics"]),
+        overlay_image=np.asarray(normalized[frame, channel]),
+        overlay_labels=np.asarray(seg.data[frame]),
+        overlay_frame=frame,
+        percentiles=tables.read_tsv(inputs["percentiles"]),
+        provenance=provenance,
+        pixel_size_um=meta.pixel_size_um,
+        frame_interval_min=meta.frame_interval_min,
+        max_track_rows=rep.max_track_rows,
+    )
+    tables.write_text(html, report)
+
+
+def summarize_samples_step(
+    samples: list[str],
+    counts: list[PathLike],
+    cells: list[PathLike],
+    track_metrics: list[PathLike],
+    summary: PathLike,
+) -> None:
+    """Write the summary page that links every sample's report."""
+    from cellpipe.report import build_summary_report, summary_row
+
+    rows = [
+        summary_row(sample, tables.read_tsv(count_path), tables.read_parquet(cell_path), tables.read_parquet(track_path))
+        for sample, count_path, cell_path, track_path in zip(samples, counts, cells, track_metrics, strict=True)
+    ]
+    tables.write_text(build_summary_report(rows), summary)
+
+
+def read_counts(path: PathLike) -> pd.DataFrame:
+    """Per-frame cell counts written by :func:`measure_cells_step`."""
+    return tables.read_tsv(path)

@@ -1,0 +1,453 @@
+"""Tracking: link segmented objects over time with btrack, divisions included.
+
+:func:`track_cells` takes a (T, Y, X) movie of instance labels (labels are
+independent per frame), turns every object into a btrack object with
+``btrack.utils.segmentation_to_objects``, runs btrack's Bayesian tracker
+(frame-to-frame linking with a Kalman motion model) and, optionally, its
+global optimisation (gap closing, divisions, false positives), and returns:
+
+* ``tracks``: one row per segmented object per frame (interpolated "dummy"
+  positions the tracker inserts across gaps are left out);
+* ``lineage``: one row per parent -> child edge of a division;
+* ``relabelled``: the label movie with every object's pixels set to its track id.
+
+Units: the btrack configuration (``resources/tracker/cellpipe_tracker.json``)
+is in pixels and frames; the settings here are in µm and µm² and converted
+with the movie's pixel size.  Frames are 0-based indices.
+
+btrack's C++ library must load; on Debian 12 run ``python tools/ensure_btrack.py``
+once (the Makefile does) to rebuild it against the system's libstdc++.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from cellpipe._base import StageSettings
+
+if TYPE_CHECKING:  # pragma: no cover
+    import btrack.btypes
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "LINEAGE_COLUMNS",
+    "TRACK_COLUMNS",
+    "TrackSettings",
+    "TrackingResult",
+    "track_cells",
+    "tracker_configuration",
+]
+
+#: Columns and dtypes of :attr:`TrackingResult.tracks`.
+_TRACK_SCHEMA: dict[str, str] = {
+    "frame": "int64",
+    "time_min": "float64",
+    "track_id": "int64",
+    "label": "int64",
+    "y_px": "float64",
+    "x_px": "float64",
+    "y_um": "float64",
+    "x_um": "float64",
+    "parent": "int64",
+    "root": "int64",
+    "generation": "int64",
+}
+TRACK_COLUMNS: tuple[str, ...] = tuple(_TRACK_SCHEMA)
+
+#: Columns and dtypes of :attr:`TrackingResult.lineage`.
+_LINEAGE_SCHEMA: dict[str, str] = {"parent": "int64", "child": "int64", "division_frame": "int64"}
+LINEAGE_COLUMNS: tuple[str, ...] = tuple(_LINEAGE_SCHEMA)
+
+#: Hypothesis names in btrack's hypothesis model switched by the settings.
+_DIVISION_HYPOTHESIS = "P_branch"
+_APOPTOSIS_HYPOTHESIS = "P_dead"
+
+
+class TrackSettings(StageSettings):
+    """Settings of the tracking stage (distances in µm, areas in µm², times in frames)."""
+
+    tracker_config: str = Field(
+        "resources/tracker/cellpipe_tracker.json",
+        description="btrack configuration (JSON; motion and hypothesis models in px and frames). "
+        "A relative path is looked up in the working directory, then in the workflow's folder.",
+    )
+    max_search_radius_um: float = Field(
+        20.0,
+        gt=0,
+        description="Largest distance an object may move between the frames it is linked across (µm); "
+        "replaces max_search_radius of the btrack configuration (after conversion to px).",
+    )
+    min_area_um2: float = Field(
+        10.0,
+        ge=0,
+        description="Objects smaller than this are dropped before tracking: they get no track and are 0 "
+        "in the relabelled masks (µm²).",
+    )
+    divisions: bool = Field(
+        True,
+        description="Let the optimiser assign cell divisions (the P_branch hypothesis); False removes "
+        "P_branch from the configuration's hypotheses.",
+    )
+    apoptosis: bool = Field(
+        False,
+        description="Let the optimiser assign apoptosis (the P_dead hypothesis). It needs objects "
+        "classified as apoptotic, which cellpipe's segmentation does not provide, so it has no effect "
+        "unless such labels exist.",
+    )
+    step_size: int = Field(
+        100, ge=1, description="Frames btrack tracks per step between progress reports (frames)."
+    )
+    optimize: bool = Field(
+        True,
+        description="Run btrack's global optimisation after frame-to-frame linking: closes gaps, "
+        "assigns divisions and removes nothing (no unit).",
+    )
+    optimizer_time_limit_s: float = Field(
+        60.0, gt=0, description="Time limit of the optimiser (GLPK) per movie (s)."
+    )
+
+
+@dataclass
+class TrackingResult:
+    """What :func:`track_cells` returns.
+
+    Attributes
+    ----------
+    tracks:
+        One row per tracked object per frame: ``frame`` (0-based), ``time_min``
+        (frame x frame interval, minutes), ``track_id`` (positive int),
+        ``label`` (the object's segmentation label in that frame), ``y_px,
+        x_px`` (centroid, px), ``y_um, x_um`` (centroid, µm), ``parent``
+        (track id of the mother track, 0 = none), ``root`` (track id of the
+        first ancestor; the track itself when it has no parent),
+        ``generation`` (0 for a root track, +1 per division).  Sorted by
+        ``track_id, frame``.
+    lineage:
+        One row per division edge: ``parent, child`` (track ids) and
+        ``division_frame`` (the frame in which the child first appears).
+    relabelled:
+        (T, Y, X) uint32: every pixel of a tracked object carries its track id;
+        background and dropped (too small) objects are 0.
+    """
+
+    tracks: pd.DataFrame
+    lineage: pd.DataFrame
+    relabelled: np.ndarray
+
+
+def _empty_frame(schema: dict[str, str]) -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series([], dtype=dtype) for name, dtype in schema.items()})
+
+
+def tracker_configuration(tracker_config: dict[str, Any], settings: TrackSettings, pixel_size_um: float) -> dict[str, Any]:
+    """The btrack configuration to run with: ``tracker_config`` overridden by ``settings``.
+
+    ``max_search_radius`` becomes ``settings.max_search_radius_um`` in px,
+    P_branch / P_dead are added to or removed from the hypotheses following
+    ``settings.divisions`` / ``settings.apoptosis``, the optimiser gets the
+    time limit and is silenced, and ``verbose`` is off.  Unknown top-level
+    keys raise ``ValueError`` (btrack itself would ignore a misspelt key).
+    """
+    from btrack.config import TrackerConfig
+
+    unknown = sorted(set(tracker_config) - set(TrackerConfig.model_fields))
+    if unknown:
+        raise ValueError(f"btrack configuration: unknown key(s) {unknown}; allowed: {sorted(TrackerConfig.model_fields)}")
+    if "motion_model" not in tracker_config:
+        raise ValueError("btrack configuration: motion_model is required")
+    cfg = dict(tracker_config)
+    cfg["verbose"] = False
+    cfg["max_search_radius"] = float(settings.max_search_radius_um / pixel_size_um)
+    options = dict(cfg.get("optimizer_options") or {})
+    options["tm_lim"] = int(round(settings.optimizer_time_limit_s * 1000))
+    options["msg_lev"] = "GLP_MSG_OFF"
+    cfg["optimizer_options"] = options
+    if cfg.get("hypothesis_model") is not None:
+        model = dict(cfg["hypothesis_model"])
+        hypotheses = [h for h in model.get("hypotheses", []) if h not in (_DIVISION_HYPOTHESIS, _APOPTOSIS_HYPOTHESIS)]
+        if settings.divisions:
+            hypotheses.append(_DIVISION_HYPOTHESIS)
+        if settings.apoptosis:
+            hypotheses.append(_APOPTOSIS_HYPOTHESIS)
+        model["hypotheses"] = hypotheses
+        cfg["hypothesis_model"] = model
+    elif settings.optimize:
+        raise ValueError("btrack configuration: hypothesis_model is required when track.optimize is true")
+    return cfg
+
+
+@contextlib.contextmanager
+def _quiet_btrack() -> Iterator[None]:
+    """Route btrack's log records through cellpipe's logging at WARNING and up, silence its deprecation warnings.
+
+    btrack installs its own stdout handler at DEBUG level when imported; while
+    tracking, that handler is detached (records still propagate to the root
+    logger) and the level raised to WARNING.  Everything is restored afterwards.
+    """
+    btrack_logger = logging.getLogger("btrack")
+    core_logger = logging.getLogger("btrack.core")
+    saved = (btrack_logger.level, list(btrack_logger.handlers), core_logger.level)
+    btrack_logger.setLevel(logging.WARNING)
+    for handler in saved[1]:
+        btrack_logger.removeHandler(handler)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            yield
+    finally:
+        btrack_logger.setLevel(saved[0])
+        for handler in saved[1]:
+            btrack_logger.addHandler(handler)
+        core_logger.setLevel(saved[2])
+
+
+def _objects_from_labels(labels: np.ndarray, min_area_px: float) -> tuple[list[btrack.btypes.PyTrackObject], pd.DataFrame]:
+    """btrack objects for every object of area >= ``min_area_px`` and their table.
+
+    The table has one row per returned object, in the same order: ``frame,
+    label, y_px, x_px, area_px``.  A label made of several disconnected pieces
+    is represented by its largest piece.
+    """
+    from btrack.utils import segmentation_to_objects
+
+    # The labels are passed as the intensity image too: the maximum
+    # "intensity" of each region is then its original label, whatever
+    # renumbering segmentation_to_objects does internally.
+    with contextlib.redirect_stderr(io.StringIO()):  # its tqdm progress bar
+        objects = segmentation_to_objects(
+            labels,
+            intensity_image=labels,
+            properties=("area", "intensity_max"),
+            use_weighted_centroid=False,
+            num_workers=1,
+        )
+    table = pd.DataFrame(
+        {
+            "frame": np.array([o.t for o in objects], dtype=np.int64),
+            "label": np.array([int(o.properties["intensity_max"]) for o in objects], dtype=np.int64),
+            "y_px": np.array([o.y for o in objects], dtype=np.float64),
+            "x_px": np.array([o.x for o in objects], dtype=np.float64),
+            "area_px": np.array([float(o.properties["area"]) for o in objects], dtype=np.float64),
+        }
+    )
+    keep = table["area_px"].to_numpy() >= min_area_px
+    n_small = int((~keep).sum())
+    table = table[keep]
+    # one object per (frame, label): the largest piece
+    table = table.sort_values(["frame", "label", "area_px"], ascending=[True, True, False], kind="stable")
+    n_pieces = int(table.duplicated(["frame", "label"]).sum())
+    table = table.drop_duplicates(["frame", "label"], keep="first").sort_index()
+    if n_small:
+        logger.info("dropped %d object(s) smaller than %.1f px before tracking", n_small, min_area_px)
+    if n_pieces:
+        logger.warning("%d extra disconnected piece(s) of labels ignored (each label is tracked by its largest piece)", n_pieces)
+    kept = [objects[i] for i in table.index]
+    return kept, table.reset_index(drop=True)
+
+
+def _run_btrack(
+    objects: list[btrack.btypes.PyTrackObject],
+    config: dict[str, Any],
+    shape_yx: tuple[int, int],
+    settings: TrackSettings,
+) -> list[tuple[int, int, list[int]]]:
+    """Track ``objects``; return per track (btrack id, btrack parent id, object indices).
+
+    Object indices refer to positions in ``objects``; the tracker's dummy
+    (interpolated) objects are left out.  The parent of a root track is 0.
+    """
+    import btrack
+
+    out: list[tuple[int, int, list[int]]] = []
+    with btrack.BayesianTracker(verbose=False) as tracker:
+        tracker.configure(config)
+        tracker.volume = ((0.0, float(shape_yx[1])), (0.0, float(shape_yx[0])))
+        tracker.append(objects)
+        tracker.track(step_size=settings.step_size)
+        if settings.optimize:
+            tracker.optimise()
+        for trk in tracker.tracks:
+            refs = [int(r) for r, dummy in zip(trk.refs, trk.dummy) if not dummy and r >= 0]
+            if not refs:
+                continue
+            parent = 0 if trk.is_root else int(trk.parent)
+            out.append((int(trk.ID), parent, refs))
+    return out
+
+
+def track_cells(
+    labels: np.ndarray,
+    settings: TrackSettings,
+    tracker_config: dict[str, Any],
+    pixel_size_um: float,
+    frame_interval_min: float,
+) -> TrackingResult:
+    """Track the objects of a label movie with btrack.
+
+    Parameters
+    ----------
+    labels:
+        (T, Y, X) non-negative integer instance labels, 0 = background;
+        labels are independent per frame.
+    settings:
+        Tracking settings (µm, µm², frames).
+    tracker_config:
+        The parsed btrack configuration (JSON dict, px and frames); see
+        :func:`tracker_configuration` for what the settings override.
+    pixel_size_um:
+        Pixel size (µm/px), to convert the settings to px and centroids to µm.
+    frame_interval_min:
+        Time between frames (minutes), for the ``time_min`` column.
+
+    Returns
+    -------
+    TrackingResult
+        Tracks, lineage and track-relabelled masks.  Track ids are positive
+        and numbered 1, 2, ... in the order of (first frame, first y, first x),
+        so identical input gives identical ids; a child's id is always larger
+        than its parent's.  Every object that passes ``min_area_um2`` has
+        exactly one track: one btrack leaves unassigned gets a one-object track.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 3:
+        raise ValueError(f"labels must be (T, Y, X), got shape {labels.shape}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be integers, got {labels.dtype}")
+    if labels.size and labels.min() < 0:
+        raise ValueError("labels must be non-negative")
+    if not pixel_size_um > 0 or not frame_interval_min > 0:
+        raise ValueError(f"pixel_size_um and frame_interval_min must be > 0, got {pixel_size_um}, {frame_interval_min}")
+    relabelled = np.zeros(labels.shape, dtype=np.uint32)
+    config = tracker_configuration(tracker_config, settings, pixel_size_um)
+    min_area_px = settings.min_area_um2 / pixel_size_um**2
+
+    if not labels.any():
+        logger.info("no objects in %d frame(s): nothing to track", labels.shape[0])
+        return TrackingResult(_empty_frame(_TRACK_SCHEMA), _empty_frame(_LINEAGE_SCHEMA), relabelled)
+
+    with _quiet_btrack():
+        objects, table = _objects_from_labels(labels, min_area_px)
+        if not objects:
+            logger.info("no objects of at least %.1f px in %d frame(s): nothing to track", min_area_px, labels.shape[0])
+            return TrackingResult(_empty_frame(_TRACK_SCHEMA), _empty_frame(_LINEAGE_SCHEMA), relabelled)
+        logger.info(
+            "tracking %d objects in %d frames (search radius %.1f px)",
+            len(objects), labels.shape[0], config["max_search_radius"],
+        )
+        raw_tracks = _run_btrack(objects, config, labels.shape[1:], settings)
+
+    tracks, lineage = _assemble(table, raw_tracks, pixel_size_um, frame_interval_min)
+    for frame, group in tracks.groupby("frame", sort=True):
+        relabelled[frame] = _map_labels(labels[frame], group["label"].to_numpy(), group["track_id"].to_numpy())
+    logger.info(
+        "%d tracks (%d from btrack), %d division edges, %d objects",
+        tracks["track_id"].nunique(), len(raw_tracks), len(lineage), len(tracks),
+    )
+    return TrackingResult(tracks, lineage, relabelled)
+
+
+def _map_labels(image: np.ndarray, old: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """``image`` with every pixel of label ``old[i]`` set to ``new[i]`` and all other pixels 0 (uint32)."""
+    top = int(image.max())
+    if top <= 4 * image.size + 1024:  # a lookup table
+        lut = np.zeros(top + 1, dtype=np.uint32)
+        lut[old] = new
+        return lut[image]
+    order = np.argsort(old)  # sparse huge label values: search instead
+    old_sorted, new_sorted = old[order], new[order].astype(np.uint32)
+    pos = np.clip(np.searchsorted(old_sorted, image), 0, len(old_sorted) - 1)
+    return np.where(old_sorted[pos] == image, new_sorted[pos], np.uint32(0)).astype(np.uint32)
+
+
+def _assemble(
+    table: pd.DataFrame,
+    raw_tracks: list[tuple[int, int, list[int]]],
+    pixel_size_um: float,
+    frame_interval_min: float,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Tracks and lineage tables from the object table and btrack's tracks, with cellpipe's track ids."""
+    # group = one output track: btrack's tracks first, then one per object btrack left out
+    owner = np.full(len(table), -1, dtype=np.int64)
+    bt_ids: list[int] = []
+    bt_parents: list[int] = []
+    for bt_id, bt_parent, refs in raw_tracks:
+        refs = [r for r in refs if owner[r] < 0]  # an object belongs to one track only
+        if not refs:
+            continue
+        owner[refs] = len(bt_ids)
+        bt_ids.append(bt_id)
+        bt_parents.append(bt_parent)
+    orphans = np.flatnonzero(owner < 0)
+    if len(orphans):
+        logger.info("%d object(s) not in any btrack track: each becomes a one-object track", len(orphans))
+    owner[orphans] = len(bt_ids) + np.arange(len(orphans))
+    n_groups = len(bt_ids) + len(orphans)
+
+    # number the tracks by (first frame, y, x) of their first object
+    objs = table.assign(_group=owner).sort_values(["frame", "y_px", "x_px", "_group"], kind="stable")
+    order = objs.drop_duplicates("_group", keep="first")["_group"].to_numpy()
+    new_id = np.zeros(n_groups, dtype=np.int64)
+    new_id[order] = np.arange(1, n_groups + 1)
+    by_bt_id = {bt: int(new_id[g]) for g, bt in enumerate(bt_ids)}
+
+    parent = np.zeros(n_groups + 1, dtype=np.int64)  # indexed by new track id
+    for g, bt_parent in enumerate(bt_parents):
+        if bt_parent == 0:
+            continue
+        if bt_parent in by_bt_id:
+            parent[new_id[g]] = by_bt_id[bt_parent]
+        else:
+            logger.warning("btrack track %d names parent %d, which has no objects: treated as a root", bt_ids[g], bt_parent)
+    root = np.arange(n_groups + 1, dtype=np.int64)
+    generation = np.zeros(n_groups + 1, dtype=np.int64)
+    # parents have smaller ids than their children (they start earlier), so one pass in id order suffices
+    for tid in range(1, n_groups + 1):
+        if parent[tid]:
+            if parent[tid] >= tid:
+                logger.warning("track %d starts no later than its parent %d: treated as a root", tid, parent[tid])
+                parent[tid] = 0
+                continue
+            root[tid] = root[parent[tid]]
+            generation[tid] = generation[parent[tid]] + 1
+
+    track_id = new_id[owner]
+    tracks = pd.DataFrame(
+        {
+            "frame": table["frame"].to_numpy(np.int64),
+            "time_min": table["frame"].to_numpy(np.float64) * frame_interval_min,
+            "track_id": track_id,
+            "label": table["label"].to_numpy(np.int64),
+            "y_px": table["y_px"].to_numpy(np.float64),
+            "x_px": table["x_px"].to_numpy(np.float64),
+            "y_um": table["y_px"].to_numpy(np.float64) * pixel_size_um,
+            "x_um": table["x_px"].to_numpy(np.float64) * pixel_size_um,
+            "parent": parent[track_id],
+            "root": root[track_id],
+            "generation": generation[track_id],
+        }
+    )
+    tracks = tracks.sort_values(["track_id", "frame"], kind="stable").reset_index(drop=True)
+    tracks = tracks.astype(_TRACK_SCHEMA)
+
+    children = np.flatnonzero(parent)
+    first_frame = tracks.groupby("track_id", sort=True)["frame"].min()
+    lineage = pd.DataFrame(
+        {
+            "parent": parent[children],
+            "child": children.astype(np.int64),
+            "division_frame": first_frame.reindex(children).to_numpy(np.int64),
+        }
+    )
+    lineage = lineage.sort_values(["division_frame", "parent", "child"], kind="stable").reset_index(drop=True)
+    return tracks, lineage.astype(_LINEAGE_SCHEMA)

@@ -1,0 +1,67 @@
+"""Shared fixtures: paths of the repository and helpers to run snakemake as a user would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+NETBLOCK = Path(__file__).resolve().parent / "netblock"
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data, or skip with the reason when this checkout has no ../shared beside it."""
+    data = SHARED / "data"
+    if not data.is_dir():
+        pytest.skip(f"{data} not found: the real-data checks need ../shared beside the checkout")
+    return data
+
+
+def snakemake_env(block_network: bool = True) -> dict[str, str]:
+    """Environment for a snakemake subprocess: the venv's tools first, sockets blocked in every Python."""
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    if block_network:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(NETBLOCK), env.get("PYTHONPATH", "")]))
+        env["CELLPIPE_BLOCK_NETWORK"] = "1"
+    env.setdefault("MPLBACKEND", "Agg")
+    return env
+
+
+def write_workdir(workdir: Path, config: dict, samples_tsv: str) -> Path:
+    """Lay out config/config.yaml and config/samples.tsv in ``workdir`` as a user would."""
+    (workdir / "config").mkdir(parents=True, exist_ok=True)
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (workdir / "config" / "samples.tsv").write_text(samples_tsv)
+    return workdir
+
+
+def run_snakemake(workdir: Path, *args: str, block_network: bool = True, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    """Run the repository's Snakefile in ``workdir`` (``--directory``), returning the finished process."""
+    cmd = [
+        str(BIN / "snakemake"),
+        "--snakefile", str(REPO / "Snakefile"),
+        "--directory", str(workdir),
+        "--cores", "2",
+        "--resources", "gpu=1",
+        "--show-failed-logs",
+        *args,
+    ]
+    return subprocess.run(cmd, cwd=workdir, env=snakemake_env(block_network), capture_output=True, text=True, timeout=timeout)
+
+
+def default_config() -> dict:
+    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())

@@ -1,0 +1,307 @@
+"""Tests of Cell Tracking Challenge folder IO: round trips, error messages, atomic writes, CTC tools."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+
+from cellpipe.io.ctc import (
+    check_ctc_tracks,
+    frame_name,
+    read_ctc_label_stack,
+    read_ctc_labels,
+    read_ctc_movie,
+    read_ctc_tracks,
+    write_ctc_ground_truth,
+    write_ctc_movie,
+    write_ctc_results,
+    write_ctc_tracks,
+    write_simulation,
+)
+from cellpipe.simulate import SimulatedMovie, make_nuclei_movie
+
+SHARED_GOWT1 = Path(__file__).resolve().parents[3] / "shared" / "data" / "ctc" / "Fluo-N2DH-GOWT1"
+
+
+@pytest.fixture(scope="module")
+def sim() -> SimulatedMovie:
+    """A small movie with at least one division and a cell entering."""
+    movie = make_nuclei_movie(n_frames=12, shape=(96, 96), seed=2, division_probability=0.15,
+                              min_division_age_frames=2, maturation_frames=2, entry_rate=0.3)
+    assert movie.n_divisions >= 1
+    return movie
+
+
+def leftovers(parent: Path) -> list[str]:
+    """Temporary siblings an atomic write could have left behind."""
+    return [p.name for p in parent.iterdir() if ".tmp-" in p.name]
+
+
+def test_frame_names_have_three_digits_or_four_beyond_1000_frames() -> None:
+    assert frame_name("t", 7, 92) == "t007.tif"
+    assert frame_name("man_track", 999, 1000) == "man_track999.tif"
+    assert frame_name("t", 7, 1001) == "t0007.tif"
+    assert frame_name("mask", 1000, 1001) == "mask1000.tif"
+
+
+def test_movie_round_trip(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    movie = rng.integers(0, 60000, size=(4, 9, 11), dtype=np.uint16)
+    write_ctc_movie(tmp_path / "01", movie)
+    assert sorted(p.name for p in (tmp_path / "01").iterdir()) == ["t000.tif", "t001.tif", "t002.tif", "t003.tif"]
+    back = read_ctc_movie(tmp_path / "01")
+    assert back.dtype == np.uint16
+    np.testing.assert_array_equal(back, movie)
+    assert leftovers(tmp_path) == []
+
+
+def test_movie_round_trip_keeps_uint8_and_ignores_other_files(tmp_path: Path) -> None:
+    movie = np.arange(3 * 5 * 6, dtype=np.uint8).reshape(3, 5, 6)
+    write_ctc_movie(tmp_path / "02", movie)
+    (tmp_path / "02" / "notes.txt").write_text("not a frame")
+    tifffile.imwrite(tmp_path / "02" / "thumbnail.tif", np.zeros((2, 2), np.uint8))
+    back = read_ctc_movie(tmp_path / "02")
+    assert back.dtype == np.uint8
+    np.testing.assert_array_equal(back, movie)
+
+
+def test_write_movie_refuses_non_empty_folder_but_fills_an_empty_one(tmp_path: Path) -> None:
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "t000.tif").write_bytes(b"old")
+    with pytest.raises(FileExistsError, match="full"):
+        write_ctc_movie(full, np.zeros((1, 4, 4), np.uint16))
+    assert (full / "t000.tif").read_bytes() == b"old"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    write_ctc_movie(empty, np.ones((2, 4, 4), np.uint16))
+    assert read_ctc_movie(empty).sum() == 32
+
+
+class FailingMovie:
+    """A (T, Y, X) array-like whose frame 2 cannot be read, like a disk failing mid-way."""
+
+    shape = (4, 8, 8)
+
+    def __getitem__(self, t: int) -> np.ndarray:
+        if t == 2:
+            raise OSError("read error in frame 2")
+        return np.full((8, 8), t, dtype=np.uint16)
+
+
+def test_interrupted_movie_write_leaves_nothing(tmp_path: Path) -> None:
+    with pytest.raises(OSError, match="frame 2"):
+        write_ctc_movie(tmp_path / "01", FailingMovie())
+    assert not (tmp_path / "01").exists()
+    assert leftovers(tmp_path) == []
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_movie_can_be_written_from_an_array_like_frame_by_frame(tmp_path: Path) -> None:
+    import zarr
+
+    store = zarr.create_array(store={}, shape=(3, 5, 6), chunks=(1, 5, 6), dtype="uint16")
+    store[:] = np.arange(90, dtype=np.uint16).reshape(3, 5, 6)
+    write_ctc_movie(tmp_path / "01", store)
+    np.testing.assert_array_equal(read_ctc_movie(tmp_path / "01"), store[:])
+
+
+def test_write_movie_rejects_wrong_dimensions(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"\(T, Y, X\)"):
+        write_ctc_movie(tmp_path / "01", np.zeros((4, 4), np.uint16))
+    assert not (tmp_path / "01").exists()
+
+
+def test_read_movie_errors_name_the_folder(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match=f"{empty}.*no CTC frames"):
+        read_ctc_movie(empty)
+
+    gap = tmp_path / "gap"
+    gap.mkdir()
+    for t in (0, 1, 3):
+        tifffile.imwrite(gap / f"t{t:03d}.tif", np.zeros((4, 4), np.uint16))
+    with pytest.raises(ValueError, match=rf"{gap}.*without gaps.*\[2\]"):
+        read_ctc_movie(gap)
+
+    late = tmp_path / "late"
+    late.mkdir()
+    for t in (1, 2):
+        tifffile.imwrite(late / f"t{t:03d}.tif", np.zeros((4, 4), np.uint16))
+    with pytest.raises(ValueError, match=rf"{late}.*\[0\]"):
+        read_ctc_movie(late)
+
+    shapes = tmp_path / "shapes"
+    shapes.mkdir()
+    tifffile.imwrite(shapes / "t000.tif", np.zeros((4, 4), np.uint16))
+    tifffile.imwrite(shapes / "t001.tif", np.zeros((4, 5), np.uint16))
+    with pytest.raises(ValueError, match=rf"{shapes}.*different shapes.*t001.tif is \(4, 5\)"):
+        read_ctc_movie(shapes)
+
+    dtypes = tmp_path / "dtypes"
+    dtypes.mkdir()
+    tifffile.imwrite(dtypes / "t000.tif", np.zeros((4, 4), np.uint16))
+    tifffile.imwrite(dtypes / "t001.tif", np.zeros((4, 4), np.uint8))
+    with pytest.raises(ValueError, match="different dtypes"):
+        read_ctc_movie(dtypes)
+
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    tifffile.imwrite(volume / "t000.tif", np.zeros((3, 4, 4), np.uint16))
+    with pytest.raises(ValueError, match="2D frames"):
+        read_ctc_movie(volume)
+
+    twice = tmp_path / "twice"
+    twice.mkdir()
+    tifffile.imwrite(twice / "t000.tif", np.zeros((4, 4), np.uint16))
+    tifffile.imwrite(twice / "t0000.tif", np.zeros((4, 4), np.uint16))
+    with pytest.raises(ValueError, match="two files for frame 0"):
+        read_ctc_movie(twice)
+
+    with pytest.raises(ValueError, match="not a folder"):
+        read_ctc_movie(tmp_path / "missing")
+
+
+def test_ground_truth_round_trip(tmp_path: Path, sim: SimulatedMovie) -> None:
+    gt = tmp_path / "01_GT"
+    write_ctc_ground_truth(gt, sim.labels, sim.tracks, seg_frames=[2, 5])
+    n = sim.labels.shape[0]
+    assert sorted(p.name for p in (gt / "TRA").glob("*.tif")) == [f"man_track{t:03d}.tif" for t in range(n)]
+    assert sorted(p.name for p in (gt / "SEG").iterdir()) == ["man_seg002.tif", "man_seg005.tif"]
+    tra = read_ctc_label_stack(gt / "TRA", "man_track*.tif")
+    assert tra.dtype == np.uint16
+    np.testing.assert_array_equal(tra, sim.labels)
+    pd.testing.assert_frame_equal(read_ctc_tracks(gt / "TRA" / "man_track.txt"), sim.tracks)
+    seg = read_ctc_labels(gt / "SEG", "man_seg*.tif")
+    assert sorted(seg) == [2, 5]
+    np.testing.assert_array_equal(seg[5], sim.labels[5])
+    # The text file is the plain CTC format: four space-separated integers per line.
+    first = (gt / "TRA" / "man_track.txt").read_text().splitlines()[0]
+    row = sim.tracks.iloc[0]
+    assert first == f"{row.label} {row.first_frame} {row.last_frame} {row.parent}"
+    assert leftovers(tmp_path) == []
+
+
+def test_ground_truth_defaults_to_every_seg_frame_and_refuses_overwrite(tmp_path: Path, sim: SimulatedMovie) -> None:
+    gt = tmp_path / "01_GT"
+    write_ctc_ground_truth(gt, sim.labels, sim.tracks)
+    assert len(list((gt / "SEG").glob("man_seg*.tif"))) == sim.labels.shape[0]
+    with pytest.raises(FileExistsError):
+        write_ctc_ground_truth(gt, sim.labels, sim.tracks)
+
+
+def test_inconsistent_ground_truth_is_refused_and_nothing_written(tmp_path: Path, sim: SimulatedMovie) -> None:
+    tracks = sim.tracks.copy()
+    tracks.loc[0, "last_frame"] -= 1  # label 1 is still in the mask in that frame
+    problems = check_ctc_tracks(sim.labels, tracks)
+    assert any("in the mask but not alive" in p for p in problems)
+    with pytest.raises(ValueError, match="not consistent"):
+        write_ctc_ground_truth(tmp_path / "01_GT", sim.labels, tracks)
+    assert not (tmp_path / "01_GT").exists()
+    with pytest.raises(ValueError, match="seg_frames"):
+        write_ctc_ground_truth(tmp_path / "01_GT", sim.labels, sim.tracks, seg_frames=[99])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_check_ctc_tracks_finds_each_kind_of_problem() -> None:
+    labels = np.zeros((3, 6, 6), np.uint16)
+    labels[:, :2, :2] = 1
+    labels[2, 4:, 4:] = 2
+    good = pd.DataFrame({"label": [1, 2], "first_frame": [0, 2], "last_frame": [2, 2], "parent": [0, 0]})
+    assert check_ctc_tracks(labels, good) == []
+    gap = labels.copy()
+    gap[1] = 0  # label 1 vanishes in frame 1
+    assert any("frame 1" in p and "absent" in p for p in check_ctc_tracks(gap, good))
+    bad_parent = good.assign(parent=[0, 1])  # parent 1 ends at 2, daughter starts at 2
+    assert any("parent 1 ends at 2" in p for p in check_ctc_tracks(labels, bad_parent))
+    missing_parent = good.assign(parent=[0, 7])
+    assert any("parent 7 is not a track" in p for p in check_ctc_tracks(labels, missing_parent))
+    duplicate = pd.DataFrame({"label": [1, 1], "first_frame": [0, 0], "last_frame": [2, 2], "parent": [0, 0]})
+    assert any("duplicate" in p for p in check_ctc_tracks(labels, duplicate))
+    too_long = good.assign(last_frame=[5, 2])
+    assert any("outside 0..2" in p for p in check_ctc_tracks(labels, too_long))
+
+
+def test_tracks_file_round_trip_and_errors(tmp_path: Path) -> None:
+    tracks = pd.DataFrame({"label": [1, 2, 3], "first_frame": [0, 5, 5], "last_frame": [4, 9, 7], "parent": [0, 1, 1]})
+    write_ctc_tracks(tmp_path / "man_track.txt", tracks)
+    assert (tmp_path / "man_track.txt").read_text() == "1 0 4 0\n2 5 9 1\n3 5 7 1\n"
+    pd.testing.assert_frame_equal(read_ctc_tracks(tmp_path / "man_track.txt"), tracks)
+
+    (tmp_path / "empty.txt").write_text("")
+    empty = read_ctc_tracks(tmp_path / "empty.txt")
+    assert list(empty.columns) == ["label", "first_frame", "last_frame", "parent"] and len(empty) == 0
+
+    (tmp_path / "bad.txt").write_text("1 0 4 0\n2 5 x 1\n")
+    with pytest.raises(ValueError, match=r"bad.txt:2"):
+        read_ctc_tracks(tmp_path / "bad.txt")
+    (tmp_path / "short.txt").write_text("1 0 4\n")
+    with pytest.raises(ValueError, match=r"short.txt:1"):
+        read_ctc_tracks(tmp_path / "short.txt")
+    with pytest.raises(ValueError, match="lacks column"):
+        write_ctc_tracks(tmp_path / "x.txt", tracks.drop(columns="parent"))
+
+
+def test_write_simulation_writes_movie_and_truth(tmp_path: Path, sim: SimulatedMovie) -> None:
+    write_simulation(sim, tmp_path / "01", tmp_path / "01_GT")
+    np.testing.assert_array_equal(read_ctc_movie(tmp_path / "01"), sim.image)
+    np.testing.assert_array_equal(read_ctc_label_stack(tmp_path / "01_GT" / "TRA"), sim.labels)
+    # Refused before anything is written when either folder is taken.
+    (tmp_path / "02_GT").mkdir()
+    (tmp_path / "02_GT" / "keep.txt").write_text("mine")
+    with pytest.raises(FileExistsError):
+        write_simulation(sim, tmp_path / "02", tmp_path / "02_GT")
+    assert not (tmp_path / "02").exists()
+
+
+def test_movies_reader_reads_ctc_folder(tmp_path: Path, sim: SimulatedMovie) -> None:
+    from cellpipe.io.movies import read_movie
+
+    write_ctc_movie(tmp_path / "01", sim.image)
+    raw = read_movie(tmp_path / "01")
+    assert raw.data.shape == (sim.image.shape[0], 1, *sim.image.shape[1:])
+    np.testing.assert_array_equal(raw.data[:, 0], sim.image)
+
+
+def test_traccuracy_loads_ground_truth_and_results(tmp_path: Path, sim: SimulatedMovie, caplog: pytest.LogCaptureFixture) -> None:
+    traccuracy = pytest.importorskip("traccuracy")
+    from traccuracy.loaders import load_ctc_data
+
+    write_ctc_ground_truth(tmp_path / "01_GT", sim.labels, sim.tracks)
+    write_ctc_results(tmp_path / "01_RES", sim.labels, sim.tracks)
+    with caplog.at_level(logging.WARNING):
+        gt = load_ctc_data(str(tmp_path / "01_GT" / "TRA"), name="gt")
+        res = load_ctc_data(str(tmp_path / "01_RES"), name="res")
+    assert not [r for r in caplog.records if "non-connected" in r.getMessage()]
+    n_detections = sum(len(np.unique(frame)) - 1 for frame in sim.labels)
+    assert gt.graph.number_of_nodes() == n_detections == res.graph.number_of_nodes()
+    # One node with two successors per division.
+    splits = [n for n in gt.graph.nodes if gt.graph.out_degree(n) == 2]
+    assert len(splits) == sim.n_divisions
+    # Perfect result against its own ground truth.
+    from traccuracy import run_metrics
+    from traccuracy.matchers import CTCMatcher
+    from traccuracy.metrics import CTCMetrics
+
+    results, _ = run_metrics(gt_data=gt, pred_data=res, matcher=CTCMatcher(), metrics=[CTCMetrics()])
+    values = results[0]["results"]
+    assert values["TRA"] == pytest.approx(1.0) and values["DET"] == pytest.approx(1.0)
+    assert traccuracy.__version__
+
+
+@pytest.mark.skipif(not SHARED_GOWT1.exists(), reason="../shared CTC data not present (developer machines only)")
+def test_real_ctc_ground_truth_passes_the_consistency_check() -> None:
+    movie = read_ctc_movie(SHARED_GOWT1 / "01")
+    assert movie.shape == (92, 1024, 1024) and movie.dtype == np.uint8
+    tracks = read_ctc_tracks(SHARED_GOWT1 / "01_GT" / "TRA" / "man_track.txt")
+    assert len(tracks) == 27
+    labels = read_ctc_label_stack(SHARED_GOWT1 / "01_GT" / "TRA", "man_track*.tif")
+    assert check_ctc_tracks(labels, tracks) == []
+    seg = read_ctc_labels(SHARED_GOWT1 / "01_GT" / "SEG", "man_seg*.tif")
+    assert len(seg) == 30 and {21, 31, 33, 39} <= set(seg)

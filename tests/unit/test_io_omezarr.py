@@ -1,0 +1,62 @@
+"""OME-Zarr writing: NGFF metadata with units, one chunk per frame, atomic stores."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ome_zarr.io import parse_url
+from ome_zarr.reader import Reader
+
+from cellpipe.io.atomic import atomic_path
+from cellpipe.io.omezarr import new_ome_array, open_ome_image, write_ome_image
+
+
+def test_image_round_trip_with_physical_metadata(tmp_path: Path) -> None:
+    data = np.random.default_rng(1).integers(0, 255, (4, 2, 16, 12), dtype=np.uint8)
+    path = tmp_path / "img.ome.zarr"
+    write_ome_image(path, data, "tcyx", 0.5, 3.0, ["gfp", "rfp"], extra_attrs={"sample": "s1"})
+    image = open_ome_image(path)
+    np.testing.assert_array_equal(image.data[:], data)
+    assert (image.axes, image.pixel_size_um, image.frame_interval_min) == ("tcyx", 0.5, 3.0)
+    assert image.channel_names == ["gfp", "rfp"]
+    assert image.attrs == {"sample": "s1"}
+    assert image.data.chunks == (1, 1, 16, 12)
+    meta = json.loads((path / ".zattrs").read_text())["multiscales"][0]
+    assert meta["version"] == "0.4"
+    assert [a.get("unit") for a in meta["axes"]] == ["minute", None, "micrometer", "micrometer"]
+
+
+def test_ome_zarr_library_reads_what_we_write(tmp_path: Path) -> None:
+    data = np.arange(3 * 10 * 10, dtype=np.uint32).reshape(3, 10, 10)
+    path = tmp_path / "labels.ome.zarr"
+    write_ome_image(path, data, "tyx", 0.65, 5.0, name="cells")
+    nodes = list(Reader(parse_url(str(path)))())
+    assert nodes, "ome-zarr found no image"
+    np.testing.assert_array_equal(np.asarray(nodes[0].data[0]), data)
+    assert [a["name"] for a in nodes[0].metadata["axes"]] == ["t", "y", "x"]
+
+
+def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "out.ome.zarr"
+    with pytest.raises(RuntimeError):
+        with new_ome_array(path, (3, 8, 8), "uint16", "tyx", 1.0, 1.0) as arr:
+            arr[0] = 1
+            raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_path_replaces_only_on_success(tmp_path: Path) -> None:
+    target = tmp_path / "table.tsv"
+    target.write_text("old")
+    with pytest.raises(ValueError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise ValueError
+    assert target.read_text() == "old"
+    with atomic_path(target) as tmp:
+        tmp.write_text("new")
+    assert target.read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["table.tsv"]

@@ -1,0 +1,266 @@
+"""Tests of cellpipe.measure on small synthetic label movies with known geometry."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+from skimage.draw import disk, ellipse
+
+from cellpipe.measure import (
+    TRACK_SUMMARY_COLUMNS,
+    MeasureSettings,
+    cell_columns,
+    counts_per_frame,
+    measure_cells,
+    summarize_tracks,
+)
+
+PIXEL_UM = 0.5
+INTERVAL_MIN = 2.0
+
+
+def _tracks(rows: list[tuple[int, int, int]], **extra: list) -> pd.DataFrame:
+    """Tracks table from (frame, track_id, label) rows, other columns filled with plain defaults."""
+    df = pd.DataFrame(rows, columns=["frame", "track_id", "label"])
+    df["y_px"] = 0.0
+    df["x_px"] = 0.0
+    df["y_um"] = 0.0
+    df["x_um"] = 0.0
+    df["parent"] = 0
+    df["root"] = df["track_id"]
+    df["generation"] = 0
+    for key, values in extra.items():
+        df[key] = values
+    return df
+
+
+def _disk_movie(radius: float = 20, centre: tuple[int, int] = (50, 60), shape: tuple[int, int] = (128, 128)):
+    labels = np.zeros((1, *shape), dtype=np.uint32)
+    rr, cc = disk(centre, radius, shape=shape)
+    labels[0, rr, cc] = 1
+    return labels
+
+
+def test_disk_area_centroid_shape() -> None:
+    labels = _disk_movie()
+    image = np.ones((1, 1, 128, 128), dtype=np.uint16)
+    cells = measure_cells(labels, image, None, PIXEL_UM, INTERVAL_MIN, MeasureSettings())
+
+    assert len(cells) == 1
+    row = cells.iloc[0]
+    expected_px = math.pi * 20**2
+    assert row["area_px"] == pytest.approx(expected_px, rel=0.02)
+    assert row["area_um2"] == pytest.approx(expected_px * PIXEL_UM**2, rel=0.02)
+    assert row["area_um2"] == row["area_px"] * PIXEL_UM**2
+    assert row["centroid_y_um"] == pytest.approx(50 * PIXEL_UM)
+    assert row["centroid_x_um"] == pytest.approx(60 * PIXEL_UM)
+    assert row["eccentricity"] < 0.05
+    assert row["solidity"] > 0.95
+    assert row["perimeter_um"] == pytest.approx(2 * math.pi * 20 * PIXEL_UM, rel=0.05)
+    assert row["frame"] == 0 and row["time_min"] == 0.0 and row["label"] == 1
+    assert pd.isna(row["track_id"])
+
+
+def test_ellipse_eccentricity() -> None:
+    labels = np.zeros((1, 100, 100), dtype=np.uint32)
+    rr, cc = ellipse(50, 50, 10, 20)  # semi-axes 10 px (rows) and 20 px (columns)
+    labels[0, rr, cc] = 4
+    image = np.zeros((1, 1, 100, 100), dtype=np.float32)
+    cells = measure_cells(labels, image, None, 1.0, 1.0, MeasureSettings())
+    assert cells.loc[0, "eccentricity"] == pytest.approx(math.sqrt(1 - (10 / 20) ** 2), abs=0.02)
+    assert cells.loc[0, "area_px"] == pytest.approx(math.pi * 10 * 20, rel=0.03)
+
+
+def test_intensities_two_channels() -> None:
+    labels = np.zeros((1, 6, 8), dtype=np.uint32)
+    labels[0, 1:3, 1:4] = 1  # 6 px
+    labels[0, 4:6, 5:8] = 2  # 6 px
+    constant = np.full((6, 8), 7, dtype=np.uint16)
+    ramp = np.arange(48, dtype=np.uint16).reshape(6, 8)
+    image = np.stack([constant, ramp])[np.newaxis]  # (1, 2, 6, 8)
+
+    cells = measure_cells(labels, image, None, 1.0, 1.0, MeasureSettings(channel_names=["GFP", "RFP"]))
+
+    for name in ("GFP", "RFP"):
+        assert f"mean_intensity_{name}" in cells.columns
+        assert f"integrated_intensity_{name}" in cells.columns
+    # Constant channel: mean is the constant, integrated is mean * area.
+    assert cells["mean_intensity_GFP"].tolist() == [7.0, 7.0]
+    assert cells["integrated_intensity_GFP"].tolist() == [42.0, 42.0]
+    # Ramp channel: hand-computed sums of the pixel values inside each mask.
+    sum1 = 9 + 10 + 11 + 17 + 18 + 19
+    sum2 = 37 + 38 + 39 + 45 + 46 + 47
+    assert cells["integrated_intensity_RFP"].tolist() == [float(sum1), float(sum2)]
+    assert cells["mean_intensity_RFP"].tolist() == pytest.approx([sum1 / 6, sum2 / 6])
+    assert list(cells.columns) == list(cell_columns(["GFP", "RFP"]))
+
+
+def test_default_channel_names_and_single_channel_movie() -> None:
+    labels = _disk_movie(radius=5, centre=(10, 10), shape=(20, 20))
+    four_d = measure_cells(labels, np.ones((1, 3, 20, 20)), None, 1.0, 1.0, MeasureSettings())
+    assert [c for c in four_d.columns if c.startswith("mean_intensity_")] == [
+        "mean_intensity_ch0",
+        "mean_intensity_ch1",
+        "mean_intensity_ch2",
+    ]
+    three_d = measure_cells(labels, np.ones((1, 20, 20)), None, 1.0, 1.0, MeasureSettings())
+    assert three_d["integrated_intensity_ch0"].tolist() == [float(three_d.loc[0, "area_px"])]
+
+
+def test_channel_name_validation() -> None:
+    labels = _disk_movie(radius=5, centre=(10, 10), shape=(20, 20))
+    with pytest.raises(ValueError, match="channel names"):
+        measure_cells(labels, np.ones((1, 2, 20, 20)), None, 1.0, 1.0, MeasureSettings(channel_names=["a"]))
+    with pytest.raises(ValidationError):
+        MeasureSettings(channel_names=["a", "a"])
+    with pytest.raises(ValidationError):
+        MeasureSettings(unknown=1)  # type: ignore[call-arg]
+
+
+def test_shape_and_unit_checks() -> None:
+    labels = _disk_movie(radius=5, centre=(10, 10), shape=(20, 20))
+    with pytest.raises(ValueError, match="do not match"):
+        measure_cells(labels, np.ones((1, 1, 20, 21)), None, 1.0, 1.0, MeasureSettings())
+    with pytest.raises(ValueError, match="pixel_size_um"):
+        measure_cells(labels, np.ones((1, 1, 20, 20)), None, 0.0, 1.0, MeasureSettings())
+
+
+def test_track_id_mapping_and_row_order() -> None:
+    labels = np.zeros((2, 30, 30), dtype=np.uint32)
+    labels[0, 2:6, 2:6] = 5
+    labels[0, 20:24, 20:24] = 2
+    labels[1, 3:7, 3:7] = 1
+    labels[1, 20:25, 20:25] = 9  # not in the tracks table
+    image = np.zeros((2, 1, 30, 30))
+    tracks = _tracks([(0, 11, 5), (0, 12, 2), (1, 11, 1), (1, 99, 3)])  # (1, 3) has no object: ignored
+
+    cells = measure_cells(labels, image, tracks, 1.0, INTERVAL_MIN, MeasureSettings())
+
+    assert cells[["frame", "label"]].values.tolist() == [[0, 2], [0, 5], [1, 1], [1, 9]]
+    assert str(cells["track_id"].dtype) == "Int64"
+    assert cells["track_id"].tolist()[:3] == [12, 11, 11]
+    assert pd.isna(cells["track_id"].iloc[3])
+    assert cells["time_min"].tolist() == [0.0, 0.0, 2.0, 2.0]
+    assert cells["area_px"].tolist() == [16, 16, 16, 25]
+
+
+def test_empty_movies_keep_schema() -> None:
+    settings = MeasureSettings(channel_names=["GFP"])
+    schema = cell_columns(["GFP"])
+    no_frames = measure_cells(
+        np.zeros((0, 8, 8), np.uint32), np.zeros((0, 1, 8, 8)), None, 1.0, 1.0, settings
+    )
+    no_objects = measure_cells(
+        np.zeros((3, 8, 8), np.uint32), np.zeros((3, 1, 8, 8)), _tracks([]), 1.0, 1.0, settings
+    )
+    for empty in (no_frames, no_objects):
+        assert len(empty) == 0
+        assert list(empty.columns) == list(schema)
+        assert {c: str(t) for c, t in empty.dtypes.items()} == {c: str(t) for c, t in schema.items()}
+
+
+def _moving_disk(n_frames: int = 5, step_px: int = 3) -> tuple[np.ndarray, pd.DataFrame]:
+    labels = np.zeros((n_frames, 40, 60), dtype=np.uint32)
+    rows = []
+    for t in range(n_frames):
+        rr, cc = disk((20, 10 + step_px * t), 4, shape=(40, 60))
+        labels[t, rr, cc] = 1
+        rows.append((t, 7, 1))
+    return labels, _tracks(rows)
+
+
+def test_summarize_straight_path() -> None:
+    labels, tracks = _moving_disk()
+    cells = measure_cells(labels, np.ones((5, 1, 40, 60)), tracks, PIXEL_UM, INTERVAL_MIN, MeasureSettings())
+    summary = summarize_tracks(cells, tracks, INTERVAL_MIN)
+
+    assert list(summary.columns) == list(TRACK_SUMMARY_COLUMNS)
+    assert len(summary) == 1
+    row = summary.iloc[0]
+    assert (row["track_id"], row["first_frame"], row["last_frame"], row["n_frames"]) == (7, 0, 4, 5)
+    assert row["duration_min"] == 8.0
+    assert row["displacement_um"] == pytest.approx(4 * 3 * PIXEL_UM)  # 6 µm
+    assert row["path_length_um"] == pytest.approx(6.0)
+    assert row["mean_speed_um_per_min"] == pytest.approx(0.75)
+    assert row["straightness"] == 1.0
+    assert row["mean_area_um2"] == pytest.approx(cells["area_um2"].mean())
+
+
+def test_summarize_lineage_zigzag_and_single_frame() -> None:
+    # Track 1 zigzags 0 -> (0, 3) -> (4, 3) µm; tracks 2 and 3 are its daughters.
+    cells = pd.DataFrame(
+        {
+            "frame": [0, 1, 2, 3, 3],
+            "track_id": pd.array([1, 1, 1, 2, 3], dtype="Int64"),
+            "centroid_y_um": [0.0, 0.0, 4.0, 5.0, 6.0],
+            "centroid_x_um": [0.0, 3.0, 3.0, 3.0, 3.0],
+            "area_um2": [10.0, 12.0, 14.0, 6.0, 8.0],
+        }
+    )
+    tracks = _tracks(
+        [(0, 1, 1), (1, 1, 1), (2, 1, 1), (3, 2, 1), (3, 3, 2)],
+        parent=[0, 0, 0, 1, 1],
+        root=[1, 1, 1, 1, 1],
+        generation=[0, 0, 0, 1, 1],
+    )
+    summary = summarize_tracks(cells, tracks, 5.0).set_index("track_id")
+
+    assert summary.loc[1, "path_length_um"] == pytest.approx(7.0)
+    assert summary.loc[1, "displacement_um"] == pytest.approx(5.0)
+    assert summary.loc[1, "straightness"] == pytest.approx(5.0 / 7.0)
+    assert summary.loc[1, "mean_speed_um_per_min"] == pytest.approx(7.0 / 10.0)
+    assert summary.loc[1, "mean_area_um2"] == pytest.approx(12.0)
+    assert summary.loc[[2, 3], "parent"].tolist() == [1, 1]
+    assert summary.loc[[2, 3], "root"].tolist() == [1, 1]
+    assert summary.loc[[2, 3], "generation"].tolist() == [1, 1]
+    # Single-frame daughters: zero duration, no speed or straightness.
+    assert summary.loc[2, "duration_min"] == 0.0
+    assert summary.loc[2, "path_length_um"] == 0.0
+    assert np.isnan(summary.loc[2, "mean_speed_um_per_min"])
+    assert np.isnan(summary.loc[2, "straightness"])
+
+
+def test_summarize_uses_tracker_position_in_gaps() -> None:
+    # Frame 1 has no measured cell (a gap the tracker bridged): its y_um/x_um are used.
+    cells = pd.DataFrame(
+        {
+            "frame": [0, 2],
+            "track_id": pd.array([4, 4], dtype="Int64"),
+            "centroid_y_um": [0.0, 0.0],
+            "centroid_x_um": [0.0, 0.0],
+            "area_um2": [1.0, 1.0],
+        }
+    )
+    tracks = _tracks([(0, 4, 1), (1, 4, 0), (2, 4, 1)])
+    tracks.loc[1, ["y_um", "x_um"]] = [3.0, 4.0]
+    row = summarize_tracks(cells, tracks, 1.0).iloc[0]
+    assert row["path_length_um"] == pytest.approx(10.0)
+    assert row["displacement_um"] == 0.0
+    assert row["straightness"] == 0.0
+    assert row["n_frames"] == 3
+
+
+def test_summarize_empty() -> None:
+    empty_cells = measure_cells(
+        np.zeros((2, 8, 8), np.uint32), np.zeros((2, 1, 8, 8)), None, 1.0, 1.0, MeasureSettings()
+    )
+    summary = summarize_tracks(empty_cells, _tracks([]), 1.0)
+    assert len(summary) == 0
+    assert list(summary.columns) == list(TRACK_SUMMARY_COLUMNS)
+    assert str(summary["track_id"].dtype) == "int64"
+
+
+def test_counts_per_frame_includes_empty_frames() -> None:
+    cells = pd.DataFrame({"frame": [0, 0, 2, 2, 2]})
+    counts = counts_per_frame(cells, 5, 1.5)
+    assert counts["frame"].tolist() == [0, 1, 2, 3, 4]
+    assert counts["time_min"].tolist() == [0.0, 1.5, 3.0, 4.5, 6.0]
+    assert counts["n_cells"].tolist() == [2, 0, 3, 0, 0]
+    assert counts_per_frame(cells.iloc[:0], 3, 1.0)["n_cells"].tolist() == [0, 0, 0]
+    assert len(counts_per_frame(cells.iloc[:0], 0, 1.0)) == 0
+    with pytest.raises(ValueError, match="frames"):
+        counts_per_frame(cells, 2, 1.0)

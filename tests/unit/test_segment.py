@@ -1,0 +1,291 @@
+"""Tests of cellpipe.segment: classical watershed on synthetic disks, Cellpose plumbing with an untrained net."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+from pydantic import ValidationError
+from skimage.draw import disk
+
+from cellpipe.segment import (
+    ClassicalSettings,
+    SegmentSettings,
+    check_model_path,
+    diameter_in_px,
+    load_cellpose_model,
+    segment_cells,
+    segment_frames_classical,
+    select_device,
+)
+from cellpose_helpers import save_untrained_cpnet
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Sparse invariant checks:UserWarning"),
+    pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning"),
+]
+
+
+def _disks(shape: tuple[int, int], centers: list[tuple[int, int]], radius: float) -> np.ndarray:
+    """Ground-truth labels: disk i (1-based) at centers[i-1]; a later disk does not overwrite an earlier one."""
+    labels = np.zeros(shape, dtype=np.int32)
+    for i, (y, x) in enumerate(centers, start=1):
+        rr, cc = disk((y, x), radius, shape=shape)
+        free = labels[rr, cc] == 0
+        labels[rr[free], cc[free]] = i
+    return labels
+
+
+def _image(truth: np.ndarray, seed: int = 0, noise: float = 0.05) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return ((truth > 0).astype(np.float32) + rng.normal(0.0, noise, truth.shape)).astype(np.float32)
+
+
+def _best_ious(truth: np.ndarray, pred: np.ndarray) -> list[float]:
+    """For every true object, the IoU of the predicted object overlapping it most."""
+    ious = []
+    for label in range(1, int(truth.max()) + 1):
+        obj = truth == label
+        hits = pred[obj]
+        hits = hits[hits > 0]
+        if hits.size == 0:
+            ious.append(0.0)
+            continue
+        match = pred == np.bincount(hits).argmax()
+        ious.append(float((obj & match).sum() / (obj | match).sum()))
+    return ious
+
+
+SEPARATED = [(14, 14), (14, 60), (46, 20), (48, 70)]
+
+
+@pytest.mark.parametrize("diameter_px", [16.0, None])
+def test_classical_finds_separated_disks(diameter_px: float | None) -> None:
+    truth = _disks((64, 96), SEPARATED, radius=8)
+    labels = segment_frames_classical(_image(truth)[None], ClassicalSettings(), diameter_px)
+    assert labels.dtype == np.uint32 and labels.shape == (1, 64, 96)
+    assert sorted(np.unique(labels[0]).tolist()) == [0, 1, 2, 3, 4]
+    assert min(_best_ious(truth, labels[0])) > 0.8
+
+
+def test_classical_splits_two_touching_disks() -> None:
+    truth = _disks((48, 64), [(24, 22), (24, 40)], radius=10)  # centres 18 px apart, diameter 20 px
+    image = _image(truth, seed=3)
+    for diameter in (20.0, None):
+        labels = segment_frames_classical(image[None], ClassicalSettings(), diameter)[0]
+        assert labels.max() == 2, diameter
+        ious = _best_ious(truth, labels)
+        assert min(ious) > 0.8, (diameter, ious)
+        # the two objects are different labels
+        assert labels[24, 22] != labels[24, 40]
+
+
+def test_labels_are_sequential_and_independent_per_frame() -> None:
+    frames = np.stack([_image(_disks((64, 96), SEPARATED[:n], radius=8), seed=n) for n in (4, 2, 3)])
+    labels, info = segment_cells(frames, SegmentSettings(diameter_um=8.0), pixel_size_um=0.5)
+    assert labels.dtype == np.uint32 and labels.shape == frames.shape
+    for t, n in enumerate((4, 2, 3)):
+        assert np.unique(labels[t]).tolist() == list(range(n + 1))
+    assert info["method"] == "classical" and info["device"] == "cpu"
+    assert info["diameter_px"] == 16.0 and info["min_peak_distance_px"] == 8
+    assert info["model_path"] is None and info["model_sha256"] is None
+
+
+def test_min_area_and_fixed_threshold() -> None:
+    truth = _disks((64, 64), [(20, 20)], radius=9)
+    small = _disks((64, 64), [(48, 48)], radius=2)  # 13 px
+    image = _image(truth + 2 * small, noise=0.0)
+    settings = ClassicalSettings(threshold=0.5, min_area_px=30, smoothing_sigma_px=0.0)
+    labels = segment_frames_classical(image[None], settings, None)[0]
+    assert labels.max() == 1
+    assert (labels == 1).sum() == (truth == 1).sum()  # exact disk: no smoothing, fixed threshold
+    keep_all = segment_frames_classical(image[None], settings.model_copy(update={"min_area_px": 0}), None)[0]
+    assert keep_all.max() == 2
+
+
+def test_empty_and_flat_frames_give_no_objects() -> None:
+    frames = np.stack([np.zeros((32, 32), np.float32), np.full((32, 32), 0.7, np.float32)])
+    labels, _ = segment_cells(frames, SegmentSettings(), pixel_size_um=1.0)
+    assert labels.shape == (2, 32, 32) and labels.max() == 0
+
+
+def test_zarr_frames_are_accepted() -> None:
+    frames = np.stack([_image(_disks((64, 96), SEPARATED, radius=8), seed=s) for s in range(2)])
+    arr = zarr.create_array(store=zarr.storage.MemoryStore(), shape=frames.shape, chunks=(1, 64, 96), dtype="float32")
+    arr[:] = frames
+    from_zarr, _ = segment_cells(arr, SegmentSettings(), pixel_size_um=1.0)
+    from_numpy, _ = segment_cells(frames, SegmentSettings(), pixel_size_um=1.0)
+    np.testing.assert_array_equal(from_zarr, from_numpy)
+    assert from_zarr.max() == 4
+
+
+def test_classical_on_a_real_nuclei_image(shared_data: Path) -> None:
+    """DSB 2018 fluorescence nuclei (125 annotated): at IoU 0.5 the classical method reaches F1 > 0.6."""
+    import tifffile
+    from skimage.segmentation import relabel_sequential
+
+    from cellpipe.normalize import NormalizeSettings, normalize_movie
+
+    image = tifffile.imread(shared_data / "dsb2018" / "img2d.tif")
+    truth = relabel_sequential(tifffile.imread(shared_data / "dsb2018" / "mask2d.tif"))[0]
+    normalized, _ = normalize_movie(image[None, None], NormalizeSettings())
+    for settings in (SegmentSettings(), SegmentSettings(diameter_px=24.0)):
+        labels, _ = segment_cells(normalized[:, 0], settings, pixel_size_um=1.0)
+        matched = sum(iou > 0.5 for iou in _best_ious(truth, labels[0]))
+        f1 = 2 * matched / (int(truth.max()) + int(labels.max()))
+        assert f1 > 0.6, (settings, matched, int(labels.max()))
+
+
+def test_diameter_conversion() -> None:
+    assert diameter_in_px(SegmentSettings(diameter_um=13.0), 0.65) == pytest.approx(20.0)
+    assert diameter_in_px(SegmentSettings(diameter_px=17.5), 0.65) == 17.5
+    assert diameter_in_px(SegmentSettings(), 0.65) is None
+    with pytest.raises(ValueError, match="pixel size"):
+        diameter_in_px(SegmentSettings(diameter_um=13.0), 0.0)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"diameter_um": 10.0, "diameter_px": 20.0}, "at most one of diameter_um"),
+        ({"diameter_px": 0.0}, "greater than 0"),
+        ({"method": "cellpose"}, "needs cellpose.model"),
+        ({"method": "stardist"}, "method"),
+        ({"classical": {"threshold": "yen"}}, "threshold"),
+        ({"cellpose": {"model": "m.pt", "device": "tpu"}}, "device"),
+        ({"cellpose": {"model": "m.pt", "batch_size": 0}}, "batch_size"),
+    ],
+)
+def test_invalid_settings_are_rejected(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        SegmentSettings(**kwargs)
+
+
+def test_settings_defaults() -> None:
+    settings = SegmentSettings.model_validate({"method": "cellpose", "cellpose": {"model": "m.pt"}})
+    assert settings.cellpose.normalize is False and settings.cellpose.device == "auto"
+    assert settings.cellpose.flow_threshold == 0.4 and settings.cellpose.cellprob_threshold == 0.0
+    assert SegmentSettings(classical={"threshold": 0.3}).classical.threshold == 0.3
+
+
+# ----------------------------------------------------------------------------- devices and model loading
+
+
+def test_select_device() -> None:
+    import torch
+
+    expected = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    assert select_device("auto") == expected
+    assert select_device("cpu") == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="no usable CUDA GPU"):
+            select_device("cuda")
+
+
+def _listing(folder: Path) -> list[str] | None:
+    return sorted(os.listdir(folder)) if folder.exists() else None
+
+
+@pytest.mark.parametrize("name", ["no/such/model.pt", "cyto3", "nuclei"])
+def test_missing_model_raises_and_downloads_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    from cellpose import models
+
+    monkeypatch.chdir(tmp_path)
+    before = _listing(models.MODEL_DIR)
+    with pytest.raises(FileNotFoundError, match=rf"{name}.*does not fall back to downloading"):
+        load_cellpose_model(name, "cpu")
+    assert _listing(models.MODEL_DIR) == before
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_model_path_checks(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="is a folder"):
+        check_model_path(tmp_path)
+    with pytest.raises(FileNotFoundError, match="empty"):
+        check_model_path("")
+    model = save_untrained_cpnet(tmp_path / "m")
+    assert check_model_path(str(model)) == model.resolve()
+
+
+@pytest.fixture(scope="module")
+def random_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_untrained_cpnet(tmp_path_factory.mktemp("cpnet") / "random_cpnet", diam_mean=30.0, seed=0)
+
+
+def _cellpose_frames(n_frames: int = 4) -> np.ndarray:
+    return np.stack(
+        [_image(_disks((64, 64), [(16 + t, 16), (40, 44 - t), (20, 48)], radius=8), seed=t) for t in range(n_frames)]
+    )
+
+
+def test_helper_model_loads_in_cellpose(random_model: Path) -> None:
+    from cellpose.models import CellposeModel
+
+    model = CellposeModel(pretrained_model=str(random_model), model_type=None, gpu=False)
+    assert model.pretrained_model == str(random_model)
+    assert float(model.diam_mean) == 30.0
+    assert model.net.nbase == [2, 32, 64, 128, 256] and model.net.nout == 3
+    import torch
+
+    first = torch.load(random_model, weights_only=True)
+    same = torch.load(save_untrained_cpnet(random_model.parent / "same_seed", seed=0), weights_only=True)
+    other = torch.load(save_untrained_cpnet(random_model.parent / "other_seed", seed=1), weights_only=True)
+    assert first.keys() == same.keys() == other.keys()
+    assert all(torch.equal(first[k], same[k]) for k in first)
+    assert not torch.equal(first["output.2.weight"], other["output.2.weight"])
+
+
+def test_cellpose_runs_from_a_local_file(random_model: Path) -> None:
+    frames = _cellpose_frames()
+    settings = SegmentSettings(method="cellpose", diameter_px=20.0, cellpose={"model": str(random_model), "device": "cpu"})
+    labels, info = segment_cells(frames, settings, pixel_size_um=0.5)  # loads the model itself
+    assert labels.dtype == np.uint32 and labels.shape == (4, 64, 64)
+    assert info["method"] == "cellpose" and info["device"] == "cpu"
+    assert info["model_path"] == str(random_model.resolve())
+    assert info["model_sha256"] == hashlib.sha256(random_model.read_bytes()).hexdigest()
+    assert info["diameter_px"] == 20.0 and info["diameter_source"] == "settings"
+    assert info["cellpose_version"] == "3.1.1.2"
+
+
+def test_cellpose_batching_and_reruns_give_identical_masks(random_model: Path) -> None:
+    """batch_size 1 and 4 give the same masks; so does a second run. An untrained net finds masks only with
+    permissive thresholds (no flow check, every pixel a candidate), which makes the comparison non-trivial."""
+    frames = _cellpose_frames()
+    model = load_cellpose_model(random_model, "cpu")
+    results = {}
+    for batch_size in (1, 4, 4):
+        settings = SegmentSettings(
+            method="cellpose",
+            cellpose={
+                "model": str(random_model),
+                "batch_size": batch_size,
+                "flow_threshold": 0.0,
+                "cellprob_threshold": -5.0,
+                "min_size_px": 0,
+            },
+        )
+        labels, info = segment_cells(frames, settings, pixel_size_um=1.0, model=model)
+        assert info["diameter_px"] == 30.0 and info["diameter_source"] == "model"
+        if batch_size in results:
+            np.testing.assert_array_equal(labels, results[batch_size])  # rerun
+        results[batch_size] = labels
+    np.testing.assert_array_equal(results[1], results[4])
+    from cellpose import models
+
+    assert models.normalize_default["normalize"] is True  # cellpose's module-level defaults are left alone
+    assert results[1].max() > 0, "the untrained net found no masks: the comparison would be trivial"
+    for frame in results[1]:
+        assert np.unique(frame).tolist() == list(range(int(frame.max()) + 1))
+
+
+def test_cellpose_without_tiling_runs_on_a_frame_wider_than_a_tile(random_model: Path) -> None:
+    frames = np.stack([_image(_disks((48, 240), [(24, 30), (24, 200)], radius=8))])
+    model = load_cellpose_model(random_model, "cpu")
+    for tile in (True, False):
+        settings = SegmentSettings(method="cellpose", cellpose={"model": str(random_model), "tile": tile})
+        labels, _ = segment_cells(frames, settings, pixel_size_um=1.0, model=model)
+        assert labels.shape == (1, 48, 240) and labels.dtype == np.uint32

@@ -1,0 +1,166 @@
+"""End-to-end runs of the real Snakefile on a tiny simulated movie, checked against its ground truth."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+
+from conftest import BIN, REPO, default_config, run_snakemake, snakemake_env, write_workdir
+
+pytestmark = pytest.mark.workflow
+
+TINY = {"n_frames": 12, "shape": [160, 160], "n_cells": 7, "seed": 3}
+SAMPLES_TSV = "sample\tmovie\tground_truth\ntiny\tresults/simulated/tiny/movie.ome.tif\tresults/simulated/tiny/01_GT\n"
+
+
+def tiny_config(**overrides) -> dict:
+    config = default_config()
+    config["simulate"] = {"tiny": dict(TINY)}
+    for key, value in overrides.items():
+        config[key] = value
+    return config
+
+
+def ground_truth_counts(gt: Path, n_frames: int) -> np.ndarray:
+    counts = []
+    for t in range(n_frames):
+        mask = tifffile.imread(gt / "TRA" / f"man_track{t:03d}.tif")
+        counts.append(len(np.unique(mask[mask > 0])))
+    return np.array(counts)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    """The whole workflow once, sockets blocked in every process it starts."""
+    workdir = write_workdir(tmp_path_factory.mktemp("tiny"), tiny_config(), SAMPLES_TSV)
+    proc = run_snakemake(workdir)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return workdir
+
+
+def test_all_outputs_written(tiny_run: Path) -> None:
+    res = tiny_run / "results"
+    for rel in [
+        "tiny/image.ome.zarr/.zattrs", "tiny/normalized.zarr/.zarray", "tiny/normalization.tsv",
+        "tiny/segmentation.ome.zarr/.zattrs", "tiny/segmentation.json", "tiny/tracks.parquet",
+        "tiny/lineage.parquet", "tiny/tracks.ome.zarr/.zattrs", "tiny/cells.parquet",
+        "tiny/track_metrics.parquet", "tiny/counts.tsv", "tiny/report.html", "summary.html",
+        "logs/segment_cells/tiny.log", "benchmarks/segment_cells/tiny.tsv",
+    ]:
+        assert (res / rel).exists(), rel
+
+
+def test_counts_match_simulator_ground_truth(tiny_run: Path) -> None:
+    res = tiny_run / "results"
+    counts = pd.read_csv(res / "tiny" / "counts.tsv", sep="\t")
+    truth = ground_truth_counts(res / "simulated" / "tiny" / "01_GT", TINY["n_frames"])
+    assert list(counts["frame"]) == list(range(TINY["n_frames"]))
+    error = np.abs(counts["n_cells"].to_numpy() - truth)
+    assert truth.min() > 0
+    assert error.mean() <= 0.5, (counts["n_cells"].tolist(), truth.tolist())
+    assert (error == 0).mean() >= 0.6, (counts["n_cells"].tolist(), truth.tolist())
+
+
+def test_cell_table_in_physical_units(tiny_run: Path) -> None:
+    res = tiny_run / "results"
+    cells = pd.read_parquet(res / "tiny" / "cells.parquet")
+    px = 0.65  # the simulator's default pixel size, read back from the OME-TIFF by ingest
+    gt = tifffile.imread(res / "simulated" / "tiny" / "01_GT" / "TRA" / "man_track000.tif")
+    gt_area_um2 = np.median(np.bincount(gt.ravel())[1:][np.bincount(gt.ravel())[1:] > 0]) * px * px
+    area = cells.loc[cells["frame"] == 0, "area_um2"].median()
+    assert area == pytest.approx(gt_area_um2, rel=0.25)
+    assert cells["centroid_x_um"].max() <= 160 * px
+    assert cells["track_id"].notna().mean() > 0.9
+    assert set(cells["time_min"].unique()) <= {5.0 * t for t in range(TINY["n_frames"])}
+
+
+def test_tracks_follow_ground_truth(tiny_run: Path) -> None:
+    res = tiny_run / "results"
+    tracks = pd.read_parquet(res / "tiny" / "tracks.parquet")
+    truth = pd.read_csv(res / "simulated" / "tiny" / "01_GT" / "TRA" / "man_track.txt", sep=" ", header=None)
+    n_true = len(truth)
+    n_found = tracks["track_id"].nunique()
+    assert abs(n_found - n_true) <= max(2, n_true // 4), (n_found, n_true)
+
+
+def test_report_is_written_and_self_contained(tiny_run: Path) -> None:
+    html = (tiny_run / "results" / "tiny" / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 3
+    assert "src=\"http" not in html and "href=\"http" not in html
+    summary = (tiny_run / "results" / "summary.html").read_text()
+    assert "tiny/report.html" in summary
+
+
+def test_rerun_has_nothing_to_do(tiny_run: Path) -> None:
+    proc = run_snakemake(tiny_run, "--dry-run")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_network_is_really_blocked_in_subprocesses() -> None:
+    """The blocker the workflow test runs under refuses a real connection (so the test above can fail)."""
+    code = "import socket; socket.create_connection(('198.51.100.7', 80), timeout=2)"
+    proc = subprocess.run([sys.executable, "-c", code], env=snakemake_env(True), capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "network access blocked" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda c: c["segment"].update({"metod": "x"}), "segment.metod: unknown key"),
+        (lambda c: c["normalize"].update({"low_percentile": "low"}), "normalize.low_percentile"),
+        (lambda c: c["segment"].update({"method": "cellpose", "cellpose": {"model": "no/such/model.pt"}}), "no/such/model.pt"),
+    ],
+)
+def test_bad_config_stops_before_any_job(tmp_path: Path, mutate, expected: str) -> None:
+    config = tiny_config()
+    mutate(config)
+    workdir = write_workdir(tmp_path, config, SAMPLES_TSV)
+    proc = run_snakemake(workdir, "--dry-run")
+    assert proc.returncode != 0
+    assert expected in proc.stderr + proc.stdout
+    assert not (workdir / "results").exists()
+
+
+def test_missing_movie_names_the_row(tmp_path: Path) -> None:
+    sheet = SAMPLES_TSV + "mine\tdata/does_not_exist.tif\t\n"
+    workdir = write_workdir(tmp_path, tiny_config(), sheet)
+    proc = run_snakemake(workdir, "--dry-run")
+    assert proc.returncode != 0
+    assert "line 3 (sample 'mine'): movie not found: data/does_not_exist.tif" in proc.stderr + proc.stdout
+
+
+def test_cellpose_method_runs_in_the_workflow(tmp_path: Path) -> None:
+    """The Cellpose path of segment_cells, with an untrained CPnet from a local path (plumbing only)."""
+    from cellpose_helpers import save_untrained_cpnet
+
+    model = save_untrained_cpnet(tmp_path / "models" / "random_cpnet")
+    config = tiny_config()
+    config["simulate"]["tiny"].update({"n_frames": 3, "shape": [96, 96], "n_cells": 3})
+    config["segment"]["method"] = "cellpose"
+    config["segment"].setdefault("cellpose", {})["model"] = str(model)
+    workdir = write_workdir(tmp_path, config, SAMPLES_TSV)
+    proc = run_snakemake(workdir, "results/tiny/segmentation.json")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    import json
+
+    info = json.loads((workdir / "results" / "tiny" / "segmentation.json").read_text())
+    assert info["method"] == "cellpose"
+    assert info["device"] == "cpu"
+    assert len(info["model_sha256"]) == 64
+
+
+def test_snakemake_lint_is_clean(repo: Path) -> None:
+    proc = subprocess.run(
+        [str(BIN / "snakemake"), "--lint"], cwd=repo, env=snakemake_env(True), capture_output=True, text=True
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert "Lints for" not in out, out[-3000:]

@@ -1,0 +1,67 @@
+# Configuration, sample sheet and input functions shared by every rule.
+# Everything is validated here, before any job runs: a bad key, value or
+# missing file stops the run with one line naming it (cellpipe.config).
+
+import os
+import re
+
+from snakemake.exceptions import WorkflowError
+
+from cellpipe.config import ConfigError, load_config, load_samples
+from cellpipe.segment import check_model_path
+
+
+try:
+    CFG = load_config(config, source="config")
+    SAMPLES = {row.sample: row for row in load_samples(CFG.samples, CFG)}
+except (ConfigError, FileNotFoundError) as err:
+    raise WorkflowError(f"cellpipe: {err}") from None
+
+RESULTS = CFG.results
+ENVS = "../../envs"
+
+
+def shipped(path):
+    """A relative path is looked up in the working directory first, then in the workflow's own folder.
+
+    So ``resources/...`` names the files shipped with cellpipe even when snakemake runs with
+    ``--directory`` elsewhere, while a user's own files next to their config win.
+    """
+    if os.path.isabs(path) or os.path.exists(path):
+        return path
+    candidate = os.path.join(workflow.basedir, path)
+    return candidate if os.path.exists(candidate) else path
+
+
+TRACKER_CONFIG = shipped(CFG.track.tracker_config)
+CELLPOSE_MODEL = None
+if CFG.segment.method == "cellpose":
+    CELLPOSE_MODEL = shipped(CFG.segment.cellpose.model)
+    try:
+        check_model_path(CELLPOSE_MODEL)
+    except FileNotFoundError as err:
+        raise WorkflowError(f"cellpipe: config segment.cellpose.model: {err}") from None
+
+
+def _one_of(names):
+    """A wildcard constraint matching exactly the given names (never matches when empty)."""
+    return "|".join(re.escape(n) for n in sorted(names)) or "(?!x)x"
+
+
+wildcard_constraints:
+    sample=_one_of(SAMPLES),
+    name=_one_of(CFG.simulate),
+
+
+def settings(stage):
+    """The validated settings of one stage as a plain dict, for a rule's params."""
+    return getattr(CFG, stage).model_dump(mode="json")
+
+
+def sample_row(wildcards):
+    return SAMPLES[wildcards.sample]
+
+
+def segmentation_model(wildcards):
+    """The Cellpose model file is an input when segment.method is cellpose (checked to exist at start-up)."""
+    return [CELLPOSE_MODEL] if CELLPOSE_MODEL else []

@@ -1,0 +1,21 @@
+rule ingest_movie:
+    """Raw movie (TIFF, OME-TIFF, CTC folder) -> OME-Zarr (t, c, y, x) with pixel size and frame interval."""
+    input:
+        movie=lambda wildcards: sample_row(wildcards).movie,
+    output:
+        image=directory(f"{RESULTS}/{{sample}}/image.ome.zarr"),
+    params:
+        row=lambda wildcards: sample_row(wildcards).model_dump(mode="json"),
+        settings=settings("ingest"),
+    log:
+        f"{RESULTS}/logs/ingest_movie/{{sample}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/ingest_movie/{{sample}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        f"{ENVS}/cellpipe.yaml"
+    script:
+        "../scripts/ingest_movie.py"

@@ -1,0 +1,24 @@
+rule measure_cells:
+    """Per cell per frame (area µm², centroid µm, shape, intensities) and per track; counts per frame."""
+    input:
+        labels=f"{RESULTS}/{{sample}}/segmentation.ome.zarr",
+        image=f"{RESULTS}/{{sample}}/image.ome.zarr",
+        tracks=f"{RESULTS}/{{sample}}/tracks.parquet",
+    output:
+        cells=f"{RESULTS}/{{sample}}/cells.parquet",
+        track_metrics=f"{RESULTS}/{{sample}}/track_metrics.parquet",
+        counts=f"{RESULTS}/{{sample}}/counts.tsv",
+    params:
+        settings=settings("measure"),
+    log:
+        f"{RESULTS}/logs/measure_cells/{{sample}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/measure_cells/{{sample}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        f"{ENVS}/cellpipe.yaml"
+    script:
+        "../scripts/measure_cells.py"

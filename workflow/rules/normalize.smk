@@ -1,0 +1,21 @@
+rule normalize_movie:
+    """Percentile normalization (movie-wide by default); the percentile values are recorded."""
+    input:
+        image=f"{RESULTS}/{{sample}}/image.ome.zarr",
+    output:
+        normalized=directory(f"{RESULTS}/{{sample}}/normalized.zarr"),
+        percentiles=f"{RESULTS}/{{sample}}/normalization.tsv",
+    params:
+        settings=settings("normalize"),
+    log:
+        f"{RESULTS}/logs/normalize_movie/{{sample}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/normalize_movie/{{sample}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        f"{ENVS}/cellpipe.yaml"
+    script:
+        "../scripts/normalize_movie.py"

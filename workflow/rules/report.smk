@@ -1,0 +1,57 @@
+rule report_sample:
+    """Self-contained HTML report of one sample (opens from disk, no network)."""
+    input:
+        image=f"{RESULTS}/{{sample}}/image.ome.zarr",
+        normalized=f"{RESULTS}/{{sample}}/normalized.zarr",
+        percentiles=f"{RESULTS}/{{sample}}/normalization.tsv",
+        labels=f"{RESULTS}/{{sample}}/segmentation.ome.zarr",
+        segmentation_info=f"{RESULTS}/{{sample}}/segmentation.json",
+        cells=f"{RESULTS}/{{sample}}/cells.parquet",
+        track_metrics=f"{RESULTS}/{{sample}}/track_metrics.parquet",
+        counts=f"{RESULTS}/{{sample}}/counts.tsv",
+    output:
+        report=report(
+            f"{RESULTS}/{{sample}}/report.html",
+            caption="../report/sample_report.rst",
+            category="Samples",
+        ),
+    params:
+        settings=settings("report"),
+        config=CFG.model_dump(mode="json"),
+    log:
+        f"{RESULTS}/logs/report_sample/{{sample}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/report_sample/{{sample}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    conda:
+        f"{ENVS}/cellpipe.yaml"
+    script:
+        "../scripts/report_sample.py"
+
+
+rule summarize_samples:
+    """Summary page across samples, linking each sample's report."""
+    input:
+        counts=expand(f"{RESULTS}/{{sample}}/counts.tsv", sample=SAMPLES),
+        cells=expand(f"{RESULTS}/{{sample}}/cells.parquet", sample=SAMPLES),
+        track_metrics=expand(f"{RESULTS}/{{sample}}/track_metrics.parquet", sample=SAMPLES),
+        reports=expand(f"{RESULTS}/{{sample}}/report.html", sample=SAMPLES),
+    output:
+        summary=report(f"{RESULTS}/summary.html", caption="../report/summary.rst", category="Summary"),
+    params:
+        samples=list(SAMPLES),
+    log:
+        f"{RESULTS}/logs/summarize_samples/summary.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/summarize_samples/summary.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        f"{ENVS}/cellpipe.yaml"
+    script:
+        "../scripts/summarize_samples.py"

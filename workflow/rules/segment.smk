@@ -1,0 +1,27 @@
+rule segment_cells:
+    """Instance segmentation of every frame (Cellpose or threshold + watershed); device recorded."""
+    input:
+        normalized=f"{RESULTS}/{{sample}}/normalized.zarr",
+        image=f"{RESULTS}/{{sample}}/image.ome.zarr",
+        model=segmentation_model,
+    output:
+        labels=directory(f"{RESULTS}/{{sample}}/segmentation.ome.zarr"),
+        info=f"{RESULTS}/{{sample}}/segmentation.json",
+    params:
+        settings=lambda wildcards: {
+            **settings("segment"),
+            "cellpose": {**settings("segment")["cellpose"], "model": CELLPOSE_MODEL or ""},
+        },
+    log:
+        f"{RESULTS}/logs/segment_cells/{{sample}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/segment_cells/{{sample}}.tsv"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=120,
+    conda:
+        f"{ENVS}/cellpipe-gpu.yaml"
+    script:
+        "../scripts/segment_cells.py"

@@ -1,0 +1,15 @@
+"""Rule measure_cells: see cellpipe.steps.measure_cells_step."""
+
+from cellpipe.logs import log_to_file
+from cellpipe.steps import measure_cells_step
+
+with log_to_file(snakemake.log[0]):
+    measure_cells_step(
+        labels=snakemake.input["labels"],
+        image=snakemake.input["image"],
+        tracks=snakemake.input["tracks"],
+        settings=snakemake.params["settings"],
+        cells=snakemake.output["cells"],
+        track_metrics=snakemake.output["track_metrics"],
+        counts=snakemake.output["counts"],
+    )

@@ -1,0 +1,12 @@
+"""Rule normalize_movie: see cellpipe.steps.normalize_movie_step."""
+
+from cellpipe.logs import log_to_file
+from cellpipe.steps import normalize_movie_step
+
+with log_to_file(snakemake.log[0]):
+    normalize_movie_step(
+        image=snakemake.input["image"],
+        settings=snakemake.params["settings"],
+        normalized=snakemake.output["normalized"],
+        percentiles=snakemake.output["percentiles"],
+    )

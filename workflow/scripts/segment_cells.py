@@ -1,0 +1,14 @@
+"""Rule segment_cells: see cellpipe.steps.segment_cells_step."""
+
+from cellpipe.logs import log_to_file
+from cellpipe.steps import segment_cells_step
+
+with log_to_file(snakemake.log[0]):
+    segment_cells_step(
+        normalized=snakemake.input["normalized"],
+        image=snakemake.input["image"],
+        settings=snakemake.params["settings"],
+        labels=snakemake.output["labels"],
+        info=snakemake.output["info"],
+        threads=snakemake.threads,
+    )

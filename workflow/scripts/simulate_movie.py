@@ -1,0 +1,11 @@
+"""Rule simulate_movie: see cellpipe.steps.simulate_movie_step."""
+
+from cellpipe.logs import log_to_file
+from cellpipe.steps import simulate_movie_step
+
+with log_to_file(snakemake.log[0]):
+    simulate_movie_step(
+        settings=snakemake.params["settings"],
+        movie=snakemake.output["movie"],
+        truth=snakemake.output["truth"],
+    )

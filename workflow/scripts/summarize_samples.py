@@ -1,0 +1,13 @@
+"""Rule summarize_samples: see cellpipe.steps.summarize_samples_step."""
+
+from cellpipe.logs import log_to_file
+from cellpipe.steps import summarize_samples_step
+
+with log_to_file(snakemake.log[0]):
+    summarize_samples_step(
+        samples=snakemake.params["samples"],
+        counts=list(snakemake.input["counts"]),
+        cells=list(snakemake.input["cells"]),
+        track_metrics=list(snakemake.input["track_metrics"]),
+        summary=snakemake.output["summary"],
+    )

@@ -1,0 +1,15 @@
+"""Rule track_cells: see cellpipe.steps.track_cells_step."""
+
+from cellpipe.logs import log_to_file
+from cellpipe.steps import track_cells_step
+
+with log_to_file(snakemake.log[0]):
+    track_cells_step(
+        labels=snakemake.input["labels"],
+        image=snakemake.input["image"],
+        tracker_config=snakemake.input["tracker_config"],
+        settings=snakemake.params["settings"],
+        tracks=snakemake.output["tracks"],
+        lineage=snakemake.output["lineage"],
+        tracked=snakemake.output["tracked"],
+    )
