@@ -132,9 +132,9 @@ def find_eigen() -> Path | None:
     return None
 
 
-def run_command(cmd: list[str]) -> tuple[int, str]:
+def run_command(cmd: list[str], env: dict[str, str] | None = None) -> tuple[int, str]:
     """Run a build command; return (exit status, combined output)."""
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     return proc.returncode, (proc.stdout + proc.stderr).strip()
 
 
@@ -150,9 +150,15 @@ def build_library(pkg: Path, eigen: Path, cxx: str, out: Path, workdir: Path) ->
     (shim / "eigen").symlink_to(eigen, target_is_directory=True)
     includes = ["-I", str(pkg / "include"), "-I", str(shim)]
 
+    # The sources embed __DATE__/__TIME__; pin them to the sources' age so that
+    # rebuilding the same btrack gives the same library.
+    env = dict(os.environ, SOURCE_DATE_EPOCH=str(int(max(s.stat().st_mtime for s in sources))))
+
     def compile_one(src: Path) -> tuple[Path, int, str]:
         obj = workdir / f"{src.stem}.o"
-        rc, text = run_command([cxx, *CXXFLAGS, *includes, "-c", str(src), "-o", str(obj)])
+        # the temporary folder's name would otherwise end up in assertion messages
+        prefix_map = f"-ffile-prefix-map={workdir}=btrack-build"
+        rc, text = run_command([cxx, *CXXFLAGS, prefix_map, *includes, "-c", str(src), "-o", str(obj)], env)
         return src, rc, text
 
     jobs = max(1, min(len(sources), os.cpu_count() or 1))

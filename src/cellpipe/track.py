@@ -85,8 +85,9 @@ class TrackSettings(StageSettings):
     max_search_radius_um: float = Field(
         20.0,
         gt=0,
-        description="Largest distance an object may move between the frames it is linked across (µm); "
-        "replaces max_search_radius of the btrack configuration (after conversion to px).",
+        description="Largest distance between two objects the tracker links, frame to frame or across a "
+        "gap or division (µm); replaces max_search_radius and hypothesis_model.dist_thresh of the btrack "
+        "configuration (after conversion to px).",
     )
     min_area_um2: float = Field(
         10.0,
@@ -110,8 +111,9 @@ class TrackSettings(StageSettings):
     )
     optimize: bool = Field(
         True,
-        description="Run btrack's global optimisation after frame-to-frame linking: closes gaps, "
-        "assigns divisions and removes nothing (no unit).",
+        description="Run btrack's global optimisation after frame-to-frame linking: it joins tracklets "
+        "across gaps and assigns divisions. Without it the tracks are the frame-to-frame tracklets, which "
+        "with the shipped configuration are many more and shorter (no unit).",
     )
     optimizer_time_limit_s: float = Field(
         60.0, gt=0, description="Time limit of the optimiser (GLPK) per movie (s)."
@@ -153,13 +155,16 @@ def _empty_frame(schema: dict[str, str]) -> pd.DataFrame:
 def tracker_configuration(tracker_config: dict[str, Any], settings: TrackSettings, pixel_size_um: float) -> dict[str, Any]:
     """The btrack configuration to run with: ``tracker_config`` overridden by ``settings``.
 
-    ``max_search_radius`` becomes ``settings.max_search_radius_um`` in px,
-    P_branch / P_dead are added to or removed from the hypotheses following
+    ``max_search_radius`` (frame-to-frame links) and the hypothesis model's
+    ``dist_thresh`` (joins across gaps, divisions) become
+    ``settings.max_search_radius_um`` in px, P_branch / P_dead are added to or removed from the hypotheses following
     ``settings.divisions`` / ``settings.apoptosis``, the optimiser gets the
     time limit and is silenced, and ``verbose`` is off.  Unknown top-level
     keys raise ``ValueError`` (btrack itself would ignore a misspelt key).
     """
-    from btrack.config import TrackerConfig
+    with warnings.catch_warnings():  # pydantic deprecations raised while btrack defines its models
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from btrack.config import TrackerConfig
 
     unknown = sorted(set(tracker_config) - set(TrackerConfig.model_fields))
     if unknown:
@@ -181,6 +186,7 @@ def tracker_configuration(tracker_config: dict[str, Any], settings: TrackSetting
         if settings.apoptosis:
             hypotheses.append(_APOPTOSIS_HYPOTHESIS)
         model["hypotheses"] = hypotheses
+        model["dist_thresh"] = cfg["max_search_radius"]
         cfg["hypothesis_model"] = model
     elif settings.optimize:
         raise ValueError("btrack configuration: hypothesis_model is required when track.optimize is true")
@@ -275,8 +281,13 @@ def _run_btrack(
         tracker.volume = ((0.0, float(shape_yx[1])), (0.0, float(shape_yx[0])))
         tracker.append(objects)
         tracker.track(step_size=settings.step_size)
-        if settings.optimize:
-            tracker.optimise()
+        if settings.optimize and tracker.n_tracks > 1:
+            if not tracker.optimise():
+                logger.warning(
+                    "btrack's optimiser returned no solution (time limit %.0f s?): the tracks are the "
+                    "frame-to-frame tracklets, without gap closing or divisions",
+                    settings.optimizer_time_limit_s,
+                )
         for trk in tracker.tracks:
             refs = [int(r) for r, dummy in zip(trk.refs, trk.dummy) if not dummy and r >= 0]
             if not refs:
@@ -317,7 +328,7 @@ def track_cells(
         and numbered 1, 2, ... in the order of (first frame, first y, first x),
         so identical input gives identical ids; a child's id is always larger
         than its parent's.  Every object that passes ``min_area_um2`` has
-        exactly one track: one btrack leaves unassigned gets a one-object track.
+        exactly one track: an object btrack leaves unassigned gets a one-object track.
     """
     labels = np.asarray(labels)
     if labels.ndim != 3:

@@ -1,0 +1,240 @@
+"""Tests of cellpipe.track: btrack on small synthetic label movies built in memory."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+from skimage.draw import disk
+
+from cellpipe.track import LINEAGE_COLUMNS, TRACK_COLUMNS, TrackSettings, track_cells, tracker_configuration
+
+CONFIG_PATH = Path(__file__).resolve().parents[2] / "resources" / "tracker" / "cellpipe_tracker.json"
+PIXEL_UM = 0.5
+INTERVAL_MIN = 4.0
+
+# (t) -> list of (label, (y, x, radius)) drawn into frame t
+Scene = Callable[[int], list[tuple[int, tuple[float, float, float]]]]
+
+
+def draw(n_frames: int, shape: tuple[int, int], scene: Scene) -> np.ndarray:
+    labels = np.zeros((n_frames, *shape), dtype=np.uint32)
+    for t in range(n_frames):
+        for lbl, (y, x, r) in scene(t):
+            rr, cc = disk((y, x), r, shape=shape)
+            labels[t, rr, cc] = lbl
+    return labels
+
+
+@pytest.fixture(scope="module")
+def config() -> dict:
+    return json.loads(CONFIG_PATH.read_text())
+
+
+# three disks in straight lines; the label values are shuffled every frame
+LINES = [((20.0, 20.0), (0.0, 3.0)), ((60.0, 100.0), (2.0, -2.0)), ((105.0, 30.0), (-2.0, 2.5))]
+N_LINE_FRAMES = 10
+
+
+def line_position(i: int, t: int) -> tuple[float, float]:
+    (y0, x0), (vy, vx) = LINES[i]
+    return y0 + vy * t, x0 + vx * t
+
+
+def lines_scene(t: int) -> list[tuple[int, tuple[float, float, float]]]:
+    order = np.random.default_rng(t).permutation(3)
+    return [(int(order[i]) + 1 + 10 * t % 7, (*line_position(i, t), 6.0)) for i in range(3)]
+
+
+@pytest.fixture(scope="module")
+def lines_movie() -> np.ndarray:
+    return draw(N_LINE_FRAMES, (128, 140), lines_scene)
+
+
+@pytest.fixture(scope="module")
+def lines_result(lines_movie: np.ndarray, config: dict):
+    return track_cells(lines_movie, TrackSettings(), config, PIXEL_UM, INTERVAL_MIN)
+
+
+def test_config_file_loads_in_btrack(config: dict) -> None:
+    with warnings.catch_warnings():  # pydantic deprecations raised while btrack defines its models
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from btrack.config import TrackerConfig, load_config
+
+    cfg = load_config(CONFIG_PATH)
+    assert cfg.motion_model.states == 6 and cfg.motion_model.measurements == 3
+    assert cfg.motion_model.Q.shape == (6, 6)
+    assert "P_branch" in cfg.hypothesis_model.hypotheses
+    run_cfg = TrackerConfig(**tracker_configuration(config, TrackSettings(), PIXEL_UM))
+    assert run_cfg.max_search_radius == pytest.approx(20.0 / PIXEL_UM)
+    assert run_cfg.hypothesis_model.dist_thresh == pytest.approx(20.0 / PIXEL_UM)
+
+
+def test_three_disks_give_three_full_tracks(lines_result, lines_movie: np.ndarray) -> None:
+    tracks = lines_result.tracks
+    assert list(tracks.columns) == list(TRACK_COLUMNS)
+    assert sorted(tracks["track_id"].unique()) == [1, 2, 3]
+    assert len(lines_result.lineage) == 0
+    for track_id, trk in tracks.groupby("track_id"):
+        assert trk["frame"].tolist() == list(range(N_LINE_FRAMES))
+        # which disk does it follow?  the one nearest its first position; then every frame must match it
+        first = trk.iloc[0]
+        disk_i = int(np.argmin([np.hypot(first.y_px - line_position(i, 0)[0], first.x_px - line_position(i, 0)[1]) for i in range(3)]))
+        expected = np.array([line_position(disk_i, t) for t in range(N_LINE_FRAMES)])
+        np.testing.assert_allclose(trk[["y_px", "x_px"]].to_numpy(), expected, atol=0.5)
+        np.testing.assert_allclose(trk[["y_um", "x_um"]].to_numpy(), trk[["y_px", "x_px"]].to_numpy() * PIXEL_UM)
+        np.testing.assert_allclose(trk["time_min"].to_numpy(), trk["frame"].to_numpy() * INTERVAL_MIN)
+        # the label column is the segmentation label at that position in that frame
+        for row in trk.itertuples():
+            assert lines_movie[row.frame, round(row.y_px), round(row.x_px)] == row.label
+        assert (trk["parent"] == 0).all() and (trk["root"] == track_id).all() and (trk["generation"] == 0).all()
+    # ids are numbered by first frame, then y, then x
+    firsts = tracks.groupby("track_id")["y_px"].first()
+    assert firsts.is_monotonic_increasing
+
+
+def test_relabelled_pixels_carry_track_ids(lines_result, lines_movie: np.ndarray) -> None:
+    rel = lines_result.relabelled
+    assert rel.dtype == np.uint32 and rel.shape == lines_movie.shape
+    np.testing.assert_array_equal(rel > 0, lines_movie > 0)
+    for row in lines_result.tracks.itertuples():
+        obj = lines_movie[row.frame] == row.label
+        assert np.all(rel[row.frame][obj] == row.track_id)
+    assert set(np.unique(rel)) - {0} == set(lines_result.tracks["track_id"])
+
+
+def test_deterministic_and_independent_of_label_values(lines_result, lines_movie: np.ndarray, config: dict) -> None:
+    again = track_cells(lines_movie, TrackSettings(), config, PIXEL_UM, INTERVAL_MIN)
+    pd.testing.assert_frame_equal(again.tracks, lines_result.tracks)
+    pd.testing.assert_frame_equal(again.lineage, lines_result.lineage)
+    np.testing.assert_array_equal(again.relabelled, lines_result.relabelled)
+    # other label numbers, same objects: same track ids in the same pixels
+    shifted = np.where(lines_movie > 0, lines_movie * 3 + 100, 0).astype(np.uint32)
+    other = track_cells(shifted, TrackSettings(), config, PIXEL_UM, INTERVAL_MIN)
+    np.testing.assert_array_equal(other.relabelled, lines_result.relabelled)
+
+
+def division_scene(t: int) -> list[tuple[int, tuple[float, float, float]]]:
+    """One disk moving right for 5 frames, then two daughters moving apart vertically."""
+    x = 40.0 + 2.0 * t
+    if t < 5:
+        return [(1, (64.0, x, 9.0))]
+    d = 7.0 + 3.0 * (t - 5)
+    return [(2, (64.0 + d, x, 6.5)), (1, (64.0 - d, x, 6.5))]
+
+
+def test_division_gives_parent_and_two_children(config: dict) -> None:
+    labels = draw(10, (128, 128), division_scene)
+    res = track_cells(labels, TrackSettings(), config, PIXEL_UM, INTERVAL_MIN)
+    tracks = res.tracks
+    per_track = tracks.groupby("track_id").agg(
+        first=("frame", "min"), last=("frame", "max"), n=("frame", "size"),
+        parent=("parent", "first"), root=("root", "first"), generation=("generation", "first"), y=("y_px", "last"),
+    )
+    assert per_track.index.tolist() == [1, 2, 3]
+    mother = per_track.loc[1]
+    assert (mother["first"], mother["last"], mother["n"], mother["parent"], mother["generation"]) == (0, 4, 5, 0, 0)
+    children = per_track.loc[[2, 3]]
+    assert children["first"].tolist() == [5, 5] and children["last"].tolist() == [9, 9] and children["n"].tolist() == [5, 5]
+    assert children["parent"].tolist() == [1, 1] and children["root"].tolist() == [1, 1]
+    assert children["generation"].tolist() == [1, 1]
+    # each child follows one daughter: one ends above the mother's row, the other below
+    assert sorted(np.sign(children["y"] - 64.0).tolist()) == [-1.0, 1.0]
+    assert list(res.lineage.columns) == list(LINEAGE_COLUMNS)
+    assert res.lineage.to_dict("list") == {"parent": [1, 1], "child": [2, 3], "division_frame": [5, 5]}
+
+
+def test_divisions_off_gives_no_lineage(config: dict) -> None:
+    labels = draw(10, (128, 128), division_scene)
+    res = track_cells(labels, TrackSettings(divisions=False), config, PIXEL_UM, INTERVAL_MIN)
+    assert len(res.lineage) == 0
+    assert (res.tracks["parent"] == 0).all() and (res.tracks["generation"] == 0).all()
+    assert (res.tracks["root"] == res.tracks["track_id"]).all()
+    assert len(res.tracks) == 5 + 2 * 5  # every object still tracked
+
+
+def test_small_fragments_are_dropped(config: dict) -> None:
+    def scene(t: int) -> list[tuple[int, tuple[float, float, float]]]:
+        cells = [(1, (40.0, 30.0 + 2 * t, 7.0)), (2, (90.0, 100.0 - 2 * t, 7.0))]
+        # a fragment of 9 px (2.25 µm² at 0.5 µm/px) in a different place every frame
+        frag = [(3, (15.0 + 9 * t, 120.0 - 7 * t, 1.5))]
+        return cells + frag
+
+    labels = draw(8, (128, 128), scene)
+    assert ((labels == 3).sum(axis=(1, 2)) == 9).all()
+    res = track_cells(labels, TrackSettings(min_area_um2=10.0), config, PIXEL_UM, INTERVAL_MIN)
+    assert 3 not in set(res.tracks["label"])
+    assert res.tracks["track_id"].nunique() == 2
+    assert res.tracks.groupby("track_id").size().tolist() == [8, 8]
+    assert not res.relabelled[labels == 3].any()
+    # with no minimum area the fragments are tracked objects too
+    res_all = track_cells(labels, TrackSettings(min_area_um2=0.0), config, PIXEL_UM, INTERVAL_MIN)
+    assert (res_all.tracks["label"] == 3).sum() == 8
+    assert res_all.relabelled[labels == 3].all()
+
+
+def test_disconnected_label_is_one_object(config: dict) -> None:
+    labels = draw(6, (96, 96), lambda t: [(1, (48.0, 30.0 + 2 * t, 7.0))])
+    labels[:, 80:84, 80:84] = 1  # a stray piece of the same label (16 px = 4 µm²)
+    res = track_cells(labels, TrackSettings(min_area_um2=0.0), config, PIXEL_UM, INTERVAL_MIN)
+    assert len(res.tracks) == 6 and res.tracks["track_id"].nunique() == 1
+    np.testing.assert_allclose(res.tracks["y_px"], 48.0, atol=0.5)  # the largest piece's centroid
+    assert (res.relabelled[labels == 1] == 1).all()
+
+
+def test_search_radius_limits_links(config: dict) -> None:
+    # a still disk that jumps 15 px (7.5 µm) between frames 4 and 5
+    labels = draw(10, (128, 128), lambda t: [(1, (64.0, 50.0 if t < 5 else 65.0, 7.0))])
+    near = track_cells(labels, TrackSettings(max_search_radius_um=5.0), config, PIXEL_UM, INTERVAL_MIN)
+    far = track_cells(labels, TrackSettings(max_search_radius_um=20.0), config, PIXEL_UM, INTERVAL_MIN)
+    assert near.tracks.groupby("track_id")["frame"].agg(["min", "max"]).values.tolist() == [[0, 4], [5, 9]]
+    assert far.tracks["track_id"].unique().tolist() == [1]
+
+
+@pytest.mark.parametrize("shape", [(5, 32, 40), (0, 16, 16)])
+def test_empty_movie(shape: tuple[int, int, int], config: dict) -> None:
+    labels = np.zeros(shape, dtype=np.uint16)
+    res = track_cells(labels, TrackSettings(), config, PIXEL_UM, INTERVAL_MIN)
+    assert list(res.tracks.columns) == list(TRACK_COLUMNS) and len(res.tracks) == 0
+    assert res.tracks["track_id"].dtype == np.int64 and res.tracks["y_um"].dtype == np.float64
+    assert list(res.lineage.columns) == list(LINEAGE_COLUMNS) and len(res.lineage) == 0
+    assert (res.lineage.dtypes == np.int64).all()
+    assert res.relabelled.shape == shape and res.relabelled.dtype == np.uint32 and not res.relabelled.any()
+
+
+def test_only_small_objects_is_empty(config: dict) -> None:
+    labels = draw(4, (64, 64), lambda t: [(1, (30.0, 30.0, 1.0))])
+    res = track_cells(labels, TrackSettings(min_area_um2=10.0), config, PIXEL_UM, INTERVAL_MIN)
+    assert len(res.tracks) == 0 and len(res.lineage) == 0 and not res.relabelled.any()
+
+
+def test_settings_change_the_configuration(config: dict) -> None:
+    cfg = tracker_configuration(config, TrackSettings(divisions=False, apoptosis=True, max_search_radius_um=12.0), 0.6)
+    assert cfg["hypothesis_model"]["hypotheses"] == ["P_FP", "P_init", "P_term", "P_link", "P_dead"]
+    assert cfg["max_search_radius"] == pytest.approx(20.0)
+    assert cfg["optimizer_options"]["tm_lim"] == 60000
+    assert config["hypothesis_model"]["hypotheses"][-1] == "P_branch"  # the caller's dict is left alone
+    with pytest.raises(ValueError, match="unknown key"):
+        tracker_configuration({**config, "max_serach_radius": 5}, TrackSettings(), 0.6)
+
+
+def test_settings_validation() -> None:
+    with pytest.raises(ValidationError):
+        TrackSettings(max_search_radius_um=0)
+    with pytest.raises(ValidationError):
+        TrackSettings(min_area_um2=-1)
+    with pytest.raises(ValidationError):
+        TrackSettings(unknown=1)
+
+
+def test_bad_input_is_rejected(config: dict) -> None:
+    with pytest.raises(ValueError, match="T, Y, X"):
+        track_cells(np.zeros((8, 8), np.uint16), TrackSettings(), config, PIXEL_UM, INTERVAL_MIN)
+    with pytest.raises(ValueError, match="integers"):
+        track_cells(np.zeros((2, 8, 8), np.float32), TrackSettings(), config, PIXEL_UM, INTERVAL_MIN)
