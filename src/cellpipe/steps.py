@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from cellpipe.ingest import IngestSettings, check_pixels, resolve_metadata
 from cellpipe.io import omezarr, tables
@@ -238,8 +237,3 @@ def summarize_samples_step(
         for sample, count_path, cell_path, track_path in zip(samples, counts, cells, track_metrics, strict=True)
     ]
     tables.write_text(build_summary_report(rows), summary)
-
-
-def read_counts(path: PathLike) -> pd.DataFrame:
-    """Per-frame cell counts written by :func:`measure_cells_step`."""
-    return tables.read_tsv(path)
