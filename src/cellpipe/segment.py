@@ -29,7 +29,6 @@ import logging
 import math
 import os
 from collections.abc import Iterator
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -42,6 +41,7 @@ from skimage.filters import gaussian, threshold_li, threshold_otsu, threshold_tr
 from skimage.segmentation import relabel_sequential, watershed
 
 from cellpipe._base import StageSettings
+from cellpipe.versions import package_version
 
 if TYPE_CHECKING:  # pragma: no cover
     from cellpose.models import CellposeModel
@@ -238,13 +238,6 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     resolved = Path(path).resolve()
     stat = resolved.stat()
     return _sha256_cached(str(resolved), stat.st_size, stat.st_mtime_ns)
-
-
-def _package_version(name: str) -> str | None:
-    try:
-        return version(name)
-    except PackageNotFoundError:  # pragma: no cover
-        return None
 
 
 def load_cellpose_model(model_path: str | os.PathLike[str], device: str) -> CellposeModel:
@@ -483,7 +476,7 @@ def segment_cells(
             "min_peak_distance_px": max(1, int(round(0.5 * diameter_px)))
             if diameter_px is not None
             else settings.classical.min_peak_distance_px,
-            "scikit_image_version": _package_version("scikit-image"),
+            "scikit_image_version": package_version("scikit-image"),
         }
         return labels, info
 
@@ -501,8 +494,8 @@ def segment_cells(
         "diameter_px": _cellpose_diameter(model, diameter_px),
         "diameter_source": "settings" if diameter_px is not None else "model",
         "model_diam_mean_px": float(np.asarray(model.diam_mean).ravel()[0]),
-        "cellpose_version": _package_version("cellpose"),
-        "torch_version": _package_version("torch"),
+        "cellpose_version": package_version("cellpose"),
+        "torch_version": package_version("torch"),
     }
     logger.info("cellpose segmented %d frame(s) of %dx%d px on %s", shape[0], shape[1], shape[2], device)
     return labels, info
