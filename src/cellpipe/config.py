@@ -25,6 +25,7 @@ from cellpipe.normalize import NormalizeSettings
 from cellpipe.report import ReportSettings
 from cellpipe.segment import SegmentSettings
 from cellpipe.simulate import SimulationSettings
+from cellpipe.train import TrainSettings
 from cellpipe.track import TrackSettings
 
 SAMPLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -32,6 +33,10 @@ SIMULATED_MOVIE = "{results}/simulated/{name}/movie.ome.tif"
 """Where the ``simulate_movie`` rule writes the movie of ``simulate.<name>``."""
 SIMULATED_TRUTH = "{results}/simulated/{name}/01_GT"
 """Where the ``simulate_movie`` rule writes the CTC ground truth of ``simulate.<name>``."""
+
+
+TRAINED_MODEL = "{results}/models/{name}/weights.pth"
+"""Where the ``train_cellpose`` rule writes the weights of ``train.<name>``."""
 
 
 class ConfigError(ValueError):
@@ -54,13 +59,17 @@ class PipelineConfig(StageSettings):
     track: TrackSettings = Field(default_factory=TrackSettings)
     measure: MeasureSettings = Field(default_factory=MeasureSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
+    train: dict[str, TrainSettings] = Field(
+        default_factory=dict,
+        description=f"Cellpose models the workflow trains, by name; written to '{TRAINED_MODEL}' by rule train_cellpose.",
+    )
 
-    @field_validator("simulate")
+    @field_validator("simulate", "train")
     @classmethod
-    def _names_are_safe(cls, value: dict[str, SimulationSettings]) -> dict[str, SimulationSettings]:
+    def _names_are_safe(cls, value: dict[str, Any]) -> dict[str, Any]:
         for name in value:
             if not SAMPLE_NAME.match(name):
-                raise ValueError(f"simulation name {name!r} may only contain letters, digits, '.', '_' and '-'")
+                raise ValueError(f"name {name!r} may only contain letters, digits, '.', '_' and '-'")
         return value
 
 

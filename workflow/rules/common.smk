@@ -7,7 +7,7 @@ import re
 
 from snakemake.exceptions import WorkflowError
 
-from cellpipe.config import ConfigError, load_config, load_samples
+from cellpipe.config import TRAINED_MODEL, ConfigError, load_config, load_samples
 from cellpipe.segment import check_model_path
 
 
@@ -34,13 +34,31 @@ def shipped(path):
 
 
 TRACKER_CONFIG = shipped(CFG.track.tracker_config)
+TRAINED_MODELS = {
+    os.path.normpath(TRAINED_MODEL.format(results=RESULTS, name=name)): name for name in CFG.train
+}
+
+
+def checked_model(path, key):
+    """A Cellpose model path that must exist now, unless this workflow trains it (rule train_cellpose)."""
+    path = shipped(path)
+    if os.path.normpath(path) in TRAINED_MODELS:
+        return path
+    try:
+        check_model_path(path)
+    except FileNotFoundError as err:
+        raise WorkflowError(f"cellpipe: config {key}: {err}") from None
+    return path
+
+
 CELLPOSE_MODEL = None
 if CFG.segment.method == "cellpose":
-    CELLPOSE_MODEL = shipped(CFG.segment.cellpose.model)
-    try:
-        check_model_path(CELLPOSE_MODEL)
-    except FileNotFoundError as err:
-        raise WorkflowError(f"cellpipe: config segment.cellpose.model: {err}") from None
+    CELLPOSE_MODEL = checked_model(CFG.segment.cellpose.model, "segment.cellpose.model")
+INIT_MODELS = {
+    name: checked_model(train.init_model, f"train.{name}.init_model")
+    for name, train in CFG.train.items()
+    if train.init_model
+}
 
 
 def _one_of(names):
@@ -51,6 +69,7 @@ def _one_of(names):
 wildcard_constraints:
     sample=_one_of(SAMPLES),
     name=_one_of(CFG.simulate),
+    model=_one_of(CFG.train),
 
 
 def settings(stage):
@@ -65,3 +84,21 @@ def sample_row(wildcards):
 def segmentation_model(wildcards):
     """The Cellpose model file is an input when segment.method is cellpose (checked to exist at start-up)."""
     return [CELLPOSE_MODEL] if CELLPOSE_MODEL else []
+
+
+def training_inputs(wildcards):
+    """Annotated images and labels of train.<model> (and the model it starts from) as named inputs."""
+    inputs = {}
+    for i, dataset in enumerate(CFG.train[wildcards.model].datasets):
+        inputs[f"images_{i}"] = dataset.images
+        inputs[f"labels_{i}"] = dataset.labels
+    if wildcards.model in INIT_MODELS:
+        inputs["init_model"] = INIT_MODELS[wildcards.model]
+    return inputs
+
+
+def training_settings(model):
+    """Settings of train.<model> as a dict, with init_model resolved like other shipped files."""
+    values = CFG.train[model].model_dump(mode="json")
+    values["init_model"] = INIT_MODELS.get(model)
+    return values

@@ -1,0 +1,260 @@
+"""Reading annotated images for training: CTC ground-truth folders or image / label TIFF pairs.
+
+Two kinds of annotation source are understood:
+
+* **Cell Tracking Challenge**: ``images`` is a movie (a CTC folder of
+  ``tTTT.tif`` frames, or any movie file :func:`cellpipe.io.movies.read_movie`
+  reads) and ``labels`` is its ``*_GT`` folder.  The instance masks are
+  ``SEG/man_segTTT.tif``; only the frames with a SEG file can be used.
+* **Pairs**: ``images`` is a TIFF image (Y, X) or movie (T, Y, X) and
+  ``labels`` a label TIFF of the same shape (0 = background, 1..n = cells).
+
+Sparse annotation.  In CTC ground truth most SEG frames label only a few
+nuclei (GOWT1: 26 of 30 frames label 1-3 of about 24 nuclei); the rest are
+*not* background.  Training on such a frame would teach the network that real
+nuclei are background.  cellpipe therefore trains only on **completely
+annotated frames**: a SEG frame is used when at least ``min_marker_coverage``
+(default 0.95) of the cells marked in the tracking ground truth of that frame
+(``TRA/man_trackTTT.tif``, which marks every cell) overlap a SEG mask.  Frames
+below that are skipped and reported.  Without a TRA folder completeness
+cannot be checked; the frames are then taken as complete, which the caller is
+told.  Pairs are assumed to be complete annotations.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+from cellpipe.io.ctc import read_ctc_labels
+from cellpipe.io.movies import MovieError, read_movie
+
+logger = logging.getLogger(__name__)
+PathLike = str | os.PathLike[str]
+
+__all__ = ["AnnotatedImage", "AnnotationError", "AnnotationSet", "marker_coverage", "read_annotations"]
+
+
+class AnnotationError(ValueError):
+    """An annotation source that cannot be used; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class AnnotatedImage:
+    """One completely annotated 2D image.
+
+    ``image`` is (Y, X) float32 raw intensities of the chosen channel,
+    ``labels`` (Y, X) uint32 instance labels (0 = background), ``group`` the
+    movie it comes from (validation can be split by movie), ``frame`` its
+    0-based frame number in that movie (None for a single image).
+    """
+
+    image: np.ndarray
+    labels: np.ndarray
+    source: str
+    group: str
+    frame: int | None
+
+    @property
+    def n_cells(self) -> int:
+        """Number of labelled cells."""
+        return int(np.count_nonzero(np.unique(self.labels)))
+
+
+@dataclass
+class AnnotationSet:
+    """The usable images of one source and why other frames were left out."""
+
+    images: list[AnnotatedImage] = field(default_factory=list)
+    skipped: dict[int, str] = field(default_factory=dict)
+    completeness_checked: bool = False
+
+
+def marker_coverage(seg: np.ndarray, markers: np.ndarray) -> tuple[float, int]:
+    """Fraction of tracking markers that overlap a segmentation mask, and the number of markers.
+
+    ``seg`` and ``markers`` are (Y, X) label images of one frame.  A frame
+    with no marker counts as fully covered (1.0, 0).
+    """
+    ids = np.unique(markers)
+    ids = ids[ids != 0]
+    if ids.size == 0:
+        return 1.0, 0
+    covered = np.unique(markers[(markers != 0) & (seg != 0)])
+    return float(np.isin(ids, covered).sum()) / float(ids.size), int(ids.size)
+
+
+def _movie_channel(path: Path, channel: int) -> np.ndarray:
+    try:
+        raw = read_movie(path)
+    except MovieError as exc:
+        raise AnnotationError(str(exc)) from None
+    data = raw.data  # (T, C, Y, X)
+    if channel >= data.shape[1]:
+        raise AnnotationError(f"{path}: channel {channel} requested but the movie has {data.shape[1]} channel(s)")
+    return np.asarray(data[:, channel])
+
+
+def _read_tiff(path: Path, what: str) -> np.ndarray:
+    if not path.is_file():
+        raise AnnotationError(f"{path}: {what} file not found")
+    try:
+        return np.asarray(tifffile.imread(path))
+    except (tifffile.TiffFileError, ValueError, OSError) as exc:
+        raise AnnotationError(f"{path}: not a readable TIFF ({exc})") from None
+
+
+def _as_labels(array: np.ndarray, where: str) -> np.ndarray:
+    if not (np.issubdtype(array.dtype, np.integer) or array.dtype == bool):
+        if not np.all(np.isfinite(array)) or not np.all(np.mod(array, 1) == 0):
+            raise AnnotationError(f"{where}: labels must be whole numbers, got {array.dtype} with fractions")
+    if array.min(initial=0) < 0:
+        raise AnnotationError(f"{where}: labels must not be negative")
+    return array.astype(np.uint32)
+
+
+def _ctc_annotations(
+    images: Path, gt: Path, frames: list[int] | None, channel: int, min_marker_coverage: float
+) -> AnnotationSet:
+    seg_dir = gt / "SEG"
+    if not seg_dir.is_dir():
+        raise AnnotationError(f"{gt}: a CTC ground-truth folder needs a SEG folder of man_segTTT.tif masks")
+    try:
+        segs = read_ctc_labels(seg_dir, "man_seg*.tif")
+    except ValueError as exc:
+        raise AnnotationError(str(exc)) from None
+    movie = _movie_channel(images, channel)
+    tra_dir = gt / "TRA"
+    out = AnnotationSet(completeness_checked=tra_dir.is_dir())
+    wanted = sorted(segs) if frames is None else sorted(set(frames))
+    for t in wanted:
+        if t not in segs:
+            raise AnnotationError(f"{seg_dir}: frame {t} was requested but has no man_seg file")
+        if t >= movie.shape[0]:
+            raise AnnotationError(f"{seg_dir}: SEG frame {t} is beyond the {movie.shape[0]} frames of {images}")
+        seg = _as_labels(np.asarray(segs[t]), f"{seg_dir} frame {t}")
+        if seg.shape != movie.shape[1:]:
+            raise AnnotationError(
+                f"{seg_dir}: SEG frame {t} is {seg.shape[0]}x{seg.shape[1]} px but {images} frames are "
+                f"{movie.shape[1]}x{movie.shape[2]} px"
+            )
+        if out.completeness_checked:
+            markers = _marker_frame(tra_dir, t)
+            coverage, n_markers = marker_coverage(seg, markers)
+            if coverage < min_marker_coverage:
+                reason = (
+                    f"sparse annotation: {int(round(coverage * n_markers))} of {n_markers} tracked cells have a "
+                    f"mask (coverage {coverage:.2f} < {min_marker_coverage})"
+                )
+                if frames is not None:
+                    raise AnnotationError(f"{seg_dir}: frame {t} was requested for training but is a {reason}")
+                out.skipped[t] = reason
+                continue
+        out.images.append(
+            AnnotatedImage(
+                image=movie[t].astype(np.float32), labels=seg, source=f"{images} frame {t}", group=str(images), frame=t
+            )
+        )
+    return out
+
+
+_TRA_NAME = re.compile(r"man_track0*(\d+)\.tif$")
+
+
+def _marker_frame(tra_dir: Path, t: int) -> np.ndarray:
+    for path in tra_dir.glob("man_track*.tif"):
+        match = _TRA_NAME.search(path.name)
+        if match and int(match.group(1)) == t:
+            return np.asarray(tifffile.imread(path))
+    raise AnnotationError(f"{tra_dir}: no tracking markers for frame {t} (man_track{t:03d}.tif)")
+
+
+def _pair_annotations(images: Path, labels: Path, frames: list[int] | None, channel: int) -> AnnotationSet:
+    label_data = _as_labels(_read_tiff(labels, "label"), str(labels))
+    if label_data.ndim == 2:
+        image = _read_tiff(images, "image")
+        if image.ndim == 3 and image.shape[-1] <= 4 and image.shape[:2] == label_data.shape:
+            image = image[..., channel]  # (Y, X, C) colour image
+        elif image.ndim == 3 and image.shape[0] <= 4 and image.shape[1:] == label_data.shape:
+            image = image[channel]  # (C, Y, X)
+        if image.shape != label_data.shape:
+            raise AnnotationError(
+                f"{images}: image of shape {image.shape} does not match its labels {labels} of shape {label_data.shape}"
+            )
+        stack, label_stack = image[np.newaxis], label_data[np.newaxis]
+    elif label_data.ndim == 3:
+        stack = _movie_channel(images, channel)
+        if stack.shape != label_data.shape:
+            raise AnnotationError(
+                f"{images}: movie of shape {stack.shape} (T, Y, X) does not match its labels {labels} "
+                f"of shape {label_data.shape}"
+            )
+        label_stack = label_data
+    else:
+        raise AnnotationError(f"{labels}: labels must be (Y, X) or (T, Y, X), got shape {label_data.shape}")
+    out = AnnotationSet(completeness_checked=False)
+    wanted = range(stack.shape[0]) if frames is None else sorted(set(frames))
+    for t in wanted:
+        if not 0 <= t < stack.shape[0]:
+            raise AnnotationError(f"{labels}: frame {t} requested but there are {stack.shape[0]} frame(s)")
+        single = stack.shape[0] == 1 and label_data.ndim == 2
+        out.images.append(
+            AnnotatedImage(
+                image=np.asarray(stack[t], dtype=np.float32),
+                labels=label_stack[t],
+                source=str(images) if single else f"{images} frame {t}",
+                group=str(images),
+                frame=None if single else t,
+            )
+        )
+    return out
+
+
+def read_annotations(
+    images: PathLike,
+    labels: PathLike,
+    frames: list[int] | None = None,
+    channel: int = 0,
+    min_marker_coverage: float = 0.95,
+) -> AnnotationSet:
+    """Read the completely annotated images of one source.
+
+    Parameters
+    ----------
+    images:
+        A movie (CTC folder, TIFF, OME-TIFF) or a single 2D TIFF image.
+    labels:
+        A CTC ground-truth folder (with ``SEG/``, ideally ``TRA/``) or a label
+        TIFF of the same shape as ``images``.
+    frames:
+        0-based frames to use; None: every annotated frame that is complete.
+        A requested CTC frame that is sparsely annotated is an error.
+    channel:
+        Channel (0-based) of a multi-channel movie.
+    min_marker_coverage:
+        For CTC folders with ``TRA/``: smallest fraction (0-1) of tracked cells
+        that must have a SEG mask for a frame to count as complete.
+
+    Raises
+    ------
+    AnnotationError
+        Missing or unreadable files, mismatched shapes, negative or fractional labels.
+    """
+    images, labels = Path(images), Path(labels)
+    if not images.exists():
+        raise AnnotationError(f"{images}: training images not found")
+    if not labels.exists():
+        raise AnnotationError(f"{labels}: training labels not found")
+    if labels.is_dir():
+        result = _ctc_annotations(images, labels, frames, channel, min_marker_coverage)
+    else:
+        result = _pair_annotations(images, labels, frames, channel)
+    for t, reason in result.skipped.items():
+        logger.info("%s: frame %d skipped (%s)", labels, t, reason)
+    return result

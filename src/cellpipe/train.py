@@ -1,0 +1,595 @@
+"""Training and fine-tuning Cellpose 3 networks on annotated images.
+
+The network is Cellpose 3's standard ``CPnet`` (two input channels, the
+second left empty for one-channel nuclei images; three outputs: Y flow,
+X flow, cell probability), so a trained model loads in Cellpose's own GUI
+and command line as well as in cellpipe's segmentation stage.
+
+Recipe (all numbers are settings, see :class:`TrainSettings`):
+
+1. Annotated images (:mod:`cellpipe.io.annotations`; sparse CTC frames are
+   left out there) are normalized exactly as the workflow's normalize stage
+   would (the image's own ``low``/``high`` percentiles), and Cellpose's flow
+   targets are computed from the labels (``cellpose.dynamics.labels_to_flows``).
+2. Images are split into training and validation **by frame** or **by
+   movie** with a fixed seed (or by the role a dataset is given).
+3. Every epoch draws ``samples_per_epoch`` random crops (images chosen in
+   proportion to their area after rescaling, times the dataset's weight).
+   Each crop is rescaled so the image's median cell diameter becomes
+   ``diam_mean_px`` (times a random zoom), then flipped, rotated by multiples
+   of 90° (flow vectors transformed with the image), and its intensities
+   scaled, shifted and given Gaussian noise.
+4. Loss: Cellpose's — mean squared error of the two flow maps against
+   5x the target flows, halved, plus binary cross-entropy of the cell
+   probability.  AdamW, linear warm-up then cosine decay of the learning rate.
+5. The weights of the last epoch are kept, with their BatchNorm statistics
+   recomputed from training crops (:func:`recalibrate_batchnorm`); validation loss is logged every
+   few epochs and validation AP@0.5 / AP@0.75 is measured at the end by
+   segmenting the validation images with the saved model
+   (:func:`validation_scores`).
+
+Everything is seeded: the same data, settings and device give the same
+weights.  Units: diameters and crop sizes in px, learning rate per step.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, model_validator
+
+from cellpipe._base import StageSettings
+from cellpipe.io.annotations import AnnotatedImage
+from cellpipe.normalize import NormalizeSettings
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "AugmentSettings",
+    "Example",
+    "TrainDataset",
+    "TrainSettings",
+    "TrainingResult",
+    "augment_batch",
+    "build_network",
+    "cellpose_loss",
+    "prepare_examples",
+    "recalibrate_batchnorm",
+    "split_examples",
+    "train_network",
+    "transform_crop",
+    "validation_scores",
+]
+
+#: Channels per feature level of Cellpose 3's standard network (2 input channels).
+CPNET_NBASE: tuple[int, ...] = (2, 32, 64, 128, 256)
+
+
+class TrainDataset(StageSettings):
+    """One source of annotated images."""
+
+    images: str = Field(
+        ...,
+        description="A movie (CTC folder of tTTT.tif, TIFF, OME-TIFF) or a single 2D TIFF image, relative to the working directory",
+    )
+    labels: str = Field(
+        ...,
+        description=(
+            "Its annotation: a CTC ground-truth folder (SEG/man_segTTT.tif, with TRA/ to detect sparse frames) "
+            "or a label TIFF of the same shape as the images (0 = background)"
+        ),
+    )
+    frames: list[int] | None = Field(
+        None,
+        description=(
+            "0-based frames to use; null: every completely annotated frame. Naming a sparsely annotated "
+            "CTC frame is an error"
+        ),
+    )
+    frame_step: int = Field(1, ge=1, description="Use every n-th of the selected frames (frames)")
+    channel: int = Field(0, ge=0, description="Channel (0-based) of a multi-channel movie")
+    role: Literal["auto", "train", "validation"] = Field(
+        "auto",
+        description="'train' or 'validation' puts all its images in that set; 'auto' splits them (train.validation_by)",
+    )
+    weight: float = Field(
+        1.0, gt=0.0, description="Relative sampling weight of this dataset's crops (no unit)"
+    )
+
+
+class AugmentSettings(StageSettings):
+    """Random changes applied to every training crop."""
+
+    flips: bool = Field(True, description="Random horizontal and vertical flips")
+    rotate90: bool = Field(True, description="Random rotations by 0, 90, 180 or 270 degrees")
+    scale_range: float = Field(
+        0.5, ge=0.0, lt=2.0, description="Random zoom factor drawn from [1 - r/2, 1 + r/2] on top of the diameter rescaling (no unit)"
+    )
+    intensity_scale: tuple[float, float] = Field(
+        (0.6, 1.4), description="Range of the random factor multiplying the normalized intensities (no unit)"
+    )
+    intensity_shift: float = Field(
+        0.05, ge=0.0, description="Largest random offset added to the normalized intensities (normalized units)"
+    )
+    noise_sd_max: float = Field(
+        0.05, ge=0.0, description="Largest standard deviation of the added Gaussian noise (normalized units)"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> AugmentSettings:
+        low, high = self.intensity_scale
+        if not 0 < low <= high:
+            raise ValueError(f"intensity_scale must be (low, high) with 0 < low <= high, got {self.intensity_scale}")
+        return self
+
+
+class TrainSettings(StageSettings):
+    """Settings of one trained model (config ``train.<model>``)."""
+
+    datasets: list[TrainDataset] = Field(..., min_length=1, description="Annotated image sources")
+    init_model: str | None = Field(
+        None,
+        description=(
+            "Fine-tune from this local Cellpose 3 model file (checked to exist; nothing is downloaded); "
+            "null trains from scratch"
+        ),
+    )
+    n_epochs: int = Field(100, ge=1, description="Number of epochs")
+    samples_per_epoch: int = Field(32, ge=1, description="Random crops per epoch (crops)")
+    batch_size: int = Field(8, ge=1, description="Crops per optimisation step (crops)")
+    learning_rate: float = Field(0.005, gt=0.0, description="Peak learning rate of AdamW (per step)")
+    weight_decay: float = Field(1e-5, ge=0.0, description="AdamW weight decay (no unit)")
+    warmup_epochs: int = Field(5, ge=0, description="Epochs of linear learning-rate warm-up before cosine decay (epochs)")
+    tile_px: int = Field(224, ge=32, description="Side of a training crop (px, after rescaling); multiple of 16")
+    diam_mean_px: float = Field(
+        30.0, gt=0.0, description="Cell diameter the network sees: every image is rescaled so its median cell diameter becomes this (px)"
+    )
+    validation_fraction: float = Field(
+        0.2, ge=0.0, lt=1.0, description="Fraction of the 'auto' images (or movies) held out for validation (0-1)"
+    )
+    validation_by: Literal["frame", "movie"] = Field(
+        "frame", description="Hold out whole frames, or whole movies (no frame of a held-out movie is trained on)"
+    )
+    validation_every_epochs: int = Field(10, ge=1, description="Validation loss is computed every this many epochs (epochs)")
+    batchnorm_calibration_crops: int = Field(
+        64,
+        ge=0,
+        description=(
+            "After training, the BatchNorm statistics used at inference are recomputed from this many training "
+            "crops with the final weights (crops); 0 keeps the running averages of training"
+        ),
+    )
+    min_cells: int = Field(1, ge=0, description="Images with fewer labelled cells are not used (cells)")
+    min_marker_coverage: float = Field(
+        0.95,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "A CTC SEG frame is complete, and used, when at least this fraction of the cells in its TRA "
+            "markers has a mask (0-1); sparser frames are skipped"
+        ),
+    )
+    seed: int = Field(0, ge=0, description="Seed of every random choice (split, crops, augmentation, initial weights)")
+    device: Literal["auto", "cuda", "mps", "cpu"] = Field(
+        "auto", description="Where the network trains: 'auto' takes CUDA, then MPS, then CPU"
+    )
+    augment: AugmentSettings = Field(default_factory=AugmentSettings)
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainSettings:
+        if self.tile_px % 16:
+            raise ValueError(f"tile_px must be a multiple of 16, got {self.tile_px}")
+        return self
+
+
+@dataclass(frozen=True)
+class Example:
+    """A training image ready for cropping.
+
+    ``image``: (Y, X) float32 normalized intensities; ``targets``: (3, Y, X)
+    float32 cell probability (0/1), Y flow, X flow; ``labels``: (Y, X)
+    uint32 instance labels (for scoring); ``diameter_px``: median
+    cell diameter (px, Cellpose's definition: diameter of the disc of the
+    median area).
+    """
+
+    image: np.ndarray
+    labels: np.ndarray
+    targets: np.ndarray
+    diameter_px: float
+    n_cells: int
+    source: str
+    group: str
+    frame: int | None
+    dataset: int
+    role: str
+
+
+@dataclass
+class TrainingResult:
+    """A trained network and its history (one row per epoch: epoch, learning_rate, train_loss, validation_loss, seconds)."""
+
+    net: Any
+    history: pd.DataFrame
+    device: str
+    n_train: int
+    n_validation: int
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _normalize_image(image: np.ndarray, norm: NormalizeSettings) -> np.ndarray:
+    finite = np.isfinite(image)
+    values = image[finite] if not finite.all() else image
+    low, high = np.percentile(values, [norm.low_percentile, norm.high_percentile]) if values.size else (0.0, 1.0)
+    scale = float(high - low) if high > low else 1.0
+    out = (np.where(finite, image, low) - low) / scale
+    if norm.clip:
+        out = np.clip(out, 0.0, 1.0)
+    return out.astype(np.float32)
+
+
+def prepare_examples(
+    images: Sequence[AnnotatedImage],
+    dataset_index: Sequence[int],
+    roles: Sequence[str],
+    norm: NormalizeSettings,
+    min_cells: int = 1,
+) -> tuple[list[Example], list[str]]:
+    """Normalize images and compute Cellpose flow targets.
+
+    ``dataset_index[i]`` and ``roles[i]`` belong to ``images[i]``.  Images
+    with fewer than ``min_cells`` labelled cells are dropped; the second
+    return value says which and why.
+    """
+    import torch
+    from cellpose.dynamics import labels_to_flows
+    from cellpose.utils import diameters
+
+    examples: list[Example] = []
+    dropped: list[str] = []
+    for item, ds, role in zip(images, dataset_index, roles, strict=True):
+        if item.n_cells < max(1, min_cells):
+            dropped.append(f"{item.source}: {item.n_cells} labelled cell(s), fewer than {max(1, min_cells)}")
+            continue
+        flows = labels_to_flows([item.labels.astype(np.int32)], device=torch.device("cpu"))[0]  # labels, cellprob, flowY, flowX
+        diameter = float(diameters(item.labels)[0])
+        examples.append(
+            Example(
+                image=_normalize_image(item.image, norm),
+                labels=item.labels,
+                targets=np.ascontiguousarray(flows[1:4], dtype=np.float32),
+                diameter_px=diameter,
+                n_cells=item.n_cells,
+                source=item.source,
+                group=item.group,
+                frame=item.frame,
+                dataset=int(ds),
+                role=role,
+            )
+        )
+    return examples, dropped
+
+
+def split_examples(
+    examples: Sequence[Example], fraction: float, by: str, seed: int
+) -> tuple[list[Example], list[Example]]:
+    """Split into (train, validation).
+
+    Examples whose dataset role is 'train' or 'validation' go to that set;
+    'auto' ones are split by frame (images) or by movie (all images of a
+    ``group`` together), holding out ``round(fraction * n)`` of them but at
+    least one when ``fraction > 0`` and at least two candidates exist.
+    """
+    train = [e for e in examples if e.role == "train"]
+    val = [e for e in examples if e.role == "validation"]
+    auto = [e for e in examples if e.role == "auto"]
+    if not auto:
+        return train, val
+    keys = sorted({e.group for e in auto}) if by == "movie" else list(range(len(auto)))
+    n_hold = int(round(fraction * len(keys)))
+    if fraction > 0 and len(keys) >= 2:
+        n_hold = min(max(n_hold, 1), len(keys) - 1)
+    else:
+        n_hold = 0
+    rng = np.random.default_rng(seed)
+    held = {keys[i] for i in rng.permutation(len(keys))[:n_hold]} if n_hold else set()
+    for i, e in enumerate(auto):
+        (val if (e.group if by == "movie" else i) in held else train).append(e)
+    return train, val
+
+
+# --------------------------------------------------------------------------- augmentation
+
+
+def transform_crop(
+    image: np.ndarray, targets: np.ndarray, flip_y: bool, flip_x: bool, k90: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Flip and rotate an image crop (C, Y, X) and its targets (cellprob, flowY, flowX) consistently.
+
+    Flow vectors are transformed with the pixels: a flip along X negates the
+    X flow, along Y the Y flow; each counter-clockwise quarter turn
+    (``np.rot90``) maps (flowY, flowX) to (-flowX, flowY).
+    """
+    img = image
+    tgt = targets.copy()
+    if flip_x:
+        img = img[..., ::-1]
+        tgt = tgt[..., ::-1].copy()
+        tgt[2] = -tgt[2]
+    if flip_y:
+        img = img[..., ::-1, :]
+        tgt = tgt[..., ::-1, :].copy()
+        tgt[1] = -tgt[1]
+    for _ in range(k90 % 4):
+        img = np.rot90(img, axes=(-2, -1))
+        tgt = np.rot90(tgt, axes=(-2, -1)).copy()
+        fy, fx = tgt[1].copy(), tgt[2].copy()
+        tgt[1], tgt[2] = -fx, fy
+    return np.ascontiguousarray(img), np.ascontiguousarray(tgt)
+
+
+def augment_batch(
+    examples: Sequence[Example], rng: np.random.Generator, settings: TrainSettings, augment: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Random crops of ``examples``: network input (B, 2, tile, tile) and targets (B, 3, tile, tile).
+
+    Each crop is rescaled so the example's median diameter becomes
+    ``diam_mean_px`` (times a random zoom when ``augment``), cut at a random
+    place, then flipped/rotated and intensity-augmented when ``augment``.
+    The second input channel is zero, as Cellpose feeds one-channel images.
+    """
+    from cellpose.transforms import random_rotate_and_resize
+
+    aug = settings.augment
+    tile = settings.tile_px
+    n = len(examples)
+    x = np.zeros((n, 2, tile, tile), np.float32)
+    y = np.zeros((n, 3, tile, tile), np.float32)
+    for i, ex in enumerate(examples):
+        # cellpose's cropper draws from numpy's global generator: seed it from ours
+        np.random.seed(int(rng.integers(0, 2**32 - 1)))
+        scale_range = aug.scale_range if augment else 0.0
+        rescale = np.array([ex.diameter_px / settings.diam_mean_px], np.float32)
+        img2 = np.stack([ex.image, np.zeros_like(ex.image)])
+        imgs, lbls, _ = random_rotate_and_resize(
+            [img2], Y=[ex.targets], scale_range=scale_range, xy=(tile, tile), do_flip=False, rotate=False, rescale=rescale
+        )
+        img, tgt = imgs[0], lbls[0]
+        if augment:
+            flip_y = bool(aug.flips and rng.random() < 0.5)
+            flip_x = bool(aug.flips and rng.random() < 0.5)
+            k90 = int(rng.integers(0, 4)) if aug.rotate90 else 0
+            img, tgt = transform_crop(img, tgt, flip_y, flip_x, k90)
+            low, high = aug.intensity_scale
+            gain = rng.uniform(low, high)
+            shift = rng.uniform(-aug.intensity_shift, aug.intensity_shift)
+            sd = rng.uniform(0.0, aug.noise_sd_max)
+            channel = img[0] * gain + shift
+            if sd > 0:
+                channel = channel + rng.normal(0.0, sd, size=channel.shape).astype(np.float32)
+            img = img.copy()
+            img[0] = channel
+        x[i] = img
+        y[i] = tgt
+    return x, y
+
+
+# --------------------------------------------------------------------------- network
+
+
+def build_network(diam_mean_px: float, init_model: str | Path | None, device: str, seed: int) -> Any:
+    """A Cellpose 3 ``CPnet`` on ``device``: fresh weights from ``seed``, or loaded from ``init_model``.
+
+    ``init_model`` must be an existing local file (checked; never downloaded)
+    holding a network of the same layout.
+    """
+    import torch
+    from cellpose.resnet_torch import CPnet
+
+    from cellpipe.segment import check_model_path
+
+    torch.manual_seed(seed)
+    net = CPnet(list(CPNET_NBASE), nout=3, sz=3, mkldnn=False, max_pool=True, diam_mean=float(diam_mean_px))
+    if init_model is not None:
+        path = check_model_path(init_model)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        missing, unexpected = net.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise ValueError(
+                f"{path}: not a Cellpose 3 CPnet with 2 input channels (missing {list(missing)[:3]}, "
+                f"unexpected {list(unexpected)[:3]})"
+            )
+        stored = float(net.diam_mean.item())
+        if abs(stored - diam_mean_px) > 1e-6:
+            raise ValueError(
+                f"{path}: the model was trained with diam_mean {stored:g} px but train.diam_mean_px is "
+                f"{diam_mean_px:g}; set diam_mean_px to {stored:g} to fine-tune it"
+            )
+    return net.to(torch.device(device))
+
+
+def cellpose_loss(prediction: Any, targets: Any) -> Any:
+    """Cellpose's training loss for a batch.
+
+    ``prediction`` (B, 3, Y, X): predicted Y flow, X flow, cell-probability
+    logit; ``targets`` (B, 3, Y, X): cell probability (0/1), Y flow, X flow.
+    Mean squared error of the flows against 5x the targets, halved, plus
+    binary cross-entropy of the cell probability.
+    """
+    import torch.nn.functional as F
+
+    flow_loss = F.mse_loss(prediction[:, :2], 5.0 * targets[:, 1:]) / 2.0
+    prob_loss = F.binary_cross_entropy_with_logits(prediction[:, 2], (targets[:, 0] > 0.5).float())
+    return flow_loss + prob_loss
+
+
+def learning_rate_at(epoch: int, settings: TrainSettings) -> float:
+    """Learning rate of an epoch (0-based): linear warm-up over ``warmup_epochs``, then cosine decay to 1 % of the peak."""
+    peak = settings.learning_rate
+    warm = min(settings.warmup_epochs, settings.n_epochs - 1)
+    if epoch < warm:
+        return peak * (epoch + 1) / (warm + 1)
+    span = max(1, settings.n_epochs - warm - 1)
+    progress = (epoch - warm) / span
+    return peak * (0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+def _sampling_weights(examples: Sequence[Example], settings: TrainSettings) -> np.ndarray:
+    weights = []
+    for ex in examples:
+        scale = settings.diam_mean_px / max(ex.diameter_px, 1e-6)
+        area_tiles = ex.image.shape[0] * ex.image.shape[1] * scale * scale / float(settings.tile_px**2)
+        weights.append(settings.datasets[ex.dataset].weight * max(area_tiles, 1.0))
+    total = float(np.sum(weights))
+    return np.asarray(weights, dtype=np.float64) / total
+
+
+def _validation_loss(net: Any, examples: Sequence[Example], settings: TrainSettings, device: str) -> float:
+    import torch
+
+    rng = np.random.default_rng(settings.seed + 1)  # the same crops every time
+    batch = [examples[i % len(examples)] for i in range(max(len(examples), settings.batch_size))]
+    total, count = 0.0, 0
+    net.eval()
+    with torch.no_grad():
+        for start in range(0, len(batch), settings.batch_size):
+            part = batch[start : start + settings.batch_size]
+            x, y = augment_batch(part, rng, settings, augment=False)
+            pred = net(torch.from_numpy(x).to(device))[0]
+            total += float(cellpose_loss(pred, torch.from_numpy(y).to(device)).item()) * len(part)
+            count += len(part)
+    return total / max(count, 1)
+
+
+def recalibrate_batchnorm(net: Any, examples: Sequence[Example], settings: TrainSettings, device: str) -> int:
+    """Recompute the BatchNorm running mean and variance of ``net`` from training crops; returns the crops used.
+
+    During training, BatchNorm keeps exponential running averages (CPnet: momentum 0.05) that lag
+    behind the weights; after a short run they still weigh the initial values heavily and the
+    network in eval mode (as used for segmentation) is off.  Here the statistics are reset and
+    averaged cumulatively over ``settings.batchnorm_calibration_crops`` augmented crops (seeded)
+    passed through the final weights, without any gradient step.
+    """
+    import torch
+
+    n_crops = settings.batchnorm_calibration_crops
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if n_crops == 0 or not norms or not examples:
+        net.eval()
+        return 0
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over all calibration batches
+    rng = np.random.default_rng(settings.seed + 2)
+    probabilities = _sampling_weights(examples, settings)
+    picks = rng.choice(len(examples), size=n_crops, p=probabilities)
+    net.train()
+    with torch.no_grad():
+        for start in range(0, n_crops, settings.batch_size):
+            x, _ = augment_batch([examples[i] for i in picks[start : start + settings.batch_size]], rng, settings)
+            net(torch.from_numpy(x).to(device))
+    for m, momentum in zip(norms, saved, strict=True):
+        m.momentum = momentum
+    net.eval()
+    return n_crops
+
+
+def train_network(
+    train: Sequence[Example],
+    validation: Sequence[Example],
+    settings: TrainSettings,
+    device: str,
+    progress: Callable[[dict[str, float]], None] | None = None,
+) -> TrainingResult:
+    """Train a CPnet on ``train``; log the validation loss on ``validation`` every few epochs.
+
+    Deterministic for fixed inputs, settings and device (torch and numpy are
+    seeded from ``settings.seed``).  ``progress`` is called after every epoch
+    with that epoch's history row.
+    """
+    import torch
+
+    if not train:
+        raise ValueError("no training images left (all annotated frames were sparse, too small or held out)")
+    net = build_network(settings.diam_mean_px, settings.init_model, device, settings.seed)
+    # diam_labels: mean diameter of the training cells (px); Cellpose uses it when no diameter is given
+    net.diam_labels.data = torch.tensor([float(np.mean([e.diameter_px for e in train]))], device=device)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    rng = np.random.default_rng(settings.seed)
+    probabilities = _sampling_weights(train, settings)
+    rows: list[dict[str, float]] = []
+    started = time.perf_counter()
+    for epoch in range(settings.n_epochs):
+        lr = learning_rate_at(epoch, settings)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        picks = rng.choice(len(train), size=settings.samples_per_epoch, p=probabilities)
+        net.train()
+        loss_sum = 0.0
+        for start in range(0, len(picks), settings.batch_size):
+            batch = [train[i] for i in picks[start : start + settings.batch_size]]
+            x, y = augment_batch(batch, rng, settings)
+            pred = net(torch.from_numpy(x).to(device))[0]
+            loss = cellpose_loss(pred, torch.from_numpy(y).to(device))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            loss_sum += float(loss.item()) * len(batch)
+        row = {
+            "epoch": float(epoch + 1),
+            "learning_rate": lr,
+            "train_loss": loss_sum / len(picks),
+            "validation_loss": float("nan"),
+            "seconds": time.perf_counter() - started,
+        }
+        last = epoch == settings.n_epochs - 1  # its validation loss is measured after BatchNorm calibration
+        if validation and not last and (epoch + 1) % settings.validation_every_epochs == 0:
+            row["validation_loss"] = _validation_loss(net, validation, settings, device)
+        rows.append(row)
+        if progress is not None:
+            progress(row)
+    recalibrate_batchnorm(net, train, settings, device)
+    if validation:  # the last validation loss is that of the network as it is saved
+        rows[-1]["validation_loss"] = _validation_loss(net, validation, settings, device)
+    history = pd.DataFrame(rows, columns=["epoch", "learning_rate", "train_loss", "validation_loss", "seconds"])
+    history["epoch"] = history["epoch"].astype("int64")
+    return TrainingResult(net=net, history=history, device=device, n_train=len(train), n_validation=len(validation))
+
+
+def validation_scores(model: Any, examples: Sequence[Example], thresholds: Sequence[float] = (0.5, 0.75)) -> dict[str, Any]:
+    """Instance average precision of ``model`` on ``examples`` (Cellpose's AP = TP / (TP + FP + FN)).
+
+    Each image is segmented by cellpipe's Cellpose path at its own median
+    ground-truth diameter, so the score measures the network, not diameter
+    estimation.  Returns ``{"ap@0.5": mean, "ap@0.75": mean, "per_image": [...]}``
+    (None values when there are no examples).
+    """
+    from cellpose.metrics import average_precision
+
+    from cellpipe.segment import SegmentSettings, segment_cells
+
+    keys = [f"ap@{t:g}" for t in thresholds]
+    if not examples:
+        return {**{k: None for k in keys}, "per_image": []}
+    per_image = []
+    for ex in examples:
+        settings = SegmentSettings.model_validate(
+            {"method": "cellpose", "diameter_px": ex.diameter_px, "cellpose": {"model": str(model.pretrained_model)}}
+        )
+        masks, _ = segment_cells(ex.image[np.newaxis], settings, pixel_size_um=1.0, model=model)
+        ap = average_precision([ex.labels.astype(np.int32)], [masks[0].astype(np.int32)], threshold=list(thresholds))[0][0]
+        per_image.append({"source": ex.source, **{k: float(v) for k, v in zip(keys, ap, strict=True)}})
+    means = {k: float(np.mean([row[k] for row in per_image])) for k in keys}
+    return {**means, "per_image": per_image}
+

@@ -1,0 +1,254 @@
+"""Training: annotations (sparse frames), flow-consistent augmentation, splits, schedule, a tiny real training run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from scipy import ndimage as ndi
+from skimage.draw import ellipse
+
+from cellpipe.io.annotations import AnnotatedImage, AnnotationError, marker_coverage, read_annotations
+from cellpipe.normalize import NormalizeSettings
+from cellpipe.train import (
+    TrainSettings,
+    augment_batch,
+    build_network,
+    learning_rate_at,
+    prepare_examples,
+    split_examples,
+    transform_crop,
+)
+
+
+def blobs(shape=(64, 80), centres=((16, 20, 7, 5), (40, 50, 9, 6), (20, 60, 5, 8)), value=200.0):
+    """(image, labels): bright ellipses (centre y, x and semi-axes in px) on a dark background."""
+    image = np.full(shape, 10.0, np.float32)
+    labels = np.zeros(shape, np.uint32)
+    for i, (cy, cx, ry, rx) in enumerate(centres, start=1):
+        rr, cc = ellipse(cy, cx, ry, rx, shape=shape)
+        labels[rr, cc] = i
+        image[rr, cc] = value
+    return image, labels
+
+
+def _flows(labels: np.ndarray) -> np.ndarray:
+    import torch
+    from cellpose.dynamics import labels_to_flows
+
+    return labels_to_flows([labels.astype(np.int32)], device=torch.device("cpu"))[0][1:4]
+
+
+# --------------------------------------------------------------------------- annotations
+
+
+def _ctc_gt(tmp_path: Path, n_frames: int = 4) -> tuple[Path, Path]:
+    """A CTC movie (tTTT.tif) and GT: TRA marks 3 cells per frame; SEG frame 1 complete, frame 2 labels one cell."""
+    movie, gt = tmp_path / "01", tmp_path / "01_GT"
+    for d in (movie, gt / "SEG", gt / "TRA"):
+        d.mkdir(parents=True)
+    image, labels = blobs()
+    for t in range(n_frames):
+        tifffile.imwrite(movie / f"t{t:03d}.tif", image.astype(np.uint16))
+        tifffile.imwrite(gt / "TRA" / f"man_track{t:03d}.tif", labels.astype(np.uint16))
+    tifffile.imwrite(gt / "SEG" / "man_seg001.tif", labels.astype(np.uint16))
+    sparse = np.where(labels == 2, 2, 0).astype(np.uint16)
+    tifffile.imwrite(gt / "SEG" / "man_seg002.tif", sparse)
+    return movie, gt
+
+
+def test_marker_coverage_counts_tracked_cells_with_a_mask() -> None:
+    _, labels = blobs()
+    assert marker_coverage(labels, labels) == (1.0, 3)
+    assert marker_coverage(np.where(labels == 1, 1, 0), labels) == pytest.approx((1 / 3, 3))
+    assert marker_coverage(labels, np.zeros_like(labels)) == (1.0, 0)
+
+
+def test_sparse_ctc_frames_are_skipped_with_the_reason(tmp_path: Path) -> None:
+    movie, gt = _ctc_gt(tmp_path)
+    found = read_annotations(movie, gt)
+    assert [img.frame for img in found.images] == [1]
+    assert found.completeness_checked
+    assert 2 in found.skipped and "1 of 3" in found.skipped[2]
+    assert found.images[0].n_cells == 3
+    assert found.images[0].image.dtype == np.float32
+
+
+def test_asking_for_a_sparse_ctc_frame_is_an_error(tmp_path: Path) -> None:
+    movie, gt = _ctc_gt(tmp_path)
+    with pytest.raises(AnnotationError, match="frame 2 was requested for training but is a sparse annotation"):
+        read_annotations(movie, gt, frames=[1, 2])
+    with pytest.raises(AnnotationError, match="frame 3 was requested but has no man_seg file"):
+        read_annotations(movie, gt, frames=[3])
+
+
+def test_without_tra_frames_are_taken_as_complete(tmp_path: Path) -> None:
+    movie, gt = _ctc_gt(tmp_path)
+    for f in (gt / "TRA").iterdir():
+        f.unlink()
+    (gt / "TRA").rmdir()
+    found = read_annotations(movie, gt)
+    assert [img.frame for img in found.images] == [1, 2]
+    assert not found.completeness_checked
+
+
+def test_image_label_pairs(tmp_path: Path) -> None:
+    image, labels = blobs()
+    tifffile.imwrite(tmp_path / "img.tif", image)
+    tifffile.imwrite(tmp_path / "mask.tif", labels.astype(np.uint16))
+    found = read_annotations(tmp_path / "img.tif", tmp_path / "mask.tif")
+    assert len(found.images) == 1 and found.images[0].frame is None
+    np.testing.assert_array_equal(found.images[0].labels, labels)
+    tifffile.imwrite(tmp_path / "small.tif", labels[:10].astype(np.uint16))
+    with pytest.raises(AnnotationError, match=r"img.tif: image of shape \(64, 80\) does not match"):
+        read_annotations(tmp_path / "img.tif", tmp_path / "small.tif")
+    with pytest.raises(AnnotationError, match="nothere.tif: training labels not found"):
+        read_annotations(tmp_path / "img.tif", tmp_path / "nothere.tif")
+
+
+# --------------------------------------------------------------------------- augmentation
+
+
+@pytest.mark.parametrize("flip_y", [False, True])
+@pytest.mark.parametrize("flip_x", [False, True])
+@pytest.mark.parametrize("k90", [0, 1, 2, 3])
+def test_flips_and_rotations_transform_the_flow_vectors(flip_y: bool, flip_x: bool, k90: int) -> None:
+    """Transforming (image, flows) must equal computing the flows of the transformed labels."""
+    image, labels = blobs(shape=(64, 64))
+    img, tgt = transform_crop(image[np.newaxis], _flows(labels), flip_y, flip_x, k90)
+    moved = labels
+    if flip_x:
+        moved = moved[:, ::-1]
+    if flip_y:
+        moved = moved[::-1, :]
+    moved = np.rot90(moved, k90)
+    moved = np.ascontiguousarray(moved)
+    expected = _flows(moved)
+    np.testing.assert_array_equal(img[0] > 100, moved > 0)
+    # Cellpose puts each cell's flow source at the pixel nearest its centre of mass; for these
+    # symmetric ellipses that is a tie, which can break differently after a transform. Everywhere
+    # else (355 cell pixels) the transformed vectors must be exact; a wrong sign or a
+    # swapped component would break nearly all of them.
+    ignore = np.zeros(moved.shape, bool)
+    for cy, cx in ndi.center_of_mass(moved > 0, moved, np.unique(moved)[1:]):
+        ignore[int(round(cy)) - 1 : int(round(cy)) + 2, int(round(cx)) - 1 : int(round(cx)) + 2] = True
+    assert (moved > 0).sum() == 355
+    np.testing.assert_allclose(tgt[:, ~ignore], expected[:, ~ignore], atol=1e-5)
+
+
+def test_augment_batch_rescales_to_the_training_diameter() -> None:
+    image, labels = blobs(shape=(96, 96), centres=((30, 30, 12, 12), (66, 66, 12, 12)))
+    settings = TrainSettings(datasets=[{"images": "a", "labels": "b"}], tile_px=64, diam_mean_px=12.0)
+    examples, _ = prepare_examples(
+        [AnnotatedImage(image, labels, "blob", "g", 0)], [0], ["train"], NormalizeSettings(low_percentile=0.0, high_percentile=100.0)
+    )
+    assert examples[0].diameter_px == pytest.approx(24.0, rel=0.05)
+    x, y = augment_batch(examples, np.random.default_rng(0), settings, augment=False)
+    assert x.shape == (1, 2, 64, 64) and y.shape == (1, 3, 64, 64)
+    assert not x[:, 1].any()  # the second channel stays empty, as Cellpose feeds one-channel images
+    # diameter 24 px -> 12 px: a disc of ~113 px^2 instead of ~452 px^2 per cell
+    cell_px = float(y[0, 0].sum())
+    assert 100 <= cell_px <= 2 * 120
+    x2, _ = augment_batch(examples, np.random.default_rng(0), settings, augment=False)
+    np.testing.assert_array_equal(x, x2)
+
+
+# --------------------------------------------------------------------------- split, schedule, network
+
+
+def _example(group: str, frame: int, role: str = "auto"):
+    from cellpipe.train import Example
+
+    z = np.zeros((4, 4), np.float32)
+    return Example(z, z.astype(np.uint32), np.zeros((3, 4, 4), np.float32), 10.0, 1, f"{group}:{frame}", group, frame, 0, role)
+
+
+def test_split_by_movie_keeps_movies_whole_and_respects_roles() -> None:
+    examples = [_example(g, t) for g in "abcde" for t in range(3)] + [_example("v", 0, "validation"), _example("t", 0, "train")]
+    train, val = split_examples(examples, 0.4, "movie", seed=3)
+    val_groups = {e.group for e in val}
+    assert "v" in val_groups and "t" not in val_groups
+    assert len(val_groups - {"v"}) == 2  # round(0.4 * 5) movies held out
+    assert not val_groups & {e.group for e in train} - {"t"} & val_groups
+    for g in val_groups - {"v"}:
+        assert all(e.group != g for e in train)
+    again = split_examples(examples, 0.4, "movie", seed=3)
+    assert [e.source for e in again[1]] == [e.source for e in val]
+
+
+def test_split_by_frame_holds_out_at_least_one() -> None:
+    examples = [_example("a", t) for t in range(3)]
+    train, val = split_examples(examples, 0.1, "frame", seed=0)
+    assert len(val) == 1 and len(train) == 2
+    train, val = split_examples(examples, 0.0, "frame", seed=0)
+    assert len(val) == 0 and len(train) == 3
+
+
+def test_learning_rate_warms_up_then_decays() -> None:
+    s = TrainSettings(datasets=[{"images": "a", "labels": "b"}], n_epochs=20, warmup_epochs=4, learning_rate=0.01)
+    rates = [learning_rate_at(e, s) for e in range(20)]
+    assert rates[0] == pytest.approx(0.002)
+    assert rates[4] == pytest.approx(0.01)
+    assert all(a >= b for a, b in zip(rates[4:], rates[5:]))
+    assert rates[-1] == pytest.approx(0.0001)
+
+
+def test_init_model_must_exist_and_match(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="does not fall back to downloading"):
+        build_network(30.0, tmp_path / "missing.pth", "cpu", seed=0)
+    net = build_network(17.0, None, "cpu", seed=0)
+    net.save_model(str(tmp_path / "m.pth"))
+    with pytest.raises(ValueError, match="diam_mean 17 px"):
+        build_network(30.0, tmp_path / "m.pth", "cpu", seed=0)
+    assert build_network(17.0, tmp_path / "m.pth", "cpu", seed=0) is not None
+
+
+# --------------------------------------------------------------------------- a real (tiny) training run
+
+
+def test_tiny_training_reduces_the_loss_and_writes_a_loadable_model(tmp_path: Path) -> None:
+    import torch
+
+    from cellpipe.segment import load_cellpose_model
+    from cellpipe.steps_training import train_cellpose_step
+    from cellpipe.train import _validation_loss
+
+    rng = np.random.default_rng(0)
+    centres = [(int(y), int(x), 6, 6) for y, x in rng.integers(10, 86, size=(40, 2))]
+    image, labels = blobs(shape=(96, 96), centres=centres[:8])
+    image += rng.normal(0, 5, image.shape).astype(np.float32)
+    tifffile.imwrite(tmp_path / "img.tif", image)
+    tifffile.imwrite(tmp_path / "mask.tif", labels.astype(np.uint16))
+    settings = {
+        "datasets": [{"images": str(tmp_path / "img.tif"), "labels": str(tmp_path / "mask.tif"), "role": "train"}],
+        "n_epochs": 12, "samples_per_epoch": 8, "batch_size": 4, "tile_px": 64, "diam_mean_px": 12.0,
+        "learning_rate": 0.01, "warmup_epochs": 1, "validation_fraction": 0.0,
+    }
+    out = tmp_path / "model"
+    train_cellpose_step(
+        "tiny", settings, NormalizeSettings().model_dump(), out / "weights.pth", out / "model_card.md",
+        out / "training.json", out / "training_curve.tsv", threads=2,
+    )
+    record = json.loads((out / "training.json").read_text())
+    card = (out / "model_card.md").read_text()
+    assert record["weights_sha256"] in card and "AP@0.5" in card and "Only completely annotated frames" in card
+    assert record["versions"]["cellpose"] == "3.1.1.2" and record["n_train_images"] == 1
+    model = load_cellpose_model(out / "weights.pth", "cpu")
+    assert float(model.diam_mean) == pytest.approx(12.0)
+
+    from cellpipe.train import TrainSettings as TS
+
+    ts = TS.model_validate(settings)
+    examples, _ = prepare_examples(
+        read_annotations(tmp_path / "img.tif", tmp_path / "mask.tif").images, [0], ["train"], NormalizeSettings()
+    )
+    before = _validation_loss(build_network(12.0, None, "cpu", seed=0), examples, ts, "cpu")
+    trained = build_network(12.0, out / "weights.pth", "cpu", seed=0)
+    after = _validation_loss(trained, examples, ts, "cpu")
+    assert after < 0.7 * before, (before, after)
+    curve = (out / "training_curve.tsv").read_text().splitlines()
+    assert curve[0].split("\t")[:3] == ["epoch", "learning_rate", "train_loss"] and len(curve) == 13
+    torch.set_num_threads(2)

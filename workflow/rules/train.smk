@@ -1,0 +1,25 @@
+rule train_cellpose:
+    """Train or fine-tune a Cellpose model (config train.<model>) on complete annotations; writes a model card."""
+    input:
+        unpack(training_inputs),
+    output:
+        weights=f"{RESULTS}/models/{{model}}/weights.pth",
+        card=f"{RESULTS}/models/{{model}}/model_card.md",
+        record=f"{RESULTS}/models/{{model}}/training.json",
+        curve=f"{RESULTS}/models/{{model}}/training_curve.tsv",
+    params:
+        settings=lambda wildcards: training_settings(wildcards.model),
+        normalize=settings("normalize"),
+    log:
+        f"{RESULTS}/logs/train_cellpose/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_cellpose/{{model}}.tsv"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=600,
+    conda:
+        f"{ENVS}/cellpipe-gpu.yaml"
+    script:
+        "../scripts/train_cellpose.py"

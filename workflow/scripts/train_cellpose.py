@@ -1,0 +1,16 @@
+"""Rule train_cellpose: see cellpipe.steps_training.train_cellpose_step."""
+
+from cellpipe.logs import log_to_file
+from cellpipe.steps_training import train_cellpose_step
+
+with log_to_file(snakemake.log[0]):
+    train_cellpose_step(
+        model_name=snakemake.wildcards["model"],
+        settings=snakemake.params["settings"],
+        normalize=snakemake.params["normalize"],
+        weights=snakemake.output["weights"],
+        card=snakemake.output["card"],
+        record=snakemake.output["record"],
+        curve=snakemake.output["curve"],
+        threads=snakemake.threads,
+    )
