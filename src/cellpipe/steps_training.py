@@ -61,25 +61,16 @@ def _dataset_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def train_cellpose_step(
-    model_name: str,
-    settings: dict[str, Any],
-    normalize: dict[str, Any],
-    weights: PathLike,
-    card: PathLike,
-    record: PathLike,
-    curve: PathLike,
-    threads: int = 1,
-) -> None:
-    """Train one model (config ``train.<model_name>``) and write its four outputs."""
-    import torch
+def load_examples(
+    train_settings: Any, norm: NormalizeSettings, device: str
+) -> tuple[list[Any], list[Any], list[dict[str, Any]], list[str]]:
+    """Read every dataset of ``train_settings``, prepare examples and split them.
 
-    from cellpipe.segment import file_sha256, load_cellpose_model, select_device
-    from cellpipe.train import TrainSettings, prepare_examples, split_examples, train_network, validation_scores
+    Returns (training examples, validation examples, one provenance row per dataset, reasons
+    images were dropped); the same settings always give the same split.
+    """
+    from cellpipe.train import prepare_examples, split_examples
 
-    torch.set_num_threads(max(1, int(threads)))
-    train_settings = TrainSettings.model_validate(settings)
-    norm = NormalizeSettings.model_validate(normalize)
     images, ds_index, roles, data_rows = [], [], [], []
     for i, ds in enumerate(train_settings.datasets):
         found = read_annotations(ds.images, ds.labels, ds.frames, ds.channel, train_settings.min_marker_coverage)
@@ -101,13 +92,36 @@ def train_cellpose_step(
             }
         )
         logger.info("dataset %d (%s): %d image(s) used, %d skipped as sparse", i, ds.labels, len(chosen), len(found.skipped))
-    examples, dropped = prepare_examples(images, ds_index, roles, norm, train_settings.min_cells)
+    examples, dropped = prepare_examples(images, ds_index, roles, norm, train_settings.min_cells, device=device)
     for why in dropped:
         logger.info("not used: %s", why)
     train, validation = split_examples(
         examples, train_settings.validation_fraction, train_settings.validation_by, train_settings.seed
     )
+    return train, validation, data_rows, dropped
+
+
+def train_cellpose_step(
+    model_name: str,
+    settings: dict[str, Any],
+    normalize: dict[str, Any],
+    weights: PathLike,
+    card: PathLike,
+    record: PathLike,
+    curve: PathLike,
+    threads: int = 1,
+) -> None:
+    """Train one model (config ``train.<model_name>``) and write its four outputs."""
+    import torch
+
+    from cellpipe.segment import file_sha256, load_cellpose_model, select_device
+    from cellpipe.train import TrainSettings, train_network, validation_scores
+
+    torch.set_num_threads(max(1, int(threads)))
+    train_settings = TrainSettings.model_validate(settings)
+    norm = NormalizeSettings.model_validate(normalize)
     device = select_device(train_settings.device)
+    train, validation, data_rows, dropped = load_examples(train_settings, norm, device)
     logger.info(
         "training %s on %s: %d training and %d validation image(s), %d epochs x %d crops",
         model_name, device, len(train), len(validation), train_settings.n_epochs, train_settings.samples_per_epoch,
@@ -152,12 +166,52 @@ def train_cellpose_step(
         "final_validation_loss": None if np.isnan(last["validation_loss"]) else float(last["validation_loss"]),
         "validation": scores,
         "training_seconds": float(last["seconds"]),
-        "versions": {name: package_version(name) for name in ("cellpipe", "cellpose", "torch", "numpy")},
+        "versions": _versions(),
     }
     tables.write_tsv(result.history, curve)
     tables.write_json(summary, record)
     tables.write_text(render_model_card(summary), card)
     logger.info("wrote %s (sha256 %s); validation %s", weights, weights_sha, {k: v for k, v in scores.items() if k != "per_image"})
+
+
+def rescore_model(model_dir: PathLike, reason: str, device: str = "auto", threads: int = 1) -> dict[str, Any]:
+    """Measure a trained model's validation scores again and rewrite its ``training.json`` and ``model_card.md``.
+
+    For a model trained before a change in how validation is scored.  The validation images are
+    rebuilt from the settings recorded in ``training.json`` (paths relative to the working
+    directory, as when it was trained) and must be exactly the recorded ones; the weights must
+    still have the recorded sha256.  ``reason`` is written into the record and the card.
+    """
+    import torch
+
+    from cellpipe.segment import file_sha256, load_cellpose_model, select_device
+    from cellpipe.train import TrainSettings, validation_scores
+
+    torch.set_num_threads(max(1, int(threads)))
+    model_dir = Path(model_dir)
+    record_path = model_dir / "training.json"
+    summary = tables.read_json(record_path)
+    weights = model_dir / summary["weights"]
+    if file_sha256(weights) != summary["weights_sha256"]:
+        raise ValueError(f"{weights}: sha256 differs from the one recorded in {record_path}")
+    run_device = select_device(device)
+    train_settings = TrainSettings.model_validate(summary["settings"])
+    norm = NormalizeSettings.model_validate(summary["normalization"])
+    _, validation, _, _ = load_examples(train_settings, norm, run_device)
+    sources = [e.source for e in validation]
+    if sources != summary["validation_images"]:
+        raise ValueError(f"{record_path}: the validation images rebuilt now differ from the recorded ones: {sources}")
+    scores = validation_scores(load_cellpose_model(weights, run_device), validation)
+    summary["validation"] = scores
+    summary["validation_rescored"] = {"device": run_device, "reason": reason, "versions": _versions()}
+    tables.write_json(summary, record_path)
+    tables.write_text(render_model_card(summary), model_dir / "model_card.md")
+    logger.info("%s: validation %s", model_dir, {k: v for k, v in scores.items() if k != "per_image"})
+    return scores
+
+
+def _versions() -> dict[str, str | None]:
+    return {name: package_version(name) for name in ("cellpipe", "cellpose", "torch", "numpy")}
 
 
 def _fmt(value: Any) -> str:
@@ -182,7 +236,8 @@ def render_model_card(summary: dict[str, Any]) -> str:
         "- Input: one channel, normalized like cellpipe's normalize stage "
         f"(percentiles {summary['normalization']['low_percentile']:g} -> 0 and {summary['normalization']['high_percentile']:g} -> 1).",
         f"- Trained on {summary['device']} with cellpose {summary['versions']['cellpose']}, torch "
-        f"{summary['versions']['torch']}, numpy {summary['versions']['numpy']}, cellpipe {summary['versions']['cellpipe']}.",
+        f"{summary['versions']['torch']}, numpy {summary['versions']['numpy']}, cellpipe "
+        f"{summary['versions']['cellpipe'] or '(a source checkout)'}, in {summary['training_seconds']:.0f} s.",
         "",
         "## Validation",
         "",
@@ -195,6 +250,17 @@ def render_model_card(summary: dict[str, Any]) -> str:
         f"| AP@0.75 | {_fmt(summary['validation'].get('ap@0.75'))} |",
         f"| final training loss | {summary['final_train_loss']:.4f} |",
         f"| final validation loss | {_fmt(summary['final_validation_loss'])} |",
+    ]
+    if summary.get("trained_as"):
+        lines.insert(lines.index("## Validation") - 1, f"- Trained as {summary['trained_as']}.")
+    if summary.get("validation_rescored"):
+        again = summary["validation_rescored"]
+        lines += [
+            "",
+            f"Validation scores measured again on {again['device']} with cellpose {again['versions']['cellpose']}, "
+            f"torch {again['versions']['torch']}: {again['reason']}",
+        ]
+    lines += [
         "",
         "## Training data",
         "",

@@ -244,8 +244,9 @@ def prepare_examples(
     roles: Sequence[str],
     norm: NormalizeSettings,
     min_cells: int = 1,
+    device: str = "cpu",
 ) -> tuple[list[Example], list[str]]:
-    """Normalize images and compute Cellpose flow targets.
+    """Normalize images and compute Cellpose flow targets (on ``device``: 'cpu', 'cuda' or 'mps').
 
     ``dataset_index[i]`` and ``roles[i]`` belong to ``images[i]``.  Images
     with fewer than ``min_cells`` labelled cells are dropped; the second
@@ -261,7 +262,7 @@ def prepare_examples(
         if item.n_cells < max(1, min_cells):
             dropped.append(f"{item.source}: {item.n_cells} labelled cell(s), fewer than {max(1, min_cells)}")
             continue
-        flows = labels_to_flows([item.labels.astype(np.int32)], device=torch.device("cpu"))[0]  # labels, cellprob, flowY, flowX
+        flows = labels_to_flows([item.labels.astype(np.int32)], device=torch.device(device))[0]  # labels, cellprob, flowY, flowX
         diameter = float(diameters(item.labels)[0])
         examples.append(
             Example(
@@ -575,8 +576,7 @@ def validation_scores(model: Any, examples: Sequence[Example], thresholds: Seque
     estimation.  Returns ``{"ap@0.5": mean, "ap@0.75": mean, "per_image": [...]}``
     (None values when there are no examples).
     """
-    from cellpose.metrics import average_precision
-
+    from cellpipe.metrics import instance_scores
     from cellpipe.segment import SegmentSettings, segment_cells
 
     keys = [f"ap@{t:g}" for t in thresholds]
@@ -588,8 +588,8 @@ def validation_scores(model: Any, examples: Sequence[Example], thresholds: Seque
             {"method": "cellpose", "diameter_px": ex.diameter_px, "cellpose": {"model": str(model.pretrained_model)}}
         )
         masks, _ = segment_cells(ex.image[np.newaxis], settings, pixel_size_um=1.0, model=model)
-        ap = average_precision([ex.labels.astype(np.int32)], [masks[0].astype(np.int32)], threshold=list(thresholds))[0][0]
-        per_image.append({"source": ex.source, **{k: float(v) for k, v in zip(keys, ap, strict=True)}})
+        scores = instance_scores(ex.labels, masks[0], thresholds)
+        per_image.append({"source": ex.source, **{f"ap@{t}": row["ap"] for t, row in scores.items()}})
     means = {k: float(np.mean([row[k] for row in per_image])) for k in keys}
     return {**means, "per_image": per_image}
 

@@ -1,0 +1,49 @@
+"""Instance-segmentation scores computed with the field's own code (Cellpose's matching).
+
+Cellpose's ``metrics.average_precision`` counts the objects of a label image
+as its largest label, so label images with gaps in their numbering (Cell
+Tracking Challenge masks carry track ids; a cropped or filtered mask loses
+labels) would be scored against objects that do not exist.  The functions
+here renumber both images to 1..n first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike
+from skimage.segmentation import relabel_sequential
+
+__all__ = ["instance_scores", "sequential_labels"]
+
+
+def sequential_labels(labels: ArrayLike) -> np.ndarray:
+    """The same objects numbered 1..n (0 stays background), as int32."""
+    array = np.asarray(labels)
+    if array.size and array.min() < 0:
+        raise ValueError("label images must not contain negative values")
+    relabelled, _, _ = relabel_sequential(array.astype(np.int64, copy=False))
+    return relabelled.astype(np.int32)
+
+
+def instance_scores(
+    true_labels: ArrayLike, predicted_labels: ArrayLike, thresholds: Sequence[float] = (0.5, 0.75)
+) -> dict[str, dict[str, float]]:
+    """Average precision, true/false positives and false negatives of one label image at IoU thresholds.
+
+    AP is Cellpose's (and the DSB 2018 challenge's) definition, TP / (TP + FP + FN), with
+    objects matched one-to-one at IoU >= threshold.  Returns
+    ``{"0.5": {"ap": ..., "tp": ..., "fp": ..., "fn": ...}, ...}`` keyed by threshold.
+    """
+    from cellpose.metrics import average_precision
+
+    true = sequential_labels(true_labels)
+    pred = sequential_labels(predicted_labels)
+    if true.shape != pred.shape:
+        raise ValueError(f"label images differ in shape: {true.shape} and {pred.shape}")
+    ap, tp, fp, fn = average_precision([true], [pred], threshold=list(thresholds))
+    return {
+        f"{t:g}": {"ap": float(ap[0][i]), "tp": float(tp[0][i]), "fp": float(fp[0][i]), "fn": float(fn[0][i])}
+        for i, t in enumerate(thresholds)
+    }
