@@ -29,6 +29,7 @@ import logging
 import math
 import os
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -54,7 +55,9 @@ __all__ = [
     "SegmentSettings",
     "check_model_path",
     "diameter_in_px",
+    "effective_batch_size",
     "file_sha256",
+    "iter_segment_cells",
     "load_cellpose_model",
     "segment_cells",
     "segment_frames_classical",
@@ -106,12 +109,13 @@ class CellposeSettings(StageSettings):
         0.0, description="Cell probability (logit) above which a pixel can belong to a mask (no unit)"
     )
     min_size_px: int = Field(15, ge=0, description="Masks smaller than this are removed (px, area)")
-    batch_size: int = Field(
-        8,
+    batch_size: int | None = Field(
+        None,
         ge=1,
         description=(
-            "Frames handed to Cellpose per call, and 224x224 tiles run through the network at once "
-            "(frames / tiles); lower it when GPU memory runs out. Results do not depend on it"
+            "Network tiles run at once (tiles; a frame no larger than tile_px is one tile, about 0.4 GB of "
+            "memory per 512x512 px tile and 1.5 GB per 1024x1024 px tile). null: 1 on a CPU, where larger "
+            "batches are not faster, and 4 on a GPU. Lower it when GPU memory runs out; masks do not depend on it"
         ),
     )
     device: Literal["auto", "cuda", "mps", "cpu"] = Field(
@@ -124,12 +128,18 @@ class CellposeSettings(StageSettings):
             "input is already normalized by cellpipe's normalize stage"
         ),
     )
-    tile: bool = Field(
-        True,
+    tile_px: int = Field(
+        1024,
+        ge=64,
+        multiple_of=16,
         description=(
-            "Run the network on overlapping 224x224 px tiles (Cellpose's default, bounded GPU memory); "
-            "false runs each whole frame at once (more memory, no tile seams)"
+            "Side of the square tiles the network sees, after frames are rescaled to the model's cell "
+            "diameter (px, multiple of 16). A rescaled frame no larger runs in one pass; larger frames run "
+            "in overlapping tiles whose outputs are blended. 224 reproduces Cellpose's own tiling"
         ),
+    )
+    tile_overlap: float = Field(
+        0.1, ge=0.05, le=0.5, description="Overlap of neighbouring tiles as a fraction of tile_px (0.05-0.5)"
     )
 
 
@@ -264,9 +274,14 @@ def load_cellpose_model(model_path: str | os.PathLike[str], device: str) -> Cell
         pretrained_model=str(path),
         model_type=None,
         device=torch_device,
+        mkldnn=False,  # cellpose's MKL-DNN mode converts the whole network again at every call
     )
     if Path(str(model.pretrained_model)).resolve() != path:  # pragma: no cover - guards against a cellpose change
         raise RuntimeError(f"Cellpose loaded {model.pretrained_model} instead of {path}")
+    # channels-last convolutions: 2.9x faster than cellpose's default on this project's 2-core CPU
+    # (bench/segment_speed.py), and the layout cuDNN prefers
+    model.net.to(memory_format=torch.channels_last)
+    model.net.eval()
     return model
 
 
@@ -336,6 +351,21 @@ def _segment_frame_classical(frame: np.ndarray, settings: ClassicalSettings, min
     return labels
 
 
+def _min_peak_distance(settings: ClassicalSettings, diameter_px: float | None) -> int:
+    """Half the cell diameter (px) when known, else ``settings.min_peak_distance_px``."""
+    if diameter_px is not None:
+        return max(1, int(round(0.5 * diameter_px)))
+    return settings.min_peak_distance_px
+
+
+def _iter_frames_classical(
+    frames: Any, settings: ClassicalSettings, diameter_px: float | None
+) -> Iterator[tuple[int, np.ndarray]]:
+    min_distance = _min_peak_distance(settings, diameter_px)
+    for t in range(_frames_shape(frames)[0]):
+        yield t, _segment_frame_classical(np.asarray(frames[t]), settings, min_distance)
+
+
 def segment_frames_classical(frames: ArrayLike, settings: ClassicalSettings, diameter_px: float | None) -> np.ndarray:
     """Threshold + watershed segmentation of (T, Y, X) frames, frame by frame.
 
@@ -344,14 +374,9 @@ def segment_frames_classical(frames: ArrayLike, settings: ClassicalSettings, dia
     is used.  Returns (T, Y, X) uint32 labels numbered 1..n in every frame.
     """
     frames = _as_frames(frames)
-    shape = _frames_shape(frames)
-    if diameter_px is not None:
-        min_distance = max(1, int(round(0.5 * diameter_px)))
-    else:
-        min_distance = settings.min_peak_distance_px
-    out = np.zeros(shape, dtype=np.uint32)
-    for t in range(shape[0]):
-        out[t] = _segment_frame_classical(np.asarray(frames[t]), settings, min_distance)
+    out = np.zeros(_frames_shape(frames), dtype=np.uint32)
+    for t, labels in _iter_frames_classical(frames, settings, diameter_px):
+        out[t] = labels
     return out
 
 
@@ -383,49 +408,149 @@ def _cellpose_diameter(model: Any, diameter_px: float | None) -> float:
     return float(np.asarray(getattr(model, "diam_labels", model.diam_mean)).ravel()[0])
 
 
-def _segment_frames_cellpose(
+def _iter_frames_cellpose(
     frames: Any, settings: CellposeSettings, diameter_px: float | None, model: Any, device: str
-) -> np.ndarray:
-    shape = _frames_shape(frames)
-    out = np.zeros(shape, dtype=np.uint32)
-    # cellpose's default: None -> the model's diam_labels (diameter of its training cells), i.e. no rescaling
-    diameter = float(diameter_px) if diameter_px is not None else None
-    rescale = float(np.asarray(model.diam_mean).ravel()[0]) / _cellpose_diameter(model, diameter_px)
-    if settings.tile:
-        bsize = 224
-    else:  # one tile covering the whole (rescaled, padded) frame
-        bsize = int(math.ceil(max(shape[1:]) * max(rescale, 1.0))) + 48
-    normalize = {
-        "normalize": settings.normalize,
-        "lowhigh": None,
-        "percentile": None,
-        "norm3D": False,
-        "sharpen_radius": 0,
-        "smooth_radius": 0,
-        "tile_norm_blocksize": 0,
-        "tile_norm_smooth3D": 1,
-        "invert": False,
-    }
-    with _deterministic_torch(device):
-        for start in range(0, shape[0], settings.batch_size):
-            stop = min(start + settings.batch_size, shape[0])
-            batch = [np.asarray(frames[t], dtype=np.float32) for t in range(start, stop)]
-            masks, _flows, _styles = model.eval(
-                batch,
-                batch_size=settings.batch_size,
-                channels=[0, 0],
-                normalize=dict(normalize),
-                diameter=diameter,
-                flow_threshold=settings.flow_threshold,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Cellpose 3 on a stack of frames, yielding ``(t, labels)`` in frame order.
+
+    The steps are those of ``CellposeModel.eval`` for 2D images, with Cellpose's own code for
+    each: rescaling to the model's diameter and tiling (``core.run_net``), resizing the flows
+    back to the frame size, and mask reconstruction (``dynamics.resize_and_compute_masks``, with
+    the 200 / rescale Euler steps ``eval`` uses).  What differs, all for speed with the same masks:
+
+    * frames are stacked and their tiles share network passes (``batch_size`` tiles per pass);
+    * tiles are ``tile_px`` wide instead of 224 px, so a frame of moderate size runs in one pass
+      and no overlap between tiles is computed twice;
+    * the network is a plain channels-last module (see :func:`load_cellpose_model`);
+    * masks of one pass are reconstructed in a second thread while the network runs the next
+      pass (the network's kernels release Python's lock, so the two overlap).
+    """
+    import torch
+    from cellpose import core, dynamics, transforms
+
+    n_frames, height, width = _frames_shape(frames)
+    diam_mean = float(np.asarray(model.diam_mean).ravel()[0])
+    rescale = diam_mean / _cellpose_diameter(model, diameter_px)
+    niter = int(200 / rescale)
+    torch_device = torch.device(device)
+    batch_size = effective_batch_size(settings, device)
+    per_pass = max(1, batch_size // _tiles_per_frame(height, width, rescale, settings))
+
+    def network(start: int, stop: int) -> np.ndarray:
+        x = np.zeros((stop - start, height, width, 2), np.float32)  # second channel empty: channels=[0, 0]
+        for i, t in enumerate(range(start, stop)):
+            x[i, :, :, 0] = np.nan_to_num(np.asarray(frames[t], dtype=np.float32))
+            if settings.normalize:
+                x[i] = transforms.normalize_img(x[i], axis=-1)
+        flows, _styles = core.run_net(
+            model.net,
+            x,
+            batch_size=batch_size,
+            tile_overlap=settings.tile_overlap,
+            bsize=settings.tile_px,
+            rsz=rescale if rescale != 1.0 else None,
+        )
+        if rescale != 1.0:
+            flows = transforms.resize_image(flows, height, width)
+        return flows
+
+    def reconstruct(flows: np.ndarray) -> list[np.ndarray]:
+        masks = []
+        for i in range(flows.shape[0]):
+            mask = dynamics.resize_and_compute_masks(
+                np.ascontiguousarray(flows[i, :, :, :2].transpose(2, 0, 1)),
+                flows[i, :, :, 2],
+                niter=niter,
                 cellprob_threshold=settings.cellprob_threshold,
+                flow_threshold=settings.flow_threshold,
+                interp=True,
                 min_size=settings.min_size_px,
-                bsize=bsize,
+                max_size_fraction=0.4,
+                device=torch_device,
             )
-            for i, mask in enumerate(masks):
-                relabelled, _, _ = relabel_sequential(np.asarray(mask).astype(np.uint32, copy=False))
-                out[start + i] = relabelled
-            logger.debug("cellpose: frames %d-%d of %d", start + 1, stop, shape[0])
-    return out
+            relabelled, _, _ = relabel_sequential(np.asarray(mask).astype(np.uint32, copy=False))
+            masks.append(relabelled)
+        return masks
+
+    with _deterministic_torch(device), ThreadPoolExecutor(max_workers=1) as masker:
+        pending: tuple[int, Future[list[np.ndarray]]] | None = None
+        for start in range(0, n_frames, per_pass):
+            stop = min(start + per_pass, n_frames)
+            flows = network(start, stop)
+            if pending is not None:
+                yield from enumerate(pending[1].result(), start=pending[0])
+            pending = (start, masker.submit(reconstruct, flows))
+        if pending is not None:
+            yield from enumerate(pending[1].result(), start=pending[0])
+
+
+def effective_batch_size(settings: CellposeSettings, device: str) -> int:
+    """Tiles per network pass: ``settings.batch_size``, or when unset 1 on a CPU and 4 on a GPU."""
+    if settings.batch_size is not None:
+        return settings.batch_size
+    return 1 if device == "cpu" else 4
+
+
+def _tiles_per_frame(height: int, width: int, rescale: float, settings: CellposeSettings) -> int:
+    """Network tiles of one frame of (height, width) px after rescaling and Cellpose's padding."""
+    from cellpose import transforms
+
+    ly, lx = int(height * rescale), int(width * rescale)
+    pad = transforms.get_pad_yx(ly, lx)
+    ly, lx = ly + pad[0] + pad[1], lx + pad[2] + pad[3]
+    grow = 1.0 + 2.0 * settings.tile_overlap
+    ny = 1 if ly <= settings.tile_px else int(math.ceil(grow * ly / settings.tile_px))
+    nx = 1 if lx <= settings.tile_px else int(math.ceil(grow * lx / settings.tile_px))
+    return ny * nx
+
+
+def iter_segment_cells(
+    frames: ArrayLike,
+    settings: SegmentSettings,
+    pixel_size_um: float,
+    model: Any | None = None,
+) -> tuple[dict[str, Any], Iterator[tuple[int, np.ndarray]]]:
+    """Segment every frame of one normalized channel, frame by frame as results come.
+
+    Parameters are those of :func:`segment_cells`.  ``frames`` may be any object with a
+    ``shape`` (T, Y, X) whose ``frames[t]`` reads one frame, so a long movie is never held in
+    memory.  Returns the run information (see :func:`segment_cells`) and an iterator of
+    ``(t, labels)`` in frame order, labels (Y, X) uint32 numbered 1..n.
+    """
+    frames = _as_frames(frames)
+    _frames_shape(frames)
+    diameter_px = diameter_in_px(settings, pixel_size_um)
+    if settings.method == "classical":
+        info: dict[str, Any] = {
+            "method": "classical",
+            "device": "cpu",
+            "model_path": None,
+            "model_sha256": None,
+            "diameter_px": diameter_px,
+            "min_peak_distance_px": _min_peak_distance(settings.classical, diameter_px),
+            "scikit_image_version": package_version("scikit-image"),
+        }
+        return info, _iter_frames_classical(frames, settings.classical, diameter_px)
+
+    if model is None:
+        model = load_cellpose_model(settings.cellpose.model, select_device(settings.cellpose.device))
+    device = _device_of(model)
+    model_path = getattr(model, "pretrained_model", None)
+    model_path = str(Path(str(model_path)).resolve()) if model_path else None
+    info = {
+        "method": "cellpose",
+        "device": device,
+        "model_path": model_path,
+        "model_sha256": file_sha256(model_path) if model_path and Path(model_path).is_file() else None,
+        "diameter_px": _cellpose_diameter(model, diameter_px),
+        "diameter_source": "settings" if diameter_px is not None else "model",
+        "model_diam_mean_px": float(np.asarray(model.diam_mean).ravel()[0]),
+        "tile_px": settings.cellpose.tile_px,
+        "batch_size": effective_batch_size(settings.cellpose, device),
+        "cellpose_version": package_version("cellpose"),
+        "torch_version": package_version("torch"),
+    }
+    return info, _iter_frames_cellpose(frames, settings.cellpose, diameter_px, model, device)
 
 
 def segment_cells(
@@ -441,7 +566,7 @@ def segment_cells(
     frames:
         (T, Y, X) normalized intensities of the channel to segment (float32,
         see :mod:`cellpipe.normalize`); a numpy array or a ``zarr.Array``,
-        read ``batch_size`` frames (Cellpose) or one frame (classical) at a time.
+        read one frame at a time.
     settings:
         Segmentation settings; ``settings.channel`` is not used here (the
         caller selects the channel).
@@ -462,40 +587,10 @@ def segment_cells(
         diameter: the model's own, its ``diam_labels``), and the versions of
         the library that did the work.
     """
-    frames = _as_frames(frames)
-    shape = _frames_shape(frames)
-    diameter_px = diameter_in_px(settings, pixel_size_um)
-    if settings.method == "classical":
-        labels = segment_frames_classical(frames, settings.classical, diameter_px)
-        info: dict[str, Any] = {
-            "method": "classical",
-            "device": "cpu",
-            "model_path": None,
-            "model_sha256": None,
-            "diameter_px": diameter_px,
-            "min_peak_distance_px": max(1, int(round(0.5 * diameter_px)))
-            if diameter_px is not None
-            else settings.classical.min_peak_distance_px,
-            "scikit_image_version": package_version("scikit-image"),
-        }
-        return labels, info
-
-    if model is None:
-        model = load_cellpose_model(settings.cellpose.model, select_device(settings.cellpose.device))
-    device = _device_of(model)
-    model_path = getattr(model, "pretrained_model", None)
-    model_path = str(Path(str(model_path)).resolve()) if model_path else None
-    labels = _segment_frames_cellpose(frames, settings.cellpose, diameter_px, model, device)
-    info = {
-        "method": "cellpose",
-        "device": device,
-        "model_path": model_path,
-        "model_sha256": file_sha256(model_path) if model_path and Path(model_path).is_file() else None,
-        "diameter_px": _cellpose_diameter(model, diameter_px),
-        "diameter_source": "settings" if diameter_px is not None else "model",
-        "model_diam_mean_px": float(np.asarray(model.diam_mean).ravel()[0]),
-        "cellpose_version": package_version("cellpose"),
-        "torch_version": package_version("torch"),
-    }
-    logger.info("cellpose segmented %d frame(s) of %dx%d px on %s", shape[0], shape[1], shape[2], device)
+    info, results = iter_segment_cells(frames, settings, pixel_size_um, model)
+    labels = np.zeros(_frames_shape(_as_frames(frames)), dtype=np.uint32)
+    for t, frame_labels in results:
+        labels[t] = frame_labels
+    if settings.method == "cellpose":
+        logger.info("cellpose segmented %d frame(s) of %dx%d px on %s", *labels.shape, info["device"])
     return labels, info

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +99,7 @@ def segment_cells_step(
 
     ``threads`` caps the CPU threads torch may use (the rule's ``threads``).
     """
-    from cellpipe.segment import SegmentSettings, load_cellpose_model, segment_cells, select_device
+    from cellpipe.segment import SegmentSettings, iter_segment_cells, load_cellpose_model, select_device
 
     seg = SegmentSettings.model_validate(settings)
     meta = omezarr.open_ome_image(image)
@@ -113,17 +114,33 @@ def segment_cells_step(
         torch.set_num_threads(max(1, int(threads)))
         model = load_cellpose_model(seg.cellpose.model, select_device(seg.cellpose.device))
     out_shape = (n_frames, *norm.shape[2:])
-    run_info: dict[str, Any] = {}
+    frames = _ChannelFrames(norm, seg.channel)
+    run_info, results = iter_segment_cells(frames, seg, meta.pixel_size_um, model=model)
+    started = time.perf_counter()
+    every = max(1, n_frames // 20)
     with omezarr.new_ome_array(
         labels, out_shape, "uint32", "tyx", meta.pixel_size_um, meta.frame_interval_min, name="cells"
     ) as out:
-        for start in range(0, n_frames, FRAMES_PER_BATCH):
-            stop = min(start + FRAMES_PER_BATCH, n_frames)
-            frames = np.asarray(norm[start:stop, seg.channel], dtype=np.float32)
-            out[start:stop], run_info = segment_cells(frames, seg, meta.pixel_size_um, model=model)
-            logger.info("segmented frames %d-%d of %d", start + 1, stop, n_frames)
-        run_info["n_frames"] = n_frames
+        for t, frame_labels in results:
+            out[t] = frame_labels
+            if (t + 1) % every == 0 or t + 1 == n_frames:
+                logger.info(
+                    "segmented frame %d of %d (%d objects in it), %.1f s", t + 1, n_frames, int(frame_labels.max()),
+                    time.perf_counter() - started,
+                )
+    run_info["n_frames"] = n_frames
     tables.write_json(run_info, info)
+
+
+class _ChannelFrames:
+    """One channel of a (T, C, Y, X) array as (T, Y, X) frames read one at a time (float32)."""
+
+    def __init__(self, array: Any, channel: int) -> None:
+        self._array, self._channel = array, channel
+        self.shape = (array.shape[0], *array.shape[2:])
+
+    def __getitem__(self, t: int) -> np.ndarray:
+        return np.asarray(self._array[t, self._channel], dtype=np.float32)
 
 
 def track_cells_step(

@@ -1,4 +1,4 @@
-"""Tests of cellpipe.segment: classical watershed on synthetic disks, Cellpose plumbing with an untrained net."""
+"""Tests of cellpipe.segment: classical watershed on synthetic disks; Cellpose with the shipped model on simulated nuclei."""
 
 from __future__ import annotations
 
@@ -158,6 +158,8 @@ def test_diameter_conversion() -> None:
         ({"classical": {"threshold": "yen"}}, "threshold"),
         ({"cellpose": {"model": "m.pt", "device": "tpu"}}, "device"),
         ({"cellpose": {"model": "m.pt", "batch_size": 0}}, "batch_size"),
+        ({"cellpose": {"model": "m.pt", "tile_px": 200}}, "multiple of 16"),
+        ({"cellpose": {"model": "m.pt", "tile": True}}, "Extra inputs"),
     ],
 )
 def test_invalid_settings_are_rejected(kwargs: dict, message: str) -> None:
@@ -251,41 +253,106 @@ def test_cellpose_runs_from_a_local_file(random_model: Path) -> None:
     assert info["cellpose_version"] == "3.1.1.2"
 
 
-def test_cellpose_batching_and_reruns_give_identical_masks(random_model: Path) -> None:
-    """batch_size 1 and 4 give the same masks; so does a second run. An untrained net finds masks only with
-    permissive thresholds (no flow check, every pixel a candidate), which makes the comparison non-trivial."""
-    frames = _cellpose_frames()
+# ----------------------------------------------------------------------------- the shipped model on simulated nuclei
+
+SHIPPED = Path(__file__).resolve().parents[2] / "resources" / "models" / "cellpipe_nuclei" / "weights.pth"
+
+
+@pytest.fixture(scope="module")
+def shipped_model():
+    return load_cellpose_model(SHIPPED, "cpu")
+
+
+@pytest.fixture(scope="module")
+def nuclei():
+    """Four 160x200 px frames of simulated nuclei (semi-major axis 9 px) with their true masks, normalized."""
+    from cellpipe.normalize import NormalizeSettings, normalize_movie
+    from cellpipe.simulate import make_nuclei_movie
+
+    movie = make_nuclei_movie(n_frames=4, shape=(160, 200), seed=3, nucleus_radius_px=9.0, n_cells=14)
+    normalized, _ = normalize_movie(movie.image[:, np.newaxis], NormalizeSettings())
+    return np.asarray(normalized)[:, 0], movie.labels, movie.pixel_size_um
+
+
+def _cellpose(model_path: Path, **cellpose: object) -> SegmentSettings:
+    return SegmentSettings(method="cellpose", diameter_um=10.0, cellpose={"model": str(model_path), **cellpose})
+
+
+def test_shipped_model_finds_the_simulated_nuclei(shipped_model, nuclei) -> None:
+    from cellpipe.metrics import instance_scores
+
+    frames, truth, pixel_size = nuclei
+    labels, info = segment_cells(frames, _cellpose(SHIPPED), pixel_size, model=shipped_model)
+    assert info["diameter_px"] == pytest.approx(10.0 / pixel_size) and info["diameter_source"] == "settings"
+    assert info["model_sha256"] == hashlib.sha256(SHIPPED.read_bytes()).hexdigest()
+    assert info["batch_size"] == 1 and info["tile_px"] == 1024
+    for t in range(len(frames)):
+        scores = instance_scores(truth[t], labels[t])
+        assert scores["0.5"]["ap"] >= 0.9, (t, scores)
+        assert np.unique(labels[t]).tolist() == list(range(int(labels[t].max()) + 1))
+
+
+def test_batching_and_reruns_give_identical_masks(shipped_model, nuclei) -> None:
+    frames, _, pixel_size = nuclei
+    one, _ = segment_cells(frames, _cellpose(SHIPPED, batch_size=1), pixel_size, model=shipped_model)
+    three, _ = segment_cells(frames, _cellpose(SHIPPED, batch_size=3), pixel_size, model=shipped_model)
+    again, _ = segment_cells(frames, _cellpose(SHIPPED, batch_size=1), pixel_size, model=shipped_model)
+    one_by_one = np.stack(
+        [segment_cells(frames[t : t + 1], _cellpose(SHIPPED), pixel_size, model=shipped_model)[0][0] for t in range(4)]
+    )
+    assert one.max() >= 10
+    np.testing.assert_array_equal(one, three)
+    np.testing.assert_array_equal(one, again)
+    np.testing.assert_array_equal(one, one_by_one)
+
+
+def test_masks_agree_with_cellposes_own_eval(shipped_model, nuclei) -> None:
+    """cellpipe's whole-frame pass and Cellpose's eval over a list with its 224 px tiles find the same cells."""
+    from cellpose.models import CellposeModel
+
+    from cellpipe.metrics import instance_scores
+
+    frames, _, pixel_size = nuclei
+    ours, info = segment_cells(frames, _cellpose(SHIPPED), pixel_size, model=shipped_model)
+    reference = CellposeModel(gpu=False, pretrained_model=str(SHIPPED), model_type=None)
+    # normalize as a dict: eval(normalize=False) would overwrite cellpose's module-level defaults
+    theirs = reference.eval(list(frames), channels=[0, 0], normalize={"normalize": False}, diameter=info["diameter_px"])[0]
+    for t in range(len(frames)):
+        assert instance_scores(theirs[t], ours[t])["0.5"]["ap"] >= 0.98
+    # the rescaled frame (about 2x) is wider than 224 px, so Cellpose really tiled it
+    assert 200 * 30.0 / info["diameter_px"] > 224
+
+
+def test_small_tiles_agree_with_one_pass(shipped_model, nuclei) -> None:
+    from cellpipe.metrics import instance_scores
+
+    frames, _, pixel_size = nuclei
+    whole, _ = segment_cells(frames[:2], _cellpose(SHIPPED), pixel_size, model=shipped_model)
+    tiled, _ = segment_cells(frames[:2], _cellpose(SHIPPED, tile_px=128, batch_size=5), pixel_size, model=shipped_model)
+    for t in range(2):
+        assert instance_scores(whole[t], tiled[t])["0.5"]["ap"] >= 0.98
+
+
+def test_diameter_in_um_sets_the_rescaling(shipped_model, nuclei) -> None:
+    """The same cells given as diameter_um at their pixel size, or directly in px, give the same masks."""
+    frames, _, pixel_size = nuclei
+    in_um, info_um = segment_cells(frames[:1], _cellpose(SHIPPED), pixel_size, model=shipped_model)
+    px = SegmentSettings(method="cellpose", diameter_px=10.0 / pixel_size, cellpose={"model": str(SHIPPED)})
+    in_px, info_px = segment_cells(frames[:1], px, pixel_size, model=shipped_model)
+    assert info_um["diameter_px"] == pytest.approx(info_px["diameter_px"])
+    np.testing.assert_array_equal(in_um, in_px)
+    half, info_half = segment_cells(frames[:1], _cellpose(SHIPPED), pixel_size * 2, model=shipped_model)
+    assert info_half["diameter_px"] == pytest.approx(info_um["diameter_px"] / 2)
+    assert not np.array_equal(half, in_um)
+
+
+def test_untrained_network_runs_from_a_local_file_on_a_wide_frame(random_model: Path) -> None:
+    frames = np.stack([_image(_disks((48, 240), [(24, 30), (24, 200)], radius=8))])
     model = load_cellpose_model(random_model, "cpu")
-    results = {}
-    for batch_size in (1, 4, 4):
-        settings = SegmentSettings(
-            method="cellpose",
-            cellpose={
-                "model": str(random_model),
-                "batch_size": batch_size,
-                "flow_threshold": 0.0,
-                "cellprob_threshold": -5.0,
-                "min_size_px": 0,
-            },
-        )
-        labels, info = segment_cells(frames, settings, pixel_size_um=1.0, model=model)
-        assert info["diameter_px"] == 30.0 and info["diameter_source"] == "model"
-        if batch_size in results:
-            np.testing.assert_array_equal(labels, results[batch_size])  # rerun
-        results[batch_size] = labels
-    np.testing.assert_array_equal(results[1], results[4])
+    for tile_px in (64, 1024):
+        settings = SegmentSettings(method="cellpose", cellpose={"model": str(random_model), "tile_px": tile_px})
+        labels, _ = segment_cells(frames, settings, pixel_size_um=1.0, model=model)
+        assert labels.shape == (1, 48, 240) and labels.dtype == np.uint32
     from cellpose import models
 
     assert models.normalize_default["normalize"] is True  # cellpose's module-level defaults are left alone
-    assert results[1].max() > 0, "the untrained net found no masks: the comparison would be trivial"
-    for frame in results[1]:
-        assert np.unique(frame).tolist() == list(range(int(frame.max()) + 1))
-
-
-def test_cellpose_without_tiling_runs_on_a_frame_wider_than_a_tile(random_model: Path) -> None:
-    frames = np.stack([_image(_disks((48, 240), [(24, 30), (24, 200)], radius=8))])
-    model = load_cellpose_model(random_model, "cpu")
-    for tile in (True, False):
-        settings = SegmentSettings(method="cellpose", cellpose={"model": str(random_model), "tile": tile})
-        labels, _ = segment_cells(frames, settings, pixel_size_um=1.0, model=model)
-        assert labels.shape == (1, 48, 240) and labels.dtype == np.uint32

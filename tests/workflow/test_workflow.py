@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -137,24 +138,47 @@ def test_missing_movie_names_the_row(tmp_path: Path) -> None:
     assert "line 3 (sample 'mine'): movie not found: data/does_not_exist.tif" in proc.stderr + proc.stdout
 
 
-def test_cellpose_method_runs_in_the_workflow(tmp_path: Path) -> None:
-    """The Cellpose path of segment_cells, with an untrained CPnet from a local path (plumbing only)."""
-    from cellpose_helpers import save_untrained_cpnet
-
-    model = save_untrained_cpnet(tmp_path / "models" / "random_cpnet")
+def test_classical_method_runs_in_the_workflow(tmp_path: Path) -> None:
     config = tiny_config()
     config["simulate"]["tiny"].update({"n_frames": 3, "shape": [96, 96], "n_cells": 3})
-    config["segment"]["method"] = "cellpose"
-    config["segment"].setdefault("cellpose", {})["model"] = str(model)
+    config["segment"]["method"] = "classical"
     workdir = write_workdir(tmp_path, config, SAMPLES_TSV)
     proc = run_snakemake(workdir, "results/tiny/segmentation.json")
     assert proc.returncode == 0, proc.stderr[-4000:]
-    import json
-
     info = json.loads((workdir / "results" / "tiny" / "segmentation.json").read_text())
-    assert info["method"] == "cellpose"
-    assert info["device"] == "cpu"
-    assert len(info["model_sha256"]) == 64
+    assert info["method"] == "classical" and info["model_sha256"] is None
+
+
+def test_the_workflow_trains_a_model_then_segments_with_it(tmp_path: Path) -> None:
+    """train.<name> fine-tunes the shipped model on the simulated movie's ground truth (rule train_cellpose);
+    segment.cellpose.model names the weights it writes, so one run simulates, trains and segments."""
+    config = tiny_config()
+    config["simulate"]["tiny"].update({"n_frames": 4, "shape": [128, 128], "n_cells": 6})
+    config["train"] = {
+        "tiny_model": {
+            "datasets": [{"images": "results/simulated/tiny/movie.ome.tif", "labels": "results/simulated/tiny/01_GT"}],
+            "init_model": "resources/models/cellpipe_nuclei/weights.pth",
+            "n_epochs": 3, "samples_per_epoch": 4, "batch_size": 2, "tile_px": 64,
+            "learning_rate": 0.0005, "warmup_epochs": 0, "validation_fraction": 0.25, "seed": 1,
+        }
+    }
+    config["segment"]["cellpose"]["model"] = "results/models/tiny_model/weights.pth"
+    workdir = write_workdir(tmp_path, config, SAMPLES_TSV)
+    proc = run_snakemake(workdir, "results/tiny/segmentation.json")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    model_dir = workdir / "results" / "models" / "tiny_model"
+    record = json.loads((model_dir / "training.json").read_text())
+    info = json.loads((workdir / "results" / "tiny" / "segmentation.json").read_text())
+    assert info["model_sha256"] == record["weights_sha256"]
+    assert record["n_train_images"] == 3 and record["n_validation_images"] == 1
+    assert record["settings"]["init_model"].endswith("resources/models/cellpipe_nuclei/weights.pth")
+    assert record["validation"]["ap@0.5"] >= 0.8  # a fine-tuned shipped model still finds the nuclei
+    card = (model_dir / "model_card.md").read_text()
+    assert record["weights_sha256"] in card and "Only completely annotated frames" in card
+    curve = pd.read_csv(model_dir / "training_curve.tsv", sep="\t")
+    assert curve["epoch"].tolist() == [1, 2, 3]
+    assert (workdir / "results" / "benchmarks" / "train_cellpose" / "tiny_model.tsv").is_file()
+    assert "epoch 3/3" in (workdir / "results" / "logs" / "train_cellpose" / "tiny_model.log").read_text()
 
 
 def test_snakemake_lint_is_clean(repo: Path) -> None:
