@@ -53,12 +53,15 @@ __all__ = [
     "CellposeSettings",
     "ClassicalSettings",
     "SegmentSettings",
+    "check_cellpose_version",
     "check_model_path",
     "diameter_in_px",
     "effective_batch_size",
     "file_sha256",
     "iter_segment_cells",
+    "load_builtin_cellpose_model",
     "load_cellpose_model",
+    "load_segmentation_model",
     "segment_cells",
     "segment_frames_classical",
     "select_device",
@@ -100,6 +103,14 @@ class CellposeSettings(StageSettings):
         description=(
             "Path of a local Cellpose model file (a CellposeModel/CPnet state dict); required when "
             "segment.method is 'cellpose'. Nothing is ever downloaded: a missing file is an error"
+        ),
+    )
+    builtin_model: Literal["cyto3", "cyto2", "cyto", "nuclei"] | None = Field(
+        None,
+        description=(
+            "Instead of model: the name of a model Cellpose provides. Cellpose DOWNLOADS it on first use "
+            "(into ~/.cellpose/models, or CELLPOSE_LOCAL_MODELS_PATH) and reads it from there afterwards; "
+            "the file used and its sha256 are recorded. Set model or builtin_model, not both"
         ),
     )
     flow_threshold: float = Field(
@@ -165,8 +176,17 @@ class SegmentSettings(StageSettings):
             raise ValueError(
                 f"set at most one of diameter_um ({self.diameter_um}) and diameter_px ({self.diameter_px})"
             )
-        if self.method == "cellpose" and not self.cellpose.model.strip():
-            raise ValueError("method 'cellpose' needs cellpose.model: the path of a local Cellpose model file")
+        has_path, has_name = bool(self.cellpose.model.strip()), self.cellpose.builtin_model is not None
+        if self.method == "cellpose" and not (has_path or has_name):
+            raise ValueError(
+                "method 'cellpose' needs cellpose.model (the path of a local Cellpose model file) or "
+                "cellpose.builtin_model (a model Cellpose downloads on first use)"
+            )
+        if has_path and has_name:
+            raise ValueError(
+                f"set cellpose.model ({self.cellpose.model!r}) or cellpose.builtin_model "
+                f"({self.cellpose.builtin_model!r}), not both"
+            )
         return self
 
 
@@ -229,7 +249,8 @@ def check_model_path(model_path: str | os.PathLike[str]) -> Path:
         what = "is a folder, not a model file" if path.is_dir() else "does not exist"
         raise FileNotFoundError(
             f"Cellpose model file {text} {what} (resolved: {path.resolve()}); "
-            "cellpipe does not fall back to downloading a model, give the path of a local model file"
+            "cellpipe does not fall back to downloading a model, give the path of a local model file "
+            "(or name a model Cellpose provides in segment.cellpose.builtin_model)"
         )
     return path.resolve()
 
@@ -250,6 +271,22 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return _sha256_cached(str(resolved), stat.st_size, stat.st_mtime_ns)
 
 
+def check_cellpose_version(version: str | None) -> None:
+    """Refuse Cellpose versions this module does not drive: it needs Cellpose 3 (CPnet models).
+
+    Cellpose 4 (Cellpose-SAM) has another network, other eval arguments and, given a path that
+    does not load, falls back to downloading its own model; it is not supported yet.
+    """
+    if version is None:
+        raise RuntimeError("cellpose is not installed; cellpipe's Cellpose segmentation needs cellpose 3.1")
+    major = version.split(".")[0]
+    if major != "3":
+        raise RuntimeError(
+            f"cellpose {version} is installed, but cellpipe's Cellpose segmentation supports cellpose 3 only "
+            "(Cellpose 4 / Cellpose-SAM is not supported yet); install cellpose==3.1.1.2"
+        )
+
+
 def load_cellpose_model(model_path: str | os.PathLike[str], device: str) -> CellposeModel:
     """A Cellpose 3 ``CellposeModel`` with the weights of a local file, on ``device``.
 
@@ -262,6 +299,7 @@ def load_cellpose_model(model_path: str | os.PathLike[str], device: str) -> Cell
     consults its model zoo.
     """
     path = check_model_path(model_path)
+    check_cellpose_version(package_version("cellpose"))
     import torch
     from cellpose.models import CellposeModel
 
@@ -278,11 +316,46 @@ def load_cellpose_model(model_path: str | os.PathLike[str], device: str) -> Cell
     )
     if Path(str(model.pretrained_model)).resolve() != path:  # pragma: no cover - guards against a cellpose change
         raise RuntimeError(f"Cellpose loaded {model.pretrained_model} instead of {path}")
-    # channels-last convolutions: 2.9x faster than cellpose's default on this project's 2-core CPU
-    # (bench/segment_speed.py), and the layout cuDNN prefers
+    return _ready_for_inference(model)
+
+
+def _ready_for_inference(model: CellposeModel) -> CellposeModel:
+    """The model with its network in eval mode and channels-last memory (with whole-frame passes, the
+    network part runs about 1.8x faster than cellpose's default on 2 CPU cores; bench/RESULTS.md)."""
+    import torch
+
     model.net.to(memory_format=torch.channels_last)
     model.net.eval()
     return model
+
+
+def load_builtin_cellpose_model(name: str, device: str) -> CellposeModel:
+    """A model Cellpose provides ('cyto3', 'nuclei', ...), downloaded by Cellpose on first use.
+
+    Only called when ``segment.cellpose.builtin_model`` names it.  Without network and without
+    the file in Cellpose's model folder this raises :class:`RuntimeError` saying so.
+    """
+    check_cellpose_version(package_version("cellpose"))
+    import torch
+    from cellpose import models
+
+    try:
+        model = models.CellposeModel(
+            gpu=device != "cpu", model_type=name, device=torch.device(device), mkldnn=False
+        )
+    except (OSError, ValueError) as exc:  # urllib errors are OSErrors
+        raise RuntimeError(
+            f"Cellpose built-in model {name!r} is not in {models.MODEL_DIR} and could not be downloaded "
+            f"({type(exc).__name__}: {exc}); give segment.cellpose.model the path of a local model file instead"
+        ) from None
+    return _ready_for_inference(model)
+
+
+def load_segmentation_model(settings: CellposeSettings, device: str) -> CellposeModel:
+    """The model ``settings`` name: a local file (``model``) or a Cellpose built-in (``builtin_model``)."""
+    if settings.builtin_model is not None:
+        return load_builtin_cellpose_model(settings.builtin_model, device)
+    return load_cellpose_model(settings.model, device)
 
 
 @contextlib.contextmanager
@@ -533,7 +606,7 @@ def iter_segment_cells(
         return info, _iter_frames_classical(frames, settings.classical, diameter_px)
 
     if model is None:
-        model = load_cellpose_model(settings.cellpose.model, select_device(settings.cellpose.device))
+        model = load_segmentation_model(settings.cellpose, select_device(settings.cellpose.device))
     device = _device_of(model)
     model_path = getattr(model, "pretrained_model", None)
     model_path = str(Path(str(model_path)).resolve()) if model_path else None
@@ -542,6 +615,7 @@ def iter_segment_cells(
         "device": device,
         "model_path": model_path,
         "model_sha256": file_sha256(model_path) if model_path and Path(model_path).is_file() else None,
+        "builtin_model": settings.cellpose.builtin_model,
         "diameter_px": _cellpose_diameter(model, diameter_px),
         "diameter_source": "settings" if diameter_px is not None else "model",
         "model_diam_mean_px": float(np.asarray(model.diam_mean).ravel()[0]),

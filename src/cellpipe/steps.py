@@ -99,7 +99,7 @@ def segment_cells_step(
 
     ``threads`` caps the CPU threads torch may use (the rule's ``threads``).
     """
-    from cellpipe.segment import SegmentSettings, iter_segment_cells, load_cellpose_model, select_device
+    from cellpipe.segment import SegmentSettings, iter_segment_cells, load_segmentation_model, select_device
 
     seg = SegmentSettings.model_validate(settings)
     meta = omezarr.open_ome_image(image)
@@ -112,7 +112,7 @@ def segment_cells_step(
         import torch
 
         torch.set_num_threads(max(1, int(threads)))
-        model = load_cellpose_model(seg.cellpose.model, select_device(seg.cellpose.device))
+        model = load_segmentation_model(seg.cellpose, select_device(seg.cellpose.device))
     out_shape = (n_frames, *norm.shape[2:])
     frames = _ChannelFrames(norm, seg.channel)
     run_info, results = iter_segment_cells(frames, seg, meta.pixel_size_um, model=model)

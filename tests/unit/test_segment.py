@@ -14,6 +14,7 @@ from skimage.draw import disk
 
 from cellpipe.segment import (
     ClassicalSettings,
+    check_cellpose_version,
     SegmentSettings,
     check_model_path,
     diameter_in_px,
@@ -160,6 +161,8 @@ def test_diameter_conversion() -> None:
         ({"cellpose": {"model": "m.pt", "batch_size": 0}}, "batch_size"),
         ({"cellpose": {"model": "m.pt", "tile_px": 200}}, "multiple of 16"),
         ({"cellpose": {"model": "m.pt", "tile": True}}, "Extra inputs"),
+        ({"method": "cellpose", "cellpose": {"model": "m.pt", "builtin_model": "cyto3"}}, "not both"),
+        ({"cellpose": {"builtin_model": "cyto9"}}, "builtin_model"),
     ],
 )
 def test_invalid_settings_are_rejected(kwargs: dict, message: str) -> None:
@@ -202,6 +205,36 @@ def test_missing_model_raises_and_downloads_nothing(tmp_path: Path, monkeypatch:
         load_cellpose_model(name, "cpu")
     assert _listing(models.MODEL_DIR) == before
     assert list(tmp_path.iterdir()) == []
+
+
+def test_only_cellpose_3_is_driven() -> None:
+    check_cellpose_version("3.1.1.2")
+    with pytest.raises(RuntimeError, match="cellpose 4.0.6 is installed.*Cellpose-SAM is not supported yet"):
+        check_cellpose_version("4.0.6")
+    with pytest.raises(RuntimeError, match="not installed"):
+        check_cellpose_version(None)
+
+
+def test_builtin_model_is_fetched_only_when_named_and_fails_clearly_offline(tmp_path: Path) -> None:
+    """segment.cellpose.builtin_model is the one way to let Cellpose download a model. Here, with
+    sockets blocked and an empty model folder, the download is really attempted and refused, and
+    the error says which model, where it was looked for, and what to do instead."""
+    import subprocess
+    import sys
+
+    from conftest import snakemake_env
+
+    env = snakemake_env(block_network=True)
+    env["CELLPOSE_LOCAL_MODELS_PATH"] = str(tmp_path)
+    code = "from cellpipe.segment import load_builtin_cellpose_model as load; load('nuclei', 'cpu')"
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert f"Cellpose built-in model 'nuclei' is not in {tmp_path} and could not be downloaded" in proc.stderr
+    assert "network access blocked (tried to connect to ('www.cellpose.org',))" in proc.stderr
+    assert "give segment.cellpose.model the path" in proc.stderr
+    assert [f for f in tmp_path.rglob("*") if f.is_file() and f.stat().st_size > 0] == []
+    settings = SegmentSettings.model_validate({"method": "cellpose", "cellpose": {"builtin_model": "nuclei"}})
+    assert settings.cellpose.model == "" and settings.cellpose.builtin_model == "nuclei"
 
 
 def test_model_path_checks(tmp_path: Path) -> None:

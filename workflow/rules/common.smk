@@ -52,7 +52,7 @@ def checked_model(path, key):
 
 
 CELLPOSE_MODEL = None
-if CFG.segment.method == "cellpose":
+if CFG.segment.method == "cellpose" and CFG.segment.cellpose.builtin_model is None:
     CELLPOSE_MODEL = checked_model(CFG.segment.cellpose.model, "segment.cellpose.model")
 INIT_MODELS = {
     name: checked_model(train.init_model, f"train.{name}.init_model")
