@@ -1,0 +1,93 @@
+"""Helpers shared by the benchmarks: the real data in ../shared, CTC SEG with py-ctcmetrics, the machine."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+GOWT1 = SHARED_DATA / "ctc" / "Fluo-N2DH-GOWT1"
+DSB = SHARED_DATA / "dsb2018"
+SHIPPED_MODEL = REPO / "resources" / "models" / "cellpipe_nuclei" / "weights.pth"
+GOWT1_PIXEL_SIZE_UM = 0.24  # Cell Tracking Challenge: Fluo-N2DH-GOWT1, 0.240 x 0.240 µm
+GOWT1_COMPLETE_SEG_FRAMES = (21, 31, 33, 39)  # the completely annotated SEG frames (../shared/README.md)
+
+
+def require(path: Path) -> Path:
+    """``path``, or exit with a message when the real data beside the checkout is missing."""
+    if not path.exists():
+        sys.exit(f"bench: {path} not found; the real-data benchmarks need ../shared beside the checkout")
+    return path
+
+
+def machine() -> str:
+    """One line naming the processor, the cores, torch and the GPU (if any)."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), {gpu}"
+
+
+def read_ctc_movie(folder: Path) -> np.ndarray:
+    """(T, Y, X) frames of a CTC folder of tTTT.tif files."""
+    import tifffile
+
+    files = sorted(folder.glob("t*.tif"))
+    return np.stack([tifffile.imread(f) for f in files])
+
+
+def normalized_movie(frames: np.ndarray) -> np.ndarray:
+    """(T, Y, X) float32 frames normalized like the workflow's normalize stage with its default settings."""
+    from cellpipe.normalize import NormalizeSettings, normalize_movie
+
+    normalized, _ = normalize_movie(frames[:, np.newaxis], NormalizeSettings())
+    return np.asarray(normalized)[:, 0]
+
+
+def ctc_seg(gt_dir: Path, masks: Mapping[int, np.ndarray]) -> tuple[float, dict[int, float]]:
+    """CTC SEG of ``masks`` (frame -> labels) against ``gt_dir/SEG/man_segTTT.tif``, by py-ctcmetrics.
+
+    Returns the SEG over all annotated objects of these frames and the SEG of each frame.
+    """
+    import tifffile
+    from ctc_metrics.metrics import seg
+    from ctc_metrics.utils.representations import match
+
+    per_frame: dict[int, float] = {}
+    labels_ref: list[list[int]] = []
+    ious: list[list[float]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for t, mask in sorted(masks.items()):
+            comp = Path(tmp) / f"mask{t:03d}.tif"
+            tifffile.imwrite(comp, np.asarray(mask).astype(np.uint16))
+            ref, _, _, _, iou = match(str(gt_dir / "SEG" / f"man_seg{t:03d}.tif"), str(comp))
+            labels_ref.append(ref)
+            ious.append(iou)
+            per_frame[t] = seg([ref], [iou])
+    return seg(labels_ref, ious), per_frame
+
+
+def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """Print (and return) a plain-text table."""
+    cells = [[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    lines = [title, "  ".join(c.ljust(w) for c, w in zip(columns, widths)), "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in cells]
+    text = "\n".join(lines)
+    print(text, flush=True)
+    return text

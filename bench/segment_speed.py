@@ -1,0 +1,222 @@
+"""Segmentation speed: the workflow's rule segment_cells against Cellpose's own command line (issue #3).
+
+    .venv/bin/python -m bench.segment_speed [--frames 92] [--repeats 1] [--runner snakemake|library]
+
+Both segment the same frames of Fluo-N2DH-GOWT1 01 (1024x1024 px), normalized once by the
+workflow's normalize stage, with the same model (default: the shipped one) at the same nucleus
+diameter (60 px), side by side in one run:
+
+* baseline "cellpose CLI": ``python -m cellpose --dir <normalized frames as float32 TIFF>
+  --pretrained_model <model> --diameter 60 --chan 0 --chan2 0 --no_norm --save_tif --no_npy
+  --savedir <out>`` (plus ``--use_gpu`` when a GPU is there), Cellpose's defaults otherwise;
+* "cellpipe rule": ``snakemake --forcerun segment_cells results/gowt1/segmentation.json`` in a
+  work folder (reads the normalized zarr, writes the OME-Zarr labels, its log and benchmark), or
+  with ``--runner library`` (for a machine without snakemake) the rule's function
+  ``cellpipe.segment.iter_segment_cells`` on the frames in memory, model loading included, timed
+  after one untimed warm-up frame (numba compilation, cuDNN autotuning).
+
+Both times are wall clock of the whole command, Python start-up and model loading included.
+Runs alternate (the CLI first in odd repeats); sockets are blocked in both (tests/netblock), so
+neither can download anything. Printed: seconds, seconds per frame, megapixels per second, the
+ratio CLI / cellpipe, and how well the masks agree: AP@0.5 of cellpipe's masks against the
+CLI's (cellpipe.metrics.instance_scores), mean and minimum over frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import tifffile
+import yaml
+
+from bench.common import GOWT1, REPO, SHIPPED_MODEL, machine, normalized_movie, print_table, read_ctc_movie, require
+
+DIAMETER_PX = 60.0
+NETBLOCK = REPO / "tests" / "netblock"
+BIN = Path(sys.executable).parent
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(NETBLOCK), env.get("PYTHONPATH", "")]))
+    env["CELLPIPE_BLOCK_NETWORK"] = "1"
+    env.setdefault("MPLBACKEND", "Agg")
+    return env
+
+
+def _run(cmd: list[str], cwd: Path, log: Path) -> float:
+    started = time.perf_counter()
+    with open(log, "w") as out:
+        proc = subprocess.run(cmd, cwd=cwd, env=_env(), stdout=out, stderr=subprocess.STDOUT)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        sys.exit(f"bench: {' '.join(cmd[:3])} ... failed (exit {proc.returncode}); see {log}")
+    return seconds
+
+
+def _gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def prepare(work: Path, n_frames: int, model: Path, runner: str) -> np.ndarray:
+    """The normalized frames (T, Y, X); written as float32 TIFFs for the CLI (and as a workflow folder)."""
+    source = require(GOWT1 / "01")
+    movie_dir = work / "movie"
+    movie_dir.mkdir(parents=True, exist_ok=True)
+    for t in range(n_frames):  # links, never copies: the CTC data stays in ../shared
+        link = movie_dir / f"t{t:03d}.tif"
+        if not link.exists():
+            link.symlink_to(source / f"t{t:03d}.tif")
+    if runner == "snakemake":
+        config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+        config["simulate"] = {}
+        config["segment"].update({"method": "cellpose", "diameter_um": None, "diameter_px": DIAMETER_PX})
+        config["segment"]["cellpose"]["model"] = str(model)
+        (work / "config").mkdir(exist_ok=True)
+        (work / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        (work / "config" / "samples.tsv").write_text(
+            "sample\tmovie\tpixel_size_um\tframe_interval_min\ngowt1\tmovie\t0.24\t5\n"
+        )
+        _run(_snakemake_cmd(work, "results/gowt1/normalized.zarr"), work, work / "prepare.log")
+        from cellpipe.io import omezarr
+
+        frames = np.asarray(omezarr.open_zarr_array(work / "results" / "gowt1" / "normalized.zarr")[:, 0])
+    else:
+        frames = normalized_movie(read_ctc_movie(movie_dir))
+    cli_in = work / "cli_in"
+    cli_in.mkdir(exist_ok=True)
+    for t, frame in enumerate(frames):
+        tifffile.imwrite(cli_in / f"t{t:03d}.tif", frame.astype(np.float32))
+    return frames
+
+
+def _snakemake_cmd(work: Path, *targets: str) -> list[str]:
+    return [  # targets (and --forcerun's rule) first: --resources takes every value after it
+        str(BIN / "snakemake"), *targets, "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
+        "--cores", "2", "--resources", "gpu=1",
+    ]
+
+
+def run_cli(work: Path, model: Path, batch_size: int) -> tuple[float, np.ndarray]:
+    out = work / "cli_out"
+    out.mkdir(exist_ok=True)
+    for f in out.glob("*"):
+        f.unlink()
+    cmd = [
+        sys.executable, "-m", "cellpose", "--dir", str(work / "cli_in"), "--pretrained_model", str(model),
+        "--diameter", f"{DIAMETER_PX:g}", "--chan", "0", "--chan2", "0", "--no_norm", "--save_tif", "--no_npy",
+        "--savedir", str(out), "--batch_size", str(batch_size), "--verbose",
+    ]
+    if _gpu():
+        cmd.append("--use_gpu")
+    seconds = _run(cmd, work, work / "cli.log")
+    masks = np.stack([tifffile.imread(f) for f in sorted(out.glob("t*_cp_masks.tif"))])
+    return seconds, masks
+
+
+def run_rule(work: Path) -> tuple[float, np.ndarray, float]:
+    from cellpipe.io import omezarr
+
+    seconds = _run(
+        _snakemake_cmd(work, "results/gowt1/segmentation.json", "--forcerun", "segment_cells"), work, work / "rule.log"
+    )
+    labels = np.asarray(omezarr.open_ome_image(work / "results" / "gowt1" / "segmentation.ome.zarr").data[:])
+    bench_tsv = (work / "results" / "benchmarks" / "segment_cells" / "gowt1.tsv").read_text().splitlines()
+    rule_seconds = float(bench_tsv[1].split("\t")[0])
+    return seconds, labels, rule_seconds
+
+
+def run_library(frames: np.ndarray, model: Path, batch_size: int | None) -> tuple[float, np.ndarray]:
+    import torch
+
+    from cellpipe.segment import SegmentSettings, iter_segment_cells, load_cellpose_model, select_device
+
+    settings = SegmentSettings.model_validate(
+        {"method": "cellpose", "diameter_px": DIAMETER_PX, "cellpose": {"model": str(model), "batch_size": batch_size}}
+    )
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    net = load_cellpose_model(model, select_device("auto"))
+    labels = np.zeros(frames.shape, np.uint32)
+    _, results = iter_segment_cells(frames, settings, 1.0, model=net)
+    for t, frame_labels in results:
+        labels[t] = frame_labels
+    return time.perf_counter() - started, labels
+
+
+def agreement(reference: np.ndarray, ours: np.ndarray) -> tuple[float, float]:
+    from cellpipe.metrics import instance_scores
+
+    aps = [instance_scores(r, o)["0.5"]["ap"] for r, o in zip(reference, ours, strict=True)]
+    return float(np.mean(aps)), float(np.min(aps))
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=92, help="first N frames of GOWT1 01 (at most 92)")
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--model", type=Path, default=SHIPPED_MODEL)
+    parser.add_argument("--runner", choices=["snakemake", "library"], default="snakemake")
+    parser.add_argument("--batch-sizes", default="", help="library runner: comma-separated cellpipe batch sizes to sweep")
+    parser.add_argument("--cli-batch-size", type=int, default=8, help="Cellpose's --batch_size (224 px tiles)")
+    parser.add_argument("--workdir", type=Path, default=None)
+    args = parser.parse_args(argv)
+    n = min(args.frames, 92)
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="cellpipe-bench-speed-"))
+    frames = prepare(work, n, args.model.resolve(), args.runner)
+    megapixels = frames.shape[0] * frames.shape[1] * frames.shape[2] / 1e6
+    sweep = [int(b) for b in args.batch_sizes.split(",") if b] or [None]
+    if args.runner == "library":  # one untimed frame first: numba compilation, cuDNN autotuning, cold caches
+        run_library(frames[:1], args.model.resolve(), sweep[0])
+    rows, cli_times, ours_times = [], [], []
+    reference = None
+    for repeat in range(args.repeats):
+        order = ["cli", "ours"] if repeat % 2 == 0 else ["ours", "cli"]
+        for which in order:
+            if which == "cli":
+                seconds, reference = run_cli(work, args.model.resolve(), args.cli_batch_size)
+                cli_times.append(seconds)
+                rows.append([f"cellpose CLI (--batch_size {args.cli_batch_size})", repeat + 1, seconds, "", ""])
+                continue
+            for batch in sweep:
+                if args.runner == "snakemake":
+                    seconds, labels, inside = run_rule(work)
+                    name = f"cellpipe rule segment_cells (job {inside:.1f} s)"
+                else:
+                    seconds, labels = run_library(frames, args.model.resolve(), batch)
+                    name = f"cellpipe iter_segment_cells (batch_size {batch or 'auto'})"
+                ours_times.append((name, seconds, labels))
+                rows.append([name, repeat + 1, seconds, "", ""])
+    best_cli = min(cli_times)
+    for row in rows:
+        row.extend([row[2] / n, megapixels / row[2]])
+        if not row[0].startswith("cellpose CLI"):
+            row[3] = f"{best_cli / row[2]:.2f}x"
+    mean_ap, min_ap = agreement(reference, ours_times[0][2])
+    rows = [[r[0], r[1], r[2], r[5], r[6], r[3]] for r in rows]
+    title = (
+        f"segmentation speed: {n} frames of GOWT1 01 ({frames.shape[1]}x{frames.shape[2]} px), diameter {DIAMETER_PX:g} px, "
+        f"model {args.model}\n{machine()}\n"
+        f"masks: cellpipe against the CLI's, AP@0.5 mean {mean_ap:.3f}, min {min_ap:.3f} over {n} frames\n"
+        + ("library runner: timed after one untimed warm-up frame in the same process; the CLI is a fresh process\n"
+           if args.runner == "library" else "")
+        +
+        f"(python -m bench.segment_speed --frames {n} --repeats {args.repeats} --runner {args.runner}"
+        f"{' --batch-sizes ' + args.batch_sizes if args.batch_sizes else ''}; work folder {work})"
+    )
+    return print_table(title, ["run", "repeat", "wall s", "s/frame", "Mpx/s", "CLI / this"], rows)
+
+
+if __name__ == "__main__":
+    main()
