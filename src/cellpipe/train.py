@@ -416,7 +416,15 @@ def build_network(diam_mean_px: float, init_model: str | Path | None, device: st
                 f"{path}: the model was trained with diam_mean {stored:g} px but train.diam_mean_px is "
                 f"{diam_mean_px:g}; set diam_mean_px to {stored:g} to fine-tune it"
             )
-    return net.to(torch.device(device))
+    # channels-last: a training step on 2 CPU cores takes about 1.35x less time (and cuDNN prefers it)
+    return net.to(torch.device(device), memory_format=torch.channels_last)
+
+
+def _to_net(x: np.ndarray, device: str) -> Any:
+    """A batch (B, C, Y, X) as a channels-last tensor on ``device``."""
+    import torch
+
+    return torch.from_numpy(x).to(device).contiguous(memory_format=torch.channels_last)
 
 
 def cellpose_loss(prediction: Any, targets: Any) -> Any:
@@ -466,7 +474,7 @@ def _validation_loss(net: Any, examples: Sequence[Example], settings: TrainSetti
         for start in range(0, len(batch), settings.batch_size):
             part = batch[start : start + settings.batch_size]
             x, y = augment_batch(part, rng, settings, augment=False)
-            pred = net(torch.from_numpy(x).to(device))[0]
+            pred = net(_to_net(x, device))[0]
             total += float(cellpose_loss(pred, torch.from_numpy(y).to(device)).item()) * len(part)
             count += len(part)
     return total / max(count, 1)
@@ -499,7 +507,7 @@ def recalibrate_batchnorm(net: Any, examples: Sequence[Example], settings: Train
     with torch.no_grad():
         for start in range(0, n_crops, settings.batch_size):
             x, _ = augment_batch([examples[i] for i in picks[start : start + settings.batch_size]], rng, settings)
-            net(torch.from_numpy(x).to(device))
+            net(_to_net(x, device))
     for m, momentum in zip(norms, saved, strict=True):
         m.momentum = momentum
     net.eval()
@@ -541,7 +549,7 @@ def train_network(
         for start in range(0, len(picks), settings.batch_size):
             batch = [train[i] for i in picks[start : start + settings.batch_size]]
             x, y = augment_batch(batch, rng, settings)
-            pred = net(torch.from_numpy(x).to(device))[0]
+            pred = net(_to_net(x, device))[0]
             loss = cellpose_loss(pred, torch.from_numpy(y).to(device))
             optimizer.zero_grad()
             loss.backward()
