@@ -210,6 +210,31 @@ def rescore_model(model_dir: PathLike, reason: str, device: str = "auto", thread
     return scores
 
 
+def export_bioimageio_step(
+    weights: PathLike, card: PathLike, record: PathLike, output: PathLike, test_frame_px: int = 256
+) -> dict[str, Any]:
+    """Write the BioImage Model Zoo package of a trained model (see :mod:`cellpipe.io.bioimageio`)."""
+    from cellpipe.io.bioimageio import write_bioimageio_package
+
+    summary = tables.read_json(record)
+    sources = sorted({Path(d["images"]).name for d in summary["datasets"]})
+    ap = summary["validation"].get("ap@0.5")
+    description = (
+        f"Cellpose 3 network trained by cellpipe (rule train_cellpose) on {summary['n_train_images']} annotated "
+        f"image(s) from {', '.join(sources)}. Nuclei must be rescaled to {summary['diam_mean_px']:g} px across; "
+        "input: one channel normalized so that its 1st percentile is 0 and its 99.8th is 1, second channel zero; "
+        "output: Y flow, X flow and cell-probability logit, turned into masks by Cellpose's dynamics. "
+        + (f"Validation AP@0.5: {ap:.3f}." if ap is not None else "No validation images.")
+    )
+    result = write_bioimageio_package(
+        weights, card, output, name=f"cellpipe {summary['model']}", description=description,
+        diam_mean_px=summary["diam_mean_px"], test_frame_px=test_frame_px,
+    )
+    for check in result["checks"]:
+        logger.info("bioimage.io %s", check)
+    return result
+
+
 def _versions() -> dict[str, str | None]:
     return {name: package_version(name) for name in ("cellpipe", "cellpose", "torch", "numpy")}
 

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tifffile
+import yaml
 
 from conftest import BIN, REPO, default_config, run_snakemake, snakemake_env, write_workdir
 
@@ -164,7 +165,7 @@ def test_the_workflow_trains_a_model_then_segments_with_it(tmp_path: Path) -> No
     }
     config["segment"]["cellpose"]["model"] = "results/models/tiny_model/weights.pth"
     workdir = write_workdir(tmp_path, config, SAMPLES_TSV)
-    proc = run_snakemake(workdir, "results/tiny/segmentation.json")
+    proc = run_snakemake(workdir, "results/tiny/segmentation.json", "results/models/tiny_model/bioimageio.zip")
     assert proc.returncode == 0, proc.stderr[-4000:]
     model_dir = workdir / "results" / "models" / "tiny_model"
     record = json.loads((model_dir / "training.json").read_text())
@@ -179,6 +180,20 @@ def test_the_workflow_trains_a_model_then_segments_with_it(tmp_path: Path) -> No
     assert curve["epoch"].tolist() == [1, 2, 3]
     assert (workdir / "results" / "benchmarks" / "train_cellpose" / "tiny_model.tsv").is_file()
     assert "epoch 3/3" in (workdir / "results" / "logs" / "train_cellpose" / "tiny_model.log").read_text()
+    # the BioImage Model Zoo package passed bioimage.io's own model test (both weight formats
+    # reproduce its test outputs) while sockets were blocked
+    export_log = (workdir / "results" / "logs" / "export_bioimageio" / "tiny_model.log").read_text()
+    assert "passed: Reproduce test outputs from test inputs (pytorch_state_dict)" in export_log
+    assert "passed: Reproduce test outputs from test inputs (torchscript)" in export_log
+    assert "failed" not in export_log
+    import zipfile
+
+    with zipfile.ZipFile(model_dir / "bioimageio.zip") as package:
+        names = set(package.namelist())
+        rdf = yaml.safe_load(package.read("rdf.yaml"))
+    assert {"rdf.yaml", "weights.pth", "model_card.md", "bioimageio_cpnet.py", "test_input.npy"} <= names
+    assert rdf["name"] == "cellpipe tiny_model" and rdf["type"] == "model"
+    assert rdf["weights"]["pytorch_state_dict"]["sha256"] == record["weights_sha256"]
 
 
 def test_snakemake_lint_is_clean(repo: Path) -> None:

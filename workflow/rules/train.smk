@@ -23,3 +23,25 @@ rule train_cellpose:
         f"{ENVS}/cellpipe-gpu.yaml"
     script:
         "../scripts/train_cellpose.py"
+
+
+rule export_bioimageio:
+    """Package a trained model for the BioImage Model Zoo (bioimage.io), checked by bioimage.io's model test."""
+    input:
+        weights=f"{RESULTS}/models/{{model}}/weights.pth",
+        card=f"{RESULTS}/models/{{model}}/model_card.md",
+        record=f"{RESULTS}/models/{{model}}/training.json",
+    output:
+        package=f"{RESULTS}/models/{{model}}/bioimageio.zip",
+    log:
+        f"{RESULTS}/logs/export_bioimageio/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/export_bioimageio/{{model}}.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        f"{ENVS}/cellpipe.yaml"
+    script:
+        "../scripts/export_bioimageio.py"

@@ -1,0 +1,16 @@
+"""Architecture file of cellpipe's bioimage.io packages (it travels inside them; imports only torch and cellpose).
+
+Cellpose 3.1's ``CPnetBioImageIO`` overrides ``load_state_dict(state_dict)`` without the
+``strict`` argument that bioimage.io runtimes pass, so they cannot load its state-dict weights.
+This subclass restores PyTorch's signature; the network is unchanged.
+"""
+
+import torch
+from cellpose.resnet_torch import CPnetBioImageIO
+
+
+class CellposeCPnet(CPnetBioImageIO):
+    """Cellpose 3 CPnet returning (flow, style, downsampled...) tensors, loadable with ``strict``."""
+
+    def load_state_dict(self, state_dict, strict=True, assign=False):  # noqa: D102
+        return torch.nn.Module.load_state_dict(self, state_dict, strict=strict, assign=assign)

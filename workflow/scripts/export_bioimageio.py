@@ -1,0 +1,12 @@
+"""Rule export_bioimageio: see cellpipe.steps_training.export_bioimageio_step."""
+
+from cellpipe.logs import log_to_file
+from cellpipe.steps_training import export_bioimageio_step
+
+with log_to_file(snakemake.log[0]):
+    export_bioimageio_step(
+        weights=snakemake.input["weights"],
+        card=snakemake.input["card"],
+        record=snakemake.input["record"],
+        output=snakemake.output["package"],
+    )
