@@ -1,4 +1,4 @@
-"""Instance segmentation of every frame: classical (threshold + watershed) or Cellpose 3.
+"""Instance segmentation of every frame: classical (threshold + watershed), Cellpose 3 or Cellpose-SAM.
 
 Input: one channel of the normalized movie, (T, Y, X) float32 (already
 rescaled by :mod:`cellpipe.normalize`).  Output: (T, Y, X) uint32 labels,
@@ -9,11 +9,16 @@ tracker links them over time).
   or a fixed value), distance transform, one marker per local maximum of
   the distance (at least about half a cell diameter apart), watershed of
   the negated distance inside the foreground, small objects removed.
-* ``cellpose``: a Cellpose 3 ``CellposeModel`` loaded from a LOCAL model
+* ``cellpose``: a Cellpose ``CellposeModel`` loaded from a LOCAL model
   file.  cellpipe never lets Cellpose download anything: the path is
   checked before Cellpose sees it (:func:`check_model_path`), because
-  Cellpose 3 silently falls back to downloading its 'cyto3' model when the
-  file it is given does not exist.
+  Cellpose silently falls back to downloading a default model ('cyto3' in
+  Cellpose 3, 'cpsam_v2' in Cellpose 4) when the file it is given does not
+  exist.  Two generations of network are driven by the same code
+  (``segment.cellpose.network``): 'cellpose3', the CPnet of cellpose 3.1
+  (the shipped model), and 'cellpose-sam', the transformer of cellpose 4
+  (Cellpose-SAM; its own environment, ``envs/cellpipe-sam.yaml``).  The
+  installed cellpose and the model file are both checked against it.
 
 Units: diameters in µm (``diameter_um``) or px (``diameter_px``), areas in
 px; frames are 0-based.  torch and cellpose are imported only when the
@@ -55,6 +60,9 @@ __all__ = [
     "SegmentSettings",
     "check_cellpose_version",
     "check_model_path",
+    "model_file_network",
+    "model_network",
+    "resolve_precision",
     "diameter_in_px",
     "effective_batch_size",
     "file_sha256",
@@ -95,22 +103,55 @@ class ClassicalSettings(StageSettings):
     fill_holes: bool = Field(True, description="Fill holes in the foreground mask before splitting it")
 
 
-class CellposeSettings(StageSettings):
-    """Cellpose 3 segmentation with a local model file."""
+Network = Literal["cellpose3", "cellpose-sam"]
 
+#: Models Cellpose provides by name, per network (downloaded by Cellpose on first use).
+BUILTIN_MODELS: dict[str, tuple[str, ...]] = {
+    "cellpose3": ("cyto3", "cyto2", "cyto", "nuclei"),
+    "cellpose-sam": ("cpsam", "cpsam_v2"),
+}
+#: The cellpose release series that runs each network.
+CELLPOSE_MAJOR: dict[str, int] = {"cellpose3": 3, "cellpose-sam": 4}
+#: Cell diameter (px) Cellpose-SAM rescales frames to; fixed by cellpose 4 for every model.
+SAM_DIAMETER_PX = 30.0
+#: Tile side (px) of the Cellpose-SAM network; fixed by its position embeddings.
+SAM_TILE_PX = 256
+
+
+class CellposeSettings(StageSettings):
+    """Cellpose segmentation (Cellpose 3 or Cellpose-SAM) with a local model file."""
+
+    network: Network = Field(
+        "cellpose3",
+        description=(
+            "Which Cellpose network runs: 'cellpose3' (CPnet, cellpose 3.1; the shipped model) or "
+            "'cellpose-sam' (Cellpose-SAM, cellpose 4; needs the environment envs/cellpipe-sam.yaml, "
+            "e.g. snakemake --sdm conda, or the .venv-sam that `make sam-env` builds). The installed "
+            "cellpose and the model file must match it"
+        ),
+    )
     model: str = Field(
         "",
         description=(
-            "Path of a local Cellpose model file (a CellposeModel/CPnet state dict); required when "
-            "segment.method is 'cellpose'. Nothing is ever downloaded: a missing file is an error"
+            "Path of a local Cellpose model file (a CellposeModel state dict of the network named in "
+            "network); required when segment.method is 'cellpose'. Nothing is ever downloaded: a missing "
+            "file is an error"
         ),
     )
-    builtin_model: Literal["cyto3", "cyto2", "cyto", "nuclei"] | None = Field(
+    builtin_model: Literal["cyto3", "cyto2", "cyto", "nuclei", "cpsam", "cpsam_v2"] | None = Field(
         None,
         description=(
-            "Instead of model: the name of a model Cellpose provides. Cellpose DOWNLOADS it on first use "
-            "(into ~/.cellpose/models, or CELLPOSE_LOCAL_MODELS_PATH) and reads it from there afterwards; "
-            "the file used and its sha256 are recorded. Set model or builtin_model, not both"
+            "Instead of model: the name of a model Cellpose provides ('cyto3', 'cyto2', 'cyto', 'nuclei' "
+            "with network 'cellpose3'; 'cpsam', 'cpsam_v2' with 'cellpose-sam'). Cellpose DOWNLOADS it on "
+            "first use (into ~/.cellpose/models, or CELLPOSE_LOCAL_MODELS_PATH) and reads it from there "
+            "afterwards; the file used and its sha256 are recorded. Set model or builtin_model, not both"
+        ),
+    )
+    precision: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto",
+        description=(
+            "Number format of the network's weights. 'auto': bfloat16 for Cellpose-SAM on a CUDA GPU "
+            "(Cellpose 4's own default), float32 everywhere else. bfloat16 is for Cellpose-SAM only"
         ),
     )
     flow_threshold: float = Field(
@@ -146,9 +187,22 @@ class CellposeSettings(StageSettings):
         description=(
             "Side of the square tiles the network sees, after frames are rescaled to the model's cell "
             "diameter (px, multiple of 16). A rescaled frame no larger runs in one pass; larger frames run "
-            "in overlapping tiles whose outputs are blended. 224 reproduces Cellpose's own tiling"
+            "in overlapping tiles whose outputs are blended. 224 reproduces Cellpose 3's own tiling. "
+            "Cellpose-SAM always uses 256 px tiles (its network's fixed input size) and ignores this"
         ),
     )
+
+    @model_validator(mode="after")
+    def _check_network(self) -> CellposeSettings:
+        allowed = BUILTIN_MODELS[self.network]
+        if self.builtin_model is not None and self.builtin_model not in allowed:
+            raise ValueError(
+                f"builtin_model {self.builtin_model!r} is not a {self.network} model; with network "
+                f"{self.network!r} choose one of {', '.join(allowed)}"
+            )
+        if self.precision == "bfloat16" and self.network != "cellpose-sam":
+            raise ValueError("precision 'bfloat16' is for network 'cellpose-sam' only; use 'auto' or 'float32'")
+        return self
     tile_overlap: float = Field(
         0.1, ge=0.05, le=0.5, description="Overlap of neighbouring tiles as a fraction of tile_px (0.05-0.5)"
     )
@@ -271,78 +325,189 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return _sha256_cached(str(resolved), stat.st_size, stat.st_mtime_ns)
 
 
-def check_cellpose_version(version: str | None) -> None:
-    """Refuse Cellpose versions this module does not drive: it needs Cellpose 3 (CPnet models).
+def check_cellpose_version(version: str | None, network: str = "cellpose3") -> int:
+    """The installed cellpose's major version; :class:`RuntimeError` unless it runs ``network``.
 
-    Cellpose 4 (Cellpose-SAM) has another network, other eval arguments and, given a path that
-    does not load, falls back to downloading its own model; it is not supported yet.
+    'cellpose3' (CPnet) needs cellpose 3, 'cellpose-sam' needs cellpose 4: the two cannot share
+    one environment, and each loads only its own kind of model file.
     """
+    want = CELLPOSE_MAJOR[network]
     if version is None:
-        raise RuntimeError("cellpose is not installed; cellpipe's Cellpose segmentation needs cellpose 3.1")
-    major = version.split(".")[0]
-    if major != "3":
+        raise RuntimeError(f"cellpose is not installed; segment.cellpose.network {network!r} needs cellpose {want}")
+    try:
+        major = int(version.split(".")[0])
+    except ValueError:
+        raise RuntimeError(f"cannot read the installed cellpose's version {version!r}") from None
+    if major != want:
+        if network == "cellpose-sam":
+            hint = (
+                "Cellpose-SAM runs in its own environment: envs/cellpipe-sam.yaml (snakemake --sdm conda) "
+                "or the .venv-sam that `make sam-env` builds"
+            )
+        else:
+            hint = (
+                "install cellpose==3.1.1.2 (cellpipe's main environment), or set segment.cellpose.network "
+                "to 'cellpose-sam' and give a Cellpose-SAM model"
+            )
         raise RuntimeError(
-            f"cellpose {version} is installed, but cellpipe's Cellpose segmentation supports cellpose 3 only "
-            "(Cellpose 4 / Cellpose-SAM is not supported yet); install cellpose==3.1.1.2"
+            f"segment.cellpose.network is {network!r}, which needs cellpose {want}, "
+            f"but cellpose {version} is installed; {hint}"
         )
+    return major
 
 
-def load_cellpose_model(model_path: str | os.PathLike[str], device: str) -> CellposeModel:
-    """A Cellpose 3 ``CellposeModel`` with the weights of a local file, on ``device``.
+_NETWORK_NAMES = {
+    "cellpose3": "Cellpose 3 (CPnet)",
+    "cellpose-sam": "Cellpose-SAM (cellpose 4)",
+    "cellpose-dino": "Cellpose-DINO (cellpose 4)",
+}
 
-    ``device`` is 'cuda', 'mps' or 'cpu' (see :func:`select_device`).  The
-    path is checked first (:func:`check_model_path`): a missing file raises
-    :class:`FileNotFoundError` before Cellpose is called, since Cellpose would
-    otherwise download its default model.  The model is created with
-    ``model_type=None`` and the absolute path of the file, the only
-    combination in which Cellpose 3.1 loads exactly that file and never
-    consults its model zoo.
+
+def model_file_network(model_path: str | os.PathLike[str]) -> str:
+    """Which network a Cellpose model file holds weights for: 'cellpose3', 'cellpose-sam' or 'cellpose-dino'.
+
+    Told from the parameter names of the state dict, read memory-mapped (a 1.2 GB Cellpose-SAM
+    file costs little).  :class:`ValueError` naming the file when it is not a torch state dict or
+    holds no Cellpose network.
+    """
+    import torch
+
+    path = Path(model_path)
+    try:
+        try:
+            state = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
+        except RuntimeError:  # files in torch's legacy (non-zip) format cannot be memory-mapped
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure to read means: not a model file
+        raise ValueError(
+            f"Cellpose model file {path} could not be read as a torch state dict ({type(exc).__name__}: {exc})"
+        ) from None
+    keys = [str(key).removeprefix("module.") for key in state] if isinstance(state, dict) else []
+    if "encoder.cls_token" in keys:
+        return "cellpose-dino"
+    if "W2" in keys and any(key.startswith("encoder.") for key in keys):
+        return "cellpose-sam"
+    if any(key.startswith("downsample.") for key in keys) and any(key.startswith("output.") for key in keys):
+        return "cellpose3"
+    raise ValueError(
+        f"Cellpose model file {path} holds no Cellpose network weights "
+        f"(first parameter names: {', '.join(keys[:3]) or 'none'})"
+    )
+
+
+def _check_model_network(path: Path, network: str) -> None:
+    found = model_file_network(path)
+    if found == network:
+        return
+    if found == "cellpose-dino":
+        raise ValueError(f"Cellpose model file {path} holds a {_NETWORK_NAMES[found]} model, which cellpipe does not run")
+    raise ValueError(
+        f"Cellpose model file {path} holds a {_NETWORK_NAMES[found]} model, but segment.cellpose.network is "
+        f"{network!r}; set segment.cellpose.network to {found!r} (and run in its environment) or give a "
+        f"{_NETWORK_NAMES[network]} model"
+    )
+
+
+def resolve_precision(precision: str, network: str, device: str) -> str:
+    """The weights' number format: 'float32' or 'bfloat16' ('auto': bfloat16 for Cellpose-SAM on CUDA)."""
+    if precision == "auto":
+        return "bfloat16" if network == "cellpose-sam" and device == "cuda" else "float32"
+    if precision == "bfloat16" and network != "cellpose-sam":
+        raise ValueError("precision 'bfloat16' is for network 'cellpose-sam' only")
+    return precision
+
+
+def load_cellpose_model(
+    model_path: str | os.PathLike[str],
+    device: str,
+    network: str = "cellpose3",
+    precision: str = "auto",
+) -> CellposeModel:
+    """A ``CellposeModel`` with the weights of a local file, on ``device``.
+
+    ``device`` is 'cuda', 'mps' or 'cpu' (see :func:`select_device`); ``network`` 'cellpose3'
+    or 'cellpose-sam'; ``precision`` as in :func:`resolve_precision`.  Checked first, before
+    Cellpose sees the path: the file exists (:func:`check_model_path`; Cellpose would otherwise
+    download its default model), the installed cellpose runs ``network``
+    (:func:`check_cellpose_version`), and the file holds that network
+    (:func:`model_file_network`).  Cellpose 3 models are created with ``model_type=None`` and the
+    absolute path, the only combination in which Cellpose 3.1 loads exactly that file and never
+    consults its model zoo; Cellpose 4 loads an existing path as given.
     """
     path = check_model_path(model_path)
-    check_cellpose_version(package_version("cellpose"))
+    check_cellpose_version(package_version("cellpose"), network)
+    if device not in ("cuda", "mps", "cpu"):
+        raise ValueError(f"device must be 'cuda', 'mps' or 'cpu' (see select_device), got {device!r}")
+    _check_model_network(path, network)
     import torch
     from cellpose.models import CellposeModel
 
-    if device not in ("cuda", "mps", "cpu"):
-        raise ValueError(f"device must be 'cuda', 'mps' or 'cpu' (see select_device), got {device!r}")
     torch_device = torch.device(device)
-    logger.info("loading Cellpose model %s on %s", path, device)
-    model = CellposeModel(
-        gpu=device != "cpu",
-        pretrained_model=str(path),
-        model_type=None,
-        device=torch_device,
-        mkldnn=False,  # cellpose's MKL-DNN mode converts the whole network again at every call
-    )
+    logger.info("loading %s model %s on %s", _NETWORK_NAMES[network], path, device)
+    if network == "cellpose-sam":
+        model = CellposeModel(
+            gpu=device != "cpu",
+            pretrained_model=str(path),
+            device=torch_device,
+            use_bfloat16=resolve_precision(precision, network, device) == "bfloat16",
+        )
+    else:
+        resolve_precision(precision, network, device)
+        model = CellposeModel(
+            gpu=device != "cpu",
+            pretrained_model=str(path),
+            model_type=None,
+            device=torch_device,
+            mkldnn=False,  # cellpose's MKL-DNN mode converts the whole network again at every call
+        )
     if Path(str(model.pretrained_model)).resolve() != path:  # pragma: no cover - guards against a cellpose change
         raise RuntimeError(f"Cellpose loaded {model.pretrained_model} instead of {path}")
     return _ready_for_inference(model)
 
 
+def model_network(model: Any) -> str:
+    """The network of a loaded ``CellposeModel``: 'cellpose-sam' (cellpose 4's transformer) or 'cellpose3'."""
+    return "cellpose-sam" if hasattr(getattr(model, "net", None), "W2") else "cellpose3"
+
+
 def _ready_for_inference(model: CellposeModel) -> CellposeModel:
-    """The model with its network in eval mode and channels-last memory (with whole-frame passes, the
-    network part runs about 1.8x faster than cellpose's default on 2 CPU cores; bench/RESULTS.md)."""
+    """The model with its network in eval mode; a Cellpose 3 CPnet also in channels-last memory (with
+    whole-frame passes its network part runs about 1.8x faster than cellpose's default on 2 CPU cores;
+    bench/RESULTS.md). Cellpose-SAM's transformer is left as cellpose 4 made it."""
     import torch
 
-    model.net.to(memory_format=torch.channels_last)
+    if model_network(model) == "cellpose3":
+        model.net.to(memory_format=torch.channels_last)
     model.net.eval()
     return model
 
 
-def load_builtin_cellpose_model(name: str, device: str) -> CellposeModel:
-    """A model Cellpose provides ('cyto3', 'nuclei', ...), downloaded by Cellpose on first use.
+def load_builtin_cellpose_model(
+    name: str, device: str, network: str = "cellpose3", precision: str = "auto"
+) -> CellposeModel:
+    """A model Cellpose provides ('cyto3', 'nuclei', 'cpsam', ...), downloaded by Cellpose on first use.
 
     Only called when ``segment.cellpose.builtin_model`` names it.  Without network and without
     the file in Cellpose's model folder this raises :class:`RuntimeError` saying so.
     """
-    check_cellpose_version(package_version("cellpose"))
+    if name not in BUILTIN_MODELS[network]:
+        raise ValueError(f"{name!r} is not a {network} model; choose one of {', '.join(BUILTIN_MODELS[network])}")
+    check_cellpose_version(package_version("cellpose"), network)
     import torch
     from cellpose import models
 
     try:
-        model = models.CellposeModel(
-            gpu=device != "cpu", model_type=name, device=torch.device(device), mkldnn=False
-        )
+        if network == "cellpose-sam":
+            model = models.CellposeModel(
+                gpu=device != "cpu",
+                pretrained_model=name,
+                device=torch.device(device),
+                use_bfloat16=resolve_precision(precision, network, device) == "bfloat16",
+            )
+        else:
+            model = models.CellposeModel(
+                gpu=device != "cpu", model_type=name, device=torch.device(device), mkldnn=False
+            )
     except (OSError, ValueError) as exc:  # urllib errors are OSErrors
         raise RuntimeError(
             f"Cellpose built-in model {name!r} is not in {models.MODEL_DIR} and could not be downloaded "
@@ -354,8 +519,8 @@ def load_builtin_cellpose_model(name: str, device: str) -> CellposeModel:
 def load_segmentation_model(settings: CellposeSettings, device: str) -> CellposeModel:
     """The model ``settings`` name: a local file (``model``) or a Cellpose built-in (``builtin_model``)."""
     if settings.builtin_model is not None:
-        return load_builtin_cellpose_model(settings.builtin_model, device)
-    return load_cellpose_model(settings.model, device)
+        return load_builtin_cellpose_model(settings.builtin_model, device, settings.network, settings.precision)
+    return load_cellpose_model(settings.model, device, settings.network, settings.precision)
 
 
 @contextlib.contextmanager
@@ -474,17 +639,34 @@ def _device_of(model: Any) -> str:
     return str(getattr(device, "type", device or "cpu"))
 
 
+def _model_diam_mean(model: Any) -> float:
+    """The diameter (px) the network was trained at; frames are rescaled so cells have it.
+
+    Cellpose 3: the model's ``diam_mean``; Cellpose-SAM: 30 px for every model (cellpose 4)."""
+    if model_network(model) == "cellpose-sam":
+        return SAM_DIAMETER_PX
+    return float(np.asarray(model.diam_mean).ravel()[0])
+
+
 def _cellpose_diameter(model: Any, diameter_px: float | None) -> float:
-    """The cell diameter (px) Cellpose works with: the given one, else the model's own (its diam_labels)."""
+    """The cell diameter (px) Cellpose works with: the given one, else the model's own (Cellpose 3: its
+    diam_labels; Cellpose-SAM: 30 px, i.e. frames are not rescaled, as cellpose 4 does)."""
     if diameter_px is not None:
         return float(diameter_px)
+    if model_network(model) == "cellpose-sam":
+        return SAM_DIAMETER_PX
     return float(np.asarray(getattr(model, "diam_labels", model.diam_mean)).ravel()[0])
+
+
+def _network_tile_px(model: Any, settings: CellposeSettings) -> int:
+    """Tile side (px) of the network passes: ``settings.tile_px``, or 256 for Cellpose-SAM (fixed)."""
+    return SAM_TILE_PX if model_network(model) == "cellpose-sam" else settings.tile_px
 
 
 def _iter_frames_cellpose(
     frames: Any, settings: CellposeSettings, diameter_px: float | None, model: Any, device: str
 ) -> Iterator[tuple[int, np.ndarray]]:
-    """Cellpose 3 on a stack of frames, yielding ``(t, labels)`` in frame order.
+    """Cellpose (3 or SAM) on a stack of frames, yielding ``(t, labels)`` in frame order.
 
     The steps are those of ``CellposeModel.eval`` for 2D images, with Cellpose's own code for
     each: rescaling to the model's diameter and tiling (``core.run_net``), resizing the flows
@@ -492,25 +674,32 @@ def _iter_frames_cellpose(
     the 200 / rescale Euler steps ``eval`` uses).  What differs, all for speed with the same masks:
 
     * frames are stacked and their tiles share network passes (``batch_size`` tiles per pass);
-    * tiles are ``tile_px`` wide instead of 224 px, so a frame of moderate size runs in one pass
-      and no overlap between tiles is computed twice;
-    * the network is a plain channels-last module (see :func:`load_cellpose_model`);
+    * Cellpose 3: tiles are ``tile_px`` wide instead of 224 px, so a frame of moderate size runs
+      in one pass and no overlap between tiles is computed twice, and the network is a plain
+      channels-last module (see :func:`load_cellpose_model`);
     * masks of one pass are reconstructed in a second thread while the network runs the next
       pass (the network's kernels release Python's lock, so the two overlap).
+
+    Where the two generations differ, this follows each one's ``eval``: Cellpose 3 gets the frame
+    and an empty second channel (``channels=[0, 0]``) and interpolated dynamics; Cellpose-SAM gets
+    the frame as its only channel, 256 px tiles and frames rescaled to 30 px cells.
     """
     import torch
     from cellpose import core, dynamics, transforms
 
     n_frames, height, width = _frames_shape(frames)
-    diam_mean = float(np.asarray(model.diam_mean).ravel()[0])
-    rescale = diam_mean / _cellpose_diameter(model, diameter_px)
+    sam = model_network(model) == "cellpose-sam"
+    rescale = _model_diam_mean(model) / _cellpose_diameter(model, diameter_px)
     niter = int(200 / rescale)
     torch_device = torch.device(device)
     batch_size = effective_batch_size(settings, device)
-    per_pass = max(1, batch_size // _tiles_per_frame(height, width, rescale, settings))
+    tile_px = _network_tile_px(model, settings)
+    per_pass = max(1, batch_size // _tiles_per_frame(height, width, rescale, tile_px, settings.tile_overlap))
+    n_channels = 1 if sam else 2  # Cellpose 3: second channel empty (channels=[0, 0])
+    dynamics_options = {} if sam else {"interp": True}
 
     def network(start: int, stop: int) -> np.ndarray:
-        x = np.zeros((stop - start, height, width, 2), np.float32)  # second channel empty: channels=[0, 0]
+        x = np.zeros((stop - start, height, width, n_channels), np.float32)
         for i, t in enumerate(range(start, stop)):
             x[i, :, :, 0] = np.nan_to_num(np.asarray(frames[t], dtype=np.float32))
             if settings.normalize:
@@ -520,7 +709,7 @@ def _iter_frames_cellpose(
             x,
             batch_size=batch_size,
             tile_overlap=settings.tile_overlap,
-            bsize=settings.tile_px,
+            bsize=tile_px,
             rsz=rescale if rescale != 1.0 else None,
         )
         if rescale != 1.0:
@@ -536,10 +725,10 @@ def _iter_frames_cellpose(
                 niter=niter,
                 cellprob_threshold=settings.cellprob_threshold,
                 flow_threshold=settings.flow_threshold,
-                interp=True,
                 min_size=settings.min_size_px,
                 max_size_fraction=0.4,
                 device=torch_device,
+                **dynamics_options,
             )
             relabelled, _, _ = relabel_sequential(np.asarray(mask).astype(np.uint32, copy=False))
             masks.append(relabelled)
@@ -564,16 +753,16 @@ def effective_batch_size(settings: CellposeSettings, device: str) -> int:
     return 1 if device == "cpu" else 4
 
 
-def _tiles_per_frame(height: int, width: int, rescale: float, settings: CellposeSettings) -> int:
+def _tiles_per_frame(height: int, width: int, rescale: float, tile_px: int, tile_overlap: float) -> int:
     """Network tiles of one frame of (height, width) px after rescaling and Cellpose's padding."""
     from cellpose import transforms
 
     ly, lx = int(height * rescale), int(width * rescale)
     pad = transforms.get_pad_yx(ly, lx)
     ly, lx = ly + pad[0] + pad[1], lx + pad[2] + pad[3]
-    grow = 1.0 + 2.0 * settings.tile_overlap
-    ny = 1 if ly <= settings.tile_px else int(math.ceil(grow * ly / settings.tile_px))
-    nx = 1 if lx <= settings.tile_px else int(math.ceil(grow * lx / settings.tile_px))
+    grow = 1.0 + 2.0 * tile_overlap
+    ny = 1 if ly <= tile_px else int(math.ceil(grow * ly / tile_px))
+    nx = 1 if lx <= tile_px else int(math.ceil(grow * lx / tile_px))
     return ny * nx
 
 
@@ -610,16 +799,19 @@ def iter_segment_cells(
     device = _device_of(model)
     model_path = getattr(model, "pretrained_model", None)
     model_path = str(Path(str(model_path)).resolve()) if model_path else None
+    network = model_network(model)
     info = {
         "method": "cellpose",
+        "network": network,
         "device": device,
         "model_path": model_path,
         "model_sha256": file_sha256(model_path) if model_path and Path(model_path).is_file() else None,
         "builtin_model": settings.cellpose.builtin_model,
         "diameter_px": _cellpose_diameter(model, diameter_px),
         "diameter_source": "settings" if diameter_px is not None else "model",
-        "model_diam_mean_px": float(np.asarray(model.diam_mean).ravel()[0]),
-        "tile_px": settings.cellpose.tile_px,
+        "model_diam_mean_px": _model_diam_mean(model),
+        "precision": str(getattr(model.net, "dtype", "torch.float32")).removeprefix("torch."),
+        "tile_px": _network_tile_px(model, settings.cellpose),
         "batch_size": effective_batch_size(settings.cellpose, device),
         "cellpose_version": package_version("cellpose"),
         "torch_version": package_version("torch"),

@@ -19,6 +19,8 @@ from cellpipe.segment import (
     check_model_path,
     diameter_in_px,
     load_cellpose_model,
+    model_file_network,
+    resolve_precision,
     segment_cells,
     segment_frames_classical,
     select_device,
@@ -207,12 +209,65 @@ def test_missing_model_raises_and_downloads_nothing(tmp_path: Path, monkeypatch:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_only_cellpose_3_is_driven() -> None:
-    check_cellpose_version("3.1.1.2")
-    with pytest.raises(RuntimeError, match="cellpose 4.0.6 is installed.*Cellpose-SAM is not supported yet"):
+def test_each_network_needs_its_own_cellpose_release() -> None:
+    assert check_cellpose_version("3.1.1.2") == 3
+    assert check_cellpose_version("4.2.1.1", "cellpose-sam") == 4
+    with pytest.raises(RuntimeError, match=r"network is 'cellpose3', which needs cellpose 3, but cellpose 4.0.6 is installed"):
         check_cellpose_version("4.0.6")
+    with pytest.raises(RuntimeError, match=r"needs cellpose 4, but cellpose 3.1.1.2 is installed.*envs/cellpipe-sam.yaml"):
+        check_cellpose_version("3.1.1.2", "cellpose-sam")
     with pytest.raises(RuntimeError, match="not installed"):
         check_cellpose_version(None)
+
+
+def _fake_sam_state(path: Path) -> Path:
+    """A file with Cellpose-SAM's parameter names (a few small tensors): enough to be told apart."""
+    import torch
+
+    torch.save({"diam_labels": torch.tensor([30.0]), "encoder.pos_embed": torch.zeros(1, 2, 2, 4), "W2": torch.eye(3)}, path)
+    return path
+
+
+def test_model_files_are_told_apart_before_cellpose_loads_them(tmp_path: Path) -> None:
+    """Cellpose 3 and Cellpose-SAM files are recognised from their parameter names; a file of the
+    wrong kind, or no model at all, is a clear error naming the file (Cellpose itself would fail
+    deep in load_state_dict, or with cellpose 4 fall back to downloading its own model)."""
+    shipped = Path(__file__).resolve().parents[2] / "resources" / "models" / "cellpipe_nuclei" / "weights.pth"
+    sam = _fake_sam_state(tmp_path / "cpsam_like.pth")
+    assert model_file_network(shipped) == "cellpose3"
+    assert model_file_network(sam) == "cellpose-sam"
+    assert model_file_network(save_untrained_cpnet(tmp_path / "cpnet")) == "cellpose3"
+    text = tmp_path / "notes.pth"
+    text.write_text("not a model")
+    with pytest.raises(ValueError, match=rf"{text} could not be read as a torch state dict"):
+        model_file_network(text)
+    import torch
+
+    torch.save({"weight": torch.zeros(2)}, tmp_path / "other.pth")
+    with pytest.raises(ValueError, match="holds no Cellpose network weights"):
+        model_file_network(tmp_path / "other.pth")
+    with pytest.raises(ValueError, match=rf"{sam} holds a Cellpose-SAM \(cellpose 4\) model, but segment.cellpose.network is 'cellpose3'"):
+        load_cellpose_model(sam, "cpu")
+    # this environment has cellpose 3: asking for Cellpose-SAM says where it runs
+    with pytest.raises(RuntimeError, match="cellpose 3.1.1.2 is installed; Cellpose-SAM runs in its own environment"):
+        load_cellpose_model(shipped, "cpu", network="cellpose-sam")
+
+
+def test_network_settings_are_checked() -> None:
+    ok = SegmentSettings.model_validate(
+        {"method": "cellpose", "cellpose": {"network": "cellpose-sam", "builtin_model": "cpsam"}}
+    )
+    assert ok.cellpose.network == "cellpose-sam"
+    with pytest.raises(ValidationError, match="'cpsam' is not a cellpose3 model"):
+        SegmentSettings.model_validate({"method": "cellpose", "cellpose": {"builtin_model": "cpsam"}})
+    with pytest.raises(ValidationError, match="'nuclei' is not a cellpose-sam model"):
+        SegmentSettings.model_validate({"cellpose": {"network": "cellpose-sam", "builtin_model": "nuclei"}})
+    with pytest.raises(ValidationError, match="bfloat16' is for network 'cellpose-sam' only"):
+        SegmentSettings.model_validate({"cellpose": {"precision": "bfloat16"}})
+    assert resolve_precision("auto", "cellpose-sam", "cuda") == "bfloat16"
+    assert resolve_precision("auto", "cellpose-sam", "cpu") == "float32"
+    assert resolve_precision("auto", "cellpose3", "cuda") == "float32"
+    assert resolve_precision("float32", "cellpose-sam", "cuda") == "float32"
 
 
 def test_builtin_model_is_fetched_only_when_named_and_fails_clearly_offline(tmp_path: Path) -> None:
@@ -284,6 +339,7 @@ def test_cellpose_runs_from_a_local_file(random_model: Path) -> None:
     assert info["model_sha256"] == hashlib.sha256(random_model.read_bytes()).hexdigest()
     assert info["diameter_px"] == 20.0 and info["diameter_source"] == "settings"
     assert info["cellpose_version"] == "3.1.1.2"
+    assert info["network"] == "cellpose3" and info["precision"] == "float32" and info["tile_px"] == 1024
 
 
 # ----------------------------------------------------------------------------- the shipped model on simulated nuclei

@@ -19,6 +19,8 @@ except (ConfigError, FileNotFoundError) as err:
 
 RESULTS = CFG.results
 ENVS = "../../envs"
+# Cellpose-SAM (cellpose 4) cannot share an environment with Cellpose 3: segment_cells runs in its own.
+SEGMENT_ENV = "cellpipe-sam.yaml" if CFG.segment.cellpose.network == "cellpose-sam" else "cellpipe-gpu.yaml"
 
 
 def shipped(path):

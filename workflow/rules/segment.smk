@@ -22,6 +22,6 @@ rule segment_cells:
         mem_mb=8000,
         runtime=120,
     conda:
-        f"{ENVS}/cellpipe-gpu.yaml"
+        f"{ENVS}/{SEGMENT_ENV}"
     script:
         "../scripts/segment_cells.py"
