@@ -3,7 +3,8 @@
 All functions are pure: they take label movies, raw intensity movies and
 tables in memory and return :class:`pandas.DataFrame` objects.  Units are
 stated in column names: ``_px`` (pixels), ``_um`` (µm), ``_um2`` (µm²),
-``_min`` (minutes); frames are 0-based integer indices.
+``_min`` (minutes), ``_per_mm2`` (per mm²); frames are 0-based integer
+indices and lags are counted in frames (``_frames``).
 """
 
 from __future__ import annotations
@@ -25,8 +26,12 @@ __all__ = [
     "MeasureSettings",
     "cell_columns",
     "counts_per_frame",
+    "ensemble_msd",
     "measure_cells",
+    "msd_curves",
     "summarize_tracks",
+    "COUNTS_COLUMNS",
+    "MSD_COLUMNS",
     "TRACK_SUMMARY_COLUMNS",
 ]
 
@@ -63,10 +68,35 @@ _TRACK_SUMMARY_SCHEMA: dict[str, Any] = {
     "path_length_um": "float64",
     "mean_speed_um_per_min": "float64",
     "straightness": "float64",
+    "msd_1_um2": "float64",
+    "msd_exponent": "float64",
+    "n_children": "int64",
+    "n_divisions": "int64",
+    "cell_cycle_min": "float64",
 }
 TRACK_SUMMARY_COLUMNS: tuple[str, ...] = tuple(_TRACK_SUMMARY_SCHEMA)
 
-_COUNTS_SCHEMA: dict[str, Any] = {"frame": "int64", "time_min": "float64", "n_cells": "int64"}
+#: Columns and dtypes of the cells-per-frame table.
+_COUNTS_SCHEMA: dict[str, Any] = {
+    "frame": "int64",
+    "time_min": "float64",
+    "n_cells": "int64",
+    "density_per_mm2": "float64",
+}
+COUNTS_COLUMNS: tuple[str, ...] = tuple(_COUNTS_SCHEMA)
+
+#: Columns and dtypes of the mean squared displacement tables (:func:`msd_curves`, :func:`ensemble_msd`).
+_MSD_SCHEMA: dict[str, Any] = {
+    "track_id": "int64",
+    "lag_frames": "int64",
+    "lag_min": "float64",
+    "msd_um2": "float64",
+    "n_pairs": "int64",
+}
+MSD_COLUMNS: tuple[str, ...] = tuple(_MSD_SCHEMA)
+
+#: Fewest lags with at least one pair for which :func:`summarize_tracks` fits an MSD exponent.
+_MIN_FIT_LAGS = 3
 
 
 class MeasureSettings(StageSettings):
@@ -286,6 +316,230 @@ def _track_info(tracks: pd.DataFrame) -> pd.DataFrame:
     return info
 
 
+def _default_max_lag(n_positions: np.ndarray) -> np.ndarray:
+    """Largest lag (frames) used per track: ``max(n // 4, min(3, n - 1))``, 0 for n < 2."""
+    n = np.asarray(n_positions, dtype=np.int64)
+    return np.maximum(n // 4, np.minimum(3, n - 1)).clip(min=0)
+
+
+def _msd_positions(table: pd.DataFrame) -> pd.DataFrame:
+    """``track_id, frame, y_um, x_um`` with finite positions, one row per (track, frame), sorted.
+
+    Positions are ``y_um, x_um`` when present, otherwise ``centroid_y_um,
+    centroid_x_um`` (a cells table); rows without a track id are dropped.
+    """
+    columns = {"track_id": "int64", "frame": "int64", "y_um": "float64", "x_um": "float64"}
+    if table is None or len(table) == 0:
+        return _empty(columns)
+    if {"y_um", "x_um"} <= set(table.columns):
+        y_col, x_col = "y_um", "x_um"
+    elif {"centroid_y_um", "centroid_x_um"} <= set(table.columns):
+        y_col, x_col = "centroid_y_um", "centroid_x_um"
+    else:
+        raise ValueError("positions table needs y_um, x_um or centroid_y_um, centroid_x_um columns")
+    missing = {"track_id", "frame"} - set(table.columns)
+    if missing:
+        raise ValueError(f"positions table lacks columns {sorted(missing)}")
+    pos = table[["track_id", "frame", y_col, x_col]].rename(columns={y_col: "y_um", x_col: "x_um"})
+    pos = pos[pos["track_id"].notna()]
+    pos = pos.astype(columns)
+    pos = pos[np.isfinite(pos["y_um"].to_numpy()) & np.isfinite(pos["x_um"].to_numpy())]
+    pos = pos.drop_duplicates(subset=["track_id", "frame"], keep="first")
+    return pos.sort_values(["track_id", "frame"], kind="stable").reset_index(drop=True)
+
+
+def _msd_sums(positions: pd.DataFrame, max_lag_frames: int | None) -> pd.DataFrame:
+    """Sum of squared displacements and pair counts per (track, lag).
+
+    ``positions`` comes from :func:`_msd_positions`.  A pair is two positions
+    of the same track whose frame numbers differ by exactly the lag, so gaps
+    in a track are respected.  Lags run from 1 to ``max_lag_frames`` for every
+    track, or to :func:`_default_max_lag` of the track's number of positions
+    when it is None.  Returns ``track_id, lag_frames, sum_sq_um2, n_pairs``
+    with one row per (track, lag) having at least one pair, sorted.
+    """
+    out_schema = {"track_id": "int64", "lag_frames": "int64", "sum_sq_um2": "float64", "n_pairs": "int64"}
+    if len(positions) < 2:
+        return _empty(out_schema)
+    track_ids = positions["track_id"].to_numpy(np.int64)
+    frames = positions["frame"].to_numpy(np.int64)
+    y = positions["y_um"].to_numpy(np.float64)
+    x = positions["x_um"].to_numpy(np.float64)
+    codes, uniques = pd.factorize(track_ids, sort=True)
+    n_tracks = len(uniques)
+    first = np.full(n_tracks, np.iinfo(np.int64).max, dtype=np.int64)
+    last = np.full(n_tracks, np.iinfo(np.int64).min, dtype=np.int64)
+    np.minimum.at(first, codes, frames)
+    np.maximum.at(last, codes, frames)
+    span = last - first  # no pair exists beyond a track's frame span
+    if max_lag_frames is None:
+        track_max_lag = _default_max_lag(np.bincount(codes, minlength=n_tracks))
+    else:
+        track_max_lag = np.full(n_tracks, int(max_lag_frames), dtype=np.int64)
+    track_max_lag = np.minimum(track_max_lag, span)
+    global_max = int(track_max_lag.max())
+    if global_max < 1:
+        return _empty(out_schema)
+
+    # One sorted integer key per position: track code * stride + frame offset;
+    # key + lag is the key of the partner position, if it exists.
+    offset = frames - frames.min()
+    stride = int(offset.max()) + global_max + 1
+    keys = codes.astype(np.int64) * stride + offset
+    row_max_lag = track_max_lag[codes]
+    pieces: list[pd.DataFrame] = []
+    for lag in range(1, global_max + 1):
+        src = np.flatnonzero(row_max_lag >= lag)
+        target = keys[src] + lag
+        dst = np.minimum(np.searchsorted(keys, target), len(keys) - 1)
+        hit = keys[dst] == target
+        src, dst = src[hit], dst[hit]
+        if src.size == 0:
+            continue
+        sq = (y[dst] - y[src]) ** 2 + (x[dst] - x[src]) ** 2
+        n_pairs = np.bincount(codes[src], minlength=n_tracks)
+        sums = np.bincount(codes[src], weights=sq, minlength=n_tracks)
+        has = np.flatnonzero(n_pairs)
+        pieces.append(
+            pd.DataFrame(
+                {
+                    "track_id": uniques[has],
+                    "lag_frames": np.full(has.size, lag, dtype=np.int64),
+                    "sum_sq_um2": sums[has],
+                    "n_pairs": n_pairs[has],
+                }
+            )
+        )
+    if not pieces:
+        return _empty(out_schema)
+    table = pd.concat(pieces, ignore_index=True).astype(out_schema)
+    return table.sort_values(["track_id", "lag_frames"], kind="stable").reset_index(drop=True)
+
+
+def _msd_table(sums: pd.DataFrame, frame_interval_min: float) -> pd.DataFrame:
+    table = pd.DataFrame(
+        {
+            "track_id": sums["track_id"].to_numpy(np.int64),
+            "lag_frames": sums["lag_frames"].to_numpy(np.int64),
+            "lag_min": sums["lag_frames"].to_numpy(np.float64) * float(frame_interval_min),
+            "msd_um2": sums["sum_sq_um2"].to_numpy(np.float64) / sums["n_pairs"].to_numpy(np.float64),
+            "n_pairs": sums["n_pairs"].to_numpy(np.int64),
+        }
+    )
+    return table.astype(_MSD_SCHEMA)
+
+
+def _check_max_lag(max_lag_frames: int | None) -> None:
+    if max_lag_frames is None:
+        return
+    if isinstance(max_lag_frames, bool) or int(max_lag_frames) != max_lag_frames or max_lag_frames < 1:
+        raise ValueError(f"max_lag_frames must be None or an integer >= 1, got {max_lag_frames!r}")
+
+
+def msd_curves(
+    tracks_or_positions: pd.DataFrame, frame_interval_min: float, max_lag_frames: int | None = None
+) -> pd.DataFrame:
+    """Time-averaged mean squared displacement of every track, per lag.
+
+    For a track with positions r(f) (µm) at frames f and a lag τ (frames),
+    ``MSD(τ) = mean over all pairs (f, f + τ) of |r(f + τ) − r(f)|²``, where a
+    pair is two positions of the track whose *frame numbers* differ by exactly
+    τ (a track with gaps contributes only the pairs that exist; lags are not
+    counted in rows).
+
+    Parameters
+    ----------
+    tracks_or_positions:
+        Table with ``track_id, frame`` and positions in µm: ``y_um, x_um``
+        (tracks table) or else ``centroid_y_um, centroid_x_um`` (cells
+        table).  Rows without a track id or with a non-finite position are
+        ignored; a repeated (track, frame) keeps its first row.
+    frame_interval_min:
+        Time between frames (minutes).
+    max_lag_frames:
+        Largest lag (frames) for every track.  None: per track, the lags
+        ``1 .. max(n // 4, min(3, n − 1))`` where n is the track's number of
+        positions (the lags :func:`summarize_tracks` fits ``msd_exponent`` on).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``track_id, lag_frames, lag_min`` (lag × frame interval,
+        minutes), ``msd_um2`` (µm²) and ``n_pairs`` (pairs averaged); one row
+        per track and lag with at least one pair, sorted by (track_id,
+        lag_frames).  Empty input gives an empty table with these columns.
+    """
+    _check_positive("frame_interval_min", frame_interval_min)
+    _check_max_lag(max_lag_frames)
+    sums = _msd_sums(_msd_positions(tracks_or_positions), max_lag_frames)
+    return _msd_table(sums, frame_interval_min)
+
+
+def ensemble_msd(
+    tracks_or_positions: pd.DataFrame, frame_interval_min: float, max_lag_frames: int | None = None
+) -> pd.DataFrame:
+    """Mean squared displacement of all tracks pooled, per lag.
+
+    ``MSD(τ)`` = sum over every track of the squared displacements of its
+    pairs exactly τ frames apart, divided by the total number of such pairs
+    (each pair weighs the same, so long tracks weigh more).  Pairs and lags
+    are those of :func:`msd_curves` with the same arguments (by default each
+    track contributes lags up to its own ``max(n // 4, min(3, n − 1))``).
+
+    Returns the columns of :func:`msd_curves` with ``track_id`` = 0 (the
+    ensemble), one row per lag with at least one pair, sorted by lag; empty
+    input gives an empty table with these columns.
+    """
+    _check_positive("frame_interval_min", frame_interval_min)
+    _check_max_lag(max_lag_frames)
+    sums = _msd_sums(_msd_positions(tracks_or_positions), max_lag_frames)
+    pooled = sums.groupby("lag_frames", sort=True)[["sum_sq_um2", "n_pairs"]].sum().reset_index()
+    pooled.insert(0, "track_id", 0)
+    return _msd_table(pooled, frame_interval_min)
+
+
+def _msd_exponent(sums: pd.DataFrame) -> pd.Series:
+    """Least-squares slope of log MSD on log lag per track (NaN when not defined).
+
+    ``sums`` comes from :func:`_msd_sums` with the default lags.  NaN for a
+    track with fewer than ``_MIN_FIT_LAGS`` lags having pairs, or with an MSD
+    of 0 at any of them.
+    """
+    if len(sums) == 0:
+        return pd.Series([], dtype="float64", index=pd.Index([], dtype="int64", name="track_id"))
+    msd = sums["sum_sq_um2"].to_numpy(np.float64) / sums["n_pairs"].to_numpy(np.float64)
+    fit = pd.DataFrame({"track_id": sums["track_id"].to_numpy(np.int64)})
+    fit["log_lag"] = np.log(sums["lag_frames"].to_numpy(np.float64))
+    with np.errstate(divide="ignore"):
+        fit["log_msd"] = np.log(msd)
+    grouped = fit.groupby("track_id", sort=True)
+    n_lags = grouped["log_lag"].size()
+    all_positive = grouped["log_msd"].min() > -np.inf
+    fit["dx"] = fit["log_lag"] - grouped["log_lag"].transform("mean")
+    fit["dy"] = fit["log_msd"] - grouped["log_msd"].transform("mean")
+    fit["dxdy"] = fit["dx"] * fit["dy"]
+    fit["dx2"] = fit["dx"] ** 2
+    sums_by_track = fit.groupby("track_id", sort=True)[["dxdy", "dx2"]].sum()
+    slope = sums_by_track["dxdy"] / sums_by_track["dx2"]
+    return slope.where((n_lags >= _MIN_FIT_LAGS) & all_positive)
+
+
+def _division_columns(summary: pd.DataFrame, frame_interval_min: float) -> pd.DataFrame:
+    """``n_children, n_divisions, cell_cycle_min`` per track from ``parent`` and ``first_frame``.
+
+    ``summary`` is indexed by track id and has ``parent`` and ``first_frame``.
+    """
+    out = pd.DataFrame(index=summary.index)
+    children = summary.loc[summary["parent"] != 0, ["parent", "first_frame"]]
+    by_parent = children.groupby("parent", sort=True)["first_frame"]
+    out["n_children"] = by_parent.size().reindex(out.index, fill_value=0)
+    out["n_divisions"] = by_parent.nunique().reindex(out.index, fill_value=0)
+    children_first = by_parent.min().reindex(out.index)
+    cycle = (children_first - summary["first_frame"]) * float(frame_interval_min)
+    out["cell_cycle_min"] = cycle.where(summary["parent"] != 0)
+    return out
+
+
 def summarize_tracks(cells: pd.DataFrame, tracks: pd.DataFrame, frame_interval_min: float) -> pd.DataFrame:
     """One row per track: lineage, lifetime, size and motility.
 
@@ -300,9 +554,31 @@ def summarize_tracks(cells: pd.DataFrame, tracks: pd.DataFrame, frame_interval_m
     measured cells; NaN if none), ``displacement_um`` (straight line from the
     first to the last position), ``path_length_um`` (sum of the steps between
     consecutive positions), ``mean_speed_um_per_min`` (path length /
-    duration; NaN for single-frame tracks) and ``straightness`` (displacement
-    / path length, in [0, 1]; NaN when the path length is 0).  Sorted by
-    ``track_id``; empty inputs give an empty table with the same columns.
+    duration; NaN for single-frame tracks), ``straightness`` (displacement
+    / path length, in [0, 1]; NaN when the path length is 0), then:
+
+    * ``msd_1_um2``: mean squared displacement at a lag of 1 frame (µm²), the
+      mean of |r(f + 1) − r(f)|² over the pairs of positions exactly one frame
+      apart; NaN when the track has no such pair.
+    * ``msd_exponent``: α of MSD(τ) ∝ τ^α (no unit), the least-squares slope
+      of log MSD(τ) on log τ over the lags τ = 1 .. max(n // 4, min(3, n − 1))
+      frames that have at least one pair, n being the track's number of
+      positions.  Lags are differences of frame numbers, so a track with gaps
+      uses only pairs exactly τ frames apart (see :func:`msd_curves`, whose
+      default rows are exactly the fitted points).  NaN when fewer than 3 such
+      lags exist or the MSD is 0 at any of them.  2 for motion at constant
+      velocity, about 1 for a random walk, below 1 for confined motion.
+    * ``n_children``: number of tracks whose ``parent`` is this track.
+    * ``n_divisions``: number of distinct first frames among those children
+      (two daughters appearing together are one division; normally 0 or 1).
+    * ``cell_cycle_min``: time between the division that created the cell and
+      the division that ends it, (earliest first frame of its children −
+      its own first frame) × frame interval (minutes); NaN unless the track
+      both has a parent (``parent`` != 0) and has children.
+
+    Positions with a non-finite coordinate are left out of the MSD columns.
+    Sorted by ``track_id``; empty inputs give an empty table with the same
+    columns.
     """
     _check_positive("frame_interval_min", frame_interval_min)
     if tracks is None or len(tracks) == 0:
@@ -358,20 +634,33 @@ def summarize_tracks(cells: pd.DataFrame, tracks: pd.DataFrame, frame_interval_m
     # Mathematically <= 1; clip rounding noise of the summed steps.
     summary["straightness"] = np.minimum(summary["displacement_um"] / path, 1.0)
 
-    summary = summary.join(_track_info(tracks), how="left").reset_index()
+    msd_sums = _msd_sums(_msd_positions(positions), None)
+    lag_1 = msd_sums[msd_sums["lag_frames"] == 1].set_index("track_id")
+    summary["msd_1_um2"] = (lag_1["sum_sq_um2"] / lag_1["n_pairs"]).reindex(summary.index)
+    summary["msd_exponent"] = _msd_exponent(msd_sums).reindex(summary.index)
+
+    summary = summary.join(_track_info(tracks), how="left")
+    summary = summary.join(_division_columns(summary, frame_interval_min), how="left").reset_index()
     summary = summary[list(_TRACK_SUMMARY_SCHEMA)].astype(_TRACK_SUMMARY_SCHEMA)
     logger.info("summarised %d tracks", len(summary))
     return summary
 
 
-def counts_per_frame(cells: pd.DataFrame, n_frames: int, frame_interval_min: float) -> pd.DataFrame:
+def counts_per_frame(
+    cells: pd.DataFrame, n_frames: int, frame_interval_min: float, field_area_um2: float | None = None
+) -> pd.DataFrame:
     """Number of cells in each frame ``0 .. n_frames-1``, frames without cells included.
 
-    Returns columns ``frame``, ``time_min`` (frame × interval, minutes) and
-    ``n_cells``.  Raises :class:`ValueError` if ``cells`` refers to a frame
-    outside the movie.
+    Returns columns ``frame``, ``time_min`` (frame × interval, minutes),
+    ``n_cells`` and ``density_per_mm2`` (cells per mm²: ``n_cells /
+    (field_area_um2 / 1e6)``; NaN when ``field_area_um2`` is None).
+    ``field_area_um2`` is the imaged area in µm², image height × width (px) ×
+    pixel size² (µm²).  Raises :class:`ValueError` if ``cells`` refers to a
+    frame outside the movie or the area is not a positive finite number.
     """
     _check_positive("frame_interval_min", frame_interval_min)
+    if field_area_um2 is not None:
+        _check_positive("field_area_um2", field_area_um2)
     if n_frames < 0:
         raise ValueError(f"n_frames must be >= 0, got {n_frames}")
     frames = np.arange(n_frames, dtype=np.int64)
@@ -384,5 +673,13 @@ def counts_per_frame(cells: pd.DataFrame, n_frames: int, frame_interval_min: flo
         n_cells = np.bincount(cell_frames, minlength=n_frames).astype(np.int64)
     else:
         n_cells = np.zeros(n_frames, dtype=np.int64)
-    counts = pd.DataFrame({"frame": frames, "time_min": frames * float(frame_interval_min), "n_cells": n_cells})
+    field_area_mm2 = np.nan if field_area_um2 is None else float(field_area_um2) / 1e6
+    counts = pd.DataFrame(
+        {
+            "frame": frames,
+            "time_min": frames * float(frame_interval_min),
+            "n_cells": n_cells,
+            "density_per_mm2": n_cells / field_area_mm2,
+        }
+    )
     return counts.astype(_COUNTS_SCHEMA)

@@ -11,11 +11,15 @@ from pydantic import ValidationError
 from skimage.draw import disk, ellipse
 
 from cellpipe.measure import (
+    COUNTS_COLUMNS,
+    MSD_COLUMNS,
     TRACK_SUMMARY_COLUMNS,
     MeasureSettings,
     cell_columns,
     counts_per_frame,
+    ensemble_msd,
     measure_cells,
+    msd_curves,
     summarize_tracks,
 )
 
@@ -264,3 +268,185 @@ def test_counts_per_frame_includes_empty_frames() -> None:
     assert len(counts_per_frame(cells.iloc[:0], 0, 1.0)) == 0
     with pytest.raises(ValueError, match="frames"):
         counts_per_frame(cells, 2, 1.0)
+
+
+def _positions(track_id: int, frames: list[int], y: list[float], x: list[float]) -> pd.DataFrame:
+    """Tracks table of one track with the given frames and positions (µm)."""
+    table = _tracks([(f, track_id, 1) for f in frames])
+    table["y_um"] = np.asarray(y, dtype=float)
+    table["x_um"] = np.asarray(x, dtype=float)
+    return table
+
+
+def test_msd_straight_path_at_constant_speed() -> None:
+    # 3 µm in y and 4 µm in x per frame: 5 µm per frame, so MSD(τ) = (5τ)² µm².
+    frames = list(range(12))
+    tracks = _positions(3, frames, [3.0 * f for f in frames], [4.0 * f for f in frames])
+    row = summarize_tracks(None, tracks, INTERVAL_MIN).iloc[0]
+    assert row["msd_1_um2"] == pytest.approx(25.0, rel=1e-12)
+    assert abs(row["msd_exponent"] - 2.0) < 1e-9
+
+    curves = msd_curves(tracks, INTERVAL_MIN, max_lag_frames=11)
+    assert list(curves.columns) == list(MSD_COLUMNS)
+    assert curves["lag_frames"].tolist() == list(range(1, 12))
+    assert curves["lag_min"].tolist() == [2.0 * lag for lag in range(1, 12)]
+    assert curves["n_pairs"].tolist() == [12 - lag for lag in range(1, 12)]
+    np.testing.assert_allclose(curves["msd_um2"], [(5.0 * lag) ** 2 for lag in range(1, 12)], rtol=1e-12)
+    # Default lags: 1 .. max(12 // 4, min(3, 11)) = 1 .. 3.
+    assert msd_curves(tracks, INTERVAL_MIN)["lag_frames"].tolist() == [1, 2, 3]
+
+
+def test_msd_circular_path() -> None:
+    radius, omega = 5.0, 0.3  # µm, rad per frame
+    frames = np.arange(20)
+    tracks = _positions(1, frames.tolist(), radius * np.sin(omega * frames), radius * np.cos(omega * frames))
+    curves = msd_curves(tracks, 1.0, max_lag_frames=8)
+    lags = np.arange(1, 9)
+    assert curves["lag_frames"].tolist() == lags.tolist()
+    assert curves["n_pairs"].tolist() == (20 - lags).tolist()
+    expected = 2 * radius**2 * (1 - np.cos(omega * lags))
+    np.testing.assert_allclose(curves["msd_um2"].to_numpy(), expected, rtol=0, atol=1e-9)
+
+
+def test_msd_counts_lags_on_frame_numbers_across_gaps() -> None:
+    # Frame 3 is missing; x = 2 µm per frame, so every pair τ frames apart is (2τ)² µm².
+    frames = [0, 1, 2, 4, 5]
+    tracks = _positions(8, frames, [0.0] * 5, [2.0 * f for f in frames])
+    curves = msd_curves(tracks, 1.0, max_lag_frames=6)
+    # lag 1: (0,1) (1,2) (4,5); lag 2: (0,2) (2,4); lag 3: (1,4) (2,5); lag 4: (0,4) (1,5); lag 5: (0,5)
+    assert curves["lag_frames"].tolist() == [1, 2, 3, 4, 5]
+    assert curves["n_pairs"].tolist() == [3, 2, 2, 2, 1]
+    np.testing.assert_allclose(curves["msd_um2"], [4.0, 16.0, 36.0, 64.0, 100.0], rtol=1e-12)
+    row = summarize_tracks(None, tracks, 1.0).iloc[0]
+    assert row["msd_1_um2"] == pytest.approx(4.0)
+    assert abs(row["msd_exponent"] - 2.0) < 1e-9  # lags 1..3 (5 positions)
+
+    # No two positions one frame apart: no lag-1 MSD; lags 2 and 4 only: too few lags to fit.
+    sparse = _positions(9, [0, 2, 4], [0.0] * 3, [0.0, 1.0, 3.0])
+    row = summarize_tracks(None, sparse, 1.0).iloc[0]
+    assert np.isnan(row["msd_1_um2"])
+    assert np.isnan(row["msd_exponent"])
+    assert msd_curves(sparse, 1.0)["lag_frames"].tolist() == [2]  # default lags 1..2
+
+
+def test_msd_exponent_hand_computed_and_undefined_cases() -> None:
+    # x = 0, 1, 3, 6 µm: MSD(1) = (1 + 4 + 9) / 3, MSD(2) = (9 + 25) / 2, MSD(3) = 36.
+    tracks = _positions(2, [0, 1, 2, 3], [0.0] * 4, [0.0, 1.0, 3.0, 6.0])
+    lags = np.array([1.0, 2.0, 3.0])
+    msd = np.array([14.0 / 3.0, 17.0, 36.0])
+    log_lag, log_msd = np.log(lags), np.log(msd)
+    slope = np.sum((log_lag - log_lag.mean()) * (log_msd - log_msd.mean())) / np.sum((log_lag - log_lag.mean()) ** 2)
+    row = summarize_tracks(None, tracks, 1.0).iloc[0]
+    assert row["msd_exponent"] == pytest.approx(slope, rel=1e-12)
+    assert row["msd_1_um2"] == pytest.approx(14.0 / 3.0)
+
+    # A cell that does not move has MSD 0: no exponent.  Three positions give two lags: no exponent.
+    still = _positions(5, [0, 1, 2, 3, 4], [1.0] * 5, [1.0] * 5)
+    short = _positions(6, [0, 1, 2], [0.0, 1.0, 2.0], [0.0] * 3)
+    single = _positions(7, [4], [0.0], [0.0])
+    summary = summarize_tracks(None, pd.concat([still, short, single]), 1.0).set_index("track_id")
+    assert summary.loc[5, "msd_1_um2"] == 0.0
+    assert np.isnan(summary.loc[5, "msd_exponent"])
+    assert summary.loc[6, "msd_1_um2"] == 1.0
+    assert np.isnan(summary.loc[6, "msd_exponent"])
+    assert np.isnan(summary.loc[7, "msd_1_um2"]) and np.isnan(summary.loc[7, "msd_exponent"])
+
+
+def test_msd_of_simulated_diffusion_has_exponent_near_one() -> None:
+    # 2D random walk, N(0, 1 µm) steps per axis per frame: MSD(τ) = 2 τ µm² on average.
+    rng = np.random.default_rng(0)
+    n_tracks, n_positions = 200, 41
+    steps = rng.normal(0.0, 1.0, size=(n_tracks, n_positions - 1, 2))
+    walk = np.concatenate([np.zeros((n_tracks, 1, 2)), np.cumsum(steps, axis=1)], axis=1)
+    tracks = pd.DataFrame(
+        {
+            "track_id": np.repeat(np.arange(1, n_tracks + 1), n_positions),
+            "frame": np.tile(np.arange(n_positions), n_tracks),
+            "y_um": walk[..., 0].ravel(),
+            "x_um": walk[..., 1].ravel(),
+        }
+    )
+    summary = summarize_tracks(None, tracks, 1.0)
+    assert summary["msd_exponent"].notna().all()
+    assert summary["msd_exponent"].mean() == pytest.approx(1.0, abs=0.1)
+    assert summary["msd_1_um2"].mean() == pytest.approx(2.0, rel=0.05)
+
+    pooled = ensemble_msd(tracks, 1.0)
+    assert list(pooled.columns) == list(MSD_COLUMNS)
+    assert (pooled["track_id"] == 0).all()
+    assert pooled["lag_frames"].tolist() == list(range(1, 11))  # 41 // 4 = 10 lags per track
+    assert pooled["n_pairs"].tolist() == [n_tracks * (n_positions - lag) for lag in range(1, 11)]
+    np.testing.assert_allclose(pooled["msd_um2"], 2.0 * pooled["lag_frames"], rtol=0.06)
+    alpha = np.polyfit(np.log(pooled["lag_frames"]), np.log(pooled["msd_um2"]), 1)[0]
+    assert alpha == pytest.approx(1.0, abs=0.05)
+
+
+def test_ensemble_msd_pools_pairs_of_all_tracks() -> None:
+    # Track 1 moves 1 µm per frame, track 2 moves 3 µm per frame, 4 positions each.
+    one = _positions(1, [0, 1, 2, 3], [0.0] * 4, [0.0, 1.0, 2.0, 3.0])
+    two = _positions(2, [0, 1, 2, 3], [0.0, 3.0, 6.0, 9.0], [0.0] * 4)
+    pooled = ensemble_msd(pd.concat([one, two]), 5.0, max_lag_frames=2)
+    assert pooled["lag_frames"].tolist() == [1, 2]
+    assert pooled["lag_min"].tolist() == [5.0, 10.0]
+    assert pooled["n_pairs"].tolist() == [6, 4]
+    assert pooled["msd_um2"].tolist() == pytest.approx([(3 * 1 + 3 * 9) / 6, (2 * 4 + 2 * 36) / 4])
+
+
+def test_divisions_and_cell_cycle() -> None:
+    # Mother 1 (frames 0-4) divides into 2 and 3 (frames 5-12); 2 divides into 4 and 5 (frame 13).
+    # Track 6 is a root whose two children appear in different frames (7 at 2, 8 at 3).
+    rows, parent = [], []
+    for track, first, last, mother in [
+        (1, 0, 4, 0), (2, 5, 12, 1), (3, 5, 12, 1), (4, 13, 13, 2), (5, 13, 13, 2),
+        (6, 0, 1, 0), (7, 2, 3, 6), (8, 3, 3, 6),
+    ]:  # fmt: skip
+        for frame in range(first, last + 1):
+            rows.append((frame, track, track))
+            parent.append(mother)
+    tracks = _tracks(rows, parent=parent)
+    summary = summarize_tracks(None, tracks, 3.0).set_index("track_id")
+
+    assert summary["n_children"].to_dict() == {1: 2, 2: 2, 3: 0, 4: 0, 5: 0, 6: 2, 7: 0, 8: 0}
+    assert summary["n_divisions"].to_dict() == {1: 1, 2: 1, 3: 0, 4: 0, 5: 0, 6: 2, 7: 0, 8: 0}
+    # Only track 2 is both born by and ends with a division: (13 - 5) frames × 3 min.
+    assert summary.loc[2, "cell_cycle_min"] == 24.0
+    assert summary["cell_cycle_min"].drop(2).isna().all()
+    assert str(summary["n_children"].dtype) == "int64" and str(summary["n_divisions"].dtype) == "int64"
+
+
+def test_divisions_without_lineage_columns() -> None:
+    tracks = _tracks([(0, 1, 1), (1, 1, 1), (1, 2, 2)]).drop(columns=["parent", "root", "generation"])
+    summary = summarize_tracks(None, tracks, 1.0)
+    assert summary["n_children"].tolist() == [0, 0]
+    assert summary["n_divisions"].tolist() == [0, 0]
+    assert summary["cell_cycle_min"].isna().all()
+
+
+def test_counts_density_per_mm2() -> None:
+    cells = pd.DataFrame({"frame": [0, 0, 2]})
+    field_area_um2 = 512 * 512 * 0.5**2  # 65536 µm² = 0.065536 mm²
+    counts = counts_per_frame(cells, 3, 1.0, field_area_um2=field_area_um2)
+    assert list(counts.columns) == list(COUNTS_COLUMNS)
+    assert counts["density_per_mm2"].tolist() == pytest.approx([2 / 0.065536, 0.0, 1 / 0.065536], rel=1e-12)
+    assert counts["density_per_mm2"].tolist()[0] == pytest.approx(30.517578125)
+    assert counts_per_frame(cells, 3, 1.0)["density_per_mm2"].isna().all()
+    with pytest.raises(ValueError, match="field_area_um2"):
+        counts_per_frame(cells, 3, 1.0, field_area_um2=0.0)
+
+
+def test_new_metrics_on_empty_tables() -> None:
+    summary = summarize_tracks(None, _tracks([]), 1.0)
+    assert len(summary) == 0 and list(summary.columns) == list(TRACK_SUMMARY_COLUMNS)
+    for column, dtype in [("msd_1_um2", "float64"), ("msd_exponent", "float64"), ("n_children", "int64"),
+                          ("n_divisions", "int64"), ("cell_cycle_min", "float64")]:  # fmt: skip
+        assert str(summary[column].dtype) == dtype
+    for table in (msd_curves(_tracks([]), 1.0), ensemble_msd(_tracks([]), 1.0), msd_curves(None, 1.0, 3)):
+        assert len(table) == 0
+        assert {c: str(t) for c, t in table.dtypes.items()} == {
+            "track_id": "int64", "lag_frames": "int64", "lag_min": "float64", "msd_um2": "float64", "n_pairs": "int64"
+        }  # fmt: skip
+    counts = counts_per_frame(pd.DataFrame({"frame": []}), 0, 1.0, field_area_um2=100.0)
+    assert len(counts) == 0 and list(counts.columns) == list(COUNTS_COLUMNS)
+    assert str(counts["density_per_mm2"].dtype) == "float64"
+    with pytest.raises(ValueError, match="max_lag_frames"):
+        msd_curves(_tracks([]), 1.0, max_lag_frames=0)
