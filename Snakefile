@@ -12,6 +12,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/segment.smk"
 include: "workflow/rules/track.smk"
 include: "workflow/rules/measure.smk"
+include: "workflow/rules/export.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -19,4 +20,13 @@ rule all:
     input:
         summary=f"{RESULTS}/summary.html",
         reports=expand(f"{RESULTS}/{{sample}}/report.html", sample=SAMPLES),
+        exports=expand(
+            [
+                f"{RESULTS}/{{sample}}/ctc",
+                f"{RESULTS}/{{sample}}/ctc_segments.tsv",
+                f"{RESULTS}/{{sample}}/tracks_napari.csv",
+                f"{RESULTS}/{{sample}}/tracks_napari_graph.json",
+            ],
+            sample=SAMPLES,
+        ),
     default_target: True

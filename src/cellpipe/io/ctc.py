@@ -47,6 +47,7 @@ __all__ = [
     "read_ctc_label_stack",
     "read_ctc_labels",
     "read_ctc_movie",
+    "read_ctc_results",
     "read_ctc_tracks",
     "write_ctc_ground_truth",
     "write_ctc_movie",
@@ -399,6 +400,21 @@ def write_ctc_results(res_dir: PathLike, labels: np.ndarray, tracks: pd.DataFram
             tifffile.imwrite(tmp / frame_name("mask", t, n), labels16[t])
         (tmp / "res_track.txt").write_text(_tracks_text(tracks))
     logger.info("wrote CTC result (%d frames, %d tracks) to %s", n, len(tracks), res_dir)
+
+
+def read_ctc_results(res_dir: PathLike) -> tuple[np.ndarray, pd.DataFrame]:
+    """Read a CTC ``RES`` folder: the ``maskTTT.tif`` stack (T, Y, X) and ``res_track.txt``.
+
+    The inverse of :func:`write_ctc_results`; the data are returned as stored (not checked,
+    use :func:`check_ctc_tracks`).
+
+    Raises:
+        ValueError: no masks, a gap in their numbering, or a malformed track file.
+        FileNotFoundError: ``res_track.txt`` is missing.
+    """
+    res_dir = Path(res_dir)
+    labels = read_ctc_label_stack(res_dir, "mask*.tif")
+    return labels, read_ctc_tracks(res_dir / "res_track.txt")
 
 
 def write_simulation(sim: SimulatedMovie, movie_dir: PathLike, gt_dir: PathLike) -> None:

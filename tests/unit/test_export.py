@@ -1,0 +1,213 @@
+"""Tests of the CTC and napari exports of tracking results (cellpipe.export, cellpipe.steps_export)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cellpipe.export import MAX_CTC_LABEL, NAPARI_COLUMNS, SEGMENT_COLUMNS, ctc_segments, to_ctc, to_napari_tracks
+from cellpipe.io import omezarr, tables
+from cellpipe.io.ctc import TRACK_COLUMNS, check_ctc_tracks, read_ctc_results, write_ctc_results
+from cellpipe.steps_export import export_tracks_step
+
+SIZE = 6  # px, side of each square object
+SHAPE = (48, 48)
+
+
+def make_tracked(spec: dict[int, tuple[list[int], int]], n_frames: int) -> tuple[np.ndarray, pd.DataFrame]:
+    """A track-relabelled movie and its tracks table from ``{track_id: (frames, parent)}``.
+
+    Each track is a SIZE x SIZE square in its own slot of a grid (so objects never touch);
+    its centroid moves 1 px right per frame.
+    """
+    masks = np.zeros((n_frames, *SHAPE), dtype=np.uint32)
+    rows = []
+    for slot, (track_id, (frames, parent)) in enumerate(sorted(spec.items())):
+        y0, x0 = 2 + 12 * (slot // 3), 2 + 14 * (slot % 3)
+        for t in frames:
+            masks[t, y0:y0 + SIZE, x0 + t:x0 + t + SIZE] = track_id
+            cy, cx = y0 + (SIZE - 1) / 2, x0 + t + (SIZE - 1) / 2
+            rows.append({"frame": t, "time_min": 5.0 * t, "track_id": track_id, "label": slot + 1,
+                         "y_px": cy, "x_px": cx, "y_um": 0.5 * cy, "x_um": 0.5 * cx,
+                         "parent": parent, "root": 0, "generation": 0})
+    tracks = pd.DataFrame(rows, columns=["frame", "time_min", "track_id", "label", "y_px", "x_px",
+                                         "y_um", "x_um", "parent", "root", "generation"])
+    return masks, tracks.sort_values(["track_id", "frame"]).reset_index(drop=True)
+
+
+def table(df: pd.DataFrame) -> list[tuple[int, ...]]:
+    return [tuple(int(v) for v in row) for row in df.itertuples(index=False)]
+
+
+def test_a_track_with_a_gap_becomes_two_segments_the_second_child_of_the_first() -> None:
+    masks, tracks = make_tracked({1: ([0, 1, 3, 4], 0), 2: ([0, 1, 2, 3, 4], 0)}, n_frames=5)
+    labels, ctc = to_ctc(masks, tracks)
+    assert labels.dtype == np.uint16 and labels.shape == masks.shape
+    assert list(ctc.columns) == list(TRACK_COLUMNS)
+    # label first last parent: track 1 -> labels 1 (0-1) and 2 (3-4, parent 1); track 2 -> label 3
+    assert table(ctc) == [(1, 0, 1, 0), (2, 3, 4, 1), (3, 0, 4, 0)]
+    assert check_ctc_tracks(labels, ctc) == []
+    # each object keeps its pixels, with its segment's label
+    np.testing.assert_array_equal(labels > 0, masks > 0)
+    assert set(np.unique(labels[1])) == {0, 1, 3} and set(np.unique(labels[2])) == {0, 3}
+    assert set(np.unique(labels[3])) == {0, 2, 3}
+    np.testing.assert_array_equal(labels[4] == 2, masks[4] == 1)
+    segments = ctc_segments(tracks)
+    assert list(segments.columns) == list(SEGMENT_COLUMNS)
+    assert table(segments) == [(1, 1, 0, 0, 1, 0), (2, 1, 1, 3, 4, 1), (3, 2, 0, 0, 4, 0)]
+    # a precomputed mapping gives the same result; one from other tracks is refused
+    same_labels, same_ctc = to_ctc(masks, tracks, segments=segments)
+    np.testing.assert_array_equal(same_labels, labels)
+    assert table(same_ctc) == table(ctc)
+    with pytest.raises(ValueError, match="segments has 2 rows"):
+        to_ctc(masks, tracks, segments=segments.iloc[:2])
+
+
+def test_daughters_of_a_mother_with_a_gap_hang_from_her_last_segment() -> None:
+    spec = {1: ([0, 1, 3], 0), 2: ([4, 5], 1), 3: ([4, 5], 1), 4: ([0, 2, 4, 5], 0)}
+    masks, tracks = make_tracked(spec, n_frames=6)
+    labels, ctc = to_ctc(masks, tracks)
+    assert table(ctc) == [
+        (1, 0, 1, 0), (2, 3, 3, 1),  # mother: two segments
+        (3, 4, 5, 2), (4, 4, 5, 2),  # daughters: parent = mother's last segment
+        (5, 0, 0, 0), (6, 2, 2, 5), (7, 4, 5, 6),  # track 4: three segments in a chain
+    ]
+    assert check_ctc_tracks(labels, ctc) == []
+    segments = ctc_segments(tracks)
+    assert segments.set_index("label")["track_id"].to_dict() == {1: 1, 2: 1, 3: 2, 4: 3, 5: 4, 6: 4, 7: 4}
+    assert segments["segment"].tolist() == [0, 1, 0, 0, 0, 1, 2]
+
+
+def test_ctc_export_reads_back_with_traccuracy(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    pytest.importorskip("traccuracy")
+    from traccuracy.loaders import load_ctc_data
+
+    masks, tracks = make_tracked({1: ([0, 1, 3], 0), 2: ([4, 5], 1), 3: ([4, 5], 1), 4: ([0, 1, 2, 3, 4, 5], 0)}, 6)
+    labels, ctc = to_ctc(masks, tracks)
+    res = tmp_path / "01_RES"
+    write_ctc_results(res, labels, ctc)
+    back_labels, back_tracks = read_ctc_results(res)
+    np.testing.assert_array_equal(back_labels, labels)
+    assert table(back_tracks) == table(ctc)
+
+    with caplog.at_level(logging.WARNING):
+        graph = load_ctc_data(str(res), track_path=str(res / "res_track.txt"), name="export").graph
+    assert not [r for r in caplog.records if "non-connected" in r.getMessage()]
+    n_objects = sum(len(np.unique(frame)) - 1 for frame in masks)
+    assert graph.number_of_nodes() == n_objects == len(tracks) == 13
+    node = {(int(a["segmentation_id"]), int(a["t"])): n for n, a in graph.nodes(data=True)}
+    # segments: mother 1 (0-1), 2 (3); daughters 3, 4 (4-5); track 4 -> 5 (0-5)
+    edges = set(graph.edges)
+    assert (node[1, 1], node[2, 3]) in edges  # gap link: first segment -> second
+    assert (node[2, 3], node[3, 4]) in edges and (node[2, 3], node[4, 4]) in edges  # division
+    assert (node[5, 2], node[5, 3]) in edges
+    assert graph.out_degree(node[2, 3]) == 2
+    assert graph.number_of_edges() == 1 + 1 + 2 + 1 + 1 + 5  # within segments + gap + division
+
+
+def test_masks_and_table_must_agree_and_errors_name_frame_and_track() -> None:
+    masks, tracks = make_tracked({1: ([0, 1, 2], 0), 2: ([0, 1, 2], 0)}, n_frames=3)
+    extra = masks.copy()
+    extra[1, 40:44, 40:44] = 9
+    with pytest.raises(ValueError, match=r"frame 1: track id\(s\) 9 in the mask but not in the tracks table"):
+        to_ctc(extra, tracks)
+    missing = masks.copy()
+    missing[2][missing[2] == 2] = 0
+    with pytest.raises(ValueError, match=r"frame 2: track\(s\) 2 in the tracks table but absent from the mask"):
+        to_ctc(missing, tracks)
+    with pytest.raises(ValueError, match=r"track 1 has a row at frame 2, but the masks have 2 frames"):
+        to_ctc(masks[:2], tracks)
+    orphan = tracks.assign(parent=np.where(tracks["track_id"] == 2, 7, 0))
+    with pytest.raises(ValueError, match="track 2 names parent track 7, which has no rows"):
+        to_ctc(masks, orphan)
+    with pytest.raises(ValueError, match="must be \\(T, Y, X\\)"):
+        to_ctc(masks[0], tracks)
+
+
+def test_more_segments_than_uint16_labels_is_refused() -> None:
+    n = MAX_CTC_LABEL + 1
+    many = pd.DataFrame({"track_id": np.arange(1, n + 1), "frame": np.zeros(n, dtype=np.int64),
+                         "parent": np.zeros(n, dtype=np.int64)})
+    with pytest.raises(ValueError, match="65536 CTC segments .* at most 65535 labels"):
+        ctc_segments(many)
+    # gaps count: 40000 tracks present at frames 0 and 2 need 80000 labels
+    gaps = pd.DataFrame({"track_id": np.repeat(np.arange(1, 40001), 2), "frame": np.tile([0, 2], 40000),
+                         "parent": 0})
+    with pytest.raises(ValueError, match="80000 CTC segments"):
+        to_ctc(np.zeros((3, 2, 2), dtype=np.uint32), gaps)
+    assert len(ctc_segments(many.iloc[:MAX_CTC_LABEL])) == MAX_CTC_LABEL
+
+
+def test_a_division_the_ctc_format_cannot_express_is_dropped_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    masks, tracks = make_tracked({1: ([0, 1, 2], 0), 2: ([2, 3], 1)}, n_frames=4)
+    with caplog.at_level(logging.WARNING, logger="cellpipe.export"):
+        labels, ctc = to_ctc(masks, tracks)
+    assert table(ctc) == [(1, 0, 2, 0), (2, 2, 3, 0)]
+    assert check_ctc_tracks(labels, ctc) == []
+    assert "track 2 starts at frame 2 but its parent track 1 ends at frame 2" in caplog.text
+
+
+def test_napari_tracks_are_sorted_in_pixels_with_the_division_graph() -> None:
+    masks, tracks = make_tracked({1: ([0, 1, 3], 0), 2: ([4, 5], 1), 3: ([4, 5], 1), 4: ([1, 2], 0)}, 6)
+    shuffled = tracks.sample(frac=1.0, random_state=0)
+    data, graph = to_napari_tracks(shuffled)
+    assert list(data.columns) == list(NAPARI_COLUMNS)
+    assert data["track_id"].tolist() == [1, 1, 1, 2, 2, 3, 3, 4, 4]
+    assert data["t"].tolist() == [0, 1, 3, 4, 5, 4, 5, 1, 2]
+    assert data["track_id"].dtype == np.int64 and data["t"].dtype == np.int64
+    # pixels, not µm: track 1 at frame 3 sits at (2 + 2.5, 2 + 3 + 2.5)
+    row = data[(data["track_id"] == 1) & (data["t"] == 3)].iloc[0]
+    assert (row["y"], row["x"]) == (4.5, 7.5)
+    assert graph == {2: [1], 3: [1]}
+    # the same centroid as the mask's pixels
+    yy, xx = np.nonzero(masks[3] == 1)
+    assert (yy.mean(), xx.mean()) == (row["y"], row["x"])
+
+
+def test_export_step_writes_every_output(tmp_path: Path) -> None:
+    masks, tracks = make_tracked({1: ([0, 1, 3], 0), 2: ([4, 5], 1), 3: ([4, 5], 1)}, 6)
+    omezarr.write_ome_image(tmp_path / "tracks.ome.zarr", masks, "tyx", 0.5, 5.0, name="tracks")
+    tables.write_parquet(tracks, tmp_path / "tracks.parquet")
+    out = tmp_path / "out"
+    export_tracks_step(tmp_path / "tracks.ome.zarr", tmp_path / "tracks.parquet", out / "ctc",
+                       out / "tracks_napari.csv", out / "tracks_napari_graph.json", out / "ctc_segments.tsv")
+    labels, ctc = read_ctc_results(out / "ctc")
+    assert check_ctc_tracks(labels, ctc) == []
+    assert table(ctc) == [(1, 0, 1, 0), (2, 3, 3, 1), (3, 4, 5, 2), (4, 4, 5, 2)]
+    segments = tables.read_tsv(out / "ctc_segments.tsv")
+    assert list(segments.columns) == list(SEGMENT_COLUMNS)
+    assert segments["track_id"].tolist() == [1, 1, 2, 3]
+    csv = pd.read_csv(out / "tracks_napari.csv")
+    assert list(csv.columns) == ["track_id", "t", "y", "x"] and len(csv) == len(tracks)
+    graph = {int(k): v for k, v in json.loads((out / "tracks_napari_graph.json").read_text()).items()}
+    assert graph == {2: [1], 3: [1]}
+    assert [p.name for p in out.iterdir() if ".tmp-" in p.name] == []
+
+
+def test_an_empty_movie_gives_an_empty_but_valid_export(tmp_path: Path) -> None:
+    masks, tracks = make_tracked({}, n_frames=3)
+    assert tracks.empty
+    labels, ctc = to_ctc(masks, tracks)
+    assert labels.shape == (3, *SHAPE) and labels.dtype == np.uint16 and not labels.any()
+    assert ctc.empty and list(ctc.columns) == list(TRACK_COLUMNS)
+    data, graph = to_napari_tracks(tracks)
+    assert data.empty and list(data.columns) == list(NAPARI_COLUMNS) and graph == {}
+
+    omezarr.write_ome_image(tmp_path / "tracks.ome.zarr", masks, "tyx", 0.5, 5.0, name="tracks")
+    tables.write_parquet(tracks, tmp_path / "tracks.parquet")
+    out = tmp_path / "out"
+    export_tracks_step(tmp_path / "tracks.ome.zarr", tmp_path / "tracks.parquet", out / "ctc",
+                       out / "tracks_napari.csv", out / "tracks_napari_graph.json", out / "ctc_segments.tsv")
+    assert sorted(p.name for p in (out / "ctc").iterdir()) == ["mask000.tif", "mask001.tif", "mask002.tif",
+                                                              "res_track.txt"]
+    assert (out / "ctc" / "res_track.txt").read_text() == ""
+    back, back_tracks = read_ctc_results(out / "ctc")
+    assert back.shape == (3, *SHAPE) and not back.any() and back_tracks.empty
+    assert (out / "tracks_napari.csv").read_text() == "track_id,t,y,x\n"
+    assert json.loads((out / "tracks_napari_graph.json").read_text()) == {}
+    assert (out / "ctc_segments.tsv").read_text() == "\t".join(SEGMENT_COLUMNS) + "\n"

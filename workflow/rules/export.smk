@@ -1,0 +1,22 @@
+rule export_tracks:
+    """Tracks for other tools: a CTC result folder (tracks split at frame gaps) and napari tables."""
+    input:
+        tracked=f"{RESULTS}/{{sample}}/tracks.ome.zarr",
+        tracks=f"{RESULTS}/{{sample}}/tracks.parquet",
+    output:
+        ctc_dir=directory(f"{RESULTS}/{{sample}}/ctc"),
+        napari_csv=f"{RESULTS}/{{sample}}/tracks_napari.csv",
+        napari_graph=f"{RESULTS}/{{sample}}/tracks_napari_graph.json",
+        segments=f"{RESULTS}/{{sample}}/ctc_segments.tsv",
+    log:
+        f"{RESULTS}/logs/export_tracks/{{sample}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/export_tracks/{{sample}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=15,
+    conda:
+        f"{ENVS}/cellpipe.yaml"
+    script:
+        "../scripts/export_tracks.py"

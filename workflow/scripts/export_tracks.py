@@ -1,0 +1,14 @@
+"""Rule export_tracks: see cellpipe.steps_export.export_tracks_step."""
+
+from cellpipe.logs import log_to_file
+from cellpipe.steps_export import export_tracks_step
+
+with log_to_file(snakemake.log[0]):
+    export_tracks_step(
+        tracked=snakemake.input["tracked"],
+        tracks=snakemake.input["tracks"],
+        ctc_dir=snakemake.output["ctc_dir"],
+        napari_csv=snakemake.output["napari_csv"],
+        napari_graph=snakemake.output["napari_graph"],
+        segments=snakemake.output["segments"],
+    )
