@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench [--quick]
 
---quick segments 12 frames instead of 92 in the speed benchmark. Needs ../shared beside the
+--quick segments 12 frames instead of 92 in the speed benchmark, skips the whole-workflow
+tracking run on GOWT1 and times tracking on small movies only. Needs ../shared beside the
 checkout (real data); each module can also be run alone (python -m bench.<module> --help).
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench import segment_accuracy, segment_speed
+from bench import segment_accuracy, segment_speed, track_accuracy, track_scale
 
 
 def main() -> None:
@@ -20,6 +21,10 @@ def main() -> None:
     segment_accuracy.main([])
     print()
     segment_speed.main(["--frames", "12"] if args.quick else [])
+    print()
+    track_accuracy.main(["--parts", "gt,simulated"] if args.quick else [])
+    print()
+    track_scale.main(["--cells", "100,300", "--frames", "30"] if args.quick else [])
 
 
 if __name__ == "__main__":

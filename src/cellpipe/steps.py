@@ -151,8 +151,10 @@ def track_cells_step(
     tracks: PathLike,
     lineage: PathLike,
     tracked: PathLike,
+    info: PathLike | None = None,
 ) -> None:
-    """Link segmented objects over time with btrack; write tracks, lineage and track-relabelled masks."""
+    """Link segmented objects over time with btrack; write tracks, lineage, track-relabelled masks and the
+    run's record (``info``, JSON: update mode, search radius, optimiser outcome, timings)."""
     from cellpipe.track import TrackSettings, track_cells
 
     trk = TrackSettings.model_validate(settings)
@@ -167,6 +169,8 @@ def track_cells_step(
     omezarr.write_ome_image(
         tracked, result.relabelled, "tyx", meta.pixel_size_um, meta.frame_interval_min, name="tracks"
     )
+    if info is not None:
+        tables.write_json({**result.info, "settings": trk.model_dump(mode="json")}, info)
 
 
 def measure_cells_step(
@@ -190,7 +194,12 @@ def measure_cells_step(
     cell_table = measure_cells(seg.data, meta.data, track_table, meta.pixel_size_um, meta.frame_interval_min, msr)
     tables.write_parquet(cell_table, cells)
     tables.write_parquet(summarize_tracks(cell_table, track_table, meta.frame_interval_min), track_metrics)
-    tables.write_tsv(counts_per_frame(cell_table, meta.n_frames, meta.frame_interval_min), counts)
+    axes = meta.axes.lower()
+    height_px, width_px = meta.data.shape[axes.index("y")], meta.data.shape[axes.index("x")]
+    field_area_um2 = float(height_px * width_px) * meta.pixel_size_um**2
+    tables.write_tsv(
+        counts_per_frame(cell_table, meta.n_frames, meta.frame_interval_min, field_area_um2=field_area_um2), counts
+    )
 
 
 def report_sample_step(

@@ -9,7 +9,18 @@ global optimisation (gap closing, divisions, false positives), and returns:
 * ``tracks``: one row per segmented object per frame (interpolated "dummy"
   positions the tracker inserts across gaps are left out);
 * ``lineage``: one row per parent -> child edge of a division;
-* ``relabelled``: the label movie with every object's pixels set to its track id.
+* ``relabelled``: the label movie with every object's pixels set to its track id;
+* ``info``: how the run went (update mode, search radius, objects per frame,
+  whether the optimiser found a solution, seconds spent).
+
+Dense movies: when a frame has more objects than ``dense_objects_per_frame``,
+btrack's approximate update mode is used with a search radius bounded by
+``dense_search_radius_um``, since the exact mode's all-pairs updates grow with
+the square of the objects per frame.  Frame-to-frame linking runs under a
+wall-clock bound (``time_limit_s``): when it is hit the run stops with
+:class:`TrackingTimeLimitError`, saying where it stopped, instead of hanging;
+the optimiser has its own bound (``optimizer_time_limit_s``), past which the
+tracks are btrack's tracklets and ``info`` and the log say so.
 
 Units: the btrack configuration (``resources/tracker/cellpipe_tracker.json``)
 is in pixels and frames; the settings here are in µm and µm² and converted
@@ -24,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -45,6 +57,7 @@ __all__ = [
     "TRACK_COLUMNS",
     "TrackSettings",
     "TrackingResult",
+    "TrackingTimeLimitError",
     "track_cells",
     "tracker_configuration",
 ]
@@ -116,8 +129,39 @@ class TrackSettings(StageSettings):
         "with the shipped configuration are many more and shorter (no unit).",
     )
     optimizer_time_limit_s: float = Field(
-        60.0, gt=0, description="Time limit of the optimiser (GLPK) per movie (s)."
+        60.0, gt=0, description="Time limit of the optimiser (GLPK) per movie (s). When it is hit the "
+        "tracks are btrack's frame-to-frame tracklets; tracking.json and the log say so."
     )
+    time_limit_s: float = Field(
+        3600.0, gt=0, description="Wall-clock bound of btrack's frame-to-frame linking per movie (s); "
+        "when it is hit the job stops with an error saying at which frame, instead of running on."
+    )
+    dense_objects_per_frame: int = Field(
+        1000, ge=1, description="Above this many objects in any frame, btrack's approximate update mode "
+        "is used (the exact mode's cost grows with the square of the objects per frame) (objects)."
+    )
+    dense_search_radius_um: float = Field(
+        10.0, gt=0, description="In the approximate mode, the search radius is at most this (µm), which "
+        "bounds the candidate links per object and so the optimiser's problem."
+    )
+    motion_noise_um: float | None = Field(
+        None, gt=0, description="Standard deviation of a cell's random change of velocity per frame (µm): "
+        "sets the motion model's process noise Q (discrete white-noise acceleration). null keeps the "
+        "configuration's Q (px)."
+    )
+    position_noise_um: float | None = Field(
+        None, gt=0, description="Standard deviation of the measured centroid around the true position (µm): "
+        "sets the motion model's measurement noise R. null keeps the configuration's R (px)."
+    )
+    border_distance_um: float | None = Field(
+        None, gt=0, description="Tracks that start or end within this distance of the image border "
+        "are explained as cells entering or leaving the field (btrack's theta_dist) (µm). null keeps the "
+        "configuration's theta_dist (px)."
+    )
+
+
+class TrackingTimeLimitError(RuntimeError):
+    """Frame-to-frame linking did not finish within ``TrackSettings.time_limit_s``."""
 
 
 @dataclass
@@ -141,11 +185,19 @@ class TrackingResult:
     relabelled:
         (T, Y, X) uint32: every pixel of a tracked object carries its track id;
         background and dropped (too small) objects are 0.
+    info:
+        JSON-serialisable record of the run: ``update_method`` ('EXACT' or
+        'APPROXIMATE'), ``search_radius_px``, ``n_objects``,
+        ``max_objects_per_frame``, ``n_small_objects_dropped``,
+        ``optimizer`` ('solved', 'no solution (time limit?)', 'not run'),
+        ``n_tracks``, ``n_divisions`` (parents with two or more daughters
+        starting in the same frame), ``linking_s`` and ``optimizer_s`` (s).
     """
 
     tracks: pd.DataFrame
     lineage: pd.DataFrame
     relabelled: np.ndarray
+    info: dict[str, Any]
 
 
 def _empty_frame(schema: dict[str, str]) -> pd.DataFrame:
@@ -174,6 +226,13 @@ def tracker_configuration(tracker_config: dict[str, Any], settings: TrackSetting
     cfg = dict(tracker_config)
     cfg["verbose"] = False
     cfg["max_search_radius"] = float(settings.max_search_radius_um / pixel_size_um)
+    motion = dict(cfg["motion_model"])
+    if settings.motion_noise_um is not None:
+        motion["Q"] = _white_noise_acceleration(settings.motion_noise_um / pixel_size_um)
+    if settings.position_noise_um is not None:
+        sigma2 = (settings.position_noise_um / pixel_size_um) ** 2
+        motion["R"] = [sigma2, 0, 0, 0, sigma2, 0, 0, 0, sigma2]
+    cfg["motion_model"] = motion
     options = dict(cfg.get("optimizer_options") or {})
     options["tm_lim"] = int(round(settings.optimizer_time_limit_s * 1000))
     options["msg_lev"] = "GLP_MSG_OFF"
@@ -187,10 +246,24 @@ def tracker_configuration(tracker_config: dict[str, Any], settings: TrackSetting
             hypotheses.append(_APOPTOSIS_HYPOTHESIS)
         model["hypotheses"] = hypotheses
         model["dist_thresh"] = cfg["max_search_radius"]
+        if settings.border_distance_um is not None:
+            model["theta_dist"] = float(settings.border_distance_um / pixel_size_um)
         cfg["hypothesis_model"] = model
     elif settings.optimize:
         raise ValueError("btrack configuration: hypothesis_model is required when track.optimize is true")
     return cfg
+
+
+def _white_noise_acceleration(sigma_px: float) -> list[float]:
+    """Process noise Q (6x6, row-major) of btrack's constant-velocity model with state (x, y, z, vx, vy, vz).
+
+    A random change of velocity with standard deviation ``sigma_px`` (px/frame) per frame, dt = 1
+    frame: per axis Q = sigma² G Gᵀ with G = (1/2, 1) for (position, velocity); z is not used.
+    """
+    g = np.array([0.5, 0.5, 0.0, 1.0, 1.0, 0.0])
+    q = np.outer(g, g) * float(sigma_px) ** 2
+    q[0, 1] = q[1, 0] = q[0, 4] = q[4, 0] = q[1, 3] = q[3, 1] = q[3, 4] = q[4, 3] = 0.0  # axes independent
+    return [float(v) for v in q.ravel()]
 
 
 @contextlib.contextmanager
@@ -218,57 +291,106 @@ def _quiet_btrack() -> Iterator[None]:
         core_logger.setLevel(saved[2])
 
 
-def _objects_from_labels(labels: np.ndarray, min_area_px: float) -> tuple[list[btrack.btypes.PyTrackObject], pd.DataFrame]:
-    """btrack objects for every object of area >= ``min_area_px`` and their table.
+def _frame_objects(frame: np.ndarray, t: int) -> pd.DataFrame:
+    """One row per connected piece of every label of one frame: ``frame, label, y_px, x_px, area_px``.
+
+    Pieces are 8-connected regions of equal label value; centroids are the unweighted means of
+    the pixel coordinates (px).  Computed with one labelling pass and bincounts, so the cost does
+    not grow with a per-object Python loop.
+    """
+    from skimage.measure import label as connected
+
+    pieces = connected(frame, background=0, connectivity=2)
+    n = int(pieces.max())
+    if n == 0:
+        return pd.DataFrame({"frame": [], "label": [], "y_px": [], "x_px": [], "area_px": []})
+    flat = pieces.ravel()
+    area = np.bincount(flat, minlength=n + 1)
+    yy, xx = np.indices(frame.shape, dtype=np.float64)
+    sum_y = np.bincount(flat, weights=yy.ravel(), minlength=n + 1)
+    sum_x = np.bincount(flat, weights=xx.ravel(), minlength=n + 1)
+    original = np.zeros(n + 1, dtype=np.int64)
+    original[flat] = frame.ravel()
+    ids = np.arange(1, n + 1)
+    return pd.DataFrame(
+        {
+            "frame": np.full(n, t, dtype=np.int64),
+            "label": original[ids],
+            "y_px": sum_y[ids] / area[ids],
+            "x_px": sum_x[ids] / area[ids],
+            "area_px": area[ids].astype(np.float64),
+        }
+    )
+
+
+def _objects_from_labels(
+    labels: np.ndarray, min_area_px: float
+) -> tuple[list[btrack.btypes.PyTrackObject], pd.DataFrame, int]:
+    """btrack objects for every object of area >= ``min_area_px``, their table, and how many were too small.
 
     The table has one row per returned object, in the same order: ``frame,
     label, y_px, x_px, area_px``.  A label made of several disconnected pieces
     is represented by its largest piece.
     """
-    from btrack.utils import segmentation_to_objects
+    from btrack.btypes import PyTrackObject
 
-    # The labels are passed as the intensity image too: the maximum
-    # "intensity" of each region is then its original label, whatever
-    # renumbering segmentation_to_objects does internally.
-    with contextlib.redirect_stderr(io.StringIO()):  # its tqdm progress bar
-        objects = segmentation_to_objects(
-            labels,
-            intensity_image=labels,
-            properties=("area", "intensity_max"),
-            use_weighted_centroid=False,
-            num_workers=1,
-        )
-    table = pd.DataFrame(
-        {
-            "frame": np.array([o.t for o in objects], dtype=np.int64),
-            "label": np.array([int(o.properties["intensity_max"]) for o in objects], dtype=np.int64),
-            "y_px": np.array([o.y for o in objects], dtype=np.float64),
-            "x_px": np.array([o.x for o in objects], dtype=np.float64),
-            "area_px": np.array([float(o.properties["area"]) for o in objects], dtype=np.float64),
-        }
-    )
-    keep = table["area_px"].to_numpy() >= min_area_px
-    n_small = int((~keep).sum())
-    table = table[keep]
-    # one object per (frame, label): the largest piece
+    table = pd.concat([_frame_objects(np.asarray(labels[t]), t) for t in range(labels.shape[0])], ignore_index=True)
+    table = table.astype({"frame": "int64", "label": "int64", "y_px": "float64", "x_px": "float64", "area_px": "float64"})
+    # one object per (frame, label): the largest piece (ties: the first in raster order)
     table = table.sort_values(["frame", "label", "area_px"], ascending=[True, True, False], kind="stable")
     n_pieces = int(table.duplicated(["frame", "label"]).sum())
-    table = table.drop_duplicates(["frame", "label"], keep="first").sort_index()
+    table = table.drop_duplicates(["frame", "label"], keep="first")
+    keep = table["area_px"].to_numpy() >= min_area_px
+    n_small = int((~keep).sum())
+    table = table[keep].reset_index(drop=True)
     if n_small:
         logger.info("dropped %d object(s) smaller than %.1f px before tracking", n_small, min_area_px)
     if n_pieces:
         logger.warning("%d extra disconnected piece(s) of labels ignored (each label is tracked by its largest piece)", n_pieces)
-    kept = [objects[i] for i in table.index]
-    return kept, table.reset_index(drop=True)
+    objects = []
+    for i, (t, y, x) in enumerate(zip(table["frame"].tolist(), table["y_px"].tolist(), table["x_px"].tolist())):
+        obj = PyTrackObject()
+        obj.ID, obj.t, obj.x, obj.y, obj.z = i, int(t), float(x), float(y), 0.0
+        obj.properties = {}
+        objects.append(obj)
+    return objects, table, n_small
+
+
+def _link_frames(tracker: Any, n_frames: int, settings: TrackSettings) -> None:
+    """btrack's frame-to-frame linking (what ``BayesianTracker.track`` does), ``step_size`` frames at a
+    time, with a wall-clock check between steps: :class:`TrackingTimeLimitError` past ``time_limit_s``.
+
+    Uses the tracker's library handle as ``track`` does (btrack 0.7.0 pinned), since ``track``
+    itself has no time bound.
+    """
+    # bitwise OR of the update features, as BayesianTracker.track sets them
+    tracker._lib.set_update_features(  # noqa: SLF001
+        tracker._engine, sum(int(f.value) for f in tracker.configuration.tracking_updates)  # noqa: SLF001
+    )
+    start = time.perf_counter()
+    stats = tracker.step()
+    frame = 0
+    while stats.tracker_active:
+        elapsed = time.perf_counter() - start
+        if elapsed > settings.time_limit_s:
+            raise TrackingTimeLimitError(
+                f"btrack's frame-to-frame linking reached track.time_limit_s ({settings.time_limit_s:g} s) at "
+                f"frame {frame} of {n_frames}; lower track.dense_objects_per_frame (approximate mode) or "
+                "track.max_search_radius_um, or raise track.time_limit_s"
+            )
+        stats = tracker.step(settings.step_size)
+        frame = min(frame + settings.step_size, n_frames)
+        logger.info("linked frames up to %d of %d, %.1f s", frame, n_frames, time.perf_counter() - start)
 
 
 def _run_btrack(
     objects: list[btrack.btypes.PyTrackObject],
     config: dict[str, Any],
     shape_yx: tuple[int, int],
+    n_frames: int,
     settings: TrackSettings,
-) -> list[tuple[int, int, list[int]]]:
-    """Track ``objects``; return per track (btrack id, btrack parent id, object indices).
+) -> tuple[list[tuple[int, int, list[int]]], dict[str, Any]]:
+    """Track ``objects``; return per track (btrack id, btrack parent id, object indices) and run info.
 
     Object indices refer to positions in ``objects``; the tracker's dummy
     (interpolated) objects are left out.  The parent of a root track is 0.
@@ -276,25 +398,53 @@ def _run_btrack(
     import btrack
 
     out: list[tuple[int, int, list[int]]] = []
+    info: dict[str, Any] = {"optimizer": "not run"}
     with btrack.BayesianTracker(verbose=False) as tracker:
         tracker.configure(config)
         tracker.volume = ((0.0, float(shape_yx[1])), (0.0, float(shape_yx[0])))
         tracker.append(objects)
-        tracker.track(step_size=settings.step_size)
+        start = time.perf_counter()
+        _link_frames(tracker, n_frames, settings)
+        info["linking_s"] = round(time.perf_counter() - start, 3)
+        start = time.perf_counter()
         if settings.optimize and tracker.n_tracks > 1:
-            if not tracker.optimise():
+            if tracker.optimise():
+                info["optimizer"] = "solved"
+            else:
+                info["optimizer"] = "no solution (time limit?)"
                 logger.warning(
-                    "btrack's optimiser returned no solution (time limit %.0f s?): the tracks are the "
-                    "frame-to-frame tracklets, without gap closing or divisions",
+                    "btrack's optimiser returned no solution (track.optimizer_time_limit_s is %.0f s): the "
+                    "tracks are the frame-to-frame tracklets, without gap closing or divisions",
                     settings.optimizer_time_limit_s,
                 )
+        info["optimizer_s"] = round(time.perf_counter() - start, 3)
         for trk in tracker.tracks:
             refs = [int(r) for r, dummy in zip(trk.refs, trk.dummy) if not dummy and r >= 0]
             if not refs:
                 continue
             parent = 0 if trk.is_root else int(trk.parent)
             out.append((int(trk.ID), parent, refs))
-    return out
+    return out, info
+
+
+def _dense_mode(config: dict[str, Any], table: pd.DataFrame, settings: TrackSettings, pixel_size_um: float) -> dict[str, Any]:
+    """``config`` switched to btrack's approximate updates with a bounded radius when frames are dense."""
+    per_frame = int(table["frame"].value_counts().max()) if len(table) else 0
+    if per_frame <= settings.dense_objects_per_frame:
+        return config
+    from btrack.constants import BayesianUpdates
+
+    dense = dict(config)
+    dense["update_method"] = BayesianUpdates.APPROXIMATE.value
+    radius = min(float(config["max_search_radius"]), settings.dense_search_radius_um / pixel_size_um)
+    dense["max_search_radius"] = radius
+    if dense.get("hypothesis_model") is not None:
+        dense["hypothesis_model"] = {**dense["hypothesis_model"], "dist_thresh": radius}
+    logger.info(
+        "up to %d objects per frame (> track.dense_objects_per_frame %d): btrack's approximate update mode, "
+        "search radius %.1f px", per_frame, settings.dense_objects_per_frame, radius,
+    )
+    return dense
 
 
 def track_cells(
@@ -324,7 +474,7 @@ def track_cells(
     Returns
     -------
     TrackingResult
-        Tracks, lineage and track-relabelled masks.  Track ids are positive
+        Tracks, lineage, track-relabelled masks and the run's record.  Track ids are positive
         and numbered 1, 2, ... in the order of (first frame, first y, first x),
         so identical input gives identical ids; a child's id is always larger
         than its parent's.  Every object that passes ``min_area_um2`` has
@@ -342,30 +492,55 @@ def track_cells(
     relabelled = np.zeros(labels.shape, dtype=np.uint32)
     config = tracker_configuration(tracker_config, settings, pixel_size_um)
     min_area_px = settings.min_area_um2 / pixel_size_um**2
+    info: dict[str, Any] = {
+        "update_method": "EXACT",
+        "search_radius_px": float(config["max_search_radius"]),
+        "min_area_px": float(min_area_px),
+        "n_frames": int(labels.shape[0]),
+        "n_objects": 0,
+        "max_objects_per_frame": 0,
+        "n_small_objects_dropped": 0,
+        "optimizer": "not run",
+        "n_tracks": 0,
+        "n_divisions": 0,
+        "linking_s": 0.0,
+        "optimizer_s": 0.0,
+    }
+    empty = TrackingResult(_empty_frame(_TRACK_SCHEMA), _empty_frame(_LINEAGE_SCHEMA), relabelled, info)
 
     if not labels.any():
         logger.info("no objects in %d frame(s): nothing to track", labels.shape[0])
-        return TrackingResult(_empty_frame(_TRACK_SCHEMA), _empty_frame(_LINEAGE_SCHEMA), relabelled)
+        return empty
 
     with _quiet_btrack():
-        objects, table = _objects_from_labels(labels, min_area_px)
+        objects, table, n_small = _objects_from_labels(labels, min_area_px)
+        info["n_small_objects_dropped"] = n_small
         if not objects:
             logger.info("no objects of at least %.1f px in %d frame(s): nothing to track", min_area_px, labels.shape[0])
-            return TrackingResult(_empty_frame(_TRACK_SCHEMA), _empty_frame(_LINEAGE_SCHEMA), relabelled)
+            return empty
+        config = _dense_mode(config, table, settings, pixel_size_um)
+        info["update_method"] = "APPROXIMATE" if config.get("update_method") == 1 else "EXACT"
+        info["search_radius_px"] = float(config["max_search_radius"])
+        info["n_objects"] = len(objects)
+        info["max_objects_per_frame"] = int(table["frame"].value_counts().max())
         logger.info(
-            "tracking %d objects in %d frames (search radius %.1f px)",
-            len(objects), labels.shape[0], config["max_search_radius"],
+            "tracking %d objects in %d frames (search radius %.1f px, %s updates)",
+            len(objects), labels.shape[0], config["max_search_radius"], info["update_method"].lower(),
         )
-        raw_tracks = _run_btrack(objects, config, labels.shape[1:], settings)
+        raw_tracks, run = _run_btrack(objects, config, labels.shape[1:], labels.shape[0], settings)
+        info.update(run)
 
     tracks, lineage = _assemble(table, raw_tracks, pixel_size_um, frame_interval_min)
     for frame, group in tracks.groupby("frame", sort=True):
         relabelled[frame] = _map_labels(labels[frame], group["label"].to_numpy(), group["track_id"].to_numpy())
+    info["n_tracks"] = int(tracks["track_id"].nunique())
+    daughters = lineage.groupby(["parent", "division_frame"]).size()
+    info["n_divisions"] = int((daughters >= 2).sum())  # a lone "daughter" is a track continued, not a division
     logger.info(
         "%d tracks (%d from btrack), %d division edges, %d objects",
         tracks["track_id"].nunique(), len(raw_tracks), len(lineage), len(tracks),
     )
-    return TrackingResult(tracks, lineage, relabelled)
+    return TrackingResult(tracks, lineage, relabelled, info)
 
 
 def _map_labels(image: np.ndarray, old: np.ndarray, new: np.ndarray) -> np.ndarray:

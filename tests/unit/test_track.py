@@ -148,6 +148,7 @@ def test_division_gives_parent_and_two_children(config: dict) -> None:
     assert sorted(np.sign(children["y"] - 64.0).tolist()) == [-1.0, 1.0]
     assert list(res.lineage.columns) == list(LINEAGE_COLUMNS)
     assert res.lineage.to_dict("list") == {"parent": [1, 1], "child": [2, 3], "division_frame": [5, 5]}
+    assert res.info["n_divisions"] == 1 and res.info["n_tracks"] == 3
 
 
 def test_divisions_off_gives_no_lineage(config: dict) -> None:
@@ -238,3 +239,64 @@ def test_bad_input_is_rejected(config: dict) -> None:
         track_cells(np.zeros((8, 8), np.uint16), TrackSettings(), config, PIXEL_UM, INTERVAL_MIN)
     with pytest.raises(ValueError, match="integers"):
         track_cells(np.zeros((2, 8, 8), np.float32), TrackSettings(), config, PIXEL_UM, INTERVAL_MIN)
+
+
+def test_physical_settings_set_the_motion_and_border_models(config: dict) -> None:
+    settings = TrackSettings(motion_noise_um=1.5, position_noise_um=0.6, border_distance_um=3.0)
+    cfg = tracker_configuration(config, settings, 0.3)
+    q = np.asarray(cfg["motion_model"]["Q"]).reshape(6, 6)
+    sigma_px2 = (1.5 / 0.3) ** 2  # 25 px² per frame²
+    # per axis: sigma² [[1/4, 1/2], [1/2, 1]] for (position, velocity); no coupling between axes, z unused
+    assert q[0, 0] == pytest.approx(0.25 * sigma_px2) and q[0, 3] == pytest.approx(0.5 * sigma_px2)
+    assert q[3, 3] == pytest.approx(sigma_px2) and q[4, 4] == pytest.approx(sigma_px2)
+    assert q[0, 1] == 0 and q[0, 4] == 0 and q[2].sum() == 0 and q[5].sum() == 0
+    assert np.linalg.eigvalsh(q).min() > -1e-9  # a covariance
+    assert cfg["motion_model"]["R"][0] == pytest.approx(4.0) and cfg["motion_model"]["R"][4] == pytest.approx(4.0)
+    assert cfg["hypothesis_model"]["theta_dist"] == pytest.approx(10.0)
+    default = tracker_configuration(config, TrackSettings(), 0.3)
+    assert default["motion_model"]["Q"] == config["motion_model"]["Q"]
+    assert default["hypothesis_model"]["theta_dist"] == config["hypothesis_model"]["theta_dist"]
+
+
+def test_run_record_and_small_fragments(config: dict) -> None:
+    """One-pixel fragments are dropped before tracking and counted; the record says how the run went."""
+    labels = draw(8, (96, 96), lambda t: [(1, (30.0, 20.0 + 3 * t, 7.0)), (2, (70.0, 70.0, 6.0))])
+    labels[:, 5, 5] = 3  # a 1 px fragment in every frame (0.25 µm²)
+    res = track_cells(labels, TrackSettings(min_area_um2=5.0), config, PIXEL_UM, INTERVAL_MIN)
+    assert res.tracks["track_id"].nunique() == 2 and not (res.relabelled[:, 5, 5]).any()
+    info = res.info
+    assert info["n_small_objects_dropped"] == 8 and info["n_objects"] == 16 and info["max_objects_per_frame"] == 2
+    assert info["update_method"] == "EXACT" and info["optimizer"] == "solved" and info["n_tracks"] == 2
+    assert info["search_radius_px"] == pytest.approx(20.0 / PIXEL_UM)
+    json.dumps(info)  # serialisable
+
+
+def _grid_scene(n_side: int, spacing: float):
+    def scene(t: int):
+        return [
+            (1 + i * n_side + j, (8 + i * spacing, 8 + j * spacing + 0.5 * t, 2.5))
+            for i in range(n_side) for j in range(n_side)
+        ]
+    return scene
+
+
+def test_dense_frames_use_approximate_updates_with_a_bounded_radius(config: dict) -> None:
+    """Above dense_objects_per_frame objects, btrack's approximate mode with the dense radius; the
+    drifting grid is still tracked one track per object."""
+    labels = draw(4, (200, 200), _grid_scene(16, 12.0))  # 256 objects per frame
+    settings = TrackSettings(min_area_um2=0.0, dense_objects_per_frame=200, dense_search_radius_um=3.0)
+    res = track_cells(labels, settings, config, PIXEL_UM, INTERVAL_MIN)
+    assert res.info["update_method"] == "APPROXIMATE" and res.info["max_objects_per_frame"] == 256
+    assert res.info["search_radius_px"] == pytest.approx(6.0)
+    assert res.tracks["track_id"].nunique() == 256
+    assert (res.tracks.groupby("track_id")["frame"].count() == 4).all()
+    sparse = track_cells(labels, TrackSettings(min_area_um2=0.0), config, PIXEL_UM, INTERVAL_MIN)
+    assert sparse.info["update_method"] == "EXACT"
+
+
+def test_linking_time_bound_stops_with_a_clear_error(config: dict) -> None:
+    from cellpipe.track import TrackingTimeLimitError
+
+    labels = draw(6, (64, 64), lambda t: [(1, (30.0, 20.0 + 2 * t, 6.0))])
+    with pytest.raises(TrackingTimeLimitError, match=r"track.time_limit_s \(1e-09 s\) at frame 0 of 6"):
+        track_cells(labels, TrackSettings(time_limit_s=1e-9, step_size=1), config, PIXEL_UM, INTERVAL_MIN)

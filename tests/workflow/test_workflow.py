@@ -54,8 +54,24 @@ def test_all_outputs_written(tiny_run: Path) -> None:
         "tiny/lineage.parquet", "tiny/tracks.ome.zarr/.zattrs", "tiny/cells.parquet",
         "tiny/track_metrics.parquet", "tiny/counts.tsv", "tiny/report.html", "summary.html",
         "logs/segment_cells/tiny.log", "benchmarks/segment_cells/tiny.tsv",
+        "tiny/ctc/res_track.txt", "tiny/ctc/mask000.tif", "tiny/ctc_segments.tsv", "tiny/tracks_napari.csv",
+        "tiny/tracks_napari_graph.json", "logs/export_tracks/tiny.log", "benchmarks/export_tracks/tiny.tsv",
+        "tiny/tracking.json",
     ]:
         assert (res / rel).exists(), rel
+
+
+def test_ctc_export_scores_well_against_the_simulators_truth(tiny_run: Path) -> None:
+    """The workflow's CTC result folder passes the CTC checks of py-ctcmetrics and, from raw frames
+    through the shipped model and btrack, agrees with the simulator's tracks (DET, TRA)."""
+    from ctc_metrics import evaluate_sequence
+
+    res = tiny_run / "results"
+    scores = evaluate_sequence(str(res / "tiny" / "ctc"), str(res / "simulated" / "tiny" / "01_GT"), metrics=["DET", "TRA"])
+    assert scores["DET"] >= 0.9 and scores["TRA"] >= 0.9, scores
+    info = json.loads((res / "tiny" / "tracking.json").read_text())
+    assert info["optimizer"] == "solved" and info["update_method"] == "EXACT" and info["n_tracks"] >= 7
+    assert info["settings"]["max_search_radius_um"] == 20.0
 
 
 def test_counts_match_simulator_ground_truth(tiny_run: Path) -> None:

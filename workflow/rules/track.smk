@@ -1,5 +1,5 @@
 rule track_cells:
-    """btrack with divisions: tracks, lineage, and masks relabelled with track ids."""
+    """btrack with divisions: tracks, lineage, masks relabelled with track ids, and the run's record."""
     input:
         labels=f"{RESULTS}/{{sample}}/segmentation.ome.zarr",
         image=f"{RESULTS}/{{sample}}/image.ome.zarr",
@@ -8,6 +8,7 @@ rule track_cells:
         tracks=f"{RESULTS}/{{sample}}/tracks.parquet",
         lineage=f"{RESULTS}/{{sample}}/lineage.parquet",
         tracked=directory(f"{RESULTS}/{{sample}}/tracks.ome.zarr"),
+        info=f"{RESULTS}/{{sample}}/tracking.json",
     params:
         settings=settings("track"),
     log:

@@ -12,4 +12,5 @@ with log_to_file(snakemake.log[0]):
         tracks=snakemake.output["tracks"],
         lineage=snakemake.output["lineage"],
         tracked=snakemake.output["tracked"],
+        info=snakemake.output["info"],
     )

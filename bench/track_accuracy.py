@@ -1,0 +1,220 @@
+"""Tracking accuracy on real and simulated data, scored by the field's own libraries.
+
+    .venv/bin/python -m bench.track_accuracy [--parts gt,pipeline,simulated] [--work DIR]
+
+* ``gt``: the Cell Tracking Challenge ground-truth masks of Fluo-N2DH-GOWT1 01
+  (``01_GT/TRA/man_trackTTT.tif``) with their identities removed (every frame's labels
+  renumbered in a random order), tracked by cellpipe's tracking stage with the workflow's
+  default settings, exported as a CTC result and scored against ``01_GT/TRA``.  This isolates
+  the tracker: segmentation is perfect.
+* ``pipeline``: the whole workflow (``snakemake results/gowt1/ctc``: ingest, normalize, the
+  shipped Cellpose model, tracking, CTC export) from the raw frames of GOWT1 01, scored the same
+  way.  Segmentation of 92 frames takes about 7 minutes on 2 CPU cores.
+* ``simulated``: movies from cellpipe's simulator with many divisions, ground-truth masks with
+  identities removed, tracked and scored against the simulator's lineage.
+
+DET and TRA come from py-ctcmetrics (``ctc_metrics.evaluate_sequence``, the CTC's own
+definitions); division precision, recall and F1 from traccuracy's ``DivisionMetrics`` with the
+CTC matcher (a division counts when the mother and both daughters match within one frame).
+The Cell Tracking Challenge data are read in place from ../shared and never copied into the
+repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from bench.common import GOWT1, GOWT1_PIXEL_SIZE_UM, REPO, machine, require
+
+BIN = Path(sys.executable).parent
+GOWT1_INTERVAL_MIN = 5.0  # Cell Tracking Challenge: Fluo-N2DH-GOWT1, 5 min between frames
+
+
+def remove_identities(labels: np.ndarray, seed: int = 0) -> np.ndarray:
+    """``labels`` (T, Y, X) with each frame's objects renumbered 1..n in a random order: no identity survives."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros(labels.shape, dtype=np.uint32)
+    for t in range(labels.shape[0]):
+        values = np.unique(labels[t])
+        values = values[values > 0]
+        lut = np.zeros(int(labels[t].max()) + 1, dtype=np.uint32)
+        lut[values] = rng.permutation(len(values)) + 1
+        out[t] = lut[labels[t]]
+    return out
+
+
+def score_ctc(res_dir: Path, gt_dir: Path) -> dict[str, Any]:
+    """DET and TRA (py-ctcmetrics), division scores and recovered tracks (traccuracy) of a CTC result.
+
+    A ground-truth track counts as recovered when every one of its objects is matched (CTC
+    matcher) by a predicted object of one and the same predicted track.
+    """
+    from ctc_metrics import evaluate_sequence
+    from traccuracy import run_metrics
+    from traccuracy.loaders import load_ctc_data
+    from traccuracy.matchers import CTCMatcher
+    from traccuracy.metrics import CompleteTracks, DivisionMetrics
+
+    ctc = evaluate_sequence(str(res_dir), str(gt_dir), metrics=["DET", "TRA"])
+    gt = load_ctc_data(str(gt_dir / "TRA"), str(gt_dir / "TRA" / "man_track.txt"), name="gt")
+    pred = load_ctc_data(str(res_dir), str(res_dir / "res_track.txt"), name="pred")
+    results, matched = run_metrics(
+        gt, pred, matcher=CTCMatcher(), metrics=[DivisionMetrics(max_frame_buffer=1), CompleteTracks()]
+    )
+    div = results[0]["results"]["Frame Buffer 1"]
+    complete = results[1]["results"]
+    pred_of = dict(matched.mapping)
+    gt_tracks: dict[int, list[Any]] = {}
+    for node, attrs in gt.graph.nodes(data=True):
+        gt_tracks.setdefault(int(attrs["segmentation_id"]), []).append(node)
+    recovered = 0
+    for nodes in gt_tracks.values():
+        preds = [pred_of.get(n) for n in nodes]
+        labels = {pred.graph.nodes[p]["segmentation_id"] for p in preds if p is not None}
+        recovered += int(None not in preds and len(labels) == 1)
+    return {
+        "DET": float(ctc["DET"]),
+        "TRA": float(ctc["TRA"]),
+        "division_precision": float(div["Division Precision"]),
+        "division_recall": float(div["Division Recall"]),
+        "division_f1": float(div["Division F1"]),
+        "gt_divisions": int(div["Total GT Divisions"]),
+        "predicted_divisions": int(div["Total Predicted Divisions"]),
+        "true_positive_divisions": int(div["True Positive Divisions"]),
+        "false_positive_divisions": int(div["False Positive Divisions"]),
+        "false_negative_divisions": int(div["False Negative Divisions"]),
+        "wrong_children_divisions": int(div["Wrong Children Divisions"]),
+        "gt_tracks": len(gt_tracks),
+        "gt_tracks_recovered_whole": recovered,
+        "gt_tracks_detected": sum(any(n in pred_of for n in nodes) for nodes in gt_tracks.values()),
+        "complete_tracklets": float(complete["complete_tracklets"]),
+        "complete_lineages": float(complete["complete_lineages"]),
+    }
+
+
+def track_and_export(labels: np.ndarray, pixel_size_um: float, interval_min: float, res_dir: Path) -> dict[str, Any]:
+    """Track ``labels`` with the workflow's default tracking settings and write the CTC result to ``res_dir``."""
+    from cellpipe.export import to_ctc
+    from cellpipe.io import tables
+    from cellpipe.io.ctc import write_ctc_results
+    from cellpipe.track import TrackSettings, track_cells
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    settings = TrackSettings.model_validate(config["track"])
+    tracker = tables.read_json(REPO / settings.tracker_config)
+    start = time.perf_counter()
+    result = track_cells(labels, settings, tracker, pixel_size_um, interval_min)
+    seconds = time.perf_counter() - start
+    ctc_labels, ctc_tracks = to_ctc(result.relabelled, result.tracks)[:2]
+    if res_dir.exists():  # an earlier run of this benchmark in the same --work folder
+        shutil.rmtree(res_dir)
+    write_ctc_results(res_dir, ctc_labels, ctc_tracks)
+    return {"tracking_s": round(seconds, 2), "n_tracks": result.info["n_tracks"], "n_divisions": result.info["n_divisions"]}
+
+
+def part_gt(work: Path) -> dict[str, Any]:
+    from cellpipe.io.ctc import read_ctc_label_stack
+
+    gt_dir = require(GOWT1 / "01_GT")
+    labels = remove_identities(read_ctc_label_stack(gt_dir / "TRA"))
+    run = track_and_export(labels, GOWT1_PIXEL_SIZE_UM, GOWT1_INTERVAL_MIN, work / "gt_tracked" / "01_RES")
+    return {**run, **score_ctc(work / "gt_tracked" / "01_RES", gt_dir)}
+
+
+def part_pipeline(work: Path) -> dict[str, Any]:
+    source = require(GOWT1 / "01")
+    gt_dir = require(GOWT1 / "01_GT")
+    pipeline = work / "pipeline"
+    movie = pipeline / "movie"
+    movie.mkdir(parents=True, exist_ok=True)
+    for frame in sorted(source.glob("t*.tif")):  # links, never copies: the CTC data stays in ../shared
+        link = movie / frame.name
+        if not link.exists():
+            link.symlink_to(frame)
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["simulate"] = {}
+    (pipeline / "config").mkdir(exist_ok=True)
+    (pipeline / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (pipeline / "config" / "samples.tsv").write_text(
+        f"sample\tmovie\tpixel_size_um\tframe_interval_min\ngowt1\tmovie\t{GOWT1_PIXEL_SIZE_UM}\t{GOWT1_INTERVAL_MIN:g}\n"
+    )
+    cmd = [
+        str(BIN / "snakemake"), "results/gowt1/ctc", "--snakefile", str(REPO / "Snakefile"),
+        "--directory", str(pipeline), "--cores", "2", "--resources", "gpu=1",
+    ]
+    start = time.perf_counter()
+    with open(pipeline / "snakemake.log", "w") as log:
+        proc = subprocess.run(cmd, cwd=pipeline, stdout=log, stderr=subprocess.STDOUT)
+    if proc.returncode:
+        sys.exit(f"bench: the workflow failed, see {pipeline / 'snakemake.log'}")
+    seconds = time.perf_counter() - start
+    info = json.loads((pipeline / "results" / "gowt1" / "tracking.json").read_text())
+    scores = score_ctc(pipeline / "results" / "gowt1" / "ctc", gt_dir)
+    return {"workflow_s": round(seconds, 1), "btrack_linking_and_optimiser_s": info["linking_s"] + info["optimizer_s"],
+            "n_tracks": info["n_tracks"], "n_divisions": info["n_divisions"], **scores}
+
+
+def part_simulated(work: Path, seeds: tuple[int, ...] = (1, 2, 3)) -> dict[str, Any]:
+    from cellpipe.io.ctc import write_ctc_ground_truth
+    from cellpipe.simulate import SimulationSettings, simulate_movie
+
+    rows = []
+    for seed in seeds:
+        sim = simulate_movie(SimulationSettings(
+            n_frames=60, shape=(384, 384), n_cells=14, seed=seed, division_probability=0.06,
+        ))
+        gt_dir = work / "simulated" / f"seed{seed}" / "01_GT"
+        if gt_dir.exists():
+            shutil.rmtree(gt_dir.parent)
+        write_ctc_ground_truth(gt_dir, sim.labels, sim.tracks)
+        run = track_and_export(remove_identities(sim.labels, seed), sim.pixel_size_um, sim.frame_interval_min,
+                               gt_dir.parent / "01_RES")
+        scores = score_ctc(gt_dir.parent / "01_RES", gt_dir)
+        rows.append({"seed": seed, **run, **scores})
+    tp = sum(r["true_positive_divisions"] for r in rows)
+    n_gt = sum(r["gt_divisions"] for r in rows)
+    n_pred = sum(r["predicted_divisions"] for r in rows)
+    return {
+        "movies": rows,
+        "division_f1_pooled": 2 * tp / (n_gt + n_pred) if n_gt + n_pred else float("nan"),
+        "division_f1_min": min(r["division_f1"] for r in rows),
+        "TRA_min": min(r["TRA"] for r in rows),
+        "gt_tracks": sum(r["gt_tracks"] for r in rows),
+        "gt_tracks_detected": sum(r["gt_tracks_detected"] for r in rows),
+        "gt_tracks_recovered_whole": sum(r["gt_tracks_recovered_whole"] for r in rows),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--parts", default="gt,simulated,pipeline")
+    parser.add_argument("--work", type=Path, default=None, help="keep intermediate results here (default: a temp dir)")
+    args = parser.parse_args(argv)
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    work = args.work or Path(tempfile.mkdtemp(prefix="cellpipe-track-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"machine: {machine()}")
+    print(f"work: {work}")
+    report: dict[str, Any] = {}
+    runners = {"gt": part_gt, "pipeline": part_pipeline, "simulated": part_simulated}
+    for part in parts:
+        if part not in runners:
+            sys.exit(f"bench: unknown part {part!r}; choose from {', '.join(runners)}")
+        report[part] = runners[part](work)
+        print(f"{part}: {json.dumps(report[part], indent=1)}", flush=True)
+    (work / "track_accuracy.json").write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
