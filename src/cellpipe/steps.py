@@ -119,7 +119,7 @@ def segment_cells_step(
     started = time.perf_counter()
     every = max(1, n_frames // 20)
     with omezarr.new_ome_array(
-        labels, out_shape, "uint32", "tyx", meta.pixel_size_um, meta.frame_interval_min, name="cells"
+        labels, out_shape, "uint32", "tyx", meta.pixel_size_um, meta.frame_interval_min, name="cells", label_of=image
     ) as out:
         for t, frame_labels in results:
             out[t] = frame_labels
@@ -167,7 +167,7 @@ def track_cells_step(
     tables.write_parquet(result.tracks, tracks)
     tables.write_parquet(result.lineage, lineage)
     omezarr.write_ome_image(
-        tracked, result.relabelled, "tyx", meta.pixel_size_um, meta.frame_interval_min, name="tracks"
+        tracked, result.relabelled, "tyx", meta.pixel_size_um, meta.frame_interval_min, name="tracks", label_of=image
     )
     if info is not None:
         tables.write_json({**result.info, "settings": trk.model_dump(mode="json")}, info)

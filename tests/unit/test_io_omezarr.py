@@ -60,3 +60,22 @@ def test_atomic_path_replaces_only_on_success(tmp_path: Path) -> None:
         tmp.write_text("new")
     assert target.read_text() == "new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["table.tsv"]
+
+
+def test_label_images_point_at_their_image_for_ome_zarr_readers(tmp_path: Path) -> None:
+    """segmentation.ome.zarr and tracks.ome.zarr carry NGFF image-label metadata: ome-zarr-py (what
+    napari-ome-zarr uses) opens them as labels and brings in the image they belong to."""
+    from ome_zarr.reader import Label
+
+    image = tmp_path / "s1" / "image.ome.zarr"
+    tracks = tmp_path / "s1" / "tracks.ome.zarr"
+    write_ome_image(image, np.ones((2, 1, 8, 8), np.uint16), "tcyx", 0.5, 3.0)
+    labels = np.zeros((2, 8, 8), np.uint32)
+    labels[:, 2:5, 2:5] = 7
+    write_ome_image(tracks, labels, "tyx", 0.5, 3.0, name="tracks", label_of=image)
+    attrs = json.loads((tracks / ".zattrs").read_text())
+    assert attrs["image-label"] == {"version": "0.4", "source": {"image": "../image.ome.zarr"}}
+    nodes = list(Reader(parse_url(str(tracks)))())
+    label_nodes = [n for n in nodes if any(isinstance(spec, Label) for spec in n.specs)]
+    assert len(label_nodes) == 1 and np.asarray(label_nodes[0].data[0]).max() == 7
+    assert any(Path(str(n.zarr.path)).resolve() == image.resolve() for n in nodes if n is not label_nodes[0])

@@ -69,6 +69,7 @@ def new_ome_array(
     channel_names: Sequence[str] | None = None,
     name: str = "image",
     extra_attrs: dict[str, Any] | None = None,
+    label_of: PathLike | None = None,
 ) -> Iterator[zarr.Array]:
     """Create an NGFF 0.4 image (one resolution level, one chunk per frame) and yield its array.
 
@@ -76,7 +77,10 @@ def new_ome_array(
     movie never has to be in memory at once; the store appears under ``path``
     only when the block completes.  Axes are e.g. ``"tcyx"`` or ``"tyx"``;
     ``pixel_size_um`` is the y/x pixel size in µm, ``frame_interval_min`` the
-    time between frames in minutes.
+    time between frames in minutes.  ``label_of``: the OME-Zarr image these are
+    labels of; the store then carries NGFF ``image-label`` metadata whose source is
+    that image's path relative to this one, so OME-Zarr readers (ome-zarr-py,
+    napari-ome-zarr) open it as a label layer over its image.
     """
     axes = axes.lower()
     if len(axes) != len(shape):
@@ -106,6 +110,9 @@ def new_ome_array(
             if len(names) != n_c:
                 raise ValueError(f"{len(names)} channel names for {n_c} channels")
             attrs["omero"] = {"version": "0.4", "channels": [{"label": n, "active": True} for n in names]}
+        if label_of is not None:
+            source = os.path.relpath(os.fspath(label_of), os.fspath(path))
+            attrs["image-label"] = {"version": "0.4", "source": {"image": source.replace(os.sep, "/")}}
         attrs["cellpipe"] = dict(extra_attrs or {})
         group.attrs.update(attrs)
         yield arr
@@ -120,11 +127,13 @@ def write_ome_image(
     channel_names: Sequence[str] | None = None,
     name: str = "image",
     extra_attrs: dict[str, Any] | None = None,
+    label_of: PathLike | None = None,
 ) -> None:
-    """Write an in-memory array (axes e.g. ``"tcyx"``) as an NGFF 0.4 image, frame by frame."""
+    """Write an in-memory array (axes e.g. ``"tcyx"``) as an NGFF 0.4 image, frame by frame
+    (``label_of``: see :func:`new_ome_array`)."""
     data_shape = np.shape(data)
     with new_ome_array(path, data_shape, np.asarray(data[:1]).dtype, axes, pixel_size_um, frame_interval_min,
-                       channel_names, name, extra_attrs) as arr:
+                       channel_names, name, extra_attrs, label_of) as arr:
         for t in range(data_shape[0]):
             arr[t] = np.asarray(data[t])
 
