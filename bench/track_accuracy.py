@@ -60,12 +60,13 @@ def score_ctc(res_dir: Path, gt_dir: Path) -> dict[str, Any]:
     A ground-truth track counts as recovered when every one of its objects is matched (CTC
     matcher) by a predicted object of one and the same predicted track.
     """
-    from ctc_metrics import evaluate_sequence
+    from ctc_metrics import evaluate_sequence, validate_sequence
     from traccuracy import run_metrics
     from traccuracy.loaders import load_ctc_data
     from traccuracy.matchers import CTCMatcher
     from traccuracy.metrics import CompleteTracks, DivisionMetrics
 
+    valid = validate_sequence(str(res_dir))["Valid"]
     ctc = evaluate_sequence(str(res_dir), str(gt_dir), metrics=["DET", "TRA"])
     gt = load_ctc_data(str(gt_dir / "TRA"), str(gt_dir / "TRA" / "man_track.txt"), name="gt")
     pred = load_ctc_data(str(res_dir), str(res_dir / "res_track.txt"), name="pred")
@@ -84,6 +85,7 @@ def score_ctc(res_dir: Path, gt_dir: Path) -> dict[str, Any]:
         labels = {pred.graph.nodes[p]["segmentation_id"] for p in preds if p is not None}
         recovered += int(None not in preds and len(labels) == 1)
     return {
+        "ctc_format_valid": bool(valid),
         "DET": float(ctc["DET"]),
         "TRA": float(ctc["TRA"]),
         "division_precision": float(div["Division Precision"]),

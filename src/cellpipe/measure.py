@@ -533,10 +533,12 @@ def _division_columns(summary: pd.DataFrame, frame_interval_min: float) -> pd.Da
     children = summary.loc[summary["parent"] != 0, ["parent", "first_frame"]]
     by_parent = children.groupby("parent", sort=True)["first_frame"]
     out["n_children"] = by_parent.size().reindex(out.index, fill_value=0)
-    out["n_divisions"] = by_parent.nunique().reindex(out.index, fill_value=0)
+    divides = out["n_children"] >= 2  # a lone child continues its parent (e.g. across a gap): no division
+    out["n_divisions"] = divides.astype("int64")
+    born_by_division = summary["parent"].map(out["n_children"]).fillna(0) >= 2
     children_first = by_parent.min().reindex(out.index)
     cycle = (children_first - summary["first_frame"]) * float(frame_interval_min)
-    out["cell_cycle_min"] = cycle.where(summary["parent"] != 0)
+    out["cell_cycle_min"] = cycle.where(divides & born_by_division)
     return out
 
 
@@ -569,12 +571,13 @@ def summarize_tracks(cells: pd.DataFrame, tracks: pd.DataFrame, frame_interval_m
       lags exist or the MSD is 0 at any of them.  2 for motion at constant
       velocity, about 1 for a random walk, below 1 for confined motion.
     * ``n_children``: number of tracks whose ``parent`` is this track.
-    * ``n_divisions``: number of distinct first frames among those children
-      (two daughters appearing together are one division; normally 0 or 1).
+    * ``n_divisions``: 1 when the track ends by dividing (two or more
+      children, as the tracker's lineage has them), else 0; a single child
+      continues the track and is no division.
     * ``cell_cycle_min``: time between the division that created the cell and
       the division that ends it, (earliest first frame of its children −
-      its own first frame) × frame interval (minutes); NaN unless the track
-      both has a parent (``parent`` != 0) and has children.
+      its own first frame) × frame interval (minutes); NaN unless the track's
+      parent divided (two or more children) and the track itself divides.
 
     Positions with a non-finite coordinate are left out of the MSD columns.
     Sorted by ``track_id``; empty inputs give an empty table with the same

@@ -190,8 +190,8 @@ class TrackingResult:
         'APPROXIMATE'), ``search_radius_px``, ``n_objects``,
         ``max_objects_per_frame``, ``n_small_objects_dropped``,
         ``optimizer`` ('solved', 'no solution (time limit?)', 'not run'),
-        ``n_tracks``, ``n_divisions`` (parents with two or more daughters
-        starting in the same frame), ``linking_s`` and ``optimizer_s`` (s).
+        ``n_tracks``, ``n_divisions`` (tracks with two or more daughters),
+        ``linking_s`` and ``optimizer_s`` (s).
     """
 
     tracks: pd.DataFrame
@@ -534,7 +534,7 @@ def track_cells(
     for frame, group in tracks.groupby("frame", sort=True):
         relabelled[frame] = _map_labels(labels[frame], group["label"].to_numpy(), group["track_id"].to_numpy())
     info["n_tracks"] = int(tracks["track_id"].nunique())
-    daughters = lineage.groupby(["parent", "division_frame"]).size()
+    daughters = lineage.groupby("parent").size()
     info["n_divisions"] = int((daughters >= 2).sum())  # a lone "daughter" is a track continued, not a division
     logger.info(
         "%d tracks (%d from btrack), %d division edges, %d objects",

@@ -394,11 +394,14 @@ def test_ensemble_msd_pools_pairs_of_all_tracks() -> None:
 
 def test_divisions_and_cell_cycle() -> None:
     # Mother 1 (frames 0-4) divides into 2 and 3 (frames 5-12); 2 divides into 4 and 5 (frame 13).
-    # Track 6 is a root whose two children appear in different frames (7 at 2, 8 at 3).
+    # Track 6 is a root whose two children appear in different frames (7 at 2, 8 at 3): one division.
+    # Track 9 continues as its lone child 10 (a track split at a gap): no division, no cycle for 10's
+    # child pair 11, 12 since 10 was not born by a division.
     rows, parent = [], []
     for track, first, last, mother in [
         (1, 0, 4, 0), (2, 5, 12, 1), (3, 5, 12, 1), (4, 13, 13, 2), (5, 13, 13, 2),
         (6, 0, 1, 0), (7, 2, 3, 6), (8, 3, 3, 6),
+        (9, 0, 2, 0), (10, 3, 6, 9), (11, 7, 7, 10), (12, 7, 7, 10),
     ]:  # fmt: skip
         for frame in range(first, last + 1):
             rows.append((frame, track, track))
@@ -406,8 +409,12 @@ def test_divisions_and_cell_cycle() -> None:
     tracks = _tracks(rows, parent=parent)
     summary = summarize_tracks(None, tracks, 3.0).set_index("track_id")
 
-    assert summary["n_children"].to_dict() == {1: 2, 2: 2, 3: 0, 4: 0, 5: 0, 6: 2, 7: 0, 8: 0}
-    assert summary["n_divisions"].to_dict() == {1: 1, 2: 1, 3: 0, 4: 0, 5: 0, 6: 2, 7: 0, 8: 0}
+    assert summary["n_children"].to_dict() == {
+        1: 2, 2: 2, 3: 0, 4: 0, 5: 0, 6: 2, 7: 0, 8: 0, 9: 1, 10: 2, 11: 0, 12: 0
+    }  # fmt: skip
+    assert summary["n_divisions"].to_dict() == {
+        1: 1, 2: 1, 3: 0, 4: 0, 5: 0, 6: 1, 7: 0, 8: 0, 9: 0, 10: 1, 11: 0, 12: 0
+    }  # fmt: skip
     # Only track 2 is both born by and ends with a division: (13 - 5) frames × 3 min.
     assert summary.loc[2, "cell_cycle_min"] == 24.0
     assert summary["cell_cycle_min"].drop(2).isna().all()

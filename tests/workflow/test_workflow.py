@@ -62,11 +62,12 @@ def test_all_outputs_written(tiny_run: Path) -> None:
 
 
 def test_ctc_export_scores_well_against_the_simulators_truth(tiny_run: Path) -> None:
-    """The workflow's CTC result folder passes the CTC checks of py-ctcmetrics and, from raw frames
+    """The workflow's CTC result folder passes py-ctcmetrics' format validation and, from raw frames
     through the shipped model and btrack, agrees with the simulator's tracks (DET, TRA)."""
-    from ctc_metrics import evaluate_sequence
+    from ctc_metrics import evaluate_sequence, validate_sequence
 
     res = tiny_run / "results"
+    assert validate_sequence(str(res / "tiny" / "ctc"))["Valid"] == 1  # the CTC's own format checks
     scores = evaluate_sequence(str(res / "tiny" / "ctc"), str(res / "simulated" / "tiny" / "01_GT"), metrics=["DET", "TRA"])
     assert scores["DET"] >= 0.9 and scores["TRA"] >= 0.9, scores
     info = json.loads((res / "tiny" / "tracking.json").read_text())
