@@ -22,7 +22,7 @@ def main() -> None:
     print()
     segment_speed.main(["--frames", "12"] if args.quick else [])
     print()
-    track_accuracy.main(["--parts", "gt,simulated"] if args.quick else [])
+    track_accuracy.main(["--parts", "gt,simulated,demo"] if args.quick else [])
     print()
     track_scale.main(["--cells", "100,300", "--frames", "30"] if args.quick else [])
 
