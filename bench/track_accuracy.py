@@ -140,6 +140,20 @@ def track_and_export(labels: np.ndarray, pixel_size_um: float, interval_min: flo
     return {"tracking_s": round(seconds, 2), "n_tracks": result.info["n_tracks"], "n_divisions": result.info["n_divisions"]}
 
 
+def run_workflow(workdir: Path, target: str) -> float:
+    """Build ``target`` with the repository's Snakefile in ``workdir`` (log: workdir/snakemake.log); seconds."""
+    cmd = [
+        str(BIN / "snakemake"), target, "--snakefile", str(REPO / "Snakefile"),
+        "--directory", str(workdir), "--cores", "2", "--resources", "gpu=1",
+    ]
+    start = time.perf_counter()
+    with open(workdir / "snakemake.log", "w") as log:
+        proc = subprocess.run(cmd, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+    if proc.returncode:
+        sys.exit(f"bench: the workflow failed, see {workdir / 'snakemake.log'}")
+    return time.perf_counter() - start
+
+
 def part_gt(work: Path) -> dict[str, Any]:
     from cellpipe.io.ctc import read_ctc_label_stack
 
@@ -166,16 +180,7 @@ def part_pipeline(work: Path) -> dict[str, Any]:
     (pipeline / "config" / "samples.tsv").write_text(
         f"sample\tmovie\tpixel_size_um\tframe_interval_min\ngowt1\tmovie\t{GOWT1_PIXEL_SIZE_UM}\t{GOWT1_INTERVAL_MIN:g}\n"
     )
-    cmd = [
-        str(BIN / "snakemake"), "results/gowt1/ctc", "--snakefile", str(REPO / "Snakefile"),
-        "--directory", str(pipeline), "--cores", "2", "--resources", "gpu=1",
-    ]
-    start = time.perf_counter()
-    with open(pipeline / "snakemake.log", "w") as log:
-        proc = subprocess.run(cmd, cwd=pipeline, stdout=log, stderr=subprocess.STDOUT)
-    if proc.returncode:
-        sys.exit(f"bench: the workflow failed, see {pipeline / 'snakemake.log'}")
-    seconds = time.perf_counter() - start
+    seconds = run_workflow(pipeline, "results/gowt1/ctc")
     info = json.loads((pipeline / "results" / "gowt1" / "tracking.json").read_text())
     scores = score_ctc(pipeline / "results" / "gowt1" / "ctc", gt_dir)
     return {"workflow_s": round(seconds, 1), "btrack_linking_and_optimiser_s": info["linking_s"] + info["optimizer_s"],
@@ -189,16 +194,7 @@ def part_demo(work: Path) -> dict[str, Any]:
     (demo / "config").mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "config" / "config.yaml", demo / "config" / "config.yaml")
     shutil.copy(REPO / "config" / "samples.tsv", demo / "config" / "samples.tsv")
-    cmd = [
-        str(BIN / "snakemake"), "results/demo/ctc", "--snakefile", str(REPO / "Snakefile"),
-        "--directory", str(demo), "--cores", "2", "--resources", "gpu=1",
-    ]
-    start = time.perf_counter()
-    with open(demo / "snakemake.log", "w") as log:
-        proc = subprocess.run(cmd, cwd=demo, stdout=log, stderr=subprocess.STDOUT)
-    if proc.returncode:
-        sys.exit(f"bench: the workflow failed, see {demo / 'snakemake.log'}")
-    seconds = time.perf_counter() - start
+    seconds = run_workflow(demo, "results/demo/ctc")
     scores = score_ctc(demo / "results" / "demo" / "ctc", demo / "results" / "simulated" / "demo" / "01_GT")
     return {"workflow_s": round(seconds, 1), **scores}
 
