@@ -13,6 +13,7 @@ include: "workflow/rules/segment.smk"
 include: "workflow/rules/track.smk"
 include: "workflow/rules/measure.smk"
 include: "workflow/rules/export.smk"
+include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -29,4 +30,5 @@ rule all:
             ],
             sample=SAMPLES,
         ),
+        evaluation=[f"{RESULTS}/evaluation.tsv"] if GROUND_TRUTH else [],
     default_target: True

@@ -140,11 +140,13 @@ def track_and_export(labels: np.ndarray, pixel_size_um: float, interval_min: flo
     return {"tracking_s": round(seconds, 2), "n_tracks": result.info["n_tracks"], "n_divisions": result.info["n_divisions"]}
 
 
-def run_workflow(workdir: Path, target: str) -> float:
-    """Build ``target`` with the repository's Snakefile in ``workdir`` (log: workdir/snakemake.log); seconds."""
+def run_workflow(workdir: Path, target: str, *extra: str) -> float:
+    """Build ``target`` with the repository's Snakefile in ``workdir`` (log: workdir/snakemake.log); seconds.
+
+    ``extra`` are further snakemake arguments (after the target)."""
     cmd = [
         str(BIN / "snakemake"), target, "--snakefile", str(REPO / "Snakefile"),
-        "--directory", str(workdir), "--cores", "2", "--resources", "gpu=1",
+        "--directory", str(workdir), "--cores", "2", "--resources", "gpu=1", *extra,
     ]
     start = time.perf_counter()
     with open(workdir / "snakemake.log", "w") as log:

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cellpipe._base import StageSettings
+from cellpipe.evaluate import EvaluateSettings
 from cellpipe.ingest import IngestSettings
 from cellpipe.measure import MeasureSettings
 from cellpipe.normalize import NormalizeSettings
@@ -58,6 +59,7 @@ class PipelineConfig(StageSettings):
     segment: SegmentSettings = Field(default_factory=SegmentSettings)
     track: TrackSettings = Field(default_factory=TrackSettings)
     measure: MeasureSettings = Field(default_factory=MeasureSettings)
+    evaluate: EvaluateSettings = Field(default_factory=EvaluateSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
     train: dict[str, TrainSettings] = Field(
         default_factory=dict,
@@ -85,7 +87,11 @@ class SampleRow(BaseModel):
     pixel_size_um: float | None = Field(None, gt=0, description="Pixel size in µm; overrides the file's metadata.")
     frame_interval_min: float | None = Field(None, gt=0, description="Time between frames in minutes; overrides the file's metadata.")
     channel_names: str | None = Field(None, description="Comma-separated channel names; default: from the file or ch0, ch1, ...")
-    ground_truth: str | None = Field(None, description="CTC ground-truth folder (with TRA/ and SEG/), for evaluation.")
+    ground_truth: str | None = Field(
+        None,
+        description="Ground truth for rule evaluate_sample: a CTC folder (TRA/, optional SEG/), a folder of "
+        "per-frame label TIFFs (frame number in the name) or a (T, Y, X) label TIFF.",
+    )
 
     @field_validator("sample")
     @classmethod
@@ -190,5 +196,5 @@ def _check_row_files(row: SampleRow, sheet: Path, line_no: int, config: Pipeline
         made_by_sim = sim is not None and os.path.normpath(row.ground_truth) == os.path.normpath(
             SIMULATED_TRUTH.format(results=config.results, name=sim)
         )
-        if not made_by_sim and not Path(row.ground_truth).is_dir():
-            raise ConfigError(f"{where}: ground_truth folder not found: {row.ground_truth}")
+        if not made_by_sim and not Path(row.ground_truth).exists():
+            raise ConfigError(f"{where}: ground_truth not found: {row.ground_truth}")

@@ -1,0 +1,227 @@
+"""Reading the ground truth a sample is evaluated against.
+
+Three layouts are understood (the sample sheet's ``ground_truth`` column):
+
+* **Cell Tracking Challenge folder** (``01_GT``): ``TRA/man_trackTTT.tif`` marks every cell in
+  every frame with its track id and ``TRA/man_track.txt`` gives the lineage; ``SEG/man_segTTT.tif``
+  (optional, any subset of frames) holds full instance masks.  A SEG frame counts as **complete**
+  when at least ``min_marker_coverage`` of the TRA markers of that frame overlap a SEG mask; in the
+  other SEG frames unlabelled cells are not background (GOWT1: 26 of its 30 SEG frames label 1-3
+  of about 24 nuclei), so object-level scores that need false positives use complete frames only.
+* **A folder of label TIFFs**, one per annotated frame, the 0-based frame number being the last
+  number in the file name (``mask005.tif``, ``t012_labels.tif``).  Every frame given is taken as
+  completely annotated.
+* **One label TIFF**: (T, Y, X) with one plane per movie frame, or (Y, X) for a one-frame movie.
+
+Labels are whole numbers, 0 = background.  Every problem raises :class:`GroundTruthError` naming
+the file and what is wrong, before any score is computed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import tifffile
+
+from cellpipe.io.annotations import marker_coverage
+from cellpipe.io.ctc import read_ctc_labels, read_ctc_tracks
+
+logger = logging.getLogger(__name__)
+PathLike = str | os.PathLike[str]
+
+__all__ = ["GroundTruth", "GroundTruthError", "read_ground_truth"]
+
+_TRAILING_NUMBER = re.compile(r"(\d+)\D*\.tiff?$", re.IGNORECASE)
+
+
+class GroundTruthError(ValueError):
+    """Ground truth that cannot be used; the message names the file and the problem."""
+
+
+@dataclass
+class GroundTruth:
+    """The ground truth of one movie.
+
+    ``format`` is ``"ctc"`` or ``"labels"``.  ``masks`` maps 0-based frame -> (Y, X) uint32
+    instance masks (CTC: the SEG frames; labels: every annotated frame).  ``complete`` lists the
+    frames of ``masks`` annotated completely, ``skipped`` says why the others are not.  ``counts``
+    maps frame -> number of cells (CTC: TRA markers, every frame; labels: the annotated frames).
+    ``tracks`` is the CTC lineage table (label, first_frame, last_frame, parent) or None.
+    """
+
+    path: Path
+    format: Literal["ctc", "labels"]
+    masks: dict[int, np.ndarray]
+    complete: list[int]
+    skipped: dict[int, str] = field(default_factory=dict)
+    counts: dict[int, int] = field(default_factory=dict)
+    tracks: pd.DataFrame | None = None
+
+    @property
+    def has_tracking(self) -> bool:
+        """True when tracks (TRA markers and lineage) are available."""
+        return self.tracks is not None
+
+
+def _n_objects(labels: np.ndarray) -> int:
+    values = np.unique(labels)
+    return int(np.count_nonzero(values))
+
+
+def _as_labels(array: np.ndarray, where: Path | str) -> np.ndarray:
+    array = np.asarray(array)
+    if array.dtype.kind == "f":
+        if not np.all(np.isfinite(array)) or not np.all(np.mod(array, 1) == 0):
+            raise GroundTruthError(f"{where}: labels must be whole numbers, got {array.dtype} with fractions")
+    elif array.dtype.kind not in "iub":
+        raise GroundTruthError(f"{where}: labels must be integers, got {array.dtype}")
+    if array.size and array.min() < 0:
+        raise GroundTruthError(f"{where}: labels must not be negative")
+    return array.astype(np.uint32)
+
+
+def _read_tiff(path: Path) -> np.ndarray:
+    try:
+        return np.asarray(tifffile.imread(path))
+    except (tifffile.TiffFileError, ValueError, OSError) as exc:
+        raise GroundTruthError(f"{path}: not a readable TIFF ({exc})") from None
+
+
+def _check_frame(t: int, n_frames: int, where: Path) -> None:
+    if not 0 <= t < n_frames:
+        raise GroundTruthError(f"{where}: frame {t} is beyond the movie's {n_frames} frame(s) (0..{n_frames - 1})")
+
+
+def _check_shape(mask: np.ndarray, frame_shape: tuple[int, int], where: Path | str) -> None:
+    if mask.shape != tuple(frame_shape):
+        raise GroundTruthError(
+            f"{where}: mask is {mask.shape[0]}x{mask.shape[1]} px but the movie's frames are "
+            f"{frame_shape[0]}x{frame_shape[1]} px" if mask.ndim == 2 else
+            f"{where}: expected a (Y, X) mask of {frame_shape[0]}x{frame_shape[1]} px, got shape {mask.shape}"
+        )
+
+
+def _read_numbered(folder: Path, prefix: str = "") -> dict[int, Path]:
+    """The TIFFs in ``folder`` whose names start with ``prefix``, by frame number (the last number in the name)."""
+    files: dict[int, Path] = {}
+    candidates = [p for p in folder.iterdir() if p.name.startswith(prefix) and p.suffix.lower() in (".tif", ".tiff")]
+    for path in sorted(candidates):
+        match = _TRAILING_NUMBER.search(path.name)
+        if not match:
+            raise GroundTruthError(f"{path}: no frame number in the file name (expected e.g. mask005.tif)")
+        t = int(match.group(1))
+        if t in files:
+            raise GroundTruthError(f"{folder}: {files[t].name} and {path.name} are both frame {t}")
+        files[t] = path
+    return files
+
+
+def _read_ctc(path: Path, n_frames: int, frame_shape: tuple[int, int], min_marker_coverage: float) -> GroundTruth:
+    tra = path / "TRA"
+    track_file = tra / "man_track.txt"
+    if not tra.is_dir():
+        raise GroundTruthError(f"{path}: a CTC ground-truth folder needs TRA/ (man_trackTTT.tif and man_track.txt)")
+    if not track_file.is_file():
+        raise GroundTruthError(f"{track_file}: lineage file not found")
+    markers = _read_numbered(tra, "man_track")
+    if not markers:
+        raise GroundTruthError(f"{tra}: no man_trackTTT.tif marker images")
+    missing = sorted(set(range(n_frames)) - set(markers))
+    if missing or len(markers) != n_frames:
+        extra = sorted(set(markers) - set(range(n_frames)))
+        raise GroundTruthError(
+            f"{tra}: tracking markers must cover the movie's {n_frames} frame(s) exactly"
+            + (f"; missing frames {missing[:10]}" if missing else "")
+            + (f"; frames beyond the movie {extra[:10]}" if extra else "")
+        )
+    try:
+        tracks = read_ctc_tracks(track_file)
+    except ValueError as exc:
+        raise GroundTruthError(str(exc)) from None
+    counts: dict[int, int] = {}
+    marker_frames: dict[int, np.ndarray] = {}
+    seg_dir = path / "SEG"
+    seg_files = _read_numbered(seg_dir, "man_seg") if seg_dir.is_dir() else {}
+    for t, file in markers.items():
+        frame = _as_labels(_read_tiff(file), file)
+        _check_shape(frame, frame_shape, file)
+        counts[t] = _n_objects(frame)
+        if t in seg_files:
+            marker_frames[t] = frame
+    masks: dict[int, np.ndarray] = {}
+    complete: list[int] = []
+    skipped: dict[int, str] = {}
+    for t, file in sorted(seg_files.items()):
+        _check_frame(t, n_frames, file)
+        mask = _as_labels(_read_tiff(file), file)
+        _check_shape(mask, frame_shape, file)
+        masks[t] = mask
+        coverage, n_markers = marker_coverage(mask, marker_frames[t])
+        if coverage >= min_marker_coverage:
+            complete.append(t)
+        else:
+            skipped[t] = (
+                f"sparse annotation: {int(round(coverage * n_markers))} of {n_markers} tracked cells have a mask"
+            )
+    logger.info(
+        "%s: CTC ground truth, %d frames of markers, %d SEG frames (%d complete)",
+        path, len(markers), len(masks), len(complete),
+    )
+    return GroundTruth(path, "ctc", masks, complete, skipped, counts, tracks)
+
+
+def _read_label_files(path: Path, n_frames: int, frame_shape: tuple[int, int]) -> GroundTruth:
+    if path.is_dir():
+        files = _read_numbered(path)
+        if not files:
+            raise GroundTruthError(f"{path}: no label TIFFs (and no CTC TRA/ or SEG/ folder)")
+        masks = {}
+        for t, file in sorted(files.items()):
+            _check_frame(t, n_frames, file)
+            mask = _as_labels(_read_tiff(file), file)
+            _check_shape(mask, frame_shape, file)
+            masks[t] = mask
+    else:
+        stack = _as_labels(_read_tiff(path), path)
+        if stack.ndim == 2:
+            stack = stack[np.newaxis]
+        if stack.ndim != 3 or stack.shape[0] != n_frames:
+            raise GroundTruthError(
+                f"{path}: a label TIFF must be (T, Y, X) with one plane per movie frame ({n_frames}), "
+                f"got shape {stack.shape}"
+            )
+        _check_shape(stack[0], frame_shape, path)
+        masks = {t: stack[t] for t in range(n_frames)}
+    counts = {t: _n_objects(mask) for t, mask in masks.items()}
+    logger.info("%s: label ground truth, %d annotated frame(s)", path, len(masks))
+    return GroundTruth(path, "labels", masks, sorted(masks), {}, counts, None)
+
+
+def read_ground_truth(
+    path: PathLike, n_frames: int, frame_shape: tuple[int, int], min_marker_coverage: float = 0.95
+) -> GroundTruth:
+    """Read and check the ground truth of a movie of ``n_frames`` frames of ``frame_shape`` (Y, X) px.
+
+    ``path`` is a CTC ground-truth folder (has ``TRA/``), a folder of label TIFFs, or a label TIFF
+    (see the module docstring).  ``min_marker_coverage`` (0-1) decides which CTC SEG frames count
+    as complete.
+
+    Raises:
+        GroundTruthError: the path does not exist, a file is unreadable, masks do not match the
+            movie's frame size, frames lie outside the movie, labels are not whole non-negative numbers.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise GroundTruthError(f"{path}: ground truth not found")
+    if path.is_dir() and (path / "TRA").exists():
+        return _read_ctc(path, n_frames, frame_shape, min_marker_coverage)
+    if path.is_dir() and (path / "SEG").is_dir():  # CTC segmentation only: no tracks, frames taken as complete
+        return _read_label_files(path / "SEG", n_frames, frame_shape)
+    return _read_label_files(path, n_frames, frame_shape)

@@ -1,0 +1,189 @@
+"""Entry points of the evaluation rules: one sample against its ground truth, and the table across samples.
+
+``evaluate_sample_step`` reads the ground truth (:mod:`cellpipe.io.ground_truth`), the sample's
+segmentation (``segmentation.ome.zarr``, for instance and pixel scores and the per-frame count
+error) and its CTC export (``ctc/``, for CTC SEG/DET/TRA and division detection), scores them
+with :mod:`cellpipe.evaluate` and writes ``evaluation.json``.  ``summarize_evaluation_step``
+writes one row per sample to ``results/evaluation.tsv``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cellpipe.evaluate import (
+    EvaluateSettings,
+    count_errors,
+    ctc_scores,
+    division_scores,
+    json_safe,
+    segmentation_scores,
+    single_frame_tracks,
+)
+from cellpipe.io import omezarr, tables
+from cellpipe.io.ctc import TRACK_COLUMNS, write_ctc_ground_truth, write_ctc_results
+from cellpipe.io.ground_truth import GroundTruth, GroundTruthError, read_ground_truth
+from cellpipe.versions import package_version
+
+logger = logging.getLogger(__name__)
+PathLike = str | os.PathLike[str]
+
+__all__ = ["EVALUATION_COLUMNS", "evaluation_row", "evaluate_sample_step", "summarize_evaluation_step"]
+
+_MAX_CTC_LABELS = 65535  # CTC masks are uint16
+
+
+def _n_objects(frame: np.ndarray) -> int:
+    return int(np.count_nonzero(np.unique(frame)))
+
+
+def _labels_ctc_scores(gt: GroundTruth, seg: Any, settings: EvaluateSettings, threads: int) -> dict[str, Any]:
+    """SEG and DET of per-frame label ground truth: both sides as one-frame tracks in temporary CTC folders."""
+    frames = sorted(gt.masks)
+    true_stack, true_rows = single_frame_tracks([gt.masks[t] for t in frames])
+    pred_stack, pred_rows = single_frame_tracks([np.asarray(seg.data[t]) for t in frames])
+    if max(len(true_rows), len(pred_rows)) > _MAX_CTC_LABELS:
+        return {"reason": f"more than {_MAX_CTC_LABELS} objects in the annotated frames: CTC masks are 16-bit"}
+    with tempfile.TemporaryDirectory(prefix="cellpipe-evaluate-") as tmp:
+        gt_dir, res_dir = Path(tmp) / "01_GT", Path(tmp) / "01_RES"
+        write_ctc_ground_truth(gt_dir, true_stack, pd.DataFrame(true_rows, columns=list(TRACK_COLUMNS)))
+        write_ctc_results(res_dir, pred_stack, pd.DataFrame(pred_rows, columns=list(TRACK_COLUMNS)))
+        scores = ctc_scores(res_dir, gt_dir, segmentation=True, tracking=False, threads=threads)
+    scores["result"] = "segmentation.ome.zarr (annotated frames, each object a one-frame track)"
+    return scores
+
+
+def evaluate_sample_step(
+    sample: str,
+    ground_truth: PathLike,
+    segmentation: PathLike,
+    image: PathLike,
+    ctc_dir: PathLike,
+    settings: dict[str, Any],
+    evaluation: PathLike,
+    threads: int = 1,
+) -> None:
+    """Score one sample against its ground truth and write ``evaluation.json``.
+
+    Raises:
+        GroundTruthError: the ground truth is missing, unreadable or does not fit the movie
+            (the message names the sample and the file); nothing is written.
+    """
+    ev = EvaluateSettings.model_validate(settings)
+    meta = omezarr.open_ome_image(image)
+    seg = omezarr.open_ome_image(segmentation)
+    n_frames, frame_shape = int(seg.data.shape[0]), tuple(int(n) for n in seg.data.shape[1:])
+    try:
+        gt = read_ground_truth(ground_truth, n_frames, frame_shape, ev.min_marker_coverage)  # type: ignore[arg-type]
+    except GroundTruthError as err:
+        raise GroundTruthError(f"sample {sample!r}: {err}") from None
+
+    predicted_counts = {t: _n_objects(np.asarray(seg.data[t])) for t in sorted(gt.counts)}
+    counts = count_errors(gt.counts, predicted_counts, meta.frame_interval_min)
+    counts["truth"] = "TRA markers (every cell, every frame)" if gt.format == "ctc" else "annotated label images"
+    counts["source"] = "segmentation.ome.zarr"
+
+    segm: dict[str, Any]
+    if gt.complete:
+        segm = segmentation_scores({t: gt.masks[t] for t in gt.complete}, lambda t: np.asarray(seg.data[t]), ev.iou_thresholds)
+        segm["source"] = "segmentation.ome.zarr"
+    else:
+        segm = {"reason": "no completely annotated segmentation frame" if gt.masks else "no segmentation ground truth"}
+    segm["skipped_frames"] = {str(t): why for t, why in sorted(gt.skipped.items())}
+
+    divisions: dict[str, Any] | None
+    if gt.format == "ctc":
+        ctc = ctc_scores(
+            ctc_dir, gt.path, segmentation=bool(gt.masks), tracking=True,
+            division_frame_tolerance=ev.division_frame_tolerance, threads=threads,
+        )
+        ctc["result"] = "ctc/ (tracked masks)"
+        ctc["branching_correctness"] = ctc.pop("divisions")
+        divisions = division_scores(ctc_dir, gt.path, ev.division_frame_tolerance)
+    else:
+        ctc = _labels_ctc_scores(gt, seg, ev, threads)
+        ctc.pop("divisions", None)
+        divisions = {"reason": "the ground truth has no lineage (label images only)"}
+
+    result = {
+        "sample": sample,
+        "ground_truth": {
+            "path": str(ground_truth),
+            "format": gt.format,
+            "annotated_frames": sorted(gt.masks),
+            "complete_frames": gt.complete,
+        },
+        "ctc": ctc,
+        "segmentation": segm,
+        "counts": counts,
+        "divisions": divisions,
+        "settings": ev.model_dump(mode="json"),
+        "versions": {name: package_version(name) for name in ("cellpipe", "py-ctcmetrics", "cellpose")},
+    }
+    tables.write_json(json_safe(result), evaluation)
+    logger.info(
+        "sample %s: DET %s, TRA %s, SEG %s, AP@0.5 %s",
+        sample, ctc.get("DET"), ctc.get("TRA"), ctc.get("SEG"),
+        (segm.get("average_precision") or [None])[0],
+    )
+
+
+EVALUATION_COLUMNS: tuple[str, ...] = (
+    "sample", "ground_truth_format", "SEG", "DET", "TRA", "AP50", "AP75", "mAP_50_95",
+    "precision_50", "recall_50", "F1_50", "jaccard", "dice", "count_mae", "count_mean_error",
+    "division_precision", "division_recall", "division_f1", "gt_divisions", "complete_frames",
+)
+"""Columns of ``results/evaluation.tsv``."""
+
+
+def _at(section: dict[str, Any] | None, key: str, threshold: float) -> float | None:
+    if not section or key not in section:
+        return None
+    thresholds = [round(float(t), 4) for t in section.get("iou_thresholds", [])]
+    threshold = round(threshold, 4)
+    return section[key][thresholds.index(threshold)] if threshold in thresholds else None
+
+
+def evaluation_row(evaluation: dict[str, Any]) -> dict[str, Any]:
+    """One row of ``evaluation.tsv`` (:data:`EVALUATION_COLUMNS`) from an ``evaluation.json`` mapping."""
+    ctc = evaluation.get("ctc") or {}
+    segm = evaluation.get("segmentation") or {}
+    counts = evaluation.get("counts") or {}
+    div = evaluation.get("divisions") or {}
+    return {
+        "sample": evaluation["sample"],
+        "ground_truth_format": evaluation.get("ground_truth", {}).get("format"),
+        "SEG": ctc.get("SEG"),
+        "DET": ctc.get("DET"),
+        "TRA": ctc.get("TRA"),
+        "AP50": _at(segm, "average_precision", 0.5),
+        "AP75": _at(segm, "average_precision", 0.75),
+        "mAP_50_95": segm.get("mean_average_precision"),
+        "precision_50": _at(segm, "precision", 0.5),
+        "recall_50": _at(segm, "recall", 0.5),
+        "F1_50": _at(segm, "f1", 0.5),
+        "jaccard": segm.get("jaccard"),
+        "dice": segm.get("dice"),
+        "count_mae": counts.get("mean_absolute_error"),
+        "count_mean_error": counts.get("mean_error"),
+        "division_precision": div.get("precision"),
+        "division_recall": div.get("recall"),
+        "division_f1": div.get("f1"),
+        "gt_divisions": div.get("gt_divisions"),
+        "complete_frames": len(evaluation.get("ground_truth", {}).get("complete_frames", [])),
+    }
+
+
+def summarize_evaluation_step(evaluations: list[PathLike], table: PathLike) -> None:
+    """Write ``evaluation.tsv``: one row per sample (:data:`EVALUATION_COLUMNS`), sorted by sample."""
+    rows = [evaluation_row(tables.read_json(path)) for path in evaluations]
+    frame = pd.DataFrame(rows, columns=list(EVALUATION_COLUMNS)).sort_values("sample", kind="stable")
+    tables.write_tsv(frame, table)
+    logger.info("evaluation table of %d sample(s)", len(frame))

@@ -1,0 +1,344 @@
+"""Tests of the evaluation against ground truth: hand-computed scores, ground-truth readers, and
+agreement of the CTC measures (py-ctcmetrics) with traccuracy on the same folders."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+
+from cellpipe.evaluate import (
+    EvaluateSettings,
+    count_errors,
+    ctc_scores,
+    division_scores,
+    frame_segmentation_scores,
+    json_safe,
+    segmentation_scores,
+    single_frame_tracks,
+)
+from cellpipe.io.ctc import (
+    read_ctc_label_stack,
+    read_ctc_tracks,
+    write_ctc_ground_truth,
+    write_ctc_results,
+)
+from cellpipe.io.ground_truth import GroundTruthError, read_ground_truth
+from cellpipe.simulate import SimulatedMovie, make_nuclei_movie
+
+SHARED_GOWT1 = Path(__file__).resolve().parents[3] / "shared" / "data" / "ctc" / "Fluo-N2DH-GOWT1"
+
+
+def squares() -> tuple[np.ndarray, np.ndarray]:
+    """Ground truth: two 10x10 squares.  Prediction: the first exactly, the second shifted by 2 px
+    (IoU 80/120 = 0.667), and a 4x4 false positive."""
+    truth = np.zeros((40, 40), np.uint16)
+    truth[0:10, 0:10] = 1
+    truth[20:30, 20:30] = 2
+    pred = np.zeros_like(truth)
+    pred[0:10, 0:10] = 7
+    pred[20:30, 22:32] = 3
+    pred[35:39, 0:4] = 9
+    return truth, pred
+
+
+def test_frame_scores_match_hand_computation() -> None:
+    truth, pred = squares()
+    s = frame_segmentation_scores(truth, pred, [0.5, 0.7, 0.9])
+    assert s["n_true"] == 2 and s["n_predicted"] == 3
+    # IoU 1.0 and 0.667: both match at 0.5, only the exact one at 0.7 and 0.9
+    assert s["tp"] == [2, 1, 1] and s["fp"] == [1, 2, 2] and s["fn"] == [0, 1, 1]
+    assert s["matched_ious"] == pytest.approx([1.0, 80 / 120])
+    # foreground: 200 true px, 216 predicted px, 180 shared
+    assert (s["intersection"], s["union"], s["true_pixels"], s["predicted_pixels"]) == (180, 236, 200, 216)
+
+
+def test_segmentation_scores_pool_counts_over_frames() -> None:
+    truth, pred = squares()
+    empty = np.zeros_like(truth)
+    frames = {0: truth, 3: truth, 5: empty}
+    predicted = {0: pred, 3: truth, 5: empty}
+    s = segmentation_scores(frames, predicted.__getitem__, [0.5, 0.75])
+    assert s["frames"] == [0, 3, 5]
+    # frame 0: tp 2 fp 1 fn 0 at 0.5, tp 1 fp 2 fn 1 at 0.75; frame 3 perfect (2 tp); frame 5 empty
+    assert s["tp"] == [4, 3] and s["fp"] == [1, 2] and s["fn"] == [0, 1]
+    assert s["average_precision"] == pytest.approx([4 / 5, 3 / 6])
+    assert s["precision"] == pytest.approx([4 / 5, 3 / 5])
+    assert s["recall"] == pytest.approx([1.0, 3 / 4])
+    assert s["f1"] == pytest.approx([8 / 9, 6 / 9])
+    assert s["mean_average_precision"] == pytest.approx((0.8 + 0.5) / 2)
+    assert s["jaccard"] == pytest.approx((180 + 200) / (236 + 200))
+    assert s["dice"] == pytest.approx(2 * 380 / (200 + 216 + 400))
+    assert s["mean_matched_iou"] == pytest.approx((1 + 80 / 120 + 1 + 1) / 4)
+    assert [r["frame"] for r in s["per_frame"]] == [0, 3, 5]
+    assert s["per_frame"][0]["ap_0.5"] == pytest.approx(2 / 3)
+    assert math.isnan(s["per_frame"][2]["jaccard"])  # no foreground on either side
+
+
+def test_count_errors() -> None:
+    out = count_errors({0: 10, 1: 10, 2: 0}, {0: 12, 1: 9, 2: 1, 3: 50}, frame_interval_min=5.0)
+    assert out["mean_error"] == pytest.approx((2 - 1 + 1) / 3)
+    assert out["mean_absolute_error"] == pytest.approx(4 / 3)
+    assert out["mean_absolute_percentage_error"] == pytest.approx(100 * (0.2 + 0.1) / 2)
+    assert out["max_absolute_error"] == 2
+    assert out["per_frame"][1] == {"frame": 1, "time_min": 5.0, "n_true": 10, "n_predicted": 9, "error": -1}
+    with pytest.raises(ValueError, match=r"frame\(s\) \[4\]"):
+        count_errors({4: 1}, {0: 1})
+
+
+def test_single_frame_tracks_numbers_objects_across_frames() -> None:
+    a = np.array([[0, 5], [5, 9]])
+    b = np.array([[3, 0], [0, 0]])
+    stack, rows = single_frame_tracks([a, b])
+    np.testing.assert_array_equal(stack, [[[0, 1], [1, 2]], [[3, 0], [0, 0]]])
+    assert rows.tolist() == [[1, 0, 0, 0], [2, 0, 0, 0], [3, 1, 1, 0]]
+
+
+def test_json_safe_replaces_nan() -> None:
+    assert json_safe({"a": [1.0, float("nan")], "b": np.float32(2.5), "c": {"d": float("inf")}}) == {
+        "a": [1.0, None], "b": 2.5, "c": {"d": None}
+    }
+
+
+def test_settings_sort_and_check_thresholds() -> None:
+    assert EvaluateSettings(iou_thresholds=[0.75, 0.5, 0.5]).iou_thresholds == [0.5, 0.75]
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        EvaluateSettings(iou_thresholds=[0.5, 1.0])
+
+
+# ------------------------------------------------------------------------------------------
+# ground-truth readers
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sim() -> SimulatedMovie:
+    movie = make_nuclei_movie(n_frames=10, shape=(96, 96), seed=2, division_probability=0.15,
+                              min_division_age_frames=2, maturation_frames=2, entry_rate=0.3)
+    assert movie.n_divisions >= 1
+    return movie
+
+
+def test_ctc_ground_truth_marks_sparse_frames(tmp_path: Path, sim: SimulatedMovie) -> None:
+    gt = tmp_path / "01_GT"
+    write_ctc_ground_truth(gt, sim.labels, sim.tracks, seg_frames=[1, 4])
+    sparse = np.asarray(tifffile.imread(gt / "SEG" / "man_seg004.tif"))
+    keep = np.unique(sparse)[1]
+    tifffile.imwrite(gt / "SEG" / "man_seg004.tif", np.where(sparse == keep, sparse, 0))  # one cell annotated
+    truth = read_ground_truth(gt, 10, (96, 96))
+    assert truth.format == "ctc" and truth.has_tracking
+    assert sorted(truth.masks) == [1, 4] and truth.complete == [1]
+    n4 = len(np.unique(sim.labels[4])) - 1
+    assert truth.skipped == {4: f"sparse annotation: 1 of {n4} tracked cells have a mask"}
+    assert truth.counts == {t: len(np.unique(sim.labels[t])) - 1 for t in range(10)}
+
+
+def test_label_tiff_stack_and_folder(tmp_path: Path, sim: SimulatedMovie) -> None:
+    tifffile.imwrite(tmp_path / "labels.tif", sim.labels)
+    stack = read_ground_truth(tmp_path / "labels.tif", 10, (96, 96))
+    assert stack.format == "labels" and not stack.has_tracking and stack.complete == list(range(10))
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    for t in (2, 7):
+        tifffile.imwrite(folder / f"cells_t{t:03d}.tif", sim.labels[t])
+    sparse = read_ground_truth(folder, 10, (96, 96))
+    assert sorted(sparse.masks) == [2, 7] and sparse.complete == [2, 7]
+    assert sparse.counts == {2: len(np.unique(sim.labels[2])) - 1, 7: len(np.unique(sim.labels[7])) - 1}
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d: tifffile.imwrite(d / "m.tif", np.zeros((10, 90, 96), np.uint16)), r"m\.tif: mask is 90x96 px but the movie's frames are 96x96"),
+        (lambda d: tifffile.imwrite(d / "m.tif", np.zeros((4, 96, 96), np.uint16), photometric="minisblack"), r"one plane per movie frame \(10\)"),
+        (lambda d: tifffile.imwrite(d / "m.tif", np.full((10, 96, 96), 0.5, np.float32)), "whole numbers"),
+        (lambda d: (d / "m.tif").write_text("not a tiff"), r"m\.tif: not a readable TIFF"),
+    ],
+)
+def test_bad_label_tiffs_are_named(tmp_path: Path, make, message: str) -> None:
+    make(tmp_path)
+    with pytest.raises(GroundTruthError, match=message):
+        read_ground_truth(tmp_path / "m.tif", 10, (96, 96))
+
+
+def test_bad_ctc_ground_truth_is_named(tmp_path: Path, sim: SimulatedMovie) -> None:
+    gt = tmp_path / "01_GT"
+    write_ctc_ground_truth(gt, sim.labels, sim.tracks, seg_frames=[1])
+    with pytest.raises(GroundTruthError, match=r"must cover the movie's 12 frame\(s\) exactly; missing frames \[10, 11\]"):
+        read_ground_truth(gt, 12, (96, 96))
+    (gt / "SEG" / "man_seg001.tif").rename(gt / "SEG" / "man_seg015.tif")
+    with pytest.raises(GroundTruthError, match=r"man_seg015\.tif: frame 15 is beyond the movie's 10 frame"):
+        read_ground_truth(gt, 10, (96, 96))
+    (gt / "TRA" / "man_track.txt").unlink()
+    with pytest.raises(GroundTruthError, match=r"man_track\.txt: lineage file not found"):
+        read_ground_truth(gt, 10, (96, 96))
+    with pytest.raises(GroundTruthError, match="ground truth not found"):
+        read_ground_truth(tmp_path / "nope", 10, (96, 96))
+
+
+# ------------------------------------------------------------------------------------------
+# CTC measures: py-ctcmetrics, checked against traccuracy on the same folders
+# ------------------------------------------------------------------------------------------
+
+
+def traccuracy_scores(res: Path, gt: Path) -> dict[str, float]:
+    """DET and TRA by traccuracy (its CTC matcher and CTCMetrics), for comparison."""
+    from traccuracy import run_metrics
+    from traccuracy.loaders import load_ctc_data
+    from traccuracy.matchers import CTCMatcher
+    from traccuracy.metrics import CTCMetrics
+
+    gt_data = load_ctc_data(str(gt / "TRA"), str(gt / "TRA" / "man_track.txt"), name="gt")
+    res_data = load_ctc_data(str(res), str(res / "res_track.txt"), name="res")
+    results, _ = run_metrics(gt_data, res_data, matcher=CTCMatcher(), metrics=[CTCMetrics()])
+    return {k: float(results[0]["results"][k]) for k in ("DET", "TRA")}
+
+
+def degrade(labels: np.ndarray, tracks: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+    """A plausible tracking result: the longest track not dividing deleted, and the first division missed
+    (both daughters start new tracks).
+
+    A division that keeps one of its two daughters is avoided on purpose: py-ctcmetrics scores it as
+    the CTC's software does (a link to a track with another label is a parent link, whatever the
+    number of daughters) while traccuracy 0.4 counts one extra wrong-semantics edge.
+    """
+    labels = labels.copy()
+    parents = set(tracks.parent[tracks.parent > 0])
+    candidates = tracks[~tracks.label.isin(parents) & (tracks.parent == 0)]
+    longest = int(candidates.assign(n=candidates.last_frame - candidates.first_frame).sort_values("n").label.iloc[-1])
+    labels[labels == longest] = 0
+    out = tracks[tracks.label != longest].copy()
+    if parents:
+        out.loc[out.parent == min(parents), "parent"] = 0
+    return labels, out
+
+
+def test_perfect_result_scores_one(tmp_path: Path, sim: SimulatedMovie) -> None:
+    write_ctc_ground_truth(tmp_path / "01_GT", sim.labels, sim.tracks)
+    write_ctc_results(tmp_path / "01_RES", sim.labels, sim.tracks)
+    s = ctc_scores(tmp_path / "01_RES", tmp_path / "01_GT")
+    assert s["valid"] and s["SEG"] == pytest.approx(1.0) and s["DET"] == pytest.approx(1.0) and s["TRA"] == pytest.approx(1.0)
+    assert s["errors"] == {"NS": 0, "FN": 0, "FP": 0, "ED": 0, "EA": 0, "EC": 0}
+    d = s["divisions"]
+    assert d["gt_divisions"] == sim.n_divisions == d["tp"] and d["fp"] == d["fn"] == 0
+    assert d["precision"] == d["recall"] == d["f1"] == 1.0
+
+
+def test_degraded_result_agrees_with_traccuracy(tmp_path: Path, sim: SimulatedMovie) -> None:
+    pytest.importorskip("traccuracy")
+    write_ctc_ground_truth(tmp_path / "01_GT", sim.labels, sim.tracks)
+    labels, tracks = degrade(sim.labels, sim.tracks)
+    write_ctc_results(tmp_path / "01_RES", labels, tracks)
+    s = ctc_scores(tmp_path / "01_RES", tmp_path / "01_GT", segmentation=False)
+    by_hand = traccuracy_scores(tmp_path / "01_RES", tmp_path / "01_GT")
+    assert s["SEG"] is None
+    assert s["DET"] < 0.999 and s["TRA"] < 0.999
+    assert s["DET"] == pytest.approx(by_hand["DET"], abs=1e-9)
+    assert s["TRA"] == pytest.approx(by_hand["TRA"], abs=1e-9)
+    assert s["errors"]["FN"] > 0 and s["divisions"]["fn"] >= 1
+    div = division_scores(tmp_path / "01_RES", tmp_path / "01_GT", frame_tolerance=1)
+    assert div["gt_divisions"] == sim.n_divisions and div["fn"] == 1 and div["recall"] == pytest.approx(1 - 1 / sim.n_divisions)
+    assert div["tp"] == s["divisions"]["tp"]  # on a clean miss both libraries agree
+
+
+@pytest.mark.skipif(not SHARED_GOWT1.exists(), reason="../shared CTC data not present")
+def test_gowt1_degraded_ground_truth_agrees_with_traccuracy(tmp_path: Path) -> None:
+    """On the real GOWT1 01 ground truth, a degraded copy scored by cellpipe (py-ctcmetrics) and by
+    traccuracy by hand gives the same DET and TRA."""
+    gt = SHARED_GOWT1 / "01_GT"
+    labels = read_ctc_label_stack(gt / "TRA", "man_track*.tif")
+    tracks = read_ctc_tracks(gt / "TRA" / "man_track.txt")
+    bad_labels, bad_tracks = degrade(labels, tracks)
+    write_ctc_results(tmp_path / "01_RES", bad_labels, bad_tracks)
+    s = ctc_scores(tmp_path / "01_RES", gt, segmentation=False, threads=2)
+    by_hand = traccuracy_scores(tmp_path / "01_RES", gt)
+    assert 0.5 < s["DET"] < 0.99 and 0.5 < s["TRA"] < 0.99
+    assert s["DET"] == pytest.approx(by_hand["DET"], abs=1e-9)
+    assert s["TRA"] == pytest.approx(by_hand["TRA"], abs=1e-9)
+
+
+# ------------------------------------------------------------------------------------------
+# the rule's step: files in, evaluation.json out
+# ------------------------------------------------------------------------------------------
+
+
+def sample_files(tmp_path: Path, sim: SimulatedMovie) -> dict[str, Path]:
+    """The inputs evaluate_sample reads, made from the simulation (the 'prediction' is the truth
+    with one cell removed in frame 3)."""
+    from cellpipe.export import to_ctc
+    from cellpipe.io import omezarr
+
+    image, seg = tmp_path / "image.ome.zarr", tmp_path / "segmentation.ome.zarr"
+    omezarr.write_ome_image(image, sim.image[:, None], "tcyx", sim.pixel_size_um, sim.frame_interval_min)
+    predicted = sim.labels.astype(np.uint32).copy()
+    gone = np.unique(predicted[3])[1]
+    predicted[3][predicted[3] == gone] = 0
+    omezarr.write_ome_image(seg, predicted, "tyx", sim.pixel_size_um, sim.frame_interval_min, name="cells")
+    rows = []
+    for t in range(predicted.shape[0]):
+        for label in np.unique(predicted[t])[1:]:
+            ys, xs = np.nonzero(predicted[t] == label)
+            rows.append({"frame": t, "track_id": int(label), "label": int(label), "y_px": ys.mean(), "x_px": xs.mean(),
+                         "parent": int(sim.tracks.set_index("label").parent.get(label, 0))})
+    labels16, ctc_tracks = to_ctc(predicted, pd.DataFrame(rows))[:2]
+    write_ctc_results(tmp_path / "ctc", labels16, ctc_tracks)
+    write_ctc_ground_truth(tmp_path / "01_GT", sim.labels, sim.tracks)
+    return {"image": image, "segmentation": seg, "ctc_dir": tmp_path / "ctc", "ground_truth": tmp_path / "01_GT"}
+
+
+def test_evaluate_sample_step_writes_scores(tmp_path: Path, sim: SimulatedMovie) -> None:
+    import json
+
+    from cellpipe.steps_evaluate import evaluate_sample_step, summarize_evaluation_step
+
+    files = sample_files(tmp_path, sim)
+    out = tmp_path / "evaluation.json"
+    evaluate_sample_step("s1", settings={}, evaluation=out, **files)
+    ev = json.loads(out.read_text())  # strict JSON: NaN would have been written as null
+    n3 = len(np.unique(sim.labels[3])) - 1
+    frame3 = ev["counts"]["per_frame"][3]
+    assert frame3 == {"frame": 3, "time_min": 3 * sim.frame_interval_min, "n_true": n3, "n_predicted": n3 - 1, "error": -1}
+    assert ev["counts"]["mean_absolute_error"] == pytest.approx(1 / 10)
+    seg = ev["segmentation"]
+    n_objects = sum(len(np.unique(f)) - 1 for f in sim.labels)
+    assert seg["tp"][0] == n_objects - 1 and seg["fp"][0] == 0 and seg["fn"][0] == 1
+    assert seg["average_precision"][-1] == pytest.approx((n_objects - 1) / n_objects)
+    assert ev["ctc"]["valid"] and 0.95 < ev["ctc"]["DET"] < 1.0 and ev["ctc"]["SEG"] < 1.0
+    assert ev["divisions"]["gt_divisions"] == sim.n_divisions == ev["divisions"]["tp"]
+    assert ev["divisions"]["library"].startswith("traccuracy") and ev["divisions"]["precision"] == 1.0
+    assert ev["ctc"]["branching_correctness"]["tp"] == sim.n_divisions
+    summarize_evaluation_step([out], tmp_path / "evaluation.tsv")
+    table = pd.read_csv(tmp_path / "evaluation.tsv", sep="\t")
+    assert table.loc[0, "sample"] == "s1" and table.loc[0, "DET"] == pytest.approx(ev["ctc"]["DET"])
+    assert table.loc[0, "AP50"] == pytest.approx((n_objects - 1) / n_objects)
+
+
+def test_label_tiff_ground_truth_gets_seg_and_det_without_tracking(tmp_path: Path, sim: SimulatedMovie) -> None:
+    import json
+
+    from cellpipe.steps_evaluate import evaluate_sample_step
+
+    files = sample_files(tmp_path, sim)
+    tifffile.imwrite(tmp_path / "truth.tif", sim.labels)
+    files["ground_truth"] = tmp_path / "truth.tif"
+    evaluate_sample_step("s2", settings={}, evaluation=tmp_path / "ev.json", **files)
+    ev = json.loads((tmp_path / "ev.json").read_text())
+    assert ev["ground_truth"]["format"] == "labels"
+    assert 0.95 < ev["ctc"]["DET"] < 1.0 and ev["ctc"]["TRA"] is None and 0.9 < ev["ctc"]["SEG"] < 1.0
+    assert "reason" in ev["divisions"]
+
+
+def test_bad_ground_truth_names_sample_and_file_and_writes_nothing(tmp_path: Path, sim: SimulatedMovie) -> None:
+    from cellpipe.steps_evaluate import evaluate_sample_step
+
+    files = sample_files(tmp_path, sim)
+    tifffile.imwrite(tmp_path / "truth.tif", sim.labels[:, :90])
+    files["ground_truth"] = tmp_path / "truth.tif"
+    with pytest.raises(GroundTruthError, match=r"sample 'bad': .*truth\.tif: mask is 90x96 px"):
+        evaluate_sample_step("bad", settings={}, evaluation=tmp_path / "ev.json", **files)
+    assert not (tmp_path / "ev.json").exists()
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]

@@ -1,0 +1,52 @@
+# Evaluation against ground truth: only samples whose sample-sheet row names a ground_truth.
+
+GROUND_TRUTH = {name: row.ground_truth for name, row in SAMPLES.items() if row.ground_truth}
+
+
+rule evaluate_sample:
+    """CTC SEG/DET/TRA, instance AP at IoU 0.5-0.95, P/R/F1, Jaccard/Dice, count error, divisions."""
+    input:
+        ground_truth=lambda wc: GROUND_TRUTH[wc.sample],
+        segmentation=f"{RESULTS}/{{sample}}/segmentation.ome.zarr",
+        image=f"{RESULTS}/{{sample}}/image.ome.zarr",
+        ctc_dir=f"{RESULTS}/{{sample}}/ctc",
+    output:
+        evaluation=f"{RESULTS}/{{sample}}/evaluation.json",
+    params:
+        settings=settings("evaluate"),
+    log:
+        f"{RESULTS}/logs/evaluate_sample/{{sample}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluate_sample/{{sample}}.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        f"{ENVS}/cellpipe.yaml"
+    script:
+        "../scripts/evaluate_sample.py"
+
+
+rule summarize_evaluation:
+    """One row per evaluated sample: results/evaluation.tsv."""
+    input:
+        evaluations=expand(f"{RESULTS}/{{sample}}/evaluation.json", sample=sorted(GROUND_TRUTH)),
+    output:
+        table=report(
+            f"{RESULTS}/evaluation.tsv",
+            caption="../report/evaluation.rst",
+            category="Evaluation",
+        ),
+    log:
+        f"{RESULTS}/logs/summarize_evaluation/evaluation.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/summarize_evaluation/evaluation.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        f"{ENVS}/cellpipe.yaml"
+    script:
+        "../scripts/summarize_evaluation.py"
