@@ -17,26 +17,32 @@ import logging
 import math
 import platform
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 import matplotlib
 import matplotlib.patches
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
-from scipy import ndimage as ndi
+from matplotlib.font_manager import FontProperties
+from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 from pydantic import Field
+from scipy import ndimage as ndi
 from skimage.segmentation import find_boundaries
 
 from cellpipe._base import StageSettings
+from cellpipe.measure import ensemble_msd, msd_curves
 from cellpipe.versions import package_version
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "HEADLINE_KEYS",
     "build_sample_report",
     "build_summary_report",
     "collect_versions",
@@ -60,8 +66,12 @@ VERSIONED_PACKAGES: tuple[str, ...] = (
 NO_CELLS_MESSAGE = "No cells were found in this movie."
 
 _FIG_DPI = 110
+#: The ten colours (RGB, 0..1) of matplotlib's "tab10" palette.
+_TAB10: tuple[tuple[float, ...], ...] = tuple(
+    tuple(float(v) for v in rgba[:3]) for rgba in np.asarray(matplotlib.colormaps["tab10"](np.arange(10)))
+)
 _ACCENT = "#2b6cb0"
-_RC = {
+_RC: dict[Any, Any] = {
     "font.size": 9,
     "axes.titlesize": 10,
     "axes.labelsize": 9,
@@ -88,6 +98,7 @@ nav a { color:var(--accent); text-decoration:none; margin-right:14px; }
 a { color:var(--accent); }
 section { background:#fff; border:1px solid var(--line); border-radius:6px; padding:16px 22px 18px; margin:16px 0; }
 h2 { font-size:18px; margin:0 0 10px; font-weight:600; }
+h3 { font-size:15px; margin:16px 0 6px; font-weight:600; }
 p.note { color:var(--muted); font-size:13px; margin:6px 0 0; }
 .empty { background:#fffaf0; border:1px solid #f6ad55; color:#7b341e; border-radius:4px; padding:10px 14px; }
 .cards { display:flex; flex-wrap:wrap; gap:12px; margin-top:6px; }
@@ -103,6 +114,10 @@ th { background:#edf2f7; font-weight:600; }
 td.num { text-align:right; font-variant-numeric: tabular-nums; }
 tbody tr:nth-child(even) { background:#f9fbfd; }
 .scroll { overflow-x:auto; }
+table.kv { margin:0; }
+table.kv th { background:none; font-weight:normal; color:var(--muted); padding:1px 10px 1px 0; border:0; }
+table.kv td { padding:1px 0; border:0; }
+table.kv tr { background:none !important; }
 pre { margin:0; font-size:12px; white-space:pre-wrap; word-break:break-word; }
 footer { color:var(--muted); font-size:12px; text-align:center; padding:10px; }
 """
@@ -257,7 +272,7 @@ def _counts_figure(counts: pd.DataFrame) -> str:
 
 def _label_colours(labels: np.ndarray) -> np.ndarray:
     """RGB (float, 0..1) per label value; neighbouring label ids get distinct colours."""
-    tab10 = matplotlib.colormaps["tab10"].colors
+    tab10 = _TAB10
     palette = np.asarray([c for i, c in enumerate(tab10) if i != 7], dtype=float)  # saturated, no grey
     idx = (labels.astype(np.int64) * 4) % len(palette)
     return palette[idx]
@@ -301,9 +316,8 @@ def _overlay_panel(
     ax.set_ylabel(f"y ({unit})")
 
 
-def _overlay_figure(
-    image: np.ndarray, labels: np.ndarray, frame: int, time_min: float | None, pixel_size_um: float | None
-) -> str:
+def _stretch(image: np.ndarray) -> tuple[float, float]:
+    """Display limits of ``image``: its 1 and 99.8 % percentiles of finite values (0, 1 when none)."""
     finite = image[np.isfinite(image)]
     if finite.size:
         vmin, vmax = (float(v) for v in np.percentile(finite, [1.0, 99.8]))
@@ -311,6 +325,32 @@ def _overlay_figure(
         vmin, vmax = 0.0, 1.0
     if not vmax > vmin:
         vmax = vmin + 1.0
+    return vmin, vmax
+
+
+def _nice_length(span: float) -> float:
+    """A round length (1, 2 or 5 × 10^k) of about a fifth of ``span`` (same unit)."""
+    target = span / 5.0
+    if not (math.isfinite(target) and target > 0):
+        return 1.0
+    base = 10.0 ** math.floor(math.log10(target))
+    return max(m * base for m in (1.0, 2.0, 5.0) if m * base <= target)
+
+
+def _scale_bar(ax: Any, width_um: float) -> None:
+    """A white scale bar (µm) in the lower right of ``ax``, whose data unit is µm; ``width_um``: image width."""
+    length = _nice_length(width_um)
+    bar = AnchoredSizeBar(
+        ax.transData, length, f"{length:g} µm", loc="lower right", color="white", frameon=False,
+        size_vertical=width_um / 150.0, pad=0.4, sep=3, fontproperties=FontProperties(size=8, weight="bold"),
+    )
+    ax.add_artist(bar)
+
+
+def _overlay_figure(
+    image: np.ndarray, labels: np.ndarray, frame: int, time_min: float | None, pixel_size_um: float | None
+) -> str:
+    vmin, vmax = _stretch(image)
     ny, nx = image.shape
     scale, unit = (pixel_size_um, "µm") if pixel_size_um is not None else (1.0, "px")
     # Keep outlines visible when a large frame is shrunk to the figure width.
@@ -356,7 +396,7 @@ def _histogram_figure(values: np.ndarray, xlabel: str, ylabel: str, title: str, 
     with matplotlib.rc_context(_RC):
         fig = Figure(figsize=(7.6, 3.0))
         ax = fig.add_subplot()
-        ax.hist(values, bins=edges, color=colour, edgecolor="white", linewidth=0.5)
+        ax.hist(values, bins=edges.tolist(), color=colour, edgecolor="white", linewidth=0.5)
         ax.axvline(median, color="#c53030", linestyle="--", linewidth=1.2, label=f"median {median:.3g}")
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
@@ -370,7 +410,7 @@ def _percentile_figure(per_frame: pd.DataFrame, frame_interval_min: float | None
     with matplotlib.rc_context(_RC):
         fig = Figure(figsize=(7.6, 3.0))
         ax = fig.add_subplot()
-        colours = matplotlib.colormaps["tab10"].colors
+        colours = _TAB10
         for i, (channel, rows) in enumerate(per_frame.groupby("channel", sort=True)):
             rows = rows.sort_values("frame")
             x = rows["frame"].to_numpy(dtype=float)
@@ -387,15 +427,534 @@ def _percentile_figure(per_frame: pd.DataFrame, frame_interval_min: float | None
         return _png(fig)
 
 
+# --------------------------------------------------------------------------- tracks, lineage, MSD
+
+#: Families (trees sharing a root track) drawn at most in the lineage tree.
+_MAX_FAMILIES = 40
+#: Tracks (rows) drawn at most in the lineage tree; whole families are left out beyond it.
+_MAX_LINEAGE_ROWS = 400
+#: Individual tracks (the longest) drawn as grey curves in the MSD figure.
+_MAX_MSD_TRACKS = 30
+#: Panels drawn at most in the segmentation montage.
+_MAX_MONTAGE_PANELS = 12
+#: Rows shown of the per-frame evaluation tables.
+_MAX_EVALUATION_ROWS = 60
+#: Columns a tracks table needs for the track figures.
+_TRACK_COLUMNS = ("frame", "track_id")
+
+
+def _num(value: Any) -> float:
+    """``value`` as a float; NaN when missing or not a number."""
+    if _is_missing(value) or isinstance(value, (bool, np.bool_)):
+        return float("nan")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _count_divisions(parent_ids: Iterable[Any]) -> int:
+    """Divisions: parent ids > 0 that occur at least twice (a mother with two or more daughters).
+
+    A parent with a single child is a continuation of the track, not a
+    division (the convention of :func:`cellpipe.measure.summarize_tracks`).
+    """
+    values = pd.to_numeric(pd.Series(list(parent_ids), dtype=object), errors="coerce").dropna()
+    values = values[values > 0]
+    return int((values.value_counts() >= 2).sum())
+
+
+def _valid_tracks(tracks: pd.DataFrame | None) -> pd.DataFrame:
+    """Rows of ``tracks`` with a track id and frame (ints), sorted by (track_id, frame); empty when unusable."""
+    if tracks is None or len(tracks) == 0 or not set(_TRACK_COLUMNS) <= set(tracks.columns):
+        return pd.DataFrame(columns=list(_TRACK_COLUMNS))
+    out = tracks[tracks["track_id"].notna() & tracks["frame"].notna()].copy()
+    out["track_id"] = out["track_id"].astype(np.int64)
+    out["frame"] = out["frame"].astype(np.int64)
+    return out.sort_values(["track_id", "frame"], kind="stable").reset_index(drop=True)
+
+
+def _track_info(tracks: pd.DataFrame) -> pd.DataFrame:
+    """Per track (index ``track_id``): ``first_frame, last_frame, n_positions, parent, root, generation``.
+
+    ``tracks`` comes from :func:`_valid_tracks` (not empty).  Missing lineage
+    columns or values give parent 0, root = the track itself, generation 0.
+    """
+    grouped = tracks.groupby("track_id", sort=True)
+    info = pd.DataFrame(
+        {
+            "first_frame": grouped["frame"].min(),
+            "last_frame": grouped["frame"].max(),
+            "n_positions": grouped.size(),
+        }
+    )
+    zeros = pd.Series(0, index=info.index)
+    defaults = {"parent": zeros, "root": pd.Series(info.index.to_numpy(), index=info.index), "generation": zeros}
+    for column, fill in defaults.items():
+        if column in tracks:
+            values = pd.to_numeric(grouped[column].first(), errors="coerce")
+        else:
+            values = pd.Series(np.nan, index=info.index)
+        info[column] = values.fillna(fill).astype(np.int64)
+    return info
+
+
+def _parent_map(info: pd.DataFrame, lineage: pd.DataFrame | None) -> dict[int, int]:
+    """Child track id -> parent track id (> 0) from the tracks' ``parent`` column and the ``lineage`` table."""
+    parent_of = {int(t): int(p) for t, p in info["parent"].items() if p > 0 and p != t}
+    if lineage is not None and len(lineage) and {"parent", "child"} <= set(lineage.columns):
+        for p, c in zip(lineage["parent"], lineage["child"], strict=True):
+            p_val, c_val = _num(p), _num(c)
+            if math.isfinite(p_val) and math.isfinite(c_val) and p_val > 0 and p_val != c_val:
+                parent_of[int(c_val)] = int(p_val)
+    return parent_of
+
+
+def _families(info: pd.DataFrame, parent_of: Mapping[int, int]) -> list[list[int]]:
+    """Tracks grouped by family (a root and its descendants), each in depth-first order.
+
+    A track whose parent is absent from ``info`` is a root.  Children are
+    visited by first frame, then id.  Families with a division (a mother
+    with two or more daughters) come first, then larger ones, longer ones and
+    smaller root ids.
+    """
+    ids = {int(t) for t in info.index}
+    children: dict[int, list[int]] = {}
+    for child, parent in parent_of.items():
+        if child in ids and parent in ids:
+            children.setdefault(parent, []).append(child)
+    first = info["first_frame"].to_dict()
+    for kids in children.values():
+        kids.sort(key=lambda t: (first[t], t))
+    roots = [int(t) for t in info.index if parent_of.get(int(t), 0) not in ids]
+    visited: set[int] = set()
+    families: list[list[int]] = []
+
+    def walk(root: int) -> list[int]:
+        order: list[int] = []
+        stack = [root]
+        while stack:
+            track = stack.pop()
+            if track in visited:
+                continue
+            visited.add(track)
+            order.append(track)
+            stack.extend(reversed(children.get(track, [])))
+        return order
+
+    for root in roots:
+        families.append(walk(root))
+    for track in sorted(ids - visited):  # parent cycles (bad input): draw what is left as roots
+        if track not in visited:
+            families.append(walk(track))
+
+    last = info["last_frame"].to_dict()
+
+    def key(family: list[int]) -> tuple[int, int, int, int]:
+        divides = any(len(children.get(t, [])) >= 2 for t in family)
+        span = max(last[t] for t in family) - min(first[t] for t in family)
+        return (0 if divides else 1, -len(family), -span, family[0])
+
+    return sorted(families, key=key)
+
+
+def _family_colours(roots: np.ndarray, generations: np.ndarray) -> np.ndarray:
+    """RGB (0..1) per track: one hue per family (root id), lighter for later generations."""
+    base = _label_colours(np.asarray(roots, dtype=np.int64))
+    mix = np.minimum(0.55, 0.2 * np.clip(np.asarray(generations, dtype=float), 0.0, None))[:, None]
+    return np.asarray(base + (1.0 - base) * mix)
+
+
+def _lineage_figure(
+    info: pd.DataFrame, parent_of: Mapping[int, int], families: Sequence[list[int]], frame_interval_min: float | None
+) -> str:
+    """Tracks as horizontal bars over time, daughters joined to their mother at the division."""
+    order = [t for family in families for t in family]
+    row = {t: i for i, t in enumerate(order)}
+    step = frame_interval_min if frame_interval_min is not None else 1.0
+    shown = info.loc[order]
+    starts = (shown["first_frame"].to_numpy(dtype=float) - 0.5) * step
+    ends = (shown["last_frame"].to_numpy(dtype=float) + 0.5) * step
+    colours = _family_colours(shown["root"].to_numpy(), shown["generation"].to_numpy())
+    n_rows = len(order)
+    height = min(11.0, max(2.4, 1.1 + 0.14 * n_rows))
+    with matplotlib.rc_context({**_RC, "axes.grid": False}):
+        fig = Figure(figsize=(10.0, height))
+        ax = fig.add_subplot()
+        axes_height_pt = max(1.0, (height - 1.0) * 72.0)
+        bar_width = float(np.clip(0.55 * axes_height_pt / max(n_rows, 1), 0.8, 6.0))
+        top = 0
+        for i, family in enumerate(families):  # light bands tell neighbouring families apart
+            if i % 2 == 1:
+                ax.axhspan(top - 0.5, top + len(family) - 0.5, color="#edf2f7", zorder=0, linewidth=0)
+            top += len(family)
+        bars = [[(a, r), (b, r)] for r, (a, b) in enumerate(zip(starts, ends, strict=True))]
+        ax.add_collection(LineCollection(bars, colors=colours, linewidths=bar_width, capstyle="butt", zorder=3))
+        links: list[list[tuple[float, float]]] = []
+        gaps: list[list[tuple[float, float]]] = []
+        n_children: dict[int, int] = {}
+        for child in order:
+            parent = parent_of.get(child)
+            if parent is None or parent not in row:
+                continue
+            n_children[parent] = n_children.get(parent, 0) + 1
+            x = (float(info.at[parent, "last_frame"]) + 0.5) * step
+            links.append([(x, row[parent]), (x, row[child])])
+            child_start = (float(info.at[child, "first_frame"]) - 0.5) * step
+            if child_start > x:
+                gaps.append([(x, row[child]), (child_start, row[child])])
+        if links:
+            ax.add_collection(LineCollection(links, colors="#2d3748", linewidths=0.9, zorder=4))
+        if gaps:
+            ax.add_collection(LineCollection(gaps, colors="#718096", linewidths=0.8, linestyles=":", zorder=4))
+        mothers = [p for p, k in n_children.items() if k >= 2]
+        if mothers:
+            ax.scatter(
+                [(float(info.at[p, "last_frame"]) + 0.5) * step for p in mothers],
+                [row[p] for p in mothers],
+                s=18, color="#1a202c", zorder=5, label="division",
+            )
+            ax.legend(loc="upper right", fontsize=8)
+        ax.set_xlim(float(starts.min()) - 0.5 * step, float(ends.max()) + 0.5 * step)
+        ax.set_ylim(n_rows - 0.5, -0.5)
+        if n_rows <= 50:
+            ax.set_yticks(range(n_rows))
+            ax.set_yticklabels([str(t) for t in order], fontsize=6 if n_rows > 25 else 7)
+            ax.set_ylabel("track id (families depth-first)")
+        else:
+            ax.set_yticks([])
+            ax.set_ylabel(f"{n_rows} tracks (families depth-first)")
+        ax.grid(True, axis="x")
+        ax.set_xlabel("time (min)" if frame_interval_min is not None else "frame (index)")
+        ax.set_title("Lineage tree")
+        fig.tight_layout()
+        return _png(fig)
+
+
+def _fit_exponent(lag: np.ndarray, msd: np.ndarray) -> float | None:
+    """Least-squares slope of log MSD on log lag over the points with both > 0; None with fewer than 2."""
+    lag = np.asarray(lag, dtype=float)
+    msd = np.asarray(msd, dtype=float)
+    ok = np.isfinite(lag) & np.isfinite(msd) & (lag > 0) & (msd > 0)
+    if np.count_nonzero(ok) < 2 or np.unique(lag[ok]).size < 2:
+        return None
+    slope = np.polyfit(np.log(lag[ok]), np.log(msd[ok]), 1)[0]
+    return float(slope)
+
+
+def _msd_figure(ensemble: pd.DataFrame, per_track: pd.DataFrame) -> str:
+    """Ensemble MSD (µm²) against lag (min) on log-log axes, grey per-track curves, slope 1 and 2 guides."""
+    ens = ensemble[(ensemble["lag_min"] > 0) & (ensemble["msd_um2"] > 0)]
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(7.6, 4.0))
+        ax = fig.add_subplot()
+        curves = []
+        for _, rows in per_track.groupby("track_id", sort=True):
+            rows = rows[(rows["lag_min"] > 0) & (rows["msd_um2"] > 0)]
+            if len(rows) >= 2:
+                curves.append(np.column_stack([rows["lag_min"].to_numpy(float), rows["msd_um2"].to_numpy(float)]))
+        if curves:
+            ax.add_collection(
+                LineCollection(curves, colors="#a0aec0", linewidths=0.6, alpha=0.8, label="single tracks", zorder=2)
+            )
+        lag = ens["lag_min"].to_numpy(float)
+        msd = ens["msd_um2"].to_numpy(float)
+        ax.plot(lag, msd, color=_ACCENT, marker="o", markersize=3, linewidth=1.8, label="ensemble", zorder=4)
+        if lag.size:
+            x = np.array([lag.min(), lag.max()]) if lag.max() > lag.min() else np.array([lag.min(), lag.min() * 2])
+            ax.plot(x, msd[0] * (x / lag[0]), color="#1a202c", linestyle="--", linewidth=1.0,
+                    label="slope 1 (diffusive)", zorder=3)
+            ax.plot(x, msd[0] * (x / lag[0]) ** 2, color="#c53030", linestyle=":", linewidth=1.0,
+                    label="slope 2 (directed)", zorder=3)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.autoscale_view()
+        plain = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}")
+        for axis, (low, high) in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+            axis.set_major_formatter(plain)
+            # Label the 2..9 ticks too when the axis spans less than about a decade and a half.
+            narrow = low > 0 and math.log10(high / low) < 1.5
+            axis.set_minor_formatter(plain if narrow else matplotlib.ticker.NullFormatter())
+        ax.set_xlabel("lag (min)")
+        ax.set_ylabel("mean squared displacement (µm²)")
+        ax.set_title("Mean squared displacement")
+        ax.legend(loc="upper left", fontsize=8)
+        fig.tight_layout()
+        return _png(fig)
+
+
+def _track_polylines(tracks: pd.DataFrame, scale: float) -> tuple[list[np.ndarray], np.ndarray]:
+    """Per track (sorted ids): (x, y) points in display units at pixel centres, and the track ids.
+
+    ``tracks`` comes from :func:`_valid_tracks` and has ``x_px, y_px``.
+    Non-finite positions are dropped.
+    """
+    xy = np.column_stack(
+        [(tracks["x_px"].to_numpy(float) + 0.5) * scale, (tracks["y_px"].to_numpy(float) + 0.5) * scale]
+    )
+    ids = tracks["track_id"].to_numpy(np.int64)
+    finite = np.isfinite(xy).all(axis=1)
+    xy, ids = xy[finite], ids[finite]
+    if ids.size == 0:
+        return [], np.zeros(0, dtype=np.int64)
+    cuts = np.flatnonzero(np.diff(ids)) + 1
+    return np.split(xy, cuts), ids[np.r_[0, cuts]]
+
+
+def _tracks_overlay_figure(
+    image: np.ndarray | None, tracks: pd.DataFrame, info: pd.DataFrame, frame: int, pixel_size_um: float | None
+) -> str:
+    """Trajectories over the overlay frame, one colour per family, a dot at each track's position in ``frame``."""
+    scale, unit = (pixel_size_um, "µm") if pixel_size_um is not None else (1.0, "px")
+    lines, line_ids = _track_polylines(tracks, scale)
+    if image is not None:
+        ny, nx = image.shape
+    else:
+        ys, xs = tracks["y_px"].to_numpy(float), tracks["x_px"].to_numpy(float)
+        ny = max(1, int(np.max(ys[np.isfinite(ys)])) + 1) if np.isfinite(ys).any() else 1
+        nx = max(1, int(np.max(xs[np.isfinite(xs)])) + 1) if np.isfinite(xs).any() else 1
+    colour_of = dict(
+        zip(
+            info.index.to_numpy(),
+            _family_colours(info["root"].to_numpy(), info["generation"].to_numpy()),
+            strict=True,
+        )
+    )
+    width = 7.6
+    with matplotlib.rc_context({**_RC, "axes.grid": False}):
+        fig = Figure(figsize=(width, min(7.6, max(3.0, width * (ny / max(nx, 1)) * 0.9))))
+        ax = fig.add_subplot()
+        extent = (0.0, nx * scale, ny * scale, 0.0)
+        if image is not None:
+            vmin, vmax = _stretch(image)
+            ax.imshow(image, cmap="gray", vmin=vmin, vmax=vmax, extent=extent, interpolation="antialiased")
+        else:
+            ax.set_facecolor("#1a202c")
+        keep = [i for i, line in enumerate(lines) if len(line) >= 2]
+        if keep:
+            ax.add_collection(
+                LineCollection(
+                    [lines[i] for i in keep], colors=[colour_of[int(line_ids[i])] for i in keep],
+                    linewidths=1.1, alpha=0.9, zorder=3,
+                )
+            )
+        now = tracks[tracks["frame"] == frame]
+        now = now[np.isfinite(now["x_px"].to_numpy(float)) & np.isfinite(now["y_px"].to_numpy(float))]
+        if len(now):
+            ax.scatter(
+                (now["x_px"].to_numpy(float) + 0.5) * scale, (now["y_px"].to_numpy(float) + 0.5) * scale,
+                s=16, c=[colour_of[int(t)] for t in now["track_id"]], edgecolors="white", linewidths=0.6, zorder=4,
+            )
+        ax.set_xlim(extent[0], extent[1])
+        ax.set_ylim(extent[2], extent[3])
+        ax.set_xlabel(f"x ({unit})")
+        ax.set_ylabel(f"y ({unit})")
+        if pixel_size_um is not None:
+            _scale_bar(ax, nx * scale)
+        ax.set_title(f"Tracks over frame {frame}: {len(keep)} trajectories, {len(now)} tracks in this frame")
+        fig.tight_layout()
+        return _png(fig)
+
+
+def _downsample(image: np.ndarray, step: int) -> np.ndarray:
+    """``image`` (Y, X) averaged over ``step`` × ``step`` blocks (edges that do not fill a block are cut).
+
+    ``step`` must not exceed the image's smaller side.
+    """
+    if step <= 1:
+        return image
+    ny, nx = (image.shape[0] // step) * step, (image.shape[1] // step) * step
+    blocks = image[:ny, :nx].reshape(ny // step, step, nx // step, step)
+    return np.asarray(blocks.mean(axis=(1, 3)))
+
+
+def _montage_figure(
+    panels: Sequence[tuple[int, np.ndarray, np.ndarray]], frame_interval_min: float | None, pixel_size_um: float | None
+) -> str:
+    """Grid of segmentation overlays (at most 4 per row), each titled with frame, time and object count."""
+    n = len(panels)
+    nrows = math.ceil(n / 4)
+    ncols = math.ceil(n / nrows)
+    ny, nx = panels[0][1].shape
+    width = 10.0
+    panel_in = width / ncols
+    height = min(12.0, nrows * (panel_in * ny / nx + 0.35) + 0.2)
+    pixel = pixel_size_um if pixel_size_um is not None else 1.0
+    unit = "µm" if pixel_size_um is not None else "px"
+    with matplotlib.rc_context({**_RC, "axes.grid": False, "axes.titlesize": 9}):
+        fig = Figure(figsize=(width, height))
+        axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+        for ax, (frame, image, labels) in zip(axes, panels, strict=False):
+            n_objects = int(np.unique(labels[labels > 0]).size)
+            # Shrink large frames to about the panel's size first: faster, and outlines stay 1 px wide.
+            step = max(1, int(max(image.shape) // (panel_in * _FIG_DPI)))
+            if min(image.shape) < step:
+                step = 1
+            small = _downsample(image, step)
+            small_labels = labels[::step, ::step][: small.shape[0], : small.shape[1]]
+            _overlay_panel(ax, small, small_labels, (0, 0), pixel * step, unit, _stretch(small), 1)
+            when = f" ({frame * frame_interval_min:.4g} min)" if frame_interval_min is not None else ""
+            ax.set_title(f"frame {frame}{when}: {n_objects} object{'' if n_objects == 1 else 's'}")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_xlabel("")
+            ax.set_ylabel("")
+            if pixel_size_um is not None:
+                _scale_bar(ax, small.shape[1] * pixel * step)
+        for ax in axes[n:]:
+            ax.set_axis_off()
+        fig.tight_layout()
+        return _png(fig)
+
+
+def _intensity_figure(
+    raw: np.ndarray | None,
+    normalized: np.ndarray | None,
+    movie_values: tuple[float, float] | None,
+    movie_percentiles: tuple[float, float] | None,
+) -> str:
+    """Histograms (log count axis) of raw and normalized intensities, side by side, with the mapping marked."""
+    panels = [(name, values) for name, values in (("raw", raw), ("normalized", normalized)) if values is not None]
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(10.0, 3.2))
+        axes = fig.subplots(1, len(panels), squeeze=False).ravel()
+        for ax, (name, values) in zip(axes, panels, strict=True):
+            span = (float(values.min()), float(values.max()))
+            if not span[1] > span[0]:
+                span = (span[0] - 0.5, span[0] + 0.5)
+            counts, edges = np.histogram(values, bins=100, range=span)
+            # Empty bins sit on the baseline (a log axis has no 0).
+            ax.stairs(
+                np.maximum(counts, 0.8), edges, baseline=0.8, fill=True,
+                color="#718096" if name == "raw" else _ACCENT,
+            )
+            ax.set_yscale("log")
+            ax.set_ylim(bottom=0.8, top=max(10.0, float(counts.max()) * 1.6))
+            if name == "raw":
+                ax.set_xlabel("raw intensity (camera units)")
+                ax.set_title("Before normalization")
+                if movie_values is not None:
+                    q = movie_percentiles or (float("nan"), float("nan"))
+                    for value, pct, style in ((movie_values[0], q[0], "--"), (movie_values[1], q[1], "-")):
+                        label = f"{pct:g} % = {value:.4g}" if math.isfinite(pct) else f"{value:.4g}"
+                        ax.axvline(value, color="#c53030", linestyle=style, linewidth=1.2, label=label)
+                    ax.legend(loc="upper right", fontsize=8)
+            else:
+                ax.set_xlabel("normalized intensity (1 = high percentile)")
+                ax.set_title("After normalization")
+                ax.axvline(0.0, color="#c53030", linestyle="--", linewidth=1.2, label="0 (low percentile)")
+                ax.axvline(1.0, color="#c53030", linestyle="-", linewidth=1.2, label="1 (high percentile)")
+                ax.legend(loc="upper right", fontsize=8)
+            ax.set_ylabel("pixels (count, log scale)")
+        fig.tight_layout()
+        return _png(fig)
+
+
+# --------------------------------------------------------------------------- evaluation figures
+
+#: (key in the segmentation results, legend label, colour) of the IoU-threshold plot.
+_IOU_SERIES: tuple[tuple[str, str, str], ...] = (
+    ("average_precision", "average precision", _ACCENT),
+    ("precision", "precision", "#2f855a"),
+    ("recall", "recall", "#dd6b20"),
+    ("f1", "F1", "#805ad5"),
+)
+
+
+def _iou_figure(segmentation: Mapping[str, Any]) -> str:
+    thresholds = np.asarray([_num(v) for v in segmentation.get("iou_thresholds") or []], dtype=float)
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(7.6, 3.4))
+        ax = fig.add_subplot()
+        for key, label, colour in _IOU_SERIES:
+            values = np.asarray([_num(v) for v in segmentation.get(key) or []], dtype=float)
+            if values.size == thresholds.size and np.isfinite(values).any():
+                ax.plot(thresholds, values, marker="o", markersize=3, linewidth=1.4, color=colour, label=label)
+        ax.set_ylim(0.0, 1.03)
+        ax.set_xlabel("IoU threshold (intersection over union, 0–1)")
+        ax.set_ylabel("score (0–1)")
+        ax.set_title("Segmentation matching against ground truth")
+        ax.legend(loc="lower left", fontsize=8)
+        fig.tight_layout()
+        return _png(fig)
+
+
+def _evaluation_counts_figure(per_frame: pd.DataFrame) -> str:
+    use_time = "time_min" in per_frame and bool(np.isfinite(per_frame["time_min"].to_numpy(float)).all())
+    x = per_frame["time_min" if use_time else "frame"].to_numpy(float)
+    truth = per_frame["n_true"].to_numpy(float)
+    predicted = per_frame["n_predicted"].to_numpy(float)
+    error = per_frame["error"].to_numpy(float) if "error" in per_frame else predicted - truth
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(7.6, 4.2))
+        top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [2.2, 1.0]})
+        top.plot(x, truth, color="#1a202c", marker="o", markersize=3, linewidth=1.3, label="ground truth")
+        top.plot(x, predicted, color=_ACCENT, marker="s", markersize=3, linewidth=1.3, label="predicted")
+        top.set_ylabel("cells (count)")
+        top.set_ylim(bottom=0, top=max(1.0, float(np.nanmax(np.r_[truth, predicted, 0.0])) * 1.1))
+        top.set_title("Cell count: ground truth vs predicted")
+        top.legend(loc="lower right", fontsize=8)
+        step = float(np.min(np.diff(np.unique(x)))) if np.unique(x).size > 1 else 1.0
+        colours = np.where(error > 0, "#dd6b20", np.where(error < 0, "#805ad5", "#a0aec0"))
+        bottom.bar(x, error, width=0.8 * step, color=colours)
+        bottom.axhline(0.0, color="#1a202c", linewidth=0.8)
+        bottom.set_ylabel("error (cells)")
+        bottom.set_xlabel("time (min)" if use_time else "frame (index)")
+        fig.tight_layout()
+        return _png(fig)
+
+
+def _summary_evaluation_figure(samples: Sequence[str], values: Mapping[str, Sequence[float]]) -> str:
+    """Grouped bars: one group per sample, one bar per measure (missing values leave a gap)."""
+    n = len(samples)
+    keys = list(values)
+    width = 0.8 / max(len(keys), 1)
+    colours = ("#2b6cb0", "#2f855a", "#dd6b20", "#805ad5")
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(min(10.0, max(5.0, 1.6 + 0.6 * n)), 3.6))
+        ax = fig.add_subplot()
+        x = np.arange(n, dtype=float)
+        for i, key in enumerate(keys):
+            heights = np.asarray(values[key], dtype=float)
+            ax.bar(x + (i - (len(keys) - 1) / 2) * width, np.nan_to_num(heights, nan=0.0), width=width,
+                   color=colours[i % len(colours)], label=key)
+        ax.set_xticks(x)
+        ax.set_xticklabels([s if len(s) <= 18 else s[:17] + "…" for s in samples],
+                           rotation=45 if n > 6 else 0, ha="right" if n > 6 else "center")
+        ax.set_ylim(0.0, 1.05)
+        ax.grid(False, axis="x")
+        ax.set_ylabel("score (0–1)")
+        ax.set_title("Evaluation against ground truth")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+        fig.tight_layout()
+        return _png(fig)
+
+
 # --------------------------------------------------------------------------- sections
 
 
+def _is_flat_mapping(value: Any) -> bool:
+    """A non-empty mapping of at most 60 scalar values (shown as a small key/value table)."""
+    return (
+        isinstance(value, Mapping)
+        and 0 < len(value) <= 60
+        and not any(isinstance(v, (Mapping, list, tuple, set, np.ndarray)) for v in value.values())
+    )
+
+
 def _provenance_table(provenance: Mapping[str, Any]) -> str:
+    """Key/value table; a mapping of scalars (e.g. versions, timings) becomes a nested table, deeper ones JSON."""
     if not provenance:
         return '<p class="note">No provenance recorded.</p>'
     rows = []
     for key, value in provenance.items():
-        if isinstance(value, (Mapping, list, tuple)):
+        if _is_flat_mapping(value):
+            inner = "".join(
+                f"<tr><th>{_esc(k)}</th>" + ('<td class="num">' if _is_numeric(v) else "<td>") + f"{_fmt(v)}</td></tr>"
+                for k, v in value.items()
+            )
+            cell = f'<table class="kv"><tbody>{inner}</tbody></table>'
+        elif isinstance(value, (Mapping, list, tuple)):
             text = json.dumps(value, indent=2, sort_keys=isinstance(value, Mapping), default=str, ensure_ascii=False)
             cell = f"<pre>{_esc(text)}</pre>"
         elif isinstance(value, str) and "\n" in value:
@@ -433,27 +992,532 @@ def _page(title: str, subtitle: str, nav: Sequence[tuple[str, str]], body: str) 
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+# --------------------------------------------------------------------------- new section bodies
+
+#: Headline evaluation numbers: key in :func:`summary_row` rows, card title, digits shown.
+_HEADLINE: tuple[tuple[str, str, int], ...] = (
+    ("SEG", "CTC SEG", 3),
+    ("DET", "CTC DET", 3),
+    ("TRA", "CTC TRA", 3),
+    ("AP50", "AP at IoU 0.5", 3),
+    ("F1_50", "F1 at IoU 0.5", 3),
+    ("division_precision", "division precision", 3),
+    ("division_recall", "division recall", 3),
+    ("count_mae", "count mean absolute error (cells)", 2),
+)
+HEADLINE_KEYS: tuple[str, ...] = tuple(key for key, _, _ in _HEADLINE)
+
+_CTC_MEANING = {
+    "SEG": "mean IoU of the ground-truth objects with their matched predicted object (0–1)",
+    "DET": "1 − normalized cost of fixing the detections (0–1)",
+    "TRA": "1 − AOGM / AOGM_0: cost of fixing the tracking graph relative to building it (0–1)",
+    "AOGM": "acyclic oriented graph matching cost: weighted sum of the errors below",
+    "AOGM_0": "cost of building the ground-truth graph from nothing",
+}
+_AOGM_ERRORS = {
+    "NS": "splits needed (one predicted object covers several true ones)",
+    "FN": "missing detections (vertices to add)",
+    "FP": "spurious detections (vertices to delete)",
+    "ED": "redundant links (edges to delete)",
+    "EA": "missing links (edges to add)",
+    "EC": "links of the wrong kind (edges to change)",
+}
+
+
+def _sub(evaluation: Mapping[str, Any], key: str) -> tuple[Mapping[str, Any] | None, str | None]:
+    """(results, reason) of the ``key`` part of an evaluation: results when present, else the reason given."""
+    value = evaluation.get(key)
+    if not isinstance(value, Mapping) or not value:
+        return None, None
+    if "reason" in value:
+        return None, str(value["reason"])
+    return value, None
+
+
+def _at_iou(segmentation: Mapping[str, Any], key: str, threshold: float = 0.5) -> float:
+    """``segmentation[key]`` at the IoU ``threshold`` (NaN when not evaluated there)."""
+    thresholds = segmentation.get("iou_thresholds") or []
+    values = segmentation.get(key) or []
+    for t, v in zip(thresholds, values, strict=False):
+        if math.isclose(_num(t), threshold, abs_tol=1e-6):
+            return _num(v)
+    return float("nan")
+
+
+def _evaluation_headline(evaluation: Mapping[str, Any] | None) -> dict[str, float]:
+    """The :data:`HEADLINE_KEYS` numbers of an evaluation (``evaluation.json``); NaN where not available."""
+    out = dict.fromkeys(HEADLINE_KEYS, float("nan"))
+    if not evaluation:
+        return out
+    ctc, _ = _sub(evaluation, "ctc")
+    if ctc is not None:
+        for key in ("SEG", "DET", "TRA"):
+            out[key] = _num(ctc.get(key))
+    segmentation, _ = _sub(evaluation, "segmentation")
+    if segmentation is not None:
+        out["AP50"] = _at_iou(segmentation, "average_precision")
+        out["F1_50"] = _at_iou(segmentation, "f1")
+    divisions, _ = _sub(evaluation, "divisions")
+    if divisions is not None:
+        out["division_precision"] = _num(divisions.get("precision"))
+        out["division_recall"] = _num(divisions.get("recall"))
+    counts, _ = _sub(evaluation, "counts")
+    if counts is not None:
+        out["count_mae"] = _num(counts.get("mean_absolute_error"))
+    return out
+
+
+def _clean(value: Any) -> Any:
+    """``value`` for a table cell: ints stay ints, other numbers become floats (NaN when missing), else text."""
+    if _is_missing(value):
+        return float("nan")
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    return str(value)
+
+
+def _records(columns: Mapping[str, Sequence[Any]]) -> pd.DataFrame:
+    """A table (object columns, so ints are not turned into floats) from equally long columns."""
+    return pd.DataFrame({name: pd.Series([_clean(v) for v in values], dtype=object) for name, values in columns.items()})
+
+
+def _number_text(value: float, digits: int) -> str:
+    return f"{value:.{digits}f}" if math.isfinite(value) else "–"
+
+
+def _not_done(what: str, reason: str | None) -> str:
+    return _empty_note(f"{what} not evaluated" + (f": {reason}" if reason else "."))
+
+
+def _segmentation_evaluation(evaluation: Mapping[str, Any]) -> str:
+    segmentation, reason = _sub(evaluation, "segmentation")
+    if segmentation is None:
+        return _not_done("Segmentation was", reason)
+    body = ""
+    thresholds = list(segmentation.get("iou_thresholds") or [])
+    if thresholds:
+        body += _figure(
+            _iou_figure(segmentation),
+            "Predicted objects matched one-to-one to ground-truth objects at each IoU threshold, all evaluated "
+            "frames pooled: average precision = TP / (TP + FP + FN), precision = TP / (TP + FP), "
+            "recall = TP / (TP + FN), F1 = their harmonic mean.",
+        )
+        columns = {"IoU threshold": thresholds}
+        for key, label in (
+            ("average_precision", "AP"), ("precision", "precision"), ("recall", "recall"), ("f1", "F1"),
+            ("tp", "TP"), ("fp", "FP"), ("fn", "FN"),
+        ):
+            values = list(segmentation.get(key) or [])
+            if len(values) == len(thresholds):
+                columns[label] = values
+        body += _table(_records(columns))
+    frames = segmentation.get("frames") or []
+    overview = _records(
+        {
+            "measure": [
+                "frames evaluated", "mean average precision (over IoU thresholds)", "Jaccard index (pixels)",
+                "Dice coefficient (pixels)", "mean IoU of matched objects",
+            ],
+            "value": [
+                ", ".join(str(f) for f in frames) if frames else "none",
+                segmentation.get("mean_average_precision"),
+                segmentation.get("jaccard"),
+                segmentation.get("dice"),
+                segmentation.get("mean_matched_iou"),
+            ],
+        }
+    )
+    body += _table(overview)
+    skipped = segmentation.get("skipped_frames") or {}
+    if isinstance(skipped, Mapping) and skipped:
+        body += '<p class="note">Frames skipped:</p>' + _table(
+            _records({"frame": list(skipped), "reason": list(skipped.values())})
+        )
+    per_frame = segmentation.get("per_frame") or []
+    if per_frame:
+        table = pd.DataFrame(list(per_frame))
+        first = [c for c in ("frame", "n_true", "n_predicted", "tp", "fp", "fn") if c in table]
+        table = table[first + [c for c in table.columns if c not in first]]  # JSON stores keys sorted
+        body += '<p class="note">Per evaluated frame (matching at IoU 0.5):</p>' + _table(
+            table, max_rows=_MAX_EVALUATION_ROWS
+        )
+    return body
+
+
+def _count_evaluation(evaluation: Mapping[str, Any]) -> str:
+    counts, reason = _sub(evaluation, "counts")
+    if counts is None:
+        return _not_done("Cell counts were", reason)
+    body = ""
+    per_frame = pd.DataFrame(list(counts.get("per_frame") or []))
+    if len(per_frame) and {"n_true", "n_predicted"} <= set(per_frame.columns) and "frame" in per_frame:
+        truth = f" ({counts['truth']})" if counts.get("truth") else ""
+        body += _figure(
+            _evaluation_counts_figure(per_frame),
+            _esc(
+                f"Top: cells per frame in the ground truth{truth} and in the prediction. "
+                "Bottom: error = predicted − true (orange: too many, purple: too few)."
+            ),
+        )
+    overview = _records(
+        {
+            "measure": [
+                "mean error (cells)", "mean absolute error (cells)", "mean absolute percentage error (%)",
+                "largest absolute error (cells)",
+            ],
+            "value": [
+                counts.get("mean_error"),
+                counts.get("mean_absolute_error"),
+                counts.get("mean_absolute_percentage_error"),
+                counts.get("max_absolute_error"),
+            ],
+        }
+    )
+    return body + _table(overview)
+
+
+def _tracking_evaluation(evaluation: Mapping[str, Any]) -> str:
+    ctc, reason = _sub(evaluation, "ctc")
+    if ctc is None:
+        return _not_done("Tracking (Cell Tracking Challenge measures) was", reason)
+    body = ""
+    if ctc.get("valid") is False:
+        body += _empty_note("The predicted CTC result did not pass validation; the numbers below may not be meaningful.")
+    measures = _records(
+        {
+            "measure": list(_CTC_MEANING),
+            "value": [ctc.get(key) for key in _CTC_MEANING],
+            "meaning": list(_CTC_MEANING.values()),
+        }
+    )
+    body += _table(measures)
+    errors = ctc.get("errors")
+    if isinstance(errors, Mapping) and errors:
+        keys = [k for k in _AOGM_ERRORS if k in errors] + [k for k in errors if k not in _AOGM_ERRORS]
+        body += '<p class="note">AOGM error counts:</p>' + _table(
+            _records(
+                {
+                    "error": keys,
+                    "count": [errors[k] for k in keys],
+                    "meaning": [_AOGM_ERRORS.get(k, "") for k in keys],
+                }
+            )
+        )
+    source = ", ".join(f"{k}: {ctc[k]}" for k in ("library", "result") if ctc.get(k))
+    if source:
+        body += f'<p class="note">{_esc(source)}</p>'
+    return body
+
+
+def _division_evaluation(evaluation: Mapping[str, Any]) -> str:
+    divisions, reason = _sub(evaluation, "divisions")
+    if divisions is None:
+        return _not_done("Divisions were", reason)
+    keys = (
+        ("gt_divisions", "divisions in the ground truth"),
+        ("predicted_divisions", "predicted divisions"),
+        ("tp", "matched (true positives)"),
+        ("fp", "false positives"),
+        ("fn", "false negatives"),
+        ("wrong_children", "mother matched, daughters wrong"),
+        ("precision", "precision"),
+        ("recall", "recall"),
+        ("f1", "F1"),
+        ("frame_tolerance", "frame tolerance (frames)"),
+    )
+    keys = tuple((key, label) for key, label in keys if key in divisions)
+    body = _table(
+        _records({"measure": [label for _, label in keys], "value": [divisions.get(key) for key, _ in keys]})
+    )
+    if divisions.get("library"):
+        matcher = f", {divisions['matcher']} matching" if divisions.get("matcher") else ""
+        body += (
+            f'<p class="note">{_esc(divisions["library"] + matcher)}; precision, recall and F1 are undefined (—) '
+            "without divisions.</p>"
+        )
+    ctc = evaluation.get("ctc")
+    bc = ctc.get("branching_correctness") if isinstance(ctc, Mapping) else None
+    if isinstance(bc, Mapping) and bc.get("BC") is not None:
+        body += (
+            f'<p class="note">The CTC\'s stricter branching correctness {_esc(bc.get("measure", "BC"))} '
+            f'(mother end and each daughter start within the tolerance): {_number_text(float(bc["BC"]), 3)} '
+            f'({_esc(bc.get("tp"))} of {_esc(bc.get("gt_divisions"))} true divisions, {_esc(bc.get("library", ""))}).</p>'
+        )
+    return body
+
+
+def _evaluation_body(evaluation: Mapping[str, Any] | None) -> str:
+    if not evaluation:
+        return _empty_note("No ground truth was given for this sample, so nothing was evaluated.")
+    body = ""
+    truth = evaluation.get("ground_truth")
+    if isinstance(truth, Mapping):
+        body += (
+            f'<p class="note">Ground truth: {_esc(truth.get("path", "unknown"))} '
+            f'(format: {_esc(truth.get("format", "unknown"))}).</p>'
+        )
+    headline = _evaluation_headline(evaluation)
+    body += _cards((title, _number_text(headline[key], digits)) for key, title, digits in _HEADLINE)
+    body += "<h3>Segmentation</h3>" + _segmentation_evaluation(evaluation)
+    body += "<h3>Cell counts</h3>" + _count_evaluation(evaluation)
+    body += "<h3>Tracking (Cell Tracking Challenge measures)</h3>" + _tracking_evaluation(evaluation)
+    body += "<h3>Divisions</h3>" + _division_evaluation(evaluation)
+    versions = evaluation.get("versions")
+    if isinstance(versions, Mapping) and versions:
+        body += '<p class="note">' + _esc("Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items())) + "</p>"
+    return body
+
+
+def _finite_samples(samples: Mapping[str, np.ndarray] | None, key: str, limit: int = 2_000_000) -> np.ndarray | None:
+    """Finite values of ``samples[key]`` (every n-th when more than ``limit``); None when there are none."""
+    if not samples or samples.get(key) is None:
+        return None
+    values = np.asarray(samples[key], dtype=float).ravel()
+    values = values[np.isfinite(values)]
+    if values.size > limit:
+        values = values[:: math.ceil(values.size / limit)]
+    return values if values.size else None
+
+
+def _normalization_body(
+    percentiles: pd.DataFrame | None,
+    intensity_samples: Mapping[str, np.ndarray] | None,
+    intensity_channel: int | None,
+    frame_interval_min: float | None,
+    max_rows: int,
+) -> str:
+    has_table = percentiles is not None and len(percentiles) > 0
+    raw = _finite_samples(intensity_samples, "raw")
+    normalized = _finite_samples(intensity_samples, "normalized")
+    body = ""
+    if raw is None and normalized is None:
+        body += _empty_note(
+            "No intensity samples were given, so the histograms before and after normalization are left out."
+        )
+    else:
+        movie_values: tuple[float, float] | None = None
+        movie_pct: tuple[float, float] | None = None
+        channel_text = ""
+        if has_table and percentiles is not None and {"frame", "low_value", "high_value"} <= set(percentiles.columns):
+            movie = percentiles[percentiles["frame"] == -1]
+            if "channel" in movie and len(movie):
+                channels = sorted(movie["channel"].unique().tolist())
+                chosen = intensity_channel if intensity_channel in channels else channels[0]
+                movie = movie[movie["channel"] == chosen]
+                channel_text = f" of channel {chosen}"
+            if len(movie):
+                first = movie.iloc[0]
+                low, high = _num(first["low_value"]), _num(first["high_value"])
+                if math.isfinite(low) and math.isfinite(high):
+                    movie_values = (low, high)
+                    movie_pct = (_num(first.get("low_percentile")), _num(first.get("high_percentile")))
+        parts = []
+        if raw is not None:
+            marked = (
+                f"red lines mark the movie-wide low (dashed) and high (solid) percentile values{channel_text}, "
+                "which normalization maps to 0 and 1"
+                if movie_values is not None
+                else "no movie-wide percentiles (frame = -1) were recorded, so none are marked"
+            )
+            parts.append(f"left: {raw.size} raw pixel values; {marked}")
+        if normalized is not None:
+            below = 100.0 * float(np.mean(normalized < 0.0))
+            above = 100.0 * float(np.mean(normalized > 1.0))
+            parts.append(
+                f"{'right' if raw is not None else 'shown'}: {normalized.size} normalized values, 0 and 1 marked; "
+                f"{below:.2g} % lie below 0 and {above:.2g} % above 1"
+            )
+        body += _figure(
+            _intensity_figure(raw, normalized, movie_values, movie_pct),
+            _esc(
+                "Intensity histograms of pixels sampled from the segmented channel, counts on a log scale; "
+                + "; ".join(parts)
+                + "."
+            ),
+        )
+    if has_table and percentiles is not None:
+        keys = [c for c in ("frame", "channel") if c in percentiles]
+        table = percentiles.sort_values(keys, kind="stable") if keys else percentiles
+        per_frame = percentiles[percentiles["frame"] >= 0] if "frame" in percentiles else percentiles.iloc[:0]
+        if len(per_frame) and per_frame["frame"].nunique() > 1:
+            body += _figure(
+                _percentile_figure(per_frame, frame_interval_min),
+                "Intensity at the low (dashed) and high (solid) normalization percentiles in each frame.",
+            )
+        body += _table(table, max_rows=max_rows)
+        body += '<p class="note">frame = -1: one pair of values for the whole movie. Values in raw intensity units.</p>'
+    else:
+        body += '<p class="note">No normalization percentiles recorded.</p>'
+    return body
+
+
+def _msd_body(tracks: pd.DataFrame, frame_interval_min: float | None) -> str:
+    if len(tracks) == 0:
+        return _empty_note("No tracks were found.")
+    if frame_interval_min is None:
+        return _empty_note(
+            "The frame interval is unknown, so lags in minutes and the mean squared displacement cannot be computed."
+        )
+    if not {"y_um", "x_um"} <= set(tracks.columns):
+        return _empty_note("The tracks table has no positions in µm (y_um, x_um), so no displacement is computed.")
+    ensemble = ensemble_msd(tracks, frame_interval_min)
+    usable = ensemble[(ensemble["lag_min"] > 0) & (ensemble["msd_um2"] > 0)]
+    if len(usable) == 0:
+        return _empty_note("No track moves between two frames, so there is no mean squared displacement to plot.")
+    lengths = tracks.groupby("track_id", sort=True).size().sort_values(ascending=False, kind="stable")
+    longest = lengths.index[:_MAX_MSD_TRACKS]
+    per_track = msd_curves(tracks[tracks["track_id"].isin(longest)], frame_interval_min)
+    exponent = _fit_exponent(usable["lag_min"].to_numpy(), usable["msd_um2"].to_numpy())
+    fit = (
+        f"Fitted exponent α = {exponent:.2f} (least-squares slope of log MSD on log lag over the "
+        f"{len(usable)} lags of the ensemble curve): about 1 for a random walk, 2 for motion at constant "
+        "velocity, below 1 for confined motion."
+        if exponent is not None
+        else "Too few lags to fit an exponent."
+    )
+    caption = (
+        f"Blue: ensemble mean squared displacement of all {lengths.size} tracks pooled (every pair of positions "
+        "weighs the same; a track contributes lags up to a quarter of its length, at least 3 frames); grey: the "
+        f"{min(lengths.size, _MAX_MSD_TRACKS)} longest tracks individually; dashed and dotted: slopes 1 "
+        "(diffusive) and 2 (directed) through the first point. " + fit
+    )
+    return _figure(_msd_figure(ensemble, per_track), _esc(caption))
+
+
+def _lineage_body(tracks: pd.DataFrame, lineage: pd.DataFrame | None, frame_interval_min: float | None) -> str:
+    if len(tracks) == 0:
+        return _empty_note("No tracks were found.")
+    info = _track_info(tracks)
+    parent_of = _parent_map(info, lineage)
+    families = _families(info, parent_of)
+    n_divisions = _count_divisions(parent_of.values())
+    shown: list[list[int]] = []
+    rows = 0
+    for family in families:
+        if len(shown) >= _MAX_FAMILIES or (shown and rows + len(family) > _MAX_LINEAGE_ROWS):
+            break
+        shown.append(family)
+        rows += len(family)
+    when = "time (min)" if frame_interval_min is not None else "time in frames (the frame interval is unknown)"
+    caption = (
+        f"Each bar is one track from its first to its last frame; x: {when}. A vertical line joins a mother to "
+        "its daughters where it divides (dot); one colour per family (tracks sharing a root), lighter for later "
+        "generations; families are drawn together in depth-first order, those with a division first. "
+    )
+    n_families = len(families)
+    if n_divisions:
+        caption += f"{n_divisions} division(s) in {len(info)} tracks and {n_families} famil{'y' if n_families == 1 else 'ies'}."
+    else:
+        caption += f"No divisions were found in the {len(info)} tracks."
+    single = sum(1 for p in pd.Series(list(parent_of.values())).value_counts() if p == 1) if parent_of else 0
+    if single:
+        caption += f" {single} track(s) continue with a single daughter (drawn linked, not counted as divisions)."
+    if len(shown) < n_families:
+        caption += (
+            f" Showing {len(shown)} of {n_families} families ({rows} of {len(info)} tracks); "
+            f"{n_families - len(shown)} families were left out."
+        )
+    return _figure(_lineage_figure(info, parent_of, shown, frame_interval_min), _esc(caption))
+
+
+def _trajectories_body(
+    tracks: pd.DataFrame, image: np.ndarray | None, frame: int, pixel_size_um: float | None
+) -> str:
+    if len(tracks) == 0:
+        return _empty_note("No tracks were found.")
+    if not {"y_px", "x_px"} <= set(tracks.columns):
+        return _empty_note("The tracks table has no pixel positions (y_px, x_px), so no trajectories are drawn.")
+    info = _track_info(tracks)
+    background = (
+        f"over frame {frame} (grey, 1–99.8 % intensity stretch)"
+        if image is not None
+        else "on a dark background (no image is available)"
+    )
+    caption = (
+        f"Trajectories of all {len(info)} tracks {background}: one colour per family, daughters lighter than "
+        f"their mother; dots: the tracks present in frame {frame}."
+        + (" Scale bar in µm." if pixel_size_um is not None else " Positions in pixels (pixel size unknown).")
+    )
+    return _figure(_tracks_overlay_figure(image, tracks, info, frame, pixel_size_um), _esc(caption))
+
+
+def _montage_body(
+    montage: Sequence[tuple[int, np.ndarray, np.ndarray]] | None,
+    frame_interval_min: float | None,
+    pixel_size_um: float | None,
+) -> str:
+    panels: list[tuple[int, np.ndarray, np.ndarray]] = []
+    given = list(montage or [])
+    for frame, image, labels in given[:_MAX_MONTAGE_PANELS]:
+        image = np.asarray(image, dtype=float)
+        labels = np.asarray(labels)
+        if image.ndim != 2 or image.shape != labels.shape:
+            raise ValueError(f"montage image {image.shape} and labels {labels.shape} must be the same (Y, X) shape")
+        if image.size:
+            panels.append((int(frame), image, labels))
+    if not panels:
+        return _empty_note("No montage frames were given, so the segmentation montage is left out.")
+    caption = (
+        f"Segmentation in {len(panels)} frames: image (grey, 1–99.8 % intensity stretch per panel) with the outline "
+        "of each segmented object in colour; titles give the frame, its time and the number of objects."
+        + (" Scale bar in µm." if pixel_size_um is not None else "")
+    )
+    if len(given) > len(panels):
+        caption += f" {len(given) - len(panels)} further frame(s) left out."
+    return _figure(_montage_figure(panels, frame_interval_min, pixel_size_um), _esc(caption))
 
 
 # --------------------------------------------------------------------------- public API
 
 
-def summary_row(sample: str, counts: pd.DataFrame, cells: pd.DataFrame, track_summary: pd.DataFrame) -> dict[str, Any]:
+def summary_row(
+    sample: str,
+    counts: pd.DataFrame,
+    cells: pd.DataFrame,
+    track_summary: pd.DataFrame,
+    *,
+    evaluation: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """The row describing one sample in :func:`build_summary_report`.
 
     Keys: ``sample, n_frames, n_cells`` (cell detections summed over
     frames), ``n_tracks, mean_cells_per_frame`` (NaN for a movie with no
-    frames).
+    frames), ``n_divisions`` (mothers with two or more daughters: parent ids
+    > 0 occurring at least twice in ``track_summary``; a single daughter
+    continues its mother's track), ``mean_speed_um_per_min`` (µm/min, the
+    median over tracks of their mean speed; NaN without a track spanning two
+    frames), and the evaluation headline ``SEG, DET, TRA`` (Cell Tracking
+    Challenge), ``AP50, F1_50`` (average precision and F1 of the segmentation
+    at IoU 0.5), ``division_precision, division_recall`` and ``count_mae``
+    (mean absolute error of the cell count, cells) from ``evaluation`` (the
+    content of ``evaluation.json``); NaN where not evaluated.
     """
-    n_frames = int(len(counts))
-    n_cells = int(len(cells))
+    n_frames = len(counts)
+    n_cells = len(cells)
+    n_tracks = len(track_summary)
+    parents = track_summary["parent"] if n_tracks and "parent" in track_summary else []
+    speeds = (
+        pd.to_numeric(track_summary["mean_speed_um_per_min"], errors="coerce").to_numpy(dtype=float)
+        if n_tracks and "mean_speed_um_per_min" in track_summary
+        else np.zeros(0)
+    )
+    speeds = speeds[np.isfinite(speeds)]
     return {
         "sample": str(sample),
         "n_frames": n_frames,
         "n_cells": n_cells,
-        "n_tracks": int(len(track_summary)),
+        "n_tracks": n_tracks,
         "mean_cells_per_frame": float(counts["n_cells"].mean()) if n_frames else float("nan"),
+        "n_divisions": _count_divisions(parents),
+        "mean_speed_um_per_min": float(np.median(speeds)) if speeds.size else float("nan"),
+        **_evaluation_headline(evaluation),
     }
 
 
@@ -473,6 +1537,12 @@ def build_sample_report(
     generated: str | None = None,
     max_track_rows: int = 20,
     max_percentile_rows: int = 40,
+    tracks: pd.DataFrame | None = None,
+    lineage: pd.DataFrame | None = None,
+    montage: Sequence[tuple[int, np.ndarray, np.ndarray]] | None = None,
+    intensity_samples: Mapping[str, np.ndarray] | None = None,
+    intensity_channel: int | None = None,
+    evaluation: Mapping[str, Any] | None = None,
 ) -> str:
     """HTML quality-control report of one sample (a complete, self-contained page).
 
@@ -506,6 +1576,36 @@ def build_sample_report(
         Date text of the header; default: now, UTC.
     max_track_rows, max_percentile_rows:
         Rows shown of the track summary and percentile tables.
+    tracks:
+        Tracks table, one row per object per frame: ``frame, time_min,
+        track_id, label, y_px, x_px, y_um, x_um, parent`` (parent track id, 0 =
+        none), ``root`` (root track id), ``generation``.  Drawn as
+        trajectories over the overlay frame (pixels), as a lineage tree, and
+        used for the mean squared displacement (µm², needs the frame interval).
+    lineage:
+        ``parent, child, division_frame`` (one row per daughter track; the
+        frame in which the daughter first appears); adds to the ``parent``
+        column of ``tracks`` in the lineage tree.
+    montage:
+        A few ``(frame index, image (Y, X) float, labels (Y, X) int)`` triples
+        shown as a grid of segmentation overlays.
+    intensity_samples:
+        ``{"raw": values, "normalized": values}``, 1-D arrays of pixel values of
+        the segmented channel before (raw units) and after normalization,
+        shown as histograms.
+    intensity_channel:
+        Channel of ``intensity_samples``: its movie-wide percentiles
+        (``percentiles`` rows with frame -1) are marked on the raw histogram;
+        default: the smallest channel in the table.
+    evaluation:
+        Content of the sample's ``evaluation.json`` (comparison with ground
+        truth: ``ctc``, ``segmentation``, ``counts``, ``divisions``, any of
+        them null or ``{"reason": ...}``).
+
+    Every section is always present; one whose input is missing or empty
+    says so.  Sections (anchors): ``summary, counts, overlay, montage,
+    trajectories, lineage, areas, speeds, msd, tracks, normalization,
+    evaluation, provenance``.
     """
     provenance = dict(provenance or {})
     pixel_size = (
@@ -516,12 +1616,19 @@ def build_sample_report(
         or _as_float(_lookup(provenance, "frame_interval_min"))
         or _infer_frame_interval(counts)
     )
-    n_frames = int(len(counts))
-    n_cells = int(len(cells))
-    n_tracks = int(len(track_summary))
+    n_frames = len(counts)
+    n_cells = len(cells)
+    n_tracks = len(track_summary)
     no_cells = n_cells == 0
     mean_per_frame = float(counts["n_cells"].mean()) if n_frames else float("nan")
     n_dividing = int((track_summary["parent"] > 0).sum()) if n_tracks and "parent" in track_summary else 0
+    track_rows = _valid_tracks(tracks)
+    if len(track_rows):
+        n_divisions = _count_divisions(_parent_map(_track_info(track_rows), lineage).values())
+    elif lineage is not None and len(lineage) and "parent" in lineage:
+        n_divisions = _count_divisions(lineage["parent"])
+    else:
+        n_divisions = _count_divisions(track_summary["parent"]) if n_tracks and "parent" in track_summary else 0
 
     sections: list[str] = []
     nav: list[tuple[str, str]] = []
@@ -537,6 +1644,7 @@ def build_sample_report(
         ("tracks", f"{n_tracks}"),
         ("mean cells per frame", "–" if math.isnan(mean_per_frame) else f"{mean_per_frame:.1f}"),
         ("tracks with a parent (after division)", f"{n_dividing}"),
+        ("divisions", f"{n_divisions}"),
     ]
     meta = pd.DataFrame(
         {
@@ -565,11 +1673,13 @@ def build_sample_report(
     add("counts", "Cell count over time", body)
 
     # Overlay ------------------------------------------------------------------
+    background: np.ndarray | None = None
     if overlay_image is not None and overlay_labels is not None and np.size(overlay_image) > 0:
         image = np.asarray(overlay_image, dtype=float)
         labels = np.asarray(overlay_labels)
         if image.shape != labels.shape or image.ndim != 2:
             raise ValueError(f"overlay image {image.shape} and labels {labels.shape} must be the same (Y, X) shape")
+        background = image
         time_min = overlay_frame * interval if interval else None
         body = _figure(
             _overlay_figure(image, labels, overlay_frame, time_min, pixel_size),
@@ -582,6 +1692,11 @@ def build_sample_report(
     else:
         body = _empty_note("No image is available for an overlay.")
     add("overlay", "Segmentation overlay", body)
+
+    # Montage, trajectories, lineage -----------------------------------------------
+    add("montage", "Segmentation montage", _montage_body(montage, interval, pixel_size))
+    add("trajectories", "Tracks overlay", _trajectories_body(track_rows, background, int(overlay_frame), pixel_size))
+    add("lineage", "Lineage tree", _lineage_body(track_rows, lineage, interval))
 
     # Areas --------------------------------------------------------------------
     areas = cells["area_um2"].to_numpy(dtype=float) if n_cells else np.zeros(0)
@@ -610,6 +1725,9 @@ def build_sample_report(
         body = _empty_note("No track spans two or more frames, so no speed can be computed.")
     add("speeds", "Track speed distribution", body)
 
+    # Mean squared displacement -------------------------------------------------------
+    add("msd", "Mean squared displacement", _msd_body(track_rows, interval))
+
     # Track table --------------------------------------------------------------
     if n_tracks:
         ordered = track_summary.sort_values(["n_frames", "track_id"], ascending=[False, True], kind="stable")
@@ -622,21 +1740,15 @@ def build_sample_report(
         body = _empty_note("No tracks were found.")
     add("tracks", "Track summary", body)
 
-    # Percentiles --------------------------------------------------------------
-    if percentiles is not None and len(percentiles):
-        table = percentiles.sort_values(["frame", "channel"], kind="stable")
-        per_frame = percentiles[percentiles["frame"] >= 0] if "frame" in percentiles else percentiles.iloc[:0]
-        body = ""
-        if per_frame["frame"].nunique() > 1:
-            body += _figure(
-                _percentile_figure(per_frame, interval),
-                "Intensity at the low (dashed) and high (solid) normalization percentiles in each frame.",
-            )
-        body += _table(table, max_rows=max_percentile_rows)
-        body += '<p class="note">frame = -1: one pair of values for the whole movie. Values in raw intensity units.</p>'
-    else:
-        body = '<p class="note">No normalization percentiles recorded.</p>'
-    add("normalization", "Normalization percentiles", body)
+    # Normalization -------------------------------------------------------------
+    add(
+        "normalization",
+        "Normalization QC",
+        _normalization_body(percentiles, intensity_samples, intensity_channel, interval, max_percentile_rows),
+    )
+
+    # Evaluation ------------------------------------------------------------------
+    add("evaluation", "Evaluation", _evaluation_body(evaluation))
 
     # Provenance ---------------------------------------------------------------
     add("provenance", "Provenance", _provenance_table(provenance))
@@ -648,20 +1760,43 @@ def build_sample_report(
     return _page(f"Sample {sample}", subtitle, nav, "\n".join(sections))
 
 
+#: Columns of the summary table after sample and the counts: (row key, header).
+_SUMMARY_EXTRA: tuple[tuple[str, str], ...] = (
+    ("n_divisions", "divisions"),
+    ("mean_speed_um_per_min", "median track speed (µm/min)"),
+    ("SEG", "SEG"),
+    ("DET", "DET"),
+    ("TRA", "TRA"),
+    ("AP50", "AP at IoU 0.5"),
+    ("F1_50", "F1 at IoU 0.5"),
+    ("division_precision", "division precision"),
+    ("division_recall", "division recall"),
+    ("count_mae", "count MAE (cells)"),
+)
+#: Measures in the summary's evaluation bar chart.
+_SUMMARY_BARS: tuple[str, ...] = ("SEG", "DET", "TRA", "AP50")
+
+
 def build_summary_report(rows: list[dict[str, Any]], *, generated: str | None = None) -> str:
     """HTML page with one row per sample and a link to ``<sample>/report.html``.
 
     Each row needs ``sample`` and reads ``n_frames, n_cells, n_tracks,
     mean_cells_per_frame`` (as made by :func:`summary_row`; ``frames, cells,
     tracks`` are accepted as short names).  A missing mean is computed from
-    cells / frames.  Rows are shown sorted by sample name.
+    cells / frames.  Optional keys ``n_divisions, mean_speed_um_per_min``
+    (µm/min) and the evaluation headline ``SEG, DET, TRA, AP50, F1_50,
+    division_precision, division_recall, count_mae`` (cells) are shown as
+    further columns (a dash where missing or NaN).  When any sample has one of
+    ``SEG, DET, TRA, AP50``, an "Evaluation" section compares them in a
+    grouped bar chart.  Rows are shown sorted by sample name.
     """
 
     def get(row: Mapping[str, Any], key: str, short: str) -> Any:
         return row.get(key, row.get(short))
 
     records = []
-    for row in sorted(rows, key=lambda r: str(r["sample"])):
+    ordered = sorted(rows, key=lambda r: str(r["sample"]))
+    for row in ordered:
         sample = str(row["sample"])
         n_frames = get(row, "n_frames", "frames")
         n_cells = get(row, "n_cells", "cells")
@@ -669,6 +1804,7 @@ def build_summary_report(rows: list[dict[str, Any]], *, generated: str | None = 
         if _is_missing(mean) and n_frames and not _is_missing(n_cells):
             mean = float(n_cells) / float(n_frames)
         href = f"{quote(sample, safe='')}/report.html"
+        extra = "".join(f'<td class="num">{_fmt(row.get(key))}</td>' for key, _ in _SUMMARY_EXTRA)
         records.append(
             "<tr>"
             f'<td><a href="{_esc(href)}">{_esc(sample)}</a></td>'
@@ -676,21 +1812,40 @@ def build_summary_report(rows: list[dict[str, Any]], *, generated: str | None = 
             f'<td class="num">{_fmt(n_cells)}</td>'
             f'<td class="num">{_fmt(get(row, "n_tracks", "tracks"))}</td>'
             f'<td class="num">{_fmt(mean)}</td>'
-            "</tr>"
+            f"{extra}</tr>"
         )
+    nav: list[tuple[str, str]] = []
     if records:
+        extra_head = "".join(f"<th>{_esc(title)}</th>" for _, title in _SUMMARY_EXTRA)
         table = (
             '<div class="scroll"><table><thead><tr><th>sample</th><th>frames</th><th>cell detections</th>'
-            "<th>tracks</th><th>mean cells per frame</th></tr></thead><tbody>\n"
+            f"<th>tracks</th><th>mean cells per frame</th>{extra_head}</tr></thead><tbody>\n"
             + "\n".join(records)
             + "\n</tbody></table></div>"
-            + '<p class="note">Click a sample name to open its report.</p>'
+            + '<p class="note">Click a sample name to open its report. Divisions: mothers with two or more '
+            "daughters. Speed: median over tracks of path length / duration. SEG, DET, TRA: Cell Tracking "
+            "Challenge measures; AP and F1 of the segmentation at IoU 0.5; a dash: not available (e.g. no ground "
+            "truth).</p>"
         )
     else:
         table = _empty_note("No samples were processed.")
     body = _section("samples", "Samples", table)
+    nav.append(("samples", "Samples"))
+
+    evaluated = [
+        row for row in ordered if any(math.isfinite(_num(row.get(key))) for key in _SUMMARY_BARS)
+    ]
+    if evaluated:
+        names = [str(row["sample"]) for row in evaluated]
+        values = {key: [_num(row.get(key)) for row in evaluated] for key in _SUMMARY_BARS}
+        caption = _esc(
+            f"SEG, DET and TRA (Cell Tracking Challenge) and the average precision at IoU 0.5 of the "
+            f"{len(evaluated)} sample(s) with ground truth (of {len(ordered)}); a missing bar: not evaluated."
+        )
+        body += "\n" + _section("evaluation", "Evaluation", _figure(_summary_evaluation_figure(names, values), caption))
+        nav.append(("evaluation", "Evaluation"))
     subtitle = _esc(f"cellpipe run summary · {len(records)} sample(s) · generated {generated or _now()}")
-    return _page("cellpipe summary", subtitle, [], body)
+    return _page("cellpipe summary", subtitle, nav, body)
 
 
 def collect_versions() -> dict[str, str]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from cellpipe.ingest import IngestSettings, check_pixels, resolve_metadata
 from cellpipe.io import omezarr, tables
@@ -202,14 +203,51 @@ def measure_cells_step(
     )
 
 
+def _benchmarks(paths: list[PathLike]) -> tuple[dict[str, float], dict[str, float]]:
+    """Wall-clock seconds and peak resident memory (MB) per rule from Snakemake benchmark TSVs
+    (``benchmarks/<rule>/<sample>.tsv``); a missing or unreadable record is left out."""
+    seconds: dict[str, float] = {}
+    memory: dict[str, float] = {}
+    for path in paths:
+        rule = Path(path).parent.name
+        try:
+            row = tables.read_tsv(path).iloc[0]
+        except (OSError, ValueError, IndexError):
+            continue
+        if "s" in row and pd.notna(row["s"]):
+            seconds[rule] = round(float(row["s"]), 2)
+        if "max_rss" in row and pd.notna(pd.to_numeric(row["max_rss"], errors="coerce")):
+            memory[rule] = round(float(row["max_rss"]), 1)
+    return seconds, memory
+
+
+def _spread_frames(n_frames: int, k: int) -> list[int]:
+    """Up to ``k`` distinct frames spread evenly over 0..n_frames-1, first and last included."""
+    return sorted({int(round(v)) for v in np.linspace(0, max(0, n_frames - 1), num=min(k, max(n_frames, 1)))})
+
+
+def _pixel_sample(array: Any, frames: list[int], channel: int, max_values: int = 250_000) -> np.ndarray:
+    """Pixel values of ``channel`` at ``frames`` of a (T, C, Y, X) array, thinned to about ``max_values``
+    by a fixed stride (deterministic: the same run draws the same sample)."""
+    values = np.concatenate([np.asarray(array[t, channel], dtype=np.float64).ravel() for t in frames])
+    stride = max(1, values.size // max_values)
+    return values[::stride]
+
+
 def report_sample_step(
     sample: str,
-    inputs: dict[str, PathLike],
+    inputs: dict[str, Any],
     config: dict[str, Any],
     settings: dict[str, Any],
     report: PathLike,
 ) -> None:
-    """Write the self-contained HTML report of one sample."""
+    """Write the self-contained HTML report of one sample.
+
+    ``inputs`` are the rule's named inputs: ``image, normalized, percentiles, labels,
+    segmentation_info, cells, track_metrics, counts, tracks, lineage, tracking_info`` (paths),
+    ``evaluation`` (a list holding the sample's evaluation.json, or empty) and ``timings`` (the
+    upstream rules' benchmark TSVs).
+    """
     from cellpipe.report import ReportSettings, build_sample_report, collect_versions
 
     rep = ReportSettings.model_validate(settings)
@@ -217,9 +255,15 @@ def report_sample_step(
     normalized = omezarr.open_zarr_array(inputs["normalized"])
     seg = omezarr.open_ome_image(inputs["labels"])
     seg_info = tables.read_json(inputs["segmentation_info"])
+    tracking_info = tables.read_json(inputs["tracking_info"]) if inputs.get("tracking_info") else {}
+    evaluation_files = list(inputs.get("evaluation") or [])
+    evaluation = tables.read_json(evaluation_files[0]) if evaluation_files else None
+    seconds, memory = _benchmarks(list(inputs.get("timings") or []))
     channel = int(config.get("segment", {}).get("channel", 0))
     frame = rep.overlay_frame if rep.overlay_frame is not None else meta.n_frames // 2
     frame = min(max(frame, 0), meta.n_frames - 1)
+    montage_frames = _spread_frames(meta.n_frames, 4)
+    qc_frames = _spread_frames(meta.n_frames, 8)
     provenance = {
         "sample": sample,
         "source": meta.attrs.get("source", ""),
@@ -228,6 +272,9 @@ def report_sample_step(
         "frames": meta.n_frames,
         "frame size (px)": f"{meta.data.shape[-2]} x {meta.data.shape[-1]}",
         "segmentation": seg_info,
+        "tracking": {k: v for k, v in tracking_info.items() if k != "settings"},
+        "timings (s)": seconds,
+        "peak memory (MB)": memory,
         "versions": collect_versions(),
         "config": config,
     }
@@ -244,6 +291,15 @@ def report_sample_step(
         pixel_size_um=meta.pixel_size_um,
         frame_interval_min=meta.frame_interval_min,
         max_track_rows=rep.max_track_rows,
+        tracks=tables.read_parquet(inputs["tracks"]) if inputs.get("tracks") else None,
+        lineage=tables.read_parquet(inputs["lineage"]) if inputs.get("lineage") else None,
+        montage=[(t, np.asarray(normalized[t, channel]), np.asarray(seg.data[t])) for t in montage_frames],
+        intensity_samples={
+            "raw": _pixel_sample(meta.data, qc_frames, channel),
+            "normalized": _pixel_sample(normalized, qc_frames, channel),
+        },
+        intensity_channel=channel,
+        evaluation=evaluation,
     )
     tables.write_text(html, report)
 
@@ -254,12 +310,17 @@ def summarize_samples_step(
     cells: list[PathLike],
     track_metrics: list[PathLike],
     summary: PathLike,
+    evaluations: list[PathLike] | None = None,
 ) -> None:
-    """Write the summary page that links every sample's report."""
+    """Write the summary page that links every sample's report (with the evaluation of samples that have one)."""
     from cellpipe.report import build_summary_report, summary_row
 
+    scored = {ev["sample"]: ev for ev in (tables.read_json(path) for path in evaluations or [])}
     rows = [
-        summary_row(sample, tables.read_tsv(count_path), tables.read_parquet(cell_path), tables.read_parquet(track_path))
+        summary_row(
+            sample, tables.read_tsv(count_path), tables.read_parquet(cell_path), tables.read_parquet(track_path),
+            evaluation=scored.get(sample),
+        )
         for sample, count_path, cell_path, track_path in zip(samples, counts, cells, track_metrics, strict=True)
     ]
     tables.write_text(build_summary_report(rows), summary)

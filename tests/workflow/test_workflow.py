@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 import tifffile
 import yaml
 
+import browser
 from conftest import BIN, REPO, default_config, run_snakemake, snakemake_env, write_workdir
 
 pytestmark = pytest.mark.workflow
@@ -56,7 +58,8 @@ def test_all_outputs_written(tiny_run: Path) -> None:
         "logs/segment_cells/tiny.log", "benchmarks/segment_cells/tiny.tsv",
         "tiny/ctc/res_track.txt", "tiny/ctc/mask000.tif", "tiny/ctc_segments.tsv", "tiny/tracks_napari.csv",
         "tiny/tracks_napari_graph.json", "logs/export_tracks/tiny.log", "benchmarks/export_tracks/tiny.tsv",
-        "tiny/tracking.json",
+        "tiny/tracking.json", "tiny/evaluation.json", "evaluation.tsv", "logs/evaluate_sample/tiny.log",
+        "benchmarks/evaluate_sample/tiny.tsv",
     ]:
         assert (res / rel).exists(), rel
 
@@ -73,6 +76,48 @@ def test_ctc_export_scores_well_against_the_simulators_truth(tiny_run: Path) -> 
     info = json.loads((res / "tiny" / "tracking.json").read_text())
     assert info["optimizer"] == "solved" and info["update_method"] == "EXACT" and info["n_tracks"] >= 7
     assert info["settings"]["max_search_radius_um"] == 20.0
+
+
+def test_evaluation_agrees_with_the_libraries_run_by_hand(tiny_run: Path) -> None:
+    """evaluation.json holds py-ctcmetrics' numbers for the workflow's own CTC export, Cellpose's AP, and
+    the per-frame count error against the TRA markers; evaluation.tsv has its row."""
+    from ctc_metrics import evaluate_sequence
+
+    res = tiny_run / "results"
+    ev = json.loads((res / "tiny" / "evaluation.json").read_text())
+    gt = res / "simulated" / "tiny" / "01_GT"
+    by_hand = evaluate_sequence(str(res / "tiny" / "ctc"), str(gt), metrics=["SEG", "DET", "TRA"], threads=1)
+    for key in ("SEG", "DET", "TRA"):
+        assert ev["ctc"][key] == pytest.approx(by_hand[key], abs=1e-12), key
+    assert ev["ctc"]["DET"] >= 0.9 and ev["segmentation"]["average_precision"][0] >= 0.8
+    assert ev["segmentation"]["iou_thresholds"] == pytest.approx([0.5 + 0.05 * i for i in range(10)])
+    truth = ground_truth_counts(gt, TINY["n_frames"])
+    assert [r["n_true"] for r in ev["counts"]["per_frame"]] == truth.tolist()
+    counts = pd.read_csv(res / "tiny" / "counts.tsv", sep="\t")
+    assert [r["n_predicted"] for r in ev["counts"]["per_frame"]] == counts["n_cells"].tolist()
+    table = pd.read_csv(res / "evaluation.tsv", sep="\t")
+    assert table["sample"].tolist() == ["tiny"] and table.loc[0, "TRA"] == pytest.approx(by_hand["TRA"])
+
+
+def test_logs_show_per_frame_progress(tiny_run: Path) -> None:
+    logs = tiny_run / "results" / "logs"
+    n = TINY["n_frames"]
+    assert f"segmented frame {n} of {n}" in (logs / "segment_cells" / "tiny.log").read_text()
+    track_log = (logs / "track_cells" / "tiny.log").read_text()
+    assert f"read objects of frame {n} of {n}" in track_log and f"linked frames up to {n} of {n}" in track_log
+
+
+def test_snakemake_report_has_captions(tiny_run: Path, tmp_path: Path) -> None:
+    """`snakemake --report` builds Snakemake's own report with the workflow's captions."""
+    import zipfile
+
+    proc = run_snakemake(tiny_run, "--report", str(tmp_path / "report.zip"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with zipfile.ZipFile(tmp_path / "report.zip") as archive:
+        names = archive.namelist()
+        text = "".join(archive.read(n).decode("utf-8", "replace") for n in names if n.endswith((".html", ".js")))
+    assert any(n.endswith("evaluation.tsv") for n in names) and any(n.endswith("report.html") for n in names)
+    assert "CTC SEG, DET and TRA" in text  # from workflow/report/evaluation.rst
 
 
 def test_counts_match_simulator_ground_truth(tiny_run: Path) -> None:
@@ -114,6 +159,58 @@ def test_report_is_written_and_self_contained(tiny_run: Path) -> None:
     assert "src=\"http" not in html and "href=\"http" not in html
     summary = (tiny_run / "results" / "summary.html").read_text()
     assert "tiny/report.html" in summary
+
+
+REPORT_SECTIONS = (
+    "summary", "counts", "overlay", "montage", "trajectories", "lineage", "areas", "speeds", "msd", "tracks",
+    "normalization", "evaluation", "provenance",
+)
+
+
+def drawn(rendered, image: dict) -> bool:
+    """The image loaded and its place in the screenshot holds a real picture (many colours, contrast)."""
+    pixels = browser.region(rendered, image)
+    colours = len(np.unique(pixels.reshape(-1, 3), axis=0))
+    return bool(image["complete"] and image["w"] > 0 and pixels.size and colours >= 20 and pixels.std() >= 5)
+
+
+@pytest.mark.skipif(browser.chromium() is None, reason="chromium not installed (make test installs it)")
+def test_report_renders_in_chromium_with_every_plot_drawn(tiny_run: Path, tmp_path: Path) -> None:
+    """The sample report and the summary, opened from disk in headless Chromium with the network refused:
+    every image loads and the screenshot shows a picture where each one is."""
+    page = tiny_run / "results" / "tiny" / "report.html"
+    text = page.read_text(encoding="utf-8")
+    for anchor in REPORT_SECTIONS:
+        assert f'id="{anchor}"' in text, anchor
+    rendered = browser.render(page, tmp_path / "sample")
+    assert len(rendered.images) >= 10, len(rendered.images)
+    blank = [im["src"] for im in rendered.images if not drawn(rendered, im)]
+    assert not blank, blank
+    assert rendered.screenshot.shape[0] == rendered.height > 3000
+    summary = browser.render(tiny_run / "results" / "summary.html", tmp_path / "summary")
+    assert summary.images and all(drawn(summary, im) for im in summary.images)
+
+
+@pytest.mark.skipif(browser.chromium() is None, reason="chromium not installed (make test installs it)")
+def test_chromium_check_catches_broken_and_blank_images(tiny_run: Path, tmp_path: Path) -> None:
+    """The check above can fail: a corrupted image and a blank one in a copy of the report are caught."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    text = (tiny_run / "results" / "tiny" / "report.html").read_text(encoding="utf-8")
+    white = io.BytesIO()
+    Image.new("RGB", (400, 200), "white").save(white, format="PNG")
+    uris = re.findall(r'src="(data:image/png;base64,[^"]+)"', text)
+    broken = text.replace(uris[0], "data:image/png;base64,AAAA", 1)
+    broken = broken.replace(uris[1], "data:image/png;base64," + base64.b64encode(white.getvalue()).decode(), 1)
+    page = tmp_path / "broken.html"
+    page.write_text(broken, encoding="utf-8")
+    rendered = browser.render(page, tmp_path / "broken")
+    assert rendered.images[0]["w"] == 0 and not drawn(rendered, rendered.images[0])
+    assert not drawn(rendered, rendered.images[1])
+    assert all(drawn(rendered, im) for im in rendered.images[2:])
 
 
 def test_rerun_has_nothing_to_do(tiny_run: Path) -> None:

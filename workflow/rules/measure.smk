@@ -7,7 +7,12 @@ rule measure_cells:
     output:
         cells=f"{RESULTS}/{{sample}}/cells.parquet",
         track_metrics=f"{RESULTS}/{{sample}}/track_metrics.parquet",
-        counts=f"{RESULTS}/{{sample}}/counts.tsv",
+        counts=report(
+            f"{RESULTS}/{{sample}}/counts.tsv",
+            caption="../report/counts.rst",
+            category="Counts",
+            labels={"sample": "{sample}"},
+        ),
     params:
         settings=settings("measure"),
     log:

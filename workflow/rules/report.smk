@@ -9,11 +9,21 @@ rule report_sample:
         cells=f"{RESULTS}/{{sample}}/cells.parquet",
         track_metrics=f"{RESULTS}/{{sample}}/track_metrics.parquet",
         counts=f"{RESULTS}/{{sample}}/counts.tsv",
+        tracks=f"{RESULTS}/{{sample}}/tracks.parquet",
+        lineage=f"{RESULTS}/{{sample}}/lineage.parquet",
+        tracking_info=f"{RESULTS}/{{sample}}/tracking.json",
+        evaluation=lambda wc: [f"{RESULTS}/{wc.sample}/evaluation.json"] if wc.sample in GROUND_TRUTH else [],
+        # the benchmark records of the sample's upstream jobs, for the timings in the provenance section
+        timings=expand(
+            f"{RESULTS}/benchmarks/{{rule}}/{{{{sample}}}}.tsv",
+            rule=["ingest_movie", "normalize_movie", "segment_cells", "track_cells", "measure_cells"],
+        ),
     output:
         report=report(
             f"{RESULTS}/{{sample}}/report.html",
             caption="../report/sample_report.rst",
             category="Samples",
+            labels={"sample": "{sample}"},
         ),
     params:
         settings=settings("report"),
@@ -39,6 +49,7 @@ rule summarize_samples:
         cells=expand(f"{RESULTS}/{{sample}}/cells.parquet", sample=SAMPLES),
         track_metrics=expand(f"{RESULTS}/{{sample}}/track_metrics.parquet", sample=SAMPLES),
         reports=expand(f"{RESULTS}/{{sample}}/report.html", sample=SAMPLES),
+        evaluations=expand(f"{RESULTS}/{{sample}}/evaluation.json", sample=sorted(GROUND_TRUTH)),
     output:
         summary=report(f"{RESULTS}/summary.html", caption="../report/summary.rst", category="Summary"),
     params:

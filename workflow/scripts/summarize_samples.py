@@ -10,4 +10,5 @@ with log_to_file(snakemake.log[0]):
         cells=list(snakemake.input["cells"]),
         track_metrics=list(snakemake.input["track_metrics"]),
         summary=snakemake.output["summary"],
+        evaluations=list(snakemake.input["evaluations"]),
     )
