@@ -120,7 +120,10 @@ class TrackSettings(StageSettings):
         "unless such labels exist.",
     )
     step_size: int = Field(
-        100, ge=1, description="Frames btrack tracks per step between progress reports (frames)."
+        100,
+        ge=1,
+        description="Frames btrack links per step between progress lines in the log and time-limit checks "
+        "(frames). btrack's own default; its linking results depend on it, so keep it for reproducibility.",
     )
     optimize: bool = Field(
         True,
@@ -334,7 +337,14 @@ def _objects_from_labels(
     """
     from btrack.btypes import PyTrackObject
 
-    table = pd.concat([_frame_objects(np.asarray(labels[t]), t) for t in range(labels.shape[0])], ignore_index=True)
+    n_frames = int(labels.shape[0])
+    every = max(1, n_frames // 20)
+    pieces = []
+    for t in range(n_frames):
+        pieces.append(_frame_objects(np.asarray(labels[t]), t))
+        if (t + 1) % every == 0 or t + 1 == n_frames:
+            logger.info("read objects of frame %d of %d (%d in it)", t + 1, n_frames, len(pieces[-1]))
+    table = pd.concat(pieces, ignore_index=True)
     table = table.astype({"frame": "int64", "label": "int64", "y_px": "float64", "x_px": "float64", "area_px": "float64"})
     # one object per (frame, label): the largest piece (ties: the first in raster order)
     table = table.sort_values(["frame", "label", "area_px"], ascending=[True, True, False], kind="stable")
@@ -367,6 +377,7 @@ def _link_frames(tracker: Any, n_frames: int, settings: TrackSettings) -> None:
     tracker._lib.set_update_features(  # noqa: SLF001
         tracker._engine, sum(int(f.value) for f in tracker.configuration.tracking_updates)  # noqa: SLF001
     )
+    step = settings.step_size
     start = time.perf_counter()
     stats = tracker.step()
     frame = 0
@@ -378,8 +389,8 @@ def _link_frames(tracker: Any, n_frames: int, settings: TrackSettings) -> None:
                 f"frame {frame} of {n_frames}; lower track.dense_objects_per_frame (approximate mode) or "
                 "track.max_search_radius_um, or raise track.time_limit_s"
             )
-        stats = tracker.step(settings.step_size)
-        frame = min(frame + settings.step_size, n_frames)
+        stats = tracker.step(step)
+        frame = min(frame + step, n_frames)
         logger.info("linked frames up to %d of %d, %.1f s", frame, n_frames, time.perf_counter() - start)
 
 
@@ -408,6 +419,7 @@ def _run_btrack(
         info["linking_s"] = round(time.perf_counter() - start, 3)
         start = time.perf_counter()
         if settings.optimize and tracker.n_tracks > 1:
+            logger.info("optimising %d tracklets (gap closing, divisions)", tracker.n_tracks)
             if tracker.optimise():
                 info["optimizer"] = "solved"
             else:
