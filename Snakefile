@@ -27,6 +27,7 @@ rule all:
                 f"{RESULTS}/{{sample}}/ctc_segments.tsv",
                 f"{RESULTS}/{{sample}}/tracks_napari.csv",
                 f"{RESULTS}/{{sample}}/tracks_napari_graph.json",
+                LABELS_GROUP,
             ],
             sample=SAMPLES,
         ),

@@ -11,7 +11,7 @@ Fluo-N2DH-GOWT1 01 with ``01_GT`` as the sample's ground truth, read in place fr
   same frame tolerance for division precision/recall/F1) on ``results/gowt1/ctc`` vs ``01_GT``;
 * py-ctcmetrics' ``evaluate_sequence`` called directly (SEG, DET, TRA);
 * Cellpose's ``metrics.average_precision`` on the completely annotated SEG frames (21, 31, 33,
-  39) against ``segmentation.ome.zarr``.
+  39) against the segmentation (``image.ome.zarr/labels/cells``).
 
 and prints each number twice with the difference.  Segmentation of 92 frames of 1024x1024 px takes
 about 7 minutes on 2 CPU cores; with ``--work`` an earlier run's outputs are reused.
@@ -73,7 +73,7 @@ def by_hand(res: Path, gt_dir: Path, tolerance: int) -> dict[str, float]:
     ctc = results[0]["results"]
     div = results[1]["results"][f"Frame Buffer {tolerance}"]
     direct = evaluate_sequence(str(res / "gowt1" / "ctc"), str(gt_dir), metrics=["SEG", "DET", "TRA"], threads=1)
-    seg = open_ome_image(res / "gowt1" / "segmentation.ome.zarr")
+    seg = open_ome_image(res / "gowt1" / "image.ome.zarr" / "labels" / "cells")
     truth = read_ctc_labels(gt_dir / "SEG", "man_seg*.tif")
     pairs = [(relabel_sequential(truth[t].astype(np.int64))[0], relabel_sequential(np.asarray(seg.data[t]).astype(np.int64))[0])
              for t in GOWT1_COMPLETE_SEG_FRAMES]

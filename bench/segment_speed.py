@@ -130,7 +130,7 @@ def run_rule(work: Path) -> tuple[float, np.ndarray, float]:
     seconds = _run(
         _snakemake_cmd(work, "results/gowt1/segmentation.json", "--forcerun", "segment_cells"), work, work / "rule.log"
     )
-    labels = np.asarray(omezarr.open_ome_image(work / "results" / "gowt1" / "segmentation.ome.zarr").data[:])
+    labels = np.asarray(omezarr.open_ome_image(work / "results" / "gowt1" / "image.ome.zarr" / "labels" / "cells").data[:])
     bench_tsv = (work / "results" / "benchmarks" / "segment_cells" / "gowt1.tsv").read_text().splitlines()
     rule_seconds = float(bench_tsv[1].split("\t")[0])
     return seconds, labels, rule_seconds

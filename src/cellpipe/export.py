@@ -223,7 +223,7 @@ def to_ctc(
 
     Args:
         relabelled: (T, Y, X) non-negative integer masks whose pixel values are track ids
-            (0 = background), e.g. ``tracks.ome.zarr``; a NumPy array or anything with
+            (0 = background), e.g. ``image.ome.zarr/labels/tracks``; a NumPy array or anything with
             ``shape`` and frame indexing (Zarr), read one frame at a time.
         tracks: The tracks table (``track_id``, ``frame``, ``parent``; see :func:`ctc_segments`).
         segments: ``ctc_segments(tracks)`` when the caller already has it (it is computed otherwise).

@@ -1,7 +1,7 @@
 """Entry points of the evaluation rules: one sample against its ground truth, and the table across samples.
 
 ``evaluate_sample_step`` reads the ground truth (:mod:`cellpipe.io.ground_truth`), the sample's
-segmentation (``segmentation.ome.zarr``, for instance and pixel scores and the per-frame count
+segmentation (``image.ome.zarr/labels/cells``, for instance and pixel scores and the per-frame count
 error) and its CTC export (``ctc/``, for CTC SEG/DET/TRA and division detection), scores them
 with :mod:`cellpipe.evaluate` and writes ``evaluation.json``.  ``summarize_evaluation_step``
 writes one row per sample to ``results/evaluation.tsv``.
@@ -56,7 +56,7 @@ def _labels_ctc_scores(gt: GroundTruth, seg: Any, settings: EvaluateSettings, th
         write_ctc_ground_truth(gt_dir, true_stack, pd.DataFrame(true_rows, columns=list(TRACK_COLUMNS)))
         write_ctc_results(res_dir, pred_stack, pd.DataFrame(pred_rows, columns=list(TRACK_COLUMNS)))
         scores = ctc_scores(res_dir, gt_dir, segmentation=True, tracking=False, threads=threads)
-    scores["result"] = "segmentation.ome.zarr (annotated frames, each object a one-frame track)"
+    scores["result"] = "image.ome.zarr/labels/cells (annotated frames, each object a one-frame track)"
     return scores
 
 
@@ -88,12 +88,12 @@ def evaluate_sample_step(
     predicted_counts = {t: _n_objects(np.asarray(seg.data[t])) for t in sorted(gt.counts)}
     counts = count_errors(gt.counts, predicted_counts, meta.frame_interval_min)
     counts["truth"] = "TRA markers (every cell, every frame)" if gt.format == "ctc" else "annotated label images"
-    counts["source"] = "segmentation.ome.zarr"
+    counts["source"] = "image.ome.zarr/labels/cells"
 
     segm: dict[str, Any]
     if gt.complete:
         segm = segmentation_scores({t: gt.masks[t] for t in gt.complete}, lambda t: np.asarray(seg.data[t]), ev.iou_thresholds)
-        segm["source"] = "segmentation.ome.zarr"
+        segm["source"] = "image.ome.zarr/labels/cells"
     else:
         segm = {"reason": "no completely annotated segmentation frame" if gt.masks else "no segmentation ground truth"}
     segm["skipped_frames"] = {str(t): why for t, why in sorted(gt.skipped.items())}

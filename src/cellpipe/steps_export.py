@@ -1,6 +1,6 @@
 """Entry point of the ``export_tracks`` rule: tracking results as CTC and napari files.
 
-Reads ``tracks.ome.zarr`` (masks whose pixels are track ids) and ``tracks.parquet``, converts them
+Reads ``image.ome.zarr/labels/tracks`` (masks whose pixels are track ids) and ``tracks.parquet``, converts them
 with :mod:`cellpipe.export` and writes, each atomically (complete or absent):
 
 * ``ctc/`` — a CTC ``RES`` folder: ``maskTTT.tif`` (uint16) and ``res_track.txt``, tracks split at
@@ -37,7 +37,7 @@ def export_tracks_step(
     """Export one sample's tracks as a CTC result folder, its segment mapping and napari tables.
 
     Args:
-        tracked: ``tracks.ome.zarr`` from ``track_cells`` (axes tyx, pixel values = track ids).
+        tracked: ``image.ome.zarr/labels/tracks`` from ``track_cells`` (axes tyx, pixel values = track ids).
         tracks: ``tracks.parquet`` from ``track_cells``.
         ctc_dir: Output CTC ``RES`` folder (must not exist or be empty).
         napari_csv: Output CSV ``track_id,t,y,x`` (t in frames, y/x in pixels).

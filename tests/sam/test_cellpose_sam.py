@@ -134,6 +134,6 @@ def test_the_segment_rule_runs_cellpose_sam(sam_model: Path, tmp_path: Path) -> 
     info = json.loads((workdir / "results" / "tiny" / "segmentation.json").read_text())
     assert info["network"] == "cellpose-sam" and info["cellpose_version"].startswith("4.")
     assert info["model_path"] == str(sam_model.resolve()) and info["tile_px"] == 256
-    labels = omezarr.open_ome_image(workdir / "results" / "tiny" / "segmentation.ome.zarr")
+    labels = omezarr.open_ome_image(workdir / "results" / "tiny" / "image.ome.zarr" / "labels" / "cells")
     assert labels.data.shape == (2, 64, 64) and int(np.asarray(labels.data).max()) > 0
     assert "segmented frame 2 of 2" in (workdir / "results" / "logs" / "segment_cells" / "tiny.log").read_text()

@@ -11,7 +11,7 @@ from ome_zarr.io import parse_url
 from ome_zarr.reader import Reader
 
 from cellpipe.io.atomic import atomic_path
-from cellpipe.io.omezarr import new_ome_array, open_ome_image, write_ome_image
+from cellpipe.io.omezarr import new_ome_array, open_ome_image, write_labels_group, write_ome_image
 
 
 def test_image_round_trip_with_physical_metadata(tmp_path: Path) -> None:
@@ -63,19 +63,28 @@ def test_atomic_path_replaces_only_on_success(tmp_path: Path) -> None:
 
 
 def test_label_images_point_at_their_image_for_ome_zarr_readers(tmp_path: Path) -> None:
-    """segmentation.ome.zarr and tracks.ome.zarr carry NGFF image-label metadata: ome-zarr-py (what
-    napari-ome-zarr uses) opens them as labels and brings in the image they belong to."""
-    from ome_zarr.reader import Label
+    """Label images in the image's NGFF labels group (image.ome.zarr/labels/cells, .../tracks) carry
+    image-label metadata; ome-zarr-py (what napari-ome-zarr uses) opens the image and finds both label
+    images through the labels group, and opening a label image brings in its image."""
+    from ome_zarr.reader import Label, Labels
 
     image = tmp_path / "s1" / "image.ome.zarr"
-    tracks = tmp_path / "s1" / "tracks.ome.zarr"
-    write_ome_image(image, np.ones((2, 1, 8, 8), np.uint16), "tcyx", 0.5, 3.0)
+    write_ome_image(image / ".zattrs", np.ones((2, 1, 8, 8), np.uint16), "tcyx", 0.5, 3.0)  # store or its .zattrs
     labels = np.zeros((2, 8, 8), np.uint32)
     labels[:, 2:5, 2:5] = 7
-    write_ome_image(tracks, labels, "tyx", 0.5, 3.0, name="tracks", label_of=image)
-    attrs = json.loads((tracks / ".zattrs").read_text())
-    assert attrs["image-label"] == {"version": "0.4", "source": {"image": "../image.ome.zarr"}}
-    nodes = list(Reader(parse_url(str(tracks)))())
+    write_ome_image(image / "labels" / "cells", labels > 0, "tyx", 0.5, 3.0, name="cells", label_of=image)
+    write_ome_image(image / "labels" / "tracks" / ".zattrs", labels, "tyx", 0.5, 3.0, name="tracks", label_of=image / ".zattrs")
+    with pytest.raises(FileNotFoundError, match=r"label image\(s\) \['nuclei'\] not found"):
+        write_labels_group(image, ["cells", "tracks", "nuclei"])
+    write_labels_group(image, ["cells", "tracks"])
+    attrs = json.loads((image / "labels" / "tracks" / ".zattrs").read_text())
+    assert attrs["image-label"] == {"version": "0.4", "source": {"image": "../.."}}
+    assert json.loads((image / "labels" / ".zattrs").read_text()) == {"labels": ["cells", "tracks"]}
+    nodes = list(Reader(parse_url(str(image)))())
+    assert any(isinstance(spec, Labels) for n in nodes for spec in n.specs)
     label_nodes = [n for n in nodes if any(isinstance(spec, Label) for spec in n.specs)]
-    assert len(label_nodes) == 1 and np.asarray(label_nodes[0].data[0]).max() == 7
-    assert any(Path(str(n.zarr.path)).resolve() == image.resolve() for n in nodes if n is not label_nodes[0])
+    assert sorted(Path(str(n.zarr.path)).name for n in label_nodes) == ["cells", "tracks"]
+    assert max(np.asarray(n.data[0]).max() for n in label_nodes) == 7
+    from_label = list(Reader(parse_url(str(image / "labels" / "tracks")))())
+    assert any(Path(str(n.zarr.path)).resolve() == image.resolve() for n in from_label)
+    assert open_ome_image(image / "labels" / "tracks" / ".zattrs").data.shape == (2, 8, 8)

@@ -52,8 +52,8 @@ def test_all_outputs_written(tiny_run: Path) -> None:
     res = tiny_run / "results"
     for rel in [
         "tiny/image.ome.zarr/.zattrs", "tiny/normalized.zarr/.zarray", "tiny/normalization.tsv",
-        "tiny/segmentation.ome.zarr/.zattrs", "tiny/segmentation.json", "tiny/tracks.parquet",
-        "tiny/lineage.parquet", "tiny/tracks.ome.zarr/.zattrs", "tiny/cells.parquet",
+        "tiny/image.ome.zarr/labels/cells/.zattrs", "tiny/segmentation.json", "tiny/tracks.parquet",
+        "tiny/lineage.parquet", "tiny/image.ome.zarr/labels/tracks/.zattrs", "tiny/image.ome.zarr/labels/.zattrs", "tiny/cells.parquet",
         "tiny/track_metrics.parquet", "tiny/counts.tsv", "tiny/report.html", "summary.html",
         "logs/segment_cells/tiny.log", "benchmarks/segment_cells/tiny.tsv",
         "tiny/ctc/res_track.txt", "tiny/ctc/mask000.tif", "tiny/ctc_segments.tsv", "tiny/tracks_napari.csv",
@@ -62,6 +62,22 @@ def test_all_outputs_written(tiny_run: Path) -> None:
         "benchmarks/evaluate_sample/tiny.tsv",
     ]:
         assert (res / rel).exists(), rel
+
+
+def test_image_holds_its_label_images_for_ome_zarr_readers(tiny_run: Path) -> None:
+    """image.ome.zarr lists labels/cells and labels/tracks in its NGFF labels group; ome-zarr-py (what
+    napari-ome-zarr reads with) finds both, and the tracks' pixel values are the track ids."""
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Label, Reader
+
+    image = tiny_run / "results" / "tiny" / "image.ome.zarr"
+    nodes = list(Reader(parse_url(str(image)))())
+    labels = {Path(str(n.zarr.path)).name: n for n in nodes if any(isinstance(spec, Label) for spec in n.specs)}
+    assert sorted(labels) == ["cells", "tracks"]
+    tracks = pd.read_parquet(tiny_run / "results" / "tiny" / "tracks.parquet")
+    last = int(tracks["frame"].max())
+    ids = set(np.unique(np.asarray(labels["tracks"].data[0][last]))) - {0}
+    assert ids == set(tracks.loc[tracks["frame"] == last, "track_id"])
 
 
 def test_ctc_export_scores_well_against_the_simulators_truth(tiny_run: Path) -> None:

@@ -18,6 +18,14 @@ except (ConfigError, FileNotFoundError) as err:
     raise WorkflowError(f"cellpipe: {err}") from None
 
 RESULTS = CFG.results
+# The OME-Zarr image of a sample holds its label images in its NGFF labels group (image.ome.zarr/labels/
+# cells, .../tracks), so napari-ome-zarr and other OME-Zarr readers open them over the image. Snakemake
+# allows no output inside a directory() output, so each store is declared by its metadata file; the
+# cellpipe.io.omezarr readers and writers accept either the store or that file.
+IMAGE = f"{RESULTS}/{{sample}}/image.ome.zarr/.zattrs"
+CELL_LABELS = f"{RESULTS}/{{sample}}/image.ome.zarr/labels/cells/.zattrs"
+TRACK_LABELS = f"{RESULTS}/{{sample}}/image.ome.zarr/labels/tracks/.zattrs"
+LABELS_GROUP = f"{RESULTS}/{{sample}}/image.ome.zarr/labels/.zattrs"
 ENVS = "../../envs"
 # Cellpose-SAM (cellpose 4) cannot share an environment with Cellpose 3: segment_cells runs in its own.
 SEGMENT_ENV = "cellpipe-sam.yaml" if CFG.segment.cellpose.network == "cellpose-sam" else "cellpipe-gpu.yaml"

@@ -7,8 +7,8 @@ rule evaluate_sample:
     """CTC SEG/DET/TRA, instance AP at IoU 0.5-0.95, P/R/F1, Jaccard/Dice, count error, divisions."""
     input:
         ground_truth=lambda wc: GROUND_TRUTH[wc.sample],
-        segmentation=f"{RESULTS}/{{sample}}/segmentation.ome.zarr",
-        image=f"{RESULTS}/{{sample}}/image.ome.zarr",
+        segmentation=CELL_LABELS,
+        image=IMAGE,
         ctc_dir=f"{RESULTS}/{{sample}}/ctc",
     output:
         evaluation=f"{RESULTS}/{{sample}}/evaluation.json",

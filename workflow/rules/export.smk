@@ -1,7 +1,7 @@
 rule export_tracks:
     """Tracks for other tools: a CTC result folder (tracks split at frame gaps) and napari tables."""
     input:
-        tracked=f"{RESULTS}/{{sample}}/tracks.ome.zarr",
+        tracked=TRACK_LABELS,
         tracks=f"{RESULTS}/{{sample}}/tracks.parquet",
     output:
         ctc_dir=directory(f"{RESULTS}/{{sample}}/ctc"),

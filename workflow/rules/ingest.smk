@@ -3,7 +3,7 @@ rule ingest_movie:
     input:
         movie=lambda wildcards: sample_row(wildcards).movie,
     output:
-        image=directory(f"{RESULTS}/{{sample}}/image.ome.zarr"),
+        image=IMAGE,
     params:
         row=lambda wildcards: sample_row(wildcards).model_dump(mode="json"),
         settings=settings("ingest"),

@@ -1,8 +1,8 @@
 rule measure_cells:
     """Per cell per frame (area µm², centroid µm, shape, intensities) and per track; counts per frame."""
     input:
-        labels=f"{RESULTS}/{{sample}}/segmentation.ome.zarr",
-        image=f"{RESULTS}/{{sample}}/image.ome.zarr",
+        labels=CELL_LABELS,
+        image=IMAGE,
         tracks=f"{RESULTS}/{{sample}}/tracks.parquet",
     output:
         cells=f"{RESULTS}/{{sample}}/cells.parquet",

@@ -1,7 +1,7 @@
 rule normalize_movie:
     """Percentile normalization (movie-wide by default); the percentile values are recorded."""
     input:
-        image=f"{RESULTS}/{{sample}}/image.ome.zarr",
+        image=IMAGE,
     output:
         normalized=directory(f"{RESULTS}/{{sample}}/normalized.zarr"),
         percentiles=f"{RESULTS}/{{sample}}/normalization.tsv",

@@ -1,10 +1,10 @@
 rule report_sample:
     """Self-contained HTML report of one sample (opens from disk, no network)."""
     input:
-        image=f"{RESULTS}/{{sample}}/image.ome.zarr",
+        image=IMAGE,
         normalized=f"{RESULTS}/{{sample}}/normalized.zarr",
         percentiles=f"{RESULTS}/{{sample}}/normalization.tsv",
-        labels=f"{RESULTS}/{{sample}}/segmentation.ome.zarr",
+        labels=CELL_LABELS,
         segmentation_info=f"{RESULTS}/{{sample}}/segmentation.json",
         cells=f"{RESULTS}/{{sample}}/cells.parquet",
         track_metrics=f"{RESULTS}/{{sample}}/track_metrics.parquet",

@@ -2,10 +2,10 @@ rule segment_cells:
     """Instance segmentation of every frame (Cellpose or threshold + watershed); device recorded."""
     input:
         normalized=f"{RESULTS}/{{sample}}/normalized.zarr",
-        image=f"{RESULTS}/{{sample}}/image.ome.zarr",
+        image=IMAGE,
         model=segmentation_model,
     output:
-        labels=directory(f"{RESULTS}/{{sample}}/segmentation.ome.zarr"),
+        labels=CELL_LABELS,
         info=f"{RESULTS}/{{sample}}/segmentation.json",
     params:
         settings=lambda wildcards: {

@@ -1,13 +1,13 @@
 rule track_cells:
     """btrack with divisions: tracks, lineage, masks relabelled with track ids, and the run's record."""
     input:
-        labels=f"{RESULTS}/{{sample}}/segmentation.ome.zarr",
-        image=f"{RESULTS}/{{sample}}/image.ome.zarr",
+        labels=CELL_LABELS,
+        image=IMAGE,
         tracker_config=TRACKER_CONFIG,
     output:
         tracks=f"{RESULTS}/{{sample}}/tracks.parquet",
         lineage=f"{RESULTS}/{{sample}}/lineage.parquet",
-        tracked=directory(f"{RESULTS}/{{sample}}/tracks.ome.zarr"),
+        tracked=TRACK_LABELS,
         info=f"{RESULTS}/{{sample}}/tracking.json",
     params:
         settings=settings("track"),
@@ -23,3 +23,26 @@ rule track_cells:
         f"{ENVS}/cellpipe.yaml"
     script:
         "../scripts/track_cells.py"
+
+
+rule list_labels:
+    """The image's NGFF labels group lists its label images (cells, tracks) for OME-Zarr readers."""
+    input:
+        cells=CELL_LABELS,
+        tracks=TRACK_LABELS,
+    output:
+        labels_group=LABELS_GROUP,
+    params:
+        names=["cells", "tracks"],
+    log:
+        f"{RESULTS}/logs/list_labels/{{sample}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/list_labels/{{sample}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    conda:
+        f"{ENVS}/cellpipe.yaml"
+    script:
+        "../scripts/list_labels.py"

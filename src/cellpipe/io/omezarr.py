@@ -8,6 +8,7 @@ micrometer, time in minute.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,31 @@ class OmeImage:
     @property
     def n_frames(self) -> int:
         return int(self.data.shape[0])
+
+
+def store_path(path: PathLike) -> Path:
+    """The Zarr store a path names: the store itself, or its ``.zattrs``/``.zgroup`` metadata file.
+
+    The workflow declares OME-Zarr stores by their metadata file (Snakemake allows no output inside
+    a ``directory()`` output, and the label images live inside the image store's ``labels/`` group),
+    so every reader and writer here accepts either form.
+    """
+    path = Path(path)
+    return path.parent if path.name in (".zattrs", ".zgroup") else path
+
+
+def write_labels_group(image: PathLike, names: Sequence[str]) -> None:
+    """Write the NGFF ``labels`` group of an OME-Zarr image: ``labels/.zgroup`` and ``labels/.zattrs``
+    listing the label images ``names`` (each ``labels/<name>``, written before), so OME-Zarr readers
+    such as napari-ome-zarr open them with the image."""
+    labels = store_path(image) / "labels"
+    missing = [n for n in names if not (labels / n / ".zattrs").is_file()]
+    if missing:
+        raise FileNotFoundError(f"{labels}: label image(s) {missing} not found")
+    with atomic_path(labels / ".zgroup") as tmp:
+        tmp.write_text(json.dumps({"zarr_format": 2}) + "\n")
+    with atomic_path(labels / ".zattrs") as tmp:
+        tmp.write_text(json.dumps({"labels": list(names)}, indent=2) + "\n")
 
 
 def _frame_chunks(shape: Sequence[int]) -> tuple[int, ...]:
@@ -82,6 +108,8 @@ def new_ome_array(
     that image's path relative to this one, so OME-Zarr readers (ome-zarr-py,
     napari-ome-zarr) open it as a label layer over its image.
     """
+    path = store_path(path)
+    label_of = store_path(label_of) if label_of is not None else None
     axes = axes.lower()
     if len(axes) != len(shape):
         raise ValueError(f"axes {axes!r} do not match shape {tuple(shape)}")
@@ -139,8 +167,9 @@ def write_ome_image(
 
 
 def open_ome_image(path: PathLike) -> OmeImage:
-    """Open an OME-Zarr written by :func:`write_ome_image` (or any NGFF 0.4 image)."""
-    path = Path(path)
+    """Open an OME-Zarr written by :func:`write_ome_image` (or any NGFF 0.4 image); ``path`` is the store
+    or its ``.zattrs``."""
+    path = store_path(path)
     if not path.exists():
         raise FileNotFoundError(f"OME-Zarr not found: {path}")
     group = zarr.open_group(str(path), mode="r")
