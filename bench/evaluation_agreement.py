@@ -26,31 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
-from bench.common import GOWT1, GOWT1_COMPLETE_SEG_FRAMES, GOWT1_PIXEL_SIZE_UM, REPO, machine, require
-from bench.track_accuracy import GOWT1_INTERVAL_MIN, run_workflow
-
-
-def set_up(work: Path) -> Path:
-    """A workflow folder for GOWT1 01 with its ground truth (links to ../shared)."""
-    source = require(GOWT1 / "01")
-    gt_dir = require(GOWT1 / "01_GT")
-    movie = work / "movie"
-    movie.mkdir(parents=True, exist_ok=True)
-    for frame in sorted(source.glob("t*.tif")):
-        link = movie / frame.name
-        if not link.exists():
-            link.symlink_to(frame)
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    config["simulate"] = {}
-    (work / "config").mkdir(exist_ok=True)
-    (work / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    (work / "config" / "samples.tsv").write_text(
-        "sample\tmovie\tpixel_size_um\tframe_interval_min\tground_truth\n"
-        f"gowt1\tmovie\t{GOWT1_PIXEL_SIZE_UM}\t{GOWT1_INTERVAL_MIN:g}\t{gt_dir}\n"
-    )
-    return gt_dir
+from bench.common import GOWT1, GOWT1_COMPLETE_SEG_FRAMES, machine, require
+from bench.track_accuracy import run_workflow, set_up_gowt1
 
 
 def by_hand(res: Path, gt_dir: Path, tolerance: int) -> dict[str, float]:
@@ -100,7 +78,8 @@ def main(argv: list[str] | None = None) -> None:
     work.mkdir(parents=True, exist_ok=True)
     print(f"machine: {machine()}")
     print(f"work: {work}")
-    gt_dir = set_up(work)
+    gt_dir = require(GOWT1 / "01_GT")
+    set_up_gowt1(work, ground_truth=gt_dir)
     # the evaluation always runs again, so a reused --work folder is scored by the current code
     seconds = run_workflow(work, "results/evaluation.tsv", "--forcerun", "evaluate_sample")
     res = work / "results"

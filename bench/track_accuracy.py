@@ -165,13 +165,14 @@ def part_gt(work: Path) -> dict[str, Any]:
     return {**run, **score_ctc(work / "gt_tracked" / "01_RES", gt_dir)}
 
 
-def part_pipeline(work: Path) -> dict[str, Any]:
+def set_up_gowt1(pipeline: Path, ground_truth: Path | None = None) -> None:
+    """A workflow folder for GOWT1 01: its raw frames linked (never copied: the CTC data stays in
+    ../shared), the repository's config without the simulated demo, and a one-row sample sheet
+    (with ``ground_truth`` when given)."""
     source = require(GOWT1 / "01")
-    gt_dir = require(GOWT1 / "01_GT")
-    pipeline = work / "pipeline"
     movie = pipeline / "movie"
     movie.mkdir(parents=True, exist_ok=True)
-    for frame in sorted(source.glob("t*.tif")):  # links, never copies: the CTC data stays in ../shared
+    for frame in sorted(source.glob("t*.tif")):
         link = movie / frame.name
         if not link.exists():
             link.symlink_to(frame)
@@ -179,9 +180,16 @@ def part_pipeline(work: Path) -> dict[str, Any]:
     config["simulate"] = {}
     (pipeline / "config").mkdir(exist_ok=True)
     (pipeline / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    (pipeline / "config" / "samples.tsv").write_text(
-        f"sample\tmovie\tpixel_size_um\tframe_interval_min\ngowt1\tmovie\t{GOWT1_PIXEL_SIZE_UM}\t{GOWT1_INTERVAL_MIN:g}\n"
-    )
+    columns, values = "sample\tmovie\tpixel_size_um\tframe_interval_min", f"gowt1\tmovie\t{GOWT1_PIXEL_SIZE_UM}\t{GOWT1_INTERVAL_MIN:g}"
+    if ground_truth is not None:
+        columns, values = columns + "\tground_truth", values + f"\t{ground_truth}"
+    (pipeline / "config" / "samples.tsv").write_text(f"{columns}\n{values}\n")
+
+
+def part_pipeline(work: Path) -> dict[str, Any]:
+    gt_dir = require(GOWT1 / "01_GT")
+    pipeline = work / "pipeline"
+    set_up_gowt1(pipeline)
     seconds = run_workflow(pipeline, "results/gowt1/ctc")
     info = json.loads((pipeline / "results" / "gowt1" / "tracking.json").read_text())
     scores = score_ctc(pipeline / "results" / "gowt1" / "ctc", gt_dir)
