@@ -44,7 +44,7 @@ def _n_objects(frame: np.ndarray) -> int:
     return int(np.count_nonzero(np.unique(frame)))
 
 
-def _labels_ctc_scores(gt: GroundTruth, seg: Any, settings: EvaluateSettings, threads: int) -> dict[str, Any]:
+def _labels_ctc_scores(gt: GroundTruth, seg: Any, threads: int) -> dict[str, Any]:
     """SEG and DET of per-frame label ground truth: both sides as one-frame tracks in temporary CTC folders."""
     frames = sorted(gt.masks)
     true_stack, true_rows = single_frame_tracks([gt.masks[t] for t in frames])
@@ -108,7 +108,7 @@ def evaluate_sample_step(
         ctc["branching_correctness"] = ctc.pop("divisions")
         divisions = division_scores(ctc_dir, gt.path, ev.division_frame_tolerance)
     else:
-        ctc = _labels_ctc_scores(gt, seg, ev, threads)
+        ctc = _labels_ctc_scores(gt, seg, threads)
         ctc.pop("divisions", None)
         divisions = {"reason": "the ground truth has no lineage (label images only)"}
 
