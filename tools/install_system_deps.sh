@@ -2,12 +2,22 @@
 # System packages cellpipe needs on Debian 12, installed only when missing:
 #   libeigen3-dev  headers to rebuild btrack's tracker library (tools/ensure_btrack.py)
 #   chromium       headless browser the report tests render pages with
+#   slurmctld, slurmd, slurm-client, munge, slurmdbd, mariadb-server
+#                  the throwaway single-node SLURM cluster tests/cluster starts (in a temporary
+#                  folder, on ports of its own) to run the workflow through profiles/slurm; the
+#                  SLURM executor plugin reads job states with sacct, hence slurmdbd and MariaDB
 # Needs root (or passwordless sudo) and apt; elsewhere it says what is missing and carries on.
 set -euo pipefail
 
 missing=()
 [ -d /usr/include/eigen3 ] || missing+=(libeigen3-dev)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+[ -x /usr/sbin/slurmctld ] || missing+=(slurmctld)
+[ -x /usr/sbin/slurmd ] || missing+=(slurmd)
+command -v sbatch >/dev/null 2>&1 || missing+=(slurm-client)
+[ -x /usr/sbin/munged ] || missing+=(munge)
+[ -x /usr/sbin/slurmdbd ] || missing+=(slurmdbd)
+[ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -1,0 +1,151 @@
+"""The workflow on a real (throwaway, single-node) SLURM cluster through profiles/slurm.
+
+A cluster of this machine (tests/cluster/slurm.py: munged, MariaDB + slurmdbd, slurmctld, slurmd,
+all under a temporary folder) runs the tiny simulated movie with
+``snakemake --profile profiles/slurm``: the SLURM executor plugin submits every job with sbatch.
+SLURM's own records (sacct, and the job completion log) must show the GPU rule in partition ``gpu``
+with a GPU allocated and every other rule in partition ``cpu``; the results must equal those of a
+local run of the same config. Needs root; skips with the reason where SLURM cannot start.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import BIN, REPO, default_config, run_snakemake, snakemake_env, write_workdir
+from slurm import ClusterUnavailable, SlurmCluster
+
+pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
+
+# The same tiny simulated movie as tests/workflow/test_workflow.py (nothing is downloaded).
+TINY = {"n_frames": 12, "shape": [160, 160], "n_cells": 7, "seed": 3}
+SAMPLES_TSV = "sample\tmovie\tground_truth\ntiny\tresults/simulated/tiny/movie.ome.tif\tresults/simulated/tiny/01_GT\n"
+GPU_RULES = {"segment_cells", "train_cellpose"}  # the rules that declare resources: gpu=1
+SLURM_TIMEOUT_S = 45 * 60
+
+
+def tiny_config() -> dict:
+    config = default_config()
+    config["simulate"] = {"tiny": dict(TINY)}
+    return config
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    pytest.importorskip("snakemake_executor_plugin_slurm", reason="snakemake-executor-plugin-slurm not installed")
+    try:
+        # with slurmdbd: the pinned plugin follows jobs with sacct only
+        cluster = SlurmCluster.start_in(tmp_path_factory.mktemp("slurm"), accounting="slurmdbd")
+    except ClusterUnavailable as reason:
+        pytest.skip(str(reason))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory) -> Path:
+    """The same config run locally with the workstation profile: the reference results."""
+    workdir = write_workdir(tmp_path_factory.mktemp("local"), tiny_config(), SAMPLES_TSV)
+    proc = run_snakemake(workdir, "--profile", str(REPO / "profiles" / "workstation"), timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return workdir
+
+
+class SlurmRun:
+    def __init__(self, workdir: Path, proc: subprocess.CompletedProcess[str], seconds: float) -> None:
+        self.workdir, self.proc, self.seconds = workdir, proc, seconds
+        self.log = proc.stdout + proc.stderr
+        found = re.search(r"SLURM run ID: (\S+)", self.log)
+        self.run_id = found.group(1) if found else None
+        # "Job 3 has been submitted with SLURM jobid 7 (log: .../slurm_logs/rule_segment_cells/tiny/7.log)."
+        self.submitted = {
+            m.group(1): m.group(2)
+            for m in re.finditer(r"submitted with SLURM jobid (\d+) \(log: \S*?/rule_(\w+?)/", self.log)
+        }
+
+
+@pytest.fixture(scope="module")
+def slurm_run(cluster: SlurmCluster, tmp_path_factory) -> SlurmRun:
+    workdir = write_workdir(tmp_path_factory.mktemp("onslurm"), tiny_config(), SAMPLES_TSV)
+    cmd = [
+        str(BIN / "snakemake"),
+        "--snakefile", str(REPO / "Snakefile"),
+        "--directory", str(workdir),
+        "--profile", str(REPO / "profiles" / "slurm"),
+    ]
+    # The jobs inherit this environment (sbatch --export=ALL): the venv's bin first on PATH,
+    # sockets blocked in every Python, SLURM_CONF naming the test cluster.
+    env = cluster.env(snakemake_env())
+    start = time.monotonic()
+    proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=SLURM_TIMEOUT_S)
+    seconds = time.monotonic() - start
+    print(f"\n[SLURM] snakemake --profile profiles/slurm on the test cluster: wall time {seconds:.1f} s "
+          f"(exit {proc.returncode})")
+    run = SlurmRun(workdir, proc, seconds)
+    assert proc.returncode == 0, (
+        f"{proc.stderr[-5000:]}\n--- slurmctld.log ---\n{(cluster.root / 'log' / 'slurmctld.log').read_text()[-2000:]}"
+    )
+    return run
+
+
+def test_slurm_run_writes_the_results(slurm_run: SlurmRun, record_property) -> None:
+    record_property("slurm_wall_time_s", round(slurm_run.seconds, 1))
+    res = slurm_run.workdir / "results"
+    for rel in ["tiny/counts.tsv", "tiny/tracks.parquet", "tiny/segmentation.json", "tiny/report.html",
+                "summary.html", "evaluation.tsv"]:
+        assert (res / rel).exists(), rel
+    assert slurm_run.run_id and slurm_run.submitted, slurm_run.log[-3000:]
+    assert "segment_cells" in slurm_run.submitted.values()
+
+
+def test_slurm_records_show_gpu_rules_in_gpu_partition_and_the_rest_in_cpu(slurm_run: SlurmRun, cluster: SlurmCluster) -> None:
+    """Every job snakemake submitted is in SLURM's job completion log (jobcomp/filetxt) and in sacct:
+    the GPU rule ran in partition gpu with gres/gpu=1, every other rule in partition cpu without a
+    GPU, all COMPLETED. sacct's Comment (the plugin's ``--comment rule_<rule>_wildcards_...``) names
+    each job's rule; it must agree with what snakemake reported when it submitted the job."""
+    jobcomp = {r["JobId"]: r for r in cluster.completed_jobs() if r.get("Name") == slurm_run.run_id}
+    assert set(jobcomp) == set(slurm_run.submitted), (sorted(jobcomp), slurm_run.submitted)
+    for jobid, rule in slurm_run.submitted.items():
+        record = jobcomp[jobid]
+        tres = record["Tres"].split(",")
+        assert record["JobState"] == "COMPLETED", (rule, record)
+        if rule in GPU_RULES:
+            assert record["Partition"] == "gpu" and "gres/gpu=1" in tres, (rule, record)
+        else:
+            assert record["Partition"] == "cpu" and not any(t.startswith("gres/gpu") for t in tres), (rule, record)
+
+    sacct = cluster.run("sacct", "-X", "--parsable2", "--noheader", "--starttime", "2000-01-01", "--name", slurm_run.run_id,
+                        "--format=JobIDRaw,Partition,State,AllocTRES,Comment")
+    assert sacct.returncode == 0, sacct.stderr
+    rows = [line.split("|") for line in sacct.stdout.splitlines() if line.strip()]
+    by_rule: dict[str, list[tuple[str, str, str]]] = {}
+    for jobid, partition, state, tres, comment in rows:
+        rule = re.match(r"rule_(\w+?)(?:_wildcards_.*)?$", comment).group(1)  # the plugin's --comment
+        assert slurm_run.submitted[jobid] == rule, (jobid, rule)
+        by_rule.setdefault(rule, []).append((partition, state, tres))
+    assert set(by_rule) == set(slurm_run.submitted.values())
+    for rule, jobs in by_rule.items():
+        for partition, state, tres in jobs:
+            assert state == "COMPLETED", (rule, state)
+            if rule in GPU_RULES:
+                assert partition == "gpu" and "gres/gpu=1" in tres.split(","), (rule, partition, tres)
+            else:
+                assert partition == "cpu" and "gres/gpu" not in tres, (rule, partition, tres)
+    print("[SLURM] sacct: " + "; ".join(f"{rule}: {jobs[0][0]} ({jobs[0][2]})" for rule, jobs in sorted(by_rule.items())))
+
+
+def test_slurm_results_equal_a_local_run(slurm_run: SlurmRun, local_run: Path) -> None:
+    on_slurm, local = slurm_run.workdir / "results" / "tiny", local_run / "results" / "tiny"
+    pd.testing.assert_frame_equal(pd.read_csv(on_slurm / "counts.tsv", sep="\t"), pd.read_csv(local / "counts.tsv", sep="\t"))
+    pd.testing.assert_frame_equal(pd.read_parquet(on_slurm / "tracks.parquet"), pd.read_parquet(local / "tracks.parquet"))
+    pd.testing.assert_frame_equal(pd.read_parquet(on_slurm / "cells.parquet"), pd.read_parquet(local / "cells.parquet"))
+    assert json.loads((on_slurm / "evaluation.json").read_text())["ctc"] == json.loads((local / "evaluation.json").read_text())["ctc"]
