@@ -42,7 +42,8 @@ def instance_scores(
     pred = sequential_labels(predicted_labels)
     if true.shape != pred.shape:
         raise ValueError(f"label images differ in shape: {true.shape} and {pred.shape}")
-    ap, tp, fp, fn = average_precision([true], [pred], threshold=list(thresholds))
+    with np.errstate(invalid="ignore", divide="ignore"):  # an empty frame on both sides: AP 0/0, reported as NaN
+        ap, tp, fp, fn = average_precision([true], [pred], threshold=list(thresholds))
     return {
         f"{t:g}": {"ap": float(ap[0][i]), "tp": float(tp[0][i]), "fp": float(fp[0][i]), "fn": float(fn[0][i])}
         for i, t in enumerate(thresholds)
