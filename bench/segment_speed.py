@@ -16,7 +16,7 @@ diameter (60 px), side by side in one run:
   after one untimed warm-up frame (numba compilation, cuDNN autotuning).
 
 Both times are wall clock of the whole command, Python start-up and model loading included.
-Runs alternate (the CLI first in odd repeats); sockets are blocked in both (tests/netblock), so
+Runs alternate (the CLI first in odd repeats); sockets are blocked in both (tests/site_hooks), so
 neither can download anything. Printed: seconds, seconds per frame, megapixels per second, the
 ratio CLI / cellpipe, and how well the masks agree: AP@0.5 of cellpipe's masks against the
 CLI's (cellpipe.metrics.instance_scores), mean and minimum over frames.
@@ -39,14 +39,14 @@ import yaml
 from bench.common import GOWT1, REPO, SHIPPED_MODEL, machine, normalized_movie, print_table, read_ctc_movie, require
 
 DIAMETER_PX = 60.0
-NETBLOCK = REPO / "tests" / "netblock"
+SITE_HOOKS = REPO / "tests" / "site_hooks"
 BIN = Path(sys.executable).parent
 
 
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(NETBLOCK), env.get("PYTHONPATH", "")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SITE_HOOKS), env.get("PYTHONPATH", "")]))
     env["CELLPIPE_BLOCK_NETWORK"] = "1"
     env.setdefault("MPLBACKEND", "Agg")
     return env

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+
 def _cellpose_major() -> int | None:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -25,7 +26,7 @@ collect_ignore = ["unit", "workflow"] if _cellpose_major() == 4 else ["sam"]
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
-NETBLOCK = Path(__file__).resolve().parent / "netblock"
+SITE_HOOKS = Path(__file__).resolve().parent / "site_hooks"  # sitecustomize.py of every Python the tests start
 BIN = Path(sys.executable).parent
 
 
@@ -48,7 +49,7 @@ def snakemake_env(block_network: bool = True) -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     if block_network:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(NETBLOCK), env.get("PYTHONPATH", "")]))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SITE_HOOKS), env.get("PYTHONPATH", "")]))
         env["CELLPIPE_BLOCK_NETWORK"] = "1"
     env.setdefault("MPLBACKEND", "Agg")
     return env
@@ -62,8 +63,12 @@ def write_workdir(workdir: Path, config: dict, samples_tsv: str) -> Path:
     return workdir
 
 
-def run_snakemake(workdir: Path, *args: str, block_network: bool = True, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    """Run the repository's Snakefile in ``workdir`` (``--directory``), returning the finished process."""
+def run_snakemake(
+    workdir: Path, *args: str, block_network: bool = True, timeout: int = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the repository's Snakefile in ``workdir`` (``--directory``), returning the finished process.
+
+    ``env``: variables added to the environment of snakemake and its jobs."""
     cmd = [
         str(BIN / "snakemake"),
         "--snakefile", str(REPO / "Snakefile"),
@@ -73,7 +78,19 @@ def run_snakemake(workdir: Path, *args: str, block_network: bool = True, timeout
         "--show-failed-logs",
         *args,
     ]
-    return subprocess.run(cmd, cwd=workdir, env=snakemake_env(block_network), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        cmd, cwd=workdir, env={**snakemake_env(block_network), **(env or {})}, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def dividing_movie(n_frames: int):
+    """A simulated 96x96 px movie (seed 2) with at least one division and a cell entering from the border."""
+    from cellpipe.simulate import make_nuclei_movie
+
+    movie = make_nuclei_movie(n_frames=n_frames, shape=(96, 96), seed=2, division_probability=0.15,
+                              min_division_age_frames=2, maturation_frames=2, entry_rate=0.3)
+    assert movie.n_divisions >= 1
+    return movie
 
 
 def default_config() -> dict:

@@ -33,6 +33,7 @@ import hashlib
 import logging
 import math
 import os
+import sys
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -58,13 +59,16 @@ __all__ = [
     "CellposeSettings",
     "ClassicalSettings",
     "SegmentSettings",
+    "SegmentationOutOfMemory",
     "check_cellpose_version",
     "check_model_path",
     "model_file_network",
     "model_network",
     "resolve_precision",
     "diameter_in_px",
+    "divide_batch_size",
     "effective_batch_size",
+    "is_out_of_memory",
     "file_sha256",
     "iter_segment_cells",
     "load_builtin_cellpose_model",
@@ -751,6 +755,34 @@ def effective_batch_size(settings: CellposeSettings, device: str) -> int:
     if settings.batch_size is not None:
         return settings.batch_size
     return 1 if device == "cpu" else 4
+
+
+def divide_batch_size(settings: SegmentSettings, device: str, divisor: int) -> SegmentSettings:
+    """``settings`` with Cellpose's tiles per network pass divided by ``divisor`` (at least 1 tile).
+
+    What a retry after running out of memory uses (rule segment_cells: divisor 2 on the second
+    attempt, 4 on the third).  The division applies to :func:`effective_batch_size` on ``device``, so
+    an unset ``batch_size`` is first resolved (4 on a GPU).  Classical segmentation is returned as is.
+    """
+    if divisor < 1:
+        raise ValueError(f"batch divisor must be at least 1, got {divisor}")
+    if divisor == 1 or settings.method != "cellpose":
+        return settings
+    batch = max(1, effective_batch_size(settings.cellpose, device) // divisor)
+    return settings.model_copy(update={"cellpose": settings.cellpose.model_copy(update={"batch_size": batch})})
+
+
+class SegmentationOutOfMemory(MemoryError):
+    """Segmentation ran out of (GPU or host) memory; the message names the file and what to lower."""
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """True for Python's ``MemoryError`` and torch's out-of-memory error (CUDA, MPS)."""
+    if isinstance(error, MemoryError):
+        return True
+    torch = sys.modules.get("torch")
+    oom = getattr(torch, "OutOfMemoryError", None) if torch is not None else None
+    return oom is not None and isinstance(error, oom)
 
 
 def _tiles_per_frame(height: int, width: int, rescale: float, tile_px: int, tile_overlap: float) -> int:

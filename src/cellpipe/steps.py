@@ -95,12 +95,24 @@ def segment_cells_step(
     labels: PathLike,
     info: PathLike,
     threads: int = 1,
+    batch_divisor: int = 1,
 ) -> None:
     """Segment every frame of one channel of the normalized movie; write labels (OME-Zarr) and run info (JSON).
 
-    ``threads`` caps the CPU threads torch may use (the rule's ``threads``).
+    ``threads`` caps the CPU threads torch may use (the rule's ``threads``).  ``batch_divisor``
+    divides Cellpose's tiles per network pass (the rule's retries: 2 on the second attempt); running
+    out of memory raises :class:`~cellpipe.segment.SegmentationOutOfMemory` naming the file and the
+    batch, and leaves no labels behind.
     """
-    from cellpipe.segment import SegmentSettings, iter_segment_cells, load_segmentation_model, select_device
+    from cellpipe.segment import (
+        SegmentationOutOfMemory,
+        SegmentSettings,
+        divide_batch_size,
+        is_out_of_memory,
+        iter_segment_cells,
+        load_segmentation_model,
+        select_device,
+    )
 
     seg = SegmentSettings.model_validate(settings)
     meta = omezarr.open_ome_image(image)
@@ -113,22 +125,38 @@ def segment_cells_step(
         import torch
 
         torch.set_num_threads(max(1, int(threads)))
-        model = load_segmentation_model(seg.cellpose, select_device(seg.cellpose.device))
+        device = select_device(seg.cellpose.device)
+        if batch_divisor != 1:
+            seg = divide_batch_size(seg, device, batch_divisor)
+            logger.info("retry: tiles per network pass divided by %d, now %d", batch_divisor, seg.cellpose.batch_size)
+        model = load_segmentation_model(seg.cellpose, device)
     out_shape = (n_frames, *norm.shape[2:])
     frames = _ChannelFrames(norm, seg.channel)
     run_info, results = iter_segment_cells(frames, seg, meta.pixel_size_um, model=model)
+    run_info["batch_divisor"] = batch_divisor
     started = time.perf_counter()
     every = max(1, n_frames // 20)
-    with omezarr.new_ome_array(
-        labels, out_shape, "uint32", "tyx", meta.pixel_size_um, meta.frame_interval_min, name="cells", label_of=image
-    ) as out:
-        for t, frame_labels in results:
-            out[t] = frame_labels
-            if (t + 1) % every == 0 or t + 1 == n_frames:
-                logger.info(
-                    "segmented frame %d of %d (%d objects in it), %.1f s", t + 1, n_frames, int(frame_labels.max()),
-                    time.perf_counter() - started,
-                )
+    try:
+        with omezarr.new_ome_array(
+            labels, out_shape, "uint32", "tyx", meta.pixel_size_um, meta.frame_interval_min, name="cells", label_of=image
+        ) as out:
+            for t, frame_labels in results:
+                out[t] = frame_labels
+                if (t + 1) % every == 0 or t + 1 == n_frames:
+                    logger.info(
+                        "segmented frame %d of %d (%d objects in it), %.1f s", t + 1, n_frames, int(frame_labels.max()),
+                        time.perf_counter() - started,
+                    )
+    except Exception as err:
+        if not is_out_of_memory(err):
+            raise
+        where = run_info.get("device", "cpu")
+        raise SegmentationOutOfMemory(
+            f"{omezarr.store_path(image)}: segmentation ran out of memory on {where} with {run_info.get('batch_size')} tile(s) of "
+            f"{run_info.get('tile_px')} px per network pass ({err}). Lower segment.cellpose.batch_size "
+            "(or tile_px), or run with retries (the profiles set retries: each retry of segment_cells halves "
+            "the tiles per pass and asks for more memory)"
+        ) from err
     run_info["n_frames"] = n_frames
     tables.write_json(run_info, info)
 

@@ -445,3 +445,97 @@ def test_untrained_network_runs_from_a_local_file_on_a_wide_frame(random_model: 
     from cellpose import models
 
     assert models.normalize_default["normalize"] is True  # cellpose's module-level defaults are left alone
+
+
+# ----------------------------------------------------------------------------- running out of memory, and retries
+
+
+def test_divide_batch_size() -> None:
+    from cellpipe.segment import divide_batch_size
+
+    unset = SegmentSettings(method="cellpose", cellpose={"model": str(SHIPPED)})
+    assert divide_batch_size(unset, "cuda", 1) is unset
+    assert divide_batch_size(unset, "cuda", 2).cellpose.batch_size == 2  # unset on a GPU is 4 tiles
+    assert divide_batch_size(unset, "cuda", 8).cellpose.batch_size == 1  # never below one tile
+    assert divide_batch_size(unset, "cpu", 2).cellpose.batch_size == 1
+    eight = SegmentSettings(method="cellpose", cellpose={"model": str(SHIPPED), "batch_size": 8})
+    assert [divide_batch_size(eight, "cpu", d).cellpose.batch_size for d in (1, 2, 4)] == [8, 4, 2]
+    assert eight.cellpose.batch_size == 8  # a copy; the settings given are left alone
+    classical = SegmentSettings(method="classical")
+    assert divide_batch_size(classical, "cuda", 4) == classical
+    with pytest.raises(ValueError, match="at least 1"):
+        divide_batch_size(eight, "cpu", 0)
+
+
+def test_is_out_of_memory() -> None:
+    import torch
+
+    from cellpipe.segment import is_out_of_memory
+
+    assert is_out_of_memory(MemoryError())
+    assert is_out_of_memory(torch.OutOfMemoryError("CUDA out of memory"))
+    assert not is_out_of_memory(RuntimeError("CUDA error: device-side assert triggered"))
+    assert not is_out_of_memory(ValueError("bad"))
+
+
+@pytest.fixture()
+def step_inputs(tmp_path: Path, nuclei) -> dict[str, Path]:
+    """The inputs of rule segment_cells for the simulated nuclei: an OME-Zarr image and its normalized movie."""
+    from cellpipe.io import omezarr
+
+    frames, _, pixel_size = nuclei
+    image = tmp_path / "image.ome.zarr" / ".zattrs"
+    omezarr.write_ome_image(image, (frames[:, None] * 1000).astype(np.uint16), "tcyx", pixel_size, 5.0)
+    normalized = tmp_path / "normalized.zarr"
+    with omezarr.new_zarr_array(normalized, (len(frames), 1, *frames.shape[1:]), "float32", {}) as out:
+        out[:] = frames[:, None]
+    return {"image": image, "normalized": normalized}
+
+
+def _limit_network_tiles(monkeypatch: pytest.MonkeyPatch, limit: int) -> list[int]:
+    """Cellpose's network pass raises torch's out-of-memory error above ``limit`` tiles, as a small GPU
+    would; returns the list of tiles per pass that ran."""
+    import torch
+    from cellpose import core
+
+    forward, passes = core._forward, []
+
+    def limited(net, x):
+        if x.shape[0] > limit:
+            raise torch.OutOfMemoryError(f"CUDA out of memory (simulated: {x.shape[0]} tiles, {limit} fit)")
+        passes.append(int(x.shape[0]))
+        return forward(net, x)
+
+    monkeypatch.setattr(core, "_forward", limited)
+    return passes
+
+
+def test_out_of_memory_is_a_clear_error_and_a_retry_with_half_the_batch_succeeds(
+    tmp_path: Path, step_inputs: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from cellpipe.io import omezarr
+    from cellpipe.segment import SegmentationOutOfMemory
+    from cellpipe.steps import segment_cells_step
+
+    settings = _cellpose(SHIPPED, batch_size=4, device="cpu").model_dump(mode="json")
+    reference = tmp_path / "reference" / "labels" / ".zattrs"
+    segment_cells_step(step_inputs["normalized"], step_inputs["image"], settings, reference, tmp_path / "reference.json")
+
+    passes = _limit_network_tiles(monkeypatch, limit=2)
+    labels, info = tmp_path / "out" / "labels" / ".zattrs", tmp_path / "out" / "segmentation.json"
+    with pytest.raises(SegmentationOutOfMemory, match=r"image\.ome\.zarr: segmentation ran out of memory on cpu with 4 tile\(s\)") as err:
+        segment_cells_step(step_inputs["normalized"], step_inputs["image"], settings, labels, info, batch_divisor=1)
+    assert "batch_size" in str(err.value) and "retries" in str(err.value)
+    assert not labels.parent.exists() and not info.exists()  # nothing partial left behind
+    assert passes == []
+
+    segment_cells_step(step_inputs["normalized"], step_inputs["image"], settings, labels, info, batch_divisor=2)
+    record = json.loads(info.read_text())
+    assert record["batch_size"] == 2 and record["batch_divisor"] == 2
+    assert passes and max(passes) == 2
+    np.testing.assert_array_equal(
+        np.asarray(omezarr.open_ome_image(labels).data), np.asarray(omezarr.open_ome_image(reference).data)
+    )
+    assert json.loads((tmp_path / "reference.json").read_text())["batch_size"] == 4

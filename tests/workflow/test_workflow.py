@@ -269,6 +269,39 @@ def test_missing_movie_names_the_row(tmp_path: Path) -> None:
     assert "line 3 (sample 'mine'): movie not found: data/does_not_exist.tif" in proc.stderr + proc.stdout
 
 
+def test_gpu_out_of_memory_is_retried_with_half_the_batch(tiny_run: Path, tmp_path: Path) -> None:
+    """A segment_cells job whose GPU cannot hold the batch (simulated: at most 4 Cellpose tiles per
+    pass, tests/site_hooks/simulated_gpu.py) fails with an error that names the movie and what to
+    lower, and leaves no labels; with the workstation profile (retries: 1) its retry runs 4 tiles per
+    pass instead of 8 and succeeds, with the masks of a run that never ran out of memory."""
+    from cellpipe.io import omezarr
+
+    config = tiny_config()
+    config["segment"]["cellpose"]["batch_size"] = 8  # a 160x160 px frame is one tile: 8 frames per pass
+    workdir = write_workdir(tmp_path, config, SAMPLES_TSV)
+    target, labels = "results/tiny/segmentation.json", workdir / "results" / "tiny" / "image.ome.zarr" / "labels"
+
+    def run(*args: str, failures: Path) -> subprocess.CompletedProcess[str]:
+        env = {"CELLPIPE_SIMULATED_GPU_TILES": "4", "CELLPIPE_SIMULATED_GPU_LOG": str(failures)}
+        return run_snakemake(workdir, *args, target, env=env)
+
+    proc = run("--retries", "0", failures=tmp_path / "failures_without_retries.tsv")
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "tiny/image.ome.zarr: segmentation ran out of memory on cpu with 8 tile(s)" in out
+    assert "segment.cellpose.batch_size" in out
+    assert not labels.exists() and not (workdir / target).exists()
+
+    proc = run("--profile", str(REPO / "profiles" / "workstation"), failures=tmp_path / "failures.tsv")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "SegmentationOutOfMemory" in proc.stdout + proc.stderr  # the first attempt failed...
+    assert [line.split("\t")[1] for line in (tmp_path / "failures.tsv").read_text().splitlines()] == ["8"]
+    info = json.loads((workdir / target).read_text())
+    assert info["batch_size"] == 4 and info["batch_divisor"] == 2  # ...the retry ran 4 tiles per pass
+    reference = omezarr.open_ome_image(tiny_run / "results" / "tiny" / "image.ome.zarr" / "labels" / "cells").data
+    np.testing.assert_array_equal(np.asarray(omezarr.open_ome_image(labels / "cells").data), np.asarray(reference))
+
+
 def test_classical_method_runs_in_the_workflow(tmp_path: Path) -> None:
     config = tiny_config()
     config["simulate"]["tiny"].update({"n_frames": 3, "shape": [96, 96], "n_cells": 3})

@@ -12,7 +12,8 @@ from cellpipe.segment import check_model_path
 
 
 try:
-    CFG = load_config(config, source="config")
+    # Errors name the config file(s) the keys come from (snakemake's configfile and --configfile).
+    CFG = load_config(config, source=", ".join(str(f) for f in workflow.configfiles) or "config")
     SAMPLES = {row.sample: row for row in load_samples(CFG.samples, CFG)}
 except (ConfigError, FileNotFoundError) as err:
     raise WorkflowError(f"cellpipe: {err}") from None
@@ -69,6 +70,24 @@ INIT_MODELS = {
     for name, train in CFG.train.items()
     if train.init_model
 }
+
+
+def per_attempt(base):
+    """A resource that grows with each attempt of a job: ``base`` × attempt (profiles set ``retries``).
+
+    Memory (MB) and run time (minutes) use it, so a job SLURM killed for memory or time is retried
+    with twice, then three times, what it first asked for.
+    """
+    return lambda wildcards, attempt: base * attempt
+
+
+def halved_per_attempt(wildcards, attempt):
+    """Divisor of segment_cells' tiles per network pass: 1, 2, 4, ... on attempts 1, 2, 3, ...
+
+    A GPU out of memory fails the job; its retry runs half as many tiles at once (masks do not
+    depend on it: cellpipe.segment, ``batch_size``).
+    """
+    return 2 ** (attempt - 1)
 
 
 def _one_of(names):

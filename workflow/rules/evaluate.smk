@@ -20,8 +20,8 @@ rule evaluate_sample:
         f"{RESULTS}/benchmarks/evaluate_sample/{{sample}}.tsv"
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(30),
     conda:
         f"{ENVS}/cellpipe.yaml"
     script:
@@ -44,8 +44,8 @@ rule summarize_evaluation:
         f"{RESULTS}/benchmarks/summarize_evaluation/evaluation.tsv"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=5,
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(5),
     conda:
         f"{ENVS}/cellpipe.yaml"
     script:

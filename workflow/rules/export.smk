@@ -14,8 +14,8 @@ rule export_tracks:
         f"{RESULTS}/benchmarks/export_tracks/{{sample}}.tsv"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=15,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(15),
     conda:
         f"{ENVS}/cellpipe.yaml"
     script:

@@ -13,8 +13,8 @@ rule ingest_movie:
         f"{RESULTS}/benchmarks/ingest_movie/{{sample}}.tsv"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(30),
     conda:
         f"{ENVS}/cellpipe.yaml"
     script:

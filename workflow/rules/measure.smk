@@ -21,8 +21,8 @@ rule measure_cells:
         f"{RESULTS}/benchmarks/measure_cells/{{sample}}.tsv"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(30),
     conda:
         f"{ENVS}/cellpipe.yaml"
     script:

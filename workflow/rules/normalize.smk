@@ -13,8 +13,8 @@ rule normalize_movie:
         f"{RESULTS}/benchmarks/normalize_movie/{{sample}}.tsv"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(30),
     conda:
         f"{ENVS}/cellpipe.yaml"
     script:

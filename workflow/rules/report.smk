@@ -34,8 +34,8 @@ rule report_sample:
         f"{RESULTS}/benchmarks/report_sample/{{sample}}.tsv"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=15,
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(15),
     conda:
         f"{ENVS}/cellpipe.yaml"
     script:
@@ -60,8 +60,8 @@ rule summarize_samples:
         f"{RESULTS}/benchmarks/summarize_samples/summary.tsv"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=5,
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(5),
     conda:
         f"{ENVS}/cellpipe.yaml"
     script:

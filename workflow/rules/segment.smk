@@ -19,8 +19,9 @@ rule segment_cells:
     threads: 2
     resources:
         gpu=1,
-        mem_mb=8000,
-        runtime=120,
+        mem_mb=per_attempt(8000),
+        runtime=per_attempt(120),
+        batch_divisor=halved_per_attempt,
     conda:
         f"{ENVS}/{SEGMENT_ENV}"
     script:

@@ -11,8 +11,8 @@ rule simulate_movie:
         f"{RESULTS}/benchmarks/simulate_movie/{{name}}.tsv"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=15,
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(15),
     conda:
         f"{ENVS}/cellpipe.yaml"
     script:

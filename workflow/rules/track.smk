@@ -17,8 +17,8 @@ rule track_cells:
         f"{RESULTS}/benchmarks/track_cells/{{sample}}.tsv"
     threads: 1
     resources:
-        mem_mb=8000,
-        runtime=60,
+        mem_mb=per_attempt(8000),
+        runtime=per_attempt(60),
     conda:
         f"{ENVS}/cellpipe.yaml"
     script:
@@ -40,8 +40,8 @@ rule list_labels:
         f"{RESULTS}/benchmarks/list_labels/{{sample}}.tsv"
     threads: 1
     resources:
-        mem_mb=500,
-        runtime=5,
+        mem_mb=per_attempt(500),
+        runtime=per_attempt(5),
     conda:
         f"{ENVS}/cellpipe.yaml"
     script:

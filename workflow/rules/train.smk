@@ -17,8 +17,8 @@ rule train_cellpose:
     threads: 2
     resources:
         gpu=1,
-        mem_mb=8000,
-        runtime=600,
+        mem_mb=per_attempt(8000),
+        runtime=per_attempt(600),
     conda:
         f"{ENVS}/cellpipe-gpu.yaml"
     script:
@@ -39,8 +39,8 @@ rule export_bioimageio:
         f"{RESULTS}/benchmarks/export_bioimageio/{{model}}.tsv"
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(30),
     conda:
         f"{ENVS}/cellpipe.yaml"
     script:

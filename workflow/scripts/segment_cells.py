@@ -11,4 +11,5 @@ with log_to_file(snakemake.log[0]):
         labels=snakemake.output["labels"],
         info=snakemake.output["info"],
         threads=snakemake.threads,
+        batch_divisor=snakemake.resources.batch_divisor,
     )

@@ -1,4 +1,5 @@
-"""Loaded by every Python process the tests start (PYTHONPATH): forbids network connections.
+"""Loaded by every Python process the tests start (PYTHONPATH): forbids network connections, and
+with ``CELLPIPE_SIMULATED_GPU_TILES`` set, simulates a GPU with little memory (simulated_gpu.py).
 
 Only loopback and Unix sockets are allowed.  Any other connection attempt, or a
 DNS lookup of a non-local name, raises ``NetworkBlockedError``, so a pipeline
@@ -45,3 +46,6 @@ if os.environ.get("CELLPIPE_BLOCK_NETWORK") == "1":
     socket.socket.connect = connect
     socket.socket.connect_ex = connect_ex
     socket.getaddrinfo = getaddrinfo
+
+if os.environ.get("CELLPIPE_SIMULATED_GPU_TILES"):
+    import simulated_gpu  # noqa: F401  (tests/site_hooks/simulated_gpu.py)
