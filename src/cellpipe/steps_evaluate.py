@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +45,13 @@ def _n_objects(frame: np.ndarray) -> int:
     return int(np.count_nonzero(np.unique(frame)))
 
 
-def _labels_ctc_scores(gt: GroundTruth, seg: Any, threads: int) -> dict[str, Any]:
-    """SEG and DET of per-frame label ground truth: both sides as one-frame tracks in temporary CTC folders."""
+def _labels_ctc_scores(gt: GroundTruth, predicted: Callable[[int], np.ndarray], threads: int) -> dict[str, Any]:
+    """SEG and DET of per-frame label ground truth: both sides as one-frame tracks in temporary CTC folders.
+
+    ``predicted(t)`` returns the predicted (Y, X) labels of frame ``t``."""
     frames = sorted(gt.masks)
     true_stack, true_rows = single_frame_tracks([gt.masks[t] for t in frames])
-    pred_stack, pred_rows = single_frame_tracks([np.asarray(seg.data[t]) for t in frames])
+    pred_stack, pred_rows = single_frame_tracks([predicted(t) for t in frames])
     if max(len(true_rows), len(pred_rows)) > _MAX_CTC_LABELS:
         return {"reason": f"more than {_MAX_CTC_LABELS} objects in the annotated frames: CTC masks are 16-bit"}
     with tempfile.TemporaryDirectory(prefix="cellpipe-evaluate-") as tmp:
@@ -85,14 +88,25 @@ def evaluate_sample_step(
     except GroundTruthError as err:
         raise GroundTruthError(f"sample {sample!r}: {err}") from None
 
-    predicted_counts = {t: _n_objects(np.asarray(seg.data[t])) for t in sorted(gt.counts)}
+    # every frame is read once: the annotated ones are kept for the scores below (a few frames)
+    annotated: dict[int, np.ndarray] = {}
+    predicted_counts: dict[int, int] = {}
+    for t in sorted(gt.counts):
+        frame = np.asarray(seg.data[t])
+        predicted_counts[t] = _n_objects(frame)
+        if t in gt.masks:
+            annotated[t] = frame
+
+    def predicted(t: int) -> np.ndarray:
+        return annotated[t] if t in annotated else np.asarray(seg.data[t])
+
     counts = count_errors(gt.counts, predicted_counts, meta.frame_interval_min)
     counts["truth"] = "TRA markers (every cell, every frame)" if gt.format == "ctc" else "annotated label images"
     counts["source"] = "image.ome.zarr/labels/cells"
 
     segm: dict[str, Any]
     if gt.complete:
-        segm = segmentation_scores({t: gt.masks[t] for t in gt.complete}, lambda t: np.asarray(seg.data[t]), ev.iou_thresholds)
+        segm = segmentation_scores({t: gt.masks[t] for t in gt.complete}, predicted, ev.iou_thresholds)
         segm["source"] = "image.ome.zarr/labels/cells"
     else:
         segm = {"reason": "no completely annotated segmentation frame" if gt.masks else "no segmentation ground truth"}
@@ -108,7 +122,7 @@ def evaluate_sample_step(
         ctc["branching_correctness"] = ctc.pop("divisions")
         divisions = division_scores(ctc_dir, gt.path, ev.division_frame_tolerance)
     else:
-        ctc = _labels_ctc_scores(gt, seg, threads)
+        ctc = _labels_ctc_scores(gt, predicted, threads)
         ctc.pop("divisions", None)
         divisions = {"reason": "the ground truth has no lineage (label images only)"}
 

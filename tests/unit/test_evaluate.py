@@ -28,7 +28,8 @@ from cellpipe.io.ctc import (
     write_ctc_results,
 )
 from cellpipe.io.ground_truth import GroundTruthError, read_ground_truth
-from cellpipe.simulate import SimulatedMovie, make_nuclei_movie
+from cellpipe.simulate import SimulatedMovie
+from conftest import dividing_movie
 
 SHARED_GOWT1 = Path(__file__).resolve().parents[3] / "shared" / "data" / "ctc" / "Fluo-N2DH-GOWT1"
 
@@ -117,10 +118,7 @@ def test_settings_sort_and_check_thresholds() -> None:
 
 @pytest.fixture(scope="module")
 def sim() -> SimulatedMovie:
-    movie = make_nuclei_movie(n_frames=10, shape=(96, 96), seed=2, division_probability=0.15,
-                              min_division_age_frames=2, maturation_frames=2, entry_rate=0.3)
-    assert movie.n_divisions >= 1
-    return movie
+    return dividing_movie(n_frames=10)
 
 
 def test_ctc_ground_truth_marks_sparse_frames(tmp_path: Path, sim: SimulatedMovie) -> None:

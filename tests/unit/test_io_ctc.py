@@ -23,18 +23,15 @@ from cellpipe.io.ctc import (
     write_ctc_tracks,
     write_simulation,
 )
-from cellpipe.simulate import SimulatedMovie, make_nuclei_movie
+from cellpipe.simulate import SimulatedMovie
+from conftest import dividing_movie
 
 SHARED_GOWT1 = Path(__file__).resolve().parents[3] / "shared" / "data" / "ctc" / "Fluo-N2DH-GOWT1"
 
 
 @pytest.fixture(scope="module")
 def sim() -> SimulatedMovie:
-    """A small movie with at least one division and a cell entering."""
-    movie = make_nuclei_movie(n_frames=12, shape=(96, 96), seed=2, division_probability=0.15,
-                              min_division_age_frames=2, maturation_frames=2, entry_rate=0.3)
-    assert movie.n_divisions >= 1
-    return movie
+    return dividing_movie(n_frames=12)
 
 
 def leftovers(parent: Path) -> list[str]:
