@@ -10,9 +10,8 @@ TRES with accounting, ``CUDA_VISIBLE_DEVICES`` set), and run on the CPU. Two par
 ``gpu``, hold that node.
 
 Accounting: with ``accounting="slurmdbd"`` (the default) the cluster also runs a private MariaDB
-server and slurmdbd, so ``sacct`` answers as on a production cluster; the SLURM executor plugin
-pinned by cellpipe (1.4.0) reads job states with ``sacct`` only and cannot follow jobs without it.
-With ``accounting="none"`` there is no database (``AccountingStorageType=accounting_storage/none``,
+server and slurmdbd, so ``sacct`` answers as on a production cluster, GPUs included (``gres/gpu``
+in AllocTRES and in the job completion log's Tres). With ``accounting="none"`` there is no database (``AccountingStorageType=accounting_storage/none``,
 ``sacct`` answers "Slurm accounting storage is disabled"). Either way every finished job is written
 to the job completion log (``JobCompType=jobcomp/filetxt``), which ``sacct --completion`` and
 :meth:`SlurmCluster.completed_jobs` read.
@@ -46,6 +45,7 @@ INSTALL_SCRIPT = REPO / "tools" / "install_system_deps.sh"
 
 SLURM_PROGRAMS = ("slurmctld", "slurmd", "slurmstepd", "sbatch", "sinfo", "squeue", "scancel", "sacct", "srun")
 MUNGE_PROGRAMS = ("munged",)
+CLIENT_PROGRAMS = ("sbatch", "srun", "squeue", "sinfo", "scancel", "scontrol", "sacct", "sacctmgr", "sshare", "sstat")
 DBD_PROGRAMS = ("slurmdbd", "mariadbd", "mariadb-install-db", "mariadb")
 
 
@@ -141,10 +141,21 @@ class SlurmCluster:
     def munge_socket(self) -> Path:
         return self.root / "munge" / "munge.socket"
 
+    @property
+    def client_bin(self) -> Path:
+        return self.root / "bin"
+
     def env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
-        """Environment for SLURM clients (sbatch, sinfo, sacct, and snakemake that calls them)."""
+        """Environment for SLURM clients (sbatch, sinfo, sacct, and snakemake that calls them).
+
+        ``SLURM_CONF`` names this cluster's configuration, and :attr:`client_bin` comes first on
+        ``PATH``: wrappers of the SLURM commands that set ``SLURM_CONF`` themselves, for the commands
+        run with a cleaned environment (the SLURM job step plugin drops every ``SLURM_*`` variable
+        before its ``srun``; on a real cluster srun reads /etc/slurm/slurm.conf instead).
+        """
         env = dict(os.environ if base is None else base)
         env["SLURM_CONF"] = str(self.conf)
+        env["PATH"] = os.pathsep.join([str(self.client_bin), env.get("PATH", "")])
         # as in a login shell: the SLURM executor plugin reads $USER (KeyError without it)
         env.setdefault("USER", pwd.getpwuid(os.geteuid()).pw_name)
         return env
@@ -178,6 +189,7 @@ class SlurmCluster:
         self._start_munged()
         ports = {"ctld": free_port(), "slurmd": free_port(), "dbd": free_port(), "db": free_port()}
         self._write_config(ports)
+        self._write_client_wrappers()
         if self.accounting == "slurmdbd":
             self._start_database(ports["db"])
             self._start_slurmdbd(ports["dbd"], ports["db"])
@@ -376,6 +388,16 @@ class SlurmCluster:
         (r / "etc" / "plugstack.conf").write_text("")
 
     # ----------------------------------------------------------------------------- queries
+    def _write_client_wrappers(self) -> None:
+        self.client_bin.mkdir(parents=True, exist_ok=True)
+        for name in CLIENT_PROGRAMS:
+            real = _which(name)
+            if real is None:
+                continue
+            wrapper = self.client_bin / name
+            wrapper.write_text(f'#!/bin/sh\nSLURM_CONF="{self.conf}" exec "{real}" "$@"\n')
+            wrapper.chmod(0o755)
+
     def _client(self, argv: list[str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
         return subprocess.run(argv, env=self.env(), capture_output=True, text=True, timeout=timeout)
 

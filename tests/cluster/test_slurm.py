@@ -12,36 +12,23 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from conftest import BIN, REPO, default_config, run_snakemake, snakemake_env, write_workdir
+from conftest import REPO, run_snakemake, write_workdir
+from runs import GPU_RULES, SAMPLES_TSV, SlurmRun, run_on_slurm, tiny_config
 from slurm import ClusterUnavailable, SlurmCluster
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
-
-# The same tiny simulated movie as tests/workflow/test_workflow.py (nothing is downloaded).
-TINY = {"n_frames": 12, "shape": [160, 160], "n_cells": 7, "seed": 3}
-SAMPLES_TSV = "sample\tmovie\tground_truth\ntiny\tresults/simulated/tiny/movie.ome.tif\tresults/simulated/tiny/01_GT\n"
-GPU_RULES = {"segment_cells", "train_cellpose"}  # the rules that declare resources: gpu=1
-SLURM_TIMEOUT_S = 45 * 60
-
-
-def tiny_config() -> dict:
-    config = default_config()
-    config["simulate"] = {"tiny": dict(TINY)}
-    return config
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     pytest.importorskip("snakemake_executor_plugin_slurm", reason="snakemake-executor-plugin-slurm not installed")
     try:
-        # with slurmdbd: the pinned plugin follows jobs with sacct only
+        # with slurmdbd, so sacct can confirm what the job completion log says (GPUs in AllocTRES)
         cluster = SlurmCluster.start_in(tmp_path_factory.mktemp("slurm"), accounting="slurmdbd")
     except ClusterUnavailable as reason:
         pytest.skip(str(reason))
@@ -60,41 +47,9 @@ def local_run(tmp_path_factory) -> Path:
     return workdir
 
 
-class SlurmRun:
-    def __init__(self, workdir: Path, proc: subprocess.CompletedProcess[str], seconds: float) -> None:
-        self.workdir, self.proc, self.seconds = workdir, proc, seconds
-        self.log = proc.stdout + proc.stderr
-        found = re.search(r"SLURM run ID: (\S+)", self.log)
-        self.run_id = found.group(1) if found else None
-        # "Job 3 has been submitted with SLURM jobid 7 (log: .../slurm_logs/rule_segment_cells/tiny/7.log)."
-        self.submitted = {
-            m.group(1): m.group(2)
-            for m in re.finditer(r"submitted with SLURM jobid (\d+) \(log: \S*?/rule_(\w+?)/", self.log)
-        }
-
-
 @pytest.fixture(scope="module")
 def slurm_run(cluster: SlurmCluster, tmp_path_factory) -> SlurmRun:
-    workdir = write_workdir(tmp_path_factory.mktemp("onslurm"), tiny_config(), SAMPLES_TSV)
-    cmd = [
-        str(BIN / "snakemake"),
-        "--snakefile", str(REPO / "Snakefile"),
-        "--directory", str(workdir),
-        "--profile", str(REPO / "profiles" / "slurm"),
-    ]
-    # The jobs inherit this environment (sbatch --export=ALL): the venv's bin first on PATH,
-    # sockets blocked in every Python, SLURM_CONF naming the test cluster.
-    env = cluster.env(snakemake_env())
-    start = time.monotonic()
-    proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=SLURM_TIMEOUT_S)
-    seconds = time.monotonic() - start
-    print(f"\n[SLURM] snakemake --profile profiles/slurm on the test cluster: wall time {seconds:.1f} s "
-          f"(exit {proc.returncode})")
-    run = SlurmRun(workdir, proc, seconds)
-    assert proc.returncode == 0, (
-        f"{proc.stderr[-5000:]}\n--- slurmctld.log ---\n{(cluster.root / 'log' / 'slurmctld.log').read_text()[-2000:]}"
-    )
-    return run
+    return run_on_slurm(cluster, write_workdir(tmp_path_factory.mktemp("onslurm"), tiny_config(), SAMPLES_TSV))
 
 
 def test_slurm_run_writes_the_results(slurm_run: SlurmRun, record_property) -> None:

@@ -1,0 +1,69 @@
+"""Running the workflow on the test cluster (tests/cluster/slurm.py) with profiles/slurm: shared by the
+SLURM tests."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from pathlib import Path
+
+from conftest import BIN, REPO, default_config, snakemake_env
+from slurm import SlurmCluster
+
+# The same tiny simulated movie as tests/workflow/test_workflow.py (nothing is downloaded).
+TINY = {"n_frames": 12, "shape": [160, 160], "n_cells": 7, "seed": 3}
+SAMPLES_TSV = "sample\tmovie\tground_truth\ntiny\tresults/simulated/tiny/movie.ome.tif\tresults/simulated/tiny/01_GT\n"
+GPU_RULES = {"segment_cells", "train_cellpose"}  # the rules that declare resources: gpu=1
+SLURM_TIMEOUT_S = 45 * 60
+
+
+def tiny_config() -> dict:
+    config = default_config()
+    config["simulate"] = {"tiny": dict(TINY)}
+    return config
+
+
+class SlurmRun:
+    def __init__(self, workdir: Path, proc: subprocess.CompletedProcess[str], seconds: float) -> None:
+        self.workdir, self.proc, self.seconds = workdir, proc, seconds
+        self.log = proc.stdout + proc.stderr
+        found = re.search(r"SLURM run ID: (\S+)", self.log)
+        self.run_id = found.group(1) if found else None
+        # "Job 3 has been submitted with SLURM jobid 7 (log: .../slurm_logs/rule_segment_cells/tiny/7.log)."
+        self.submitted = {
+            m.group(1): m.group(2)
+            for m in re.finditer(r"submitted with SLURM jobid (\d+) \(log: \S*?/rule_(\w+?)/", self.log)
+        }
+
+
+def run_on_slurm(
+    cluster: SlurmCluster, workdir: Path, *targets: str, env: dict[str, str] | None = None
+) -> SlurmRun:
+    """``snakemake --profile profiles/slurm`` in ``workdir`` on the test cluster; asserts it succeeded.
+
+    The first status check comes 5 s after a submission instead of the profile's 40 s (the plugin's
+    ``--slurm-init-seconds-before-status-checks``), only to keep the test short.
+    """
+    cmd = [
+        str(BIN / "snakemake"),
+        "--snakefile", str(REPO / "Snakefile"),
+        "--directory", str(workdir),
+        "--profile", str(REPO / "profiles" / "slurm"),
+        "--slurm-init-seconds-before-status-checks", "5",
+        *targets,
+    ]
+    # The jobs inherit this environment (sbatch --export=ALL): the venv's bin first on PATH,
+    # sockets blocked in every Python, SLURM_CONF naming the test cluster.
+    full_env = cluster.env(snakemake_env())
+    full_env.update(env or {})
+    start = time.monotonic()
+    proc = subprocess.run(cmd, cwd=workdir, env=full_env, capture_output=True, text=True, timeout=SLURM_TIMEOUT_S)
+    seconds = time.monotonic() - start
+    print(f"\n[SLURM] snakemake --profile profiles/slurm {' '.join(targets)} on the test cluster "
+          f"(accounting: {cluster.accounting}): wall time {seconds:.1f} s (exit {proc.returncode})")
+    run = SlurmRun(workdir, proc, seconds)
+    assert proc.returncode == 0, (
+        f"{proc.stderr[-5000:]}\n--- slurmctld.log ---\n{(cluster.root / 'log' / 'slurmctld.log').read_text()[-2000:]}"
+    )
+    return run
