@@ -4,6 +4,9 @@
 settings model per stage) and ``config/samples.tsv`` into
 :class:`SampleRow` objects.  Every problem is raised as :class:`ConfigError`
 with a one-line message naming the key or the row and what is wrong.
+The files a row names are checked from their headers (no pixels read): the
+movie must be a complete, readable 2D time-lapse with a pixel size and frame
+interval, and its ground truth must match its frames (see :func:`load_samples`).
 The JSON schemas in ``workflow/schemas/`` are generated from these models
 (``python tools/write_schemas.py``), so schema and models cannot disagree.
 """
@@ -20,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from cellpipe._base import StageSettings
 from cellpipe.evaluate import EvaluateSettings
-from cellpipe.ingest import IngestSettings
+from cellpipe.ingest import IngestError, IngestSettings, check_shape, resolve_metadata
 from cellpipe.measure import MeasureSettings
 from cellpipe.normalize import NormalizeSettings
 from cellpipe.report import ReportSettings
@@ -84,8 +87,12 @@ class SampleRow(BaseModel):
     movie: str = Field(description="Path of the raw movie: TIFF stack, OME-TIFF, or CTC folder of tNNN.tif.")
     format: Literal["auto", "tiff", "ome-tiff", "ctc"] = Field("auto", description="Movie format; auto guesses from the path.")
     axes: str | None = Field(None, description="Axes of a TIFF stack, e.g. TYX, TCYX, CTYX; default: from the file.")
-    pixel_size_um: float | None = Field(None, gt=0, description="Pixel size in µm; overrides the file's metadata.")
-    frame_interval_min: float | None = Field(None, gt=0, description="Time between frames in minutes; overrides the file's metadata.")
+    pixel_size_um: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="Pixel size in µm; overrides the file's metadata."
+    )
+    frame_interval_min: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="Time between frames in minutes; overrides the file's metadata."
+    )
     channel_names: str | None = Field(None, description="Comma-separated channel names; default: from the file or ch0, ch1, ...")
     ground_truth: str | None = Field(
         None,
@@ -149,7 +156,14 @@ def load_samples(path: str | os.PathLike[str], config: PipelineConfig, check_fil
 
     Raises :class:`ConfigError` for unknown or missing columns, invalid values,
     duplicate sample names and (when ``check_files``) movies or ground-truth
-    folders that do not exist and are not made by the ``simulate`` rule.
+    folders that do not exist and are not made by the ``simulate`` rule.  With
+    ``check_files`` a user's movie is also checked from its headers (one per
+    file; no pixels are read): readable and complete TIFF(s), axes making a 2D
+    time-lapse, a CTC folder numbered without gaps with frames of one size,
+    frames of at least 8 px, a pixel size and frame interval from the row, the
+    file or the config, channel names matching its channels; and its ground
+    truth must cover its frames with masks of its frame size.  Pixel values
+    (NaN) are checked by the ingest job.
     """
     path = Path(path)
     if not path.is_file():
@@ -177,7 +191,9 @@ def load_samples(path: str | os.PathLike[str], config: PipelineConfig, check_fil
         except ValidationError as err:
             raise ConfigError(_describe(err, f"{path} line {line_no} (sample {name!r})")) from None
         if row.sample in seen:
-            raise ConfigError(f"{path} line {line_no}: duplicate sample name {row.sample!r} (first on line {seen[row.sample]})")
+            raise ConfigError(
+                f"{path} line {line_no} (sample {row.sample!r}): duplicate sample name (first on line {seen[row.sample]})"
+            )
         seen[row.sample] = line_no
         if check_files:
             _check_row_files(row, path, line_no, config)
@@ -188,6 +204,9 @@ def load_samples(path: str | os.PathLike[str], config: PipelineConfig, check_fil
 
 
 def _check_row_files(row: SampleRow, sheet: Path, line_no: int, config: PipelineConfig) -> None:
+    from cellpipe.io.ground_truth import GroundTruthError, check_ground_truth_files
+    from cellpipe.io.movies import MovieError, inspect_movie
+
     where = f"{sheet} line {line_no} (sample {row.sample!r})"
     sim = simulated_name(row.movie, config)
     if sim is None and not Path(row.movie).exists():
@@ -198,3 +217,23 @@ def _check_row_files(row: SampleRow, sheet: Path, line_no: int, config: Pipeline
         )
         if not made_by_sim and not Path(row.ground_truth).exists():
             raise ConfigError(f"{where}: ground_truth not found: {row.ground_truth}")
+    if sim is not None:
+        return  # the simulate rule writes the movie: nothing to read yet
+    try:
+        header = inspect_movie(row.movie, row.format, row.axes)
+        check_shape(row.sample, row.movie, header.shape_tcyx, header.dtype)
+        resolve_metadata(
+            row.sample, row.movie, header.shape_tcyx, header.pixel_size_um, header.frame_interval_min,
+            list(header.channel_names), row.pixel_size_um, row.frame_interval_min, row.channels, config.ingest,
+        )
+        if row.ground_truth:
+            check_ground_truth_files(row.ground_truth, header.shape_tcyx[0], header.shape_tcyx[2:])
+    except IngestError as err:
+        raise ConfigError(f"{where}: {row.movie}: {_one_line(err.problem)}") from None
+    except (MovieError, GroundTruthError) as err:  # names the file
+        what = "ground_truth " if isinstance(err, GroundTruthError) else ""
+        raise ConfigError(f"{where}: {what}{_one_line(err)}") from None
+
+
+def _one_line(err: BaseException | str) -> str:
+    return " ".join(str(err).split())

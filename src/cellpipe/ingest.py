@@ -20,7 +20,15 @@ logger = logging.getLogger(__name__)
 
 
 class IngestError(ValueError):
-    """A raw movie that cannot be used; the message names the sample and the file."""
+    """A raw movie that cannot be used; the message names the sample and the file, ``problem`` is the rest."""
+
+    def __init__(self, message: str, problem: str | None = None) -> None:
+        super().__init__(message)
+        self.problem = problem or message
+
+
+def _refuse(sample: str, movie_path: str, problem: str) -> IngestError:
+    return IngestError(f"sample {sample!r} ({movie_path}): {problem}", problem)
 
 
 class IngestSettings(StageSettings):
@@ -71,31 +79,46 @@ def resolve_metadata(
     where = f"sample {sample!r} ({movie_path})"
     px, px_src = _pick(sheet_pixel_size_um, file_pixel_size_um, settings.default_pixel_size_um)
     if px is None:
-        raise IngestError(f"{where}: no pixel size in the file's metadata; set pixel_size_um in the sample sheet")
+        raise _refuse(sample, movie_path, "no pixel size in the file's metadata; set pixel_size_um in the sample sheet")
     dt, dt_src = _pick(sheet_frame_interval_min, file_frame_interval_min, settings.default_frame_interval_min)
     if dt is None:
-        raise IngestError(f"{where}: no frame interval in the file's metadata; set frame_interval_min in the sample sheet")
+        raise _refuse(sample, movie_path, "no frame interval in the file's metadata; set frame_interval_min in the sample sheet")
     n_channels = shape_tcyx[1]
     names = sheet_channel_names or file_channel_names or [f"ch{i}" for i in range(n_channels)]
     if len(names) != n_channels:
-        raise IngestError(f"{where}: {len(names)} channel names given for {n_channels} channels")
+        raise _refuse(sample, movie_path, f"{len(names)} channel names given for {n_channels} channels")
     if len(set(names)) != len(names):
-        raise IngestError(f"{where}: channel names must be unique, got {names}")
+        raise _refuse(sample, movie_path, f"channel names must be unique, got {names}")
     logger.info("%s: pixel size %.4g µm (%s), frame interval %.4g min (%s), channels %s",
                 where, px, px_src, dt, dt_src, names)
     return MovieMetadata(float(px), float(dt), list(names), px_src, dt_src)
 
 
+def check_shape(sample: str, movie_path: str, shape_tcyx: tuple[int, ...], dtype: np.dtype | type) -> None:
+    """Refuse movies that cannot be analysed whatever their pixels: not (T, C, Y, X), no frames, a
+    non-numeric pixel type, frames under 8 px on a side.  Needs only the header (shape, dtype)."""
+    shape = tuple(int(n) for n in shape_tcyx)
+    if len(shape) != 4:
+        raise _refuse(sample, movie_path, f"expected (T, C, Y, X), got shape {shape}")
+    if shape[0] < 1 or shape[1] < 1:
+        raise _refuse(sample, movie_path, f"the movie has no frames or no channels (shape {shape})")
+    dtype = np.dtype(dtype)
+    if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
+        raise _refuse(sample, movie_path, f"pixel type {dtype} is not numeric")
+    if min(shape[2:]) < 8:
+        raise _refuse(sample, movie_path, f"frames of {shape[2]}x{shape[3]} px are too small to segment")
+
+
 def check_pixels(sample: str, movie_path: str, data: np.ndarray) -> None:
-    """Refuse movies whose pixels cannot be analysed (too few frames, non-numeric, NaN, constant)."""
+    """Refuse movies whose pixels cannot be analysed: the checks of :func:`check_shape`, and NaN or
+    infinite values in a float movie.
+
+    A blank movie (every pixel the same value, e.g. all zero) is analysed, with a warning: it
+    gives empty tables (no cells) rather than an error, which is the honest result.
+    """
     where = f"sample {sample!r} ({movie_path})"
-    if data.ndim != 4:
-        raise IngestError(f"{where}: expected (T, C, Y, X), got shape {data.shape}")
-    if not (np.issubdtype(data.dtype, np.integer) or np.issubdtype(data.dtype, np.floating)):
-        raise IngestError(f"{where}: pixel type {data.dtype} is not numeric")
-    if min(data.shape[2:]) < 8:
-        raise IngestError(f"{where}: frames of {data.shape[2]}x{data.shape[3]} px are too small to segment")
+    check_shape(sample, movie_path, data.shape, data.dtype)
     if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).all():
-        raise IngestError(f"{where}: {int((~np.isfinite(data)).sum())} NaN or infinite pixels")
+        raise _refuse(sample, movie_path, f"{int((~np.isfinite(data)).sum())} NaN or infinite pixels")
     if data.size and data.max() == data.min():
-        raise IngestError(f"{where}: every pixel has the value {data.flat[0]}; the movie is blank")
+        logger.warning("%s: every pixel has the value %s; the movie is blank, expect no cells", where, data.flat[0])

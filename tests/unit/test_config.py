@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+import tifffile
 
 from cellpipe.config import ConfigError, PipelineConfig, load_config, load_samples
 from cellpipe.ingest import IngestError, IngestSettings, check_pixels, resolve_metadata
+from cellpipe.io.movies import write_ome_tiff
 
 HEADER = "sample\tmovie\tpixel_size_um\tframe_interval_min\n"
 
@@ -15,6 +18,13 @@ HEADER = "sample\tmovie\tpixel_size_um\tframe_interval_min\n"
 def write_sheet(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "samples.tsv"
     path.write_text(text)
+    return path
+
+
+def write_movie(path: Path, n_frames: int = 3, shape: tuple[int, int] = (32, 32)) -> Path:
+    """A small OME-TIFF movie with pixel size 0.5 µm and frame interval 2 min."""
+    data = np.random.default_rng(0).integers(0, 1000, size=(n_frames, *shape), dtype=np.uint16)
+    write_ome_tiff(path, data, pixel_size_um=0.5, frame_interval_min=2.0)
     return path
 
 
@@ -41,8 +51,7 @@ def test_bad_config_names_the_key(raw: dict, message: str) -> None:
 
 
 def test_sample_sheet_reads_rows(tmp_path: Path) -> None:
-    movie = tmp_path / "a.tif"
-    movie.write_bytes(b"")
+    movie = write_movie(tmp_path / "a.ome.tif")
     sheet = write_sheet(tmp_path, HEADER + f"a\t{movie}\t0.5\t10\n# a comment\n")
     rows = load_samples(sheet, load_config({}))
     assert [(r.sample, r.pixel_size_um, r.frame_interval_min) for r in rows] == [("a", 0.5, 10.0)]
@@ -53,14 +62,15 @@ def test_sample_sheet_reads_rows(tmp_path: Path) -> None:
     [
         ("a\tMOVIE\t-1\t10\n", "line 2 (sample 'a'): pixel_size_um: Input should be greater than 0"),
         ("a\tMOVIE\tabc\t10\n", "line 2 (sample 'a'): pixel_size_um:"),
-        ("a\tMOVIE\t\t\na\tMOVIE\t\t\n", "line 3: duplicate sample name 'a' (first on line 2)"),
+        ("a\tMOVIE\tinf\t10\n", "line 2 (sample 'a'): pixel_size_um: Input should be a finite number"),
+        ("a\tMOVIE\t0.5\tnan\n", "line 2 (sample 'a'): frame_interval_min: Input should be a finite number"),
+        ("a\tMOVIE\t\t\na\tMOVIE\t\t\n", "line 3 (sample 'a'): duplicate sample name (first on line 2)"),
         ("../x\tMOVIE\t\t\n", "line 2 (sample '../x'): sample:"),
         ("b\tmissing.tif\t\t\n", "line 2 (sample 'b'): movie not found: missing.tif"),
     ],
 )
 def test_bad_rows_are_named(tmp_path: Path, body: str, message: str) -> None:
-    movie = tmp_path / "m.tif"
-    movie.write_bytes(b"")
+    movie = write_movie(tmp_path / "m.ome.tif")
     sheet = write_sheet(tmp_path, HEADER + body.replace("MOVIE", str(movie)))
     with pytest.raises(ConfigError) as err:
         load_samples(sheet, load_config({}))
@@ -97,12 +107,79 @@ def test_metadata_priority_sheet_then_file_then_default() -> None:
                          sheet_frame_interval_min=None, settings=IngestSettings(), **args)
 
 
-def test_unusable_pixels_are_refused() -> None:
-    import numpy as np
-
-    with pytest.raises(IngestError, match="blank"):
-        check_pixels("s", "m.tif", np.zeros((3, 1, 16, 16), np.uint16))
+def test_unusable_pixels_are_refused_and_a_blank_movie_is_not(caplog: pytest.LogCaptureFixture) -> None:
+    """NaN pixels are refused; a blank (all-zero) movie is analysed, with a warning: it has no cells."""
+    check_pixels("s", "m.tif", np.zeros((3, 1, 16, 16), np.uint16))
+    assert "s' (m.tif): every pixel has the value 0; the movie is blank" in caplog.text
     bad = np.ones((3, 1, 16, 16), np.float32)
     bad[1, 0, 2, 2] = np.nan
     with pytest.raises(IngestError, match="1 NaN"):
         check_pixels("s", "m.tif", bad)
+
+
+def _ctc_truth(folder: Path, n_frames: int, shape: tuple[int, int] = (32, 32)) -> Path:
+    (folder / "TRA").mkdir(parents=True)
+    for t in range(n_frames):
+        tifffile.imwrite(folder / "TRA" / f"man_track{t:03d}.tif", np.zeros(shape, np.uint16))
+    (folder / "TRA" / "man_track.txt").write_text("")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("make", "columns", "message"),
+    [
+        # the movie, from its header
+        (lambda d: tifffile.imwrite(d / "m.tif", np.zeros((32, 32), np.uint16)), "",
+         "(sample 'a'): {d}/m.tif: a single 2-D image of 32x32 px, not a movie"),
+        (lambda d: (d / "m.tif").write_bytes(write_movie(d / "w.ome.tif").read_bytes()[:3000]), "",
+         "(sample 'a'): {d}/m.tif: truncated or corrupt TIFF"),
+        (lambda d: write_movie(d / "m.ome.tif", shape=(6, 6)), "",
+         "line 2 (sample 'a'): {d}/m.ome.tif: frames of 6x6 px are too small to segment"),
+        (lambda d: tifffile.imwrite(d / "m.tif", np.ones((3, 32, 32), np.uint16), photometric="minisblack"), "",
+         "line 2 (sample 'a'): {d}/m.tif: no pixel size in the file's metadata; set pixel_size_um"),
+        (lambda d: write_movie(d / "m.ome.tif"), "channel_names=x,y",
+         "line 2 (sample 'a'): {d}/m.ome.tif: 2 channel names given for 1 channels"),
+        (lambda d: write_movie(d / "m.ome.tif"), "axes=TCYX",
+         "(sample 'a'): {d}/m.ome.tif: axes 'TCYX' do not match the 3-D array of shape (3, 32, 32)"),
+        (lambda d: write_movie(d / "m.ome.tif"), "format=ctc",
+         "(sample 'a'): {d}/m.ome.tif: format 'ctc' expects a folder of tNNN.tif frames"),
+        # its ground truth, against the movie's header
+        (lambda d: (write_movie(d / "m.ome.tif"), _ctc_truth(d / "gt", 4)), "ground_truth=GT",
+         "(sample 'a'): ground_truth {d}/gt/TRA: tracking markers must cover the movie's 3 frame(s) exactly; "
+         "frames beyond the movie [3]"),
+        (lambda d: (write_movie(d / "m.ome.tif"), _ctc_truth(d / "gt", 3, (40, 32))), "ground_truth=GT",
+         "(sample 'a'): ground_truth {d}/gt/TRA/man_track000.tif: mask is 40x32 px but the movie's frames are 32x32 px"),
+        (lambda d: (write_movie(d / "m.ome.tif"), (d / "gt").mkdir(),
+                    tifffile.imwrite(d / "gt" / "mask7.tif", np.zeros((32, 32), np.uint16))), "ground_truth=GT",
+         "(sample 'a'): ground_truth {d}/gt/mask7.tif: frame 7 is beyond the movie's 3 frame(s)"),
+        (lambda d: (write_movie(d / "m.ome.tif"), tifffile.imwrite(d / "gt.tif", np.zeros((2, 32, 32), np.uint16),
+                                                                    photometric="minisblack")), "ground_truth=GT",
+         "(sample 'a'): ground_truth {d}/gt.tif: a label TIFF must be (T, Y, X) with one plane per movie frame (3)"),
+    ],
+    ids=["2d-image", "cut-short", "tiny-frames", "no-pixel-size", "channel-names", "axes", "format",
+         "truth-frames", "truth-size", "truth-frame-beyond", "truth-stack"],
+)
+def test_files_are_checked_from_their_headers(tmp_path: Path, make, columns: str, message: str) -> None:
+    """What the ingest and evaluate jobs would refuse is refused when the sheet is read, naming the row and the file."""
+    data = tmp_path / "data"
+    data.mkdir()
+    make(data)
+    movie = next(p for p in sorted(data.iterdir()) if p.name.startswith("m."))
+    values = {"sample": "a", "movie": str(movie)}
+    for item in filter(None, columns.split(";")):
+        key, value = item.split("=")
+        values[key] = str(next(data.glob("gt*"))) if value == "GT" else value
+    sheet = write_sheet(tmp_path, "\t".join(values) + "\n" + "\t".join(values.values()) + "\n")
+    with pytest.raises(ConfigError) as err:
+        load_samples(sheet, load_config({}))
+    assert message.format(d=data) in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_good_files_pass_the_header_checks(tmp_path: Path) -> None:
+    movie = write_movie(tmp_path / "m.ome.tif")
+    truth = _ctc_truth(tmp_path / "gt", 3)
+    (truth / "SEG").mkdir()
+    tifffile.imwrite(truth / "SEG" / "man_seg002.tif", np.zeros((32, 32), np.uint16))
+    sheet = write_sheet(tmp_path, f"sample\tmovie\tground_truth\na\t{movie}\t{truth}\n")
+    assert [row.sample for row in load_samples(sheet, load_config({}))] == ["a"]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from cellpipe.io.movies import MovieError, detect_format, read_movie, to_tcyx, write_ome_tiff
+from cellpipe.io.movies import MovieError, detect_format, inspect_movie, read_movie, to_tcyx, write_ome_tiff
 
 
 @pytest.fixture
@@ -89,3 +89,112 @@ def test_missing_and_non_tiff_files_are_named(tmp_path: Path) -> None:
     fake.write_text("not a tiff")
     with pytest.raises(MovieError, match=r"fake\.tif: not a readable TIFF"):
         read_movie(fake)
+
+
+def _written(tmp_path: Path, movie: np.ndarray) -> dict[str, tuple[Path, str | None]]:
+    """The same movie in every layout read_movie supports: name -> (path, axes column)."""
+    files: dict[str, tuple[Path, str | None]] = {}
+    write_ome_tiff(tmp_path / "m.ome.tif", movie, pixel_size_um=0.325, frame_interval_min=2.5, channel_names=["a", "b"])
+    files["ome"] = (tmp_path / "m.ome.tif", None)
+    tifffile.imwrite(tmp_path / "ij.tif", movie, imagej=True, resolution=(1 / 0.4, 1 / 0.4),
+                     metadata={"axes": "TCYX", "unit": "um", "finterval": 90})
+    files["imagej"] = (tmp_path / "ij.tif", None)
+    tifffile.imwrite(tmp_path / "plain.tif", movie[:, 0])
+    files["plain"] = (tmp_path / "plain.tif", None)
+    tifffile.imwrite(tmp_path / "ctyx.tif", np.transpose(movie, (1, 0, 2, 3)))
+    files["ctyx"] = (tmp_path / "ctyx.tif", "CTYX")
+    (tmp_path / "01").mkdir()
+    for t in range(movie.shape[0]):
+        tifffile.imwrite(tmp_path / "01" / f"t{t:03d}.tif", movie[t, 0])
+    files["ctc"] = (tmp_path / "01", None)
+    return files
+
+
+def test_inspect_movie_agrees_with_read_movie(tmp_path: Path, movie: np.ndarray) -> None:
+    """The header-only inspection the sample sheet is checked with gives read_movie's shape, dtype and metadata."""
+    for name, (path, axes) in _written(tmp_path, movie).items():
+        header = inspect_movie(path, axes=axes)
+        raw = read_movie(path, axes=axes)
+        assert header.shape_tcyx == raw.data.shape, name
+        assert header.dtype == raw.data.dtype, name
+        assert (header.pixel_size_um, header.frame_interval_min) == (raw.pixel_size_um, raw.frame_interval_min), name
+        assert list(header.channel_names) == raw.channel_names, name
+
+
+@pytest.mark.parametrize("keep", [0.1, 0.5, 0.9])
+@pytest.mark.parametrize("compression", [None, "zlib"])
+def test_a_file_cut_short_is_caught_from_its_header(tmp_path: Path, movie: np.ndarray, keep: float, compression) -> None:
+    """A TIFF cut short (a failed copy) is refused before its pixels are read; read_movie fails on it too."""
+    whole = tmp_path / "whole.tif"
+    tifffile.imwrite(whole, movie[:, 0], compression=compression)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.tif"
+    cut.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(MovieError, match=r"cut\.tif: (truncated or corrupt TIFF|not a readable TIFF)") as err:
+        inspect_movie(cut)
+    assert "\n" not in str(err.value)
+    with pytest.raises(MovieError):
+        read_movie(cut)
+
+
+def test_an_ome_tiff_that_lost_its_metadata_tail_is_caught(tmp_path: Path, movie: np.ndarray) -> None:
+    """tifffile only logs a tag whose value lies past the end of the file (the OME-XML of a file cut
+    short); the pixel size would silently be lost, so the inspection refuses it."""
+    whole = tmp_path / "m.ome.tif"
+    write_ome_tiff(whole, movie, pixel_size_um=0.325, frame_interval_min=2.5)
+    cut = tmp_path / "cut.ome.tif"
+    cut.write_bytes(whole.read_bytes()[:-40])
+    with pytest.raises(MovieError, match="truncated or corrupt TIFF: offsets past the end of the file"):
+        inspect_movie(cut)
+
+
+def test_one_frame_movie_is_accepted_only_when_the_file_says_it_is_a_time_series(tmp_path: Path) -> None:
+    """A single 2-D image has no time axis and is refused; a file that declares T (of size 1) is a
+    one-frame movie, as is a CTC folder with only t000.tif."""
+    frame = np.arange(32 * 40, dtype=np.uint16).reshape(32, 40)
+    tifffile.imwrite(tmp_path / "snapshot.tif", frame)
+    for reader in (inspect_movie, read_movie):
+        with pytest.raises(MovieError, match=r"snapshot\.tif: a single 2-D image of 32x40 px, not a movie: no time axis"):
+            reader(tmp_path / "snapshot.tif")
+    tifffile.imwrite(tmp_path / "ij.tif", frame[np.newaxis], imagej=True, metadata={"axes": "TYX"})
+    write_ome_tiff(tmp_path / "one.ome.tif", frame[np.newaxis], pixel_size_um=0.5, frame_interval_min=1.0)
+    (tmp_path / "01").mkdir()
+    tifffile.imwrite(tmp_path / "01" / "t000.tif", frame)
+    for path in (tmp_path / "ij.tif", tmp_path / "one.ome.tif", tmp_path / "01"):
+        assert inspect_movie(path).shape_tcyx == (1, 1, 32, 40), path
+        np.testing.assert_array_equal(read_movie(path).data[0, 0], frame)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d: tifffile.imwrite(d / "m.tif", np.zeros((2, 2, 2, 2, 16, 16), np.uint8)),
+         r"m\.tif: a 6-D array of shape \(2, 2, 2, 2, 16, 16\) \(axes 'QQQQYX'\)"),
+        (lambda d: tifffile.imwrite(d / "m.tif", np.zeros((3, 4, 16, 16), np.uint8), imagej=True,
+                                    metadata={"axes": "TZYX"}), r"m\.tif: 4 z-planes found"),
+        (lambda d: (d / "m.png").write_bytes(b"\x89PNG"), r"m\.png: cannot tell the movie format"),
+    ],
+)
+def test_inspect_movie_refuses_what_read_movie_refuses(tmp_path: Path, make, message: str) -> None:
+    make(tmp_path)
+    path = next(tmp_path.iterdir())
+    for reader in (inspect_movie, read_movie):
+        with pytest.raises(MovieError, match=message):
+            reader(path)
+
+
+def test_inspect_ctc_folder_finds_gaps_and_mixed_sizes_from_headers(tmp_path: Path) -> None:
+    gap, sizes = tmp_path / "gap", tmp_path / "sizes"
+    gap.mkdir()
+    sizes.mkdir()
+    for t in (0, 1, 3):
+        tifffile.imwrite(gap / f"t{t:03d}.tif", np.zeros((16, 16), np.uint16))
+    for t, shape in enumerate([(16, 16), (16, 16), (20, 16)]):
+        tifffile.imwrite(sizes / f"t{t:03d}.tif", np.zeros(shape, np.uint16))
+    with pytest.raises(MovieError, match=r"gap: frames tNNN\.tif must be numbered 0\.\.2 without gaps; frame\(s\) \[2\] missing"):
+        inspect_movie(gap)
+    with pytest.raises(MovieError, match=r"sizes: frames of different sizes: t000\.tif is 16x16 px, t002\.tif is 20x16 px"):
+        inspect_movie(sizes)
+    (sizes / "t002.tif").write_text("oops")
+    with pytest.raises(MovieError, match=r"t002\.tif: not a readable TIFF"):
+        inspect_movie(sizes)

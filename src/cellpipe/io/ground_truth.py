@@ -14,7 +14,9 @@ Three layouts are understood (the sample sheet's ``ground_truth`` column):
 * **One label TIFF**: (T, Y, X) with one plane per movie frame, or (Y, X) for a one-frame movie.
 
 Labels are whole numbers, 0 = background.  Every problem raises :class:`GroundTruthError` naming
-the file and what is wrong, before any score is computed.
+the file and what is wrong, before any score is computed.  :func:`check_ground_truth_files` runs
+the checks that need no pixels (layout, frame numbers, frame sizes, pixel type) from the file
+headers, so the sample sheet is checked with it before any job runs.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from cellpipe.io.ctc import read_ctc_labels, read_ctc_tracks
 logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]
 
-__all__ = ["GroundTruth", "GroundTruthError", "read_ground_truth"]
+__all__ = ["GroundTruth", "GroundTruthError", "check_ground_truth_files", "read_ground_truth"]
 
 _TRAILING_NUMBER = re.compile(r"(\d+)\D*\.tiff?$", re.IGNORECASE)
 
@@ -99,12 +101,37 @@ def _check_frame(t: int, n_frames: int, where: Path) -> None:
         raise GroundTruthError(f"{where}: frame {t} is beyond the movie's {n_frames} frame(s) (0..{n_frames - 1})")
 
 
-def _check_shape(mask: np.ndarray, frame_shape: tuple[int, int], where: Path | str) -> None:
-    if mask.shape != tuple(frame_shape):
+def _check_shape(shape: tuple[int, ...], frame_shape: tuple[int, int], where: Path | str) -> None:
+    """``shape``: of one (Y, X) mask, in pixels."""
+    shape = tuple(shape)
+    if shape != tuple(frame_shape):
         raise GroundTruthError(
-            f"{where}: mask is {mask.shape[0]}x{mask.shape[1]} px but the movie's frames are "
-            f"{frame_shape[0]}x{frame_shape[1]} px" if mask.ndim == 2 else
-            f"{where}: expected a (Y, X) mask of {frame_shape[0]}x{frame_shape[1]} px, got shape {mask.shape}"
+            f"{where}: mask is {shape[0]}x{shape[1]} px but the movie's frames are "
+            f"{frame_shape[0]}x{frame_shape[1]} px" if len(shape) == 2 else
+            f"{where}: expected a (Y, X) mask of {frame_shape[0]}x{frame_shape[1]} px, got shape {shape}"
+        )
+
+
+def _check_markers_cover(tra: Path, frames: set[int] | dict[int, Path], n_frames: int) -> None:
+    """TRA markers must exist for exactly the movie's frames 0..n_frames-1."""
+    missing = sorted(set(range(n_frames)) - set(frames))
+    extra = sorted(set(frames) - set(range(n_frames)))
+    if missing or extra:
+        raise GroundTruthError(
+            f"{tra}: tracking markers must cover the movie's {n_frames} frame(s) exactly"
+            + (f"; missing frames {missing[:10]}" if missing else "")
+            + (f"; frames beyond the movie {extra[:10]}" if extra else "")
+        )
+
+
+def _check_stack_shape(shape: tuple[int, ...], n_frames: int, path: Path) -> None:
+    """A single label TIFF: (T, Y, X) with T == n_frames, or (Y, X) for a one-frame movie."""
+    if len(shape) == 2:
+        shape = (1, *shape)
+    if len(shape) != 3 or shape[0] != n_frames:
+        raise GroundTruthError(
+            f"{path}: a label TIFF must be (T, Y, X) with one plane per movie frame ({n_frames}), "
+            f"got shape {tuple(shape)}"
         )
 
 
@@ -123,7 +150,8 @@ def _read_numbered(folder: Path, prefix: str = "") -> dict[int, Path]:
     return files
 
 
-def _read_ctc(path: Path, n_frames: int, frame_shape: tuple[int, int], min_marker_coverage: float) -> GroundTruth:
+def _ctc_markers(path: Path, n_frames: int) -> tuple[Path, dict[int, Path]]:
+    """The lineage file and the TRA marker images (by frame) of a CTC folder, covering the movie's frames."""
     tra = path / "TRA"
     track_file = tra / "man_track.txt"
     if not tra.is_dir():
@@ -133,14 +161,12 @@ def _read_ctc(path: Path, n_frames: int, frame_shape: tuple[int, int], min_marke
     markers = _read_numbered(tra, "man_track")
     if not markers:
         raise GroundTruthError(f"{tra}: no man_trackTTT.tif marker images")
-    missing = sorted(set(range(n_frames)) - set(markers))
-    if missing or len(markers) != n_frames:
-        extra = sorted(set(markers) - set(range(n_frames)))
-        raise GroundTruthError(
-            f"{tra}: tracking markers must cover the movie's {n_frames} frame(s) exactly"
-            + (f"; missing frames {missing[:10]}" if missing else "")
-            + (f"; frames beyond the movie {extra[:10]}" if extra else "")
-        )
+    _check_markers_cover(tra, markers, n_frames)
+    return track_file, markers
+
+
+def _read_ctc(path: Path, n_frames: int, frame_shape: tuple[int, int], min_marker_coverage: float) -> GroundTruth:
+    track_file, markers = _ctc_markers(path, n_frames)
     try:
         tracks = read_ctc_tracks(track_file)
     except ValueError as exc:
@@ -151,7 +177,7 @@ def _read_ctc(path: Path, n_frames: int, frame_shape: tuple[int, int], min_marke
     seg_files = _read_numbered(seg_dir, "man_seg") if seg_dir.is_dir() else {}
     for t, file in markers.items():
         frame = _as_labels(_read_tiff(file), file)
-        _check_shape(frame, frame_shape, file)
+        _check_shape(frame.shape, frame_shape, file)
         counts[t] = _n_objects(frame)
         if t in seg_files:
             marker_frames[t] = frame
@@ -161,7 +187,7 @@ def _read_ctc(path: Path, n_frames: int, frame_shape: tuple[int, int], min_marke
     for t, file in sorted(seg_files.items()):
         _check_frame(t, n_frames, file)
         mask = _as_labels(_read_tiff(file), file)
-        _check_shape(mask, frame_shape, file)
+        _check_shape(mask.shape, frame_shape, file)
         masks[t] = mask
         coverage, n_markers = marker_coverage(mask, marker_frames[t])
         if coverage >= min_marker_coverage:
@@ -186,22 +212,68 @@ def _read_label_files(path: Path, n_frames: int, frame_shape: tuple[int, int]) -
         for t, file in sorted(files.items()):
             _check_frame(t, n_frames, file)
             mask = _as_labels(_read_tiff(file), file)
-            _check_shape(mask, frame_shape, file)
+            _check_shape(mask.shape, frame_shape, file)
             masks[t] = mask
     else:
         stack = _as_labels(_read_tiff(path), path)
+        _check_stack_shape(stack.shape, n_frames, path)
         if stack.ndim == 2:
             stack = stack[np.newaxis]
-        if stack.ndim != 3 or stack.shape[0] != n_frames:
-            raise GroundTruthError(
-                f"{path}: a label TIFF must be (T, Y, X) with one plane per movie frame ({n_frames}), "
-                f"got shape {stack.shape}"
-            )
-        _check_shape(stack[0], frame_shape, path)
+        _check_shape(stack[0].shape, frame_shape, path)
         masks = {t: stack[t] for t in range(n_frames)}
     counts = {t: _n_objects(mask) for t, mask in masks.items()}
     logger.info("%s: label ground truth, %d annotated frame(s)", path, len(masks))
     return GroundTruth(path, "labels", masks, sorted(masks), {}, counts, None)
+
+
+def _tiff_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of a label TIFF from its header, after checking it is complete (no pixels read)."""
+    from cellpipe.io.movies import MovieError, open_tiff_header
+
+    try:
+        shape, _, dtype, _ = open_tiff_header(path)
+    except MovieError as exc:
+        raise GroundTruthError(str(exc)) from None
+    if dtype.kind not in "iubf":
+        raise GroundTruthError(f"{path}: labels must be integers, got {dtype}")
+    return shape, dtype
+
+
+def _check_frame_files(files: dict[int, Path], n_frames: int, frame_shape: tuple[int, int]) -> None:
+    for t, file in sorted(files.items()):
+        _check_frame(t, n_frames, file)
+        _check_shape(_tiff_header(file)[0], frame_shape, file)
+
+
+def check_ground_truth_files(path: PathLike, n_frames: int, frame_shape: tuple[int, int]) -> None:
+    """Check the ground truth of a movie of ``n_frames`` frames of ``frame_shape`` (Y, X) px from file headers.
+
+    The checks of :func:`read_ground_truth` that need no pixel values: the layout, frame numbers
+    within (CTC TRA: exactly) the movie's frames, mask sizes equal to the movie's frame size,
+    readable and complete TIFFs of a numeric type.  One header is read per file.
+
+    Raises:
+        GroundTruthError: naming the file and the problem.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise GroundTruthError(f"{path}: ground truth not found")
+    if path.is_dir() and (path / "TRA").exists():
+        _, markers = _ctc_markers(path, n_frames)
+        _check_frame_files(markers, n_frames, frame_shape)
+        if (path / "SEG").is_dir():
+            _check_frame_files(_read_numbered(path / "SEG", "man_seg"), n_frames, frame_shape)
+        return
+    folder = path / "SEG" if path.is_dir() and (path / "SEG").is_dir() else path
+    if folder.is_dir():
+        files = _read_numbered(folder)
+        if not files:
+            raise GroundTruthError(f"{folder}: no label TIFFs (and no CTC TRA/ or SEG/ folder)")
+        _check_frame_files(files, n_frames, frame_shape)
+        return
+    shape, _ = _tiff_header(folder)
+    _check_stack_shape(shape, n_frames, folder)
+    _check_shape(shape[-2:], frame_shape, folder)
 
 
 def read_ground_truth(

@@ -3,12 +3,19 @@
 The physical metadata found in the file (pixel size in µm, frame interval in
 minutes, channel names) is returned with the pixels so the ingest step can
 combine it with what the sample sheet says.
+
+:func:`inspect_movie` answers the same questions from the file headers alone
+(shape in (T, C, Y, X), dtype, metadata) without reading a pixel, so the
+sample sheet can be checked before any job runs: a missing, truncated or
+non-TIFF file, axes that do not make a 2D time-lapse, a CTC folder with a gap
+or frames of different sizes.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import struct
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +51,23 @@ class RawMovie:
     channel_names: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class MovieHeader:
+    """What a movie's headers say, read without its pixels.
+
+    ``shape_tcyx`` is the shape :func:`read_movie` will return, (T, C, Y, X) in
+    frames, channels and pixels; ``pixel_size_um`` (µm), ``frame_interval_min``
+    (minutes) and ``channel_names`` are the file's metadata (None / empty when absent).
+    """
+
+    shape_tcyx: tuple[int, int, int, int]
+    dtype: np.dtype
+    source_axes: str
+    pixel_size_um: float | None = None
+    frame_interval_min: float | None = None
+    channel_names: tuple[str, ...] = ()
+
+
 def detect_format(path: PathLike) -> MovieFormat:
     """Guess the format from the path: a folder is a CTC folder, ``.ome.tif(f)`` OME-TIFF, ``.tif(f)`` TIFF."""
     p = Path(path)
@@ -62,12 +86,21 @@ def to_tcyx(data: np.ndarray, axes: str, path: PathLike) -> np.ndarray:
 
     ``I`` and ``Q`` (tifffile's names for an unspecified page sequence) count as T.
     """
+    given = axes
     axes = axes.upper().replace("I", "T").replace("Q", "T")
     if len(axes) != data.ndim:
         raise MovieError(f"{path}: axes {axes!r} do not match the {data.ndim}-D array of shape {data.shape}")
+    if data.ndim > 5:
+        raise MovieError(
+            f"{path}: a {data.ndim}-D array of shape {data.shape} (axes {given!r}); cellpipe reads 2D time-lapses "
+            "of at most 5 dimensions (T, C, Z of size 1, Y, X)"
+        )
     unknown = set(axes) - set("TCZYXS")
     if unknown or len(set(axes)) != len(axes):
-        raise MovieError(f"{path}: cannot interpret axes {axes!r} (use letters T, C, Z, Y, X once each)")
+        raise MovieError(
+            f"{path}: cannot interpret axes {axes!r} of shape {data.shape} (use letters T, C, Z, Y, X once each; "
+            "set the sample sheet's axes column when the file's are wrong)"
+        )
     if "S" in axes:  # RGB samples are channels
         if "C" in axes:
             raise MovieError(f"{path}: both C and S (RGB) axes present; not supported")
@@ -77,16 +110,35 @@ def to_tcyx(data: np.ndarray, axes: str, path: PathLike) -> np.ndarray:
             size = data.shape[axes.index(ax)]
             if size != 1:
                 raise MovieError(f"{path}: {size} z-planes found; cellpipe processes 2D time-lapses (one plane)")
-            data = np.take(data, 0, axis=axes.index(ax))
+            data = data[(slice(None),) * axes.index(ax) + (0,)]  # a view, like every step here
             axes = axes.replace(ax, "")
+    if "T" not in axes and set(axes) == set("YX"):
+        raise MovieError(
+            f"{path}: a single 2-D image of {data.shape[0]}x{data.shape[1]} px, not a movie: no time axis "
+            "(a time-lapse (T, Y, X) is expected; a one-frame movie must declare its T axis)"
+        )
     if "T" not in axes:
-        raise MovieError(f"{path}: no time axis in {axes!r} (shape {data.shape}); a movie (T, Y, X) is expected")
+        raise MovieError(
+            f"{path}: no time axis in {axes!r} (shape {data.shape}); a movie (T, Y, X) is expected "
+            "(set the sample sheet's axes column when the file's are wrong)"
+        )
     if "Y" not in axes or "X" not in axes:
         raise MovieError(f"{path}: axes {axes!r} lack Y or X")
     if "C" not in axes:
         data = np.expand_dims(data, axis=0)
         axes = "C" + axes
     return np.transpose(data, [axes.index(a) for a in "TCYX"])
+
+
+def tcyx_shape(shape: tuple[int, ...], axes: str, path: PathLike) -> tuple[int, int, int, int]:
+    """The (T, C, Y, X) shape :func:`to_tcyx` gives an array of ``shape`` with ``axes``; same checks, no pixels.
+
+    Raises:
+        MovieError: the axes do not describe a 2D time-lapse (as :func:`to_tcyx`).
+    """
+    placeholder = np.broadcast_to(np.zeros((), np.uint8), tuple(shape))  # zero strides: no memory
+    t, c, y, x = to_tcyx(placeholder, axes, path).shape
+    return t, c, y, x
 
 
 def _ome_metadata(xml: str) -> tuple[float | None, float | None, list[str]]:
@@ -124,30 +176,198 @@ def _imagej_metadata(tif: tifffile.TiffFile) -> tuple[float | None, float | None
     return px, dt
 
 
-def read_tiff_movie(path: PathLike, axes: str | None = None) -> RawMovie:
-    """Read a (OME-)TIFF stack; ``axes`` overrides the axes the file declares."""
+_UNREADABLE = (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError, RuntimeError, struct.error, ET.ParseError)
+"""What tifffile (and its codecs) raise for a file that is not a TIFF, corrupt, or cut short."""
+
+
+def _one_line(exc: BaseException | str) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+class _TiffComplaints(logging.Handler):
+    """Collects what tifffile logs about offsets past the end of a file while a header is parsed.
+
+    tifffile skips a tag or page whose offset is invalid (a file cut short loses its metadata or
+    later pages that way) and only logs it; this turns those into errors.
+    """
+
+    SIGNS = ("invalid value offset", "invalid page offset")
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if any(sign in message for sign in self.SIGNS):
+            self.messages.append(message)
+
+    def __enter__(self) -> _TiffComplaints:
+        logging.getLogger("tifffile").addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger("tifffile").removeHandler(self)
+
+
+def open_tiff_header(path: Path) -> tuple[tuple[int, ...], str, np.dtype, tuple[float | None, float | None, list[str]]]:
+    """Shape, axes and dtype of the first series of a TIFF and its metadata (pixel size in µm, frame
+    interval in minutes, channel names), from headers only.
+
+    Raises:
+        MovieError: not a TIFF, a corrupt header, or a file cut short (pages, image data or
+            metadata past the end of the file).
+    """
+    try:
+        with _TiffComplaints() as complaints, tifffile.TiffFile(path) as tif:
+            _check_not_truncated(tif, path)
+            series = tif.series[0]
+            shape, axes = _series_layout(series, bool(tif.is_ome or tif.is_imagej))
+            dtype = np.dtype(series.dtype)
+            metadata = _tiff_metadata(tif)
+    except MovieError:
+        raise
+    except Exception as exc:  # a corrupt header can make tifffile fail in many ways
+        raise MovieError(f"{path}: not a readable TIFF ({_one_line(exc)})") from None
+    if complaints.messages:
+        raise MovieError(f"{path}: truncated or corrupt TIFF: offsets past the end of the file ({_one_line(complaints.messages[0])})")
+    return shape, axes, dtype, metadata
+
+
+def _check_not_truncated(tif: tifffile.TiffFile, path: Path) -> None:
+    """Refuse a TIFF whose first series lacks pages or whose image data runs past the end of the file.
+
+    Only headers are read: every page's data offsets and byte counts, and the pages the series
+    needs (a file cut short loses the pages, or the image data, after the cut).
+    """
+    size = os.path.getsize(path)
+    series = tif.series[0]
+    end = int(series.dataoffset) + int(series.nbytes) if series.dataoffset is not None else 0
+    for page in tif.pages:  # the headers (IFDs) of every page; no pixels are read
+        if page is None:
+            continue
+        for offset, count in zip(page.dataoffsets, page.databytecounts):
+            end = max(end, int(offset) + int(count))
+    if end > size:
+        raise MovieError(f"{path}: truncated or corrupt TIFF: its image data ends at byte {end} but the file has {size} bytes")
+    if series.dataoffset is None:
+        found = sum(int(np.prod(page.shape)) for page in series.pages if page is not None)
+        if found < int(np.prod(series.shape)):
+            raise MovieError(
+                f"{path}: truncated or corrupt TIFF: its pages hold {found} of the {int(np.prod(series.shape))} "
+                f"pixels of its {series.shape} image"
+            )
+
+
+def _series_layout(series: tifffile.TiffPageSeries, is_declared: bool) -> tuple[tuple[int, ...], str]:
+    """Shape and axes of a TIFF series; a one-frame movie whose OME/ImageJ metadata declares T keeps its T.
+
+    tifffile drops axes of length 1, so an OME-TIFF or ImageJ file of one (Y, X) frame, written as
+    a time series, would look like a single 2-D image.
+    """
+    shape, axes = tuple(series.shape), series.axes
+    if is_declared and len(shape) == 2 and "T" in series.get_axes(False):
+        return (1, *shape), "T" + axes
+    return shape, axes
+
+
+def _default_axes(ndim: int, file_axes: str, axes: str | None) -> str:
+    """The axes to read a TIFF with: the sample sheet's, else the file's, with cellpipe's defaults."""
+    if axes:
+        return axes
+    if ndim == 3 and set(file_axes) <= set("IQTYX"):
+        return "TYX"
+    if ndim == 4 and file_axes.startswith(("IQ", "QQ", "II")):
+        return "TCYX"  # an unlabelled 4-D stack: the documented default
+    return file_axes
+
+
+def _tiff_metadata(tif: tifffile.TiffFile) -> tuple[float | None, float | None, list[str]]:
+    if tif.is_ome and tif.ome_metadata:
+        return _ome_metadata(tif.ome_metadata)
+    if tif.is_imagej:
+        px, dt = _imagej_metadata(tif)
+        return px, dt, []
+    return None, None, []
+
+
+def inspect_tiff(path: PathLike, axes: str | None = None) -> MovieHeader:
+    """The (T, C, Y, X) shape, dtype and metadata of a (OME-)TIFF movie, from its headers only.
+
+    Raises:
+        MovieError: not a TIFF, truncated (image data past the end of the file), or axes that do
+            not make a 2D time-lapse.
+    """
     path = Path(path)
+    shape, file_axes, dtype, (px, dt, names) = open_tiff_header(path)
+    use_axes = _default_axes(len(shape), file_axes, axes)
+    return MovieHeader(tcyx_shape(shape, use_axes, path), dtype, use_axes, px, dt, tuple(names))
+
+
+def read_tiff_movie(path: PathLike, axes: str | None = None) -> RawMovie:
+    """Read a (OME-)TIFF stack; ``axes`` overrides the axes the file declares.
+
+    The header is checked first (:func:`open_tiff_header`): tifffile would read a file cut short
+    after some pages as a shorter movie, with only a logged complaint.
+    """
+    path = Path(path)
+    shape, file_axes, _, (px, dt, names) = open_tiff_header(path)
     try:
         with tifffile.TiffFile(path) as tif:
-            series = tif.series[0]
-            data = series.asarray()
-            file_axes = series.axes
-            px = dt = None
-            names: list[str] = []
-            if tif.is_ome and tif.ome_metadata:
-                px, dt, names = _ome_metadata(tif.ome_metadata)
-            elif tif.is_imagej:
-                px, dt = _imagej_metadata(tif)
-    except (tifffile.TiffFileError, ValueError, OSError, IndexError) as exc:
-        raise MovieError(f"{path}: not a readable TIFF ({exc})") from exc
-    use_axes = axes or file_axes
-    if axes is None and data.ndim == 3 and set(file_axes) <= set("IQTYX"):
-        use_axes = "TYX"
-    if axes is None and data.ndim == 4 and file_axes.startswith(("IQ", "QQ", "II")):
-        use_axes = "TCYX"  # an unlabelled 4-D stack: the documented default
+            data = tif.series[0].asarray().reshape(shape)
+    except _UNREADABLE as exc:
+        raise MovieError(f"{path}: not a readable TIFF ({_one_line(exc)})") from exc
+    use_axes = _default_axes(data.ndim, file_axes, axes)
     tcyx = to_tcyx(data, use_axes, path)
     logger.info("read %s: axes %s -> TCYX %s", path, use_axes, tcyx.shape)
     return RawMovie(tcyx, use_axes, px, dt, names)
+
+
+def inspect_ctc_folder(path: PathLike) -> MovieHeader:
+    """The (T, 1, Y, X) shape and dtype of a CTC folder of ``tNNN.tif`` frames, from the frames' headers only.
+
+    Raises:
+        MovieError: no frames, a gap in the numbering (frames must be 0..T-1), a frame that is not
+            a readable 2-D TIFF, or frames of different sizes or dtypes.
+    """
+    from cellpipe.io.ctc import _RAW_FRAME, _check_contiguous, _numbered_files
+
+    folder = Path(path)
+    try:
+        files = _numbered_files(folder, sorted(os.listdir(folder)), _RAW_FRAME)
+        if not files:
+            raise ValueError(f"{folder}: no CTC frames (t000.tif, t001.tif, ...) found")
+        _check_contiguous(folder, sorted(files), "frames tNNN.tif")
+    except ValueError as exc:
+        raise MovieError(str(exc)) from None
+    first: MovieHeader | None = None
+    first_name = ""
+    for t in sorted(files):
+        frame = files[t]
+        header = _frame_header(frame)
+        if first is None:
+            first, first_name = header, frame.name
+            continue
+        if header.shape_tcyx[2:] != first.shape_tcyx[2:]:
+            (h0, w0), (h, w) = first.shape_tcyx[2:], header.shape_tcyx[2:]
+            raise MovieError(
+                f"{folder}: frames of different sizes: {first_name} is {h0}x{w0} px, {frame.name} is {h}x{w} px"
+            )
+        if header.dtype != first.dtype:
+            raise MovieError(
+                f"{folder}: frames of different pixel types: {first_name} is {first.dtype}, {frame.name} is {header.dtype}"
+            )
+    assert first is not None
+    _, c, y, x = first.shape_tcyx
+    return MovieHeader((len(files), c, y, x), first.dtype, "TYX")
+
+
+def _frame_header(path: Path) -> MovieHeader:
+    """Header of one CTC frame: a readable, complete TIFF holding one (Y, X) image."""
+    shape, _, dtype, _ = open_tiff_header(path)
+    if len(shape) != 2:
+        raise MovieError(f"{path}: frame has shape {shape}; a CTC frame is one 2-D image (Y, X)")
+    return MovieHeader((1, 1, shape[0], shape[1]), dtype, "YX")
 
 
 def read_ctc_folder(path: PathLike) -> RawMovie:
@@ -156,6 +376,28 @@ def read_ctc_folder(path: PathLike) -> RawMovie:
 
     data = read_ctc_movie(Path(path))
     return RawMovie(to_tcyx(data, "TYX", path), "TYX")
+
+
+def inspect_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = None) -> MovieHeader:
+    """What :func:`read_movie` would return, (T, C, Y, X) shape, dtype and metadata, from headers only.
+
+    Cheap (no pixels are read: one header per file), so the sample sheet is checked with it
+    before any job runs.  Pixel values (NaN, blank frames) are not checked here.
+
+    Raises:
+        MovieError: naming the file and the problem, as :func:`read_movie` would.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise MovieError(f"{path}: file not found")
+    fmt = detect_format(path) if fmt == "auto" else fmt
+    if fmt == "ctc":
+        if not path.is_dir():
+            raise MovieError(f"{path}: format 'ctc' expects a folder of tNNN.tif frames")
+        return inspect_ctc_folder(path)
+    if path.is_dir():
+        raise MovieError(f"{path}: a folder, but format {fmt!r} expects a TIFF file (a CTC folder is format 'ctc')")
+    return inspect_tiff(path, axes)
 
 
 def read_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = None) -> RawMovie:

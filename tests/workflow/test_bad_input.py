@@ -1,0 +1,353 @@
+"""Catalogue of bad input (issue #8): each kind stops the run with ONE line naming the sample, the file
+and the problem, before any work is done, leaves no partial output and never touches the user's files.
+
+Checked when the sample sheet is read (``snakemake --dry-run`` already fails, no ``results/`` is created);
+the movie and its ground truth are checked from their file headers only (cellpipe.config.load_samples ->
+cellpipe.io.movies.inspect_movie, cellpipe.ingest.check_shape / resolve_metadata,
+cellpipe.io.ground_truth.check_ground_truth_files).  Kind, and what the line says after
+``cellpipe: config/samples.tsv line N (sample 'x'):`` (the last three are not about one row and
+name the sheet, the config file or the config key instead):
+
+- missing movie file: ``movie not found: data/gone.tif``
+- truncated TIFF (failed copy): ``data/cut.ome.tif: truncated or corrupt TIFF``
+- text file named .tif: ``data/notes.tif: not a readable TIFF (not a TIFF file ...)``
+- single 2-D image: ``data/snapshot.tif: a single 2-D image of 32x32 px, not a movie``
+- 6-D array: ``data/hyper.tif: a 6-D array of shape (2, 2, 2, 2, 32, 32)``
+- z-stack (T, Z=4, Y, X): ``data/stack.tif: 4 z-planes found``
+- CTC frames of different sizes: ``data/sizes: frames of different sizes: t000.tif is 32x32 px, ...``
+- CTC gap (t000, t001, t003): ``data/gap: frames tNNN.tif must be numbered 0..2 without gaps``
+- CTC folder without frames: ``data/empty: no CTC frames``
+- unknown movie format (.png): ``data/movie.png: cannot tell the movie format from the name``
+- non-numeric pixel size: ``pixel_size_um: Input should be a valid number``
+- negative pixel size: ``pixel_size_um: Input should be greater than 0``
+- infinite pixel size: ``pixel_size_um: Input should be a finite number``
+- no pixel size anywhere: ``data/bare.tif: no pixel size in the file's metadata``
+- frames too small (6x6 px): ``frames of 6x6 px are too small to segment``
+- channel names vs channels: ``2 channel names given for 1 channels``
+- axes column vs the file: ``axes 'TCYX' do not match the 3-D array``
+- duplicate sample names: ``duplicate sample name (first on line 2)``
+- sample name "a/b": ``sample: Value error, may only contain letters, digits, '.', '_' and '-' ...``
+- sample name "..": ``sample: Value error, may only contain letters, digits, '.', '_' and '-' ...``
+- missing ground truth: ``ground_truth not found: data/nogt``
+- ground truth frame count (CTC): ``ground_truth data/gt/TRA: tracking markers must cover the movie's 3 frame(s)``
+- ground truth frame count (TIFF): ``ground_truth data/gt.tif: a label TIFF must be (T, Y, X) with one plane per movie frame (3)``
+- ground truth frame size: ``ground_truth data/gt/TRA/man_track000.tif: mask is 40x32 px but the movie's frames are 32x32 px``
+- unknown sample-sheet column: ``cellpipe: config/samples.tsv: unknown column 'pixelsize'``
+- unknown config key: ``cellpipe: config/config.yaml: segment.metod: unknown key``
+- model path that does not exist: ``cellpipe: config segment.cellpose.model: Cellpose model file models/missing.pth does not exist``
+
+Found only inside a job (pixel values are not read at start-up): NaN pixels in a float movie stop
+``ingest_movie`` with one line naming the sample and the file, and leave no image behind.
+
+Not an error: an all-zero movie runs through the whole workflow and gives empty but valid tables and a
+report that says no cells were found (``test_an_all_zero_movie_gives_empty_tables_and_an_honest_report``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+
+from cellpipe.io.movies import write_ome_tiff
+from conftest import default_config, run_snakemake, write_workdir
+
+pytestmark = pytest.mark.workflow
+
+SHEET = "config/samples.tsv"
+HEADER = "sample\tmovie\tpixel_size_um\tframe_interval_min\tground_truth\n"
+
+
+def tiny_config() -> dict:
+    config = default_config()
+    config["simulate"] = {}
+    return config
+
+
+def good_movie(workdir: Path, name: str = "m.ome.tif", n_frames: int = 3, shape: tuple[int, int] = (32, 32)) -> str:
+    """A valid OME-TIFF movie (pixel size 0.5 µm, frame interval 2 min) under data/; its path in the sheet."""
+    data = np.random.default_rng(0).integers(0, 1000, size=(n_frames, *shape), dtype=np.uint16)
+    (workdir / "data").mkdir(exist_ok=True)
+    write_ome_tiff(workdir / "data" / name, data, pixel_size_um=0.5, frame_interval_min=2.0)
+    return f"data/{name}"
+
+
+def write(workdir: Path, rel: str, array: np.ndarray, **kwargs) -> str:
+    path = workdir / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tifffile.imwrite(path, array, **kwargs)
+    return rel
+
+
+def frames(workdir: Path, folder: str, numbers: list[int], shapes: list[tuple[int, int]] | None = None) -> str:
+    """A CTC folder of tNNN.tif frames with the given numbers (and sizes, default 32x32 px)."""
+    shapes = shapes or [(32, 32)] * len(numbers)
+    for t, shape in zip(numbers, shapes):
+        write(workdir, f"{folder}/t{t:03d}.tif", np.full(shape, t + 1, np.uint16))
+    (workdir / folder).mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def ctc_truth(workdir: Path, n_frames: int, shape: tuple[int, int] = (32, 32)) -> str:
+    for t in range(n_frames):
+        write(workdir, f"data/gt/TRA/man_track{t:03d}.tif", np.zeros(shape, np.uint16))
+    (workdir / "data/gt/TRA/man_track.txt").write_text("")
+    return "data/gt"
+
+
+def row(sample: str, movie: str, px: str = "", dt: str = "", gt: str = "") -> str:
+    return f"{sample}\t{movie}\t{px}\t{dt}\t{gt}\n"
+
+
+def cut_short(workdir: Path) -> str:
+    movie = good_movie(workdir, "cut.ome.tif")
+    path = workdir / movie
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    return movie
+
+
+def text_file(workdir: Path, rel: str, text: str) -> str:
+    (workdir / rel).parent.mkdir(parents=True, exist_ok=True)
+    (workdir / rel).write_text(text)
+    return rel
+
+
+def segment_config(config: dict, **values: object) -> str:
+    """Set ``segment.<key>`` in ``config``; returns "" so it can start a sample sheet expression."""
+    config["segment"].update(values)
+    return ""
+
+
+@dataclass(frozen=True)
+class Bad:
+    """One kind of bad input: ``make`` lays out the user's files in the working directory and returns the
+    sample sheet (and optionally changes the config); the error line must name ``sample`` (None: not about
+    one sample), ``file`` and ``problem``."""
+
+    make: Callable[[Path, dict], str]
+    sample: str | None
+    file: str
+    problem: str
+
+
+CATALOGUE: dict[str, Bad] = {
+    "missing-movie": Bad(
+        lambda d, c: HEADER + row("gone", "data/gone.tif", "0.5", "2"),
+        "gone", "data/gone.tif", "movie not found",
+    ),
+    "truncated-tiff": Bad(
+        lambda d, c: HEADER + row("cut", cut_short(d)),
+        "cut", "data/cut.ome.tif", "truncated or corrupt TIFF",
+    ),
+    "text-file-named-tif": Bad(
+        lambda d, c: HEADER + row("notes", text_file(d, "data/notes.tif", "frame 1: ok\nframe 2: ok\n"), "0.5", "2"),
+        "notes", "data/notes.tif", "not a readable TIFF (not a TIFF file",
+    ),
+    # A single 2-D image is refused, as cellpipe.io.movies.to_tcyx always did: a file without a time axis
+    # is a snapshot or a wrongly exported movie, and cellpipe does not guess.  A one-frame movie is
+    # accepted when the file says so: a (1, Y, X) stack, an OME-TIFF/ImageJ file declaring T of size 1,
+    # or a CTC folder holding only t000.tif (tests/unit/test_io_movies.py).
+    "single-2d-image": Bad(
+        lambda d, c: HEADER + row("snap", write(d, "data/snapshot.tif", np.ones((32, 32), np.uint16)), "0.5", "2"),
+        "snap", "data/snapshot.tif", "a single 2-D image of 32x32 px, not a movie: no time axis",
+    ),
+    "6d-array": Bad(
+        lambda d, c: HEADER + row("hyper", write(d, "data/hyper.tif", np.ones((2, 2, 2, 2, 32, 32), np.uint8)), "0.5", "2"),
+        "hyper", "data/hyper.tif", "a 6-D array of shape (2, 2, 2, 2, 32, 32)",
+    ),
+    "z-stack": Bad(
+        lambda d, c: HEADER + row("stack", write(d, "data/stack.tif", np.ones((3, 4, 32, 32), np.uint16), imagej=True,
+                                                   metadata={"axes": "TZYX"}), "0.5", "2"),
+        "stack", "data/stack.tif", "4 z-planes found",
+    ),
+    "ctc-frames-of-different-sizes": Bad(
+        lambda d, c: HEADER + row("sizes", frames(d, "data/sizes", [0, 1, 2], [(32, 32), (32, 32), (40, 32)]), "0.5", "2"),
+        "sizes", "data/sizes", "frames of different sizes: t000.tif is 32x32 px, t002.tif is 40x32 px",
+    ),
+    "ctc-gap-in-numbering": Bad(
+        lambda d, c: HEADER + row("gap", frames(d, "data/gap", [0, 1, 3]), "0.5", "2"),
+        "gap", "data/gap", "must be numbered 0..2 without gaps; frame(s) [2] missing",
+    ),
+    "ctc-folder-without-frames": Bad(
+        lambda d, c: HEADER + row("empty", frames(d, "data/empty", []), "0.5", "2"),
+        "empty", "data/empty", "no CTC frames",
+    ),
+    "unknown-movie-format": Bad(
+        lambda d, c: HEADER + row("png", text_file(d, "data/movie.png", "not an image"), "0.5", "2"),
+        "png", "data/movie.png", "cannot tell the movie format from the name",
+    ),
+    "non-numeric-pixel-size": Bad(
+        lambda d, c: HEADER + row("px", good_movie(d), "0,5"),
+        "px", SHEET, "pixel_size_um: Input should be a valid number",
+    ),
+    "negative-pixel-size": Bad(
+        lambda d, c: HEADER + row("px", good_movie(d), "-0.5"),
+        "px", SHEET, "pixel_size_um: Input should be greater than 0",
+    ),
+    "infinite-pixel-size": Bad(
+        lambda d, c: HEADER + row("px", good_movie(d), "inf"),
+        "px", SHEET, "pixel_size_um: Input should be a finite number",
+    ),
+    "no-pixel-size-anywhere": Bad(
+        lambda d, c: HEADER + row("bare", write(d, "data/bare.tif", np.ones((3, 32, 32), np.uint16),
+                                                 photometric="minisblack"), "", "2"),
+        "bare", "data/bare.tif", "no pixel size in the file's metadata; set pixel_size_um in the sample sheet",
+    ),
+    "frames-too-small": Bad(
+        lambda d, c: HEADER + row("tiny", good_movie(d, "tiny.ome.tif", shape=(6, 6))),
+        "tiny", "data/tiny.ome.tif", "frames of 6x6 px are too small to segment",
+    ),
+    "channel-names-vs-channels": Bad(
+        lambda d, c: "sample\tmovie\tchannel_names\n" + f"chan\t{good_movie(d)}\tH2B,actin\n",
+        "chan", "data/m.ome.tif", "2 channel names given for 1 channels",
+    ),
+    "axes-column-vs-file": Bad(
+        lambda d, c: "sample\tmovie\taxes\n" + f"axes\t{good_movie(d)}\tTCYX\n",
+        "axes", "data/m.ome.tif", "axes 'TCYX' do not match the 3-D array of shape (3, 32, 32)",
+    ),
+    "duplicate-sample-names": Bad(
+        lambda d, c: HEADER + row("twin", good_movie(d)) + row("twin", good_movie(d, "other.ome.tif")),
+        "twin", SHEET, "line 3 (sample 'twin'): duplicate sample name (first on line 2)",
+    ),
+    "sample-name-with-slash": Bad(
+        lambda d, c: HEADER + row("a/b", good_movie(d)),
+        "a/b", SHEET, "sample: Value error, may only contain letters, digits, '.', '_' and '-'",
+    ),
+    "sample-name-dot-dot": Bad(
+        lambda d, c: HEADER + row("..", good_movie(d)),
+        "..", SHEET, "sample: Value error, may only contain letters, digits, '.', '_' and '-'",
+    ),
+    "unknown-sheet-column": Bad(
+        lambda d, c: "sample\tmovie\tpixelsize\n" + f"col\t{good_movie(d)}\t0.5\n",
+        None, SHEET, "unknown column 'pixelsize'",
+    ),
+    "missing-ground-truth": Bad(
+        lambda d, c: HEADER + row("nogt", good_movie(d), gt="data/nogt"),
+        "nogt", "data/nogt", "ground_truth not found",
+    ),
+    "ground-truth-frame-count-ctc": Bad(
+        lambda d, c: HEADER + row("gt", good_movie(d), gt=ctc_truth(d, 4)),
+        "gt", "data/gt/TRA", "tracking markers must cover the movie's 3 frame(s) exactly; frames beyond the movie [3]",
+    ),
+    "ground-truth-frame-count-tiff": Bad(
+        lambda d, c: HEADER + row("gt", good_movie(d), gt=write(d, "data/gt.tif", np.zeros((2, 32, 32), np.uint16),
+                                                               photometric="minisblack")),
+        "gt", "data/gt.tif", "a label TIFF must be (T, Y, X) with one plane per movie frame (3), got shape (2, 32, 32)",
+    ),
+    "ground-truth-frame-size": Bad(
+        lambda d, c: HEADER + row("gt", good_movie(d), gt=ctc_truth(d, 3, (40, 32))),
+        "gt", "data/gt/TRA/man_track000.tif", "mask is 40x32 px but the movie's frames are 32x32 px",
+    ),
+    "unknown-config-key": Bad(
+        lambda d, c: segment_config(c, metod="classical") + HEADER + row("ok", good_movie(d)),
+        None, "config/config.yaml", "segment.metod: unknown key",
+    ),
+    "model-path-does-not-exist": Bad(
+        lambda d, c: segment_config(c, method="cellpose", cellpose={"model": "models/missing.pth"})
+        + HEADER + row("ok", good_movie(d)),
+        None, "models/missing.pth", "config segment.cellpose.model: Cellpose model file models/missing.pth does not exist",
+    ),
+}
+
+
+def snapshot(workdir: Path) -> dict[str, tuple[bytes, int]]:
+    """Bytes and modification time (ns) of every user file (everything but snakemake's and cellpipe's own)."""
+    files = {}
+    for path in sorted(workdir.rglob("*")):
+        rel = path.relative_to(workdir)
+        if path.is_file() and rel.parts[0] not in (".snakemake", "results"):
+            files[str(rel)] = (path.read_bytes(), path.stat().st_mtime_ns)
+    return files
+
+
+def error_line(output: str, problem: str) -> str:
+    """The one line of ``output`` that states ``problem``."""
+    lines = [line for line in output.splitlines() if problem in line]
+    assert len(lines) >= 1, f"{problem!r} not in:\n{output[-3000:]}"
+    return lines[0]
+
+
+@pytest.mark.parametrize("kind", list(CATALOGUE))
+def test_bad_input_stops_the_dry_run_with_one_line(tmp_path: Path, kind: str) -> None:
+    bad = CATALOGUE[kind]
+    config = tiny_config()
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    sheet = bad.make(workdir, config)
+    write_workdir(workdir, config, sheet)
+    before = snapshot(workdir)
+    assert any(rel.startswith("config") for rel in before)
+
+    proc = run_snakemake(workdir, "--dry-run", timeout=120)
+
+    assert proc.returncode != 0
+    output = proc.stderr + proc.stdout
+    line = error_line(output, bad.problem)
+    assert line.startswith("cellpipe: "), line
+    assert [ln for ln in output.splitlines() if ln.startswith("cellpipe: ")] == [line]  # one error, one line
+    if bad.sample is not None:
+        assert f"sample '{bad.sample}'" in line, line
+    assert bad.file in line, line
+    assert not (workdir / "results").exists()
+    assert snapshot(workdir) == before
+
+
+def test_catalogue_has_at_least_15_kinds() -> None:
+    assert len(CATALOGUE) >= 15
+
+
+def test_nan_pixels_stop_the_ingest_job_and_leave_no_image(tmp_path: Path) -> None:
+    """NaN pixels are found only when the pixels are read (sheet checks read headers only): the
+    ingest_movie job fails with one line naming the sample, the file and the count, and no image is left."""
+    workdir = tmp_path / "work"
+    (workdir / "data").mkdir(parents=True)
+    movie = np.random.default_rng(1).random((3, 32, 32)).astype(np.float32)
+    movie[1, 5, 7] = np.nan
+    write_ome_tiff(workdir / "data" / "nanny.ome.tif", movie, pixel_size_um=0.5, frame_interval_min=2.0)
+    write_workdir(workdir, tiny_config(), HEADER + row("nanny", "data/nanny.ome.tif"))
+    before = snapshot(workdir)
+
+    proc = run_snakemake(workdir, "results/nanny/image.ome.zarr/.zattrs", timeout=300)
+
+    assert proc.returncode != 0
+    line = error_line(proc.stderr + proc.stdout, "1 NaN or infinite pixels")
+    assert "sample 'nanny' (data/nanny.ome.tif)" in line, line
+    assert not (workdir / "results" / "nanny" / "image.ome.zarr").exists()
+    assert snapshot(workdir) == before
+
+
+def test_an_all_zero_movie_gives_empty_tables_and_an_honest_report(tmp_path: Path) -> None:
+    """A blank movie is not an error: the whole workflow runs (classical segmentation, for speed),
+    every table is empty with its columns, the counts say 0 cells in every frame, the CTC export is
+    an empty result, the report says that no cells were found and the ingest log says the movie is blank."""
+    workdir = tmp_path / "work"
+    (workdir / "data").mkdir(parents=True)
+    write_ome_tiff(workdir / "data" / "zero.ome.tif", np.zeros((3, 48, 48), np.uint16), pixel_size_um=0.5,
+                   frame_interval_min=2.0)
+    config = tiny_config()
+    config["segment"]["method"] = "classical"
+    write_workdir(workdir, config, HEADER + row("zero", "data/zero.ome.tif"))
+    before = snapshot(workdir)
+
+    proc = run_snakemake(workdir, timeout=600)
+
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    res = workdir / "results"
+    for table in ("cells", "tracks", "lineage", "track_metrics"):
+        frame = pd.read_parquet(res / "zero" / f"{table}.parquet")
+        assert len(frame) == 0 and len(frame.columns) >= 3, table
+    counts = pd.read_csv(res / "zero" / "counts.tsv", sep="\t")
+    assert counts["frame"].tolist() == [0, 1, 2] and counts["n_cells"].tolist() == [0, 0, 0]
+    assert (res / "zero" / "ctc" / "res_track.txt").read_text() == ""
+    assert sorted(p.name for p in (res / "zero" / "ctc").glob("mask*.tif")) == ["mask000.tif", "mask001.tif", "mask002.tif"]
+    report = (res / "zero" / "report.html").read_text(encoding="utf-8")
+    assert "No cells were found in this movie." in report and "No tracks were found." in report
+    assert "zero/report.html" in (res / "summary.html").read_text(encoding="utf-8")
+    log = (res / "logs" / "ingest_movie" / "zero.log").read_text()
+    assert "sample 'zero' (data/zero.ome.tif): every pixel has the value 0; the movie is blank" in log
+    assert snapshot(workdir) == before
