@@ -6,10 +6,13 @@ from __future__ import annotations
 import re
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from conftest import BIN, REPO, default_config, snakemake_env
-from slurm import SlurmCluster
+from slurm import ClusterUnavailable, SlurmCluster
 
 # The same tiny simulated movie as tests/workflow/test_workflow.py (nothing is downloaded).
 TINY = {"n_frames": 12, "shape": [160, 160], "n_cells": 7, "seed": 3}
@@ -22,6 +25,20 @@ def tiny_config() -> dict:
     config = default_config()
     config["simulate"] = {"tiny": dict(TINY)}
     return config
+
+
+def cluster_or_skip(root: Path, accounting: str) -> Iterator[SlurmCluster]:
+    """A module fixture's body: a test cluster under ``root``, stopped afterwards; skips with the
+    reason where SLURM or the plugin is not there."""
+    pytest.importorskip("snakemake_executor_plugin_slurm", reason="snakemake-executor-plugin-slurm not installed")
+    try:
+        cluster = SlurmCluster.start_in(root, accounting=accounting)
+    except ClusterUnavailable as reason:
+        pytest.skip(str(reason))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 class SlurmRun:

@@ -18,24 +18,16 @@ import pandas as pd
 import pytest
 
 from conftest import REPO, run_snakemake, write_workdir
-from runs import GPU_RULES, SAMPLES_TSV, SlurmRun, run_on_slurm, tiny_config
-from slurm import ClusterUnavailable, SlurmCluster
+from runs import GPU_RULES, SAMPLES_TSV, SlurmRun, cluster_or_skip, run_on_slurm, tiny_config
+from slurm import SlurmCluster
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    pytest.importorskip("snakemake_executor_plugin_slurm", reason="snakemake-executor-plugin-slurm not installed")
-    try:
-        # with slurmdbd, so sacct can confirm what the job completion log says (GPUs in AllocTRES)
-        cluster = SlurmCluster.start_in(tmp_path_factory.mktemp("slurm"), accounting="slurmdbd")
-    except ClusterUnavailable as reason:
-        pytest.skip(str(reason))
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
+    # with slurmdbd, so sacct can confirm what the job completion log says (GPUs in AllocTRES)
+    yield from cluster_or_skip(tmp_path_factory.mktemp("slurm"), accounting="slurmdbd")
 
 
 @pytest.fixture(scope="module")

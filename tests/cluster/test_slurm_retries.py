@@ -13,13 +13,14 @@ the reason where SLURM cannot start.
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
 
 from conftest import write_workdir
-from runs import SAMPLES_TSV, SlurmRun, run_on_slurm, tiny_config
-from slurm import ClusterUnavailable, SlurmCluster
+from runs import SAMPLES_TSV, SlurmRun, cluster_or_skip, run_on_slurm, tiny_config
+from slurm import SlurmCluster
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
 
@@ -30,17 +31,11 @@ SEGMENT_MEM_MB = 8000  # workflow/rules/segment.smk: mem_mb=per_attempt(8000)
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    pytest.importorskip("snakemake_executor_plugin_slurm", reason="snakemake-executor-plugin-slurm not installed")
-    try:
-        cluster = SlurmCluster.start_in(tmp_path_factory.mktemp("slurm_noacct"), accounting="none")
-    except ClusterUnavailable as reason:
-        pytest.skip(str(reason))
-    try:
+    with contextlib.closing(cluster_or_skip(tmp_path_factory.mktemp("slurm_noacct"), accounting="none")) as started:
+        cluster = next(started)  # stopped when the with block closes the generator
         if cluster.memory_mb < 2 * SEGMENT_MEM_MB:
             pytest.skip(f"the test node has {cluster.memory_mb} MB; the retry asks SLURM for {2 * SEGMENT_MEM_MB} MB")
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture(scope="module")

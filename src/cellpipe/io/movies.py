@@ -388,27 +388,27 @@ def inspect_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = 
         MovieError: naming the file and the problem, as :func:`read_movie` would.
     """
     path = Path(path)
+    if _checked_format(path, fmt) == "ctc":
+        return inspect_ctc_folder(path)
+    return inspect_tiff(path, axes)
+
+
+def _checked_format(path: Path, fmt: MovieFormat) -> MovieFormat:
+    """The format of the movie at ``path`` (``fmt``, or guessed when 'auto'), checked against what is there."""
     if not path.exists():
         raise MovieError(f"{path}: file not found")
     fmt = detect_format(path) if fmt == "auto" else fmt
-    if fmt == "ctc":
-        if not path.is_dir():
-            raise MovieError(f"{path}: format 'ctc' expects a folder of tNNN.tif frames")
-        return inspect_ctc_folder(path)
-    if path.is_dir():
+    if fmt == "ctc" and not path.is_dir():
+        raise MovieError(f"{path}: format 'ctc' expects a folder of tNNN.tif frames")
+    if fmt != "ctc" and path.is_dir():
         raise MovieError(f"{path}: a folder, but format {fmt!r} expects a TIFF file (a CTC folder is format 'ctc')")
-    return inspect_tiff(path, axes)
+    return fmt
 
 
 def read_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = None) -> RawMovie:
     """Read any supported raw movie into (T, C, Y, X) with its metadata."""
     path = Path(path)
-    if not path.exists():
-        raise MovieError(f"{path}: file not found")
-    fmt = detect_format(path) if fmt == "auto" else fmt
-    if fmt == "ctc":
-        if not path.is_dir():
-            raise MovieError(f"{path}: format 'ctc' expects a folder of tNNN.tif frames")
+    if _checked_format(path, fmt) == "ctc":
         return read_ctc_folder(path)
     return read_tiff_movie(path, axes)
 
