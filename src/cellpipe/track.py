@@ -161,6 +161,12 @@ class TrackSettings(StageSettings):
         "are explained as cells entering or leaving the field (btrack's theta_dist) (µm). null keeps the "
         "configuration's theta_dist (px)."
     )
+    gap_fill_distance_um: float | None = Field(
+        5.0, gt=0, description="After btrack, an object left on its own (a one-object track without parent "
+        "or children) in a frame where a track has a gap joins that track when its centroid lies within this "
+        "distance of the track's position interpolated across the gap (µm); nearest pairs first. null "
+        "leaves btrack's gaps as they are."
+    )
 
 
 class TrackingTimeLimitError(RuntimeError):
@@ -192,6 +198,7 @@ class TrackingResult:
         JSON-serialisable record of the run: ``update_method`` ('EXACT' or
         'APPROXIMATE'), ``search_radius_px``, ``n_objects``,
         ``max_objects_per_frame``, ``n_small_objects_dropped``,
+        ``n_gap_objects_filled`` (lone objects put into gaps of tracks),
         ``optimizer`` ('solved', 'no solution (time limit?)', 'not run'),
         ``n_tracks``, ``n_divisions`` (tracks with two or more daughters),
         ``linking_s`` and ``optimizer_s`` (s).
@@ -439,6 +446,65 @@ def _run_btrack(
     return out, info
 
 
+def _fill_gaps(
+    raw_tracks: list[tuple[int, int, list[int]]], table: pd.DataFrame, max_distance_px: float
+) -> tuple[list[tuple[int, int, list[int]]], int]:
+    """Put objects left on their own into the gaps of btrack's tracks; return the tracks and how many moved.
+
+    A lone object is one btrack left out of every track, or the only object of a track with no
+    parent and no children.  A gap is a frame missing between two consecutive objects of a
+    track.  A lone object in such a frame joins the track when its centroid is within
+    ``max_distance_px`` (px) of the track's position interpolated linearly across the gap; the
+    nearest (object, gap) pairs are taken first, each object and each gap frame once, so the
+    result does not depend on the order of the tracks.  A lone object's own one-object track
+    disappears when its object moves.
+    """
+    frames = table["frame"].to_numpy(np.int64)
+    yx = table[["y_px", "x_px"]].to_numpy(np.float64)
+    parents = {parent for _, parent, _ in raw_tracks if parent}
+    in_track = np.zeros(len(table), dtype=bool)
+    lone_track: dict[int, int] = {}  # lone object -> index of its one-object track in raw_tracks (-1: none)
+    for i, (bt_id, parent, refs) in enumerate(raw_tracks):
+        in_track[refs] = True
+        if len(refs) == 1 and parent == 0 and bt_id not in parents:
+            lone_track[refs[0]] = i
+    for obj in np.flatnonzero(~in_track):
+        lone_track[int(obj)] = -1
+    lone_by_frame: dict[int, list[int]] = {}
+    for obj in sorted(lone_track):
+        lone_by_frame.setdefault(int(frames[obj]), []).append(obj)
+    candidates: list[tuple[float, int, int, int]] = []  # (distance px, track index, frame, object)
+    for i, (_, _, refs) in enumerate(raw_tracks):
+        ordered = sorted(refs, key=lambda r: frames[r])
+        for a, b in zip(ordered, ordered[1:]):
+            fa, fb = int(frames[a]), int(frames[b])
+            for t in range(fa + 1, fb):
+                w = (t - fa) / (fb - fa)
+                expected = yx[a] * (1.0 - w) + yx[b] * w
+                for obj in lone_by_frame.get(t, ()):
+                    distance = float(np.hypot(*(yx[obj] - expected)))
+                    if distance <= max_distance_px:
+                        candidates.append((distance, i, t, obj))
+    added: dict[int, list[int]] = {}
+    used: set[int] = set()
+    filled: set[tuple[int, int]] = set()
+    for _, i, t, obj in sorted(candidates):
+        if obj in used or (i, t) in filled:
+            continue
+        used.add(obj)
+        filled.add((i, t))
+        added.setdefault(i, []).append(obj)
+    if not used:
+        return raw_tracks, 0
+    emptied = {lone_track[obj] for obj in used if lone_track[obj] >= 0}
+    out = [
+        (bt_id, parent, sorted(refs + added.get(i, []), key=lambda r: frames[r]))
+        for i, (bt_id, parent, refs) in enumerate(raw_tracks)
+        if i not in emptied
+    ]
+    return out, len(used)
+
+
 def _dense_mode(config: dict[str, Any], table: pd.DataFrame, settings: TrackSettings, pixel_size_um: float) -> dict[str, Any]:
     """``config`` switched to btrack's approximate updates with a bounded radius when frames are dense."""
     per_frame = int(table["frame"].value_counts().max()) if len(table) else 0
@@ -512,6 +578,7 @@ def track_cells(
         "n_objects": 0,
         "max_objects_per_frame": 0,
         "n_small_objects_dropped": 0,
+        "n_gap_objects_filled": 0,
         "optimizer": "not run",
         "n_tracks": 0,
         "n_divisions": 0,
@@ -541,6 +608,15 @@ def track_cells(
         )
         raw_tracks, run = _run_btrack(objects, config, labels.shape[1:], labels.shape[0], settings)
         info.update(run)
+    if settings.gap_fill_distance_um is not None:
+        raw_tracks, info["n_gap_objects_filled"] = _fill_gaps(
+            raw_tracks, table, settings.gap_fill_distance_um / pixel_size_um
+        )
+        if info["n_gap_objects_filled"]:
+            logger.info(
+                "%d lone object(s) put into gaps of tracks (track.gap_fill_distance_um %g µm)",
+                info["n_gap_objects_filled"], settings.gap_fill_distance_um,
+            )
 
     tracks, lineage = _assemble(table, raw_tracks, pixel_size_um, frame_interval_min)
     for frame, group in tracks.groupby("frame", sort=True):

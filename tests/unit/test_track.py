@@ -300,3 +300,70 @@ def test_linking_time_bound_stops_with_a_clear_error(config: dict) -> None:
     labels = draw(6, (64, 64), lambda t: [(1, (30.0, 20.0 + 2 * t, 6.0))])
     with pytest.raises(TrackingTimeLimitError, match=r"track.time_limit_s \(1e-09 s\) at frame 0 of 6"):
         track_cells(labels, TrackSettings(time_limit_s=1e-9, step_size=1), config, PIXEL_UM, INTERVAL_MIN)
+
+
+def _object_table(rows: list[tuple[int, float, float]]) -> pd.DataFrame:
+    """An object table as tracking builds it: one row per (frame, y px, x px)."""
+    frame, y, x = (list(col) for col in zip(*rows))
+    return pd.DataFrame({"frame": frame, "label": range(1, len(rows) + 1), "y_px": y, "x_px": x, "area_px": 50.0})
+
+
+def test_gap_filling_takes_the_lone_object_nearest_the_interpolated_position() -> None:
+    """A track missing frame 2 gets the lone object of frame 2 that lies near its interpolated
+    position (its one-object track disappears); a lone object too far away, and a one-object
+    daughter of a division, stay where they are."""
+    from cellpipe.track import _fill_gaps
+
+    table = _object_table([
+        (0, 10.0, 10.0), (1, 10.0, 14.0), (3, 10.0, 22.0),  # 0-2: track 1, frame 2 missing
+        (2, 11.0, 18.5),  # 3: lone, 1.1 px from the interpolated (10, 18): joins track 1
+        (2, 10.0, 17.0),  # 4: lone, 1.0 px away but a division's only-object daughter: stays
+        (2, 30.0, 18.0),  # 5: lone, 20 px away: stays
+        (2, 10.5, 18.0),  # 6: not in any btrack track, 0.5 px away: the nearest, so it wins
+    ])
+    raw = [(1, 0, [0, 1, 2]), (2, 0, [3]), (7, 9, [4]), (8, 0, [5]), (9, 0, [])]
+    out, n = _fill_gaps(raw, table, max_distance_px=3.0)
+    assert n == 1
+    assert out[0] == (1, 0, [0, 1, 6, 2])
+    assert (2, 0, [3]) in out and (7, 9, [4]) in out and (8, 0, [5]) in out
+    # without object 6, the lone object 3 is the nearest candidate: it joins and its own track is gone
+    out2, n2 = _fill_gaps([(1, 0, [0, 1, 2]), (2, 0, [3]), (7, 9, [4])], table.iloc[:6], max_distance_px=3.0)
+    assert n2 == 1 and out2 == [(1, 0, [0, 1, 3, 2]), (7, 9, [4])]
+    assert _fill_gaps([(1, 0, [0, 1, 2]), (2, 0, [3])], table.iloc[:4], max_distance_px=1.0) == (
+        [(1, 0, [0, 1, 2]), (2, 0, [3])], 0)
+
+
+# Ten frames of a simulated movie (cellpipe.simulate, seed 3, frames 24-33, top-left 96 x 128 px,
+# 0.65 µm/px, 5 min) as disks: per frame (label, y px, x px, radius px).  Cell 23 divides into 52
+# and 51 in frame 4; btrack links 23 straight to 52's second object and leaves 52's first alone.
+DIVISION_GAP_SCENE = [
+    [(24, 23.6, 91.6, 5.9), (23, 42.7, 74.5, 6.3)],
+    [(24, 23.6, 92.6, 6.0), (23, 42.5, 72.7, 6.3)],
+    [(24, 22.1, 92.9, 6.1), (23, 42.3, 71.0, 6.4)],
+    [(24, 20.8, 92.5, 6.2), (23, 42.2, 69.6, 4.1)],
+    [(24, 20.0, 92.6, 6.3), (52, 41.0, 71.8, 4.7), (51, 44.8, 61.0, 4.7), (49, 65.2, 125.8, 3.0)],
+    [(24, 20.1, 92.3, 4.1), (52, 43.0, 68.6, 4.7), (51, 45.1, 58.2, 4.8), (49, 64.9, 124.8, 4.0)],
+    [(56, 19.5, 96.4, 4.1), (55, 21.7, 87.8, 4.6), (51, 44.9, 56.7, 4.9), (52, 46.1, 66.1, 4.9), (49, 64.6, 124.0, 4.6)],
+    [(56, 20.1, 96.2, 4.3), (55, 21.6, 87.3, 4.8), (51, 44.2, 54.9, 5.0), (52, 49.6, 63.3, 5.0), (49, 64.4, 123.7, 4.8)],
+    [(55, 21.1, 86.7, 5.0), (56, 20.2, 95.8, 4.5), (51, 43.7, 54.9, 5.1), (52, 53.3, 60.7, 5.0), (49, 64.4, 123.2, 5.2)],
+    [(55, 20.6, 84.9, 4.9), (56, 20.1, 96.3, 4.4), (51, 43.2, 54.7, 5.3), (52, 56.4, 59.2, 5.2), (49, 63.8, 122.7, 5.4)],
+]
+
+
+def test_gap_filling_in_a_tracked_movie(config: dict) -> None:
+    """End to end on the scene btrack gets wrong: without gap filling the daughter 52 is two
+    tracks (its first object alone); with it (the default) 52 is one track, counted in the record."""
+    labels = draw(len(DIVISION_GAP_SCENE), (96, 128), lambda t: [(lbl, yxr) for lbl, *yxr in DIVISION_GAP_SCENE[t]])
+    settings = TrackSettings(motion_noise_um=1.0, position_noise_um=1.0)  # the workflow's defaults (config.yaml)
+
+    def tracks_of_52(res) -> set[int]:
+        rows = res.tracks.merge(pd.DataFrame({"frame": range(10), "label": 52}), on=["frame", "label"])
+        return set(rows["track_id"])
+
+    off = track_cells(labels, settings.model_copy(update={"gap_fill_distance_um": None}), config, 0.65, 5.0)
+    assert len(tracks_of_52(off)) == 2 and off.info["n_gap_objects_filled"] == 0
+    on = track_cells(labels, settings, config, 0.65, 5.0)
+    assert len(tracks_of_52(on)) == 1 and on.info["n_gap_objects_filled"] == 1
+    assert on.info["n_tracks"] == off.info["n_tracks"] - 1
+    near = track_cells(labels, settings.model_copy(update={"gap_fill_distance_um": 0.5}), config, 0.65, 5.0)
+    assert len(tracks_of_52(near)) == 2  # 52's first object is 3.2 px (2.1 µm) from the interpolated position
