@@ -63,13 +63,9 @@ def write_workdir(workdir: Path, config: dict, samples_tsv: str) -> Path:
     return workdir
 
 
-def run_snakemake(
-    workdir: Path, *args: str, block_network: bool = True, timeout: int = 600, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run the repository's Snakefile in ``workdir`` (``--directory``), returning the finished process.
-
-    ``env``: variables added to the environment of snakemake and its jobs."""
-    cmd = [
+def snakemake_command(workdir: Path, *args: str) -> list[str]:
+    """The command line that runs the repository's Snakefile in ``workdir`` (``--directory``) on 2 cores."""
+    return [
         str(BIN / "snakemake"),
         "--snakefile", str(REPO / "Snakefile"),
         "--directory", str(workdir),
@@ -78,8 +74,17 @@ def run_snakemake(
         "--show-failed-logs",
         *args,
     ]
+
+
+def run_snakemake(
+    workdir: Path, *args: str, block_network: bool = True, timeout: int = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the repository's Snakefile in ``workdir`` (``--directory``), returning the finished process.
+
+    ``env``: variables added to the environment of snakemake and its jobs."""
     return subprocess.run(
-        cmd, cwd=workdir, env={**snakemake_env(block_network), **(env or {})}, capture_output=True, text=True, timeout=timeout
+        snakemake_command(workdir, *args), cwd=workdir, env={**snakemake_env(block_network), **(env or {})},
+        capture_output=True, text=True, timeout=timeout,
     )
 
 

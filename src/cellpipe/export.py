@@ -41,6 +41,7 @@ napari (:func:`to_napari_tracks`)
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -55,6 +56,7 @@ __all__ = [
     "NAPARI_COLUMNS",
     "SEGMENT_COLUMNS",
     "ctc_segments",
+    "iter_ctc_frames",
     "to_ctc",
     "to_napari_tracks",
 ]
@@ -242,6 +244,25 @@ def to_ctc(
             other way round (the message names the frame and the track ids); and the
             errors of :func:`ctc_segments`.
     """
+    frames, ctc_tracks = iter_ctc_frames(relabelled, tracks, segments)
+    shape = tuple(int(s) for s in np.shape(relabelled))
+    labels = np.zeros(shape, dtype=np.uint16)
+    for t, frame in enumerate(frames):
+        labels[t] = frame
+    return labels, ctc_tracks
+
+
+def iter_ctc_frames(
+    relabelled: Any, tracks: pd.DataFrame, segments: pd.DataFrame | None = None
+) -> tuple[Iterator[np.ndarray], pd.DataFrame]:
+    """:func:`to_ctc` one frame at a time: an iterator of (Y, X) uint16 CTC label frames, and the CTC track table.
+
+    The table and the checks that need no pixels come at once; each frame is read from
+    ``relabelled``, checked against the tracks table (the same ValueErrors as :func:`to_ctc`,
+    naming the frame) and converted only when the iterator reaches it, so memory does not grow
+    with the movie's length.  Every frame that passes holds exactly the CTC labels whose tracks
+    span it, so the frames and the table are consistent CTC data (:func:`cellpipe.io.ctc.check_ctc_tracks`).
+    """
     if not hasattr(relabelled, "shape"):
         relabelled = np.asarray(relabelled)
     shape = tuple(int(s) for s in relabelled.shape)
@@ -268,28 +289,30 @@ def to_ctc(
     bounds = np.searchsorted(frames_sorted, np.arange(n_frames + 1))
     track_ids = obj["track_id"].to_numpy()
 
-    labels = np.zeros(shape, dtype=np.uint16)
-    for t in range(n_frames):
-        frame = np.asarray(relabelled[t])
-        rows = by_frame[bounds[t]:bounds[t + 1]]
-        expected = np.sort(track_ids[rows])
-        present = _present(frame)
-        if present.size and present[0] < 0:
-            raise ValueError(f"frame {t}: masks have negative values")
-        extra = np.setdiff1d(present, expected, assume_unique=True)
-        missing = np.setdiff1d(expected, present, assume_unique=True)
-        if extra.size or missing.size:
-            msg = f"frame {t}:"
-            if extra.size:
-                msg += f" track id(s) {_listing(extra)} in the mask but not in the tracks table for this frame;"
-            if missing.size:
-                msg += f" track(s) {_listing(missing)} in the tracks table but absent from the mask;"
-            raise ValueError(msg.rstrip(";") + " (masks and tracks must come from the same track_cells run)")
-        labels[t] = _relabel(frame, track_ids[rows], seg_label[rows])
+
+    def frames() -> Iterator[np.ndarray]:
+        for t in range(n_frames):
+            frame = np.asarray(relabelled[t])
+            rows = by_frame[bounds[t]:bounds[t + 1]]
+            expected = np.sort(track_ids[rows])
+            present = _present(frame)
+            if present.size and present[0] < 0:
+                raise ValueError(f"frame {t}: masks have negative values")
+            extra = np.setdiff1d(present, expected, assume_unique=True)
+            missing = np.setdiff1d(expected, present, assume_unique=True)
+            if extra.size or missing.size:
+                msg = f"frame {t}:"
+                if extra.size:
+                    msg += f" track id(s) {_listing(extra)} in the mask but not in the tracks table for this frame;"
+                if missing.size:
+                    msg += f" track(s) {_listing(missing)} in the tracks table but absent from the mask;"
+                raise ValueError(msg.rstrip(";") + " (masks and tracks must come from the same track_cells run)")
+            yield _relabel(frame, track_ids[rows], seg_label[rows])
+
     logger.info("CTC export: %d tracks -> %d segments (%d frame gaps) in %d frames",
                 segments["track_id"].nunique(), len(segments), len(segments) - segments["track_id"].nunique(),
                 n_frames)
-    return labels, segments.loc[:, list(CTC_TRACK_COLUMNS)].reset_index(drop=True)
+    return frames(), segments.loc[:, list(CTC_TRACK_COLUMNS)].reset_index(drop=True)
 
 
 def to_napari_tracks(tracks: pd.DataFrame) -> tuple[pd.DataFrame, dict[int, list[int]]]:

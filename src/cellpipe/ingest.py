@@ -109,16 +109,49 @@ def check_shape(sample: str, movie_path: str, shape_tcyx: tuple[int, ...], dtype
         raise _refuse(sample, movie_path, f"frames of {shape[2]}x{shape[3]} px are too small to segment")
 
 
+class PixelCheck:
+    """The pixel checks of :func:`check_pixels`, one frame at a time (for movies read frame by frame).
+
+    :meth:`frame` refuses a float frame holding NaN or infinite values, naming the frame;
+    :meth:`finish` warns when every pixel of the movie had one value (a blank movie is analysed:
+    it gives empty tables, no cells, which is the honest result).
+    """
+
+    def __init__(self, sample: str, movie_path: str, shape_tcyx: tuple[int, ...], dtype: np.dtype | type) -> None:
+        check_shape(sample, movie_path, shape_tcyx, dtype)
+        self.sample, self.movie_path = sample, movie_path
+        self.is_float = np.issubdtype(np.dtype(dtype), np.floating)
+        self.low: float | None = None
+        self.high: float | None = None
+
+    def frame(self, t: int, pixels: np.ndarray) -> None:
+        """Check frame ``t`` (0-based; any shape)."""
+        if self.is_float:
+            bad = int((~np.isfinite(pixels)).sum())
+            if bad:
+                raise _refuse(self.sample, self.movie_path, f"frame {t}: {bad} NaN or infinite pixels")
+        if pixels.size:
+            low, high = float(pixels.min()), float(pixels.max())
+            self.low = low if self.low is None else min(self.low, low)
+            self.high = high if self.high is None else max(self.high, high)
+
+    def finish(self) -> None:
+        """Warn when the movie is blank."""
+        if self.low is not None and self.low == self.high:
+            logger.warning(
+                "sample %r (%s): every pixel has the value %s; the movie is blank, expect no cells",
+                self.sample, self.movie_path, self.low if self.is_float else int(self.low),
+            )
+
+
 def check_pixels(sample: str, movie_path: str, data: np.ndarray) -> None:
     """Refuse movies whose pixels cannot be analysed: the checks of :func:`check_shape`, and NaN or
-    infinite values in a float movie.
+    infinite values in a float movie (:class:`PixelCheck` over the frames of an in-memory movie).
 
     A blank movie (every pixel the same value, e.g. all zero) is analysed, with a warning: it
     gives empty tables (no cells) rather than an error, which is the honest result.
     """
-    where = f"sample {sample!r} ({movie_path})"
-    check_shape(sample, movie_path, data.shape, data.dtype)
-    if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).all():
-        raise _refuse(sample, movie_path, f"{int((~np.isfinite(data)).sum())} NaN or infinite pixels")
-    if data.size and data.max() == data.min():
-        logger.warning("%s: every pixel has the value %s; the movie is blank, expect no cells", where, data.flat[0])
+    check = PixelCheck(sample, movie_path, data.shape, data.dtype)
+    for t in range(data.shape[0]):
+        check.frame(t, np.asarray(data[t]))
+    check.finish()

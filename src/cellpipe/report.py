@@ -15,7 +15,6 @@ import io
 import json
 import logging
 import math
-import platform
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +36,7 @@ from skimage.segmentation import find_boundaries
 
 from cellpipe._base import StageSettings
 from cellpipe.measure import ensemble_msd, msd_curves
+from cellpipe.provenance import PIPELINE_RULES, package_versions
 from cellpipe.versions import package_version
 
 logger = logging.getLogger(__name__)
@@ -46,22 +46,9 @@ __all__ = [
     "build_sample_report",
     "build_summary_report",
     "collect_versions",
+    "provenance_view",
     "summary_row",
 ]
-
-#: Distributions whose versions :func:`collect_versions` reports, in this order.
-VERSIONED_PACKAGES: tuple[str, ...] = (
-    "cellpipe",
-    "numpy",
-    "scipy",
-    "scikit-image",
-    "pandas",
-    "zarr",
-    "cellpose",
-    "torch",
-    "btrack",
-    "matplotlib",
-)
 
 NO_CELLS_MESSAGE = "No cells were found in this movie."
 
@@ -942,13 +929,25 @@ def _is_flat_mapping(value: Any) -> bool:
     )
 
 
+def _is_record_list(value: Any) -> bool:
+    """A non-empty list of mappings of scalars (shown as a table with one column per key)."""
+    return (
+        isinstance(value, (list, tuple))
+        and len(value) > 0
+        and all(isinstance(v, Mapping) and not any(isinstance(x, (Mapping, list, tuple)) for x in v.values()) for v in value)
+    )
+
+
 def _provenance_table(provenance: Mapping[str, Any]) -> str:
-    """Key/value table; a mapping of scalars (e.g. versions, timings) becomes a nested table, deeper ones JSON."""
+    """Key/value table; a mapping of scalars (e.g. versions, timings) becomes a nested table, a list of
+    such mappings (input files, timings per rule) a table with a column per key, deeper ones JSON."""
     if not provenance:
         return '<p class="note">No provenance recorded.</p>'
     rows = []
     for key, value in provenance.items():
-        if _is_flat_mapping(value):
+        if _is_record_list(value):
+            cell = _table(pd.DataFrame(list(value)).astype(object))
+        elif _is_flat_mapping(value):
             inner = "".join(
                 f"<tr><th>{_esc(k)}</th>" + ('<td class="num">' if _is_numeric(v) else "<td>") + f"{_fmt(v)}</td></tr>"
                 for k, v in value.items()
@@ -963,6 +962,58 @@ def _provenance_table(provenance: Mapping[str, Any]) -> str:
             cell = _fmt(value)
         rows.append(f"<tr><th>{_esc(key)}</th><td>{cell}</td></tr>")
     return '<div class="scroll"><table><tbody>\n' + "\n".join(rows) + "\n</tbody></table></div>"
+
+
+def provenance_view(record: Mapping[str, Any]) -> dict[str, Any]:
+    """What the report shows of a provenance record (``provenance.json``, :mod:`cellpipe.provenance`):
+    input files with size and sha256 (a folder as one row: its file count and folder digest), model,
+    device, versions, command line, run time and memory per rule, result checksums, configuration."""
+    if not record:
+        return {}
+    command = record.get("command")
+    if command:
+        revision = command.get("workflow_revision") or {}
+        shown_command: Any = {
+            "command line": command.get("command_line"),
+            "working directory": command.get("workdir"),
+            "Snakefile": command.get("snakefile"),
+            "snakemake": command.get("snakemake"),
+            "workflow commit": (revision.get("commit") or "unknown") + (" (uncommitted changes)" if revision.get("dirty") else "")
+            if revision else "unknown (not a git checkout)",
+            "started": command.get("started_utc"),
+        }
+    else:
+        shown_command = "not recorded (snakemake ran with --no-hooks, or the record was written outside snakemake)"
+    model = {k: v for k, v in (record.get("model") or {}).items() if v is not None}
+    return {
+        "input files": [
+            {
+                "role": entry.get("role"),
+                "path": entry.get("path"),
+                "files": len(entry.get("files", [])) if entry.get("type") == "directory" else 1,
+                "bytes": entry.get("bytes"),
+                "sha256": entry.get("sha256"),
+            }
+            for entry in record.get("inputs", [])
+        ],
+        "model": model or "none",
+        "device": record.get("device"),
+        "versions": {k: v if v is not None else "not installed" for k, v in (record.get("versions") or {}).items()},
+        "command": shown_command,
+        "timings": [
+            {"rule": rule, "seconds": t.get("seconds"), "CPU seconds": t.get("cpu_seconds"), "peak memory (MB)": t.get("max_rss_mb")}
+            for rule, t in sorted(
+                (record.get("timings") or {}).items(),
+                key=lambda item: (PIPELINE_RULES.index(item[0]) if item[0] in PIPELINE_RULES else len(PIPELINE_RULES), item[0]),
+            )
+        ],
+        "result checksums": [
+            {"file": o.get("path"), "bytes": o.get("bytes"), "sha256": o.get("sha256")} for o in record.get("outputs", [])
+        ],
+        "record written": record.get("created_utc"),
+        "working directory": record.get("workdir"),
+        "config": record.get("config"),
+    }
 
 
 def _cards(items: Iterable[tuple[str, str]]) -> str:
@@ -1849,7 +1900,5 @@ def build_summary_report(rows: list[dict[str, Any]], *, generated: str | None = 
 
 
 def collect_versions() -> dict[str, str]:
-    """Versions of Python and of the key packages (``"not installed"`` when absent)."""
-    versions = {"python": platform.python_version()}
-    versions.update({name: package_version(name) or "not installed" for name in VERSIONED_PACKAGES})
-    return versions
+    """Versions of Python and of the packages a provenance record pins (``"not installed"`` when absent)."""
+    return {name: version or "not installed" for name, version in package_versions().items()}

@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from cellpipe.ingest import IngestSettings, check_pixels, resolve_metadata
+from cellpipe.ingest import IngestSettings, PixelCheck, resolve_metadata
 from cellpipe.io import omezarr, tables
-from cellpipe.io.movies import read_movie, write_ome_tiff
+from cellpipe.io.movies import open_movie, write_ome_tiff
 from cellpipe.normalize import NormalizeSettings, apply_normalization, compute_percentiles
 
 logger = logging.getLogger(__name__)
@@ -52,26 +51,35 @@ def ingest_movie_step(
     settings: dict[str, Any],
     image: PathLike,
 ) -> None:
-    """Read a raw movie, check it, and write it as OME-Zarr (t, c, y, x) with physical units."""
+    """Read a raw movie, check it, and write it as OME-Zarr (t, c, y, x) with physical units.
+
+    The movie is read and written one frame at a time (:func:`cellpipe.io.movies.open_movie`), so
+    memory does not grow with its length; a frame with NaN pixels stops the job and no image is left.
+    """
     ingest_settings = IngestSettings.model_validate(settings)
-    raw = read_movie(movie, fmt, axes)  # type: ignore[arg-type]
-    check_pixels(sample, str(movie), raw.data)
-    meta = resolve_metadata(
-        sample, str(movie), raw.data.shape, raw.pixel_size_um, raw.frame_interval_min, raw.channel_names,
-        pixel_size_um, frame_interval_min, channel_names, ingest_settings,
-    )
-    omezarr.write_ome_image(
-        image, raw.data, "tcyx", meta.pixel_size_um, meta.frame_interval_min, meta.channel_names, name=sample,
-        extra_attrs={
+    with open_movie(movie, fmt, axes) as raw:  # type: ignore[arg-type]
+        shape, dtype = tuple(int(n) for n in raw.data.shape), np.dtype(raw.data.dtype)
+        check = PixelCheck(sample, str(movie), shape, dtype)
+        meta = resolve_metadata(
+            sample, str(movie), shape, raw.pixel_size_um, raw.frame_interval_min, raw.channel_names,
+            pixel_size_um, frame_interval_min, channel_names, ingest_settings,
+        )
+        attrs = {
             "sample": sample,
             "source": str(movie),
             "source_axes": raw.source_axes,
-            "source_dtype": str(raw.data.dtype),
+            "source_dtype": str(dtype),
             "pixel_size_source": meta.pixel_size_source,
             "frame_interval_source": meta.frame_interval_source,
-        },
-    )
-    logger.info("wrote %s: %s %s", image, raw.data.shape, raw.data.dtype)
+        }
+        with omezarr.new_ome_array(image, shape, dtype, "tcyx", meta.pixel_size_um, meta.frame_interval_min,
+                                   meta.channel_names, name=sample, extra_attrs=attrs) as out:
+            for t in range(shape[0]):
+                frame = np.asarray(raw.data[t])
+                check.frame(t, frame)
+                out[t] = frame
+        check.finish()
+    logger.info("wrote %s: %s %s", image, shape, dtype)
 
 
 def normalize_movie_step(image: PathLike, settings: dict[str, Any], normalized: PathLike, percentiles: PathLike) -> None:
@@ -184,20 +192,22 @@ def track_cells_step(
 ) -> None:
     """Link segmented objects over time with btrack; write tracks, lineage, track-relabelled masks and the
     run's record (``info``, JSON: update mode, search radius, optimiser outcome, timings)."""
-    from cellpipe.track import TrackSettings, track_cells
+    from cellpipe.track import TrackSettings, relabel_frames, track_cells
 
     trk = TrackSettings.model_validate(settings)
     meta = omezarr.open_ome_image(image)
     seg = omezarr.open_ome_image(labels)
+    # the label movie is read frame by frame, twice: for the objects, then to write the track labels
     result = track_cells(
-        np.asarray(seg.data[:]), trk, tables.read_json(tracker_config), meta.pixel_size_um, meta.frame_interval_min
+        seg.data, trk, tables.read_json(tracker_config), meta.pixel_size_um, meta.frame_interval_min, relabel=False
     )
     logger.info("%d tracks, %d divisions", result.tracks["track_id"].nunique(), len(result.lineage))
     tables.write_parquet(result.tracks, tracks)
     tables.write_parquet(result.lineage, lineage)
-    omezarr.write_ome_image(
-        tracked, result.relabelled, "tyx", meta.pixel_size_um, meta.frame_interval_min, name="tracks", label_of=image
-    )
+    with omezarr.new_ome_array(tracked, seg.data.shape, np.uint32, "tyx", meta.pixel_size_um,
+                               meta.frame_interval_min, name="tracks", label_of=image) as out:
+        for t, frame in enumerate(relabel_frames(seg.data, result.tracks)):
+            out[t] = frame
     if info is not None:
         tables.write_json({**result.info, "settings": trk.model_dump(mode="json")}, info)
 
@@ -231,24 +241,6 @@ def measure_cells_step(
     )
 
 
-def _benchmarks(paths: list[PathLike]) -> tuple[dict[str, float], dict[str, float]]:
-    """Wall-clock seconds and peak resident memory (MB) per rule from Snakemake benchmark TSVs
-    (``benchmarks/<rule>/<sample>.tsv``); a missing or unreadable record is left out."""
-    seconds: dict[str, float] = {}
-    memory: dict[str, float] = {}
-    for path in paths:
-        rule = Path(path).parent.name
-        try:
-            row = tables.read_tsv(path).iloc[0]
-        except (OSError, ValueError, IndexError):
-            continue
-        if "s" in row and pd.notna(row["s"]):
-            seconds[rule] = round(float(row["s"]), 2)
-        if "max_rss" in row and pd.notna(pd.to_numeric(row["max_rss"], errors="coerce")):
-            memory[rule] = round(float(row["max_rss"]), 1)
-    return seconds, memory
-
-
 def _spread_frames(n_frames: int, k: int) -> list[int]:
     """Up to ``k`` distinct frames spread evenly over 0..n_frames-1, first and last included."""
     return sorted({int(round(v)) for v in np.linspace(0, max(0, n_frames - 1), num=min(k, max(n_frames, 1)))})
@@ -273,10 +265,10 @@ def report_sample_step(
 
     ``inputs`` are the rule's named inputs: ``image, normalized, percentiles, labels,
     segmentation_info, cells, track_metrics, counts, tracks, lineage, tracking_info`` (paths),
-    ``evaluation`` (a list holding the sample's evaluation.json, or empty) and ``timings`` (the
-    upstream rules' benchmark TSVs).
+    ``evaluation`` (a list holding the sample's evaluation.json, or empty) and ``provenance`` (the
+    sample's provenance.json: input checksums, versions, model, device, command line, timings).
     """
-    from cellpipe.report import ReportSettings, build_sample_report, collect_versions
+    from cellpipe.report import ReportSettings, build_sample_report, provenance_view
 
     rep = ReportSettings.model_validate(settings)
     meta = omezarr.open_ome_image(inputs["image"])
@@ -286,7 +278,7 @@ def report_sample_step(
     tracking_info = tables.read_json(inputs["tracking_info"]) if inputs.get("tracking_info") else {}
     evaluation_files = list(inputs.get("evaluation") or [])
     evaluation = tables.read_json(evaluation_files[0]) if evaluation_files else None
-    seconds, memory = _benchmarks(list(inputs.get("timings") or []))
+    record = tables.read_json(inputs["provenance"]) if inputs.get("provenance") else {}
     channel = int(config.get("segment", {}).get("channel", 0))
     frame = rep.overlay_frame if rep.overlay_frame is not None else meta.n_frames // 2
     frame = min(max(frame, 0), meta.n_frames - 1)
@@ -299,13 +291,13 @@ def report_sample_step(
         "frame interval (min)": meta.frame_interval_min,
         "frames": meta.n_frames,
         "frame size (px)": f"{meta.data.shape[-2]} x {meta.data.shape[-1]}",
+        "provenance record": f"{inputs['provenance']} (replay: python -m cellpipe.replay {inputs['provenance']})"
+        if inputs.get("provenance") else "none",
+        **provenance_view(record),
         "segmentation": seg_info,
         "tracking": {k: v for k, v in tracking_info.items() if k != "settings"},
-        "timings (s)": seconds,
-        "peak memory (MB)": memory,
-        "versions": collect_versions(),
-        "config": config,
     }
+    provenance["config"] = provenance.pop("config", None) or config  # the resolved configuration, last
     html = build_sample_report(
         sample=sample,
         counts=tables.read_tsv(inputs["counts"]),

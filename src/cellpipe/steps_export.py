@@ -15,10 +15,10 @@ from __future__ import annotations
 import logging
 import os
 
-from cellpipe.export import ctc_segments, to_ctc, to_napari_tracks
+from cellpipe.export import ctc_segments, iter_ctc_frames, to_napari_tracks
 from cellpipe.io import omezarr, tables
 from cellpipe.io.atomic import atomic_path
-from cellpipe.io.ctc import write_ctc_results
+from cellpipe.io.ctc import write_ctc_result_frames
 
 logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]
@@ -51,10 +51,11 @@ def export_tracks_step(
     image = omezarr.open_ome_image(tracked)
     table = tables.read_parquet(tracks)
     mapping = ctc_segments(table)
-    labels, ctc_tracks = to_ctc(image.data, table, segments=mapping)
+    # frame by frame: the masks are read, checked against the tracks table and written one at a time
+    frames, ctc_tracks = iter_ctc_frames(image.data, table, segments=mapping)
     data, graph = to_napari_tracks(table)
 
-    write_ctc_results(ctc_dir, labels, ctc_tracks)
+    write_ctc_result_frames(ctc_dir, frames, image.n_frames, ctc_tracks)
     tables.write_tsv(mapping, segments)
     with atomic_path(napari_csv) as tmp:
         data.to_csv(tmp, index=False, lineterminator="\n")

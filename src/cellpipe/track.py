@@ -58,6 +58,7 @@ __all__ = [
     "TrackSettings",
     "TrackingResult",
     "TrackingTimeLimitError",
+    "relabel_frames",
     "track_cells",
     "tracker_configuration",
 ]
@@ -193,7 +194,8 @@ class TrackingResult:
         ``division_frame`` (the frame in which the child first appears).
     relabelled:
         (T, Y, X) uint32: every pixel of a tracked object carries its track id;
-        background and dropped (too small) objects are 0.
+        background and dropped (too small) objects are 0.  None when
+        :func:`track_cells` ran with ``relabel=False``.
     info:
         JSON-serialisable record of the run: ``update_method`` ('EXACT' or
         'APPROXIMATE'), ``search_radius_px``, ``n_objects``,
@@ -206,7 +208,7 @@ class TrackingResult:
 
     tracks: pd.DataFrame
     lineage: pd.DataFrame
-    relabelled: np.ndarray
+    relabelled: np.ndarray | None
     info: dict[str, Any]
 
 
@@ -344,11 +346,16 @@ def _objects_from_labels(
     """
     from btrack.btypes import PyTrackObject
 
-    n_frames = int(labels.shape[0])
+    n_frames = int(np.shape(labels)[0])
+    if n_frames == 0:
+        return [], pd.DataFrame({"frame": [], "label": [], "y_px": [], "x_px": [], "area_px": []}), 0
     every = max(1, n_frames // 20)
     pieces = []
     for t in range(n_frames):
-        pieces.append(_frame_objects(np.asarray(labels[t]), t))
+        frame = np.asarray(labels[t])
+        if frame.dtype.kind == "i" and frame.size and frame.min() < 0:
+            raise ValueError(f"labels must be non-negative; frame {t} has {frame.min()}")
+        pieces.append(_frame_objects(frame, t))
         if (t + 1) % every == 0 or t + 1 == n_frames:
             logger.info("read objects of frame %d of %d (%d in it)", t + 1, n_frames, len(pieces[-1]))
     table = pd.concat(pieces, ignore_index=True)
@@ -531,6 +538,7 @@ def track_cells(
     tracker_config: dict[str, Any],
     pixel_size_um: float,
     frame_interval_min: float,
+    relabel: bool = True,
 ) -> TrackingResult:
     """Track the objects of a label movie with btrack.
 
@@ -538,7 +546,8 @@ def track_cells(
     ----------
     labels:
         (T, Y, X) non-negative integer instance labels, 0 = background;
-        labels are independent per frame.
+        labels are independent per frame.  Any array with ``shape`` and ``dtype`` whose
+        ``labels[t]`` is a frame (numpy, zarr): it is read one frame at a time.
     settings:
         Tracking settings (µm, µm², frames).
     tracker_config:
@@ -548,6 +557,10 @@ def track_cells(
         Pixel size (µm/px), to convert the settings to px and centroids to µm.
     frame_interval_min:
         Time between frames (minutes), for the ``time_min`` column.
+    relabel:
+        Make the track-relabelled movie in memory (``relabelled``).  False leaves it None, for
+        callers that write it frame by frame with :func:`relabel_frames` (memory then does not
+        grow with the movie's length beyond the object table).
 
     Returns
     -------
@@ -558,23 +571,22 @@ def track_cells(
         than its parent's.  Every object that passes ``min_area_um2`` has
         exactly one track: an object btrack leaves unassigned gets a one-object track.
     """
-    labels = np.asarray(labels)
-    if labels.ndim != 3:
-        raise ValueError(f"labels must be (T, Y, X), got shape {labels.shape}")
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"labels must be integers, got {labels.dtype}")
-    if labels.size and labels.min() < 0:
-        raise ValueError("labels must be non-negative")
+    shape = tuple(int(n) for n in np.shape(labels))  # .shape only: a zarr or dask array is not read here
+    if len(shape) != 3:
+        raise ValueError(f"labels must be (T, Y, X), got shape {shape}")
+    dtype = np.dtype(getattr(labels, "dtype", None) or np.asarray(labels[0]).dtype)
+    if not np.issubdtype(dtype, np.integer):
+        raise ValueError(f"labels must be integers, got {dtype}")
     if not pixel_size_um > 0 or not frame_interval_min > 0:
         raise ValueError(f"pixel_size_um and frame_interval_min must be > 0, got {pixel_size_um}, {frame_interval_min}")
-    relabelled = np.zeros(labels.shape, dtype=np.uint32)
+    relabelled = np.zeros(shape, dtype=np.uint32) if relabel else None
     config = tracker_configuration(tracker_config, settings, pixel_size_um)
     min_area_px = settings.min_area_um2 / pixel_size_um**2
     info: dict[str, Any] = {
         "update_method": "EXACT",
         "search_radius_px": float(config["max_search_radius"]),
         "min_area_px": float(min_area_px),
-        "n_frames": int(labels.shape[0]),
+        "n_frames": shape[0],
         "n_objects": 0,
         "max_objects_per_frame": 0,
         "n_small_objects_dropped": 0,
@@ -587,15 +599,11 @@ def track_cells(
     }
     empty = TrackingResult(_empty_frame(_TRACK_SCHEMA), _empty_frame(_LINEAGE_SCHEMA), relabelled, info)
 
-    if not labels.any():
-        logger.info("no objects in %d frame(s): nothing to track", labels.shape[0])
-        return empty
-
     with _quiet_btrack():
         objects, table, n_small = _objects_from_labels(labels, min_area_px)
         info["n_small_objects_dropped"] = n_small
         if not objects:
-            logger.info("no objects of at least %.1f px in %d frame(s): nothing to track", min_area_px, labels.shape[0])
+            logger.info("no objects of at least %.1f px in %d frame(s): nothing to track", min_area_px, shape[0])
             return empty
         config = _dense_mode(config, table, settings, pixel_size_um)
         info["update_method"] = "APPROXIMATE" if config.get("update_method") == 1 else "EXACT"
@@ -604,9 +612,9 @@ def track_cells(
         info["max_objects_per_frame"] = int(table["frame"].value_counts().max())
         logger.info(
             "tracking %d objects in %d frames (search radius %.1f px, %s updates)",
-            len(objects), labels.shape[0], config["max_search_radius"], info["update_method"].lower(),
+            len(objects), shape[0], config["max_search_radius"], info["update_method"].lower(),
         )
-        raw_tracks, run = _run_btrack(objects, config, labels.shape[1:], labels.shape[0], settings)
+        raw_tracks, run = _run_btrack(objects, config, shape[1:], shape[0], settings)
         info.update(run)
     if settings.gap_fill_distance_um is not None:
         raw_tracks, info["n_gap_objects_filled"] = _fill_gaps(
@@ -619,8 +627,9 @@ def track_cells(
             )
 
     tracks, lineage = _assemble(table, raw_tracks, pixel_size_um, frame_interval_min)
-    for frame, group in tracks.groupby("frame", sort=True):
-        relabelled[frame] = _map_labels(labels[frame], group["label"].to_numpy(), group["track_id"].to_numpy())
+    if relabelled is not None:
+        for t, frame in enumerate(relabel_frames(labels, tracks)):
+            relabelled[t] = frame
     info["n_tracks"] = int(tracks["track_id"].nunique())
     daughters = lineage.groupby("parent").size()
     info["n_divisions"] = int((daughters >= 2).sum())  # a lone "daughter" is a track continued, not a division
@@ -629,6 +638,23 @@ def track_cells(
         tracks["track_id"].nunique(), len(raw_tracks), len(lineage), len(tracks),
     )
     return TrackingResult(tracks, lineage, relabelled, info)
+
+
+def relabel_frames(labels: Any, tracks: pd.DataFrame) -> Iterator[np.ndarray]:
+    """The track-relabelled masks, one (Y, X) uint32 frame at a time (track ids; 0 where no track).
+
+    ``labels`` is the (T, Y, X) label movie :func:`track_cells` tracked (any array with ``shape``
+    whose ``labels[t]`` is a frame: numpy, zarr); ``tracks`` its tracks table.  One frame is read
+    and one made at a time, so memory does not grow with the movie's length.
+    """
+    by_frame = {int(t): g for t, g in tracks.groupby("frame", sort=True)}
+    for t in range(int(np.shape(labels)[0])):
+        frame = np.asarray(labels[t])
+        group = by_frame.get(t)
+        if group is None:
+            yield np.zeros(frame.shape, dtype=np.uint32)
+        else:
+            yield _map_labels(frame, group["label"].to_numpy(), group["track_id"].to_numpy())
 
 
 def _map_labels(image: np.ndarray, old: np.ndarray, new: np.ndarray) -> np.ndarray:

@@ -211,3 +211,53 @@ def test_an_empty_movie_gives_an_empty_but_valid_export(tmp_path: Path) -> None:
     assert (out / "tracks_napari.csv").read_text() == "track_id,t,y,x\n"
     assert json.loads((out / "tracks_napari_graph.json").read_text()) == {}
     assert (out / "ctc_segments.tsv").read_text() == "\t".join(SEGMENT_COLUMNS) + "\n"
+
+
+class _FrameReader:
+    """A (T, Y, X) movie that counts frame reads and refuses whole-movie reads."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self._array, self.shape, self.dtype, self.reads = array, array.shape, array.dtype, []
+
+    def __getitem__(self, t):
+        assert isinstance(t, (int, np.integer)), f"read of {t!r}: only single frames"
+        self.reads.append(int(t))
+        return self._array[t]
+
+
+def test_frame_by_frame_export_equals_the_whole_movie_export(tmp_path: Path) -> None:
+    """iter_ctc_frames reads one frame per step and gives to_ctc's frames; write_ctc_result_frames
+    writes the same files, byte for byte, as write_ctc_results."""
+    from cellpipe.export import iter_ctc_frames
+    from cellpipe.io.ctc import write_ctc_result_frames, write_ctc_results
+
+    masks, tracks = make_tracked({1: ([0, 1, 3], 0), 2: ([4, 5], 1), 3: ([4, 5], 1)}, 6)
+    labels, ctc = to_ctc(masks, tracks)
+    reader = _FrameReader(masks)
+    frames, ctc_lazy = iter_ctc_frames(reader, tracks)
+    assert reader.reads == []  # nothing read before the frames are asked for
+    pd.testing.assert_frame_equal(ctc_lazy, ctc)
+    write_ctc_result_frames(tmp_path / "lazy", frames, 6, ctc_lazy)
+    assert reader.reads == [0, 1, 2, 3, 4, 5]
+    write_ctc_results(tmp_path / "whole", labels, ctc)
+    names = sorted(p.name for p in (tmp_path / "whole").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "lazy").iterdir())
+    for name in names:
+        assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "lazy" / name).read_bytes(), name
+
+
+def test_frame_by_frame_export_stops_at_a_bad_frame_and_leaves_nothing(tmp_path: Path) -> None:
+    from cellpipe.export import iter_ctc_frames
+    from cellpipe.io.ctc import write_ctc_result_frames
+
+    masks, tracks = make_tracked({1: ([0, 1, 3], 0), 2: ([4, 5], 1), 3: ([4, 5], 1)}, 6)
+    masks = masks.copy()
+    masks[4][masks[4] == 2] = 0  # track 2 vanishes from the mask of frame 4
+    frames, ctc = iter_ctc_frames(masks, tracks)
+    with pytest.raises(ValueError, match=r"frame 4: track\(s\) 2 in the tracks table but absent from the mask"):
+        write_ctc_result_frames(tmp_path / "ctc", frames, 6, ctc)
+    assert list(tmp_path.iterdir()) == []
+    good, ctc = iter_ctc_frames(make_tracked({1: ([0, 1], 0)}, 2)[0], make_tracked({1: ([0, 1], 0)}, 2)[1])
+    with pytest.raises(ValueError, match="2 frames written, 3 announced"):
+        write_ctc_result_frames(tmp_path / "ctc", good, 3, ctc)
+    assert list(tmp_path.iterdir()) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -198,3 +199,55 @@ def test_inspect_ctc_folder_finds_gaps_and_mixed_sizes_from_headers(tmp_path: Pa
     (sizes / "t002.tif").write_text("oops")
     with pytest.raises(MovieError, match=r"t002\.tif: not a readable TIFF"):
         inspect_movie(sizes)
+
+
+def test_ome_tiff_bytes_depend_only_on_the_movie(tmp_path: Path) -> None:
+    """Writing the same movie twice gives the same bytes (the OME-XML UUID comes from the content, not from the
+    clock); another movie gets another UUID."""
+    movie = np.random.default_rng(4).integers(0, 4000, (3, 16, 16), dtype=np.uint16)
+    first, second, other = tmp_path / "a.ome.tif", tmp_path / "b.ome.tif", tmp_path / "c.ome.tif"
+    write_ome_tiff(first, movie, pixel_size_um=0.5, frame_interval_min=2.0)
+    write_ome_tiff(second, movie, pixel_size_um=0.5, frame_interval_min=2.0)
+    write_ome_tiff(other, movie + 1, pixel_size_um=0.5, frame_interval_min=2.0)
+    assert first.read_bytes() == second.read_bytes()
+
+    def uuid_of(path: Path) -> str:
+        return re.search(r'UUID="(urn:uuid:[0-9a-f-]+)"', tifffile.TiffFile(path).ome_metadata).group(1)
+
+    assert uuid_of(first) != uuid_of(other)
+    np.testing.assert_array_equal(read_movie(first).data[:, 0], movie)
+
+
+@pytest.mark.parametrize("axes", ["TCYX", "CTYX", "TYX", "TZCYX"])
+def test_open_movie_reads_what_read_movie_reads_one_frame_at_a_time(tmp_path: Path, movie: np.ndarray, axes: str) -> None:
+    """The lazy movie has read_movie's shape and pixels, whatever the file's axis order, and reads
+    nothing until a frame is asked for."""
+    from cellpipe.io.movies import open_movie
+
+    data = {"TCYX": movie, "CTYX": movie.transpose(1, 0, 2, 3), "TYX": movie[:, 0],
+            "TZCYX": movie[:, np.newaxis]}[axes]
+    path = tmp_path / "m.tif"
+    tifffile.imwrite(path, data, metadata={"axes": axes})
+    eager = read_movie(path).data
+    with open_movie(path) as raw:
+        assert raw.data.shape == eager.shape and raw.data.dtype == eager.dtype
+        assert not isinstance(raw.data, np.ndarray)  # lazy: pixels are read per frame
+        for t in (0, 3, 4):
+            np.testing.assert_array_equal(np.asarray(raw.data[t]), eager[t])
+        assert raw.source_axes == axes
+
+
+def test_open_movie_of_a_ctc_folder_and_of_a_bad_file(tmp_path: Path, movie: np.ndarray) -> None:
+    from cellpipe.io.movies import open_movie
+
+    folder = tmp_path / "01"
+    folder.mkdir()
+    for t in range(movie.shape[0]):
+        tifffile.imwrite(folder / f"t{t:03d}.tif", movie[t, 0])
+    with open_movie(folder) as raw:
+        assert raw.data.shape == (5, 1, 24, 20)
+        np.testing.assert_array_equal(np.asarray(raw.data[2, 0]), movie[2, 0])
+    fake = tmp_path / "fake.tif"
+    fake.write_text("not a tiff")
+    with pytest.raises(MovieError, match="fake.tif"), open_movie(fake):
+        pass

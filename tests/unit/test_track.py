@@ -367,3 +367,34 @@ def test_gap_filling_in_a_tracked_movie(config: dict) -> None:
     assert on.info["n_tracks"] == off.info["n_tracks"] - 1
     near = track_cells(labels, settings.model_copy(update={"gap_fill_distance_um": 0.5}), config, 0.65, 5.0)
     assert len(tracks_of_52(near)) == 2  # 52's first object is 3.2 px (2.1 µm) from the interpolated position
+
+
+class FrameOnly:
+    """A (T, Y, X) label movie that hands out one frame at a time and fails on any other read."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self._array, self.shape, self.dtype, self.reads = array, array.shape, array.dtype, 0
+
+    def __getitem__(self, key):
+        if not isinstance(key, (int, np.integer)):
+            raise AssertionError(f"read of {key!r}: only single frames may be read")
+        self.reads += 1
+        return self._array[key]
+
+    def __array__(self, *args, **kwargs):
+        raise AssertionError("the whole movie was read into memory")
+
+
+def test_streaming_reads_one_frame_at_a_time(lines_result, lines_movie: np.ndarray, config: dict) -> None:
+    """With relabel=False and relabel_frames, the label movie is read frame by frame (twice in all)
+    and the relabelled frames equal the in-memory result."""
+    from cellpipe.track import relabel_frames
+
+    lazy = FrameOnly(lines_movie)
+    res = track_cells(lazy, TrackSettings(), config, PIXEL_UM, INTERVAL_MIN, relabel=False)
+    assert res.relabelled is None and lazy.reads == N_LINE_FRAMES
+    pd.testing.assert_frame_equal(res.tracks, lines_result.tracks)
+    frames = list(relabel_frames(lazy, res.tracks))
+    assert lazy.reads == 2 * N_LINE_FRAMES
+    np.testing.assert_array_equal(np.stack(frames), lines_result.relabelled)
+    assert frames[0].dtype == np.uint32

@@ -177,6 +177,96 @@ def test_report_is_written_and_self_contained(tiny_run: Path) -> None:
     assert "tiny/report.html" in summary
 
 
+def test_provenance_records_the_run_and_the_report_shows_it(tiny_run: Path) -> None:
+    """provenance.json holds the movie's and model's sha256, the snakemake command line the test ran, every
+    job's timing and the result tables' sha256; the report shows them; the command-line file is gone."""
+    import hashlib
+
+    res = tiny_run / "results"
+    record = json.loads((res / "tiny" / "provenance.json").read_text())
+    movie = res / "simulated" / "tiny" / "movie.ome.tif"
+    inputs = {entry["role"]: entry for entry in record["inputs"]}
+    assert inputs["movie"]["path"] == "results/simulated/tiny/movie.ome.tif"
+    assert inputs["movie"]["sha256"] == hashlib.sha256(movie.read_bytes()).hexdigest()
+    assert inputs["movie"]["bytes"] == movie.stat().st_size
+    truth = res / "simulated" / "tiny" / "01_GT"
+    truth_files = sorted(p.relative_to(truth).as_posix() for p in truth.rglob("*") if p.is_file() and p.name != ".snakemake_timestamp")
+    assert [f["path"] for f in inputs["ground_truth"]["files"]] == truth_files
+    assert {"config", "sample_sheet", "tracker_config", "model"} <= set(inputs)
+    segmentation = json.loads((res / "tiny" / "segmentation.json").read_text())
+    assert inputs["model"]["sha256"] == record["model"]["sha256"] == segmentation["model_sha256"]
+    assert record["device"] == segmentation["device"] == "cpu"
+    assert record["config"]["simulate"]["tiny"]["n_cells"] == TINY["n_cells"] and record["workdir"] == str(tiny_run)
+    assert record["versions"]["numpy"] == np.__version__
+    assert "--show-failed-logs" in record["command"]["argv"] and record["command"]["workdir"] == str(tiny_run)
+    assert set(record["timings"]) == {
+        "simulate_movie", "ingest_movie", "normalize_movie", "segment_cells", "track_cells", "list_labels",
+        "measure_cells", "export_tracks", "evaluate_sample",
+    }
+    assert record["timings"]["segment_cells"]["seconds"] > 0 and record["timings"]["segment_cells"]["max_rss_mb"] > 50
+    for output in record["outputs"]:
+        assert output["sha256"] == hashlib.sha256((res / "tiny" / output["path"]).read_bytes()).hexdigest()
+    assert not (res / "logs" / "snakemake_invocation.json").exists()
+
+    html = (res / "tiny" / "report.html").read_text(encoding="utf-8")
+    section = html[html.index('<section id="provenance">'):]
+    for shown in (inputs["movie"]["sha256"], record["model"]["sha256"], "--show-failed-logs", "segment_cells",
+                  "python -m cellpipe.replay results/tiny/provenance.json", record["versions"]["torch"]):
+        assert shown in section, shown
+
+
+def replay(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "python"), "-m", "cellpipe.replay", *args], cwd=workdir, env=snakemake_env(True),
+        capture_output=True, text=True, timeout=900,
+    )
+
+
+def test_replay_refuses_a_changed_input(tiny_run: Path, tmp_path: Path) -> None:
+    """In a copy of the run whose movie has one byte changed, the replay refuses before running anything and
+    names the sample, the file and both checksums."""
+    import hashlib
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_run, copy, ignore=shutil.ignore_patterns(".snakemake"))
+    movie = copy / "results" / "simulated" / "tiny" / "movie.ome.tif"
+    data = bytearray(movie.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    movie.write_bytes(bytes(data))
+    proc = replay(copy, "results/tiny/provenance.json", "--workdir", str(copy))
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    record = json.loads((copy / "results" / "tiny" / "provenance.json").read_text())
+    recorded = next(e["sha256"] for e in record["inputs"] if e["role"] == "movie")
+    assert (
+        f"sample 'tiny': movie results/simulated/tiny/movie.ome.tif: recorded sha256 {recorded} ({len(data)} bytes), "
+        f"found sha256 {hashlib.sha256(bytes(data)).hexdigest()} ({len(data)} bytes)"
+    ) in proc.stderr
+    assert "nothing was run" in proc.stderr and not (copy / "results-replay").exists()
+
+
+def test_replay_reproduces_the_tables_byte_for_byte(tiny_run: Path) -> None:
+    """The replay reruns every job of the sample from the record into results-replay/ and gets the same
+    bytes in every result table; the original results are left alone."""
+    before = (tiny_run / "results" / "tiny" / "provenance.json").read_bytes()
+    proc = replay(tiny_run, "results/tiny/provenance.json", "--cores", "2")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "reproduced all 7 recorded result file(s) byte for byte" in proc.stderr
+    out = tiny_run / "results-replay"
+    comparison = json.loads((out / "replay" / "tiny" / "comparison.json").read_text())
+    assert comparison["identical"] and "tracks.parquet" in comparison["compared"]
+    for name in ("tracks.parquet", "cells.parquet", "lineage.parquet", "track_metrics.parquet", "counts.tsv"):
+        assert (out / "tiny" / name).read_bytes() == (tiny_run / "results" / "tiny" / name).read_bytes(), name
+    replayed = json.loads((out / "tiny" / "provenance.json").read_text())
+    original = json.loads(before)
+    assert replayed["config"] == {**original["config"], "results": "results-replay"}
+    assert [e["sha256"] for e in replayed["inputs"] if e["role"] == "movie"] == [
+        e["sha256"] for e in original["inputs"] if e["role"] == "movie"
+    ]
+    assert "--replace-workflow-config" in replayed["command"]["argv"]
+    assert (tiny_run / "results" / "tiny" / "provenance.json").read_bytes() == before
+
+
 REPORT_SECTIONS = (
     "summary", "counts", "overlay", "montage", "trajectories", "lineage", "areas", "speeds", "msd", "tracks",
     "normalization", "evaluation", "provenance",

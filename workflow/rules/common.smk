@@ -4,10 +4,12 @@
 
 import os
 import re
+import sys
 
 from snakemake.exceptions import WorkflowError
 
-from cellpipe.config import TRAINED_MODEL, ConfigError, load_config, load_samples
+from cellpipe.config import TRAINED_MODEL, ConfigError, load_config, load_samples, simulated_name
+from cellpipe.provenance import OUTPUT_TABLES, PIPELINE_RULES
 from cellpipe.segment import check_model_path
 
 
@@ -131,3 +133,64 @@ def training_settings(model):
     values = CFG.train[model].model_dump(mode="json")
     values["init_model"] = INIT_MODELS.get(model)
     return values
+
+
+# Provenance: rule record_provenance (workflow/rules/provenance.smk says how the command line is recorded).
+INVOCATION = f"{RESULTS}/logs/snakemake_invocation.json"
+# The jobs of one sample whose benchmark records give the provenance's timings (report_sample runs after).
+SAMPLE_RULES = [rule for rule in PIPELINE_RULES if rule not in ("simulate_movie", "train_cellpose", "evaluate_sample")]
+
+
+def record_invocation():
+    """Write the main process's command line, working directory, Snakefile and workflow revision."""
+    from cellpipe.io import tables
+    from cellpipe.io.checksums import git_revision
+    from cellpipe.provenance import invocation_record
+    from cellpipe.versions import package_version
+
+    record = invocation_record(
+        argv=sys.argv,
+        working_directory=os.getcwd(),
+        snakefile=workflow.main_snakefile,
+        snakemake_version=package_version("snakemake"),
+        revision=git_revision(workflow.basedir),
+    )
+    try:
+        tables.write_json(record, INVOCATION)
+    except OSError as err:  # provenance then says "not recorded"; the run goes on
+        print(f"cellpipe: could not record the command line in {INVOCATION}: {err}", file=sys.stderr)
+
+
+def forget_invocation():
+    """Remove the command line when the run ends, so that no later run picks up a stale one."""
+    if os.path.exists(INVOCATION):
+        os.remove(INVOCATION)
+
+
+def provenance_inputs(wildcards):
+    """Named inputs of record_provenance: the files whose sha256 it records, the sample's
+    segmentation.json and result tables, and the benchmark records of the sample's jobs."""
+    row = SAMPLES[wildcards.sample]
+    sample_dir = f"{RESULTS}/{wildcards.sample}"
+    benchmarks = [f"{RESULTS}/benchmarks/{rule}/{wildcards.sample}.tsv" for rule in SAMPLE_RULES]
+    sim = simulated_name(row.movie, CFG)
+    if sim is not None:
+        benchmarks.insert(0, f"{RESULTS}/benchmarks/simulate_movie/{sim}.tsv")
+    trained = TRAINED_MODELS.get(os.path.normpath(CELLPOSE_MODEL)) if CELLPOSE_MODEL else None
+    if trained is not None:
+        benchmarks.insert(0, f"{RESULTS}/benchmarks/train_cellpose/{trained}.tsv")
+    outputs = [f"{sample_dir}/{name}" for name in OUTPUT_TABLES if name != "evaluation.json"]
+    if row.ground_truth:
+        outputs.append(f"{sample_dir}/evaluation.json")
+        benchmarks.append(f"{RESULTS}/benchmarks/evaluate_sample/{wildcards.sample}.tsv")
+    return {
+        "movie": row.movie,
+        "ground_truth": [row.ground_truth] if row.ground_truth else [],
+        "config": list(workflow.configfiles),
+        "sample_sheet": CFG.samples,
+        "tracker_config": TRACKER_CONFIG,
+        "model": segmentation_model(wildcards),
+        "segmentation_info": f"{sample_dir}/segmentation.json",
+        "outputs": outputs,
+        "timings": benchmarks,
+    }

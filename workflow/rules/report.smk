@@ -13,11 +13,8 @@ rule report_sample:
         lineage=f"{RESULTS}/{{sample}}/lineage.parquet",
         tracking_info=f"{RESULTS}/{{sample}}/tracking.json",
         evaluation=lambda wc: [f"{RESULTS}/{wc.sample}/evaluation.json"] if wc.sample in GROUND_TRUTH else [],
-        # the benchmark records of the sample's upstream jobs, for the timings in the provenance section
-        timings=expand(
-            f"{RESULTS}/benchmarks/{{rule}}/{{{{sample}}}}.tsv",
-            rule=["ingest_movie", "normalize_movie", "segment_cells", "track_cells", "measure_cells"],
-        ),
+        # input checksums, versions, model, device, command line and timings (rule record_provenance)
+        provenance=f"{RESULTS}/{{sample}}/provenance.json",
     output:
         report=report(
             f"{RESULTS}/{{sample}}/report.html",

@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from cellpipe.io.atomic import atomic_path
 
 logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]
@@ -91,7 +94,6 @@ def write_bioimageio_package(
     from cellpose.transforms import pad_image_ND
 
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
     net, kwargs = cellpose_export.load_bioimageio_cpnet_model(str(weights))
     frame = simulated_test_frame(diam_mean_px, size=test_frame_px)
     x = np.stack([frame, np.zeros_like(frame)])[np.newaxis]  # (z=1, c=2, y, x)
@@ -148,13 +150,19 @@ def write_bioimageio_package(
             ),
             config={"cellpipe": {"diam_mean_px": float(diam_mean_px), "normalization_percentiles": [1.0, 99.8]}},
         )
-        save_bioimageio_package(descr, output_path=output)
-    from bioimageio.core import test_model
+        # Written and tested in the temporary folder, then copied to ``output`` under a temporary name
+        # and renamed: an interrupted or failed export leaves no zip under the final name.
+        package = tmp / "package" / output.name
+        package.parent.mkdir()
+        save_bioimageio_package(descr, output_path=package)
+        from bioimageio.core import test_model
 
-    summary = test_model(output)
-    failed = [f"{d.name}: {'; '.join(e.msg for e in d.errors)}" for d in summary.details if d.status == "failed"]
+        summary = test_model(package)
+        failed = [f"{d.name}: {'; '.join(e.msg for e in d.errors)}" for d in summary.details if d.status == "failed"]
+        if failed:
+            raise ValueError(f"{output}: bioimage.io model test failed: " + " | ".join(failed))
+        with atomic_path(output) as final_tmp:
+            shutil.copyfile(package, final_tmp)
     result = {"package": str(output), "status": summary.status, "checks": [f"{d.status}: {d.name}" for d in summary.details]}
-    if failed:
-        raise ValueError(f"{output}: bioimage.io model test failed: " + " | ".join(failed))
     logger.info("wrote %s (bioimage.io model test: %s, %d checks)", output, summary.status, len(summary.details))
     return result

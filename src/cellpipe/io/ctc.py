@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -400,6 +400,36 @@ def write_ctc_results(res_dir: PathLike, labels: np.ndarray, tracks: pd.DataFram
             tifffile.imwrite(tmp / frame_name("mask", t, n), labels16[t])
         (tmp / "res_track.txt").write_text(_tracks_text(tracks))
     logger.info("wrote CTC result (%d frames, %d tracks) to %s", n, len(tracks), res_dir)
+
+
+def write_ctc_result_frames(res_dir: PathLike, frames: Iterable[np.ndarray], n_frames: int, tracks: pd.DataFrame) -> None:
+    """:func:`write_ctc_results` one frame at a time, for movies too long to hold in memory.
+
+    ``frames`` yields the ``n_frames`` (Y, X) label frames in order (e.g.
+    :func:`cellpipe.export.iter_ctc_frames`, which checks each frame against the tracks table,
+    the check :func:`write_ctc_results` makes on the whole stack).  Each frame is checked to be
+    2-D integers in 0..65535 and written as it comes; the folder appears complete or not at all.
+
+    Raises:
+        FileExistsError: ``res_dir`` exists and is not empty.
+        ValueError: a frame that is not 2-D integers in 0..65535, or not ``n_frames`` frames.
+    """
+    res_dir = Path(res_dir)
+    tracks = _normalise_tracks(tracks, res_dir)
+    _refuse_non_empty(res_dir)
+    written = 0
+    with atomic_path(res_dir) as tmp:
+        tmp.mkdir()
+        for t, frame in enumerate(frames):
+            if t >= n_frames:
+                raise ValueError(f"{res_dir}: more than the {n_frames} frames announced")
+            frame16 = _as_uint16_labels(np.asarray(frame)[np.newaxis], res_dir)[0]
+            tifffile.imwrite(tmp / frame_name("mask", t, n_frames), frame16)
+            written += 1
+        if written != n_frames:
+            raise ValueError(f"{res_dir}: {written} frames written, {n_frames} announced")
+        (tmp / "res_track.txt").write_text(_tracks_text(tracks))
+    logger.info("wrote CTC result (%d frames, %d tracks) to %s, frame by frame", n_frames, len(tracks), res_dir)
 
 
 def read_ctc_results(res_dir: PathLike) -> tuple[np.ndarray, pd.DataFrame]:

@@ -13,10 +13,15 @@ or frames of different sizes.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import logging
 import os
 import struct
+import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -413,6 +418,54 @@ def read_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = Non
     return read_tiff_movie(path, axes)
 
 
+@contextlib.contextmanager
+def open_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = None) -> Iterator[RawMovie]:
+    """Open any supported raw movie as a lazy (T, C, Y, X) dask array, read one plane at a time.
+
+    What :func:`read_movie` returns, except that ``data`` reads its pixels only when indexed
+    (``np.asarray(movie.data[t])`` reads frame ``t``: its planes, one TIFF page or CTC file
+    each), so memory does not grow with the movie's length.  The file stays open inside the
+    ``with`` block.  Same checks and errors as :func:`read_movie`, from the headers.
+    """
+    import dask
+    import dask.array as da
+
+    path = Path(path)
+    if _checked_format(path, fmt) == "ctc":
+        header = inspect_ctc_folder(path)
+        from cellpipe.io.ctc import _RAW_FRAME, _numbered_files
+
+        files = _numbered_files(path, sorted(os.listdir(path)), _RAW_FRAME)
+        _, _, y, x = header.shape_tcyx
+        planes = [
+            da.from_delayed(dask.delayed(tifffile.imread)(files[t]), (y, x), header.dtype) for t in sorted(files)
+        ]
+        yield RawMovie(to_tcyx(da.stack(planes), "TYX", path), "TYX")
+        return
+    import zarr
+
+    shape, file_axes, _, (px, dt, names) = open_tiff_header(path)
+    try:
+        tif = tifffile.TiffFile(path)
+    except _UNREADABLE as exc:
+        raise MovieError(f"{path}: not a readable TIFF ({_one_line(exc)})") from exc
+    with tif:
+        pages = da.from_zarr(zarr.open(tif.series[0].aszarr(), mode="r")).reshape(shape)
+        use_axes = _default_axes(pages.ndim, file_axes, axes)
+        tcyx = to_tcyx(pages, use_axes, path)
+        logger.info("opened %s: axes %s -> TCYX %s, read frame by frame", path, use_axes, tcyx.shape)
+        yield RawMovie(tcyx, use_axes, px, dt, names)
+
+
+def content_uuid(data: np.ndarray, metadata: dict[str, object]) -> str:
+    """A UUID (``urn:uuid:...``) derived from an array's dtype, shape and bytes and a metadata dict."""
+    array = np.ascontiguousarray(data)
+    digest = hashlib.sha256()
+    digest.update(json.dumps([str(array.dtype), list(array.shape), metadata], sort_keys=True, default=str).encode())
+    digest.update(memoryview(array).cast("B"))
+    return uuid.UUID(bytes=digest.digest()[:16], version=5).urn
+
+
 def write_ome_tiff(
     path: PathLike,
     movie: np.ndarray,
@@ -435,5 +488,9 @@ def write_ome_tiff(
     }
     if channel_names:
         meta["Channel"] = {"Name": list(channel_names)}
+    # OME-XML names each file with a UUID; tifffile's default (uuid1: time and machine) would make
+    # every write of the same movie differ. One derived from the pixels and metadata keeps equal
+    # movies byte-identical and different ones apart.
+    meta["UUID"] = content_uuid(movie, meta)
     with atomic_path(path) as tmp:
         tifffile.imwrite(tmp, movie, ome=True, metadata=meta, compression="zlib")

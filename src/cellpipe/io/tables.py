@@ -1,4 +1,4 @@
-"""Tables (Parquet, TSV) and small JSON documents on disk, written atomically."""
+"""Tables (Parquet, TSV) and small JSON / YAML documents on disk, written atomically."""
 
 from __future__ import annotations
 
@@ -56,3 +56,11 @@ def read_json(path: PathLike) -> Any:
 def write_text(text: str, path: PathLike) -> None:
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")
+
+
+def write_yaml(data: Any, path: PathLike) -> None:
+    """Write a YAML document (keys in the mapping's order), e.g. a config file for snakemake."""
+    import yaml
+
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")

@@ -1,0 +1,85 @@
+"""SHA-256 checksums of files and folders, for provenance records and their replay.
+
+A folder (a Cell Tracking Challenge movie or ground truth, a Zarr store) is described by every
+regular file under it, hidden ones included (Zarr's ``.zarray``/``.zattrs``), in sorted order,
+and by one digest over their relative paths and checksums (:func:`cellpipe.provenance.tree_digest`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from cellpipe.provenance import tree_digest
+
+PathLike = str | os.PathLike[str]
+
+SNAKEMAKE_MARKERS = frozenset({".snakemake_timestamp"})
+"""Files Snakemake puts into folders it writes (``directory()`` outputs); not part of the data."""
+
+
+def file_sha256(path: PathLike) -> str:
+    """SHA-256 (hex) of a file's bytes, read in 1 MiB blocks (never cached: a replay must see edits)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def files_under(folder: PathLike) -> list[str]:
+    """Relative POSIX paths of every regular file under ``folder`` (recursive, hidden files too, Snakemake's
+    :data:`SNAKEMAKE_MARKERS` left out), sorted."""
+    root = Path(folder)
+    found = []
+    for dirpath, _dirnames, filenames in os.walk(root, followlinks=True):
+        for name in filenames:
+            full = Path(dirpath) / name
+            if full.is_file() and name not in SNAKEMAKE_MARKERS:
+                found.append(full.relative_to(root).as_posix())
+    return sorted(found)
+
+
+def describe_path(role: str, path: PathLike, workdir: PathLike | None = None) -> dict[str, Any]:
+    """The provenance entry of one input: ``role, path, type`` (file / directory), ``bytes, sha256``.
+
+    ``path`` is recorded as given (relative to the working directory, or absolute); it is read
+    relative to ``workdir`` when that is given.  A folder also lists ``files`` (``path`` relative to
+    the folder, ``bytes``, ``sha256`` each) and its ``sha256`` is :func:`tree_digest` of them.
+    Raises :class:`FileNotFoundError` when the path does not exist.
+    """
+    where = Path(workdir, path) if workdir is not None else Path(path)
+    if where.is_dir():
+        files = [
+            {"path": rel, "bytes": (where / rel).stat().st_size, "sha256": file_sha256(where / rel)}
+            for rel in files_under(where)
+        ]
+        return {
+            "role": role,
+            "path": os.fspath(path),
+            "type": "directory",
+            "bytes": sum(f["bytes"] for f in files),
+            "sha256": tree_digest(files),
+            "files": files,
+        }
+    if not where.is_file():
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    return {"role": role, "path": os.fspath(path), "type": "file", "bytes": where.stat().st_size, "sha256": file_sha256(where)}
+
+
+def git_revision(folder: PathLike) -> dict[str, Any] | None:
+    """``{"commit", "dirty"}`` of the git checkout holding ``folder``, or None (not a checkout, no git)."""
+    try:
+        commit = subprocess.run(
+            ["git", "-C", os.fspath(folder), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=20, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "-C", os.fspath(folder), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=60, check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "dirty": bool(status.strip())} if commit else None

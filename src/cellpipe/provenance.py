@@ -1,0 +1,314 @@
+"""The provenance record of one sample (``results/<sample>/provenance.json``) and the checks of a replay.
+
+A record holds what is needed to rerun an analysis and to know that the rerun used the same
+things: the sha256 of every input file (movie, ground truth, config files, sample sheet, tracker
+configuration, Cellpose model), the resolved configuration, the versions of the packages the
+pipeline imports, the model and device segmentation used, the snakemake command line and the run
+time and peak memory of each rule, and the sha256 of the sample's result tables.
+
+Everything here is pure: the values are read from disk by :mod:`cellpipe.io.checksums` and
+:mod:`cellpipe.steps_provenance`, and :mod:`cellpipe.replay` applies :func:`check_record`.
+Keys are documented in README.md ("Provenance and replay").  Apart from :data:`VOLATILE_KEYS`
+(when, how long, which command), two records of the same analysis in the same folder are equal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import platform
+import shlex
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from cellpipe.versions import package_version
+
+SCHEMA_VERSION = 1
+"""Version of the record's layout; a replay refuses records newer than it understands."""
+
+PINNED_PACKAGES: tuple[str, ...] = (
+    "cellpipe",
+    "numpy",
+    "scipy",
+    "scikit-image",
+    "pandas",
+    "pyarrow",
+    "pydantic",
+    "pyyaml",
+    "tifffile",
+    "imagecodecs",
+    "zarr",
+    "numcodecs",
+    "ome-zarr",
+    "dask",
+    "matplotlib",
+    "torch",
+    "cellpose",
+    "btrack",
+    "py-ctcmetrics",
+    "traccuracy",
+    "snakemake",
+)
+"""Distributions whose versions are recorded (with Python's) and compared by a replay: everything the
+rules import that can change a number, plus snakemake itself."""
+
+INPUT_ROLES: tuple[str, ...] = ("movie", "ground_truth", "config", "sample_sheet", "tracker_config", "model")
+"""Kinds of recorded input, in the order they are listed."""
+
+ADVISORY_ROLES: frozenset[str] = frozenset({"config"})
+"""Inputs whose change does not stop a replay: it runs with the resolved configuration stored in the
+record, not with the config files (whose checksums are kept to show where that configuration came from)."""
+
+PIPELINE_RULES: tuple[str, ...] = (
+    "simulate_movie",
+    "train_cellpose",
+    "ingest_movie",
+    "normalize_movie",
+    "segment_cells",
+    "track_cells",
+    "list_labels",
+    "measure_cells",
+    "export_tracks",
+    "evaluate_sample",
+)
+"""Rules whose run times a record may hold, in pipeline order (the order the report lists them)."""
+
+VOLATILE_KEYS: tuple[str, ...] = ("created_utc", "command", "timings")
+"""Top-level keys that differ between two runs of the same analysis (date, command line, run times)."""
+
+OUTPUT_TABLES: tuple[str, ...] = (
+    "normalization.tsv",
+    "tracks.parquet",
+    "lineage.parquet",
+    "cells.parquet",
+    "track_metrics.parquet",
+    "counts.tsv",
+    "evaluation.json",
+)
+"""Result files of a sample (in ``results/<sample>/``) whose sha256 is recorded; a replay compares them.
+``evaluation.json`` exists only for samples with ground truth."""
+
+
+def package_versions(packages: Sequence[str] = PINNED_PACKAGES) -> dict[str, str | None]:
+    """``{"python": "3.11.7", "numpy": "2.0.2", ...}``: the running Python and each installed
+    distribution (None when not installed)."""
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    versions.update({name: package_version(name) for name in packages})
+    return versions
+
+
+def tree_digest(files: Iterable[Mapping[str, Any]]) -> str:
+    """One sha256 for a folder: over ``"<relative path>\\0<sha256>\\n"`` of its files in path order.
+
+    Renaming, adding, removing or changing any file changes it."""
+    digest = hashlib.sha256()
+    for entry in sorted(files, key=lambda f: str(f["path"])):
+        digest.update(f"{entry['path']}\0{entry['sha256']}\n".encode())
+    return digest.hexdigest()
+
+
+def _number(value: Any) -> float | None:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) else None
+
+
+def benchmark_timings(rows: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, float | None]]:
+    """Run time and peak memory per rule from the first row of each Snakemake benchmark table.
+
+    ``rows``: rule name -> ``{column: value}`` of its ``benchmarks/<rule>/<...>.tsv`` (columns ``s``
+    wall-clock seconds, ``max_rss`` MB, ``cpu_time`` seconds).  Returns rule ->
+    ``{"seconds", "max_rss_mb", "cpu_seconds"}`` rounded to 0.01 s / 0.1 MB, None where a value is
+    missing or not a number (Snakemake writes ``-`` where it could not measure)."""
+    out: dict[str, dict[str, float | None]] = {}
+    for rule, row in rows.items():
+        seconds, rss, cpu = (_number(row.get(key)) for key in ("s", "max_rss", "cpu_time"))
+        out[rule] = {
+            "seconds": None if seconds is None else round(seconds, 2),
+            "max_rss_mb": None if rss is None else round(rss, 1),
+            "cpu_seconds": None if cpu is None else round(cpu, 2),
+        }
+    return out
+
+
+def invocation_record(
+    argv: Sequence[str],
+    working_directory: str,
+    snakefile: str,
+    snakemake_version: str | None,
+    revision: Mapping[str, Any] | None,
+    started_utc: str | None = None,
+) -> dict[str, Any]:
+    """What the main snakemake process records when it starts (the ``command`` of a provenance record).
+
+    ``argv``: its command line; ``working_directory``: its working directory (after ``--directory``);
+    ``snakefile``: the main Snakefile; ``revision``: ``{"commit", "dirty"}`` of the workflow's git
+    checkout, or None.  Environment variables, user and host names are not recorded."""
+    return {
+        "argv": list(argv),
+        "command_line": shlex.join(argv),
+        "workdir": working_directory,
+        "snakefile": snakefile,
+        "snakemake": snakemake_version,
+        "workflow_revision": dict(revision) if revision else None,
+        "started_utc": started_utc or utc_now(),
+    }
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def model_record(segmentation_info: Mapping[str, Any], model_path: str | None) -> dict[str, Any]:
+    """The segmentation model as ``segment_cells`` used it (from its ``segmentation.json``)."""
+    return {
+        "method": segmentation_info.get("method"),
+        "network": segmentation_info.get("network"),
+        "path": model_path,
+        "builtin_model": segmentation_info.get("builtin_model"),
+        "sha256": segmentation_info.get("model_sha256"),
+        "cellpose_version": segmentation_info.get("cellpose_version"),
+        "torch_version": segmentation_info.get("torch_version"),
+    }
+
+
+def build_record(
+    *,
+    sample: str,
+    workdir: str,
+    inputs: Sequence[Mapping[str, Any]],
+    config: Mapping[str, Any],
+    versions: Mapping[str, str | None],
+    segmentation_info: Mapping[str, Any],
+    model_path: str | None,
+    timings: Mapping[str, Mapping[str, float | None]],
+    command: Mapping[str, Any] | None,
+    outputs: Sequence[Mapping[str, Any]],
+    created_utc: str | None = None,
+) -> dict[str, Any]:
+    """The provenance record of one sample (see the module docstring and README.md for each key).
+
+    ``inputs``: entries of :func:`cellpipe.io.checksums.describe_path`, listed in :data:`INPUT_ROLES`
+    order; ``outputs``: ``{"path" (relative to results/<sample>/), "bytes", "sha256"}``."""
+    order = {role: i for i, role in enumerate(INPUT_ROLES)}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "sample": sample,
+        "created_utc": created_utc or utc_now(),
+        "workdir": workdir,
+        "inputs": sorted((dict(e) for e in inputs), key=lambda e: (order.get(e["role"], len(order)), e["path"])),
+        "config": dict(config),
+        "versions": dict(versions),
+        "model": model_record(segmentation_info, model_path),
+        "device": segmentation_info.get("device") or ("none (classical)" if segmentation_info.get("method") == "classical" else None),
+        "command": dict(command) if command else None,
+        "timings": {rule: dict(values) for rule, values in timings.items()},
+        "outputs": sorted((dict(o) for o in outputs), key=lambda o: o["path"]),
+    }
+
+
+def deterministic_part(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The record without :data:`VOLATILE_KEYS`: equal for two runs of the same analysis in one folder."""
+    return {key: value for key, value in record.items() if key not in VOLATILE_KEYS}
+
+
+# --------------------------------------------------------------------------- replay checks
+
+
+@dataclass
+class Check:
+    """Outcome of comparing a record with what is on disk and installed now."""
+
+    problems: list[str] = field(default_factory=list)
+    """One line per difference that stops a replay (naming the sample, the file or package, recorded vs found)."""
+    notes: list[str] = field(default_factory=list)
+    """Differences that do not stop it (a config file edited since: the replay uses the recorded configuration)."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _size(n: Any) -> str:
+    return f"{n} bytes" if n is not None else "size unknown"
+
+
+def input_differences(sample: str, recorded: Mapping[str, Any], found: Mapping[str, Any] | None) -> list[str]:
+    """Lines naming each way an input differs from its record (empty when identical).
+
+    ``found``: the same input described now (:func:`cellpipe.io.checksums.describe_path`), or None
+    when it no longer exists.  A folder is compared file by file (missing, changed, new files)."""
+    what = f"sample {sample!r}: {recorded['role']} {recorded['path']}"
+    if found is None:
+        return [f"{what}: missing (recorded sha256 {recorded['sha256']}, {_size(recorded.get('bytes'))})"]
+    if found.get("type") != recorded.get("type"):
+        return [f"{what}: recorded a {recorded.get('type')}, found a {found.get('type')}"]
+    if recorded.get("type") != "directory":
+        if found["sha256"] == recorded["sha256"]:
+            return []
+        return [
+            f"{what}: recorded sha256 {recorded['sha256']} ({_size(recorded.get('bytes'))}), "
+            f"found sha256 {found['sha256']} ({_size(found.get('bytes'))})"
+        ]
+    before = {f["path"]: f for f in recorded.get("files", [])}
+    now = {f["path"]: f for f in found.get("files", [])}
+    lines = []
+    for rel in sorted(before.keys() | now.keys()):
+        old, new = before.get(rel), now.get(rel)
+        if new is None:
+            lines.append(f"{what}/{rel}: missing (recorded sha256 {old['sha256']})")  # type: ignore[index]
+        elif old is None:
+            lines.append(f"{what}/{rel}: not in the record (found sha256 {new['sha256']})")
+        elif old["sha256"] != new["sha256"]:
+            lines.append(f"{what}/{rel}: recorded sha256 {old['sha256']}, found sha256 {new['sha256']}")
+    if not lines and found.get("sha256") != recorded.get("sha256"):
+        lines.append(f"{what}: recorded folder sha256 {recorded.get('sha256')}, found {found.get('sha256')}")
+    return lines
+
+
+def version_differences(sample: str, recorded: Mapping[str, str | None], installed: Mapping[str, str | None]) -> list[str]:
+    """One line per recorded package (or Python) whose installed version differs now."""
+
+    def shown(value: str | None) -> str:
+        return value if value is not None else "not installed"
+
+    return [
+        f"sample {sample!r}: package {name}: recorded {shown(version)}, found {shown(installed.get(name))}"
+        for name, version in sorted(recorded.items())
+        if installed.get(name) != version
+    ]
+
+
+def check_record(
+    record: Mapping[str, Any],
+    found_inputs: Sequence[Mapping[str, Any] | None],
+    installed: Mapping[str, str | None],
+) -> Check:
+    """Compare a provenance record with the inputs as they are now and the installed versions.
+
+    ``found_inputs``: one entry per ``record["inputs"]`` entry, in the same order, described now
+    (None where the path no longer exists).  Changed config files are notes (see
+    :data:`ADVISORY_ROLES`); every other difference is a problem."""
+    sample = str(record.get("sample", "?"))
+    check = Check()
+    schema = record.get("schema_version")
+    if not isinstance(schema, int) or schema > SCHEMA_VERSION:
+        check.problems.append(
+            f"sample {sample!r}: provenance schema_version {schema!r} is not one this cellpipe reads (<= {SCHEMA_VERSION})"
+        )
+        return check
+    recorded_inputs = list(record.get("inputs", []))
+    if len(recorded_inputs) != len(found_inputs):
+        raise ValueError(f"{len(found_inputs)} inputs described for {len(recorded_inputs)} recorded")
+    for recorded, found in zip(recorded_inputs, found_inputs, strict=True):
+        lines = input_differences(sample, recorded, found)
+        if recorded["role"] in ADVISORY_ROLES:
+            check.notes.extend(f"{line} (not used: the replay runs with the recorded configuration)" for line in lines)
+        else:
+            check.problems.extend(lines)
+    check.problems.extend(version_differences(sample, record.get("versions", {}), installed))
+    return check

@@ -1,0 +1,103 @@
+"""Entry point of rule ``record_provenance``: checksum the inputs, gather versions and timings, write the record."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from cellpipe.io import tables
+from cellpipe.io.checksums import describe_path
+from cellpipe.provenance import INPUT_ROLES, benchmark_timings, build_record, package_versions
+
+logger = logging.getLogger(__name__)
+PathLike = str | os.PathLike[str]
+
+
+def _paths(value: Any) -> list[str]:
+    """A rule input (one path, a list of them, or nothing) as a list of paths."""
+    if value is None:
+        return []
+    if isinstance(value, (str, os.PathLike)):
+        return [os.fspath(value)]
+    return [os.fspath(v) for v in value]
+
+
+def read_benchmarks(paths: Sequence[PathLike]) -> dict[str, dict[str, Any]]:
+    """First row of each Snakemake benchmark TSV (``benchmarks/<rule>/<name>.tsv``) by rule name;
+    a missing, empty or unreadable file is left out with a warning."""
+    rows: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        try:
+            table = tables.read_tsv(path)
+            rows[Path(path).parent.name] = table.iloc[0].to_dict()
+        except (OSError, ValueError, IndexError) as err:
+            logger.warning("no timing from %s: %s", path, err)
+    return rows
+
+
+def read_invocation(path: PathLike | None) -> dict[str, Any] | None:
+    """The command line the main snakemake process recorded when it started, or None (with the reason
+    logged) when there is none: snakemake ran with ``--no-hooks``, or the step ran outside snakemake."""
+    if path is None:
+        return None
+    try:
+        return dict(tables.read_json(path))
+    except (OSError, ValueError, TypeError) as err:
+        logger.warning("command line not recorded (%s: %s)", path, err)
+        return None
+
+
+def output_checksums(paths: Sequence[PathLike]) -> list[dict[str, Any]]:
+    """``{"path" (file name), "bytes", "sha256"}`` of each result file."""
+    out = []
+    for path in paths:
+        entry = describe_path("output", path)
+        out.append({"path": Path(path).name, "bytes": entry["bytes"], "sha256": entry["sha256"]})
+    return out
+
+
+def record_provenance_step(
+    sample: str,
+    inputs: Mapping[str, Any],
+    config: Mapping[str, Any],
+    provenance: PathLike,
+    invocation: PathLike | None = None,
+    model_path: str | None = None,
+) -> None:
+    """Write ``results/<sample>/provenance.json`` (:func:`cellpipe.provenance.build_record`).
+
+    ``inputs`` are the rule's named inputs: one path or a list of paths for each of
+    :data:`cellpipe.provenance.INPUT_ROLES` (``movie, ground_truth, config, sample_sheet,
+    tracker_config, model``; empty where the sample has none), ``segmentation_info`` (the sample's
+    segmentation.json), ``outputs`` (result tables whose sha256 is recorded) and ``timings`` (the
+    benchmark TSVs of the sample's jobs).  ``config`` is the resolved configuration; ``invocation``
+    the file the main snakemake process wrote when it started (read if present, never required);
+    ``model_path`` the Cellpose model file as the workflow resolved it.  Paths are recorded as
+    given, relative to the working directory (recorded as ``workdir``) unless absolute.
+    """
+    described = []
+    for role in INPUT_ROLES:
+        for path in _paths(inputs.get(role)):
+            entry = describe_path(role, path)
+            logger.info("%s %s: %s bytes, sha256 %s", role, path, entry["bytes"], entry["sha256"])
+            described.append(entry)
+    segmentation_info = tables.read_json(inputs["segmentation_info"])
+    timings = benchmark_timings(read_benchmarks(_paths(inputs.get("timings"))))
+    record = build_record(
+        sample=sample,
+        workdir=os.getcwd(),
+        inputs=described,
+        config=config,
+        versions=package_versions(),
+        segmentation_info=segmentation_info,
+        model_path=model_path,
+        timings=timings,
+        command=read_invocation(invocation),
+        outputs=output_checksums(_paths(inputs.get("outputs"))),
+    )
+    tables.write_json(record, provenance)
+    logger.info("wrote %s: %d inputs, %d timed rules, %d result files", provenance, len(described), len(timings),
+                len(record["outputs"]))

@@ -1,0 +1,104 @@
+"""Atomic writes: a temporary sibling renamed when complete; what a killed writer leaves is removed by the
+next write of the same output, but never a live writer's temporary or one from another machine."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cellpipe.io import omezarr
+from cellpipe.io.atomic import atomic_path, host_tag, process_running, stale_temporaries
+
+KILLED_WRITER = """
+import os, signal, sys
+import numpy as np
+from cellpipe.io import omezarr
+with omezarr.new_ome_array(sys.argv[1], (4, 8, 8), "uint32", "tyx", 1.0, 1.0, name="cells") as arr:
+    arr[0] = 1
+    arr[1] = 2
+    os.kill(os.getpid(), signal.SIGKILL)  # killed in the middle of the store, as by the OOM killer or a user
+"""
+
+
+def finished_pid() -> int:
+    """The id of a process that ran and ended (no process has it now)."""
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    pid = int(proc.stdout)
+    assert not process_running(pid)
+    return pid
+
+
+def test_temporary_is_a_hidden_sibling_naming_machine_and_process(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "cells.parquet"
+    with atomic_path(target) as tmp:
+        assert tmp.parent == target.parent and tmp.parent.is_dir()
+        assert tmp.name.startswith(f".cells.parquet.tmp-{host_tag()}-{os.getpid()}-")
+        tmp.write_text("x")
+        assert not target.exists()
+    assert target.read_text() == "x" and sorted(p.name for p in target.parent.iterdir()) == ["cells.parquet"]
+
+
+def test_a_killed_writer_leaves_only_its_temporary_and_the_next_write_removes_it(tmp_path: Path) -> None:
+    """A process SIGKILLed while filling a Zarr store leaves no store under the final name, only its temporary
+    (with the frames it wrote); writing the store again removes that temporary and gives the whole store."""
+    store = tmp_path / "image.ome.zarr" / "labels" / "cells"
+    proc = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(store)], capture_output=True, text=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    left = sorted(store.parent.iterdir())
+    assert not store.exists() and len(left) == 1 and left[0].name.startswith(".cells.tmp-")
+    assert sorted(p.name for p in (left[0] / "s0").iterdir() if p.name.isdigit()) == ["0", "1"]
+    assert stale_temporaries(store) == left
+
+    data = np.arange(4 * 8 * 8, dtype=np.uint32).reshape(4, 8, 8)
+    omezarr.write_ome_image(store, data, "tyx", 1.0, 1.0, name="cells")
+    assert sorted(p.name for p in store.parent.iterdir()) == ["cells"]
+    np.testing.assert_array_equal(omezarr.open_ome_image(store).data[:], data)
+
+
+def test_live_foreign_and_unrelated_temporaries_are_left_alone(tmp_path: Path) -> None:
+    """Only temporaries of the same output, made on this machine by a process that no longer runs, are removed:
+    a live writer's (e.g. a job still running after snakemake was killed), one from another machine, one of
+    another output and a user's own dot-file stay."""
+    target = tmp_path / "tracks.parquet"
+    here, dead = host_tag(), finished_pid()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        names = {
+            "dead": f".tracks.parquet.tmp-{here}-{dead}-0123abcd",
+            "live": f".tracks.parquet.tmp-{here}-{sleeper.pid}-0123abcd",
+            "mine": f".tracks.parquet.tmp-{here}-{os.getpid()}-0123abcd",
+            "other_host": f".tracks.parquet.tmp-{'0' * 6 if here != '0' * 6 else '1' * 6}-{dead}-0123abcd",
+            "other_output": f".lineage.parquet.tmp-{here}-{dead}-0123abcd",
+            "users": ".tracks.parquet.tmp-notes",
+        }
+        for name in names.values():
+            (tmp_path / name).mkdir()
+        assert stale_temporaries(target) == [tmp_path / names["dead"]]
+        with atomic_path(target) as tmp:
+            tmp.write_text("new")
+        kept = sorted(p.name for p in tmp_path.iterdir())
+        assert kept == sorted([*(n for k, n in names.items() if k != "dead"), "tracks.parquet"])
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_process_running() -> None:
+    assert process_running(os.getpid()) and process_running(os.getppid())
+    assert not process_running(finished_pid())
+
+
+@pytest.mark.parametrize("as_dir", [False, True])
+def test_failure_keeps_the_previous_output_and_removes_the_temporary(tmp_path: Path, as_dir: bool) -> None:
+    target = tmp_path / "out"
+    (target.mkdir() if as_dir else target.write_text("old"))
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        (tmp.mkdir() if as_dir else tmp.write_text("half"))
+        raise RuntimeError("failed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and target.is_dir() == as_dir

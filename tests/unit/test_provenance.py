@@ -1,0 +1,346 @@
+"""Tests of cellpipe.provenance, cellpipe.io.checksums, rule record_provenance's step and the replay checks."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cellpipe import replay
+from cellpipe.io.checksums import describe_path, file_sha256, files_under
+from cellpipe.provenance import (
+    SCHEMA_VERSION,
+    VOLATILE_KEYS,
+    benchmark_timings,
+    build_record,
+    check_record,
+    deterministic_part,
+    invocation_record,
+    package_versions,
+    tree_digest,
+)
+from cellpipe.steps_provenance import read_benchmarks, record_provenance_step
+
+# A benchmark TSV as Snakemake writes it ("-" where it could not measure).
+BENCHMARK = (
+    "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    "12.3456\t0:00:12\t532.41\t2694.51\t942.16\t978.22\t672.74\t1.19\t154.16\t18.444\n"
+)
+BENCHMARK_UNMEASURED = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n0.5\t0:00:00\t-\t-\t-\t-\t-\t-\t-\t-\n"
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+MOVIE = b"II*\x00movie bytes"
+WEIGHTS = b"\x00\x01weights"
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory with a movie, a CTC ground-truth folder, config files, a model, segmentation.json,
+    result tables and benchmark records, laid out as the workflow would (the test runs inside it)."""
+    monkeypatch.chdir(tmp_path)
+    files = {
+        "data/movie.tif": MOVIE,
+        "data/01_GT/TRA/man_track000.tif": b"truth 0",
+        "data/01_GT/TRA/man_track.txt": b"1 0 0 0\n",
+        "data/01_GT/.hidden": b"metadata",
+        "data/01_GT/.snakemake_timestamp": b"",
+        "config/config.yaml": b"results: results\n",
+        "config/samples.tsv": b"sample\tmovie\ns1\tdata/movie.tif\n",
+        "resources/tracker.json": b"{}",
+        "models/weights.pth": WEIGHTS,
+        "results/s1/tracks.parquet": b"PAR1 tracks",
+        "results/s1/counts.tsv": b"frame\tn_cells\n0\t3\n",
+        "results/benchmarks/segment_cells/s1.tsv": BENCHMARK.encode(),
+        "results/benchmarks/track_cells/s1.tsv": BENCHMARK_UNMEASURED.encode(),
+    }
+    for rel, data in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(data)
+    (tmp_path / "results/s1/segmentation.json").write_text(json.dumps({
+        "method": "cellpose", "network": "cellpose3", "device": "cuda:0", "model_path": str(tmp_path / "models/weights.pth"),
+        "model_sha256": sha(files["models/weights.pth"]), "builtin_model": None, "cellpose_version": "3.1.1.2",
+        "torch_version": "2.13.0+cu128",
+    }))
+    return tmp_path
+
+
+INPUTS = {
+    "movie": "data/movie.tif",
+    "ground_truth": ["data/01_GT"],
+    "config": ["config/config.yaml"],
+    "sample_sheet": "config/samples.tsv",
+    "tracker_config": "resources/tracker.json",
+    "model": ["models/weights.pth"],
+    "segmentation_info": "results/s1/segmentation.json",
+    "outputs": ["results/s1/tracks.parquet", "results/s1/counts.tsv"],
+    "timings": ["results/benchmarks/segment_cells/s1.tsv", "results/benchmarks/track_cells/s1.tsv",
+                "results/benchmarks/measure_cells/s1.tsv"],  # the last one does not exist
+}
+CONFIG = {"results": "results", "samples": "config/samples.tsv", "segment": {"method": "cellpose"}}
+
+
+def write_record(workdir: Path, invocation: Path | None = None) -> dict:
+    record_provenance_step("s1", INPUTS, CONFIG, "results/s1/provenance.json", invocation=invocation,
+                           model_path="models/weights.pth")
+    return json.loads((workdir / "results/s1/provenance.json").read_text())
+
+
+# --------------------------------------------------------------------------- checksums
+
+
+def test_file_and_folder_checksums_agree_with_hashlib(workdir: Path) -> None:
+    assert file_sha256("data/movie.tif") == sha(MOVIE)
+    empty = workdir / "empty.bin"
+    empty.write_bytes(b"")
+    assert file_sha256(empty) == hashlib.sha256(b"").hexdigest()
+    big = workdir / "big.bin"
+    payload = np.random.default_rng(0).integers(0, 256, 3 * (1 << 20) + 17, dtype=np.uint8).tobytes()
+    big.write_bytes(payload)  # more than one 1 MiB block
+    assert file_sha256(big) == sha(payload)
+
+    entry = describe_path("movie", "data/movie.tif")
+    assert entry == {"role": "movie", "path": "data/movie.tif", "type": "file", "bytes": 15, "sha256": sha(MOVIE)}
+    # a folder: every file (hidden ones too, not Snakemake's timestamp), sorted, each with its sha256
+    assert files_under("data/01_GT") == [".hidden", "TRA/man_track.txt", "TRA/man_track000.tif"]
+    folder = describe_path("ground_truth", "data/01_GT")
+    assert folder["type"] == "directory" and folder["bytes"] == len(b"metadata") + len(b"1 0 0 0\n") + len(b"truth 0")
+    assert [f["sha256"] for f in folder["files"]] == [sha(b"metadata"), sha(b"1 0 0 0\n"), sha(b"truth 0")]
+    lines = "".join(f"{p}\0{sha(d)}\n" for p, d in [(".hidden", b"metadata"), ("TRA/man_track.txt", b"1 0 0 0\n"),
+                                                   ("TRA/man_track000.tif", b"truth 0")])
+    assert folder["sha256"] == sha(lines.encode())
+    renamed = [dict(f, path="TRA/x.tif") if f["path"] == "TRA/man_track000.tif" else f for f in folder["files"]]
+    assert tree_digest(renamed) != folder["sha256"]
+    # read relative to another working directory; a missing path says so
+    assert describe_path("movie", "movie.tif", workdir / "data")["sha256"] == entry["sha256"]
+    with pytest.raises(FileNotFoundError, match="no/such.tif"):
+        describe_path("movie", "no/such.tif")
+
+
+def test_package_versions_are_the_installed_ones() -> None:
+    versions = package_versions()
+    assert versions["python"] == platform.python_version()
+    assert versions["numpy"] == np.__version__
+    for name in ("cellpipe", "scipy", "pandas", "zarr", "ome-zarr", "torch", "cellpose", "btrack", "snakemake", "tifffile"):
+        assert versions[name], name
+    assert package_versions(("no-such-distribution-xyz",))["no-such-distribution-xyz"] is None
+
+
+def test_benchmark_timings_parse_snakemake_benchmark_files(workdir: Path) -> None:
+    rows = read_benchmarks(INPUTS["timings"])
+    assert sorted(rows) == ["segment_cells", "track_cells"]  # the missing file is left out
+    timings = benchmark_timings(rows)
+    assert timings["segment_cells"] == {"seconds": 12.35, "max_rss_mb": 532.4, "cpu_seconds": 18.44}
+    assert timings["track_cells"] == {"seconds": 0.5, "max_rss_mb": None, "cpu_seconds": None}
+
+
+# --------------------------------------------------------------------------- the record
+
+
+def test_record_holds_checksums_config_versions_model_device_command_timings(workdir: Path) -> None:
+    invocation = workdir / "results/logs/snakemake_invocation.json"
+    invocation.parent.mkdir(parents=True)
+    argv = ["snakemake", "--cores", "2", "--config", "note=a b"]
+    invocation.write_text(json.dumps(invocation_record(argv, str(workdir), "/wf/Snakefile", "9.27.1", None, "2026-01-01T00:00:00Z")))
+    record = write_record(workdir, invocation)
+
+    assert record["schema_version"] == SCHEMA_VERSION and record["sample"] == "s1"
+    assert record["workdir"] == str(workdir)
+    by_path = {e["path"]: e for e in record["inputs"]}
+    assert [e["role"] for e in record["inputs"]] == ["movie", "ground_truth", "config", "sample_sheet", "tracker_config", "model"]
+    for rel in ("data/movie.tif", "config/config.yaml", "config/samples.tsv", "resources/tracker.json", "models/weights.pth"):
+        data = (workdir / rel).read_bytes()
+        assert by_path[rel]["sha256"] == sha(data) and by_path[rel]["bytes"] == len(data), rel
+    assert len(by_path["data/01_GT"]["files"]) == 3
+    assert record["config"] == CONFIG
+    assert record["versions"]["numpy"] == np.__version__ and record["versions"]["python"] == platform.python_version()
+    assert record["model"] == {
+        "method": "cellpose", "network": "cellpose3", "path": "models/weights.pth", "builtin_model": None,
+        "sha256": sha(WEIGHTS), "cellpose_version": "3.1.1.2", "torch_version": "2.13.0+cu128",
+    }
+    assert record["device"] == "cuda:0"
+    assert record["command"]["argv"] == argv
+    assert record["command"]["command_line"] == "snakemake --cores 2 --config 'note=a b'"
+    assert record["timings"]["segment_cells"]["seconds"] == 12.35
+    assert record["outputs"] == [
+        {"path": "counts.tsv", "bytes": 18, "sha256": sha(b"frame\tn_cells\n0\t3\n")},
+        {"path": "tracks.parquet", "bytes": 11, "sha256": sha(b"PAR1 tracks")},
+    ]
+    # no invocation file (a run with --no-hooks): no command, and nothing else changes
+    again = write_record(workdir, workdir / "results/logs/missing.json")
+    assert again["command"] is None
+    assert deterministic_part(again) == deterministic_part(record)
+    assert set(record) - set(deterministic_part(record)) == set(VOLATILE_KEYS)
+
+
+def test_build_record_is_deterministic_apart_from_date_command_timings() -> None:
+    common = {
+        "sample": "s", "workdir": "/w", "config": {"a": 1}, "versions": {"numpy": "2.0.2"},
+        "segmentation_info": {"method": "classical"}, "model_path": None, "outputs": [],
+        "inputs": [{"role": "model", "path": "b", "sha256": "1"}, {"role": "movie", "path": "a", "sha256": "2"}],
+    }
+    one = build_record(**common, timings={"x": {"seconds": 1.0}}, command={"argv": ["a"]}, created_utc="2026-01-01")
+    two = build_record(**common, timings={"x": {"seconds": 2.0}}, command=None, created_utc="2026-02-02")
+    assert one != two and deterministic_part(one) == deterministic_part(two)
+    assert [e["role"] for e in one["inputs"]] == ["movie", "model"]  # listed in INPUT_ROLES order
+    assert one["device"] == "none (classical)"
+
+
+# --------------------------------------------------------------------------- replay checks
+
+
+def current_check(record: dict, workdir: Path):
+    return replay.check_against_disk(record, workdir)
+
+
+def test_matching_record_passes(workdir: Path) -> None:
+    record = write_record(workdir)
+    check = current_check(record, workdir)
+    assert check.ok and check.problems == [] and check.notes == []
+
+
+def test_one_changed_byte_in_an_input_is_refused_naming_the_file(workdir: Path) -> None:
+    record = write_record(workdir)
+    movie = workdir / "data/movie.tif"
+    data = bytearray(movie.read_bytes())
+    data[-1] ^= 0x01
+    movie.write_bytes(bytes(data))
+    check = current_check(record, workdir)
+    assert check.problems == [
+        f"sample 's1': movie data/movie.tif: recorded sha256 {sha(MOVIE)} (15 bytes), "
+        f"found sha256 {sha(bytes(data))} (15 bytes)"
+    ]
+
+
+def test_edited_version_is_refused_naming_the_package(workdir: Path) -> None:
+    record = write_record(workdir)
+    record["versions"]["scipy"] = "0.1.0"
+    record["versions"]["no-such-distribution-xyz"] = "1.0"
+    check = current_check(record, workdir)
+    assert check.problems == [
+        "sample 's1': package no-such-distribution-xyz: recorded 1.0, found not installed",
+        f"sample 's1': package scipy: recorded 0.1.0, found {package_versions()['scipy']}",
+    ]
+
+
+def test_missing_changed_and_new_files_are_refused(workdir: Path) -> None:
+    record = write_record(workdir)
+    (workdir / "models/weights.pth").unlink()
+    (workdir / "data/01_GT/TRA/man_track000.tif").write_bytes(b"truth 0, edited")
+    (workdir / "data/01_GT/TRA/man_track001.tif").write_bytes(b"an extra frame")
+    problems = current_check(record, workdir).problems
+    assert len(problems) == 3, problems
+    assert problems[0].startswith("sample 's1': ground_truth data/01_GT/TRA/man_track000.tif: recorded sha256 ")
+    assert problems[1].startswith("sample 's1': ground_truth data/01_GT/TRA/man_track001.tif: not in the record")
+    assert problems[2] == (
+        f"sample 's1': model models/weights.pth: missing (recorded sha256 {sha(WEIGHTS)}, 9 bytes)"
+    )
+
+
+def test_a_changed_config_file_is_only_a_note(workdir: Path) -> None:
+    """The replay runs with the resolved configuration in the record, so an edited config file does not stop it."""
+    record = write_record(workdir)
+    (workdir / "config/config.yaml").write_text("results: elsewhere\n")
+    check = current_check(record, workdir)
+    assert check.ok
+    assert len(check.notes) == 1 and "config config/config.yaml: recorded sha256" in check.notes[0]
+
+
+def test_record_of_a_newer_schema_is_refused() -> None:
+    check = check_record({"sample": "s", "schema_version": SCHEMA_VERSION + 1, "inputs": []}, [], {})
+    assert not check.ok and "schema_version" in check.problems[0]
+
+
+def test_replay_refuses_before_running_anything(workdir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    """A refused replay exits with 1 and one line per problem; snakemake is never started, nothing is written."""
+    record = write_record(workdir)
+    record["versions"]["numpy"] = "1.0.0"
+    (workdir / "edited.json").write_text(json.dumps(record))
+    (workdir / "data/movie.tif").write_bytes(b"another movie")
+
+    def no_run(command):
+        raise AssertionError("snakemake must not run")
+
+    monkeypatch.setattr(replay, "run_snakemake", no_run)
+    assert replay.main(["edited.json", "--results", "replayed"]) == replay.EXIT_REFUSED
+    text = caplog.text
+    assert "cellpipe replay refused for sample 's1': 2 difference(s)" in text
+    assert "sample 's1': movie data/movie.tif: recorded sha256" in text
+    assert f"sample 's1': package numpy: recorded 1.0.0, found {np.__version__}" in text
+    assert not (workdir / "replayed").exists()
+
+
+def test_replay_will_not_overwrite_the_original_results(workdir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    write_record(workdir)
+    monkeypatch.setattr(replay, "run_snakemake", lambda command: pytest.fail("snakemake must not run"))
+    assert replay.main(["results/s1/provenance.json", "--results", "results", "--snakefile", __file__]) == replay.EXIT_REFUSED
+    assert "is the recorded results folder" in caplog.text
+
+
+def test_replay_runs_snakemake_with_the_recorded_config_then_compares_tables(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With everything matching, the replay writes the recorded config (results replaced), runs snakemake
+    in the recorded working directory and compares the replayed tables with the recorded sha256."""
+    record = write_record(workdir)
+    snakefile = workdir / "Snakefile"
+    snakefile.write_text("# stand-in\n")
+    calls = []
+
+    def fake_snakemake(command):
+        calls.append(command)
+        out = workdir / "replayed" / "s1"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "tracks.parquet").write_bytes(b"PAR1 tracks")
+        (out / "counts.tsv").write_bytes(b"frame\tn_cells\n0\t4\n")  # one count differs
+        (out / "provenance.json").write_text(json.dumps({**record, "device": "cpu"}))
+
+        return 0
+
+    monkeypatch.setattr(replay, "run_snakemake", fake_snakemake)
+    code = replay.main(["results/s1/provenance.json", "--results", "replayed", "--snakefile", str(snakefile),
+                        "--cores", "3", "--", "--keep-going"])
+    assert code == replay.EXIT_OUTPUTS_DIFFER
+    [command] = calls
+    configfile = workdir / "replayed" / "replay" / "s1" / "config.yaml"
+    assert command[1:] == [
+        "--snakefile", str(snakefile), "--directory", str(workdir), "--configfile", str(configfile),
+        "--replace-workflow-config", "--cores", "3", "--resources", "gpu=1", "--forceall", "--keep-going",
+        "replayed/s1/provenance.json", "replayed/s1/report.html",
+    ]
+    import yaml
+
+    assert yaml.safe_load(configfile.read_text()) == {**CONFIG, "results": "replayed"}
+    assert "sample 's1': result counts.tsv: recorded sha256" in caplog.text
+    assert "segmentation ran on cpu, the recorded run on cuda:0" in caplog.text
+    comparison = json.loads((workdir / "replayed/replay/s1/comparison.json").read_text())
+    assert comparison["identical"] is False and comparison["compared"] == ["counts.tsv", "tracks.parquet"]
+
+
+def test_replay_helpers() -> None:
+    record = {"config": {"results": "out/results/", "x": 1}}
+    assert replay.default_results(record) == "out/results-replay"
+    assert replay.replay_config(record, "r2") == {"results": "r2", "x": 1}
+    assert record["config"]["results"] == "out/results/"  # not modified
+    assert replay.replay_targets("r2", "s") == ["r2/s/provenance.json", "r2/s/report.html"]
+    recorded = [{"path": "a.tsv", "sha256": "1"}, {"path": "b.tsv", "sha256": "2"}, {"path": "c.tsv", "sha256": "3"}]
+    assert replay.output_differences("s", recorded, {"a.tsv": {"sha256": "1"}, "b.tsv": {"sha256": "9"}, "c.tsv": None}) == [
+        "sample 's': result b.tsv: recorded sha256 2, replayed 9",
+        "sample 's': result c.tsv: not written by the replay",
+    ]
+
+
+def test_replay_of_an_unreadable_record_says_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "bad.json").write_text("{not json")
+    assert replay.main([str(tmp_path / "bad.json")]) == replay.EXIT_USAGE
+    assert replay.main([str(tmp_path / "missing.json")]) == replay.EXIT_USAGE
+    assert "missing.json is not a readable provenance record" in caplog.text

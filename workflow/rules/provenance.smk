@@ -1,0 +1,50 @@
+# Provenance of each sample: results/<sample>/provenance.json (cellpipe.provenance; README.md,
+# "Provenance and replay").
+#
+# The command line. A job script never sees the snakemake command line, and a params value computed
+# from sys.argv at parse time would differ in every cluster job (each re-parses the workflow with its
+# own command line) and, params being a rerun trigger, would rerun the rule at every invocation. So
+# the main process alone writes its command line when it starts, to INVOCATION (common.smk): Snakemake
+# runs onstart only in the main process, never in a dry run and never in a job (jobs are spawned with
+# --no-hooks). record_provenance reads that file at run time without declaring it as an input, and it
+# is removed when the run ends, so a later run with --no-hooks records no command rather than a stale one.
+
+
+from cellpipe.io.snakemake_lock import record_lock_owner
+
+
+onstart:  # a workflow has one onstart handler: the command line, and who holds the lock (interruptions.smk)
+    record_invocation()
+    record_lock_owner()
+
+
+onsuccess:
+    forget_invocation()
+
+
+onerror:
+    forget_invocation()
+
+
+rule record_provenance:
+    """provenance.json: sha256 of every input, resolved config, versions, model, device, command, timings."""
+    input:
+        unpack(provenance_inputs),
+    output:
+        provenance=f"{RESULTS}/{{sample}}/provenance.json",
+    params:
+        config=CFG.model_dump(mode="json"),
+        model_path=CELLPOSE_MODEL,
+        invocation=INVOCATION,
+    log:
+        f"{RESULTS}/logs/record_provenance/{{sample}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/record_provenance/{{sample}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(30),
+    conda:
+        f"{ENVS}/cellpipe.yaml"
+    script:
+        "../scripts/record_provenance.py"

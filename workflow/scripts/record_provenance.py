@@ -1,0 +1,14 @@
+"""Rule record_provenance: see cellpipe.steps_provenance.record_provenance_step."""
+
+from cellpipe.logs import log_to_file
+from cellpipe.steps_provenance import record_provenance_step
+
+with log_to_file(snakemake.log[0]):
+    record_provenance_step(
+        sample=snakemake.wildcards["sample"],
+        inputs=dict(snakemake.input.items()),
+        config=snakemake.params["config"],
+        provenance=snakemake.output["provenance"],
+        invocation=snakemake.params["invocation"],
+        model_path=snakemake.params["model_path"],
+    )
