@@ -3,7 +3,9 @@
     .venv/bin/python -m bench [--quick]
 
 --quick segments 12 frames instead of 92 in the speed benchmark, skips the whole-workflow
-tracking run on GOWT1 and times tracking on small movies only. Needs ../shared beside the
+tracking run on GOWT1, times tracking on small movies only and measures the workflow's memory
+on 20- and 100-frame movies of 512² instead of 100 and 500 frames of 1024², and builds the job
+graph for 10 and 100 samples instead of up to 1,000. Needs ../shared beside the
 checkout (real data); each module can also be run alone (python -m bench.<module> --help).
 """
 
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench import segment_accuracy, segment_speed, track_accuracy, track_scale
+from bench import dag_scale, segment_accuracy, segment_speed, track_accuracy, track_scale, workflow_memory
 
 
 def main() -> None:
@@ -25,6 +27,10 @@ def main() -> None:
     track_accuracy.main(["--parts", "gt,simulated,demo"] if args.quick else [])
     print()
     track_scale.main(["--cells", "100,300", "--frames", "30"] if args.quick else [])
+    print()
+    workflow_memory.main(["--frames", "20,100", "--side", "512"] if args.quick else [])
+    print()
+    dag_scale.main(["--samples", "10,100"] if args.quick else [])
 
 
 if __name__ == "__main__":
