@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench import dag_scale, segment_accuracy, segment_speed, track_accuracy, track_scale, workflow_memory
+from bench import dag_scale, segment_accuracy, segment_speed, track_accuracy, track_scale, workflow_memory, zarr_io
 
 
 def main() -> None:
@@ -31,6 +31,8 @@ def main() -> None:
     workflow_memory.main(["--frames", "20,100", "--side", "512"] if args.quick else [])
     print()
     dag_scale.main(["--samples", "10,100"] if args.quick else [])
+    print()
+    zarr_io.main(["--frames", "10"] if args.quick else [])
 
 
 if __name__ == "__main__":
