@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench import dag_scale, segment_accuracy, segment_speed, track_accuracy, track_scale, workflow_memory, zarr_io
+from bench import dag_scale, segment_accuracy, segment_speed, track_accuracy, track_scale, workflow_memory, workflow_overhead, zarr_io
 
 
 def main() -> None:
@@ -33,6 +33,8 @@ def main() -> None:
     dag_scale.main(["--samples", "10,100"] if args.quick else [])
     print()
     zarr_io.main(["--frames", "10"] if args.quick else [])
+    print()
+    workflow_overhead.main(["--frames", "10", "--side", "256", "--repeats", "1"] if args.quick else [])
 
 
 if __name__ == "__main__":

@@ -166,12 +166,14 @@ def track_and_export(labels: np.ndarray, pixel_size_um: float, interval_min: flo
     return {"tracking_s": round(seconds, 2), "n_tracks": result.info["n_tracks"], "n_divisions": result.info["n_divisions"]}
 
 
-def run_workflow(workdir: Path, target: str, *extra: str) -> float:
-    """Build ``target`` with the repository's Snakefile in ``workdir`` (log: workdir/snakemake.log); seconds.
+def run_workflow(workdir: Path, target: str | list[str], *extra: str) -> float:
+    """Build ``target`` (one or several) with the repository's Snakefile in ``workdir`` (log:
+    workdir/snakemake.log); seconds.
 
     ``extra`` are further snakemake arguments (after the target)."""
+    targets = [target] if isinstance(target, str) else list(target)
     cmd = [
-        str(BIN / "snakemake"), target, "--snakefile", str(REPO / "Snakefile"),
+        str(BIN / "snakemake"), *targets, "--snakefile", str(REPO / "Snakefile"),
         "--directory", str(workdir), "--cores", "2", "--resources", "gpu=1", *extra,
     ]
     start = time.perf_counter()

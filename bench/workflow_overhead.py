@@ -1,0 +1,126 @@
+"""What Snakemake costs: the workflow's wall time against the same stage functions called in one process.
+
+    .venv/bin/python -m bench.workflow_overhead [--frames 60] [--side 512] [--method classical] [--work DIR]
+
+One drawn movie (``bench.workflow_memory.write_movie``) goes through the six stages that turn a
+movie into numbers: ingest, normalize, segment, track, measure, and the CTC / napari export.
+
+* ``snakemake``: ``snakemake results/movie/cells.parquet results/movie/ctc ...`` with the
+  repository's Snakefile, 2 cores, jobs one after the other (each stage needs the one before):
+  parsing, the sample sheet's checks, the job graph, one Python process per job (its imports),
+  and the stage itself.
+* ``direct``: the rule scripts' functions (``cellpipe.steps.*_step``,
+  ``cellpipe.steps_export.export_tracks_step``) called one after the other in this process, with
+  the same settings and the same files, imports done before the clock starts.
+
+The ratio snakemake / direct is the workflow's overhead (goal, issue #7: at most 1.10). The two
+run alternately, ``--repeats`` times each, and the medians are compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from bench.common import REPO, machine, print_table
+from bench.track_accuracy import run_workflow
+from bench.workflow_memory import INTERVAL_MIN, PIXEL_SIZE_UM, write_movie
+
+TARGETS = ("cells.parquet", "track_metrics.parquet", "counts.tsv", "ctc", "tracks_napari.csv")
+
+
+def set_up(workdir: Path, movie: Path, method: str) -> dict:
+    """A workflow folder using ``movie``; returns its config (the repository's, demo removed)."""
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["simulate"] = {}
+    config["segment"]["method"] = method
+    config["segment"]["cellpose"]["model"] = str(REPO / config["segment"]["cellpose"]["model"])
+    (workdir / "config").mkdir(parents=True)
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (workdir / "config" / "samples.tsv").write_text(
+        "sample\tmovie\taxes\tpixel_size_um\tframe_interval_min\n"
+        f"movie\t{movie}\tTYX\t{PIXEL_SIZE_UM}\t{INTERVAL_MIN:g}\n"
+    )
+    return config
+
+
+def direct(workdir: Path, movie: Path, config: dict) -> float:
+    """The six stages called in this process on ``movie``, outputs under ``workdir``; seconds."""
+    from cellpipe.steps import (
+        ingest_movie_step,
+        measure_cells_step,
+        normalize_movie_step,
+        segment_cells_step,
+        track_cells_step,
+    )
+    from cellpipe.steps_export import export_tracks_step
+
+    out = workdir / "direct"
+    image, labels = out / "image.ome.zarr", out / "image.ome.zarr" / "labels" / "cells"
+    tracked = out / "image.ome.zarr" / "labels" / "tracks"
+    start = time.perf_counter()
+    ingest_movie_step(sample="movie", movie=movie, fmt="auto", axes="TYX", pixel_size_um=PIXEL_SIZE_UM,
+                      frame_interval_min=INTERVAL_MIN, channel_names=[], settings=config["ingest"], image=image)
+    normalize_movie_step(image=image, settings=config["normalize"], normalized=out / "normalized.zarr",
+                         percentiles=out / "normalization.tsv")
+    segment_cells_step(normalized=out / "normalized.zarr", image=image, settings=config["segment"], labels=labels,
+                       info=out / "segmentation.json", threads=2, batch_divisor=1)
+    track_cells_step(labels=labels, image=image, tracker_config=REPO / config["track"]["tracker_config"],
+                     settings=config["track"], tracks=out / "tracks.parquet", lineage=out / "lineage.parquet",
+                     tracked=tracked, info=out / "tracking.json")
+    measure_cells_step(labels=labels, image=image, tracks=out / "tracks.parquet", settings=config["measure"],
+                       cells=out / "cells.parquet", track_metrics=out / "track_metrics.parquet",
+                       counts=out / "counts.tsv")
+    export_tracks_step(tracked=tracked, tracks=out / "tracks.parquet", ctc_dir=out / "ctc",
+                       napari_csv=out / "tracks_napari.csv", napari_graph=out / "tracks_napari_graph.json",
+                       segments=out / "ctc_segments.tsv")
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--side", type=int, default=512)
+    parser.add_argument("--method", default="classical", choices=["classical", "cellpose"])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--work", type=Path, default=None, help="keep the runs here (default: a temp dir, removed)")
+    args = parser.parse_args(argv)
+    work = args.work or Path(tempfile.mkdtemp(prefix="cellpipe-overhead-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"machine: {machine()}")
+    movie = work / "movie.tif"
+    write_movie(movie, args.frames, args.side)
+    import cellpipe.steps  # noqa: F401 - imports before the clock, for the direct side
+    import cellpipe.steps_export  # noqa: F401
+
+    snake_s, direct_s = [], []
+    for i in range(args.repeats):
+        workdir = work / f"run{i}"
+        if workdir.exists():
+            shutil.rmtree(workdir)
+        config = set_up(workdir, movie, args.method)
+        snake_s.append(run_workflow(workdir, [f"results/movie/{t}" for t in TARGETS]))
+        direct_s.append(direct(workdir, movie, config))
+        same = all((workdir / "results" / "movie" / t).read_bytes() == (workdir / "direct" / t).read_bytes()
+                   for t in ("cells.parquet", "tracks.parquet", "counts.tsv"))
+        print(f"repeat {i + 1}: snakemake {snake_s[-1]:.1f} s, direct {direct_s[-1]:.1f} s; tables byte-identical: "
+              f"{same}", flush=True)
+    s, d = statistics.median(snake_s), statistics.median(direct_s)
+    print_table(
+        f"{args.frames} frames of {args.side}², segmentation {args.method}, median of {args.repeats}",
+        ["run", "seconds", "ratio to direct"],
+        [["direct (stage functions, one process)", f"{d:.1f}", "1.00"], ["snakemake (the workflow)", f"{s:.1f}", f"{s / d:.2f}"]],
+    )
+    print(f"overhead snakemake / direct = {s / d:.2f}x (goal <= 1.10)")
+    if args.work is None:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
