@@ -73,7 +73,7 @@ def direct(workdir: Path, movie: Path, config: dict) -> float:
                        info=out / "segmentation.json", threads=2, batch_divisor=1)
     track_cells_step(labels=labels, image=image, tracker_config=REPO / config["track"]["tracker_config"],
                      settings=config["track"], tracks=out / "tracks.parquet", lineage=out / "lineage.parquet",
-                     tracked=tracked, info=out / "tracking.json")
+                     tracked=tracked, info=out / "tracking.json", labels_group=tracked.parent / ".zattrs")
     measure_cells_step(labels=labels, image=image, tracks=out / "tracks.parquet", settings=config["measure"],
                        cells=out / "cells.parquet", track_metrics=out / "track_metrics.parquet",
                        counts=out / "counts.tsv")

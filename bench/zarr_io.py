@@ -7,7 +7,8 @@ a noisy background, like a fluorescence movie) with its instance labels (uint32,
 segmentation writes them). Each is written frame by frame and read back frame by frame:
 
 * ``cellpipe``: what the workflow writes (:func:`cellpipe.io.omezarr.new_ome_array`: NGFF 0.4,
-  one chunk per frame, zarr's default compressor);
+  one chunk per frame; intensities with Blosc lz4, zarr's default, and labels, written as a label
+  image, with Blosc zstd);
 * zarr with other compressors (Blosc zstd/lz4 with byte or bit shuffle, none) and with chunks of
   4 frames, for the choice;
 * TIFF with tifffile (one page per frame; uncompressed, and zlib), the baseline.
@@ -75,11 +76,13 @@ def _zarr_writer(compressor: object | None, frames_per_chunk: int) -> tuple[Call
     return write, read
 
 
-def _cellpipe_writer() -> tuple[Callable, Callable]:
+def _cellpipe_writer(labels: bool) -> tuple[Callable, Callable]:
     from cellpipe.io import omezarr
 
     def write(path: Path, movie: np.ndarray) -> None:
-        with omezarr.new_ome_array(path, movie.shape, movie.dtype, "tyx", 0.65, 5.0) as arr:
+        # labels: a label image of an image beside it (only its metadata names the image)
+        label_of = path.parent / "image.ome.zarr" if labels else None
+        with omezarr.new_ome_array(path, movie.shape, movie.dtype, "tyx", 0.65, 5.0, label_of=label_of) as arr:
             for t in range(movie.shape[0]):
                 arr[t] = movie[t]
 
@@ -107,11 +110,11 @@ def _tiff_writer(compression: str | None) -> tuple[Callable, Callable]:
     return write, read
 
 
-def variants() -> dict[str, tuple[Callable, Callable]]:
+def variants(labels: bool) -> dict[str, tuple[Callable, Callable]]:
     from numcodecs import Blosc
 
     return {
-        "cellpipe (OME-Zarr, 1 frame/chunk, zarr default)": _cellpipe_writer(),
+        f"cellpipe (OME-Zarr, 1 frame/chunk, Blosc {'zstd' if labels else 'lz4'})": _cellpipe_writer(labels),
         "zarr blosc zstd-5 byte shuffle": _zarr_writer([Blosc("zstd", 5, Blosc.SHUFFLE)], 1),
         "zarr blosc zstd-3 bit shuffle": _zarr_writer([Blosc("zstd", 3, Blosc.BITSHUFFLE)], 1),
         "zarr blosc lz4-5 byte shuffle": _zarr_writer([Blosc("lz4", 5, Blosc.SHUFFLE)], 1),
@@ -136,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
         baseline: tuple[float, float] | None = None
         mb = movie.nbytes / 1e6
         results = []
-        for name, (write, read) in variants().items():
+        for name, (write, read) in variants(kind.startswith("labels")).items():
             path = work / f"{kind.split()[0]}-{len(results)}"
             if path.exists():
                 shutil.rmtree(path) if path.is_dir() else path.unlink()

@@ -32,7 +32,10 @@ from cellpipe.simulate import SimulationSettings
 from cellpipe.train import TrainSettings
 from cellpipe.track import TrackSettings
 
-SAMPLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+SAMPLE_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+SAMPLE_NAME = re.compile(f"^{SAMPLE_NAME_PATTERN}$")
+RESERVED_SAMPLE_NAMES = ("benchmarks", "logs", "models", "simulated")
+"""Folders of the results directory that hold no sample: a sample may not take their names."""
 SIMULATED_MOVIE = "{results}/simulated/{name}/movie.ome.tif"
 """Where the ``simulate_movie`` rule writes the movie of ``simulate.<name>``."""
 SIMULATED_TRUTH = "{results}/simulated/{name}/01_GT"
@@ -105,6 +108,8 @@ class SampleRow(BaseModel):
     def _safe_name(cls, value: str) -> str:
         if not SAMPLE_NAME.match(value):
             raise ValueError("may only contain letters, digits, '.', '_' and '-', and must not start with '.' or '-'")
+        if value in RESERVED_SAMPLE_NAMES:
+            raise ValueError(f"{value!r} is a folder of the results directory; reserved names: {', '.join(RESERVED_SAMPLE_NAMES)}")
         return value
 
     @field_validator("axes")

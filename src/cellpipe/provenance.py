@@ -66,9 +66,9 @@ PIPELINE_RULES: tuple[str, ...] = (
     "train_cellpose",
     "ingest_movie",
     "normalize_movie",
+    "segment_frames",
     "segment_cells",
     "track_cells",
-    "list_labels",
     "measure_cells",
     "export_tracks",
     "evaluate_sample",
@@ -117,20 +117,48 @@ def _number(value: Any) -> float | None:
     return out if math.isfinite(out) else None
 
 
-def benchmark_timings(rows: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, float | None]]:
+def _job_timing(row: Mapping[str, Any]) -> dict[str, float | None]:
+    seconds, rss, cpu = (_number(row.get(key)) for key in ("s", "max_rss", "cpu_time"))
+    return {
+        "seconds": None if seconds is None else round(seconds, 2),
+        "max_rss_mb": None if rss is None else round(rss, 1),
+        "cpu_seconds": None if cpu is None else round(cpu, 2),
+    }
+
+
+def benchmark_timings(
+    rows: Mapping[str, Mapping[str, Any] | Sequence[Mapping[str, Any]]],
+) -> dict[str, dict[str, Any]]:
     """Run time and peak memory per rule from the first row of each Snakemake benchmark table.
 
     ``rows``: rule name -> ``{column: value}`` of its ``benchmarks/<rule>/<...>.tsv`` (columns ``s``
-    wall-clock seconds, ``max_rss`` MB, ``cpu_time`` seconds).  Returns rule ->
+    wall-clock seconds, ``max_rss`` MB, ``cpu_time`` seconds), or a list of such rows, one per job of
+    the rule (:func:`cellpipe.steps_provenance.read_benchmarks`).  Returns rule ->
     ``{"seconds", "max_rss_mb", "cpu_seconds"}`` rounded to 0.01 s / 0.1 MB, None where a value is
-    missing or not a number (Snakemake writes ``-`` where it could not measure)."""
-    out: dict[str, dict[str, float | None]] = {}
-    for rule, row in rows.items():
-        seconds, rss, cpu = (_number(row.get(key)) for key in ("s", "max_rss", "cpu_time"))
+    missing or not a number (Snakemake writes ``-`` where it could not measure).
+
+    A rule with several jobs for the sample (``segment_frames``, one per part with
+    ``segment.scatter`` > 1) gets the sum of their ``seconds`` and ``cpu_seconds`` (the jobs' time
+    together, whether or not they ran at once), the largest ``max_rss_mb`` (the most one job needed),
+    each None unless every job was measured, ``jobs`` (their number) and ``parts``: each job's own
+    values, with its ``job`` (the benchmark file's name without ``.tsv``, e.g. ``s1.part0``), in the
+    order given."""
+    out: dict[str, dict[str, Any]] = {}
+    for rule, value in rows.items():
+        jobs = [value] if isinstance(value, Mapping) else list(value)
+        if not jobs:
+            continue
+        if len(jobs) == 1:
+            out[rule] = _job_timing(jobs[0])
+            continue
+        parts = [{"job": job.get("job"), **_job_timing(job)} for job in jobs]
+        seconds, rss, cpu = ([p[key] for p in parts] for key in ("seconds", "max_rss_mb", "cpu_seconds"))
         out[rule] = {
-            "seconds": None if seconds is None else round(seconds, 2),
-            "max_rss_mb": None if rss is None else round(rss, 1),
-            "cpu_seconds": None if cpu is None else round(cpu, 2),
+            "seconds": None if None in seconds else round(sum(seconds), 2),
+            "max_rss_mb": None if None in rss else max(rss),
+            "cpu_seconds": None if None in cpu else round(sum(cpu), 2),
+            "jobs": len(parts),
+            "parts": parts,
         }
     return out
 
@@ -185,7 +213,7 @@ def build_record(
     versions: Mapping[str, str | None],
     segmentation_info: Mapping[str, Any],
     model_path: str | None,
-    timings: Mapping[str, Mapping[str, float | None]],
+    timings: Mapping[str, Mapping[str, Any]],
     command: Mapping[str, Any] | None,
     outputs: Sequence[Mapping[str, Any]],
     created_utc: str | None = None,

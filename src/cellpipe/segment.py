@@ -227,6 +227,16 @@ class SegmentSettings(StageSettings):
     )
     classical: ClassicalSettings = Field(default_factory=ClassicalSettings)
     cellpose: CellposeSettings = Field(default_factory=CellposeSettings)
+    scatter: int = Field(
+        1,
+        ge=1,
+        description=(
+            "Segmentation jobs per movie (rule segment_frames, one per contiguous range of frames; each loads "
+            "the model once and holds one batch of frames in memory), gathered into one label image by "
+            "segment_cells. 1: one segment_cells job per movie. The labels do not depend on it (with Cellpose "
+            "on a GPU, as with batch_size, a few boundary pixels can)"
+        ),
+    )
 
     @model_validator(mode="after")
     def _check(self) -> SegmentSettings:

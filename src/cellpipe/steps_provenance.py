@@ -25,16 +25,20 @@ def _paths(value: Any) -> list[str]:
     return [os.fspath(v) for v in value]
 
 
-def read_benchmarks(paths: Sequence[PathLike]) -> dict[str, dict[str, Any]]:
-    """First row of each Snakemake benchmark TSV (``benchmarks/<rule>/<name>.tsv``) by rule name;
-    a missing, empty or unreadable file is left out with a warning."""
-    rows: dict[str, dict[str, Any]] = {}
+def read_benchmarks(paths: Sequence[PathLike]) -> dict[str, list[dict[str, Any]]]:
+    """First row of each Snakemake benchmark TSV (``benchmarks/<rule>/<name>.tsv``) by rule name, as a
+    list with one row per file of the rule (several for ``segment_frames``: one per part), in the order
+    given, each with ``job``: the file's ``<name>``.  A missing, empty or unreadable file is left out
+    with a warning."""
+    rows: dict[str, list[dict[str, Any]]] = {}
     for path in paths:
         try:
             table = tables.read_tsv(path)
-            rows[Path(path).parent.name] = table.iloc[0].to_dict()
+            row = table.iloc[0].to_dict()
         except (OSError, ValueError, IndexError) as err:
             logger.warning("no timing from %s: %s", path, err)
+            continue
+        rows.setdefault(Path(path).parent.name, []).append({**row, "job": Path(path).stem})
     return rows
 
 

@@ -39,6 +39,27 @@ def test_ome_zarr_library_reads_what_we_write(tmp_path: Path) -> None:
     assert [a["name"] for a in nodes[0].metadata["axes"]] == ["t", "y", "x"]
 
 
+def test_label_images_are_valid_ngff_and_compressed_with_zstd(tmp_path: Path) -> None:
+    """The metadata cellpipe writes itself passes ome-zarr-models' NGFF 0.4 validation; label images
+    use Blosc zstd, intensity images Blosc lz4 (bench.zarr_io)."""
+    import zarr
+    from ome_zarr_models.v04.image_label import ImageLabel
+
+    image = tmp_path / "img.ome.zarr"
+    write_ome_image(image, np.ones((2, 1, 8, 8), np.uint16), "tcyx", 0.5, 3.0)
+    labels = image / "labels" / "cells"
+    data = np.zeros((2, 8, 8), np.uint32)
+    data[:, 2:5, 2:5] = 7
+    write_ome_image(labels, data, "tyx", 0.5, 3.0, name="cells", label_of=image)
+
+    model = ImageLabel.from_zarr(zarr.open_group(str(labels), mode="r"))
+    assert model.attributes.image_label.source.image == "../.."
+    assert model.attributes.multiscales[0].axes[0].unit == "minute"
+    np.testing.assert_array_equal(open_ome_image(labels).data[:], data)
+    codec = {p.name: json.loads((p / "s0" / ".zarray").read_text())["compressor"] for p in (image, labels)}
+    assert (codec["img.ome.zarr"]["cname"], codec["cells"]["cname"]) == ("lz4", "zstd")
+
+
 def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
     path = tmp_path / "out.ome.zarr"
     with pytest.raises(RuntimeError):

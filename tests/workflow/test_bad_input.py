@@ -297,6 +297,20 @@ def test_bad_input_stops_the_dry_run_with_one_line(tmp_path: Path, kind: str) ->
     assert snapshot(workdir) == before
 
 
+def test_a_target_naming_no_sample_of_the_sheet_is_named(tmp_path: Path) -> None:
+    """{sample} matches any valid name (not an alternation of the sheet's names), so the input function says it."""
+    config = tiny_config()
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    write_workdir(workdir, config, HEADER + row("ok", good_movie(workdir)))
+
+    proc = run_snakemake(workdir, "--dry-run", "results/nosuch/report.html", timeout=120)
+
+    assert proc.returncode != 0
+    assert "cellpipe: no sample 'nosuch' in the sample sheet config/samples.tsv (it has 1: ok)" in proc.stderr + proc.stdout
+    assert not (workdir / "results").exists()
+
+
 def test_catalogue_has_at_least_15_kinds() -> None:
     assert len(CATALOGUE) >= 15
 

@@ -200,7 +200,7 @@ def test_provenance_records_the_run_and_the_report_shows_it(tiny_run: Path) -> N
     assert record["versions"]["numpy"] == np.__version__
     assert "--show-failed-logs" in record["command"]["argv"] and record["command"]["workdir"] == str(tiny_run)
     assert set(record["timings"]) == {
-        "simulate_movie", "ingest_movie", "normalize_movie", "segment_cells", "track_cells", "list_labels",
+        "simulate_movie", "ingest_movie", "normalize_movie", "segment_cells", "track_cells",
         "measure_cells", "export_tracks", "evaluate_sample",
     }
     assert record["timings"]["segment_cells"]["seconds"] > 0 and record["timings"]["segment_cells"]["max_rss_mb"] > 50

@@ -8,7 +8,15 @@ import sys
 
 from snakemake.exceptions import WorkflowError
 
-from cellpipe.config import TRAINED_MODEL, ConfigError, load_config, load_samples, simulated_name
+from cellpipe.config import (
+    RESERVED_SAMPLE_NAMES,
+    SAMPLE_NAME_PATTERN,
+    TRAINED_MODEL,
+    ConfigError,
+    load_config,
+    load_samples,
+    simulated_name,
+)
 from cellpipe.provenance import OUTPUT_TABLES, PIPELINE_RULES
 from cellpipe.segment import check_model_path
 
@@ -16,7 +24,9 @@ from cellpipe.segment import check_model_path
 try:
     # Errors name the config file(s) the keys come from (snakemake's configfile and --configfile).
     CFG = load_config(config, source=", ".join(str(f) for f in workflow.configfiles) or "config")
-    SAMPLES = {row.sample: row for row in load_samples(CFG.samples, CFG)}
+    # Movie headers are checked once, by the main process: a cluster job (a snakemake process of its own)
+    # skips them, and its start-up no longer grows with the number of samples.
+    SAMPLES = {row.sample: row for row in load_samples(CFG.samples, CFG, check_files=workflow.is_main_process)}
 except (ConfigError, FileNotFoundError) as err:
     raise WorkflowError(f"cellpipe: {err}") from None
 
@@ -97,8 +107,12 @@ def _one_of(names):
     return "|".join(re.escape(n) for n in sorted(names)) or "(?!x)x"
 
 
+# {sample} matches any valid sample name but not the results folders that hold no sample (logs/, ...).
+# Not an alternation of the sheet's names: Snakemake copies the constraint into every file pattern
+# and matches each file against it, a large part of `snakemake -n` for 1,000 samples (bench.dag_scale).
+# An unknown name reaching an input function is reported by sample_row.
 wildcard_constraints:
-    sample=_one_of(SAMPLES),
+    sample=f"(?!(?:{'|'.join(RESERVED_SAMPLE_NAMES)})/){SAMPLE_NAME_PATTERN}",
     name=_one_of(CFG.simulate),
     model=_one_of(CFG.train),
 
@@ -109,7 +123,14 @@ def settings(stage):
 
 
 def sample_row(wildcards):
-    return SAMPLES[wildcards.sample]
+    """The sample sheet's row of ``{sample}``; a target naming no sample of the sheet is a clear error."""
+    try:
+        return SAMPLES[wildcards.sample]
+    except KeyError:
+        raise WorkflowError(
+            f"cellpipe: no sample {wildcards.sample!r} in the sample sheet {CFG.samples} "
+            f"(it has {len(SAMPLES)}: {', '.join(list(SAMPLES)[:5])}{', ...' if len(SAMPLES) > 5 else ''})"
+        ) from None
 
 
 def segmentation_model(wildcards):
@@ -138,7 +159,8 @@ def training_settings(model):
 # Provenance: rule record_provenance (workflow/rules/provenance.smk says how the command line is recorded).
 INVOCATION = f"{RESULTS}/logs/snakemake_invocation.json"
 # The jobs of one sample whose benchmark records give the provenance's timings (report_sample runs after).
-SAMPLE_RULES = [rule for rule in PIPELINE_RULES if rule not in ("simulate_movie", "train_cellpose", "evaluate_sample")]
+# segment_frames (segment.scatter > 1) has one benchmark record per part: provenance_inputs adds them.
+SAMPLE_RULES = [r for r in PIPELINE_RULES if r not in ("simulate_movie", "train_cellpose", "segment_frames", "evaluate_sample")]
 
 
 def record_invocation():
@@ -173,6 +195,8 @@ def provenance_inputs(wildcards):
     row = SAMPLES[wildcards.sample]
     sample_dir = f"{RESULTS}/{wildcards.sample}"
     benchmarks = [f"{RESULTS}/benchmarks/{rule}/{wildcards.sample}.tsv" for rule in SAMPLE_RULES]
+    # segment.scatter > 1: every part's segment_frames job (segment.smk), part 0 first
+    benchmarks += [f"{RESULTS}/benchmarks/segment_frames/{wildcards.sample}.part{part}.tsv" for part in SEGMENT_PARTS]
     sim = simulated_name(row.movie, CFG)
     if sim is not None:
         benchmarks.insert(0, f"{RESULTS}/benchmarks/simulate_movie/{sim}.tsv")

@@ -1,26 +1,77 @@
-rule segment_cells:
-    """Instance segmentation of every frame (Cellpose or threshold + watershed); device recorded."""
+# Segmentation of every frame. segment.scatter (config) is the number of jobs per movie:
+#   1: rule segment_cells segments the whole movie (one GPU job per sample);
+#   N > 1: rule segment_frames segments part {part} (0..N-1, a contiguous range of frames, from the
+#   movie's frame count at run time: cellpipe.steps.part_frames) on a GPU, and segment_cells gathers
+#   the N parts into the same label image and segmentation.json (no GPU).
+# Labels of each frame do not depend on the other frames, so the gathered image equals an unscattered run's.
+
+SEGMENT_PARTS = list(range(CFG.segment.scatter)) if CFG.segment.scatter > 1 else []
+SEGMENT_PART = f"{RESULTS}/{{sample}}/segment_parts/{{part}}"
+
+
+# The segment settings the jobs get, with the resolved model path. scatter is left out: the labels do not
+# depend on it (segment_frames gets the part count as a param of its own).
+SEGMENT_SETTINGS = {key: value for key, value in settings("segment").items() if key != "scatter"}
+SEGMENT_SETTINGS["cellpose"] = {**SEGMENT_SETTINGS["cellpose"], "model": CELLPOSE_MODEL or ""}
+
+
+rule segment_frames:
+    """Instance segmentation of one part of the frames (segment.scatter > 1); device recorded."""
     input:
         normalized=f"{RESULTS}/{{sample}}/normalized.zarr",
         image=IMAGE,
         model=segmentation_model,
     output:
-        labels=CELL_LABELS,
-        info=f"{RESULTS}/{{sample}}/segmentation.json",
+        # removed once segment_cells has gathered them: segmentation.json keeps each part's run info
+        labels=temp(directory(f"{SEGMENT_PART}.zarr")),
+        info=temp(f"{SEGMENT_PART}.json"),
     params:
-        settings=lambda wildcards: {
-            **settings("segment"),
-            "cellpose": {**settings("segment")["cellpose"], "model": CELLPOSE_MODEL or ""},
-        },
+        settings=SEGMENT_SETTINGS,
+        part=lambda wildcards: int(wildcards.part),
+        n_parts=CFG.segment.scatter,
+    wildcard_constraints:
+        part=r"\d+",
     log:
-        f"{RESULTS}/logs/segment_cells/{{sample}}.log",
+        f"{RESULTS}/logs/segment_frames/{{sample}}.part{{part}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/segment_cells/{{sample}}.tsv"
+        f"{RESULTS}/benchmarks/segment_frames/{{sample}}.part{{part}}.tsv"
     threads: 2
     resources:
         gpu=1,
         mem_mb=per_attempt(8000),
         runtime=per_attempt(120),
+        batch_divisor=halved_per_attempt,
+    conda:
+        f"{ENVS}/{SEGMENT_ENV}"
+    script:
+        "../scripts/segment_frames.py"
+
+
+rule segment_cells:
+    """Instance segmentation of every frame (Cellpose or threshold + watershed), device recorded; with
+    segment.scatter > 1, the parts of segment_frames gathered."""
+    input:
+        normalized=f"{RESULTS}/{{sample}}/normalized.zarr",
+        image=IMAGE,
+        model=[] if SEGMENT_PARTS else segmentation_model,
+        # segment.scatter > 1: the parts, in frame order (empty lists otherwise)
+        parts=expand(f"{SEGMENT_PART}.zarr", part=SEGMENT_PARTS, allow_missing=True),
+        part_infos=expand(f"{SEGMENT_PART}.json", part=SEGMENT_PARTS, allow_missing=True),
+    output:
+        labels=CELL_LABELS,
+        info=f"{RESULTS}/{{sample}}/segmentation.json",
+    params:
+        settings=SEGMENT_SETTINGS,
+    log:
+        f"{RESULTS}/logs/segment_cells/{{sample}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/segment_cells/{{sample}}.tsv"
+    threads: 1 if SEGMENT_PARTS else 2
+    resources:
+        # gathering copies labels frame by frame: no GPU, little memory
+        gpu=0 if SEGMENT_PARTS else 1,
+        mem_mb=per_attempt(2000 if SEGMENT_PARTS else 8000),
+        runtime=per_attempt(60 if SEGMENT_PARTS else 120),
         batch_divisor=halved_per_attempt,
     conda:
         f"{ENVS}/{SEGMENT_ENV}"

@@ -9,6 +9,8 @@ rule track_cells:
         lineage=f"{RESULTS}/{{sample}}/lineage.parquet",
         tracked=TRACK_LABELS,
         info=f"{RESULTS}/{{sample}}/tracking.json",
+        # written last, once cells and tracks are there (no job of its own: one fewer job per sample)
+        labels_group=LABELS_GROUP,
     params:
         settings=settings("track"),
     log:
@@ -23,26 +25,3 @@ rule track_cells:
         f"{ENVS}/cellpipe.yaml"
     script:
         "../scripts/track_cells.py"
-
-
-rule list_labels:
-    """The image's NGFF labels group lists its label images (cells, tracks) for OME-Zarr readers."""
-    input:
-        cells=CELL_LABELS,
-        tracks=TRACK_LABELS,
-    output:
-        labels_group=LABELS_GROUP,
-    params:
-        names=["cells", "tracks"],
-    log:
-        f"{RESULTS}/logs/list_labels/{{sample}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/list_labels/{{sample}}.tsv"
-    threads: 1
-    resources:
-        mem_mb=per_attempt(500),
-        runtime=per_attempt(5),
-    conda:
-        f"{ENVS}/cellpipe.yaml"
-    script:
-        "../scripts/list_labels.py"

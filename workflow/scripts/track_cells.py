@@ -12,5 +12,6 @@ with log_to_file(snakemake.log[0]):
         tracks=snakemake.output["tracks"],
         lineage=snakemake.output["lineage"],
         tracked=snakemake.output["tracked"],
+        labels_group=snakemake.output["labels_group"],
         info=snakemake.output["info"],
     )

@@ -1,0 +1,17 @@
+"""Rule segment_frames: see cellpipe.steps.segment_frames_step."""
+
+from cellpipe.logs import log_to_file
+from cellpipe.steps import segment_frames_step
+
+with log_to_file(snakemake.log[0]):
+    segment_frames_step(
+        normalized=snakemake.input["normalized"],
+        image=snakemake.input["image"],
+        settings=snakemake.params["settings"],
+        part=snakemake.params["part"],
+        n_parts=snakemake.params["n_parts"],
+        labels_part=snakemake.output["labels"],
+        info_part=snakemake.output["info"],
+        threads=snakemake.threads,
+        batch_divisor=snakemake.resources.batch_divisor,
+    )
