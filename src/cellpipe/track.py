@@ -574,7 +574,7 @@ def track_cells(
     shape = tuple(int(n) for n in np.shape(labels))  # .shape only: a zarr or dask array is not read here
     if len(shape) != 3:
         raise ValueError(f"labels must be (T, Y, X), got shape {shape}")
-    dtype = np.dtype(getattr(labels, "dtype", None) or np.asarray(labels[0]).dtype)
+    dtype = np.dtype(labels.dtype) if hasattr(labels, "dtype") else np.asarray(labels[0]).dtype
     if not np.issubdtype(dtype, np.integer):
         raise ValueError(f"labels must be integers, got {dtype}")
     if not pixel_size_um > 0 or not frame_interval_min > 0:

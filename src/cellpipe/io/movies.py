@@ -310,22 +310,9 @@ def inspect_tiff(path: PathLike, axes: str | None = None) -> MovieHeader:
 
 
 def read_tiff_movie(path: PathLike, axes: str | None = None) -> RawMovie:
-    """Read a (OME-)TIFF stack; ``axes`` overrides the axes the file declares.
-
-    The header is checked first (:func:`open_tiff_header`): tifffile would read a file cut short
-    after some pages as a shorter movie, with only a logged complaint.
-    """
-    path = Path(path)
-    shape, file_axes, _, (px, dt, names) = open_tiff_header(path)
-    try:
-        with tifffile.TiffFile(path) as tif:
-            data = tif.series[0].asarray().reshape(shape)
-    except _UNREADABLE as exc:
-        raise MovieError(f"{path}: not a readable TIFF ({_one_line(exc)})") from exc
-    use_axes = _default_axes(data.ndim, file_axes, axes)
-    tcyx = to_tcyx(data, use_axes, path)
-    logger.info("read %s: axes %s -> TCYX %s", path, use_axes, tcyx.shape)
-    return RawMovie(tcyx, use_axes, px, dt, names)
+    """Read a (OME-)TIFF stack into memory; ``axes`` overrides the axes the file declares
+    (:func:`read_movie` with format 'tiff')."""
+    return read_movie(path, "tiff", axes)
 
 
 def inspect_ctc_folder(path: PathLike) -> MovieHeader:
@@ -376,11 +363,9 @@ def _frame_header(path: Path) -> MovieHeader:
 
 
 def read_ctc_folder(path: PathLike) -> RawMovie:
-    """Read a Cell Tracking Challenge folder of ``tNNN.tif`` frames."""
-    from cellpipe.io.ctc import read_ctc_movie
-
-    data = read_ctc_movie(Path(path))
-    return RawMovie(to_tcyx(data, "TYX", path), "TYX")
+    """Read a Cell Tracking Challenge folder of ``tNNN.tif`` frames into memory
+    (:func:`read_movie` with format 'ctc')."""
+    return read_movie(path, "ctc")
 
 
 def inspect_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = None) -> MovieHeader:
@@ -411,11 +396,22 @@ def _checked_format(path: Path, fmt: MovieFormat) -> MovieFormat:
 
 
 def read_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = None) -> RawMovie:
-    """Read any supported raw movie into (T, C, Y, X) with its metadata."""
-    path = Path(path)
-    if _checked_format(path, fmt) == "ctc":
-        return read_ctc_folder(path)
-    return read_tiff_movie(path, axes)
+    """Read any supported raw movie into memory, (T, C, Y, X) with its metadata.
+
+    :func:`open_movie`'s lazy array read whole, so the two share one reader, its checks and its
+    errors.
+    """
+    import dask
+
+    with open_movie(path, fmt, axes) as movie, dask.config.set(scheduler="synchronous"):
+        try:
+            data = np.asarray(movie.data)  # one plane after the other from the open file
+        except MovieError:
+            raise
+        except _UNREADABLE as exc:  # pixels the headers did not reveal as broken
+            raise MovieError(f"{path}: pixels could not be read ({_one_line(exc)})") from exc
+    logger.info("read %s: TCYX %s", path, data.shape)
+    return RawMovie(data, movie.source_axes, movie.pixel_size_um, movie.frame_interval_min, list(movie.channel_names))
 
 
 @contextlib.contextmanager
