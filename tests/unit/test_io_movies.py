@@ -138,6 +138,22 @@ def test_a_file_cut_short_is_caught_from_its_header(tmp_path: Path, movie: np.nd
         read_movie(cut)
 
 
+def test_pixels_broken_behind_good_headers_are_refused_naming_the_file(tmp_path: Path, movie: np.ndarray) -> None:
+    """A compressed frame whose bytes are damaged passes the header inspection (headers are intact);
+    reading the pixels then fails with a MovieError naming the file, not a codec's own exception."""
+    path = tmp_path / "damaged.tif"
+    tifffile.imwrite(path, movie[:, 0], compression="zlib")
+    with tifffile.TiffFile(path) as tif:
+        offset, size = tif.pages[2].dataoffsets[0], tif.pages[2].databytecounts[0]
+    data = bytearray(path.read_bytes())
+    data[offset : offset + size] = b"\xff" * size  # frame 2's compressed strip, nothing else
+    path.write_bytes(bytes(data))
+    assert inspect_movie(path).shape_tcyx[0] == movie.shape[0]  # the headers do not reveal it
+    with pytest.raises(MovieError, match=r"damaged\.tif: pixels could not be read \(.+\)") as err:
+        read_movie(path)
+    assert "\n" not in str(err.value)
+
+
 def test_an_ome_tiff_that_lost_its_metadata_tail_is_caught(tmp_path: Path, movie: np.ndarray) -> None:
     """tifffile only logs a tag whose value lies past the end of the file (the OME-XML of a file cut
     short); the pixel size would silently be lost, so the inspection refuses it."""

@@ -311,6 +311,28 @@ def test_a_target_naming_no_sample_of_the_sheet_is_named(tmp_path: Path) -> None
     assert not (workdir / "results").exists()
 
 
+def test_cluster_jobs_do_not_redo_the_header_checks(tmp_path: Path) -> None:
+    """The main snakemake process checks every movie's headers; a cluster job (snakemake in ``--mode
+    remote``, as the SLURM executor starts it) does not, so its start-up does not grow with the sheet.
+    A movie damaged after submission stops the main process but not another sample's job."""
+    config = tiny_config()
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    later = good_movie(workdir, "later.ome.tif")
+    write_workdir(workdir, config, HEADER + row("ok", good_movie(workdir)) + row("later", later))
+    (workdir / later).write_bytes((workdir / later).read_bytes()[:300])  # cut short
+    target = "results/ok/image.ome.zarr/.zattrs"
+
+    main = run_snakemake(workdir, "--dry-run", target, timeout=120)
+    assert main.returncode != 0
+    assert f"(sample 'later'): {later}: truncated or corrupt TIFF" in main.stdout + main.stderr
+
+    job = run_snakemake(workdir, "--mode", "remote", "--dry-run", target, timeout=120)
+    assert job.returncode == 0, job.stdout[-2000:] + job.stderr[-2000:]
+    assert "rule ingest_movie:" in job.stdout and "wildcards: sample=ok" in job.stdout
+    assert not (workdir / "results").exists()
+
+
 def test_catalogue_has_at_least_15_kinds() -> None:
     assert len(CATALOGUE) >= 15
 

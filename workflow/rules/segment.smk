@@ -1,8 +1,9 @@
 # Segmentation of every frame. segment.scatter (config) is the number of jobs per movie:
 #   1: rule segment_cells segments the whole movie (one GPU job per sample);
 #   N > 1: rule segment_frames segments part {part} (0..N-1, a contiguous range of frames, from the
-#   movie's frame count at run time: cellpipe.steps.part_frames) on a GPU, and segment_cells gathers
-#   the N parts into the same label image and segmentation.json (no GPU).
+#   movie's frame count at run time: cellpipe.steps.part_frames) on a GPU, and segment_cells (defined
+#   for this case below: other inputs, no GPU, script gather_segments.py) gathers the N parts into the
+#   same label image and segmentation.json.
 # Labels of each frame do not depend on the other frames, so the gathered image equals an unscattered run's.
 
 SEGMENT_PARTS = list(range(CFG.segment.scatter)) if CFG.segment.scatter > 1 else []
@@ -47,33 +48,57 @@ rule segment_frames:
         "../scripts/segment_frames.py"
 
 
-rule segment_cells:
-    """Instance segmentation of every frame (Cellpose or threshold + watershed), device recorded; with
-    segment.scatter > 1, the parts of segment_frames gathered."""
-    input:
-        normalized=f"{RESULTS}/{{sample}}/normalized.zarr",
-        image=IMAGE,
-        model=[] if SEGMENT_PARTS else segmentation_model,
-        # segment.scatter > 1: the parts, in frame order (empty lists otherwise)
-        parts=expand(f"{SEGMENT_PART}.zarr", part=SEGMENT_PARTS, allow_missing=True),
-        part_infos=expand(f"{SEGMENT_PART}.json", part=SEGMENT_PARTS, allow_missing=True),
-    output:
-        labels=CELL_LABELS,
-        info=f"{RESULTS}/{{sample}}/segmentation.json",
-    params:
-        settings=SEGMENT_SETTINGS,
-    log:
-        f"{RESULTS}/logs/segment_cells/{{sample}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/segment_cells/{{sample}}.tsv"
-    threads: 1 if SEGMENT_PARTS else 2
-    resources:
-        # gathering copies labels frame by frame: no GPU, little memory
-        gpu=0 if SEGMENT_PARTS else 1,
-        mem_mb=per_attempt(2000 if SEGMENT_PARTS else 8000),
-        runtime=per_attempt(60 if SEGMENT_PARTS else 120),
-        batch_divisor=halved_per_attempt,
-    conda:
-        f"{ENVS}/{SEGMENT_ENV}"
-    script:
-        "../scripts/segment_cells.py"
+if SEGMENT_PARTS:
+
+    rule segment_cells:
+        """The parts of segment_frames gathered into the label image and segmentation.json of an unscattered
+        run (segment.scatter > 1): frame by frame, no GPU, little memory."""
+        input:
+            normalized=f"{RESULTS}/{{sample}}/normalized.zarr",
+            image=IMAGE,
+            # in frame order: part 0 first
+            parts=expand(f"{SEGMENT_PART}.zarr", part=SEGMENT_PARTS, allow_missing=True),
+            part_infos=expand(f"{SEGMENT_PART}.json", part=SEGMENT_PARTS, allow_missing=True),
+        output:
+            labels=CELL_LABELS,
+            info=f"{RESULTS}/{{sample}}/segmentation.json",
+        log:
+            f"{RESULTS}/logs/segment_cells/{{sample}}.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/segment_cells/{{sample}}.tsv"
+        threads: 1
+        resources:
+            mem_mb=per_attempt(2000),
+            runtime=per_attempt(60),
+        conda:
+            f"{ENVS}/cellpipe.yaml"
+        script:
+            "../scripts/gather_segments.py"
+
+else:
+
+    rule segment_cells:
+        """Instance segmentation of every frame (Cellpose or threshold + watershed), device recorded."""
+        input:
+            normalized=f"{RESULTS}/{{sample}}/normalized.zarr",
+            image=IMAGE,
+            model=segmentation_model,
+        output:
+            labels=CELL_LABELS,
+            info=f"{RESULTS}/{{sample}}/segmentation.json",
+        params:
+            settings=SEGMENT_SETTINGS,
+        log:
+            f"{RESULTS}/logs/segment_cells/{{sample}}.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/segment_cells/{{sample}}.tsv"
+        threads: 2
+        resources:
+            gpu=1,
+            mem_mb=per_attempt(8000),
+            runtime=per_attempt(120),
+            batch_divisor=halved_per_attempt,
+        conda:
+            f"{ENVS}/{SEGMENT_ENV}"
+        script:
+            "../scripts/segment_cells.py"

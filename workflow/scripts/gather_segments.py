@@ -1,0 +1,15 @@
+"""Rule segment_cells with segment.scatter > 1 (the parts of rule segment_frames as inputs): see
+cellpipe.steps.gather_segments_step."""
+
+from cellpipe.logs import log_to_file
+from cellpipe.steps import gather_segments_step
+
+with log_to_file(snakemake.log[0]):
+    gather_segments_step(
+        normalized=snakemake.input["normalized"],
+        image=snakemake.input["image"],
+        parts=list(snakemake.input["parts"]),
+        part_infos=list(snakemake.input["part_infos"]),
+        labels=snakemake.output["labels"],
+        info=snakemake.output["info"],
+    )
