@@ -9,6 +9,9 @@ movie must be a complete, readable 2D time-lapse with a pixel size and frame
 interval, and its ground truth must match its frames (see :func:`load_samples`).
 The JSON schemas in ``workflow/schemas/`` are generated from these models
 (``python tools/write_schemas.py``), so schema and models cannot disagree.
+The Snakefile imports this module at every start of snakemake and of every
+cluster job, so it stays light: the stage models come from
+:mod:`cellpipe.settings`, not from the stage modules (pandas, scipy, ...).
 """
 
 from __future__ import annotations
@@ -22,15 +25,18 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cellpipe._base import StageSettings
-from cellpipe.evaluate import EvaluateSettings
-from cellpipe.ingest import IngestError, IngestSettings, check_shape, resolve_metadata
-from cellpipe.measure import MeasureSettings
-from cellpipe.normalize import NormalizeSettings
-from cellpipe.report import ReportSettings
-from cellpipe.segment import SegmentSettings
-from cellpipe.simulate import SimulationSettings
-from cellpipe.train import TrainSettings
-from cellpipe.track import TrackSettings
+from cellpipe.ingest import IngestError, check_shape, resolve_metadata
+from cellpipe.settings import (
+    EvaluateSettings,
+    IngestSettings,
+    MeasureSettings,
+    NormalizeSettings,
+    ReportSettings,
+    SegmentSettings,
+    SimulationSettings,
+    TrackSettings,
+    TrainSettings,
+)
 
 SAMPLE_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 SAMPLE_NAME = re.compile(f"^{SAMPLE_NAME_PATTERN}$")

@@ -34,10 +34,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import Field, field_validator
 
-from cellpipe._base import StageSettings
 from cellpipe.metrics import instance_scores
+from cellpipe.settings import DEFAULT_IOU_THRESHOLDS, EvaluateSettings
 from cellpipe.versions import package_version
 
 logger = logging.getLogger(__name__)
@@ -51,39 +50,6 @@ __all__ = [
     "frame_segmentation_scores",
     "segmentation_scores",
 ]
-
-DEFAULT_IOU_THRESHOLDS: tuple[float, ...] = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
-
-
-class EvaluateSettings(StageSettings):
-    """Settings of the evaluation against ground truth (rule evaluate_sample)."""
-
-    iou_thresholds: list[float] = Field(
-        default_factory=lambda: list(DEFAULT_IOU_THRESHOLDS),
-        min_length=1,
-        description="IoU thresholds (0-1) of the instance average precision; default 0.5, 0.55, ..., 0.95.",
-    )
-    min_marker_coverage: float = Field(
-        0.95,
-        ge=0.0,
-        le=1.0,
-        description="A CTC SEG frame counts as completely annotated when at least this fraction of its "
-        "tracking markers overlap a mask; only complete frames give precision and average precision.",
-    )
-    division_frame_tolerance: int = Field(
-        1,
-        ge=0,
-        le=10,
-        description="Frames by which a predicted division may differ from the true one and still count "
-        "(traccuracy's division frame buffer, and the i of the CTC's branching correctness BC(i)).",
-    )
-
-    @field_validator("iou_thresholds")
-    @classmethod
-    def _thresholds_in_range(cls, value: list[float]) -> list[float]:
-        if any(not 0.0 < t < 1.0 for t in value):
-            raise ValueError("IoU thresholds must lie strictly between 0 and 1")
-        return sorted(set(value))
 
 
 def _ratio(numerator: float, denominator: float) -> float:

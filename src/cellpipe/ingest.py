@@ -12,9 +12,8 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-from pydantic import Field
 
-from cellpipe._base import StageSettings
+from cellpipe.settings import IngestSettings
 
 logger = logging.getLogger(__name__)
 
@@ -29,17 +28,6 @@ class IngestError(ValueError):
 
 def _refuse(sample: str, movie_path: str, problem: str) -> IngestError:
     return IngestError(f"sample {sample!r} ({movie_path}): {problem}", problem)
-
-
-class IngestSettings(StageSettings):
-    """Settings of the ingest stage."""
-
-    default_pixel_size_um: float | None = Field(
-        None, gt=0, description="Pixel size in µm for movies whose file and sample-sheet row give none."
-    )
-    default_frame_interval_min: float | None = Field(
-        None, gt=0, description="Frame interval in minutes for movies whose file and sample-sheet row give none."
-    )
 
 
 @dataclass

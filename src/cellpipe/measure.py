@@ -15,10 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from pydantic import Field, field_validator
 from skimage.measure import regionprops_table
 
-from cellpipe._base import StageSettings
+from cellpipe.settings import MeasureSettings
 
 logger = logging.getLogger(__name__)
 
@@ -97,29 +96,6 @@ MSD_COLUMNS: tuple[str, ...] = tuple(_MSD_SCHEMA)
 
 #: Fewest lags with at least one pair for which :func:`summarize_tracks` fits an MSD exponent.
 _MIN_FIT_LAGS = 3
-
-
-class MeasureSettings(StageSettings):
-    """Settings of the measurement stage."""
-
-    channel_names: list[str] | None = Field(
-        default=None,
-        description=(
-            "Names of the image channels, in channel order, used in the intensity column names "
-            "(mean_intensity_<name>, integrated_intensity_<name>); None means ch0, ch1, ... (no unit)"
-        ),
-    )
-
-    @field_validator("channel_names")
-    @classmethod
-    def _check_channel_names(cls, value: list[str] | None) -> list[str] | None:
-        if value is None:
-            return value
-        if any(not name.strip() for name in value):
-            raise ValueError("channel names must be non-empty strings")
-        if len(set(value)) != len(value):
-            raise ValueError(f"channel names must be unique, got {value}")
-        return value
 
 
 def _channel_names(settings: MeasureSettings, n_channels: int) -> list[str]:

@@ -26,14 +26,13 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from pydantic import Field, model_validator
 
-from cellpipe._base import StageSettings
+from cellpipe.settings import NormalizeSettings
 
 logger = logging.getLogger(__name__)
 
@@ -60,42 +59,6 @@ _PERCENTILE_SCHEMA: dict[str, str] = {
     "high_value": "float64",
 }
 PERCENTILE_COLUMNS: tuple[str, ...] = tuple(_PERCENTILE_SCHEMA)
-
-
-class NormalizeSettings(StageSettings):
-    """Settings of the normalization stage."""
-
-    mode: Literal["movie", "frame"] = Field(
-        "movie",
-        description=(
-            "'movie': one pair of percentiles per channel over all frames (intensities stay comparable "
-            "between frames); 'frame': percentiles of every frame and channel separately"
-        ),
-    )
-    low_percentile: float = Field(
-        1.0, ge=0.0, le=100.0, description="Percentile (0-100) of the intensities mapped to 0 (percent)"
-    )
-    high_percentile: float = Field(
-        99.8, ge=0.0, le=100.0, description="Percentile (0-100) of the intensities mapped to 1 (percent)"
-    )
-    clip: bool = Field(False, description="Clip the normalized intensities to [0, 1] (no unit)")
-    max_sample_pixels: int = Field(
-        4_000_000,
-        ge=1,
-        description=(
-            "mode 'movie' only: the percentiles of a channel are computed on at most this many pixels "
-            "(px), a regular grid of pixels taken from every frame whose offset shifts from frame to "
-            "frame; a movie with fewer pixels per channel uses all of them"
-        ),
-    )
-
-    @model_validator(mode="after")
-    def _low_below_high(self) -> NormalizeSettings:
-        if not self.low_percentile < self.high_percentile:
-            raise ValueError(
-                f"low_percentile ({self.low_percentile}) must be smaller than high_percentile ({self.high_percentile})"
-            )
-        return self
 
 
 def _shape_of(movie: Any) -> tuple[int, ...]:

@@ -30,19 +30,19 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
-from pydantic import Field
 from scipy import ndimage as ndi
 from skimage.segmentation import find_boundaries
 
-from cellpipe._base import StageSettings
 from cellpipe.measure import ensemble_msd, msd_curves
 from cellpipe.provenance import PIPELINE_RULES, package_versions
+from cellpipe.settings import ReportSettings
 from cellpipe.versions import package_version
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "HEADLINE_KEYS",
+    "ReportSettings",
     "build_sample_report",
     "build_summary_report",
     "collect_versions",
@@ -111,16 +111,6 @@ footer { color:var(--muted); font-size:12px; text-align:center; padding:10px; }
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-
-class ReportSettings(StageSettings):
-    """Settings of the per-sample HTML report."""
-
-    overlay_frame: int | None = Field(
-        None, ge=0, description="Frame (0-based) shown in the segmentation overlay; default: the middle frame."
-    )
-    max_track_rows: int = Field(20, ge=1, description="Tracks listed in the report's track table (longest first).")
 
 
 def _esc(value: Any) -> str:

@@ -22,7 +22,10 @@ tracker links them over time).
 
 Units: diameters in µm (``diameter_um``) or px (``diameter_px``), areas in
 px; frames are 0-based.  torch and cellpose are imported only when the
-Cellpose method is used, so importing this module stays cheap.
+Cellpose method is used, and scipy and scikit-image only when frames are
+segmented, so importing this module stays cheap (the Snakefile imports
+:func:`check_model_path` at every start).  The settings models live in
+:mod:`cellpipe.settings`.
 """
 
 from __future__ import annotations
@@ -37,17 +40,12 @@ import sys
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from pydantic import Field, model_validator
-from scipy import ndimage as ndi
-from skimage.feature import peak_local_max
-from skimage.filters import gaussian, threshold_li, threshold_otsu, threshold_triangle
-from skimage.segmentation import relabel_sequential, watershed
 
-from cellpipe._base import StageSettings
+from cellpipe.settings import BUILTIN_MODELS, CellposeSettings, ClassicalSettings, SegmentSettings
 from cellpipe.versions import package_version
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -79,183 +77,12 @@ __all__ = [
     "select_device",
 ]
 
-_THRESHOLDS = {"otsu": threshold_otsu, "li": threshold_li, "triangle": threshold_triangle}
-
-
-class ClassicalSettings(StageSettings):
-    """Threshold + distance-transform watershed segmentation."""
-
-    smoothing_sigma_px: float = Field(
-        1.0, ge=0.0, description="Standard deviation of the Gaussian smoothing before thresholding (px); 0: none"
-    )
-    threshold: Literal["otsu", "li", "triangle"] | float = Field(
-        "otsu",
-        description=(
-            "Foreground threshold: 'otsu', 'li' or 'triangle' (computed per frame on the smoothed image), "
-            "or a fixed value in normalized intensity units (0 = low percentile, 1 = high percentile)"
-        ),
-    )
-    min_area_px: int = Field(15, ge=0, description="Objects smaller than this are removed (px, area)")
-    min_peak_distance_px: int = Field(
-        5,
-        ge=1,
-        description=(
-            "Smallest distance between two watershed markers when no cell diameter is set (px); "
-            "with a diameter, half the diameter is used"
-        ),
-    )
-    fill_holes: bool = Field(True, description="Fill holes in the foreground mask before splitting it")
-
-
-Network = Literal["cellpose3", "cellpose-sam"]
-
-#: Models Cellpose provides by name, per network (downloaded by Cellpose on first use).
-BUILTIN_MODELS: dict[str, tuple[str, ...]] = {
-    "cellpose3": ("cyto3", "cyto2", "cyto", "nuclei"),
-    "cellpose-sam": ("cpsam", "cpsam_v2"),
-}
 #: The cellpose release series that runs each network.
 CELLPOSE_MAJOR: dict[str, int] = {"cellpose3": 3, "cellpose-sam": 4}
 #: Cell diameter (px) Cellpose-SAM rescales frames to; fixed by cellpose 4 for every model.
 SAM_DIAMETER_PX = 30.0
 #: Tile side (px) of the Cellpose-SAM network; fixed by its position embeddings.
 SAM_TILE_PX = 256
-
-
-class CellposeSettings(StageSettings):
-    """Cellpose segmentation (Cellpose 3 or Cellpose-SAM) with a local model file."""
-
-    network: Network = Field(
-        "cellpose3",
-        description=(
-            "Which Cellpose network runs: 'cellpose3' (CPnet, cellpose 3.1; the shipped model) or "
-            "'cellpose-sam' (Cellpose-SAM, cellpose 4; needs the environment envs/cellpipe-sam.yaml, "
-            "e.g. snakemake --sdm conda, or the .venv-sam that `make sam-env` builds). The installed "
-            "cellpose and the model file must match it"
-        ),
-    )
-    model: str = Field(
-        "",
-        description=(
-            "Path of a local Cellpose model file (a CellposeModel state dict of the network named in "
-            "network); required when segment.method is 'cellpose'. Nothing is ever downloaded: a missing "
-            "file is an error"
-        ),
-    )
-    builtin_model: Literal["cyto3", "cyto2", "cyto", "nuclei", "cpsam", "cpsam_v2"] | None = Field(
-        None,
-        description=(
-            "Instead of model: the name of a model Cellpose provides ('cyto3', 'cyto2', 'cyto', 'nuclei' "
-            "with network 'cellpose3'; 'cpsam', 'cpsam_v2' with 'cellpose-sam'). Cellpose DOWNLOADS it on "
-            "first use (into ~/.cellpose/models, or CELLPOSE_LOCAL_MODELS_PATH) and reads it from there "
-            "afterwards; the file used and its sha256 are recorded. Set model or builtin_model, not both"
-        ),
-    )
-    precision: Literal["auto", "float32", "bfloat16"] = Field(
-        "auto",
-        description=(
-            "Number format of the network's weights. 'auto': bfloat16 for Cellpose-SAM on a CUDA GPU "
-            "(Cellpose 4's own default), float32 everywhere else. bfloat16 is for Cellpose-SAM only"
-        ),
-    )
-    flow_threshold: float = Field(
-        0.4, ge=0.0, description="Maximum flow error of a kept mask (no unit); larger keeps more masks"
-    )
-    cellprob_threshold: float = Field(
-        0.0, description="Cell probability (logit) above which a pixel can belong to a mask (no unit)"
-    )
-    min_size_px: int = Field(15, ge=0, description="Masks smaller than this are removed (px, area)")
-    batch_size: int | None = Field(
-        None,
-        ge=1,
-        description=(
-            "Network tiles run at once (tiles; a frame no larger than tile_px is one tile, about 0.4 GB of "
-            "memory per 512x512 px tile and 1.5 GB per 1024x1024 px tile). null: 1 on a CPU, where larger "
-            "batches are not faster, and 4 on a GPU. Lower it when GPU memory runs out; masks do not depend on it"
-        ),
-    )
-    device: Literal["auto", "cuda", "mps", "cpu"] = Field(
-        "auto", description="Where the network runs: 'auto' takes CUDA, then MPS, then CPU; an explicit device must exist"
-    )
-    normalize: bool = Field(
-        False,
-        description=(
-            "Let Cellpose renormalize every frame (its own 1-99 percentile stretch). Off by default: the "
-            "input is already normalized by cellpipe's normalize stage"
-        ),
-    )
-    tile_px: int = Field(
-        1024,
-        ge=64,
-        multiple_of=16,
-        description=(
-            "Side of the square tiles the network sees, after frames are rescaled to the model's cell "
-            "diameter (px, multiple of 16). A rescaled frame no larger runs in one pass; larger frames run "
-            "in overlapping tiles whose outputs are blended. 224 reproduces Cellpose 3's own tiling. "
-            "Cellpose-SAM always uses 256 px tiles (its network's fixed input size) and ignores this"
-        ),
-    )
-
-    @model_validator(mode="after")
-    def _check_network(self) -> CellposeSettings:
-        allowed = BUILTIN_MODELS[self.network]
-        if self.builtin_model is not None and self.builtin_model not in allowed:
-            raise ValueError(
-                f"builtin_model {self.builtin_model!r} is not a {self.network} model; with network "
-                f"{self.network!r} choose one of {', '.join(allowed)}"
-            )
-        if self.precision == "bfloat16" and self.network != "cellpose-sam":
-            raise ValueError("precision 'bfloat16' is for network 'cellpose-sam' only; use 'auto' or 'float32'")
-        return self
-    tile_overlap: float = Field(
-        0.1, ge=0.05, le=0.5, description="Overlap of neighbouring tiles as a fraction of tile_px (0.05-0.5)"
-    )
-
-
-class SegmentSettings(StageSettings):
-    """Settings of the segmentation stage."""
-
-    method: Literal["classical", "cellpose"] = Field(
-        "classical", description="'classical' (threshold + watershed) or 'cellpose' (needs cellpose.model)"
-    )
-    channel: int = Field(0, ge=0, description="Index (0-based) of the channel that is segmented")
-    diameter_um: float | None = Field(
-        None, gt=0.0, description="Typical cell diameter (µm); converted with the pixel size. At most one of diameter_um, diameter_px"
-    )
-    diameter_px: float | None = Field(
-        None, gt=0.0, description="Typical cell diameter (px). At most one of diameter_um, diameter_px"
-    )
-    classical: ClassicalSettings = Field(default_factory=ClassicalSettings)
-    cellpose: CellposeSettings = Field(default_factory=CellposeSettings)
-    scatter: int = Field(
-        1,
-        ge=1,
-        description=(
-            "Segmentation jobs per movie (rule segment_frames, one per contiguous range of frames; each loads "
-            "the model once and holds one batch of frames in memory), gathered into one label image by "
-            "segment_cells. 1: one segment_cells job per movie. The labels do not depend on it (with Cellpose "
-            "on a GPU, as with batch_size, a few boundary pixels can)"
-        ),
-    )
-
-    @model_validator(mode="after")
-    def _check(self) -> SegmentSettings:
-        if self.diameter_um is not None and self.diameter_px is not None:
-            raise ValueError(
-                f"set at most one of diameter_um ({self.diameter_um}) and diameter_px ({self.diameter_px})"
-            )
-        has_path, has_name = bool(self.cellpose.model.strip()), self.cellpose.builtin_model is not None
-        if self.method == "cellpose" and not (has_path or has_name):
-            raise ValueError(
-                "method 'cellpose' needs cellpose.model (the path of a local Cellpose model file) or "
-                "cellpose.builtin_model (a model Cellpose downloads on first use)"
-            )
-        if has_path and has_name:
-            raise ValueError(
-                f"set cellpose.model ({self.cellpose.model!r}) or cellpose.builtin_model "
-                f"({self.cellpose.builtin_model!r}), not both"
-            )
-        return self
 
 
 # --------------------------------------------------------------------------- helpers
@@ -559,11 +386,19 @@ def _deterministic_torch(device: str, seed: int = 0) -> Iterator[None]:
 
 def _threshold_value(image: np.ndarray, method: str | float) -> float:
     if isinstance(method, str):
-        return float(_THRESHOLDS[method](image))
+        from skimage import filters
+
+        thresholds = {"otsu": filters.threshold_otsu, "li": filters.threshold_li, "triangle": filters.threshold_triangle}
+        return float(thresholds[method](image))
     return float(method)
 
 
 def _segment_frame_classical(frame: np.ndarray, settings: ClassicalSettings, min_distance: int) -> np.ndarray:
+    from scipy import ndimage as ndi
+    from skimage.feature import peak_local_max
+    from skimage.filters import gaussian
+    from skimage.segmentation import relabel_sequential, watershed
+
     image = np.asarray(frame, dtype=np.float32)
     finite = np.isfinite(image)
     if not finite.all():
@@ -700,6 +535,7 @@ def _iter_frames_cellpose(
     """
     import torch
     from cellpose import core, dynamics, transforms
+    from skimage.segmentation import relabel_sequential
 
     n_frames, height, width = _frames_shape(frames)
     sam = model_network(model) == "cellpose-sam"

@@ -59,10 +59,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, field_validator, model_validator
 from scipy import ndimage
 
-from cellpipe._base import StageSettings
+from cellpipe.settings import SimulationSettings
 
 logger = logging.getLogger(__name__)
 
@@ -78,131 +77,6 @@ _DAUGHTER_SCALE = 0.7  # daughters are born with 0.7x the mother's semi-axes (ab
 _MIN_BIRTH_SCALE = 0.45  # ... but not smaller than this fraction of full size (rapid re-divisions)
 _DAUGHTER_BOOST = 0.5  # extra brightness of newborn (compact) daughters, fading over ~3 frames
 _MITOTIC_BOOST = 1.0  # extra brightness of a metaphase plate
-
-
-class SimulationSettings(StageSettings):
-    """Settings of the nuclei movie simulator (2D + time, one channel).
-
-    Lengths are in pixels (px), times in frames unless a name says otherwise,
-    intensities in grey levels of the uint16 output.
-    """
-
-    # --- movie geometry -------------------------------------------------------------------
-    n_frames: int = Field(30, ge=1, le=100_000, description="Number of frames T.")
-    shape: tuple[int, int] = Field((256, 256), description="Frame size (Y, X) in px; each side at least 16 px.")
-    pixel_size_um: float = Field(0.65, gt=0, description="Pixel size written with the movie (µm/px).")
-    frame_interval_min: float = Field(5.0, gt=0, description="Time between frames written with the movie (minutes).")
-    seed: int = Field(0, ge=0, description="Seed of np.random.default_rng; equal settings give identical movies.")
-
-    # --- population -----------------------------------------------------------------------
-    n_cells: int = Field(12, ge=0, description="Number of cells in the first frame (placed inside the field).")
-    entry_rate: float = Field(
-        0.05, ge=0, description="Expected number of new cells entering through the borders per frame (Poisson)."
-    )
-    division_probability: float = Field(
-        0.02, ge=0, le=1, description="Probability per frame that a cell old enough starts mitosis (1/frame)."
-    )
-    min_division_age_frames: int = Field(
-        10, ge=1, description="A cell can start mitosis only this many frames after its birth (frames)."
-    )
-    mitosis_frames: int = Field(
-        1, ge=1, le=20, description="Frames a dividing cell is shown as a compact bright metaphase plate (frames)."
-    )
-    maturation_frames: int = Field(
-        20, ge=1, description="Frames a daughter takes to grow from birth size to full size (frames)."
-    )
-
-    # --- nucleus shape --------------------------------------------------------------------
-    nucleus_radius_px: float = Field(9.0, gt=1, description="Mean semi-major axis of a full-grown nucleus (px).")
-    radius_sd_px: float = Field(1.0, ge=0, description="Standard deviation of the semi-major axis between cells (px).")
-    aspect_ratio_range: tuple[float, float] = Field(
-        (0.65, 0.95), description="Range of minor/major axis ratios, drawn uniformly per cell (0 < low <= high <= 1)."
-    )
-    shape_irregularity: float = Field(
-        0.04, ge=0, le=0.15, description="Relative amplitude of the outline's wobble (fraction of the radius)."
-    )
-
-    # --- motion ---------------------------------------------------------------------------
-    speed_px_per_frame: float = Field(
-        1.5, ge=0, description="Root-mean-square speed of the persistent random walk (px/frame)."
-    )
-    persistence: float = Field(
-        0.7, ge=0, lt=1, description="Correlation of the velocity from one frame to the next (0 = Brownian)."
-    )
-    rotation_sd_rad: float = Field(0.05, ge=0, description="Standard deviation of the orientation change per frame (rad).")
-    repulsion: float = Field(
-        0.5, ge=0, le=1, description="Fraction of an overlap between two nuclei resolved per relaxation step (0 = none)."
-    )
-
-    # --- appearance -----------------------------------------------------------------------
-    nucleus_intensity: float = Field(
-        600.0, gt=0, description="Mean brightness of a nucleus above the background, before blur (grey levels)."
-    )
-    intensity_cv: float = Field(
-        0.35, ge=0, le=2, description="Coefficient of variation of the brightness between cells (log-normal)."
-    )
-    texture_strength: float = Field(
-        0.25, ge=0, le=1, description="Standard deviation of the chromatin texture relative to the mean brightness."
-    )
-    nucleoli_max: int = Field(3, ge=0, le=10, description="Each nucleus has 0..nucleoli_max darker nucleoli.")
-    nucleolus_contrast: float = Field(
-        0.5, ge=0, le=1, description="Fractional intensity drop at the centre of a nucleolus."
-    )
-    spots_max: int = Field(4, ge=0, le=20, description="Each nucleus has 0..spots_max small bright chromocentres.")
-    spot_contrast: float = Field(0.5, ge=0, description="Peak extra intensity of a chromocentre (fraction of brightness).")
-
-    # --- optics and camera ----------------------------------------------------------------
-    blur_sigma_px: float = Field(1.2, ge=0, description="Sigma of the Gaussian point-spread function (px).")
-    haze_fraction: float = Field(
-        0.15, ge=0, le=2, description="Out-of-focus light added as a wide blur of the signal (fraction of the signal)."
-    )
-    background: float = Field(
-        120.0, ge=0, description="Mean diffuse background light (grey levels above the camera offset; has shot noise)."
-    )
-    background_gradient: float = Field(
-        0.4, ge=0, le=1.5, description="Background change across the field along a random direction (fraction of background)."
-    )
-    vignetting: float = Field(
-        0.2, ge=0, lt=1, description="Illumination drop from the optical centre to the corners (fraction)."
-    )
-    photobleaching_per_frame: float = Field(
-        0.01, ge=0, lt=1, description="Fraction of the nuclear signal lost per frame (exponential bleaching)."
-    )
-    gain: float = Field(
-        1.0, gt=0, description="Photons (photo-electrons) per grey level; shot noise SD is sqrt(signal / gain) grey levels."
-    )
-    read_noise_sd: float = Field(4.0, ge=0, description="Standard deviation of the Gaussian camera read noise (grey levels).")
-    camera_offset: float = Field(100.0, ge=0, le=60_000, description="Constant camera baseline (grey levels).")
-
-    # --- ground truth ---------------------------------------------------------------------
-    min_visible_area_px: int = Field(
-        15, ge=1, description="Nuclei showing fewer pixels than this in a frame are not labelled there (px)."
-    )
-
-    @field_validator("shape")
-    @classmethod
-    def _shape_is_large_enough(cls, value: tuple[int, int]) -> tuple[int, int]:
-        if min(value) < 16:
-            raise ValueError(f"shape {value}: each side must be at least 16 px")
-        if value[0] * value[1] > 2**28:
-            raise ValueError(f"shape {value}: frames larger than 2**28 px are not supported")
-        return value
-
-    @field_validator("aspect_ratio_range")
-    @classmethod
-    def _aspect_range_is_valid(cls, value: tuple[float, float]) -> tuple[float, float]:
-        low, high = value
-        if not 0 < low <= high <= 1:
-            raise ValueError(f"aspect_ratio_range {value}: need 0 < low <= high <= 1")
-        return value
-
-    @model_validator(mode="after")
-    def _radius_fits(self) -> SimulationSettings:
-        if self.nucleus_radius_px * 2 > min(self.shape):
-            raise ValueError(
-                f"nucleus_radius_px {self.nucleus_radius_px} is too large for frames of {self.shape} px"
-            )
-        return self
 
 
 @dataclass

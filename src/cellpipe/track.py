@@ -43,9 +43,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
 
-from cellpipe._base import StageSettings
+from cellpipe.settings import TrackSettings
 
 if TYPE_CHECKING:  # pragma: no cover
     import btrack.btypes
@@ -86,88 +85,6 @@ LINEAGE_COLUMNS: tuple[str, ...] = tuple(_LINEAGE_SCHEMA)
 #: Hypothesis names in btrack's hypothesis model switched by the settings.
 _DIVISION_HYPOTHESIS = "P_branch"
 _APOPTOSIS_HYPOTHESIS = "P_dead"
-
-
-class TrackSettings(StageSettings):
-    """Settings of the tracking stage (distances in µm, areas in µm², times in frames)."""
-
-    tracker_config: str = Field(
-        "resources/tracker/cellpipe_tracker.json",
-        description="btrack configuration (JSON; motion and hypothesis models in px and frames). "
-        "A relative path is looked up in the working directory, then in the workflow's folder.",
-    )
-    max_search_radius_um: float = Field(
-        20.0,
-        gt=0,
-        description="Largest distance between two objects the tracker links, frame to frame or across a "
-        "gap or division (µm); replaces max_search_radius and hypothesis_model.dist_thresh of the btrack "
-        "configuration (after conversion to px).",
-    )
-    min_area_um2: float = Field(
-        10.0,
-        ge=0,
-        description="Objects smaller than this are dropped before tracking: they get no track and are 0 "
-        "in the relabelled masks (µm²).",
-    )
-    divisions: bool = Field(
-        True,
-        description="Let the optimiser assign cell divisions (the P_branch hypothesis); False removes "
-        "P_branch from the configuration's hypotheses.",
-    )
-    apoptosis: bool = Field(
-        False,
-        description="Let the optimiser assign apoptosis (the P_dead hypothesis). It needs objects "
-        "classified as apoptotic, which cellpipe's segmentation does not provide, so it has no effect "
-        "unless such labels exist.",
-    )
-    step_size: int = Field(
-        100,
-        ge=1,
-        description="Frames btrack links per step between progress lines in the log and time-limit checks "
-        "(frames). btrack's own default; its linking results depend on it, so keep it for reproducibility.",
-    )
-    optimize: bool = Field(
-        True,
-        description="Run btrack's global optimisation after frame-to-frame linking: it joins tracklets "
-        "across gaps and assigns divisions. Without it the tracks are the frame-to-frame tracklets, which "
-        "with the shipped configuration are many more and shorter (no unit).",
-    )
-    optimizer_time_limit_s: float = Field(
-        60.0, gt=0, description="Time limit of the optimiser (GLPK) per movie (s). When it is hit the "
-        "tracks are btrack's frame-to-frame tracklets; tracking.json and the log say so."
-    )
-    time_limit_s: float = Field(
-        3600.0, gt=0, description="Wall-clock bound of btrack's frame-to-frame linking per movie (s); "
-        "when it is hit the job stops with an error saying at which frame, instead of running on."
-    )
-    dense_objects_per_frame: int = Field(
-        1000, ge=1, description="Above this many objects in any frame, btrack's approximate update mode "
-        "is used (the exact mode's cost grows with the square of the objects per frame) (objects)."
-    )
-    dense_search_radius_um: float = Field(
-        10.0, gt=0, description="In the approximate mode, the search radius is at most this (µm), which "
-        "bounds the candidate links per object and so the optimiser's problem."
-    )
-    motion_noise_um: float | None = Field(
-        None, gt=0, description="Standard deviation of a cell's random change of velocity per frame (µm): "
-        "sets the motion model's process noise Q (discrete white-noise acceleration). null keeps the "
-        "configuration's Q (px)."
-    )
-    position_noise_um: float | None = Field(
-        None, gt=0, description="Standard deviation of the measured centroid around the true position (µm): "
-        "sets the motion model's measurement noise R. null keeps the configuration's R (px)."
-    )
-    border_distance_um: float | None = Field(
-        None, gt=0, description="Tracks that start or end within this distance of the image border "
-        "are explained as cells entering or leaving the field (btrack's theta_dist) (µm). null keeps the "
-        "configuration's theta_dist (px)."
-    )
-    gap_fill_distance_um: float | None = Field(
-        5.0, gt=0, description="After btrack, an object left on its own (a one-object track without parent "
-        "or children) in a frame where a track has a gap joins that track when its centroid lies within this "
-        "distance of the track's position interpolated across the gap (µm); nearest pairs first. null "
-        "leaves btrack's gaps as they are."
-    )
 
 
 class TrackingTimeLimitError(RuntimeError):

@@ -40,15 +40,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, model_validator
 
-from cellpipe._base import StageSettings
 from cellpipe.io.annotations import AnnotatedImage
 from cellpipe.normalize import NormalizeSettings
+from cellpipe.settings import AugmentSettings, TrainDataset, TrainSettings
 
 logger = logging.getLogger(__name__)
 
@@ -71,123 +70,6 @@ __all__ = [
 
 #: Channels per feature level of Cellpose 3's standard network (2 input channels).
 CPNET_NBASE: tuple[int, ...] = (2, 32, 64, 128, 256)
-
-
-class TrainDataset(StageSettings):
-    """One source of annotated images."""
-
-    images: str = Field(
-        ...,
-        description="A movie (CTC folder of tTTT.tif, TIFF, OME-TIFF) or a single 2D TIFF image, relative to the working directory",
-    )
-    labels: str = Field(
-        ...,
-        description=(
-            "Its annotation: a CTC ground-truth folder (SEG/man_segTTT.tif, with TRA/ to detect sparse frames) "
-            "or a label TIFF of the same shape as the images (0 = background)"
-        ),
-    )
-    frames: list[int] | None = Field(
-        None,
-        description=(
-            "0-based frames to use; null: every completely annotated frame. Naming a sparsely annotated "
-            "CTC frame is an error"
-        ),
-    )
-    frame_step: int = Field(1, ge=1, description="Use every n-th of the selected frames (frames)")
-    channel: int = Field(0, ge=0, description="Channel (0-based) of a multi-channel movie")
-    role: Literal["auto", "train", "validation"] = Field(
-        "auto",
-        description="'train' or 'validation' puts all its images in that set; 'auto' splits them (train.validation_by)",
-    )
-    weight: float = Field(
-        1.0, gt=0.0, description="Relative sampling weight of this dataset's crops (no unit)"
-    )
-
-
-class AugmentSettings(StageSettings):
-    """Random changes applied to every training crop."""
-
-    flips: bool = Field(True, description="Random horizontal and vertical flips")
-    rotate90: bool = Field(True, description="Random rotations by 0, 90, 180 or 270 degrees")
-    scale_range: float = Field(
-        0.5, ge=0.0, lt=2.0, description="Random zoom factor drawn from [1 - r/2, 1 + r/2] on top of the diameter rescaling (no unit)"
-    )
-    intensity_scale: tuple[float, float] = Field(
-        (0.6, 1.4), description="Range of the random factor multiplying the normalized intensities (no unit)"
-    )
-    intensity_shift: float = Field(
-        0.05, ge=0.0, description="Largest random offset added to the normalized intensities (normalized units)"
-    )
-    noise_sd_max: float = Field(
-        0.05, ge=0.0, description="Largest standard deviation of the added Gaussian noise (normalized units)"
-    )
-
-    @model_validator(mode="after")
-    def _check(self) -> AugmentSettings:
-        low, high = self.intensity_scale
-        if not 0 < low <= high:
-            raise ValueError(f"intensity_scale must be (low, high) with 0 < low <= high, got {self.intensity_scale}")
-        return self
-
-
-class TrainSettings(StageSettings):
-    """Settings of one trained model (config ``train.<model>``)."""
-
-    datasets: list[TrainDataset] = Field(..., min_length=1, description="Annotated image sources")
-    init_model: str | None = Field(
-        None,
-        description=(
-            "Fine-tune from this local Cellpose 3 model file (checked to exist; nothing is downloaded); "
-            "null trains from scratch"
-        ),
-    )
-    n_epochs: int = Field(100, ge=1, description="Number of epochs")
-    samples_per_epoch: int = Field(32, ge=1, description="Random crops per epoch (crops)")
-    batch_size: int = Field(8, ge=1, description="Crops per optimisation step (crops)")
-    learning_rate: float = Field(0.005, gt=0.0, description="Peak learning rate of AdamW (per step)")
-    weight_decay: float = Field(1e-5, ge=0.0, description="AdamW weight decay (no unit)")
-    warmup_epochs: int = Field(5, ge=0, description="Epochs of linear learning-rate warm-up before cosine decay (epochs)")
-    tile_px: int = Field(224, ge=32, description="Side of a training crop (px, after rescaling); multiple of 16")
-    diam_mean_px: float = Field(
-        30.0, gt=0.0, description="Cell diameter the network sees: every image is rescaled so its median cell diameter becomes this (px)"
-    )
-    validation_fraction: float = Field(
-        0.2, ge=0.0, lt=1.0, description="Fraction of the 'auto' images (or movies) held out for validation (0-1)"
-    )
-    validation_by: Literal["frame", "movie"] = Field(
-        "frame", description="Hold out whole frames, or whole movies (no frame of a held-out movie is trained on)"
-    )
-    validation_every_epochs: int = Field(10, ge=1, description="Validation loss is computed every this many epochs (epochs)")
-    batchnorm_calibration_crops: int = Field(
-        64,
-        ge=0,
-        description=(
-            "After training, the BatchNorm statistics used at inference are recomputed from this many training "
-            "crops with the final weights (crops); 0 keeps the running averages of training"
-        ),
-    )
-    min_cells: int = Field(1, ge=0, description="Images with fewer labelled cells are not used (cells)")
-    min_marker_coverage: float = Field(
-        0.95,
-        ge=0.0,
-        le=1.0,
-        description=(
-            "A CTC SEG frame is complete, and used, when at least this fraction of the cells in its TRA "
-            "markers has a mask (0-1); sparser frames are skipped"
-        ),
-    )
-    seed: int = Field(0, ge=0, description="Seed of every random choice (split, crops, augmentation, initial weights)")
-    device: Literal["auto", "cuda", "mps", "cpu"] = Field(
-        "auto", description="Where the network trains: 'auto' takes CUDA, then MPS, then CPU"
-    )
-    augment: AugmentSettings = Field(default_factory=AugmentSettings)
-
-    @model_validator(mode="after")
-    def _check(self) -> TrainSettings:
-        if self.tile_px % 16:
-            raise ValueError(f"tile_px must be a multiple of 16, got {self.tile_px}")
-        return self
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -203,3 +206,28 @@ def test_ingest_step_streams_frames_and_a_nan_frame_leaves_no_image(tmp_path: Pa
     with pytest.raises(IngestError, match=r"sample 's' \(.*nan.tif\): frame 3: 1 NaN or infinite pixels"):
         ingest_movie_step(movie=tmp_path / "nan.tif", image=tmp_path / "nan.ome.zarr", **args)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.tif", "nan.tif", "ok.ome.zarr"]
+
+
+#: Libraries the Snakefile's imports (workflow/rules/common.smk) must not load: they cost seconds at
+#: every start of snakemake and of every cluster job.
+HEAVY_MODULES = ("pandas", "matplotlib", "scipy", "skimage", "torch", "cellpose", "dask", "zarr", "tifffile", "btrack")
+
+
+def test_what_the_snakefile_imports_loads_no_heavy_library() -> None:
+    code = (
+        "import sys\n"
+        "import cellpipe.config, cellpipe.provenance, cellpipe.segment\n"
+        f"print(' '.join(m for m in {HEAVY_MODULES!r} if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == [], f"imported by cellpipe.config/provenance/segment: {result.stdout.strip()}"
+
+
+def test_every_stage_module_re_exports_its_settings() -> None:
+    """``from cellpipe.<stage> import <Model>`` gives the model of cellpipe.settings (one class, not a copy)."""
+    from cellpipe import settings
+
+    for name, module in settings.STAGE_MODULES.items():
+        assert getattr(importlib.import_module(f"cellpipe.{module}"), name) is getattr(settings, name), name
+    models = {n for n in settings.__all__ if isinstance(getattr(settings, n), type)}
+    assert models == set(settings.STAGE_MODULES)

@@ -1,0 +1,693 @@
+"""The typed settings of every stage, one pydantic model per stage (one section of ``config.yaml``).
+
+They live here, apart from the stage modules that use them, so that :mod:`cellpipe.config`
+(imported by the Snakefile at every start of snakemake and of every cluster job) validates a config
+without importing pandas, scipy, scikit-image, matplotlib or torch.  This module imports only the
+standard library and pydantic; a validator needing more imports it when it runs.  Every stage module
+re-exports its own models (``from cellpipe.segment import SegmentSettings`` keeps working), and
+:data:`STAGE_MODULES` names that module for each model.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from cellpipe._base import StageSettings
+
+__all__ = [
+    "BUILTIN_MODELS",
+    "DEFAULT_IOU_THRESHOLDS",
+    "STAGE_MODULES",
+    "AugmentSettings",
+    "CellposeSettings",
+    "ClassicalSettings",
+    "EvaluateSettings",
+    "IngestSettings",
+    "MeasureSettings",
+    "Network",
+    "NormalizeSettings",
+    "ReportSettings",
+    "SegmentSettings",
+    "SimulationSettings",
+    "TrackSettings",
+    "TrainDataset",
+    "TrainSettings",
+]
+
+
+# --------------------------------------------------------------------------- ingest
+
+
+class IngestSettings(StageSettings):
+    """Settings of the ingest stage."""
+
+    default_pixel_size_um: float | None = Field(
+        None, gt=0, description="Pixel size in µm for movies whose file and sample-sheet row give none."
+    )
+    default_frame_interval_min: float | None = Field(
+        None, gt=0, description="Frame interval in minutes for movies whose file and sample-sheet row give none."
+    )
+
+
+# --------------------------------------------------------------------------- normalize
+
+
+class NormalizeSettings(StageSettings):
+    """Settings of the normalization stage."""
+
+    mode: Literal["movie", "frame"] = Field(
+        "movie",
+        description=(
+            "'movie': one pair of percentiles per channel over all frames (intensities stay comparable "
+            "between frames); 'frame': percentiles of every frame and channel separately"
+        ),
+    )
+    low_percentile: float = Field(
+        1.0, ge=0.0, le=100.0, description="Percentile (0-100) of the intensities mapped to 0 (percent)"
+    )
+    high_percentile: float = Field(
+        99.8, ge=0.0, le=100.0, description="Percentile (0-100) of the intensities mapped to 1 (percent)"
+    )
+    clip: bool = Field(False, description="Clip the normalized intensities to [0, 1] (no unit)")
+    max_sample_pixels: int = Field(
+        4_000_000,
+        ge=1,
+        description=(
+            "mode 'movie' only: the percentiles of a channel are computed on at most this many pixels "
+            "(px), a regular grid of pixels taken from every frame whose offset shifts from frame to "
+            "frame; a movie with fewer pixels per channel uses all of them"
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _low_below_high(self) -> NormalizeSettings:
+        if not self.low_percentile < self.high_percentile:
+            raise ValueError(
+                f"low_percentile ({self.low_percentile}) must be smaller than high_percentile ({self.high_percentile})"
+            )
+        return self
+
+
+# --------------------------------------------------------------------------- segment
+
+
+class ClassicalSettings(StageSettings):
+    """Threshold + distance-transform watershed segmentation."""
+
+    smoothing_sigma_px: float = Field(
+        1.0, ge=0.0, description="Standard deviation of the Gaussian smoothing before thresholding (px); 0: none"
+    )
+    threshold: Literal["otsu", "li", "triangle"] | float = Field(
+        "otsu",
+        description=(
+            "Foreground threshold: 'otsu', 'li' or 'triangle' (computed per frame on the smoothed image), "
+            "or a fixed value in normalized intensity units (0 = low percentile, 1 = high percentile)"
+        ),
+    )
+    min_area_px: int = Field(15, ge=0, description="Objects smaller than this are removed (px, area)")
+    min_peak_distance_px: int = Field(
+        5,
+        ge=1,
+        description=(
+            "Smallest distance between two watershed markers when no cell diameter is set (px); "
+            "with a diameter, half the diameter is used"
+        ),
+    )
+    fill_holes: bool = Field(True, description="Fill holes in the foreground mask before splitting it")
+
+
+Network = Literal["cellpose3", "cellpose-sam"]
+
+
+#: Models Cellpose provides by name, per network (downloaded by Cellpose on first use).
+BUILTIN_MODELS: dict[str, tuple[str, ...]] = {
+    "cellpose3": ("cyto3", "cyto2", "cyto", "nuclei"),
+    "cellpose-sam": ("cpsam", "cpsam_v2"),
+}
+
+
+class CellposeSettings(StageSettings):
+    """Cellpose segmentation (Cellpose 3 or Cellpose-SAM) with a local model file."""
+
+    network: Network = Field(
+        "cellpose3",
+        description=(
+            "Which Cellpose network runs: 'cellpose3' (CPnet, cellpose 3.1; the shipped model) or "
+            "'cellpose-sam' (Cellpose-SAM, cellpose 4; needs the environment envs/cellpipe-sam.yaml, "
+            "e.g. snakemake --sdm conda, or the .venv-sam that `make sam-env` builds). The installed "
+            "cellpose and the model file must match it"
+        ),
+    )
+    model: str = Field(
+        "",
+        description=(
+            "Path of a local Cellpose model file (a CellposeModel state dict of the network named in "
+            "network); required when segment.method is 'cellpose'. Nothing is ever downloaded: a missing "
+            "file is an error"
+        ),
+    )
+    builtin_model: Literal["cyto3", "cyto2", "cyto", "nuclei", "cpsam", "cpsam_v2"] | None = Field(
+        None,
+        description=(
+            "Instead of model: the name of a model Cellpose provides ('cyto3', 'cyto2', 'cyto', 'nuclei' "
+            "with network 'cellpose3'; 'cpsam', 'cpsam_v2' with 'cellpose-sam'). Cellpose DOWNLOADS it on "
+            "first use (into ~/.cellpose/models, or CELLPOSE_LOCAL_MODELS_PATH) and reads it from there "
+            "afterwards; the file used and its sha256 are recorded. Set model or builtin_model, not both"
+        ),
+    )
+    precision: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto",
+        description=(
+            "Number format of the network's weights. 'auto': bfloat16 for Cellpose-SAM on a CUDA GPU "
+            "(Cellpose 4's own default), float32 everywhere else. bfloat16 is for Cellpose-SAM only"
+        ),
+    )
+    flow_threshold: float = Field(
+        0.4, ge=0.0, description="Maximum flow error of a kept mask (no unit); larger keeps more masks"
+    )
+    cellprob_threshold: float = Field(
+        0.0, description="Cell probability (logit) above which a pixel can belong to a mask (no unit)"
+    )
+    min_size_px: int = Field(15, ge=0, description="Masks smaller than this are removed (px, area)")
+    batch_size: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "Network tiles run at once (tiles; a frame no larger than tile_px is one tile, about 0.4 GB of "
+            "memory per 512x512 px tile and 1.5 GB per 1024x1024 px tile). null: 1 on a CPU, where larger "
+            "batches are not faster, and 4 on a GPU. Lower it when GPU memory runs out; masks do not depend on it"
+        ),
+    )
+    device: Literal["auto", "cuda", "mps", "cpu"] = Field(
+        "auto", description="Where the network runs: 'auto' takes CUDA, then MPS, then CPU; an explicit device must exist"
+    )
+    normalize: bool = Field(
+        False,
+        description=(
+            "Let Cellpose renormalize every frame (its own 1-99 percentile stretch). Off by default: the "
+            "input is already normalized by cellpipe's normalize stage"
+        ),
+    )
+    tile_px: int = Field(
+        1024,
+        ge=64,
+        multiple_of=16,
+        description=(
+            "Side of the square tiles the network sees, after frames are rescaled to the model's cell "
+            "diameter (px, multiple of 16). A rescaled frame no larger runs in one pass; larger frames run "
+            "in overlapping tiles whose outputs are blended. 224 reproduces Cellpose 3's own tiling. "
+            "Cellpose-SAM always uses 256 px tiles (its network's fixed input size) and ignores this"
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _check_network(self) -> CellposeSettings:
+        allowed = BUILTIN_MODELS[self.network]
+        if self.builtin_model is not None and self.builtin_model not in allowed:
+            raise ValueError(
+                f"builtin_model {self.builtin_model!r} is not a {self.network} model; with network "
+                f"{self.network!r} choose one of {', '.join(allowed)}"
+            )
+        if self.precision == "bfloat16" and self.network != "cellpose-sam":
+            raise ValueError("precision 'bfloat16' is for network 'cellpose-sam' only; use 'auto' or 'float32'")
+        return self
+    tile_overlap: float = Field(
+        0.1, ge=0.05, le=0.5, description="Overlap of neighbouring tiles as a fraction of tile_px (0.05-0.5)"
+    )
+
+
+class SegmentSettings(StageSettings):
+    """Settings of the segmentation stage."""
+
+    method: Literal["classical", "cellpose"] = Field(
+        "classical", description="'classical' (threshold + watershed) or 'cellpose' (needs cellpose.model)"
+    )
+    channel: int = Field(0, ge=0, description="Index (0-based) of the channel that is segmented")
+    diameter_um: float | None = Field(
+        None, gt=0.0, description="Typical cell diameter (µm); converted with the pixel size. At most one of diameter_um, diameter_px"
+    )
+    diameter_px: float | None = Field(
+        None, gt=0.0, description="Typical cell diameter (px). At most one of diameter_um, diameter_px"
+    )
+    classical: ClassicalSettings = Field(default_factory=ClassicalSettings)
+    cellpose: CellposeSettings = Field(default_factory=CellposeSettings)
+    scatter: int = Field(
+        1,
+        ge=1,
+        description=(
+            "Segmentation jobs per movie (rule segment_frames, one per contiguous range of frames; each loads "
+            "the model once and holds one batch of frames in memory), gathered into one label image by "
+            "segment_cells. 1: one segment_cells job per movie. The labels do not depend on it (with Cellpose "
+            "on a GPU, as with batch_size, a few boundary pixels can)"
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> SegmentSettings:
+        if self.diameter_um is not None and self.diameter_px is not None:
+            raise ValueError(
+                f"set at most one of diameter_um ({self.diameter_um}) and diameter_px ({self.diameter_px})"
+            )
+        has_path, has_name = bool(self.cellpose.model.strip()), self.cellpose.builtin_model is not None
+        if self.method == "cellpose" and not (has_path or has_name):
+            raise ValueError(
+                "method 'cellpose' needs cellpose.model (the path of a local Cellpose model file) or "
+                "cellpose.builtin_model (a model Cellpose downloads on first use)"
+            )
+        if has_path and has_name:
+            raise ValueError(
+                f"set cellpose.model ({self.cellpose.model!r}) or cellpose.builtin_model "
+                f"({self.cellpose.builtin_model!r}), not both"
+            )
+        return self
+
+
+# --------------------------------------------------------------------------- track
+
+
+class TrackSettings(StageSettings):
+    """Settings of the tracking stage (distances in µm, areas in µm², times in frames)."""
+
+    tracker_config: str = Field(
+        "resources/tracker/cellpipe_tracker.json",
+        description="btrack configuration (JSON; motion and hypothesis models in px and frames). "
+        "A relative path is looked up in the working directory, then in the workflow's folder.",
+    )
+    max_search_radius_um: float = Field(
+        20.0,
+        gt=0,
+        description="Largest distance between two objects the tracker links, frame to frame or across a "
+        "gap or division (µm); replaces max_search_radius and hypothesis_model.dist_thresh of the btrack "
+        "configuration (after conversion to px).",
+    )
+    min_area_um2: float = Field(
+        10.0,
+        ge=0,
+        description="Objects smaller than this are dropped before tracking: they get no track and are 0 "
+        "in the relabelled masks (µm²).",
+    )
+    divisions: bool = Field(
+        True,
+        description="Let the optimiser assign cell divisions (the P_branch hypothesis); False removes "
+        "P_branch from the configuration's hypotheses.",
+    )
+    apoptosis: bool = Field(
+        False,
+        description="Let the optimiser assign apoptosis (the P_dead hypothesis). It needs objects "
+        "classified as apoptotic, which cellpipe's segmentation does not provide, so it has no effect "
+        "unless such labels exist.",
+    )
+    step_size: int = Field(
+        100,
+        ge=1,
+        description="Frames btrack links per step between progress lines in the log and time-limit checks "
+        "(frames). btrack's own default; its linking results depend on it, so keep it for reproducibility.",
+    )
+    optimize: bool = Field(
+        True,
+        description="Run btrack's global optimisation after frame-to-frame linking: it joins tracklets "
+        "across gaps and assigns divisions. Without it the tracks are the frame-to-frame tracklets, which "
+        "with the shipped configuration are many more and shorter (no unit).",
+    )
+    optimizer_time_limit_s: float = Field(
+        60.0, gt=0, description="Time limit of the optimiser (GLPK) per movie (s). When it is hit the "
+        "tracks are btrack's frame-to-frame tracklets; tracking.json and the log say so."
+    )
+    time_limit_s: float = Field(
+        3600.0, gt=0, description="Wall-clock bound of btrack's frame-to-frame linking per movie (s); "
+        "when it is hit the job stops with an error saying at which frame, instead of running on."
+    )
+    dense_objects_per_frame: int = Field(
+        1000, ge=1, description="Above this many objects in any frame, btrack's approximate update mode "
+        "is used (the exact mode's cost grows with the square of the objects per frame) (objects)."
+    )
+    dense_search_radius_um: float = Field(
+        10.0, gt=0, description="In the approximate mode, the search radius is at most this (µm), which "
+        "bounds the candidate links per object and so the optimiser's problem."
+    )
+    motion_noise_um: float | None = Field(
+        None, gt=0, description="Standard deviation of a cell's random change of velocity per frame (µm): "
+        "sets the motion model's process noise Q (discrete white-noise acceleration). null keeps the "
+        "configuration's Q (px)."
+    )
+    position_noise_um: float | None = Field(
+        None, gt=0, description="Standard deviation of the measured centroid around the true position (µm): "
+        "sets the motion model's measurement noise R. null keeps the configuration's R (px)."
+    )
+    border_distance_um: float | None = Field(
+        None, gt=0, description="Tracks that start or end within this distance of the image border "
+        "are explained as cells entering or leaving the field (btrack's theta_dist) (µm). null keeps the "
+        "configuration's theta_dist (px)."
+    )
+    gap_fill_distance_um: float | None = Field(
+        5.0, gt=0, description="After btrack, an object left on its own (a one-object track without parent "
+        "or children) in a frame where a track has a gap joins that track when its centroid lies within this "
+        "distance of the track's position interpolated across the gap (µm); nearest pairs first. null "
+        "leaves btrack's gaps as they are."
+    )
+
+
+# --------------------------------------------------------------------------- measure
+
+
+class MeasureSettings(StageSettings):
+    """Settings of the measurement stage."""
+
+    channel_names: list[str] | None = Field(
+        default=None,
+        description=(
+            "Names of the image channels, in channel order, used in the intensity column names "
+            "(mean_intensity_<name>, integrated_intensity_<name>); None means ch0, ch1, ... (no unit)"
+        ),
+    )
+
+    @field_validator("channel_names")
+    @classmethod
+    def _check_channel_names(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return value
+        if any(not name.strip() for name in value):
+            raise ValueError("channel names must be non-empty strings")
+        if len(set(value)) != len(value):
+            raise ValueError(f"channel names must be unique, got {value}")
+        return value
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+DEFAULT_IOU_THRESHOLDS: tuple[float, ...] = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
+
+
+class EvaluateSettings(StageSettings):
+    """Settings of the evaluation against ground truth (rule evaluate_sample)."""
+
+    iou_thresholds: list[float] = Field(
+        default_factory=lambda: list(DEFAULT_IOU_THRESHOLDS),
+        min_length=1,
+        description="IoU thresholds (0-1) of the instance average precision; default 0.5, 0.55, ..., 0.95.",
+    )
+    min_marker_coverage: float = Field(
+        0.95,
+        ge=0.0,
+        le=1.0,
+        description="A CTC SEG frame counts as completely annotated when at least this fraction of its "
+        "tracking markers overlap a mask; only complete frames give precision and average precision.",
+    )
+    division_frame_tolerance: int = Field(
+        1,
+        ge=0,
+        le=10,
+        description="Frames by which a predicted division may differ from the true one and still count "
+        "(traccuracy's division frame buffer, and the i of the CTC's branching correctness BC(i)).",
+    )
+
+    @field_validator("iou_thresholds")
+    @classmethod
+    def _thresholds_in_range(cls, value: list[float]) -> list[float]:
+        if any(not 0.0 < t < 1.0 for t in value):
+            raise ValueError("IoU thresholds must lie strictly between 0 and 1")
+        return sorted(set(value))
+
+
+# --------------------------------------------------------------------------- report
+
+
+class ReportSettings(StageSettings):
+    """Settings of the per-sample HTML report."""
+
+    overlay_frame: int | None = Field(
+        None, ge=0, description="Frame (0-based) shown in the segmentation overlay; default: the middle frame."
+    )
+    max_track_rows: int = Field(20, ge=1, description="Tracks listed in the report's track table (longest first).")
+
+
+# --------------------------------------------------------------------------- simulate
+
+
+class SimulationSettings(StageSettings):
+    """Settings of the nuclei movie simulator (2D + time, one channel).
+
+    Lengths are in pixels (px), times in frames unless a name says otherwise,
+    intensities in grey levels of the uint16 output.
+    """
+
+    # --- movie geometry -------------------------------------------------------------------
+    n_frames: int = Field(30, ge=1, le=100_000, description="Number of frames T.")
+    shape: tuple[int, int] = Field((256, 256), description="Frame size (Y, X) in px; each side at least 16 px.")
+    pixel_size_um: float = Field(0.65, gt=0, description="Pixel size written with the movie (µm/px).")
+    frame_interval_min: float = Field(5.0, gt=0, description="Time between frames written with the movie (minutes).")
+    seed: int = Field(0, ge=0, description="Seed of np.random.default_rng; equal settings give identical movies.")
+
+    # --- population -----------------------------------------------------------------------
+    n_cells: int = Field(12, ge=0, description="Number of cells in the first frame (placed inside the field).")
+    entry_rate: float = Field(
+        0.05, ge=0, description="Expected number of new cells entering through the borders per frame (Poisson)."
+    )
+    division_probability: float = Field(
+        0.02, ge=0, le=1, description="Probability per frame that a cell old enough starts mitosis (1/frame)."
+    )
+    min_division_age_frames: int = Field(
+        10, ge=1, description="A cell can start mitosis only this many frames after its birth (frames)."
+    )
+    mitosis_frames: int = Field(
+        1, ge=1, le=20, description="Frames a dividing cell is shown as a compact bright metaphase plate (frames)."
+    )
+    maturation_frames: int = Field(
+        20, ge=1, description="Frames a daughter takes to grow from birth size to full size (frames)."
+    )
+
+    # --- nucleus shape --------------------------------------------------------------------
+    nucleus_radius_px: float = Field(9.0, gt=1, description="Mean semi-major axis of a full-grown nucleus (px).")
+    radius_sd_px: float = Field(1.0, ge=0, description="Standard deviation of the semi-major axis between cells (px).")
+    aspect_ratio_range: tuple[float, float] = Field(
+        (0.65, 0.95), description="Range of minor/major axis ratios, drawn uniformly per cell (0 < low <= high <= 1)."
+    )
+    shape_irregularity: float = Field(
+        0.04, ge=0, le=0.15, description="Relative amplitude of the outline's wobble (fraction of the radius)."
+    )
+
+    # --- motion ---------------------------------------------------------------------------
+    speed_px_per_frame: float = Field(
+        1.5, ge=0, description="Root-mean-square speed of the persistent random walk (px/frame)."
+    )
+    persistence: float = Field(
+        0.7, ge=0, lt=1, description="Correlation of the velocity from one frame to the next (0 = Brownian)."
+    )
+    rotation_sd_rad: float = Field(0.05, ge=0, description="Standard deviation of the orientation change per frame (rad).")
+    repulsion: float = Field(
+        0.5, ge=0, le=1, description="Fraction of an overlap between two nuclei resolved per relaxation step (0 = none)."
+    )
+
+    # --- appearance -----------------------------------------------------------------------
+    nucleus_intensity: float = Field(
+        600.0, gt=0, description="Mean brightness of a nucleus above the background, before blur (grey levels)."
+    )
+    intensity_cv: float = Field(
+        0.35, ge=0, le=2, description="Coefficient of variation of the brightness between cells (log-normal)."
+    )
+    texture_strength: float = Field(
+        0.25, ge=0, le=1, description="Standard deviation of the chromatin texture relative to the mean brightness."
+    )
+    nucleoli_max: int = Field(3, ge=0, le=10, description="Each nucleus has 0..nucleoli_max darker nucleoli.")
+    nucleolus_contrast: float = Field(
+        0.5, ge=0, le=1, description="Fractional intensity drop at the centre of a nucleolus."
+    )
+    spots_max: int = Field(4, ge=0, le=20, description="Each nucleus has 0..spots_max small bright chromocentres.")
+    spot_contrast: float = Field(0.5, ge=0, description="Peak extra intensity of a chromocentre (fraction of brightness).")
+
+    # --- optics and camera ----------------------------------------------------------------
+    blur_sigma_px: float = Field(1.2, ge=0, description="Sigma of the Gaussian point-spread function (px).")
+    haze_fraction: float = Field(
+        0.15, ge=0, le=2, description="Out-of-focus light added as a wide blur of the signal (fraction of the signal)."
+    )
+    background: float = Field(
+        120.0, ge=0, description="Mean diffuse background light (grey levels above the camera offset; has shot noise)."
+    )
+    background_gradient: float = Field(
+        0.4, ge=0, le=1.5, description="Background change across the field along a random direction (fraction of background)."
+    )
+    vignetting: float = Field(
+        0.2, ge=0, lt=1, description="Illumination drop from the optical centre to the corners (fraction)."
+    )
+    photobleaching_per_frame: float = Field(
+        0.01, ge=0, lt=1, description="Fraction of the nuclear signal lost per frame (exponential bleaching)."
+    )
+    gain: float = Field(
+        1.0, gt=0, description="Photons (photo-electrons) per grey level; shot noise SD is sqrt(signal / gain) grey levels."
+    )
+    read_noise_sd: float = Field(4.0, ge=0, description="Standard deviation of the Gaussian camera read noise (grey levels).")
+    camera_offset: float = Field(100.0, ge=0, le=60_000, description="Constant camera baseline (grey levels).")
+
+    # --- ground truth ---------------------------------------------------------------------
+    min_visible_area_px: int = Field(
+        15, ge=1, description="Nuclei showing fewer pixels than this in a frame are not labelled there (px)."
+    )
+
+    @field_validator("shape")
+    @classmethod
+    def _shape_is_large_enough(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if min(value) < 16:
+            raise ValueError(f"shape {value}: each side must be at least 16 px")
+        if value[0] * value[1] > 2**28:
+            raise ValueError(f"shape {value}: frames larger than 2**28 px are not supported")
+        return value
+
+    @field_validator("aspect_ratio_range")
+    @classmethod
+    def _aspect_range_is_valid(cls, value: tuple[float, float]) -> tuple[float, float]:
+        low, high = value
+        if not 0 < low <= high <= 1:
+            raise ValueError(f"aspect_ratio_range {value}: need 0 < low <= high <= 1")
+        return value
+
+    @model_validator(mode="after")
+    def _radius_fits(self) -> SimulationSettings:
+        if self.nucleus_radius_px * 2 > min(self.shape):
+            raise ValueError(
+                f"nucleus_radius_px {self.nucleus_radius_px} is too large for frames of {self.shape} px"
+            )
+        return self
+
+
+# --------------------------------------------------------------------------- train
+
+
+class TrainDataset(StageSettings):
+    """One source of annotated images."""
+
+    images: str = Field(
+        ...,
+        description="A movie (CTC folder of tTTT.tif, TIFF, OME-TIFF) or a single 2D TIFF image, relative to the working directory",
+    )
+    labels: str = Field(
+        ...,
+        description=(
+            "Its annotation: a CTC ground-truth folder (SEG/man_segTTT.tif, with TRA/ to detect sparse frames) "
+            "or a label TIFF of the same shape as the images (0 = background)"
+        ),
+    )
+    frames: list[int] | None = Field(
+        None,
+        description=(
+            "0-based frames to use; null: every completely annotated frame. Naming a sparsely annotated "
+            "CTC frame is an error"
+        ),
+    )
+    frame_step: int = Field(1, ge=1, description="Use every n-th of the selected frames (frames)")
+    channel: int = Field(0, ge=0, description="Channel (0-based) of a multi-channel movie")
+    role: Literal["auto", "train", "validation"] = Field(
+        "auto",
+        description="'train' or 'validation' puts all its images in that set; 'auto' splits them (train.validation_by)",
+    )
+    weight: float = Field(
+        1.0, gt=0.0, description="Relative sampling weight of this dataset's crops (no unit)"
+    )
+
+
+class AugmentSettings(StageSettings):
+    """Random changes applied to every training crop."""
+
+    flips: bool = Field(True, description="Random horizontal and vertical flips")
+    rotate90: bool = Field(True, description="Random rotations by 0, 90, 180 or 270 degrees")
+    scale_range: float = Field(
+        0.5, ge=0.0, lt=2.0, description="Random zoom factor drawn from [1 - r/2, 1 + r/2] on top of the diameter rescaling (no unit)"
+    )
+    intensity_scale: tuple[float, float] = Field(
+        (0.6, 1.4), description="Range of the random factor multiplying the normalized intensities (no unit)"
+    )
+    intensity_shift: float = Field(
+        0.05, ge=0.0, description="Largest random offset added to the normalized intensities (normalized units)"
+    )
+    noise_sd_max: float = Field(
+        0.05, ge=0.0, description="Largest standard deviation of the added Gaussian noise (normalized units)"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> AugmentSettings:
+        low, high = self.intensity_scale
+        if not 0 < low <= high:
+            raise ValueError(f"intensity_scale must be (low, high) with 0 < low <= high, got {self.intensity_scale}")
+        return self
+
+
+class TrainSettings(StageSettings):
+    """Settings of one trained model (config ``train.<model>``)."""
+
+    datasets: list[TrainDataset] = Field(..., min_length=1, description="Annotated image sources")
+    init_model: str | None = Field(
+        None,
+        description=(
+            "Fine-tune from this local Cellpose 3 model file (checked to exist; nothing is downloaded); "
+            "null trains from scratch"
+        ),
+    )
+    n_epochs: int = Field(100, ge=1, description="Number of epochs")
+    samples_per_epoch: int = Field(32, ge=1, description="Random crops per epoch (crops)")
+    batch_size: int = Field(8, ge=1, description="Crops per optimisation step (crops)")
+    learning_rate: float = Field(0.005, gt=0.0, description="Peak learning rate of AdamW (per step)")
+    weight_decay: float = Field(1e-5, ge=0.0, description="AdamW weight decay (no unit)")
+    warmup_epochs: int = Field(5, ge=0, description="Epochs of linear learning-rate warm-up before cosine decay (epochs)")
+    tile_px: int = Field(224, ge=32, description="Side of a training crop (px, after rescaling); multiple of 16")
+    diam_mean_px: float = Field(
+        30.0, gt=0.0, description="Cell diameter the network sees: every image is rescaled so its median cell diameter becomes this (px)"
+    )
+    validation_fraction: float = Field(
+        0.2, ge=0.0, lt=1.0, description="Fraction of the 'auto' images (or movies) held out for validation (0-1)"
+    )
+    validation_by: Literal["frame", "movie"] = Field(
+        "frame", description="Hold out whole frames, or whole movies (no frame of a held-out movie is trained on)"
+    )
+    validation_every_epochs: int = Field(10, ge=1, description="Validation loss is computed every this many epochs (epochs)")
+    batchnorm_calibration_crops: int = Field(
+        64,
+        ge=0,
+        description=(
+            "After training, the BatchNorm statistics used at inference are recomputed from this many training "
+            "crops with the final weights (crops); 0 keeps the running averages of training"
+        ),
+    )
+    min_cells: int = Field(1, ge=0, description="Images with fewer labelled cells are not used (cells)")
+    min_marker_coverage: float = Field(
+        0.95,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "A CTC SEG frame is complete, and used, when at least this fraction of the cells in its TRA "
+            "markers has a mask (0-1); sparser frames are skipped"
+        ),
+    )
+    seed: int = Field(0, ge=0, description="Seed of every random choice (split, crops, augmentation, initial weights)")
+    device: Literal["auto", "cuda", "mps", "cpu"] = Field(
+        "auto", description="Where the network trains: 'auto' takes CUDA, then MPS, then CPU"
+    )
+    augment: AugmentSettings = Field(default_factory=AugmentSettings)
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainSettings:
+        if self.tile_px % 16:
+            raise ValueError(f"tile_px must be a multiple of 16, got {self.tile_px}")
+        return self
+
+
+# --------------------------------------------------------------------------- where each model is used
+
+STAGE_MODULES: dict[str, str] = {
+    "IngestSettings": "ingest",
+    "NormalizeSettings": "normalize",
+    "ClassicalSettings": "segment",
+    "CellposeSettings": "segment",
+    "SegmentSettings": "segment",
+    "TrackSettings": "track",
+    "MeasureSettings": "measure",
+    "EvaluateSettings": "evaluate",
+    "ReportSettings": "report",
+    "SimulationSettings": "simulate",
+    "TrainDataset": "train",
+    "AugmentSettings": "train",
+    "TrainSettings": "train",
+}
+"""The stage module (``cellpipe.<module>``) that uses and re-exports each model; the generated config
+reference names a model by it (``simulate.SimulationSettings``), as it did when the models lived there."""
