@@ -20,7 +20,7 @@ import csv
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -37,6 +37,9 @@ from cellpipe.settings import (
     TrackSettings,
     TrainSettings,
 )
+
+if TYPE_CHECKING:
+    from cellpipe.io.checked_files import CheckedFiles
 
 SAMPLE_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 SAMPLE_NAME = re.compile(f"^{SAMPLE_NAME_PATTERN}$")
@@ -162,7 +165,9 @@ def simulated_name(movie: str, config: PipelineConfig) -> str | None:
     return None
 
 
-def load_samples(path: str | os.PathLike[str], config: PipelineConfig, check_files: bool = True) -> list[SampleRow]:
+def load_samples(
+    path: str | os.PathLike[str], config: PipelineConfig, check_files: bool = True, checked_record: str | os.PathLike[str] | None = None
+) -> list[SampleRow]:
     """Read and validate the sample sheet.
 
     Raises :class:`ConfigError` for unknown or missing columns, invalid values,
@@ -175,6 +180,10 @@ def load_samples(path: str | os.PathLike[str], config: PipelineConfig, check_fil
     file or the config, channel names matching its channels; and its ground
     truth must cover its frames with masks of its frame size.  Pixel values
     (NaN) are checked by the ingest job.
+
+    ``checked_record``: a file recording the rows whose files passed
+    (:mod:`cellpipe.io.checked_files`); a recorded row whose files are unchanged
+    is not checked again.  None: every row is checked.
     """
     path = Path(path)
     if not path.is_file():
@@ -190,6 +199,25 @@ def load_samples(path: str | os.PathLike[str], config: PipelineConfig, check_fil
     for required in ("sample", "movie"):
         if required not in columns:
             raise ConfigError(f"{path}: missing column {required!r}")
+    checked = None
+    if check_files and checked_record is not None:
+        from cellpipe.io.checked_files import CheckedFiles
+
+        checked = CheckedFiles(checked_record)
+    try:
+        rows = _read_rows(reader, path, config, check_files, checked)
+    except ConfigError:
+        if checked is not None:
+            checked.save(prune=False)  # the rows before the bad one need no check next time
+        raise
+    if checked is not None:
+        checked.save()
+    return rows
+
+
+def _read_rows(
+    reader: csv.DictReader[str], path: Path, config: PipelineConfig, check_files: bool, checked: CheckedFiles | None
+) -> list[SampleRow]:
     rows: list[SampleRow] = []
     seen: dict[str, int] = {}
     for line_no, record in enumerate(reader, start=2):
@@ -207,17 +235,14 @@ def load_samples(path: str | os.PathLike[str], config: PipelineConfig, check_fil
             )
         seen[row.sample] = line_no
         if check_files:
-            _check_row_files(row, path, line_no, config)
+            _check_row_files(row, path, line_no, config, checked)
         rows.append(row)
     if not rows:
         raise ConfigError(f"{path}: no samples")
     return rows
 
 
-def _check_row_files(row: SampleRow, sheet: Path, line_no: int, config: PipelineConfig) -> None:
-    from cellpipe.io.ground_truth import GroundTruthError, check_ground_truth_files
-    from cellpipe.io.movies import MovieError, inspect_movie
-
+def _check_row_files(row: SampleRow, sheet: Path, line_no: int, config: PipelineConfig, checked: CheckedFiles | None) -> None:
     where = f"{sheet} line {line_no} (sample {row.sample!r})"
     sim = simulated_name(row.movie, config)
     if sim is None and not Path(row.movie).exists():
@@ -230,6 +255,13 @@ def _check_row_files(row: SampleRow, sheet: Path, line_no: int, config: Pipeline
             raise ConfigError(f"{where}: ground_truth not found: {row.ground_truth}")
     if sim is not None:
         return  # the simulate rule writes the movie: nothing to read yet
+    files = [row.movie, *([row.ground_truth] if row.ground_truth else [])]
+    key = checked.key(row.model_dump(mode="json"), config.ingest.model_dump(mode="json")) if checked else ""
+    if checked is not None and checked.passed(key, files):
+        return
+    from cellpipe.io.ground_truth import GroundTruthError, check_ground_truth_files
+    from cellpipe.io.movies import MovieError, inspect_movie
+
     try:
         header = inspect_movie(row.movie, row.format, row.axes)
         check_shape(row.sample, row.movie, header.shape_tcyx, header.dtype)
@@ -244,6 +276,8 @@ def _check_row_files(row: SampleRow, sheet: Path, line_no: int, config: Pipeline
     except (MovieError, GroundTruthError) as err:  # names the file
         what = "ground_truth " if isinstance(err, GroundTruthError) else ""
         raise ConfigError(f"{where}: {what}{_one_line(err)}") from None
+    if checked is not None:
+        checked.record(key, files)
 
 
 def _one_line(err: BaseException | str) -> str:

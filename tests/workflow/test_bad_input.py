@@ -333,6 +333,24 @@ def test_cluster_jobs_do_not_redo_the_header_checks(tmp_path: Path) -> None:
     assert not (workdir / "results").exists()
 
 
+def test_a_movie_broken_after_a_good_start_is_reported_at_the_next(tmp_path: Path) -> None:
+    """Rows that passed are recorded (.snakemake/cellpipe/checked_files.json) and not read again while
+    their files are unchanged; a movie replaced since is checked again and its problem reported."""
+    config = tiny_config()
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    movie = good_movie(workdir)
+    write_workdir(workdir, config, HEADER + row("ok", movie))
+    assert run_snakemake(workdir, "--dry-run", timeout=120).returncode == 0
+    assert (workdir / ".snakemake" / "cellpipe" / "checked_files.json").is_file()
+
+    (workdir / movie).write_bytes((workdir / movie).read_bytes()[:300])  # e.g. an interrupted copy over it
+    proc = run_snakemake(workdir, "--dry-run", timeout=120)
+    assert proc.returncode != 0
+    assert f"(sample 'ok'): {movie}: truncated or corrupt TIFF" in proc.stdout + proc.stderr
+    assert not (workdir / "results").exists()
+
+
 def test_catalogue_has_at_least_15_kinds() -> None:
     assert len(CATALOGUE) >= 15
 

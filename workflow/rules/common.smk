@@ -21,12 +21,19 @@ from cellpipe.provenance import OUTPUT_TABLES, PIPELINE_RULES
 from cellpipe.segment import check_model_path
 
 
+CHECKED_FILES = ".snakemake/cellpipe/checked_files.json"
+
 try:
     # Errors name the config file(s) the keys come from (snakemake's configfile and --configfile).
     CFG = load_config(config, source=", ".join(str(f) for f in workflow.configfiles) or "config")
     # Movie headers are checked once, by the main process: a cluster job (a snakemake process of its own)
-    # skips them, and its start-up no longer grows with the number of samples.
-    SAMPLES = {row.sample: row for row in load_samples(CFG.samples, CFG, check_files=workflow.is_main_process)}
+    # skips them, and its start-up no longer grows with the number of samples. Rows whose files passed
+    # and have not changed since are not checked again (cellpipe.io.checked_files: the record is
+    # CHECKED_FILES; delete it to check every file).
+    SAMPLES = {
+        row.sample: row
+        for row in load_samples(CFG.samples, CFG, check_files=workflow.is_main_process, checked_record=CHECKED_FILES)
+    }
 except (ConfigError, FileNotFoundError) as err:
     raise WorkflowError(f"cellpipe: {err}") from None
 
