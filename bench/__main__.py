@@ -30,7 +30,7 @@ def main() -> None:
     print()
     workflow_memory.main(["--frames", "20,100", "--side", "512"] if args.quick else [])
     print()
-    dag_scale.main(["--samples", "10,100"] if args.quick else [])
+    dag_scale.main(["--floors", *(["--samples", "10,100"] if args.quick else [])])
     print()
     zarr_io.main(["--frames", "10"] if args.quick else [])
     print()

@@ -183,6 +183,8 @@ def main(argv: list[str] | None = None) -> None:
                 checkouts[name] = REPO
                 snakefiles[name] = set_up_floor(workdir, shape, n, per_sample)
                 _, jobs[name] = dry_run(workdir, REPO, snakefiles[name])
+                if jobs[name] != jobs["this checkout"]:
+                    sys.exit(f"bench: the {name} Snakefile plans {jobs[name]} jobs, cellpipe {jobs['this checkout']}")
         times: dict[str, list[float]] = {name: [] for name in checkouts}
         for _ in range(args.repeats):
             for name, checkout in checkouts.items():
