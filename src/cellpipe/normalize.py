@@ -26,13 +26,15 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from numpy.typing import ArrayLike
 
 from cellpipe.settings import NormalizeSettings
+
+if TYPE_CHECKING:  # imported where the table is built, not by every job that imports this module
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -179,6 +181,8 @@ def compute_percentiles(movie: ArrayLike, settings: NormalizeSettings) -> pd.Dat
             low, high = _percentiles(np.concatenate(samples[c]), q)
             rows.append((c, MOVIE_WIDE, q[0], q[1], low, high))
             samples[c] = []
+    import pandas as pd
+
     table = pd.DataFrame(rows, columns=list(PERCENTILE_COLUMNS))
     return table.astype(_PERCENTILE_SCHEMA)
 

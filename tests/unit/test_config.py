@@ -223,6 +223,22 @@ def test_what_the_snakefile_imports_loads_no_heavy_library() -> None:
     assert result.stdout.split() == [], f"imported by cellpipe.config/provenance/segment: {result.stdout.strip()}"
 
 
+def test_the_rule_scripts_imports_load_pandas_only_when_a_table_is_read() -> None:
+    """Every job imports cellpipe.steps; ingest and segmentation read no table, so they do not pay
+    for pandas (about 0.5 s of each job's start); reading a table imports it."""
+    code = (
+        "import sys\n"
+        "import cellpipe.logs, cellpipe.steps\n"
+        "print('pandas' in sys.modules)\n"
+        "from cellpipe.io import tables\n"
+        "tables.read_tsv(sys.argv[1])\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    table = Path(__file__).parents[2] / "config" / "samples.tsv"
+    result = subprocess.run([sys.executable, "-c", code, str(table)], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "True"]
+
+
 def test_every_stage_module_re_exports_its_settings() -> None:
     """``from cellpipe.<stage> import <Model>`` gives the model of cellpipe.settings (one class, not a copy)."""
     from cellpipe import settings
