@@ -1,13 +1,16 @@
 """Peak memory of the whole workflow against movie length: does it stay bounded?
 
-    .venv/bin/python -m bench.workflow_memory [--frames 100,500] [--side 1024] [--work DIR]
+    .venv/bin/python -m bench.workflow_memory [--frames 100,500] [--side 1024] [--method classical|cellpose]
+        [--work DIR]
 
 For each length a movie of ``--side`` x ``--side`` px frames (uint16, one multi-page TIFF written
 frame by frame) is drawn: about 60 nuclei (disks of radius 12 px, bright on a noisy background)
 drifting by a persistent random walk.  The whole workflow (ingest, normalize, segment, track,
-measure, exports, provenance, report) runs on it through Snakemake, with the classical
-segmentation (threshold + watershed) so that a 500-frame movie runs on a CPU in minutes; Cellpose
-segments frame by frame too, and its memory does not depend on the movie's length.
+measure, exports, provenance, report) runs on it through Snakemake, by default with the classical
+segmentation (threshold + watershed) so that a 500-frame movie runs on a CPU in minutes.
+``--method cellpose`` segments with Cellpose and the shipped model instead: the nuclei are then
+drawn with a radius of 30 px and segmented at a diameter of 60 px, so Cellpose rescales the frames
+by 0.5 (30 px / 60 px) as for the GOWT1 benchmark (about 4 s per 1024² frame on a 2-core CPU).
 
 Memory is each job's peak resident set size (``max_rss`` of Snakemake's benchmark records, MB:
 the job's process and its children).  The table gives, per length, the largest job and its peak,
@@ -35,8 +38,8 @@ GOAL_MB = 3000.0
 GOAL_RATIO = 1.20
 
 
-def write_movie(path: Path, n_frames: int, side: int, n_cells: int = 60, seed: int = 0) -> int:
-    """A (T, Y, X) uint16 TIFF of drifting bright disks on a noisy background, written frame by frame.
+def write_movie(path: Path, n_frames: int, side: int, n_cells: int = 60, seed: int = 0, radius: float = 12.0) -> int:
+    """A (T, Y, X) uint16 TIFF of drifting bright disks (``radius`` px) on a noisy background, written frame by frame.
 
     Returns the file's size in bytes.  Memory stays at one frame whatever ``n_frames`` is.
     """
@@ -44,7 +47,7 @@ def write_movie(path: Path, n_frames: int, side: int, n_cells: int = 60, seed: i
     from skimage.draw import disk
 
     rng = np.random.default_rng(seed)
-    margin = 20
+    margin = int(radius) + 8
     position = rng.uniform(margin, side - margin, (n_cells, 2))
     velocity = rng.normal(0, 1.0, (n_cells, 2))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -52,7 +55,7 @@ def write_movie(path: Path, n_frames: int, side: int, n_cells: int = 60, seed: i
         for _ in range(n_frames):
             frame = rng.normal(200.0, 20.0, (side, side))
             for y, x in position:
-                rr, cc = disk((y, x), 12.0, shape=(side, side))
+                rr, cc = disk((y, x), radius, shape=(side, side))
                 frame[rr, cc] += 1500.0
             tif.write(np.clip(frame, 0, 65535).astype(np.uint16), contiguous=True, metadata={"axes": "TYX"})
             velocity = 0.8 * velocity + rng.normal(0, 0.5, velocity.shape)
@@ -60,12 +63,20 @@ def write_movie(path: Path, n_frames: int, side: int, n_cells: int = 60, seed: i
     return path.stat().st_size
 
 
-def set_up(workdir: Path, n_frames: int, side: int) -> None:
-    """A workflow folder: the movie, the repository's config with classical segmentation and no demo."""
-    size = write_movie(workdir / "movie.tif", n_frames, side)
+#: Nucleus radius drawn (px) and diameter given to the segmentation (px), per method.
+DRAWN_RADIUS_PX = {"classical": 12.0, "cellpose": 30.0}
+DIAMETER_PX = {"classical": None, "cellpose": 60.0}
+
+
+def set_up(workdir: Path, n_frames: int, side: int, method: str = "classical") -> None:
+    """A workflow folder: the movie, the repository's config with ``method`` segmentation and no demo."""
+    size = write_movie(workdir / "movie.tif", n_frames, side, radius=DRAWN_RADIUS_PX[method])
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     config["simulate"] = {}
-    config["segment"]["method"] = "classical"
+    config["segment"]["method"] = method
+    if DIAMETER_PX[method] is not None:
+        config["segment"]["diameter_um"] = None
+        config["segment"]["diameter_px"] = DIAMETER_PX[method]
     (workdir / "config").mkdir(exist_ok=True)
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     (workdir / "config" / "samples.tsv").write_text(
@@ -93,6 +104,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", default="100,500", help="movie lengths, comma-separated (frames)")
     parser.add_argument("--side", type=int, default=1024, help="frame side (px)")
+    parser.add_argument("--method", default="classical", choices=sorted(DRAWN_RADIUS_PX),
+                        help="segmentation: classical (minutes) or cellpose with the shipped model (hours on a CPU)")
     parser.add_argument("--work", type=Path, default=None, help="keep the runs here (default: a temp dir, removed)")
     args = parser.parse_args(argv)
     lengths = [int(n) for n in args.frames.split(",")]
@@ -105,13 +118,13 @@ def main(argv: list[str] | None = None) -> None:
         if workdir.exists():
             shutil.rmtree(workdir)
         workdir.mkdir(parents=True)
-        set_up(workdir, n, args.side)
+        set_up(workdir, n, args.side, args.method)
         seconds = run_workflow(workdir, "all")
         peaks[n] = peak_rss_by_rule(workdir / "results")
         rule, mb = max(peaks[n].items(), key=lambda item: item[1])
-        rows.append([n, f"{args.side}x{args.side}", f"{seconds:.0f}", rule, f"{mb:.0f}"])
+        rows.append([n, f"{args.side}x{args.side}", args.method, f"{seconds:.0f}", rule, f"{mb:.0f}"])
     print_table(f"Peak memory of the whole workflow (max_rss of the largest job, MB; goal < {GOAL_MB:.0f})",
-                ["frames", "frame px", "wall s", "largest job", "peak MB"], rows)
+                ["frames", "frame px", "segmentation", "wall s", "largest job", "peak MB"], rows)
     rules = sorted(set().union(*peaks.values()))
     print_table("Peak memory per rule (MB)", ["rule", *(f"{n} frames" for n in lengths)],
                 [[r, *(f"{peaks[n].get(r, float('nan')):.0f}" for n in lengths)] for r in rules])
