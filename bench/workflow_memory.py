@@ -10,7 +10,8 @@ measure, exports, provenance, report) runs on it through Snakemake, by default w
 segmentation (threshold + watershed) so that a 500-frame movie runs on a CPU in minutes.
 ``--method cellpose`` segments with Cellpose and the shipped model instead: the nuclei are then
 drawn with a radius of 30 px and segmented at a diameter of 60 px, so Cellpose rescales the frames
-by 0.5 (30 px / 60 px) as for the GOWT1 benchmark (about 4 s per 1024² frame on a 2-core CPU).
+by 0.5 (30 px / 60 px) as for the GOWT1 benchmark (8 s per 1024² frame on a 2-core CPU with other
+work beside it: 500 frames take over an hour, bench/RESULTS.md).
 
 Memory is each job's peak resident set size (``max_rss`` of Snakemake's benchmark records, MB:
 the job's process and its children).  The table gives, per length, the largest job and its peak,
