@@ -267,3 +267,65 @@ def test_open_movie_of_a_ctc_folder_and_of_a_bad_file(tmp_path: Path, movie: np.
     fake.write_text("not a tiff")
     with pytest.raises(MovieError, match="fake.tif"), open_movie(fake):
         pass
+
+
+def test_the_lazy_movie_reads_only_the_frames_it_is_asked_for(tmp_path: Path, movie: np.ndarray) -> None:
+    """Frame numbers, slices of frames and sub-indices give numpy's answers; each reads the frames it names."""
+    from cellpipe.io.movies import LazyMovie
+
+    asked: list[int] = []
+
+    def read(t: int) -> np.ndarray:
+        asked.append(t)
+        return movie[t]
+
+    lazy = LazyMovie(movie.shape, movie.dtype, read)
+    assert (lazy.shape, lazy.dtype, lazy.ndim, len(lazy)) == (movie.shape, movie.dtype, 4, 5)
+    assert asked == []
+    np.testing.assert_array_equal(lazy[3], movie[3])
+    np.testing.assert_array_equal(lazy[-1, 1, 2:5], movie[-1, 1, 2:5])
+    np.testing.assert_array_equal(lazy[np.int64(2), :, :, 7], movie[2, :, :, 7])
+    assert asked == [3, 4, 2]
+    np.testing.assert_array_equal(lazy[1:4:2, 0], movie[1:4:2, 0])
+    assert asked[3:] == [1, 3]
+    assert lazy[5:].shape == (0, 2, 24, 20)
+    np.testing.assert_array_equal(np.asarray(lazy), movie)
+    assert np.asarray(lazy, dtype=np.float32).dtype == np.float32
+    with pytest.raises(IndexError, match="frame 5 of a movie of 5 frames"):
+        lazy[5]
+    with pytest.raises(IndexError, match="frame -6"):
+        lazy[-6]
+
+
+def test_a_ctc_frame_that_changed_after_its_header_was_read_is_named(tmp_path: Path, movie: np.ndarray) -> None:
+    from cellpipe.io.movies import open_movie
+
+    folder = tmp_path / "01"
+    folder.mkdir()
+    for t in range(movie.shape[0]):
+        tifffile.imwrite(folder / f"t{t:03d}.tif", movie[t, 0])
+    with open_movie(folder) as raw:
+        tifffile.imwrite(folder / "t003.tif", movie[3, 0, :10])  # rewritten while the movie is open
+        np.testing.assert_array_equal(raw.data[2, 0], movie[2, 0])
+        with pytest.raises(MovieError, match=r"t003.tif: a \(10, 20\) uint16 image where its header said \(24, 20\)"):
+            raw.data[3]
+
+
+def test_reading_a_movie_loads_no_dask() -> None:
+    """Ingest reads frames straight from the TIFF pages or CTC files: dask (about 1 s of the job's
+    start-up with the xarray and pandas it pulls in) is not imported."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tempfile, pathlib, numpy as np, tifffile\n"
+        "from cellpipe.io.movies import open_movie, read_movie\n"
+        "path = pathlib.Path(tempfile.mkdtemp()) / 'm.tif'\n"
+        "tifffile.imwrite(path, np.zeros((3, 8, 8), np.uint8), metadata={'axes': 'TYX'})\n"
+        "with open_movie(path) as raw:\n"
+        "    raw.data[1]\n"
+        "read_movie(path)\n"
+        "print(sorted(m for m in ('dask', 'xarray', 'pandas') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

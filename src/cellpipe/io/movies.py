@@ -17,11 +17,12 @@ import contextlib
 import hashlib
 import json
 import logging
+import operator
 import os
 import struct
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -401,9 +402,7 @@ def read_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = Non
     :func:`open_movie`'s lazy array read whole, so the two share one reader, its checks and its
     errors.
     """
-    import dask
-
-    with open_movie(path, fmt, axes) as movie, dask.config.set(scheduler="synchronous"):
+    with open_movie(path, fmt, axes) as movie:
         try:
             data = np.asarray(movie.data)  # one plane after the other from the open file
         except MovieError:
@@ -414,18 +413,56 @@ def read_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = Non
     return RawMovie(data, movie.source_axes, movie.pixel_size_um, movie.frame_interval_min, list(movie.channel_names))
 
 
+class LazyMovie:
+    """A (T, C, Y, X) movie whose pixels are read from the open file one frame at a time.
+
+    Indexing with a frame number (``movie[t]``, ``movie[t, c]``, ``movie[t, :, y0:y1]``) reads
+    that frame only, (C, Y, X) in pixels; a slice of frames reads those frames; ``np.asarray``
+    reads them all.  ``shape`` and ``dtype`` come from the headers and read nothing.
+    """
+
+    ndim = 4
+
+    def __init__(self, shape: tuple[int, int, int, int], dtype: np.dtype, read_frame: Callable[[int], np.ndarray]):
+        self.shape = tuple(int(n) for n in shape)
+        self.dtype = np.dtype(dtype)
+        self._read_frame = read_frame
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def frame(self, t: int) -> np.ndarray:
+        """Frame ``t`` (0-based, negative counts from the end), (C, Y, X)."""
+        n = self.shape[0]
+        index = operator.index(t)
+        if not -n <= index < n:
+            raise IndexError(f"frame {t} of a movie of {n} frames")
+        return self._read_frame(index % n)
+
+    def __getitem__(self, key: object) -> np.ndarray:
+        first, rest = (key[0], key[1:]) if isinstance(key, tuple) and key else (key, ())
+        if isinstance(first, slice):
+            frames = range(self.shape[0])[first]
+            stack = np.empty((len(frames), *self.shape[1:]), self.dtype)
+            for i, t in enumerate(frames):
+                stack[i] = self.frame(t)
+            return stack[(slice(None), *rest)]
+        return self.frame(first)[rest]  # type: ignore[arg-type]
+
+    def __array__(self, dtype: object = None, copy: object = None) -> np.ndarray:
+        data = self[:]
+        return data if dtype is None else data.astype(dtype)
+
+
 @contextlib.contextmanager
 def open_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = None) -> Iterator[RawMovie]:
-    """Open any supported raw movie as a lazy (T, C, Y, X) dask array, read one plane at a time.
+    """Open any supported raw movie as a :class:`LazyMovie` (T, C, Y, X), read one frame at a time.
 
     What :func:`read_movie` returns, except that ``data`` reads its pixels only when indexed
-    (``np.asarray(movie.data[t])`` reads frame ``t``: its planes, one TIFF page or CTC file
-    each), so memory does not grow with the movie's length.  The file stays open inside the
-    ``with`` block.  Same checks and errors as :func:`read_movie`, from the headers.
+    (``movie.data[t]`` reads frame ``t``: its planes, one TIFF page or CTC file each), so memory
+    does not grow with the movie's length.  The file stays open inside the ``with`` block.  Same
+    checks and errors as :func:`read_movie`, from the headers.
     """
-    import dask
-    import dask.array as da
-
     path = Path(path)
     if _checked_format(path, fmt) == "ctc":
         header = inspect_ctc_folder(path)
@@ -433,24 +470,42 @@ def open_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = Non
 
         files = _numbered_files(path, sorted(os.listdir(path)), _RAW_FRAME)
         _, _, y, x = header.shape_tcyx
-        planes = [
-            da.from_delayed(dask.delayed(tifffile.imread)(files[t]), (y, x), header.dtype) for t in sorted(files)
-        ]
-        yield RawMovie(to_tcyx(da.stack(planes), "TYX", path), "TYX")
+
+        def read_ctc_frame(t: int) -> np.ndarray:
+            plane = tifffile.imread(files[t])
+            if plane.shape != (y, x) or plane.dtype != header.dtype:
+                raise MovieError(
+                    f"{files[t]}: a {plane.shape} {plane.dtype} image where its header said ({y}, {x}) {header.dtype}"
+                )
+            return plane[np.newaxis]
+
+        yield RawMovie(LazyMovie(header.shape_tcyx, header.dtype, read_ctc_frame), "TYX")
         return
     import zarr
 
-    shape, file_axes, _, (px, dt, names) = open_tiff_header(path)
+    shape, file_axes, dtype, (px, dt, names) = open_tiff_header(path)
     try:
         tif = tifffile.TiffFile(path)
     except _UNREADABLE as exc:
         raise MovieError(f"{path}: not a readable TIFF ({_one_line(exc)})") from exc
     with tif:
-        pages = da.from_zarr(zarr.open(tif.series[0].aszarr(), mode="r")).reshape(shape)
-        use_axes = _default_axes(pages.ndim, file_axes, axes)
-        tcyx = to_tcyx(pages, use_axes, path)
-        logger.info("opened %s: axes %s -> TCYX %s, read frame by frame", path, use_axes, tcyx.shape)
-        yield RawMovie(tcyx, use_axes, px, dt, names)
+        pages = zarr.open(tif.series[0].aszarr(), mode="r")
+        use_axes = _default_axes(len(shape), file_axes, axes)
+        tcyx = tcyx_shape(shape, use_axes, path)
+        # the header's shape may have a leading T of 1 that the series lacks (_series_layout)
+        leading = len(shape) - pages.ndim
+        time_axis = use_axes.upper().replace("I", "T").replace("Q", "T").index("T")
+
+        def read_tiff_frame(t: int) -> np.ndarray:
+            index = [slice(None)] * len(shape)
+            index[time_axis] = slice(t, t + 1)
+            block = np.asarray(pages[tuple(index[leading:])]).reshape(
+                tuple(1 if i == time_axis else n for i, n in enumerate(shape))
+            )
+            return to_tcyx(block, use_axes, path)[0]
+
+        logger.info("opened %s: axes %s -> TCYX %s, read frame by frame", path, use_axes, tcyx)
+        yield RawMovie(LazyMovie(tcyx, dtype, read_tiff_frame), use_axes, px, dt, names)
 
 
 def content_uuid(data: np.ndarray, metadata: dict[str, object]) -> str:
