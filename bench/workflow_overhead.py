@@ -18,11 +18,19 @@ movie into numbers: ingest, normalize, segment, track, measure, and the CTC / na
 The ratio snakemake / direct is the workflow's overhead (goal, issue #7: at most 1.10); the ratio to
 the fresh process is printed beside it.  The three run in turn, ``--repeats`` times each, and the
 medians are compared.
+
+A second table says where the difference goes, stage by stage (medians over the repeats): the
+stage function's seconds when called directly, the same stage's "done in" seconds in its job's log
+(the step inside the job, with the libraries the step imports), and the job's seconds in Snakemake's
+benchmark record (the whole job process: Python, Snakemake's script preamble, cellpipe's imports).
+What is left of the workflow's wall time after its longest chain of jobs is Snakemake's own start
+(parsing, the job graph), the gaps between jobs and its shutdown.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import statistics
 import subprocess
@@ -38,6 +46,10 @@ from bench.track_accuracy import run_workflow
 from bench.workflow_memory import INTERVAL_MIN, PIXEL_SIZE_UM, write_movie
 
 TARGETS = ("cells.parquet", "track_metrics.parquet", "counts.tsv", "ctc", "tracks_napari.csv")
+STAGES = ("ingest_movie", "normalize_movie", "segment_cells", "track_cells", "measure_cells", "export_tracks")
+"""The rules the targets need, in the order the direct side calls their stage functions."""
+CHAINS = (("ingest_movie", "normalize_movie", "segment_cells", "track_cells"), ("measure_cells", "export_tracks"))
+"""The jobs run one after the other, then measure_cells and export_tracks side by side (2 cores)."""
 
 
 def set_up(workdir: Path, movie: Path, method: str) -> dict:
@@ -55,8 +67,9 @@ def set_up(workdir: Path, movie: Path, method: str) -> dict:
     return config
 
 
-def direct(workdir: Path, movie: Path, config: dict, into: str = "direct") -> float:
-    """The six stages called in this process on ``movie``, outputs under ``workdir / into``; seconds."""
+def direct(workdir: Path, movie: Path, config: dict, into: str = "direct") -> tuple[float, dict[str, float]]:
+    """The six stages called in this process on ``movie``, outputs under ``workdir / into``; seconds
+    in all and per stage (rule name -> seconds)."""
     from cellpipe.steps import (
         ingest_movie_step,
         measure_cells_step,
@@ -69,23 +82,56 @@ def direct(workdir: Path, movie: Path, config: dict, into: str = "direct") -> fl
     out = workdir / into
     image, labels = out / "image.ome.zarr", out / "image.ome.zarr" / "labels" / "cells"
     tracked = out / "image.ome.zarr" / "labels" / "tracks"
+    calls = {
+        "ingest_movie": lambda: ingest_movie_step(
+            sample="movie", movie=movie, fmt="auto", axes="TYX", pixel_size_um=PIXEL_SIZE_UM,
+            frame_interval_min=INTERVAL_MIN, channel_names=[], settings=config["ingest"], image=image),
+        "normalize_movie": lambda: normalize_movie_step(
+            image=image, settings=config["normalize"], normalized=out / "normalized.zarr",
+            percentiles=out / "normalization.tsv"),
+        "segment_cells": lambda: segment_cells_step(
+            normalized=out / "normalized.zarr", image=image, settings=config["segment"], labels=labels,
+            info=out / "segmentation.json", threads=2, batch_divisor=1),
+        "track_cells": lambda: track_cells_step(
+            labels=labels, image=image, tracker_config=REPO / config["track"]["tracker_config"],
+            settings=config["track"], tracks=out / "tracks.parquet", lineage=out / "lineage.parquet",
+            tracked=tracked, info=out / "tracking.json", labels_group=tracked.parent / ".zattrs"),
+        "measure_cells": lambda: measure_cells_step(
+            labels=labels, image=image, tracks=out / "tracks.parquet", settings=config["measure"],
+            cells=out / "cells.parquet", track_metrics=out / "track_metrics.parquet", counts=out / "counts.tsv"),
+        "export_tracks": lambda: export_tracks_step(
+            tracked=tracked, tracks=out / "tracks.parquet", ctc_dir=out / "ctc",
+            napari_csv=out / "tracks_napari.csv", napari_graph=out / "tracks_napari_graph.json",
+            segments=out / "ctc_segments.tsv"),
+    }
+    steps: dict[str, float] = {}
     start = time.perf_counter()
-    ingest_movie_step(sample="movie", movie=movie, fmt="auto", axes="TYX", pixel_size_um=PIXEL_SIZE_UM,
-                      frame_interval_min=INTERVAL_MIN, channel_names=[], settings=config["ingest"], image=image)
-    normalize_movie_step(image=image, settings=config["normalize"], normalized=out / "normalized.zarr",
-                         percentiles=out / "normalization.tsv")
-    segment_cells_step(normalized=out / "normalized.zarr", image=image, settings=config["segment"], labels=labels,
-                       info=out / "segmentation.json", threads=2, batch_divisor=1)
-    track_cells_step(labels=labels, image=image, tracker_config=REPO / config["track"]["tracker_config"],
-                     settings=config["track"], tracks=out / "tracks.parquet", lineage=out / "lineage.parquet",
-                     tracked=tracked, info=out / "tracking.json", labels_group=tracked.parent / ".zattrs")
-    measure_cells_step(labels=labels, image=image, tracks=out / "tracks.parquet", settings=config["measure"],
-                       cells=out / "cells.parquet", track_metrics=out / "track_metrics.parquet",
-                       counts=out / "counts.tsv")
-    export_tracks_step(tracked=tracked, tracks=out / "tracks.parquet", ctc_dir=out / "ctc",
-                       napari_csv=out / "tracks_napari.csv", napari_graph=out / "tracks_napari_graph.json",
-                       segments=out / "ctc_segments.tsv")
-    return time.perf_counter() - start
+    for stage in STAGES:
+        begin = time.perf_counter()
+        calls[stage]()
+        steps[stage] = time.perf_counter() - begin
+    return time.perf_counter() - start, steps
+
+
+_DONE_IN = re.compile(r"cellpipe: done in ([0-9.]+) s")
+
+
+def workflow_stages(workdir: Path) -> dict[str, tuple[float, float]]:
+    """Rule name -> (the step's "done in" seconds from its log, the job's seconds from its benchmark record)."""
+    stages = {}
+    for stage in STAGES:
+        log = (workdir / "results" / "logs" / stage / "movie.log").read_text()
+        step = float(_DONE_IN.findall(log)[-1])
+        record = (workdir / "results" / "benchmarks" / stage / "movie.tsv").read_text().splitlines()
+        job = float(dict(zip(record[0].split("\t"), record[-1].split("\t")))["s"])
+        stages[stage] = (step, job)
+    return stages
+
+
+def critical_path(seconds: dict[str, float]) -> float:
+    """Seconds of the longest chain of jobs (:data:`CHAINS`: one after the other, then side by side)."""
+    serial, side_by_side = CHAINS
+    return sum(seconds[s] for s in serial) + max(seconds[s] for s in side_by_side)
 
 
 FRESH = "direct_process"
@@ -123,13 +169,18 @@ def main(argv: list[str] | None = None) -> None:
     import cellpipe.steps_export  # noqa: F401
 
     snake_s, direct_s, fresh_s = [], [], []
+    direct_steps: list[dict[str, float]] = []
+    snake_stages: list[dict[str, tuple[float, float]]] = []
     for i in range(args.repeats):
         workdir = work / f"run{i}"
         if workdir.exists():
             shutil.rmtree(workdir)
         config = set_up(workdir, movie, args.method)
         snake_s.append(run_workflow(workdir, [f"results/movie/{t}" for t in TARGETS]))
-        direct_s.append(direct(workdir, movie, config))
+        snake_stages.append(workflow_stages(workdir))
+        total, steps = direct(workdir, movie, config)
+        direct_s.append(total)
+        direct_steps.append(steps)
         fresh_s.append(direct_fresh_process(workdir, movie))
         same = all((workdir / "results" / "movie" / t).read_bytes() == (workdir / side / t).read_bytes()
                    for t in ("cells.parquet", "tracks.parquet", "counts.tsv") for side in ("direct", FRESH))
@@ -144,6 +195,21 @@ def main(argv: list[str] | None = None) -> None:
          ["snakemake (the workflow)", f"{s:.1f}", "1.00"]],
     )
     print(f"overhead snakemake / direct = {s / d:.2f}x (goal <= 1.10); snakemake / fresh process = {s / f:.2f}x")
+    med = statistics.median
+    rows = []
+    for stage in STAGES:
+        d_step = med(r[stage] for r in direct_steps)
+        step, job = med(r[stage][0] for r in snake_stages), med(r[stage][1] for r in snake_stages)
+        rows.append([stage, f"{d_step:.1f}", f"{step:.1f}", f"{job:.1f}", f"{job - d_step:+.1f}"])
+    jobs = med(critical_path({k: v[1] for k, v in r.items()}) for r in snake_stages)
+    print_table(
+        "where the difference goes, median seconds per stage",
+        ["stage", "direct: the stage function", "snakemake: its step (log)", "snakemake: its job (benchmark)",
+         "job - direct"],
+        rows,
+    )
+    print(f"snakemake outside its jobs (start, job graph, gaps between jobs, shutdown): {s - jobs:.1f} s "
+          f"of {s:.1f} s (its longest chain of jobs: {jobs:.1f} s)")
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)
 

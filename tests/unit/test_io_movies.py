@@ -12,6 +12,14 @@ import tifffile
 from cellpipe.io.movies import MovieError, detect_format, inspect_movie, read_movie, to_tcyx, write_ome_tiff
 
 
+def write_ctc_folder(folder: Path, frames: np.ndarray) -> Path:
+    """``folder`` holding (T, Y, X) ``frames`` as CTC t000.tif, t001.tif, ..."""
+    folder.mkdir()
+    for t, frame in enumerate(frames):
+        tifffile.imwrite(folder / f"t{t:03d}.tif", frame)
+    return folder
+
+
 @pytest.fixture
 def movie() -> np.ndarray:
     return np.random.default_rng(0).integers(0, 4000, size=(5, 2, 24, 20), dtype=np.uint16)
@@ -256,10 +264,7 @@ def test_open_movie_reads_what_read_movie_reads_one_frame_at_a_time(tmp_path: Pa
 def test_open_movie_of_a_ctc_folder_and_of_a_bad_file(tmp_path: Path, movie: np.ndarray) -> None:
     from cellpipe.io.movies import open_movie
 
-    folder = tmp_path / "01"
-    folder.mkdir()
-    for t in range(movie.shape[0]):
-        tifffile.imwrite(folder / f"t{t:03d}.tif", movie[t, 0])
+    folder = write_ctc_folder(tmp_path / "01", movie[:, 0])
     with open_movie(folder) as raw:
         assert raw.data.shape == (5, 1, 24, 20)
         np.testing.assert_array_equal(np.asarray(raw.data[2, 0]), movie[2, 0])
@@ -300,10 +305,7 @@ def test_the_lazy_movie_reads_only_the_frames_it_is_asked_for(tmp_path: Path, mo
 def test_a_ctc_frame_that_changed_after_its_header_was_read_is_named(tmp_path: Path, movie: np.ndarray) -> None:
     from cellpipe.io.movies import open_movie
 
-    folder = tmp_path / "01"
-    folder.mkdir()
-    for t in range(movie.shape[0]):
-        tifffile.imwrite(folder / f"t{t:03d}.tif", movie[t, 0])
+    folder = write_ctc_folder(tmp_path / "01", movie[:, 0])
     with open_movie(folder) as raw:
         tifffile.imwrite(folder / "t003.tif", movie[3, 0, :10])  # rewritten while the movie is open
         np.testing.assert_array_equal(raw.data[2, 0], movie[2, 0])
