@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import platform
 import sys
@@ -91,3 +92,18 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[obje
     text = "\n".join(lines)
     print(text, flush=True)
     return text
+
+
+def benchmark_values(results: Path, column: str) -> dict[str, list[float]]:
+    """Rule name -> ``column`` of each of its jobs' Snakemake benchmark records under ``results / "benchmarks"``
+    (``s``: seconds, ``max_rss``: MB, ...); a '-' (a job too short to be sampled) is left out."""
+    values: dict[str, list[float]] = {}
+    for record in sorted((results / "benchmarks").glob("*/*.tsv")):
+        with open(record, newline="") as handle:
+            for row in csv.DictReader(handle, delimiter="\t"):
+                try:
+                    value = float(row[column])
+                except (KeyError, ValueError):
+                    continue
+                values.setdefault(record.parent.name, []).append(value)
+    return values

@@ -22,7 +22,6 @@ run under 3 GB and within 20 % of the 100-frame run.
 from __future__ import annotations
 
 import argparse
-import csv
 import shutil
 import tempfile
 from pathlib import Path
@@ -30,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from bench.common import REPO, machine, print_table
+from bench.common import REPO, benchmark_values, machine, print_table
 from bench.track_accuracy import run_workflow
 
 PIXEL_SIZE_UM = 0.65
@@ -89,16 +88,7 @@ def set_up(workdir: Path, n_frames: int, side: int, method: str = "classical") -
 
 def peak_rss_by_rule(results: Path) -> dict[str, float]:
     """Peak resident set size of each rule's job(s), MB, from Snakemake's benchmark records."""
-    peaks: dict[str, float] = {}
-    for record in sorted((results / "benchmarks").glob("*/*.tsv")):
-        with open(record, newline="") as handle:
-            for row in csv.DictReader(handle, delimiter="\t"):
-                try:
-                    value = float(row["max_rss"])
-                except (KeyError, ValueError):  # '-' when the job was too short to be sampled
-                    continue
-                peaks[record.parent.name] = max(peaks.get(record.parent.name, 0.0), value)
-    return peaks
+    return {rule: max(values) for rule, values in benchmark_values(results, "max_rss").items()}
 
 
 def main(argv: list[str] | None = None) -> None:

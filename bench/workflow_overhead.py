@@ -41,7 +41,7 @@ from pathlib import Path
 
 import yaml
 
-from bench.common import REPO, machine, print_table
+from bench.common import REPO, benchmark_values, machine, print_table
 from bench.track_accuracy import run_workflow
 from bench.workflow_memory import INTERVAL_MIN, PIXEL_SIZE_UM, write_movie
 
@@ -118,13 +118,11 @@ _DONE_IN = re.compile(r"cellpipe: done in ([0-9.]+) s")
 
 def workflow_stages(workdir: Path) -> dict[str, tuple[float, float]]:
     """Rule name -> (the step's "done in" seconds from its log, the job's seconds from its benchmark record)."""
+    jobs = benchmark_values(workdir / "results", "s")
     stages = {}
     for stage in STAGES:
         log = (workdir / "results" / "logs" / stage / "movie.log").read_text()
-        step = float(_DONE_IN.findall(log)[-1])
-        record = (workdir / "results" / "benchmarks" / stage / "movie.tsv").read_text().splitlines()
-        job = float(dict(zip(record[0].split("\t"), record[-1].split("\t")))["s"])
-        stages[stage] = (step, job)
+        stages[stage] = (float(_DONE_IN.findall(log)[-1]), jobs[stage][0])
     return stages
 
 

@@ -48,9 +48,10 @@ class MovieError(ValueError):
 
 @dataclass
 class RawMovie:
-    """Pixels in (T, C, Y, X) order with whatever metadata the file carried."""
+    """Pixels in (T, C, Y, X) order with whatever metadata the file carried (``data`` is a
+    :class:`LazyMovie` inside :func:`open_movie`, an array from :func:`read_movie`)."""
 
-    data: np.ndarray
+    data: np.ndarray | LazyMovie
     source_axes: str
     pixel_size_um: float | None = None
     frame_interval_min: float | None = None
