@@ -19,7 +19,7 @@ import numpy as np
 from cellpipe.ingest import IngestSettings, PixelCheck, resolve_metadata
 from cellpipe.io import omezarr, tables
 from cellpipe.io.movies import open_movie, write_ome_tiff
-from cellpipe.normalize import NormalizeSettings, apply_normalization, compute_percentiles
+from cellpipe.normalize import PERCENTILE_COLUMNS, NormalizeSettings, apply_normalization, percentile_rows
 
 logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]
@@ -86,14 +86,14 @@ def normalize_movie_step(image: PathLike, settings: dict[str, Any], normalized: 
     """Compute percentiles (movie-wide or per frame) and write the normalized float32 movie."""
     norm = NormalizeSettings.model_validate(settings)
     src = omezarr.open_ome_image(image)
-    table = compute_percentiles(src.data, norm)
+    table = percentile_rows(src.data, norm)
     n_frames = src.n_frames
     with omezarr.new_zarr_array(normalized, src.data.shape, "float32", {"normalize": norm.model_dump(mode="json")}) as out:
         for start in range(0, n_frames, FRAMES_PER_BATCH):
             stop = min(start + FRAMES_PER_BATCH, n_frames)
             out[start:stop] = apply_normalization(np.asarray(src.data[start:stop]), start, table, norm)
             logger.info("normalized frames %d-%d of %d", start + 1, stop, n_frames)
-    tables.write_tsv(table, percentiles)
+    tables.write_tsv_rows(table, PERCENTILE_COLUMNS, percentiles)
 
 
 def segment_cells_step(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,6 +19,7 @@ from cellpipe.normalize import (
     apply_normalization,
     compute_percentiles,
     normalize_movie,
+    percentile_rows,
     sample_grid,
 )
 
@@ -198,3 +201,54 @@ def test_invalid_settings_are_rejected(kwargs: dict) -> None:
 def test_wrong_shape_is_rejected() -> None:
     with pytest.raises(ValueError, match=r"\(T, C, Y, X\)"):
         compute_percentiles(np.zeros((3, 8, 8)), NormalizeSettings())
+
+
+@pytest.mark.parametrize("mode", ["movie", "frame"])
+def test_percentile_rows_are_the_tables_rows_and_normalize_alike(mode: str) -> None:
+    movie = _movie().astype(np.float32)
+    movie[1, 1] = np.nan  # a frame without a finite pixel: NaN values in frame mode
+    settings = NormalizeSettings(mode=mode)
+    rows = percentile_rows(movie, settings)
+    table = compute_percentiles(movie, settings)
+    assert [list(row) for row in rows] == [list(PERCENTILE_COLUMNS)] * len(table)
+    assert all(type(row["channel"]) is int and type(row["frame"]) is int for row in rows)
+    pd.testing.assert_frame_equal(pd.DataFrame(rows).astype(table.dtypes.to_dict()), table)
+    for first in range(movie.shape[0]):
+        np.testing.assert_array_equal(apply_normalization(movie[first:], first, rows, settings),
+                                      apply_normalization(movie[first:], first, table, settings))
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['high_value'\]"):
+        apply_normalization(movie, 0, [{k: v for k, v in row.items() if k != "high_value"} for row in rows], settings)
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['low_value'\]"):
+        apply_normalization(movie, 0, table.drop(columns="low_value"), settings)
+
+
+def test_the_normalization_job_writes_the_table_pandas_wrote_without_importing_pandas(tmp_path: Path) -> None:
+    """normalize_movie_step reads no table, so it writes its TSV without pandas (about 0.5 s of the job)."""
+    import subprocess
+    import sys
+
+    import tifffile
+
+    from cellpipe.io import tables
+
+    movie = _movie(n_frames=3)
+    tifffile.imwrite(tmp_path / "m.tif", movie, metadata={"axes": "TCYX"})
+    code = (
+        "import sys, pathlib\n"
+        "from cellpipe.steps import ingest_movie_step, normalize_movie_step\n"
+        "d = pathlib.Path(sys.argv[1])\n"
+        "ingest_movie_step(sample='m', movie=d / 'm.tif', fmt='auto', axes='TCYX', pixel_size_um=0.5,\n"
+        "                  frame_interval_min=5.0, channel_names=[], settings={}, image=d / 'image.ome.zarr')\n"
+        "normalize_movie_step(d / 'image.ome.zarr', {'mode': sys.argv[2]}, d / 'n.zarr', d / 'p.tsv')\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    for mode in ("movie", "frame"):
+        result = subprocess.run([sys.executable, "-c", code, str(tmp_path), mode], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split() == ["False"]
+        tables.write_tsv(compute_percentiles(movie, NormalizeSettings(mode=mode)), tmp_path / "pandas.tsv")
+        assert (tmp_path / "p.tsv").read_bytes() == (tmp_path / "pandas.tsv").read_bytes()
+        normalized = zarr.open_array(tmp_path / "n.zarr", mode="r")[:]
+        np.testing.assert_array_equal(normalized, normalize_movie(movie, NormalizeSettings(mode=mode))[0])
+        for path in ("image.ome.zarr", "n.zarr"):
+            shutil.rmtree(tmp_path / path)
