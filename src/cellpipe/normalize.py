@@ -172,7 +172,8 @@ def percentile_rows(movie: ArrayLike, settings: NormalizeSettings) -> list[Perce
 
     What the normalization job uses: it writes the table with
     :func:`cellpipe.io.tables.write_tsv_rows` and so never imports pandas
-    (about 0.5 s of the job's start).  ``channel`` and ``frame`` are ints.
+    (0.7 s of a 120-frame 1024² job, bench/RESULTS.md).  ``channel`` and
+    ``frame`` are ints.
     """
     movie = _as_movie(movie)
     shape = _shape_of(movie)
@@ -206,17 +207,15 @@ def percentile_rows(movie: ArrayLike, settings: NormalizeSettings) -> list[Perce
 
 
 def _lookup(percentiles: pd.DataFrame | Sequence[Mapping[str, float]]) -> dict[tuple[int, int], tuple[float, float]]:
-    needed = ("channel", "frame", "low_value", "high_value")
     if hasattr(percentiles, "columns"):  # a DataFrame
-        names = set(percentiles.columns)
-        columns = [percentiles[col] if col in names else None for col in needed]
+        names, rows = set(percentiles.columns), percentiles.to_dict("records")
     else:  # rows of percentile_rows
-        names = set.intersection(*(set(row) for row in percentiles)) if len(percentiles) else set()
-        columns = [[row[col] for row in percentiles] if col in names else None for col in needed]
-    missing = [col for col in needed if col not in names]
+        rows = list(percentiles)
+        names = set.intersection(*(set(row) for row in rows)) if rows else set()
+    missing = [col for col in ("channel", "frame", "low_value", "high_value") if col not in names]
     if missing:
         raise ValueError(f"percentile table lacks column(s) {missing}")
-    return {(int(c), int(t)): (float(lo), float(hi)) for c, t, lo, hi in zip(*columns, strict=True)}
+    return {(int(r["channel"]), int(r["frame"])): (float(r["low_value"]), float(r["high_value"])) for r in rows}
 
 
 def apply_normalization(
