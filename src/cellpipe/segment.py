@@ -5,10 +5,13 @@ rescaled by :mod:`cellpipe.normalize`).  Output: (T, Y, X) uint32 labels,
 0 = background, objects numbered 1..n in every frame independently (the
 tracker links them over time).
 
-* ``classical``: Gaussian smoothing, a global threshold (Otsu, Li, triangle
-  or a fixed value), distance transform, one marker per local maximum of
-  the distance (at least about half a cell diameter apart), watershed of
-  the negated distance inside the foreground, small objects removed.
+* ``classical``: an optional intensity transform (log or gamma of the
+  normalized intensities), Gaussian smoothing, optional background
+  subtraction (large Gaussian or white top-hat), a global threshold (Otsu,
+  Li, triangle or a fixed value), hole filling, one seed per local maximum
+  of the distance to the background (round nuclei) or of the smoothed
+  intensity (irregular whole cells), at least a fraction of the cell
+  diameter apart, watershed inside the foreground, size bounds (px or µm²).
 * ``cellpose``: a Cellpose ``CellposeModel`` loaded from a LOCAL model
   file.  cellpipe never lets Cellpose download anything: the path is
   checked before Cellpose sees it (:func:`check_model_path`), because
@@ -21,7 +24,7 @@ tracker links them over time).
   installed cellpose and the model file are both checked against it.
 
 Units: diameters in µm (``diameter_um``) or px (``diameter_px``), areas in
-px; frames are 0-based.  torch and cellpose are imported only when the
+px or µm² as each setting's name says; frames are 0-based.  torch and cellpose are imported only when the
 Cellpose method is used, and scipy and scikit-image only when frames are
 segmented, so importing this module stays cheap (the Snakefile imports
 :func:`check_model_path` at every start).  The settings models live in
@@ -39,6 +42,7 @@ import os
 import sys
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,7 +62,9 @@ __all__ = [
     "ClassicalSettings",
     "SegmentSettings",
     "SegmentationOutOfMemory",
+    "ClassicalPixels",
     "check_cellpose_version",
+    "classical_pixels",
     "check_model_path",
     "model_file_network",
     "model_network",
@@ -393,7 +399,83 @@ def _threshold_value(image: np.ndarray, method: str | float) -> float:
     return float(method)
 
 
-def _segment_frame_classical(frame: np.ndarray, settings: ClassicalSettings, min_distance: int) -> np.ndarray:
+@dataclass(frozen=True)
+class ClassicalPixels:
+    """The lengths and areas of :class:`ClassicalSettings` in pixels, resolved once per movie."""
+
+    smoothing_sigma_px: float
+    background_px: float
+    min_peak_distance_px: int
+    seed_smoothing_px: float
+    min_area_px: float
+    max_area_px: float | None
+
+
+def classical_pixels(settings: ClassicalSettings, pixel_size_um: float, diameter_px: float | None) -> ClassicalPixels:
+    """Convert the µm and diameter-relative settings to px with ``pixel_size_um`` (µm/px) and ``diameter_px`` (px).
+
+    The pixel size is only checked when a setting in µm needs it.
+    """
+
+    def px(length_um: float) -> float:
+        if not (pixel_size_um > 0 and math.isfinite(pixel_size_um)):
+            raise ValueError(f"pixel size must be a positive number of µm, got {pixel_size_um}")
+        return float(length_um) / float(pixel_size_um)
+
+    sigma = settings.smoothing_sigma_px if settings.smoothing_sigma_um is None else px(settings.smoothing_sigma_um)
+    return ClassicalPixels(
+        smoothing_sigma_px=float(sigma),
+        background_px=px(settings.background_um) if settings.background != "none" else 0.0,
+        min_peak_distance_px=_min_peak_distance(settings, diameter_px),
+        seed_smoothing_px=settings.seed_smoothing_diameters * diameter_px
+        if diameter_px is not None and settings.seeds == "intensity"
+        else 0.0,
+        min_area_px=float(settings.min_area_px) if settings.min_area_um2 is None else px(px(settings.min_area_um2)),
+        max_area_px=None if settings.max_area_um2 is None else px(px(settings.max_area_um2)),
+    )
+
+
+def _transform_intensity(image: np.ndarray, settings: ClassicalSettings) -> np.ndarray:
+    if settings.intensity_transform == "log":
+        return np.log(np.maximum(image, np.float32(settings.log_floor))).astype(np.float32)
+    if settings.intensity_transform == "gamma":
+        return np.power(np.maximum(image, np.float32(0.0)), np.float32(settings.gamma)).astype(np.float32)
+    return image
+
+
+def _block_mean(image: np.ndarray, factor: int) -> np.ndarray:
+    """``image`` averaged over blocks of ``factor`` x ``factor`` px (edge blocks padded with the edge values)."""
+    if factor <= 1:
+        return image
+    ny, nx = -(-image.shape[0] // factor), -(-image.shape[1] // factor)
+    padded = np.pad(image, ((0, ny * factor - image.shape[0]), (0, nx * factor - image.shape[1])), mode="edge")
+    return padded.reshape(ny, factor, nx, factor).mean(axis=(1, 3), dtype=np.float64).astype(np.float32)
+
+
+def _background(image: np.ndarray, kind: str, scale_px: float) -> np.ndarray:
+    """The slowly varying background of ``image``: its Gaussian blur of sigma ``scale_px`` ('gaussian'), or its
+    grey opening by a disk of radius ``scale_px`` averaged over the disk's width ('tophat').  Both are computed
+    on a copy averaged over blocks of about a quarter sigma / an eighth of the radius and interpolated back,
+    which changes a background that varies over ``scale_px`` little and costs a fraction of full resolution."""
+    from scipy import ndimage as ndi
+    from skimage.morphology import disk
+    from skimage.transform import resize
+
+    factor = max(1, int(scale_px // (4 if kind == "gaussian" else 8)))
+    small = _block_mean(image, factor)
+    scale = scale_px / factor
+    if kind == "gaussian":
+        small = ndi.gaussian_filter(small, scale, mode="reflect")
+    else:
+        radius = max(1, int(round(scale)))
+        small = ndi.grey_opening(small, footprint=disk(radius), mode="reflect")
+        small = ndi.uniform_filter(small, 2 * radius + 1, mode="reflect")
+    if factor > 1:
+        small = resize(small, image.shape, order=1, mode="edge", anti_aliasing=False, preserve_range=True)
+    return small.astype(np.float32)
+
+
+def _segment_frame_classical(frame: np.ndarray, settings: ClassicalSettings, px: ClassicalPixels) -> np.ndarray:
     from scipy import ndimage as ndi
     from skimage.feature import peak_local_max
     from skimage.filters import gaussian
@@ -403,8 +485,11 @@ def _segment_frame_classical(frame: np.ndarray, settings: ClassicalSettings, min
     finite = np.isfinite(image)
     if not finite.all():
         image = np.where(finite, image, np.min(image[finite]) if finite.any() else 0.0).astype(np.float32)
-    if settings.smoothing_sigma_px > 0:
-        image = gaussian(image, sigma=settings.smoothing_sigma_px, preserve_range=True).astype(np.float32)
+    image = _transform_intensity(image, settings)
+    if px.smoothing_sigma_px > 0:
+        image = gaussian(image, sigma=px.smoothing_sigma_px, preserve_range=True).astype(np.float32)
+    if settings.background != "none":
+        image = image - _background(image, settings.background, px.background_px)
     labels = np.zeros(image.shape, dtype=np.uint32)
     if isinstance(settings.threshold, str) and float(image.max()) <= float(image.min()):
         return labels  # flat frame: no automatic threshold exists
@@ -413,9 +498,14 @@ def _segment_frame_classical(frame: np.ndarray, settings: ClassicalSettings, min
         mask = ndi.binary_fill_holes(mask)
     if not mask.any():
         return labels
-    distance = ndi.distance_transform_edt(mask)
+    if settings.seeds == "distance":
+        surface = ndi.distance_transform_edt(mask)
+    elif px.seed_smoothing_px > 0:
+        surface = gaussian(image, sigma=px.seed_smoothing_px, preserve_range=True).astype(np.float32)
+    else:
+        surface = image
     components, n_components = ndi.label(mask)
-    peaks = peak_local_max(distance, min_distance=min_distance, labels=components, exclude_border=False)
+    peaks = peak_local_max(surface, min_distance=px.min_peak_distance_px, labels=components, exclude_border=False)
     peak_mask = np.zeros(mask.shape, dtype=bool)
     peak_mask[tuple(peaks.T)] = True
     # every component gets a marker, even one without a strict local maximum
@@ -423,46 +513,52 @@ def _segment_frame_classical(frame: np.ndarray, settings: ClassicalSettings, min
     has_peak[components[peak_mask]] = True
     lacking = np.flatnonzero(~has_peak[1:]) + 1
     if lacking.size:
-        for position in ndi.maximum_position(distance, components, lacking):
+        for position in ndi.maximum_position(surface, components, lacking):
             peak_mask[position] = True
     markers, _ = ndi.label(peak_mask)  # adjacent peak pixels (plateaus) form one marker
-    split = watershed(-distance, markers, mask=mask)
-    if settings.min_area_px > 0:
-        areas = np.bincount(split.ravel())
-        small = np.flatnonzero(areas < settings.min_area_px)
-        small = small[small > 0]
-        if small.size:
-            split[np.isin(split, small)] = 0
+    split = watershed(-surface, markers, mask=mask)
+    areas = np.bincount(split.ravel())
+    drop = areas < px.min_area_px
+    if px.max_area_px is not None:
+        drop |= areas > px.max_area_px
+    drop[0] = False
+    if drop.any():
+        split[drop[split]] = 0
     relabelled, _, _ = relabel_sequential(split)
     labels[:] = relabelled
     return labels
 
 
 def _min_peak_distance(settings: ClassicalSettings, diameter_px: float | None) -> int:
-    """Half the cell diameter (px) when known, else ``settings.min_peak_distance_px``."""
+    """``seed_distance_diameters`` times the cell diameter (px) when known, else ``settings.min_peak_distance_px``."""
     if diameter_px is not None:
-        return max(1, int(round(0.5 * diameter_px)))
+        return max(1, int(round(settings.seed_distance_diameters * diameter_px)))
     return settings.min_peak_distance_px
 
 
 def _iter_frames_classical(
-    frames: Any, settings: ClassicalSettings, diameter_px: float | None
+    frames: Any, settings: ClassicalSettings, pixel_size_um: float, diameter_px: float | None
 ) -> Iterator[tuple[int, np.ndarray]]:
-    min_distance = _min_peak_distance(settings, diameter_px)
+    px = classical_pixels(settings, pixel_size_um, diameter_px)
     for t in range(_frames_shape(frames)[0]):
-        yield t, _segment_frame_classical(np.asarray(frames[t]), settings, min_distance)
+        yield t, _segment_frame_classical(np.asarray(frames[t]), settings, px)
 
 
-def segment_frames_classical(frames: ArrayLike, settings: ClassicalSettings, diameter_px: float | None) -> np.ndarray:
-    """Threshold + watershed segmentation of (T, Y, X) frames, frame by frame.
+def segment_frames_classical(
+    frames: ArrayLike, settings: ClassicalSettings, pixel_size_um: float, diameter_px: float | None = None
+) -> np.ndarray:
+    """Classical segmentation of (T, Y, X) normalized frames, frame by frame.
 
-    ``diameter_px`` (px), when known, sets the smallest distance between
-    two markers to half of it; otherwise ``settings.min_peak_distance_px``
-    is used.  Returns (T, Y, X) uint32 labels numbered 1..n in every frame.
+    Per frame: intensity transform, Gaussian smoothing, background subtraction, global threshold,
+    hole filling, watershed from distance or intensity seeds, size bounds (see
+    :class:`ClassicalSettings`).  ``pixel_size_um`` (µm/px) converts the settings in µm and µm²;
+    ``diameter_px`` (px), when known, sets the smallest distance between two seeds to
+    ``settings.seed_distance_diameters`` times it (otherwise ``settings.min_peak_distance_px``) and
+    the seed smoothing.  Returns (T, Y, X) uint32 labels numbered 1..n in every frame.
     """
     frames = _as_frames(frames)
     out = np.zeros(_frames_shape(frames), dtype=np.uint32)
-    for t, labels in _iter_frames_classical(frames, settings, diameter_px):
+    for t, labels in _iter_frames_classical(frames, settings, pixel_size_um, diameter_px):
         out[t] = labels
     return out
 
@@ -668,9 +764,10 @@ def iter_segment_cells(
             "model_sha256": None,
             "diameter_px": diameter_px,
             "min_peak_distance_px": _min_peak_distance(settings.classical, diameter_px),
+            "classical_px": asdict(classical_pixels(settings.classical, pixel_size_um, diameter_px)),
             "scikit_image_version": package_version("scikit-image"),
         }
-        return info, _iter_frames_classical(frames, settings.classical, diameter_px)
+        return info, _iter_frames_classical(frames, settings.classical, pixel_size_um, diameter_px)
 
     if model is None:
         model = load_segmentation_model(settings.cellpose, select_device(settings.cellpose.device))

@@ -94,28 +94,99 @@ class NormalizeSettings(StageSettings):
 
 
 class ClassicalSettings(StageSettings):
-    """Threshold + distance-transform watershed segmentation."""
+    """Threshold + watershed segmentation: intensity transform, smoothing, background subtraction, a global
+    threshold, watershed from distance or intensity seeds, hole filling and size bounds.
 
+    The frames it receives are the workflow's normalized intensities (0 = the movie's low percentile,
+    1 = its high percentile; values below 0 and above 1 occur).  Lengths in µm need the pixel size,
+    which the workflow always passes; settings relative to the cell diameter need
+    ``segment.diameter_um`` (or ``diameter_px``) and fall back as each field says when it is not set.
+    """
+
+    intensity_transform: Literal["none", "log", "gamma"] = Field(
+        "none",
+        description=(
+            "Applied to the normalized intensities I before anything else: 'none'; 'log': ln(max(I, log_floor)), "
+            "which spreads dim cells apart from the background when brightness varies over orders of magnitude; "
+            "'gamma': max(I, 0) ** gamma"
+        ),
+    )
+    log_floor: float = Field(
+        0.02,
+        gt=0.0,
+        description="'log' only: intensities below this are raised to it before the logarithm (normalized units, > 0)",
+    )
+    gamma: float = Field(
+        0.5, gt=0.0, description="'gamma' only: the exponent (no unit); below 1 brightens dim cells"
+    )
     smoothing_sigma_px: float = Field(
         1.0, ge=0.0, description="Standard deviation of the Gaussian smoothing before thresholding (px); 0: none"
+    )
+    smoothing_sigma_um: float | None = Field(
+        None,
+        ge=0.0,
+        description="Standard deviation of the Gaussian smoothing (µm); when set it replaces smoothing_sigma_px",
+    )
+    background: Literal["none", "gaussian", "tophat"] = Field(
+        "none",
+        description=(
+            "Background subtracted after smoothing: 'none'; 'gaussian': the image blurred by a Gaussian of sigma "
+            "background_um; 'tophat': white top-hat, the grey opening by a disk of radius background_um (smoothed "
+            "over the disk's width, computed on a block-averaged copy for speed). Choose background_um larger than "
+            "a cell; 'tophat' keeps large bright cells whole better than 'gaussian'"
+        ),
+    )
+    background_um: float = Field(
+        40.0, gt=0.0, description="Gaussian sigma ('gaussian') or disk radius ('tophat') of the background (µm)"
     )
     threshold: Literal["otsu", "li", "triangle"] | float = Field(
         "otsu",
         description=(
-            "Foreground threshold: 'otsu', 'li' or 'triangle' (computed per frame on the smoothed image), "
-            "or a fixed value in normalized intensity units (0 = low percentile, 1 = high percentile)"
-        ),
-    )
-    min_area_px: int = Field(15, ge=0, description="Objects smaller than this are removed (px, area)")
-    min_peak_distance_px: int = Field(
-        5,
-        ge=1,
-        description=(
-            "Smallest distance between two watershed markers when no cell diameter is set (px); "
-            "with a diameter, half the diameter is used"
+            "Foreground threshold: 'otsu', 'li' or 'triangle' (computed per frame on the transformed, smoothed, "
+            "background-subtracted image), or a fixed value in the units of that image (normalized intensity "
+            "with transform 'none' and no background: 0 = low percentile, 1 = high percentile)"
         ),
     )
     fill_holes: bool = Field(True, description="Fill holes in the foreground mask before splitting it")
+    seeds: Literal["distance", "intensity"] = Field(
+        "distance",
+        description=(
+            "Watershed seeds: 'distance': maxima of the distance to the background, the watershed floods the "
+            "negated distance (round, convex cells such as nuclei); 'intensity': maxima of the smoothed intensity, "
+            "the watershed floods the negated intensity (irregular, elongated cells that are brightest in their body)"
+        ),
+    )
+    seed_distance_diameters: float = Field(
+        0.5,
+        gt=0.0,
+        description="With a cell diameter: smallest distance between two seeds as a fraction of it (diameters)",
+    )
+    min_peak_distance_px: int = Field(
+        5,
+        ge=1,
+        description="Smallest distance between two seeds when no cell diameter is set (px)",
+    )
+    seed_smoothing_diameters: float = Field(
+        0.0,
+        ge=0.0,
+        description=(
+            "'intensity' seeds with a cell diameter: extra Gaussian smoothing of the image the seeds are taken "
+            "from and the watershed floods, sigma as a fraction of the diameter (diameters); 0 or no diameter: none"
+        ),
+    )
+    min_area_px: int = Field(15, ge=0, description="Objects smaller than this are removed (px, area)")
+    min_area_um2: float | None = Field(
+        None, ge=0.0, description="Objects smaller than this are removed (µm²); when set it replaces min_area_px"
+    )
+    max_area_um2: float | None = Field(
+        None, gt=0.0, description="Objects larger than this are removed (µm²); null: no upper bound"
+    )
+
+    @model_validator(mode="after")
+    def _area_bounds(self) -> ClassicalSettings:
+        if self.min_area_um2 is not None and self.max_area_um2 is not None and self.max_area_um2 <= self.min_area_um2:
+            raise ValueError(f"max_area_um2 ({self.max_area_um2}) must be larger than min_area_um2 ({self.min_area_um2})")
+        return self
 
 
 Network = Literal["cellpose3", "cellpose-sam"]

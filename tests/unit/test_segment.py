@@ -69,7 +69,7 @@ SEPARATED = [(14, 14), (14, 60), (46, 20), (48, 70)]
 @pytest.mark.parametrize("diameter_px", [16.0, None])
 def test_classical_finds_separated_disks(diameter_px: float | None) -> None:
     truth = _disks((64, 96), SEPARATED, radius=8)
-    labels = segment_frames_classical(_image(truth)[None], ClassicalSettings(), diameter_px)
+    labels = segment_frames_classical(_image(truth)[None], ClassicalSettings(), 1.0, diameter_px)
     assert labels.dtype == np.uint32 and labels.shape == (1, 64, 96)
     assert sorted(np.unique(labels[0]).tolist()) == [0, 1, 2, 3, 4]
     assert min(_best_ious(truth, labels[0])) > 0.8
@@ -79,7 +79,7 @@ def test_classical_splits_two_touching_disks() -> None:
     truth = _disks((48, 64), [(24, 22), (24, 40)], radius=10)  # centres 18 px apart, diameter 20 px
     image = _image(truth, seed=3)
     for diameter in (20.0, None):
-        labels = segment_frames_classical(image[None], ClassicalSettings(), diameter)[0]
+        labels = segment_frames_classical(image[None], ClassicalSettings(), 1.0, diameter)[0]
         assert labels.max() == 2, diameter
         ious = _best_ious(truth, labels)
         assert min(ious) > 0.8, (diameter, ious)
@@ -103,10 +103,10 @@ def test_min_area_and_fixed_threshold() -> None:
     small = _disks((64, 64), [(48, 48)], radius=2)  # 13 px
     image = _image(truth + 2 * small, noise=0.0)
     settings = ClassicalSettings(threshold=0.5, min_area_px=30, smoothing_sigma_px=0.0)
-    labels = segment_frames_classical(image[None], settings, None)[0]
+    labels = segment_frames_classical(image[None], settings, 1.0)[0]
     assert labels.max() == 1
     assert (labels == 1).sum() == (truth == 1).sum()  # exact disk: no smoothing, fixed threshold
-    keep_all = segment_frames_classical(image[None], settings.model_copy(update={"min_area_px": 0}), None)[0]
+    keep_all = segment_frames_classical(image[None], settings.model_copy(update={"min_area_px": 0}), 1.0)[0]
     assert keep_all.max() == 2
 
 
