@@ -94,9 +94,10 @@ class NormalizeSettings(StageSettings):
 
 
 class ClassicalSettings(StageSettings):
-    """Threshold + watershed segmentation: intensity transform, smoothing, background subtraction, a global
-    threshold, watershed from distance or intensity seeds, hole filling and size bounds.
+    """Threshold + watershed segmentation, with intensity transform, background subtraction and size bounds.
 
+    In this order: intensity transform, Gaussian smoothing, background subtraction, a global threshold,
+    hole filling, watershed from distance or intensity seeds, size bounds.
     The frames it receives are the workflow's normalized intensities (0 = the movie's low percentile,
     1 = its high percentile; values below 0 and above 1 occur).  Lengths in µm need the pixel size,
     which the workflow always passes; settings relative to the cell diameter need

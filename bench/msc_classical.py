@@ -1,0 +1,79 @@
+"""Classical segmentation on real whole-cell movies (issue #22): Fluo-C2DL-MSC 02, CTC SEG.
+
+    PYTHONPATH=src .venv/bin/python -m bench.msc_classical [--config PATH]
+
+The movie (../shared/data/ctc/Fluo-C2DL-MSC/02, 0.3 µm/px) is normalized like the workflow's
+normalize stage (movie-wide 1 and 99.8 percentiles) and segmented by
+cellpipe.segment.segment_cells with ``segment.method: classical``, once with the default
+ClassicalSettings (made for round nuclei) and once with the shipped MSC config
+(bench/configs/msc_classical.yaml). CTC SEG by py-ctcmetrics on the 23 completely annotated SEG
+frames, split by frames: settings were chosen on the frames with EVEN index in the list of
+complete frames and the others were held out. A last row repeats the MSC config at a diameter of
+23 µm, the median cell diameter of the other MSC movie, to show what a wrong diameter costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from bench.common import REPO, SHARED_DATA, ctc_seg, normalized_movie, print_table, read_ctc_movie, require
+
+MSC = SHARED_DATA / "ctc" / "Fluo-C2DL-MSC"
+MSC_PIXEL_SIZE_UM = 0.3  # Cell Tracking Challenge: Fluo-C2DL-MSC, 0.3 x 0.3 µm
+MSC02_DIAMETER_UM = 39.0  # median cell diameter of 02 (about 131 px), ../shared/README.md
+OTHER_MOVIE_DIAMETER_UM = 23.0
+#: The completely annotated SEG frames of Fluo-C2DL-MSC 02 (../shared/README.md).
+MSC02_COMPLETE_SEG_FRAMES = (0, 3, 5, 6, 8, 10, 11, 12, 14, 18, 19, 22, 24, 26, 27, 28, 34, 35, 36, 38, 42, 43, 47)
+CHOOSE_FRAMES = MSC02_COMPLETE_SEG_FRAMES[0::2]  # even index: settings were chosen on these
+HELD_OUT_FRAMES = MSC02_COMPLETE_SEG_FRAMES[1::2]  # odd index: not looked at while choosing
+MSC_CONFIG = REPO / "bench" / "configs" / "msc_classical.yaml"
+
+
+def _masks(movie: np.ndarray, segment: dict[str, Any], frames: tuple[int, ...]) -> dict[int, np.ndarray]:
+    from cellpipe.segment import SegmentSettings, segment_cells
+
+    settings = SegmentSettings.model_validate(segment)
+    labels, _ = segment_cells(movie[list(frames)], settings, MSC_PIXEL_SIZE_UM)
+    return dict(zip(frames, labels))
+
+
+def _frames_text(per_frame: dict[int, float]) -> str:
+    return " ".join(f"{v:.2f}" for v in per_frame.values())
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", type=Path, default=MSC_CONFIG, help="config fragment with a segment section")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    movie = normalized_movie(read_ctc_movie(require(MSC / "02")))
+    gt = require(MSC / "02_GT")
+    shipped = yaml.safe_load(args.config.read_text())["segment"]
+    runs = [
+        ("old defaults (nuclei)", {"method": "classical", "diameter_um": MSC02_DIAMETER_UM}),
+        (f"{args.config.name}", {**shipped, "diameter_um": MSC02_DIAMETER_UM}),
+        (f"{args.config.name}, diameter 23 µm", {**shipped, "diameter_um": OTHER_MOVIE_DIAMETER_UM}),
+    ]
+    frames = tuple(sorted(CHOOSE_FRAMES + HELD_OUT_FRAMES))
+    rows = []
+    for name, segment in runs:
+        masks = _masks(movie, segment, frames)
+        for part, part_frames in (("choose (even)", CHOOSE_FRAMES), ("held out (odd)", HELD_OUT_FRAMES)):
+            value, per_frame = ctc_seg(gt, {t: masks[t] for t in part_frames})
+            rows.append([name, part, value, _frames_text(per_frame)])
+    title = (
+        "classical segmentation, Fluo-C2DL-MSC 02, CTC SEG (py-ctcmetrics) on the complete SEG frames\n"
+        f"choose: {' '.join(map(str, CHOOSE_FRAMES))}; held out: {' '.join(map(str, HELD_OUT_FRAMES))}\n"
+        f"(python -m bench.msc_classical; {time.perf_counter() - started:.0f} s)"
+    )
+    return print_table(title, ["settings", "frames", "SEG", "per frame"], rows)
+
+
+if __name__ == "__main__":
+    main()
