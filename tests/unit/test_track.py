@@ -467,15 +467,15 @@ def test_a_fragment_daughter_is_rejected_and_the_plausible_one_continues() -> No
 
 
 def test_a_far_or_absent_daughter_rejects_the_division() -> None:
-    """A daughter 40 px (20 µm > 15 µm) from the mother: distance; a daughter gone again when her sister
+    """A daughter 34 px (17 µm > 15 µm) from the mother: distance; a daughter gone again when her sister
     appears one frame later: not_together."""
     from cellpipe.track import _check_divisions
 
-    table, raw = _mother_and_daughters((5, 47.0, 50.0), (5, 90.0, 50.0))
+    table, raw = _mother_and_daughters((5, 47.0, 50.0), (5, 84.0, 50.0))
     out, counts = _check_divisions(raw, table, TrackSettings(), PIXEL_UM)
     assert counts == _no_rejection(distance=1)
     assert out == [(1, 0, [0, 1, 2, 3, 4, *raw[1][2]]), (3, 0, raw[2][2])]
-    assert _check_divisions(raw, table, TrackSettings(division_max_distance_um=25.0), PIXEL_UM)[0] == raw
+    assert _check_divisions(raw, table, TrackSettings(division_max_distance_um=18.0), PIXEL_UM)[0] == raw
 
     table, raw = _mother_and_daughters((5, 47.0, 50.0), (6, 53.0, 50.0))
     raw[1] = (2, 1, [raw[1][2][0], *raw[1][2][2:]])  # daughter 2: frame 5, absent in 6, back from 7
