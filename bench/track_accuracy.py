@@ -1,6 +1,7 @@
 """Tracking accuracy on real and simulated data, scored by the field's own libraries.
 
-    .venv/bin/python -m bench.track_accuracy [--parts gt,simulated,demo,pipeline] [--work DIR]
+    .venv/bin/python -m bench.track_accuracy [--parts gt,simulated,demo,pipeline,labels] [--work DIR]
+                                             [--labels gowt1_01_labels.npy]
 
 * ``gt``: the Cell Tracking Challenge ground-truth masks of Fluo-N2DH-GOWT1 01
   (``01_GT/TRA/man_trackTTT.tif``) with their identities removed (every frame's labels
@@ -10,6 +11,10 @@
 * ``pipeline``: the whole workflow (``snakemake results/gowt1/ctc``: ingest, normalize, the
   shipped Cellpose model, tracking, CTC export) from the raw frames of GOWT1 01, scored the same
   way.  Segmentation of 92 frames takes about 7 minutes on 2 CPU cores.
+* ``labels``: a segmentation of GOWT1 01 made elsewhere (``--labels``: a (92, 1024, 1024) label
+  movie saved with ``numpy.save``, e.g. the shipped Cellpose model's), tracked with the workflow's
+  default settings and scored the same way: the tracker on real segmentation errors (flickering
+  objects, fragments) without running the workflow's segmentation.
 * ``simulated``: movies from cellpipe's simulator with many divisions, ground-truth masks with
   identities removed, tracked and scored against the simulator's lineage.
 * ``demo``: the whole workflow on its embedded demo (``config/config.yaml``: a simulated movie,
@@ -163,7 +168,8 @@ def track_and_export(labels: np.ndarray, pixel_size_um: float, interval_min: flo
     if res_dir.exists():  # an earlier run of this benchmark in the same --work folder
         shutil.rmtree(res_dir)
     write_ctc_results(res_dir, ctc_labels, ctc_tracks)
-    return {"tracking_s": round(seconds, 2), "n_tracks": result.info["n_tracks"], "n_divisions": result.info["n_divisions"]}
+    keys = ("n_tracks", "n_divisions", "n_divisions_rejected", "divisions_rejected", "n_short_tracks")
+    return {"tracking_s": round(seconds, 2), **{key: result.info[key] for key in keys}}
 
 
 def run_workflow(workdir: Path, target: str | list[str], *extra: str) -> float:
@@ -191,6 +197,15 @@ def part_gt(work: Path) -> dict[str, Any]:
     labels = remove_identities(read_ctc_label_stack(gt_dir / "TRA"))
     run = track_and_export(labels, GOWT1_PIXEL_SIZE_UM, GOWT1_INTERVAL_MIN, work / "gt_tracked" / "01_RES")
     return {**run, **score_ctc(work / "gt_tracked" / "01_RES", gt_dir)}
+
+
+def part_labels(work: Path, labels_path: Path | None) -> dict[str, Any]:
+    if labels_path is None:
+        sys.exit("bench: --parts labels needs --labels (a .npy label movie of GOWT1 01)")
+    gt_dir = require(GOWT1 / "01_GT")
+    labels = np.load(labels_path, mmap_mode="r")
+    run = track_and_export(labels, GOWT1_PIXEL_SIZE_UM, GOWT1_INTERVAL_MIN, work / "labels_tracked" / "01_RES")
+    return {"labels": str(labels_path), **run, **score_ctc(work / "labels_tracked" / "01_RES", gt_dir)}
 
 
 def set_up_gowt1(pipeline: Path, ground_truth: Path | None = None) -> None:
@@ -277,6 +292,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parts", default="gt,simulated,demo,pipeline")
     parser.add_argument("--work", type=Path, default=None, help="keep intermediate results here (default: a temp dir)")
+    parser.add_argument("--labels", type=Path, default=None, help="part labels: a .npy label movie of GOWT1 01")
     args = parser.parse_args(argv)
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     work = args.work or Path(tempfile.mkdtemp(prefix="cellpipe-track-bench-"))
@@ -284,7 +300,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"machine: {machine()}")
     print(f"work: {work}")
     report: dict[str, Any] = {}
-    runners = {"gt": part_gt, "pipeline": part_pipeline, "simulated": part_simulated, "demo": part_demo}
+    runners = {"gt": part_gt, "pipeline": part_pipeline, "simulated": part_simulated, "demo": part_demo,
+               "labels": lambda work: part_labels(work, args.labels)}
     for part in parts:
         if part not in runners:
             sys.exit(f"bench: unknown part {part!r}; choose from {', '.join(runners)}")

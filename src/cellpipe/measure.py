@@ -17,11 +17,13 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from skimage.measure import regionprops_table
 
-from cellpipe.settings import MeasureSettings
+from cellpipe.settings import MeasureSettings, TrackSettings
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "DEFAULT_MIN_TRACK_FRAMES",
+    "EXCLUSION_REASONS",
     "MeasureSettings",
     "cell_columns",
     "counts_per_frame",
@@ -72,6 +74,7 @@ _TRACK_SUMMARY_SCHEMA: dict[str, Any] = {
     "n_children": "int64",
     "n_divisions": "int64",
     "cell_cycle_min": "float64",
+    "excluded": "object",
 }
 TRACK_SUMMARY_COLUMNS: tuple[str, ...] = tuple(_TRACK_SUMMARY_SCHEMA)
 
@@ -96,6 +99,12 @@ MSD_COLUMNS: tuple[str, ...] = tuple(_MSD_SCHEMA)
 
 #: Fewest lags with at least one pair for which :func:`summarize_tracks` fits an MSD exponent.
 _MIN_FIT_LAGS = 3
+
+#: ``min_track_frames`` of :func:`summarize_tracks` when not given: the tracking setting's default.
+DEFAULT_MIN_TRACK_FRAMES: int = TrackSettings.model_fields["min_track_frames"].default
+
+#: Values of ``excluded`` in the per-track table: '' (the track enters per-track statistics) or why not.
+EXCLUSION_REASONS: tuple[str, ...] = ("short",)
 
 
 def _channel_names(settings: MeasureSettings, n_channels: int) -> list[str]:
@@ -501,9 +510,10 @@ def _msd_exponent(sums: pd.DataFrame) -> pd.Series:
 
 
 def _division_columns(summary: pd.DataFrame, frame_interval_min: float) -> pd.DataFrame:
-    """``n_children, n_divisions, cell_cycle_min`` per track from ``parent`` and ``first_frame``.
+    """``n_children, n_divisions, cell_cycle_min`` per track from ``parent``, ``first_frame`` and ``excluded``.
 
-    ``summary`` is indexed by track id and has ``parent`` and ``first_frame``.
+    ``summary`` is indexed by track id and has ``parent``, ``first_frame`` and ``excluded``; an
+    excluded track has no cell-cycle time.
     """
     out = pd.DataFrame(index=summary.index)
     children = summary.loc[summary["parent"] != 0, ["parent", "first_frame"]]
@@ -514,12 +524,17 @@ def _division_columns(summary: pd.DataFrame, frame_interval_min: float) -> pd.Da
     born_by_division = summary["parent"].map(out["n_children"]).fillna(0) >= 2
     children_first = by_parent.min().reindex(out.index)
     cycle = (children_first - summary["first_frame"]) * float(frame_interval_min)
-    out["cell_cycle_min"] = cycle.where(divides & born_by_division)
+    out["cell_cycle_min"] = cycle.where(divides & born_by_division & (summary["excluded"] == ""))
     return out
 
 
-def summarize_tracks(cells: pd.DataFrame, tracks: pd.DataFrame, frame_interval_min: float) -> pd.DataFrame:
-    """One row per track: lineage, lifetime, size and motility.
+def summarize_tracks(
+    cells: pd.DataFrame,
+    tracks: pd.DataFrame,
+    frame_interval_min: float,
+    min_track_frames: int = DEFAULT_MIN_TRACK_FRAMES,
+) -> pd.DataFrame:
+    """One row per track: lineage, lifetime, size and motility, and whether it enters statistics.
 
     Positions come from the measured cell centroids (``centroid_y_um``,
     ``centroid_x_um`` of ``cells``, matched by ``track_id`` and ``frame``);
@@ -553,13 +568,21 @@ def summarize_tracks(cells: pd.DataFrame, tracks: pd.DataFrame, frame_interval_m
     * ``cell_cycle_min``: time between the division that created the cell and
       the division that ends it, (earliest first frame of its children −
       its own first frame) × frame interval (minutes); NaN unless the track's
-      parent divided (two or more children) and the track itself divides.
+      parent divided (two or more children) and the track itself divides, and NaN for an excluded
+      track.
+    * ``excluded``: '' for a track that enters per-track statistics, else why not: 'short' when
+      ``n_frames`` < ``min_track_frames`` (flickering segmentation objects more often than cells;
+      ``track.min_track_frames`` in the workflow).  Every track keeps its row and its own
+      measurements; averages, histograms and counts over tracks (the report's) use the rows with
+      ``excluded == ''`` only.
 
     Positions with a non-finite coordinate are left out of the MSD columns.
     Sorted by ``track_id``; empty inputs give an empty table with the same
     columns.
     """
     _check_positive("frame_interval_min", frame_interval_min)
+    if isinstance(min_track_frames, bool) or int(min_track_frames) != min_track_frames or min_track_frames < 1:
+        raise ValueError(f"min_track_frames must be an integer >= 1, got {min_track_frames!r}")
     if tracks is None or len(tracks) == 0:
         return _empty(_TRACK_SUMMARY_SCHEMA)
     missing = {"frame", "track_id"} - set(tracks.columns)
@@ -618,10 +641,15 @@ def summarize_tracks(cells: pd.DataFrame, tracks: pd.DataFrame, frame_interval_m
     summary["msd_1_um2"] = (lag_1["sum_sq_um2"] / lag_1["n_pairs"]).reindex(summary.index)
     summary["msd_exponent"] = _msd_exponent(msd_sums).reindex(summary.index)
 
+    summary["excluded"] = np.where(summary["n_frames"] < int(min_track_frames), "short", "")
     summary = summary.join(_track_info(tracks), how="left")
     summary = summary.join(_division_columns(summary, frame_interval_min), how="left").reset_index()
     summary = summary[list(_TRACK_SUMMARY_SCHEMA)].astype(_TRACK_SUMMARY_SCHEMA)
-    logger.info("summarised %d tracks", len(summary))
+    n_short = int((summary["excluded"] == "short").sum())
+    logger.info(
+        "summarised %d tracks; %d shorter than %d frames flagged excluded='short' (left out of per-track statistics)",
+        len(summary), n_short, min_track_frames,
+    )
     return summary
 
 

@@ -441,6 +441,15 @@ def _count_divisions(parent_ids: Iterable[Any]) -> int:
     return int((values.value_counts() >= 2).sum())
 
 
+def _passing_tracks(track_summary: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The rows of ``track_summary`` that enter per-track statistics (``excluded`` empty), and how many
+    do not.  A table without an ``excluded`` column (made before it existed) passes whole."""
+    if len(track_summary) == 0 or "excluded" not in track_summary:
+        return track_summary, 0
+    keep = track_summary["excluded"].fillna("").astype(str) == ""
+    return track_summary[keep], int((~keep).sum())
+
+
 def _valid_tracks(tracks: pd.DataFrame | None) -> pd.DataFrame:
     """Rows of ``tracks`` with a track id and frame (ints), sorted by (track_id, frame); empty when unusable."""
     if tracks is None or len(tracks) == 0 or not set(_TRACK_COLUMNS) <= set(tracks.columns):
@@ -1529,12 +1538,14 @@ def summary_row(
     """The row describing one sample in :func:`build_summary_report`.
 
     Keys: ``sample, n_frames, n_cells`` (cell detections summed over
-    frames), ``n_tracks, mean_cells_per_frame`` (NaN for a movie with no
+    frames), ``n_tracks`` (tracks that enter per-track statistics: ``excluded``
+    empty in ``track_summary``), ``n_tracks_excluded`` (the others, e.g. short
+    flickering tracks), ``mean_cells_per_frame`` (NaN for a movie with no
     frames), ``n_divisions`` (mothers with two or more daughters: parent ids
     > 0 occurring at least twice in ``track_summary``; a single daughter
     continues its mother's track), ``mean_speed_um_per_min`` (µm/min, the
-    median over tracks of their mean speed; NaN without a track spanning two
-    frames), and the evaluation headline ``SEG, DET, TRA`` (Cell Tracking
+    median over the passing tracks of their mean speed; NaN without such a
+    track spanning two frames), and the evaluation headline ``SEG, DET, TRA`` (Cell Tracking
     Challenge), ``AP50, F1_50`` (average precision and F1 of the segmentation
     at IoU 0.5), ``division_precision, division_recall`` and ``count_mae``
     (mean absolute error of the cell count, cells) from ``evaluation`` (the
@@ -1542,11 +1553,12 @@ def summary_row(
     """
     n_frames = len(counts)
     n_cells = len(cells)
-    n_tracks = len(track_summary)
-    parents = track_summary["parent"] if n_tracks and "parent" in track_summary else []
+    parents = track_summary["parent"] if len(track_summary) and "parent" in track_summary else []
+    passing, n_excluded = _passing_tracks(track_summary)
+    n_tracks = len(passing)
     speeds = (
-        pd.to_numeric(track_summary["mean_speed_um_per_min"], errors="coerce").to_numpy(dtype=float)
-        if n_tracks and "mean_speed_um_per_min" in track_summary
+        pd.to_numeric(passing["mean_speed_um_per_min"], errors="coerce").to_numpy(dtype=float)
+        if n_tracks and "mean_speed_um_per_min" in passing
         else np.zeros(0)
     )
     speeds = speeds[np.isfinite(speeds)]
@@ -1555,6 +1567,7 @@ def summary_row(
         "n_frames": n_frames,
         "n_cells": n_cells,
         "n_tracks": n_tracks,
+        "n_tracks_excluded": n_excluded,
         "mean_cells_per_frame": float(counts["n_cells"].mean()) if n_frames else float("nan"),
         "n_divisions": _count_divisions(parents),
         "mean_speed_um_per_min": float(np.median(speeds)) if speeds.size else float("nan"),
@@ -1659,17 +1672,25 @@ def build_sample_report(
     )
     n_frames = len(counts)
     n_cells = len(cells)
+    all_tracks = track_summary
+    n_all_tracks = len(all_tracks)
+    # per-track statistics (speeds, MSD, the track table) use the tracks that pass (excluded == '')
+    track_summary, n_excluded = _passing_tracks(all_tracks)
     n_tracks = len(track_summary)
     no_cells = n_cells == 0
     mean_per_frame = float(counts["n_cells"].mean()) if n_frames else float("nan")
-    n_dividing = int((track_summary["parent"] > 0).sum()) if n_tracks and "parent" in track_summary else 0
+    n_dividing = int((all_tracks["parent"] > 0).sum()) if n_all_tracks and "parent" in all_tracks else 0
     track_rows = _valid_tracks(tracks)
     if len(track_rows):
         n_divisions = _count_divisions(_parent_map(_track_info(track_rows), lineage).values())
     elif lineage is not None and len(lineage) and "parent" in lineage:
         n_divisions = _count_divisions(lineage["parent"])
     else:
-        n_divisions = _count_divisions(track_summary["parent"]) if n_tracks and "parent" in track_summary else 0
+        n_divisions = _count_divisions(all_tracks["parent"]) if n_all_tracks and "parent" in all_tracks else 0
+    if n_excluded and len(track_rows):
+        statistic_rows = track_rows[track_rows["track_id"].isin(track_summary["track_id"])]
+    else:
+        statistic_rows = track_rows
 
     sections: list[str] = []
     nav: list[tuple[str, str]] = []
@@ -1683,6 +1704,7 @@ def build_sample_report(
         ("frames", f"{n_frames}"),
         ("cell detections (all frames)", f"{n_cells}"),
         ("tracks", f"{n_tracks}"),
+        ("short tracks, left out of statistics", f"{n_excluded}"),
         ("mean cells per frame", "–" if math.isnan(mean_per_frame) else f"{mean_per_frame:.1f}"),
         ("tracks with a parent (after division)", f"{n_dividing}"),
         ("divisions", f"{n_divisions}"),
@@ -1758,7 +1780,8 @@ def build_sample_report(
             _histogram_figure(
                 finite_speeds, "mean track speed (µm/min)", "tracks (count)", "Track speed", "#2f855a"
             ),
-            f"Path length divided by duration for the {finite_speeds.size} track(s) spanning at least two frames.",
+            f"Path length divided by duration for the {finite_speeds.size} track(s) spanning at least two frames"
+            + (f"; {n_excluded} short track(s) left out." if n_excluded else "."),
         )
     elif no_cells:
         body = _empty_note(NO_CELLS_MESSAGE)
@@ -1767,7 +1790,7 @@ def build_sample_report(
     add("speeds", "Track speed distribution", body)
 
     # Mean squared displacement -------------------------------------------------------
-    add("msd", "Mean squared displacement", _msd_body(track_rows, interval))
+    add("msd", "Mean squared displacement", _msd_body(statistic_rows, interval))
 
     # Track table --------------------------------------------------------------
     if n_tracks:
@@ -1775,8 +1798,13 @@ def build_sample_report(
         body = (
             _table(ordered, max_rows=max_track_rows)
             + '<p class="note">Longest tracks first. Distances in µm, durations in minutes, speed in µm/min; '
-            "straightness = displacement / path length.</p>"
+            "straightness = displacement / path length."
+            + (f" {n_excluded} short track(s) (column excluded in track_metrics.parquet) are not shown and "
+               "are left out of the speeds and the mean squared displacement." if n_excluded else "")
+            + "</p>"
         )
+    elif n_excluded:
+        body = _empty_note(f"All {n_excluded} tracks are short (flagged excluded in track_metrics.parquet).")
     else:
         body = _empty_note("No tracks were found.")
     add("tracks", "Track summary", body)
@@ -1803,6 +1831,7 @@ def build_sample_report(
 
 #: Columns of the summary table after sample and the counts: (row key, header).
 _SUMMARY_EXTRA: tuple[tuple[str, str], ...] = (
+    ("n_tracks_excluded", "short tracks excluded"),
     ("n_divisions", "divisions"),
     ("mean_speed_um_per_min", "median track speed (µm/min)"),
     ("SEG", "SEG"),
@@ -1824,7 +1853,7 @@ def build_summary_report(rows: list[dict[str, Any]], *, generated: str | None = 
     Each row needs ``sample`` and reads ``n_frames, n_cells, n_tracks,
     mean_cells_per_frame`` (as made by :func:`summary_row`; ``frames, cells,
     tracks`` are accepted as short names).  A missing mean is computed from
-    cells / frames.  Optional keys ``n_divisions, mean_speed_um_per_min``
+    cells / frames.  Optional keys ``n_tracks_excluded, n_divisions, mean_speed_um_per_min``
     (µm/min) and the evaluation headline ``SEG, DET, TRA, AP50, F1_50,
     division_precision, division_recall, count_mae`` (cells) are shown as
     further columns (a dash where missing or NaN).  When any sample has one of
@@ -1863,8 +1892,9 @@ def build_summary_report(rows: list[dict[str, Any]], *, generated: str | None = 
             f"<th>tracks</th><th>mean cells per frame</th>{extra_head}</tr></thead><tbody>\n"
             + "\n".join(records)
             + "\n</tbody></table></div>"
-            + '<p class="note">Click a sample name to open its report. Divisions: mothers with two or more '
-            "daughters. Speed: median over tracks of path length / duration. SEG, DET, TRA: Cell Tracking "
+            + '<p class="note">Click a sample name to open its report. Tracks: those that enter per-track '
+            "statistics; short tracks excluded: flickering tracks left out of them. Divisions: mothers with two "
+            "or more daughters. Speed: median over tracks of path length / duration. SEG, DET, TRA: Cell Tracking "
             "Challenge measures; AP and F1 of the segmentation at IoU 0.5; a dash: not available (e.g. no ground "
             "truth).</p>"
         )

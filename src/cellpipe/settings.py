@@ -419,6 +419,47 @@ class TrackSettings(StageSettings):
         "distance of the track's position interpolated across the gap (µm); nearest pairs first. null "
         "leaves btrack's gaps as they are."
     )
+    division_max_daughter_lag_frames: int = Field(
+        1, ge=0, description="After btrack and gap filling, a division is kept only when its daughters' "
+        "first frames differ by at most this many frames and every daughter is still there when the last "
+        "one appears (frames); 0 asks for both in the same frame. A rejected division becomes a continuation "
+        "(the daughter that starts first, then the one nearest the mother, joins the mother's track) plus new "
+        "root track(s); a mother with a single daughter is always a continuation. tracking.json counts the "
+        "rejections per reason."
+    )
+    division_max_distance_um: float = Field(
+        15.0, gt=0, description="A division is kept only when every daughter's centroid in its first frame "
+        "lies within this distance of the mother's centroid in her last frame (µm). About one nucleus across "
+        "(GOWT1: 12-19 µm): true daughters start within 14 µm of the mother in GOWT1's ground truth and within "
+        "6 µm in simulated movies; btrack links up to max_search_radius_um (20 µm by default), and its "
+        "farther 'daughters' were mostly neighbours. Scale it with the cells' diameter."
+    )
+    division_min_area_fraction: float = Field(
+        0.2, gt=0, description="A division is kept only when every daughter's area in its first frame is at "
+        "least this fraction of the mother's area in her last frame (no unit); smaller 'daughters' are "
+        "fragments or flickering debris."
+    )
+    division_max_area_fraction: float = Field(
+        2.0, gt=0, description="A division is kept only when every daughter's area in its first frame is at "
+        "most this fraction of the mother's area in her last frame (no unit). Above 1 on purpose: a mother "
+        "segmented as a compact mitotic figure is often smaller than each daughter (0.8-1.6x in cellpipe's "
+        "simulated movies, 2.1x in a GOWT1 ground-truth division)."
+    )
+    min_track_frames: int = Field(
+        3, ge=1, description="Tracks present in fewer frames than this are 'short' (flickering objects): "
+        "counted in tracking.json, flagged excluded='short' in track_metrics.parquet (rule measure_cells "
+        "gets this value) and left out of per-track statistics and the report's track figures; they stay in "
+        "every table. A mother track this short is not let divide (frames). 1 flags none."
+    )
+
+    @model_validator(mode="after")
+    def _area_fractions_ordered(self) -> TrackSettings:
+        if self.division_min_area_fraction > self.division_max_area_fraction:
+            raise ValueError(
+                f"division_min_area_fraction ({self.division_min_area_fraction}) must not exceed "
+                f"division_max_area_fraction ({self.division_max_area_fraction})"
+            )
+        return self
 
 
 # --------------------------------------------------------------------------- measure

@@ -398,9 +398,19 @@ def measure_cells_step(
     cells: PathLike,
     track_metrics: PathLike,
     counts: PathLike,
+    min_track_frames: int | None = None,
 ) -> None:
-    """Measure every cell in every frame; summarise per track and per frame."""
-    from cellpipe.measure import MeasureSettings, counts_per_frame, measure_cells, summarize_tracks
+    """Measure every cell in every frame; summarise per track and per frame.
+
+    ``min_track_frames``: ``track.min_track_frames`` (tracks with fewer frames are flagged
+    ``excluded = 'short'`` in ``track_metrics``); None: that setting's default."""
+    from cellpipe.measure import (
+        DEFAULT_MIN_TRACK_FRAMES,
+        MeasureSettings,
+        counts_per_frame,
+        measure_cells,
+        summarize_tracks,
+    )
 
     msr = MeasureSettings.model_validate(settings)
     meta = omezarr.open_ome_image(image)
@@ -410,7 +420,8 @@ def measure_cells_step(
         msr = msr.model_copy(update={"channel_names": meta.channel_names})
     cell_table = measure_cells(seg.data, meta.data, track_table, meta.pixel_size_um, meta.frame_interval_min, msr)
     tables.write_parquet(cell_table, cells)
-    tables.write_parquet(summarize_tracks(cell_table, track_table, meta.frame_interval_min), track_metrics)
+    shortest = DEFAULT_MIN_TRACK_FRAMES if min_track_frames is None else int(min_track_frames)
+    tables.write_parquet(summarize_tracks(cell_table, track_table, meta.frame_interval_min, shortest), track_metrics)
     axes = meta.axes.lower()
     height_px, width_px = meta.data.shape[axes.index("y")], meta.data.shape[axes.index("x")]
     field_area_um2 = float(height_px * width_px) * meta.pixel_size_um**2

@@ -13,6 +13,16 @@ global optimisation (gap closing, divisions, false positives), and returns:
 * ``info``: how the run went (update mode, search radius, objects per frame,
   whether the optimiser found a solution, seconds spent).
 
+Divisions are checked after btrack and gap filling: one is kept only when its
+daughters start within ``division_max_daughter_lag_frames`` of each other, near
+the mother's last position (``division_max_distance_um``) and with plausible
+areas (``division_min_area_fraction`` .. ``division_max_area_fraction`` of the
+mother's last area).  Otherwise, and for a mother with a single daughter, the
+daughter that best continues the mother joins her track and any other becomes a
+new root track: flickering objects (dim out-of-focus nuclei, fragments beside
+bright nuclei) are no longer reported as divisions.  ``info`` counts the
+divisions undone per reason and the tracks shorter than ``min_track_frames``.
+
 Dense movies: when a frame has more objects than ``dense_objects_per_frame``,
 btrack's approximate update mode is used with a search radius bounded by
 ``dense_search_radius_um``, since the exact mode's all-pairs updates grow with
@@ -52,6 +62,7 @@ if TYPE_CHECKING:  # pragma: no cover
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "DIVISION_REJECTION_REASONS",
     "LINEAGE_COLUMNS",
     "TRACK_COLUMNS",
     "TrackSettings",
@@ -120,7 +131,11 @@ class TrackingResult:
         ``n_gap_objects_filled`` (lone objects put into gaps of tracks),
         ``optimizer`` ('solved', 'no solution (time limit?)', 'not run'),
         ``n_tracks``, ``n_divisions`` (tracks with two or more daughters),
-        ``linking_s`` and ``optimizer_s`` (s).
+        ``n_divisions_rejected`` and ``divisions_rejected`` (btrack's divisions undone into
+        continuations, in all and per reason: ``single_child``, ``short_mother``, ``lag``,
+        ``not_together``, ``distance``, ``size``; see
+        :func:`_check_divisions`), ``min_track_frames`` and ``n_short_tracks`` (tracks present in
+        fewer frames than that), ``linking_s`` and ``optimizer_s`` (s).
     """
 
     tracks: pd.DataFrame
@@ -429,6 +444,123 @@ def _fill_gaps(
     return out, len(used)
 
 
+#: Why a division is undone, in the order the tests are made (the first failing one is counted).
+DIVISION_REJECTION_REASONS: tuple[str, ...] = (
+    "single_child", "short_mother", "lag", "not_together", "distance", "size",
+)
+
+
+def _check_divisions(
+    raw_tracks: list[tuple[int, int, list[int]]],
+    table: pd.DataFrame,
+    settings: TrackSettings,
+    pixel_size_um: float,
+) -> tuple[list[tuple[int, int, list[int]]], dict[str, int]]:
+    """Keep the divisions that look like divisions; undo the others into continuations; return the
+    tracks and the number undone per reason (keys :data:`DIVISION_REJECTION_REASONS`).
+
+    A mother (a track other tracks name as parent) and her daughters pass when there are at least
+    two daughters and (tests in this order; the first failing one is the reason counted):
+
+    * ``short_mother``: the mother's track (with what earlier continuations joined to it) has at
+      least ``settings.min_track_frames`` objects: a flickering object is no mother;
+    * ``lag``: the daughters' first frames differ by at most
+      ``settings.division_max_daughter_lag_frames``;
+    * ``not_together``: every daughter is present in the frame in which the last one first appears
+      (a "daughter" that is gone again by then is one object flickering between two tracks, not
+      two cells);
+    * ``distance``: every daughter's first centroid lies within ``settings.division_max_distance_um``
+      of the mother's last centroid;
+    * ``size``: every daughter's first area (``area_px`` of ``table``) is between
+      ``settings.division_min_area_fraction`` and ``division_max_area_fraction`` times the mother's
+      last area.
+
+    A single daughter (``single_child``) or a failed test undoes the division: the daughter that best
+    continues the mother (earliest first frame, then one of plausible area before a fragment, then
+    nearest the mother's last centroid, then btrack's id) joins the mother's track when she starts after the mother's last frame (her own
+    daughters become the mother's, and are checked in turn as the mother's new division); every other
+    daughter becomes a root track (parent 0) keeping its own descendants.  Mothers are taken in
+    the order of their last frame, so the result does not depend on the order of ``raw_tracks``; the
+    tracks keep their order, a track joined into its mother disappears.
+    """
+    counts = dict.fromkeys(DIVISION_REJECTION_REASONS, 0)
+    frames = table["frame"].to_numpy(np.int64)
+    yx = table[["y_px", "x_px"]].to_numpy(np.float64)
+    area = table["area_px"].to_numpy(np.float64)
+    refs_of: dict[int, list[int]] = {}
+    parent_of: dict[int, int] = {}
+    order: list[int] = []
+    for bt_id, parent, refs in raw_tracks:
+        if not refs or bt_id in refs_of:  # _assemble drops these; left as they are
+            continue
+        refs_of[bt_id] = sorted(refs, key=lambda r: frames[r])
+        parent_of[bt_id] = parent
+        order.append(bt_id)
+    children: dict[int, list[int]] = {}
+    for bt_id in order:
+        if parent_of[bt_id] in refs_of and parent_of[bt_id] != bt_id:
+            children.setdefault(parent_of[bt_id], []).append(bt_id)
+    max_distance_px = settings.division_max_distance_um / pixel_size_um
+
+    def first(bt_id: int) -> int:
+        return refs_of[bt_id][0]
+
+    def last(bt_id: int) -> int:
+        return refs_of[bt_id][-1]
+
+    def distance(mother: int, daughter: int) -> float:
+        return float(np.hypot(*(yx[first(daughter)] - yx[last(mother)])))
+
+    def sized(mother: int, daughter: int) -> bool:
+        ratio = area[first(daughter)] / area[last(mother)]
+        return bool(settings.division_min_area_fraction <= ratio <= settings.division_max_area_fraction)
+
+    def reason(mother: int, daughters: list[int]) -> str | None:
+        if len(daughters) < 2:
+            return "single_child"
+        if len(refs_of[mother]) < settings.min_track_frames:
+            return "short_mother"
+        starts = [int(frames[first(d)]) for d in daughters]
+        if max(starts) - min(starts) > settings.division_max_daughter_lag_frames:
+            return "lag"
+        together = max(starts)  # every daughter must be there when the last one appears
+        if any(together not in {int(frames[r]) for r in refs_of[d]} for d in daughters):
+            return "not_together"
+        if any(distance(mother, d) > max_distance_px for d in daughters):
+            return "distance"
+        if not all(sized(mother, d) for d in daughters):
+            return "size"
+        return None
+
+    removed: set[int] = set()
+    pending = sorted(children, key=lambda m: (int(frames[last(m)]), m))
+    while pending:
+        mother = pending.pop(0)
+        daughters = children.pop(mother, [])
+        if not daughters:
+            continue
+        why = reason(mother, daughters)
+        if why is None:
+            children[mother] = daughters
+            continue
+        counts[why] += 1
+        best = min(daughters, key=lambda d, m=mother: (int(frames[first(d)]), not sized(m, d), distance(m, d), d))
+        for d in daughters:
+            parent_of[d] = 0
+        if frames[first(best)] > frames[last(mother)]:
+            refs_of[mother] = refs_of[mother] + refs_of.pop(best)
+            removed.add(best)
+            grandchildren = children.pop(best, [])
+            for g in grandchildren:
+                parent_of[g] = mother
+            if grandchildren:
+                children[mother] = grandchildren
+                pending.append(mother)
+            pending = sorted((m for m in pending if m not in removed), key=lambda m: (int(frames[last(m)]), m))
+    out = [(bt_id, parent_of[bt_id], refs_of[bt_id]) for bt_id in order if bt_id not in removed]
+    return out, counts
+
+
 def _dense_mode(config: dict[str, Any], table: pd.DataFrame, settings: TrackSettings, pixel_size_um: float) -> dict[str, Any]:
     """``config`` switched to btrack's approximate updates with a bounded radius when frames are dense."""
     per_frame = int(table["frame"].value_counts().max()) if len(table) else 0
@@ -511,6 +643,10 @@ def track_cells(
         "optimizer": "not run",
         "n_tracks": 0,
         "n_divisions": 0,
+        "n_divisions_rejected": 0,
+        "divisions_rejected": dict.fromkeys(DIVISION_REJECTION_REASONS, 0),
+        "min_track_frames": settings.min_track_frames,
+        "n_short_tracks": 0,
         "linking_s": 0.0,
         "optimizer_s": 0.0,
     }
@@ -543,13 +679,24 @@ def track_cells(
                 info["n_gap_objects_filled"], settings.gap_fill_distance_um,
             )
 
+    raw_tracks, rejected = _check_divisions(raw_tracks, table, settings, pixel_size_um)
+    info["n_divisions_rejected"] = sum(rejected.values())
+    info["divisions_rejected"] = rejected
+    if info["n_divisions_rejected"]:
+        logger.info(
+            "%d division(s) of btrack undone into continuations (%s)", info["n_divisions_rejected"],
+            ", ".join(f"{why}: {n}" for why, n in rejected.items() if n),
+        )
+
     tracks, lineage = _assemble(table, raw_tracks, pixel_size_um, frame_interval_min)
     if relabelled is not None:
         for t, frame in enumerate(relabel_frames(labels, tracks)):
             relabelled[t] = frame
     info["n_tracks"] = int(tracks["track_id"].nunique())
     daughters = lineage.groupby("parent").size()
-    info["n_divisions"] = int((daughters >= 2).sum())  # a lone "daughter" is a track continued, not a division
+    info["n_divisions"] = int((daughters >= 2).sum())
+    track_frames = tracks.groupby("track_id").size()
+    info["n_short_tracks"] = int((track_frames < settings.min_track_frames).sum())
     logger.info(
         "%d tracks (%d from btrack), %d division edges, %d objects",
         tracks["track_id"].nunique(), len(raw_tracks), len(lineage), len(tracks),

@@ -457,3 +457,33 @@ def test_new_metrics_on_empty_tables() -> None:
     assert str(counts["density_per_mm2"].dtype) == "float64"
     with pytest.raises(ValueError, match="max_lag_frames"):
         msd_curves(_tracks([]), 1.0, max_lag_frames=0)
+
+
+def test_short_tracks_are_flagged_and_left_out_of_cell_cycles() -> None:
+    """Mother 1 (frames 0-4) divides into 2 and 3 (frames 5-12); 2 divides into 4 and 5 (frames 13-15);
+    6 is a 2-frame flicker moving 3 µm per frame.  With the default (3 frames) only 6 is 'short': it
+    keeps its row and measurements; track 2's cell cycle is (13 - 5) x 2 min.  With
+    min_track_frames 9 every track is excluded and 2 has no cell-cycle time; with 1, none is."""
+    rows, parent = [], []
+    for track, first, last, mother in [
+        (1, 0, 4, 0), (2, 5, 12, 1), (3, 5, 12, 1), (4, 13, 15, 2), (5, 13, 15, 2), (6, 7, 8, 0),
+    ]:  # fmt: skip
+        for frame in range(first, last + 1):
+            rows.append((frame, track, track))
+            parent.append(mother)
+    tracks = _tracks(rows, parent=parent)
+    tracks.loc[tracks["track_id"] == 6, "x_um"] = [10.0, 13.0]
+    tracks.loc[tracks["track_id"] == 6, "y_um"] = [50.0, 50.0]
+    summary = summarize_tracks(None, tracks, 2.0).set_index("track_id")
+    assert summary["excluded"].to_dict() == {1: "", 2: "", 3: "", 4: "", 5: "", 6: "short"}
+    assert summary.loc[6, "n_frames"] == 2 and summary.loc[6, "path_length_um"] == pytest.approx(3.0)
+    assert summary.loc[2, "cell_cycle_min"] == 16.0 and summary["cell_cycle_min"].drop(2).isna().all()
+
+    strict = summarize_tracks(None, tracks, 2.0, min_track_frames=9).set_index("track_id")
+    assert (strict["excluded"] == "short").all()  # 5, 8, 8, 3, 3 and 2 frames
+    assert strict["cell_cycle_min"].isna().all()
+    assert strict["n_divisions"].to_dict() == summary["n_divisions"].to_dict()  # lineage is not touched
+    everything = summarize_tracks(None, tracks, 2.0, min_track_frames=1)
+    assert (everything["excluded"] == "").all() and len(everything) == 6
+    with pytest.raises(ValueError, match="min_track_frames"):
+        summarize_tracks(None, tracks, 2.0, min_track_frames=0)

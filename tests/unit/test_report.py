@@ -622,3 +622,29 @@ def test_summary_with_evaluation(family: dict) -> None:
     plain = build_summary_report([without])
     assert '<section id="evaluation">' not in plain
     assert "<img" not in plain
+
+
+def test_short_tracks_are_left_out_of_the_statistics(movie: dict) -> None:
+    """One of the movie's three tracks flagged excluded='short': the summary row and the sample report
+    count 2 tracks and 1 excluded, leave its speed out of the median, the histogram and the track table,
+    and say so; a table without the excluded column (older results) counts every track."""
+    tracks = movie["track_summary"]
+    row = summary_row("s", movie["counts"], movie["cells"], tracks)
+    assert (row["n_tracks"], row["n_tracks_excluded"]) == (3, 0)
+    flagged = tracks.assign(excluded=["short", "", ""], mean_speed_um_per_min=[9.0, 0.5, 1.5])
+    row = summary_row("s", movie["counts"], movie["cells"], flagged)
+    assert (row["n_tracks"], row["n_tracks_excluded"]) == (2, 1)
+    assert row["mean_speed_um_per_min"] == pytest.approx(1.0)  # median of 0.5, 1.5: the short track's 9 left out
+    assert "short tracks excluded" in build_summary_report([row])
+    old = summary_row("s", movie["counts"], movie["cells"], tracks.drop(columns="excluded"))
+    assert (old["n_tracks"], old["n_tracks_excluded"]) == (3, 0)
+
+    html_text = build_sample_report(
+        "s", movie["counts"], movie["cells"], flagged, movie["image"][2, 0], movie["labels"][2], 2,
+        movie["percentiles"], {}, pixel_size_um=PIXEL_UM, frame_interval_min=INTERVAL_MIN,
+    )
+    assert "4 frames · 12 cell detections · 2 tracks" in html_text
+    assert "for the 2 track(s) spanning at least two frames; 1 short track(s) left out." in html_text
+    assert "1 short track(s) (column excluded in track_metrics.parquet) are not shown" in html_text
+    table = _section_html(html_text, "tracks")
+    assert table.count("<tr>") == 1 + 2  # header + the two passing tracks

@@ -149,6 +149,7 @@ def test_division_gives_parent_and_two_children(config: dict) -> None:
     assert list(res.lineage.columns) == list(LINEAGE_COLUMNS)
     assert res.lineage.to_dict("list") == {"parent": [1, 1], "child": [2, 3], "division_frame": [5, 5]}
     assert res.info["n_divisions"] == 1 and res.info["n_tracks"] == 3
+    assert res.info["n_divisions_rejected"] == 0 and res.info["n_short_tracks"] == 0  # btrack's division passes
 
 
 def test_divisions_off_gives_no_lineage(config: dict) -> None:
@@ -398,3 +399,167 @@ def test_streaming_reads_one_frame_at_a_time(lines_result, lines_movie: np.ndarr
     assert lazy.reads == 2 * N_LINE_FRAMES
     np.testing.assert_array_equal(np.stack(frames), lines_result.relabelled)
     assert frames[0].dtype == np.uint32
+
+
+# ----------------------------------------------------------------------------- division checks
+
+
+def _division_table(rows: list[tuple[int, float, float, float]]) -> pd.DataFrame:
+    """An object table as tracking builds it: one row per (frame, y px, x px, area px)."""
+    frame, y, x, area = (list(col) for col in zip(*rows))
+    return pd.DataFrame({"frame": frame, "label": range(1, len(rows) + 1), "y_px": y, "x_px": x, "area_px": area})
+
+
+def _mother_and_daughters(
+    a: tuple[int, float, float], b: tuple[int, float, float], area_a: float = 100.0, area_b: float = 100.0
+) -> tuple[pd.DataFrame, list[tuple[int, int, list[int]]]]:
+    """Mother (btrack id 1) in frames 0-4 at (50, 50), area 200 px; daughters 2 and 3 from
+    ``a``/``b`` = (first frame, y, x) to frame 9, standing still."""
+    rows = [(t, 50.0, 50.0, 200.0) for t in range(5)]
+    refs_a = list(range(len(rows), len(rows) + 10 - a[0]))
+    rows += [(t, a[1], a[2], area_a) for t in range(a[0], 10)]
+    refs_b = list(range(len(rows), len(rows) + 10 - b[0]))
+    rows += [(t, b[1], b[2], area_b) for t in range(b[0], 10)]
+    return _division_table(rows), [(1, 0, [0, 1, 2, 3, 4]), (2, 1, refs_a), (3, 1, refs_b)]
+
+
+def _no_rejection(**reasons: int) -> dict[str, int]:
+    from cellpipe.track import DIVISION_REJECTION_REASONS
+
+    return {why: reasons.get(why, 0) for why in DIVISION_REJECTION_REASONS}
+
+
+def test_a_true_division_is_kept() -> None:
+    """Both daughters in frame 5, half the mother's area, 3 px (1.5 µm) beside her: unchanged."""
+    from cellpipe.track import _check_divisions
+
+    table, raw = _mother_and_daughters((5, 47.0, 50.0), (5, 53.0, 50.0))
+    out, counts = _check_divisions(raw, table, TrackSettings(), PIXEL_UM)
+    assert out == raw
+    assert counts == _no_rejection()
+
+
+def test_a_staggered_division_becomes_a_continuation_and_a_new_track() -> None:
+    """Daughter 3 appears 2 frames after daughter 2 (lag 2 > 1): 2 joins the mother's track, 3 is a root;
+    with division_max_daughter_lag_frames 2 the same division is kept."""
+    from cellpipe.track import _check_divisions
+
+    table, raw = _mother_and_daughters((5, 47.0, 50.0), (7, 53.0, 50.0))
+    out, counts = _check_divisions(raw, table, TrackSettings(), PIXEL_UM)
+    assert out == [(1, 0, [0, 1, 2, 3, 4, *raw[1][2]]), (3, 0, raw[2][2])]
+    assert counts == _no_rejection(lag=1)
+    kept, counts = _check_divisions(raw, table, TrackSettings(division_max_daughter_lag_frames=2), PIXEL_UM)
+    assert kept == raw and counts == _no_rejection()
+
+
+def test_a_fragment_daughter_is_rejected_and_the_plausible_one_continues() -> None:
+    """A 'daughter' of 20 px (0.1 of the mother's 200 px) beside a 100 px one, both in frame 5: size
+    rejects the division; the 100 px daughter continues the mother although the fragment is nearer."""
+    from cellpipe.track import _check_divisions
+
+    table, raw = _mother_and_daughters((5, 46.0, 50.0), (5, 51.0, 50.0), area_a=100.0, area_b=20.0)
+    out, counts = _check_divisions(raw, table, TrackSettings(), PIXEL_UM)
+    assert counts == _no_rejection(size=1)
+    assert out == [(1, 0, [0, 1, 2, 3, 4, *raw[1][2]]), (3, 0, raw[2][2])]
+    # at 0.05 of the mother's area the same fragment passes
+    out, counts = _check_divisions(raw, table, TrackSettings(division_min_area_fraction=0.05), PIXEL_UM)
+    assert out == raw and counts == _no_rejection()
+
+
+def test_a_far_or_absent_daughter_rejects_the_division() -> None:
+    """A daughter 34 px (17 µm > 15 µm) from the mother: distance; a daughter gone again when her sister
+    appears one frame later: not_together."""
+    from cellpipe.track import _check_divisions
+
+    table, raw = _mother_and_daughters((5, 47.0, 50.0), (5, 84.0, 50.0))
+    out, counts = _check_divisions(raw, table, TrackSettings(), PIXEL_UM)
+    assert counts == _no_rejection(distance=1)
+    assert out == [(1, 0, [0, 1, 2, 3, 4, *raw[1][2]]), (3, 0, raw[2][2])]
+    assert _check_divisions(raw, table, TrackSettings(division_max_distance_um=18.0), PIXEL_UM)[0] == raw
+
+    table, raw = _mother_and_daughters((5, 47.0, 50.0), (6, 53.0, 50.0))
+    raw[1] = (2, 1, [raw[1][2][0], *raw[1][2][2:]])  # daughter 2: frame 5, absent in 6, back from 7
+    out, counts = _check_divisions(raw, table, TrackSettings(), PIXEL_UM)
+    assert counts == _no_rejection(not_together=1)
+    assert out == [(1, 0, [0, 1, 2, 3, 4, *raw[1][2]]), (3, 0, raw[2][2])]
+
+
+def test_a_single_child_becomes_a_continuation_and_its_division_is_checked() -> None:
+    """Mother 1 (frames 0-4) -> single child 2 (frames 5-6) -> daughters 3, 4 (frame 7): 2 joins 1, and
+    1 (now 7 frames long) divides into 3 and 4; a lone child of a short (2-frame) mother ends the same."""
+    from cellpipe.track import _check_divisions
+
+    rows = [(t, 50.0, 50.0, 200.0) for t in range(7)] + [(t, 47.0, 50.0, 100.0) for t in (7, 8)]
+    rows += [(t, 53.0, 50.0, 100.0) for t in (7, 8)]
+    table = _division_table(rows)
+    raw = [(1, 0, [0, 1, 2, 3, 4]), (2, 1, [5, 6]), (3, 2, [7, 8]), (4, 2, [9, 10])]
+    out, counts = _check_divisions(raw, table, TrackSettings(), PIXEL_UM)
+    assert out == [(1, 0, [0, 1, 2, 3, 4, 5, 6]), (3, 1, [7, 8]), (4, 1, [9, 10])]
+    assert counts == _no_rejection(single_child=1)
+    # without the single-child link the 2-frame track 2 is too short to be a mother (min_track_frames 3)
+    out, counts = _check_divisions([(2, 0, [5, 6]), (3, 2, [7, 8]), (4, 2, [9, 10])], table, TrackSettings(), PIXEL_UM)
+    assert counts == _no_rejection(short_mother=1)
+    assert out == [(2, 0, [5, 6, 7, 8]), (4, 0, [9, 10])]
+
+
+def _fake_btrack(monkeypatch: pytest.MonkeyPatch, labels: np.ndarray, lineage: dict[int, int]) -> None:
+    """Replace btrack by a fixed answer: one track per label value of ``labels`` (its btrack id), with
+    the parents in ``lineage`` (child label -> parent label)."""
+    import cellpipe.track as track_module
+
+    index: dict[int, list[int]] = {}
+    i = 0
+    for t in range(labels.shape[0]):
+        for value in np.unique(labels[t])[1:]:
+            index.setdefault(int(value), []).append(i)
+            i += 1
+
+    def run(objects, config, shape_yx, n_frames, settings):
+        assert len(objects) == i
+        raw = [(lbl, lineage.get(lbl, 0), refs) for lbl, refs in index.items()]
+        return raw, {"optimizer": "solved", "linking_s": 0.0, "optimizer_s": 0.0}
+
+    monkeypatch.setattr(track_module, "_run_btrack", run)
+
+
+def test_rejected_division_keeps_ids_and_lineage_consistent(config: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """End to end through track_cells with btrack's answer fixed: a staggered 'division' (label 1 ->
+    2 from frame 5 and 3 from frame 7) and a true one (4 -> 5, 6 in frame 5).  The staggered one is
+    a continuation (track 1, frames 0-9) plus a new root track; the true one keeps its lineage; ids
+    follow (first frame, y, x); a 2-frame flicker is counted short."""
+
+    def scene(t: int) -> list[tuple[int, tuple[float, float, float]]]:
+        out = []
+        out.append((1, (30.0, 30.0, 8.0)) if t < 5 else (2, (27.0, 30.0, 5.5)))
+        if t >= 7:
+            out.append((3, (33.0, 40.0, 5.5)))
+        out.append((4, (90.0, 60.0, 8.0)) if t < 5 else (5, (83.0, 60.0, 5.5)))
+        if t >= 5:
+            out.append((6, (97.0, 60.0, 5.5)))
+        if t in (2, 3):
+            out.append((7, (60.0, 100.0, 4.0)))
+        return out
+
+    labels = draw(10, (128, 128), scene)
+    _fake_btrack(monkeypatch, labels, {2: 1, 3: 1, 5: 4, 6: 4})
+    res = track_cells(labels, TrackSettings(), config, PIXEL_UM, INTERVAL_MIN)
+    per_track = res.tracks.groupby("track_id").agg(
+        first=("frame", "min"), last=("frame", "max"), n=("frame", "size"),
+        parent=("parent", "first"), root=("root", "first"), generation=("generation", "first"),
+    )
+    assert per_track.to_dict("index") == {
+        1: {"first": 0, "last": 9, "n": 10, "parent": 0, "root": 1, "generation": 0},  # 1 then 2
+        2: {"first": 0, "last": 4, "n": 5, "parent": 0, "root": 2, "generation": 0},  # 4
+        3: {"first": 2, "last": 3, "n": 2, "parent": 0, "root": 3, "generation": 0},  # 7, the flicker
+        4: {"first": 5, "last": 9, "n": 5, "parent": 2, "root": 2, "generation": 1},  # 5
+        5: {"first": 5, "last": 9, "n": 5, "parent": 2, "root": 2, "generation": 1},  # 6
+        6: {"first": 7, "last": 9, "n": 3, "parent": 0, "root": 6, "generation": 0},  # 3, now a root
+    }
+    assert res.lineage.to_dict("list") == {"parent": [2, 2], "child": [4, 5], "division_frame": [5, 5]}
+    assert res.info["n_divisions"] == 1 and res.info["n_divisions_rejected"] == 1
+    assert res.info["divisions_rejected"] == _no_rejection(lag=1)
+    assert res.info["n_short_tracks"] == 1 and res.info["min_track_frames"] == 3
+    assert (res.tracks.groupby("track_id")["frame"].apply(lambda f: f.is_unique)).all()
+    json.dumps(res.info)  # tracking.json
+    # every relabelled pixel of label 2 carries track 1
+    assert set(np.unique(res.relabelled[labels == 2])) == {1}

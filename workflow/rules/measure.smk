@@ -15,6 +15,8 @@ rule measure_cells:
         ),
     params:
         settings=settings("measure"),
+        # tracks shorter than this are flagged in track_metrics (a tracking setting: tracking.json counts them)
+        min_track_frames=CFG.track.min_track_frames,
     log:
         f"{RESULTS}/logs/measure_cells/{{sample}}.log",
     benchmark:
