@@ -17,6 +17,7 @@ cluster job, so it stays light: the stage models come from
 from __future__ import annotations
 
 import csv
+import math
 import os
 import re
 from pathlib import Path
@@ -111,6 +112,11 @@ class SampleRow(BaseModel):
         description="Ground truth for rule evaluate_sample: a CTC folder (TRA/, optional SEG/), a folder of "
         "per-frame label TIFFs (frame number in the name) or a (T, Y, X) label TIFF.",
     )
+    diameter_um: float | Literal["auto"] | None = Field(
+        None,
+        description="Expected cell diameter of this movie in µm, or 'auto' to estimate it from the movie "
+        "(segment.estimate_diameter); replaces segment.diameter_um / diameter_px for this sample.",
+    )
 
     @field_validator("sample")
     @classmethod
@@ -130,6 +136,21 @@ class SampleRow(BaseModel):
         if not re.fullmatch(r"[TCZYXS]+", value) or len(set(value)) != len(value):
             raise ValueError(f"axes {value!r}: use the letters T, C, Z, Y, X (S for RGB) once each")
         return value
+
+    @field_validator("diameter_um")
+    @classmethod
+    def _finite_diameter(cls, value: float | str | None) -> float | str | None:
+        if isinstance(value, float) and not (math.isfinite(value) and value > 0):
+            raise ValueError("must be a positive number of µm or 'auto'")
+        return value
+
+    def segment_overrides(self) -> dict[str, Any]:
+        """The segment settings this row replaces (its ``diameter_um``), as keys of ``segment``."""
+        if self.diameter_um == "auto":
+            return {"estimate_diameter": True}
+        if self.diameter_um is not None:
+            return {"diameter_um": float(self.diameter_um), "diameter_px": None}
+        return {}
 
     @property
     def channels(self) -> list[str]:

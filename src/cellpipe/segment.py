@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from cellpipe.settings import BUILTIN_MODELS, CellposeSettings, ClassicalSettings, SegmentSettings
+from cellpipe.settings import BUILTIN_MODELS, CellposeSettings, ClassicalSettings, ObjectFilterSettings, SegmentSettings
 from cellpipe.versions import package_version
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -72,6 +72,7 @@ __all__ = [
     "diameter_in_px",
     "divide_batch_size",
     "effective_batch_size",
+    "estimate_diameter",
     "is_out_of_memory",
     "file_sha256",
     "iter_segment_cells",
@@ -609,7 +610,12 @@ def _network_tile_px(model: Any, settings: CellposeSettings) -> int:
 
 
 def _iter_frames_cellpose(
-    frames: Any, settings: CellposeSettings, diameter_px: float | None, model: Any, device: str
+    frames: Any,
+    settings: CellposeSettings,
+    diameter_px: float | None,
+    model: Any,
+    device: str,
+    confidence: dict[int, float] | None = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Cellpose (3 or SAM) on a stack of frames, yielding ``(t, labels)`` in frame order.
 
@@ -662,7 +668,7 @@ def _iter_frames_cellpose(
             flows = transforms.resize_image(flows, height, width)
         return flows
 
-    def reconstruct(flows: np.ndarray) -> list[np.ndarray]:
+    def reconstruct(start: int, flows: np.ndarray) -> list[np.ndarray]:
         masks = []
         for i in range(flows.shape[0]):
             mask = dynamics.resize_and_compute_masks(
@@ -677,6 +683,10 @@ def _iter_frames_cellpose(
                 **dynamics_options,
             )
             relabelled, _, _ = relabel_sequential(np.asarray(mask).astype(np.uint32, copy=False))
+            if confidence is not None:
+                inside = flows[i, :, :, 2][relabelled > 0]
+                # 4 decimals: the last bits of the network's output depend on how frames share passes
+                confidence[start + i] = round(float(np.mean(1.0 / (1.0 + np.exp(-inside)))), 4) if inside.size else None
             masks.append(relabelled)
         return masks
 
@@ -687,7 +697,7 @@ def _iter_frames_cellpose(
             flows = network(start, stop)
             if pending is not None:
                 yield from enumerate(pending[1].result(), start=pending[0])
-            pending = (start, masker.submit(reconstruct, flows))
+            pending = (start, masker.submit(reconstruct, start, flows))
         if pending is not None:
             yield from enumerate(pending[1].result(), start=pending[0])
 
@@ -745,17 +755,120 @@ def iter_segment_cells(
     settings: SegmentSettings,
     pixel_size_um: float,
     model: Any | None = None,
+    estimate_from: Any | None = None,
 ) -> tuple[dict[str, Any], Iterator[tuple[int, np.ndarray]]]:
     """Segment every frame of one normalized channel, frame by frame as results come.
 
     Parameters are those of :func:`segment_cells`.  ``frames`` may be any object with a
     ``shape`` (T, Y, X) whose ``frames[t]`` reads one frame, so a long movie is never held in
-    memory.  Returns the run information (see :func:`segment_cells`) and an iterator of
-    ``(t, labels)`` in frame order, labels (Y, X) uint32 numbered 1..n.
+    memory.  With ``settings.estimate_diameter`` the diameter is first estimated
+    (:func:`estimate_diameter`) on ``estimate_from`` (the whole movie, when ``frames`` is a part
+    of it; default ``frames``).  Every frame's labels then pass the object quality filters
+    (:func:`cellpipe.filters.filter_objects`, ``settings.filters``) at the diameter used.
+    Returns the run information (see :func:`segment_cells`) and an iterator of ``(t, labels)``
+    in frame order, labels (Y, X) uint32 numbered 1..n.  The run information's
+    ``object_filters`` gains one row per frame as the iterator runs: ``frame``, ``objects``
+    (before the filters), the objects each filter removed, and for Cellpose
+    ``mean_cell_probability`` (Cellpose's cell probability, 0-1, averaged over the masks' pixels).
     """
     frames = _as_frames(frames)
     _frames_shape(frames)
     diameter_px = diameter_in_px(settings, pixel_size_um)
+    source = "settings" if diameter_px is not None else "model" if settings.method == "cellpose" else None
+    estimate = None
+    if settings.method == "cellpose" and model is None:
+        model = load_segmentation_model(settings.cellpose, select_device(settings.cellpose.device))
+    if settings.estimate_diameter:
+        estimate = estimate_diameter(_as_frames(estimate_from) if estimate_from is not None else frames,
+                                     settings, pixel_size_um, model)
+        if estimate["diameter_px"] is not None:
+            diameter_px, source = float(estimate["diameter_px"]), "estimate"
+    confidence: dict[int, float] = {}
+    info, results = _iter_method(frames, settings, pixel_size_um, diameter_px, model, confidence)
+    info["diameter_source"] = source
+    if estimate is not None:
+        info["diameter_estimate"] = estimate
+    used = info.get("diameter_px")
+    record: dict[str, Any] = {"settings": settings.filters.model_dump(mode="json"), "diameter_px": used, "per_frame": []}
+    info["object_filters"] = record
+    return info, _filtered(frames, results, settings.filters, used, record, confidence)
+
+
+def _filtered(
+    frames: Any,
+    results: Iterator[tuple[int, np.ndarray]],
+    filters: ObjectFilterSettings,
+    diameter_px: float | None,
+    record: dict[str, Any],
+    confidence: dict[int, float],
+) -> Iterator[tuple[int, np.ndarray]]:
+    """``results`` with the object filters applied to every frame; one row per frame into ``record``."""
+    from cellpipe.filters import filter_objects, summarize_removed
+
+    for t, labels in results:
+        before = int(labels.max()) if labels.size else 0
+        kept, removed = filter_objects(labels, np.asarray(frames[t], dtype=np.float32), filters, diameter_px)
+        row: dict[str, Any] = {"frame": int(t), "objects": before, **removed}
+        if t in confidence:
+            row["mean_cell_probability"] = confidence.pop(t)
+        record["per_frame"].append(row)
+        yield t, kept
+    record["removed"] = summarize_removed(record["per_frame"])
+
+
+def estimate_diameter(
+    frames: ArrayLike, settings: SegmentSettings, pixel_size_um: float, model: Any | None = None
+) -> dict[str, Any]:
+    """The median cell diameter (px) of what ``settings`` finds on a few frames, refined over passes.
+
+    ``settings.estimate_frames`` frames spread evenly over the movie are segmented (no object
+    filters) at the given diameter (:func:`diameter_in_px`; None: Cellpose's model diameter, or
+    the classical method's peak distance), and the median over objects of the diameter of the disc
+    of equal area (px) becomes the diameter of the next pass; objects touching the border are left
+    out of the median (they are cut).  Passes stop when the diameter changes by less than 10 %,
+    after 3 passes, or when nothing is found (the diameter then stays what it was).  Returns
+    ``{"diameter_px", "frames", "passes": [{"diameter_px", "found_px", "n_objects"}, ...]}``.
+    """
+    from cellpipe.filters import touching_border
+
+    frames = _as_frames(frames)
+    n_frames = _frames_shape(frames)[0]
+    count = min(settings.estimate_frames, n_frames)
+    picks = sorted({int(round(i * (n_frames - 1) / max(count - 1, 1))) for i in range(count)})
+    subset = np.stack([np.asarray(frames[t], dtype=np.float32) for t in picks])
+    current = diameter_in_px(settings, pixel_size_um)
+    passes: list[dict[str, Any]] = []
+    for _ in range(3):
+        info, results = _iter_method(subset, settings, pixel_size_um, current, model)
+        sizes: list[float] = []
+        for _t, labels in results:
+            areas = np.bincount(labels.ravel())
+            inner = np.flatnonzero(areas)
+            inner = inner[(inner > 0) & ~touching_border(labels)[inner]]
+            sizes += [float(2.0 * math.sqrt(a / math.pi)) for a in areas[inner]]
+        found = float(np.median(sizes)) if sizes else None
+        passes.append({"diameter_px": info.get("diameter_px"), "found_px": found, "n_objects": len(sizes)})
+        if found is None:
+            break
+        previous, current = info.get("diameter_px"), found
+        if previous is not None and abs(found - previous) <= 0.1 * previous:
+            break
+    logger.info("estimated cell diameter %s px from frames %s (passes: %s)", current, picks, passes)
+    return {"diameter_px": current, "frames": picks, "passes": passes}
+
+
+def _iter_method(
+    frames: Any,
+    settings: SegmentSettings,
+    pixel_size_um: float,
+    diameter_px: float | None,
+    model: Any | None,
+    confidence: dict[int, float] | None = None,
+) -> tuple[dict[str, Any], Iterator[tuple[int, np.ndarray]]]:
+    """The run information and the ``(t, labels)`` iterator of ``settings.method`` at ``diameter_px`` (px).
+
+    ``confidence``, when given, receives Cellpose's mean cell probability inside the masks of every frame.
+    """
     if settings.method == "classical":
         info: dict[str, Any] = {
             "method": "classical",
@@ -783,7 +896,6 @@ def iter_segment_cells(
         "model_sha256": file_sha256(model_path) if model_path and Path(model_path).is_file() else None,
         "builtin_model": settings.cellpose.builtin_model,
         "diameter_px": _cellpose_diameter(model, diameter_px),
-        "diameter_source": "settings" if diameter_px is not None else "model",
         "model_diam_mean_px": _model_diam_mean(model),
         "precision": str(getattr(model.net, "dtype", "torch.float32")).removeprefix("torch."),
         "tile_px": _network_tile_px(model, settings.cellpose),
@@ -791,7 +903,7 @@ def iter_segment_cells(
         "cellpose_version": package_version("cellpose"),
         "torch_version": package_version("torch"),
     }
-    return info, _iter_frames_cellpose(frames, settings.cellpose, diameter_px, model, device)
+    return info, _iter_frames_cellpose(frames, settings.cellpose, diameter_px, model, device, confidence)
 
 
 def segment_cells(

@@ -28,6 +28,7 @@ __all__ = [
     "MeasureSettings",
     "Network",
     "NormalizeSettings",
+    "ObjectFilterSettings",
     "ReportSettings",
     "SegmentSettings",
     "SimulationSettings",
@@ -102,10 +103,13 @@ class ClassicalSettings(StageSettings):
     1 = its high percentile; values below 0 and above 1 occur).  Lengths in µm need the pixel size,
     which the workflow always passes; settings relative to the cell diameter need
     ``segment.diameter_um`` (or ``diameter_px``) and fall back as each field says when it is not set.
+    The defaults are those chosen on real whole-cell movies (Fluo-C2DL-MSC 02; bench/configs/msc_classical.yaml
+    without its 50 µm² minimum area): on Fluo-N2DH-GOWT1 nuclei they find AP@0.5 0.75 where Otsu and
+    distance seeds find 0.20, at 0.89 against 0.93 on simulated nuclei (bench/RESULTS.md).
     """
 
     intensity_transform: Literal["none", "log", "gamma"] = Field(
-        "none",
+        "log",
         description=(
             "Applied to the normalized intensities I before anything else: 'none'; 'log': ln(max(I, log_floor)), "
             "which spreads dim cells apart from the background when brightness varies over orders of magnitude; "
@@ -124,12 +128,12 @@ class ClassicalSettings(StageSettings):
         1.0, ge=0.0, description="Standard deviation of the Gaussian smoothing before thresholding (px); 0: none"
     )
     smoothing_sigma_um: float | None = Field(
-        None,
+        1.0,
         ge=0.0,
-        description="Standard deviation of the Gaussian smoothing (µm); when set it replaces smoothing_sigma_px",
+        description="Standard deviation of the Gaussian smoothing (µm); when set it replaces smoothing_sigma_px (null: use it)",
     )
     background: Literal["none", "gaussian", "tophat"] = Field(
-        "none",
+        "tophat",
         description=(
             "Background subtracted after smoothing: 'none'; 'gaussian': the image blurred by a Gaussian of sigma "
             "background_um; 'tophat': white top-hat, the grey opening by a disk of radius background_um (smoothed "
@@ -141,7 +145,7 @@ class ClassicalSettings(StageSettings):
         40.0, gt=0.0, description="Gaussian sigma ('gaussian') or disk radius ('tophat') of the background (µm)"
     )
     threshold: Literal["otsu", "li", "triangle"] | float = Field(
-        "otsu",
+        "li",
         description=(
             "Foreground threshold: 'otsu', 'li' or 'triangle' (computed per frame on the transformed, smoothed, "
             "background-subtracted image), or a fixed value in the units of that image (normalized intensity "
@@ -150,7 +154,7 @@ class ClassicalSettings(StageSettings):
     )
     fill_holes: bool = Field(True, description="Fill holes in the foreground mask before splitting it")
     seeds: Literal["distance", "intensity"] = Field(
-        "distance",
+        "intensity",
         description=(
             "Watershed seeds: 'distance': maxima of the distance to the background, the watershed floods the "
             "negated distance (round, convex cells such as nuclei); 'intensity': maxima of the smoothed intensity, "
@@ -158,7 +162,7 @@ class ClassicalSettings(StageSettings):
         ),
     )
     seed_distance_diameters: float = Field(
-        0.5,
+        0.75,
         gt=0.0,
         description="With a cell diameter: smallest distance between two seeds as a fraction of it (diameters)",
     )
@@ -168,7 +172,7 @@ class ClassicalSettings(StageSettings):
         description="Smallest distance between two seeds when no cell diameter is set (px)",
     )
     seed_smoothing_diameters: float = Field(
-        0.0,
+        0.1,
         ge=0.0,
         description=(
             "'intensity' seeds with a cell diameter: extra Gaussian smoothing of the image the seeds are taken "
@@ -290,6 +294,61 @@ class CellposeSettings(StageSettings):
     )
 
 
+class ObjectFilterSettings(StageSettings):
+    """Quality checks of every segmented object, after any method (``cellpipe.filters``)."""
+
+    min_area_fraction: float | None = Field(
+        0.1,
+        ge=0.0,
+        description=(
+            "Objects smaller than this fraction of the area of a disc of the expected cell diameter are "
+            "removed (no unit; 0.1 of a 15 µm disc is 17.7 µm²), unless they touch the image border, where "
+            "cells are cut. Needs a diameter (diameter_um, the sample sheet's diameter_um or the estimate); "
+            "null: no lower bound"
+        ),
+    )
+    max_area_fraction: float | None = Field(
+        None,
+        gt=0.0,
+        description=(
+            "Objects larger than this fraction of the area of a disc of the expected cell diameter are "
+            "removed (no unit); null: no upper bound"
+        ),
+    )
+    min_contrast: float | None = Field(
+        None,
+        description=(
+            "Objects whose mean normalized intensity exceeds that of the background ring around them by "
+            "less than this are removed (normalized units: 0 = the movie's low percentile, 1 = its high "
+            "percentile); null: no contrast check. On Fluo-N2DH-GOWT1 01, 1 % of the annotated nuclei "
+            "have a contrast below 0.014 (bench/RESULTS.md), so keep it small"
+        ),
+    )
+    ring_fraction: float = Field(
+        0.25,
+        gt=0.0,
+        le=2.0,
+        description=(
+            "Width of the background ring of the contrast check, as a fraction of the cell diameter "
+            "(no unit; 5 px when no diameter is known)"
+        ),
+    )
+    border: Literal["keep", "remove"] = Field(
+        "keep",
+        description=(
+            "Objects touching the image border: 'keep' them, or 'remove' them (e.g. for shape "
+            "statistics of whole cells only)"
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> ObjectFilterSettings:
+        low, high = self.min_area_fraction, self.max_area_fraction
+        if low is not None and high is not None and not low < high:
+            raise ValueError(f"min_area_fraction ({low}) must be smaller than max_area_fraction ({high})")
+        return self
+
+
 class SegmentSettings(StageSettings):
     """Settings of the segmentation stage."""
 
@@ -303,6 +362,20 @@ class SegmentSettings(StageSettings):
     diameter_px: float | None = Field(
         None, gt=0.0, description="Typical cell diameter (px). At most one of diameter_um, diameter_px"
     )
+    estimate_diameter: bool = Field(
+        False,
+        description=(
+            "Estimate the cell diameter from the movie before segmenting it: frames spread over the movie "
+            "are segmented at the given diameter (diameter_um / diameter_px, else the model's or 30 px), and "
+            "the median diameter of the objects found (px, of the disc of equal area) becomes the diameter; "
+            "repeated while it changes by more than 10 %, at most 3 passes. The passes and the result are "
+            "recorded in segmentation.json"
+        ),
+    )
+    estimate_frames: int = Field(
+        3, ge=1, le=50, description="Frames segmented per pass of the diameter estimate (frames)"
+    )
+    filters: ObjectFilterSettings = Field(default_factory=ObjectFilterSettings)
     classical: ClassicalSettings = Field(default_factory=ClassicalSettings)
     cellpose: CellposeSettings = Field(default_factory=CellposeSettings)
     scatter: int = Field(
@@ -793,6 +866,7 @@ STAGE_MODULES: dict[str, str] = {
     "ClassicalSettings": "segment",
     "CellposeSettings": "segment",
     "SegmentSettings": "segment",
+    "ObjectFilterSettings": "filters",
     "TrackSettings": "track",
     "MeasureSettings": "measure",
     "EvaluateSettings": "evaluate",

@@ -247,7 +247,7 @@ def merge_part_infos(infos: list[dict[str, Any]]) -> dict[str, Any]:
         raise ValueError("no parts to merge")
     merged: dict[str, Any] = {}
     for key in dict.fromkeys(k for part_info in infos for k in part_info):
-        if key in PART_KEYS:
+        if key in PART_KEYS or key == "object_filters":
             continue
         distinct: list[Any] = []
         for part_info in infos:
@@ -260,6 +260,12 @@ def merge_part_infos(infos: list[dict[str, Any]]) -> dict[str, Any]:
             merged[key] = ", ".join(distinct)
         else:
             merged[key] = distinct
+    filters = [part_info["object_filters"] for part_info in infos if "object_filters" in part_info]
+    if filters:  # one row per frame: the parts' rows follow each other
+        from cellpipe.filters import summarize_removed
+
+        per_frame = [row for record in filters for row in record["per_frame"]]
+        merged["object_filters"] = {**filters[0], "per_frame": per_frame, "removed": summarize_removed(per_frame)}
     merged["n_frames"] = int(infos[0]["movie_frames"])
     merged["n_parts"] = len(infos)
     merged["parts"] = [dict(part_info) for part_info in infos]
@@ -310,7 +316,10 @@ def _segment_into(
     from cellpipe.segment import SegmentationOutOfMemory, is_out_of_memory, iter_segment_cells
 
     n_movie = int(norm.shape[0])
-    run_info, results = iter_segment_cells(_ChannelFrames(norm, seg.channel, frames), seg, pixel_size_um, model=model)
+    run_info, results = iter_segment_cells(
+        _ChannelFrames(norm, seg.channel, frames), seg, pixel_size_um, model=model,
+        estimate_from=_ChannelFrames(norm, seg.channel),  # every part estimates from the same frames
+    )
     run_info["batch_divisor"] = batch_divisor
     started = time.perf_counter()
     every = max(1, len(frames) // 20)
@@ -334,6 +343,8 @@ def _segment_into(
             f"(or tile_px), or run with retries (the profiles set retries: each retry of {rule} halves "
             "the tiles per pass and asks for more memory)"
         ) from err
+    for row in run_info["object_filters"]["per_frame"]:  # frames of the movie, not of the part
+        row["frame"] = frames[row["frame"]]
     return run_info, n_objects
 
 

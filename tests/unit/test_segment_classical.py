@@ -22,6 +22,20 @@ from cellpipe.segment import (
 
 REPO = Path(__file__).resolve().parents[2]
 
+#: Settings for round, evenly bright nuclei, fixed here so that the tests of one mechanism do not depend on
+#: ClassicalSettings' defaults (a recipe for real whole-cell movies): no intensity transform, smoothing of
+#: 1 px, no background subtraction, Otsu, distance seeds half a diameter apart.  Also used by test_segment.py.
+BASELINE: dict[str, object] = {
+    "intensity_transform": "none",
+    "smoothing_sigma_um": None,
+    "smoothing_sigma_px": 1.0,
+    "background": "none",
+    "threshold": "otsu",
+    "seeds": "distance",
+    "seed_distance_diameters": 0.5,
+    "seed_smoothing_diameters": 0.0,
+}
+
 
 def _disk(shape: tuple[int, int], center: tuple[int, int], radius: float) -> np.ndarray:
     mask = np.zeros(shape, dtype=bool)
@@ -44,7 +58,7 @@ def test_log_and_gamma_transforms_on_the_normalized_scale() -> None:
     np.testing.assert_allclose(log, np.log([0.02, 0.02, 0.02, 0.02, 0.5, 1.0, 2.0]), rtol=1e-6)
     gamma = _transform_intensity(image, ClassicalSettings(intensity_transform="gamma", gamma=0.5))
     np.testing.assert_allclose(gamma, np.sqrt([0.0, 0.0, 0.01, 0.02, 0.5, 1.0, 2.0]), rtol=1e-6)
-    assert _transform_intensity(image, ClassicalSettings()) is image
+    assert _transform_intensity(image, ClassicalSettings(**BASELINE)) is image  # 'none'
     assert log.dtype == gamma.dtype == np.float32
 
 
@@ -56,9 +70,10 @@ def test_log_transform_finds_a_dim_cell_beside_a_bright_one() -> None:
     rng = np.random.default_rng(0)
     image = (0.01 + 1.0 * bright + 0.1 * dim) * rng.lognormal(0.0, 0.1, shape)
     image = image.astype(np.float32)
-    plain = segment_frames_classical(image[None], ClassicalSettings(), 1.0, 24.0)[0]
+    plain = segment_frames_classical(image[None], ClassicalSettings(**BASELINE), 1.0, 24.0)[0]
     assert plain.max() == 1 and plain[32, 96] == 0
-    labels = segment_frames_classical(image[None], ClassicalSettings(intensity_transform="log", log_floor=0.001), 1.0, 24.0)[0]
+    log = ClassicalSettings(**{**BASELINE, "intensity_transform": "log", "log_floor": 0.001})
+    labels = segment_frames_classical(image[None], log, 1.0, 24.0)[0]
     assert labels.max() == 2
     assert _iou(_object_at(labels, (32, 96)), dim) > 0.8
     assert _iou(_object_at(labels, (32, 32)), bright) > 0.8
@@ -76,10 +91,10 @@ def test_background_subtraction_finds_a_dim_cell_on_a_bright_gradient(background
     rng = np.random.default_rng(1)
     image = (gradient[None, :] + 0.3 * cell + rng.normal(0.0, 0.02, shape)).astype(np.float32)
     pixel_size_um = 0.5
-    plain = segment_frames_classical(image[None], ClassicalSettings(), pixel_size_um, 20.0)[0]
+    plain = segment_frames_classical(image[None], ClassicalSettings(**BASELINE), pixel_size_um, 20.0)[0]
     assert plain[48, 40] == 0 and (plain[:, -20:] > 0).all()
     # top-hat disk radius 25 px, Gaussian sigma 15 px: both more than the cell's radius (10 px)
-    settings = ClassicalSettings(background=background, background_um=background_um)
+    settings = ClassicalSettings(**{**BASELINE, "background": background, "background_um": background_um})
     labels = segment_frames_classical(image[None], settings, pixel_size_um, 20.0)[0]
     assert labels.max() == 1
     assert _iou(labels > 0, cell) > 0.8
@@ -103,13 +118,13 @@ def _two_irregular_cells() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("seed_smoothing", [0.0, 0.1])
 def test_intensity_seeds_split_two_touching_irregular_cells(seed_smoothing: float) -> None:
     image, left, right = _two_irregular_cells()
-    settings = ClassicalSettings(seeds="intensity", seed_smoothing_diameters=seed_smoothing)
+    settings = ClassicalSettings(**{**BASELINE, "seeds": "intensity", "seed_smoothing_diameters": seed_smoothing})
     labels = segment_frames_classical(image[None], settings, 1.0, 50.0)[0]
     assert labels.max() == 2
     assert _iou(_object_at(labels, (24, 32)), left) > 0.85
     assert _iou(_object_at(labels, (24, 96)), right) > 0.85
     # distance seeds on the same cells: the distance map peaks on their border, so the split is wrong
-    distance = segment_frames_classical(image[None], ClassicalSettings(), 1.0, 50.0)[0]
+    distance = segment_frames_classical(image[None], ClassicalSettings(**BASELINE), 1.0, 50.0)[0]
     assert _iou(_object_at(distance, (24, 32)), left) < 0.7
 
 
@@ -119,7 +134,7 @@ def test_area_bounds_in_um2_drop_what_they_should_and_nothing_else() -> None:
     image = (small | middle | large).astype(np.float32)
     areas = [int(m.sum()) for m in (small, middle, large)]
     assert areas == [45, 193, 609]
-    exact = {"threshold": 0.5, "smoothing_sigma_px": 0.0, "fill_holes": False}
+    exact = {**BASELINE, "threshold": 0.5, "smoothing_sigma_px": 0.0, "fill_holes": False}
     # 0.5 µm/px: 20 µm² = 80 px, 100 µm² = 400 px: only the middle disk stays, untouched
     settings = ClassicalSettings(min_area_um2=20.0, max_area_um2=100.0, **exact)
     labels = segment_frames_classical(image[None], settings, 0.5)[0]
@@ -155,8 +170,8 @@ def test_lengths_resolve_to_pixels() -> None:
     no_diameter = classical_pixels(settings, 0.3, None)
     assert no_diameter.min_peak_distance_px == 5 and no_diameter.seed_smoothing_px == 0.0
     # settings in px only do not need a pixel size; µm settings refuse a bad one
-    defaults = classical_pixels(ClassicalSettings(), float("nan"), None)
-    assert defaults.smoothing_sigma_px == 1.0 and defaults.min_area_px == 15.0 and defaults.max_area_px is None
+    px_only = classical_pixels(ClassicalSettings(**BASELINE), float("nan"), None)
+    assert px_only.smoothing_sigma_px == 1.0 and px_only.min_area_px == 15.0 and px_only.max_area_px is None
     with pytest.raises(ValueError, match="pixel size"):
         classical_pixels(settings, 0.0, 130.0)
 
@@ -164,7 +179,7 @@ def test_lengths_resolve_to_pixels() -> None:
 def test_segment_cells_passes_the_pixel_size_to_the_classical_method() -> None:
     image = np.zeros((64, 64), dtype=np.float32)
     image[_disk(image.shape, (32, 32), 8)] = 1.0  # 197 px
-    settings = SegmentSettings(classical=ClassicalSettings(min_area_um2=100.0))
+    settings = SegmentSettings(classical=ClassicalSettings(**{**BASELINE, "min_area_um2": 100.0}))
     kept, info = segment_cells(image[None], settings, pixel_size_um=1.0)
     dropped, _ = segment_cells(image[None], settings, pixel_size_um=0.5)  # 197 px = 49 µm²
     assert kept.max() == 1 and dropped.max() == 0

@@ -141,7 +141,12 @@ def test_merged_info_has_the_keys_of_the_one_pass_info_and_each_part(
     ]
     assert [p["n_objects"] for p in parts] == [sum(OBJECTS[0:3]), sum(OBJECTS[3:5]), sum(OBJECTS[5:7])]
     for p in parts:
-        assert {k: v for k, v in p.items() if k not in PART_KEYS} == {k: v for k, v in reference.items() if k != "n_frames"}
+        own = {"n_frames", "object_filters"}  # per-frame filter rows belong to the part's frames
+        assert {k: v for k, v in p.items() if k not in PART_KEYS and k not in own} == {
+            k: v for k, v in reference.items() if k not in own
+        }
+        first = p["first_frame"]
+        assert p["object_filters"]["per_frame"] == reference["object_filters"]["per_frame"][first : first + p["n_frames"]]
 
 
 def test_an_empty_part_is_written_and_gathered(tmp_path: Path, step_inputs: dict[str, Path]) -> None:

@@ -16,6 +16,11 @@ SEGMENT_SETTINGS = {key: value for key, value in settings("segment").items() if 
 SEGMENT_SETTINGS["cellpose"] = {**SEGMENT_SETTINGS["cellpose"], "model": CELLPOSE_MODEL or ""}
 
 
+def segment_settings(wildcards):
+    """SEGMENT_SETTINGS with what the sample sheet's row sets for this movie (its diameter_um)."""
+    return {**SEGMENT_SETTINGS, **sample_row(wildcards).segment_overrides()}
+
+
 rule segment_frames:
     """Instance segmentation of one part of the frames (segment.scatter > 1); device recorded."""
     input:
@@ -27,7 +32,7 @@ rule segment_frames:
         labels=temp(directory(f"{SEGMENT_PART}.zarr")),
         info=temp(f"{SEGMENT_PART}.json"),
     params:
-        settings=SEGMENT_SETTINGS,
+        settings=segment_settings,
         part=lambda wildcards: int(wildcards.part),
         n_parts=CFG.segment.scatter,
     wildcard_constraints:
@@ -87,7 +92,7 @@ else:
             labels=CELL_LABELS,
             info=f"{RESULTS}/{{sample}}/segmentation.json",
         params:
-            settings=SEGMENT_SETTINGS,
+            settings=segment_settings,
         log:
             f"{RESULTS}/logs/segment_cells/{{sample}}.log",
         benchmark:

@@ -1,0 +1,169 @@
+"""Object quality filters (cellpipe.filters), the diameter estimate and per-sample diameters (issue #22)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cellpipe.config import load_config, load_samples
+from cellpipe.filters import FILTER_REASONS, filter_objects, object_contrast, touching_border
+from cellpipe.io import omezarr
+from cellpipe.segment import SegmentSettings, estimate_diameter, segment_cells
+from cellpipe.settings import ObjectFilterSettings
+from cellpipe.steps import segment_cells_step
+
+# threshold + distance watershed without transform: on binary disks it finds the disks exactly
+EXACT = {"intensity_transform": "none", "background": "none", "threshold": "otsu", "smoothing_sigma_um": None,
+         "seeds": "distance", "seed_distance_diameters": 0.5}
+NO_FILTERS = {"min_area_fraction": None, "max_area_fraction": None, "min_contrast": None, "border": "keep"}
+
+
+def _disk(shape: tuple[int, int], centre: tuple[float, float], radius: float) -> np.ndarray:
+    yy, xx = np.indices(shape)
+    return (yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 <= radius**2
+
+
+def _frame() -> tuple[np.ndarray, np.ndarray]:
+    """Labels and intensities: 1 a cell (r 10, bright), 2 a fragment (r 2) beside it, 3 a small cell cut
+    by the left border, 4 a dim cell (r 10, 0.05 above the background), 5 a giant (r 25)."""
+    shape = (120, 160)
+    labels = np.zeros(shape, np.uint32)
+    image = np.full(shape, 0.1, np.float32)
+    objects = [((30, 40), 10, 0.9), ((30, 54), 2, 0.6), ((60, 1), 3, 0.8), ((90, 40), 10, 0.15), ((70, 120), 25, 0.7)]
+    for k, (centre, radius, value) in enumerate(objects, start=1):
+        disk = _disk(shape, centre, radius) & (labels == 0)
+        labels[disk] = k
+        image[disk] = value
+    return labels, image
+
+
+def test_each_filter_removes_what_it_should_and_nothing_else() -> None:
+    labels, image = _frame()
+    areas = np.bincount(labels.ravel())
+    diameter = 20.0  # disc area 314 px: the fragment and the border cell are both below 0.1 of it
+    assert areas[2] < 0.1 * math.pi * 100 and areas[3] < 0.1 * math.pi * 100
+
+    kept, counts = filter_objects(labels, image, ObjectFilterSettings(**NO_FILTERS), diameter)
+    np.testing.assert_array_equal(kept, labels)
+    assert counts == dict.fromkeys(FILTER_REASONS, 0)
+
+    kept, counts = filter_objects(labels, image, ObjectFilterSettings(**{**NO_FILTERS, "min_area_fraction": 0.1}), diameter)
+    assert counts == {"too_small": 1, "too_large": 0, "low_contrast": 0, "touches_border": 0}
+    assert not kept[labels == 2].any() and (kept[labels == 3] > 0).all()  # the border cell stays
+    assert int(kept.max()) == 4 and sorted(np.unique(kept).tolist()) == [0, 1, 2, 3, 4]  # renumbered 1..n
+
+    kept, counts = filter_objects(labels, image, ObjectFilterSettings(**{**NO_FILTERS, "max_area_fraction": 3.0}), diameter)
+    assert counts["too_large"] == 1 and not kept[labels == 5].any() and int(kept.max()) == 4
+
+    kept, counts = filter_objects(labels, image, ObjectFilterSettings(**{**NO_FILTERS, "min_contrast": 0.1}), diameter)
+    assert counts["low_contrast"] == 1 and not kept[labels == 4].any()
+    assert (kept[labels != 4] > 0).sum() == (labels[labels != 4] > 0).sum()
+
+    kept, counts = filter_objects(labels, image, ObjectFilterSettings(**{**NO_FILTERS, "border": "remove"}), diameter)
+    assert counts["touches_border"] == 1 and not kept[labels == 3].any() and int(kept.max()) == 4
+
+
+def test_an_object_is_counted_under_the_first_check_it_fails() -> None:
+    labels, image = _frame()
+    image[labels == 2] = 0.12  # the fragment is now also of low contrast
+    every = ObjectFilterSettings(min_area_fraction=0.1, max_area_fraction=3.0, min_contrast=0.1, border="remove")
+    kept, counts = filter_objects(labels, image, every, 20.0)
+    assert counts == {"too_small": 1, "too_large": 1, "low_contrast": 1, "touches_border": 1}
+    assert sorted(np.unique(kept).tolist()) == [0, 1]
+    np.testing.assert_array_equal(kept > 0, labels == 1)
+
+
+def test_area_checks_need_a_diameter() -> None:
+    labels, image = _frame()
+    kept, counts = filter_objects(labels, image, ObjectFilterSettings(min_area_fraction=0.5, max_area_fraction=1.0), None)
+    np.testing.assert_array_equal(kept, labels)
+    assert sum(counts.values()) == 0
+
+
+def test_contrast_is_the_mean_inside_minus_the_ring_around() -> None:
+    labels, image = _frame()
+    image[(labels == 0) & (np.indices(labels.shape)[1] > 80)] = 0.3  # brighter background on the right
+    contrast = object_contrast(labels, image, ring_px=3.0)
+    assert contrast[0] == 0.0
+    assert contrast[1] == pytest.approx(0.9 - 0.1, abs=1e-5)  # its ring: background pixels nearest to it only
+    assert contrast[4] == pytest.approx(0.05, abs=1e-5)
+    assert contrast[5] == pytest.approx(0.7 - 0.3, abs=1e-5)
+
+
+def test_touching_border() -> None:
+    labels, _ = _frame()
+    assert touching_border(labels).tolist() == [False, False, False, True, False, False]
+
+
+def _nuclei(n_frames: int, radius: float) -> np.ndarray:
+    frames = np.zeros((n_frames, 160, 160), np.float32)
+    for t in range(n_frames):
+        for cy in (40, 110):
+            for cx in (40, 110):
+                frames[t][_disk((160, 160), (cy + t, cx), radius)] = 1.0
+    return frames
+
+
+def test_the_diameter_estimate_finds_the_size_of_the_cells() -> None:
+    frames = _nuclei(5, radius=12.0)
+    settings = SegmentSettings.model_validate({"method": "classical", "diameter_px": 10.0, "estimate_diameter": True,
+                                               "classical": EXACT})
+    estimate = estimate_diameter(frames, settings, 1.0)
+    true = 2.0 * math.sqrt(np.count_nonzero(_disk((160, 160), (40, 40), 12.0)) / math.pi)
+    assert estimate["frames"] == [0, 2, 4]
+    assert estimate["passes"][0]["diameter_px"] == 10.0 and estimate["passes"][0]["n_objects"] == 12
+    assert abs(estimate["diameter_px"] - true) < 0.1 * true
+    labels, info = segment_cells(frames, settings, 1.0)
+    assert info["diameter_source"] == "estimate" and info["diameter_px"] == estimate["diameter_px"]
+    assert info["diameter_estimate"] == estimate and [int(f.max()) for f in labels] == [4] * 5
+
+
+def test_segmentation_records_what_the_filters_removed_per_frame() -> None:
+    frames = _nuclei(3, radius=12.0)
+    frames[1][_disk((160, 160), (75, 75), 3.0)] = 1.0  # a speck (29 px) in frame 1
+    settings = SegmentSettings.model_validate(
+        {"method": "classical", "diameter_px": 24.0, "classical": EXACT}
+    )
+    labels, info = segment_cells(frames, settings, 1.0)
+    rows = info["object_filters"]["per_frame"]
+    assert [(r["frame"], r["objects"], r["too_small"]) for r in rows] == [(0, 4, 0), (1, 5, 1), (2, 4, 0)]
+    assert info["object_filters"]["removed"]["too_small"] == 1 and info["object_filters"]["diameter_px"] == 24.0
+    assert [int(f.max()) for f in labels] == [4, 4, 4]
+    off = settings.model_copy(update={"filters": ObjectFilterSettings(min_area_fraction=None)})
+    assert [int(f.max()) for f in segment_cells(frames, off, 1.0)[0]] == [4, 5, 4]
+
+
+def test_a_sample_sheet_diameter_reaches_the_segmentation(tmp_path: Path) -> None:
+    frames = _nuclei(2, radius=12.0)
+    image = tmp_path / "image.ome.zarr" / ".zattrs"
+    omezarr.write_ome_image(image, (frames * 1000).astype(np.uint16)[:, None], "tcyx", 0.5, 5.0)
+    normalized = tmp_path / "normalized.zarr"
+    with omezarr.new_zarr_array(normalized, (2, 1, 160, 160), "float32", {}) as out:
+        out[:] = frames[:, None]
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_text("sample\tmovie\tdiameter_um\na\tm.tif\t12\nb\tm.tif\tauto\nc\tm.tif\t\n")
+    rows = {r.sample: r for r in load_samples(sheet, load_config({}), check_files=False)}
+    base = {"method": "classical", "diameter_um": 5.0, "classical": EXACT}
+    found = {}
+    for name, row in rows.items():
+        info = tmp_path / f"{name}.json"
+        segment_cells_step(normalized, image, {**base, **row.segment_overrides()}, tmp_path / name / ".zattrs", info)
+        found[name] = json.loads(info.read_text())
+    assert found["a"]["diameter_px"] == pytest.approx(24.0) and found["a"]["diameter_source"] == "settings"
+    assert found["b"]["diameter_source"] == "estimate" and found["b"]["diameter_estimate"]["passes"][0]["diameter_px"] == 10.0
+    assert found["b"]["diameter_px"] == pytest.approx(24.0, rel=0.1)
+    assert found["c"]["diameter_px"] == pytest.approx(10.0)  # the config's 5 µm at 0.5 µm/px
+
+
+def test_bad_sample_sheet_diameters_are_refused(tmp_path: Path) -> None:
+    from cellpipe.config import ConfigError
+
+    for value in ("0", "-3", "inf", "big"):
+        sheet = tmp_path / "samples.tsv"
+        sheet.write_text(f"sample\tmovie\tdiameter_um\na\tm.tif\t{value}\n")
+        with pytest.raises(ConfigError, match="diameter_um"):
+            load_samples(sheet, load_config({}), check_files=False)
