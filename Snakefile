@@ -14,6 +14,7 @@ include: "workflow/rules/track.smk"
 include: "workflow/rules/measure.smk"
 include: "workflow/rules/export.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/qc.smk"
 include: "workflow/rules/provenance.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/interruptions.smk"
@@ -24,6 +25,7 @@ rule all:
         summary=f"{RESULTS}/summary.html",
         reports=expand(f"{RESULTS}/{{sample}}/report.html", sample=SAMPLES),
         provenance=expand(f"{RESULTS}/{{sample}}/provenance.json", sample=SAMPLES),
+        qc=expand(f"{RESULTS}/{{sample}}/qc.json", sample=SAMPLES),
         exports=expand(
             [
                 f"{RESULTS}/{{sample}}/ctc",

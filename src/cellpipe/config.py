@@ -32,6 +32,7 @@ from cellpipe.settings import (
     IngestSettings,
     MeasureSettings,
     NormalizeSettings,
+    QCSettings,
     ReportSettings,
     SegmentSettings,
     SimulationSettings,
@@ -76,6 +77,7 @@ class PipelineConfig(StageSettings):
     track: TrackSettings = Field(default_factory=TrackSettings)
     measure: MeasureSettings = Field(default_factory=MeasureSettings)
     evaluate: EvaluateSettings = Field(default_factory=EvaluateSettings)
+    qc: QCSettings = Field(default_factory=QCSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
     train: dict[str, TrainSettings] = Field(
         default_factory=dict,

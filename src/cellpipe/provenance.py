@@ -72,6 +72,7 @@ PIPELINE_RULES: tuple[str, ...] = (
     "measure_cells",
     "export_tracks",
     "evaluate_sample",
+    "assess_quality",
 )
 """Rules whose run times a record may hold, in pipeline order (the order the report lists them)."""
 
@@ -85,6 +86,7 @@ OUTPUT_TABLES: tuple[str, ...] = (
     "cells.parquet",
     "track_metrics.parquet",
     "counts.tsv",
+    "qc.json",
     "evaluation.json",
 )
 """Result files of a sample (in ``results/<sample>/``) whose sha256 is recorded; a replay compares them.

@@ -47,6 +47,7 @@ __all__ = [
     "build_summary_report",
     "collect_versions",
     "provenance_view",
+    "qc_body",
     "summary_row",
 ]
 
@@ -107,6 +108,12 @@ table.kv td { padding:1px 0; border:0; }
 table.kv tr { background:none !important; }
 pre { margin:0; font-size:12px; white-space:pre-wrap; word-break:break-word; }
 footer { color:var(--muted); font-size:12px; text-align:center; padding:10px; }
+.qc-status { display:inline-block; border-radius:4px; padding:3px 10px; font-weight:600; }
+.qc-ok { background:#c6f6d5; color:#22543d; }
+.qc-check { background:#fed7d7; color:#822727; }
+ul.qc-warnings { margin:8px 0 4px; padding-left:20px; color:#822727; }
+tbody tr.qc-check-row, tbody tr.qc-check-row:nth-child(even) { background:#fed7d7; }
+tr.qc-check-row td:first-child { border-left:4px solid #c53030; }
 """
 
 
@@ -1527,6 +1534,96 @@ def _montage_body(
 # --------------------------------------------------------------------------- public API
 
 
+# --------------------------------------------------------------------------- quality control
+
+_FILTER_TEXT: dict[str, str] = {
+    "too_small": "too small (area below min_area_fraction of the cell's disc)",
+    "too_large": "too large (area above max_area_fraction of the cell's disc)",
+    "low_contrast": "low contrast (against the background ring)",
+    "touches_border": "touching the border (border: remove)",
+}
+
+
+def _fraction_text(value: Any) -> str:
+    """A fraction (0-1) as a percentage, a dash when missing."""
+    number = _num(value)
+    return "–" if not math.isfinite(number) else f"{100.0 * number:.0f} %"
+
+
+def qc_body(qc: Mapping[str, Any] | None) -> str:
+    """Body of the report's "Quality control" section from a ``qc.json`` record (:func:`cellpipe.qc.assess_quality`):
+    the status ('ok' green, 'check' red), the warnings, key numbers as cards and tables of the objects
+    removed by each filter, the rejected divisions by reason and the frames where the cell count jumps."""
+    if not qc:
+        return _empty_note("No quality record (qc.json) was given for this sample.")
+    status = str(qc.get("status") or "unknown")
+    warnings = list(qc.get("warnings") or [])
+    filters = qc.get("filters") or {}
+    tracks = qc.get("tracks") or {}
+    divisions = qc.get("divisions") or {}
+    jumps = list(qc.get("count_jumps") or [])
+    confidence = qc.get("confidence") or {}
+    thresholds = qc.get("settings") or {}
+    out = [
+        f'<p><span class="qc-status qc-{_esc(status)}">Status: {_esc(status)}</span> '
+        + (f"{len(warnings)} warning(s)." if warnings else "no threshold crossed.")
+        + "</p>"
+    ]
+    if warnings:
+        out.append('<ul class="qc-warnings">' + "".join(f"<li>{_esc(w)}</li>" for w in warnings) + "</ul>")
+    found, removed = filters.get("objects_found"), filters.get("objects_removed")
+    cards = [
+        ("objects removed by filters", f"{removed if removed is not None else '–'} of {found if found is not None else '–'}"
+         f" ({_fraction_text(filters.get('removed_fraction'))})"),
+        ("short tracks", f"{tracks.get('n_short', '–')} of {tracks.get('n_tracks', '–')} "
+         f"({_fraction_text(tracks.get('short_fraction'))})"),
+        ("tracks near the border", _fraction_text(tracks.get("border_fraction"))
+         if tracks.get("border_fraction") is not None else "unknown (no cell diameter)"),
+        ("frames where the count jumps", f"{len(jumps)}"),
+        ("divisions kept / rejected", f"{divisions.get('kept', '–')} / {divisions.get('rejected', '–')}"),
+    ]
+    if confidence.get("mean_cell_probability") is not None:
+        cards.append(("mean cell probability (Cellpose)", f"{float(confidence['mean_cell_probability']):.2f}"))
+    out.append(_cards(cards))
+
+    by_reason = filters.get("removed") or {}
+    if by_reason:
+        total = float(found or 0)
+        rows = _records({
+            "filter": [_FILTER_TEXT.get(k, k) for k in by_reason],
+            "objects removed": [int(v) for v in by_reason.values()],
+            "of objects found": [_fraction_text(int(v) / total) if total else "–" for v in by_reason.values()],
+        })
+        out.append("<h3>Objects removed by the filters</h3>" + _table(rows))
+        per_frame = [r for r in filters.get("per_frame") or [] if int(r.get("objects", 0)) != int(r.get("kept", 0))]
+        if per_frame:
+            out.append("<details><summary>Per frame (frames where a filter removed something)</summary>"
+                       + _table(pd.DataFrame(per_frame), max_rows=_MAX_EVALUATION_ROWS) + "</details>")
+    rejected = divisions.get("rejected_by_reason") or {}
+    if rejected:
+        out.append("<h3>Divisions rejected by the tracking checks</h3>"
+                   + _table(_records({"reason": list(rejected), "divisions": [int(v) for v in rejected.values()]})))
+    if jumps:
+        table = pd.DataFrame(jumps).rename(columns={"previous": "cells before", "n_cells": "cells",
+                                                     "change": "change (cells)", "change_fraction": "relative change"})
+        out.append("<h3>Frames where the cell count jumps</h3>" + _table(table, max_rows=_MAX_EVALUATION_ROWS))
+    if confidence.get("lowest_frame") is not None:
+        out.append(f'<p class="note">Lowest mean cell probability: '
+                   f"{float(confidence['lowest_mean_cell_probability']):.2f} in frame {int(confidence['lowest_frame'])} "
+                   f"(mean over {int(confidence.get('frames', 0))} frames "
+                   f"{float(confidence['mean_cell_probability']):.2f}).</p>")
+    margin = tracks.get("border_margin_px")
+    out.append(
+        '<p class="note">From qc.json (rule assess_quality). A track is near the border when a centroid lies within '
+        + (f"{float(margin):.1f} px (half the cell diameter)" if margin is not None else "half the cell diameter")
+        + " of an edge; short: fewer than "
+        + f"{_esc(tracks.get('min_track_frames', '?'))} frames. Thresholds (config qc:): "
+        + _esc(", ".join(f"{k} {v}" for k, v in thresholds.items()))
+        + ".</p>"
+    )
+    return "\n".join(out)
+
+
 def summary_row(
     sample: str,
     counts: pd.DataFrame,
@@ -1534,6 +1631,7 @@ def summary_row(
     track_summary: pd.DataFrame,
     *,
     evaluation: Mapping[str, Any] | None = None,
+    qc: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The row describing one sample in :func:`build_summary_report`.
 
@@ -1549,8 +1647,12 @@ def summary_row(
     Challenge), ``AP50, F1_50`` (average precision and F1 of the segmentation
     at IoU 0.5), ``division_precision, division_recall`` and ``count_mae``
     (mean absolute error of the cell count, cells) from ``evaluation`` (the
-    content of ``evaluation.json``); NaN where not evaluated.
+    content of ``evaluation.json``); NaN where not evaluated.  With ``qc`` (the content of ``qc.json``)
+    the quality headline :func:`cellpipe.qc.qc_headline` (``qc_status``, ``qc_warnings``, fractions 0-1,
+    ``qc_count_jumps``, ``qc_mean_cell_probability``) is added.
     """
+    from cellpipe.qc import qc_headline
+
     n_frames = len(counts)
     n_cells = len(cells)
     parents = track_summary["parent"] if len(track_summary) and "parent" in track_summary else []
@@ -1572,6 +1674,7 @@ def summary_row(
         "n_divisions": _count_divisions(parents),
         "mean_speed_um_per_min": float(np.median(speeds)) if speeds.size else float("nan"),
         **_evaluation_headline(evaluation),
+        **qc_headline(qc),
     }
 
 
@@ -1597,6 +1700,7 @@ def build_sample_report(
     intensity_samples: Mapping[str, np.ndarray] | None = None,
     intensity_channel: int | None = None,
     evaluation: Mapping[str, Any] | None = None,
+    qc: Mapping[str, Any] | None = None,
 ) -> str:
     """HTML quality-control report of one sample (a complete, self-contained page).
 
@@ -1655,9 +1759,12 @@ def build_sample_report(
         Content of the sample's ``evaluation.json`` (comparison with ground
         truth: ``ctc``, ``segmentation``, ``counts``, ``divisions``, any of
         them null or ``{"reason": ...}``).
+    qc:
+        Content of the sample's ``qc.json`` (:func:`cellpipe.qc.assess_quality`): the "Quality
+        control" section, right after the summary.
 
     Every section is always present; one whose input is missing or empty
-    says so.  Sections (anchors): ``summary, counts, overlay, montage,
+    says so.  Sections (anchors): ``summary, qc, counts, overlay, montage,
     trajectories, lineage, areas, speeds, msd, tracks, normalization,
     evaluation, provenance``.
     """
@@ -1725,6 +1832,9 @@ def build_sample_report(
     if no_cells:
         summary_body = _empty_note(NO_CELLS_MESSAGE + " The figures that need cells are left out.") + summary_body
     add("summary", "Summary", summary_body)
+
+    # Quality control ------------------------------------------------------------
+    add("qc", "Quality control", qc_body(qc))
 
     # Counts over time ---------------------------------------------------------
     if n_frames:
@@ -1843,6 +1953,25 @@ _SUMMARY_EXTRA: tuple[tuple[str, str], ...] = (
     ("division_recall", "division recall"),
     ("count_mae", "count MAE (cells)"),
 )
+
+
+def _qc_cell(row: Mapping[str, Any]) -> str:
+    """The summary's QC cell of one row: status and key numbers (``qc_*`` keys of :func:`summary_row`)."""
+    status = row.get("qc_status")
+    if _is_missing(status):
+        return "<td>not assessed</td>"
+    parts = [f"removed {_fraction_text(row.get('qc_removed_fraction'))}",
+             f"short {_fraction_text(row.get('qc_short_fraction'))}",
+             f"border {_fraction_text(row.get('qc_border_fraction'))}",
+             f"jumps {_fmt(row.get('qc_count_jumps'))}"]
+    if math.isfinite(_num(row.get("qc_mean_cell_probability"))):
+        parts.append(f"p {_num(row.get('qc_mean_cell_probability')):.2f}")
+    warnings = row.get("qc_warnings")
+    label = f"{status}" + (f" ({int(warnings)})" if status != "ok" and not _is_missing(warnings) and warnings else "")
+    return (f'<td><span class="qc-status qc-{_esc(status)}">{_esc(label)}</span><br>'
+            f'<span class="qc-numbers">{_esc(" · ".join(parts))}</span></td>')
+
+
 #: Measures in the summary's evaluation bar chart.
 _SUMMARY_BARS: tuple[str, ...] = ("SEG", "DET", "TRA", "AP50")
 
@@ -1858,7 +1987,10 @@ def build_summary_report(rows: list[dict[str, Any]], *, generated: str | None = 
     division_precision, division_recall, count_mae`` (cells) are shown as
     further columns (a dash where missing or NaN).  When any sample has one of
     ``SEG, DET, TRA, AP50``, an "Evaluation" section compares them in a
-    grouped bar chart.  Rows are shown sorted by sample name.
+    grouped bar chart.  The quality headline ``qc_status, qc_warnings, qc_removed_fraction,
+    qc_short_fraction, qc_border_fraction, qc_count_jumps, qc_mean_cell_probability``
+    (:func:`cellpipe.qc.qc_headline`) fills the QC column; a row whose ``qc_status`` is 'check' is
+    highlighted (class ``qc-check-row``, red background).  Rows are shown sorted by sample name.
     """
 
     def get(row: Mapping[str, Any], key: str, short: str) -> Any:
@@ -1875,10 +2007,12 @@ def build_summary_report(rows: list[dict[str, Any]], *, generated: str | None = 
             mean = float(n_cells) / float(n_frames)
         href = f"{quote(sample, safe='')}/report.html"
         extra = "".join(f'<td class="num">{_fmt(row.get(key))}</td>' for key, _ in _SUMMARY_EXTRA)
+        flagged = row.get("qc_status") == "check"
         records.append(
-            "<tr>"
-            f'<td><a href="{_esc(href)}">{_esc(sample)}</a></td>'
-            f'<td class="num">{_fmt(n_frames)}</td>'
+            ('<tr class="qc-check-row">' if flagged else "<tr>")
+            + f'<td><a href="{_esc(href)}">{_esc(sample)}</a></td>'
+            + _qc_cell(row)
+            + f'<td class="num">{_fmt(n_frames)}</td>'
             f'<td class="num">{_fmt(n_cells)}</td>'
             f'<td class="num">{_fmt(get(row, "n_tracks", "tracks"))}</td>'
             f'<td class="num">{_fmt(mean)}</td>'
@@ -1888,7 +2022,7 @@ def build_summary_report(rows: list[dict[str, Any]], *, generated: str | None = 
     if records:
         extra_head = "".join(f"<th>{_esc(title)}</th>" for _, title in _SUMMARY_EXTRA)
         table = (
-            '<div class="scroll"><table><thead><tr><th>sample</th><th>frames</th><th>cell detections</th>'
+            '<div class="scroll"><table><thead><tr><th>sample</th><th>QC</th><th>frames</th><th>cell detections</th>'
             f"<th>tracks</th><th>mean cells per frame</th>{extra_head}</tr></thead><tbody>\n"
             + "\n".join(records)
             + "\n</tbody></table></div>"
@@ -1896,7 +2030,10 @@ def build_summary_report(rows: list[dict[str, Any]], *, generated: str | None = 
             "statistics; short tracks excluded: flickering tracks left out of them. Divisions: mothers with two "
             "or more daughters. Speed: median over tracks of path length / duration. SEG, DET, TRA: Cell Tracking "
             "Challenge measures; AP and F1 of the segmentation at IoU 0.5; a dash: not available (e.g. no ground "
-            "truth).</p>"
+            "truth). QC: the quality checks of qc.json (the report's Quality control section): 'check' (rows in "
+            "red, with the number of warnings) when a threshold of config qc: is crossed; removed: objects removed by "
+            "the segmentation filters; short: short tracks; border: tracks near the frame border; jumps: frames "
+            "where the cell count jumps; p: Cellpose's mean cell probability.</p>"
         )
     else:
         table = _empty_note("No samples were processed.")

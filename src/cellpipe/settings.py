@@ -29,6 +29,7 @@ __all__ = [
     "Network",
     "NormalizeSettings",
     "ObjectFilterSettings",
+    "QCSettings",
     "ReportSettings",
     "SegmentSettings",
     "SimulationSettings",
@@ -598,6 +599,57 @@ class EvaluateSettings(StageSettings):
         return sorted(set(value))
 
 
+# --------------------------------------------------------------------------- qc
+
+
+class QCSettings(StageSettings):
+    """Thresholds of the quality checks (rule assess_quality, qc.json); crossing one gives the status 'check'.
+
+    Each threshold crossed adds a warning that says which (:func:`cellpipe.qc.assess_quality`)."""
+
+    count_jump_fraction: float = Field(
+        0.25,
+        gt=0.0,
+        description="A frame's cell count 'jumps' when it differs from the previous frame's by more than this "
+        "fraction of the previous count (no unit; 0.25 = 25 %) and by at least min_count_jump_cells; any jump "
+        "is a warning.",
+    )
+    min_count_jump_cells: int = Field(
+        2,
+        ge=1,
+        description="Smallest change of the cell count between two frames (cells) that can count as a jump, so "
+        "that 1 -> 2 cells is not one.",
+    )
+    max_short_track_fraction: float = Field(
+        0.25,
+        ge=0.0,
+        le=1.0,
+        description="Largest fraction of tracks flagged short (excluded='short' in track_metrics.parquet) "
+        "before a warning (no unit, 0-1).",
+    )
+    max_removed_fraction: float = Field(
+        0.10,
+        ge=0.0,
+        le=1.0,
+        description="Largest fraction of the objects segmentation found that the object filters may remove "
+        "(objects removed / objects found, all frames; no unit, 0-1) before a warning.",
+    )
+    min_mean_cell_probability: float = Field(
+        0.7,
+        ge=0.0,
+        le=1.0,
+        description="Smallest mean over frames of Cellpose's mean cell probability (0-1) before a warning; "
+        "not checked for the classical method, which has none.",
+    )
+    max_border_track_fraction: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Largest fraction of tracks touching the frame border (any centroid within half the cell "
+        "diameter of an edge) before a warning (no unit, 0-1).",
+    )
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -870,6 +922,7 @@ STAGE_MODULES: dict[str, str] = {
     "TrackSettings": "track",
     "MeasureSettings": "measure",
     "EvaluateSettings": "evaluate",
+    "QCSettings": "qc",
     "ReportSettings": "report",
     "SimulationSettings": "simulate",
     "TrainDataset": "train",

@@ -465,8 +465,9 @@ def report_sample_step(
 
     ``inputs`` are the rule's named inputs: ``image, normalized, percentiles, labels,
     segmentation_info, cells, track_metrics, counts, tracks, lineage, tracking_info`` (paths),
-    ``evaluation`` (a list holding the sample's evaluation.json, or empty) and ``provenance`` (the
-    sample's provenance.json: input checksums, versions, model, device, command line, timings).
+    ``evaluation`` (a list holding the sample's evaluation.json, or empty), ``qc`` (the sample's
+    qc.json, rule assess_quality; optional) and ``provenance`` (the sample's provenance.json: input
+    checksums, versions, model, device, command line, timings).
     """
     from cellpipe.report import ReportSettings, build_sample_report, provenance_view
 
@@ -479,6 +480,7 @@ def report_sample_step(
     evaluation_files = list(inputs.get("evaluation") or [])
     evaluation = tables.read_json(evaluation_files[0]) if evaluation_files else None
     record = tables.read_json(inputs["provenance"]) if inputs.get("provenance") else {}
+    quality = tables.read_json(inputs["qc"]) if inputs.get("qc") else None
     channel = int(config.get("segment", {}).get("channel", 0))
     frame = rep.overlay_frame if rep.overlay_frame is not None else meta.n_frames // 2
     frame = min(max(frame, 0), meta.n_frames - 1)
@@ -520,6 +522,7 @@ def report_sample_step(
         },
         intensity_channel=channel,
         evaluation=evaluation,
+        qc=quality,
     )
     tables.write_text(html, report)
 
@@ -531,15 +534,20 @@ def summarize_samples_step(
     track_metrics: list[PathLike],
     summary: PathLike,
     evaluations: list[PathLike] | None = None,
+    qc: list[PathLike] | None = None,
 ) -> None:
-    """Write the summary page that links every sample's report (with the evaluation of samples that have one)."""
+    """Write the summary page that links every sample's report (with the evaluation of samples that have one).
+
+    ``qc``: each sample's qc.json (rule assess_quality), in the order of ``samples``; samples whose
+    status is 'check' are highlighted."""
     from cellpipe.report import build_summary_report, summary_row
 
     scored = {ev["sample"]: ev for ev in (tables.read_json(path) for path in evaluations or [])}
+    quality = dict(zip(samples, (tables.read_json(path) for path in qc), strict=True)) if qc else {}
     rows = [
         summary_row(
             sample, tables.read_tsv(count_path), tables.read_parquet(cell_path), tables.read_parquet(track_path),
-            evaluation=scored.get(sample),
+            evaluation=scored.get(sample), qc=quality.get(sample),
         )
         for sample, count_path, cell_path, track_path in zip(samples, counts, cells, track_metrics, strict=True)
     ]

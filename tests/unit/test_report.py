@@ -306,7 +306,7 @@ def test_large_frame_gets_detail_panel(movie: dict) -> None:
 
 NEW_ANCHORS = ("montage", "trajectories", "lineage", "msd", "normalization", "evaluation")
 ALL_ANCHORS = (
-    "summary", "counts", "overlay", "montage", "trajectories", "lineage", "areas", "speeds", "msd", "tracks",
+    "summary", "qc", "counts", "overlay", "montage", "trajectories", "lineage", "areas", "speeds", "msd", "tracks",
     "normalization", "evaluation", "provenance",
 )
 IOU_THRESHOLDS = [round(0.5 + 0.05 * i, 2) for i in range(10)]

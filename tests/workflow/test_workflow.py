@@ -59,7 +59,8 @@ def test_all_outputs_written(tiny_run: Path) -> None:
         "tiny/ctc/res_track.txt", "tiny/ctc/mask000.tif", "tiny/ctc_segments.tsv", "tiny/tracks_napari.csv",
         "tiny/tracks_napari_graph.json", "logs/export_tracks/tiny.log", "benchmarks/export_tracks/tiny.tsv",
         "tiny/tracking.json", "tiny/evaluation.json", "evaluation.tsv", "logs/evaluate_sample/tiny.log",
-        "benchmarks/evaluate_sample/tiny.tsv",
+        "benchmarks/evaluate_sample/tiny.tsv", "tiny/qc.json", "logs/assess_quality/tiny.log",
+        "benchmarks/assess_quality/tiny.tsv",
     ]:
         assert (res / rel).exists(), rel
 
@@ -201,7 +202,7 @@ def test_provenance_records_the_run_and_the_report_shows_it(tiny_run: Path) -> N
     assert "--show-failed-logs" in record["command"]["argv"] and record["command"]["workdir"] == str(tiny_run)
     assert set(record["timings"]) == {
         "simulate_movie", "ingest_movie", "normalize_movie", "segment_cells", "track_cells",
-        "measure_cells", "export_tracks", "evaluate_sample",
+        "measure_cells", "export_tracks", "evaluate_sample", "assess_quality",
     }
     assert record["timings"]["segment_cells"]["seconds"] > 0 and record["timings"]["segment_cells"]["max_rss_mb"] > 50
     for output in record["outputs"]:

@@ -12,6 +12,8 @@ rule report_sample:
         tracks=f"{RESULTS}/{{sample}}/tracks.parquet",
         lineage=f"{RESULTS}/{{sample}}/lineage.parquet",
         tracking_info=f"{RESULTS}/{{sample}}/tracking.json",
+        # quality checks (rule assess_quality): the report's "Quality control" section
+        qc=f"{RESULTS}/{{sample}}/qc.json",
         evaluation=lambda wc: [f"{RESULTS}/{wc.sample}/evaluation.json"] if wc.sample in GROUND_TRUTH else [],
         # input checksums, versions, model, device, command line and timings (rule record_provenance)
         provenance=f"{RESULTS}/{{sample}}/provenance.json",
@@ -46,6 +48,7 @@ rule summarize_samples:
         cells=expand(f"{RESULTS}/{{sample}}/cells.parquet", sample=SAMPLES),
         track_metrics=expand(f"{RESULTS}/{{sample}}/track_metrics.parquet", sample=SAMPLES),
         reports=expand(f"{RESULTS}/{{sample}}/report.html", sample=SAMPLES),
+        qc=expand(f"{RESULTS}/{{sample}}/qc.json", sample=SAMPLES),
         evaluations=expand(f"{RESULTS}/{{sample}}/evaluation.json", sample=sorted(GROUND_TRUTH)),
     output:
         summary=report(f"{RESULTS}/summary.html", caption="../report/summary.rst", category="Summary"),

@@ -11,4 +11,5 @@ with log_to_file(snakemake.log[0]):
         track_metrics=list(snakemake.input["track_metrics"]),
         summary=snakemake.output["summary"],
         evaluations=list(snakemake.input["evaluations"]),
+        qc=list(snakemake.input["qc"]),
     )

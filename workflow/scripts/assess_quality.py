@@ -1,0 +1,17 @@
+"""Rule assess_quality: see cellpipe.steps_qc.assess_quality_step."""
+
+from cellpipe.logs import log_to_file
+from cellpipe.steps_qc import assess_quality_step
+
+with log_to_file(snakemake.log[0]):
+    assess_quality_step(
+        sample=snakemake.wildcards["sample"],
+        image=snakemake.input["image"],
+        segmentation_info=snakemake.input["segmentation_info"],
+        tracking_info=snakemake.input["tracking_info"],
+        tracks=snakemake.input["tracks"],
+        track_metrics=snakemake.input["track_metrics"],
+        counts=snakemake.input["counts"],
+        settings=snakemake.params["settings"],
+        qc=snakemake.output["qc"],
+    )
