@@ -35,6 +35,7 @@ from skimage.segmentation import find_boundaries
 
 from cellpipe.measure import ensemble_msd, msd_curves
 from cellpipe.provenance import PIPELINE_RULES, package_versions
+from cellpipe.qc import qc_headline
 from cellpipe.settings import ReportSettings
 from cellpipe.versions import package_version
 
@@ -1651,8 +1652,6 @@ def summary_row(
     the quality headline :func:`cellpipe.qc.qc_headline` (``qc_status``, ``qc_warnings``, fractions 0-1,
     ``qc_count_jumps``, ``qc_mean_cell_probability``) is added.
     """
-    from cellpipe.qc import qc_headline
-
     n_frames = len(counts)
     n_cells = len(cells)
     parents = track_summary["parent"] if len(track_summary) and "parent" in track_summary else []
