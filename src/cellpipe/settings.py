@@ -104,9 +104,10 @@ class ClassicalSettings(StageSettings):
     1 = its high percentile; values below 0 and above 1 occur).  Lengths in µm need the pixel size,
     which the workflow always passes; settings relative to the cell diameter need
     ``segment.diameter_um`` (or ``diameter_px``) and fall back as each field says when it is not set.
-    The defaults are those chosen on real whole-cell movies (Fluo-C2DL-MSC 02; bench/configs/msc_classical.yaml
-    without its 50 µm² minimum area): on Fluo-N2DH-GOWT1 nuclei they find AP@0.5 0.75 where Otsu and
-    distance seeds find 0.20, at 0.89 against 0.93 on simulated nuclei (bench/RESULTS.md).
+    The defaults are those chosen on real whole-cell movies (Fluo-C2DL-MSC 02, bench/configs/msc_classical.yaml),
+    with seeds half a diameter apart instead of 0.75 so that crowded nuclei are split too: F1 at IoU 0.5 of
+    0.88 on Fluo-N2DH-GOWT1 nuclei and 0.52 on the DSB 2018 image, SEG 0.61 on MSC 02's held-out frames
+    (bench/RESULTS.md, "Classical defaults").
     """
 
     intensity_transform: Literal["none", "log", "gamma"] = Field(
@@ -163,7 +164,7 @@ class ClassicalSettings(StageSettings):
         ),
     )
     seed_distance_diameters: float = Field(
-        0.75,
+        0.5,
         gt=0.0,
         description="With a cell diameter: smallest distance between two seeds as a fraction of it (diameters)",
     )
