@@ -140,6 +140,17 @@ def sample_row(wildcards):
         ) from None
 
 
+# The segment settings the jobs get, with the resolved model path. scatter is left out: the labels do not
+# depend on it (segment_frames gets the part count as a param of its own).
+SEGMENT_SETTINGS = {key: value for key, value in settings("segment").items() if key != "scatter"}
+SEGMENT_SETTINGS["cellpose"] = {**SEGMENT_SETTINGS["cellpose"], "model": CELLPOSE_MODEL or ""}
+
+
+def segment_settings(wildcards):
+    """SEGMENT_SETTINGS with what the sample sheet's row sets for this movie (its diameter_um)."""
+    return {**SEGMENT_SETTINGS, **sample_row(wildcards).segment_overrides()}
+
+
 def segmentation_model(wildcards):
     """The Cellpose model file is an input when segment.method is cellpose (checked to exist at start-up)."""
     return [CELLPOSE_MODEL] if CELLPOSE_MODEL else []

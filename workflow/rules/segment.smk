@@ -10,17 +10,6 @@ SEGMENT_PARTS = list(range(CFG.segment.scatter)) if CFG.segment.scatter > 1 else
 SEGMENT_PART = f"{RESULTS}/{{sample}}/segment_parts/{{part}}"
 
 
-# The segment settings the jobs get, with the resolved model path. scatter is left out: the labels do not
-# depend on it (segment_frames gets the part count as a param of its own).
-SEGMENT_SETTINGS = {key: value for key, value in settings("segment").items() if key != "scatter"}
-SEGMENT_SETTINGS["cellpose"] = {**SEGMENT_SETTINGS["cellpose"], "model": CELLPOSE_MODEL or ""}
-
-
-def segment_settings(wildcards):
-    """SEGMENT_SETTINGS with what the sample sheet's row sets for this movie (its diameter_um)."""
-    return {**SEGMENT_SETTINGS, **sample_row(wildcards).segment_overrides()}
-
-
 rule segment_frames:
     """Instance segmentation of one part of the frames (segment.scatter > 1); device recorded."""
     input:
