@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench import dag_scale, segment_accuracy, segment_speed, track_accuracy, track_scale, workflow_memory, workflow_overhead, zarr_io
+from bench import dag_scale, msc_classical, segment_accuracy, segment_speed, track_accuracy, track_scale, workflow_memory, workflow_overhead, zarr_io
 
 
 def main() -> None:
@@ -21,6 +21,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     segment_accuracy.main([])
+    print()
+    msc_classical.main([])
     print()
     segment_speed.main(["--frames", "12"] if args.quick else [])
     print()
