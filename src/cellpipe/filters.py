@@ -79,13 +79,14 @@ def touching_border(labels: np.ndarray) -> np.ndarray:
 
 
 def filter_objects(
-    labels: np.ndarray, image: np.ndarray, settings: ObjectFilterSettings, diameter_px: float | None
+    labels: np.ndarray, image: np.ndarray | None, settings: ObjectFilterSettings, diameter_px: float | None
 ) -> tuple[np.ndarray, dict[str, int]]:
     """Remove the objects of one frame that fail the quality checks; return the labels and counts.
 
     ``labels``: (Y, X) instance labels of one frame; ``image``: (Y, X) the normalized intensities
-    the segmentation saw; ``diameter_px``: the expected cell diameter (px), None when unknown
-    (then the area checks are skipped and the background ring is 5 px wide).  Returns (Y, X)
+    the segmentation saw (needed only by the contrast check; None is fine without it);
+    ``diameter_px``: the expected cell diameter (px), None when unknown (then the area checks are
+    skipped and the background ring is 5 px wide).  Returns (Y, X)
     uint32 labels numbered 1..n and the number of objects each check removed
     (:data:`FILTER_REASONS`).
     """
@@ -112,6 +113,8 @@ def filter_objects(
         if settings.max_area_fraction is not None:
             mark(area > settings.max_area_fraction * disc, "too_large")
     if settings.min_contrast is not None:
+        if image is None:
+            raise ValueError("the contrast check (min_contrast) needs the frame's intensities")
         ring_px = settings.ring_fraction * diameter_px if diameter_px else _DEFAULT_RING_PX
         contrast = object_contrast(labels, np.asarray(image, dtype=np.float32), max(1.0, ring_px))
         mark(contrast < settings.min_contrast, "low_contrast")

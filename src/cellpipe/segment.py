@@ -807,7 +807,9 @@ def _filtered(
 
     for t, labels in results:
         before = int(labels.max()) if labels.size else 0
-        kept, removed = filter_objects(labels, np.asarray(frames[t], dtype=np.float32), filters, diameter_px)
+        # the frame is read again only for the contrast check, the one check that looks at intensities
+        image = np.asarray(frames[t], dtype=np.float32) if filters.min_contrast is not None else None
+        kept, removed = filter_objects(labels, image, filters, diameter_px)
         row: dict[str, Any] = {"frame": int(t), "objects": before, **removed}
         if t in confidence:
             row["mean_cell_probability"] = confidence.pop(t)
