@@ -247,3 +247,36 @@ def test_every_stage_module_re_exports_its_settings() -> None:
         assert getattr(importlib.import_module(f"cellpipe.{module}"), name) is getattr(settings, name), name
     models = {n for n in settings.__all__ if isinstance(getattr(settings, n), type)}
     assert models == set(settings.STAGE_MODULES)
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("segment: {diameter_um: .inf}", "config: segment.diameter_um: Value error, must be a finite number (got inf)"),
+        ("segment: {classical: {threshold: .nan}}", "config: segment.classical.threshold: Value error, must be a finite number"),
+        ("segment: {classical: {threshold: 'nan'}}", "config: segment.classical.threshold: Value error, must be a finite number"),
+        ("segment: {channel: true}", "config: segment.channel: Value error, must be a number, not a boolean (got True)"),
+        ("segment: {cellpose: {flow_threshold: -.inf}}", "config: segment.cellpose.flow_threshold: Value error, must be a finite"),
+        ("track: {motion_noise_um: .nan}", "config: track.motion_noise_um: Value error, must be a finite number"),
+        ("track: {max_search_radius_um: inf}", "config: track.max_search_radius_um: Value error, must be a finite number"),
+        ("evaluate: {iou_thresholds: [0.5, .nan]}", "config: evaluate.iou_thresholds: Value error, must be a finite number"),
+        ("report: {overlay_frame: false}", "config: report.overlay_frame: Value error, must be a number, not a boolean"),
+        ("simulate: {s: {shape: [true, 64]}}", "config: simulate.s.shape: Value error, must be a number, not a boolean"),
+        ("simulate: {s: {aspect_ratio_range: [1.0, .inf]}}", "config: simulate.s.aspect_ratio_range: Value error, must be a finite"),
+        ("train: {m: {datasets: [{images: a, labels: b, weight: .inf}]}}", "config: train.m.datasets.0.weight: Value error, must be a finite"),
+        ("ingest: {default_pixel_size_um: .inf}", "config: ingest.default_pixel_size_um: Value error, must be a finite number"),
+    ],
+)
+def test_non_finite_numbers_and_booleans_are_refused_everywhere(yaml_text: str, message: str) -> None:
+    """#23: YAML's .inf/.nan and true/false are not numbers of any setting (one check in StageSettings)."""
+    import yaml
+
+    with pytest.raises(ConfigError) as err:
+        load_config(yaml.safe_load(yaml_text))
+    assert str(err.value).startswith(message), str(err.value)
+
+
+def test_booleans_and_finite_numbers_stay_valid_where_expected() -> None:
+    config = load_config({"normalize": {"clip": True}, "segment": {"classical": {"threshold": 0.25}, "diameter_um": 12}})
+    assert config.normalize.clip is True and config.segment.classical.threshold == 0.25
+    assert config.segment.diameter_um == 12.0

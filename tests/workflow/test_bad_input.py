@@ -252,6 +252,19 @@ CATALOGUE: dict[str, Bad] = {
         + HEADER + row("ok", good_movie(d)),
         None, "models/missing.pth", "config segment.cellpose.model: Cellpose model file models/missing.pth does not exist",
     ),
+    # #23 item 10: YAML's .inf, .nan and true are not numbers of any setting (cellpipe._base.StageSettings).
+    "infinite-number-in-config": Bad(
+        lambda d, c: segment_config(c, diameter_um=float("inf")) + HEADER + row("ok", good_movie(d)),
+        None, "config/config.yaml", "segment.diameter_um: Value error, must be a finite number (got inf)",
+    ),
+    "nan-in-config": Bad(
+        lambda d, c: segment_config(c, classical={"threshold": float("nan")}) + HEADER + row("ok", good_movie(d)),
+        None, "config/config.yaml", "segment.classical.threshold: Value error, must be a finite number (got nan)",
+    ),
+    "boolean-for-a-number-in-config": Bad(
+        lambda d, c: segment_config(c, channel=True) + HEADER + row("ok", good_movie(d)),
+        None, "config/config.yaml", "segment.channel: Value error, must be a number, not a boolean (got True)",
+    ),
 }
 
 
