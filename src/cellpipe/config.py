@@ -20,6 +20,7 @@ import csv
 import math
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -172,12 +173,57 @@ def _describe(err: ValidationError, where: str) -> str:
     return detail + (f" (and {n_more} more problem{'s' if n_more > 1 else ''})" if n_more else "")
 
 
-def load_config(raw: dict[str, Any] | None, source: str = "config") -> PipelineConfig:
-    """Validate the raw config mapping; raise :class:`ConfigError` naming the first bad key."""
+def load_config(
+    raw: dict[str, Any] | None, source: str = "config", files: Sequence[str | os.PathLike[str]] = ()
+) -> PipelineConfig:
+    """Validate the raw config mapping; raise :class:`ConfigError` naming the first bad key.
+
+    ``files``: the YAML files ``raw`` was read from (Snakemake's ``workflow.configfiles``), checked
+    for duplicate keys first (:func:`check_duplicate_keys`).
+    """
+    for file in files:
+        check_duplicate_keys(file)
     try:
         return PipelineConfig.model_validate(raw or {})
     except ValidationError as err:
         raise ConfigError(_describe(err, source)) from None
+
+
+def check_duplicate_keys(path: str | os.PathLike[str]) -> None:
+    """Raise :class:`ConfigError` when a mapping of the YAML file ``path`` has a key twice, at any depth.
+
+    YAML loaders (PyYAML, hence Snakemake's ``configfile``) keep the last of two equal keys, so a
+    second ``segment:`` block silently replaced the first (#23).  Snakemake has already read the
+    file; it is composed again here (nodes only, no values built: a few ms for a config) because
+    only the nodes still know where each key was.  A file that is not valid YAML or not there is
+    left to Snakemake, which reports it before the Snakefile runs.
+    """
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            root = yaml.compose(handle, Loader=yaml.SafeLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return
+    todo: list[tuple[yaml.Node | None, str]] = [(root, "")]
+    while todo:
+        node, prefix = todo.pop()
+        if isinstance(node, yaml.SequenceNode):
+            todo.extend((item, f"{prefix}{i}.") for i, item in enumerate(node.value))
+        if not isinstance(node, yaml.MappingNode):
+            continue
+        first_line: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            line = key_node.start_mark.line + 1
+            if isinstance(key_node, yaml.ScalarNode) and key != "<<":  # "<<" merges a mapping, it is no key
+                if key in first_line:
+                    raise ConfigError(
+                        f"{path}: key {prefix}{key} appears twice (lines {first_line[key]} and {line}); "
+                        "YAML would keep only the second, so remove or merge one"
+                    )
+                first_line[key] = line
+            todo.append((value_node, f"{prefix}{key}."))
 
 
 def simulated_name(movie: str, config: PipelineConfig) -> str | None:

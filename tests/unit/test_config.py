@@ -280,3 +280,35 @@ def test_booleans_and_finite_numbers_stay_valid_where_expected() -> None:
     config = load_config({"normalize": {"clip": True}, "segment": {"classical": {"threshold": 0.25}, "diameter_um": 12}})
     assert config.normalize.clip is True and config.segment.classical.threshold == 0.25
     assert config.segment.diameter_um == 12.0
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("segment:\n  method: classical\nnormalize:\n  clip: true\nsegment:\n  channel: 1\n",
+         "key segment appears twice (lines 1 and 5)"),
+        ("segment:\n  classical:\n    threshold: li\n    gamma: 0.5\n    threshold: 0.2\n",
+         "key segment.classical.threshold appears twice (lines 3 and 5)"),
+        ("train:\n  m:\n    datasets:\n      - images: a\n        labels: b\n        images: c\n",
+         "key train.m.datasets.0.images appears twice (lines 4 and 6)"),
+    ],
+)
+def test_duplicate_yaml_keys_are_refused_with_both_lines(tmp_path: Path, text: str, message: str) -> None:
+    """#23: a second `segment:` block silently replaced the first; now the file, key and lines are named."""
+    import yaml
+
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_config(yaml.safe_load(text), str(path), files=[path])
+    assert str(err.value).startswith(f"{path}: {message}"), str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_equal_keys_in_different_mappings_are_no_duplicates(tmp_path: Path) -> None:
+    import yaml
+
+    text = "segment:\n  classical:\n    min_area_px: 5\n  cellpose:\n    min_size_px: 4\n    batch_size: 4\ntrain: {}\n"
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    assert load_config(yaml.safe_load(text), str(path), files=[path]).segment.cellpose.batch_size == 4

@@ -418,3 +418,34 @@ def test_an_all_zero_movie_gives_empty_tables_and_an_honest_report(tmp_path: Pat
     log = (res / "logs" / "ingest_movie" / "zero.log").read_text()
     assert "sample 'zero' (data/zero.ome.tif): every pixel has the value 0; the movie is blank" in log
     assert snapshot(workdir) == before
+
+
+def run_dry_and_expect_one_line(workdir: Path, problem: str, *args: str) -> str:
+    """Dry-run in ``workdir``: it must fail with one ``cellpipe:`` line stating ``problem``, create no
+    results folder and leave every user file as it was; returns that line."""
+    before = snapshot(workdir)
+    proc = run_snakemake(workdir, "--dry-run", *args, timeout=120)
+    assert proc.returncode != 0
+    output = proc.stderr + proc.stdout
+    line = error_line(output, problem)
+    assert line.startswith("cellpipe: "), line
+    assert [ln for ln in output.splitlines() if ln.startswith("cellpipe: ")] == [line]
+    assert not (workdir / "results").exists()
+    assert snapshot(workdir) == before
+    return line
+
+
+def test_a_duplicated_config_section_is_refused(tmp_path: Path) -> None:
+    """#23 item 11: YAML keeps the last of two equal keys, so a second ``segment:`` block silently replaced
+    the first; the file, the key and both lines are named."""
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    write_workdir(workdir, tiny_config(), HEADER + row("ok", good_movie(workdir)))
+    config_file = workdir / "config" / "config.yaml"
+    text = config_file.read_text()
+    first = 1 + text.splitlines().index("segment:")
+    config_file.write_text(text + "segment:\n  method: classical\n")
+    second = len(text.splitlines()) + 1
+
+    line = run_dry_and_expect_one_line(workdir, "appears twice")
+    assert line.startswith(f"cellpipe: config/config.yaml: key segment appears twice (lines {first} and {second})"), line

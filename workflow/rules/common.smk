@@ -25,7 +25,11 @@ CHECKED_FILES = ".snakemake/cellpipe/checked_files.json"
 
 try:
     # Errors name the config file(s) the keys come from (snakemake's configfile and --configfile).
-    CFG = load_config(config, source=", ".join(str(f) for f in workflow.configfiles) or "config")
+    # Snakemake has merged the files into `config`, keeping the last of two equal keys: the files are
+    # read again for duplicate keys (--config overrides are no file and meant to replace).
+    CFG = load_config(
+        config, source=", ".join(str(f) for f in workflow.configfiles) or "config", files=workflow.configfiles
+    )
     # Movie headers are checked once, by the main process: a cluster job (a snakemake process of its own)
     # skips them, and its start-up no longer grows with the number of samples. Rows whose files passed
     # and have not changed since are not checked again (cellpipe.io.checked_files: the record is
