@@ -46,8 +46,11 @@ if TYPE_CHECKING:
 
 SAMPLE_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 SAMPLE_NAME = re.compile(f"^{SAMPLE_NAME_PATTERN}$")
-RESERVED_SAMPLE_NAMES = ("benchmarks", "logs", "models", "simulated")
-"""Folders of the results directory that hold no sample: a sample may not take their names."""
+RESERVED_SAMPLE_NAMES = ("benchmarks", "evaluation.tsv", "logs", "models", "simulated", "summary.html")
+"""What the workflow writes at the top of the results folder besides the sample folders (Snakefile and
+workflow/rules/*.smk: every ``{RESULTS}/<name>`` that is not ``{RESULTS}/{sample}``): a sample may not
+take these names, in any case (macOS and Windows file systems ignore case), or Snakemake ends in a
+ChildIOException (results/summary.html and results/summary.html/report.html)."""
 SIMULATED_MOVIE = "{results}/simulated/{name}/movie.ome.tif"
 """Where the ``simulate_movie`` rule writes the movie of ``simulate.<name>``."""
 SIMULATED_TRUTH = "{results}/simulated/{name}/01_GT"
@@ -84,6 +87,29 @@ class PipelineConfig(StageSettings):
         default_factory=dict,
         description=f"Cellpose models the workflow trains, by name; written to '{TRAINED_MODEL}' by rule train_cellpose.",
     )
+
+    @field_validator("results")
+    @classmethod
+    def _results_folder_of_its_own(cls, value: str) -> str:
+        # The workflow writes one folder per sample and logs/, benchmarks/, models/, simulated/,
+        # summary.html at the top of the results folder.  "" made that the file-system root
+        # (the dry run listed /logs/...).  The working folder (".", "", "a/..") or a folder above it
+        # would mix outputs with config/, the movies and the workflow's own files, and a sample
+        # named like one of them (config, data, resources) would write into it: refused too.
+        # Any other folder, absolute or relative, inside or outside the working folder, is allowed.
+        if not value.strip():
+            raise ValueError("is empty, which would put every output at the file-system root (/logs, ...); name a folder, e.g. 'results'")
+        folder = os.path.abspath(value)
+        if os.path.dirname(folder) == folder:
+            raise ValueError(f"the results folder would be the file-system root {folder}; name a folder of its own, e.g. 'results'")
+        cwd = os.getcwd()
+        if os.path.commonpath([folder, cwd]) == folder:
+            raise ValueError(
+                f"the results folder would be the working folder {cwd}"
+                + ("" if folder == cwd else " or a folder above it")
+                + ", mixing outputs with config/ and the inputs; name a folder of its own, e.g. 'results'"
+            )
+        return value
 
     @field_validator("simulate", "train")
     @classmethod
@@ -126,8 +152,11 @@ class SampleRow(BaseModel):
     def _safe_name(cls, value: str) -> str:
         if not SAMPLE_NAME.match(value):
             raise ValueError("may only contain letters, digits, '.', '_' and '-', and must not start with '.' or '-'")
-        if value in RESERVED_SAMPLE_NAMES:
-            raise ValueError(f"{value!r} is a folder of the results directory; reserved names: {', '.join(RESERVED_SAMPLE_NAMES)}")
+        if value.lower() in RESERVED_SAMPLE_NAMES:
+            raise ValueError(
+                f"{value!r} is taken by what the workflow writes at the top of the results folder; "
+                f"reserved names: {', '.join(RESERVED_SAMPLE_NAMES)}"
+            )
         return value
 
     @field_validator("axes")

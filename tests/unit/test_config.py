@@ -312,3 +312,39 @@ def test_equal_keys_in_different_mappings_are_no_duplicates(tmp_path: Path) -> N
     path = tmp_path / "config.yaml"
     path.write_text(text)
     assert load_config(yaml.safe_load(text), str(path), files=[path]).segment.cellpose.batch_size == 4
+
+
+@pytest.mark.parametrize(
+    ("results", "message"),
+    [
+        ("", "config: results: Value error, is empty, which would put every output at the file-system root"),
+        ("/", "config: results: Value error, the results folder would be the file-system root /"),
+        ("//", "config: results: Value error, the results folder would be the file-system root"),
+        (".", "config: results: Value error, the results folder would be the working folder"),
+        ("sub/..", "config: results: Value error, the results folder would be the working folder"),
+        ("..", "config: results: Value error, the results folder would be the working folder"),
+    ],
+)
+def test_a_results_folder_that_is_root_or_the_working_folder_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, results: str, message: str
+) -> None:
+    """#23: `results: ""` put the outputs at / (the dry run listed /logs/...); "." mixes them with config/."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as err:
+        load_config({"results": results})
+    assert str(err.value).startswith(message), str(err.value)
+
+
+@pytest.mark.parametrize("results", ["results", "out/run1", "../elsewhere", "/tmp/cellpipe-results"])
+def test_a_results_folder_of_its_own_is_accepted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, results: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert load_config({"results": results}).results == results
+
+
+@pytest.mark.parametrize("name", ["summary.html", "evaluation.tsv", "logs", "Benchmarks", "MODELS", "simulated"])
+def test_sample_names_taken_by_top_level_outputs_are_reserved(tmp_path: Path, name: str) -> None:
+    """#23: a sample named summary.html ended in Snakemake's ChildIOException; any case (macOS ignores it)."""
+    sheet = write_sheet(tmp_path, HEADER + f"{name}\tm.tif\t0.5\t2\n")
+    with pytest.raises(ConfigError) as err:
+        load_samples(sheet, PipelineConfig(), check_files=False)
+    assert f"line 2 (sample {name!r}): sample: Value error, {name!r} is taken by what the workflow writes" in str(err.value)

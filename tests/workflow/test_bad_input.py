@@ -265,6 +265,20 @@ CATALOGUE: dict[str, Bad] = {
         lambda d, c: segment_config(c, channel=True) + HEADER + row("ok", good_movie(d)),
         None, "config/config.yaml", "segment.channel: Value error, must be a number, not a boolean (got True)",
     ),
+    # #23 item 6: the results folder must be a folder of its own (PipelineConfig.results).
+    "empty-results-folder": Bad(
+        lambda d, c: c.update(results="") or HEADER + row("ok", good_movie(d)),
+        None, "config/config.yaml", "results: Value error, is empty, which would put every output at the file-system root",
+    ),
+    "results-folder-is-the-working-folder": Bad(
+        lambda d, c: c.update(results=".") or HEADER + row("ok", good_movie(d)),
+        None, "config/config.yaml", "results: Value error, the results folder would be the working folder",
+    ),
+    # #23 item 15: names of what the workflow writes at the top of the results folder (RESERVED_SAMPLE_NAMES).
+    "sample-named-like-a-top-level-output": Bad(
+        lambda d, c: HEADER + row("summary.html", good_movie(d)),
+        "summary.html", SHEET, "sample: Value error, 'summary.html' is taken by what the workflow writes at the top",
+    ),
 }
 
 

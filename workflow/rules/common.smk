@@ -118,12 +118,13 @@ def _one_of(names):
     return "|".join(re.escape(n) for n in sorted(names)) or "(?!x)x"
 
 
-# {sample} matches any valid sample name but not the results folders that hold no sample (logs/, ...).
+# {sample} matches any valid sample name but not the results folders that hold no sample (logs/, ...,
+# in any case, as SampleRow refuses them).
 # Not an alternation of the sheet's names: Snakemake copies the constraint into every file pattern
 # and matches each file against it, a large part of `snakemake -n` for 1,000 samples (bench.dag_scale).
 # An unknown name reaching an input function is reported by sample_row.
 wildcard_constraints:
-    sample=f"(?!(?:{'|'.join(RESERVED_SAMPLE_NAMES)})/){SAMPLE_NAME_PATTERN}",
+    sample=f"(?!(?i:{'|'.join(re.escape(n) for n in RESERVED_SAMPLE_NAMES)})/){SAMPLE_NAME_PATTERN}",
     name=_one_of(CFG.simulate),
     model=_one_of(CFG.train),
 
