@@ -17,6 +17,7 @@ cluster job, so it stays light: the stage models come from
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import re
@@ -286,8 +287,8 @@ def load_samples(
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"sample sheet not found: {path}")
-    with path.open(newline="", encoding="utf-8") as handle:
-        lines = [ln for ln in handle if ln.strip() and not ln.lstrip().startswith("#")]
+    # Split as open(newline="") would (str.splitlines also splits at form feeds and other characters).
+    lines = [ln for ln in io.StringIO(_sheet_text(path), newline="") if ln.strip() and not ln.lstrip().startswith("#")]
     reader = csv.DictReader(lines, delimiter="\t")
     columns = reader.fieldnames or []
     allowed = set(SampleRow.model_fields)
@@ -311,6 +312,41 @@ def load_samples(
     if checked is not None:
         checked.save()
     return rows
+
+
+_UTF_BOMS = (
+    # Longest first: the UTF-32 LE mark starts with the UTF-16 LE one.
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16 ('Unicode text')"),
+    (b"\xfe\xff", "UTF-16 ('Unicode text')"),
+)
+
+
+def _sheet_text(path: Path) -> str:
+    """The sample sheet's text: UTF-8, with or without the byte-order mark spreadsheet programs write.
+
+    Excel's "CSV UTF-8" starts the file with a BOM, which became part of the first column's name
+    ("unknown column '\\ufeffsample'"); its "Unicode text" is UTF-16 and other exports are Latin-1 or
+    Windows-1252, which ended in a UnicodeDecodeError traceback (#23).  Only UTF-8 is read: guessing
+    another encoding could silently change a path's accented letters, so the others are refused with
+    the encoding (or the first byte that is not UTF-8, and its line) and how to save the sheet.
+    """
+    data = path.read_bytes()
+    save_as = "save the sheet as UTF-8 (tab-separated) text"
+    for bom, encoding in _UTF_BOMS:
+        if data.startswith(bom):
+            raise ConfigError(f"{path}: the sample sheet is {encoding}, not UTF-8; {save_as}")
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if b"\0" in data:  # UTF-16 without a byte-order mark: every other byte of ASCII text is 0
+        line = data.count(b"\n", 0, data.index(b"\0")) + 1
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x00 at line {line}, UTF-16 without a byte-order mark?); {save_as}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{data[err.start]:02x} at line {line}); {save_as}") from None
 
 
 def _read_rows(

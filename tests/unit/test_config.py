@@ -348,3 +348,30 @@ def test_sample_names_taken_by_top_level_outputs_are_reserved(tmp_path: Path, na
     with pytest.raises(ConfigError) as err:
         load_samples(sheet, PipelineConfig(), check_files=False)
     assert f"line 2 (sample {name!r}): sample: Value error, {name!r} is taken by what the workflow writes" in str(err.value)
+
+
+def test_a_sample_sheet_with_a_utf8_byte_order_mark_is_read(tmp_path: Path) -> None:
+    """#23: Excel's "CSV UTF-8" starts with a BOM, which became part of the name 'sample'."""
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_bytes("\ufeffsample\tmovie\r\na1\tdonnées/m.tif\r\n".encode("utf-8"))
+    rows = load_samples(sheet, PipelineConfig(), check_files=False)
+    assert [(r.sample, r.movie) for r in rows] == [("a1", "données/m.tif")]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "message"),
+    [
+        ("utf-16", "the sample sheet is UTF-16 ('Unicode text'), not UTF-8; save the sheet as UTF-8 (tab-separated) text"),
+        ("utf-16-be", "not UTF-8 text (byte 0x00 at line 1, UTF-16 without a byte-order mark?)"),
+        ("utf-32", "the sample sheet is UTF-32, not UTF-8"),
+        ("latin-1", "not UTF-8 text (byte 0xe9 at line 3); save the sheet as UTF-8 (tab-separated) text"),
+        ("cp1252", "not UTF-8 text (byte 0xe9 at line 3)"),
+    ],
+)
+def test_a_sample_sheet_in_another_encoding_is_refused_in_one_line(tmp_path: Path, encoding: str, message: str) -> None:
+    """#23: UTF-16 and Latin-1 sheets ended in a UnicodeDecodeError traceback."""
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_bytes("sample\tmovie\na\tm.tif\nb\tdonnées/m.tif\n".encode(encoding))
+    with pytest.raises(ConfigError) as err:
+        load_samples(sheet, PipelineConfig(), check_files=False)
+    assert str(err.value).startswith(f"{sheet}: {message}"), str(err.value)

@@ -463,3 +463,34 @@ def test_a_duplicated_config_section_is_refused(tmp_path: Path) -> None:
 
     line = run_dry_and_expect_one_line(workdir, "appears twice")
     assert line.startswith(f"cellpipe: config/config.yaml: key segment appears twice (lines {first} and {second})"), line
+
+
+@pytest.mark.parametrize(
+    ("encoding", "problem"),
+    [
+        ("utf-16", "config/samples.tsv: the sample sheet is UTF-16 ('Unicode text'), not UTF-8; save the sheet as UTF-8"),
+        ("latin-1", "config/samples.tsv: not UTF-8 text (byte 0xe9 at line 3); save the sheet as UTF-8 (tab-separated) text"),
+    ],
+)
+def test_a_sample_sheet_saved_in_another_encoding_is_refused(tmp_path: Path, encoding: str, problem: str) -> None:
+    """#23 item 8: "Unicode text" (UTF-16) and Latin-1 sheets ended in a UnicodeDecodeError traceback."""
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    text = HEADER + row("ok", good_movie(workdir)) + row("b", "données/m.tif")
+    write_workdir(workdir, tiny_config(), "")
+    (workdir / SHEET).write_bytes(text.encode(encoding))
+
+    line = run_dry_and_expect_one_line(workdir, problem)
+    assert line.startswith(f"cellpipe: {problem}"), line
+
+
+def test_a_sample_sheet_with_a_utf8_byte_order_mark_is_read(tmp_path: Path) -> None:
+    """#23 item 8: Excel's "CSV UTF-8" starts with a byte-order mark, which gave "unknown column '\\ufeffsample'"."""
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    write_workdir(workdir, tiny_config(), "")
+    (workdir / SHEET).write_bytes(("\ufeff" + HEADER + row("ok", good_movie(workdir))).replace("\n", "\r\n").encode("utf-8"))
+
+    proc = run_snakemake(workdir, "--dry-run", timeout=120)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-2000:]
+    assert "wildcards: sample=ok" in proc.stdout
