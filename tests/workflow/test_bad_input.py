@@ -117,6 +117,15 @@ def text_file(workdir: Path, rel: str, text: str) -> str:
     return rel
 
 
+def torch_file(workdir: Path, rel: str) -> str:
+    """A PyTorch state dict of a network that is not Cellpose's, at ``rel``."""
+    import torch
+
+    (workdir / rel).parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"fc.weight": torch.zeros(2, 2), "fc.bias": torch.zeros(2)}, workdir / rel)
+    return rel
+
+
 def segment_config(config: dict, **values: object) -> str:
     """Set ``segment.<key>`` in ``config``; returns "" so it can start a sample sheet expression."""
     config["segment"].update(values)
@@ -278,6 +287,19 @@ CATALOGUE: dict[str, Bad] = {
     "sample-named-like-a-top-level-output": Bad(
         lambda d, c: HEADER + row("summary.html", good_movie(d)),
         "summary.html", SHEET, "sample: Value error, 'summary.html' is taken by what the workflow writes at the top",
+    ),
+    # #23 item 17: the model file's content is checked at start-up, without torch (cellpipe.segment.check_model_file).
+    "model-file-not-a-pytorch-file": Bad(
+        lambda d, c: segment_config(c, method="cellpose", cellpose={"model": text_file(d, "models/notes.pth", "weights?")})
+        + HEADER + row("ok", good_movie(d)),
+        None, "models/notes.pth",
+        "config segment.cellpose.model: Cellpose model file models/notes.pth is not a PyTorch file (neither a zip archive nor a pickle)",
+    ),
+    "model-file-without-cellpose-weights": Bad(
+        lambda d, c: segment_config(c, method="cellpose", cellpose={"model": torch_file(d, "models/resnet.pth")})
+        + HEADER + row("ok", good_movie(d)),
+        None, "models/resnet.pth",
+        "config segment.cellpose.model: Cellpose model file models/resnet.pth is a PyTorch file without Cellpose network weights",
     ),
 }
 

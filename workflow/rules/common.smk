@@ -18,7 +18,7 @@ from cellpipe.config import (
     simulated_name,
 )
 from cellpipe.provenance import OUTPUT_TABLES, PIPELINE_RULES
-from cellpipe.segment import check_model_path
+from cellpipe.segment import check_model_file
 
 
 CHECKED_FILES = ".snakemake/cellpipe/checked_files.json"
@@ -73,23 +73,29 @@ TRAINED_MODELS = {
 }
 
 
-def checked_model(path, key):
-    """A Cellpose model path that must exist now, unless this workflow trains it (rule train_cellpose)."""
+def checked_model(path, key, network):
+    """A Cellpose model path that must exist now, unless this workflow trains it (rule train_cellpose).
+
+    Its content is checked too, without torch (a few ms, cellpipe.segment.check_model_file): a file
+    that holds no Cellpose weights, or those of another network, stops the run here rather than in
+    segment_cells after ingest and normalize.
+    """
     path = shipped(path)
     if os.path.normpath(path) in TRAINED_MODELS:
         return path
     try:
-        check_model_path(path)
-    except FileNotFoundError as err:
+        check_model_file(path, network)
+    except (FileNotFoundError, ValueError) as err:
         raise WorkflowError(f"cellpipe: config {key}: {err}") from None
     return path
 
 
 CELLPOSE_MODEL = None
 if CFG.segment.method == "cellpose" and CFG.segment.cellpose.builtin_model is None:
-    CELLPOSE_MODEL = checked_model(CFG.segment.cellpose.model, "segment.cellpose.model")
+    CELLPOSE_MODEL = checked_model(CFG.segment.cellpose.model, "segment.cellpose.model", CFG.segment.cellpose.network)
 INIT_MODELS = {
-    name: checked_model(train.init_model, f"train.{name}.init_model")
+    # rule train_cellpose trains a Cellpose 3 CPnet (cellpipe.train)
+    name: checked_model(train.init_model, f"train.{name}.init_model", "cellpose3")
     for name, train in CFG.train.items()
     if train.init_model
 }
