@@ -388,9 +388,13 @@ def _check_row_files(row: SampleRow, sheet: Path, line_no: int, config: Pipeline
         if not made_by_sim and not Path(row.ground_truth).exists():
             raise ConfigError(f"{where}: ground_truth not found: {row.ground_truth}")
     if sim is not None:
+        _check_channel_settings(where, row.movie, 1, config)  # the simulator writes one channel
         return  # the simulate rule writes the movie: nothing to read yet
     files = [row.movie, *([row.ground_truth] if row.ground_truth else [])]
-    key = checked.key(row.model_dump(mode="json"), config.ingest.model_dump(mode="json")) if checked else ""
+    # The record keeps no channel count: the settings checked against it are part of the key instead,
+    # so changing them checks every movie once more (see _check_channel_settings).
+    checked_against = {**config.ingest.model_dump(mode="json"), **_channel_settings(config)}
+    key = checked.key(row.model_dump(mode="json"), checked_against) if checked else ""
     if checked is not None and checked.passed(key, files):
         return
     from cellpipe.io.ground_truth import GroundTruthError, check_ground_truth_files
@@ -405,6 +409,7 @@ def _check_row_files(row: SampleRow, sheet: Path, line_no: int, config: Pipeline
         )
         if row.ground_truth:
             check_ground_truth_files(row.ground_truth, header.shape_tcyx[0], header.shape_tcyx[2:])
+        _check_channel_settings(where, row.movie, header.shape_tcyx[1], config)
     except IngestError as err:
         raise ConfigError(f"{where}: {row.movie}: {_one_line(err.problem)}") from None
     except (MovieError, GroundTruthError) as err:  # names the file
@@ -412,6 +417,31 @@ def _check_row_files(row: SampleRow, sheet: Path, line_no: int, config: Pipeline
         raise ConfigError(f"{where}: {what}{_one_line(err)}") from None
     if checked is not None:
         checked.record(key, files)
+
+
+def _channel_settings(config: PipelineConfig) -> dict[str, Any]:
+    """The settings that name channels of every movie, by config key."""
+    return {"segment.channel": config.segment.channel, "measure.channel_names": config.measure.channel_names}
+
+
+def _check_channel_settings(where: str, movie: str, n_channels: int, config: PipelineConfig) -> None:
+    """Refuse channel settings the movie's channel count (from its header) cannot satisfy.
+
+    segment_cells and measure_cells found these only when they ran, with a traceback, and Snakemake
+    retried them (with more memory and, for segmentation, on a GPU) although a retry cannot help (#23).
+    """
+    count = f"{n_channels} channel{'s' if n_channels != 1 else ''}"
+    if config.segment.channel >= n_channels:
+        raise ConfigError(
+            f"{where}: config segment.channel is {config.segment.channel} but {movie} has {count} "
+            f"(0-based: {', '.join(str(c) for c in range(n_channels))})"
+        )
+    names = config.measure.channel_names
+    if names is not None and len(names) != n_channels:
+        raise ConfigError(
+            f"{where}: config measure.channel_names gives {len(names)} name{'s' if len(names) != 1 else ''} "
+            f"({', '.join(names)}) but {movie} has {count}"
+        )
 
 
 def _one_line(err: BaseException | str) -> str:

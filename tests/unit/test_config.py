@@ -69,7 +69,7 @@ def test_sample_sheet_reads_rows(tmp_path: Path) -> None:
         ("a\tMOVIE\t0.5\tnan\n", "line 2 (sample 'a'): frame_interval_min: Input should be a finite number"),
         ("a\tMOVIE\t\t\na\tMOVIE\t\t\n", "line 3 (sample 'a'): duplicate sample name (first on line 2)"),
         ("../x\tMOVIE\t\t\n", "line 2 (sample '../x'): sample:"),
-        ("logs\tMOVIE\t\t\n", "line 2 (sample 'logs'): sample: Value error, 'logs' is a folder of the results directory"),
+        ("logs\tMOVIE\t\t\n", "line 2 (sample 'logs'): sample: Value error, 'logs' is taken by what the workflow writes at the top of the results folder"),
         ("b\tmissing.tif\t\t\n", "line 2 (sample 'b'): movie not found: missing.tif"),
     ],
 )
@@ -375,3 +375,39 @@ def test_a_sample_sheet_in_another_encoding_is_refused_in_one_line(tmp_path: Pat
     with pytest.raises(ConfigError) as err:
         load_samples(sheet, PipelineConfig(), check_files=False)
     assert str(err.value).startswith(f"{sheet}: {message}"), str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"segment": {"channel": 1}}, "(sample 'a'): config segment.channel is 1 but {movie} has 1 channel (0-based: 0)"),
+        ({"measure": {"channel_names": ["H2B", "actin"]}},
+         "(sample 'a'): config measure.channel_names gives 2 names (H2B, actin) but {movie} has 1 channel"),
+    ],
+)
+def test_channel_settings_are_checked_against_each_movie_header(tmp_path: Path, settings: dict, message: str) -> None:
+    """#23: found only inside segment_cells / measure_cells (a traceback, then retries with more memory)."""
+    movie = write_movie(tmp_path / "m.ome.tif")
+    sheet = write_sheet(tmp_path, f"sample\tmovie\na\t{movie}\n")
+    record = tmp_path / "checked.json"
+    assert load_samples(sheet, load_config({}), checked_record=record)  # passes and is recorded
+    with pytest.raises(ConfigError) as err:  # the record does not hide a setting the movie cannot satisfy
+        load_samples(sheet, load_config(settings), checked_record=record)
+    assert str(err.value) == f"{sheet} line 2 " + message.format(movie=movie)
+
+
+def test_channel_settings_are_checked_for_simulated_movies_too(tmp_path: Path) -> None:
+    """The simulator writes one channel, so no file needs to exist to know it."""
+    sheet = write_sheet(tmp_path, "sample\tmovie\ns\tresults/simulated/s/movie.ome.tif\n")
+    config = load_config({"simulate": {"s": {}}, "segment": {"channel": 2}})
+    with pytest.raises(ConfigError, match=r"\(sample 's'\): config segment.channel is 2 but results/simulated/s/movie.ome.tif has 1 channel"):
+        load_samples(sheet, config)
+
+
+def test_a_two_channel_movie_takes_channel_1_and_two_names(tmp_path: Path) -> None:
+    data = np.random.default_rng(0).integers(0, 1000, size=(3, 2, 32, 32), dtype=np.uint16)
+    movie = tmp_path / "m.tif"
+    tifffile.imwrite(movie, data, imagej=True, metadata={"axes": "TCYX"})
+    sheet = write_sheet(tmp_path, f"sample\tmovie\tpixel_size_um\tframe_interval_min\na\t{movie}\t0.5\t2\n")
+    config = load_config({"segment": {"channel": 1}, "measure": {"channel_names": ["H2B", "actin"]}})
+    assert [row.sample for row in load_samples(sheet, config)] == ["a"]

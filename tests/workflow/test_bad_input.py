@@ -301,6 +301,15 @@ CATALOGUE: dict[str, Bad] = {
         None, "models/resnet.pth",
         "config segment.cellpose.model: Cellpose model file models/resnet.pth is a PyTorch file without Cellpose network weights",
     ),
+    # #23 item 9: channel settings against each movie's channel count (from its header), not inside the jobs.
+    "segment-channel-out-of-range": Bad(
+        lambda d, c: segment_config(c, channel=1) + HEADER + row("one", good_movie(d)),
+        "one", "data/m.ome.tif", "config segment.channel is 1 but data/m.ome.tif has 1 channel (0-based: 0)",
+    ),
+    "measure-channel-names-of-the-wrong-length": Bad(
+        lambda d, c: c.setdefault("measure", {}).update(channel_names=["H2B", "actin"]) or HEADER + row("one", good_movie(d)),
+        "one", "data/m.ome.tif", "config measure.channel_names gives 2 names (H2B, actin) but data/m.ome.tif has 1 channel",
+    ),
 }
 
 
