@@ -70,7 +70,11 @@ class PipelineConfig(StageSettings):
     """Everything in ``config/config.yaml``; see ``config/README.md`` for each key."""
 
     samples: str = Field("config/samples.tsv", description="Path of the sample sheet (TSV), relative to the working directory.")
-    results: str = Field("results", description="Folder for all outputs, relative to the working directory.")
+    results: str = Field(
+        "results",
+        description="Folder for all outputs, relative to the working directory or absolute; a folder of its own: "
+        "not empty, not the working directory or a folder above it, not the file-system root.",
+    )
     simulate: dict[str, SimulationSettings] = Field(
         default_factory=dict,
         description="Simulated movies the workflow generates itself, by name; a sample whose movie is "
@@ -126,7 +130,10 @@ class SampleRow(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    sample: str = Field(description="Unique name; letters, digits, '.', '_', '-' (used in output paths).")
+    sample: str = Field(
+        description="Unique name; letters, digits, '.', '_', '-' (used in output paths); not a name the workflow "
+        f"writes at the top of the results folder ({', '.join(RESERVED_SAMPLE_NAMES)}, in any case)."
+    )
     movie: str = Field(description="Path of the raw movie: TIFF stack, OME-TIFF, or CTC folder of tNNN.tif.")
     format: Literal["auto", "tiff", "ome-tiff", "ctc"] = Field("auto", description="Movie format; auto guesses from the path.")
     axes: str | None = Field(None, description="Axes of a TIFF stack, e.g. TYX, TCYX, CTYX; default: from the file.")
