@@ -98,7 +98,7 @@ class PipelineConfig(StageSettings):
     def _results_folder_of_its_own(cls, value: str) -> str:
         # The workflow writes one folder per sample and logs/, benchmarks/, models/, simulated/,
         # summary.html at the top of the results folder.  "" made that the file-system root
-        # (the dry run listed /logs/...).  The working folder (".", "", "a/..") or a folder above it
+        # (the dry run listed /logs/...).  The working folder (".", "a/..") or a folder above it
         # would mix outputs with config/, the movies and the workflow's own files, and a sample
         # named like one of them (config, data, resources) would write into it: refused too.
         # Any other folder, absolute or relative, inside or outside the working folder, is allowed.
