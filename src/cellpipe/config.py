@@ -17,9 +17,11 @@ cluster job, so it stays light: the stage models come from
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -45,8 +47,11 @@ if TYPE_CHECKING:
 
 SAMPLE_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 SAMPLE_NAME = re.compile(f"^{SAMPLE_NAME_PATTERN}$")
-RESERVED_SAMPLE_NAMES = ("benchmarks", "logs", "models", "simulated")
-"""Folders of the results directory that hold no sample: a sample may not take their names."""
+RESERVED_SAMPLE_NAMES = ("benchmarks", "evaluation.tsv", "logs", "models", "simulated", "summary.html")
+"""What the workflow writes at the top of the results folder besides the sample folders (Snakefile and
+workflow/rules/*.smk: every ``{RESULTS}/<name>`` that is not ``{RESULTS}/{sample}``): a sample may not
+take these names, in any case (macOS and Windows file systems ignore case), or Snakemake ends in a
+ChildIOException (results/summary.html and results/summary.html/report.html)."""
 SIMULATED_MOVIE = "{results}/simulated/{name}/movie.ome.tif"
 """Where the ``simulate_movie`` rule writes the movie of ``simulate.<name>``."""
 SIMULATED_TRUTH = "{results}/simulated/{name}/01_GT"
@@ -65,7 +70,11 @@ class PipelineConfig(StageSettings):
     """Everything in ``config/config.yaml``; see ``config/README.md`` for each key."""
 
     samples: str = Field("config/samples.tsv", description="Path of the sample sheet (TSV), relative to the working directory.")
-    results: str = Field("results", description="Folder for all outputs, relative to the working directory.")
+    results: str = Field(
+        "results",
+        description="Folder for all outputs, relative to the working directory or absolute; a folder of its own: "
+        "not empty, not the working directory or a folder above it, not the file-system root.",
+    )
     simulate: dict[str, SimulationSettings] = Field(
         default_factory=dict,
         description="Simulated movies the workflow generates itself, by name; a sample whose movie is "
@@ -84,6 +93,29 @@ class PipelineConfig(StageSettings):
         description=f"Cellpose models the workflow trains, by name; written to '{TRAINED_MODEL}' by rule train_cellpose.",
     )
 
+    @field_validator("results")
+    @classmethod
+    def _results_folder_of_its_own(cls, value: str) -> str:
+        # The workflow writes one folder per sample and logs/, benchmarks/, models/, simulated/,
+        # summary.html at the top of the results folder.  "" made that the file-system root
+        # (the dry run listed /logs/...).  The working folder (".", "a/..") or a folder above it
+        # would mix outputs with config/, the movies and the workflow's own files, and a sample
+        # named like one of them (config, data, resources) would write into it: refused too.
+        # Any other folder, absolute or relative, inside or outside the working folder, is allowed.
+        if not value.strip():
+            raise ValueError("is empty, which would put every output at the file-system root (/logs, ...); name a folder, e.g. 'results'")
+        folder = os.path.abspath(value)
+        if os.path.dirname(folder) == folder:
+            raise ValueError(f"the results folder would be the file-system root {folder}; name a folder of its own, e.g. 'results'")
+        cwd = os.getcwd()
+        if os.path.commonpath([folder, cwd]) == folder:
+            raise ValueError(
+                f"the results folder would be the working folder {cwd}"
+                + ("" if folder == cwd else " or a folder above it")
+                + ", mixing outputs with config/ and the inputs; name a folder of its own, e.g. 'results'"
+            )
+        return value
+
     @field_validator("simulate", "train")
     @classmethod
     def _names_are_safe(cls, value: dict[str, Any]) -> dict[str, Any]:
@@ -98,7 +130,10 @@ class SampleRow(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    sample: str = Field(description="Unique name; letters, digits, '.', '_', '-' (used in output paths).")
+    sample: str = Field(
+        description="Unique name; letters, digits, '.', '_', '-' (used in output paths); not a name the workflow "
+        f"writes at the top of the results folder ({', '.join(RESERVED_SAMPLE_NAMES)}, in any case)."
+    )
     movie: str = Field(description="Path of the raw movie: TIFF stack, OME-TIFF, or CTC folder of tNNN.tif.")
     format: Literal["auto", "tiff", "ome-tiff", "ctc"] = Field("auto", description="Movie format; auto guesses from the path.")
     axes: str | None = Field(None, description="Axes of a TIFF stack, e.g. TYX, TCYX, CTYX; default: from the file.")
@@ -125,8 +160,11 @@ class SampleRow(BaseModel):
     def _safe_name(cls, value: str) -> str:
         if not SAMPLE_NAME.match(value):
             raise ValueError("may only contain letters, digits, '.', '_' and '-', and must not start with '.' or '-'")
-        if value in RESERVED_SAMPLE_NAMES:
-            raise ValueError(f"{value!r} is a folder of the results directory; reserved names: {', '.join(RESERVED_SAMPLE_NAMES)}")
+        if value.lower() in RESERVED_SAMPLE_NAMES:
+            raise ValueError(
+                f"{value!r} is taken by what the workflow writes at the top of the results folder; "
+                f"reserved names: {', '.join(RESERVED_SAMPLE_NAMES)}"
+            )
         return value
 
     @field_validator("axes")
@@ -172,12 +210,57 @@ def _describe(err: ValidationError, where: str) -> str:
     return detail + (f" (and {n_more} more problem{'s' if n_more > 1 else ''})" if n_more else "")
 
 
-def load_config(raw: dict[str, Any] | None, source: str = "config") -> PipelineConfig:
-    """Validate the raw config mapping; raise :class:`ConfigError` naming the first bad key."""
+def load_config(
+    raw: dict[str, Any] | None, source: str = "config", files: Sequence[str | os.PathLike[str]] = ()
+) -> PipelineConfig:
+    """Validate the raw config mapping; raise :class:`ConfigError` naming the first bad key.
+
+    ``files``: the YAML files ``raw`` was read from (Snakemake's ``workflow.configfiles``), checked
+    for duplicate keys first (:func:`check_duplicate_keys`).
+    """
+    for file in files:
+        check_duplicate_keys(file)
     try:
         return PipelineConfig.model_validate(raw or {})
     except ValidationError as err:
         raise ConfigError(_describe(err, source)) from None
+
+
+def check_duplicate_keys(path: str | os.PathLike[str]) -> None:
+    """Raise :class:`ConfigError` when a mapping of the YAML file ``path`` has a key twice, at any depth.
+
+    YAML loaders (PyYAML, hence Snakemake's ``configfile``) keep the last of two equal keys, so a
+    second ``segment:`` block silently replaced the first (#23).  Snakemake has already read the
+    file; it is composed again here (nodes only, no values built: a few ms for a config) because
+    only the nodes still know where each key was.  A file that is not valid YAML or not there is
+    left to Snakemake, which reports it before the Snakefile runs.
+    """
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            root = yaml.compose(handle, Loader=yaml.SafeLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return
+    todo: list[tuple[yaml.Node | None, str]] = [(root, "")]
+    while todo:
+        node, prefix = todo.pop()
+        if isinstance(node, yaml.SequenceNode):
+            todo.extend((item, f"{prefix}{i}.") for i, item in enumerate(node.value))
+        if not isinstance(node, yaml.MappingNode):
+            continue
+        first_line: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            line = key_node.start_mark.line + 1
+            if isinstance(key_node, yaml.ScalarNode) and key != "<<":  # "<<" merges a mapping, it is no key
+                if key in first_line:
+                    raise ConfigError(
+                        f"{path}: key {prefix}{key} appears twice (lines {first_line[key]} and {line}); "
+                        "YAML would keep only the second, so remove or merge one"
+                    )
+                first_line[key] = line
+            todo.append((value_node, f"{prefix}{key}."))
 
 
 def simulated_name(movie: str, config: PipelineConfig) -> str | None:
@@ -211,8 +294,8 @@ def load_samples(
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"sample sheet not found: {path}")
-    with path.open(newline="", encoding="utf-8") as handle:
-        lines = [ln for ln in handle if ln.strip() and not ln.lstrip().startswith("#")]
+    # Split as open(newline="") would (str.splitlines also splits at form feeds and other characters).
+    lines = [ln for ln in io.StringIO(_sheet_text(path), newline="") if ln.strip() and not ln.lstrip().startswith("#")]
     reader = csv.DictReader(lines, delimiter="\t")
     columns = reader.fieldnames or []
     allowed = set(SampleRow.model_fields)
@@ -236,6 +319,41 @@ def load_samples(
     if checked is not None:
         checked.save()
     return rows
+
+
+_UTF_BOMS = (
+    # Longest first: the UTF-32 LE mark starts with the UTF-16 LE one.
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16 ('Unicode text')"),
+    (b"\xfe\xff", "UTF-16 ('Unicode text')"),
+)
+
+
+def _sheet_text(path: Path) -> str:
+    """The sample sheet's text: UTF-8, with or without the byte-order mark spreadsheet programs write.
+
+    Excel's "CSV UTF-8" starts the file with a BOM, which became part of the first column's name
+    ("unknown column '\\ufeffsample'"); its "Unicode text" is UTF-16 and other exports are Latin-1 or
+    Windows-1252, which ended in a UnicodeDecodeError traceback (#23).  Only UTF-8 is read: guessing
+    another encoding could silently change a path's accented letters, so the others are refused with
+    the encoding (or the first byte that is not UTF-8, and its line) and how to save the sheet.
+    """
+    data = path.read_bytes()
+    save_as = "save the sheet as UTF-8 (tab-separated) text"
+    for bom, encoding in _UTF_BOMS:
+        if data.startswith(bom):
+            raise ConfigError(f"{path}: the sample sheet is {encoding}, not UTF-8; {save_as}")
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if b"\0" in data:  # UTF-16 without a byte-order mark: every other byte of ASCII text is 0
+        line = data.count(b"\n", 0, data.index(b"\0")) + 1
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x00 at line {line}, UTF-16 without a byte-order mark?); {save_as}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{data[err.start]:02x} at line {line}); {save_as}") from None
 
 
 def _read_rows(
@@ -277,9 +395,13 @@ def _check_row_files(row: SampleRow, sheet: Path, line_no: int, config: Pipeline
         if not made_by_sim and not Path(row.ground_truth).exists():
             raise ConfigError(f"{where}: ground_truth not found: {row.ground_truth}")
     if sim is not None:
+        _check_channel_settings(where, row.movie, 1, config)  # the simulator writes one channel
         return  # the simulate rule writes the movie: nothing to read yet
     files = [row.movie, *([row.ground_truth] if row.ground_truth else [])]
-    key = checked.key(row.model_dump(mode="json"), config.ingest.model_dump(mode="json")) if checked else ""
+    # The record keeps no channel count: the settings checked against it are part of the key instead,
+    # so changing them checks every movie once more (see _check_channel_settings).
+    checked_against = {**config.ingest.model_dump(mode="json"), **_channel_settings(config)}
+    key = checked.key(row.model_dump(mode="json"), checked_against) if checked else ""
     if checked is not None and checked.passed(key, files):
         return
     from cellpipe.io.ground_truth import GroundTruthError, check_ground_truth_files
@@ -294,6 +416,7 @@ def _check_row_files(row: SampleRow, sheet: Path, line_no: int, config: Pipeline
         )
         if row.ground_truth:
             check_ground_truth_files(row.ground_truth, header.shape_tcyx[0], header.shape_tcyx[2:])
+        _check_channel_settings(where, row.movie, header.shape_tcyx[1], config)
     except IngestError as err:
         raise ConfigError(f"{where}: {row.movie}: {_one_line(err.problem)}") from None
     except (MovieError, GroundTruthError) as err:  # names the file
@@ -301,6 +424,31 @@ def _check_row_files(row: SampleRow, sheet: Path, line_no: int, config: Pipeline
         raise ConfigError(f"{where}: {what}{_one_line(err)}") from None
     if checked is not None:
         checked.record(key, files)
+
+
+def _channel_settings(config: PipelineConfig) -> dict[str, Any]:
+    """The settings that name channels of every movie, by config key."""
+    return {"segment.channel": config.segment.channel, "measure.channel_names": config.measure.channel_names}
+
+
+def _check_channel_settings(where: str, movie: str, n_channels: int, config: PipelineConfig) -> None:
+    """Refuse channel settings the movie's channel count (from its header) cannot satisfy.
+
+    segment_cells and measure_cells found these only when they ran, with a traceback, and Snakemake
+    retried them (with more memory and, for segmentation, on a GPU) although a retry cannot help (#23).
+    """
+    count = f"{n_channels} channel{'s' if n_channels != 1 else ''}"
+    if config.segment.channel >= n_channels:
+        raise ConfigError(
+            f"{where}: config segment.channel is {config.segment.channel} but {movie} has {count} "
+            f"(0-based: {', '.join(str(c) for c in range(n_channels))})"
+        )
+    names = config.measure.channel_names
+    if names is not None and len(names) != n_channels:
+        raise ConfigError(
+            f"{where}: config measure.channel_names gives {len(names)} name{'s' if len(names) != 1 else ''} "
+            f"({', '.join(names)}) but {movie} has {count}"
+        )
 
 
 def _one_line(err: BaseException | str) -> str:

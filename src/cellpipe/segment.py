@@ -65,8 +65,10 @@ __all__ = [
     "ClassicalPixels",
     "check_cellpose_version",
     "classical_pixels",
+    "check_model_file",
     "check_model_path",
     "model_file_network",
+    "network_of_parameters",
     "model_network",
     "resolve_precision",
     "diameter_in_px",
@@ -230,17 +232,64 @@ def model_file_network(model_path: str | os.PathLike[str]) -> str:
         raise ValueError(
             f"Cellpose model file {path} could not be read as a torch state dict ({type(exc).__name__}: {exc})"
         ) from None
-    keys = [str(key).removeprefix("module.") for key in state] if isinstance(state, dict) else []
+    keys = [str(key) for key in state] if isinstance(state, dict) else []
+    network = network_of_parameters(keys)
+    if network is None:
+        raise ValueError(
+            f"Cellpose model file {path} holds no Cellpose network weights "
+            f"(first parameter names: {', '.join(keys[:3]) or 'none'})"
+        )
+    return network
+
+
+def network_of_parameters(names: list[str]) -> str | None:
+    """The Cellpose network whose parameters ``names`` are: 'cellpose3', 'cellpose-sam', 'cellpose-dino' or None.
+
+    Shared by :func:`model_file_network` (the keys torch loaded) and :func:`check_model_file` (the
+    strings of the file's pickle, read without torch), so both tell networks apart the same way.
+    """
+    keys = [name.removeprefix("module.") for name in names]
     if "encoder.cls_token" in keys:
         return "cellpose-dino"
     if "W2" in keys and any(key.startswith("encoder.") for key in keys):
         return "cellpose-sam"
     if any(key.startswith("downsample.") for key in keys) and any(key.startswith("output.") for key in keys):
         return "cellpose3"
-    raise ValueError(
-        f"Cellpose model file {path} holds no Cellpose network weights "
-        f"(first parameter names: {', '.join(keys[:3]) or 'none'})"
-    )
+    return None
+
+
+def check_model_file(model_path: str | os.PathLike[str], network: str | None = None) -> Path:
+    """:func:`check_model_path`, then the content, cheaply: a PyTorch file holding Cellpose network weights
+    (of ``network`` when given), read without torch (:mod:`cellpipe.io.torch_files`, a few ms).
+
+    The Snakefile calls it at every start, so that a wrong file stops the run before ingest and
+    normalize rather than inside ``segment_cells`` with a traceback and a retry.  :class:`ValueError`
+    naming the file and what it holds; the job still loads it with torch (:func:`model_file_network`).
+    """
+    from cellpipe.io.torch_files import NotATorchFile, state_dict_strings
+
+    path = check_model_path(model_path)
+    shown = os.fspath(model_path).strip()
+    try:
+        names = state_dict_strings(path)
+    except NotATorchFile as err:
+        raise ValueError(f"Cellpose model file {shown} is {err}") from None
+    found = network_of_parameters(names)
+    if found is None:
+        tensors = [n for n in names if "." in n][:3]
+        raise ValueError(
+            f"Cellpose model file {shown} is a PyTorch file without Cellpose network weights "
+            f"(first parameter names: {', '.join(tensors) or 'none'})"
+        )
+    if found == "cellpose-dino":
+        raise ValueError(f"Cellpose model file {shown} holds a {_NETWORK_NAMES[found]} model, which cellpipe does not run")
+    if network is not None and found != network:
+        raise ValueError(
+            f"Cellpose model file {shown} holds a {_NETWORK_NAMES[found]} model, but the network is {network!r}; "
+            f"set segment.cellpose.network to {found!r} (and run in its environment) or give a "
+            f"{_NETWORK_NAMES[network]} model"
+        )
+    return path
 
 
 def _check_model_network(path: Path, network: str) -> None:

@@ -69,7 +69,7 @@ def test_sample_sheet_reads_rows(tmp_path: Path) -> None:
         ("a\tMOVIE\t0.5\tnan\n", "line 2 (sample 'a'): frame_interval_min: Input should be a finite number"),
         ("a\tMOVIE\t\t\na\tMOVIE\t\t\n", "line 3 (sample 'a'): duplicate sample name (first on line 2)"),
         ("../x\tMOVIE\t\t\n", "line 2 (sample '../x'): sample:"),
-        ("logs\tMOVIE\t\t\n", "line 2 (sample 'logs'): sample: Value error, 'logs' is a folder of the results directory"),
+        ("logs\tMOVIE\t\t\n", "line 2 (sample 'logs'): sample: Value error, 'logs' is taken by what the workflow writes at the top of the results folder"),
         ("b\tmissing.tif\t\t\n", "line 2 (sample 'b'): movie not found: missing.tif"),
     ],
 )
@@ -247,3 +247,167 @@ def test_every_stage_module_re_exports_its_settings() -> None:
         assert getattr(importlib.import_module(f"cellpipe.{module}"), name) is getattr(settings, name), name
     models = {n for n in settings.__all__ if isinstance(getattr(settings, n), type)}
     assert models == set(settings.STAGE_MODULES)
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("segment: {diameter_um: .inf}", "config: segment.diameter_um: Value error, must be a finite number (got inf)"),
+        ("segment: {classical: {threshold: .nan}}", "config: segment.classical.threshold: Value error, must be a finite number"),
+        ("segment: {classical: {threshold: 'nan'}}", "config: segment.classical.threshold: Value error, must be a finite number"),
+        ("segment: {channel: true}", "config: segment.channel: Value error, must be a number, not a boolean (got True)"),
+        ("segment: {cellpose: {flow_threshold: -.inf}}", "config: segment.cellpose.flow_threshold: Value error, must be a finite"),
+        ("track: {motion_noise_um: .nan}", "config: track.motion_noise_um: Value error, must be a finite number"),
+        ("track: {max_search_radius_um: inf}", "config: track.max_search_radius_um: Value error, must be a finite number"),
+        ("evaluate: {iou_thresholds: [0.5, .nan]}", "config: evaluate.iou_thresholds: Value error, must be a finite number"),
+        ("report: {overlay_frame: false}", "config: report.overlay_frame: Value error, must be a number, not a boolean"),
+        ("simulate: {s: {shape: [true, 64]}}", "config: simulate.s.shape: Value error, must be a number, not a boolean"),
+        ("simulate: {s: {aspect_ratio_range: [1.0, .inf]}}", "config: simulate.s.aspect_ratio_range: Value error, must be a finite"),
+        ("train: {m: {datasets: [{images: a, labels: b, weight: .inf}]}}", "config: train.m.datasets.0.weight: Value error, must be a finite"),
+        ("ingest: {default_pixel_size_um: .inf}", "config: ingest.default_pixel_size_um: Value error, must be a finite number"),
+    ],
+)
+def test_non_finite_numbers_and_booleans_are_refused_everywhere(yaml_text: str, message: str) -> None:
+    """#23: YAML's .inf/.nan and true/false are not numbers of any setting (one check in StageSettings)."""
+    import yaml
+
+    with pytest.raises(ConfigError) as err:
+        load_config(yaml.safe_load(yaml_text))
+    assert str(err.value).startswith(message), str(err.value)
+
+
+def test_booleans_and_finite_numbers_stay_valid_where_expected() -> None:
+    config = load_config({"normalize": {"clip": True}, "segment": {"classical": {"threshold": 0.25}, "diameter_um": 12}})
+    assert config.normalize.clip is True and config.segment.classical.threshold == 0.25
+    assert config.segment.diameter_um == 12.0
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("segment:\n  method: classical\nnormalize:\n  clip: true\nsegment:\n  channel: 1\n",
+         "key segment appears twice (lines 1 and 5)"),
+        ("segment:\n  classical:\n    threshold: li\n    gamma: 0.5\n    threshold: 0.2\n",
+         "key segment.classical.threshold appears twice (lines 3 and 5)"),
+        ("train:\n  m:\n    datasets:\n      - images: a\n        labels: b\n        images: c\n",
+         "key train.m.datasets.0.images appears twice (lines 4 and 6)"),
+    ],
+)
+def test_duplicate_yaml_keys_are_refused_with_both_lines(tmp_path: Path, text: str, message: str) -> None:
+    """#23: a second `segment:` block silently replaced the first; now the file, key and lines are named."""
+    import yaml
+
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_config(yaml.safe_load(text), str(path), files=[path])
+    assert str(err.value).startswith(f"{path}: {message}"), str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_equal_keys_in_different_mappings_are_no_duplicates(tmp_path: Path) -> None:
+    import yaml
+
+    text = "segment:\n  classical:\n    min_area_px: 5\n  cellpose:\n    min_size_px: 4\n    batch_size: 4\ntrain: {}\n"
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    assert load_config(yaml.safe_load(text), str(path), files=[path]).segment.cellpose.batch_size == 4
+
+
+@pytest.mark.parametrize(
+    ("results", "message"),
+    [
+        ("", "config: results: Value error, is empty, which would put every output at the file-system root"),
+        ("/", "config: results: Value error, the results folder would be the file-system root /"),
+        ("//", "config: results: Value error, the results folder would be the file-system root"),
+        (".", "config: results: Value error, the results folder would be the working folder"),
+        ("sub/..", "config: results: Value error, the results folder would be the working folder"),
+        ("..", "config: results: Value error, the results folder would be the working folder"),
+    ],
+)
+def test_a_results_folder_that_is_root_or_the_working_folder_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, results: str, message: str
+) -> None:
+    """#23: `results: ""` put the outputs at / (the dry run listed /logs/...); "." mixes them with config/."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as err:
+        load_config({"results": results})
+    assert str(err.value).startswith(message), str(err.value)
+
+
+@pytest.mark.parametrize("results", ["results", "out/run1", "../elsewhere", "/tmp/cellpipe-results"])
+def test_a_results_folder_of_its_own_is_accepted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, results: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert load_config({"results": results}).results == results
+
+
+@pytest.mark.parametrize("name", ["summary.html", "evaluation.tsv", "logs", "Benchmarks", "MODELS", "simulated"])
+def test_sample_names_taken_by_top_level_outputs_are_reserved(tmp_path: Path, name: str) -> None:
+    """#23: a sample named summary.html ended in Snakemake's ChildIOException; any case (macOS ignores it)."""
+    sheet = write_sheet(tmp_path, HEADER + f"{name}\tm.tif\t0.5\t2\n")
+    with pytest.raises(ConfigError) as err:
+        load_samples(sheet, PipelineConfig(), check_files=False)
+    assert f"line 2 (sample {name!r}): sample: Value error, {name!r} is taken by what the workflow writes" in str(err.value)
+
+
+def test_a_sample_sheet_with_a_utf8_byte_order_mark_is_read(tmp_path: Path) -> None:
+    """#23: Excel's "CSV UTF-8" starts with a BOM, which became part of the name 'sample'."""
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_bytes("\ufeffsample\tmovie\r\na1\tdonnées/m.tif\r\n".encode("utf-8"))
+    rows = load_samples(sheet, PipelineConfig(), check_files=False)
+    assert [(r.sample, r.movie) for r in rows] == [("a1", "données/m.tif")]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "message"),
+    [
+        ("utf-16", "the sample sheet is UTF-16 ('Unicode text'), not UTF-8; save the sheet as UTF-8 (tab-separated) text"),
+        ("utf-16-be", "not UTF-8 text (byte 0x00 at line 1, UTF-16 without a byte-order mark?)"),
+        ("utf-32", "the sample sheet is UTF-32, not UTF-8"),
+        ("latin-1", "not UTF-8 text (byte 0xe9 at line 3); save the sheet as UTF-8 (tab-separated) text"),
+        ("cp1252", "not UTF-8 text (byte 0xe9 at line 3)"),
+    ],
+)
+def test_a_sample_sheet_in_another_encoding_is_refused_in_one_line(tmp_path: Path, encoding: str, message: str) -> None:
+    """#23: UTF-16 and Latin-1 sheets ended in a UnicodeDecodeError traceback."""
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_bytes("sample\tmovie\na\tm.tif\nb\tdonnées/m.tif\n".encode(encoding))
+    with pytest.raises(ConfigError) as err:
+        load_samples(sheet, PipelineConfig(), check_files=False)
+    assert str(err.value).startswith(f"{sheet}: {message}"), str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"segment": {"channel": 1}}, "(sample 'a'): config segment.channel is 1 but {movie} has 1 channel (0-based: 0)"),
+        ({"measure": {"channel_names": ["H2B", "actin"]}},
+         "(sample 'a'): config measure.channel_names gives 2 names (H2B, actin) but {movie} has 1 channel"),
+    ],
+)
+def test_channel_settings_are_checked_against_each_movie_header(tmp_path: Path, settings: dict, message: str) -> None:
+    """#23: found only inside segment_cells / measure_cells (a traceback, then retries with more memory)."""
+    movie = write_movie(tmp_path / "m.ome.tif")
+    sheet = write_sheet(tmp_path, f"sample\tmovie\na\t{movie}\n")
+    record = tmp_path / "checked.json"
+    assert load_samples(sheet, load_config({}), checked_record=record)  # passes and is recorded
+    with pytest.raises(ConfigError) as err:  # the record does not hide a setting the movie cannot satisfy
+        load_samples(sheet, load_config(settings), checked_record=record)
+    assert str(err.value) == f"{sheet} line 2 " + message.format(movie=movie)
+
+
+def test_channel_settings_are_checked_for_simulated_movies_too(tmp_path: Path) -> None:
+    """The simulator writes one channel, so no file needs to exist to know it."""
+    sheet = write_sheet(tmp_path, "sample\tmovie\ns\tresults/simulated/s/movie.ome.tif\n")
+    config = load_config({"simulate": {"s": {}}, "segment": {"channel": 2}})
+    with pytest.raises(ConfigError, match=r"\(sample 's'\): config segment.channel is 2 but results/simulated/s/movie.ome.tif has 1 channel"):
+        load_samples(sheet, config)
+
+
+def test_a_two_channel_movie_takes_channel_1_and_two_names(tmp_path: Path) -> None:
+    data = np.random.default_rng(0).integers(0, 1000, size=(3, 2, 32, 32), dtype=np.uint16)
+    movie = tmp_path / "m.tif"
+    tifffile.imwrite(movie, data, imagej=True, metadata={"axes": "TCYX"})
+    sheet = write_sheet(tmp_path, f"sample\tmovie\tpixel_size_um\tframe_interval_min\na\t{movie}\t0.5\t2\n")
+    config = load_config({"segment": {"channel": 1}, "measure": {"channel_names": ["H2B", "actin"]}})
+    assert [row.sample for row in load_samples(sheet, config)] == ["a"]

@@ -117,6 +117,15 @@ def text_file(workdir: Path, rel: str, text: str) -> str:
     return rel
 
 
+def torch_file(workdir: Path, rel: str) -> str:
+    """A PyTorch state dict of a network that is not Cellpose's, at ``rel``."""
+    import torch
+
+    (workdir / rel).parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"fc.weight": torch.zeros(2, 2), "fc.bias": torch.zeros(2)}, workdir / rel)
+    return rel
+
+
 def segment_config(config: dict, **values: object) -> str:
     """Set ``segment.<key>`` in ``config``; returns "" so it can start a sample sheet expression."""
     config["segment"].update(values)
@@ -251,6 +260,55 @@ CATALOGUE: dict[str, Bad] = {
         lambda d, c: segment_config(c, method="cellpose", cellpose={"model": "models/missing.pth"})
         + HEADER + row("ok", good_movie(d)),
         None, "models/missing.pth", "config segment.cellpose.model: Cellpose model file models/missing.pth does not exist",
+    ),
+    # #23 item 10: YAML's .inf, .nan and true are not numbers of any setting (cellpipe._base.StageSettings).
+    "infinite-number-in-config": Bad(
+        lambda d, c: segment_config(c, diameter_um=float("inf")) + HEADER + row("ok", good_movie(d)),
+        None, "config/config.yaml", "segment.diameter_um: Value error, must be a finite number (got inf)",
+    ),
+    "nan-in-config": Bad(
+        lambda d, c: segment_config(c, classical={"threshold": float("nan")}) + HEADER + row("ok", good_movie(d)),
+        None, "config/config.yaml", "segment.classical.threshold: Value error, must be a finite number (got nan)",
+    ),
+    "boolean-for-a-number-in-config": Bad(
+        lambda d, c: segment_config(c, channel=True) + HEADER + row("ok", good_movie(d)),
+        None, "config/config.yaml", "segment.channel: Value error, must be a number, not a boolean (got True)",
+    ),
+    # #23 item 6: the results folder must be a folder of its own (PipelineConfig.results).
+    "empty-results-folder": Bad(
+        lambda d, c: c.update(results="") or HEADER + row("ok", good_movie(d)),
+        None, "config/config.yaml", "results: Value error, is empty, which would put every output at the file-system root",
+    ),
+    "results-folder-is-the-working-folder": Bad(
+        lambda d, c: c.update(results=".") or HEADER + row("ok", good_movie(d)),
+        None, "config/config.yaml", "results: Value error, the results folder would be the working folder",
+    ),
+    # #23 item 15: names of what the workflow writes at the top of the results folder (RESERVED_SAMPLE_NAMES).
+    "sample-named-like-a-top-level-output": Bad(
+        lambda d, c: HEADER + row("summary.html", good_movie(d)),
+        "summary.html", SHEET, "sample: Value error, 'summary.html' is taken by what the workflow writes at the top",
+    ),
+    # #23 item 17: the model file's content is checked at start-up, without torch (cellpipe.segment.check_model_file).
+    "model-file-not-a-pytorch-file": Bad(
+        lambda d, c: segment_config(c, method="cellpose", cellpose={"model": text_file(d, "models/notes.pth", "weights?")})
+        + HEADER + row("ok", good_movie(d)),
+        None, "models/notes.pth",
+        "config segment.cellpose.model: Cellpose model file models/notes.pth is not a PyTorch file (neither a zip archive nor a pickle)",
+    ),
+    "model-file-without-cellpose-weights": Bad(
+        lambda d, c: segment_config(c, method="cellpose", cellpose={"model": torch_file(d, "models/resnet.pth")})
+        + HEADER + row("ok", good_movie(d)),
+        None, "models/resnet.pth",
+        "config segment.cellpose.model: Cellpose model file models/resnet.pth is a PyTorch file without Cellpose network weights",
+    ),
+    # #23 item 9: channel settings against each movie's channel count (from its header), not inside the jobs.
+    "segment-channel-out-of-range": Bad(
+        lambda d, c: segment_config(c, channel=1) + HEADER + row("one", good_movie(d)),
+        "one", "data/m.ome.tif", "config segment.channel is 1 but data/m.ome.tif has 1 channel (0-based: 0)",
+    ),
+    "measure-channel-names-of-the-wrong-length": Bad(
+        lambda d, c: c.setdefault("measure", {}).update(channel_names=["H2B", "actin"]) or HEADER + row("one", good_movie(d)),
+        "one", "data/m.ome.tif", "config measure.channel_names gives 2 names (H2B, actin) but data/m.ome.tif has 1 channel",
     ),
 }
 
@@ -405,3 +463,65 @@ def test_an_all_zero_movie_gives_empty_tables_and_an_honest_report(tmp_path: Pat
     log = (res / "logs" / "ingest_movie" / "zero.log").read_text()
     assert "sample 'zero' (data/zero.ome.tif): every pixel has the value 0; the movie is blank" in log
     assert snapshot(workdir) == before
+
+
+def run_dry_and_expect_one_line(workdir: Path, problem: str, *args: str) -> str:
+    """Dry-run in ``workdir``: it must fail with one ``cellpipe:`` line stating ``problem``, create no
+    results folder and leave every user file as it was; returns that line."""
+    before = snapshot(workdir)
+    proc = run_snakemake(workdir, "--dry-run", *args, timeout=120)
+    assert proc.returncode != 0
+    output = proc.stderr + proc.stdout
+    line = error_line(output, problem)
+    assert line.startswith("cellpipe: "), line
+    assert [ln for ln in output.splitlines() if ln.startswith("cellpipe: ")] == [line]
+    assert not (workdir / "results").exists()
+    assert snapshot(workdir) == before
+    return line
+
+
+def test_a_duplicated_config_section_is_refused(tmp_path: Path) -> None:
+    """#23 item 11: YAML keeps the last of two equal keys, so a second ``segment:`` block silently replaced
+    the first; the file, the key and both lines are named."""
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    write_workdir(workdir, tiny_config(), HEADER + row("ok", good_movie(workdir)))
+    config_file = workdir / "config" / "config.yaml"
+    text = config_file.read_text()
+    first = 1 + text.splitlines().index("segment:")
+    config_file.write_text(text + "segment:\n  method: classical\n")
+    second = len(text.splitlines()) + 1
+
+    line = run_dry_and_expect_one_line(workdir, "appears twice")
+    assert line.startswith(f"cellpipe: config/config.yaml: key segment appears twice (lines {first} and {second})"), line
+
+
+@pytest.mark.parametrize(
+    ("encoding", "problem"),
+    [
+        ("utf-16", "config/samples.tsv: the sample sheet is UTF-16 ('Unicode text'), not UTF-8; save the sheet as UTF-8"),
+        ("latin-1", "config/samples.tsv: not UTF-8 text (byte 0xe9 at line 3); save the sheet as UTF-8 (tab-separated) text"),
+    ],
+)
+def test_a_sample_sheet_saved_in_another_encoding_is_refused(tmp_path: Path, encoding: str, problem: str) -> None:
+    """#23 item 8: "Unicode text" (UTF-16) and Latin-1 sheets ended in a UnicodeDecodeError traceback."""
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    text = HEADER + row("ok", good_movie(workdir)) + row("b", "données/m.tif")
+    write_workdir(workdir, tiny_config(), "")
+    (workdir / SHEET).write_bytes(text.encode(encoding))
+
+    line = run_dry_and_expect_one_line(workdir, problem)
+    assert line.startswith(f"cellpipe: {problem}"), line
+
+
+def test_a_sample_sheet_with_a_utf8_byte_order_mark_is_read(tmp_path: Path) -> None:
+    """#23 item 8: Excel's "CSV UTF-8" starts with a byte-order mark, which gave "unknown column '\\ufeffsample'"."""
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    write_workdir(workdir, tiny_config(), "")
+    (workdir / SHEET).write_bytes(("\ufeff" + HEADER + row("ok", good_movie(workdir))).replace("\n", "\r\n").encode("utf-8"))
+
+    proc = run_snakemake(workdir, "--dry-run", timeout=120)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-2000:]
+    assert "wildcards: sample=ok" in proc.stdout

@@ -18,14 +18,18 @@ from cellpipe.config import (
     simulated_name,
 )
 from cellpipe.provenance import OUTPUT_TABLES, PIPELINE_RULES
-from cellpipe.segment import check_model_path
+from cellpipe.segment import check_model_file
 
 
 CHECKED_FILES = ".snakemake/cellpipe/checked_files.json"
 
 try:
     # Errors name the config file(s) the keys come from (snakemake's configfile and --configfile).
-    CFG = load_config(config, source=", ".join(str(f) for f in workflow.configfiles) or "config")
+    # Snakemake has merged the files into `config`, keeping the last of two equal keys: the files are
+    # read again for duplicate keys (--config overrides are no file and meant to replace).
+    CFG = load_config(
+        config, source=", ".join(str(f) for f in workflow.configfiles) or "config", files=workflow.configfiles
+    )
     # Movie headers are checked once, by the main process: a cluster job (a snakemake process of its own)
     # skips them, and its start-up no longer grows with the number of samples. Rows whose files passed
     # and have not changed since are not checked again (cellpipe.io.checked_files: the record is
@@ -69,23 +73,29 @@ TRAINED_MODELS = {
 }
 
 
-def checked_model(path, key):
-    """A Cellpose model path that must exist now, unless this workflow trains it (rule train_cellpose)."""
+def checked_model(path, key, network):
+    """A Cellpose model path that must exist now, unless this workflow trains it (rule train_cellpose).
+
+    Its content is checked too, without torch (a few ms, cellpipe.segment.check_model_file): a file
+    that holds no Cellpose weights, or those of another network, stops the run here rather than in
+    segment_cells after ingest and normalize.
+    """
     path = shipped(path)
     if os.path.normpath(path) in TRAINED_MODELS:
         return path
     try:
-        check_model_path(path)
-    except FileNotFoundError as err:
+        check_model_file(path, network)
+    except (FileNotFoundError, ValueError) as err:
         raise WorkflowError(f"cellpipe: config {key}: {err}") from None
     return path
 
 
 CELLPOSE_MODEL = None
 if CFG.segment.method == "cellpose" and CFG.segment.cellpose.builtin_model is None:
-    CELLPOSE_MODEL = checked_model(CFG.segment.cellpose.model, "segment.cellpose.model")
+    CELLPOSE_MODEL = checked_model(CFG.segment.cellpose.model, "segment.cellpose.model", CFG.segment.cellpose.network)
 INIT_MODELS = {
-    name: checked_model(train.init_model, f"train.{name}.init_model")
+    # rule train_cellpose trains a Cellpose 3 CPnet (cellpipe.train)
+    name: checked_model(train.init_model, f"train.{name}.init_model", "cellpose3")
     for name, train in CFG.train.items()
     if train.init_model
 }
@@ -114,12 +124,13 @@ def _one_of(names):
     return "|".join(re.escape(n) for n in sorted(names)) or "(?!x)x"
 
 
-# {sample} matches any valid sample name but not the results folders that hold no sample (logs/, ...).
+# {sample} matches any valid sample name but not the results folders that hold no sample (logs/, ...,
+# in any case, as SampleRow refuses them).
 # Not an alternation of the sheet's names: Snakemake copies the constraint into every file pattern
 # and matches each file against it, a large part of `snakemake -n` for 1,000 samples (bench.dag_scale).
 # An unknown name reaching an input function is reported by sample_row.
 wildcard_constraints:
-    sample=f"(?!(?:{'|'.join(RESERVED_SAMPLE_NAMES)})/){SAMPLE_NAME_PATTERN}",
+    sample=f"(?!(?i:{'|'.join(re.escape(n) for n in RESERVED_SAMPLE_NAMES)})/){SAMPLE_NAME_PATTERN}",
     name=_one_of(CFG.simulate),
     model=_one_of(CFG.train),
 
