@@ -4,18 +4,39 @@
 # Outputs are written under a temporary name and renamed when complete (cellpipe.io.atomic), so a
 # killed job leaves nothing a rerun would take as done. What a SIGKILL of snakemake itself leaves is
 # its lock (.snakemake/locks/), which would stop the rerun with "Directory cannot be locked" until
-# `snakemake --unlock`. The main snakemake process records which process holds the lock when a run
-# starts, and the next run removes the lock when that process is known to be dead
-# (cellpipe.io.snakemake_lock); the recording is in the workflow's one onstart handler (provenance.smk).
+# `snakemake --unlock`. The main snakemake process records which lock files it took when a run
+# starts, and the next run removes the lock files of runs known to be dead, each run's own only
+# (cellpipe.io.snakemake_lock). The workflow has one onstart handler and one onsuccess and onerror
+# handler each (provenance.smk); they call start_run and end_run below.
 
 import sys
 
 from snakemake_interface_executor_plugins.settings import ExecMode
 
-from cellpipe.io.snakemake_lock import release_stale_lock
+from cellpipe.io.snakemake_lock import record_lock_owner, release_stale_locks
 
 
 if workflow.exec_mode == ExecMode.DEFAULT:  # the main process; never a job, which runs under its lock
-    _released = release_stale_lock()
-    if _released:
+    for _released in release_stale_locks():
         print(f"cellpipe: {_released}", file=sys.stderr)
+
+
+RUN_RECORDS = {}  # what start_run wrote for this run, for end_run to remove
+
+
+def own_lock_files():
+    """The lock files this run took. Snakemake keeps their paths, one per kind (input, output), in its
+    file persistence's _lockfile; other persistence backends (--persistence-backend db) have none, and
+    then nothing is recorded and nothing will be removed."""
+    return list(getattr(workflow.persistence, "_lockfile", {}).values())
+
+
+def start_run():
+    """In the main process when a real run starts (onstart): record the lock files it took."""
+    RUN_RECORDS["lock_owner"] = record_lock_owner(own_lock_files())
+
+
+def end_run():
+    """When the run ends (onsuccess, onerror). The record of the lock files stays: Snakemake removes the
+    lock files only after these handlers, and a kill in between would leave lock files that no record
+    claims. The next run in this folder removes the record of this (then ended) process."""

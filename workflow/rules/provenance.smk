@@ -10,20 +10,21 @@
 # is removed when the run ends, so a later run with --no-hooks records no command rather than a stale one.
 
 
-from cellpipe.io.snakemake_lock import record_lock_owner
-
-
-onstart:  # a workflow has one onstart handler: the command line, and who holds the lock (interruptions.smk)
+# A workflow has one handler of each kind: they also record and forget which lock files this run took
+# (start_run, end_run: interruptions.smk, included after this file; the handlers run after parsing).
+onstart:
     record_invocation()
-    record_lock_owner()
+    start_run()
 
 
 onsuccess:
     forget_invocation()
+    end_run()
 
 
 onerror:
     forget_invocation()
+    end_run()
 
 
 rule record_provenance:

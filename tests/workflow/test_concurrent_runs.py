@@ -1,0 +1,116 @@
+"""Concurrent runs (issue #23): what one run's end or death does to another run that is still going.
+
+Each test holds a real ``snakemake`` run in the middle of its work by stopping its process group with
+SIGSTOP once it holds its lock (a stopped process still runs, as far as any liveness check can tell),
+and starts other real ``snakemake`` processes beside it. The jobs are ``simulate_movie`` jobs of tiny
+movies, so the tests cost a few Snakemake start-ups and no segmentation.
+
+- Two runs in one working folder: the held run A, and run B, started after A with other targets and
+  SIGKILLed. The next run removes B's lock, not A's, and a run of A's targets is still refused by
+  Snakemake's lock while A is alive.
+- Two working folders writing one results folder (each with its own ``.snakemake``, so Snakemake's
+  locks do not see each other): a real run from the second folder is refused with one line naming the
+  held run while it is alive, and runs once that run was killed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import default_config, run_snakemake, snakemake_command, snakemake_env, write_workdir
+
+pytestmark = pytest.mark.workflow
+
+MOVIE = {"n_frames": 2, "shape": [32, 32], "n_cells": 2, "seed": 1}
+SAMPLES_TSV = "sample\tmovie\na\tresults/simulated/a/movie.ome.tif\n"
+
+
+def config(results: str = "results") -> dict:
+    values = default_config()
+    values["results"] = results
+    values["simulate"] = {"a": dict(MOVIE), "b": dict(MOVIE, seed=2), "c": dict(MOVIE, seed=3)}
+    return values
+
+
+def movie(results: str | Path, name: str) -> str:
+    return f"{results}/simulated/{name}/movie.ome.tif"
+
+
+def wait_for(condition: Callable[[], bool], proc: subprocess.Popen, log: Path, what: str, timeout: float = 300) -> None:
+    """Poll ``condition`` every 10 ms until it holds; fail if ``proc`` ends first or time runs out."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert proc.poll() is None, f"snakemake ended (exit {proc.returncode}) before {what}:\n{log.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, f"no {what} within {timeout} s"
+        time.sleep(0.01)
+
+
+@contextlib.contextmanager
+def started(workdir: Path, *targets: str, log: Path) -> Iterator[subprocess.Popen]:
+    """A real snakemake run of ``targets`` in ``workdir``, in its own process group; killed (SIGKILL, the
+    whole group) when the block ends if it still runs."""
+    with log.open("w") as out:
+        proc = subprocess.Popen(snakemake_command(workdir, *targets), cwd=workdir, env=snakemake_env(True),
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGCONT)
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+
+
+def lock_names(workdir: Path) -> set[str]:
+    locks = workdir / ".snakemake" / "locks"
+    return {p.name for p in locks.iterdir()} if locks.is_dir() else set()
+
+
+def owner_recorded(workdir: Path, pid: int) -> bool:
+    """Whether cellpipe recorded ``pid`` as the owner of lock files (the workflow's onstart handler ran)."""
+    for path in (workdir / ".snakemake").glob("cellpipe_lock_owner*"):
+        files = [path] if path.is_file() else list(path.iterdir())
+        for record in files:
+            with contextlib.suppress(OSError):
+                if f'"pid": {pid},' in record.read_text():
+                    return True
+    return False
+
+
+def test_a_killed_run_releases_its_own_lock_only(tmp_path: Path) -> None:
+    workdir = write_workdir(tmp_path / "work", config(), SAMPLES_TSV)
+    with started(workdir, movie("results", "a"), log=tmp_path / "a.txt") as run_a:
+        wait_for(lambda: owner_recorded(workdir, run_a.pid), run_a, tmp_path / "a.txt", "run A recorded its lock")
+        os.killpg(run_a.pid, signal.SIGSTOP)  # A stays alive, holding its lock, until the test is done with it
+        locks_of_a = lock_names(workdir)
+        assert locks_of_a == {"0.input.lock", "0.output.lock"} or locks_of_a == {"0.output.lock"}, locks_of_a
+
+        with started(workdir, movie("results", "b"), log=tmp_path / "b.txt") as run_b:
+            wait_for(lambda: owner_recorded(workdir, run_b.pid), run_b, tmp_path / "b.txt", "run B recorded its lock")
+            os.killpg(run_b.pid, signal.SIGKILL)
+            run_b.wait(timeout=60)
+        assert lock_names(workdir) > locks_of_a  # B's lock files stay behind, beside A's
+
+        dry = run_snakemake(workdir, "--dry-run", timeout=300)
+        assert dry.returncode == 0, dry.stderr[-3000:]
+        assert f"cellpipe: removed the lock of snakemake process {run_b.pid} " in dry.stderr, dry.stderr[-3000:]
+        assert str(run_a.pid) not in dry.stderr
+        assert lock_names(workdir) == locks_of_a  # A's lock files, and only they, are left
+
+        again = run_snakemake(workdir, movie("results", "a"), timeout=300)  # A's targets while A is alive
+        assert again.returncode != 0 and "Directory cannot be locked" in again.stdout + again.stderr, again.stderr[-3000:]
+        assert not (workdir / movie("results", "a")).exists()
+
+        os.killpg(run_a.pid, signal.SIGCONT)
+        assert run_a.wait(timeout=300) == 0, (tmp_path / "a.txt").read_text()[-3000:]
+    assert (workdir / movie("results", "a")).is_file()
