@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -114,3 +115,49 @@ def test_a_killed_run_releases_its_own_lock_only(tmp_path: Path) -> None:
         os.killpg(run_a.pid, signal.SIGCONT)
         assert run_a.wait(timeout=300) == 0, (tmp_path / "a.txt").read_text()[-3000:]
     assert (workdir / movie("results", "a")).is_file()
+
+
+def registered(results: Path, pid: int) -> bool:
+    """Whether ``pid`` registered as a run writing ``results`` (cellpipe.io.run_registry)."""
+    for record in (results / ".cellpipe" / "runs").glob("*.json"):
+        with contextlib.suppress(OSError):
+            if f'"pid": {pid},' in record.read_text():
+                return True
+    return False
+
+
+def test_a_second_working_folder_on_one_results_folder_waits_for_the_first(tmp_path: Path) -> None:
+    """Two working folders whose configs name one absolute results folder: while a run from the first is
+    alive, a real run from the second stops with one line naming it, before any job; a dry run is not
+    stopped; once the first run was killed, the second runs."""
+    results = tmp_path / "shared" / "results"
+    sheet = f"sample\tmovie\na\t{movie(results, 'a')}\n"
+    first = write_workdir(tmp_path / "first", config(str(results)), sheet)
+    second = write_workdir(tmp_path / "second", config(str(results)), sheet)
+    with started(first, movie(results, "a"), log=tmp_path / "first.txt") as run_a:
+        # onstart records the lock files after the run registered in the results folder
+        wait_for(lambda: owner_recorded(first, run_a.pid), run_a, tmp_path / "first.txt", "the first run started")
+        assert registered(results, run_a.pid)
+        os.killpg(run_a.pid, signal.SIGSTOP)
+
+        refused = run_snakemake(second, movie(results, "b"), timeout=300)
+        assert refused.returncode != 0
+        output = refused.stdout + refused.stderr
+        lines = [line for line in output.splitlines() if line.startswith("cellpipe: ")]
+        assert len(lines) == 1, output[-3000:]
+        assert f"snakemake process {run_a.pid} on {socket.gethostname()}, started in {first.resolve()} " in lines[0]
+        assert "wait until that run ends" in lines[0] and str(results.resolve()) in lines[0]
+        assert "rule simulate_movie" not in output and not (results / "simulated" / "b").exists()
+        records = [p.read_text() for p in (results / ".cellpipe" / "runs").iterdir()]
+        assert len(records) == 1 and f'"pid": {run_a.pid},' in records[0]  # the refused run left none
+
+        dry = run_snakemake(second, movie(results, "b"), "--dry-run", timeout=300)
+        assert dry.returncode == 0 and "cellpipe: " not in dry.stdout + dry.stderr, dry.stderr[-3000:]
+
+        os.killpg(run_a.pid, signal.SIGKILL)
+        run_a.wait(timeout=60)
+
+    after = run_snakemake(second, movie(results, "b"), timeout=300)
+    assert after.returncode == 0, after.stderr[-3000:]
+    assert (results / "simulated" / "b" / "movie.ome.tif").is_file()
+    assert list((results / ".cellpipe" / "runs").iterdir()) == []  # the dead run's record and its own are gone

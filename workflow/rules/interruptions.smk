@@ -6,13 +6,20 @@
 # its lock (.snakemake/locks/), which would stop the rerun with "Directory cannot be locked" until
 # `snakemake --unlock`. The main snakemake process records which lock files it took when a run
 # starts, and the next run removes the lock files of runs known to be dead, each run's own only
-# (cellpipe.io.snakemake_lock). The workflow has one onstart handler and one onsuccess and onerror
-# handler each (provenance.smk); they call start_run and end_run below.
+# (cellpipe.io.snakemake_lock).
+#
+# Snakemake's lock does not reach across working folders: two folders whose configs name one results
+# folder would write the same files at once. Each real run registers in the results folder, and a run
+# from another working folder is refused while a registered one is alive (cellpipe.io.run_registry).
+#
+# The workflow has one onstart handler and one onsuccess and onerror handler each (provenance.smk);
+# they call start_run and end_run below.
 
 import sys
 
 from snakemake_interface_executor_plugins.settings import ExecMode
 
+from cellpipe.io.run_registry import conflicting_run, forget_run, register_run
 from cellpipe.io.snakemake_lock import record_lock_owner, release_stale_locks
 
 
@@ -21,7 +28,7 @@ if workflow.exec_mode == ExecMode.DEFAULT:  # the main process; never a job, whi
         print(f"cellpipe: {_released}", file=sys.stderr)
 
 
-RUN_RECORDS = {}  # what start_run wrote for this run, for end_run to remove
+RUN_RECORDS = {}  # the registry record start_run wrote, for end_run to remove
 
 
 def own_lock_files():
@@ -32,11 +39,21 @@ def own_lock_files():
 
 
 def start_run():
-    """In the main process when a real run starts (onstart): record the lock files it took."""
-    RUN_RECORDS["lock_owner"] = record_lock_owner(own_lock_files())
+    """In the main process when a real run starts (onstart), before any job: register the run in the
+    results folder, stop it if a run from another working folder writes there, and record the lock files
+    it took. The own record is written before the others are read (run_registry: runs starting at once)."""
+    record = register_run(RESULTS)
+    refusal = conflicting_run(record)
+    if refusal:
+        forget_run(record)
+        raise WorkflowError(f"cellpipe: {refusal}")
+    RUN_RECORDS["run"] = record
+    record_lock_owner(own_lock_files())
 
 
 def end_run():
-    """When the run ends (onsuccess, onerror). The record of the lock files stays: Snakemake removes the
-    lock files only after these handlers, and a kill in between would leave lock files that no record
-    claims. The next run in this folder removes the record of this (then ended) process."""
+    """When the run ends (onsuccess, onerror): leave the results folder's registry. The record of the lock
+    files stays: Snakemake removes the lock files only after these handlers, and a kill in between would
+    leave lock files that no record claims; the next run in this folder removes the record of this (then
+    ended) process."""
+    forget_run(RUN_RECORDS.pop("run", None))
