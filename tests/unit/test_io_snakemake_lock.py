@@ -16,6 +16,7 @@ from cellpipe.io.snakemake_lock import (
     OWNERS_DIR,
     boot_id,
     lock_files,
+    overlapping_live_run,
     process_start,
     record_lock_owner,
     release_stale_locks,
@@ -164,6 +165,43 @@ def test_reused_process_id_and_restart_are_recognised(tmp_path: Path) -> None:
     record = record_lock_owner(take_lock(smk), smk, pid=os.getppid())
     edit_record(record, boot_id="00000000-0000-0000-0000-000000000000")
     assert "restarted" in " ".join(release_stale_locks(smk))
+
+
+def lock_of(smk: Path, n: int, inputs: list[str], outputs: list[str]) -> list[Path]:
+    """A run's lock files with these paths (Snakemake writes no file for an empty list)."""
+    (smk / "locks").mkdir(parents=True, exist_ok=True)
+    files = []
+    for kind, paths in (("input", inputs), ("output", outputs)):
+        if paths:
+            files.append(smk / "locks" / f"{n}.{kind}.lock")
+            files[-1].write_text("\n".join(paths) + "\n")
+    return files
+
+
+def test_a_run_using_the_files_of_a_live_run_is_named_even_after_its_lock_files_went(
+    tmp_path: Path, sleeper: subprocess.Popen
+) -> None:
+    """Snakemake deletes every lock file when any run in the folder ends; the records still tell that a live
+    run writes what a new run would write (or read), or reads what it would write."""
+    smk = tmp_path / ".snakemake"
+    live = record_lock_owner(lock_of(smk, 0, ["in/a.tif"], ["results/a/x", "results/a/y"]), smk, pid=sleeper.pid)
+    record_lock_owner(lock_of(smk, 1, [], ["results/a/x"]), smk, pid=finished_pid())  # ended: not looked at
+    (smk / "locks").rename(tmp_path / "removed_locks")  # another run in the folder ended
+
+    same_output = record_lock_owner(lock_of(smk, 0, [], ["results/a/y", "results/c"]), smk)
+    message = overlapping_live_run(same_output)
+    assert message is not None and f"snakemake process {sleeper.pid} " in message and "results/a/y" in message
+    assert "\n" not in message
+
+    reads_its_output = record_lock_owner(lock_of(smk, 1, ["results/a/x"], ["results/d"]), smk)
+    assert "results/a/x" in (overlapping_live_run(reads_its_output) or "")
+    writes_its_input = record_lock_owner(lock_of(smk, 2, [], ["in/a.tif"]), smk)
+    assert "in/a.tif" in (overlapping_live_run(writes_its_input) or "")
+    both_read = record_lock_owner(lock_of(smk, 3, ["in/a.tif"], ["results/b"]), smk)
+    assert overlapping_live_run(both_read) is None  # reading the same input is no conflict (nor is it for Snakemake)
+
+    edit_record(live, host="some-other-login-node")  # cannot be looked up from here: left to Snakemake's lock
+    assert overlapping_live_run(same_output) is None
 
 
 def test_no_lock_no_record(tmp_path: Path) -> None:

@@ -8,6 +8,8 @@ movies, so the tests cost a few Snakemake start-ups and no segmentation.
 - Two runs in one working folder: the held run A, and run B, started after A with other targets and
   SIGKILLed. The next run removes B's lock, not A's, and a run of A's targets is still refused by
   Snakemake's lock while A is alive.
+- Two runs in one working folder, the second ending normally while the held one goes on: Snakemake
+  deletes every lock file then, the held run's too; a run of the held run's targets is still refused.
 - Two working folders writing one results folder (each with its own ``.snakemake``, so Snakemake's
   locks do not see each other): a real run from the second folder is refused with one line naming the
   held run while it is alive, and runs once that run was killed.
@@ -111,6 +113,33 @@ def test_a_killed_run_releases_its_own_lock_only(tmp_path: Path) -> None:
         again = run_snakemake(workdir, movie("results", "a"), timeout=300)  # A's targets while A is alive
         assert again.returncode != 0 and "Directory cannot be locked" in again.stdout + again.stderr, again.stderr[-3000:]
         assert not (workdir / movie("results", "a")).exists()
+
+        os.killpg(run_a.pid, signal.SIGCONT)
+        assert run_a.wait(timeout=300) == 0, (tmp_path / "a.txt").read_text()[-3000:]
+    assert (workdir / movie("results", "a")).is_file()
+
+
+def test_a_run_of_a_live_runs_targets_is_refused_after_snakemake_removed_its_lock(tmp_path: Path) -> None:
+    """Run B, started beside the held run A in one folder, ends normally, and Snakemake deletes every lock
+    file, A's too. A run of A's targets started then is still refused (by cellpipe, with one line naming A)."""
+    workdir = write_workdir(tmp_path / "work", config(), SAMPLES_TSV)
+    with started(workdir, movie("results", "a"), log=tmp_path / "a.txt") as run_a:
+        wait_for(lambda: owner_recorded(workdir, run_a.pid), run_a, tmp_path / "a.txt", "run A recorded its lock")
+        os.killpg(run_a.pid, signal.SIGSTOP)
+        assert lock_names(workdir)
+
+        run_b = run_snakemake(workdir, movie("results", "b"), timeout=300)
+        assert run_b.returncode == 0, run_b.stderr[-3000:]
+        assert lock_names(workdir) == set()  # Snakemake's end of B removed A's lock files as well
+
+        run_c = run_snakemake(workdir, movie("results", "a"), timeout=300)
+        output = run_c.stdout + run_c.stderr
+        assert run_c.returncode != 0, output[-3000:]
+        lines = [line for line in output.splitlines() if line.startswith("cellpipe: ")]
+        assert len(lines) == 1, output[-3000:]
+        assert f"snakemake process {run_a.pid} on {socket.gethostname()} is still running in this folder" in lines[0]
+        assert "results/simulated/a/" in lines[0]
+        assert "rule simulate_movie" not in output and not (workdir / movie("results", "a")).exists()
 
         os.killpg(run_a.pid, signal.SIGCONT)
         assert run_a.wait(timeout=300) == 0, (tmp_path / "a.txt").read_text()[-3000:]

@@ -6,7 +6,9 @@
 # its lock (.snakemake/locks/), which would stop the rerun with "Directory cannot be locked" until
 # `snakemake --unlock`. The main snakemake process records which lock files it took when a run
 # starts, and the next run removes the lock files of runs known to be dead, each run's own only
-# (cellpipe.io.snakemake_lock).
+# (cellpipe.io.snakemake_lock). Those records also keep what each run locked, because Snakemake
+# deletes every run's lock files when any run in the folder ends: a run using the files of a live run
+# is refused at its start even when that run's lock files are gone.
 #
 # Snakemake's lock does not reach across working folders: two folders whose configs name one results
 # folder would write the same files at once. Each real run registers in the results folder, and a run
@@ -20,7 +22,7 @@ import sys
 from snakemake_interface_executor_plugins.settings import ExecMode
 
 from cellpipe.io.run_registry import conflicting_run, forget_run, register_run
-from cellpipe.io.snakemake_lock import record_lock_owner, release_stale_locks
+from cellpipe.io.snakemake_lock import overlapping_live_run, record_lock_owner, release_stale_locks
 
 
 if workflow.exec_mode == ExecMode.DEFAULT:  # the main process; never a job, which runs under its lock
@@ -40,15 +42,22 @@ def own_lock_files():
 
 def start_run():
     """In the main process when a real run starts (onstart), before any job: register the run in the
-    results folder, stop it if a run from another working folder writes there, and record the lock files
-    it took. The own record is written before the others are read (run_registry: runs starting at once)."""
+    results folder, stop it if a run from another working folder writes there, record the lock files it
+    took, and stop it if a live run in this folder uses the same files although Snakemake let this run
+    take its lock (that run's lock files were removed: snakemake_lock). Each own record is written before
+    the others are read, so of two runs starting at once at least one sees the other."""
     record = register_run(RESULTS)
     refusal = conflicting_run(record)
     if refusal:
         forget_run(record)
         raise WorkflowError(f"cellpipe: {refusal}")
     RUN_RECORDS["run"] = record
-    record_lock_owner(own_lock_files())
+    owner = record_lock_owner(own_lock_files())
+    overlap = overlapping_live_run(owner) if owner is not None else None
+    if overlap:
+        owner.unlink()
+        forget_run(RUN_RECORDS.pop("run"))
+        raise WorkflowError(f"cellpipe: {overlap}")
 
 
 def end_run():

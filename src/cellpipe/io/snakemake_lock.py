@@ -1,7 +1,7 @@
-"""Snakemake's working-directory lock after a killed run.
+"""Snakemake's working-directory lock after a killed run, and beside other runs in the folder.
 
 Snakemake locks what a run reads and writes with files in ``.snakemake/locks/`` (``<n>.input.lock``,
-``<n>.output.lock``, one pair per run, numbered from 0 by the first free number) and removes them when
+``<n>.output.lock``, at most one of each per run, numbered from 0 by the first free number) and removes them when
 the run ends. A run killed with SIGKILL (or a power loss) cannot remove its own, and the next
 ``snakemake`` in that folder that needs any of those files stops with "Directory cannot be locked"
 until someone runs ``snakemake --unlock``. The lock files do not say which process made them, so
@@ -26,11 +26,14 @@ Lock files of a live run, of a run on another machine (a login node sharing the 
 files no record claims (a run with ``--no-hooks``) are left for Snakemake to report as usual; so is a
 lock file that was replaced after the record was written, even with the same content.
 
-What this cannot help: when any run in the folder ends normally, Snakemake deletes the whole
-``.snakemake/locks`` folder, the lock files of runs still going included (Snakemake 9's
-``FilePersistence._delete_locks``). Those runs are unprotected from then on: a run started next in
-the same folder with the same targets is not refused. :func:`release_stale_locks` then finds their
-records without lock files and keeps the records of live runs as they are.
+Snakemake deletes the whole ``.snakemake/locks`` folder when any run in the folder ends (Snakemake 9's
+``FilePersistence._delete_locks``), the lock files of runs still going included, so a run started
+after that with the same targets would not be refused by Snakemake. The records keep what each run
+locked (the paths in its lock files: ``input`` and ``output``), and :func:`overlapping_live_run` names,
+when a run starts, a live run on this machine that reads or writes a file the new run would write, or
+writes one it would read (Snakemake's own rule), whether or not that run's lock files are still there;
+the workflow then stops the new run.
+Nothing can be done about a run that is not cellpipe's, e.g. one started with ``--no-hooks``.
 """
 
 from __future__ import annotations
@@ -125,7 +128,12 @@ def record_lock_owner(
     if not files:
         return None
     identity = process_identity(pid)
-    record = {**identity, "locks": [_fingerprint(p) for p in files]}
+    paths: dict[str, list[str]] = {"input": [], "output": []}
+    for lock in files:
+        kind = lock.name.split(".")[-2]  # <n>.input.lock, <n>.output.lock
+        if kind in paths:
+            paths[kind] += [line for line in lock.read_text().splitlines() if line]
+    record = {**identity, "locks": [_fingerprint(p) for p in files], "paths": paths}
     path = Path(snakemake_dir) / OWNERS_DIR / f"{host_tag()}-{identity['pid']}-{uuid.uuid4().hex[:8]}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
@@ -176,3 +184,40 @@ def release_stale_locks(snakemake_dir: PathLike = ".snakemake") -> list[str]:
                 "was interrupted; its unfinished jobs run again"
             )
     return messages
+
+
+def _paths(record: dict[str, Any], kind: str) -> set[str]:
+    paths = record.get("paths")
+    found = paths.get(kind) if isinstance(paths, dict) else None
+    return {p for p in found if isinstance(p, str)} if isinstance(found, list) else set()
+
+
+def overlapping_live_run(own: PathLike) -> str | None:
+    """One line naming a live run on this machine, recorded beside this run's record ``own``
+    (:func:`record_lock_owner`), that reads or writes what this run would write, or writes what it would
+    read; None when there is none. Runs on other machines are not looked at (whether they still run cannot
+    be told from here); their lock files, while they exist, are Snakemake's to check."""
+    own = Path(own)
+    mine = json.loads(own.read_text())
+    my_inputs, my_outputs = _paths(mine, "input"), _paths(mine, "output")
+    for path in sorted(own.parent.glob("*.json")):
+        if path.name.startswith(".") or path.name == own.name:
+            continue
+        try:
+            other = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(other, dict) or other.get("host") != socket.gethostname() or process_gone(other):
+            continue
+        if other.get("pid") == os.getpid():
+            continue
+        their_outputs = _paths(other, "output")
+        shared = sorted((my_outputs & (their_outputs | _paths(other, "input"))) | (my_inputs & their_outputs))
+        if shared:
+            return (
+                f"snakemake process {other['pid']} on {other['host']} is still running in this folder on files this "
+                f"run would use ({len(shared)}, e.g. {shared[0]}); Snakemake's "
+                "lock no longer shows it, because Snakemake removes every lock file in .snakemake/locks when any "
+                "run in the folder ends: wait until that run ends, then run again"
+            )
+    return None
