@@ -164,9 +164,12 @@ def test_a_second_working_folder_on_one_results_folder_waits_for_the_first(tmp_p
     first = write_workdir(tmp_path / "first", config(str(results)), sheet)
     second = write_workdir(tmp_path / "second", config(str(results)), sheet)
     with started(first, movie(results, "a"), log=tmp_path / "first.txt") as run_a:
-        # onstart records the lock files after the run registered in the results folder
-        wait_for(lambda: owner_recorded(first, run_a.pid), run_a, tmp_path / "first.txt", "the first run started")
+        # onstart registers the run in the results folder, records its lock files, then its command line
+        invocation = results / "logs" / "snakemake_invocation.json"
+        wait_for(lambda: owner_recorded(first, run_a.pid) and invocation.exists(), run_a, tmp_path / "first.txt",
+                 "the first run started")
         assert registered(results, run_a.pid)
+        command_of_a = invocation.read_bytes()
         os.killpg(run_a.pid, signal.SIGSTOP)
 
         refused = run_snakemake(second, movie(results, "b"), timeout=300)
@@ -177,6 +180,7 @@ def test_a_second_working_folder_on_one_results_folder_waits_for_the_first(tmp_p
         assert f"snakemake process {run_a.pid} on {socket.gethostname()}, started in {first.resolve()} " in lines[0]
         assert "wait until that run ends" in lines[0] and str(results.resolve()) in lines[0]
         assert "rule simulate_movie" not in output and not (results / "simulated" / "b").exists()
+        assert invocation.read_bytes() == command_of_a  # the first run's provenance keeps its own command
         records = [p.read_text() for p in (results / ".cellpipe" / "runs").iterdir()]
         assert len(records) == 1 and f'"pid": {run_a.pid},' in records[0]  # the refused run left none
 

@@ -10,11 +10,13 @@
 # is removed when the run ends, so a later run with --no-hooks records no command rather than a stale one.
 
 
-# A workflow has one handler of each kind: they also record and forget which lock files this run took
-# (start_run, end_run: interruptions.smk, included after this file; the handlers run after parsing).
+# A workflow has one handler of each kind: they also register the run in the results folder and record
+# its lock files (start_run, end_run: interruptions.smk, included after this file; the handlers run after
+# parsing). start_run comes first: a run it stops must not overwrite the command line of the run that
+# holds the results folder.
 onstart:
-    record_invocation()
     start_run()
+    record_invocation()
 
 
 onsuccess:
