@@ -10,20 +10,23 @@
 # is removed when the run ends, so a later run with --no-hooks records no command rather than a stale one.
 
 
-from cellpipe.io.snakemake_lock import record_lock_owner
-
-
-onstart:  # a workflow has one onstart handler: the command line, and who holds the lock (interruptions.smk)
+# A workflow has one handler of each kind: they also register the run in the results folder and record
+# its lock files (start_run, end_run: interruptions.smk, included after this file; the handlers run after
+# parsing). start_run comes first: a run it stops must not overwrite the command line of the run that
+# holds the results folder.
+onstart:
+    start_run()
     record_invocation()
-    record_lock_owner()
 
 
 onsuccess:
     forget_invocation()
+    end_run()
 
 
 onerror:
     forget_invocation()
+    end_run()
 
 
 rule record_provenance:
