@@ -123,6 +123,25 @@ def segment_config(config: dict, **values: object) -> str:
     return ""
 
 
+def positions(workdir: Path, rel: str, names: list[str]) -> str:
+    """An OME-TIFF holding one (T, Y, X) movie per position (OME Image), as multi-position microscopes write."""
+    path = workdir / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tifffile.TiffWriter(path, ome=True) as tif:
+        for name in names:
+            tif.write(np.ones((3, 32, 32), np.uint16),
+                      metadata={"axes": "TYX", "Name": name, "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5})
+    return rel
+
+
+def zarr_folder(workdir: Path, rel: str) -> str:
+    """A folder that looks like an OME-Zarr image (its .zattrs and .zgroup)."""
+    (workdir / rel).mkdir(parents=True)
+    (workdir / rel / ".zgroup").write_text('{"zarr_format": 2}')
+    (workdir / rel / ".zattrs").write_text('{"multiscales": []}')
+    return rel
+
+
 @dataclass(frozen=True)
 class Bad:
     """One kind of bad input: ``make`` lays out the user's files in the working directory and returns the
@@ -251,6 +270,29 @@ CATALOGUE: dict[str, Bad] = {
         lambda d, c: segment_config(c, method="cellpose", cellpose={"model": "models/missing.pth"})
         + HEADER + row("ok", good_movie(d)),
         None, "models/missing.pth", "config segment.cellpose.model: Cellpose model file models/missing.pth does not exist",
+    ),
+    # issue #23: what a movie's header says
+    "ome-tiff-of-several-positions": Bad(
+        lambda d, c: HEADER + row("plate", positions(d, "data/plate.ome.tif", ["A1", "A2", "B1"]), "", "2"),
+        "plate", "data/plate.ome.tif",
+        "3 positions (OME images 'A1', 'A2', 'B1') in one file; one position per file is supported for now",
+    ),
+    "ome-length-unit-unknown": Bad(
+        lambda d, c: HEADER + row("unit", write(d, "data/unit.ome.tif", np.ones((3, 32, 32), np.uint16), ome=True,
+                                                 metadata={"axes": "TYX", "PhysicalSizeX": 1.0,
+                                                           "PhysicalSizeXUnit": "furlong"}), "", "2"),
+        "unit", "data/unit.ome.tif", "unknown length unit 'furlong' (PhysicalSizeXUnit); supported: 'ym',",
+    ),
+    "imagej-time-unit-unknown": Bad(
+        lambda d, c: HEADER + row("tunit", write(d, "data/tunit.tif", np.ones((3, 32, 32), np.uint16), imagej=True,
+                                                  resolution=(2.0, 2.0), metadata={"axes": "TYX", "unit": "micron",
+                                                                                  "finterval": 5, "tunit": "fortnight"})),
+        "tunit", "data/tunit.tif", "unknown ImageJ time unit 'fortnight' (tunit); supported: 'µs',",
+    ),
+    "zarr-folder-as-movie": Bad(
+        lambda d, c: HEADER + row("zarr", zarr_folder(d, "data/movie.ome.zarr"), "0.5", "2"),
+        "zarr", "data/movie.ome.zarr",
+        "an OME-Zarr/Zarr folder: not supported as a movie yet (supported: TIFF, OME-TIFF, CTC folder)",
     ),
 }
 
