@@ -17,9 +17,11 @@ cluster job, so it stays light: the stage models come from
 from __future__ import annotations
 
 import csv
+import logging
 import math
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -42,6 +44,11 @@ from cellpipe.settings import (
 
 if TYPE_CHECKING:
     from cellpipe.io.checked_files import CheckedFiles
+
+logger = logging.getLogger(__name__)
+
+Warn = Callable[[str], None]
+"""Where :func:`load_samples` sends a warning (one line naming the row, the file and what is off)."""
 
 SAMPLE_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 SAMPLE_NAME = re.compile(f"^{SAMPLE_NAME_PATTERN}$")
@@ -189,7 +196,11 @@ def simulated_name(movie: str, config: PipelineConfig) -> str | None:
 
 
 def load_samples(
-    path: str | os.PathLike[str], config: PipelineConfig, check_files: bool = True, checked_record: str | os.PathLike[str] | None = None
+    path: str | os.PathLike[str],
+    config: PipelineConfig,
+    check_files: bool = True,
+    checked_record: str | os.PathLike[str] | None = None,
+    warn: Warn | None = None,
 ) -> list[SampleRow]:
     """Read and validate the sample sheet.
 
@@ -207,7 +218,14 @@ def load_samples(
     ``checked_record``: a file recording the rows whose files passed
     (:mod:`cellpipe.io.checked_files`); a recorded row whose files are unchanged
     is not checked again.  None: every row is checked.
+
+    ``warn`` receives one line per thing the user should know that is not an error (the sheet's
+    pixel size or frame interval far from the file's, a sheet pixel size overriding non-square file
+    metadata; :func:`cellpipe.ingest.resolve_metadata`), prefixed like the errors with the sheet,
+    line and sample and the movie.  A row skipped by the record repeats the warnings it had when
+    it was checked, so they are seen at every start, not only the first.  None: logged as warnings.
     """
+    warn = warn if warn is not None else logger.warning
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"sample sheet not found: {path}")
@@ -228,7 +246,7 @@ def load_samples(
 
         checked = CheckedFiles(checked_record)
     try:
-        rows = _read_rows(reader, path, config, check_files, checked)
+        rows = _read_rows(reader, path, config, check_files, checked, warn)
     except ConfigError:
         if checked is not None:
             checked.save(prune=False)  # the rows before the bad one need no check next time
@@ -239,7 +257,8 @@ def load_samples(
 
 
 def _read_rows(
-    reader: csv.DictReader[str], path: Path, config: PipelineConfig, check_files: bool, checked: CheckedFiles | None
+    reader: csv.DictReader[str], path: Path, config: PipelineConfig, check_files: bool, checked: CheckedFiles | None,
+    warn: Warn,
 ) -> list[SampleRow]:
     rows: list[SampleRow] = []
     seen: dict[str, int] = {}
@@ -258,14 +277,16 @@ def _read_rows(
             )
         seen[row.sample] = line_no
         if check_files:
-            _check_row_files(row, path, line_no, config, checked)
+            _check_row_files(row, path, line_no, config, checked, warn)
         rows.append(row)
     if not rows:
         raise ConfigError(f"{path}: no samples")
     return rows
 
 
-def _check_row_files(row: SampleRow, sheet: Path, line_no: int, config: PipelineConfig, checked: CheckedFiles | None) -> None:
+def _check_row_files(
+    row: SampleRow, sheet: Path, line_no: int, config: PipelineConfig, checked: CheckedFiles | None, warn: Warn
+) -> None:
     where = f"{sheet} line {line_no} (sample {row.sample!r})"
     sim = simulated_name(row.movie, config)
     if sim is None and not Path(row.movie).exists():
@@ -281,6 +302,8 @@ def _check_row_files(row: SampleRow, sheet: Path, line_no: int, config: Pipeline
     files = [row.movie, *([row.ground_truth] if row.ground_truth else [])]
     key = checked.key(row.model_dump(mode="json"), config.ingest.model_dump(mode="json")) if checked else ""
     if checked is not None and checked.passed(key, files):
+        for note in checked.notes(key):  # said again: a warning seen once and scrolled away is easily missed
+            warn(f"{where}: {note}")
         return
     from cellpipe.io.ground_truth import GroundTruthError, check_ground_truth_files
     from cellpipe.io.movies import MovieError, inspect_movie
@@ -288,9 +311,10 @@ def _check_row_files(row: SampleRow, sheet: Path, line_no: int, config: Pipeline
     try:
         header = inspect_movie(row.movie, row.format, row.axes)
         check_shape(row.sample, row.movie, header.shape_tcyx, header.dtype)
-        resolve_metadata(
+        meta = resolve_metadata(
             row.sample, row.movie, header.shape_tcyx, header.pixel_size_um, header.frame_interval_min,
             list(header.channel_names), row.pixel_size_um, row.frame_interval_min, row.channels, config.ingest,
+            file_pixel_size_y_um=header.pixel_size_y_um,
         )
         if row.ground_truth:
             check_ground_truth_files(row.ground_truth, header.shape_tcyx[0], header.shape_tcyx[2:])
@@ -299,8 +323,11 @@ def _check_row_files(row: SampleRow, sheet: Path, line_no: int, config: Pipeline
     except (MovieError, GroundTruthError) as err:  # names the file
         what = "ground_truth " if isinstance(err, GroundTruthError) else ""
         raise ConfigError(f"{where}: {what}{_one_line(err)}") from None
+    notes = [f"{row.movie}: {_one_line(text)}" for text in meta.warnings]
+    for note in notes:
+        warn(f"{where}: {note}")
     if checked is not None:
-        checked.record(key, files)
+        checked.record(key, files, notes)
 
 
 def _one_line(err: BaseException | str) -> str:

@@ -134,6 +134,11 @@ def positions(workdir: Path, rel: str, names: list[str]) -> str:
     return rel
 
 
+def ome_with(workdir: Path, rel: str, **meta: object) -> str:
+    """A (3, 32, 32) OME-TIFF under ``workdir`` with axes TYX and the given OME Pixels attributes."""
+    return write(workdir, rel, np.ones((3, 32, 32), np.uint16), ome=True, metadata={"axes": "TYX", **meta})
+
+
 def zarr_folder(workdir: Path, rel: str) -> str:
     """A folder that looks like an OME-Zarr image (its .zattrs and .zgroup)."""
     (workdir / rel).mkdir(parents=True)
@@ -294,6 +299,12 @@ CATALOGUE: dict[str, Bad] = {
         "zarr", "data/movie.ome.zarr",
         "an OME-Zarr/Zarr folder: not supported as a movie yet (supported: TIFF, OME-TIFF, CTC folder)",
     ),
+    "non-square-pixels": Bad(
+        lambda d, c: HEADER + row("aniso", ome_with(d, "data/aniso.ome.tif", PhysicalSizeX=0.5, PhysicalSizeY=1.0), "", "2"),
+        "aniso", "data/aniso.ome.tif",
+        "non-square pixels: the file's metadata gives 0.5 µm along x and 1 µm along y; non-square pixels are not "
+        "supported yet",
+    ),
 }
 
 
@@ -447,3 +458,32 @@ def test_an_all_zero_movie_gives_empty_tables_and_an_honest_report(tmp_path: Pat
     log = (res / "logs" / "ingest_movie" / "zero.log").read_text()
     assert "sample 'zero' (data/zero.ome.tif): every pixel has the value 0; the movie is blank" in log
     assert snapshot(workdir) == before
+
+
+def test_a_sheet_pixel_size_far_from_the_files_is_used_with_one_loud_warning_per_run(tmp_path: Path) -> None:
+    """650 typed for 0.65 µm (issue #23): the sheet's value is used (it is the user's explicit override),
+    and the main process prints one line naming the sample, the file, both values and the one used, at
+    every start (a start that skips the row's header check repeats it from the record of checked files);
+    the ingest job keeps it in its log."""
+    config = tiny_config()
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    movie = ome_with(workdir, "data/m.ome.tif", PhysicalSizeX=0.65, PhysicalSizeY=0.65)
+    write_workdir(workdir, config, HEADER + row("big", movie, "650", "2"))
+    expected = (
+        "cellpipe: warning: config/samples.tsv line 2 (sample 'big'): data/m.ome.tif: pixel_size_um is 650 µm in the "
+        "sample sheet but 0.65 µm in the file's metadata (1000× the file's); using the sample sheet's 650 µm"
+    )
+
+    for start in ("first", "record"):
+        proc = run_snakemake(workdir, "--dry-run", timeout=120)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        warnings = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.startswith("cellpipe: warning:")]
+        assert warnings == [expected], start
+    assert not (workdir / "results").exists()
+
+    proc = run_snakemake(workdir, "results/big/image.ome.zarr/.zattrs", timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.startswith("cellpipe: warning:")] == [expected]
+    log = (workdir / "results" / "logs" / "ingest_movie" / "big.log").read_text(encoding="utf-8")
+    assert "sample 'big' (data/m.ome.tif): pixel_size_um is 650 µm in the sample sheet but 0.65 µm" in log

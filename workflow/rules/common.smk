@@ -29,10 +29,14 @@ try:
     # Movie headers are checked once, by the main process: a cluster job (a snakemake process of its own)
     # skips them, and its start-up no longer grows with the number of samples. Rows whose files passed
     # and have not changed since are not checked again (cellpipe.io.checked_files: the record is
-    # CHECKED_FILES; delete it to check every file).
+    # CHECKED_FILES; delete it to check every file). Warnings (a sheet value far from the file's) are
+    # printed here, so once per run by the main process, and again at every start while they hold.
     SAMPLES = {
         row.sample: row
-        for row in load_samples(CFG.samples, CFG, check_files=workflow.is_main_process, checked_record=CHECKED_FILES)
+        for row in load_samples(
+            CFG.samples, CFG, check_files=workflow.is_main_process, checked_record=CHECKED_FILES,
+            warn=lambda message: print(f"cellpipe: warning: {message}", file=sys.stderr),
+        )
     }
 except (ConfigError, FileNotFoundError) as err:
     raise WorkflowError(f"cellpipe: {err}") from None

@@ -11,6 +11,9 @@ passed, what the check depended on:
 - the signature of the movie and of its ground truth: for a file its size, modification time (ns),
   inode and device; for a folder (CTC) the same for every file below it.
 
+With a row that passed, the record keeps the warnings its check gave (a sheet value far from the
+file's, cellpipe.config.load_samples), so a start that skips the row repeats them.
+
 A row is skipped only when its key is recorded and every signature is unchanged; anything else
 (another file, another version of the checks, an edited row) checks it again.  Failed rows are never
 recorded, so an error is reported again at every start until it is fixed; rows no longer in the
@@ -92,6 +95,7 @@ class CheckedFiles:
         self.path = Path(path)
         self.checks = checks_digest()
         self.rows: dict[str, list[str | None]] = {}
+        self._notes: dict[str, list[str]] = {}  # warnings of rows that passed, by key
         self._seen: set[str] = set()  # rows looked up or recorded since the record was read
         self._changed = False
         try:
@@ -103,6 +107,9 @@ class CheckedFiles:
             return
         if isinstance(data, dict) and data.get("format") == RECORD_FORMAT and isinstance(data.get("rows"), dict):
             self.rows = {k: list(v) for k, v in data["rows"].items() if isinstance(v, list)}
+            notes = data.get("notes")
+            if isinstance(notes, dict):
+                self._notes = {k: [str(n) for n in v] for k, v in notes.items() if k in self.rows and isinstance(v, list)}
 
     def key(self, row: dict[str, Any], ingest: dict[str, Any]) -> str:
         """The key of a row (its values) checked with these ``ingest`` settings by this version of the checks."""
@@ -114,12 +121,23 @@ class CheckedFiles:
         recorded = self.rows.get(key)
         return recorded is not None and None not in recorded and recorded == [signature(f) for f in files]
 
-    def record(self, key: str, files: list[PathLike]) -> None:
-        """Note that the row ``key`` passed its checks with ``files`` as they are now."""
+    def notes(self, key: str) -> list[str]:
+        """The warnings recorded with the row ``key`` when it passed (none when not recorded)."""
+        return list(self._notes.get(key, []))
+
+    def record(self, key: str, files: list[PathLike], notes: list[str] | tuple[str, ...] = ()) -> None:
+        """Note that the row ``key`` passed its checks with ``files`` as they are now, giving ``notes``
+        (warnings, one line each)."""
         self._seen.add(key)
         signatures = [signature(f) for f in files]
-        if None not in signatures and self.rows.get(key) != signatures:
+        if None in signatures:
+            return
+        if self.rows.get(key) != signatures or self._notes.get(key, []) != list(notes):
             self.rows[key] = signatures
+            if notes:
+                self._notes[key] = list(notes)
+            else:
+                self._notes.pop(key, None)
             self._changed = True
 
     def save(self, prune: bool = True) -> None:
@@ -130,13 +148,15 @@ class CheckedFiles:
         """
         if prune and not set(self.rows) <= self._seen:
             self.rows = {key: value for key, value in self.rows.items() if key in self._seen}
+            self._notes = {key: value for key, value in self._notes.items() if key in self.rows}
             self._changed = True
         if not self._changed:
             return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(self.path) as tmp:
-                Path(tmp).write_text(json.dumps({"format": RECORD_FORMAT, "rows": self.rows}), encoding="utf-8")
+                Path(tmp).write_text(json.dumps({"format": RECORD_FORMAT, "rows": self.rows, "notes": self._notes}),
+                                     encoding="utf-8")
             self._changed = False
         except OSError as err:
             logger.warning("could not write the record of checked files %s: %s", self.path, err)

@@ -78,9 +78,6 @@ _NO_LENGTH = ("pixel", "pixels", "reference frame", "")
 """Units (OME, ImageJ) meaning the file gives no physical pixel size."""
 _MICRO_SIGNS = ("μ", "u00B5", "u00b5")
 """The Greek small mu (U+03BC), often typed for the micro sign (U+00B5) OME uses, and a lower-case escape."""
-SQUARE_TOLERANCE = 0.01
-"""Relative difference between a file's y and x pixel sizes still taken as square pixels (rounding in
-the metadata); more is refused as non-square pixels (cellpipe.ingest.resolve_metadata)."""
 _ZARR_MARKERS = (".zattrs", ".zgroup", ".zarray", "zarr.json")
 """Files at the top of a Zarr v2 (.zattrs, .zgroup, .zarray) or v3 (zarr.json) folder."""
 
