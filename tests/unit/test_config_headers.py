@@ -104,3 +104,22 @@ def test_load_samples_warns_once_per_start_and_again_when_the_row_is_not_recheck
         assert said == [expected], start
         assert rows[0].pixel_size_um == 650
     assert record.is_file()
+
+
+def test_load_samples_gives_each_movies_size_from_its_header_or_the_record(tmp_path: Path) -> None:
+    """The memory requests are sized with it (cellpipe.resources); a row the record skips is not read
+    again, so its size comes from the record."""
+    from cellpipe.config import MovieSize
+
+    movie = ome_movie(tmp_path / "m.ome.tif", px=0.65)
+    tifffile.imwrite(tmp_path / "c.tif", np.zeros((5, 2, 40, 48), np.float32), imagej=True,
+                     resolution=(2.0, 2.0), metadata={"axes": "TCYX", "unit": "micron", "finterval": 60})
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_text(HEADER + f"m\t{movie}\t\t\n" + f"c\t{tmp_path / 'c.tif'}\t\t\n")
+    record = tmp_path / "checked.json"
+    expected = {"m": MovieSize((3, 1, 32, 32), "uint16", 0.65), "c": MovieSize((5, 2, 40, 48), "float32", 0.5)}
+    for start in range(2):
+        sizes: dict[str, MovieSize] = {}
+        load_samples(sheet, load_config({}), checked_record=record, sizes=sizes)
+        assert sizes == expected, start
+    assert expected["c"].frame_megabytes == 2 * 40 * 48 * 4 / 1e6

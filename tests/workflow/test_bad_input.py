@@ -487,3 +487,31 @@ def test_a_sheet_pixel_size_far_from_the_files_is_used_with_one_loud_warning_per
     assert [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.startswith("cellpipe: warning:")] == [expected]
     log = (workdir / "results" / "logs" / "ingest_movie" / "big.log").read_text(encoding="utf-8")
     assert "sample 'big' (data/m.ome.tif): pixel_size_um is 650 µm in the sample sheet but 0.65 µm" in log
+
+
+def test_memory_requests_come_from_the_movies_header(tmp_path: Path) -> None:
+    """ingest, normalize and segment ask for memory sized from the frame size, channels and pixel type
+    read at start-up (cellpipe.resources), not 4 GB / 8 GB whatever the movie; a start that skips the
+    header check (record of checked files) sizes them the same; a cluster job, which reads no header,
+    still gets a valid value (the old fixed one)."""
+    config = tiny_config()
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    write_workdir(workdir, config, HEADER + row("small", good_movie(workdir)))
+    target = "results/small/image.ome.zarr/labels/cells/.zattrs"
+
+    def requests(*args: str) -> dict[str, int]:
+        proc = run_snakemake(workdir, "--dry-run", target, *args, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        asked, rule = {}, None
+        for line in proc.stdout.splitlines():
+            if line.startswith("rule "):
+                rule = line.split()[1].rstrip(":")
+            elif "resources:" in line and rule:
+                asked[rule] = int(line.split("mem_mb=")[1].split(",")[0])
+        return asked
+
+    for start in ("first", "record"):
+        assert requests() == {"ingest_movie": 500, "normalize_movie": 500, "segment_cells": 2600}, start
+    assert requests("--mode", "remote") == {"ingest_movie": 4000, "normalize_movie": 4000, "segment_cells": 8000}
+    assert not (workdir / "results").exists()
