@@ -429,7 +429,8 @@ def test_unknown_imagej_units_are_named(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("unit", "um"), [("micron", 0.5), ("um", 0.5), ("\\u00B5m", 0.5), ("nm", 5e-4),
-                                          ("mm", 500.0), ("pixel", None), ("pixels", None)])
+                                          ("mm", 500.0), ("pixel", None), ("pixels", None), ("inch", None),
+                                          ("cm", None)])
 def test_imagej_length_units_are_converted(tmp_path: Path, unit: str, um: float | None) -> None:
     path = _imagej(tmp_path / "ij.tif", unit=unit)
     assert inspect_movie(path).pixel_size_um == (pytest.approx(um) if um is not None else None)

@@ -64,11 +64,16 @@ OME_TIME_TO_MIN: dict[str, float] = dict(
 )
 # ImageJ stores its calibration units as free text (Image > Properties); these are the spellings
 # ImageJ itself writes ('micron', '\\u00B5m' escaped in the description, 'sec', 'hr', 'usec') and the
-# usual abbreviations. 'pixel' (ImageJ's uncalibrated default) means no physical size.
+# usual abbreviations. 'pixel' (ImageJ's uncalibrated default) means no physical size, and so do
+# 'inch' and 'cm' (_IMAGEJ_PRINT_UNITS).
 IMAGEJ_LENGTH_TO_UM: dict[str, float] = {
     "micron": 1.0, "microns": 1.0, "um": 1.0, "µm": 1.0, "\\u00B5m": 1.0, "micrometer": 1.0, "micrometre": 1.0,
-    "nm": 1e-3, "nanometer": 1e-3, "mm": 1e3, "cm": 1e4, "m": 1e6, "inch": _INCH_UM, "in": _INCH_UM, "Å": 1e-4,
+    "nm": 1e-3, "nanometer": 1e-3, "mm": 1e3, "m": 1e6, "Å": 1e-4,
 }
+_IMAGEJ_PRINT_UNITS = ("inch", "in", "cm")
+"""ImageJ units that are a print resolution, not a microscope's calibration: ImageJ takes them from
+a TIFF's dots per inch or cm (72 dpi from any image editor would be a 353 µm pixel), so they give
+no pixel size, as before (the sheet's pixel_size_um is then needed)."""
 IMAGEJ_TIME_TO_MIN: dict[str, float] = {
     "\\u00B5s": 1 / 6e7, "µs": 1 / 6e7, "us": 1 / 6e7, "usec": 1 / 6e7, "ms": 1 / 6e4, "msec": 1 / 6e4,
     "s": 1 / 60, "sec": 1 / 60, "second": 1 / 60, "seconds": 1 / 60, "min": 1.0, "minute": 1.0, "minutes": 1.0,
@@ -212,6 +217,8 @@ def _in_unit(value: float, unit: str, table: dict[str, float], what: str, where:
             attribute or ImageJ key), the file and the units supported.
     """
     if what.endswith("length unit") and unit.strip().lower() in _NO_LENGTH:
+        return None
+    if table is IMAGEJ_LENGTH_TO_UM and unit.strip().lower() in _IMAGEJ_PRINT_UNITS:
         return None
     key = unit.strip()
     for sign in _MICRO_SIGNS:
