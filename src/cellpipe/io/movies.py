@@ -8,7 +8,9 @@ combine it with what the sample sheet says.
 (shape in (T, C, Y, X), dtype, metadata) without reading a pixel, so the
 sample sheet can be checked before any job runs: a missing, truncated or
 non-TIFF file, axes that do not make a 2D time-lapse, a CTC folder with a gap
-or frames of different sizes.
+or frames of different sizes, an OME-TIFF holding several positions, metadata
+in a unit it does not know (every OME length and time unit converts), a Zarr
+folder given as a movie.
 """
 
 from __future__ import annotations
