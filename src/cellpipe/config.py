@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -44,6 +46,36 @@ from cellpipe.settings import (
 
 if TYPE_CHECKING:
     from cellpipe.io.checked_files import CheckedFiles
+
+logger = logging.getLogger(__name__)
+
+Warn = Callable[[str], None]
+"""Where :func:`load_samples` sends a warning (one line naming the row, the file and what is off)."""
+
+
+@dataclass(frozen=True)
+class MovieSize:
+    """A movie's size from its header: ``shape_tcyx`` in frames, channels and pixels (T, C, Y, X), its
+    pixel type ``dtype`` (a numpy name such as 'uint16') and the pixel size the workflow will use
+    (µm; sheet, file or config default).  The workflow sizes its jobs' memory requests with it
+    (cellpipe.resources, workflow/rules/common.smk)."""
+
+    shape_tcyx: tuple[int, int, int, int]
+    dtype: str
+    pixel_size_um: float
+
+    @property
+    def frame_megabytes(self) -> float:
+        """One frame, every channel, in its pixel type (MB, 10⁶ bytes)."""
+        import numpy as np
+
+        _, c, y, x = self.shape_tcyx
+        return c * y * x * np.dtype(self.dtype).itemsize / 1e6
+
+    @property
+    def plane_megapixels(self) -> float:
+        """One plane (Y × X) in megapixels (10⁶ px)."""
+        return self.shape_tcyx[2] * self.shape_tcyx[3] / 1e6
 
 SAMPLE_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 SAMPLE_NAME = re.compile(f"^{SAMPLE_NAME_PATTERN}$")
@@ -272,7 +304,12 @@ def simulated_name(movie: str, config: PipelineConfig) -> str | None:
 
 
 def load_samples(
-    path: str | os.PathLike[str], config: PipelineConfig, check_files: bool = True, checked_record: str | os.PathLike[str] | None = None
+    path: str | os.PathLike[str],
+    config: PipelineConfig,
+    check_files: bool = True,
+    checked_record: str | os.PathLike[str] | None = None,
+    warn: Warn | None = None,
+    sizes: dict[str, MovieSize] | None = None,
 ) -> list[SampleRow]:
     """Read and validate the sample sheet.
 
@@ -290,7 +327,18 @@ def load_samples(
     ``checked_record``: a file recording the rows whose files passed
     (:mod:`cellpipe.io.checked_files`); a recorded row whose files are unchanged
     is not checked again.  None: every row is checked.
+
+    ``warn`` receives one line per thing the user should know that is not an error (the sheet's
+    pixel size or frame interval far from the file's, a sheet pixel size overriding non-square file
+    metadata; :func:`cellpipe.ingest.resolve_metadata`), prefixed like the errors with the sheet,
+    line and sample and the movie.  A row skipped by the record repeats the warnings it had when
+    it was checked, so they are seen at every start, not only the first.  None: logged as warnings.
+
+    ``sizes`` (filled when given): each row's :class:`MovieSize`, from the header just read, from the
+    record for a row it skips, or from the ``simulate`` settings for a simulated movie; rows whose
+    files are not checked (``check_files`` False: a cluster job) get none.
     """
+    warn = warn if warn is not None else logger.warning
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"sample sheet not found: {path}")
@@ -311,7 +359,7 @@ def load_samples(
 
         checked = CheckedFiles(checked_record)
     try:
-        rows = _read_rows(reader, path, config, check_files, checked)
+        rows = _read_rows(reader, path, config, check_files, checked, warn, sizes if sizes is not None else {})
     except ConfigError:
         if checked is not None:
             checked.save(prune=False)  # the rows before the bad one need no check next time
@@ -357,7 +405,8 @@ def _sheet_text(path: Path) -> str:
 
 
 def _read_rows(
-    reader: csv.DictReader[str], path: Path, config: PipelineConfig, check_files: bool, checked: CheckedFiles | None
+    reader: csv.DictReader[str], path: Path, config: PipelineConfig, check_files: bool, checked: CheckedFiles | None,
+    warn: Warn, sizes: dict[str, MovieSize],
 ) -> list[SampleRow]:
     rows: list[SampleRow] = []
     seen: dict[str, int] = {}
@@ -376,14 +425,19 @@ def _read_rows(
             )
         seen[row.sample] = line_no
         if check_files:
-            _check_row_files(row, path, line_no, config, checked)
+            size = _check_row_files(row, path, line_no, config, checked, warn)
+            if size is not None:
+                sizes[row.sample] = size
         rows.append(row)
     if not rows:
         raise ConfigError(f"{path}: no samples")
     return rows
 
 
-def _check_row_files(row: SampleRow, sheet: Path, line_no: int, config: PipelineConfig, checked: CheckedFiles | None) -> None:
+def _check_row_files(
+    row: SampleRow, sheet: Path, line_no: int, config: PipelineConfig, checked: CheckedFiles | None, warn: Warn
+) -> MovieSize | None:
+    """Check the files of ``row`` (see :func:`load_samples`); the movie's size, when known."""
     where = f"{sheet} line {line_no} (sample {row.sample!r})"
     sim = simulated_name(row.movie, config)
     if sim is None and not Path(row.movie).exists():
@@ -394,25 +448,30 @@ def _check_row_files(row: SampleRow, sheet: Path, line_no: int, config: Pipeline
         )
         if not made_by_sim and not Path(row.ground_truth).exists():
             raise ConfigError(f"{where}: ground_truth not found: {row.ground_truth}")
-    if sim is not None:
+    if sim is not None:  # the simulate rule writes the movie: nothing to read yet, its size is in the config
         _check_channel_settings(where, row.movie, 1, config)  # the simulator writes one channel
-        return  # the simulate rule writes the movie: nothing to read yet
+        settings = config.simulate[sim]
+        return MovieSize((settings.n_frames, 1, *settings.shape), "uint16", row.pixel_size_um or settings.pixel_size_um)
     files = [row.movie, *([row.ground_truth] if row.ground_truth else [])]
     # The record keeps no channel count: the settings checked against it are part of the key instead,
     # so changing them checks every movie once more (see _check_channel_settings).
     checked_against = {**config.ingest.model_dump(mode="json"), **_channel_settings(config)}
     key = checked.key(row.model_dump(mode="json"), checked_against) if checked else ""
     if checked is not None and checked.passed(key, files):
-        return
+        for note in checked.notes(key):  # said again: a warning seen once and scrolled away is easily missed
+            warn(f"{where}: {note}")
+        recorded = checked.header(key)
+        return MovieSize(*recorded) if recorded is not None else None
     from cellpipe.io.ground_truth import GroundTruthError, check_ground_truth_files
     from cellpipe.io.movies import MovieError, inspect_movie
 
     try:
         header = inspect_movie(row.movie, row.format, row.axes)
         check_shape(row.sample, row.movie, header.shape_tcyx, header.dtype)
-        resolve_metadata(
+        meta = resolve_metadata(
             row.sample, row.movie, header.shape_tcyx, header.pixel_size_um, header.frame_interval_min,
             list(header.channel_names), row.pixel_size_um, row.frame_interval_min, row.channels, config.ingest,
+            file_pixel_size_y_um=header.pixel_size_y_um,
         )
         if row.ground_truth:
             check_ground_truth_files(row.ground_truth, header.shape_tcyx[0], header.shape_tcyx[2:])
@@ -422,8 +481,13 @@ def _check_row_files(row: SampleRow, sheet: Path, line_no: int, config: Pipeline
     except (MovieError, GroundTruthError) as err:  # names the file
         what = "ground_truth " if isinstance(err, GroundTruthError) else ""
         raise ConfigError(f"{where}: {what}{_one_line(err)}") from None
+    notes = [f"{row.movie}: {_one_line(text)}" for text in meta.warnings]
+    for note in notes:
+        warn(f"{where}: {note}")
+    size = MovieSize(tuple(int(n) for n in header.shape_tcyx), str(header.dtype), meta.pixel_size_um)  # type: ignore[arg-type]
     if checked is not None:
-        checked.record(key, files)
+        checked.record(key, files, notes, (size.shape_tcyx, size.dtype, size.pixel_size_um))
+    return size
 
 
 def _channel_settings(config: PipelineConfig) -> dict[str, Any]:

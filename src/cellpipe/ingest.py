@@ -3,13 +3,16 @@
 The sample sheet wins over the file's metadata (users correct wrong
 microscope metadata there); the config's defaults come last.  A movie without
 a pixel size or frame interval from any of the three is an error, because
-every measurement in µm and µm/min depends on them.
+every measurement in µm and µm/min depends on them.  So are non-square pixels
+taken from the file (areas and y positions would be wrong).  A sheet value
+far from the file's is used, with a warning: a typo (650 for 0.65) changes
+every measurement by the same factor and nothing else would reveal it.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -39,6 +42,56 @@ class MovieMetadata:
     channel_names: list[str]
     pixel_size_source: str
     frame_interval_source: str
+    warnings: list[str] = field(default_factory=list)
+    """What the user should know about these values (one line each, without the sample and file):
+    the caller shows them (the sample sheet check prints them, the ingest job logs them)."""
+
+
+SQUARE_TOLERANCE = 0.01
+"""Relative difference between a file's y and x pixel sizes still taken as square pixels (rounding
+in the metadata, e.g. 0.3225 and 0.3250 µm); more is refused."""
+DISAGREEMENT_TOLERANCE = 0.05
+"""Relative difference between the sample sheet's pixel size or frame interval and the file's
+beyond which the sheet's value is used with a warning (a few percent is a calibration correction)."""
+
+
+def _apart(a: float, b: float) -> float:
+    """How far apart two positive values are, relative to the smaller: 0.05 is 5 %."""
+    return max(a, b) / min(a, b) - 1.0
+
+
+def _ratio(sheet: float, file: float) -> str:
+    """The sheet's value as a multiple of the file's: '1000× the file's', '1/4 of the file's'."""
+    r = sheet / file
+    return f"{r:.4g}× the file's" if r >= 1 else f"1/{1 / r:.4g} of the file's"
+
+
+def _check_against_file(
+    sample: str, movie_path: str, sheet_px: float | None, file_px: float | None, file_px_y: float | None,
+    sheet_dt: float | None, file_dt: float | None,
+) -> list[str]:
+    """Refuse non-square pixels the file's metadata would give; the warnings for sheet values far
+    from the file's (see :func:`resolve_metadata`)."""
+    warnings = []
+    if file_px and file_px_y and _apart(file_px, file_px_y) > SQUARE_TOLERANCE:
+        if sheet_px is None:
+            raise _refuse(
+                sample, movie_path,
+                f"non-square pixels: the file's metadata gives {file_px:.4g} µm along x and {file_px_y:.4g} µm along y; "
+                "non-square pixels are not supported yet (if the file's metadata is wrong, set pixel_size_um in the "
+                "sample sheet)",
+            )
+        warnings.append(
+            f"the file's pixels are not square ({file_px:.4g} µm along x, {file_px_y:.4g} µm along y); using the "
+            f"sample sheet's pixel_size_um {sheet_px:.4g} µm for both"
+        )
+    for key, unit, sheet, file in (("pixel_size_um", "µm", sheet_px, file_px), ("frame_interval_min", "min", sheet_dt, file_dt)):
+        if sheet is not None and file and _apart(sheet, file) > DISAGREEMENT_TOLERANCE:
+            warnings.append(
+                f"{key} is {sheet:.4g} {unit} in the sample sheet but {file:.4g} {unit} in the file's metadata "
+                f"({_ratio(sheet, file)}); using the sample sheet's {sheet:.4g} {unit}"
+            )
+    return warnings
 
 
 def _pick(sheet: float | None, file: float | None, default: float | None) -> tuple[float | None, str]:
@@ -62,9 +115,28 @@ def resolve_metadata(
     sheet_frame_interval_min: float | None,
     sheet_channel_names: list[str],
     settings: IngestSettings,
+    *,
+    file_pixel_size_y_um: float | None = None,
 ) -> MovieMetadata:
-    """Combine sample sheet, file metadata and config defaults (in that order of priority)."""
+    """Combine sample sheet, file metadata and config defaults (in that order of priority).
+
+    Pixel sizes are in µm, frame intervals in minutes.  ``file_pixel_size_y_um`` is the file's
+    pixel size along y (None: as x).
+
+    Raises:
+        IngestError: no pixel size or frame interval from any source, channel names that do not
+            fit, or non-square pixels in the file's metadata (y and x more than
+            :data:`SQUARE_TOLERANCE` apart) that the sample sheet does not override.
+
+    The sheet's pixel size or frame interval more than :data:`DISAGREEMENT_TOLERANCE` from the
+    file's is used (the sheet is the user's explicit override) with a line in ``warnings``, as is a
+    sheet pixel size overriding non-square file metadata.
+    """
     where = f"sample {sample!r} ({movie_path})"
+    warnings = _check_against_file(
+        sample, movie_path, sheet_pixel_size_um, file_pixel_size_um, file_pixel_size_y_um,
+        sheet_frame_interval_min, file_frame_interval_min,
+    )
     px, px_src = _pick(sheet_pixel_size_um, file_pixel_size_um, settings.default_pixel_size_um)
     if px is None:
         raise _refuse(sample, movie_path, "no pixel size in the file's metadata; set pixel_size_um in the sample sheet")
@@ -79,7 +151,7 @@ def resolve_metadata(
         raise _refuse(sample, movie_path, f"channel names must be unique, got {names}")
     logger.info("%s: pixel size %.4g µm (%s), frame interval %.4g min (%s), channels %s",
                 where, px, px_src, dt, dt_src, names)
-    return MovieMetadata(float(px), float(dt), list(names), px_src, dt_src)
+    return MovieMetadata(float(px), float(dt), list(names), px_src, dt_src, warnings)
 
 
 def check_shape(sample: str, movie_path: str, shape_tcyx: tuple[int, ...], dtype: np.dtype | type) -> None:

@@ -62,8 +62,10 @@ def ingest_movie_step(
         check = PixelCheck(sample, str(movie), shape, dtype)
         meta = resolve_metadata(
             sample, str(movie), shape, raw.pixel_size_um, raw.frame_interval_min, raw.channel_names,
-            pixel_size_um, frame_interval_min, channel_names, ingest_settings,
+            pixel_size_um, frame_interval_min, channel_names, ingest_settings, file_pixel_size_y_um=raw.pixel_size_y_um,
         )
+        for warning in meta.warnings:  # printed once by the main process at start-up; kept in the job's log too
+            logger.warning("sample %r (%s): %s", sample, movie, warning)
         attrs = {
             "sample": sample,
             "source": str(movie),

@@ -331,3 +331,131 @@ def test_reading_a_movie_loads_no_dask() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+# --- What a movie's header says (issue #23): positions, units, non-square pixels, Zarr folders ---
+
+
+def _ome(path: Path, shape: tuple[int, ...] = (3, 16, 16), **meta: object) -> Path:
+    """An OME-TIFF of zeros with axes TYX and the given OME Pixels attributes."""
+    tifffile.imwrite(path, np.zeros(shape, np.uint16), ome=True, metadata={"axes": "TYX", **meta})
+    return path
+
+
+def _imagej(path: Path, resolution: tuple[float, float] = (2.0, 2.0), **meta: object) -> Path:
+    """An ImageJ TIFF of zeros, axes TYX, with XResolution/YResolution in pixels per unit."""
+    tifffile.imwrite(path, np.zeros((3, 16, 16), np.uint16), imagej=True, resolution=resolution,
+                     metadata={"axes": "TYX", **meta})
+    return path
+
+
+def test_an_ome_tiff_of_several_positions_is_refused_naming_them(tmp_path: Path) -> None:
+    """A microscope writes several positions (OME Images) into one file; only the first was read."""
+    path = tmp_path / "plate.ome.tif"
+    with tifffile.TiffWriter(path, ome=True) as tif:
+        for name in ("A1", "A2", "B1"):
+            tif.write(np.zeros((3, 16, 16), np.uint16), metadata={"axes": "TYX", "Name": name, "PhysicalSizeX": 0.5})
+    for reader in (inspect_movie, read_movie):
+        with pytest.raises(MovieError, match=r"plate\.ome\.tif: 3 positions \(OME images 'A1', 'A2', 'B1'\) in one "
+                                             r"file; one position per file is supported for now"):
+            reader(path)
+
+
+def test_extra_series_that_are_not_positions_are_not_refused(tmp_path: Path) -> None:
+    """A reduced-resolution level (pyramid), a thumbnail of another shape or an ImageJ hyperstack is one movie."""
+    movie = np.arange(3 * 16 * 16, dtype=np.uint16).reshape(3, 16, 16)
+    pyramid = tmp_path / "pyramid.ome.tif"
+    with tifffile.TiffWriter(pyramid, ome=True) as tif:
+        tif.write(movie, subifds=1, metadata={"axes": "TYX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5})
+        tif.write(movie[:, ::2, ::2], subfiletype=1)
+    thumbnail = tmp_path / "thumbnail.tif"
+    with tifffile.TiffWriter(thumbnail) as tif:
+        tif.write(movie, photometric="minisblack", metadata={"axes": "TYX"})
+        tif.write(movie[0, ::4, ::4], subfiletype=1, photometric="minisblack")
+    hyperstack = tmp_path / "hyper.tif"
+    tifffile.imwrite(hyperstack, np.stack([movie, movie], axis=1), imagej=True, metadata={"axes": "TCYX"})
+    for path, channels in ((pyramid, 1), (thumbnail, 1), (hyperstack, 2)):
+        assert inspect_movie(path).shape_tcyx == (3, channels, 16, 16), path.name
+        np.testing.assert_array_equal(read_movie(path).data[:, 0], movie)
+
+
+@pytest.mark.parametrize(
+    ("unit", "size", "um"),
+    [("Å", 5000.0, 0.5), ("nm", 500.0, 0.5), ("cm", 5e-5, 0.5), ("pm", 5e5, 0.5), ("in", 0.5 / 25400, 0.5),
+     ("μm", 0.5, 0.5), ("µm", 0.5, 0.5)],
+)
+def test_ome_length_units_are_converted_to_micrometres(tmp_path: Path, unit: str, size: float, um: float) -> None:
+    path = _ome(tmp_path / "m.ome.tif", PhysicalSizeX=size, PhysicalSizeXUnit=unit, PhysicalSizeY=size,
+                PhysicalSizeYUnit=unit)
+    assert inspect_movie(path).pixel_size_um == pytest.approx(um)
+    assert read_movie(path).pixel_size_um == pytest.approx(um)
+
+
+def test_unknown_ome_units_are_named(tmp_path: Path) -> None:
+    path = _ome(tmp_path / "m.ome.tif", PhysicalSizeX=1.0, PhysicalSizeXUnit="furlong")
+    with pytest.raises(MovieError, match=r"m\.ome\.tif: unknown length unit 'furlong' \(PhysicalSizeXUnit\); "
+                                         r"supported: .*'nm'.*'µm'"):
+        inspect_movie(path)
+    path = _ome(tmp_path / "t.ome.tif", PhysicalSizeX=0.5, TimeIncrement=2.0, TimeIncrementUnit="fortnight")
+    with pytest.raises(MovieError, match=r"t\.ome\.tif: unknown time unit 'fortnight' \(TimeIncrementUnit\)"):
+        inspect_movie(path)
+
+
+def test_ome_time_units_are_converted_to_minutes(tmp_path: Path) -> None:
+    for unit, value, minutes in (("h", 0.5, 30.0), ("ms", 90000.0, 1.5), ("d", 1.0, 1440.0), ("min", 2.0, 2.0)):
+        path = _ome(tmp_path / f"{unit}.ome.tif", PhysicalSizeX=0.5, TimeIncrement=value, TimeIncrementUnit=unit)
+        assert inspect_movie(path).frame_interval_min == pytest.approx(minutes), unit
+
+
+@pytest.mark.parametrize(
+    ("tunit", "minutes"),
+    [("hr", 120.0), ("hour", 120.0), ("h", 120.0), ("min", 2.0), ("sec", 2 / 60), ("s", 2 / 60), ("ms", 2 / 60000),
+     ("\\u00B5s", 2 / 6e7), ("us", 2 / 6e7), ("usec", 2 / 6e7)],
+)
+def test_imagej_time_units_are_converted(tmp_path: Path, tunit: str, minutes: float) -> None:
+    """``tunit: hr`` was read as seconds (3600 times too short)."""
+    path = _imagej(tmp_path / "ij.tif", unit="micron", finterval=2, tunit=tunit)
+    assert inspect_movie(path).frame_interval_min == pytest.approx(minutes)
+    assert read_movie(path).frame_interval_min == pytest.approx(minutes)
+
+
+def test_unknown_imagej_units_are_named(tmp_path: Path) -> None:
+    path = _imagej(tmp_path / "t.tif", unit="micron", finterval=2, tunit="fortnight")
+    with pytest.raises(MovieError, match=r"t\.tif: unknown ImageJ time unit 'fortnight' \(tunit\); supported: .*'hr'"):
+        inspect_movie(path)
+    path = _imagej(tmp_path / "u.tif", unit="furlong", finterval=2)
+    with pytest.raises(MovieError, match=r"u\.tif: unknown ImageJ length unit 'furlong' \(unit\); supported: .*'micron'"):
+        inspect_movie(path)
+
+
+@pytest.mark.parametrize(("unit", "um"), [("micron", 0.5), ("um", 0.5), ("\\u00B5m", 0.5), ("nm", 5e-4),
+                                          ("mm", 500.0), ("pixel", None), ("pixels", None), ("inch", None),
+                                          ("cm", None)])
+def test_imagej_length_units_are_converted(tmp_path: Path, unit: str, um: float | None) -> None:
+    path = _imagej(tmp_path / "ij.tif", unit=unit)
+    assert inspect_movie(path).pixel_size_um == (pytest.approx(um) if um is not None else None)
+
+
+def test_the_y_pixel_size_is_read_with_the_x(tmp_path: Path) -> None:
+    """Non-square pixels (y twice x) were logged as one pixel size; the header now says both."""
+    ome = _ome(tmp_path / "m.ome.tif", PhysicalSizeX=0.5, PhysicalSizeY=1.0, PhysicalSizeYUnit="µm")
+    ij = _imagej(tmp_path / "ij.tif", resolution=(1 / 0.5, 1 / 1.0), unit="micron")
+    nm = _ome(tmp_path / "nm.ome.tif", PhysicalSizeX=0.5, PhysicalSizeY=1000.0, PhysicalSizeYUnit="nm")
+    for path in (ome, ij, nm):
+        header = inspect_movie(path)
+        assert (header.pixel_size_um, header.pixel_size_y_um) == (pytest.approx(0.5), pytest.approx(1.0)), path.name
+        raw = read_movie(path)
+        assert (raw.pixel_size_um, raw.pixel_size_y_um) == (pytest.approx(0.5), pytest.approx(1.0)), path.name
+    square = inspect_movie(_ome(tmp_path / "sq.ome.tif", PhysicalSizeX=0.5))  # no PhysicalSizeY: square
+    assert square.pixel_size_y_um == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("marker", [".zattrs", ".zgroup", "zarr.json", ".zarray"])
+def test_a_zarr_folder_is_named_as_such(tmp_path: Path, marker: str) -> None:
+    folder = tmp_path / "movie.ome.zarr"
+    folder.mkdir()
+    (folder / marker).write_text("{}")
+    for fmt in ("auto", "ctc"):
+        with pytest.raises(MovieError, match=r"movie\.ome\.zarr: an OME-Zarr/Zarr folder: not supported as a movie yet "
+                                             r"\(supported: TIFF, OME-TIFF, CTC folder\)"):
+            inspect_movie(folder, fmt)  # type: ignore[arg-type]

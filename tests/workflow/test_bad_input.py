@@ -132,6 +132,30 @@ def segment_config(config: dict, **values: object) -> str:
     return ""
 
 
+def positions(workdir: Path, rel: str, names: list[str]) -> str:
+    """An OME-TIFF holding one (T, Y, X) movie per position (OME Image), as multi-position microscopes write."""
+    path = workdir / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tifffile.TiffWriter(path, ome=True) as tif:
+        for name in names:
+            tif.write(np.ones((3, 32, 32), np.uint16),
+                      metadata={"axes": "TYX", "Name": name, "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5})
+    return rel
+
+
+def ome_with(workdir: Path, rel: str, **meta: object) -> str:
+    """A (3, 32, 32) OME-TIFF under ``workdir`` with axes TYX and the given OME Pixels attributes."""
+    return write(workdir, rel, np.ones((3, 32, 32), np.uint16), ome=True, metadata={"axes": "TYX", **meta})
+
+
+def zarr_folder(workdir: Path, rel: str) -> str:
+    """A folder that looks like an OME-Zarr image (its .zattrs and .zgroup)."""
+    (workdir / rel).mkdir(parents=True)
+    (workdir / rel / ".zgroup").write_text('{"zarr_format": 2}')
+    (workdir / rel / ".zattrs").write_text('{"multiscales": []}')
+    return rel
+
+
 @dataclass(frozen=True)
 class Bad:
     """One kind of bad input: ``make`` lays out the user's files in the working directory and returns the
@@ -309,6 +333,35 @@ CATALOGUE: dict[str, Bad] = {
     "measure-channel-names-of-the-wrong-length": Bad(
         lambda d, c: c.setdefault("measure", {}).update(channel_names=["H2B", "actin"]) or HEADER + row("one", good_movie(d)),
         "one", "data/m.ome.tif", "config measure.channel_names gives 2 names (H2B, actin) but data/m.ome.tif has 1 channel",
+    ),
+    # #23 items 3, 4, 5, 12: what a movie's header says (cellpipe.io.movies)
+    "ome-tiff-of-several-positions": Bad(
+        lambda d, c: HEADER + row("plate", positions(d, "data/plate.ome.tif", ["A1", "A2", "B1"]), "", "2"),
+        "plate", "data/plate.ome.tif",
+        "3 positions (OME images 'A1', 'A2', 'B1') in one file; one position per file is supported for now",
+    ),
+    "ome-length-unit-unknown": Bad(
+        lambda d, c: HEADER + row("unit", write(d, "data/unit.ome.tif", np.ones((3, 32, 32), np.uint16), ome=True,
+                                                 metadata={"axes": "TYX", "PhysicalSizeX": 1.0,
+                                                           "PhysicalSizeXUnit": "furlong"}), "", "2"),
+        "unit", "data/unit.ome.tif", "unknown length unit 'furlong' (PhysicalSizeXUnit); supported: 'ym',",
+    ),
+    "imagej-time-unit-unknown": Bad(
+        lambda d, c: HEADER + row("tunit", write(d, "data/tunit.tif", np.ones((3, 32, 32), np.uint16), imagej=True,
+                                                  resolution=(2.0, 2.0), metadata={"axes": "TYX", "unit": "micron",
+                                                                                  "finterval": 5, "tunit": "fortnight"})),
+        "tunit", "data/tunit.tif", "unknown ImageJ time unit 'fortnight' (tunit); supported: 'µs',",
+    ),
+    "zarr-folder-as-movie": Bad(
+        lambda d, c: HEADER + row("zarr", zarr_folder(d, "data/movie.ome.zarr"), "0.5", "2"),
+        "zarr", "data/movie.ome.zarr",
+        "an OME-Zarr/Zarr folder: not supported as a movie yet (supported: TIFF, OME-TIFF, CTC folder)",
+    ),
+    "non-square-pixels": Bad(
+        lambda d, c: HEADER + row("aniso", ome_with(d, "data/aniso.ome.tif", PhysicalSizeX=0.5, PhysicalSizeY=1.0), "", "2"),
+        "aniso", "data/aniso.ome.tif",
+        "non-square pixels: the file's metadata gives 0.5 µm along x and 1 µm along y; non-square pixels are not "
+        "supported yet",
     ),
 }
 
@@ -525,3 +578,58 @@ def test_a_sample_sheet_with_a_utf8_byte_order_mark_is_read(tmp_path: Path) -> N
     proc = run_snakemake(workdir, "--dry-run", timeout=120)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-2000:]
     assert "wildcards: sample=ok" in proc.stdout
+def test_a_sheet_pixel_size_far_from_the_files_is_used_with_one_loud_warning_per_run(tmp_path: Path) -> None:
+    """650 typed for 0.65 µm (issue #23): the sheet's value is used (it is the user's explicit override),
+    and the main process prints one line naming the sample, the file, both values and the one used, at
+    every start (a start that skips the row's header check repeats it from the record of checked files);
+    the ingest job keeps it in its log."""
+    config = tiny_config()
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    movie = ome_with(workdir, "data/m.ome.tif", PhysicalSizeX=0.65, PhysicalSizeY=0.65)
+    write_workdir(workdir, config, HEADER + row("big", movie, "650", "2"))
+    expected = (
+        "cellpipe: warning: config/samples.tsv line 2 (sample 'big'): data/m.ome.tif: pixel_size_um is 650 µm in the "
+        "sample sheet but 0.65 µm in the file's metadata (1000× the file's); using the sample sheet's 650 µm"
+    )
+
+    for start in ("first", "record"):
+        proc = run_snakemake(workdir, "--dry-run", timeout=120)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        warnings = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.startswith("cellpipe: warning:")]
+        assert warnings == [expected], start
+    assert not (workdir / "results").exists()
+
+    proc = run_snakemake(workdir, "results/big/image.ome.zarr/.zattrs", timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.startswith("cellpipe: warning:")] == [expected]
+    log = (workdir / "results" / "logs" / "ingest_movie" / "big.log").read_text(encoding="utf-8")
+    assert "sample 'big' (data/m.ome.tif): pixel_size_um is 650 µm in the sample sheet but 0.65 µm" in log
+
+
+def test_memory_requests_come_from_the_movies_header(tmp_path: Path) -> None:
+    """ingest, normalize and segment ask for memory sized from the frame size, channels and pixel type
+    read at start-up (cellpipe.resources), not 4 GB / 8 GB whatever the movie; a start that skips the
+    header check (record of checked files) sizes them the same; a cluster job, which reads no header,
+    still gets a valid value (the old fixed one)."""
+    config = tiny_config()
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    write_workdir(workdir, config, HEADER + row("small", good_movie(workdir)))
+    target = "results/small/image.ome.zarr/labels/cells/.zattrs"
+
+    def requests(*args: str) -> dict[str, int]:
+        proc = run_snakemake(workdir, "--dry-run", target, *args, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        asked, rule = {}, None
+        for line in proc.stdout.splitlines():
+            if line.startswith("rule "):
+                rule = line.split()[1].rstrip(":")
+            elif "resources:" in line and rule:
+                asked[rule] = int(line.split("mem_mb=")[1].split(",")[0])
+        return asked
+
+    for start in ("first", "record"):
+        assert requests() == {"ingest_movie": 500, "normalize_movie": 500, "segment_cells": 2600}, start
+    assert requests("--mode", "remote") == {"ingest_movie": 4000, "normalize_movie": 4000, "segment_cells": 8000}
+    assert not (workdir / "results").exists()

@@ -18,10 +18,15 @@ from cellpipe.config import (
     simulated_name,
 )
 from cellpipe.provenance import OUTPUT_TABLES, PIPELINE_RULES
+from cellpipe.resources import ingest_mem_mb, normalize_mem_mb, segment_diameter_px, segment_mem_mb
 from cellpipe.segment import check_model_file
 
 
 CHECKED_FILES = ".snakemake/cellpipe/checked_files.json"
+# Each movie's (T, C, Y, X) shape and pixel type from its header (or from the record of checked files,
+# or the simulate settings), by sample: the main process sizes the memory requests of ingest, normalize
+# and segment with it (movie_mem_mb). A cluster job reads no header, so it is empty there.
+MOVIE_SIZES = {}
 
 try:
     # Errors name the config file(s) the keys come from (snakemake's configfile and --configfile).
@@ -33,10 +38,15 @@ try:
     # Movie headers are checked once, by the main process: a cluster job (a snakemake process of its own)
     # skips them, and its start-up no longer grows with the number of samples. Rows whose files passed
     # and have not changed since are not checked again (cellpipe.io.checked_files: the record is
-    # CHECKED_FILES; delete it to check every file).
+    # CHECKED_FILES; delete it to check every file). Warnings (a sheet value far from the file's) are
+    # printed here, so once per run by the main process, and again at every start while they hold.
     SAMPLES = {
         row.sample: row
-        for row in load_samples(CFG.samples, CFG, check_files=workflow.is_main_process, checked_record=CHECKED_FILES)
+        for row in load_samples(
+            CFG.samples, CFG, check_files=workflow.is_main_process, checked_record=CHECKED_FILES,
+            warn=lambda message: print(f"cellpipe: warning: {message}", file=sys.stderr),
+            sizes=MOVIE_SIZES,
+        )
     }
 except (ConfigError, FileNotFoundError) as err:
     raise WorkflowError(f"cellpipe: {err}") from None
@@ -108,6 +118,36 @@ def per_attempt(base):
     with twice, then three times, what it first asked for.
     """
     return lambda wildcards, attempt: base * attempt
+
+
+def _segment_mem_mb(size, wildcards):
+    """segment_cells' estimate: its method and the cell diameter (px) it works at (the row's own)."""
+    settings = segment_settings(wildcards)
+    return segment_mem_mb(size, settings["method"], segment_diameter_px(settings, size.pixel_size_um))
+
+
+MEMORY_ESTIMATES = {
+    "ingest": lambda size, wildcards: ingest_mem_mb(size),
+    "normalize": lambda size, wildcards: normalize_mem_mb(size),
+    "segment": _segment_mem_mb,
+}
+
+
+def movie_mem_mb(step, fallback_mb):
+    """mem_mb of a per-sample job of ``step`` (a key of MEMORY_ESTIMATES) from its movie's header
+    (cellpipe.resources: frame size, channels, pixel type), × attempt as per_attempt does.
+
+    ``fallback_mb`` × attempt where the header is unknown: a cluster job (snakemake in --mode remote)
+    reads no header and only needs a valid value of its own, since what the cluster reserved was
+    decided by the main process, which knows the header.
+    """
+    estimate = MEMORY_ESTIMATES[step]
+
+    def mem_mb(wildcards, attempt):
+        size = MOVIE_SIZES.get(wildcards.sample)
+        return (estimate(size, wildcards) if size is not None else fallback_mb) * attempt
+
+    return mem_mb
 
 
 def halved_per_attempt(wildcards, attempt):

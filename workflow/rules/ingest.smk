@@ -13,7 +13,7 @@ rule ingest_movie:
         f"{RESULTS}/benchmarks/ingest_movie/{{sample}}.tsv"
     threads: 1
     resources:
-        mem_mb=per_attempt(4000),
+        mem_mb=movie_mem_mb("ingest", 4000),
         runtime=per_attempt(30),
     conda:
         f"{ENVS}/cellpipe.yaml"

@@ -33,7 +33,7 @@ rule segment_frames:
     threads: 2
     resources:
         gpu=1,
-        mem_mb=per_attempt(8000),
+        mem_mb=movie_mem_mb("segment", 8000),
         runtime=per_attempt(120),
         batch_divisor=halved_per_attempt,
     conda:
@@ -89,7 +89,7 @@ else:
         threads: 2
         resources:
             gpu=1,
-            mem_mb=per_attempt(8000),
+            mem_mb=movie_mem_mb("segment", 8000),
             runtime=per_attempt(120),
             batch_divisor=halved_per_attempt,
         conda:

@@ -11,6 +11,10 @@ passed, what the check depended on:
 - the signature of the movie and of its ground truth: for a file its size, modification time (ns),
   inode and device; for a folder (CTC) the same for every file below it.
 
+With a row that passed, the record keeps the warnings its check gave (a sheet value far from the
+file's, cellpipe.config.load_samples), so a start that skips the row repeats them, and the movie's
+shape and pixel type, which size the jobs' memory requests.
+
 A row is skipped only when its key is recorded and every signature is unchanged; anything else
 (another file, another version of the checks, an edited row) checks it again.  Failed rows are never
 recorded, so an error is reported again at every start until it is fixed; rows no longer in the
@@ -92,6 +96,8 @@ class CheckedFiles:
         self.path = Path(path)
         self.checks = checks_digest()
         self.rows: dict[str, list[str | None]] = {}
+        self._notes: dict[str, list[str]] = {}  # warnings of rows that passed, by key
+        self._headers: dict[str, list[Any]] = {}  # [[T, C, Y, X], dtype, pixel size µm] of rows that passed, by key
         self._seen: set[str] = set()  # rows looked up or recorded since the record was read
         self._changed = False
         try:
@@ -103,6 +109,12 @@ class CheckedFiles:
             return
         if isinstance(data, dict) and data.get("format") == RECORD_FORMAT and isinstance(data.get("rows"), dict):
             self.rows = {k: list(v) for k, v in data["rows"].items() if isinstance(v, list)}
+            notes = data.get("notes")
+            if isinstance(notes, dict):
+                self._notes = {k: [str(n) for n in v] for k, v in notes.items() if k in self.rows and isinstance(v, list)}
+            headers = data.get("headers")
+            if isinstance(headers, dict):
+                self._headers = {k: v for k, v in headers.items() if k in self.rows and _is_header(v)}
 
     def key(self, row: dict[str, Any], ingest: dict[str, Any]) -> str:
         """The key of a row (its values) checked with these ``ingest`` settings by this version of the checks."""
@@ -114,12 +126,33 @@ class CheckedFiles:
         recorded = self.rows.get(key)
         return recorded is not None and None not in recorded and recorded == [signature(f) for f in files]
 
-    def record(self, key: str, files: list[PathLike]) -> None:
-        """Note that the row ``key`` passed its checks with ``files`` as they are now."""
+    def notes(self, key: str) -> list[str]:
+        """The warnings recorded with the row ``key`` when it passed (none when not recorded)."""
+        return list(self._notes.get(key, []))
+
+    def header(self, key: str) -> tuple[tuple[int, int, int, int], str, float] | None:
+        """The movie's (T, C, Y, X) shape, pixel type and pixel size (µm) recorded with the row ``key``, if any."""
+        value = self._headers.get(key)
+        return (tuple(value[0]), value[1], float(value[2])) if value is not None else None  # type: ignore[return-value]
+
+    def record(
+        self, key: str, files: list[PathLike], notes: list[str] | tuple[str, ...] = (),
+        header: tuple[tuple[int, int, int, int], str, float] | None = None,
+    ) -> None:
+        """Note that the row ``key`` passed its checks with ``files`` as they are now, giving ``notes``
+        (warnings, one line each); ``header``: the movie's (T, C, Y, X) shape, pixel type and pixel size (µm)."""
         self._seen.add(key)
         signatures = [signature(f) for f in files]
-        if None not in signatures and self.rows.get(key) != signatures:
+        if None in signatures:
+            return
+        kept = [list(header[0]), header[1], float(header[2])] if header is not None else None
+        if self.rows.get(key) != signatures or self._notes.get(key, []) != list(notes) or self._headers.get(key) != kept:
             self.rows[key] = signatures
+            for store, value in ((self._notes, list(notes)), (self._headers, kept)):
+                if value:
+                    store[key] = value  # type: ignore[index]
+                else:
+                    store.pop(key, None)
             self._changed = True
 
     def save(self, prune: bool = True) -> None:
@@ -130,13 +163,26 @@ class CheckedFiles:
         """
         if prune and not set(self.rows) <= self._seen:
             self.rows = {key: value for key, value in self.rows.items() if key in self._seen}
+            self._notes = {key: value for key, value in self._notes.items() if key in self.rows}
+            self._headers = {key: value for key, value in self._headers.items() if key in self.rows}
             self._changed = True
         if not self._changed:
             return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(self.path) as tmp:
-                Path(tmp).write_text(json.dumps({"format": RECORD_FORMAT, "rows": self.rows}), encoding="utf-8")
+                Path(tmp).write_text(json.dumps({"format": RECORD_FORMAT, "rows": self.rows, "notes": self._notes,
+                                                "headers": self._headers}),
+                                     encoding="utf-8")
             self._changed = False
         except OSError as err:
             logger.warning("could not write the record of checked files %s: %s", self.path, err)
+
+
+def _is_header(value: Any) -> bool:
+    """Whether ``value`` is a recorded header: [[T, C, Y, X], dtype name, pixel size in µm]."""
+    return (
+        isinstance(value, list) and len(value) == 3 and isinstance(value[0], list) and len(value[0]) == 4
+        and all(isinstance(n, int) and n >= 0 for n in value[0]) and isinstance(value[1], str)
+        and isinstance(value[2], (int, float)) and value[2] > 0
+    )

@@ -231,7 +231,7 @@ def _tiff_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
     from cellpipe.io.movies import MovieError, open_tiff_header
 
     try:
-        shape, _, dtype, _ = open_tiff_header(path)
+        shape, _, dtype, _ = open_tiff_header(path, metadata=False)
     except MovieError as exc:
         raise GroundTruthError(str(exc)) from None
     if dtype.kind not in "iubf":

@@ -8,7 +8,9 @@ combine it with what the sample sheet says.
 (shape in (T, C, Y, X), dtype, metadata) without reading a pixel, so the
 sample sheet can be checked before any job runs: a missing, truncated or
 non-TIFF file, axes that do not make a 2D time-lapse, a CTC folder with a gap
-or frames of different sizes.
+or frames of different sizes, an OME-TIFF holding several positions, metadata
+in a unit it does not know (every OME length and time unit converts), a Zarr
+folder given as a movie.
 """
 
 from __future__ import annotations
@@ -35,11 +37,56 @@ logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]
 MovieFormat = Literal["auto", "tiff", "ome-tiff", "ctc"]
 
-# Conversion factors to micrometres / minutes for the units OME and ImageJ write.
-_LENGTH_TO_UM = {"m": 1e6, "mm": 1e3, "µm": 1.0, "um": 1.0, "micron": 1.0, "microns": 1.0,
-                 "micrometer": 1.0, "micrometre": 1.0, "\\u00B5m": 1.0, "nm": 1e-3}
-_TIME_TO_MIN = {"s": 1 / 60, "sec": 1 / 60, "second": 1 / 60, "seconds": 1 / 60, "ms": 1 / 60000,
-                "min": 1.0, "minute": 1.0, "minutes": 1.0, "h": 60.0, "hour": 60.0, "hours": 60.0}
+_SI_PREFIXES = {"y": 1e-24, "z": 1e-21, "a": 1e-18, "f": 1e-15, "p": 1e-12, "n": 1e-9, "µ": 1e-6, "m": 1e-3,
+                "c": 1e-2, "d": 1e-1, "": 1.0, "da": 1e1, "h": 1e2, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+                "P": 1e15, "E": 1e18, "Z": 1e21, "Y": 1e24}
+_INCH_UM = 25400.0
+
+# Micrometres per unit for every length unit of the OME schema (UnitsLength), smallest first. An
+# unknown unit used to become "no pixel size" (and Å or cm were unknown); now every OME unit that is a
+# length converts and any other name is refused, naming it (_in_unit). OME's 'pixel' and 'reference
+# frame' are not lengths: a size in them is no physical pixel size (None).
+OME_LENGTH_TO_UM: dict[str, float] = dict(
+    sorted(
+        {
+            **{f"{prefix}m": factor * 1e6 for prefix, factor in _SI_PREFIXES.items()},
+            "Å": 1e-4, "thou": _INCH_UM / 1000, "li": _INCH_UM / 12, "pt": _INCH_UM / 72, "in": _INCH_UM,
+            "ft": 12 * _INCH_UM, "yd": 36 * _INCH_UM, "mi": 63360 * _INCH_UM, "ua": 1.495978707e17,
+            "ly": 9.4607304725808e21, "pc": 3.0856775814913673e22,
+        }.items(),
+        key=lambda item: item[1],
+    )
+)
+# Minutes per unit for every time unit of the OME schema (UnitsTime), smallest first.
+OME_TIME_TO_MIN: dict[str, float] = dict(
+    sorted(
+        {**{f"{prefix}s": factor / 60 for prefix, factor in _SI_PREFIXES.items()}, "min": 1.0, "h": 60.0, "d": 1440.0}.items(),
+        key=lambda item: item[1],
+    )
+)
+# ImageJ stores its calibration units as free text (Image > Properties); these are the spellings
+# ImageJ itself writes ('micron', '\\u00B5m' escaped in the description, 'sec', 'hr', 'usec') and the
+# usual abbreviations. 'pixel' (ImageJ's uncalibrated default) means no physical size, and so do
+# 'inch' and 'cm' (_IMAGEJ_PRINT_UNITS).
+IMAGEJ_LENGTH_TO_UM: dict[str, float] = {
+    "micron": 1.0, "microns": 1.0, "um": 1.0, "µm": 1.0, "\\u00B5m": 1.0, "micrometer": 1.0, "micrometre": 1.0,
+    "nm": 1e-3, "nanometer": 1e-3, "mm": 1e3, "m": 1e6, "Å": 1e-4,
+}
+_IMAGEJ_PRINT_UNITS = ("inch", "in", "cm")
+"""ImageJ units that are a print resolution, not a microscope's calibration: ImageJ takes them from
+a TIFF's dots per inch or cm (72 dpi from any image editor would be a 353 µm pixel), so they give
+no pixel size, as before (the sheet's pixel_size_um is then needed)."""
+IMAGEJ_TIME_TO_MIN: dict[str, float] = {
+    "\\u00B5s": 1 / 6e7, "µs": 1 / 6e7, "us": 1 / 6e7, "usec": 1 / 6e7, "ms": 1 / 6e4, "msec": 1 / 6e4,
+    "s": 1 / 60, "sec": 1 / 60, "second": 1 / 60, "seconds": 1 / 60, "min": 1.0, "minute": 1.0, "minutes": 1.0,
+    "h": 60.0, "hr": 60.0, "hour": 60.0, "hours": 60.0, "d": 1440.0, "day": 1440.0, "days": 1440.0,
+}
+_NO_LENGTH = ("pixel", "pixels", "reference frame", "")
+"""Units (OME, ImageJ) meaning the file gives no physical pixel size."""
+_MICRO_SIGNS = ("μ", "u00B5", "u00b5")
+"""The Greek small mu (U+03BC), often typed for the micro sign (U+00B5) OME uses, and a lower-case escape."""
+_ZARR_MARKERS = (".zattrs", ".zgroup", ".zarray", "zarr.json")
+"""Files at the top of a Zarr v2 (.zattrs, .zgroup, .zarray) or v3 (zarr.json) folder."""
 
 
 class MovieError(ValueError):
@@ -56,6 +103,8 @@ class RawMovie:
     pixel_size_um: float | None = None
     frame_interval_min: float | None = None
     channel_names: list[str] = field(default_factory=list)
+    pixel_size_y_um: float | None = None
+    """The file's pixel size along y (µm); the same as ``pixel_size_um`` (x) unless the pixels are not square."""
 
 
 @dataclass(frozen=True)
@@ -63,14 +112,27 @@ class MovieHeader:
     """What a movie's headers say, read without its pixels.
 
     ``shape_tcyx`` is the shape :func:`read_movie` will return, (T, C, Y, X) in
-    frames, channels and pixels; ``pixel_size_um`` (µm), ``frame_interval_min``
-    (minutes) and ``channel_names`` are the file's metadata (None / empty when absent).
+    frames, channels and pixels; ``pixel_size_um`` (µm, along x), ``frame_interval_min``
+    (minutes), ``channel_names`` and ``pixel_size_y_um`` (µm, along y; equal to x when the file
+    gives x only) are the file's metadata (None / empty when absent).
     """
 
     shape_tcyx: tuple[int, int, int, int]
     dtype: np.dtype
     source_axes: str
     pixel_size_um: float | None = None
+    frame_interval_min: float | None = None
+    channel_names: tuple[str, ...] = ()
+    pixel_size_y_um: float | None = None
+
+
+@dataclass(frozen=True)
+class FileMetadata:
+    """The physical metadata of a TIFF's first series: pixel size along x and y (µm), frame interval
+    (minutes), channel names; None / empty when the file does not say."""
+
+    pixel_size_um: float | None = None
+    pixel_size_y_um: float | None = None
     frame_interval_min: float | None = None
     channel_names: tuple[str, ...] = ()
 
@@ -148,39 +210,69 @@ def tcyx_shape(shape: tuple[int, ...], axes: str, path: PathLike) -> tuple[int, 
     return t, c, y, x
 
 
-def _ome_metadata(xml: str) -> tuple[float | None, float | None, list[str]]:
+def _in_unit(value: float, unit: str, table: dict[str, float], what: str, where: str, path: PathLike) -> float | None:
+    """``value`` given in ``unit`` converted with ``table`` (µm or minutes per unit); None for a
+    length in pixels.
+
+    Raises:
+        MovieError: a unit ``table`` does not know, naming it, ``where`` it was found (the OME
+            attribute or ImageJ key), the file and the units supported.
+    """
+    if what.endswith("length unit") and unit.strip().lower() in _NO_LENGTH:
+        return None
+    if table is IMAGEJ_LENGTH_TO_UM and unit.strip().lower() in _IMAGEJ_PRINT_UNITS:
+        return None
+    key = unit.strip()
+    for sign in _MICRO_SIGNS:
+        key = key.replace(sign, "µ").replace("\\µ", "µ")
+    key = {"um": "µm", "us": "µs"}.get(key, key) if key not in table else key  # 'u' typed for 'µ'
+    factor = table.get(key)
+    if factor is None:
+        supported = ", ".join(repr(name) for name in table if "\\" not in name)  # not the escaped spellings
+        raise MovieError(f"{path}: unknown {what} {unit!r} ({where}); supported: {supported}")
+    result = float(value) * factor
+    return result if np.isfinite(result) and result > 0 else None
+
+
+def _ome_metadata(xml: str, path: PathLike) -> FileMetadata:
     root = ET.fromstring(xml)
     ns = {"ome": root.tag.split("}")[0].strip("{")} if root.tag.startswith("{") else {}
     prefix = "ome:" if ns else ""
     pixels = root.find(f".//{prefix}Pixels", ns)
     if pixels is None:
-        return None, None, []
-    size = pixels.get("PhysicalSizeX")
-    unit = pixels.get("PhysicalSizeXUnit", "µm")
-    px = float(size) * _LENGTH_TO_UM.get(unit, np.nan) if size else None
+        return FileMetadata()
+    sizes: dict[str, float | None] = {}
+    for axis in "XY":
+        size = pixels.get(f"PhysicalSize{axis}")
+        unit = pixels.get(f"PhysicalSize{axis}Unit", "µm")  # the OME schema's default unit
+        sizes[axis] = _in_unit(float(size), unit, OME_LENGTH_TO_UM, "length unit", f"PhysicalSize{axis}Unit", path) if size else None
     tinc = pixels.get("TimeIncrement")
-    tunit = pixels.get("TimeIncrementUnit", "s")
-    dt = float(tinc) * _TIME_TO_MIN.get(tunit, np.nan) if tinc else None
-    names = [c.get("Name") or f"ch{i}" for i, c in enumerate(pixels.findall(f"{prefix}Channel", ns))]
-    px = None if px is not None and not np.isfinite(px) else px
-    dt = None if dt is not None and not np.isfinite(dt) else dt
-    return px, dt, names
+    tunit = pixels.get("TimeIncrementUnit", "s")  # the OME schema's default unit
+    dt = _in_unit(float(tinc), tunit, OME_TIME_TO_MIN, "time unit", "TimeIncrementUnit", path) if tinc else None
+    names = tuple(c.get("Name") or f"ch{i}" for i, c in enumerate(pixels.findall(f"{prefix}Channel", ns)))
+    # A file that gives the x size only is taken as square pixels, as OME readers (Fiji, napari) do.
+    px_y = sizes["Y"] if sizes["Y"] is not None else sizes["X"]
+    return FileMetadata(sizes["X"], px_y if sizes["X"] is not None else None, dt, names)
 
 
-def _imagej_metadata(tif: tifffile.TiffFile) -> tuple[float | None, float | None]:
+def _imagej_metadata(tif: tifffile.TiffFile, path: PathLike) -> FileMetadata:
     meta = tif.imagej_metadata or {}
-    px = None
     page = tif.pages.first
-    tag = page.tags.get("XResolution")
-    unit = str(meta.get("unit", "")).replace("\\u00B5", "µ")
-    if tag is not None and unit in _LENGTH_TO_UM:
-        num, den = tag.value
-        if num > 0:
-            px = den / num * _LENGTH_TO_UM[unit]
+    # ImageJ keeps its pixel width and height as the TIFF XResolution and YResolution (pixels per unit).
+    sizes: dict[str, float | None] = {"X": None, "Y": None}
+    unit = str(meta.get("unit", ""))
+    for axis in "XY":
+        tag = page.tags.get(f"{axis}Resolution")
+        if tag is not None and tag.value[0] > 0:
+            num, den = tag.value
+            sizes[axis] = _in_unit(den / num, unit, IMAGEJ_LENGTH_TO_UM, "ImageJ length unit", "unit", path)
+    px_y = sizes["Y"] if sizes["Y"] is not None else sizes["X"]
     dt = None
     if meta.get("finterval"):
-        dt = float(meta["finterval"]) * _TIME_TO_MIN.get(str(meta.get("tunit", "s")), 1 / 60)
-    return px, dt
+        # ImageJ's own default time unit is seconds ('sec'), so a missing tunit means seconds.
+        dt = _in_unit(float(meta["finterval"]), str(meta.get("tunit", "sec")), IMAGEJ_TIME_TO_MIN, "ImageJ time unit",
+                      "tunit", path)
+    return FileMetadata(sizes["X"], px_y if sizes["X"] is not None else None, dt)
 
 
 _UNREADABLE = (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError, RuntimeError, struct.error, ET.ParseError)
@@ -217,28 +309,56 @@ class _TiffComplaints(logging.Handler):
         logging.getLogger("tifffile").removeHandler(self)
 
 
-def open_tiff_header(path: Path) -> tuple[tuple[int, ...], str, np.dtype, tuple[float | None, float | None, list[str]]]:
-    """Shape, axes and dtype of the first series of a TIFF and its metadata (pixel size in µm, frame
-    interval in minutes, channel names), from headers only.
+def open_tiff_header(path: Path, metadata: bool = True) -> tuple[tuple[int, ...], str, np.dtype, FileMetadata]:
+    """Shape, axes and dtype of the first series of a TIFF and its physical metadata (read only with
+    ``metadata``: a label image or CTC frame needs none), from headers only.
 
     Raises:
-        MovieError: not a TIFF, a corrupt header, or a file cut short (pages, image data or
-            metadata past the end of the file).
+        MovieError: not a TIFF, a corrupt header, a file cut short (pages, image data or
+            metadata past the end of the file), an OME-TIFF of several positions, or metadata in
+            units cellpipe does not know.
     """
     try:
         with _TiffComplaints() as complaints, tifffile.TiffFile(path) as tif:
             _check_not_truncated(tif, path)
+            _check_one_position(tif, path)
             series = tif.series[0]
             shape, axes = _series_layout(series, bool(tif.is_ome or tif.is_imagej))
             dtype = np.dtype(series.dtype)
-            metadata = _tiff_metadata(tif)
+            found = _tiff_metadata(tif, path) if metadata else FileMetadata()
     except MovieError:
         raise
     except Exception as exc:  # a corrupt header can make tifffile fail in many ways
         raise MovieError(f"{path}: not a readable TIFF ({_one_line(exc)})") from None
     if complaints.messages:
         raise MovieError(f"{path}: truncated or corrupt TIFF: offsets past the end of the file ({_one_line(complaints.messages[0])})")
-    return shape, axes, dtype, metadata
+    return shape, axes, dtype, found
+
+
+def _check_one_position(tif: tifffile.TiffFile, path: Path) -> None:
+    """Refuse an OME-TIFF holding several positions (OME Images): only its first was ever read.
+
+    Microscopes write the positions (wells, fields) of a multi-position experiment as OME Images
+    of one file; tifffile gives each as a series of its own.  Counted as positions are the OME
+    series with the first one's axes and pixel type.  Not counted: reduced-resolution levels (tifffile
+    gives them as levels of their series, not as series), thumbnails, slide labels or overview
+    images (other axes or pixel type), and anything in a plain or ImageJ TIFF (one series of a
+    hyperstack, or a thumbnail page).  Until positions become samples, one position per file.
+    """
+    if not tif.is_ome:
+        return
+    series = tif.series
+    first = series[0]
+    positions = [s for s in series if s.kind == "ome" and s.axes == first.axes and s.dtype == first.dtype]
+    if len(positions) < 2:
+        return
+    names = [s.name for s in positions if s.name]
+    named = f" (OME images {', '.join(repr(n) for n in names)})" if names else ""
+    of_all = f" of its {len(series)} series" if len(series) != len(positions) else ""
+    raise MovieError(
+        f"{path}: {len(positions)} positions{named} in one file{of_all}; one position per file is supported "
+        "for now (write each position to a file of its own)"
+    )
 
 
 def _check_not_truncated(tif: tifffile.TiffFile, path: Path) -> None:
@@ -289,13 +409,12 @@ def _default_axes(ndim: int, file_axes: str, axes: str | None) -> str:
     return file_axes
 
 
-def _tiff_metadata(tif: tifffile.TiffFile) -> tuple[float | None, float | None, list[str]]:
+def _tiff_metadata(tif: tifffile.TiffFile, path: PathLike) -> FileMetadata:
     if tif.is_ome and tif.ome_metadata:
-        return _ome_metadata(tif.ome_metadata)
+        return _ome_metadata(tif.ome_metadata, path)
     if tif.is_imagej:
-        px, dt = _imagej_metadata(tif)
-        return px, dt, []
-    return None, None, []
+        return _imagej_metadata(tif, path)
+    return FileMetadata()
 
 
 def inspect_tiff(path: PathLike, axes: str | None = None) -> MovieHeader:
@@ -306,9 +425,10 @@ def inspect_tiff(path: PathLike, axes: str | None = None) -> MovieHeader:
             not make a 2D time-lapse.
     """
     path = Path(path)
-    shape, file_axes, dtype, (px, dt, names) = open_tiff_header(path)
+    shape, file_axes, dtype, meta = open_tiff_header(path)
     use_axes = _default_axes(len(shape), file_axes, axes)
-    return MovieHeader(tcyx_shape(shape, use_axes, path), dtype, use_axes, px, dt, tuple(names))
+    return MovieHeader(tcyx_shape(shape, use_axes, path), dtype, use_axes, meta.pixel_size_um, meta.frame_interval_min,
+                       meta.channel_names, meta.pixel_size_y_um)
 
 
 def read_tiff_movie(path: PathLike, axes: str | None = None) -> RawMovie:
@@ -358,7 +478,7 @@ def inspect_ctc_folder(path: PathLike) -> MovieHeader:
 
 def _frame_header(path: Path) -> MovieHeader:
     """Header of one CTC frame: a readable, complete TIFF holding one (Y, X) image."""
-    shape, _, dtype, _ = open_tiff_header(path)
+    shape, _, dtype, _ = open_tiff_header(path, metadata=False)
     if len(shape) != 2:
         raise MovieError(f"{path}: frame has shape {shape}; a CTC frame is one 2-D image (Y, X)")
     return MovieHeader((1, 1, shape[0], shape[1]), dtype, "YX")
@@ -389,6 +509,10 @@ def _checked_format(path: Path, fmt: MovieFormat) -> MovieFormat:
     """The format of the movie at ``path`` (``fmt``, or guessed when 'auto'), checked against what is there."""
     if not path.exists():
         raise MovieError(f"{path}: file not found")
+    if path.is_dir() and any((path / marker).exists() for marker in _ZARR_MARKERS):
+        # Said before the format is guessed: as a folder it would be taken for a CTC folder, and
+        # "no CTC frames found" sends the user looking for missing frames.
+        raise MovieError(f"{path}: an OME-Zarr/Zarr folder: not supported as a movie yet (supported: TIFF, OME-TIFF, CTC folder)")
     fmt = detect_format(path) if fmt == "auto" else fmt
     if fmt == "ctc" and not path.is_dir():
         raise MovieError(f"{path}: format 'ctc' expects a folder of tNNN.tif frames")
@@ -411,7 +535,8 @@ def read_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = Non
         except _UNREADABLE as exc:  # pixels the headers did not reveal as broken
             raise MovieError(f"{path}: pixels could not be read ({_one_line(exc)})") from exc
     logger.info("read %s: TCYX %s", path, data.shape)
-    return RawMovie(data, movie.source_axes, movie.pixel_size_um, movie.frame_interval_min, list(movie.channel_names))
+    return RawMovie(data, movie.source_axes, movie.pixel_size_um, movie.frame_interval_min, list(movie.channel_names),
+                    movie.pixel_size_y_um)
 
 
 class LazyMovie:
@@ -484,13 +609,14 @@ def open_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = Non
         return
     import zarr
 
-    shape, file_axes, dtype, (px, dt, names) = open_tiff_header(path)
+    shape, file_axes, dtype, meta = open_tiff_header(path)
     try:
         tif = tifffile.TiffFile(path)
     except _UNREADABLE as exc:
         raise MovieError(f"{path}: not a readable TIFF ({_one_line(exc)})") from exc
     with tif:
-        pages = zarr.open(tif.series[0].aszarr(), mode="r")
+        # level 0: the full resolution; a pyramidal series would otherwise open as a group of levels
+        pages = zarr.open(tif.series[0].aszarr(level=0), mode="r")
         use_axes = _default_axes(len(shape), file_axes, axes)
         tcyx = tcyx_shape(shape, use_axes, path)
         # the header's shape may have a leading T of 1 that the series lacks (_series_layout)
@@ -506,7 +632,8 @@ def open_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = Non
             return to_tcyx(block, use_axes, path)[0]
 
         logger.info("opened %s: axes %s -> TCYX %s, read frame by frame", path, use_axes, tcyx)
-        yield RawMovie(LazyMovie(tcyx, dtype, read_tiff_frame), use_axes, px, dt, names)
+        yield RawMovie(LazyMovie(tcyx, dtype, read_tiff_frame), use_axes, meta.pixel_size_um, meta.frame_interval_min,
+                       list(meta.channel_names), meta.pixel_size_y_um)
 
 
 def content_uuid(data: np.ndarray, metadata: dict[str, object]) -> str:

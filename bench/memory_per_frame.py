@@ -1,0 +1,124 @@
+"""Peak memory of ingest, normalize and segment against the frame size: what mem_mb should they ask?
+
+    .venv/bin/python -m bench.memory_per_frame [--sides 256,1024,2048] [--frames 3] [--channels 1]
+        [--methods cellpose,classical] [--work DIR]
+
+For each side a (T, C, Y, X) uint16 movie of ``--frames`` frames is drawn (bright disks on a noisy
+background, bench.workflow_memory.write_movie, the same frame for every channel) and written as a
+TIFF.  Each step then runs in a fresh Python process, as the rule's script would run it
+(cellpipe.steps.ingest_movie_step, normalize_movie_step, segment_cells_step with the repository's
+config: Cellpose with the shipped model on the CPU, diameter 11.5 µm at 0.65 µm/px, so Cellpose
+enlarges each frame by 30 / 17.7 = 1.7), and reports its peak resident set size
+(``ru_maxrss`` of the process: exact, unlike Snakemake's benchmark records, which sample it
+twice a second).  The table gives the peak (MB) per step and side, the frame size and what
+cellpipe.resources asks for the same movie, so the estimate can be checked against the measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from bench.common import REPO, machine, print_table
+
+PIXEL_SIZE_UM = 0.65
+INTERVAL_MIN = 5.0
+
+_STEP = """
+import json, resource, sys
+from cellpipe import steps
+args = json.loads(sys.argv[1])
+getattr(steps, args.pop("step"))(**args)
+print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))  # KiB on Linux -> MiB
+"""
+
+
+def peak_mb(step: str, **kwargs: object) -> float:
+    """Run ``cellpipe.steps.<step>(**kwargs)`` in a fresh process; its peak resident set size (MiB)."""
+    result = subprocess.run(
+        [sys.executable, "-c", _STEP, json.dumps({"step": step, **kwargs})], capture_output=True, text=True,
+        env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"},
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"{step} failed:\n{result.stderr[-3000:]}")
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+def write_tcyx(path: Path, n_frames: int, side: int, n_channels: int) -> None:
+    """A (T, C, Y, X) uint16 TIFF: drifting disks on noise (bench.workflow_memory), the same in every channel."""
+    from bench.workflow_memory import write_movie
+
+    plain = path.with_suffix(".tyx.tif")
+    write_movie(plain, n_frames, side)
+    import tifffile
+
+    movie = tifffile.imread(plain)
+    tifffile.imwrite(path, np.repeat(movie[:, np.newaxis], n_channels, axis=1), metadata={"axes": "TCYX"})
+    plain.unlink()
+
+
+def measure(work: Path, side: int, n_frames: int, n_channels: int, methods: list[str]) -> dict[str, float]:
+    """Peak MB of each step for one movie size."""
+    from cellpipe.config import load_config
+
+    folder = work / f"{side}x{n_channels}"
+    folder.mkdir(parents=True, exist_ok=True)
+    movie = folder / "movie.tif"
+    write_tcyx(movie, n_frames, side, n_channels)
+    config = load_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()) | {"simulate": {}})
+    image, normalized = folder / "image.ome.zarr", folder / "normalized.zarr"
+    peaks = {
+        "ingest": peak_mb("ingest_movie_step", sample="m", movie=str(movie), fmt="auto", axes=None,
+                          pixel_size_um=PIXEL_SIZE_UM, frame_interval_min=INTERVAL_MIN, channel_names=[],
+                          settings=config.ingest.model_dump(mode="json"), image=str(image)),
+        "normalize": peak_mb("normalize_movie_step", image=str(image), settings=config.normalize.model_dump(mode="json"),
+                             normalized=str(normalized), percentiles=str(folder / "percentiles.tsv")),
+    }
+    for method in methods:
+        settings = config.segment.model_dump(mode="json")
+        settings.pop("scatter")
+        settings["method"] = method
+        settings["cellpose"]["model"] = str(REPO / "resources/models/cellpipe_nuclei/weights.pth")
+        peaks[f"segment ({method})"] = peak_mb(
+            "segment_cells_step", normalized=str(normalized), image=str(image), settings=settings,
+            labels=str(folder / f"labels_{method}.zarr"), info=str(folder / f"segmentation_{method}.json"), threads=1,
+        )
+    return peaks
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sides", default="256,1024,2048")
+    parser.add_argument("--frames", type=int, default=3)
+    parser.add_argument("--channels", type=int, default=1)
+    parser.add_argument("--methods", default="cellpose,classical")
+    parser.add_argument("--work", type=Path, default=None)
+    args = parser.parse_args(argv)
+    from cellpipe import resources
+    from cellpipe.config import MovieSize
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="memframe"))
+    methods = args.methods.split(",")
+    rows = []
+    for side in (int(s) for s in args.sides.split(",")):
+        size = MovieSize((args.frames, args.channels, side, side), "uint16", PIXEL_SIZE_UM)
+        peaks = measure(work, side, args.frames, args.channels, methods)
+        asked = {"ingest": resources.ingest_mem_mb(size), "normalize": resources.normalize_mem_mb(size)}
+        for method in methods:
+            asked[f"segment ({method})"] = resources.segment_mem_mb(size)
+        for step, peak in peaks.items():
+            rows.append([f"{side}²×{args.channels}", step, f"{size.frame_megabytes:.1f}", f"{peak:.0f}", f"{asked[step]}"])
+        print(rows[-len(peaks):], flush=True)
+    print(machine())
+    print_table("Peak memory per step against the frame size", ["frame", "step", "frame MB", "peak MB", "asked MB"], rows)
+
+
+if __name__ == "__main__":
+    main()
