@@ -28,8 +28,7 @@ rule all:
         qc=expand(f"{RESULTS}/{{sample}}/qc.json", sample=SAMPLES),
         exports=expand(
             [
-                f"{RESULTS}/{{sample}}/ctc",
-                f"{RESULTS}/{{sample}}/ctc_segments.tsv",
+                *CTC_OUTPUTS,  # ctc/, ctc_segments.tsv unless export.ctc is false (workflow/rules/export.smk)
                 f"{RESULTS}/{{sample}}/tracks_napari.csv",
                 f"{RESULTS}/{{sample}}/tracks_napari_graph.json",
                 LABELS_GROUP,

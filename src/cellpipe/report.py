@@ -971,6 +971,21 @@ def _provenance_table(provenance: Mapping[str, Any]) -> str:
     return '<div class="scroll"><table><tbody>\n' + "\n".join(rows) + "\n</tbody></table></div>"
 
 
+def ctc_export_text(n_segments: int | None) -> str:
+    """What the report says of the sample's CTC export (``ctc/``): ``n_segments`` is the number of rows of
+    ``ctc_segments.tsv``, None when export.ctc is false (no CTC export)."""
+    from cellpipe.export import MAX_CTC_LABEL, ctc_mask_dtype
+
+    if n_segments is None:
+        return "not written (config export.ctc: false)"
+    if ctc_mask_dtype(n_segments) == np.uint16:
+        return f"ctc/: {n_segments} CTC segments, uint16 masks (the CTC convention)"
+    return (
+        f"ctc/: {n_segments} CTC segments, more than the {MAX_CTC_LABEL} a uint16 mask holds, so the masks are uint32: "
+        "py-ctcmetrics and traccuracy read them, the Cell Tracking Challenge's own (Java) tools expect 16-bit masks"
+    )
+
+
 def provenance_view(record: Mapping[str, Any]) -> dict[str, Any]:
     """What the report shows of a provenance record (``provenance.json``, :mod:`cellpipe.provenance`):
     input files with size and sha256 (a folder as one row: its file count and folder digest), model,

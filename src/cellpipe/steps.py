@@ -466,10 +466,11 @@ def report_sample_step(
     ``inputs`` are the rule's named inputs: ``image, normalized, percentiles, labels,
     segmentation_info, cells, track_metrics, counts, tracks, lineage, tracking_info`` (paths),
     ``evaluation`` (a list holding the sample's evaluation.json, or empty), ``qc`` (the sample's
-    qc.json, rule assess_quality; optional) and ``provenance`` (the sample's provenance.json: input
-    checksums, versions, model, device, command line, timings).
+    qc.json, rule assess_quality; optional), ``provenance`` (the sample's provenance.json: input
+    checksums, versions, model, device, command line, timings) and ``ctc_segments`` (the sample's
+    ctc_segments.tsv; absent when export.ctc is false: the report then says there is no CTC export).
     """
-    from cellpipe.report import ReportSettings, build_sample_report, provenance_view
+    from cellpipe.report import ReportSettings, build_sample_report, ctc_export_text, provenance_view
 
     rep = ReportSettings.model_validate(settings)
     meta = omezarr.open_ome_image(inputs["image"])
@@ -481,6 +482,8 @@ def report_sample_step(
     evaluation = tables.read_json(evaluation_files[0]) if evaluation_files else None
     record = tables.read_json(inputs["provenance"]) if inputs.get("provenance") else {}
     quality = tables.read_json(inputs["qc"]) if inputs.get("qc") else None
+    ctc_files = inputs.get("ctc_segments") or []  # the rule gives a list: empty without a CTC export
+    ctc_files = [ctc_files] if isinstance(ctc_files, (str, os.PathLike)) else list(ctc_files)
     channel = int(config.get("segment", {}).get("channel", 0))
     frame = rep.overlay_frame if rep.overlay_frame is not None else meta.n_frames // 2
     frame = min(max(frame, 0), meta.n_frames - 1)
@@ -498,6 +501,7 @@ def report_sample_step(
         **provenance_view(record),
         "segmentation": seg_info,
         "tracking": {k: v for k, v in tracking_info.items() if k != "settings"},
+        "CTC export": ctc_export_text(len(tables.read_tsv(ctc_files[0])) if ctc_files else None),
     }
     provenance["config"] = provenance.pop("config", None) or config  # the resolved configuration, last
     html = build_sample_report(
