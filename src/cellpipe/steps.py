@@ -55,6 +55,8 @@ def ingest_movie_step(
 
     The movie is read and written one frame at a time (:func:`cellpipe.io.movies.open_movie`), so
     memory does not grow with its length; a frame with NaN pixels stops the job and no image is left.
+    The image's ``cellpipe`` attributes record ``source_checksum``: the sha256 of the bytes read
+    (``type, bytes, sha256``, and ``files`` for a CTC folder, as provenance describes the movie).
     """
     ingest_settings = IngestSettings.model_validate(settings)
     with open_movie(movie, fmt, axes) as raw:  # type: ignore[arg-type]
@@ -78,7 +80,13 @@ def ingest_movie_step(
                 frame = np.asarray(raw.data[t])
                 check.frame(t, frame)
                 out[t] = frame
-        check.finish()
+            check.finish()
+            # the sha256 of the bytes these pixels came from, taken by the reader: record_provenance compares
+            # it with the movie file's, which may have been replaced since (its mtime restored: no rerun)
+            if raw.source_checksum is not None:
+                attrs["source_checksum"] = raw.source_checksum()
+                logger.info("%s as read: %s bytes, sha256 %s", movie, attrs["source_checksum"]["bytes"],
+                            attrs["source_checksum"]["sha256"])
     logger.info("wrote %s: %s %s", image, shape, dtype)
 
 

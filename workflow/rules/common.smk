@@ -232,6 +232,8 @@ def provenance_inputs(wildcards):
         "sample_sheet": CFG.samples,
         "tracker_config": TRACKER_CONFIG,
         "model": segmentation_model(wildcards),
+        # its metadata holds the sha256 of the movie's bytes as ingest_movie read them (compared with the movie's)
+        "image": IMAGE.format(sample=wildcards.sample),
         "segmentation_info": f"{sample_dir}/segmentation.json",
         "outputs": outputs,
         "timings": benchmarks,
