@@ -59,7 +59,7 @@ def ingest_movie_step(
     (``type, bytes, sha256``, and ``files`` for a CTC folder, as provenance describes the movie).
     """
     ingest_settings = IngestSettings.model_validate(settings)
-    with open_movie(movie, fmt, axes) as raw:  # type: ignore[arg-type]
+    with open_movie(movie, fmt, axes, checksum=True) as raw:  # type: ignore[arg-type]
         shape, dtype = tuple(int(n) for n in raw.data.shape), np.dtype(raw.data.dtype)
         check = PixelCheck(sample, str(movie), shape, dtype)
         meta = resolve_metadata(

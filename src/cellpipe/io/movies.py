@@ -58,7 +58,7 @@ class RawMovie:
     frame_interval_min: float | None = None
     channel_names: list[str] = field(default_factory=list)
     source_checksum: Callable[[], dict[str, Any]] | None = None
-    """Inside :func:`open_movie`: the sha256 of the bytes the pixels were read from, described as
+    """Inside :func:`open_movie` with ``checksum``: the sha256 of the bytes the pixels were read from, described as
     :func:`cellpipe.io.checksums.describe_path` describes the movie (``type, bytes, sha256``, a folder's
     ``files`` too), to call once every frame has been read.  Raises :class:`MovieError` when the file
     changed while it was read or a frame was not read.  None for an array from :func:`read_movie`."""
@@ -462,7 +462,9 @@ class LazyMovie:
 
 
 @contextlib.contextmanager
-def open_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = None) -> Iterator[RawMovie]:
+def open_movie(
+    path: PathLike, fmt: MovieFormat = "auto", axes: str | None = None, checksum: bool = False
+) -> Iterator[RawMovie]:
     """Open any supported raw movie as a :class:`LazyMovie` (T, C, Y, X), read one frame at a time.
 
     What :func:`read_movie` returns, except that ``data`` reads its pixels only when indexed
@@ -470,7 +472,7 @@ def open_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = Non
     does not grow with the movie's length.  The file stays open inside the ``with`` block.  Same
     checks and errors as :func:`read_movie`, from the headers.
 
-    ``source_checksum()`` gives the sha256 of the bytes the pixels came from, which provenance
+    With ``checksum``, ``source_checksum()`` gives the sha256 of the bytes the pixels came from, which provenance
     compares with the movie's file later (a movie replaced since, its mtime restored, is caught
     there).  A CTC frame is read into memory, hashed and decoded from those bytes, so each frame
     is read once.  A TIFF is hashed in one pass over the same open file before its pages are
@@ -507,7 +509,8 @@ def open_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = Non
                 raise MovieError(f"{path}: no checksum of the frames read: frame(s) {unread[:5]} were not read")
             return folder_description(list(read.values()))
 
-        yield RawMovie(LazyMovie(header.shape_tcyx, header.dtype, read_ctc_frame), "TYX", source_checksum=ctc_checksum)
+        yield RawMovie(LazyMovie(header.shape_tcyx, header.dtype, read_ctc_frame), "TYX",
+                       source_checksum=ctc_checksum if checksum else None)
         return
     import zarr
 
@@ -515,7 +518,8 @@ def open_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = Non
     with contextlib.ExitStack() as stack:
         handle = stack.enter_context(open(path, "rb"))
         before = os.fstat(handle.fileno())
-        n_bytes, sha256 = sha256_of_handle(handle)
+        # a whole extra pass over the file: only for a caller that records it (ingest)
+        n_bytes, sha256 = sha256_of_handle(handle) if checksum else (before.st_size, "")
         try:
             tif = stack.enter_context(tifffile.TiffFile(handle))
         except _UNREADABLE as exc:
@@ -545,7 +549,8 @@ def open_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = Non
             return to_tcyx(block, use_axes, path)[0]
 
         logger.info("opened %s: axes %s -> TCYX %s, read frame by frame", path, use_axes, tcyx)
-        yield RawMovie(LazyMovie(tcyx, dtype, read_tiff_frame), use_axes, px, dt, names, source_checksum=tiff_checksum)
+        yield RawMovie(LazyMovie(tcyx, dtype, read_tiff_frame), use_axes, px, dt, names,
+                       source_checksum=tiff_checksum if checksum else None)
 
 
 def content_uuid(data: np.ndarray, metadata: dict[str, object]) -> str:
