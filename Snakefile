@@ -28,13 +28,15 @@ rule all:
         qc=expand(f"{RESULTS}/{{sample}}/qc.json", sample=SAMPLES),
         exports=expand(
             [
-                f"{RESULTS}/{{sample}}/ctc",
-                f"{RESULTS}/{{sample}}/ctc_segments.tsv",
+                *CTC_OUTPUTS,  # ctc/, ctc_segments.tsv unless export.ctc is false (workflow/rules/export.smk)
                 f"{RESULTS}/{{sample}}/tracks_napari.csv",
                 f"{RESULTS}/{{sample}}/tracks_napari_graph.json",
-                LABELS_GROUP,
             ],
             sample=SAMPLES,
         ),
         evaluation=[f"{RESULTS}/evaluation.tsv"] if GROUND_TRUTH else [],
+        evaluations=expand(f"{RESULTS}/{{sample}}/evaluation.json", sample=sorted(GROUND_TRUTH)),
+        # every other result a user sees, so that one deleted comes back (workflow/rules/common.smk)
+        results=expand(SAMPLE_RESULTS, sample=SAMPLES),
+        made_inputs=made_inputs(),
     default_target: True

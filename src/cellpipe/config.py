@@ -33,6 +33,7 @@ from cellpipe._base import StageSettings
 from cellpipe.ingest import IngestError, check_shape, resolve_metadata
 from cellpipe.settings import (
     EvaluateSettings,
+    ExportSettings,
     IngestSettings,
     MeasureSettings,
     NormalizeSettings,
@@ -117,6 +118,7 @@ class PipelineConfig(StageSettings):
     segment: SegmentSettings = Field(default_factory=SegmentSettings)
     track: TrackSettings = Field(default_factory=TrackSettings)
     measure: MeasureSettings = Field(default_factory=MeasureSettings)
+    export: ExportSettings = Field(default_factory=ExportSettings)
     evaluate: EvaluateSettings = Field(default_factory=EvaluateSettings)
     qc: QCSettings = Field(default_factory=QCSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)

@@ -16,6 +16,12 @@ CTC (:func:`to_ctc`)
     as its parent.  :func:`ctc_segments` gives the mapping from CTC label back to the
     cellpipe ``track_id`` (``ctc_segments.tsv`` in the workflow).
 
+    CTC masks are uint16 by the challenge's convention, which holds 65535 labels: a dense
+    movie (cells x frame gaps over the whole movie) can need more.  Masks are then uint32
+    (:func:`ctc_mask_dtype`), every frame of the movie the same: py-ctcmetrics and traccuracy
+    read them (traccuracy stacks the frames in the first frame's dtype, so a movie must not mix
+    the two); the CTC's own Java tools expect 16-bit masks.  The report says which was written.
+
 napari (:func:`to_napari_tracks`)
     napari's Tracks layer takes an ``(N, 4)`` array of ``track_id, t, y, x`` rows
     (sorted by track id, then t; y and x in pixels, so tracks overlay the image) and a
@@ -48,13 +54,17 @@ import numpy as np
 import pandas as pd
 
 from cellpipe.io.ctc import TRACK_COLUMNS as CTC_TRACK_COLUMNS
+from cellpipe.settings import ExportSettings
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "ExportSettings",
     "MAX_CTC_LABEL",
+    "MAX_CTC_LABEL_UINT32",
     "NAPARI_COLUMNS",
     "SEGMENT_COLUMNS",
+    "ctc_mask_dtype",
     "ctc_segments",
     "iter_ctc_frames",
     "to_ctc",
@@ -62,7 +72,24 @@ __all__ = [
 ]
 
 MAX_CTC_LABEL = int(np.iinfo(np.uint16).max)
-"""Largest CTC label: CTC masks are uint16, so a movie can hold at most 65535 segments."""
+"""Largest CTC label of a uint16 mask (the CTC convention): up to 65535 segments the masks are uint16."""
+
+MAX_CTC_LABEL_UINT32 = int(np.iinfo(np.uint32).max)
+"""Largest CTC label at all: above :data:`MAX_CTC_LABEL` segments the masks are uint32."""
+
+
+def ctc_mask_dtype(n_segments: int) -> np.dtype:
+    """The dtype of CTC masks holding labels 1..``n_segments``: uint16 when they fit (the CTC
+    convention, what every CTC tool reads), else uint32 (read by py-ctcmetrics and traccuracy).
+
+    Raises:
+        ValueError: more than :data:`MAX_CTC_LABEL_UINT32` segments.
+    """
+    if n_segments <= MAX_CTC_LABEL:
+        return np.dtype(np.uint16)
+    if n_segments <= MAX_CTC_LABEL_UINT32:
+        return np.dtype(np.uint32)
+    raise ValueError(f"{n_segments} CTC segments: more than the {MAX_CTC_LABEL_UINT32} labels a uint32 mask holds")
 
 SEGMENT_COLUMNS: tuple[str, ...] = ("label", "track_id", "segment", "first_frame", "last_frame", "parent")
 """Columns of :func:`ctc_segments`: CTC ``label``, cellpipe ``track_id``, ``segment`` (0-based
@@ -140,7 +167,8 @@ def ctc_segments(tracks: pd.DataFrame) -> pd.DataFrame:
     Raises:
         ValueError: a column is missing; a track id is not positive or a frame negative;
             a track names two parents or a parent track that has no rows; more than
-            :data:`MAX_CTC_LABEL` segments (CTC masks are uint16).
+            :data:`MAX_CTC_LABEL_UINT32` segments.  More than :data:`MAX_CTC_LABEL` are fine:
+            the masks are then uint32 (:func:`ctc_mask_dtype`).
     """
     _require(tracks, ("track_id", "frame", "parent"), "the CTC export")
     if tracks.empty:
@@ -149,10 +177,12 @@ def ctc_segments(tracks: pd.DataFrame) -> pd.DataFrame:
     obj = _objects(tracks)
     seg = _segment_of_objects(obj)
     n_segments = int(seg[-1]) + 1
-    if n_segments > MAX_CTC_LABEL:
-        raise ValueError(
-            f"{n_segments} CTC segments ({obj['track_id'].nunique()} tracks split at frame gaps): "
-            f"CTC masks are uint16 and hold at most {MAX_CTC_LABEL} labels; export a shorter movie or a crop"
+    if ctc_mask_dtype(n_segments) != np.uint16:
+        # was an error that stopped export_tracks, and with it the sample's provenance, report and summary
+        logger.warning(
+            "%d CTC segments (%d tracks split at frame gaps): more than the %d labels of a uint16 mask, "
+            "so the CTC masks are uint32 (read by py-ctcmetrics and traccuracy; the CTC's Java tools expect 16-bit)",
+            n_segments, obj["track_id"].nunique(), MAX_CTC_LABEL,
         )
     grouped = obj.assign(_seg=seg).groupby("_seg", sort=True)
     segments = pd.DataFrame(
@@ -197,20 +227,20 @@ def _present(frame: np.ndarray) -> np.ndarray:
     return values[values != 0].astype(np.int64)
 
 
-def _relabel(frame: np.ndarray, old: np.ndarray, new: np.ndarray) -> np.ndarray:
-    """``frame`` with value ``old[i]`` replaced by ``new[i]`` (every non-zero value is in ``old``), as uint16."""
-    out = np.zeros(frame.shape, dtype=np.uint16)
+def _relabel(frame: np.ndarray, old: np.ndarray, new: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``frame`` with value ``old[i]`` replaced by ``new[i]`` (every non-zero value is in ``old``), as ``dtype``."""
+    out = np.zeros(frame.shape, dtype=dtype)
     if not len(old):
         return out
     top = int(old.max())
     if top <= 4 * frame.size + 1024:
-        lut = np.zeros(top + 1, dtype=np.uint16)
+        lut = np.zeros(top + 1, dtype=dtype)
         lut[old] = new
         return lut[frame]
     order = np.argsort(old)
-    old_sorted, new_sorted = old[order], new[order].astype(np.uint16)
+    old_sorted, new_sorted = old[order], new[order].astype(dtype)
     pos = np.clip(np.searchsorted(old_sorted, frame), 0, len(old_sorted) - 1)
-    return np.where(old_sorted[pos] == frame, new_sorted[pos], np.uint16(0)).astype(np.uint16)
+    return np.where(old_sorted[pos] == frame, new_sorted[pos], dtype.type(0)).astype(dtype)
 
 
 def _listing(values: np.ndarray) -> str:
@@ -231,7 +261,8 @@ def to_ctc(
         segments: ``ctc_segments(tracks)`` when the caller already has it (it is computed otherwise).
 
     Returns:
-        ``(labels, ctc_tracks)``: ``labels`` (T, Y, X) uint16 where each object carries the
+        ``(labels, ctc_tracks)``: ``labels`` (T, Y, X) uint16 (uint32 above :data:`MAX_CTC_LABEL`
+        segments: :func:`ctc_mask_dtype`) where each object carries the
         CTC label of its segment, and ``ctc_tracks`` with columns ``label, first_frame,
         last_frame, parent`` (:data:`cellpipe.io.ctc.TRACK_COLUMNS`).  Together they pass
         :func:`cellpipe.io.ctc.check_ctc_tracks`: every label is present in every frame from
@@ -246,16 +277,23 @@ def to_ctc(
     """
     frames, ctc_tracks = iter_ctc_frames(relabelled, tracks, segments)
     shape = tuple(int(s) for s in np.shape(relabelled))
-    labels = np.zeros(shape, dtype=np.uint16)
+    labels = None
     for t, frame in enumerate(frames):
+        if labels is None:
+            labels = np.zeros(shape, dtype=frame.dtype)
         labels[t] = frame
+    if labels is None:  # no frames: the dtype the segments call for
+        labels = np.zeros(shape, dtype=ctc_mask_dtype(len(ctc_tracks)))
     return labels, ctc_tracks
 
 
 def iter_ctc_frames(
     relabelled: Any, tracks: pd.DataFrame, segments: pd.DataFrame | None = None
 ) -> tuple[Iterator[np.ndarray], pd.DataFrame]:
-    """:func:`to_ctc` one frame at a time: an iterator of (Y, X) uint16 CTC label frames, and the CTC track table.
+    """:func:`to_ctc` one frame at a time: an iterator of (Y, X) CTC label frames, and the CTC track table.
+
+    Every frame has the dtype :func:`ctc_mask_dtype` gives for the number of segments (uint16, or
+    uint32 for a dense movie), so a folder written from them never mixes the two.
 
     The table and the checks that need no pixels come at once; each frame is read from
     ``relabelled``, checked against the tracks table (the same ValueErrors as :func:`to_ctc`,
@@ -277,6 +315,7 @@ def iter_ctc_frames(
     if len(segments) != (int(seg_of_obj.max()) + 1 if len(obj) else 0):
         raise ValueError(f"segments has {len(segments)} rows; ctc_segments(tracks) gives a different number")
     seg_label = segments["label"].to_numpy(np.int64)[seg_of_obj]
+    dtype = ctc_mask_dtype(len(segments))
     n_frames = shape[0]
     if len(obj) and int(obj["frame"].max()) >= n_frames:
         bad = obj[obj["frame"] >= n_frames].iloc[0]
@@ -307,7 +346,7 @@ def iter_ctc_frames(
                 if missing.size:
                     msg += f" track(s) {_listing(missing)} in the tracks table but absent from the mask;"
                 raise ValueError(msg.rstrip(";") + " (masks and tracks must come from the same track_cells run)")
-            yield _relabel(frame, track_ids[rows], seg_label[rows])
+            yield _relabel(frame, track_ids[rows], seg_label[rows], dtype)
 
     logger.info("CTC export: %d tracks -> %d segments (%d frame gaps) in %d frames",
                 segments["track_id"].nunique(), len(segments), len(segments) - segments["track_id"].nunique(),

@@ -25,8 +25,9 @@ from typing import Any
 
 from cellpipe.versions import package_version
 
-SCHEMA_VERSION = 1
-"""Version of the record's layout; a replay refuses records newer than it understands."""
+SCHEMA_VERSION = 2
+"""Version of the record's layout; a replay refuses records newer than it understands.
+2: ``movie_at_ingest`` (:func:`movie_at_ingest`), which a replay of version 1 would not check."""
 
 PINNED_PACKAGES: tuple[str, ...] = (
     "cellpipe",
@@ -193,6 +194,48 @@ def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def read_differences(read: Mapping[str, Any], found: Mapping[str, Any] | None) -> list[str]:
+    """How the movie as ingest read it (``read``: ``type, bytes, sha256`` and a folder's ``files``) differs
+    from the movie described now (:func:`cellpipe.io.checksums.describe_path`, None when gone); empty when
+    every byte read is still there.  A folder is compared on the files read (a CTC movie's frames): other
+    files in it were not read, so they do not count."""
+    if found is None:
+        return ["the movie is gone"]
+    if found.get("type") != read.get("type"):
+        return [f"ingest read a {read.get('type')}, the movie is now a {found.get('type')}"]
+    if read.get("type") != "directory":
+        if found.get("sha256") == read.get("sha256"):
+            return []
+        return [f"ingest read sha256 {read.get('sha256')} ({_size(read.get('bytes'))}), "
+                f"the file now has sha256 {found.get('sha256')} ({_size(found.get('bytes'))})"]
+    now = {f["path"]: f for f in found.get("files", [])}
+    lines = []
+    for entry in read.get("files", []):
+        current = now.get(entry["path"])
+        if current is None:
+            lines.append(f"{entry['path']}: read at ingest (sha256 {entry['sha256']}), missing now")
+        elif current["sha256"] != entry["sha256"]:
+            lines.append(f"{entry['path']}: ingest read sha256 {entry['sha256']}, the file now has sha256 {current['sha256']}")
+    return lines
+
+
+def movie_at_ingest(read: Mapping[str, Any] | None, movie: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The record's ``movie_at_ingest``: the sha256 of the bytes ingest_movie read (``read``, from the
+    image's metadata, None when the image holds none) against the movie file now (``movie``, the
+    record's movie input).  The results were computed from the bytes read: when the file was replaced
+    since (and its mtime restored, so Snakemake reran nothing), the record's movie sha256 would certify
+    results that do not come from it.
+
+    Keys: ``sha256``, ``bytes`` and ``type`` as read; ``matches_movie`` (True, False, or None when ingest
+    recorded no checksum); ``differences`` (one line each, empty when it matches)."""
+    if read is None:
+        return {"sha256": None, "bytes": None, "type": None, "matches_movie": None,
+                "differences": ["not recorded: the image was written by a cellpipe that took no checksum at ingest"]}
+    differences = read_differences(read, movie)
+    return {"sha256": read.get("sha256"), "bytes": read.get("bytes"), "type": read.get("type"),
+            "matches_movie": not differences, "differences": differences}
+
+
 def model_record(segmentation_info: Mapping[str, Any], model_path: str | None) -> dict[str, Any]:
     """The segmentation model as ``segment_cells`` used it (from its ``segmentation.json``)."""
     return {
@@ -219,18 +262,23 @@ def build_record(
     command: Mapping[str, Any] | None,
     outputs: Sequence[Mapping[str, Any]],
     created_utc: str | None = None,
+    movie_read: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The provenance record of one sample (see the module docstring and README.md for each key).
 
     ``inputs``: entries of :func:`cellpipe.io.checksums.describe_path`, listed in :data:`INPUT_ROLES`
-    order; ``outputs``: ``{"path" (relative to results/<sample>/), "bytes", "sha256"}``."""
+    order; ``outputs``: ``{"path" (relative to results/<sample>/), "bytes", "sha256"}``;
+    ``movie_read``: the checksum ingest_movie took of the bytes it read (None: it took none), which
+    ``movie_at_ingest`` compares with the movie input (:func:`movie_at_ingest`)."""
     order = {role: i for i, role in enumerate(INPUT_ROLES)}
+    movie = next((e for e in inputs if e["role"] == "movie"), None)
     return {
         "schema_version": SCHEMA_VERSION,
         "sample": sample,
         "created_utc": created_utc or utc_now(),
         "workdir": workdir,
         "inputs": sorted((dict(e) for e in inputs), key=lambda e: (order.get(e["role"], len(order)), e["path"])),
+        "movie_at_ingest": movie_at_ingest(movie_read, movie),
         "config": dict(config),
         "versions": dict(versions),
         "model": model_record(segmentation_info, model_path),
@@ -322,7 +370,8 @@ def check_record(
 
     ``found_inputs``: one entry per ``record["inputs"]`` entry, in the same order, described now
     (None where the path no longer exists).  Changed config files are notes (see
-    :data:`ADVISORY_ROLES`); every other difference is a problem."""
+    :data:`ADVISORY_ROLES`); every other difference is a problem, and so is a record whose
+    ``movie_at_ingest`` says the results were computed from other bytes than its movie's."""
     sample = str(record.get("sample", "?"))
     check = Check()
     schema = record.get("schema_version")
@@ -334,6 +383,13 @@ def check_record(
     recorded_inputs = list(record.get("inputs", []))
     if len(recorded_inputs) != len(found_inputs):
         raise ValueError(f"{len(found_inputs)} inputs described for {len(recorded_inputs)} recorded")
+    at_ingest = record.get("movie_at_ingest")
+    if isinstance(at_ingest, Mapping) and at_ingest.get("matches_movie") is False:
+        movie = next((e.get("path") for e in recorded_inputs if e.get("role") == "movie"), "?")
+        check.problems.append(
+            f"sample {sample!r}: movie {movie}: the results were computed from other bytes than the movie file the "
+            f"record lists (sha256 at ingest {at_ingest.get('sha256')}): " + "; ".join(at_ingest.get("differences", []))
+        )
     for recorded, found in zip(recorded_inputs, found_inputs, strict=True):
         lines = input_differences(sample, recorded, found)
         if recorded["role"] in ADVISORY_ROLES:

@@ -971,6 +971,37 @@ def _provenance_table(provenance: Mapping[str, Any]) -> str:
     return '<div class="scroll"><table><tbody>\n' + "\n".join(rows) + "\n</tbody></table></div>"
 
 
+def ctc_export_text(n_segments: int | None) -> str:
+    """What the report says of the sample's CTC export (``ctc/``): ``n_segments`` is the number of rows of
+    ``ctc_segments.tsv``, None when export.ctc is false (no CTC export)."""
+    from cellpipe.export import MAX_CTC_LABEL, ctc_mask_dtype
+
+    if n_segments is None:
+        return "not written (config export.ctc: false)"
+    if ctc_mask_dtype(n_segments) == np.uint16:
+        return f"ctc/: {n_segments} CTC segments, uint16 masks (the CTC convention)"
+    return (
+        f"ctc/: {n_segments} CTC segments, more than the {MAX_CTC_LABEL} a uint16 mask holds, so the masks are uint32: "
+        "py-ctcmetrics and traccuracy read them, the Cell Tracking Challenge's own (Java) tools expect 16-bit masks"
+    )
+
+
+def movie_at_ingest_text(at_ingest: Mapping[str, Any] | None) -> str:
+    """What the report says of a record's ``movie_at_ingest`` (:func:`cellpipe.provenance.movie_at_ingest`):
+    whether the results come from the movie file the record lists."""
+    if not at_ingest:
+        return "not recorded (a provenance record older than this check)"
+    if at_ingest.get("matches_movie") is None:
+        return "; ".join(at_ingest.get("differences") or ["not recorded"])
+    if at_ingest.get("matches_movie"):
+        return f"sha256 {at_ingest.get('sha256')}: the movie file listed above, byte for byte"
+    return (
+        f"MISMATCH: the results were computed from a movie with sha256 {at_ingest.get('sha256')}, not from the "
+        "movie file listed above (replaced since ingest?); a replay refuses this record. "
+        + "; ".join(at_ingest.get("differences") or [])
+    )
+
+
 def provenance_view(record: Mapping[str, Any]) -> dict[str, Any]:
     """What the report shows of a provenance record (``provenance.json``, :mod:`cellpipe.provenance`):
     input files with size and sha256 (a folder as one row: its file count and folder digest), model,
@@ -1003,6 +1034,7 @@ def provenance_view(record: Mapping[str, Any]) -> dict[str, Any]:
             }
             for entry in record.get("inputs", [])
         ],
+        "movie as read at ingest": movie_at_ingest_text(record.get("movie_at_ingest")),
         "model": model or "none",
         "device": record.get("device"),
         "versions": {k: v if v is not None else "not installed" for k, v in (record.get("versions") or {}).items()},

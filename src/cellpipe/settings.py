@@ -24,6 +24,7 @@ __all__ = [
     "CellposeSettings",
     "ClassicalSettings",
     "EvaluateSettings",
+    "ExportSettings",
     "IngestSettings",
     "MeasureSettings",
     "Network",
@@ -651,6 +652,21 @@ class QCSettings(StageSettings):
     )
 
 
+# --------------------------------------------------------------------------- export
+
+
+class ExportSettings(StageSettings):
+    """What rule export_tracks writes besides the napari tables (tracks_napari.csv, tracks_napari_graph.json)."""
+
+    ctc: bool = Field(
+        True,
+        description="Write the Cell Tracking Challenge result folder ctc/ and ctc_segments.tsv for every sample. "
+        "Masks are uint16 (the CTC convention) up to 65535 CTC segments per movie and uint32 above; "
+        "py-ctcmetrics and traccuracy read both, the CTC's own Java tools expect 16-bit. false: neither is "
+        "written (the napari tables still are); evaluation writes the CTC result it scores to a temporary folder.",
+    )
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -923,6 +939,7 @@ STAGE_MODULES: dict[str, str] = {
     "TrackSettings": "track",
     "MeasureSettings": "measure",
     "EvaluateSettings": "evaluate",
+    "ExportSettings": "export",
     "QCSettings": "qc",
     "ReportSettings": "report",
     "SimulationSettings": "simulate",

@@ -55,9 +55,11 @@ def ingest_movie_step(
 
     The movie is read and written one frame at a time (:func:`cellpipe.io.movies.open_movie`), so
     memory does not grow with its length; a frame with NaN pixels stops the job and no image is left.
+    The image's ``cellpipe`` attributes record ``source_checksum``: the sha256 of the bytes read
+    (``type, bytes, sha256``, and ``files`` for a CTC folder, as provenance describes the movie).
     """
     ingest_settings = IngestSettings.model_validate(settings)
-    with open_movie(movie, fmt, axes) as raw:  # type: ignore[arg-type]
+    with open_movie(movie, fmt, axes, checksum=True) as raw:  # type: ignore[arg-type]
         shape, dtype = tuple(int(n) for n in raw.data.shape), np.dtype(raw.data.dtype)
         check = PixelCheck(sample, str(movie), shape, dtype)
         meta = resolve_metadata(
@@ -80,7 +82,13 @@ def ingest_movie_step(
                 frame = np.asarray(raw.data[t])
                 check.frame(t, frame)
                 out[t] = frame
-        check.finish()
+            check.finish()
+            # the sha256 of the bytes these pixels came from, taken by the reader: record_provenance compares
+            # it with the movie file's, which may have been replaced since (its mtime restored: no rerun)
+            if raw.source_checksum is not None:
+                attrs["source_checksum"] = raw.source_checksum()
+                logger.info("%s as read: %s bytes, sha256 %s", movie, attrs["source_checksum"]["bytes"],
+                            attrs["source_checksum"]["sha256"])
     logger.info("wrote %s: %s %s", image, shape, dtype)
 
 
@@ -468,10 +476,11 @@ def report_sample_step(
     ``inputs`` are the rule's named inputs: ``image, normalized, percentiles, labels,
     segmentation_info, cells, track_metrics, counts, tracks, lineage, tracking_info`` (paths),
     ``evaluation`` (a list holding the sample's evaluation.json, or empty), ``qc`` (the sample's
-    qc.json, rule assess_quality; optional) and ``provenance`` (the sample's provenance.json: input
-    checksums, versions, model, device, command line, timings).
+    qc.json, rule assess_quality; optional), ``provenance`` (the sample's provenance.json: input
+    checksums, versions, model, device, command line, timings) and ``ctc_segments`` (the sample's
+    ctc_segments.tsv; absent when export.ctc is false: the report then says there is no CTC export).
     """
-    from cellpipe.report import ReportSettings, build_sample_report, provenance_view
+    from cellpipe.report import ReportSettings, build_sample_report, ctc_export_text, provenance_view
 
     rep = ReportSettings.model_validate(settings)
     meta = omezarr.open_ome_image(inputs["image"])
@@ -483,6 +492,8 @@ def report_sample_step(
     evaluation = tables.read_json(evaluation_files[0]) if evaluation_files else None
     record = tables.read_json(inputs["provenance"]) if inputs.get("provenance") else {}
     quality = tables.read_json(inputs["qc"]) if inputs.get("qc") else None
+    ctc_files = inputs.get("ctc_segments") or []  # the rule gives a list: empty without a CTC export
+    ctc_files = [ctc_files] if isinstance(ctc_files, (str, os.PathLike)) else list(ctc_files)
     channel = int(config.get("segment", {}).get("channel", 0))
     frame = rep.overlay_frame if rep.overlay_frame is not None else meta.n_frames // 2
     frame = min(max(frame, 0), meta.n_frames - 1)
@@ -500,6 +511,7 @@ def report_sample_step(
         **provenance_view(record),
         "segmentation": seg_info,
         "tracking": {k: v for k, v in tracking_info.items() if k != "settings"},
+        "CTC export": ctc_export_text(len(tables.read_tsv(ctc_files[0])) if ctc_files else None),
     }
     provenance["config"] = provenance.pop("config", None) or config  # the resolved configuration, last
     html = build_sample_report(

@@ -2,13 +2,15 @@
 
 ``evaluate_sample_step`` reads the ground truth (:mod:`cellpipe.io.ground_truth`), the sample's
 segmentation (``image.ome.zarr/labels/cells``, for instance and pixel scores and the per-frame count
-error) and its CTC export (``ctc/``, for CTC SEG/DET/TRA and division detection), scores them
+error) and its CTC export (``ctc/``, for CTC SEG/DET/TRA and division detection; made in a temporary
+folder from the tracked masks when ``export.ctc`` is false), scores them
 with :mod:`cellpipe.evaluate` and writes ``evaluation.json``.  ``summarize_evaluation_step``
 writes one row per sample to ``results/evaluation.tsv``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -31,15 +33,13 @@ from cellpipe.evaluate import (
 from cellpipe.io import omezarr, tables
 from cellpipe.io.ctc import TRACK_COLUMNS, write_ctc_ground_truth, write_ctc_results
 from cellpipe.io.ground_truth import GroundTruth, GroundTruthError, read_ground_truth
+from cellpipe.steps_export import write_ctc_export
 from cellpipe.versions import package_version
 
 logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]
 
 __all__ = ["EVALUATION_COLUMNS", "evaluation_row", "evaluate_sample_step", "summarize_evaluation_step"]
-
-_MAX_CTC_LABELS = 65535  # CTC masks are uint16
-
 
 def _n_objects(frame: np.ndarray) -> int:
     return int(np.count_nonzero(np.unique(frame)))
@@ -52,8 +52,7 @@ def _labels_ctc_scores(gt: GroundTruth, predicted: Callable[[int], np.ndarray], 
     frames = sorted(gt.masks)
     true_stack, true_rows = single_frame_tracks([gt.masks[t] for t in frames])
     pred_stack, pred_rows = single_frame_tracks([predicted(t) for t in frames])
-    if max(len(true_rows), len(pred_rows)) > _MAX_CTC_LABELS:
-        return {"reason": f"more than {_MAX_CTC_LABELS} objects in the annotated frames: CTC masks are 16-bit"}
+    # more than 65535 objects: the temporary folders hold uint32 masks, which py-ctcmetrics reads
     with tempfile.TemporaryDirectory(prefix="cellpipe-evaluate-") as tmp:
         gt_dir, res_dir = Path(tmp) / "01_GT", Path(tmp) / "01_RES"
         write_ctc_ground_truth(gt_dir, true_stack, pd.DataFrame(true_rows, columns=list(TRACK_COLUMNS)))
@@ -68,12 +67,18 @@ def evaluate_sample_step(
     ground_truth: PathLike,
     segmentation: PathLike,
     image: PathLike,
-    ctc_dir: PathLike,
+    ctc_dir: PathLike | None,
     settings: dict[str, Any],
     evaluation: PathLike,
     threads: int = 1,
+    tracked: PathLike | None = None,
+    tracks: PathLike | None = None,
 ) -> None:
     """Score one sample against its ground truth and write ``evaluation.json``.
+
+    ``ctc_dir`` is the sample's CTC export (rule export_tracks).  With config ``export.ctc: false`` there
+    is none: it is None and ``tracked`` (``image.ome.zarr/labels/tracks``) and ``tracks``
+    (``tracks.parquet``) are given instead, from which the same CTC result is written to a temporary folder.
 
     Raises:
         GroundTruthError: the ground truth is missing, unreadable or does not fit the movie
@@ -114,13 +119,22 @@ def evaluate_sample_step(
 
     divisions: dict[str, Any] | None
     if gt.format == "ctc":
-        ctc = ctc_scores(
-            ctc_dir, gt.path, segmentation=bool(gt.masks), tracking=True,
-            division_frame_tolerance=ev.division_frame_tolerance, threads=threads,
-        )
-        ctc["result"] = "ctc/ (tracked masks)"
-        ctc["branching_correctness"] = ctc.pop("divisions")
-        divisions = division_scores(ctc_dir, gt.path, ev.division_frame_tolerance)
+        with contextlib.ExitStack() as stack:
+            if ctc_dir is None:
+                if tracked is None or tracks is None:
+                    raise ValueError(f"sample {sample!r}: no CTC export (ctc_dir) and no tracked masks and tracks to make one")
+                ctc_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cellpipe-evaluate-"))) / "01_RES"
+                write_ctc_export(omezarr.open_ome_image(tracked), tables.read_parquet(tracks), ctc_dir)
+                result_name = "tracked masks (image.ome.zarr/labels/tracks) as a CTC result (export.ctc: false)"
+            else:
+                result_name = "ctc/ (tracked masks)"
+            ctc = ctc_scores(
+                ctc_dir, gt.path, segmentation=bool(gt.masks), tracking=True,
+                division_frame_tolerance=ev.division_frame_tolerance, threads=threads,
+            )
+            ctc["result"] = result_name
+            ctc["branching_correctness"] = ctc.pop("divisions")
+            divisions = division_scores(ctc_dir, gt.path, ev.division_frame_tolerance)
     else:
         ctc = _labels_ctc_scores(gt, predicted, threads)
         ctc.pop("divisions", None)

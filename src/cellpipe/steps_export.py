@@ -3,11 +3,14 @@
 Reads ``image.ome.zarr/labels/tracks`` (masks whose pixels are track ids) and ``tracks.parquet``, converts them
 with :mod:`cellpipe.export` and writes, each atomically (complete or absent):
 
-* ``ctc/`` — a CTC ``RES`` folder: ``maskTTT.tif`` (uint16) and ``res_track.txt``, tracks split at
-  frame gaps (what the CTC evaluation tools, ``py-ctcmetrics`` and ``traccuracy`` read);
+* ``ctc/`` — a CTC ``RES`` folder: ``maskTTT.tif`` and ``res_track.txt``, tracks split at frame gaps
+  (what the CTC evaluation tools, ``py-ctcmetrics`` and ``traccuracy`` read); masks are uint16, or
+  uint32 when the movie has more than 65535 CTC segments (:func:`cellpipe.export.ctc_mask_dtype`);
 * ``ctc_segments.tsv`` — CTC label -> cellpipe ``track_id``, segment, first/last frame, parent;
 * ``tracks_napari.csv`` — ``track_id,t,y,x`` (frames, pixels) for napari's Tracks layer;
 * ``tracks_napari_graph.json`` — ``{"child track id": [parent track id]}`` for its ``graph``.
+
+The two CTC outputs are left out when config ``export.ctc`` is false; the napari tables never are.
 """
 
 from __future__ import annotations
@@ -15,52 +18,73 @@ from __future__ import annotations
 import logging
 import os
 
-from cellpipe.export import ctc_segments, iter_ctc_frames, to_napari_tracks
+from typing import TYPE_CHECKING
+
+from cellpipe.export import ctc_mask_dtype, ctc_segments, iter_ctc_frames, to_napari_tracks
 from cellpipe.io import omezarr, tables
 from cellpipe.io.atomic import atomic_path
 from cellpipe.io.ctc import write_ctc_result_frames
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]
 
-__all__ = ["export_tracks_step"]
+__all__ = ["export_tracks_step", "write_ctc_export"]
+
+
+def write_ctc_export(tracked: omezarr.OmeImage, table: pd.DataFrame, ctc_dir: PathLike) -> pd.DataFrame:
+    """Write the CTC ``RES`` folder ``ctc_dir`` of track-relabelled masks and their tracks table;
+    returns the segment mapping (:func:`cellpipe.export.ctc_segments`).
+
+    Frame by frame: each mask is read, checked against the tracks table and written in turn.  The
+    masks are uint16, or uint32 for more than 65535 segments (every frame the same dtype).
+    """
+    mapping = ctc_segments(table)
+    frames, ctc_tracks = iter_ctc_frames(tracked.data, table, segments=mapping)
+    write_ctc_result_frames(ctc_dir, frames, tracked.n_frames, ctc_tracks, dtype=ctc_mask_dtype(len(mapping)))
+    return mapping
 
 
 def export_tracks_step(
     tracked: PathLike,
     tracks: PathLike,
-    ctc_dir: PathLike,
+    ctc_dir: PathLike | None,
     napari_csv: PathLike,
     napari_graph: PathLike,
-    segments: PathLike,
+    segments: PathLike | None,
 ) -> None:
-    """Export one sample's tracks as a CTC result folder, its segment mapping and napari tables.
+    """Export one sample's tracks as napari tables and (unless ``ctc_dir`` is None) a CTC result folder and
+    its segment mapping.
 
     Args:
         tracked: ``image.ome.zarr/labels/tracks`` from ``track_cells`` (axes tyx, pixel values = track ids).
         tracks: ``tracks.parquet`` from ``track_cells``.
-        ctc_dir: Output CTC ``RES`` folder (must not exist or be empty).
+        ctc_dir: Output CTC ``RES`` folder (must not exist or be empty); None: no CTC export (``export.ctc: false``).
         napari_csv: Output CSV ``track_id,t,y,x`` (t in frames, y/x in pixels).
         napari_graph: Output JSON ``{child track id: [parent track id]}``.
-        segments: Output TSV mapping CTC labels to track ids (:data:`cellpipe.export.SEGMENT_COLUMNS`).
+        segments: Output TSV mapping CTC labels to track ids (:data:`cellpipe.export.SEGMENT_COLUMNS`);
+            None with ``ctc_dir``.
 
     Raises:
-        ValueError: masks and tracks disagree, or more than 65535 CTC segments (see
-            :func:`cellpipe.export.to_ctc`).
+        ValueError: masks and tracks disagree (see :func:`cellpipe.export.to_ctc`).
     """
+    if (ctc_dir is None) != (segments is None):
+        raise ValueError("ctc_dir and segments are given together or not at all")
     image = omezarr.open_ome_image(tracked)
     table = tables.read_parquet(tracks)
-    mapping = ctc_segments(table)
-    # frame by frame: the masks are read, checked against the tracks table and written one at a time
-    frames, ctc_tracks = iter_ctc_frames(image.data, table, segments=mapping)
     data, graph = to_napari_tracks(table)
-
-    write_ctc_result_frames(ctc_dir, frames, image.n_frames, ctc_tracks)
-    tables.write_tsv(mapping, segments)
     with atomic_path(napari_csv) as tmp:
         data.to_csv(tmp, index=False, lineterminator="\n")
     tables.write_json(graph, napari_graph)
+    if ctc_dir is None or segments is None:
+        logger.info("exported %d tracks (%d divisions) for napari; no CTC export (export.ctc: false)",
+                    data["track_id"].nunique(), len(graph))
+        return
+    mapping = write_ctc_export(image, table, ctc_dir)
+    tables.write_tsv(mapping, segments)
     logger.info(
-        "exported %d tracks (%d CTC segments, %d divisions) over %d frames",
-        mapping["track_id"].nunique(), len(mapping), len(graph), image.n_frames,
+        "exported %d tracks (%d CTC segments, %s masks, %d divisions) over %d frames",
+        mapping["track_id"].nunique(), len(mapping), ctc_mask_dtype(len(mapping)), len(graph), image.n_frames,
     )

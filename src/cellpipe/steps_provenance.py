@@ -8,9 +8,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from cellpipe.io import tables
+from cellpipe.io import omezarr, tables
 from cellpipe.io.checksums import describe_path
-from cellpipe.provenance import INPUT_ROLES, benchmark_timings, build_record, package_versions
+from cellpipe.provenance import INPUT_ROLES, benchmark_timings, build_record, movie_at_ingest, package_versions
 
 logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]
@@ -75,7 +75,9 @@ def record_provenance_step(
 
     ``inputs`` are the rule's named inputs: one path or a list of paths for each of
     :data:`cellpipe.provenance.INPUT_ROLES` (``movie, ground_truth, config, sample_sheet,
-    tracker_config, model``; empty where the sample has none), ``segmentation_info`` (the sample's
+    tracker_config, model``; empty where the sample has none), ``image`` (the sample's image.ome.zarr,
+    whose metadata holds the sha256 ingest_movie took of the movie's bytes as it read them; optional),
+    ``segmentation_info`` (the sample's
     segmentation.json), ``outputs`` (result tables whose sha256 is recorded) and ``timings`` (the
     benchmark TSVs of the sample's jobs).  ``config`` is the resolved configuration; ``invocation``
     the file the main snakemake process wrote when it started (read if present, never required);
@@ -88,6 +90,13 @@ def record_provenance_step(
             entry = describe_path(role, path)
             logger.info("%s %s: %s bytes, sha256 %s", role, path, entry["bytes"], entry["sha256"])
             described.append(entry)
+    movie_read = omezarr.open_ome_image(inputs["image"]).attrs.get("source_checksum") if inputs.get("image") else None
+    movie = next((e for e in described if e["role"] == "movie"), None)
+    at_ingest = movie_at_ingest(movie_read, movie)
+    if at_ingest["matches_movie"] is False:
+        # recorded, not raised: the record must say it, and the report and a replay show and refuse it
+        logger.warning("the movie %s is not the one the results were computed from: %s",
+                       movie["path"] if movie else "?", "; ".join(at_ingest["differences"]))
     segmentation_info = tables.read_json(inputs["segmentation_info"])
     timings = benchmark_timings(read_benchmarks(_paths(inputs.get("timings"))))
     record = build_record(
@@ -101,6 +110,7 @@ def record_provenance_step(
         timings=timings,
         command=read_invocation(invocation),
         outputs=output_checksums(_paths(inputs.get("outputs"))),
+        movie_read=movie_read,
     )
     tables.write_json(record, provenance)
     logger.info("wrote %s: %d inputs, %d timed rules, %d result files", provenance, len(described), len(timings),

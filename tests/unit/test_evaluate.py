@@ -284,6 +284,8 @@ def sample_files(tmp_path: Path, sim: SimulatedMovie) -> dict[str, Path]:
                          "parent": int(sim.tracks.set_index("label").parent.get(label, 0))})
     labels16, ctc_tracks = to_ctc(predicted, pd.DataFrame(rows))[:2]
     write_ctc_results(tmp_path / "ctc", labels16, ctc_tracks)
+    # the tracks table of these masks (pixels = track ids), for an evaluation without a CTC export
+    pd.DataFrame(rows).to_parquet(tmp_path / "tracks.parquet", index=False)
     write_ctc_ground_truth(tmp_path / "01_GT", sim.labels, sim.tracks)
     return {"image": image, "segmentation": seg, "ctc_dir": tmp_path / "ctc", "ground_truth": tmp_path / "01_GT"}
 
@@ -313,6 +315,22 @@ def test_evaluate_sample_step_writes_scores(tmp_path: Path, sim: SimulatedMovie)
     table = pd.read_csv(tmp_path / "evaluation.tsv", sep="\t")
     assert table.loc[0, "sample"] == "s1" and table.loc[0, "DET"] == pytest.approx(ev["ctc"]["DET"])
     assert table.loc[0, "AP50"] == pytest.approx((n_objects - 1) / n_objects)
+
+
+def test_without_a_ctc_export_the_evaluation_makes_its_own_and_scores_the_same(tmp_path: Path, sim: SimulatedMovie) -> None:
+    """export.ctc: false: evaluate_sample gets the tracked masks and tracks instead of ctc/ (issue #23 item 7)."""
+    import json
+
+    from cellpipe.steps_evaluate import evaluate_sample_step
+
+    files = sample_files(tmp_path, sim)
+    evaluate_sample_step("s1", settings={}, evaluation=tmp_path / "with.json", **files)
+    files.update(ctc_dir=None, tracked=files["segmentation"], tracks=tmp_path / "tracks.parquet")
+    evaluate_sample_step("s1", settings={}, evaluation=tmp_path / "without.json", **files)
+    with_ctc, without = (json.loads((tmp_path / name).read_text()) for name in ("with.json", "without.json"))
+    assert without["ctc"].pop("result").startswith("tracked masks") and with_ctc["ctc"].pop("result") == "ctc/ (tracked masks)"
+    assert without == with_ctc
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("cellpipe-")) == []
 
 
 def test_label_tiff_ground_truth_gets_seg_and_det_without_tracking(tmp_path: Path, sim: SimulatedMovie) -> None:

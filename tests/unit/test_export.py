@@ -129,18 +129,98 @@ def test_masks_and_table_must_agree_and_errors_name_frame_and_track() -> None:
         to_ctc(masks[0], tracks)
 
 
-def test_more_segments_than_uint16_labels_is_refused() -> None:
+def dense_movie(n_tracks: int) -> tuple[np.ndarray, pd.DataFrame]:
+    """``n_tracks`` one-pixel tracks present in frames 0 and 2 of a 3-frame movie (absent in frame 1), so the
+    CTC export splits each in two: 2 x ``n_tracks`` segments.  Tracks fill the frames' pixels in order."""
+    side = int(np.ceil(np.sqrt(n_tracks)))
+    masks = np.zeros((3, side, side), dtype=np.uint32)
+    ids = np.arange(1, n_tracks + 1, dtype=np.uint32)
+    for t in (0, 2):
+        masks[t].ravel()[:n_tracks] = ids
+    pixel = np.repeat(np.arange(n_tracks), 2)
+    tracks = pd.DataFrame({"track_id": np.repeat(ids.astype(np.int64), 2), "frame": np.tile([0, 2], n_tracks),
+                           "parent": 0, "y_px": (pixel // side).astype(float), "x_px": (pixel % side).astype(float)})
+    return masks, tracks
+
+
+def test_more_segments_than_uint16_labels_give_uint32_masks() -> None:
+    """Issue #23 item 7: more than 65535 CTC segments stopped export_tracks (and the sample's provenance, report
+    and summary with it).  The masks are now uint32, every frame alike; up to 65535 they stay uint16."""
+    from cellpipe.export import ctc_mask_dtype
+
+    assert ctc_mask_dtype(MAX_CTC_LABEL) == np.uint16 and ctc_mask_dtype(MAX_CTC_LABEL + 1) == np.uint32
     n = MAX_CTC_LABEL + 1
     many = pd.DataFrame({"track_id": np.arange(1, n + 1), "frame": np.zeros(n, dtype=np.int64),
                          "parent": np.zeros(n, dtype=np.int64)})
-    with pytest.raises(ValueError, match="65536 CTC segments .* at most 65535 labels"):
-        ctc_segments(many)
+    assert len(ctc_segments(many)) == n
     # gaps count: 40000 tracks present at frames 0 and 2 need 80000 labels
-    gaps = pd.DataFrame({"track_id": np.repeat(np.arange(1, 40001), 2), "frame": np.tile([0, 2], 40000),
-                         "parent": 0})
-    with pytest.raises(ValueError, match="80000 CTC segments"):
-        to_ctc(np.zeros((3, 2, 2), dtype=np.uint32), gaps)
-    assert len(ctc_segments(many.iloc[:MAX_CTC_LABEL])) == MAX_CTC_LABEL
+    masks, gaps = dense_movie(40_000)
+    labels, ctc = to_ctc(masks, gaps)
+    assert labels.dtype == np.uint32 and int(labels.max()) == 80_000 and len(ctc) == 80_000
+    assert check_ctc_tracks(labels, ctc) == []
+    # track k (pixel k-1) is segments 2k-1 (frame 0) and 2k (frame 2, parent 2k-1)
+    assert labels[0].ravel()[39_999] == 79_999 and labels[2].ravel()[39_999] == 80_000 and not labels[1].any()
+    assert table(ctc.iloc[-2:]) == [(79_999, 0, 0, 0), (80_000, 2, 2, 79_999)]
+    small, _ = to_ctc(*dense_movie(10))
+    assert small.dtype == np.uint16
+
+
+def test_export_step_writes_a_dense_movie_with_uint32_masks(tmp_path: Path) -> None:
+    masks, tracks = dense_movie(40_000)
+    omezarr.write_ome_image(tmp_path / "tracks.ome.zarr", masks, "tyx", 0.5, 5.0, name="tracks")
+    tables.write_parquet(tracks, tmp_path / "tracks.parquet")
+    out = tmp_path / "out"
+    export_tracks_step(tmp_path / "tracks.ome.zarr", tmp_path / "tracks.parquet", out / "ctc",
+                       out / "tracks_napari.csv", out / "tracks_napari_graph.json", out / "ctc_segments.tsv")
+    labels, ctc = read_ctc_results(out / "ctc")
+    assert labels.dtype == np.uint32 and len(ctc) == 80_000 and int(labels.max()) == 80_000
+    assert len(tables.read_tsv(out / "ctc_segments.tsv")) == 80_000
+    assert len(pd.read_csv(out / "tracks_napari.csv")) == 80_000
+
+
+def test_py_ctcmetrics_and_traccuracy_read_uint32_masks(tmp_path: Path) -> None:
+    """The reason uint32 is written rather than nothing: both CTC readers cellpipe knows take labels > 65535."""
+    from traccuracy.loaders import load_ctc_data
+
+    from cellpipe.evaluate import ctc_scores
+    from cellpipe.io.ctc import write_ctc_ground_truth
+
+    masks, tracks = make_tracked({1: ([0, 1, 2], 0), 2: ([0, 1, 2], 0)}, 3)
+    truth = pd.DataFrame({"label": [1, 2], "first_frame": [0, 0], "last_frame": [2, 2], "parent": [0, 0]})
+    write_ctc_ground_truth(tmp_path / "01_GT", masks, truth)
+    result = masks.copy()
+    result[masks == 1], result[masks == 2] = 70_000, 70_001
+    write_ctc_results(tmp_path / "01_RES", result, truth.assign(label=[70_000, 70_001]))
+    assert read_ctc_results(tmp_path / "01_RES")[0].dtype == np.uint32
+    scores = ctc_scores(tmp_path / "01_RES", tmp_path / "01_GT")
+    assert scores["valid"] and scores["DET"] == 1.0 and scores["TRA"] == 1.0 and scores["SEG"] == 1.0
+    graph = load_ctc_data(str(tmp_path / "01_RES"), str(tmp_path / "01_RES" / "res_track.txt"))
+    assert {graph.graph.nodes[n]["segmentation_id"] for n in graph.graph.nodes} == {70_000, 70_001}
+
+
+def test_export_step_without_the_ctc_export_writes_the_napari_tables_only(tmp_path: Path) -> None:
+    masks, tracks = make_tracked({1: ([0, 1, 3], 0), 2: ([4, 5], 1)}, 6)
+    omezarr.write_ome_image(tmp_path / "tracks.ome.zarr", masks, "tyx", 0.5, 5.0, name="tracks")
+    tables.write_parquet(tracks, tmp_path / "tracks.parquet")
+    out = tmp_path / "out"
+    export_tracks_step(tmp_path / "tracks.ome.zarr", tmp_path / "tracks.parquet", None,
+                       out / "tracks_napari.csv", out / "tracks_napari_graph.json", None)
+    assert sorted(p.name for p in out.iterdir()) == ["tracks_napari.csv", "tracks_napari_graph.json"]
+    with pytest.raises(ValueError, match="together"):
+        export_tracks_step(tmp_path / "tracks.ome.zarr", tmp_path / "tracks.parquet", out / "ctc",
+                           out / "a.csv", out / "b.json", None)
+
+
+def test_the_report_says_which_ctc_masks_were_written() -> None:
+    from cellpipe.config import load_config
+    from cellpipe.report import ctc_export_text
+
+    assert "uint16" in ctc_export_text(12) and "uint32" not in ctc_export_text(12)
+    dense = ctc_export_text(80_000)
+    assert "80000 CTC segments" in dense and "uint32" in dense and "py-ctcmetrics" in dense and "16-bit" in dense
+    assert "export.ctc: false" in ctc_export_text(None)
+    assert load_config({"export": {"ctc": False}}).export.ctc is False
+    assert load_config({}).export.ctc is True
 
 
 def test_a_division_the_ctc_format_cannot_express_is_dropped_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:

@@ -3,13 +3,17 @@ next write of the same output, but never a live writer's temporary or one from a
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from cellpipe.io import omezarr
@@ -102,3 +106,101 @@ def test_failure_keeps_the_previous_output_and_removes_the_temporary(tmp_path: P
         (tmp.mkdir() if as_dir else tmp.write_text("half"))
         raise RuntimeError("failed")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and target.is_dir() == as_dir
+
+
+# --------------------------------------------------------------------------- a full disk (issue #23, item 16)
+
+
+def _one_track() -> pd.DataFrame:
+    return pd.DataFrame({"label": [1], "first_frame": [0], "last_frame": [0], "parent": [0]})
+
+
+def _no_space(*_args: object, **_kwargs: object) -> None:
+    raise OSError("65536 requested and 10112 written")  # what numpy's tofile (and so tifffile) says
+
+
+def test_a_short_write_is_reported_as_a_full_disk_naming_the_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tifffile
+
+    from cellpipe.io.atomic import DiskFullError
+    from cellpipe.io.ctc import write_ctc_result_frames
+
+    monkeypatch.setattr(tifffile, "imwrite", _no_space)
+    res = tmp_path / "ctc"
+    with pytest.raises(DiskFullError) as caught:
+        write_ctc_result_frames(res, [np.zeros((4, 4), np.uint16)], 1, _one_track())
+    message = str(caught.value)
+    assert "\n" not in message and "requested and" not in message
+    assert message.startswith(f"{res}: not written, the disk is full (") and " MB free on /" in message
+    assert caught.value.errno == errno.ENOSPC and isinstance(caught.value, OSError)
+    assert list(tmp_path.iterdir()) == []  # no partial folder, no temporary
+
+
+def test_enospc_from_a_table_writer_is_one_line_and_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cellpipe.io import tables
+    from cellpipe.io.atomic import DiskFullError
+
+    def full(self: object, path: object, **_kwargs: object) -> None:
+        Path(path).write_bytes(b"PAR1 partial")  # a partial file, as a real full disk leaves
+        raise OSError(errno.ENOSPC, "Error writing bytes to file. Detail: [errno 28] No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", full)
+    target = tmp_path / "tracks.parquet"
+    with pytest.raises(DiskFullError, match=r"tracks\.parquet: not written, the disk is full \(\d+ MB free on /"):
+        tables.write_parquet(pd.DataFrame({"a": [1]}), target)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_other_os_errors_are_not_called_a_full_disk(tmp_path: Path) -> None:
+    from cellpipe.io.atomic import DiskFullError, is_disk_full
+
+    assert not is_disk_full(OSError(errno.EACCES, "Permission denied"))
+    assert not is_disk_full(RuntimeError("no cause"))
+    try:
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError as inner:
+            raise RuntimeError("a zarr chunk could not be stored") from inner
+    except RuntimeError as outer:
+        assert is_disk_full(outer)
+    with pytest.raises(PermissionError), atomic_path(tmp_path / "x.json"):
+        raise PermissionError(errno.EACCES, "Permission denied")
+    with pytest.raises(OSError) as caught, atomic_path(tmp_path / "x.json"):
+        raise OSError(errno.EACCES, "Permission denied")
+    assert not isinstance(caught.value, DiskFullError)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MB tmpfs mounted at a folder of ``tmp_path`` (needs root; skipped otherwise)."""
+    where = tmp_path / "small_disk"
+    where.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a small tmpfs needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(where)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {done.stderr.decode(errors='replace').strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", str(where)], check=False)
+
+
+def test_a_real_full_disk_names_the_output_and_the_mount(small_disk: Path) -> None:
+    """tifffile, pyarrow and zarr on a 1 MB file system: each fails with the same one line, and nothing is left."""
+    import tifffile
+
+    from cellpipe.io import tables
+    from cellpipe.io.atomic import DiskFullError
+
+    rng = np.random.default_rng(0)
+    with pytest.raises(DiskFullError, match=rf"^{small_disk}/a\.tif: not written, the disk is full \(\d+ MB free on {small_disk}\)$"), \
+            atomic_path(small_disk / "a.tif") as tmp:
+        tifffile.imwrite(tmp, rng.integers(0, 60000, (1200, 1200), dtype=np.uint16))
+    with pytest.raises(DiskFullError, match=r"b\.parquet: not written, the disk is full"):
+        tables.write_parquet(pd.DataFrame({"a": rng.random(300_000)}), small_disk / "b.parquet")
+    with pytest.raises(DiskFullError, match=r"c\.ome\.zarr: not written, the disk is full"), \
+            omezarr.new_ome_array(small_disk / "c.ome.zarr", (4, 600, 600), "float32", "tyx", 1.0, 1.0) as arr:
+        for t in range(4):
+            arr[t] = rng.random((600, 600), dtype=np.float32)
+    assert list(small_disk.iterdir()) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 from pathlib import Path
 
@@ -344,3 +345,126 @@ def test_replay_of_an_unreadable_record_says_so(tmp_path: Path, caplog: pytest.L
     assert replay.main([str(tmp_path / "bad.json")]) == replay.EXIT_USAGE
     assert replay.main([str(tmp_path / "missing.json")]) == replay.EXIT_USAGE
     assert "missing.json is not a readable provenance record" in caplog.text
+
+
+# --------------------------------------------------------------------------- the movie as ingest read it (#23 item 2)
+
+
+def ingest(movie: str, image: str, fmt: str = "auto") -> dict:
+    """Run ingest_movie's step on ``movie``; returns the image's ``cellpipe`` attributes."""
+    from cellpipe.io import omezarr
+    from cellpipe.steps import ingest_movie_step
+
+    ingest_movie_step(sample="s1", movie=movie, fmt=fmt, axes=None, pixel_size_um=0.5, frame_interval_min=5.0,
+                      channel_names=[], settings={}, image=image)
+    return omezarr.open_ome_image(image).attrs
+
+
+def real_movie(workdir: Path, seed: int) -> bytes:
+    """An OME-TIFF movie at data/movie.tif (3 frames of 32 x 32), its bytes returned."""
+    from cellpipe.io.movies import write_ome_tiff
+
+    frames = np.random.default_rng(seed).integers(0, 4000, (3, 32, 32), dtype=np.uint16)
+    write_ome_tiff(workdir / "data/movie.tif", frames, 0.5, 5.0)
+    return (workdir / "data/movie.tif").read_bytes()
+
+
+def replace_keeping_mtime(path: Path, data: bytes) -> None:
+    """What `cp -p other path` (or `rsync -a` from a backup) does: new bytes, the old modification time."""
+    stat = path.stat()
+    path.write_bytes(data)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def test_ingest_records_the_checksum_of_the_bytes_it_read(workdir: Path) -> None:
+    """The image's metadata holds the sha256 of the movie as read: for a TIFF the file's, for a CTC folder its
+    frames' with the folder digest provenance uses (other files in the folder were not read)."""
+    from cellpipe.io.ctc import write_ctc_movie
+
+    data = real_movie(workdir, 0)
+    attrs = ingest("data/movie.tif", "results/s1/image.ome.zarr")
+    assert attrs["source_checksum"] == {"type": "file", "bytes": len(data), "sha256": sha(data)}
+
+    write_ctc_movie(workdir / "data/ctc01", np.random.default_rng(1).integers(0, 255, (3, 32, 32), dtype=np.uint8))
+    described = describe_path("movie", "data/ctc01")
+    attrs = ingest("data/ctc01", "results/s2/image.ome.zarr", fmt="ctc")
+    assert attrs["source_checksum"] == {k: described[k] for k in ("type", "bytes", "sha256", "files")}
+    assert [f["path"] for f in attrs["source_checksum"]["files"]] == ["t000.tif", "t001.tif", "t002.tif"]
+    (workdir / "data/ctc01/README.txt").write_text("not a frame")  # in the folder, never read
+    again = ingest("data/ctc01", "results/s3/image.ome.zarr", fmt="ctc")
+    assert again["source_checksum"] == attrs["source_checksum"]
+
+
+def test_a_movie_replaced_with_its_mtime_restored_is_caught(workdir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    """The scenario of issue #23 item 2: the results come from movie A; A is replaced by B with A's mtime
+    (Snakemake reruns nothing); record_provenance then checksums B.  The record says the results do not come
+    from B, the report says so, and a replay refuses, naming both checksums."""
+    from cellpipe.report import movie_at_ingest_text
+
+    first = real_movie(workdir, 0)
+    ingest("data/movie.tif", "results/s1/image.ome.zarr")
+    inputs = {**INPUTS, "image": "results/s1/image.ome.zarr/.zattrs"}
+    record_provenance_step("s1", inputs, CONFIG, "results/s1/provenance.json", model_path="models/weights.pth")
+    record = json.loads((workdir / "results/s1/provenance.json").read_text())
+    assert record["movie_at_ingest"] == {"sha256": sha(first), "bytes": len(first), "type": "file",
+                                         "matches_movie": True, "differences": []}
+    assert current_check(record, workdir).ok
+    assert "the movie file listed above, byte for byte" in movie_at_ingest_text(record["movie_at_ingest"])
+
+    second = (workdir / "data/movie.tif").read_bytes()[:-1] + b"\x01"  # another movie, the same size
+    replace_keeping_mtime(workdir / "data/movie.tif", second)
+    with caplog.at_level("WARNING"):
+        record_provenance_step("s1", inputs, CONFIG, "results/s1/provenance.json", model_path="models/weights.pth")
+    record = json.loads((workdir / "results/s1/provenance.json").read_text())
+    movie = next(e for e in record["inputs"] if e["role"] == "movie")
+    assert movie["sha256"] == sha(second)  # the file as it is now, as before
+    at_ingest = record["movie_at_ingest"]
+    assert at_ingest["sha256"] == sha(first) and at_ingest["matches_movie"] is False
+    assert at_ingest["differences"] == [
+        f"ingest read sha256 {sha(first)} ({len(first)} bytes), the file now has sha256 {sha(second)} ({len(second)} bytes)"
+    ]
+    assert "is not the one the results were computed from" in caplog.text
+    assert movie_at_ingest_text(at_ingest).startswith(f"MISMATCH: the results were computed from a movie with sha256 {sha(first)}")
+
+    check = current_check(record, workdir)  # the movie on disk is the recorded one: only the ingest check fails
+    assert check.problems == [
+        f"sample 's1': movie data/movie.tif: the results were computed from other bytes than the movie file the "
+        f"record lists (sha256 at ingest {sha(first)}): {at_ingest['differences'][0]}"
+    ]
+    monkeypatch.setattr(replay, "run_snakemake", lambda command: pytest.fail("snakemake must not run"))
+    assert replay.main(["results/s1/provenance.json", "--results", "replayed"]) == replay.EXIT_REFUSED
+    assert not (workdir / "replayed").exists()
+
+
+def test_a_ctc_frame_replaced_since_ingest_is_named() -> None:
+    from cellpipe.io.checksums import folder_description
+    from cellpipe.provenance import movie_at_ingest
+
+    read = folder_description([{"path": "t000.tif", "bytes": 3, "sha256": "a" * 64},
+                               {"path": "t001.tif", "bytes": 3, "sha256": "b" * 64}])
+    now = {"role": "movie", "path": "data/ctc01", **folder_description(
+        [{"path": "t000.tif", "bytes": 3, "sha256": "a" * 64}, {"path": "t001.tif", "bytes": 3, "sha256": "c" * 64},
+         {"path": "notes.txt", "bytes": 1, "sha256": "d" * 64}])}
+    at_ingest = movie_at_ingest(read, now)
+    assert at_ingest["matches_movie"] is False
+    assert at_ingest["differences"] == [f"t001.tif: ingest read sha256 {'b' * 64}, the file now has sha256 {'c' * 64}"]
+    restored = [f for f in now["files"] if f["path"] != "t001.tif"] + read["files"][1:]
+    assert movie_at_ingest(read, {**now, "files": restored})["matches_movie"]  # notes.txt was never read
+    assert movie_at_ingest(None, now)["matches_movie"] is None  # an image from before the check: not a mismatch
+    assert movie_at_ingest(read, None)["differences"] == ["the movie is gone"]
+
+
+def test_a_tiff_rewritten_while_it_is_read_is_refused(workdir: Path) -> None:
+    from cellpipe.io.movies import MovieError, open_movie
+
+    real_movie(workdir, 0)
+    with open_movie(workdir / "data/movie.tif", checksum=True) as raw:
+        np.asarray(raw.data[0])
+        with open(workdir / "data/movie.tif", "r+b") as handle:  # in place, as `cp -p` over it does
+            handle.seek(-1, os.SEEK_END)
+            handle.write(b"\x07")
+        with pytest.raises(MovieError, match="changed while it was being read"):
+            raw.source_checksum()
+    with open_movie(workdir / "data/movie.tif") as raw:  # not asked for: no extra pass over the file
+        assert raw.source_checksum is None

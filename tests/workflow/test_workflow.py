@@ -190,6 +190,7 @@ def test_provenance_records_the_run_and_the_report_shows_it(tiny_run: Path) -> N
     assert inputs["movie"]["path"] == "results/simulated/tiny/movie.ome.tif"
     assert inputs["movie"]["sha256"] == hashlib.sha256(movie.read_bytes()).hexdigest()
     assert inputs["movie"]["bytes"] == movie.stat().st_size
+    assert record["movie_at_ingest"]["sha256"] == inputs["movie"]["sha256"] and record["movie_at_ingest"]["matches_movie"]
     truth = res / "simulated" / "tiny" / "01_GT"
     truth_files = sorted(p.relative_to(truth).as_posix() for p in truth.rglob("*") if p.is_file() and p.name != ".snakemake_timestamp")
     assert [f["path"] for f in inputs["ground_truth"]["files"]] == truth_files
@@ -325,6 +326,71 @@ def test_rerun_has_nothing_to_do(tiny_run: Path) -> None:
     proc = run_snakemake(tiny_run, "--dry-run")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_deleted_results_come_back_and_a_replaced_movie_is_caught(tiny_run: Path, tmp_path: Path) -> None:
+    """Issue #23 items 14 and 2, one rerun in a copy of the run.
+
+    Item 2: the movie is replaced by another file of the same size with the old mtime restored (as `cp -p` or
+    `rsync -a` from a backup do); Snakemake sees nothing to do.  When record_provenance reruns, provenance.json
+    says the results were computed from other bytes than the movie file, the report says so and a replay refuses.
+    Item 14: image.ome.zarr/labels/cells and tracks.parquet are deleted; the next run makes them again
+    (segmentation and what follows it, not ingest) and the labels group lists what exists."""
+    import hashlib
+    import os
+    import shutil
+
+    copy = tmp_path / "copy"
+    # (without the replay folder test_replay_reproduces_the_tables_byte_for_byte may have left in the shared run)
+    shutil.copytree(tiny_run, copy, symlinks=True, ignore=shutil.ignore_patterns("results-replay"))
+    res = copy / "results" / "tiny"
+    movie = copy / "results" / "simulated" / "tiny" / "movie.ome.tif"
+    first = movie.read_bytes()
+    second = bytearray(first)
+    second[len(second) // 2] ^= 0xFF
+    stat = movie.stat()
+    movie.write_bytes(bytes(second))
+    os.utime(movie, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    dry = run_snakemake(copy, "--dry-run")
+    assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr, dry.stderr[-2000:]
+
+    shutil.rmtree(res / "image.ome.zarr" / "labels" / "cells")
+    (res / "tracks.parquet").unlink()
+    dry = run_snakemake(copy, "--dry-run")
+    planned = dry.stdout + dry.stderr
+    assert dry.returncode == 0 and "Nothing to be done" not in planned, planned[-2000:]
+    assert "rule segment_cells:" in planned and "rule ingest_movie:" not in planned
+    proc = run_snakemake(copy)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert (res / "image.ome.zarr" / "labels" / "cells" / ".zattrs").is_file() and (res / "tracks.parquet").is_file()
+    listed = json.loads((res / "image.ome.zarr" / "labels" / ".zattrs").read_text())["labels"]
+    assert sorted(listed) == ["cells", "tracks"] and all((res / "image.ome.zarr" / "labels" / n / ".zattrs").is_file() for n in listed)
+    again = run_snakemake(copy, "--dry-run")
+    assert "Nothing to be done" in again.stdout + again.stderr, again.stderr[-2000:]
+
+    record = json.loads((res / "provenance.json").read_text())
+    at_ingest = record["movie_at_ingest"]
+    assert at_ingest["sha256"] == hashlib.sha256(first).hexdigest() and at_ingest["matches_movie"] is False
+    assert next(e for e in record["inputs"] if e["role"] == "movie")["sha256"] == hashlib.sha256(second).hexdigest()
+    html = (res / "report.html").read_text(encoding="utf-8")
+    assert f"MISMATCH: the results were computed from a movie with sha256 {at_ingest['sha256']}" in html
+    refused = replay(copy, "results/tiny/provenance.json", "--workdir", str(copy), "--dry-run")
+    assert refused.returncode == 1, refused.stderr[-3000:]
+    assert "the results were computed from other bytes than the movie file the record lists" in refused.stderr
+    assert not (copy / "results-replay").exists()
+
+
+def test_ctc_export_off_plans_no_ctc_outputs(tmp_path: Path) -> None:
+    """export.ctc: false (issue #23 item 7): no job writes ctc/ or ctc_segments.tsv, and evaluate_sample reads the
+    tracked masks and tracks instead (a dry run: the steps themselves are unit-tested)."""
+    workdir = write_workdir(tmp_path, tiny_config(export={"ctc": False}), SAMPLES_TSV)
+    proc = run_snakemake(workdir, "--dry-run")
+    planned = proc.stdout + proc.stderr
+    assert proc.returncode == 0, planned[-3000:]
+    assert "rule export_tracks:" in planned and "ctc_segments.tsv" not in planned and "results/tiny/ctc," not in planned
+    evaluate = planned[planned.index("rule evaluate_sample:"):]
+    evaluate = evaluate[:evaluate.index("\n\n")]
+    assert "results/tiny/image.ome.zarr/labels/tracks/.zattrs" in evaluate and "results/tiny/tracks.parquet" in evaluate
 
 
 def test_network_is_really_blocked_in_subprocesses() -> None:

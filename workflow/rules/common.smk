@@ -60,6 +60,28 @@ IMAGE = f"{RESULTS}/{{sample}}/image.ome.zarr/.zattrs"
 CELL_LABELS = f"{RESULTS}/{{sample}}/image.ome.zarr/labels/cells/.zattrs"
 TRACK_LABELS = f"{RESULTS}/{{sample}}/image.ome.zarr/labels/tracks/.zattrs"
 LABELS_GROUP = f"{RESULTS}/{{sample}}/image.ome.zarr/labels/.zattrs"
+
+# What results/<sample>/ holds for a user, each a target of rule all (with the exports, the reports, qc.json,
+# provenance.json and the evaluation, which the Snakefile lists). Snakemake reruns a job whose output is
+# missing only when a target needs it: a deleted intermediate (image.ome.zarr/labels/cells, tracks.parquet,
+# ...) whose consumers are up to date stayed deleted ("Nothing to be done"), and the labels group still
+# listed labels/cells. As targets they come back on the next run (and what depends on them is redone).
+# Logs, benchmarks and segment_frames' temporary parts are not results.
+SAMPLE_RESULTS = [
+    IMAGE,
+    f"{RESULTS}/{{sample}}/normalized.zarr",
+    f"{RESULTS}/{{sample}}/normalization.tsv",
+    CELL_LABELS,
+    f"{RESULTS}/{{sample}}/segmentation.json",
+    TRACK_LABELS,
+    LABELS_GROUP,
+    f"{RESULTS}/{{sample}}/tracks.parquet",
+    f"{RESULTS}/{{sample}}/lineage.parquet",
+    f"{RESULTS}/{{sample}}/tracking.json",
+    f"{RESULTS}/{{sample}}/cells.parquet",
+    f"{RESULTS}/{{sample}}/track_metrics.parquet",
+    f"{RESULTS}/{{sample}}/counts.tsv",
+]
 ENVS = "../../envs"
 # Cellpose-SAM (cellpose 4) cannot share an environment with Cellpose 3: segment_cells runs in its own.
 SEGMENT_ENV = "cellpipe-sam.yaml" if CFG.segment.cellpose.network == "cellpose-sam" else "cellpipe-gpu.yaml"
@@ -81,6 +103,21 @@ TRACKER_CONFIG = shipped(CFG.track.tracker_config)
 TRAINED_MODELS = {
     os.path.normpath(TRAINED_MODEL.format(results=RESULTS, name=name)): name for name in CFG.train
 }
+
+
+def made_inputs():
+    """Inputs of the samples that the workflow itself makes, each a target of the Snakefile's default rule
+    like SAMPLE_RESULTS: the simulated movies and ground truth the sample sheet names, and the trained
+    model segmentation uses."""
+    made = []
+    for row in SAMPLES.values():
+        name = simulated_name(row.movie, CFG)
+        if name is not None:
+            made += [row.movie, f"{RESULTS}/simulated/{name}/01_GT"]
+    trained = TRAINED_MODELS.get(os.path.normpath(CELLPOSE_MODEL)) if CELLPOSE_MODEL else None
+    if trained is not None:  # weights, model card, training record and curve (rule train_cellpose)
+        made += [CELLPOSE_MODEL] + [f"{RESULTS}/models/{trained}/{f}" for f in ("model_card.md", "training.json", "training_curve.tsv")]
+    return sorted(set(made))
 
 
 def checked_model(path, key, network):
@@ -283,6 +320,8 @@ def provenance_inputs(wildcards):
         "sample_sheet": CFG.samples,
         "tracker_config": TRACKER_CONFIG,
         "model": segmentation_model(wildcards),
+        # its metadata holds the sha256 of the movie's bytes as ingest_movie read them (compared with the movie's)
+        "image": IMAGE.format(sample=wildcards.sample),
         "segmentation_info": f"{sample_dir}/segmentation.json",
         "outputs": outputs,
         "timings": benchmarks,

@@ -9,7 +9,12 @@ rule evaluate_sample:
         ground_truth=lambda wc: GROUND_TRUTH[wc.sample],
         segmentation=CELL_LABELS,
         image=IMAGE,
-        ctc_dir=f"{RESULTS}/{{sample}}/ctc",
+        # the CTC export; with export.ctc: false the step makes it from the tracked masks and tracks
+        **(
+            {"ctc_dir": f"{RESULTS}/{{sample}}/ctc"}
+            if CTC_EXPORT
+            else {"tracked": TRACK_LABELS, "tracks": f"{RESULTS}/{{sample}}/tracks.parquet"}
+        ),
     output:
         evaluation=f"{RESULTS}/{{sample}}/evaluation.json",
     params:

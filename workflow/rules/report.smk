@@ -17,6 +17,8 @@ rule report_sample:
         evaluation=lambda wc: [f"{RESULTS}/{wc.sample}/evaluation.json"] if wc.sample in GROUND_TRUTH else [],
         # input checksums, versions, model, device, command line and timings (rule record_provenance)
         provenance=f"{RESULTS}/{{sample}}/provenance.json",
+        # CTC label -> track mapping (rule export_tracks): the report says how many segments and which mask dtype
+        ctc_segments=[f"{RESULTS}/{{sample}}/ctc_segments.tsv"] if CTC_EXPORT else [],
     output:
         report=report(
             f"{RESULTS}/{{sample}}/report.html",

@@ -9,7 +9,10 @@ with log_to_file(snakemake.log[0]):
         ground_truth=snakemake.input["ground_truth"],
         segmentation=snakemake.input["segmentation"],
         image=snakemake.input["image"],
-        ctc_dir=snakemake.input["ctc_dir"],
+        # export.ctc: false gives no ctc/; the step then makes one from the tracked masks and tracks
+        ctc_dir=snakemake.input.get("ctc_dir"),
+        tracked=snakemake.input.get("tracked"),
+        tracks=snakemake.input.get("tracks"),
         settings=snakemake.params["settings"],
         evaluation=snakemake.output["evaluation"],
         threads=snakemake.threads,

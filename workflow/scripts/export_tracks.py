@@ -7,8 +7,9 @@ with log_to_file(snakemake.log[0]):
     export_tracks_step(
         tracked=snakemake.input["tracked"],
         tracks=snakemake.input["tracks"],
-        ctc_dir=snakemake.output["ctc_dir"],
+        # absent with export.ctc: false (workflow/rules/export.smk)
+        ctc_dir=snakemake.output.get("ctc_dir"),
         napari_csv=snakemake.output["napari_csv"],
         napari_graph=snakemake.output["napari_graph"],
-        segments=snakemake.output["segments"],
+        segments=snakemake.output.get("segments"),
     )

@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from cellpipe.provenance import tree_digest
 
@@ -23,11 +24,37 @@ SNAKEMAKE_MARKERS = frozenset({".snakemake_timestamp"})
 
 def file_sha256(path: PathLike) -> str:
     """SHA-256 (hex) of a file's bytes, read in 1 MiB blocks (never cached: a replay must see edits)."""
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return sha256_of_handle(handle)[1]
+
+
+BLOCK = 1 << 20
+"""Bytes read at a time when hashing (1 MiB)."""
+
+
+def sha256_of_handle(handle: BinaryIO) -> tuple[int, str]:
+    """``(bytes, sha256 hex)`` of an open binary file from its start, read in :data:`BLOCK`-byte blocks; the
+    handle is left at its start, for a reader of the same open file (:func:`cellpipe.io.movies.open_movie`)."""
+    digest, size = hashlib.sha256(), 0
+    handle.seek(0)
+    for block in iter(lambda: handle.read(BLOCK), b""):
+        digest.update(block)
+        size += len(block)
+    handle.seek(0)
+    return size, digest.hexdigest()
+
+
+def file_description(n_bytes: int, sha256: str) -> dict[str, Any]:
+    """``{"type": "file", "bytes", "sha256"}``: a file as :func:`describe_path` describes it (no role, no path)."""
+    return {"type": "file", "bytes": int(n_bytes), "sha256": sha256}
+
+
+def folder_description(files: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """A folder as :func:`describe_path` describes it (no role, no path) from its files' ``path`` (relative,
+    POSIX), ``bytes`` and ``sha256``: ``type, bytes, sha256`` (:func:`tree_digest`) and ``files`` in path order."""
+    ordered = sorted(({"path": str(f["path"]), "bytes": int(f["bytes"]), "sha256": str(f["sha256"])} for f in files),
+                     key=lambda f: f["path"])
+    return {"type": "directory", "bytes": sum(f["bytes"] for f in ordered), "sha256": tree_digest(ordered), "files": ordered}
 
 
 def files_under(folder: PathLike) -> list[str]:
@@ -57,14 +84,7 @@ def describe_path(role: str, path: PathLike, workdir: PathLike | None = None) ->
             {"path": rel, "bytes": (where / rel).stat().st_size, "sha256": file_sha256(where / rel)}
             for rel in files_under(where)
         ]
-        return {
-            "role": role,
-            "path": os.fspath(path),
-            "type": "directory",
-            "bytes": sum(f["bytes"] for f in files),
-            "sha256": tree_digest(files),
-            "files": files,
-        }
+        return {"role": role, "path": os.fspath(path), **folder_description(files)}
     if not where.is_file():
         raise FileNotFoundError(f"{path}: no such file or folder")
     return {"role": role, "path": os.fspath(path), "type": "file", "bytes": where.stat().st_size, "sha256": file_sha256(where)}

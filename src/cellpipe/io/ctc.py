@@ -211,15 +211,24 @@ def read_ctc_label_stack(folder: PathLike, pattern: str = "man_track*.tif") -> n
     return _read_stack(folder, files)
 
 
-def _as_uint16_labels(labels: np.ndarray, where: Path) -> np.ndarray:
+def _as_ctc_labels(labels: np.ndarray, where: Path, dtype: np.dtype | None = None) -> np.ndarray:
+    """``labels`` (T, Y, X) as CTC masks: ``dtype`` (uint16 or uint32), or when None uint16 if every value
+    fits and uint32 otherwise (py-ctcmetrics and traccuracy read both; the CTC convention is uint16)."""
     labels = np.asarray(labels)
     if labels.ndim != 3 or labels.shape[0] == 0:
         raise ValueError(f"{where}: labels must be (T, Y, X) with T >= 1; got shape {labels.shape}")
     if labels.dtype.kind not in "iub":
         raise ValueError(f"{where}: labels must be integers; got {labels.dtype}")
-    if labels.size and (labels.min() < 0 or labels.max() > _MAX_UINT16):
-        raise ValueError(f"{where}: label values must be in 0..{_MAX_UINT16} to be stored as uint16")
-    return labels.astype(np.uint16, copy=False)
+    top = int(labels.max()) if labels.size else 0
+    if dtype is None:
+        dtype = np.dtype(np.uint16 if top <= _MAX_UINT16 else np.uint32)
+    dtype = np.dtype(dtype)
+    if dtype not in (np.uint16, np.uint32):
+        raise ValueError(f"{where}: CTC masks are uint16 or uint32, not {dtype}")
+    limit = int(np.iinfo(dtype).max)
+    if labels.size and (labels.min() < 0 or top > limit):
+        raise ValueError(f"{where}: label values must be in 0..{limit} to be stored as {dtype}")
+    return labels.astype(dtype, copy=False)
 
 
 # ------------------------------------------------------------------------------------------
@@ -348,18 +357,19 @@ def write_ctc_ground_truth(
     seg_frames: Sequence[int] | None = None,
 ) -> None:
     """Write CTC ground truth: ``TRA/man_trackTTT.tif`` for every frame, ``TRA/man_track.txt`` and
-    ``SEG/man_segTTT.tif`` for ``seg_frames`` (default: every frame), all uint16.
+    ``SEG/man_segTTT.tif`` for ``seg_frames`` (default: every frame), all uint16 (uint32 when a label
+    exceeds 65535).
 
     ``labels`` (T, Y, X) values are track ids; ``tracks`` has columns label, first_frame,
     last_frame, parent and must agree with ``labels`` (see :func:`check_ctc_tracks`).
 
     Raises:
         FileExistsError: ``gt_dir`` exists and is not empty.
-        ValueError: inconsistent labels and tracks, labels out of the uint16 range, or a
+        ValueError: inconsistent labels and tracks, labels out of the uint32 range, or a
             ``seg_frames`` entry outside 0..T-1.
     """
     gt_dir = Path(gt_dir)
-    labels16 = _as_uint16_labels(labels, gt_dir)
+    labels16 = _as_ctc_labels(labels, gt_dir)
     tracks = _normalise_tracks(tracks, gt_dir)
     n = labels16.shape[0]
     seg = list(range(n)) if seg_frames is None else sorted({int(t) for t in seg_frames})
@@ -380,7 +390,9 @@ def write_ctc_ground_truth(
 
 
 def write_ctc_results(res_dir: PathLike, labels: np.ndarray, tracks: pd.DataFrame) -> None:
-    """Write a method's tracking result in the CTC ``RES`` format: ``maskTTT.tif`` (uint16) and ``res_track.txt``.
+    """Write a method's tracking result in the CTC ``RES`` format: ``maskTTT.tif`` and ``res_track.txt``.
+
+    Masks are uint16, or uint32 when a label exceeds 65535 (every frame the same dtype).
 
     This is the layout the CTC evaluation tools (and ``py-ctcmetrics``, ``traccuracy``) read.
 
@@ -389,7 +401,7 @@ def write_ctc_results(res_dir: PathLike, labels: np.ndarray, tracks: pd.DataFram
         ValueError: inconsistent labels and tracks (see :func:`check_ctc_tracks`).
     """
     res_dir = Path(res_dir)
-    labels16 = _as_uint16_labels(labels, res_dir)
+    labels16 = _as_ctc_labels(labels, res_dir)
     tracks = _normalise_tracks(tracks, res_dir)
     _check_or_raise(res_dir, labels16, tracks)
     _refuse_non_empty(res_dir)
@@ -402,19 +414,26 @@ def write_ctc_results(res_dir: PathLike, labels: np.ndarray, tracks: pd.DataFram
     logger.info("wrote CTC result (%d frames, %d tracks) to %s", n, len(tracks), res_dir)
 
 
-def write_ctc_result_frames(res_dir: PathLike, frames: Iterable[np.ndarray], n_frames: int, tracks: pd.DataFrame) -> None:
+def write_ctc_result_frames(
+    res_dir: PathLike, frames: Iterable[np.ndarray], n_frames: int, tracks: pd.DataFrame, dtype: np.dtype | None = None
+) -> None:
     """:func:`write_ctc_results` one frame at a time, for movies too long to hold in memory.
 
     ``frames`` yields the ``n_frames`` (Y, X) label frames in order (e.g.
     :func:`cellpipe.export.iter_ctc_frames`, which checks each frame against the tracks table,
     the check :func:`write_ctc_results` makes on the whole stack).  Each frame is checked to be
-    2-D integers in 0..65535 and written as it comes; the folder appears complete or not at all.
+    2-D integers that ``dtype`` holds and written as it comes; the folder appears complete or not at all.
+    ``dtype``: uint16 or uint32, the same for every frame (traccuracy reads a folder in its first
+    frame's dtype); None: the largest label in ``tracks`` decides, as :func:`write_ctc_results` does.
 
     Raises:
         FileExistsError: ``res_dir`` exists and is not empty.
-        ValueError: a frame that is not 2-D integers in 0..65535, or not ``n_frames`` frames.
+        ValueError: a frame that is not 2-D integers in the range of ``dtype``, or not ``n_frames`` frames.
     """
     res_dir = Path(res_dir)
+    if dtype is None:
+        top = int(pd.to_numeric(tracks["label"]).max()) if len(tracks) else 0
+        dtype = np.dtype(np.uint16 if top <= _MAX_UINT16 else np.uint32)
     tracks = _normalise_tracks(tracks, res_dir)
     _refuse_non_empty(res_dir)
     written = 0
@@ -423,7 +442,7 @@ def write_ctc_result_frames(res_dir: PathLike, frames: Iterable[np.ndarray], n_f
         for t, frame in enumerate(frames):
             if t >= n_frames:
                 raise ValueError(f"{res_dir}: more than the {n_frames} frames announced")
-            frame16 = _as_uint16_labels(np.asarray(frame)[np.newaxis], res_dir)[0]
+            frame16 = _as_ctc_labels(np.asarray(frame)[np.newaxis], res_dir, dtype)[0]
             tifffile.imwrite(tmp / frame_name("mask", t, n_frames), frame16)
             written += 1
         if written != n_frames:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import logging
 import operator
@@ -27,7 +28,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import tifffile
@@ -105,6 +106,11 @@ class RawMovie:
     channel_names: list[str] = field(default_factory=list)
     pixel_size_y_um: float | None = None
     """The file's pixel size along y (µm); the same as ``pixel_size_um`` (x) unless the pixels are not square."""
+    source_checksum: Callable[[], dict[str, Any]] | None = None
+    """Inside :func:`open_movie` with ``checksum``: the sha256 of the bytes the pixels were read from, described as
+    :func:`cellpipe.io.checksums.describe_path` describes the movie (``type, bytes, sha256``, a folder's
+    ``files`` too), to call once every frame has been read.  Raises :class:`MovieError` when the file
+    changed while it was read or a frame was not read.  None for an array from :func:`read_movie`."""
 
 
 @dataclass(frozen=True)
@@ -581,14 +587,25 @@ class LazyMovie:
 
 
 @contextlib.contextmanager
-def open_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = None) -> Iterator[RawMovie]:
+def open_movie(
+    path: PathLike, fmt: MovieFormat = "auto", axes: str | None = None, checksum: bool = False
+) -> Iterator[RawMovie]:
     """Open any supported raw movie as a :class:`LazyMovie` (T, C, Y, X), read one frame at a time.
 
     What :func:`read_movie` returns, except that ``data`` reads its pixels only when indexed
     (``movie.data[t]`` reads frame ``t``: its planes, one TIFF page or CTC file each), so memory
     does not grow with the movie's length.  The file stays open inside the ``with`` block.  Same
     checks and errors as :func:`read_movie`, from the headers.
+
+    With ``checksum``, ``source_checksum()`` gives the sha256 of the bytes the pixels came from, which provenance
+    compares with the movie's file later (a movie replaced since, its mtime restored, is caught
+    there).  A CTC frame is read into memory, hashed and decoded from those bytes, so each frame
+    is read once.  A TIFF is hashed in one pass over the same open file before its pages are
+    decoded (tifffile reads pages by offset, not in file order, so the hash cannot ride along);
+    a file rewritten in place meanwhile changes its size or mtime, which ``source_checksum`` checks.
     """
+    from cellpipe.io.checksums import file_description, folder_description, sha256_of_handle
+
     path = Path(path)
     if _checked_format(path, fmt) == "ctc":
         header = inspect_ctc_folder(path)
@@ -596,25 +613,51 @@ def open_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = Non
 
         files = _numbered_files(path, sorted(os.listdir(path)), _RAW_FRAME)
         _, _, y, x = header.shape_tcyx
+        read: dict[int, dict[str, Any]] = {}  # frame -> path (relative to the folder), bytes, sha256 as read
 
         def read_ctc_frame(t: int) -> np.ndarray:
-            plane = tifffile.imread(files[t])
+            data = files[t].read_bytes()
+            entry = {"path": files[t].relative_to(path).as_posix(), "bytes": len(data),
+                     "sha256": hashlib.sha256(data).hexdigest()}
+            if read.setdefault(t, entry) != entry:  # a frame read twice must be the same bytes
+                raise MovieError(f"{files[t]}: changed while the movie was being read")
+            plane = tifffile.imread(io.BytesIO(data))
             if plane.shape != (y, x) or plane.dtype != header.dtype:
                 raise MovieError(
                     f"{files[t]}: a {plane.shape} {plane.dtype} image where its header said ({y}, {x}) {header.dtype}"
                 )
             return plane[np.newaxis]
 
-        yield RawMovie(LazyMovie(header.shape_tcyx, header.dtype, read_ctc_frame), "TYX")
+        def ctc_checksum() -> dict[str, Any]:
+            unread = [t for t in range(header.shape_tcyx[0]) if t not in read]
+            if unread:
+                raise MovieError(f"{path}: no checksum of the frames read: frame(s) {unread[:5]} were not read")
+            return folder_description(list(read.values()))
+
+        yield RawMovie(LazyMovie(header.shape_tcyx, header.dtype, read_ctc_frame), "TYX",
+                       source_checksum=ctc_checksum if checksum else None)
         return
     import zarr
 
     shape, file_axes, dtype, meta = open_tiff_header(path)
-    try:
-        tif = tifffile.TiffFile(path)
-    except _UNREADABLE as exc:
-        raise MovieError(f"{path}: not a readable TIFF ({_one_line(exc)})") from exc
-    with tif:
+    with contextlib.ExitStack() as stack:
+        handle = stack.enter_context(open(path, "rb"))
+        before = os.fstat(handle.fileno())
+        # a whole extra pass over the file: only for a caller that records it (ingest)
+        n_bytes, sha256 = sha256_of_handle(handle) if checksum else (before.st_size, "")
+        try:
+            tif = stack.enter_context(tifffile.TiffFile(handle))
+        except _UNREADABLE as exc:
+            raise MovieError(f"{path}: not a readable TIFF ({_one_line(exc)})") from exc
+
+        def tiff_checksum() -> dict[str, Any]:
+            after = os.fstat(handle.fileno())
+            # ctime too: `cp -p` over the file rewrites it in place and then restores its mtime
+            stamps = ("st_size", "st_mtime_ns", "st_ctime_ns")
+            if any(getattr(after, k) != getattr(before, k) for k in stamps) or after.st_size != n_bytes:
+                raise MovieError(f"{path}: changed while it was being read (its size or change time differ)")
+            return file_description(n_bytes, sha256)
+
         # level 0: the full resolution; a pyramidal series would otherwise open as a group of levels
         pages = zarr.open(tif.series[0].aszarr(level=0), mode="r")
         use_axes = _default_axes(len(shape), file_axes, axes)
@@ -633,7 +676,8 @@ def open_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = Non
 
         logger.info("opened %s: axes %s -> TCYX %s, read frame by frame", path, use_axes, tcyx)
         yield RawMovie(LazyMovie(tcyx, dtype, read_tiff_frame), use_axes, meta.pixel_size_um, meta.frame_interval_min,
-                       list(meta.channel_names), meta.pixel_size_y_um)
+                       list(meta.channel_names), meta.pixel_size_y_um,
+                       source_checksum=tiff_checksum if checksum else None)
 
 
 def content_uuid(data: np.ndarray, metadata: dict[str, object]) -> str:

@@ -115,7 +115,9 @@ def new_ome_array(
     movie never has to be in memory at once; the store appears under ``path``
     only when the block completes.  Axes are e.g. ``"tcyx"`` or ``"tyx"``;
     ``pixel_size_um`` is the y/x pixel size in µm, ``frame_interval_min`` the
-    time between frames in minutes.  ``label_of``: the OME-Zarr image these are
+    time between frames in minutes.  ``extra_attrs`` go under the ``cellpipe`` key of the
+    store's attributes, as they are when the block ends (the caller may add to them while
+    writing the frames).  ``label_of``: the OME-Zarr image these are
     labels of; the store then carries NGFF ``image-label`` metadata whose source is
     that image's path relative to this one, so OME-Zarr readers (ome-zarr-py,
     napari-ome-zarr) open it as a label layer over its image.
@@ -158,6 +160,10 @@ def new_ome_array(
         attrs["cellpipe"] = dict(extra_attrs or {})
         group.attrs.update(attrs)
         yield arr
+        # written again once the frames are: what the caller learnt while writing them (ingest: the sha256
+        # of the bytes read) goes into ``extra_attrs`` inside the block
+        if extra_attrs:
+            group.attrs.update({"cellpipe": dict(extra_attrs)})
 
 
 def write_ome_image(
