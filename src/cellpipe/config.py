@@ -345,13 +345,22 @@ def load_samples(
     if not path.is_file():
         raise ConfigError(f"sample sheet not found: {path}")
     # Split as open(newline="") would (str.splitlines also splits at form feeds and other characters).
-    lines = [ln for ln in io.StringIO(_sheet_text(path), newline="") if ln.strip() and not ln.lstrip().startswith("#")]
-    reader = csv.DictReader(lines, delimiter="\t")
+    # Blank and comment lines are left out, so each kept line's number in the file is kept beside it:
+    # messages name the line a user sees in an editor.
+    numbered = [
+        (number, ln)
+        for number, ln in enumerate(io.StringIO(_sheet_text(path), newline=""), start=1)
+        if ln.strip() and not ln.lstrip().startswith("#")
+    ]
+    reader = csv.DictReader([ln for _, ln in numbered], delimiter="\t")
     columns = reader.fieldnames or []
     allowed = set(SampleRow.model_fields)
     unknown = [c for c in columns if c not in allowed]
     if unknown:
         raise ConfigError(f"{path}: unknown column {unknown[0]!r} (allowed: {', '.join(SampleRow.model_fields)})")
+    twice = sorted({c for c in columns if columns.count(c) > 1})
+    if twice:  # csv.DictReader would keep the last of the two values without a word
+        raise ConfigError(f"{path}: column {twice[0]!r} appears {columns.count(twice[0])} times in the header line")
     for required in ("sample", "movie"):
         if required not in columns:
             raise ConfigError(f"{path}: missing column {required!r}")
@@ -361,7 +370,9 @@ def load_samples(
 
         checked = CheckedFiles(checked_record)
     try:
-        rows = _read_rows(reader, path, config, check_files, checked, warn, sizes if sizes is not None else {})
+        rows = _read_rows(
+            reader, [n for n, _ in numbered], path, config, check_files, checked, warn, sizes if sizes is not None else {}
+        )
     except ConfigError:
         if checked is not None:
             checked.save(prune=False)  # the rows before the bad one need no check next time
@@ -407,12 +418,14 @@ def _sheet_text(path: Path) -> str:
 
 
 def _read_rows(
-    reader: csv.DictReader[str], path: Path, config: PipelineConfig, check_files: bool, checked: CheckedFiles | None,
-    warn: Warn, sizes: dict[str, MovieSize],
+    reader: csv.DictReader[str], line_numbers: list[int], path: Path, config: PipelineConfig, check_files: bool,
+    checked: CheckedFiles | None, warn: Warn, sizes: dict[str, MovieSize],
 ) -> list[SampleRow]:
+    """The sheet's rows, validated; ``line_numbers`` gives the file's line number of each line the reader reads."""
     rows: list[SampleRow] = []
     seen: dict[str, int] = {}
-    for line_no, record in enumerate(reader, start=2):
+    for record in reader:
+        line_no = line_numbers[reader.line_num - 1]  # the record's last line (a quoted field may span lines)
         if None in record:
             raise ConfigError(f"{path} line {line_no}: more fields than columns (check the tabs)")
         values = {k: v.strip() for k, v in record.items() if v is not None and v.strip() != ""}

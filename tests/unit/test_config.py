@@ -71,6 +71,9 @@ def test_sample_sheet_reads_rows(tmp_path: Path) -> None:
         ("../x\tMOVIE\t\t\n", "line 2 (sample '../x'): sample:"),
         ("logs\tMOVIE\t\t\n", "line 2 (sample 'logs'): sample: Value error, 'logs' is taken by what the workflow writes at the top of the results folder"),
         ("b\tmissing.tif\t\t\n", "line 2 (sample 'b'): movie not found: missing.tif"),
+        # the file's own line numbers, with comment and blank lines before the bad row
+        ("# plate 1\n\na\tMOVIE\t\t\n# plate 2\nb\tMOVIE\t-1\t\n", "line 6 (sample 'b'): pixel_size_um:"),
+        ("a\tMOVIE\t\t\n\n# again\na\tMOVIE\t\t\n", "line 5 (sample 'a'): duplicate sample name (first on line 2)"),
     ],
 )
 def test_bad_rows_are_named(tmp_path: Path, body: str, message: str) -> None:
@@ -80,6 +83,13 @@ def test_bad_rows_are_named(tmp_path: Path, body: str, message: str) -> None:
         load_samples(sheet, load_config({}))
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_a_column_given_twice_is_refused(tmp_path: Path) -> None:
+    """csv.DictReader keeps the last of two equal columns: a sheet with two pixel_size_um columns would use one silently."""
+    sheet = write_sheet(tmp_path, "sample\tmovie\tpixel_size_um\tpixel_size_um\na\tb\t0.5\t5\n")
+    with pytest.raises(ConfigError, match="column 'pixel_size_um' appears 2 times in the header line"):
+        load_samples(sheet, load_config({}))
 
 
 def test_unknown_column_is_named(tmp_path: Path) -> None:

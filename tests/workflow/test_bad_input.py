@@ -1,4 +1,4 @@
-"""Catalogue of bad input (issue #8): each kind stops the run with ONE line naming the sample, the file
+"""Catalogue of bad input (issues #8 and #23): each kind stops the run with ONE line naming the sample, the file
 and the problem, before any work is done, leaves no partial output and never touches the user's files.
 
 Checked when the sample sheet is read (``snakemake --dry-run`` already fails, no ``results/`` is created);
@@ -35,6 +35,39 @@ name the sheet, the config file or the config key instead):
 - unknown sample-sheet column: ``cellpipe: config/samples.tsv: unknown column 'pixelsize'``
 - unknown config key: ``cellpipe: config/config.yaml: segment.metod: unknown key``
 - model path that does not exist: ``cellpipe: config segment.cellpose.model: Cellpose model file models/missing.pth does not exist``
+
+Found by trying the workflow as a new user would (issue #23), same checks:
+
+- ``.inf`` / ``.nan`` / ``true`` for a number anywhere in the config:
+  ``segment.diameter_um: Value error, must be a finite number (got inf)``, ``... must be a number, not a boolean``
+- ``results: ""`` or ``results: .``: ``results: Value error, is empty, which would put every output at the
+  file-system root`` / ``the results folder would be the working folder``
+- a sample named like a top-level output (``summary.html``): ``'summary.html' is taken by what the workflow
+  writes at the top of the results folder; reserved names: ...``
+- a model file that is no PyTorch file, or one without Cellpose weights: ``... is not a PyTorch file`` /
+  ``... is a PyTorch file without Cellpose network weights``
+- ``segment.channel`` beyond the movie's channels, ``measure.channel_names`` of the wrong length:
+  ``config segment.channel is 1 but data/m.ome.tif has 1 channel (0-based: 0)``
+- an OME-TIFF holding several positions: ``3 positions (OME images 'A1', 'A2', 'B1') in one file; one
+  position per file is supported for now``
+- an OME length unit or ImageJ time unit cellpipe cannot convert: ``unknown length unit 'furlong'
+  (PhysicalSizeXUnit); supported: ...``, ``unknown ImageJ time unit 'fortnight' (tunit); supported: ...``
+  (known units, ImageJ's ``hr`` included, are converted: tests/unit/test_io_movies.py)
+- an OME-Zarr folder given as a movie: ``an OME-Zarr/Zarr folder: not supported as a movie yet``
+- non-square pixels: ``non-square pixels: the file's metadata gives 0.5 µm along x and 1 µm along y``
+- a duplicated YAML section: ``key segment appears twice (lines N and M)``
+  (``test_a_duplicated_config_section_is_refused``)
+- a sheet saved as UTF-16 or Latin-1: ``the sample sheet is UTF-16 ('Unicode text'), not UTF-8`` /
+  ``not UTF-8 text (byte 0xe9 at line 3)``; a UTF-8 byte-order mark is read
+- not an error but a loud warning, once per start: a sheet pixel size or frame interval more than 5 % from
+  the file's (``test_a_sheet_pixel_size_far_from_the_files_is_used_with_one_loud_warning_per_run``)
+
+The other cases of #23 are tested where their mechanism lives: a killed run's lock clean-up and two
+working folders on one results folder (tests/workflow/test_concurrent_runs.py), a movie replaced under
+an old mtime, and deleted results that must come back (tests/workflow/test_workflow.py), more than
+65,535 CTC segments and ``export.ctc: false`` (tests/unit/test_export.py), a full disk
+(tests/unit/test_io_atomic.py, on a real 1 MB tmpfs), memory requests from the header
+(``test_memory_requests_come_from_the_movies_header``).
 
 Found only inside a job (pixel values are not read at start-up): NaN pixels in a float movie stop
 ``ingest_movie`` with one line naming the sample and the file, and leave no image behind.
