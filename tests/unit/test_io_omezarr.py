@@ -214,3 +214,23 @@ def test_pyramid_levels_from_the_frame_size(tmp_path: Path, frame: tuple[int, in
         img1 = zarr.open_group(str(image), mode="r")["s1"][:]
         expected = data[:, :, :2100, :900].reshape(2, 1, 1050, 2, 450, 2).mean(axis=(3, 5))
         assert np.abs(img1.astype(float) - expected).max() <= 0.5 and img1.dtype == np.uint16
+
+
+def test_pyramid_levels_written_however_the_frames_are(tmp_path: Path) -> None:
+    """Lower levels come from each whole frame as it is written (``out[t] = frame``); frames written
+    another way (a slice, a scalar) get theirs from level 0 when the block ends: the same levels."""
+    import zarr
+
+    rng = np.random.default_rng(2)
+    data = rng.integers(0, 4000, (4, 1, 1100, 40), dtype=np.uint16)
+    write_ome_image(tmp_path / "ref", data, "tcyx", 0.5, 3.0)
+    with new_ome_array(tmp_path / "mixed", data.shape, data.dtype, "tcyx", 0.5, 3.0) as out:
+        out[0] = data[0]
+        out[1] = 7
+        out[1:3] = data[1:3]
+        out[3] = data[3, :, :, :20].mean()
+        out[-1] = data[3]
+    ref, mixed = (zarr.open_group(str(tmp_path / n), mode="r") for n in ("ref", "mixed"))
+    for level in ("s0", "s1"):
+        np.testing.assert_array_equal(mixed[level][:], ref[level][:])
+    assert mixed["s1"].shape == (4, 1, 550, 20)

@@ -119,6 +119,54 @@ def _downsample(frame: np.ndarray, labels: bool) -> np.ndarray:
     return mean.astype(frame.dtype)
 
 
+class PyramidWriter:
+    """The full-resolution array of a store with a pyramid, while :func:`new_ome_array` writes it.
+
+    ``writer[t] = frame`` writes frame ``t`` of level 0 and, from the frame in memory, the same frame
+    of every lower level, so the movie is not read back.  Any other write (a slice, a scalar, part of
+    a frame) goes to level 0 only, and the frames it touched get their lower levels from level 0
+    when the block ends.  Reading and every other attribute are level 0's."""
+
+    def __init__(self, arrays: Sequence[zarr.Array], labels: bool) -> None:
+        self._arrays = list(arrays)
+        self._labels = labels
+        self._done: set[int] = set()
+        self._all_stale = False
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        level0 = self._arrays[0]
+        level0[key] = value
+        if isinstance(key, (int, np.integer)) and np.shape(value) == tuple(level0.shape[1:]):
+            t = int(key) % int(level0.shape[0])
+            frame = np.asarray(value).astype(level0.dtype, copy=False)
+            for arr in self._arrays[1:]:
+                frame = _downsample(frame, self._labels)
+                arr[t] = frame
+            self._done.add(t)
+        elif isinstance(key, (int, np.integer)):
+            self._done.discard(int(key) % int(level0.shape[0]))
+        elif isinstance(key, slice):
+            self._done.difference_update(range(*key.indices(int(level0.shape[0]))))
+        else:
+            self._all_stale = True
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._arrays[0][key]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._arrays[0], name)
+
+    def finish(self) -> None:
+        """Write the lower levels of the frames not written whole (from level 0, one frame at a time)."""
+        for t in range(int(self._arrays[0].shape[0])):
+            if t in self._done and not self._all_stale:
+                continue
+            frame = np.asarray(self._arrays[0][t])
+            for arr in self._arrays[1:]:
+                frame = _downsample(frame, self._labels)
+                arr[t] = frame
+
+
 def _channel_windows(arr: zarr.Array, axes: str) -> list[dict[str, float]]:
     """``omero`` windows of the channels of image ``arr``: ``min``/``max`` the dtype's range (the data's
     range for floats), ``start``/``end`` the :data:`WINDOW_PERCENTILES` of a subsample (at most
@@ -263,9 +311,10 @@ def new_ome_array(
     ``image-label`` properties with a colour per value (:func:`label_rgba`); only for labels whose
     values name the same object in every frame, and not past :data:`MAX_LABEL_ENTRIES`.
 
-    When the block ends the lower resolution levels (:func:`pyramid_shapes`; ``s1``, ``s2`` ...) are
-    computed from the written frames, one frame at a time (labels: top-left pixel of each 2x2
-    block, intensities: its mean), and an image with channels gets ``omero`` metadata: colour,
+    Frames larger than :data:`PYRAMID_MAX_SIZE` get lower resolution levels (:func:`pyramid_shapes`;
+    ``s1``, ``s2`` ...; labels: top-left pixel of each 2x2 block, intensities: its mean): the array
+    yielded is then a :class:`PyramidWriter`, which writes them from each whole frame the caller
+    writes as ``out[t] = frame``.  When the block ends an image with channels gets ``omero`` metadata: colour,
     display window (:func:`_channel_windows`), label and ``active`` per channel.
     """
     path = store_path(path)
@@ -299,12 +348,12 @@ def new_ome_array(
             )
             for level, yx in enumerate(levels)
         ]
-        yield arrays[0]
-        for t in range(shape[0] if len(levels) > 1 else 0):  # one frame in memory at a time
-            frame = np.asarray(arrays[0][t])
-            for arr in arrays[1:]:
-                frame = _downsample(frame, labels=label_of is not None)
-                arr[t] = frame
+        if len(arrays) == 1:
+            yield arrays[0]
+        else:
+            writer = PyramidWriter(arrays, labels=label_of is not None)
+            yield writer  # type: ignore[misc]
+            writer.finish()
         datasets = []
         for level, arr in enumerate(arrays):
             factor = {"y": 2.0**level, "x": 2.0**level}
