@@ -207,6 +207,8 @@ def test_pyramid_levels_from_the_frame_size(tmp_path: Path, frame: tuple[int, in
             assert group[d["path"]].chunks == (*(1,) * (len(axes) - 2), *found[level])
         assert_valid_ngff(store, "Image" if store == image else "ImageLabel")
     assert open_ome_image(image).data.shape == data.shape
+    nodes = list(Reader(parse_url(str(image)))())  # ome-zarr-py (napari-ome-zarr's reader) finds every level
+    assert [tuple(level.shape[-2:]) for level in nodes[0].data] == shapes
     np.testing.assert_array_equal(open_ome_image(image / "labels" / "cells").data[:], labels)
     if len(shapes) > 1:
         group = zarr.open_group(str(image / "labels" / "cells"), mode="r")
