@@ -386,7 +386,8 @@ def track_cells_step(
     run's record (``info``, JSON: update mode, search radius, optimiser outcome, timings).
 
     ``labels_group``: the image's NGFF ``labels/.zattrs``, then written to list the label images
-    ``cells`` (``labels``) and ``tracks`` (``tracked``) for OME-Zarr readers."""
+    ``cells`` (``labels``) and ``tracks`` (``tracked``) for OME-Zarr readers.  ``tracked`` carries a
+    colour and :func:`track_label_properties` per track id in its ``image-label`` metadata."""
     from cellpipe.track import TrackSettings, relabel_frames, track_cells
 
     trk = TrackSettings.model_validate(settings)
@@ -400,7 +401,8 @@ def track_cells_step(
     tables.write_parquet(result.tracks, tracks)
     tables.write_parquet(result.lineage, lineage)
     with omezarr.new_ome_array(tracked, seg.data.shape, np.uint32, "tyx", meta.pixel_size_um,
-                               meta.frame_interval_min, name="tracks", label_of=image) as out:
+                               meta.frame_interval_min, name="tracks", label_of=image,
+                               label_properties=track_label_properties(result.tracks)) as out:
         for t, frame in enumerate(relabel_frames(seg.data, result.tracks)):
             out[t] = frame
     if info is not None:
@@ -409,6 +411,24 @@ def track_cells_step(
         # labels_group is <image>/labels/.zattrs (or the group itself); cells and tracks are folders in it
         group = omezarr.store_path(labels_group)
         omezarr.write_labels_group(group.parent, [omezarr.store_path(labels).name, omezarr.store_path(tracked).name])
+
+
+def track_label_properties(tracks: Any) -> list[dict[str, int]]:
+    """NGFF ``image-label`` properties of the tracks label image, whose pixel values are track ids: per
+    track its ``label-value`` (the track id), ``parent`` and ``root`` track ids (0: none), ``generation``,
+    ``first_frame``, ``last_frame`` and ``n_frames`` (0-based frames).  Areas are not here: they change
+    from frame to frame (cells.parquet has them per cell and frame).  The cells label image gets none:
+    its values are per-frame labels, so one value names different cells in different frames."""
+    if tracks.empty:
+        return []
+    per_track = tracks.groupby("track_id", sort=True).agg(
+        parent=("parent", "first"), root=("root", "first"), generation=("generation", "first"),
+        first_frame=("frame", "min"), last_frame=("frame", "max"), n_frames=("frame", "nunique"),
+    )
+    return [
+        {"label-value": int(track_id), **{k: int(v) for k, v in row.items()}}
+        for track_id, row in zip(per_track.index, per_track.to_dict("records"), strict=True)
+    ]
 
 
 def measure_cells_step(

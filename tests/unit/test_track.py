@@ -563,3 +563,18 @@ def test_rejected_division_keeps_ids_and_lineage_consistent(config: dict, monkey
     json.dumps(res.info)  # tracking.json
     # every relabelled pixel of label 2 carries track 1
     assert set(np.unique(res.relabelled[labels == 2])) == {1}
+
+
+def test_track_label_properties_one_entry_per_track(config: dict) -> None:
+    """What the tracks label image's ``image-label`` properties say per track id (issue #24): parent,
+    root, generation and frame span, as tracks.parquet has them."""
+    from cellpipe.steps import track_label_properties
+
+    res = track_cells(draw(10, (128, 128), division_scene), TrackSettings(), config, PIXEL_UM, INTERVAL_MIN)
+    props = track_label_properties(res.tracks)
+    assert props == [
+        {"label-value": 1, "parent": 0, "root": 1, "generation": 0, "first_frame": 0, "last_frame": 4, "n_frames": 5},
+        {"label-value": 2, "parent": 1, "root": 1, "generation": 1, "first_frame": 5, "last_frame": 9, "n_frames": 5},
+        {"label-value": 3, "parent": 1, "root": 1, "generation": 1, "first_frame": 5, "last_frame": 9, "n_frames": 5},
+    ]
+    assert track_label_properties(res.tracks.iloc[:0]) == []

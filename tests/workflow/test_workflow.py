@@ -81,6 +81,32 @@ def test_image_holds_its_label_images_for_ome_zarr_readers(tiny_run: Path) -> No
     assert ids == set(tracks.loc[tracks["frame"] == last, "track_id"])
 
 
+def test_every_ome_zarr_group_of_the_run_is_valid_ngff(tiny_run: Path) -> None:
+    """image.ome.zarr, its labels group and both label images pass ome-zarr-models' own validation
+    (warnings as errors, as ``ome-zarr-models validate``); the image's channels have a colour and a
+    window inside the dtype's range, and labels/tracks has a colour and properties per track id."""
+    import warnings
+
+    import zarr
+    from ome_zarr_models import open_ome_zarr
+    from ome_zarr_models.exceptions import ValidationWarning
+
+    image = tiny_run / "results" / "tiny" / "image.ome.zarr"
+    expected = {image: "Image", image / "labels": "Labels", image / "labels" / "cells": "ImageLabel",
+                image / "labels" / "tracks": "ImageLabel"}
+    for path, kind in expected.items():
+        with warnings.catch_warnings(action="error", category=ValidationWarning):
+            model = open_ome_zarr(zarr.open_group(str(path), mode="r"), version="0.4")
+        assert type(model).__name__ == kind, path
+    channels = json.loads((image / ".zattrs").read_text())["omero"]["channels"]
+    assert channels and all(c["color"] and c["window"]["min"] <= c["window"]["start"] < c["window"]["end"]
+                            <= c["window"]["max"] for c in channels)
+    meta = json.loads((image / "labels" / "tracks" / ".zattrs").read_text())["image-label"]
+    tracks = pd.read_parquet(tiny_run / "results" / "tiny" / "tracks.parquet")
+    assert [p["label-value"] for p in meta["properties"]] == sorted(tracks["track_id"].unique())
+    assert [c["label-value"] for c in meta["colors"]] == [p["label-value"] for p in meta["properties"]]
+
+
 def test_ctc_export_scores_well_against_the_simulators_truth(tiny_run: Path) -> None:
     """The workflow's CTC result folder passes py-ctcmetrics' format validation and, from raw frames
     through the shipped model and btrack, agrees with the simulator's tracks (DET, TRA)."""
