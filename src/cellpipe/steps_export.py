@@ -5,7 +5,8 @@ with :mod:`cellpipe.export` and writes, each atomically (complete or absent):
 
 * ``ctc/`` — a CTC ``RES`` folder: ``maskTTT.tif`` and ``res_track.txt``, tracks split at frame gaps
   (what the CTC evaluation tools, ``py-ctcmetrics`` and ``traccuracy`` read); masks are uint16, or
-  uint32 when the movie has more than 65535 CTC segments (:func:`cellpipe.export.ctc_mask_dtype`);
+  uint32 when the movie has more than 65535 CTC segments (:func:`cellpipe.export.ctc_mask_dtype`), and
+  carry the pixel size in µm (:mod:`cellpipe.io.ctc`);
 * ``ctc_segments.tsv`` — CTC label -> cellpipe ``track_id``, segment, first/last frame, parent;
 * ``tracks_napari.csv`` — ``track_id,t,y,x`` (frames, pixels) for napari's Tracks layer;
 * ``tracks_napari_graph.json`` — ``{"child track id": [parent track id]}`` for its ``graph``.
@@ -39,11 +40,13 @@ def write_ctc_export(tracked: omezarr.OmeImage, table: pd.DataFrame, ctc_dir: Pa
     returns the segment mapping (:func:`cellpipe.export.ctc_segments`).
 
     Frame by frame: each mask is read, checked against the tracks table and written in turn.  The
-    masks are uint16, or uint32 for more than 65535 segments (every frame the same dtype).
+    masks are uint16, or uint32 for more than 65535 segments (every frame the same dtype), and carry
+    the image's pixel size (:func:`cellpipe.io.ctc.read_ctc_pixel_size`).
     """
     mapping = ctc_segments(table)
     frames, ctc_tracks = iter_ctc_frames(tracked.data, table, segments=mapping)
-    write_ctc_result_frames(ctc_dir, frames, tracked.n_frames, ctc_tracks, dtype=ctc_mask_dtype(len(mapping)))
+    write_ctc_result_frames(ctc_dir, frames, tracked.n_frames, ctc_tracks, dtype=ctc_mask_dtype(len(mapping)),
+                            pixel_size_um=tracked.pixel_size_um)
     return mapping
 
 
