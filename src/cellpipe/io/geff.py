@@ -53,15 +53,15 @@ def write_track_geff(store: PathLike, graph: TrackGraph, extra: dict[str, Any] |
     ``extra``: more entries for the metadata's ``extra.cellpipe`` (e.g. the sample name).
 
     Raises:
-        FileExistsError: ``store`` exists.
+        FileExistsError: ``store`` exists and is not an empty folder.
         ValueError: the store would not pass geff's validation (nothing is left behind).
     """
     from geff.core_io import write_arrays
     from geff_spec import Axis, DisplayHint, GeffMetadata
 
     store = Path(store)
-    if store.exists():
-        raise FileExistsError(f"{store}: exists; refusing to overwrite it")
+    if store.exists() and (not store.is_dir() or any(store.iterdir())):
+        raise FileExistsError(f"{store}: exists and is not an empty folder; refusing to overwrite it")
     node_props = {
         name: {"values": values, "missing": graph.node_missing.get(name)}
         for name, values in graph.node_props.items()
