@@ -29,7 +29,7 @@ from cellpipe.export import ctc_mask_dtype, ctc_segments, iter_ctc_frames, to_na
 from cellpipe.io import omezarr, tables
 from cellpipe.io.atomic import atomic_path
 from cellpipe.io.ctc import write_ctc_result_frames
-from cellpipe.io.geff import write_track_geff
+from cellpipe.io.geff import related_image_objects, write_track_geff
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -95,7 +95,10 @@ def export_tracks_step(
     tables.write_json(graph, napari_graph)
     if geff_store is not None:
         cell_table = tables.read_parquet(cells) if cells is not None else None
-        write_track_geff(geff_store, to_track_graph(table, cell_table, **calibration))
+        # labels/tracks inside an image's NGFF labels group: the geff names the image and its label images
+        labels_group = omezarr.store_path(tracked).parent
+        related = related_image_objects(geff_store, labels_group.parent) if labels_group.name == "labels" else None
+        write_track_geff(geff_store, to_track_graph(table, cell_table, **calibration), related=related)
     if ctc_dir is None or segments is None:
         logger.info("exported %d tracks (%d divisions) for napari; no CTC export (export.ctc: false)",
                     data["track_id"].nunique(), len(graph))

@@ -476,3 +476,28 @@ def test_export_step_writes_the_geff_and_calibrated_ctc_masks(tmp_path: Path) ->
     np.testing.assert_allclose(csv["y_um"], csv["y"] * 0.65)
     np.testing.assert_allclose(csv["t_min"], csv["t"] * 5.0)
     assert [p.name for p in out.iterdir() if ".tmp-" in p.name] == []
+
+
+def test_export_step_names_the_image_and_its_label_images_in_the_geff(tmp_path: Path) -> None:
+    """With labels/tracks inside an OME-Zarr image (the workflow's layout), the geff's related objects lead
+    from the geff store to the image and to both label images, with the node property each one's pixels hold."""
+    from geff.core_io import read_to_memory
+
+    masks, tracks = make_tracked({1: ([0, 1, 3], 0), 2: ([4, 5], 1), 3: ([4, 5], 1)}, 6)
+    sample = tmp_path / "results" / "s1"
+    image = sample / "image.ome.zarr"
+    omezarr.write_ome_image(image, masks[:, np.newaxis].astype(np.uint16), "tcyx", PIXEL_UM, INTERVAL_MIN)
+    omezarr.write_ome_image(image / "labels" / "tracks", masks, "tyx", PIXEL_UM, INTERVAL_MIN, name="tracks")
+    omezarr.write_ome_image(image / "labels" / "cells", masks, "tyx", PIXEL_UM, INTERVAL_MIN, name="cells")
+    tables.write_parquet(tracks, sample / "tracks.parquet")
+    export_tracks_step(image / "labels" / "tracks" / ".zattrs", sample / "tracks.parquet", None,
+                       sample / "tracks_napari.csv", sample / "tracks_napari_graph.json", None,
+                       geff_store=sample / "tracks.geff")
+    related = read_to_memory(str(sample / "tracks.geff"))["metadata"].related_objects
+    assert [(r.type, r.path, r.node_prop) for r in related] == [
+        ("image", "../image.ome.zarr", None),
+        ("labels", "../image.ome.zarr/labels/tracks", "track_id"),
+        ("labels", "../image.ome.zarr/labels/cells", "label"),
+    ]
+    for r in related:
+        assert (sample / "tracks.geff" / r.path / ".zattrs").is_file()

@@ -130,6 +130,10 @@ def test_exports_are_in_physical_units_geff_validates_and_ctc_masks_are_calibrat
     area = cells.loc[list(zip(props["frame"].tolist(), props["label"].tolist(), strict=True)), "area_um2"]
     np.testing.assert_allclose(props["area_um2"], area.to_numpy())
     assert set(props["track_id"].tolist()) == set(tracks["track_id"].tolist())
+    related = mem["metadata"].related_objects
+    assert [(r.type, r.node_prop) for r in related] == [("image", None), ("labels", "track_id"), ("labels", "label")]
+    for r in related:  # paths relative to the geff store lead to the image and its label images
+        assert (sample / "tracks.geff" / r.path / ".zattrs").is_file(), r.path
 
     assert read_ctc_pixel_size(sample / "ctc" / "mask000.tif") == pytest.approx(x_scale, rel=1e-6)
 

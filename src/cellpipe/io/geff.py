@@ -11,7 +11,9 @@ array writer (``geff.core_io.write_arrays``), which checks the store against the
 * ``track_node_props``: ``lineage_id`` as lineage and, when every track is a maximal unbranched path,
   ``track_id`` as tracklet;
 * ``display_hints`` (x horizontal, y vertical, t time) and, under ``extra.cellpipe``, the pixel size
-  and frame interval the positions and times came from.
+  and frame interval the positions and times came from;
+* ``related_objects`` when given: the OME-Zarr image and its label images, by paths relative to the
+  geff store (``labels/tracks`` holds each node's ``track_id``, ``labels/cells`` its ``label``).
 
 The store is Zarr v2 (as cellpipe's OME-Zarr images), written under a temporary sibling name and
 renamed when complete.
@@ -33,7 +35,26 @@ logger = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
 
-__all__ = ["write_track_geff"]
+__all__ = ["related_image_objects", "write_track_geff"]
+
+
+def related_image_objects(store: PathLike, image: PathLike) -> list[dict[str, str]]:
+    """geff related objects for the OME-Zarr ``image`` (the store, or its ``.zattrs``) seen from the geff
+    ``store``: the image, and its label images ``tracks`` (pixel values = ``track_id``) and ``cells``
+    (pixel values = ``label``) where they exist, each path relative to ``store``."""
+    image = Path(image)
+    if image.name in (".zattrs", ".zgroup"):
+        image = image.parent
+    base = Path(store)
+
+    def rel(path: Path) -> str:
+        return Path(os.path.relpath(path.resolve(), base.resolve())).as_posix()
+
+    out = [{"type": "image", "path": rel(image)}]
+    for name, prop in (("tracks", "track_id"), ("cells", "label")):
+        if (image / "labels" / name / ".zattrs").is_file():
+            out.append({"type": "labels", "path": rel(image / "labels" / name), "node_prop": prop})
+    return out
 
 
 def _prop_metadata(graph: TrackGraph, name: str, values: Any, edge: bool = False) -> Any:
@@ -47,17 +68,24 @@ def _prop_metadata(graph: TrackGraph, name: str, values: Any, edge: bool = False
     )
 
 
-def write_track_geff(store: PathLike, graph: TrackGraph, extra: dict[str, Any] | None = None) -> None:
+def write_track_geff(
+    store: PathLike,
+    graph: TrackGraph,
+    extra: dict[str, Any] | None = None,
+    related: list[dict[str, str]] | None = None,
+) -> None:
     """Write ``graph`` as the geff store ``store`` (a folder, e.g. ``results/<sample>/tracks.geff``).
 
     ``extra``: more entries for the metadata's ``extra.cellpipe`` (e.g. the sample name).
+    ``related``: geff related objects, each ``{"type": "image" | "labels", "path": ..., "node_prop": ...}``
+    (``path`` relative to ``store``; :func:`related_image_objects` makes them for an OME-Zarr image).
 
     Raises:
         FileExistsError: ``store`` exists and is not an empty folder.
         ValueError: the store would not pass geff's validation (nothing is left behind).
     """
     from geff.core_io import write_arrays
-    from geff_spec import Axis, DisplayHint, GeffMetadata
+    from geff_spec import Axis, DisplayHint, GeffMetadata, RelatedObject
 
     store = Path(store)
     if store.exists() and (not store.is_dir() or any(store.iterdir())):
@@ -80,6 +108,7 @@ def write_track_geff(store: PathLike, graph: TrackGraph, extra: dict[str, Any] |
         node_props_metadata={name: _prop_metadata(graph, name, v) for name, v in graph.node_props.items()},
         edge_props_metadata={name: _prop_metadata(graph, name, v, edge=True) for name, v in graph.edge_props.items()},
         track_node_props=track_props,
+        related_objects=[RelatedObject(**r) for r in related] if related else None,
         display_hints=DisplayHint(display_horizontal="x", display_vertical="y", display_time="t"),
         extra={"cellpipe": {"pixel_size_um": graph.pixel_size_um, "frame_interval_min": graph.frame_interval_min,
                             **(extra or {})}},
