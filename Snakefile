@@ -31,6 +31,7 @@ rule all:
                 *CTC_OUTPUTS,  # ctc/, ctc_segments.tsv unless export.ctc is false (workflow/rules/export.smk)
                 f"{RESULTS}/{{sample}}/tracks_napari.csv",
                 f"{RESULTS}/{{sample}}/tracks_napari_graph.json",
+                f"{RESULTS}/{{sample}}/tracks.geff",
             ],
             sample=SAMPLES,
         ),

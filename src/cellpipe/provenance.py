@@ -91,7 +91,9 @@ OUTPUT_TABLES: tuple[str, ...] = (
     "evaluation.json",
 )
 """Result files of a sample (in ``results/<sample>/``) whose sha256 is recorded; a replay compares them.
-``evaluation.json`` exists only for samples with ground truth."""
+``evaluation.json`` exists only for samples with ground truth.  The exports (``ctc/``, ``tracks_napari.csv``,
+``tracks.geff``) are not listed: they are conversions of ``tracks.parquet`` and ``cells.parquet`` (recorded
+here) with the image's calibration, and two of them are folders."""
 
 
 def package_versions(packages: Sequence[str] = PINNED_PACKAGES) -> dict[str, str | None]:

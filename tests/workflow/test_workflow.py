@@ -57,7 +57,7 @@ def test_all_outputs_written(tiny_run: Path) -> None:
         "tiny/track_metrics.parquet", "tiny/counts.tsv", "tiny/report.html", "summary.html",
         "logs/segment_cells/tiny.log", "benchmarks/segment_cells/tiny.tsv",
         "tiny/ctc/res_track.txt", "tiny/ctc/mask000.tif", "tiny/ctc_segments.tsv", "tiny/tracks_napari.csv",
-        "tiny/tracks_napari_graph.json", "logs/export_tracks/tiny.log", "benchmarks/export_tracks/tiny.tsv",
+        "tiny/tracks_napari_graph.json", "tiny/tracks.geff/.zattrs", "logs/export_tracks/tiny.log", "benchmarks/export_tracks/tiny.tsv",
         "tiny/tracking.json", "tiny/evaluation.json", "evaluation.tsv", "logs/evaluate_sample/tiny.log",
         "benchmarks/evaluate_sample/tiny.tsv", "tiny/qc.json", "logs/assess_quality/tiny.log",
         "benchmarks/assess_quality/tiny.tsv",
@@ -119,6 +119,49 @@ def test_ctc_export_scores_well_against_the_simulators_truth(tiny_run: Path) -> 
     info = json.loads((res / "tiny" / "tracking.json").read_text())
     assert info["optimizer"] == "solved" and info["update_method"] == "EXACT" and info["n_tracks"] >= 7
     assert info["settings"]["max_search_radius_um"] == 20.0
+
+
+def test_exports_are_in_physical_units_geff_validates_and_ctc_masks_are_calibrated(tiny_run: Path) -> None:
+    """#24: tracks_napari.csv has µm/minute columns equal to pixel x pixel size and frame x interval of the
+    image's own metadata; tracks.geff passes geff's validation with a node per tracked object and an edge per
+    link and division, in µm and minutes; the CTC masks carry the pixel size."""
+    from geff.core_io import read_to_memory
+    from geff.validate.data import ValidationConfig
+
+    from cellpipe.io.ctc import read_ctc_pixel_size
+
+    sample = tiny_run / "results" / "tiny"
+    scale = json.loads((sample / "image.ome.zarr" / ".zattrs").read_text())["multiscales"][0]["datasets"][0]
+    t_scale, _, y_scale, x_scale = next(c["scale"] for c in scale["coordinateTransformations"] if c["type"] == "scale")
+    tracks = pd.read_parquet(sample / "tracks.parquet")
+    csv = pd.read_csv(sample / "tracks_napari.csv")
+    assert list(csv.columns[:4]) == ["track_id", "t", "y", "x"] and len(csv) == len(tracks)
+    np.testing.assert_allclose(csv["y_um"], csv["y"] * y_scale, rtol=1e-12)
+    np.testing.assert_allclose(csv["x_um"], csv["x"] * x_scale, rtol=1e-12)
+    np.testing.assert_allclose(csv["t_min"], csv["t"] * t_scale, rtol=1e-12)
+
+    proc = subprocess.run([str(Path(sys.executable).parent / "geff"), "validate", str(sample / "tracks.geff")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    mem = read_to_memory(str(sample / "tracks.geff"), data_validation=ValidationConfig(graph=True, lineage=True))
+    assert [(a.name, a.unit) for a in mem["metadata"].axes] == [("t", "minute"), ("y", "micrometer"),
+                                                                 ("x", "micrometer")]
+    props = {k: v["values"] for k, v in mem["node_props"].items()}
+    assert len(mem["node_ids"]) == len(tracks)
+    lineage = pd.read_parquet(sample / "lineage.parquet")
+    n_links = len(tracks) - tracks["track_id"].nunique()
+    assert len(mem["edge_ids"]) == n_links + len(lineage)
+    assert int(mem["edge_props"]["division"]["values"].sum()) == len(lineage)
+    cells = pd.read_parquet(sample / "cells.parquet").set_index(["frame", "label"])
+    area = cells.loc[list(zip(props["frame"].tolist(), props["label"].tolist(), strict=True)), "area_um2"]
+    np.testing.assert_allclose(props["area_um2"], area.to_numpy())
+    assert set(props["track_id"].tolist()) == set(tracks["track_id"].tolist())
+    related = mem["metadata"].related_objects
+    assert [(r.type, r.node_prop) for r in related] == [("image", None), ("labels", "track_id"), ("labels", "label")]
+    for r in related:  # paths relative to the geff store lead to the image and its label images
+        assert (sample / "tracks.geff" / r.path / ".zattrs").is_file(), r.path
+
+    assert read_ctc_pixel_size(sample / "ctc" / "mask000.tif") == pytest.approx(x_scale, rel=1e-6)
 
 
 def test_evaluation_agrees_with_the_libraries_run_by_hand(tiny_run: Path) -> None:
