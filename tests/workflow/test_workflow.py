@@ -462,6 +462,30 @@ def test_ctc_export_off_plans_no_ctc_outputs(tmp_path: Path) -> None:
     assert "results/tiny/image.ome.zarr/labels/tracks/.zattrs" in evaluate and "results/tiny/tracks.parquet" in evaluate
 
 
+def test_export_bioimageio_plans_the_shipped_model_and_a_trained_one(tmp_path: Path) -> None:
+    """results/bioimageio/{model}.zip (rule export_bioimageio, issue #24): {model} is a name under train: or a
+    model shipped in resources/models/; the shipped one is packaged from its own folder, not trained (a dry run:
+    the export itself is unit-tested in tests/unit/test_bioimageio.py)."""
+    config = tiny_config()
+    config["train"] = {
+        "tiny_model": {"datasets": [{"images": "results/simulated/tiny/movie.ome.tif", "labels": "results/simulated/tiny/01_GT"}]}
+    }
+    workdir = write_workdir(tmp_path, config, SAMPLES_TSV)
+    proc = run_snakemake(workdir, "--dry-run", "results/bioimageio/cellpipe_nuclei.zip", "results/bioimageio/tiny_model.zip")
+    planned = proc.stdout + proc.stderr
+    assert proc.returncode == 0, planned[-3000:]
+    blocks = re.findall(r"rule export_bioimageio:\n((?:[ \t]+.*\n)+)", planned)
+    jobs = {re.search(r"output: (\S+)", block).group(1): block for block in blocks}
+    assert set(jobs) == {"results/bioimageio/cellpipe_nuclei.zip", "results/bioimageio/tiny_model.zip"}, planned[-3000:]
+    shipped = jobs["results/bioimageio/cellpipe_nuclei.zip"]
+    assert f"{REPO}/resources/models/cellpipe_nuclei/weights.pth" in shipped and "training.json" in shipped
+    assert "results/models/tiny_model/weights.pth" in jobs["results/bioimageio/tiny_model.zip"]
+    assert "rule train_cellpose:" in planned and "results/models/cellpipe_nuclei" not in planned
+    # a name that is neither trained nor shipped matches no rule
+    proc = run_snakemake(workdir, "--dry-run", "results/bioimageio/no_such_model.zip")
+    assert proc.returncode != 0 and "MissingRuleException" in proc.stdout + proc.stderr
+
+
 def test_network_is_really_blocked_in_subprocesses() -> None:
     """The blocker the workflow test runs under refuses a real connection (so the test above can fail)."""
     code = "import socket; socket.create_connection(('198.51.100.7', 80), timeout=2)"
@@ -555,7 +579,7 @@ def test_the_workflow_trains_a_model_then_segments_with_it(tmp_path: Path) -> No
     }
     config["segment"]["cellpose"]["model"] = "results/models/tiny_model/weights.pth"
     workdir = write_workdir(tmp_path, config, SAMPLES_TSV)
-    proc = run_snakemake(workdir, "results/tiny/segmentation.json", "results/models/tiny_model/bioimageio.zip")
+    proc = run_snakemake(workdir, "results/tiny/segmentation.json", "results/bioimageio/tiny_model.zip")
     assert proc.returncode == 0, proc.stderr[-4000:]
     model_dir = workdir / "results" / "models" / "tiny_model"
     record = json.loads((model_dir / "training.json").read_text())
@@ -578,11 +602,12 @@ def test_the_workflow_trains_a_model_then_segments_with_it(tmp_path: Path) -> No
     assert "failed" not in export_log
     import zipfile
 
-    with zipfile.ZipFile(model_dir / "bioimageio.zip") as package:
+    with zipfile.ZipFile(workdir / "results" / "bioimageio" / "tiny_model.zip") as package:
         names = set(package.namelist())
         rdf = yaml.safe_load(package.read("rdf.yaml"))
     assert {"rdf.yaml", "weights.pth", "model_card.md", "bioimageio_cpnet.py", "test_input.npy"} <= names
     assert rdf["name"] == "cellpipe tiny_model" and rdf["type"] == "model"
+    assert [step["id"] for step in rdf["inputs"][0]["preprocessing"] if step["id"] != "ensure_dtype"] == ["scale_range"]
     assert rdf["weights"]["pytorch_state_dict"]["sha256"] == record["weights_sha256"]
 
 

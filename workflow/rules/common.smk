@@ -17,6 +17,7 @@ from cellpipe.config import (
     load_samples,
     simulated_name,
 )
+from cellpipe.io.bioimageio import model_folders
 from cellpipe.provenance import OUTPUT_TABLES, PIPELINE_RULES
 from cellpipe.resources import ingest_mem_mb, normalize_mem_mb, segment_diameter_px, segment_mem_mb
 from cellpipe.segment import check_model_file
@@ -103,6 +104,10 @@ TRACKER_CONFIG = shipped(CFG.track.tracker_config)
 TRAINED_MODELS = {
     os.path.normpath(TRAINED_MODEL.format(results=RESULTS, name=name)): name for name in CFG.train
 }
+# The models shipped with cellpipe (resources/models/<name>/: weights, model card, training record),
+# by name: rule export_bioimageio packages them as it packages trained ones.
+SHIPPED_MODELS_DIR = shipped("resources/models")
+SHIPPED_MODELS = model_folders(SHIPPED_MODELS_DIR)
 
 
 def made_inputs():
@@ -253,6 +258,16 @@ def training_inputs(wildcards):
     if wildcards.model in INIT_MODELS:
         inputs["init_model"] = INIT_MODELS[wildcards.model]
     return inputs
+
+
+def bioimageio_inputs(wildcards):
+    """Weights, model card and training record of the model {model}: trained by this workflow (a name
+    under train:, which wins over a shipped model of the same name) or shipped (resources/models/<name>/)."""
+    if wildcards.model in CFG.train:
+        folder = f"{RESULTS}/models/{wildcards.model}"
+    else:
+        folder = os.path.join(SHIPPED_MODELS_DIR, wildcards.model)
+    return {"weights": f"{folder}/weights.pth", "card": f"{folder}/model_card.md", "record": f"{folder}/training.json"}
 
 
 def training_settings(model):
