@@ -481,12 +481,12 @@ def description(path: str) -> dict:
     return {k: v for k, v in describe_path("x", path).items() if k not in ("role", "path")}
 
 
-def write_job_outputs(workdir: Path, model: dict | list, tracker: dict, truth: dict) -> dict:
+def write_job_outputs(workdir: Path, model: dict | None, tracker: dict, truth: dict) -> dict:
     """segmentation.json, tracking.json and evaluation.json holding what segment_cells, track_cells and
-    evaluate_sample read; returns record_provenance's inputs with them."""
-    info = json.loads((workdir / "results/s1/segmentation.json").read_text())
-    info["inputs_read"] = [{"model": m} for m in model] if isinstance(model, list) else {"model": model}
-    (workdir / "results/s1/segmentation.json").write_text(json.dumps(info))
+    evaluate_sample read (``model`` None: segmentation.json as it is); returns record_provenance's inputs."""
+    if model is not None:
+        info = json.loads((workdir / "results/s1/segmentation.json").read_text())
+        (workdir / "results/s1/segmentation.json").write_text(json.dumps({**info, "inputs_read": {"model": model}}))
     (workdir / "results/s1/tracking.json").write_text(json.dumps({"inputs_read": {"tracker_config": tracker}}))
     (workdir / "results/s1/evaluation.json").write_text(json.dumps({"sample": "s1", "inputs_read": {"ground_truth": truth}}))
     return {**INPUTS, "tracking_info": "results/s1/tracking.json", "evaluation": ["results/s1/evaluation.json"]}
@@ -546,14 +546,23 @@ def test_parts_of_segment_frames_that_read_different_models_are_a_mismatch(workd
     """segment.scatter > 1: segment_cells gathers the parts' segmentation.json, where a value the parts disagree
     on becomes the list of their values; a model replaced between two parts is named, even when the file now
     is one of the two."""
+    from cellpipe.steps import merge_part_infos
+
     first = description("models/weights.pth")
     other = {**first, "sha256": "f" * 64}
     info = json.loads((workdir / "results/s1/segmentation.json").read_text())
-    (workdir / "results/s1/segmentation.json").write_text(json.dumps({**info, "n_parts": 2}))
-    inputs = write_job_outputs(workdir, [first, other], description("resources/tracker.json"), description("data/01_GT"))
+    parts = [{**info, "inputs_read": {"model": model}, "part": p, "n_parts": 2, "first_frame": 2 * p, "n_frames": 2,
+              "movie_frames": 4, "n_objects": 1} for p, model in enumerate((first, other))]
+    (workdir / "results/s1/segmentation.json").write_text(json.dumps(merge_part_infos(parts)))  # as segment_cells gathers
+    inputs = write_job_outputs(workdir, None, description("resources/tracker.json"), description("data/01_GT"))
     model = next(e for e in write_record_with(workdir, inputs)["as_read"] if e["role"] == "model")
     assert model["read_by"] == "segment_frames" and model["matches"] is False
     assert model["differences"][0] == f"the jobs of segment_frames read 2 different versions (sha256 {first['sha256']}, {'f' * 64})"
+
+    parts[1]["inputs_read"]["model"] = first  # the parts agree, on the file as it is
+    (workdir / "results/s1/segmentation.json").write_text(json.dumps(merge_part_infos(parts)))
+    model = next(e for e in write_record_with(workdir, inputs)["as_read"] if e["role"] == "model")
+    assert model["matches"] and model["read_by"] == "segment_frames"
 
 
 def test_a_version_2_record_with_a_replaced_movie_is_still_refused(workdir: Path) -> None:
