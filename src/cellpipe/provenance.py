@@ -2,7 +2,8 @@
 
 A record holds what is needed to rerun an analysis and to know that the rerun used the same
 things: the sha256 of every input file (movie, ground truth, config files, sample sheet, tracker
-configuration, Cellpose model), the resolved configuration, the versions of the packages the
+configuration, Cellpose model) and, for those a job reads, the sha256 of the bytes that job read
+(:func:`inputs_as_read`), the resolved configuration, the versions of the packages the
 pipeline imports, the model and device segmentation used, the snakemake command line and the run
 time and peak memory of each rule, and the sha256 of the sample's result tables.
 
