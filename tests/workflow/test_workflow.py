@@ -259,13 +259,19 @@ def test_provenance_records_the_run_and_the_report_shows_it(tiny_run: Path) -> N
     assert inputs["movie"]["path"] == "results/simulated/tiny/movie.ome.tif"
     assert inputs["movie"]["sha256"] == hashlib.sha256(movie.read_bytes()).hexdigest()
     assert inputs["movie"]["bytes"] == movie.stat().st_size
-    assert record["movie_at_ingest"]["sha256"] == inputs["movie"]["sha256"] and record["movie_at_ingest"]["matches_movie"]
+    # every input a job read is the file the record lists, byte for byte
+    as_read = {e["role"]: e for e in record["as_read"]}
+    assert {role: (e["read_by"], e["matches"]) for role, e in as_read.items()} == {
+        "movie": ("ingest_movie", True), "ground_truth": ("evaluate_sample", True), "tracker_config": ("track_cells", True),
+        "model": ("segment_cells", True)}
+    assert all(as_read[role]["sha256"] == inputs[role]["sha256"] for role in as_read)
     truth = res / "simulated" / "tiny" / "01_GT"
     truth_files = sorted(p.relative_to(truth).as_posix() for p in truth.rglob("*") if p.is_file() and p.name != ".snakemake_timestamp")
     assert [f["path"] for f in inputs["ground_truth"]["files"]] == truth_files
     assert {"config", "sample_sheet", "tracker_config", "model"} <= set(inputs)
     segmentation = json.loads((res / "tiny" / "segmentation.json").read_text())
     assert inputs["model"]["sha256"] == record["model"]["sha256"] == segmentation["model_sha256"]
+    assert segmentation["inputs_read"]["model"]["sha256"] == segmentation["model_sha256"]
     assert record["device"] == segmentation["device"] == "cpu"
     assert record["config"]["simulate"]["tiny"]["n_cells"] == TINY["n_cells"] and record["workdir"] == str(tiny_run)
     assert record["versions"]["numpy"] == np.__version__
@@ -404,10 +410,18 @@ def test_deleted_results_come_back_and_a_replaced_movie_is_caught(tiny_run: Path
     `rsync -a` from a backup do); Snakemake sees nothing to do.  When record_provenance reruns, provenance.json
     says the results were computed from other bytes than the movie file, the report says so and a replay refuses.
     Item 14: image.ome.zarr/labels/cells and tracks.parquet are deleted; the next run makes them again
-    (segmentation and what follows it, not ingest) and the labels group lists what exists."""
+    (segmentation and what follows it, not ingest) and the labels group lists what exists.
+    Then the same as item 2 for the other inputs a job reads: the Cellpose model, the tracker configuration
+    and a file of the ground truth are replaced, their mtime restored; provenance.json, deleted, comes back
+    saying the results were computed from other bytes than each of them, and a replay refuses, naming each."""
     import hashlib
     import os
     import shutil
+
+    def replace_keeping_mtime(path: Path, data: bytes) -> None:
+        stat = path.stat()
+        path.write_bytes(data)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
     copy = tmp_path / "copy"
     # (without the replay folder test_replay_reproduces_the_tables_byte_for_byte may have left in the shared run)
@@ -425,6 +439,12 @@ def test_deleted_results_come_back_and_a_replaced_movie_is_caught(tiny_run: Path
 
     shutil.rmtree(res / "image.ome.zarr" / "labels" / "cells")
     (res / "tracks.parquet").unlink()
+    # the shipped model and tracker configuration, copied into the working folder: the workflow takes these
+    # (a user's own files beside the config win), which the test may replace below
+    shipped = {"model": "resources/models/cellpipe_nuclei/weights.pth", "tracker_config": "resources/tracker/cellpipe_tracker.json"}
+    for rel in shipped.values():
+        (copy / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REPO / rel, copy / rel)
     dry = run_snakemake(copy, "--dry-run")
     planned = dry.stdout + dry.stderr
     assert dry.returncode == 0 and "Nothing to be done" not in planned, planned[-2000:]
@@ -438,15 +458,55 @@ def test_deleted_results_come_back_and_a_replaced_movie_is_caught(tiny_run: Path
     assert "Nothing to be done" in again.stdout + again.stderr, again.stderr[-2000:]
 
     record = json.loads((res / "provenance.json").read_text())
-    at_ingest = record["movie_at_ingest"]
-    assert at_ingest["sha256"] == hashlib.sha256(first).hexdigest() and at_ingest["matches_movie"] is False
+    as_read = {e["role"]: e for e in record["as_read"]}
+    at_ingest = as_read["movie"]
+    assert at_ingest["sha256"] == hashlib.sha256(first).hexdigest() and at_ingest["matches"] is False
     assert next(e for e in record["inputs"] if e["role"] == "movie")["sha256"] == hashlib.sha256(second).hexdigest()
+    # segmentation and tracking ran again, on the copies in the working folder: those match
+    assert {role: as_read[role]["matches"] for role in ("model", "tracker_config", "ground_truth")} == {
+        "model": True, "tracker_config": True, "ground_truth": True}
+    assert {e["role"]: e["path"] for e in record["inputs"] if e["role"] in shipped} == shipped
     html = (res / "report.html").read_text(encoding="utf-8")
     assert f"MISMATCH: the results were computed from a movie with sha256 {at_ingest['sha256']}" in html
     refused = replay(copy, "results/tiny/provenance.json", "--workdir", str(copy), "--dry-run")
     assert refused.returncode == 1, refused.stderr[-3000:]
     assert "the results were computed from other bytes than the movie file the record lists" in refused.stderr
     assert not (copy / "results-replay").exists()
+
+    # another Cellpose model (the start-up check still finds one), another tracker configuration, another lineage
+    import torch
+
+    state = torch.load(copy / shipped["model"], map_location="cpu", weights_only=True)
+    name = next(k for k, v in state.items() if v.is_floating_point())
+    state[name] = state[name] + 1e-3
+    model_stat = (copy / shipped["model"]).stat()
+    torch.save(state, copy / shipped["model"])
+    os.utime(copy / shipped["model"], ns=(model_stat.st_atime_ns, model_stat.st_mtime_ns))
+    replace_keeping_mtime(copy / shipped["tracker_config"], (copy / shipped["tracker_config"]).read_bytes() + b"\n")
+    lineage = copy / "results" / "simulated" / "tiny" / "01_GT" / "TRA" / "man_track.txt"
+    replace_keeping_mtime(lineage, lineage.read_bytes() + b"\n")
+    dry = run_snakemake(copy, "--dry-run")
+    assert "Nothing to be done" in dry.stdout + dry.stderr, (dry.stdout + dry.stderr)[-2000:]  # invisible to Snakemake
+    (res / "provenance.json").unlink()
+    dry = run_snakemake(copy, "--dry-run")
+    planned = dry.stdout + dry.stderr
+    assert "rule record_provenance:" in planned and not any(
+        f"rule {r}:" in planned for r in ("segment_cells", "track_cells", "evaluate_sample")), planned[-3000:]
+    proc = run_snakemake(copy)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    record = json.loads((res / "provenance.json").read_text())
+    as_read = {e["role"]: e for e in record["as_read"]}
+    assert {role: e["matches"] for role, e in as_read.items()} == {
+        "movie": False, "model": False, "tracker_config": False, "ground_truth": False}
+    assert as_read["ground_truth"]["differences"][0].startswith("TRA/man_track.txt: evaluate_sample read sha256")
+    html = (res / "report.html").read_text(encoding="utf-8")
+    for noun in ("model", "tracker config", "ground truth"):
+        assert f"MISMATCH: the results were computed from a {noun} with sha256 {as_read[noun.replace(' ', '_')]['sha256']}" in html
+    refused = replay(copy, "results/tiny/provenance.json", "--workdir", str(copy), "--dry-run")
+    assert refused.returncode == 1, refused.stderr[-3000:]
+    for role, path in [("ground_truth", "results/simulated/tiny/01_GT"), *((r, p) for r, p in shipped.items())]:
+        assert (f"sample 'tiny': {role} {path}: the results were computed from other bytes than the "
+                f"{role.replace('_', ' ')} file the record lists") in refused.stderr, role
 
 
 def test_ctc_export_off_plans_no_ctc_outputs(tmp_path: Path) -> None:

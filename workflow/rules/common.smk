@@ -335,9 +335,12 @@ def provenance_inputs(wildcards):
         "sample_sheet": CFG.samples,
         "tracker_config": TRACKER_CONFIG,
         "model": segmentation_model(wildcards),
-        # its metadata holds the sha256 of the movie's bytes as ingest_movie read them (compared with the movie's)
+        # the outputs of the jobs that read the movie, the model, the tracker configuration and the ground truth
+        # hold the sha256 of the bytes they read, which the record compares with the files now
         "image": IMAGE.format(sample=wildcards.sample),
         "segmentation_info": f"{sample_dir}/segmentation.json",
+        "tracking_info": f"{sample_dir}/tracking.json",
+        "evaluation": [f"{sample_dir}/evaluation.json"] if row.ground_truth else [],
         "outputs": outputs,
         "timings": benchmarks,
     }
