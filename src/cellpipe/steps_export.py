@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import os
-
 from typing import TYPE_CHECKING
 
 from cellpipe.export import ctc_mask_dtype, ctc_segments, iter_ctc_frames, to_napari_tracks, to_track_graph

@@ -21,6 +21,7 @@ import pytest
 
 from cellpipe.config import MovieSize, load_config
 from cellpipe.resources import segment_diameter_px, segment_mem_mb
+
 from conftest import write_workdir
 from runs import SAMPLES_TSV, SlurmRun, cluster_or_skip, run_on_slurm, tiny_config
 from slurm import SlurmCluster

@@ -23,15 +23,16 @@ from cellpipe.evaluate import (
     segmentation_scores,
     single_frame_tracks,
 )
+from cellpipe.io.checksums import describe_path
 from cellpipe.io.ctc import (
     read_ctc_label_stack,
     read_ctc_tracks,
     write_ctc_ground_truth,
     write_ctc_results,
 )
-from cellpipe.io.checksums import describe_path
 from cellpipe.io.ground_truth import GroundTruthError, read_ground_truth
 from cellpipe.simulate import SimulatedMovie
+
 from conftest import dividing_movie
 
 SHARED_GOWT1 = Path(__file__).resolve().parents[3] / "shared" / "data" / "ctc" / "Fluo-N2DH-GOWT1"
@@ -154,8 +155,10 @@ def test_label_tiff_stack_and_folder(tmp_path: Path, sim: SimulatedMovie) -> Non
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda d: tifffile.imwrite(d / "m.tif", np.zeros((10, 90, 96), np.uint16)), r"m\.tif: mask is 90x96 px but the movie's frames are 96x96"),
-        (lambda d: tifffile.imwrite(d / "m.tif", np.zeros((4, 96, 96), np.uint16), photometric="minisblack"), r"one plane per movie frame \(10\)"),
+        (lambda d: tifffile.imwrite(d / "m.tif", np.zeros((10, 90, 96), np.uint16)),
+         r"m\.tif: mask is 90x96 px but the movie's frames are 96x96"),
+        (lambda d: tifffile.imwrite(d / "m.tif", np.zeros((4, 96, 96), np.uint16), photometric="minisblack"),
+         r"one plane per movie frame \(10\)"),
         (lambda d: tifffile.imwrite(d / "m.tif", np.full((10, 96, 96), 0.5, np.float32)), "whole numbers"),
         (lambda d: (d / "m.tif").write_text("not a tiff"), r"m\.tif: not a readable TIFF"),
     ],

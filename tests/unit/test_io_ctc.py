@@ -25,6 +25,7 @@ from cellpipe.io.ctc import (
     write_simulation,
 )
 from cellpipe.simulate import SimulatedMovie
+
 from conftest import dividing_movie
 
 SHARED_GOWT1 = Path(__file__).resolve().parents[3] / "shared" / "data" / "ctc" / "Fluo-N2DH-GOWT1"

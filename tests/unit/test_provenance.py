@@ -31,7 +31,9 @@ BENCHMARK = (
     "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
     "12.3456\t0:00:12\t532.41\t2694.51\t942.16\t978.22\t672.74\t1.19\t154.16\t18.444\n"
 )
-BENCHMARK_UNMEASURED = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n0.5\t0:00:00\t-\t-\t-\t-\t-\t-\t-\t-\n"
+BENCHMARK_UNMEASURED = (
+    "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n0.5\t0:00:00\t-\t-\t-\t-\t-\t-\t-\t-\n"
+)
 
 
 def sha(data: bytes) -> str:
@@ -525,7 +527,8 @@ def test_a_replaced_model_tracker_config_or_ground_truth_is_caught(workdir: Path
         f"TRA/man_track.txt: evaluate_sample read sha256 {sha(old_lineage)}, the file now has sha256 {sha(new_lineage)}"]
     assert "tracker_config resources/tracker.json is not the file the results were computed from" in caplog.text
     shown = as_read_view(record)
-    assert shown["model as segment_cells read it"].startswith(f"MISMATCH: the results were computed from a model with sha256 {sha(WEIGHTS)}")
+    expected = f"MISMATCH: the results were computed from a model with sha256 {sha(WEIGHTS)}"
+    assert shown["model as segment_cells read it"].startswith(expected)
     assert shown["ground_truth as evaluate_sample read it"].startswith("MISMATCH")
 
     # the files on disk are the recorded ones: only the as-read checks fail, one line per input

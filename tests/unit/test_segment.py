@@ -11,11 +11,12 @@ import pytest
 import zarr
 from pydantic import ValidationError
 from skimage.draw import disk
+from test_segment_classical import BASELINE  # round-nuclei settings, independent of ClassicalSettings' defaults
 
 from cellpipe.segment import (
     ClassicalSettings,
-    check_cellpose_version,
     SegmentSettings,
+    check_cellpose_version,
     check_model_path,
     diameter_in_px,
     load_cellpose_model,
@@ -25,8 +26,8 @@ from cellpipe.segment import (
     segment_frames_classical,
     select_device,
 )
+
 from cellpose_helpers import save_untrained_cpnet
-from test_segment_classical import BASELINE  # round-nuclei settings, independent of ClassicalSettings' defaults
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:Sparse invariant checks:UserWarning"),

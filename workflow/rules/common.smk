@@ -33,9 +33,7 @@ try:
     # Errors name the config file(s) the keys come from (snakemake's configfile and --configfile).
     # Snakemake has merged the files into `config`, keeping the last of two equal keys: the files are
     # read again for duplicate keys (--config overrides are no file and meant to replace).
-    CFG = load_config(
-        config, source=", ".join(str(f) for f in workflow.configfiles) or "config", files=workflow.configfiles
-    )
+    CFG = load_config(config, source=", ".join(str(f) for f in workflow.configfiles) or "config", files=workflow.configfiles)
     # Movie headers are checked once, by the main process: a cluster job (a snakemake process of its own)
     # skips them, and its start-up no longer grows with the number of samples. Rows whose files passed
     # and have not changed since are not checked again (cellpipe.io.checked_files: the record is
@@ -44,7 +42,10 @@ try:
     SAMPLES = {
         row.sample: row
         for row in load_samples(
-            CFG.samples, CFG, check_files=workflow.is_main_process, checked_record=CHECKED_FILES,
+            CFG.samples,
+            CFG,
+            check_files=workflow.is_main_process,
+            checked_record=CHECKED_FILES,
             warn=lambda message: print(f"cellpipe: warning: {message}", file=sys.stderr),
             sizes=MOVIE_SIZES,
         )
@@ -101,9 +102,7 @@ def shipped(path):
 
 
 TRACKER_CONFIG = shipped(CFG.track.tracker_config)
-TRAINED_MODELS = {
-    os.path.normpath(TRAINED_MODEL.format(results=RESULTS, name=name)): name for name in CFG.train
-}
+TRAINED_MODELS = {os.path.normpath(TRAINED_MODEL.format(results=RESULTS, name=name)): name for name in CFG.train}
 # The models shipped with cellpipe (resources/models/<name>/: weights, model card, training record),
 # by name: rule export_bioimageio packages them as it packages trained ones.
 SHIPPED_MODELS_DIR = shipped("resources/models")
