@@ -96,6 +96,15 @@ p.note { color:var(--muted); font-size:13px; margin:6px 0 0; }
 .card .v { font-size:20px; font-weight:600; font-variant-numeric: tabular-nums; }
 figure { margin:6px 0 0; }
 figure img { max-width:100%; height:auto; display:block; }
+/* A phone (400 px) would shrink a plot to a third of its size, its 9 pt text to 5 px: there, plots keep
+   their own size and scroll sideways inside their figure, and the page's margins shrink. */
+@media (max-width: 760px) {
+  header { padding:14px 12px 12px; }
+  main { padding:8px 6px 32px; }
+  section { padding:10px 10px 12px; }
+  figure { overflow-x:auto; }
+  figure img { max-width:none; }
+}
 figcaption { color:var(--muted); font-size:13px; margin-top:4px; }
 table { border-collapse:collapse; font-size:13px; margin-top:4px; }
 th, td { border-bottom:1px solid var(--line); padding:4px 8px; text-align:left; vertical-align:top; }

@@ -375,6 +375,17 @@ def test_report_renders_in_chromium_with_every_plot_drawn(tiny_run: Path, tmp_pa
     assert summary.images and all(drawn(summary, im) for im in summary.images)
 
 
+def test_report_plots_stay_readable_at_phone_width(tiny_run: Path, tmp_path: Path) -> None:
+    """In a 400 px window (a phone; headless Chromium lays pages out at least 500 px wide) the plots keep
+    their own size, so their 9 pt text at 110 dpi stays about 14 px high, instead of shrinking to a third
+    (5 px); they scroll sideways inside their figure and the page itself is no wider than the window."""
+    rendered = browser.render(tiny_run / "results" / "tiny" / "report.html", tmp_path, width=400)
+    assert len(rendered.images) >= 10
+    shrunk = [(im["src"], round(im["width"] / im["w"], 2)) for im in rendered.images if im["width"] < 0.95 * im["w"]]
+    assert not shrunk, shrunk
+    assert rendered.width <= 500, rendered.width
+
+
 @pytest.mark.skipif(browser.chromium() is None, reason="chromium not installed (make test installs it)")
 def test_chromium_check_catches_broken_and_blank_images(tiny_run: Path, tmp_path: Path) -> None:
     """The check above can fail: a corrupted image and a blank one in a copy of the report are caught."""
