@@ -81,6 +81,26 @@ def test_image_holds_its_label_images_for_ome_zarr_readers(tiny_run: Path) -> No
     assert ids == set(tracks.loc[tracks["frame"] == last, "track_id"])
 
 
+
+def test_napari_reader_opens_the_results_folder(tiny_run: Path) -> None:
+    """cellpipe's napari reader on the workflow's own results: napari layers (no viewer; tests/napari has
+    one) in minutes and µm, and every track point of several frames lies on its own track's label."""
+    from napari.layers import Layer
+
+    from cellpipe.napari_reader import read_results
+    from napari_results import by_name, check_tracks_fall_in_their_labels
+
+    folder = tiny_run / "results" / "tiny"
+    layers = by_name(Layer.create(*data) for data in read_results(folder))
+    assert sorted(layers) == ["cells", "tiny", "tracks", "tracks (lineage)"]
+    scale = json.loads((folder / "image.ome.zarr" / ".zattrs").read_text())["multiscales"][0]["datasets"][0][
+        "coordinateTransformations"][0]["scale"]
+    for layer in layers.values():
+        np.testing.assert_allclose(layer.scale, [scale[0], scale[-2], scale[-1]])
+        assert [str(u) for u in layer.units] == ["minute", "micrometer", "micrometer"], layer.name
+    last = TINY["n_frames"] - 1
+    assert check_tracks_fall_in_their_labels(layers["tracks (lineage)"], layers["tracks"], [0, last // 2, last]) > 0
+
 def test_ctc_export_scores_well_against_the_simulators_truth(tiny_run: Path) -> None:
     """The workflow's CTC result folder passes py-ctcmetrics' format validation and, from raw frames
     through the shipped model and btrack, agrees with the simulator's tracks (DET, TRA)."""
