@@ -168,3 +168,56 @@ def test_napari_ome_zarr_opens_the_image_store(viewer, results: TinyResults) -> 
     for layer in layers:
         np.testing.assert_allclose(layer.scale[-3:], [FRAME_MIN, PIXEL_UM, PIXEL_UM])
         assert [str(u) for u in layer.units][-3:] == ["minute", "micrometer", "micrometer"], layer.name
+
+
+def _add_level(store, factor: int) -> None:
+    """Append a level downsampled by ``factor`` in y and x to an NGFF image's multiscales (as a pyramid has)."""
+    import json
+
+    import zarr
+
+    attrs = json.loads((store / ".zattrs").read_text())
+    ms = attrs["multiscales"][0]
+    base = zarr.open_array(str(store / ms["datasets"][0]["path"]), mode="r")
+    scale = list(ms["datasets"][0]["coordinateTransformations"][0]["scale"])
+    scale[-2:] = [s * factor for s in scale[-2:]]
+    level = np.asarray(base)[..., ::factor, ::factor]
+    path = f"s{len(ms['datasets'])}"
+    zarr.create_array(str(store / path), data=level, chunks=(1,) * (level.ndim - 2) + level.shape[-2:], zarr_format=2)
+    ms["datasets"].append({"path": path, "coordinateTransformations": [{"type": "scale", "scale": scale}]})
+    (store / ".zattrs").write_text(json.dumps(attrs))
+
+
+def test_pyramid_and_channels(tmp_path) -> None:
+    """Several levels give multiscale layers (level 0's scale); several channels give one layer each,
+    named after the omero labels, coloured with the omero colours where given."""
+    import json
+
+    from napari.layers import Layer
+
+    from cellpipe.io import omezarr
+    from cellpipe.napari_reader import read_results
+
+    folder = tmp_path / "two"
+    movie = np.arange(3 * 2 * 16 * 16, dtype=np.uint16).reshape(3, 2, 16, 16)
+    image = folder / "image.ome.zarr"
+    omezarr.write_ome_image(image, movie, "tcyx", 0.5, 4.0, channel_names=["dna", "actin"], name="two")
+    omezarr.write_ome_image(image / "labels" / "cells", (movie[:, 0] > 300).astype(np.uint16), "tyx", 0.5, 4.0,
+                            name="cells", label_of=image)
+    omezarr.write_labels_group(image, ["cells"])
+    _add_level(image, 2)
+    _add_level(image / "labels" / "cells", 2)
+    attrs = json.loads((image / ".zattrs").read_text())
+    attrs["omero"]["channels"][1]["color"] = "00FF00"
+    (image / ".zattrs").write_text(json.dumps(attrs))
+
+    layers = by_name(Layer.create(*data) for data in read_results(folder))
+    assert sorted(layers) == ["cells", "two actin", "two dna"]
+    for layer in layers.values():
+        assert layer.multiscale and len(layer.data) == 2, layer.name
+        np.testing.assert_allclose(layer.scale, [4.0, 0.5, 0.5])
+        assert [str(u) for u in layer.units] == ["minute", "micrometer", "micrometer"]
+    np.testing.assert_array_equal(np.asarray(layers["two actin"].data[0][2]), movie[2, 1])
+    assert layers["two actin"].data[1].shape == (3, 8, 8)
+    np.testing.assert_allclose(layers["two actin"].colormap.colors[-1], [0, 1, 0, 1])
+    assert layers["two dna"].colormap.name == "magenta"
