@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -35,12 +36,13 @@ def _die_with_parent() -> None:
     libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-@pytest.fixture(scope="session")
-def xvfb(tmp_path_factory) -> str:
-    """DISPLAY of an Xvfb server (Qt's xcb platform) that lives as long as the test process.
+@pytest.fixture(scope="module")
+def xvfb(tmp_path_factory) -> Iterator[str]:
+    """DISPLAY of an Xvfb server (Qt's xcb platform) for this module's tests.
 
-    It is not stopped after the tests: Qt 5 exits the whole process when its X connection breaks, and
-    napari's QApplication outlives the viewers; the server gets SIGTERM when the test process ends.
+    The server is not stopped after them: Qt exits the whole process when its X connection breaks, and
+    napari's QApplication outlives the viewers; it gets SIGTERM when the test process ends.  DISPLAY
+    and QT_QPA_PLATFORM are put back for the tests that follow.
     """
     xvfb = shutil.which("Xvfb")
     assert xvfb, "Xvfb not found: install Debian's xvfb (tools/install_system_deps.sh, run by make setup)"
@@ -56,9 +58,15 @@ def xvfb(tmp_path_factory) -> str:
     if not number:
         proc.kill()
         raise RuntimeError(f"Xvfb did not start: {log.read_text()[-2000:]}")
+    saved = {k: os.environ.get(k) for k in ("DISPLAY", "QT_QPA_PLATFORM")}
     os.environ["DISPLAY"] = f":{number}"
     os.environ["QT_QPA_PLATFORM"] = "xcb"
-    return os.environ["DISPLAY"]
+    yield os.environ["DISPLAY"]
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 @pytest.fixture(scope="module")
