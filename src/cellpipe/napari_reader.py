@@ -117,26 +117,25 @@ def _drop(values: Sequence[Any], index: int | None) -> list[Any]:
     return [v for i, v in enumerate(values) if i != index]
 
 
-def _contrast_limits(folder: Path, n_channels: int) -> list[tuple[float, float]] | None:
-    """Per-channel (low, high) from ``normalization.tsv``: the movie-wide percentile values, or the
-    lowest low and highest high of the per-frame ones; None where the table is missing or odd."""
+def _contrast_limits(folder: Path, n_channels: int) -> list[tuple[float, float] | None]:
+    """Per channel (low, high) from ``normalization.tsv``: the movie-wide percentile values, or the
+    lowest low and highest high of the per-frame ones; None for a channel the table does not cover
+    (normalization may use one channel only) and for every channel where the table is missing or odd."""
     path = folder / NORMALIZATION
     if not path.is_file():
-        return None
+        return [None] * n_channels
     import pandas as pd
 
+    limits: list[tuple[float, float] | None] = []
     try:
         table = pd.read_csv(path, sep="\t")
-        limits = []
         for c in range(n_channels):
             rows = table[table["channel"] == c]
             low, high = float(rows["low_value"].min()), float(rows["high_value"].max())
-            if not high > low:
-                return None
-            limits.append((low, high))
+            limits.append((low, high) if high > low else None)  # NaN (no rows) compares False
     except (KeyError, ValueError) as exc:
         logger.warning("%s: not used for contrast limits (%s)", path, exc)
-        return None
+        return [None] * n_channels
     return limits
 
 
@@ -174,7 +173,7 @@ def _image_layers(folder: Path, img: _Ngff) -> list[LayerData]:
             "blending": "translucent_no_depth" if i == 0 else "additive",
             "metadata": {"cellpipe": img.attrs.get("cellpipe", {}), "path": str(folder / IMAGE), "channel": i},
         }
-        if limits:
+        if limits[i] is not None:
             kwargs["contrast_limits"] = list(limits[i])
         layers.append((levels if len(levels) > 1 else levels[0], kwargs, "image"))
     return layers

@@ -218,6 +218,8 @@ def test_pyramid_and_channels(tmp_path) -> None:
     attrs = json.loads((image / ".zattrs").read_text())
     attrs["omero"]["channels"][1]["color"] = "00FF00"
     (image / ".zattrs").write_text(json.dumps(attrs))
+    (folder / "normalization.tsv").write_text(  # normalization of channel 0 only
+        "channel\tframe\tlow_percentile\thigh_percentile\tlow_value\thigh_value\n0\t-1\t1.0\t99.8\t10.0\t900.0\n")
 
     layers = by_name(Layer.create(*data) for data in read_results(folder))
     assert sorted(layers) == ["cells", "two actin", "two dna"]
@@ -229,3 +231,5 @@ def test_pyramid_and_channels(tmp_path) -> None:
     assert layers["two actin"].data[1].shape == (3, 8, 8)
     np.testing.assert_allclose(layers["two actin"].colormap.colors[-1], [0, 1, 0, 1])
     assert layers["two dna"].colormap.name == "magenta"
+    assert layers["two dna"].contrast_limits == [10.0, 900.0]
+    assert layers["two actin"].contrast_limits != [10.0, 900.0]  # napari's own, from the data
