@@ -33,7 +33,7 @@ help:
 	@echo "make demo    set up and run the workflow on the embedded simulated movie"
 	@echo "make test    set up and run the test suite (tests/sam in the Cellpose-SAM environment)"
 	@echo "make sam-env build .venv-sam, the Cellpose-SAM (cellpose 4) environment"
-	@echo "make lint    snakemake --lint"
+	@echo "make lint    snakemake --lint, ruff check, snakefmt --check (make test runs it first)"
 	@echo "make bench   benchmarks (bench/), not part of the tests"
 
 setup: $(STAMP)
@@ -43,7 +43,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt tools/install_system_deps.
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24" wheel setuptools
 	$(BIN)/python -m pip install --quiet $(TORCH_SPEC)
-	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ".[test,cellpose3,napari]"
+	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ".[test,lint,cellpose3,napari]"
 	$(BIN)/python tools/ensure_btrack.py
 	touch $@
 
@@ -64,12 +64,14 @@ demo: $(STAMP)
 	@echo "Report written: $(CURDIR)/results/demo/report.html"
 	@echo "Summary:        $(CURDIR)/results/summary.html"
 
-test: $(STAMP) $(SAM_STAMP)
+test: lint $(SAM_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(SAM_BIN)/python -m pytest tests/sam $(SAM_PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
+	$(BIN)/ruff check .
+	$(BIN)/snakefmt --check .
 
 schemas: $(STAMP)
 	$(BIN)/python tools/write_schemas.py

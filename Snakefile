@@ -1,6 +1,7 @@
 # cellpipe: raw time-lapse movies -> OME-Zarr -> normalized -> segmented -> tracked -> measured -> reports.
 # Run from this folder:  snakemake --profile profiles/workstation   (see README.md)
 
+
 configfile: "config/config.yaml"
 
 
@@ -20,6 +21,7 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/interruptions.smk"
 
 
+# CTC_OUTPUTS: ctc/ and ctc_segments.tsv, unless export.ctc is false (workflow/rules/export.smk).
 rule all:
     input:
         summary=f"{RESULTS}/summary.html",
@@ -28,9 +30,10 @@ rule all:
         qc=expand(f"{RESULTS}/{{sample}}/qc.json", sample=SAMPLES),
         exports=expand(
             [
-                *CTC_OUTPUTS,  # ctc/, ctc_segments.tsv unless export.ctc is false (workflow/rules/export.smk)
+                *CTC_OUTPUTS,
                 f"{RESULTS}/{{sample}}/tracks_napari.csv",
                 f"{RESULTS}/{{sample}}/tracks_napari_graph.json",
+                f"{RESULTS}/{{sample}}/tracks.geff",
             ],
             sample=SAMPLES,
         ),

@@ -13,7 +13,17 @@ from __future__ import annotations
 
 import argparse
 
-from bench import dag_scale, msc_classical, segment_accuracy, segment_speed, track_accuracy, track_scale, workflow_memory, workflow_overhead, zarr_io
+from bench import (
+    dag_scale,
+    msc_classical,
+    segment_accuracy,
+    segment_speed,
+    track_accuracy,
+    track_scale,
+    workflow_memory,
+    workflow_overhead,
+    zarr_io,
+)
 
 
 def main() -> None:

@@ -83,7 +83,7 @@ def floor_snakefile(shape: str, n_samples: int, rules_per_sample: int) -> str:
     for k in range(rules_per_sample):
         lines += [f"rule step{k}:", f"    input: data={previous}", f'    output: data="r/{{sample}}/step{k}.out"']
         if shape == "design":
-            lines += [f'    params: settings={{"threshold": 0.5, "sizes": [1, 2, 3]}}',
+            lines += ['    params: settings={"threshold": 0.5, "sizes": [1, 2, 3]}',
                       f'    log: "r/logs/step{k}/{{sample}}.log"', f'    benchmark: "r/benchmarks/step{k}/{{sample}}.tsv"',
                       "    threads: 1", "    resources:", "        mem_mb=per_attempt(4000),", "        runtime=per_attempt(30),",
                       '    script: "step.py"', ""]

@@ -24,7 +24,7 @@ WIDTH_PX = 1280
 _PROBE = """
 <script>
 window.addEventListener('load', function () {
-  var out = {height: document.documentElement.scrollHeight, images: []};
+  var out = {height: document.documentElement.scrollHeight, width: document.documentElement.scrollWidth, images: []};
   for (var i = 0; i < document.images.length; i++) {
     var img = document.images[i], r = img.getBoundingClientRect();
     out.images.push({complete: img.complete, w: img.naturalWidth, h: img.naturalHeight,
@@ -61,10 +61,13 @@ class Rendered:
     height: int
     images: list[dict]
     screenshot: np.ndarray
+    width: int = WIDTH_PX
+    """The page's scroll width (px): more than the window's when something sticks out sideways."""
 
 
-def render(page: Path, workdir: Path) -> Rendered:
-    """Load ``page`` in headless Chromium; return the images' states and a full-page screenshot."""
+def render(page: Path, workdir: Path, width: int = WIDTH_PX) -> Rendered:
+    """Load ``page`` in headless Chromium in a window ``width`` px wide; return the images' states and a
+    full-page screenshot."""
     from PIL import Image
 
     browser = chromium()
@@ -75,7 +78,7 @@ def render(page: Path, workdir: Path) -> Rendered:
     text = page.read_text(encoding="utf-8")
     probed.write_text(text.replace("</body>", _PROBE + "</body>"), encoding="utf-8")
     try:
-        dom = _run(browser, workdir / "profile", f"--window-size={WIDTH_PX},1000", "--dump-dom", probed.as_uri())
+        dom = _run(browser, workdir / "profile", f"--window-size={width},1000", "--dump-dom", probed.as_uri())
     finally:
         probed.unlink()
     match = re.search(r'<pre id="cellpipe-probe">(.*?)</pre>', dom.stdout, re.S)
@@ -84,10 +87,10 @@ def render(page: Path, workdir: Path) -> Rendered:
     probe = json.loads(html.unescape(match.group(1)))
     height = int(probe["height"])
     shot = workdir / "screenshot.png"
-    proc = _run(browser, workdir / "profile", f"--window-size={WIDTH_PX},{height}", f"--screenshot={shot}", page.as_uri())
+    proc = _run(browser, workdir / "profile", f"--window-size={width},{height}", f"--screenshot={shot}", page.as_uri())
     if not shot.exists():
         raise RuntimeError(f"chromium wrote no screenshot of {page}: {proc.stderr[-2000:]}")
-    return Rendered(height, probe["images"], np.asarray(Image.open(shot).convert("RGB")))
+    return Rendered(height, probe["images"], np.asarray(Image.open(shot).convert("RGB")), int(probe["width"]))
 
 
 def region(rendered: Rendered, image: dict) -> np.ndarray:

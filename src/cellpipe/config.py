@@ -80,7 +80,7 @@ class MovieSize:
 
 SAMPLE_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 SAMPLE_NAME = re.compile(f"^{SAMPLE_NAME_PATTERN}$")
-RESERVED_SAMPLE_NAMES = ("benchmarks", "evaluation.tsv", "logs", "models", "simulated", "summary.html")
+RESERVED_SAMPLE_NAMES = ("benchmarks", "bioimageio", "evaluation.tsv", "logs", "models", "simulated", "summary.html")
 """What the workflow writes at the top of the results folder besides the sample folders (Snakefile and
 workflow/rules/*.smk: every ``{RESULTS}/<name>`` that is not ``{RESULTS}/{sample}``): a sample may not
 take these names, in any case (macOS and Windows file systems ignore case), or Snakemake ends in a

@@ -1,10 +1,11 @@
-"""Tracking results in formats other tools read: Cell Tracking Challenge (CTC) and napari.
+"""Tracking results in formats other tools read: Cell Tracking Challenge (CTC), napari and geff.
 
-Both functions are pure: they take the outputs of :func:`cellpipe.track.track_cells`
+The functions are pure: they take the outputs of :func:`cellpipe.track.track_cells`
 (the ``tracks`` table, one row per object per frame, and the track-relabelled
-``(T, Y, X)`` mask movie) and return arrays and tables; writing them is
-:func:`cellpipe.steps_export.export_tracks_step`'s job.  Frames are 0-based
-indices, positions are in pixels.
+``(T, Y, X)`` mask movie), and for geff :func:`cellpipe.measure.measure_cells`' table, and
+return arrays and tables; writing them is :func:`cellpipe.steps_export.export_tracks_step`'s
+job.  Frames are 0-based indices; positions are in pixels, and in µm and minutes where a
+column or property says so (computed from the image's pixel size and frame interval).
 
 CTC (:func:`to_ctc`)
     The CTC format requires every track to be present in *every* frame from its first
@@ -23,11 +24,14 @@ CTC (:func:`to_ctc`)
     the two); the CTC's own Java tools expect 16-bit masks.  The report says which was written.
 
 napari (:func:`to_napari_tracks`)
-    napari's Tracks layer takes an ``(N, 4)`` array of ``track_id, t, y, x`` rows
-    (sorted by track id, then t; y and x in pixels, so tracks overlay the image) and a
-    ``graph`` dict mapping a track id to the list of its parent track ids.  The workflow
-    writes them as ``tracks_napari.csv`` (header ``track_id,t,y,x``) and
-    ``tracks_napari_graph.json`` (JSON keys are strings).  To open them::
+    napari's Tracks layer takes an ``(N, 4)`` array of ``track_id, t, y, x`` rows (sorted by
+    track id, then t) and a ``graph`` dict mapping a track id to the list of its parent track
+    ids.  The workflow writes them as ``tracks_napari.csv`` and ``tracks_napari_graph.json``
+    (JSON keys are strings).  The CSV has the pixel columns ``track_id,t,y,x`` (t in frames,
+    y and x in pixels, as always) followed by the same positions in physical units,
+    ``t_min,y_um,x_um`` (frame x frame interval, pixel x pixel size, from the image's own
+    metadata).  The OME-Zarr image (``results/<sample>/image.ome.zarr``, opened with
+    napari-ome-zarr) is scaled to minutes and µm, so give napari the physical columns::
 
         import json
         import napari
@@ -37,17 +41,30 @@ napari (:func:`to_napari_tracks`)
         with open("results/<sample>/tracks_napari_graph.json") as f:
             graph = {int(k): v for k, v in json.load(f).items()}
         viewer = napari.Viewer()
-        viewer.add_tracks(df[["track_id", "t", "y", "x"]].to_numpy(), graph=graph, name="tracks")
+        viewer.open("results/<sample>/image.ome.zarr", plugin="napari-ome-zarr")
+        viewer.add_tracks(df[["track_id", "t_min", "y_um", "x_um"]].to_numpy(), graph=graph, name="tracks")
         napari.run()
 
-    Add the image (``results/<sample>/image.ome.zarr``) as a layer with the default
-    scale of 1 so that pixels and track coordinates agree.
+    or give the pixel columns with the image's scale, ``viewer.add_tracks(df[["track_id", "t", "y", "x"]]
+    .to_numpy(), graph=graph, scale=(frame_interval_min, pixel_size_um, pixel_size_um))``.  The pixel
+    columns alone (scale 1) match the image only when it too is added with scale 1.
+
+geff (:func:`to_track_graph`, written by :func:`cellpipe.io.geff.write_track_geff`)
+    The graph exchange format of the tracking tools (https://liveimagetrackingtools.org/geff):
+    one node per object per frame, an edge from each object to the next object of its track
+    (across frame gaps) and from a mother's last object to each daughter's first.  Node
+    properties: ``t`` (minutes), ``y``, ``x`` (µm; the three axes, with their units),
+    ``frame``, ``y_px``, ``x_px``, ``track_id`` (cellpipe's), ``lineage_id`` (track id of the
+    lineage's root), ``generation``, ``label`` (segmentation label in ``labels/cells``) and
+    every per-cell measurement of ``cells.parquet`` (``area_um2``, ``perimeter_um``,
+    intensities, ...).  Edge property ``division`` (True for mother -> daughter).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -63,12 +80,16 @@ __all__ = [
     "MAX_CTC_LABEL",
     "MAX_CTC_LABEL_UINT32",
     "NAPARI_COLUMNS",
+    "NAPARI_PHYSICAL_COLUMNS",
+    "NAPARI_PIXEL_COLUMNS",
     "SEGMENT_COLUMNS",
+    "TrackGraph",
     "ctc_mask_dtype",
     "ctc_segments",
     "iter_ctc_frames",
     "to_ctc",
     "to_napari_tracks",
+    "to_track_graph",
 ]
 
 MAX_CTC_LABEL = int(np.iinfo(np.uint16).max)
@@ -96,8 +117,14 @@ SEGMENT_COLUMNS: tuple[str, ...] = ("label", "track_id", "segment", "first_frame
 index of the segment within its track), ``first_frame``/``last_frame`` (inclusive, 0-based) and
 ``parent`` (CTC label of the parent segment, 0 = none)."""
 
-NAPARI_COLUMNS: tuple[str, ...] = ("track_id", "t", "y", "x")
-"""Columns of :func:`to_napari_tracks`: track id, frame (0-based), centroid y and x in pixels."""
+NAPARI_PIXEL_COLUMNS: tuple[str, ...] = ("track_id", "t", "y", "x")
+"""napari Tracks data in pixels and frames: track id, frame (0-based), centroid y and x in pixels."""
+
+NAPARI_PHYSICAL_COLUMNS: tuple[str, ...] = ("track_id", "t_min", "y_um", "x_um")
+"""napari Tracks data in minutes and µm, to overlay the OME-Zarr image as napari-ome-zarr scales it."""
+
+NAPARI_COLUMNS: tuple[str, ...] = (*NAPARI_PIXEL_COLUMNS, "t_min", "y_um", "x_um")
+"""Columns of :func:`to_napari_tracks` (``tracks_napari.csv``): the pixel columns, then the physical ones."""
 
 
 def _require(tracks: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
@@ -354,24 +381,37 @@ def iter_ctc_frames(
     return frames(), segments.loc[:, list(CTC_TRACK_COLUMNS)].reset_index(drop=True)
 
 
-def to_napari_tracks(tracks: pd.DataFrame) -> tuple[pd.DataFrame, dict[int, list[int]]]:
+def _check_calibration(pixel_size_um: float, frame_interval_min: float) -> None:
+    for name, value in (("pixel_size_um", pixel_size_um), ("frame_interval_min", frame_interval_min)):
+        if not (np.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a positive number, got {value!r}")
+
+
+def to_napari_tracks(
+    tracks: pd.DataFrame, *, pixel_size_um: float, frame_interval_min: float
+) -> tuple[pd.DataFrame, dict[int, list[int]]]:
     """The data and graph of a napari Tracks layer (``viewer.add_tracks(data, graph=graph)``).
 
     Args:
         tracks: The tracks table: ``track_id``, ``frame`` (0-based), ``y_px``, ``x_px``
             (centroid, pixels) and ``parent`` (track id of the mother track, 0 = none).
+        pixel_size_um: Pixel size of the image (µm), as its OME-Zarr metadata gives it.
+        frame_interval_min: Time between frames (minutes), likewise.
 
     Returns:
         ``(data, graph)``: ``data`` has columns :data:`NAPARI_COLUMNS` — ``track_id`` (int),
-        ``t`` (frame, int), ``y``, ``x`` (pixels, float) — one row per object per frame,
+        ``t`` (frame, int), ``y``, ``x`` (pixels, float), ``t_min`` (``t`` x frame interval),
+        ``y_um``, ``x_um`` (``y``, ``x`` x pixel size) — one row per object per frame,
         sorted by track id then t (gaps stay gaps: napari draws across them); ``graph`` maps
         each track id that has a parent to ``[parent track id]``, in increasing track id.
         An empty table gives an empty ``data`` with the same columns and ``{}``.
 
     Raises:
-        ValueError: a column is missing, a track names two parents, or a parent has no rows.
+        ValueError: a column is missing, a track names two parents, a parent has no rows, or the
+            pixel size or frame interval is not a positive number.
     """
     _require(tracks, ("track_id", "frame", "y_px", "x_px", "parent"), "the napari export")
+    _check_calibration(pixel_size_um, frame_interval_min)
     data = pd.DataFrame(
         {
             "track_id": tracks["track_id"].to_numpy(np.int64),
@@ -381,8 +421,201 @@ def to_napari_tracks(tracks: pd.DataFrame) -> tuple[pd.DataFrame, dict[int, list
         }
     )
     data = data.sort_values(["track_id", "t"], kind="stable").reset_index(drop=True)
+    data["t_min"] = data["t"].to_numpy(np.float64) * float(frame_interval_min)
+    data["y_um"] = data["y"] * float(pixel_size_um)
+    data["x_um"] = data["x"] * float(pixel_size_um)
     if tracks.empty:
         return data, {}
     parents = _track_parents(tracks.astype({"track_id": np.int64, "parent": np.int64}))
     graph = {int(child): [int(mother)] for child, mother in parents.items() if mother != 0}
     return data, graph
+
+
+#: cells.parquet columns the graph does not copy: the node's keys and what its axes already say.
+_CELL_KEY_COLUMNS = ("frame", "time_min", "label", "track_id", "centroid_y_um", "centroid_x_um")
+
+
+def _unit_of(column: str) -> str | None:
+    """Unit of a column from its name's suffix (cellpipe's naming: ``_um2``, ``_um``, ``_px``, ``_min``)."""
+    for suffix, unit in (("_um2", "micrometer^2"), ("_um", "micrometer"), ("_px", "pixel"), ("_min", "minute")):
+        if column.endswith(suffix):
+            return unit
+    return None
+
+
+@dataclass
+class TrackGraph:
+    """A tracking result as a directed graph, ready for :func:`cellpipe.io.geff.write_track_geff`.
+
+    Attributes:
+        node_ids: (N,) int64, 0..N-1, in the order of (track id, frame).
+        node_props: Property name -> (N,) values.  ``t`` (minutes), ``y``, ``x`` (µm) are the axes.
+        node_missing: Property name -> (N,) bool, True where the value is missing (NaN or NA in
+            ``cells.parquet``, or a tracked object without a row there); only properties with one.
+        edges: (E, 2) int64 ``source, target`` node ids, each pointing forward in time.
+        edge_props: Property name -> (E,) values (``division``: True for mother -> daughter).
+        units: Property name -> unit (OME-NGFF names where one exists).
+        descriptions: Property name -> one line saying what it is.
+        tracklets: True when every track is a geff tracklet (a maximal unbranched path): no mother has
+            exactly one daughter edge.  Only then does the geff name ``track_id`` as its tracklet property.
+        pixel_size_um, frame_interval_min: The calibration the positions and times were computed with.
+    """
+
+    node_ids: np.ndarray
+    node_props: dict[str, np.ndarray]
+    edges: np.ndarray
+    edge_props: dict[str, np.ndarray]
+    pixel_size_um: float
+    frame_interval_min: float
+    tracklets: bool = True
+    node_missing: dict[str, np.ndarray] = field(default_factory=dict)
+    units: dict[str, str] = field(default_factory=dict)
+    descriptions: dict[str, str] = field(default_factory=dict)
+
+
+_DESCRIPTIONS = {
+    "t": "time of the frame (frame x frame interval)",
+    "y": "centroid, row axis (y_px x pixel size)",
+    "x": "centroid, column axis (x_px x pixel size)",
+    "frame": "0-based frame index of the movie",
+    "y_px": "centroid, row axis, in pixels of the image",
+    "x_px": "centroid, column axis, in pixels of the image",
+    "track_id": "cellpipe track id (tracks.parquet, pixel value in image.ome.zarr/labels/tracks)",
+    "lineage_id": "track id of the lineage's first track (the root of its division tree)",
+    "generation": "divisions since the lineage's root track (0 for the root)",
+    "label": "segmentation label of the object in this frame (image.ome.zarr/labels/cells)",
+    "division": "True for a mother -> daughter edge, False for a link within a track",
+}
+
+
+def to_track_graph(
+    tracks: pd.DataFrame, cells: pd.DataFrame | None, *, pixel_size_um: float, frame_interval_min: float
+) -> TrackGraph:
+    """Tracks (and per-cell measurements) as a directed graph of objects, for the geff export.
+
+    Args:
+        tracks: The tracks table of :func:`cellpipe.track.track_cells`: ``track_id``, ``frame``,
+            ``label``, ``y_px``, ``x_px``, ``parent`` (0 = none); ``generation`` is copied when present.
+        cells: ``cells.parquet`` of :func:`cellpipe.measure.measure_cells` (one row per object per
+            frame, keyed by ``frame, label``), whose measurements become node properties; None: none.
+        pixel_size_um: Pixel size (µm) that turns ``y_px, x_px`` into the ``y, x`` axes.
+        frame_interval_min: Frame interval (minutes) that turns ``frame`` into the ``t`` axis.
+
+    Returns:
+        The :class:`TrackGraph`: a node per row of ``tracks``, an edge from each object to the next
+        object of its track and from the mother's last object to each daughter's first.  A division
+        that does not go forward in time (the daughter starts before the mother ends) gets no edge,
+        with a warning, as in the CTC export; ``lineage_id`` follows the edges written.
+
+    Raises:
+        ValueError: a column is missing, a track has two rows in one frame, a track names two parents
+            or a missing one, or the calibration is not positive.
+    """
+    _require(tracks, ("track_id", "frame", "label", "y_px", "x_px", "parent"), "the geff export")
+    _check_calibration(pixel_size_um, frame_interval_min)
+    table = tracks.astype({"track_id": np.int64, "frame": np.int64, "label": np.int64, "parent": np.int64})
+    table = table.sort_values(["track_id", "frame"], kind="stable").reset_index(drop=True)
+    twice = table[table.duplicated(["track_id", "frame"], keep=False)]
+    if len(twice):
+        row = twice.iloc[0]
+        raise ValueError(f"tracks table: track {int(row['track_id'])} has {len(twice)} rows in frame "
+                         f"{int(row['frame'])}; a track has one object per frame")
+    n = len(table)
+    track = table["track_id"].to_numpy(np.int64)
+    frame = table["frame"].to_numpy(np.int64)
+    node_ids = np.arange(n, dtype=np.int64)
+
+    same_track = track[1:] == track[:-1] if n else np.zeros(0, dtype=bool)
+    links = np.stack([node_ids[:-1][same_track], node_ids[1:][same_track]], axis=1) if n else np.zeros((0, 2), np.int64)
+
+    parents = _track_parents(table) if n else pd.Series(dtype=np.int64)
+    first_node = pd.Series(node_ids, index=track).groupby(level=0).first()
+    last_node = pd.Series(node_ids, index=track).groupby(level=0).last()
+    divisions: list[tuple[int, int]] = []
+    mother_of: dict[int, int] = {}
+    for child, mother in parents.items():
+        if mother == 0:
+            continue
+        mother_end, child_start = int(last_node[mother]), int(first_node[child])
+        if frame[mother_end] >= frame[child_start]:
+            logger.warning(
+                "track %d starts at frame %d but its parent track %d ends at frame %d: "
+                "exported to geff without the division edge",
+                int(child), int(frame[child_start]), int(mother), int(frame[mother_end]),
+            )
+            continue
+        divisions.append((mother_end, child_start))
+        mother_of[int(child)] = int(mother)
+    division_edges = np.array(divisions, dtype=np.int64).reshape(-1, 2)
+    edges = np.concatenate([links.astype(np.int64), division_edges])
+    is_division = np.concatenate([np.zeros(len(links), dtype=bool), np.ones(len(division_edges), dtype=bool)])
+
+    def root(t: int) -> int:
+        while t in mother_of:
+            t = mother_of[t]
+        return t
+
+    roots = {int(t): root(int(t)) for t in first_node.index}
+    daughters = pd.Series(list(mother_of.values()), dtype=np.int64).value_counts()
+    single = sorted(int(m) for m, k in daughters.items() if k == 1)
+    if single:
+        logger.info("geff export: track(s) %s have one daughter, so track ids are not geff tracklets there",
+                    single[:10])
+
+    props: dict[str, np.ndarray] = {
+        "t": frame.astype(np.float64) * float(frame_interval_min),
+        "y": table["y_px"].to_numpy(np.float64) * float(pixel_size_um),
+        "x": table["x_px"].to_numpy(np.float64) * float(pixel_size_um),
+        "frame": frame,
+        "y_px": table["y_px"].to_numpy(np.float64),
+        "x_px": table["x_px"].to_numpy(np.float64),
+        "track_id": track,
+        "lineage_id": np.array([roots[int(t)] for t in track], dtype=np.int64),
+        "label": table["label"].to_numpy(np.int64),
+    }
+    if "generation" in table.columns:
+        props["generation"] = table["generation"].to_numpy(np.int64)
+    units = {"t": "minute", "y": "micrometer", "x": "micrometer", "frame": "frame", "y_px": "pixel", "x_px": "pixel"}
+    missing: dict[str, np.ndarray] = {}
+    if cells is not None:
+        _require(cells, ("frame", "label"), "the geff export's measurements")
+        measured = [c for c in cells.columns if c not in _CELL_KEY_COLUMNS]
+        keys = cells[["frame", "label"]].astype(np.int64)
+        if keys.duplicated().any():
+            raise ValueError("cells table: more than one row for a (frame, label)")
+        joined = table[["frame", "label"]].merge(
+            cells[measured].assign(frame=keys["frame"], label=keys["label"], _found=True),
+            on=["frame", "label"], how="left", validate="one_to_one",
+        )
+        found = joined["_found"].eq(True).to_numpy()
+        if not found.all():
+            logger.warning("geff export: %d tracked object(s) have no row in the cells table; their "
+                           "measurements are marked missing", int((~found).sum()))
+        for column in measured:
+            values, dtype = joined[column], cells[column].dtype
+            if pd.api.types.is_bool_dtype(dtype):
+                props[column] = values.fillna(False).to_numpy(bool)
+            elif pd.api.types.is_integer_dtype(dtype):
+                props[column] = values.fillna(0).to_numpy(np.int64)
+            elif pd.api.types.is_float_dtype(dtype):
+                props[column] = values.to_numpy(np.float64)
+            else:
+                continue  # text columns are not measurements
+            absent = values.isna().to_numpy(bool)
+            if absent.any():
+                missing[column] = absent
+            unit = _unit_of(column)
+            if unit is not None:
+                units[column] = unit
+    return TrackGraph(
+        node_ids=node_ids,
+        node_props=props,
+        edges=edges,
+        edge_props={"division": is_division},
+        pixel_size_um=float(pixel_size_um),
+        frame_interval_min=float(frame_interval_min),
+        tracklets=not single,
+        node_missing=missing,
+        units=units,
+        descriptions={k: v for k, v in _DESCRIPTIONS.items() if k in props or k == "division"},
+    )

@@ -9,7 +9,8 @@ The checks, in physical units where they have one:
 
 * **area**: an object's area against the area of a disc of the expected cell diameter
   (``min_area_fraction``, ``max_area_fraction``; no unit; objects touching the border are
-  exempt from the lower bound, being cut), so the bounds follow the cell size given for the movie (``segment.diameter_um``, the sample sheet's ``diameter_um`` or the
+  exempt from the lower bound, being cut), so the bounds follow the cell size given for the movie
+  (``segment.diameter_um``, the sample sheet's ``diameter_um`` or the
   automatic estimate);
 * **contrast**: the object's mean intensity minus the mean intensity of the background ring
   around it (background pixels within ``ring_fraction`` of a diameter of the object, each

@@ -2,7 +2,8 @@
 
 A record holds what is needed to rerun an analysis and to know that the rerun used the same
 things: the sha256 of every input file (movie, ground truth, config files, sample sheet, tracker
-configuration, Cellpose model), the resolved configuration, the versions of the packages the
+configuration, Cellpose model) and, for those a job reads, the sha256 of the bytes that job read
+(:func:`inputs_as_read`), the resolved configuration, the versions of the packages the
 pipeline imports, the model and device segmentation used, the snakemake command line and the run
 time and peak memory of each rule, and the sha256 of the sample's result tables.
 
@@ -25,9 +26,12 @@ from typing import Any
 
 from cellpipe.versions import package_version
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Version of the record's layout; a replay refuses records newer than it understands.
-2: ``movie_at_ingest`` (:func:`movie_at_ingest`), which a replay of version 1 would not check."""
+2: ``movie_at_ingest``, the movie as ingest_movie read it against the movie file.
+3: ``as_read`` (:func:`inputs_as_read`) in its place, for every input a job reads (:data:`READ_BY`: the
+movie, the Cellpose model, the tracker configuration, the ground truth); a replay of version 2 would look
+at the movie only.  A version 2 record's ``movie_at_ingest`` is still checked (:func:`recorded_as_read`)."""
 
 PINNED_PACKAGES: tuple[str, ...] = (
     "cellpipe",
@@ -91,7 +95,9 @@ OUTPUT_TABLES: tuple[str, ...] = (
     "evaluation.json",
 )
 """Result files of a sample (in ``results/<sample>/``) whose sha256 is recorded; a replay compares them.
-``evaluation.json`` exists only for samples with ground truth."""
+``evaluation.json`` exists only for samples with ground truth.  The exports (``ctc/``, ``tracks_napari.csv``,
+``tracks.geff``) are not listed: they are conversions of ``tracks.parquet`` and ``cells.parquet`` (recorded
+here) with the image's calibration, and two of them are folders."""
 
 
 def package_versions(packages: Sequence[str] = PINNED_PACKAGES) -> dict[str, str | None]:
@@ -194,46 +200,96 @@ def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def read_differences(read: Mapping[str, Any], found: Mapping[str, Any] | None) -> list[str]:
-    """How the movie as ingest read it (``read``: ``type, bytes, sha256`` and a folder's ``files``) differs
-    from the movie described now (:func:`cellpipe.io.checksums.describe_path`, None when gone); empty when
-    every byte read is still there.  A folder is compared on the files read (a CTC movie's frames): other
+READ_BY: dict[str, str] = {
+    "movie": "ingest_movie",
+    "model": "segment_cells",
+    "tracker_config": "track_cells",
+    "ground_truth": "evaluate_sample",
+}
+"""The job that reads each input whose bytes the results come from, and records the sha256 of what it read
+(``inputs_read`` in its output, :func:`inputs_as_read`).  A file replaced after that job ran, its mtime
+restored (``cp -p``, ``rsync -a`` from a backup), reruns nothing; record_provenance, rerun later, would
+otherwise certify the new file's sha256 over results computed from the old one."""
+
+
+def read_differences(read: Mapping[str, Any], found: Mapping[str, Any] | None, read_by: str = "ingest_movie") -> list[str]:
+    """How an input as job ``read_by`` read it (``read``: ``type, bytes, sha256`` and a folder's ``files``)
+    differs from the input described now (:func:`cellpipe.io.checksums.describe_path`, None when gone); empty
+    when every byte read is still there.  A folder is compared on the files read (a CTC movie's frames): other
     files in it were not read, so they do not count."""
     if found is None:
-        return ["the movie is gone"]
+        return ["the file is gone"]
     if found.get("type") != read.get("type"):
-        return [f"ingest read a {read.get('type')}, the movie is now a {found.get('type')}"]
+        return [f"{read_by} read a {read.get('type')}, it is now a {found.get('type')}"]
     if read.get("type") != "directory":
         if found.get("sha256") == read.get("sha256"):
             return []
-        return [f"ingest read sha256 {read.get('sha256')} ({_size(read.get('bytes'))}), "
+        return [f"{read_by} read sha256 {read.get('sha256')} ({_size(read.get('bytes'))}), "
                 f"the file now has sha256 {found.get('sha256')} ({_size(found.get('bytes'))})"]
     now = {f["path"]: f for f in found.get("files", [])}
     lines = []
     for entry in read.get("files", []):
         current = now.get(entry["path"])
         if current is None:
-            lines.append(f"{entry['path']}: read at ingest (sha256 {entry['sha256']}), missing now")
+            lines.append(f"{entry['path']}: read by {read_by} (sha256 {entry['sha256']}), missing now")
         elif current["sha256"] != entry["sha256"]:
-            lines.append(f"{entry['path']}: ingest read sha256 {entry['sha256']}, the file now has sha256 {current['sha256']}")
+            lines.append(f"{entry['path']}: {read_by} read sha256 {entry['sha256']}, the file now has sha256 {current['sha256']}")
     return lines
 
 
-def movie_at_ingest(read: Mapping[str, Any] | None, movie: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The record's ``movie_at_ingest``: the sha256 of the bytes ingest_movie read (``read``, from the
-    image's metadata, None when the image holds none) against the movie file now (``movie``, the
-    record's movie input).  The results were computed from the bytes read: when the file was replaced
-    since (and its mtime restored, so Snakemake reran nothing), the record's movie sha256 would certify
-    results that do not come from it.
+def as_read_entry(
+    role: str,
+    path: str,
+    read_by: str,
+    read: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None,
+    found: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """One entry of the record's ``as_read``: input ``role`` at ``path`` as job ``read_by`` read it
+    (``read``: the checksum it recorded of the bytes it read; a list when several jobs read it, as the
+    parts of segment_frames do; None when its output holds none) against the input now (``found``, the
+    record's input entry; None when gone).
 
-    Keys: ``sha256``, ``bytes`` and ``type`` as read; ``matches_movie`` (True, False, or None when ingest
-    recorded no checksum); ``differences`` (one line each, empty when it matches)."""
-    if read is None:
-        return {"sha256": None, "bytes": None, "type": None, "matches_movie": None,
-                "differences": ["not recorded: the image was written by a cellpipe that took no checksum at ingest"]}
-    differences = read_differences(read, movie)
-    return {"sha256": read.get("sha256"), "bytes": read.get("bytes"), "type": read.get("type"),
-            "matches_movie": not differences, "differences": differences}
+    Keys: ``role``, ``path``, ``read_by``; ``type``, ``bytes``, ``sha256`` as read (of the first job when
+    several); ``matches`` (True, False, or None when nothing was recorded); ``differences`` (one line
+    each, empty when it matches)."""
+    reads: list[dict[str, Any]] = []
+    for one in [read] if isinstance(read, Mapping) else list(read or []):
+        if isinstance(one, Mapping) and dict(one) not in reads:
+            reads.append(dict(one))
+    if not reads:
+        return {"role": role, "path": path, "read_by": read_by, "type": None, "bytes": None, "sha256": None,
+                "matches": None, "differences": [f"not recorded: {read_by}'s output was written by a cellpipe that "
+                                                 "took no checksum of what it read"]}
+    differences = []
+    if len(reads) > 1:  # e.g. the model replaced between two parts of segment_frames
+        differences.append(f"the jobs of {read_by} read {len(reads)} different versions (sha256 "
+                           + ", ".join(str(r.get("sha256")) for r in reads) + ")")
+    for one in reads:
+        differences += read_differences(one, found, read_by)
+    return {"role": role, "path": path, "read_by": read_by, "type": reads[0].get("type"), "bytes": reads[0].get("bytes"),
+            "sha256": reads[0].get("sha256"), "matches": not differences, "differences": differences}
+
+
+def inputs_as_read(
+    inputs: Sequence[Mapping[str, Any]], reads: Mapping[str, tuple[str, Any]]
+) -> list[dict[str, Any]]:
+    """The record's ``as_read``: :func:`as_read_entry` for every input (entries of
+    :func:`cellpipe.io.checksums.describe_path`) whose role ``reads`` names, in the order of ``inputs``.
+    ``reads``: role -> (the job that read it, the checksum that job recorded or None)."""
+    return [as_read_entry(e["role"], e["path"], reads[e["role"]][0], reads[e["role"]][1], e)
+            for e in inputs if e["role"] in reads]
+
+
+def recorded_as_read(record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The ``as_read`` entries of a record; a version 2 record's ``movie_at_ingest`` as the movie's entry."""
+    entries = [dict(e) for e in record.get("as_read") or [] if isinstance(e, Mapping)]
+    legacy = record.get("movie_at_ingest")
+    if isinstance(legacy, Mapping):
+        movie = next((e.get("path") for e in record.get("inputs", []) if e.get("role") == "movie"), "?")
+        entries.append({"role": "movie", "path": movie, "read_by": "ingest_movie", "type": legacy.get("type"),
+                        "bytes": legacy.get("bytes"), "sha256": legacy.get("sha256"),
+                        "matches": legacy.get("matches_movie"), "differences": list(legacy.get("differences") or [])})
+    return entries
 
 
 def model_record(segmentation_info: Mapping[str, Any], model_path: str | None) -> dict[str, Any]:
@@ -262,23 +318,21 @@ def build_record(
     command: Mapping[str, Any] | None,
     outputs: Sequence[Mapping[str, Any]],
     created_utc: str | None = None,
-    movie_read: Mapping[str, Any] | None = None,
+    as_read: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """The provenance record of one sample (see the module docstring and README.md for each key).
 
     ``inputs``: entries of :func:`cellpipe.io.checksums.describe_path`, listed in :data:`INPUT_ROLES`
     order; ``outputs``: ``{"path" (relative to results/<sample>/), "bytes", "sha256"}``;
-    ``movie_read``: the checksum ingest_movie took of the bytes it read (None: it took none), which
-    ``movie_at_ingest`` compares with the movie input (:func:`movie_at_ingest`)."""
+    ``as_read``: the inputs as the jobs that read them read them (:func:`inputs_as_read`)."""
     order = {role: i for i, role in enumerate(INPUT_ROLES)}
-    movie = next((e for e in inputs if e["role"] == "movie"), None)
     return {
         "schema_version": SCHEMA_VERSION,
         "sample": sample,
         "created_utc": created_utc or utc_now(),
         "workdir": workdir,
         "inputs": sorted((dict(e) for e in inputs), key=lambda e: (order.get(e["role"], len(order)), e["path"])),
-        "movie_at_ingest": movie_at_ingest(movie_read, movie),
+        "as_read": [dict(e) for e in as_read],
         "config": dict(config),
         "versions": dict(versions),
         "model": model_record(segmentation_info, model_path),
@@ -370,8 +424,8 @@ def check_record(
 
     ``found_inputs``: one entry per ``record["inputs"]`` entry, in the same order, described now
     (None where the path no longer exists).  Changed config files are notes (see
-    :data:`ADVISORY_ROLES`); every other difference is a problem, and so is a record whose
-    ``movie_at_ingest`` says the results were computed from other bytes than its movie's."""
+    :data:`ADVISORY_ROLES`); every other difference is a problem, and so is every input the record's
+    ``as_read`` (:func:`recorded_as_read`) says a job read other bytes of than the file the record lists."""
     sample = str(record.get("sample", "?"))
     check = Check()
     schema = record.get("schema_version")
@@ -383,13 +437,13 @@ def check_record(
     recorded_inputs = list(record.get("inputs", []))
     if len(recorded_inputs) != len(found_inputs):
         raise ValueError(f"{len(found_inputs)} inputs described for {len(recorded_inputs)} recorded")
-    at_ingest = record.get("movie_at_ingest")
-    if isinstance(at_ingest, Mapping) and at_ingest.get("matches_movie") is False:
-        movie = next((e.get("path") for e in recorded_inputs if e.get("role") == "movie"), "?")
-        check.problems.append(
-            f"sample {sample!r}: movie {movie}: the results were computed from other bytes than the movie file the "
-            f"record lists (sha256 at ingest {at_ingest.get('sha256')}): " + "; ".join(at_ingest.get("differences", []))
-        )
+    for entry in recorded_as_read(record):
+        if entry.get("matches") is False:
+            check.problems.append(
+                f"sample {sample!r}: {entry.get('role')} {entry.get('path')}: the results were computed from other bytes "
+                f"than the {str(entry.get('role')).replace('_', ' ')} file the record lists ({entry.get('read_by')} read "
+                f"sha256 {entry.get('sha256')}): " + "; ".join(entry.get("differences") or [])
+            )
     for recorded, found in zip(recorded_inputs, found_inputs, strict=True):
         lines = input_differences(sample, recorded, found)
         if recorded["role"] in ADVISORY_ROLES:

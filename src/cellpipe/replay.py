@@ -3,8 +3,9 @@
     python -m cellpipe.replay results/<sample>/provenance.json [--results DIR] [--cores N] [--dry-run]
 
 Before anything runs, every input file the record lists (movie, ground truth, sample sheet,
-tracker configuration, Cellpose model) must have its recorded sha256, and every recorded package
-(and Python) its recorded version; otherwise the replay refuses with one line per difference,
+tracker configuration, Cellpose model) must have its recorded sha256, the record must say that the
+jobs that read the movie, model, tracker configuration and ground truth read those very files
+(``as_read``), and every recorded package (and Python) its recorded version; otherwise the replay refuses with one line per difference,
 naming the sample, the file or package, and the recorded and found values (exit code 1).  Config
 files that changed since are only reported: the replay runs with the resolved configuration stored
 in the record, written to ``<results>/replay/<sample>/config.yaml`` and given to snakemake with

@@ -34,7 +34,7 @@ from scipy import ndimage as ndi
 from skimage.segmentation import find_boundaries
 
 from cellpipe.measure import ensemble_msd, msd_curves
-from cellpipe.provenance import PIPELINE_RULES, package_versions
+from cellpipe.provenance import PIPELINE_RULES, package_versions, recorded_as_read
 from cellpipe.qc import qc_headline
 from cellpipe.settings import ReportSettings
 from cellpipe.versions import package_version
@@ -96,6 +96,15 @@ p.note { color:var(--muted); font-size:13px; margin:6px 0 0; }
 .card .v { font-size:20px; font-weight:600; font-variant-numeric: tabular-nums; }
 figure { margin:6px 0 0; }
 figure img { max-width:100%; height:auto; display:block; }
+/* A phone (400 px) would shrink a plot to a third of its size, its 9 pt text to 5 px: there, plots keep
+   their own size and scroll sideways inside their figure, and the page's margins shrink. */
+@media (max-width: 760px) {
+  header { padding:14px 12px 12px; }
+  main { padding:8px 6px 32px; }
+  section { padding:10px 10px 12px; }
+  figure { overflow-x:auto; }
+  figure img { max-width:none; }
+}
 figcaption { color:var(--muted); font-size:13px; margin-top:4px; }
 table { border-collapse:collapse; font-size:13px; margin-top:4px; }
 th, td { border-bottom:1px solid var(--line); padding:4px 8px; text-align:left; vertical-align:top; }
@@ -986,20 +995,28 @@ def ctc_export_text(n_segments: int | None) -> str:
     )
 
 
-def movie_at_ingest_text(at_ingest: Mapping[str, Any] | None) -> str:
-    """What the report says of a record's ``movie_at_ingest`` (:func:`cellpipe.provenance.movie_at_ingest`):
-    whether the results come from the movie file the record lists."""
-    if not at_ingest:
-        return "not recorded (a provenance record older than this check)"
-    if at_ingest.get("matches_movie") is None:
-        return "; ".join(at_ingest.get("differences") or ["not recorded"])
-    if at_ingest.get("matches_movie"):
-        return f"sha256 {at_ingest.get('sha256')}: the movie file listed above, byte for byte"
+def as_read_text(entry: Mapping[str, Any]) -> str:
+    """What the report says of one entry of a record's ``as_read`` (:func:`cellpipe.provenance.as_read_entry`):
+    whether the results come from the input file the record lists."""
+    role = str(entry.get("role", "input")).replace("_", " ")
+    if entry.get("matches") is None:
+        return "; ".join(entry.get("differences") or ["not recorded"])
+    if entry.get("matches"):
+        return f"sha256 {entry.get('sha256')}: the {role} file listed above, byte for byte"
     return (
-        f"MISMATCH: the results were computed from a movie with sha256 {at_ingest.get('sha256')}, not from the "
-        "movie file listed above (replaced since ingest?); a replay refuses this record. "
-        + "; ".join(at_ingest.get("differences") or [])
+        f"MISMATCH: the results were computed from a {role} with sha256 {entry.get('sha256')} (as "
+        f"{entry.get('read_by')} read it), not from the {role} file listed above (replaced since?); a replay "
+        "refuses this record. " + "; ".join(entry.get("differences") or [])
     )
+
+
+def as_read_view(record: Mapping[str, Any]) -> dict[str, str] | str:
+    """``{"<role> as <job> read it": text}`` for every input the record says a job read
+    (:func:`cellpipe.provenance.recorded_as_read`)."""
+    entries = recorded_as_read(record)
+    if not entries:
+        return "not recorded (a provenance record older than this check)"
+    return {f"{e.get('role')} as {e.get('read_by')} read it": as_read_text(e) for e in entries}
 
 
 def provenance_view(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -1034,7 +1051,7 @@ def provenance_view(record: Mapping[str, Any]) -> dict[str, Any]:
             }
             for entry in record.get("inputs", [])
         ],
-        "movie as read at ingest": movie_at_ingest_text(record.get("movie_at_ingest")),
+        "inputs as the jobs read them": as_read_view(record),
         "model": model or "none",
         "device": record.get("device"),
         "versions": {k: v if v is not None else "not installed" for k, v in (record.get("versions") or {}).items()},

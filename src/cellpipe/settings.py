@@ -656,14 +656,16 @@ class QCSettings(StageSettings):
 
 
 class ExportSettings(StageSettings):
-    """What rule export_tracks writes besides the napari tables (tracks_napari.csv, tracks_napari_graph.json)."""
+    """What rule export_tracks writes besides the napari tables (tracks_napari.csv, tracks_napari_graph.json) and
+    the geff graph (tracks.geff), which it always writes."""
 
     ctc: bool = Field(
         True,
         description="Write the Cell Tracking Challenge result folder ctc/ and ctc_segments.tsv for every sample. "
         "Masks are uint16 (the CTC convention) up to 65535 CTC segments per movie and uint32 above; "
-        "py-ctcmetrics and traccuracy read both, the CTC's own Java tools expect 16-bit. false: neither is "
-        "written (the napari tables still are); evaluation writes the CTC result it scores to a temporary folder.",
+        "py-ctcmetrics and traccuracy read both, the CTC's own Java tools expect 16-bit. Masks carry the pixel "
+        "size in µm (TIFF resolution tags). false: neither is written (the napari tables and tracks.geff still "
+        "are); evaluation writes the CTC result it scores to a temporary folder.",
     )
 
 

@@ -122,7 +122,7 @@ def segment_cells_step(
     out of memory raises :class:`~cellpipe.segment.SegmentationOutOfMemory` naming the file and the
     batch, and leaves no labels behind.
     """
-    seg, meta, norm, model = _open_segmentation(normalized, image, settings, threads, batch_divisor)
+    seg, meta, norm, model, model_read = _open_segmentation(normalized, image, settings, threads, batch_divisor)
     n_frames = int(norm.shape[0])
     with omezarr.new_ome_array(
         labels, (n_frames, *norm.shape[2:]), "uint32", "tyx", meta.pixel_size_um, meta.frame_interval_min,
@@ -130,6 +130,7 @@ def segment_cells_step(
     ) as out:
         run_info, _ = _segment_into(out, norm, range(n_frames), seg, meta.pixel_size_um, model, image, batch_divisor,
                                     rule="segment_cells")
+    _record_model_read(run_info, model_read)
     run_info["n_frames"] = n_frames
     tables.write_json(run_info, info)
 
@@ -173,7 +174,7 @@ def segment_frames_step(
     memory are as in :func:`segment_cells_step`; a failed part leaves neither output behind.
     :func:`gather_segments_step` puts the parts together.
     """
-    seg, meta, norm, model = _open_segmentation(normalized, image, settings, threads, batch_divisor)
+    seg, meta, norm, model, model_read = _open_segmentation(normalized, image, settings, threads, batch_divisor)
     n_frames = int(norm.shape[0])
     frames = part_frames(n_frames, int(part), int(n_parts))
     logger.info("part %d of %d: frames %d-%d of %d", part, n_parts, frames.start + 1, frames.stop, n_frames)
@@ -183,6 +184,7 @@ def segment_frames_step(
     ) as out:
         run_info, n_objects = _segment_into(out, norm, frames, seg, meta.pixel_size_um, model, image, batch_divisor,
                                             rule="segment_frames")
+    _record_model_read(run_info, model_read)
     run_info.update(part=int(part), n_parts=int(n_parts), first_frame=frames.start, n_frames=len(frames),
                     movie_frames=n_frames, n_objects=n_objects)
     tables.write_json(run_info, info_part)
@@ -284,10 +286,19 @@ def merge_part_infos(infos: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _open_segmentation(
     normalized: PathLike, image: PathLike, settings: dict[str, Any], threads: int, batch_divisor: int
-) -> tuple[Any, omezarr.OmeImage, Any, Any]:
+) -> tuple[Any, omezarr.OmeImage, Any, Any, dict[str, Any] | None]:
     """What one segmentation job needs: its settings, the image's metadata, the normalized movie and,
-    for Cellpose, the model on the device chosen now (tiles per pass divided by ``batch_divisor``)."""
-    from cellpipe.segment import SegmentSettings, divide_batch_size, load_segmentation_model, select_device
+    for Cellpose, the model on the device chosen now (tiles per pass divided by ``batch_divisor``) and the
+    checksum of the model file's bytes as loaded (``type, bytes, sha256``; None for classical segmentation
+    or a Cellpose built-in model)."""
+    from cellpipe.io.checksums import file_as_read
+    from cellpipe.segment import (
+        SegmentSettings,
+        check_model_path,
+        divide_batch_size,
+        load_segmentation_model,
+        select_device,
+    )
 
     seg = SegmentSettings.model_validate(settings)
     meta = omezarr.open_ome_image(image)
@@ -295,7 +306,7 @@ def _open_segmentation(
     n_channels = norm.shape[1]
     if seg.channel >= n_channels:
         raise ValueError(f"{image}: segment.channel is {seg.channel} but the movie has {n_channels} channel(s)")
-    model = None
+    model = model_read = None
     if seg.method == "cellpose":
         import torch
 
@@ -304,8 +315,23 @@ def _open_segmentation(
         if batch_divisor != 1:
             seg = divide_batch_size(seg, device, batch_divisor)
             logger.info("retry: tiles per network pass divided by %d, now %d", batch_divisor, seg.cellpose.batch_size)
-        model = load_segmentation_model(seg.cellpose, device)
-    return seg, meta, norm, model
+        if seg.cellpose.builtin_model is None:
+            # the sha256 of the file torch loads, for segmentation.json: record_provenance compares it with the
+            # model file later, which may have been replaced since (its mtime restored: no rerun)
+            with file_as_read(check_model_path(seg.cellpose.model)) as model_read:
+                model = load_segmentation_model(seg.cellpose, device)
+            logger.info("%s as loaded: %s bytes, sha256 %s", seg.cellpose.model, model_read["bytes"], model_read["sha256"])
+        else:  # Cellpose's own file in its model folder: not an input of the workflow
+            model = load_segmentation_model(seg.cellpose, device)
+    return seg, meta, norm, model, model_read
+
+
+def _record_model_read(run_info: dict[str, Any], model_read: dict[str, Any] | None) -> None:
+    """Put the checksum of the model file as loaded into a segmentation job's run info: ``inputs_read.model``
+    (``type, bytes, sha256``), and ``model_sha256`` the same, so segmentation.json names one checksum."""
+    if model_read is not None:
+        run_info["inputs_read"] = {"model": model_read}
+        run_info["model_sha256"] = model_read["sha256"]
 
 
 def _segment_into(
@@ -383,32 +409,55 @@ def track_cells_step(
     labels_group: PathLike | None = None,
 ) -> None:
     """Link segmented objects over time with btrack; write tracks, lineage, track-relabelled masks and the
-    run's record (``info``, JSON: update mode, search radius, optimiser outcome, timings).
+    run's record (``info``, JSON: update mode, search radius, optimiser outcome, timings, and
+    ``inputs_read.tracker_config``: ``type, bytes, sha256`` of the tracker configuration's bytes as parsed).
 
     ``labels_group``: the image's NGFF ``labels/.zattrs``, then written to list the label images
-    ``cells`` (``labels``) and ``tracks`` (``tracked``) for OME-Zarr readers."""
+    ``cells`` (``labels``) and ``tracks`` (``tracked``) for OME-Zarr readers.  ``tracked`` carries a
+    colour and :func:`track_label_properties` per track id in its ``image-label`` metadata."""
     from cellpipe.track import TrackSettings, relabel_frames, track_cells
 
     trk = TrackSettings.model_validate(settings)
     meta = omezarr.open_ome_image(image)
     seg = omezarr.open_ome_image(labels)
+    # parsed from the bytes whose sha256 tracking.json records: record_provenance compares it with the file
+    # later, which may have been replaced since (its mtime restored: no rerun)
+    tracker, tracker_read = tables.read_json_as_read(tracker_config)
     # the label movie is read frame by frame, twice: for the objects, then to write the track labels
-    result = track_cells(
-        seg.data, trk, tables.read_json(tracker_config), meta.pixel_size_um, meta.frame_interval_min, relabel=False
-    )
+    result = track_cells(seg.data, trk, tracker, meta.pixel_size_um, meta.frame_interval_min, relabel=False)
     logger.info("%d tracks, %d divisions", result.tracks["track_id"].nunique(), len(result.lineage))
     tables.write_parquet(result.tracks, tracks)
     tables.write_parquet(result.lineage, lineage)
     with omezarr.new_ome_array(tracked, seg.data.shape, np.uint32, "tyx", meta.pixel_size_um,
-                               meta.frame_interval_min, name="tracks", label_of=image) as out:
+                               meta.frame_interval_min, name="tracks", label_of=image,
+                               label_properties=track_label_properties(result.tracks)) as out:
         for t, frame in enumerate(relabel_frames(seg.data, result.tracks)):
             out[t] = frame
     if info is not None:
-        tables.write_json({**result.info, "settings": trk.model_dump(mode="json")}, info)
+        tables.write_json({**result.info, "settings": trk.model_dump(mode="json"),
+                           "inputs_read": {"tracker_config": tracker_read}}, info)
     if labels_group is not None:
         # labels_group is <image>/labels/.zattrs (or the group itself); cells and tracks are folders in it
         group = omezarr.store_path(labels_group)
         omezarr.write_labels_group(group.parent, [omezarr.store_path(labels).name, omezarr.store_path(tracked).name])
+
+
+def track_label_properties(tracks: Any) -> list[dict[str, int]]:
+    """NGFF ``image-label`` properties of the tracks label image, whose pixel values are track ids: per
+    track its ``label-value`` (the track id), ``parent`` and ``root`` track ids (0: none), ``generation``,
+    ``first_frame``, ``last_frame`` and ``n_frames`` (0-based frames).  Areas are not here: they change
+    from frame to frame (cells.parquet has them per cell and frame).  The cells label image gets none:
+    its values are per-frame labels, so one value names different cells in different frames."""
+    if tracks.empty:
+        return []
+    per_track = tracks.groupby("track_id", sort=True).agg(
+        parent=("parent", "first"), root=("root", "first"), generation=("generation", "first"),
+        first_frame=("frame", "min"), last_frame=("frame", "max"), n_frames=("frame", "nunique"),
+    )
+    return [
+        {"label-value": int(track_id), **{k: int(v) for k, v in row.items()}}
+        for track_id, row in zip(per_track.index, per_track.to_dict("records"), strict=True)
+    ]
 
 
 def measure_cells_step(

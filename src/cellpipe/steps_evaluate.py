@@ -31,6 +31,7 @@ from cellpipe.evaluate import (
     single_frame_tracks,
 )
 from cellpipe.io import omezarr, tables
+from cellpipe.io.checksums import copy_as_read
 from cellpipe.io.ctc import TRACK_COLUMNS, write_ctc_ground_truth, write_ctc_results
 from cellpipe.io.ground_truth import GroundTruth, GroundTruthError, read_ground_truth
 from cellpipe.steps_export import write_ctc_export
@@ -76,6 +77,9 @@ def evaluate_sample_step(
 ) -> None:
     """Score one sample against its ground truth and write ``evaluation.json``.
 
+    evaluation.json's ``inputs_read.ground_truth`` is the sha256 of the ground truth's bytes as scored
+    (``type, bytes, sha256``, a folder's ``files`` too, as provenance describes it).
+
     ``ctc_dir`` is the sample's CTC export (rule export_tracks).  With config ``export.ctc: false`` there
     is none: it is None and ``tracked`` (``image.ome.zarr/labels/tracks``) and ``tracks``
     (``tracks.parquet``) are given instead, from which the same CTC result is written to a temporary folder.
@@ -84,14 +88,49 @@ def evaluate_sample_step(
         GroundTruthError: the ground truth is missing, unreadable or does not fit the movie
             (the message names the sample and the file); nothing is written.
     """
+    if not Path(ground_truth).exists():
+        raise GroundTruthError(f"sample {sample!r}: {ground_truth}: ground truth not found")
+    with tempfile.TemporaryDirectory(prefix="cellpipe-ground-truth-") as tmp:
+        # Every reader (cellpipe's, py-ctcmetrics', traccuracy's) opens the ground truth by its path, some of
+        # them more than once; they read a copy whose bytes were hashed as they were copied, so the sha256
+        # evaluation.json records is that of the bytes scored. record_provenance compares it with the ground
+        # truth later, which may have been replaced since (its mtime restored: no rerun).
+        copy, truth_read = copy_as_read(ground_truth, tmp)
+        result = _evaluate(sample, copy, ground_truth, segmentation, image, ctc_dir, settings, threads,
+                           tracked, tracks)
+    result["inputs_read"] = {"ground_truth": truth_read}
+    tables.write_json(json_safe(result), evaluation)
+    ctc, segm = result["ctc"], result["segmentation"]
+    logger.info(
+        "sample %s: DET %s, TRA %s, SEG %s, AP@0.5 %s",
+        sample, ctc.get("DET"), ctc.get("TRA"), ctc.get("SEG"),
+        (segm.get("average_precision") or [None])[0],
+    )
+
+
+def _evaluate(
+    sample: str,
+    truth: Path,
+    ground_truth: PathLike,
+    segmentation: PathLike,
+    image: PathLike,
+    ctc_dir: PathLike | None,
+    settings: dict[str, Any],
+    threads: int,
+    tracked: PathLike | None,
+    tracks: PathLike | None,
+) -> dict[str, Any]:
+    """The content of evaluation.json (without ``inputs_read``): :func:`evaluate_sample_step` with the
+    ground truth read from ``truth``, a copy of ``ground_truth`` (the path messages and the result name)."""
     ev = EvaluateSettings.model_validate(settings)
     meta = omezarr.open_ome_image(image)
     seg = omezarr.open_ome_image(segmentation)
     n_frames, frame_shape = int(seg.data.shape[0]), tuple(int(n) for n in seg.data.shape[1:])
     try:
-        gt = read_ground_truth(ground_truth, n_frames, frame_shape, ev.min_marker_coverage)  # type: ignore[arg-type]
+        gt = read_ground_truth(truth, n_frames, frame_shape, ev.min_marker_coverage)  # type: ignore[arg-type]
     except GroundTruthError as err:
-        raise GroundTruthError(f"sample {sample!r}: {err}") from None
+        # the messages name the user's files, not the copy
+        raise GroundTruthError(f"sample {sample!r}: {str(err).replace(str(truth), str(ground_truth))}") from None
 
     # every frame is read once: the annotated ones are kept for the scores below (a few frames)
     annotated: dict[int, np.ndarray] = {}
@@ -155,12 +194,7 @@ def evaluate_sample_step(
         "settings": ev.model_dump(mode="json"),
         "versions": {name: package_version(name) for name in ("cellpipe", "py-ctcmetrics", "cellpose")},
     }
-    tables.write_json(json_safe(result), evaluation)
-    logger.info(
-        "sample %s: DET %s, TRA %s, SEG %s, AP@0.5 %s",
-        sample, ctc.get("DET"), ctc.get("TRA"), ctc.get("SEG"),
-        (segm.get("average_precision") or [None])[0],
-    )
+    return result
 
 
 EVALUATION_COLUMNS: tuple[str, ...] = (

@@ -5,25 +5,30 @@ with :mod:`cellpipe.export` and writes, each atomically (complete or absent):
 
 * ``ctc/`` — a CTC ``RES`` folder: ``maskTTT.tif`` and ``res_track.txt``, tracks split at frame gaps
   (what the CTC evaluation tools, ``py-ctcmetrics`` and ``traccuracy`` read); masks are uint16, or
-  uint32 when the movie has more than 65535 CTC segments (:func:`cellpipe.export.ctc_mask_dtype`);
+  uint32 when the movie has more than 65535 CTC segments (:func:`cellpipe.export.ctc_mask_dtype`), and
+  carry the pixel size in µm (:mod:`cellpipe.io.ctc`);
 * ``ctc_segments.tsv`` — CTC label -> cellpipe ``track_id``, segment, first/last frame, parent;
-* ``tracks_napari.csv`` — ``track_id,t,y,x`` (frames, pixels) for napari's Tracks layer;
-* ``tracks_napari_graph.json`` — ``{"child track id": [parent track id]}`` for its ``graph``.
+* ``tracks_napari.csv`` — ``track_id,t,y,x`` (frames, pixels) and ``t_min,y_um,x_um`` (minutes, µm) for
+  napari's Tracks layer (:mod:`cellpipe.export` says which columns go with which image scale);
+* ``tracks_napari_graph.json`` — ``{"child track id": [parent track id]}`` for its ``graph``;
+* ``tracks.geff`` — the tracks as a geff graph (nodes = objects per frame with their ``cells.parquet``
+  measurements, edges = links and divisions; axes in minutes and µm), :mod:`cellpipe.io.geff`.
 
-The two CTC outputs are left out when config ``export.ctc`` is false; the napari tables never are.
+The two CTC outputs are left out when config ``export.ctc`` is false; the others never are.  Pixel size and
+frame interval come from the metadata of ``labels/tracks`` (the image's own).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-
 from typing import TYPE_CHECKING
 
-from cellpipe.export import ctc_mask_dtype, ctc_segments, iter_ctc_frames, to_napari_tracks
+from cellpipe.export import ctc_mask_dtype, ctc_segments, iter_ctc_frames, to_napari_tracks, to_track_graph
 from cellpipe.io import omezarr, tables
 from cellpipe.io.atomic import atomic_path
 from cellpipe.io.ctc import write_ctc_result_frames
+from cellpipe.io.geff import related_image_objects, write_track_geff
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,11 +44,13 @@ def write_ctc_export(tracked: omezarr.OmeImage, table: pd.DataFrame, ctc_dir: Pa
     returns the segment mapping (:func:`cellpipe.export.ctc_segments`).
 
     Frame by frame: each mask is read, checked against the tracks table and written in turn.  The
-    masks are uint16, or uint32 for more than 65535 segments (every frame the same dtype).
+    masks are uint16, or uint32 for more than 65535 segments (every frame the same dtype), and carry
+    the image's pixel size (:func:`cellpipe.io.ctc.read_ctc_pixel_size`).
     """
     mapping = ctc_segments(table)
     frames, ctc_tracks = iter_ctc_frames(tracked.data, table, segments=mapping)
-    write_ctc_result_frames(ctc_dir, frames, tracked.n_frames, ctc_tracks, dtype=ctc_mask_dtype(len(mapping)))
+    write_ctc_result_frames(ctc_dir, frames, tracked.n_frames, ctc_tracks, dtype=ctc_mask_dtype(len(mapping)),
+                            pixel_size_um=tracked.pixel_size_um)
     return mapping
 
 
@@ -54,18 +61,24 @@ def export_tracks_step(
     napari_csv: PathLike,
     napari_graph: PathLike,
     segments: PathLike | None,
+    *,
+    cells: PathLike | None = None,
+    geff_store: PathLike | None = None,
 ) -> None:
-    """Export one sample's tracks as napari tables and (unless ``ctc_dir`` is None) a CTC result folder and
-    its segment mapping.
+    """Export one sample's tracks as napari tables, (unless ``ctc_dir`` is None) a CTC result folder and
+    its segment mapping, and (when ``geff_store`` is given) a geff graph.
 
     Args:
         tracked: ``image.ome.zarr/labels/tracks`` from ``track_cells`` (axes tyx, pixel values = track ids).
         tracks: ``tracks.parquet`` from ``track_cells``.
         ctc_dir: Output CTC ``RES`` folder (must not exist or be empty); None: no CTC export (``export.ctc: false``).
-        napari_csv: Output CSV ``track_id,t,y,x`` (t in frames, y/x in pixels).
+        napari_csv: Output CSV ``track_id,t,y,x,t_min,y_um,x_um`` (t in frames, y/x in pixels, then the
+            same in minutes and µm).
         napari_graph: Output JSON ``{child track id: [parent track id]}``.
         segments: Output TSV mapping CTC labels to track ids (:data:`cellpipe.export.SEGMENT_COLUMNS`);
             None with ``ctc_dir``.
+        cells: ``cells.parquet`` from ``measure_cells``: its measurements become geff node properties.
+        geff_store: Output geff store (``tracks.geff``); None: no geff.
 
     Raises:
         ValueError: masks and tracks disagree (see :func:`cellpipe.export.to_ctc`).
@@ -74,10 +87,17 @@ def export_tracks_step(
         raise ValueError("ctc_dir and segments are given together or not at all")
     image = omezarr.open_ome_image(tracked)
     table = tables.read_parquet(tracks)
-    data, graph = to_napari_tracks(table)
+    calibration = {"pixel_size_um": image.pixel_size_um, "frame_interval_min": image.frame_interval_min}
+    data, graph = to_napari_tracks(table, **calibration)
     with atomic_path(napari_csv) as tmp:
         data.to_csv(tmp, index=False, lineterminator="\n")
     tables.write_json(graph, napari_graph)
+    if geff_store is not None:
+        cell_table = tables.read_parquet(cells) if cells is not None else None
+        # labels/tracks inside an image's NGFF labels group: the geff names the image and its label images
+        labels_group = omezarr.store_path(tracked).parent
+        related = related_image_objects(geff_store, labels_group.parent) if labels_group.name == "labels" else None
+        write_track_geff(geff_store, to_track_graph(table, cell_table, **calibration), related=related)
     if ctc_dir is None or segments is None:
         logger.info("exported %d tracks (%d divisions) for napari; no CTC export (export.ctc: false)",
                     data["track_id"].nunique(), len(graph))

@@ -10,7 +10,14 @@ from typing import Any
 
 from cellpipe.io import omezarr, tables
 from cellpipe.io.checksums import describe_path
-from cellpipe.provenance import INPUT_ROLES, benchmark_timings, build_record, movie_at_ingest, package_versions
+from cellpipe.provenance import (
+    INPUT_ROLES,
+    READ_BY,
+    benchmark_timings,
+    build_record,
+    inputs_as_read,
+    package_versions,
+)
 
 logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]
@@ -63,6 +70,15 @@ def output_checksums(paths: Sequence[PathLike]) -> list[dict[str, Any]]:
     return out
 
 
+def inputs_read(info: Any, role: str) -> Any:
+    """What a job's output JSON says it read of input ``role`` (``inputs_read.<role>``): a description, a
+    list of them when the output merges several jobs' (segment_cells gathering segment_frames' parts: a
+    value the parts disagree on becomes the list of their values), or None when it holds none."""
+    values = info if isinstance(info, list) else [info]
+    found = [v.get(role) for v in values if isinstance(v, Mapping) and v.get(role) is not None]
+    return found if len(found) > 1 else found[0] if found else None
+
+
 def record_provenance_step(
     sample: str,
     inputs: Mapping[str, Any],
@@ -75,11 +91,14 @@ def record_provenance_step(
 
     ``inputs`` are the rule's named inputs: one path or a list of paths for each of
     :data:`cellpipe.provenance.INPUT_ROLES` (``movie, ground_truth, config, sample_sheet,
-    tracker_config, model``; empty where the sample has none), ``image`` (the sample's image.ome.zarr,
-    whose metadata holds the sha256 ingest_movie took of the movie's bytes as it read them; optional),
-    ``segmentation_info`` (the sample's
+    tracker_config, model``; empty where the sample has none), ``segmentation_info`` (the sample's
     segmentation.json), ``outputs`` (result tables whose sha256 is recorded) and ``timings`` (the
-    benchmark TSVs of the sample's jobs).  ``config`` is the resolved configuration; ``invocation``
+    benchmark TSVs of the sample's jobs).  The outputs of the jobs that read an input
+    (:data:`cellpipe.provenance.READ_BY`) hold the sha256 of the bytes they read, which the record's
+    ``as_read`` compares with the input now: ``image`` (the sample's image.ome.zarr: the movie as
+    ingest_movie read it), ``segmentation_info`` (the model), ``tracking_info`` (the sample's
+    tracking.json: the tracker configuration) and ``evaluation`` (the sample's evaluation.json, or
+    nothing: the ground truth); each optional.  ``config`` is the resolved configuration; ``invocation``
     the file the main snakemake process wrote when it started (read if present, never required);
     ``model_path`` the Cellpose model file as the workflow resolved it.  Paths are recorded as
     given, relative to the working directory (recorded as ``workdir``) unless absolute.
@@ -90,14 +109,28 @@ def record_provenance_step(
             entry = describe_path(role, path)
             logger.info("%s %s: %s bytes, sha256 %s", role, path, entry["bytes"], entry["sha256"])
             described.append(entry)
-    movie_read = omezarr.open_ome_image(inputs["image"]).attrs.get("source_checksum") if inputs.get("image") else None
-    movie = next((e for e in described if e["role"] == "movie"), None)
-    at_ingest = movie_at_ingest(movie_read, movie)
-    if at_ingest["matches_movie"] is False:
-        # recorded, not raised: the record must say it, and the report and a replay show and refuse it
-        logger.warning("the movie %s is not the one the results were computed from: %s",
-                       movie["path"] if movie else "?", "; ".join(at_ingest["differences"]))
     segmentation_info = tables.read_json(inputs["segmentation_info"])
+
+    def job_output(name: str) -> Any:
+        paths = _paths(inputs.get(name))
+        return tables.read_json(paths[0]) if paths else None
+
+    tracking_info, evaluation = job_output("tracking_info"), job_output("evaluation")
+    image = _paths(inputs.get("image"))
+    read = {
+        "movie": omezarr.open_ome_image(image[0]).attrs.get("source_checksum") if image else None,
+        "model": inputs_read(segmentation_info.get("inputs_read"), "model"),
+        "tracker_config": inputs_read((tracking_info or {}).get("inputs_read"), "tracker_config"),
+        "ground_truth": inputs_read((evaluation or {}).get("inputs_read"), "ground_truth"),
+    }
+    # the model's reader is segment_frames when the parts were segmented apart (segment.scatter > 1)
+    by = {**READ_BY, "model": "segment_frames" if segmentation_info.get("n_parts") else READ_BY["model"]}
+    as_read = inputs_as_read(described, {role: (by[role], value) for role, value in read.items()})
+    for entry in as_read:
+        if entry["matches"] is False:
+            # recorded, not raised: the record must say it, and the report and a replay show and refuse it
+            logger.warning("%s %s is not the file the results were computed from: %s", entry["role"], entry["path"],
+                           "; ".join(entry["differences"]))
     timings = benchmark_timings(read_benchmarks(_paths(inputs.get("timings"))))
     record = build_record(
         sample=sample,
@@ -110,7 +143,7 @@ def record_provenance_step(
         timings=timings,
         command=read_invocation(invocation),
         outputs=output_checksums(_paths(inputs.get("outputs"))),
-        movie_read=movie_read,
+        as_read=as_read,
     )
     tables.write_json(record, provenance)
     logger.info("wrote %s: %d inputs, %d timed rules, %d result files", provenance, len(described), len(timings),

@@ -211,27 +211,73 @@ def rescore_model(model_dir: PathLike, reason: str, device: str = "auto", thread
 
 
 def export_bioimageio_step(
-    weights: PathLike, card: PathLike, record: PathLike, output: PathLike, test_frame_px: int = 256
+    weights: PathLike,
+    card: PathLike,
+    record: PathLike,
+    output: PathLike,
+    test_frame_px: int = 256,
+    origin: str = "trained",
 ) -> dict[str, Any]:
-    """Write the BioImage Model Zoo package of a trained model (see :mod:`cellpipe.io.bioimageio`)."""
+    """Write the BioImage Model Zoo package of a model folder (see :mod:`cellpipe.io.bioimageio`).
+
+    ``origin``: ``"trained"`` for a model the workflow trained (rule train_cellpose,
+    ``<results>/models/<name>/``), ``"shipped"`` for one shipped with cellpipe
+    (``resources/models/<name>/``, whose weights were trained on licence-clean data only, see
+    resources/models/README.md).  The input's preprocessing is the normalization recorded in the
+    training record (``normalization``; cellpipe's defaults for a record without one).  The training
+    record and, when present next to it, the loss curve travel in the package as attachments.
+    """
     from cellpipe.io.bioimageio import write_bioimageio_package
 
+    if origin not in ("trained", "shipped"):
+        raise ValueError(f"origin must be 'trained' or 'shipped', got {origin!r}")
     summary = tables.read_json(record)
+    normalization = NormalizeSettings.model_validate(summary.get("normalization") or {})
     sources = sorted({Path(d["images"]).name for d in summary["datasets"]})
     ap = summary["validation"].get("ap@0.5")
+    made = (
+        "shipped with cellpipe (resources/models/{model}), trained by cellpipe's rule train_cellpose"
+        if origin == "shipped"
+        else "trained by cellpipe (rule train_cellpose)"
+    ).format(model=summary["model"])
     description = (
-        f"Cellpose 3 network trained by cellpipe (rule train_cellpose) on {summary['n_train_images']} annotated "
-        f"image(s) from {', '.join(sources)}. Nuclei must be rescaled to {summary['diam_mean_px']:g} px across; "
-        "input: one channel normalized so that its 1st percentile is 0 and its 99.8th is 1, second channel zero; "
-        "output: Y flow, X flow and cell-probability logit, turned into masks by Cellpose's dynamics. "
+        f"Cellpose 3 network {made} on {summary['n_train_images']} annotated image(s) from {', '.join(sources)}. "
+        f"Nuclei must be rescaled to {summary['diam_mean_px']:g} px across; input: raw intensities, one channel "
+        f"(second channel zero), normalized by the preprocessing (percentiles {normalization.low_percentile:g} -> 0, "
+        f"{normalization.high_percentile:g} -> 1); output: Y flow, X flow and cell-probability logit, turned into "
+        "masks by Cellpose's dynamics. "
         + (f"Validation AP@0.5: {ap:.3f}." if ap is not None else "No validation images.")
     )
+    record = Path(record)
+    attachments = [record] + [p for p in (record.with_name("training_curve.tsv"),) if p.is_file()]
+    provenance = [
+        "## Provenance",
+        "",
+        f"- Weights sha256 `{summary['weights_sha256']}`; training record `training.json`"
+        + (", loss per epoch `training_curve.tsv`" if len(attachments) > 1 else "")
+        + " (attached to this package).",
+    ]
+    if origin == "shipped":
+        provenance.append(
+            "- Shipped with cellpipe in `resources/models/" + summary["model"] + "/`. Only weights trained on "
+            "licence-clean data are shipped: cellpipe's own simulated movies and CC0 images (the training data "
+            "table above); never on data whose licence forbids redistribution. Licence of the weights: "
+            "BSD-3-Clause, as cellpipe."
+        )
+    else:
+        provenance.append(
+            "- Trained by the user's cellpipe run; the training data listed above are theirs: check that their "
+            "licence allows sharing a model trained on them before publishing this package."
+        )
     result = write_bioimageio_package(
         weights, card, output, name=f"cellpipe {summary['model']}", description=description,
-        diam_mean_px=summary["diam_mean_px"], test_frame_px=test_frame_px,
+        diam_mean_px=summary["diam_mean_px"], normalization=normalization, test_frame_px=test_frame_px,
+        attachments=attachments, provenance="\n".join(provenance),
     )
     for check in result["checks"]:
         logger.info("bioimage.io %s", check)
+    for warning in result["warnings"]:
+        logger.warning("bioimage.io model test warning: %s", warning)
     return result
 
 

@@ -43,7 +43,6 @@ once (the Makefile does) to rebuild it against the system's libstdc++.
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import time
 import warnings

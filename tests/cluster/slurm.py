@@ -11,7 +11,8 @@ TRES with accounting, ``CUDA_VISIBLE_DEVICES`` set), and run on the CPU. Two par
 
 Accounting: with ``accounting="slurmdbd"`` (the default) the cluster also runs a private MariaDB
 server and slurmdbd, so ``sacct`` answers as on a production cluster, GPUs included (``gres/gpu``
-in AllocTRES and in the job completion log's Tres). With ``accounting="none"`` there is no database (``AccountingStorageType=accounting_storage/none``,
+in AllocTRES and in the job completion log's Tres). With ``accounting="none"`` there is no database
+(``AccountingStorageType=accounting_storage/none``,
 ``sacct`` answers "Slurm accounting storage is disabled"). Either way every finished job is written
 to the job completion log (``JobCompType=jobcomp/filetxt``), which ``sacct --completion`` and
 :meth:`SlurmCluster.completed_jobs` read.
@@ -36,9 +37,9 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 REPO = Path(__file__).resolve().parents[2]
 INSTALL_SCRIPT = REPO / "tools" / "install_system_deps.sh"
@@ -162,7 +163,7 @@ class SlurmCluster:
 
     # ----------------------------------------------------------------------------- start
     @classmethod
-    def start_in(cls, root: Path, accounting: str = "slurmdbd", timeout: float = 90.0) -> "SlurmCluster":
+    def start_in(cls, root: Path, accounting: str = "slurmdbd", timeout: float = 90.0) -> SlurmCluster:
         if accounting not in ("slurmdbd", "none"):
             raise ValueError(f"accounting must be 'slurmdbd' or 'none', not {accounting!r}")
         if os.geteuid() != 0:
@@ -176,7 +177,7 @@ class SlurmCluster:
             raise
         return cluster
 
-    def __enter__(self) -> "SlurmCluster":
+    def __enter__(self) -> SlurmCluster:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -260,7 +261,8 @@ class SlurmCluster:
         datadir = self.root / "db" / "data"
         sock = self.root / "db" / "mysqld.sock"
         init = subprocess.run(
-            [_which("mariadb-install-db"), "--no-defaults", "--user=root", f"--datadir={datadir}", "--auth-root-authentication-method=normal",
+            [_which("mariadb-install-db"), "--no-defaults", "--user=root", f"--datadir={datadir}",
+             "--auth-root-authentication-method=normal",
              "--skip-test-db"],
             capture_output=True, text=True,
         )

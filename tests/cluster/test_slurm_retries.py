@@ -7,7 +7,8 @@ simulates a GPU that holds 4 Cellpose tiles at once (tests/site_hooks/simulated_
 config asks segment_cells for 8 tiles per network pass: the first segment_cells job fails with
 torch's out-of-memory error, and the profile's retry asks SLURM for twice the memory and runs 4
 tiles per pass, and succeeds. SLURM's job completion log is the witness: the same rule twice in
-partition ``gpu``, FAILED with mem=8000M, then COMPLETED with mem=16000M. Needs root; skips with
+partition ``gpu``, FAILED with the memory sized from the movie's header (cellpipe.resources), then
+COMPLETED with twice that. Needs root; skips with
 the reason where SLURM cannot start.
 """
 
@@ -18,6 +19,9 @@ import json
 
 import pytest
 
+from cellpipe.config import MovieSize, load_config
+from cellpipe.resources import segment_diameter_px, segment_mem_mb
+
 from conftest import write_workdir
 from runs import SAMPLES_TSV, SlurmRun, cluster_or_skip, run_on_slurm, tiny_config
 from slurm import SlurmCluster
@@ -26,7 +30,19 @@ pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
 
 GPU_TILES = 4  # what the simulated GPU holds in one network pass
 ASKED_TILES = 8  # segment.cellpose.batch_size: one 160x160 px frame is one tile, so 8 frames per pass
-SEGMENT_MEM_MB = 8000  # workflow/rules/segment.smk: mem_mb=per_attempt(8000)
+
+
+def tiny_segment_mem_mb() -> int:
+    """mem_mb of segment_cells' first attempt on the tiny movie: sized from its header, as
+    workflow/rules/common.smk sizes it (a simulated movie's header is its simulate settings)."""
+    config = load_config(tiny_config())
+    sim = config.simulate["tiny"]
+    size = MovieSize((sim.n_frames, 1, *sim.shape), "uint16", sim.pixel_size_um)
+    diameter_px = segment_diameter_px(config.segment.model_dump(mode="json"), size.pixel_size_um)
+    return segment_mem_mb(size, config.segment.method, diameter_px)
+
+
+SEGMENT_MEM_MB = tiny_segment_mem_mb()
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ from cellpipe.segment import (
     model_file_network,
     segment_cells,
 )
+
 from conftest import REPO, default_config, run_snakemake, snakemake_env, write_workdir
 
 SHIPPED = REPO / "resources" / "models" / "cellpipe_nuclei" / "weights.pth"

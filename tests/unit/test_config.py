@@ -69,7 +69,8 @@ def test_sample_sheet_reads_rows(tmp_path: Path) -> None:
         ("a\tMOVIE\t0.5\tnan\n", "line 2 (sample 'a'): frame_interval_min: Input should be a finite number"),
         ("a\tMOVIE\t\t\na\tMOVIE\t\t\n", "line 3 (sample 'a'): duplicate sample name (first on line 2)"),
         ("../x\tMOVIE\t\t\n", "line 2 (sample '../x'): sample:"),
-        ("logs\tMOVIE\t\t\n", "line 2 (sample 'logs'): sample: Value error, 'logs' is taken by what the workflow writes at the top of the results folder"),
+        ("logs\tMOVIE\t\t\n",
+         "line 2 (sample 'logs'): sample: Value error, 'logs' is taken by what the workflow writes at the top of the results folder"),
         ("b\tmissing.tif\t\t\n", "line 2 (sample 'b'): movie not found: missing.tif"),
         # the file's own line numbers, with comment and blank lines before the bad row
         ("# plate 1\n\na\tMOVIE\t\t\n# plate 2\nb\tMOVIE\t-1\t\n", "line 6 (sample 'b'): pixel_size_um:"),
@@ -273,7 +274,8 @@ def test_every_stage_module_re_exports_its_settings() -> None:
         ("report: {overlay_frame: false}", "config: report.overlay_frame: Value error, must be a number, not a boolean"),
         ("simulate: {s: {shape: [true, 64]}}", "config: simulate.s.shape: Value error, must be a number, not a boolean"),
         ("simulate: {s: {aspect_ratio_range: [1.0, .inf]}}", "config: simulate.s.aspect_ratio_range: Value error, must be a finite"),
-        ("train: {m: {datasets: [{images: a, labels: b, weight: .inf}]}}", "config: train.m.datasets.0.weight: Value error, must be a finite"),
+        ("train: {m: {datasets: [{images: a, labels: b, weight: .inf}]}}",
+         "config: train.m.datasets.0.weight: Value error, must be a finite"),
         ("ingest: {default_pixel_size_um: .inf}", "config: ingest.default_pixel_size_um: Value error, must be a finite number"),
     ],
 )
@@ -410,7 +412,8 @@ def test_channel_settings_are_checked_for_simulated_movies_too(tmp_path: Path) -
     """The simulator writes one channel, so no file needs to exist to know it."""
     sheet = write_sheet(tmp_path, "sample\tmovie\ns\tresults/simulated/s/movie.ome.tif\n")
     config = load_config({"simulate": {"s": {}}, "segment": {"channel": 2}})
-    with pytest.raises(ConfigError, match=r"\(sample 's'\): config segment.channel is 2 but results/simulated/s/movie.ome.tif has 1 channel"):
+    expected = r"\(sample 's'\): config segment.channel is 2 but results/simulated/s/movie.ome.tif has 1 channel"
+    with pytest.raises(ConfigError, match=expected):
         load_samples(sheet, config)
 
 

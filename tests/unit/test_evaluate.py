@@ -3,7 +3,9 @@ agreement of the CTC measures (py-ctcmetrics) with traccuracy on the same folder
 
 from __future__ import annotations
 
+import hashlib
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,7 @@ from cellpipe.evaluate import (
     segmentation_scores,
     single_frame_tracks,
 )
+from cellpipe.io.checksums import describe_path
 from cellpipe.io.ctc import (
     read_ctc_label_stack,
     read_ctc_tracks,
@@ -29,6 +32,7 @@ from cellpipe.io.ctc import (
 )
 from cellpipe.io.ground_truth import GroundTruthError, read_ground_truth
 from cellpipe.simulate import SimulatedMovie
+
 from conftest import dividing_movie
 
 SHARED_GOWT1 = Path(__file__).resolve().parents[3] / "shared" / "data" / "ctc" / "Fluo-N2DH-GOWT1"
@@ -151,8 +155,10 @@ def test_label_tiff_stack_and_folder(tmp_path: Path, sim: SimulatedMovie) -> Non
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda d: tifffile.imwrite(d / "m.tif", np.zeros((10, 90, 96), np.uint16)), r"m\.tif: mask is 90x96 px but the movie's frames are 96x96"),
-        (lambda d: tifffile.imwrite(d / "m.tif", np.zeros((4, 96, 96), np.uint16), photometric="minisblack"), r"one plane per movie frame \(10\)"),
+        (lambda d: tifffile.imwrite(d / "m.tif", np.zeros((10, 90, 96), np.uint16)),
+         r"m\.tif: mask is 90x96 px but the movie's frames are 96x96"),
+        (lambda d: tifffile.imwrite(d / "m.tif", np.zeros((4, 96, 96), np.uint16), photometric="minisblack"),
+         r"one plane per movie frame \(10\)"),
         (lambda d: tifffile.imwrite(d / "m.tif", np.full((10, 96, 96), 0.5, np.float32)), "whole numbers"),
         (lambda d: (d / "m.tif").write_text("not a tiff"), r"m\.tif: not a readable TIFF"),
     ],
@@ -311,6 +317,9 @@ def test_evaluate_sample_step_writes_scores(tmp_path: Path, sim: SimulatedMovie)
     assert ev["divisions"]["gt_divisions"] == sim.n_divisions == ev["divisions"]["tp"]
     assert ev["divisions"]["library"].startswith("traccuracy") and ev["divisions"]["precision"] == 1.0
     assert ev["ctc"]["branching_correctness"]["tp"] == sim.n_divisions
+    # the sha256 of the ground truth as scored, which provenance compares with the folder later
+    described = describe_path("ground_truth", files["ground_truth"])
+    assert ev["inputs_read"] == {"ground_truth": {k: described[k] for k in ("type", "bytes", "sha256", "files")}}
     summarize_evaluation_step([out], tmp_path / "evaluation.tsv")
     table = pd.read_csv(tmp_path / "evaluation.tsv", sep="\t")
     assert table.loc[0, "sample"] == "s1" and table.loc[0, "DET"] == pytest.approx(ev["ctc"]["DET"])
@@ -344,6 +353,8 @@ def test_label_tiff_ground_truth_gets_seg_and_det_without_tracking(tmp_path: Pat
     evaluate_sample_step("s2", settings={}, evaluation=tmp_path / "ev.json", **files)
     ev = json.loads((tmp_path / "ev.json").read_text())
     assert ev["ground_truth"]["format"] == "labels"
+    data = (tmp_path / "truth.tif").read_bytes()
+    assert ev["inputs_read"] == {"ground_truth": {"type": "file", "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}}
     assert 0.95 < ev["ctc"]["DET"] < 1.0 and ev["ctc"]["TRA"] is None and 0.9 < ev["ctc"]["SEG"] < 1.0
     assert "reason" in ev["divisions"]
 
@@ -354,7 +365,8 @@ def test_bad_ground_truth_names_sample_and_file_and_writes_nothing(tmp_path: Pat
     files = sample_files(tmp_path, sim)
     tifffile.imwrite(tmp_path / "truth.tif", sim.labels[:, :90])
     files["ground_truth"] = tmp_path / "truth.tif"
-    with pytest.raises(GroundTruthError, match=r"sample 'bad': .*truth\.tif: mask is 90x96 px"):
+    # the message names the user's file, not the copy the evaluation reads
+    with pytest.raises(GroundTruthError, match=rf"sample 'bad': {re.escape(str(tmp_path))}/truth\.tif: mask is 90x96 px"):
         evaluate_sample_step("bad", settings={}, evaluation=tmp_path / "ev.json", **files)
     assert not (tmp_path / "ev.json").exists()
     assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]

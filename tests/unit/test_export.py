@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -235,7 +237,7 @@ def test_a_division_the_ctc_format_cannot_express_is_dropped_with_a_warning(capl
 def test_napari_tracks_are_sorted_in_pixels_with_the_division_graph() -> None:
     masks, tracks = make_tracked({1: ([0, 1, 3], 0), 2: ([4, 5], 1), 3: ([4, 5], 1), 4: ([1, 2], 0)}, 6)
     shuffled = tracks.sample(frac=1.0, random_state=0)
-    data, graph = to_napari_tracks(shuffled)
+    data, graph = to_napari_tracks(shuffled, pixel_size_um=0.5, frame_interval_min=5.0)
     assert list(data.columns) == list(NAPARI_COLUMNS)
     assert data["track_id"].tolist() == [1, 1, 1, 2, 2, 3, 3, 4, 4]
     assert data["t"].tolist() == [0, 1, 3, 4, 5, 4, 5, 1, 2]
@@ -263,7 +265,7 @@ def test_export_step_writes_every_output(tmp_path: Path) -> None:
     assert list(segments.columns) == list(SEGMENT_COLUMNS)
     assert segments["track_id"].tolist() == [1, 1, 2, 3]
     csv = pd.read_csv(out / "tracks_napari.csv")
-    assert list(csv.columns) == ["track_id", "t", "y", "x"] and len(csv) == len(tracks)
+    assert list(csv.columns) == ["track_id", "t", "y", "x", "t_min", "y_um", "x_um"] and len(csv) == len(tracks)
     graph = {int(k): v for k, v in json.loads((out / "tracks_napari_graph.json").read_text()).items()}
     assert graph == {2: [1], 3: [1]}
     assert [p.name for p in out.iterdir() if ".tmp-" in p.name] == []
@@ -275,20 +277,23 @@ def test_an_empty_movie_gives_an_empty_but_valid_export(tmp_path: Path) -> None:
     labels, ctc = to_ctc(masks, tracks)
     assert labels.shape == (3, *SHAPE) and labels.dtype == np.uint16 and not labels.any()
     assert ctc.empty and list(ctc.columns) == list(TRACK_COLUMNS)
-    data, graph = to_napari_tracks(tracks)
+    data, graph = to_napari_tracks(tracks, pixel_size_um=0.5, frame_interval_min=5.0)
     assert data.empty and list(data.columns) == list(NAPARI_COLUMNS) and graph == {}
 
     omezarr.write_ome_image(tmp_path / "tracks.ome.zarr", masks, "tyx", 0.5, 5.0, name="tracks")
     tables.write_parquet(tracks, tmp_path / "tracks.parquet")
     out = tmp_path / "out"
     export_tracks_step(tmp_path / "tracks.ome.zarr", tmp_path / "tracks.parquet", out / "ctc",
-                       out / "tracks_napari.csv", out / "tracks_napari_graph.json", out / "ctc_segments.tsv")
+                       out / "tracks_napari.csv", out / "tracks_napari_graph.json", out / "ctc_segments.tsv",
+                       geff_store=out / "tracks.geff")
+    from geff.core_io import read_to_memory
+    assert read_to_memory(str(out / "tracks.geff"))["node_ids"].size == 0  # validated on reading
     assert sorted(p.name for p in (out / "ctc").iterdir()) == ["mask000.tif", "mask001.tif", "mask002.tif",
                                                               "res_track.txt"]
     assert (out / "ctc" / "res_track.txt").read_text() == ""
     back, back_tracks = read_ctc_results(out / "ctc")
     assert back.shape == (3, *SHAPE) and not back.any() and back_tracks.empty
-    assert (out / "tracks_napari.csv").read_text() == "track_id,t,y,x\n"
+    assert (out / "tracks_napari.csv").read_text() == "track_id,t,y,x,t_min,y_um,x_um\n"
     assert json.loads((out / "tracks_napari_graph.json").read_text()) == {}
     assert (out / "ctc_segments.tsv").read_text() == "\t".join(SEGMENT_COLUMNS) + "\n"
 
@@ -341,3 +346,158 @@ def test_frame_by_frame_export_stops_at_a_bad_frame_and_leaves_nothing(tmp_path:
     with pytest.raises(ValueError, match="2 frames written, 3 announced"):
         write_ctc_result_frames(tmp_path / "ctc", good, 3, ctc)
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------------------
+# physical units and the geff graph (#24)
+# ------------------------------------------------------------------------------------------
+
+PIXEL_UM, INTERVAL_MIN = 0.65, 5.0
+
+
+def test_napari_table_gives_micrometres_and_minutes_next_to_unchanged_pixel_columns() -> None:
+    masks, tracks = make_tracked({1: ([0, 1, 3], 0), 2: ([4, 5], 1), 3: ([4, 5], 1)}, 6)
+    data, graph = to_napari_tracks(tracks, pixel_size_um=PIXEL_UM, frame_interval_min=INTERVAL_MIN)
+    assert list(data.columns) == ["track_id", "t", "y", "x", "t_min", "y_um", "x_um"] == list(NAPARI_COLUMNS)
+    assert graph == {2: [1], 3: [1]}
+    for row in data.itertuples(index=False):
+        # independent of the export: the centroid of the object's pixels in the mask, times the pixel size
+        yy, xx = np.nonzero(masks[row.t] == row.track_id)
+        assert (row.y, row.x) == (yy.mean(), xx.mean())  # pixel columns as before
+        assert row.y_um == pytest.approx(yy.mean() * 0.65, abs=1e-12)
+        assert row.x_um == pytest.approx(xx.mean() * 0.65, abs=1e-12)
+        assert row.t_min == row.t * 5.0
+    with pytest.raises(ValueError, match="pixel_size_um"):
+        to_napari_tracks(tracks, pixel_size_um=0.0, frame_interval_min=INTERVAL_MIN)
+
+
+def make_cells(tracks: pd.DataFrame) -> pd.DataFrame:
+    """A cells.parquet-like table for make_tracked's objects (SIZE x SIZE squares), one row per object."""
+    area_px = SIZE * SIZE
+    return pd.DataFrame({
+        "frame": tracks["frame"].to_numpy(), "time_min": tracks["frame"].to_numpy() * INTERVAL_MIN,
+        "label": tracks["label"].to_numpy(), "track_id": tracks["track_id"].astype("Int64").to_numpy(),
+        "area_px": np.full(len(tracks), area_px), "area_um2": np.full(len(tracks), area_px * PIXEL_UM**2),
+        "centroid_y_um": tracks["y_px"].to_numpy() * PIXEL_UM, "centroid_x_um": tracks["x_px"].to_numpy() * PIXEL_UM,
+        "eccentricity": np.zeros(len(tracks)), "solidity": np.ones(len(tracks)),
+        "perimeter_um": np.full(len(tracks), 4 * (SIZE - 1) * PIXEL_UM),
+        "mean_intensity_nuclei": np.arange(len(tracks), dtype=float),
+        "integrated_intensity_nuclei": np.arange(len(tracks), dtype=float) * area_px,
+    })
+
+
+def test_geff_export_passes_geffs_validation_with_a_node_per_object_and_an_edge_per_link(tmp_path: Path) -> None:
+    import geff
+    from geff.core_io import read_to_memory
+    from geff.validate.data import ValidationConfig
+
+    from cellpipe.export import to_track_graph
+    from cellpipe.io.geff import write_track_geff
+
+    # track 1 has a gap (frames 0, 1, 3) and divides into 2 and 3; track 4 is alone
+    masks, tracks = make_tracked({1: ([0, 1, 3], 0), 2: ([4, 5], 1), 3: ([4, 5], 1), 4: ([1, 2], 0)}, 6)
+    cells = make_cells(tracks)
+    graph = to_track_graph(tracks, cells, pixel_size_um=PIXEL_UM, frame_interval_min=INTERVAL_MIN)
+    store = tmp_path / "tracks.geff"
+    write_track_geff(store, graph)
+
+    geff.validate_structure(str(store))  # what `geff validate` runs; and the command itself:
+    cli = Path(sys.executable).parent / "geff"
+    if cli.exists():
+        proc = subprocess.run([str(cli), "validate", str(store)], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    mem = read_to_memory(str(store), data_validation=ValidationConfig(graph=True, tracklet=True, lineage=True))
+    meta = mem["metadata"]
+    assert [(a.name, a.type, a.unit) for a in meta.axes] == [
+        ("t", "time", "minute"), ("y", "space", "micrometer"), ("x", "space", "micrometer")]
+    assert meta.directed and meta.track_node_props == {"tracklet": "track_id", "lineage": "lineage_id"}
+    assert meta.node_props_metadata["area_um2"].unit == "micrometer^2"
+    assert meta.node_props_metadata["frame"].unit == "frame"
+
+    props = {name: prop["values"] for name, prop in mem["node_props"].items()}
+    n_objects = sum(len(np.unique(frame)) - 1 for frame in masks)
+    assert len(mem["node_ids"]) == n_objects == len(tracks) == 9
+    node = {(int(k), int(f)): int(n) for n, k, f in zip(mem["node_ids"], props["track_id"], props["frame"], strict=True)}
+    edges = {(int(a), int(b)) for a, b in mem["edge_ids"]}
+    links = {(node[1, 0], node[1, 1]), (node[1, 1], node[1, 3]), (node[2, 4], node[2, 5]),
+             (node[3, 4], node[3, 5]), (node[4, 1], node[4, 2])}
+    divisions = {(node[1, 3], node[2, 4]), (node[1, 3], node[3, 4])}
+    assert edges == links | divisions
+    division = dict(zip(map(tuple, mem["edge_ids"].tolist()), mem["edge_props"]["division"]["values"], strict=True))
+    assert {e for e, d in division.items() if d} == divisions
+
+    # positions in µm and times in minutes, computed here from the pixel columns
+    by_key = tracks.set_index(["track_id", "frame"])
+    for (track, frame), n in node.items():
+        i = list(mem["node_ids"]).index(n)
+        assert props["t"][i] == frame * 5.0
+        assert props["y"][i] == pytest.approx(by_key.at[(track, frame), "y_px"] * 0.65, abs=1e-12)
+        assert props["x"][i] == pytest.approx(by_key.at[(track, frame), "x_px"] * 0.65, abs=1e-12)
+        assert props["area_um2"][i] == pytest.approx(36 * 0.65**2)
+    assert set(props["lineage_id"][[list(mem["node_ids"]).index(node[k]) for k in [(1, 0), (2, 5), (3, 4)]]]) == {1}
+    assert {"mean_intensity_nuclei", "integrated_intensity_nuclei", "perimeter_um", "label"} <= set(props)
+
+
+def test_geff_export_drops_a_division_that_does_not_go_forward_in_time(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from geff.core_io import read_to_memory
+    from geff.validate.data import ValidationConfig
+
+    from cellpipe.export import to_track_graph
+    from cellpipe.io.geff import write_track_geff
+
+    _, tracks = make_tracked({1: ([0, 1, 2], 0), 2: ([2, 3], 1)}, n_frames=4)
+    with caplog.at_level(logging.WARNING, logger="cellpipe.export"):
+        graph = to_track_graph(tracks, None, pixel_size_um=PIXEL_UM, frame_interval_min=INTERVAL_MIN)
+    assert "track 2 starts at frame 2 but its parent track 1 ends at frame 2" in caplog.text
+    write_track_geff(tmp_path / "g.geff", graph)
+    mem = read_to_memory(str(tmp_path / "g.geff"), data_validation=ValidationConfig(graph=True, tracklet=True,
+                                                                                     lineage=True))
+    assert len(mem["node_ids"]) == 5 and len(mem["edge_ids"]) == 3  # the links only
+
+
+def test_export_step_writes_the_geff_and_calibrated_ctc_masks(tmp_path: Path) -> None:
+    import geff
+
+    from cellpipe.io.ctc import read_ctc_pixel_size
+
+    masks, tracks = make_tracked({1: ([0, 1, 3], 0), 2: ([4, 5], 1), 3: ([4, 5], 1)}, 6)
+    omezarr.write_ome_image(tmp_path / "tracks.ome.zarr", masks, "tyx", PIXEL_UM, INTERVAL_MIN, name="tracks")
+    tables.write_parquet(tracks, tmp_path / "tracks.parquet")
+    tables.write_parquet(make_cells(tracks), tmp_path / "cells.parquet")
+    out = tmp_path / "out"
+    export_tracks_step(tmp_path / "tracks.ome.zarr", tmp_path / "tracks.parquet", out / "ctc",
+                       out / "tracks_napari.csv", out / "tracks_napari_graph.json", out / "ctc_segments.tsv",
+                       cells=tmp_path / "cells.parquet", geff_store=out / "tracks.geff")
+    geff.validate_structure(str(out / "tracks.geff"))
+    assert read_ctc_pixel_size(out / "ctc" / "mask000.tif") == pytest.approx(PIXEL_UM, rel=1e-6)
+    csv = pd.read_csv(out / "tracks_napari.csv")
+    np.testing.assert_allclose(csv["y_um"], csv["y"] * 0.65)
+    np.testing.assert_allclose(csv["t_min"], csv["t"] * 5.0)
+    assert [p.name for p in out.iterdir() if ".tmp-" in p.name] == []
+
+
+def test_export_step_names_the_image_and_its_label_images_in_the_geff(tmp_path: Path) -> None:
+    """With labels/tracks inside an OME-Zarr image (the workflow's layout), the geff's related objects lead
+    from the geff store to the image and to both label images, with the node property each one's pixels hold."""
+    from geff.core_io import read_to_memory
+
+    masks, tracks = make_tracked({1: ([0, 1, 3], 0), 2: ([4, 5], 1), 3: ([4, 5], 1)}, 6)
+    sample = tmp_path / "results" / "s1"
+    image = sample / "image.ome.zarr"
+    omezarr.write_ome_image(image, masks[:, np.newaxis].astype(np.uint16), "tcyx", PIXEL_UM, INTERVAL_MIN)
+    omezarr.write_ome_image(image / "labels" / "tracks", masks, "tyx", PIXEL_UM, INTERVAL_MIN, name="tracks")
+    omezarr.write_ome_image(image / "labels" / "cells", masks, "tyx", PIXEL_UM, INTERVAL_MIN, name="cells")
+    tables.write_parquet(tracks, sample / "tracks.parquet")
+    export_tracks_step(image / "labels" / "tracks" / ".zattrs", sample / "tracks.parquet", None,
+                       sample / "tracks_napari.csv", sample / "tracks_napari_graph.json", None,
+                       geff_store=sample / "tracks.geff")
+    related = read_to_memory(str(sample / "tracks.geff"))["metadata"].related_objects
+    assert [(r.type, r.path, r.node_prop) for r in related] == [
+        ("image", "../image.ome.zarr", None),
+        ("labels", "../image.ome.zarr/labels/tracks", "track_id"),
+        ("labels", "../image.ome.zarr/labels/cells", "label"),
+    ]
+    for r in related:
+        assert (sample / "tracks.geff" / r.path / ".zattrs").is_file()

@@ -16,6 +16,7 @@ from cellpipe.io.ctc import (
     read_ctc_label_stack,
     read_ctc_labels,
     read_ctc_movie,
+    read_ctc_results,
     read_ctc_tracks,
     write_ctc_ground_truth,
     write_ctc_movie,
@@ -24,6 +25,7 @@ from cellpipe.io.ctc import (
     write_simulation,
 )
 from cellpipe.simulate import SimulatedMovie
+
 from conftest import dividing_movie
 
 SHARED_GOWT1 = Path(__file__).resolve().parents[3] / "shared" / "data" / "ctc" / "Fluo-N2DH-GOWT1"
@@ -302,3 +304,72 @@ def test_real_ctc_ground_truth_passes_the_consistency_check() -> None:
     assert check_ctc_tracks(labels, tracks) == []
     seg = read_ctc_labels(SHARED_GOWT1 / "01_GT" / "SEG", "man_seg*.tif")
     assert len(seg) == 30 and {21, 31, 33, 39} <= set(seg)
+
+
+# ------------------------------------------------------------------------------------------
+# calibration of result masks (#24)
+# ------------------------------------------------------------------------------------------
+
+
+def _pixel_size_from_tags(path: Path) -> tuple[float, str]:
+    """Pixel size and unit as a reader that knows only tifffile and the TIFF/ImageJ conventions finds them:
+    XResolution is pixels per unit; the unit is ImageJ's ``unit=`` or the TIFF ResolutionUnit."""
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages[0]
+        num, den = page.tags["XResolution"].value
+        ynum, yden = page.tags["YResolution"].value
+        assert num / den == pytest.approx(ynum / yden)
+        per_unit = den / num
+        if tif.is_imagej:
+            return per_unit, tif.imagej_metadata["unit"]
+        unit = int(page.tags["ResolutionUnit"].value)
+        assert unit == 3  # centimeter
+        return per_unit * 1e4, "um"
+
+
+def test_result_masks_carry_the_pixel_size_in_micrometres(tmp_path: Path, sim: SimulatedMovie) -> None:
+    from cellpipe.io.ctc import read_ctc_pixel_size
+
+    write_ctc_results(tmp_path / "01_RES", sim.labels, sim.tracks, pixel_size_um=0.65)
+    mask = tmp_path / "01_RES" / "mask000.tif"
+    size, unit = _pixel_size_from_tags(mask)
+    assert size == pytest.approx(0.65, rel=1e-6) and unit in ("um", "micron", "\u00b5m")
+    assert read_ctc_pixel_size(mask) == pytest.approx(0.65, rel=1e-6)
+    # the pixels are unchanged and the folder still reads as CTC data
+    labels, tracks = read_ctc_results(tmp_path / "01_RES")
+    np.testing.assert_array_equal(labels, sim.labels)
+    assert labels.dtype == np.uint16 and check_ctc_tracks(labels, tracks) == []
+    # without a pixel size: no calibration, as before
+    write_ctc_results(tmp_path / "plain", sim.labels, sim.tracks)
+    assert read_ctc_pixel_size(tmp_path / "plain" / "mask000.tif") is None
+
+
+def test_uint32_result_masks_carry_the_pixel_size_too(tmp_path: Path, sim: SimulatedMovie) -> None:
+    """ImageJ's TIFF flavour has no 32-bit integers: uint32 masks get the plain TIFF resolution (per cm)."""
+    from cellpipe.io.ctc import read_ctc_pixel_size, write_ctc_result_frames
+
+    labels = sim.labels.astype(np.uint32)
+    labels[labels > 0] += 70_000
+    tracks = sim.tracks.assign(label=sim.tracks["label"] + 70_000,
+                               parent=np.where(sim.tracks["parent"] > 0, sim.tracks["parent"] + 70_000, 0))
+    write_ctc_result_frames(tmp_path / "01_RES", iter(labels), len(labels), tracks, pixel_size_um=0.325)
+    mask = tmp_path / "01_RES" / "mask003.tif"
+    assert tifffile.imread(mask).dtype == np.uint32
+    size, unit = _pixel_size_from_tags(mask)
+    assert size == pytest.approx(0.325, rel=1e-6) and unit == "um"
+    assert read_ctc_pixel_size(mask) == pytest.approx(0.325, rel=1e-6)
+
+
+def test_calibrated_masks_still_score_with_py_ctcmetrics_and_load_in_traccuracy(
+    tmp_path: Path, sim: SimulatedMovie
+) -> None:
+    from traccuracy.loaders import load_ctc_data
+
+    from cellpipe.evaluate import ctc_scores
+
+    write_ctc_ground_truth(tmp_path / "01_GT", sim.labels, sim.tracks)
+    write_ctc_results(tmp_path / "01_RES", sim.labels, sim.tracks, pixel_size_um=0.65)
+    scores = ctc_scores(tmp_path / "01_RES", tmp_path / "01_GT")
+    assert scores["valid"] and scores["DET"] == 1.0 and scores["TRA"] == 1.0 and scores["SEG"] == 1.0
+    graph = load_ctc_data(str(tmp_path / "01_RES"), str(tmp_path / "01_RES" / "res_track.txt")).graph
+    assert graph.number_of_nodes() == sum(len(np.unique(f)) - 1 for f in sim.labels)

@@ -109,3 +109,130 @@ def test_label_images_point_at_their_image_for_ome_zarr_readers(tmp_path: Path) 
     from_label = list(Reader(parse_url(str(image / "labels" / "tracks")))())
     assert any(Path(str(n.zarr.path)).resolve() == image.resolve() for n in from_label)
     assert open_ome_image(image / "labels" / "tracks" / ".zattrs").data.shape == (2, 8, 8)
+
+
+def assert_valid_ngff(path: Path, kind: str) -> None:
+    """``path`` passes ome-zarr-models' own NGFF 0.4 validation as ``kind`` (``Image``, ``ImageLabel`` or
+    ``Labels``), its validation warnings counted as errors (what ``ome-zarr-models validate`` does)."""
+    import warnings
+
+    import zarr
+    from ome_zarr_models import open_ome_zarr
+    from ome_zarr_models.exceptions import ValidationWarning
+
+    with warnings.catch_warnings(action="error", category=ValidationWarning):
+        model = open_ome_zarr(zarr.open_group(str(path), mode="r"), version="0.4")
+    assert type(model).__name__ == kind, (path, type(model))
+
+
+def test_every_group_written_is_valid_ome_zarr(tmp_path: Path) -> None:
+    """The image root (omero channels with colour, window, label, active), both label images and the
+    labels group pass ome-zarr-models' validation; the window's min/max are the dtype's range, its
+    start/end robust percentiles of the data."""
+    from cellpipe.io.omezarr import channel_colors
+
+    rng = np.random.default_rng(0)
+    data = rng.integers(100, 200, (3, 2, 16, 12), dtype=np.uint16)
+    data[:, 1] += 1000
+    image = tmp_path / "image.ome.zarr"
+    write_ome_image(image / ".zattrs", data, "tcyx", 0.5, 3.0, ["gfp", "rfp"])
+    labels = np.zeros((3, 16, 12), np.uint32)
+    labels[:, 2:5, 2:5] = 7
+    write_ome_image(image / "labels" / "cells", labels, "tyx", 0.5, 3.0, name="cells", label_of=image)
+    write_ome_image(image / "labels" / "tracks", labels, "tyx", 0.5, 3.0, name="tracks", label_of=image,
+                    label_properties=[{"label-value": 7, "first_frame": 0}])
+    write_labels_group(image, ["cells", "tracks"])
+    assert_valid_ngff(image, "Image")
+    assert_valid_ngff(image / "labels", "Labels")
+    assert_valid_ngff(image / "labels" / "cells", "ImageLabel")
+    assert_valid_ngff(image / "labels" / "tracks", "ImageLabel")
+
+    channels = json.loads((image / ".zattrs").read_text())["omero"]["channels"]
+    assert [c["label"] for c in channels] == ["gfp", "rfp"]
+    assert [c["color"] for c in channels] == channel_colors(2) and all(c["active"] for c in channels)
+    for c, ch in zip(channels, (data[:, 0], data[:, 1]), strict=True):
+        assert (c["window"]["min"], c["window"]["max"]) == (0, 65535)
+        assert ch.min() <= c["window"]["start"] < c["window"]["end"] <= ch.max()
+    one = tmp_path / "one.ome.zarr"
+    write_ome_image(one, data[:, :1], "tcyx", 0.5, 3.0)
+    assert json.loads((one / ".zattrs").read_text())["omero"]["channels"][0]["color"] == "FFFFFF"
+
+
+def test_track_labels_carry_a_colour_and_properties_per_track(tmp_path: Path) -> None:
+    """The tracks label image's values are track ids, so ``image-label`` holds a deterministic RGBA
+    and the given properties per track id; past ``MAX_LABEL_ENTRIES`` neither is written."""
+    import cellpipe.io.omezarr as omezarr
+
+    image = tmp_path / "image.ome.zarr"
+    write_ome_image(image, np.ones((1, 1, 8, 8), np.uint16), "tcyx", 0.5, 3.0)
+    labels = np.zeros((1, 8, 8), np.uint32)
+    labels[0, :2, :2], labels[0, 4:, 4:] = 3, 9
+    props = [{"label-value": 3, "parent": 0, "first_frame": 0}, {"label-value": 9, "parent": 3, "first_frame": 0}]
+    write_ome_image(image / "labels" / "tracks", labels, "tyx", 0.5, 3.0, label_of=image, label_properties=props)
+    meta = json.loads((image / "labels" / "tracks" / ".zattrs").read_text())["image-label"]
+    assert meta["properties"] == props
+    assert [c["label-value"] for c in meta["colors"]] == [3, 9]
+    assert [c["rgba"] for c in meta["colors"]] == [list(omezarr.label_rgba(3)), list(omezarr.label_rgba(9))]
+    assert omezarr.label_rgba(3) != omezarr.label_rgba(9) and omezarr.label_rgba(3)[3] == 255
+    many = [{"label-value": i + 1} for i in range(omezarr.MAX_LABEL_ENTRIES + 1)]
+    write_ome_image(tmp_path / "big", labels, "tyx", 0.5, 3.0, label_of=image, label_properties=many)
+    big = json.loads((tmp_path / "big" / ".zattrs").read_text())["image-label"]
+    assert "colors" not in big and "properties" not in big
+
+
+@pytest.mark.parametrize(("frame", "shapes"), [((16, 12), [(16, 12)]), ((2100, 900), [(2100, 900), (1050, 450), (525, 225)])])
+def test_pyramid_levels_from_the_frame_size(tmp_path: Path, frame: tuple[int, int], shapes: list[tuple[int, int]]) -> None:
+    """Levels halve y and x until the frame fits in 1024 px; each level's scale is the pixel size times
+    its factor in µm (time in minutes unchanged); images are averaged, labels take the top-left pixel of
+    each 2x2 block (no invented values); readers in the package get level 0."""
+    import zarr
+
+    rng = np.random.default_rng(1)
+    data = rng.integers(0, 4000, (2, 1, *frame), dtype=np.uint16)
+    image = tmp_path / "image.ome.zarr"
+    write_ome_image(image, data, "tcyx", 0.5, 3.0)
+    labels = np.zeros((2, *frame), np.uint32)
+    labels[:, 1::3, ::2] = 5
+    labels[:, ::2, 1::3] = 6
+    write_ome_image(image / "labels" / "cells", labels, "tyx", 0.5, 3.0, label_of=image)
+    for store, axes in ((image, "tcyx"), (image / "labels" / "cells", "tyx")):
+        ms = json.loads((store / ".zattrs").read_text())["multiscales"][0]
+        group = zarr.open_group(str(store), mode="r")
+        found = [tuple(group[d["path"]].shape[-2:]) for d in ms["datasets"]]
+        assert found == shapes
+        for level, d in enumerate(ms["datasets"]):
+            assert d["coordinateTransformations"] == [
+                {"type": "scale", "scale": [3.0, *([1.0] if axes == "tcyx" else []), 0.5 * 2**level, 0.5 * 2**level]}
+            ]
+            assert group[d["path"]].chunks == (*(1,) * (len(axes) - 2), *found[level])
+        assert_valid_ngff(store, "Image" if store == image else "ImageLabel")
+    assert open_ome_image(image).data.shape == data.shape
+    nodes = list(Reader(parse_url(str(image)))())  # ome-zarr-py (napari-ome-zarr's reader) finds every level
+    assert [tuple(level.shape[-2:]) for level in nodes[0].data] == shapes
+    np.testing.assert_array_equal(open_ome_image(image / "labels" / "cells").data[:], labels)
+    if len(shapes) > 1:
+        group = zarr.open_group(str(image / "labels" / "cells"), mode="r")
+        np.testing.assert_array_equal(group["s1"][:], labels[:, ::2, ::2])
+        img1 = zarr.open_group(str(image), mode="r")["s1"][:]
+        expected = data[:, :, :2100, :900].reshape(2, 1, 1050, 2, 450, 2).mean(axis=(3, 5))
+        assert np.abs(img1.astype(float) - expected).max() <= 0.5 and img1.dtype == np.uint16
+
+
+def test_pyramid_levels_written_however_the_frames_are(tmp_path: Path) -> None:
+    """Lower levels come from each whole frame as it is written (``out[t] = frame``); frames written
+    another way (a slice, a scalar) get theirs from level 0 when the block ends: the same levels."""
+    import zarr
+
+    rng = np.random.default_rng(2)
+    data = rng.integers(0, 4000, (4, 1, 1100, 40), dtype=np.uint16)
+    write_ome_image(tmp_path / "ref", data, "tcyx", 0.5, 3.0)
+    with new_ome_array(tmp_path / "mixed", data.shape, data.dtype, "tcyx", 0.5, 3.0) as out:
+        out[0] = data[0]
+        out[1] = 7
+        out[1:3] = data[1:3]
+        out[3] = data[3, :, :, :20].mean()
+        out[-1] = data[3]
+    ref, mixed = (zarr.open_group(str(tmp_path / n), mode="r") for n in ("ref", "mixed"))
+    for level in ("s0", "s1"):
+        np.testing.assert_array_equal(mixed[level][:], ref[level][:])
+    assert mixed["s1"].shape == (4, 1, 550, 20)

@@ -68,7 +68,8 @@ def test_a_torch_file_of_another_network_or_no_cellpose_network_is_refused(tmp_p
     import torch
 
     other = _save(tmp_path / "resnet.pth", {"fc.weight": torch.zeros(2), "conv1.weight": torch.zeros(1)})
-    with pytest.raises(ValueError, match=r"resnet.pth is a PyTorch file without Cellpose network weights \(first parameter names: fc.weight, conv1.weight\)"):
+    expected = r"resnet.pth is a PyTorch file without Cellpose network weights \(first parameter names: fc.weight, conv1.weight\)"
+    with pytest.raises(ValueError, match=expected):
         check_model_file(other)
     sam = _save(tmp_path / "sam.pth", {"encoder.pos_embed": torch.zeros(1), "W2": torch.eye(2)})
     assert check_model_file(sam, "cellpose-sam") == sam.resolve()

@@ -31,7 +31,9 @@ BENCHMARK = (
     "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
     "12.3456\t0:00:12\t532.41\t2694.51\t942.16\t978.22\t672.74\t1.19\t154.16\t18.444\n"
 )
-BENCHMARK_UNMEASURED = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n0.5\t0:00:00\t-\t-\t-\t-\t-\t-\t-\t-\n"
+BENCHMARK_UNMEASURED = (
+    "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n0.5\t0:00:00\t-\t-\t-\t-\t-\t-\t-\t-\n"
+)
 
 
 def sha(data: bytes) -> str:
@@ -400,17 +402,17 @@ def test_a_movie_replaced_with_its_mtime_restored_is_caught(workdir: Path, monke
     """The scenario of issue #23 item 2: the results come from movie A; A is replaced by B with A's mtime
     (Snakemake reruns nothing); record_provenance then checksums B.  The record says the results do not come
     from B, the report says so, and a replay refuses, naming both checksums."""
-    from cellpipe.report import movie_at_ingest_text
+    from cellpipe.report import as_read_text
 
     first = real_movie(workdir, 0)
     ingest("data/movie.tif", "results/s1/image.ome.zarr")
     inputs = {**INPUTS, "image": "results/s1/image.ome.zarr/.zattrs"}
     record_provenance_step("s1", inputs, CONFIG, "results/s1/provenance.json", model_path="models/weights.pth")
     record = json.loads((workdir / "results/s1/provenance.json").read_text())
-    assert record["movie_at_ingest"] == {"sha256": sha(first), "bytes": len(first), "type": "file",
-                                         "matches_movie": True, "differences": []}
+    assert record["as_read"][0] == {"role": "movie", "path": "data/movie.tif", "read_by": "ingest_movie", "sha256": sha(first),
+                                    "bytes": len(first), "type": "file", "matches": True, "differences": []}
     assert current_check(record, workdir).ok
-    assert "the movie file listed above, byte for byte" in movie_at_ingest_text(record["movie_at_ingest"])
+    assert "the movie file listed above, byte for byte" in as_read_text(record["as_read"][0])
 
     second = (workdir / "data/movie.tif").read_bytes()[:-1] + b"\x01"  # another movie, the same size
     replace_keeping_mtime(workdir / "data/movie.tif", second)
@@ -419,18 +421,18 @@ def test_a_movie_replaced_with_its_mtime_restored_is_caught(workdir: Path, monke
     record = json.loads((workdir / "results/s1/provenance.json").read_text())
     movie = next(e for e in record["inputs"] if e["role"] == "movie")
     assert movie["sha256"] == sha(second)  # the file as it is now, as before
-    at_ingest = record["movie_at_ingest"]
-    assert at_ingest["sha256"] == sha(first) and at_ingest["matches_movie"] is False
+    at_ingest = record["as_read"][0]
+    assert at_ingest["sha256"] == sha(first) and at_ingest["matches"] is False
     assert at_ingest["differences"] == [
-        f"ingest read sha256 {sha(first)} ({len(first)} bytes), the file now has sha256 {sha(second)} ({len(second)} bytes)"
+        f"ingest_movie read sha256 {sha(first)} ({len(first)} bytes), the file now has sha256 {sha(second)} ({len(second)} bytes)"
     ]
-    assert "is not the one the results were computed from" in caplog.text
-    assert movie_at_ingest_text(at_ingest).startswith(f"MISMATCH: the results were computed from a movie with sha256 {sha(first)}")
+    assert "movie data/movie.tif is not the file the results were computed from" in caplog.text
+    assert as_read_text(at_ingest).startswith(f"MISMATCH: the results were computed from a movie with sha256 {sha(first)}")
 
     check = current_check(record, workdir)  # the movie on disk is the recorded one: only the ingest check fails
     assert check.problems == [
         f"sample 's1': movie data/movie.tif: the results were computed from other bytes than the movie file the "
-        f"record lists (sha256 at ingest {sha(first)}): {at_ingest['differences'][0]}"
+        f"record lists (ingest_movie read sha256 {sha(first)}): {at_ingest['differences'][0]}"
     ]
     monkeypatch.setattr(replay, "run_snakemake", lambda command: pytest.fail("snakemake must not run"))
     assert replay.main(["results/s1/provenance.json", "--results", "replayed"]) == replay.EXIT_REFUSED
@@ -439,20 +441,23 @@ def test_a_movie_replaced_with_its_mtime_restored_is_caught(workdir: Path, monke
 
 def test_a_ctc_frame_replaced_since_ingest_is_named() -> None:
     from cellpipe.io.checksums import folder_description
-    from cellpipe.provenance import movie_at_ingest
+    from cellpipe.provenance import as_read_entry
+
+    def movie_entry(read, now):
+        return as_read_entry("movie", "data/ctc01", "ingest_movie", read, now)
 
     read = folder_description([{"path": "t000.tif", "bytes": 3, "sha256": "a" * 64},
                                {"path": "t001.tif", "bytes": 3, "sha256": "b" * 64}])
     now = {"role": "movie", "path": "data/ctc01", **folder_description(
         [{"path": "t000.tif", "bytes": 3, "sha256": "a" * 64}, {"path": "t001.tif", "bytes": 3, "sha256": "c" * 64},
          {"path": "notes.txt", "bytes": 1, "sha256": "d" * 64}])}
-    at_ingest = movie_at_ingest(read, now)
-    assert at_ingest["matches_movie"] is False
-    assert at_ingest["differences"] == [f"t001.tif: ingest read sha256 {'b' * 64}, the file now has sha256 {'c' * 64}"]
+    at_ingest = movie_entry(read, now)
+    assert at_ingest["matches"] is False
+    assert at_ingest["differences"] == [f"t001.tif: ingest_movie read sha256 {'b' * 64}, the file now has sha256 {'c' * 64}"]
     restored = [f for f in now["files"] if f["path"] != "t001.tif"] + read["files"][1:]
-    assert movie_at_ingest(read, {**now, "files": restored})["matches_movie"]  # notes.txt was never read
-    assert movie_at_ingest(None, now)["matches_movie"] is None  # an image from before the check: not a mismatch
-    assert movie_at_ingest(read, None)["differences"] == ["the movie is gone"]
+    assert movie_entry(read, {**now, "files": restored})["matches"]  # notes.txt was never read
+    assert movie_entry(None, now)["matches"] is None  # an image from before the check: not a mismatch
+    assert movie_entry(read, None)["differences"] == ["the file is gone"]
 
 
 def test_a_tiff_rewritten_while_it_is_read_is_refused(workdir: Path) -> None:
@@ -468,3 +473,140 @@ def test_a_tiff_rewritten_while_it_is_read_is_refused(workdir: Path) -> None:
             raw.source_checksum()
     with open_movie(workdir / "data/movie.tif") as raw:  # not asked for: no extra pass over the file
         assert raw.source_checksum is None
+
+
+# --------------------------------------------------------------------------- every input as the job that read it read it
+
+
+def description(path: str) -> dict:
+    """An input as a job records what it read: describe_path's entry without role and path."""
+    return {k: v for k, v in describe_path("x", path).items() if k not in ("role", "path")}
+
+
+def write_job_outputs(workdir: Path, model: dict | None, tracker: dict, truth: dict) -> dict:
+    """segmentation.json, tracking.json and evaluation.json holding what segment_cells, track_cells and
+    evaluate_sample read (``model`` None: segmentation.json as it is); returns record_provenance's inputs."""
+    if model is not None:
+        info = json.loads((workdir / "results/s1/segmentation.json").read_text())
+        (workdir / "results/s1/segmentation.json").write_text(json.dumps({**info, "inputs_read": {"model": model}}))
+    (workdir / "results/s1/tracking.json").write_text(json.dumps({"inputs_read": {"tracker_config": tracker}}))
+    (workdir / "results/s1/evaluation.json").write_text(json.dumps({"sample": "s1", "inputs_read": {"ground_truth": truth}}))
+    return {**INPUTS, "tracking_info": "results/s1/tracking.json", "evaluation": ["results/s1/evaluation.json"]}
+
+
+def test_a_replaced_model_tracker_config_or_ground_truth_is_caught(workdir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """The scenario of issue #23 item 2 for the other inputs: the model, the tracker configuration and a file of
+    the ground truth replaced after the jobs that read them ran, their mtime restored.  The record compares
+    what each job read with the file now, the report says MISMATCH and a replay refuses, one line per input."""
+    from cellpipe.report import as_read_view
+
+    inputs = write_job_outputs(workdir, description("models/weights.pth"), description("resources/tracker.json"),
+                               description("data/01_GT"))
+    record = write_record_with(workdir, inputs)
+    by_role = {e["role"]: e for e in record["as_read"]}
+    assert [e["role"] for e in record["as_read"]] == ["movie", "ground_truth", "tracker_config", "model"]
+    assert by_role["movie"]["matches"] is None  # no image: ingest's checksum is not known
+    assert {r: (by_role[r]["read_by"], by_role[r]["matches"]) for r in ("ground_truth", "tracker_config", "model")} == {
+        "ground_truth": ("evaluate_sample", True), "tracker_config": ("track_cells", True), "model": ("segment_cells", True)}
+    assert by_role["ground_truth"]["sha256"] == describe_path("ground_truth", "data/01_GT")["sha256"]
+    assert current_check(record, workdir).ok
+
+    new_weights, old_lineage, new_lineage = b"\x00\x02weights", b"1 0 0 0\n", b"1 0 0 9\n"
+    replace_keeping_mtime(workdir / "models/weights.pth", new_weights)
+    replace_keeping_mtime(workdir / "resources/tracker.json", b'{"max_search_radius": 99}')
+    replace_keeping_mtime(workdir / "data/01_GT/TRA/man_track.txt", new_lineage)
+    with caplog.at_level("WARNING"):
+        record = write_record_with(workdir, inputs)
+    by_role = {e["role"]: e for e in record["as_read"]}
+    assert by_role["model"]["matches"] is False and by_role["model"]["differences"] == [
+        f"segment_cells read sha256 {sha(WEIGHTS)} ({len(WEIGHTS)} bytes), the file now has sha256 "
+        f"{sha(new_weights)} ({len(WEIGHTS)} bytes)"]
+    assert by_role["tracker_config"]["matches"] is False and by_role["tracker_config"]["sha256"] == sha(b"{}")
+    assert by_role["ground_truth"]["differences"] == [
+        f"TRA/man_track.txt: evaluate_sample read sha256 {sha(old_lineage)}, the file now has sha256 {sha(new_lineage)}"]
+    assert "tracker_config resources/tracker.json is not the file the results were computed from" in caplog.text
+    shown = as_read_view(record)
+    expected = f"MISMATCH: the results were computed from a model with sha256 {sha(WEIGHTS)}"
+    assert shown["model as segment_cells read it"].startswith(expected)
+    assert shown["ground_truth as evaluate_sample read it"].startswith("MISMATCH")
+
+    # the files on disk are the recorded ones: only the as-read checks fail, one line per input
+    problems = current_check(record, workdir).problems
+    assert [p.split(":")[1].strip() for p in problems] == ["ground_truth data/01_GT", "tracker_config resources/tracker.json",
+                                                           "model models/weights.pth"]
+    assert all("the results were computed from other bytes than the" in p for p in problems)
+    monkeypatch.setattr(replay, "run_snakemake", lambda command: pytest.fail("snakemake must not run"))
+    assert replay.main(["results/s1/provenance.json", "--results", "replayed"]) == replay.EXIT_REFUSED
+
+
+def write_record_with(workdir: Path, inputs: dict) -> dict:
+    record_provenance_step("s1", inputs, CONFIG, "results/s1/provenance.json", model_path="models/weights.pth")
+    return json.loads((workdir / "results/s1/provenance.json").read_text())
+
+
+def test_parts_of_segment_frames_that_read_different_models_are_a_mismatch(workdir: Path) -> None:
+    """segment.scatter > 1: segment_cells gathers the parts' segmentation.json, where a value the parts disagree
+    on becomes the list of their values; a model replaced between two parts is named, even when the file now
+    is one of the two."""
+    from cellpipe.steps import merge_part_infos
+
+    first = description("models/weights.pth")
+    other = {**first, "sha256": "f" * 64}
+    info = json.loads((workdir / "results/s1/segmentation.json").read_text())
+    parts = [{**info, "inputs_read": {"model": model}, "part": p, "n_parts": 2, "first_frame": 2 * p, "n_frames": 2,
+              "movie_frames": 4, "n_objects": 1} for p, model in enumerate((first, other))]
+    (workdir / "results/s1/segmentation.json").write_text(json.dumps(merge_part_infos(parts)))  # as segment_cells gathers
+    inputs = write_job_outputs(workdir, None, description("resources/tracker.json"), description("data/01_GT"))
+    model = next(e for e in write_record_with(workdir, inputs)["as_read"] if e["role"] == "model")
+    assert model["read_by"] == "segment_frames" and model["matches"] is False
+    assert model["differences"][0] == f"the jobs of segment_frames read 2 different versions (sha256 {first['sha256']}, {'f' * 64})"
+
+    parts[1]["inputs_read"]["model"] = first  # the parts agree, on the file as it is
+    (workdir / "results/s1/segmentation.json").write_text(json.dumps(merge_part_infos(parts)))
+    model = next(e for e in write_record_with(workdir, inputs)["as_read"] if e["role"] == "model")
+    assert model["matches"] and model["read_by"] == "segment_frames"
+
+
+def test_a_version_2_record_with_a_replaced_movie_is_still_refused(workdir: Path) -> None:
+    """Records written before as_read (schema 2) said it in movie_at_ingest: still checked, and shown."""
+    from cellpipe.report import as_read_view
+
+    record = write_record_with(workdir, INPUTS)
+    del record["as_read"]
+    record["schema_version"] = 2
+    record["movie_at_ingest"] = {"sha256": "a" * 64, "bytes": 3, "type": "file", "matches_movie": False,
+                                 "differences": ["ingest read sha256 aaa, the file now has sha256 bbb"]}
+    assert current_check(record, workdir).problems == [
+        f"sample 's1': movie data/movie.tif: the results were computed from other bytes than the movie file the record "
+        f"lists (ingest_movie read sha256 {'a' * 64}): ingest read sha256 aaa, the file now has sha256 bbb"]
+    assert as_read_view(record)["movie as ingest_movie read it"].startswith("MISMATCH")
+    record["schema_version"] = SCHEMA_VERSION + 1  # a newer layout: refused whatever it holds
+    assert "is not one this cellpipe reads" in current_check(record, workdir).problems[0]
+
+
+def test_readers_checksum_the_bytes_they_read(workdir: Path) -> None:
+    """The three ways a job takes the checksum of what it reads: parsed from the hashed bytes (JSON), a copy
+    hashed as it is made (the ground truth, read by libraries that open paths), or a file hashed before a
+    library loads it by path and found unchanged after (the model)."""
+    from cellpipe.io import tables
+    from cellpipe.io.checksums import ChangedWhileRead, copy_as_read, file_as_read
+
+    value, read = tables.read_json_as_read("resources/tracker.json")
+    assert value == {} and read == description("resources/tracker.json")
+
+    copy, read = copy_as_read("data/01_GT", workdir / "copies")
+    assert read == description("data/01_GT") and copy == workdir / "copies/01_GT"
+    assert (copy / "TRA/man_track.txt").read_bytes() == b"1 0 0 0\n" and (copy / ".hidden").is_file()
+    copy, read = copy_as_read("data/movie.tif", workdir / "copies")
+    assert read == description("data/movie.tif") and copy.read_bytes() == MOVIE
+
+    with file_as_read("models/weights.pth") as read:
+        assert read == description("models/weights.pth")
+    with pytest.raises(ChangedWhileRead, match="models/weights.pth: changed while it was being read"):
+        with file_as_read("models/weights.pth"):  # rewritten in place, its mtime restored: the ctime tells
+            replace_keeping_mtime(workdir / "models/weights.pth", b"\x00\x03weights")
+    with pytest.raises(ChangedWhileRead):
+        with file_as_read("models/weights.pth"):  # replaced by another file, as `mv` does
+            (workdir / "other.pth").write_bytes(b"\x00\x03weights")
+            os.replace(workdir / "other.pth", workdir / "models/weights.pth")

@@ -11,11 +11,12 @@ import pytest
 import zarr
 from pydantic import ValidationError
 from skimage.draw import disk
+from test_segment_classical import BASELINE  # round-nuclei settings, independent of ClassicalSettings' defaults
 
 from cellpipe.segment import (
     ClassicalSettings,
-    check_cellpose_version,
     SegmentSettings,
+    check_cellpose_version,
     check_model_path,
     diameter_in_px,
     load_cellpose_model,
@@ -25,8 +26,8 @@ from cellpipe.segment import (
     segment_frames_classical,
     select_device,
 )
+
 from cellpose_helpers import save_untrained_cpnet
-from test_segment_classical import BASELINE  # round-nuclei settings, independent of ClassicalSettings' defaults
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:Sparse invariant checks:UserWarning"),
@@ -564,3 +565,43 @@ def test_out_of_memory_is_a_clear_error_and_a_retry_with_half_the_batch_succeeds
         np.asarray(omezarr.open_ome_image(labels).data), np.asarray(omezarr.open_ome_image(reference).data)
     )
     assert json.loads((tmp_path / "reference.json").read_text())["batch_size"] == 4
+
+
+def test_segmentation_records_the_checksum_of_the_model_file_it_loaded(
+    tmp_path: Path, step_inputs: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """segmentation.json holds the sha256 of the model file as torch loaded it (provenance compares it with the
+    file later); a file rewritten while it is being loaded stops the job, with nothing written."""
+    import hashlib
+    import json
+    import os
+    import shutil
+
+    from cellpipe import segment
+    from cellpipe.io.checksums import ChangedWhileRead
+    from cellpipe.steps import segment_cells_step
+
+    model = tmp_path / "weights.pth"
+    shutil.copyfile(SHIPPED, model)
+    data = model.read_bytes()
+    settings = _cellpose(model, device="cpu").model_dump(mode="json")
+    labels, info = tmp_path / "out" / "labels" / ".zattrs", tmp_path / "segmentation.json"
+    segment_cells_step(step_inputs["normalized"], step_inputs["image"], settings, labels, info)
+    record = json.loads(info.read_text())
+    expected = {"type": "file", "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    assert record["inputs_read"] == {"model": expected} and record["model_sha256"] == expected["sha256"]
+
+    load = segment.load_segmentation_model
+
+    def load_then_rewrite(cellpose_settings, device):  # another file copied over it (`cp -p`) while torch read it
+        loaded = load(cellpose_settings, device)
+        stat = model.stat()
+        model.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+        os.utime(model, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        return loaded
+
+    monkeypatch.setattr(segment, "load_segmentation_model", load_then_rewrite)
+    again = tmp_path / "again" / "labels" / ".zattrs"
+    with pytest.raises(ChangedWhileRead, match="weights.pth: changed while it was being read"):
+        segment_cells_step(step_inputs["normalized"], step_inputs["image"], settings, again, tmp_path / "again.json")
+    assert not (tmp_path / "again.json").exists() and not again.parent.exists()

@@ -249,7 +249,10 @@ def test_cellpose_parts_on_a_cpu_equal_the_one_pass(tmp_path: Path) -> None:
 
 # ----------------------------------------------------------------------------- provenance timings
 
-BENCHMARK = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n{s}\t0:00:01\t{rss}\t1\t1\t1\t1\t1\t1\t{cpu}\n"
+BENCHMARK = (
+    "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    "{s}\t0:00:01\t{rss}\t1\t1\t1\t1\t1\t1\t{cpu}\n"
+)
 
 
 def _benchmarks(root: Path, jobs: dict[str, tuple[str, str, str]]) -> list[str]:
@@ -282,7 +285,9 @@ def test_timings_of_a_rule_with_one_job_per_part(tmp_path: Path) -> None:
         ],
     }
     # a part Snakemake could not measure: no total for what was not measured
-    unmeasured = benchmark_timings({"segment_frames": [{"s": 1.0, "max_rss": "-", "cpu_time": 2.0}, {"s": 2.0, "max_rss": 5.0, "cpu_time": 1.0}]})
+    unmeasured = benchmark_timings(
+        {"segment_frames": [{"s": 1.0, "max_rss": "-", "cpu_time": 2.0}, {"s": 2.0, "max_rss": 5.0, "cpu_time": 1.0}]}
+    )
     assert unmeasured["segment_frames"]["seconds"] == 3.0 and unmeasured["segment_frames"]["max_rss_mb"] is None
     # a single row (not a list) is still read as one job
     assert benchmark_timings({"x": {"s": "1.234"}}) == {"x": {"seconds": 1.23, "max_rss_mb": None, "cpu_seconds": None}}

@@ -88,6 +88,7 @@ import pytest
 import tifffile
 
 from cellpipe.io.movies import write_ome_tiff
+
 from conftest import default_config, run_snakemake, write_workdir
 
 pytestmark = pytest.mark.workflow

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from cellpipe.io.movies import write_ome_tiff
+
 from conftest import default_config, dividing_movie, run_snakemake, write_workdir
 
 pytestmark = pytest.mark.workflow

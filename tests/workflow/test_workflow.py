@@ -57,7 +57,7 @@ def test_all_outputs_written(tiny_run: Path) -> None:
         "tiny/track_metrics.parquet", "tiny/counts.tsv", "tiny/report.html", "summary.html",
         "logs/segment_cells/tiny.log", "benchmarks/segment_cells/tiny.tsv",
         "tiny/ctc/res_track.txt", "tiny/ctc/mask000.tif", "tiny/ctc_segments.tsv", "tiny/tracks_napari.csv",
-        "tiny/tracks_napari_graph.json", "logs/export_tracks/tiny.log", "benchmarks/export_tracks/tiny.tsv",
+        "tiny/tracks_napari_graph.json", "tiny/tracks.geff/.zattrs", "logs/export_tracks/tiny.log", "benchmarks/export_tracks/tiny.tsv",
         "tiny/tracking.json", "tiny/evaluation.json", "evaluation.tsv", "logs/evaluate_sample/tiny.log",
         "benchmarks/evaluate_sample/tiny.tsv", "tiny/qc.json", "logs/assess_quality/tiny.log",
         "benchmarks/assess_quality/tiny.tsv",
@@ -86,12 +86,17 @@ def test_napari_reader_opens_the_results_folder(tiny_run: Path) -> None:
     """cellpipe's napari reader on the workflow's own results: napari layers (no viewer; tests/napari has
     one) in minutes and µm, and every track point of several frames lies on its own track's label."""
     from napari.layers import Layer
-
-    from cellpipe.napari_reader import read_results
     from napari_results import by_name, check_tracks_fall_in_their_labels
 
+    from cellpipe.napari_reader import read_results
+
     folder = tiny_run / "results" / "tiny"
-    layers = by_name(Layer.create(*data) for data in read_results(folder))
+    read = read_results(folder)
+    layers = by_name(Layer.create(*data) for data in read)
+    # the reader's positions in minutes and µm are the CSV's own physical columns
+    csv = pd.read_csv(folder / "tracks_napari.csv")
+    features = next(kwargs["features"] for _, kwargs, kind in read if kind == "tracks")
+    np.testing.assert_allclose(features[["time_min", "y_um", "x_um"]].to_numpy(), csv[["t_min", "y_um", "x_um"]].to_numpy())
     assert sorted(layers) == ["cells", "tiny", "tracks", "tracks (lineage)"]
     scale = json.loads((folder / "image.ome.zarr" / ".zattrs").read_text())["multiscales"][0]["datasets"][0][
         "coordinateTransformations"][0]["scale"]
@@ -100,6 +105,33 @@ def test_napari_reader_opens_the_results_folder(tiny_run: Path) -> None:
         assert [str(u) for u in layer.units] == ["minute", "micrometer", "micrometer"], layer.name
     last = TINY["n_frames"] - 1
     assert check_tracks_fall_in_their_labels(layers["tracks (lineage)"], layers["tracks"], [0, last // 2, last]) > 0
+
+
+def test_every_ome_zarr_group_of_the_run_is_valid_ngff(tiny_run: Path) -> None:
+    """image.ome.zarr, its labels group and both label images pass ome-zarr-models' own validation
+    (warnings as errors, as ``ome-zarr-models validate``); the image's channels have a colour and a
+    window inside the dtype's range, and labels/tracks has a colour and properties per track id."""
+    import warnings
+
+    import zarr
+    from ome_zarr_models import open_ome_zarr
+    from ome_zarr_models.exceptions import ValidationWarning
+
+    image = tiny_run / "results" / "tiny" / "image.ome.zarr"
+    expected = {image: "Image", image / "labels": "Labels", image / "labels" / "cells": "ImageLabel",
+                image / "labels" / "tracks": "ImageLabel"}
+    for path, kind in expected.items():
+        with warnings.catch_warnings(action="error", category=ValidationWarning):
+            model = open_ome_zarr(zarr.open_group(str(path), mode="r"), version="0.4")
+        assert type(model).__name__ == kind, path
+    channels = json.loads((image / ".zattrs").read_text())["omero"]["channels"]
+    assert channels and all(c["color"] and c["window"]["min"] <= c["window"]["start"] < c["window"]["end"]
+                            <= c["window"]["max"] for c in channels)
+    meta = json.loads((image / "labels" / "tracks" / ".zattrs").read_text())["image-label"]
+    tracks = pd.read_parquet(tiny_run / "results" / "tiny" / "tracks.parquet")
+    assert [p["label-value"] for p in meta["properties"]] == sorted(tracks["track_id"].unique())
+    assert [c["label-value"] for c in meta["colors"]] == [p["label-value"] for p in meta["properties"]]
+
 
 def test_ctc_export_scores_well_against_the_simulators_truth(tiny_run: Path) -> None:
     """The workflow's CTC result folder passes py-ctcmetrics' format validation and, from raw frames
@@ -113,6 +145,49 @@ def test_ctc_export_scores_well_against_the_simulators_truth(tiny_run: Path) -> 
     info = json.loads((res / "tiny" / "tracking.json").read_text())
     assert info["optimizer"] == "solved" and info["update_method"] == "EXACT" and info["n_tracks"] >= 7
     assert info["settings"]["max_search_radius_um"] == 20.0
+
+
+def test_exports_are_in_physical_units_geff_validates_and_ctc_masks_are_calibrated(tiny_run: Path) -> None:
+    """#24: tracks_napari.csv has µm/minute columns equal to pixel x pixel size and frame x interval of the
+    image's own metadata; tracks.geff passes geff's validation with a node per tracked object and an edge per
+    link and division, in µm and minutes; the CTC masks carry the pixel size."""
+    from geff.core_io import read_to_memory
+    from geff.validate.data import ValidationConfig
+
+    from cellpipe.io.ctc import read_ctc_pixel_size
+
+    sample = tiny_run / "results" / "tiny"
+    scale = json.loads((sample / "image.ome.zarr" / ".zattrs").read_text())["multiscales"][0]["datasets"][0]
+    t_scale, _, y_scale, x_scale = next(c["scale"] for c in scale["coordinateTransformations"] if c["type"] == "scale")
+    tracks = pd.read_parquet(sample / "tracks.parquet")
+    csv = pd.read_csv(sample / "tracks_napari.csv")
+    assert list(csv.columns[:4]) == ["track_id", "t", "y", "x"] and len(csv) == len(tracks)
+    np.testing.assert_allclose(csv["y_um"], csv["y"] * y_scale, rtol=1e-12)
+    np.testing.assert_allclose(csv["x_um"], csv["x"] * x_scale, rtol=1e-12)
+    np.testing.assert_allclose(csv["t_min"], csv["t"] * t_scale, rtol=1e-12)
+
+    proc = subprocess.run([str(Path(sys.executable).parent / "geff"), "validate", str(sample / "tracks.geff")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    mem = read_to_memory(str(sample / "tracks.geff"), data_validation=ValidationConfig(graph=True, lineage=True))
+    assert [(a.name, a.unit) for a in mem["metadata"].axes] == [("t", "minute"), ("y", "micrometer"),
+                                                                 ("x", "micrometer")]
+    props = {k: v["values"] for k, v in mem["node_props"].items()}
+    assert len(mem["node_ids"]) == len(tracks)
+    lineage = pd.read_parquet(sample / "lineage.parquet")
+    n_links = len(tracks) - tracks["track_id"].nunique()
+    assert len(mem["edge_ids"]) == n_links + len(lineage)
+    assert int(mem["edge_props"]["division"]["values"].sum()) == len(lineage)
+    cells = pd.read_parquet(sample / "cells.parquet").set_index(["frame", "label"])
+    area = cells.loc[list(zip(props["frame"].tolist(), props["label"].tolist(), strict=True)), "area_um2"]
+    np.testing.assert_allclose(props["area_um2"], area.to_numpy())
+    assert set(props["track_id"].tolist()) == set(tracks["track_id"].tolist())
+    related = mem["metadata"].related_objects
+    assert [(r.type, r.node_prop) for r in related] == [("image", None), ("labels", "track_id"), ("labels", "label")]
+    for r in related:  # paths relative to the geff store lead to the image and its label images
+        assert (sample / "tracks.geff" / r.path / ".zattrs").is_file(), r.path
+
+    assert read_ctc_pixel_size(sample / "ctc" / "mask000.tif") == pytest.approx(x_scale, rel=1e-6)
 
 
 def test_evaluation_agrees_with_the_libraries_run_by_hand(tiny_run: Path) -> None:
@@ -210,13 +285,19 @@ def test_provenance_records_the_run_and_the_report_shows_it(tiny_run: Path) -> N
     assert inputs["movie"]["path"] == "results/simulated/tiny/movie.ome.tif"
     assert inputs["movie"]["sha256"] == hashlib.sha256(movie.read_bytes()).hexdigest()
     assert inputs["movie"]["bytes"] == movie.stat().st_size
-    assert record["movie_at_ingest"]["sha256"] == inputs["movie"]["sha256"] and record["movie_at_ingest"]["matches_movie"]
+    # every input a job read is the file the record lists, byte for byte
+    as_read = {e["role"]: e for e in record["as_read"]}
+    assert {role: (e["read_by"], e["matches"]) for role, e in as_read.items()} == {
+        "movie": ("ingest_movie", True), "ground_truth": ("evaluate_sample", True), "tracker_config": ("track_cells", True),
+        "model": ("segment_cells", True)}
+    assert all(as_read[role]["sha256"] == inputs[role]["sha256"] for role in as_read)
     truth = res / "simulated" / "tiny" / "01_GT"
     truth_files = sorted(p.relative_to(truth).as_posix() for p in truth.rglob("*") if p.is_file() and p.name != ".snakemake_timestamp")
     assert [f["path"] for f in inputs["ground_truth"]["files"]] == truth_files
     assert {"config", "sample_sheet", "tracker_config", "model"} <= set(inputs)
     segmentation = json.loads((res / "tiny" / "segmentation.json").read_text())
     assert inputs["model"]["sha256"] == record["model"]["sha256"] == segmentation["model_sha256"]
+    assert segmentation["inputs_read"]["model"]["sha256"] == segmentation["model_sha256"]
     assert record["device"] == segmentation["device"] == "cpu"
     assert record["config"]["simulate"]["tiny"]["n_cells"] == TINY["n_cells"] and record["workdir"] == str(tiny_run)
     assert record["versions"]["numpy"] == np.__version__
@@ -320,6 +401,17 @@ def test_report_renders_in_chromium_with_every_plot_drawn(tiny_run: Path, tmp_pa
     assert summary.images and all(drawn(summary, im) for im in summary.images)
 
 
+def test_report_plots_stay_readable_at_phone_width(tiny_run: Path, tmp_path: Path) -> None:
+    """In a 400 px window (a phone; headless Chromium lays pages out at least 500 px wide) the plots keep
+    their own size, so their 9 pt text at 110 dpi stays about 14 px high, instead of shrinking to a third
+    (5 px); they scroll sideways inside their figure and the page itself is no wider than the window."""
+    rendered = browser.render(tiny_run / "results" / "tiny" / "report.html", tmp_path, width=400)
+    assert len(rendered.images) >= 10
+    shrunk = [(im["src"], round(im["width"] / im["w"], 2)) for im in rendered.images if im["width"] < 0.95 * im["w"]]
+    assert not shrunk, shrunk
+    assert rendered.width <= 500, rendered.width
+
+
 @pytest.mark.skipif(browser.chromium() is None, reason="chromium not installed (make test installs it)")
 def test_chromium_check_catches_broken_and_blank_images(tiny_run: Path, tmp_path: Path) -> None:
     """The check above can fail: a corrupted image and a blank one in a copy of the report are caught."""
@@ -355,10 +447,18 @@ def test_deleted_results_come_back_and_a_replaced_movie_is_caught(tiny_run: Path
     `rsync -a` from a backup do); Snakemake sees nothing to do.  When record_provenance reruns, provenance.json
     says the results were computed from other bytes than the movie file, the report says so and a replay refuses.
     Item 14: image.ome.zarr/labels/cells and tracks.parquet are deleted; the next run makes them again
-    (segmentation and what follows it, not ingest) and the labels group lists what exists."""
+    (segmentation and what follows it, not ingest) and the labels group lists what exists.
+    Then the same as item 2 for the other inputs a job reads: the Cellpose model, the tracker configuration
+    and a file of the ground truth are replaced, their mtime restored; provenance.json, deleted, comes back
+    saying the results were computed from other bytes than each of them, and a replay refuses, naming each."""
     import hashlib
     import os
     import shutil
+
+    def replace_keeping_mtime(path: Path, data: bytes) -> None:
+        stat = path.stat()
+        path.write_bytes(data)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
     copy = tmp_path / "copy"
     # (without the replay folder test_replay_reproduces_the_tables_byte_for_byte may have left in the shared run)
@@ -376,6 +476,12 @@ def test_deleted_results_come_back_and_a_replaced_movie_is_caught(tiny_run: Path
 
     shutil.rmtree(res / "image.ome.zarr" / "labels" / "cells")
     (res / "tracks.parquet").unlink()
+    # the shipped model and tracker configuration, copied into the working folder: the workflow takes these
+    # (a user's own files beside the config win), which the test may replace below
+    shipped = {"model": "resources/models/cellpipe_nuclei/weights.pth", "tracker_config": "resources/tracker/cellpipe_tracker.json"}
+    for rel in shipped.values():
+        (copy / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REPO / rel, copy / rel)
     dry = run_snakemake(copy, "--dry-run")
     planned = dry.stdout + dry.stderr
     assert dry.returncode == 0 and "Nothing to be done" not in planned, planned[-2000:]
@@ -389,15 +495,55 @@ def test_deleted_results_come_back_and_a_replaced_movie_is_caught(tiny_run: Path
     assert "Nothing to be done" in again.stdout + again.stderr, again.stderr[-2000:]
 
     record = json.loads((res / "provenance.json").read_text())
-    at_ingest = record["movie_at_ingest"]
-    assert at_ingest["sha256"] == hashlib.sha256(first).hexdigest() and at_ingest["matches_movie"] is False
+    as_read = {e["role"]: e for e in record["as_read"]}
+    at_ingest = as_read["movie"]
+    assert at_ingest["sha256"] == hashlib.sha256(first).hexdigest() and at_ingest["matches"] is False
     assert next(e for e in record["inputs"] if e["role"] == "movie")["sha256"] == hashlib.sha256(second).hexdigest()
+    # segmentation and tracking ran again, on the copies in the working folder: those match
+    assert {role: as_read[role]["matches"] for role in ("model", "tracker_config", "ground_truth")} == {
+        "model": True, "tracker_config": True, "ground_truth": True}
+    assert {e["role"]: e["path"] for e in record["inputs"] if e["role"] in shipped} == shipped
     html = (res / "report.html").read_text(encoding="utf-8")
     assert f"MISMATCH: the results were computed from a movie with sha256 {at_ingest['sha256']}" in html
     refused = replay(copy, "results/tiny/provenance.json", "--workdir", str(copy), "--dry-run")
     assert refused.returncode == 1, refused.stderr[-3000:]
     assert "the results were computed from other bytes than the movie file the record lists" in refused.stderr
     assert not (copy / "results-replay").exists()
+
+    # another Cellpose model (the start-up check still finds one), another tracker configuration, another lineage
+    import torch
+
+    state = torch.load(copy / shipped["model"], map_location="cpu", weights_only=True)
+    name = next(k for k, v in state.items() if v.is_floating_point())
+    state[name] = state[name] + 1e-3
+    model_stat = (copy / shipped["model"]).stat()
+    torch.save(state, copy / shipped["model"])
+    os.utime(copy / shipped["model"], ns=(model_stat.st_atime_ns, model_stat.st_mtime_ns))
+    replace_keeping_mtime(copy / shipped["tracker_config"], (copy / shipped["tracker_config"]).read_bytes() + b"\n")
+    lineage = copy / "results" / "simulated" / "tiny" / "01_GT" / "TRA" / "man_track.txt"
+    replace_keeping_mtime(lineage, lineage.read_bytes() + b"\n")
+    dry = run_snakemake(copy, "--dry-run")
+    assert "Nothing to be done" in dry.stdout + dry.stderr, (dry.stdout + dry.stderr)[-2000:]  # invisible to Snakemake
+    (res / "provenance.json").unlink()
+    dry = run_snakemake(copy, "--dry-run")
+    planned = dry.stdout + dry.stderr
+    assert "rule record_provenance:" in planned and not any(
+        f"rule {r}:" in planned for r in ("segment_cells", "track_cells", "evaluate_sample")), planned[-3000:]
+    proc = run_snakemake(copy)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    record = json.loads((res / "provenance.json").read_text())
+    as_read = {e["role"]: e for e in record["as_read"]}
+    assert {role: e["matches"] for role, e in as_read.items()} == {
+        "movie": False, "model": False, "tracker_config": False, "ground_truth": False}
+    assert as_read["ground_truth"]["differences"][0].startswith("TRA/man_track.txt: evaluate_sample read sha256")
+    html = (res / "report.html").read_text(encoding="utf-8")
+    for noun in ("model", "tracker config", "ground truth"):
+        assert f"MISMATCH: the results were computed from a {noun} with sha256 {as_read[noun.replace(' ', '_')]['sha256']}" in html
+    refused = replay(copy, "results/tiny/provenance.json", "--workdir", str(copy), "--dry-run")
+    assert refused.returncode == 1, refused.stderr[-3000:]
+    for role, path in [("ground_truth", "results/simulated/tiny/01_GT"), *((r, p) for r, p in shipped.items())]:
+        assert (f"sample 'tiny': {role} {path}: the results were computed from other bytes than the "
+                f"{role.replace('_', ' ')} file the record lists") in refused.stderr, role
 
 
 def test_ctc_export_off_plans_no_ctc_outputs(tmp_path: Path) -> None:
@@ -411,6 +557,30 @@ def test_ctc_export_off_plans_no_ctc_outputs(tmp_path: Path) -> None:
     evaluate = planned[planned.index("rule evaluate_sample:"):]
     evaluate = evaluate[:evaluate.index("\n\n")]
     assert "results/tiny/image.ome.zarr/labels/tracks/.zattrs" in evaluate and "results/tiny/tracks.parquet" in evaluate
+
+
+def test_export_bioimageio_plans_the_shipped_model_and_a_trained_one(tmp_path: Path) -> None:
+    """results/bioimageio/{model}.zip (rule export_bioimageio, issue #24): {model} is a name under train: or a
+    model shipped in resources/models/; the shipped one is packaged from its own folder, not trained (a dry run:
+    the export itself is unit-tested in tests/unit/test_bioimageio.py)."""
+    config = tiny_config()
+    config["train"] = {
+        "tiny_model": {"datasets": [{"images": "results/simulated/tiny/movie.ome.tif", "labels": "results/simulated/tiny/01_GT"}]}
+    }
+    workdir = write_workdir(tmp_path, config, SAMPLES_TSV)
+    proc = run_snakemake(workdir, "--dry-run", "results/bioimageio/cellpipe_nuclei.zip", "results/bioimageio/tiny_model.zip")
+    planned = proc.stdout + proc.stderr
+    assert proc.returncode == 0, planned[-3000:]
+    blocks = re.findall(r"rule export_bioimageio:\n((?:[ \t]+.*\n)+)", planned)
+    jobs = {re.search(r"output: (\S+)", block).group(1): block for block in blocks}
+    assert set(jobs) == {"results/bioimageio/cellpipe_nuclei.zip", "results/bioimageio/tiny_model.zip"}, planned[-3000:]
+    shipped = jobs["results/bioimageio/cellpipe_nuclei.zip"]
+    assert f"{REPO}/resources/models/cellpipe_nuclei/weights.pth" in shipped and "training.json" in shipped
+    assert "results/models/tiny_model/weights.pth" in jobs["results/bioimageio/tiny_model.zip"]
+    assert "rule train_cellpose:" in planned and "results/models/cellpipe_nuclei" not in planned
+    # a name that is neither trained nor shipped matches no rule
+    proc = run_snakemake(workdir, "--dry-run", "results/bioimageio/no_such_model.zip")
+    assert proc.returncode != 0 and "MissingRuleException" in proc.stdout + proc.stderr
 
 
 def test_network_is_really_blocked_in_subprocesses() -> None:
@@ -506,7 +676,7 @@ def test_the_workflow_trains_a_model_then_segments_with_it(tmp_path: Path) -> No
     }
     config["segment"]["cellpose"]["model"] = "results/models/tiny_model/weights.pth"
     workdir = write_workdir(tmp_path, config, SAMPLES_TSV)
-    proc = run_snakemake(workdir, "results/tiny/segmentation.json", "results/models/tiny_model/bioimageio.zip")
+    proc = run_snakemake(workdir, "results/tiny/segmentation.json", "results/bioimageio/tiny_model.zip")
     assert proc.returncode == 0, proc.stderr[-4000:]
     model_dir = workdir / "results" / "models" / "tiny_model"
     record = json.loads((model_dir / "training.json").read_text())
@@ -529,11 +699,12 @@ def test_the_workflow_trains_a_model_then_segments_with_it(tmp_path: Path) -> No
     assert "failed" not in export_log
     import zipfile
 
-    with zipfile.ZipFile(model_dir / "bioimageio.zip") as package:
+    with zipfile.ZipFile(workdir / "results" / "bioimageio" / "tiny_model.zip") as package:
         names = set(package.namelist())
         rdf = yaml.safe_load(package.read("rdf.yaml"))
     assert {"rdf.yaml", "weights.pth", "model_card.md", "bioimageio_cpnet.py", "test_input.npy"} <= names
     assert rdf["name"] == "cellpipe tiny_model" and rdf["type"] == "model"
+    assert [step["id"] for step in rdf["inputs"][0]["preprocessing"] if step["id"] != "ensure_dtype"] == ["scale_range"]
     assert rdf["weights"]["pytorch_state_dict"]["sha256"] == record["weights_sha256"]
 
 

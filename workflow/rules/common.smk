@@ -17,6 +17,7 @@ from cellpipe.config import (
     load_samples,
     simulated_name,
 )
+from cellpipe.io.bioimageio import model_folders
 from cellpipe.provenance import OUTPUT_TABLES, PIPELINE_RULES
 from cellpipe.resources import ingest_mem_mb, normalize_mem_mb, segment_diameter_px, segment_mem_mb
 from cellpipe.segment import check_model_file
@@ -32,9 +33,7 @@ try:
     # Errors name the config file(s) the keys come from (snakemake's configfile and --configfile).
     # Snakemake has merged the files into `config`, keeping the last of two equal keys: the files are
     # read again for duplicate keys (--config overrides are no file and meant to replace).
-    CFG = load_config(
-        config, source=", ".join(str(f) for f in workflow.configfiles) or "config", files=workflow.configfiles
-    )
+    CFG = load_config(config, source=", ".join(str(f) for f in workflow.configfiles) or "config", files=workflow.configfiles)
     # Movie headers are checked once, by the main process: a cluster job (a snakemake process of its own)
     # skips them, and its start-up no longer grows with the number of samples. Rows whose files passed
     # and have not changed since are not checked again (cellpipe.io.checked_files: the record is
@@ -43,7 +42,10 @@ try:
     SAMPLES = {
         row.sample: row
         for row in load_samples(
-            CFG.samples, CFG, check_files=workflow.is_main_process, checked_record=CHECKED_FILES,
+            CFG.samples,
+            CFG,
+            check_files=workflow.is_main_process,
+            checked_record=CHECKED_FILES,
             warn=lambda message: print(f"cellpipe: warning: {message}", file=sys.stderr),
             sizes=MOVIE_SIZES,
         )
@@ -100,9 +102,11 @@ def shipped(path):
 
 
 TRACKER_CONFIG = shipped(CFG.track.tracker_config)
-TRAINED_MODELS = {
-    os.path.normpath(TRAINED_MODEL.format(results=RESULTS, name=name)): name for name in CFG.train
-}
+TRAINED_MODELS = {os.path.normpath(TRAINED_MODEL.format(results=RESULTS, name=name)): name for name in CFG.train}
+# The models shipped with cellpipe (resources/models/<name>/: weights, model card, training record),
+# by name: rule export_bioimageio packages them as it packages trained ones.
+SHIPPED_MODELS_DIR = shipped("resources/models")
+SHIPPED_MODELS = model_folders(SHIPPED_MODELS_DIR)
 
 
 def made_inputs():
@@ -255,6 +259,16 @@ def training_inputs(wildcards):
     return inputs
 
 
+def bioimageio_inputs(wildcards):
+    """Weights, model card and training record of the model {model}: trained by this workflow (a name
+    under train:, which wins over a shipped model of the same name) or shipped (resources/models/<name>/)."""
+    if wildcards.model in CFG.train:
+        folder = f"{RESULTS}/models/{wildcards.model}"
+    else:
+        folder = os.path.join(SHIPPED_MODELS_DIR, wildcards.model)
+    return {"weights": f"{folder}/weights.pth", "card": f"{folder}/model_card.md", "record": f"{folder}/training.json"}
+
+
 def training_settings(model):
     """Settings of train.<model> as a dict, with init_model resolved like other shipped files."""
     values = CFG.train[model].model_dump(mode="json")
@@ -320,9 +334,12 @@ def provenance_inputs(wildcards):
         "sample_sheet": CFG.samples,
         "tracker_config": TRACKER_CONFIG,
         "model": segmentation_model(wildcards),
-        # its metadata holds the sha256 of the movie's bytes as ingest_movie read them (compared with the movie's)
+        # the outputs of the jobs that read the movie, the model, the tracker configuration and the ground truth
+        # hold the sha256 of the bytes they read, which the record compares with the files now
         "image": IMAGE.format(sample=wildcards.sample),
         "segmentation_info": f"{sample_dir}/segmentation.json",
+        "tracking_info": f"{sample_dir}/tracking.json",
+        "evaluation": [f"{sample_dir}/evaluation.json"] if row.ground_truth else [],
         "outputs": outputs,
         "timings": benchmarks,
     }

@@ -3,18 +3,18 @@
 GROUND_TRUTH = {name: row.ground_truth for name, row in SAMPLES.items() if row.ground_truth}
 
 
+# Scored from the CTC export; with export.ctc: false the step makes it from the tracked masks and tracks.
 rule evaluate_sample:
     """CTC SEG/DET/TRA, instance AP at IoU 0.5-0.95, P/R/F1, Jaccard/Dice, count error, divisions."""
     input:
-        ground_truth=lambda wc: GROUND_TRUTH[wc.sample],
-        segmentation=CELL_LABELS,
-        image=IMAGE,
-        # the CTC export; with export.ctc: false the step makes it from the tracked masks and tracks
         **(
             {"ctc_dir": f"{RESULTS}/{{sample}}/ctc"}
             if CTC_EXPORT
             else {"tracked": TRACK_LABELS, "tracks": f"{RESULTS}/{{sample}}/tracks.parquet"}
         ),
+        ground_truth=lambda wc: GROUND_TRUTH[wc.sample],
+        segmentation=CELL_LABELS,
+        image=IMAGE,
     output:
         evaluation=f"{RESULTS}/{{sample}}/evaluation.json",
     params:

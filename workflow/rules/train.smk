@@ -26,17 +26,20 @@ rule train_cellpose:
 
 
 rule export_bioimageio:
-    """Package a trained model for the BioImage Model Zoo (bioimage.io), checked by bioimage.io's model test."""
+    """Package a trained or shipped model for the BioImage Model Zoo (bioimage.io), checked by bioimage.io's model test."""
     input:
-        weights=f"{RESULTS}/models/{{model}}/weights.pth",
-        card=f"{RESULTS}/models/{{model}}/model_card.md",
-        record=f"{RESULTS}/models/{{model}}/training.json",
+        unpack(bioimageio_inputs),
     output:
-        package=f"{RESULTS}/models/{{model}}/bioimageio.zip",
+        package=f"{RESULTS}/bioimageio/{{model}}.zip",
+    params:
+        origin=lambda wildcards: "trained" if wildcards.model in CFG.train else "shipped",
     log:
         f"{RESULTS}/logs/export_bioimageio/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/export_bioimageio/{{model}}.tsv"
+    # {model}: the trained models' names (common.smk) and the shipped ones
+    wildcard_constraints:
+        model=_one_of([*CFG.train, *SHIPPED_MODELS]),
     threads: 2
     resources:
         mem_mb=per_attempt(4000),

@@ -9,4 +9,5 @@ with log_to_file(snakemake.log[0]):
         card=snakemake.input["card"],
         record=snakemake.input["record"],
         output=snakemake.output["package"],
+        origin=snakemake.params["origin"],
     )

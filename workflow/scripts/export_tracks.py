@@ -12,4 +12,6 @@ with log_to_file(snakemake.log[0]):
         napari_csv=snakemake.output["napari_csv"],
         napari_graph=snakemake.output["napari_graph"],
         segments=snakemake.output.get("segments"),
+        cells=snakemake.input["cells"],
+        geff_store=snakemake.output["geff"],
     )

@@ -7,10 +7,11 @@ and by one digest over their relative paths and checksums (:func:`cellpipe.prove
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -55,6 +56,69 @@ def folder_description(files: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     ordered = sorted(({"path": str(f["path"]), "bytes": int(f["bytes"]), "sha256": str(f["sha256"])} for f in files),
                      key=lambda f: f["path"])
     return {"type": "directory", "bytes": sum(f["bytes"] for f in ordered), "sha256": tree_digest(ordered), "files": ordered}
+
+
+class ChangedWhileRead(OSError):
+    """A file changed between the moment its bytes were hashed and the end of the job's reading of it."""
+
+
+_IDENTITY = ("st_dev", "st_ino", "st_size", "st_mtime_ns", "st_ctime_ns")
+"""What tells that a path still holds the same file: an in-place rewrite changes the change time (ctime)
+even when the modification time is restored, as `cp -p` does; a replacement by renaming changes the inode."""
+
+
+@contextlib.contextmanager
+def file_as_read(path: PathLike) -> Iterator[dict[str, Any]]:
+    """The description (``type, bytes, sha256``: :func:`file_description`) of a file that a library reads
+    by its path inside the ``with`` block (torch loading a Cellpose model).
+
+    The library opens the path itself, so the bytes cannot be hashed as it parses them: the file is
+    hashed first and, when the block ends, the path must still be the same file, unchanged (device,
+    inode, size, mtime and ctime as when it was hashed); otherwise :class:`ChangedWhileRead`.  So the
+    checksum is that of the bytes the library read."""
+    with open(path, "rb") as handle:
+        before = os.fstat(handle.fileno())
+        n_bytes, sha256 = sha256_of_handle(handle)
+        hashed = os.fstat(handle.fileno())
+    yield file_description(n_bytes, sha256)
+    try:
+        after = os.stat(path)
+    except FileNotFoundError:
+        after = None
+    if after is None or any(getattr(s, k) != getattr(before, k) for s in (hashed, after) for k in _IDENTITY):
+        raise ChangedWhileRead(f"{path}: changed while it was being read (replaced, or its size or change time "
+                               "differ); run the job again")
+
+
+def copy_as_read(source: PathLike, into: PathLike) -> tuple[Path, dict[str, Any]]:
+    """Copy a file, or every file of a folder (:func:`files_under`), into the folder ``into``, hashing each
+    byte as it is copied; returns the copy (``into/<source's name>``) and the source as read, described as
+    :func:`describe_path` describes it (``type, bytes, sha256``, a folder's ``files`` too; no role, no path).
+
+    For a job whose readers (py-ctcmetrics, traccuracy) open the files themselves, several times: they read
+    the copy, so the checksum is that of the bytes they read even when the source is replaced meanwhile."""
+    source, target = Path(source), Path(into) / Path(source).name
+
+    def copy_one(src: Path, dst: Path) -> tuple[int, str]:
+        digest, size = hashlib.sha256(), 0
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        with open(src, "rb") as fin, open(dst, "wb") as fout:
+            for block in iter(lambda: fin.read(BLOCK), b""):
+                digest.update(block)
+                fout.write(block)
+                size += len(block)
+        return size, digest.hexdigest()
+
+    if source.is_dir():
+        files = []
+        for rel in files_under(source):
+            size, sha256 = copy_one(source / rel, target / rel)
+            files.append({"path": rel, "bytes": size, "sha256": sha256})
+        target.mkdir(parents=True, exist_ok=True)  # an empty folder too
+        return target, folder_description(files)
+    if not source.is_file():
+        raise FileNotFoundError(f"{source}: no such file or folder")
+    return target, file_description(*copy_one(source, target))
 
 
 def files_under(folder: PathLike) -> list[str]:

@@ -12,6 +12,12 @@ Label values in TRA masks are track ids: a track's label is present in every fra
 first to its last frame, and a daughter starts after its parent's last frame
 (:func:`check_ctc_tracks` checks this).
 
+Result masks (``write_ctc_results``, ``write_ctc_result_frames``) carry the pixel size when given one:
+uint16 masks as ImageJ writes it (``XResolution``/``YResolution`` in pixels per µm, ``unit=um`` in the
+ImageJ description, so Fiji shows µm), uint32 masks, which ImageJ's TIFF flavour cannot hold, in the
+plain TIFF resolution tags (pixels per centimetre).  :func:`read_ctc_pixel_size` reads either back.
+py-ctcmetrics and traccuracy read the pixels only, unchanged by the tags.
+
 Every writer builds the folder under a temporary sibling name and renames it when complete,
 so an interrupted write leaves nothing under the final name; writers refuse to replace an
 existing non-empty folder.
@@ -47,6 +53,7 @@ __all__ = [
     "read_ctc_label_stack",
     "read_ctc_labels",
     "read_ctc_movie",
+    "read_ctc_pixel_size",
     "read_ctc_results",
     "read_ctc_tracks",
     "write_ctc_ground_truth",
@@ -231,6 +238,56 @@ def _as_ctc_labels(labels: np.ndarray, where: Path, dtype: np.dtype | None = Non
     return labels.astype(dtype, copy=False)
 
 
+def _check_pixel_size(pixel_size_um: float | None, where: Path) -> None:
+    if pixel_size_um is not None and not (np.isfinite(pixel_size_um) and pixel_size_um > 0):
+        raise ValueError(f"{where}: pixel_size_um must be a positive number, got {pixel_size_um!r}")
+
+
+def _write_mask(path: Path, frame: np.ndarray, pixel_size_um: float | None) -> None:
+    """Write one (Y, X) CTC mask, calibrated when ``pixel_size_um`` is given (see the module doc)."""
+    if pixel_size_um is None:
+        tifffile.imwrite(path, frame)
+    elif frame.dtype == np.uint16:
+        per_um = 1.0 / pixel_size_um
+        tifffile.imwrite(path, frame, imagej=True, resolution=(per_um, per_um), metadata={"unit": "um"})
+    else:
+        per_cm = 1e4 / pixel_size_um
+        tifffile.imwrite(path, frame, resolution=(per_cm, per_cm), resolutionunit="CENTIMETER")
+
+
+_MICRONS = {"um", "micron", "microns", "micrometer", "micrometre", "\u00b5m", "\u03bcm"}
+_PER_UNIT_IN_UM = {2: 25_400.0, 3: 10_000.0}  # TIFF ResolutionUnit: inch, centimeter
+
+
+def read_ctc_pixel_size(path: PathLike) -> float | None:
+    """Pixel size (µm) stored in a TIFF mask, or None when it carries none.
+
+    Reads the ImageJ convention (resolution in pixels per ``unit``, unit µm) and the TIFF one
+    (resolution per inch or centimetre); a resolution without a length unit counts as none.
+
+    Raises:
+        ValueError: the x and y resolutions differ (cellpipe's pixels are square).
+    """
+    path = Path(path)
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages.first
+        tags = page.tags
+        if "XResolution" not in tags:
+            return None
+        xnum, xden = tags["XResolution"].value
+        ynum, yden = tags["YResolution"].value if "YResolution" in tags else (xnum, xden)
+        if not xnum or not ynum:
+            return None
+        x_size, y_size = xden / xnum, yden / ynum
+        if not np.isclose(x_size, y_size, rtol=1e-6):
+            raise ValueError(f"{path}: pixels are not square ({y_size} x {x_size} per unit)")
+        imagej_unit = (tif.imagej_metadata or {}).get("unit") if tif.is_imagej else None
+        if imagej_unit is not None:
+            return float(x_size) if str(imagej_unit).lower() in _MICRONS else None
+        unit = int(tags["ResolutionUnit"].value) if "ResolutionUnit" in tags else 2
+        return float(x_size * _PER_UNIT_IN_UM[unit]) if unit in _PER_UNIT_IN_UM else None
+
+
 # ------------------------------------------------------------------------------------------
 # track tables
 # ------------------------------------------------------------------------------------------
@@ -389,10 +446,13 @@ def write_ctc_ground_truth(
     logger.info("wrote CTC ground truth (%d frames, %d tracks, %d SEG frames) to %s", n, len(tracks), len(seg), gt_dir)
 
 
-def write_ctc_results(res_dir: PathLike, labels: np.ndarray, tracks: pd.DataFrame) -> None:
+def write_ctc_results(
+    res_dir: PathLike, labels: np.ndarray, tracks: pd.DataFrame, pixel_size_um: float | None = None
+) -> None:
     """Write a method's tracking result in the CTC ``RES`` format: ``maskTTT.tif`` and ``res_track.txt``.
 
-    Masks are uint16, or uint32 when a label exceeds 65535 (every frame the same dtype).
+    Masks are uint16, or uint32 when a label exceeds 65535 (every frame the same dtype).  With
+    ``pixel_size_um`` every mask carries it (module doc; :func:`read_ctc_pixel_size`).
 
     This is the layout the CTC evaluation tools (and ``py-ctcmetrics``, ``traccuracy``) read.
 
@@ -401,6 +461,7 @@ def write_ctc_results(res_dir: PathLike, labels: np.ndarray, tracks: pd.DataFram
         ValueError: inconsistent labels and tracks (see :func:`check_ctc_tracks`).
     """
     res_dir = Path(res_dir)
+    _check_pixel_size(pixel_size_um, res_dir)
     labels16 = _as_ctc_labels(labels, res_dir)
     tracks = _normalise_tracks(tracks, res_dir)
     _check_or_raise(res_dir, labels16, tracks)
@@ -409,13 +470,18 @@ def write_ctc_results(res_dir: PathLike, labels: np.ndarray, tracks: pd.DataFram
     with atomic_path(res_dir) as tmp:
         tmp.mkdir()
         for t in range(n):
-            tifffile.imwrite(tmp / frame_name("mask", t, n), labels16[t])
+            _write_mask(tmp / frame_name("mask", t, n), labels16[t], pixel_size_um)
         (tmp / "res_track.txt").write_text(_tracks_text(tracks))
     logger.info("wrote CTC result (%d frames, %d tracks) to %s", n, len(tracks), res_dir)
 
 
 def write_ctc_result_frames(
-    res_dir: PathLike, frames: Iterable[np.ndarray], n_frames: int, tracks: pd.DataFrame, dtype: np.dtype | None = None
+    res_dir: PathLike,
+    frames: Iterable[np.ndarray],
+    n_frames: int,
+    tracks: pd.DataFrame,
+    dtype: np.dtype | None = None,
+    pixel_size_um: float | None = None,
 ) -> None:
     """:func:`write_ctc_results` one frame at a time, for movies too long to hold in memory.
 
@@ -425,12 +491,14 @@ def write_ctc_result_frames(
     2-D integers that ``dtype`` holds and written as it comes; the folder appears complete or not at all.
     ``dtype``: uint16 or uint32, the same for every frame (traccuracy reads a folder in its first
     frame's dtype); None: the largest label in ``tracks`` decides, as :func:`write_ctc_results` does.
+    ``pixel_size_um``: stored in every mask, as :func:`write_ctc_results` does.
 
     Raises:
         FileExistsError: ``res_dir`` exists and is not empty.
         ValueError: a frame that is not 2-D integers in the range of ``dtype``, or not ``n_frames`` frames.
     """
     res_dir = Path(res_dir)
+    _check_pixel_size(pixel_size_um, res_dir)
     if dtype is None:
         top = int(pd.to_numeric(tracks["label"]).max()) if len(tracks) else 0
         dtype = np.dtype(np.uint16 if top <= _MAX_UINT16 else np.uint32)
@@ -443,7 +511,7 @@ def write_ctc_result_frames(
             if t >= n_frames:
                 raise ValueError(f"{res_dir}: more than the {n_frames} frames announced")
             frame16 = _as_ctc_labels(np.asarray(frame)[np.newaxis], res_dir, dtype)[0]
-            tifffile.imwrite(tmp / frame_name("mask", t, n_frames), frame16)
+            _write_mask(tmp / frame_name("mask", t, n_frames), frame16, pixel_size_um)
             written += 1
         if written != n_frames:
             raise ValueError(f"{res_dir}: {written} frames written, {n_frames} announced")

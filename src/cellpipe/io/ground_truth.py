@@ -33,7 +33,7 @@ import pandas as pd
 import tifffile
 
 from cellpipe.io.annotations import marker_coverage
-from cellpipe.io.ctc import read_ctc_labels, read_ctc_tracks
+from cellpipe.io.ctc import read_ctc_tracks
 
 logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]

@@ -10,13 +10,29 @@ compression); label images use Blosc zstd, 7x smaller than lz4 on labels
 (0.1 % of raw) and written far faster than segmentation makes them.
 The NGFF metadata is written here rather than through ome-zarr-py, whose import
 (dask, xarray) took 2.6 s of every job's start-up; the tests read what this
-module writes with ome-zarr-py's reader.
+module writes with ome-zarr-py's reader and validate it with ome-zarr-models.
+
+What viewers need is written too (issue #24): ``omero`` channels with a colour
+(white for one channel, :data:`MULTI_CHANNEL_COLORS` for several), a display
+``window`` (the dtype's range, and the 0.1 / 99.9 percentiles of a few frames)
+and the channel name; a multiscale pyramid (:func:`pyramid_shapes`) so large
+frames open fast; and, for a label image whose values mean the same object in
+every frame (the track ids of ``labels/tracks``), an RGBA colour and properties
+per label value in ``image-label``.  Every reader in the package reads level 0
+(``s0``, the first dataset of ``multiscales``).
+
+NGFF 0.4 (Zarr v2) only: the workflow declares these stores by their ``.zattrs``
+files; NGFF 0.5 would put the metadata in ``zarr.json`` (Zarr v3), see
+config/README.md.
 """
 
 from __future__ import annotations
 
+import colorsys
 import contextlib
 import json
+import logging
+import math
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +45,7 @@ from numcodecs import Blosc
 
 from cellpipe.io.atomic import atomic_path
 
+logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]
 IMAGE_DATASET = "s0"
 """Name of the full-resolution dataset inside every OME-Zarr this project writes."""
@@ -37,6 +54,174 @@ IMAGE_COMPRESSOR = Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE)
 """Compressor of intensity images and plain arrays (zarr's default)."""
 LABEL_COMPRESSOR = Blosc(cname="zstd", clevel=5, shuffle=Blosc.SHUFFLE)
 """Compressor of label images (``new_ome_array(..., label_of=...)``)."""
+PYRAMID_MAX_SIZE = 1024
+"""Levels halve y and x until the frame's longer side is at most this many pixels."""
+PYRAMID_MAX_LEVELS = 10
+"""At most this many resolution levels (level 0 included)."""
+SINGLE_CHANNEL_COLOR = "FFFFFF"
+"""``omero`` colour of the channel of a single-channel image."""
+MULTI_CHANNEL_COLORS: tuple[str, ...] = ("00FF00", "FF00FF", "00FFFF", "FFFF00", "FF0000", "0000FF", "FF8000", "8000FF")
+"""``omero`` colours of the channels of a multichannel image, in channel order (repeated past 8):
+green and magenta first, the pair colour-blind viewers tell apart."""
+WINDOW_FRAMES = 8
+"""Display windows come from at most this many frames, evenly spaced over the movie."""
+WINDOW_PIXELS = 1 << 18
+"""... and at most about this many pixels per frame and channel (a regular subsample)."""
+WINDOW_PERCENTILES = (0.1, 99.9)
+"""Percentiles of those pixels that become a channel's window ``start`` and ``end``."""
+MAX_LABEL_ENTRIES = 10_000
+"""At most this many label values get ``image-label`` colours and properties; past it neither is
+written (100,000 tracks would make a ~15 MB ``.zattrs`` every reader parses) and viewers colour
+the labels themselves."""
+
+
+def channel_colors(n_channels: int) -> list[str]:
+    """The ``omero`` hex colours (``RRGGBB``) of ``n_channels`` channels: white for one channel,
+    :data:`MULTI_CHANNEL_COLORS` in order for several."""
+    if n_channels == 1:
+        return [SINGLE_CHANNEL_COLOR]
+    return [MULTI_CHANNEL_COLORS[i % len(MULTI_CHANNEL_COLORS)] for i in range(n_channels)]
+
+
+def label_rgba(value: int) -> tuple[int, int, int, int]:
+    """A colour for label value ``value`` (opaque RGBA, 0-255), the same in every run: hues step by the
+    golden ratio, so consecutive values (sister tracks) differ clearly."""
+    hue = (int(value) * 0.6180339887498949) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(hue, 0.8, 1.0)
+    return (round(r * 255), round(g * 255), round(b * 255), 255)
+
+
+def pyramid_shapes(frame_shape: Sequence[int]) -> list[tuple[int, int]]:
+    """The (y, x) sizes of the resolution levels of frames of ``frame_shape``: level 0 is the frame;
+    each next level halves both (rounding up) while the last level's longer side exceeds
+    :data:`PYRAMID_MAX_SIZE`, so a 2100 x 900 frame has levels 2100 x 900, 1050 x 450, 525 x 225 and a
+    frame of at most 1024 px has one level."""
+    shapes = [(int(frame_shape[-2]), int(frame_shape[-1]))]
+    while max(shapes[-1]) > PYRAMID_MAX_SIZE and len(shapes) < PYRAMID_MAX_LEVELS:
+        y, x = shapes[-1]
+        shapes.append((-(-y // 2), -(-x // 2)))
+    return shapes
+
+
+def _downsample(frame: np.ndarray, labels: bool) -> np.ndarray:
+    """Halve the last two axes of ``frame`` (sizes rounded up): labels take the top-left pixel of each
+    2x2 block (never an average, which would invent label values), intensities the mean of the block
+    (the last row/column of an odd size repeated), rounded back to the dtype."""
+    if labels or frame.dtype.kind == "b":
+        return frame[..., ::2, ::2]
+    pad = [(0, 0)] * (frame.ndim - 2) + [(0, frame.shape[-2] % 2), (0, frame.shape[-1] % 2)]
+    work = np.pad(frame, pad, mode="edge")
+    work = work.astype(np.float32 if frame.dtype.itemsize <= 2 else np.float64)
+    y, x = work.shape[-2] // 2, work.shape[-1] // 2
+    mean = work.reshape(*work.shape[:-2], y, 2, x, 2).mean(axis=(-3, -1))
+    if frame.dtype.kind in "iu":
+        mean = np.rint(mean)
+    return mean.astype(frame.dtype)
+
+
+class PyramidWriter:
+    """The full-resolution array of a store with a pyramid, while :func:`new_ome_array` writes it.
+
+    ``writer[t] = frame`` writes frame ``t`` of level 0 and, from the frame in memory, the same frame
+    of every lower level, so the movie is not read back.  Any other write (a slice, a scalar, part of
+    a frame) goes to level 0 only, and the frames it touched get their lower levels from level 0
+    when the block ends.  Reading and every other attribute are level 0's."""
+
+    def __init__(self, arrays: Sequence[zarr.Array], labels: bool) -> None:
+        self._arrays = list(arrays)
+        self._labels = labels
+        self._done: set[int] = set()
+        self._all_stale = False
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        level0 = self._arrays[0]
+        level0[key] = value
+        if isinstance(key, (int, np.integer)) and np.shape(value) == tuple(level0.shape[1:]):
+            t = int(key) % int(level0.shape[0])
+            frame = np.asarray(value).astype(level0.dtype, copy=False)
+            for arr in self._arrays[1:]:
+                frame = _downsample(frame, self._labels)
+                arr[t] = frame
+            self._done.add(t)
+        elif isinstance(key, (int, np.integer)):
+            self._done.discard(int(key) % int(level0.shape[0]))
+        elif isinstance(key, slice):
+            self._done.difference_update(range(*key.indices(int(level0.shape[0]))))
+        else:
+            self._all_stale = True
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._arrays[0][key]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._arrays[0], name)
+
+    def finish(self) -> None:
+        """Write the lower levels of the frames not written whole (from level 0, one frame at a time)."""
+        for t in range(int(self._arrays[0].shape[0])):
+            if t in self._done and not self._all_stale:
+                continue
+            frame = np.asarray(self._arrays[0][t])
+            for arr in self._arrays[1:]:
+                frame = _downsample(frame, self._labels)
+                arr[t] = frame
+
+
+def _channel_windows(arr: zarr.Array, axes: str) -> list[dict[str, float]]:
+    """``omero`` windows of the channels of image ``arr``: ``min``/``max`` the dtype's range (the data's
+    range for floats), ``start``/``end`` the :data:`WINDOW_PERCENTILES` of a subsample (at most
+    :data:`WINDOW_FRAMES` frames, :data:`WINDOW_PIXELS` pixels each), so no pass over the whole movie."""
+    c_axis = axes.index("c")
+    n_frames, n_c = int(arr.shape[0]), int(arr.shape[c_axis])
+    frames = sorted({round(t) for t in np.linspace(0, n_frames - 1, min(n_frames, WINDOW_FRAMES))}) if n_frames else []
+    step = max(1, math.isqrt(math.prod(int(n) for n in arr.shape[-2:]) // WINDOW_PIXELS))
+    samples: list[list[np.ndarray]] = [[] for _ in range(n_c)]
+    for t in frames:
+        frame = np.moveaxis(np.asarray(arr[t]), c_axis - 1, 0)  # (c, ..., y, x)
+        for c in range(n_c):
+            samples[c].append(frame[c][..., ::step, ::step].ravel())
+    dtype = np.dtype(arr.dtype)
+    windows = []
+    for c in range(n_c):
+        values = np.concatenate(samples[c]).astype(np.float64) if samples[c] else np.zeros(1)
+        values = values[np.isfinite(values)] if values.size else values
+        if not values.size:
+            values = np.zeros(1)
+        start, end = (float(v) for v in np.percentile(values, WINDOW_PERCENTILES))
+        if dtype.kind in "iu":
+            lo, hi = float(np.iinfo(dtype).min), float(np.iinfo(dtype).max)
+            start, end = float(math.floor(start)), float(math.ceil(end))
+        elif dtype.kind == "b":
+            lo, hi = 0.0, 1.0
+        else:
+            lo, hi = float(values.min()), float(values.max())
+        if end <= start:  # a flat channel: a window of one step, inside the range
+            end = min(start + 1.0, hi) if start < hi else end
+            start = end - 1.0 if end <= start else start
+        windows.append({"min": lo, "max": hi, "start": start, "end": end})
+    return windows
+
+
+def _image_label_entries(label_properties: Sequence[dict[str, Any]] | None) -> dict[str, Any]:
+    if not label_properties:
+        return {}
+    if len(label_properties) > MAX_LABEL_ENTRIES:
+        logger.info("%d label values: more than %d, so no image-label colours or properties are written",
+                    len(label_properties), MAX_LABEL_ENTRIES)
+        return {}
+    properties = [{k: _plain(v) for k, v in row.items()} for row in label_properties]
+    values = [int(row["label-value"]) for row in properties]
+    if len(set(values)) != len(values):
+        raise ValueError("label_properties: a label-value is given twice")
+    return {
+        "colors": [{"label-value": v, "rgba": list(label_rgba(v))} for v in values],
+        "properties": properties,
+    }
+
+
+def _plain(value: Any) -> Any:
+    """A JSON value from a numpy scalar (or the value itself)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 @dataclass
@@ -108,8 +293,9 @@ def new_ome_array(
     name: str = "image",
     extra_attrs: dict[str, Any] | None = None,
     label_of: PathLike | None = None,
+    label_properties: Sequence[dict[str, Any]] | None = None,
 ) -> Iterator[zarr.Array]:
-    """Create an NGFF 0.4 image (one resolution level, one chunk per frame) and yield its array.
+    """Create an NGFF 0.4 image (one chunk per frame) and yield its full-resolution array.
 
     The caller fills the array frame by frame inside the ``with`` block, so a
     movie never has to be in memory at once; the store appears under ``path``
@@ -120,50 +306,84 @@ def new_ome_array(
     writing the frames).  ``label_of``: the OME-Zarr image these are
     labels of; the store then carries NGFF ``image-label`` metadata whose source is
     that image's path relative to this one, so OME-Zarr readers (ome-zarr-py,
-    napari-ome-zarr) open it as a label layer over its image.
+    napari-ome-zarr) open it as a label layer over its image.  ``label_properties``
+    (label images only): one dict per label value, with its ``"label-value"``, written as
+    ``image-label`` properties with a colour per value (:func:`label_rgba`); only for labels whose
+    values name the same object in every frame, and not past :data:`MAX_LABEL_ENTRIES`.
+
+    Frames larger than :data:`PYRAMID_MAX_SIZE` get lower resolution levels (:func:`pyramid_shapes`;
+    ``s1``, ``s2`` ...; labels: top-left pixel of each 2x2 block, intensities: its mean): the array
+    yielded is then a :class:`PyramidWriter`, which writes them from each whole frame the caller
+    writes as ``out[t] = frame``.  When the block ends an image with channels gets ``omero`` metadata: colour,
+    display window (:func:`_channel_windows`), label and ``active`` per channel.
     """
     path = store_path(path)
     label_of = store_path(label_of) if label_of is not None else None
     axes = axes.lower()
     if len(axes) != len(shape):
         raise ValueError(f"axes {axes!r} do not match shape {tuple(shape)}")
+    if label_properties is not None and label_of is None:
+        raise ValueError("label_properties are for label images (label_of)")
+    shape = tuple(int(s) for s in shape)
+    names: list[str] = []
+    if "c" in axes:
+        n_c = shape[axes.index("c")]
+        names = list(channel_names) if channel_names else [f"ch{i}" for i in range(n_c)]
+        if len(names) != n_c:
+            raise ValueError(f"{len(names)} channel names for {n_c} channels")
+    levels = pyramid_shapes(shape)
     scale = {"t": float(frame_interval_min), "c": 1.0, "z": 1.0, "y": float(pixel_size_um), "x": float(pixel_size_um)}
+    compressor = LABEL_COMPRESSOR if label_of is not None else IMAGE_COMPRESSOR
     with atomic_path(path) as tmp:
         group = zarr.open_group(str(tmp), mode="w", zarr_format=2)
-        arr = group.create_array(
-            IMAGE_DATASET,
-            shape=tuple(int(s) for s in shape),
-            chunks=_frame_chunks(shape),
-            dtype=dtype,
-            fill_value=0,
-            compressors=LABEL_COMPRESSOR if label_of is not None else IMAGE_COMPRESSOR,
-            chunk_key_encoding={"name": "v2", "separator": "/"},
-        )
-        multiscale = {
-            "datasets": [
-                {"path": IMAGE_DATASET, "coordinateTransformations": [{"type": "scale", "scale": [scale[a] for a in axes]}]}
-            ],
-            "name": name,
-            "axes": _axes_metadata(axes),
-            "version": NGFF_VERSION,
-        }
+        arrays = [
+            group.create_array(
+                f"s{level}" if level else IMAGE_DATASET,
+                shape=(*shape[:-2], *yx),
+                chunks=_frame_chunks((*shape[:-2], *yx)),
+                dtype=dtype,
+                fill_value=0,
+                compressors=compressor,
+                chunk_key_encoding={"name": "v2", "separator": "/"},
+            )
+            for level, yx in enumerate(levels)
+        ]
+        if len(arrays) == 1:
+            yield arrays[0]
+        else:
+            writer = PyramidWriter(arrays, labels=label_of is not None)
+            yield writer  # type: ignore[misc]
+            writer.finish()
+        datasets = []
+        for level, arr in enumerate(arrays):
+            factor = {"y": 2.0**level, "x": 2.0**level}
+            datasets.append({
+                "path": arr.basename,
+                "coordinateTransformations": [{"type": "scale", "scale": [scale[a] * factor.get(a, 1.0) for a in axes]}],
+            })
+        multiscale = {"datasets": datasets, "name": name, "axes": _axes_metadata(axes), "version": NGFF_VERSION}
         attrs: dict[str, Any] = {"multiscales": [multiscale]}
         if "c" in axes:
-            n_c = int(shape[axes.index("c")])
-            names = list(channel_names) if channel_names else [f"ch{i}" for i in range(n_c)]
-            if len(names) != n_c:
-                raise ValueError(f"{len(names)} channel names for {n_c} channels")
-            attrs["omero"] = {"version": NGFF_VERSION, "channels": [{"label": n, "active": True} for n in names]}
+            windows = _channel_windows(arrays[0], axes)
+            attrs["omero"] = {
+                "version": NGFF_VERSION,
+                "name": name,
+                "channels": [
+                    {"label": n, "color": color, "window": window, "active": True}
+                    for n, color, window in zip(names, channel_colors(len(names)), windows, strict=True)
+                ],
+            }
         if label_of is not None:
             source = os.path.relpath(os.fspath(label_of), os.fspath(path))
-            attrs["image-label"] = {"version": NGFF_VERSION, "source": {"image": source.replace(os.sep, "/")}}
+            attrs["image-label"] = {
+                "version": NGFF_VERSION,
+                "source": {"image": source.replace(os.sep, "/")},
+                **_image_label_entries(label_properties),
+            }
+        # what the caller learnt while writing the frames (ingest: the sha256 of the bytes read) is in
+        # ``extra_attrs`` by now
         attrs["cellpipe"] = dict(extra_attrs or {})
         group.attrs.update(attrs)
-        yield arr
-        # written again once the frames are: what the caller learnt while writing them (ingest: the sha256
-        # of the bytes read) goes into ``extra_attrs`` inside the block
-        if extra_attrs:
-            group.attrs.update({"cellpipe": dict(extra_attrs)})
 
 
 def write_ome_image(
@@ -176,19 +396,21 @@ def write_ome_image(
     name: str = "image",
     extra_attrs: dict[str, Any] | None = None,
     label_of: PathLike | None = None,
+    label_properties: Sequence[dict[str, Any]] | None = None,
 ) -> None:
     """Write an in-memory array (axes e.g. ``"tcyx"``) as an NGFF 0.4 image, frame by frame
-    (``label_of``: see :func:`new_ome_array`)."""
+    (``label_of``, ``label_properties``: see :func:`new_ome_array`)."""
     data_shape = np.shape(data)
     with new_ome_array(path, data_shape, np.asarray(data[:1]).dtype, axes, pixel_size_um, frame_interval_min,
-                       channel_names, name, extra_attrs, label_of) as arr:
+                       channel_names, name, extra_attrs, label_of, label_properties) as arr:
         for t in range(data_shape[0]):
             arr[t] = np.asarray(data[t])
 
 
 def open_ome_image(path: PathLike) -> OmeImage:
     """Open an OME-Zarr written by :func:`write_ome_image` (or any NGFF 0.4 image); ``path`` is the store
-    or its ``.zattrs``."""
+    or its ``.zattrs``.  ``data`` is the full-resolution level (the first dataset of ``multiscales``);
+    lower levels of a pyramid are for viewers."""
     path = store_path(path)
     if not path.exists():
         raise FileNotFoundError(f"OME-Zarr not found: {path}")

@@ -85,6 +85,17 @@ def read_json(path: PathLike) -> Any:
     return json.loads(Path(path).read_text())
 
 
+def read_json_as_read(path: PathLike) -> tuple[Any, dict[str, Any]]:
+    """A JSON file's content and the sha256 of the very bytes it was parsed from (``type, bytes, sha256``:
+    :func:`cellpipe.io.checksums.file_description`), for a job that records what it read."""
+    import hashlib
+
+    from cellpipe.io.checksums import file_description
+
+    data = Path(path).read_bytes()
+    return json.loads(data), file_description(len(data), hashlib.sha256(data).hexdigest())
+
+
 def write_text(text: str, path: PathLike) -> None:
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")
