@@ -6,7 +6,8 @@ napari calls :func:`get_reader` with the folder; it answers only for a folder th
 
 * the movie, ``image.ome.zarr``: every resolution level of its NGFF ``multiscales`` (one level: a plain
   image layer; several: a multiscale layer), one layer per channel (``omero`` channel labels as names),
-  contrast limits from ``normalization.tsv`` (the percentiles normalization used) where it is there;
+  contrast limits from ``normalization.tsv`` (the percentiles normalization used) where it covers the
+  channel, else from the channel's ``omero`` display window;
 * the label images ``image.ome.zarr/labels/cells`` and ``labels/tracks`` (pixel values: track ids), the
   latter with the per-track table ``track_metrics.parquet`` as its features (one row per track id);
 * a Tracks layer from ``tracks_napari.csv`` (``track_id, t, y, x``: frames and pixels) with its lineage
@@ -173,8 +174,12 @@ def _image_layers(folder: Path, img: _Ngff) -> list[LayerData]:
             "blending": "translucent_no_depth" if i == 0 else "additive",
             "metadata": {"cellpipe": img.attrs.get("cellpipe", {}), "path": str(folder / IMAGE), "channel": i},
         }
+        window = channel.get("window") or {}
         if limits[i] is not None:
             kwargs["contrast_limits"] = list(limits[i])
+        elif isinstance(window.get("start"), (int, float)) and isinstance(window.get("end"), (int, float)):
+            if window["end"] > window["start"]:  # the omero display window, where normalization has none
+                kwargs["contrast_limits"] = [float(window["start"]), float(window["end"])]
         layers.append((levels if len(levels) > 1 else levels[0], kwargs, "image"))
     return layers
 

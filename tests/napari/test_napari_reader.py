@@ -231,4 +231,33 @@ def test_pyramid_and_channels(tmp_path) -> None:
     np.testing.assert_allclose(layers["two actin"].colormap.colors[-1], [0, 1, 0, 1])
     assert layers["two dna"].colormap.name == "magenta"
     assert layers["two dna"].contrast_limits == [10.0, 900.0]
-    assert layers["two actin"].contrast_limits != [10.0, 900.0]  # napari's own, from the data
+    window = attrs["omero"]["channels"][1]["window"]  # the writer's display window, where normalization has none
+    assert layers["two actin"].contrast_limits == [window["start"], window["end"]]
+
+
+def test_the_writers_pyramid_opens_as_multiscale_layers(tmp_path) -> None:
+    """A frame longer than the pyramid threshold gets levels from cellpipe's writer; image and labels open
+    as multiscale layers with level 0's scale, lazily."""
+    from napari.layers import Layer
+
+    from cellpipe.io import omezarr
+    from cellpipe.napari_reader import read_results
+
+    folder = tmp_path / "long"
+    ny = omezarr.PYRAMID_MAX_SIZE + 76
+    movie = np.zeros((2, 1, ny, 40), np.uint16)
+    movie[:, 0, 500:540, 10:30] = 1000
+    image = folder / "image.ome.zarr"
+    omezarr.write_ome_image(image, movie, "tcyx", 0.3, 10.0, channel_names=["dna"], name="long")
+    omezarr.write_ome_image(image / "labels" / "cells", (movie[:, 0] > 0).astype(np.uint16), "tyx", 0.3, 10.0,
+                            name="cells", label_of=image)
+    omezarr.write_labels_group(image, ["cells"])
+
+    layers = by_name(Layer.create(*data) for data in read_results(folder))
+    assert sorted(layers) == ["cells", "long"]
+    for layer in layers.values():
+        assert layer.multiscale, layer.name
+        assert [level.shape[-2:] for level in layer.data] == [tuple(s) for s in omezarr.pyramid_shapes((ny, 40))]
+        assert type(layer.data[0]).__module__.startswith("dask")
+        np.testing.assert_allclose(layer.scale, [10.0, 0.3, 0.3])
+    assert int(np.asarray(layers["cells"].data[0][1, 520, 20])) == 1
