@@ -8,6 +8,9 @@
 # Cellpose-SAM (cellpose 4) needs its own environment, .venv-sam (`make sam-env`): PyPI's
 # torch 2.14.1 with torchvision (a CUDA build; the CPU runs it too, slowly). `make test`
 # builds it and runs tests/sam there.
+#
+# The main environment also holds napari (extra `napari`: napari, PyQt6, napari-ome-zarr) to view
+# results with `napari results/<sample>`; tests/napari opens them in a real viewer on Xvfb.
 
 PYTHON      ?= python3.11
 VENV        ?= .venv
@@ -40,7 +43,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt tools/install_system_deps.
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24" wheel setuptools
 	$(BIN)/python -m pip install --quiet $(TORCH_SPEC)
-	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ".[test,lint,cellpose3]"
+	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ".[test,lint,cellpose3,napari]"
 	$(BIN)/python tools/ensure_btrack.py
 	touch $@
 

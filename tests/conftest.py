@@ -22,7 +22,7 @@ def _cellpose_major() -> int | None:
 
 # Cellpose 3 and Cellpose 4 cannot share an environment: tests/sam runs in the Cellpose-SAM one
 # (.venv-sam; `make test` runs both), everything else in the main one.
-collect_ignore = ["unit", "workflow"] if _cellpose_major() == 4 else ["sam"]
+collect_ignore = ["unit", "workflow", "napari"] if _cellpose_major() == 4 else ["sam"]
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

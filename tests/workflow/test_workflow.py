@@ -81,6 +81,32 @@ def test_image_holds_its_label_images_for_ome_zarr_readers(tiny_run: Path) -> No
     assert ids == set(tracks.loc[tracks["frame"] == last, "track_id"])
 
 
+
+def test_napari_reader_opens_the_results_folder(tiny_run: Path) -> None:
+    """cellpipe's napari reader on the workflow's own results: napari layers (no viewer; tests/napari has
+    one) in minutes and µm, and every track point of several frames lies on its own track's label."""
+    from napari.layers import Layer
+    from napari_results import by_name, check_tracks_fall_in_their_labels
+
+    from cellpipe.napari_reader import read_results
+
+    folder = tiny_run / "results" / "tiny"
+    read = read_results(folder)
+    layers = by_name(Layer.create(*data) for data in read)
+    # the reader's positions in minutes and µm are the CSV's own physical columns
+    csv = pd.read_csv(folder / "tracks_napari.csv")
+    features = next(kwargs["features"] for _, kwargs, kind in read if kind == "tracks")
+    np.testing.assert_allclose(features[["time_min", "y_um", "x_um"]].to_numpy(), csv[["t_min", "y_um", "x_um"]].to_numpy())
+    assert sorted(layers) == ["cells", "tiny", "tracks", "tracks (lineage)"]
+    scale = json.loads((folder / "image.ome.zarr" / ".zattrs").read_text())["multiscales"][0]["datasets"][0][
+        "coordinateTransformations"][0]["scale"]
+    for layer in layers.values():
+        np.testing.assert_allclose(layer.scale, [scale[0], scale[-2], scale[-1]])
+        assert [str(u) for u in layer.units] == ["minute", "micrometer", "micrometer"], layer.name
+    last = TINY["n_frames"] - 1
+    assert check_tracks_fall_in_their_labels(layers["tracks (lineage)"], layers["tracks"], [0, last // 2, last]) > 0
+
+
 def test_every_ome_zarr_group_of_the_run_is_valid_ngff(tiny_run: Path) -> None:
     """image.ome.zarr, its labels group and both label images pass ome-zarr-models' own validation
     (warnings as errors, as ``ome-zarr-models validate``); the image's channels have a colour and a

@@ -1,0 +1,284 @@
+"""napari reader for a results folder: ``napari results/<sample>`` opens a sample's movie, labels and tracks.
+
+An npe2 plugin (manifest ``cellpipe/napari.yaml``, entry point ``napari.manifest`` in pyproject.toml).
+napari calls :func:`get_reader` with the folder; it answers only for a folder that holds
+``image.ome.zarr`` and returns a function giving napari's layer data tuples ``(data, kwargs, type)``:
+
+* the movie, ``image.ome.zarr``: every resolution level of its NGFF ``multiscales`` (one level: a plain
+  image layer; several: a multiscale layer), one layer per channel (``omero`` channel labels as names),
+  contrast limits from ``normalization.tsv`` (the percentiles normalization used) where it covers the
+  channel, else from the channel's ``omero`` display window;
+* the label images ``image.ome.zarr/labels/cells`` and ``labels/tracks`` (pixel values: track ids), the
+  latter with the per-track table ``track_metrics.parquet`` as its features (one row per track id);
+* a Tracks layer from ``tracks_napari.csv`` (``track_id, t, y, x``: frames and pixels) with its lineage
+  graph ``tracks_napari_graph.json`` and the per-track table as per-point features.
+
+Every layer is in the image's physical units, minutes and micrometres: the scale comes from the NGFF
+``coordinateTransformations`` of each array, and the track points are the CSV's pixel and frame
+columns under the image's level-0 scale (napari shows them at value x scale), so tracks and masks
+line up by construction.  Layers carry
+``units`` and ``axis_labels`` so napari sees the same units everywhere.  Arrays are opened lazily
+(dask over zarr, one chunk per frame): nothing reads a whole movie.
+
+This module imports neither napari nor Qt (napari's reader contract needs only the tuples), and
+cellpipe's other modules never import it, so the workflow's imports stay light.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+PathLike = str | os.PathLike[str]
+LayerData = tuple[Any, dict[str, Any], str]
+
+IMAGE = "image.ome.zarr"
+LABELS = ("cells", "tracks")
+TRACKS_CSV = "tracks_napari.csv"
+TRACKS_GRAPH = "tracks_napari_graph.json"
+TRACK_METRICS = "track_metrics.parquet"
+NORMALIZATION = "normalization.tsv"
+
+# units of NGFF axes that name none, by axis type (NGFF and napari both use pint's unit names)
+_DEFAULT_UNITS = {"time": "minute", "space": "micrometer"}
+
+__all__ = ["get_reader", "read_results", "results_folder"]
+
+
+@dataclass(frozen=True)
+class _Ngff:
+    """One NGFF image: lazy arrays per level, axis names, units and level-0 scale/translation."""
+
+    levels: list[Any]
+    axes: list[str]
+    units: list[str]
+    scale: list[float]
+    translate: list[float]
+    name: str
+    attrs: dict[str, Any]
+
+
+def results_folder(path: PathLike | Sequence[PathLike]) -> Path | None:
+    """``path`` as a results folder (``results/<sample>``: a folder holding ``image.ome.zarr``), or None.
+
+    ``image.ome.zarr`` itself is not one: OME-Zarr readers (napari-ome-zarr) open that.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        if len(path) != 1:
+            return None
+        path = path[0]
+    p = Path(path)
+    if p.is_dir() and (p / IMAGE / ".zattrs").is_file():
+        return p
+    return None
+
+
+def get_reader(path: PathLike | Sequence[PathLike]) -> Callable[[Any], list[LayerData]] | None:
+    """napari's reader hook: a function that reads ``path`` when it is a cellpipe results folder, else None."""
+    if results_folder(path) is None:
+        return None
+    return read_results
+
+
+def _open_ngff(store: Path) -> _Ngff:
+    import dask.array as da
+    import zarr
+
+    group = zarr.open_group(str(store), mode="r")
+    attrs = dict(group.attrs)
+    try:
+        ms = attrs["multiscales"][0]
+    except (KeyError, IndexError) as exc:
+        raise ValueError(f"{store}: not an OME-Zarr image (no 'multiscales' metadata)") from exc
+    axes = [a["name"] for a in ms["axes"]]
+    units = [a.get("unit") or _DEFAULT_UNITS.get(a.get("type", ""), "pixel") for a in ms["axes"]]
+    levels = []
+    for i, dataset in enumerate(ms["datasets"]):
+        arr = zarr.open_array(str(store / dataset["path"]), mode="r")
+        levels.append(da.from_zarr(arr, chunks=arr.chunks))
+        if i == 0:
+            scale = [1.0] * len(axes)
+            translate = [0.0] * len(axes)
+            for transform in dataset.get("coordinateTransformations", []):
+                if transform["type"] == "scale":
+                    scale = [float(s) for s in transform["scale"]]
+                elif transform["type"] == "translation":
+                    translate = [float(s) for s in transform["translation"]]
+    return _Ngff(levels, axes, units, scale, translate, str(ms.get("name", store.name)), attrs)
+
+
+def _drop(values: Sequence[Any], index: int | None) -> list[Any]:
+    return [v for i, v in enumerate(values) if i != index]
+
+
+def _contrast_limits(folder: Path, n_channels: int) -> list[tuple[float, float] | None]:
+    """Per channel (low, high) from ``normalization.tsv``: the movie-wide percentile values, or the
+    lowest low and highest high of the per-frame ones; None for a channel the table does not cover
+    (normalization may use one channel only) and for every channel where the table is missing or odd."""
+    path = folder / NORMALIZATION
+    if not path.is_file():
+        return [None] * n_channels
+    import pandas as pd
+
+    limits: list[tuple[float, float] | None] = []
+    try:
+        table = pd.read_csv(path, sep="\t")
+        for c in range(n_channels):
+            rows = table[table["channel"] == c]
+            low, high = float(rows["low_value"].min()), float(rows["high_value"].max())
+            limits.append((low, high) if high > low else None)  # NaN (no rows) compares False
+    except (KeyError, ValueError) as exc:
+        logger.warning("%s: not used for contrast limits (%s)", path, exc)
+        return [None] * n_channels
+    return limits
+
+
+_CHANNEL_COLORMAPS = {1: ["gray"], 2: ["magenta", "green"]}
+_MANY_COLORMAPS = ["cyan", "magenta", "yellow", "blue", "green", "red"]
+
+
+def _colormap(channel: dict[str, Any], i: int, n_channels: int) -> str:
+    """The omero channel colour (``RRGGBB``) as napari's ``#rrggbb`` colormap, else napari's defaults."""
+    color = str(channel.get("color") or "")
+    if len(color) == 6 and all(ch in "0123456789abcdefABCDEF" for ch in color):
+        return "#" + color.lower()
+    return _CHANNEL_COLORMAPS.get(n_channels, _MANY_COLORMAPS)[i % (n_channels if n_channels <= 2 else 6)]
+
+
+def _image_layers(folder: Path, img: _Ngff) -> list[LayerData]:
+    """One image layer per channel (split here, with the channel's own name and colour), all levels."""
+    c = img.axes.index("c") if "c" in img.axes else None
+    n_channels = int(img.levels[0].shape[c]) if c is not None else 1
+    channels = list(img.attrs.get("omero", {}).get("channels", []))[:n_channels]
+    channels += [{} for _ in range(len(channels), n_channels)]
+    limits = _contrast_limits(folder, n_channels)
+    layers: list[LayerData] = []
+    for i, channel in enumerate(channels):
+        levels = img.levels if c is None else [lev[(slice(None),) * c + (i,)] for lev in img.levels]
+        label = channel.get("label") or f"ch{i}"
+        kwargs: dict[str, Any] = {
+            "name": img.name if n_channels == 1 else f"{img.name} {label}",
+            "scale": _drop(img.scale, c),
+            "translate": _drop(img.translate, c),
+            "units": _drop(img.units, c),
+            "axis_labels": _drop(img.axes, c),
+            "multiscale": len(levels) > 1,
+            "colormap": _colormap(channel, i, n_channels),
+            "blending": "translucent_no_depth" if i == 0 else "additive",
+            "metadata": {"cellpipe": img.attrs.get("cellpipe", {}), "path": str(folder / IMAGE), "channel": i},
+        }
+        window = channel.get("window") or {}
+        if limits[i] is not None:
+            kwargs["contrast_limits"] = list(limits[i])
+        elif isinstance(window.get("start"), (int, float)) and isinstance(window.get("end"), (int, float)):
+            if window["end"] > window["start"]:  # the omero display window, where normalization has none
+                kwargs["contrast_limits"] = [float(window["start"]), float(window["end"])]
+        layers.append((levels if len(levels) > 1 else levels[0], kwargs, "image"))
+    return layers
+
+
+def _read_metrics(folder: Path) -> Any:
+    """``track_metrics.parquet`` (one row per track), or None when it is not there."""
+    path = folder / TRACK_METRICS
+    if not path.is_file():
+        return None
+    import pandas as pd
+
+    return pd.read_parquet(path)
+
+
+def _label_layer(folder: Path, name: str, metrics: Any) -> LayerData | None:
+    store = folder / IMAGE / "labels" / name
+    if not (store / ".zattrs").is_file():
+        logger.info("%s: not found, no %s layer", store, name)
+        return None
+    lab = _open_ngff(store)
+    kwargs: dict[str, Any] = {
+        "name": name,
+        "scale": lab.scale,
+        "translate": lab.translate,
+        "units": lab.units,
+        "axis_labels": lab.axes,
+        "multiscale": len(lab.levels) > 1,
+        "metadata": {"path": str(store)},
+    }
+    if name == "tracks" and metrics is not None and len(metrics):
+        # napari maps a label value to the features row whose "index" is that value
+        features = metrics.copy()
+        features.insert(0, "index", features["track_id"].to_numpy())
+        kwargs["features"] = features.reset_index(drop=True)
+    return (lab.levels if len(lab.levels) > 1 else lab.levels[0]), kwargs, "labels"
+
+
+def _tracks_layer(folder: Path, image: _Ngff, metrics: Any) -> LayerData | None:
+    import numpy as np
+    import pandas as pd
+
+    path = folder / TRACKS_CSV
+    if not path.is_file():
+        logger.info("%s: not found, no Tracks layer", path)
+        return None
+    table = pd.read_csv(path)
+    missing = [col for col in ("track_id", "t", "y", "x") if col not in table.columns]
+    if missing:
+        raise ValueError(f"{path}: column(s) {missing} missing (expected track_id, t, y, x in frames and pixels)")
+    if table.empty:
+        return None
+    # Data stay in the CSV's frames and pixels and the layer gets the image's own level-0 scale (and
+    # translation), the same numbers the image and label layers use: napari shows every point at
+    # pixel/frame value x scale, in minutes and micrometres, so tracks and masks agree by construction.
+    # (Not minutes in the data: napari's Tracks layer looks time points up by rounding the time column
+    # to integers, which would merge frames whose interval is not a whole number of minutes.)
+    dims = [a for a in ("t", "z", "y", "x") if a in image.axes and a in table.columns]
+    index = [image.axes.index(a) for a in dims]
+    data = np.column_stack(
+        [table["track_id"].to_numpy(np.float64)] + [table[a].to_numpy(np.float64) for a in dims]
+    )
+    graph: dict[int, list[int]] = {}
+    graph_path = folder / TRACKS_GRAPH
+    if graph_path.is_file():
+        graph = {int(k): [int(p) for p in v] for k, v in json.loads(graph_path.read_text()).items()}
+    features = pd.DataFrame({"track_id": table["track_id"].to_numpy(np.int64), "frame": table["t"].to_numpy(np.int64)})
+    physical = {"t": "time_min", "z": "z_um", "y": "y_um", "x": "x_um"}
+    for a, i in zip(dims, index, strict=True):
+        features[physical[a]] = table[a].to_numpy(np.float64) * image.scale[i] + image.translate[i]
+    if metrics is not None and len(metrics):
+        extra = metrics.drop(columns=[c for c in ("parent",) if c in metrics.columns])
+        features = features.merge(extra, on="track_id", how="left", validate="many_to_one")
+    kwargs: dict[str, Any] = {
+        "name": "tracks (lineage)",
+        "graph": graph,
+        "features": features,
+        "scale": [image.scale[i] for i in index],
+        "translate": [image.translate[i] for i in index],
+        "units": [image.units[i] for i in index],
+        "axis_labels": dims,
+        "tail_length": 10,
+        "metadata": {"path": str(path), "graph_path": str(graph_path)},
+    }
+    return data, kwargs, "tracks"
+
+
+def read_results(path: PathLike | Sequence[PathLike]) -> list[LayerData]:
+    """The layers of one results folder: movie, ``cells`` and ``tracks`` labels, lineage tracks."""
+    folder = results_folder(path)
+    if folder is None:
+        raise ValueError(f"{path}: not a cellpipe results folder (no {IMAGE} inside)")
+    image = _open_ngff(folder / IMAGE)
+    metrics = _read_metrics(folder)
+    layers = _image_layers(folder, image)
+    for name in LABELS:
+        layer = _label_layer(folder, name, metrics)
+        if layer is not None:
+            layers.append(layer)
+    tracks = _tracks_layer(folder, image, metrics)
+    if tracks is not None:
+        layers.append(tracks)
+    return layers
