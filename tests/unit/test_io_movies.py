@@ -361,6 +361,17 @@ def test_an_ome_tiff_of_several_positions_is_refused_naming_them(tmp_path: Path)
             reader(path)
 
 
+def test_stacks_appended_to_one_tiff_are_refused(tmp_path: Path) -> None:
+    """tifffile.imwrite(..., append=True) puts a second movie of the same shape into the file as a series of its
+    own; only the first would be read."""
+    path = tmp_path / "two.tif"
+    tifffile.imwrite(path, np.zeros((3, 16, 16), np.uint16))
+    tifffile.imwrite(path, np.ones((3, 16, 16), np.uint16), append=True)
+    for reader in (inspect_movie, read_movie):
+        with pytest.raises(MovieError, match=r"two\.tif: 2 image series of the same shape \(3, 16, 16\) in one file"):
+            reader(path)
+
+
 def test_extra_series_that_are_not_positions_are_not_refused(tmp_path: Path) -> None:
     """A reduced-resolution level (pyramid), a thumbnail of another shape or an ImageJ hyperstack is one movie."""
     movie = np.arange(3 * 16 * 16, dtype=np.uint16).reshape(3, 16, 16)

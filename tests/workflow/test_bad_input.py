@@ -49,7 +49,8 @@ Found by trying the workflow as a new user would (issue #23), same checks:
 - ``segment.channel`` beyond the movie's channels, ``measure.channel_names`` of the wrong length:
   ``config segment.channel is 1 but data/m.ome.tif has 1 channel (0-based: 0)``
 - an OME-TIFF holding several positions: ``3 positions (OME images 'A1', 'A2', 'B1') in one file; one
-  position per file is supported for now``
+  position per file is supported for now`` (stacks appended to one TIFF by tifffile likewise:
+  tests/unit/test_io_movies.py)
 - an OME length unit or ImageJ time unit cellpipe cannot convert: ``unknown length unit 'furlong'
   (PhysicalSizeXUnit); supported: ...``, ``unknown ImageJ time unit 'fortnight' (tunit); supported: ...``
   (known units, ImageJ's ``hr`` included, are converted: tests/unit/test_io_movies.py)

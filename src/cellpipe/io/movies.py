@@ -342,25 +342,32 @@ def open_tiff_header(path: Path, metadata: bool = True) -> tuple[tuple[int, ...]
 
 
 def _check_one_position(tif: tifffile.TiffFile, path: Path) -> None:
-    """Refuse an OME-TIFF holding several positions (OME Images): only its first was ever read.
+    """Refuse a TIFF holding several movies of one kind (positions): only its first was ever read.
 
     Microscopes write the positions (wells, fields) of a multi-position experiment as OME Images
-    of one file; tifffile gives each as a series of its own.  Counted as positions are the OME
-    series with the first one's axes and pixel type.  Not counted: reduced-resolution levels (tifffile
-    gives them as levels of their series, not as series), thumbnails, slide labels or overview
-    images (other axes or pixel type), and anything in a plain or ImageJ TIFF (one series of a
-    hyperstack, or a thumbnail page).  Until positions become samples, one position per file.
+    of one file, and tifffile (Python scripts) appends stacks to one file as "shaped" series; tifffile
+    gives each as a series of its own.  Counted as positions are the OME (or tifffile-shaped) series
+    with the first one's axes and pixel type.  Not counted: reduced-resolution levels (tifffile gives
+    them as levels of their series, not as series), thumbnails, slide labels or overview images (other
+    axes or pixel type), and anything in a plain or ImageJ TIFF (one series of a hyperstack, or a
+    thumbnail page).  Until positions become samples, one position per file.
     """
-    if not tif.is_ome:
+    kind = "ome" if tif.is_ome else "shaped" if tif.is_shaped else None
+    if kind is None:
         return
     series = tif.series
     first = series[0]
-    positions = [s for s in series if s.kind == "ome" and s.axes == first.axes and s.dtype == first.dtype]
+    positions = [s for s in series if s.kind == kind and s.axes == first.axes and s.dtype == first.dtype]
     if len(positions) < 2:
         return
+    of_all = f" of its {len(series)} series" if len(series) != len(positions) else ""
+    if kind == "shaped":
+        raise MovieError(
+            f"{path}: {len(positions)} image series of the same shape {tuple(first.shape)} in one file{of_all} (stacks "
+            "appended by tifffile); one movie per file is supported for now (write each to a file of its own)"
+        )
     names = [s.name for s in positions if s.name]
     named = f" (OME images {', '.join(repr(n) for n in names)})" if names else ""
-    of_all = f" of its {len(series)} series" if len(series) != len(positions) else ""
     raise MovieError(
         f"{path}: {len(positions)} positions{named} in one file{of_all}; one position per file is supported "
         "for now (write each position to a file of its own)"
