@@ -80,9 +80,12 @@ class MovieSize:
 
 SAMPLE_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 SAMPLE_NAME = re.compile(f"^{SAMPLE_NAME_PATTERN}$")
-RESERVED_SAMPLE_NAMES = ("benchmarks", "bioimageio", "evaluation.tsv", "logs", "models", "simulated", "summary.html")
+RESERVED_SAMPLE_NAMES = (
+    "benchmarks", "bioimageio", "evaluation.tsv", "logs", "models", "replay", "simulated", "summary.html"
+)
 """What the workflow writes at the top of the results folder besides the sample folders (Snakefile and
-workflow/rules/*.smk: every ``{RESULTS}/<name>`` that is not ``{RESULTS}/{sample}``): a sample may not
+workflow/rules/*.smk: every ``{RESULTS}/<name>`` that is not ``{RESULTS}/{sample}``; cellpipe.replay writes
+``replay/`` in its results folder): a sample may not
 take these names, in any case (macOS and Windows file systems ignore case), or Snakemake ends in a
 ChildIOException (results/summary.html and results/summary.html/report.html)."""
 SIMULATED_MOVIE = "{results}/simulated/{name}/movie.ome.tif"

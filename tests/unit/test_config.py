@@ -69,6 +69,7 @@ def test_sample_sheet_reads_rows(tmp_path: Path) -> None:
         ("a\tMOVIE\t0.5\tnan\n", "line 2 (sample 'a'): frame_interval_min: Input should be a finite number"),
         ("a\tMOVIE\t\t\na\tMOVIE\t\t\n", "line 3 (sample 'a'): duplicate sample name (first on line 2)"),
         ("../x\tMOVIE\t\t\n", "line 2 (sample '../x'): sample:"),
+        ("replay\tMOVIE\t\t\n", "line 2 (sample 'replay'): sample: Value error, 'replay' is taken"),  # cellpipe.replay's config
         ("logs\tMOVIE\t\t\n",
          "line 2 (sample 'logs'): sample: Value error, 'logs' is taken by what the workflow writes at the top of the results folder"),
         ("b\tmissing.tif\t\t\n", "line 2 (sample 'b'): movie not found: missing.tif"),
