@@ -34,7 +34,7 @@ from scipy import ndimage as ndi
 from skimage.segmentation import find_boundaries
 
 from cellpipe.measure import ensemble_msd, msd_curves
-from cellpipe.provenance import PIPELINE_RULES, package_versions, recorded_as_read
+from cellpipe.provenance import PIPELINE_RULES, recorded_as_read
 from cellpipe.qc import qc_headline
 from cellpipe.settings import ReportSettings
 from cellpipe.versions import package_version
@@ -46,7 +46,6 @@ __all__ = [
     "ReportSettings",
     "build_sample_report",
     "build_summary_report",
-    "collect_versions",
     "provenance_view",
     "qc_body",
     "summary_row",
@@ -2102,8 +2101,3 @@ def build_summary_report(rows: list[dict[str, Any]], *, generated: str | None = 
         nav.append(("evaluation", "Evaluation"))
     subtitle = _esc(f"cellpipe run summary · {len(records)} sample(s) · generated {generated or _now()}")
     return _page("cellpipe summary", subtitle, nav, body)
-
-
-def collect_versions() -> dict[str, str]:
-    """Versions of Python and of the packages a provenance record pins (``"not installed"`` when absent)."""
-    return {name: version or "not installed" for name, version in package_versions().items()}

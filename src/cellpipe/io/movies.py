@@ -444,12 +444,6 @@ def inspect_tiff(path: PathLike, axes: str | None = None) -> MovieHeader:
                        meta.channel_names, meta.pixel_size_y_um)
 
 
-def read_tiff_movie(path: PathLike, axes: str | None = None) -> RawMovie:
-    """Read a (OME-)TIFF stack into memory; ``axes`` overrides the axes the file declares
-    (:func:`read_movie` with format 'tiff')."""
-    return read_movie(path, "tiff", axes)
-
-
 def inspect_ctc_folder(path: PathLike) -> MovieHeader:
     """The (T, 1, Y, X) shape and dtype of a CTC folder of ``tNNN.tif`` frames, from the frames' headers only.
 
@@ -495,12 +489,6 @@ def _frame_header(path: Path) -> MovieHeader:
     if len(shape) != 2:
         raise MovieError(f"{path}: frame has shape {shape}; a CTC frame is one 2-D image (Y, X)")
     return MovieHeader((1, 1, shape[0], shape[1]), dtype, "YX")
-
-
-def read_ctc_folder(path: PathLike) -> RawMovie:
-    """Read a Cell Tracking Challenge folder of ``tNNN.tif`` frames into memory
-    (:func:`read_movie` with format 'ctc')."""
-    return read_movie(path, "ctc")
 
 
 def inspect_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = None) -> MovieHeader:
