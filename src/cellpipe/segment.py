@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import logging
 import math
 import os
@@ -161,11 +160,11 @@ def check_model_path(model_path: str | os.PathLike[str]) -> Path:
 
 @functools.lru_cache(maxsize=16)
 def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """The file's sha256, computed once per (path, size, modification time): a model is hashed by every
+    segment job's set-up and again for its record."""
+    from cellpipe.io.checksums import file_sha256 as uncached
+
+    return uncached(path)
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
