@@ -43,10 +43,10 @@ def _bad_number(value: Any, booleans_allowed: bool) -> str | None:
 class StageSettings(BaseModel):
     """Base for every stage's settings: unknown keys are errors, values are validated on assignment.
 
-    Numbers must be finite and no boolean stands for a number, in every field of every stage (#23):
+    Numbers must be finite and no boolean stands for a number, in every field of every stage:
     YAML reads ``.inf``, ``.nan`` and ``true`` as values pydantic would otherwise accept for a float
-    or an int (``diameter_um: .inf`` crashed segmentation, ``threshold: .nan`` found no cell and
-    exited 0, ``channel: true`` became 1).  One check here, rather than one validator per field,
+    or an int (``diameter_um: .inf`` would crash segmentation, ``threshold: .nan`` find no cell and
+    exit 0, ``channel: true`` become 1).  One check here, rather than one validator per field,
     also covers fields added later.  It runs before pydantic's own validation, so that a field typed
     ``Literal[...] | float`` says "finite number" instead of listing its literals; ``allow_inf_nan``
     is off as well, for any float the check does not see.

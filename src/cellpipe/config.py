@@ -267,7 +267,7 @@ def check_duplicate_keys(path: str | os.PathLike[str]) -> None:
     """Raise :class:`ConfigError` when a mapping of the YAML file ``path`` has a key twice, at any depth.
 
     YAML loaders (PyYAML, hence Snakemake's ``configfile``) keep the last of two equal keys, so a
-    second ``segment:`` block silently replaced the first (#23).  Snakemake has already read the
+    second ``segment:`` block would silently replace the first.  Snakemake has already read the
     file; it is composed again here (nodes only, no values built: a few ms for a config) because
     only the nodes still know where each key was.  A file that is not valid YAML or not there is
     left to Snakemake, which reports it before the Snakefile runs.
@@ -397,9 +397,8 @@ _UTF_BOMS = (
 def _sheet_text(path: Path) -> str:
     """The sample sheet's text: UTF-8, with or without the byte-order mark spreadsheet programs write.
 
-    Excel's "CSV UTF-8" starts the file with a BOM, which became part of the first column's name
-    ("unknown column '\\ufeffsample'"); its "Unicode text" is UTF-16 and other exports are Latin-1 or
-    Windows-1252, which ended in a UnicodeDecodeError traceback (#23).  Only UTF-8 is read: guessing
+    Excel's "CSV UTF-8" starts the file with a BOM, which would otherwise become part of the first
+    column's name; its "Unicode text" is UTF-16 and other exports are Latin-1 or Windows-1252.  Only UTF-8 is read: guessing
     another encoding could silently change a path's accented letters, so the others are refused with
     the encoding (or the first byte that is not UTF-8, and its line) and how to save the sheet.
     """
@@ -516,8 +515,9 @@ def _channel_settings(config: PipelineConfig) -> dict[str, Any]:
 def _check_channel_settings(where: str, movie: str, n_channels: int, config: PipelineConfig) -> None:
     """Refuse channel settings the movie's channel count (from its header) cannot satisfy.
 
-    segment_cells and measure_cells found these only when they ran, with a traceback, and Snakemake
-    retried them (with more memory and, for segmentation, on a GPU) although a retry cannot help (#23).
+    Inside segment_cells or measure_cells these would fail only after ingest and normalize, and
+    Snakemake would retry the job (with more memory and, for segmentation, on a GPU) although a retry
+    cannot help.
     """
     count = f"{n_channels} channel{'s' if n_channels != 1 else ''}"
     if config.segment.channel >= n_channels:

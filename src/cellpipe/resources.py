@@ -1,9 +1,8 @@
 """Memory (``mem_mb``, MB) the per-movie jobs ask for, from the movie's header: frame size, channels,
 pixel type and frame count (:class:`cellpipe.config.MovieSize`).
 
-Before, ingest and normalize asked 4 GB and segment 8 GB whatever the movie: a 256² movie held
-8 GB of a cluster node for nothing, and an 8000² movie was killed for memory (normalization alone
-holds 16 frames of float32: 4 GB at 8000²).  Each estimate is a base (the Python process with its
+A fixed request would either hold 8 GB of a cluster node for a 256² movie or get an 8000² movie
+killed for memory (normalization alone holds 16 frames of float32: 4 GB at 8000²).  Each estimate is a base (the Python process with its
 libraries, and the Snakemake script runner around it) plus what grows with the frame, fitted to
 peak resident set sizes measured with ``python -m bench.memory_per_frame`` (each step in a fresh
 process, ``ru_maxrss``; bench/RESULTS.md, "Memory requests from the header") and rounded up with

@@ -950,4 +950,4 @@ STAGE_MODULES: dict[str, str] = {
     "TrainSettings": "train",
 }
 """The stage module (``cellpipe.<module>``) that uses and re-exports each model; the generated config
-reference names a model by it (``simulate.SimulationSettings``), as it did when the models lived there."""
+reference names a model by it (``simulate.SimulationSettings``)."""

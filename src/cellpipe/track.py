@@ -20,7 +20,7 @@ areas (``division_min_area_fraction`` .. ``division_max_area_fraction`` of the
 mother's last area).  Otherwise, and for a mother with a single daughter, the
 daughter that best continues the mother joins her track and any other becomes a
 new root track: flickering objects (dim out-of-focus nuclei, fragments beside
-bright nuclei) are no longer reported as divisions.  ``info`` counts the
+bright nuclei) are not reported as divisions.  ``info`` counts the
 divisions undone per reason and the tracks shorter than ``min_track_frames``.
 
 Dense movies: when a frame has more objects than ``dense_objects_per_frame``,

@@ -43,9 +43,8 @@ _SI_PREFIXES = {"y": 1e-24, "z": 1e-21, "a": 1e-18, "f": 1e-15, "p": 1e-12, "n":
                 "P": 1e15, "E": 1e18, "Z": 1e21, "Y": 1e24}
 _INCH_UM = 25400.0
 
-# Micrometres per unit for every length unit of the OME schema (UnitsLength), smallest first. An
-# unknown unit used to become "no pixel size" (and Å or cm were unknown); now every OME unit that is a
-# length converts and any other name is refused, naming it (_in_unit). OME's 'pixel' and 'reference
+# Micrometres per unit for every length unit of the OME schema (UnitsLength), smallest first: every
+# OME unit that is a length converts, and any other name is refused, naming it (_in_unit). OME's 'pixel' and 'reference
 # frame' are not lengths: a size in them is no physical pixel size (None).
 OME_LENGTH_TO_UM: dict[str, float] = dict(
     sorted(

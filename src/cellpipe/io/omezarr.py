@@ -12,7 +12,7 @@ The NGFF metadata is written here rather than through ome-zarr-py, whose import
 (dask, xarray) took 2.6 s of every job's start-up; the tests read what this
 module writes with ome-zarr-py's reader and validate it with ome-zarr-models.
 
-What viewers need is written too (issue #24): ``omero`` channels with a colour
+What viewers need is written too: ``omero`` channels with a colour
 (white for one channel, :data:`MULTI_CHANNEL_COLORS` for several), a display
 ``window`` (the dtype's range, and the 0.1 / 99.9 percentiles of a few frames)
 and the channel name; a multiscale pyramid (:func:`pyramid_shapes`) so large
