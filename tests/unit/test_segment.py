@@ -421,6 +421,28 @@ def test_batching_and_reruns_give_identical_masks(shipped_model, nuclei) -> None
     np.testing.assert_array_equal(one, one_by_one)
 
 
+def test_every_frame_across_network_pass_boundaries_is_segmented(shipped_model) -> None:
+    """7 frames (96 x 112 px) at 2 frames per network pass (batch_size 2, one tile per frame): passes of
+    2, 2, 2 and 1 frames.  Every frame, the first and last of each pass and the one of the short last pass
+    included, holds the simulated nuclei (matched at IoU 0.5) and the masks of that frame segmented alone."""
+    from cellpipe.metrics import instance_scores
+    from cellpipe.normalize import NormalizeSettings, normalize_movie
+    from cellpipe.simulate import make_nuclei_movie
+
+    per_pass = 2
+    movie = make_nuclei_movie(n_frames=2 * per_pass + 3, shape=(96, 112), seed=4, nucleus_radius_px=9.0, n_cells=6)
+    frames = np.asarray(normalize_movie(movie.image[:, np.newaxis], NormalizeSettings())[0])[:, 0]
+    settings = _cellpose(SHIPPED, batch_size=per_pass, device="cpu")
+    labels, info = segment_cells(frames, settings, movie.pixel_size_um, model=shipped_model)
+    assert info["batch_size"] == per_pass and info["tile_px"] >= 2 * 112  # the rescaled frame fits one tile
+    assert labels.shape == frames.shape
+    for t in range(len(frames)):
+        alone, _ = segment_cells(frames[t : t + 1], settings, movie.pixel_size_um, model=shipped_model)
+        assert int(labels[t].max()) >= 4, t
+        np.testing.assert_array_equal(labels[t], alone[0], err_msg=f"frame {t}")
+        assert instance_scores(movie.labels[t], labels[t])["0.5"]["ap"] >= 0.8, t
+
+
 def test_masks_agree_with_cellposes_own_eval(shipped_model, nuclei) -> None:
     """cellpipe's whole-frame pass and Cellpose's eval over a list with its 224 px tiles find the same cells."""
     from cellpose.models import CellposeModel
