@@ -291,7 +291,7 @@ def test_traccuracy_loads_ground_truth_and_results(tmp_path: Path, sim: Simulate
     results, _ = run_metrics(gt_data=gt, pred_data=res, matcher=CTCMatcher(), metrics=[CTCMetrics()])
     values = results[0]["results"]
     assert values["TRA"] == pytest.approx(1.0) and values["DET"] == pytest.approx(1.0)
-    assert traccuracy.__version__
+    assert traccuracy.__version__ == "0.4.3"  # the release pyproject pins, whose CTC metrics these values are
 
 
 @pytest.mark.skipif(not SHARED_GOWT1.exists(), reason="../shared CTC data not present (developer machines only)")

@@ -205,17 +205,38 @@ def test_wrong_shape_is_rejected() -> None:
 
 @pytest.mark.parametrize("mode", ["movie", "frame"])
 def test_percentile_rows_are_the_tables_rows_and_normalize_alike(mode: str) -> None:
+    """Rows and table hold numpy's 2nd and 98th percentiles of the finite intensities (no unit), per channel over
+    the movie or per frame and channel, in that order; either one normalizes a batch starting at any frame to
+    (x - low) / (high - low), and a frame and channel without a finite pixel to 0."""
     movie = _movie().astype(np.float32)
     movie[1, 1] = np.nan  # a frame without a finite pixel: NaN values in frame mode
-    settings = NormalizeSettings(mode=mode)
+    settings = NormalizeSettings(mode=mode, low_percentile=2.0, high_percentile=98.0)
+    raw = movie.astype(np.float64)
+    if mode == "movie":
+        keys = [(c, MOVIE_WIDE) for c in range(2)]
+        values = {(c, MOVIE_WIDE): tuple(np.nanpercentile(raw[:, c], [2.0, 98.0])) for c in range(2)}
+    else:
+        keys = [(c, t) for t in range(4) for c in range(2)]
+        values = {(c, t): tuple(np.percentile(raw[t, c], [2.0, 98.0])) for c, t in keys}
     rows = percentile_rows(movie, settings)
     table = compute_percentiles(movie, settings)
-    assert [list(row) for row in rows] == [list(PERCENTILE_COLUMNS)] * len(table)
+    assert [list(row) for row in rows] == [list(PERCENTILE_COLUMNS)] * len(keys)
+    assert list(table.columns) == list(PERCENTILE_COLUMNS)
     assert all(type(row["channel"]) is int and type(row["frame"]) is int for row in rows)
-    pd.testing.assert_frame_equal(pd.DataFrame(rows).astype(table.dtypes.to_dict()), table)
+    for found in (pd.DataFrame(rows), table):
+        assert list(zip(found["channel"], found["frame"], strict=True)) == keys
+        assert found["low_percentile"].tolist() == [2.0] * len(keys) and found["high_percentile"].tolist() == [98.0] * len(keys)
+        np.testing.assert_allclose(found[["low_value", "high_value"]].to_numpy(), [values[key] for key in keys])
+    if mode == "frame":
+        assert np.isnan(values[(1, 1)]).all()
     for first in range(movie.shape[0]):
-        np.testing.assert_array_equal(apply_normalization(movie[first:], first, rows, settings),
-                                      apply_normalization(movie[first:], first, table, settings))
+        for percentiles in (rows, table):
+            batch = apply_normalization(movie[first:], first, percentiles, settings)
+            for i, t in enumerate(range(first, movie.shape[0])):
+                for c in range(2):
+                    low, high = values[(c, MOVIE_WIDE if mode == "movie" else t)]
+                    expected = np.zeros(movie.shape[2:]) if np.isnan(low) else (raw[t, c] - low) / (high - low)
+                    np.testing.assert_allclose(batch[i, c], expected, rtol=1e-5, atol=1e-6, err_msg=f"frame {t} channel {c}")
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['high_value'\]"):
         apply_normalization(movie, 0, [{k: v for k, v in row.items() if k != "high_value"} for row in rows], settings)
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['low_value'\]"):

@@ -209,14 +209,31 @@ def test_settings_defaults() -> None:
 
 
 def test_select_device() -> None:
+    """'auto' is 'cuda' where a CUDA build of torch meets a visible NVIDIA device, else 'mps' on Apple silicon,
+    else 'cpu'; told from the machine (device node, platform, the wheel's CUDA version), not from torch's checks.
+    With no CUDA device visible (CUDA_VISIBLE_DEVICES empty) a fresh process gets 'cpu' on Linux."""
+    import platform
+    import subprocess
+    import sys
+
     import torch
 
-    expected = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
-    assert select_device("auto") == expected
+    apple = sys.platform == "darwin" and platform.machine() == "arm64"
+    gpu = torch.version.cuda is not None and Path("/dev/nvidia0").exists() and os.environ.get("CUDA_VISIBLE_DEVICES") != ""
+    assert select_device("auto") == ("cuda" if gpu else "mps" if apple else "cpu")
     assert select_device("cpu") == "cpu"
-    if not torch.cuda.is_available():
+    if not gpu:
         with pytest.raises(RuntimeError, match="no usable CUDA GPU"):
             select_device("cuda")
+    if sys.platform == "linux":
+        code = (
+            "from cellpipe.segment import select_device\n"
+            "try:\n    select_device('cuda')\nexcept RuntimeError:\n    print('refused')\n"
+            "print(select_device('auto'))\n"
+        )
+        env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+        assert result.stdout.split() == ["refused", "cpu"]
 
 
 def _listing(folder: Path) -> list[str] | None:
