@@ -30,6 +30,12 @@ SITE_HOOKS = Path(__file__).resolve().parent / "site_hooks"  # sitecustomize.py 
 BIN = Path(sys.executable).parent
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # CELLPIPE_REQUIRE_ALL=1 (make test): every skip is a failure with its reason (tests/require_all.py)
+    if not config.pluginmanager.has_plugin("require_all"):
+        config.pluginmanager.import_plugin("require_all")
+
+
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO

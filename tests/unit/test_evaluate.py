@@ -33,9 +33,9 @@ from cellpipe.io.ctc import (
 from cellpipe.io.ground_truth import GroundTruthError, read_ground_truth
 from cellpipe.simulate import SimulatedMovie
 
-from conftest import dividing_movie
+from conftest import SHARED, dividing_movie
 
-SHARED_GOWT1 = Path(__file__).resolve().parents[3] / "shared" / "data" / "ctc" / "Fluo-N2DH-GOWT1"
+SHARED_GOWT1 = SHARED / "data" / "ctc" / "Fluo-N2DH-GOWT1"  # ../shared beside the checkout (the repository root's parent)
 
 
 def squares() -> tuple[np.ndarray, np.ndarray]:
@@ -249,7 +249,7 @@ def test_degraded_result_agrees_with_traccuracy(tmp_path: Path, sim: SimulatedMo
     assert div["tp"] == s["divisions"]["tp"]  # on a clean miss both libraries agree
 
 
-@pytest.mark.skipif(not SHARED_GOWT1.exists(), reason="../shared CTC data not present")
+@pytest.mark.skipif(not SHARED_GOWT1.exists(), reason=f"{SHARED_GOWT1} not found: the real CTC data is in ../shared beside the checkout")
 def test_gowt1_degraded_ground_truth_agrees_with_traccuracy(tmp_path: Path) -> None:
     """On the real GOWT1 01 ground truth, a degraded copy scored by cellpipe (py-ctcmetrics) and by
     traccuracy by hand gives the same DET and TRA."""

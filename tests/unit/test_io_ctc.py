@@ -26,9 +26,9 @@ from cellpipe.io.ctc import (
 )
 from cellpipe.simulate import SimulatedMovie
 
-from conftest import dividing_movie
+from conftest import SHARED, dividing_movie
 
-SHARED_GOWT1 = Path(__file__).resolve().parents[3] / "shared" / "data" / "ctc" / "Fluo-N2DH-GOWT1"
+SHARED_GOWT1 = SHARED / "data" / "ctc" / "Fluo-N2DH-GOWT1"  # ../shared beside the checkout (the repository root's parent)
 
 
 @pytest.fixture(scope="module")
@@ -294,7 +294,7 @@ def test_traccuracy_loads_ground_truth_and_results(tmp_path: Path, sim: Simulate
     assert traccuracy.__version__ == "0.4.3"  # the release pyproject pins, whose CTC metrics these values are
 
 
-@pytest.mark.skipif(not SHARED_GOWT1.exists(), reason="../shared CTC data not present (developer machines only)")
+@pytest.mark.skipif(not SHARED_GOWT1.exists(), reason=f"{SHARED_GOWT1} not found: the real CTC data is in ../shared beside the checkout")
 def test_real_ctc_ground_truth_passes_the_consistency_check() -> None:
     movie = read_ctc_movie(SHARED_GOWT1 / "01")
     assert movie.shape == (92, 1024, 1024) and movie.dtype == np.uint8
