@@ -5,7 +5,7 @@ all under a temporary folder) runs the tiny simulated movie with
 ``snakemake --profile profiles/slurm``: the SLURM executor plugin submits every job with sbatch.
 SLURM's own records (sacct, and the job completion log) must show the GPU rule in partition ``gpu``
 with a GPU allocated and every other rule in partition ``cpu``; the results must equal those of a
-local run of the same config. Needs root; skips with the reason where SLURM cannot start.
+local run of the same config. Needs root; skips with the reason where SLURM cannot start (fails under make test).
 """
 
 from __future__ import annotations

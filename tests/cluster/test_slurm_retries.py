@@ -9,7 +9,7 @@ torch's out-of-memory error, and the profile's retry asks SLURM for twice the me
 tiles per pass, and succeeds. SLURM's job completion log is the witness: the same rule twice in
 partition ``gpu``, FAILED with the memory sized from the movie's header (cellpipe.resources), then
 COMPLETED with twice that. Needs root; skips with
-the reason where SLURM cannot start.
+the reason where SLURM cannot start (fails under make test).
 """
 
 from __future__ import annotations
