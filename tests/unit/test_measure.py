@@ -487,3 +487,45 @@ def test_short_tracks_are_flagged_and_left_out_of_cell_cycles() -> None:
     assert (everything["excluded"] == "").all() and len(everything) == 6
     with pytest.raises(ValueError, match="min_track_frames"):
         summarize_tracks(None, tracks, 2.0, min_track_frames=0)
+
+
+def test_a_non_square_movie_keeps_y_and_x_apart_through_segment_track_and_measure() -> None:
+    """A simulated movie 48 px high and 80 px wide goes through normalize, classical segmentation, btrack and
+    measure_cells.  Every simulated nucleus, in every frame, is found: the measured cell nearest to it and that
+    cell's track point lie within 1.5 px of its true centroid in y and, separately, in x (µm compared, the true
+    centroid being the mean row and column of the simulator's mask, in px times the pixel size)."""
+    import json
+    from pathlib import Path
+
+    from cellpipe.normalize import NormalizeSettings, normalize_movie
+    from cellpipe.segment import SegmentSettings, segment_cells
+    from cellpipe.simulate import make_nuclei_movie
+    from cellpipe.track import TrackSettings, track_cells
+
+    height, width = 48, 80
+    sim = make_nuclei_movie(n_frames=6, shape=(height, width), seed=1)
+    px = sim.pixel_size_um
+    normalized = np.asarray(normalize_movie(sim.image[:, np.newaxis], NormalizeSettings())[0])[:, 0]
+    labels, _ = segment_cells(normalized, SegmentSettings(), px)
+    assert labels.shape == (sim.image.shape[0], height, width)
+    tracker_config = json.loads((Path(__file__).resolve().parents[2] / "resources" / "tracker" / "cellpipe_tracker.json").read_text())
+    tracked = track_cells(labels, TrackSettings(), tracker_config, px, sim.frame_interval_min)
+    cells = measure_cells(labels, sim.image, tracked.tracks, px, sim.frame_interval_min, MeasureSettings())
+    points = cells.merge(tracked.tracks[["frame", "label", "y_um", "x_um"]], on=["frame", "label"], how="left")
+    assert points["y_um"].notna().all()  # every segmented cell is on a track
+    tolerance_um = 1.5 * px
+    n_checked = 0
+    for t in range(sim.image.shape[0]):
+        found = points[points["frame"] == t]
+        for cell_id in np.unique(sim.labels[t])[1:]:
+            rows, cols = np.nonzero(sim.labels[t] == cell_id)
+            true_y, true_x = rows.mean() * px, cols.mean() * px
+            nearest = found.iloc[int(np.argmin(np.hypot(found["centroid_y_um"] - true_y, found["centroid_x_um"] - true_x)))]
+            where = f"frame {t} cell {cell_id} at y {true_y:.2f}, x {true_x:.2f} µm"
+            assert abs(nearest["centroid_y_um"] - true_y) <= tolerance_um, where
+            assert abs(nearest["centroid_x_um"] - true_x) <= tolerance_um, where
+            assert abs(nearest["y_um"] - true_y) <= tolerance_um, where
+            assert abs(nearest["x_um"] - true_x) <= tolerance_um, where
+            n_checked += 1
+    # nuclei spread over the whole width: a position with y and x swapped would lie outside the 48 px height
+    assert n_checked >= 12 and (cells["centroid_x_um"] > height * px).any()
