@@ -337,6 +337,11 @@ def _link_frames(tracker: Any, n_frames: int, settings: TrackSettings) -> None:
         stats = tracker.step(step)
         frame = min(frame + step, n_frames)
         logger.info("linked frames up to %d of %d, %.1f s", frame, n_frames, time.perf_counter() - start)
+    # btrack 0.7.0 reports itself inactive one step early when the frame count is 3 more than a multiple
+    # of the step (3 frames at any step, 103 at 100): its last frame would stay unlinked and every cell in
+    # it start a one-frame track.  A step after the last frame is linked changes nothing, so one more
+    # always runs.
+    tracker.step(step)
 
 
 def _run_btrack(
