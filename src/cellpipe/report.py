@@ -2,7 +2,9 @@
 
 The pages open from disk without a network: styles are inline, there are no
 scripts, and every figure is a PNG rendered with matplotlib's Agg canvas and
-embedded as a base64 ``data:`` URI.  Every string that comes from data or
+embedded as a base64 ``data:`` URI.  Each ``<figure>`` carries the numbers it
+draws in a ``data-values`` attribute (JSON: per series its name, units and
+x/y values or histogram counts and bin edges).  Every string that comes from data or
 configuration is HTML-escaped.  The functions return the HTML as a string;
 writing it is :mod:`cellpipe.io`'s job.
 """
@@ -16,6 +18,7 @@ import json
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -186,17 +189,55 @@ def _table(df: pd.DataFrame, max_rows: int | None = None) -> str:
     return out
 
 
-def _png(fig: Figure) -> str:
-    """Render ``fig`` with the Agg canvas to an ``<img>`` tag with a base64 PNG."""
+#: Significant digits of the numbers a figure carries: more than a plot can show, fewer bytes than repr.
+_VALUE_DIGITS = 7
+
+
+@dataclass(frozen=True)
+class _Plot:
+    """A rendered figure and the numbers drawn in it.
+
+    ``img`` is the ``<img>`` tag (base64 PNG); ``values`` is ``{"figure": name, "series": [...]}``,
+    one entry per drawn series, built from the very arrays handed to matplotlib (see :func:`_line`,
+    :func:`_hist`), so a test or a reader can check a figure's numbers without reading pixels.
+    """
+
+    img: str
+    values: dict[str, Any]
+
+
+def _numbers(values: Any) -> list[Any]:
+    """``values`` (array-like) as a JSON list of floats rounded to :data:`_VALUE_DIGITS` significant digits;
+    NaN and infinities become null (JSON has no NaN)."""
+    flat = np.asarray(values, dtype=float).ravel()
+    return [float(f"{v:.{_VALUE_DIGITS}g}") if math.isfinite(v) else None for v in flat.tolist()]
+
+
+def _line(name: str, x: Any, y: Any, x_units: str, y_units: str, **extra: Any) -> dict[str, Any]:
+    """A drawn line or set of points: ``x`` in ``x_units`` against ``y`` in ``y_units``."""
+    return {"name": name, "kind": "line", "x": _numbers(x), "y": _numbers(y), "x_units": x_units, "y_units": y_units,
+            **extra}
+
+
+def _hist(name: str, counts: Any, edges: Any, units: str, count_units: str, **extra: Any) -> dict[str, Any]:
+    """A drawn histogram: ``counts`` (``count_units``) per bin between consecutive ``edges`` (``units``)."""
+    return {"name": name, "kind": "histogram", "counts": _numbers(counts), "bin_edges": _numbers(edges),
+            "units": units, "count_units": count_units, **extra}
+
+
+def _png(fig: Figure, name: str, series: Sequence[Mapping[str, Any]]) -> _Plot:
+    """Render ``fig`` with the Agg canvas to an ``<img>`` tag with a base64 PNG, kept with the ``series`` it draws."""
     FigureCanvasAgg(fig)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=_FIG_DPI, metadata={"Software": None})
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f'<img src="data:image/png;base64,{data}" alt="">'
+    return _Plot(f'<img src="data:image/png;base64,{data}" alt="">', {"figure": name, "series": [dict(s) for s in series]})
 
 
-def _figure(img_tag: str, caption: str) -> str:
-    return f"<figure>{img_tag}<figcaption>{caption}</figcaption></figure>"
+def _figure(plot: _Plot, caption: str) -> str:
+    """``<figure>`` with the image, the caption and, in ``data-values``, the figure's numbers as escaped JSON."""
+    values = _esc(json.dumps(plot.values, ensure_ascii=False, allow_nan=False, separators=(",", ":")))
+    return f'<figure data-values="{values}">{plot.img}<figcaption>{caption}</figcaption></figure>'
 
 
 def _empty_note(text: str) -> str:
@@ -247,20 +288,23 @@ def _fmt_quantity(value: float | None, unit: str) -> str:
 # --------------------------------------------------------------------------- figures
 
 
-def _counts_figure(counts: pd.DataFrame) -> str:
+def _counts_figure(counts: pd.DataFrame) -> _Plot:
+    """Cells per frame (count) against time (min)."""
+    time_min = counts["time_min"].to_numpy(dtype=float)
+    n_cells = counts["n_cells"].to_numpy(dtype=float)
     with matplotlib.rc_context(_RC):
         fig = Figure(figsize=(7.6, 3.0))
         ax = fig.add_subplot()
         ax.plot(
-            counts["time_min"], counts["n_cells"], color=_ACCENT, marker="o", markersize=3, linewidth=1.4,
+            time_min, n_cells, color=_ACCENT, marker="o", markersize=3, linewidth=1.4,
             clip_on=False, zorder=3,
         )
         ax.set_xlabel("time (min)")
         ax.set_ylabel("cells per frame (count)")
-        ax.set_ylim(bottom=0, top=max(1.0, float(counts["n_cells"].max()) * 1.08))
+        ax.set_ylim(bottom=0, top=max(1.0, float(n_cells.max()) * 1.08))
         ax.set_title("Segmented cells over time")
         fig.tight_layout()
-        return _png(fig)
+        return _png(fig, "counts", [_line("cells per frame", time_min, n_cells, "min", "cells")])
 
 
 def _label_colours(labels: np.ndarray) -> np.ndarray:
@@ -298,8 +342,12 @@ def _overlay_panel(
     unit: str,
     limits: tuple[float, float],
     thickness: int,
-) -> None:
-    """Grey ``image`` with outlines, placed at ``origin`` (y, x px) in ``unit`` (``scale`` units per px)."""
+) -> dict[str, Any]:
+    """Grey ``image`` with outlines, placed at ``origin`` (y, x px) in ``unit`` (``scale`` units per px).
+
+    Returns the panel's series: ``extent`` (left, right, bottom, top in ``unit``), the grey
+    ``display_limits`` (image units) and the ``labels`` outlined (ids, sorted).
+    """
     ny, nx = image.shape
     y0, x0 = origin
     extent = (x0 * scale, (x0 + nx) * scale, (y0 + ny) * scale, y0 * scale)
@@ -307,6 +355,9 @@ def _overlay_panel(
     ax.imshow(_outline_rgba(labels, thickness), extent=extent, interpolation="nearest")
     ax.set_xlabel(f"x ({unit})")
     ax.set_ylabel(f"y ({unit})")
+    drawn = np.unique(labels[labels > 0])
+    return {"kind": "image", "extent": _numbers(extent), "extent_units": unit, "display_limits": _numbers(limits),
+            "labels": [int(v) for v in drawn], "n_objects": int(drawn.size)}
 
 
 def _stretch(image: np.ndarray) -> tuple[float, float]:
@@ -342,7 +393,9 @@ def _scale_bar(ax: Any, width_um: float) -> None:
 
 def _overlay_figure(
     image: np.ndarray, labels: np.ndarray, frame: int, time_min: float | None, pixel_size_um: float | None
-) -> str:
+) -> _Plot:
+    """One frame (grey) with object outlines; a second, zoomed panel for a frame larger than
+    :data:`_DETAIL_ABOVE_PX`.  ``time_min`` in minutes, ``pixel_size_um`` in µm per px (None: axes in px)."""
     vmin, vmax = _stretch(image)
     ny, nx = image.shape
     scale, unit = (pixel_size_um, "µm") if pixel_size_um is not None else (1.0, "px")
@@ -358,17 +411,20 @@ def _overlay_figure(
             width = 6.4
             fig = Figure(figsize=(width, min(6.4, max(2.5, width * (ny / nx) * 0.92))))
             ax = fig.add_subplot()
-            _overlay_panel(ax, image, labels, (0, 0), scale, unit, (vmin, vmax), thickness)
+            panels = [{"name": f"frame {frame}", "frame": int(frame),
+                       **_overlay_panel(ax, image, labels, (0, 0), scale, unit, (vmin, vmax), thickness)}]
             ax.set_title(title)
         else:
             fig = Figure(figsize=(11.0, 5.6))
             full, zoom = fig.subplots(1, 2)
-            _overlay_panel(full, image, labels, (0, 0), scale, unit, (vmin, vmax), thickness)
+            panels = [{"name": f"frame {frame}", "frame": int(frame),
+                       **_overlay_panel(full, image, labels, (0, 0), scale, unit, (vmin, vmax), thickness)}]
             full.set_title(title)
             side = _DETAIL_SIZE_PX
             y0, x0 = max(0, (ny - side) // 2), max(0, (nx - side) // 2)
             window = (slice(y0, y0 + side), slice(x0, x0 + side))
-            _overlay_panel(zoom, image[window], labels[window], (y0, x0), scale, unit, (vmin, vmax), 1)
+            panels.append({"name": f"frame {frame}, central detail", "frame": int(frame),
+                           **_overlay_panel(zoom, image[window], labels[window], (y0, x0), scale, unit, (vmin, vmax), 1)})
             h, w = image[window].shape
             zoom.set_title(f"Detail: central {w} × {h} px")
             full.add_patch(
@@ -377,10 +433,13 @@ def _overlay_figure(
                 )
             )
         fig.tight_layout()
-        return _png(fig)
+        return _png(fig, "overlay", panels)
 
 
-def _histogram_figure(values: np.ndarray, xlabel: str, ylabel: str, title: str, colour: str) -> str:
+def _histogram_figure(
+    values: np.ndarray, xlabel: str, ylabel: str, title: str, colour: str, name: str, units: str, count_units: str
+) -> _Plot:
+    """Histogram of the finite ``values`` (in ``units``) with their median marked; ``name`` names the figure."""
     values = values[np.isfinite(values)]
     edges = np.histogram_bin_edges(values, bins="auto")
     if edges.size > 61:
@@ -389,17 +448,21 @@ def _histogram_figure(values: np.ndarray, xlabel: str, ylabel: str, title: str, 
     with matplotlib.rc_context(_RC):
         fig = Figure(figsize=(7.6, 3.0))
         ax = fig.add_subplot()
-        ax.hist(values, bins=edges.tolist(), color=colour, edgecolor="white", linewidth=0.5)
+        drawn, drawn_edges, _ = ax.hist(values, bins=edges.tolist(), color=colour, edgecolor="white", linewidth=0.5)
         ax.axvline(median, color="#c53030", linestyle="--", linewidth=1.2, label=f"median {median:.3g}")
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.set_title(title)
         ax.legend(loc="upper right")
         fig.tight_layout()
-        return _png(fig)
+        return _png(fig, name, [_hist(xlabel, drawn, drawn_edges, units, count_units, median=_numbers([median])[0])])
 
 
-def _percentile_figure(per_frame: pd.DataFrame, frame_interval_min: float | None) -> str:
+def _percentile_figure(per_frame: pd.DataFrame, frame_interval_min: float | None) -> _Plot:
+    """Low and high normalization percentile values (raw intensity units) per frame, one colour per channel;
+    x in minutes when ``frame_interval_min`` (min) is known, else in frames."""
+    x_units = "min" if frame_interval_min is not None else "frame"
+    series: list[dict[str, Any]] = []
     with matplotlib.rc_context(_RC):
         fig = Figure(figsize=(7.6, 3.0))
         ax = fig.add_subplot()
@@ -410,14 +473,18 @@ def _percentile_figure(per_frame: pd.DataFrame, frame_interval_min: float | None
             if frame_interval_min is not None:
                 x = x * frame_interval_min
             colour = colours[i % len(colours)]
-            ax.plot(x, rows["high_value"], color=colour, linewidth=1.3, label=f"channel {channel} high")
-            ax.plot(x, rows["low_value"], color=colour, linewidth=1.0, linestyle="--", label=f"channel {channel} low")
+            high = rows["high_value"].to_numpy(dtype=float)
+            low = rows["low_value"].to_numpy(dtype=float)
+            ax.plot(x, high, color=colour, linewidth=1.3, label=f"channel {channel} high")
+            ax.plot(x, low, color=colour, linewidth=1.0, linestyle="--", label=f"channel {channel} low")
+            series.append(_line(f"channel {channel} high", x, high, x_units, "raw intensity", channel=_clean(channel)))
+            series.append(_line(f"channel {channel} low", x, low, x_units, "raw intensity", channel=_clean(channel)))
         ax.set_xlabel("time (min)" if frame_interval_min is not None else "frame (index)")
         ax.set_ylabel("intensity (raw units)")
         ax.set_title("Per-frame normalization percentiles")
         ax.legend(loc="best", fontsize=8, ncol=2)
         fig.tight_layout()
-        return _png(fig)
+        return _png(fig, "normalization percentiles", series)
 
 
 # --------------------------------------------------------------------------- tracks, lineage, MSD
@@ -569,8 +636,12 @@ def _family_colours(roots: np.ndarray, generations: np.ndarray) -> np.ndarray:
 
 def _lineage_figure(
     info: pd.DataFrame, parent_of: Mapping[int, int], families: Sequence[list[int]], frame_interval_min: float | None
-) -> str:
-    """Tracks as horizontal bars over time, daughters joined to their mother at the division."""
+) -> _Plot:
+    """Tracks as horizontal bars over time, daughters joined to their mother at the division.
+
+    Each bar runs from half a frame before a track's first frame to half a frame after its last one, in
+    minutes when ``frame_interval_min`` (min) is known, else in frames.
+    """
     order = [t for family in families for t in family]
     row = {t: i for i, t in enumerate(order)}
     step = frame_interval_min if frame_interval_min is not None else 1.0
@@ -630,7 +701,14 @@ def _lineage_figure(
         ax.set_xlabel("time (min)" if frame_interval_min is not None else "frame (index)")
         ax.set_title("Lineage tree")
         fig.tight_layout()
-        return _png(fig)
+        units = "min" if frame_interval_min is not None else "frame"
+        series = [
+            {"name": "tracks", "kind": "bars", "track_id": [int(t) for t in order], "start": _numbers(starts),
+             "end": _numbers(ends), "units": units},
+            {"name": "divisions", "kind": "links", "parent": [int(p) for p in mothers],
+             "time": _numbers([(float(info.at[p, "last_frame"]) + 0.5) * step for p in mothers]), "units": units},
+        ]
+        return _png(fig, "lineage", series)
 
 
 def _fit_exponent(lag: np.ndarray, msd: np.ndarray) -> float | None:
@@ -644,17 +722,20 @@ def _fit_exponent(lag: np.ndarray, msd: np.ndarray) -> float | None:
     return float(slope)
 
 
-def _msd_figure(ensemble: pd.DataFrame, per_track: pd.DataFrame) -> str:
+def _msd_figure(ensemble: pd.DataFrame, per_track: pd.DataFrame) -> _Plot:
     """Ensemble MSD (µm²) against lag (min) on log-log axes, grey per-track curves, slope 1 and 2 guides."""
     ens = ensemble[(ensemble["lag_min"] > 0) & (ensemble["msd_um2"] > 0)]
     with matplotlib.rc_context(_RC):
         fig = Figure(figsize=(7.6, 4.0))
         ax = fig.add_subplot()
         curves = []
-        for _, rows in per_track.groupby("track_id", sort=True):
+        series: list[dict[str, Any]] = []
+        for track_id, rows in per_track.groupby("track_id", sort=True):
             rows = rows[(rows["lag_min"] > 0) & (rows["msd_um2"] > 0)]
             if len(rows) >= 2:
                 curves.append(np.column_stack([rows["lag_min"].to_numpy(float), rows["msd_um2"].to_numpy(float)]))
+                series.append(_line(f"track {track_id}", curves[-1][:, 0], curves[-1][:, 1], "min", "µm²",
+                                    track_id=int(track_id)))
         if curves:
             ax.add_collection(
                 LineCollection(curves, colors="#a0aec0", linewidths=0.6, alpha=0.8, label="single tracks", zorder=2)
@@ -662,6 +743,7 @@ def _msd_figure(ensemble: pd.DataFrame, per_track: pd.DataFrame) -> str:
         lag = ens["lag_min"].to_numpy(float)
         msd = ens["msd_um2"].to_numpy(float)
         ax.plot(lag, msd, color=_ACCENT, marker="o", markersize=3, linewidth=1.8, label="ensemble", zorder=4)
+        series.insert(0, _line("ensemble", lag, msd, "min", "µm²"))
         if lag.size:
             x = np.array([lag.min(), lag.max()]) if lag.max() > lag.min() else np.array([lag.min(), lag.min() * 2])
             ax.plot(x, msd[0] * (x / lag[0]), color="#1a202c", linestyle="--", linewidth=1.0,
@@ -682,7 +764,7 @@ def _msd_figure(ensemble: pd.DataFrame, per_track: pd.DataFrame) -> str:
         ax.set_title("Mean squared displacement")
         ax.legend(loc="upper left", fontsize=8)
         fig.tight_layout()
-        return _png(fig)
+        return _png(fig, "msd", series)
 
 
 def _track_polylines(tracks: pd.DataFrame, scale: float) -> tuple[list[np.ndarray], np.ndarray]:
@@ -705,8 +787,12 @@ def _track_polylines(tracks: pd.DataFrame, scale: float) -> tuple[list[np.ndarra
 
 def _tracks_overlay_figure(
     image: np.ndarray | None, tracks: pd.DataFrame, info: pd.DataFrame, frame: int, pixel_size_um: float | None
-) -> str:
-    """Trajectories over the overlay frame, one colour per family, a dot at each track's position in ``frame``."""
+) -> _Plot:
+    """Trajectories over the overlay frame, one colour per family, a dot at each track's position in ``frame``.
+
+    Positions are pixel centres, ``(x_px + 0.5, y_px + 0.5)``, in µm (× ``pixel_size_um``, µm per px) or,
+    when the pixel size is unknown, in px.
+    """
     scale, unit = (pixel_size_um, "µm") if pixel_size_um is not None else (1.0, "px")
     lines, line_ids = _track_polylines(tracks, scale)
     if image is not None:
@@ -740,11 +826,19 @@ def _tracks_overlay_figure(
                     linewidths=1.1, alpha=0.9, zorder=3,
                 )
             )
+        series = [
+            _line(f"track {int(line_ids[i])}", lines[i][:, 0], lines[i][:, 1], unit, unit, track_id=int(line_ids[i]))
+            for i in keep
+        ]
         now = tracks[tracks["frame"] == frame]
         now = now[np.isfinite(now["x_px"].to_numpy(float)) & np.isfinite(now["y_px"].to_numpy(float))]
+        dots_x = (now["x_px"].to_numpy(float) + 0.5) * scale
+        dots_y = (now["y_px"].to_numpy(float) + 0.5) * scale
+        series.append(_line(f"tracks in frame {frame}", dots_x, dots_y, unit, unit,
+                            track_id=[int(t) for t in now["track_id"]]))
         if len(now):
             ax.scatter(
-                (now["x_px"].to_numpy(float) + 0.5) * scale, (now["y_px"].to_numpy(float) + 0.5) * scale,
+                dots_x, dots_y,
                 s=16, c=[colour_of[int(t)] for t in now["track_id"]], edgecolors="white", linewidths=0.6, zorder=4,
             )
         ax.set_xlim(extent[0], extent[1])
@@ -755,7 +849,7 @@ def _tracks_overlay_figure(
             _scale_bar(ax, nx * scale)
         ax.set_title(f"Tracks over frame {frame}: {len(keep)} trajectories, {len(now)} tracks in this frame")
         fig.tight_layout()
-        return _png(fig)
+        return _png(fig, "trajectories", series)
 
 
 def _downsample(image: np.ndarray, step: int) -> np.ndarray:
@@ -772,7 +866,7 @@ def _downsample(image: np.ndarray, step: int) -> np.ndarray:
 
 def _montage_figure(
     panels: Sequence[tuple[int, np.ndarray, np.ndarray]], frame_interval_min: float | None, pixel_size_um: float | None
-) -> str:
+) -> _Plot:
     """Grid of segmentation overlays (at most 4 per row), each titled with frame, time and object count."""
     n = len(panels)
     nrows = math.ceil(n / 4)
@@ -786,6 +880,7 @@ def _montage_figure(
     with matplotlib.rc_context({**_RC, "axes.grid": False, "axes.titlesize": 9}):
         fig = Figure(figsize=(width, height))
         axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+        series: list[dict[str, Any]] = []
         for ax, (frame, image, labels) in zip(axes, panels, strict=False):
             n_objects = int(np.unique(labels[labels > 0]).size)
             # Shrink large frames to about the panel's size first: faster, and outlines stay 1 px wide.
@@ -794,8 +889,10 @@ def _montage_figure(
                 step = 1
             small = _downsample(image, step)
             small_labels = labels[::step, ::step][: small.shape[0], : small.shape[1]]
-            _overlay_panel(ax, small, small_labels, (0, 0), pixel * step, unit, _stretch(small), 1)
+            drawn = _overlay_panel(ax, small, small_labels, (0, 0), pixel * step, unit, _stretch(small), 1)
             when = f" ({frame * frame_interval_min:.4g} min)" if frame_interval_min is not None else ""
+            # The title counts the objects of the full-resolution frame; the panel may show fewer after shrinking.
+            series.append({"name": f"frame {frame}", "frame": int(frame), **drawn, "n_objects": n_objects})
             ax.set_title(f"frame {frame}{when}: {n_objects} object{'' if n_objects == 1 else 's'}")
             ax.set_xticks([])
             ax.set_yticks([])
@@ -806,7 +903,7 @@ def _montage_figure(
         for ax in axes[n:]:
             ax.set_axis_off()
         fig.tight_layout()
-        return _png(fig)
+        return _png(fig, "montage", series)
 
 
 def _intensity_figure(
@@ -814,9 +911,13 @@ def _intensity_figure(
     normalized: np.ndarray | None,
     movie_values: tuple[float, float] | None,
     movie_percentiles: tuple[float, float] | None,
-) -> str:
-    """Histograms (log count axis) of raw and normalized intensities, side by side, with the mapping marked."""
+) -> _Plot:
+    """Histograms (log count axis) of raw and normalized intensities, side by side, with the mapping marked.
+
+    ``movie_values``: the movie-wide low and high percentile values (raw units) at ``movie_percentiles`` (%).
+    """
     panels = [(name, values) for name, values in (("raw", raw), ("normalized", normalized)) if values is not None]
+    series: list[dict[str, Any]] = []
     with matplotlib.rc_context(_RC):
         fig = Figure(figsize=(10.0, 3.2))
         axes = fig.subplots(1, len(panels), squeeze=False).ravel()
@@ -825,6 +926,9 @@ def _intensity_figure(
             if not span[1] > span[0]:
                 span = (span[0] - 0.5, span[0] + 0.5)
             counts, edges = np.histogram(values, bins=100, range=span)
+            units = "raw intensity" if name == "raw" else "normalized intensity"
+            marks = [0.0, 1.0] if name == "normalized" else list(movie_values) if movie_values is not None else []
+            series.append(_hist(name, counts, edges, units, "pixels", marked=_numbers(marks)))
             # Empty bins sit on the baseline (a log axis has no 0).
             ax.stairs(
                 np.maximum(counts, 0.8), edges, baseline=0.8, fill=True,
@@ -849,7 +953,7 @@ def _intensity_figure(
                 ax.legend(loc="upper right", fontsize=8)
             ax.set_ylabel("pixels (count, log scale)")
         fig.tight_layout()
-        return _png(fig)
+        return _png(fig, "intensity", series)
 
 
 # --------------------------------------------------------------------------- evaluation figures
@@ -863,8 +967,10 @@ _IOU_SERIES: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def _iou_figure(segmentation: Mapping[str, Any]) -> str:
+def _iou_figure(segmentation: Mapping[str, Any]) -> _Plot:
+    """Average precision, precision, recall and F1 (0-1) against the IoU threshold (0-1)."""
     thresholds = np.asarray([_num(v) for v in segmentation.get("iou_thresholds") or []], dtype=float)
+    series: list[dict[str, Any]] = []
     with matplotlib.rc_context(_RC):
         fig = Figure(figsize=(7.6, 3.4))
         ax = fig.add_subplot()
@@ -872,16 +978,19 @@ def _iou_figure(segmentation: Mapping[str, Any]) -> str:
             values = np.asarray([_num(v) for v in segmentation.get(key) or []], dtype=float)
             if values.size == thresholds.size and np.isfinite(values).any():
                 ax.plot(thresholds, values, marker="o", markersize=3, linewidth=1.4, color=colour, label=label)
+                series.append(_line(label, thresholds, values, "IoU", "score", key=key))
         ax.set_ylim(0.0, 1.03)
         ax.set_xlabel("IoU threshold (intersection over union, 0–1)")
         ax.set_ylabel("score (0–1)")
         ax.set_title("Segmentation matching against ground truth")
         ax.legend(loc="lower left", fontsize=8)
         fig.tight_layout()
-        return _png(fig)
+        return _png(fig, "segmentation evaluation", series)
 
 
-def _evaluation_counts_figure(per_frame: pd.DataFrame) -> str:
+def _evaluation_counts_figure(per_frame: pd.DataFrame) -> _Plot:
+    """Cells per frame (count) in the ground truth and the prediction, and their difference, against time
+    (min) when every frame has one, else against the frame index."""
     use_time = "time_min" in per_frame and bool(np.isfinite(per_frame["time_min"].to_numpy(float)).all())
     x = per_frame["time_min" if use_time else "frame"].to_numpy(float)
     truth = per_frame["n_true"].to_numpy(float)
@@ -903,11 +1012,17 @@ def _evaluation_counts_figure(per_frame: pd.DataFrame) -> str:
         bottom.set_ylabel("error (cells)")
         bottom.set_xlabel("time (min)" if use_time else "frame (index)")
         fig.tight_layout()
-        return _png(fig)
+        x_units = "min" if use_time else "frame"
+        series = [
+            _line("ground truth", x, truth, x_units, "cells"),
+            _line("predicted", x, predicted, x_units, "cells"),
+            _line("error", x, error, x_units, "cells"),
+        ]
+        return _png(fig, "count evaluation", series)
 
 
-def _summary_evaluation_figure(samples: Sequence[str], values: Mapping[str, Sequence[float]]) -> str:
-    """Grouped bars: one group per sample, one bar per measure (missing values leave a gap)."""
+def _summary_evaluation_figure(samples: Sequence[str], values: Mapping[str, Sequence[float]]) -> _Plot:
+    """Grouped bars: one group per sample, one bar per measure (scores 0-1; missing values leave a gap)."""
     n = len(samples)
     keys = list(values)
     width = 0.8 / max(len(keys), 1)
@@ -916,8 +1031,11 @@ def _summary_evaluation_figure(samples: Sequence[str], values: Mapping[str, Sequ
         fig = Figure(figsize=(min(10.0, max(5.0, 1.6 + 0.6 * n)), 3.6))
         ax = fig.add_subplot()
         x = np.arange(n, dtype=float)
+        series: list[dict[str, Any]] = []
         for i, key in enumerate(keys):
             heights = np.asarray(values[key], dtype=float)
+            series.append({"name": key, "kind": "bars", "sample": [str(s) for s in samples],
+                           "height": _numbers(heights), "units": "score"})
             ax.bar(x + (i - (len(keys) - 1) / 2) * width, np.nan_to_num(heights, nan=0.0), width=width,
                    color=colours[i % len(colours)], label=key)
         ax.set_xticks(x)
@@ -929,7 +1047,7 @@ def _summary_evaluation_figure(samples: Sequence[str], values: Mapping[str, Sequ
         ax.set_title("Evaluation against ground truth")
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
         fig.tight_layout()
-        return _png(fig)
+        return _png(fig, "summary evaluation", series)
 
 
 # --------------------------------------------------------------------------- sections
@@ -1922,7 +2040,9 @@ def build_sample_report(
     areas = cells["area_um2"].to_numpy(dtype=float) if n_cells else np.zeros(0)
     if np.isfinite(areas).any():
         body = _figure(
-            _histogram_figure(areas, "cell area (µm²)", "cells (count)", "Cell area, all frames", _ACCENT),
+            _histogram_figure(
+                areas, "cell area (µm²)", "cells (count)", "Cell area, all frames", _ACCENT, "areas", "µm²", "cells"
+            ),
             f"Areas of all {n_cells} cell detections, all frames pooled.",
         )
     else:
@@ -1935,7 +2055,8 @@ def build_sample_report(
     if finite_speeds.size:
         body = _figure(
             _histogram_figure(
-                finite_speeds, "mean track speed (µm/min)", "tracks (count)", "Track speed", "#2f855a"
+                finite_speeds, "mean track speed (µm/min)", "tracks (count)", "Track speed", "#2f855a", "speeds",
+                "µm/min", "tracks",
             ),
             f"Path length divided by duration for the {finite_speeds.size} track(s) spanning at least two frames"
             + (f"; {n_excluded} short track(s) left out." if n_excluded else "."),

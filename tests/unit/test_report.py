@@ -1,10 +1,12 @@
-"""Tests of cellpipe.report: self-contained HTML with real, non-blank embedded figures."""
+"""Tests of cellpipe.report: self-contained HTML with real, non-blank embedded figures that carry the numbers they draw."""
 
 from __future__ import annotations
 
 import base64
 import io
+import json
 import re
+from html.parser import HTMLParser
 
 import numpy as np
 import pandas as pd
@@ -638,3 +640,262 @@ def test_short_tracks_are_left_out_of_the_statistics(movie: dict) -> None:
     assert "1 short track(s) (column excluded in track_metrics.parquet) are not shown" in html_text
     table = _section_html(html_text, "tracks")
     assert table.count("<tr>") == 1 + 2  # header + the two passing tracks
+
+
+# --------------------------------------------------------------------------- the numbers behind each figure
+
+#: Tracks with fewer frames are flagged excluded='short' in the measured fixture below.
+MIN_TRACK_FRAMES = 3
+
+
+class _FigureValues(HTMLParser):
+    """Collects the ``data-values`` attribute of every ``<figure>`` as an HTML parser reads it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str | None] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "figure":
+            self.found.append(dict(attrs).get("data-values"))
+
+
+def _figure_values(html_text: str) -> dict[str, dict]:
+    """The ``data-values`` JSON of every figure, by figure name."""
+    parser = _FigureValues()
+    parser.feed(html_text)
+    parser.close()
+    out = {}
+    for raw in parser.found:
+        assert raw is not None
+        values = json.loads(raw)
+        assert values["figure"] not in out, values["figure"]
+        out[values["figure"]] = values
+    return out
+
+
+def _series(values: dict, name: str) -> dict:
+    matches = [s for s in values["series"] if s["name"] == name]
+    assert len(matches) == 1, (name, [s["name"] for s in values["series"]])
+    return matches[0]
+
+
+def _close(actual: list, expected: np.ndarray | list) -> None:
+    """The carried numbers (7 significant digits) equal ``expected``."""
+    np.testing.assert_allclose(np.asarray(actual, dtype=float), np.asarray(expected, dtype=float), rtol=1e-6, atol=1e-9)
+
+
+@pytest.fixture(scope="module")
+def measured(family: dict) -> dict:
+    """The family movie plus a 2-frame track 5, measured by cellpipe.measure, and its report.
+
+    The cells, track and count tables are the real ones (measure_cells, summarize_tracks with
+    MIN_TRACK_FRAMES, counts_per_frame); the percentile table has per-frame rows too.
+    """
+    tracks = pd.concat(
+        [family["tracks"], _tracks_table([(f, 5, 8.0, 50.0 + f, 0, 5, 0) for f in (7, 8)])], ignore_index=True
+    )
+    labels = family["labels"].copy()
+    for f in (7, 8):
+        rr, cc = disk((8.0, 50.0 + f), 4, shape=labels.shape[1:])
+        labels[f, rr, cc] = 5
+    images = family["images"][:, np.newaxis]
+    n_frames = labels.shape[0]
+    cells = measure_cells(labels, images, tracks, PIXEL_UM, INTERVAL_MIN, MeasureSettings(channel_names=["GFP"]))
+    per_frame = [(1, f, 1.0, 99.8, 90.0 + f, 400.0 - 3.0 * f) for f in range(n_frames)]
+    per_frame += [(0, f, 1.0, 99.8, 100.0 + 0.5 * f, 300.0 + 2.0 * f) for f in range(n_frames)]
+    percentiles = pd.concat(
+        [family["percentiles"], pd.DataFrame(per_frame, columns=family["percentiles"].columns)], ignore_index=True
+    )
+    inputs = {
+        "counts": counts_per_frame(cells, n_frames, INTERVAL_MIN),
+        "cells": cells,
+        "track_summary": summarize_tracks(cells, tracks, INTERVAL_MIN, min_track_frames=MIN_TRACK_FRAMES),
+        "percentiles": percentiles,
+    }
+    html_text = build_sample_report(
+        "measured", inputs["counts"], cells, inputs["track_summary"], family["images"][6], labels[6], 6,
+        percentiles, {}, pixel_size_um=PIXEL_UM, frame_interval_min=INTERVAL_MIN, tracks=tracks,
+        lineage=family["lineage"], montage=[(t, family["images"][t], labels[t]) for t in (0, 3, 7, 9)],
+        intensity_samples=family["samples"], evaluation=EVALUATION,
+    )
+    return {**inputs, "tracks": tracks, "labels": labels, "html": html_text, "values": _figure_values(html_text)}
+
+
+def test_every_figure_carries_its_numbers(measured: dict) -> None:
+    html_text = measured["html"]
+    assert html_text.count("<figure") == html_text.count("<figure data-values=") == len(_decoded_pngs(html_text))
+    assert set(measured["values"]) == {
+        "counts", "overlay", "montage", "trajectories", "lineage", "areas", "speeds", "msd", "intensity",
+        "normalization percentiles", "segmentation evaluation", "count evaluation",
+    }
+    _assert_self_contained(html_text)  # the numbers are an attribute, not a script
+
+
+def test_counts_figure_numbers(measured: dict) -> None:
+    cells, n_frames = measured["cells"], measured["labels"].shape[0]
+    per_frame = cells.groupby("frame").size().reindex(range(n_frames), fill_value=0)
+    series = _series(measured["values"]["counts"], "cells per frame")
+    assert (series["x_units"], series["y_units"]) == ("min", "cells")
+    _close(series["x"], np.arange(n_frames) * INTERVAL_MIN)
+    _close(series["y"], per_frame.to_numpy())
+
+
+def _assert_histogram_of(series: dict, values: np.ndarray) -> None:
+    """``series`` is a histogram of exactly ``values``: every value in a bin, the counts, the median."""
+    edges = np.asarray(series["bin_edges"])
+    assert np.all(np.diff(edges) > 0)
+    assert edges[0] == pytest.approx(values.min(), rel=1e-6) and edges[-1] == pytest.approx(values.max(), rel=1e-6)
+    assert sum(series["counts"]) == values.size
+    # The carried edges are rounded to 7 digits: the smallest and largest value may sit just outside them.
+    _close(series["counts"], np.histogram(np.clip(values, edges[0], edges[-1]), bins=edges)[0])
+    assert series["median"] == pytest.approx(float(np.median(values)), rel=1e-6)
+
+
+def test_area_histogram_numbers(measured: dict) -> None:
+    """Areas in µm²: pixels counted in the label image times the pixel area, not the cells table's own area."""
+    labels = measured["labels"]
+    areas = np.concatenate(
+        [np.bincount(frame.ravel())[1:][np.bincount(frame.ravel())[1:] > 0] for frame in labels]
+    ) * PIXEL_UM**2
+    series = _series(measured["values"]["areas"], "cell area (µm²)")
+    assert (series["units"], series["count_units"]) == ("µm²", "cells")
+    _assert_histogram_of(series, areas)
+
+
+def _path_speeds(cells: pd.DataFrame, min_frames: int) -> dict[int, float]:
+    """Per track with at least ``min_frames`` positions: path length of its centroids / duration (µm/min)."""
+    speeds = {}
+    for track_id, rows in cells.dropna(subset=["track_id"]).groupby("track_id"):
+        rows = rows.sort_values("frame")
+        if len(rows) < min_frames:
+            continue
+        y, x = rows["centroid_y_um"].to_numpy(), rows["centroid_x_um"].to_numpy()
+        path = float(np.sum(np.sqrt(np.diff(y) ** 2 + np.diff(x) ** 2)))
+        speeds[int(track_id)] = path / ((rows["frame"].max() - rows["frame"].min()) * INTERVAL_MIN)
+    return speeds
+
+
+def test_speed_histogram_numbers(measured: dict) -> None:
+    speeds = _path_speeds(measured["cells"], MIN_TRACK_FRAMES)
+    assert sorted(speeds) == [1, 2, 3, 4]  # track 5 is short: left out
+    series = _series(measured["values"]["speeds"], "mean track speed (µm/min)")
+    assert (series["units"], series["count_units"]) == ("µm/min", "tracks")
+    _assert_histogram_of(series, np.asarray(list(speeds.values())))
+
+
+def test_trajectory_numbers(measured: dict) -> None:
+    """Each trajectory is its track's pixel centres in µm, in frame order; the dots are the overlay frame's."""
+    tracks, values = measured["tracks"], measured["values"]["trajectories"]
+    for track_id, rows in tracks.groupby("track_id"):
+        rows = rows.sort_values("frame")
+        series = _series(values, f"track {track_id}")
+        assert (series["x_units"], series["y_units"]) == ("µm", "µm")
+        _close(series["x"], (rows["x_px"].to_numpy() + 0.5) * PIXEL_UM)
+        _close(series["y"], (rows["y_px"].to_numpy() + 0.5) * PIXEL_UM)
+    now = tracks[tracks["frame"] == 6]
+    dots = _series(values, "tracks in frame 6")
+    assert dots["track_id"] == now["track_id"].tolist()
+    _close(dots["x"], (now["x_px"].to_numpy() + 0.5) * PIXEL_UM)
+    _close(dots["y"], (now["y_px"].to_numpy() + 0.5) * PIXEL_UM)
+
+
+def test_lineage_numbers(measured: dict) -> None:
+    """Bars span each track's frames ± half a frame (min); the division sits at the mother's end."""
+    tracks, values = measured["tracks"], measured["values"]["lineage"]
+    bars = _series(values, "tracks")
+    assert bars["units"] == "min" and sorted(bars["track_id"]) == sorted(tracks["track_id"].unique().tolist())
+    frames = tracks.groupby("track_id")["frame"]
+    _close(bars["start"], (frames.min().loc[bars["track_id"]].to_numpy() - 0.5) * INTERVAL_MIN)
+    _close(bars["end"], (frames.max().loc[bars["track_id"]].to_numpy() + 0.5) * INTERVAL_MIN)
+    divisions = _series(values, "divisions")
+    assert divisions["parent"] == [1]
+    _close(divisions["time"], [(tracks.loc[tracks["track_id"] == 1, "frame"].max() + 0.5) * INTERVAL_MIN])
+
+
+def _pooled_msd(tracks: pd.DataFrame) -> dict[int, list[float]]:
+    """Squared displacements (µm²) by lag (frames) of every track's pairs of positions, each track up to
+    lag max(n // 4, min(3, n - 1)) with n its number of positions."""
+    by_lag: dict[int, list[float]] = {}
+    for _, rows in tracks.groupby("track_id"):
+        position = {int(f): (y, x) for f, y, x in zip(rows["frame"], rows["y_um"], rows["x_um"], strict=True)}
+        n = len(position)
+        for lag in range(1, max(n // 4, min(3, n - 1)) + 1):
+            for f, (y, x) in position.items():
+                if f + lag in position:
+                    y2, x2 = position[f + lag]
+                    by_lag.setdefault(lag, []).append((y2 - y) ** 2 + (x2 - x) ** 2)
+    return by_lag
+
+
+def test_msd_numbers(measured: dict) -> None:
+    """Ensemble and per-track MSD of the tracks that enter statistics (short track 5 left out)."""
+    tracks, values = measured["tracks"], measured["values"]["msd"]
+    tracks = tracks[tracks.groupby("track_id")["frame"].transform("size") >= MIN_TRACK_FRAMES]
+    assert sorted(tracks["track_id"].unique()) == [1, 2, 3, 4]
+    ensemble = _series(values, "ensemble")
+    assert (ensemble["x_units"], ensemble["y_units"]) == ("min", "µm²")
+    pooled = _pooled_msd(tracks)
+    _close(ensemble["x"], [lag * INTERVAL_MIN for lag in sorted(pooled)])
+    _close(ensemble["y"], [np.mean(pooled[lag]) for lag in sorted(pooled)])
+    for track_id, rows in tracks.groupby("track_id"):
+        own = _pooled_msd(rows)
+        if len(own) < 2:
+            continue
+        series = _series(values, f"track {track_id}")
+        _close(series["x"], [lag * INTERVAL_MIN for lag in sorted(own)])
+        _close(series["y"], [np.mean(own[lag]) for lag in sorted(own)])
+
+
+def test_overlay_and_montage_numbers(measured: dict) -> None:
+    labels = measured["labels"]
+    (panel,) = measured["values"]["overlay"]["series"]
+    assert panel["frame"] == 6 and panel["extent_units"] == "µm"
+    assert panel["labels"] == sorted(set(np.unique(labels[6]).tolist()) - {0})
+    _close(panel["extent"], [0.0, labels.shape[2] * PIXEL_UM, labels.shape[1] * PIXEL_UM, 0.0])
+    montage = measured["values"]["montage"]["series"]
+    assert [p["frame"] for p in montage] == [0, 3, 7, 9]
+    assert [p["n_objects"] for p in montage] == [np.unique(labels[t][labels[t] > 0]).size for t in (0, 3, 7, 9)]
+
+
+def test_normalization_figure_numbers(measured: dict, family: dict) -> None:
+    values, table = measured["values"], measured["percentiles"]
+    movie = table[table["frame"] == -1].iloc[0]
+    for name in ("raw", "normalized"):
+        samples = family["samples"][name]
+        series = _series(values["intensity"], name)
+        counts, edges = np.histogram(samples, bins=100, range=(samples.min(), samples.max()))
+        _close(series["counts"], counts)
+        _close(series["bin_edges"], edges)
+    _close(_series(values["intensity"], "raw")["marked"], [movie["low_value"], movie["high_value"]])
+    for channel in (0, 1):
+        rows = table[(table["channel"] == channel) & (table["frame"] >= 0)].sort_values("frame")
+        for level in ("high", "low"):
+            series = _series(values["normalization percentiles"], f"channel {channel} {level}")
+            assert (series["x_units"], series["y_units"]) == ("min", "raw intensity")
+            _close(series["x"], rows["frame"].to_numpy() * INTERVAL_MIN)
+            _close(series["y"], rows[f"{level}_value"].to_numpy())
+
+
+def test_evaluation_figure_numbers(measured: dict, family: dict) -> None:
+    segmentation = measured["values"]["segmentation evaluation"]
+    for key, label in (("average_precision", "average precision"), ("precision", "precision"),
+                       ("recall", "recall"), ("f1", "F1")):
+        series = _series(segmentation, label)
+        _close(series["x"], EVALUATION["segmentation"]["iou_thresholds"])
+        _close(series["y"], EVALUATION["segmentation"][key])
+    per_frame = pd.DataFrame(EVALUATION["counts"]["per_frame"])
+    counts = measured["values"]["count evaluation"]
+    for name, expected in (("ground truth", per_frame["n_true"]), ("predicted", per_frame["n_predicted"]),
+                           ("error", per_frame["n_predicted"] - per_frame["n_true"])):
+        series = _series(counts, name)
+        _close(series["x"], per_frame["frame"] * 2.0)
+        _close(series["y"], expected)
+
+    rows = [summary_row(name, measured["counts"], measured["cells"], measured["track_summary"], evaluation=evaluation)
+            for name, evaluation in (("b", EVALUATION), ("a", None))]
+    bars = _figure_values(build_summary_report(rows))["summary evaluation"]
+    seg = _series(bars, "SEG")
+    assert seg["sample"] == ["b"]
+    _close(seg["height"], [EVALUATION["ctc"]["SEG"]])
+    _close(_series(bars, "AP50")["height"], [EVALUATION["segmentation"]["average_precision"][0]])
