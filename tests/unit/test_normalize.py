@@ -96,6 +96,30 @@ def test_frame_mode_uses_each_frames_own_percentiles() -> None:
     np.testing.assert_allclose(means, means[0], atol=0.02)
 
 
+@pytest.mark.parametrize("mode", ["movie", "frame"])
+@pytest.mark.parametrize("low, high", [(1.0, 99.8), (5.0, 90.0)])
+def test_low_and_high_percentiles_are_each_their_own(mode: str, low: float, high: float) -> None:
+    """Percentiles that are not mirror images (the defaults 1 and 99.8 %, and 5 and 90 %): each value is the
+    intensity at its own percentile.  Frame t of channel c holds the integers c * 10000 + t * 1000 + 0..999
+    shuffled, so the p-th percentile (linear interpolation) of n consecutive integers from a is a + p / 100 * (n - 1)."""
+    rng = np.random.default_rng(5)
+    n_frames, n_pixels = 3, 1000
+    movie = np.stack(
+        [np.stack([c * 10000 + t * n_pixels + rng.permutation(n_pixels) for c in range(2)]) for t in range(n_frames)]
+    ).reshape(n_frames, 2, 20, 50).astype(np.uint16)
+    out, table = normalize_movie(movie, NormalizeSettings(mode=mode, low_percentile=low, high_percentile=high))
+    for row in table.itertuples():
+        if mode == "movie":
+            first, n = row.channel * 10000, n_frames * n_pixels
+        else:
+            first, n = row.channel * 10000 + row.frame * n_pixels, n_pixels
+        assert (row.low_percentile, row.high_percentile) == (low, high)
+        assert row.low_value == pytest.approx(first + low / 100 * (n - 1))
+        assert row.high_value == pytest.approx(first + high / 100 * (n - 1))
+    assert len(table) == (2 if mode == "movie" else 2 * n_frames)
+    assert out.shape == movie.shape
+
+
 def test_apply_normalization_on_a_batch_uses_the_rows_of_those_frames() -> None:
     movie = _movie()
     settings = NormalizeSettings(mode="frame")
