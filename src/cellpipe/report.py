@@ -4,7 +4,8 @@ The pages open from disk without a network: styles are inline, there are no
 scripts, and every figure is a PNG rendered with matplotlib's Agg canvas and
 embedded as a base64 ``data:`` URI.  Each ``<figure>`` carries the numbers it
 draws in a ``data-values`` attribute (JSON: per series its name, units and
-x/y values or histogram counts and bin edges).  Every string that comes from data or
+x/y values or histogram counts and bin edges; at most :data:`_MAX_CARRIED_NUMBERS`
+numbers per figure, whole series beyond it counted in ``series_left_out``).  Every string that comes from data or
 configuration is HTML-escaped.  The functions return the HTML as a string;
 writing it is :mod:`cellpipe.io`'s job.
 """
@@ -191,6 +192,9 @@ def _table(df: pd.DataFrame, max_rows: int | None = None) -> str:
 
 #: Significant digits of the numbers a figure carries: more than a plot can show, fewer bytes than repr.
 _VALUE_DIGITS = 7
+#: Numbers one figure carries at most (about 1 MB of the page): a movie with thousands of tracks over hundreds
+#: of frames would otherwise put tens of MB of trajectory positions into its report.
+_MAX_CARRIED_NUMBERS = 100_000
 
 
 @dataclass(frozen=True)
@@ -225,13 +229,30 @@ def _hist(name: str, counts: Any, edges: Any, units: str, count_units: str, **ex
             "units": units, "count_units": count_units, **extra}
 
 
+def _size(series: Mapping[str, Any]) -> int:
+    """Numbers in one series: the lengths of its lists, 1 for each other value."""
+    return sum(len(v) if isinstance(v, list) else 1 for v in series.values())
+
+
 def _png(fig: Figure, name: str, series: Sequence[Mapping[str, Any]]) -> _Plot:
-    """Render ``fig`` with the Agg canvas to an ``<img>`` tag with a base64 PNG, kept with the ``series`` it draws."""
+    """Render ``fig`` with the Agg canvas to an ``<img>`` tag with a base64 PNG, kept with the ``series`` it draws.
+
+    Series are kept whole and in order up to :data:`_MAX_CARRIED_NUMBERS` numbers; those beyond are left
+    out and counted in ``series_left_out`` (0 when every series is carried).
+    """
     FigureCanvasAgg(fig)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=_FIG_DPI, metadata={"Software": None})
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return _Plot(f'<img src="data:image/png;base64,{data}" alt="">', {"figure": name, "series": [dict(s) for s in series]})
+    carried: list[dict[str, Any]] = []
+    total = 0
+    for entry in series:
+        total += _size(entry)
+        if total > _MAX_CARRIED_NUMBERS and carried:
+            break
+        carried.append(dict(entry))
+    values = {"figure": name, "series": carried, "series_left_out": len(series) - len(carried)}
+    return _Plot(f'<img src="data:image/png;base64,{data}" alt="">', values)
 
 
 def _figure(plot: _Plot, caption: str) -> str:
@@ -826,16 +847,16 @@ def _tracks_overlay_figure(
                     linewidths=1.1, alpha=0.9, zorder=3,
                 )
             )
-        series = [
-            _line(f"track {int(line_ids[i])}", lines[i][:, 0], lines[i][:, 1], unit, unit, track_id=int(line_ids[i]))
-            for i in keep
-        ]
         now = tracks[tracks["frame"] == frame]
         now = now[np.isfinite(now["x_px"].to_numpy(float)) & np.isfinite(now["y_px"].to_numpy(float))]
         dots_x = (now["x_px"].to_numpy(float) + 0.5) * scale
         dots_y = (now["y_px"].to_numpy(float) + 0.5) * scale
-        series.append(_line(f"tracks in frame {frame}", dots_x, dots_y, unit, unit,
-                            track_id=[int(t) for t in now["track_id"]]))
+        # The dots first: a movie with very many tracks may have later trajectories left out of the numbers.
+        series = [_line(f"tracks in frame {frame}", dots_x, dots_y, unit, unit, track_id=[int(t) for t in now["track_id"]])]
+        series += [
+            _line(f"track {int(line_ids[i])}", lines[i][:, 0], lines[i][:, 1], unit, unit, track_id=int(line_ids[i]))
+            for i in keep
+        ]
         if len(now):
             ax.scatter(
                 dots_x, dots_y,

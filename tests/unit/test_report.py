@@ -25,6 +25,7 @@ from cellpipe.report import (
     _msd_body,
     _parent_map,
     _track_info,
+    _trajectories_body,
     _valid_tracks,
     build_sample_report,
     build_summary_report,
@@ -729,6 +730,7 @@ def test_every_figure_carries_its_numbers(measured: dict) -> None:
         "counts", "overlay", "montage", "trajectories", "lineage", "areas", "speeds", "msd", "intensity",
         "normalization percentiles", "segmentation evaluation", "count evaluation",
     }
+    assert all(values["series_left_out"] == 0 for values in measured["values"].values())
     _assert_self_contained(html_text)  # the numbers are an attribute, not a script
 
 
@@ -899,3 +901,18 @@ def test_evaluation_figure_numbers(measured: dict, family: dict) -> None:
     assert seg["sample"] == ["b"]
     _close(seg["height"], [EVALUATION["ctc"]["SEG"]])
     _close(_series(bars, "AP50")["height"], [EVALUATION["segmentation"]["average_precision"][0]])
+
+
+def test_a_figure_carries_at_most_its_cap_of_whole_series() -> None:
+    """600 tracks over 100 frames (120,000 coordinates): the trajectories carry the overlay frame's dots and
+    whole trajectories up to 100,000 numbers, and count the trajectories left out."""
+    walks = _random_walks(600, 100, seed=2)
+    tracks = _valid_tracks(walks.assign(y_px=walks["y_um"] + 50.0, x_px=walks["x_um"] + 50.0, parent=0))
+    (values,) = _figure_values(_trajectories_body(tracks, None, 3, PIXEL_UM)).values()
+    dots, *trajectories = values["series"]
+    assert dots["name"] == "tracks in frame 3" and len(dots["x"]) == 600
+    assert values["series_left_out"] == 600 - len(trajectories) > 0
+    assert sum(len(s["x"]) + len(s["y"]) for s in trajectories) <= 100_000
+    for series in trajectories:
+        rows = tracks[tracks["track_id"] == series["track_id"]]
+        _close(series["x"], (rows["x_px"].to_numpy() + 0.5) * PIXEL_UM)
