@@ -31,7 +31,7 @@ BIN = Path(sys.executable).parent
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # CELLPIPE_REQUIRE_ALL=1 (make test): every skip is a failure with its reason (tests/require_all.py)
+    # CELLPIPE_REQUIRE_ALL=1 (make test) or CI=true: every skip off the allow-list is a failure with its reason (tests/require_all.py)
     if not config.pluginmanager.has_plugin("require_all"):
         config.pluginmanager.import_plugin("require_all")
 

@@ -19,7 +19,8 @@ from conftest import BIN, REPO, default_config, run_snakemake, snakemake_env, wr
 
 pytestmark = pytest.mark.workflow
 
-TINY = {"n_frames": 12, "shape": [160, 160], "n_cells": 7, "seed": 3}
+# 96 rows by 160 columns: a position with y and x swapped, or a label image transposed, lands outside the frame
+TINY = {"n_frames": 12, "shape": [96, 160], "n_cells": 6, "seed": 5, "pixel_size_um": 0.65, "frame_interval_min": 5.0}
 SAMPLES_TSV = "sample\tmovie\tground_truth\ntiny\tresults/simulated/tiny/movie.ome.tif\tresults/simulated/tiny/01_GT\n"
 
 
@@ -37,6 +38,54 @@ def ground_truth_counts(gt: Path, n_frames: int) -> np.ndarray:
         mask = tifffile.imread(gt / "TRA" / f"man_track{t:03d}.tif")
         counts.append(len(np.unique(mask[mask > 0])))
     return np.array(counts)
+
+
+def object_centres(masks) -> pd.DataFrame:
+    """``frame, value, y, x, area``: each object of each (Y, X) instance mask, its centre the mean row (``y``) and
+    column (``x``) of its pixels (px), ``area`` in px; ``frame`` is the mask's index in ``masks``."""
+    rows = []
+    for frame, mask in enumerate(masks):
+        ids = np.asarray(mask).astype(np.int64).ravel()
+        rr, cc = np.indices(np.shape(mask))
+        n = np.bincount(ids)
+        sum_y, sum_x = np.bincount(ids, rr.ravel()), np.bincount(ids, cc.ravel())
+        rows += [(frame, v, sum_y[v] / n[v], sum_x[v] / n[v], n[v]) for v in np.flatnonzero(n) if v > 0]
+    return pd.DataFrame(rows, columns=["frame", "value", "y", "x", "area"])
+
+
+def true_nuclei(run: Path) -> pd.DataFrame:
+    """The simulator's nuclei (``frame, value, y, x``, px): the objects of its CTC TRA masks, each value a true track id."""
+    gt = run / "results" / "simulated" / "tiny" / "01_GT" / "TRA"
+    masks = [tifffile.imread(gt / f"man_track{t:03d}.tif") for t in range(TINY["n_frames"])]
+    assert {m.shape for m in masks} == {tuple(TINY["shape"])}  # the truth itself is rows x columns
+    return object_centres(masks)
+
+
+def pixel_size_um(run: Path) -> float:
+    """Pixel size (µm/px) the run's config gives the simulated movie (simulate.tiny.pixel_size_um)."""
+    return float(yaml.safe_load((run / "config" / "config.yaml").read_text())["simulate"]["tiny"]["pixel_size_um"])
+
+
+# a segmented nucleus' centre lies well within a pixel of the simulator's (0.5 px at most on this movie); a point with
+# y and x swapped lies tens of px away, outside the 96 px high frame when its x is beyond 96 px
+TOLERANCE_PX = 1.5
+
+
+def assert_on_the_true_nuclei(found: pd.DataFrame, truth: pd.DataFrame, tolerance: float, what: str) -> None:
+    """``found`` and ``truth`` hold ``frame, y, x`` in one unit (px or µm, ``tolerance`` likewise).  In every frame
+    each true nucleus has a found point within ``tolerance`` in y and, separately, in x, and each found point a true
+    nucleus; the nearest point (in the plane) is the one compared."""
+    assert sorted(found["frame"].unique()) == sorted(truth["frame"].unique()), f"{what}: frames"
+    assert found["y"].notna().all() and found["x"].notna().all(), what
+    misses = []
+    for frame, true in truth.groupby("frame"):
+        seen = found[found["frame"] == frame]
+        for points, others, role in ((true, seen, "true nucleus"), (seen, true, f"{what} point")):
+            for y, x in points[["y", "x"]].to_numpy(np.float64):
+                near = others.iloc[int(np.argmin(np.hypot(others["y"] - y, others["x"] - x)))]
+                if abs(near["y"] - y) > tolerance or abs(near["x"] - x) > tolerance:
+                    misses.append(f"frame {frame}: {role} at y {y:.2f}, x {x:.2f}; nearest at y {near['y']:.2f}, x {near['x']:.2f}")
+    assert not misses, f"{what}: {len(misses)} point(s) off the true nuclei:\n" + "\n".join(misses[:20])
 
 
 @pytest.fixture(scope="module")
@@ -246,14 +295,76 @@ def test_counts_match_simulator_ground_truth(tiny_run: Path) -> None:
 def test_cell_table_in_physical_units(tiny_run: Path) -> None:
     res = tiny_run / "results"
     cells = pd.read_parquet(res / "tiny" / "cells.parquet")
-    px = 0.65  # the simulator's default pixel size, read back from the OME-TIFF by ingest
+    px = pixel_size_um(tiny_run)  # written into the OME-TIFF by the simulator, read back by ingest
     gt = tifffile.imread(res / "simulated" / "tiny" / "01_GT" / "TRA" / "man_track000.tif")
     gt_area_um2 = np.median(np.bincount(gt.ravel())[1:][np.bincount(gt.ravel())[1:] > 0]) * px * px
     area = cells.loc[cells["frame"] == 0, "area_um2"].median()
     assert area == pytest.approx(gt_area_um2, rel=0.25)
-    assert cells["centroid_x_um"].max() <= 160 * px
+    height, width = TINY["shape"]
+    assert cells["centroid_y_um"].max() <= height * px and cells["centroid_x_um"].max() <= width * px
+    assert cells["centroid_x_um"].max() > height * px  # x spans the 160 px width, not the 96 px height
     assert cells["track_id"].notna().mean() > 0.9
     assert set(cells["time_min"].unique()) <= {5.0 * t for t in range(TINY["n_frames"])}
+
+
+def test_label_images_and_ctc_masks_are_rows_by_columns_with_objects_on_the_true_nuclei(tiny_run: Path) -> None:
+    """The image is (T, C, 96, 160); labels/cells, labels/tracks and each CTC maskTTT.tif are 96 rows by 160 columns,
+    not transposed, and their objects' centres are the simulator's nuclei in y and x (within 1.5 px)."""
+    from cellpipe.io import omezarr
+
+    sample = tiny_run / "results" / "tiny"
+    truth = true_nuclei(tiny_run)
+    n_frames, shape = TINY["n_frames"], tuple(TINY["shape"])
+    assert omezarr.open_ome_image(sample / "image.ome.zarr").data.shape == (n_frames, 1, *shape)
+    for name in ("cells", "tracks"):
+        labels = np.asarray(omezarr.open_ome_image(sample / "image.ome.zarr" / "labels" / name).data)
+        assert labels.shape == (n_frames, *shape), name
+        assert_on_the_true_nuclei(object_centres(labels), truth, TOLERANCE_PX, f"labels/{name}")
+    masks = [tifffile.imread(sample / "ctc" / f"mask{t:03d}.tif") for t in range(n_frames)]
+    assert {m.shape for m in masks} == {shape}
+    assert_on_the_true_nuclei(object_centres(masks), truth, TOLERANCE_PX, "CTC masks")
+
+
+def test_tracks_and_cells_lie_on_the_true_nuclei_in_y_and_x(tiny_run: Path) -> None:
+    """tracks.parquet (``y_px, x_px`` and, with the config's pixel size, ``y_um, x_um``) and cells.parquet
+    (``centroid_y_um, centroid_x_um``) put every object on a simulated nucleus, y and x each within 1.5 px."""
+    sample = tiny_run / "results" / "tiny"
+    truth = true_nuclei(tiny_run)
+    px = pixel_size_um(tiny_run)
+    truth_um = truth.assign(y=truth["y"] * px, x=truth["x"] * px)
+    tracks = pd.read_parquet(sample / "tracks.parquet")
+    assert_on_the_true_nuclei(tracks.rename(columns={"y_px": "y", "x_px": "x"}), truth, TOLERANCE_PX, "tracks.parquet (px)")
+    assert_on_the_true_nuclei(tracks[["frame", "y_um", "x_um"]].rename(columns={"y_um": "y", "x_um": "x"}), truth_um,
+                              TOLERANCE_PX * px, "tracks.parquet (µm)")
+    cells = pd.read_parquet(sample / "cells.parquet").rename(columns={"centroid_y_um": "y", "centroid_x_um": "x"})
+    assert_on_the_true_nuclei(cells, truth_um, TOLERANCE_PX * px, "cells.parquet")
+    # the nuclei spread over the whole width: x beyond the frame's height is where a swap shows
+    assert (truth["x"] > TINY["shape"][0] + TOLERANCE_PX).mean() > 0.2
+
+
+def test_napari_csv_and_geff_lie_on_the_true_nuclei_in_y_and_x(tiny_run: Path) -> None:
+    """tracks_napari.csv (``t, y, x`` in frames and px, ``t_min, y_um, x_um``) and the nodes of tracks.geff (axes
+    ``t`` in minutes, ``y, x`` in µm) put every object on a simulated nucleus of its frame, y and x each within
+    1.5 px; minutes and µm come from the config's frame interval and pixel size."""
+    from geff.core_io import read_to_memory
+
+    sample = tiny_run / "results" / "tiny"
+    truth = true_nuclei(tiny_run)
+    px = pixel_size_um(tiny_run)
+    interval = float(yaml.safe_load((tiny_run / "config" / "config.yaml").read_text())["simulate"]["tiny"]["frame_interval_min"])
+    truth_um = truth.assign(y=truth["y"] * px, x=truth["x"] * px)
+
+    csv = pd.read_csv(sample / "tracks_napari.csv")
+    assert_on_the_true_nuclei(csv.rename(columns={"t": "frame"}), truth, TOLERANCE_PX, "tracks_napari.csv (px)")
+    assert np.allclose(csv["t_min"] / interval, np.round(csv["t_min"] / interval))
+    physical = pd.DataFrame({"frame": np.round(csv["t_min"] / interval).astype(int), "y": csv["y_um"], "x": csv["x_um"]})
+    assert_on_the_true_nuclei(physical, truth_um, TOLERANCE_PX * px, "tracks_napari.csv (µm)")
+
+    props = {k: np.asarray(v["values"]) for k, v in read_to_memory(str(sample / "tracks.geff"))["node_props"].items()}
+    frame = props["t"] / interval
+    assert np.allclose(frame, np.round(frame))
+    nodes = pd.DataFrame({"frame": np.round(frame).astype(int), "y": props["y"], "x": props["x"]})
+    assert_on_the_true_nuclei(nodes, truth_um, TOLERANCE_PX * px, "tracks.geff nodes (µm)")
 
 
 def test_tracks_follow_ground_truth(tiny_run: Path) -> None:
@@ -625,7 +736,7 @@ def test_gpu_out_of_memory_is_retried_with_half_the_batch(tiny_run: Path, tmp_pa
     from cellpipe.io import omezarr
 
     config = tiny_config()
-    config["segment"]["cellpose"]["batch_size"] = 8  # a 160x160 px frame is one tile: 8 frames per pass
+    config["segment"]["cellpose"]["batch_size"] = 8  # a 96x160 px frame is one tile: 8 frames per pass
     workdir = write_workdir(tmp_path, config, SAMPLES_TSV)
     target, labels = "results/tiny/segmentation.json", workdir / "results" / "tiny" / "image.ome.zarr" / "labels"
 
