@@ -151,7 +151,7 @@ def _evaluate(
 
     segm: dict[str, Any]
     if gt.complete:
-        segm = segmentation_scores({t: gt.masks[t] for t in gt.complete}, predicted, ev.iou_thresholds)
+        segm = segmentation_scores(gt.complete_masks, predicted, ev.iou_thresholds)
         segm["source"] = "image.ome.zarr/labels/cells"
     else:
         segm = {"reason": "no completely annotated segmentation frame" if gt.masks else "no segmentation ground truth"}
