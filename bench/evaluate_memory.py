@@ -7,7 +7,8 @@ For each length a movie of ``--side`` x ``--side`` px frames with dividing nucle
 masks in every tenth) and, as the result to score, a perturbed copy of it (the longest track
 that does not divide deleted, the first division missed, every third frame's masks shifted by
 2 px).  Each way of scoring then runs in a fresh Python process and reports its peak resident set
-size (``ru_maxrss``, MB: exact, not sampled):
+size (``VmHWM`` of /proc/self/status, MB: exact, not sampled, and unlike ``ru_maxrss`` not raised
+by the memory of the process that started it; Linux only):
 
 * ``imports``: the libraries imported, nothing scored (the floor every way shares);
 * ``folders``: py-ctcmetrics' ``evaluate_sequence`` and traccuracy's ``load_ctc_data`` on the
@@ -37,14 +38,16 @@ import pandas as pd
 from bench.common import REPO, machine, print_table
 
 _CHILD = """
-import json, resource, sys, time
+import json, sys, time
 how, gt, res = sys.argv[1:4]
 start = time.perf_counter()
 from cellpipe.evaluate import (ctc_scores, division_scores, json_safe, streamed_ctc_scores,
                                streamed_division_scores)
 from cellpipe.io.ctc import TiffFrames, read_ctc_tracks
 scores = None
-if how == "folders":
+if how == "imports":
+    import ctc_metrics.scripts.evaluate, traccuracy.loaders, traccuracy.matchers, traccuracy.metrics  # noqa: F401
+elif how == "folders":
     scores = {"ctc": ctc_scores(res, gt), "divisions": division_scores(res, gt)}
 elif how == "streamed":
     markers, result = TiffFrames(gt + "/TRA", "man_track*.tif"), TiffFrames(res, "mask*.tif")
@@ -54,7 +57,8 @@ elif how == "streamed":
                                    truth_segmentation=TiffFrames(gt + "/SEG", "man_seg*.tif")),
         "divisions": streamed_division_scores(markers, truth_tracks, result, result_tracks),
     }
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux -> MiB
+# this process's own high-water mark (ru_maxrss would include the parent's memory at the fork)
+peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")) / 1024  # KiB -> MiB
 print(json.dumps({"peak_mb": peak, "seconds": time.perf_counter() - start, "scores": json_safe(scores)}))
 """
 
