@@ -20,6 +20,12 @@ started it; Linux only):
 Both give CTC SEG, DET, TRA, AOGM and its error counts, BC(1) and traccuracy's division
 detection; the table says whether every value is equal, and gives the peaks side by side with
 their ratio, and the growth of each from the shortest movie to the longest.
+
+``--step-against COMMIT`` (needs ../shared and git) also runs the whole evaluate_sample step on
+GOWT1 01 (92 frames of 1024², its real ground truth; as the result, the TRA markers with the
+longest non-dividing track deleted and every fourth frame shifted by 3 px, as the segmentation
+and as ``ctc/``) with this checkout's ``src/`` and with COMMIT's (``git archive``), each in a
+fresh process and in one thread, and compares the two evaluation.json files in full.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.common import REPO, machine, print_table
+from bench.common import GOWT1, REPO, machine, print_table, require
 
 _CHILD = """
 import json, sys, time
@@ -64,6 +70,21 @@ print(json.dumps({"peak_mb": peak, "seconds": time.perf_counter() - start, "scor
 """
 
 WAYS = ("imports", "folders", "streamed")
+
+_STEP = """
+import inspect, json, sys
+src, sample, gt, out = sys.argv[1:5]
+sys.path.insert(0, src)
+import cellpipe
+from cellpipe.steps_evaluate import evaluate_sample_step
+kwargs = dict(sample="gowt1", ground_truth=gt, segmentation=sample + "/segmentation.ome.zarr",
+              image=sample + "/image.ome.zarr", ctc_dir=sample + "/ctc", settings={}, evaluation=out)
+if "threads" in inspect.signature(evaluate_sample_step).parameters:  # before issue #29: a process pool
+    kwargs["threads"] = 1
+evaluate_sample_step(**kwargs)
+peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")) / 1024
+print(json.dumps({"peak_mb": peak, "cellpipe": cellpipe.__file__}))
+"""
 
 
 def perturbed(labels: np.ndarray, tracks: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
@@ -102,11 +123,63 @@ def measure(how: str, gt: str, res: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def gowt1_sample(folder: Path) -> None:
+    """image.ome.zarr, segmentation.ome.zarr and ctc/ of a degraded copy of GOWT1 01's TRA markers, under ``folder``."""
+    import tifffile
+
+    from cellpipe.io import omezarr
+    from cellpipe.io.ctc import read_ctc_label_stack, read_ctc_tracks, write_ctc_results
+
+    tra = require(GOWT1 / "01_GT") / "TRA"
+    raw = np.stack([tifffile.imread(f) for f in sorted((GOWT1 / "01").glob("t*.tif"))])
+    omezarr.write_ome_image(folder / "image.ome.zarr", raw[:, None], "tcyx", 0.24, 5.0)
+    del raw
+    labels, tracks = read_ctc_label_stack(tra, "man_track*.tif"), read_ctc_tracks(tra / "man_track.txt")
+    dividing = set(tracks.parent[tracks.parent > 0])
+    candidates = tracks[~tracks.label.isin(dividing) & (tracks.parent == 0)]
+    gone = int(candidates.label[(candidates.last_frame - candidates.first_frame).idxmax()])
+    labels[labels == gone] = 0
+    labels[::4] = np.roll(labels[::4], 3, axis=2)
+    omezarr.write_ome_image(folder / "segmentation.ome.zarr", labels.astype(np.uint32), "tyx", 0.24, 5.0, name="cells")
+    write_ctc_results(folder / "ctc", labels, tracks[tracks.label != gone])
+
+
+def step_against(commit: str, work: Path) -> None:
+    """evaluate_sample on GOWT1 01 with this checkout's code and with ``commit``'s: peaks and evaluation.json."""
+    old_src = work / f"src-{commit}"
+    old_src.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", commit, "src"], cwd=REPO, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(old_src)], input=archive, check=True)
+    sample = work / "gowt1"
+    sample.mkdir()
+    gowt1_sample(sample)
+    peaks, evaluations = {}, {}
+    for name, src in ((commit, old_src / "src"), ("this checkout", REPO / "src")):
+        out = work / f"evaluation-{len(peaks)}.json"
+        done = subprocess.run([sys.executable, "-c", _STEP, str(src), str(sample), str(GOWT1 / "01_GT"), str(out)],
+                              capture_output=True, text=True, cwd=work, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"evaluate_sample with {name} failed:\n{done.stderr[-3000:]}")
+        peaks[name] = json.loads(done.stdout.strip().splitlines()[-1])["peak_mb"]
+        evaluations[name] = json.loads(out.read_text())
+        print(f"  evaluate_sample with {name}: {peaks[name]:.0f} MB", flush=True)
+    old, new = peaks[commit], peaks["this checkout"]
+    ctc = evaluations["this checkout"]["ctc"]
+    print_table("evaluate_sample on GOWT1 01 (92 frames of 1024², one thread; peak MB)",
+                ["code", "peak MB", "SEG/DET/TRA", "evaluation.json"],
+                [[commit, f"{old:.0f}", "", ""],
+                 ["this checkout", f"{new:.0f}", f"{ctc['SEG']:.4f}/{ctc['DET']:.4f}/{ctc['TRA']:.4f}",
+                  "identical" if evaluations[commit] == evaluations["this checkout"] else "DIFFERENT"]])
+    print(f"this checkout / {commit} = {new / old:.2f}x")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", default="100,500", help="movie lengths, comma-separated (frames)")
     parser.add_argument("--side", type=int, default=512, help="frame side (px)")
     parser.add_argument("--work", type=Path, default=None, help="keep the folders here (default: a temp dir, removed)")
+    parser.add_argument("--step-against", metavar="COMMIT", default=None,
+                        help="also run evaluate_sample on GOWT1 01 with COMMIT's code and this checkout's (needs ../shared)")
     args = parser.parse_args(argv)
     lengths = [int(n) for n in args.frames.split(",")]
     work = args.work or Path(tempfile.mkdtemp(prefix="cellpipe-evaluate-memory-"))
@@ -141,6 +214,8 @@ def main(argv: list[str] | None = None) -> None:
         for how in ("folders", "streamed"):
             growth = found[long][how]["peak_mb"] / found[short][how]["peak_mb"]
             print(f"{how}: peak {long} frames / peak {short} frames = {growth:.2f}x")
+    if args.step_against:
+        step_against(args.step_against, work / "step")
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)
 
