@@ -3,10 +3,13 @@
 Nothing here re-implements a published metric:
 
 * **CTC SEG, DET, TRA**, the AOGM error counts and the CTC's branching correctness BC(i) come
-  from ``py-ctcmetrics`` (:func:`ctc_scores`), which reads a CTC result folder and a CTC
-  ground-truth folder.
+  from ``py-ctcmetrics``: :func:`ctc_scores` runs its evaluation of a CTC result folder against a
+  CTC ground-truth folder; :func:`streamed_ctc_scores` gives the same numbers from frame stacks
+  read one frame at a time (the library's own per-frame matching, then its measures computed
+  from the per-frame match lists), which is what the workflow runs.
 * **Division detection** precision, recall and F1 come from traccuracy's ``DivisionMetrics``
-  (:func:`division_scores`): a division is found when the mother and both daughters match,
+  (:func:`division_scores` on CTC folders, :func:`streamed_division_scores` one frame at a
+  time): a division is found when the mother and both daughters match,
   with a frame tolerance for divisions called early or late.  BC(i) is the stricter CTC
   variant (the mother's end and each daughter's start within i frames) and is reported next
   to it.
