@@ -14,7 +14,6 @@ import contextlib
 import logging
 import os
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,26 +45,16 @@ def _n_objects(frame: np.ndarray) -> int:
     return int(np.count_nonzero(np.unique(frame)))
 
 
-def _labels_ctc_scores(gt: GroundTruth, predicted: Callable[[int], np.ndarray]) -> dict[str, Any]:
+def _labels_ctc_scores(gt: GroundTruth, predicted: Any) -> dict[str, Any]:
     """SEG and DET of per-frame label ground truth: both sides as one-frame tracks, scored one frame at a time.
 
-    ``predicted(t)`` returns the predicted (Y, X) labels of frame ``t``."""
+    ``predicted[t]`` is the predicted (Y, X) labels of frame ``t`` (the segmentation's zarr array)."""
     frames = sorted(gt.masks)
     truth = SingleFrameTracks(gt.masks, frames)
-    result = SingleFrameTracks(_Frames(predicted), frames)
+    result = SingleFrameTracks(predicted, frames)
     scores = streamed_ctc_scores(truth, truth.tracks, result, result.tracks, truth_segmentation=truth, tracking=False)
     scores["result"] = "image.ome.zarr/labels/cells (annotated frames, each object a one-frame track)"
     return scores
-
-
-class _Frames:
-    """``read(t)`` as ``frames[t]``."""
-
-    def __init__(self, read: Callable[[int], np.ndarray]) -> None:
-        self._read = read
-
-    def __getitem__(self, t: int) -> np.ndarray:
-        return self._read(int(t))
 
 
 def evaluate_sample_step(
@@ -180,7 +169,7 @@ def _evaluate(
             ctc["branching_correctness"] = ctc.pop("divisions")
             divisions = streamed_division_scores(truth_markers, gt.tracks, result, result_tracks, ev.division_frame_tolerance)
     else:
-        ctc = _labels_ctc_scores(gt, predicted)
+        ctc = _labels_ctc_scores(gt, seg.data)
         ctc.pop("divisions", None)
         divisions = {"reason": "the ground truth has no lineage (label images only)"}
 
