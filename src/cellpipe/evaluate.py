@@ -39,9 +39,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import tifffile
 
-from cellpipe.io.ctc import TRACK_COLUMNS
+from cellpipe.io.ctc import TRACK_COLUMNS, write_label_tiff
 from cellpipe.metrics import instance_scores
 from cellpipe.settings import DEFAULT_IOU_THRESHOLDS, EvaluateSettings
 from cellpipe.versions import package_version
@@ -371,8 +370,8 @@ def ctc_match_frame(truth: np.ndarray, predicted: np.ndarray, scratch: PathLike)
     from ctc_metrics.utils.representations import match
 
     ref, comp = Path(scratch) / "reference.tif", Path(scratch) / "computed.tif"
-    tifffile.imwrite(ref, np.asarray(truth))
-    tifffile.imwrite(comp, np.asarray(predicted))
+    write_label_tiff(ref, truth)
+    write_label_tiff(comp, predicted)
     return match(str(ref), str(comp))
 
 

@@ -61,6 +61,7 @@ __all__ = [
     "write_ctc_movie",
     "write_ctc_results",
     "write_ctc_tracks",
+    "write_label_tiff",
     "write_simulation",
 ]
 
@@ -206,6 +207,11 @@ def read_ctc_labels(folder: PathLike, pattern: str = "man_track*.tif") -> dict[i
     if not files:
         raise ValueError(f"{folder}: no label images matching {pattern!r}")
     return {t: tifffile.imread(files[t]) for t in sorted(files)}
+
+
+def write_label_tiff(path: PathLike, frame: np.ndarray) -> None:
+    """Write one (Y, X) label image as a plain TIFF in its own dtype (a scratch file for a reader that takes paths)."""
+    tifffile.imwrite(path, np.asarray(frame))
 
 
 class TiffFrames(Mapping[int, np.ndarray]):
