@@ -4,7 +4,8 @@
 
 --quick segments 12 frames instead of 92 in the speed benchmark, skips the whole-workflow
 tracking run on GOWT1, times tracking on small movies only and measures the workflow's memory
-on 20- and 100-frame movies of 512² instead of 100 and 500 frames of 1024², and builds the job
+on 20- and 100-frame movies of 512² instead of 100 and 500 frames of 1024² (the evaluation's on 20 and
+100 frames of 256² instead of 100 and 500 of 512²), and builds the job
 graph for 10 and 100 samples instead of up to 1,000. Needs ../shared beside the
 checkout (real data); each module can also be run alone (python -m bench.<module> --help).
 """
@@ -15,6 +16,7 @@ import argparse
 
 from bench import (
     dag_scale,
+    evaluate_memory,
     msc_classical,
     segment_accuracy,
     segment_speed,
@@ -41,6 +43,8 @@ def main() -> None:
     track_scale.main(["--cells", "100,300", "--frames", "30"] if args.quick else [])
     print()
     workflow_memory.main(["--frames", "20,100", "--side", "512"] if args.quick else [])
+    print()
+    evaluate_memory.main(["--frames", "20,100", "--side", "256"] if args.quick else [])
     print()
     dag_scale.main(["--floors", *(["--samples", "10,100"] if args.quick else [])])
     print()

@@ -3,10 +3,13 @@
 Nothing here re-implements a published metric:
 
 * **CTC SEG, DET, TRA**, the AOGM error counts and the CTC's branching correctness BC(i) come
-  from ``py-ctcmetrics`` (:func:`ctc_scores`), which reads a CTC result folder and a CTC
-  ground-truth folder.
+  from ``py-ctcmetrics``: :func:`ctc_scores` runs its evaluation of a CTC result folder against a
+  CTC ground-truth folder; :func:`streamed_ctc_scores` gives the same numbers from frame stacks
+  read one frame at a time (the library's own per-frame matching, then its measures computed
+  from the per-frame match lists), which is what the workflow runs.
 * **Division detection** precision, recall and F1 come from traccuracy's ``DivisionMetrics``
-  (:func:`division_scores`): a division is found when the mother and both daughters match,
+  (:func:`division_scores` on CTC folders, :func:`streamed_division_scores` one frame at a
+  time): a division is found when the mother and both daughters match,
   with a frame tolerance for divisions called early or late.  BC(i) is the stricter CTC
   variant (the mother's end and each daughter's start within i frames) and is reported next
   to it.
@@ -29,12 +32,15 @@ import io
 import logging
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from cellpipe.io.ctc import TRACK_COLUMNS, write_label_tiff
 from cellpipe.metrics import instance_scores
 from cellpipe.settings import DEFAULT_IOU_THRESHOLDS, EvaluateSettings
 from cellpipe.versions import package_version
@@ -44,11 +50,15 @@ PathLike = str | os.PathLike[str]
 
 __all__ = [
     "EvaluateSettings",
+    "SingleFrameTracks",
     "count_errors",
+    "ctc_match_frame",
     "ctc_scores",
     "division_scores",
     "frame_segmentation_scores",
     "segmentation_scores",
+    "streamed_ctc_scores",
+    "streamed_division_scores",
 ]
 
 
@@ -213,16 +223,31 @@ def ctc_scores(
     """
     from ctc_metrics import evaluate_sequence
 
+    metrics = _ctc_metric_names(segmentation, tracking, division_frame_tolerance)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        raw = evaluate_sequence(str(res_dir), str(gt_dir), metrics=metrics, threads=max(1, int(threads)))
+    _log_printed(printed)
+    return _ctc_summary(raw, tracking, division_frame_tolerance)
+
+
+def _ctc_metric_names(segmentation: bool, tracking: bool, division_frame_tolerance: int) -> list[str]:
+    """py-ctcmetrics' names of the measures :func:`ctc_scores` reports."""
     metrics = ["Valid", "DET"]
     if segmentation:
         metrics.append("SEG")
     if tracking:
         metrics += ["TRA", "BC", f"BC({int(division_frame_tolerance)})"]
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        raw = evaluate_sequence(str(res_dir), str(gt_dir), metrics=metrics, threads=max(1, int(threads)))
+    return metrics
+
+
+def _log_printed(printed: io.StringIO) -> None:
     for line in printed.getvalue().splitlines():
         logger.info("py-ctcmetrics: %s", line[:500])
+
+
+def _ctc_summary(raw: Mapping[str, Any], tracking: bool, division_frame_tolerance: int) -> dict[str, Any]:
+    """The result of :func:`ctc_scores` from py-ctcmetrics' dictionary of measures ``raw``."""
 
     def number(key: str) -> float | None:
         value = raw.get(key)
@@ -270,16 +295,23 @@ def division_scores(res_dir: PathLike, gt_dir: PathLike, frame_tolerance: int = 
     = tp / predicted divisions, ``recall`` = tp / true divisions and their harmonic mean ``f1``
     (NaN where undefined).
     """
-    import traccuracy
-    from traccuracy import run_metrics
     from traccuracy.loaders import load_ctc_data
-    from traccuracy.matchers import CTCMatcher, IOUMatcher
-    from traccuracy.metrics import DivisionMetrics
 
     gt_dir, res_dir = Path(gt_dir), Path(res_dir)
     with contextlib.redirect_stderr(io.StringIO()):  # progress bars
         gt = load_ctc_data(str(gt_dir / "TRA"), str(gt_dir / "TRA" / "man_track.txt"), name="ground truth")
         pred = load_ctc_data(str(res_dir), str(res_dir / "res_track.txt"), name="result")
+    return _division_summary(gt, pred, frame_tolerance)
+
+
+def _division_summary(gt: Any, pred: Any, frame_tolerance: int) -> dict[str, Any]:
+    """traccuracy's division detection of the ``TrackingGraph`` ``pred`` against ``gt`` (:func:`division_scores`)."""
+    import traccuracy
+    from traccuracy import run_metrics
+    from traccuracy.matchers import CTCMatcher, IOUMatcher
+    from traccuracy.metrics import DivisionMetrics
+
+    with contextlib.redirect_stderr(io.StringIO()):  # progress bars
         metric = DivisionMetrics(max_frame_buffer=int(frame_tolerance))
         matcher_name = "CTC"
         try:
@@ -307,6 +339,205 @@ def division_scores(res_dir: PathLike, gt_dir: PathLike, frame_tolerance: int = 
         "recall": float(found["Division Recall"]),
         "f1": float(found["Division F1"]),
     }
+
+
+# ------------------------------------------------------------------------------------------
+# the same measures, one frame at a time
+# ------------------------------------------------------------------------------------------
+#
+# A "frame stack" below is any object with ``shape`` (T, Y, X) whose ``stack[t]`` (t an int) returns
+# the (Y, X) labels of frame t: a NumPy or zarr array, :class:`cellpipe.io.ctc.TiffFrames`.  Only one
+# frame of each side is held at a time; what is kept across frames are py-ctcmetrics' per-frame label
+# and match lists and traccuracy's graphs (a few numbers per object).
+
+
+def _track_rows(tracks: pd.DataFrame | np.ndarray) -> np.ndarray:
+    """A CTC track table as the (n, 4) integer array py-ctcmetrics reads from a track file."""
+    if isinstance(tracks, pd.DataFrame):
+        tracks = tracks[list(TRACK_COLUMNS)].to_numpy()
+    return np.asarray(tracks, dtype=np.int64).reshape(-1, 4)
+
+
+def ctc_match_frame(truth: np.ndarray, predicted: np.ndarray, scratch: PathLike) -> tuple[list, list, list, list, list]:
+    """py-ctcmetrics' matching of one frame: (Y, X) ground-truth and predicted labels.
+
+    Returns ``labels_ref, labels_comp, mapped_ref, mapped_comp, ious``: the labels present on each
+    side, the pairs matched (the predicted object covers more than half of the reference object's
+    pixels) and each pair's IoU.  The library's matching reads its frames from TIFF files, so both
+    frames are written to ``scratch`` (a folder) in their own dtype and handed to it: the matching is
+    the library's own, as it is for a CTC folder.
+    """
+    from ctc_metrics.utils.representations import match
+
+    ref, comp = Path(scratch) / "reference.tif", Path(scratch) / "computed.tif"
+    write_label_tiff(ref, truth)
+    write_label_tiff(comp, predicted)
+    return match(str(ref), str(comp))
+
+
+_MATCH_KEYS = ("labels_ref", "labels_comp", "mapped_ref", "mapped_comp", "ious")
+
+
+def streamed_ctc_scores(
+    truth_markers: Any,
+    truth_tracks: pd.DataFrame | np.ndarray,
+    result: Any,
+    result_tracks: pd.DataFrame | np.ndarray,
+    truth_segmentation: Mapping[int, np.ndarray] | None = None,
+    *,
+    tracking: bool = True,
+    division_frame_tolerance: int = 1,
+) -> dict[str, Any]:
+    """:func:`ctc_scores` of frame stacks, reading one frame of each at a time.
+
+    ``truth_markers`` and ``result`` are (T, Y, X) frame stacks (see above) of the CTC ground-truth
+    markers (``TRA``) and the result masks, pixel values = track labels; ``truth_tracks`` and
+    ``result_tracks`` their track tables (``label, first_frame, last_frame, parent``).
+    ``truth_segmentation`` maps frame -> (Y, X) ground-truth segmentation (``SEG``; any subset of
+    frames, read when scored); None: no SEG.  Each frame is matched by py-ctcmetrics
+    (:func:`ctc_match_frame`); the measures are py-ctcmetrics' ``valid`` and ``calculate_metrics``
+    applied to the per-frame match lists, the computation its folder evaluation makes after reading.
+    Returns what :func:`ctc_scores` returns for the same data written as CTC folders.
+    """
+    from ctc_metrics.metrics import valid
+    from ctc_metrics.scripts.evaluate import calculate_metrics
+
+    n = int(truth_markers.shape[0])
+    if int(result.shape[0]) != n:
+        raise ValueError(f"the result has {int(result.shape[0])} frames, the ground truth {n}")
+    seg_frames = sorted(int(t) for t in truth_segmentation) if truth_segmentation is not None else []
+    beyond = [t for t in seg_frames if not 0 <= t < n]
+    if beyond:
+        raise ValueError(f"segmentation ground truth of frame(s) {beyond[:10]} beyond the movie's {n} frames")
+    traj: dict[str, list] = {k: [] for k in _MATCH_KEYS}
+    segm: dict[str, list] = {k: [] for k in _MATCH_KEYS}
+    with tempfile.TemporaryDirectory(prefix="cellpipe-ctc-match-") as scratch:
+        for t in range(n):
+            predicted = np.asarray(result[t])
+            for key, value in zip(_MATCH_KEYS, ctc_match_frame(np.asarray(truth_markers[t]), predicted, scratch), strict=True):
+                traj[key].append(value)
+            if truth_segmentation is not None and t in truth_segmentation:
+                for key, value in zip(_MATCH_KEYS, ctc_match_frame(truth_segmentation[t], predicted, scratch), strict=True):
+                    segm[key].append(value)
+    comp_tracks, ref_tracks = _track_rows(result_tracks), _track_rows(truth_tracks)
+    metrics = _ctc_metric_names(truth_segmentation is not None, tracking, division_frame_tolerance)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        is_valid = valid([f"frame {t}" for t in range(n)], comp_tracks, traj["labels_comp"])
+        raw = calculate_metrics(comp_tracks, ref_tracks, traj, segm if truth_segmentation is not None else {}, metrics, is_valid)
+    _log_printed(printed)
+    logger.info("py-ctcmetrics scores of %d frames (%d with segmentation ground truth), one frame at a time", n, len(seg_frames))
+    return _ctc_summary(raw, tracking, division_frame_tolerance)
+
+
+class _FrameByFrame:
+    """A frame stack as traccuracy's CTC loader would hold it in memory, read one frame at a time.
+
+    traccuracy indexes its segmentation by frame only (``seg[t]``, ``seg[t, ...]``, iteration), so it
+    works on this in place of the (T, Y, X) array.  Frames are cast to the first frame's dtype
+    (uint64 for a non-integer one) as traccuracy's ``load_tiffs`` does.
+    """
+
+    def __init__(self, frames: Any) -> None:
+        self._frames = frames
+        self.shape = tuple(int(n) for n in frames.shape)
+        self.ndim = len(self.shape)
+        first = np.asarray(frames[0])
+        self.dtype = first.dtype if first.dtype.kind in "iu" else np.dtype(np.uint64)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        if isinstance(key, tuple):
+            if any(k is not Ellipsis for k in key[1:]):
+                raise IndexError("only whole frames are read")
+            key = key[0]
+        t = int(key)
+        if not 0 <= t < self.shape[0]:
+            raise IndexError(t)
+        return np.asarray(self._frames[t]).astype(self.dtype, copy=False)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return (self[t] for t in range(self.shape[0]))
+
+
+def _tracking_graph(frames: Any, tracks: pd.DataFrame | np.ndarray, name: str) -> Any:
+    """traccuracy's ``TrackingGraph`` of a CTC frame stack and its track table, as its ``load_ctc_data``
+    builds it from a folder (the same node attributes, checks and graph), with the frames read when used."""
+    from traccuracy import TrackingGraph
+    from traccuracy.loaders._ctc import _check_ctc, _get_node_attributes, ctc_to_graph
+
+    table = pd.DataFrame(_track_rows(tracks), columns=["Cell_ID", "Start", "End", "Parent_ID"])
+    stack = _FrameByFrame(frames)
+    with contextlib.redirect_stderr(io.StringIO()):  # progress bars
+        detections = _get_node_attributes(stack)
+        _check_ctc(table, detections, stack)
+        try:
+            graph = ctc_to_graph(table, detections)
+        except Exception as exc:
+            raise ValueError(f"{name}: the CTC track table does not fit its masks ({exc})") from exc
+    return TrackingGraph(graph, segmentation=stack, name=name, location_keys=("y", "x"))
+
+
+def streamed_division_scores(
+    truth_markers: Any,
+    truth_tracks: pd.DataFrame | np.ndarray,
+    result: Any,
+    result_tracks: pd.DataFrame | np.ndarray,
+    frame_tolerance: int = 1,
+) -> dict[str, Any]:
+    """:func:`division_scores` of frame stacks (as in :func:`streamed_ctc_scores`), one frame at a time.
+
+    traccuracy's graphs are built from per-frame object tables and its matchers read the masks frame
+    by frame, so the (T, Y, X) stacks are never held.  Returns what :func:`division_scores` returns for
+    the same data written as CTC folders.
+    """
+    gt = _tracking_graph(truth_markers, truth_tracks, "ground truth")
+    pred = _tracking_graph(result, result_tracks, "result")
+    return _division_summary(gt, pred, frame_tolerance)
+
+
+class SingleFrameTracks(Mapping[int, np.ndarray]):
+    """Per-frame label images as one-frame tracks (:func:`single_frame_tracks`), relabelled when read.
+
+    ``frames`` maps position -> (Y, X) labels for positions ``0..len(order)-1`` as ``frames[order[i]]``;
+    reading frame ``i`` of this stack gives ``frames[order[i]]`` relabelled 1..n after the objects of the
+    frames before it (uint32).  One pass over the frames at construction counts their objects;
+    ``tracks`` holds the CTC rows ``label, i, i, 0``; ``shape`` is (frames, Y, X).
+    """
+
+    def __init__(self, frames: Mapping[int, np.ndarray] | Any, order: Sequence[int]) -> None:
+        self._frames, self._order = frames, [int(t) for t in order]
+        self._offsets: list[int] = []
+        offset, frame_shape = 0, (0, 0)
+        for t in self._order:
+            frame = np.asarray(frames[t])
+            frame_shape = frame.shape
+            self._offsets.append(offset)
+            offset += int(np.count_nonzero(np.unique(frame)))
+        self._offsets.append(offset)
+        self.shape: tuple[int, ...] = (len(self._order), *frame_shape)
+        self.tracks = np.array(
+            [(label, i, i, 0) for i in range(len(self._order)) for label in range(self._offsets[i] + 1, self._offsets[i + 1] + 1)],
+            dtype=np.int64,
+        ).reshape(-1, 4)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        from skimage.segmentation import relabel_sequential
+
+        i = int(i)
+        if not 0 <= i < len(self._order):
+            raise KeyError(i)
+        frame = np.asarray(self._frames[self._order[i]]).astype(np.int64, copy=False)
+        relabelled, _, _ = relabel_sequential(frame, offset=self._offsets[i] + 1)
+        return relabelled.astype(np.uint32)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(len(self._order)))
+
+    def __len__(self) -> int:
+        return len(self._order)
 
 
 def single_frame_tracks(frames: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -14,7 +14,6 @@ import contextlib
 import logging
 import os
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +22,16 @@ import pandas as pd
 
 from cellpipe.evaluate import (
     EvaluateSettings,
+    SingleFrameTracks,
     count_errors,
-    ctc_scores,
-    division_scores,
     json_safe,
     segmentation_scores,
-    single_frame_tracks,
+    streamed_ctc_scores,
+    streamed_division_scores,
 )
 from cellpipe.io import omezarr, tables
 from cellpipe.io.checksums import copy_as_read
-from cellpipe.io.ctc import TRACK_COLUMNS, write_ctc_ground_truth, write_ctc_results
+from cellpipe.io.ctc import TiffFrames, read_ctc_tracks
 from cellpipe.io.ground_truth import GroundTruth, GroundTruthError, read_ground_truth
 from cellpipe.steps_export import write_ctc_export
 from cellpipe.versions import package_version
@@ -46,19 +45,14 @@ def _n_objects(frame: np.ndarray) -> int:
     return int(np.count_nonzero(np.unique(frame)))
 
 
-def _labels_ctc_scores(gt: GroundTruth, predicted: Callable[[int], np.ndarray], threads: int) -> dict[str, Any]:
-    """SEG and DET of per-frame label ground truth: both sides as one-frame tracks in temporary CTC folders.
+def _labels_ctc_scores(gt: GroundTruth, predicted: Any) -> dict[str, Any]:
+    """SEG and DET of per-frame label ground truth: both sides as one-frame tracks, scored one frame at a time.
 
-    ``predicted(t)`` returns the predicted (Y, X) labels of frame ``t``."""
+    ``predicted[t]`` is the predicted (Y, X) labels of frame ``t`` (the segmentation's zarr array)."""
     frames = sorted(gt.masks)
-    true_stack, true_rows = single_frame_tracks([gt.masks[t] for t in frames])
-    pred_stack, pred_rows = single_frame_tracks([predicted(t) for t in frames])
-    # more than 65535 objects: the temporary folders hold uint32 masks, which py-ctcmetrics reads
-    with tempfile.TemporaryDirectory(prefix="cellpipe-evaluate-") as tmp:
-        gt_dir, res_dir = Path(tmp) / "01_GT", Path(tmp) / "01_RES"
-        write_ctc_ground_truth(gt_dir, true_stack, pd.DataFrame(true_rows, columns=list(TRACK_COLUMNS)))
-        write_ctc_results(res_dir, pred_stack, pd.DataFrame(pred_rows, columns=list(TRACK_COLUMNS)))
-        scores = ctc_scores(res_dir, gt_dir, segmentation=True, tracking=False, threads=threads)
+    truth = SingleFrameTracks(gt.masks, frames)
+    result = SingleFrameTracks(predicted, frames)
+    scores = streamed_ctc_scores(truth, truth.tracks, result, result.tracks, truth_segmentation=truth, tracking=False)
     scores["result"] = "image.ome.zarr/labels/cells (annotated frames, each object a one-frame track)"
     return scores
 
@@ -71,7 +65,6 @@ def evaluate_sample_step(
     ctc_dir: PathLike | None,
     settings: dict[str, Any],
     evaluation: PathLike,
-    threads: int = 1,
     tracked: PathLike | None = None,
     tracks: PathLike | None = None,
 ) -> None:
@@ -83,6 +76,10 @@ def evaluate_sample_step(
     ``ctc_dir`` is the sample's CTC export (rule export_tracks).  With config ``export.ctc: false`` there
     is none: it is None and ``tracked`` (``image.ome.zarr/labels/tracks``) and ``tracks``
     (``tracks.parquet``) are given instead, from which the same CTC result is written to a temporary folder.
+
+    Memory stays that of a few frames whatever the movie's length: the segmentation, the CTC result and
+    the ground truth are read one frame at a time (:func:`cellpipe.evaluate.streamed_ctc_scores`,
+    :func:`cellpipe.evaluate.streamed_division_scores`), in one thread.
 
     Raises:
         GroundTruthError: the ground truth is missing, unreadable or does not fit the movie
@@ -96,8 +93,7 @@ def evaluate_sample_step(
         # evaluation.json records is that of the bytes scored. record_provenance compares it with the ground
         # truth later, which may have been replaced since (its mtime restored: no rerun).
         copy, truth_read = copy_as_read(ground_truth, tmp)
-        result = _evaluate(sample, copy, ground_truth, segmentation, image, ctc_dir, settings, threads,
-                           tracked, tracks)
+        result = _evaluate(sample, copy, ground_truth, segmentation, image, ctc_dir, settings, tracked, tracks)
     result["inputs_read"] = {"ground_truth": truth_read}
     tables.write_json(json_safe(result), evaluation)
     ctc, segm = result["ctc"], result["segmentation"]
@@ -116,7 +112,6 @@ def _evaluate(
     image: PathLike,
     ctc_dir: PathLike | None,
     settings: dict[str, Any],
-    threads: int,
     tracked: PathLike | None,
     tracks: PathLike | None,
 ) -> dict[str, Any]:
@@ -132,17 +127,12 @@ def _evaluate(
         # the messages name the user's files, not the copy
         raise GroundTruthError(f"sample {sample!r}: {str(err).replace(str(truth), str(ground_truth))}") from None
 
-    # every frame is read once: the annotated ones are kept for the scores below (a few frames)
-    annotated: dict[int, np.ndarray] = {}
-    predicted_counts: dict[int, int] = {}
-    for t in sorted(gt.counts):
-        frame = np.asarray(seg.data[t])
-        predicted_counts[t] = _n_objects(frame)
-        if t in gt.masks:
-            annotated[t] = frame
+    # one frame in memory at a time: frames are read again where a score needs them (the annotated ones can
+    # be every frame of the movie)
+    predicted_counts = {t: _n_objects(np.asarray(seg.data[t])) for t in sorted(gt.counts)}
 
     def predicted(t: int) -> np.ndarray:
-        return annotated[t] if t in annotated else np.asarray(seg.data[t])
+        return np.asarray(seg.data[t])
 
     counts = count_errors(gt.counts, predicted_counts, meta.frame_interval_min)
     counts["truth"] = "TRA markers (every cell, every frame)" if gt.format == "ctc" else "annotated label images"
@@ -150,7 +140,7 @@ def _evaluate(
 
     segm: dict[str, Any]
     if gt.complete:
-        segm = segmentation_scores({t: gt.masks[t] for t in gt.complete}, predicted, ev.iou_thresholds)
+        segm = segmentation_scores(gt.complete_masks, predicted, ev.iou_thresholds)
         segm["source"] = "image.ome.zarr/labels/cells"
     else:
         segm = {"reason": "no completely annotated segmentation frame" if gt.masks else "no segmentation ground truth"}
@@ -167,15 +157,19 @@ def _evaluate(
                 result_name = "tracked masks (image.ome.zarr/labels/tracks) as a CTC result (export.ctc: false)"
             else:
                 result_name = "ctc/ (tracked masks)"
-            ctc = ctc_scores(
-                ctc_dir, gt.path, segmentation=bool(gt.masks), tracking=True,
-                division_frame_tolerance=ev.division_frame_tolerance, threads=threads,
+            # read frame by frame (the folders as py-ctcmetrics and traccuracy would read them)
+            truth_markers, result = TiffFrames(gt.path / "TRA", "man_track*.tif"), TiffFrames(ctc_dir, "mask*.tif")
+            result_tracks = read_ctc_tracks(Path(ctc_dir) / "res_track.txt")
+            ctc = streamed_ctc_scores(
+                truth_markers, gt.tracks, result, result_tracks,
+                truth_segmentation=TiffFrames(gt.path / "SEG", "man_seg*.tif") if gt.masks else None,
+                tracking=True, division_frame_tolerance=ev.division_frame_tolerance,
             )
             ctc["result"] = result_name
             ctc["branching_correctness"] = ctc.pop("divisions")
-            divisions = division_scores(ctc_dir, gt.path, ev.division_frame_tolerance)
+            divisions = streamed_division_scores(truth_markers, gt.tracks, result, result_tracks, ev.division_frame_tolerance)
     else:
-        ctc = _labels_ctc_scores(gt, predicted, threads)
+        ctc = _labels_ctc_scores(gt, seg.data)
         ctc.pop("divisions", None)
         divisions = {"reason": "the ground truth has no lineage (label images only)"}
 

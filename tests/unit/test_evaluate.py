@@ -326,6 +326,23 @@ def test_evaluate_sample_step_writes_scores(tmp_path: Path, sim: SimulatedMovie)
     assert table.loc[0, "AP50"] == pytest.approx((n_objects - 1) / n_objects)
 
 
+def test_evaluate_sample_step_scores_equal_the_libraries_reading_the_folders(tmp_path: Path, sim: SimulatedMovie) -> None:
+    """evaluate_sample reads frame by frame (issue #29); its CTC measures and division detection are those of
+    py-ctcmetrics and traccuracy reading the CTC folders, in every field of evaluation.json."""
+    import json
+
+    from cellpipe.steps_evaluate import evaluate_sample_step
+
+    files = sample_files(tmp_path, sim)
+    evaluate_sample_step("s1", settings={}, evaluation=tmp_path / "ev.json", **files)
+    ev = json.loads((tmp_path / "ev.json").read_text())
+    by_folder = ctc_scores(files["ctc_dir"], files["ground_truth"], division_frame_tolerance=1)
+    by_folder["branching_correctness"] = by_folder.pop("divisions")
+    assert ev["ctc"].pop("result") == "ctc/ (tracked masks)"
+    assert ev["ctc"] == json_safe(by_folder)
+    assert ev["divisions"] == json_safe(division_scores(files["ctc_dir"], files["ground_truth"], frame_tolerance=1))
+
+
 def test_without_a_ctc_export_the_evaluation_makes_its_own_and_scores_the_same(tmp_path: Path, sim: SimulatedMovie) -> None:
     """export.ctc: false: evaluate_sample gets the tracked masks and tracks instead of ctc/ (issue #23 item 7)."""
     import json

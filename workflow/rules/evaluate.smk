@@ -23,7 +23,8 @@ rule evaluate_sample:
         f"{RESULTS}/logs/evaluate_sample/{{sample}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/evaluate_sample/{{sample}}.tsv"
-    threads: 2
+    # one frame at a time in one process (cellpipe.evaluate.streamed_ctc_scores): no use for a second core
+    threads: 1
     resources:
         mem_mb=per_attempt(4000),
         runtime=per_attempt(30),

@@ -15,5 +15,4 @@ with log_to_file(snakemake.log[0]):
         tracks=snakemake.input.get("tracks"),
         settings=snakemake.params["settings"],
         evaluation=snakemake.output["evaluation"],
-        threads=snakemake.threads,
     )

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,6 +47,7 @@ PathLike = str | os.PathLike[str]
 
 __all__ = [
     "TRACK_COLUMNS",
+    "TiffFrames",
     "check_ctc_tracks",
     "frame_digits",
     "frame_name",
@@ -60,6 +61,7 @@ __all__ = [
     "write_ctc_movie",
     "write_ctc_results",
     "write_ctc_tracks",
+    "write_label_tiff",
     "write_simulation",
 ]
 
@@ -205,6 +207,44 @@ def read_ctc_labels(folder: PathLike, pattern: str = "man_track*.tif") -> dict[i
     if not files:
         raise ValueError(f"{folder}: no label images matching {pattern!r}")
     return {t: tifffile.imread(files[t]) for t in sorted(files)}
+
+
+def write_label_tiff(path: PathLike, frame: np.ndarray) -> None:
+    """Write one (Y, X) label image as a plain TIFF in its own dtype (a scratch file for a reader that takes paths)."""
+    tifffile.imwrite(path, np.asarray(frame))
+
+
+class TiffFrames(Mapping[int, np.ndarray]):
+    """The label images of a CTC folder matching ``pattern`` (glob), read one frame at a time.
+
+    A mapping frame -> (Y, X) array (the frame number is the last number of the file name), whose
+    values are read from disk each time they are asked for and not kept, so a long movie is scored in
+    the memory of one frame.  ``shape`` is (number of frames, Y, X) and ``dtype`` that of the first
+    frame, both from the first file's header; ``files`` maps frame -> path.
+
+    Raises:
+        ValueError: no file matches, or two files have the same frame number.
+    """
+
+    def __init__(self, folder: PathLike, pattern: str) -> None:
+        self.folder = Path(folder)
+        names = sorted(p.name for p in self.folder.glob(pattern))
+        self.files: dict[int, Path] = dict(sorted(_numbered_files(self.folder, names, _TRAILING_NUMBER).items()))
+        if not self.files:
+            raise ValueError(f"{self.folder}: no label images matching {pattern!r}")
+        with tifffile.TiffFile(next(iter(self.files.values()))) as tif:
+            page = tif.pages.first
+            frame_shape, self.dtype = tuple(int(n) for n in page.shape), np.dtype(page.dtype)
+        self.shape: tuple[int, ...] = (len(self.files), *frame_shape)
+
+    def __getitem__(self, t: int) -> np.ndarray:
+        return np.asarray(tifffile.imread(self.files[int(t)]))
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.files)
+
+    def __len__(self) -> int:
+        return len(self.files)
 
 
 def read_ctc_label_stack(folder: PathLike, pattern: str = "man_track*.tif") -> np.ndarray:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -47,12 +48,44 @@ class GroundTruthError(ValueError):
     """Ground truth that cannot be used; the message names the file and the problem."""
 
 
+class LabelFrames(Mapping[int, np.ndarray]):
+    """Frame -> (Y, X) uint32 ground-truth labels, read from disk each time a frame is asked for.
+
+    ``sources`` maps frame -> (TIFF path, page to read or None for the whole image, plane of the
+    image read or None).  Every frame was
+    read and checked once by :func:`read_ground_truth`; they are read again where they are scored
+    and not kept, so a long movie's ground truth is held one frame at a time.
+    """
+
+    def __init__(self, sources: Mapping[int, tuple[Path, int | None, int | None]], frame_shape: tuple[int, int]) -> None:
+        self._sources = dict(sorted(sources.items()))
+        self._frame_shape = tuple(frame_shape)
+
+    def __getitem__(self, t: int) -> np.ndarray:
+        path, page, plane = self._sources[int(t)]
+        image = _read_tiff(path, page)
+        frame = _as_labels(image if plane is None else image[plane], path)
+        _check_shape(frame.shape, self._frame_shape, path)  # type: ignore[arg-type]
+        return frame
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._sources)
+
+    def __len__(self) -> int:
+        return len(self._sources)
+
+    def subset(self, frames: list[int]) -> LabelFrames:
+        """The same frames restricted to ``frames``."""
+        return LabelFrames({t: self._sources[t] for t in frames}, self._frame_shape)  # type: ignore[arg-type]
+
+
 @dataclass
 class GroundTruth:
     """The ground truth of one movie.
 
     ``format`` is ``"ctc"`` or ``"labels"``.  ``masks`` maps 0-based frame -> (Y, X) uint32
-    instance masks (CTC: the SEG frames; labels: every annotated frame).  ``complete`` lists the
+    instance masks (CTC: the SEG frames; labels: every annotated frame), read when asked for
+    (:class:`LabelFrames`).  ``complete`` lists the
     frames of ``masks`` annotated completely, ``skipped`` says why the others are not.  ``counts``
     maps frame -> number of cells (CTC: TRA markers, every frame; labels: the annotated frames).
     ``tracks`` is the CTC lineage table (label, first_frame, last_frame, parent) or None.
@@ -60,7 +93,7 @@ class GroundTruth:
 
     path: Path
     format: Literal["ctc", "labels"]
-    masks: dict[int, np.ndarray]
+    masks: LabelFrames
     complete: list[int]
     skipped: dict[int, str] = field(default_factory=dict)
     counts: dict[int, int] = field(default_factory=dict)
@@ -70,6 +103,11 @@ class GroundTruth:
     def has_tracking(self) -> bool:
         """True when tracks (TRA markers and lineage) are available."""
         return self.tracks is not None
+
+    @property
+    def complete_masks(self) -> LabelFrames:
+        """The masks of the completely annotated frames, read when asked for."""
+        return self.masks.subset(self.complete)
 
 
 def _n_objects(labels: np.ndarray) -> int:
@@ -89,9 +127,10 @@ def _as_labels(array: np.ndarray, where: Path | str) -> np.ndarray:
     return array.astype(np.uint32)
 
 
-def _read_tiff(path: Path) -> np.ndarray:
+def _read_tiff(path: Path, page: int | None = None) -> np.ndarray:
+    """The TIFF's image, or only its ``page`` (0-based) when given."""
     try:
-        return np.asarray(tifffile.imread(path))
+        return np.asarray(tifffile.imread(path) if page is None else tifffile.imread(path, key=page))
     except (tifffile.TiffFileError, ValueError, OSError) as exc:
         raise GroundTruthError(f"{path}: not a readable TIFF ({exc})") from None
 
@@ -171,25 +210,22 @@ def _read_ctc(path: Path, n_frames: int, frame_shape: tuple[int, int], min_marke
         tracks = read_ctc_tracks(track_file)
     except ValueError as exc:
         raise GroundTruthError(str(exc)) from None
-    counts: dict[int, int] = {}
-    marker_frames: dict[int, np.ndarray] = {}
     seg_dir = path / "SEG"
     seg_files = _read_numbered(seg_dir, "man_seg") if seg_dir.is_dir() else {}
-    for t, file in markers.items():
+    for t, file in sorted(seg_files.items()):
+        _check_frame(t, n_frames, file)
+    masks = LabelFrames({t: (file, None, None) for t, file in seg_files.items()}, frame_shape)
+    counts: dict[int, int] = {}
+    complete: list[int] = []
+    skipped: dict[int, str] = {}
+    # one frame of markers (and its SEG mask) at a time
+    for t, file in sorted(markers.items()):
         frame = _as_labels(_read_tiff(file), file)
         _check_shape(frame.shape, frame_shape, file)
         counts[t] = _n_objects(frame)
-        if t in seg_files:
-            marker_frames[t] = frame
-    masks: dict[int, np.ndarray] = {}
-    complete: list[int] = []
-    skipped: dict[int, str] = {}
-    for t, file in sorted(seg_files.items()):
-        _check_frame(t, n_frames, file)
-        mask = _as_labels(_read_tiff(file), file)
-        _check_shape(mask.shape, frame_shape, file)
-        masks[t] = mask
-        coverage, n_markers = marker_coverage(mask, marker_frames[t])
+        if t not in seg_files:
+            continue
+        coverage, n_markers = marker_coverage(masks[t], frame)
         if coverage >= min_marker_coverage:
             complete.append(t)
         else:
@@ -203,25 +239,33 @@ def _read_ctc(path: Path, n_frames: int, frame_shape: tuple[int, int], min_marke
     return GroundTruth(path, "ctc", masks, complete, skipped, counts, tracks)
 
 
+def _stack_sources(path: Path, n_frames: int) -> dict[int, tuple[Path, int | None, int | None]]:
+    """Where each frame of a (T, Y, X) label TIFF lies: its own page when the file has one 2-D page per
+    frame (read alone), else a plane of the whole image (the file read whole for each frame)."""
+    try:
+        with tifffile.TiffFile(path) as tif:
+            pages, first = len(tif.pages), tif.pages.first.shape
+    except (tifffile.TiffFileError, ValueError, OSError) as exc:
+        raise GroundTruthError(f"{path}: not a readable TIFF ({exc})") from None
+    if pages == n_frames and len(first) == 2:
+        return {t: (path, t, None) for t in range(n_frames)}
+    stack = _as_labels(_read_tiff(path), path)
+    _check_stack_shape(stack.shape, n_frames, path)
+    return {t: (path, None, t if stack.ndim == 3 else None) for t in range(n_frames)}
+
+
 def _read_label_files(path: Path, n_frames: int, frame_shape: tuple[int, int]) -> GroundTruth:
     if path.is_dir():
         files = _read_numbered(path)
         if not files:
             raise GroundTruthError(f"{path}: no label TIFFs (and no CTC TRA/ or SEG/ folder)")
-        masks = {}
         for t, file in sorted(files.items()):
             _check_frame(t, n_frames, file)
-            mask = _as_labels(_read_tiff(file), file)
-            _check_shape(mask.shape, frame_shape, file)
-            masks[t] = mask
+        masks = LabelFrames({t: (file, None, None) for t, file in files.items()}, frame_shape)
     else:
-        stack = _as_labels(_read_tiff(path), path)
-        _check_stack_shape(stack.shape, n_frames, path)
-        if stack.ndim == 2:
-            stack = stack[np.newaxis]
-        _check_shape(stack[0].shape, frame_shape, path)
-        masks = {t: stack[t] for t in range(n_frames)}
-    counts = {t: _n_objects(mask) for t, mask in masks.items()}
+        masks = LabelFrames(_stack_sources(path, n_frames), frame_shape)
+    # every frame read and checked once, one at a time
+    counts = {t: _n_objects(masks[t]) for t in masks}
     logger.info("%s: label ground truth, %d annotated frame(s)", path, len(masks))
     return GroundTruth(path, "labels", masks, sorted(masks), {}, counts, None)
 
