@@ -10,16 +10,23 @@ ClassicalSettings (made for round nuclei) and once with the shipped MSC config
 frames, split by frames: settings were chosen on the frames with EVEN index in the list of
 complete frames and the others were held out. A last row repeats the MSC config at a diameter of
 23 µm, the median cell diameter of the other MSC movie, to show what a wrong diameter costs.
+
+``--cell-diameter-um 23`` asks whether the settings transfer to a movie of smaller cells (the other
+MSC sequence's 23 µm) at the same 0.3 µm pixels: frames and ground truth are shrunk by 23/39 (linear
+interpolation with anti-aliasing; nearest neighbour for the labels), and each setting is run with
+the true diameter and with diameters given wrongly (11.5 µm, the config's default, to 39 µm).
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tifffile
 import yaml
 
 from bench.common import REPO, SHARED_DATA, ctc_seg, normalized_movie, print_table, read_ctc_movie, require
@@ -50,7 +57,10 @@ def _frames_text(per_frame: dict[int, float]) -> str:
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, default=MSC_CONFIG, help="config fragment with a segment section")
+    parser.add_argument("--cell-diameter-um", type=float, default=None, help="shrink MSC 02 to cells of this diameter (µm)")
     args = parser.parse_args(argv)
+    if args.cell_diameter_um is not None:
+        return shrunk(args.config, args.cell_diameter_um)
     started = time.perf_counter()
     movie = normalized_movie(read_ctc_movie(require(MSC / "02")))
     gt = require(MSC / "02_GT")
@@ -73,6 +83,42 @@ def main(argv: list[str] | None = None) -> str:
         f"(python -m bench.msc_classical; {time.perf_counter() - started:.0f} s)"
     )
     return print_table(title, ["settings", "frames", "SEG", "per frame"], rows)
+
+
+def shrunk(config: Path, cell_diameter_um: float) -> str:
+    """CTC SEG of the classical defaults and ``config`` on MSC 02 shrunk to cells of ``cell_diameter_um``,
+    at several given diameters (µm), on the held-out and on all complete frames."""
+    from skimage.transform import rescale
+
+    started = time.perf_counter()
+    factor = cell_diameter_um / MSC02_DIAMETER_UM
+    frames = tuple(sorted(CHOOSE_FRAMES + HELD_OUT_FRAMES))
+    raw = read_ctc_movie(require(MSC / "02"))
+    small = np.stack([rescale(raw[t].astype(np.float32), factor, order=1, anti_aliasing=True, preserve_range=True) for t in frames])
+    movie = normalized_movie(small)
+    shipped = yaml.safe_load(config.read_text())["segment"]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        gt = Path(tmp)
+        (gt / "SEG").mkdir()
+        for t in frames:
+            truth = tifffile.imread(require(MSC / "02_GT" / "SEG" / f"man_seg{t:03d}.tif"))
+            truth = rescale(truth, factor, order=0, preserve_range=True, anti_aliasing=False).astype(np.uint16)
+            tifffile.imwrite(gt / "SEG" / f"man_seg{t:03d}.tif", truth)
+        for given in sorted({11.5, cell_diameter_um, MSC02_DIAMETER_UM}):
+            for name, segment in (("classical defaults", {"method": "classical"}), (config.name, shipped)):
+                settings = {**segment, "diameter_um": given}
+                by_index = _masks(movie, settings, tuple(range(len(frames))))  # movie holds only `frames`
+                masks = {t: by_index[i] for i, t in enumerate(frames)}
+                held, _ = ctc_seg(gt, {t: masks[t] for t in HELD_OUT_FRAMES})
+                every, _ = ctc_seg(gt, masks)
+                rows.append([name, f"{given:g}", held, every])
+    title = (
+        f"classical segmentation, Fluo-C2DL-MSC 02 shrunk x{factor:.2f} to {cell_diameter_um:g} µm cells (0.3 µm/px kept), "
+        f"CTC SEG (py-ctcmetrics)\n(python -m bench.msc_classical --cell-diameter-um {cell_diameter_um:g}; "
+        f"{time.perf_counter() - started:.0f} s)"
+    )
+    return print_table(title, ["settings", "diameter given (µm)", "SEG held out", "SEG all complete"], rows)
 
 
 if __name__ == "__main__":
