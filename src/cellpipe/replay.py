@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from cellpipe import layout
 from cellpipe.io import tables
 from cellpipe.io.checksums import describe_path, git_revision
 from cellpipe.provenance import Check, check_record, package_versions
@@ -78,7 +79,7 @@ def same_folder(a: str | os.PathLike[str], b: str | os.PathLike[str], workdir: s
 
 def replay_targets(results: str, sample: str) -> list[str]:
     """What the replay builds: the sample's provenance record and report (and so every table before them)."""
-    return [f"{results}/{sample}/provenance.json", f"{results}/{sample}/report.html"]
+    return [layout.path(layout.PROVENANCE, results, sample=sample), layout.path(layout.REPORT, results, sample=sample)]
 
 
 def snakemake_command(
@@ -220,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if revision.get("commit") and now.get("commit") != revision.get("commit"):
         logger.warning("note: the workflow's git commit was %s, it is %s now", revision.get("commit"), now.get("commit"))
 
-    replay_dir = Path(workdir, results, "replay", sample)
+    replay_dir = Path(workdir, layout.path(layout.REPLAY_DIR, results, sample=sample))
     configfile = replay_dir / "config.yaml"
     tables.write_yaml(replay_config(record, results), configfile)
     command = snakemake_command(
@@ -235,8 +236,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
     recorded_outputs = record.get("outputs", [])
-    differences = output_differences(sample, recorded_outputs, describe_outputs(recorded_outputs, Path(workdir, results, sample)))
-    replayed = tables.read_json(Path(workdir, results, sample, "provenance.json"))
+    sample_dir = Path(workdir, layout.path(layout.SAMPLE_DIR, results, sample=sample))
+    differences = output_differences(sample, recorded_outputs, describe_outputs(recorded_outputs, sample_dir))
+    replayed = tables.read_json(Path(workdir, layout.path(layout.PROVENANCE, results, sample=sample)))
     if replayed.get("device") != record.get("device"):
         logger.warning("note: segmentation ran on %s, the recorded run on %s", replayed.get("device"), record.get("device"))
     tables.write_json({"sample": sample, "recorded": args.provenance, "differences": differences,
@@ -247,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                      sample, len(differences), len(recorded_outputs), "\n".join(f"  {line}" for line in differences))
         return EXIT_OUTPUTS_DIFFER
     logger.info("replay of sample %r reproduced all %d recorded result file(s) byte for byte in %s",
-                sample, len(recorded_outputs), Path(workdir, results, sample))
+                sample, len(recorded_outputs), sample_dir)
     return EXIT_OK
 
 
