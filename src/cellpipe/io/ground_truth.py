@@ -30,10 +30,9 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import tifffile
 
 from cellpipe.io.annotations import marker_coverage
-from cellpipe.io.ctc import read_ctc_tracks
+from cellpipe.io.ctc import as_labels, numbered_files, read_ctc_tracks, read_tiff
 
 logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]
@@ -77,23 +76,9 @@ def _n_objects(labels: np.ndarray) -> int:
     return int(np.count_nonzero(values))
 
 
-def _as_labels(array: np.ndarray, where: Path | str) -> np.ndarray:
-    array = np.asarray(array)
-    if array.dtype.kind == "f":
-        if not np.all(np.isfinite(array)) or not np.all(np.mod(array, 1) == 0):
-            raise GroundTruthError(f"{where}: labels must be whole numbers, got {array.dtype} with fractions")
-    elif array.dtype.kind not in "iub":
-        raise GroundTruthError(f"{where}: labels must be integers, got {array.dtype}")
-    if array.size and array.min() < 0:
-        raise GroundTruthError(f"{where}: labels must not be negative")
-    return array.astype(np.uint32)
-
-
-def _read_tiff(path: Path) -> np.ndarray:
-    try:
-        return np.asarray(tifffile.imread(path))
-    except (tifffile.TiffFileError, ValueError, OSError) as exc:
-        raise GroundTruthError(f"{path}: not a readable TIFF ({exc})") from None
+def _read_labels(path: Path) -> np.ndarray:
+    """The label image (uint32) of one ground-truth TIFF."""
+    return as_labels(read_tiff(path, GroundTruthError), path, GroundTruthError)
 
 
 def _check_frame(t: int, n_frames: int, where: Path) -> None:
@@ -137,17 +122,9 @@ def _check_stack_shape(shape: tuple[int, ...], n_frames: int, path: Path) -> Non
 
 def _read_numbered(folder: Path, prefix: str = "") -> dict[int, Path]:
     """The TIFFs in ``folder`` whose names start with ``prefix``, by frame number (the last number in the name)."""
-    files: dict[int, Path] = {}
-    candidates = [p for p in folder.iterdir() if p.name.startswith(prefix) and p.suffix.lower() in (".tif", ".tiff")]
-    for path in sorted(candidates):
-        match = _TRAILING_NUMBER.search(path.name)
-        if not match:
-            raise GroundTruthError(f"{path}: no frame number in the file name (expected e.g. mask005.tif)")
-        t = int(match.group(1))
-        if t in files:
-            raise GroundTruthError(f"{folder}: {files[t].name} and {path.name} are both frame {t}")
-        files[t] = path
-    return files
+    names = sorted(p.name for p in folder.iterdir() if p.name.startswith(prefix) and p.suffix.lower() in (".tif", ".tiff"))
+    unnumbered = "no frame number in the file name (expected e.g. mask005.tif)"
+    return numbered_files(folder, names, _TRAILING_NUMBER, GroundTruthError, unnumbered)
 
 
 def _ctc_markers(path: Path, n_frames: int) -> tuple[Path, dict[int, Path]]:
@@ -176,7 +153,7 @@ def _read_ctc(path: Path, n_frames: int, frame_shape: tuple[int, int], min_marke
     seg_dir = path / "SEG"
     seg_files = _read_numbered(seg_dir, "man_seg") if seg_dir.is_dir() else {}
     for t, file in markers.items():
-        frame = _as_labels(_read_tiff(file), file)
+        frame = _read_labels(file)
         _check_shape(frame.shape, frame_shape, file)
         counts[t] = _n_objects(frame)
         if t in seg_files:
@@ -186,7 +163,7 @@ def _read_ctc(path: Path, n_frames: int, frame_shape: tuple[int, int], min_marke
     skipped: dict[int, str] = {}
     for t, file in sorted(seg_files.items()):
         _check_frame(t, n_frames, file)
-        mask = _as_labels(_read_tiff(file), file)
+        mask = _read_labels(file)
         _check_shape(mask.shape, frame_shape, file)
         masks[t] = mask
         coverage, n_markers = marker_coverage(mask, marker_frames[t])
@@ -211,11 +188,11 @@ def _read_label_files(path: Path, n_frames: int, frame_shape: tuple[int, int]) -
         masks = {}
         for t, file in sorted(files.items()):
             _check_frame(t, n_frames, file)
-            mask = _as_labels(_read_tiff(file), file)
+            mask = _read_labels(file)
             _check_shape(mask.shape, frame_shape, file)
             masks[t] = mask
     else:
-        stack = _as_labels(_read_tiff(path), path)
+        stack = _read_labels(path)
         _check_stack_shape(stack.shape, n_frames, path)
         if stack.ndim == 2:
             stack = stack[np.newaxis]
