@@ -15,15 +15,14 @@ Keys are documented in README.md ("Provenance and replay").  Apart from :data:`V
 
 from __future__ import annotations
 
-import hashlib
-import math
 import platform
 import shlex
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from cellpipe.numbers import as_number
 from cellpipe.versions import package_version
 
 SCHEMA_VERSION = 3
@@ -108,26 +107,8 @@ def package_versions(packages: Sequence[str] = PINNED_PACKAGES) -> dict[str, str
     return versions
 
 
-def tree_digest(files: Iterable[Mapping[str, Any]]) -> str:
-    """One sha256 for a folder: over ``"<relative path>\\0<sha256>\\n"`` of its files in path order.
-
-    Renaming, adding, removing or changing any file changes it."""
-    digest = hashlib.sha256()
-    for entry in sorted(files, key=lambda f: str(f["path"])):
-        digest.update(f"{entry['path']}\0{entry['sha256']}\n".encode())
-    return digest.hexdigest()
-
-
-def _number(value: Any) -> float | None:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
-
-
 def _job_timing(row: Mapping[str, Any]) -> dict[str, float | None]:
-    seconds, rss, cpu = (_number(row.get(key)) for key in ("s", "max_rss", "cpu_time"))
+    seconds, rss, cpu = (as_number(row.get(key), finite=True) for key in ("s", "max_rss", "cpu_time"))
     return {
         "seconds": None if seconds is None else round(seconds, 2),
         "max_rss_mb": None if rss is None else round(rss, 1),
