@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import platform
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -193,6 +193,22 @@ restored (``cp -p``, ``rsync -a`` from a backup), reruns nothing; record_provena
 otherwise certify the new file's sha256 over results computed from the old one."""
 
 
+def file_differences(
+    recorded: Iterable[Mapping[str, Any]], found: Mapping[str, Mapping[str, Any] | None], gone: str, changed: str, **context: Any
+) -> list[str]:
+    """One line per recorded file (``path``, ``sha256``) that ``found`` (path -> its entry now, with ``sha256``;
+    None or absent when missing) lacks, ``gone``, or holds with another sha256, ``changed``: templates
+    formatted with ``path``, ``recorded`` (the recorded sha256), ``now`` (the sha256 found) and ``context``."""
+    lines = []
+    for entry in recorded:
+        now = found.get(entry["path"])
+        if now is None:
+            lines.append(gone.format(path=entry["path"], recorded=entry["sha256"], **context))
+        elif now["sha256"] != entry["sha256"]:
+            lines.append(changed.format(path=entry["path"], recorded=entry["sha256"], now=now["sha256"], **context))
+    return lines
+
+
 def read_differences(read: Mapping[str, Any], found: Mapping[str, Any] | None, read_by: str = "ingest_movie") -> list[str]:
     """How an input as job ``read_by`` read it (``read``: ``type, bytes, sha256`` and a folder's ``files``)
     differs from the input described now (:func:`cellpipe.io.checksums.describe_path`, None when gone); empty
@@ -207,15 +223,12 @@ def read_differences(read: Mapping[str, Any], found: Mapping[str, Any] | None, r
             return []
         return [f"{read_by} read sha256 {read.get('sha256')} ({_size(read.get('bytes'))}), "
                 f"the file now has sha256 {found.get('sha256')} ({_size(found.get('bytes'))})"]
-    now = {f["path"]: f for f in found.get("files", [])}
-    lines = []
-    for entry in read.get("files", []):
-        current = now.get(entry["path"])
-        if current is None:
-            lines.append(f"{entry['path']}: read by {read_by} (sha256 {entry['sha256']}), missing now")
-        elif current["sha256"] != entry["sha256"]:
-            lines.append(f"{entry['path']}: {read_by} read sha256 {entry['sha256']}, the file now has sha256 {current['sha256']}")
-    return lines
+    return file_differences(
+        read.get("files", []), {f["path"]: f for f in found.get("files", [])},
+        gone="{path}: read by {read_by} (sha256 {recorded}), missing now",
+        changed="{path}: {read_by} read sha256 {recorded}, the file now has sha256 {now}",
+        read_by=read_by,
+    )
 
 
 def as_read_entry(

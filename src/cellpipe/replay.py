@@ -30,7 +30,7 @@ from typing import Any
 from cellpipe import layout
 from cellpipe.io import tables
 from cellpipe.io.checksums import describe_path, git_revision
-from cellpipe.provenance import Check, check_record, package_versions
+from cellpipe.provenance import Check, check_record, file_differences, package_versions
 
 logger = logging.getLogger(__name__)
 
@@ -115,14 +115,12 @@ def output_differences(
     """One line per recorded result file whose replayed copy is missing or has another sha256.
 
     ``found``: file name -> its replayed description (``sha256``), or None when it was not written."""
-    lines = []
-    for entry in recorded:
-        now = found.get(entry["path"])
-        if now is None:
-            lines.append(f"sample {sample!r}: result {entry['path']}: not written by the replay")
-        elif now["sha256"] != entry["sha256"]:
-            lines.append(f"sample {sample!r}: result {entry['path']}: recorded sha256 {entry['sha256']}, replayed {now['sha256']}")
-    return lines
+    return file_differences(
+        recorded, found,
+        gone="sample {sample!r}: result {path}: not written by the replay",
+        changed="sample {sample!r}: result {path}: recorded sha256 {recorded}, replayed {now}",
+        sample=sample,
+    )
 
 
 def describe_outputs(recorded: Sequence[Mapping[str, Any]], sample_dir: Path) -> dict[str, dict[str, Any] | None]:

@@ -642,3 +642,16 @@ def test_tree_digest_is_the_one_recorded_in_existing_records(tmp_path: Path):
     assert [f["sha256"] for f in described["files"]] == [file_sha256(source / "a.txt"), file_sha256(source / "b" / "c.tif")]
     assert (copy / "a.txt").read_bytes() == (source / "a.txt").read_bytes()
     assert file_sha256(source / "b" / "c.tif") == hashlib.sha256(b"c").hexdigest()
+
+
+def test_a_folder_read_by_a_job_is_compared_file_by_file():
+    """read_differences and the replay's output_differences share one loop (provenance.file_differences)."""
+    from cellpipe.provenance import read_differences
+
+    read = {"type": "directory", "files": [{"path": "t000.tif", "sha256": "a"}, {"path": "t001.tif", "sha256": "b"}]}
+    now = {"type": "directory", "files": [{"path": "t000.tif", "sha256": "c"}, {"path": "notes.txt", "sha256": "d"}]}
+    assert read_differences(read, now) == [
+        "t000.tif: ingest_movie read sha256 a, the file now has sha256 c",
+        "t001.tif: read by ingest_movie (sha256 b), missing now",
+    ]
+    assert read_differences(read, {**now, "files": read["files"]}) == []
