@@ -88,6 +88,14 @@ could take: '.cellpipe' is no valid sample name anyway): a sample may not take t
 (results/summary.html and results/summary.html/report.html)."""
 
 
+def in_sample(template: str) -> str:
+    """A per-sample template's path inside the sample's folder (``tracks.parquet`` of :data:`TRACKS`)."""
+    prefix = SAMPLE_DIR + "/"
+    if not template.startswith(prefix):
+        raise ValueError(f"{template!r} is no path inside {SAMPLE_DIR!r}")
+    return template[len(prefix):]
+
+
 def pattern(template: str, results: str, **wildcards: str) -> str:
     """``template`` with the results folder ``results`` and the given wildcards filled in; other
     wildcards stay as Snakemake patterns (``{sample}``), so a rule can use the result as input or output."""

@@ -34,6 +34,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cellpipe import layout
+
 if TYPE_CHECKING:
     from cellpipe.io.omezarr import Multiscales
 
@@ -42,12 +44,12 @@ logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]
 LayerData = tuple[Any, dict[str, Any], str]
 
-IMAGE = "image.ome.zarr"
+IMAGE = str(Path(layout.in_sample(layout.IMAGE)).parent)  # the store, not its metadata file
 LABELS = ("cells", "tracks")
-TRACKS_CSV = "tracks_napari.csv"
-TRACKS_GRAPH = "tracks_napari_graph.json"
-TRACK_METRICS = "track_metrics.parquet"
-NORMALIZATION = "normalization.tsv"
+TRACKS_CSV = layout.in_sample(layout.NAPARI_CSV)
+TRACKS_GRAPH = layout.in_sample(layout.NAPARI_GRAPH)
+TRACK_METRICS = layout.in_sample(layout.TRACK_METRICS)
+NORMALIZATION = layout.in_sample(layout.NORMALIZATION)
 
 __all__ = ["get_reader", "read_results", "results_folder"]
 

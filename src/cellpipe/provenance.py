@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from cellpipe import layout
 from cellpipe.numbers import as_number
 from cellpipe.versions import package_version
 
@@ -83,15 +84,10 @@ PIPELINE_RULES: tuple[str, ...] = (
 VOLATILE_KEYS: tuple[str, ...] = ("created_utc", "command", "timings")
 """Top-level keys that differ between two runs of the same analysis (date, command line, run times)."""
 
-OUTPUT_TABLES: tuple[str, ...] = (
-    "normalization.tsv",
-    "tracks.parquet",
-    "lineage.parquet",
-    "cells.parquet",
-    "track_metrics.parquet",
-    "counts.tsv",
-    "qc.json",
-    "evaluation.json",
+OUTPUT_TABLES: tuple[str, ...] = tuple(
+    layout.in_sample(t)
+    for t in (layout.NORMALIZATION, layout.TRACKS, layout.LINEAGE, layout.CELLS, layout.TRACK_METRICS, layout.COUNTS,
+              layout.QC, layout.EVALUATION)
 )
 """Result files of a sample (in ``results/<sample>/``) whose sha256 is recorded; a replay compares them.
 ``evaluation.json`` exists only for samples with ground truth.  The exports (``ctc/``, ``tracks_napari.csv``,

@@ -59,8 +59,11 @@ def test_pattern_and_path():
     assert layout.pattern(layout.LOG, "out", rule="track_cells", job="{sample}") == "out/logs/track_cells/{sample}.log"
     assert layout.path(layout.TRAINED_MODEL, "out", name="m") == "out/models/m/weights.pth"
     assert layout.path(layout.SIMULATED_MOVIE, "r", name="demo") == "r/simulated/demo/movie.ome.tif"
+    assert layout.in_sample(layout.NAPARI_GRAPH) == "tracks_napari_graph.json"
     with pytest.raises(ValueError, match="does not start with"):
         layout.top_level_name("{sample}/x")
+    with pytest.raises(ValueError, match="no path inside"):
+        layout.in_sample(layout.SUMMARY)
 
 
 @pytest.mark.parametrize("name", ["logs", "Summary.html", "REPLAY", "bioimageio"])
