@@ -24,21 +24,21 @@ include: "workflow/rules/interruptions.smk"
 # CTC_OUTPUTS: ctc/ and ctc_segments.tsv, unless export.ctc is false (workflow/rules/export.smk).
 rule all:
     input:
-        summary=f"{RESULTS}/summary.html",
-        reports=expand(f"{RESULTS}/{{sample}}/report.html", sample=SAMPLES),
-        provenance=expand(f"{RESULTS}/{{sample}}/provenance.json", sample=SAMPLES),
-        qc=expand(f"{RESULTS}/{{sample}}/qc.json", sample=SAMPLES),
+        summary=SUMMARY,
+        reports=expand(REPORT, sample=SAMPLES),
+        provenance=expand(PROVENANCE, sample=SAMPLES),
+        qc=expand(QC, sample=SAMPLES),
         exports=expand(
             [
                 *CTC_OUTPUTS,
-                f"{RESULTS}/{{sample}}/tracks_napari.csv",
-                f"{RESULTS}/{{sample}}/tracks_napari_graph.json",
-                f"{RESULTS}/{{sample}}/tracks.geff",
+                NAPARI_CSV,
+                NAPARI_GRAPH,
+                GEFF,
             ],
             sample=SAMPLES,
         ),
-        evaluation=[f"{RESULTS}/evaluation.tsv"] if GROUND_TRUTH else [],
-        evaluations=expand(f"{RESULTS}/{{sample}}/evaluation.json", sample=sorted(GROUND_TRUTH)),
+        evaluation=[EVALUATION_TABLE] if GROUND_TRUTH else [],
+        evaluations=expand(EVALUATION, sample=sorted(GROUND_TRUTH)),
         # every other result a user sees, so that one deleted comes back (workflow/rules/common.smk)
         results=expand(SAMPLE_RESULTS, sample=SAMPLES),
         made_inputs=made_inputs(),

@@ -106,3 +106,18 @@ def dividing_movie(n_frames: int):
 
 def default_config() -> dict:
     return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def finished_pid() -> int:
+    """The process id of a process that has ended (a short Python run to its end)."""
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    return int(proc.stdout)
+
+
+@pytest.fixture()
+def sleeper():
+    """A live process other than this one (another run), killed after the test."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    yield proc
+    proc.kill()
+    proc.wait()

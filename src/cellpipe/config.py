@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from cellpipe._base import StageSettings
 from cellpipe.ingest import IngestError, check_shape, resolve_metadata
+from cellpipe.layout import RESERVED_SAMPLE_NAMES, SIMULATED_MOVIE, SIMULATED_TRUTH, TRAINED_MODEL
 from cellpipe.settings import (
     EvaluateSettings,
     ExportSettings,
@@ -80,22 +81,6 @@ class MovieSize:
 
 SAMPLE_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 SAMPLE_NAME = re.compile(f"^{SAMPLE_NAME_PATTERN}$")
-RESERVED_SAMPLE_NAMES = (
-    "benchmarks", "bioimageio", "evaluation.tsv", "logs", "models", "replay", "simulated", "summary.html"
-)
-"""What the workflow writes at the top of the results folder besides the sample folders (Snakefile and
-workflow/rules/*.smk: every ``{RESULTS}/<name>`` that is not ``{RESULTS}/{sample}``; cellpipe.replay writes
-``replay/`` in its results folder): a sample may not
-take these names, in any case (macOS and Windows file systems ignore case), or Snakemake ends in a
-ChildIOException (results/summary.html and results/summary.html/report.html)."""
-SIMULATED_MOVIE = "{results}/simulated/{name}/movie.ome.tif"
-"""Where the ``simulate_movie`` rule writes the movie of ``simulate.<name>``."""
-SIMULATED_TRUTH = "{results}/simulated/{name}/01_GT"
-"""Where the ``simulate_movie`` rule writes the CTC ground truth of ``simulate.<name>``."""
-
-
-TRAINED_MODEL = "{results}/models/{name}/weights.pth"
-"""Where the ``train_cellpose`` rule writes the weights of ``train.<name>``."""
 
 
 class ConfigError(ValueError):

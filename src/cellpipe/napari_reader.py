@@ -26,43 +26,32 @@ cellpipe's other modules never import it, so the workflow's imports stay light.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from cellpipe import layout
+
+if TYPE_CHECKING:
+    from cellpipe.io.omezarr import Multiscales
 
 logger = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
 LayerData = tuple[Any, dict[str, Any], str]
 
-IMAGE = "image.ome.zarr"
+IMAGE = str(Path(layout.in_sample(layout.IMAGE)).parent)  # the store, not its metadata file
 LABELS = ("cells", "tracks")
-TRACKS_CSV = "tracks_napari.csv"
-TRACKS_GRAPH = "tracks_napari_graph.json"
-TRACK_METRICS = "track_metrics.parquet"
-NORMALIZATION = "normalization.tsv"
-
-# units of NGFF axes that name none, by axis type (NGFF and napari both use pint's unit names)
-_DEFAULT_UNITS = {"time": "minute", "space": "micrometer"}
+TRACKS_CSV = layout.in_sample(layout.NAPARI_CSV)
+TRACKS_GRAPH = layout.in_sample(layout.NAPARI_GRAPH)
+TRACK_METRICS = layout.in_sample(layout.TRACK_METRICS)
+NORMALIZATION = layout.in_sample(layout.NORMALIZATION)
 
 __all__ = ["get_reader", "read_results", "results_folder"]
-
-
-@dataclass(frozen=True)
-class _Ngff:
-    """One NGFF image: lazy arrays per level, axis names, units and level-0 scale/translation."""
-
-    levels: list[Any]
-    axes: list[str]
-    units: list[str]
-    scale: list[float]
-    translate: list[float]
-    name: str
-    attrs: dict[str, Any]
 
 
 def results_folder(path: PathLike | Sequence[PathLike]) -> Path | None:
@@ -87,31 +76,14 @@ def get_reader(path: PathLike | Sequence[PathLike]) -> Callable[[Any], list[Laye
     return read_results
 
 
-def _open_ngff(store: Path) -> _Ngff:
+def _open_ngff(store: Path) -> Multiscales:
+    """The image's multiscales with each level as a dask array over its Zarr chunks (one per frame)."""
     import dask.array as da
-    import zarr
 
-    group = zarr.open_group(str(store), mode="r")
-    attrs = dict(group.attrs)
-    try:
-        ms = attrs["multiscales"][0]
-    except (KeyError, IndexError) as exc:
-        raise ValueError(f"{store}: not an OME-Zarr image (no 'multiscales' metadata)") from exc
-    axes = [a["name"] for a in ms["axes"]]
-    units = [a.get("unit") or _DEFAULT_UNITS.get(a.get("type", ""), "pixel") for a in ms["axes"]]
-    levels = []
-    for i, dataset in enumerate(ms["datasets"]):
-        arr = zarr.open_array(str(store / dataset["path"]), mode="r")
-        levels.append(da.from_zarr(arr, chunks=arr.chunks))
-        if i == 0:
-            scale = [1.0] * len(axes)
-            translate = [0.0] * len(axes)
-            for transform in dataset.get("coordinateTransformations", []):
-                if transform["type"] == "scale":
-                    scale = [float(s) for s in transform["scale"]]
-                elif transform["type"] == "translation":
-                    translate = [float(s) for s in transform["translation"]]
-    return _Ngff(levels, axes, units, scale, translate, str(ms.get("name", store.name)), attrs)
+    from cellpipe.io.omezarr import open_multiscales
+
+    image = open_multiscales(store)
+    return dataclasses.replace(image, levels=[da.from_zarr(a, chunks=a.chunks) for a in image.levels])
 
 
 def _drop(values: Sequence[Any], index: int | None) -> list[Any]:
@@ -152,7 +124,7 @@ def _colormap(channel: dict[str, Any], i: int, n_channels: int) -> str:
     return _CHANNEL_COLORMAPS.get(n_channels, _MANY_COLORMAPS)[i % (n_channels if n_channels <= 2 else 6)]
 
 
-def _image_layers(folder: Path, img: _Ngff) -> list[LayerData]:
+def _image_layers(folder: Path, img: Multiscales) -> list[LayerData]:
     """One image layer per channel (split here, with the channel's own name and colour), all levels."""
     c = img.axes.index("c") if "c" in img.axes else None
     n_channels = int(img.levels[0].shape[c]) if c is not None else 1
@@ -217,7 +189,7 @@ def _label_layer(folder: Path, name: str, metrics: Any) -> LayerData | None:
     return (lab.levels if len(lab.levels) > 1 else lab.levels[0]), kwargs, "labels"
 
 
-def _tracks_layer(folder: Path, image: _Ngff, metrics: Any) -> LayerData | None:
+def _tracks_layer(folder: Path, image: Multiscales, metrics: Any) -> LayerData | None:
     import numpy as np
     import pandas as pd
 

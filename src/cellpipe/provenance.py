@@ -15,8 +15,6 @@ Keys are documented in README.md ("Provenance and replay").  Apart from :data:`V
 
 from __future__ import annotations
 
-import hashlib
-import math
 import platform
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
@@ -24,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from cellpipe import layout
+from cellpipe.numbers import as_number
 from cellpipe.versions import package_version
 
 SCHEMA_VERSION = 3
@@ -84,15 +84,10 @@ PIPELINE_RULES: tuple[str, ...] = (
 VOLATILE_KEYS: tuple[str, ...] = ("created_utc", "command", "timings")
 """Top-level keys that differ between two runs of the same analysis (date, command line, run times)."""
 
-OUTPUT_TABLES: tuple[str, ...] = (
-    "normalization.tsv",
-    "tracks.parquet",
-    "lineage.parquet",
-    "cells.parquet",
-    "track_metrics.parquet",
-    "counts.tsv",
-    "qc.json",
-    "evaluation.json",
+OUTPUT_TABLES: tuple[str, ...] = tuple(
+    layout.in_sample(t)
+    for t in (layout.NORMALIZATION, layout.TRACKS, layout.LINEAGE, layout.CELLS, layout.TRACK_METRICS, layout.COUNTS,
+              layout.QC, layout.EVALUATION)
 )
 """Result files of a sample (in ``results/<sample>/``) whose sha256 is recorded; a replay compares them.
 ``evaluation.json`` exists only for samples with ground truth.  The exports (``ctc/``, ``tracks_napari.csv``,
@@ -108,26 +103,8 @@ def package_versions(packages: Sequence[str] = PINNED_PACKAGES) -> dict[str, str
     return versions
 
 
-def tree_digest(files: Iterable[Mapping[str, Any]]) -> str:
-    """One sha256 for a folder: over ``"<relative path>\\0<sha256>\\n"`` of its files in path order.
-
-    Renaming, adding, removing or changing any file changes it."""
-    digest = hashlib.sha256()
-    for entry in sorted(files, key=lambda f: str(f["path"])):
-        digest.update(f"{entry['path']}\0{entry['sha256']}\n".encode())
-    return digest.hexdigest()
-
-
-def _number(value: Any) -> float | None:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
-
-
 def _job_timing(row: Mapping[str, Any]) -> dict[str, float | None]:
-    seconds, rss, cpu = (_number(row.get(key)) for key in ("s", "max_rss", "cpu_time"))
+    seconds, rss, cpu = (as_number(row.get(key), finite=True) for key in ("s", "max_rss", "cpu_time"))
     return {
         "seconds": None if seconds is None else round(seconds, 2),
         "max_rss_mb": None if rss is None else round(rss, 1),
@@ -212,6 +189,22 @@ restored (``cp -p``, ``rsync -a`` from a backup), reruns nothing; record_provena
 otherwise certify the new file's sha256 over results computed from the old one."""
 
 
+def file_differences(
+    recorded: Iterable[Mapping[str, Any]], found: Mapping[str, Mapping[str, Any] | None], gone: str, changed: str, **context: Any
+) -> list[str]:
+    """One line per recorded file (``path``, ``sha256``) that ``found`` (path -> its entry now, with ``sha256``;
+    None or absent when missing) lacks, ``gone``, or holds with another sha256, ``changed``: templates
+    formatted with ``path``, ``recorded`` (the recorded sha256), ``now`` (the sha256 found) and ``context``."""
+    lines = []
+    for entry in recorded:
+        now = found.get(entry["path"])
+        if now is None:
+            lines.append(gone.format(path=entry["path"], recorded=entry["sha256"], **context))
+        elif now["sha256"] != entry["sha256"]:
+            lines.append(changed.format(path=entry["path"], recorded=entry["sha256"], now=now["sha256"], **context))
+    return lines
+
+
 def read_differences(read: Mapping[str, Any], found: Mapping[str, Any] | None, read_by: str = "ingest_movie") -> list[str]:
     """How an input as job ``read_by`` read it (``read``: ``type, bytes, sha256`` and a folder's ``files``)
     differs from the input described now (:func:`cellpipe.io.checksums.describe_path`, None when gone); empty
@@ -226,15 +219,12 @@ def read_differences(read: Mapping[str, Any], found: Mapping[str, Any] | None, r
             return []
         return [f"{read_by} read sha256 {read.get('sha256')} ({_size(read.get('bytes'))}), "
                 f"the file now has sha256 {found.get('sha256')} ({_size(found.get('bytes'))})"]
-    now = {f["path"]: f for f in found.get("files", [])}
-    lines = []
-    for entry in read.get("files", []):
-        current = now.get(entry["path"])
-        if current is None:
-            lines.append(f"{entry['path']}: read by {read_by} (sha256 {entry['sha256']}), missing now")
-        elif current["sha256"] != entry["sha256"]:
-            lines.append(f"{entry['path']}: {read_by} read sha256 {entry['sha256']}, the file now has sha256 {current['sha256']}")
-    return lines
+    return file_differences(
+        read.get("files", []), {f["path"]: f for f in found.get("files", [])},
+        gone="{path}: read by {read_by} (sha256 {recorded}), missing now",
+        changed="{path}: {read_by} read sha256 {recorded}, the file now has sha256 {now}",
+        read_by=read_by,
+    )
 
 
 def as_read_entry(

@@ -27,9 +27,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from cellpipe import layout
 from cellpipe.io import tables
 from cellpipe.io.checksums import describe_path, git_revision
-from cellpipe.provenance import Check, check_record, package_versions
+from cellpipe.provenance import Check, check_record, file_differences, package_versions
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ def same_folder(a: str | os.PathLike[str], b: str | os.PathLike[str], workdir: s
 
 def replay_targets(results: str, sample: str) -> list[str]:
     """What the replay builds: the sample's provenance record and report (and so every table before them)."""
-    return [f"{results}/{sample}/provenance.json", f"{results}/{sample}/report.html"]
+    return [layout.path(layout.PROVENANCE, results, sample=sample), layout.path(layout.REPORT, results, sample=sample)]
 
 
 def snakemake_command(
@@ -114,14 +115,12 @@ def output_differences(
     """One line per recorded result file whose replayed copy is missing or has another sha256.
 
     ``found``: file name -> its replayed description (``sha256``), or None when it was not written."""
-    lines = []
-    for entry in recorded:
-        now = found.get(entry["path"])
-        if now is None:
-            lines.append(f"sample {sample!r}: result {entry['path']}: not written by the replay")
-        elif now["sha256"] != entry["sha256"]:
-            lines.append(f"sample {sample!r}: result {entry['path']}: recorded sha256 {entry['sha256']}, replayed {now['sha256']}")
-    return lines
+    return file_differences(
+        recorded, found,
+        gone="sample {sample!r}: result {path}: not written by the replay",
+        changed="sample {sample!r}: result {path}: recorded sha256 {recorded}, replayed {now}",
+        sample=sample,
+    )
 
 
 def describe_outputs(recorded: Sequence[Mapping[str, Any]], sample_dir: Path) -> dict[str, dict[str, Any] | None]:
@@ -220,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if revision.get("commit") and now.get("commit") != revision.get("commit"):
         logger.warning("note: the workflow's git commit was %s, it is %s now", revision.get("commit"), now.get("commit"))
 
-    replay_dir = Path(workdir, results, "replay", sample)
+    replay_dir = Path(workdir, layout.path(layout.REPLAY_DIR, results, sample=sample))
     configfile = replay_dir / "config.yaml"
     tables.write_yaml(replay_config(record, results), configfile)
     command = snakemake_command(
@@ -235,8 +234,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
     recorded_outputs = record.get("outputs", [])
-    differences = output_differences(sample, recorded_outputs, describe_outputs(recorded_outputs, Path(workdir, results, sample)))
-    replayed = tables.read_json(Path(workdir, results, sample, "provenance.json"))
+    sample_dir = Path(workdir, layout.path(layout.SAMPLE_DIR, results, sample=sample))
+    differences = output_differences(sample, recorded_outputs, describe_outputs(recorded_outputs, sample_dir))
+    replayed = tables.read_json(Path(workdir, layout.path(layout.PROVENANCE, results, sample=sample)))
     if replayed.get("device") != record.get("device"):
         logger.warning("note: segmentation ran on %s, the recorded run on %s", replayed.get("device"), record.get("device"))
     tables.write_json({"sample": sample, "recorded": args.provenance, "differences": differences,
@@ -247,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                      sample, len(differences), len(recorded_outputs), "\n".join(f"  {line}" for line in differences))
         return EXIT_OUTPUTS_DIFFER
     logger.info("replay of sample %r reproduced all %d recorded result file(s) byte for byte in %s",
-                sample, len(recorded_outputs), Path(workdir, results, sample))
+                sample, len(recorded_outputs), sample_dir)
     return EXIT_OK
 
 

@@ -38,6 +38,7 @@ from scipy import ndimage as ndi
 from skimage.segmentation import find_boundaries
 
 from cellpipe.measure import ensemble_msd, msd_curves
+from cellpipe.numbers import as_number
 from cellpipe.provenance import PIPELINE_RULES, recorded_as_read
 from cellpipe.qc import qc_headline
 from cellpipe.settings import ReportSettings
@@ -280,11 +281,8 @@ def _lookup(provenance: Mapping[str, Any], key: str) -> Any:
 
 
 def _as_float(value: Any) -> float | None:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) and out > 0 else None
+    """A pixel size or frame interval: a finite number above 0, or None."""
+    return as_number(value, finite=True, positive=True)
 
 
 def _infer_pixel_size(cells: pd.DataFrame) -> float | None:
@@ -526,12 +524,8 @@ _TRACK_COLUMNS = ("frame", "track_id")
 
 def _num(value: Any) -> float:
     """``value`` as a float; NaN when missing or not a number."""
-    if _is_missing(value) or isinstance(value, (bool, np.bool_)):
-        return float("nan")
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return float("nan")
+    number = as_number(value)
+    return float("nan") if number is None else number
 
 
 def _count_divisions(parent_ids: Iterable[Any]) -> int:

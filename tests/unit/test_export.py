@@ -145,7 +145,16 @@ def dense_movie(n_tracks: int) -> tuple[np.ndarray, pd.DataFrame]:
     return masks, tracks
 
 
-def test_more_segments_than_uint16_labels_give_uint32_masks() -> None:
+@pytest.fixture(scope="module")
+def dense_40k() -> tuple[np.ndarray, pd.DataFrame]:
+    """dense_movie(40_000), built once for the tests that need more than 65535 CTC segments; the masks are
+    read-only so that no test changes what the next one gets."""
+    masks, tracks = dense_movie(40_000)
+    masks.setflags(write=False)
+    return masks, tracks
+
+
+def test_more_segments_than_uint16_labels_give_uint32_masks(dense_40k: tuple[np.ndarray, pd.DataFrame]) -> None:
     """Issue #23 item 7: more than 65535 CTC segments stopped export_tracks (and the sample's provenance, report
     and summary with it).  The masks are now uint32, every frame alike; up to 65535 they stay uint16."""
     from cellpipe.export import ctc_mask_dtype
@@ -156,8 +165,8 @@ def test_more_segments_than_uint16_labels_give_uint32_masks() -> None:
                          "parent": np.zeros(n, dtype=np.int64)})
     assert len(ctc_segments(many)) == n
     # gaps count: 40000 tracks present at frames 0 and 2 need 80000 labels
-    masks, gaps = dense_movie(40_000)
-    labels, ctc = to_ctc(masks, gaps)
+    masks, gaps = dense_40k
+    labels, ctc = to_ctc(masks, gaps.copy())
     assert labels.dtype == np.uint32 and int(labels.max()) == 80_000 and len(ctc) == 80_000
     assert check_ctc_tracks(labels, ctc) == []
     # track k (pixel k-1) is segments 2k-1 (frame 0) and 2k (frame 2, parent 2k-1)
@@ -167,8 +176,8 @@ def test_more_segments_than_uint16_labels_give_uint32_masks() -> None:
     assert small.dtype == np.uint16
 
 
-def test_export_step_writes_a_dense_movie_with_uint32_masks(tmp_path: Path) -> None:
-    masks, tracks = dense_movie(40_000)
+def test_export_step_writes_a_dense_movie_with_uint32_masks(tmp_path: Path, dense_40k: tuple[np.ndarray, pd.DataFrame]) -> None:
+    masks, tracks = dense_40k
     omezarr.write_ome_image(tmp_path / "tracks.ome.zarr", masks, "tyx", 0.5, 5.0, name="tracks")
     tables.write_parquet(tracks, tmp_path / "tracks.parquet")
     out = tmp_path / "out"

@@ -11,13 +11,16 @@ import pytest
 import tifffile
 
 from cellpipe.io.ctc import (
+    as_labels,
     check_ctc_tracks,
     frame_name,
+    numbered_files,
     read_ctc_label_stack,
     read_ctc_labels,
     read_ctc_movie,
     read_ctc_results,
     read_ctc_tracks,
+    read_tiff,
     write_ctc_ground_truth,
     write_ctc_movie,
     write_ctc_results,
@@ -165,6 +168,38 @@ def test_read_movie_errors_name_the_folder(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="not a folder"):
         read_ctc_movie(tmp_path / "missing")
+
+
+class Refused(ValueError):
+    """The error a caller asks the shared readers to raise."""
+
+
+def test_one_reader_of_numbered_files_and_labels(tmp_path: Path) -> None:
+    """numbered_files, read_tiff and as_labels (io/ground_truth.py and io/annotations.py use them too)
+    raise the caller's error class with the same message as before."""
+    import re
+
+    pattern = re.compile(r"(\d+)\D*\.tiff?$", re.IGNORECASE)
+    found = numbered_files(tmp_path, ["mask005.tif", "notes.txt", "t012_labels.TIF"], pattern)
+    assert found == {5: tmp_path / "mask005.tif", 12: tmp_path / "t012_labels.TIF"}
+    with pytest.raises(Refused, match=r"notes\.txt: no frame number"):
+        numbered_files(tmp_path, ["mask005.tif", "notes.txt"], pattern, Refused, "no frame number")
+    with pytest.raises(Refused, match="two files for frame 5: mask005.tif and m5.tif"):
+        numbered_files(tmp_path, ["mask005.tif", "m5.tif"], pattern, Refused)
+
+    (tmp_path / "text.tif").write_text("not a tiff")
+    with pytest.raises(Refused, match=r"text\.tif: not a readable TIFF"):
+        read_tiff(tmp_path / "text.tif", Refused)
+
+    assert as_labels(np.array([[0.0, 2.0]]), "x").dtype == np.uint32
+    assert as_labels(np.array([[True, False]]), "x").tolist() == [[1, 0]]
+    for array, message in [
+        (np.array([0.5]), "x: labels must be whole numbers, got float64 with fractions"),
+        (np.array([-1]), "x: labels must not be negative"),
+        (np.array([1 + 0j]), "x: labels must be integers, got complex128"),
+    ]:
+        with pytest.raises(Refused, match=re.escape(message)):
+            as_labels(array, "x", Refused)
 
 
 def test_ground_truth_round_trip(tmp_path: Path, sim: SimulatedMovie) -> None:

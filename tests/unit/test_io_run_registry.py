@@ -7,26 +7,11 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import sys
 from pathlib import Path
-
-import pytest
 
 from cellpipe.io.run_registry import REGISTRY_DIR, conflicting_run, forget_run, register_run
 
-
-def finished_pid() -> int:
-    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
-    return int(proc.stdout)
-
-
-@pytest.fixture()
-def sleeper():
-    """A live process other than this one: the other run."""
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    yield proc
-    proc.kill()
-    proc.wait()
+from conftest import finished_pid
 
 
 def folders(tmp_path: Path) -> tuple[Path, Path, Path]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,8 @@ from cellpipe.io.snakemake_lock import (
     release_stale_locks,
 )
 
+from conftest import finished_pid
+
 
 def take_lock(smk: Path, n: int = 0) -> list[Path]:
     """Lock files as Snakemake writes them for one run (``.snakemake/locks/<n>.input.lock``, ``<n>.output.lock``)."""
@@ -30,20 +31,6 @@ def take_lock(smk: Path, n: int = 0) -> list[Path]:
     files[0].write_text("results/a.txt\n")
     files[1].write_text("results/b.txt\n")
     return files
-
-
-def finished_pid() -> int:
-    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
-    return int(proc.stdout)
-
-
-@pytest.fixture()
-def sleeper():
-    """A live process other than this one."""
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    yield proc
-    proc.kill()
-    proc.wait()
 
 
 def edit_record(record: Path, **changes) -> None:

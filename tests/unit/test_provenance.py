@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from cellpipe import replay
-from cellpipe.io.checksums import describe_path, file_sha256, files_under
+from cellpipe.io.checksums import describe_path, file_sha256, files_under, tree_digest
 from cellpipe.provenance import (
     SCHEMA_VERSION,
     VOLATILE_KEYS,
@@ -22,7 +22,6 @@ from cellpipe.provenance import (
     deterministic_part,
     invocation_record,
     package_versions,
-    tree_digest,
 )
 from cellpipe.steps_provenance import read_benchmarks, record_provenance_step
 
@@ -610,3 +609,49 @@ def test_readers_checksum_the_bytes_they_read(workdir: Path) -> None:
         with file_as_read("models/weights.pth"):  # replaced by another file, as `mv` does
             (workdir / "other.pth").write_bytes(b"\x00\x03weights")
             os.replace(workdir / "other.pth", workdir / "models/weights.pth")
+
+
+def test_as_number_reads_numbers_out_of_tables_and_records():
+    """cellpipe.numbers.as_number: the one coercion provenance (benchmark timings) and the report use."""
+    import math
+
+    import pandas as pd
+
+    from cellpipe.numbers import as_number
+
+    for missing in (None, True, np.bool_(False), "x", [1], float("nan"), pd.NA, pd.NaT, ""):
+        assert as_number(missing) is None, missing
+    assert as_number("2.5") == 2.5 and as_number(np.float32(2.0)) == 2.0 and as_number(-1) == -1.0
+    assert math.isinf(as_number("inf")) and as_number("inf", finite=True) is None
+    assert as_number(0, positive=True) is None and as_number(0.1, positive=True) == 0.1
+
+
+def test_tree_digest_is_the_one_recorded_in_existing_records(tmp_path: Path):
+    """Records written before hold this digest of a folder: it must not change. One hashing loop serves
+    file_sha256 and copy_as_read (the copy's bytes and checksum are the source's)."""
+    from cellpipe.io.checksums import copy_as_read
+
+    listing = [{"path": "b/c.tif", "sha256": "00"}, {"path": "a.txt", "sha256": "ff"}]
+    assert tree_digest(listing) == "e53f09830ee033f7b7baf7abe85fec2d2a115177dfc23582c2db70a5fab1a92e"
+    source = tmp_path / "src"
+    (source / "b").mkdir(parents=True)
+    (source / "a.txt").write_bytes(b"a" * 3_000_000)  # more than one 1 MiB block
+    (source / "b" / "c.tif").write_bytes(b"c")
+    copy, described = copy_as_read(source, tmp_path / "into")
+    assert described["sha256"] == describe_path("x", source)["sha256"]
+    assert [f["sha256"] for f in described["files"]] == [file_sha256(source / "a.txt"), file_sha256(source / "b" / "c.tif")]
+    assert (copy / "a.txt").read_bytes() == (source / "a.txt").read_bytes()
+    assert file_sha256(source / "b" / "c.tif") == hashlib.sha256(b"c").hexdigest()
+
+
+def test_a_folder_read_by_a_job_is_compared_file_by_file():
+    """read_differences and the replay's output_differences share one loop (provenance.file_differences)."""
+    from cellpipe.provenance import read_differences
+
+    read = {"type": "directory", "files": [{"path": "t000.tif", "sha256": "a"}, {"path": "t001.tif", "sha256": "b"}]}
+    now = {"type": "directory", "files": [{"path": "t000.tif", "sha256": "c"}, {"path": "notes.txt", "sha256": "d"}]}
+    assert read_differences(read, now) == [
+        "t000.tif: ingest_movie read sha256 a, the file now has sha256 c",
+        "t001.tif: read by ingest_movie (sha256 b), missing now",
+    ]
+    assert read_differences(read, {**now, "files": read["files"]}) == []

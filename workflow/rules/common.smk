@@ -8,10 +8,9 @@ import sys
 
 from snakemake.exceptions import WorkflowError
 
+from cellpipe import layout
 from cellpipe.config import (
-    RESERVED_SAMPLE_NAMES,
     SAMPLE_NAME_PATTERN,
-    TRAINED_MODEL,
     ConfigError,
     load_config,
     load_samples,
@@ -54,14 +53,57 @@ except (ConfigError, FileNotFoundError) as err:
     raise WorkflowError(f"cellpipe: {err}") from None
 
 RESULTS = CFG.results
+
+
+def results_path(template, **wildcards):
+    """A path template of cellpipe.layout in this run's results folder, with the given wildcards filled
+    in and the others left as Snakemake wildcards."""
+    return layout.pattern(template, RESULTS, **wildcards)
+
+
+def log_of(rule, job="{sample}"):
+    """The log of a job of ``rule``, named by ``job`` (a pattern of the rule's wildcards)."""
+    return results_path(layout.LOG, rule=rule, job=job)
+
+
+def benchmark_of(rule, job="{sample}"):
+    """The benchmark record of a job of ``rule``, named by ``job`` like its log."""
+    return results_path(layout.BENCHMARK, rule=rule, job=job)
+
+
+def model_file(model, kind):
+    """File ``kind`` (a key of cellpipe.layout.MODEL_FILES: weights, card, record, curve) of trained model ``model``."""
+    return f"{results_path(layout.MODEL_DIR, name=model)}/{layout.MODEL_FILES[kind]}"
+
+
 # The OME-Zarr image of a sample holds its label images in its NGFF labels group (image.ome.zarr/labels/
 # cells, .../tracks), so napari-ome-zarr and other OME-Zarr readers open them over the image. Snakemake
 # allows no output inside a directory() output, so each store is declared by its metadata file; the
 # cellpipe.io.omezarr readers and writers accept either the store or that file.
-IMAGE = f"{RESULTS}/{{sample}}/image.ome.zarr/.zattrs"
-CELL_LABELS = f"{RESULTS}/{{sample}}/image.ome.zarr/labels/cells/.zattrs"
-TRACK_LABELS = f"{RESULTS}/{{sample}}/image.ome.zarr/labels/tracks/.zattrs"
-LABELS_GROUP = f"{RESULTS}/{{sample}}/image.ome.zarr/labels/.zattrs"
+IMAGE = results_path(layout.IMAGE)
+CELL_LABELS = results_path(layout.CELL_LABELS)
+TRACK_LABELS = results_path(layout.TRACK_LABELS)
+LABELS_GROUP = results_path(layout.LABELS_GROUP)
+NORMALIZED = results_path(layout.NORMALIZED)
+NORMALIZATION = results_path(layout.NORMALIZATION)
+SEGMENTATION_INFO = results_path(layout.SEGMENTATION_INFO)
+TRACKS = results_path(layout.TRACKS)
+LINEAGE = results_path(layout.LINEAGE)
+TRACKING_INFO = results_path(layout.TRACKING_INFO)
+CELLS = results_path(layout.CELLS)
+TRACK_METRICS = results_path(layout.TRACK_METRICS)
+COUNTS = results_path(layout.COUNTS)
+CTC_DIR = results_path(layout.CTC_DIR)
+CTC_SEGMENTS = results_path(layout.CTC_SEGMENTS)
+NAPARI_CSV = results_path(layout.NAPARI_CSV)
+NAPARI_GRAPH = results_path(layout.NAPARI_GRAPH)
+GEFF = results_path(layout.GEFF)
+EVALUATION = results_path(layout.EVALUATION)
+QC = results_path(layout.QC)
+PROVENANCE = results_path(layout.PROVENANCE)
+REPORT = results_path(layout.REPORT)
+SUMMARY = results_path(layout.SUMMARY)
+EVALUATION_TABLE = results_path(layout.EVALUATION_TABLE)
 
 # What results/<sample>/ holds for a user, each a target of rule all (with the exports, the reports, qc.json,
 # provenance.json and the evaluation, which the Snakefile lists). Snakemake reruns a job whose output is
@@ -71,18 +113,18 @@ LABELS_GROUP = f"{RESULTS}/{{sample}}/image.ome.zarr/labels/.zattrs"
 # Logs, benchmarks and segment_frames' temporary parts are not results.
 SAMPLE_RESULTS = [
     IMAGE,
-    f"{RESULTS}/{{sample}}/normalized.zarr",
-    f"{RESULTS}/{{sample}}/normalization.tsv",
+    NORMALIZED,
+    NORMALIZATION,
     CELL_LABELS,
-    f"{RESULTS}/{{sample}}/segmentation.json",
+    SEGMENTATION_INFO,
     TRACK_LABELS,
     LABELS_GROUP,
-    f"{RESULTS}/{{sample}}/tracks.parquet",
-    f"{RESULTS}/{{sample}}/lineage.parquet",
-    f"{RESULTS}/{{sample}}/tracking.json",
-    f"{RESULTS}/{{sample}}/cells.parquet",
-    f"{RESULTS}/{{sample}}/track_metrics.parquet",
-    f"{RESULTS}/{{sample}}/counts.tsv",
+    TRACKS,
+    LINEAGE,
+    TRACKING_INFO,
+    CELLS,
+    TRACK_METRICS,
+    COUNTS,
 ]
 ENVS = "../../envs"
 # Cellpose-SAM (cellpose 4) cannot share an environment with Cellpose 3: segment_cells runs in its own.
@@ -102,7 +144,7 @@ def shipped(path):
 
 
 TRACKER_CONFIG = shipped(CFG.track.tracker_config)
-TRAINED_MODELS = {os.path.normpath(TRAINED_MODEL.format(results=RESULTS, name=name)): name for name in CFG.train}
+TRAINED_MODELS = {os.path.normpath(layout.path(layout.TRAINED_MODEL, RESULTS, name=name)): name for name in CFG.train}
 # The models shipped with cellpipe (resources/models/<name>/: weights, model card, training record),
 # by name: rule export_bioimageio packages them as it packages trained ones.
 SHIPPED_MODELS_DIR = shipped("resources/models")
@@ -117,10 +159,10 @@ def made_inputs():
     for row in SAMPLES.values():
         name = simulated_name(row.movie, CFG)
         if name is not None:
-            made += [row.movie, f"{RESULTS}/simulated/{name}/01_GT"]
+            made += [row.movie, layout.path(layout.SIMULATED_TRUTH, RESULTS, name=name)]
     trained = TRAINED_MODELS.get(os.path.normpath(CELLPOSE_MODEL)) if CELLPOSE_MODEL else None
     if trained is not None:  # weights, model card, training record and curve (rule train_cellpose)
-        made += [CELLPOSE_MODEL] + [f"{RESULTS}/models/{trained}/{f}" for f in ("model_card.md", "training.json", "training_curve.tsv")]
+        made += [CELLPOSE_MODEL] + [model_file(trained, kind) for kind in ("card", "record", "curve")]
     return sorted(set(made))
 
 
@@ -211,7 +253,7 @@ def _one_of(names):
 # and matches each file against it, a large part of `snakemake -n` for 1,000 samples (bench.dag_scale).
 # An unknown name reaching an input function is reported by sample_row.
 wildcard_constraints:
-    sample=f"(?!(?i:{'|'.join(re.escape(n) for n in RESERVED_SAMPLE_NAMES)})/){SAMPLE_NAME_PATTERN}",
+    sample=f"(?!(?i:{'|'.join(re.escape(n) for n in layout.RESERVED_SAMPLE_NAMES)})/){SAMPLE_NAME_PATTERN}",
     name=_one_of(CFG.simulate),
     model=_one_of(CFG.train),
 
@@ -263,10 +305,10 @@ def bioimageio_inputs(wildcards):
     """Weights, model card and training record of the model {model}: trained by this workflow (a name
     under train:, which wins over a shipped model of the same name) or shipped (resources/models/<name>/)."""
     if wildcards.model in CFG.train:
-        folder = f"{RESULTS}/models/{wildcards.model}"
+        folder = results_path(layout.MODEL_DIR, name=wildcards.model)
     else:
         folder = os.path.join(SHIPPED_MODELS_DIR, wildcards.model)
-    return {"weights": f"{folder}/weights.pth", "card": f"{folder}/model_card.md", "record": f"{folder}/training.json"}
+    return {kind: f"{folder}/{layout.MODEL_FILES[kind]}" for kind in ("weights", "card", "record")}
 
 
 def training_settings(model):
@@ -277,7 +319,7 @@ def training_settings(model):
 
 
 # Provenance: rule record_provenance (workflow/rules/provenance.smk says how the command line is recorded).
-INVOCATION = f"{RESULTS}/logs/snakemake_invocation.json"
+INVOCATION = results_path(layout.INVOCATION)
 # The jobs of one sample whose benchmark records give the provenance's timings (report_sample runs after).
 # segment_frames (segment.scatter > 1) has one benchmark record per part: provenance_inputs adds them.
 SAMPLE_RULES = [r for r in PIPELINE_RULES if r not in ("simulate_movie", "train_cellpose", "segment_frames", "evaluate_sample")]
@@ -313,20 +355,21 @@ def provenance_inputs(wildcards):
     """Named inputs of record_provenance: the files whose sha256 it records, the sample's
     segmentation.json and result tables, and the benchmark records of the sample's jobs."""
     row = SAMPLES[wildcards.sample]
-    sample_dir = f"{RESULTS}/{wildcards.sample}"
-    benchmarks = [f"{RESULTS}/benchmarks/{rule}/{wildcards.sample}.tsv" for rule in SAMPLE_RULES]
+    sample = wildcards.sample
+    sample_dir = layout.path(layout.SAMPLE_DIR, RESULTS, sample=sample)
+    benchmarks = [benchmark_of(rule, sample) for rule in SAMPLE_RULES]
     # segment.scatter > 1: every part's segment_frames job (segment.smk), part 0 first
-    benchmarks += [f"{RESULTS}/benchmarks/segment_frames/{wildcards.sample}.part{part}.tsv" for part in SEGMENT_PARTS]
+    benchmarks += [benchmark_of("segment_frames", f"{sample}.part{part}") for part in SEGMENT_PARTS]
     sim = simulated_name(row.movie, CFG)
     if sim is not None:
-        benchmarks.insert(0, f"{RESULTS}/benchmarks/simulate_movie/{sim}.tsv")
+        benchmarks.insert(0, benchmark_of("simulate_movie", sim))
     trained = TRAINED_MODELS.get(os.path.normpath(CELLPOSE_MODEL)) if CELLPOSE_MODEL else None
     if trained is not None:
-        benchmarks.insert(0, f"{RESULTS}/benchmarks/train_cellpose/{trained}.tsv")
+        benchmarks.insert(0, benchmark_of("train_cellpose", trained))
     outputs = [f"{sample_dir}/{name}" for name in OUTPUT_TABLES if name != "evaluation.json"]
     if row.ground_truth:
-        outputs.append(f"{sample_dir}/evaluation.json")
-        benchmarks.append(f"{RESULTS}/benchmarks/evaluate_sample/{wildcards.sample}.tsv")
+        outputs.append(results_path(layout.EVALUATION, sample=sample))
+        benchmarks.append(benchmark_of("evaluate_sample", sample))
     return {
         "movie": row.movie,
         "ground_truth": [row.ground_truth] if row.ground_truth else [],
@@ -336,10 +379,10 @@ def provenance_inputs(wildcards):
         "model": segmentation_model(wildcards),
         # the outputs of the jobs that read the movie, the model, the tracker configuration and the ground truth
         # hold the sha256 of the bytes they read, which the record compares with the files now
-        "image": IMAGE.format(sample=wildcards.sample),
-        "segmentation_info": f"{sample_dir}/segmentation.json",
-        "tracking_info": f"{sample_dir}/tracking.json",
-        "evaluation": [f"{sample_dir}/evaluation.json"] if row.ground_truth else [],
+        "image": results_path(layout.IMAGE, sample=sample),
+        "segmentation_info": results_path(layout.SEGMENTATION_INFO, sample=sample),
+        "tracking_info": results_path(layout.TRACKING_INFO, sample=sample),
+        "evaluation": [results_path(layout.EVALUATION, sample=sample)] if row.ground_truth else [],
         "outputs": outputs,
         "timings": benchmarks,
     }

@@ -7,22 +7,18 @@ GROUND_TRUTH = {name: row.ground_truth for name, row in SAMPLES.items() if row.g
 rule evaluate_sample:
     """CTC SEG/DET/TRA, instance AP at IoU 0.5-0.95, P/R/F1, Jaccard/Dice, count error, divisions."""
     input:
-        **(
-            {"ctc_dir": f"{RESULTS}/{{sample}}/ctc"}
-            if CTC_EXPORT
-            else {"tracked": TRACK_LABELS, "tracks": f"{RESULTS}/{{sample}}/tracks.parquet"}
-        ),
+        **({"ctc_dir": CTC_DIR} if CTC_EXPORT else {"tracked": TRACK_LABELS, "tracks": TRACKS}),
         ground_truth=lambda wc: GROUND_TRUTH[wc.sample],
         segmentation=CELL_LABELS,
         image=IMAGE,
     output:
-        evaluation=f"{RESULTS}/{{sample}}/evaluation.json",
+        evaluation=EVALUATION,
     params:
         settings=settings("evaluate"),
     log:
-        f"{RESULTS}/logs/evaluate_sample/{{sample}}.log",
+        log_of("evaluate_sample"),
     benchmark:
-        f"{RESULTS}/benchmarks/evaluate_sample/{{sample}}.tsv"
+        benchmark_of("evaluate_sample")
     # one frame at a time in one process (cellpipe.evaluate.streamed_ctc_scores): no use for a second core
     threads: 1
     resources:
@@ -37,17 +33,17 @@ rule evaluate_sample:
 rule summarize_evaluation:
     """One row per evaluated sample: results/evaluation.tsv."""
     input:
-        evaluations=expand(f"{RESULTS}/{{sample}}/evaluation.json", sample=sorted(GROUND_TRUTH)),
+        evaluations=expand(EVALUATION, sample=sorted(GROUND_TRUTH)),
     output:
         table=report(
-            f"{RESULTS}/evaluation.tsv",
+            EVALUATION_TABLE,
             caption="../report/evaluation.rst",
             category="Evaluation",
         ),
     log:
-        f"{RESULTS}/logs/summarize_evaluation/evaluation.log",
+        log_of("summarize_evaluation", "evaluation"),
     benchmark:
-        f"{RESULTS}/benchmarks/summarize_evaluation/evaluation.tsv"
+        benchmark_of("summarize_evaluation", "evaluation")
     threads: 1
     resources:
         mem_mb=per_attempt(1000),

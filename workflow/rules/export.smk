@@ -6,7 +6,7 @@
 # masks itself (evaluate.smk).
 
 CTC_EXPORT = CFG.export.ctc
-CTC_OUTPUTS = [f"{RESULTS}/{{sample}}/ctc", f"{RESULTS}/{{sample}}/ctc_segments.tsv"] if CTC_EXPORT else []
+CTC_OUTPUTS = [CTC_DIR, CTC_SEGMENTS] if CTC_EXPORT else []
 
 
 if CTC_EXPORT:
@@ -15,18 +15,18 @@ if CTC_EXPORT:
         """Tracks for other tools: a CTC result folder (tracks split at frame gaps), napari tables and a geff graph."""
         input:
             tracked=TRACK_LABELS,
-            tracks=f"{RESULTS}/{{sample}}/tracks.parquet",
-            cells=f"{RESULTS}/{{sample}}/cells.parquet",
+            tracks=TRACKS,
+            cells=CELLS,
         output:
-            ctc_dir=directory(f"{RESULTS}/{{sample}}/ctc"),
-            napari_csv=f"{RESULTS}/{{sample}}/tracks_napari.csv",
-            napari_graph=f"{RESULTS}/{{sample}}/tracks_napari_graph.json",
-            geff=directory(f"{RESULTS}/{{sample}}/tracks.geff"),
-            segments=f"{RESULTS}/{{sample}}/ctc_segments.tsv",
+            ctc_dir=directory(CTC_DIR),
+            napari_csv=NAPARI_CSV,
+            napari_graph=NAPARI_GRAPH,
+            geff=directory(GEFF),
+            segments=CTC_SEGMENTS,
         log:
-            f"{RESULTS}/logs/export_tracks/{{sample}}.log",
+            log_of("export_tracks"),
         benchmark:
-            f"{RESULTS}/benchmarks/export_tracks/{{sample}}.tsv"
+            benchmark_of("export_tracks")
         threads: 1
         resources:
             mem_mb=per_attempt(4000),
@@ -42,16 +42,16 @@ else:
         """Tracks for napari and as a geff graph (export.ctc: false, so no CTC result folder)."""
         input:
             tracked=TRACK_LABELS,
-            tracks=f"{RESULTS}/{{sample}}/tracks.parquet",
-            cells=f"{RESULTS}/{{sample}}/cells.parquet",
+            tracks=TRACKS,
+            cells=CELLS,
         output:
-            napari_csv=f"{RESULTS}/{{sample}}/tracks_napari.csv",
-            napari_graph=f"{RESULTS}/{{sample}}/tracks_napari_graph.json",
-            geff=directory(f"{RESULTS}/{{sample}}/tracks.geff"),
+            napari_csv=NAPARI_CSV,
+            napari_graph=NAPARI_GRAPH,
+            geff=directory(GEFF),
         log:
-            f"{RESULTS}/logs/export_tracks/{{sample}}.log",
+            log_of("export_tracks"),
         benchmark:
-            f"{RESULTS}/benchmarks/export_tracks/{{sample}}.tsv"
+            benchmark_of("export_tracks")
         threads: 1
         resources:
             mem_mb=per_attempt(4000),

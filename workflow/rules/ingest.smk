@@ -8,9 +8,9 @@ rule ingest_movie:
         row=lambda wildcards: sample_row(wildcards).model_dump(mode="json"),
         settings=settings("ingest"),
     log:
-        f"{RESULTS}/logs/ingest_movie/{{sample}}.log",
+        log_of("ingest_movie"),
     benchmark:
-        f"{RESULTS}/benchmarks/ingest_movie/{{sample}}.tsv"
+        benchmark_of("ingest_movie")
     threads: 1
     resources:
         mem_mb=movie_mem_mb("ingest", 4000),

@@ -3,12 +3,12 @@ rule measure_cells:
     input:
         labels=CELL_LABELS,
         image=IMAGE,
-        tracks=f"{RESULTS}/{{sample}}/tracks.parquet",
+        tracks=TRACKS,
     output:
-        cells=f"{RESULTS}/{{sample}}/cells.parquet",
-        track_metrics=f"{RESULTS}/{{sample}}/track_metrics.parquet",
+        cells=CELLS,
+        track_metrics=TRACK_METRICS,
         counts=report(
-            f"{RESULTS}/{{sample}}/counts.tsv",
+            COUNTS,
             caption="../report/counts.rst",
             category="Counts",
             labels={"sample": "{sample}"},
@@ -18,9 +18,9 @@ rule measure_cells:
         # tracks shorter than this are flagged in track_metrics (a tracking setting: tracking.json counts them)
         min_track_frames=CFG.track.min_track_frames,
     log:
-        f"{RESULTS}/logs/measure_cells/{{sample}}.log",
+        log_of("measure_cells"),
     benchmark:
-        f"{RESULTS}/benchmarks/measure_cells/{{sample}}.tsv"
+        benchmark_of("measure_cells")
     threads: 1
     resources:
         mem_mb=per_attempt(4000),

@@ -3,14 +3,14 @@ rule normalize_movie:
     input:
         image=IMAGE,
     output:
-        normalized=directory(f"{RESULTS}/{{sample}}/normalized.zarr"),
-        percentiles=f"{RESULTS}/{{sample}}/normalization.tsv",
+        normalized=directory(NORMALIZED),
+        percentiles=NORMALIZATION,
     params:
         settings=settings("normalize"),
     log:
-        f"{RESULTS}/logs/normalize_movie/{{sample}}.log",
+        log_of("normalize_movie"),
     benchmark:
-        f"{RESULTS}/benchmarks/normalize_movie/{{sample}}.tsv"
+        benchmark_of("normalize_movie")
     threads: 1
     resources:
         mem_mb=movie_mem_mb("normalize", 4000),

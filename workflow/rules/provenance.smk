@@ -34,15 +34,15 @@ rule record_provenance:
     input:
         unpack(provenance_inputs),
     output:
-        provenance=f"{RESULTS}/{{sample}}/provenance.json",
+        provenance=PROVENANCE,
     params:
         config=CFG.model_dump(mode="json"),
         model_path=CELLPOSE_MODEL,
         invocation=INVOCATION,
     log:
-        f"{RESULTS}/logs/record_provenance/{{sample}}.log",
+        log_of("record_provenance"),
     benchmark:
-        f"{RESULTS}/benchmarks/record_provenance/{{sample}}.tsv"
+        benchmark_of("record_provenance")
     threads: 1
     resources:
         mem_mb=per_attempt(1000),

@@ -5,19 +5,19 @@ rule assess_quality:
     """qc.json: objects removed by the filters, short tracks, rejected divisions, count jumps, border tracks, confidence."""
     input:
         image=IMAGE,
-        segmentation_info=f"{RESULTS}/{{sample}}/segmentation.json",
-        tracking_info=f"{RESULTS}/{{sample}}/tracking.json",
-        tracks=f"{RESULTS}/{{sample}}/tracks.parquet",
-        track_metrics=f"{RESULTS}/{{sample}}/track_metrics.parquet",
-        counts=f"{RESULTS}/{{sample}}/counts.tsv",
+        segmentation_info=SEGMENTATION_INFO,
+        tracking_info=TRACKING_INFO,
+        tracks=TRACKS,
+        track_metrics=TRACK_METRICS,
+        counts=COUNTS,
     output:
-        qc=f"{RESULTS}/{{sample}}/qc.json",
+        qc=QC,
     params:
         settings=settings("qc"),
     log:
-        f"{RESULTS}/logs/assess_quality/{{sample}}.log",
+        log_of("assess_quality"),
     benchmark:
-        f"{RESULTS}/benchmarks/assess_quality/{{sample}}.tsv"
+        benchmark_of("assess_quality")
     threads: 1
     resources:
         mem_mb=per_attempt(1000),

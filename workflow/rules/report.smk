@@ -2,26 +2,26 @@ rule report_sample:
     """Self-contained HTML report of one sample (opens from disk, no network)."""
     input:
         image=IMAGE,
-        normalized=f"{RESULTS}/{{sample}}/normalized.zarr",
-        percentiles=f"{RESULTS}/{{sample}}/normalization.tsv",
+        normalized=NORMALIZED,
+        percentiles=NORMALIZATION,
         labels=CELL_LABELS,
-        segmentation_info=f"{RESULTS}/{{sample}}/segmentation.json",
-        cells=f"{RESULTS}/{{sample}}/cells.parquet",
-        track_metrics=f"{RESULTS}/{{sample}}/track_metrics.parquet",
-        counts=f"{RESULTS}/{{sample}}/counts.tsv",
-        tracks=f"{RESULTS}/{{sample}}/tracks.parquet",
-        lineage=f"{RESULTS}/{{sample}}/lineage.parquet",
-        tracking_info=f"{RESULTS}/{{sample}}/tracking.json",
+        segmentation_info=SEGMENTATION_INFO,
+        cells=CELLS,
+        track_metrics=TRACK_METRICS,
+        counts=COUNTS,
+        tracks=TRACKS,
+        lineage=LINEAGE,
+        tracking_info=TRACKING_INFO,
         # quality checks (rule assess_quality): the report's "Quality control" section
-        qc=f"{RESULTS}/{{sample}}/qc.json",
-        evaluation=lambda wc: [f"{RESULTS}/{wc.sample}/evaluation.json"] if wc.sample in GROUND_TRUTH else [],
+        qc=QC,
+        evaluation=lambda wc: [results_path(layout.EVALUATION, sample=wc.sample)] if wc.sample in GROUND_TRUTH else [],
         # input checksums, versions, model, device, command line and timings (rule record_provenance)
-        provenance=f"{RESULTS}/{{sample}}/provenance.json",
+        provenance=PROVENANCE,
         # CTC label -> track mapping (rule export_tracks): the report says how many segments and which mask dtype
-        ctc_segments=[f"{RESULTS}/{{sample}}/ctc_segments.tsv"] if CTC_EXPORT else [],
+        ctc_segments=[CTC_SEGMENTS] if CTC_EXPORT else [],
     output:
         report=report(
-            f"{RESULTS}/{{sample}}/report.html",
+            REPORT,
             caption="../report/sample_report.rst",
             category="Samples",
             labels={"sample": "{sample}"},
@@ -30,9 +30,9 @@ rule report_sample:
         settings=settings("report"),
         config=CFG.model_dump(mode="json"),
     log:
-        f"{RESULTS}/logs/report_sample/{{sample}}.log",
+        log_of("report_sample"),
     benchmark:
-        f"{RESULTS}/benchmarks/report_sample/{{sample}}.tsv"
+        benchmark_of("report_sample")
     threads: 1
     resources:
         mem_mb=per_attempt(2000),
@@ -46,20 +46,20 @@ rule report_sample:
 rule summarize_samples:
     """Summary page across samples, linking each sample's report."""
     input:
-        counts=expand(f"{RESULTS}/{{sample}}/counts.tsv", sample=SAMPLES),
-        cells=expand(f"{RESULTS}/{{sample}}/cells.parquet", sample=SAMPLES),
-        track_metrics=expand(f"{RESULTS}/{{sample}}/track_metrics.parquet", sample=SAMPLES),
-        reports=expand(f"{RESULTS}/{{sample}}/report.html", sample=SAMPLES),
-        qc=expand(f"{RESULTS}/{{sample}}/qc.json", sample=SAMPLES),
-        evaluations=expand(f"{RESULTS}/{{sample}}/evaluation.json", sample=sorted(GROUND_TRUTH)),
+        counts=expand(COUNTS, sample=SAMPLES),
+        cells=expand(CELLS, sample=SAMPLES),
+        track_metrics=expand(TRACK_METRICS, sample=SAMPLES),
+        reports=expand(REPORT, sample=SAMPLES),
+        qc=expand(QC, sample=SAMPLES),
+        evaluations=expand(EVALUATION, sample=sorted(GROUND_TRUTH)),
     output:
-        summary=report(f"{RESULTS}/summary.html", caption="../report/summary.rst", category="Summary"),
+        summary=report(SUMMARY, caption="../report/summary.rst", category="Summary"),
     params:
         samples=list(SAMPLES),
     log:
-        f"{RESULTS}/logs/summarize_samples/summary.log",
+        log_of("summarize_samples", "summary"),
     benchmark:
-        f"{RESULTS}/benchmarks/summarize_samples/summary.tsv"
+        benchmark_of("summarize_samples", "summary")
     threads: 1
     resources:
         mem_mb=per_attempt(1000),

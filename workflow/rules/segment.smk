@@ -7,13 +7,13 @@
 # Labels of each frame do not depend on the other frames, so the gathered image equals an unscattered run's.
 
 SEGMENT_PARTS = list(range(CFG.segment.scatter)) if CFG.segment.scatter > 1 else []
-SEGMENT_PART = f"{RESULTS}/{{sample}}/segment_parts/{{part}}"
+SEGMENT_PART = results_path(layout.SEGMENT_PART)
 
 
 rule segment_frames:
     """Instance segmentation of one part of the frames (segment.scatter > 1); device recorded."""
     input:
-        normalized=f"{RESULTS}/{{sample}}/normalized.zarr",
+        normalized=NORMALIZED,
         image=IMAGE,
         model=segmentation_model,
     output:
@@ -27,9 +27,9 @@ rule segment_frames:
     wildcard_constraints:
         part=r"\d+",
     log:
-        f"{RESULTS}/logs/segment_frames/{{sample}}.part{{part}}.log",
+        log_of("segment_frames", "{sample}.part{part}"),
     benchmark:
-        f"{RESULTS}/benchmarks/segment_frames/{{sample}}.part{{part}}.tsv"
+        benchmark_of("segment_frames", "{sample}.part{part}")
     threads: 2
     resources:
         gpu=1,
@@ -48,18 +48,18 @@ if SEGMENT_PARTS:
         """The parts of segment_frames gathered into the label image and segmentation.json of an unscattered
         run (segment.scatter > 1): frame by frame, no GPU, little memory."""
         input:
-            normalized=f"{RESULTS}/{{sample}}/normalized.zarr",
+            normalized=NORMALIZED,
             image=IMAGE,
             # in frame order: part 0 first
             parts=expand(f"{SEGMENT_PART}.zarr", part=SEGMENT_PARTS, allow_missing=True),
             part_infos=expand(f"{SEGMENT_PART}.json", part=SEGMENT_PARTS, allow_missing=True),
         output:
             labels=CELL_LABELS,
-            info=f"{RESULTS}/{{sample}}/segmentation.json",
+            info=SEGMENTATION_INFO,
         log:
-            f"{RESULTS}/logs/segment_cells/{{sample}}.log",
+            log_of("segment_cells"),
         benchmark:
-            f"{RESULTS}/benchmarks/segment_cells/{{sample}}.tsv"
+            benchmark_of("segment_cells")
         threads: 1
         resources:
             mem_mb=per_attempt(2000),
@@ -74,18 +74,18 @@ else:
     rule segment_cells:
         """Instance segmentation of every frame (Cellpose or threshold + watershed), device recorded."""
         input:
-            normalized=f"{RESULTS}/{{sample}}/normalized.zarr",
+            normalized=NORMALIZED,
             image=IMAGE,
             model=segmentation_model,
         output:
             labels=CELL_LABELS,
-            info=f"{RESULTS}/{{sample}}/segmentation.json",
+            info=SEGMENTATION_INFO,
         params:
             settings=segment_settings,
         log:
-            f"{RESULTS}/logs/segment_cells/{{sample}}.log",
+            log_of("segment_cells"),
         benchmark:
-            f"{RESULTS}/benchmarks/segment_cells/{{sample}}.tsv"
+            benchmark_of("segment_cells")
         threads: 2
         resources:
             gpu=1,

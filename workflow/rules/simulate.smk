@@ -1,14 +1,14 @@
 rule simulate_movie:
     """Simulated fluorescent-nuclei movie (OME-TIFF) with CTC ground truth, from config simulate.<name>."""
     output:
-        movie=f"{RESULTS}/simulated/{{name}}/movie.ome.tif",
-        truth=directory(f"{RESULTS}/simulated/{{name}}/01_GT"),
+        movie=results_path(layout.SIMULATED_MOVIE),
+        truth=directory(results_path(layout.SIMULATED_TRUTH)),
     params:
         settings=lambda wildcards: CFG.simulate[wildcards.name].model_dump(mode="json"),
     log:
-        f"{RESULTS}/logs/simulate_movie/{{name}}.log",
+        log_of("simulate_movie", "{name}"),
     benchmark:
-        f"{RESULTS}/benchmarks/simulate_movie/{{name}}.tsv"
+        benchmark_of("simulate_movie", "{name}")
     threads: 1
     resources:
         mem_mb=per_attempt(2000),

@@ -5,18 +5,18 @@ rule track_cells:
         image=IMAGE,
         tracker_config=TRACKER_CONFIG,
     output:
-        tracks=f"{RESULTS}/{{sample}}/tracks.parquet",
-        lineage=f"{RESULTS}/{{sample}}/lineage.parquet",
+        tracks=TRACKS,
+        lineage=LINEAGE,
         tracked=TRACK_LABELS,
-        info=f"{RESULTS}/{{sample}}/tracking.json",
+        info=TRACKING_INFO,
         # written last, once cells and tracks are there (no job of its own: one fewer job per sample)
         labels_group=LABELS_GROUP,
     params:
         settings=settings("track"),
     log:
-        f"{RESULTS}/logs/track_cells/{{sample}}.log",
+        log_of("track_cells"),
     benchmark:
-        f"{RESULTS}/benchmarks/track_cells/{{sample}}.tsv"
+        benchmark_of("track_cells")
     threads: 1
     resources:
         mem_mb=per_attempt(8000),

@@ -3,17 +3,17 @@ rule train_cellpose:
     input:
         unpack(training_inputs),
     output:
-        weights=f"{RESULTS}/models/{{model}}/weights.pth",
-        card=f"{RESULTS}/models/{{model}}/model_card.md",
-        record=f"{RESULTS}/models/{{model}}/training.json",
-        curve=f"{RESULTS}/models/{{model}}/training_curve.tsv",
+        weights=model_file("{model}", "weights"),
+        card=model_file("{model}", "card"),
+        record=model_file("{model}", "record"),
+        curve=model_file("{model}", "curve"),
     params:
         settings=lambda wildcards: training_settings(wildcards.model),
         normalize=settings("normalize"),
     log:
-        f"{RESULTS}/logs/train_cellpose/{{model}}.log",
+        log_of("train_cellpose", "{model}"),
     benchmark:
-        f"{RESULTS}/benchmarks/train_cellpose/{{model}}.tsv"
+        benchmark_of("train_cellpose", "{model}")
     threads: 2
     resources:
         gpu=1,
@@ -30,13 +30,13 @@ rule export_bioimageio:
     input:
         unpack(bioimageio_inputs),
     output:
-        package=f"{RESULTS}/bioimageio/{{model}}.zip",
+        package=results_path(layout.BIOIMAGEIO_PACKAGE),
     params:
         origin=lambda wildcards: "trained" if wildcards.model in CFG.train else "shipped",
     log:
-        f"{RESULTS}/logs/export_bioimageio/{{model}}.log",
+        log_of("export_bioimageio", "{model}"),
     benchmark:
-        f"{RESULTS}/benchmarks/export_bioimageio/{{model}}.tsv"
+        benchmark_of("export_bioimageio", "{model}")
     # {model}: the trained models' names (common.smk) and the shipped ones
     wildcard_constraints:
         model=_one_of([*CFG.train, *SHIPPED_MODELS]),

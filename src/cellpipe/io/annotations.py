@@ -25,14 +25,12 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import tifffile
 
-from cellpipe.io.ctc import read_ctc_labels
+from cellpipe.io.ctc import as_labels, label_files, read_ctc_labels, read_tiff
 from cellpipe.io.movies import MovieError, read_movie
 
 logger = logging.getLogger(__name__)
@@ -104,19 +102,7 @@ def _movie_channel(path: Path, channel: int) -> np.ndarray:
 def _read_tiff(path: Path, what: str) -> np.ndarray:
     if not path.is_file():
         raise AnnotationError(f"{path}: {what} file not found")
-    try:
-        return np.asarray(tifffile.imread(path))
-    except (tifffile.TiffFileError, ValueError, OSError) as exc:
-        raise AnnotationError(f"{path}: not a readable TIFF ({exc})") from None
-
-
-def _as_labels(array: np.ndarray, where: str) -> np.ndarray:
-    if not (np.issubdtype(array.dtype, np.integer) or array.dtype == bool):
-        if not np.all(np.isfinite(array)) or not np.all(np.mod(array, 1) == 0):
-            raise AnnotationError(f"{where}: labels must be whole numbers, got {array.dtype} with fractions")
-    if array.min(initial=0) < 0:
-        raise AnnotationError(f"{where}: labels must not be negative")
-    return array.astype(np.uint32)
+    return read_tiff(path, AnnotationError)
 
 
 def _ctc_annotations(
@@ -132,21 +118,23 @@ def _ctc_annotations(
     movie = _movie_channel(images, channel)
     tra_dir = gt / "TRA"
     out = AnnotationSet(completeness_checked=tra_dir.is_dir())
+    markers = label_files(tra_dir, "man_track*.tif", AnnotationError) if out.completeness_checked else {}
     wanted = sorted(segs) if frames is None else sorted(set(frames))
     for t in wanted:
         if t not in segs:
             raise AnnotationError(f"{seg_dir}: frame {t} was requested but has no man_seg file")
         if t >= movie.shape[0]:
             raise AnnotationError(f"{seg_dir}: SEG frame {t} is beyond the {movie.shape[0]} frames of {images}")
-        seg = _as_labels(np.asarray(segs[t]), f"{seg_dir} frame {t}")
+        seg = as_labels(segs[t], f"{seg_dir} frame {t}", AnnotationError)
         if seg.shape != movie.shape[1:]:
             raise AnnotationError(
                 f"{seg_dir}: SEG frame {t} is {seg.shape[0]}x{seg.shape[1]} px but {images} frames are "
                 f"{movie.shape[1]}x{movie.shape[2]} px"
             )
         if out.completeness_checked:
-            markers = _marker_frame(tra_dir, t)
-            coverage, n_markers = marker_coverage(seg, markers)
+            if t not in markers:
+                raise AnnotationError(f"{tra_dir}: no tracking markers for frame {t} (man_track{t:03d}.tif)")
+            coverage, n_markers = marker_coverage(seg, read_tiff(markers[t], AnnotationError))
             if coverage < min_marker_coverage:
                 reason = (
                     f"sparse annotation: {int(round(coverage * n_markers))} of {n_markers} tracked cells have a "
@@ -164,19 +152,8 @@ def _ctc_annotations(
     return out
 
 
-_TRA_NAME = re.compile(r"man_track0*(\d+)\.tif$")
-
-
-def _marker_frame(tra_dir: Path, t: int) -> np.ndarray:
-    for path in tra_dir.glob("man_track*.tif"):
-        match = _TRA_NAME.search(path.name)
-        if match and int(match.group(1)) == t:
-            return np.asarray(tifffile.imread(path))
-    raise AnnotationError(f"{tra_dir}: no tracking markers for frame {t} (man_track{t:03d}.tif)")
-
-
 def _pair_annotations(images: Path, labels: Path, frames: list[int] | None, channel: int) -> AnnotationSet:
-    label_data = _as_labels(_read_tiff(labels, "label"), str(labels))
+    label_data = as_labels(_read_tiff(labels, "label"), labels, AnnotationError)
     if label_data.ndim == 2:
         image = _read_tiff(images, "image")
         if image.ndim == 3 and image.shape[-1] <= 4 and image.shape[:2] == label_data.shape:

@@ -2,7 +2,8 @@
 
 A folder (a Cell Tracking Challenge movie or ground truth, a Zarr store) is described by every
 regular file under it, hidden ones included (Zarr's ``.zarray``/``.zattrs``), in sorted order,
-and by one digest over their relative paths and checksums (:func:`cellpipe.provenance.tree_digest`).
+and by one digest over their relative paths and checksums (:func:`tree_digest`).  Every sha256 of a
+file's bytes in cellpipe is computed here (:func:`sha256_of_stream`).
 """
 
 from __future__ import annotations
@@ -11,11 +12,9 @@ import contextlib
 import hashlib
 import os
 import subprocess
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
-
-from cellpipe.provenance import tree_digest
 
 PathLike = str | os.PathLike[str]
 
@@ -33,16 +32,36 @@ BLOCK = 1 << 20
 """Bytes read at a time when hashing (1 MiB)."""
 
 
-def sha256_of_handle(handle: BinaryIO) -> tuple[int, str]:
-    """``(bytes, sha256 hex)`` of an open binary file from its start, read in :data:`BLOCK`-byte blocks; the
-    handle is left at its start, for a reader of the same open file (:func:`cellpipe.io.movies.open_movie`)."""
+def sha256_of_stream(handle: BinaryIO, copy_to: BinaryIO | None = None) -> tuple[int, str]:
+    """``(bytes, sha256 hex)`` of what is left to read of an open binary file, read in :data:`BLOCK`-byte
+    blocks, each also written to ``copy_to`` when given."""
     digest, size = hashlib.sha256(), 0
-    handle.seek(0)
     for block in iter(lambda: handle.read(BLOCK), b""):
         digest.update(block)
         size += len(block)
-    handle.seek(0)
+        if copy_to is not None:
+            copy_to.write(block)
     return size, digest.hexdigest()
+
+
+def sha256_of_handle(handle: BinaryIO) -> tuple[int, str]:
+    """``(bytes, sha256 hex)`` of an open binary file from its start; the handle is left at its start, for a
+    reader of the same open file (:func:`cellpipe.io.movies.open_movie`)."""
+    handle.seek(0)
+    described = sha256_of_stream(handle)
+    handle.seek(0)
+    return described
+
+
+def tree_digest(files: Iterable[Mapping[str, Any]]) -> str:
+    """One sha256 for a folder: over ``"<relative path>\\0<sha256>\\n"`` of its files in path order.
+
+    Renaming, adding, removing or changing any file changes it.  Provenance records hold it; a trained
+    model's record holds another digest of its datasets (cellpipe.steps_training), kept as it was recorded."""
+    digest = hashlib.sha256()
+    for entry in sorted(files, key=lambda f: str(f["path"])):
+        digest.update(f"{entry['path']}\0{entry['sha256']}\n".encode())
+    return digest.hexdigest()
 
 
 def file_description(n_bytes: int, sha256: str) -> dict[str, Any]:
@@ -100,14 +119,9 @@ def copy_as_read(source: PathLike, into: PathLike) -> tuple[Path, dict[str, Any]
     source, target = Path(source), Path(into) / Path(source).name
 
     def copy_one(src: Path, dst: Path) -> tuple[int, str]:
-        digest, size = hashlib.sha256(), 0
         dst.parent.mkdir(parents=True, exist_ok=True)
         with open(src, "rb") as fin, open(dst, "wb") as fout:
-            for block in iter(lambda: fin.read(BLOCK), b""):
-                digest.update(block)
-                fout.write(block)
-                size += len(block)
-        return size, digest.hexdigest()
+            return sha256_of_stream(fin, copy_to=fout)
 
     if source.is_dir():
         files = []

@@ -48,15 +48,20 @@ PathLike = str | os.PathLike[str]
 __all__ = [
     "TRACK_COLUMNS",
     "TiffFrames",
+    "as_labels",
     "check_ctc_tracks",
     "frame_digits",
+    "frame_files",
     "frame_name",
+    "label_files",
+    "numbered_files",
     "read_ctc_label_stack",
     "read_ctc_labels",
     "read_ctc_movie",
     "read_ctc_pixel_size",
     "read_ctc_results",
     "read_ctc_tracks",
+    "read_tiff",
     "write_ctc_ground_truth",
     "write_ctc_movie",
     "write_ctc_results",
@@ -118,17 +123,65 @@ def write_ctc_movie(folder: PathLike, movie: np.ndarray) -> None:
     logger.info("wrote %d frames of %s px to %s", n, shape[1:], folder)
 
 
-def _numbered_files(folder: Path, names: Sequence[str], pattern: re.Pattern[str]) -> dict[int, Path]:
+def numbered_files(
+    folder: Path,
+    names: Iterable[str],
+    pattern: re.Pattern[str],
+    error: type[ValueError] = ValueError,
+    unnumbered: str | None = None,
+) -> dict[int, Path]:
+    """The files ``names`` of ``folder`` by their 0-based frame number, group 1 of ``pattern``.
+
+    A name ``pattern`` does not match is left out, or, when ``unnumbered`` is given, raises ``error``
+    with that explanation; two files of one frame raise ``error``.  Every CTC reader of numbered files
+    (raw frames, TRA and SEG masks, the ground truth's label folders) finds its files with it."""
     found: dict[int, Path] = {}
     for name in names:
         match = pattern.search(name)
         if match is None:
+            if unnumbered is not None:
+                raise error(f"{folder / name}: {unnumbered}")
             continue
         t = int(match.group(1))
         if t in found:
-            raise ValueError(f"{folder}: two files for frame {t}: {found[t].name} and {name}")
+            raise error(f"{folder}: two files for frame {t}: {found[t].name} and {name}")
         found[t] = folder / name
     return found
+
+
+def frame_files(folder: Path) -> dict[int, Path]:
+    """The raw frames ``tNNN.tif`` of a CTC movie folder, by frame number; other files are left out."""
+    return numbered_files(folder, sorted(os.listdir(folder)), _RAW_FRAME)
+
+
+def label_files(folder: PathLike, pattern: str = "man_track*.tif", error: type[ValueError] = ValueError) -> dict[int, Path]:
+    """The label images of ``folder`` matching ``pattern`` (glob), by the number at the end of the name
+    (``man_seg021.tif`` -> 21)."""
+    folder = Path(folder)
+    return numbered_files(folder, sorted(p.name for p in folder.glob(pattern)), _TRAILING_NUMBER, error)
+
+
+def read_tiff(path: Path, error: type[ValueError] = ValueError, page: int | None = None) -> np.ndarray:
+    """The pixels of one TIFF, or only of its ``page`` (0-based) when given; an unreadable file raises
+    ``error`` naming it."""
+    try:
+        return np.asarray(tifffile.imread(path) if page is None else tifffile.imread(path, key=page))
+    except (tifffile.TiffFileError, ValueError, OSError) as exc:
+        raise error(f"{path}: not a readable TIFF ({exc})") from None
+
+
+def as_labels(array: np.ndarray, where: Path | str, error: type[ValueError] = ValueError) -> np.ndarray:
+    """An annotation's label image as uint32 (0 = background): integers, booleans, or floats holding whole
+    numbers; fractions, other types and negative values raise ``error`` naming ``where``."""
+    array = np.asarray(array)
+    if array.dtype.kind == "f":
+        if not np.all(np.isfinite(array)) or not np.all(np.mod(array, 1) == 0):
+            raise error(f"{where}: labels must be whole numbers, got {array.dtype} with fractions")
+    elif array.dtype.kind not in "iub":
+        raise error(f"{where}: labels must be integers, got {array.dtype}")
+    if array.size and array.min() < 0:
+        raise error(f"{where}: labels must not be negative")
+    return array.astype(np.uint32)
 
 
 def _check_contiguous(folder: Path, frames: Sequence[int], what: str) -> None:
@@ -178,7 +231,7 @@ def read_ctc_movie(folder: PathLike) -> np.ndarray:
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"{folder}: not a folder of CTC frames (tNNN.tif)")
-    files = _numbered_files(folder, sorted(os.listdir(folder)), _RAW_FRAME)
+    files = frame_files(folder)
     if not files:
         raise ValueError(f"{folder}: no CTC frames (t000.tif, t001.tif, ...) found")
     _check_contiguous(folder, sorted(files), "frames tNNN.tif")
@@ -201,9 +254,7 @@ def read_ctc_labels(folder: PathLike, pattern: str = "man_track*.tif") -> dict[i
     Raises:
         ValueError: no file matches, or two files have the same frame number.
     """
-    folder = Path(folder)
-    names = sorted(p.name for p in folder.glob(pattern))
-    files = _numbered_files(folder, names, _TRAILING_NUMBER)
+    files = label_files(folder, pattern)
     if not files:
         raise ValueError(f"{folder}: no label images matching {pattern!r}")
     return {t: tifffile.imread(files[t]) for t in sorted(files)}
@@ -229,7 +280,7 @@ class TiffFrames(Mapping[int, np.ndarray]):
     def __init__(self, folder: PathLike, pattern: str) -> None:
         self.folder = Path(folder)
         names = sorted(p.name for p in self.folder.glob(pattern))
-        self.files: dict[int, Path] = dict(sorted(_numbered_files(self.folder, names, _TRAILING_NUMBER).items()))
+        self.files: dict[int, Path] = dict(sorted(numbered_files(self.folder, names, _TRAILING_NUMBER).items()))
         if not self.files:
             raise ValueError(f"{self.folder}: no label images matching {pattern!r}")
         with tifffile.TiffFile(next(iter(self.files.values()))) as tif:
@@ -250,8 +301,7 @@ class TiffFrames(Mapping[int, np.ndarray]):
 def read_ctc_label_stack(folder: PathLike, pattern: str = "man_track*.tif") -> np.ndarray:
     """Read label images matching ``pattern`` as a (T, Y, X) stack; frames must be 0..T-1."""
     folder = Path(folder)
-    names = sorted(p.name for p in folder.glob(pattern))
-    files = _numbered_files(folder, names, _TRAILING_NUMBER)
+    files = label_files(folder, pattern)
     if not files:
         raise ValueError(f"{folder}: no label images matching {pattern!r}")
     _check_contiguous(folder, sorted(files), f"label images {pattern!r}")

@@ -34,7 +34,7 @@ import pandas as pd
 import tifffile
 
 from cellpipe.io.annotations import marker_coverage
-from cellpipe.io.ctc import read_ctc_tracks
+from cellpipe.io.ctc import as_labels, numbered_files, read_ctc_tracks, read_tiff
 
 logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]
@@ -63,8 +63,8 @@ class LabelFrames(Mapping[int, np.ndarray]):
 
     def __getitem__(self, t: int) -> np.ndarray:
         path, page, plane = self._sources[int(t)]
-        image = _read_tiff(path, page)
-        frame = _as_labels(image if plane is None else image[plane], path)
+        image = read_tiff(path, GroundTruthError, page)
+        frame = as_labels(image if plane is None else image[plane], path, GroundTruthError)
         _check_shape(frame.shape, self._frame_shape, path)  # type: ignore[arg-type]
         return frame
 
@@ -115,26 +115,6 @@ def _n_objects(labels: np.ndarray) -> int:
     return int(np.count_nonzero(values))
 
 
-def _as_labels(array: np.ndarray, where: Path | str) -> np.ndarray:
-    array = np.asarray(array)
-    if array.dtype.kind == "f":
-        if not np.all(np.isfinite(array)) or not np.all(np.mod(array, 1) == 0):
-            raise GroundTruthError(f"{where}: labels must be whole numbers, got {array.dtype} with fractions")
-    elif array.dtype.kind not in "iub":
-        raise GroundTruthError(f"{where}: labels must be integers, got {array.dtype}")
-    if array.size and array.min() < 0:
-        raise GroundTruthError(f"{where}: labels must not be negative")
-    return array.astype(np.uint32)
-
-
-def _read_tiff(path: Path, page: int | None = None) -> np.ndarray:
-    """The TIFF's image, or only its ``page`` (0-based) when given."""
-    try:
-        return np.asarray(tifffile.imread(path) if page is None else tifffile.imread(path, key=page))
-    except (tifffile.TiffFileError, ValueError, OSError) as exc:
-        raise GroundTruthError(f"{path}: not a readable TIFF ({exc})") from None
-
-
 def _check_frame(t: int, n_frames: int, where: Path) -> None:
     if not 0 <= t < n_frames:
         raise GroundTruthError(f"{where}: frame {t} is beyond the movie's {n_frames} frame(s) (0..{n_frames - 1})")
@@ -176,17 +156,9 @@ def _check_stack_shape(shape: tuple[int, ...], n_frames: int, path: Path) -> Non
 
 def _read_numbered(folder: Path, prefix: str = "") -> dict[int, Path]:
     """The TIFFs in ``folder`` whose names start with ``prefix``, by frame number (the last number in the name)."""
-    files: dict[int, Path] = {}
-    candidates = [p for p in folder.iterdir() if p.name.startswith(prefix) and p.suffix.lower() in (".tif", ".tiff")]
-    for path in sorted(candidates):
-        match = _TRAILING_NUMBER.search(path.name)
-        if not match:
-            raise GroundTruthError(f"{path}: no frame number in the file name (expected e.g. mask005.tif)")
-        t = int(match.group(1))
-        if t in files:
-            raise GroundTruthError(f"{folder}: {files[t].name} and {path.name} are both frame {t}")
-        files[t] = path
-    return files
+    names = sorted(p.name for p in folder.iterdir() if p.name.startswith(prefix) and p.suffix.lower() in (".tif", ".tiff"))
+    unnumbered = "no frame number in the file name (expected e.g. mask005.tif)"
+    return numbered_files(folder, names, _TRAILING_NUMBER, GroundTruthError, unnumbered)
 
 
 def _ctc_markers(path: Path, n_frames: int) -> tuple[Path, dict[int, Path]]:
@@ -220,7 +192,7 @@ def _read_ctc(path: Path, n_frames: int, frame_shape: tuple[int, int], min_marke
     skipped: dict[int, str] = {}
     # one frame of markers (and its SEG mask) at a time
     for t, file in sorted(markers.items()):
-        frame = _as_labels(_read_tiff(file), file)
+        frame = as_labels(read_tiff(file, GroundTruthError), file, GroundTruthError)
         _check_shape(frame.shape, frame_shape, file)
         counts[t] = _n_objects(frame)
         if t not in seg_files:
@@ -249,7 +221,7 @@ def _stack_sources(path: Path, n_frames: int) -> dict[int, tuple[Path, int | Non
         raise GroundTruthError(f"{path}: not a readable TIFF ({exc})") from None
     if pages == n_frames and len(first) == 2:
         return {t: (path, t, None) for t in range(n_frames)}
-    stack = _as_labels(_read_tiff(path), path)
+    stack = as_labels(read_tiff(path, GroundTruthError), path, GroundTruthError)
     _check_stack_shape(stack.shape, n_frames, path)
     return {t: (path, None, t if stack.ndim == 3 else None) for t in range(n_frames)}
 

@@ -450,11 +450,11 @@ def inspect_ctc_folder(path: PathLike) -> MovieHeader:
         MovieError: no frames, a gap in the numbering (frames must be 0..T-1), a frame that is not
             a readable 2-D TIFF, or frames of different sizes or dtypes.
     """
-    from cellpipe.io.ctc import _RAW_FRAME, _check_contiguous, _numbered_files
+    from cellpipe.io.ctc import _check_contiguous, frame_files
 
     folder = Path(path)
     try:
-        files = _numbered_files(folder, sorted(os.listdir(folder)), _RAW_FRAME)
+        files = frame_files(folder)
         if not files:
             raise ValueError(f"{folder}: no CTC frames (t000.tif, t001.tif, ...) found")
         _check_contiguous(folder, sorted(files), "frames tNNN.tif")
@@ -603,9 +603,9 @@ def open_movie(
     path = Path(path)
     if _checked_format(path, fmt) == "ctc":
         header = inspect_ctc_folder(path)
-        from cellpipe.io.ctc import _RAW_FRAME, _numbered_files
+        from cellpipe.io.ctc import frame_files
 
-        files = _numbered_files(path, sorted(os.listdir(path)), _RAW_FRAME)
+        files = frame_files(path)
         _, _, y, x = header.shape_tcyx
         read: dict[int, dict[str, Any]] = {}  # frame -> path (relative to the folder), bytes, sha256 as read
 

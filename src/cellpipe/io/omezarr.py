@@ -407,31 +407,65 @@ def write_ome_image(
             arr[t] = np.asarray(data[t])
 
 
-def open_ome_image(path: PathLike) -> OmeImage:
-    """Open an OME-Zarr written by :func:`write_ome_image` (or any NGFF 0.4 image); ``path`` is the store
-    or its ``.zattrs``.  ``data`` is the full-resolution level (the first dataset of ``multiscales``);
-    lower levels of a pyramid are for viewers."""
+DEFAULT_UNITS = {"time": "minute", "space": "micrometer"}
+"""Units of NGFF axes that name none, by axis type (NGFF and napari both use pint's unit names)."""
+
+
+@dataclass(frozen=True)
+class Multiscales:
+    """The NGFF ``multiscales`` of an OME-Zarr image or label image: every resolution level (Zarr arrays,
+    opened lazily, full resolution first), the axis names, their units (pint names; an axis naming none
+    gets :data:`DEFAULT_UNITS` of its type, else 'pixel'), level 0's scale and translation per axis (in
+    those units per pixel or frame; 1 and 0 where the metadata give none), the image's name and the
+    store's attributes."""
+
+    levels: list[Any]
+    axes: list[str]
+    units: list[str]
+    scale: list[float]
+    translate: list[float]
+    name: str
+    attrs: dict[str, Any]
+
+
+def open_multiscales(path: PathLike) -> Multiscales:
+    """Open the NGFF 0.4 image at ``path`` (the store or its ``.zattrs``): what both the workflow's reader
+    (:func:`open_ome_image`) and the napari reader (cellpipe.napari_reader) read of it."""
     path = store_path(path)
     if not path.exists():
         raise FileNotFoundError(f"OME-Zarr not found: {path}")
-    group = zarr.open_group(str(path), mode="r")
-    attrs = dict(group.attrs)
+    attrs = dict(zarr.open_group(str(path), mode="r").attrs)
     try:
         ms = attrs["multiscales"][0]
     except (KeyError, IndexError) as exc:
         raise ValueError(f"{path}: not an OME-Zarr image (no 'multiscales' metadata)") from exc
-    axes = "".join(a["name"] for a in ms["axes"])
-    dataset = ms["datasets"][0]
-    scale = next(t["scale"] for t in dataset["coordinateTransformations"] if t["type"] == "scale")
-    scale_by_axis = dict(zip(axes, scale, strict=True))
-    channels = [c.get("label", f"ch{i}") for i, c in enumerate(attrs.get("omero", {}).get("channels", []))]
+    axes = [a["name"] for a in ms["axes"]]
+    units = [a.get("unit") or DEFAULT_UNITS.get(a.get("type", ""), "pixel") for a in ms["axes"]]
+    scale, translate = [1.0] * len(axes), [0.0] * len(axes)
+    for transform in ms["datasets"][0].get("coordinateTransformations", []):
+        if transform["type"] == "scale":
+            scale = [float(s) for s in transform["scale"]]
+        elif transform["type"] == "translation":
+            translate = [float(s) for s in transform["translation"]]
+    levels = [zarr.open_array(str(path / dataset["path"]), mode="r") for dataset in ms["datasets"]]
+    return Multiscales(levels, axes, units, scale, translate, str(ms.get("name", path.name)), attrs)
+
+
+def open_ome_image(path: PathLike) -> OmeImage:
+    """Open an OME-Zarr written by :func:`write_ome_image` (or any NGFF 0.4 image); ``path`` is the store
+    or its ``.zattrs``.  ``data`` is the full-resolution level (the first dataset of ``multiscales``);
+    lower levels of a pyramid are for viewers."""
+    image = open_multiscales(path)
+    axes = "".join(image.axes)
+    scale_by_axis = dict(zip(axes, image.scale, strict=True))
+    channels = [c.get("label", f"ch{i}") for i, c in enumerate(image.attrs.get("omero", {}).get("channels", []))]
     return OmeImage(
-        data=zarr.open_array(str(path / dataset["path"]), mode="r"),
+        data=image.levels[0],
         axes=axes,
         pixel_size_um=float(scale_by_axis.get("x", 1.0)),
         frame_interval_min=float(scale_by_axis.get("t", 1.0)),
         channel_names=channels,
-        attrs=dict(attrs.get("cellpipe", {})),
+        attrs=dict(image.attrs.get("cellpipe", {})),
     )
 
 

@@ -32,11 +32,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cellpipe import layout
 from cellpipe.io.atomic import atomic_path, host_tag
 from cellpipe.io.snakemake_lock import process_gone, process_identity
 
 PathLike = str | os.PathLike[str]
-REGISTRY_DIR = Path(".cellpipe") / "runs"
+REGISTRY_DIR = Path(layout.pattern(layout.RUN_REGISTRY, "."))
 """The registry's folder, relative to the results folder."""
 
 

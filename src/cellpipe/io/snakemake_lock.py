@@ -38,7 +38,6 @@ Nothing can be done about a run that is not cellpipe's, e.g. one started with ``
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import socket
@@ -48,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from cellpipe.io.atomic import atomic_path, host_tag, process_running
+from cellpipe.io.checksums import file_sha256
 
 PathLike = str | os.PathLike[str]
 OWNERS_DIR = "cellpipe_lock_owners"
@@ -66,7 +66,7 @@ def _fingerprint(path: Path) -> dict[str, Any]:
     stat = path.stat()
     return {
         "name": path.name,
-        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "sha256": file_sha256(path),
         "inode": stat.st_ino,
         "mtime_ns": stat.st_mtime_ns,
     }

@@ -1,0 +1,110 @@
+"""Where the workflow writes its results: every path under the results folder, written down once.
+
+Each template names the results folder ``{results}`` and the rest of the path with Snakemake's
+wildcards (``{sample}``, ``{name}``, ``{model}``, ``{rule}``, ``{job}``, ``{part}``).  The rules
+(workflow/rules/*.smk, through :func:`pattern` in common.smk), :mod:`cellpipe.config` and
+:mod:`cellpipe.replay` all take their paths from here, and :data:`RESERVED_SAMPLE_NAMES` is derived from
+:data:`TOP_LEVEL`, so a folder the workflow starts writing at the top of the results folder is
+refused as a sample name as soon as it has a template.  This module imports nothing of cellpipe: the
+Snakefile reads it at every start of snakemake and of every cluster job.
+"""
+
+from __future__ import annotations
+
+SAMPLE_DIR = "{results}/{sample}"
+"""The folder of one sample's results."""
+
+# Per-sample results. The OME-Zarr stores are declared by their metadata file: Snakemake allows no output
+# inside a directory() output, and the label images live inside the image's NGFF labels group.
+IMAGE = f"{SAMPLE_DIR}/image.ome.zarr/.zattrs"
+CELL_LABELS = f"{SAMPLE_DIR}/image.ome.zarr/labels/cells/.zattrs"
+TRACK_LABELS = f"{SAMPLE_DIR}/image.ome.zarr/labels/tracks/.zattrs"
+LABELS_GROUP = f"{SAMPLE_DIR}/image.ome.zarr/labels/.zattrs"
+NORMALIZED = f"{SAMPLE_DIR}/normalized.zarr"
+NORMALIZATION = f"{SAMPLE_DIR}/normalization.tsv"
+SEGMENTATION_INFO = f"{SAMPLE_DIR}/segmentation.json"
+SEGMENT_PART = f"{SAMPLE_DIR}/segment_parts/{{part}}"
+"""Part ``{part}`` of a scattered segmentation (segment.scatter > 1), without its suffix (.zarr, .json)."""
+TRACKS = f"{SAMPLE_DIR}/tracks.parquet"
+LINEAGE = f"{SAMPLE_DIR}/lineage.parquet"
+TRACKING_INFO = f"{SAMPLE_DIR}/tracking.json"
+CELLS = f"{SAMPLE_DIR}/cells.parquet"
+TRACK_METRICS = f"{SAMPLE_DIR}/track_metrics.parquet"
+COUNTS = f"{SAMPLE_DIR}/counts.tsv"
+CTC_DIR = f"{SAMPLE_DIR}/ctc"
+CTC_SEGMENTS = f"{SAMPLE_DIR}/ctc_segments.tsv"
+NAPARI_CSV = f"{SAMPLE_DIR}/tracks_napari.csv"
+NAPARI_GRAPH = f"{SAMPLE_DIR}/tracks_napari_graph.json"
+GEFF = f"{SAMPLE_DIR}/tracks.geff"
+EVALUATION = f"{SAMPLE_DIR}/evaluation.json"
+QC = f"{SAMPLE_DIR}/qc.json"
+PROVENANCE = f"{SAMPLE_DIR}/provenance.json"
+REPORT = f"{SAMPLE_DIR}/report.html"
+
+# Top-level results: everything at the top of the results folder that is not a sample's folder.
+SIMULATED_MOVIE = "{results}/simulated/{name}/movie.ome.tif"
+"""Where the ``simulate_movie`` rule writes the movie of ``simulate.<name>``."""
+SIMULATED_TRUTH = "{results}/simulated/{name}/01_GT"
+"""Where the ``simulate_movie`` rule writes the CTC ground truth of ``simulate.<name>``."""
+MODEL_DIR = "{results}/models/{name}"
+"""What the ``train_cellpose`` rule writes for ``train.<name>``: the files of :data:`MODEL_FILES`."""
+MODEL_FILES = {"weights": "weights.pth", "card": "model_card.md", "record": "training.json", "curve": "training_curve.tsv"}
+"""The files of a trained model's folder, by the name of the train_cellpose output that writes each."""
+TRAINED_MODEL = f"{MODEL_DIR}/{MODEL_FILES['weights']}"
+"""Where the ``train_cellpose`` rule writes the weights of ``train.<name>``."""
+BIOIMAGEIO_PACKAGE = "{results}/bioimageio/{model}.zip"
+LOG = "{results}/logs/{rule}/{job}.log"
+"""The log of one job of rule ``{rule}``: ``{job}`` is its sample, simulated movie or model name."""
+BENCHMARK = "{results}/benchmarks/{rule}/{job}.tsv"
+"""Snakemake's benchmark record of one job, named like its :data:`LOG`."""
+INVOCATION = "{results}/logs/snakemake_invocation.json"
+"""The main snakemake process's command line, for provenance (workflow/rules/provenance.smk)."""
+SUMMARY = "{results}/summary.html"
+EVALUATION_TABLE = "{results}/evaluation.tsv"
+REPLAY_DIR = "{results}/replay/{sample}"
+"""What ``python -m cellpipe.replay`` writes in the replay's results folder (config.yaml, comparison.json)."""
+RUN_REGISTRY = "{results}/.cellpipe/runs"
+"""Records of the runs writing the results folder (cellpipe.io.run_registry)."""
+
+TOP_LEVEL = (
+    SIMULATED_MOVIE, SIMULATED_TRUTH, MODEL_DIR, TRAINED_MODEL, BIOIMAGEIO_PACKAGE, LOG, BENCHMARK, INVOCATION,
+    SUMMARY, EVALUATION_TABLE, REPLAY_DIR, RUN_REGISTRY,
+)
+"""Every template at the top of the results folder; a new one must be listed here to be reserved."""
+
+
+def top_level_name(template: str) -> str:
+    """The first component below ``{results}/`` of ``template`` (e.g. 'logs' of :data:`LOG`)."""
+    prefix = "{results}/"
+    if not template.startswith(prefix):
+        raise ValueError(f"{template!r} does not start with {prefix!r}")
+    return template[len(prefix):].split("/", 1)[0]
+
+
+RESERVED_SAMPLE_NAMES = tuple(sorted({top_level_name(t) for t in TOP_LEVEL if not top_level_name(t).startswith(".")}))
+"""What the workflow writes at the top of the results folder besides the sample folders (names a sample
+could take: '.cellpipe' is no valid sample name anyway): a sample may not take these names, in any case
+(macOS and Windows file systems ignore case), or Snakemake ends in a ChildIOException
+(results/summary.html and results/summary.html/report.html)."""
+
+
+def in_sample(template: str) -> str:
+    """A per-sample template's path inside the sample's folder (``tracks.parquet`` of :data:`TRACKS`)."""
+    prefix = SAMPLE_DIR + "/"
+    if not template.startswith(prefix):
+        raise ValueError(f"{template!r} is no path inside {SAMPLE_DIR!r}")
+    return template[len(prefix):]
+
+
+def pattern(template: str, results: str, **wildcards: str) -> str:
+    """``template`` with the results folder ``results`` and the given wildcards filled in; other
+    wildcards stay as Snakemake patterns (``{sample}``), so a rule can use the result as input or output."""
+    path = template.replace("{results}", results)
+    for key, value in wildcards.items():
+        path = path.replace(f"{{{key}}}", value)
+    return path
+
+
+def path(template: str, results: str, **wildcards: str) -> str:
+    """The path of one file: ``template`` with the results folder and every wildcard filled in."""
+    return template.format(results=results, **wildcards)

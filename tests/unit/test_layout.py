@@ -1,0 +1,74 @@
+"""Result paths: written once in cellpipe.layout, and every top-level one reserved as a sample name."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from cellpipe import layout
+from cellpipe.config import SAMPLE_NAME, ConfigError, PipelineConfig, load_samples
+
+REPO = Path(__file__).resolve().parents[2]
+RULE_FILES = [REPO / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))]
+
+
+def templates() -> dict[str, str]:
+    """Every path template of cellpipe.layout, by its name."""
+    return {name: value for name, value in vars(layout).items() if name.isupper() and isinstance(value, str)}
+
+
+def test_every_top_level_template_is_listed_and_its_name_reserved():
+    found = templates()
+    assert len(found) > 30
+    for name, template in found.items():
+        assert template.startswith("{results}/"), name
+        if template.startswith(layout.SAMPLE_DIR + "/") or template == layout.SAMPLE_DIR:
+            continue
+        assert template in layout.TOP_LEVEL, f"layout.{name} is not listed in layout.TOP_LEVEL"
+        top = layout.top_level_name(template)
+        # a name a sample could take must be reserved; '.cellpipe' is no valid sample name
+        assert top in layout.RESERVED_SAMPLE_NAMES or not SAMPLE_NAME.match(top), name
+
+
+def test_reserved_names():
+    assert layout.RESERVED_SAMPLE_NAMES == (
+        "benchmarks", "bioimageio", "evaluation.tsv", "logs", "models", "replay", "simulated", "summary.html"
+    )
+
+
+def test_rules_spell_out_no_result_path():
+    """The Snakefile and the rules take every result path from cellpipe.layout (common.smk's helpers), so
+    what they write at the top of the results folder is what layout.TOP_LEVEL lists."""
+    for path in RULE_FILES:
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            assert not re.search(r"RESULTS\}?/", line), f"{path.name}:{number}: {line.strip()}"
+
+
+def test_rule_helpers_in_common_smk_name_layout_templates():
+    """The per-sample constants of common.smk are layout's templates of the same name."""
+    text = (REPO / "workflow" / "rules" / "common.smk").read_text()
+    constants = dict(re.findall(r"^([A-Z_]+) = results_path\(layout\.([A-Z_]+)\)$", text, flags=re.M))
+    assert len(constants) >= 20
+    assert all(name == template for name, template in constants.items())
+
+
+def test_pattern_and_path():
+    assert layout.pattern(layout.TRACKS, "out") == "out/{sample}/tracks.parquet"
+    assert layout.pattern(layout.LOG, "out", rule="track_cells", job="{sample}") == "out/logs/track_cells/{sample}.log"
+    assert layout.path(layout.TRAINED_MODEL, "out", name="m") == "out/models/m/weights.pth"
+    assert layout.path(layout.SIMULATED_MOVIE, "r", name="demo") == "r/simulated/demo/movie.ome.tif"
+    assert layout.in_sample(layout.NAPARI_GRAPH) == "tracks_napari_graph.json"
+    with pytest.raises(ValueError, match="does not start with"):
+        layout.top_level_name("{sample}/x")
+    with pytest.raises(ValueError, match="no path inside"):
+        layout.in_sample(layout.SUMMARY)
+
+
+@pytest.mark.parametrize("name", ["logs", "Summary.html", "REPLAY", "bioimageio"])
+def test_sample_sheet_refuses_reserved_names(tmp_path: Path, name: str):
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_text(f"sample\tmovie\n{name}\tmovie.tif\n")
+    with pytest.raises(ConfigError, match="is taken by what the workflow writes at the top of the results folder"):
+        load_samples(sheet, PipelineConfig(), check_files=False)
