@@ -64,6 +64,8 @@ class MovieSize:
     shape_tcyx: tuple[int, int, int, int]
     dtype: str
     pixel_size_um: float
+    z_planes: int = 1
+    """Planes per z-stack in the raw movie (ingest reads one stack at a time and projects it)."""
 
     @property
     def frame_megabytes(self) -> float:
@@ -77,6 +79,15 @@ class MovieSize:
     def plane_megapixels(self) -> float:
         """One plane (Y × X) in megapixels (10⁶ px)."""
         return self.shape_tcyx[2] * self.shape_tcyx[3] / 1e6
+
+    @property
+    def stack_megabytes(self) -> float:
+        """One z-stack of the raw movie (Z planes of one channel) in its pixel type (MB, 10⁶ bytes); 0 without z."""
+        import numpy as np
+
+        if self.z_planes <= 1:
+            return 0.0
+        return self.z_planes * self.shape_tcyx[2] * self.shape_tcyx[3] * np.dtype(self.dtype).itemsize / 1e6
 
 SAMPLE_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 SAMPLE_NAME = re.compile(f"^{SAMPLE_NAME_PATTERN}$")
@@ -483,7 +494,7 @@ def _check_row_files(
     from cellpipe.io.movies import MovieError, inspect_movie
 
     try:
-        header = inspect_movie(row.movie, row.format, row.axes)
+        header = inspect_movie(row.movie, row.format, row.axes, allow_z=config.ingest.z_projection != "none")
         check_shape(row.sample, row.movie, header.shape_tcyx, header.dtype)
         meta = resolve_metadata(
             row.sample, row.movie, header.shape_tcyx, header.pixel_size_um, header.frame_interval_min,
@@ -501,9 +512,10 @@ def _check_row_files(
     notes = [f"{row.movie}: {_one_line(text)}" for text in meta.warnings]
     for note in notes:
         warn(f"{where}: {note}")
-    size = MovieSize(tuple(int(n) for n in header.shape_tcyx), str(header.dtype), meta.pixel_size_um)  # type: ignore[arg-type]
+    size = MovieSize(tuple(int(n) for n in header.shape_tcyx), str(header.dtype), meta.pixel_size_um,  # type: ignore[arg-type]
+                     header.z_planes)
     if checked is not None:
-        checked.record(key, files, notes, (size.shape_tcyx, size.dtype, size.pixel_size_um))
+        checked.record(key, files, notes, (size.shape_tcyx, size.dtype, size.pixel_size_um, size.z_planes))
     return size
 
 

@@ -52,6 +52,17 @@ class IngestSettings(StageSettings):
     default_frame_interval_min: float | None = Field(
         None, gt=0, description="Frame interval in minutes for movies whose file and sample-sheet row give none."
     )
+    z_projection: Literal["none", "max", "mean", "sum", "best_focus"] = Field(
+        "none",
+        description=(
+            "How a movie with a z axis (several planes per frame and channel) becomes one plane per frame: "
+            "'none' refuses such a movie; 'max', 'mean' or 'sum' project each z-stack (max keeps the pixel type, "
+            "mean gives float32, sum numpy's sum type, e.g. uint64 for uint16); 'best_focus' keeps the plane with "
+            "the highest variance of the Laplacian, per frame and channel (the plane chosen is recorded in the "
+            "image's attributes). Each stack is read on its own, so memory does not grow with the movie. Movies "
+            "of one plane are not changed"
+        ),
+    )
 
 
 # --------------------------------------------------------------------------- normalize

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from cellpipe.ingest import IngestSettings, PixelCheck, resolve_metadata
+from cellpipe.ingest import FOCUS_MEASURE, IngestSettings, PixelCheck, project_z, projected_dtype, resolve_metadata
 from cellpipe.io import omezarr, tables
 from cellpipe.io.movies import open_movie, write_ome_tiff
 from cellpipe.normalize import PERCENTILE_COLUMNS, NormalizeSettings, apply_normalization, percentile_rows
@@ -57,10 +57,18 @@ def ingest_movie_step(
     memory does not grow with its length; a frame with NaN pixels stops the job and no image is left.
     The image's ``cellpipe`` attributes record ``source_checksum``: the sha256 of the bytes read
     (``type, bytes, sha256``, and ``files`` for a CTC folder, as provenance describes the movie).
+
+    A movie of several z-planes is projected with ``ingest.z_projection`` (:func:`cellpipe.ingest.project_z`),
+    one (Z, Y, X) stack of one frame and channel at a time; ``z_projection`` in the attributes records
+    the ``method``, the ``z_planes`` per stack and, for ``best_focus``, the ``focus_measure`` and
+    ``best_focus_planes``: the plane chosen (0-based) per frame, one per channel.
     """
     ingest_settings = IngestSettings.model_validate(settings)
-    with open_movie(movie, fmt, axes, checksum=True) as raw:  # type: ignore[arg-type]
-        shape, dtype = tuple(int(n) for n in raw.data.shape), np.dtype(raw.data.dtype)
+    method = ingest_settings.z_projection
+    with open_movie(movie, fmt, axes, checksum=True, allow_z=method != "none") as raw:  # type: ignore[arg-type]
+        shape, source_dtype = tuple(int(n) for n in raw.data.shape), np.dtype(raw.data.dtype)
+        z_planes = raw.data.z_planes if hasattr(raw.data, "z_planes") else 1
+        dtype = projected_dtype(source_dtype, method) if z_planes > 1 else source_dtype
         check = PixelCheck(sample, str(movie), shape, dtype)
         meta = resolve_metadata(
             sample, str(movie), shape, raw.pixel_size_um, raw.frame_interval_min, raw.channel_names,
@@ -72,17 +80,27 @@ def ingest_movie_step(
             "sample": sample,
             "source": str(movie),
             "source_axes": raw.source_axes,
-            "source_dtype": str(dtype),
+            "source_dtype": str(source_dtype),
             "pixel_size_source": meta.pixel_size_source,
             "frame_interval_source": meta.frame_interval_source,
+            # a movie of one plane is written as it is, whatever the setting
+            "z_projection": {"method": method if z_planes > 1 else "none", "setting": method, "z_planes": z_planes},
         }
+        chosen: list[list[int]] = []
         with omezarr.new_ome_array(image, shape, dtype, "tcyx", meta.pixel_size_um, meta.frame_interval_min,
                                    meta.channel_names, name=sample, extra_attrs=attrs) as out:
             for t in range(shape[0]):
-                frame = np.asarray(raw.data[t])
+                if z_planes > 1:
+                    frame, planes = _projected_frame(raw.data, t, method, dtype)
+                    if method == "best_focus":
+                        chosen.append(planes)
+                else:
+                    frame = np.asarray(raw.data[t])
                 check.frame(t, frame)
                 out[t] = frame
             check.finish()
+            if chosen:
+                attrs["z_projection"].update(focus_measure=FOCUS_MEASURE, best_focus_planes=chosen)
             # the sha256 of the bytes these pixels came from, taken by the reader: record_provenance compares
             # it with the movie file's, which may have been replaced since (its mtime restored: no rerun)
             if raw.source_checksum is not None:
@@ -90,6 +108,18 @@ def ingest_movie_step(
                 logger.info("%s as read: %s bytes, sha256 %s", movie, attrs["source_checksum"]["bytes"],
                             attrs["source_checksum"]["sha256"])
     logger.info("wrote %s: %s %s", image, shape, dtype)
+
+
+def _projected_frame(data: Any, t: int, method: str, dtype: np.dtype) -> tuple[np.ndarray, list[int]]:
+    """Frame ``t`` of a z-stack movie (a :class:`~cellpipe.io.movies.LazyMovie`), (C, Y, X), each channel's
+    stack projected with ``method``; the planes chosen per channel (best_focus; else empty)."""
+    frame = np.empty(data.shape[1:], dtype)
+    planes: list[int] = []
+    for c in range(data.shape[1]):
+        frame[c], plane = project_z(data.stack(t, c), method)  # one (Z, Y, X) stack in memory
+        if plane is not None:
+            planes.append(plane)
+    return frame, planes
 
 
 def normalize_movie_step(image: PathLike, settings: dict[str, Any], normalized: PathLike, percentiles: PathLike) -> None:
