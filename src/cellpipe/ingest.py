@@ -12,6 +12,7 @@ every measurement by the same factor and nothing else would reveal it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -152,6 +153,15 @@ def resolve_metadata(
     logger.info("%s: pixel size %.4g µm (%s), frame interval %.4g min (%s), channels %s",
                 where, px, px_src, dt, dt_src, names)
     return MovieMetadata(float(px), float(dt), list(names), px_src, dt_src, warnings)
+
+
+def channel_index(channel: int | str, names: Sequence[str]) -> int | None:
+    """The 0-based index of ``channel`` (``segment.channel``) in a movie whose channels are called
+    ``names`` (in channel order, as ingest writes them): an index is returned as it is, a name is
+    looked up exactly (case and spaces count); None when no channel has that name."""
+    if isinstance(channel, int):
+        return channel
+    return list(names).index(channel) if channel in names else None
 
 
 def check_shape(sample: str, movie_path: str, shape_tcyx: tuple[int, ...], dtype: np.dtype | type) -> None:

@@ -16,7 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from cellpipe.ingest import FOCUS_MEASURE, IngestSettings, PixelCheck, project_z, projected_dtype, resolve_metadata
+from cellpipe.ingest import (
+    FOCUS_MEASURE,
+    IngestSettings,
+    PixelCheck,
+    channel_index,
+    project_z,
+    projected_dtype,
+    resolve_metadata,
+)
 from cellpipe.io import omezarr, tables
 from cellpipe.io.movies import open_movie, write_ome_tiff
 from cellpipe.normalize import PERCENTILE_COLUMNS, NormalizeSettings, apply_normalization, percentile_rows
@@ -334,8 +342,13 @@ def _open_segmentation(
     meta = omezarr.open_ome_image(image)
     norm = omezarr.open_zarr_array(normalized)
     n_channels = norm.shape[1]
-    if seg.channel >= n_channels:
+    index = channel_index(seg.channel, meta.channel_names)
+    if index is None:  # the start-up check refuses it first; a job run on its own says it too
+        raise ValueError(f"{image}: segment.channel {seg.channel!r} is not a channel of this movie; its channels: "
+                         f"{', '.join(repr(n) for n in meta.channel_names)}")
+    if index >= n_channels:
         raise ValueError(f"{image}: segment.channel is {seg.channel} but the movie has {n_channels} channel(s)")
+    seg = seg.model_copy(update={"channel": index})
     model = model_read = None
     if seg.method == "cellpose":
         import torch
@@ -387,6 +400,9 @@ def _segment_into(
         estimate_from=_ChannelFrames(norm, seg.channel),  # every part estimates from the same frames
     )
     run_info["batch_divisor"] = batch_divisor
+    # the channel segmented, by index and name: segment.channel may name it, and names differ between movies
+    run_info["channel"] = int(seg.channel)
+    run_info["channel_name"] = _channel_name(image, seg.channel)
     started = time.perf_counter()
     every = max(1, len(frames) // 20)
     n_objects = 0
@@ -412,6 +428,12 @@ def _segment_into(
     for row in run_info["object_filters"]["per_frame"]:  # frames of the movie, not of the part
         row["frame"] = frames[row["frame"]]
     return run_info, n_objects
+
+
+def _channel_name(image: PathLike, channel: int) -> str | None:
+    """The name ingest gave channel ``channel`` (0-based) of the OME-Zarr ``image``; None when it has none."""
+    names = omezarr.open_ome_image(image).channel_names
+    return names[channel] if channel < len(names) else None
 
 
 class _ChannelFrames:
@@ -573,7 +595,10 @@ def report_sample_step(
     quality = tables.read_json(inputs["qc"]) if inputs.get("qc") else None
     ctc_files = inputs.get("ctc_segments") or []  # the rule gives a list: empty without a CTC export
     ctc_files = [ctc_files] if isinstance(ctc_files, (str, os.PathLike)) else list(ctc_files)
-    channel = int(config.get("segment", {}).get("channel", 0))
+    # the index segment_cells used (segment.channel may be a name, resolved per movie)
+    channel = seg_info.get("channel")
+    if not isinstance(channel, int):
+        channel = channel_index(config.get("segment", {}).get("channel", 0), meta.channel_names) or 0
     frame = rep.overlay_frame if rep.overlay_frame is not None else meta.n_frames // 2
     frame = min(max(frame, 0), meta.n_frames - 1)
     montage_frames = _spread_frames(meta.n_frames, 4)

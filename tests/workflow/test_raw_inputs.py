@@ -1,5 +1,5 @@
 """Raw files straight from the microscope (issue #26): a z-stack movie runs through the 2-D pipeline with
-``ingest.z_projection``."""
+``ingest.z_projection``, and ``segment.channel`` names a channel, checked against each movie before any job."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import tifffile
 from scipy import ndimage
 
 from cellpipe.io import omezarr, tables
+from cellpipe.io.movies import write_ome_tiff
 from cellpipe.simulate import make_nuclei_movie
 
 from conftest import default_config, run_snakemake, write_workdir
@@ -49,3 +50,48 @@ def test_a_z_stack_movie_runs_through_ingest_normalize_and_segment_with_a_max_pr
     labels = np.asarray(omezarr.open_ome_image(workdir / "results/zs/image.ome.zarr/labels/cells").data)
     assert labels.shape == (3, 48, 64) and all(frame.max() >= 1 for frame in labels)
     assert tables.read_json(workdir / "results/zs/segmentation.json")["n_frames"] == 3
+
+
+def named_channels_movie(workdir: Path) -> str:
+    """A (3, 3, 48, 64) OME-TIFF whose channels are named Brightfield, H2B-GFP, mCherry, nuclei only in H2B-GFP."""
+    nuclei = make_nuclei_movie(n_frames=3, shape=(48, 64), seed=0).image
+    movie = np.full((3, 3, 48, 64), 100, np.uint16)
+    movie[:, 1] = nuclei
+    (workdir / "data").mkdir(parents=True, exist_ok=True)
+    write_ome_tiff(workdir / "data" / "named.ome.tif", movie, pixel_size_um=0.5, frame_interval_min=2.0,
+                   channel_names=["Brightfield", "H2B-GFP", "mCherry"])
+    return "data/named.ome.tif"
+
+
+def test_segment_channel_by_name_segments_that_channel_and_records_it(tmp_path: Path) -> None:
+    workdir = tmp_path / "work"
+    movie = named_channels_movie(workdir)
+    config = small_config()
+    config["segment"]["channel"] = "H2B-GFP"
+    write_workdir(workdir, config, f"sample\tmovie\nnamed\t{movie}\n")
+
+    proc = run_snakemake(workdir, "results/named/segmentation.json", timeout=300)
+
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    record = tables.read_json(workdir / "results/named/segmentation.json")
+    assert record["channel"] == 1 and record["channel_name"] == "H2B-GFP"
+    labels = np.asarray(omezarr.open_ome_image(workdir / "results/named/image.ome.zarr/labels/cells").data)
+    assert all(frame.max() >= 2 for frame in labels)  # the nuclei; the other channels are flat
+
+
+def test_an_unknown_channel_name_stops_the_run_before_any_job_naming_the_files_channels(tmp_path: Path) -> None:
+    workdir = tmp_path / "work"
+    movie = named_channels_movie(workdir)
+    config = small_config()
+    config["segment"]["channel"] = "DAPI"
+    write_workdir(workdir, config, f"sample\tmovie\nnamed\t{movie}\n")
+
+    proc = run_snakemake(workdir, timeout=120)
+
+    assert proc.returncode != 0
+    lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.startswith("cellpipe: ")]
+    assert lines == [
+        "cellpipe: config/samples.tsv line 2 (sample 'named'): config segment.channel 'DAPI' is not a channel of "
+        "data/named.ome.tif; its channels (the file's channel names): 'Brightfield', 'H2B-GFP', 'mCherry'"
+    ], proc.stderr[-2000:]
+    assert not (workdir / "results").exists()

@@ -317,7 +317,29 @@ def _imagej_metadata(tif: tifffile.TiffFile, path: PathLike) -> FileMetadata:
         # ImageJ's own default time unit is seconds ('sec'), so a missing tunit means seconds.
         dt = _in_unit(float(meta["finterval"]), str(meta.get("tunit", "sec")), IMAGEJ_TIME_TO_MIN, "ImageJ time unit",
                       "tunit", path)
-    return FileMetadata(sizes["X"], px_y if sizes["X"] is not None else None, dt)
+    return FileMetadata(sizes["X"], px_y if sizes["X"] is not None else None, dt, _imagej_channel_names(meta))
+
+
+def _imagej_channel_names(meta: dict[str, Any]) -> tuple[str, ...]:
+    """Channel names from an ImageJ hyperstack's slice labels (Image > Stacks > Set Label), if they name channels.
+
+    ImageJ keeps one label per plane, channels varying fastest (its XYCZT order); they are taken as the
+    channel names only when the stack has several channels and every frame and z-plane repeats the
+    first C labels, all different and non-empty (labels that differ per frame describe the frames, not
+    the channels).
+    """
+    labels, n_channels = meta.get("Labels"), meta.get("channels")
+    if not isinstance(labels, (list, tuple)) or not isinstance(n_channels, int) or n_channels < 2:
+        return ()
+    if not labels or len(labels) % n_channels:
+        return ()
+    first = tuple(str(label).strip() for label in labels[:n_channels])
+    if not all(first) or len(set(first)) != n_channels:
+        return ()
+    repeated = all(
+        tuple(str(label).strip() for label in labels[i:i + n_channels]) == first for i in range(0, len(labels), n_channels)
+    )
+    return first if repeated else ()
 
 
 _UNREADABLE = (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError, RuntimeError, struct.error, ET.ParseError)
