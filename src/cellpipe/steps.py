@@ -610,6 +610,7 @@ def report_sample_step(
         "frame interval (min)": meta.frame_interval_min,
         "frames": meta.n_frames,
         "frame size (px)": f"{meta.data.shape[-2]} x {meta.data.shape[-1]}",
+        **_z_projection_view(meta.attrs.get("z_projection")),
         "provenance record": f"{inputs['provenance']} (replay: python -m cellpipe.replay {inputs['provenance']})"
         if inputs.get("provenance") else "none",
         **provenance_view(record),
@@ -643,6 +644,16 @@ def report_sample_step(
         qc=quality,
     )
     tables.write_text(html, report)
+
+
+def _z_projection_view(record: dict[str, Any] | None) -> dict[str, str]:
+    """The report's line on how ingest made a z-stack movie 2-D (nothing for a movie of one plane)."""
+    if not record or record.get("method", "none") == "none":
+        return {}
+    text = f"{record['method']} of {record['z_planes']} z-planes per frame and channel"
+    if record.get("focus_measure"):
+        text += f" (focus: {record['focus_measure']}; the plane kept per frame is in image.ome.zarr's attributes)"
+    return {"z projection": text}
 
 
 def summarize_samples_step(

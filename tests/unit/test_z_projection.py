@@ -128,3 +128,16 @@ def test_the_ingest_memory_request_counts_the_z_planes_read_at_once() -> None:
     assert deep.stack_megabytes == pytest.approx(60 * 2048 * 2048 * 2 / 1e6)
     assert ingest_mem_mb(deep) >= ingest_mem_mb(flat) + 3 * deep.stack_megabytes - 100
     assert ingest_mem_mb(MovieSize((1000, 2, 2048, 2048), "uint16", 0.5, z_planes=60)) == ingest_mem_mb(deep)  # flat in T
+
+
+def test_the_report_says_how_the_stacks_were_projected() -> None:
+    from cellpipe.steps import _z_projection_view
+
+    assert _z_projection_view({"method": "none", "setting": "max", "z_planes": 1}) == {}
+    assert _z_projection_view(None) == {}
+    assert _z_projection_view({"method": "max", "setting": "max", "z_planes": 5}) == {
+        "z projection": "max of 5 z-planes per frame and channel"
+    }
+    line = _z_projection_view({"method": "best_focus", "z_planes": 4, "focus_measure": "variance of the Laplacian",
+                               "best_focus_planes": [[1]]})["z projection"]
+    assert line.startswith("best_focus of 4 z-planes") and "variance of the Laplacian" in line
