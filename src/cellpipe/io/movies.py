@@ -11,6 +11,10 @@ non-TIFF file, axes that do not make a 2D time-lapse, a CTC folder with a gap
 or frames of different sizes, an OME-TIFF holding several positions, metadata
 in a unit it does not know (every OME length and time unit converts), a Zarr
 folder given as a movie.
+
+A movie with a Z axis of several planes is refused unless the caller allows it
+(``allow_z``, from ``ingest.z_projection``); :func:`open_movie` then reads one
+(Z, Y, X) stack of one frame and channel at a time for ingest to project.
 """
 
 from __future__ import annotations
