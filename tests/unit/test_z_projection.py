@@ -141,3 +141,28 @@ def test_the_report_says_how_the_stacks_were_projected() -> None:
     line = _z_projection_view({"method": "best_focus", "z_planes": 4, "focus_measure": "variance of the Laplacian",
                                "best_focus_planes": [[1]]})["z projection"]
     assert line.startswith("best_focus of 4 z-planes") and "variance of the Laplacian" in line
+
+
+def test_ingest_memory_is_flat_in_the_movies_length(tmp_path: Path) -> None:
+    """Peak Python allocations (tracemalloc, bytes) of ingesting 40 frames of 8 z-planes stay near those of
+    4 frames and far below the movie's 10 MB: one (Z, Y, X) stack is held at a time."""
+    import tracemalloc
+
+    peaks = {}
+    for n_frames in (4, 4, 40):  # the first run imports scipy (its allocations are not the movie's)
+        movie = np.random.default_rng(n_frames).integers(0, 4000, size=(n_frames, 8, 128, 128), dtype=np.uint16)
+        path = tmp_path / f"m{n_frames}.ome.tif"
+        tifffile.imwrite(path, movie, ome=True, metadata={"axes": "TZYX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5,
+                                                          "TimeIncrement": 2.0, "TimeIncrementUnit": "min"})
+        for method in ("max", "best_focus"):
+            tracemalloc.start()
+            try:
+                ingest_movie_step("s", path, "auto", None, None, None, [], {"z_projection": method},
+                                  tmp_path / f"{n_frames}-{method}-{len(peaks)}.ome.zarr")
+                peaks[n_frames, method] = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+    movie_bytes = 40 * 8 * 128 * 128 * 2
+    for method in ("max", "best_focus"):
+        assert peaks[40, method] < 0.4 * movie_bytes, (method, peaks)
+        assert peaks[40, method] < 2 * peaks[4, method] + 1_000_000, (method, peaks)
