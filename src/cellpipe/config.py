@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cellpipe._base import StageSettings
-from cellpipe.ingest import IngestError, check_shape, resolve_metadata
+from cellpipe.ingest import IngestError, channel_index, check_shape, resolve_metadata
 from cellpipe.layout import RESERVED_SAMPLE_NAMES, SIMULATED_MOVIE, SIMULATED_TRUTH, TRAINED_MODEL
 from cellpipe.settings import (
     EvaluateSettings,
@@ -65,6 +65,8 @@ class MovieSize:
     shape_tcyx: tuple[int, int, int, int]
     dtype: str
     pixel_size_um: float
+    z_planes: int = 1
+    """Planes per z-stack in the raw movie (ingest reads one stack at a time and projects it)."""
 
     @property
     def frame_megabytes(self) -> float:
@@ -78,6 +80,16 @@ class MovieSize:
     def plane_megapixels(self) -> float:
         """One plane (Y × X) in megapixels (10⁶ px)."""
         return self.shape_tcyx[2] * self.shape_tcyx[3] / 1e6
+
+    @property
+    def stack_megabytes(self) -> float:
+        """One z-stack of the raw movie (Z planes of one channel) in its pixel type (MB, 10⁶ bytes); 0 without z."""
+        import numpy as np
+
+        if self.z_planes <= 1:
+            return 0.0
+        return self.z_planes * self.shape_tcyx[2] * self.shape_tcyx[3] * np.dtype(self.dtype).itemsize / 1e6
+
 
 SAMPLE_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 SAMPLE_NAME = re.compile(f"^{SAMPLE_NAME_PATTERN}$")
@@ -451,7 +463,9 @@ def _check_row_files(
         if not made_by_sim and not Path(row.ground_truth).exists():
             raise ConfigError(f"{where}: ground_truth not found: {row.ground_truth}")
     if sim is not None:  # the simulate rule writes the movie: nothing to read yet, its size is in the config
-        _check_channel_settings(where, row.movie, 1, config)  # the simulator writes one channel
+        # the simulator writes one channel
+        _check_channel_settings(where, row.movie, 1, config, row.channels or ["ch0"], "the sample sheet's channel_names"
+                                if row.channels else "its default name")
         settings = config.simulate[sim]
         return MovieSize((settings.n_frames, 1, *settings.shape), "uint16", row.pixel_size_um or settings.pixel_size_um)
     files = [row.movie, *([row.ground_truth] if row.ground_truth else [])]
@@ -468,7 +482,7 @@ def _check_row_files(
     from cellpipe.io.movies import MovieError, inspect_movie
 
     try:
-        header = inspect_movie(row.movie, row.format, row.axes)
+        header = inspect_movie(row.movie, row.format, row.axes, allow_z=config.ingest.z_projection != "none")
         check_shape(row.sample, row.movie, header.shape_tcyx, header.dtype)
         meta = resolve_metadata(
             row.sample, row.movie, header.shape_tcyx, header.pixel_size_um, header.frame_interval_min,
@@ -477,7 +491,8 @@ def _check_row_files(
         )
         if row.ground_truth:
             check_ground_truth_files(row.ground_truth, header.shape_tcyx[0], header.shape_tcyx[2:])
-        _check_channel_settings(where, row.movie, header.shape_tcyx[1], config)
+        _check_channel_settings(where, row.movie, header.shape_tcyx[1], config, meta.channel_names,
+                                _names_source(row.channels, header.channel_names))
     except IngestError as err:
         raise ConfigError(f"{where}: {row.movie}: {_one_line(err.problem)}") from None
     except (MovieError, GroundTruthError) as err:  # names the file
@@ -486,9 +501,10 @@ def _check_row_files(
     notes = [f"{row.movie}: {_one_line(text)}" for text in meta.warnings]
     for note in notes:
         warn(f"{where}: {note}")
-    size = MovieSize(tuple(int(n) for n in header.shape_tcyx), str(header.dtype), meta.pixel_size_um)  # type: ignore[arg-type]
+    size = MovieSize(tuple(int(n) for n in header.shape_tcyx), str(header.dtype), meta.pixel_size_um,  # type: ignore[arg-type]
+                     header.z_planes)
     if checked is not None:
-        checked.record(key, files, notes, (size.shape_tcyx, size.dtype, size.pixel_size_um))
+        checked.record(key, files, notes, (size.shape_tcyx, size.dtype, size.pixel_size_um, size.z_planes))
     return size
 
 
@@ -497,15 +513,34 @@ def _channel_settings(config: PipelineConfig) -> dict[str, Any]:
     return {"segment.channel": config.segment.channel, "measure.channel_names": config.measure.channel_names}
 
 
-def _check_channel_settings(where: str, movie: str, n_channels: int, config: PipelineConfig) -> None:
-    """Refuse channel settings the movie's channel count (from its header) cannot satisfy.
+def _names_source(sheet: Sequence[str], file: Sequence[str]) -> str:
+    """Where a movie's channel names come from, as ingest resolves them (cellpipe.ingest.resolve_metadata)."""
+    if sheet:
+        return "the sample sheet's channel_names"
+    return "the file's channel names" if file else "the default names, as the file names none"
+
+
+def _check_channel_settings(
+    where: str, movie: str, n_channels: int, config: PipelineConfig, names: Sequence[str] = (), names_from: str = ""
+) -> None:
+    """Refuse channel settings the movie's channel count and names (from its header) cannot satisfy.
+
+    ``names``: the movie's channel names as ingest will write them, from ``names_from`` (words for the
+    error); a ``segment.channel`` given by name must be one of them.
 
     Inside segment_cells or measure_cells these would fail only after ingest and normalize, and
     Snakemake would retry the job (with more memory and, for segmentation, on a GPU) although a retry
     cannot help.
     """
     count = f"{n_channels} channel{'s' if n_channels != 1 else ''}"
-    if config.segment.channel >= n_channels:
+    channel = config.segment.channel
+    if isinstance(channel, str):
+        if channel_index(channel, names) is None:
+            raise ConfigError(
+                f"{where}: config segment.channel {channel!r} is not a channel of {movie}; its channels "
+                f"({names_from}): {', '.join(repr(n) for n in names)}"
+            )
+    elif channel >= n_channels:
         raise ConfigError(
             f"{where}: config segment.channel is {config.segment.channel} but {movie} has {count} "
             f"(0-based: {', '.join(str(c) for c in range(n_channels))})"

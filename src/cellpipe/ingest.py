@@ -12,6 +12,7 @@ every measurement by the same factor and nothing else would reveal it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -154,6 +155,15 @@ def resolve_metadata(
     return MovieMetadata(float(px), float(dt), list(names), px_src, dt_src, warnings)
 
 
+def channel_index(channel: int | str, names: Sequence[str]) -> int | None:
+    """The 0-based index of ``channel`` (``segment.channel``) in a movie whose channels are called
+    ``names`` (in channel order, as ingest writes them): an index is returned as it is, a name is
+    looked up exactly (case and spaces count); None when no channel has that name."""
+    if isinstance(channel, int):
+        return channel
+    return list(names).index(channel) if channel in names else None
+
+
 def check_shape(sample: str, movie_path: str, shape_tcyx: tuple[int, ...], dtype: np.dtype | type) -> None:
     """Refuse movies that cannot be analysed whatever their pixels: not (T, C, Y, X), no frames, a
     non-numeric pixel type, frames under 8 px on a side.  Needs only the header (shape, dtype)."""
@@ -215,3 +225,53 @@ def check_pixels(sample: str, movie_path: str, data: np.ndarray) -> None:
     for t in range(data.shape[0]):
         check.frame(t, np.asarray(data[t]))
     check.finish()
+
+
+FOCUS_MEASURE = "variance of the Laplacian (scipy.ndimage.laplace of the plane as float64, 'reflect' border)"
+"""What ``best_focus`` maximises: a sharp plane has strong edges, so a large spread of second
+derivatives; a blurred one has almost none.  Recorded with the projection."""
+
+
+def projected_dtype(dtype: np.dtype | type, method: str) -> np.dtype:
+    """The pixel type :func:`project_z` gives a stack of ``dtype``: the same for 'max' and 'best_focus',
+    float32 for 'mean' (float64 stays float64), numpy's sum type for 'sum' (uint16 -> uint64, so no
+    sum overflows)."""
+    dtype = np.dtype(dtype)
+    if method in ("max", "best_focus", "none"):
+        return dtype
+    if method == "mean":
+        return np.dtype(np.float64) if dtype == np.float64 else np.dtype(np.float32)
+    if method == "sum":
+        return np.sum(np.zeros((1, 1), dtype), axis=0).dtype
+    raise ValueError(f"unknown z projection {method!r}")
+
+
+def focus_measure(plane: np.ndarray) -> float:
+    """The :data:`FOCUS_MEASURE` of one (Y, X) plane (intensity² units); larger is sharper."""
+    from scipy import ndimage
+
+    return float(ndimage.laplace(np.asarray(plane, dtype=np.float64)).var())
+
+
+def project_z(stack: np.ndarray, method: str) -> tuple[np.ndarray, int | None]:
+    """Project one (Z, Y, X) z-stack (pixels) to one (Y, X) plane of :func:`projected_dtype`.
+
+    ``method``: 'max', 'mean' or 'sum' over z (numpy's), or 'best_focus': the plane of the highest
+    :func:`focus_measure` (the first of equal ones).  Returns the plane and, for 'best_focus', the
+    0-based index of the plane chosen (None otherwise).
+    """
+    stack = np.asarray(stack)
+    if stack.ndim != 3 or stack.shape[0] < 1:
+        raise ValueError(f"a z-stack is (Z, Y, X) with Z >= 1, got shape {stack.shape}")
+    out = projected_dtype(stack.dtype, method)
+    if method == "max":
+        return stack.max(axis=0), None
+    if method == "mean":
+        return stack.mean(axis=0, dtype=np.float64).astype(out, copy=False), None
+    if method == "sum":
+        return stack.sum(axis=0, dtype=out), None
+    if method == "best_focus":
+        scores = [focus_measure(plane) for plane in stack]  # one float64 plane at a time
+        best = int(np.argmax(scores))
+        return stack[best].copy(), best
+    raise ValueError(f"unknown z projection {method!r}")

@@ -29,6 +29,10 @@ INGEST_BASE_MB = 400.0
 INGEST_MB_PER_FRAME_MB = 8.0
 """Per MB of one frame (all channels, its pixel type): measured 5.5 (the page read, its (C, Y, X)
 view and the compressed chunks being written)."""
+INGEST_MB_PER_STACK_MB = 3.0
+"""Per MB of one raw z-stack (Z planes of one channel, its pixel type) of a movie projected at ingest
+(ingest.z_projection): the stack decoded, the pages tifffile reads it from and the projection's
+float64 plane temporaries.  Not measured: a margin over the 1 + 1 copies of the stack held at once."""
 
 NORMALIZE_BASE_MB = 400.0
 """Measured 63 MB (256² frames) in a bare process."""
@@ -54,7 +58,14 @@ def _round_up(mb: float) -> int:
 
 
 def ingest_mem_mb(size: MovieSize) -> int:
-    """MB for ingest_movie: one frame at a time, in the movie's pixel type, every channel."""
+    """MB for ingest_movie: one frame at a time, in the movie's pixel type, every channel; for a z-stack
+    movie also the z-planes of one channel read at once (:attr:`MovieSize.stack_megabytes`), with the
+    projected frame counted at 8 bytes per pixel (a sum of integers is 64-bit)."""
+    if size.z_planes > 1:
+        _, c, y, x = size.shape_tcyx
+        projected_mb = c * y * x * 8 / 1e6
+        return _round_up(INGEST_BASE_MB + INGEST_MB_PER_FRAME_MB * projected_mb
+                         + INGEST_MB_PER_STACK_MB * size.stack_megabytes)
     return _round_up(INGEST_BASE_MB + INGEST_MB_PER_FRAME_MB * size.frame_megabytes)
 
 

@@ -7,8 +7,12 @@ the models generate, so the schemas, the documentation and the code agree.
 
 from __future__ import annotations
 
+import functools
 import json
+import operator
 import re
+import types
+import typing
 from typing import Any
 
 from pydantic import BaseModel
@@ -41,6 +45,11 @@ def dump(schema: dict[str, Any]) -> str:
 
 def _type_name(field: FieldInfo) -> str:
     ann = field.annotation
+    args = typing.get_args(ann)
+    if typing.get_origin(ann) in (typing.Union, types.UnionType) and any(typing.get_origin(a) is typing.Annotated for a in args):
+        # a union of constrained types (segment.channel: an index >= 0 or a name): the bounds are in the schema
+        ann = functools.reduce(operator.or_, [typing.get_args(a)[0] if typing.get_origin(a) is typing.Annotated else a
+                                              for a in args])
     text = getattr(ann, "__name__", None) if not getattr(ann, "__args__", None) else None
     text = text or str(ann).replace("typing.", "")
     # a stage's model is named by its stage module (simulate.SimulationSettings), not by cellpipe.settings

@@ -10,7 +10,7 @@ re-exports its own models (``from cellpipe.segment import SegmentSettings`` keep
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -51,6 +51,17 @@ class IngestSettings(StageSettings):
     )
     default_frame_interval_min: float | None = Field(
         None, gt=0, description="Frame interval in minutes for movies whose file and sample-sheet row give none."
+    )
+    z_projection: Literal["none", "max", "mean", "sum", "best_focus"] = Field(
+        "none",
+        description=(
+            "How a movie with a z axis (several planes per frame and channel) becomes one plane per frame: "
+            "'none' refuses such a movie; 'max', 'mean' or 'sum' project each z-stack (max keeps the pixel type, "
+            "mean gives float32, sum numpy's sum type, e.g. uint64 for uint16); 'best_focus' keeps the plane with "
+            "the highest variance of the Laplacian, per frame and channel (the plane chosen is recorded in the "
+            "image's attributes). Each stack is read on its own, so memory does not grow with the movie. Movies "
+            "of one plane are not changed"
+        ),
     )
 
 
@@ -358,7 +369,15 @@ class SegmentSettings(StageSettings):
     method: Literal["classical", "cellpose"] = Field(
         "classical", description="'classical' (threshold + watershed) or 'cellpose' (needs cellpose.model)"
     )
-    channel: int = Field(0, ge=0, description="Index (0-based) of the channel that is segmented")
+    channel: Annotated[int, Field(ge=0)] | Annotated[str, Field(min_length=1)] = Field(
+        0,
+        description=(
+            "The channel that is segmented: its index (0-based) or its name (e.g. H2B-GFP), looked up in each "
+            "movie's channel names (the sample sheet's channel_names, else the file's: OME-TIFF Channel Name, "
+            "ImageJ slice labels) for every sample before any job runs; segmentation.json records the index "
+            "and name used"
+        ),
+    )
     diameter_um: float | None = Field(
         None, gt=0.0, description="Typical cell diameter (µm); converted with the pixel size. At most one of diameter_um, diameter_px"
     )
@@ -391,6 +410,13 @@ class SegmentSettings(StageSettings):
             "on a GPU, as with batch_size, a few boundary pixels can)"
         ),
     )
+
+    @field_validator("channel")
+    @classmethod
+    def _channel_index_or_name(cls, value: int | str) -> int | str:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("a channel name must not be empty")
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> SegmentSettings:

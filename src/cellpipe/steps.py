@@ -16,7 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from cellpipe.ingest import IngestSettings, PixelCheck, resolve_metadata
+from cellpipe.ingest import (
+    FOCUS_MEASURE,
+    IngestSettings,
+    PixelCheck,
+    channel_index,
+    project_z,
+    projected_dtype,
+    resolve_metadata,
+)
 from cellpipe.io import omezarr, tables
 from cellpipe.io.movies import open_movie, write_ome_tiff
 from cellpipe.normalize import PERCENTILE_COLUMNS, NormalizeSettings, apply_normalization, percentile_rows
@@ -57,10 +65,18 @@ def ingest_movie_step(
     memory does not grow with its length; a frame with NaN pixels stops the job and no image is left.
     The image's ``cellpipe`` attributes record ``source_checksum``: the sha256 of the bytes read
     (``type, bytes, sha256``, and ``files`` for a CTC folder, as provenance describes the movie).
+
+    A movie of several z-planes is projected with ``ingest.z_projection`` (:func:`cellpipe.ingest.project_z`),
+    one (Z, Y, X) stack of one frame and channel at a time; ``z_projection`` in the attributes records
+    the ``method``, the ``z_planes`` per stack and, for ``best_focus``, the ``focus_measure`` and
+    ``best_focus_planes``: the plane chosen (0-based) per frame, one per channel.
     """
     ingest_settings = IngestSettings.model_validate(settings)
-    with open_movie(movie, fmt, axes, checksum=True) as raw:  # type: ignore[arg-type]
-        shape, dtype = tuple(int(n) for n in raw.data.shape), np.dtype(raw.data.dtype)
+    method = ingest_settings.z_projection
+    with open_movie(movie, fmt, axes, checksum=True, allow_z=method != "none") as raw:  # type: ignore[arg-type]
+        shape, source_dtype = tuple(int(n) for n in raw.data.shape), np.dtype(raw.data.dtype)
+        z_planes = raw.data.z_planes if hasattr(raw.data, "z_planes") else 1
+        dtype = projected_dtype(source_dtype, method) if z_planes > 1 else source_dtype
         check = PixelCheck(sample, str(movie), shape, dtype)
         meta = resolve_metadata(
             sample, str(movie), shape, raw.pixel_size_um, raw.frame_interval_min, raw.channel_names,
@@ -72,17 +88,27 @@ def ingest_movie_step(
             "sample": sample,
             "source": str(movie),
             "source_axes": raw.source_axes,
-            "source_dtype": str(dtype),
+            "source_dtype": str(source_dtype),
             "pixel_size_source": meta.pixel_size_source,
             "frame_interval_source": meta.frame_interval_source,
+            # a movie of one plane is written as it is, whatever the setting
+            "z_projection": {"method": method if z_planes > 1 else "none", "setting": method, "z_planes": z_planes},
         }
+        chosen: list[list[int]] = []
         with omezarr.new_ome_array(image, shape, dtype, "tcyx", meta.pixel_size_um, meta.frame_interval_min,
                                    meta.channel_names, name=sample, extra_attrs=attrs) as out:
             for t in range(shape[0]):
-                frame = np.asarray(raw.data[t])
+                if z_planes > 1:
+                    frame, planes = _projected_frame(raw.data, t, method, dtype)
+                    if method == "best_focus":
+                        chosen.append(planes)
+                else:
+                    frame = np.asarray(raw.data[t])
                 check.frame(t, frame)
                 out[t] = frame
             check.finish()
+            if chosen:
+                attrs["z_projection"].update(focus_measure=FOCUS_MEASURE, best_focus_planes=chosen)
             # the sha256 of the bytes these pixels came from, taken by the reader: record_provenance compares
             # it with the movie file's, which may have been replaced since (its mtime restored: no rerun)
             if raw.source_checksum is not None:
@@ -90,6 +116,18 @@ def ingest_movie_step(
                 logger.info("%s as read: %s bytes, sha256 %s", movie, attrs["source_checksum"]["bytes"],
                             attrs["source_checksum"]["sha256"])
     logger.info("wrote %s: %s %s", image, shape, dtype)
+
+
+def _projected_frame(data: Any, t: int, method: str, dtype: np.dtype) -> tuple[np.ndarray, list[int]]:
+    """Frame ``t`` of a z-stack movie (a :class:`~cellpipe.io.movies.LazyMovie`), (C, Y, X), each channel's
+    stack projected with ``method``; the planes chosen per channel (best_focus; else empty)."""
+    frame = np.empty(data.shape[1:], dtype)
+    planes: list[int] = []
+    for c in range(data.shape[1]):
+        frame[c], plane = project_z(data.stack(t, c), method)  # one (Z, Y, X) stack in memory
+        if plane is not None:
+            planes.append(plane)
+    return frame, planes
 
 
 def normalize_movie_step(image: PathLike, settings: dict[str, Any], normalized: PathLike, percentiles: PathLike) -> None:
@@ -304,8 +342,13 @@ def _open_segmentation(
     meta = omezarr.open_ome_image(image)
     norm = omezarr.open_zarr_array(normalized)
     n_channels = norm.shape[1]
-    if seg.channel >= n_channels:
+    index = channel_index(seg.channel, meta.channel_names)
+    if index is None:  # the start-up check refuses it first; a job run on its own says it too
+        raise ValueError(f"{image}: segment.channel {seg.channel!r} is not a channel of this movie; its channels: "
+                         f"{', '.join(repr(n) for n in meta.channel_names)}")
+    if index >= n_channels:
         raise ValueError(f"{image}: segment.channel is {seg.channel} but the movie has {n_channels} channel(s)")
+    seg = seg.model_copy(update={"channel": index})
     model = model_read = None
     if seg.method == "cellpose":
         import torch
@@ -357,6 +400,9 @@ def _segment_into(
         estimate_from=_ChannelFrames(norm, seg.channel),  # every part estimates from the same frames
     )
     run_info["batch_divisor"] = batch_divisor
+    # the channel segmented, by index and name: segment.channel may name it, and names differ between movies
+    run_info["channel"] = int(seg.channel)
+    run_info["channel_name"] = _channel_name(image, seg.channel)
     started = time.perf_counter()
     every = max(1, len(frames) // 20)
     n_objects = 0
@@ -382,6 +428,12 @@ def _segment_into(
     for row in run_info["object_filters"]["per_frame"]:  # frames of the movie, not of the part
         row["frame"] = frames[row["frame"]]
     return run_info, n_objects
+
+
+def _channel_name(image: PathLike, channel: int) -> str | None:
+    """The name ingest gave channel ``channel`` (0-based) of the OME-Zarr ``image``; None when it has none."""
+    names = omezarr.open_ome_image(image).channel_names
+    return names[channel] if channel < len(names) else None
 
 
 class _ChannelFrames:
@@ -543,7 +595,10 @@ def report_sample_step(
     quality = tables.read_json(inputs["qc"]) if inputs.get("qc") else None
     ctc_files = inputs.get("ctc_segments") or []  # the rule gives a list: empty without a CTC export
     ctc_files = [ctc_files] if isinstance(ctc_files, (str, os.PathLike)) else list(ctc_files)
-    channel = int(config.get("segment", {}).get("channel", 0))
+    # the index segment_cells used (segment.channel may be a name, resolved per movie)
+    channel = seg_info.get("channel")
+    if not isinstance(channel, int):
+        channel = channel_index(config.get("segment", {}).get("channel", 0), meta.channel_names) or 0
     frame = rep.overlay_frame if rep.overlay_frame is not None else meta.n_frames // 2
     frame = min(max(frame, 0), meta.n_frames - 1)
     montage_frames = _spread_frames(meta.n_frames, 4)
@@ -555,6 +610,7 @@ def report_sample_step(
         "frame interval (min)": meta.frame_interval_min,
         "frames": meta.n_frames,
         "frame size (px)": f"{meta.data.shape[-2]} x {meta.data.shape[-1]}",
+        **_z_projection_view(meta.attrs.get("z_projection")),
         "provenance record": f"{inputs['provenance']} (replay: python -m cellpipe.replay {inputs['provenance']})"
         if inputs.get("provenance") else "none",
         **provenance_view(record),
@@ -588,6 +644,16 @@ def report_sample_step(
         qc=quality,
     )
     tables.write_text(html, report)
+
+
+def _z_projection_view(record: dict[str, Any] | None) -> dict[str, str]:
+    """The report's line on how ingest made a z-stack movie 2-D (nothing for a movie of one plane)."""
+    if not record or record.get("method", "none") == "none":
+        return {}
+    text = f"{record['method']} of {record['z_planes']} z-planes per frame and channel"
+    if record.get("focus_measure"):
+        text += f" (focus: {record['focus_measure']}; the plane kept per frame is in image.ome.zarr's attributes)"
+    return {"z projection": text}
 
 
 def summarize_samples_step(

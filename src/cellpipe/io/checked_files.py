@@ -97,7 +97,8 @@ class CheckedFiles:
         self.checks = checks_digest()
         self.rows: dict[str, list[str | None]] = {}
         self._notes: dict[str, list[str]] = {}  # warnings of rows that passed, by key
-        self._headers: dict[str, list[Any]] = {}  # [[T, C, Y, X], dtype, pixel size µm] of rows that passed, by key
+        # [[T, C, Y, X], dtype, pixel size µm, z-planes] of rows that passed, by key
+        self._headers: dict[str, list[Any]] = {}
         self._seen: set[str] = set()  # rows looked up or recorded since the record was read
         self._changed = False
         try:
@@ -130,22 +131,27 @@ class CheckedFiles:
         """The warnings recorded with the row ``key`` when it passed (none when not recorded)."""
         return list(self._notes.get(key, []))
 
-    def header(self, key: str) -> tuple[tuple[int, int, int, int], str, float] | None:
-        """The movie's (T, C, Y, X) shape, pixel type and pixel size (µm) recorded with the row ``key``, if any."""
+    def header(self, key: str) -> tuple[tuple[int, int, int, int], str, float, int] | None:
+        """The movie's (T, C, Y, X) shape, pixel type, pixel size (µm) and z-planes per stack recorded with
+        the row ``key``, if any."""
         value = self._headers.get(key)
-        return (tuple(value[0]), value[1], float(value[2])) if value is not None else None  # type: ignore[return-value]
+        if value is None:
+            return None
+        return (tuple(value[0]), value[1], float(value[2]), int(value[3]) if len(value) > 3 else 1)  # type: ignore[return-value]
 
     def record(
         self, key: str, files: list[PathLike], notes: list[str] | tuple[str, ...] = (),
-        header: tuple[tuple[int, int, int, int], str, float] | None = None,
+        header: tuple[tuple[int, int, int, int], str, float] | tuple[tuple[int, int, int, int], str, float, int] | None = None,
     ) -> None:
         """Note that the row ``key`` passed its checks with ``files`` as they are now, giving ``notes``
-        (warnings, one line each); ``header``: the movie's (T, C, Y, X) shape, pixel type and pixel size (µm)."""
+        (warnings, one line each); ``header``: the movie's (T, C, Y, X) shape, pixel type, pixel size (µm)
+        and, optionally, z-planes per stack (1 when left out)."""
         self._seen.add(key)
         signatures = [signature(f) for f in files]
         if None in signatures:
             return
-        kept = [list(header[0]), header[1], float(header[2])] if header is not None else None
+        kept = [list(header[0]), header[1], float(header[2]), int(header[3]) if len(header) > 3 else 1] \
+            if header is not None else None
         if self.rows.get(key) != signatures or self._notes.get(key, []) != list(notes) or self._headers.get(key) != kept:
             self.rows[key] = signatures
             for store, value in ((self._notes, list(notes)), (self._headers, kept)):
@@ -180,9 +186,10 @@ class CheckedFiles:
 
 
 def _is_header(value: Any) -> bool:
-    """Whether ``value`` is a recorded header: [[T, C, Y, X], dtype name, pixel size in µm]."""
+    """Whether ``value`` is a recorded header: [[T, C, Y, X], dtype name, pixel size in µm, z-planes]."""
     return (
-        isinstance(value, list) and len(value) == 3 and isinstance(value[0], list) and len(value[0]) == 4
+        isinstance(value, list) and len(value) == 4 and isinstance(value[3], int) and value[3] >= 1
+        and isinstance(value[0], list) and len(value[0]) == 4
         and all(isinstance(n, int) and n >= 0 for n in value[0]) and isinstance(value[1], str)
         and isinstance(value[2], (int, float)) and value[2] > 0
     )

@@ -11,6 +11,10 @@ non-TIFF file, axes that do not make a 2D time-lapse, a CTC folder with a gap
 or frames of different sizes, an OME-TIFF holding several positions, metadata
 in a unit it does not know (every OME length and time unit converts), a Zarr
 folder given as a movie.
+
+A movie with a Z axis of several planes is refused unless the caller allows it
+(``allow_z``, from ``ingest.z_projection``); :func:`open_movie` then reads one
+(Z, Y, X) stack of one frame and channel at a time for ingest to project.
 """
 
 from __future__ import annotations
@@ -117,7 +121,8 @@ class MovieHeader:
     """What a movie's headers say, read without its pixels.
 
     ``shape_tcyx`` is the shape :func:`read_movie` will return, (T, C, Y, X) in
-    frames, channels and pixels; ``pixel_size_um`` (µm, along x), ``frame_interval_min``
+    frames, channels and pixels (for a z-stack movie, the shape once each stack is projected to one
+    plane, ``z_planes`` planes per stack); ``pixel_size_um`` (µm, along x), ``frame_interval_min``
     (minutes), ``channel_names`` and ``pixel_size_y_um`` (µm, along y; equal to x when the file
     gives x only) are the file's metadata (None / empty when absent).
     """
@@ -129,6 +134,8 @@ class MovieHeader:
     frame_interval_min: float | None = None
     channel_names: tuple[str, ...] = ()
     pixel_size_y_um: float | None = None
+    z_planes: int = 1
+    """Planes per z-stack (1: a 2-D movie); more only when read with ``allow_z``."""
 
 
 @dataclass(frozen=True)
@@ -155,10 +162,27 @@ def detect_format(path: PathLike) -> MovieFormat:
     raise MovieError(f"{p}: cannot tell the movie format from the name (expected a CTC folder, .tif, .tiff, .ome.tif)")
 
 
-def to_tcyx(data: np.ndarray, axes: str, path: PathLike) -> np.ndarray:
-    """Reorder ``data`` with axes like ``"TYX"``, ``"CTYX"`` or ``"TZCYX"`` (Z of size 1) to (T, C, Y, X).
+Z_PROJECTIONS = ("max", "mean", "sum", "best_focus")
+"""The values of ``ingest.z_projection`` that project a z-stack to one plane (cellpipe.ingest.project_z)."""
 
-    ``I`` and ``Q`` (tifffile's names for an unspecified page sequence) count as T.
+
+def z_stack_refusal(path: PathLike, n_planes: int) -> str:
+    """The message refusing a movie of ``n_planes`` z-planes read without a projection: it says how to run it."""
+    return (
+        f"{path}: {n_planes} z-planes found; cellpipe segments 2D time-lapses, so set ingest.z_projection "
+        f"to one of {', '.join(Z_PROJECTIONS)} in the config to project each z-stack to one plane"
+    )
+
+
+def to_tczyx(data: np.ndarray, axes: str, path: PathLike) -> np.ndarray:
+    """Reorder ``data`` with axes like ``"TYX"``, ``"CTYX"`` or ``"TZCYX"`` to (T, C, Z, Y, X), a view.
+
+    ``I`` and ``Q`` (tifffile's names for an unspecified page sequence) count as T, ``S`` (RGB
+    samples) as C; a missing C or Z gets a length of 1.
+
+    Raises:
+        MovieError: axes that do not describe a time-lapse of 2-D planes (no T, no Y or X, unknown
+            or repeated letters, more than 5 dimensions).
     """
     given = axes
     axes = axes.upper().replace("I", "T").replace("Q", "T")
@@ -166,8 +190,8 @@ def to_tcyx(data: np.ndarray, axes: str, path: PathLike) -> np.ndarray:
         raise MovieError(f"{path}: axes {axes!r} do not match the {data.ndim}-D array of shape {data.shape}")
     if data.ndim > 5:
         raise MovieError(
-            f"{path}: a {data.ndim}-D array of shape {data.shape} (axes {given!r}); cellpipe reads 2D time-lapses "
-            "of at most 5 dimensions (T, C, Z of size 1, Y, X)"
+            f"{path}: a {data.ndim}-D array of shape {data.shape} (axes {given!r}); cellpipe reads time-lapses "
+            "of at most 5 dimensions (T, C, Z, Y, X)"
         )
     unknown = set(axes) - set("TCZYXS")
     if unknown or len(set(axes)) != len(axes):
@@ -179,16 +203,12 @@ def to_tcyx(data: np.ndarray, axes: str, path: PathLike) -> np.ndarray:
         if "C" in axes:
             raise MovieError(f"{path}: both C and S (RGB) axes present; not supported")
         axes = axes.replace("S", "C")
-    for ax in "Z":
-        if ax in axes:
-            size = data.shape[axes.index(ax)]
-            if size != 1:
-                raise MovieError(f"{path}: {size} z-planes found; cellpipe processes 2D time-lapses (one plane)")
-            data = data[(slice(None),) * axes.index(ax) + (0,)]  # a view, like every step here
-            axes = axes.replace(ax, "")
-    if "T" not in axes and set(axes) == set("YX"):
+    if "T" not in axes and set(axes) <= set("ZYX") and "Y" in axes and "X" in axes:
+        height, width = data.shape[axes.index("Y")], data.shape[axes.index("X")]
+        planes = data.shape[axes.index("Z")] if "Z" in axes else 1
+        what = "a single 2-D image" if planes == 1 else f"a single z-stack of {planes} planes"
         raise MovieError(
-            f"{path}: a single 2-D image of {data.shape[0]}x{data.shape[1]} px, not a movie: no time axis "
+            f"{path}: {what} of {height}x{width} px, not a movie: no time axis "
             "(a time-lapse (T, Y, X) is expected; a one-frame movie must declare its T axis)"
         )
     if "T" not in axes:
@@ -198,10 +218,33 @@ def to_tcyx(data: np.ndarray, axes: str, path: PathLike) -> np.ndarray:
         )
     if "Y" not in axes or "X" not in axes:
         raise MovieError(f"{path}: axes {axes!r} lack Y or X")
-    if "C" not in axes:
-        data = np.expand_dims(data, axis=0)
-        axes = "C" + axes
-    return np.transpose(data, [axes.index(a) for a in "TCYX"])
+    for missing in "CZ":
+        if missing not in axes:
+            data = np.expand_dims(data, axis=0)
+            axes = missing + axes
+    return np.transpose(data, [axes.index(a) for a in "TCZYX"])
+
+
+def to_tcyx(data: np.ndarray, axes: str, path: PathLike) -> np.ndarray:
+    """Reorder ``data`` with axes like ``"TYX"``, ``"CTYX"`` or ``"TZCYX"`` (Z of size 1) to (T, C, Y, X).
+
+    As :func:`to_tczyx`, for a movie of one z-plane.
+
+    Raises:
+        MovieError: as :func:`to_tczyx`, and for more than one z-plane (:func:`z_stack_refusal`: the
+            message names ``ingest.z_projection``).
+    """
+    tczyx = to_tczyx(data, axes, path)
+    if tczyx.shape[2] != 1:
+        raise MovieError(z_stack_refusal(path, tczyx.shape[2]))
+    return tczyx[:, :, 0]
+
+
+def tczyx_shape(shape: tuple[int, ...], axes: str, path: PathLike) -> tuple[int, int, int, int, int]:
+    """The (T, C, Z, Y, X) shape :func:`to_tczyx` gives an array of ``shape`` with ``axes``; same checks, no pixels."""
+    placeholder = np.broadcast_to(np.zeros((), np.uint8), tuple(shape))  # zero strides: no memory
+    t, c, z, y, x = to_tczyx(placeholder, axes, path).shape
+    return t, c, z, y, x
 
 
 def tcyx_shape(shape: tuple[int, ...], axes: str, path: PathLike) -> tuple[int, int, int, int]:
@@ -210,8 +253,9 @@ def tcyx_shape(shape: tuple[int, ...], axes: str, path: PathLike) -> tuple[int, 
     Raises:
         MovieError: the axes do not describe a 2D time-lapse (as :func:`to_tcyx`).
     """
-    placeholder = np.broadcast_to(np.zeros((), np.uint8), tuple(shape))  # zero strides: no memory
-    t, c, y, x = to_tcyx(placeholder, axes, path).shape
+    t, c, z, y, x = tczyx_shape(shape, axes, path)
+    if z != 1:
+        raise MovieError(z_stack_refusal(path, z))
     return t, c, y, x
 
 
@@ -277,7 +321,29 @@ def _imagej_metadata(tif: tifffile.TiffFile, path: PathLike) -> FileMetadata:
         # ImageJ's own default time unit is seconds ('sec'), so a missing tunit means seconds.
         dt = _in_unit(float(meta["finterval"]), str(meta.get("tunit", "sec")), IMAGEJ_TIME_TO_MIN, "ImageJ time unit",
                       "tunit", path)
-    return FileMetadata(sizes["X"], px_y if sizes["X"] is not None else None, dt)
+    return FileMetadata(sizes["X"], px_y if sizes["X"] is not None else None, dt, _imagej_channel_names(meta))
+
+
+def _imagej_channel_names(meta: dict[str, Any]) -> tuple[str, ...]:
+    """Channel names from an ImageJ hyperstack's slice labels (Image > Stacks > Set Label), if they name channels.
+
+    ImageJ keeps one label per plane, channels varying fastest (its XYCZT order); they are taken as the
+    channel names only when the stack has several channels and every frame and z-plane repeats the
+    first C labels, all different and non-empty (labels that differ per frame describe the frames, not
+    the channels).
+    """
+    labels, n_channels = meta.get("Labels"), meta.get("channels")
+    if not isinstance(labels, (list, tuple)) or not isinstance(n_channels, int) or n_channels < 2:
+        return ()
+    if not labels or len(labels) % n_channels:
+        return ()
+    first = tuple(str(label).strip() for label in labels[:n_channels])
+    if not all(first) or len(set(first)) != n_channels:
+        return ()
+    repeated = all(
+        tuple(str(label).strip() for label in labels[i:i + n_channels]) == first for i in range(0, len(labels), n_channels)
+    )
+    return first if repeated else ()
 
 
 _UNREADABLE = (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError, RuntimeError, struct.error, ET.ParseError)
@@ -429,18 +495,23 @@ def _tiff_metadata(tif: tifffile.TiffFile, path: PathLike) -> FileMetadata:
     return FileMetadata()
 
 
-def inspect_tiff(path: PathLike, axes: str | None = None) -> MovieHeader:
+def inspect_tiff(path: PathLike, axes: str | None = None, allow_z: bool = False) -> MovieHeader:
     """The (T, C, Y, X) shape, dtype and metadata of a (OME-)TIFF movie, from its headers only.
 
+    ``allow_z``: a movie of several z-planes is accepted (its ``z_planes``), to be projected.
+
     Raises:
-        MovieError: not a TIFF, truncated (image data past the end of the file), or axes that do
-            not make a 2D time-lapse.
+        MovieError: not a TIFF, truncated (image data past the end of the file), axes that do
+            not make a time-lapse, or several z-planes without ``allow_z``.
     """
     path = Path(path)
     shape, file_axes, dtype, meta = open_tiff_header(path)
     use_axes = _default_axes(len(shape), file_axes, axes)
-    return MovieHeader(tcyx_shape(shape, use_axes, path), dtype, use_axes, meta.pixel_size_um, meta.frame_interval_min,
-                       meta.channel_names, meta.pixel_size_y_um)
+    t, c, z, y, x = tczyx_shape(shape, use_axes, path)
+    if z != 1 and not allow_z:
+        raise MovieError(z_stack_refusal(path, z))
+    return MovieHeader((t, c, y, x), dtype, use_axes, meta.pixel_size_um, meta.frame_interval_min,
+                       meta.channel_names, meta.pixel_size_y_um, z_planes=z)
 
 
 def inspect_ctc_folder(path: PathLike) -> MovieHeader:
@@ -490,8 +561,11 @@ def _frame_header(path: Path) -> MovieHeader:
     return MovieHeader((1, 1, shape[0], shape[1]), dtype, "YX")
 
 
-def inspect_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = None) -> MovieHeader:
+def inspect_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = None, allow_z: bool = False) -> MovieHeader:
     """What :func:`read_movie` would return, (T, C, Y, X) shape, dtype and metadata, from headers only.
+
+    ``allow_z``: a TIFF of several z-planes is accepted and its header says how many (``z_planes``);
+    without it such a movie is refused with :func:`z_stack_refusal`'s message.
 
     Cheap (no pixels are read: one header per file), so the sample sheet is checked with it
     before any job runs.  Pixel values (NaN, blank frames) are not checked here.
@@ -502,7 +576,7 @@ def inspect_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = 
     path = Path(path)
     if _checked_format(path, fmt) == "ctc":
         return inspect_ctc_folder(path)
-    return inspect_tiff(path, axes)
+    return inspect_tiff(path, axes, allow_z)
 
 
 def _checked_format(path: Path, fmt: MovieFormat) -> MovieFormat:
@@ -545,20 +619,40 @@ class LazyMovie:
     Indexing with a frame number (``movie[t]``, ``movie[t, c]``, ``movie[t, :, y0:y1]``) reads
     that frame only, (C, Y, X) in pixels; a slice of frames reads those frames; ``np.asarray``
     reads them all.  ``shape`` and ``dtype`` come from the headers and read nothing.
+
+    A movie of ``z_planes`` > 1 planes per z-stack (opened with ``allow_z``) has no frames to read
+    as they are: :meth:`stack` reads one (Z, Y, X) stack of one frame and channel, and ``shape`` is
+    that of the movie once each stack is projected to one plane.
     """
 
     ndim = 4
 
-    def __init__(self, shape: tuple[int, int, int, int], dtype: np.dtype, read_frame: Callable[[int], np.ndarray]):
+    def __init__(
+        self, shape: tuple[int, int, int, int], dtype: np.dtype, read_frame: Callable[[int], np.ndarray],
+        z_planes: int = 1, read_stack: Callable[[int, int], np.ndarray] | None = None,
+    ):
         self.shape = tuple(int(n) for n in shape)
         self.dtype = np.dtype(dtype)
         self._read_frame = read_frame
+        self.z_planes = int(z_planes)
+        self._read_stack = read_stack
+
+    def stack(self, t: int, c: int) -> np.ndarray:
+        """The z-stack of frame ``t``, channel ``c`` (0-based), (Z, Y, X) in the file's pixel type; only
+        its planes are read."""
+        if self._read_stack is None:
+            return self.frame(t)[c][np.newaxis]
+        if not (0 <= t < self.shape[0] and 0 <= c < self.shape[1]):
+            raise IndexError(f"z-stack of frame {t}, channel {c} of a movie of shape {self.shape}")
+        return self._read_stack(t, c)
 
     def __len__(self) -> int:
         return self.shape[0]
 
     def frame(self, t: int) -> np.ndarray:
         """Frame ``t`` (0-based, negative counts from the end), (C, Y, X)."""
+        if self.z_planes != 1:
+            raise ValueError(f"frames of {self.z_planes} z-planes: read them a z-stack at a time (LazyMovie.stack)")
         n = self.shape[0]
         index = operator.index(t)
         if not -n <= index < n:
@@ -582,7 +676,7 @@ class LazyMovie:
 
 @contextlib.contextmanager
 def open_movie(
-    path: PathLike, fmt: MovieFormat = "auto", axes: str | None = None, checksum: bool = False
+    path: PathLike, fmt: MovieFormat = "auto", axes: str | None = None, checksum: bool = False, allow_z: bool = False
 ) -> Iterator[RawMovie]:
     """Open any supported raw movie as a :class:`LazyMovie` (T, C, Y, X), read one frame at a time.
 
@@ -597,6 +691,10 @@ def open_movie(
     is read once.  A TIFF is hashed in one pass over the same open file before its pages are
     decoded (tifffile reads pages by offset, not in file order, so the hash cannot ride along);
     a file rewritten in place meanwhile changes its size or mtime, which ``source_checksum`` checks.
+
+    ``allow_z``: a TIFF of several z-planes opens too; its ``data`` reads one (Z, Y, X) stack of one
+    frame and channel at a time (:meth:`LazyMovie.stack`), for the caller to project.  Without it such
+    a movie is refused (:func:`z_stack_refusal`).
     """
     from cellpipe.io.checksums import file_description, folder_description, sha256_of_handle
 
@@ -655,10 +753,25 @@ def open_movie(
         # level 0: the full resolution; a pyramidal series would otherwise open as a group of levels
         pages = zarr.open(tif.series[0].aszarr(level=0), mode="r")
         use_axes = _default_axes(len(shape), file_axes, axes)
-        tcyx = tcyx_shape(shape, use_axes, path)
+        t_len, c_len, z_len, y_len, x_len = tczyx_shape(shape, use_axes, path)
+        if z_len != 1 and not allow_z:
+            raise MovieError(z_stack_refusal(path, z_len))
+        tcyx = (t_len, c_len, y_len, x_len)
         # the header's shape may have a leading T of 1 that the series lacks (_series_layout)
         leading = len(shape) - pages.ndim
-        time_axis = use_axes.upper().replace("I", "T").replace("Q", "T").index("T")
+        letters = use_axes.upper().replace("I", "T").replace("Q", "T").replace("S", "C")
+        time_axis = letters.index("T")
+
+        def read_tiff_stack(t: int, c: int) -> np.ndarray:
+            # one frame and channel: the stack's Z planes (and nothing else) are decoded
+            index = [slice(None)] * len(shape)
+            index[time_axis] = slice(t, t + 1)
+            if "C" in letters:
+                index[letters.index("C")] = slice(c, c + 1)
+            block = np.asarray(pages[tuple(index[leading:])]).reshape(
+                tuple(1 if letter in "TC" else n for letter, n in zip(letters, shape, strict=True))
+            )
+            return to_tczyx(block, use_axes, path)[0, 0]
 
         def read_tiff_frame(t: int) -> np.ndarray:
             index = [slice(None)] * len(shape)
@@ -669,7 +782,8 @@ def open_movie(
             return to_tcyx(block, use_axes, path)[0]
 
         logger.info("opened %s: axes %s -> TCYX %s, read frame by frame", path, use_axes, tcyx)
-        yield RawMovie(LazyMovie(tcyx, dtype, read_tiff_frame), use_axes, meta.pixel_size_um, meta.frame_interval_min,
+        lazy = LazyMovie(tcyx, dtype, read_tiff_frame, z_len, read_tiff_stack if z_len != 1 else None)
+        yield RawMovie(lazy, use_axes, meta.pixel_size_um, meta.frame_interval_min,
                        list(meta.channel_names), meta.pixel_size_y_um,
                        source_checksum=tiff_checksum if checksum else None)
 

@@ -1,0 +1,97 @@
+"""Raw files straight from the microscope (issue #26): a z-stack movie runs through the 2-D pipeline with
+``ingest.z_projection``, and ``segment.channel`` names a channel, checked against each movie before any job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from scipy import ndimage
+
+from cellpipe.io import omezarr, tables
+from cellpipe.io.movies import write_ome_tiff
+from cellpipe.simulate import make_nuclei_movie
+
+from conftest import default_config, run_snakemake, write_workdir
+
+pytestmark = pytest.mark.workflow
+
+OME_UNITS = {"PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5, "TimeIncrement": 2.0, "TimeIncrementUnit": "min"}
+
+
+def small_config() -> dict:
+    config = default_config()
+    config["simulate"] = {}
+    config["segment"]["method"] = "classical"
+    return config
+
+
+def test_a_z_stack_movie_runs_through_ingest_normalize_and_segment_with_a_max_projection(tmp_path: Path) -> None:
+    """3 frames of 48x64 px, 3 z-planes: nuclei in focus in the middle plane, blurred and dimmer above and
+    below.  The max projection is ingested, normalized and segmented (classical), and the image records it."""
+    workdir = tmp_path / "work"
+    (workdir / "data").mkdir(parents=True)
+    focus = make_nuclei_movie(n_frames=3, shape=(48, 64), seed=0).image
+    blurred = np.stack([ndimage.gaussian_filter(f.astype(np.float64), 3.0) * 0.5 for f in focus]).astype(np.uint16)
+    stack = np.stack([blurred, focus, blurred], axis=1)  # (T, Z, Y, X)
+    tifffile.imwrite(workdir / "data" / "stack.ome.tif", stack, ome=True, metadata={"axes": "TZYX", **OME_UNITS})
+    config = small_config()
+    config["ingest"]["z_projection"] = "max"
+    write_workdir(workdir, config, "sample\tmovie\nzs\tdata/stack.ome.tif\n")
+
+    proc = run_snakemake(workdir, "results/zs/segmentation.json", timeout=300)
+
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    image = omezarr.open_ome_image(workdir / "results/zs/image.ome.zarr")
+    np.testing.assert_array_equal(np.asarray(image.data)[:, 0], stack.max(axis=1))
+    assert image.attrs["z_projection"] == {"method": "max", "setting": "max", "z_planes": 3}
+    labels = np.asarray(omezarr.open_ome_image(workdir / "results/zs/image.ome.zarr/labels/cells").data)
+    assert labels.shape == (3, 48, 64) and all(frame.max() >= 1 for frame in labels)
+    assert tables.read_json(workdir / "results/zs/segmentation.json")["n_frames"] == 3
+
+
+def named_channels_movie(workdir: Path) -> str:
+    """A (3, 3, 48, 64) OME-TIFF whose channels are named Brightfield, H2B-GFP, mCherry, nuclei only in H2B-GFP."""
+    nuclei = make_nuclei_movie(n_frames=3, shape=(48, 64), seed=0).image
+    movie = np.full((3, 3, 48, 64), 100, np.uint16)
+    movie[:, 1] = nuclei
+    (workdir / "data").mkdir(parents=True, exist_ok=True)
+    write_ome_tiff(workdir / "data" / "named.ome.tif", movie, pixel_size_um=0.5, frame_interval_min=2.0,
+                   channel_names=["Brightfield", "H2B-GFP", "mCherry"])
+    return "data/named.ome.tif"
+
+
+def test_segment_channel_by_name_segments_that_channel_and_records_it(tmp_path: Path) -> None:
+    workdir = tmp_path / "work"
+    movie = named_channels_movie(workdir)
+    config = small_config()
+    config["segment"]["channel"] = "H2B-GFP"
+    write_workdir(workdir, config, f"sample\tmovie\nnamed\t{movie}\n")
+
+    proc = run_snakemake(workdir, "results/named/segmentation.json", timeout=300)
+
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    record = tables.read_json(workdir / "results/named/segmentation.json")
+    assert record["channel"] == 1 and record["channel_name"] == "H2B-GFP"
+    labels = np.asarray(omezarr.open_ome_image(workdir / "results/named/image.ome.zarr/labels/cells").data)
+    assert all(frame.max() >= 2 for frame in labels)  # the nuclei; the other channels are flat
+
+
+def test_an_unknown_channel_name_stops_the_run_before_any_job_naming_the_files_channels(tmp_path: Path) -> None:
+    workdir = tmp_path / "work"
+    movie = named_channels_movie(workdir)
+    config = small_config()
+    config["segment"]["channel"] = "DAPI"
+    write_workdir(workdir, config, f"sample\tmovie\nnamed\t{movie}\n")
+
+    proc = run_snakemake(workdir, timeout=120)
+
+    assert proc.returncode != 0
+    lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.startswith("cellpipe: ")]
+    assert lines == [
+        "cellpipe: config/samples.tsv line 2 (sample 'named'): config segment.channel 'DAPI' is not a channel of "
+        "data/named.ome.tif; its channels (the file's channel names): 'Brightfield', 'H2B-GFP', 'mCherry'"
+    ], proc.stderr[-2000:]
+    assert not (workdir / "results").exists()
