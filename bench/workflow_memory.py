@@ -1,22 +1,35 @@
 """Peak memory of the whole workflow against movie length: does it stay bounded?
 
     .venv/bin/python -m bench.workflow_memory [--frames 100,500] [--side 1024] [--method classical|cellpose]
-        [--work DIR]
+        [--ground-truth] [--work DIR]
 
 For each length a movie of ``--side`` x ``--side`` px frames (uint16, one multi-page TIFF written
-frame by frame) is drawn: about 60 nuclei (disks of radius 12 px, bright on a noisy background)
-drifting by a persistent random walk.  The whole workflow (ingest, normalize, segment, track,
-measure, exports, provenance, report) runs on it through Snakemake, by default with the classical
-segmentation (threshold + watershed) so that a 500-frame movie runs on a CPU in minutes.
-``--method cellpose`` segments with Cellpose and the shipped model instead: the nuclei are then
-drawn with a radius of 30 px and segmented at a diameter of 60 px, so Cellpose rescales the frames
-by 0.5 (30 px / 60 px) as for the GOWT1 benchmark (8 s per 1024² frame on a 2-core CPU with other
-work beside it: 500 frames take over an hour, bench/RESULTS.md).
+frame by frame) is drawn: 60 nuclei (disks of radius 12 px, bright on a noisy background)
+drifting by a persistent random walk (about 1 px per frame) in which two disks closer than a
+diameter plus 2 px are pushed apart, as nuclei are, so that disks do not overlap.  The whole
+workflow (ingest, normalize, segment, track, measure, exports, provenance, report) runs on it
+through Snakemake, by default with the classical segmentation (threshold + watershed) so that a
+500-frame movie runs on a CPU in minutes.  ``--method cellpose`` segments with Cellpose and the
+shipped model instead: the nuclei are then drawn with a radius of 30 px and segmented at a
+diameter of 60 px, so Cellpose rescales the frames by 0.5 (30 px / 60 px) as for the GOWT1
+benchmark (8 s per 1024² frame on a 2-core CPU with other work beside it: 500 frames take over an
+hour, bench/RESULTS.md).
+
+``--ground-truth`` also writes the movie's CTC ground truth beside it (``01_GT``, frame by frame,
+so that the bench itself stays at one frame of memory): ``TRA/man_trackTTT.tif`` with each drawn
+disk labelled by its track id 1..60 in every frame, ``TRA/man_track.txt`` (60 tracks spanning the
+movie, no divisions) and complete ``SEG/man_segTTT.tif`` masks every 10th frame.  The sample
+sheet names it in its ground_truth column, so the workflow runs evaluate_sample too.  Should two
+disks still touch (the push apart is not exact in a crowd), each pixel of the overlap goes to the
+nearer centre, so every track keeps its label in every frame; the bench prints how many frames
+had an overlap (none at 1024², 100 and 500 frames).
 
 Memory is each job's peak resident set size (``max_rss`` of Snakemake's benchmark records, MB:
 the job's process and its children).  The table gives, per length, the largest job and its peak,
-and the ratio of the longest movie's peak to the shortest's.  The goal (issue #7): the 500-frame
-run under 3 GB and within 20 % of the 100-frame run.
+evaluate_sample's peak and seconds (with ``--ground-truth``), and the ratio of the longest movie's
+peak to the shortest's.  The goals: the whole workflow's 500-frame run under 3 GB and within 20 %
+of the 100-frame run (issue #7); evaluate_sample at 1024² below 1.5 GB and within 20 % of the
+100-frame run (issue #29).
 """
 
 from __future__ import annotations
