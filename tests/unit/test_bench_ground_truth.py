@@ -1,6 +1,6 @@
 """The CTC ground truth that bench.workflow_memory draws beside its movie (``--ground-truth``).
 
-Imports ``bench`` from the repository root, which ``python -m pytest`` (the Makefile's way) puts on sys.path.
+Imports ``bench`` from the repository root, which pyproject.toml puts on sys.path (pytest's ``pythonpath``).
 """
 
 from __future__ import annotations
