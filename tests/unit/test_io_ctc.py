@@ -22,6 +22,7 @@ from cellpipe.io.ctc import (
     read_ctc_tracks,
     read_tiff,
     write_ctc_ground_truth,
+    write_ctc_ground_truth_frames,
     write_ctc_movie,
     write_ctc_results,
     write_ctc_tracks,
@@ -408,3 +409,29 @@ def test_calibrated_masks_still_score_with_py_ctcmetrics_and_load_in_traccuracy(
     assert scores["valid"] and scores["DET"] == 1.0 and scores["TRA"] == 1.0 and scores["SEG"] == 1.0
     graph = load_ctc_data(str(tmp_path / "01_RES"), str(tmp_path / "01_RES" / "res_track.txt")).graph
     assert graph.number_of_nodes() == sum(len(np.unique(f)) - 1 for f in sim.labels)
+
+
+def test_ground_truth_frame_by_frame_writes_what_the_whole_stack_writer_does(tmp_path: Path, sim: SimulatedMovie) -> None:
+    n = sim.labels.shape[0]
+    write_ctc_ground_truth(tmp_path / "whole", sim.labels, sim.tracks, seg_frames=[2, 5])
+    frames = ((sim.labels[t], sim.labels[t] if t in (2, 5) else None) for t in range(n))
+    write_ctc_ground_truth_frames(tmp_path / "frames", frames, n, sim.tracks)
+    whole = sorted(p.relative_to(tmp_path / "whole") for p in (tmp_path / "whole").rglob("*") if p.is_file())
+    assert sorted(p.relative_to(tmp_path / "frames") for p in (tmp_path / "frames").rglob("*") if p.is_file()) == whole
+    for name in whole:
+        assert (tmp_path / "frames" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+
+
+def test_ground_truth_frame_by_frame_refuses_inconsistent_frames_and_leaves_nothing(tmp_path: Path, sim: SimulatedMovie) -> None:
+    n = sim.labels.shape[0]
+    tracks = sim.tracks.copy()
+    tracks.loc[0, "last_frame"] -= 1  # label 1 is still in the markers in that frame
+    with pytest.raises(ValueError, match="in the mask but not alive"):
+        write_ctc_ground_truth_frames(tmp_path / "01_GT", ((f, None) for f in sim.labels), n, tracks)
+    with pytest.raises(ValueError, match=f"{n} frames written, {n + 1} announced"):
+        write_ctc_ground_truth_frames(tmp_path / "01_GT", ((f, None) for f in sim.labels), n + 1, sim.tracks)
+    with pytest.raises(ValueError, match="SEG mask"):
+        write_ctc_ground_truth_frames(tmp_path / "01_GT", ((f, f[:-1]) for f in sim.labels), n, sim.tracks)
+    with pytest.raises(ValueError, match="inconsistent CTC track table"):
+        write_ctc_ground_truth_frames(tmp_path / "01_GT", ((f, None) for f in sim.labels), n - 5, sim.tracks)
+    assert list(tmp_path.iterdir()) == []

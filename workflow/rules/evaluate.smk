@@ -21,8 +21,13 @@ rule evaluate_sample:
         benchmark_of("evaluate_sample")
     # one frame at a time in one process (cellpipe.evaluate.streamed_ctc_scores): no use for a second core
     threads: 1
+    # Measured max_rss (bench.workflow_memory --ground-truth, bench/RESULTS.md #29): 609 MB at 100 and
+    # 681 MB at 500 frames of 1024² (60 cells), 595 MB at 256²; about 580 MB of it is the imports.
+    # Pixels are held a frame at a time; what grows is about 3 kB per cell per frame (match lists,
+    # traccuracy's graphs), so 1.5 GB leaves room for some 250,000 more cell-frames than measured,
+    # and a job killed for memory is retried with 3 GB, then 4.5 GB.
     resources:
-        mem_mb=per_attempt(4000),
+        mem_mb=per_attempt(1500),
         runtime=per_attempt(30),
     conda:
         f"{ENVS}/cellpipe.yaml"

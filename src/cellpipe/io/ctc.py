@@ -63,6 +63,7 @@ __all__ = [
     "read_ctc_tracks",
     "read_tiff",
     "write_ctc_ground_truth",
+    "write_ctc_ground_truth_frames",
     "write_ctc_movie",
     "write_ctc_results",
     "write_ctc_tracks",
@@ -403,9 +404,22 @@ def check_ctc_tracks(labels: np.ndarray, tracks: pd.DataFrame) -> list[str]:
     ends before its daughter starts; in every frame the label values present are exactly the tracks
     alive in that frame (so every track is present in every frame from its first to its last).
     """
-    problems: list[str] = []
     tracks = _normalise_tracks(tracks, "tracks")
     n_frames = int(np.asarray(labels).shape[0])
+    problems = _table_problems(tracks, n_frames)
+    for t in range(n_frames):
+        problem = _frame_problem(t, np.asarray(labels[t]), tracks)
+        if problem:
+            problems.append(problem)
+        if len(problems) > 20:
+            problems.append("... (stopped after 20 problems)")
+            break
+    return problems
+
+
+def _table_problems(tracks: pd.DataFrame, n_frames: int) -> list[str]:
+    """The checks of :func:`check_ctc_tracks` that need only the (normalised) table and the movie length."""
+    problems: list[str] = []
     ids = tracks["label"].to_numpy()
     if (ids < 1).any():
         problems.append(f"labels must be positive: {sorted(ids[ids < 1].tolist())[:10]}")
@@ -425,24 +439,23 @@ def check_ctc_tracks(labels: np.ndarray, tracks: pd.DataFrame) -> list[str]:
             problems.append(f"track {label}: parent {parent} is not a track")
         elif last_of[parent] >= first:
             problems.append(f"track {label} starts at frame {first} but its parent {parent} ends at {last_of[parent]}")
-    starts = tracks["first_frame"].to_numpy()
-    ends = tracks["last_frame"].to_numpy()
-    for t in range(n_frames):
-        frame = np.asarray(labels[t])
-        present = _present_labels(frame)
-        alive = set(ids[(starts <= t) & (ends >= t)].tolist())
-        if present != alive:
-            missing, extra = sorted(alive - present), sorted(present - alive)
-            msg = f"frame {t}:"
-            if missing:
-                msg += f" tracks {missing[:10]} alive but absent from the mask;"
-            if extra:
-                msg += f" labels {extra[:10]} in the mask but not alive in the table;"
-            problems.append(msg.rstrip(";"))
-        if len(problems) > 20:
-            problems.append("... (stopped after 20 problems)")
-            break
     return problems
+
+
+def _frame_problem(t: int, frame: np.ndarray, tracks: pd.DataFrame) -> str:
+    """How frame ``t``'s labels differ from the tracks the (normalised) table has alive in it; empty if they agree."""
+    present = _present_labels(frame)
+    alive_rows = (tracks["first_frame"] <= t) & (tracks["last_frame"] >= t)
+    alive = set(tracks["label"][alive_rows].tolist())
+    if present == alive:
+        return ""
+    missing, extra = sorted(alive - present), sorted(present - alive)
+    msg = f"frame {t}:"
+    if missing:
+        msg += f" tracks {missing[:10]} alive but absent from the mask;"
+    if extra:
+        msg += f" labels {extra[:10]} in the mask but not alive in the table;"
+    return msg.rstrip(";")
 
 
 def _present_labels(frame: np.ndarray) -> set[int]:
@@ -534,6 +547,63 @@ def write_ctc_ground_truth(
         for t in seg:
             tifffile.imwrite(tmp / "SEG" / frame_name("man_seg", t, n), labels16[t])
     logger.info("wrote CTC ground truth (%d frames, %d tracks, %d SEG frames) to %s", n, len(tracks), len(seg), gt_dir)
+
+
+def write_ctc_ground_truth_frames(
+    gt_dir: PathLike,
+    frames: Iterable[tuple[np.ndarray, np.ndarray | None]],
+    n_frames: int,
+    tracks: pd.DataFrame,
+    dtype: np.dtype | None = None,
+) -> None:
+    """:func:`write_ctc_ground_truth` one frame at a time, for movies too long to hold in memory.
+
+    ``frames`` yields, for each of the ``n_frames`` frames in order, a pair: the (Y, X) tracking
+    markers (values are track ids; written as ``TRA/man_trackTTT.tif``) and the frame's (Y, X)
+    segmentation mask (``SEG/man_segTTT.tif``) or None where that frame has no SEG annotation.
+    ``tracks`` (columns label, first_frame, last_frame, parent; ``TRA/man_track.txt``) is checked
+    as a whole, and each frame's markers as they come: they must hold exactly the tracks alive in
+    that frame, the checks :func:`write_ctc_ground_truth` makes on the whole stack.  ``dtype``:
+    uint16 or uint32 for every file; None: the largest label in ``tracks`` decides.
+
+    Raises:
+        FileExistsError: ``gt_dir`` exists and is not empty.
+        ValueError: an inconsistent table or frame, a frame that is not 2-D integers in the range of
+            ``dtype``, a SEG mask of another shape than its markers, or not ``n_frames`` frames.
+    """
+    gt_dir = Path(gt_dir)
+    tracks = _normalise_tracks(tracks, gt_dir)
+    if dtype is None:
+        top = int(tracks["label"].max()) if len(tracks) else 0
+        dtype = np.dtype(np.uint16 if top <= _MAX_UINT16 else np.uint32)
+    problems = _table_problems(tracks, n_frames)
+    if problems:
+        raise ValueError(f"{gt_dir}: inconsistent CTC track table: " + "; ".join(problems[:5]))
+    _refuse_non_empty(gt_dir)
+    written, n_seg = 0, 0
+    with atomic_path(gt_dir) as tmp:
+        (tmp / "TRA").mkdir(parents=True)
+        (tmp / "SEG").mkdir()
+        for t, (markers, seg) in enumerate(frames):
+            if t >= n_frames:
+                raise ValueError(f"{gt_dir}: more than the {n_frames} frames announced")
+            markers16 = _as_ctc_labels(np.asarray(markers)[np.newaxis], gt_dir, dtype)[0]
+            problem = _frame_problem(t, markers16, tracks)
+            if problem:
+                raise ValueError(f"{gt_dir}: markers and tracks are not consistent CTC data: {problem}")
+            tifffile.imwrite(tmp / "TRA" / frame_name("man_track", t, n_frames), markers16)
+            if seg is not None:
+                seg16 = _as_ctc_labels(np.asarray(seg)[np.newaxis], gt_dir, dtype)[0]
+                if seg16.shape != markers16.shape:
+                    raise ValueError(f"{gt_dir}: frame {t}: SEG mask {seg16.shape} but markers {markers16.shape}")
+                tifffile.imwrite(tmp / "SEG" / frame_name("man_seg", t, n_frames), seg16)
+                n_seg += 1
+            written += 1
+        if written != n_frames:
+            raise ValueError(f"{gt_dir}: {written} frames written, {n_frames} announced")
+        (tmp / "TRA" / "man_track.txt").write_text(_tracks_text(tracks))
+    logger.info("wrote CTC ground truth (%d frames, %d tracks, %d SEG frames) to %s, frame by frame",
+                n_frames, len(tracks), n_seg, gt_dir)
 
 
 def write_ctc_results(
