@@ -168,9 +168,13 @@ class SampleRow(BaseModel):
         description="Unique name; letters, digits, '.', '_', '-' (used in output paths); not a name the workflow "
         f"writes at the top of the results folder ({', '.join(RESERVED_SAMPLE_NAMES)}, in any case)."
     )
-    movie: str = Field(description="Path of the raw movie: TIFF stack, OME-TIFF, or CTC folder of tNNN.tif.")
-    format: Literal["auto", "tiff", "ome-tiff", "ctc"] = Field("auto", description="Movie format; auto guesses from the path.")
-    axes: str | None = Field(None, description="Axes of a TIFF stack, e.g. TYX, TCYX, CTYX; default: from the file.")
+    movie: str = Field(description="Path of the raw movie: TIFF stack, OME-TIFF, CTC folder of tNNN.tif, or OME-Zarr "
+                       "image (NGFF 0.4 or 0.5, a .ome.zarr folder).")
+    format: Literal["auto", "tiff", "ome-tiff", "ctc", "ome-zarr"] = Field(
+        "auto", description="Movie format; auto guesses from the path (and a folder's Zarr metadata)."
+    )
+    axes: str | None = Field(None, description="Axes of a TIFF stack, e.g. TYX, TCYX, CTYX; default: from the file "
+                             "(an OME-Zarr's multiscales axes).")
     pixel_size_um: float | None = Field(
         None, gt=0, allow_inf_nan=False, description="Pixel size in µm; overrides the file's metadata."
     )

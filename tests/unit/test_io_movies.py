@@ -463,10 +463,11 @@ def test_the_y_pixel_size_is_read_with_the_x(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("marker", [".zattrs", ".zgroup", "zarr.json", ".zarray"])
 def test_a_zarr_folder_is_named_as_such(tmp_path: Path, marker: str) -> None:
-    folder = tmp_path / "movie.ome.zarr"
+    folder = tmp_path / "movie"  # no .zarr in the name: told by its content, not taken for a CTC folder
     folder.mkdir()
     (folder / marker).write_text("{}")
-    for fmt in ("auto", "ctc"):
-        with pytest.raises(MovieError, match=r"movie\.ome\.zarr: an OME-Zarr/Zarr folder: not supported as a movie yet "
-                                             r"\(supported: TIFF, OME-TIFF, CTC folder\)"):
-            inspect_movie(folder, fmt)  # type: ignore[arg-type]
+    with pytest.raises(MovieError, match=r"movie: not an OME-Zarr image: no 'multiscales' in its metadata"):
+        inspect_movie(folder)
+    with pytest.raises(MovieError, match=r"movie: a Zarr folder, but format 'ctc' expects a folder of tNNN\.tif frames "
+                                         r"\(an OME-Zarr image is format 'ome-zarr'\)"):
+        inspect_movie(folder, "ctc")

@@ -185,7 +185,7 @@ def ome_with(workdir: Path, rel: str, **meta: object) -> str:
 
 
 def zarr_folder(workdir: Path, rel: str) -> str:
-    """A folder that looks like an OME-Zarr image (its .zattrs and .zgroup)."""
+    """A folder that looks like an OME-Zarr image (its .zattrs and .zgroup) but holds none (empty multiscales)."""
     (workdir / rel).mkdir(parents=True)
     (workdir / rel / ".zgroup").write_text('{"zarr_format": 2}')
     (workdir / rel / ".zattrs").write_text('{"multiscales": []}')
@@ -391,7 +391,7 @@ CATALOGUE: dict[str, Bad] = {
     "zarr-folder-as-movie": Bad(
         lambda d, c: HEADER + row("zarr", zarr_folder(d, "data/movie.ome.zarr"), "0.5", "2"),
         "zarr", "data/movie.ome.zarr",
-        "an OME-Zarr/Zarr folder: not supported as a movie yet (supported: TIFF, OME-TIFF, CTC folder)",
+        "not an OME-Zarr image: no 'multiscales' in its metadata (.zattrs)",
     ),
     "non-square-pixels": Bad(
         lambda d, c: HEADER + row("aniso", ome_with(d, "data/aniso.ome.tif", PhysicalSizeX=0.5, PhysicalSizeY=1.0), "", "2"),

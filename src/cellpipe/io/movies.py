@@ -1,4 +1,4 @@
-"""Reading raw movies (TIFF stacks, OME-TIFF, CTC folders) into (T, C, Y, X).
+"""Reading raw movies (TIFF stacks, OME-TIFF, CTC folders, OME-Zarr images) into (T, C, Y, X).
 
 The physical metadata found in the file (pixel size in µm, frame interval in
 minutes, channel names) is returned with the pixels so the ingest step can
@@ -9,8 +9,9 @@ combine it with what the sample sheet says.
 sample sheet can be checked before any job runs: a missing, truncated or
 non-TIFF file, axes that do not make a 2D time-lapse, a CTC folder with a gap
 or frames of different sizes, an OME-TIFF holding several positions, metadata
-in a unit it does not know (every OME length and time unit converts), a Zarr
-folder given as a movie.
+in a unit it does not know (every OME length and time unit converts), an
+OME-Zarr folder that is no NGFF 0.4 / 0.5 image (no ``multiscales``, another
+version, no axes, a missing level).
 
 A movie with a Z axis of several planes is refused unless the caller allows it
 (``allow_z``, from ``ingest.z_projection``); :func:`open_movie` then reads one
@@ -40,7 +41,7 @@ import tifffile
 logger = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
-MovieFormat = Literal["auto", "tiff", "ome-tiff", "ctc"]
+MovieFormat = Literal["auto", "tiff", "ome-tiff", "ctc", "ome-zarr"]
 
 _SI_PREFIXES = {"y": 1e-24, "z": 1e-21, "a": 1e-18, "f": 1e-15, "p": 1e-12, "n": 1e-9, "µ": 1e-6, "m": 1e-3,
                 "c": 1e-2, "d": 1e-1, "": 1.0, "da": 1e1, "h": 1e2, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
@@ -91,6 +92,20 @@ _MICRO_SIGNS = ("μ", "u00B5", "u00b5")
 """The Greek small mu (U+03BC), often typed for the micro sign (U+00B5) OME uses, and a lower-case escape."""
 _ZARR_MARKERS = (".zattrs", ".zgroup", ".zarray", "zarr.json")
 """Files at the top of a Zarr v2 (.zattrs, .zgroup, .zarray) or v3 (zarr.json) folder."""
+NGFF_VERSIONS = ("0.4", "0.5")
+"""OME-Zarr (NGFF) versions read as movies: 0.4 (Zarr v2, metadata in ``.zattrs``) and 0.5 (Zarr v3,
+metadata under ``ome`` in ``zarr.json``)."""
+_NGFF_PREFIXES = {"yocto": "y", "zepto": "z", "atto": "a", "femto": "f", "pico": "p", "nano": "n", "micro": "µ",
+                  "milli": "m", "centi": "c", "deci": "d", "": "", "deca": "da", "hecto": "h", "kilo": "k", "mega": "M",
+                  "giga": "G", "tera": "T", "peta": "P", "exa": "E", "zetta": "Z", "yotta": "Y"}
+NGFF_UNIT_SYMBOLS: dict[str, str] = {
+    **{f"{prefix}meter": f"{symbol}m" for prefix, symbol in _NGFF_PREFIXES.items()},
+    **{f"{prefix}second": f"{symbol}s" for prefix, symbol in _NGFF_PREFIXES.items()},
+    "angstrom": "Å", "inch": "in", "foot": "ft", "yard": "yd", "mile": "mi", "parsec": "pc",
+    "minute": "min", "hour": "h", "day": "d",
+}
+"""NGFF's unit names (UDUNITS-2, as ome-zarr-py and napari write them) -> the OME symbols of
+:data:`OME_LENGTH_TO_UM` and :data:`OME_TIME_TO_MIN`; a symbol written instead ('µm', 'min') converts too."""
 
 
 class MovieError(ValueError):
@@ -150,16 +165,20 @@ class FileMetadata:
 
 
 def detect_format(path: PathLike) -> MovieFormat:
-    """Guess the format from the path: a folder is a CTC folder, ``.ome.tif(f)`` OME-TIFF, ``.tif(f)`` TIFF."""
+    """Guess the format from the path: a folder holding Zarr metadata (``.zattrs``, ``zarr.json``, ...) or
+    named ``.zarr`` is OME-Zarr, another folder a CTC folder, ``.ome.tif(f)`` OME-TIFF, ``.tif(f)`` TIFF."""
     p = Path(path)
     name = p.name.lower()
+    if name.endswith(".zarr") or (p.is_dir() and any((p / marker).exists() for marker in _ZARR_MARKERS)):
+        return "ome-zarr"
     if p.is_dir():
         return "ctc"
     if name.endswith((".ome.tif", ".ome.tiff")):
         return "ome-tiff"
     if name.endswith((".tif", ".tiff")):
         return "tiff"
-    raise MovieError(f"{p}: cannot tell the movie format from the name (expected a CTC folder, .tif, .tiff, .ome.tif)")
+    raise MovieError(f"{p}: cannot tell the movie format from the name (expected a CTC folder, .tif, .tiff, .ome.tif, "
+                     ".ome.zarr)")
 
 
 Z_PROJECTIONS = ("max", "mean", "sum", "best_focus")
@@ -561,6 +580,109 @@ def _frame_header(path: Path) -> MovieHeader:
     return MovieHeader((1, 1, shape[0], shape[1]), dtype, "YX")
 
 
+@dataclass(frozen=True)
+class _NgffImage:
+    """An OME-Zarr image's full-resolution level (opened, nothing read) and what its metadata say."""
+
+    header: MovieHeader
+    level: Any
+    """The level's Zarr array, in the file's axis order."""
+
+
+def _ngff_metadata(path: Path) -> tuple[dict[str, Any], str]:
+    """The NGFF attributes of the Zarr group at ``path`` (``multiscales``, ``omero``, ...) and the file they
+    were read from (``.zattrs`` of Zarr v2, ``zarr.json`` of Zarr v3, whose ``ome`` key holds them in NGFF 0.5)."""
+    for name in ("zarr.json", ".zattrs"):
+        meta_file = path / name
+        if not meta_file.is_file():
+            continue
+        try:
+            meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise MovieError(f"{meta_file}: not readable Zarr metadata ({_one_line(exc)})") from exc
+        if not isinstance(meta, dict):
+            raise MovieError(f"{meta_file}: not readable Zarr metadata (not a JSON object)")
+        if name == "zarr.json":
+            attributes = meta.get("attributes") or {}
+            meta = attributes.get("ome", attributes) if isinstance(attributes, dict) else {}
+        return (meta if isinstance(meta, dict) else {}), name
+    return {}, ".zattrs"
+
+
+def _ngff_scale(transforms: Any) -> list[float] | None:
+    for transform in transforms or []:
+        if isinstance(transform, dict) and transform.get("type") == "scale":
+            return [float(v) for v in transform["scale"]]
+    return None
+
+
+def _ngff_image(path: Path, axes: str | None, allow_z: bool) -> _NgffImage:
+    """Open the OME-Zarr (NGFF 0.4 or 0.5) image at ``path``: its first ``multiscales``, its first dataset
+    (full resolution), the axes, pixel size (µm), frame interval (min) and channel names; reads no pixel.
+
+    Raises:
+        MovieError: no ``multiscales``, a version other than :data:`NGFF_VERSIONS`, no axes, a level
+            that is not there or does not match the axes, units not known, axes that make no time-lapse.
+    """
+    import zarr
+
+    meta, meta_name = _ngff_metadata(path)
+    multiscales = meta.get("multiscales")
+    if not isinstance(multiscales, list) or not multiscales or not isinstance(multiscales[0], dict):
+        what = "a plate (HCS): give one well's image (<row>/<column>/<field>)" if "plate" in meta else (
+            "a well: give one of its images (<field>)" if "well" in meta else "no 'multiscales' in its metadata")
+        raise MovieError(f"{path}: not an OME-Zarr image: {what} ({meta_name})")
+    ms = multiscales[0]
+    version = meta.get("version", ms.get("version"))  # 0.5: next to multiscales; 0.4: inside it
+    if str(version) not in NGFF_VERSIONS:
+        given = f"NGFF version {version!r}" if version is not None else "no NGFF version"
+        raise MovieError(f"{path}: {given} in {meta_name}; supported: {', '.join(NGFF_VERSIONS)}")
+    file_axes = ms.get("axes")
+    if not isinstance(file_axes, list) or not file_axes:
+        raise MovieError(f"{path}: no 'axes' in multiscales ({meta_name}); NGFF {version} names them (t, c, z, y, x)")
+    names = [str(a.get("name", "")) if isinstance(a, dict) else str(a) for a in file_axes]
+    datasets = ms.get("datasets")
+    if not isinstance(datasets, list) or not datasets or "path" not in datasets[0]:
+        raise MovieError(f"{path}: no 'datasets' in multiscales ({meta_name}): no resolution level to read")
+    level_path = str(datasets[0]["path"])
+    if not any((path / level_path / marker).is_file() for marker in (".zarray", "zarr.json")):
+        raise MovieError(f"{path}: level {level_path!r} (the first dataset of multiscales) not found")
+    try:
+        level = zarr.open_array(str(path / level_path), mode="r")
+    except Exception as exc:  # zarr's errors for a broken array have no common base class
+        raise MovieError(f"{path}: level {level_path!r} is not a readable Zarr array ({_one_line(exc)})") from exc
+    if level.ndim != len(names):
+        raise MovieError(f"{path}: level {level_path!r} has {level.ndim} dimensions but multiscales names "
+                         f"{len(names)} axes ({''.join(names)})")
+    use_axes = axes or "".join(names).upper()
+    t, c, z, y, x = tczyx_shape(tuple(level.shape), use_axes, path)
+    if z != 1 and not allow_z:
+        raise MovieError(z_stack_refusal(path, z))
+    # the physical size of a level-0 pixel: the dataset's scale times the multiscales' own, if any
+    scale = _ngff_scale(datasets[0].get("coordinateTransformations")) or [1.0] * len(names)
+    overall = _ngff_scale(ms.get("coordinateTransformations")) or [1.0] * len(names)
+    sizes: dict[str, float | None] = {}
+    for i, entry in enumerate(file_axes):
+        unit = entry.get("unit") if isinstance(entry, dict) else None
+        name = names[i].lower()
+        if name not in ("t", "y", "x") or unit is None or len(scale) != len(names):
+            continue
+        unit = NGFF_UNIT_SYMBOLS.get(str(unit), str(unit))
+        where = f"unit of axis {names[i]!r} in {meta_name}"
+        value = scale[i] * (overall[i] if len(overall) == len(names) else 1.0)
+        if name == "t":
+            sizes[name] = _in_unit(value, unit, OME_TIME_TO_MIN, "OME-Zarr time unit", where, path)
+        else:
+            sizes[name] = _in_unit(value, unit, OME_LENGTH_TO_UM, "OME-Zarr length unit", where, path)
+    omero = meta.get("omero") if isinstance(meta.get("omero"), dict) else {}
+    labels = [ch.get("label") for ch in omero.get("channels", []) if isinstance(ch, dict)]
+    channel_names = tuple(str(label) for label in labels) if labels and all(labels) else ()
+    pixel_x = sizes.get("x") or sizes.get("y")
+    header = MovieHeader((t, c, y, x), np.dtype(level.dtype), use_axes, pixel_x, sizes.get("t"), channel_names,
+                         sizes.get("y") or pixel_x, z_planes=z)
+    return _NgffImage(header, level)
+
+
 def inspect_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = None, allow_z: bool = False) -> MovieHeader:
     """What :func:`read_movie` would return, (T, C, Y, X) shape, dtype and metadata, from headers only.
 
@@ -574,8 +696,11 @@ def inspect_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = 
         MovieError: naming the file and the problem, as :func:`read_movie` would.
     """
     path = Path(path)
-    if _checked_format(path, fmt) == "ctc":
+    checked = _checked_format(path, fmt)
+    if checked == "ctc":
         return inspect_ctc_folder(path)
+    if checked == "ome-zarr":
+        return _ngff_image(path, axes, allow_z).header
     return inspect_tiff(path, axes, allow_z)
 
 
@@ -583,11 +708,15 @@ def _checked_format(path: Path, fmt: MovieFormat) -> MovieFormat:
     """The format of the movie at ``path`` (``fmt``, or guessed when 'auto'), checked against what is there."""
     if not path.exists():
         raise MovieError(f"{path}: file not found")
-    if path.is_dir() and any((path / marker).exists() for marker in _ZARR_MARKERS):
-        # Said before the format is guessed: as a folder it would be taken for a CTC folder, and
-        # "no CTC frames found" sends the user looking for missing frames.
-        raise MovieError(f"{path}: an OME-Zarr/Zarr folder: not supported as a movie yet (supported: TIFF, OME-TIFF, CTC folder)")
     fmt = detect_format(path) if fmt == "auto" else fmt
+    if fmt == "ctc" and any((path / marker).exists() for marker in _ZARR_MARKERS):
+        # "no CTC frames found" would send the user looking for missing frames
+        raise MovieError(f"{path}: a Zarr folder, but format 'ctc' expects a folder of tNNN.tif frames "
+                         "(an OME-Zarr image is format 'ome-zarr')")
+    if fmt == "ome-zarr":
+        if not path.is_dir():
+            raise MovieError(f"{path}: format 'ome-zarr' expects a folder (an OME-Zarr image), not a file")
+        return fmt
     if fmt == "ctc" and not path.is_dir():
         raise MovieError(f"{path}: format 'ctc' expects a folder of tNNN.tif frames")
     if fmt != "ctc" and path.is_dir():
@@ -692,14 +821,50 @@ def open_movie(
     decoded (tifffile reads pages by offset, not in file order, so the hash cannot ride along);
     a file rewritten in place meanwhile changes its size or mtime, which ``source_checksum`` checks.
 
-    ``allow_z``: a TIFF of several z-planes opens too; its ``data`` reads one (Z, Y, X) stack of one
+    An OME-Zarr image (NGFF 0.4 or 0.5) is read from its full-resolution level, ``level[t]`` per frame
+    (the chunks of that frame only); with ``checksum``, its files are hashed when ``source_checksum()`` is
+    called and must have kept their size and change time since the movie was opened.
+
+    ``allow_z``: a TIFF or OME-Zarr of several z-planes opens too; its ``data`` reads one (Z, Y, X) stack of one
     frame and channel at a time (:meth:`LazyMovie.stack`), for the caller to project.  Without it such
     a movie is refused (:func:`z_stack_refusal`).
     """
-    from cellpipe.io.checksums import file_description, folder_description, sha256_of_handle
+    from cellpipe.io.checksums import describe_path, file_description, files_under, folder_description, sha256_of_handle
 
     path = Path(path)
-    if _checked_format(path, fmt) == "ctc":
+    checked = _checked_format(path, fmt)
+    if checked == "ome-zarr":
+        ngff = _ngff_image(path, axes, allow_z)
+        header, level = ngff.header, ngff.level
+        letters = header.source_axes.upper()
+        time_axis = letters.index("T")
+        # size and change time of every file at opening: a store rewritten while read is caught by the checksum
+        stamps = {rel: _stamp(path / rel) for rel in files_under(path)} if checksum else {}
+
+        def read_zarr_block(t: int, c: int | None) -> np.ndarray:
+            # one frame (and channel): only the chunks holding it are read
+            index: list[slice] = [slice(None)] * level.ndim
+            index[time_axis] = slice(t, t + 1)
+            if c is not None and "C" in letters:
+                index[letters.index("C")] = slice(c, c + 1)
+            return to_tczyx(np.asarray(level[tuple(index)]), header.source_axes, path)[0]
+
+        def zarr_checksum() -> dict[str, Any]:
+            described = describe_path("movie", path)
+            now = {rel: _stamp(path / rel) for rel in files_under(path)}
+            if now != stamps:
+                raise MovieError(f"{path}: changed while it was being read (files added, removed or rewritten)")
+            return folder_description(described["files"])
+
+        logger.info("opened %s: OME-Zarr axes %s -> TCYX %s, read frame by frame", path, header.source_axes,
+                    header.shape_tcyx)
+        lazy = LazyMovie(header.shape_tcyx, header.dtype, lambda t: read_zarr_block(t, None)[:, 0], header.z_planes,
+                         (lambda t, c: read_zarr_block(t, c)[0]) if header.z_planes != 1 else None)
+        yield RawMovie(lazy, header.source_axes, header.pixel_size_um, header.frame_interval_min,
+                       list(header.channel_names), header.pixel_size_y_um,
+                       source_checksum=zarr_checksum if checksum else None)
+        return
+    if checked == "ctc":
         header = inspect_ctc_folder(path)
         from cellpipe.io.ctc import frame_files
 
@@ -786,6 +951,12 @@ def open_movie(
         yield RawMovie(lazy, use_axes, meta.pixel_size_um, meta.frame_interval_min,
                        list(meta.channel_names), meta.pixel_size_y_um,
                        source_checksum=tiff_checksum if checksum else None)
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    """Size, modification and change time of a file (ns): what a rewrite changes, even with its mtime restored."""
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 def content_uuid(data: np.ndarray, metadata: dict[str, object]) -> str:
