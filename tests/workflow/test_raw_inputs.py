@@ -95,3 +95,42 @@ def test_an_unknown_channel_name_stops_the_run_before_any_job_naming_the_files_c
         "data/named.ome.tif; its channels (the file's channel names): 'Brightfield', 'H2B-GFP', 'mCherry'"
     ], proc.stderr[-2000:]
     assert not (workdir / "results").exists()
+
+
+def test_an_ome_zarr_movie_runs_through_ingest_and_segment_with_its_units_and_channel_names(tmp_path: Path) -> None:
+    """An NGFF 0.5 image written by ome-zarr-py (3 frames of 48x64 px, 3 labelled channels, 0.5 µm pixels,
+    frames 90 s apart) named by the sample sheet is ingested with the file's units and channel names and
+    segmented (classical) on the channel named in the config."""
+    import zarr  # with ome-zarr-py (dask): imported by this test only
+    from ome_zarr.format import FormatV05
+    from ome_zarr.io import parse_url
+    from ome_zarr.writer import write_image
+
+    workdir = tmp_path / "work"
+    (workdir / "data").mkdir(parents=True)
+    movie = np.full((3, 3, 48, 64), 100, np.uint16)
+    movie[:, 1] = make_nuclei_movie(n_frames=3, shape=(48, 64), seed=0).image
+    location = parse_url(str(workdir / "data" / "movie.ome.zarr"), mode="w", fmt=FormatV05())
+    assert location is not None
+    group = zarr.open_group(location.store, mode="w", zarr_format=3)
+    channels = [{"label": name, "color": "FFFFFF", "window": {"start": 0, "end": 4095, "min": 0, "max": 65535}}
+                for name in ("Brightfield", "H2B-GFP", "mCherry")]
+    write_image(movie, group, axes=["t", "c", "y", "x"], scale_factors=[2], scale={"t": 90.0, "c": 1, "y": 0.5, "x": 0.5},
+                axes_units={"t": "second", "y": "micrometer", "x": "micrometer"},
+                storage_options={"chunks": (1, 1, 48, 64)}, omero={"channels": channels})
+    config = small_config()
+    config["segment"]["channel"] = "H2B-GFP"
+    write_workdir(workdir, config, "sample\tmovie\nzarr\tdata/movie.ome.zarr\n")
+
+    proc = run_snakemake(workdir, "results/zarr/segmentation.json", timeout=300)
+
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    image = omezarr.open_ome_image(workdir / "results/zarr/image.ome.zarr")
+    np.testing.assert_array_equal(np.asarray(image.data), movie)
+    assert image.pixel_size_um == pytest.approx(0.5) and image.frame_interval_min == pytest.approx(1.5)
+    assert image.channel_names == ["Brightfield", "H2B-GFP", "mCherry"]
+    assert image.attrs["source_checksum"]["type"] == "directory"
+    record = tables.read_json(workdir / "results/zarr/segmentation.json")
+    assert record["channel"] == 1 and record["n_frames"] == 3
+    labels = np.asarray(omezarr.open_ome_image(workdir / "results/zarr/image.ome.zarr/labels/cells").data)
+    assert labels.shape == (3, 48, 64) and all(frame.max() >= 2 for frame in labels)
