@@ -115,6 +115,31 @@ def test_cellpipes_own_image_reads_back(tmp_path: Path) -> None:
     np.testing.assert_array_equal(read_movie(path).data, data)
 
 
+def test_a_frame_reads_its_own_chunks_only(tmp_path: Path, fmt: FormatV04) -> None:
+    """The chunks of frame 2 broken: frames 0 and 1 still read, so a frame is read alone (memory flat in T)."""
+    data = movie((3, 3, 16, 16), seed=4)
+    path = write_ngff(tmp_path / "m.ome.zarr", data, "tcyx", fmt, {"t": 1, "c": 1, "y": 1, "x": 1},
+                      {"t": "minute", "y": "micrometer", "x": "micrometer"})
+    level = path / "s0"
+    chunks = [f for f in level.rglob("*") if f.is_file() and not f.name.startswith((".", "zarr.json"))]
+    frame2 = [f for f in chunks if f.relative_to(level).parts[0] == "2" or f.relative_to(level).parts[:2] == ("c", "2")]
+    assert frame2
+    for chunk in frame2:
+        chunk.write_bytes(b"not a chunk")
+    with open_movie(path) as raw:
+        np.testing.assert_array_equal(raw.data[0], data[0])
+        np.testing.assert_array_equal(raw.data[1], data[1])
+        with pytest.raises(Exception):  # noqa: B017, PT011 - whichever codec error the broken bytes give
+            raw.data[2]
+
+
+def test_omero_labels_that_do_not_name_every_channel_are_no_names(tmp_path: Path, fmt: FormatV04) -> None:
+    path = write_ngff(tmp_path / "m.ome.zarr", movie((2, 3, 16, 16)), "tcyx", fmt, {"t": 1, "c": 1, "y": 1, "x": 1},
+                      {"t": "minute", "y": "micrometer", "x": "micrometer"})
+    _edit(path, fmt, lambda m: m["omero"]["channels"].pop())
+    assert inspect_movie(path).channel_names == ()
+
+
 def _edit(path: Path, fmt: FormatV04, change: object) -> None:
     """Apply ``change`` to the NGFF attributes of the store (``.zattrs``, or ``ome`` in ``zarr.json``)."""
     name = "zarr.json" if fmt.version == "0.5" else ".zattrs"
@@ -137,7 +162,8 @@ def _unsupported_version(meta: dict) -> None:
      r"level 'missing' \(the first dataset of multiscales\) not found"),
     (lambda m: m["multiscales"][0]["axes"][0].update(unit="fortnight"),
      r"unknown OME-Zarr time unit 'fortnight' \(unit of axis 't' in"),
-], ids=["no-multiscales", "version", "no-axes", "missing-level", "unknown-unit"])
+    (lambda m: m.update(plate={"rows": []}) or m.pop("multiscales"), r"not an OME-Zarr image: a plate \(HCS\)"),
+], ids=["no-multiscales", "version", "no-axes", "missing-level", "unknown-unit", "plate"])
 def test_header_errors_name_the_file_and_problem(tmp_path: Path, fmt: FormatV04, change: object, message: str) -> None:
     path = write_ngff(tmp_path / "bad.ome.zarr", movie((2, 3, 16, 16)), "tcyx", fmt, {"t": 1, "c": 1, "y": 1, "x": 1},
                       {"t": "minute", "y": "micrometer", "x": "micrometer"})

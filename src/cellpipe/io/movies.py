@@ -676,7 +676,9 @@ def _ngff_image(path: Path, axes: str | None, allow_z: bool) -> _NgffImage:
             sizes[name] = _in_unit(value, unit, OME_LENGTH_TO_UM, "OME-Zarr length unit", where, path)
     omero = meta.get("omero") if isinstance(meta.get("omero"), dict) else {}
     labels = [ch.get("label") for ch in omero.get("channels", []) if isinstance(ch, dict)]
-    channel_names = tuple(str(label) for label in labels) if labels and all(labels) else ()
+    # omero is display metadata, often left as a viewer wrote it: labels that do not name every channel once
+    # are no names (ch0, ch1, ... or the sheet's), not a reason to refuse the movie
+    channel_names = tuple(str(label) for label in labels) if len(labels) == c and all(labels) else ()
     pixel_x = sizes.get("x") or sizes.get("y")
     header = MovieHeader((t, c, y, x), np.dtype(level.dtype), use_axes, pixel_x, sizes.get("t"), channel_names,
                          sizes.get("y") or pixel_x, z_planes=z)
