@@ -11,6 +11,8 @@ Snakefile reads it at every start of snakemake and of every cluster job.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 SAMPLE_DIR = "{results}/{sample}"
 """The folder of one sample's results."""
 
@@ -108,3 +110,56 @@ def pattern(template: str, results: str, **wildcards: str) -> str:
 def path(template: str, results: str, **wildcards: str) -> str:
     """The path of one file: ``template`` with the results folder and every wildcard filled in."""
     return template.format(results=results, **wildcards)
+
+
+class Rule(NamedTuple):
+    """What the workflow needs to know of one rule besides its definition in workflow/rules/*.smk."""
+
+    job: str
+    """What one job of the rule is, and so what names its log and benchmark record (``{job}`` of :data:`LOG`):
+    'sample' (one job per sample), 'sample with ground truth', 'sample part' (``<sample>.part<N>``),
+    'simulated movie' (``<name>`` of simulate.<name>), 'model' (``<name>`` of train.<name>) or 'run' (one job)."""
+    timed: bool
+    """Whether a sample's provenance record holds the run time of its job(s) (read from the benchmark records)."""
+
+
+RULES: dict[str, Rule] = {
+    "simulate_movie": Rule("simulated movie", timed=True),
+    "train_cellpose": Rule("model", timed=True),
+    "ingest_movie": Rule("sample", timed=True),
+    "normalize_movie": Rule("sample", timed=True),
+    "segment_frames": Rule("sample part", timed=True),
+    "segment_cells": Rule("sample", timed=True),
+    "track_cells": Rule("sample", timed=True),
+    "measure_cells": Rule("sample", timed=True),
+    "export_tracks": Rule("sample", timed=True),
+    "evaluate_sample": Rule("sample with ground truth", timed=True),
+    "assess_quality": Rule("sample", timed=True),
+    "record_provenance": Rule("sample", timed=False),
+    "report_sample": Rule("sample", timed=False),
+    "summarize_evaluation": Rule("run", timed=False),
+    "summarize_samples": Rule("run", timed=False),
+    "export_bioimageio": Rule("model", timed=False),
+}
+"""Every rule the workflow defines with a log (all but :data:`TARGET_RULES`), in pipeline order.  Provenance
+is recorded after the timed rules ran, so a record cannot hold the run times of the rules after it."""
+
+TARGET_RULES: tuple[str, ...] = ("all",)
+"""Rules that only name the results to make: they run nothing, so they have no log and are not in :data:`RULES`."""
+
+PIPELINE_RULES: tuple[str, ...] = tuple(name for name, rule in RULES.items() if rule.timed)
+"""Rules whose run times a provenance record may hold, in pipeline order (the order the report lists them)."""
+
+SAMPLE_RULES: tuple[str, ...] = tuple(name for name in PIPELINE_RULES if RULES[name].job == "sample")
+"""Timed rules that run exactly one job for every sample, named by the sample: the benchmark records a
+sample's provenance always reads (those of simulate_movie, segment_frames and evaluate_sample only where
+such jobs exist)."""
+
+
+def rule_file(template: str, rule: str, results: str, job: str) -> str:
+    """:data:`LOG` or :data:`BENCHMARK` (``template``) of a job of ``rule``, named ``job`` (a path or a
+    pattern of the rule's wildcards), in the results folder ``results``.  Raises KeyError for a rule
+    not in :data:`RULES`, so a rule cannot get a log without being listed."""
+    if rule not in RULES:
+        raise KeyError(f"rule {rule!r} is not listed in cellpipe.layout.RULES")
+    return pattern(template, results, rule=rule, job=job)

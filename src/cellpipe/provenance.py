@@ -66,21 +66,6 @@ ADVISORY_ROLES: frozenset[str] = frozenset({"config"})
 """Inputs whose change does not stop a replay: it runs with the resolved configuration stored in the
 record, not with the config files (whose checksums are kept to show where that configuration came from)."""
 
-PIPELINE_RULES: tuple[str, ...] = (
-    "simulate_movie",
-    "train_cellpose",
-    "ingest_movie",
-    "normalize_movie",
-    "segment_frames",
-    "segment_cells",
-    "track_cells",
-    "measure_cells",
-    "export_tracks",
-    "evaluate_sample",
-    "assess_quality",
-)
-"""Rules whose run times a record may hold, in pipeline order (the order the report lists them)."""
-
 VOLATILE_KEYS: tuple[str, ...] = ("created_utc", "command", "timings")
 """Top-level keys that differ between two runs of the same analysis (date, command line, run times)."""
 

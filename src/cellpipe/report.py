@@ -37,9 +37,10 @@ from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 from scipy import ndimage as ndi
 from skimage.segmentation import find_boundaries
 
+from cellpipe.layout import PIPELINE_RULES
 from cellpipe.measure import ensemble_msd, msd_curves
 from cellpipe.numbers import as_number
-from cellpipe.provenance import PIPELINE_RULES, recorded_as_read
+from cellpipe.provenance import recorded_as_read
 from cellpipe.qc import qc_headline
 from cellpipe.settings import ReportSettings
 from cellpipe.versions import package_version

@@ -72,3 +72,40 @@ def test_sample_sheet_refuses_reserved_names(tmp_path: Path, name: str):
     sheet.write_text(f"sample\tmovie\n{name}\tmovie.tif\n")
     with pytest.raises(ConfigError, match="is taken by what the workflow writes at the top of the results folder"):
         load_samples(sheet, PipelineConfig(), check_files=False)
+
+
+def defined_rules() -> list[str]:
+    """The name of every rule the Snakefile and workflow/rules/*.smk define, once per definition (a rule
+    defined in two branches of an ``if`` counts twice)."""
+    return [
+        name
+        for path in RULE_FILES
+        for name in re.findall(r"^\s*(?:rule|checkpoint)\s+(\w+)\s*:", path.read_text(), flags=re.M)
+    ]
+
+
+def test_every_defined_rule_is_listed_in_layout():
+    """A rule added to the .smk files without a line in layout.RULES (or TARGET_RULES) fails here, and a
+    listed rule no .smk file defines any more too."""
+    defined = set(defined_rules())
+    assert len(defined) >= 15
+    assert defined == set(layout.RULES) | set(layout.TARGET_RULES)
+    assert not set(layout.RULES) & set(layout.TARGET_RULES)
+
+
+def test_rule_lists_derived_from_rules():
+    assert layout.PIPELINE_RULES == (
+        "simulate_movie", "train_cellpose", "ingest_movie", "normalize_movie", "segment_frames", "segment_cells",
+        "track_cells", "measure_cells", "export_tracks", "evaluate_sample", "assess_quality",
+    )
+    assert layout.SAMPLE_RULES == (
+        "ingest_movie", "normalize_movie", "segment_cells", "track_cells", "measure_cells", "export_tracks", "assess_quality",
+    )
+
+
+def test_rule_file_refuses_an_unlisted_rule():
+    assert layout.rule_file(layout.BENCHMARK, "segment_frames", "out", "{sample}.part{part}") == (
+        "out/benchmarks/segment_frames/{sample}.part{part}.tsv"
+    )
+    with pytest.raises(KeyError, match="not listed in cellpipe.layout.RULES"):
+        layout.rule_file(layout.LOG, "segment_movie", "out", "{sample}")

@@ -17,7 +17,7 @@ from cellpipe.config import (
     simulated_name,
 )
 from cellpipe.io.bioimageio import model_folders
-from cellpipe.provenance import OUTPUT_TABLES, PIPELINE_RULES
+from cellpipe.provenance import OUTPUT_TABLES
 from cellpipe.resources import ingest_mem_mb, normalize_mem_mb, segment_diameter_px, segment_mem_mb
 from cellpipe.segment import check_model_file
 
@@ -62,13 +62,14 @@ def results_path(template, **wildcards):
 
 
 def log_of(rule, job="{sample}"):
-    """The log of a job of ``rule``, named by ``job`` (a pattern of the rule's wildcards)."""
-    return results_path(layout.LOG, rule=rule, job=job)
+    """The log of a job of ``rule`` (a name listed in cellpipe.layout.RULES), named by ``job`` (a pattern
+    of the rule's wildcards)."""
+    return layout.rule_file(layout.LOG, rule, RESULTS, job)
 
 
 def benchmark_of(rule, job="{sample}"):
     """The benchmark record of a job of ``rule``, named by ``job`` like its log."""
-    return results_path(layout.BENCHMARK, rule=rule, job=job)
+    return layout.rule_file(layout.BENCHMARK, rule, RESULTS, job)
 
 
 def model_file(model, kind):
@@ -320,9 +321,6 @@ def training_settings(model):
 
 # Provenance: rule record_provenance (workflow/rules/provenance.smk says how the command line is recorded).
 INVOCATION = results_path(layout.INVOCATION)
-# The jobs of one sample whose benchmark records give the provenance's timings (report_sample runs after).
-# segment_frames (segment.scatter > 1) has one benchmark record per part: provenance_inputs adds them.
-SAMPLE_RULES = [r for r in PIPELINE_RULES if r not in ("simulate_movie", "train_cellpose", "segment_frames", "evaluate_sample")]
 
 
 def record_invocation():
@@ -357,7 +355,9 @@ def provenance_inputs(wildcards):
     row = SAMPLES[wildcards.sample]
     sample = wildcards.sample
     sample_dir = layout.path(layout.SAMPLE_DIR, RESULTS, sample=sample)
-    benchmarks = [benchmark_of(rule, sample) for rule in SAMPLE_RULES]
+    # The timed jobs every sample has; segment_frames (segment.scatter > 1), simulate_movie and
+    # evaluate_sample exist only for some samples and are added below.
+    benchmarks = [benchmark_of(rule, sample) for rule in layout.SAMPLE_RULES]
     # segment.scatter > 1: every part's segment_frames job (segment.smk), part 0 first
     benchmarks += [benchmark_of("segment_frames", f"{sample}.part{part}") for part in SEGMENT_PARTS]
     sim = simulated_name(row.movie, CFG)
