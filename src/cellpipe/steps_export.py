@@ -12,7 +12,9 @@ with :mod:`cellpipe.export` and writes, each atomically (complete or absent):
   napari's Tracks layer (:mod:`cellpipe.export` says which columns go with which image scale);
 * ``tracks_napari_graph.json`` — ``{"child track id": [parent track id]}`` for its ``graph``;
 * ``tracks.geff`` — the tracks as a geff graph (nodes = objects per frame with their ``cells.parquet``
-  measurements, edges = links and divisions; axes in minutes and µm), :mod:`cellpipe.io.geff`.
+  measurements, edges = links and divisions; axes in minutes and µm), :mod:`cellpipe.io.geff`;
+* ``tracks.trackmate.xml`` — the same graph as a TrackMate model file (spots in µm and minutes, one
+  TrackMate track per lineage), :mod:`cellpipe.io.trackmate`.
 
 The two CTC outputs are left out when config ``export.ctc`` is false; the others never are.  Pixel size and
 frame interval come from the metadata of ``labels/tracks`` (the image's own).
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cellpipe.export import ctc_mask_dtype, ctc_segments, iter_ctc_frames, to_napari_tracks, to_track_graph
@@ -29,6 +32,7 @@ from cellpipe.io import omezarr, tables
 from cellpipe.io.atomic import atomic_path
 from cellpipe.io.ctc import write_ctc_result_frames
 from cellpipe.io.geff import related_image_objects, write_track_geff
+from cellpipe.io.trackmate import TrackMateImage, write_trackmate_xml
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -64,9 +68,11 @@ def export_tracks_step(
     *,
     cells: PathLike | None = None,
     geff_store: PathLike | None = None,
+    trackmate_xml: PathLike | None = None,
 ) -> None:
     """Export one sample's tracks as napari tables, (unless ``ctc_dir`` is None) a CTC result folder and
-    its segment mapping, and (when ``geff_store`` is given) a geff graph.
+    its segment mapping, (when ``geff_store`` is given) a geff graph and (when ``trackmate_xml`` is given) a
+    TrackMate XML file.
 
     Args:
         tracked: ``image.ome.zarr/labels/tracks`` from ``track_cells`` (axes tyx, pixel values = track ids).
@@ -79,6 +85,8 @@ def export_tracks_step(
             None with ``ctc_dir``.
         cells: ``cells.parquet`` from ``measure_cells``: its measurements become geff node properties.
         geff_store: Output geff store (``tracks.geff``); None: no geff.
+        trackmate_xml: Output TrackMate XML file (``tracks.trackmate.xml``); None: none.  Its ``<ImageData>``
+            names the OME-Zarr image holding ``labels/tracks`` (else ``tracked`` itself), relative to the file.
 
     Raises:
         ValueError: masks and tracks disagree (see :func:`cellpipe.export.to_ctc`).
@@ -92,12 +100,20 @@ def export_tracks_step(
     with atomic_path(napari_csv) as tmp:
         data.to_csv(tmp, index=False, lineterminator="\n")
     tables.write_json(graph, napari_graph)
-    if geff_store is not None:
+    labels_group = omezarr.store_path(tracked).parent
+    if geff_store is not None or trackmate_xml is not None:
         cell_table = tables.read_parquet(cells) if cells is not None else None
+        track_graph = to_track_graph(table, cell_table, **calibration)
+    if geff_store is not None:
         # labels/tracks inside an image's NGFF labels group: the geff names the image and its label images
-        labels_group = omezarr.store_path(tracked).parent
         related = related_image_objects(geff_store, labels_group.parent) if labels_group.name == "labels" else None
-        write_track_geff(geff_store, to_track_graph(table, cell_table, **calibration), related=related)
+        write_track_geff(geff_store, track_graph, related=related)
+    if trackmate_xml is not None:
+        shown = labels_group.parent if labels_group.name == "labels" else omezarr.store_path(tracked)
+        height, width = (int(n) for n in image.data.shape[-2:])
+        write_trackmate_xml(trackmate_xml, track_graph, TrackMateImage(
+            width_px=width, height_px=height, n_frames=image.n_frames,
+            filename=os.path.relpath(shown.resolve(), Path(trackmate_xml).resolve().parent), folder=""))
     if ctc_dir is None or segments is None:
         logger.info("exported %d tracks (%d divisions) for napari; no CTC export (export.ctc: false)",
                     data["track_id"].nunique(), len(graph))
