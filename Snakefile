@@ -34,6 +34,7 @@ rule all:
                 NAPARI_CSV,
                 NAPARI_GRAPH,
                 GEFF,
+                TRACKMATE_XML,
             ],
             sample=SAMPLES,
         ),

@@ -76,7 +76,7 @@ OUTPUT_TABLES: tuple[str, ...] = tuple(
 )
 """Result files of a sample (in ``results/<sample>/``) whose sha256 is recorded; a replay compares them.
 ``evaluation.json`` exists only for samples with ground truth.  The exports (``ctc/``, ``tracks_napari.csv``,
-``tracks.geff``) are not listed: they are conversions of ``tracks.parquet`` and ``cells.parquet`` (recorded
+``tracks.geff``, ``tracks.trackmate.xml``) are not listed: they are conversions of ``tracks.parquet`` and ``cells.parquet`` (recorded
 here) with the image's calibration, and two of them are folders."""
 
 

@@ -106,7 +106,8 @@ def test_all_outputs_written(tiny_run: Path) -> None:
         "tiny/track_metrics.parquet", "tiny/counts.tsv", "tiny/report.html", "summary.html",
         "logs/segment_cells/tiny.log", "benchmarks/segment_cells/tiny.tsv",
         "tiny/ctc/res_track.txt", "tiny/ctc/mask000.tif", "tiny/ctc_segments.tsv", "tiny/tracks_napari.csv",
-        "tiny/tracks_napari_graph.json", "tiny/tracks.geff/.zattrs", "logs/export_tracks/tiny.log", "benchmarks/export_tracks/tiny.tsv",
+        "tiny/tracks_napari_graph.json", "tiny/tracks.geff/.zattrs", "tiny/tracks.trackmate.xml",
+        "logs/export_tracks/tiny.log", "benchmarks/export_tracks/tiny.tsv",
         "tiny/tracking.json", "tiny/evaluation.json", "evaluation.tsv", "logs/evaluate_sample/tiny.log",
         "benchmarks/evaluate_sample/tiny.tsv", "tiny/qc.json", "logs/assess_quality/tiny.log",
         "benchmarks/assess_quality/tiny.tsv",
@@ -237,6 +238,45 @@ def test_exports_are_in_physical_units_geff_validates_and_ctc_masks_are_calibrat
         assert (sample / "tracks.geff" / r.path / ".zattrs").is_file(), r.path
 
     assert read_ctc_pixel_size(sample / "ctc" / "mask000.tif") == pytest.approx(x_scale, rel=1e-6)
+
+
+def test_trackmate_xml_holds_every_object_and_edge_and_reads_back_through_geffs_converter(tiny_run: Path, tmp_path: Path) -> None:
+    """#24: tracks.trackmate.xml parses (lxml), has a spot per tracked object at x_px, y_px times the image's pixel
+    size (µm) and frame times its frame interval (minutes), an edge per link and division, each naming spots that
+    exist, FilteredTracks listing every track; geff's TrackMate converter reads it to a geff that `geff validate`
+    passes, with as many nodes and edges."""
+    from geff.convert import from_trackmate_xml_to_geff
+    from geff.core_io import read_to_memory
+    from lxml import etree
+
+    sample = tiny_run / "results" / "tiny"
+    scale = json.loads((sample / "image.ome.zarr" / ".zattrs").read_text())["multiscales"][0]["datasets"][0]
+    t_scale, _, _, x_scale = next(c["scale"] for c in scale["coordinateTransformations"] if c["type"] == "scale")
+    tracks = pd.read_parquet(sample / "tracks.parquet")
+    lineage = pd.read_parquet(sample / "lineage.parquet")
+    root = etree.parse(str(sample / "tracks.trackmate.xml")).getroot()
+    model = root.find("Model")
+    assert (model.get("spatialunits"), model.get("timeunits")) == ("µm", "min")
+    spots = {(int(s.get("CELLPIPE_TRACK_ID")), int(s.get("FRAME"))): s for s in root.iter("Spot")}
+    assert len(spots) == len(tracks) == int(model.find("AllSpots").get("nspots"))
+    for row in tracks.itertuples():
+        spot = spots[row.track_id, row.frame]
+        assert float(spot.get("POSITION_X")) == pytest.approx(row.x_px * x_scale, rel=1e-12)
+        assert float(spot.get("POSITION_T")) == pytest.approx(row.frame * t_scale, rel=1e-12)
+    edges = list(root.iter("Edge"))
+    assert len(edges) == len(tracks) - tracks["track_id"].nunique() + len(lineage)
+    assert sum(e.get("DIVISION") == "1" for e in edges) == len(lineage)
+    ids = {int(s.get("ID")) for s in spots.values()}
+    assert {int(e.get(k)) for e in edges for k in ("SPOT_SOURCE_ID", "SPOT_TARGET_ID")} <= ids
+    assert [t.get("TRACK_ID") for t in model.find("FilteredTracks")] == [t.get("TRACK_ID") for t in model.find("AllTracks")]
+    assert root.find("Settings/ImageData").get("filename") == "image.ome.zarr"
+
+    store = tmp_path / "from_trackmate.geff"
+    from_trackmate_xml_to_geff(sample / "tracks.trackmate.xml", store)
+    mem = read_to_memory(str(store))
+    assert len(mem["node_ids"]) == len(tracks) and len(mem["edge_ids"]) == len(edges)
+    proc = subprocess.run([str(Path(sys.executable).parent / "geff"), "validate", str(store)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_evaluation_agrees_with_the_libraries_run_by_hand(tiny_run: Path) -> None:

@@ -14,4 +14,5 @@ with log_to_file(snakemake.log[0]):
         segments=snakemake.output.get("segments"),
         cells=snakemake.input["cells"],
         geff_store=snakemake.output["geff"],
+        trackmate_xml=snakemake.output["trackmate"],
     )
