@@ -134,6 +134,8 @@ def test_the_file_holds_every_spot_lineage_and_setting_with_exact_values(tiny_xm
         assert settings.find(tag) is not None, tag  # TrackMate's reader fails without them
 
 
+# geff warns that TrackMate's unit names (µm, min) are not OME-Zarr's (micrometer, minute); the test checks them
+@pytest.mark.filterwarnings("ignore:.*not in valid OME-Zarr units:UserWarning")
 def test_geffs_trackmate_converter_reads_it_back_and_geff_validates_the_result(tiny_xml: Path, tmp_path: Path) -> None:
     """geff's own TrackMate reader (geff.convert.from_trackmate_xml_to_geff): a node per spot and an edge per link
     and division, positions in µm, the units, and the TrackMate track (lineage) of every node."""
@@ -170,6 +172,16 @@ def test_geffs_trackmate_converter_reads_it_back_and_geff_validates_the_result(t
     assert cli.exists(), "the geff command line is installed with geff"
     proc = subprocess.run([str(cli), "validate", str(store)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    # the command line, keeping only TrackMate's visible (filtered) tracks: every track is, so all that goes is
+    # the lone spot of track 5, which is in no track
+    kept = tmp_path / "kept.geff"
+    proc = subprocess.run([str(cli), "convert-trackmate-xml", str(tiny_xml), str(kept), "--discard-filtered-tracks"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    mem = read_to_memory(str(kept))
+    assert len(mem["node_ids"]) == 9 and len(mem["edge_ids"]) == 7
+    assert 5 not in {int(k) for k in mem["node_props"]["CELLPIPE_TRACK_ID"]["values"]}
 
 
 def test_pytrackmate_reads_the_spots_and_tracks(tiny_xml: Path) -> None:
