@@ -118,7 +118,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "mean speed in µm/s under a µm/min column",
     ),
     Mutant(
-        "report-area-px", "src/cellpipe/report.py",
+        "report-area-px", "src/cellpipe/report/sample.py",
         'areas = cells["area_um2"].to_numpy(dtype=float) if n_cells else np.zeros(0)',
         'areas = cells["area_px"].to_numpy(dtype=float) if n_cells else np.zeros(0)',
         ("tests/unit/test_report.py",),

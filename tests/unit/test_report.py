@@ -18,19 +18,21 @@ from cellpipe.measure import MeasureSettings, counts_per_frame, measure_cells, s
 from cellpipe.report import (
     HEADLINE_KEYS,
     NO_CELLS_MESSAGE,
+    build_sample_report,
+    build_summary_report,
+    provenance_view,
+    summary_row,
+)
+from cellpipe.report.evaluation import _evaluation_body
+from cellpipe.report.sections import _montage_body
+from cellpipe.report.tracks import (
     _count_divisions,
-    _evaluation_body,
     _lineage_body,
-    _montage_body,
     _msd_body,
     _parent_map,
     _track_info,
     _trajectories_body,
     _valid_tracks,
-    build_sample_report,
-    build_summary_report,
-    provenance_view,
-    summary_row,
 )
 
 PIXEL_UM = 0.5
