@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
 
+from cellpipe.evaluate import evaluation_row
 from cellpipe.report.figures import _evaluation_counts_figure, _figure, _iou_figure
 from cellpipe.report.html import _cards, _empty_note, _esc, _not_done, _num, _number_text, _records, _table
 
@@ -60,37 +60,22 @@ def _sub(evaluation: Mapping[str, Any], key: str) -> tuple[Mapping[str, Any] | N
     return value, None
 
 
-def _at_iou(segmentation: Mapping[str, Any], key: str, threshold: float = 0.5) -> float:
-    """``segmentation[key]`` at the IoU ``threshold`` (NaN when not evaluated there)."""
-    thresholds = segmentation.get("iou_thresholds") or []
-    values = segmentation.get(key) or []
-    for t, v in zip(thresholds, values, strict=False):
-        if math.isclose(_num(t), threshold, abs_tol=1e-6):
-            return _num(v)
-    return float("nan")
-
-
 def _evaluation_headline(evaluation: Mapping[str, Any] | None) -> dict[str, float]:
-    """The :data:`HEADLINE_KEYS` numbers of an evaluation (``evaluation.json``); NaN where not available."""
-    out = dict.fromkeys(HEADLINE_KEYS, float("nan"))
-    if not evaluation:
-        return out
-    ctc, _ = _sub(evaluation, "ctc")
-    if ctc is not None:
-        for key in ("SEG", "DET", "TRA"):
-            out[key] = _num(ctc.get(key))
-    segmentation, _ = _sub(evaluation, "segmentation")
-    if segmentation is not None:
-        out["AP50"] = _at_iou(segmentation, "average_precision")
-        out["F1_50"] = _at_iou(segmentation, "f1")
-    divisions, _ = _sub(evaluation, "divisions")
-    if divisions is not None:
-        out["division_precision"] = _num(divisions.get("precision"))
-        out["division_recall"] = _num(divisions.get("recall"))
-    counts, _ = _sub(evaluation, "counts")
-    if counts is not None:
-        out["count_mae"] = _num(counts.get("mean_absolute_error"))
-    return out
+    """The :data:`HEADLINE_KEYS` numbers of an evaluation, as :func:`cellpipe.evaluate.evaluation_row` flattens it.
+
+    Parameters
+    ----------
+    evaluation : Mapping or None
+        Content of ``evaluation.json``; None for a sample without ground truth.
+
+    Returns
+    -------
+    dict
+        CTC ``SEG, DET, TRA`` and ``AP50, F1_50, division_precision, division_recall`` (0-1),
+        ``count_mae`` (cells per frame); NaN where not evaluated.
+    """
+    row = evaluation_row(evaluation) if evaluation else {}
+    return {key: _num(row.get(key)) for key in HEADLINE_KEYS}
 
 
 def _segmentation_evaluation(evaluation: Mapping[str, Any]) -> str:
