@@ -26,7 +26,6 @@ from cellpipe.report import (
 from cellpipe.report.evaluation import _evaluation_body
 from cellpipe.report.sections import _montage_body
 from cellpipe.report.tracks import (
-    _count_divisions,
     _lineage_body,
     _msd_body,
     _parent_map,
@@ -390,10 +389,8 @@ def family() -> dict:
     )
     n_cells = len(tracks)
     cells = pd.DataFrame({"area_um2": rng.uniform(10.0, 14.0, n_cells), "area_px": rng.uniform(40.0, 56.0, n_cells)})
-    track_summary = pd.DataFrame(
-        {"track_id": [1, 2, 3, 4], "parent": [0, 1, 1, 0], "n_frames": [5, 5, 5, 10],
-         "mean_speed_um_per_min": [0.5, 1.1, 1.1, 0.75]}
-    )
+    # measure's per-track table (lineage, frames, divisions) with round speeds the assertions can name
+    track_summary = summarize_tracks(None, tracks, INTERVAL_MIN).assign(mean_speed_um_per_min=[0.5, 1.1, 1.1, 0.75])
     return {
         "tracks": tracks,
         "lineage": pd.DataFrame({"parent": [1, 1], "child": [2, 3], "division_frame": [5, 5]}),
@@ -462,21 +459,25 @@ def test_lineage_caption_counts_divisions(full_html: str, family: dict) -> None:
 
     # Without parents and lineage: bars only.
     no_parents = family["tracks"].assign(parent=0, root=family["tracks"]["track_id"])
-    body = _lineage_body(no_parents, None, INTERVAL_MIN)
+    body = _lineage_body(summarize_tracks(None, no_parents, INTERVAL_MIN), None, INTERVAL_MIN)
     assert "No divisions were found in the 4 tracks." in body
     assert len(_decoded_pngs(body)) == 1
-    # The lineage table alone is enough to link the daughters.
-    info = _track_info(_valid_tracks(no_parents))
+    # The lineage table alone is enough to link the daughters in the drawing.
+    info = _track_info(summarize_tracks(None, no_parents, INTERVAL_MIN))
     assert _parent_map(info, family["lineage"]) == {2: 1, 3: 1}
-    assert _count_divisions(_parent_map(info, family["lineage"]).values()) == 1
-    assert _count_divisions([5, 0, 7, 7]) == 1  # 5 has a single daughter: it continues the track
+    # The caption's count is measure's: 5 has a single daughter (it continues the track), 7 two.
+    single = _tracks_table([(0, 5, 5.0, 5.0, 0, 5, 0), (1, 6, 5.0, 5.0, 5, 5, 1), (0, 7, 9.0, 9.0, 0, 7, 0),
+                            (1, 8, 9.0, 9.0, 7, 7, 1), (1, 9, 9.0, 9.0, 7, 7, 1)])
+    body = _lineage_body(summarize_tracks(None, single, INTERVAL_MIN), None, INTERVAL_MIN)
+    assert "1 division(s) in 5 tracks and 2 families" in body
+    assert "1 track(s) continue with a single daughter" in body
 
 
 def test_lineage_caps_the_number_of_families() -> None:
     rows = [(f, t, 10.0, 10.0, 0, t, 0) for t in range(1, 61) for f in range(2)]
     rows += [(f, 100, 5.0, 5.0, 0, 100, 0) for f in range(3)]
     rows += [(f, c, 5.0, 5.0, 100, 100, 1) for c in (101, 102) for f in range(3, 6)]
-    body = _lineage_body(_tracks_table(rows), None, INTERVAL_MIN)
+    body = _lineage_body(summarize_tracks(None, _tracks_table(rows), INTERVAL_MIN), None, INTERVAL_MIN)
     assert "1 division(s) in 63 tracks and 61 families" in body
     assert "Showing 40 of 61 families (42 of 63 tracks); 21 families were left out." in body
 
@@ -910,7 +911,8 @@ def test_a_figure_carries_at_most_its_cap_of_whole_series() -> None:
     whole trajectories up to 100,000 numbers, and count the trajectories left out."""
     walks = _random_walks(600, 100, seed=2)
     tracks = _valid_tracks(walks.assign(y_px=walks["y_um"] + 50.0, x_px=walks["x_um"] + 50.0, parent=0))
-    (values,) = _figure_values(_trajectories_body(tracks, None, 3, PIXEL_UM)).values()
+    metrics = summarize_tracks(None, tracks, INTERVAL_MIN)
+    (values,) = _figure_values(_trajectories_body(tracks, metrics, None, 3, PIXEL_UM)).values()
     dots, *trajectories = values["series"]
     assert dots["name"] == "tracks in frame 3" and len(dots["x"]) == 600
     assert values["series_left_out"] == 600 - len(trajectories) > 0
@@ -918,3 +920,16 @@ def test_a_figure_carries_at_most_its_cap_of_whole_series() -> None:
     for series in trajectories:
         rows = tracks[tracks["track_id"] == series["track_id"]]
         _close(series["x"], (rows["x_px"].to_numpy() + 0.5) * PIXEL_UM)
+
+
+def test_division_counts_are_read_from_track_metrics(family: dict) -> None:
+    """The summary row, the summary card and the lineage caption show measure's ``n_divisions`` and
+    ``root`` (track_metrics.parquet); the report does not count parents again."""
+    metrics = family["track_summary"].assign(n_divisions=[2, 0, 0, 0], root=[1, 1, 1, 1])
+    assert summary_row("x", family["counts"], family["cells"], metrics)["n_divisions"] == 2
+    html_text = build_sample_report(
+        "x", family["counts"], family["cells"], metrics, None, None, 0, family["percentiles"], {},
+        pixel_size_um=PIXEL_UM, frame_interval_min=INTERVAL_MIN, tracks=family["tracks"], lineage=family["lineage"],
+    )
+    assert '<div class="k">divisions</div><div class="v">2</div>' in _section_html(html_text, "summary")
+    assert "2 division(s) in 4 tracks and 1 family." in _section_html(html_text, "lineage")

@@ -19,12 +19,9 @@ from cellpipe.report.provenance import _lookup, _provenance_table
 from cellpipe.report.qc import qc_body
 from cellpipe.report.sections import _montage_body, _normalization_body
 from cellpipe.report.tracks import (
-    _count_divisions,
     _lineage_body,
     _msd_body,
-    _parent_map,
     _passing_tracks,
-    _track_info,
     _trajectories_body,
     _valid_tracks,
 )
@@ -164,13 +161,8 @@ def build_sample_report(
     no_cells = n_cells == 0
     mean_per_frame = float(counts["n_cells"].mean()) if n_frames else float("nan")
     n_dividing = int((all_tracks["parent"] > 0).sum()) if n_all_tracks and "parent" in all_tracks else 0
+    n_divisions = int(all_tracks["n_divisions"].sum()) if n_all_tracks else 0
     track_rows = _valid_tracks(tracks)
-    if len(track_rows):
-        n_divisions = _count_divisions(_parent_map(_track_info(track_rows), lineage).values())
-    elif lineage is not None and len(lineage) and "parent" in lineage:
-        n_divisions = _count_divisions(lineage["parent"])
-    else:
-        n_divisions = _count_divisions(all_tracks["parent"]) if n_all_tracks and "parent" in all_tracks else 0
     if n_excluded and len(track_rows):
         statistic_rows = track_rows[track_rows["track_id"].isin(track_summary["track_id"])]
     else:
@@ -245,8 +237,13 @@ def build_sample_report(
 
     # Montage, trajectories, lineage -----------------------------------------------
     add("montage", "Segmentation montage", _montage_body(montage, interval, pixel_size))
-    add("trajectories", "Tracks overlay", _trajectories_body(track_rows, background, int(overlay_frame), pixel_size))
-    add("lineage", "Lineage tree", _lineage_body(track_rows, lineage, interval))
+    add(
+        "trajectories",
+        "Tracks overlay",
+        _trajectories_body(track_rows, all_tracks, background, int(overlay_frame), pixel_size),
+    )
+    # The lineage tree draws the tracker's output: without a tracks table the page has no tracks to draw.
+    add("lineage", "Lineage tree", _lineage_body(all_tracks if len(track_rows) else all_tracks.iloc[:0], lineage, interval))
 
     # Areas --------------------------------------------------------------------
     areas = cells["area_um2"].to_numpy(dtype=float) if n_cells else np.zeros(0)

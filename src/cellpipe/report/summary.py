@@ -14,7 +14,7 @@ from cellpipe.qc import qc_headline
 from cellpipe.report.evaluation import _evaluation_headline
 from cellpipe.report.figures import _figure, _summary_evaluation_figure
 from cellpipe.report.html import _empty_note, _esc, _fmt, _fraction_text, _is_missing, _now, _num, _page, _section
-from cellpipe.report.tracks import _count_divisions, _passing_tracks
+from cellpipe.report.tracks import _passing_tracks
 
 
 def summary_row(
@@ -32,9 +32,8 @@ def summary_row(
     frames), ``n_tracks`` (tracks that enter per-track statistics: ``excluded``
     empty in ``track_summary``), ``n_tracks_excluded`` (the others, e.g. short
     flickering tracks), ``mean_cells_per_frame`` (NaN for a movie with no
-    frames), ``n_divisions`` (mothers with two or more daughters: parent ids
-    > 0 occurring at least twice in ``track_summary``; a single daughter
-    continues its mother's track), ``mean_speed_um_per_min`` (µm/min, the
+    frames), ``n_divisions`` (mothers with two or more daughters: the sum of
+    ``track_summary``'s ``n_divisions``, as :func:`cellpipe.measure.summarize_tracks` counts them), ``mean_speed_um_per_min`` (µm/min, the
     median over the passing tracks of their mean speed; NaN without such a
     track spanning two frames), and the evaluation headline ``SEG, DET, TRA`` (Cell Tracking
     Challenge), ``AP50, F1_50`` (average precision and F1 of the segmentation
@@ -46,7 +45,6 @@ def summary_row(
     """
     n_frames = len(counts)
     n_cells = len(cells)
-    parents = track_summary["parent"] if len(track_summary) and "parent" in track_summary else []
     passing, n_excluded = _passing_tracks(track_summary)
     n_tracks = len(passing)
     speeds = (
@@ -62,7 +60,7 @@ def summary_row(
         "n_tracks": n_tracks,
         "n_tracks_excluded": n_excluded,
         "mean_cells_per_frame": float(counts["n_cells"].mean()) if n_frames else float("nan"),
-        "n_divisions": _count_divisions(parents),
+        "n_divisions": int(track_summary["n_divisions"].sum()) if len(track_summary) else 0,
         "mean_speed_um_per_min": float(np.median(speeds)) if speeds.size else float("nan"),
         **_evaluation_headline(evaluation),
         **qc_headline(qc),

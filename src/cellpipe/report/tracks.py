@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -29,16 +28,8 @@ _MAX_MSD_TRACKS = 30
 #: Columns a tracks table needs for the track figures.
 _TRACK_COLUMNS = ("frame", "track_id")
 
-
-def _count_divisions(parent_ids: Iterable[Any]) -> int:
-    """Divisions: parent ids > 0 that occur at least twice (a mother with two or more daughters).
-
-    A parent with a single child is a continuation of the track, not a
-    division (the convention of :func:`cellpipe.measure.summarize_tracks`).
-    """
-    values = pd.to_numeric(pd.Series(list(parent_ids), dtype=object), errors="coerce").dropna()
-    values = values[values > 0]
-    return int((values.value_counts() >= 2).sum())
+#: Columns of ``track_metrics.parquet`` the lineage tree and the trajectories are drawn from.
+_LINEAGE_COLUMNS = ("first_frame", "last_frame", "parent", "root", "generation", "n_children", "n_divisions")
 
 
 def _passing_tracks(track_summary: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -60,29 +51,21 @@ def _valid_tracks(tracks: pd.DataFrame | None) -> pd.DataFrame:
     return out.sort_values(["track_id", "frame"], kind="stable").reset_index(drop=True)
 
 
-def _track_info(tracks: pd.DataFrame) -> pd.DataFrame:
-    """Per track (index ``track_id``): ``first_frame, last_frame, n_positions, parent, root, generation``.
+def _track_info(track_metrics: pd.DataFrame) -> pd.DataFrame:
+    """The lineage columns of ``track_metrics.parquet``, indexed by track id.
 
-    ``tracks`` comes from :func:`_valid_tracks` (not empty).  Missing lineage
-    columns or values give parent 0, root = the track itself, generation 0.
+    Parameters
+    ----------
+    track_metrics : pandas.DataFrame
+        Per-track table of :func:`cellpipe.measure.summarize_tracks`, every track (excluded ones too).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``track_id``; ``first_frame, last_frame`` (frames), ``parent`` (track id, 0 = none),
+        ``root`` (track id), ``generation``, ``n_children`` and ``n_divisions`` (counts), sorted by track id.
     """
-    grouped = tracks.groupby("track_id", sort=True)
-    info = pd.DataFrame(
-        {
-            "first_frame": grouped["frame"].min(),
-            "last_frame": grouped["frame"].max(),
-            "n_positions": grouped.size(),
-        }
-    )
-    zeros = pd.Series(0, index=info.index)
-    defaults = {"parent": zeros, "root": pd.Series(info.index.to_numpy(), index=info.index), "generation": zeros}
-    for column, fill in defaults.items():
-        if column in tracks:
-            values = pd.to_numeric(grouped[column].first(), errors="coerce")
-        else:
-            values = pd.Series(np.nan, index=info.index)
-        info[column] = values.fillna(fill).astype(np.int64)
-    return info
+    return track_metrics.set_index("track_id")[list(_LINEAGE_COLUMNS)].astype(np.int64).sort_index()
 
 
 def _parent_map(info: pd.DataFrame, lineage: pd.DataFrame | None) -> dict[int, int]:
@@ -188,13 +171,27 @@ def _msd_body(tracks: pd.DataFrame, frame_interval_min: float | None) -> str:
     return _figure(_msd_figure(ensemble, per_track), _esc(caption))
 
 
-def _lineage_body(tracks: pd.DataFrame, lineage: pd.DataFrame | None, frame_interval_min: float | None) -> str:
-    if len(tracks) == 0:
+def _lineage_body(
+    track_metrics: pd.DataFrame, lineage: pd.DataFrame | None, frame_interval_min: float | None
+) -> str:
+    """The lineage tree section: every track as a bar, daughters linked to their mother.
+
+    Parameters
+    ----------
+    track_metrics : pandas.DataFrame
+        Per-track table (:func:`cellpipe.measure.summarize_tracks`), every track; its ``n_divisions``,
+        ``n_children`` and ``root`` give the counts in the caption.
+    lineage : pandas.DataFrame or None
+        ``parent, child, division_frame`` (track ids, frame): links drawn besides the ``parent`` column.
+    frame_interval_min : float or None
+        Time between frames (min); None draws the time axis in frames.
+    """
+    if len(track_metrics) == 0:
         return _empty_note("No tracks were found.")
-    info = _track_info(tracks)
+    info = _track_info(track_metrics)
     parent_of = _parent_map(info, lineage)
     families = _families(info, parent_of)
-    n_divisions = _count_divisions(parent_of.values())
+    n_divisions = int(info["n_divisions"].sum())
     shown: list[list[int]] = []
     rows = 0
     for family in families:
@@ -208,12 +205,12 @@ def _lineage_body(tracks: pd.DataFrame, lineage: pd.DataFrame | None, frame_inte
         "its daughters where it divides (dot); one colour per family (tracks sharing a root), lighter for later "
         "generations; families are drawn together in depth-first order, those with a division first. "
     )
-    n_families = len(families)
+    n_families = int(info["root"].nunique())
     if n_divisions:
         caption += f"{n_divisions} division(s) in {len(info)} tracks and {n_families} famil{'y' if n_families == 1 else 'ies'}."
     else:
         caption += f"No divisions were found in the {len(info)} tracks."
-    single = sum(1 for p in pd.Series(list(parent_of.values())).value_counts() if p == 1) if parent_of else 0
+    single = int((info["n_children"] == 1).sum())
     if single:
         caption += f" {single} track(s) continue with a single daughter (drawn linked, not counted as divisions)."
     if len(shown) < n_families:
@@ -225,13 +222,33 @@ def _lineage_body(tracks: pd.DataFrame, lineage: pd.DataFrame | None, frame_inte
 
 
 def _trajectories_body(
-    tracks: pd.DataFrame, image: np.ndarray | None, frame: int, pixel_size_um: float | None
+    tracks: pd.DataFrame,
+    track_metrics: pd.DataFrame,
+    image: np.ndarray | None,
+    frame: int,
+    pixel_size_um: float | None,
 ) -> str:
+    """The tracks overlay section: every trajectory over one frame, coloured by family.
+
+    Parameters
+    ----------
+    tracks : pandas.DataFrame
+        Tracks table from :func:`_valid_tracks` with positions ``y_px, x_px`` (px).
+    track_metrics : pandas.DataFrame
+        Per-track table (:func:`cellpipe.measure.summarize_tracks`): ``root`` and ``generation`` colour
+        each track.
+    image : numpy.ndarray or None
+        (Y, X) background frame (any intensity scale); None draws on a dark background.
+    frame : int
+        Frame index (0-based) of ``image``; its tracks get a dot.
+    pixel_size_um : float or None
+        µm per px; None draws in px.
+    """
     if len(tracks) == 0:
         return _empty_note("No tracks were found.")
     if not {"y_px", "x_px"} <= set(tracks.columns):
         return _empty_note("The tracks table has no pixel positions (y_px, x_px), so no trajectories are drawn.")
-    info = _track_info(tracks)
+    info = _track_info(track_metrics)
     background = (
         f"over frame {frame} (grey, 1–99.8 % intensity stretch)"
         if image is not None
