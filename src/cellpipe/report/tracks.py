@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from cellpipe.measure import ensemble_msd, msd_curves
+from cellpipe.measure import ensemble_msd, fit_msd_exponent, msd_curves
 from cellpipe.report.figures import _figure, _lineage_figure, _msd_figure
 from cellpipe.report.html import _empty_note, _esc, _num
 from cellpipe.report.images import _tracks_overlay_figure
@@ -127,17 +127,6 @@ def _families(info: pd.DataFrame, parent_of: Mapping[int, int]) -> list[list[int
     return sorted(families, key=key)
 
 
-def _fit_exponent(lag: np.ndarray, msd: np.ndarray) -> float | None:
-    """Least-squares slope of log MSD on log lag over the points with both > 0; None with fewer than 2."""
-    lag = np.asarray(lag, dtype=float)
-    msd = np.asarray(msd, dtype=float)
-    ok = np.isfinite(lag) & np.isfinite(msd) & (lag > 0) & (msd > 0)
-    if np.count_nonzero(ok) < 2 or np.unique(lag[ok]).size < 2:
-        return None
-    slope = np.polyfit(np.log(lag[ok]), np.log(msd[ok]), 1)[0]
-    return float(slope)
-
-
 def _msd_body(tracks: pd.DataFrame, frame_interval_min: float | None) -> str:
     if len(tracks) == 0:
         return _empty_note("No tracks were found.")
@@ -154,7 +143,7 @@ def _msd_body(tracks: pd.DataFrame, frame_interval_min: float | None) -> str:
     lengths = tracks.groupby("track_id", sort=True).size().sort_values(ascending=False, kind="stable")
     longest = lengths.index[:_MAX_MSD_TRACKS]
     per_track = msd_curves(tracks[tracks["track_id"].isin(longest)], frame_interval_min)
-    exponent = _fit_exponent(usable["lag_min"].to_numpy(), usable["msd_um2"].to_numpy())
+    exponent = fit_msd_exponent(usable["lag_min"].to_numpy(), usable["msd_um2"].to_numpy())
     fit = (
         f"Fitted exponent α = {exponent:.2f} (least-squares slope of log MSD on log lag over the "
         f"{len(usable)} lags of the ensemble curve): about 1 for a random walk, 2 for motion at constant "
