@@ -30,7 +30,8 @@ Modules, by role:
 from cellpipe.report.evaluation import HEADLINE_KEYS
 from cellpipe.report.provenance import as_read_text, as_read_view, ctc_export_text, provenance_view
 from cellpipe.report.qc import qc_body
-from cellpipe.report.sample import NO_CELLS_MESSAGE, build_sample_report
+from cellpipe.report.sample import build_sample_report
+from cellpipe.report.sections import NO_CELLS_MESSAGE
 from cellpipe.report.summary import build_summary_report, summary_row
 from cellpipe.settings import ReportSettings
 
