@@ -121,7 +121,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "report-area-px", "src/cellpipe/report/sample.py",
         'areas = cells["area_um2"].to_numpy(dtype=float) if n_cells else np.zeros(0)',
         'areas = cells["area_px"].to_numpy(dtype=float) if n_cells else np.zeros(0)',
-        ("tests/unit/test_report.py",),
+        ("tests/unit/report/test_report_sample.py",),
         "the report's area histogram plots pixels where µm² are labelled",
     ),
 )
