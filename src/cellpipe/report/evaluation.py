@@ -79,6 +79,9 @@ def _evaluation_headline(evaluation: Mapping[str, Any] | None) -> dict[str, floa
 
 
 def _segmentation_evaluation(evaluation: Mapping[str, Any]) -> str:
+    """Instance scores per IoU threshold (figure and table), pixel scores and the per-frame table, from
+    ``evaluation['segmentation']``.
+    """
     segmentation, reason = _sub(evaluation, "segmentation")
     if segmentation is None:
         return _not_done("Segmentation was", reason)
@@ -134,6 +137,9 @@ def _segmentation_evaluation(evaluation: Mapping[str, Any]) -> str:
 
 
 def _count_evaluation(evaluation: Mapping[str, Any]) -> str:
+    """Cells per frame, true against predicted (figure), and the count errors (cells, %), from
+    ``evaluation['counts']``.
+    """
     counts, reason = _sub(evaluation, "counts")
     if counts is None:
         return _not_done("Cell counts were", reason)
@@ -166,6 +172,7 @@ def _count_evaluation(evaluation: Mapping[str, Any]) -> str:
 
 
 def _tracking_evaluation(evaluation: Mapping[str, Any]) -> str:
+    """CTC SEG, DET, TRA (0-1), AOGM and its error counts, from ``evaluation['ctc']``."""
     ctc, reason = _sub(evaluation, "ctc")
     if ctc is None:
         return _not_done("Tracking (Cell Tracking Challenge measures) was", reason)
@@ -199,6 +206,9 @@ def _tracking_evaluation(evaluation: Mapping[str, Any]) -> str:
 
 
 def _division_evaluation(evaluation: Mapping[str, Any]) -> str:
+    """Division detection counts, precision, recall and F1 (0-1), from ``evaluation['divisions']``, and the CTC's
+    BC(i).
+    """
     divisions, reason = _sub(evaluation, "divisions")
     if divisions is None:
         return _not_done("Divisions were", reason)
@@ -236,6 +246,9 @@ def _division_evaluation(evaluation: Mapping[str, Any]) -> str:
 
 
 def _evaluation_body(evaluation: Mapping[str, Any] | None) -> str:
+    """The evaluation section: headline cards, then segmentation, counts, tracking and divisions; ``evaluation`` is
+    the content of ``evaluation.json`` or None.
+    """
     if not evaluation:
         return _empty_note("No ground truth was given for this sample, so nothing was evaluated.")
     body = ""

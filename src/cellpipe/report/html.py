@@ -69,10 +69,12 @@ tr.qc-check-row td:first-child { border-left:4px solid #c53030; }
 
 
 def _esc(value: Any) -> str:
+    """``value`` as text, HTML-escaped (quotes too, so it is safe inside attributes)."""
     return html.escape(str(value), quote=True)
 
 
 def _is_missing(value: Any) -> bool:
+    """True for None, pandas' NA and NaN; False for anything ``pd.isna`` cannot judge (lists, mappings)."""
     if value is None or value is pd.NA:
         return True
     try:
@@ -104,6 +106,7 @@ def _fmt(value: Any) -> str:
 
 
 def _is_numeric(value: Any) -> bool:
+    """True for ints and floats (numpy's too) but not booleans: they are right-aligned in tables."""
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
@@ -126,14 +129,17 @@ def _table(df: pd.DataFrame, max_rows: int | None = None) -> str:
 
 
 def _empty_note(text: str) -> str:
+    """A highlighted note saying why a section has no figure (``text`` escaped)."""
     return f'<p class="empty">{_esc(text)}</p>'
 
 
 def _section(anchor: str, title: str, body: str) -> str:
+    """A ``<section>`` with id ``anchor`` (the navigation target), heading ``title`` and the HTML ``body``."""
     return f'<section id="{_esc(anchor)}">\n<h2>{_esc(title)}</h2>\n{body}\n</section>'
 
 
 def _fmt_quantity(value: float | None, unit: str) -> str:
+    """``value`` in ``unit`` with 4 significant digits, or 'unknown'."""
     return "unknown" if value is None else f"{value:.4g} {unit}"
 
 
@@ -144,6 +150,7 @@ def _num(value: Any) -> float:
 
 
 def _cards(items: Iterable[tuple[str, str]]) -> str:
+    """Key numbers as cards: ``(title, value text)`` pairs, both escaped."""
     return (
         '<div class="cards">'
         + "".join(
@@ -154,6 +161,9 @@ def _cards(items: Iterable[tuple[str, str]]) -> str:
 
 
 def _page(title: str, subtitle: str, nav: Sequence[tuple[str, str]], body: str) -> str:
+    """The whole page: head with the inline CSS, header, navigation to the ``(anchor, title)`` pairs of ``nav``, the
+    HTML ``body`` and a footer with cellpipe's version.
+    """
     links = "".join(f'<a href="#{_esc(anchor)}">{_esc(text)}</a>' for anchor, text in nav)
     nav_html = f"<nav>{links}</nav>" if links else ""
     return (
@@ -170,6 +180,7 @@ def _page(title: str, subtitle: str, nav: Sequence[tuple[str, str]], body: str) 
 
 
 def _now() -> str:
+    """The current time, UTC, to the minute."""
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
@@ -192,10 +203,12 @@ def _records(columns: Mapping[str, Sequence[Any]]) -> pd.DataFrame:
 
 
 def _number_text(value: float, digits: int) -> str:
+    """``value`` with ``digits`` decimals, or a dash when not finite."""
     return f"{value:.{digits}f}" if math.isfinite(value) else "–"
 
 
 def _not_done(what: str, reason: str | None) -> str:
+    """A note that ``what`` was not evaluated, with the evaluation's ``reason`` when it gives one."""
     return _empty_note(f"{what} not evaluated" + (f": {reason}" if reason else "."))
 
 

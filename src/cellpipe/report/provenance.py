@@ -69,8 +69,18 @@ def _provenance_table(provenance: Mapping[str, Any]) -> str:
 
 
 def ctc_export_text(n_segments: int | None) -> str:
-    """What the report says of the sample's CTC export (``ctc/``): ``n_segments`` is the number of rows of
-    ``ctc_segments.tsv``, None when export.ctc is false (no CTC export)."""
+    """What the report says of the sample's CTC export (``ctc/``).
+
+    Parameters
+    ----------
+    n_segments : int or None
+        Rows of ``ctc_segments.tsv`` (CTC segments, count); None when export.ctc is false (no CTC export).
+
+    Returns
+    -------
+    str
+        The line of the provenance table, naming the mask dtype (uint16, or uint32 above 65,535 segments).
+    """
     from cellpipe.export import MAX_CTC_LABEL, ctc_mask_dtype
 
     if n_segments is None:
@@ -84,8 +94,20 @@ def ctc_export_text(n_segments: int | None) -> str:
 
 
 def as_read_text(entry: Mapping[str, Any]) -> str:
-    """What the report says of one entry of a record's ``as_read`` (:func:`cellpipe.provenance.as_read_entry`):
-    whether the results come from the input file the record lists."""
+    """What the report says of one entry of a record's ``as_read``: whether the results come from the input
+    file the record lists.
+
+    Parameters
+    ----------
+    entry : Mapping
+        One entry of :func:`cellpipe.provenance.recorded_as_read`: ``role``, ``read_by``, ``sha256``
+        (hex digest), ``matches`` (bool or None) and ``differences`` (text).
+
+    Returns
+    -------
+    str
+        "sha256 ...: the <role> file listed above, byte for byte", a MISMATCH line, or the differences.
+    """
     role = str(entry.get("role", "input")).replace("_", " ")
     if entry.get("matches") is None:
         return "; ".join(entry.get("differences") or ["not recorded"])
@@ -99,8 +121,18 @@ def as_read_text(entry: Mapping[str, Any]) -> str:
 
 
 def as_read_view(record: Mapping[str, Any]) -> dict[str, str] | str:
-    """``{"<role> as <job> read it": text}`` for every input the record says a job read
-    (:func:`cellpipe.provenance.recorded_as_read`)."""
+    """Every input the record says a job read, with :func:`as_read_text` of it.
+
+    Parameters
+    ----------
+    record : Mapping
+        Content of ``provenance.json`` (:mod:`cellpipe.provenance`).
+
+    Returns
+    -------
+    dict or str
+        ``{"<role> as <job> read it": text}``; a sentence when the record has no ``as_read`` entries.
+    """
     entries = recorded_as_read(record)
     if not entries:
         return "not recorded (a provenance record older than this check)"
@@ -108,9 +140,20 @@ def as_read_view(record: Mapping[str, Any]) -> dict[str, str] | str:
 
 
 def provenance_view(record: Mapping[str, Any]) -> dict[str, Any]:
-    """What the report shows of a provenance record (``provenance.json``, :mod:`cellpipe.provenance`):
-    input files with size and sha256 (a folder as one row: its file count and folder digest), model,
-    device, versions, command line, run time and memory per rule, result checksums, configuration."""
+    """What the report shows of a provenance record.
+
+    Parameters
+    ----------
+    record : Mapping
+        Content of ``provenance.json`` (:mod:`cellpipe.provenance`); empty gives an empty view.
+
+    Returns
+    -------
+    dict
+        Input files with size (bytes) and sha256 (a folder as one row: its file count and folder digest),
+        the inputs as the jobs read them, model, device, versions, command line, run time (s), CPU time
+        (s) and peak memory (MB) per rule in pipeline order, result checksums and the configuration.
+    """
     if not record:
         return {}
     command = record.get("command")

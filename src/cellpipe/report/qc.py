@@ -19,9 +19,20 @@ _FILTER_TEXT: dict[str, str] = {
 
 
 def qc_body(qc: Mapping[str, Any] | None) -> str:
-    """Body of the report's "Quality control" section from a ``qc.json`` record (:func:`cellpipe.qc.assess_quality`):
-    the status ('ok' green, 'check' red), the warnings, key numbers as cards and tables of the objects
-    removed by each filter, the rejected divisions by reason and the frames where the cell count jumps."""
+    """Body of the report's "Quality control" section.
+
+    Parameters
+    ----------
+    qc : Mapping or None
+        Content of ``qc.json`` (:func:`cellpipe.qc.assess_quality`); None says there is none.
+
+    Returns
+    -------
+    str
+        The status ('ok' green, 'check' red), the warnings, key numbers as cards (fractions as %), and
+        tables of the objects removed by each filter, the rejected divisions by reason and the frames
+        where the cell count jumps (cells).
+    """
     if not qc:
         return _empty_note("No quality record (qc.json) was given for this sample.")
     status = str(qc.get("status") or "unknown")

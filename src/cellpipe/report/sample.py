@@ -86,62 +86,64 @@ def build_sample_report(
 
     Parameters
     ----------
-    sample:
+    sample : str
         Sample name (escaped).
-    counts:
-        ``frame, time_min, n_cells`` per frame (:func:`cellpipe.measure.counts_per_frame`).
-    cells:
-        Per-cell table (:func:`cellpipe.measure.measure_cells`); ``area_um2`` is plotted.
-    track_summary:
-        Per-track table (:func:`cellpipe.measure.summarize_tracks`).
-    overlay_image, overlay_labels:
-        (Y, X) image (any float scale; displayed with a 1–99.8 % stretch) and
-        labels of one frame for the segmentation overlay; ``None`` or empty
-        arrays skip the figure.
-    overlay_frame:
+    counts : pandas.DataFrame
+        ``frame, time_min`` (min), ``n_cells`` per frame (:func:`cellpipe.measure.counts_per_frame`).
+    cells : pandas.DataFrame
+        Per-cell table (:func:`cellpipe.measure.measure_cells`); ``area_um2`` (µm²) is plotted.
+    track_summary : pandas.DataFrame
+        Per-track table (:func:`cellpipe.measure.summarize_tracks`, ``track_metrics.parquet``): lengths in
+        µm, durations in min, speeds in µm/min; its ``n_divisions``, ``n_children``, ``root`` and
+        ``generation`` give the division and family counts and the lineage tree.
+    overlay_image, overlay_labels : numpy.ndarray or None
+        (Y, X) image (any intensity scale; displayed with a 1–99.8 % stretch) and (Y, X) labels of one
+        frame for the segmentation overlay; ``None`` or empty arrays skip the figure.
+    overlay_frame : int
         Frame index (0-based) of the overlay.
-    percentiles:
-        Normalization table ``channel, frame (-1 = movie-wide), low_percentile,
-        high_percentile, low_value, high_value``.
-    provenance:
+    percentiles : pandas.DataFrame
+        Normalization table ``channel, frame`` (-1 = movie-wide), ``low_percentile, high_percentile`` (%),
+        ``low_value, high_value`` (raw intensity).
+    provenance : Mapping
         Key/values shown verbatim (versions, device, method, config ...).
-    pixel_size_um, frame_interval_min:
-        Shown in the header (µm per px, minutes).  When omitted they are
-        looked up in ``provenance`` (keys ``pixel_size_um``,
-        ``frame_interval_min``, top level or one level down), then inferred
-        from the tables, else shown as "unknown".
-    generated:
+    pixel_size_um : float, optional
+        µm per px, shown in the header.  When omitted, looked up in ``provenance`` (key ``pixel_size_um``,
+        top level or one level down), then inferred from the cells' areas, else shown as "unknown".
+    frame_interval_min : float, optional
+        Minutes between frames; looked up (key ``frame_interval_min``) and inferred from ``counts`` the
+        same way.
+    generated : str, optional
         Date text of the header; default: now, UTC.
-    max_track_rows, max_percentile_rows:
+    max_track_rows, max_percentile_rows : int
         Rows shown of the track summary and percentile tables.
-    tracks:
-        Tracks table, one row per object per frame: ``frame, time_min,
-        track_id, label, y_px, x_px, y_um, x_um, parent`` (parent track id, 0 =
-        none), ``root`` (root track id), ``generation``.  Drawn as
-        trajectories over the overlay frame (pixels), as a lineage tree, and
-        used for the mean squared displacement (µm², needs the frame interval).
-    lineage:
-        ``parent, child, division_frame`` (one row per daughter track; the
-        frame in which the daughter first appears); adds to the ``parent``
-        column of ``tracks`` in the lineage tree.
-    montage:
-        A few ``(frame index, image (Y, X) float, labels (Y, X) int)`` triples
-        shown as a grid of segmentation overlays.
-    intensity_samples:
-        ``{"raw": values, "normalized": values}``, 1-D arrays of pixel values of
-        the segmented channel before (raw units) and after normalization,
-        shown as histograms.
-    intensity_channel:
-        Channel of ``intensity_samples``: its movie-wide percentiles
-        (``percentiles`` rows with frame -1) are marked on the raw histogram;
-        default: the smallest channel in the table.
-    evaluation:
-        Content of the sample's ``evaluation.json`` (comparison with ground
-        truth: ``ctc``, ``segmentation``, ``counts``, ``divisions``, any of
-        them null or ``{"reason": ...}``).
-    qc:
-        Content of the sample's ``qc.json`` (:func:`cellpipe.qc.assess_quality`): the "Quality
-        control" section, right after the summary.
+    tracks : pandas.DataFrame, optional
+        Tracks table, one row per object per frame: ``frame, time_min`` (min), ``track_id, label``,
+        ``y_px, x_px`` (px), ``y_um, x_um`` (µm), ``parent`` (parent track id, 0 = none), ``root``
+        (root track id), ``generation``.  Drawn as trajectories over the overlay frame and used for the
+        mean squared displacement (µm², needs the frame interval); without it the track figures say so.
+    lineage : pandas.DataFrame, optional
+        ``parent, child`` (track ids), ``division_frame`` (the frame in which the daughter first
+        appears); its links are drawn in the lineage tree besides the ``parent`` column.
+    montage : Sequence, optional
+        A few ``(frame index, (Y, X) float image, (Y, X) int labels)`` triples shown as a grid of
+        segmentation overlays.
+    intensity_samples : Mapping, optional
+        ``{"raw": values, "normalized": values}``, 1-D arrays of pixel values of the segmented channel
+        before (raw intensity) and after normalization (no unit), shown as histograms.
+    intensity_channel : int, optional
+        Channel (0-based index) of ``intensity_samples``: its movie-wide percentiles (``percentiles``
+        rows with frame -1) are marked on the raw histogram; default: the smallest channel in the table.
+    evaluation : Mapping, optional
+        Content of the sample's ``evaluation.json`` (comparison with ground truth: ``ctc``,
+        ``segmentation``, ``counts``, ``divisions``, any of them null or ``{"reason": ...}``).
+    qc : Mapping, optional
+        Content of the sample's ``qc.json`` (:func:`cellpipe.qc.assess_quality`): the "Quality control"
+        section, right after the summary.
+
+    Returns
+    -------
+    str
+        The page's HTML.
 
     Every section of :data:`~cellpipe.report.sections.SAMPLE_SECTIONS` is always present, in its
     order; one whose input is missing or empty says so.  Sections (anchors): ``summary, qc, counts,

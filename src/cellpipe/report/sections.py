@@ -168,6 +168,10 @@ def _montage_body(
     frame_interval_min: float | None,
     pixel_size_um: float | None,
 ) -> str:
+    """The segmentation montage: at most :data:`_MAX_MONTAGE_PANELS` ``(frame, (Y, X) image, (Y, X) labels)`` panels,
+    titled with the time (min, from ``frame_interval_min``) and scale bars in µm (``pixel_size_um``, µm per
+    px).
+    """
     panels: list[tuple[int, np.ndarray, np.ndarray]] = []
     given = list(montage or [])
     for frame, image, labels in given[:_MAX_MONTAGE_PANELS]:

@@ -28,20 +28,37 @@ def summary_row(
 ) -> dict[str, Any]:
     """The row describing one sample in :func:`build_summary_report`.
 
-    Keys: ``sample, n_frames, n_cells`` (cell detections summed over
-    frames), ``n_tracks`` (tracks that enter per-track statistics: ``excluded``
-    empty in ``track_summary``), ``n_tracks_excluded`` (the others, e.g. short
-    flickering tracks), ``mean_cells_per_frame`` (NaN for a movie with no
-    frames), ``n_divisions`` (mothers with two or more daughters: the sum of
-    ``track_summary``'s ``n_divisions``, as :func:`cellpipe.measure.summarize_tracks` counts them), ``mean_speed_um_per_min`` (µm/min, the
-    median over the passing tracks of their mean speed; NaN without such a
-    track spanning two frames), and the evaluation headline ``SEG, DET, TRA`` (Cell Tracking
-    Challenge), ``AP50, F1_50`` (average precision and F1 of the segmentation
-    at IoU 0.5), ``division_precision, division_recall`` and ``count_mae``
-    (mean absolute error of the cell count, cells) from ``evaluation`` (the
-    content of ``evaluation.json``); NaN where not evaluated.  With ``qc`` (the content of ``qc.json``)
-    the quality headline :func:`cellpipe.qc.qc_headline` (``qc_status``, ``qc_warnings``, fractions 0-1,
-    ``qc_count_jumps``, ``qc_mean_cell_probability``) is added.
+    Parameters
+    ----------
+    sample : str
+        Sample name.
+    counts : pandas.DataFrame
+        ``counts.tsv``: ``n_cells`` per frame.
+    cells : pandas.DataFrame
+        ``cells.parquet``: one row per cell detection.
+    track_summary : pandas.DataFrame
+        ``track_metrics.parquet`` (:func:`cellpipe.measure.summarize_tracks`): ``excluded``,
+        ``mean_speed_um_per_min`` (µm/min), ``n_divisions`` per track.
+    evaluation : Mapping, optional
+        Content of ``evaluation.json``; None for a sample without ground truth.
+    qc : Mapping, optional
+        Content of ``qc.json``.
+
+    Returns
+    -------
+    dict
+        ``sample, n_frames, n_cells`` (cell detections summed over frames), ``n_tracks`` (tracks that
+        enter per-track statistics: ``excluded`` empty), ``n_tracks_excluded`` (the others, e.g. short
+        flickering tracks), ``mean_cells_per_frame`` (cells; NaN for a movie with no frames),
+        ``n_divisions`` (mothers with two or more daughters: the sum of ``n_divisions``, as
+        :func:`cellpipe.measure.summarize_tracks` counts them), ``mean_speed_um_per_min`` (µm/min, the
+        median over the passing tracks of their mean speed; NaN without such a track spanning two
+        frames), the evaluation headline ``SEG, DET, TRA`` (Cell Tracking Challenge, 0-1), ``AP50, F1_50``
+        (average precision and F1 of the segmentation at IoU 0.5), ``division_precision,
+        division_recall`` (0-1) and ``count_mae`` (mean absolute error of the cell count, cells) as
+        :func:`cellpipe.evaluate.evaluation_row` flattens ``evaluation``, NaN where not evaluated; with
+        ``qc``, the quality headline :func:`cellpipe.qc.qc_headline` (``qc_status``, ``qc_warnings``,
+        fractions 0-1, ``qc_count_jumps``, ``qc_mean_cell_probability``).
     """
     n_frames = len(counts)
     n_cells = len(cells)
@@ -107,18 +124,26 @@ _SUMMARY_BARS: tuple[str, ...] = ("SEG", "DET", "TRA", "AP50")
 def build_summary_report(rows: list[dict[str, Any]], *, generated: str | None = None) -> str:
     """HTML page with one row per sample and a link to ``<sample>/report.html``.
 
-    Each row needs ``sample`` and reads ``n_frames, n_cells, n_tracks,
-    mean_cells_per_frame`` (as made by :func:`summary_row`; ``frames, cells,
-    tracks`` are accepted as short names).  A missing mean is computed from
-    cells / frames.  Optional keys ``n_tracks_excluded, n_divisions, mean_speed_um_per_min``
-    (µm/min) and the evaluation headline ``SEG, DET, TRA, AP50, F1_50,
-    division_precision, division_recall, count_mae`` (cells) are shown as
-    further columns (a dash where missing or NaN).  When any sample has one of
-    ``SEG, DET, TRA, AP50``, an "Evaluation" section compares them in a
-    grouped bar chart.  The quality headline ``qc_status, qc_warnings, qc_removed_fraction,
-    qc_short_fraction, qc_border_fraction, qc_count_jumps, qc_mean_cell_probability``
-    (:func:`cellpipe.qc.qc_headline`) fills the QC column; a row whose ``qc_status`` is 'check' is
-    highlighted (class ``qc-check-row``, red background).  Rows are shown sorted by sample name.
+    Parameters
+    ----------
+    rows : list of dict
+        One per sample, as made by :func:`summary_row`: each needs ``sample`` and reads ``n_frames,
+        n_cells, n_tracks, mean_cells_per_frame`` (``frames, cells, tracks`` are accepted as short
+        names; a missing mean is computed from cells / frames).  Optional keys ``n_tracks_excluded,
+        n_divisions, mean_speed_um_per_min`` (µm/min) and the evaluation headline ``SEG, DET, TRA, AP50,
+        F1_50, division_precision, division_recall, count_mae`` (cells) are shown as further columns (a
+        dash where missing or NaN).  The quality headline ``qc_status, qc_warnings, qc_removed_fraction,
+        qc_short_fraction, qc_border_fraction, qc_count_jumps, qc_mean_cell_probability``
+        (:func:`cellpipe.qc.qc_headline`) fills the QC column.
+    generated : str, optional
+        Date text of the header; default: now, UTC.
+
+    Returns
+    -------
+    str
+        The page's HTML.  Rows are sorted by sample name; a row whose ``qc_status`` is 'check' is
+        highlighted (class ``qc-check-row``, red background).  When any sample has one of ``SEG, DET,
+        TRA, AP50``, an "Evaluation" section compares them in a grouped bar chart.
     """
 
     def get(row: Mapping[str, Any], key: str, short: str) -> Any:

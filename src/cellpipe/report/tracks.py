@@ -128,6 +128,10 @@ def _families(info: pd.DataFrame, parent_of: Mapping[int, int]) -> list[list[int
 
 
 def _msd_body(tracks: pd.DataFrame, frame_interval_min: float | None) -> str:
+    """The mean squared displacement section: ensemble and single-track MSD (µm²) against lag (min) of ``tracks``
+    (positions ``y_um, x_um`` in µm), needing ``frame_interval_min`` (min), with the ensemble's fitted
+    exponent.
+    """
     if len(tracks) == 0:
         return _empty_note("No tracks were found.")
     if frame_interval_min is None:
