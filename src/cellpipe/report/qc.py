@@ -18,6 +18,54 @@ _FILTER_TEXT: dict[str, str] = {
 }
 
 
+def _qc_cards(
+    filters: Mapping[str, Any],
+    tracks: Mapping[str, Any],
+    divisions: Mapping[str, Any],
+    n_jumps: int,
+    confidence: Mapping[str, Any],
+) -> str:
+    """Key numbers of ``qc.json`` as cards: objects removed by the filters, short tracks and tracks near the
+    border (counts and %), frames where the count jumps, divisions kept and rejected, and Cellpose's mean
+    cell probability (0-1) when recorded.  The arguments are the record's ``filters``, ``tracks``,
+    ``divisions`` and ``confidence`` parts and the number of ``count_jumps``."""
+    found, removed = filters.get("objects_found"), filters.get("objects_removed")
+    cards = [
+        ("objects removed by filters", f"{removed if removed is not None else '–'} of {found if found is not None else '–'}"
+         f" ({_fraction_text(filters.get('removed_fraction'))})"),
+        ("short tracks", f"{tracks.get('n_short', '–')} of {tracks.get('n_tracks', '–')} "
+         f"({_fraction_text(tracks.get('short_fraction'))})"),
+        ("tracks near the border", _fraction_text(tracks.get("border_fraction"))
+         if tracks.get("border_fraction") is not None else "unknown (no cell diameter)"),
+        ("frames where the count jumps", f"{n_jumps}"),
+        ("divisions kept / rejected", f"{divisions.get('kept', '–')} / {divisions.get('rejected', '–')}"),
+    ]
+    if confidence.get("mean_cell_probability") is not None:
+        cards.append(("mean cell probability (Cellpose)", f"{float(confidence['mean_cell_probability']):.2f}"))
+    return _cards(cards)
+
+
+def _removed_objects(filters: Mapping[str, Any]) -> str:
+    """Tables of the objects each filter removed (counts, % of the objects found) and, folded, the frames
+    where a filter removed something; empty when nothing was removed."""
+    found = filters.get("objects_found")
+    out: list[str] = []
+    by_reason = filters.get("removed") or {}
+    if by_reason:
+        total = float(found or 0)
+        rows = _records({
+            "filter": [_FILTER_TEXT.get(k, k) for k in by_reason],
+            "objects removed": [int(v) for v in by_reason.values()],
+            "of objects found": [_fraction_text(int(v) / total) if total else "–" for v in by_reason.values()],
+        })
+        out.append("<h3>Objects removed by the filters</h3>" + _table(rows))
+        per_frame = [r for r in filters.get("per_frame") or [] if int(r.get("objects", 0)) != int(r.get("kept", 0))]
+        if per_frame:
+            out.append("<details><summary>Per frame (frames where a filter removed something)</summary>"
+                       + _table(pd.DataFrame(per_frame), max_rows=_MAX_EVALUATION_ROWS) + "</details>")
+    return "\n".join(out)
+
+
 def qc_body(qc: Mapping[str, Any] | None) -> str:
     """Body of the report's "Quality control" section.
 
@@ -50,34 +98,11 @@ def qc_body(qc: Mapping[str, Any] | None) -> str:
     ]
     if warnings:
         out.append('<ul class="qc-warnings">' + "".join(f"<li>{_esc(w)}</li>" for w in warnings) + "</ul>")
-    found, removed = filters.get("objects_found"), filters.get("objects_removed")
-    cards = [
-        ("objects removed by filters", f"{removed if removed is not None else '–'} of {found if found is not None else '–'}"
-         f" ({_fraction_text(filters.get('removed_fraction'))})"),
-        ("short tracks", f"{tracks.get('n_short', '–')} of {tracks.get('n_tracks', '–')} "
-         f"({_fraction_text(tracks.get('short_fraction'))})"),
-        ("tracks near the border", _fraction_text(tracks.get("border_fraction"))
-         if tracks.get("border_fraction") is not None else "unknown (no cell diameter)"),
-        ("frames where the count jumps", f"{len(jumps)}"),
-        ("divisions kept / rejected", f"{divisions.get('kept', '–')} / {divisions.get('rejected', '–')}"),
-    ]
-    if confidence.get("mean_cell_probability") is not None:
-        cards.append(("mean cell probability (Cellpose)", f"{float(confidence['mean_cell_probability']):.2f}"))
-    out.append(_cards(cards))
+    out.append(_qc_cards(filters, tracks, divisions, len(jumps), confidence))
 
-    by_reason = filters.get("removed") or {}
-    if by_reason:
-        total = float(found or 0)
-        rows = _records({
-            "filter": [_FILTER_TEXT.get(k, k) for k in by_reason],
-            "objects removed": [int(v) for v in by_reason.values()],
-            "of objects found": [_fraction_text(int(v) / total) if total else "–" for v in by_reason.values()],
-        })
-        out.append("<h3>Objects removed by the filters</h3>" + _table(rows))
-        per_frame = [r for r in filters.get("per_frame") or [] if int(r.get("objects", 0)) != int(r.get("kept", 0))]
-        if per_frame:
-            out.append("<details><summary>Per frame (frames where a filter removed something)</summary>"
-                       + _table(pd.DataFrame(per_frame), max_rows=_MAX_EVALUATION_ROWS) + "</details>")
+    removed = _removed_objects(filters)
+    if removed:
+        out.append(removed)
     rejected = divisions.get("rejected_by_reason") or {}
     if rejected:
         out.append("<h3>Divisions rejected by the tracking checks</h3>"

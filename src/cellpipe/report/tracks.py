@@ -34,7 +34,7 @@ _LINEAGE_COLUMNS = ("first_frame", "last_frame", "parent", "root", "generation",
 
 def _passing_tracks(track_summary: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """The rows of ``track_summary`` that enter per-track statistics (``excluded`` empty), and how many
-    do not.  A table without an ``excluded`` column (made before it existed) passes whole."""
+    do not.  A table without an ``excluded`` column passes whole."""
     if len(track_summary) == 0 or "excluded" not in track_summary:
         return track_summary, 0
     keep = track_summary["excluded"].fillna("").astype(str) == ""
