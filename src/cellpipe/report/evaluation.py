@@ -14,7 +14,6 @@ from cellpipe.report.html import _cards, _empty_note, _esc, _not_done, _num, _nu
 #: Rows shown of the per-frame evaluation tables.
 _MAX_EVALUATION_ROWS = 60
 
-
 #: Headline evaluation numbers: key in :func:`summary_row` rows, card title, digits shown.
 _HEADLINE: tuple[tuple[str, str, int], ...] = (
     ("SEG", "CTC SEG", 3),

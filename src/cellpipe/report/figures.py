@@ -27,7 +27,6 @@ from cellpipe.report.html import _clean, _esc, _num
 
 _FIG_DPI = 110
 
-
 #: The ten colours (RGB, 0..1) of matplotlib's "tab10" palette.
 _TAB10: tuple[tuple[float, ...], ...] = tuple(
     tuple(float(v) for v in rgba[:3]) for rgba in np.asarray(matplotlib.colormaps["tab10"](np.arange(10)))
@@ -53,7 +52,6 @@ _RC: dict[Any, Any] = {
 
 #: Significant digits of the numbers a figure carries: more than a plot can show, fewer bytes than repr.
 _VALUE_DIGITS = 7
-
 
 #: Numbers one figure carries at most (about 1 MB of the page): a movie with thousands of tracks over hundreds
 #: of frames would otherwise put tens of MB of trajectory positions into its report.

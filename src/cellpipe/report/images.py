@@ -23,7 +23,6 @@ from cellpipe.report.figures import _FIG_DPI, _RC, _family_colours, _label_colou
 #: Frames larger than this (px, either axis) get a second, zoomed-in overlay panel.
 _DETAIL_ABOVE_PX = 768
 
-
 #: Side of the zoomed-in panel (px).
 _DETAIL_SIZE_PX = 384
 

@@ -16,14 +16,11 @@ from cellpipe.report.images import _tracks_overlay_figure
 #: Families (trees sharing a root track) drawn at most in the lineage tree.
 _MAX_FAMILIES = 40
 
-
 #: Tracks (rows) drawn at most in the lineage tree; whole families are left out beyond it.
 _MAX_LINEAGE_ROWS = 400
 
-
 #: Individual tracks (the longest) drawn as grey curves in the MSD figure.
 _MAX_MSD_TRACKS = 30
-
 
 #: Columns a tracks table needs for the track figures.
 _TRACK_COLUMNS = ("frame", "track_id")
