@@ -117,6 +117,34 @@ def _qc_cell(row: Mapping[str, Any]) -> str:
             f'<span class="qc-numbers">{_esc(" · ".join(parts))}</span></td>')
 
 
+def _sample_row(row: Mapping[str, Any]) -> str:
+    """One ``<tr>`` of the summary table: the sample linked to its report, QC, counts, the mean cells per
+    frame (cells; from cells / frames when the row lacks it) and the :data:`_SUMMARY_EXTRA` columns."""
+
+    def get(key: str, short: str) -> Any:
+        return row.get(key, row.get(short))
+
+    sample = str(row["sample"])
+    n_frames = get("n_frames", "frames")
+    n_cells = get("n_cells", "cells")
+    mean = row.get("mean_cells_per_frame")
+    if _is_missing(mean) and n_frames and not _is_missing(n_cells):
+        mean = float(n_cells) / float(n_frames)
+    href = f"{quote(sample, safe='')}/report.html"
+    extra = "".join(f'<td class="num">{_fmt(row.get(key))}</td>' for key, _ in _SUMMARY_EXTRA)
+    flagged = row.get("qc_status") == "check"
+    return (
+        ('<tr class="qc-check-row">' if flagged else "<tr>")
+        + f'<td><a href="{_esc(href)}">{_esc(sample)}</a></td>'
+        + _qc_cell(row)
+        + f'<td class="num">{_fmt(n_frames)}</td>'
+        f'<td class="num">{_fmt(n_cells)}</td>'
+        f'<td class="num">{_fmt(get("n_tracks", "tracks"))}</td>'
+        f'<td class="num">{_fmt(mean)}</td>'
+        f"{extra}</tr>"
+    )
+
+
 #: Measures in the summary's evaluation bar chart.
 _SUMMARY_BARS: tuple[str, ...] = ("SEG", "DET", "TRA", "AP50")
 
@@ -146,31 +174,8 @@ def build_summary_report(rows: list[dict[str, Any]], *, generated: str | None = 
         TRA, AP50``, an "Evaluation" section compares them in a grouped bar chart.
     """
 
-    def get(row: Mapping[str, Any], key: str, short: str) -> Any:
-        return row.get(key, row.get(short))
-
-    records = []
     ordered = sorted(rows, key=lambda r: str(r["sample"]))
-    for row in ordered:
-        sample = str(row["sample"])
-        n_frames = get(row, "n_frames", "frames")
-        n_cells = get(row, "n_cells", "cells")
-        mean = row.get("mean_cells_per_frame")
-        if _is_missing(mean) and n_frames and not _is_missing(n_cells):
-            mean = float(n_cells) / float(n_frames)
-        href = f"{quote(sample, safe='')}/report.html"
-        extra = "".join(f'<td class="num">{_fmt(row.get(key))}</td>' for key, _ in _SUMMARY_EXTRA)
-        flagged = row.get("qc_status") == "check"
-        records.append(
-            ('<tr class="qc-check-row">' if flagged else "<tr>")
-            + f'<td><a href="{_esc(href)}">{_esc(sample)}</a></td>'
-            + _qc_cell(row)
-            + f'<td class="num">{_fmt(n_frames)}</td>'
-            f'<td class="num">{_fmt(n_cells)}</td>'
-            f'<td class="num">{_fmt(get(row, "n_tracks", "tracks"))}</td>'
-            f'<td class="num">{_fmt(mean)}</td>'
-            f"{extra}</tr>"
-        )
+    records = [_sample_row(row) for row in ordered]
     nav: list[tuple[str, str]] = []
     if records:
         extra_head = "".join(f"<th>{_esc(title)}</th>" for _, title in _SUMMARY_EXTRA)
