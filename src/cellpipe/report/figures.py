@@ -207,6 +207,44 @@ def _family_colours(roots: np.ndarray, generations: np.ndarray) -> np.ndarray:
     return np.asarray(base + (1.0 - base) * mix)
 
 
+def _lineage_links(
+    info: pd.DataFrame, parent_of: Mapping[int, int], row: Mapping[int, int], step: float
+) -> tuple[list[list[tuple[float, float]]], list[list[tuple[float, float]]], dict[int, int]]:
+    """The lineage tree's mother-daughter links among the drawn tracks.
+
+    Parameters
+    ----------
+    info : pandas.DataFrame
+        Per track (index track id): ``first_frame, last_frame`` (frames).
+    parent_of : Mapping
+        Child track id -> parent track id.
+    row : Mapping
+        Drawn track id -> its row in the figure, in drawing order.
+    step : float
+        Time per frame on the x axis (min, or 1 for frames).
+
+    Returns
+    -------
+    tuple
+        Vertical links at the mother's end ((x, row) pairs), dotted gaps from there to a daughter that
+        starts later, and the number of drawn daughters per mother.
+    """
+    links: list[list[tuple[float, float]]] = []
+    gaps: list[list[tuple[float, float]]] = []
+    n_children: dict[int, int] = {}
+    for child in row:
+        parent = parent_of.get(child)
+        if parent is None or parent not in row:
+            continue
+        n_children[parent] = n_children.get(parent, 0) + 1
+        x = (float(info.at[parent, "last_frame"]) + 0.5) * step
+        links.append([(x, row[parent]), (x, row[child])])
+        child_start = (float(info.at[child, "first_frame"]) - 0.5) * step
+        if child_start > x:
+            gaps.append([(x, row[child]), (child_start, row[child])])
+    return links, gaps, n_children
+
+
 def _lineage_figure(
     info: pd.DataFrame, parent_of: Mapping[int, int], families: Sequence[list[int]], frame_interval_min: float | None
 ) -> _Plot:
@@ -236,19 +274,7 @@ def _lineage_figure(
             top += len(family)
         bars = [[(a, r), (b, r)] for r, (a, b) in enumerate(zip(starts, ends, strict=True))]
         ax.add_collection(LineCollection(bars, colors=colours, linewidths=bar_width, capstyle="butt", zorder=3))
-        links: list[list[tuple[float, float]]] = []
-        gaps: list[list[tuple[float, float]]] = []
-        n_children: dict[int, int] = {}
-        for child in order:
-            parent = parent_of.get(child)
-            if parent is None or parent not in row:
-                continue
-            n_children[parent] = n_children.get(parent, 0) + 1
-            x = (float(info.at[parent, "last_frame"]) + 0.5) * step
-            links.append([(x, row[parent]), (x, row[child])])
-            child_start = (float(info.at[child, "first_frame"]) - 0.5) * step
-            if child_start > x:
-                gaps.append([(x, row[child]), (child_start, row[child])])
+        links, gaps, n_children = _lineage_links(info, parent_of, row, step)
         if links:
             ax.add_collection(LineCollection(links, colors="#2d3748", linewidths=0.9, zorder=4))
         if gaps:
