@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from report_helpers import (
+from skimage.draw import disk
+
+from cellpipe.measure import MeasureSettings, counts_per_frame, measure_cells, summarize_tracks
+from cellpipe.report import (
+    build_sample_report,
+)
+
+from .report_helpers import (
     EVALUATION,
     INTERVAL_MIN,
     MIN_TRACK_FRAMES,
@@ -13,12 +20,6 @@ from report_helpers import (
     figure_values,
     percentile_table,
     tracks_table,
-)
-from skimage.draw import disk
-
-from cellpipe.measure import MeasureSettings, counts_per_frame, measure_cells, summarize_tracks
-from cellpipe.report import (
-    build_sample_report,
 )
 
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 import re
 
 import pandas as pd
-from report_helpers import (
+
+from cellpipe.report import (
+    build_summary_report,
+    summary_row,
+)
+from cellpipe.report.evaluation import _evaluation_body
+
+from .report_helpers import (
     EVALUATION,
     assert_close,
     decoded_pngs,
@@ -13,12 +20,6 @@ from report_helpers import (
     section_html,
     series_named,
 )
-
-from cellpipe.report import (
-    build_summary_report,
-    summary_row,
-)
-from cellpipe.report.evaluation import _evaluation_body
 
 
 def test_evaluation_cards_and_tables(full_html: str) -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from report_helpers import (
-    section_html,
-)
-
 from cellpipe.report import (
     build_sample_report,
     provenance_view,
+)
+
+from .report_helpers import (
+    section_html,
 )
 
 PROVENANCE_RECORD: dict = {

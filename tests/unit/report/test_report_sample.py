@@ -5,7 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from report_helpers import (
+from skimage.draw import disk
+
+from cellpipe.measure import MeasureSettings, counts_per_frame, measure_cells, summarize_tracks
+from cellpipe.report import (
+    NO_CELLS_MESSAGE,
+    build_sample_report,
+    build_summary_report,
+    summary_row,
+)
+from cellpipe.report.sections import _montage_body
+
+from .report_helpers import (
     ALL_ANCHORS,
     INTERVAL_MIN,
     MIN_TRACK_FRAMES,
@@ -21,16 +32,6 @@ from report_helpers import (
     section_html,
     series_named,
 )
-from skimage.draw import disk
-
-from cellpipe.measure import MeasureSettings, counts_per_frame, measure_cells, summarize_tracks
-from cellpipe.report import (
-    NO_CELLS_MESSAGE,
-    build_sample_report,
-    build_summary_report,
-    summary_row,
-)
-from cellpipe.report.sections import _montage_body
 
 
 def test_sample_report_sections_and_header(report_html: str) -> None:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from report_helpers import (
-    EVALUATION,
-    assert_self_contained,
-    decoded_pngs,
-)
 
 from cellpipe.report import (
     HEADLINE_KEYS,
     build_summary_report,
     summary_row,
+)
+
+from .report_helpers import (
+    EVALUATION,
+    assert_self_contained,
+    decoded_pngs,
 )
 
 

@@ -5,20 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from report_helpers import (
-    INTERVAL_MIN,
-    MIN_TRACK_FRAMES,
-    PIXEL_UM,
-    assert_close,
-    decoded_pngs,
-    figure_values,
-    fitted_exponent,
-    pooled_msd,
-    random_walks,
-    section_html,
-    series_named,
-    tracks_table,
-)
 
 from cellpipe.measure import summarize_tracks
 from cellpipe.report import (
@@ -32,6 +18,21 @@ from cellpipe.report.tracks import (
     _track_info,
     _trajectories_body,
     _valid_tracks,
+)
+
+from .report_helpers import (
+    INTERVAL_MIN,
+    MIN_TRACK_FRAMES,
+    PIXEL_UM,
+    assert_close,
+    decoded_pngs,
+    figure_values,
+    fitted_exponent,
+    pooled_msd,
+    random_walks,
+    section_html,
+    series_named,
+    tracks_table,
 )
 
 
