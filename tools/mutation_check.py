@@ -118,10 +118,10 @@ MUTANTS: tuple[Mutant, ...] = (
         "mean speed in µm/s under a µm/min column",
     ),
     Mutant(
-        "report-area-px", "src/cellpipe/report.py",
-        'areas = cells["area_um2"].to_numpy(dtype=float) if n_cells else np.zeros(0)',
-        'areas = cells["area_px"].to_numpy(dtype=float) if n_cells else np.zeros(0)',
-        ("tests/unit/test_report.py",),
+        "report-area-px", "src/cellpipe/report/sections.py",
+        'areas = d.cells["area_um2"].to_numpy(dtype=float) if n_cells else np.zeros(0)',
+        'areas = d.cells["area_px"].to_numpy(dtype=float) if n_cells else np.zeros(0)',
+        ("tests/unit/report/test_report_sample.py",),
         "the report's area histogram plots pixels where µm² are labelled",
     ),
 )

@@ -49,12 +49,14 @@ logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]
 
 __all__ = [
+    "EVALUATION_COLUMNS",
     "EvaluateSettings",
     "SingleFrameTracks",
     "count_errors",
     "ctc_match_frame",
     "ctc_scores",
     "division_scores",
+    "evaluation_row",
     "frame_segmentation_scores",
     "segmentation_scores",
     "streamed_ctc_scores",
@@ -573,3 +575,77 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, np.generic):
         return json_safe(value.item())
     return value
+
+
+EVALUATION_COLUMNS: tuple[str, ...] = (
+    "sample", "ground_truth_format", "SEG", "DET", "TRA", "AP50", "AP75", "mAP_50_95",
+    "precision_50", "recall_50", "F1_50", "jaccard", "dice", "count_mae", "count_mean_error",
+    "division_precision", "division_recall", "division_f1", "gt_divisions", "complete_frames",
+)
+"""Keys of :func:`evaluation_row`: the columns of ``results/evaluation.tsv``."""
+
+
+def _scored(evaluation: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """The ``key`` section of an evaluation when it holds scores; empty when absent or ``{"reason": ...}``."""
+    section = evaluation.get(key)
+    if not isinstance(section, Mapping) or "reason" in section:
+        return {}
+    return section
+
+
+def _at_threshold(segmentation: Mapping[str, Any], key: str, threshold: float) -> Any:
+    """``segmentation[key]`` at the IoU ``threshold`` (no unit); None when not scored there."""
+    thresholds = segmentation.get("iou_thresholds") or []
+    for t, value in zip(thresholds, segmentation.get(key) or [], strict=False):
+        if t is not None and math.isclose(float(t), threshold, abs_tol=1e-6):
+            return value
+    return None
+
+
+def evaluation_row(evaluation: Mapping[str, Any]) -> dict[str, Any]:
+    """The headline numbers of one sample's ``evaluation.json``, flat: one row of ``evaluation.tsv``.
+
+    Parameters
+    ----------
+    evaluation : Mapping
+        Content of ``evaluation.json`` (:func:`cellpipe.steps_evaluate.evaluate_sample_step`): sections
+        ``ctc``, ``segmentation``, ``counts``, ``divisions``, each holding scores or ``{"reason": ...}``.
+
+    Returns
+    -------
+    dict
+        The :data:`EVALUATION_COLUMNS`: ``SEG, DET, TRA`` (CTC measures, 0-1); ``AP50, AP75`` (average
+        precision at IoU 0.5 and 0.75, 0-1), ``mAP_50_95``, ``precision_50, recall_50, F1_50``,
+        ``jaccard, dice`` (pixels, 0-1); ``count_mae, count_mean_error`` (cells per frame);
+        ``division_precision, division_recall, division_f1`` (0-1), ``gt_divisions`` (count);
+        ``complete_frames`` (number of completely annotated frames).  None where a section was not
+        scored (absent, or a reason why not).
+    """
+    ctc = _scored(evaluation, "ctc")
+    segm = _scored(evaluation, "segmentation")
+    counts = _scored(evaluation, "counts")
+    div = _scored(evaluation, "divisions")
+    truth = evaluation.get("ground_truth")
+    truth = truth if isinstance(truth, Mapping) else {}
+    return {
+        "sample": evaluation.get("sample"),
+        "ground_truth_format": truth.get("format"),
+        "SEG": ctc.get("SEG"),
+        "DET": ctc.get("DET"),
+        "TRA": ctc.get("TRA"),
+        "AP50": _at_threshold(segm, "average_precision", 0.5),
+        "AP75": _at_threshold(segm, "average_precision", 0.75),
+        "mAP_50_95": segm.get("mean_average_precision"),
+        "precision_50": _at_threshold(segm, "precision", 0.5),
+        "recall_50": _at_threshold(segm, "recall", 0.5),
+        "F1_50": _at_threshold(segm, "f1", 0.5),
+        "jaccard": segm.get("jaccard"),
+        "dice": segm.get("dice"),
+        "count_mae": counts.get("mean_absolute_error"),
+        "count_mean_error": counts.get("mean_error"),
+        "division_precision": div.get("precision"),
+        "division_recall": div.get("recall"),
+        "division_f1": div.get("f1"),
+        "gt_divisions": div.get("gt_divisions"),
+        "complete_frames": len(truth.get("complete_frames") or []),
+    }

@@ -28,6 +28,7 @@ __all__ = [
     "cell_columns",
     "counts_per_frame",
     "ensemble_msd",
+    "fit_msd_exponent",
     "measure_cells",
     "msd_curves",
     "summarize_tracks",
@@ -481,6 +482,33 @@ def ensemble_msd(
     pooled = sums.groupby("lag_frames", sort=True)[["sum_sq_um2", "n_pairs"]].sum().reset_index()
     pooled.insert(0, "track_id", 0)
     return _msd_table(pooled, frame_interval_min)
+
+
+def fit_msd_exponent(lag_min: ArrayLike, msd_um2: ArrayLike) -> float | None:
+    """Exponent α of MSD(τ) ∝ τ^α fitted to one MSD curve, e.g. the ensemble of :func:`ensemble_msd`.
+
+    The least-squares slope of log MSD on log lag over the points where both are finite and above 0.
+
+    Parameters
+    ----------
+    lag_min : array-like
+        Lags (min; any time unit gives the same slope).
+    msd_um2 : array-like
+        Mean squared displacement at each lag (µm²).
+
+    Returns
+    -------
+    float or None
+        α (no unit): about 1 for a random walk, 2 for motion at constant velocity, below 1 for confined
+        motion; None with fewer than 2 usable points or a single distinct lag.
+    """
+    lag = np.asarray(lag_min, dtype=float)
+    msd = np.asarray(msd_um2, dtype=float)
+    ok = np.isfinite(lag) & np.isfinite(msd) & (lag > 0) & (msd > 0)
+    if np.count_nonzero(ok) < 2 or np.unique(lag[ok]).size < 2:
+        return None
+    slope = np.polyfit(np.log(lag[ok]), np.log(msd[ok]), 1)[0]
+    return float(slope)
 
 
 def _msd_exponent(sums: pd.DataFrame) -> pd.Series:

@@ -21,9 +21,11 @@ import numpy as np
 import pandas as pd
 
 from cellpipe.evaluate import (
+    EVALUATION_COLUMNS,
     EvaluateSettings,
     SingleFrameTracks,
     count_errors,
+    evaluation_row,
     json_safe,
     segmentation_scores,
     streamed_ctc_scores,
@@ -189,52 +191,6 @@ def _evaluate(
         "versions": {name: package_version(name) for name in ("cellpipe", "py-ctcmetrics", "cellpose")},
     }
     return result
-
-
-EVALUATION_COLUMNS: tuple[str, ...] = (
-    "sample", "ground_truth_format", "SEG", "DET", "TRA", "AP50", "AP75", "mAP_50_95",
-    "precision_50", "recall_50", "F1_50", "jaccard", "dice", "count_mae", "count_mean_error",
-    "division_precision", "division_recall", "division_f1", "gt_divisions", "complete_frames",
-)
-"""Columns of ``results/evaluation.tsv``."""
-
-
-def _at(section: dict[str, Any] | None, key: str, threshold: float) -> float | None:
-    if not section or key not in section:
-        return None
-    thresholds = [round(float(t), 4) for t in section.get("iou_thresholds", [])]
-    threshold = round(threshold, 4)
-    return section[key][thresholds.index(threshold)] if threshold in thresholds else None
-
-
-def evaluation_row(evaluation: dict[str, Any]) -> dict[str, Any]:
-    """One row of ``evaluation.tsv`` (:data:`EVALUATION_COLUMNS`) from an ``evaluation.json`` mapping."""
-    ctc = evaluation.get("ctc") or {}
-    segm = evaluation.get("segmentation") or {}
-    counts = evaluation.get("counts") or {}
-    div = evaluation.get("divisions") or {}
-    return {
-        "sample": evaluation["sample"],
-        "ground_truth_format": evaluation.get("ground_truth", {}).get("format"),
-        "SEG": ctc.get("SEG"),
-        "DET": ctc.get("DET"),
-        "TRA": ctc.get("TRA"),
-        "AP50": _at(segm, "average_precision", 0.5),
-        "AP75": _at(segm, "average_precision", 0.75),
-        "mAP_50_95": segm.get("mean_average_precision"),
-        "precision_50": _at(segm, "precision", 0.5),
-        "recall_50": _at(segm, "recall", 0.5),
-        "F1_50": _at(segm, "f1", 0.5),
-        "jaccard": segm.get("jaccard"),
-        "dice": segm.get("dice"),
-        "count_mae": counts.get("mean_absolute_error"),
-        "count_mean_error": counts.get("mean_error"),
-        "division_precision": div.get("precision"),
-        "division_recall": div.get("recall"),
-        "division_f1": div.get("f1"),
-        "gt_divisions": div.get("gt_divisions"),
-        "complete_frames": len(evaluation.get("ground_truth", {}).get("complete_frames", [])),
-    }
 
 
 def summarize_evaluation_step(evaluations: list[PathLike], table: PathLike) -> None:

@@ -387,3 +387,39 @@ def test_bad_ground_truth_names_sample_and_file_and_writes_nothing(tmp_path: Pat
         evaluate_sample_step("bad", settings={}, evaluation=tmp_path / "ev.json", **files)
     assert not (tmp_path / "ev.json").exists()
     assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+
+
+def test_evaluation_row_flattens_scores_and_leaves_unscored_sections_empty() -> None:
+    """One flattening of evaluation.json for evaluation.tsv and the report: scores at IoU 0.5 and 0.75 found
+    in a threshold list computed by arange (0.7500000000000001), a section with a reason gives None."""
+    from cellpipe.evaluate import EVALUATION_COLUMNS, evaluation_row
+
+    thresholds = list(np.arange(0.5, 1.0, 0.05))
+    evaluation = {
+        "sample": "s1",
+        "ground_truth": {"format": "ctc", "complete_frames": [0, 3, 7]},
+        "ctc": {"SEG": 0.81, "DET": 0.9, "TRA": 0.95},
+        "segmentation": {
+            "iou_thresholds": thresholds,
+            "average_precision": [0.9 - 0.05 * i for i in range(len(thresholds))],
+            "f1": [0.94] * len(thresholds),
+            "precision": [0.96] * len(thresholds),
+            "recall": [0.92] * len(thresholds),
+            "mean_average_precision": 0.6,
+            "jaccard": 0.8,
+            "dice": 0.88,
+        },
+        "counts": {"mean_absolute_error": 0.4, "mean_error": -0.2},
+        "divisions": {"reason": "the ground truth has no lineage (label images only)"},
+    }
+    row = evaluation_row(evaluation)
+    assert tuple(row) == EVALUATION_COLUMNS
+    assert row["sample"] == "s1" and row["ground_truth_format"] == "ctc" and row["complete_frames"] == 3
+    assert (row["SEG"], row["DET"], row["TRA"]) == (0.81, 0.9, 0.95)
+    assert row["AP50"] == pytest.approx(0.9) and row["AP75"] == pytest.approx(0.65)
+    assert row["F1_50"] == 0.94 and row["precision_50"] == 0.96 and row["recall_50"] == 0.92
+    assert (row["mAP_50_95"], row["jaccard"], row["dice"]) == (0.6, 0.8, 0.88)
+    assert (row["count_mae"], row["count_mean_error"]) == (0.4, -0.2)
+    assert all(row[k] is None for k in ("division_precision", "division_recall", "division_f1", "gt_divisions"))
+    empty = evaluation_row({"sample": "s2", "ctc": {"reason": "no tracks"}})
+    assert empty["sample"] == "s2" and empty["SEG"] is None and empty["AP50"] is None and empty["complete_frames"] == 0

@@ -529,3 +529,15 @@ def test_a_non_square_movie_keeps_y_and_x_apart_through_segment_track_and_measur
             n_checked += 1
     # nuclei spread over the whole width: a position with y and x swapped would lie outside the 48 px height
     assert n_checked >= 12 and (cells["centroid_x_um"] > height * px).any()
+
+
+def test_fit_msd_exponent_of_a_power_law_and_too_few_points() -> None:
+    """The exponent the report states for the ensemble curve: the slope of log MSD on log lag over the
+    points with lag and MSD above 0."""
+    from cellpipe.measure import fit_msd_exponent
+
+    lag = np.array([5.0, 10.0, 20.0, 40.0])
+    assert fit_msd_exponent(lag, 3.0 * lag**1.5) == pytest.approx(1.5)
+    assert fit_msd_exponent(np.r_[0.0, lag], np.r_[1.0, 2.0 * lag]) == pytest.approx(1.0)  # lag 0 left out
+    assert fit_msd_exponent(lag, [0.0, 0.0, 0.0, 4.0]) is None  # one point above 0
+    assert fit_msd_exponent([5.0, 5.0], [1.0, 2.0]) is None  # one distinct lag

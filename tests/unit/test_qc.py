@@ -55,7 +55,7 @@ def _tracks() -> pd.DataFrame:
 
 def _metrics(short: int = 1) -> pd.DataFrame:
     return pd.DataFrame({
-        "track_id": [1, 2, 3, 4], "n_frames": [2, 2, 2, 2], "parent": [0, 0, 0, 0],
+        "track_id": [1, 2, 3, 4], "n_frames": [2, 2, 2, 2], "parent": [0, 0, 0, 0], "n_divisions": [0, 0, 0, 0],
         "mean_speed_um_per_min": [1.0, 1.0, 1.0, 1.0], "excluded": ["short"] * short + [""] * (4 - short),
     })
 
