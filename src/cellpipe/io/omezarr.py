@@ -119,6 +119,26 @@ def _downsample(frame: np.ndarray, labels: bool) -> np.ndarray:
     return mean.astype(frame.dtype)
 
 
+def level_transforms(axes: str, scale: dict[str, float], level: int, labels: bool) -> list[dict[str, Any]]:
+    """NGFF ``coordinateTransformations`` of resolution level ``level`` (0: full resolution) of an image
+    with axes ``axes`` and level-0 ``scale`` per axis (µm per px on y/x, minutes per frame on t).
+
+    A level-``level`` pixel stands for a block of ``f = 2**level`` level-0 pixels on y and x, so its
+    scale is ``f`` times level 0's.  NGFF places a pixel's centre at ``index * scale + translation``;
+    the translation says which point of the block the pixel's value belongs to.  An intensity level
+    holds the block's mean, the value at the block's centre, ``(f - 1) / 2`` level-0 pixels from its
+    first pixel: translation ``(f - 1) / 2 * pixel size`` µm, so a viewer draws every level over the
+    same place.  A label level holds the block's first (top-left) pixel (:func:`_downsample`), whose
+    centre is at ``index * f`` level-0 pixels: translation 0, so each label pixel is drawn centred on
+    the pixel it was taken from.  t and c (and z, never downsampled) get 0."""
+    f = 2.0**level
+    shift = 0.0 if labels else (f - 1.0) / 2.0
+    return [
+        {"type": "scale", "scale": [scale[a] * (f if a in "yx" else 1.0) for a in axes]},
+        {"type": "translation", "translation": [scale[a] * shift if a in "yx" else 0.0 for a in axes]},
+    ]
+
+
 class PyramidWriter:
     """The full-resolution array of a store with a pyramid, while :func:`new_ome_array` writes it.
 
@@ -354,13 +374,10 @@ def new_ome_array(
             writer = PyramidWriter(arrays, labels=label_of is not None)
             yield writer  # type: ignore[misc]
             writer.finish()
-        datasets = []
-        for level, arr in enumerate(arrays):
-            factor = {"y": 2.0**level, "x": 2.0**level}
-            datasets.append({
-                "path": arr.basename,
-                "coordinateTransformations": [{"type": "scale", "scale": [scale[a] * factor.get(a, 1.0) for a in axes]}],
-            })
+        datasets = [
+            {"path": arr.basename, "coordinateTransformations": level_transforms(axes, scale, level, label_of is not None)}
+            for level, arr in enumerate(arrays)
+        ]
         multiscale = {"datasets": datasets, "name": name, "axes": _axes_metadata(axes), "version": NGFF_VERSION}
         attrs: dict[str, Any] = {"multiscales": [multiscale]}
         if "c" in axes:
