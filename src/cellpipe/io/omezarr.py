@@ -1,4 +1,4 @@
-"""OME-Zarr (NGFF 0.4, Zarr v2 on disk) images and plain Zarr arrays.
+"""OME-Zarr images, NGFF 0.5 (Zarr v3) or 0.4 (Zarr v2), and plain Zarr arrays.
 
 Every array is chunked one frame per chunk, so stages read and write frame by
 frame.  Physical units are written into the NGFF metadata: space in
@@ -21,9 +21,17 @@ every frame (the track ids of ``labels/tracks``), an RGBA colour and properties
 per label value in ``image-label``.  Every reader in the package reads level 0
 (``s0``, the first dataset of ``multiscales``).
 
-NGFF 0.4 (Zarr v2) only: the workflow declares these stores by their ``.zattrs``
-files; NGFF 0.5 would put the metadata in ``zarr.json`` (Zarr v3), see
-config/README.md.
+Both NGFF versions are written and read.  The workflow declares each store by its
+metadata file (``.zattrs`` for 0.4, ``zarr.json`` for 0.5, :func:`cellpipe.layout.ome_zarr`)
+and the writer takes the version from that name (:func:`ngff_version_of`), so the config's
+``ome_zarr.version`` reaches it through the rules' paths alone.  0.5 keeps the NGFF metadata
+under the ``ome`` key of the group's attributes (``cellpipe`` stays beside it); readers see
+both in 0.4's shape (:func:`ngff_attributes`).  0.5 is the default (``ome_zarr.version``)
+because every reader that matters here reads it on the installed versions: ome-zarr-models
+1.7 validates image, labels group and label images, napari-ome-zarr 0.10.0 opens image and
+both label layers with the µm / minute scale, ome-zarr-py 0.18 reads every level, and
+ome-zarr-py itself writes 0.5 by default; 0.4 stays for tools that read Zarr v2 only
+(config/README.md).  Plain arrays (``normalized.zarr``) and the geff graph stay Zarr v2.
 """
 
 from __future__ import annotations
