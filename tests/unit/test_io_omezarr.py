@@ -330,3 +330,28 @@ def test_pyramid_levels_agree_at_every_physical_point(tmp_path: Path, monkeypatc
         np.testing.assert_array_equal(lab, labels[np.ix_(iy.astype(int), ix.astype(int))])
     assert_valid_ngff(image, "Image", version)
     assert_valid_ngff(image / "labels" / "cells", "ImageLabel", version)
+
+
+def test_the_version_written_is_the_one_the_path_or_the_image_names(tmp_path: Path) -> None:
+    """A metadata file name decides (``.zattrs``: 0.4, ``zarr.json``: 0.5, what the rules declare); a bare
+    store path takes the version of the image it labels, else the default; the labels group refuses a
+    label image of the other version; an unknown version is refused before anything is written."""
+    from cellpipe.io.omezarr import NGFF_VERSION, stored_ngff_version
+
+    data = np.ones((1, 1, 4, 4), np.uint16)
+    for version in VERSIONS:
+        image = tmp_path / version / "image.ome.zarr"
+        write_ome_image(meta_file(image, version), data, "tcyx", 0.5, 3.0)
+        assert stored_ngff_version(image) == version
+        write_ome_image(image / "labels" / "cells", data[:, 0], "tyx", 0.5, 3.0, label_of=image)
+        assert stored_ngff_version(image / "labels" / "cells") == version
+        other = next(v for v in VERSIONS if v != version)
+        write_ome_image(meta_file(image / "labels" / "tracks", other), data[:, 0], "tyx", 0.5, 3.0, label_of=image)
+        assert stored_ngff_version(image / "labels" / "tracks") == other
+        with pytest.raises(FileNotFoundError, match=r"\['tracks'\] not found \(as NGFF"):
+            write_labels_group(image, ["cells", "tracks"])
+    write_ome_image(tmp_path / "bare.ome.zarr", data, "tcyx", 0.5, 3.0)
+    assert stored_ngff_version(tmp_path / "bare.ome.zarr") == NGFF_VERSION == layout.DEFAULT_OME_ZARR_VERSION
+    with pytest.raises(ValueError, match="0.3"):
+        write_ome_image(tmp_path / "old.ome.zarr", data, "tcyx", 0.5, 3.0, version="0.3")
+    assert not (tmp_path / "old.ome.zarr").exists()
