@@ -95,7 +95,7 @@ def direct(workdir: Path, movie: Path, config: dict, into: str = "direct") -> tu
         "track_cells": lambda: track_cells_step(
             labels=labels, image=image, tracker_config=REPO / config["track"]["tracker_config"],
             settings=config["track"], tracks=out / "tracks.parquet", lineage=out / "lineage.parquet",
-            tracked=tracked, info=out / "tracking.json", labels_group=tracked.parent / ".zattrs"),
+            tracked=tracked, info=out / "tracking.json", labels_group=tracked.parent),
         "measure_cells": lambda: measure_cells_step(
             labels=labels, image=image, tracks=out / "tracks.parquet", settings=config["measure"],
             cells=out / "cells.parquet", track_metrics=out / "track_metrics.parquet", counts=out / "counts.tsv"),

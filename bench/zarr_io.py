@@ -6,7 +6,8 @@ One movie of ``--frames`` frames of ``--side``² px is drawn (uint16 intensities
 a noisy background, like a fluorescence movie) with its instance labels (uint32, as
 segmentation writes them). Each is written frame by frame and read back frame by frame:
 
-* ``cellpipe``: what the workflow writes (:func:`cellpipe.io.omezarr.new_ome_array`: NGFF 0.4,
+* ``cellpipe``: what the workflow writes (:func:`cellpipe.io.omezarr.new_ome_array`: the default NGFF
+  version, 0.5, whose Zarr v3 chunks hold the same bytes as 0.4's Zarr v2 ones;
   one chunk per frame; intensities with Blosc lz4, zarr's default, and labels, written as a label
   image, with Blosc zstd);
 * zarr with other compressors (Blosc zstd/lz4 with byte or bit shuffle, none) and with chunks of

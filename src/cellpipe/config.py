@@ -38,6 +38,7 @@ from cellpipe.settings import (
     IngestSettings,
     MeasureSettings,
     NormalizeSettings,
+    OmeZarrSettings,
     QCSettings,
     ReportSettings,
     SegmentSettings,
@@ -119,6 +120,7 @@ class PipelineConfig(StageSettings):
     track: TrackSettings = Field(default_factory=TrackSettings)
     measure: MeasureSettings = Field(default_factory=MeasureSettings)
     export: ExportSettings = Field(default_factory=ExportSettings)
+    ome_zarr: OmeZarrSettings = Field(default_factory=OmeZarrSettings)
     evaluate: EvaluateSettings = Field(default_factory=EvaluateSettings)
     qc: QCSettings = Field(default_factory=QCSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)

@@ -18,10 +18,30 @@ SAMPLE_DIR = "{results}/{sample}"
 
 # Per-sample results. The OME-Zarr stores are declared by their metadata file: Snakemake allows no output
 # inside a directory() output, and the label images live inside the image's NGFF labels group.
-IMAGE = f"{SAMPLE_DIR}/image.ome.zarr/.zattrs"
-CELL_LABELS = f"{SAMPLE_DIR}/image.ome.zarr/labels/cells/.zattrs"
-TRACK_LABELS = f"{SAMPLE_DIR}/image.ome.zarr/labels/tracks/.zattrs"
-LABELS_GROUP = f"{SAMPLE_DIR}/image.ome.zarr/labels/.zattrs"
+OME_ZARR_METADATA = {"0.4": ".zattrs", "0.5": "zarr.json"}
+"""The metadata file of an OME-Zarr group, by NGFF version (0.4: Zarr v2, 0.5: Zarr v3); the workflow
+declares each store by it, and cellpipe's writer picks the version from the name."""
+DEFAULT_OME_ZARR_VERSION = "0.5"
+"""The NGFF version written when the config names none (``ome_zarr.version``; config/README.md says why)."""
+IMAGE_STORE = f"{SAMPLE_DIR}/image.ome.zarr"
+LABELS_GROUP_STORE = f"{IMAGE_STORE}/labels"
+CELL_LABELS_STORE = f"{LABELS_GROUP_STORE}/cells"
+TRACK_LABELS_STORE = f"{LABELS_GROUP_STORE}/tracks"
+
+
+def ome_zarr(store: str, version: str = DEFAULT_OME_ZARR_VERSION) -> str:
+    """The metadata file that declares the OME-Zarr group ``store`` (a template or path) in NGFF ``version``."""
+    if version not in OME_ZARR_METADATA:
+        raise ValueError(f"NGFF version {version!r}: one of {', '.join(OME_ZARR_METADATA)}")
+    return f"{store}/{OME_ZARR_METADATA[version]}"
+
+
+IMAGE = ome_zarr(IMAGE_STORE)
+CELL_LABELS = ome_zarr(CELL_LABELS_STORE)
+TRACK_LABELS = ome_zarr(TRACK_LABELS_STORE)
+LABELS_GROUP = ome_zarr(LABELS_GROUP_STORE)
+"""IMAGE, CELL_LABELS, TRACK_LABELS, LABELS_GROUP: the stores as the default version declares them; a run
+takes them from :func:`ome_zarr` with its ``ome_zarr.version`` (workflow/rules/common.smk)."""
 NORMALIZED = f"{SAMPLE_DIR}/normalized.zarr"
 NORMALIZATION = f"{SAMPLE_DIR}/normalization.tsv"
 SEGMENTATION_INFO = f"{SAMPLE_DIR}/segmentation.json"

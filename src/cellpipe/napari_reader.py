@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]
 LayerData = tuple[Any, dict[str, Any], str]
 
-IMAGE = str(Path(layout.in_sample(layout.IMAGE)).parent)  # the store, not its metadata file
+IMAGE = layout.in_sample(layout.IMAGE_STORE)  # the store, not its metadata file
 LABELS = ("cells", "tracks")
 TRACKS_CSV = layout.in_sample(layout.NAPARI_CSV)
 TRACKS_GRAPH = layout.in_sample(layout.NAPARI_GRAPH)
@@ -64,9 +64,14 @@ def results_folder(path: PathLike | Sequence[PathLike]) -> Path | None:
             return None
         path = path[0]
     p = Path(path)
-    if p.is_dir() and (p / IMAGE / ".zattrs").is_file():
+    if p.is_dir() and _is_group(p / IMAGE):
         return p
     return None
+
+
+def _is_group(store: Path) -> bool:
+    """Whether ``store`` holds the metadata file of an OME-Zarr group, NGFF 0.4 (``.zattrs``) or 0.5 (``zarr.json``)."""
+    return any((store / name).is_file() for name in layout.OME_ZARR_METADATA.values())
 
 
 def get_reader(path: PathLike | Sequence[PathLike]) -> Callable[[Any], list[LayerData]] | None:
@@ -168,7 +173,7 @@ def _read_metrics(folder: Path) -> Any:
 
 def _label_layer(folder: Path, name: str, metrics: Any) -> LayerData | None:
     store = folder / IMAGE / "labels" / name
-    if not (store / ".zattrs").is_file():
+    if not _is_group(store):
         logger.info("%s: not found, no %s layer", store, name)
         return None
     lab = _open_ngff(store)

@@ -3,7 +3,7 @@
 They live here, apart from the stage modules that use them, so that :mod:`cellpipe.config`
 (imported by the Snakefile at every start of snakemake and of every cluster job) validates a config
 without importing pandas, scipy, scikit-image, matplotlib or torch.  This module imports only the
-standard library and pydantic; a validator needing more imports it when it runs.  Every stage module
+standard library, pydantic and :mod:`cellpipe.layout`; a validator needing more imports it when it runs.  Every stage module
 re-exports its own models (``from cellpipe.segment import SegmentSettings`` keeps working), and
 :data:`STAGE_MODULES` names that module for each model.
 """
@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from cellpipe._base import StageSettings
+from cellpipe.layout import DEFAULT_OME_ZARR_VERSION
 
 __all__ = [
     "BUILTIN_MODELS",
@@ -30,6 +31,7 @@ __all__ = [
     "Network",
     "NormalizeSettings",
     "ObjectFilterSettings",
+    "OmeZarrSettings",
     "QCSettings",
     "ReportSettings",
     "SegmentSettings",
@@ -695,6 +697,27 @@ class ExportSettings(StageSettings):
     )
 
 
+# --------------------------------------------------------------------------- OME-Zarr
+
+
+class OmeZarrSettings(StageSettings):
+    """How the OME-Zarr image of each sample (image.ome.zarr, with its label images) is written."""
+
+    version: Literal["0.4", "0.5"] = Field(
+        DEFAULT_OME_ZARR_VERSION,
+        description="NGFF version of results/<sample>/image.ome.zarr and its labels: '0.4' (Zarr v2, metadata in "
+        "'.zattrs') or '0.5' (Zarr v3, metadata under the 'ome' key of 'zarr.json'). The rules declare the stores "
+        "by that file, so changing it makes the stores again. Both are read by every cellpipe step, napari-ome-zarr, "
+        "ome-zarr-py and validated by ome-zarr-models (config/README.md).",
+    )
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _unquoted_number(cls, value: object) -> object:
+        # YAML reads an unquoted `version: 0.5` as the number 0.5
+        return f"{value:g}" if isinstance(value, float) else value
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -968,6 +991,7 @@ STAGE_MODULES: dict[str, str] = {
     "MeasureSettings": "measure",
     "EvaluateSettings": "evaluate",
     "ExportSettings": "export",
+    "OmeZarrSettings": "io.omezarr",
     "QCSettings": "qc",
     "ReportSettings": "report",
     "SimulationSettings": "simulate",

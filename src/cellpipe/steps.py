@@ -464,9 +464,9 @@ def track_cells_step(
     run's record (``info``, JSON: update mode, search radius, optimiser outcome, timings, and
     ``inputs_read.tracker_config``: ``type, bytes, sha256`` of the tracker configuration's bytes as parsed).
 
-    ``labels_group``: the image's NGFF ``labels/.zattrs``, then written to list the label images
-    ``cells`` (``labels``) and ``tracks`` (``tracked``) for OME-Zarr readers.  ``tracked`` carries a
-    colour and :func:`track_label_properties` per track id in its ``image-label`` metadata."""
+    ``labels_group``: the image's NGFF ``labels`` group (its ``.zattrs`` or ``zarr.json``), then written to
+    list the label images ``cells`` (``labels``) and ``tracks`` (``tracked``) for OME-Zarr readers.  ``tracked``
+    carries a colour and :func:`track_label_properties` per track id in its ``image-label`` metadata."""
     from cellpipe.track import TrackSettings, relabel_frames, track_cells
 
     trk = TrackSettings.model_validate(settings)
@@ -489,7 +489,7 @@ def track_cells_step(
         tables.write_json({**result.info, "settings": trk.model_dump(mode="json"),
                            "inputs_read": {"tracker_config": tracker_read}}, info)
     if labels_group is not None:
-        # labels_group is <image>/labels/.zattrs (or the group itself); cells and tracks are folders in it
+        # labels_group is <image>/labels/.zattrs or zarr.json (or the group itself); cells and tracks are folders in it
         group = omezarr.store_path(labels_group)
         omezarr.write_labels_group(group.parent, [omezarr.store_path(labels).name, omezarr.store_path(tracked).name])
 

@@ -15,7 +15,11 @@ import pytest
 from cellpipe.export import MAX_CTC_LABEL, NAPARI_COLUMNS, SEGMENT_COLUMNS, ctc_segments, to_ctc, to_napari_tracks
 from cellpipe.io import omezarr, tables
 from cellpipe.io.ctc import TRACK_COLUMNS, check_ctc_tracks, read_ctc_results, write_ctc_results
+from cellpipe.layout import DEFAULT_OME_ZARR_VERSION, OME_ZARR_METADATA
 from cellpipe.steps_export import export_tracks_step
+
+OME_META = OME_ZARR_METADATA[DEFAULT_OME_ZARR_VERSION]
+"""The metadata file of an OME-Zarr store as the rules declare it (cellpipe.layout)."""
 
 SIZE = 6  # px, side of each square object
 SHAPE = (48, 48)
@@ -499,7 +503,7 @@ def test_export_step_names_the_image_and_its_label_images_in_the_geff(tmp_path: 
     omezarr.write_ome_image(image / "labels" / "tracks", masks, "tyx", PIXEL_UM, INTERVAL_MIN, name="tracks")
     omezarr.write_ome_image(image / "labels" / "cells", masks, "tyx", PIXEL_UM, INTERVAL_MIN, name="cells")
     tables.write_parquet(tracks, sample / "tracks.parquet")
-    export_tracks_step(image / "labels" / "tracks" / ".zattrs", sample / "tracks.parquet", None,
+    export_tracks_step(image / "labels" / "tracks" / OME_META, sample / "tracks.parquet", None,
                        sample / "tracks_napari.csv", sample / "tracks_napari_graph.json", None,
                        geff_store=sample / "tracks.geff")
     related = read_to_memory(str(sample / "tracks.geff"))["metadata"].related_objects
@@ -509,4 +513,4 @@ def test_export_step_names_the_image_and_its_label_images_in_the_geff(tmp_path: 
         ("labels", "../image.ome.zarr/labels/cells", "label"),
     ]
     for r in related:
-        assert (sample / "tracks.geff" / r.path / ".zattrs").is_file()
+        assert (sample / "tracks.geff" / r.path / OME_META).is_file()

@@ -12,9 +12,13 @@ import pytest
 from cellpipe.config import load_config, load_samples
 from cellpipe.filters import FILTER_REASONS, filter_objects, object_contrast, touching_border
 from cellpipe.io import omezarr
+from cellpipe.layout import DEFAULT_OME_ZARR_VERSION, OME_ZARR_METADATA
 from cellpipe.segment import SegmentSettings, estimate_diameter, segment_cells
 from cellpipe.settings import ObjectFilterSettings
 from cellpipe.steps import segment_cells_step
+
+OME_META = OME_ZARR_METADATA[DEFAULT_OME_ZARR_VERSION]
+"""The metadata file of an OME-Zarr store as the rules declare it (cellpipe.layout)."""
 
 # threshold + distance watershed without transform: on binary disks it finds the disks exactly
 EXACT = {"intensity_transform": "none", "background": "none", "threshold": "otsu", "smoothing_sigma_um": None,
@@ -139,7 +143,7 @@ def test_segmentation_records_what_the_filters_removed_per_frame() -> None:
 
 def test_a_sample_sheet_diameter_reaches_the_segmentation(tmp_path: Path) -> None:
     frames = _nuclei(2, radius=12.0)
-    image = tmp_path / "image.ome.zarr" / ".zattrs"
+    image = tmp_path / "image.ome.zarr" / OME_META
     omezarr.write_ome_image(image, (frames * 1000).astype(np.uint16)[:, None], "tcyx", 0.5, 5.0)
     normalized = tmp_path / "normalized.zarr"
     with omezarr.new_zarr_array(normalized, (2, 1, 160, 160), "float32", {}) as out:
@@ -151,7 +155,7 @@ def test_a_sample_sheet_diameter_reaches_the_segmentation(tmp_path: Path) -> Non
     found = {}
     for name, row in rows.items():
         info = tmp_path / f"{name}.json"
-        segment_cells_step(normalized, image, {**base, **row.segment_overrides()}, tmp_path / name / ".zattrs", info)
+        segment_cells_step(normalized, image, {**base, **row.segment_overrides()}, tmp_path / name / OME_META, info)
         found[name] = json.loads(info.read_text())
     assert found["a"]["diameter_px"] == pytest.approx(24.0) and found["a"]["diameter_source"] == "settings"
     assert found["b"]["diameter_source"] == "estimate" and found["b"]["diameter_estimate"]["passes"][0]["diameter_px"] == 10.0

@@ -105,10 +105,11 @@ def test_axes_in_another_order_and_without_channels(tmp_path: Path) -> None:
             np.testing.assert_array_equal(raw.data[t], data[:, t])
 
 
-def test_cellpipes_own_image_reads_back(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_cellpipes_own_image_reads_back(tmp_path: Path, version: str) -> None:
     data = movie((3, 2, 40, 48), seed=3)
     path = tmp_path / "results" / "s1" / "image.ome.zarr"
-    omezarr.write_ome_image(path, data, "tcyx", 0.4, 5.0, ["dapi", "gfp"], name="s1")
+    omezarr.write_ome_image(path, data, "tcyx", 0.4, 5.0, ["dapi", "gfp"], name="s1", version=version)
     header = inspect_movie(path)
     assert header.shape_tcyx == (3, 2, 40, 48) and header.channel_names == ("dapi", "gfp")
     assert header.pixel_size_um == pytest.approx(0.4) and header.frame_interval_min == pytest.approx(5.0)

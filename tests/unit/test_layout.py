@@ -14,9 +14,31 @@ REPO = Path(__file__).resolve().parents[2]
 RULE_FILES = [REPO / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))]
 
 
+NOT_TEMPLATES = {"DEFAULT_OME_ZARR_VERSION"}
+"""Upper-case strings of cellpipe.layout that are no paths."""
+
+
 def templates() -> dict[str, str]:
     """Every path template of cellpipe.layout, by its name."""
-    return {name: value for name, value in vars(layout).items() if name.isupper() and isinstance(value, str)}
+    return {
+        name: value for name, value in vars(layout).items()
+        if name.isupper() and isinstance(value, str) and name not in NOT_TEMPLATES
+    }
+
+
+@pytest.mark.parametrize(("version", "meta"), [("0.4", ".zattrs"), ("0.5", "zarr.json")])
+def test_ome_zarr_stores_are_declared_by_their_versions_metadata_file(version: str, meta: str) -> None:
+    """The rules declare each OME-Zarr store by the metadata file of the NGFF version written (the writer
+    reads the version from that name), and the default templates are the default version's."""
+    assert layout.ome_zarr(layout.IMAGE_STORE, version) == f"{{results}}/{{sample}}/image.ome.zarr/{meta}"
+    assert layout.ome_zarr(layout.LABELS_GROUP_STORE, version) == f"{{results}}/{{sample}}/image.ome.zarr/labels/{meta}"
+    assert layout.ome_zarr(layout.CELL_LABELS_STORE, version).endswith(f"image.ome.zarr/labels/cells/{meta}")
+    assert layout.ome_zarr(layout.TRACK_LABELS_STORE, version).endswith(f"image.ome.zarr/labels/tracks/{meta}")
+    default = layout.OME_ZARR_METADATA[layout.DEFAULT_OME_ZARR_VERSION]
+    assert layout.IMAGE == f"{layout.IMAGE_STORE}/{default}" and layout.TRACK_LABELS.endswith(f"tracks/{default}")
+    assert PipelineConfig().ome_zarr.version == layout.DEFAULT_OME_ZARR_VERSION
+    with pytest.raises(ValueError, match="0.3"):
+        layout.ome_zarr(layout.IMAGE_STORE, "0.3")
 
 
 def test_every_top_level_template_is_listed_and_its_name_reserved():

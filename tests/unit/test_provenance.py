@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cellpipe import replay
+from cellpipe import layout, replay
 from cellpipe.io.checksums import describe_path, file_sha256, files_under, tree_digest
 from cellpipe.provenance import (
     SCHEMA_VERSION,
@@ -405,7 +405,7 @@ def test_a_movie_replaced_with_its_mtime_restored_is_caught(workdir: Path, monke
 
     first = real_movie(workdir, 0)
     ingest("data/movie.tif", "results/s1/image.ome.zarr")
-    inputs = {**INPUTS, "image": "results/s1/image.ome.zarr/.zattrs"}
+    inputs = {**INPUTS, "image": layout.path(layout.IMAGE, "results", sample="s1")}
     record_provenance_step("s1", inputs, CONFIG, "results/s1/provenance.json", model_path="models/weights.pth")
     record = json.loads((workdir / "results/s1/provenance.json").read_text())
     assert record["as_read"][0] == {"role": "movie", "path": "data/movie.tif", "read_by": "ingest_movie", "sha256": sha(first),

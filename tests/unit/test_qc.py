@@ -9,9 +9,13 @@ import pandas as pd
 import pytest
 
 from cellpipe.io import omezarr, tables
+from cellpipe.layout import DEFAULT_OME_ZARR_VERSION, OME_ZARR_METADATA
 from cellpipe.qc import QCSettings, assess_quality, border_tracks, count_jumps, qc_headline
 from cellpipe.report import build_sample_report, build_summary_report, qc_body, summary_row
 from cellpipe.steps_qc import assess_quality_step
+
+OME_META = OME_ZARR_METADATA[DEFAULT_OME_ZARR_VERSION]
+"""The metadata file of an OME-Zarr store as the rules declare it (cellpipe.layout)."""
 
 FRAME_SHAPE = (50, 60)  # (height, width) px
 DIAMETER_PX = 10.0  # margin: 5 px
@@ -173,7 +177,7 @@ def test_step_writes_qc_json(tmp_path) -> None:
     tables.write_parquet(_tracks(), paths["tracks.parquet"])
     tables.write_parquet(_metrics(short=3), paths["track_metrics.parquet"])
     tables.write_tsv(_counts([10, 10, 11, 10]), paths["counts.tsv"])
-    assess_quality_step("s1", image / ".zattrs", paths["segmentation.json"], paths["tracking.json"],
+    assess_quality_step("s1", image / OME_META, paths["segmentation.json"], paths["tracking.json"],
                         paths["tracks.parquet"], paths["track_metrics.parquet"], paths["counts.tsv"],
                         QCSettings().model_dump(mode="json"), tmp_path / "qc.json")
     qc = json.loads((tmp_path / "qc.json").read_text())

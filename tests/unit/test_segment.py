@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from skimage.draw import disk
 from test_segment_classical import BASELINE  # round-nuclei settings, independent of ClassicalSettings' defaults
 
+from cellpipe.layout import DEFAULT_OME_ZARR_VERSION, OME_ZARR_METADATA
 from cellpipe.segment import (
     ClassicalSettings,
     SegmentSettings,
@@ -28,6 +29,9 @@ from cellpipe.segment import (
 )
 
 from cellpose_helpers import save_untrained_cpnet
+
+OME_META = OME_ZARR_METADATA[DEFAULT_OME_ZARR_VERSION]
+"""The metadata file of an OME-Zarr store as the rules declare it (cellpipe.layout)."""
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:Sparse invariant checks:UserWarning"),
@@ -549,7 +553,7 @@ def step_inputs(tmp_path: Path, nuclei) -> dict[str, Path]:
     from cellpipe.io import omezarr
 
     frames, _, pixel_size = nuclei
-    image = tmp_path / "image.ome.zarr" / ".zattrs"
+    image = tmp_path / "image.ome.zarr" / OME_META
     omezarr.write_ome_image(image, (frames[:, None] * 1000).astype(np.uint16), "tcyx", pixel_size, 5.0)
     normalized = tmp_path / "normalized.zarr"
     with omezarr.new_zarr_array(normalized, (len(frames), 1, *frames.shape[1:]), "float32", {}) as out:
@@ -585,11 +589,11 @@ def test_out_of_memory_is_a_clear_error_and_a_retry_with_half_the_batch_succeeds
     from cellpipe.steps import segment_cells_step
 
     settings = _cellpose(SHIPPED, batch_size=4, device="cpu").model_dump(mode="json")
-    reference = tmp_path / "reference" / "labels" / ".zattrs"
+    reference = tmp_path / "reference" / "labels" / OME_META
     segment_cells_step(step_inputs["normalized"], step_inputs["image"], settings, reference, tmp_path / "reference.json")
 
     passes = _limit_network_tiles(monkeypatch, limit=2)
-    labels, info = tmp_path / "out" / "labels" / ".zattrs", tmp_path / "out" / "segmentation.json"
+    labels, info = tmp_path / "out" / "labels" / OME_META, tmp_path / "out" / "segmentation.json"
     with pytest.raises(SegmentationOutOfMemory, match=r"image\.ome\.zarr: segmentation ran out of memory on cpu with 4 tile\(s\)") as err:
         segment_cells_step(step_inputs["normalized"], step_inputs["image"], settings, labels, info, batch_divisor=1)
     assert "batch_size" in str(err.value) and "retries" in str(err.value)
@@ -624,7 +628,7 @@ def test_segmentation_records_the_checksum_of_the_model_file_it_loaded(
     shutil.copyfile(SHIPPED, model)
     data = model.read_bytes()
     settings = _cellpose(model, device="cpu").model_dump(mode="json")
-    labels, info = tmp_path / "out" / "labels" / ".zattrs", tmp_path / "segmentation.json"
+    labels, info = tmp_path / "out" / "labels" / OME_META, tmp_path / "segmentation.json"
     segment_cells_step(step_inputs["normalized"], step_inputs["image"], settings, labels, info)
     record = json.loads(info.read_text())
     expected = {"type": "file", "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
@@ -640,7 +644,7 @@ def test_segmentation_records_the_checksum_of_the_model_file_it_loaded(
         return loaded
 
     monkeypatch.setattr(segment, "load_segmentation_model", load_then_rewrite)
-    again = tmp_path / "again" / "labels" / ".zattrs"
+    again = tmp_path / "again" / "labels" / OME_META
     with pytest.raises(ChangedWhileRead, match="weights.pth: changed while it was being read"):
         segment_cells_step(step_inputs["normalized"], step_inputs["image"], settings, again, tmp_path / "again.json")
     assert not (tmp_path / "again.json").exists() and not again.parent.exists()

@@ -12,6 +12,7 @@ import pytest
 from skimage.draw import disk
 
 from cellpipe.io import omezarr
+from cellpipe.layout import DEFAULT_OME_ZARR_VERSION, OME_ZARR_METADATA
 from cellpipe.provenance import benchmark_timings
 from cellpipe.steps import (
     PART_KEYS,
@@ -22,6 +23,9 @@ from cellpipe.steps import (
     segment_frames_step,
 )
 from cellpipe.steps_provenance import read_benchmarks, record_provenance_step
+
+OME_META = OME_ZARR_METADATA[DEFAULT_OME_ZARR_VERSION]
+"""The metadata file of an OME-Zarr store as the rules declare it (cellpipe.layout)."""
 
 # ----------------------------------------------------------------------------- the split
 
@@ -75,7 +79,7 @@ def _disk_movie(n_frames: int = N_FRAMES, shape: tuple[int, int] = (64, 80)) -> 
 def step_inputs(tmp_path: Path) -> dict[str, Path]:
     """What rule segment_cells / segment_frames read: the OME-Zarr image and its normalized movie (2 channels)."""
     frames = _disk_movie()
-    image = tmp_path / "image.ome.zarr" / ".zattrs"
+    image = tmp_path / "image.ome.zarr" / OME_META
     stack = np.stack([frames, frames[::-1]], axis=1)  # channel 1 differs: the channel setting is honoured
     omezarr.write_ome_image(image, (np.clip(stack, 0, None) * 1000).astype(np.uint16), "tcyx", 0.5, 2.0)
     normalized = tmp_path / "normalized.zarr"
@@ -96,7 +100,7 @@ def _scattered(tmp_path: Path, step_inputs: dict[str, Path], n_parts: int, name:
         parts.append(tmp_path / "segment_parts" / f"{n_parts}" / f"{p}.zarr")
         infos.append(tmp_path / "segment_parts" / f"{n_parts}" / f"{p}.json")
         segment_frames_step(step_inputs["normalized"], step_inputs["image"], SETTINGS, p, n_parts, parts[-1], infos[-1])
-    labels, info = tmp_path / name / "labels" / "cells" / ".zattrs", tmp_path / name / "segmentation.json"
+    labels, info = tmp_path / name / "labels" / "cells" / OME_META, tmp_path / name / "segmentation.json"
     gather_segments_step(step_inputs["normalized"], step_inputs["image"], parts, infos, labels, info)
     return labels, info
 
@@ -107,7 +111,7 @@ def _store_files(store: Path) -> dict[str, bytes]:
 
 @pytest.fixture()
 def one_pass(tmp_path: Path, step_inputs: dict[str, Path]) -> tuple[Path, Path]:
-    labels, info = tmp_path / "one_pass" / "labels" / "cells" / ".zattrs", tmp_path / "one_pass" / "segmentation.json"
+    labels, info = tmp_path / "one_pass" / "labels" / "cells" / OME_META, tmp_path / "one_pass" / "segmentation.json"
     segment_cells_step(step_inputs["normalized"], step_inputs["image"], SETTINGS, labels, info)
     return labels, info
 
@@ -181,7 +185,7 @@ def test_parts_that_do_not_fit_together_are_refused(tmp_path: Path, step_inputs:
         for p in range(n_parts):
             paths[p, n_parts] = (tmp_path / f"{p}-of-{n_parts}.zarr", tmp_path / f"{p}-of-{n_parts}.json")
             segment_frames_step(step_inputs["normalized"], step_inputs["image"], SETTINGS, p, n_parts, *paths[p, n_parts])
-    labels, info = tmp_path / "out" / "cells" / ".zattrs", tmp_path / "out" / "segmentation.json"
+    labels, info = tmp_path / "out" / "cells" / OME_META, tmp_path / "out" / "segmentation.json"
     cases = [
         ([(0, 3), (1, 2), (2, 3)], r"1-of-2\.json: expected part 1 of 3 \(frames 3-4 of a movie of 7\), found part 1 of 2"),
         ([(1, 3), (0, 3), (2, 3)], r"1-of-3\.json: expected part 0 of 3"),
@@ -226,19 +230,19 @@ def test_cellpose_parts_on_a_cpu_equal_the_one_pass(tmp_path: Path) -> None:
 
     movie = make_nuclei_movie(n_frames=3, shape=(64, 64), seed=4)
     frames = (movie.image.astype(np.float32) - movie.image.min()) / float(np.ptp(movie.image))
-    image = tmp_path / "image.ome.zarr" / ".zattrs"
+    image = tmp_path / "image.ome.zarr" / OME_META
     omezarr.write_ome_image(image, movie.image[:, None], "tcyx", movie.pixel_size_um, 5.0)
     normalized = tmp_path / "normalized.zarr"
     with omezarr.new_zarr_array(normalized, (3, 1, 64, 64), "float32", {}) as out:
         out[:] = frames[:, None]
     model = Path(__file__).resolve().parents[2] / "resources" / "models" / "cellpipe_nuclei" / "weights.pth"
     settings = {"method": "cellpose", "cellpose": {"model": str(model), "device": "cpu", "batch_size": 2}}
-    ref_labels, ref_info = tmp_path / "ref" / "cells" / ".zattrs", tmp_path / "ref" / "segmentation.json"
+    ref_labels, ref_info = tmp_path / "ref" / "cells" / OME_META, tmp_path / "ref" / "segmentation.json"
     segment_cells_step(normalized, image, settings, ref_labels, ref_info)
     parts = [(tmp_path / f"{p}.zarr", tmp_path / f"{p}.json") for p in range(3)]
     for p, (part, part_info) in enumerate(parts):
         segment_frames_step(normalized, image, settings, p, 3, part, part_info)
-    labels, info = tmp_path / "out" / "cells" / ".zattrs", tmp_path / "out" / "segmentation.json"
+    labels, info = tmp_path / "out" / "cells" / OME_META, tmp_path / "out" / "segmentation.json"
     gather_segments_step(normalized, image, [p for p, _ in parts], [i for _, i in parts], labels, info)
     reference = np.asarray(omezarr.open_ome_image(ref_labels).data)
     assert reference.max() >= 3

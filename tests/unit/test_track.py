@@ -13,7 +13,11 @@ import pytest
 from pydantic import ValidationError
 from skimage.draw import disk
 
+from cellpipe.layout import DEFAULT_OME_ZARR_VERSION, OME_ZARR_METADATA
 from cellpipe.track import LINEAGE_COLUMNS, TRACK_COLUMNS, TrackSettings, track_cells, tracker_configuration
+
+OME_META = OME_ZARR_METADATA[DEFAULT_OME_ZARR_VERSION]
+"""The metadata file of an OME-Zarr store as the rules declare it (cellpipe.layout)."""
 
 CONFIG_PATH = Path(__file__).resolve().parents[2] / "resources" / "tracker" / "cellpipe_tracker.json"
 PIXEL_UM = 0.5
@@ -619,14 +623,14 @@ def test_track_step_records_the_checksum_of_the_tracker_configuration_it_parsed(
     from cellpipe.io import omezarr
     from cellpipe.steps import track_cells_step
 
-    image, labels = tmp_path / "image.ome.zarr" / ".zattrs", tmp_path / "image.ome.zarr" / "labels" / "cells" / ".zattrs"
+    image, labels = tmp_path / "image.ome.zarr" / OME_META, tmp_path / "image.ome.zarr" / "labels" / "cells" / OME_META
     omezarr.write_ome_image(image, (lines_movie > 0).astype(np.uint16)[:, np.newaxis], "tcyx", PIXEL_UM, INTERVAL_MIN)
     omezarr.write_ome_image(labels, lines_movie, "tyx", PIXEL_UM, INTERVAL_MIN)
     tracker = tmp_path / "tracker.json"
     data = CONFIG_PATH.read_bytes() + b"\n"  # the shipped configuration, other bytes
     tracker.write_bytes(data)
     track_cells_step(labels, image, tracker, {}, tmp_path / "tracks.parquet", tmp_path / "lineage.parquet",
-                     tmp_path / "image.ome.zarr" / "labels" / "tracks" / ".zattrs", info=tmp_path / "tracking.json")
+                     tmp_path / "image.ome.zarr" / "labels" / "tracks" / OME_META, info=tmp_path / "tracking.json")
     info = json.loads((tmp_path / "tracking.json").read_text())
     assert info["inputs_read"] == {"tracker_config": {"type": "file", "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}}
     assert info["n_tracks"] == 3

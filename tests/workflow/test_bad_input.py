@@ -89,6 +89,7 @@ import pandas as pd
 import pytest
 import tifffile
 
+from cellpipe import layout
 from cellpipe.io.movies import write_ome_tiff
 
 from conftest import default_config, run_snakemake, write_workdir
@@ -468,7 +469,7 @@ def test_cluster_jobs_do_not_redo_the_header_checks(tmp_path: Path) -> None:
     later = good_movie(workdir, "later.ome.tif")
     write_workdir(workdir, config, HEADER + row("ok", good_movie(workdir)) + row("later", later))
     (workdir / later).write_bytes((workdir / later).read_bytes()[:300])  # cut short
-    target = "results/ok/image.ome.zarr/.zattrs"
+    target = layout.path(layout.IMAGE, "results", sample="ok")
 
     main = run_snakemake(workdir, "--dry-run", target, timeout=120)
     assert main.returncode != 0
@@ -513,7 +514,7 @@ def test_nan_pixels_stop_the_ingest_job_and_leave_no_image(tmp_path: Path) -> No
     write_workdir(workdir, tiny_config(), HEADER + row("nanny", "data/nanny.ome.tif"))
     before = snapshot(workdir)
 
-    proc = run_snakemake(workdir, "results/nanny/image.ome.zarr/.zattrs", timeout=300)
+    proc = run_snakemake(workdir, layout.path(layout.IMAGE, "results", sample="nanny"), timeout=300)
 
     assert proc.returncode != 0
     line = error_line(proc.stderr + proc.stdout, "1 NaN or infinite pixels")
@@ -636,7 +637,7 @@ def test_a_sheet_pixel_size_far_from_the_files_is_used_with_one_loud_warning_per
         assert warnings == [expected], start
     assert not (workdir / "results").exists()
 
-    proc = run_snakemake(workdir, "results/big/image.ome.zarr/.zattrs", timeout=300)
+    proc = run_snakemake(workdir, layout.path(layout.IMAGE, "results", sample="big"), timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.startswith("cellpipe: warning:")] == [expected]
     log = (workdir / "results" / "logs" / "ingest_movie" / "big.log").read_text(encoding="utf-8")
@@ -652,7 +653,7 @@ def test_memory_requests_come_from_the_movies_header(tmp_path: Path) -> None:
     workdir = tmp_path / "work"
     workdir.mkdir()
     write_workdir(workdir, config, HEADER + row("small", good_movie(workdir)))
-    target = "results/small/image.ome.zarr/labels/cells/.zattrs"
+    target = layout.path(layout.CELL_LABELS, "results", sample="small")
 
     def requests(*args: str) -> dict[str, int]:
         proc = run_snakemake(workdir, "--dry-run", target, *args, timeout=120)

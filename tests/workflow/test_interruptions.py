@@ -186,7 +186,11 @@ def interrupted(tmp_path_factory) -> dict:
         "cells_left": sorted(p.name for p in (labels / "cells").rglob("*")) if (labels / "cells").is_dir() else None,
         "info_left": (workdir / "results" / "tiny" / "segmentation.json").exists(),
         "partial": partial,
-        "partial_chunks": sorted(p.name for p in (partial[0] / "s0").iterdir() if p.name.isdigit()) if partial else [],
+        # one folder per frame: s0/<t> in Zarr v2 (NGFF 0.4), s0/c/<t> in Zarr v3 (0.5)
+        "partial_chunks": sorted(
+            p.name for p in next(d for d in (partial[0] / "s0" / "c", partial[0] / "s0") if d.is_dir()).iterdir()
+            if p.name.isdigit()
+        ) if partial else [],
         "incomplete": sorted(
             base64.urlsafe_b64decode(p.name).decode() for p in (snakemake_dir / "incomplete").iterdir()
         ) if (snakemake_dir / "incomplete").is_dir() else [],
@@ -207,7 +211,7 @@ def test_a_killed_segmentation_leaves_nothing_that_looks_complete(interrupted: d
     outputs incomplete and still holds its lock (SIGKILL gave it no chance to clean up)."""
     assert 1 <= interrupted["frames"] < TINY["n_frames"]
     # Snakemake makes the folder of a declared output before the job starts: labels/cells/ is there, empty
-    # (no .zattrs: the output segment_cells declares is missing); no labels/.zattrs, no labels/tracks
+    # (no metadata file: the output segment_cells declares is missing); no labels group, no labels/tracks
     assert interrupted["labels_left"] == sorted([*(p.name for p in interrupted["partial"]), "cells"])
     assert interrupted["cells_left"] == []
     assert not interrupted["info_left"]
@@ -251,7 +255,7 @@ def test_resumed_run_equals_the_uninterrupted_one_byte_for_byte(reference: Path,
                  "normalization.tsv", "ctc/res_track.txt", "ctc/mask000.tif", "ctc_segments.tsv", "tracks_napari.csv"):
         assert f"tiny/{name}" in expected, name
     for labels in ("cells", "tracks"):
-        chunks = [n for n in expected if re.fullmatch(rf"tiny/image\.ome\.zarr/labels/{labels}/s0/\d+/0/0", n)]
+        chunks = [n for n in expected if re.fullmatch(rf"tiny/image\.ome\.zarr/labels/{labels}/s0/(c/)?\d+/0/0", n)]
         assert len(chunks) == TINY["n_frames"], (labels, chunks)  # one chunk per frame
     res, ref = workdir / "results" / "tiny", reference / "results" / "tiny"
     assert provenance_without_run_details(res / "provenance.json") == provenance_without_run_details(ref / "provenance.json")

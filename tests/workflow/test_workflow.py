@@ -14,8 +14,22 @@ import pytest
 import tifffile
 import yaml
 
+from cellpipe import layout
+from cellpipe.io.omezarr import ngff_attributes
+
 import browser
 from conftest import BIN, REPO, default_config, run_snakemake, snakemake_env, write_workdir
+
+OME_META = layout.OME_ZARR_METADATA[layout.DEFAULT_OME_ZARR_VERSION]
+"""The metadata file of the run's OME-Zarr stores (the default NGFF version; config/README.md)."""
+
+
+def ngff_attrs(store: Path) -> dict:
+    """The NGFF attributes of the OME-Zarr group ``store`` (NGFF 0.5's ``ome`` key unpacked)."""
+    import zarr
+
+    return ngff_attributes(dict(zarr.open_group(str(store), mode="r").attrs))
+
 
 pytestmark = pytest.mark.workflow
 
@@ -100,9 +114,10 @@ def tiny_run(tmp_path_factory) -> Path:
 def test_all_outputs_written(tiny_run: Path) -> None:
     res = tiny_run / "results"
     for rel in [
-        "tiny/image.ome.zarr/.zattrs", "tiny/normalized.zarr/.zarray", "tiny/normalization.tsv",
-        "tiny/image.ome.zarr/labels/cells/.zattrs", "tiny/segmentation.json", "tiny/tracks.parquet",
-        "tiny/lineage.parquet", "tiny/image.ome.zarr/labels/tracks/.zattrs", "tiny/image.ome.zarr/labels/.zattrs", "tiny/cells.parquet",
+        f"tiny/image.ome.zarr/{OME_META}", "tiny/normalized.zarr/.zarray", "tiny/normalization.tsv",
+        f"tiny/image.ome.zarr/labels/cells/{OME_META}", "tiny/segmentation.json", "tiny/tracks.parquet",
+        "tiny/lineage.parquet", f"tiny/image.ome.zarr/labels/tracks/{OME_META}", f"tiny/image.ome.zarr/labels/{OME_META}",
+        "tiny/cells.parquet",
         "tiny/track_metrics.parquet", "tiny/counts.tsv", "tiny/report.html", "summary.html",
         "logs/segment_cells/tiny.log", "benchmarks/segment_cells/tiny.tsv",
         "tiny/ctc/res_track.txt", "tiny/ctc/mask000.tif", "tiny/ctc_segments.tsv", "tiny/tracks_napari.csv",
@@ -148,7 +163,7 @@ def test_napari_reader_opens_the_results_folder(tiny_run: Path) -> None:
     features = next(kwargs["features"] for _, kwargs, kind in read if kind == "tracks")
     np.testing.assert_allclose(features[["time_min", "y_um", "x_um"]].to_numpy(), csv[["t_min", "y_um", "x_um"]].to_numpy())
     assert sorted(layers) == ["cells", "tiny", "tracks", "tracks (lineage)"]
-    scale = json.loads((folder / "image.ome.zarr" / ".zattrs").read_text())["multiscales"][0]["datasets"][0][
+    scale = ngff_attrs(folder / "image.ome.zarr")["multiscales"][0]["datasets"][0][
         "coordinateTransformations"][0]["scale"]
     for layer in layers.values():
         np.testing.assert_allclose(layer.scale, [scale[0], scale[-2], scale[-1]])
@@ -172,12 +187,12 @@ def test_every_ome_zarr_group_of_the_run_is_valid_ngff(tiny_run: Path) -> None:
                 image / "labels" / "tracks": "ImageLabel"}
     for path, kind in expected.items():
         with warnings.catch_warnings(action="error", category=ValidationWarning):
-            model = open_ome_zarr(zarr.open_group(str(path), mode="r"), version="0.4")
+            model = open_ome_zarr(zarr.open_group(str(path), mode="r"), version=layout.DEFAULT_OME_ZARR_VERSION)
         assert type(model).__name__ == kind, path
-    channels = json.loads((image / ".zattrs").read_text())["omero"]["channels"]
+    channels = ngff_attrs(image)["omero"]["channels"]
     assert channels and all(c["color"] and c["window"]["min"] <= c["window"]["start"] < c["window"]["end"]
                             <= c["window"]["max"] for c in channels)
-    meta = json.loads((image / "labels" / "tracks" / ".zattrs").read_text())["image-label"]
+    meta = ngff_attrs(image / "labels" / "tracks")["image-label"]
     tracks = pd.read_parquet(tiny_run / "results" / "tiny" / "tracks.parquet")
     assert [p["label-value"] for p in meta["properties"]] == sorted(tracks["track_id"].unique())
     assert [c["label-value"] for c in meta["colors"]] == [p["label-value"] for p in meta["properties"]]
@@ -207,7 +222,7 @@ def test_exports_are_in_physical_units_geff_validates_and_ctc_masks_are_calibrat
     from cellpipe.io.ctc import read_ctc_pixel_size
 
     sample = tiny_run / "results" / "tiny"
-    scale = json.loads((sample / "image.ome.zarr" / ".zattrs").read_text())["multiscales"][0]["datasets"][0]
+    scale = ngff_attrs(sample / "image.ome.zarr")["multiscales"][0]["datasets"][0]
     t_scale, _, y_scale, x_scale = next(c["scale"] for c in scale["coordinateTransformations"] if c["type"] == "scale")
     tracks = pd.read_parquet(sample / "tracks.parquet")
     csv = pd.read_csv(sample / "tracks_napari.csv")
@@ -235,7 +250,7 @@ def test_exports_are_in_physical_units_geff_validates_and_ctc_masks_are_calibrat
     related = mem["metadata"].related_objects
     assert [(r.type, r.node_prop) for r in related] == [("image", None), ("labels", "track_id"), ("labels", "label")]
     for r in related:  # paths relative to the geff store lead to the image and its label images
-        assert (sample / "tracks.geff" / r.path / ".zattrs").is_file(), r.path
+        assert (sample / "tracks.geff" / r.path / OME_META).is_file(), r.path
 
     assert read_ctc_pixel_size(sample / "ctc" / "mask000.tif") == pytest.approx(x_scale, rel=1e-6)
 
@@ -639,9 +654,9 @@ def test_deleted_results_come_back_and_a_replaced_movie_is_caught(tiny_run: Path
     assert "rule segment_cells:" in planned and "rule ingest_movie:" not in planned
     proc = run_snakemake(copy)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    assert (res / "image.ome.zarr" / "labels" / "cells" / ".zattrs").is_file() and (res / "tracks.parquet").is_file()
-    listed = json.loads((res / "image.ome.zarr" / "labels" / ".zattrs").read_text())["labels"]
-    assert sorted(listed) == ["cells", "tracks"] and all((res / "image.ome.zarr" / "labels" / n / ".zattrs").is_file() for n in listed)
+    assert (res / "image.ome.zarr" / "labels" / "cells" / OME_META).is_file() and (res / "tracks.parquet").is_file()
+    listed = ngff_attrs(res / "image.ome.zarr" / "labels")["labels"]
+    assert sorted(listed) == ["cells", "tracks"] and all((res / "image.ome.zarr" / "labels" / n / OME_META).is_file() for n in listed)
     again = run_snakemake(copy, "--dry-run")
     assert "Nothing to be done" in again.stdout + again.stderr, again.stderr[-2000:]
 
@@ -707,7 +722,7 @@ def test_ctc_export_off_plans_no_ctc_outputs(tmp_path: Path) -> None:
     assert "rule export_tracks:" in planned and "ctc_segments.tsv" not in planned and "results/tiny/ctc," not in planned
     evaluate = planned[planned.index("rule evaluate_sample:"):]
     evaluate = evaluate[:evaluate.index("\n\n")]
-    assert "results/tiny/image.ome.zarr/labels/tracks/.zattrs" in evaluate and "results/tiny/tracks.parquet" in evaluate
+    assert f"results/tiny/image.ome.zarr/labels/tracks/{OME_META}" in evaluate and "results/tiny/tracks.parquet" in evaluate
 
 
 def test_export_bioimageio_plans_the_shipped_model_and_a_trained_one(tmp_path: Path) -> None:

@@ -80,11 +80,12 @@ def model_file(model, kind):
 # The OME-Zarr image of a sample holds its label images in its NGFF labels group (image.ome.zarr/labels/
 # cells, .../tracks), so napari-ome-zarr and other OME-Zarr readers open them over the image. Snakemake
 # allows no output inside a directory() output, so each store is declared by its metadata file; the
-# cellpipe.io.omezarr readers and writers accept either the store or that file.
-IMAGE = results_path(layout.IMAGE)
-CELL_LABELS = results_path(layout.CELL_LABELS)
-TRACK_LABELS = results_path(layout.TRACK_LABELS)
-LABELS_GROUP = results_path(layout.LABELS_GROUP)
+# cellpipe.io.omezarr readers and writers accept either the store or that file. The file names the NGFF
+# version (ome_zarr.version: .zattrs for 0.4, zarr.json for 0.5), and the writers write the version it names.
+IMAGE = results_path(layout.ome_zarr(layout.IMAGE_STORE, CFG.ome_zarr.version))
+CELL_LABELS = results_path(layout.ome_zarr(layout.CELL_LABELS_STORE, CFG.ome_zarr.version))
+TRACK_LABELS = results_path(layout.ome_zarr(layout.TRACK_LABELS_STORE, CFG.ome_zarr.version))
+LABELS_GROUP = results_path(layout.ome_zarr(layout.LABELS_GROUP_STORE, CFG.ome_zarr.version))
 NORMALIZED = results_path(layout.NORMALIZED)
 NORMALIZATION = results_path(layout.NORMALIZATION)
 SEGMENTATION_INFO = results_path(layout.SEGMENTATION_INFO)
@@ -380,7 +381,7 @@ def provenance_inputs(wildcards):
         "model": segmentation_model(wildcards),
         # the outputs of the jobs that read the movie, the model, the tracker configuration and the ground truth
         # hold the sha256 of the bytes they read, which the record compares with the files now
-        "image": results_path(layout.IMAGE, sample=sample),
+        "image": results_path(layout.ome_zarr(layout.IMAGE_STORE, CFG.ome_zarr.version), sample=sample),
         "segmentation_info": results_path(layout.SEGMENTATION_INFO, sample=sample),
         "tracking_info": results_path(layout.TRACKING_INFO, sample=sample),
         "evaluation": [results_path(layout.EVALUATION, sample=sample)] if row.ground_truth else [],

@@ -39,12 +39,12 @@ __all__ = ["related_image_objects", "write_track_geff"]
 
 
 def related_image_objects(store: PathLike, image: PathLike) -> list[dict[str, str]]:
-    """geff related objects for the OME-Zarr ``image`` (the store, or its ``.zattrs``) seen from the geff
-    ``store``: the image, and its label images ``tracks`` (pixel values = ``track_id``) and ``cells``
-    (pixel values = ``label``) where they exist, each path relative to ``store``."""
-    image = Path(image)
-    if image.name in (".zattrs", ".zgroup"):
-        image = image.parent
+    """geff related objects for the OME-Zarr ``image`` (the store, or its metadata file; NGFF 0.4 or 0.5)
+    seen from the geff ``store``: the image, and its label images ``tracks`` (pixel values = ``track_id``)
+    and ``cells`` (pixel values = ``label``) where they exist, each path relative to ``store``."""
+    from cellpipe.io.omezarr import store_path, stored_ngff_version
+
+    image = store_path(image)
     base = Path(store)
 
     def rel(path: Path) -> str:
@@ -52,7 +52,7 @@ def related_image_objects(store: PathLike, image: PathLike) -> list[dict[str, st
 
     out = [{"type": "image", "path": rel(image)}]
     for name, prop in (("tracks", "track_id"), ("cells", "label")):
-        if (image / "labels" / name / ".zattrs").is_file():
+        if stored_ngff_version(image / "labels" / name) is not None:
             out.append({"type": "labels", "path": rel(image / "labels" / name), "node_prop": prop})
     return out
 

@@ -1,4 +1,4 @@
-"""OME-Zarr (NGFF 0.4, Zarr v2 on disk) images and plain Zarr arrays.
+"""OME-Zarr images, NGFF 0.5 (Zarr v3) or 0.4 (Zarr v2), and plain Zarr arrays.
 
 Every array is chunked one frame per chunk, so stages read and write frame by
 frame.  Physical units are written into the NGFF metadata: space in
@@ -21,9 +21,17 @@ every frame (the track ids of ``labels/tracks``), an RGBA colour and properties
 per label value in ``image-label``.  Every reader in the package reads level 0
 (``s0``, the first dataset of ``multiscales``).
 
-NGFF 0.4 (Zarr v2) only: the workflow declares these stores by their ``.zattrs``
-files; NGFF 0.5 would put the metadata in ``zarr.json`` (Zarr v3), see
-config/README.md.
+Both NGFF versions are written and read.  The workflow declares each store by its
+metadata file (``.zattrs`` for 0.4, ``zarr.json`` for 0.5, :func:`cellpipe.layout.ome_zarr`)
+and the writer takes the version from that name (:func:`ngff_version_of`), so the config's
+``ome_zarr.version`` reaches it through the rules' paths alone.  0.5 keeps the NGFF metadata
+under the ``ome`` key of the group's attributes (``cellpipe`` stays beside it); readers see
+both in 0.4's shape (:func:`ngff_attributes`).  0.5 is the default (``ome_zarr.version``)
+because every reader that matters here reads it on the installed versions: ome-zarr-models
+1.7 validates image, labels group and label images, napari-ome-zarr 0.10.0 opens image and
+both label layers with the µm / minute scale, ome-zarr-py 0.18 reads every level, and
+ome-zarr-py itself writes 0.5 by default; 0.4 stays for tools that read Zarr v2 only
+(config/README.md).  Plain arrays (``normalized.zarr``) and the geff graph stay Zarr v2.
 """
 
 from __future__ import annotations
@@ -42,18 +50,29 @@ from typing import Any
 import numpy as np
 import zarr
 from numcodecs import Blosc
+from zarr.codecs import BloscCodec
 
+from cellpipe import layout
 from cellpipe.io.atomic import atomic_path
+from cellpipe.settings import OmeZarrSettings as OmeZarrSettings  # re-exported: this module's settings
 
 logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]
 IMAGE_DATASET = "s0"
 """Name of the full-resolution dataset inside every OME-Zarr this project writes."""
-NGFF_VERSION = "0.4"
+NGFF_VERSIONS = tuple(layout.OME_ZARR_METADATA)
+"""NGFF versions written and read: 0.4 (Zarr v2, metadata in ``.zattrs``) and 0.5 (Zarr v3, in ``zarr.json``
+under the ``ome`` key)."""
+NGFF_VERSION = layout.DEFAULT_OME_ZARR_VERSION
+"""The version written when neither the path (its metadata file) nor the image labelled names one."""
 IMAGE_COMPRESSOR = Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE)
 """Compressor of intensity images and plain arrays (zarr's default)."""
 LABEL_COMPRESSOR = Blosc(cname="zstd", clevel=5, shuffle=Blosc.SHUFFLE)
 """Compressor of label images (``new_ome_array(..., label_of=...)``)."""
+IMAGE_CODEC = BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
+"""The same as :data:`IMAGE_COMPRESSOR` in a Zarr v3 (NGFF 0.5) store."""
+LABEL_CODEC = BloscCodec(cname="zstd", clevel=5, shuffle="shuffle")
+"""The same as :data:`LABEL_COMPRESSOR` in a Zarr v3 (NGFF 0.5) store."""
 PYRAMID_MAX_SIZE = 1024
 """Levels halve y and x until the frame's longer side is at most this many pixels."""
 PYRAMID_MAX_LEVELS = 10
@@ -117,6 +136,26 @@ def _downsample(frame: np.ndarray, labels: bool) -> np.ndarray:
     if frame.dtype.kind in "iu":
         mean = np.rint(mean)
     return mean.astype(frame.dtype)
+
+
+def level_transforms(axes: str, scale: dict[str, float], level: int, labels: bool) -> list[dict[str, Any]]:
+    """NGFF ``coordinateTransformations`` of resolution level ``level`` (0: full resolution) of an image
+    with axes ``axes`` and level-0 ``scale`` per axis (µm per px on y/x, minutes per frame on t).
+
+    A level-``level`` pixel stands for a block of ``f = 2**level`` level-0 pixels on y and x, so its
+    scale is ``f`` times level 0's.  NGFF places a pixel's centre at ``index * scale + translation``;
+    the translation says which point of the block the pixel's value belongs to.  An intensity level
+    holds the block's mean, the value at the block's centre, ``(f - 1) / 2`` level-0 pixels from its
+    first pixel: translation ``(f - 1) / 2 * pixel size`` µm, so a viewer draws every level over the
+    same place.  A label level holds the block's first (top-left) pixel (:func:`_downsample`), whose
+    centre is at ``index * f`` level-0 pixels: translation 0, so each label pixel is drawn centred on
+    the pixel it was taken from.  t and c (and z, never downsampled) get 0."""
+    f = 2.0**level
+    shift = 0.0 if labels else (f - 1.0) / 2.0
+    return [
+        {"type": "scale", "scale": [scale[a] * (f if a in "yx" else 1.0) for a in axes]},
+        {"type": "translation", "translation": [scale[a] * shift if a in "yx" else 0.0 for a in axes]},
+    ]
 
 
 class PyramidWriter:
@@ -240,29 +279,100 @@ class OmeImage:
         return int(self.data.shape[0])
 
 
+_METADATA_FILES = (".zattrs", ".zgroup", "zarr.json")
+
+
 def store_path(path: PathLike) -> Path:
-    """The Zarr store a path names: the store itself, or its ``.zattrs``/``.zgroup`` metadata file.
+    """The Zarr store a path names: the store itself, or its metadata file (``.zattrs``/``.zgroup`` of
+    Zarr v2, ``zarr.json`` of Zarr v3).
 
     The workflow declares OME-Zarr stores by their metadata file (Snakemake allows no output inside
     a ``directory()`` output, and the label images live inside the image store's ``labels/`` group),
     so every reader and writer here accepts either form.
     """
     path = Path(path)
-    return path.parent if path.name in (".zattrs", ".zgroup") else path
+    return path.parent if path.name in _METADATA_FILES else path
 
 
-def write_labels_group(image: PathLike, names: Sequence[str]) -> None:
-    """Write the NGFF ``labels`` group of an OME-Zarr image: ``labels/.zgroup`` and ``labels/.zattrs``
-    listing the label images ``names`` (each ``labels/<name>``, written before), so OME-Zarr readers
-    such as napari-ome-zarr open them with the image."""
-    labels = store_path(image) / "labels"
-    missing = [n for n in names if not (labels / n / ".zattrs").is_file()]
+def ngff_version_of(path: PathLike, label_of: PathLike | None = None) -> str:
+    """The NGFF version to write at ``path``: the one its metadata file names (``.zattrs``/``.zgroup``:
+    0.4, ``zarr.json``: 0.5; the workflow declares every store so), else that of the image it labels
+    (``label_of``, when written), else :data:`NGFF_VERSION`."""
+    name = Path(path).name
+    if name in (".zattrs", ".zgroup"):
+        return "0.4"
+    if name == "zarr.json":
+        return "0.5"
+    if label_of is not None:
+        found = stored_ngff_version(label_of)
+        if found is not None:
+            return found
+    return NGFF_VERSION
+
+
+def stored_ngff_version(path: PathLike) -> str | None:
+    """The NGFF version of the OME-Zarr group at ``path`` (store or metadata file): 0.5 for a Zarr v3
+    store (``zarr.json``), 0.4 for Zarr v2 (``.zattrs``), None when neither file is there."""
+    store = store_path(path)
+    if (store / "zarr.json").is_file():
+        return "0.5"
+    if (store / ".zattrs").is_file():
+        return "0.4"
+    return None
+
+
+def ngff_attributes(attrs: dict[str, Any]) -> dict[str, Any]:
+    """The NGFF metadata of a group's attributes in NGFF 0.4's shape, whatever the version: NGFF 0.5
+    keeps ``multiscales``, ``omero``, ``labels`` and ``image-label`` under the ``ome`` key (with the
+    version there); other keys (``cellpipe``) stay at the top in both."""
+    out = {k: v for k, v in attrs.items() if k != "ome"}
+    ome = attrs.get("ome")
+    if isinstance(ome, dict):
+        out.update({k: v for k, v in ome.items() if k != "version"})
+    return out
+
+
+def _ome_attributes(ngff: dict[str, Any], other: dict[str, Any], version: str) -> dict[str, Any]:
+    """Group attributes holding the NGFF metadata ``ngff`` (``multiscales``, ``omero``, ``labels``,
+    ``image-label``) as ``version`` places them, and the keys ``other`` (``cellpipe``) beside them.
+    0.4 names the version in each of multiscales, omero and image-label; 0.5 once, in ``ome``."""
+    if version == "0.4":
+        versioned: dict[str, Any] = {}
+        for key, value in ngff.items():
+            if key == "multiscales":
+                versioned[key] = [{**ms, "version": version} for ms in value]
+            elif key in ("omero", "image-label"):
+                versioned[key] = {"version": version, **value}
+            else:
+                versioned[key] = value
+        return {**versioned, **other}
+    if version == "0.5":
+        return {"ome": {"version": version, **ngff}, **other}
+    raise ValueError(f"NGFF version {version!r}: cellpipe writes {', '.join(NGFF_VERSIONS)}")
+
+
+def write_labels_group(image: PathLike, names: Sequence[str], version: str | None = None) -> None:
+    """Write the NGFF ``labels`` group of an OME-Zarr image listing the label images ``names`` (each
+    ``labels/<name>``, written before, in the group's version), so OME-Zarr readers such as
+    napari-ome-zarr open them with the image: ``labels/.zgroup`` and ``labels/.zattrs`` (NGFF 0.4) or
+    ``labels/zarr.json`` (0.5).  ``version``: by default the image's (:func:`stored_ngff_version`)."""
+    store = store_path(image)
+    version = version or stored_ngff_version(store) or NGFF_VERSION
+    labels = store / "labels"
+    meta = layout.OME_ZARR_METADATA[version]
+    missing = [n for n in names if stored_ngff_version(labels / n) != version]
     if missing:
-        raise FileNotFoundError(f"{labels}: label image(s) {missing} not found")
-    with atomic_path(labels / ".zgroup") as tmp:
-        tmp.write_text(json.dumps({"zarr_format": 2}) + "\n")
-    with atomic_path(labels / ".zattrs") as tmp:
-        tmp.write_text(json.dumps({"labels": list(names)}, indent=2) + "\n")
+        raise FileNotFoundError(f"{labels}: label image(s) {missing} not found (as NGFF {version}, {meta})")
+    attrs = _ome_attributes({"labels": list(names)}, {}, version)
+    if version == "0.4":
+        with atomic_path(labels / ".zgroup") as tmp:
+            tmp.write_text(json.dumps({"zarr_format": 2}) + "\n")
+        with atomic_path(labels / ".zattrs") as tmp:
+            tmp.write_text(json.dumps(attrs, indent=2) + "\n")
+    else:
+        group = {"zarr_format": 3, "node_type": "group", "attributes": attrs}
+        with atomic_path(labels / "zarr.json") as tmp:
+            tmp.write_text(json.dumps(group, indent=2) + "\n")
 
 
 def _frame_chunks(shape: Sequence[int]) -> tuple[int, ...]:
@@ -294,8 +404,9 @@ def new_ome_array(
     extra_attrs: dict[str, Any] | None = None,
     label_of: PathLike | None = None,
     label_properties: Sequence[dict[str, Any]] | None = None,
+    version: str | None = None,
 ) -> Iterator[zarr.Array]:
-    """Create an NGFF 0.4 image (one chunk per frame) and yield its full-resolution array.
+    """Create an NGFF 0.4 or 0.5 image (one chunk per frame) and yield its full-resolution array.
 
     The caller fills the array frame by frame inside the ``with`` block, so a
     movie never has to be in memory at once; the store appears under ``path``
@@ -316,7 +427,14 @@ def new_ome_array(
     yielded is then a :class:`PyramidWriter`, which writes them from each whole frame the caller
     writes as ``out[t] = frame``.  When the block ends an image with channels gets ``omero`` metadata: colour,
     display window (:func:`_channel_windows`), label and ``active`` per channel.
+
+    ``version``: ``"0.4"`` (Zarr v2, ``.zattrs``) or ``"0.5"`` (Zarr v3, ``zarr.json``, the NGFF metadata
+    under its ``ome`` key, ``cellpipe`` beside it); by default the one ``path`` names by its metadata
+    file, else the labelled image's (:func:`ngff_version_of`).  Both use the same Blosc compressors.
     """
+    version = version or ngff_version_of(path, label_of)
+    if version not in NGFF_VERSIONS:
+        raise ValueError(f"NGFF version {version!r}: cellpipe writes {', '.join(NGFF_VERSIONS)}")
     path = store_path(path)
     label_of = store_path(label_of) if label_of is not None else None
     axes = axes.lower()
@@ -333,9 +451,15 @@ def new_ome_array(
             raise ValueError(f"{len(names)} channel names for {n_c} channels")
     levels = pyramid_shapes(shape)
     scale = {"t": float(frame_interval_min), "c": 1.0, "z": 1.0, "y": float(pixel_size_um), "x": float(pixel_size_um)}
-    compressor = LABEL_COMPRESSOR if label_of is not None else IMAGE_COMPRESSOR
+    if version == "0.4":
+        compressor: Any = LABEL_COMPRESSOR if label_of is not None else IMAGE_COMPRESSOR
+        # NGFF 0.4 asks for "/" between chunk indices (Zarr v2's default is ".")
+        key_encoding: dict[str, Any] = {"name": "v2", "separator": "/"}
+    else:
+        compressor = LABEL_CODEC if label_of is not None else IMAGE_CODEC
+        key_encoding = {"name": "default", "separator": "/"}
     with atomic_path(path) as tmp:
-        group = zarr.open_group(str(tmp), mode="w", zarr_format=2)
+        group = zarr.open_group(str(tmp), mode="w", zarr_format=2 if version == "0.4" else 3)
         arrays = [
             group.create_array(
                 f"s{level}" if level else IMAGE_DATASET,
@@ -344,7 +468,8 @@ def new_ome_array(
                 dtype=dtype,
                 fill_value=0,
                 compressors=compressor,
-                chunk_key_encoding={"name": "v2", "separator": "/"},
+                chunk_key_encoding=key_encoding,
+                **({} if version == "0.4" else {"dimension_names": list(axes)}),
             )
             for level, yx in enumerate(levels)
         ]
@@ -354,19 +479,15 @@ def new_ome_array(
             writer = PyramidWriter(arrays, labels=label_of is not None)
             yield writer  # type: ignore[misc]
             writer.finish()
-        datasets = []
-        for level, arr in enumerate(arrays):
-            factor = {"y": 2.0**level, "x": 2.0**level}
-            datasets.append({
-                "path": arr.basename,
-                "coordinateTransformations": [{"type": "scale", "scale": [scale[a] * factor.get(a, 1.0) for a in axes]}],
-            })
-        multiscale = {"datasets": datasets, "name": name, "axes": _axes_metadata(axes), "version": NGFF_VERSION}
+        datasets = [
+            {"path": arr.basename, "coordinateTransformations": level_transforms(axes, scale, level, label_of is not None)}
+            for level, arr in enumerate(arrays)
+        ]
+        multiscale = {"datasets": datasets, "name": name, "axes": _axes_metadata(axes)}
         attrs: dict[str, Any] = {"multiscales": [multiscale]}
         if "c" in axes:
             windows = _channel_windows(arrays[0], axes)
             attrs["omero"] = {
-                "version": NGFF_VERSION,
                 "name": name,
                 "channels": [
                     {"label": n, "color": color, "window": window, "active": True}
@@ -376,14 +497,12 @@ def new_ome_array(
         if label_of is not None:
             source = os.path.relpath(os.fspath(label_of), os.fspath(path))
             attrs["image-label"] = {
-                "version": NGFF_VERSION,
                 "source": {"image": source.replace(os.sep, "/")},
                 **_image_label_entries(label_properties),
             }
         # what the caller learnt while writing the frames (ingest: the sha256 of the bytes read) is in
         # ``extra_attrs`` by now
-        attrs["cellpipe"] = dict(extra_attrs or {})
-        group.attrs.update(attrs)
+        group.attrs.update(_ome_attributes(attrs, {"cellpipe": dict(extra_attrs or {})}, version))
 
 
 def write_ome_image(
@@ -397,12 +516,13 @@ def write_ome_image(
     extra_attrs: dict[str, Any] | None = None,
     label_of: PathLike | None = None,
     label_properties: Sequence[dict[str, Any]] | None = None,
+    version: str | None = None,
 ) -> None:
-    """Write an in-memory array (axes e.g. ``"tcyx"``) as an NGFF 0.4 image, frame by frame
-    (``label_of``, ``label_properties``: see :func:`new_ome_array`)."""
+    """Write an in-memory array (axes e.g. ``"tcyx"``) as an NGFF image, frame by frame
+    (``label_of``, ``label_properties``, ``version``: see :func:`new_ome_array`)."""
     data_shape = np.shape(data)
     with new_ome_array(path, data_shape, np.asarray(data[:1]).dtype, axes, pixel_size_um, frame_interval_min,
-                       channel_names, name, extra_attrs, label_of, label_properties) as arr:
+                       channel_names, name, extra_attrs, label_of, label_properties, version) as arr:
         for t in range(data_shape[0]):
             arr[t] = np.asarray(data[t])
 
@@ -429,12 +549,13 @@ class Multiscales:
 
 
 def open_multiscales(path: PathLike) -> Multiscales:
-    """Open the NGFF 0.4 image at ``path`` (the store or its ``.zattrs``): what both the workflow's reader
-    (:func:`open_ome_image`) and the napari reader (cellpipe.napari_reader) read of it."""
+    """Open the NGFF 0.4 or 0.5 image at ``path`` (the store or its metadata file): what both the workflow's
+    reader (:func:`open_ome_image`) and the napari reader (cellpipe.napari_reader) read of it.  ``attrs``
+    are the group's attributes with NGFF 0.5's ``ome`` key unpacked (:func:`ngff_attributes`)."""
     path = store_path(path)
     if not path.exists():
         raise FileNotFoundError(f"OME-Zarr not found: {path}")
-    attrs = dict(zarr.open_group(str(path), mode="r").attrs)
+    attrs = ngff_attributes(dict(zarr.open_group(str(path), mode="r").attrs))
     try:
         ms = attrs["multiscales"][0]
     except (KeyError, IndexError) as exc:
@@ -452,8 +573,8 @@ def open_multiscales(path: PathLike) -> Multiscales:
 
 
 def open_ome_image(path: PathLike) -> OmeImage:
-    """Open an OME-Zarr written by :func:`write_ome_image` (or any NGFF 0.4 image); ``path`` is the store
-    or its ``.zattrs``.  ``data`` is the full-resolution level (the first dataset of ``multiscales``);
+    """Open an OME-Zarr written by :func:`write_ome_image` (or any NGFF 0.4 / 0.5 image); ``path`` is the
+    store or its metadata file.  ``data`` is the full-resolution level (the first dataset of ``multiscales``);
     lower levels of a pyramid are for viewers."""
     image = open_multiscales(path)
     axes = "".join(image.axes)
