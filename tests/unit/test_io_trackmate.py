@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cellpipe import layout
 from cellpipe.export import to_track_graph
 from cellpipe.io import omezarr, tables
 from cellpipe.io.trackmate import SPACE_UNIT, TIME_UNIT, TrackMateImage, write_trackmate_xml
@@ -278,7 +279,7 @@ def test_export_step_writes_the_trackmate_file_naming_the_ome_zarr_image(tmp_pat
     omezarr.write_ome_image(image / "labels" / "tracks", masks, "tyx", PIXEL_UM, INTERVAL_MIN, name="tracks")
     tables.write_parquet(tracks, sample / "tracks.parquet")
     tables.write_parquet(cells, sample / "cells.parquet")
-    export_tracks_step(image / "labels" / "tracks" / ".zattrs", sample / "tracks.parquet", None,
+    export_tracks_step(layout.ome_zarr(str(image / "labels" / "tracks")), sample / "tracks.parquet", None,
                        sample / "tracks_napari.csv", sample / "tracks_napari_graph.json", None,
                        cells=sample / "cells.parquet", trackmate_xml=sample / "tracks.trackmate.xml")
     from lxml import etree
@@ -287,7 +288,7 @@ def test_export_step_writes_the_trackmate_file_naming_the_ome_zarr_image(tmp_pat
     data = root.find("Settings/ImageData")
     assert (data.get("filename"), data.get("folder"), data.get("width"), data.get("height"), data.get("nframes")) == (
         "image.ome.zarr", "", str(WIDTH), str(HEIGHT), str(N_FRAMES))
-    assert (sample / data.get("filename") / ".zattrs").is_file()
+    assert Path(layout.ome_zarr(str(sample / data.get("filename")))).is_file()
     spots = spots_by_key(root)
     assert len(spots) == len(tracks)
     for row in tracks.itertuples():

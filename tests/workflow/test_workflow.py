@@ -15,7 +15,7 @@ import tifffile
 import yaml
 
 from cellpipe import layout
-from cellpipe.io.omezarr import ngff_attributes
+from cellpipe.io.omezarr import ngff_attributes, open_multiscales
 
 import browser
 from conftest import BIN, REPO, default_config, run_snakemake, snakemake_env, write_workdir
@@ -265,8 +265,8 @@ def test_trackmate_xml_holds_every_object_and_edge_and_reads_back_through_geffs_
     from lxml import etree
 
     sample = tiny_run / "results" / "tiny"
-    scale = json.loads((sample / "image.ome.zarr" / ".zattrs").read_text())["multiscales"][0]["datasets"][0]
-    t_scale, _, _, x_scale = next(c["scale"] for c in scale["coordinateTransformations"] if c["type"] == "scale")
+    image = open_multiscales(sample / "image.ome.zarr")
+    t_scale, x_scale = image.scale[image.axes.index("t")], image.scale[image.axes.index("x")]
     tracks = pd.read_parquet(sample / "tracks.parquet")
     lineage = pd.read_parquet(sample / "lineage.parquet")
     root = etree.parse(str(sample / "tracks.trackmate.xml")).getroot()
