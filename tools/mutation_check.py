@@ -55,7 +55,7 @@ class Mutant:
 
 MUTANTS: tuple[Mutant, ...] = (
     Mutant(
-        "batch-off-by-one", "src/cellpipe/steps.py",
+        "batch-off-by-one", "src/cellpipe/steps/normalize.py",
         "stop = min(start + FRAMES_PER_BATCH, n_frames)",
         "stop = min(start + FRAMES_PER_BATCH - 1, n_frames)",
         ("tests/unit/test_normalize.py",),

@@ -13,7 +13,7 @@ import yaml
 
 from cellpipe.io.bioimageio import input_preprocessing, model_folders, simulated_raw_frame
 from cellpipe.normalize import NormalizeSettings, normalize_movie
-from cellpipe.steps_training import export_bioimageio_step
+from cellpipe.steps.train import export_bioimageio_step
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "resources" / "models" / "cellpipe_nuclei"

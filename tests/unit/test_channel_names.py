@@ -15,7 +15,9 @@ from cellpipe.io import omezarr, tables
 from cellpipe.io.movies import inspect_movie, write_ome_tiff
 from cellpipe.settings import SegmentSettings
 from cellpipe.simulate import make_nuclei_movie
-from cellpipe.steps import ingest_movie_step, normalize_movie_step, segment_cells_step
+from cellpipe.steps.ingest import ingest_movie_step
+from cellpipe.steps.normalize import normalize_movie_step
+from cellpipe.steps.segment import segment_cells_step
 
 NAMES = ["Brightfield", "H2B-GFP", "mCherry"]
 

@@ -205,7 +205,7 @@ def test_ingest_step_streams_frames_and_a_nan_frame_leaves_no_image(tmp_path: Pa
     """The ingest step writes the movie frame by frame (pixels equal); NaN in frame 3 of a float
     movie stops it with an error naming the sample, the file and the frame, and no image is left."""
     from cellpipe.io import omezarr
-    from cellpipe.steps import ingest_movie_step
+    from cellpipe.steps.ingest import ingest_movie_step
 
     movie = np.random.default_rng(1).random((5, 2, 16, 18)).astype(np.float32)
     tifffile.imwrite(tmp_path / "m.tif", movie, metadata={"axes": "TCYX"})
@@ -236,11 +236,11 @@ def test_what_the_snakefile_imports_loads_no_heavy_library() -> None:
 
 
 def test_the_rule_scripts_imports_load_pandas_only_when_a_table_is_read() -> None:
-    """Every job imports cellpipe.steps; ingest and segmentation read no table, so they do not pay
+    """Every job imports its cellpipe.steps module; ingest, normalization and segmentation read no table, so they do not pay
     for pandas (about 0.5 s of each job's start); reading a table imports it."""
     code = (
         "import sys\n"
-        "import cellpipe.logs, cellpipe.steps\n"
+        "import cellpipe.logs, cellpipe.steps.ingest, cellpipe.steps.normalize, cellpipe.steps.segment\n"
         "print('pandas' in sys.modules)\n"
         "from cellpipe.io import tables\n"
         "tables.read_tsv(sys.argv[1])\n"

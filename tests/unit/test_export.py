@@ -1,4 +1,4 @@
-"""Tests of the CTC and napari exports of tracking results (cellpipe.export, cellpipe.steps_export)."""
+"""Tests of the CTC and napari exports of tracking results (cellpipe.export, cellpipe.steps.export)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from cellpipe.export import MAX_CTC_LABEL, NAPARI_COLUMNS, SEGMENT_COLUMNS, ctc_segments, to_ctc, to_napari_tracks
 from cellpipe.io import omezarr, tables
 from cellpipe.io.ctc import TRACK_COLUMNS, check_ctc_tracks, read_ctc_results, write_ctc_results
-from cellpipe.steps_export import export_tracks_step
+from cellpipe.steps.export import export_tracks_step
 
 SIZE = 6  # px, side of each square object
 SHAPE = (48, 48)

@@ -14,7 +14,7 @@ from cellpipe.filters import FILTER_REASONS, filter_objects, object_contrast, to
 from cellpipe.io import omezarr
 from cellpipe.segment import SegmentSettings, estimate_diameter, segment_cells
 from cellpipe.settings import ObjectFilterSettings
-from cellpipe.steps import segment_cells_step
+from cellpipe.steps.segment import segment_cells_step
 
 # threshold + distance watershed without transform: on binary disks it finds the disks exactly
 EXACT = {"intensity_transform": "none", "background": "none", "threshold": "otsu", "smoothing_sigma_um": None,

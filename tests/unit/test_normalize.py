@@ -280,7 +280,8 @@ def test_the_normalization_job_writes_the_table_pandas_wrote_without_importing_p
     tifffile.imwrite(tmp_path / "m.tif", movie, metadata={"axes": "TCYX"})
     code = (
         "import sys, pathlib\n"
-        "from cellpipe.steps import ingest_movie_step, normalize_movie_step\n"
+        "from cellpipe.steps.ingest import ingest_movie_step\n"
+        "from cellpipe.steps.normalize import normalize_movie_step\n"
         "d = pathlib.Path(sys.argv[1])\n"
         "ingest_movie_step(sample='m', movie=d / 'm.tif', fmt='auto', axes='TCYX', pixel_size_um=0.5,\n"
         "                  frame_interval_min=5.0, channel_names=[], settings={}, image=d / 'image.ome.zarr')\n"
@@ -307,8 +308,8 @@ def test_the_normalization_job_normalizes_every_frame_across_batch_boundaries(
     the first and last of each batch and the 3 of the short last batch included, is (x - low) / (high - low)
     with the 2nd and 98th percentiles that numpy computes on the raw intensities (no unit) of that frame
     (mode 'frame') or of all frames (mode 'movie')."""
-    from cellpipe import steps
     from cellpipe.io import omezarr, tables
+    from cellpipe.steps import normalize as steps
 
     batch = 4
     monkeypatch.setattr(steps, "FRAMES_PER_BATCH", batch)

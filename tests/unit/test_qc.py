@@ -11,7 +11,7 @@ import pytest
 from cellpipe.io import omezarr, tables
 from cellpipe.qc import QCSettings, assess_quality, border_tracks, count_jumps, qc_headline
 from cellpipe.report import build_sample_report, build_summary_report, qc_body, summary_row
-from cellpipe.steps_qc import assess_quality_step
+from cellpipe.steps.qc import assess_quality_step
 
 FRAME_SHAPE = (50, 60)  # (height, width) px
 DIAMETER_PX = 10.0  # margin: 5 px

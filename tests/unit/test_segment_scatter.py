@@ -13,15 +13,8 @@ from skimage.draw import disk
 
 from cellpipe.io import omezarr
 from cellpipe.provenance import benchmark_timings
-from cellpipe.steps import (
-    PART_KEYS,
-    gather_segments_step,
-    merge_part_infos,
-    part_frames,
-    segment_cells_step,
-    segment_frames_step,
-)
-from cellpipe.steps_provenance import read_benchmarks, record_provenance_step
+from cellpipe.steps.provenance import read_benchmarks, record_provenance_step
+from cellpipe.steps.segment import PART_KEYS, gather_segments_step, merge_part_infos, part_frames, segment_cells_step, segment_frames_step
 
 # ----------------------------------------------------------------------------- the split
 

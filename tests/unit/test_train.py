@@ -213,7 +213,7 @@ def test_tiny_training_reduces_the_loss_and_writes_a_loadable_model(tmp_path: Pa
     import torch
 
     from cellpipe.segment import load_cellpose_model
-    from cellpipe.steps_training import train_cellpose_step
+    from cellpipe.steps.train import train_cellpose_step
     from cellpipe.train import _validation_loss
 
     rng = np.random.default_rng(0)

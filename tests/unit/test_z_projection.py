@@ -14,7 +14,7 @@ from cellpipe.ingest import project_z
 from cellpipe.io import omezarr
 from cellpipe.io.movies import MovieError, inspect_movie, open_movie
 from cellpipe.resources import ingest_mem_mb
-from cellpipe.steps import ingest_movie_step
+from cellpipe.steps.ingest import ingest_movie_step
 
 T, C, Z, Y, X = 3, 2, 4, 12, 16
 
@@ -131,7 +131,7 @@ def test_the_ingest_memory_request_counts_the_z_planes_read_at_once() -> None:
 
 
 def test_the_report_says_how_the_stacks_were_projected() -> None:
-    from cellpipe.steps import _z_projection_view
+    from cellpipe.steps.report import _z_projection_view
 
     assert _z_projection_view({"method": "none", "setting": "max", "z_planes": 1}) == {}
     assert _z_projection_view(None) == {}
