@@ -4,7 +4,6 @@ checksums for the model's record, and the examples prepared and split for traini
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,6 @@ from cellpipe.io.annotations import read_annotations
 from cellpipe.normalize import NormalizeSettings
 
 logger = logging.getLogger(__name__)
-PathLike = str | os.PathLike[str]
 
 
 def _input_files(path: Path) -> list[Path]:

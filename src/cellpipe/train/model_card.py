@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import json
-import logging
-import os
 from typing import Any
 
 from cellpipe.versions import package_version
-
-logger = logging.getLogger(__name__)
-PathLike = str | os.PathLike[str]
 
 
 def _versions() -> dict[str, str | None]:
