@@ -76,7 +76,7 @@ import inspect, json, sys
 src, sample, gt, out = sys.argv[1:5]
 sys.path.insert(0, src)
 import cellpipe
-from cellpipe.steps_evaluate import evaluate_sample_step
+from cellpipe.steps.evaluate import evaluate_sample_step
 kwargs = dict(sample="gowt1", ground_truth=gt, segmentation=sample + "/segmentation.ome.zarr",
               image=sample + "/image.ome.zarr", ctc_dir=sample + "/ctc", settings={}, evaluation=out)
 if "threads" in inspect.signature(evaluate_sample_step).parameters:  # before issue #29: a process pool

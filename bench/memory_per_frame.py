@@ -6,7 +6,8 @@
 For each side a (T, C, Y, X) uint16 movie of ``--frames`` frames is drawn (bright disks on a noisy
 background, bench.workflow_memory.write_movie, the same frame for every channel) and written as a
 TIFF.  Each step then runs in a fresh Python process, as the rule's script would run it
-(cellpipe.steps.ingest_movie_step, normalize_movie_step, segment_cells_step with the repository's
+(cellpipe.steps.ingest.ingest_movie_step, cellpipe.steps.normalize.normalize_movie_step,
+cellpipe.steps.segment.segment_cells_step with the repository's
 config: Cellpose with the shipped model on the CPU, diameter 11.5 µm at 0.65 µm/px, so Cellpose
 enlarges each frame by 30 / 17.7 = 1.7), and reports its peak resident set size
 (``ru_maxrss`` of the process: exact, unlike Snakemake's benchmark records, which sample it
@@ -32,16 +33,17 @@ PIXEL_SIZE_UM = 0.65
 INTERVAL_MIN = 5.0
 
 _STEP = """
-import json, resource, sys
-from cellpipe import steps
+import importlib, json, resource, sys
 args = json.loads(sys.argv[1])
-getattr(steps, args.pop("step"))(**args)
+module, name = args.pop("step").rsplit(".", 1)
+getattr(importlib.import_module(f"cellpipe.steps.{module}"), name)(**args)
 print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))  # KiB on Linux -> MiB
 """
 
 
 def peak_mb(step: str, **kwargs: object) -> float:
-    """Run ``cellpipe.steps.<step>(**kwargs)`` in a fresh process; its peak resident set size (MiB)."""
+    """Run ``cellpipe.steps.<module>.<function>(**kwargs)`` (``step``: ``"<module>.<function>"``) in a fresh
+    process; its peak resident set size (MiB)."""
     result = subprocess.run(
         [sys.executable, "-c", _STEP, json.dumps({"step": step, **kwargs})], capture_output=True, text=True,
         env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"},
@@ -75,10 +77,10 @@ def measure(work: Path, side: int, n_frames: int, n_channels: int, methods: list
     config = load_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()) | {"simulate": {}})
     image, normalized = folder / "image.ome.zarr", folder / "normalized.zarr"
     peaks = {
-        "ingest": peak_mb("ingest_movie_step", sample="m", movie=str(movie), fmt="auto", axes=None,
+        "ingest": peak_mb("ingest.ingest_movie_step", sample="m", movie=str(movie), fmt="auto", axes=None,
                           pixel_size_um=PIXEL_SIZE_UM, frame_interval_min=INTERVAL_MIN, channel_names=[],
                           settings=config.ingest.model_dump(mode="json"), image=str(image)),
-        "normalize": peak_mb("normalize_movie_step", image=str(image), settings=config.normalize.model_dump(mode="json"),
+        "normalize": peak_mb("normalize.normalize_movie_step", image=str(image), settings=config.normalize.model_dump(mode="json"),
                              normalized=str(normalized), percentiles=str(folder / "percentiles.tsv")),
     }
     for method in methods:
@@ -87,7 +89,7 @@ def measure(work: Path, side: int, n_frames: int, n_channels: int, methods: list
         settings["method"] = method
         settings["cellpose"]["model"] = str(REPO / "resources/models/cellpipe_nuclei/weights.pth")
         peaks[f"segment ({method})"] = peak_mb(
-            "segment_cells_step", normalized=str(normalized), image=str(image), settings=settings,
+            "segment.segment_cells_step", normalized=str(normalized), image=str(image), settings=settings,
             labels=str(folder / f"labels_{method}.zarr"), info=str(folder / f"segmentation_{method}.json"), threads=1,
         )
     return peaks

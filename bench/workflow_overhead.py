@@ -9,8 +9,7 @@ movie into numbers: ingest, normalize, segment, track, measure, and the CTC / na
   repository's Snakefile, 2 cores, jobs one after the other (each stage needs the one before):
   parsing, the sample sheet's checks, the job graph, one Python process per job (its imports),
   and the stage itself.
-* ``direct``: the rule scripts' functions (``cellpipe.steps.*_step``,
-  ``cellpipe.steps_export.export_tracks_step``) called one after the other in this process, with
+* ``direct``: the rule scripts' functions (``cellpipe.steps.<rule file>.*_step``) called one after the other in this process, with
   the same settings and the same files, cellpipe imported before the clock starts.
 * ``direct, fresh process``: the same calls in a new Python process, timed from its start to its
   end, so its interpreter start and imports count once, as they would for a script a user writes.
@@ -70,14 +69,12 @@ def set_up(workdir: Path, movie: Path, method: str) -> dict:
 def direct(workdir: Path, movie: Path, config: dict, into: str = "direct") -> tuple[float, dict[str, float]]:
     """The six stages called in this process on ``movie``, outputs under ``workdir / into``; seconds
     in all and per stage (rule name -> seconds)."""
-    from cellpipe.steps import (
-        ingest_movie_step,
-        measure_cells_step,
-        normalize_movie_step,
-        segment_cells_step,
-        track_cells_step,
-    )
-    from cellpipe.steps_export import export_tracks_step
+    from cellpipe.steps.export import export_tracks_step
+    from cellpipe.steps.ingest import ingest_movie_step
+    from cellpipe.steps.measure import measure_cells_step
+    from cellpipe.steps.normalize import normalize_movie_step
+    from cellpipe.steps.segment import segment_cells_step
+    from cellpipe.steps.track import track_cells_step
 
     out = workdir / into
     image, labels = out / "image.ome.zarr", out / "image.ome.zarr" / "labels" / "cells"
@@ -163,8 +160,13 @@ def main(argv: list[str] | None = None) -> None:
     print(f"machine: {machine()}")
     movie = work / "movie.tif"
     write_movie(movie, args.frames, args.side)
-    import cellpipe.steps  # noqa: F401 - imports before the clock, for the direct side
-    import cellpipe.steps_export  # noqa: F401
+    # imports before the clock, for the direct side
+    import cellpipe.steps.export  # noqa: F401
+    import cellpipe.steps.ingest  # noqa: F401
+    import cellpipe.steps.measure  # noqa: F401
+    import cellpipe.steps.normalize  # noqa: F401
+    import cellpipe.steps.segment  # noqa: F401
+    import cellpipe.steps.track  # noqa: F401
 
     snake_s, direct_s, fresh_s = [], [], []
     direct_steps: list[dict[str, float]] = []

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from cellpipe.io import omezarr, tables
-from cellpipe.steps_export import export_tracks_step
+from cellpipe.steps.export import export_tracks_step
 
 PIXEL_UM = 0.65
 FRAME_MIN = 2.5  # not a whole number of minutes: napari's Tracks layer rounds data times to integers

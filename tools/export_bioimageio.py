@@ -10,7 +10,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from cellpipe.steps_training import export_bioimageio_step
+from cellpipe.steps.train import export_bioimageio_step
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("model_dir", type=Path)

@@ -55,10 +55,10 @@ class Mutant:
 
 MUTANTS: tuple[Mutant, ...] = (
     Mutant(
-        "batch-off-by-one", "src/cellpipe/steps.py",
+        "batch-off-by-one", "src/cellpipe/steps/normalize.py",
         "stop = min(start + FRAMES_PER_BATCH, n_frames)",
         "stop = min(start + FRAMES_PER_BATCH - 1, n_frames)",
-        ("tests/unit/test_normalize.py",),
+        ("tests/unit/test_steps_normalize.py",),
         "normalize_movie leaves the last frame of every batch unwritten (zeros)",
     ),
     Mutant(

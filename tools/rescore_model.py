@@ -3,13 +3,13 @@
     .venv/bin/python tools/rescore_model.py resources/models/cellpipe_nuclei --reason "..."
 
 Run from the folder the model was trained in (its training.json names the data relative to it).
-See cellpipe.steps_training.rescore_model.
+See cellpipe.train.rescore.rescore_model.
 """
 
 import argparse
 import logging
 
-from cellpipe.steps_training import rescore_model
+from cellpipe.train.rescore import rescore_model
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("model_dir", help="folder with weights.pth, training.json and model_card.md")

@@ -608,7 +608,7 @@ def evaluation_row(evaluation: Mapping[str, Any]) -> dict[str, Any]:
     Parameters
     ----------
     evaluation : Mapping
-        Content of ``evaluation.json`` (:func:`cellpipe.steps_evaluate.evaluate_sample_step`): sections
+        Content of ``evaluation.json`` (:func:`cellpipe.steps.evaluate.evaluate_sample_step`): sections
         ``ctc``, ``segmentation``, ``counts``, ``divisions``, each holding scores or ``{"reason": ...}``.
 
     Returns

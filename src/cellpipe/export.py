@@ -3,7 +3,7 @@
 The functions are pure: they take the outputs of :func:`cellpipe.track.track_cells`
 (the ``tracks`` table, one row per object per frame, and the track-relabelled
 ``(T, Y, X)`` mask movie), and for geff :func:`cellpipe.measure.measure_cells`' table, and
-return arrays and tables; writing them is :func:`cellpipe.steps_export.export_tracks_step`'s
+return arrays and tables; writing them is :func:`cellpipe.steps.export.export_tracks_step`'s
 job.  Frames are 0-based indices; positions are in pixels, and in µm and minutes where a
 column or property says so (computed from the image's pixel size and frame interval).
 

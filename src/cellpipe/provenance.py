@@ -8,7 +8,7 @@ pipeline imports, the model and device segmentation used, the snakemake command 
 time and peak memory of each rule, and the sha256 of the sample's result tables.
 
 Everything here is pure: the values are read from disk by :mod:`cellpipe.io.checksums` and
-:mod:`cellpipe.steps_provenance`, and :mod:`cellpipe.replay` applies :func:`check_record`.
+:mod:`cellpipe.steps.provenance`, and :mod:`cellpipe.replay` applies :func:`check_record`.
 Keys are documented in README.md ("Provenance and replay").  Apart from :data:`VOLATILE_KEYS`
 (when, how long, which command), two records of the same analysis in the same folder are equal.
 """
@@ -104,7 +104,7 @@ def benchmark_timings(
 
     ``rows``: rule name -> ``{column: value}`` of its ``benchmarks/<rule>/<...>.tsv`` (columns ``s``
     wall-clock seconds, ``max_rss`` MB, ``cpu_time`` seconds), or a list of such rows, one per job of
-    the rule (:func:`cellpipe.steps_provenance.read_benchmarks`).  Returns rule ->
+    the rule (:func:`cellpipe.steps.provenance.read_benchmarks`).  Returns rule ->
     ``{"seconds", "max_rss_mb", "cpu_seconds"}`` rounded to 0.01 s / 0.1 MB, None where a value is
     missing or not a number (Snakemake writes ``-`` where it could not measure).
 

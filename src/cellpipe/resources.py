@@ -21,7 +21,7 @@ ROUND_MB = 100
 """Requests are rounded up to a multiple of this (MB)."""
 
 NORMALIZE_BATCH_FRAMES = 16
-"""Frames normalize_movie holds at once (cellpipe.steps.FRAMES_PER_BATCH; not imported, because that
+"""Frames normalize_movie holds at once (cellpipe.steps.normalize.FRAMES_PER_BATCH; not imported, because that
 module pulls in the stages' libraries and the Snakefile imports this one)."""
 
 INGEST_BASE_MB = 400.0

@@ -11,11 +11,9 @@ from pydantic import ValidationError
 
 from cellpipe.config import ConfigError, load_config, load_samples
 from cellpipe.ingest import channel_index
-from cellpipe.io import omezarr, tables
 from cellpipe.io.movies import inspect_movie, write_ome_tiff
 from cellpipe.settings import SegmentSettings
 from cellpipe.simulate import make_nuclei_movie
-from cellpipe.steps import ingest_movie_step, normalize_movie_step, segment_cells_step
 
 NAMES = ["Brightfield", "H2B-GFP", "mCherry"]
 
@@ -66,25 +64,3 @@ def test_the_start_up_check_resolves_a_name_or_names_what_the_file_has(tmp_path:
     load_samples(sheet, load_config({"segment": {"channel": "DAPI"}}))
     with pytest.raises(ConfigError, match=r"'H2B-GFP' is not a channel .*sample sheet's channel_names\): 'BF', 'DAPI', 'RFP'"):
         load_samples(sheet, load_config({"segment": {"channel": "H2B-GFP"}}))
-
-
-def test_the_named_channel_is_segmented_and_recorded(tmp_path: Path) -> None:
-    nuclei = three_channel_movie(tmp_path / "m.ome.tif", nuclei_in=1)
-    image, normalized = tmp_path / "image.ome.zarr", tmp_path / "normalized.zarr"
-    ingest_movie_step("s", tmp_path / "m.ome.tif", "auto", None, None, None, [], {}, image)
-    normalize_movie_step(image, {}, normalized, tmp_path / "normalization.tsv")
-    runs = {}
-    for channel in ("H2B-GFP", 0):
-        labels, info = tmp_path / f"labels_{channel}", tmp_path / f"segmentation_{channel}.json"
-        segment_cells_step(normalized, image, {"method": "classical", "channel": channel}, labels, info)
-        runs[channel] = (np.asarray(omezarr.open_ome_image(labels).data), tables.read_json(info))
-    named, record = runs["H2B-GFP"]
-    assert record["channel"] == 1 and record["channel_name"] == "H2B-GFP"
-    assert all(frame.max() >= 2 for frame in named)  # the nuclei of channel 1
-    assert (named > 0).sum() > 0.5 * (nuclei > np.percentile(nuclei, 90)).sum()
-    flat, record0 = runs[0]
-    assert record0["channel"] == 0 and record0["channel_name"] == "Brightfield"
-    assert flat.max() == 0  # channel 0 is flat: nothing to find
-    with pytest.raises(ValueError, match=r"segment.channel 'DAPI' is not a channel of this movie; its channels: "
-                                         r"'Brightfield', 'H2B-GFP', 'mCherry'"):
-        segment_cells_step(normalized, image, {"channel": "DAPI", "method": "classical"}, tmp_path / "x", tmp_path / "x.json")

@@ -201,25 +201,6 @@ def test_good_files_pass_the_header_checks(tmp_path: Path) -> None:
     assert [row.sample for row in load_samples(sheet, load_config({}))] == ["a"]
 
 
-def test_ingest_step_streams_frames_and_a_nan_frame_leaves_no_image(tmp_path: Path) -> None:
-    """The ingest step writes the movie frame by frame (pixels equal); NaN in frame 3 of a float
-    movie stops it with an error naming the sample, the file and the frame, and no image is left."""
-    from cellpipe.io import omezarr
-    from cellpipe.steps import ingest_movie_step
-
-    movie = np.random.default_rng(1).random((5, 2, 16, 18)).astype(np.float32)
-    tifffile.imwrite(tmp_path / "m.tif", movie, metadata={"axes": "TCYX"})
-    args = dict(sample="s", fmt="auto", axes=None, pixel_size_um=0.5, frame_interval_min=2.0,
-                channel_names=[], settings={})
-    ingest_movie_step(movie=tmp_path / "m.tif", image=tmp_path / "ok.ome.zarr", **args)
-    np.testing.assert_array_equal(np.asarray(omezarr.open_ome_image(tmp_path / "ok.ome.zarr").data[:]), movie)
-    movie[3, 1, 4, 4] = np.nan
-    tifffile.imwrite(tmp_path / "nan.tif", movie, metadata={"axes": "TCYX"})
-    with pytest.raises(IngestError, match=r"sample 's' \(.*nan.tif\): frame 3: 1 NaN or infinite pixels"):
-        ingest_movie_step(movie=tmp_path / "nan.tif", image=tmp_path / "nan.ome.zarr", **args)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.tif", "nan.tif", "ok.ome.zarr"]
-
-
 #: Libraries the Snakefile's imports (workflow/rules/common.smk) must not load: they cost seconds at
 #: every start of snakemake and of every cluster job.
 HEAVY_MODULES = ("pandas", "matplotlib", "scipy", "skimage", "torch", "cellpose", "dask", "zarr", "tifffile", "btrack")
@@ -236,11 +217,11 @@ def test_what_the_snakefile_imports_loads_no_heavy_library() -> None:
 
 
 def test_the_rule_scripts_imports_load_pandas_only_when_a_table_is_read() -> None:
-    """Every job imports cellpipe.steps; ingest and segmentation read no table, so they do not pay
+    """Every job imports its cellpipe.steps module; ingest, normalization and segmentation read no table, so they do not pay
     for pandas (about 0.5 s of each job's start); reading a table imports it."""
     code = (
         "import sys\n"
-        "import cellpipe.logs, cellpipe.steps\n"
+        "import cellpipe.logs, cellpipe.steps.ingest, cellpipe.steps.normalize, cellpipe.steps.segment\n"
         "print('pandas' in sys.modules)\n"
         "from cellpipe.io import tables\n"
         "tables.read_tsv(sys.argv[1])\n"

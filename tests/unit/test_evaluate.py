@@ -299,7 +299,7 @@ def sample_files(tmp_path: Path, sim: SimulatedMovie) -> dict[str, Path]:
 def test_evaluate_sample_step_writes_scores(tmp_path: Path, sim: SimulatedMovie) -> None:
     import json
 
-    from cellpipe.steps_evaluate import evaluate_sample_step, summarize_evaluation_step
+    from cellpipe.steps.evaluate import evaluate_sample_step, summarize_evaluation_step
 
     files = sample_files(tmp_path, sim)
     out = tmp_path / "evaluation.json"
@@ -331,7 +331,7 @@ def test_evaluate_sample_step_scores_equal_the_libraries_reading_the_folders(tmp
     py-ctcmetrics and traccuracy reading the CTC folders, in every field of evaluation.json."""
     import json
 
-    from cellpipe.steps_evaluate import evaluate_sample_step
+    from cellpipe.steps.evaluate import evaluate_sample_step
 
     files = sample_files(tmp_path, sim)
     evaluate_sample_step("s1", settings={}, evaluation=tmp_path / "ev.json", **files)
@@ -347,7 +347,7 @@ def test_without_a_ctc_export_the_evaluation_makes_its_own_and_scores_the_same(t
     """export.ctc: false: evaluate_sample gets the tracked masks and tracks instead of ctc/ (issue #23 item 7)."""
     import json
 
-    from cellpipe.steps_evaluate import evaluate_sample_step
+    from cellpipe.steps.evaluate import evaluate_sample_step
 
     files = sample_files(tmp_path, sim)
     evaluate_sample_step("s1", settings={}, evaluation=tmp_path / "with.json", **files)
@@ -362,7 +362,7 @@ def test_without_a_ctc_export_the_evaluation_makes_its_own_and_scores_the_same(t
 def test_label_tiff_ground_truth_gets_seg_and_det_without_tracking(tmp_path: Path, sim: SimulatedMovie) -> None:
     import json
 
-    from cellpipe.steps_evaluate import evaluate_sample_step
+    from cellpipe.steps.evaluate import evaluate_sample_step
 
     files = sample_files(tmp_path, sim)
     tifffile.imwrite(tmp_path / "truth.tif", sim.labels)
@@ -377,7 +377,7 @@ def test_label_tiff_ground_truth_gets_seg_and_det_without_tracking(tmp_path: Pat
 
 
 def test_bad_ground_truth_names_sample_and_file_and_writes_nothing(tmp_path: Path, sim: SimulatedMovie) -> None:
-    from cellpipe.steps_evaluate import evaluate_sample_step
+    from cellpipe.steps.evaluate import evaluate_sample_step
 
     files = sample_files(tmp_path, sim)
     tifffile.imwrite(tmp_path / "truth.tif", sim.labels[:, :90])

@@ -1,4 +1,4 @@
-"""Tests of the CTC and napari exports of tracking results (cellpipe.export, cellpipe.steps_export)."""
+"""Tests of the CTC and napari exports of tracking results (cellpipe.export, cellpipe.steps.export)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from cellpipe.export import MAX_CTC_LABEL, NAPARI_COLUMNS, SEGMENT_COLUMNS, ctc_
 from cellpipe.io import omezarr, tables
 from cellpipe.io.ctc import TRACK_COLUMNS, check_ctc_tracks, read_ctc_results, write_ctc_results
 from cellpipe.layout import DEFAULT_OME_ZARR_VERSION, OME_ZARR_METADATA
-from cellpipe.steps_export import export_tracks_step
+from cellpipe.steps.export import export_tracks_step
 
 OME_META = OME_ZARR_METADATA[DEFAULT_OME_ZARR_VERSION]
 """The metadata file of an OME-Zarr store as the rules declare it (cellpipe.layout)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -11,14 +10,8 @@ import pytest
 
 from cellpipe.config import load_config, load_samples
 from cellpipe.filters import FILTER_REASONS, filter_objects, object_contrast, touching_border
-from cellpipe.io import omezarr
-from cellpipe.layout import DEFAULT_OME_ZARR_VERSION, OME_ZARR_METADATA
 from cellpipe.segment import SegmentSettings, estimate_diameter, segment_cells
 from cellpipe.settings import ObjectFilterSettings
-from cellpipe.steps import segment_cells_step
-
-OME_META = OME_ZARR_METADATA[DEFAULT_OME_ZARR_VERSION]
-"""The metadata file of an OME-Zarr store as the rules declare it (cellpipe.layout)."""
 
 # threshold + distance watershed without transform: on binary disks it finds the disks exactly
 EXACT = {"intensity_transform": "none", "background": "none", "threshold": "otsu", "smoothing_sigma_um": None,
@@ -139,28 +132,6 @@ def test_segmentation_records_what_the_filters_removed_per_frame() -> None:
     assert [int(f.max()) for f in labels] == [4, 4, 4]
     off = settings.model_copy(update={"filters": ObjectFilterSettings(min_area_fraction=None)})
     assert [int(f.max()) for f in segment_cells(frames, off, 1.0)[0]] == [4, 5, 4]
-
-
-def test_a_sample_sheet_diameter_reaches_the_segmentation(tmp_path: Path) -> None:
-    frames = _nuclei(2, radius=12.0)
-    image = tmp_path / "image.ome.zarr" / OME_META
-    omezarr.write_ome_image(image, (frames * 1000).astype(np.uint16)[:, None], "tcyx", 0.5, 5.0)
-    normalized = tmp_path / "normalized.zarr"
-    with omezarr.new_zarr_array(normalized, (2, 1, 160, 160), "float32", {}) as out:
-        out[:] = frames[:, None]
-    sheet = tmp_path / "samples.tsv"
-    sheet.write_text("sample\tmovie\tdiameter_um\na\tm.tif\t12\nb\tm.tif\tauto\nc\tm.tif\t\n")
-    rows = {r.sample: r for r in load_samples(sheet, load_config({}), check_files=False)}
-    base = {"method": "classical", "diameter_um": 5.0, "classical": EXACT}
-    found = {}
-    for name, row in rows.items():
-        info = tmp_path / f"{name}.json"
-        segment_cells_step(normalized, image, {**base, **row.segment_overrides()}, tmp_path / name / OME_META, info)
-        found[name] = json.loads(info.read_text())
-    assert found["a"]["diameter_px"] == pytest.approx(24.0) and found["a"]["diameter_source"] == "settings"
-    assert found["b"]["diameter_source"] == "estimate" and found["b"]["diameter_estimate"]["passes"][0]["diameter_px"] == 10.0
-    assert found["b"]["diameter_px"] == pytest.approx(24.0, rel=0.1)
-    assert found["c"]["diameter_px"] == pytest.approx(10.0)  # the config's 5 µm at 0.5 µm/px
 
 
 def test_bad_sample_sheet_diameters_are_refused(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from cellpipe import layout
 from cellpipe.export import to_track_graph
 from cellpipe.io import omezarr, tables
 from cellpipe.io.trackmate import SPACE_UNIT, TIME_UNIT, TrackMateImage, write_trackmate_xml
-from cellpipe.steps_export import export_tracks_step
+from cellpipe.steps.export import export_tracks_step
 
 PIXEL_UM, INTERVAL_MIN = 0.5, 5.0
 # track id -> (frames, parent): track 1 has a gap (frames 0, 1, 3) and divides into 2 and 3; track 4 is

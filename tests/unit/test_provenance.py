@@ -23,7 +23,7 @@ from cellpipe.provenance import (
     invocation_record,
     package_versions,
 )
-from cellpipe.steps_provenance import read_benchmarks, record_provenance_step
+from cellpipe.steps.provenance import read_benchmarks, record_provenance_step
 
 # A benchmark TSV as Snakemake writes it ("-" where it could not measure).
 BENCHMARK = (
@@ -354,7 +354,7 @@ def test_replay_of_an_unreadable_record_says_so(tmp_path: Path, caplog: pytest.L
 def ingest(movie: str, image: str, fmt: str = "auto") -> dict:
     """Run ingest_movie's step on ``movie``; returns the image's ``cellpipe`` attributes."""
     from cellpipe.io import omezarr
-    from cellpipe.steps import ingest_movie_step
+    from cellpipe.steps.ingest import ingest_movie_step
 
     ingest_movie_step(sample="s1", movie=movie, fmt=fmt, axes=None, pixel_size_um=0.5, frame_interval_min=5.0,
                       channel_names=[], settings={}, image=image)
@@ -548,7 +548,7 @@ def test_parts_of_segment_frames_that_read_different_models_are_a_mismatch(workd
     """segment.scatter > 1: segment_cells gathers the parts' segmentation.json, where a value the parts disagree
     on becomes the list of their values; a model replaced between two parts is named, even when the file now
     is one of the two."""
-    from cellpipe.steps import merge_part_infos
+    from cellpipe.steps.segment import merge_part_infos
 
     first = description("models/weights.pth")
     other = {**first, "sha256": "f" * 64}

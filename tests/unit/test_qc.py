@@ -1,21 +1,14 @@
-"""Tests of cellpipe.qc (qc.json), rule assess_quality's step and the QC parts of the reports."""
+"""Tests of cellpipe.qc (qc.json) and the QC parts of the reports (rule assess_quality's step: test_steps_qc.py)."""
 
 from __future__ import annotations
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from cellpipe.io import omezarr, tables
-from cellpipe.layout import DEFAULT_OME_ZARR_VERSION, OME_ZARR_METADATA
 from cellpipe.qc import QCSettings, assess_quality, border_tracks, count_jumps, qc_headline
 from cellpipe.report import build_sample_report, build_summary_report, qc_body, summary_row
-from cellpipe.steps_qc import assess_quality_step
-
-OME_META = OME_ZARR_METADATA[DEFAULT_OME_ZARR_VERSION]
-"""The metadata file of an OME-Zarr store as the rules declare it (cellpipe.layout)."""
 
 FRAME_SHAPE = (50, 60)  # (height, width) px
 DIAMETER_PX = 10.0  # margin: 5 px
@@ -165,25 +158,6 @@ def test_qc_settings_reject_unknown_keys_and_bad_fractions() -> None:
         QCSettings.model_validate({"max_short_tracks": 0.2})
     with pytest.raises(ValueError):
         QCSettings(max_removed_fraction=1.5)
-
-
-def test_step_writes_qc_json(tmp_path) -> None:
-    image = tmp_path / "image.ome.zarr"
-    omezarr.write_ome_image(image, np.zeros((4, 1, *FRAME_SHAPE), dtype=np.uint16), "tcyx", 0.5, 5.0)
-    paths = {name: tmp_path / name for name in ("segmentation.json", "tracking.json", "tracks.parquet",
-                                                 "track_metrics.parquet", "counts.tsv")}
-    tables.write_json(_segmentation(), paths["segmentation.json"])
-    tables.write_json(TRACKING, paths["tracking.json"])
-    tables.write_parquet(_tracks(), paths["tracks.parquet"])
-    tables.write_parquet(_metrics(short=3), paths["track_metrics.parquet"])
-    tables.write_tsv(_counts([10, 10, 11, 10]), paths["counts.tsv"])
-    assess_quality_step("s1", image / OME_META, paths["segmentation.json"], paths["tracking.json"],
-                        paths["tracks.parquet"], paths["track_metrics.parquet"], paths["counts.tsv"],
-                        QCSettings().model_dump(mode="json"), tmp_path / "qc.json")
-    qc = json.loads((tmp_path / "qc.json").read_text())
-    assert qc["sample"] == "s1" and qc["status"] == "check"
-    assert qc["tracks"]["short_fraction"] == 0.75 and qc["tracks"]["border_fraction"] == 0.5
-    assert "3 of 4 tracks (75 %) are shorter" in qc["warnings"][0]
 
 
 def test_report_has_a_quality_control_section_near_the_top() -> None:

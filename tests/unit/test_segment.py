@@ -586,7 +586,7 @@ def test_out_of_memory_is_a_clear_error_and_a_retry_with_half_the_batch_succeeds
 
     from cellpipe.io import omezarr
     from cellpipe.segment import SegmentationOutOfMemory
-    from cellpipe.steps import segment_cells_step
+    from cellpipe.steps.segment import segment_cells_step
 
     settings = _cellpose(SHIPPED, batch_size=4, device="cpu").model_dump(mode="json")
     reference = tmp_path / "reference" / "labels" / OME_META
@@ -622,7 +622,7 @@ def test_segmentation_records_the_checksum_of_the_model_file_it_loaded(
 
     from cellpipe import segment
     from cellpipe.io.checksums import ChangedWhileRead
-    from cellpipe.steps import segment_cells_step
+    from cellpipe.steps.segment import segment_cells_step
 
     model = tmp_path / "weights.pth"
     shutil.copyfile(SHIPPED, model)

@@ -603,7 +603,7 @@ def test_rejected_division_keeps_ids_and_lineage_consistent(config: dict, monkey
 def test_track_label_properties_one_entry_per_track(config: dict) -> None:
     """What the tracks label image's ``image-label`` properties say per track id (issue #24): parent,
     root, generation and frame span, as tracks.parquet has them."""
-    from cellpipe.steps import track_label_properties
+    from cellpipe.steps.track import track_label_properties
 
     res = track_cells(draw(10, (128, 128), division_scene), TrackSettings(), config, PIXEL_UM, INTERVAL_MIN)
     props = track_label_properties(res.tracks)
@@ -621,7 +621,7 @@ def test_track_step_records_the_checksum_of_the_tracker_configuration_it_parsed(
     import hashlib
 
     from cellpipe.io import omezarr
-    from cellpipe.steps import track_cells_step
+    from cellpipe.steps.track import track_cells_step
 
     image, labels = tmp_path / "image.ome.zarr" / OME_META, tmp_path / "image.ome.zarr" / "labels" / "cells" / OME_META
     omezarr.write_ome_image(image, (lines_movie > 0).astype(np.uint16)[:, np.newaxis], "tcyx", PIXEL_UM, INTERVAL_MIN)

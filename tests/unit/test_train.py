@@ -1,8 +1,8 @@
-"""Training: annotations (sparse frames), flow-consistent augmentation, splits, schedule, a tiny real training run."""
+"""Training: annotations (sparse frames), flow-consistent augmentation, splits, schedule (a tiny real training run
+through rule train_cellpose's step: test_steps_train.py)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -207,48 +207,3 @@ def test_init_model_must_exist_and_match(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- a real (tiny) training run
-
-
-def test_tiny_training_reduces_the_loss_and_writes_a_loadable_model(tmp_path: Path) -> None:
-    import torch
-
-    from cellpipe.segment import load_cellpose_model
-    from cellpipe.steps_training import train_cellpose_step
-    from cellpipe.train import _validation_loss
-
-    rng = np.random.default_rng(0)
-    centres = [(int(y), int(x), 6, 6) for y, x in rng.integers(10, 86, size=(40, 2))]
-    image, labels = blobs(shape=(96, 96), centres=centres[:8])
-    image += rng.normal(0, 5, image.shape).astype(np.float32)
-    tifffile.imwrite(tmp_path / "img.tif", image)
-    tifffile.imwrite(tmp_path / "mask.tif", labels.astype(np.uint16))
-    settings = {
-        "datasets": [{"images": str(tmp_path / "img.tif"), "labels": str(tmp_path / "mask.tif"), "role": "train"}],
-        "n_epochs": 12, "samples_per_epoch": 8, "batch_size": 4, "tile_px": 64, "diam_mean_px": 12.0,
-        "learning_rate": 0.01, "warmup_epochs": 1, "validation_fraction": 0.0,
-    }
-    out = tmp_path / "model"
-    train_cellpose_step(
-        "tiny", settings, NormalizeSettings().model_dump(), out / "weights.pth", out / "model_card.md",
-        out / "training.json", out / "training_curve.tsv", threads=2,
-    )
-    record = json.loads((out / "training.json").read_text())
-    card = (out / "model_card.md").read_text()
-    assert record["weights_sha256"] in card and "AP@0.5" in card and "Only completely annotated frames" in card
-    assert record["versions"]["cellpose"] == "3.1.1.2" and record["n_train_images"] == 1
-    model = load_cellpose_model(out / "weights.pth", "cpu")
-    assert float(model.diam_mean) == pytest.approx(12.0)
-
-    from cellpipe.train import TrainSettings as TS
-
-    ts = TS.model_validate(settings)
-    examples, _ = prepare_examples(
-        read_annotations(tmp_path / "img.tif", tmp_path / "mask.tif").images, [0], ["train"], NormalizeSettings()
-    )
-    before = _validation_loss(build_network(12.0, None, "cpu", seed=0), examples, ts, "cpu")
-    trained = build_network(12.0, out / "weights.pth", "cpu", seed=0)
-    after = _validation_loss(trained, examples, ts, "cpu")
-    assert after < 0.7 * before, (before, after)
-    curve = (out / "training_curve.tsv").read_text().splitlines()
-    assert curve[0].split("\t")[:3] == ["epoch", "learning_rate", "train_loss"] and len(curve) == 13
-    torch.set_num_threads(2)

@@ -9,12 +9,12 @@ import pytest
 import tifffile
 from scipy import ndimage
 
-from cellpipe.config import ConfigError, MovieSize, load_config, load_samples
+from cellpipe.config import MovieSize
 from cellpipe.ingest import project_z
 from cellpipe.io import omezarr
-from cellpipe.io.movies import MovieError, inspect_movie, open_movie
+from cellpipe.io.movies import inspect_movie, open_movie
 from cellpipe.resources import ingest_mem_mb
-from cellpipe.steps import ingest_movie_step
+from cellpipe.steps.ingest import ingest_movie_step
 
 T, C, Z, Y, X = 3, 2, 4, 12, 16
 
@@ -105,64 +105,9 @@ def test_a_stack_is_read_one_frame_and_channel_at_a_time(tmp_path: Path) -> None
             raw.data[0]
 
 
-def test_a_z_stack_without_a_projection_is_refused_saying_how_to_run_it(tmp_path: Path) -> None:
-    path = _write(tmp_path / "m.ome.tif", "ome-tczyx", _tczyx())
-    how = r"4 z-planes found; .*set ingest\.z_projection to one of max, mean, sum, best_focus"
-    with pytest.raises(MovieError, match=how):
-        inspect_movie(path)
-    with pytest.raises(MovieError, match=how):
-        ingest_movie_step("s", path, "auto", None, None, None, [], {}, tmp_path / "none.ome.zarr")
-    assert not (tmp_path / "none.ome.zarr").exists()
-    sheet = tmp_path / "samples.tsv"
-    sheet.write_text(f"sample\tmovie\ns\t{path}\n")
-    with pytest.raises(ConfigError, match=r"sample 's'.*set ingest\.z_projection"):
-        load_samples(sheet, load_config({}))
-    sizes: dict[str, MovieSize] = {}
-    load_samples(sheet, load_config({"ingest": {"z_projection": "max"}}), sizes=sizes)
-    assert sizes["s"].shape_tcyx == (T, C, Y, X) and sizes["s"].z_planes == Z
-
-
 def test_the_ingest_memory_request_counts_the_z_planes_read_at_once() -> None:
     flat = MovieSize((100, 2, 2048, 2048), "uint16", 0.5)
     deep = MovieSize((100, 2, 2048, 2048), "uint16", 0.5, z_planes=60)
     assert deep.stack_megabytes == pytest.approx(60 * 2048 * 2048 * 2 / 1e6)
     assert ingest_mem_mb(deep) >= ingest_mem_mb(flat) + 3 * deep.stack_megabytes - 100
     assert ingest_mem_mb(MovieSize((1000, 2, 2048, 2048), "uint16", 0.5, z_planes=60)) == ingest_mem_mb(deep)  # flat in T
-
-
-def test_the_report_says_how_the_stacks_were_projected() -> None:
-    from cellpipe.steps import _z_projection_view
-
-    assert _z_projection_view({"method": "none", "setting": "max", "z_planes": 1}) == {}
-    assert _z_projection_view(None) == {}
-    assert _z_projection_view({"method": "max", "setting": "max", "z_planes": 5}) == {
-        "z projection": "max of 5 z-planes per frame and channel"
-    }
-    line = _z_projection_view({"method": "best_focus", "z_planes": 4, "focus_measure": "variance of the Laplacian",
-                               "best_focus_planes": [[1]]})["z projection"]
-    assert line.startswith("best_focus of 4 z-planes") and "variance of the Laplacian" in line
-
-
-def test_ingest_memory_is_flat_in_the_movies_length(tmp_path: Path) -> None:
-    """Peak Python allocations (tracemalloc, bytes) of ingesting 40 frames of 8 z-planes stay near those of
-    4 frames and far below the movie's 10 MB: one (Z, Y, X) stack is held at a time."""
-    import tracemalloc
-
-    peaks = {}
-    for n_frames in (4, 4, 40):  # the first run imports scipy (its allocations are not the movie's)
-        movie = np.random.default_rng(n_frames).integers(0, 4000, size=(n_frames, 8, 128, 128), dtype=np.uint16)
-        path = tmp_path / f"m{n_frames}.ome.tif"
-        tifffile.imwrite(path, movie, ome=True, metadata={"axes": "TZYX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5,
-                                                          "TimeIncrement": 2.0, "TimeIncrementUnit": "min"})
-        for method in ("max", "best_focus"):
-            tracemalloc.start()
-            try:
-                ingest_movie_step("s", path, "auto", None, None, None, [], {"z_projection": method},
-                                  tmp_path / f"{n_frames}-{method}-{len(peaks)}.ome.zarr")
-                peaks[n_frames, method] = tracemalloc.get_traced_memory()[1]
-            finally:
-                tracemalloc.stop()
-    movie_bytes = 40 * 8 * 128 * 128 * 2
-    for method in ("max", "best_focus"):
-        assert peaks[40, method] < 0.4 * movie_bytes, (method, peaks)
-        assert peaks[40, method] < 2 * peaks[4, method] + 1_000_000, (method, peaks)

@@ -728,7 +728,7 @@ def test_ctc_export_off_plans_no_ctc_outputs(tmp_path: Path) -> None:
 def test_export_bioimageio_plans_the_shipped_model_and_a_trained_one(tmp_path: Path) -> None:
     """results/bioimageio/{model}.zip (rule export_bioimageio, issue #24): {model} is a name under train: or a
     model shipped in resources/models/; the shipped one is packaged from its own folder, not trained (a dry run:
-    the export itself is unit-tested in tests/unit/test_bioimageio.py)."""
+    the export itself is unit-tested in tests/unit/test_steps_train.py)."""
     config = tiny_config()
     config["train"] = {
         "tiny_model": {"datasets": [{"images": "results/simulated/tiny/movie.ome.tif", "labels": "results/simulated/tiny/01_GT"}]}

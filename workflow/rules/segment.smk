@@ -1,7 +1,7 @@
 # Segmentation of every frame. segment.scatter (config) is the number of jobs per movie:
 #   1: rule segment_cells segments the whole movie (one GPU job per sample);
 #   N > 1: rule segment_frames segments part {part} (0..N-1, a contiguous range of frames, from the
-#   movie's frame count at run time: cellpipe.steps.part_frames) on a GPU, and segment_cells (defined
+#   movie's frame count at run time: cellpipe.steps.segment.part_frames) on a GPU, and segment_cells (defined
 #   for this case below: other inputs, no GPU, script gather_segments.py) gathers the N parts into the
 #   same label image and segmentation.json.
 # Labels of each frame do not depend on the other frames, so the gathered image equals an unscattered run's.

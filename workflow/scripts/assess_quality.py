@@ -1,7 +1,7 @@
-"""Rule assess_quality: see cellpipe.steps_qc.assess_quality_step."""
+"""Rule assess_quality: see cellpipe.steps.qc.assess_quality_step."""
 
 from cellpipe.logs import log_to_file
-from cellpipe.steps_qc import assess_quality_step
+from cellpipe.steps.qc import assess_quality_step
 
 with log_to_file(snakemake.log[0]):
     assess_quality_step(

@@ -1,7 +1,7 @@
-"""Rule evaluate_sample: see cellpipe.steps_evaluate.evaluate_sample_step."""
+"""Rule evaluate_sample: see cellpipe.steps.evaluate.evaluate_sample_step."""
 
 from cellpipe.logs import log_to_file
-from cellpipe.steps_evaluate import evaluate_sample_step
+from cellpipe.steps.evaluate import evaluate_sample_step
 
 with log_to_file(snakemake.log[0]):
     evaluate_sample_step(

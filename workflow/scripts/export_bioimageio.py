@@ -1,7 +1,7 @@
-"""Rule export_bioimageio: see cellpipe.steps_training.export_bioimageio_step."""
+"""Rule export_bioimageio: see cellpipe.steps.train.export_bioimageio_step."""
 
 from cellpipe.logs import log_to_file
-from cellpipe.steps_training import export_bioimageio_step
+from cellpipe.steps.train import export_bioimageio_step
 
 with log_to_file(snakemake.log[0]):
     export_bioimageio_step(

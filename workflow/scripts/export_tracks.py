@@ -1,7 +1,7 @@
-"""Rule export_tracks: see cellpipe.steps_export.export_tracks_step."""
+"""Rule export_tracks: see cellpipe.steps.export.export_tracks_step."""
 
 from cellpipe.logs import log_to_file
-from cellpipe.steps_export import export_tracks_step
+from cellpipe.steps.export import export_tracks_step
 
 with log_to_file(snakemake.log[0]):
     export_tracks_step(

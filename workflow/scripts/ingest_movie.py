@@ -1,19 +1,12 @@
-"""Rule ingest_movie: see cellpipe.steps.ingest_movie_step."""
+"""Rule ingest_movie: see cellpipe.steps.ingest.ingest_sample_step."""
 
-from cellpipe.config import SampleRow
 from cellpipe.logs import log_to_file
-from cellpipe.steps import ingest_movie_step
+from cellpipe.steps.ingest import ingest_sample_step
 
 with log_to_file(snakemake.log[0]):
-    row = SampleRow.model_validate(snakemake.params["row"])
-    ingest_movie_step(
-        sample=row.sample,
+    ingest_sample_step(
+        row=snakemake.params["row"],
         movie=snakemake.input["movie"],
-        fmt=row.format,
-        axes=row.axes,
-        pixel_size_um=row.pixel_size_um,
-        frame_interval_min=row.frame_interval_min,
-        channel_names=row.channels,
         settings=snakemake.params["settings"],
         image=snakemake.output["image"],
     )

@@ -1,7 +1,7 @@
-"""Rule measure_cells: see cellpipe.steps.measure_cells_step."""
+"""Rule measure_cells: see cellpipe.steps.measure.measure_cells_step."""
 
 from cellpipe.logs import log_to_file
-from cellpipe.steps import measure_cells_step
+from cellpipe.steps.measure import measure_cells_step
 
 with log_to_file(snakemake.log[0]):
     measure_cells_step(

@@ -1,7 +1,7 @@
-"""Rule normalize_movie: see cellpipe.steps.normalize_movie_step."""
+"""Rule normalize_movie: see cellpipe.steps.normalize.normalize_movie_step."""
 
 from cellpipe.logs import log_to_file
-from cellpipe.steps import normalize_movie_step
+from cellpipe.steps.normalize import normalize_movie_step
 
 with log_to_file(snakemake.log[0]):
     normalize_movie_step(

@@ -1,7 +1,7 @@
-"""Rule record_provenance: see cellpipe.steps_provenance.record_provenance_step."""
+"""Rule record_provenance: see cellpipe.steps.provenance.record_provenance_step."""
 
 from cellpipe.logs import log_to_file
-from cellpipe.steps_provenance import record_provenance_step
+from cellpipe.steps.provenance import record_provenance_step
 
 with log_to_file(snakemake.log[0]):
     record_provenance_step(

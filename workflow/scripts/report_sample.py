@@ -1,7 +1,7 @@
-"""Rule report_sample: see cellpipe.steps.report_sample_step."""
+"""Rule report_sample: see cellpipe.steps.report.report_sample_step."""
 
 from cellpipe.logs import log_to_file
-from cellpipe.steps import report_sample_step
+from cellpipe.steps.report import report_sample_step
 
 with log_to_file(snakemake.log[0]):
     report_sample_step(

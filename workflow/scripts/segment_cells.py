@@ -1,7 +1,7 @@
-"""Rule segment_cells (segment.scatter 1): see cellpipe.steps.segment_cells_step."""
+"""Rule segment_cells (segment.scatter 1): see cellpipe.steps.segment.segment_cells_step."""
 
 from cellpipe.logs import log_to_file
-from cellpipe.steps import segment_cells_step
+from cellpipe.steps.segment import segment_cells_step
 
 with log_to_file(snakemake.log[0]):
     segment_cells_step(

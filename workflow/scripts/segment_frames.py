@@ -1,7 +1,7 @@
-"""Rule segment_frames: see cellpipe.steps.segment_frames_step."""
+"""Rule segment_frames: see cellpipe.steps.segment.segment_frames_step."""
 
 from cellpipe.logs import log_to_file
-from cellpipe.steps import segment_frames_step
+from cellpipe.steps.segment import segment_frames_step
 
 with log_to_file(snakemake.log[0]):
     segment_frames_step(

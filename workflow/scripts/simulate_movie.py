@@ -1,7 +1,7 @@
-"""Rule simulate_movie: see cellpipe.steps.simulate_movie_step."""
+"""Rule simulate_movie: see cellpipe.steps.simulate.simulate_movie_step."""
 
 from cellpipe.logs import log_to_file
-from cellpipe.steps import simulate_movie_step
+from cellpipe.steps.simulate import simulate_movie_step
 
 with log_to_file(snakemake.log[0]):
     simulate_movie_step(

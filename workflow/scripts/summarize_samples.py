@@ -1,7 +1,7 @@
-"""Rule summarize_samples: see cellpipe.steps.summarize_samples_step."""
+"""Rule summarize_samples: see cellpipe.steps.report.summarize_samples_step."""
 
 from cellpipe.logs import log_to_file
-from cellpipe.steps import summarize_samples_step
+from cellpipe.steps.report import summarize_samples_step
 
 with log_to_file(snakemake.log[0]):
     summarize_samples_step(

@@ -1,7 +1,7 @@
-"""Rule track_cells: see cellpipe.steps.track_cells_step."""
+"""Rule track_cells: see cellpipe.steps.track.track_cells_step."""
 
 from cellpipe.logs import log_to_file
-from cellpipe.steps import track_cells_step
+from cellpipe.steps.track import track_cells_step
 
 with log_to_file(snakemake.log[0]):
     track_cells_step(

@@ -1,7 +1,7 @@
-"""Rule train_cellpose: see cellpipe.steps_training.train_cellpose_step."""
+"""Rule train_cellpose: see cellpipe.steps.train.train_cellpose_step."""
 
 from cellpipe.logs import log_to_file
-from cellpipe.steps_training import train_cellpose_step
+from cellpipe.steps.train import train_cellpose_step
 
 with log_to_file(snakemake.log[0]):
     train_cellpose_step(

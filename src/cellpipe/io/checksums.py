@@ -57,7 +57,7 @@ def tree_digest(files: Iterable[Mapping[str, Any]]) -> str:
     """One sha256 for a folder: over ``"<relative path>\\0<sha256>\\n"`` of its files in path order.
 
     Renaming, adding, removing or changing any file changes it.  Provenance records hold it; a trained
-    model's record holds another digest of its datasets (cellpipe.steps_training), kept as it was recorded."""
+    model's record holds another digest of its datasets (cellpipe.train.data), kept as it was recorded."""
     digest = hashlib.sha256()
     for entry in sorted(files, key=lambda f: str(f["path"])):
         digest.update(f"{entry['path']}\0{entry['sha256']}\n".encode())

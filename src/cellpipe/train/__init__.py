@@ -30,6 +30,10 @@ Recipe (all numbers are settings, see :class:`TrainSettings`):
 
 Everything is seeded: the same data, settings and device give the same
 weights.  Units: diameters and crop sizes in px, learning rate per step.
+
+Reading the annotated datasets is :mod:`cellpipe.train.data`, the model card
+:mod:`cellpipe.train.model_card`, scoring a trained model again
+:mod:`cellpipe.train.rescore`; the rule's entry point is :mod:`cellpipe.steps.train`.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ from cellpipe.io import omezarr, tables
 from cellpipe.io.checksums import copy_as_read
 from cellpipe.io.ctc import TiffFrames, read_ctc_tracks
 from cellpipe.io.ground_truth import GroundTruth, GroundTruthError, read_ground_truth
-from cellpipe.steps_export import write_ctc_export
+from cellpipe.steps.export import write_ctc_export
 from cellpipe.versions import package_version
 
 logger = logging.getLogger(__name__)

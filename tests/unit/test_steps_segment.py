@@ -1,6 +1,9 @@
-"""Scattered segmentation (segment.scatter > 1): the split of a movie's frames into parts, the parts'
+"""Tests of the segmentation rules' entry points (cellpipe.steps.segment).
+
+Scattered segmentation (segment.scatter > 1): the split of a movie's frames into parts, the parts'
 steps, their gathering into one label image equal to an unscattered run's, the merged run info, and the
-provenance timings of a rule with one job per part."""
+provenance timings of a rule with one job per part.  Then what reaches segment_cells_step from the
+sample sheet and the config: the channel named by segment.channel, a row's own cell diameter (µm)."""
 
 from __future__ import annotations
 
@@ -10,19 +13,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 from skimage.draw import disk
+from test_channel_names import three_channel_movie
+from test_filters import EXACT, _nuclei
 
-from cellpipe.io import omezarr
+from cellpipe.config import load_config, load_samples
+from cellpipe.io import omezarr, tables
 from cellpipe.layout import DEFAULT_OME_ZARR_VERSION, OME_ZARR_METADATA
 from cellpipe.provenance import benchmark_timings
-from cellpipe.steps import (
-    PART_KEYS,
-    gather_segments_step,
-    merge_part_infos,
-    part_frames,
-    segment_cells_step,
-    segment_frames_step,
-)
-from cellpipe.steps_provenance import read_benchmarks, record_provenance_step
+from cellpipe.steps.ingest import ingest_movie_step
+from cellpipe.steps.normalize import normalize_movie_step
+from cellpipe.steps.provenance import read_benchmarks, record_provenance_step
+from cellpipe.steps.segment import PART_KEYS, gather_segments_step, merge_part_infos, part_frames, segment_cells_step, segment_frames_step
 
 OME_META = OME_ZARR_METADATA[DEFAULT_OME_ZARR_VERSION]
 """The metadata file of an OME-Zarr store as the rules declare it (cellpipe.layout)."""
@@ -313,3 +314,47 @@ def test_provenance_record_holds_every_parts_timing(tmp_path: Path, monkeypatch)
     assert record["timings"]["segment_frames"]["jobs"] == 2 and record["timings"]["segment_frames"]["seconds"] == 7.0
     assert [p["job"] for p in record["timings"]["segment_frames"]["parts"]] == ["s1.part0", "s1.part1"]
     assert record["timings"]["segment_cells"] == {"seconds": 1.0, "max_rss_mb": 100.0, "cpu_seconds": 0.5}
+
+
+def test_the_named_channel_is_segmented_and_recorded(tmp_path: Path) -> None:
+    nuclei = three_channel_movie(tmp_path / "m.ome.tif", nuclei_in=1)
+    image, normalized = tmp_path / "image.ome.zarr", tmp_path / "normalized.zarr"
+    ingest_movie_step("s", tmp_path / "m.ome.tif", "auto", None, None, None, [], {}, image)
+    normalize_movie_step(image, {}, normalized, tmp_path / "normalization.tsv")
+    runs = {}
+    for channel in ("H2B-GFP", 0):
+        labels, info = tmp_path / f"labels_{channel}", tmp_path / f"segmentation_{channel}.json"
+        segment_cells_step(normalized, image, {"method": "classical", "channel": channel}, labels, info)
+        runs[channel] = (np.asarray(omezarr.open_ome_image(labels).data), tables.read_json(info))
+    named, record = runs["H2B-GFP"]
+    assert record["channel"] == 1 and record["channel_name"] == "H2B-GFP"
+    assert all(frame.max() >= 2 for frame in named)  # the nuclei of channel 1
+    assert (named > 0).sum() > 0.5 * (nuclei > np.percentile(nuclei, 90)).sum()
+    flat, record0 = runs[0]
+    assert record0["channel"] == 0 and record0["channel_name"] == "Brightfield"
+    assert flat.max() == 0  # channel 0 is flat: nothing to find
+    with pytest.raises(ValueError, match=r"segment.channel 'DAPI' is not a channel of this movie; its channels: "
+                                         r"'Brightfield', 'H2B-GFP', 'mCherry'"):
+        segment_cells_step(normalized, image, {"channel": "DAPI", "method": "classical"}, tmp_path / "x", tmp_path / "x.json")
+
+
+def test_a_sample_sheet_diameter_reaches_the_segmentation(tmp_path: Path) -> None:
+    frames = _nuclei(2, radius=12.0)
+    image = tmp_path / "image.ome.zarr" / OME_META
+    omezarr.write_ome_image(image, (frames * 1000).astype(np.uint16)[:, None], "tcyx", 0.5, 5.0)
+    normalized = tmp_path / "normalized.zarr"
+    with omezarr.new_zarr_array(normalized, (2, 1, 160, 160), "float32", {}) as out:
+        out[:] = frames[:, None]
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_text("sample\tmovie\tdiameter_um\na\tm.tif\t12\nb\tm.tif\tauto\nc\tm.tif\t\n")
+    rows = {r.sample: r for r in load_samples(sheet, load_config({}), check_files=False)}
+    base = {"method": "classical", "diameter_um": 5.0, "classical": EXACT}
+    found = {}
+    for name, row in rows.items():
+        info = tmp_path / f"{name}.json"
+        segment_cells_step(normalized, image, {**base, **row.segment_overrides()}, tmp_path / name / OME_META, info)
+        found[name] = json.loads(info.read_text())
+    assert found["a"]["diameter_px"] == pytest.approx(24.0) and found["a"]["diameter_source"] == "settings"
+    assert found["b"]["diameter_source"] == "estimate" and found["b"]["diameter_estimate"]["passes"][0]["diameter_px"] == 10.0
+    assert found["b"]["diameter_px"] == pytest.approx(24.0, rel=0.1)
+    assert found["c"]["diameter_px"] == pytest.approx(10.0)  # the config's 5 µm at 0.5 µm/px

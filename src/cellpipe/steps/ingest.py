@@ -1,0 +1,128 @@
+"""Entry point of the ``ingest_movie`` rule: a raw movie, checked, as OME-Zarr (t, c, y, x) in µm and minutes."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import numpy as np
+
+from cellpipe.ingest import (
+    FOCUS_MEASURE,
+    IngestSettings,
+    PixelCheck,
+    project_z,
+    projected_dtype,
+    resolve_metadata,
+)
+from cellpipe.io import omezarr
+from cellpipe.io.movies import open_movie
+
+logger = logging.getLogger(__name__)
+PathLike = str | os.PathLike[str]
+
+
+def ingest_sample_step(row: dict[str, Any], movie: PathLike, settings: dict[str, Any], image: PathLike) -> None:
+    """:func:`ingest_movie_step` for one row of the sample sheet, as rule ingest_movie hands it.
+
+    ``row`` is a :class:`cellpipe.config.SampleRow` as a mapping: the sample's name, the movie's format and
+    axes, pixel size (µm), frame interval (minutes) and channel names, each None or empty where the sheet
+    leaves it to the file.
+    """
+    from cellpipe.config import SampleRow
+
+    sample_row = SampleRow.model_validate(row)
+    ingest_movie_step(
+        sample=sample_row.sample,
+        movie=movie,
+        fmt=sample_row.format,
+        axes=sample_row.axes,
+        pixel_size_um=sample_row.pixel_size_um,
+        frame_interval_min=sample_row.frame_interval_min,
+        channel_names=sample_row.channels,
+        settings=settings,
+        image=image,
+    )
+
+
+def ingest_movie_step(
+    sample: str,
+    movie: PathLike,
+    fmt: str,
+    axes: str | None,
+    pixel_size_um: float | None,
+    frame_interval_min: float | None,
+    channel_names: list[str],
+    settings: dict[str, Any],
+    image: PathLike,
+) -> None:
+    """Read a raw movie, check it, and write it as OME-Zarr (t, c, y, x) with physical units.
+
+    The movie is read and written one frame at a time (:func:`cellpipe.io.movies.open_movie`), so
+    memory does not grow with its length; a frame with NaN pixels stops the job and no image is left.
+    The image's ``cellpipe`` attributes record ``source_checksum``: the sha256 of the bytes read
+    (``type, bytes, sha256``, and ``files`` for a CTC folder, as provenance describes the movie).
+
+    A movie of several z-planes is projected with ``ingest.z_projection`` (:func:`cellpipe.ingest.project_z`),
+    one (Z, Y, X) stack of one frame and channel at a time; ``z_projection`` in the attributes records
+    the ``method``, the ``z_planes`` per stack and, for ``best_focus``, the ``focus_measure`` and
+    ``best_focus_planes``: the plane chosen (0-based) per frame, one per channel.
+    """
+    ingest_settings = IngestSettings.model_validate(settings)
+    method = ingest_settings.z_projection
+    with open_movie(movie, fmt, axes, checksum=True, allow_z=method != "none") as raw:  # type: ignore[arg-type]
+        shape, source_dtype = tuple(int(n) for n in raw.data.shape), np.dtype(raw.data.dtype)
+        z_planes = raw.data.z_planes if hasattr(raw.data, "z_planes") else 1
+        dtype = projected_dtype(source_dtype, method) if z_planes > 1 else source_dtype
+        check = PixelCheck(sample, str(movie), shape, dtype)
+        meta = resolve_metadata(
+            sample, str(movie), shape, raw.pixel_size_um, raw.frame_interval_min, raw.channel_names,
+            pixel_size_um, frame_interval_min, channel_names, ingest_settings, file_pixel_size_y_um=raw.pixel_size_y_um,
+        )
+        for warning in meta.warnings:  # printed once by the main process at start-up; kept in the job's log too
+            logger.warning("sample %r (%s): %s", sample, movie, warning)
+        attrs = {
+            "sample": sample,
+            "source": str(movie),
+            "source_axes": raw.source_axes,
+            "source_dtype": str(source_dtype),
+            "pixel_size_source": meta.pixel_size_source,
+            "frame_interval_source": meta.frame_interval_source,
+            # a movie of one plane is written as it is, whatever the setting
+            "z_projection": {"method": method if z_planes > 1 else "none", "setting": method, "z_planes": z_planes},
+        }
+        chosen: list[list[int]] = []
+        with omezarr.new_ome_array(image, shape, dtype, "tcyx", meta.pixel_size_um, meta.frame_interval_min,
+                                   meta.channel_names, name=sample, extra_attrs=attrs) as out:
+            for t in range(shape[0]):
+                if z_planes > 1:
+                    frame, planes = _projected_frame(raw.data, t, method, dtype)
+                    if method == "best_focus":
+                        chosen.append(planes)
+                else:
+                    frame = np.asarray(raw.data[t])
+                check.frame(t, frame)
+                out[t] = frame
+            check.finish()
+            if chosen:
+                attrs["z_projection"].update(focus_measure=FOCUS_MEASURE, best_focus_planes=chosen)
+            # the sha256 of the bytes these pixels came from, taken by the reader: record_provenance compares
+            # it with the movie file's, which may have been replaced since (its mtime restored: no rerun)
+            if raw.source_checksum is not None:
+                attrs["source_checksum"] = raw.source_checksum()
+                logger.info("%s as read: %s bytes, sha256 %s", movie, attrs["source_checksum"]["bytes"],
+                            attrs["source_checksum"]["sha256"])
+    logger.info("wrote %s: %s %s", image, shape, dtype)
+
+
+def _projected_frame(data: Any, t: int, method: str, dtype: np.dtype) -> tuple[np.ndarray, list[int]]:
+    """Frame ``t`` of a z-stack movie (a :class:`~cellpipe.io.movies.LazyMovie`), (C, Y, X), each channel's
+    stack projected with ``method``; the planes chosen per channel (best_focus; else empty)."""
+    frame = np.empty(data.shape[1:], dtype)
+    planes: list[int] = []
+    for c in range(data.shape[1]):
+        frame[c], plane = project_z(data.stack(t, c), method)  # one (Z, Y, X) stack in memory
+        if plane is not None:
+            planes.append(plane)
+    return frame, planes

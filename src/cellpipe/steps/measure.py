@@ -1,0 +1,52 @@
+"""Entry point of the ``measure_cells`` rule: per cell per frame (µm, µm², minutes), per track and per frame tables."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from cellpipe.io import omezarr, tables
+
+logger = logging.getLogger(__name__)
+PathLike = str | os.PathLike[str]
+
+
+def measure_cells_step(
+    labels: PathLike,
+    image: PathLike,
+    tracks: PathLike,
+    settings: dict[str, Any],
+    cells: PathLike,
+    track_metrics: PathLike,
+    counts: PathLike,
+    min_track_frames: int | None = None,
+) -> None:
+    """Measure every cell in every frame; summarise per track and per frame.
+
+    ``min_track_frames``: ``track.min_track_frames`` (tracks with fewer frames are flagged
+    ``excluded = 'short'`` in ``track_metrics``); None: that setting's default."""
+    from cellpipe.measure import (
+        DEFAULT_MIN_TRACK_FRAMES,
+        MeasureSettings,
+        counts_per_frame,
+        measure_cells,
+        summarize_tracks,
+    )
+
+    msr = MeasureSettings.model_validate(settings)
+    meta = omezarr.open_ome_image(image)
+    seg = omezarr.open_ome_image(labels)
+    track_table = tables.read_parquet(tracks)
+    if msr.channel_names is None and meta.channel_names:
+        msr = msr.model_copy(update={"channel_names": meta.channel_names})
+    cell_table = measure_cells(seg.data, meta.data, track_table, meta.pixel_size_um, meta.frame_interval_min, msr)
+    tables.write_parquet(cell_table, cells)
+    shortest = DEFAULT_MIN_TRACK_FRAMES if min_track_frames is None else int(min_track_frames)
+    tables.write_parquet(summarize_tracks(cell_table, track_table, meta.frame_interval_min, shortest), track_metrics)
+    axes = meta.axes.lower()
+    height_px, width_px = meta.data.shape[axes.index("y")], meta.data.shape[axes.index("x")]
+    field_area_um2 = float(height_px * width_px) * meta.pixel_size_um**2
+    tables.write_tsv(
+        counts_per_frame(cell_table, meta.n_frames, meta.frame_interval_min, field_area_um2=field_area_um2), counts
+    )

@@ -1,0 +1,33 @@
+"""Entry point of the ``normalize_movie`` rule: percentiles of the ingested movie and the normalized float32 movie."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import numpy as np
+
+from cellpipe.io import omezarr, tables
+from cellpipe.normalize import PERCENTILE_COLUMNS, NormalizeSettings, apply_normalization, percentile_rows
+
+logger = logging.getLogger(__name__)
+PathLike = str | os.PathLike[str]
+
+
+FRAMES_PER_BATCH = 16
+"""Frames read, processed and written together by the frame-wise steps."""
+
+
+def normalize_movie_step(image: PathLike, settings: dict[str, Any], normalized: PathLike, percentiles: PathLike) -> None:
+    """Compute percentiles (movie-wide or per frame) and write the normalized float32 movie."""
+    norm = NormalizeSettings.model_validate(settings)
+    src = omezarr.open_ome_image(image)
+    table = percentile_rows(src.data, norm)
+    n_frames = src.n_frames
+    with omezarr.new_zarr_array(normalized, src.data.shape, "float32", {"normalize": norm.model_dump(mode="json")}) as out:
+        for start in range(0, n_frames, FRAMES_PER_BATCH):
+            stop = min(start + FRAMES_PER_BATCH, n_frames)
+            out[start:stop] = apply_normalization(np.asarray(src.data[start:stop]), start, table, norm)
+            logger.info("normalized frames %d-%d of %d", start + 1, stop, n_frames)
+    tables.write_tsv_rows(table, PERCENTILE_COLUMNS, percentiles)

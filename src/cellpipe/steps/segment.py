@@ -1,0 +1,326 @@
+"""Entry points of the segmentation rules: ``segment_cells`` in one job, or ``segment_frames`` per part of the
+frames and ``segment_cells`` gathering the parts (segment.scatter > 1).
+
+Each writes instance labels (uint32, one (Y, X) px label image per frame, with the image's pixel size in µm)
+and the run's record (``segmentation.json``); the computation is in :mod:`cellpipe.segment`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+from cellpipe.ingest import channel_index
+from cellpipe.io import omezarr, tables
+
+logger = logging.getLogger(__name__)
+PathLike = str | os.PathLike[str]
+
+
+def segment_cells_step(
+    normalized: PathLike,
+    image: PathLike,
+    settings: dict[str, Any],
+    labels: PathLike,
+    info: PathLike,
+    threads: int = 1,
+    batch_divisor: int = 1,
+) -> None:
+    """Segment every frame of one channel of the normalized movie; write labels (OME-Zarr) and run info (JSON).
+
+    ``threads`` caps the CPU threads torch may use (the rule's ``threads``).  ``batch_divisor``
+    divides Cellpose's tiles per network pass (the rule's retries: 2 on the second attempt); running
+    out of memory raises :class:`~cellpipe.segment.SegmentationOutOfMemory` naming the file and the
+    batch, and leaves no labels behind.
+    """
+    seg, meta, norm, model, model_read = _open_segmentation(normalized, image, settings, threads, batch_divisor)
+    n_frames = int(norm.shape[0])
+    with omezarr.new_ome_array(
+        labels, (n_frames, *norm.shape[2:]), "uint32", "tyx", meta.pixel_size_um, meta.frame_interval_min,
+        name="cells", label_of=image,
+    ) as out:
+        run_info, _ = _segment_into(out, norm, range(n_frames), seg, meta.pixel_size_um, model, image, batch_divisor,
+                                    rule="segment_cells")
+    _record_model_read(run_info, model_read)
+    run_info["n_frames"] = n_frames
+    tables.write_json(run_info, info)
+
+
+def part_frames(n_frames: int, part: int, n_parts: int) -> range:
+    """The frames ``t`` of a movie of ``n_frames`` frames with ``t * n_parts // n_frames == part``.
+
+    Part ``part`` (0-based) of ``n_parts`` is a contiguous range, the parts follow each other and
+    together hold every frame once; their lengths differ by at most one.  With more parts than
+    frames some parts are empty (``range(k, k)``).
+    """
+    if n_frames < 0 or n_parts < 1 or not 0 <= part < n_parts:
+        raise ValueError(f"no part {part} of {n_parts} of a movie of {n_frames} frames")
+    # t * n_parts // n_frames >= part  <=>  t >= ceil(part * n_frames / n_parts)
+    return range(-(-part * n_frames // n_parts), -(-(part + 1) * n_frames // n_parts))
+
+
+PART_KEYS: tuple[str, ...] = ("part", "n_parts", "first_frame", "n_frames", "movie_frames", "n_objects")
+"""Keys of a part's run info (:func:`segment_frames_step`) that describe the part, not the run; the
+other keys are those of an unscattered run's ``segmentation.json``."""
+
+
+def segment_frames_step(
+    normalized: PathLike,
+    image: PathLike,
+    settings: dict[str, Any],
+    part: int,
+    n_parts: int,
+    labels_part: PathLike,
+    info_part: PathLike,
+    threads: int = 1,
+    batch_divisor: int = 1,
+) -> None:
+    """Segment part ``part`` of ``n_parts`` of the movie's frames (:func:`part_frames`; rule segment_frames).
+
+    Writes the part's labels as a plain Zarr array (frames, Y, X) uint32, one chunk per frame, and
+    its run info as JSON: what :func:`segment_cells_step` records, plus ``part``, ``n_parts``,
+    ``first_frame`` (0-based), ``n_frames`` (of the part), ``movie_frames`` and ``n_objects``
+    (summed over its frames).  The frame range comes from the normalized movie's frame count, so a
+    part of more parts than frames holds no frame.  ``threads``, ``batch_divisor`` and running out of
+    memory are as in :func:`segment_cells_step`; a failed part leaves neither output behind.
+    :func:`gather_segments_step` puts the parts together.
+    """
+    seg, meta, norm, model, model_read = _open_segmentation(normalized, image, settings, threads, batch_divisor)
+    n_frames = int(norm.shape[0])
+    frames = part_frames(n_frames, int(part), int(n_parts))
+    logger.info("part %d of %d: frames %d-%d of %d", part, n_parts, frames.start + 1, frames.stop, n_frames)
+    attrs = {"segment_part": {"part": int(part), "n_parts": int(n_parts), "first_frame": frames.start}}
+    with omezarr.new_zarr_array(
+        labels_part, (len(frames), *norm.shape[2:]), "uint32", attrs, compressor=omezarr.LABEL_COMPRESSOR
+    ) as out:
+        run_info, n_objects = _segment_into(out, norm, frames, seg, meta.pixel_size_um, model, image, batch_divisor,
+                                            rule="segment_frames")
+    _record_model_read(run_info, model_read)
+    run_info.update(part=int(part), n_parts=int(n_parts), first_frame=frames.start, n_frames=len(frames),
+                    movie_frames=n_frames, n_objects=n_objects)
+    tables.write_json(run_info, info_part)
+
+
+def gather_segments_step(
+    normalized: PathLike,
+    image: PathLike,
+    parts: list[PathLike],
+    part_infos: list[PathLike],
+    labels: PathLike,
+    info: PathLike,
+) -> None:
+    """Put the parts of :func:`segment_frames_step` together (rule segment_cells with segment.scatter > 1).
+
+    ``parts`` and ``part_infos`` are the parts' label arrays and run infos, part 0 first.  The label
+    image is written as :func:`segment_cells_step` writes it, one frame at a time, so it is the same
+    array as an unscattered run's; the run info is :func:`merge_part_infos` of the parts'.  Parts
+    that do not fit together (a missing, repeated or stale part, another frame count or frame size)
+    raise :class:`ValueError` naming the file, and nothing is written.
+    """
+    if len(parts) != len(part_infos) or not parts:
+        raise ValueError(f"{len(parts)} label part(s) and {len(part_infos)} run info(s): need one of each per part")
+    meta = omezarr.open_ome_image(image)
+    norm = omezarr.open_zarr_array(normalized)
+    n_frames, frame_shape = int(norm.shape[0]), tuple(int(n) for n in norm.shape[2:])
+    infos = [tables.read_json(path) for path in part_infos]
+    arrays = [omezarr.open_zarr_array(path) for path in parts]
+    for p, (path, part_info, array) in enumerate(zip(parts, infos, arrays, strict=True)):
+        _check_part(p, len(parts), part_info, array, n_frames, frame_shape, part_infos[p], path)
+    with omezarr.new_ome_array(
+        labels, (n_frames, *frame_shape), "uint32", "tyx", meta.pixel_size_um, meta.frame_interval_min,
+        name="cells", label_of=image,
+    ) as out:
+        for part_info, array in zip(infos, arrays, strict=True):
+            first = int(part_info["first_frame"])
+            for i in range(int(array.shape[0])):  # one frame in memory at a time
+                out[first + i] = np.asarray(array[i])
+            logger.info("gathered part %d of %d: frames %d-%d of %d", part_info["part"], len(parts), first + 1,
+                        first + int(array.shape[0]), n_frames)
+    tables.write_json(merge_part_infos(infos), info)
+
+
+def _check_part(
+    part: int, n_parts: int, info: dict[str, Any], array: Any, n_frames: int, frame_shape: tuple[int, ...],
+    info_path: PathLike, labels_path: PathLike,
+) -> None:
+    expected = part_frames(n_frames, part, n_parts)
+    found = (info.get("part"), info.get("n_parts"), info.get("movie_frames"), info.get("first_frame"), info.get("n_frames"))
+    if found != (part, n_parts, n_frames, expected.start, len(expected)):
+        raise ValueError(
+            f"{info_path}: expected part {part} of {n_parts} (frames {expected.start}-{expected.stop - 1} of a movie of "
+            f"{n_frames}), found part {found[0]} of {found[1]} (first frame {found[3]}, {found[4]} frame(s) of "
+            f"{found[2]}); rerun segment_frames for this sample"
+        )
+    if tuple(int(n) for n in array.shape) != (len(expected), *frame_shape) or np.dtype(array.dtype) != np.uint32:
+        raise ValueError(
+            f"{labels_path}: expected uint32 labels of shape {(len(expected), *frame_shape)}, found {array.dtype} "
+            f"{tuple(array.shape)}"
+        )
+
+
+def merge_part_infos(infos: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ``segmentation.json`` of a scattered run from its parts' run infos (part 0 first).
+
+    Every key of an unscattered run is there: a value all parts agree on as it is, one they differ
+    on (``device`` when parts ran on different nodes, ``batch_divisor`` after a retry of one part)
+    as the distinct values in part order, strings joined by ", ".  ``n_frames`` is the movie's
+    frame count, ``n_parts`` the number of parts and ``parts`` the parts' own run infos.
+    """
+    if not infos:
+        raise ValueError("no parts to merge")
+    merged: dict[str, Any] = {}
+    for key in dict.fromkeys(k for part_info in infos for k in part_info):
+        if key in PART_KEYS or key == "object_filters":
+            continue
+        distinct: list[Any] = []
+        for part_info in infos:
+            value = part_info.get(key)
+            if value not in distinct:
+                distinct.append(value)
+        if len(distinct) == 1:
+            merged[key] = distinct[0]
+        elif all(isinstance(v, str) for v in distinct):
+            merged[key] = ", ".join(distinct)
+        else:
+            merged[key] = distinct
+    filters = [part_info["object_filters"] for part_info in infos if "object_filters" in part_info]
+    if filters:  # one row per frame: the parts' rows follow each other
+        from cellpipe.filters import summarize_removed
+
+        per_frame = [row for record in filters for row in record["per_frame"]]
+        merged["object_filters"] = {**filters[0], "per_frame": per_frame, "removed": summarize_removed(per_frame)}
+    merged["n_frames"] = int(infos[0]["movie_frames"])
+    merged["n_parts"] = len(infos)
+    merged["parts"] = [dict(part_info) for part_info in infos]
+    return merged
+
+
+def _open_segmentation(
+    normalized: PathLike, image: PathLike, settings: dict[str, Any], threads: int, batch_divisor: int
+) -> tuple[Any, omezarr.OmeImage, Any, Any, dict[str, Any] | None]:
+    """What one segmentation job needs: its settings, the image's metadata, the normalized movie and,
+    for Cellpose, the model on the device chosen now (tiles per pass divided by ``batch_divisor``) and the
+    checksum of the model file's bytes as loaded (``type, bytes, sha256``; None for classical segmentation
+    or a Cellpose built-in model)."""
+    from cellpipe.io.checksums import file_as_read
+    from cellpipe.segment import (
+        SegmentSettings,
+        check_model_path,
+        divide_batch_size,
+        load_segmentation_model,
+        select_device,
+    )
+
+    seg = SegmentSettings.model_validate(settings)
+    meta = omezarr.open_ome_image(image)
+    norm = omezarr.open_zarr_array(normalized)
+    n_channels = norm.shape[1]
+    index = channel_index(seg.channel, meta.channel_names)
+    if index is None:  # the start-up check refuses it first; a job run on its own says it too
+        raise ValueError(f"{image}: segment.channel {seg.channel!r} is not a channel of this movie; its channels: "
+                         f"{', '.join(repr(n) for n in meta.channel_names)}")
+    if index >= n_channels:
+        raise ValueError(f"{image}: segment.channel is {seg.channel} but the movie has {n_channels} channel(s)")
+    seg = seg.model_copy(update={"channel": index})
+    model = model_read = None
+    if seg.method == "cellpose":
+        import torch
+
+        torch.set_num_threads(max(1, int(threads)))
+        device = select_device(seg.cellpose.device)
+        if batch_divisor != 1:
+            seg = divide_batch_size(seg, device, batch_divisor)
+            logger.info("retry: tiles per network pass divided by %d, now %d", batch_divisor, seg.cellpose.batch_size)
+        if seg.cellpose.builtin_model is None:
+            # the sha256 of the file torch loads, for segmentation.json: record_provenance compares it with the
+            # model file later, which may have been replaced since (its mtime restored: no rerun)
+            with file_as_read(check_model_path(seg.cellpose.model)) as model_read:
+                model = load_segmentation_model(seg.cellpose, device)
+            logger.info("%s as loaded: %s bytes, sha256 %s", seg.cellpose.model, model_read["bytes"], model_read["sha256"])
+        else:  # Cellpose's own file in its model folder: not an input of the workflow
+            model = load_segmentation_model(seg.cellpose, device)
+    return seg, meta, norm, model, model_read
+
+
+def _record_model_read(run_info: dict[str, Any], model_read: dict[str, Any] | None) -> None:
+    """Put the checksum of the model file as loaded into a segmentation job's run info: ``inputs_read.model``
+    (``type, bytes, sha256``), and ``model_sha256`` the same, so segmentation.json names one checksum."""
+    if model_read is not None:
+        run_info["inputs_read"] = {"model": model_read}
+        run_info["model_sha256"] = model_read["sha256"]
+
+
+def _segment_into(
+    out: Any,
+    norm: Any,
+    frames: range,
+    seg: Any,
+    pixel_size_um: float,
+    model: Any,
+    image: PathLike,
+    batch_divisor: int,
+    rule: str,
+) -> tuple[dict[str, Any], int]:
+    """Segment ``frames`` of the normalized movie into ``out`` (``out[i]``: labels of frame
+    ``frames[i]``); returns the run info and the number of objects found.  Progress is logged about
+    20 times, in frames of the movie; running out of memory raises
+    :class:`~cellpipe.segment.SegmentationOutOfMemory` (``rule``: the rule whose retries help)."""
+    from cellpipe.segment import SegmentationOutOfMemory, is_out_of_memory, iter_segment_cells
+
+    n_movie = int(norm.shape[0])
+    run_info, results = iter_segment_cells(
+        _ChannelFrames(norm, seg.channel, frames), seg, pixel_size_um, model=model,
+        estimate_from=_ChannelFrames(norm, seg.channel),  # every part estimates from the same frames
+    )
+    run_info["batch_divisor"] = batch_divisor
+    # the channel segmented, by index and name: segment.channel may name it, and names differ between movies
+    run_info["channel"] = int(seg.channel)
+    run_info["channel_name"] = _channel_name(image, seg.channel)
+    started = time.perf_counter()
+    every = max(1, len(frames) // 20)
+    n_objects = 0
+    try:
+        for i, frame_labels in results:
+            out[i] = frame_labels
+            n_objects += int(frame_labels.max())
+            if (i + 1) % every == 0 or i + 1 == len(frames):
+                logger.info(
+                    "segmented frame %d of %d (%d objects in it), %.1f s", frames[i] + 1, n_movie,
+                    int(frame_labels.max()), time.perf_counter() - started,
+                )
+    except Exception as err:
+        if not is_out_of_memory(err):
+            raise
+        where = run_info.get("device", "cpu")
+        raise SegmentationOutOfMemory(
+            f"{omezarr.store_path(image)}: segmentation ran out of memory on {where} with {run_info.get('batch_size')} tile(s) of "
+            f"{run_info.get('tile_px')} px per network pass ({err}). Lower segment.cellpose.batch_size "
+            f"(or tile_px), or run with retries (the profiles set retries: each retry of {rule} halves "
+            "the tiles per pass and asks for more memory)"
+        ) from err
+    for row in run_info["object_filters"]["per_frame"]:  # frames of the movie, not of the part
+        row["frame"] = frames[row["frame"]]
+    return run_info, n_objects
+
+
+def _channel_name(image: PathLike, channel: int) -> str | None:
+    """The name ingest gave channel ``channel`` (0-based) of the OME-Zarr ``image``; None when it has none."""
+    names = omezarr.open_ome_image(image).channel_names
+    return names[channel] if channel < len(names) else None
+
+
+class _ChannelFrames:
+    """One channel of a (T, C, Y, X) array as (T, Y, X) frames read one at a time (float32); with
+    ``frames``, only those frames of it (a range), numbered from 0."""
+
+    def __init__(self, array: Any, channel: int, frames: range | None = None) -> None:
+        self._array, self._channel = array, channel
+        self._frames = range(array.shape[0]) if frames is None else frames
+        self.shape = (len(self._frames), *array.shape[2:])
+
+    def __getitem__(self, t: int) -> np.ndarray:
+        return np.asarray(self._array[self._frames[t], self._channel], dtype=np.float32)

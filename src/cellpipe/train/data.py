@@ -1,0 +1,77 @@
+"""The training data of a model: annotated datasets read from disk (:mod:`cellpipe.io.annotations`), their
+checksums for the model's record, and the examples prepared and split for training and validation."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from cellpipe.io.annotations import read_annotations
+from cellpipe.normalize import NormalizeSettings
+
+logger = logging.getLogger(__name__)
+
+
+def _input_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    return sorted(p for p in path.rglob("*") if p.is_file())
+
+
+def _sha256_of(path: Path) -> str:
+    from cellpipe.segment import file_sha256
+
+    return file_sha256(path)
+
+
+def _dataset_digest(path: Path) -> str:
+    """sha256 of a file, or of the sorted (relative name, sha256) list of a folder's files."""
+    import hashlib
+
+    if path.is_file():
+        return _sha256_of(path)
+    digest = hashlib.sha256()
+    for file in _input_files(path):
+        digest.update(f"{file.relative_to(path).as_posix()}\t{_sha256_of(file)}\n".encode())
+    return digest.hexdigest()
+
+
+def load_examples(
+    train_settings: Any, norm: NormalizeSettings, device: str
+) -> tuple[list[Any], list[Any], list[dict[str, Any]], list[str]]:
+    """Read every dataset of ``train_settings``, prepare examples and split them.
+
+    Returns (training examples, validation examples, one provenance row per dataset, reasons
+    images were dropped); the same settings always give the same split.
+    """
+    from cellpipe.train import prepare_examples, split_examples
+
+    images, ds_index, roles, data_rows = [], [], [], []
+    for i, ds in enumerate(train_settings.datasets):
+        found = read_annotations(ds.images, ds.labels, ds.frames, ds.channel, train_settings.min_marker_coverage)
+        chosen = found.images[:: ds.frame_step]
+        images += chosen
+        ds_index += [i] * len(chosen)
+        roles += [ds.role] * len(chosen)
+        data_rows.append(
+            {
+                "images": ds.images,
+                "labels": ds.labels,
+                "images_sha256": _dataset_digest(Path(ds.images)),
+                "labels_sha256": _dataset_digest(Path(ds.labels)),
+                "frames_used": [img.frame for img in chosen],
+                "frames_skipped": {str(t): why for t, why in found.skipped.items()},
+                "completeness_checked": found.completeness_checked,
+                "role": ds.role,
+                "weight": ds.weight,
+            }
+        )
+        logger.info("dataset %d (%s): %d image(s) used, %d skipped as sparse", i, ds.labels, len(chosen), len(found.skipped))
+    examples, dropped = prepare_examples(images, ds_index, roles, norm, train_settings.min_cells, device=device)
+    for why in dropped:
+        logger.info("not used: %s", why)
+    train, validation = split_examples(
+        examples, train_settings.validation_fraction, train_settings.validation_by, train_settings.seed
+    )
+    return train, validation, data_rows, dropped

@@ -1,0 +1,101 @@
+"""The path from a rule file to its code is guessable: ``workflow/rules/<name>.smk`` runs scripts in
+``workflow/scripts/`` that call one function of ``cellpipe.steps.<name>`` and nothing else of cellpipe
+but ``cellpipe.logs`` (the job's log file)."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import re
+from pathlib import Path
+
+from cellpipe import layout
+
+REPO = Path(__file__).resolve().parents[2]
+RULES_DIR = REPO / "workflow" / "rules"
+SCRIPTS_DIR = REPO / "workflow" / "scripts"
+RULE = re.compile(r"^\s*(?:rule|checkpoint)\s+(\w+)\s*:", flags=re.M)
+SCRIPT = re.compile(r"^\s*script:\s*\n\s*[\"']([^\"']+)[\"']", flags=re.M)
+# what a script may import from cellpipe besides its step module: sending the job's logging to snakemake.log
+PLUMBING = {"cellpipe.logs": {"log_to_file"}}
+
+
+def rule_scripts(smk_text: str) -> dict[str, list[str]]:
+    """Rule name -> the scripts its definitions run (file names; a rule defined twice under ``if``/``else``
+    runs one script per definition), from the text of one .smk file."""
+    starts = [(m.start(), m.group(1)) for m in RULE.finditer(smk_text)]
+    scripts: dict[str, list[str]] = {}
+    for i, (start, name) in enumerate(starts):
+        end = starts[i + 1][0] if i + 1 < len(starts) else len(smk_text)
+        found = SCRIPT.findall(smk_text[start:end])
+        assert len(found) <= 1, f"rule {name}: {len(found)} script: directives in one definition"
+        scripts.setdefault(name, []).extend(Path(s).name for s in found)
+    return scripts
+
+
+def scripts_by_rule() -> dict[str, tuple[str, list[str]]]:
+    """Rule name -> (stem of the .smk file that defines it, the scripts it runs)."""
+    found: dict[str, tuple[str, list[str]]] = {}
+    for smk in sorted(RULES_DIR.glob("*.smk")):
+        for name, scripts in rule_scripts(smk.read_text()).items():
+            assert name not in found or found[name][0] == smk.stem, f"rule {name} defined in two files"
+            found[name] = (smk.stem, found.get(name, ("", []))[1] + scripts)
+    return found
+
+
+def cellpipe_imports(script: Path) -> list[tuple[str, str]]:
+    """(module, name) of every ``from cellpipe... import name`` in ``script``; ``import cellpipe...`` is refused."""
+    imports: list[tuple[str, str]] = []
+    for node in ast.walk(ast.parse(script.read_text())):
+        if isinstance(node, ast.Import):
+            assert not any(a.name.split(".")[0] == "cellpipe" for a in node.names), f"{script.name}: import {node.names[0].name}"
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "cellpipe":
+            imports += [(node.module, alias.name) for alias in node.names]
+    return imports
+
+
+def test_the_rule_file_parser_finds_each_definitions_script() -> None:
+    text = (
+        'if config["x"]:\n\n    rule a:\n        input:\n            "i",\n        script:\n            "../scripts/a_one.py"\n\n'
+        'else:\n\n    rule a:\n        script:\n            "../scripts/a.py"\n\n\nrule b:\n    shell:\n        "true"\n'
+    )
+    assert rule_scripts(text) == {"a": ["a_one.py", "a.py"], "b": []}
+
+
+def test_every_rule_runs_scripts_that_call_one_function_of_its_step_module() -> None:
+    """For every rule of layout.RULES: its .smk file ``<name>.smk`` runs scripts that exist, one of them named
+    like the rule; each imports from cellpipe only ``cellpipe.steps.<name>`` (one ``*_step`` function it
+    calls once) and the log plumbing."""
+    found = scripts_by_rule()
+    assert set(layout.RULES) <= set(found), f"rules in no .smk file: {sorted(set(layout.RULES) - set(found))}"
+    for rule in layout.RULES:
+        stem, scripts = found[rule]
+        assert scripts, f"rule {rule} ({stem}.smk) runs no script"
+        assert f"{rule}.py" in scripts, f"rule {rule} ({stem}.smk): no definition runs workflow/scripts/{rule}.py"
+        for name in scripts:
+            script = SCRIPTS_DIR / name
+            assert script.is_file(), f"rule {rule} ({stem}.smk): {script} does not exist"
+            imports = cellpipe_imports(script)
+            steps = [(module, fn) for module, fn in imports if module not in PLUMBING]
+            assert all(fn in PLUMBING[module] for module, fn in imports if module in PLUMBING), f"{name}: {imports}"
+            assert [module for module, _ in steps] == [f"cellpipe.steps.{stem}"], (
+                f"{name} (rule {rule} in {stem}.smk) imports {steps}; expected one function of cellpipe.steps.{stem}"
+            )
+            function = steps[0][1]
+            assert function.endswith("_step"), f"{name} imports {function}, not a step function"
+            assert callable(getattr(importlib.import_module(f"cellpipe.steps.{stem}"), function, None)), (
+                f"{name}: cellpipe.steps.{stem} has no {function}"
+            )
+            calls = [
+                node for node in ast.walk(ast.parse(script.read_text()))
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == function
+            ]
+            assert len(calls) == 1, f"{name} calls {function} {len(calls)} times"
+
+
+def test_every_script_is_run_by_a_rule_and_every_step_module_has_a_rule_file() -> None:
+    """No script without a rule, and no cellpipe.steps module without the .smk file of its name."""
+    run = {name for _, scripts in scripts_by_rule().values() for name in scripts}
+    assert {p.name for p in SCRIPTS_DIR.glob("*.py")} == run
+    step_modules = {p.stem for p in (REPO / "src" / "cellpipe" / "steps").glob("*.py") if p.stem != "__init__"}
+    assert step_modules <= {p.stem for p in RULES_DIR.glob("*.smk")}, step_modules - {p.stem for p in RULES_DIR.glob("*.smk")}
