@@ -146,3 +146,32 @@ def test_an_unknown_ending_names_the_formats_read(tmp_path: Path) -> None:
     path.write_bytes(b"\x00")
     with pytest.raises(MovieError, match=r"cannot tell the movie format .*\.czi, \.nd2, \.lif\)"):
         inspect_movie(path)
+
+
+class _Times:
+    """What a bioio reader says about time, for the choice between a nominal interval and acquisition times: no
+    writer here records either in a vendor file (libCZI writes neither), so this stands in for the reader."""
+
+    def __init__(self, nominal_s: float | None, total_s: float | None):
+        from datetime import timedelta
+        from types import SimpleNamespace
+
+        self.time_interval = timedelta(seconds=nominal_s) if nominal_s is not None else None
+        total = timedelta(seconds=total_s) if total_s is not None else None
+        self.standard_metadata = SimpleNamespace(total_time_duration=total)
+
+
+@pytest.mark.parametrize(("nominal_s", "total_s", "minutes", "source"), [
+    (90.0, 400.0, 1.5, "nominal (bioio-nd2 time_interval)"),  # the set interval wins over the recorded times
+    (None, 480.0, 2.0, "timestamps (bioio-nd2: first to last frame over 4 intervals)"),  # 480 s / 4 / 60
+    (None, None, None, None),
+    (0.0, None, None, None),  # a zero interval is no interval
+])
+def test_the_frame_interval_is_the_nominal_one_else_from_the_acquisition_times(nominal_s: float | None,
+                                                                               total_s: float | None,
+                                                                               minutes: float | None,
+                                                                               source: str | None) -> None:
+    from cellpipe.io.movies import _vendor_interval
+
+    found, how = _vendor_interval(_Times(nominal_s, total_s), None, Path("movie.nd2"), "nd2", 5)
+    assert (found, how) == (pytest.approx(minutes) if minutes is not None else None, source)

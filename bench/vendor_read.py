@@ -1,0 +1,144 @@
+"""Reading a Zeiss CZI through bioio-czi against cellpipe's own TIFF reader, per frame, and memory in movie length.
+
+    .venv/bin/python -m bench.vendor_read [--frames 20,80] [--side 1024] [--channels 2] [--work DIR]
+
+One movie (bright drifting disks on noise, bench.zarr_io.draw_movie, the same in every channel; uint16,
+``--side``² px, ``--channels`` channels) is written twice, uncompressed, with the same pixels: as a CZI by libCZI
+(pylibCZIrw, one subblock per plane) and as an OME-TIFF by tifffile (one page per plane).  Each file is read
+frame by frame through :func:`cellpipe.io.movies.open_movie`, as ingest reads it:
+
+* ``tiff (cellpipe)``, the baseline: cellpipe's TIFF reader (tifffile's pages through its Zarr view);
+* ``czi (bioio-czi)``: bioio-czi's lazy dask array, one frame's planes computed at a time;
+* ``tiff (bioio-ome-tiff)``, when installed (it is not a cellpipe dependency): bioio's reader of the same TIFF,
+  to show whether bioio would be the faster path for a format cellpipe reads itself.
+
+Timing: ms per frame, best of 3 passes over every frame (the files are in the page cache after the first pass, as
+they are for a movie read again), and the ratio to the baseline.  Memory: each reader runs on each movie length in
+a fresh Python process that reads every frame, and its peak resident set size (``ru_maxrss``) is reported; flat in
+movie length means the peak grows by far less than the movie's size between the two lengths.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.common import REPO, machine, print_table
+
+PEAK_SCRIPT = """
+import resource, sys
+sys.path.insert(0, {src!r})
+from bench.vendor_read import read_all
+read_all({path!r}, {reader!r})
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # KiB on Linux -> MiB
+"""
+
+
+def write_movies(work: Path, n_frames: int, side: int, n_channels: int) -> tuple[Path, Path, int]:
+    """The same (T, C, Y, X) uint16 movie as ``movie.czi`` (libCZI) and ``movie.ome.tif`` (tifffile), both
+    uncompressed, 0.65 µm pixels; and the movie's size in bytes."""
+    import tifffile
+    from pylibCZIrw import czi as pyczi
+
+    from bench.zarr_io import draw_movie
+
+    image, _ = draw_movie(n_frames, side)
+    czi_path, tiff_path = work / f"movie{n_frames}.czi", work / f"movie{n_frames}.ome.tif"
+    with pyczi.create_czi(str(czi_path), exist_ok=True) as czi:
+        for t, plane in enumerate(image):
+            for c in range(n_channels):
+                czi.write(plane[..., np.newaxis], plane={"T": t, "C": c, "Z": 0})
+        czi.write_metadata(scale_x=0.65e-6, scale_y=0.65e-6)
+    with tifffile.TiffWriter(tiff_path, ome=True) as tif:
+        movie = np.repeat(image[:, np.newaxis], n_channels, axis=1)
+        tif.write(movie, metadata={"axes": "TCYX", "PhysicalSizeX": 0.65, "PhysicalSizeY": 0.65})
+    return czi_path, tiff_path, image.nbytes * n_channels
+
+
+def read_all(path: str, reader: str) -> float:
+    """Read every frame of ``path`` with ``reader`` ('cellpipe' or 'bioio-ome-tiff'); the sum of the pixels (so
+    no read is skipped)."""
+    total = 0.0
+    if reader == "bioio-ome-tiff":
+        import bioio_ome_tiff
+
+        data = bioio_ome_tiff.Reader(path).get_image_dask_data("TCYX")
+        for t in range(data.shape[0]):
+            total += float(np.asarray(data[t].compute(scheduler="synchronous")).sum())
+        return total
+    from cellpipe.io.movies import open_movie
+
+    with open_movie(path) as raw:
+        for t in range(raw.data.shape[0]):
+            total += float(raw.data[t].sum())
+    return total
+
+
+def ms_per_frame(path: Path, reader: str, n_frames: int, passes: int = 3) -> float:
+    best = float("inf")
+    for _ in range(passes):
+        start = time.perf_counter()
+        read_all(str(path), reader)
+        best = min(best, time.perf_counter() - start)
+    return 1000 * best / n_frames
+
+
+def peak_mb(path: Path, reader: str) -> float:
+    script = PEAK_SCRIPT.format(src=str(REPO), path=str(path), reader=reader)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=REPO)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", default="20,80", help="two (or more) movie lengths, frames")
+    parser.add_argument("--side", type=int, default=1024, help="frame side, px")
+    parser.add_argument("--channels", type=int, default=2)
+    parser.add_argument("--work", type=Path, default=None)
+    args = parser.parse_args()
+    lengths = [int(n) for n in args.frames.split(",")]
+    try:
+        import bioio_ome_tiff  # noqa: F401
+
+        readers = ["cellpipe", "bioio-ome-tiff"]
+    except ImportError:
+        readers = ["cellpipe"]
+    with tempfile.TemporaryDirectory(dir=args.work) as tmp:
+        work = Path(tmp)
+        files = {n: write_movies(work, n, args.side, args.channels) for n in lengths}
+        n = lengths[0]
+        czi, tiff, _ = files[n]
+        checks = {read_all(str(czi), "cellpipe"), read_all(str(tiff), "cellpipe")}
+        assert len(checks) == 1, f"the CZI and the TIFF read differently: {checks}"
+        baseline = ms_per_frame(tiff, "cellpipe", n)
+        rows = [["tiff (cellpipe), baseline", f"{baseline:.2f}", "1.00"]]
+        czi_ms = ms_per_frame(czi, "cellpipe", n)
+        rows.append(["czi (bioio-czi)", f"{czi_ms:.2f}", f"{czi_ms / baseline:.2f}"])
+        if "bioio-ome-tiff" in readers:
+            other = ms_per_frame(tiff, "bioio-ome-tiff", n)
+            rows.append(["tiff (bioio-ome-tiff)", f"{other:.2f}", f"{other / baseline:.2f}"])
+        title = (f"Read per frame ({n} frames of {args.channels}x{args.side}² px uint16, uncompressed), {machine()}")
+        print_table(title, ["reader", "ms per frame", "ratio to baseline"], rows)
+        memory_rows = []
+        cases = [("czi (bioio-czi)", 0, "cellpipe"), ("tiff (cellpipe)", 1, "cellpipe")]
+        if "bioio-ome-tiff" in readers:
+            cases.append(("tiff (bioio-ome-tiff)", 1, "bioio-ome-tiff"))
+        for name, which, reader in cases:
+            peaks = [peak_mb(files[length][which], reader) for length in lengths]
+            movie_mb = [files[length][2] / 2**20 for length in lengths]
+            memory_rows.append([name, *(f"{p:.0f}" for p in peaks),
+                                f"{peaks[-1] - peaks[0]:.0f} (movie: +{movie_mb[-1] - movie_mb[0]:.0f})"])
+        print_table("Peak RSS (MiB) reading every frame, fresh process",
+                    ["reader", *(f"{length} frames" for length in lengths), "growth"], memory_rows)
+        print(json.dumps({"baseline_ms_per_frame": baseline, "czi_ms_per_frame": czi_ms, "memory": memory_rows}))
+
+
+if __name__ == "__main__":
+    main()
