@@ -7,13 +7,14 @@ one: a file the plugin cannot open, and a plugin that is not installed.
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from cellpipe.io.movies import MovieError, detect_format, inspect_movie, open_movie, read_movie
+from cellpipe.io.movies import MovieError, _vendor_image, detect_format, inspect_movie, open_movie, read_movie
 
 pyczi = pytest.importorskip("pylibCZIrw.czi", reason="pylibCZIrw (libCZI, installed with bioio-czi) is not installed")
 pytest.importorskip("bioio_czi", reason="bioio-czi is not installed")
@@ -44,7 +45,10 @@ def movie(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 60000, shape, dtype=np.uint16)
 
 
-def test_a_czi_from_libczi_reads_back_frame_by_frame_with_its_pixel_size_and_channel_names(tmp_path: Path) -> None:
+def test_a_czi_from_libczi_reads_back_frame_by_frame_with_its_pixel_size_and_channel_names(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="cellpipe.io.movies")
     data = movie((5, 2, 1, 24, 32))
     path = write_czi(tmp_path / "movie.czi", data, pixel_um=(0.5, 0.65), channel_names=CHANNELS)
     assert detect_format(path) == "czi"
@@ -61,6 +65,22 @@ def test_a_czi_from_libczi_reads_back_frame_by_frame_with_its_pixel_size_and_cha
         assert raw.channel_names == CHANNELS and raw.pixel_size_um == pytest.approx(0.65)
         described = raw.source_checksum()
     assert described["type"] == "file" and described["bytes"] == path.stat().st_size
+    assert "(pixels through libCZI)" in caplog.text  # the fast path read them
+    np.testing.assert_array_equal(read_movie(path).data, data[:, :, 0])
+    # bioio-czi's own lazy array (read where libCZI's geometry differs from bioio's) reads the same pixels
+    np.testing.assert_array_equal(_vendor_image(path, "czi", None, False).data.compute(), data)
+
+
+def test_a_czi_placed_off_the_origin_reads_its_own_region(tmp_path: Path) -> None:
+    """Subblocks written at (x, y) = (5, 7): the plane is read from its bounding box, not from (0, 0)."""
+    data = movie((3, 2, 1, 12, 10), seed=2)
+    path = tmp_path / "offset.czi"
+    with pyczi.create_czi(str(path), exist_ok=True) as czi:
+        for t in range(3):
+            for c in range(2):
+                czi.write(data[t, c, 0][..., np.newaxis], plane={"T": t, "C": c, "Z": 0}, location=(5, 7))
+        czi.write_metadata(scale_x=1e-6, scale_y=1e-6)
+    assert inspect_movie(path).shape_tcyx == (3, 2, 12, 10)
     np.testing.assert_array_equal(read_movie(path).data, data[:, :, 0])
 
 
@@ -173,5 +193,5 @@ def test_the_frame_interval_is_the_nominal_one_else_from_the_acquisition_times(n
                                                                                source: str | None) -> None:
     from cellpipe.io.movies import _vendor_interval
 
-    found, how = _vendor_interval(_Times(nominal_s, total_s), None, Path("movie.nd2"), "nd2", 5)
+    found, how = _vendor_interval(_Times(nominal_s, total_s), "nd2", 5)
     assert (found, how) == (pytest.approx(minutes) if minutes is not None else None, source)

@@ -783,13 +783,13 @@ def _positive(value: Any) -> float | None:
     return size if np.isfinite(size) and size > 0 else None
 
 
-def _vendor_interval(reader: Any, reader_class: Any, path: Path, fmt: str, n_frames: int) -> tuple[float | None, str | None]:
+def _vendor_interval(reader: Any, fmt: str, n_frames: int) -> tuple[float | None, str | None]:
     """The frame interval (minutes) of a vendor file and where it came from.
 
     The acquisition's nominal interval when the plugin reads one (bioio's ``time_interval``: ND2's time loop
     period); else the recorded acquisition times: (time of the last frame - time of the first) / (frames - 1)
-    (bioio's ``total_time_duration``: LIF's TimeStampList, CZI's subblock acquisition times, which bioio-czi reads
-    only in its aicspylibczi mode).  None when the file has neither, or has one frame.
+    (bioio's ``total_time_duration``: LIF's TimeStampList, CZI's subblock acquisition times).  None when the file
+    has neither, or has one frame.
     """
     if n_frames < 2:
         return None, None
@@ -805,11 +805,6 @@ def _vendor_interval(reader: Any, reader_class: Any, path: Path, fmt: str, n_fra
             total = _minutes(reader.standard_metadata.total_time_duration)
         except Exception:
             total = None
-        if total is None and fmt == "czi":
-            try:
-                total = _minutes(reader_class(str(path), use_aicspylibczi=True).standard_metadata.total_time_duration)
-            except Exception:
-                total = None
     if total is None:
         return None, None
     return total / (n_frames - 1), f"timestamps ({package}: first to last frame over {n_frames - 1} intervals)"
@@ -818,8 +813,8 @@ def _vendor_interval(reader: Any, reader_class: Any, path: Path, fmt: str, n_fra
 def _czi_scene_count(path: Path) -> int:
     """Scenes in a CZI's subblock directory (libCZI), 0 when it cannot tell.
 
-    bioio-czi takes its scenes from the XML metadata, which not every writer fills in (libCZI's own writer leaves
-    them out): such a file would read as one scene and the others would be dropped without a word.
+    bioio-czi reads a file whose XML metadata lists no scenes (libCZI's own writer lists none) as one scene: the
+    others would be dropped without a word.
     """
     try:
         from pylibCZIrw import czi as pyczi
@@ -828,6 +823,40 @@ def _czi_scene_count(path: Path) -> int:
             return len(document.scenes_bounding_rectangle)
     except Exception:  # unreadable here: bioio has already opened it, and its scene count stands
         return 0
+
+
+def _libczi_planes(path: Path, header: MovieHeader, stack: contextlib.ExitStack) -> Callable[[int, int, int], np.ndarray] | None:
+    """A reader of one CZI plane (frame, channel, z-plane; 0-based) through libCZI (pylibCZIrw) directly, with the
+    file kept open in ``stack``; None when libCZI's geometry of the file is not the one bioio-czi gave ``header``
+    (the caller then reads through bioio).
+
+    libCZI is what bioio-czi reads with underneath; called directly it reads a frame in a fraction of the time
+    (``python -m bench.vendor_read``), while bioio-czi still reads the metadata.
+    """
+    t_len, c_len, y_len, x_len = header.shape_tcyx
+    try:
+        from pylibCZIrw import czi as pyczi
+
+        with _quiet_bioio():
+            document = stack.enter_context(pyczi.open_czi(str(path)))
+            box = document.total_bounding_box  # axis -> (first index, last + 1); X and Y in pixels
+            scenes = document.scenes_bounding_rectangle
+            roi = next(iter(scenes.values())) if len(scenes) == 1 else document.total_bounding_rectangle
+            first = {axis: box[axis][0] if axis in box else 0 for axis in "TCZ"}
+            sizes = {axis: box[axis][1] - box[axis][0] if axis in box else 1 for axis in "TCZ"}
+            if (roi.h, roi.w) != (y_len, x_len) or sizes != {"T": t_len, "C": c_len, "Z": header.z_planes}:
+                return None
+            probe = document.read(plane=dict(first), roi=roi)
+    except Exception:  # libCZI cannot read it as bioio-czi did: bioio's own path reads it
+        return None
+    if probe.shape != (y_len, x_len, 1) or probe.dtype != header.dtype:
+        return None
+
+    def read_plane(t: int, c: int, z: int) -> np.ndarray:
+        plane = {"T": first["T"] + t, "C": first["C"] + c, "Z": first["Z"] + z}
+        return document.read(plane=plane, roi=roi)[..., 0]
+
+    return read_plane
 
 
 def _vendor_image(path: Path, fmt: str, axes: str | None, allow_z: bool) -> _VendorImage:
@@ -871,7 +900,7 @@ def _vendor_image(path: Path, fmt: str, axes: str | None, allow_z: bool) -> _Ven
         names = [str(name) for name in (reader.channel_names or [])]
         data = reader.get_image_dask_data("TCZYX")
     pixel_x, pixel_y = _positive(sizes.X), _positive(sizes.Y)
-    interval, interval_from = _vendor_interval(reader, reader_class, path, fmt, t)
+    interval, interval_from = _vendor_interval(reader, fmt, t)
     # names that do not name every channel once are no names (the sheet's, or ch0, ch1, ...)
     channel_names = tuple(names) if len(names) == c and all(names) and len(set(names)) == c else ()
     header = MovieHeader((t, c, y, x), np.dtype(data.dtype), "TCZYX", pixel_x or pixel_y, interval, channel_names,
@@ -1075,29 +1104,39 @@ def open_movie(
             # a whole extra pass over the file, as for a TIFF: bioio reads by path, through handles of its own
             n_bytes, sha256 = sha256_of_handle(handle) if checksum else (before.st_size, "")
 
-        def read_vendor(index: tuple[int, ...]) -> np.ndarray:
-            # the dask graph holds one task per plane (CZI, LIF) or per frame (ND2): only the planes asked for are
-            # read; synchronous, so a job uses the cores Snakemake gave it and no more
-            try:
-                with _quiet_bioio():
-                    return np.asarray(pixels[index].compute(scheduler="synchronous"))
-            except Exception as exc:  # pixels the headers did not reveal as broken
-                raise MovieError(f"{path}: pixels of {VENDOR_FORMATS[checked].name} frame {index[0]} could not be read "
-                                 f"({_one_line(exc)})") from None
+        with contextlib.ExitStack() as stack:  # libCZI's open document, closed with the movie
+            planes = _libczi_planes(path, header, stack) if checked == "czi" else None
+            z_len = header.z_planes
 
-        def vendor_checksum() -> dict[str, Any]:
-            after = path.stat()
-            if (after.st_size, after.st_mtime_ns, after.st_ctime_ns) != (before.st_size, before.st_mtime_ns, before.st_ctime_ns):
-                raise MovieError(f"{path}: changed while it was being read (its size or change time differ)")
-            return file_description(n_bytes, sha256)
+            def read_vendor(index: tuple[int, ...]) -> np.ndarray:
+                # frame t, (C, Z, Y, X), or the z-stack of frame t, channel c, (Z, Y, X): the planes asked for only
+                try:
+                    if planes is not None:
+                        t, channels = index[0], index[1:] or range(header.shape_tcyx[1])
+                        block = np.stack([np.stack([planes(t, c, z) for z in range(z_len)]) for c in channels])
+                        return block[0] if len(index) == 2 else block
+                    # the dask graph holds one task per plane (CZI, LIF) or per frame (ND2); synchronous, so a job uses
+                    # the cores Snakemake gave it and no more
+                    with _quiet_bioio():
+                        return np.asarray(pixels[index].compute(scheduler="synchronous"))
+                except Exception as exc:  # pixels the headers did not reveal as broken
+                    raise MovieError(f"{path}: pixels of {VENDOR_FORMATS[checked].name} frame {index[0]} could not be read "
+                                     f"({_one_line(exc)})") from None
 
-        logger.info("opened %s: %s through %s -> TCYX %s (%d z-planes), read frame by frame", path,
-                    VENDOR_FORMATS[checked].name, VENDOR_FORMATS[checked].package, header.shape_tcyx, header.z_planes)
-        lazy = LazyMovie(header.shape_tcyx, header.dtype, lambda t: read_vendor((t,))[:, 0], header.z_planes,
-                         (lambda t, c: read_vendor((t, c))) if header.z_planes != 1 else None)
-        yield RawMovie(lazy, header.source_axes, header.pixel_size_um, header.frame_interval_min,
-                       list(header.channel_names), header.pixel_size_y_um, header.frame_interval_from,
-                       source_checksum=vendor_checksum if checksum else None)
+            def vendor_checksum() -> dict[str, Any]:
+                after = path.stat()
+                if (after.st_size, after.st_mtime_ns, after.st_ctime_ns) != (before.st_size, before.st_mtime_ns, before.st_ctime_ns):
+                    raise MovieError(f"{path}: changed while it was being read (its size or change time differ)")
+                return file_description(n_bytes, sha256)
+
+            logger.info("opened %s: %s through %s -> TCYX %s (%d z-planes), read frame by frame%s", path,
+                        VENDOR_FORMATS[checked].name, VENDOR_FORMATS[checked].package, header.shape_tcyx, header.z_planes,
+                        " (pixels through libCZI)" if planes is not None else "")
+            lazy = LazyMovie(header.shape_tcyx, header.dtype, lambda t: read_vendor((t,))[:, 0], header.z_planes,
+                             (lambda t, c: read_vendor((t, c))) if header.z_planes != 1 else None)
+            yield RawMovie(lazy, header.source_axes, header.pixel_size_um, header.frame_interval_min,
+                           list(header.channel_names), header.pixel_size_y_um, header.frame_interval_from,
+                           source_checksum=vendor_checksum if checksum else None)
         return
     if checked == "ctc":
         header = inspect_ctc_folder(path)
