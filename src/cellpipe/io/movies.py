@@ -133,7 +133,7 @@ VENDOR_FORMATS: dict[str, VendorFormat] = {
     "lif": VendorFormat("Leica LIF", ".lif", "bioio-lif", "bioio_lif"),
 }
 """Vendor formats by their ``format`` value in the sample sheet. bioio's other plugins (OME-TIFF, TIFF,
-OME-Zarr) cover formats cellpipe reads itself, frame by frame and faster (bench/vendor_read.py)."""
+OME-Zarr) cover formats cellpipe reads itself, frame by frame and faster (``python -m bench.vendor_read``)."""
 
 class MovieError(ValueError):
     """A movie that cannot be read as a time-lapse; the message names the file and the problem."""
