@@ -170,6 +170,7 @@ def test_a_czi_movie_runs_through_ingest_and_segment_with_its_pixel_size_and_cha
     assert image.pixel_size_um == pytest.approx(0.5) and image.frame_interval_min == pytest.approx(2.0)
     assert image.channel_names == ["Brightfield", "H2B-GFP", "mCherry"]
     assert image.attrs["pixel_size_source"] == "file metadata" and image.attrs["frame_interval_source"] == "sample sheet"
+    assert image.attrs["file_frame_interval_from"] is None  # libCZI wrote no acquisition times
     assert image.attrs["source_checksum"]["bytes"] == (workdir / "data" / "movie.czi").stat().st_size
     record = tables.read_json(workdir / "results/czi/segmentation.json")
     assert record["channel"] == 1 and record["n_frames"] == 3
