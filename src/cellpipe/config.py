@@ -170,10 +170,11 @@ class SampleRow(BaseModel):
         description="Unique name; letters, digits, '.', '_', '-' (used in output paths); not a name the workflow "
         f"writes at the top of the results folder ({', '.join(RESERVED_SAMPLE_NAMES)}, in any case)."
     )
-    movie: str = Field(description="Path of the raw movie: TIFF stack, OME-TIFF, CTC folder of tNNN.tif, or OME-Zarr "
-                       "image (NGFF 0.4 or 0.5, a .ome.zarr folder).")
-    format: Literal["auto", "tiff", "ome-tiff", "ctc", "ome-zarr"] = Field(
-        "auto", description="Movie format; auto guesses from the path (and a folder's Zarr metadata)."
+    movie: str = Field(description="Path of the raw movie: TIFF stack, OME-TIFF, CTC folder of tNNN.tif, OME-Zarr "
+                       "image (NGFF 0.4 or 0.5, a .ome.zarr folder), or a Zeiss .czi, Nikon .nd2 or Leica .lif file "
+                       "(read through bioio; one scene per file).")
+    format: Literal["auto", "tiff", "ome-tiff", "ctc", "ome-zarr", "czi", "nd2", "lif"] = Field(
+        "auto", description="Movie format; auto guesses from the path (its ending, and a folder's Zarr metadata)."
     )
     axes: str | None = Field(None, description="Axes of a TIFF stack, e.g. TYX, TCYX, CTYX; default: from the file "
                              "(an OME-Zarr's multiscales axes).")

@@ -1,5 +1,6 @@
 """Raw files straight from the microscope (issue #26): a z-stack movie runs through the 2-D pipeline with
-``ingest.z_projection``, and ``segment.channel`` names a channel, checked against each movie before any job."""
+``ingest.z_projection``, ``segment.channel`` names a channel, checked against each movie before any job, and OME-Zarr
+and Zeiss CZI (written by libCZI) movies run through ingest and segment."""
 
 from __future__ import annotations
 
@@ -134,3 +135,63 @@ def test_an_ome_zarr_movie_runs_through_ingest_and_segment_with_its_units_and_ch
     assert record["channel"] == 1 and record["n_frames"] == 3
     labels = np.asarray(omezarr.open_ome_image(workdir / "results/zarr/image.ome.zarr/labels/cells").data)
     assert labels.shape == (3, 48, 64) and all(frame.max() >= 2 for frame in labels)
+
+
+def write_czi(path: Path, movie: np.ndarray, pixel_um: float, channel_names: list[str]) -> None:
+    """``movie`` (T, C, Y, X) written by libCZI (pylibCZIrw), Zeiss's own library: one subblock per plane."""
+    from pylibCZIrw import czi as pyczi
+
+    with pyczi.create_czi(str(path), exist_ok=True) as czi:
+        for t, frame in enumerate(movie):
+            for c, plane in enumerate(frame):
+                czi.write(plane[..., np.newaxis], plane={"T": t, "C": c, "Z": 0})
+        czi.write_metadata(channel_names=dict(enumerate(channel_names)), scale_x=pixel_um * 1e-6, scale_y=pixel_um * 1e-6)
+
+
+def test_a_czi_movie_runs_through_ingest_and_segment_with_its_pixel_size_and_channel_names(tmp_path: Path) -> None:
+    """A CZI written by libCZI (3 frames of 48x64 px, 3 named channels, 0.5 µm pixels, no frame times: the sheet
+    gives the interval) is read through bioio-czi, ingested with the file's pixel size and channel names and
+    segmented (classical) on the channel named in the config."""
+    pytest.importorskip("bioio_czi", reason="bioio-czi is not installed")
+    workdir = tmp_path / "work"
+    (workdir / "data").mkdir(parents=True)
+    movie = np.full((3, 3, 48, 64), 100, np.uint16)
+    movie[:, 1] = make_nuclei_movie(n_frames=3, shape=(48, 64), seed=0).image
+    write_czi(workdir / "data" / "movie.czi", movie, 0.5, ["Brightfield", "H2B-GFP", "mCherry"])
+    config = small_config()
+    config["segment"]["channel"] = "H2B-GFP"
+    write_workdir(workdir, config, "sample\tmovie\tframe_interval_min\nczi\tdata/movie.czi\t2\n")
+
+    proc = run_snakemake(workdir, "results/czi/segmentation.json", timeout=300)
+
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    image = omezarr.open_ome_image(workdir / "results/czi/image.ome.zarr")
+    np.testing.assert_array_equal(np.asarray(image.data), movie)
+    assert image.pixel_size_um == pytest.approx(0.5) and image.frame_interval_min == pytest.approx(2.0)
+    assert image.channel_names == ["Brightfield", "H2B-GFP", "mCherry"]
+    assert image.attrs["pixel_size_source"] == "file metadata" and image.attrs["frame_interval_source"] == "sample sheet"
+    assert image.attrs["file_frame_interval_from"] is None  # libCZI wrote no acquisition times
+    assert image.attrs["source_checksum"]["bytes"] == (workdir / "data" / "movie.czi").stat().st_size
+    record = tables.read_json(workdir / "results/czi/segmentation.json")
+    assert record["channel"] == 1 and record["n_frames"] == 3
+    labels = np.asarray(omezarr.open_ome_image(workdir / "results/czi/image.ome.zarr/labels/cells").data)
+    assert labels.shape == (3, 48, 64) and all(frame.max() >= 2 for frame in labels)
+
+
+def test_a_truncated_czi_stops_the_run_before_any_job_in_one_line(tmp_path: Path) -> None:
+    pytest.importorskip("bioio_czi", reason="bioio-czi is not installed")
+    workdir = tmp_path / "work"
+    (workdir / "data").mkdir(parents=True)
+    whole = workdir / "data" / "whole.czi"
+    write_czi(whole, np.ones((3, 1, 32, 32), np.uint16), 0.5, ["nuclei"])
+    (workdir / "data" / "cut.czi").write_bytes(whole.read_bytes()[:-300])
+    write_workdir(workdir, small_config(), "sample\tmovie\tframe_interval_min\ncut\tdata/cut.czi\t2\n")
+
+    proc = run_snakemake(workdir, timeout=120)
+
+    assert proc.returncode != 0
+    lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.startswith("cellpipe: ")]
+    assert len(lines) == 1, proc.stderr[-2000:]
+    assert lines[0].startswith("cellpipe: config/samples.tsv line 2 (sample 'cut'): data/cut.czi: not a readable Zeiss "
+                               "CZI file (bioio-czi: ")
+    assert not (workdir / "results").exists()

@@ -1,4 +1,5 @@
-"""Reading raw movies (TIFF stacks, OME-TIFF, CTC folders, OME-Zarr images) into (T, C, Y, X).
+"""Reading raw movies (TIFF stacks, OME-TIFF, CTC folders, OME-Zarr images, and Zeiss CZI, Nikon ND2 and Leica LIF
+files through bioio's reader plugins) into (T, C, Y, X).
 
 The physical metadata found in the file (pixel size in µm, frame interval in
 minutes, channel names) is returned with the pixels so the ingest step can
@@ -11,7 +12,8 @@ non-TIFF file, axes that do not make a 2D time-lapse, a CTC folder with a gap
 or frames of different sizes, an OME-TIFF holding several positions, metadata
 in a unit it does not know (every OME length and time unit converts), an
 OME-Zarr folder that is no NGFF 0.4 / 0.5 image (no ``multiscales``, another
-version, no axes, a missing level).
+version, no axes, a missing level), a vendor file whose bioio plugin is not installed, that the plugin cannot
+open (cut short, corrupt) or that holds several scenes (positions).
 
 A movie with a Z axis of several planes is refused unless the caller allows it
 (``allow_z``, from ``ingest.z_projection``); :func:`open_movie` then reads one
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import io
 import json
 import logging
@@ -29,6 +32,7 @@ import operator
 import os
 import struct
 import uuid
+import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -41,7 +45,7 @@ import tifffile
 logger = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
-MovieFormat = Literal["auto", "tiff", "ome-tiff", "ctc", "ome-zarr"]
+MovieFormat = Literal["auto", "tiff", "ome-tiff", "ctc", "ome-zarr", "czi", "nd2", "lif"]
 
 _SI_PREFIXES = {"y": 1e-24, "z": 1e-21, "a": 1e-18, "f": 1e-15, "p": 1e-12, "n": 1e-9, "µ": 1e-6, "m": 1e-3,
                 "c": 1e-2, "d": 1e-1, "": 1.0, "da": 1e1, "h": 1e2, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
@@ -108,6 +112,29 @@ NGFF_UNIT_SYMBOLS: dict[str, str] = {
 :data:`OME_LENGTH_TO_UM` and :data:`OME_TIME_TO_MIN`; a symbol written instead ('µm', 'min') converts too."""
 
 
+
+@dataclass(frozen=True)
+class VendorFormat:
+    """A microscope maker's file format, read through one of bioio's reader plugins."""
+
+    name: str
+    """As the user knows it, e.g. "Zeiss CZI"."""
+    suffix: str
+    """The file name's ending that tells it (lower case)."""
+    package: str
+    """The bioio plugin's package on PyPI, the one to install when it is missing."""
+    module: str
+    """The plugin's Python module, whose ``Reader`` reads the file."""
+
+
+VENDOR_FORMATS: dict[str, VendorFormat] = {
+    "czi": VendorFormat("Zeiss CZI", ".czi", "bioio-czi", "bioio_czi"),
+    "nd2": VendorFormat("Nikon ND2", ".nd2", "bioio-nd2", "bioio_nd2"),
+    "lif": VendorFormat("Leica LIF", ".lif", "bioio-lif", "bioio_lif"),
+}
+"""Vendor formats by their ``format`` value in the sample sheet. bioio's other plugins (OME-TIFF, TIFF,
+OME-Zarr) cover formats cellpipe reads itself, frame by frame and faster (``python -m bench.vendor_read``)."""
+
 class MovieError(ValueError):
     """A movie that cannot be read as a time-lapse; the message names the file and the problem."""
 
@@ -124,6 +151,8 @@ class RawMovie:
     channel_names: list[str] = field(default_factory=list)
     pixel_size_y_um: float | None = None
     """The file's pixel size along y (µm); the same as ``pixel_size_um`` (x) unless the pixels are not square."""
+    frame_interval_from: str | None = None
+    """As :attr:`MovieHeader.frame_interval_from`: how a vendor file's frame interval was found."""
     source_checksum: Callable[[], dict[str, Any]] | None = None
     """Inside :func:`open_movie` with ``checksum``: the sha256 of the bytes the pixels were read from, described as
     :func:`cellpipe.io.checksums.describe_path` describes the movie (``type, bytes, sha256``, a folder's
@@ -151,6 +180,10 @@ class MovieHeader:
     pixel_size_y_um: float | None = None
     z_planes: int = 1
     """Planes per z-stack (1: a 2-D movie); more only when read with ``allow_z``."""
+    frame_interval_from: str | None = None
+    """Where ``frame_interval_min`` was read from in the file, for a vendor file: ``nominal (...)`` (the
+    acquisition's set interval) or ``timestamps (...)`` (the mean step between the recorded times of the first and
+    last frame); None for the other formats, whose single metadata field says it."""
 
 
 @dataclass(frozen=True)
@@ -177,8 +210,11 @@ def detect_format(path: PathLike) -> MovieFormat:
         return "ome-tiff"
     if name.endswith((".tif", ".tiff")):
         return "tiff"
+    for fmt, vendor in VENDOR_FORMATS.items():
+        if name.endswith(vendor.suffix):
+            return fmt  # type: ignore[return-value]
     raise MovieError(f"{p}: cannot tell the movie format from the name (expected a CTC folder, .tif, .tiff, .ome.tif, "
-                     ".ome.zarr)")
+                     ".ome.zarr, .czi, .nd2, .lif)")
 
 
 Z_PROJECTIONS = ("max", "mean", "sum", "best_focus")
@@ -685,6 +721,193 @@ def _ngff_image(path: Path, axes: str | None, allow_z: bool) -> _NgffImage:
     return _NgffImage(header, level)
 
 
+@dataclass(frozen=True)
+class _VendorImage:
+    """A vendor file opened through its bioio plugin (no pixel read) and what its metadata say."""
+
+    header: MovieHeader
+    data: Any
+    """The pixels as bioio's lazy dask array, (T, C, Z, Y, X), one chunk per plane or per frame."""
+
+
+_BIOIO_LOGGERS = ("bioio", "bioio_base", "bioio_czi", "bioio_nd2", "bioio_lif", "xsdata", "ome_types")
+
+
+@contextlib.contextmanager
+def _quiet_bioio() -> Iterator[None]:
+    """Silence the plugins' logging and warnings while they parse metadata.
+
+    bioio-czi logs tracebacks (at ERROR) for metadata it cannot turn into OME (an empty acquisition mode, a scene
+    name without an index), and xsdata warns on each: noise in the start-up output and job logs for fields
+    cellpipe does not read.  What cellpipe needs is checked below and refused with one line of its own.
+    """
+    saved = {name: logging.getLogger(name).level for name in _BIOIO_LOGGERS}
+    try:
+        for name in _BIOIO_LOGGERS:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def _vendor_reader_class(path: Path, fmt: str) -> Any:
+    """The bioio plugin's ``Reader`` for ``fmt``; a missing plugin is a :class:`MovieError` naming the package."""
+    vendor = VENDOR_FORMATS[fmt]
+    try:
+        with _quiet_bioio():
+            module = importlib.import_module(vendor.module)
+    except ImportError as exc:
+        raise MovieError(
+            f"{path}: a {vendor.name} file is read through bioio's plugin {vendor.package}, which is not installed "
+            f"({_one_line(exc)}); install it: pip install -c requirements/constraints.txt {vendor.package}"
+        ) from None
+    return module.Reader
+
+
+def _minutes(value: Any) -> float | None:
+    """A bioio time (``datetime.timedelta``) in minutes; None when absent or not positive."""
+    if value is None or not hasattr(value, "total_seconds"):
+        return None
+    minutes = value.total_seconds() / 60
+    return minutes if np.isfinite(minutes) and minutes > 0 else None
+
+
+def _positive(value: Any) -> float | None:
+    """A bioio pixel size (µm), None when absent, zero (libCZI writes 0 for "not set") or not finite."""
+    if value is None:
+        return None
+    size = float(value)
+    return size if np.isfinite(size) and size > 0 else None
+
+
+def _vendor_interval(reader: Any, fmt: str, n_frames: int) -> tuple[float | None, str | None]:
+    """The frame interval (minutes) of a vendor file and where it came from.
+
+    The acquisition's nominal interval when the plugin reads one (bioio's ``time_interval``: ND2's time loop
+    period); else the recorded acquisition times: (time of the last frame - time of the first) / (frames - 1)
+    (bioio's ``total_time_duration``: LIF's TimeStampList, CZI's subblock acquisition times).  None when the file
+    has neither, or has one frame.
+    """
+    if n_frames < 2:
+        return None, None
+    package = VENDOR_FORMATS[fmt].package
+    with _quiet_bioio():
+        try:
+            nominal = _minutes(reader.time_interval)
+        except Exception:  # a plugin that cannot parse its own time metadata: the file simply gives no interval
+            nominal = None
+        if nominal is not None:
+            return nominal, f"nominal ({package} time_interval)"
+        try:
+            total = _minutes(reader.standard_metadata.total_time_duration)
+        except Exception:
+            total = None
+    if total is None:
+        return None, None
+    return total / (n_frames - 1), f"timestamps ({package}: first to last frame over {n_frames - 1} intervals)"
+
+
+def _czi_scene_count(path: Path) -> int:
+    """Scenes in a CZI's subblock directory (libCZI), 0 when it cannot tell.
+
+    bioio-czi reads a file whose XML metadata lists no scenes (libCZI's own writer lists none) as one scene: the
+    others would be dropped without a word.
+    """
+    try:
+        from pylibCZIrw import czi as pyczi
+
+        with _quiet_bioio(), pyczi.open_czi(str(path)) as document:
+            return len(document.scenes_bounding_rectangle)
+    except Exception:  # unreadable here: bioio has already opened it, and its scene count stands
+        return 0
+
+
+def _libczi_planes(path: Path, header: MovieHeader, stack: contextlib.ExitStack) -> Callable[[int, int, int], np.ndarray] | None:
+    """A reader of one CZI plane (frame, channel, z-plane; 0-based) through libCZI (pylibCZIrw) directly, with the
+    file kept open in ``stack``; None when libCZI's geometry of the file is not the one bioio-czi gave ``header``
+    (the caller then reads through bioio).
+
+    libCZI is what bioio-czi reads with underneath; called directly it reads a frame in a fraction of the time
+    (``python -m bench.vendor_read``), while bioio-czi still reads the metadata.
+    """
+    t_len, c_len, y_len, x_len = header.shape_tcyx
+    try:
+        from pylibCZIrw import czi as pyczi
+
+        with _quiet_bioio():
+            document = stack.enter_context(pyczi.open_czi(str(path)))
+            box = document.total_bounding_box  # axis -> (first index, last + 1); X and Y in pixels
+            scenes = document.scenes_bounding_rectangle
+            roi = next(iter(scenes.values())) if len(scenes) == 1 else document.total_bounding_rectangle
+            first = {axis: box[axis][0] if axis in box else 0 for axis in "TCZ"}
+            sizes = {axis: box[axis][1] - box[axis][0] if axis in box else 1 for axis in "TCZ"}
+            if (roi.h, roi.w) != (y_len, x_len) or sizes != {"T": t_len, "C": c_len, "Z": header.z_planes}:
+                return None
+            probe = document.read(plane=dict(first), roi=roi)
+    except Exception:  # libCZI cannot read it as bioio-czi did: bioio's own path reads it
+        return None
+    if probe.shape != (y_len, x_len, 1) or probe.dtype != header.dtype:
+        return None
+
+    def read_plane(t: int, c: int, z: int) -> np.ndarray:
+        plane = {"T": first["T"] + t, "C": first["C"] + c, "Z": first["Z"] + z}
+        return document.read(plane=plane, roi=roi)[..., 0]
+
+    return read_plane
+
+
+def _vendor_image(path: Path, fmt: str, axes: str | None, allow_z: bool) -> _VendorImage:
+    """Open a vendor file (:data:`VENDOR_FORMATS`) through its bioio plugin: shape, pixel size (µm), frame interval
+    (minutes), channel names, z-planes, and the lazy pixels; reads no pixel.
+
+    Raises:
+        MovieError: the plugin is not installed; the plugin cannot open the file (cut short, corrupt, not that
+            format); several scenes (positions); axes other than T, C, Z, Y, X of more than one (RGB samples,
+            mosaic tiles); several z-planes without ``allow_z``; an ``axes`` given (the file names its own).
+    """
+    vendor = VENDOR_FORMATS[fmt]
+    if axes:
+        raise MovieError(f"{path}: the sample sheet gives axes {axes!r}, but a {vendor.name} file names its own axes "
+                         "(leave the axes column empty)")
+    reader_class = _vendor_reader_class(path, fmt)
+    try:
+        with _quiet_bioio():
+            reader = reader_class(str(path))
+            scenes = [str(s) for s in reader.scenes]
+            dims = dict(zip(reader.dims.order, (int(n) for n in reader.dims.shape), strict=True))
+    except Exception as exc:  # each plugin (and the C++ library under it) fails in its own way on a broken file
+        raise MovieError(f"{path}: not a readable {vendor.name} file ({vendor.package}: {_one_line(exc)})") from None
+    n_scenes = max(len(scenes), _czi_scene_count(path) if fmt == "czi" else 0)
+    if n_scenes > 1:
+        named = f" ({', '.join(repr(s) for s in scenes)})" if len(scenes) == n_scenes else ""
+        raise MovieError(
+            f"{path}: {n_scenes} scenes (positions){named} in one {vendor.name} file; one position per file is "
+            "supported for now (export each scene to a file of its own)"
+        )
+    other = {axis: n for axis, n in dims.items() if axis not in "TCZYX" and n != 1}
+    if other:
+        found = ", ".join(f"{axis}={n}" for axis, n in other.items())
+        raise MovieError(f"{path}: {vendor.name} axes besides T, C, Z, Y, X ({found}: RGB samples or mosaic tiles); "
+                         "cellpipe reads grey-level time-lapses of one tile")
+    t, c, z, y, x = (dims.get(axis, 1) for axis in "TCZYX")
+    if z != 1 and not allow_z:
+        raise MovieError(z_stack_refusal(path, z))
+    with _quiet_bioio():
+        sizes = reader.physical_pixel_sizes  # bioio gives µm
+        names = [str(name) for name in (reader.channel_names or [])]
+        data = reader.get_image_dask_data("TCZYX")
+    pixel_x, pixel_y = _positive(sizes.X), _positive(sizes.Y)
+    interval, interval_from = _vendor_interval(reader, fmt, t)
+    # names that do not name every channel once are no names (the sheet's, or ch0, ch1, ...)
+    channel_names = tuple(names) if len(names) == c and all(names) and len(set(names)) == c else ()
+    header = MovieHeader((t, c, y, x), np.dtype(data.dtype), "TCZYX", pixel_x or pixel_y, interval, channel_names,
+                         pixel_y or pixel_x, z_planes=z, frame_interval_from=interval_from)
+    return _VendorImage(header, data)
+
+
 def inspect_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = None, allow_z: bool = False) -> MovieHeader:
     """What :func:`read_movie` would return, (T, C, Y, X) shape, dtype and metadata, from headers only.
 
@@ -703,6 +926,8 @@ def inspect_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = 
         return inspect_ctc_folder(path)
     if checked == "ome-zarr":
         return _ngff_image(path, axes, allow_z).header
+    if checked in VENDOR_FORMATS:
+        return _vendor_image(path, checked, axes, allow_z).header
     return inspect_tiff(path, axes, allow_z)
 
 
@@ -721,6 +946,8 @@ def _checked_format(path: Path, fmt: MovieFormat) -> MovieFormat:
         return fmt
     if fmt == "ctc" and not path.is_dir():
         raise MovieError(f"{path}: format 'ctc' expects a folder of tNNN.tif frames")
+    if fmt in VENDOR_FORMATS and path.is_dir():
+        raise MovieError(f"{path}: a folder, but format {fmt!r} expects a {VENDOR_FORMATS[fmt].name} file")
     if fmt != "ctc" and path.is_dir():
         raise MovieError(f"{path}: a folder, but format {fmt!r} expects a TIFF file (a CTC folder is format 'ctc')")
     return fmt
@@ -741,7 +968,7 @@ def read_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = Non
             raise MovieError(f"{path}: pixels could not be read ({_one_line(exc)})") from exc
     logger.info("read %s: TCYX %s", path, data.shape)
     return RawMovie(data, movie.source_axes, movie.pixel_size_um, movie.frame_interval_min, list(movie.channel_names),
-                    movie.pixel_size_y_um)
+                    movie.pixel_size_y_um, movie.frame_interval_from)
 
 
 class LazyMovie:
@@ -823,6 +1050,9 @@ def open_movie(
     decoded (tifffile reads pages by offset, not in file order, so the hash cannot ride along);
     a file rewritten in place meanwhile changes its size or mtime, which ``source_checksum`` checks.
 
+    A vendor file (:data:`VENDOR_FORMATS`: CZI, ND2, LIF) is read through its bioio plugin's lazy dask array, one
+    frame (its planes only) per ``data[t]``; with ``checksum``, hashed in one pass before, as a TIFF is.
+
     An OME-Zarr image (NGFF 0.4 or 0.5) is read from its full-resolution level, ``level[t]`` per frame
     (the chunks of that frame only); with ``checksum``, its files are hashed when ``source_checksum()`` is
     called and must have kept their size and change time since the movie was opened.
@@ -865,6 +1095,48 @@ def open_movie(
         yield RawMovie(lazy, header.source_axes, header.pixel_size_um, header.frame_interval_min,
                        list(header.channel_names), header.pixel_size_y_um,
                        source_checksum=zarr_checksum if checksum else None)
+        return
+    if checked in VENDOR_FORMATS:
+        vendor = _vendor_image(path, checked, axes, allow_z)
+        header, pixels = vendor.header, vendor.data
+        with open(path, "rb") as handle:
+            before = os.fstat(handle.fileno())
+            # a whole extra pass over the file, as for a TIFF: bioio reads by path, through handles of its own
+            n_bytes, sha256 = sha256_of_handle(handle) if checksum else (before.st_size, "")
+
+        with contextlib.ExitStack() as stack:  # libCZI's open document, closed with the movie
+            planes = _libczi_planes(path, header, stack) if checked == "czi" else None
+            z_len = header.z_planes
+
+            def read_vendor(index: tuple[int, ...]) -> np.ndarray:
+                # frame t, (C, Z, Y, X), or the z-stack of frame t, channel c, (Z, Y, X): the planes asked for only
+                try:
+                    if planes is not None:
+                        t, channels = index[0], index[1:] or range(header.shape_tcyx[1])
+                        block = np.stack([np.stack([planes(t, c, z) for z in range(z_len)]) for c in channels])
+                        return block[0] if len(index) == 2 else block
+                    # the dask graph holds one task per plane (CZI, LIF) or per frame (ND2); synchronous, so a job uses
+                    # the cores Snakemake gave it and no more
+                    with _quiet_bioio():
+                        return np.asarray(pixels[index].compute(scheduler="synchronous"))
+                except Exception as exc:  # pixels the headers did not reveal as broken
+                    raise MovieError(f"{path}: pixels of {VENDOR_FORMATS[checked].name} frame {index[0]} could not be read "
+                                     f"({_one_line(exc)})") from None
+
+            def vendor_checksum() -> dict[str, Any]:
+                after = path.stat()
+                if (after.st_size, after.st_mtime_ns, after.st_ctime_ns) != (before.st_size, before.st_mtime_ns, before.st_ctime_ns):
+                    raise MovieError(f"{path}: changed while it was being read (its size or change time differ)")
+                return file_description(n_bytes, sha256)
+
+            logger.info("opened %s: %s through %s -> TCYX %s (%d z-planes), read frame by frame%s", path,
+                        VENDOR_FORMATS[checked].name, VENDOR_FORMATS[checked].package, header.shape_tcyx, header.z_planes,
+                        " (pixels through libCZI)" if planes is not None else "")
+            lazy = LazyMovie(header.shape_tcyx, header.dtype, lambda t: read_vendor((t,))[:, 0], header.z_planes,
+                             (lambda t, c: read_vendor((t, c))) if header.z_planes != 1 else None)
+            yield RawMovie(lazy, header.source_axes, header.pixel_size_um, header.frame_interval_min,
+                           list(header.channel_names), header.pixel_size_y_um, header.frame_interval_from,
+                           source_checksum=vendor_checksum if checksum else None)
         return
     if checked == "ctc":
         header = inspect_ctc_folder(path)

@@ -89,6 +89,7 @@ def ingest_movie_step(
             "source_dtype": str(source_dtype),
             "pixel_size_source": meta.pixel_size_source,
             "frame_interval_source": meta.frame_interval_source,
+            "file_frame_interval_from": raw.frame_interval_from,  # a vendor file's: nominal or from timestamps
             # a movie of one plane is written as it is, whatever the setting
             "z_projection": {"method": method if z_planes > 1 else "none", "setting": method, "z_planes": z_planes},
         }
