@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from cellpipe._base import StageSettings
 from cellpipe.ingest import IngestError, channel_index, check_shape, resolve_metadata
 from cellpipe.layout import RESERVED_SAMPLE_NAMES, SIMULATED_MOVIE, SIMULATED_TRUTH, TRAINED_MODEL
+from cellpipe.positions import expand_positions
 from cellpipe.settings import (
     EvaluateSettings,
     ExportSettings,
@@ -172,7 +173,7 @@ class SampleRow(BaseModel):
     )
     movie: str = Field(description="Path of the raw movie: TIFF stack, OME-TIFF, CTC folder of tNNN.tif, OME-Zarr "
                        "image (NGFF 0.4 or 0.5, a .ome.zarr folder), or a Zeiss .czi, Nikon .nd2 or Leica .lif file "
-                       "(read through bioio; one scene per file).")
+                       "(read through bioio). A file of several positions (scenes) needs a positions column.")
     format: Literal["auto", "tiff", "ome-tiff", "ctc", "ome-zarr", "czi", "nd2", "lif"] = Field(
         "auto", description="Movie format; auto guesses from the path (its ending, and a folder's Zarr metadata)."
     )
@@ -189,6 +190,19 @@ class SampleRow(BaseModel):
         None,
         description="Ground truth for rule evaluate_sample: a CTC folder (TRA/, optional SEG/), a folder of "
         "per-frame label TIFFs (frame number in the name) or a (T, Y, X) label TIFF.",
+    )
+    positions: str | None = Field(
+        None,
+        description="For a file of several positions (an OME-TIFF's OME Images, a CZI, ND2 or LIF file's scenes): "
+        "'all', or a comma-separated list of positions, each its 0-based index or its name in the file. Before any "
+        "job runs, the row becomes one sample per position, named <sample>_<position's name> (its index where the "
+        "file names none), each reading that position only.",
+    )
+    scene: int | None = Field(
+        None,
+        ge=0,
+        description="The position (0-based) of a file of several that this sample reads; set on each sample a "
+        "positions column makes, or given instead of positions to read one position.",
     )
     diameter_um: float | Literal["auto"] | None = Field(
         None,
@@ -437,19 +451,20 @@ def _read_rows(
         values = {k: v.strip() for k, v in record.items() if v is not None and v.strip() != ""}
         name = values.get("sample", "?")
         try:
-            row = SampleRow.model_validate(values)
+            sheet_row = SampleRow.model_validate(values)
         except ValidationError as err:
             raise ConfigError(_describe(err, f"{path} line {line_no} (sample {name!r})")) from None
-        if row.sample in seen:
-            raise ConfigError(
-                f"{path} line {line_no} (sample {row.sample!r}): duplicate sample name (first on line {seen[row.sample]})"
-            )
-        seen[row.sample] = line_no
-        if check_files:
-            size = _check_row_files(row, path, line_no, config, checked, warn)
-            if size is not None:
-                sizes[row.sample] = size
-        rows.append(row)
+        for row in expand_positions(sheet_row, f"{path} line {line_no} (sample {name!r})", checked):
+            if row.sample in seen:
+                raise ConfigError(
+                    f"{path} line {line_no} (sample {row.sample!r}): duplicate sample name (first on line {seen[row.sample]})"
+                )
+            seen[row.sample] = line_no
+            if check_files:
+                size = _check_row_files(row, path, line_no, config, checked, warn)
+                if size is not None:
+                    sizes[row.sample] = size
+            rows.append(row)
     if not rows:
         raise ConfigError(f"{path}: no samples")
     return rows
@@ -489,7 +504,7 @@ def _check_row_files(
     from cellpipe.io.movies import MovieError, inspect_movie
 
     try:
-        header = inspect_movie(row.movie, row.format, row.axes, allow_z=config.ingest.z_projection != "none")
+        header = inspect_movie(row.movie, row.format, row.axes, allow_z=config.ingest.z_projection != "none", scene=row.scene)
         check_shape(row.sample, row.movie, header.shape_tcyx, header.dtype)
         meta = resolve_metadata(
             row.sample, row.movie, header.shape_tcyx, header.pixel_size_um, header.frame_interval_min,

@@ -43,7 +43,8 @@ PathLike = str | os.PathLike[str]
 RECORD_FORMAT = "cellpipe checked files 1"
 """Written into the record; a record of another format is ignored."""
 
-CHECK_MODULES = ("cellpipe.config", "cellpipe.ingest", "cellpipe.io.movies", "cellpipe.io.ctc", "cellpipe.io.ground_truth")
+CHECK_MODULES = ("cellpipe.config", "cellpipe.ingest", "cellpipe.io.movies", "cellpipe.io.ctc", "cellpipe.io.ground_truth",
+                 "cellpipe.positions")
 """The modules whose code checks a row; their source is part of every key."""
 
 
@@ -99,6 +100,8 @@ class CheckedFiles:
         self._notes: dict[str, list[str]] = {}  # warnings of rows that passed, by key
         # [[T, C, Y, X], dtype, pixel size µm, z-planes] of rows that passed, by key
         self._headers: dict[str, list[Any]] = {}
+        # the positions of files whose rows have a positions column (cellpipe.positions): key -> [signature, names]
+        self._scenes: dict[str, list[Any]] = {}
         self._seen: set[str] = set()  # rows looked up or recorded since the record was read
         self._changed = False
         try:
@@ -113,6 +116,10 @@ class CheckedFiles:
             notes = data.get("notes")
             if isinstance(notes, dict):
                 self._notes = {k: [str(n) for n in v] for k, v in notes.items() if k in self.rows and isinstance(v, list)}
+            scenes = data.get("scenes")
+            if isinstance(scenes, dict):
+                self._scenes = {k: v for k, v in scenes.items() if isinstance(v, list) and len(v) == 2
+                                and isinstance(v[1], list) and all(isinstance(n, str) for n in v[1])}
             headers = data.get("headers")
             if isinstance(headers, dict):
                 self._headers = {k: v for k, v in headers.items() if k in self.rows and _is_header(v)}
@@ -138,6 +145,28 @@ class CheckedFiles:
         if value is None:
             return None
         return (tuple(value[0]), value[1], float(value[2]), int(value[3]) if len(value) > 3 else 1)  # type: ignore[return-value]
+
+    def _scenes_key(self, movie: PathLike, fmt: str) -> str:
+        return row_key({"scenes of": str(movie), "format": fmt}, {}, self.checks)
+
+    def scenes(self, movie: PathLike, fmt: str) -> list[str] | None:
+        """The positions (names, '' where unnamed) recorded for the file ``movie`` read as ``fmt``, if it is
+        unchanged since; else None."""
+        key = self._scenes_key(movie, fmt)
+        self._seen.add(key)
+        recorded = self._scenes.get(key)
+        if recorded is None or recorded[0] is None or recorded[0] != signature(movie):
+            return None
+        return list(recorded[1])
+
+    def record_scenes(self, movie: PathLike, fmt: str, names: list[str]) -> None:
+        """Note the positions ``names`` of the file ``movie`` as it is now."""
+        key = self._scenes_key(movie, fmt)
+        self._seen.add(key)
+        entry = [signature(movie), list(names)]
+        if entry[0] is not None and self._scenes.get(key) != entry:
+            self._scenes[key] = entry
+            self._changed = True
 
     def record(
         self, key: str, files: list[PathLike], notes: list[str] | tuple[str, ...] = (),
@@ -167,8 +196,9 @@ class CheckedFiles:
         ``prune``: drop the rows not looked up since the record was read (call it so after reading a
         whole sheet, not after a sheet that stopped at an error).
         """
-        if prune and not set(self.rows) <= self._seen:
+        if prune and not set(self.rows) | set(self._scenes) <= self._seen:
             self.rows = {key: value for key, value in self.rows.items() if key in self._seen}
+            self._scenes = {key: value for key, value in self._scenes.items() if key in self._seen}
             self._notes = {key: value for key, value in self._notes.items() if key in self.rows}
             self._headers = {key: value for key, value in self._headers.items() if key in self.rows}
             self._changed = True
@@ -178,7 +208,7 @@ class CheckedFiles:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(self.path) as tmp:
                 Path(tmp).write_text(json.dumps({"format": RECORD_FORMAT, "rows": self.rows, "notes": self._notes,
-                                                "headers": self._headers}),
+                                                "headers": self._headers, "scenes": self._scenes}),
                                      encoding="utf-8")
             self._changed = False
         except OSError as err:

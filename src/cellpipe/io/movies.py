@@ -135,6 +135,11 @@ VENDOR_FORMATS: dict[str, VendorFormat] = {
 """Vendor formats by their ``format`` value in the sample sheet. bioio's other plugins (OME-TIFF, TIFF,
 OME-Zarr) cover formats cellpipe reads itself, frame by frame and faster (``python -m bench.vendor_read``)."""
 
+POSITIONS_HINT = ("read them with a 'positions' column in its sample sheet row ('all', or a list of positions "
+                  "such as 0,2 or their names): one sample per position")
+"""How a file of several positions is read, said where one is read without naming a position."""
+
+
 class MovieError(ValueError):
     """A movie that cannot be read as a time-lapse; the message names the file and the problem."""
 
@@ -153,6 +158,10 @@ class RawMovie:
     """The file's pixel size along y (µm); the same as ``pixel_size_um`` (x) unless the pixels are not square."""
     frame_interval_from: str | None = None
     """As :attr:`MovieHeader.frame_interval_from`: how a vendor file's frame interval was found."""
+    scene: int | None = None
+    """As :attr:`MovieHeader.scene`: the position read (0-based), when one was asked for."""
+    scene_name: str | None = None
+    """As :attr:`MovieHeader.scene_name`."""
     source_checksum: Callable[[], dict[str, Any]] | None = None
     """Inside :func:`open_movie` with ``checksum``: the sha256 of the bytes the pixels were read from, described as
     :func:`cellpipe.io.checksums.describe_path` describes the movie (``type, bytes, sha256``, a folder's
@@ -184,6 +193,10 @@ class MovieHeader:
     """Where ``frame_interval_min`` was read from in the file, for a vendor file: ``nominal (...)`` (the
     acquisition's set interval) or ``timestamps (...)`` (the mean step between the recorded times of the first and
     last frame); None for the other formats, whose single metadata field says it."""
+    scene: int | None = None
+    """The scene (position) read, 0-based, when one was asked for (a file of several positions); else None."""
+    scene_name: str | None = None
+    """That scene's own name in the file (an OME Image's ``Name``, a vendor scene's name); None when unnamed."""
 
 
 @dataclass(frozen=True)
@@ -338,11 +351,14 @@ def _in_unit(value: float, unit: str, table: dict[str, float], what: str, where:
     return result if np.isfinite(result) and result > 0 else None
 
 
-def _ome_metadata(xml: str, path: PathLike) -> FileMetadata:
+def _ome_metadata(xml: str, path: PathLike, image: int = 0) -> FileMetadata:
+    """The metadata of OME Image ``image`` (0-based, in the order of the XML) of an OME-TIFF."""
     root = ET.fromstring(xml)
     ns = {"ome": root.tag.split("}")[0].strip("{")} if root.tag.startswith("{") else {}
     prefix = "ome:" if ns else ""
-    pixels = root.find(f".//{prefix}Pixels", ns)
+    images = root.findall(f"{prefix}Image", ns)
+    pixels = (images[image].find(f"{prefix}Pixels", ns) if image < len(images)
+              else root.find(f".//{prefix}Pixels", ns))
     if pixels is None:
         return FileMetadata()
     sizes: dict[str, float | None] = {}
@@ -435,23 +451,26 @@ class _TiffComplaints(logging.Handler):
         logging.getLogger("tifffile").removeHandler(self)
 
 
-def open_tiff_header(path: Path, metadata: bool = True) -> tuple[tuple[int, ...], str, np.dtype, FileMetadata]:
-    """Shape, axes and dtype of the first series of a TIFF and its physical metadata (read only with
-    ``metadata``: a label image or CTC frame needs none), from headers only.
+def open_tiff_header(
+    path: Path, metadata: bool = True, scene: int | None = None
+) -> tuple[tuple[int, ...], str, np.dtype, FileMetadata]:
+    """Shape, axes and dtype of the first series of a TIFF (or of position ``scene``, 0-based, of a file of
+    several: :func:`tiff_series_of_scene`) and its physical metadata (read only with ``metadata``: a label image
+    or CTC frame needs none), from headers only.
 
     Raises:
         MovieError: not a TIFF, a corrupt header, a file cut short (pages, image data or
-            metadata past the end of the file), an OME-TIFF of several positions, or metadata in
-            units cellpipe does not know.
+            metadata past the end of the file), an OME-TIFF of several positions without ``scene``, a ``scene``
+            it does not have, or metadata in units cellpipe does not know.
     """
     try:
         with _TiffComplaints() as complaints, tifffile.TiffFile(path) as tif:
-            _check_not_truncated(tif, path)
-            _check_one_position(tif, path)
-            series = tif.series[0]
+            index = tiff_series_of_scene(tif, path, scene)
+            series = tif.series[index]
+            _check_not_truncated(tif, path, series)
             shape, axes = _series_layout(series, bool(tif.is_ome or tif.is_imagej))
             dtype = np.dtype(series.dtype)
-            found = _tiff_metadata(tif, path) if metadata else FileMetadata()
+            found = _tiff_metadata(tif, path, index) if metadata else FileMetadata()
     except MovieError:
         raise
     except Exception as exc:  # a corrupt header can make tifffile fail in many ways
@@ -461,8 +480,31 @@ def open_tiff_header(path: Path, metadata: bool = True) -> tuple[tuple[int, ...]
     return shape, axes, dtype, found
 
 
+def tiff_positions(tif: tifffile.TiffFile) -> list[int]:
+    """The indices (in ``tif.series``) of the positions of a TIFF: one ``[0]`` unless it holds several movies of
+    one kind (see :func:`_check_one_position` for what counts)."""
+    kind = "ome" if tif.is_ome else "shaped" if tif.is_shaped else None
+    if kind is None:
+        return [0]
+    first = tif.series[0]
+    return [i for i, s in enumerate(tif.series) if s.kind == kind and s.axes == first.axes and s.dtype == first.dtype]
+
+
+def tiff_series_of_scene(tif: tifffile.TiffFile, path: Path, scene: int | None) -> int:
+    """The index in ``tif.series`` of position ``scene`` (0-based; None: the file's only position)."""
+    if scene is None:
+        _check_one_position(tif, path)
+        return 0
+    positions = tiff_positions(tif)
+    if not 0 <= scene < len(positions):
+        raise MovieError(f"{path}: no position {scene}: the file holds {len(positions)} position(s) "
+                         f"(0 to {len(positions) - 1})")
+    return positions[scene]
+
+
 def _check_one_position(tif: tifffile.TiffFile, path: Path) -> None:
-    """Refuse a TIFF holding several movies of one kind (positions): only its first was ever read.
+    """Refuse a TIFF holding several movies of one kind (positions), read without naming one: only its first
+    would be read.
 
     Microscopes write the positions (wells, fields) of a multi-position experiment as OME Images
     of one file, and tifffile (Python scripts) appends stacks to one file as "shaped" series; tifffile
@@ -470,38 +512,31 @@ def _check_one_position(tif: tifffile.TiffFile, path: Path) -> None:
     with the first one's axes and pixel type.  Not counted: reduced-resolution levels (tifffile gives
     them as levels of their series, not as series), thumbnails, slide labels or overview images (other
     axes or pixel type), and anything in a plain or ImageJ TIFF (one series of a hyperstack, or a
-    thumbnail page).  Until positions become samples, one position per file.
+    thumbnail page).  A sample sheet row reads them with a ``positions`` column, one sample per position.
     """
-    kind = "ome" if tif.is_ome else "shaped" if tif.is_shaped else None
-    if kind is None:
-        return
     series = tif.series
-    first = series[0]
-    positions = [s for s in series if s.kind == kind and s.axes == first.axes and s.dtype == first.dtype]
+    positions = [series[i] for i in tiff_positions(tif)]
     if len(positions) < 2:
         return
+    first = positions[0]
     of_all = f" of its {len(series)} series" if len(series) != len(positions) else ""
-    if kind == "shaped":
+    if not tif.is_ome:
         raise MovieError(
             f"{path}: {len(positions)} image series of the same shape {tuple(first.shape)} in one file{of_all} (stacks "
-            "appended by tifffile); one movie per file is supported for now (write each to a file of its own)"
+            f"appended by tifffile); {POSITIONS_HINT}"
         )
     names = [s.name for s in positions if s.name]
     named = f" (OME images {', '.join(repr(n) for n in names)})" if names else ""
-    raise MovieError(
-        f"{path}: {len(positions)} positions{named} in one file{of_all}; one position per file is supported "
-        "for now (write each position to a file of its own)"
-    )
+    raise MovieError(f"{path}: {len(positions)} positions{named} in one file{of_all}; {POSITIONS_HINT}")
 
 
-def _check_not_truncated(tif: tifffile.TiffFile, path: Path) -> None:
-    """Refuse a TIFF whose first series lacks pages or whose image data runs past the end of the file.
+def _check_not_truncated(tif: tifffile.TiffFile, path: Path, series: tifffile.TiffPageSeries) -> None:
+    """Refuse a TIFF whose ``series`` lacks pages or whose image data runs past the end of the file.
 
     Only headers are read: every page's data offsets and byte counts, and the pages the series
     needs (a file cut short loses the pages, or the image data, after the cut).
     """
     size = os.path.getsize(path)
-    series = tif.series[0]
     end = int(series.dataoffset) + int(series.nbytes) if series.dataoffset is not None else 0
     for page in tif.pages:  # the headers (IFDs) of every page; no pixels are read
         if page is None:
@@ -542,15 +577,16 @@ def _default_axes(ndim: int, file_axes: str, axes: str | None) -> str:
     return file_axes
 
 
-def _tiff_metadata(tif: tifffile.TiffFile, path: PathLike) -> FileMetadata:
+def _tiff_metadata(tif: tifffile.TiffFile, path: PathLike, series: int = 0) -> FileMetadata:
+    """The metadata of series ``series``: an OME-TIFF's series are its OME Images, in order."""
     if tif.is_ome and tif.ome_metadata:
-        return _ome_metadata(tif.ome_metadata, path)
+        return _ome_metadata(tif.ome_metadata, path, series)
     if tif.is_imagej:
         return _imagej_metadata(tif, path)
     return FileMetadata()
 
 
-def inspect_tiff(path: PathLike, axes: str | None = None, allow_z: bool = False) -> MovieHeader:
+def inspect_tiff(path: PathLike, axes: str | None = None, allow_z: bool = False, scene: int | None = None) -> MovieHeader:
     """The (T, C, Y, X) shape, dtype and metadata of a (OME-)TIFF movie, from its headers only.
 
     ``allow_z``: a movie of several z-planes is accepted (its ``z_planes``), to be projected.
@@ -560,13 +596,22 @@ def inspect_tiff(path: PathLike, axes: str | None = None, allow_z: bool = False)
             not make a time-lapse, or several z-planes without ``allow_z``.
     """
     path = Path(path)
-    shape, file_axes, dtype, meta = open_tiff_header(path)
+    shape, file_axes, dtype, meta = open_tiff_header(path, scene=scene)
     use_axes = _default_axes(len(shape), file_axes, axes)
     t, c, z, y, x = tczyx_shape(shape, use_axes, path)
     if z != 1 and not allow_z:
         raise MovieError(z_stack_refusal(path, z))
     return MovieHeader((t, c, y, x), dtype, use_axes, meta.pixel_size_um, meta.frame_interval_min,
-                       meta.channel_names, meta.pixel_size_y_um, z_planes=z)
+                       meta.channel_names, meta.pixel_size_y_um, z_planes=z, scene=scene,
+                       scene_name=_tiff_scene_name(path, scene))
+
+
+def _tiff_scene_name(path: Path, scene: int | None) -> str | None:
+    """The name of position ``scene`` of a TIFF (its OME Image's ``Name``); None when unnamed or not asked."""
+    if scene is None:
+        return None
+    with tifffile.TiffFile(path) as tif:
+        return tif.series[tiff_series_of_scene(tif, path, scene)].name or None
 
 
 def inspect_ctc_folder(path: PathLike) -> MovieHeader:
@@ -825,6 +870,17 @@ def _czi_scene_count(path: Path) -> int:
         return 0
 
 
+def _czi_scene_size(path: Path, scene: int) -> dict[str, int]:
+    """Y and X (px) of scene ``scene`` (0-based, in the order of its index) of a CZI, from libCZI's subblock
+    directory."""
+    from pylibCZIrw import czi as pyczi
+
+    with _quiet_bioio(), pyczi.open_czi(str(path)) as document:
+        rects = document.scenes_bounding_rectangle
+        rect = rects[sorted(rects)[scene]]
+    return {"Y": int(rect.h), "X": int(rect.w)}
+
+
 def _libczi_planes(path: Path, header: MovieHeader, stack: contextlib.ExitStack) -> Callable[[int, int, int], np.ndarray] | None:
     """A reader of one CZI plane (frame, channel, z-plane; 0-based) through libCZI (pylibCZIrw) directly, with the
     file kept open in ``stack``; None when libCZI's geometry of the file is not the one bioio-czi gave ``header``
@@ -841,7 +897,10 @@ def _libczi_planes(path: Path, header: MovieHeader, stack: contextlib.ExitStack)
             document = stack.enter_context(pyczi.open_czi(str(path)))
             box = document.total_bounding_box  # axis -> (first index, last + 1); X and Y in pixels
             scenes = document.scenes_bounding_rectangle
-            roi = next(iter(scenes.values())) if len(scenes) == 1 else document.total_bounding_rectangle
+            if header.scene is not None:  # that scene's region only (the others lie beside it)
+                roi = scenes[sorted(scenes)[header.scene]]
+            else:
+                roi = next(iter(scenes.values())) if len(scenes) == 1 else document.total_bounding_rectangle
             first = {axis: box[axis][0] if axis in box else 0 for axis in "TCZ"}
             sizes = {axis: box[axis][1] - box[axis][0] if axis in box else 1 for axis in "TCZ"}
             if (roi.h, roi.w) != (y_len, x_len) or sizes != {"T": t_len, "C": c_len, "Z": header.z_planes}:
@@ -859,13 +918,14 @@ def _libczi_planes(path: Path, header: MovieHeader, stack: contextlib.ExitStack)
     return read_plane
 
 
-def _vendor_image(path: Path, fmt: str, axes: str | None, allow_z: bool) -> _VendorImage:
+def _vendor_image(path: Path, fmt: str, axes: str | None, allow_z: bool, scene: int | None = None) -> _VendorImage:
     """Open a vendor file (:data:`VENDOR_FORMATS`) through its bioio plugin: shape, pixel size (µm), frame interval
     (minutes), channel names, z-planes, and the lazy pixels; reads no pixel.
 
     Raises:
         MovieError: the plugin is not installed; the plugin cannot open the file (cut short, corrupt, not that
-            format); several scenes (positions); axes other than T, C, Z, Y, X of more than one (RGB samples,
+            format); several scenes (positions) without ``scene``, or a ``scene`` it does not have; axes other
+            than T, C, Z, Y, X of more than one (RGB samples,
             mosaic tiles); several z-planes without ``allow_z``; an ``axes`` given (the file names its own).
     """
     vendor = VENDOR_FORMATS[fmt]
@@ -881,12 +941,25 @@ def _vendor_image(path: Path, fmt: str, axes: str | None, allow_z: bool) -> _Ven
     except Exception as exc:  # each plugin (and the C++ library under it) fails in its own way on a broken file
         raise MovieError(f"{path}: not a readable {vendor.name} file ({vendor.package}: {_one_line(exc)})") from None
     n_scenes = max(len(scenes), _czi_scene_count(path) if fmt == "czi" else 0)
-    if n_scenes > 1:
+    if scene is None and n_scenes > 1:
         named = f" ({', '.join(repr(s) for s in scenes)})" if len(scenes) == n_scenes else ""
-        raise MovieError(
-            f"{path}: {n_scenes} scenes (positions){named} in one {vendor.name} file; one position per file is "
-            "supported for now (export each scene to a file of its own)"
-        )
+        raise MovieError(f"{path}: {n_scenes} scenes (positions){named} in one {vendor.name} file; {POSITIONS_HINT}")
+    scene_name = None
+    if scene is not None:
+        if not 0 <= scene < n_scenes:
+            raise MovieError(f"{path}: no scene {scene}: the {vendor.name} file holds {n_scenes} scene(s) "
+                             f"(0 to {n_scenes - 1})")
+        if len(scenes) == n_scenes:  # the plugin knows the scenes: its metadata and pixels are that scene's
+            scene_name = scenes[scene]
+            try:
+                with _quiet_bioio():
+                    reader.set_scene(scene)
+                    dims = dict(zip(reader.dims.order, (int(n) for n in reader.dims.shape), strict=True))
+            except Exception as exc:
+                raise MovieError(f"{path}: scene {scene} of the {vendor.name} file is not readable "
+                                 f"({vendor.package}: {_one_line(exc)})") from None
+        else:  # scenes in libCZI's subblock directory only: the scene's own region, from libCZI
+            dims.update(_czi_scene_size(path, scene))
     other = {axis: n for axis, n in dims.items() if axis not in "TCZYX" and n != 1}
     if other:
         found = ", ".join(f"{axis}={n}" for axis, n in other.items())
@@ -904,12 +977,49 @@ def _vendor_image(path: Path, fmt: str, axes: str | None, allow_z: bool) -> _Ven
     # names that do not name every channel once are no names (the sheet's, or ch0, ch1, ...)
     channel_names = tuple(names) if len(names) == c and all(names) and len(set(names)) == c else ()
     header = MovieHeader((t, c, y, x), np.dtype(data.dtype), "TCZYX", pixel_x or pixel_y, interval, channel_names,
-                         pixel_y or pixel_x, z_planes=z, frame_interval_from=interval_from)
+                         pixel_y or pixel_x, z_planes=z, frame_interval_from=interval_from, scene=scene,
+                         scene_name=scene_name or None)
     return _VendorImage(header, data)
 
 
-def inspect_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = None, allow_z: bool = False) -> MovieHeader:
+def list_scenes(path: PathLike, fmt: MovieFormat = "auto") -> list[str]:
+    """The scenes (positions) of a movie file, from its headers: one name per scene, in order ('' where the file
+    names none).  One ``['']`` for a file of one position, a CTC folder and an OME-Zarr image.
+
+    Positions are an OME-TIFF's OME Images of one kind (:func:`tiff_positions`) and a CZI, ND2 or LIF file's
+    scenes (a CZI's counted in its subblock directory too, as :func:`_vendor_image` does).
+
+    Raises:
+        MovieError: as :func:`inspect_movie`, for a file that cannot be opened.
+    """
+    path = Path(path)
+    checked = _checked_format(path, fmt)
+    if checked in ("ctc", "ome-zarr"):
+        return [""]
+    if checked in VENDOR_FORMATS:
+        vendor = VENDOR_FORMATS[checked]
+        reader_class = _vendor_reader_class(path, checked)
+        try:
+            with _quiet_bioio():
+                names = [str(s) for s in reader_class(str(path)).scenes]
+        except Exception as exc:
+            raise MovieError(f"{path}: not a readable {vendor.name} file ({vendor.package}: {_one_line(exc)})") from None
+        n_scenes = max(len(names), _czi_scene_count(path) if checked == "czi" else 0)
+        return names if len(names) == n_scenes else [""] * n_scenes
+    try:
+        with tifffile.TiffFile(path) as tif:
+            return [tif.series[i].name or "" for i in tiff_positions(tif)]
+    except Exception as exc:  # a corrupt header can make tifffile fail in many ways
+        raise MovieError(f"{path}: not a readable TIFF ({_one_line(exc)})") from None
+
+
+def inspect_movie(
+    path: PathLike, fmt: MovieFormat = "auto", axes: str | None = None, allow_z: bool = False, scene: int | None = None
+) -> MovieHeader:
     """What :func:`read_movie` would return, (T, C, Y, X) shape, dtype and metadata, from headers only.
+
+    ``scene``: the position to read (0-based, :func:`list_scenes`) of a file of several; None: the file must hold
+    one (a file of several is refused, saying how to read them).  A CTC folder or OME-Zarr image has scene 0 only.
 
     ``allow_z``: a TIFF of several z-planes is accepted and its header says how many (``z_planes``);
     without it such a movie is refused with :func:`z_stack_refusal`'s message.
@@ -922,13 +1032,21 @@ def inspect_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = 
     """
     path = Path(path)
     checked = _checked_format(path, fmt)
+    if checked in ("ctc", "ome-zarr"):
+        _only_scene_zero(path, checked, scene)
     if checked == "ctc":
         return inspect_ctc_folder(path)
     if checked == "ome-zarr":
         return _ngff_image(path, axes, allow_z).header
     if checked in VENDOR_FORMATS:
-        return _vendor_image(path, checked, axes, allow_z).header
-    return inspect_tiff(path, axes, allow_z)
+        return _vendor_image(path, checked, axes, allow_z, scene).header
+    return inspect_tiff(path, axes, allow_z, scene)
+
+
+def _only_scene_zero(path: Path, fmt: str, scene: int | None) -> None:
+    """A CTC folder or an OME-Zarr image is one position: scene 0 or none."""
+    if scene not in (None, 0):
+        raise MovieError(f"{path}: no scene {scene}: a {fmt} movie is one position (scene 0)")
 
 
 def _checked_format(path: Path, fmt: MovieFormat) -> MovieFormat:
@@ -953,13 +1071,14 @@ def _checked_format(path: Path, fmt: MovieFormat) -> MovieFormat:
     return fmt
 
 
-def read_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = None) -> RawMovie:
-    """Read any supported raw movie into memory, (T, C, Y, X) with its metadata.
+def read_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = None, scene: int | None = None) -> RawMovie:
+    """Read any supported raw movie (its position ``scene``, as :func:`inspect_movie`) into memory, (T, C, Y, X)
+    with its metadata.
 
     :func:`open_movie`'s lazy array read whole, so the two share one reader, its checks and its
     errors.
     """
-    with open_movie(path, fmt, axes) as movie:
+    with open_movie(path, fmt, axes, scene=scene) as movie:
         try:
             data = np.asarray(movie.data)  # one plane after the other from the open file
         except MovieError:
@@ -968,7 +1087,7 @@ def read_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = Non
             raise MovieError(f"{path}: pixels could not be read ({_one_line(exc)})") from exc
     logger.info("read %s: TCYX %s", path, data.shape)
     return RawMovie(data, movie.source_axes, movie.pixel_size_um, movie.frame_interval_min, list(movie.channel_names),
-                    movie.pixel_size_y_um, movie.frame_interval_from)
+                    movie.pixel_size_y_um, movie.frame_interval_from, movie.scene, movie.scene_name)
 
 
 class LazyMovie:
@@ -1034,7 +1153,8 @@ class LazyMovie:
 
 @contextlib.contextmanager
 def open_movie(
-    path: PathLike, fmt: MovieFormat = "auto", axes: str | None = None, checksum: bool = False, allow_z: bool = False
+    path: PathLike, fmt: MovieFormat = "auto", axes: str | None = None, checksum: bool = False, allow_z: bool = False,
+    scene: int | None = None,
 ) -> Iterator[RawMovie]:
     """Open any supported raw movie as a :class:`LazyMovie` (T, C, Y, X), read one frame at a time.
 
@@ -1060,11 +1180,16 @@ def open_movie(
     ``allow_z``: a TIFF or OME-Zarr of several z-planes opens too; its ``data`` reads one (Z, Y, X) stack of one
     frame and channel at a time (:meth:`LazyMovie.stack`), for the caller to project.  Without it such
     a movie is refused (:func:`z_stack_refusal`).
+
+    ``scene``: the position to read (0-based) of a file of several, as :func:`inspect_movie`; only its pixels are
+    read (its OME-TIFF series, its CZI scene's region), frame by frame.  The checksum is that of the whole file.
     """
     from cellpipe.io.checksums import describe_path, file_description, files_under, folder_description, sha256_of_handle
 
     path = Path(path)
     checked = _checked_format(path, fmt)
+    if checked in ("ctc", "ome-zarr"):
+        _only_scene_zero(path, checked, scene)
     if checked == "ome-zarr":
         ngff = _ngff_image(path, axes, allow_z)
         header, level = ngff.header, ngff.level
@@ -1097,7 +1222,7 @@ def open_movie(
                        source_checksum=zarr_checksum if checksum else None)
         return
     if checked in VENDOR_FORMATS:
-        vendor = _vendor_image(path, checked, axes, allow_z)
+        vendor = _vendor_image(path, checked, axes, allow_z, scene)
         header, pixels = vendor.header, vendor.data
         with open(path, "rb") as handle:
             before = os.fstat(handle.fileno())
@@ -1106,6 +1231,9 @@ def open_movie(
 
         with contextlib.ExitStack() as stack:  # libCZI's open document, closed with the movie
             planes = _libczi_planes(path, header, stack) if checked == "czi" else None
+            if planes is None and header.scene is not None and header.scene_name is None:
+                # scenes only libCZI knows: bioio's array would be another region than that scene's
+                raise MovieError(f"{path}: scene {header.scene} of this CZI could not be read through libCZI")
             z_len = header.z_planes
 
             def read_vendor(index: tuple[int, ...]) -> np.ndarray:
@@ -1136,7 +1264,7 @@ def open_movie(
                              (lambda t, c: read_vendor((t, c))) if header.z_planes != 1 else None)
             yield RawMovie(lazy, header.source_axes, header.pixel_size_um, header.frame_interval_min,
                            list(header.channel_names), header.pixel_size_y_um, header.frame_interval_from,
-                           source_checksum=vendor_checksum if checksum else None)
+                           header.scene, header.scene_name, source_checksum=vendor_checksum if checksum else None)
         return
     if checked == "ctc":
         header = inspect_ctc_folder(path)
@@ -1170,7 +1298,7 @@ def open_movie(
         return
     import zarr
 
-    shape, file_axes, dtype, meta = open_tiff_header(path)
+    shape, file_axes, dtype, meta = open_tiff_header(path, scene=scene)
     with contextlib.ExitStack() as stack:
         handle = stack.enter_context(open(path, "rb"))
         before = os.fstat(handle.fileno())
@@ -1190,7 +1318,8 @@ def open_movie(
             return file_description(n_bytes, sha256)
 
         # level 0: the full resolution; a pyramidal series would otherwise open as a group of levels
-        pages = zarr.open(tif.series[0].aszarr(level=0), mode="r")
+        index = tiff_series_of_scene(tif, path, scene)
+        pages = zarr.open(tif.series[index].aszarr(level=0), mode="r")
         use_axes = _default_axes(len(shape), file_axes, axes)
         t_len, c_len, z_len, y_len, x_len = tczyx_shape(shape, use_axes, path)
         if z_len != 1 and not allow_z:
@@ -1223,7 +1352,8 @@ def open_movie(
         logger.info("opened %s: axes %s -> TCYX %s, read frame by frame", path, use_axes, tcyx)
         lazy = LazyMovie(tcyx, dtype, read_tiff_frame, z_len, read_tiff_stack if z_len != 1 else None)
         yield RawMovie(lazy, use_axes, meta.pixel_size_um, meta.frame_interval_min,
-                       list(meta.channel_names), meta.pixel_size_y_um,
+                       list(meta.channel_names), meta.pixel_size_y_um, scene=scene,
+                       scene_name=(tif.series[index].name or None) if scene is not None else None,
                        source_checksum=tiff_checksum if checksum else None)
 
 

@@ -28,7 +28,7 @@ def ingest_sample_step(row: dict[str, Any], movie: PathLike, settings: dict[str,
 
     ``row`` is a :class:`cellpipe.config.SampleRow` as a mapping: the sample's name, the movie's format and
     axes, pixel size (µm), frame interval (minutes) and channel names, each None or empty where the sheet
-    leaves it to the file.
+    leaves it to the file, and the position (``scene``, 0-based) of a file of several that the sample reads.
     """
     from cellpipe.config import SampleRow
 
@@ -43,6 +43,7 @@ def ingest_sample_step(row: dict[str, Any], movie: PathLike, settings: dict[str,
         channel_names=sample_row.channels,
         settings=settings,
         image=image,
+        scene=sample_row.scene,
     )
 
 
@@ -56,6 +57,7 @@ def ingest_movie_step(
     channel_names: list[str],
     settings: dict[str, Any],
     image: PathLike,
+    scene: int | None = None,
 ) -> None:
     """Read a raw movie, check it, and write it as OME-Zarr (t, c, y, x) with physical units.
 
@@ -68,10 +70,14 @@ def ingest_movie_step(
     one (Z, Y, X) stack of one frame and channel at a time; ``z_projection`` in the attributes records
     the ``method``, the ``z_planes`` per stack and, for ``best_focus``, the ``focus_measure`` and
     ``best_focus_planes``: the plane chosen (0-based) per frame, one per channel.
+
+    ``scene``: the position (0-based) to read from a file of several (:func:`cellpipe.io.movies.open_movie`);
+    ``position`` in the attributes records its ``index`` and its ``name`` in the file (null: unnamed), or is null
+    for a file read whole.
     """
     ingest_settings = IngestSettings.model_validate(settings)
     method = ingest_settings.z_projection
-    with open_movie(movie, fmt, axes, checksum=True, allow_z=method != "none") as raw:  # type: ignore[arg-type]
+    with open_movie(movie, fmt, axes, checksum=True, allow_z=method != "none", scene=scene) as raw:  # type: ignore[arg-type]
         shape, source_dtype = tuple(int(n) for n in raw.data.shape), np.dtype(raw.data.dtype)
         z_planes = raw.data.z_planes if hasattr(raw.data, "z_planes") else 1
         dtype = projected_dtype(source_dtype, method) if z_planes > 1 else source_dtype
@@ -90,6 +96,8 @@ def ingest_movie_step(
             "pixel_size_source": meta.pixel_size_source,
             "frame_interval_source": meta.frame_interval_source,
             "file_frame_interval_from": raw.frame_interval_from,  # a vendor file's: nominal or from timestamps
+            # the position of a file of several that this sample is (sample sheet column positions)
+            "position": {"index": raw.scene, "name": raw.scene_name} if raw.scene is not None else None,
             # a movie of one plane is written as it is, whatever the setting
             "z_projection": {"method": method if z_planes > 1 else "none", "setting": method, "z_planes": z_planes},
         }
