@@ -1,0 +1,186 @@
+"""Positions become samples (issue #26): one position of a multi-position file read exactly (an OME-TIFF of 3
+series written by tifffile, a CZI of 2 scenes written by libCZI), a sheet row's ``positions`` column expanded
+into one sample per position before any job, with its errors, and the expansion cached with the checked files."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+import cellpipe.io.movies as movies
+from cellpipe.config import ConfigError, load_config, load_samples
+from cellpipe.io import omezarr
+from cellpipe.io.movies import MovieError, inspect_movie, list_scenes, open_movie, read_movie
+from cellpipe.positions import select_positions
+from cellpipe.steps.ingest import ingest_sample_step
+
+NAMES = ["A1 field 1", "A1 field 2", "B3"]
+PIXEL_UM = [0.5, 0.65, 0.8]
+
+
+def position_movie(index: int, shape: tuple[int, int, int] = (3, 16, 20)) -> np.ndarray:
+    """(T, Y, X) uint16 whose every pixel tells its position, frame, row and column."""
+    t, y, x = np.indices(shape)
+    return (index * 10000 + t * 1000 + y * 30 + x).astype(np.uint16)
+
+
+def write_positions_ome_tiff(path: Path, lengths: tuple[int, ...] = (3, 3, 3)) -> Path:
+    """An OME-TIFF of one OME Image (series) per position, named :data:`NAMES`, each with its own pixel size."""
+    with tifffile.TiffWriter(path, ome=True) as tif:
+        for i, n_frames in enumerate(lengths):
+            tif.write(position_movie(i, (n_frames, 16, 20 + 4 * i)), metadata={
+                "axes": "TYX", "Name": NAMES[i], "PhysicalSizeX": PIXEL_UM[i], "PhysicalSizeY": PIXEL_UM[i],
+                "TimeIncrement": 2.0, "TimeIncrementUnit": "min"})
+    return path
+
+
+def write_positions_czi(path: Path) -> Path:
+    """A CZI of 2 scenes written by libCZI, side by side, each (T=3, C=2) of 16 x 20 px with its own content."""
+    from pylibCZIrw import czi as pyczi
+
+    with pyczi.create_czi(str(path), exist_ok=True) as czi:
+        for scene in range(2):
+            for t in range(3):
+                for c in range(2):
+                    plane = position_movie(scene)[t] + c * 500
+                    czi.write(plane[..., np.newaxis], plane={"T": t, "C": c, "Z": 0},
+                              location=(scene * 40, 0), scene=scene)
+        czi.write_metadata(document_name=path.stem, channel_names={0: "H2B", 1: "mCherry"}, scale_x=0.5e-6,
+                           scale_y=0.5e-6)
+    return path
+
+
+def test_each_series_of_an_ome_tiff_reads_exactly_with_its_own_size_pixel_size_and_name(tmp_path: Path) -> None:
+    path = write_positions_ome_tiff(tmp_path / "plate.ome.tif")
+    assert list_scenes(path) == NAMES
+    for i in range(3):
+        header = inspect_movie(path, scene=i)
+        assert header.shape_tcyx == (3, 1, 16, 20 + 4 * i)
+        assert header.pixel_size_um == PIXEL_UM[i] and header.scene == i and header.scene_name == NAMES[i]
+        with open_movie(path, scene=i, checksum=True) as movie:
+            for t in range(3):  # frame by frame
+                np.testing.assert_array_equal(movie.data[t][0], position_movie(i, (3, 16, 20 + 4 * i))[t])
+            assert movie.scene_name == NAMES[i] and movie.source_checksum()["bytes"] == path.stat().st_size
+        np.testing.assert_array_equal(read_movie(path, scene=i).data[:, 0], position_movie(i, (3, 16, 20 + 4 * i)))
+
+
+def test_a_multi_position_ome_tiff_without_a_scene_says_to_add_positions_and_a_missing_one_is_named(
+    tmp_path: Path,
+) -> None:
+    path = write_positions_ome_tiff(tmp_path / "plate.ome.tif")
+    with pytest.raises(MovieError, match=r"3 positions .* in one file; read them with a 'positions' column"):
+        inspect_movie(path)
+    with pytest.raises(MovieError, match=r"plate\.ome\.tif: no position 3: the file holds 3 position\(s\) \(0 to 2\)"):
+        inspect_movie(path, scene=3)
+
+
+def test_each_scene_of_a_czi_from_libczi_reads_its_own_region_exactly(tmp_path: Path) -> None:
+    path = write_positions_czi(tmp_path / "wells.czi")
+    assert list_scenes(path) == ["", ""]  # libCZI's writer names no scene
+    for scene in range(2):
+        header = inspect_movie(path, scene=scene)
+        assert header.shape_tcyx == (3, 2, 16, 20) and header.channel_names == ("H2B", "mCherry")
+        with open_movie(path, scene=scene) as movie:
+            for t in range(3):
+                expected = np.stack([position_movie(scene)[t] + c * 500 for c in range(2)])
+                np.testing.assert_array_equal(movie.data[t], expected)
+    with pytest.raises(MovieError, match=r"wells\.czi: 2 scenes \(positions\) in one Zeiss CZI file; read them with "
+                                         r"a 'positions' column"):
+        inspect_movie(path)
+    with pytest.raises(MovieError, match=r"no scene 2: the Zeiss CZI file holds 2 scene\(s\)"):
+        inspect_movie(path, scene=2)
+
+
+def test_select_positions_takes_all_indices_and_names_in_the_order_given() -> None:
+    assert select_positions("all", ["a", "b", "c"]) == [0, 1, 2]
+    assert select_positions("2, 0", ["a", "b", "c"]) == [2, 0]
+    assert select_positions("c,a", ["a", "b", "c"]) == [2, 0]
+    with pytest.raises(ValueError, match=r"position '5' is not in the file: it holds 3 position\(s\), 0 to 2; its names: a, b, c"):
+        select_positions("0,5", ["a", "b", "c"])
+    with pytest.raises(ValueError, match="listed twice"):
+        select_positions("0,a", ["a", "b", "c"])
+
+
+def sheet_of(tmp_path: Path, rows: str) -> Path:
+    path = tmp_path / "samples.tsv"
+    path.write_text("sample\tmovie\tpositions\n" + rows)
+    return path
+
+
+@pytest.fixture
+def plate(tmp_path: Path) -> Path:
+    return write_positions_ome_tiff(tmp_path / "plate.ome.tif")
+
+
+def test_positions_all_a_list_or_names_become_one_sample_per_position(tmp_path: Path, plate: Path) -> None:
+    czi = write_positions_czi(tmp_path / "wells.czi")
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_text("sample\tmovie\tpositions\tframe_interval_min\n"
+                     f"p\t{plate}\tall\t\nq\t{plate}\t2,0\t\nr\t{plate}\tB3\t\nw\t{czi}\tall\t5\n")
+    rows = load_samples(sheet, load_config({}))
+    assert [(r.sample, r.scene) for r in rows] == [
+        ("p_A1_field_1", 0), ("p_A1_field_2", 1), ("p_B3", 2), ("q_B3", 2), ("q_A1_field_1", 0), ("r_B3", 2),
+        ("w_0", 0), ("w_1", 1),
+    ]
+    assert all(r.positions is None for r in rows)  # each sample reads its one position
+
+
+@pytest.mark.parametrize(("sheet_text", "message"), [
+    ("sample\tmovie\np\t{plate}\n", r"samples\.tsv line 2 \(sample 'p'\): .*plate\.ome\.tif: 3 positions .* 'positions' column"),
+    ("sample\tmovie\tpositions\np\t{plate}\t0,7\n",
+     r"line 2 \(sample 'p'\): .*plate\.ome\.tif: position '7' is not in the file: it holds 3 position\(s\), 0 to 2"),
+    ("sample\tmovie\tpositions\np\t{plate}\tC9\n", r"line 2 \(sample 'p'\): .*plate\.ome\.tif: position 'C9' is not in the file"),
+    # a sample of its own (reading one position by scene) whose name a position of the next row takes
+    ("sample\tmovie\tpositions\tscene\np_B3\t{plate}\t\t2\np\t{plate}\t2\t\n",
+     r"line 3 \(sample 'p_B3'\): duplicate sample name \(first on line 2\)"),
+    ("sample\tmovie\tpositions\tscene\np\t{plate}\tall\t1\n", r"line 2 \(sample 'p'\): give positions or scene, not both"),
+])
+def test_a_bad_positions_row_stops_in_one_line_naming_sample_file_and_problem(
+    tmp_path: Path, plate: Path, sheet_text: str, message: str,
+) -> None:
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_text(sheet_text.format(plate=plate))
+    with pytest.raises(ConfigError) as err:
+        load_samples(sheet, load_config({}))
+    assert "\n" not in str(err.value)
+    assert re.search(message, str(err.value)), str(err.value)
+
+
+def test_a_second_start_reads_no_header_of_a_positioned_file(
+    tmp_path: Path, plate: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """1,000 positions would read 1,000 headers at each start: the second start reads none."""
+    reads: list[str] = []
+    for name in ("list_scenes", "inspect_movie"):
+        real = getattr(movies, name)
+
+        def counting(path, *args, _real=real, _name=name, **kwargs):
+            reads.append(f"{_name} {os.path.basename(str(path))}")
+            return _real(path, *args, **kwargs)
+
+        monkeypatch.setattr(movies, name, counting)
+    sheet = sheet_of(tmp_path, f"p\t{plate}\tall\n")
+    record = tmp_path / "checked.json"
+    first = [r.sample for r in load_samples(sheet, load_config({}), checked_record=record)]
+    assert len(reads) == 4  # the positions listed once, a header per position
+    reads.clear()
+    second = [r.sample for r in load_samples(sheet, load_config({}), checked_record=record)]
+    assert second == first and reads == []
+    os.utime(plate, ns=(1, 1))  # the file changed since: listed and checked again
+    load_samples(sheet, load_config({}), checked_record=record)
+    assert reads == ["list_scenes plate.ome.tif"] + ["inspect_movie plate.ome.tif"] * 3
+
+
+def test_ingest_reads_the_rows_position_and_records_its_index_and_name(tmp_path: Path, plate: Path) -> None:
+    rows = load_samples(sheet_of(tmp_path, f"p\t{plate}\t1\n"), load_config({}))
+    image = tmp_path / "image.ome.zarr"
+    ingest_sample_step(row=rows[0].model_dump(mode="json"), movie=plate, settings={}, image=image)
+    written = omezarr.open_ome_image(image)
+    np.testing.assert_array_equal(np.asarray(written.data)[:, 0], position_movie(1, (3, 16, 24)))
+    assert written.attrs["position"] == {"index": 1, "name": "A1 field 2"}
+    assert written.pixel_size_um == pytest.approx(0.65)
