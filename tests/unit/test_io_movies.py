@@ -350,14 +350,15 @@ def _imagej(path: Path, resolution: tuple[float, float] = (2.0, 2.0), **meta: ob
 
 
 def test_an_ome_tiff_of_several_positions_is_refused_naming_them(tmp_path: Path) -> None:
-    """A microscope writes several positions (OME Images) into one file; only the first was read."""
+    """A microscope writes several positions (OME Images) into one file; read without naming one, only the first
+    would be read, so it is refused, saying how to read them (a positions column)."""
     path = tmp_path / "plate.ome.tif"
     with tifffile.TiffWriter(path, ome=True) as tif:
         for name in ("A1", "A2", "B1"):
             tif.write(np.zeros((3, 16, 16), np.uint16), metadata={"axes": "TYX", "Name": name, "PhysicalSizeX": 0.5})
     for reader in (inspect_movie, read_movie):
         with pytest.raises(MovieError, match=r"plate\.ome\.tif: 3 positions \(OME images 'A1', 'A2', 'B1'\) in one "
-                                             r"file; one position per file is supported for now"):
+                                             r"file; read them with a 'positions' column in its sample sheet row"):
             reader(path)
 
 

@@ -107,8 +107,8 @@ def test_a_czi_of_two_scenes_is_refused_naming_them_not_read_as_its_first(tmp_pa
     """libCZI's writer lists no scenes in the XML metadata, from which bioio-czi takes them: the file would read
     as its first scene only, so the scenes in the subblock directory are counted."""
     path = write_czi(tmp_path / "wells.czi", movie((2, 1, 1, 8, 8)), scenes=2)
-    with pytest.raises(MovieError, match=r"wells\.czi: 2 scenes \(positions\) in one Zeiss CZI file; one position per "
-                       r"file is supported for now"):
+    with pytest.raises(MovieError, match=r"wells\.czi: 2 scenes \(positions\) in one Zeiss CZI file; read them with a "
+                       r"'positions' column"):
         inspect_movie(path)
     with pytest.raises(MovieError, match="2 scenes"):
         with open_movie(path):
