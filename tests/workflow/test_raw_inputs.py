@@ -195,3 +195,28 @@ def test_a_truncated_czi_stops_the_run_before_any_job_in_one_line(tmp_path: Path
     assert lines[0].startswith("cellpipe: config/samples.tsv line 2 (sample 'cut'): data/cut.czi: not a readable Zeiss "
                                "CZI file (bioio-czi: ")
     assert not (workdir / "results").exists()
+
+
+def test_the_positions_of_one_ome_tiff_become_samples_that_run_through_ingest_and_segment(tmp_path: Path) -> None:
+    """An OME-TIFF of 3 positions (OME Images 'A1', 'A2' and 'B 1', each 3 frames of 48x64 px of its own nuclei)
+    on one sheet row with ``positions: all`` becomes samples plate_A1, plate_A2 and plate_B_1, each ingested from
+    its own position (recorded in the image) and segmented (classical)."""
+    workdir = tmp_path / "work"
+    (workdir / "data").mkdir(parents=True)
+    movies = {name: make_nuclei_movie(n_frames=3, shape=(48, 64), seed=seed).image
+              for seed, name in enumerate(("A1", "A2", "B 1"))}
+    with tifffile.TiffWriter(workdir / "data" / "plate.ome.tif", ome=True) as tif:
+        for name, movie in movies.items():
+            tif.write(movie, metadata={"axes": "TYX", "Name": name, **OME_UNITS})
+    write_workdir(workdir, small_config(), "sample\tmovie\tpositions\nplate\tdata/plate.ome.tif\tall\n")
+    samples = {"plate_A1": "A1", "plate_A2": "A2", "plate_B_1": "B 1"}
+
+    proc = run_snakemake(workdir, *(f"results/{sample}/segmentation.json" for sample in samples), timeout=400)
+
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    for index, (sample, name) in enumerate(samples.items()):
+        image = omezarr.open_ome_image(workdir / f"results/{sample}/image.ome.zarr")
+        np.testing.assert_array_equal(np.asarray(image.data)[:, 0], movies[name])
+        assert image.attrs["position"] == {"index": index, "name": name} and image.attrs["sample"] == sample
+        labels = np.asarray(omezarr.open_ome_image(workdir / f"results/{sample}/image.ome.zarr/labels/cells").data)
+        assert labels.shape == (3, 48, 64) and all(frame.max() >= 2 for frame in labels)
