@@ -184,3 +184,22 @@ def test_ingest_reads_the_rows_position_and_records_its_index_and_name(tmp_path:
     np.testing.assert_array_equal(np.asarray(written.data)[:, 0], position_movie(1, (3, 16, 24)))
     assert written.attrs["position"] == {"index": 1, "name": "A1 field 2"}
     assert written.pixel_size_um == pytest.approx(0.65)
+
+
+def test_the_positions_of_a_file_are_checked_from_one_read_of_its_headers(
+    tmp_path: Path, plate: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """tifffile parses every series (and the OME XML) of a file at each opening: opened once per position, a file
+    of N positions would cost N² series at the first start (1,000 positions: minutes).  It is opened twice: to list
+    the positions, and once for all their headers."""
+    opened: list[str] = []
+    real = tifffile.TiffFile
+
+    def counting(path, *args, **kwargs):
+        opened.append(os.path.basename(str(path)))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(movies.tifffile, "TiffFile", counting)
+    rows = load_samples(sheet_of(tmp_path, f"p\t{plate}\tall\n"), load_config({}))
+    assert [r.scene for r in rows] == [0, 1, 2]
+    assert opened == ["plate.ome.tif"] * 2

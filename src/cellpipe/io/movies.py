@@ -23,6 +23,7 @@ A movie with a Z axis of several planes is refused unless the caller allows it
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib
 import io
@@ -353,12 +354,22 @@ def _in_unit(value: float, unit: str, table: dict[str, float], what: str, where:
 
 def _ome_metadata(xml: str, path: PathLike, image: int = 0) -> FileMetadata:
     """The metadata of OME Image ``image`` (0-based, in the order of the XML) of an OME-TIFF."""
+    images = _ome_images_metadata(xml, path, [image])
+    return images[0]
+
+
+def _ome_images_metadata(xml: str, path: PathLike, images: list[int]) -> list[FileMetadata]:
+    """The metadata of each OME Image of ``images`` (0-based, in the order of the XML), from one parse of the XML
+    (a file of many positions is parsed once, not once per position)."""
     root = ET.fromstring(xml)
     ns = {"ome": root.tag.split("}")[0].strip("{")} if root.tag.startswith("{") else {}
     prefix = "ome:" if ns else ""
-    images = root.findall(f"{prefix}Image", ns)
-    pixels = (images[image].find(f"{prefix}Pixels", ns) if image < len(images)
-              else root.find(f".//{prefix}Pixels", ns))
+    found = root.findall(f"{prefix}Image", ns)
+    return [_ome_pixels_metadata(found[i].find(f"{prefix}Pixels", ns) if i < len(found)
+                                 else root.find(f".//{prefix}Pixels", ns), prefix, ns, path) for i in images]
+
+
+def _ome_pixels_metadata(pixels: ET.Element | None, prefix: str, ns: dict[str, str], path: PathLike) -> FileMetadata:
     if pixels is None:
         return FileMetadata()
     sizes: dict[str, float | None] = {}
@@ -463,6 +474,12 @@ def open_tiff_header(
             metadata past the end of the file), an OME-TIFF of several positions without ``scene``, a ``scene``
             it does not have, or metadata in units cellpipe does not know.
     """
+    if scene is not None:
+        positions = _tiff_position_headers(str(path), _stamp(Path(path)), metadata)
+        if not 0 <= scene < len(positions):
+            raise MovieError(f"{path}: no position {scene}: the file holds {len(positions)} position(s) "
+                             f"(0 to {len(positions) - 1})")
+        return positions[scene][:4]
     try:
         with _TiffComplaints() as complaints, tifffile.TiffFile(path) as tif:
             index = tiff_series_of_scene(tif, path, scene)
@@ -478,6 +495,38 @@ def open_tiff_header(
     if complaints.messages:
         raise MovieError(f"{path}: truncated or corrupt TIFF: offsets past the end of the file ({_one_line(complaints.messages[0])})")
     return shape, axes, dtype, found
+
+
+@functools.lru_cache(maxsize=4)
+def _tiff_position_headers(
+    path_text: str, stamp: tuple[int, int, int], metadata: bool
+) -> tuple[tuple[tuple[int, ...], str, np.dtype, FileMetadata, str | None], ...]:
+    """Shape, axes, dtype, metadata (with ``metadata``) and name of every position of a TIFF
+    (:func:`tiff_positions`), from one read of its headers, kept while the file's ``stamp`` (size, modification
+    and change time) stays: the sample sheet check asks for each position of a file in turn, and tifffile parses
+    every series (and an OME-TIFF's XML) at each opening, which would make a file of N positions cost N² series."""
+    path = Path(path_text)
+    try:
+        with _TiffComplaints() as complaints, tifffile.TiffFile(path) as tif:
+            indices = tiff_positions(tif)
+            series = [tif.series[i] for i in indices]
+            _check_not_truncated(tif, path, *series)
+            declared = bool(tif.is_ome or tif.is_imagej)
+            if not metadata:
+                metas = [FileMetadata()] * len(series)
+            elif tif.is_ome and tif.ome_metadata:
+                metas = _ome_images_metadata(tif.ome_metadata, path, indices)
+            else:
+                metas = [_tiff_metadata(tif, path, i) for i in indices]
+            headers = tuple((*_series_layout(s, declared), np.dtype(s.dtype), meta, s.name or None)
+                            for s, meta in zip(series, metas, strict=True))
+    except MovieError:
+        raise
+    except Exception as exc:  # a corrupt header can make tifffile fail in many ways
+        raise MovieError(f"{path}: not a readable TIFF ({_one_line(exc)})") from None
+    if complaints.messages:
+        raise MovieError(f"{path}: truncated or corrupt TIFF: offsets past the end of the file ({_one_line(complaints.messages[0])})")
+    return headers
 
 
 def tiff_positions(tif: tifffile.TiffFile) -> list[int]:
@@ -530,14 +579,14 @@ def _check_one_position(tif: tifffile.TiffFile, path: Path) -> None:
     raise MovieError(f"{path}: {len(positions)} positions{named} in one file{of_all}; {POSITIONS_HINT}")
 
 
-def _check_not_truncated(tif: tifffile.TiffFile, path: Path, series: tifffile.TiffPageSeries) -> None:
-    """Refuse a TIFF whose ``series`` lacks pages or whose image data runs past the end of the file.
+def _check_not_truncated(tif: tifffile.TiffFile, path: Path, *checked: tifffile.TiffPageSeries) -> None:
+    """Refuse a TIFF whose series (those ``checked``) lack pages or whose image data runs past the end of the file.
 
-    Only headers are read: every page's data offsets and byte counts, and the pages the series
+    Only headers are read: every page's data offsets and byte counts, once, and the pages each series
     needs (a file cut short loses the pages, or the image data, after the cut).
     """
     size = os.path.getsize(path)
-    end = int(series.dataoffset) + int(series.nbytes) if series.dataoffset is not None else 0
+    end = max((int(s.dataoffset) + int(s.nbytes) for s in checked if s.dataoffset is not None), default=0)
     for page in tif.pages:  # the headers (IFDs) of every page; no pixels are read
         if page is None:
             continue
@@ -545,13 +594,14 @@ def _check_not_truncated(tif: tifffile.TiffFile, path: Path, series: tifffile.Ti
             end = max(end, int(offset) + int(count))
     if end > size:
         raise MovieError(f"{path}: truncated or corrupt TIFF: its image data ends at byte {end} but the file has {size} bytes")
-    if series.dataoffset is None:
-        found = sum(int(np.prod(page.shape)) for page in series.pages if page is not None)
-        if found < int(np.prod(series.shape)):
-            raise MovieError(
-                f"{path}: truncated or corrupt TIFF: its pages hold {found} of the {int(np.prod(series.shape))} "
-                f"pixels of its {series.shape} image"
-            )
+    for series in checked:
+        if series.dataoffset is None:
+            found = sum(int(np.prod(page.shape)) for page in series.pages if page is not None)
+            if found < int(np.prod(series.shape)):
+                raise MovieError(
+                    f"{path}: truncated or corrupt TIFF: its pages hold {found} of the {int(np.prod(series.shape))} "
+                    f"pixels of its {series.shape} image"
+                )
 
 
 def _series_layout(series: tifffile.TiffPageSeries, is_declared: bool) -> tuple[tuple[int, ...], str]:
@@ -610,8 +660,7 @@ def _tiff_scene_name(path: Path, scene: int | None) -> str | None:
     """The name of position ``scene`` of a TIFF (its OME Image's ``Name``); None when unnamed or not asked."""
     if scene is None:
         return None
-    with tifffile.TiffFile(path) as tif:
-        return tif.series[tiff_series_of_scene(tif, path, scene)].name or None
+    return _tiff_position_headers(str(path), _stamp(path), True)[scene][4]
 
 
 def inspect_ctc_folder(path: PathLike) -> MovieHeader:
