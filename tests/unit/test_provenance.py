@@ -655,3 +655,25 @@ def test_a_folder_read_by_a_job_is_compared_file_by_file():
         "t001.tif: read by ingest_movie (sha256 b), missing now",
     ]
     assert read_differences(read, {**now, "files": read["files"]}) == []
+
+
+def test_the_movie_of_a_position_records_which_position_ingest_read(workdir: Path) -> None:
+    """A sample that is one position of a multi-position file (sample sheet column positions): the file's sha256
+    does not say which position, so the movie's entry names it, as ingest recorded it in the image."""
+    import tifffile
+
+    from cellpipe.steps.ingest import ingest_movie_step
+
+    with tifffile.TiffWriter(workdir / "data/plate.ome.tif", ome=True) as tif:
+        for name in ("A1", "B2"):
+            tif.write(np.zeros((2, 16, 16), np.uint16), metadata={"axes": "TYX", "Name": name})
+    image = layout.path(layout.IMAGE, "results", sample="s1")
+    ingest_movie_step(sample="s1", movie="data/plate.ome.tif", fmt="auto", axes=None, pixel_size_um=0.5,
+                      frame_interval_min=5.0, channel_names=[], settings={}, image=image, scene=1)
+    inputs = {**INPUTS, "movie": "data/plate.ome.tif", "image": image}
+    record_provenance_step("s1", inputs, CONFIG, "results/s1/provenance.json", model_path="models/weights.pth")
+    record = json.loads((workdir / "results/s1/provenance.json").read_text())
+    movie = next(e for e in record["inputs"] if e["role"] == "movie")
+    assert movie["position"] == {"index": 1, "name": "B2"}
+    assert record["as_read"][0]["matches"] is True
+    assert all("position" not in e for e in record["inputs"] if e["role"] != "movie")

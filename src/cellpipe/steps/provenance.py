@@ -117,8 +117,13 @@ def record_provenance_step(
 
     tracking_info, evaluation = job_output("tracking_info"), job_output("evaluation")
     image = _paths(inputs.get("image"))
+    image_attrs = omezarr.open_ome_image(image[0]).attrs if image else {}
+    if image_attrs.get("position"):  # one position of a file of several: the file's sha256 says not which
+        for entry in described:
+            if entry["role"] == "movie":
+                entry["position"] = image_attrs["position"]
     read = {
-        "movie": omezarr.open_ome_image(image[0]).attrs.get("source_checksum") if image else None,
+        "movie": image_attrs.get("source_checksum"),
         "model": inputs_read(segmentation_info.get("inputs_read"), "model"),
         "tracker_config": inputs_read((tracking_info or {}).get("inputs_read"), "tracker_config"),
         "ground_truth": inputs_read((evaluation or {}).get("inputs_read"), "ground_truth"),
