@@ -17,6 +17,7 @@ as any row's, and nothing combines two positions, so a difference is no error.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,14 +28,13 @@ if TYPE_CHECKING:
 _NOT_IN_NAMES = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def position_label(name: str, index: int, names: list[str]) -> str:
-    """The part of a sample's name that tells its position: the file's name of it, made safe for a sample name
-    (runs of other characters become ``_``), or its index where the file names none or names two alike."""
-    safe = [_NOT_IN_NAMES.sub("_", n).strip("_") for n in names]
-    label = safe[index]
-    if not name or not label or safe.count(label) > 1:
-        return str(index)
-    return label
+def position_labels(names: list[str]) -> list[str]:
+    """The part of each position's sample name that tells it: the file's name of the position, made safe for a
+    sample name (runs of other characters become ``_``; ``.``, ``_`` and ``-`` at either end are dropped), or its
+    index where that leaves nothing or two positions alike."""
+    safe = [_NOT_IN_NAMES.sub("_", n).strip("._-") for n in names]
+    counts = Counter(safe)
+    return [label if label and counts[label] == 1 else str(index) for index, label in enumerate(safe)]
 
 
 def select_positions(spec: str, names: list[str]) -> list[int]:
@@ -104,9 +104,10 @@ def expand_positions(row: SampleRow, where: str, checked: CheckedFiles | None = 
         chosen = select_positions(row.positions, names)
     except (MovieError, ValueError) as err:
         raise ConfigError(f"{where}: {row.movie}: {str(err).splitlines()[0]}") from None
+    labels = position_labels(names)
     rows = []
     for index in chosen:
-        name = f"{row.sample}_{position_label(names[index], index, names)}"
+        name = f"{row.sample}_{labels[index]}"
         values = {**row.model_dump(exclude={"positions"}), "sample": name, "scene": index}
         try:
             rows.append(SampleRow.model_validate(values))

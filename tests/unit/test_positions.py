@@ -16,7 +16,7 @@ import cellpipe.io.movies as movies
 from cellpipe.config import ConfigError, load_config, load_samples
 from cellpipe.io import omezarr
 from cellpipe.io.movies import MovieError, inspect_movie, list_scenes, open_movie, read_movie
-from cellpipe.positions import select_positions
+from cellpipe.positions import position_labels, select_positions
 from cellpipe.steps.ingest import ingest_sample_step
 
 NAMES = ["A1 field 1", "A1 field 2", "B3"]
@@ -104,6 +104,10 @@ def test_select_positions_takes_all_indices_and_names_in_the_order_given() -> No
         select_positions("0,5", ["a", "b", "c"])
     with pytest.raises(ValueError, match="listed twice"):
         select_positions("0,a", ["a", "b", "c"])
+
+
+def test_a_position_is_named_by_its_own_name_made_safe_else_by_its_index() -> None:
+    assert position_labels(["A1 / field 1", "", "B#2", "x y", "x_y", "..."]) == ["A1_field_1", "1", "B_2", "3", "4", "5"]
 
 
 def sheet_of(tmp_path: Path, rows: str) -> Path:
