@@ -207,3 +207,17 @@ def test_the_positions_of_a_file_are_checked_from_one_read_of_its_headers(
     rows = load_samples(sheet_of(tmp_path, f"p\t{plate}\tall\n"), load_config({}))
     assert [r.scene for r in rows] == [0, 1, 2]
     assert opened == ["plate.ome.tif"] * 2
+
+
+def test_a_cluster_job_which_checks_no_file_still_knows_every_position_sample(
+    tmp_path: Path, plate: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A cluster job loads the sheet without the header checks (check_files False), but its sample must exist
+    there too: the positions are listed (one header of the positioned file), no position's header is checked."""
+    calls: list[str] = []
+    for name in ("list_scenes", "inspect_movie"):
+        real = getattr(movies, name)
+        monkeypatch.setattr(movies, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k))
+    rows = load_samples(sheet_of(tmp_path, f"p\t{plate}\t0,B3\n"), load_config({}), check_files=False)
+    assert [(r.sample, r.scene) for r in rows] == [("p_A1_field_1", 0), ("p_B3", 2)]
+    assert calls == ["list_scenes"]
