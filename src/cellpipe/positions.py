@@ -86,7 +86,8 @@ def expand_positions(row: SampleRow, where: str, checked: CheckedFiles | None = 
 
     Raises:
         cellpipe.config.ConfigError: one line naming ``where``, the file and the problem: a file that cannot be
-            listed, a position it does not hold, a sample name that is not allowed (reserved).
+            listed, a position it does not hold, a ground truth for several positions, a sample name that is not
+            allowed (reserved).
     """
     from pydantic import ValidationError
 
@@ -104,6 +105,9 @@ def expand_positions(row: SampleRow, where: str, checked: CheckedFiles | None = 
         chosen = select_positions(row.positions, names)
     except (MovieError, ValueError) as err:
         raise ConfigError(f"{where}: {row.movie}: {str(err).splitlines()[0]}") from None
+    if row.ground_truth and len(chosen) > 1:
+        raise ConfigError(f"{where}: {row.movie}: one ground_truth for {len(chosen)} positions; ground truth belongs "
+                          "to one position: give that position a row of its own (positions: one position, or scene)")
     labels = position_labels(names)
     rows = []
     for index in chosen:

@@ -143,6 +143,8 @@ def test_positions_all_a_list_or_names_become_one_sample_per_position(tmp_path: 
     ("sample\tmovie\tpositions\tscene\np_B3\t{plate}\t\t2\np\t{plate}\t2\t\n",
      r"line 3 \(sample 'p_B3'\): duplicate sample name \(first on line 2\)"),
     ("sample\tmovie\tpositions\tscene\np\t{plate}\tall\t1\n", r"line 2 \(sample 'p'\): give positions or scene, not both"),
+    ("sample\tmovie\tpositions\tground_truth\np\t{plate}\t0,1\t{plate}\n",
+     r"line 2 \(sample 'p'\): .*plate\.ome\.tif: one ground_truth for 2 positions"),
 ])
 def test_a_bad_positions_row_stops_in_one_line_naming_sample_file_and_problem(
     tmp_path: Path, plate: Path, sheet_text: str, message: str,
