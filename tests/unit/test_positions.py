@@ -223,3 +223,48 @@ def test_a_cluster_job_which_checks_no_file_still_knows_every_position_sample(
     rows = load_samples(sheet_of(tmp_path, f"p\t{plate}\t0,B3\n"), load_config({}), check_files=False)
     assert [(r.sample, r.scene) for r in rows] == [("p_A1_field_1", 0), ("p_B3", 2)]
     assert calls == ["list_scenes"]
+
+
+def write_bioformats2raw(path: Path, movies_tyx: list[np.ndarray], names: list[str]) -> Path:
+    """A bioformats2raw layout (NGFF 0.4), as bioformats2raw writes a multi-position file: the root group marked
+    ``bioformats2raw.layout: 3``, one image per position in groups 0, 1, ... written by ome-zarr-py, and the OME
+    group listing them (``series``) beside ``METADATA.ome.xml`` naming each Image."""
+    import zarr
+    from ome_zarr.format import FormatV04
+    from ome_zarr.writer import write_image
+
+    root = zarr.open_group(str(path), mode="w", zarr_format=2)
+    root.attrs["bioformats2raw.layout"] = 3
+    for i, data in enumerate(movies_tyx):
+        group = root.create_group(str(i))
+        write_image(data, group, fmt=FormatV04(), axes=["t", "y", "x"], scale_factors=[],
+                    scale={"t": 2.0, "y": 0.5, "x": 0.5}, axes_units={"t": "minute", "y": "micrometer", "x": "micrometer"},
+                    storage_options={"chunks": (1, *data.shape[1:])})
+    ome = root.create_group("OME")
+    ome.attrs["series"] = [str(i) for i in range(len(movies_tyx))]
+    images = "".join(f'<Image ID="Image:{i}" Name="{name}"/>' for i, name in enumerate(names))
+    (path / "OME" / "METADATA.ome.xml").write_text(
+        f'<OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06">{images}</OME>', encoding="utf-8")
+    return path
+
+
+def test_each_image_of_a_bioformats2raw_layout_is_a_position_read_exactly(tmp_path: Path) -> None:
+    data = [position_movie(i) for i in range(2)]
+    path = write_bioformats2raw(tmp_path / "plate.ome.zarr", data, ["Well A1", "Well A2"])
+    assert list_scenes(path) == ["Well A1", "Well A2"]
+    for i in range(2):
+        header = inspect_movie(path, scene=i)
+        assert header.shape_tcyx == (3, 1, 16, 20) and header.scene_name == f"Well A{i + 1}"
+        assert header.pixel_size_um == pytest.approx(0.5) and header.frame_interval_min == pytest.approx(2.0)
+        with open_movie(path, scene=i, checksum=True) as movie:
+            for t in range(3):
+                np.testing.assert_array_equal(movie.data[t][0], data[i][t])
+            files = {f["path"].split("/")[0] for f in movie.source_checksum()["files"]}
+        assert {"0", "1", "OME"} <= files  # the whole store, as provenance describes the sheet's movie
+    with pytest.raises(MovieError, match=r"plate\.ome\.zarr: 2 images \(positions\) \('Well A1', 'Well A2'\) in one "
+                                         r"bioformats2raw layout; read them with a 'positions' column"):
+        inspect_movie(path)
+    with pytest.raises(MovieError, match=r"no position 2: the bioformats2raw layout holds 2 image\(s\)"):
+        inspect_movie(path, scene=2)
+    rows = load_samples(sheet_of(tmp_path, f"p\t{path}\tall\n"), load_config({}))
+    assert [(r.sample, r.scene) for r in rows] == [("p_Well_A1", 0), ("p_Well_A2", 1)]

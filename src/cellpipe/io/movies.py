@@ -23,6 +23,7 @@ A movie with a Z axis of several planes is refused unless the caller allows it
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import importlib
@@ -739,6 +740,56 @@ def _ngff_metadata(path: Path) -> tuple[dict[str, Any], str]:
     return {}, ".zattrs"
 
 
+def _bioformats2raw_series(path: Path) -> list[tuple[str, str]] | None:
+    """The images of a bioformats2raw layout at ``path`` (its root's ``bioformats2raw.layout`` attribute), as (path
+    in the store, name) in order; None for any other store.
+
+    The paths are the ``series`` list of the ``OME`` group where it has one, else the numbered groups ``0``, ``1``,
+    ... found; the names are the OME Images' ``Name`` in ``OME/METADATA.ome.xml`` ('' where it names none).
+    """
+    meta, _ = _ngff_metadata(path)
+    if "bioformats2raw.layout" not in meta:
+        return None
+    ome_meta, _ = _ngff_metadata(path / "OME")
+    listed = ome_meta.get("series")
+    if isinstance(listed, list) and listed:
+        paths = [str(p) for p in listed]
+    else:
+        paths = []
+        while (path / str(len(paths))).is_dir():
+            paths.append(str(len(paths)))
+    names = [""] * len(paths)
+    xml = path / "OME" / "METADATA.ome.xml"
+    if xml.is_file():
+        try:
+            root = ET.fromstring(xml.read_text(encoding="utf-8"))
+            images = [e for e in root if e.tag.rsplit("}", 1)[-1] == "Image"]
+            names = [(images[i].get("Name") or "") if i < len(images) else "" for i in range(len(paths))]
+        except (OSError, UnicodeDecodeError, ET.ParseError):
+            pass  # names are a courtesy: the images are still read, by index
+    return list(zip(paths, names, strict=True))
+
+
+def _ngff_scene(path: Path, scene: int | None) -> tuple[Path, str | None]:
+    """The OME-Zarr image to read at ``path`` and its name: position ``scene`` (0-based) of a bioformats2raw layout
+    (:func:`_bioformats2raw_series`), the layout's only image, or ``path`` itself (scene 0 or None)."""
+    series = _bioformats2raw_series(path)
+    if series is None:
+        _only_scene_zero(path, "ome-zarr", scene)
+        return path, None
+    if scene is None:
+        if len(series) != 1:
+            named = [n for _, n in series if n]
+            names = f" ({', '.join(repr(n) for n in named)})" if named else ""
+            raise MovieError(f"{path}: {len(series)} images (positions){names} in one bioformats2raw layout; "
+                             f"{POSITIONS_HINT}")
+        return path / series[0][0], None
+    if not 0 <= scene < len(series):
+        raise MovieError(f"{path}: no position {scene}: the bioformats2raw layout holds {len(series)} image(s) "
+                         f"(0 to {len(series) - 1})")
+    return path / series[scene][0], series[scene][1] or None
+
+
 def _ngff_scale(transforms: Any) -> list[float] | None:
     for transform in transforms or []:
         if isinstance(transform, dict) and transform.get("type") == "scale":
@@ -1043,7 +1094,10 @@ def list_scenes(path: PathLike, fmt: MovieFormat = "auto") -> list[str]:
     """
     path = Path(path)
     checked = _checked_format(path, fmt)
-    if checked in ("ctc", "ome-zarr"):
+    if checked == "ome-zarr":
+        series = _bioformats2raw_series(path)
+        return [name for _, name in series] if series is not None else [""]
+    if checked == "ctc":
         return [""]
     if checked in VENDOR_FORMATS:
         vendor = VENDOR_FORMATS[checked]
@@ -1081,12 +1135,12 @@ def inspect_movie(
     """
     path = Path(path)
     checked = _checked_format(path, fmt)
-    if checked in ("ctc", "ome-zarr"):
-        _only_scene_zero(path, checked, scene)
     if checked == "ctc":
+        _only_scene_zero(path, checked, scene)
         return inspect_ctc_folder(path)
     if checked == "ome-zarr":
-        return _ngff_image(path, axes, allow_z).header
+        image, name = _ngff_scene(path, scene)
+        return dataclasses.replace(_ngff_image(image, axes, allow_z).header, scene=scene, scene_name=name)
     if checked in VENDOR_FORMATS:
         return _vendor_image(path, checked, axes, allow_z, scene).header
     return inspect_tiff(path, axes, allow_z, scene)
@@ -1237,10 +1291,13 @@ def open_movie(
 
     path = Path(path)
     checked = _checked_format(path, fmt)
-    if checked in ("ctc", "ome-zarr"):
+    if checked == "ctc":
         _only_scene_zero(path, checked, scene)
     if checked == "ome-zarr":
-        ngff = _ngff_image(path, axes, allow_z)
+        # a position of a bioformats2raw layout is read from its image; the checksum is of the whole store, the
+        # movie the sample sheet names
+        image_path, image_name = _ngff_scene(path, scene)
+        ngff = _ngff_image(image_path, axes, allow_z)
         header, level = ngff.header, ngff.level
         letters = header.source_axes.upper()
         time_axis = letters.index("T")
@@ -1267,7 +1324,7 @@ def open_movie(
         lazy = LazyMovie(header.shape_tcyx, header.dtype, lambda t: read_zarr_block(t, None)[:, 0], header.z_planes,
                          (lambda t, c: read_zarr_block(t, c)[0]) if header.z_planes != 1 else None)
         yield RawMovie(lazy, header.source_axes, header.pixel_size_um, header.frame_interval_min,
-                       list(header.channel_names), header.pixel_size_y_um,
+                       list(header.channel_names), header.pixel_size_y_um, scene=scene, scene_name=image_name,
                        source_checksum=zarr_checksum if checksum else None)
         return
     if checked in VENDOR_FORMATS:
