@@ -11,6 +11,9 @@ passed, what the check depended on:
 - the signature of the movie and of its ground truth: for a file its size, modification time (ns),
   inode and device; for a folder (CTC) the same for every file below it.
 
+The positions of a file on a row with a ``positions`` column (:mod:`cellpipe.positions`) are kept too, with the
+file's signature, so the rows they expand into are known without listing the file again.
+
 With a row that passed, the record keeps the warnings its check gave (a sheet value far from the
 file's, cellpipe.config.load_samples), so a start that skips the row repeats them, and the movie's
 shape and pixel type, which size the jobs' memory requests.

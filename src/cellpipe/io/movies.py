@@ -13,7 +13,12 @@ or frames of different sizes, an OME-TIFF holding several positions, metadata
 in a unit it does not know (every OME length and time unit converts), an
 OME-Zarr folder that is no NGFF 0.4 / 0.5 image (no ``multiscales``, another
 version, no axes, a missing level), a vendor file whose bioio plugin is not installed, that the plugin cannot
-open (cut short, corrupt) or that holds several scenes (positions).
+open (cut short, corrupt) or that holds several scenes (positions) when no ``scene`` is named.
+
+A file of several positions (an OME-TIFF's OME Images, a CZI, ND2 or LIF file's scenes, the images of an OME-Zarr
+bioformats2raw layout) is listed with :func:`list_scenes`, and one position is read by passing its 0-based index
+as ``scene`` to :func:`inspect_movie`, :func:`open_movie` or :func:`read_movie`: that position only, with its own
+size, pixel size, channel names and name.
 
 A movie with a Z axis of several planes is refused unless the caller allows it
 (``allow_z``, from ``ingest.z_projection``); :func:`open_movie` then reads one
