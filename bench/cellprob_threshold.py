@@ -40,7 +40,8 @@ DSB_DIAMETER_PX = 24.0
 
 
 def _labels(frames: np.ndarray, threshold: float, pixel_size_um: float, model: object, **diameter: float) -> np.ndarray:
-    from cellpipe.segment import SegmentSettings, segment_cells
+    from cellpipe.config import SegmentSettings
+    from cellpipe.segment import segment_cells
 
     settings = SegmentSettings.model_validate(
         {"method": "cellpose", **diameter, "cellpose": {"model": str(SHIPPED_MODEL), "cellprob_threshold": threshold}}

@@ -54,7 +54,8 @@ def read_ctc_movie(folder: Path) -> np.ndarray:
 
 def normalized_movie(frames: np.ndarray) -> np.ndarray:
     """(T, Y, X) float32 frames normalized like the workflow's normalize stage with its default settings."""
-    from cellpipe.normalize import NormalizeSettings, normalize_movie
+    from cellpipe.config import NormalizeSettings
+    from cellpipe.normalize import normalize_movie
 
     normalized, _ = normalize_movie(frames[:, np.newaxis], NormalizeSettings())
     return np.asarray(normalized)[:, 0]

@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", type=Path, default=None)
     args = parser.parse_args(argv)
     from cellpipe import resources
-    from cellpipe.config import MovieSize
+    from cellpipe.preflight import MovieSize
 
     work = args.work or Path(tempfile.mkdtemp(prefix="memframe"))
     methods = args.methods.split(",")

@@ -43,7 +43,8 @@ MSC_CONFIG = REPO / "bench" / "configs" / "msc_classical.yaml"
 
 
 def _masks(movie: np.ndarray, segment: dict[str, Any], frames: tuple[int, ...]) -> dict[int, np.ndarray]:
-    from cellpipe.segment import SegmentSettings, segment_cells
+    from cellpipe.config import SegmentSettings
+    from cellpipe.segment import segment_cells
 
     settings = SegmentSettings.model_validate(segment)
     labels, _ = segment_cells(movie[list(frames)], settings, MSC_PIXEL_SIZE_UM)

@@ -42,7 +42,8 @@ DSB_DIAMETER_PX = 24.0
 
 
 def _segment(frames: np.ndarray, model_path: Path, pixel_size_um: float, **diameter: float) -> np.ndarray:
-    from cellpipe.segment import SegmentSettings, load_cellpose_model, segment_cells, select_device
+    from cellpipe.config import SegmentSettings
+    from cellpipe.segment import load_cellpose_model, segment_cells, select_device
 
     settings = SegmentSettings.model_validate({"method": "cellpose", **diameter, "cellpose": {"model": str(model_path)}})
     model = load_cellpose_model(model_path, select_device("auto"))

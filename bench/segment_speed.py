@@ -139,7 +139,8 @@ def run_rule(work: Path) -> tuple[float, np.ndarray, float]:
 def run_library(frames: np.ndarray, model: Path, batch_size: int | None) -> tuple[float, np.ndarray]:
     import torch
 
-    from cellpipe.segment import SegmentSettings, iter_segment_cells, load_cellpose_model, select_device
+    from cellpipe.config import SegmentSettings
+    from cellpipe.segment import iter_segment_cells, load_cellpose_model, select_device
 
     settings = SegmentSettings.model_validate(
         {"method": "cellpose", "diameter_px": DIAMETER_PX, "cellpose": {"model": str(model), "batch_size": batch_size}}

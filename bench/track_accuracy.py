@@ -147,7 +147,7 @@ def score_ctc(res_dir: Path, gt_dir: Path, min_area_px: float | None = None) -> 
 
 def default_track_settings() -> Any:
     """The workflow's tracking settings (``track:`` of config/config.yaml)."""
-    from cellpipe.track import TrackSettings
+    from cellpipe.config import TrackSettings
 
     return TrackSettings.model_validate(yaml.safe_load((REPO / "config" / "config.yaml").read_text())["track"])
 
@@ -253,8 +253,9 @@ def part_demo(work: Path) -> dict[str, Any]:
 
 
 def part_simulated(work: Path, seeds: tuple[int, ...] = (1, 2, 3)) -> dict[str, Any]:
+    from cellpipe.config import SimulationSettings
     from cellpipe.io.ctc import write_ctc_ground_truth
-    from cellpipe.simulate import SimulationSettings, simulate_movie
+    from cellpipe.simulate import simulate_movie
 
     rows = []
     for seed in seeds:

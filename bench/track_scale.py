@@ -46,8 +46,9 @@ def moving_disks(n_cells: int, n_frames: int, seed: int = 0) -> tuple[np.ndarray
 
 
 def time_tracking(labels: np.ndarray, **overrides) -> tuple[float, dict]:
+    from cellpipe.config import TrackSettings
     from cellpipe.io import tables
-    from cellpipe.track import TrackSettings, track_cells
+    from cellpipe.track import track_cells
 
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     settings = TrackSettings.model_validate({**config["track"], **overrides})

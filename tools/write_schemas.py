@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from cellpipe.schema_docs import config_schema, dump, replace_reference, samples_schema
+from cellpipe.config.docs import config_schema, dump, replace_reference, samples_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 

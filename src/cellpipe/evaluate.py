@@ -40,9 +40,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cellpipe.config import DEFAULT_IOU_THRESHOLDS
 from cellpipe.io.ctc import TRACK_COLUMNS, write_label_tiff
 from cellpipe.metrics import instance_scores
-from cellpipe.settings import DEFAULT_IOU_THRESHOLDS, EvaluateSettings
 from cellpipe.versions import package_version
 
 logger = logging.getLogger(__name__)
@@ -50,7 +50,6 @@ PathLike = str | os.PathLike[str]
 
 __all__ = [
     "EVALUATION_COLUMNS",
-    "EvaluateSettings",
     "SingleFrameTracks",
     "count_errors",
     "ctc_match_frame",

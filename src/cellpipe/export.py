@@ -71,12 +71,10 @@ import numpy as np
 import pandas as pd
 
 from cellpipe.io.ctc import TRACK_COLUMNS as CTC_TRACK_COLUMNS
-from cellpipe.settings import ExportSettings
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "ExportSettings",
     "MAX_CTC_LABEL",
     "MAX_CTC_LABEL_UINT32",
     "NAPARI_COLUMNS",

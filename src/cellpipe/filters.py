@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from cellpipe.settings import ObjectFilterSettings
+from cellpipe.config import ObjectFilterSettings
 
-__all__ = ["FILTER_REASONS", "ObjectFilterSettings", "filter_objects", "object_contrast", "summarize_removed", "touching_border"]
+__all__ = ["FILTER_REASONS", "filter_objects", "object_contrast", "summarize_removed", "touching_border"]
 
 #: The checks of :func:`filter_objects`, in the order they are applied (keys of its counts).
 FILTER_REASONS: tuple[str, ...] = ("too_small", "too_large", "low_contrast", "touches_border")

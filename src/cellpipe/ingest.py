@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cellpipe.settings import IngestSettings
+from cellpipe.config import IngestSettings
 
 logger = logging.getLogger(__name__)
 

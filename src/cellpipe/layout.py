@@ -87,7 +87,7 @@ EVALUATION_TABLE = "{results}/evaluation.tsv"
 REPLAY_DIR = "{results}/replay/{sample}"
 """What ``python -m cellpipe.replay`` writes in the replay's results folder (config.yaml, comparison.json)."""
 RUN_REGISTRY = "{results}/.cellpipe/runs"
-"""Records of the runs writing the results folder (cellpipe.io.run_registry)."""
+"""Records of the runs writing the results folder (cellpipe.runtime.run_registry)."""
 
 TOP_LEVEL = (
     SIMULATED_MOVIE, SIMULATED_TRUTH, MODEL_DIR, TRAINED_MODEL, BIOIMAGEIO_PACKAGE, LOG, BENCHMARK, INVOCATION,

@@ -17,14 +17,13 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from skimage.measure import regionprops_table
 
-from cellpipe.settings import MeasureSettings, TrackSettings
+from cellpipe.config import MeasureSettings, TrackSettings
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_MIN_TRACK_FRAMES",
     "EXCLUSION_REASONS",
-    "MeasureSettings",
     "cell_columns",
     "counts_per_frame",
     "ensemble_msd",

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from cellpipe.settings import NormalizeSettings
+from cellpipe.config import NormalizeSettings
 
 if TYPE_CHECKING:  # imported where the table is built, not by every job that imports this module
     import pandas as pd
@@ -42,7 +42,6 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "MOVIE_WIDE",
     "PERCENTILE_COLUMNS",
-    "NormalizeSettings",
     "PercentileRow",
     "apply_normalization",
     "compute_percentiles",

@@ -7,7 +7,7 @@ position's index, and the sample named ``<row's sample>_<position's name>`` (its
 none, or where names repeat), with characters a sample name may not hold replaced by ``_``.
 
 The expansion reads one header per file (:func:`cellpipe.io.movies.list_scenes`), kept in the record of checked
-files (:mod:`cellpipe.io.checked_files`) with the file's signature, so a sheet of many positioned files is not
+files (:mod:`cellpipe.runtime.checked_files`) with the file's signature, so a sheet of many positioned files is not
 listed again at the next start while its files are unchanged.
 
 Positions of one file may differ in size or length: each becomes a sample of its own, whose header is checked
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from cellpipe.config import SampleRow
-    from cellpipe.io.checked_files import CheckedFiles
+    from cellpipe.runtime.checked_files import CheckedFiles
 
 _NOT_IN_NAMES = re.compile(r"[^A-Za-z0-9._-]+")
 

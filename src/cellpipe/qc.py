@@ -16,7 +16,7 @@ measures nothing again) and gathers the signs of a doubtful result in one record
 * **confidence**: for Cellpose, the mean over frames of the mean cell probability (0-1) and the
   lowest frame.
 
-Each threshold of :class:`~cellpipe.settings.QCSettings` that is crossed adds a plain-language
+Each threshold of :class:`~cellpipe.config.QCSettings` that is crossed adds a plain-language
 warning; ``status`` is ``'check'`` when there is any warning, else ``'ok'``.
 """
 
@@ -30,13 +30,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cellpipe.config import QCSettings
 from cellpipe.filters import FILTER_REASONS
-from cellpipe.settings import QCSettings
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "QCSettings",
     "assess_quality",
     "border_tracks",
     "count_jumps",

@@ -1,5 +1,5 @@
 """Memory (``mem_mb``, MB) the per-movie jobs ask for, from the movie's header: frame size, channels,
-pixel type and frame count (:class:`cellpipe.config.MovieSize`).
+pixel type and frame count (:class:`cellpipe.preflight.MovieSize`).
 
 A fixed request would either hold 8 GB of a cluster node for a 256² movie or get an 8000² movie
 killed for memory (normalization alone holds 16 frames of float32: 4 GB at 8000²).  Each estimate is a base (the Python process with its
@@ -14,8 +14,10 @@ A retry asks for the estimate × attempt (workflow/rules/common.smk), as before.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-from cellpipe.config import MovieSize
+if TYPE_CHECKING:  # the Snakefile imports this module; preflight's header readers load only when a sheet is checked
+    from cellpipe.preflight import MovieSize
 
 ROUND_MB = 100
 """Requests are rounded up to a multiple of this (MB)."""

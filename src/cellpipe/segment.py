@@ -28,7 +28,7 @@ px or µm² as each setting's name says; frames are 0-based.  torch and cellpose
 Cellpose method is used, and scipy and scikit-image only when frames are
 segmented, so importing this module stays cheap (the Snakefile imports
 :func:`check_model_path` at every start).  The settings models live in
-:mod:`cellpipe.settings`.
+:mod:`cellpipe.config` (``from cellpipe.config import SegmentSettings``).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from cellpipe.settings import BUILTIN_MODELS, CellposeSettings, ClassicalSettings, ObjectFilterSettings, SegmentSettings
+from cellpipe.config import BUILTIN_MODELS, CellposeSettings, ClassicalSettings, ObjectFilterSettings, SegmentSettings
 from cellpipe.versions import package_version
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -57,9 +57,6 @@ if TYPE_CHECKING:  # pragma: no cover
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "CellposeSettings",
-    "ClassicalSettings",
-    "SegmentSettings",
     "SegmentationOutOfMemory",
     "ClassicalPixels",
     "check_cellpose_version",

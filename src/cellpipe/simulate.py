@@ -61,11 +61,11 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from cellpipe.settings import SimulationSettings
+from cellpipe.config import SimulationSettings
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SimulationSettings", "SimulatedMovie", "simulate_movie", "make_nuclei_movie", "TRACK_COLUMNS"]
+__all__ = ["SimulatedMovie", "simulate_movie", "make_nuclei_movie", "TRACK_COLUMNS"]
 
 TRACK_COLUMNS: tuple[str, ...] = ("label", "first_frame", "last_frame", "parent")
 """Columns of :attr:`SimulatedMovie.tracks` (CTC ``man_track.txt`` order)."""

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from cellpipe.settings import TrackSettings
+from cellpipe.config import TrackSettings
 
 if TYPE_CHECKING:  # pragma: no cover
     import btrack.btypes
@@ -64,7 +64,6 @@ __all__ = [
     "DIVISION_REJECTION_REASONS",
     "LINEAGE_COLUMNS",
     "TRACK_COLUMNS",
-    "TrackSettings",
     "TrackingResult",
     "TrackingTimeLimitError",
     "relabel_frames",

@@ -19,7 +19,8 @@ import json
 
 import pytest
 
-from cellpipe.config import MovieSize, load_config
+from cellpipe.config import load_config
+from cellpipe.preflight import MovieSize
 from cellpipe.resources import segment_diameter_px, segment_mem_mb
 
 from conftest import write_workdir

@@ -18,13 +18,9 @@ import numpy as np
 import pytest
 from skimage.segmentation import relabel_sequential
 
+from cellpipe.config import SegmentSettings
 from cellpipe.io import omezarr
-from cellpipe.segment import (
-    SegmentSettings,
-    load_cellpose_model,
-    model_file_network,
-    segment_cells,
-)
+from cellpipe.segment import load_cellpose_model, model_file_network, segment_cells
 
 from conftest import REPO, default_config, run_snakemake, snakemake_env, write_workdir
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cellpipe.config import NormalizeSettings
 from cellpipe.io.bioimageio import input_preprocessing, model_folders
-from cellpipe.normalize import NormalizeSettings
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -9,10 +9,9 @@ import pytest
 import tifffile
 from pydantic import ValidationError
 
-from cellpipe.config import ConfigError, load_config, load_samples
+from cellpipe.config import ConfigError, SegmentSettings, load_config, load_samples
 from cellpipe.ingest import channel_index
 from cellpipe.io.movies import inspect_movie, write_ome_tiff
-from cellpipe.settings import SegmentSettings
 from cellpipe.simulate import make_nuclei_movie
 
 NAMES = ["Brightfield", "H2B-GFP", "mCherry"]

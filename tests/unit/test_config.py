@@ -9,10 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tifffile
 
-from cellpipe.config import ConfigError, PipelineConfig, load_config, load_samples
-from cellpipe.ingest import IngestError, IngestSettings, check_pixels, resolve_metadata
+from cellpipe.config import ConfigError, IngestSettings, PipelineConfig, load_config, load_samples
+from cellpipe.ingest import IngestError, check_pixels, resolve_metadata
 from cellpipe.io.movies import write_ome_tiff
 
 HEADER = "sample\tmovie\tpixel_size_um\tframe_interval_min\n"
@@ -133,74 +132,6 @@ def test_unusable_pixels_are_refused_and_a_blank_movie_is_not(caplog: pytest.Log
         check_pixels("s", "m.tif", bad)
 
 
-def _ctc_truth(folder: Path, n_frames: int, shape: tuple[int, int] = (32, 32)) -> Path:
-    (folder / "TRA").mkdir(parents=True)
-    for t in range(n_frames):
-        tifffile.imwrite(folder / "TRA" / f"man_track{t:03d}.tif", np.zeros(shape, np.uint16))
-    (folder / "TRA" / "man_track.txt").write_text("")
-    return folder
-
-
-@pytest.mark.parametrize(
-    ("make", "columns", "message"),
-    [
-        # the movie, from its header
-        (lambda d: tifffile.imwrite(d / "m.tif", np.zeros((32, 32), np.uint16)), "",
-         "(sample 'a'): {d}/m.tif: a single 2-D image of 32x32 px, not a movie"),
-        (lambda d: (d / "m.tif").write_bytes(write_movie(d / "w.ome.tif").read_bytes()[:3000]), "",
-         "(sample 'a'): {d}/m.tif: truncated or corrupt TIFF"),
-        (lambda d: write_movie(d / "m.ome.tif", shape=(6, 6)), "",
-         "line 2 (sample 'a'): {d}/m.ome.tif: frames of 6x6 px are too small to segment"),
-        (lambda d: tifffile.imwrite(d / "m.tif", np.ones((3, 32, 32), np.uint16), photometric="minisblack"), "",
-         "line 2 (sample 'a'): {d}/m.tif: no pixel size in the file's metadata; set pixel_size_um"),
-        (lambda d: write_movie(d / "m.ome.tif"), "channel_names=x,y",
-         "line 2 (sample 'a'): {d}/m.ome.tif: 2 channel names given for 1 channels"),
-        (lambda d: write_movie(d / "m.ome.tif"), "axes=TCYX",
-         "(sample 'a'): {d}/m.ome.tif: axes 'TCYX' do not match the 3-D array of shape (3, 32, 32)"),
-        (lambda d: write_movie(d / "m.ome.tif"), "format=ctc",
-         "(sample 'a'): {d}/m.ome.tif: format 'ctc' expects a folder of tNNN.tif frames"),
-        # its ground truth, against the movie's header
-        (lambda d: (write_movie(d / "m.ome.tif"), _ctc_truth(d / "gt", 4)), "ground_truth=GT",
-         "(sample 'a'): ground_truth {d}/gt/TRA: tracking markers must cover the movie's 3 frame(s) exactly; "
-         "frames beyond the movie [3]"),
-        (lambda d: (write_movie(d / "m.ome.tif"), _ctc_truth(d / "gt", 3, (40, 32))), "ground_truth=GT",
-         "(sample 'a'): ground_truth {d}/gt/TRA/man_track000.tif: mask is 40x32 px but the movie's frames are 32x32 px"),
-        (lambda d: (write_movie(d / "m.ome.tif"), (d / "gt").mkdir(),
-                    tifffile.imwrite(d / "gt" / "mask7.tif", np.zeros((32, 32), np.uint16))), "ground_truth=GT",
-         "(sample 'a'): ground_truth {d}/gt/mask7.tif: frame 7 is beyond the movie's 3 frame(s)"),
-        (lambda d: (write_movie(d / "m.ome.tif"), tifffile.imwrite(d / "gt.tif", np.zeros((2, 32, 32), np.uint16),
-                                                                    photometric="minisblack")), "ground_truth=GT",
-         "(sample 'a'): ground_truth {d}/gt.tif: a label TIFF must be (T, Y, X) with one plane per movie frame (3)"),
-    ],
-    ids=["2d-image", "cut-short", "tiny-frames", "no-pixel-size", "channel-names", "axes", "format",
-         "truth-frames", "truth-size", "truth-frame-beyond", "truth-stack"],
-)
-def test_files_are_checked_from_their_headers(tmp_path: Path, make, columns: str, message: str) -> None:
-    """What the ingest and evaluate jobs would refuse is refused when the sheet is read, naming the row and the file."""
-    data = tmp_path / "data"
-    data.mkdir()
-    make(data)
-    movie = next(p for p in sorted(data.iterdir()) if p.name.startswith("m."))
-    values = {"sample": "a", "movie": str(movie)}
-    for item in filter(None, columns.split(";")):
-        key, value = item.split("=")
-        values[key] = str(next(data.glob("gt*"))) if value == "GT" else value
-    sheet = write_sheet(tmp_path, "\t".join(values) + "\n" + "\t".join(values.values()) + "\n")
-    with pytest.raises(ConfigError) as err:
-        load_samples(sheet, load_config({}))
-    assert message.format(d=data) in str(err.value)
-    assert "\n" not in str(err.value)
-
-
-def test_good_files_pass_the_header_checks(tmp_path: Path) -> None:
-    movie = write_movie(tmp_path / "m.ome.tif")
-    truth = _ctc_truth(tmp_path / "gt", 3)
-    (truth / "SEG").mkdir()
-    tifffile.imwrite(truth / "SEG" / "man_seg002.tif", np.zeros((32, 32), np.uint16))
-    sheet = write_sheet(tmp_path, f"sample\tmovie\tground_truth\na\t{movie}\t{truth}\n")
-    assert [row.sample for row in load_samples(sheet, load_config({}))] == ["a"]
-
-
 #: Libraries the Snakefile's imports (workflow/rules/common.smk) must not load: they cost seconds at
 #: every start of snakemake and of every cluster job.
 HEAVY_MODULES = ("pandas", "matplotlib", "scipy", "skimage", "torch", "cellpose", "dask", "zarr", "tifffile", "btrack")
@@ -221,7 +152,7 @@ def test_the_rule_scripts_imports_load_pandas_only_when_a_table_is_read() -> Non
     for pandas (about 0.5 s of each job's start); reading a table imports it."""
     code = (
         "import sys\n"
-        "import cellpipe.logs, cellpipe.steps.ingest, cellpipe.steps.normalize, cellpipe.steps.segment\n"
+        "import cellpipe.runtime.logs, cellpipe.steps.ingest, cellpipe.steps.normalize, cellpipe.steps.segment\n"
         "print('pandas' in sys.modules)\n"
         "from cellpipe.io import tables\n"
         "tables.read_tsv(sys.argv[1])\n"
@@ -232,14 +163,18 @@ def test_the_rule_scripts_imports_load_pandas_only_when_a_table_is_read() -> Non
     assert result.stdout.split() == ["False", "True"]
 
 
-def test_every_stage_module_re_exports_its_settings() -> None:
-    """``from cellpipe.<stage> import <Model>`` gives the model of cellpipe.settings (one class, not a copy)."""
-    from cellpipe import settings
+def test_every_settings_model_has_one_import_path() -> None:
+    """``from cellpipe.config import <Model>`` gives every model of cellpipe.config.sections; the stage
+    modules that use a model do not offer it again (one answer to "where is SegmentSettings?")."""
+    import cellpipe.config
+    from cellpipe.config import sections
 
-    for name, module in settings.STAGE_MODULES.items():
-        assert getattr(importlib.import_module(f"cellpipe.{module}"), name) is getattr(settings, name), name
-    models = {n for n in settings.__all__ if isinstance(getattr(settings, n), type)}
-    assert models == set(settings.STAGE_MODULES)
+    models = {n for n in sections.__all__ if isinstance(getattr(sections, n), type)}
+    assert models == set(sections.STAGE_MODULES)
+    for name, module in sections.STAGE_MODULES.items():
+        assert getattr(cellpipe.config, name) is getattr(sections, name), name
+        assert name in cellpipe.config.__all__, name
+        assert name not in getattr(importlib.import_module(f"cellpipe.{module}"), "__all__", ()), (module, name)
 
 
 @pytest.mark.parametrize(
@@ -369,40 +304,3 @@ def test_a_sample_sheet_in_another_encoding_is_refused_in_one_line(tmp_path: Pat
     with pytest.raises(ConfigError) as err:
         load_samples(sheet, PipelineConfig(), check_files=False)
     assert str(err.value).startswith(f"{sheet}: {message}"), str(err.value)
-
-
-@pytest.mark.parametrize(
-    ("settings", "message"),
-    [
-        ({"segment": {"channel": 1}}, "(sample 'a'): config segment.channel is 1 but {movie} has 1 channel (0-based: 0)"),
-        ({"measure": {"channel_names": ["H2B", "actin"]}},
-         "(sample 'a'): config measure.channel_names gives 2 names (H2B, actin) but {movie} has 1 channel"),
-    ],
-)
-def test_channel_settings_are_checked_against_each_movie_header(tmp_path: Path, settings: dict, message: str) -> None:
-    """#23: found only inside segment_cells / measure_cells (a traceback, then retries with more memory)."""
-    movie = write_movie(tmp_path / "m.ome.tif")
-    sheet = write_sheet(tmp_path, f"sample\tmovie\na\t{movie}\n")
-    record = tmp_path / "checked.json"
-    assert load_samples(sheet, load_config({}), checked_record=record)  # passes and is recorded
-    with pytest.raises(ConfigError) as err:  # the record does not hide a setting the movie cannot satisfy
-        load_samples(sheet, load_config(settings), checked_record=record)
-    assert str(err.value) == f"{sheet} line 2 " + message.format(movie=movie)
-
-
-def test_channel_settings_are_checked_for_simulated_movies_too(tmp_path: Path) -> None:
-    """The simulator writes one channel, so no file needs to exist to know it."""
-    sheet = write_sheet(tmp_path, "sample\tmovie\ns\tresults/simulated/s/movie.ome.tif\n")
-    config = load_config({"simulate": {"s": {}}, "segment": {"channel": 2}})
-    expected = r"\(sample 's'\): config segment.channel is 2 but results/simulated/s/movie.ome.tif has 1 channel"
-    with pytest.raises(ConfigError, match=expected):
-        load_samples(sheet, config)
-
-
-def test_a_two_channel_movie_takes_channel_1_and_two_names(tmp_path: Path) -> None:
-    data = np.random.default_rng(0).integers(0, 1000, size=(3, 2, 32, 32), dtype=np.uint16)
-    movie = tmp_path / "m.tif"
-    tifffile.imwrite(movie, data, imagej=True, metadata={"axes": "TCYX"})
-    sheet = write_sheet(tmp_path, f"sample\tmovie\tpixel_size_um\tframe_interval_min\na\t{movie}\t0.5\t2\n")
-    config = load_config({"segment": {"channel": 1}, "measure": {"channel_names": ["H2B", "actin"]}})
-    assert [row.sample for row in load_samples(sheet, config)] == ["a"]

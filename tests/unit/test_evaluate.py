@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import tifffile
 
+from cellpipe.config import EvaluateSettings
 from cellpipe.evaluate import (
-    EvaluateSettings,
     count_errors,
     ctc_scores,
     division_scores,

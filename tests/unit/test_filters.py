@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cellpipe.config import load_config, load_samples
+from cellpipe.config import ObjectFilterSettings, SegmentSettings, load_config, load_samples
 from cellpipe.filters import FILTER_REASONS, filter_objects, object_contrast, touching_border
-from cellpipe.segment import SegmentSettings, estimate_diameter, segment_cells
-from cellpipe.settings import ObjectFilterSettings
+from cellpipe.segment import estimate_diameter, segment_cells
 
 # threshold + distance watershed without transform: on binary disks it finds the disks exactly
 EXACT = {"intensity_transform": "none", "background": "none", "threshold": "otsu", "smoothing_sigma_um": None,

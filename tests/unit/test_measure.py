@@ -10,11 +10,11 @@ import pytest
 from pydantic import ValidationError
 from skimage.draw import disk, ellipse
 
+from cellpipe.config import MeasureSettings
 from cellpipe.measure import (
     COUNTS_COLUMNS,
     MSD_COLUMNS,
     TRACK_SUMMARY_COLUMNS,
-    MeasureSettings,
     cell_columns,
     counts_per_frame,
     ensemble_msd,
@@ -497,10 +497,11 @@ def test_a_non_square_movie_keeps_y_and_x_apart_through_segment_track_and_measur
     import json
     from pathlib import Path
 
-    from cellpipe.normalize import NormalizeSettings, normalize_movie
-    from cellpipe.segment import SegmentSettings, segment_cells
+    from cellpipe.config import NormalizeSettings, SegmentSettings, TrackSettings
+    from cellpipe.normalize import normalize_movie
+    from cellpipe.segment import segment_cells
     from cellpipe.simulate import make_nuclei_movie
-    from cellpipe.track import TrackSettings, track_cells
+    from cellpipe.track import track_cells
 
     height, width = 48, 80
     sim = make_nuclei_movie(n_frames=6, shape=(height, width), seed=1)

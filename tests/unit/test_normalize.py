@@ -10,10 +10,10 @@ import pytest
 import zarr
 from pydantic import ValidationError
 
+from cellpipe.config import NormalizeSettings
 from cellpipe.normalize import (
     MOVIE_WIDE,
     PERCENTILE_COLUMNS,
-    NormalizeSettings,
     apply_normalization,
     compute_percentiles,
     normalize_movie,

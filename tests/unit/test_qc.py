@@ -7,7 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from cellpipe.qc import QCSettings, assess_quality, border_tracks, count_jumps, qc_headline
+from cellpipe.config import QCSettings
+from cellpipe.qc import assess_quality, border_tracks, count_jumps, qc_headline
 from cellpipe.report import build_sample_report, build_summary_report, qc_body, summary_row
 
 FRAME_SHAPE = (50, 60)  # (height, width) px

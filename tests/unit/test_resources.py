@@ -3,7 +3,7 @@ what they need (the requests used to be 4 GB for ingest and normalize and 8 GB f
 
 from __future__ import annotations
 
-from cellpipe.config import MovieSize
+from cellpipe.preflight import MovieSize
 from cellpipe.resources import ingest_mem_mb, normalize_mem_mb, segment_diameter_px, segment_mem_mb
 
 SMALL = MovieSize((40, 1, 256, 256), "uint16", 0.65)

@@ -1,6 +1,6 @@
 """The path from a rule file to its code is guessable: ``workflow/rules/<name>.smk`` runs scripts in
 ``workflow/scripts/`` that call one function of ``cellpipe.steps.<name>`` and nothing else of cellpipe
-but ``cellpipe.logs`` (the job's log file)."""
+but ``cellpipe.runtime.logs`` (the job's log file)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ SCRIPTS_DIR = REPO / "workflow" / "scripts"
 RULE = re.compile(r"^\s*(?:rule|checkpoint)\s+(\w+)\s*:", flags=re.M)
 SCRIPT = re.compile(r"^\s*script:\s*\n\s*[\"']([^\"']+)[\"']", flags=re.M)
 # what a script may import from cellpipe besides its step module: sending the job's logging to snakemake.log
-PLUMBING = {"cellpipe.logs": {"log_to_file"}}
+PLUMBING = {"cellpipe.runtime.logs": {"log_to_file"}}
 
 
 def rule_scripts(smk_text: str) -> dict[str, list[str]]:

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from cellpipe.config import load_config
-from cellpipe.schema_docs import config_reference_markdown, config_schema, dump, samples_schema
+from cellpipe.config.docs import config_reference_markdown, config_schema, dump, samples_schema
 
 REPO = Path(__file__).resolve().parents[2]
 

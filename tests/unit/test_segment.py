@@ -13,10 +13,9 @@ from pydantic import ValidationError
 from skimage.draw import disk
 from test_segment_classical import BASELINE  # round-nuclei settings, independent of ClassicalSettings' defaults
 
+from cellpipe.config import ClassicalSettings, SegmentSettings
 from cellpipe.layout import DEFAULT_OME_ZARR_VERSION, OME_ZARR_METADATA
 from cellpipe.segment import (
-    ClassicalSettings,
-    SegmentSettings,
     check_cellpose_version,
     check_model_path,
     diameter_in_px,
@@ -139,7 +138,8 @@ def dsb_nuclei(shared_data: Path) -> tuple[np.ndarray, np.ndarray]:
     import tifffile
     from skimage.segmentation import relabel_sequential
 
-    from cellpipe.normalize import NormalizeSettings, normalize_movie
+    from cellpipe.config import NormalizeSettings
+    from cellpipe.normalize import normalize_movie
 
     image = tifffile.imread(shared_data / "dsb2018" / "img2d.tif")
     truth = relabel_sequential(tifffile.imread(shared_data / "dsb2018" / "mask2d.tif"))[0]
@@ -402,7 +402,8 @@ def shipped_model():
 @pytest.fixture(scope="module")
 def nuclei():
     """Four 160x200 px frames of simulated nuclei (semi-major axis 9 px) with their true masks, normalized."""
-    from cellpipe.normalize import NormalizeSettings, normalize_movie
+    from cellpipe.config import NormalizeSettings
+    from cellpipe.normalize import normalize_movie
     from cellpipe.simulate import make_nuclei_movie
 
     movie = make_nuclei_movie(n_frames=4, shape=(160, 200), seed=3, nucleus_radius_px=9.0, n_cells=14)
@@ -446,8 +447,9 @@ def test_every_frame_across_network_pass_boundaries_is_segmented(shipped_model) 
     """7 frames (96 x 112 px) at 2 frames per network pass (batch_size 2, one tile per frame): passes of
     2, 2, 2 and 1 frames.  Every frame, the first and last of each pass and the one of the short last pass
     included, holds the simulated nuclei (matched at IoU 0.5) and the masks of that frame segmented alone."""
+    from cellpipe.config import NormalizeSettings
     from cellpipe.metrics import instance_scores
-    from cellpipe.normalize import NormalizeSettings, normalize_movie
+    from cellpipe.normalize import normalize_movie
     from cellpipe.simulate import make_nuclei_movie
 
     per_pass = 2

@@ -11,14 +11,8 @@ import yaml
 from pydantic import ValidationError
 from skimage.draw import disk
 
-from cellpipe.segment import (
-    ClassicalSettings,
-    SegmentSettings,
-    _transform_intensity,
-    classical_pixels,
-    segment_cells,
-    segment_frames_classical,
-)
+from cellpipe.config import ClassicalSettings, SegmentSettings
+from cellpipe.segment import _transform_intensity, classical_pixels, segment_cells, segment_frames_classical
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,8 @@ import pytest
 from pydantic import ValidationError
 from scipy import ndimage
 
-from cellpipe.simulate import SimulatedMovie, SimulationSettings, make_nuclei_movie, simulate_movie
+from cellpipe.config import SimulationSettings
+from cellpipe.simulate import SimulatedMovie, make_nuclei_movie, simulate_movie
 
 # Small movies with plenty of events, shared by several tests.
 EVENTFUL = {"division_probability": 0.08, "min_division_age_frames": 4, "maturation_frames": 4, "entry_rate": 0.3}

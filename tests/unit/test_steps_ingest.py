@@ -9,9 +9,10 @@ import pytest
 import tifffile
 from test_z_projection import C, T, X, Y, Z, _tczyx, _write
 
-from cellpipe.config import ConfigError, MovieSize, load_config, load_samples
+from cellpipe.config import ConfigError, load_config, load_samples
 from cellpipe.ingest import IngestError
 from cellpipe.io.movies import MovieError, inspect_movie
+from cellpipe.preflight import MovieSize
 from cellpipe.steps.ingest import ingest_movie_step
 
 

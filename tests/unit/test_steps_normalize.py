@@ -10,12 +10,8 @@ import pytest
 import zarr
 from test_normalize import _movie
 
-from cellpipe.normalize import (
-    MOVIE_WIDE,
-    NormalizeSettings,
-    compute_percentiles,
-    normalize_movie,
-)
+from cellpipe.config import NormalizeSettings
+from cellpipe.normalize import MOVIE_WIDE, compute_percentiles, normalize_movie
 
 
 def test_the_normalization_job_writes_the_table_pandas_wrote_without_importing_pandas(tmp_path: Path) -> None:

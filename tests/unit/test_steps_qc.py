@@ -7,9 +7,9 @@ import json
 import numpy as np
 from test_qc import FRAME_SHAPE, TRACKING, _counts, _metrics, _segmentation, _tracks
 
+from cellpipe.config import QCSettings
 from cellpipe.io import omezarr, tables
 from cellpipe.layout import DEFAULT_OME_ZARR_VERSION, OME_ZARR_METADATA
-from cellpipe.qc import QCSettings
 from cellpipe.steps.qc import assess_quality_step
 
 OME_META = OME_ZARR_METADATA[DEFAULT_OME_ZARR_VERSION]

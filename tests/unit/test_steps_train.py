@@ -13,9 +13,10 @@ import tifffile
 import yaml
 from test_train import blobs
 
+from cellpipe.config import NormalizeSettings
 from cellpipe.io.annotations import read_annotations
 from cellpipe.io.bioimageio import simulated_raw_frame
-from cellpipe.normalize import NormalizeSettings, normalize_movie
+from cellpipe.normalize import normalize_movie
 from cellpipe.steps.train import export_bioimageio_step
 from cellpipe.train import build_network, prepare_examples
 
@@ -50,7 +51,7 @@ def test_tiny_training_reduces_the_loss_and_writes_a_loadable_model(tmp_path: Pa
     model = load_cellpose_model(out / "weights.pth", "cpu")
     assert float(model.diam_mean) == pytest.approx(12.0)
 
-    from cellpipe.train import TrainSettings as TS
+    from cellpipe.config import TrainSettings as TS
 
     ts = TS.model_validate(settings)
     examples, _ = prepare_examples(

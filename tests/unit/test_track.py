@@ -13,8 +13,9 @@ import pytest
 from pydantic import ValidationError
 from skimage.draw import disk
 
+from cellpipe.config import TrackSettings
 from cellpipe.layout import DEFAULT_OME_ZARR_VERSION, OME_ZARR_METADATA
-from cellpipe.track import LINEAGE_COLUMNS, TRACK_COLUMNS, TrackSettings, track_cells, tracker_configuration
+from cellpipe.track import LINEAGE_COLUMNS, TRACK_COLUMNS, track_cells, tracker_configuration
 
 OME_META = OME_ZARR_METADATA[DEFAULT_OME_ZARR_VERSION]
 """The metadata file of an OME-Zarr store as the rules declare it (cellpipe.layout)."""

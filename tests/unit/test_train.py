@@ -11,17 +11,9 @@ import tifffile
 from scipy import ndimage as ndi
 from skimage.draw import ellipse
 
+from cellpipe.config import NormalizeSettings, TrainSettings
 from cellpipe.io.annotations import AnnotatedImage, AnnotationError, marker_coverage, read_annotations
-from cellpipe.normalize import NormalizeSettings
-from cellpipe.train import (
-    TrainSettings,
-    augment_batch,
-    build_network,
-    learning_rate_at,
-    prepare_examples,
-    split_examples,
-    transform_crop,
-)
+from cellpipe.train import augment_batch, build_network, learning_rate_at, prepare_examples, split_examples, transform_crop
 
 
 def blobs(shape=(64, 80), centres=((16, 20, 7, 5), (40, 50, 9, 6), (20, 60, 5, 8)), value=200.0):

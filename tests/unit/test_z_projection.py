@@ -9,10 +9,10 @@ import pytest
 import tifffile
 from scipy import ndimage
 
-from cellpipe.config import MovieSize
 from cellpipe.ingest import project_z
 from cellpipe.io import omezarr
 from cellpipe.io.movies import inspect_movie, open_movie
+from cellpipe.preflight import MovieSize
 from cellpipe.resources import ingest_mem_mb
 from cellpipe.steps.ingest import ingest_movie_step
 

@@ -322,7 +322,7 @@ CATALOGUE: dict[str, Bad] = {
         + HEADER + row("ok", good_movie(d)),
         None, "models/missing.pth", "config segment.cellpose.model: Cellpose model file models/missing.pth does not exist",
     ),
-    # #23 item 10: YAML's .inf, .nan and true are not numbers of any setting (cellpipe._base.StageSettings).
+    # #23 item 10: YAML's .inf, .nan and true are not numbers of any setting (cellpipe.config.base.StageSettings).
     "infinite-number-in-config": Bad(
         lambda d, c: segment_config(c, diameter_um=float("inf")) + HEADER + row("ok", good_movie(d)),
         None, "config/config.yaml", "segment.diameter_um: Value error, must be a finite number (got inf)",

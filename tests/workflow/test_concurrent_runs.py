@@ -147,7 +147,7 @@ def test_a_run_of_a_live_runs_targets_is_refused_after_snakemake_removed_its_loc
 
 
 def registered(results: Path, pid: int) -> bool:
-    """Whether ``pid`` registered as a run writing ``results`` (cellpipe.io.run_registry)."""
+    """Whether ``pid`` registered as a run writing ``results`` (cellpipe.runtime.run_registry)."""
     for record in (results / ".cellpipe" / "runs").glob("*.json"):
         with contextlib.suppress(OSError):
             if f'"pid": {pid},' in record.read_text():

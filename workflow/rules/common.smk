@@ -35,7 +35,7 @@ try:
     CFG = load_config(config, source=", ".join(str(f) for f in workflow.configfiles) or "config", files=workflow.configfiles)
     # Movie headers are checked once, by the main process: a cluster job (a snakemake process of its own)
     # skips them, so its start-up does not grow with the number of samples. Rows whose files passed
-    # and have not changed since are not checked again (cellpipe.io.checked_files: the record is
+    # and have not changed since are not checked again (cellpipe.runtime.checked_files: the record is
     # CHECKED_FILES; delete it to check every file). Warnings (a sheet value far from the file's) are
     # printed here, so once per run by the main process, and again at every start while they hold.
     SAMPLES = {

@@ -6,13 +6,13 @@
 # its lock (.snakemake/locks/), which would stop the rerun with "Directory cannot be locked" until
 # `snakemake --unlock`. The main snakemake process records which lock files it took when a run
 # starts, and the next run removes the lock files of runs known to be dead, each run's own only
-# (cellpipe.io.snakemake_lock). Those records also keep what each run locked, because Snakemake
+# (cellpipe.runtime.snakemake_lock). Those records also keep what each run locked, because Snakemake
 # deletes every run's lock files when any run in the folder ends: a run using the files of a live run
 # is refused at its start even when that run's lock files are gone.
 #
 # Snakemake's lock does not reach across working folders: two folders whose configs name one results
 # folder would write the same files at once. Each real run registers in the results folder, and a run
-# from another working folder is refused while a registered one is alive (cellpipe.io.run_registry).
+# from another working folder is refused while a registered one is alive (cellpipe.runtime.run_registry).
 #
 # The workflow has one onstart handler and one onsuccess and onerror handler each (provenance.smk);
 # they call start_run and end_run below.
@@ -21,8 +21,8 @@ import sys
 
 from snakemake_interface_executor_plugins.settings import ExecMode
 
-from cellpipe.io.run_registry import conflicting_run, forget_run, register_run
-from cellpipe.io.snakemake_lock import overlapping_live_run, record_lock_owner, release_stale_locks
+from cellpipe.runtime.run_registry import conflicting_run, forget_run, register_run
+from cellpipe.runtime.snakemake_lock import overlapping_live_run, record_lock_owner, release_stale_locks
 
 
 if workflow.exec_mode == ExecMode.DEFAULT:  # the main process; never a job, which runs under its lock

@@ -1,6 +1,6 @@
 """Rule assess_quality: see cellpipe.steps.qc.assess_quality_step."""
 
-from cellpipe.logs import log_to_file
+from cellpipe.runtime.logs import log_to_file
 from cellpipe.steps.qc import assess_quality_step
 
 with log_to_file(snakemake.log[0]):

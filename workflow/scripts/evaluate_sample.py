@@ -1,6 +1,6 @@
 """Rule evaluate_sample: see cellpipe.steps.evaluate.evaluate_sample_step."""
 
-from cellpipe.logs import log_to_file
+from cellpipe.runtime.logs import log_to_file
 from cellpipe.steps.evaluate import evaluate_sample_step
 
 with log_to_file(snakemake.log[0]):

@@ -1,6 +1,6 @@
 """Rule export_bioimageio: see cellpipe.steps.train.export_bioimageio_step."""
 
-from cellpipe.logs import log_to_file
+from cellpipe.runtime.logs import log_to_file
 from cellpipe.steps.train import export_bioimageio_step
 
 with log_to_file(snakemake.log[0]):

@@ -1,6 +1,6 @@
 """Rule export_tracks: see cellpipe.steps.export.export_tracks_step."""
 
-from cellpipe.logs import log_to_file
+from cellpipe.runtime.logs import log_to_file
 from cellpipe.steps.export import export_tracks_step
 
 with log_to_file(snakemake.log[0]):

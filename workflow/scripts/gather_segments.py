@@ -1,7 +1,7 @@
 """Rule segment_cells with segment.scatter > 1 (the parts of rule segment_frames as inputs): see
 cellpipe.steps.segment.gather_segments_step."""
 
-from cellpipe.logs import log_to_file
+from cellpipe.runtime.logs import log_to_file
 from cellpipe.steps.segment import gather_segments_step
 
 with log_to_file(snakemake.log[0]):

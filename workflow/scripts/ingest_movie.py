@@ -1,6 +1,6 @@
 """Rule ingest_movie: see cellpipe.steps.ingest.ingest_sample_step."""
 
-from cellpipe.logs import log_to_file
+from cellpipe.runtime.logs import log_to_file
 from cellpipe.steps.ingest import ingest_sample_step
 
 with log_to_file(snakemake.log[0]):

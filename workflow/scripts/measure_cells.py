@@ -1,6 +1,6 @@
 """Rule measure_cells: see cellpipe.steps.measure.measure_cells_step."""
 
-from cellpipe.logs import log_to_file
+from cellpipe.runtime.logs import log_to_file
 from cellpipe.steps.measure import measure_cells_step
 
 with log_to_file(snakemake.log[0]):

@@ -1,6 +1,6 @@
 """Rule normalize_movie: see cellpipe.steps.normalize.normalize_movie_step."""
 
-from cellpipe.logs import log_to_file
+from cellpipe.runtime.logs import log_to_file
 from cellpipe.steps.normalize import normalize_movie_step
 
 with log_to_file(snakemake.log[0]):

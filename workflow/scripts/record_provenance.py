@@ -1,6 +1,6 @@
 """Rule record_provenance: see cellpipe.steps.provenance.record_provenance_step."""
 
-from cellpipe.logs import log_to_file
+from cellpipe.runtime.logs import log_to_file
 from cellpipe.steps.provenance import record_provenance_step
 
 with log_to_file(snakemake.log[0]):

@@ -1,6 +1,6 @@
 """Rule report_sample: see cellpipe.steps.report.report_sample_step."""
 
-from cellpipe.logs import log_to_file
+from cellpipe.runtime.logs import log_to_file
 from cellpipe.steps.report import report_sample_step
 
 with log_to_file(snakemake.log[0]):

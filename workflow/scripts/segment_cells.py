@@ -1,6 +1,6 @@
 """Rule segment_cells (segment.scatter 1): see cellpipe.steps.segment.segment_cells_step."""
 
-from cellpipe.logs import log_to_file
+from cellpipe.runtime.logs import log_to_file
 from cellpipe.steps.segment import segment_cells_step
 
 with log_to_file(snakemake.log[0]):

@@ -1,6 +1,6 @@
 """Rule segment_frames: see cellpipe.steps.segment.segment_frames_step."""
 
-from cellpipe.logs import log_to_file
+from cellpipe.runtime.logs import log_to_file
 from cellpipe.steps.segment import segment_frames_step
 
 with log_to_file(snakemake.log[0]):

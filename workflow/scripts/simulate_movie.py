@@ -1,6 +1,6 @@
 """Rule simulate_movie: see cellpipe.steps.simulate.simulate_movie_step."""
 
-from cellpipe.logs import log_to_file
+from cellpipe.runtime.logs import log_to_file
 from cellpipe.steps.simulate import simulate_movie_step
 
 with log_to_file(snakemake.log[0]):

@@ -1,6 +1,6 @@
 """Rule summarize_evaluation: see cellpipe.steps.evaluate.summarize_evaluation_step."""
 
-from cellpipe.logs import log_to_file
+from cellpipe.runtime.logs import log_to_file
 from cellpipe.steps.evaluate import summarize_evaluation_step
 
 with log_to_file(snakemake.log[0]):

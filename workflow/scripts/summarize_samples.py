@@ -1,6 +1,6 @@
 """Rule summarize_samples: see cellpipe.steps.report.summarize_samples_step."""
 
-from cellpipe.logs import log_to_file
+from cellpipe.runtime.logs import log_to_file
 from cellpipe.steps.report import summarize_samples_step
 
 with log_to_file(snakemake.log[0]):

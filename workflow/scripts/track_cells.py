@@ -1,6 +1,6 @@
 """Rule track_cells: see cellpipe.steps.track.track_cells_step."""
 
-from cellpipe.logs import log_to_file
+from cellpipe.runtime.logs import log_to_file
 from cellpipe.steps.track import track_cells_step
 
 with log_to_file(snakemake.log[0]):

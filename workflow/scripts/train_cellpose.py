@@ -1,6 +1,6 @@
 """Rule train_cellpose: see cellpipe.steps.train.train_cellpose_step."""
 
-from cellpipe.logs import log_to_file
+from cellpipe.runtime.logs import log_to_file
 from cellpipe.steps.train import train_cellpose_step
 
 with log_to_file(snakemake.log[0]):

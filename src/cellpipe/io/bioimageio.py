@@ -89,7 +89,8 @@ def simulated_raw_frame(diameter_px: float, size: int = 256, seed: int = 0) -> n
 
 def simulated_test_frame(diameter_px: float, size: int = 256, seed: int = 0) -> np.ndarray:
     """:func:`simulated_raw_frame` normalized like cellpipe (default settings), as float32."""
-    from cellpipe.normalize import NormalizeSettings, normalize_movie
+    from cellpipe.config import NormalizeSettings
+    from cellpipe.normalize import normalize_movie
 
     raw = simulated_raw_frame(diameter_px, size=size, seed=seed)
     normalized, _ = normalize_movie(raw[np.newaxis, np.newaxis], NormalizeSettings())
@@ -228,7 +229,8 @@ def write_bioimageio_package(
     from bioimageio.spec.model import v0_5 as spec
     from cellpose import export as cellpose_export
 
-    from cellpipe.normalize import NormalizeSettings, normalize_movie
+    from cellpipe.config import NormalizeSettings
+    from cellpipe.normalize import normalize_movie
 
     if test_frame_px < 16 or test_frame_px % 16:
         raise ValueError(f"test_frame_px must be a multiple of 16 (the network's input sizes), got {test_frame_px}")

@@ -54,7 +54,6 @@ from zarr.codecs import BloscCodec
 
 from cellpipe import layout
 from cellpipe.io.atomic import atomic_path
-from cellpipe.settings import OmeZarrSettings as OmeZarrSettings  # re-exported: this module's settings
 
 logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]

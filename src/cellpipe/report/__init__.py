@@ -33,12 +33,10 @@ from cellpipe.report.qc import qc_body
 from cellpipe.report.sample import build_sample_report
 from cellpipe.report.sections import NO_CELLS_MESSAGE
 from cellpipe.report.summary import build_summary_report, summary_row
-from cellpipe.settings import ReportSettings
 
 __all__ = [
     "HEADLINE_KEYS",
     "NO_CELLS_MESSAGE",
-    "ReportSettings",
     "as_read_text",
     "as_read_view",
     "build_sample_report",

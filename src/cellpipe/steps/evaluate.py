@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cellpipe.config import EvaluateSettings
 from cellpipe.evaluate import (
     EVALUATION_COLUMNS,
-    EvaluateSettings,
     SingleFrameTracks,
     count_errors,
     evaluation_row,

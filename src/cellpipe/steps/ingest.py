@@ -8,14 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from cellpipe.ingest import (
-    FOCUS_MEASURE,
-    IngestSettings,
-    PixelCheck,
-    project_z,
-    projected_dtype,
-    resolve_metadata,
-)
+from cellpipe.config import IngestSettings
+from cellpipe.ingest import FOCUS_MEASURE, PixelCheck, project_z, projected_dtype, resolve_metadata
 from cellpipe.io import omezarr
 from cellpipe.io.movies import open_movie
 

@@ -26,13 +26,8 @@ def measure_cells_step(
 
     ``min_track_frames``: ``track.min_track_frames`` (tracks with fewer frames are flagged
     ``excluded = 'short'`` in ``track_metrics``); None: that setting's default."""
-    from cellpipe.measure import (
-        DEFAULT_MIN_TRACK_FRAMES,
-        MeasureSettings,
-        counts_per_frame,
-        measure_cells,
-        summarize_tracks,
-    )
+    from cellpipe.config import MeasureSettings
+    from cellpipe.measure import DEFAULT_MIN_TRACK_FRAMES, counts_per_frame, measure_cells, summarize_tracks
 
     msr = MeasureSettings.model_validate(settings)
     meta = omezarr.open_ome_image(image)

@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from cellpipe.config import NormalizeSettings
 from cellpipe.io import omezarr, tables
-from cellpipe.normalize import PERCENTILE_COLUMNS, NormalizeSettings, apply_normalization, percentile_rows
+from cellpipe.normalize import PERCENTILE_COLUMNS, apply_normalization, percentile_rows
 
 logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]

@@ -10,9 +10,10 @@ import logging
 import os
 from typing import Any
 
+from cellpipe.config import QCSettings
 from cellpipe.evaluate import json_safe
 from cellpipe.io import omezarr, tables
-from cellpipe.qc import QCSettings, assess_quality
+from cellpipe.qc import assess_quality
 
 logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]

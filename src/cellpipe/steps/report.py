@@ -44,7 +44,8 @@ def report_sample_step(
     checksums, versions, model, device, command line, timings) and ``ctc_segments`` (the sample's
     ctc_segments.tsv; absent when export.ctc is false: the report then says there is no CTC export).
     """
-    from cellpipe.report import ReportSettings, build_sample_report, ctc_export_text, provenance_view
+    from cellpipe.config import ReportSettings
+    from cellpipe.report import build_sample_report, ctc_export_text, provenance_view
 
     rep = ReportSettings.model_validate(settings)
     meta = omezarr.open_ome_image(inputs["image"])

@@ -206,14 +206,9 @@ def _open_segmentation(
     for Cellpose, the model on the device chosen now (tiles per pass divided by ``batch_divisor``) and the
     checksum of the model file's bytes as loaded (``type, bytes, sha256``; None for classical segmentation
     or a Cellpose built-in model)."""
+    from cellpipe.config import SegmentSettings
     from cellpipe.io.checksums import file_as_read
-    from cellpipe.segment import (
-        SegmentSettings,
-        check_model_path,
-        divide_batch_size,
-        load_segmentation_model,
-        select_device,
-    )
+    from cellpipe.segment import check_model_path, divide_batch_size, load_segmentation_model, select_device
 
     seg = SegmentSettings.model_validate(settings)
     meta = omezarr.open_ome_image(image)

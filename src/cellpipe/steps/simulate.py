@@ -16,8 +16,9 @@ PathLike = str | os.PathLike[str]
 
 def simulate_movie_step(settings: dict[str, Any], movie: PathLike, truth: PathLike) -> None:
     """Simulate a movie, write it as OME-TIFF (with pixel size and frame interval) and its CTC ground truth."""
+    from cellpipe.config import SimulationSettings
     from cellpipe.io.ctc import write_ctc_ground_truth
-    from cellpipe.simulate import SimulationSettings, simulate_movie
+    from cellpipe.simulate import simulate_movie
 
     sim_settings = SimulationSettings.model_validate(settings)
     sim = simulate_movie(sim_settings)

@@ -32,7 +32,8 @@ def track_cells_step(
     ``labels_group``: the image's NGFF ``labels`` group (its ``.zattrs`` or ``zarr.json``), then written to
     list the label images ``cells`` (``labels``) and ``tracks`` (``tracked``) for OME-Zarr readers.  ``tracked``
     carries a colour and :func:`track_label_properties` per track id in its ``image-label`` metadata."""
-    from cellpipe.track import TrackSettings, relabel_frames, track_cells
+    from cellpipe.config import TrackSettings
+    from cellpipe.track import relabel_frames, track_cells
 
     trk = TrackSettings.model_validate(settings)
     meta = omezarr.open_ome_image(image)

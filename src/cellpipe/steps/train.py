@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from cellpipe.config import NormalizeSettings
 from cellpipe.io import tables
 from cellpipe.io.atomic import atomic_path
-from cellpipe.normalize import NormalizeSettings
 from cellpipe.train.data import load_examples
 from cellpipe.train.model_card import _versions, render_model_card
 
@@ -51,8 +51,9 @@ def train_cellpose_step(
     """Train one model (config ``train.<model_name>``) and write its four outputs."""
     import torch
 
+    from cellpipe.config import TrainSettings
     from cellpipe.segment import file_sha256, load_cellpose_model, select_device
-    from cellpipe.train import TrainSettings, train_network, validation_scores
+    from cellpipe.train import train_network, validation_scores
 
     torch.set_num_threads(max(1, int(threads)))
     train_settings = TrainSettings.model_validate(settings)

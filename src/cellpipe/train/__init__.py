@@ -49,17 +49,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cellpipe.config import NormalizeSettings, TrainSettings
 from cellpipe.io.annotations import AnnotatedImage
-from cellpipe.normalize import NormalizeSettings
-from cellpipe.settings import AugmentSettings, TrainDataset, TrainSettings
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "AugmentSettings",
     "Example",
-    "TrainDataset",
-    "TrainSettings",
     "TrainingResult",
     "augment_batch",
     "build_network",
@@ -470,8 +466,9 @@ def validation_scores(model: Any, examples: Sequence[Example], thresholds: Seque
     estimation.  Returns ``{"ap@0.5": mean, "ap@0.75": mean, "per_image": [...]}``
     (None values when there are no examples).
     """
+    from cellpipe.config import SegmentSettings
     from cellpipe.metrics import instance_scores
-    from cellpipe.segment import SegmentSettings, segment_cells
+    from cellpipe.segment import segment_cells
 
     keys = [f"ap@{t:g}" for t in thresholds]
     if not examples:

@@ -7,8 +7,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from cellpipe.config import NormalizeSettings
 from cellpipe.io.annotations import read_annotations
-from cellpipe.normalize import NormalizeSettings
 
 logger = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from cellpipe.config import NormalizeSettings
 from cellpipe.io import tables
-from cellpipe.normalize import NormalizeSettings
 from cellpipe.train.data import load_examples
 from cellpipe.train.model_card import _versions, render_model_card
 
@@ -27,8 +27,9 @@ def rescore_model(model_dir: PathLike, reason: str, device: str = "auto", thread
     """
     import torch
 
+    from cellpipe.config import TrainSettings
     from cellpipe.segment import file_sha256, load_cellpose_model, select_device
-    from cellpipe.train import TrainSettings, validation_scores
+    from cellpipe.train import validation_scores
 
     torch.set_num_threads(max(1, int(threads)))
     model_dir = Path(model_dir)

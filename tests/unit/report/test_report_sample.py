@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from skimage.draw import disk
 
-from cellpipe.measure import MeasureSettings, counts_per_frame, measure_cells, summarize_tracks
+from cellpipe.config import MeasureSettings
+from cellpipe.measure import counts_per_frame, measure_cells, summarize_tracks
 from cellpipe.report import (
     NO_CELLS_MESSAGE,
     build_sample_report,

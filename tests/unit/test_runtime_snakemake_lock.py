@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cellpipe.io.snakemake_lock import (
+from cellpipe.runtime.snakemake_lock import (
     OWNERS_DIR,
     boot_id,
     lock_files,

@@ -3,9 +3,10 @@
 They live here, apart from the stage modules that use them, so that :mod:`cellpipe.config`
 (imported by the Snakefile at every start of snakemake and of every cluster job) validates a config
 without importing pandas, scipy, scikit-image, matplotlib or torch.  This module imports only the
-standard library, pydantic and :mod:`cellpipe.layout`; a validator needing more imports it when it runs.  Every stage module
-re-exports its own models (``from cellpipe.segment import SegmentSettings`` keeps working), and
-:data:`STAGE_MODULES` names that module for each model.
+standard library, pydantic and :mod:`cellpipe.layout`; a validator needing more imports it when it runs.
+One module holds every section, so the whole ``config.yaml`` reads top to bottom in one file; callers
+import the models from :mod:`cellpipe.config`, the one path.  :data:`STAGE_MODULES` names the stage
+module (``cellpipe.<module>``) that uses each model.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from cellpipe._base import StageSettings
+from cellpipe.config.base import StageSettings
 from cellpipe.layout import DEFAULT_OME_ZARR_VERSION
 
 __all__ = [
@@ -999,5 +1000,5 @@ STAGE_MODULES: dict[str, str] = {
     "AugmentSettings": "train",
     "TrainSettings": "train",
 }
-"""The stage module (``cellpipe.<module>``) that uses and re-exports each model; the generated config
-reference names a model by it (``simulate.SimulationSettings``)."""
+"""The stage module (``cellpipe.<module>``) that uses each model; the generated config reference names
+a model by it (``simulate.SimulationSettings``)."""

@@ -1,4 +1,4 @@
-"""Shared base class for the typed per-stage settings."""
+"""The base class of every typed per-stage settings model: unknown keys and numbers that are not finite are refused."""
 
 from __future__ import annotations
 

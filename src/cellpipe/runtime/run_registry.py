@@ -8,7 +8,7 @@ image the other is rewriting (e.g. ``track_cells`` failing with "not an OME-Zarr
 
 So each real run (the workflow's ``onstart`` handler: the main snakemake process, never a dry run,
 never a job) registers in the results folder, ``<results>/.cellpipe/runs/<host>-<pid>-<random>.json``,
-with its process identity (:func:`cellpipe.io.snakemake_lock.process_identity`: process id, machine,
+with its process identity (:func:`cellpipe.runtime.snakemake_lock.process_identity`: process id, machine,
 boot id and process start time) and its working folder, and removes its record when it ends
 (``onsuccess``, ``onerror``). :func:`conflicting_run` then looks at the other records:
 
@@ -34,7 +34,7 @@ from typing import Any
 
 from cellpipe import layout
 from cellpipe.io.atomic import atomic_path, host_tag
-from cellpipe.io.snakemake_lock import process_gone, process_identity
+from cellpipe.runtime.snakemake_lock import process_gone, process_identity
 
 PathLike = str | os.PathLike[str]
 REGISTRY_DIR = Path(layout.pattern(layout.RUN_REGISTRY, "."))

@@ -1,4 +1,4 @@
-"""Runs writing one results folder (cellpipe.io.run_registry): a run from another working folder is refused
+"""Runs writing one results folder (cellpipe.runtime.run_registry): a run from another working folder is refused
 while a registered run is alive; records of dead runs are removed; runs from one working folder are left to
 Snakemake's lock (tests/workflow/test_concurrent_runs.py runs real snakemake processes)."""
 
@@ -9,7 +9,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from cellpipe.io.run_registry import REGISTRY_DIR, conflicting_run, forget_run, register_run
+from cellpipe.runtime.run_registry import REGISTRY_DIR, conflicting_run, forget_run, register_run
 
 from conftest import finished_pid
 

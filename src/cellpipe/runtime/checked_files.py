@@ -46,8 +46,10 @@ PathLike = str | os.PathLike[str]
 RECORD_FORMAT = "cellpipe checked files 1"
 """Written into the record; a record of another format is ignored."""
 
-CHECK_MODULES = ("cellpipe.config", "cellpipe.ingest", "cellpipe.io.movies", "cellpipe.io.ctc", "cellpipe.io.ground_truth",
-                 "cellpipe.positions")
+CHECK_MODULES = (
+    "cellpipe.config.pipeline", "cellpipe.preflight", "cellpipe.ingest",
+    "cellpipe.io.movies", "cellpipe.io.ctc", "cellpipe.io.ground_truth", "cellpipe.positions",
+)
 """The modules whose code checks a row; their source is part of every key."""
 
 

@@ -18,8 +18,8 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from cellpipe.config import PipelineConfig, SampleRow
-from cellpipe.settings import STAGE_MODULES
+from cellpipe.config.pipeline import PipelineConfig, SampleRow
+from cellpipe.config.sections import STAGE_MODULES
 
 REFERENCE_BEGIN = "<!-- BEGIN GENERATED REFERENCE (python tools/write_schemas.py) -->"
 REFERENCE_END = "<!-- END GENERATED REFERENCE -->"
@@ -52,8 +52,8 @@ def _type_name(field: FieldInfo) -> str:
                                               for a in args])
     text = getattr(ann, "__name__", None) if not getattr(ann, "__args__", None) else None
     text = text or str(ann).replace("typing.", "")
-    # a stage's model is named by its stage module (simulate.SimulationSettings), not by cellpipe.settings
-    text = re.sub(r"cellpipe\.settings\.(\w+)", lambda m: f"{STAGE_MODULES.get(m[1], 'settings')}.{m[1]}", text)
+    # a stage's model is named by its stage module (simulate.SimulationSettings), not by cellpipe.config.sections
+    text = re.sub(r"cellpipe\.config\.sections\.(\w+)", lambda m: f"{STAGE_MODULES.get(m[1], 'settings')}.{m[1]}", text)
     return text.replace("NoneType", "null").replace("cellpipe.", "").replace("|", " or ").replace("  ", " ")
 
 

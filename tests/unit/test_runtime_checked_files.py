@@ -1,4 +1,4 @@
-"""The record of checked sample-sheet rows (cellpipe.io.checked_files): unchanged files are not inspected
+"""The record of checked sample-sheet rows (cellpipe.runtime.checked_files): unchanged files are not inspected
 again, and anything that could change the verdict checks the row again."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import tifffile
 
-import cellpipe.io.checked_files as checked_files
 import cellpipe.io.movies as movies
+import cellpipe.runtime.checked_files as checked_files
 from cellpipe.config import ConfigError, load_config, load_samples
-from cellpipe.io.checked_files import CheckedFiles, signature
 from cellpipe.io.movies import write_ome_tiff
+from cellpipe.runtime.checked_files import CheckedFiles, signature
 
 
 def write_movie(path: Path, n_frames: int = 3) -> str:

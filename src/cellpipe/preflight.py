@@ -1,0 +1,170 @@
+"""The checks of the sample sheet's files, from their headers, before any job runs.
+
+:func:`cellpipe.config.load_samples` calls :func:`_check_row_files` for every row when it checks
+files: the movie must be a complete, readable 2D time-lapse (or a z-stack that ``ingest.z_projection``
+makes one) with a pixel size (µm) and frame interval (minutes), the channel settings must name
+channels it has, and its ground truth must match its frames.  No pixels are read.  Rows that passed
+are kept in :mod:`cellpipe.runtime.checked_files` so that unchanged files are not read again, and
+each row's :class:`MovieSize` sizes its jobs' memory requests (:mod:`cellpipe.resources`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cellpipe.config import ConfigError, PipelineConfig, SampleRow, simulated_name
+from cellpipe.ingest import IngestError, channel_index, check_shape, resolve_metadata
+from cellpipe.layout import SIMULATED_TRUTH
+
+if TYPE_CHECKING:
+    from cellpipe.config.pipeline import Warn
+    from cellpipe.runtime.checked_files import CheckedFiles
+
+
+@dataclass(frozen=True)
+class MovieSize:
+    """A movie's size from its header: ``shape_tcyx`` in frames, channels and pixels (T, C, Y, X), its
+    pixel type ``dtype`` (a numpy name such as 'uint16') and the pixel size the workflow will use
+    (µm; sheet, file or config default).  The workflow sizes its jobs' memory requests with it
+    (cellpipe.resources, workflow/rules/common.smk)."""
+
+    shape_tcyx: tuple[int, int, int, int]
+    dtype: str
+    pixel_size_um: float
+    z_planes: int = 1
+    """Planes per z-stack in the raw movie (ingest reads one stack at a time and projects it)."""
+
+    @property
+    def frame_megabytes(self) -> float:
+        """One frame, every channel, in its pixel type (MB, 10⁶ bytes)."""
+        import numpy as np
+
+        _, c, y, x = self.shape_tcyx
+        return c * y * x * np.dtype(self.dtype).itemsize / 1e6
+
+    @property
+    def plane_megapixels(self) -> float:
+        """One plane (Y × X) in megapixels (10⁶ px)."""
+        return self.shape_tcyx[2] * self.shape_tcyx[3] / 1e6
+
+    @property
+    def stack_megabytes(self) -> float:
+        """One z-stack of the raw movie (Z planes of one channel) in its pixel type (MB, 10⁶ bytes); 0 without z."""
+        import numpy as np
+
+        if self.z_planes <= 1:
+            return 0.0
+        return self.z_planes * self.shape_tcyx[2] * self.shape_tcyx[3] * np.dtype(self.dtype).itemsize / 1e6
+
+
+def _check_row_files(
+    row: SampleRow, sheet: Path, line_no: int, config: PipelineConfig, checked: CheckedFiles | None, warn: Warn
+) -> MovieSize | None:
+    """Check the files of ``row`` (see :func:`load_samples`); the movie's size, when known."""
+    where = f"{sheet} line {line_no} (sample {row.sample!r})"
+    sim = simulated_name(row.movie, config)
+    if sim is None and not Path(row.movie).exists():
+        raise ConfigError(f"{where}: movie not found: {row.movie}")
+    if row.ground_truth:
+        made_by_sim = sim is not None and os.path.normpath(row.ground_truth) == os.path.normpath(
+            SIMULATED_TRUTH.format(results=config.results, name=sim)
+        )
+        if not made_by_sim and not Path(row.ground_truth).exists():
+            raise ConfigError(f"{where}: ground_truth not found: {row.ground_truth}")
+    if sim is not None:  # the simulate rule writes the movie: nothing to read yet, its size is in the config
+        # the simulator writes one channel
+        _check_channel_settings(where, row.movie, 1, config, row.channels or ["ch0"], "the sample sheet's channel_names"
+                                if row.channels else "its default name")
+        settings = config.simulate[sim]
+        return MovieSize((settings.n_frames, 1, *settings.shape), "uint16", row.pixel_size_um or settings.pixel_size_um)
+    files = [row.movie, *([row.ground_truth] if row.ground_truth else [])]
+    # The record keeps no channel count: the settings checked against it are part of the key instead,
+    # so changing them checks every movie once more (see _check_channel_settings).
+    checked_against = {**config.ingest.model_dump(mode="json"), **_channel_settings(config)}
+    key = checked.key(row.model_dump(mode="json"), checked_against) if checked else ""
+    if checked is not None and checked.passed(key, files):
+        for note in checked.notes(key):  # said again: a warning seen once and scrolled away is easily missed
+            warn(f"{where}: {note}")
+        recorded = checked.header(key)
+        return MovieSize(*recorded) if recorded is not None else None
+    from cellpipe.io.ground_truth import GroundTruthError, check_ground_truth_files
+    from cellpipe.io.movies import MovieError, inspect_movie
+
+    try:
+        header = inspect_movie(row.movie, row.format, row.axes, allow_z=config.ingest.z_projection != "none", scene=row.scene)
+        check_shape(row.sample, row.movie, header.shape_tcyx, header.dtype)
+        meta = resolve_metadata(
+            row.sample, row.movie, header.shape_tcyx, header.pixel_size_um, header.frame_interval_min,
+            list(header.channel_names), row.pixel_size_um, row.frame_interval_min, row.channels, config.ingest,
+            file_pixel_size_y_um=header.pixel_size_y_um,
+        )
+        if row.ground_truth:
+            check_ground_truth_files(row.ground_truth, header.shape_tcyx[0], header.shape_tcyx[2:])
+        _check_channel_settings(where, row.movie, header.shape_tcyx[1], config, meta.channel_names,
+                                _names_source(row.channels, header.channel_names))
+    except IngestError as err:
+        raise ConfigError(f"{where}: {row.movie}: {_one_line(err.problem)}") from None
+    except (MovieError, GroundTruthError) as err:  # names the file
+        what = "ground_truth " if isinstance(err, GroundTruthError) else ""
+        raise ConfigError(f"{where}: {what}{_one_line(err)}") from None
+    notes = [f"{row.movie}: {_one_line(text)}" for text in meta.warnings]
+    for note in notes:
+        warn(f"{where}: {note}")
+    size = MovieSize(tuple(int(n) for n in header.shape_tcyx), str(header.dtype), meta.pixel_size_um,  # type: ignore[arg-type]
+                     header.z_planes)
+    if checked is not None:
+        checked.record(key, files, notes, (size.shape_tcyx, size.dtype, size.pixel_size_um, size.z_planes))
+    return size
+
+
+def _channel_settings(config: PipelineConfig) -> dict[str, Any]:
+    """The settings that name channels of every movie, by config key."""
+    return {"segment.channel": config.segment.channel, "measure.channel_names": config.measure.channel_names}
+
+
+def _names_source(sheet: Sequence[str], file: Sequence[str]) -> str:
+    """Where a movie's channel names come from, as ingest resolves them (cellpipe.ingest.resolve_metadata)."""
+    if sheet:
+        return "the sample sheet's channel_names"
+    return "the file's channel names" if file else "the default names, as the file names none"
+
+
+def _check_channel_settings(
+    where: str, movie: str, n_channels: int, config: PipelineConfig, names: Sequence[str] = (), names_from: str = ""
+) -> None:
+    """Refuse channel settings the movie's channel count and names (from its header) cannot satisfy.
+
+    ``names``: the movie's channel names as ingest will write them, from ``names_from`` (words for the
+    error); a ``segment.channel`` given by name must be one of them.
+
+    Inside segment_cells or measure_cells these would fail only after ingest and normalize, and
+    Snakemake would retry the job (with more memory and, for segmentation, on a GPU) although a retry
+    cannot help.
+    """
+    count = f"{n_channels} channel{'s' if n_channels != 1 else ''}"
+    channel = config.segment.channel
+    if isinstance(channel, str):
+        if channel_index(channel, names) is None:
+            raise ConfigError(
+                f"{where}: config segment.channel {channel!r} is not a channel of {movie}; its channels "
+                f"({names_from}): {', '.join(repr(n) for n in names)}"
+            )
+    elif channel >= n_channels:
+        raise ConfigError(
+            f"{where}: config segment.channel is {config.segment.channel} but {movie} has {count} "
+            f"(0-based: {', '.join(str(c) for c in range(n_channels))})"
+        )
+    names = config.measure.channel_names
+    if names is not None and len(names) != n_channels:
+        raise ConfigError(
+            f"{where}: config measure.channel_names gives {len(names)} name{'s' if len(names) != 1 else ''} "
+            f"({', '.join(names)}) but {movie} has {count}"
+        )
+
+
+def _one_line(err: BaseException | str) -> str:
+    return " ".join(str(err).split())
