@@ -49,8 +49,8 @@ Found by trying the workflow as a new user would (issue #23), same checks:
   ``... is a PyTorch file without Cellpose network weights``
 - ``segment.channel`` beyond the movie's channels, ``measure.channel_names`` of the wrong length:
   ``config segment.channel is 1 but data/m.ome.tif has 1 channel (0-based: 0)``
-- an OME-TIFF holding several positions: ``3 positions (OME images 'A1', 'A2', 'B1') in one file; one
-  position per file is supported for now`` (stacks appended to one TIFF by tifffile likewise:
+- an OME-TIFF holding several positions: ``3 positions (OME images 'A1', 'A2', 'B1') in one file; read them with a 'positions' column
+  in its sample sheet row ...`` (stacks appended to one TIFF by tifffile likewise:
   tests/unit/test_io_movies.py)
 - an OME length unit or ImageJ time unit cellpipe cannot convert: ``unknown length unit 'furlong'
   (PhysicalSizeXUnit); supported: ...``, ``unknown ImageJ time unit 'fortnight' (tunit); supported: ...``
@@ -375,7 +375,7 @@ CATALOGUE: dict[str, Bad] = {
     "ome-tiff-of-several-positions": Bad(
         lambda d, c: HEADER + row("plate", positions(d, "data/plate.ome.tif", ["A1", "A2", "B1"]), "", "2"),
         "plate", "data/plate.ome.tif",
-        "3 positions (OME images 'A1', 'A2', 'B1') in one file; one position per file is supported for now",
+        "3 positions (OME images 'A1', 'A2', 'B1') in one file; read them with a 'positions' column in its sample sheet row",
     ),
     "ome-length-unit-unknown": Bad(
         lambda d, c: HEADER + row("unit", write(d, "data/unit.ome.tif", np.ones((3, 32, 32), np.uint16), ome=True,
