@@ -173,8 +173,8 @@ PIPELINE_RULES: tuple[str, ...] = tuple(name for name, rule in RULES.items() if 
 
 SAMPLE_RULES: tuple[str, ...] = tuple(name for name in PIPELINE_RULES if RULES[name].job == "sample")
 """Timed rules that run exactly one job for every sample, named by the sample: the benchmark records a
-sample's provenance always reads (those of simulate_movie, segment_frames and evaluate_sample only where
-such jobs exist)."""
+sample's provenance always reads (those of segment_frames, one per part, simulate_movie and evaluate_sample
+only where such jobs exist are added apart)."""
 
 
 def rule_file(template: str, rule: str, results: str, job: str) -> str:

@@ -1,5 +1,4 @@
-"""Rule segment_cells with segment.scatter > 1 (the parts of rule segment_frames as inputs): see
-cellpipe.steps.segment.gather_segments_step."""
+"""Rule segment_cells (the parts of rule segment_frames gathered): see cellpipe.steps.segment.gather_segments_step."""
 
 from cellpipe.logs import log_to_file
 from cellpipe.steps.segment import gather_segments_step
