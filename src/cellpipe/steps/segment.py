@@ -1,5 +1,7 @@
-"""Entry points of the segmentation rules: ``segment_cells`` in one job, or ``segment_frames`` per part of the
-frames and ``segment_cells`` gathering the parts (segment.scatter > 1).
+"""Entry points of the segmentation rules: ``segment_frames`` (:func:`segment_frames_step`) per part of the
+frames, segment.scatter of them, and ``segment_cells`` (:func:`gather_segments_step`) gathering the parts.
+:func:`segment_cells_step` segments a whole movie in one call: what a single part writes, and the
+reference a gathered run equals.
 
 Each writes instance labels (uint32, one (Y, X) px label image per frame, with the image's pixel size in µm)
 and the run's record (``segmentation.json``); the computation is in :mod:`cellpipe.segment`.
@@ -32,6 +34,10 @@ def segment_cells_step(
     rule: str = "segment_cells",
 ) -> None:
     """Segment every frame of one channel of the normalized movie; write labels (OME-Zarr) and run info (JSON).
+
+    No rule calls it: with segment.scatter 1 rule segment_frames writes the same label image and run info
+    (:func:`segment_frames_step`) and segment_cells renames them into place.  ``rule``: the rule an
+    out-of-memory message names.
 
     ``threads`` caps the CPU threads torch may use (the rule's ``threads``).  ``batch_divisor``
     divides Cellpose's tiles per network pass (the rule's retries: 2 on the second attempt); running
@@ -92,7 +98,10 @@ def segment_frames_step(
 ) -> None:
     """Segment part ``part`` of ``n_parts`` of the movie's frames (:func:`part_frames`; rule segment_frames).
 
-    Writes the part's labels as a plain Zarr array (frames, Y, X) uint32, one chunk per frame, and
+    With ``n_parts`` 1 the part is the whole movie, written as :func:`segment_cells_step` writes the label
+    image (an OME-Zarr label image of ``image``) so that the gather only renames it.
+
+    Otherwise writes the part's labels as a plain Zarr array (frames, Y, X) uint32, one chunk per frame, and
     its run info as JSON: what :func:`segment_cells_step` records, plus ``part``, ``n_parts``,
     ``first_frame`` (0-based), ``n_frames`` (of the part), ``movie_frames`` and ``n_objects``
     (summed over its frames).  The frame range comes from the normalized movie's frame count, so a
@@ -131,9 +140,11 @@ def gather_segments_step(
     labels: PathLike,
     info: PathLike,
 ) -> None:
-    """Put the parts of :func:`segment_frames_step` together (rule segment_cells with segment.scatter > 1).
+    """Put the parts of :func:`segment_frames_step` together (rule segment_cells).
 
-    ``parts`` and ``part_infos`` are the parts' label arrays and run infos, part 0 first.  The label
+    A single part is already the finished label image: it is renamed to ``labels`` (no frame read or
+    written) and its run info, less the part's keys, is ``segmentation.json``.  Otherwise ``parts`` and
+    ``part_infos`` are the parts' label arrays and run infos, part 0 first.  The label
     image is written as :func:`segment_cells_step` writes it, one frame at a time, so it is the same
     array as an unscattered run's; the run info is :func:`merge_part_infos` of the parts'.  Parts
     that do not fit together (a missing, repeated or stale part, another frame count or frame size)
