@@ -786,7 +786,7 @@ def test_missing_movie_names_the_row(tmp_path: Path) -> None:
 
 
 def test_gpu_out_of_memory_is_retried_with_half_the_batch(tiny_run: Path, tmp_path: Path) -> None:
-    """A segment_cells job whose GPU cannot hold the batch (simulated: at most 4 Cellpose tiles per
+    """A segment_frames job whose GPU cannot hold the batch (simulated: at most 4 Cellpose tiles per
     pass, tests/site_hooks/simulated_gpu.py) fails with an error that names the movie and what to
     lower, and leaves no labels; with the workstation profile (retries: 1) its retry runs 4 tiles per
     pass instead of 8 and succeeds, with the masks of a run that never ran out of memory."""
