@@ -1,4 +1,4 @@
-"""Segmentation speed: the workflow's rule segment_cells against Cellpose's own command line (issue #3).
+"""Segmentation speed: the workflow's rule segment_frames against Cellpose's own command line (issue #3).
 
     .venv/bin/python -m bench.segment_speed [--frames 92] [--repeats 1] [--runner snakemake|library]
 
@@ -9,7 +9,7 @@ diameter (60 px), side by side in one run:
 * baseline "cellpose CLI": ``python -m cellpose --dir <normalized frames as float32 TIFF>
   --pretrained_model <model> --diameter 60 --chan 0 --chan2 0 --no_norm --save_tif --no_npy
   --savedir <out>`` (plus ``--use_gpu`` when a GPU is there), Cellpose's defaults otherwise;
-* "cellpipe rule": ``snakemake --forcerun segment_cells results/gowt1/segmentation.json`` in a
+* "cellpipe rule": ``snakemake --forcerun segment_frames results/gowt1/segmentation.json`` in a
   work folder (reads the normalized zarr, writes the OME-Zarr labels, its log and benchmark), or
   with ``--runner library`` (for a machine without snakemake) the rule's function
   ``cellpipe.segment.iter_segment_cells`` on the frames in memory, model loading included, timed
@@ -128,10 +128,10 @@ def run_rule(work: Path) -> tuple[float, np.ndarray, float]:
     from cellpipe.io import omezarr
 
     seconds = _run(
-        _snakemake_cmd(work, "results/gowt1/segmentation.json", "--forcerun", "segment_cells"), work, work / "rule.log"
+        _snakemake_cmd(work, "results/gowt1/segmentation.json", "--forcerun", "segment_frames"), work, work / "rule.log"
     )
     labels = np.asarray(omezarr.open_ome_image(work / "results" / "gowt1" / "image.ome.zarr" / "labels" / "cells").data[:])
-    bench_tsv = (work / "results" / "benchmarks" / "segment_cells" / "gowt1.tsv").read_text().splitlines()
+    bench_tsv = (work / "results" / "benchmarks" / "segment_frames" / "gowt1.part0.tsv").read_text().splitlines()
     rule_seconds = float(bench_tsv[1].split("\t")[0])
     return seconds, labels, rule_seconds
 
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> str:
             for batch in sweep:
                 if args.runner == "snakemake":
                     seconds, labels, inside = run_rule(work)
-                    name = f"cellpipe rule segment_cells (job {inside:.1f} s)"
+                    name = f"cellpipe rule segment_frames (job {inside:.1f} s)"
                 else:
                     seconds, labels = run_library(frames, args.model.resolve(), batch)
                     name = f"cellpipe iter_segment_cells (batch_size {batch or 'auto'})"

@@ -46,7 +46,7 @@ NORMALIZED = f"{SAMPLE_DIR}/normalized.zarr"
 NORMALIZATION = f"{SAMPLE_DIR}/normalization.tsv"
 SEGMENTATION_INFO = f"{SAMPLE_DIR}/segmentation.json"
 SEGMENT_PART = f"{SAMPLE_DIR}/segment_parts/{{part}}"
-"""Part ``{part}`` of a scattered segmentation (segment.scatter > 1), without its suffix (.zarr, .json)."""
+"""Part ``{part}`` of a segmentation (one of segment.scatter, rule segment_frames), without its suffix (.zarr, .json)."""
 TRACKS = f"{SAMPLE_DIR}/tracks.parquet"
 LINEAGE = f"{SAMPLE_DIR}/lineage.parquet"
 TRACKING_INFO = f"{SAMPLE_DIR}/tracking.json"
@@ -173,8 +173,8 @@ PIPELINE_RULES: tuple[str, ...] = tuple(name for name, rule in RULES.items() if 
 
 SAMPLE_RULES: tuple[str, ...] = tuple(name for name in PIPELINE_RULES if RULES[name].job == "sample")
 """Timed rules that run exactly one job for every sample, named by the sample: the benchmark records a
-sample's provenance always reads (those of simulate_movie, segment_frames and evaluate_sample only where
-such jobs exist)."""
+sample's provenance always reads (those of segment_frames, one per part, simulate_movie and evaluate_sample
+only where such jobs exist are added apart)."""
 
 
 def rule_file(template: str, rule: str, results: str, job: str) -> str:

@@ -108,8 +108,8 @@ def benchmark_timings(
     ``{"seconds", "max_rss_mb", "cpu_seconds"}`` rounded to 0.01 s / 0.1 MB, None where a value is
     missing or not a number (Snakemake writes ``-`` where it could not measure).
 
-    A rule with several jobs for the sample (``segment_frames``, one per part with
-    ``segment.scatter`` > 1) gets the sum of their ``seconds`` and ``cpu_seconds`` (the jobs' time
+    A rule with several jobs for the sample (``segment_frames``, one per part of
+    ``segment.scatter``) gets the sum of their ``seconds`` and ``cpu_seconds`` (the jobs' time
     together, whether or not they ran at once), the largest ``max_rss_mb`` (the most one job needed),
     each None unless every job was measured, ``jobs`` (their number) and ``parts``: each job's own
     values, with its ``job`` (the benchmark file's name without ``.tsv``, e.g. ``s1.part0``), in the
@@ -164,7 +164,7 @@ def utc_now() -> str:
 
 READ_BY: dict[str, str] = {
     "movie": "ingest_movie",
-    "model": "segment_cells",
+    "model": "segment_frames",
     "tracker_config": "track_cells",
     "ground_truth": "evaluate_sample",
 }

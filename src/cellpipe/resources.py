@@ -80,7 +80,7 @@ def normalize_mem_mb(size: MovieSize) -> int:
 
 
 def segment_mem_mb(size: MovieSize, method: str, diameter_px: float | None) -> int:
-    """MB for segment_cells (and each part of segment_frames): one plane at a time.
+    """MB for each part of segment_frames (the segmentation job): one plane at a time.
 
     ``method``: 'cellpose' or 'classical'; ``diameter_px``: the cell diameter (px) Cellpose works
     at, None when it is not known before the job runs (estimated, or the model's own).

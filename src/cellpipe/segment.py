@@ -259,7 +259,7 @@ def check_model_file(model_path: str | os.PathLike[str], network: str | None = N
     (of ``network`` when given), read without torch (:mod:`cellpipe.io.torch_files`, a few ms).
 
     The Snakefile calls it at every start, so that a wrong file stops the run before ingest and
-    normalize rather than inside ``segment_cells`` with a traceback and a retry.  :class:`ValueError`
+    normalize rather than inside ``segment_frames`` with a traceback and a retry.  :class:`ValueError`
     naming the file and what it holds; the job still loads it with torch (:func:`model_file_network`).
     """
     from cellpipe.io.torch_files import NotATorchFile, state_dict_strings
@@ -757,7 +757,7 @@ def effective_batch_size(settings: CellposeSettings, device: str) -> int:
 def divide_batch_size(settings: SegmentSettings, device: str, divisor: int) -> SegmentSettings:
     """``settings`` with Cellpose's tiles per network pass divided by ``divisor`` (at least 1 tile).
 
-    What a retry after running out of memory uses (rule segment_cells: divisor 2 on the second
+    What a retry after running out of memory uses (rule segment_frames: divisor 2 on the second
     attempt, 4 on the third).  The division applies to :func:`effective_batch_size` on ``device``, so
     an unset ``batch_size`` is first resolved (4 on a GPU).  Classical segmentation is returned as is.
     """

@@ -17,7 +17,7 @@ from slurm import ClusterUnavailable, SlurmCluster
 # The same tiny simulated movie as tests/workflow/test_workflow.py (nothing is downloaded).
 TINY = {"n_frames": 12, "shape": [160, 160], "n_cells": 7, "seed": 3}
 SAMPLES_TSV = "sample\tmovie\tground_truth\ntiny\tresults/simulated/tiny/movie.ome.tif\tresults/simulated/tiny/01_GT\n"
-GPU_RULES = {"segment_cells", "train_cellpose"}  # the rules that declare resources: gpu=1
+GPU_RULES = {"segment_frames", "train_cellpose"}  # the rules that declare resources: gpu=1
 SLURM_TIMEOUT_S = 45 * 60
 
 
@@ -47,7 +47,7 @@ class SlurmRun:
         self.log = proc.stdout + proc.stderr
         found = re.search(r"SLURM run ID: (\S+)", self.log)
         self.run_id = found.group(1) if found else None
-        # "Job 3 has been submitted with SLURM jobid 7 (log: .../slurm_logs/rule_segment_cells/tiny/7.log)."
+        # "Job 3 has been submitted with SLURM jobid 7 (log: .../slurm_logs/rule_segment_frames/tiny_0/7.log)."
         self.submitted = {
             m.group(1): m.group(2)
             for m in re.finditer(r"submitted with SLURM jobid (\d+) \(log: \S*?/rule_(\w+?)/", self.log)

@@ -4,7 +4,7 @@ A throwaway single-node cluster (tests/cluster/slurm.py) with ``accounting="none
 ``sacct`` answers "Slurm accounting storage is disabled", so the SLURM executor plugin can follow
 jobs only with ``squeue`` (the profile's ``slurm-status-command``). Every Python the jobs start
 simulates a GPU that holds 4 Cellpose tiles at once (tests/site_hooks/simulated_gpu.py), and the
-config asks segment_cells for 8 tiles per network pass: the first segment_cells job fails with
+config asks segment_frames for 8 tiles per network pass: the first segment_frames job fails with
 torch's out-of-memory error, and the profile's retry asks SLURM for twice the memory and runs 4
 tiles per pass, and succeeds. SLURM's job completion log is the witness: the same rule twice in
 partition ``gpu``, FAILED with the memory sized from the movie's header (cellpipe.resources), then
@@ -34,7 +34,7 @@ ASKED_TILES = 8  # segment.cellpose.batch_size: one 160x160 px frame is one tile
 
 
 def tiny_segment_mem_mb() -> int:
-    """mem_mb of segment_cells' first attempt on the tiny movie: sized from its header, as
+    """mem_mb of segment_frames' first attempt on the tiny movie: sized from its header, as
     workflow/rules/common.smk sizes it (a simulated movie's header is its simulate settings)."""
     config = load_config(tiny_config())
     sim = config.simulate["tiny"]
@@ -76,12 +76,12 @@ def test_out_of_memory_gpu_job_is_retried_with_more_memory_and_a_smaller_batch(
 ) -> None:
     records = [r for r in cluster.completed_jobs() if r.get("Name") == retried_run.run_id]
     assert {r["JobId"] for r in records} == set(retried_run.submitted), (records, retried_run.submitted)
-    segment = [r for r in records if retried_run.submitted[r["JobId"]] == "segment_cells"]
+    segment = [r for r in records if retried_run.submitted[r["JobId"]] == "segment_frames"]
     assert [r["JobState"] for r in segment] == ["FAILED", "COMPLETED"], segment
     assert all(r["Partition"] == "gpu" for r in segment), segment
     memory = [dict(t.split("=", 1) for t in r["Tres"].split(","))["mem"] for r in segment]
     assert memory == [f"{SEGMENT_MEM_MB}M", f"{2 * SEGMENT_MEM_MB}M"], segment
-    others = [r for r in records if retried_run.submitted[r["JobId"]] != "segment_cells"]
+    others = [r for r in records if retried_run.submitted[r["JobId"]] != "segment_frames"]
     assert others and all(r["JobState"] == "COMPLETED" and r["Partition"] == "cpu" for r in others), others
 
     # the failure was the simulated GPU's, with 8 tiles in one pass; the retry ran 4 per pass
@@ -91,8 +91,8 @@ def test_out_of_memory_gpu_job_is_retried_with_more_memory_and_a_smaller_batch(
     info = json.loads((results / "tiny" / "segmentation.json").read_text())
     assert info["batch_size"] == GPU_TILES and info["batch_divisor"] == 2
     assert info["n_frames"] == 12
-    assert "tiles per network pass divided by 2, now 4" in (results / "logs" / "segment_cells" / "tiny.log").read_text()
+    assert "tiles per network pass divided by 2, now 4" in (results / "logs" / "segment_frames" / "tiny.part0.log").read_text()
     failed_id = segment[0]["JobId"]
-    slurm_log = retried_run.workdir / ".snakemake" / "slurm_logs" / "rule_segment_cells" / "tiny" / f"{failed_id}.log"
+    slurm_log = retried_run.workdir / ".snakemake" / "slurm_logs" / "rule_segment_frames" / "tiny_0" / f"{failed_id}.log"
     assert "SegmentationOutOfMemory" in slurm_log.read_text() and "with 8 tile(s)" in slurm_log.read_text()
 

@@ -136,4 +136,4 @@ def test_the_segment_rule_runs_cellpose_sam(sam_model: Path, tmp_path: Path) -> 
     assert info["model_path"] == str(sam_model.resolve()) and info["tile_px"] == 256
     labels = omezarr.open_ome_image(workdir / "results" / "tiny" / "image.ome.zarr" / "labels" / "cells")
     assert labels.data.shape == (2, 64, 64) and int(np.asarray(labels.data).max()) > 0
-    assert "segmented frame 2 of 2" in (workdir / "results" / "logs" / "segment_cells" / "tiny.log").read_text()
+    assert "segmented frame 2 of 2" in (workdir / "results" / "logs" / "segment_frames" / "tiny.part0.log").read_text()

@@ -507,7 +507,7 @@ def test_a_replaced_model_tracker_config_or_ground_truth_is_caught(workdir: Path
     assert [e["role"] for e in record["as_read"]] == ["movie", "ground_truth", "tracker_config", "model"]
     assert by_role["movie"]["matches"] is None  # no image: ingest's checksum is not known
     assert {r: (by_role[r]["read_by"], by_role[r]["matches"]) for r in ("ground_truth", "tracker_config", "model")} == {
-        "ground_truth": ("evaluate_sample", True), "tracker_config": ("track_cells", True), "model": ("segment_cells", True)}
+        "ground_truth": ("evaluate_sample", True), "tracker_config": ("track_cells", True), "model": ("segment_frames", True)}
     assert by_role["ground_truth"]["sha256"] == describe_path("ground_truth", "data/01_GT")["sha256"]
     assert current_check(record, workdir).ok
 
@@ -519,7 +519,7 @@ def test_a_replaced_model_tracker_config_or_ground_truth_is_caught(workdir: Path
         record = write_record_with(workdir, inputs)
     by_role = {e["role"]: e for e in record["as_read"]}
     assert by_role["model"]["matches"] is False and by_role["model"]["differences"] == [
-        f"segment_cells read sha256 {sha(WEIGHTS)} ({len(WEIGHTS)} bytes), the file now has sha256 "
+        f"segment_frames read sha256 {sha(WEIGHTS)} ({len(WEIGHTS)} bytes), the file now has sha256 "
         f"{sha(new_weights)} ({len(WEIGHTS)} bytes)"]
     assert by_role["tracker_config"]["matches"] is False and by_role["tracker_config"]["sha256"] == sha(b"{}")
     assert by_role["ground_truth"]["differences"] == [
@@ -527,7 +527,7 @@ def test_a_replaced_model_tracker_config_or_ground_truth_is_caught(workdir: Path
     assert "tracker_config resources/tracker.json is not the file the results were computed from" in caplog.text
     shown = as_read_view(record)
     expected = f"MISMATCH: the results were computed from a model with sha256 {sha(WEIGHTS)}"
-    assert shown["model as segment_cells read it"].startswith(expected)
+    assert shown["model as segment_frames read it"].startswith(expected)
     assert shown["ground_truth as evaluate_sample read it"].startswith("MISMATCH")
 
     # the files on disk are the recorded ones: only the as-read checks fail, one line per input

@@ -117,7 +117,7 @@ def one_pass(tmp_path: Path, step_inputs: dict[str, Path]) -> tuple[Path, Path]:
     return labels, info
 
 
-@pytest.mark.parametrize("n_parts", [2, 3, N_FRAMES, N_FRAMES + 3])  # N_FRAMES + 3: three empty parts
+@pytest.mark.parametrize("n_parts", [1, 2, 3, N_FRAMES, N_FRAMES + 3])  # N_FRAMES + 3: three empty parts
 def test_gathered_parts_equal_the_one_pass_labels(
     tmp_path: Path, step_inputs: dict[str, Path], one_pass: tuple[Path, Path], n_parts: int
 ) -> None:
@@ -152,6 +152,34 @@ def test_merged_info_has_the_keys_of_the_one_pass_info_and_each_part(
         }
         first = p["first_frame"]
         assert p["object_filters"]["per_frame"] == reference["object_filters"]["per_frame"][first : first + p["n_frames"]]
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_a_single_part_is_moved_into_place_not_copied(tmp_path: Path, version: str) -> None:
+    """segment.scatter 1: the part is the finished label image, renamed where the gathered one goes (its chunk
+    files keep their inodes), and segmentation.json is the unscattered run's, key for key in the same order."""
+    image = tmp_path / "image.ome.zarr" / OME_ZARR_METADATA[version]
+    stack = np.stack([_disk_movie()] * 2, axis=1)
+    omezarr.write_ome_image(image, (np.clip(stack, 0, None) * 1000).astype(np.uint16), "tcyx", 0.5, 2.0)
+    normalized = tmp_path / "normalized.zarr"
+    with omezarr.new_zarr_array(normalized, stack.shape, "float32", {}) as out:
+        out[:] = stack
+    one_labels = tmp_path / "one" / "labels" / "cells" / OME_ZARR_METADATA[version]
+    segment_cells_step(normalized, image, SETTINGS, one_labels, tmp_path / "one" / "segmentation.json")
+    part, part_info = tmp_path / "segment_parts" / "0.zarr", tmp_path / "segment_parts" / "0.json"
+    segment_frames_step(normalized, image, SETTINGS, 0, 1, part, part_info)
+    chunk = next(p for p in sorted(part.rglob("*")) if p.is_file() and p.name not in ("zarr.json", ".zattrs", ".zgroup", ".zarray"))
+    inode = chunk.stat().st_ino
+    labels = tmp_path / "gathered" / "labels" / "cells" / OME_ZARR_METADATA[version]
+    gather_segments_step(normalized, image, [part], [part_info], labels, tmp_path / "gathered" / "segmentation.json")
+    assert not part.exists()
+    assert (omezarr.store_path(labels) / chunk.relative_to(part)).stat().st_ino == inode
+    assert _store_files(omezarr.store_path(labels)) == _store_files(omezarr.store_path(one_labels))
+    assert omezarr.stored_ngff_version(labels) == version
+    gathered = (tmp_path / "gathered" / "segmentation.json").read_text()
+    assert gathered == (tmp_path / "one" / "segmentation.json").read_text()
+    record = json.loads(part_info.read_text())
+    assert (record["part"], record["n_parts"], record["first_frame"], record["n_objects"]) == (0, 1, 0, sum(OBJECTS))
 
 
 def test_an_empty_part_is_written_and_gathered(tmp_path: Path, step_inputs: dict[str, Path]) -> None:

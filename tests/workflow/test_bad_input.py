@@ -667,6 +667,8 @@ def test_memory_requests_come_from_the_movies_header(tmp_path: Path) -> None:
         return asked
 
     for start in ("first", "record"):
-        assert requests() == {"ingest_movie": 500, "normalize_movie": 500, "segment_cells": 2600}, start
-    assert requests("--mode", "remote") == {"ingest_movie": 4000, "normalize_movie": 4000, "segment_cells": 8000}
+        assert requests() == {"ingest_movie": 500, "normalize_movie": 500, "segment_frames": 2600, "segment_cells": 2000}, start
+    # the gather (segment_cells) holds one frame at a time whatever the movie: its fixed 2 GB
+    assert requests("--mode", "remote") == {
+        "ingest_movie": 4000, "normalize_movie": 4000, "segment_frames": 8000, "segment_cells": 2000}
     assert not (workdir / "results").exists()

@@ -1,13 +1,14 @@
 """Interruptions and byte-identical reruns (issue #8).
 
 A run of the tiny simulated movie is killed with SIGKILL (snakemake and its job, the whole process
-group) while ``segment_cells`` is writing its label image, and the same command is run again. The
-killed job must leave nothing under the output's final name, and the rerun must finish the work
+group) while ``segment_frames`` (the segmentation job; with segment.scatter 1 its one part is the label
+image that ``segment_cells`` then moves into place) is writing its labels, and the same command is run again.
+The killed job must leave nothing under the output's final name, and the rerun must finish the work
 without ``--unlock`` and give, byte for byte, the results of a run that was never interrupted.
 
 The interrupted-and-resumed run is also the second of two runs of the same config on this machine:
 every job of it ran in its own process, independently of the reference run (every job but
-segment_cells only once; segment_cells once killed and once whole), with another Python hash seed
+segment_frames only once; segment_frames once killed and once whole), with another Python hash seed
 (``PYTHONHASHSEED`` 1 and 2, so set and dict orders of strings differ between the runs). Its tables and
 label images must equal the reference run's byte for byte.
 
@@ -79,7 +80,7 @@ def run(workdir: Path, hash_seed: str) -> subprocess.CompletedProcess[str]:
 
 
 def frames_segmented(log: Path) -> int:
-    """The last frame segment_cells' log says it wrote (0 before the first)."""
+    """The last frame segment_frames' log says it wrote (0 before the first)."""
     try:
         found = SEGMENTED.findall(log.read_text(errors="replace"))
     except FileNotFoundError:
@@ -108,10 +109,10 @@ def group_alive(pgid: int) -> bool:
 
 
 def kill_while_segmenting(workdir: Path, hash_seed: str, output: Path) -> int:
-    """Start the run, SIGKILL snakemake and its jobs (the process group) once segment_cells has written
-    at least one frame of its label image and before the last; return how many frames it had written."""
+    """Start the run, SIGKILL snakemake and its jobs (the process group) once segment_frames has written
+    at least one frame of its labels and before the last; return how many frames it had written."""
     n_frames = TINY["n_frames"]
-    log = workdir / "results" / "logs" / "segment_cells" / "tiny.log"
+    log = workdir / "results" / "logs" / "segment_frames" / "tiny.part0.log"
     with output.open("w") as out:
         proc = subprocess.Popen(command(workdir), cwd=workdir, env=environment(hash_seed), stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
@@ -122,11 +123,11 @@ def kill_while_segmenting(workdir: Path, hash_seed: str, output: Path) -> int:
             if 1 <= done < n_frames:
                 os.killpg(proc.pid, signal.SIGKILL)
                 break
-            assert done < n_frames, "segment_cells finished before the test could kill it"
+            assert done < n_frames, "segment_frames finished before the test could kill it"
             assert proc.poll() is None, (
-                f"snakemake ended (exit {proc.returncode}) before segment_cells wrote a frame:\n{output.read_text()[-3000:]}"
+                f"snakemake ended (exit {proc.returncode}) before segment_frames wrote a frame:\n{output.read_text()[-3000:]}"
             )
-            assert time.monotonic() < deadline, "segment_cells did not start within 10 minutes"
+            assert time.monotonic() < deadline, "segment_frames did not start within 10 minutes"
             time.sleep(0.05)
     finally:
         if group_alive(proc.pid):
@@ -173,17 +174,18 @@ def reference(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def interrupted(tmp_path_factory) -> dict:
-    """The same workflow in a fresh folder, killed in the middle of segment_cells: what it left."""
+    """The same workflow in a fresh folder, killed in the middle of segment_frames: what it left."""
     workdir = write_workdir(tmp_path_factory.mktemp("interrupted"), tiny_config(), SAMPLES_TSV)
     frames = kill_while_segmenting(workdir, hash_seed="2", output=workdir.parent / "killed_run.txt")
     labels = workdir / "results" / "tiny" / "image.ome.zarr" / "labels"
-    partial = sorted(p for p in labels.iterdir() if p.name.startswith(".cells.tmp-")) if labels.is_dir() else []
+    parts = workdir / "results" / "tiny" / "segment_parts"
+    partial = sorted(p for p in parts.iterdir() if p.name.startswith(".0.zarr.tmp-")) if parts.is_dir() else []
     snakemake_dir = workdir / ".snakemake"
     return {
         "workdir": workdir,
         "frames": frames,
         "labels_left": sorted(p.name for p in labels.iterdir()) if labels.is_dir() else [],
-        "cells_left": sorted(p.name for p in (labels / "cells").rglob("*")) if (labels / "cells").is_dir() else None,
+        "parts_left": sorted(p.name for p in parts.iterdir()) if parts.is_dir() else [],
         "info_left": (workdir / "results" / "tiny" / "segmentation.json").exists(),
         "partial": partial,
         # one folder per frame: s0/<t> in Zarr v2 (NGFF 0.4), s0/c/<t> in Zarr v3 (0.5)
@@ -206,18 +208,19 @@ def resumed(interrupted: dict) -> tuple[Path, subprocess.CompletedProcess[str]]:
 
 
 def test_a_killed_segmentation_leaves_nothing_that_looks_complete(interrupted: dict) -> None:
-    """Killed after writing some frames: the label image exists only under its temporary name, with those
-    frames; neither output of segment_cells exists under its final name, and Snakemake had marked the job's
-    outputs incomplete and still holds its lock (SIGKILL gave it no chance to clean up)."""
+    """Killed after writing some frames: the part's labels exist only under their temporary name, with
+    those frames; neither output of segment_frames nor of segment_cells exists under its final name, and
+    Snakemake had marked the job's outputs incomplete and still holds its lock (SIGKILL gave it no chance to
+    clean up)."""
     assert 1 <= interrupted["frames"] < TINY["n_frames"]
-    # Snakemake makes the folder of a declared output before the job starts: labels/cells/ is there, empty
-    # (no metadata file: the output segment_cells declares is missing); no labels group, no labels/tracks
-    assert interrupted["labels_left"] == sorted([*(p.name for p in interrupted["partial"]), "cells"])
-    assert interrupted["cells_left"] == []
+    # segment_parts/ holds the temporary only (not 0.zarr, not 0.json); the gather never started: no labels
+    # group, no labels/cells, no segmentation.json
+    assert interrupted["parts_left"] == [p.name for p in interrupted["partial"]]
+    assert interrupted["labels_left"] == []
     assert not interrupted["info_left"]
-    assert len(interrupted["partial"]) == 1, interrupted["labels_left"]
+    assert len(interrupted["partial"]) == 1, interrupted["parts_left"]
     assert 1 <= len(interrupted["partial_chunks"]) < TINY["n_frames"], interrupted["partial_chunks"]
-    assert "results/tiny/segmentation.json" in interrupted["incomplete"]
+    assert "results/tiny/segment_parts/0.json" in interrupted["incomplete"]
     assert {"0.input.lock", "0.output.lock"} <= set(interrupted["locks"])
 
 
@@ -228,7 +231,7 @@ def test_the_same_command_again_finishes_the_work(interrupted: dict, resumed) ->
     assert proc.returncode == 0, proc.stderr[-4000:]
     out = proc.stdout + proc.stderr
     assert "cellpipe: removed the lock of snakemake process" in out
-    assert "rule segment_cells:" in out and "rule report_sample:" in out
+    assert "rule segment_frames:" in out and "rule segment_cells:" in out and "rule report_sample:" in out
     for finished in ("simulate_movie", "ingest_movie", "normalize_movie"):
         assert f"rule {finished}:" not in out, finished
     leftovers = [p.relative_to(workdir).as_posix() for p in (workdir / "results").rglob("*.tmp-*")]

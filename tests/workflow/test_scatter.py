@@ -60,16 +60,18 @@ def runs(tmp_path_factory) -> dict[int, Path]:
     return {n: scatter_workdir(tmp_path_factory.mktemp(f"scatter{n}"), n) for n in (3, 1)}
 
 
-def test_dry_run_plans_parts_only_when_scattered(runs: dict[int, Path]) -> None:
+def test_dry_run_plans_one_job_per_part_and_a_gather(runs: dict[int, Path]) -> None:
     (three, out3), (one, out1) = dry_run(runs[3]), dry_run(runs[1])
     assert three["segment_frames"] == 3 * 2 and three["segment_cells"] == 2  # 3 parts and a gather per sample
-    assert "segment_frames" not in one and one["segment_cells"] == 2
-    # apart from the parts the two runs have the same jobs
-    assert {rule: n for rule, n in three.items() if rule != "segment_frames"} == one
+    assert one["segment_frames"] == 2 and one["segment_cells"] == 2  # the same shape with one part
+    # apart from the number of parts the two runs have the same jobs
+    assert {rule: n for rule, n in three.items() if rule != "segment_frames"} == {
+        rule: n for rule, n in one.items() if rule != "segment_frames"}
     # provenance times every part: record_provenance waits for their benchmark records
     inputs = job_inputs(out3, "record_provenance", "a")
     assert [f"results/benchmarks/segment_frames/a.part{p}.tsv" in inputs for p in range(4)] == [True, True, True, False]
-    assert "segment_frames" not in job_inputs(out1, "record_provenance", "a")
+    inputs = job_inputs(out1, "record_provenance", "a")
+    assert [f"results/benchmarks/segment_frames/a.part{p}.tsv" in inputs for p in range(2)] == [True, False]
 
 
 def test_scattered_labels_and_tracks_equal_the_unscattered_ones(runs: dict[int, Path]) -> None:
@@ -98,5 +100,8 @@ def test_scattered_labels_and_tracks_equal_the_unscattered_ones(runs: dict[int, 
         assert (res3 / "benchmarks" / "segment_frames" / f"a.part{p}.tsv").is_file()
     assert "gathered part 2 of 3" in (res3 / "logs" / "segment_cells" / "a.log").read_text()
     assert not (res3 / "a" / "segment_parts").exists()
-    assert not (res1 / "benchmarks" / "segment_frames").exists()
+    assert "moved into place" in (res1 / "logs" / "segment_cells" / "a.log").read_text()
+    assert not (res1 / "a" / "segment_parts").exists()
+    # one part: the label image is the unscattered one, byte for byte (it was written where the part went)
+    assert info1.get("n_parts") is None and "parts" not in info1
     assert dry_run(runs[3], *TARGETS)[0] == {}

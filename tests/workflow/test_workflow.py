@@ -119,6 +119,7 @@ def test_all_outputs_written(tiny_run: Path) -> None:
         "tiny/lineage.parquet", f"tiny/image.ome.zarr/labels/tracks/{OME_META}", f"tiny/image.ome.zarr/labels/{OME_META}",
         "tiny/cells.parquet",
         "tiny/track_metrics.parquet", "tiny/counts.tsv", "tiny/report.html", "summary.html",
+        "logs/segment_frames/tiny.part0.log", "benchmarks/segment_frames/tiny.part0.tsv",
         "logs/segment_cells/tiny.log", "benchmarks/segment_cells/tiny.tsv",
         "tiny/ctc/res_track.txt", "tiny/ctc/mask000.tif", "tiny/ctc_segments.tsv", "tiny/tracks_napari.csv",
         "tiny/tracks_napari_graph.json", "tiny/tracks.geff/.zattrs", "tiny/tracks.trackmate.xml",
@@ -318,7 +319,7 @@ def test_evaluation_agrees_with_the_libraries_run_by_hand(tiny_run: Path) -> Non
 def test_logs_show_per_frame_progress(tiny_run: Path) -> None:
     logs = tiny_run / "results" / "logs"
     n = TINY["n_frames"]
-    assert f"segmented frame {n} of {n}" in (logs / "segment_cells" / "tiny.log").read_text()
+    assert f"segmented frame {n} of {n}" in (logs / "segment_frames" / "tiny.part0.log").read_text()
     track_log = (logs / "track_cells" / "tiny.log").read_text()
     assert f"read objects of frame {n} of {n}" in track_log and f"linked frames up to {n} of {n}" in track_log
 
@@ -455,7 +456,7 @@ def test_provenance_records_the_run_and_the_report_shows_it(tiny_run: Path) -> N
     as_read = {e["role"]: e for e in record["as_read"]}
     assert {role: (e["read_by"], e["matches"]) for role, e in as_read.items()} == {
         "movie": ("ingest_movie", True), "ground_truth": ("evaluate_sample", True), "tracker_config": ("track_cells", True),
-        "model": ("segment_cells", True)}
+        "model": ("segment_frames", True)}
     assert all(as_read[role]["sha256"] == inputs[role]["sha256"] for role in as_read)
     truth = res / "simulated" / "tiny" / "01_GT"
     truth_files = sorted(p.relative_to(truth).as_posix() for p in truth.rglob("*") if p.is_file() and p.name != ".snakemake_timestamp")
@@ -469,10 +470,11 @@ def test_provenance_records_the_run_and_the_report_shows_it(tiny_run: Path) -> N
     assert record["versions"]["numpy"] == np.__version__
     assert "--show-failed-logs" in record["command"]["argv"] and record["command"]["workdir"] == str(tiny_run)
     assert set(record["timings"]) == {
-        "simulate_movie", "ingest_movie", "normalize_movie", "segment_cells", "track_cells",
+        "simulate_movie", "ingest_movie", "normalize_movie", "segment_frames", "segment_cells", "track_cells",
         "measure_cells", "export_tracks", "evaluate_sample", "assess_quality",
     }
-    assert record["timings"]["segment_cells"]["seconds"] > 0 and record["timings"]["segment_cells"]["max_rss_mb"] > 50
+    assert record["timings"]["segment_frames"]["seconds"] > 0 and record["timings"]["segment_frames"]["max_rss_mb"] > 50
+    assert record["timings"]["segment_cells"]["seconds"] > 0
     for output in record["outputs"]:
         assert output["sha256"] == hashlib.sha256((res / "tiny" / output["path"]).read_bytes()).hexdigest()
     assert not (res / "logs" / "snakemake_invocation.json").exists()
@@ -784,7 +786,7 @@ def test_missing_movie_names_the_row(tmp_path: Path) -> None:
 
 
 def test_gpu_out_of_memory_is_retried_with_half_the_batch(tiny_run: Path, tmp_path: Path) -> None:
-    """A segment_cells job whose GPU cannot hold the batch (simulated: at most 4 Cellpose tiles per
+    """A segment_frames job whose GPU cannot hold the batch (simulated: at most 4 Cellpose tiles per
     pass, tests/site_hooks/simulated_gpu.py) fails with an error that names the movie and what to
     lower, and leaves no labels; with the workstation profile (retries: 1) its retry runs 4 tiles per
     pass instead of 8 and succeeds, with the masks of a run that never ran out of memory."""

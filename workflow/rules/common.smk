@@ -130,7 +130,7 @@ SAMPLE_RESULTS = [
     COUNTS,
 ]
 ENVS = "../../envs"
-# Cellpose-SAM (cellpose 4) cannot share an environment with Cellpose 3: segment_cells runs in its own.
+# Cellpose-SAM (cellpose 4) cannot share an environment with Cellpose 3: segment_frames runs in its own.
 SEGMENT_ENV = "cellpipe-sam.yaml" if CFG.segment.cellpose.network == "cellpose-sam" else "cellpipe-gpu.yaml"
 
 
@@ -174,7 +174,7 @@ def checked_model(path, key, network):
 
     Its content is checked too, without torch (a few ms, cellpipe.segment.check_model_file): a file
     that holds no Cellpose weights, or those of another network, stops the run here rather than in
-    segment_cells after ingest and normalize.
+    segment_frames after ingest and normalize.
     """
     path = shipped(path)
     if os.path.normpath(path) in TRAINED_MODELS:
@@ -207,7 +207,7 @@ def per_attempt(base):
 
 
 def _segment_mem_mb(size, wildcards):
-    """segment_cells' estimate: its method and the cell diameter (px) it works at (the row's own)."""
+    """segment_frames' estimate: its method and the cell diameter (px) it works at (the row's own)."""
     settings = segment_settings(wildcards)
     return segment_mem_mb(size, settings["method"], segment_diameter_px(settings, size.pixel_size_um))
 
@@ -237,7 +237,7 @@ def movie_mem_mb(step, fallback_mb):
 
 
 def halved_per_attempt(wildcards, attempt):
-    """Divisor of segment_cells' tiles per network pass: 1, 2, 4, ... on attempts 1, 2, 3, ...
+    """Divisor of segment_frames' tiles per network pass: 1, 2, 4, ... on attempts 1, 2, 3, ...
 
     A GPU out of memory fails the job; its retry runs half as many tiles at once (masks do not
     depend on it: cellpipe.segment, ``batch_size``).
@@ -357,10 +357,10 @@ def provenance_inputs(wildcards):
     row = SAMPLES[wildcards.sample]
     sample = wildcards.sample
     sample_dir = layout.path(layout.SAMPLE_DIR, RESULTS, sample=sample)
-    # The timed jobs every sample has; segment_frames (segment.scatter > 1), simulate_movie and
-    # evaluate_sample exist only for some samples and are added below.
+    # The timed jobs every sample has once; segment_frames (one job per part), simulate_movie and
+    # evaluate_sample (only for some samples) are added below.
     benchmarks = [benchmark_of(rule, sample) for rule in layout.SAMPLE_RULES]
-    # segment.scatter > 1: every part's segment_frames job (segment.smk), part 0 first
+    # every part's segment_frames job (segment.smk), part 0 first
     benchmarks += [benchmark_of("segment_frames", f"{sample}.part{part}") for part in SEGMENT_PARTS]
     sim = simulated_name(row.movie, CFG)
     if sim is not None:

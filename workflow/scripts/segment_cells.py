@@ -1,15 +1,14 @@
-"""Rule segment_cells (segment.scatter 1): see cellpipe.steps.segment.segment_cells_step."""
+"""Rule segment_cells (the parts of rule segment_frames gathered): see cellpipe.steps.segment.gather_segments_step."""
 
 from cellpipe.runtime.logs import log_to_file
-from cellpipe.steps.segment import segment_cells_step
+from cellpipe.steps.segment import gather_segments_step
 
 with log_to_file(snakemake.log[0]):
-    segment_cells_step(
+    gather_segments_step(
         normalized=snakemake.input["normalized"],
         image=snakemake.input["image"],
-        settings=snakemake.params["settings"],
+        parts=list(snakemake.input["parts"]),
+        part_infos=list(snakemake.input["part_infos"]),
         labels=snakemake.output["labels"],
         info=snakemake.output["info"],
-        threads=snakemake.threads,
-        batch_divisor=snakemake.resources.batch_divisor,
     )

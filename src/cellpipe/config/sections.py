@@ -409,7 +409,8 @@ class SegmentSettings(StageSettings):
         description=(
             "Segmentation jobs per movie (rule segment_frames, one per contiguous range of frames; each loads "
             "the model once and holds one batch of frames in memory), gathered into one label image by "
-            "segment_cells. 1: one segment_cells job per movie. The labels do not depend on it (with Cellpose "
+            "segment_cells. 1: one segment_frames job per movie, its labels moved into place. The labels do not "
+            "depend on it (with Cellpose "
             "on a GPU, as with batch_size, a few boundary pixels can)"
         ),
     )

@@ -504,6 +504,28 @@ def new_ome_array(
         group.attrs.update(_ome_attributes(attrs, {"cellpipe": dict(extra_attrs or {})}, version))
 
 
+def move_label_image(path: PathLike, to: PathLike, label_of: PathLike) -> None:
+    """Rename the label image ``path`` (store or metadata file) of the OME-Zarr image ``label_of`` to ``to``.
+
+    Its ``image-label`` source is first set to ``label_of``'s path relative to ``to``, as
+    :func:`new_ome_array` writes it there, so the moved store equals one written at ``to`` byte for
+    byte; no chunk is read or rewritten.  ``to`` appears whole or not at all (an earlier store there is
+    replaced); ``path`` must be on the same file system.
+    """
+    path, to = store_path(path), store_path(to)
+    group = zarr.open_group(str(path), mode="r+")
+    attrs = dict(group.attrs)
+    ngff = attrs["ome"] if "ome" in attrs else attrs  # NGFF 0.5 keeps image-label under "ome"
+    if "image-label" not in ngff:
+        raise ValueError(f"{path}: not a label image (no 'image-label' metadata)")
+    source = os.path.relpath(os.fspath(store_path(label_of)), os.fspath(to)).replace(os.sep, "/")
+    if ngff["image-label"]["source"]["image"] != source:
+        ngff["image-label"]["source"]["image"] = source
+        group.attrs.put(attrs)
+    with atomic_path(to) as tmp:
+        os.replace(path, tmp)
+
+
 def write_ome_image(
     path: PathLike,
     data: Any,

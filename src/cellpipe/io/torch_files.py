@@ -1,7 +1,7 @@
 """The parameter names of a PyTorch state-dict file, read without importing torch.
 
 The Snakefile checks the Cellpose model file at every start of snakemake, so that a file that is not
-a Cellpose model is refused before any job runs, not inside ``segment_cells`` after ingest and
+a Cellpose model is refused before any job runs, not inside ``segment_frames`` after ingest and
 normalize.  ``import torch`` alone costs 2.6 s on this project's machines (more on a
 cluster's shared file system), so the names are read from the file's pickle instead: ``torch.save``
 writes a zip archive whose ``<name>/data.pkl`` holds the dict with its keys as plain strings and the

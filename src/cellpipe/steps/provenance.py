@@ -128,9 +128,7 @@ def record_provenance_step(
         "tracker_config": inputs_read((tracking_info or {}).get("inputs_read"), "tracker_config"),
         "ground_truth": inputs_read((evaluation or {}).get("inputs_read"), "ground_truth"),
     }
-    # the model's reader is segment_frames when the parts were segmented apart (segment.scatter > 1)
-    by = {**READ_BY, "model": "segment_frames" if segmentation_info.get("n_parts") else READ_BY["model"]}
-    as_read = inputs_as_read(described, {role: (by[role], value) for role, value in read.items()})
+    as_read = inputs_as_read(described, {role: (READ_BY[role], value) for role, value in read.items()})
     for entry in as_read:
         if entry["matches"] is False:
             # recorded, not raised: the record must say it, and the report and a replay show and refuse it

@@ -1,5 +1,7 @@
-"""Entry points of the segmentation rules: ``segment_cells`` in one job, or ``segment_frames`` per part of the
-frames and ``segment_cells`` gathering the parts (segment.scatter > 1).
+"""Entry points of the segmentation rules: ``segment_frames`` (:func:`segment_frames_step`) per part of the
+frames, segment.scatter of them, and ``segment_cells`` (:func:`gather_segments_step`) gathering the parts.
+:func:`segment_cells_step` segments a whole movie in one call: what a single part writes, and the
+reference a gathered run equals.
 
 Each writes instance labels (uint32, one (Y, X) px label image per frame, with the image's pixel size in µm)
 and the run's record (``segmentation.json``); the computation is in :mod:`cellpipe.segment`.
@@ -29,25 +31,40 @@ def segment_cells_step(
     info: PathLike,
     threads: int = 1,
     batch_divisor: int = 1,
+    rule: str = "segment_cells",
 ) -> None:
     """Segment every frame of one channel of the normalized movie; write labels (OME-Zarr) and run info (JSON).
+
+    No rule calls it: with segment.scatter 1 rule segment_frames writes the same label image and run info
+    (:func:`segment_frames_step`) and segment_cells renames them into place.  ``rule``: the rule an
+    out-of-memory message names.
 
     ``threads`` caps the CPU threads torch may use (the rule's ``threads``).  ``batch_divisor``
     divides Cellpose's tiles per network pass (the rule's retries: 2 on the second attempt); running
     out of memory raises :class:`~cellpipe.segment.SegmentationOutOfMemory` naming the file and the
     batch, and leaves no labels behind.
     """
+    run_info, _ = _segment_movie(normalized, image, settings, labels, threads, batch_divisor, rule)
+    tables.write_json(run_info, info)
+
+
+def _segment_movie(
+    normalized: PathLike, image: PathLike, settings: dict[str, Any], labels: PathLike, threads: int,
+    batch_divisor: int, rule: str,
+) -> tuple[dict[str, Any], int]:
+    """Segment every frame into the label image ``labels`` of ``image``; returns the run info of
+    :func:`segment_cells_step` and the number of objects found (summed over the frames)."""
     seg, meta, norm, model, model_read = _open_segmentation(normalized, image, settings, threads, batch_divisor)
     n_frames = int(norm.shape[0])
     with omezarr.new_ome_array(
         labels, (n_frames, *norm.shape[2:]), "uint32", "tyx", meta.pixel_size_um, meta.frame_interval_min,
         name="cells", label_of=image,
     ) as out:
-        run_info, _ = _segment_into(out, norm, range(n_frames), seg, meta.pixel_size_um, model, image, batch_divisor,
-                                    rule="segment_cells")
+        run_info, n_objects = _segment_into(out, norm, range(n_frames), seg, meta.pixel_size_um, model, image,
+                                            batch_divisor, rule=rule)
     _record_model_read(run_info, model_read)
     run_info["n_frames"] = n_frames
-    tables.write_json(run_info, info)
+    return run_info, n_objects
 
 
 def part_frames(n_frames: int, part: int, n_parts: int) -> range:
@@ -81,7 +98,10 @@ def segment_frames_step(
 ) -> None:
     """Segment part ``part`` of ``n_parts`` of the movie's frames (:func:`part_frames`; rule segment_frames).
 
-    Writes the part's labels as a plain Zarr array (frames, Y, X) uint32, one chunk per frame, and
+    With ``n_parts`` 1 the part is the whole movie, written as :func:`segment_cells_step` writes the label
+    image (an OME-Zarr label image of ``image``) so that the gather only renames it.
+
+    Otherwise writes the part's labels as a plain Zarr array (frames, Y, X) uint32, one chunk per frame, and
     its run info as JSON: what :func:`segment_cells_step` records, plus ``part``, ``n_parts``,
     ``first_frame`` (0-based), ``n_frames`` (of the part), ``movie_frames`` and ``n_objects``
     (summed over its frames).  The frame range comes from the normalized movie's frame count, so a
@@ -89,6 +109,13 @@ def segment_frames_step(
     memory are as in :func:`segment_cells_step`; a failed part leaves neither output behind.
     :func:`gather_segments_step` puts the parts together.
     """
+    if int(n_parts) == 1:
+        # the whole movie: written as segment_cells_step writes it, so that the gather only moves it into place
+        run_info, n_objects = _segment_movie(normalized, image, settings, labels_part, threads, batch_divisor,
+                                             "segment_frames")
+        run_info.update(part=0, n_parts=1, first_frame=0, movie_frames=run_info["n_frames"], n_objects=n_objects)
+        tables.write_json(run_info, info_part)
+        return
     seg, meta, norm, model, model_read = _open_segmentation(normalized, image, settings, threads, batch_divisor)
     n_frames = int(norm.shape[0])
     frames = part_frames(n_frames, int(part), int(n_parts))
@@ -113,9 +140,11 @@ def gather_segments_step(
     labels: PathLike,
     info: PathLike,
 ) -> None:
-    """Put the parts of :func:`segment_frames_step` together (rule segment_cells with segment.scatter > 1).
+    """Put the parts of :func:`segment_frames_step` together (rule segment_cells).
 
-    ``parts`` and ``part_infos`` are the parts' label arrays and run infos, part 0 first.  The label
+    A single part is already the finished label image: it is renamed to ``labels`` (no frame read or
+    written) and its run info, less the part's keys, is ``segmentation.json``.  Otherwise ``parts`` and
+    ``part_infos`` are the parts' label arrays and run infos, part 0 first.  The label
     image is written as :func:`segment_cells_step` writes it, one frame at a time, so it is the same
     array as an unscattered run's; the run info is :func:`merge_part_infos` of the parts'.  Parts
     that do not fit together (a missing, repeated or stale part, another frame count or frame size)
@@ -123,6 +152,9 @@ def gather_segments_step(
     """
     if len(parts) != len(part_infos) or not parts:
         raise ValueError(f"{len(parts)} label part(s) and {len(part_infos)} run info(s): need one of each per part")
+    if len(parts) == 1:
+        _move_whole_part(normalized, image, parts[0], part_infos[0], labels, info)
+        return
     meta = omezarr.open_ome_image(image)
     norm = omezarr.open_zarr_array(normalized)
     n_frames, frame_shape = int(norm.shape[0]), tuple(int(n) for n in norm.shape[2:])
@@ -141,6 +173,24 @@ def gather_segments_step(
             logger.info("gathered part %d of %d: frames %d-%d of %d", part_info["part"], len(parts), first + 1,
                         first + int(array.shape[0]), n_frames)
     tables.write_json(merge_part_infos(infos), info)
+
+
+def _move_whole_part(
+    normalized: PathLike, image: PathLike, part: PathLike, part_info: PathLike, labels: PathLike, info: PathLike
+) -> None:
+    """The gather of a single part: :func:`segment_frames_step` wrote it as the finished label image, so
+    it is renamed into place (no frame is read or written again) once its ``image-label`` source names
+    the image from there.  ``segmentation.json`` is written first: a job killed between the two leaves
+    the part where it was, and its rerun moves it."""
+    record = tables.read_json(part_info)
+    norm = omezarr.open_zarr_array(normalized)
+    n_frames, frame_shape = int(norm.shape[0]), tuple(int(n) for n in norm.shape[2:])
+    labels_store, part_store = omezarr.store_path(labels), omezarr.store_path(part)
+    found = omezarr.open_ome_image(part_store).data
+    _check_part(0, 1, record, found, n_frames, frame_shape, part_info, part)
+    tables.write_json({k: v for k, v in record.items() if k not in PART_KEYS or k == "n_frames"}, info)
+    omezarr.move_label_image(part_store, labels_store, image)
+    logger.info("gathered part 1 of 1: frames 1-%d of %d, moved into place", n_frames, n_frames)
 
 
 def _check_part(
