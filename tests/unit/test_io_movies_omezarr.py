@@ -163,8 +163,11 @@ def _unsupported_version(meta: dict) -> None:
      r"level 'missing' \(the first dataset of multiscales\) not found"),
     (lambda m: m["multiscales"][0]["axes"][0].update(unit="fortnight"),
      r"unknown OME-Zarr time unit 'fortnight' \(unit of axis 't' in"),
-    (lambda m: m.update(plate={"rows": []}) or m.pop("multiscales"), r"not an OME-Zarr image: a plate \(HCS\)"),
-], ids=["no-multiscales", "version", "no-axes", "missing-level", "unknown-unit", "plate"])
+    (lambda m: m.update(plate={"rows": []}) or m.pop("multiscales"),
+     r"an OME-Zarr plate whose 'wells' \((\.zattrs|zarr\.json)\) do not list the wells' paths"),
+    (lambda m: m.update(well={"images": [{}]}) or m.pop("multiscales"),
+     r"an OME-Zarr well whose 'images' \((\.zattrs|zarr\.json)\) do not list its fields' paths"),
+], ids=["no-multiscales", "version", "no-axes", "missing-level", "unknown-unit", "plate", "well"])
 def test_header_errors_name_the_file_and_problem(tmp_path: Path, fmt: FormatV04, change: object, message: str) -> None:
     path = write_ngff(tmp_path / "bad.ome.zarr", movie((2, 3, 16, 16)), "tcyx", fmt, {"t": 1, "c": 1, "y": 1, "x": 1},
                       {"t": "minute", "y": "micrometer", "x": "micrometer"})

@@ -153,7 +153,8 @@ class SampleRow(BaseModel):
     positions: str | None = Field(
         None,
         description="For a file of several positions (an OME-TIFF's OME Images, a CZI, ND2 or LIF file's scenes, the "
-        "images of an OME-Zarr bioformats2raw layout): "
+        "images of an OME-Zarr bioformats2raw layout, the fields of an OME-Zarr plate's wells or of one well, named "
+        "<row><column>_<field> such as B03_0): "
         "'all', or a comma-separated list of positions, each its 0-based index or its name in the file. Before any "
         "job runs, the row becomes one sample per position, named <sample>_<position's name> (its index where the "
         "file names none), each reading that position only; a ground_truth belongs to one position, so a row with "

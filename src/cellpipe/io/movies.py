@@ -16,9 +16,9 @@ version, no axes, a missing level), a vendor file whose bioio plugin is not inst
 open (cut short, corrupt) or that holds several scenes (positions) when no ``scene`` is named.
 
 A file of several positions (an OME-TIFF's OME Images, a CZI, ND2 or LIF file's scenes, the images of an OME-Zarr
-bioformats2raw layout) is listed with :func:`list_scenes`, and one position is read by passing its 0-based index
-as ``scene`` to :func:`inspect_movie`, :func:`open_movie` or :func:`read_movie`: that position only, with its own
-size, pixel size, channel names and name.
+bioformats2raw layout, the fields of an OME-Zarr plate's wells or of one well) is listed with :func:`list_scenes`,
+and one position is read by passing its 0-based index as ``scene`` to :func:`inspect_movie`, :func:`open_movie` or
+:func:`read_movie`: that position only, with its own size, pixel size, channel names and name.
 
 A movie with a Z axis of several planes is refused unless the caller allows it
 (``allow_z``, from ``ingest.z_projection``); :func:`open_movie` then reads one
@@ -775,24 +775,103 @@ def _bioformats2raw_series(path: Path) -> list[tuple[str, str]] | None:
     return list(zip(paths, names, strict=True))
 
 
-def _ngff_scene(path: Path, scene: int | None) -> tuple[Path, str | None]:
-    """The OME-Zarr image to read at ``path`` and its name: position ``scene`` (0-based) of a bioformats2raw layout
-    (:func:`_bioformats2raw_series`), the layout's only image, or ``path`` itself (scene 0 or None)."""
+def _ngff_column_label(name: str) -> str:
+    """A plate column's name as it goes into a position's name: a number with two digits at least (``3`` -> ``03``),
+    so that the wells of a plate sort as a plate reader lists them; any other name as it is."""
+    return f"{int(name):02d}" if name.isdigit() else name
+
+
+def _ngff_well_fields(well: Path, label: str) -> list[tuple[str, str]] | None:
+    """The images (fields) of the OME-Zarr well group ``well`` (its ``well.images``), as (path below ``well``, name),
+    the name ``<label>_<field index>`` (0-based, in the order of the well's list; the field index alone when
+    ``label`` is ''); None when ``well`` is no well group."""
+    meta, meta_name = _ngff_metadata(well)
+    described = meta.get("well")
+    if not isinstance(described, dict):
+        return None
+    images = described.get("images")
+    if not isinstance(images, list) or not all(isinstance(i, dict) and "path" in i for i in images):
+        raise MovieError(f"{well}: an OME-Zarr well whose 'images' ({meta_name}) do not list its fields' paths")
+    prefix = f"{label}_" if label else ""
+    return [(str(image["path"]), f"{prefix}{index}") for index, image in enumerate(images)]
+
+
+def _ngff_plate_fields(path: Path) -> list[tuple[str, str]] | None:
+    """The fields of every well of the OME-Zarr plate (HCS) at ``path``, as (path in the store, name) in the order of
+    the plate's ``wells`` and of each well's ``images``; None when ``path`` is no plate.
+
+    A field is named by its well's row and column names and its index in the well (``B03_0``: row ``B``, column
+    ``3``, first field; a numeric column gets two digits).  Only metadata are read: the plate's, then each well's.
+    """
+    meta, meta_name = _ngff_metadata(path)
+    plate = meta.get("plate")
+    if not isinstance(plate, dict):
+        return None
+    wells = plate.get("wells")
+    if not isinstance(wells, list) or not all(isinstance(w, dict) and "path" in w for w in wells):
+        raise MovieError(f"{path}: an OME-Zarr plate whose 'wells' ({meta_name}) do not list the wells' paths")
+    rows = [str(r.get("name", "")) if isinstance(r, dict) else "" for r in plate.get("rows") or []]
+    columns = [str(c.get("name", "")) if isinstance(c, dict) else "" for c in plate.get("columns") or []]
+    fields: list[tuple[str, str]] = []
+    for well in wells:
+        well_path = str(well["path"])
+        row_name, _, column_name = well_path.rpartition("/")  # NGFF: <row>/<column>
+        row_index, column_index = well.get("rowIndex"), well.get("columnIndex")
+        if isinstance(row_index, int) and 0 <= row_index < len(rows) and rows[row_index]:
+            row_name = rows[row_index]
+        if isinstance(column_index, int) and 0 <= column_index < len(columns) and columns[column_index]:
+            column_name = columns[column_index]
+        in_well = _ngff_well_fields(path / well_path, f"{row_name}{_ngff_column_label(column_name)}")
+        if in_well is None:
+            raise MovieError(f"{path}: well {well_path!r} of the OME-Zarr plate is no well group (no 'well' metadata)")
+        fields += [(f"{well_path}/{field_path}", name) for field_path, name in in_well]
+    if not fields:
+        raise MovieError(f"{path}: an OME-Zarr plate with no fields (images) in its wells ({meta_name})")
+    return fields
+
+
+def _ngff_positions(path: Path) -> tuple[list[tuple[str, str]], str] | None:
+    """The positions of an OME-Zarr store that holds several images, as (path in the store, name) in order, and what
+    holds them (said in errors); None for a store that is one image.
+
+    Positions are the images of a bioformats2raw layout (:func:`_bioformats2raw_series`), the fields of every
+    well of a plate (:func:`_ngff_plate_fields`), or the fields of one well group, named ``<row><column>_<field>``
+    when the well lies in a plate (its folder ``<row>/<column>`` below the plate's), else by field index.
+    """
     series = _bioformats2raw_series(path)
-    if series is None:
+    if series is not None:
+        return series, "bioformats2raw layout"
+    fields = _ngff_plate_fields(path)
+    if fields is not None:
+        return fields, "OME-Zarr plate"
+    in_plate = "plate" in _ngff_metadata(path.parent.parent)[0]
+    fields = _ngff_well_fields(path, f"{path.parent.name}{_ngff_column_label(path.name)}" if in_plate else "")
+    if fields is not None:
+        if not fields:
+            raise MovieError(f"{path}: an OME-Zarr well with no fields (images)")
+        return fields, "OME-Zarr well"
+    return None
+
+
+def _ngff_scene(path: Path, scene: int | None) -> tuple[Path, str | None]:
+    """The OME-Zarr image to read at ``path`` and its name: position ``scene`` (0-based) of a store of several images
+    (:func:`_ngff_positions`), such a store's only image, or ``path`` itself (scene 0 or None)."""
+    found = _ngff_positions(path)
+    if found is None:
         _only_scene_zero(path, "ome-zarr", scene)
         return path, None
+    positions, holder = found
     if scene is None:
-        if len(series) != 1:
-            named = [n for _, n in series if n]
-            names = f" ({', '.join(repr(n) for n in named)})" if named else ""
-            raise MovieError(f"{path}: {len(series)} images (positions){names} in one bioformats2raw layout; "
-                             f"{POSITIONS_HINT}")
-        return path / series[0][0], None
-    if not 0 <= scene < len(series):
-        raise MovieError(f"{path}: no position {scene}: the bioformats2raw layout holds {len(series)} image(s) "
-                         f"(0 to {len(series) - 1})")
-    return path / series[scene][0], series[scene][1] or None
+        if len(positions) != 1:
+            named = [n for _, n in positions if n]
+            shown = ", ".join(repr(n) for n in named[:10]) + (", ..." if len(named) > 10 else "")
+            names = f" ({shown})" if named else ""
+            raise MovieError(f"{path}: {len(positions)} images (positions){names} in one {holder}; {POSITIONS_HINT}")
+        return path / positions[0][0], None
+    if not 0 <= scene < len(positions):
+        raise MovieError(f"{path}: no position {scene}: the {holder} holds {len(positions)} image(s) "
+                         f"(0 to {len(positions) - 1})")
+    return path / positions[scene][0], positions[scene][1] or None
 
 
 def _ngff_scale(transforms: Any) -> list[float] | None:
@@ -815,9 +894,7 @@ def _ngff_image(path: Path, axes: str | None, allow_z: bool) -> _NgffImage:
     meta, meta_name = _ngff_metadata(path)
     multiscales = meta.get("multiscales")
     if not isinstance(multiscales, list) or not multiscales or not isinstance(multiscales[0], dict):
-        what = "a plate (HCS): give one well's image (<row>/<column>/<field>)" if "plate" in meta else (
-            "a well: give one of its images (<field>)" if "well" in meta else "no 'multiscales' in its metadata")
-        raise MovieError(f"{path}: not an OME-Zarr image: {what} ({meta_name})")
+        raise MovieError(f"{path}: not an OME-Zarr image: no 'multiscales' in its metadata ({meta_name})")
     ms = multiscales[0]
     version = meta.get("version", ms.get("version"))  # 0.5: next to multiscales; 0.4: inside it
     if str(version) not in NGFF_VERSIONS:
@@ -1091,8 +1168,9 @@ def list_scenes(path: PathLike, fmt: MovieFormat = "auto") -> list[str]:
     """The scenes (positions) of a movie file, from its headers: one name per scene, in order ('' where the file
     names none).  One ``['']`` for a file of one position, a CTC folder and an OME-Zarr image.
 
-    Positions are an OME-TIFF's OME Images of one kind (:func:`tiff_positions`) and a CZI, ND2 or LIF file's
-    scenes (a CZI's counted in its subblock directory too, as :func:`_vendor_image` does).
+    Positions are an OME-TIFF's OME Images of one kind (:func:`tiff_positions`), a CZI, ND2 or LIF file's
+    scenes (a CZI's counted in its subblock directory too, as :func:`_vendor_image` does) and the images of an
+    OME-Zarr bioformats2raw layout, plate or well (:func:`_ngff_positions`, from metadata only).
 
     Raises:
         MovieError: as :func:`inspect_movie`, for a file that cannot be opened.
@@ -1100,8 +1178,8 @@ def list_scenes(path: PathLike, fmt: MovieFormat = "auto") -> list[str]:
     path = Path(path)
     checked = _checked_format(path, fmt)
     if checked == "ome-zarr":
-        series = _bioformats2raw_series(path)
-        return [name for _, name in series] if series is not None else [""]
+        found = _ngff_positions(path)
+        return [name for _, name in found[0]] if found is not None else [""]
     if checked == "ctc":
         return [""]
     if checked in VENDOR_FORMATS:
@@ -1299,8 +1377,8 @@ def open_movie(
     if checked == "ctc":
         _only_scene_zero(path, checked, scene)
     if checked == "ome-zarr":
-        # a position of a bioformats2raw layout is read from its image; the checksum is of the whole store, the
-        # movie the sample sheet names
+        # a position of a bioformats2raw layout, plate or well is read from its image; the checksum is of the whole
+        # store, the movie the sample sheet names
         image_path, image_name = _ngff_scene(path, scene)
         ngff = _ngff_image(image_path, axes, allow_z)
         header, level = ngff.header, ngff.level
