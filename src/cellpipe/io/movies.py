@@ -1,5 +1,5 @@
-"""Reading raw movies (TIFF stacks, OME-TIFF, CTC folders, OME-Zarr images, and Zeiss CZI, Nikon ND2 and Leica LIF
-files through bioio's reader plugins) into (T, C, Y, X).
+"""Reading raw movies (TIFF stacks, OME-TIFF (multi-file too), Micro-Manager dataset folders, CTC folders, OME-Zarr
+images, and Zeiss CZI, Nikon ND2 and Leica LIF files through bioio's reader plugins) into (T, C, Y, X).
 
 The physical metadata found in the file (pixel size in µm, frame interval in
 minutes, channel names) is returned with the pixels so the ingest step can
@@ -16,7 +16,8 @@ version, no axes, a missing level), a vendor file whose bioio plugin is not inst
 open (cut short, corrupt) or that holds several scenes (positions) when no ``scene`` is named.
 
 A file of several positions (an OME-TIFF's OME Images, a CZI, ND2 or LIF file's scenes, the images of an OME-Zarr
-bioformats2raw layout, the fields of an OME-Zarr plate's wells or of one well) is listed with :func:`list_scenes`,
+bioformats2raw layout, the fields of an OME-Zarr plate's wells or of one well, the position files of a Micro-Manager
+folder) is listed with :func:`list_scenes`,
 and one position is read by passing its 0-based index as ``scene`` to :func:`inspect_movie`, :func:`open_movie` or
 :func:`read_movie`: that position only, with its own size, pixel size, channel names and name.
 
@@ -37,6 +38,7 @@ import json
 import logging
 import operator
 import os
+import re
 import struct
 import uuid
 import warnings
@@ -52,7 +54,7 @@ import tifffile
 logger = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
-MovieFormat = Literal["auto", "tiff", "ome-tiff", "ctc", "ome-zarr", "czi", "nd2", "lif"]
+MovieFormat = Literal["auto", "tiff", "ome-tiff", "ctc", "ome-zarr", "czi", "nd2", "lif", "micromanager"]
 
 _SI_PREFIXES = {"y": 1e-24, "z": 1e-21, "a": 1e-18, "f": 1e-15, "p": 1e-12, "n": 1e-9, "µ": 1e-6, "m": 1e-3,
                 "c": 1e-2, "d": 1e-1, "": 1.0, "da": 1e1, "h": 1e2, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
@@ -217,15 +219,87 @@ class FileMetadata:
     channel_names: tuple[str, ...] = ()
 
 
+_MM_FILE = re.compile(r"^(?P<prefix>.+)_MMStack_(?P<label>.+)\.ome\.tiff?$", re.IGNORECASE)
+"""A file of a Micro-Manager 2 dataset: ``<prefix>_MMStack_<position label>.ome.tif``; a position's series continues
+in ``<prefix>_MMStack_<label>_1.ome.tif``, ``_2``, ... (Micro-Manager starts a new file at 4 GB)."""
+_MM_CONTINUATION = re.compile(r"^(?P<first>.+)_\d+(?P<ending>\.ome\.tiff?)$", re.IGNORECASE)
+
+
+def _natural_key(text: str) -> list[object]:
+    """Sorts ``Pos2`` before ``Pos10``: runs of digits compare as numbers."""
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", text)]
+
+
+def mm_positions(folder: Path) -> list[tuple[Path, str]]:
+    """The positions of a Micro-Manager dataset folder, one per ``<prefix>_MMStack_<label>.ome.tif`` file that is the
+    first of its position (a file whose name less a ``_<n>`` before ``.ome.tif`` is in the folder too is a later part
+    of that position's series, read through the first file's OME-XML), as (file, label) in the labels' natural order
+    (``Pos2`` before ``Pos10``).  Only the folder's listing is read.
+
+    Raises:
+        MovieError: no such file in the folder, or files of several acquisitions (prefixes) in it.
+    """
+    found = {f.name: match for f in folder.iterdir() if (match := _MM_FILE.match(f.name)) and f.is_file()}
+    firsts = []
+    for name, match in found.items():
+        later = _MM_CONTINUATION.match(name)
+        if later and f"{later['first']}{later['ending']}" in found:
+            continue
+        firsts.append(match)
+    if not firsts:
+        raise MovieError(f"{folder}: no Micro-Manager files (<prefix>_MMStack_<position>.ome.tif) in the folder")
+    prefixes = sorted({m["prefix"] for m in firsts})
+    if len(prefixes) > 1:
+        raise MovieError(f"{folder}: Micro-Manager files of {len(prefixes)} acquisitions ({', '.join(map(repr, prefixes))}) "
+                         "in one folder; give each acquisition a folder of its own")
+    firsts.sort(key=lambda m: _natural_key(m["label"]))
+    return [(folder / m.string, m["label"]) for m in firsts]
+
+
+def _mm_position_file(folder: Path, scene: int | None) -> tuple[Path, str, int | None]:
+    """The file of position ``scene`` (0-based; None: the dataset's only position) of a Micro-Manager folder
+    (:func:`mm_positions`), its label, and the position in that file to read it as (``scene`` of
+    :func:`inspect_tiff`): None when the file's OME-XML describes one position, else the OME Image whose first
+    plane lies in that file (Micro-Manager may describe every position of the dataset in each file's OME-XML)."""
+    positions = mm_positions(folder)
+    if scene is None:
+        if len(positions) != 1:
+            labels = ", ".join(repr(label) for _, label in positions[:10]) + (", ..." if len(positions) > 10 else "")
+            raise MovieError(f"{folder}: {len(positions)} Micro-Manager positions ({labels}) in one dataset folder; "
+                             f"{POSITIONS_HINT}")
+        scene = 0
+    if not 0 <= scene < len(positions):
+        raise MovieError(f"{folder}: no position {scene}: the Micro-Manager dataset holds {len(positions)} position(s) "
+                         f"(0 to {len(positions) - 1})")
+    file, label = positions[scene]
+    try:
+        with open_tiff(file) as tif:
+            indices = tiff_positions(tif)
+            if len(indices) < 2:
+                return file, label, None
+            own = [k for k, i in enumerate(indices)
+                   if (first := next((page for page in tif.series[i].pages if page is not None), None)) is not None
+                   and first.parent is tif]
+    except MovieError:
+        raise
+    except Exception as exc:  # a corrupt header can make tifffile fail in many ways
+        raise MovieError(f"{file}: not a readable TIFF ({_one_line(exc)})") from None
+    if len(own) != 1:
+        raise MovieError(f"{file}: its OME-XML describes {len(indices)} positions, {len(own)} of them stored in this "
+                         f"file: cannot tell which is position {label!r}")
+    return file, label, own[0]
+
+
 def detect_format(path: PathLike) -> MovieFormat:
     """Guess the format from the path: a folder holding Zarr metadata (``.zattrs``, ``zarr.json``, ...) or
-    named ``.zarr`` is OME-Zarr, another folder a CTC folder, ``.ome.tif(f)`` OME-TIFF, ``.tif(f)`` TIFF."""
+    named ``.zarr`` is OME-Zarr, a folder holding ``<prefix>_MMStack_<position>.ome.tif`` files a Micro-Manager
+    dataset, another folder a CTC folder, ``.ome.tif(f)`` OME-TIFF, ``.tif(f)`` TIFF."""
     p = Path(path)
     name = p.name.lower()
     if name.endswith(".zarr") or (p.is_dir() and any((p / marker).exists() for marker in _ZARR_MARKERS)):
         return "ome-zarr"
     if p.is_dir():
-        return "ctc"
+        return "micromanager" if any(_MM_FILE.match(f.name) for f in p.iterdir()) else "ctc"
     if name.endswith((".ome.tif", ".ome.tiff")):
         return "ome-tiff"
     if name.endswith((".tif", ".tiff")):
@@ -442,6 +516,17 @@ def _one_line(exc: BaseException | str) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+def open_tiff(source: PathLike | io.BufferedReader) -> tifffile.TiffFile:
+    """A TIFF opened for cellpipe: as tifffile opens it, except that a Micro-Manager file is read through its OME-XML.
+
+    tifffile reads a Micro-Manager stack (``is_mmstack``) from Micro-Manager's own index map, as one series over
+    every ``<prefix>_MMStack_*`` file of the folder with the positions as an axis of their own (``R``); its OME-XML
+    gives each position as an OME Image instead, as every other OME-TIFF, with its pixel size, interval and channel
+    names, and its planes in the files its ``TiffData`` name.
+    """
+    return tifffile.TiffFile(source, is_mmstack=False)
+
+
 class _TiffComplaints(logging.Handler):
     """Collects what tifffile logs about offsets past the end of a file while a header is parsed.
 
@@ -487,7 +572,7 @@ def open_tiff_header(
                              f"(0 to {len(positions) - 1})")
         return positions[scene][:4]
     try:
-        with _TiffComplaints() as complaints, tifffile.TiffFile(path) as tif:
+        with _TiffComplaints() as complaints, open_tiff(path) as tif:
             index = tiff_series_of_scene(tif, path, scene)
             series = tif.series[index]
             _check_not_truncated(tif, path, series)
@@ -513,7 +598,7 @@ def _tiff_position_headers(
     every series (and an OME-TIFF's XML) at each opening, which would make a file of N positions cost N² series."""
     path = Path(path_text)
     try:
-        with _TiffComplaints() as complaints, tifffile.TiffFile(path) as tif:
+        with _TiffComplaints() as complaints, open_tiff(path) as tif:
             indices = tiff_positions(tif)
             series = [tif.series[i] for i in indices]
             _check_not_truncated(tif, path, *series)
@@ -585,12 +670,32 @@ def _check_one_position(tif: tifffile.TiffFile, path: Path) -> None:
     raise MovieError(f"{path}: {len(positions)} positions{named} in one file{of_all}; {POSITIONS_HINT}")
 
 
+def _check_ome_files(tif: tifffile.TiffFile, path: Path) -> None:
+    """Refuse an OME-TIFF whose OME-XML puts planes in other files (a multi-file dataset, such as a Micro-Manager
+    position split over ``..._1.ome.tif``) that are not beside it: tifffile would read their planes as zeros."""
+    xml = tif.ome_metadata if tif.is_ome else None
+    if not xml or "FileName" not in xml:
+        return
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError:
+        return  # tifffile reads no OME series from it either
+    names = {e.get("FileName", "") for e in root.iter() if e.tag.rsplit("}", 1)[-1] == "UUID"} - {""}
+    missing = sorted(name for name in names if not (path.parent / name).is_file())
+    if missing:
+        shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
+        raise MovieError(f"{path}: its OME-XML puts planes in {len(missing)} file(s) not in its folder ({shown}); "
+                         "a multi-file OME-TIFF is read with all its files beside the first")
+
+
 def _check_not_truncated(tif: tifffile.TiffFile, path: Path, *checked: tifffile.TiffPageSeries) -> None:
-    """Refuse a TIFF whose series (those ``checked``) lack pages or whose image data runs past the end of the file.
+    """Refuse a TIFF whose series (those ``checked``) lack pages or whose image data runs past the end of the file,
+    or that names other files of its planes that are missing (:func:`_check_ome_files`).
 
     Only headers are read: every page's data offsets and byte counts, once, and the pages each series
     needs (a file cut short loses the pages, or the image data, after the cut).
     """
+    _check_ome_files(tif, Path(path))
     size = os.path.getsize(path)
     end = max((int(s.dataoffset) + int(s.nbytes) for s in checked if s.dataoffset is not None), default=0)
     for page in tif.pages:  # the headers (IFDs) of every page; no pixels are read
@@ -1182,6 +1287,8 @@ def list_scenes(path: PathLike, fmt: MovieFormat = "auto") -> list[str]:
         return [name for _, name in found[0]] if found is not None else [""]
     if checked == "ctc":
         return [""]
+    if checked == "micromanager":
+        return [label for _, label in mm_positions(path)]
     if checked in VENDOR_FORMATS:
         vendor = VENDOR_FORMATS[checked]
         reader_class = _vendor_reader_class(path, checked)
@@ -1193,7 +1300,7 @@ def list_scenes(path: PathLike, fmt: MovieFormat = "auto") -> list[str]:
         n_scenes = max(len(names), _czi_scene_count(path) if checked == "czi" else 0)
         return names if len(names) == n_scenes else [""] * n_scenes
     try:
-        with tifffile.TiffFile(path) as tif:
+        with open_tiff(path) as tif:
             return [tif.series[i].name or "" for i in tiff_positions(tif)]
     except Exception as exc:  # a corrupt header can make tifffile fail in many ways
         raise MovieError(f"{path}: not a readable TIFF ({_one_line(exc)})") from None
@@ -1226,6 +1333,10 @@ def inspect_movie(
         return dataclasses.replace(_ngff_image(image, axes, allow_z).header, scene=scene, scene_name=name)
     if checked in VENDOR_FORMATS:
         return _vendor_image(path, checked, axes, allow_z, scene).header
+    if checked == "micromanager":
+        file, label, in_file = _mm_position_file(path, scene)
+        header = inspect_tiff(file, axes, allow_z, in_file)
+        return dataclasses.replace(header, scene=scene, scene_name=label if scene is not None else None)
     return inspect_tiff(path, axes, allow_z, scene)
 
 
@@ -1250,6 +1361,11 @@ def _checked_format(path: Path, fmt: MovieFormat) -> MovieFormat:
         return fmt
     if fmt == "ctc" and not path.is_dir():
         raise MovieError(f"{path}: format 'ctc' expects a folder of tNNN.tif frames")
+    if fmt == "micromanager":
+        if not path.is_dir():
+            raise MovieError(f"{path}: format 'micromanager' expects a Micro-Manager dataset folder "
+                             "(<prefix>_MMStack_<position>.ome.tif files; one such file alone is format 'ome-tiff')")
+        return fmt
     if fmt in VENDOR_FORMATS and path.is_dir():
         raise MovieError(f"{path}: a folder, but format {fmt!r} expects a {VENDOR_FORMATS[fmt].name} file")
     if fmt != "ctc" and path.is_dir():
@@ -1487,14 +1603,24 @@ def open_movie(
         return
     import zarr
 
-    shape, file_axes, dtype, meta = open_tiff_header(path, scene=scene)
+    folder: Path | None = None  # a Micro-Manager dataset: the folder the sample sheet names
+    folder_stamps: dict[str, tuple[int, int, int]] = {}
+    position_name = None
+    tiff_scene = scene
+    if checked == "micromanager":
+        folder = path
+        path, label, tiff_scene = _mm_position_file(folder, scene)
+        position_name = label if scene is not None else None
+        # as for an OME-Zarr store: the checksum is of the whole folder, the movie the sample sheet names
+        folder_stamps = {rel: _stamp(folder / rel) for rel in files_under(folder)} if checksum else {}
+    shape, file_axes, dtype, meta = open_tiff_header(path, scene=tiff_scene)
     with contextlib.ExitStack() as stack:
         handle = stack.enter_context(open(path, "rb"))
         before = os.fstat(handle.fileno())
         # a whole extra pass over the file: only for a caller that records it (ingest)
-        n_bytes, sha256 = sha256_of_handle(handle) if checksum else (before.st_size, "")
+        n_bytes, sha256 = sha256_of_handle(handle) if checksum and folder is None else (before.st_size, "")
         try:
-            tif = stack.enter_context(tifffile.TiffFile(handle))
+            tif = stack.enter_context(open_tiff(handle))
         except _UNREADABLE as exc:
             raise MovieError(f"{path}: not a readable TIFF ({_one_line(exc)})") from exc
 
@@ -1506,8 +1632,15 @@ def open_movie(
                 raise MovieError(f"{path}: changed while it was being read (its size or change time differ)")
             return file_description(n_bytes, sha256)
 
+        def mm_folder_checksum() -> dict[str, Any]:
+            assert folder is not None
+            described = describe_path("movie", folder)
+            if {rel: _stamp(folder / rel) for rel in files_under(folder)} != folder_stamps:
+                raise MovieError(f"{folder}: changed while it was being read (files added, removed or rewritten)")
+            return folder_description(described["files"])
+
         # level 0: the full resolution; a pyramidal series would otherwise open as a group of levels
-        index = tiff_series_of_scene(tif, path, scene)
+        index = tiff_series_of_scene(tif, path, tiff_scene)
         pages = zarr.open(tif.series[index].aszarr(level=0), mode="r")
         use_axes = _default_axes(len(shape), file_axes, axes)
         t_len, c_len, z_len, y_len, x_len = tczyx_shape(shape, use_axes, path)
@@ -1540,10 +1673,13 @@ def open_movie(
 
         logger.info("opened %s: axes %s -> TCYX %s, read frame by frame", path, use_axes, tcyx)
         lazy = LazyMovie(tcyx, dtype, read_tiff_frame, z_len, read_tiff_stack if z_len != 1 else None)
+        if folder is not None:
+            scene_name = position_name
+        else:
+            scene_name = (tif.series[index].name or None) if scene is not None else None
         yield RawMovie(lazy, use_axes, meta.pixel_size_um, meta.frame_interval_min,
-                       list(meta.channel_names), meta.pixel_size_y_um, scene=scene,
-                       scene_name=(tif.series[index].name or None) if scene is not None else None,
-                       source_checksum=tiff_checksum if checksum else None)
+                       list(meta.channel_names), meta.pixel_size_y_um, scene=scene, scene_name=scene_name,
+                       source_checksum=(mm_folder_checksum if folder is not None else tiff_checksum) if checksum else None)
 
 
 def _stamp(path: Path) -> tuple[int, int, int]:
