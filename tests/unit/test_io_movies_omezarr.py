@@ -73,7 +73,9 @@ def test_tczyx_in_nanometres_and_seconds_goes_to_the_z_projection(tmp_path: Path
     header = inspect_movie(path, allow_z=True)
     assert header.shape_tcyx == (3, 3, 16, 20) and header.z_planes == 5
     assert header.pixel_size_um == pytest.approx(0.325) and header.frame_interval_min == pytest.approx(1.5)
+    assert header.pixel_size_z_um == pytest.approx(2.0)
     with open_movie(path, allow_z=True) as raw:
+        assert raw.pixel_size_z_um == pytest.approx(2.0)
         for t in range(3):
             for c in range(3):
                 np.testing.assert_array_equal(raw.data.stack(t, c), data[t, c])

@@ -176,6 +176,8 @@ class RawMovie:
     :func:`cellpipe.io.checksums.describe_path` describes the movie (``type, bytes, sha256``, a folder's
     ``files`` too), to call once every frame has been read.  Raises :class:`MovieError` when the file
     changed while it was read or a frame was not read.  None for an array from :func:`read_movie`."""
+    pixel_size_z_um: float | None = None
+    """As :attr:`MovieHeader.pixel_size_z_um`."""
 
 
 @dataclass(frozen=True)
@@ -206,6 +208,10 @@ class MovieHeader:
     """The scene (position) read, 0-based, when one was asked for (a file of several positions); else None."""
     scene_name: str | None = None
     """That scene's own name in the file (an OME Image's ``Name``, a vendor scene's name); None when unnamed."""
+    pixel_size_z_um: float | None = None
+    """The step between z-planes (µm) the file gives (OME ``PhysicalSizeZ``, an OME-Zarr's z scale, a vendor file's
+    z pixel size, ImageJ's ``spacing``); None when it gives none.  Information only: a z-stack is projected to one
+    plane, and ingest records it with the projection."""
 
 
 @dataclass(frozen=True)
@@ -217,6 +223,8 @@ class FileMetadata:
     pixel_size_y_um: float | None = None
     frame_interval_min: float | None = None
     channel_names: tuple[str, ...] = ()
+    pixel_size_z_um: float | None = None
+    """The step between z-planes (µm)."""
 
 
 _MM_FILE = re.compile(r"^(?P<prefix>.+)_MMStack_(?P<label>.+)\.ome\.tiff?$", re.IGNORECASE)
@@ -457,13 +465,24 @@ def _ome_pixels_metadata(pixels: ET.Element | None, prefix: str, ns: dict[str, s
         size = pixels.get(f"PhysicalSize{axis}")
         unit = pixels.get(f"PhysicalSize{axis}Unit", "µm")  # the OME schema's default unit
         sizes[axis] = _in_unit(float(size), unit, OME_LENGTH_TO_UM, "length unit", f"PhysicalSize{axis}Unit", path) if size else None
+    sizes["Z"] = _information(lambda: _in_unit(float(pixels.get("PhysicalSizeZ", "")), pixels.get("PhysicalSizeZUnit", "µm"),
+                                               OME_LENGTH_TO_UM, "length unit", "PhysicalSizeZUnit", path))
     tinc = pixels.get("TimeIncrement")
     tunit = pixels.get("TimeIncrementUnit", "s")  # the OME schema's default unit
     dt = _in_unit(float(tinc), tunit, OME_TIME_TO_MIN, "time unit", "TimeIncrementUnit", path) if tinc else None
     names = tuple(c.get("Name") or f"ch{i}" for i, c in enumerate(pixels.findall(f"{prefix}Channel", ns)))
     # A file that gives the x size only is taken as square pixels, as OME readers (Fiji, napari) do.
     px_y = sizes["Y"] if sizes["Y"] is not None else sizes["X"]
-    return FileMetadata(sizes["X"], px_y if sizes["X"] is not None else None, dt, names)
+    return FileMetadata(sizes["X"], px_y if sizes["X"] is not None else None, dt, names, sizes["Z"])
+
+
+def _information(read: Callable[[], float | None]) -> float | None:
+    """A metadata value kept as information only (the z-step of a movie projected to 2-D): None where the file's
+    value or unit cannot be read, which refuses no movie that reads otherwise."""
+    try:
+        return read()
+    except (MovieError, TypeError, ValueError):
+        return None
 
 
 def _imagej_metadata(tif: tifffile.TiffFile, path: PathLike) -> FileMetadata:
@@ -483,7 +502,10 @@ def _imagej_metadata(tif: tifffile.TiffFile, path: PathLike) -> FileMetadata:
         # ImageJ's own default time unit is seconds ('sec'), so a missing tunit means seconds.
         dt = _in_unit(float(meta["finterval"]), str(meta.get("tunit", "sec")), IMAGEJ_TIME_TO_MIN, "ImageJ time unit",
                       "tunit", path)
-    return FileMetadata(sizes["X"], px_y if sizes["X"] is not None else None, dt, _imagej_channel_names(meta))
+    # ImageJ's z-step (Image > Properties, "Voxel depth") is in the same unit as the pixel width
+    spacing = meta.get("spacing")
+    z_step = _information(lambda: _in_unit(float(spacing), unit, IMAGEJ_LENGTH_TO_UM, "ImageJ length unit", "unit", path))
+    return FileMetadata(sizes["X"], px_y if sizes["X"] is not None else None, dt, _imagej_channel_names(meta), z_step)
 
 
 def _imagej_channel_names(meta: dict[str, Any]) -> tuple[str, ...]:
@@ -764,7 +786,7 @@ def inspect_tiff(path: PathLike, axes: str | None = None, allow_z: bool = False,
         raise MovieError(z_stack_refusal(path, z))
     return MovieHeader((t, c, y, x), dtype, use_axes, meta.pixel_size_um, meta.frame_interval_min,
                        meta.channel_names, meta.pixel_size_y_um, z_planes=z, scene=scene,
-                       scene_name=_tiff_scene_name(path, scene))
+                       scene_name=_tiff_scene_name(path, scene), pixel_size_z_um=meta.pixel_size_z_um)
 
 
 def _tiff_scene_name(path: Path, scene: int | None) -> str | None:
@@ -1033,13 +1055,16 @@ def _ngff_image(path: Path, axes: str | None, allow_z: bool) -> _NgffImage:
     for i, entry in enumerate(file_axes):
         unit = entry.get("unit") if isinstance(entry, dict) else None
         name = names[i].lower()
-        if name not in ("t", "y", "x") or unit is None or len(scale) != len(names):
+        if name not in ("t", "z", "y", "x") or unit is None or len(scale) != len(names):
             continue
         unit = NGFF_UNIT_SYMBOLS.get(str(unit), str(unit))
         where = f"unit of axis {names[i]!r} in {meta_name}"
         value = scale[i] * (overall[i] if len(overall) == len(names) else 1.0)
         if name == "t":
             sizes[name] = _in_unit(value, unit, OME_TIME_TO_MIN, "OME-Zarr time unit", where, path)
+        elif name == "z":
+            sizes[name] = _information(
+                lambda v=value, u=unit, w=where: _in_unit(v, u, OME_LENGTH_TO_UM, "OME-Zarr length unit", w, path))
         else:
             sizes[name] = _in_unit(value, unit, OME_LENGTH_TO_UM, "OME-Zarr length unit", where, path)
     omero = meta.get("omero") if isinstance(meta.get("omero"), dict) else {}
@@ -1049,7 +1074,7 @@ def _ngff_image(path: Path, axes: str | None, allow_z: bool) -> _NgffImage:
     channel_names = tuple(str(label) for label in labels) if len(labels) == c and all(labels) else ()
     pixel_x = sizes.get("x") or sizes.get("y")
     header = MovieHeader((t, c, y, x), np.dtype(level.dtype), use_axes, pixel_x, sizes.get("t"), channel_names,
-                         sizes.get("y") or pixel_x, z_planes=z)
+                         sizes.get("y") or pixel_x, z_planes=z, pixel_size_z_um=sizes.get("z"))
     return _NgffImage(header, level)
 
 
@@ -1265,7 +1290,7 @@ def _vendor_image(path: Path, fmt: str, axes: str | None, allow_z: bool, scene: 
     channel_names = tuple(names) if len(names) == c and all(names) and len(set(names)) == c else ()
     header = MovieHeader((t, c, y, x), np.dtype(data.dtype), "TCZYX", pixel_x or pixel_y, interval, channel_names,
                          pixel_y or pixel_x, z_planes=z, frame_interval_from=interval_from, scene=scene,
-                         scene_name=scene_name or None)
+                         scene_name=scene_name or None, pixel_size_z_um=_positive(sizes.Z))
     return _VendorImage(header, data)
 
 
@@ -1389,7 +1414,8 @@ def read_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = Non
             raise MovieError(f"{path}: pixels could not be read ({_one_line(exc)})") from exc
     logger.info("read %s: TCYX %s", path, data.shape)
     return RawMovie(data, movie.source_axes, movie.pixel_size_um, movie.frame_interval_min, list(movie.channel_names),
-                    movie.pixel_size_y_um, movie.frame_interval_from, movie.scene, movie.scene_name)
+                    movie.pixel_size_y_um, movie.frame_interval_from, movie.scene, movie.scene_name,
+                    pixel_size_z_um=movie.pixel_size_z_um)
 
 
 class LazyMovie:
@@ -1524,7 +1550,7 @@ def open_movie(
                          (lambda t, c: read_zarr_block(t, c)[0]) if header.z_planes != 1 else None)
         yield RawMovie(lazy, header.source_axes, header.pixel_size_um, header.frame_interval_min,
                        list(header.channel_names), header.pixel_size_y_um, scene=scene, scene_name=image_name,
-                       source_checksum=zarr_checksum if checksum else None)
+                       source_checksum=zarr_checksum if checksum else None, pixel_size_z_um=header.pixel_size_z_um)
         return
     if checked in VENDOR_FORMATS:
         vendor = _vendor_image(path, checked, axes, allow_z, scene)
@@ -1569,7 +1595,8 @@ def open_movie(
                              (lambda t, c: read_vendor((t, c))) if header.z_planes != 1 else None)
             yield RawMovie(lazy, header.source_axes, header.pixel_size_um, header.frame_interval_min,
                            list(header.channel_names), header.pixel_size_y_um, header.frame_interval_from,
-                           header.scene, header.scene_name, source_checksum=vendor_checksum if checksum else None)
+                           header.scene, header.scene_name, source_checksum=vendor_checksum if checksum else None,
+                           pixel_size_z_um=header.pixel_size_z_um)
         return
     if checked == "ctc":
         header = inspect_ctc_folder(path)
@@ -1679,7 +1706,8 @@ def open_movie(
             scene_name = (tif.series[index].name or None) if scene is not None else None
         yield RawMovie(lazy, use_axes, meta.pixel_size_um, meta.frame_interval_min,
                        list(meta.channel_names), meta.pixel_size_y_um, scene=scene, scene_name=scene_name,
-                       source_checksum=(mm_folder_checksum if folder is not None else tiff_checksum) if checksum else None)
+                       source_checksum=(mm_folder_checksum if folder is not None else tiff_checksum) if checksum else None,
+                       pixel_size_z_um=meta.pixel_size_z_um)
 
 
 def _stamp(path: Path) -> tuple[int, int, int]:
