@@ -46,7 +46,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import tifffile
@@ -54,6 +54,7 @@ import tifffile
 logger = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
+_T = TypeVar("_T")
 MovieFormat = Literal["auto", "tiff", "ome-tiff", "ctc", "ome-zarr", "czi", "nd2", "lif", "micromanager"]
 
 _SI_PREFIXES = {"y": 1e-24, "z": 1e-21, "a": 1e-18, "f": 1e-15, "p": 1e-12, "n": 1e-9, "µ": 1e-6, "m": 1e-3,
@@ -280,20 +281,19 @@ def _mm_position_file(folder: Path, scene: int | None) -> tuple[Path, str, int |
         raise MovieError(f"{folder}: no position {scene}: the Micro-Manager dataset holds {len(positions)} position(s) "
                          f"(0 to {len(positions) - 1})")
     file, label = positions[scene]
-    try:
-        with open_tiff(file) as tif:
-            indices = tiff_positions(tif)
-            if len(indices) < 2:
-                return file, label, None
-            own = [k for k, i in enumerate(indices)
-                   if (first := next((page for page in tif.series[i].pages if page is not None), None)) is not None
-                   and first.parent is tif]
-    except MovieError:
-        raise
-    except Exception as exc:  # a corrupt header can make tifffile fail in many ways
-        raise MovieError(f"{file}: not a readable TIFF ({_one_line(exc)})") from None
+
+    def stored_here(tif: tifffile.TiffFile) -> tuple[int, list[int]]:
+        indices = tiff_positions(tif)
+        own = [k for k, i in enumerate(indices)
+               if (first := next((page for page in tif.series[i].pages if page is not None), None)) is not None
+               and first.parent is tif]
+        return len(indices), own
+
+    n_positions, own = _read_tiff_headers(file, stored_here)
+    if n_positions < 2:
+        return file, label, None
     if len(own) != 1:
-        raise MovieError(f"{file}: its OME-XML describes {len(indices)} positions, {len(own)} of them stored in this "
+        raise MovieError(f"{file}: its OME-XML describes {n_positions} positions, {len(own)} of them stored in this "
                          f"file: cannot tell which is position {label!r}")
     return file, label, own[0]
 
@@ -593,21 +593,34 @@ def open_tiff_header(
             raise MovieError(f"{path}: no position {scene}: the file holds {len(positions)} position(s) "
                              f"(0 to {len(positions) - 1})")
         return positions[scene][:4]
+
+    def first_series(tif: tifffile.TiffFile) -> tuple[tuple[int, ...], str, np.dtype, FileMetadata]:
+        index = tiff_series_of_scene(tif, path, scene)
+        series = tif.series[index]
+        _check_not_truncated(tif, path, series)
+        shape, axes = _series_layout(series, bool(tif.is_ome or tif.is_imagej))
+        return shape, axes, np.dtype(series.dtype), _tiff_metadata(tif, path, index) if metadata else FileMetadata()
+
+    return _read_tiff_headers(Path(path), first_series)
+
+
+def _read_tiff_headers(path: Path, read: Callable[[tifffile.TiffFile], _T]) -> _T:
+    """``read`` of the TIFF at ``path`` opened (:func:`open_tiff`), its headers checked as they are parsed.
+
+    Raises:
+        MovieError: what ``read`` raises; anything else tifffile raises on a corrupt header, as not a readable TIFF;
+            offsets past the end of the file that tifffile only logs (:class:`_TiffComplaints`), as truncated.
+    """
     try:
         with _TiffComplaints() as complaints, open_tiff(path) as tif:
-            index = tiff_series_of_scene(tif, path, scene)
-            series = tif.series[index]
-            _check_not_truncated(tif, path, series)
-            shape, axes = _series_layout(series, bool(tif.is_ome or tif.is_imagej))
-            dtype = np.dtype(series.dtype)
-            found = _tiff_metadata(tif, path, index) if metadata else FileMetadata()
+            result = read(tif)
     except MovieError:
         raise
     except Exception as exc:  # a corrupt header can make tifffile fail in many ways
         raise MovieError(f"{path}: not a readable TIFF ({_one_line(exc)})") from None
     if complaints.messages:
         raise MovieError(f"{path}: truncated or corrupt TIFF: offsets past the end of the file ({_one_line(complaints.messages[0])})")
-    return shape, axes, dtype, found
+    return result
 
 
 @functools.lru_cache(maxsize=4)
@@ -619,27 +632,22 @@ def _tiff_position_headers(
     and change time) stays: the sample sheet check asks for each position of a file in turn, and tifffile parses
     every series (and an OME-TIFF's XML) at each opening, which would make a file of N positions cost N² series."""
     path = Path(path_text)
-    try:
-        with _TiffComplaints() as complaints, open_tiff(path) as tif:
-            indices = tiff_positions(tif)
-            series = [tif.series[i] for i in indices]
-            _check_not_truncated(tif, path, *series)
-            declared = bool(tif.is_ome or tif.is_imagej)
-            if not metadata:
-                metas = [FileMetadata()] * len(series)
-            elif tif.is_ome and tif.ome_metadata:
-                metas = _ome_images_metadata(tif.ome_metadata, path, indices)
-            else:
-                metas = [_tiff_metadata(tif, path, i) for i in indices]
-            headers = tuple((*_series_layout(s, declared), np.dtype(s.dtype), meta, s.name or None)
-                            for s, meta in zip(series, metas, strict=True))
-    except MovieError:
-        raise
-    except Exception as exc:  # a corrupt header can make tifffile fail in many ways
-        raise MovieError(f"{path}: not a readable TIFF ({_one_line(exc)})") from None
-    if complaints.messages:
-        raise MovieError(f"{path}: truncated or corrupt TIFF: offsets past the end of the file ({_one_line(complaints.messages[0])})")
-    return headers
+
+    def every_position(tif: tifffile.TiffFile) -> tuple[tuple[tuple[int, ...], str, np.dtype, FileMetadata, str | None], ...]:
+        indices = tiff_positions(tif)
+        series = [tif.series[i] for i in indices]
+        _check_not_truncated(tif, path, *series)
+        declared = bool(tif.is_ome or tif.is_imagej)
+        if not metadata:
+            metas = [FileMetadata()] * len(series)
+        elif tif.is_ome and tif.ome_metadata:
+            metas = _ome_images_metadata(tif.ome_metadata, path, indices)
+        else:
+            metas = [_tiff_metadata(tif, path, i) for i in indices]
+        return tuple((*_series_layout(s, declared), np.dtype(s.dtype), meta, s.name or None)
+                     for s, meta in zip(series, metas, strict=True))
+
+    return _read_tiff_headers(path, every_position)
 
 
 def tiff_positions(tif: tifffile.TiffFile) -> list[int]:
