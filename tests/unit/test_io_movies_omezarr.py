@@ -73,7 +73,9 @@ def test_tczyx_in_nanometres_and_seconds_goes_to_the_z_projection(tmp_path: Path
     header = inspect_movie(path, allow_z=True)
     assert header.shape_tcyx == (3, 3, 16, 20) and header.z_planes == 5
     assert header.pixel_size_um == pytest.approx(0.325) and header.frame_interval_min == pytest.approx(1.5)
+    assert header.pixel_size_z_um == pytest.approx(2.0)
     with open_movie(path, allow_z=True) as raw:
+        assert raw.pixel_size_z_um == pytest.approx(2.0)
         for t in range(3):
             for c in range(3):
                 np.testing.assert_array_equal(raw.data.stack(t, c), data[t, c])
@@ -163,8 +165,11 @@ def _unsupported_version(meta: dict) -> None:
      r"level 'missing' \(the first dataset of multiscales\) not found"),
     (lambda m: m["multiscales"][0]["axes"][0].update(unit="fortnight"),
      r"unknown OME-Zarr time unit 'fortnight' \(unit of axis 't' in"),
-    (lambda m: m.update(plate={"rows": []}) or m.pop("multiscales"), r"not an OME-Zarr image: a plate \(HCS\)"),
-], ids=["no-multiscales", "version", "no-axes", "missing-level", "unknown-unit", "plate"])
+    (lambda m: m.update(plate={"rows": []}) or m.pop("multiscales"),
+     r"an OME-Zarr plate whose 'wells' \((\.zattrs|zarr\.json)\) do not list the wells' paths"),
+    (lambda m: m.update(well={"images": [{}]}) or m.pop("multiscales"),
+     r"an OME-Zarr well whose 'images' \((\.zattrs|zarr\.json)\) do not list its fields' paths"),
+], ids=["no-multiscales", "version", "no-axes", "missing-level", "unknown-unit", "plate", "well"])
 def test_header_errors_name_the_file_and_problem(tmp_path: Path, fmt: FormatV04, change: object, message: str) -> None:
     path = write_ngff(tmp_path / "bad.ome.zarr", movie((2, 3, 16, 16)), "tcyx", fmt, {"t": 1, "c": 1, "y": 1, "x": 1},
                       {"t": "minute", "y": "micrometer", "x": "micrometer"})

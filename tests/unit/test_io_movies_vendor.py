@@ -23,9 +23,9 @@ CHANNELS = ["H2B-GFP", "mCherry"]
 
 
 def write_czi(path: Path, data: np.ndarray, pixel_um: tuple[float, float] = (0.65, 0.65),
-              channel_names: list[str] | None = None, scenes: int = 1) -> Path:
-    """Write ``data`` (T, C, Z, Y, X) with libCZI, one subblock per plane, pixel size (y, x) in µm; ``scenes`` > 1
-    writes the same planes again into each further scene, beside the first."""
+              channel_names: list[str] | None = None, scenes: int = 1, z_step_um: float = 0.0) -> Path:
+    """Write ``data`` (T, C, Z, Y, X) with libCZI, one subblock per plane, pixel size (y, x) and z-step in µm (0: not
+    set); ``scenes`` > 1 writes the same planes again into each further scene, beside the first."""
     t_len, c_len, z_len, _, x_len = data.shape
     with pyczi.create_czi(str(path), exist_ok=True) as czi:
         for scene in range(scenes):
@@ -37,7 +37,7 @@ def write_czi(path: Path, data: np.ndarray, pixel_um: tuple[float, float] = (0.6
         names = dict(enumerate(channel_names)) if channel_names else None
         # libCZI takes the pixel size in metres
         czi.write_metadata(document_name=path.stem, channel_names=names, scale_x=pixel_um[1] * 1e-6,
-                           scale_y=pixel_um[0] * 1e-6)
+                           scale_y=pixel_um[0] * 1e-6, scale_z=z_step_um * 1e-6)
     return path
 
 
@@ -86,11 +86,12 @@ def test_a_czi_placed_off_the_origin_reads_its_own_region(tmp_path: Path) -> Non
 
 def test_a_czi_z_stack_goes_to_the_z_projection_one_stack_at_a_time(tmp_path: Path) -> None:
     data = movie((3, 2, 4, 16, 20), seed=1)
-    path = write_czi(tmp_path / "stack.czi", data)
+    path = write_czi(tmp_path / "stack.czi", data, z_step_um=1.5)
     with pytest.raises(MovieError, match=r"stack\.czi: 4 z-planes found; .*ingest\.z_projection"):
         inspect_movie(path)
     header = inspect_movie(path, allow_z=True)
     assert header.shape_tcyx == (3, 2, 16, 20) and header.z_planes == 4
+    assert header.pixel_size_z_um == pytest.approx(1.5)  # libCZI's scale_z, through bioio-czi
     with open_movie(path, allow_z=True) as raw:
         for t in range(3):
             for c in range(2):

@@ -268,3 +268,88 @@ def test_each_image_of_a_bioformats2raw_layout_is_a_position_read_exactly(tmp_pa
         inspect_movie(path, scene=2)
     rows = load_samples(sheet_of(tmp_path, f"p\t{path}\tall\n"), load_config({}))
     assert [(r.sample, r.scene) for r in rows] == [("p_Well_A1", 0), ("p_Well_A2", 1)]
+
+
+WELLS = ["A/1", "B/3"]
+FIELD_NAMES = ["A01_0", "A01_1", "B03_0", "B03_1"]
+
+
+def write_plate(path: Path, version: str) -> Path:
+    """An OME-Zarr plate (HCS) of NGFF ``version`` written by ome-zarr-py: wells A1 and B3 of 2 fields each, every
+    field a (T=3, Y=16, X=20) movie of its own content (field i: :func:`position_movie` (i)) and pixel size
+    (0.5 + 0.1 i µm), 2 min per frame."""
+    import zarr
+    from ome_zarr.format import FormatV04, FormatV05
+    from ome_zarr.io import parse_url
+    from ome_zarr.writer import write_image, write_plate_metadata, write_well_metadata
+
+    fmt = FormatV04() if version == "0.4" else FormatV05()
+    location = parse_url(str(path), mode="w", fmt=fmt)
+    assert location is not None
+    root = zarr.open_group(location.store, mode="w", zarr_format=fmt.zarr_format)
+    write_plate_metadata(root, ["A", "B"], ["1", "3"], WELLS, fmt=fmt, field_count=2, name="plate")
+    for w, well_path in enumerate(WELLS):
+        row, column = well_path.split("/")
+        well = root.require_group(row).require_group(column)
+        write_well_metadata(well, ["0", "1"], fmt=fmt)
+        for f in range(2):
+            i = 2 * w + f
+            write_image(position_movie(i), well.require_group(str(f)), fmt=fmt, axes=["t", "y", "x"], scale_factors=[],
+                        scale={"t": 2.0, "y": 0.5 + 0.1 * i, "x": 0.5 + 0.1 * i},
+                        axes_units={"t": "minute", "y": "micrometer", "x": "micrometer"},
+                        storage_options={"chunks": (1, 16, 20)})
+    return path
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_each_field_of_each_well_of_an_ome_zarr_plate_is_a_position_read_exactly(tmp_path: Path, version: str) -> None:
+    path = write_plate(tmp_path / "plate.ome.zarr", version)
+    assert (path / ("zarr.json" if version == "0.5" else ".zattrs")).is_file()  # the version's own layout
+    assert list_scenes(path) == FIELD_NAMES
+    for i, name in enumerate(FIELD_NAMES):
+        header = inspect_movie(path, scene=i)
+        assert header.shape_tcyx == (3, 1, 16, 20) and header.scene_name == name
+        assert header.pixel_size_um == pytest.approx(0.5 + 0.1 * i) and header.frame_interval_min == pytest.approx(2.0)
+        with open_movie(path, scene=i) as movie:
+            for t in range(3):  # frame by frame, each field its own pixels
+                np.testing.assert_array_equal(movie.data[t][0], position_movie(i)[t])
+    with pytest.raises(MovieError, match=r"plate\.ome\.zarr: 4 images \(positions\) \('A01_0', 'A01_1', 'B03_0', "
+                                         r"'B03_1'\) in one OME-Zarr plate; read them with a 'positions' column") as err:
+        inspect_movie(path)
+    assert "\n" not in str(err.value)
+    with pytest.raises(MovieError, match=r"no position 4: the OME-Zarr plate holds 4 image\(s\) \(0 to 3\)"):
+        inspect_movie(path, scene=4)
+    # one well group given alone: its fields, named by the plate's row and column it lies in
+    well = path / "B" / "3"
+    assert list_scenes(well) == ["B03_0", "B03_1"]
+    np.testing.assert_array_equal(read_movie(well, scene=1).data[:, 0], position_movie(3))
+    with pytest.raises(MovieError, match=r"3: 2 images \(positions\) \('B03_0', 'B03_1'\) in one OME-Zarr well"):
+        inspect_movie(well)
+
+
+def test_the_fields_of_a_plate_are_listed_from_its_metadata_without_opening_an_image(tmp_path: Path) -> None:
+    import shutil
+
+    path = write_plate(tmp_path / "plate.ome.zarr", "0.5")
+    for well_path in WELLS:  # every image's arrays and metadata gone: only the plate's and wells' metadata are left
+        for field in ("0", "1"):
+            shutil.rmtree(path / well_path / field)
+    assert list_scenes(path) == FIELD_NAMES
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_a_plate_in_the_sample_sheet_becomes_one_sample_per_field(tmp_path: Path, version: str) -> None:
+    path = write_plate(tmp_path / "plate.ome.zarr", version)
+    rows = load_samples(sheet_of(tmp_path, f"p\t{path}\tall\nq\t{path}\tB03_1,0\nw\t{path / 'A' / '1'}\tall\n"),
+                        load_config({}))
+    assert [(r.sample, r.scene) for r in rows] == [
+        ("p_A01_0", 0), ("p_A01_1", 1), ("p_B03_0", 2), ("p_B03_1", 3), ("q_B03_1", 3), ("q_A01_0", 0),
+        ("w_A01_0", 0), ("w_A01_1", 1),
+    ]
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_text(f"sample\tmovie\np\t{path}\n")
+    with pytest.raises(ConfigError) as err:
+        load_samples(sheet, load_config({}))
+    assert "\n" not in str(err.value)
+    assert re.search(r"line 2 \(sample 'p'\): .*plate\.ome\.zarr: 4 images \(positions\) .* in one OME-Zarr plate; "
+                     r"read them with a 'positions' column", str(err.value)), str(err.value)

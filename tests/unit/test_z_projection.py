@@ -24,15 +24,17 @@ def _tczyx(seed: int = 0) -> np.ndarray:
 
 
 def _write(path: Path, layout: str, movie: np.ndarray) -> Path:
-    """``movie`` (T, C, Z, Y, X) written as ``layout``: OME-TIFF TZYX (channel 0), OME-TIFF TCZYX, ImageJ TZCYX."""
-    meta = {"PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5, "TimeIncrement": 2.0, "TimeIncrementUnit": "min"}
+    """``movie`` (T, C, Z, Y, X) written as ``layout``: OME-TIFF TZYX (channel 0), OME-TIFF TCZYX, ImageJ TZCYX;
+    z-planes 1.5 µm apart (OME ``PhysicalSizeZ`` in nm, ImageJ ``spacing``)."""
+    meta = {"PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5, "TimeIncrement": 2.0, "TimeIncrementUnit": "min",
+            "PhysicalSizeZ": 1500.0, "PhysicalSizeZUnit": "nm"}
     if layout == "ome-tzyx":
         tifffile.imwrite(path, movie[:, 0], ome=True, metadata={"axes": "TZYX", **meta})
     elif layout == "ome-tczyx":
         tifffile.imwrite(path, movie, ome=True, metadata={"axes": "TCZYX", **meta})
     elif layout == "imagej-tzcyx":
         tifffile.imwrite(path, movie.transpose(0, 2, 1, 3, 4), imagej=True, resolution=(2.0, 2.0),
-                         metadata={"axes": "TZCYX", "unit": "um", "finterval": 120.0})
+                         metadata={"axes": "TZCYX", "unit": "um", "finterval": 120.0, "spacing": 1.5})
     else:
         raise AssertionError(layout)
     return path
@@ -55,6 +57,7 @@ def test_each_projection_equals_numpys_over_z(tmp_path: Path, layout: str) -> No
     expected_movie = movie[:, :n_channels]
     header = inspect_movie(path, allow_z=True)
     assert header.shape_tcyx == (T, n_channels, Y, X) and header.z_planes == Z
+    assert header.pixel_size_z_um == pytest.approx(1.5)
     numpy_way = {"max": expected_movie.max(axis=2), "mean": expected_movie.mean(axis=2), "sum": expected_movie.sum(axis=2)}
     for method, expected in numpy_way.items():
         image = _ingest(tmp_path, path, method)
@@ -62,7 +65,7 @@ def test_each_projection_equals_numpys_over_z(tmp_path: Path, layout: str) -> No
         assert data.shape == (T, n_channels, Y, X), method
         np.testing.assert_allclose(data, expected, rtol=1e-6, err_msg=method)
         record = image.attrs["z_projection"]
-        assert record == {"method": method, "setting": method, "z_planes": Z}
+        assert record == {"method": method, "setting": method, "z_planes": Z, "z_step_um": pytest.approx(1.5)}
         assert image.pixel_size_um == pytest.approx(0.5) and image.frame_interval_min == pytest.approx(2.0)
     assert np.asarray(_ingest(tmp_path, path, "max").data).dtype == np.uint16
     assert np.asarray(_ingest(tmp_path, path, "mean").data).dtype == np.float32

@@ -197,24 +197,48 @@ def test_a_truncated_czi_stops_the_run_before_any_job_in_one_line(tmp_path: Path
     assert not (workdir / "results").exists()
 
 
+def write_ome_zarr_well(path: Path, fields: list[np.ndarray]) -> Path:
+    """An NGFF 0.5 plate written by ome-zarr-py: one well, B3, whose fields are ``fields`` ((T, Y, X) each, 0.5 µm
+    pixels, 2 min per frame)."""
+    import zarr  # with ome-zarr-py (dask): imported by the tests that write OME-Zarr only
+    from ome_zarr.format import FormatV05
+    from ome_zarr.io import parse_url
+    from ome_zarr.writer import write_image, write_plate_metadata, write_well_metadata
+
+    location = parse_url(str(path), mode="w", fmt=FormatV05())
+    assert location is not None
+    root = zarr.open_group(location.store, mode="w", zarr_format=3)
+    write_plate_metadata(root, ["B"], ["3"], ["B/3"], fmt=FormatV05(), field_count=len(fields))
+    well = root.require_group("B").require_group("3")
+    write_well_metadata(well, [str(f) for f in range(len(fields))], fmt=FormatV05())
+    for f, data in enumerate(fields):
+        write_image(data, well.require_group(str(f)), fmt=FormatV05(), axes=["t", "y", "x"], scale_factors=[],
+                    scale={"t": 2.0, "y": 0.5, "x": 0.5}, axes_units={"t": "minute", "y": "micrometer", "x": "micrometer"},
+                    storage_options={"chunks": (1, *data.shape[1:])})
+    return path
+
+
 def test_the_positions_of_one_ome_tiff_become_samples_that_run_through_ingest_and_segment(tmp_path: Path) -> None:
     """An OME-TIFF of 3 positions (OME Images 'A1', 'A2' and 'B 1', each 3 frames of 48x64 px of its own nuclei)
     on one sheet row with ``positions: all`` becomes samples plate_A1, plate_A2 and plate_B_1, each ingested from
-    its own position (recorded in the image) and segmented (classical)."""
+    its own position (recorded in the image) and segmented (classical); the second field of well B3 of an OME-Zarr
+    plate, named on a row of its own, becomes sample wells_B03_1 the same way."""
     workdir = tmp_path / "work"
     (workdir / "data").mkdir(parents=True)
     movies = {name: make_nuclei_movie(n_frames=3, shape=(48, 64), seed=seed).image
-              for seed, name in enumerate(("A1", "A2", "B 1"))}
+              for seed, name in enumerate(("A1", "A2", "B 1", "B03_0", "B03_1"))}
     with tifffile.TiffWriter(workdir / "data" / "plate.ome.tif", ome=True) as tif:
-        for name, movie in movies.items():
-            tif.write(movie, metadata={"axes": "TYX", "Name": name, **OME_UNITS})
-    write_workdir(workdir, small_config(), "sample\tmovie\tpositions\nplate\tdata/plate.ome.tif\tall\n")
-    samples = {"plate_A1": "A1", "plate_A2": "A2", "plate_B_1": "B 1"}
+        for name in ("A1", "A2", "B 1"):
+            tif.write(movies[name], metadata={"axes": "TYX", "Name": name, **OME_UNITS})
+    write_ome_zarr_well(workdir / "data" / "wells.ome.zarr", [movies["B03_0"], movies["B03_1"]])
+    write_workdir(workdir, small_config(), "sample\tmovie\tpositions\nplate\tdata/plate.ome.tif\tall\n"
+                                           "wells\tdata/wells.ome.zarr\tB03_1\n")
+    samples = {"plate_A1": ("A1", 0), "plate_A2": ("A2", 1), "plate_B_1": ("B 1", 2), "wells_B03_1": ("B03_1", 1)}
 
     proc = run_snakemake(workdir, *(f"results/{sample}/segmentation.json" for sample in samples), timeout=400)
 
     assert proc.returncode == 0, proc.stderr[-4000:]
-    for index, (sample, name) in enumerate(samples.items()):
+    for sample, (name, index) in samples.items():
         image = omezarr.open_ome_image(workdir / f"results/{sample}/image.ome.zarr")
         np.testing.assert_array_equal(np.asarray(image.data)[:, 0], movies[name])
         assert image.attrs["position"] == {"index": index, "name": name} and image.attrs["sample"] == sample

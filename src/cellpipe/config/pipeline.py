@@ -131,10 +131,12 @@ class SampleRow(BaseModel):
         f"writes at the top of the results folder ({', '.join(RESERVED_SAMPLE_NAMES)}, in any case)."
     )
     movie: str = Field(description="Path of the raw movie: TIFF stack, OME-TIFF, CTC folder of tNNN.tif, OME-Zarr "
-                       "image (NGFF 0.4 or 0.5, a .ome.zarr folder), or a Zeiss .czi, Nikon .nd2 or Leica .lif file "
+                       "image (NGFF 0.4 or 0.5, a .ome.zarr folder), a Micro-Manager dataset folder "
+                       "(<prefix>_MMStack_<position>.ome.tif files), or a Zeiss .czi, Nikon .nd2 or Leica .lif file "
                        "(read through bioio). A file of several positions (scenes) needs a positions column.")
-    format: Literal["auto", "tiff", "ome-tiff", "ctc", "ome-zarr", "czi", "nd2", "lif"] = Field(
-        "auto", description="Movie format; auto guesses from the path (its ending, and a folder's Zarr metadata)."
+    format: Literal["auto", "tiff", "ome-tiff", "ctc", "ome-zarr", "czi", "nd2", "lif", "micromanager"] = Field(
+        "auto", description="Movie format; auto guesses from the path (its ending, and a folder's Zarr metadata or "
+        "Micro-Manager file names)."
     )
     axes: str | None = Field(None, description="Axes of a TIFF stack, e.g. TYX, TCYX, CTYX; default: from the file "
                              "(an OME-Zarr's multiscales axes).")
@@ -153,7 +155,9 @@ class SampleRow(BaseModel):
     positions: str | None = Field(
         None,
         description="For a file of several positions (an OME-TIFF's OME Images, a CZI, ND2 or LIF file's scenes, the "
-        "images of an OME-Zarr bioformats2raw layout): "
+        "images of an OME-Zarr bioformats2raw layout, the fields of an OME-Zarr plate's wells or of one well, named "
+        "<row><column>_<field> such as B03_0, the position files of a Micro-Manager dataset folder, named by their "
+        "position label such as Pos0): "
         "'all', or a comma-separated list of positions, each its 0-based index or its name in the file. Before any "
         "job runs, the row becomes one sample per position, named <sample>_<position's name> (its index where the "
         "file names none), each reading that position only; a ground_truth belongs to one position, so a row with "

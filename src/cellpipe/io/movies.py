@@ -1,5 +1,5 @@
-"""Reading raw movies (TIFF stacks, OME-TIFF, CTC folders, OME-Zarr images, and Zeiss CZI, Nikon ND2 and Leica LIF
-files through bioio's reader plugins) into (T, C, Y, X).
+"""Reading raw movies (TIFF stacks, OME-TIFF (multi-file too), Micro-Manager dataset folders, CTC folders, OME-Zarr
+images, and Zeiss CZI, Nikon ND2 and Leica LIF files through bioio's reader plugins) into (T, C, Y, X).
 
 The physical metadata found in the file (pixel size in µm, frame interval in
 minutes, channel names) is returned with the pixels so the ingest step can
@@ -16,9 +16,10 @@ version, no axes, a missing level), a vendor file whose bioio plugin is not inst
 open (cut short, corrupt) or that holds several scenes (positions) when no ``scene`` is named.
 
 A file of several positions (an OME-TIFF's OME Images, a CZI, ND2 or LIF file's scenes, the images of an OME-Zarr
-bioformats2raw layout) is listed with :func:`list_scenes`, and one position is read by passing its 0-based index
-as ``scene`` to :func:`inspect_movie`, :func:`open_movie` or :func:`read_movie`: that position only, with its own
-size, pixel size, channel names and name.
+bioformats2raw layout, the fields of an OME-Zarr plate's wells or of one well, the position files of a Micro-Manager
+folder) is listed with :func:`list_scenes`,
+and one position is read by passing its 0-based index as ``scene`` to :func:`inspect_movie`, :func:`open_movie` or
+:func:`read_movie`: that position only, with its own size, pixel size, channel names and name.
 
 A movie with a Z axis of several planes is refused unless the caller allows it
 (``allow_z``, from ``ingest.z_projection``); :func:`open_movie` then reads one
@@ -37,6 +38,7 @@ import json
 import logging
 import operator
 import os
+import re
 import struct
 import uuid
 import warnings
@@ -44,7 +46,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import tifffile
@@ -52,7 +54,8 @@ import tifffile
 logger = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
-MovieFormat = Literal["auto", "tiff", "ome-tiff", "ctc", "ome-zarr", "czi", "nd2", "lif"]
+_T = TypeVar("_T")
+MovieFormat = Literal["auto", "tiff", "ome-tiff", "ctc", "ome-zarr", "czi", "nd2", "lif", "micromanager"]
 
 _SI_PREFIXES = {"y": 1e-24, "z": 1e-21, "a": 1e-18, "f": 1e-15, "p": 1e-12, "n": 1e-9, "µ": 1e-6, "m": 1e-3,
                 "c": 1e-2, "d": 1e-1, "": 1.0, "da": 1e1, "h": 1e2, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
@@ -174,6 +177,8 @@ class RawMovie:
     :func:`cellpipe.io.checksums.describe_path` describes the movie (``type, bytes, sha256``, a folder's
     ``files`` too), to call once every frame has been read.  Raises :class:`MovieError` when the file
     changed while it was read or a frame was not read.  None for an array from :func:`read_movie`."""
+    pixel_size_z_um: float | None = None
+    """As :attr:`MovieHeader.pixel_size_z_um`."""
 
 
 @dataclass(frozen=True)
@@ -204,6 +209,10 @@ class MovieHeader:
     """The scene (position) read, 0-based, when one was asked for (a file of several positions); else None."""
     scene_name: str | None = None
     """That scene's own name in the file (an OME Image's ``Name``, a vendor scene's name); None when unnamed."""
+    pixel_size_z_um: float | None = None
+    """The step between z-planes (µm) the file gives (OME ``PhysicalSizeZ``, an OME-Zarr's z scale, a vendor file's
+    z pixel size, ImageJ's ``spacing``); None when it gives none.  Information only: a z-stack is projected to one
+    plane, and ingest records it with the projection."""
 
 
 @dataclass(frozen=True)
@@ -215,17 +224,90 @@ class FileMetadata:
     pixel_size_y_um: float | None = None
     frame_interval_min: float | None = None
     channel_names: tuple[str, ...] = ()
+    pixel_size_z_um: float | None = None
+    """The step between z-planes (µm)."""
+
+
+_MM_FILE = re.compile(r"^(?P<prefix>.+)_MMStack_(?P<label>.+)\.ome\.tiff?$", re.IGNORECASE)
+"""A file of a Micro-Manager 2 dataset: ``<prefix>_MMStack_<position label>.ome.tif``; a position's series continues
+in ``<prefix>_MMStack_<label>_1.ome.tif``, ``_2``, ... (Micro-Manager starts a new file at 4 GB)."""
+_MM_CONTINUATION = re.compile(r"^(?P<first>.+)_\d+(?P<ending>\.ome\.tiff?)$", re.IGNORECASE)
+
+
+def _natural_key(text: str) -> list[object]:
+    """Sorts ``Pos2`` before ``Pos10``: runs of digits compare as numbers."""
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", text)]
+
+
+def mm_positions(folder: Path) -> list[tuple[Path, str]]:
+    """The positions of a Micro-Manager dataset folder, one per ``<prefix>_MMStack_<label>.ome.tif`` file that is the
+    first of its position (a file whose name less a ``_<n>`` before ``.ome.tif`` is in the folder too is a later part
+    of that position's series, read through the first file's OME-XML), as (file, label) in the labels' natural order
+    (``Pos2`` before ``Pos10``).  Only the folder's listing is read.
+
+    Raises:
+        MovieError: no such file in the folder, or files of several acquisitions (prefixes) in it.
+    """
+    found = {f.name: match for f in folder.iterdir() if (match := _MM_FILE.match(f.name)) and f.is_file()}
+    firsts = []
+    for name, match in found.items():
+        later = _MM_CONTINUATION.match(name)
+        if later and f"{later['first']}{later['ending']}" in found:
+            continue
+        firsts.append(match)
+    if not firsts:
+        raise MovieError(f"{folder}: no Micro-Manager files (<prefix>_MMStack_<position>.ome.tif) in the folder")
+    prefixes = sorted({m["prefix"] for m in firsts})
+    if len(prefixes) > 1:
+        raise MovieError(f"{folder}: Micro-Manager files of {len(prefixes)} acquisitions ({', '.join(map(repr, prefixes))}) "
+                         "in one folder; give each acquisition a folder of its own")
+    firsts.sort(key=lambda m: _natural_key(m["label"]))
+    return [(folder / m.string, m["label"]) for m in firsts]
+
+
+def _mm_position_file(folder: Path, scene: int | None) -> tuple[Path, str, int | None]:
+    """The file of position ``scene`` (0-based; None: the dataset's only position) of a Micro-Manager folder
+    (:func:`mm_positions`), its label, and the position in that file to read it as (``scene`` of
+    :func:`inspect_tiff`): None when the file's OME-XML describes one position, else the OME Image whose first
+    plane lies in that file (Micro-Manager may describe every position of the dataset in each file's OME-XML)."""
+    positions = mm_positions(folder)
+    if scene is None:
+        if len(positions) != 1:
+            labels = ", ".join(repr(label) for _, label in positions[:10]) + (", ..." if len(positions) > 10 else "")
+            raise MovieError(f"{folder}: {len(positions)} Micro-Manager positions ({labels}) in one dataset folder; "
+                             f"{POSITIONS_HINT}")
+        scene = 0
+    if not 0 <= scene < len(positions):
+        raise MovieError(f"{folder}: no position {scene}: the Micro-Manager dataset holds {len(positions)} position(s) "
+                         f"(0 to {len(positions) - 1})")
+    file, label = positions[scene]
+
+    def stored_here(tif: tifffile.TiffFile) -> tuple[int, list[int]]:
+        indices = tiff_positions(tif)
+        own = [k for k, i in enumerate(indices)
+               if (first := next((page for page in tif.series[i].pages if page is not None), None)) is not None
+               and first.parent is tif]
+        return len(indices), own
+
+    n_positions, own = _read_tiff_headers(file, stored_here)
+    if n_positions < 2:
+        return file, label, None
+    if len(own) != 1:
+        raise MovieError(f"{file}: its OME-XML describes {n_positions} positions, {len(own)} of them stored in this "
+                         f"file: cannot tell which is position {label!r}")
+    return file, label, own[0]
 
 
 def detect_format(path: PathLike) -> MovieFormat:
     """Guess the format from the path: a folder holding Zarr metadata (``.zattrs``, ``zarr.json``, ...) or
-    named ``.zarr`` is OME-Zarr, another folder a CTC folder, ``.ome.tif(f)`` OME-TIFF, ``.tif(f)`` TIFF."""
+    named ``.zarr`` is OME-Zarr, a folder holding ``<prefix>_MMStack_<position>.ome.tif`` files a Micro-Manager
+    dataset, another folder a CTC folder, ``.ome.tif(f)`` OME-TIFF, ``.tif(f)`` TIFF."""
     p = Path(path)
     name = p.name.lower()
     if name.endswith(".zarr") or (p.is_dir() and any((p / marker).exists() for marker in _ZARR_MARKERS)):
         return "ome-zarr"
     if p.is_dir():
-        return "ctc"
+        return "micromanager" if any(_MM_FILE.match(f.name) for f in p.iterdir()) else "ctc"
     if name.endswith((".ome.tif", ".ome.tiff")):
         return "ome-tiff"
     if name.endswith((".tif", ".tiff")):
@@ -383,13 +465,24 @@ def _ome_pixels_metadata(pixels: ET.Element | None, prefix: str, ns: dict[str, s
         size = pixels.get(f"PhysicalSize{axis}")
         unit = pixels.get(f"PhysicalSize{axis}Unit", "µm")  # the OME schema's default unit
         sizes[axis] = _in_unit(float(size), unit, OME_LENGTH_TO_UM, "length unit", f"PhysicalSize{axis}Unit", path) if size else None
+    sizes["Z"] = _information(lambda: _in_unit(float(pixels.get("PhysicalSizeZ", "")), pixels.get("PhysicalSizeZUnit", "µm"),
+                                               OME_LENGTH_TO_UM, "length unit", "PhysicalSizeZUnit", path))
     tinc = pixels.get("TimeIncrement")
     tunit = pixels.get("TimeIncrementUnit", "s")  # the OME schema's default unit
     dt = _in_unit(float(tinc), tunit, OME_TIME_TO_MIN, "time unit", "TimeIncrementUnit", path) if tinc else None
     names = tuple(c.get("Name") or f"ch{i}" for i, c in enumerate(pixels.findall(f"{prefix}Channel", ns)))
     # A file that gives the x size only is taken as square pixels, as OME readers (Fiji, napari) do.
     px_y = sizes["Y"] if sizes["Y"] is not None else sizes["X"]
-    return FileMetadata(sizes["X"], px_y if sizes["X"] is not None else None, dt, names)
+    return FileMetadata(sizes["X"], px_y if sizes["X"] is not None else None, dt, names, sizes["Z"])
+
+
+def _information(read: Callable[[], float | None]) -> float | None:
+    """A metadata value kept as information only (the z-step of a movie projected to 2-D): None where the file's
+    value or unit cannot be read, which refuses no movie that reads otherwise."""
+    try:
+        return read()
+    except (MovieError, TypeError, ValueError):
+        return None
 
 
 def _imagej_metadata(tif: tifffile.TiffFile, path: PathLike) -> FileMetadata:
@@ -409,7 +502,10 @@ def _imagej_metadata(tif: tifffile.TiffFile, path: PathLike) -> FileMetadata:
         # ImageJ's own default time unit is seconds ('sec'), so a missing tunit means seconds.
         dt = _in_unit(float(meta["finterval"]), str(meta.get("tunit", "sec")), IMAGEJ_TIME_TO_MIN, "ImageJ time unit",
                       "tunit", path)
-    return FileMetadata(sizes["X"], px_y if sizes["X"] is not None else None, dt, _imagej_channel_names(meta))
+    # ImageJ's z-step (Image > Properties, "Voxel depth") is in the same unit as the pixel width
+    spacing = meta.get("spacing")
+    z_step = _information(lambda: _in_unit(float(spacing), unit, IMAGEJ_LENGTH_TO_UM, "ImageJ length unit", "unit", path))
+    return FileMetadata(sizes["X"], px_y if sizes["X"] is not None else None, dt, _imagej_channel_names(meta), z_step)
 
 
 def _imagej_channel_names(meta: dict[str, Any]) -> tuple[str, ...]:
@@ -440,6 +536,17 @@ _UNREADABLE = (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError
 
 def _one_line(exc: BaseException | str) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def open_tiff(source: PathLike | io.BufferedReader) -> tifffile.TiffFile:
+    """A TIFF opened for cellpipe: as tifffile opens it, except that a Micro-Manager file is read through its OME-XML.
+
+    tifffile reads a Micro-Manager stack (``is_mmstack``) from Micro-Manager's own index map, as one series over
+    every ``<prefix>_MMStack_*`` file of the folder with the positions as an axis of their own (``R``); its OME-XML
+    gives each position as an OME Image instead, as every other OME-TIFF, with its pixel size, interval and channel
+    names, and its planes in the files its ``TiffData`` name.
+    """
+    return tifffile.TiffFile(source, is_mmstack=False)
 
 
 class _TiffComplaints(logging.Handler):
@@ -486,21 +593,34 @@ def open_tiff_header(
             raise MovieError(f"{path}: no position {scene}: the file holds {len(positions)} position(s) "
                              f"(0 to {len(positions) - 1})")
         return positions[scene][:4]
+
+    def first_series(tif: tifffile.TiffFile) -> tuple[tuple[int, ...], str, np.dtype, FileMetadata]:
+        index = tiff_series_of_scene(tif, path, scene)
+        series = tif.series[index]
+        _check_not_truncated(tif, path, series)
+        shape, axes = _series_layout(series, bool(tif.is_ome or tif.is_imagej))
+        return shape, axes, np.dtype(series.dtype), _tiff_metadata(tif, path, index) if metadata else FileMetadata()
+
+    return _read_tiff_headers(Path(path), first_series)
+
+
+def _read_tiff_headers(path: Path, read: Callable[[tifffile.TiffFile], _T]) -> _T:
+    """``read`` of the TIFF at ``path`` opened (:func:`open_tiff`), its headers checked as they are parsed.
+
+    Raises:
+        MovieError: what ``read`` raises; anything else tifffile raises on a corrupt header, as not a readable TIFF;
+            offsets past the end of the file that tifffile only logs (:class:`_TiffComplaints`), as truncated.
+    """
     try:
-        with _TiffComplaints() as complaints, tifffile.TiffFile(path) as tif:
-            index = tiff_series_of_scene(tif, path, scene)
-            series = tif.series[index]
-            _check_not_truncated(tif, path, series)
-            shape, axes = _series_layout(series, bool(tif.is_ome or tif.is_imagej))
-            dtype = np.dtype(series.dtype)
-            found = _tiff_metadata(tif, path, index) if metadata else FileMetadata()
+        with _TiffComplaints() as complaints, open_tiff(path) as tif:
+            result = read(tif)
     except MovieError:
         raise
     except Exception as exc:  # a corrupt header can make tifffile fail in many ways
         raise MovieError(f"{path}: not a readable TIFF ({_one_line(exc)})") from None
     if complaints.messages:
         raise MovieError(f"{path}: truncated or corrupt TIFF: offsets past the end of the file ({_one_line(complaints.messages[0])})")
-    return shape, axes, dtype, found
+    return result
 
 
 @functools.lru_cache(maxsize=4)
@@ -512,27 +632,22 @@ def _tiff_position_headers(
     and change time) stays: the sample sheet check asks for each position of a file in turn, and tifffile parses
     every series (and an OME-TIFF's XML) at each opening, which would make a file of N positions cost N² series."""
     path = Path(path_text)
-    try:
-        with _TiffComplaints() as complaints, tifffile.TiffFile(path) as tif:
-            indices = tiff_positions(tif)
-            series = [tif.series[i] for i in indices]
-            _check_not_truncated(tif, path, *series)
-            declared = bool(tif.is_ome or tif.is_imagej)
-            if not metadata:
-                metas = [FileMetadata()] * len(series)
-            elif tif.is_ome and tif.ome_metadata:
-                metas = _ome_images_metadata(tif.ome_metadata, path, indices)
-            else:
-                metas = [_tiff_metadata(tif, path, i) for i in indices]
-            headers = tuple((*_series_layout(s, declared), np.dtype(s.dtype), meta, s.name or None)
-                            for s, meta in zip(series, metas, strict=True))
-    except MovieError:
-        raise
-    except Exception as exc:  # a corrupt header can make tifffile fail in many ways
-        raise MovieError(f"{path}: not a readable TIFF ({_one_line(exc)})") from None
-    if complaints.messages:
-        raise MovieError(f"{path}: truncated or corrupt TIFF: offsets past the end of the file ({_one_line(complaints.messages[0])})")
-    return headers
+
+    def every_position(tif: tifffile.TiffFile) -> tuple[tuple[tuple[int, ...], str, np.dtype, FileMetadata, str | None], ...]:
+        indices = tiff_positions(tif)
+        series = [tif.series[i] for i in indices]
+        _check_not_truncated(tif, path, *series)
+        declared = bool(tif.is_ome or tif.is_imagej)
+        if not metadata:
+            metas = [FileMetadata()] * len(series)
+        elif tif.is_ome and tif.ome_metadata:
+            metas = _ome_images_metadata(tif.ome_metadata, path, indices)
+        else:
+            metas = [_tiff_metadata(tif, path, i) for i in indices]
+        return tuple((*_series_layout(s, declared), np.dtype(s.dtype), meta, s.name or None)
+                     for s, meta in zip(series, metas, strict=True))
+
+    return _read_tiff_headers(path, every_position)
 
 
 def tiff_positions(tif: tifffile.TiffFile) -> list[int]:
@@ -585,12 +700,32 @@ def _check_one_position(tif: tifffile.TiffFile, path: Path) -> None:
     raise MovieError(f"{path}: {len(positions)} positions{named} in one file{of_all}; {POSITIONS_HINT}")
 
 
+def _check_ome_files(tif: tifffile.TiffFile, path: Path) -> None:
+    """Refuse an OME-TIFF whose OME-XML puts planes in other files (a multi-file dataset, such as a Micro-Manager
+    position split over ``..._1.ome.tif``) that are not beside it: tifffile would read their planes as zeros."""
+    xml = tif.ome_metadata if tif.is_ome else None
+    if not xml or "FileName" not in xml:
+        return
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError:
+        return  # tifffile reads no OME series from it either
+    names = {e.get("FileName", "") for e in root.iter() if e.tag.rsplit("}", 1)[-1] == "UUID"} - {""}
+    missing = sorted(name for name in names if not (path.parent / name).is_file())
+    if missing:
+        shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
+        raise MovieError(f"{path}: its OME-XML puts planes in {len(missing)} file(s) not in its folder ({shown}); "
+                         "a multi-file OME-TIFF is read with all its files beside the first")
+
+
 def _check_not_truncated(tif: tifffile.TiffFile, path: Path, *checked: tifffile.TiffPageSeries) -> None:
-    """Refuse a TIFF whose series (those ``checked``) lack pages or whose image data runs past the end of the file.
+    """Refuse a TIFF whose series (those ``checked``) lack pages or whose image data runs past the end of the file,
+    or that names other files of its planes that are missing (:func:`_check_ome_files`).
 
     Only headers are read: every page's data offsets and byte counts, once, and the pages each series
     needs (a file cut short loses the pages, or the image data, after the cut).
     """
+    _check_ome_files(tif, Path(path))
     size = os.path.getsize(path)
     end = max((int(s.dataoffset) + int(s.nbytes) for s in checked if s.dataoffset is not None), default=0)
     for page in tif.pages:  # the headers (IFDs) of every page; no pixels are read
@@ -659,7 +794,7 @@ def inspect_tiff(path: PathLike, axes: str | None = None, allow_z: bool = False,
         raise MovieError(z_stack_refusal(path, z))
     return MovieHeader((t, c, y, x), dtype, use_axes, meta.pixel_size_um, meta.frame_interval_min,
                        meta.channel_names, meta.pixel_size_y_um, z_planes=z, scene=scene,
-                       scene_name=_tiff_scene_name(path, scene))
+                       scene_name=_tiff_scene_name(path, scene), pixel_size_z_um=meta.pixel_size_z_um)
 
 
 def _tiff_scene_name(path: Path, scene: int | None) -> str | None:
@@ -775,24 +910,103 @@ def _bioformats2raw_series(path: Path) -> list[tuple[str, str]] | None:
     return list(zip(paths, names, strict=True))
 
 
-def _ngff_scene(path: Path, scene: int | None) -> tuple[Path, str | None]:
-    """The OME-Zarr image to read at ``path`` and its name: position ``scene`` (0-based) of a bioformats2raw layout
-    (:func:`_bioformats2raw_series`), the layout's only image, or ``path`` itself (scene 0 or None)."""
+def _ngff_column_label(name: str) -> str:
+    """A plate column's name as it goes into a position's name: a number with two digits at least (``3`` -> ``03``),
+    so that the wells of a plate sort as a plate reader lists them; any other name as it is."""
+    return f"{int(name):02d}" if name.isdigit() else name
+
+
+def _ngff_well_fields(well: Path, label: str) -> list[tuple[str, str]] | None:
+    """The images (fields) of the OME-Zarr well group ``well`` (its ``well.images``), as (path below ``well``, name),
+    the name ``<label>_<field index>`` (0-based, in the order of the well's list; the field index alone when
+    ``label`` is ''); None when ``well`` is no well group."""
+    meta, meta_name = _ngff_metadata(well)
+    described = meta.get("well")
+    if not isinstance(described, dict):
+        return None
+    images = described.get("images")
+    if not isinstance(images, list) or not all(isinstance(i, dict) and "path" in i for i in images):
+        raise MovieError(f"{well}: an OME-Zarr well whose 'images' ({meta_name}) do not list its fields' paths")
+    prefix = f"{label}_" if label else ""
+    return [(str(image["path"]), f"{prefix}{index}") for index, image in enumerate(images)]
+
+
+def _ngff_plate_fields(path: Path) -> list[tuple[str, str]] | None:
+    """The fields of every well of the OME-Zarr plate (HCS) at ``path``, as (path in the store, name) in the order of
+    the plate's ``wells`` and of each well's ``images``; None when ``path`` is no plate.
+
+    A field is named by its well's row and column names and its index in the well (``B03_0``: row ``B``, column
+    ``3``, first field; a numeric column gets two digits).  Only metadata are read: the plate's, then each well's.
+    """
+    meta, meta_name = _ngff_metadata(path)
+    plate = meta.get("plate")
+    if not isinstance(plate, dict):
+        return None
+    wells = plate.get("wells")
+    if not isinstance(wells, list) or not all(isinstance(w, dict) and "path" in w for w in wells):
+        raise MovieError(f"{path}: an OME-Zarr plate whose 'wells' ({meta_name}) do not list the wells' paths")
+    rows = [str(r.get("name", "")) if isinstance(r, dict) else "" for r in plate.get("rows") or []]
+    columns = [str(c.get("name", "")) if isinstance(c, dict) else "" for c in plate.get("columns") or []]
+    fields: list[tuple[str, str]] = []
+    for well in wells:
+        well_path = str(well["path"])
+        row_name, _, column_name = well_path.rpartition("/")  # NGFF: <row>/<column>
+        row_index, column_index = well.get("rowIndex"), well.get("columnIndex")
+        if isinstance(row_index, int) and 0 <= row_index < len(rows) and rows[row_index]:
+            row_name = rows[row_index]
+        if isinstance(column_index, int) and 0 <= column_index < len(columns) and columns[column_index]:
+            column_name = columns[column_index]
+        in_well = _ngff_well_fields(path / well_path, f"{row_name}{_ngff_column_label(column_name)}")
+        if in_well is None:
+            raise MovieError(f"{path}: well {well_path!r} of the OME-Zarr plate is no well group (no 'well' metadata)")
+        fields += [(f"{well_path}/{field_path}", name) for field_path, name in in_well]
+    if not fields:
+        raise MovieError(f"{path}: an OME-Zarr plate with no fields (images) in its wells ({meta_name})")
+    return fields
+
+
+def _ngff_positions(path: Path) -> tuple[list[tuple[str, str]], str] | None:
+    """The positions of an OME-Zarr store that holds several images, as (path in the store, name) in order, and what
+    holds them (said in errors); None for a store that is one image.
+
+    Positions are the images of a bioformats2raw layout (:func:`_bioformats2raw_series`), the fields of every
+    well of a plate (:func:`_ngff_plate_fields`), or the fields of one well group, named ``<row><column>_<field>``
+    when the well lies in a plate (its folder ``<row>/<column>`` below the plate's), else by field index.
+    """
     series = _bioformats2raw_series(path)
-    if series is None:
+    if series is not None:
+        return series, "bioformats2raw layout"
+    fields = _ngff_plate_fields(path)
+    if fields is not None:
+        return fields, "OME-Zarr plate"
+    in_plate = "plate" in _ngff_metadata(path.parent.parent)[0]
+    fields = _ngff_well_fields(path, f"{path.parent.name}{_ngff_column_label(path.name)}" if in_plate else "")
+    if fields is not None:
+        if not fields:
+            raise MovieError(f"{path}: an OME-Zarr well with no fields (images)")
+        return fields, "OME-Zarr well"
+    return None
+
+
+def _ngff_scene(path: Path, scene: int | None) -> tuple[Path, str | None]:
+    """The OME-Zarr image to read at ``path`` and its name: position ``scene`` (0-based) of a store of several images
+    (:func:`_ngff_positions`), such a store's only image, or ``path`` itself (scene 0 or None)."""
+    found = _ngff_positions(path)
+    if found is None:
         _only_scene_zero(path, "ome-zarr", scene)
         return path, None
+    positions, holder = found
     if scene is None:
-        if len(series) != 1:
-            named = [n for _, n in series if n]
-            names = f" ({', '.join(repr(n) for n in named)})" if named else ""
-            raise MovieError(f"{path}: {len(series)} images (positions){names} in one bioformats2raw layout; "
-                             f"{POSITIONS_HINT}")
-        return path / series[0][0], None
-    if not 0 <= scene < len(series):
-        raise MovieError(f"{path}: no position {scene}: the bioformats2raw layout holds {len(series)} image(s) "
-                         f"(0 to {len(series) - 1})")
-    return path / series[scene][0], series[scene][1] or None
+        if len(positions) != 1:
+            named = [n for _, n in positions if n]
+            shown = ", ".join(repr(n) for n in named[:10]) + (", ..." if len(named) > 10 else "")
+            names = f" ({shown})" if named else ""
+            raise MovieError(f"{path}: {len(positions)} images (positions){names} in one {holder}; {POSITIONS_HINT}")
+        return path / positions[0][0], None
+    if not 0 <= scene < len(positions):
+        raise MovieError(f"{path}: no position {scene}: the {holder} holds {len(positions)} image(s) "
+                         f"(0 to {len(positions) - 1})")
+    return path / positions[scene][0], positions[scene][1] or None
 
 
 def _ngff_scale(transforms: Any) -> list[float] | None:
@@ -815,9 +1029,7 @@ def _ngff_image(path: Path, axes: str | None, allow_z: bool) -> _NgffImage:
     meta, meta_name = _ngff_metadata(path)
     multiscales = meta.get("multiscales")
     if not isinstance(multiscales, list) or not multiscales or not isinstance(multiscales[0], dict):
-        what = "a plate (HCS): give one well's image (<row>/<column>/<field>)" if "plate" in meta else (
-            "a well: give one of its images (<field>)" if "well" in meta else "no 'multiscales' in its metadata")
-        raise MovieError(f"{path}: not an OME-Zarr image: {what} ({meta_name})")
+        raise MovieError(f"{path}: not an OME-Zarr image: no 'multiscales' in its metadata ({meta_name})")
     ms = multiscales[0]
     version = meta.get("version", ms.get("version"))  # 0.5: next to multiscales; 0.4: inside it
     if str(version) not in NGFF_VERSIONS:
@@ -851,13 +1063,16 @@ def _ngff_image(path: Path, axes: str | None, allow_z: bool) -> _NgffImage:
     for i, entry in enumerate(file_axes):
         unit = entry.get("unit") if isinstance(entry, dict) else None
         name = names[i].lower()
-        if name not in ("t", "y", "x") or unit is None or len(scale) != len(names):
+        if name not in ("t", "z", "y", "x") or unit is None or len(scale) != len(names):
             continue
         unit = NGFF_UNIT_SYMBOLS.get(str(unit), str(unit))
         where = f"unit of axis {names[i]!r} in {meta_name}"
         value = scale[i] * (overall[i] if len(overall) == len(names) else 1.0)
         if name == "t":
             sizes[name] = _in_unit(value, unit, OME_TIME_TO_MIN, "OME-Zarr time unit", where, path)
+        elif name == "z":
+            sizes[name] = _information(
+                lambda v=value, u=unit, w=where: _in_unit(v, u, OME_LENGTH_TO_UM, "OME-Zarr length unit", w, path))
         else:
             sizes[name] = _in_unit(value, unit, OME_LENGTH_TO_UM, "OME-Zarr length unit", where, path)
     omero = meta.get("omero") if isinstance(meta.get("omero"), dict) else {}
@@ -867,7 +1082,7 @@ def _ngff_image(path: Path, axes: str | None, allow_z: bool) -> _NgffImage:
     channel_names = tuple(str(label) for label in labels) if len(labels) == c and all(labels) else ()
     pixel_x = sizes.get("x") or sizes.get("y")
     header = MovieHeader((t, c, y, x), np.dtype(level.dtype), use_axes, pixel_x, sizes.get("t"), channel_names,
-                         sizes.get("y") or pixel_x, z_planes=z)
+                         sizes.get("y") or pixel_x, z_planes=z, pixel_size_z_um=sizes.get("z"))
     return _NgffImage(header, level)
 
 
@@ -1083,7 +1298,7 @@ def _vendor_image(path: Path, fmt: str, axes: str | None, allow_z: bool, scene: 
     channel_names = tuple(names) if len(names) == c and all(names) and len(set(names)) == c else ()
     header = MovieHeader((t, c, y, x), np.dtype(data.dtype), "TCZYX", pixel_x or pixel_y, interval, channel_names,
                          pixel_y or pixel_x, z_planes=z, frame_interval_from=interval_from, scene=scene,
-                         scene_name=scene_name or None)
+                         scene_name=scene_name or None, pixel_size_z_um=_positive(sizes.Z))
     return _VendorImage(header, data)
 
 
@@ -1091,8 +1306,9 @@ def list_scenes(path: PathLike, fmt: MovieFormat = "auto") -> list[str]:
     """The scenes (positions) of a movie file, from its headers: one name per scene, in order ('' where the file
     names none).  One ``['']`` for a file of one position, a CTC folder and an OME-Zarr image.
 
-    Positions are an OME-TIFF's OME Images of one kind (:func:`tiff_positions`) and a CZI, ND2 or LIF file's
-    scenes (a CZI's counted in its subblock directory too, as :func:`_vendor_image` does).
+    Positions are an OME-TIFF's OME Images of one kind (:func:`tiff_positions`), a CZI, ND2 or LIF file's
+    scenes (a CZI's counted in its subblock directory too, as :func:`_vendor_image` does) and the images of an
+    OME-Zarr bioformats2raw layout, plate or well (:func:`_ngff_positions`, from metadata only).
 
     Raises:
         MovieError: as :func:`inspect_movie`, for a file that cannot be opened.
@@ -1100,10 +1316,12 @@ def list_scenes(path: PathLike, fmt: MovieFormat = "auto") -> list[str]:
     path = Path(path)
     checked = _checked_format(path, fmt)
     if checked == "ome-zarr":
-        series = _bioformats2raw_series(path)
-        return [name for _, name in series] if series is not None else [""]
+        found = _ngff_positions(path)
+        return [name for _, name in found[0]] if found is not None else [""]
     if checked == "ctc":
         return [""]
+    if checked == "micromanager":
+        return [label for _, label in mm_positions(path)]
     if checked in VENDOR_FORMATS:
         vendor = VENDOR_FORMATS[checked]
         reader_class = _vendor_reader_class(path, checked)
@@ -1115,7 +1333,7 @@ def list_scenes(path: PathLike, fmt: MovieFormat = "auto") -> list[str]:
         n_scenes = max(len(names), _czi_scene_count(path) if checked == "czi" else 0)
         return names if len(names) == n_scenes else [""] * n_scenes
     try:
-        with tifffile.TiffFile(path) as tif:
+        with open_tiff(path) as tif:
             return [tif.series[i].name or "" for i in tiff_positions(tif)]
     except Exception as exc:  # a corrupt header can make tifffile fail in many ways
         raise MovieError(f"{path}: not a readable TIFF ({_one_line(exc)})") from None
@@ -1148,6 +1366,10 @@ def inspect_movie(
         return dataclasses.replace(_ngff_image(image, axes, allow_z).header, scene=scene, scene_name=name)
     if checked in VENDOR_FORMATS:
         return _vendor_image(path, checked, axes, allow_z, scene).header
+    if checked == "micromanager":
+        file, label, in_file = _mm_position_file(path, scene)
+        header = inspect_tiff(file, axes, allow_z, in_file)
+        return dataclasses.replace(header, scene=scene, scene_name=label if scene is not None else None)
     return inspect_tiff(path, axes, allow_z, scene)
 
 
@@ -1172,6 +1394,11 @@ def _checked_format(path: Path, fmt: MovieFormat) -> MovieFormat:
         return fmt
     if fmt == "ctc" and not path.is_dir():
         raise MovieError(f"{path}: format 'ctc' expects a folder of tNNN.tif frames")
+    if fmt == "micromanager":
+        if not path.is_dir():
+            raise MovieError(f"{path}: format 'micromanager' expects a Micro-Manager dataset folder "
+                             "(<prefix>_MMStack_<position>.ome.tif files; one such file alone is format 'ome-tiff')")
+        return fmt
     if fmt in VENDOR_FORMATS and path.is_dir():
         raise MovieError(f"{path}: a folder, but format {fmt!r} expects a {VENDOR_FORMATS[fmt].name} file")
     if fmt != "ctc" and path.is_dir():
@@ -1195,7 +1422,8 @@ def read_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = Non
             raise MovieError(f"{path}: pixels could not be read ({_one_line(exc)})") from exc
     logger.info("read %s: TCYX %s", path, data.shape)
     return RawMovie(data, movie.source_axes, movie.pixel_size_um, movie.frame_interval_min, list(movie.channel_names),
-                    movie.pixel_size_y_um, movie.frame_interval_from, movie.scene, movie.scene_name)
+                    movie.pixel_size_y_um, movie.frame_interval_from, movie.scene, movie.scene_name,
+                    pixel_size_z_um=movie.pixel_size_z_um)
 
 
 class LazyMovie:
@@ -1299,8 +1527,8 @@ def open_movie(
     if checked == "ctc":
         _only_scene_zero(path, checked, scene)
     if checked == "ome-zarr":
-        # a position of a bioformats2raw layout is read from its image; the checksum is of the whole store, the
-        # movie the sample sheet names
+        # a position of a bioformats2raw layout, plate or well is read from its image; the checksum is of the whole
+        # store, the movie the sample sheet names
         image_path, image_name = _ngff_scene(path, scene)
         ngff = _ngff_image(image_path, axes, allow_z)
         header, level = ngff.header, ngff.level
@@ -1330,7 +1558,7 @@ def open_movie(
                          (lambda t, c: read_zarr_block(t, c)[0]) if header.z_planes != 1 else None)
         yield RawMovie(lazy, header.source_axes, header.pixel_size_um, header.frame_interval_min,
                        list(header.channel_names), header.pixel_size_y_um, scene=scene, scene_name=image_name,
-                       source_checksum=zarr_checksum if checksum else None)
+                       source_checksum=zarr_checksum if checksum else None, pixel_size_z_um=header.pixel_size_z_um)
         return
     if checked in VENDOR_FORMATS:
         vendor = _vendor_image(path, checked, axes, allow_z, scene)
@@ -1375,7 +1603,8 @@ def open_movie(
                              (lambda t, c: read_vendor((t, c))) if header.z_planes != 1 else None)
             yield RawMovie(lazy, header.source_axes, header.pixel_size_um, header.frame_interval_min,
                            list(header.channel_names), header.pixel_size_y_um, header.frame_interval_from,
-                           header.scene, header.scene_name, source_checksum=vendor_checksum if checksum else None)
+                           header.scene, header.scene_name, source_checksum=vendor_checksum if checksum else None,
+                           pixel_size_z_um=header.pixel_size_z_um)
         return
     if checked == "ctc":
         header = inspect_ctc_folder(path)
@@ -1409,14 +1638,24 @@ def open_movie(
         return
     import zarr
 
-    shape, file_axes, dtype, meta = open_tiff_header(path, scene=scene)
+    folder: Path | None = None  # a Micro-Manager dataset: the folder the sample sheet names
+    folder_stamps: dict[str, tuple[int, int, int]] = {}
+    position_name = None
+    tiff_scene = scene
+    if checked == "micromanager":
+        folder = path
+        path, label, tiff_scene = _mm_position_file(folder, scene)
+        position_name = label if scene is not None else None
+        # as for an OME-Zarr store: the checksum is of the whole folder, the movie the sample sheet names
+        folder_stamps = {rel: _stamp(folder / rel) for rel in files_under(folder)} if checksum else {}
+    shape, file_axes, dtype, meta = open_tiff_header(path, scene=tiff_scene)
     with contextlib.ExitStack() as stack:
         handle = stack.enter_context(open(path, "rb"))
         before = os.fstat(handle.fileno())
         # a whole extra pass over the file: only for a caller that records it (ingest)
-        n_bytes, sha256 = sha256_of_handle(handle) if checksum else (before.st_size, "")
+        n_bytes, sha256 = sha256_of_handle(handle) if checksum and folder is None else (before.st_size, "")
         try:
-            tif = stack.enter_context(tifffile.TiffFile(handle))
+            tif = stack.enter_context(open_tiff(handle))
         except _UNREADABLE as exc:
             raise MovieError(f"{path}: not a readable TIFF ({_one_line(exc)})") from exc
 
@@ -1428,8 +1667,15 @@ def open_movie(
                 raise MovieError(f"{path}: changed while it was being read (its size or change time differ)")
             return file_description(n_bytes, sha256)
 
+        def mm_folder_checksum() -> dict[str, Any]:
+            assert folder is not None
+            described = describe_path("movie", folder)
+            if {rel: _stamp(folder / rel) for rel in files_under(folder)} != folder_stamps:
+                raise MovieError(f"{folder}: changed while it was being read (files added, removed or rewritten)")
+            return folder_description(described["files"])
+
         # level 0: the full resolution; a pyramidal series would otherwise open as a group of levels
-        index = tiff_series_of_scene(tif, path, scene)
+        index = tiff_series_of_scene(tif, path, tiff_scene)
         pages = zarr.open(tif.series[index].aszarr(level=0), mode="r")
         use_axes = _default_axes(len(shape), file_axes, axes)
         t_len, c_len, z_len, y_len, x_len = tczyx_shape(shape, use_axes, path)
@@ -1462,10 +1708,14 @@ def open_movie(
 
         logger.info("opened %s: axes %s -> TCYX %s, read frame by frame", path, use_axes, tcyx)
         lazy = LazyMovie(tcyx, dtype, read_tiff_frame, z_len, read_tiff_stack if z_len != 1 else None)
+        if folder is not None:
+            scene_name = position_name
+        else:
+            scene_name = (tif.series[index].name or None) if scene is not None else None
         yield RawMovie(lazy, use_axes, meta.pixel_size_um, meta.frame_interval_min,
-                       list(meta.channel_names), meta.pixel_size_y_um, scene=scene,
-                       scene_name=(tif.series[index].name or None) if scene is not None else None,
-                       source_checksum=tiff_checksum if checksum else None)
+                       list(meta.channel_names), meta.pixel_size_y_um, scene=scene, scene_name=scene_name,
+                       source_checksum=(mm_folder_checksum if folder is not None else tiff_checksum) if checksum else None,
+                       pixel_size_z_um=meta.pixel_size_z_um)
 
 
 def _stamp(path: Path) -> tuple[int, int, int]:

@@ -62,8 +62,9 @@ def ingest_movie_step(
 
     A movie of several z-planes is projected with ``ingest.z_projection`` (:func:`cellpipe.ingest.project_z`),
     one (Z, Y, X) stack of one frame and channel at a time; ``z_projection`` in the attributes records
-    the ``method``, the ``z_planes`` per stack and, for ``best_focus``, the ``focus_measure`` and
-    ``best_focus_planes``: the plane chosen (0-based) per frame, one per channel.
+    the ``method``, the ``z_planes`` per stack, for a z-stack the file's ``z_step_um`` (µm between planes; null when
+    the file gives none) and, for ``best_focus``, the ``focus_measure`` and ``best_focus_planes``: the plane chosen
+    (0-based) per frame, one per channel.
 
     ``scene``: the position (0-based) to read from a file of several (:func:`cellpipe.io.movies.open_movie`);
     ``position`` in the attributes records its ``index`` and its ``name`` in the file (null: unnamed), or is null
@@ -95,6 +96,8 @@ def ingest_movie_step(
             # a movie of one plane is written as it is, whatever the setting
             "z_projection": {"method": method if z_planes > 1 else "none", "setting": method, "z_planes": z_planes},
         }
+        if z_planes > 1:  # the z-stack's step (µm), kept as information on the projected movie
+            attrs["z_projection"]["z_step_um"] = raw.pixel_size_z_um
         chosen: list[list[int]] = []
         with omezarr.new_ome_array(image, shape, dtype, "tcyx", meta.pixel_size_um, meta.frame_interval_min,
                                    meta.channel_names, name=sample, extra_attrs=attrs) as out:

@@ -1,0 +1,207 @@
+"""Micro-Manager-style datasets: multi-file OME-TIFF series and folders of ``<prefix>_MMStack_<position>.ome.tif``
+files, written by tifffile with OME-XML made here as Micro-Manager 2 writes it (one OME Image per position, its
+``TiffData`` naming the file of each run of planes; later files of a series carry a ``BinaryOnly`` pointer).
+
+With ``mm_header``, each file is laid out byte by byte as Micro-Manager's multipage TIFF is (its header of offsets
+and summary JSON after the TIFF header, a ``MicroManagerMetadata`` tag on every page, its index map of planes at the
+end; the layout tifffile's ``read_micromanager_metadata`` reads), since no writer of it exists outside Micro-Manager;
+the summary holds only what tifffile needs to take the file for a Micro-Manager stack.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from cellpipe.config import ConfigError, load_config, load_samples
+from cellpipe.io.movies import MovieError, detect_format, inspect_movie, list_scenes, mm_positions, open_movie, read_movie
+
+OME_NS = "http://www.openmicroscopy.org/Schemas/OME/2016-06"
+CHANNELS = ("DAPI", "GFP")
+
+
+def position_movie(p: int, n_frames: int = 4, shape: tuple[int, int] = (8, 10)) -> np.ndarray:
+    """(T, C=2, Y, X) uint16 whose every pixel tells its position, frame, channel, row and column."""
+    t, c, y, x = np.indices((n_frames, len(CHANNELS), *shape))
+    return (p * 10000 + t * 1000 + c * 500 + y * 20 + x).astype(np.uint16)
+
+
+def write_mm_tiff(path: Path, planes: np.ndarray, description: str, summary: dict[str, object],
+                  coords: list[tuple[int, int, int, int]]) -> None:
+    """``planes`` (N, Y, X) uint16 as a little-endian Micro-Manager multipage TIFF: the TIFF header, Micro-Manager's
+    offset header (index map, display settings, comments) and summary JSON at byte 8, then each page (its
+    ``ImageDescription`` (first page only), ``MicroManagerMetadata`` JSON, pixels, IFD), then the index map: per
+    plane its (channel, slice, frame, position) ``coords`` and IFD offset."""
+    buf = bytearray(b"II" + struct.pack("<HI", 42, 0))
+    summary_json = json.dumps(summary).encode()
+    buf += struct.pack("<8I", 54773648, 0, 0, 0, 0, 0, 2355492, len(summary_json)) + summary_json
+
+    def put(data: bytes) -> int:
+        buf.extend(b"\0" * (len(buf) % 2))  # TIFF offsets fall on word boundaries
+        offset = len(buf)
+        buf.extend(data)
+        return offset
+
+    next_pointer, ifds = 4, []
+    y, x = planes.shape[1:]
+    for k, plane in enumerate(planes):
+        c, z, t, p = coords[k]
+        mm_json = json.dumps({"ChannelIndex": c, "SliceIndex": z, "FrameIndex": t, "PositionIndex": p}).encode() + b"\0"
+        tags = [(256, 3, 1, x), (257, 3, 1, y), (258, 3, 1, 16), (259, 3, 1, 1), (262, 3, 1, 1), (277, 3, 1, 1),
+                (278, 3, 1, y), (279, 4, 1, plane.nbytes), (51123, 2, len(mm_json), put(mm_json))]
+        if k == 0:
+            text = description.encode() + b"\0"
+            tags.append((270, 2, len(text), put(text)))
+        tags.append((273, 4, 1, put(plane.astype("<u2").tobytes())))
+        ifd = put(struct.pack("<H", len(tags)))
+        for tag, kind, count, value in sorted(tags):
+            buf.extend(struct.pack("<HHIHH", tag, kind, count, value, 0) if kind == 3 else
+                       struct.pack("<HHII", tag, kind, count, value))
+        struct.pack_into("<I", buf, next_pointer, ifd)
+        next_pointer = len(buf)
+        buf.extend(struct.pack("<I", 0))
+        ifds.append(ifd)
+    index_map = put(struct.pack("<II", 3453623, len(planes)))
+    for (c, z, t, p), ifd in zip(coords, ifds, strict=True):
+        buf.extend(struct.pack("<5I", c, z, t, p, ifd))
+    struct.pack_into("<I", buf, 12, index_map)
+    path.write_bytes(bytes(buf))
+
+
+def _file_uuid(name: str) -> str:
+    return uuid.uuid5(uuid.NAMESPACE_URL, name).urn
+
+
+def write_mm_dataset(folder: Path, movies: list[np.ndarray], frames_per_file: int, every_image_in_each: bool = False,
+                     prefix: str = "exp", mm_header: bool = False) -> Path:
+    """A Micro-Manager 2 style dataset: position ``p`` (``movies[p]``, (T, C, Y, X)) in ``<prefix>_MMStack_Pos<p>.ome.tif``
+    and, past ``frames_per_file`` frames, ``..._Pos<p>_1.ome.tif``, ...; planes in C, then T order (XYCZT).  The first
+    file of a position holds the OME-XML: its own Image, or every position's (``every_image_in_each``); position p has
+    pixels of 0.3 + 0.1 p µm, 90 s between frames and z-steps of 2 µm.  ``mm_header``: each file written as a
+    Micro-Manager multipage TIFF (:func:`write_mm_tiff`), else by tifffile."""
+    folder.mkdir(parents=True, exist_ok=True)
+    parts: list[list[tuple[str, np.ndarray, int]]] = []  # per position: (file name, frames, first frame)
+    for p, data in enumerate(movies):
+        starts = range(0, data.shape[0], frames_per_file)
+        parts.append([(f"{prefix}_MMStack_Pos{p}{'' if i == 0 else f'_{i}'}.ome.tif", data[s:s + frames_per_file], s)
+                      for i, s in enumerate(starts)])
+
+    def image_xml(p: int) -> str:
+        t, c, y, x = movies[p].shape
+        tiffdata = "".join(
+            f'<TiffData IFD="0" PlaneCount="{len(frames) * c}" FirstC="0" FirstZ="0" FirstT="{first}">'
+            f'<UUID FileName="{name}">{_file_uuid(name)}</UUID></TiffData>' for name, frames, first in parts[p])
+        channels = "".join(f'<Channel ID="Channel:{p}:{i}" Name="{n}" SamplesPerPixel="1"/>' for i, n in enumerate(CHANNELS))
+        size = 0.3 + 0.1 * p
+        return (f'<Image ID="Image:{p}" Name="Pos{p}"><Pixels ID="Pixels:{p}" DimensionOrder="XYCZT" Type="uint16" '
+                f'SizeX="{x}" SizeY="{y}" SizeC="{c}" SizeZ="1" SizeT="{t}" PhysicalSizeX="{size:.1f}" '
+                f'PhysicalSizeY="{size:.1f}" PhysicalSizeZ="2.0" TimeIncrement="90" TimeIncrementUnit="s">'
+                f"{channels}{tiffdata}</Pixels></Image>")
+
+    for p in range(len(movies)):
+        first_name = parts[p][0][0]
+        for i, (name, frames, first) in enumerate(parts[p]):
+            if i == 0:
+                images = "".join(image_xml(q) for q in range(len(movies))) if every_image_in_each else image_xml(p)
+                body = images
+            else:
+                body = f'<BinaryOnly MetadataFile="{first_name}" UUID="{_file_uuid(first_name)}"/>'
+            xml = f'<?xml version="1.0" encoding="UTF-8"?><OME xmlns="{OME_NS}" UUID="{_file_uuid(name)}">{body}</OME>'
+            if mm_header:
+                n_frames, n_channels = frames.shape[:2]
+                summary = {"MicroManagerVersion": "2.0.0", "Prefix": prefix, "Frames": len(movies[p]),
+                           "Channels": n_channels, "Slices": 1, "Positions": len(movies)}
+                coords = [(c, 0, first + t, p) for t in range(n_frames) for c in range(n_channels)]
+                write_mm_tiff(folder / name, frames.reshape(-1, *frames.shape[2:]), xml, summary, coords)
+                continue
+            with tifffile.TiffWriter(folder / name) as tif:
+                for k, plane in enumerate(frames.reshape(-1, *frames.shape[2:])):
+                    tif.write(plane, description=xml if k == 0 else None, metadata=None)
+    return folder
+
+
+def test_a_series_split_over_two_files_reads_as_one_movie_through_the_first(tmp_path: Path) -> None:
+    data = position_movie(0)
+    folder = write_mm_dataset(tmp_path / "run", [data], frames_per_file=2)
+    first, second = folder / "exp_MMStack_Pos0.ome.tif", folder / "exp_MMStack_Pos0_1.ome.tif"
+    assert second.is_file() and tifffile.TiffFile(second).series[0].shape == (4, 8, 10)  # 2 frames x 2 channels
+    header = inspect_movie(first)
+    assert header.shape_tcyx == (4, 2, 8, 10) and header.channel_names == CHANNELS
+    assert header.pixel_size_um == pytest.approx(0.3) and header.frame_interval_min == pytest.approx(1.5)
+    assert list_scenes(first) == ["Pos0"]
+    with open_movie(first, checksum=True) as movie:
+        for t in range(4):  # frames 2 and 3 come from the second file
+            np.testing.assert_array_equal(movie.data[t], data[t])
+        assert movie.source_checksum()["type"] == "file"
+    second.rename(tmp_path / "elsewhere.ome.tif")
+    with pytest.raises(MovieError, match=r"exp_MMStack_Pos0\.ome\.tif: its OME-XML puts planes in 1 file\(s\) not in its "
+                                         r"folder \(exp_MMStack_Pos0_1\.ome\.tif\)") as err:
+        inspect_movie(first)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(("every_image_in_each", "mm_header"), [(False, False), (True, False), (True, True)],
+                         ids=["own-image", "every-image", "micro-manager-header"])
+def test_a_dataset_folder_is_one_position_per_file(tmp_path: Path, every_image_in_each: bool, mm_header: bool) -> None:
+    data = [position_movie(0), position_movie(1, n_frames=3)]
+    folder = write_mm_dataset(tmp_path / "run", data, frames_per_file=2, every_image_in_each=every_image_in_each,
+                              mm_header=mm_header)
+    if mm_header:  # tifffile on its own reads Micro-Manager's index map: every position in one series, as axis R
+        with tifffile.TiffFile(folder / "exp_MMStack_Pos0.ome.tif") as tif:
+            assert tif.is_mmstack and tif.series[0].kind == "mmstack" and "R" in tif.series[0].axes
+    assert detect_format(folder) == "micromanager"
+    assert list_scenes(folder) == ["Pos0", "Pos1"]  # the _1 file continues Pos0: no position of its own
+    for p in range(2):
+        header = inspect_movie(folder, scene=p)
+        assert header.shape_tcyx == (len(data[p]), 2, 8, 10) and header.scene == p and header.scene_name == f"Pos{p}"
+        assert header.pixel_size_um == pytest.approx(0.3 + 0.1 * p) and header.channel_names == CHANNELS
+        with open_movie(folder, scene=p, checksum=True) as movie:
+            assert movie.scene_name == f"Pos{p}"
+            for t in range(len(data[p])):
+                np.testing.assert_array_equal(movie.data[t], data[p][t])
+            described = movie.source_checksum()
+        # the whole folder, as provenance describes the movie the sample sheet names
+        assert {f["path"] for f in described["files"]} == {f.name for f in folder.iterdir()}
+    with pytest.raises(MovieError, match=r"run: 2 Micro-Manager positions \('Pos0', 'Pos1'\) in one dataset folder; "
+                                         r"read them with a 'positions' column"):
+        inspect_movie(folder)
+    with pytest.raises(MovieError, match=r"no position 2: the Micro-Manager dataset holds 2 position\(s\)"):
+        inspect_movie(folder, scene=2)
+
+
+def test_a_one_position_folder_reads_without_positions_and_files_of_one_position_sort_naturally(tmp_path: Path) -> None:
+    data = position_movie(0, n_frames=2)
+    folder = write_mm_dataset(tmp_path / "one", [data], frames_per_file=5)
+    np.testing.assert_array_equal(read_movie(folder).data, data)
+    assert inspect_movie(folder).scene_name is None
+    listed = tmp_path / "listed"
+    listed.mkdir()
+    for name in ("a_MMStack_Pos10.ome.tif", "a_MMStack_Pos2.ome.tif", "a_MMStack_Pos2_1.ome.tif",
+                 "a_MMStack_1-Pos000_001.ome.tif", "notes.txt"):
+        (listed / name).write_bytes(b"")
+    assert [label for _, label in mm_positions(listed)] == ["1-Pos000_001", "Pos2", "Pos10"]
+    (listed / "b_MMStack_Pos0.ome.tif").write_bytes(b"")
+    with pytest.raises(MovieError, match=r"listed: Micro-Manager files of 2 acquisitions \('a', 'b'\) in one folder"):
+        mm_positions(listed)
+    with pytest.raises(MovieError, match=r"format 'micromanager' expects a Micro-Manager dataset folder"):
+        inspect_movie(folder / "exp_MMStack_Pos0.ome.tif", "micromanager")
+
+
+def test_a_dataset_folder_in_the_sample_sheet_becomes_one_sample_per_position(tmp_path: Path) -> None:
+    folder = write_mm_dataset(tmp_path / "run", [position_movie(0), position_movie(1)], frames_per_file=3)
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_text(f"sample\tmovie\tpositions\nmm\t{folder}\tall\none\t{folder}\tPos1\n")
+    rows = load_samples(sheet, load_config({}))
+    assert [(r.sample, r.scene) for r in rows] == [("mm_Pos0", 0), ("mm_Pos1", 1), ("one_Pos1", 1)]
+    sheet.write_text(f"sample\tmovie\nmm\t{folder}\n")
+    with pytest.raises(ConfigError) as err:
+        load_samples(sheet, load_config({}))
+    assert "\n" not in str(err.value)
+    assert re.search(r"line 2 \(sample 'mm'\): .*run: 2 Micro-Manager positions .* 'positions' column", str(err.value))
