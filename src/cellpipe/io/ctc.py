@@ -2,11 +2,16 @@
 
 Layout (frames are 0-based; names have 3 digits, 4 when a movie has more than 1000 frames)::
 
-    01/t000.tif, t001.tif, ...                 raw frames (Y, X)
+    01/t000.tif, t001.tif, ...                 raw frames (Y, X), or stacks (Z, Y, X) in 3-D
     01_GT/TRA/man_track000.tif, ...            tracking ground truth: one label image per frame
     01_GT/TRA/man_track.txt                    "label first_frame last_frame parent" per line
     01_GT/SEG/man_seg000.tif, ...              segmentation ground truth (all or some frames)
     01_RES/mask000.tif, ..., res_track.txt     a method's result, for the CTC evaluation tools
+
+A 3-D movie has the same files, each holding one (Z, Y, X) stack with z as its first axis (the CTC's
+3-D data sets, which py-ctcmetrics and traccuracy read): writers take (T, Z, Y, X) arrays and readers
+return them when asked with ``volumes=True``; without it they accept 2-D frames only, so a stack
+never passes silently where (Y, X) frames are expected.
 
 Label values in TRA masks are track ids: a track's label is present in every frame from its
 first to its last frame, and a daughter starts after its parent's last frame
@@ -40,6 +45,7 @@ from cellpipe.io.atomic import atomic_path
 
 if TYPE_CHECKING:
     from cellpipe.simulate import SimulatedMovie
+    from cellpipe.simulate3d import SimulatedMovie3D
 
 logger = logging.getLogger(__name__)
 
@@ -100,21 +106,22 @@ def _refuse_non_empty(folder: Path) -> None:
 
 
 def write_ctc_movie(folder: PathLike, movie: np.ndarray) -> None:
-    """Write a (T, Y, X) movie as ``folder/t000.tif``, ``t001.tif``, ... (dtype kept, uncompressed).
+    """Write a (T, Y, X) movie as ``folder/t000.tif``, ``t001.tif``, ... (dtype kept, uncompressed);
+    a (T, Z, Y, X) movie as one (Z, Y, X) stack per file.
 
     ``movie`` may also be any array with ``shape`` and frame indexing (Zarr, dask): it is read one
     frame at a time.
 
     Raises:
         FileExistsError: ``folder`` exists and is not empty.
-        ValueError: ``movie`` is not 3-D or has no frames.
+        ValueError: ``movie`` is not (T, Y, X) or (T, Z, Y, X) or has no frames.
     """
     folder = Path(folder)
     if not hasattr(movie, "shape"):
         movie = np.asarray(movie)
     shape = tuple(movie.shape)
-    if len(shape) != 3 or shape[0] == 0:
-        raise ValueError(f"{folder}: a CTC movie is (T, Y, X) with T >= 1; got shape {shape}")
+    if len(shape) not in (3, 4) or shape[0] == 0:
+        raise ValueError(f"{folder}: a CTC movie is (T, Y, X) or (T, Z, Y, X) with T >= 1; got shape {shape}")
     _refuse_non_empty(folder)
     n = shape[0]
     with atomic_path(folder) as tmp:
@@ -195,12 +202,16 @@ def _check_contiguous(folder: Path, frames: Sequence[int], what: str) -> None:
         )
 
 
-def _read_stack(folder: Path, files: dict[int, Path]) -> np.ndarray:
+def _read_stack(folder: Path, files: dict[int, Path], volumes: bool = False) -> np.ndarray:
+    """The frames ``files`` as one array: (T, Y, X), or (T, Z, Y, X) when ``volumes``."""
     frames = sorted(files)
     first = tifffile.imread(files[frames[0]])
-    if first.ndim != 2:
+    if volumes and first.ndim != 3:
+        raise ValueError(f"{files[frames[0]]}: frame has shape {first.shape}; expected a 3D stack (Z, Y, X)")
+    if not volumes and first.ndim != 2:
         raise ValueError(
             f"{files[frames[0]]}: frame has shape {first.shape}; cellpipe reads 2D frames (Y, X)"
+            + (" (a 3D stack: read it with volumes=True)" if first.ndim == 3 else "")
         )
     stack = np.empty((len(frames), *first.shape), dtype=first.dtype)
     stack[0] = first
@@ -220,14 +231,15 @@ def _read_stack(folder: Path, files: dict[int, Path]) -> np.ndarray:
     return stack
 
 
-def read_ctc_movie(folder: PathLike) -> np.ndarray:
-    """Read the ``tNNN.tif`` frames of a CTC folder as a (T, Y, X) array, in frame order.
+def read_ctc_movie(folder: PathLike, volumes: bool = False) -> np.ndarray:
+    """Read the ``tNNN.tif`` frames of a CTC folder as a (T, Y, X) array, in frame order; with
+    ``volumes``, the (Z, Y, X) stacks of a 3-D movie as a (T, Z, Y, X) array.
 
     Other files in the folder are ignored.
 
     Raises:
         ValueError (naming the folder): no frames, a gap in the numbering (frames must be
-            0..T-1), frames of different shapes or dtypes, or frames that are not 2-D.
+            0..T-1), frames of different shapes or dtypes, or frames that are not 2-D (3-D with ``volumes``).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -236,7 +248,7 @@ def read_ctc_movie(folder: PathLike) -> np.ndarray:
     if not files:
         raise ValueError(f"{folder}: no CTC frames (t000.tif, t001.tif, ...) found")
     _check_contiguous(folder, sorted(files), "frames tNNN.tif")
-    movie = _read_stack(folder, files)
+    movie = _read_stack(folder, files, volumes)
     logger.info("read %d frames %s %s from %s", movie.shape[0], movie.shape[1:], movie.dtype, folder)
     return movie
 
@@ -269,10 +281,11 @@ def write_label_tiff(path: PathLike, frame: np.ndarray) -> None:
 class TiffFrames(Mapping[int, np.ndarray]):
     """The label images of a CTC folder matching ``pattern`` (glob), read one frame at a time.
 
-    A mapping frame -> (Y, X) array (the frame number is the last number of the file name), whose
-    values are read from disk each time they are asked for and not kept, so a long movie is scored in
-    the memory of one frame.  ``shape`` is (number of frames, Y, X) and ``dtype`` that of the first
-    frame, both from the first file's header; ``files`` maps frame -> path.
+    A mapping frame -> (Y, X) array, or (Z, Y, X) for a 3-D movie (the frame number is the last number of
+    the file name), whose values are read from disk each time they are asked for and not kept, so a long
+    movie is scored in the memory of one frame.  ``shape`` is (number of frames, Y, X) or (number of
+    frames, Z, Y, X) and ``dtype`` that of the first frame, both from the first file's header; ``files``
+    maps frame -> path.
 
     Raises:
         ValueError: no file matches, or two files have the same frame number.
@@ -285,8 +298,9 @@ class TiffFrames(Mapping[int, np.ndarray]):
         if not self.files:
             raise ValueError(f"{self.folder}: no label images matching {pattern!r}")
         with tifffile.TiffFile(next(iter(self.files.values()))) as tif:
-            page = tif.pages.first
-            frame_shape, self.dtype = tuple(int(n) for n in page.shape), np.dtype(page.dtype)
+            # the series, not the first page: a 3-D frame is a stack of pages
+            series = tif.series[0]
+            frame_shape, self.dtype = tuple(int(n) for n in series.shape), np.dtype(series.dtype)
         self.shape: tuple[int, ...] = (len(self.files), *frame_shape)
 
     def __getitem__(self, t: int) -> np.ndarray:
@@ -299,22 +313,23 @@ class TiffFrames(Mapping[int, np.ndarray]):
         return len(self.files)
 
 
-def read_ctc_label_stack(folder: PathLike, pattern: str = "man_track*.tif") -> np.ndarray:
-    """Read label images matching ``pattern`` as a (T, Y, X) stack; frames must be 0..T-1."""
+def read_ctc_label_stack(folder: PathLike, pattern: str = "man_track*.tif", volumes: bool = False) -> np.ndarray:
+    """Read label images matching ``pattern`` as a (T, Y, X) stack, or (T, Z, Y, X) with ``volumes``;
+    frames must be 0..T-1."""
     folder = Path(folder)
     files = label_files(folder, pattern)
     if not files:
         raise ValueError(f"{folder}: no label images matching {pattern!r}")
     _check_contiguous(folder, sorted(files), f"label images {pattern!r}")
-    return _read_stack(folder, files)
+    return _read_stack(folder, files, volumes)
 
 
 def _as_ctc_labels(labels: np.ndarray, where: Path, dtype: np.dtype | None = None) -> np.ndarray:
-    """``labels`` (T, Y, X) as CTC masks: ``dtype`` (uint16 or uint32), or when None uint16 if every value
+    """``labels`` (T, Y, X) or (T, Z, Y, X) as CTC masks: ``dtype`` (uint16 or uint32), or when None uint16 if every value
     fits and uint32 otherwise (py-ctcmetrics and traccuracy read both; the CTC convention is uint16)."""
     labels = np.asarray(labels)
-    if labels.ndim != 3 or labels.shape[0] == 0:
-        raise ValueError(f"{where}: labels must be (T, Y, X) with T >= 1; got shape {labels.shape}")
+    if labels.ndim not in (3, 4) or labels.shape[0] == 0:
+        raise ValueError(f"{where}: labels must be (T, Y, X) or (T, Z, Y, X) with T >= 1; got shape {labels.shape}")
     if labels.dtype.kind not in "iub":
         raise ValueError(f"{where}: labels must be integers; got {labels.dtype}")
     top = int(labels.max()) if labels.size else 0
@@ -335,7 +350,7 @@ def _check_pixel_size(pixel_size_um: float | None, where: Path) -> None:
 
 
 def _write_mask(path: Path, frame: np.ndarray, pixel_size_um: float | None) -> None:
-    """Write one (Y, X) CTC mask, calibrated when ``pixel_size_um`` is given (see the module doc)."""
+    """Write one (Y, X) or (Z, Y, X) CTC mask, calibrated in x and y when ``pixel_size_um`` is given (see the module doc)."""
     if pixel_size_um is None:
         tifffile.imwrite(path, frame)
     elif frame.dtype == np.uint16:
@@ -398,7 +413,7 @@ def _normalise_tracks(tracks: pd.DataFrame, where: object) -> pd.DataFrame:
 
 
 def check_ctc_tracks(labels: np.ndarray, tracks: pd.DataFrame) -> list[str]:
-    """Problems that make ``labels`` (T, Y, X) and ``tracks`` inconsistent CTC data; empty if none.
+    """Problems that make ``labels`` (T, Y, X) or (T, Z, Y, X) and ``tracks`` inconsistent CTC data; empty if none.
 
     Checked: labels unique and positive; 0 <= first_frame <= last_frame < T; a parent exists and
     ends before its daughter starts; in every frame the label values present are exactly the tracks
@@ -520,7 +535,7 @@ def write_ctc_ground_truth(
     ``SEG/man_segTTT.tif`` for ``seg_frames`` (default: every frame), all uint16 (uint32 when a label
     exceeds 65535).
 
-    ``labels`` (T, Y, X) values are track ids; ``tracks`` has columns label, first_frame,
+    ``labels`` (T, Y, X), or (T, Z, Y, X) for a 3-D movie, values are track ids; ``tracks`` has columns label, first_frame,
     last_frame, parent and must agree with ``labels`` (see :func:`check_ctc_tracks`).
 
     Raises:
@@ -558,9 +573,9 @@ def write_ctc_ground_truth_frames(
 ) -> None:
     """:func:`write_ctc_ground_truth` one frame at a time, for movies too long to hold in memory.
 
-    ``frames`` yields, for each of the ``n_frames`` frames in order, a pair: the (Y, X) tracking
-    markers (values are track ids; written as ``TRA/man_trackTTT.tif``) and the frame's (Y, X)
-    segmentation mask (``SEG/man_segTTT.tif``) or None where that frame has no SEG annotation.
+    ``frames`` yields, for each of the ``n_frames`` frames in order, a pair: the (Y, X) or (Z, Y, X)
+    tracking markers (values are track ids; written as ``TRA/man_trackTTT.tif``) and the frame's
+    segmentation mask of the same shape (``SEG/man_segTTT.tif``) or None where that frame has no SEG annotation.
     ``tracks`` (columns label, first_frame, last_frame, parent; ``TRA/man_track.txt``) is checked
     as a whole, and each frame's markers as they come: they must hold exactly the tracks alive in
     that frame, the checks :func:`write_ctc_ground_truth` makes on the whole stack.  ``dtype``:
@@ -568,7 +583,7 @@ def write_ctc_ground_truth_frames(
 
     Raises:
         FileExistsError: ``gt_dir`` exists and is not empty.
-        ValueError: an inconsistent table or frame, a frame that is not 2-D integers in the range of
+        ValueError: an inconsistent table or frame, a frame that is not 2-D or 3-D integers in the range of
             ``dtype``, a SEG mask of another shape than its markers, or not ``n_frames`` frames.
     """
     gt_dir = Path(gt_dir)
@@ -611,7 +626,8 @@ def write_ctc_results(
 ) -> None:
     """Write a method's tracking result in the CTC ``RES`` format: ``maskTTT.tif`` and ``res_track.txt``.
 
-    Masks are uint16, or uint32 when a label exceeds 65535 (every frame the same dtype).  With
+    ``labels`` is (T, Y, X), or (T, Z, Y, X) for a 3-D movie (one (Z, Y, X) stack per file).  Masks are
+    uint16, or uint32 when a label exceeds 65535 (every frame the same dtype).  With
     ``pixel_size_um`` every mask carries it (module doc; :func:`read_ctc_pixel_size`).
 
     This is the layout the CTC evaluation tools (and ``py-ctcmetrics``, ``traccuracy``) read.
@@ -645,17 +661,17 @@ def write_ctc_result_frames(
 ) -> None:
     """:func:`write_ctc_results` one frame at a time, for movies too long to hold in memory.
 
-    ``frames`` yields the ``n_frames`` (Y, X) label frames in order (e.g.
+    ``frames`` yields the ``n_frames`` (Y, X) or (Z, Y, X) label frames in order (e.g.
     :func:`cellpipe.export.iter_ctc_frames`, which checks each frame against the tracks table,
     the check :func:`write_ctc_results` makes on the whole stack).  Each frame is checked to be
-    2-D integers that ``dtype`` holds and written as it comes; the folder appears complete or not at all.
+    2-D or 3-D integers that ``dtype`` holds and written as it comes; the folder appears complete or not at all.
     ``dtype``: uint16 or uint32, the same for every frame (traccuracy reads a folder in its first
     frame's dtype); None: the largest label in ``tracks`` decides, as :func:`write_ctc_results` does.
     ``pixel_size_um``: stored in every mask, as :func:`write_ctc_results` does.
 
     Raises:
         FileExistsError: ``res_dir`` exists and is not empty.
-        ValueError: a frame that is not 2-D integers in the range of ``dtype``, or not ``n_frames`` frames.
+        ValueError: a frame that is not 2-D or 3-D integers in the range of ``dtype``, or not ``n_frames`` frames.
     """
     res_dir = Path(res_dir)
     _check_pixel_size(pixel_size_um, res_dir)
@@ -679,8 +695,9 @@ def write_ctc_result_frames(
     logger.info("wrote CTC result (%d frames, %d tracks) to %s, frame by frame", n_frames, len(tracks), res_dir)
 
 
-def read_ctc_results(res_dir: PathLike) -> tuple[np.ndarray, pd.DataFrame]:
-    """Read a CTC ``RES`` folder: the ``maskTTT.tif`` stack (T, Y, X) and ``res_track.txt``.
+def read_ctc_results(res_dir: PathLike, volumes: bool = False) -> tuple[np.ndarray, pd.DataFrame]:
+    """Read a CTC ``RES`` folder: the ``maskTTT.tif`` stack (T, Y, X), or (T, Z, Y, X) with ``volumes``,
+    and ``res_track.txt``.
 
     The inverse of :func:`write_ctc_results`; the data are returned as stored (not checked,
     use :func:`check_ctc_tracks`).
@@ -690,12 +707,12 @@ def read_ctc_results(res_dir: PathLike) -> tuple[np.ndarray, pd.DataFrame]:
         FileNotFoundError: ``res_track.txt`` is missing.
     """
     res_dir = Path(res_dir)
-    labels = read_ctc_label_stack(res_dir, "mask*.tif")
+    labels = read_ctc_label_stack(res_dir, "mask*.tif", volumes)
     return labels, read_ctc_tracks(res_dir / "res_track.txt")
 
 
-def write_simulation(sim: SimulatedMovie, movie_dir: PathLike, gt_dir: PathLike) -> None:
-    """Write a simulated movie as a CTC folder (``movie_dir``) and its ground truth (``gt_dir``).
+def write_simulation(sim: SimulatedMovie | SimulatedMovie3D, movie_dir: PathLike, gt_dir: PathLike) -> None:
+    """Write a simulated movie (2-D or 3-D) as a CTC folder (``movie_dir``) and its ground truth (``gt_dir``).
 
     Raises:
         FileExistsError: either folder exists and is not empty (checked before anything is written).

@@ -13,6 +13,10 @@ Three layouts are understood (the sample sheet's ``ground_truth`` column):
   completely annotated.
 * **One label TIFF**: (T, Y, X) with one plane per movie frame, or (Y, X) for a one-frame movie.
 
+A 3-D movie's ground truth has the same layouts with a (Z, Y, X) stack in place of each (Y, X) frame
+(CTC 3-D: one stack per ``man_trackTTT.tif`` / ``man_segTTT.tif``; one label TIFF: (T, Z, Y, X)); the
+caller says which by the length of ``frame_shape``.
+
 Labels are whole numbers, 0 = background.  Every problem raises :class:`GroundTruthError` naming
 the file and what is wrong, before any score is computed.  :func:`check_ground_truth_files` runs
 the checks that need no pixels (layout, frame numbers, frame sizes, pixel type) from the file
@@ -49,7 +53,7 @@ class GroundTruthError(ValueError):
 
 
 class LabelFrames(Mapping[int, np.ndarray]):
-    """Frame -> (Y, X) uint32 ground-truth labels, read from disk each time a frame is asked for.
+    """Frame -> (Y, X) (3-D: (Z, Y, X)) uint32 ground-truth labels, read from disk each time a frame is asked for.
 
     ``sources`` maps frame -> (TIFF path, page to read or None for the whole image, plane of the
     image read or None).  Every frame was
@@ -57,7 +61,7 @@ class LabelFrames(Mapping[int, np.ndarray]):
     and not kept, so a long movie's ground truth is held one frame at a time.
     """
 
-    def __init__(self, sources: Mapping[int, tuple[Path, int | None, int | None]], frame_shape: tuple[int, int]) -> None:
+    def __init__(self, sources: Mapping[int, tuple[Path, int | None, int | None]], frame_shape: tuple[int, ...]) -> None:
         self._sources = dict(sorted(sources.items()))
         self._frame_shape = tuple(frame_shape)
 
@@ -120,15 +124,19 @@ def _check_frame(t: int, n_frames: int, where: Path) -> None:
         raise GroundTruthError(f"{where}: frame {t} is beyond the movie's {n_frames} frame(s) (0..{n_frames - 1})")
 
 
-def _check_shape(shape: tuple[int, ...], frame_shape: tuple[int, int], where: Path | str) -> None:
-    """``shape``: of one (Y, X) mask, in pixels."""
-    shape = tuple(shape)
-    if shape != tuple(frame_shape):
+def _check_shape(shape: tuple[int, ...], frame_shape: tuple[int, ...], where: Path | str) -> None:
+    """``shape``: of one (Y, X) mask in pixels, or (Z, Y, X) in voxels when ``frame_shape`` is."""
+    shape, frame_shape = tuple(shape), tuple(frame_shape)
+    if shape == frame_shape:
+        return
+    size = "x".join(str(n) for n in frame_shape)
+    unit = "px" if len(frame_shape) == 2 else "voxels"
+    if len(shape) == len(frame_shape):
         raise GroundTruthError(
-            f"{where}: mask is {shape[0]}x{shape[1]} px but the movie's frames are "
-            f"{frame_shape[0]}x{frame_shape[1]} px" if len(shape) == 2 else
-            f"{where}: expected a (Y, X) mask of {frame_shape[0]}x{frame_shape[1]} px, got shape {shape}"
+            f"{where}: mask is {'x'.join(str(n) for n in shape)} {unit} but the movie's frames are {size} {unit}"
         )
+    axes = "(Y, X)" if len(frame_shape) == 2 else "(Z, Y, X)"
+    raise GroundTruthError(f"{where}: expected a {axes} mask of {size} {unit}, got shape {shape}")
 
 
 def _check_markers_cover(tra: Path, frames: set[int] | dict[int, Path], n_frames: int) -> None:
@@ -143,13 +151,15 @@ def _check_markers_cover(tra: Path, frames: set[int] | dict[int, Path], n_frames
         )
 
 
-def _check_stack_shape(shape: tuple[int, ...], n_frames: int, path: Path) -> None:
-    """A single label TIFF: (T, Y, X) with T == n_frames, or (Y, X) for a one-frame movie."""
-    if len(shape) == 2:
+def _check_stack_shape(shape: tuple[int, ...], n_frames: int, path: Path, frame_ndim: int = 2) -> None:
+    """A single label TIFF: (T, Y, X) with T == n_frames, or (Y, X) for a one-frame movie; with
+    ``frame_ndim`` 3, (T, Z, Y, X) or (Z, Y, X)."""
+    if len(shape) == frame_ndim:
         shape = (1, *shape)
-    if len(shape) != 3 or shape[0] != n_frames:
+    if len(shape) != frame_ndim + 1 or shape[0] != n_frames:
+        axes, what = ("(T, Y, X)", "plane") if frame_ndim == 2 else ("(T, Z, Y, X)", "stack")
         raise GroundTruthError(
-            f"{path}: a label TIFF must be (T, Y, X) with one plane per movie frame ({n_frames}), "
+            f"{path}: a label TIFF must be {axes} with one {what} per movie frame ({n_frames}), "
             f"got shape {tuple(shape)}"
         )
 
@@ -176,7 +186,7 @@ def _ctc_markers(path: Path, n_frames: int) -> tuple[Path, dict[int, Path]]:
     return track_file, markers
 
 
-def _read_ctc(path: Path, n_frames: int, frame_shape: tuple[int, int], min_marker_coverage: float) -> GroundTruth:
+def _read_ctc(path: Path, n_frames: int, frame_shape: tuple[int, ...], min_marker_coverage: float) -> GroundTruth:
     track_file, markers = _ctc_markers(path, n_frames)
     try:
         tracks = read_ctc_tracks(track_file)
@@ -211,22 +221,23 @@ def _read_ctc(path: Path, n_frames: int, frame_shape: tuple[int, int], min_marke
     return GroundTruth(path, "ctc", masks, complete, skipped, counts, tracks)
 
 
-def _stack_sources(path: Path, n_frames: int) -> dict[int, tuple[Path, int | None, int | None]]:
+def _stack_sources(path: Path, n_frames: int, frame_ndim: int = 2) -> dict[int, tuple[Path, int | None, int | None]]:
     """Where each frame of a (T, Y, X) label TIFF lies: its own page when the file has one 2-D page per
-    frame (read alone), else a plane of the whole image (the file read whole for each frame)."""
+    frame (read alone), else a plane of the whole image (the file read whole for each frame); the frames of
+    a (T, Z, Y, X) TIFF (``frame_ndim`` 3) are always taken from the whole image."""
     try:
         with tifffile.TiffFile(path) as tif:
             pages, first = len(tif.pages), tif.pages.first.shape
     except (tifffile.TiffFileError, ValueError, OSError) as exc:
         raise GroundTruthError(f"{path}: not a readable TIFF ({exc})") from None
-    if pages == n_frames and len(first) == 2:
+    if frame_ndim == 2 and pages == n_frames and len(first) == 2:
         return {t: (path, t, None) for t in range(n_frames)}
     stack = as_labels(read_tiff(path, GroundTruthError), path, GroundTruthError)
-    _check_stack_shape(stack.shape, n_frames, path)
-    return {t: (path, None, t if stack.ndim == 3 else None) for t in range(n_frames)}
+    _check_stack_shape(stack.shape, n_frames, path, frame_ndim)
+    return {t: (path, None, t if stack.ndim == frame_ndim + 1 else None) for t in range(n_frames)}
 
 
-def _read_label_files(path: Path, n_frames: int, frame_shape: tuple[int, int]) -> GroundTruth:
+def _read_label_files(path: Path, n_frames: int, frame_shape: tuple[int, ...]) -> GroundTruth:
     if path.is_dir():
         files = _read_numbered(path)
         if not files:
@@ -235,7 +246,7 @@ def _read_label_files(path: Path, n_frames: int, frame_shape: tuple[int, int]) -
             _check_frame(t, n_frames, file)
         masks = LabelFrames({t: (file, None, None) for t, file in files.items()}, frame_shape)
     else:
-        masks = LabelFrames(_stack_sources(path, n_frames), frame_shape)
+        masks = LabelFrames(_stack_sources(path, n_frames, len(frame_shape)), frame_shape)
     # every frame read and checked once, one at a time
     counts = {t: _n_objects(masks[t]) for t in masks}
     logger.info("%s: label ground truth, %d annotated frame(s)", path, len(masks))
@@ -255,14 +266,15 @@ def _tiff_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
     return shape, dtype
 
 
-def _check_frame_files(files: dict[int, Path], n_frames: int, frame_shape: tuple[int, int]) -> None:
+def _check_frame_files(files: dict[int, Path], n_frames: int, frame_shape: tuple[int, ...]) -> None:
     for t, file in sorted(files.items()):
         _check_frame(t, n_frames, file)
         _check_shape(_tiff_header(file)[0], frame_shape, file)
 
 
-def check_ground_truth_files(path: PathLike, n_frames: int, frame_shape: tuple[int, int]) -> None:
-    """Check the ground truth of a movie of ``n_frames`` frames of ``frame_shape`` (Y, X) px from file headers.
+def check_ground_truth_files(path: PathLike, n_frames: int, frame_shape: tuple[int, ...]) -> None:
+    """Check the ground truth of a movie of ``n_frames`` frames of ``frame_shape`` (Y, X) px, or (Z, Y, X)
+    voxels for a 3-D movie, from file headers.
 
     The checks of :func:`read_ground_truth` that need no pixel values: the layout, frame numbers
     within (CTC TRA: exactly) the movie's frames, mask sizes equal to the movie's frame size,
@@ -288,14 +300,15 @@ def check_ground_truth_files(path: PathLike, n_frames: int, frame_shape: tuple[i
         _check_frame_files(files, n_frames, frame_shape)
         return
     shape, _ = _tiff_header(folder)
-    _check_stack_shape(shape, n_frames, folder)
-    _check_shape(shape[-2:], frame_shape, folder)
+    _check_stack_shape(shape, n_frames, folder, len(frame_shape))
+    _check_shape(shape[-len(frame_shape):], frame_shape, folder)
 
 
 def read_ground_truth(
-    path: PathLike, n_frames: int, frame_shape: tuple[int, int], min_marker_coverage: float = 0.95
+    path: PathLike, n_frames: int, frame_shape: tuple[int, ...], min_marker_coverage: float = 0.95
 ) -> GroundTruth:
-    """Read and check the ground truth of a movie of ``n_frames`` frames of ``frame_shape`` (Y, X) px.
+    """Read and check the ground truth of a movie of ``n_frames`` frames of ``frame_shape`` (Y, X) px, or
+    of (Z, Y, X) voxels for a 3-D movie (masks are then (Z, Y, X) stacks).
 
     ``path`` is a CTC ground-truth folder (has ``TRA/``), a folder of label TIFFs, or a label TIFF
     (see the module docstring).  ``min_marker_coverage`` (0-1) decides which CTC SEG frames count
