@@ -3,7 +3,8 @@
 A record holds what is needed to rerun an analysis and to know that the rerun used the same
 things: the sha256 of every input file (movie, ground truth, config files, sample sheet, tracker
 configuration, Cellpose model) and, for those a job reads, the sha256 of the bytes that job read
-(:func:`inputs_as_read`), the resolved configuration, the versions of the packages the
+(:func:`inputs_as_read`), the resolved configuration and the settings each job used
+(:data:`JOB_SETTINGS`), the versions of the packages the
 pipeline imports, the model and device segmentation used, the snakemake command line and the run
 time and peak memory of each rule, and the sha256 of the sample's result tables.
 
@@ -65,6 +66,14 @@ INPUT_ROLES: tuple[str, ...] = ("movie", "ground_truth", "config", "sample_sheet
 ADVISORY_ROLES: frozenset[str] = frozenset({"config"})
 """Inputs whose change does not stop a replay: it runs with the resolved configuration stored in the
 record, not with the config files (whose checksums are kept to show where that configuration came from)."""
+
+JOB_SETTINGS: dict[str, tuple[str, str]] = {
+    "segment_frames": ("segmentation_info", "job_settings"),
+    "track_cells": ("tracking_info", "settings"),
+}
+"""Where each rule's job records the settings it used (:class:`cellpipe.config.jobs.JobSettings`, after the
+sample sheet's row and with shipped paths resolved): the input of rule record_provenance holding its run
+info, and the key there.  The record's ``job_settings`` holds them by rule."""
 
 VOLATILE_KEYS: tuple[str, ...] = ("created_utc", "command", "timings")
 """Top-level keys that differ between two runs of the same analysis (date, command line, run times)."""
@@ -294,12 +303,15 @@ def build_record(
     outputs: Sequence[Mapping[str, Any]],
     created_utc: str | None = None,
     as_read: Sequence[Mapping[str, Any]] = (),
+    job_settings: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The provenance record of one sample (see the module docstring and README.md for each key).
 
     ``inputs``: entries of :func:`cellpipe.io.checksums.describe_path`, listed in :data:`INPUT_ROLES`
     order; ``outputs``: ``{"path" (relative to results/<sample>/), "bytes", "sha256"}``;
-    ``as_read``: the inputs as the jobs that read them read them (:func:`inputs_as_read`)."""
+    ``as_read``: the inputs as the jobs that read them read them (:func:`inputs_as_read`);
+    ``job_settings``: the settings each job used, by rule (:data:`JOB_SETTINGS`; None where a run info
+    predates them)."""
     order = {role: i for i, role in enumerate(INPUT_ROLES)}
     return {
         "schema_version": SCHEMA_VERSION,
@@ -309,6 +321,7 @@ def build_record(
         "inputs": sorted((dict(e) for e in inputs), key=lambda e: (order.get(e["role"], len(order)), e["path"])),
         "as_read": [dict(e) for e in as_read],
         "config": dict(config),
+        "job_settings": {rule: job_settings.get(rule) for rule in JOB_SETTINGS} if job_settings is not None else None,
         "versions": dict(versions),
         "model": model_record(segmentation_info, model_path),
         "device": segmentation_info.get("device") or ("none (classical)" if segmentation_info.get("method") == "classical" else None),

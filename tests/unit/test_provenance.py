@@ -195,6 +195,25 @@ def test_build_record_is_deterministic_apart_from_date_command_timings() -> None
     assert one["device"] == "none (classical)"
 
 
+def test_record_shows_the_settings_each_job_used(workdir: Path) -> None:
+    """job_settings: segment_frames' from segmentation.json (the row's diameter, the model file loaded),
+    track_cells' from tracking.json; an output written before they were recorded gives null."""
+    segment = {"method": "cellpose", "diameter_um": 9.5, "cellpose": {"model": "models/weights.pth"}}
+    track = {"tracker_config": "resources/tracker.json", "max_search_radius_um": 20.0}
+    info = workdir / "results/s1/segmentation.json"
+    info.write_text(json.dumps({**json.loads(info.read_text()), "job_settings": segment}))
+    (workdir / "results/s1/tracking.json").write_text(json.dumps({"n_tracks": 3, "settings": track}))
+    inputs = {**INPUTS, "tracking_info": "results/s1/tracking.json"}
+    record_provenance_step("s1", inputs, CONFIG, "results/s1/provenance.json", model_path="models/weights.pth")
+    record = json.loads((workdir / "results/s1/provenance.json").read_text())
+    assert record["job_settings"] == {"segment_frames": segment, "track_cells": track}
+    assert record["config"]["segment"] == {"method": "cellpose"}  # the configuration, beside what the jobs used
+    assert "job_settings" in deterministic_part(record)
+    assert write_record(workdir)["job_settings"] == {"segment_frames": segment, "track_cells": None}  # no tracking.json
+    info.write_text(json.dumps({k: v for k, v in json.loads(info.read_text()).items() if k != "job_settings"}))
+    assert write_record(workdir)["job_settings"] == {"segment_frames": None, "track_cells": None}
+
+
 # --------------------------------------------------------------------------- replay checks
 
 

@@ -99,3 +99,27 @@ def test_every_script_is_run_by_a_rule_and_every_step_module_has_a_rule_file() -
     assert {p.name for p in SCRIPTS_DIR.glob("*.py")} == run
     step_modules = {p.stem for p in (REPO / "src" / "cellpipe" / "steps").glob("*.py") if p.stem != "__init__"}
     assert step_modules <= {p.stem for p in RULES_DIR.glob("*.smk")}, step_modules - {p.stem for p in RULES_DIR.glob("*.smk")}
+
+
+def test_rules_pass_the_job_settings_unedited() -> None:
+    """A rule's settings come from cellpipe.config.jobs.JobSettings (common.smk's ``settings``,
+    ``segment_settings``, ``training_settings``), dumped once: no rule file dumps a config section itself or
+    edits a settings dict, so what a job gets is what its run info and provenance record."""
+    dumps = []
+    for smk in sorted(RULES_DIR.glob("*.smk")):
+        text = smk.read_text()
+        dumps += [(smk.name, line.strip()) for line in text.splitlines() if "model_dump(" in line]
+        for value in re.findall(r"^\s*settings=(.+),\s*$", text, flags=re.M):
+            assert re.fullmatch(
+                r'settings\("\w+"\)|segment_settings|lambda wildcards: (settings\("\w+", name=wildcards\.\w+\)'
+                r"|training_settings\(wildcards\.model\))",
+                value,
+            ), f"{smk.name}: settings={value}"
+        assert not re.search(r"\{\*\*\w*SETTINGS|settings\([^)]*\)\[", text, flags=re.I), f"{smk.name} edits settings"
+    assert sorted(dumps) == sorted([
+        ("common.smk", 'return JOBS.job_settings(stage, name=name).model_dump(mode="json")'),
+        ("common.smk", 'return JOBS.job_settings("segment", sample_row(wildcards)).model_dump(mode="json")'),
+        ("ingest.smk", 'row=lambda wildcards: sample_row(wildcards).model_dump(mode="json"),'),  # the row ingest reads
+        ("provenance.smk", 'config=CFG.model_dump(mode="json"),'),  # the configuration as loaded, recorded beside
+        ("report.smk", 'config=CFG.model_dump(mode="json"),'),  # ... and shown by the summary
+    ])

@@ -16,7 +16,8 @@ from skimage.draw import disk
 from test_channel_names import three_channel_movie
 from test_filters import EXACT, _nuclei
 
-from cellpipe.config import load_config, load_samples
+from cellpipe.config import SegmentSettings, load_config, load_samples
+from cellpipe.config.jobs import JobSettings
 from cellpipe.io import omezarr, tables
 from cellpipe.layout import DEFAULT_OME_ZARR_VERSION, OME_ZARR_METADATA
 from cellpipe.provenance import benchmark_timings
@@ -375,14 +376,40 @@ def test_a_sample_sheet_diameter_reaches_the_segmentation(tmp_path: Path) -> Non
         out[:] = frames[:, None]
     sheet = tmp_path / "samples.tsv"
     sheet.write_text("sample\tmovie\tdiameter_um\na\tm.tif\t12\nb\tm.tif\tauto\nc\tm.tif\t\n")
-    rows = {r.sample: r for r in load_samples(sheet, load_config({}), check_files=False)}
-    base = {"method": "classical", "diameter_um": 5.0, "classical": EXACT}
+    config = load_config({"segment": {"method": "classical", "diameter_um": 5.0, "classical": EXACT, "scatter": 2}})
+    rows = {r.sample: r for r in load_samples(sheet, config, check_files=False)}
+    jobs = JobSettings(config, tmp_path)
     found = {}
     for name, row in rows.items():
         info = tmp_path / f"{name}.json"
-        segment_cells_step(normalized, image, {**base, **row.segment_overrides()}, tmp_path / name / OME_META, info)
+        # as rule segment_frames passes them: the job's settings dumped to JSON values (common.smk)
+        settings = jobs.job_settings("segment", row).model_dump(mode="json")
+        segment_cells_step(normalized, image, settings, tmp_path / name / OME_META, info)
         found[name] = json.loads(info.read_text())
+        assert found[name]["job_settings"] == settings  # recorded as the job got them
+    assert [found[n]["job_settings"]["diameter_um"] for n in "abc"] == [12.0, 5.0, 5.0]
+    assert [found[n]["job_settings"]["estimate_diameter"] for n in "abc"] == [False, True, False]
     assert found["a"]["diameter_px"] == pytest.approx(24.0) and found["a"]["diameter_source"] == "settings"
     assert found["b"]["diameter_source"] == "estimate" and found["b"]["diameter_estimate"]["passes"][0]["diameter_px"] == 10.0
     assert found["b"]["diameter_px"] == pytest.approx(24.0, rel=0.1)
     assert found["c"]["diameter_px"] == pytest.approx(10.0)  # the config's 5 µm at 0.5 µm/px
+
+
+def test_the_step_takes_the_model_or_its_dump_and_records_the_settings_it_got(
+    tmp_path: Path, step_inputs: dict[str, Path], one_pass: tuple[Path, Path]
+) -> None:
+    """The job's settings as a model (what cellpipe.config.jobs builds) or as the JSON dump a rule passes give
+    the same labels and run info; ``job_settings`` is that value as the job got it (the channel as given,
+    the index and name segmented beside it), in every part and in the gathered record."""
+    model = SegmentSettings.model_validate(SETTINGS)
+    labels, info = tmp_path / "model" / "labels" / "cells" / OME_META, tmp_path / "model" / "segmentation.json"
+    segment_cells_step(step_inputs["normalized"], step_inputs["image"], model, labels, info)
+    assert _store_files(omezarr.store_path(labels)) == _store_files(omezarr.store_path(one_pass[0]))
+    record = json.loads(info.read_text())
+    assert record == json.loads(one_pass[1].read_text())
+    assert record["job_settings"] == model.model_dump(mode="json")
+    assert record["job_settings"]["diameter_px"] == 12.0 and record["job_settings"]["channel"] == 1
+    _, gathered = _scattered(tmp_path, step_inputs, 2)
+    merged = json.loads(gathered.read_text())
+    assert merged["job_settings"] == record["job_settings"]
+    assert [p["job_settings"] for p in merged["parts"]] == [record["job_settings"]] * 2

@@ -467,6 +467,11 @@ def test_provenance_records_the_run_and_the_report_shows_it(tiny_run: Path) -> N
     assert segmentation["inputs_read"]["model"]["sha256"] == segmentation["model_sha256"]
     assert record["device"] == segmentation["device"] == "cpu"
     assert record["config"]["simulate"]["tiny"]["n_cells"] == TINY["n_cells"] and record["workdir"] == str(tiny_run)
+    # the settings the jobs used: the model file and tracker configuration they read, not the config's text
+    job_settings = record["job_settings"]
+    assert job_settings["segment_frames"] == segmentation["job_settings"] and "scatter" not in segmentation["job_settings"]
+    assert job_settings["segment_frames"]["cellpose"]["model"] == inputs["model"]["path"]
+    assert job_settings["track_cells"]["tracker_config"] == inputs["tracker_config"]["path"]
     assert record["versions"]["numpy"] == np.__version__
     assert "--show-failed-logs" in record["command"]["argv"] and record["command"]["workdir"] == str(tiny_run)
     assert set(record["timings"]) == {
@@ -818,15 +823,22 @@ def test_gpu_out_of_memory_is_retried_with_half_the_batch(tiny_run: Path, tmp_pa
     np.testing.assert_array_equal(np.asarray(omezarr.open_ome_image(labels / "cells").data), np.asarray(reference))
 
 
-def test_classical_method_runs_in_the_workflow(tmp_path: Path) -> None:
+def test_classical_method_runs_in_the_workflow_with_the_rows_diameter(tmp_path: Path) -> None:
+    """segment.method classical, and a sample sheet row with its own diameter_um: segmentation.json's
+    job_settings are the settings the job got, the row's 8 µm in place of the config's, without scatter."""
     config = tiny_config()
     config["simulate"]["tiny"].update({"n_frames": 3, "shape": [96, 96], "n_cells": 3})
-    config["segment"]["method"] = "classical"
-    workdir = write_workdir(tmp_path, config, SAMPLES_TSV)
+    config["segment"].update(method="classical", diameter_um=11.5, scatter=1)
+    sheet = SAMPLES_TSV.replace("\tground_truth\n", "\tground_truth\tdiameter_um\n").replace("01_GT\n", "01_GT\t8.0\n")
+    workdir = write_workdir(tmp_path, config, sheet)
     proc = run_snakemake(workdir, "results/tiny/segmentation.json")
     assert proc.returncode == 0, proc.stderr[-4000:]
     info = json.loads((workdir / "results" / "tiny" / "segmentation.json").read_text())
     assert info["method"] == "classical" and info["model_sha256"] is None
+    job = info["job_settings"]
+    assert job["diameter_um"] == 8.0 and job["diameter_px"] is None and "scatter" not in job
+    assert job["method"] == "classical" and job["cellpose"]["model"] == ""  # no model file loaded
+    assert info["diameter_px"] == pytest.approx(8.0 / TINY["pixel_size_um"])  # the row's diameter, in px
 
 
 def test_the_workflow_trains_a_model_then_segments_with_it(tmp_path: Path) -> None:

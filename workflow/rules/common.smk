@@ -16,6 +16,7 @@ from cellpipe.config import (
     load_samples,
     simulated_name,
 )
+from cellpipe.config.jobs import JobSettings, shipped_path
 from cellpipe.io.bioimageio import model_folders
 from cellpipe.provenance import OUTPUT_TABLES
 from cellpipe.resources import ingest_mem_mb, normalize_mem_mb, segment_diameter_px, segment_mem_mb
@@ -134,23 +135,14 @@ ENVS = "../../envs"
 SEGMENT_ENV = "cellpipe-sam.yaml" if CFG.segment.cellpose.network == "cellpose-sam" else "cellpipe-gpu.yaml"
 
 
-def shipped(path):
-    """A relative path is looked up in the working directory first, then in the workflow's own folder.
-
-    So ``resources/...`` names the files shipped with cellpipe even when snakemake runs with
-    ``--directory`` elsewhere, while a user's own files next to their config win.
-    """
-    if os.path.isabs(path) or os.path.exists(path):
-        return path
-    candidate = os.path.join(workflow.basedir, path)
-    return candidate if os.path.exists(candidate) else path
-
-
-TRACKER_CONFIG = shipped(CFG.track.tracker_config)
+# The settings of every job, shipped paths (Cellpose model, tracker configuration, the models training
+# starts from) resolved here once: working directory first, then the workflow's folder.
+JOBS = JobSettings(CFG, workflow.basedir)
+TRACKER_CONFIG = JOBS.tracker_config
 TRAINED_MODELS = {os.path.normpath(layout.path(layout.TRAINED_MODEL, RESULTS, name=name)): name for name in CFG.train}
 # The models shipped with cellpipe (resources/models/<name>/: weights, model card, training record),
 # by name: rule export_bioimageio packages them as it packages trained ones.
-SHIPPED_MODELS_DIR = shipped("resources/models")
+SHIPPED_MODELS_DIR = shipped_path("resources/models", workflow.basedir)
 SHIPPED_MODELS = model_folders(SHIPPED_MODELS_DIR)
 
 
@@ -170,13 +162,13 @@ def made_inputs():
 
 
 def checked_model(path, key, network):
-    """A Cellpose model path that must exist now, unless this workflow trains it (rule train_cellpose).
+    """A Cellpose model path (resolved: JOBS) that must exist now, unless this workflow trains it (rule
+    train_cellpose).
 
     Its content is checked too, without torch (a few ms, cellpipe.segment.check_model_file): a file
     that holds no Cellpose weights, or those of another network, stops the run here rather than in
     segment_frames after ingest and normalize.
     """
-    path = shipped(path)
     if os.path.normpath(path) in TRAINED_MODELS:
         return path
     try:
@@ -186,14 +178,14 @@ def checked_model(path, key, network):
     return path
 
 
-CELLPOSE_MODEL = None
-if CFG.segment.method == "cellpose" and CFG.segment.cellpose.builtin_model is None:
-    CELLPOSE_MODEL = checked_model(CFG.segment.cellpose.model, "segment.cellpose.model", CFG.segment.cellpose.network)
+# The model file segmentation loads (None: classical, or a Cellpose built-in model).
+CELLPOSE_MODEL = JOBS.cellpose_model
+if CELLPOSE_MODEL is not None:
+    checked_model(CELLPOSE_MODEL, "segment.cellpose.model", CFG.segment.cellpose.network)
 INIT_MODELS = {
     # rule train_cellpose trains a Cellpose 3 CPnet (cellpipe.train)
-    name: checked_model(train.init_model, f"train.{name}.init_model", "cellpose3")
-    for name, train in CFG.train.items()
-    if train.init_model
+    name: checked_model(path, f"train.{name}.init_model", "cellpose3")
+    for name, path in JOBS.init_models.items()
 }
 
 
@@ -261,9 +253,15 @@ wildcard_constraints:
     model=_one_of(CFG.train),
 
 
-def settings(stage):
-    """The validated settings of one stage as a plain dict, for a rule's params."""
-    return getattr(CFG, stage).model_dump(mode="json")
+def settings(stage, name=None):
+    """The settings of every job of ``stage`` (cellpipe.config.jobs; ``name``: the entry of simulate: or
+    train:), for a rule's params.
+
+    Dumped to JSON values: Snakemake would pickle a pydantic model intact into the script, but its params
+    rerun trigger compares only built-in values and would skip a model, so a changed setting would rerun
+    nothing. The step validates the dict once, into the same model.
+    """
+    return JOBS.job_settings(stage, name=name).model_dump(mode="json")
 
 
 def sample_row(wildcards):
@@ -277,15 +275,10 @@ def sample_row(wildcards):
         ) from None
 
 
-# The segment settings the jobs get, with the resolved model path. scatter is left out: the labels do not
-# depend on it (segment_frames gets the part count as a param of its own).
-SEGMENT_SETTINGS = {key: value for key, value in settings("segment").items() if key != "scatter"}
-SEGMENT_SETTINGS["cellpose"] = {**SEGMENT_SETTINGS["cellpose"], "model": CELLPOSE_MODEL or ""}
-
-
 def segment_settings(wildcards):
-    """SEGMENT_SETTINGS with what the sample sheet's row sets for this movie (its diameter_um)."""
-    return {**SEGMENT_SETTINGS, **sample_row(wildcards).segment_overrides()}
+    """The settings of the segment jobs of {sample}, with what its sample sheet row sets (its diameter_um),
+    as settings() gives them; segment.scatter is not among them (segment_frames gets the part count)."""
+    return JOBS.job_settings("segment", sample_row(wildcards)).model_dump(mode="json")
 
 
 def segmentation_model(wildcards):
@@ -315,10 +308,8 @@ def bioimageio_inputs(wildcards):
 
 
 def training_settings(model):
-    """Settings of train.<model> as a dict, with init_model resolved like other shipped files."""
-    values = CFG.train[model].model_dump(mode="json")
-    values["init_model"] = INIT_MODELS.get(model)
-    return values
+    """Settings of train.<model>, with init_model resolved like other shipped files, as settings() gives them."""
+    return settings("train", name=model)
 
 
 # Provenance: rule record_provenance (workflow/rules/provenance.smk says how the command line is recorded).

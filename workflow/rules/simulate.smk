@@ -4,7 +4,7 @@ rule simulate_movie:
         movie=results_path(layout.SIMULATED_MOVIE),
         truth=directory(results_path(layout.SIMULATED_TRUTH)),
     params:
-        settings=lambda wildcards: CFG.simulate[wildcards.name].model_dump(mode="json"),
+        settings=lambda wildcards: settings("simulate", name=wildcards.name),
     log:
         log_of("simulate_movie", "{name}"),
     benchmark:

@@ -8,6 +8,8 @@ modules inside say where each thing is written down:
 - :mod:`cellpipe.config.sections`: one model per section of ``config.yaml`` (one per stage);
 - :mod:`cellpipe.config.pipeline`: :class:`PipelineConfig`, :class:`SampleRow`, :func:`load_config`,
   :func:`load_samples`, :class:`ConfigError` and the rules for sample names;
+- :mod:`cellpipe.config.jobs`: :class:`~cellpipe.config.jobs.JobSettings`, the settings each job gets
+  (shipped paths resolved once, the sample sheet's row applied);
 - :mod:`cellpipe.config.docs`: the JSON schemas and the config reference generated from the models
   (``python tools/write_schemas.py``).
 
@@ -45,6 +47,7 @@ from cellpipe.config.sections import (
     OmeZarrSettings,
     QCSettings,
     ReportSettings,
+    SegmentSection,
     SegmentSettings,
     SimulationSettings,
     TrackSettings,
@@ -73,6 +76,7 @@ __all__ = [
     "QCSettings",
     "ReportSettings",
     "SampleRow",
+    "SegmentSection",
     "SegmentSettings",
     "SimulationSettings",
     "StageSettings",

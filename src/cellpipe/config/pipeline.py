@@ -34,7 +34,7 @@ from cellpipe.config.sections import (
     OmeZarrSettings,
     QCSettings,
     ReportSettings,
-    SegmentSettings,
+    SegmentSection,
     SimulationSettings,
     TrackSettings,
     TrainSettings,
@@ -76,7 +76,7 @@ class PipelineConfig(StageSettings):
     )
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     normalize: NormalizeSettings = Field(default_factory=NormalizeSettings)
-    segment: SegmentSettings = Field(default_factory=SegmentSettings)
+    segment: SegmentSection = Field(default_factory=SegmentSection)
     track: TrackSettings = Field(default_factory=TrackSettings)
     measure: MeasureSettings = Field(default_factory=MeasureSettings)
     export: ExportSettings = Field(default_factory=ExportSettings)

@@ -35,6 +35,7 @@ __all__ = [
     "OmeZarrSettings",
     "QCSettings",
     "ReportSettings",
+    "SegmentSection",
     "SegmentSettings",
     "SimulationSettings",
     "TrackSettings",
@@ -367,7 +368,8 @@ class ObjectFilterSettings(StageSettings):
 
 
 class SegmentSettings(StageSettings):
-    """Settings of the segmentation stage."""
+    """Settings of the segmentation stage: what a segmentation job gets (the ``segment`` section less
+    ``scatter``, with the sample sheet row's diameter: :func:`cellpipe.config.jobs.job_settings`)."""
 
     method: Literal["classical", "cellpose"] = Field(
         "classical", description="'classical' (threshold + watershed) or 'cellpose' (needs cellpose.model)"
@@ -403,18 +405,6 @@ class SegmentSettings(StageSettings):
     filters: ObjectFilterSettings = Field(default_factory=ObjectFilterSettings)
     classical: ClassicalSettings = Field(default_factory=ClassicalSettings)
     cellpose: CellposeSettings = Field(default_factory=CellposeSettings)
-    scatter: int = Field(
-        1,
-        ge=1,
-        description=(
-            "Segmentation jobs per movie (rule segment_frames, one per contiguous range of frames; each loads "
-            "the model once and holds one batch of frames in memory), gathered into one label image by "
-            "segment_cells. 1: one segment_frames job per movie, its labels moved into place. The labels do not "
-            "depend on it (with Cellpose "
-            "on a GPU, as with batch_size, a few boundary pixels can)"
-        ),
-    )
-
     @field_validator("channel")
     @classmethod
     def _channel_index_or_name(cls, value: int | str) -> int | str:
@@ -440,6 +430,27 @@ class SegmentSettings(StageSettings):
                 f"({self.cellpose.builtin_model!r}), not both"
             )
         return self
+
+
+class SegmentSection(SegmentSettings):
+    """Settings of the segmentation stage, and how many jobs share a movie (scatter).
+
+    This is the ``segment`` section of ``config.yaml``.  ``scatter`` is how the workflow splits the work,
+    not a setting of the stage (the labels do not depend on it), so the jobs get :class:`SegmentSettings`
+    without it.
+    """
+
+    scatter: int = Field(
+        1,
+        ge=1,
+        description=(
+            "Segmentation jobs per movie (rule segment_frames, one per contiguous range of frames; each loads "
+            "the model once and holds one batch of frames in memory), gathered into one label image by "
+            "segment_cells. 1: one segment_frames job per movie, its labels moved into place. The labels do not "
+            "depend on it (with Cellpose "
+            "on a GPU, as with batch_size, a few boundary pixels can)"
+        ),
+    )
 
 
 # --------------------------------------------------------------------------- track
@@ -988,6 +999,7 @@ STAGE_MODULES: dict[str, str] = {
     "ClassicalSettings": "segment",
     "CellposeSettings": "segment",
     "SegmentSettings": "segment",
+    "SegmentSection": "segment",
     "ObjectFilterSettings": "filters",
     "TrackSettings": "track",
     "MeasureSettings": "measure",

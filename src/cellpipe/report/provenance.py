@@ -152,7 +152,8 @@ def provenance_view(record: Mapping[str, Any]) -> dict[str, Any]:
     dict
         Input files with size (bytes) and sha256 (a folder as one row: its file count and folder digest),
         the inputs as the jobs read them, model, device, versions, command line, run time (s), CPU time
-        (s) and peak memory (MB) per rule in pipeline order, result checksums and the configuration.
+        (s) and peak memory (MB) per rule in pipeline order, result checksums, the settings each job used
+        (after the sample sheet's row, shipped paths resolved) and the configuration.
     """
     if not record:
         return {}
@@ -199,5 +200,9 @@ def provenance_view(record: Mapping[str, Any]) -> dict[str, Any]:
         ],
         "record written": record.get("created_utc"),
         "working directory": record.get("workdir"),
+        "settings the jobs used": {
+            rule: settings if settings is not None else "not recorded"
+            for rule, settings in (record.get("job_settings") or {}).items()
+        } or "not recorded",
         "config": record.get("config"),
     }

@@ -12,6 +12,7 @@ from cellpipe.io import omezarr, tables
 from cellpipe.io.checksums import describe_path
 from cellpipe.provenance import (
     INPUT_ROLES,
+    JOB_SETTINGS,
     READ_BY,
     benchmark_timings,
     build_record,
@@ -98,7 +99,8 @@ def record_provenance_step(
     ``as_read`` compares with the input now: ``image`` (the sample's image.ome.zarr: the movie as
     ingest_movie read it), ``segmentation_info`` (the model), ``tracking_info`` (the sample's
     tracking.json: the tracker configuration) and ``evaluation`` (the sample's evaluation.json, or
-    nothing: the ground truth); each optional.  ``config`` is the resolved configuration; ``invocation``
+    nothing: the ground truth); each optional.  The settings each job used are read from the last two
+    (:data:`cellpipe.provenance.JOB_SETTINGS`).  ``config`` is the resolved configuration; ``invocation``
     the file the main snakemake process wrote when it started (read if present, never required);
     ``model_path`` the Cellpose model file as the workflow resolved it.  Paths are recorded as
     given, relative to the working directory (recorded as ``workdir``) unless absolute.
@@ -134,6 +136,8 @@ def record_provenance_step(
             # recorded, not raised: the record must say it, and the report and a replay show and refuse it
             logger.warning("%s %s is not the file the results were computed from: %s", entry["role"], entry["path"],
                            "; ".join(entry["differences"]))
+    run_infos = {"segmentation_info": segmentation_info, "tracking_info": tracking_info or {}}
+    job_settings = {rule: run_infos[info].get(key) for rule, (info, key) in JOB_SETTINGS.items()}
     timings = benchmark_timings(read_benchmarks(_paths(inputs.get("timings"))))
     record = build_record(
         sample=sample,
@@ -147,6 +151,7 @@ def record_provenance_step(
         command=read_invocation(invocation),
         outputs=output_checksums(_paths(inputs.get("outputs"))),
         as_read=as_read,
+        job_settings=job_settings,
     )
     tables.write_json(record, provenance)
     logger.info("wrote %s: %d inputs, %d timed rules, %d result files", provenance, len(described), len(timings),

@@ -12,21 +12,25 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from cellpipe.config import SegmentSettings
 from cellpipe.ingest import channel_index
 from cellpipe.io import omezarr, tables
 
 logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]
+Settings = SegmentSettings | Mapping[str, Any]
+"""A segmentation job's settings: the model, or its JSON dump (a rule's params), validated once by the step."""
 
 
 def segment_cells_step(
     normalized: PathLike,
     image: PathLike,
-    settings: dict[str, Any],
+    settings: Settings,
     labels: PathLike,
     info: PathLike,
     threads: int = 1,
@@ -34,6 +38,9 @@ def segment_cells_step(
     rule: str = "segment_cells",
 ) -> None:
     """Segment every frame of one channel of the normalized movie; write labels (OME-Zarr) and run info (JSON).
+
+    ``settings``: the job's settings (:meth:`cellpipe.config.jobs.JobSettings.job_settings`), as the model or
+    its JSON dump (a rule's params); the run info records them as ``job_settings``.
 
     No rule calls it: with segment.scatter 1 rule segment_frames writes the same label image and run info
     (:func:`segment_frames_step`) and segment_cells renames them into place.  ``rule``: the rule an
@@ -49,12 +56,12 @@ def segment_cells_step(
 
 
 def _segment_movie(
-    normalized: PathLike, image: PathLike, settings: dict[str, Any], labels: PathLike, threads: int,
+    normalized: PathLike, image: PathLike, settings: Settings, labels: PathLike, threads: int,
     batch_divisor: int, rule: str,
 ) -> tuple[dict[str, Any], int]:
     """Segment every frame into the label image ``labels`` of ``image``; returns the run info of
     :func:`segment_cells_step` and the number of objects found (summed over the frames)."""
-    seg, meta, norm, model, model_read = _open_segmentation(normalized, image, settings, threads, batch_divisor)
+    job, seg, meta, norm, model, model_read = _open_segmentation(normalized, image, settings, threads, batch_divisor)
     n_frames = int(norm.shape[0])
     with omezarr.new_ome_array(
         labels, (n_frames, *norm.shape[2:]), "uint32", "tyx", meta.pixel_size_um, meta.frame_interval_min,
@@ -63,6 +70,7 @@ def _segment_movie(
         run_info, n_objects = _segment_into(out, norm, range(n_frames), seg, meta.pixel_size_um, model, image,
                                             batch_divisor, rule=rule)
     _record_model_read(run_info, model_read)
+    run_info["job_settings"] = job.model_dump(mode="json")
     run_info["n_frames"] = n_frames
     return run_info, n_objects
 
@@ -88,7 +96,7 @@ other keys are those of an unscattered run's ``segmentation.json``."""
 def segment_frames_step(
     normalized: PathLike,
     image: PathLike,
-    settings: dict[str, Any],
+    settings: Settings,
     part: int,
     n_parts: int,
     labels_part: PathLike,
@@ -116,7 +124,7 @@ def segment_frames_step(
         run_info.update(part=0, n_parts=1, first_frame=0, movie_frames=run_info["n_frames"], n_objects=n_objects)
         tables.write_json(run_info, info_part)
         return
-    seg, meta, norm, model, model_read = _open_segmentation(normalized, image, settings, threads, batch_divisor)
+    job, seg, meta, norm, model, model_read = _open_segmentation(normalized, image, settings, threads, batch_divisor)
     n_frames = int(norm.shape[0])
     frames = part_frames(n_frames, int(part), int(n_parts))
     logger.info("part %d of %d: frames %d-%d of %d", part, n_parts, frames.start + 1, frames.stop, n_frames)
@@ -127,6 +135,7 @@ def segment_frames_step(
         run_info, n_objects = _segment_into(out, norm, frames, seg, meta.pixel_size_um, model, image, batch_divisor,
                                             rule="segment_frames")
     _record_model_read(run_info, model_read)
+    run_info["job_settings"] = job.model_dump(mode="json")
     run_info.update(part=int(part), n_parts=int(n_parts), first_frame=frames.start, n_frames=len(frames),
                     movie_frames=n_frames, n_objects=n_objects)
     tables.write_json(run_info, info_part)
@@ -250,17 +259,17 @@ def merge_part_infos(infos: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _open_segmentation(
-    normalized: PathLike, image: PathLike, settings: dict[str, Any], threads: int, batch_divisor: int
-) -> tuple[Any, omezarr.OmeImage, Any, Any, dict[str, Any] | None]:
-    """What one segmentation job needs: its settings, the image's metadata, the normalized movie and,
-    for Cellpose, the model on the device chosen now (tiles per pass divided by ``batch_divisor``) and the
-    checksum of the model file's bytes as loaded (``type, bytes, sha256``; None for classical segmentation
-    or a Cellpose built-in model)."""
-    from cellpipe.config import SegmentSettings
+    normalized: PathLike, image: PathLike, settings: Settings, threads: int, batch_divisor: int
+) -> tuple[SegmentSettings, SegmentSettings, omezarr.OmeImage, Any, Any, dict[str, Any] | None]:
+    """What one segmentation job needs: its settings as it got them (validated here, once; recorded as
+    ``job_settings``), the same with what this movie and device decide (``channel`` as an index, tiles
+    per pass divided by ``batch_divisor``), the image's metadata, the normalized movie and, for
+    Cellpose, the model on the device chosen now and the checksum of the model file's bytes as loaded
+    (``type, bytes, sha256``; None for classical segmentation or a Cellpose built-in model)."""
     from cellpipe.io.checksums import file_as_read
     from cellpipe.segment import check_model_path, divide_batch_size, load_segmentation_model, select_device
 
-    seg = SegmentSettings.model_validate(settings)
+    job = seg = SegmentSettings.model_validate(settings)
     meta = omezarr.open_ome_image(image)
     norm = omezarr.open_zarr_array(normalized)
     n_channels = norm.shape[1]
@@ -288,7 +297,7 @@ def _open_segmentation(
             logger.info("%s as loaded: %s bytes, sha256 %s", seg.cellpose.model, model_read["bytes"], model_read["sha256"])
         else:  # Cellpose's own file in its model folder: not an input of the workflow
             model = load_segmentation_model(seg.cellpose, device)
-    return seg, meta, norm, model, model_read
+    return job, seg, meta, norm, model, model_read
 
 
 def _record_model_read(run_info: dict[str, Any], model_read: dict[str, Any] | None) -> None:

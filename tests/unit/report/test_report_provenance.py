@@ -22,6 +22,7 @@ PROVENANCE_RECORD: dict = {
          "files": [{"path": "TRA/a.tif", "bytes": 10, "sha256": "01" * 32}, {"path": "TRA/b.tif", "bytes": 20, "sha256": "02" * 32}]},
     ],
     "config": {"segment": {"diameter_um": 11.5}},
+    "job_settings": {"segment_frames": {"diameter_um": 9.25, "cellpose": {"model": "/opt/cellpipe/w.pth"}}, "track_cells": None},
     "versions": {"numpy": "2.0.2", "traccuracy": None},
     "model": {"method": "cellpose", "path": "models/w.pth", "sha256": "ef" * 32, "builtin_model": None},
     "device": "cuda:0",
@@ -51,6 +52,11 @@ def test_provenance_record_is_shown_as_readable_tables(movie: dict) -> None:
     assert section.index("<td>segment_cells</td>") < section.index("<td>track_cells</td>")  # pipeline order
     assert '<td>segment_cells</td><td class="num">40.25</td><td class="num">&mdash;</td><td class="num">532.40</td>' in section
     assert "12" * 32 in section and "diameter_um" in section
+    # the settings the jobs used: the row's 9.25 µm beside the config's 11.5, the model file as resolved
+    shown = section[section.index("settings the jobs used"):]
+    assert "9.25" in shown and "/opt/cellpipe/w.pth" in shown and "not recorded" in shown
+    assert section.index("settings the jobs used") < section.index("11.5")
+    assert provenance_view({**PROVENANCE_RECORD, "job_settings": None})["settings the jobs used"] == "not recorded"
     unrecorded = provenance_view({**PROVENANCE_RECORD, "command": None})
     assert unrecorded["command"].startswith("not recorded")
     assert provenance_view({}) == {}

@@ -1,0 +1,104 @@
+"""The settings each job gets, as one typed value built from the loaded configuration.
+
+:class:`JobSettings` resolves the paths of the files cellpipe ships (the Cellpose model, the tracker
+configuration, the models training starts from) once, when the workflow starts, and
+:meth:`JobSettings.job_settings` returns the settings of one job of a stage: the stage's model with
+those paths and, for segmentation, the sample sheet row's diameter applied by validation.  The rule
+passes that value to its script and the step records it in its run info (``segmentation.json``:
+``job_settings``; ``tracking.json``: ``settings``), so provenance shows what each job used.
+
+Like the rest of :mod:`cellpipe.config` it imports no stage module: the Snakefile imports it at
+every start of snakemake and of every cluster job.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from cellpipe.config.base import StageSettings
+from cellpipe.config.pipeline import PipelineConfig, SampleRow
+from cellpipe.config.sections import SegmentSettings, SimulationSettings, TrainSettings
+
+__all__ = ["PER_SAMPLE_STAGES", "JobSettings", "shipped_path"]
+
+PER_SAMPLE_STAGES: frozenset[str] = frozenset({"segment"})
+"""Stages whose settings depend on the sample: the sample sheet's row may set them (``diameter_um``)."""
+
+NAMED_STAGES: frozenset[str] = frozenset({"simulate", "train"})
+"""Sections of ``config.yaml`` that hold one setting per name (``simulate.<name>``, ``train.<name>``)."""
+
+
+def shipped_path(path: str, basedir: str | os.PathLike[str]) -> str:
+    """Where a file named in the configuration is: a relative path is looked up in the working directory
+    first, then in ``basedir`` (the workflow's folder).
+
+    So ``resources/...`` names the files shipped with cellpipe even when snakemake runs with
+    ``--directory`` elsewhere, while a user's own files next to their config win.  A path found in
+    neither place is returned as given, for the check that reports it to name it as the user wrote it.
+    """
+    if os.path.isabs(path) or os.path.exists(path):
+        return path
+    candidate = os.path.join(os.fspath(basedir), path)
+    return candidate if os.path.exists(candidate) else path
+
+
+class JobSettings:
+    """The configuration ``config`` as the jobs get it, shipped paths looked up once from ``basedir``
+    (:func:`shipped_path`, relative to the working directory of this process).
+
+    ``cellpose_model``: the model file segmentation loads; None where it loads none (method
+    ``classical``, or a Cellpose built-in model).  ``tracker_config``: the btrack configuration.
+    ``init_models``: the model file each ``train.<name>`` starts from, for those that set one.
+    """
+
+    def __init__(self, config: PipelineConfig, basedir: str | os.PathLike[str]) -> None:
+        self.config = config
+        segment = config.segment
+        uses_model_file = segment.method == "cellpose" and segment.cellpose.builtin_model is None
+        self.cellpose_model: str | None = shipped_path(segment.cellpose.model, basedir) if uses_model_file else None
+        self.tracker_config: str = shipped_path(config.track.tracker_config, basedir)
+        self.init_models: dict[str, str] = {
+            name: shipped_path(train.init_model, basedir) for name, train in config.train.items() if train.init_model
+        }
+
+    def job_settings(self, stage: str, row: SampleRow | None = None, name: str | None = None) -> StageSettings:
+        """The settings of one job of ``stage`` (a section of ``config.yaml``).
+
+        ``segment``: :class:`SegmentSettings`, the section less ``scatter`` (how many jobs share a
+        movie, not a setting of the stage), ``cellpose.model`` the resolved model file (empty where
+        segmentation loads none) and what the sample sheet's ``row`` sets for its movie
+        (:meth:`SampleRow.segment_overrides`: ``diameter_um`` in µm, or ``estimate_diameter``),
+        validated together.  ``track``: ``tracker_config`` resolved.  ``simulate`` and ``train`` are
+        sections of named entries: ``name`` picks one (``train``: ``init_model`` resolved).  Any other
+        stage: its section as loaded.  Raises :class:`KeyError` for an unknown name and
+        :class:`ValueError` for a missing ``row`` or ``name``.
+        """
+        if stage in NAMED_STAGES and name is None:
+            raise ValueError(f"the settings of a {stage} job need the name of its entry under {stage}:")
+        if stage == "segment":
+            if row is None:
+                raise ValueError("the settings of a segment job need its sample sheet row")
+            return self._segment(row)
+        if stage == "track":
+            return self.config.track.model_copy(update={"tracker_config": self.tracker_config})
+        if stage == "train":
+            train: TrainSettings = self.config.train[name]  # type: ignore[index]
+            return train.model_copy(update={"init_model": self.init_models.get(name)})  # type: ignore[arg-type]
+        if stage == "simulate":
+            simulation: SimulationSettings = self.config.simulate[name]  # type: ignore[index]
+            return simulation
+        section = getattr(self.config, stage)
+        if not isinstance(section, StageSettings):
+            raise ValueError(f"{stage!r} is not a stage of the configuration")
+        return section
+
+    def _segment(self, row: SampleRow) -> SegmentSettings:
+        section = self.config.segment
+        cellpose = section.cellpose.model_copy(update={"model": self.cellpose_model or ""})
+        values: dict[str, Any] = {
+            name: getattr(section, name) for name in SegmentSettings.model_fields if name != "cellpose"
+        }
+        # validated again, with the row's values: diameter_um and diameter_px exclude each other
+        return SegmentSettings.model_validate({**values, "cellpose": cellpose, **row.segment_overrides()})
+
