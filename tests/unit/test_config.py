@@ -208,7 +208,8 @@ def test_booleans_and_finite_numbers_stay_valid_where_expected() -> None:
     ],
 )
 def test_duplicate_yaml_keys_are_refused_with_both_lines(tmp_path: Path, text: str, message: str) -> None:
-    """#23: a second `segment:` block silently replaced the first; now the file, key and lines are named."""
+    """#23: a key given twice is refused naming the file, the key and both lines (YAML alone would keep the
+    second block and silently drop the first)."""
     import yaml
 
     path = tmp_path / "config.yaml"
