@@ -146,13 +146,17 @@ def dense_movie(n_tracks: int) -> tuple[np.ndarray, pd.DataFrame]:
     return masks, tracks
 
 
-@pytest.fixture(scope="module")
-def dense_40k() -> tuple[np.ndarray, pd.DataFrame]:
-    """dense_movie(40_000), built once for the tests that need more than 65535 CTC segments; the masks are
-    read-only so that no test changes what the next one gets."""
-    masks, tracks = dense_movie(40_000)
+def read_only_dense_movie(n_tracks: int) -> tuple[np.ndarray, pd.DataFrame]:
+    """dense_movie(n_tracks) with read-only masks, so that no test changes what the next one gets."""
+    masks, tracks = dense_movie(n_tracks)
     masks.setflags(write=False)
     return masks, tracks
+
+
+@pytest.fixture(scope="module")
+def dense_40k() -> tuple[np.ndarray, pd.DataFrame]:
+    """read_only_dense_movie(40_000), built once for the tests that need more than 65535 CTC segments."""
+    return read_only_dense_movie(40_000)
 
 
 def test_more_segments_than_uint16_labels_give_uint32_masks(dense_40k: tuple[np.ndarray, pd.DataFrame]) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_export import INTERVAL_MIN, OME_META, PIXEL_UM, SHAPE, dense_movie, make_cells, make_tracked, table
+from test_export import INTERVAL_MIN, OME_META, PIXEL_UM, SHAPE, make_cells, make_tracked, read_only_dense_movie, table
 
 from cellpipe.export import NAPARI_COLUMNS, SEGMENT_COLUMNS, to_ctc, to_napari_tracks
 from cellpipe.io import omezarr, tables
@@ -20,10 +20,8 @@ from cellpipe.steps.export import export_tracks_step
 
 @pytest.fixture(scope="module")
 def dense_40k() -> tuple[np.ndarray, pd.DataFrame]:
-    """test_export's dense_movie(40_000): more than 65535 CTC segments; the masks are read-only."""
-    masks, tracks = dense_movie(40_000)
-    masks.setflags(write=False)
-    return masks, tracks
+    """test_export's read_only_dense_movie(40_000): more than 65535 CTC segments."""
+    return read_only_dense_movie(40_000)
 
 
 def test_export_step_writes_a_dense_movie_with_uint32_masks(tmp_path: Path, dense_40k: tuple[np.ndarray, pd.DataFrame]) -> None:
