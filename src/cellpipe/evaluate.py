@@ -68,11 +68,29 @@ def _ratio(numerator: float, denominator: float) -> float:
 
 
 def frame_segmentation_scores(truth: np.ndarray, predicted: np.ndarray, thresholds: Sequence[float]) -> dict[str, Any]:
-    """Scores of one completely annotated frame: (Y, X) ground-truth and predicted instance labels.
+    """Scores of one completely annotated frame.
 
-    Returns ``n_true, n_predicted``, per threshold ``tp, fp, fn`` (lists in the order of
-    ``thresholds``), the pixel counts ``intersection, union, true_pixels, predicted_pixels`` of
-    the foreground, and ``matched_ious`` (IoU of each ground-truth object matched at IoU > 0.5).
+    Parameters
+    ----------
+    truth : numpy.ndarray of int
+        (Y, X) ground-truth instance labels (px); 0 is background.
+    predicted : numpy.ndarray of int
+        (Y, X) predicted instance labels of the same shape (px).
+    thresholds : sequence of float
+        IoU thresholds (fractions, 0..1).
+
+    Returns
+    -------
+    dict
+        ``n_true, n_predicted`` (objects), per threshold ``tp, fp, fn`` (objects; lists in the order
+        of ``thresholds``), the pixel counts ``intersection, union, true_pixels, predicted_pixels``
+        (px) of the foreground, and ``matched_ious`` (IoU of each ground-truth object matched at
+        IoU > 0.5).
+
+    Raises
+    ------
+    ValueError
+        The two label images differ in shape.
     """
     truth = np.asarray(truth)
     predicted = np.asarray(predicted)
@@ -113,13 +131,25 @@ def segmentation_scores(
 ) -> dict[str, Any]:
     """Instance and pixel scores pooled over the completely annotated frames in ``truth``.
 
-    ``truth`` maps 0-based frame -> (Y, X) labels; ``predicted(t)`` returns the predicted (Y, X)
-    labels of frame ``t`` (read one frame at a time).  Counts are summed over frames before the
-    ratios are taken, so every object weighs the same.  Returns ``frames, iou_thresholds``, per
-    threshold lists ``average_precision, precision, recall, f1, tp, fp, fn``, the mean of the
-    average precision over thresholds (``mean_average_precision``), foreground ``jaccard`` and
-    ``dice``, ``mean_matched_iou`` and ``per_frame`` records (``frame, n_true, n_predicted`` and
-    at IoU 0.5 ``tp, fp, fn, ap_0.5``, and the frame's ``jaccard, dice``).
+    Counts are summed over frames before the ratios are taken, so every object weighs the same.
+
+    Parameters
+    ----------
+    truth : mapping of int to numpy.ndarray
+        0-based frame -> (Y, X) ground-truth instance labels (px) of the completely annotated frames.
+    predicted : callable
+        ``predicted(t)`` returns the predicted (Y, X) labels (px) of frame ``t`` (read one frame at a time).
+    thresholds : sequence of float
+        IoU thresholds (fractions, 0..1).
+
+    Returns
+    -------
+    dict
+        ``frames, iou_thresholds``, per threshold lists ``average_precision, precision, recall, f1``
+        (fractions, NaN where undefined) and ``tp, fp, fn`` (objects), the mean of the average
+        precision over thresholds (``mean_average_precision``), foreground ``jaccard`` and ``dice``
+        (pixels, fractions), ``mean_matched_iou`` and ``per_frame`` records (``frame, n_true,
+        n_predicted`` and at IoU 0.5 ``tp, fp, fn, ap_0.5``, and the frame's ``jaccard, dice``).
     """
     thresholds = [float(t) for t in thresholds]
     frames = sorted(truth)
@@ -172,10 +202,27 @@ def count_errors(
 ) -> dict[str, Any]:
     """Per-frame cell-count error (predicted − true) over the frames of ``n_true``.
 
-    Returns ``mean_error`` (bias, cells), ``mean_absolute_error`` (cells),
-    ``mean_absolute_percentage_error`` (%, frames with at least one true cell),
-    ``max_absolute_error`` (cells) and ``per_frame`` records ``frame, time_min, n_true,
-    n_predicted, error`` (``time_min`` None when the interval is unknown).
+    Parameters
+    ----------
+    n_true : mapping of int to int
+        0-based frame -> true number of cells.
+    n_predicted : mapping of int to int
+        0-based frame -> predicted number of cells; every frame of ``n_true`` must be in it.
+    frame_interval_min : float or None
+        Time between frames (minutes), for ``time_min``; None: unknown.
+
+    Returns
+    -------
+    dict
+        ``mean_error`` (bias, cells), ``mean_absolute_error`` (cells),
+        ``mean_absolute_percentage_error`` (%, frames with at least one true cell),
+        ``max_absolute_error`` (cells) and ``per_frame`` records ``frame, time_min, n_true,
+        n_predicted, error`` (``time_min`` None when the interval is unknown).
+
+    Raises
+    ------
+    ValueError
+        A frame of ``n_true`` has no predicted count.
     """
     frames = sorted(n_true)
     missing = [t for t in frames if t not in n_predicted]
@@ -215,12 +262,31 @@ def ctc_scores(
 ) -> dict[str, Any]:
     """CTC measures of a CTC result folder against a CTC ground-truth folder, by py-ctcmetrics.
 
-    ``segmentation``: compute SEG (needs ``gt_dir/SEG``); ``tracking``: compute TRA, the AOGM
-    error counts and division detection (else DET only).  Returns ``library, valid, SEG, DET,
-    TRA, AOGM, AOGM_0, errors`` (AOGM operation counts: NS split, FN, FP, ED/EA/EC edges to
-    delete/add/change) and ``divisions`` (``frame_tolerance, gt_divisions, predicted_divisions,
-    tp, fp, fn, precision, recall, f1``; None without tracking).  Values a measure did not
-    compute are None.  py-ctcmetrics' printed output goes to the log.
+    py-ctcmetrics' printed output goes to the log.
+
+    Parameters
+    ----------
+    res_dir : str or os.PathLike
+        The CTC result folder (``mask<t>.tif`` and ``res_track.txt``).
+    gt_dir : str or os.PathLike
+        The CTC ground-truth folder (``TRA``, and ``SEG`` for the SEG measure).
+    segmentation : bool
+        Compute SEG (needs ``gt_dir/SEG``).
+    tracking : bool
+        Compute TRA, the AOGM error counts and division detection (else DET only).
+    division_frame_tolerance : int
+        Frames by which a division may be early or late and still match.
+    threads : int
+        Threads py-ctcmetrics uses (at least 1).
+
+    Returns
+    -------
+    dict
+        ``library, valid, SEG, DET, TRA`` (0-1), ``AOGM, AOGM_0`` (weighted operation counts),
+        ``errors`` (AOGM operation counts: NS split, FN, FP, ED/EA/EC edges to delete/add/change)
+        and ``divisions`` (``frame_tolerance`` in frames, ``gt_divisions, predicted_divisions, tp,
+        fp, fn`` counts, ``precision, recall, f1`` fractions; None without tracking).  Values a
+        measure did not compute are None.
     """
     from ctc_metrics import evaluate_sequence
 
@@ -291,10 +357,24 @@ def division_scores(res_dir: PathLike, gt_dir: PathLike, frame_tolerance: int = 
     traccuracy's ``DivisionMetrics`` with ``max_frame_buffer=frame_tolerance`` needs a one-to-one
     matching of objects: its CTC matcher gives one unless a predicted object covers two
     ground-truth markers, and then IoU >= 0.5 one-to-one matching is used (``matcher`` says
-    which).  Returns ``library, matcher, frame_tolerance, gt_divisions, predicted_divisions,
-    tp, fp, fn, wrong_children`` (mother matched, daughters not) and traccuracy's ``precision``
-    = tp / predicted divisions, ``recall`` = tp / true divisions and their harmonic mean ``f1``
-    (NaN where undefined).
+    which).
+
+    Parameters
+    ----------
+    res_dir : str or os.PathLike
+        The CTC result folder (``mask<t>.tif`` and ``res_track.txt``).
+    gt_dir : str or os.PathLike
+        The CTC ground-truth folder; its ``TRA`` markers and track table are read.
+    frame_tolerance : int
+        Frames by which a division may be early or late and still match.
+
+    Returns
+    -------
+    dict
+        ``library, matcher, frame_tolerance`` (frames), ``gt_divisions, predicted_divisions, tp, fp,
+        fn, wrong_children`` (counts; wrong children: mother matched, daughters not) and traccuracy's
+        ``precision`` = tp / predicted divisions, ``recall`` = tp / true divisions and their harmonic
+        mean ``f1`` (fractions, NaN where undefined).
     """
     from traccuracy.loaders import load_ctc_data
 
@@ -360,13 +440,27 @@ def _track_rows(tracks: pd.DataFrame | np.ndarray) -> np.ndarray:
 
 
 def ctc_match_frame(truth: np.ndarray, predicted: np.ndarray, scratch: PathLike) -> tuple[list, list, list, list, list]:
-    """py-ctcmetrics' matching of one frame: (Y, X) ground-truth and predicted labels.
+    """py-ctcmetrics' matching of one frame.
 
-    Returns ``labels_ref, labels_comp, mapped_ref, mapped_comp, ious``: the labels present on each
-    side, the pairs matched (the predicted object covers more than half of the reference object's
-    pixels) and each pair's IoU.  The library's matching reads its frames from TIFF files, so both
-    frames are written to ``scratch`` (a folder) in their own dtype and handed to it: the matching is
-    the library's own, as it is for a CTC folder.
+    The library's matching reads its frames from TIFF files, so both frames are written to
+    ``scratch`` in their own dtype and handed to it: the matching is the library's own, as it is
+    for a CTC folder.
+
+    Parameters
+    ----------
+    truth : numpy.ndarray of int
+        (Y, X) ground-truth labels (px).
+    predicted : numpy.ndarray of int
+        (Y, X) predicted labels (px).
+    scratch : str or os.PathLike
+        An existing folder for the two TIFF files (overwritten at each call).
+
+    Returns
+    -------
+    tuple of list
+        ``labels_ref, labels_comp, mapped_ref, mapped_comp, ious``: the labels present on each
+        side, the pairs matched (the predicted object covers more than half of the reference
+        object's pixels) and each pair's IoU (fraction).
     """
     from ctc_metrics.utils.representations import match
 
@@ -391,14 +485,38 @@ def streamed_ctc_scores(
 ) -> dict[str, Any]:
     """:func:`ctc_scores` of frame stacks, reading one frame of each at a time.
 
-    ``truth_markers`` and ``result`` are (T, Y, X) frame stacks (see above) of the CTC ground-truth
-    markers (``TRA``) and the result masks, pixel values = track labels; ``truth_tracks`` and
-    ``result_tracks`` their track tables (``label, first_frame, last_frame, parent``).
-    ``truth_segmentation`` maps frame -> (Y, X) ground-truth segmentation (``SEG``; any subset of
-    frames, read when scored); None: no SEG.  Each frame is matched by py-ctcmetrics
-    (:func:`ctc_match_frame`); the measures are py-ctcmetrics' ``valid`` and ``calculate_metrics``
-    applied to the per-frame match lists, the computation its folder evaluation makes after reading.
-    Returns what :func:`ctc_scores` returns for the same data written as CTC folders.
+    Each frame is matched by py-ctcmetrics (:func:`ctc_match_frame`); the measures are
+    py-ctcmetrics' ``valid`` and ``calculate_metrics`` applied to the per-frame match lists, the
+    computation its folder evaluation makes after reading.
+
+    Parameters
+    ----------
+    truth_markers : array_like of int
+        (T, Y, X) frame stack (frames, px, px) of the CTC ground-truth markers (``TRA``), pixel
+        values = track labels; anything with ``shape`` and frame indexing.
+    truth_tracks : pandas.DataFrame or numpy.ndarray
+        Its track table (``label, first_frame, last_frame, parent``; frames 0-based).
+    result : array_like of int
+        (T, Y, X) result masks (frames, px, px), pixel values = track labels.
+    result_tracks : pandas.DataFrame or numpy.ndarray
+        Their track table, as ``truth_tracks``.
+    truth_segmentation : mapping of int to numpy.ndarray or None
+        0-based frame -> (Y, X) ground-truth segmentation (``SEG``, px; any subset of frames, read
+        when scored); None: no SEG.
+    tracking : bool
+        Compute TRA, the AOGM error counts and division detection (else DET only).
+    division_frame_tolerance : int
+        Frames by which a division may be early or late and still match.
+
+    Returns
+    -------
+    dict
+        What :func:`ctc_scores` returns for the same data written as CTC folders.
+
+    Raises
+    ------
+    ValueError
+        The stacks differ in their number of frames, or segmentation ground truth lies beyond them.
     """
     from ctc_metrics.metrics import valid
     from ctc_metrics.scripts.evaluate import calculate_metrics
@@ -491,8 +609,25 @@ def streamed_division_scores(
     """:func:`division_scores` of frame stacks (as in :func:`streamed_ctc_scores`), one frame at a time.
 
     traccuracy's graphs are built from per-frame object tables and its matchers read the masks frame
-    by frame, so the (T, Y, X) stacks are never held.  Returns what :func:`division_scores` returns for
-    the same data written as CTC folders.
+    by frame, so the (T, Y, X) stacks are never held.
+
+    Parameters
+    ----------
+    truth_markers : array_like of int
+        (T, Y, X) ground-truth markers (frames, px, px), pixel values = track labels.
+    truth_tracks : pandas.DataFrame or numpy.ndarray
+        Its track table (``label, first_frame, last_frame, parent``; frames 0-based).
+    result : array_like of int
+        (T, Y, X) result masks (frames, px, px), pixel values = track labels.
+    result_tracks : pandas.DataFrame or numpy.ndarray
+        Their track table, as ``truth_tracks``.
+    frame_tolerance : int
+        Frames by which a division may be early or late and still match.
+
+    Returns
+    -------
+    dict
+        What :func:`division_scores` returns for the same data written as CTC folders.
     """
     gt = _tracking_graph(truth_markers, truth_tracks, "ground truth")
     pred = _tracking_graph(result, result_tracks, "result")
@@ -544,10 +679,21 @@ class SingleFrameTracks(Mapping[int, np.ndarray]):
 def single_frame_tracks(frames: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Every object of every frame as its own one-frame track, for CTC detection and segmentation scores.
 
-    ``frames`` are (Y, X) label images.  Returns the (T, Y, X) stack relabelled so that labels
-    are unique across frames (1..n in frame order) and the CTC track rows (n, 4) ``label, t, t,
-    0``.  With these, the CTC DET and SEG measures score per-frame label images that carry no
+    With these, the CTC DET and SEG measures score per-frame label images that carry no
     tracks (DET counts only detection errors).
+
+    Parameters
+    ----------
+    frames : sequence of numpy.ndarray
+        (Y, X) label images (px), all of one shape; 0 is background.
+
+    Returns
+    -------
+    stack : numpy.ndarray
+        (T, Y, X) uint32 stack (frames, px, px) relabelled so that labels are unique across frames
+        (1..n in frame order).
+    tracks : numpy.ndarray
+        (n, 4) int64 CTC track rows ``label, t, t, 0`` (t a 0-based frame).
     """
     from skimage.segmentation import relabel_sequential
 
@@ -564,7 +710,19 @@ def single_frame_tracks(frames: Sequence[np.ndarray]) -> tuple[np.ndarray, np.nd
 
 
 def json_safe(value: Any) -> Any:
-    """``value`` with NaN and infinities replaced by None (JSON has no NaN), recursively."""
+    """``value`` with NaN and infinities replaced by None (JSON has no NaN), recursively.
+
+    Parameters
+    ----------
+    value : object
+        Numbers, strings, None, numpy scalars, and mappings, lists and tuples of them.
+
+    Returns
+    -------
+    object
+        The same structure with mappings as dicts (keys as str), lists and tuples as lists, numpy
+        scalars as Python numbers and non-finite floats as None.
+    """
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, Mapping):

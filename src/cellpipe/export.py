@@ -98,11 +98,23 @@ MAX_CTC_LABEL_UINT32 = int(np.iinfo(np.uint32).max)
 
 
 def ctc_mask_dtype(n_segments: int) -> np.dtype:
-    """The dtype of CTC masks holding labels 1..``n_segments``: uint16 when they fit (the CTC
-    convention, what every CTC tool reads), else uint32 (read by py-ctcmetrics and traccuracy).
+    """The dtype of CTC masks holding labels 1..``n_segments``.
 
-    Raises:
-        ValueError: more than :data:`MAX_CTC_LABEL_UINT32` segments.
+    Parameters
+    ----------
+    n_segments : int
+        Number of CTC segments (labels) in the masks.
+
+    Returns
+    -------
+    numpy.dtype
+        uint16 when they fit (the CTC convention, what every CTC tool reads), else uint32 (read by
+        py-ctcmetrics and traccuracy).
+
+    Raises
+    ------
+    ValueError
+        More than :data:`MAX_CTC_LABEL_UINT32` segments.
     """
     if n_segments <= MAX_CTC_LABEL:
         return np.dtype(np.uint16)
@@ -175,13 +187,17 @@ def _segment_of_objects(obj: pd.DataFrame) -> np.ndarray:
 def ctc_segments(tracks: pd.DataFrame) -> pd.DataFrame:
     """Split cellpipe tracks into gap-free CTC segments and give each a CTC label and parent.
 
-    Args:
-        tracks: One row per object per frame with at least ``track_id`` (positive int),
-            ``frame`` (0-based) and ``parent`` (track id of the mother track, 0 = none; the
-            same on every row of a track), as :func:`cellpipe.track.track_cells` returns.
+    Parameters
+    ----------
+    tracks : pandas.DataFrame
+        One row per object per frame with at least ``track_id`` (positive int),
+        ``frame`` (0-based) and ``parent`` (track id of the mother track, 0 = none; the
+        same on every row of a track), as :func:`cellpipe.track.track_cells` returns.
 
-    Returns:
-        One row per segment with :data:`SEGMENT_COLUMNS`, sorted by label.  Labels are
+    Returns
+    -------
+    pandas.DataFrame
+        One row per segment with :data:`SEGMENT_COLUMNS` (frames 0-based), sorted by label.  Labels are
         1..n in the order of (track id, first frame).  A segment after the first of its
         track has the previous segment as parent; a track's first segment has the last
         segment of the parent track as parent.  A division the CTC format cannot express
@@ -189,11 +205,13 @@ def ctc_segments(tracks: pd.DataFrame) -> pd.DataFrame:
         (parent 0) with a warning.  Columns ``label .. parent`` restricted to
         ``label, first_frame, last_frame, parent`` form a valid CTC track table.
 
-    Raises:
-        ValueError: a column is missing; a track id is not positive or a frame negative;
-            a track names two parents or a parent track that has no rows; more than
-            :data:`MAX_CTC_LABEL_UINT32` segments.  More than :data:`MAX_CTC_LABEL` are fine:
-            the masks are then uint32 (:func:`ctc_mask_dtype`).
+    Raises
+    ------
+    ValueError
+        A column is missing; a track id is not positive or a frame negative;
+        a track names two parents or a parent track that has no rows; more than
+        :data:`MAX_CTC_LABEL_UINT32` segments.  More than :data:`MAX_CTC_LABEL` are fine:
+        the masks are then uint32 (:func:`ctc_mask_dtype`).
     """
     _require(tracks, ("track_id", "frame", "parent"), "the CTC export")
     if tracks.empty:
@@ -278,27 +296,36 @@ def to_ctc(
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Masks and track table in the CTC format from cellpipe's track-relabelled masks and tracks.
 
-    Args:
-        relabelled: (T, Y, X) non-negative integer masks whose pixel values are track ids
-            (0 = background), e.g. ``image.ome.zarr/labels/tracks``; a NumPy array or anything with
-            ``shape`` and frame indexing (Zarr), read one frame at a time.
-        tracks: The tracks table (``track_id``, ``frame``, ``parent``; see :func:`ctc_segments`).
-        segments: ``ctc_segments(tracks)`` when the caller already has it (it is computed otherwise).
+    Parameters
+    ----------
+    relabelled : array_like of int
+        (T, Y, X) non-negative integer masks (frames, px, px) whose pixel values are track ids
+        (0 = background), e.g. ``image.ome.zarr/labels/tracks``; a NumPy array or anything with
+        ``shape`` and frame indexing (Zarr), read one frame at a time.
+    tracks : pandas.DataFrame
+        The tracks table (``track_id``, ``frame`` 0-based, ``parent``; see :func:`ctc_segments`).
+    segments : pandas.DataFrame or None
+        ``ctc_segments(tracks)`` when the caller already has it (it is computed otherwise).
 
-    Returns:
-        ``(labels, ctc_tracks)``: ``labels`` (T, Y, X) uint16 (uint32 above :data:`MAX_CTC_LABEL`
-        segments: :func:`ctc_mask_dtype`) where each object carries the
-        CTC label of its segment, and ``ctc_tracks`` with columns ``label, first_frame,
-        last_frame, parent`` (:data:`cellpipe.io.ctc.TRACK_COLUMNS`).  Together they pass
+    Returns
+    -------
+    labels : numpy.ndarray
+        (T, Y, X) uint16 masks (frames, px, px; uint32 above :data:`MAX_CTC_LABEL` segments:
+        :func:`ctc_mask_dtype`) where each object carries the CTC label of its segment.
+    ctc_tracks : pandas.DataFrame
+        Columns ``label, first_frame, last_frame, parent`` (frames 0-based;
+        :data:`cellpipe.io.ctc.TRACK_COLUMNS`).  Together with ``labels`` they pass
         :func:`cellpipe.io.ctc.check_ctc_tracks`: every label is present in every frame from
         its first to its last frame and a parent ends before its daughter starts.  An empty
         tracks table with an all-zero movie gives all-zero labels and an empty table.
 
-    Raises:
-        ValueError: ``relabelled`` is not 3-D integers; a frame of the tracks table is outside
-            0..T-1; a track id is in a frame's mask but not in the table for that frame, or the
-            other way round (the message names the frame and the track ids); and the
-            errors of :func:`ctc_segments`.
+    Raises
+    ------
+    ValueError
+        ``relabelled`` is not 3-D integers; a frame of the tracks table is outside
+        0..T-1; a track id is in a frame's mask but not in the table for that frame, or the
+        other way round (the message names the frame and the track ids); and the
+        errors of :func:`ctc_segments`.
     """
     frames, ctc_tracks = iter_ctc_frames(relabelled, tracks, segments)
     shape = tuple(int(s) for s in np.shape(relabelled))
@@ -325,6 +352,28 @@ def iter_ctc_frames(
     naming the frame) and converted only when the iterator reaches it, so memory does not grow
     with the movie's length.  Every frame that passes holds exactly the CTC labels whose tracks
     span it, so the frames and the table are consistent CTC data (:func:`cellpipe.io.ctc.check_ctc_tracks`).
+
+    Parameters
+    ----------
+    relabelled : array_like of int
+        (T, Y, X) track-id masks (frames, px, px), as for :func:`to_ctc`.
+    tracks : pandas.DataFrame
+        The tracks table (``track_id``, ``frame`` 0-based, ``parent``).
+    segments : pandas.DataFrame or None
+        ``ctc_segments(tracks)`` when the caller already has it (it is computed otherwise).
+
+    Returns
+    -------
+    frames : iterator of numpy.ndarray
+        One (Y, X) CTC label frame (px) per frame of ``relabelled``, made when reached.
+    ctc_tracks : pandas.DataFrame
+        ``label, first_frame, last_frame, parent`` (frames 0-based).
+
+    Raises
+    ------
+    ValueError
+        At once for the masks' shape or type and the tracks table; while iterating, naming the
+        frame, as :func:`to_ctc`.
     """
     if not hasattr(relabelled, "shape"):
         relabelled = np.asarray(relabelled)
@@ -390,23 +439,32 @@ def to_napari_tracks(
 ) -> tuple[pd.DataFrame, dict[int, list[int]]]:
     """The data and graph of a napari Tracks layer (``viewer.add_tracks(data, graph=graph)``).
 
-    Args:
-        tracks: The tracks table: ``track_id``, ``frame`` (0-based), ``y_px``, ``x_px``
-            (centroid, pixels) and ``parent`` (track id of the mother track, 0 = none).
-        pixel_size_um: Pixel size of the image (µm), as its OME-Zarr metadata gives it.
-        frame_interval_min: Time between frames (minutes), likewise.
+    Parameters
+    ----------
+    tracks : pandas.DataFrame
+        The tracks table: ``track_id``, ``frame`` (0-based), ``y_px``, ``x_px``
+        (centroid, pixels) and ``parent`` (track id of the mother track, 0 = none).
+    pixel_size_um : float
+        Pixel size of the image (µm), as its OME-Zarr metadata gives it.
+    frame_interval_min : float
+        Time between frames (minutes), likewise.
 
-    Returns:
-        ``(data, graph)``: ``data`` has columns :data:`NAPARI_COLUMNS` — ``track_id`` (int),
-        ``t`` (frame, int), ``y``, ``x`` (pixels, float), ``t_min`` (``t`` x frame interval),
-        ``y_um``, ``x_um`` (``y``, ``x`` x pixel size) — one row per object per frame,
-        sorted by track id then t (gaps stay gaps: napari draws across them); ``graph`` maps
-        each track id that has a parent to ``[parent track id]``, in increasing track id.
-        An empty table gives an empty ``data`` with the same columns and ``{}``.
+    Returns
+    -------
+    data : pandas.DataFrame
+        Columns :data:`NAPARI_COLUMNS` — ``track_id`` (int), ``t`` (frame, int), ``y``, ``x``
+        (pixels, float), ``t_min`` (``t`` x frame interval), ``y_um``, ``x_um`` (``y``, ``x`` x
+        pixel size) — one row per object per frame, sorted by track id then t (gaps stay gaps:
+        napari draws across them).  An empty table gives an empty ``data`` with the same columns.
+    graph : dict of int to list of int
+        Each track id that has a parent mapped to ``[parent track id]``, in increasing track id;
+        ``{}`` for an empty table.
 
-    Raises:
-        ValueError: a column is missing, a track names two parents, a parent has no rows, or the
-            pixel size or frame interval is not a positive number.
+    Raises
+    ------
+    ValueError
+        A column is missing, a track names two parents, a parent has no rows, or the
+        pixel size or frame interval is not a positive number.
     """
     _require(tracks, ("track_id", "frame", "y_px", "x_px", "parent"), "the napari export")
     _check_calibration(pixel_size_um, frame_interval_min)
@@ -491,23 +549,33 @@ def to_track_graph(
 ) -> TrackGraph:
     """Tracks (and per-cell measurements) as a directed graph of objects, for the geff export.
 
-    Args:
-        tracks: The tracks table of :func:`cellpipe.track.track_cells`: ``track_id``, ``frame``,
-            ``label``, ``y_px``, ``x_px``, ``parent`` (0 = none); ``generation`` is copied when present.
-        cells: ``cells.parquet`` of :func:`cellpipe.measure.measure_cells` (one row per object per
-            frame, keyed by ``frame, label``), whose measurements become node properties; None: none.
-        pixel_size_um: Pixel size (µm) that turns ``y_px, x_px`` into the ``y, x`` axes.
-        frame_interval_min: Frame interval (minutes) that turns ``frame`` into the ``t`` axis.
+    Parameters
+    ----------
+    tracks : pandas.DataFrame
+        The tracks table of :func:`cellpipe.track.track_cells`: ``track_id``, ``frame`` (0-based),
+        ``label``, ``y_px``, ``x_px`` (px), ``parent`` (0 = none); ``generation`` is copied when present.
+    cells : pandas.DataFrame or None
+        ``cells.parquet`` of :func:`cellpipe.measure.measure_cells` (one row per object per
+        frame, keyed by ``frame, label``; µm, µm², minutes), whose measurements become node
+        properties; None: none.
+    pixel_size_um : float
+        Pixel size (µm) that turns ``y_px, x_px`` into the ``y, x`` axes.
+    frame_interval_min : float
+        Frame interval (minutes) that turns ``frame`` into the ``t`` axis.
 
-    Returns:
-        The :class:`TrackGraph`: a node per row of ``tracks``, an edge from each object to the next
-        object of its track and from the mother's last object to each daughter's first.  A division
-        that does not go forward in time (the daughter starts before the mother ends) gets no edge,
-        with a warning, as in the CTC export; ``lineage_id`` follows the edges written.
+    Returns
+    -------
+    TrackGraph
+        A node per row of ``tracks`` (``t`` in minutes, ``y, x`` in µm), an edge from each object to
+        the next object of its track and from the mother's last object to each daughter's first.  A
+        division that does not go forward in time (the daughter starts before the mother ends) gets
+        no edge, with a warning, as in the CTC export; ``lineage_id`` follows the edges written.
 
-    Raises:
-        ValueError: a column is missing, a track has two rows in one frame, a track names two parents
-            or a missing one, or the calibration is not positive.
+    Raises
+    ------
+    ValueError
+        A column is missing, a track has two rows in one frame, a track names two parents
+        or a missing one, or the calibration is not positive.
     """
     _require(tracks, ("track_id", "frame", "label", "y_px", "x_px", "parent"), "the geff export")
     _check_calibration(pixel_size_um, frame_interval_min)

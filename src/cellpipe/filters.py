@@ -43,10 +43,23 @@ _DEFAULT_RING_PX = 5.0
 def object_contrast(labels: np.ndarray, image: np.ndarray, ring_px: float) -> np.ndarray:
     """Contrast of every label 0..max: mean of ``image`` inside minus mean over its background ring.
 
-    The ring of an object is the background pixels (label 0) within ``ring_px`` (px) of it whose
+    The ring of an object is the background pixels (label 0) within ``ring_px`` of it whose
     nearest object it is.  An object with no background around it (it fills its surroundings)
     gets the mean of the whole frame's background; a frame without background gets contrast 0.
-    Index 0 of the result is 0.  Units: those of ``image``.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray of int
+        (Y, X) instance labels of one frame (px); 0 is background.
+    image : numpy.ndarray
+        (Y, X) intensities of the same frame, in any intensity unit.
+    ring_px : float
+        Width of the background ring around each object (px).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, one value per label 0..max in the intensity units of ``image``; index 0 is 0.
     """
     from scipy import ndimage as ndi
 
@@ -71,7 +84,19 @@ def object_contrast(labels: np.ndarray, image: np.ndarray, ring_px: float) -> np
 
 
 def touching_border(labels: np.ndarray) -> np.ndarray:
-    """For every label 0..max of one frame: does it touch the image border (index 0 is False)."""
+    """For every label 0..max of one frame: does it touch the image border.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray of int
+        (Y, X) instance labels of one frame (px); 0 is background.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        One value per label 0..max: True where the object has a pixel in the first or last row or
+        column; index 0 is False.
+    """
     edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
     touching = np.zeros(int(labels.max()) + 1, dtype=bool)
     touching[edge] = True
@@ -84,12 +109,26 @@ def filter_objects(
 ) -> tuple[np.ndarray, dict[str, int]]:
     """Remove the objects of one frame that fail the quality checks; return the labels and counts.
 
-    ``labels``: (Y, X) instance labels of one frame; ``image``: (Y, X) the normalized intensities
-    the segmentation saw (needed only by the contrast check; None is fine without it);
-    ``diameter_px``: the expected cell diameter (px), None when unknown (then the area checks are
-    skipped and the background ring is 5 px wide).  Returns (Y, X)
-    uint32 labels numbered 1..n and the number of objects each check removed
-    (:data:`FILTER_REASONS`).
+    Parameters
+    ----------
+    labels : numpy.ndarray of int
+        (Y, X) instance labels of one frame (px); 0 is background.
+    image : numpy.ndarray or None
+        (Y, X) the normalized intensities the segmentation saw (0 = the movie's low percentile,
+        1 = its high percentile); needed only by the contrast check, None is fine without it.
+    settings : ObjectFilterSettings
+        Which checks run and their bounds (area fractions, contrast in normalized intensity,
+        ring width as a fraction of the diameter, border handling).
+    diameter_px : float or None
+        The expected cell diameter (px); None when unknown: the area checks are skipped and the
+        background ring is 5 px wide.
+
+    Returns
+    -------
+    labels : numpy.ndarray
+        (Y, X) uint32 labels (px) of the objects kept, numbered 1..n in the order of their labels.
+    counts : dict of str to int
+        The number of objects each check removed, keyed by :data:`FILTER_REASONS`.
     """
     from skimage.segmentation import relabel_sequential
 
@@ -133,5 +172,17 @@ def filter_objects(
 
 
 def summarize_removed(per_frame: list[dict[str, Any]]) -> dict[str, int]:
-    """Objects removed per check over all frames, from the per-frame counts of :func:`filter_objects`."""
+    """Objects removed per check over all frames.
+
+    Parameters
+    ----------
+    per_frame : list of dict
+        One row per frame holding the counts of :func:`filter_objects` (objects) under
+        :data:`FILTER_REASONS`; a missing key counts 0.
+
+    Returns
+    -------
+    dict of str to int
+        Objects removed by each check over all frames, keyed by :data:`FILTER_REASONS`.
+    """
     return {what: int(sum(int(row.get(what, 0)) for row in per_frame)) for what in FILTER_REASONS}

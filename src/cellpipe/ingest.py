@@ -121,17 +121,47 @@ def resolve_metadata(
 ) -> MovieMetadata:
     """Combine sample sheet, file metadata and config defaults (in that order of priority).
 
-    Pixel sizes are in µm, frame intervals in minutes.  ``file_pixel_size_y_um`` is the file's
-    pixel size along y (None: as x).
-
-    Raises:
-        IngestError: no pixel size or frame interval from any source, channel names that do not
-            fit, or non-square pixels in the file's metadata (y and x more than
-            :data:`SQUARE_TOLERANCE` apart) that the sample sheet does not override.
-
     The sheet's pixel size or frame interval more than :data:`DISAGREEMENT_TOLERANCE` from the
     file's is used (the sheet is the user's explicit override) with a line in ``warnings``, as is a
     sheet pixel size overriding non-square file metadata.
+
+    Parameters
+    ----------
+    sample : str
+        The sample's name, for messages.
+    movie_path : str
+        The movie's path as the sample sheet gives it, for messages.
+    shape_tcyx : tuple of int
+        (frames, channels, height px, width px) of the movie.
+    file_pixel_size_um : float or None
+        The file's pixel size along x (µm); None: the file gives none.
+    file_frame_interval_min : float or None
+        The file's frame interval (minutes); None: the file gives none.
+    file_channel_names : list of str
+        The file's channel names, in channel order; empty: the file gives none.
+    sheet_pixel_size_um : float or None
+        The sample sheet's pixel size (µm); None: the row gives none.
+    sheet_frame_interval_min : float or None
+        The sample sheet's frame interval (minutes); None: the row gives none.
+    sheet_channel_names : list of str
+        The sample sheet's channel names, in channel order; empty: the row gives none.
+    settings : IngestSettings
+        The config's default pixel size (µm) and frame interval (minutes).
+    file_pixel_size_y_um : float or None
+        The file's pixel size along y (µm); None: as x.
+
+    Returns
+    -------
+    MovieMetadata
+        Pixel size (µm), frame interval (minutes), channel names, where each came from, and the
+        warnings to repeat.
+
+    Raises
+    ------
+    IngestError
+        No pixel size or frame interval from any source, channel names that do not fit, or
+        non-square pixels in the file's metadata (y and x more than :data:`SQUARE_TOLERANCE`
+        apart) that the sample sheet does not override.
     """
     where = f"sample {sample!r} ({movie_path})"
     warnings = _check_against_file(
@@ -156,17 +186,46 @@ def resolve_metadata(
 
 
 def channel_index(channel: int | str, names: Sequence[str]) -> int | None:
-    """The 0-based index of ``channel`` (``segment.channel``) in a movie whose channels are called
-    ``names`` (in channel order, as ingest writes them): an index is returned as it is, a name is
-    looked up exactly (case and spaces count); None when no channel has that name."""
+    """The 0-based index of ``channel`` (``segment.channel``) in a movie whose channels are called ``names``.
+
+    Parameters
+    ----------
+    channel : int or str
+        A 0-based channel index (returned as it is) or a channel name, looked up exactly (case and
+        spaces count).
+    names : sequence of str
+        The movie's channel names, in channel order, as ingest writes them.
+
+    Returns
+    -------
+    int or None
+        The 0-based channel index; None when no channel has that name.
+    """
     if isinstance(channel, int):
         return channel
     return list(names).index(channel) if channel in names else None
 
 
 def check_shape(sample: str, movie_path: str, shape_tcyx: tuple[int, ...], dtype: np.dtype | type) -> None:
-    """Refuse movies that cannot be analysed whatever their pixels: not (T, C, Y, X), no frames, a
-    non-numeric pixel type, frames under 8 px on a side.  Needs only the header (shape, dtype)."""
+    """Refuse movies that cannot be analysed whatever their pixels; needs only the header (shape, dtype).
+
+    Parameters
+    ----------
+    sample : str
+        The sample's name, for messages.
+    movie_path : str
+        The movie's path as the sample sheet gives it, for messages.
+    shape_tcyx : tuple of int
+        (frames, channels, height px, width px) of the movie.
+    dtype : numpy.dtype or type
+        The pixel type.
+
+    Raises
+    ------
+    IngestError
+        Not 4 axes (T, C, Y, X), no frames or channels, a non-numeric pixel type, or frames under
+        8 px on a side.
+    """
     shape = tuple(int(n) for n in shape_tcyx)
     if len(shape) != 4:
         raise _refuse(sample, movie_path, f"expected (T, C, Y, X), got shape {shape}")
@@ -195,7 +254,20 @@ class PixelCheck:
         self.high: float | None = None
 
     def frame(self, t: int, pixels: np.ndarray) -> None:
-        """Check frame ``t`` (0-based; any shape)."""
+        """Check one frame; a float frame holding NaN or infinite values is refused.
+
+        Parameters
+        ----------
+        t : int
+            The frame's index (0-based), for the message.
+        pixels : numpy.ndarray
+            The frame's pixels (any shape), in the movie's intensity units.
+
+        Raises
+        ------
+        IngestError
+            NaN or infinite pixels, naming the frame and how many.
+        """
         if self.is_float:
             bad = int((~np.isfinite(pixels)).sum())
             if bad:
@@ -215,11 +287,24 @@ class PixelCheck:
 
 
 def check_pixels(sample: str, movie_path: str, data: np.ndarray) -> None:
-    """Refuse movies whose pixels cannot be analysed: the checks of :func:`check_shape`, and NaN or
-    infinite values in a float movie (:class:`PixelCheck` over the frames of an in-memory movie).
+    """Refuse movies whose pixels cannot be analysed (:class:`PixelCheck` over the frames of an in-memory movie).
 
     A blank movie (every pixel the same value, e.g. all zero) is analysed, with a warning: it
     gives empty tables (no cells) rather than an error, which is the honest result.
+
+    Parameters
+    ----------
+    sample : str
+        The sample's name, for messages.
+    movie_path : str
+        The movie's path as the sample sheet gives it, for messages.
+    data : numpy.ndarray
+        (T, C, Y, X) pixels (px), in the movie's intensity units.
+
+    Raises
+    ------
+    IngestError
+        The checks of :func:`check_shape`, or NaN or infinite values in a float movie (naming the frame).
     """
     check = PixelCheck(sample, movie_path, data.shape, data.dtype)
     for t in range(data.shape[0]):
@@ -233,9 +318,26 @@ derivatives; a blurred one has almost none.  Recorded with the projection."""
 
 
 def projected_dtype(dtype: np.dtype | type, method: str) -> np.dtype:
-    """The pixel type :func:`project_z` gives a stack of ``dtype``: the same for 'max' and 'best_focus',
-    float32 for 'mean' (float64 stays float64), numpy's sum type for 'sum' (uint16 -> uint64, so no
-    sum overflows)."""
+    """The pixel type :func:`project_z` gives a stack of ``dtype``.
+
+    Parameters
+    ----------
+    dtype : numpy.dtype or type
+        The stack's pixel type.
+    method : str
+        'none', 'max', 'mean', 'sum' or 'best_focus' (``ingest.z_projection``).
+
+    Returns
+    -------
+    numpy.dtype
+        The same for 'none', 'max' and 'best_focus', float32 for 'mean' (float64 stays float64),
+        numpy's sum type for 'sum' (uint16 -> uint64, so no sum overflows).
+
+    Raises
+    ------
+    ValueError
+        An unknown method.
+    """
     dtype = np.dtype(dtype)
     if method in ("max", "best_focus", "none"):
         return dtype
@@ -247,18 +349,45 @@ def projected_dtype(dtype: np.dtype | type, method: str) -> np.dtype:
 
 
 def focus_measure(plane: np.ndarray) -> float:
-    """The :data:`FOCUS_MEASURE` of one (Y, X) plane (intensity² units); larger is sharper."""
+    """The :data:`FOCUS_MEASURE` of one plane; larger is sharper.
+
+    Parameters
+    ----------
+    plane : numpy.ndarray
+        (Y, X) pixels (px), in the movie's intensity units.
+
+    Returns
+    -------
+    float
+        The variance of the plane's Laplacian (intensity² units).
+    """
     from scipy import ndimage
 
     return float(ndimage.laplace(np.asarray(plane, dtype=np.float64)).var())
 
 
 def project_z(stack: np.ndarray, method: str) -> tuple[np.ndarray, int | None]:
-    """Project one (Z, Y, X) z-stack (pixels) to one (Y, X) plane of :func:`projected_dtype`.
+    """Project one z-stack to one plane of :func:`projected_dtype`.
 
-    ``method``: 'max', 'mean' or 'sum' over z (numpy's), or 'best_focus': the plane of the highest
-    :func:`focus_measure` (the first of equal ones).  Returns the plane and, for 'best_focus', the
-    0-based index of the plane chosen (None otherwise).
+    Parameters
+    ----------
+    stack : numpy.ndarray
+        (Z, Y, X) pixels (z planes, px), Z >= 1, in the movie's intensity units.
+    method : str
+        'max', 'mean' or 'sum' over z (numpy's), or 'best_focus': the plane of the highest
+        :func:`focus_measure` (the first of equal ones).
+
+    Returns
+    -------
+    plane : numpy.ndarray
+        (Y, X) projected pixels (px).
+    chosen : int or None
+        For 'best_focus', the 0-based index of the plane chosen; None otherwise.
+
+    Raises
+    ------
+    ValueError
+        A stack that is not (Z, Y, X) with Z >= 1, or an unknown method.
     """
     stack = np.asarray(stack)
     if stack.ndim != 3 or stack.shape[0] < 1:

@@ -19,7 +19,18 @@ __all__ = ["instance_scores", "sequential_labels"]
 
 
 def sequential_labels(labels: ArrayLike) -> np.ndarray:
-    """The same objects numbered 1..n (0 stays background), as int32."""
+    """The same objects numbered 1..n (0 stays background).
+
+    Parameters
+    ----------
+    labels : array_like of int
+        Instance label image (any shape, px); 0 is background, negative values are refused.
+
+    Returns
+    -------
+    numpy.ndarray
+        int32 label image of the same shape (px), objects numbered 1..n in the order of their labels.
+    """
     array = np.asarray(labels)
     if array.size and array.min() < 0:
         raise ValueError("label images must not contain negative values")
@@ -33,8 +44,22 @@ def instance_scores(
     """Average precision, true/false positives and false negatives of one label image at IoU thresholds.
 
     AP is Cellpose's (and the DSB 2018 challenge's) definition, TP / (TP + FP + FN), with
-    objects matched one-to-one at IoU >= threshold.  Returns
-    ``{"0.5": {"ap": ..., "tp": ..., "fp": ..., "fn": ...}, ...}`` keyed by threshold.
+    objects matched one-to-one at IoU >= threshold.
+
+    Parameters
+    ----------
+    true_labels : array_like of int
+        Ground-truth instance label image (px); 0 is background, numbering may have gaps.
+    predicted_labels : array_like of int
+        Predicted instance label image of the same shape (px).
+    thresholds : sequence of float
+        IoU thresholds (fractions, 0..1) at which objects are matched.
+
+    Returns
+    -------
+    dict
+        ``{"0.5": {"ap": ..., "tp": ..., "fp": ..., "fn": ...}, ...}`` keyed by threshold (``f"{t:g}"``):
+        AP a fraction (NaN when both images are empty), the others counts of objects.
     """
     from cellpose.metrics import average_precision
 

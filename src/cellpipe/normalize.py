@@ -105,16 +105,36 @@ def _percentiles(values: np.ndarray, q: tuple[float, float]) -> tuple[float, flo
 def sample_grid(n_frames: int, height: int, width: int, max_pixels: int) -> list[tuple[int, int, int, int]]:
     """The pixels used for the movie-wide percentiles of one channel.
 
-    Returns one ``(frame, y_offset, x_offset, step)`` per frame used: that
-    frame contributes the pixels ``[y_offset::step, x_offset::step]``.
     When the movie has at most ``max_pixels`` pixels per channel every pixel
     is used (step 1).  Otherwise the frames used are evenly spaced (all of
     them unless there are more frames than ``max_pixels``), each gets an
-    equal share of ``max_pixels``, and the step (px) is the smallest whose
+    equal share of ``max_pixels``, and the step is the smallest whose
     grid fits in that share; the grid's offset cycles through all ``step²``
     positions from one frame to the next, so that over many frames the
     whole field of view is covered evenly.  The total never exceeds
     ``max_pixels``, and the choice depends only on the shape (deterministic).
+
+    Parameters
+    ----------
+    n_frames : int
+        Frames in the movie (>= 1).
+    height : int
+        Frame height (px, >= 1).
+    width : int
+        Frame width (px, >= 1).
+    max_pixels : int
+        Most pixels sampled per channel (>= 1).
+
+    Returns
+    -------
+    list of tuple of int
+        One ``(frame, y_offset, x_offset, step)`` per frame used (frame 0-based, offsets and step
+        in px): that frame contributes the pixels ``[y_offset::step, x_offset::step]``.
+
+    Raises
+    ------
+    ValueError
+        An argument under 1.
     """
     if min(n_frames, height, width, max_pixels) < 1:
         raise ValueError(f"n_frames, height, width and max_pixels must be >= 1, got {(n_frames, height, width, max_pixels)}")
@@ -144,11 +164,13 @@ def compute_percentiles(movie: ArrayLike, settings: NormalizeSettings) -> pd.Dat
 
     Parameters
     ----------
-    movie:
-        (T, C, Y, X) intensities; a numpy array, or a ``zarr.Array`` (or
-        anything indexable frame by frame), which is read one frame at a time.
-    settings:
-        Normalization settings.
+    movie : array_like
+        (T, C, Y, X) intensities (frames, channels, px, px) in the movie's intensity units; a
+        numpy array, or a ``zarr.Array`` (or anything indexable frame by frame), which is read
+        one frame at a time.
+    settings : NormalizeSettings
+        Percentiles (percent), movie-wide or per-frame mode, and the most pixels sampled per
+        channel in movie mode.
 
     Returns
     -------
@@ -171,8 +193,22 @@ def percentile_rows(movie: ArrayLike, settings: NormalizeSettings) -> list[Perce
 
     What the normalization job uses: it writes the table with
     :func:`cellpipe.io.tables.write_tsv_rows` and so never imports pandas
-    (0.7 s of a 120-frame 1024² job, bench/RESULTS.md).  ``channel`` and
-    ``frame`` are ints.
+    (0.7 s of a 120-frame 1024² job, bench/RESULTS.md).
+
+    Parameters
+    ----------
+    movie : array_like
+        (T, C, Y, X) intensities (frames, channels, px, px), read one frame at a time, as for
+        :func:`compute_percentiles`.
+    settings : NormalizeSettings
+        Percentiles (percent), mode and the most pixels sampled per channel.
+
+    Returns
+    -------
+    list of dict
+        One :data:`PercentileRow` per row of :func:`compute_percentiles`'s table: ``channel`` and
+        ``frame`` as ints (frame -1 in movie mode), percentiles in percent, values in the movie's
+        intensity units.
     """
     movie = _as_movie(movie)
     shape = _shape_of(movie)
@@ -227,17 +263,17 @@ def apply_normalization(
 
     Parameters
     ----------
-    frames:
-        (t, C, Y, X) intensities of frames ``first_frame .. first_frame + t - 1``
-        of the movie.
-    first_frame:
-        Index (0-based) in the movie of ``frames[0]``; used to find the
+    frames : numpy.ndarray
+        (t, C, Y, X) intensities (frames, channels, px, px) of frames
+        ``first_frame .. first_frame + t - 1`` of the movie, in its intensity units.
+    first_frame : int
+        Index (0-based frame) in the movie of ``frames[0]``; used to find the
         per-frame rows in frame mode.
-    percentiles:
+    percentiles : pandas.DataFrame or sequence of mapping
         Table returned by :func:`compute_percentiles` (or the rows of
-        :func:`percentile_rows`) for the same settings.
-    settings:
-        Normalization settings (``mode`` chooses movie-wide or per-frame rows).
+        :func:`percentile_rows`) for the same settings; values in the movie's intensity units.
+    settings : NormalizeSettings
+        Normalization settings (``mode`` chooses movie-wide or per-frame rows, ``clip`` clips to [0, 1]).
 
     Returns
     -------
@@ -284,11 +320,25 @@ def apply_normalization(
 
 
 def normalize_movie(movie: ArrayLike, settings: NormalizeSettings) -> tuple[np.ndarray, pd.DataFrame]:
-    """Normalize a whole (T, C, Y, X) movie in memory; returns (float32 movie, percentile table).
+    """Normalize a whole movie in memory.
 
     Convenience for small movies and tests: the whole normalized movie is
     held in memory.  For long movies call :func:`compute_percentiles` once
     and :func:`apply_normalization` on batches of frames.
+
+    Parameters
+    ----------
+    movie : array_like
+        (T, C, Y, X) intensities (frames, channels, px, px) in the movie's intensity units.
+    settings : NormalizeSettings
+        Percentiles (percent), mode and clipping, as for :func:`compute_percentiles`.
+
+    Returns
+    -------
+    movie : numpy.ndarray
+        float32 (T, C, Y, X) normalized intensities (0 = low percentile's value, 1 = high's).
+    percentiles : pandas.DataFrame
+        The table of :func:`compute_percentiles`.
     """
     movie = _as_movie(movie)
     table = compute_percentiles(movie, settings)

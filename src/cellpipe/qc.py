@@ -65,11 +65,25 @@ def _frames_text(frames: list[int], limit: int = 8) -> str:
 def count_jumps(counts: pd.DataFrame, jump_fraction: float, min_cells: int) -> list[dict[str, Any]]:
     """Frames whose cell count jumps from the previous frame's.
 
-    ``counts``: ``frame, n_cells`` per frame (``counts.tsv``).  Frame t jumps when
-    ``|n(t) - n(t-1)| >= min_cells`` (cells) and ``|n(t) - n(t-1)| > jump_fraction * n(t-1)``
-    (a previous count of 0 makes any change of ``min_cells`` or more a jump).  Returns one row per
-    jump in frame order: ``frame, previous, n_cells, change`` (cells, signed) and
-    ``change_fraction`` (change / previous count, no unit; None when the previous count is 0).
+    Frame t jumps when ``|n(t) - n(t-1)| >= min_cells`` and ``|n(t) - n(t-1)| > jump_fraction * n(t-1)``
+    (a previous count of 0 makes any change of ``min_cells`` or more a jump).
+
+    Parameters
+    ----------
+    counts : pandas.DataFrame or None
+        ``frame`` (0-based) and ``n_cells`` (cells) per frame (``counts.tsv``); None or fewer than two
+        frames: no jump.
+    jump_fraction : float
+        Smallest change, as a fraction of the previous frame's count (no unit), that is a jump.
+    min_cells : int
+        Smallest change (cells) that is a jump.
+
+    Returns
+    -------
+    list of dict
+        One row per jump in frame order: ``frame``, ``previous``, ``n_cells``, ``change`` (cells,
+        signed) and ``change_fraction`` (change / previous count, no unit; None when the previous
+        count is 0).
     """
     if counts is None or len(counts) < 2:
         return []
@@ -93,12 +107,29 @@ def count_jumps(counts: pd.DataFrame, jump_fraction: float, min_cells: int) -> l
 
 
 def border_tracks(tracks: pd.DataFrame, frame_shape_yx: tuple[int, int], margin_px: float) -> tuple[int, int]:
-    """(tracks touching the border, tracks) in ``tracks`` (one row per object per frame: ``track_id,
-    y_px, x_px``).
+    """How many tracks touch the image border, and how many tracks there are.
 
-    A track touches the border when any of its centroids lies within ``margin_px`` (px) of an edge
-    of the (height, width) ``frame_shape_yx`` frame: ``min(y, x, height-1-y, width-1-x) <= margin_px``
-    (distances from the centres of the outermost pixels).  Rows without a track id are ignored."""
+    A track touches the border when any of its centroids lies within ``margin_px`` of an edge of the
+    frame: ``min(y, x, height-1-y, width-1-x) <= margin_px`` (distances from the centres of the
+    outermost pixels).
+
+    Parameters
+    ----------
+    tracks : pandas.DataFrame or None
+        One row per object per frame: ``track_id``, ``y_px``, ``x_px`` (centroid, px).  Rows without
+        a track id (NA or 0) are ignored; None, empty or missing columns: (0, 0).
+    frame_shape_yx : tuple of int
+        (height, width) of a frame (px).
+    margin_px : float
+        Distance from an edge (px) within which a centroid touches the border.
+
+    Returns
+    -------
+    n_border : int
+        Tracks with a centroid within ``margin_px`` of an edge.
+    n_tracks : int
+        Tracks in ``tracks``.
+    """
     if tracks is None or len(tracks) == 0 or not {"track_id", "y_px", "x_px"} <= set(tracks.columns):
         return 0, 0
     rows = tracks[tracks["track_id"].notna() & (tracks["track_id"] > 0)]
@@ -174,18 +205,36 @@ def assess_quality(
 ) -> dict[str, Any]:
     """The quality record of one sample (the content of ``qc.json``).
 
-    Inputs: the content of ``segmentation.json`` and ``tracking.json``, ``tracks.parquet`` (``track_id,
-    y_px, x_px`` per object per frame), ``track_metrics.parquet`` (``excluded``), ``counts.tsv``
-    (``frame, n_cells``) and the frame's (height, width) in px.
+    Parameters
+    ----------
+    segmentation : mapping
+        The content of ``segmentation.json``: per-frame filter counts (objects), the diameter (px)
+        and, with Cellpose, mean cell probabilities (0-1).
+    tracking : mapping
+        The content of ``tracking.json``: track and division counts, ``min_track_frames`` (frames).
+    tracks : pandas.DataFrame
+        ``tracks.parquet``: ``track_id``, ``y_px``, ``x_px`` (px) per object per frame.
+    track_metrics : pandas.DataFrame
+        ``track_metrics.parquet``: its ``excluded`` column (``'short'`` for tracks shorter than
+        ``min_track_frames``).
+    counts : pandas.DataFrame
+        ``counts.tsv``: ``frame, n_cells`` (cells) per frame.
+    frame_shape_yx : tuple of int
+        (height, width) of a frame (px).
+    settings : QCSettings
+        Thresholds: fractions (no unit), the border margin (px) and count jumps (cells, fraction).
 
-    Returns ``status`` ('ok' or 'check'), ``warnings`` (sentences), ``filters`` (``objects_found``,
-    ``objects_removed``, ``removed_fraction``, ``removed`` per reason, ``per_frame`` rows with
-    ``frame, objects, kept`` and each reason), ``tracks`` (``n_tracks, n_short, short_fraction,
-    min_track_frames, n_border, border_fraction, border_margin_px``), ``divisions`` (``kept,
-    rejected, rejected_by_reason``), ``count_jumps`` (:func:`count_jumps` rows), ``confidence``
-    (``mean_cell_probability``, ``lowest_frame``, ``lowest_mean_cell_probability``, ``frames``;
-    None without Cellpose probabilities), ``diameter_px`` (px) and ``diameter_source``, and the
-    ``settings`` used.  Fractions have no unit and are None when their denominator is 0.
+    Returns
+    -------
+    dict
+        ``status`` ('ok' or 'check'), ``warnings`` (sentences), ``filters`` (``objects_found``,
+        ``objects_removed``, ``removed_fraction``, ``removed`` per reason, ``per_frame`` rows with
+        ``frame, objects, kept`` and each reason), ``tracks`` (``n_tracks, n_short, short_fraction,
+        min_track_frames, n_border, border_fraction, border_margin_px``), ``divisions`` (``kept,
+        rejected, rejected_by_reason``), ``count_jumps`` (:func:`count_jumps` rows), ``confidence``
+        (``mean_cell_probability``, ``lowest_frame``, ``lowest_mean_cell_probability``, ``frames``;
+        None without Cellpose probabilities), ``diameter_px`` (px) and ``diameter_source``, and the
+        ``settings`` used.  Fractions have no unit and are None when their denominator is 0.
     """
     warnings: list[str] = []
 
@@ -278,9 +327,20 @@ def assess_quality(
 
 
 def qc_headline(qc: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The key numbers of a ``qc.json`` record for the summary page: ``qc_status`` ('ok', 'check' or None),
-    ``qc_warnings`` (count), ``qc_removed_fraction``, ``qc_short_fraction``, ``qc_border_fraction``
-    (no unit, 0-1), ``qc_count_jumps`` (frames) and ``qc_mean_cell_probability`` (0-1); None where unknown."""
+    """The key numbers of a ``qc.json`` record for the summary page.
+
+    Parameters
+    ----------
+    qc : mapping or None
+        The record of :func:`assess_quality`; None or empty when the sample has none.
+
+    Returns
+    -------
+    dict
+        ``qc_status`` ('ok', 'check' or None), ``qc_warnings`` (count), ``qc_removed_fraction``,
+        ``qc_short_fraction``, ``qc_border_fraction`` (no unit, 0-1), ``qc_count_jumps`` (frames) and
+        ``qc_mean_cell_probability`` (0-1); None where unknown.
+    """
     if not qc:
         return {"qc_status": None, "qc_warnings": None, "qc_removed_fraction": None, "qc_short_fraction": None,
                 "qc_border_fraction": None, "qc_count_jumps": None, "qc_mean_cell_probability": None}

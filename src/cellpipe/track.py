@@ -153,8 +153,27 @@ def tracker_configuration(tracker_config: dict[str, Any], settings: TrackSetting
     ``dist_thresh`` (joins across gaps, divisions) become
     ``settings.max_search_radius_um`` in px, P_branch / P_dead are added to or removed from the hypotheses following
     ``settings.divisions`` / ``settings.apoptosis``, the optimiser gets the
-    time limit and is silenced, and ``verbose`` is off.  Unknown top-level
-    keys raise ``ValueError`` (btrack itself would ignore a misspelt key).
+    time limit and is silenced, and ``verbose`` is off.
+
+    Parameters
+    ----------
+    tracker_config : dict
+        The parsed btrack configuration (JSON, distances in px, times in frames); ``motion_model``
+        is required.
+    settings : TrackSettings
+        Tracking settings (µm, frames, seconds for the optimiser's time limit).
+    pixel_size_um : float
+        Pixel size (µm/px), to convert the settings' distances to px.
+
+    Returns
+    -------
+    dict
+        A new configuration (px and frames); ``tracker_config`` is not changed.
+
+    Raises
+    ------
+    ValueError
+        Unknown top-level keys (btrack itself would ignore a misspelt key), or no ``motion_model``.
     """
     with warnings.catch_warnings():  # pydantic deprecations raised while btrack defines its models
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -596,20 +615,20 @@ def track_cells(
 
     Parameters
     ----------
-    labels:
-        (T, Y, X) non-negative integer instance labels, 0 = background;
+    labels : array_like of int
+        (T, Y, X) non-negative integer instance labels (frames, px, px), 0 = background;
         labels are independent per frame.  Any array with ``shape`` and ``dtype`` whose
         ``labels[t]`` is a frame (numpy, zarr): it is read one frame at a time.
-    settings:
+    settings : TrackSettings
         Tracking settings (µm, µm², frames).
-    tracker_config:
+    tracker_config : dict
         The parsed btrack configuration (JSON dict, px and frames); see
         :func:`tracker_configuration` for what the settings override.
-    pixel_size_um:
+    pixel_size_um : float
         Pixel size (µm/px), to convert the settings to px and centroids to µm.
-    frame_interval_min:
+    frame_interval_min : float
         Time between frames (minutes), for the ``time_min`` column.
-    relabel:
+    relabel : bool
         Make the track-relabelled movie in memory (``relabelled``).  False leaves it None, for
         callers that write it frame by frame with :func:`relabel_frames` (memory then does not
         grow with the movie's length beyond the object table).
@@ -708,11 +727,23 @@ def track_cells(
 
 
 def relabel_frames(labels: Any, tracks: pd.DataFrame) -> Iterator[np.ndarray]:
-    """The track-relabelled masks, one (Y, X) uint32 frame at a time (track ids; 0 where no track).
+    """The track-relabelled masks, one frame at a time.
 
-    ``labels`` is the (T, Y, X) label movie :func:`track_cells` tracked (any array with ``shape``
-    whose ``labels[t]`` is a frame: numpy, zarr); ``tracks`` its tracks table.  One frame is read
-    and one made at a time, so memory does not grow with the movie's length.
+    One frame is read and one made at a time, so memory does not grow with the movie's length.
+
+    Parameters
+    ----------
+    labels : array_like of int
+        The (T, Y, X) label movie (frames, px, px) :func:`track_cells` tracked: any array with
+        ``shape`` whose ``labels[t]`` is a frame (numpy, zarr).
+    tracks : pandas.DataFrame
+        Its tracks table: ``frame`` (0-based), ``label`` (the object's value in that frame) and
+        ``track_id``.
+
+    Yields
+    ------
+    numpy.ndarray
+        (Y, X) uint32 frame (px) of track ids, 0 where no track; one per frame of ``labels``.
     """
     by_frame = {int(t): g for t, g in tracks.groupby("frame", sort=True)}
     for t in range(int(np.shape(labels)[0])):

@@ -9,25 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sheet_helpers import HEADER, write_movie, write_sheet
 
 from cellpipe.config import ConfigError, IngestSettings, PipelineConfig, load_config, load_samples
 from cellpipe.ingest import IngestError, check_pixels, resolve_metadata
-from cellpipe.io.movies import write_ome_tiff
-
-HEADER = "sample\tmovie\tpixel_size_um\tframe_interval_min\n"
-
-
-def write_sheet(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "samples.tsv"
-    path.write_text(text)
-    return path
-
-
-def write_movie(path: Path, n_frames: int = 3, shape: tuple[int, int] = (32, 32)) -> Path:
-    """A small OME-TIFF movie with pixel size 0.5 µm and frame interval 2 min."""
-    data = np.random.default_rng(0).integers(0, 1000, size=(n_frames, *shape), dtype=np.uint16)
-    write_ome_tiff(path, data, pixel_size_um=0.5, frame_interval_min=2.0)
-    return path
 
 
 def test_defaults_are_valid() -> None:
@@ -223,7 +208,8 @@ def test_booleans_and_finite_numbers_stay_valid_where_expected() -> None:
     ],
 )
 def test_duplicate_yaml_keys_are_refused_with_both_lines(tmp_path: Path, text: str, message: str) -> None:
-    """#23: a second `segment:` block silently replaced the first; now the file, key and lines are named."""
+    """#23: a key given twice is refused naming the file, the key and both lines (YAML alone would keep the
+    second block and silently drop the first)."""
     import yaml
 
     path = tmp_path / "config.yaml"

@@ -1,8 +1,7 @@
-"""Tests of the CTC and napari exports of tracking results (cellpipe.export, cellpipe.steps.export)."""
+"""Tests of the CTC, napari and geff exports of tracking results (cellpipe.export); test_steps_export.py tests the rule's step."""
 
 from __future__ import annotations
 
-import json
 import logging
 import subprocess
 import sys
@@ -13,10 +12,8 @@ import pandas as pd
 import pytest
 
 from cellpipe.export import MAX_CTC_LABEL, NAPARI_COLUMNS, SEGMENT_COLUMNS, ctc_segments, to_ctc, to_napari_tracks
-from cellpipe.io import omezarr, tables
 from cellpipe.io.ctc import TRACK_COLUMNS, check_ctc_tracks, read_ctc_results, write_ctc_results
 from cellpipe.layout import DEFAULT_OME_ZARR_VERSION, OME_ZARR_METADATA
-from cellpipe.steps.export import export_tracks_step
 
 OME_META = OME_ZARR_METADATA[DEFAULT_OME_ZARR_VERSION]
 """The metadata file of an OME-Zarr store as the rules declare it (cellpipe.layout)."""
@@ -149,13 +146,17 @@ def dense_movie(n_tracks: int) -> tuple[np.ndarray, pd.DataFrame]:
     return masks, tracks
 
 
-@pytest.fixture(scope="module")
-def dense_40k() -> tuple[np.ndarray, pd.DataFrame]:
-    """dense_movie(40_000), built once for the tests that need more than 65535 CTC segments; the masks are
-    read-only so that no test changes what the next one gets."""
-    masks, tracks = dense_movie(40_000)
+def read_only_dense_movie(n_tracks: int) -> tuple[np.ndarray, pd.DataFrame]:
+    """dense_movie(n_tracks) with read-only masks, so that no test changes what the next one gets."""
+    masks, tracks = dense_movie(n_tracks)
     masks.setflags(write=False)
     return masks, tracks
+
+
+@pytest.fixture(scope="module")
+def dense_40k() -> tuple[np.ndarray, pd.DataFrame]:
+    """read_only_dense_movie(40_000), built once for the tests that need more than 65535 CTC segments."""
+    return read_only_dense_movie(40_000)
 
 
 def test_more_segments_than_uint16_labels_give_uint32_masks(dense_40k: tuple[np.ndarray, pd.DataFrame]) -> None:
@@ -180,19 +181,6 @@ def test_more_segments_than_uint16_labels_give_uint32_masks(dense_40k: tuple[np.
     assert small.dtype == np.uint16
 
 
-def test_export_step_writes_a_dense_movie_with_uint32_masks(tmp_path: Path, dense_40k: tuple[np.ndarray, pd.DataFrame]) -> None:
-    masks, tracks = dense_40k
-    omezarr.write_ome_image(tmp_path / "tracks.ome.zarr", masks, "tyx", 0.5, 5.0, name="tracks")
-    tables.write_parquet(tracks, tmp_path / "tracks.parquet")
-    out = tmp_path / "out"
-    export_tracks_step(tmp_path / "tracks.ome.zarr", tmp_path / "tracks.parquet", out / "ctc",
-                       out / "tracks_napari.csv", out / "tracks_napari_graph.json", out / "ctc_segments.tsv")
-    labels, ctc = read_ctc_results(out / "ctc")
-    assert labels.dtype == np.uint32 and len(ctc) == 80_000 and int(labels.max()) == 80_000
-    assert len(tables.read_tsv(out / "ctc_segments.tsv")) == 80_000
-    assert len(pd.read_csv(out / "tracks_napari.csv")) == 80_000
-
-
 def test_py_ctcmetrics_and_traccuracy_read_uint32_masks(tmp_path: Path) -> None:
     """The reason uint32 is written rather than nothing: both CTC readers cellpipe knows take labels > 65535."""
     from traccuracy.loaders import load_ctc_data
@@ -211,19 +199,6 @@ def test_py_ctcmetrics_and_traccuracy_read_uint32_masks(tmp_path: Path) -> None:
     assert scores["valid"] and scores["DET"] == 1.0 and scores["TRA"] == 1.0 and scores["SEG"] == 1.0
     graph = load_ctc_data(str(tmp_path / "01_RES"), str(tmp_path / "01_RES" / "res_track.txt"))
     assert {graph.graph.nodes[n]["segmentation_id"] for n in graph.graph.nodes} == {70_000, 70_001}
-
-
-def test_export_step_without_the_ctc_export_writes_the_napari_tables_only(tmp_path: Path) -> None:
-    masks, tracks = make_tracked({1: ([0, 1, 3], 0), 2: ([4, 5], 1)}, 6)
-    omezarr.write_ome_image(tmp_path / "tracks.ome.zarr", masks, "tyx", 0.5, 5.0, name="tracks")
-    tables.write_parquet(tracks, tmp_path / "tracks.parquet")
-    out = tmp_path / "out"
-    export_tracks_step(tmp_path / "tracks.ome.zarr", tmp_path / "tracks.parquet", None,
-                       out / "tracks_napari.csv", out / "tracks_napari_graph.json", None)
-    assert sorted(p.name for p in out.iterdir()) == ["tracks_napari.csv", "tracks_napari_graph.json"]
-    with pytest.raises(ValueError, match="together"):
-        export_tracks_step(tmp_path / "tracks.ome.zarr", tmp_path / "tracks.parquet", out / "ctc",
-                           out / "a.csv", out / "b.json", None)
 
 
 def test_the_report_says_which_ctc_masks_were_written() -> None:
@@ -262,53 +237,6 @@ def test_napari_tracks_are_sorted_in_pixels_with_the_division_graph() -> None:
     # the same centroid as the mask's pixels
     yy, xx = np.nonzero(masks[3] == 1)
     assert (yy.mean(), xx.mean()) == (row["y"], row["x"])
-
-
-def test_export_step_writes_every_output(tmp_path: Path) -> None:
-    masks, tracks = make_tracked({1: ([0, 1, 3], 0), 2: ([4, 5], 1), 3: ([4, 5], 1)}, 6)
-    omezarr.write_ome_image(tmp_path / "tracks.ome.zarr", masks, "tyx", 0.5, 5.0, name="tracks")
-    tables.write_parquet(tracks, tmp_path / "tracks.parquet")
-    out = tmp_path / "out"
-    export_tracks_step(tmp_path / "tracks.ome.zarr", tmp_path / "tracks.parquet", out / "ctc",
-                       out / "tracks_napari.csv", out / "tracks_napari_graph.json", out / "ctc_segments.tsv")
-    labels, ctc = read_ctc_results(out / "ctc")
-    assert check_ctc_tracks(labels, ctc) == []
-    assert table(ctc) == [(1, 0, 1, 0), (2, 3, 3, 1), (3, 4, 5, 2), (4, 4, 5, 2)]
-    segments = tables.read_tsv(out / "ctc_segments.tsv")
-    assert list(segments.columns) == list(SEGMENT_COLUMNS)
-    assert segments["track_id"].tolist() == [1, 1, 2, 3]
-    csv = pd.read_csv(out / "tracks_napari.csv")
-    assert list(csv.columns) == ["track_id", "t", "y", "x", "t_min", "y_um", "x_um"] and len(csv) == len(tracks)
-    graph = {int(k): v for k, v in json.loads((out / "tracks_napari_graph.json").read_text()).items()}
-    assert graph == {2: [1], 3: [1]}
-    assert [p.name for p in out.iterdir() if ".tmp-" in p.name] == []
-
-
-def test_an_empty_movie_gives_an_empty_but_valid_export(tmp_path: Path) -> None:
-    masks, tracks = make_tracked({}, n_frames=3)
-    assert tracks.empty
-    labels, ctc = to_ctc(masks, tracks)
-    assert labels.shape == (3, *SHAPE) and labels.dtype == np.uint16 and not labels.any()
-    assert ctc.empty and list(ctc.columns) == list(TRACK_COLUMNS)
-    data, graph = to_napari_tracks(tracks, pixel_size_um=0.5, frame_interval_min=5.0)
-    assert data.empty and list(data.columns) == list(NAPARI_COLUMNS) and graph == {}
-
-    omezarr.write_ome_image(tmp_path / "tracks.ome.zarr", masks, "tyx", 0.5, 5.0, name="tracks")
-    tables.write_parquet(tracks, tmp_path / "tracks.parquet")
-    out = tmp_path / "out"
-    export_tracks_step(tmp_path / "tracks.ome.zarr", tmp_path / "tracks.parquet", out / "ctc",
-                       out / "tracks_napari.csv", out / "tracks_napari_graph.json", out / "ctc_segments.tsv",
-                       geff_store=out / "tracks.geff")
-    from geff.core_io import read_to_memory
-    assert read_to_memory(str(out / "tracks.geff"))["node_ids"].size == 0  # validated on reading
-    assert sorted(p.name for p in (out / "ctc").iterdir()) == ["mask000.tif", "mask001.tif", "mask002.tif",
-                                                              "res_track.txt"]
-    assert (out / "ctc" / "res_track.txt").read_text() == ""
-    back, back_tracks = read_ctc_results(out / "ctc")
-    assert back.shape == (3, *SHAPE) and not back.any() and back_tracks.empty
-    assert (out / "tracks_napari.csv").read_text() == "track_id,t,y,x,t_min,y_um,x_um\n"
-    assert json.loads((out / "tracks_napari_graph.json").read_text()) == {}
-    assert (out / "ctc_segments.tsv").read_text() == "\t".join(SEGMENT_COLUMNS) + "\n"
 
 
 class _FrameReader:
@@ -468,49 +396,3 @@ def test_geff_export_drops_a_division_that_does_not_go_forward_in_time(
     mem = read_to_memory(str(tmp_path / "g.geff"), data_validation=ValidationConfig(graph=True, tracklet=True,
                                                                                      lineage=True))
     assert len(mem["node_ids"]) == 5 and len(mem["edge_ids"]) == 3  # the links only
-
-
-def test_export_step_writes_the_geff_and_calibrated_ctc_masks(tmp_path: Path) -> None:
-    import geff
-
-    from cellpipe.io.ctc import read_ctc_pixel_size
-
-    masks, tracks = make_tracked({1: ([0, 1, 3], 0), 2: ([4, 5], 1), 3: ([4, 5], 1)}, 6)
-    omezarr.write_ome_image(tmp_path / "tracks.ome.zarr", masks, "tyx", PIXEL_UM, INTERVAL_MIN, name="tracks")
-    tables.write_parquet(tracks, tmp_path / "tracks.parquet")
-    tables.write_parquet(make_cells(tracks), tmp_path / "cells.parquet")
-    out = tmp_path / "out"
-    export_tracks_step(tmp_path / "tracks.ome.zarr", tmp_path / "tracks.parquet", out / "ctc",
-                       out / "tracks_napari.csv", out / "tracks_napari_graph.json", out / "ctc_segments.tsv",
-                       cells=tmp_path / "cells.parquet", geff_store=out / "tracks.geff")
-    geff.validate_structure(str(out / "tracks.geff"))
-    assert read_ctc_pixel_size(out / "ctc" / "mask000.tif") == pytest.approx(PIXEL_UM, rel=1e-6)
-    csv = pd.read_csv(out / "tracks_napari.csv")
-    np.testing.assert_allclose(csv["y_um"], csv["y"] * 0.65)
-    np.testing.assert_allclose(csv["t_min"], csv["t"] * 5.0)
-    assert [p.name for p in out.iterdir() if ".tmp-" in p.name] == []
-
-
-def test_export_step_names_the_image_and_its_label_images_in_the_geff(tmp_path: Path) -> None:
-    """With labels/tracks inside an OME-Zarr image (the workflow's layout), the geff's related objects lead
-    from the geff store to the image and to both label images, with the node property each one's pixels hold."""
-    from geff.core_io import read_to_memory
-
-    masks, tracks = make_tracked({1: ([0, 1, 3], 0), 2: ([4, 5], 1), 3: ([4, 5], 1)}, 6)
-    sample = tmp_path / "results" / "s1"
-    image = sample / "image.ome.zarr"
-    omezarr.write_ome_image(image, masks[:, np.newaxis].astype(np.uint16), "tcyx", PIXEL_UM, INTERVAL_MIN)
-    omezarr.write_ome_image(image / "labels" / "tracks", masks, "tyx", PIXEL_UM, INTERVAL_MIN, name="tracks")
-    omezarr.write_ome_image(image / "labels" / "cells", masks, "tyx", PIXEL_UM, INTERVAL_MIN, name="cells")
-    tables.write_parquet(tracks, sample / "tracks.parquet")
-    export_tracks_step(image / "labels" / "tracks" / OME_META, sample / "tracks.parquet", None,
-                       sample / "tracks_napari.csv", sample / "tracks_napari_graph.json", None,
-                       geff_store=sample / "tracks.geff")
-    related = read_to_memory(str(sample / "tracks.geff"))["metadata"].related_objects
-    assert [(r.type, r.path, r.node_prop) for r in related] == [
-        ("image", "../image.ome.zarr", None),
-        ("labels", "../image.ome.zarr/labels/tracks", "track_id"),
-        ("labels", "../image.ome.zarr/labels/cells", "label"),
-    ]
-    for r in related:
-        assert (sample / "tracks.geff" / r.path / OME_META).is_file()

@@ -14,11 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cellpipe import layout
 from cellpipe.export import to_track_graph
-from cellpipe.io import omezarr, tables
 from cellpipe.io.trackmate import SPACE_UNIT, TIME_UNIT, TrackMateImage, write_trackmate_xml
-from cellpipe.steps.export import export_tracks_step
 
 PIXEL_UM, INTERVAL_MIN = 0.5, 5.0
 # track id -> (frames, parent): track 1 has a gap (frames 0, 1, 3) and divides into 2 and 3; track 4 is
@@ -263,35 +260,3 @@ def test_a_long_movie_is_written_as_a_stream(tmp_path: Path) -> None:
     root = etree.parse(str(path)).getroot()
     assert root.find("Model/AllSpots").get("nspots") == str(n_frames * n_cells)
     assert len(root.find("Model/AllTracks")) == n_cells and len(list(root.iter("Edge"))) == n_cells * (n_frames - 1)
-
-
-def test_export_step_writes_the_trackmate_file_naming_the_ome_zarr_image(tmp_path: Path) -> None:
-    """In the workflow's layout (labels/tracks inside image.ome.zarr) the file sits beside the image and names it;
-    the spots match tracks.parquet in µm and minutes from the image's own calibration."""
-    tracks, cells = tiny_tables()
-    masks = np.zeros((N_FRAMES, HEIGHT, WIDTH), dtype=np.uint32)
-    for row in tracks.itertuples():
-        y, x = int(row.y_px), int(row.x_px)
-        masks[row.frame, y - 1:y + 2, x - 1:x + 2] = row.track_id
-    sample = tmp_path / "results" / "s1"
-    image = sample / "image.ome.zarr"
-    omezarr.write_ome_image(image, masks[:, np.newaxis].astype(np.uint16), "tcyx", PIXEL_UM, INTERVAL_MIN)
-    omezarr.write_ome_image(image / "labels" / "tracks", masks, "tyx", PIXEL_UM, INTERVAL_MIN, name="tracks")
-    tables.write_parquet(tracks, sample / "tracks.parquet")
-    tables.write_parquet(cells, sample / "cells.parquet")
-    export_tracks_step(layout.ome_zarr(str(image / "labels" / "tracks")), sample / "tracks.parquet", None,
-                       sample / "tracks_napari.csv", sample / "tracks_napari_graph.json", None,
-                       cells=sample / "cells.parquet", trackmate_xml=sample / "tracks.trackmate.xml")
-    from lxml import etree
-
-    root = etree.parse(str(sample / "tracks.trackmate.xml")).getroot()
-    data = root.find("Settings/ImageData")
-    assert (data.get("filename"), data.get("folder"), data.get("width"), data.get("height"), data.get("nframes")) == (
-        "image.ome.zarr", "", str(WIDTH), str(HEIGHT), str(N_FRAMES))
-    assert Path(layout.ome_zarr(str(sample / data.get("filename")))).is_file()
-    spots = spots_by_key(root)
-    assert len(spots) == len(tracks)
-    for row in tracks.itertuples():
-        assert float(spots[row.track_id, row.frame]["POSITION_X"]) == row.x_px * PIXEL_UM
-    assert not (sample / "tracks.geff").exists()  # each export is asked for on its own
-    assert [p.name for p in sample.iterdir() if ".tmp-" in p.name] == []

@@ -14,10 +14,8 @@ import tifffile
 
 import cellpipe.io.movies as movies
 from cellpipe.config import ConfigError, load_config, load_samples
-from cellpipe.io import omezarr
 from cellpipe.io.movies import MovieError, inspect_movie, list_scenes, open_movie, read_movie
 from cellpipe.positions import position_labels, select_positions
-from cellpipe.steps.ingest import ingest_sample_step
 
 NAMES = ["A1 field 1", "A1 field 2", "B3"]
 PIXEL_UM = [0.5, 0.65, 0.8]
@@ -180,16 +178,6 @@ def test_a_second_start_reads_no_header_of_a_positioned_file(
     os.utime(plate, ns=(1, 1))  # the file changed since: listed and checked again
     load_samples(sheet, load_config({}), checked_record=record)
     assert reads == ["list_scenes plate.ome.tif"] + ["inspect_movie plate.ome.tif"] * 3
-
-
-def test_ingest_reads_the_rows_position_and_records_its_index_and_name(tmp_path: Path, plate: Path) -> None:
-    rows = load_samples(sheet_of(tmp_path, f"p\t{plate}\t1\n"), load_config({}))
-    image = tmp_path / "image.ome.zarr"
-    ingest_sample_step(row=rows[0].model_dump(mode="json"), movie=plate, settings={}, image=image)
-    written = omezarr.open_ome_image(image)
-    np.testing.assert_array_equal(np.asarray(written.data)[:, 0], position_movie(1, (3, 16, 24)))
-    assert written.attrs["position"] == {"index": 1, "name": "A1 field 2"}
-    assert written.pixel_size_um == pytest.approx(0.65)
 
 
 def test_the_positions_of_a_file_are_checked_from_one_read_of_its_headers(

@@ -11,25 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+from sheet_helpers import HEADER, write_movie, write_sheet
 
 from cellpipe.config import ConfigError, IngestSettings, load_config, load_samples
 from cellpipe.ingest import IngestError, resolve_metadata
-from cellpipe.io.movies import write_ome_tiff
-
-HEADER = "sample\tmovie\tpixel_size_um\tframe_interval_min\n"
-
-
-def write_sheet(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "samples.tsv"
-    path.write_text(text)
-    return path
-
-
-def write_movie(path: Path, n_frames: int = 3, shape: tuple[int, int] = (32, 32)) -> Path:
-    """A small OME-TIFF movie with pixel size 0.5 µm and frame interval 2 min."""
-    data = np.random.default_rng(0).integers(0, 1000, size=(n_frames, *shape), dtype=np.uint16)
-    write_ome_tiff(path, data, pixel_size_um=0.5, frame_interval_min=2.0)
-    return path
 
 
 def resolve(file_px: float | None, file_px_y: float | None, sheet_px: float | None = None, file_dt: float | None = 2.0,

@@ -1,5 +1,5 @@
 """Memory requests from the movie's header (cellpipe.resources): small movies ask little, large frames ask
-what they need (the requests used to be 4 GB for ingest and normalize and 8 GB for segment, always)."""
+what they need, rather than one fixed request per rule that is too much for the one and too little for the other."""
 
 from __future__ import annotations
 

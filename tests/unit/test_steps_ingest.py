@@ -1,4 +1,5 @@
-"""Tests of the ingest_movie rule's entry point (cellpipe.steps.ingest): frames streamed, NaN refused, z-stacks projected."""
+"""Tests of the ingest rule's entry points (cellpipe.steps.ingest): frames streamed, NaN refused, z-stacks projected,
+a sheet row's position read."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+from scipy import ndimage
+from test_positions import position_movie, sheet_of, write_positions_ome_tiff
 from test_z_projection import C, T, X, Y, Z, _tczyx, _write
 
 from cellpipe.config import ConfigError, load_config, load_samples
-from cellpipe.ingest import IngestError
+from cellpipe.ingest import IngestError, project_z
+from cellpipe.io import omezarr
 from cellpipe.io.movies import MovieError, inspect_movie
 from cellpipe.preflight import MovieSize
-from cellpipe.steps.ingest import ingest_movie_step
+from cellpipe.steps.ingest import ingest_movie_step, ingest_sample_step
 
 
 def test_ingest_step_streams_frames_and_a_nan_frame_leaves_no_image(tmp_path: Path) -> None:
@@ -75,3 +79,77 @@ def test_ingest_memory_is_flat_in_the_movies_length(tmp_path: Path) -> None:
     for method in ("max", "best_focus"):
         assert peaks[40, method] < 0.4 * movie_bytes, (method, peaks)
         assert peaks[40, method] < 2 * peaks[4, method] + 1_000_000, (method, peaks)
+
+
+LAYOUTS = {"ome-tzyx": ("m.ome.tif", 1), "ome-tczyx": ("m.ome.tif", C), "imagej-tzcyx": ("m.tif", C)}
+
+
+def _ingest(tmp_path: Path, movie_path: Path, method: str) -> omezarr.OmeImage:
+    image = tmp_path / f"{method}.ome.zarr"
+    ingest_movie_step("s", movie_path, "auto", None, None, None, [], {"z_projection": method}, image)
+    return omezarr.open_ome_image(image)
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_each_projection_equals_numpys_over_z(tmp_path: Path, layout: str) -> None:
+    movie = _tczyx()
+    name, n_channels = LAYOUTS[layout]
+    path = _write(tmp_path / name, layout, movie)
+    expected_movie = movie[:, :n_channels]
+    header = inspect_movie(path, allow_z=True)
+    assert header.shape_tcyx == (T, n_channels, Y, X) and header.z_planes == Z
+    assert header.pixel_size_z_um == pytest.approx(1.5)
+    numpy_way = {"max": expected_movie.max(axis=2), "mean": expected_movie.mean(axis=2), "sum": expected_movie.sum(axis=2)}
+    for method, expected in numpy_way.items():
+        image = _ingest(tmp_path, path, method)
+        data = np.asarray(image.data)
+        assert data.shape == (T, n_channels, Y, X), method
+        np.testing.assert_allclose(data, expected, rtol=1e-6, err_msg=method)
+        record = image.attrs["z_projection"]
+        assert record == {"method": method, "setting": method, "z_planes": Z, "z_step_um": pytest.approx(1.5)}
+        assert image.pixel_size_um == pytest.approx(0.5) and image.frame_interval_min == pytest.approx(2.0)
+    assert np.asarray(_ingest(tmp_path, path, "max").data).dtype == np.uint16
+    assert np.asarray(_ingest(tmp_path, path, "mean").data).dtype == np.float32
+    assert np.asarray(_ingest(tmp_path, path, "sum").data).dtype == np.sum(movie, axis=2).dtype  # no overflow
+
+
+def _focus_stack(sharp: int, seed: int) -> np.ndarray:
+    """A (Z, Y, X) stack of one textured scene: sharp in plane ``sharp``, blurred more the farther a plane is."""
+    scene = np.random.default_rng(seed).integers(0, 2, size=(Y * 2, X * 2)).astype(np.float64) * 3000
+    planes = [scene if z == sharp else ndimage.gaussian_filter(scene, sigma=1.5 * abs(z - sharp)) for z in range(Z)]
+    return np.round(np.stack(planes)).astype(np.uint16)
+
+
+def test_best_focus_keeps_the_sharp_plane_and_records_it_per_frame(tmp_path: Path) -> None:
+    sharp = [[1, 3], [0, 2], [2, 2]]  # per frame, per channel
+    movie = np.stack([np.stack([_focus_stack(z, seed=3 * t + c) for c, z in enumerate(row)]) for t, row in enumerate(sharp)])
+    path = _write(tmp_path / "focus.ome.tif", "ome-tczyx", movie)
+    for t in range(T):  # the stage function alone
+        for c in range(C):
+            plane, chosen = project_z(movie[t, c], "best_focus")
+            assert chosen == sharp[t][c]
+            np.testing.assert_array_equal(plane, movie[t, c, sharp[t][c]])
+    image = _ingest(tmp_path, path, "best_focus")
+    np.testing.assert_array_equal(
+        np.asarray(image.data), np.stack([[movie[t, c, sharp[t][c]] for c in range(C)] for t in range(T)])
+    )
+    record = image.attrs["z_projection"]
+    assert record["method"] == "best_focus" and record["z_planes"] == Z
+    assert record["best_focus_planes"] == sharp
+    assert "variance of the Laplacian" in record["focus_measure"]
+
+
+@pytest.fixture
+def plate(tmp_path: Path) -> Path:
+    """test_positions' OME-TIFF of three positions."""
+    return write_positions_ome_tiff(tmp_path / "plate.ome.tif")
+
+
+def test_ingest_reads_the_rows_position_and_records_its_index_and_name(tmp_path: Path, plate: Path) -> None:
+    rows = load_samples(sheet_of(tmp_path, f"p\t{plate}\t1\n"), load_config({}))
+    image = tmp_path / "image.ome.zarr"
+    ingest_sample_step(row=rows[0].model_dump(mode="json"), movie=plate, settings={}, image=image)
+    written = omezarr.open_ome_image(image)
+    np.testing.assert_array_equal(np.asarray(written.data)[:, 0], position_movie(1, (3, 16, 24)))
+    assert written.attrs["position"] == {"index": 1, "name": "A1 field 2"}
+    assert written.pixel_size_um == pytest.approx(0.65)

@@ -29,6 +29,41 @@ def small_config() -> dict:
     return config
 
 
+def three_channel_movie() -> np.ndarray:
+    """(3, 3, 48, 64) uint16: flat channels 0 and 2 (100), simulated nuclei (seed 0) in channel 1."""
+    movie = np.full((3, 3, 48, 64), 100, np.uint16)
+    movie[:, 1] = make_nuclei_movie(n_frames=3, shape=(48, 64), seed=0).image
+    return movie
+
+
+def segment_samples(workdir: Path, config: dict, samples_tsv: str, *samples: str, timeout: int = 300) -> None:
+    """Run the workflow in ``workdir`` up to each sample's segmentation.json; it must succeed."""
+    write_workdir(workdir, config, samples_tsv)
+    proc = run_snakemake(workdir, *(f"results/{sample}/segmentation.json" for sample in samples), timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+
+
+def ingested(workdir: Path, sample: str) -> omezarr.OmeImage:
+    return omezarr.open_ome_image(workdir / f"results/{sample}/image.ome.zarr")
+
+
+def cell_labels(workdir: Path, sample: str) -> np.ndarray:
+    """The sample's instance label image (frames, y px, x px)."""
+    return np.asarray(omezarr.open_ome_image(workdir / f"results/{sample}/image.ome.zarr/labels/cells").data)
+
+
+def segmentation_record(workdir: Path, sample: str) -> dict:
+    return tables.read_json(workdir / f"results/{sample}/segmentation.json")
+
+
+def refusals(workdir: Path, config: dict, samples_tsv: str) -> tuple[list[str], str]:
+    """Run the whole workflow in ``workdir``; it must fail.  Returns its ``cellpipe: `` lines and the end of stderr."""
+    write_workdir(workdir, config, samples_tsv)
+    proc = run_snakemake(workdir, timeout=120)
+    assert proc.returncode != 0
+    return [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.startswith("cellpipe: ")], proc.stderr[-2000:]
+
+
 def test_a_z_stack_movie_runs_through_ingest_normalize_and_segment_with_a_max_projection(tmp_path: Path) -> None:
     """3 frames of 48x64 px, 3 z-planes: nuclei in focus in the middle plane, blurred and dimmer above and
     below.  The max projection is ingested, normalized and segmented (classical), and the image records it."""
@@ -40,24 +75,20 @@ def test_a_z_stack_movie_runs_through_ingest_normalize_and_segment_with_a_max_pr
     tifffile.imwrite(workdir / "data" / "stack.ome.tif", stack, ome=True, metadata={"axes": "TZYX", **OME_UNITS})
     config = small_config()
     config["ingest"]["z_projection"] = "max"
-    write_workdir(workdir, config, "sample\tmovie\nzs\tdata/stack.ome.tif\n")
 
-    proc = run_snakemake(workdir, "results/zs/segmentation.json", timeout=300)
+    segment_samples(workdir, config, "sample\tmovie\nzs\tdata/stack.ome.tif\n", "zs")
 
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    image = omezarr.open_ome_image(workdir / "results/zs/image.ome.zarr")
+    image = ingested(workdir, "zs")
     np.testing.assert_array_equal(np.asarray(image.data)[:, 0], stack.max(axis=1))
     assert image.attrs["z_projection"] == {"method": "max", "setting": "max", "z_planes": 3}
-    labels = np.asarray(omezarr.open_ome_image(workdir / "results/zs/image.ome.zarr/labels/cells").data)
+    labels = cell_labels(workdir, "zs")
     assert labels.shape == (3, 48, 64) and all(frame.max() >= 1 for frame in labels)
-    assert tables.read_json(workdir / "results/zs/segmentation.json")["n_frames"] == 3
+    assert segmentation_record(workdir, "zs")["n_frames"] == 3
 
 
 def named_channels_movie(workdir: Path) -> str:
     """A (3, 3, 48, 64) OME-TIFF whose channels are named Brightfield, H2B-GFP, mCherry, nuclei only in H2B-GFP."""
-    nuclei = make_nuclei_movie(n_frames=3, shape=(48, 64), seed=0).image
-    movie = np.full((3, 3, 48, 64), 100, np.uint16)
-    movie[:, 1] = nuclei
+    movie = three_channel_movie()
     (workdir / "data").mkdir(parents=True, exist_ok=True)
     write_ome_tiff(workdir / "data" / "named.ome.tif", movie, pixel_size_um=0.5, frame_interval_min=2.0,
                    channel_names=["Brightfield", "H2B-GFP", "mCherry"])
@@ -69,15 +100,12 @@ def test_segment_channel_by_name_segments_that_channel_and_records_it(tmp_path: 
     movie = named_channels_movie(workdir)
     config = small_config()
     config["segment"]["channel"] = "H2B-GFP"
-    write_workdir(workdir, config, f"sample\tmovie\nnamed\t{movie}\n")
 
-    proc = run_snakemake(workdir, "results/named/segmentation.json", timeout=300)
+    segment_samples(workdir, config, f"sample\tmovie\nnamed\t{movie}\n", "named")
 
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    record = tables.read_json(workdir / "results/named/segmentation.json")
+    record = segmentation_record(workdir, "named")
     assert record["channel"] == 1 and record["channel_name"] == "H2B-GFP"
-    labels = np.asarray(omezarr.open_ome_image(workdir / "results/named/image.ome.zarr/labels/cells").data)
-    assert all(frame.max() >= 2 for frame in labels)  # the nuclei; the other channels are flat
+    assert all(frame.max() >= 2 for frame in cell_labels(workdir, "named"))  # the nuclei; the other channels are flat
 
 
 def test_an_unknown_channel_name_stops_the_run_before_any_job_naming_the_files_channels(tmp_path: Path) -> None:
@@ -85,16 +113,13 @@ def test_an_unknown_channel_name_stops_the_run_before_any_job_naming_the_files_c
     movie = named_channels_movie(workdir)
     config = small_config()
     config["segment"]["channel"] = "DAPI"
-    write_workdir(workdir, config, f"sample\tmovie\nnamed\t{movie}\n")
 
-    proc = run_snakemake(workdir, timeout=120)
+    lines, stderr = refusals(workdir, config, f"sample\tmovie\nnamed\t{movie}\n")
 
-    assert proc.returncode != 0
-    lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.startswith("cellpipe: ")]
     assert lines == [
         "cellpipe: config/samples.tsv line 2 (sample 'named'): config segment.channel 'DAPI' is not a channel of "
         "data/named.ome.tif; its channels (the file's channel names): 'Brightfield', 'H2B-GFP', 'mCherry'"
-    ], proc.stderr[-2000:]
+    ], stderr
     assert not (workdir / "results").exists()
 
 
@@ -109,8 +134,7 @@ def test_an_ome_zarr_movie_runs_through_ingest_and_segment_with_its_units_and_ch
 
     workdir = tmp_path / "work"
     (workdir / "data").mkdir(parents=True)
-    movie = np.full((3, 3, 48, 64), 100, np.uint16)
-    movie[:, 1] = make_nuclei_movie(n_frames=3, shape=(48, 64), seed=0).image
+    movie = three_channel_movie()
     location = parse_url(str(workdir / "data" / "movie.ome.zarr"), mode="w", fmt=FormatV05())
     assert location is not None
     group = zarr.open_group(location.store, mode="w", zarr_format=3)
@@ -121,19 +145,17 @@ def test_an_ome_zarr_movie_runs_through_ingest_and_segment_with_its_units_and_ch
                 storage_options={"chunks": (1, 1, 48, 64)}, omero={"channels": channels})
     config = small_config()
     config["segment"]["channel"] = "H2B-GFP"
-    write_workdir(workdir, config, "sample\tmovie\nzarr\tdata/movie.ome.zarr\n")
 
-    proc = run_snakemake(workdir, "results/zarr/segmentation.json", timeout=300)
+    segment_samples(workdir, config, "sample\tmovie\nzarr\tdata/movie.ome.zarr\n", "zarr")
 
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    image = omezarr.open_ome_image(workdir / "results/zarr/image.ome.zarr")
+    image = ingested(workdir, "zarr")
     np.testing.assert_array_equal(np.asarray(image.data), movie)
     assert image.pixel_size_um == pytest.approx(0.5) and image.frame_interval_min == pytest.approx(1.5)
     assert image.channel_names == ["Brightfield", "H2B-GFP", "mCherry"]
     assert image.attrs["source_checksum"]["type"] == "directory"
-    record = tables.read_json(workdir / "results/zarr/segmentation.json")
+    record = segmentation_record(workdir, "zarr")
     assert record["channel"] == 1 and record["n_frames"] == 3
-    labels = np.asarray(omezarr.open_ome_image(workdir / "results/zarr/image.ome.zarr/labels/cells").data)
+    labels = cell_labels(workdir, "zarr")
     assert labels.shape == (3, 48, 64) and all(frame.max() >= 2 for frame in labels)
 
 
@@ -155,26 +177,23 @@ def test_a_czi_movie_runs_through_ingest_and_segment_with_its_pixel_size_and_cha
     pytest.importorskip("bioio_czi", reason="bioio-czi is not installed")
     workdir = tmp_path / "work"
     (workdir / "data").mkdir(parents=True)
-    movie = np.full((3, 3, 48, 64), 100, np.uint16)
-    movie[:, 1] = make_nuclei_movie(n_frames=3, shape=(48, 64), seed=0).image
+    movie = three_channel_movie()
     write_czi(workdir / "data" / "movie.czi", movie, 0.5, ["Brightfield", "H2B-GFP", "mCherry"])
     config = small_config()
     config["segment"]["channel"] = "H2B-GFP"
-    write_workdir(workdir, config, "sample\tmovie\tframe_interval_min\nczi\tdata/movie.czi\t2\n")
 
-    proc = run_snakemake(workdir, "results/czi/segmentation.json", timeout=300)
+    segment_samples(workdir, config, "sample\tmovie\tframe_interval_min\nczi\tdata/movie.czi\t2\n", "czi")
 
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    image = omezarr.open_ome_image(workdir / "results/czi/image.ome.zarr")
+    image = ingested(workdir, "czi")
     np.testing.assert_array_equal(np.asarray(image.data), movie)
     assert image.pixel_size_um == pytest.approx(0.5) and image.frame_interval_min == pytest.approx(2.0)
     assert image.channel_names == ["Brightfield", "H2B-GFP", "mCherry"]
     assert image.attrs["pixel_size_source"] == "file metadata" and image.attrs["frame_interval_source"] == "sample sheet"
     assert image.attrs["file_frame_interval_from"] is None  # libCZI wrote no acquisition times
     assert image.attrs["source_checksum"]["bytes"] == (workdir / "data" / "movie.czi").stat().st_size
-    record = tables.read_json(workdir / "results/czi/segmentation.json")
+    record = segmentation_record(workdir, "czi")
     assert record["channel"] == 1 and record["n_frames"] == 3
-    labels = np.asarray(omezarr.open_ome_image(workdir / "results/czi/image.ome.zarr/labels/cells").data)
+    labels = cell_labels(workdir, "czi")
     assert labels.shape == (3, 48, 64) and all(frame.max() >= 2 for frame in labels)
 
 
@@ -185,13 +204,10 @@ def test_a_truncated_czi_stops_the_run_before_any_job_in_one_line(tmp_path: Path
     whole = workdir / "data" / "whole.czi"
     write_czi(whole, np.ones((3, 1, 32, 32), np.uint16), 0.5, ["nuclei"])
     (workdir / "data" / "cut.czi").write_bytes(whole.read_bytes()[:-300])
-    write_workdir(workdir, small_config(), "sample\tmovie\tframe_interval_min\ncut\tdata/cut.czi\t2\n")
 
-    proc = run_snakemake(workdir, timeout=120)
+    lines, stderr = refusals(workdir, small_config(), "sample\tmovie\tframe_interval_min\ncut\tdata/cut.czi\t2\n")
 
-    assert proc.returncode != 0
-    lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.startswith("cellpipe: ")]
-    assert len(lines) == 1, proc.stderr[-2000:]
+    assert len(lines) == 1, stderr
     assert lines[0].startswith("cellpipe: config/samples.tsv line 2 (sample 'cut'): data/cut.czi: not a readable Zeiss "
                                "CZI file (bioio-czi: ")
     assert not (workdir / "results").exists()
@@ -231,16 +247,14 @@ def test_the_positions_of_one_ome_tiff_become_samples_that_run_through_ingest_an
         for name in ("A1", "A2", "B 1"):
             tif.write(movies[name], metadata={"axes": "TYX", "Name": name, **OME_UNITS})
     write_ome_zarr_well(workdir / "data" / "wells.ome.zarr", [movies["B03_0"], movies["B03_1"]])
-    write_workdir(workdir, small_config(), "sample\tmovie\tpositions\nplate\tdata/plate.ome.tif\tall\n"
-                                           "wells\tdata/wells.ome.zarr\tB03_1\n")
     samples = {"plate_A1": ("A1", 0), "plate_A2": ("A2", 1), "plate_B_1": ("B 1", 2), "wells_B03_1": ("B03_1", 1)}
 
-    proc = run_snakemake(workdir, *(f"results/{sample}/segmentation.json" for sample in samples), timeout=400)
+    segment_samples(workdir, small_config(), "sample\tmovie\tpositions\nplate\tdata/plate.ome.tif\tall\n"
+                    "wells\tdata/wells.ome.zarr\tB03_1\n", *samples, timeout=400)
 
-    assert proc.returncode == 0, proc.stderr[-4000:]
     for sample, (name, index) in samples.items():
-        image = omezarr.open_ome_image(workdir / f"results/{sample}/image.ome.zarr")
+        image = ingested(workdir, sample)
         np.testing.assert_array_equal(np.asarray(image.data)[:, 0], movies[name])
         assert image.attrs["position"] == {"index": index, "name": name} and image.attrs["sample"] == sample
-        labels = np.asarray(omezarr.open_ome_image(workdir / f"results/{sample}/image.ome.zarr/labels/cells").data)
+        labels = cell_labels(workdir, sample)
         assert labels.shape == (3, 48, 64) and all(frame.max() >= 2 for frame in labels)

@@ -18,74 +18,9 @@ imports only the standard library, pydantic, PyYAML (when a config file is check
 :mod:`cellpipe.layout`; the header checks of the sheet's files are in :mod:`cellpipe.preflight`.
 """
 
-from cellpipe.config.base import StageSettings
-from cellpipe.config.pipeline import (
-    SAMPLE_NAME,
-    SAMPLE_NAME_PATTERN,
-    ConfigError,
-    PipelineConfig,
-    SampleRow,
-    Warn,
-    check_duplicate_keys,
-    load_config,
-    load_samples,
-    simulated_name,
-)
-from cellpipe.config.sections import (
-    BUILTIN_MODELS,
-    DEFAULT_IOU_THRESHOLDS,
-    AugmentSettings,
-    CellposeSettings,
-    ClassicalSettings,
-    EvaluateSettings,
-    ExportSettings,
-    IngestSettings,
-    MeasureSettings,
-    Network,
-    NormalizeSettings,
-    ObjectFilterSettings,
-    OmeZarrSettings,
-    QCSettings,
-    ReportSettings,
-    SegmentSection,
-    SegmentSettings,
-    SimulationSettings,
-    TrackSettings,
-    TrainDataset,
-    TrainSettings,
-)
+from cellpipe.config import base, pipeline, sections
+from cellpipe.config.base import *  # noqa: F403 (the names of base.__all__)
+from cellpipe.config.pipeline import *  # noqa: F403 (the names of pipeline.__all__)
+from cellpipe.config.sections import *  # noqa: F403 (the names of sections.__all__)
 
-__all__ = [
-    "BUILTIN_MODELS",
-    "DEFAULT_IOU_THRESHOLDS",
-    "SAMPLE_NAME",
-    "SAMPLE_NAME_PATTERN",
-    "AugmentSettings",
-    "CellposeSettings",
-    "ClassicalSettings",
-    "ConfigError",
-    "EvaluateSettings",
-    "ExportSettings",
-    "IngestSettings",
-    "MeasureSettings",
-    "Network",
-    "NormalizeSettings",
-    "ObjectFilterSettings",
-    "OmeZarrSettings",
-    "PipelineConfig",
-    "QCSettings",
-    "ReportSettings",
-    "SampleRow",
-    "SegmentSection",
-    "SegmentSettings",
-    "SimulationSettings",
-    "StageSettings",
-    "TrackSettings",
-    "TrainDataset",
-    "TrainSettings",
-    "Warn",
-    "check_duplicate_keys",
-    "load_config",
-    "load_samples",
-    "simulated_name",
-]
+__all__ = [*base.__all__, *pipeline.__all__, *sections.__all__]

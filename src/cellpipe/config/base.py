@@ -9,6 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
+__all__ = ["StageSettings"]
+
 
 @functools.cache
 def _types(annotation: Any) -> frozenset[type]:

@@ -46,6 +46,19 @@ if TYPE_CHECKING:
     from cellpipe.preflight import MovieSize
     from cellpipe.runtime.checked_files import CheckedFiles
 
+__all__ = [
+    "SAMPLE_NAME",
+    "SAMPLE_NAME_PATTERN",
+    "ConfigError",
+    "PipelineConfig",
+    "SampleRow",
+    "Warn",
+    "check_duplicate_keys",
+    "load_config",
+    "load_samples",
+    "simulated_name",
+]
+
 logger = logging.getLogger(__name__)
 
 Warn = Callable[[str], None]

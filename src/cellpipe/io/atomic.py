@@ -56,7 +56,19 @@ _NO_SPACE_TEXT = os.strerror(errno.ENOSPC)  # "No space left on device"
 
 
 def is_disk_full(err: BaseException) -> bool:
-    """Whether ``err`` (or an exception it was raised from) says the disk is full."""
+    """Whether ``err`` (or an exception it was raised from) says the disk is full.
+
+    Parameters
+    ----------
+    err : BaseException
+        The exception; its ``__cause__`` and ``__context__`` chain is followed.
+
+    Returns
+    -------
+    bool
+        True for an OSError with ``ENOSPC`` or ``EDQUOT``, a short write (numpy, tifffile) or the text
+        "No space left on device" anywhere in the chain.
+    """
     seen: set[int] = set()
     current: BaseException | None = err
     while current is not None and id(current) not in seen:
@@ -70,7 +82,18 @@ def is_disk_full(err: BaseException) -> bool:
 
 
 def mount_point(path: str | os.PathLike[str]) -> Path:
-    """The mount point of the file system holding ``path`` (its nearest existing folder)."""
+    """The mount point of the file system holding ``path``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file or folder; it need not exist (its nearest existing parent is used).
+
+    Returns
+    -------
+    pathlib.Path
+        The absolute mount point.
+    """
     here = Path(os.path.abspath(path))
     while not here.exists() and here != here.parent:
         here = here.parent
@@ -80,7 +103,19 @@ def mount_point(path: str | os.PathLike[str]) -> Path:
 
 
 def disk_full_error(path: str | os.PathLike[str]) -> DiskFullError:
-    """The :class:`DiskFullError` for an output ``path``: free space (MB) and mount point measured now."""
+    """The :class:`DiskFullError` for an output ``path``, with the free space and mount point as they are at the call.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The output that could not be written.
+
+    Returns
+    -------
+    DiskFullError
+        ``<path>: not written, the disk is full (<N> MB free on <mount point>)`` (free space in MB,
+        10^6 bytes; "free space unknown" when it cannot be measured).
+    """
     where = mount_point(Path(path).parent)
     try:
         free = f"{shutil.disk_usage(where).free / 1e6:.0f} MB free"
@@ -90,7 +125,13 @@ def disk_full_error(path: str | os.PathLike[str]) -> DiskFullError:
 
 
 def host_tag() -> str:
-    """Six hex digits naming this machine in temporary names (a hash of its host name)."""
+    """Six hex digits naming this machine in temporary names.
+
+    Returns
+    -------
+    str
+        The first 6 hex digits of the sha256 of the host name.
+    """
     return hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:6]
 
 
@@ -103,7 +144,18 @@ def _stale_pattern(path: Path) -> re.Pattern[str]:
 
 
 def process_running(pid: int) -> bool:
-    """Whether a process with this id runs on this machine (one of another user counts)."""
+    """Whether a process with this id runs on this machine (one of another user counts).
+
+    Parameters
+    ----------
+    pid : int
+        Process id; a value <= 0 (not a real process) counts as running, so it is never treated as dead.
+
+    Returns
+    -------
+    bool
+        False only when the system says no process has this id.
+    """
     if pid <= 0:
         return True  # not a real process id: never treat as dead
     try:
@@ -118,7 +170,18 @@ def process_running(pid: int) -> bool:
 
 
 def stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
-    """Temporaries of ``path`` left by writers that died on this machine (see the module's docstring)."""
+    """Temporaries of ``path`` left by writers that died on this machine (see the module's docstring).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The final output whose temporaries (``.<name>.tmp-<host>-<pid>-<random>`` beside it) are looked for.
+
+    Returns
+    -------
+    list of pathlib.Path
+        Sorted; those of this machine whose process no longer exists, never this process's own.
+    """
     final = Path(path)
     parent = final.parent
     if not parent.is_dir():
@@ -136,7 +199,18 @@ def stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
 
 
 def remove_stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
-    """Remove what :func:`stale_temporaries` finds; returns the removed paths."""
+    """Remove what :func:`stale_temporaries` finds.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The final output whose dead writers' temporaries are removed (files or folders).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The temporaries removed (one another writer removed first is left out).
+    """
     removed = []
     for entry in stale_temporaries(path):
         with contextlib.suppress(FileNotFoundError):  # another writer may have removed it first
@@ -159,9 +233,23 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
     Works for files and directories (e.g. Zarr stores).  On any exception the
     temporary is removed and the final path is left untouched.  Temporaries of
-    ``path`` left by a killed writer on this machine are removed first.  Running
-    out of disk space, in the block or in the rename, raises :class:`DiskFullError`
-    naming ``path`` (see the module's docstring).
+    ``path`` left by a killed writer on this machine are removed first.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The final output, file or folder; its parent folders are made.
+
+    Yields
+    ------
+    pathlib.Path
+        The temporary to write (in the same folder, so the rename stays on one file system).
+
+    Raises
+    ------
+    DiskFullError
+        Running out of disk space, in the block or in the rename, naming ``path`` (see the
+        module's docstring).
     """
     final = Path(path)
     try:

@@ -23,7 +23,18 @@ SNAKEMAKE_MARKERS = frozenset({".snakemake_timestamp"})
 
 
 def file_sha256(path: PathLike) -> str:
-    """SHA-256 (hex) of a file's bytes, read in 1 MiB blocks (never cached: a replay must see edits)."""
+    """SHA-256 of a file's bytes, read in 1 MiB blocks (never cached: a replay must see edits).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    str
+        The sha256, 64 hex digits.
+    """
     with open(path, "rb") as handle:
         return sha256_of_handle(handle)[1]
 
@@ -33,8 +44,22 @@ BLOCK = 1 << 20
 
 
 def sha256_of_stream(handle: BinaryIO, copy_to: BinaryIO | None = None) -> tuple[int, str]:
-    """``(bytes, sha256 hex)`` of what is left to read of an open binary file, read in :data:`BLOCK`-byte
-    blocks, each also written to ``copy_to`` when given."""
+    """Size and sha256 of what is left to read of an open binary file, read in :data:`BLOCK`-byte blocks.
+
+    Parameters
+    ----------
+    handle : binary file
+        Open for reading; read to its end from where it stands.
+    copy_to : binary file or None
+        Open for writing; each block read is also written to it when given.
+
+    Returns
+    -------
+    n_bytes : int
+        Bytes read.
+    sha256 : str
+        Their sha256, 64 hex digits.
+    """
     digest, size = hashlib.sha256(), 0
     for block in iter(lambda: handle.read(BLOCK), b""):
         digest.update(block)
@@ -45,8 +70,21 @@ def sha256_of_stream(handle: BinaryIO, copy_to: BinaryIO | None = None) -> tuple
 
 
 def sha256_of_handle(handle: BinaryIO) -> tuple[int, str]:
-    """``(bytes, sha256 hex)`` of an open binary file from its start; the handle is left at its start, for a
-    reader of the same open file (:func:`cellpipe.io.movies.open_movie`)."""
+    """Size and sha256 of an open binary file from its start.
+
+    Parameters
+    ----------
+    handle : binary file
+        Open for reading and seekable; left at its start, for a reader of the same open file
+        (:func:`cellpipe.io.movies.open_movie`).
+
+    Returns
+    -------
+    n_bytes : int
+        The file's size in bytes.
+    sha256 : str
+        The sha256 of its bytes, 64 hex digits.
+    """
     handle.seek(0)
     described = sha256_of_stream(handle)
     handle.seek(0)
@@ -57,7 +95,18 @@ def tree_digest(files: Iterable[Mapping[str, Any]]) -> str:
     """One sha256 for a folder: over ``"<relative path>\\0<sha256>\\n"`` of its files in path order.
 
     Renaming, adding, removing or changing any file changes it.  Provenance records hold it; a trained
-    model's record holds another digest of its datasets (cellpipe.train.data), kept as it was recorded."""
+    model's record holds another digest of its datasets (cellpipe.train.data), kept as it was recorded.
+
+    Parameters
+    ----------
+    files : iterable of mapping
+        One entry per file with ``path`` (relative to the folder, POSIX) and ``sha256`` (hex).
+
+    Returns
+    -------
+    str
+        The sha256, 64 hex digits.
+    """
     digest = hashlib.sha256()
     for entry in sorted(files, key=lambda f: str(f["path"])):
         digest.update(f"{entry['path']}\0{entry['sha256']}\n".encode())
@@ -65,13 +114,38 @@ def tree_digest(files: Iterable[Mapping[str, Any]]) -> str:
 
 
 def file_description(n_bytes: int, sha256: str) -> dict[str, Any]:
-    """``{"type": "file", "bytes", "sha256"}``: a file as :func:`describe_path` describes it (no role, no path)."""
+    """A file as :func:`describe_path` describes it, without role and path.
+
+    Parameters
+    ----------
+    n_bytes : int
+        The file's size in bytes.
+    sha256 : str
+        The sha256 of its bytes (hex).
+
+    Returns
+    -------
+    dict
+        ``{"type": "file", "bytes": n_bytes, "sha256": sha256}``.
+    """
     return {"type": "file", "bytes": int(n_bytes), "sha256": sha256}
 
 
 def folder_description(files: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """A folder as :func:`describe_path` describes it (no role, no path) from its files' ``path`` (relative,
-    POSIX), ``bytes`` and ``sha256``: ``type, bytes, sha256`` (:func:`tree_digest`) and ``files`` in path order."""
+    """A folder as :func:`describe_path` describes it, without role and path.
+
+    Parameters
+    ----------
+    files : sequence of mapping
+        One entry per file under the folder: ``path`` (relative, POSIX), ``bytes`` (size in bytes) and
+        ``sha256`` (hex).
+
+    Returns
+    -------
+    dict
+        ``type`` ("directory"), ``bytes`` (the sum of the files' sizes), ``sha256`` (:func:`tree_digest`)
+        and ``files`` in path order.
+    """
     ordered = sorted(({"path": str(f["path"]), "bytes": int(f["bytes"]), "sha256": str(f["sha256"])} for f in files),
                      key=lambda f: f["path"])
     return {"type": "directory", "bytes": sum(f["bytes"] for f in ordered), "sha256": tree_digest(ordered), "files": ordered}
@@ -88,13 +162,29 @@ even when the modification time is restored, as `cp -p` does; a replacement by r
 
 @contextlib.contextmanager
 def file_as_read(path: PathLike) -> Iterator[dict[str, Any]]:
-    """The description (``type, bytes, sha256``: :func:`file_description`) of a file that a library reads
-    by its path inside the ``with`` block (torch loading a Cellpose model).
+    """The description of a file that a library reads by its path inside the ``with`` block (torch
+    loading a Cellpose model).
 
     The library opens the path itself, so the bytes cannot be hashed as it parses them: the file is
     hashed first and, when the block ends, the path must still be the same file, unchanged (device,
-    inode, size, mtime and ctime as when it was hashed); otherwise :class:`ChangedWhileRead`.  So the
-    checksum is that of the bytes the library read."""
+    inode, size, mtime and ctime as when it was hashed).  So the checksum is that of the bytes the
+    library read.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file the library reads.
+
+    Yields
+    ------
+    dict
+        ``type, bytes, sha256`` of the file (size in bytes; :func:`file_description`).
+
+    Raises
+    ------
+    ChangedWhileRead
+        The path was replaced, removed or rewritten before the block ended.
+    """
     with open(path, "rb") as handle:
         before = os.fstat(handle.fileno())
         n_bytes, sha256 = sha256_of_handle(handle)
@@ -111,11 +201,31 @@ def file_as_read(path: PathLike) -> Iterator[dict[str, Any]]:
 
 def copy_as_read(source: PathLike, into: PathLike) -> tuple[Path, dict[str, Any]]:
     """Copy a file, or every file of a folder (:func:`files_under`), into the folder ``into``, hashing each
-    byte as it is copied; returns the copy (``into/<source's name>``) and the source as read, described as
-    :func:`describe_path` describes it (``type, bytes, sha256``, a folder's ``files`` too; no role, no path).
+    byte as it is copied.
 
     For a job whose readers (py-ctcmetrics, traccuracy) open the files themselves, several times: they read
-    the copy, so the checksum is that of the bytes they read even when the source is replaced meanwhile."""
+    the copy, so the checksum is that of the bytes they read even when the source is replaced meanwhile.
+
+    Parameters
+    ----------
+    source : str or os.PathLike
+        The file or folder to copy.
+    into : str or os.PathLike
+        The folder that receives the copy (made when missing).
+
+    Returns
+    -------
+    copy : pathlib.Path
+        ``into/<source's name>``.
+    description : dict
+        The source as read, as :func:`describe_path` describes it without role and path: ``type, bytes,
+        sha256`` (size in bytes), a folder's ``files`` too.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``source`` is neither a file nor a folder.
+    """
     source, target = Path(source), Path(into) / Path(source).name
 
     def copy_one(src: Path, dst: Path) -> tuple[int, str]:
@@ -136,8 +246,18 @@ def copy_as_read(source: PathLike, into: PathLike) -> tuple[Path, dict[str, Any]
 
 
 def files_under(folder: PathLike) -> list[str]:
-    """Relative POSIX paths of every regular file under ``folder`` (recursive, hidden files too, Snakemake's
-    :data:`SNAKEMAKE_MARKERS` left out), sorted."""
+    """Every regular file under ``folder``: recursive, hidden files too, Snakemake's :data:`SNAKEMAKE_MARKERS` left out.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        The folder; symbolic links to folders are followed.
+
+    Returns
+    -------
+    list of str
+        Paths relative to ``folder`` (POSIX), sorted.
+    """
     root = Path(folder)
     found = []
     for dirpath, _dirnames, filenames in os.walk(root, followlinks=True):
@@ -149,12 +269,28 @@ def files_under(folder: PathLike) -> list[str]:
 
 
 def describe_path(role: str, path: PathLike, workdir: PathLike | None = None) -> dict[str, Any]:
-    """The provenance entry of one input: ``role, path, type`` (file / directory), ``bytes, sha256``.
+    """The provenance entry of one input.
 
-    ``path`` is recorded as given (relative to the working directory, or absolute); it is read
-    relative to ``workdir`` when that is given.  A folder also lists ``files`` (``path`` relative to
-    the folder, ``bytes``, ``sha256`` each) and its ``sha256`` is :func:`tree_digest` of them.
-    Raises :class:`FileNotFoundError` when the path does not exist.
+    Parameters
+    ----------
+    role : str
+        What the input is to the job (``movie``, ``model``, ...), recorded as given.
+    path : str or os.PathLike
+        The file or folder, recorded as given (relative to the working directory, or absolute).
+    workdir : str or os.PathLike or None
+        Folder that a relative ``path`` is read from; None: the current directory.
+
+    Returns
+    -------
+    dict
+        ``role, path, type`` (file / directory), ``bytes`` (size in bytes; a folder's sum) and ``sha256``
+        (hex).  A folder also lists ``files`` (``path`` relative to the folder, ``bytes``, ``sha256`` each)
+        and its ``sha256`` is :func:`tree_digest` of them.
+
+    Raises
+    ------
+    FileNotFoundError
+        The path does not exist.
     """
     where = Path(workdir, path) if workdir is not None else Path(path)
     if where.is_dir():
@@ -169,7 +305,19 @@ def describe_path(role: str, path: PathLike, workdir: PathLike | None = None) ->
 
 
 def git_revision(folder: PathLike) -> dict[str, Any] | None:
-    """``{"commit", "dirty"}`` of the git checkout holding ``folder``, or None (not a checkout, no git)."""
+    """The commit of the git checkout holding ``folder`` and whether tracked files differ from it.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        A folder inside the checkout.
+
+    Returns
+    -------
+    dict or None
+        ``{"commit": <40 hex digits>, "dirty": bool}``; None when ``folder`` is not in a checkout or git
+        cannot be run.
+    """
     try:
         commit = subprocess.run(
             ["git", "-C", os.fspath(folder), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=20, check=True

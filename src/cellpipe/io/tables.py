@@ -19,18 +19,47 @@ PathLike = str | os.PathLike[str]
 
 
 def write_parquet(df: pd.DataFrame, path: PathLike) -> None:
-    """Write ``df`` to Parquet without the pandas index (deterministic bytes for equal tables)."""
+    """Write ``df`` to Parquet (zstd) without the pandas index (deterministic bytes for equal tables).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table, columns in the units their names give (``_px``, ``_um``, ``_min``, ...).
+    path : str or os.PathLike
+        Output file; written under a temporary name and renamed when complete.
+    """
     with atomic_path(path) as tmp:
         df.to_parquet(tmp, index=False, engine="pyarrow", compression="zstd")
 
 
 def read_parquet(path: PathLike) -> pd.DataFrame:
+    """Read a Parquet table.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written by :func:`write_parquet` (or any Parquet file pyarrow reads).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table, with a default index.
+    """
     import pandas as pd
 
     return pd.read_parquet(path, engine="pyarrow")
 
 
 def write_tsv(df: pd.DataFrame, path: PathLike) -> None:
+    """Write ``df`` as tab-separated text with a header, without the index, ``\\n`` line ends.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table, columns in the units their names give.
+    path : str or os.PathLike
+        Output file; written under a temporary name and renamed when complete.
+    """
     with atomic_path(path) as tmp:
         df.to_csv(tmp, sep="\t", index=False, lineterminator="\n")
 
@@ -52,6 +81,16 @@ def write_tsv_rows(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], pa
     digits, floats in their shortest round-trip form (``153.0``, ``1e-05``, ``inf``), NaN as an empty
     cell. For small tables written by jobs that read no other table (normalization), so that they do not
     pay for importing pandas.
+
+    Parameters
+    ----------
+    rows : sequence of mapping
+        One mapping per row from column name to a number (int or float, in the column's unit);
+        booleans and other types are refused (TypeError naming the column).
+    columns : sequence of str
+        Column names, in the order written; every row must have each.
+    path : str or os.PathLike
+        Output file; written under a temporary name and renamed when complete.
     """
     lines = ["\t".join(columns)]
     lines += ["\t".join(_tsv_cell(row[col], col) for col in columns) for row in rows]
@@ -60,6 +99,18 @@ def write_tsv_rows(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], pa
 
 
 def read_tsv(path: PathLike) -> pd.DataFrame:
+    """Read a tab-separated table with a header.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file such as :func:`write_tsv` writes.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table; empty cells of number columns are NaN.
+    """
     import pandas as pd
 
     return pd.read_csv(path, sep="\t")
@@ -76,18 +127,50 @@ def _default(obj: Any) -> Any:
 
 
 def write_json(data: Any, path: PathLike) -> None:
-    """Write JSON with sorted keys and a trailing newline."""
+    """Write JSON with sorted keys, an indent of 2 and a trailing newline.
+
+    Parameters
+    ----------
+    data : object
+        JSON-serialisable data; numpy scalars and arrays and paths are written as numbers, lists and strings.
+    path : str or os.PathLike
+        Output file; written under a temporary name and renamed when complete.
+    """
     with atomic_path(path) as tmp:
         Path(tmp).write_text(json.dumps(data, indent=2, sort_keys=True, default=_default) + "\n")
 
 
 def read_json(path: PathLike) -> Any:
+    """Read a JSON document.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    object
+        The parsed document.
+    """
     return json.loads(Path(path).read_text())
 
 
 def read_json_as_read(path: PathLike) -> tuple[Any, dict[str, Any]]:
-    """A JSON file's content and the sha256 of the very bytes it was parsed from (``type, bytes, sha256``:
-    :func:`cellpipe.io.checksums.file_description`), for a job that records what it read."""
+    """A JSON file's content and the sha256 of the very bytes it was parsed from, for a job that records what it read.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file; read once.
+
+    Returns
+    -------
+    data : object
+        The parsed document.
+    description : dict
+        ``type, bytes, sha256`` of the bytes parsed (size in bytes; :func:`cellpipe.io.checksums.file_description`).
+    """
     import hashlib
 
     from cellpipe.io.checksums import file_description
@@ -97,12 +180,29 @@ def read_json_as_read(path: PathLike) -> tuple[Any, dict[str, Any]]:
 
 
 def write_text(text: str, path: PathLike) -> None:
+    """Write ``text`` as UTF-8.
+
+    Parameters
+    ----------
+    text : str
+        The whole content of the file.
+    path : str or os.PathLike
+        Output file; written under a temporary name and renamed when complete.
+    """
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")
 
 
 def write_yaml(data: Any, path: PathLike) -> None:
-    """Write a YAML document (keys in the mapping's order), e.g. a config file for snakemake."""
+    """Write a YAML document (keys in the mapping's order), e.g. a config file for snakemake.
+
+    Parameters
+    ----------
+    data : object
+        Plain data (mappings, lists, strings, numbers) that ``yaml.safe_dump`` writes.
+    path : str or os.PathLike
+        Output file, UTF-8; written under a temporary name and renamed when complete.
+    """
     import yaml
 
     with atomic_path(path) as tmp:
