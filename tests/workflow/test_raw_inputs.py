@@ -80,7 +80,7 @@ def test_a_z_stack_movie_runs_through_ingest_normalize_and_segment_with_a_max_pr
 
     image = ingested(workdir, "zs")
     np.testing.assert_array_equal(np.asarray(image.data)[:, 0], stack.max(axis=1))
-    assert image.attrs["z_projection"] == {"method": "max", "setting": "max", "z_planes": 3}
+    assert image.attrs["z_projection"] == {"method": "max", "setting": "max", "z_planes": 3, "z_step_um": None}
     labels = cell_labels(workdir, "zs")
     assert labels.shape == (3, 48, 64) and all(frame.max() >= 1 for frame in labels)
     assert segmentation_record(workdir, "zs")["n_frames"] == 3
