@@ -192,3 +192,44 @@ def test_bad_input_is_rejected(config: dict) -> None:
         track_cells_3d(labels, TrackSettings(), config, (0.0, 0.5, 0.5), INTERVAL_MIN)
     empty = track_cells_3d(labels, TrackSettings(), config, VOXEL_UM, INTERVAL_MIN)
     assert list(empty.tracks.columns) == list(TRACK_COLUMNS_3D) and len(empty.tracks) == 0
+
+
+def test_relabel_frames_relabels_stacks_one_at_a_time(config: dict) -> None:
+    """track_cells_3d(relabel=False) then relabel_frames gives the masks relabel=True makes, one (Z, Y, X) stack
+    at a time."""
+    from cellpipe.track import relabel_frames
+
+    labels = draw_stacks(10, (20, 48, 48), division_scene)
+    whole = track_cells_3d(labels, TrackSettings(), config, VOXEL_UM, INTERVAL_MIN)
+    lean = track_cells_3d(labels, TrackSettings(), config, VOXEL_UM, INTERVAL_MIN, relabel=False)
+    assert lean.relabelled is None
+    stacks = list(relabel_frames(labels, lean.tracks))
+    assert len(stacks) == 10 and all(s.shape == (20, 48, 48) and s.dtype == np.uint32 for s in stacks)
+    np.testing.assert_array_equal(np.stack(stacks), whole.relabelled)
+    assert set(np.unique(whole.relabelled[9])) == {0, 2, 3}
+
+
+def test_segmented_stacks_of_a_dividing_nucleus_give_its_lineage(config: dict) -> None:
+    """Intensity stacks of a nucleus that divides along z (blurred, noisy, 3 µm planes) segmented with the classical
+    3-D method, then tracked: one mother and two daughters, centroids in µm where they were drawn."""
+    from scipy import ndimage as ndi
+
+    from cellpipe.config import ClassicalSettings
+    from cellpipe.segment import segment_stack_classical
+
+    truth = draw_stacks(10, (20, 48, 48), division_scene)
+    rng = np.random.default_rng(0)
+    settings = ClassicalSettings(intensity_transform="none", smoothing_sigma_um=0.5, background="none",
+                                 threshold="otsu", seeds="distance", seed_distance_diameters=0.5)
+    segmented = np.zeros_like(truth)
+    for t in range(truth.shape[0]):
+        image = ndi.gaussian_filter((truth[t] > 0).astype(np.float32), [0.5 / d for d in VOXEL_UM])
+        image += rng.normal(0.0, 0.02, image.shape).astype(np.float32)
+        segmented[t] = segment_stack_classical(image, VOXEL_UM, settings, diameter_um=8.0)
+    assert [int(s.max()) for s in segmented] == [1] * 5 + [2] * 5
+    res = track_cells_3d(segmented, TrackSettings(), config, VOXEL_UM, INTERVAL_MIN)
+    assert res.lineage.to_dict("list") == {"parent": [1, 1], "child": [2, 3], "division_frame": [5, 5]}
+    mother = res.tracks[res.tracks["track_id"] == 1]
+    np.testing.assert_allclose(mother["z_um"], 18.0 + 3.0 * np.arange(5), atol=0.5)
+    last = res.tracks[res.tracks["frame"] == 9].sort_values("z_um")
+    np.testing.assert_allclose(last["z_um"], [30.0 - 10.5, 30.0 + 10.5], atol=0.5)
