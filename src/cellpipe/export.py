@@ -329,8 +329,9 @@ def iter_ctc_frames(
     if not hasattr(relabelled, "shape"):
         relabelled = np.asarray(relabelled)
     shape = tuple(int(s) for s in relabelled.shape)
-    if len(shape) != 3:
-        raise ValueError(f"relabelled masks must be (T, Y, X); got shape {shape}")
+    # (T, Z, Y, X): the stacks of track_cells_3d, exported as 3-D CTC masks (one (Z, Y, X) mask per frame)
+    if len(shape) not in (3, 4):
+        raise ValueError(f"relabelled masks must be (T, Y, X) or (T, Z, Y, X); got shape {shape}")
     if np.dtype(relabelled.dtype).kind not in "iub":
         raise ValueError(f"relabelled masks must be integers; got {relabelled.dtype}")
     if segments is None:

@@ -1,0 +1,63 @@
+"""CTC export of 3-D tracking results (cellpipe.export.to_ctc on the (T, Z, Y, X) masks of track_cells_3d)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cellpipe.config import TrackSettings
+from cellpipe.export import to_ctc
+from cellpipe.io.ctc import check_ctc_tracks
+from cellpipe.track import track_cells_3d
+
+CONFIG_PATH = Path(__file__).resolve().parents[2] / "resources" / "tracker" / "cellpipe_tracker.json"
+VOXEL_UM = (3.0, 0.5, 0.5)
+
+
+def balls(n_frames: int, shape: tuple[int, int, int], scene) -> np.ndarray:
+    """(T, Z, Y, X) labels: balls (label, (z, y, x) centre µm, radius µm) per frame, voxel centres at index x size."""
+    z, y, x = (np.arange(n).reshape([-1 if i == axis else 1 for i in range(3)]) * d
+               for axis, (n, d) in enumerate(zip(shape, VOXEL_UM)))
+    labels = np.zeros((n_frames, *shape), dtype=np.uint32)
+    for t in range(n_frames):
+        for lbl, (cz, cy, cx), r in scene(t):
+            labels[t][(z - cz) ** 2 + (y - cy) ** 2 + (x - cx) ** 2 <= r**2] = lbl
+    return labels
+
+
+def test_3d_division_exports_as_3d_ctc_masks_and_lineage() -> None:
+    """A ball dividing along z, plus one that is gone for a frame: 3-D CTC masks (one (Z, Y, X) mask per frame) whose
+    labels are the CTC labels of the track table, the daughters' parent the mother, the gap a new segment."""
+    def scene(t: int):
+        out = [(1, (18.0 + 3.0 * t, 12.0, 12.0), 5.0)] if t < 5 else [
+            (2, (30.0 + 4.5 + 1.5 * (t - 5), 12.0, 12.0), 4.0), (1, (30.0 - 4.5 - 1.5 * (t - 5), 12.0, 12.5), 4.0)]
+        if t != 4:
+            out.append((3, (24.0, 12.0, 30.0), 4.0))
+        return out
+
+    labels = balls(10, (20, 48, 80), scene)
+    config = json.loads(CONFIG_PATH.read_text())
+    res = track_cells_3d(labels, TrackSettings(), config, VOXEL_UM, 5.0)
+    ctc_labels, ctc = to_ctc(res.relabelled, res.tracks)
+    assert ctc_labels.shape == labels.shape and ctc_labels.dtype == np.uint16
+    assert check_ctc_tracks(ctc_labels, ctc) == []
+    rows = sorted(tuple(int(v) for v in row) for row in ctc.itertuples(index=False))
+    mother = next(r for r in rows if r[1:] == (0, 4, 0))
+    daughters = [r for r in rows if r[3] == mother[0]]
+    assert [(d[1], d[2]) for d in daughters] == [(5, 9), (5, 9)]
+    # the still ball: a segment for frames 0-3 and, after its gap, a child segment for frames 5-9
+    still = next(r for r in rows if r[1:3] == (0, 3))
+    assert any(r[1:] == (5, 9, still[0]) for r in rows)
+    # each exported object keeps its voxels
+    for t in range(10):
+        assert np.array_equal(ctc_labels[t] > 0, labels[t] > 0)
+
+
+def test_masks_of_other_dimensions_are_refused() -> None:
+    import pandas as pd
+
+    with pytest.raises(ValueError, match=r"\(T, Y, X\) or \(T, Z, Y, X\)"):
+        to_ctc(np.zeros((2, 2, 3, 8, 8), dtype=np.uint32), pd.DataFrame({"track_id": [], "frame": [], "parent": []}))
