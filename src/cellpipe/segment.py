@@ -80,6 +80,7 @@ __all__ = [
     "segment_cells",
     "segment_frames_classical",
     "segment_stack_classical",
+    "segment_stacks_classical",
     "classical_voxels",
     "ClassicalVoxels",
     "select_device",
@@ -743,16 +744,17 @@ def _spaced_peaks(
     """Seed voxels of ``surface``: local maxima at least ``distance_um`` (µm) apart within each component.
 
     Candidates are the voxels of a component that equal the maximum of ``surface`` over the box inscribed
-    in the ball of radius ``distance_um`` (half-sides ``distance_um / sqrt(3)``, in voxels per axis: a box
-    filter is separable, a ball of 27 x 27 px in the plane costs seconds per stack); they are taken from
-    the highest down (ties in raster order), and each one taken removes the candidates of its component
-    within ``distance_um``, measured in µm, so the spacing is the same along z as in the plane whatever
-    the z step.
+    in the ball of radius ``distance_um`` (half-sides ``distance_um / sqrt(3)`` in voxels per axis, at
+    least 1; a box filter is separable, a ball of 27 x 27 px in the plane costs seconds per stack); they
+    are taken from the highest down (ties in raster order), and each one taken removes the candidates of
+    its component within ``distance_um``, measured in µm, so the spacing is the same along z as in the
+    plane whatever the z step.
     """
     from scipy import ndimage as ndi
     from scipy.spatial import cKDTree
 
-    half = tuple(max(0, int(math.floor(distance_um / math.sqrt(3.0) / d))) for d in voxel_size_um)
+    # at least the 26 neighbours: a candidate is a local maximum even when the seed distance is below a voxel
+    half = tuple(max(1, int(math.floor(distance_um / math.sqrt(3.0) / d))) for d in voxel_size_um)
     local_max = ndi.maximum_filter(surface, size=tuple(2 * h + 1 for h in half), mode="nearest")
     floor = float(surface[components > 0].min())
     candidates = np.flatnonzero(((surface == local_max) & (components > 0) & (surface > floor)).ravel())
@@ -845,6 +847,27 @@ def segment_stack_classical(
     relabelled, _, _ = relabel_sequential(split)
     labels[:] = relabelled
     return labels
+
+
+def segment_stacks_classical(
+    stacks: ArrayLike,
+    voxel_size_um: tuple[float, float, float],
+    settings: ClassicalSettings,
+    diameter_um: float | None = None,
+) -> np.ndarray:
+    """:func:`segment_stack_classical` on every stack of a (T, Z, Y, X) movie of normalized intensities.
+
+    ``stacks`` may be any array with ``shape`` whose ``stacks[t]`` reads one stack (numpy, zarr), so only
+    one stack is read at a time.  Returns (T, Z, Y, X) uint32 labels numbered 1..n in every stack.
+    """
+    stacks = _as_frames(stacks)
+    shape = tuple(int(n) for n in stacks.shape)
+    if len(shape) != 4:
+        raise ValueError(f"expected (T, Z, Y, X) stacks of one channel, got an array of shape {shape}")
+    out = np.zeros(shape, dtype=np.uint32)
+    for t in range(shape[0]):
+        out[t] = segment_stack_classical(np.asarray(stacks[t]), voxel_size_um, settings, diameter_um)
+    return out
 
 
 # --------------------------------------------------------------------------- cellpose

@@ -179,3 +179,26 @@ def test_nuclei_stacked_along_z_split_at_a_coarse_z_step() -> None:
     labels = segment_stack_classical(image, voxel, BASELINE, diameter_um=DIAMETER_UM)
     assert int(labels.max()) == 2
     np.testing.assert_allclose(centroids_um(labels, voxel), [c for c, _ in cells], atol=1.0)
+
+
+def test_a_movie_of_stacks_is_segmented_stack_by_stack() -> None:
+    from cellpipe.segment import segment_stacks_classical
+
+    voxel = (2.0, 0.5, 0.5)
+    first, _ = ellipsoid_stack(voxel, (24.0, 32.0, 32.0), TOUCHING, seed=1)
+    second, _ = ellipsoid_stack(voxel, (24.0, 32.0, 32.0), TOUCHING[:1], seed=2)
+    labels = segment_stacks_classical(np.stack([first, second]), voxel, BASELINE, diameter_um=DIAMETER_UM)
+    assert labels.shape == (2, 12, 64, 64) and labels.dtype == np.uint32
+    assert [int(stack.max()) for stack in labels] == [2, 1]
+    np.testing.assert_array_equal(labels[0], segment_stack_classical(first, voxel, BASELINE, diameter_um=DIAMETER_UM))
+    with pytest.raises(ValueError, match=r"\(T, Z, Y, X\)"):
+        segment_stacks_classical(first, voxel, BASELINE)
+
+
+def test_seed_distance_below_a_voxel_still_gives_local_maxima_only() -> None:
+    """A seed distance of 0.1 µm (a fifth of the pixel) still seeds each nucleus at its maxima, not at every voxel."""
+    voxel = (2.0, 0.5, 0.5)
+    image, _ = ellipsoid_stack(voxel, (24.0, 32.0, 32.0), TOUCHING)
+    tiny = BASELINE.model_copy(update={"seed_distance_diameters": 0.01})
+    labels = segment_stack_classical(image, voxel, tiny, diameter_um=DIAMETER_UM)
+    assert 2 <= int(labels.max()) <= 20
