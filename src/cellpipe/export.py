@@ -78,6 +78,7 @@ __all__ = [
     "MAX_CTC_LABEL",
     "MAX_CTC_LABEL_UINT32",
     "NAPARI_COLUMNS",
+    "NAPARI_COLUMNS_3D",
     "NAPARI_PHYSICAL_COLUMNS",
     "NAPARI_PIXEL_COLUMNS",
     "SEGMENT_COLUMNS",
@@ -123,6 +124,11 @@ NAPARI_PHYSICAL_COLUMNS: tuple[str, ...] = ("track_id", "t_min", "y_um", "x_um")
 
 NAPARI_COLUMNS: tuple[str, ...] = (*NAPARI_PIXEL_COLUMNS, "t_min", "y_um", "x_um")
 """Columns of :func:`to_napari_tracks` (``tracks_napari.csv``): the pixel columns, then the physical ones."""
+
+NAPARI_COLUMNS_3D: tuple[str, ...] = ("track_id", "t", "z", "y", "x", "t_min", "z_um", "y_um", "x_um")
+"""Columns of :func:`to_napari_tracks` for the tracks of :func:`cellpipe.track.track_cells_3d` (with ``z_px`` and
+``z_um``): ``z`` (centroid, voxels along z) and ``z_um`` join the 2-D columns, in napari's axis order (t, z, y, x);
+the napari reader gives the Tracks layer the image's z scale as it does for y and x."""
 
 
 def _require(tracks: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
@@ -419,10 +425,16 @@ def to_napari_tracks(
             "x": tracks["x_px"].to_numpy(np.float64),
         }
     )
+    three_d = "z_px" in tracks.columns and "z_um" in tracks.columns  # tracks of track_cells_3d
+    if three_d:
+        data.insert(2, "z", tracks["z_px"].to_numpy(np.float64))
+        data["z_um"] = tracks["z_um"].to_numpy(np.float64)
     data = data.sort_values(["track_id", "t"], kind="stable").reset_index(drop=True)
     data["t_min"] = data["t"].to_numpy(np.float64) * float(frame_interval_min)
     data["y_um"] = data["y"] * float(pixel_size_um)
     data["x_um"] = data["x"] * float(pixel_size_um)
+    if three_d:
+        data = data[list(NAPARI_COLUMNS_3D)]
     if tracks.empty:
         return data, {}
     parents = _track_parents(tracks.astype({"track_id": np.int64, "parent": np.int64}))

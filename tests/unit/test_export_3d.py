@@ -61,3 +61,26 @@ def test_masks_of_other_dimensions_are_refused() -> None:
 
     with pytest.raises(ValueError, match=r"\(T, Y, X\) or \(T, Z, Y, X\)"):
         to_ctc(np.zeros((2, 2, 3, 8, 8), dtype=np.uint32), pd.DataFrame({"track_id": [], "frame": [], "parent": []}))
+
+
+def test_napari_tracks_of_3d_tracking_carry_z() -> None:
+    """The napari table of 3-D tracks has z (voxels) and z_um beside y and x, in napari's axis order; the graph
+    links the daughters to the mother."""
+    from cellpipe.export import NAPARI_COLUMNS, NAPARI_COLUMNS_3D, to_napari_tracks
+
+    def scene(t: int):
+        if t < 5:
+            return [(1, (18.0 + 3.0 * t, 12.0, 12.0), 5.0)]
+        return [(2, (30.0 + 4.5 + 1.5 * (t - 5), 12.0, 12.0), 4.0), (1, (30.0 - 4.5 - 1.5 * (t - 5), 12.0, 12.5), 4.0)]
+
+    res = track_cells_3d(balls(10, (20, 48, 48), scene), TrackSettings(), json.loads(CONFIG_PATH.read_text()),
+                         VOXEL_UM, 5.0)
+    data, graph = to_napari_tracks(res.tracks, pixel_size_um=0.5, frame_interval_min=5.0)
+    assert list(data.columns) == list(NAPARI_COLUMNS_3D)
+    assert list(data.columns[:5]) == ["track_id", "t", "z", "y", "x"]
+    np.testing.assert_allclose(data["z_um"], data["z"] * VOXEL_UM[0])
+    mother = data[data["track_id"] == 1]
+    np.testing.assert_allclose(mother["z_um"], 18.0 + 3.0 * np.arange(5), atol=0.2)
+    assert graph == {2: [1], 3: [1]}
+    flat, _ = to_napari_tracks(res.tracks.drop(columns=["z_px", "z_um"]), pixel_size_um=0.5, frame_interval_min=5.0)
+    assert list(flat.columns) == list(NAPARI_COLUMNS)
