@@ -496,6 +496,8 @@ _DESCRIPTIONS = {
     "generation": "divisions since the lineage's root track (0 for the root)",
     "label": "segmentation label of the object in this frame (image.ome.zarr/labels/cells)",
     "division": "True for a mother -> daughter edge, False for a link within a track",
+    "z": "centroid, plane axis (z_px x z step)",
+    "z_px": "centroid, plane axis, in voxels of the stack",
 }
 
 
@@ -587,6 +589,10 @@ def to_track_graph(
     if "generation" in table.columns:
         props["generation"] = table["generation"].to_numpy(np.int64)
     units = {"t": "minute", "y": "micrometer", "x": "micrometer", "frame": "frame", "y_px": "pixel", "x_px": "pixel"}
+    if "z_px" in table.columns and "z_um" in table.columns:  # tracks of track_cells_3d: z joins the axes
+        z_props = {"z": table["z_um"].to_numpy(np.float64), "z_px": table["z_px"].to_numpy(np.float64)}
+        props = {"t": props["t"], **z_props, **{k: v for k, v in props.items() if k != "t"}}
+        units.update({"z": "micrometer", "z_px": "pixel"})
     missing: dict[str, np.ndarray] = {}
     if cells is not None:
         _require(cells, ("frame", "label"), "the geff export's measurements")

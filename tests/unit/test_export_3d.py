@@ -84,3 +84,31 @@ def test_napari_tracks_of_3d_tracking_carry_z() -> None:
     assert graph == {2: [1], 3: [1]}
     flat, _ = to_napari_tracks(res.tracks.drop(columns=["z_px", "z_um"]), pixel_size_um=0.5, frame_interval_min=5.0)
     assert list(flat.columns) == list(NAPARI_COLUMNS)
+
+
+def test_geff_of_3d_tracking_has_a_z_axis_in_µm(tmp_path: Path) -> None:
+    """The geff of a 3-D tracking result passes geff's validation with axes t, z, y, x and z in µm per node."""
+    from geff.core_io import read_to_memory
+    from geff.validate.data import ValidationConfig
+
+    from cellpipe.export import to_track_graph
+    from cellpipe.io.geff import write_track_geff
+
+    def scene(t: int):
+        if t < 5:
+            return [(1, (18.0 + 3.0 * t, 12.0, 12.0), 5.0)]
+        return [(2, (30.0 + 4.5 + 1.5 * (t - 5), 12.0, 12.0), 4.0), (1, (30.0 - 4.5 - 1.5 * (t - 5), 12.0, 12.5), 4.0)]
+
+    res = track_cells_3d(balls(10, (20, 48, 48), scene), TrackSettings(), json.loads(CONFIG_PATH.read_text()),
+                         VOXEL_UM, 5.0)
+    graph = to_track_graph(res.tracks, None, pixel_size_um=0.5, frame_interval_min=5.0)
+    write_track_geff(tmp_path / "tracks.geff", graph)
+    mem = read_to_memory(str(tmp_path / "tracks.geff"),
+                         data_validation=ValidationConfig(graph=True, tracklet=True, lineage=True))
+    assert [(a.name, a.unit) for a in mem["metadata"].axes] == [
+        ("t", "minute"), ("z", "micrometer"), ("y", "micrometer"), ("x", "micrometer")]
+    props = {name: prop["values"] for name, prop in mem["node_props"].items()}
+    np.testing.assert_allclose(props["z"], props["z_px"] * VOXEL_UM[0])
+    order = res.tracks.sort_values(["track_id", "frame"], kind="stable")
+    np.testing.assert_allclose(props["z"], order["z_um"].to_numpy())
+    assert int(mem["edge_props"]["division"]["values"].sum()) == 2
