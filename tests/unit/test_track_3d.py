@@ -233,3 +233,15 @@ def test_segmented_stacks_of_a_dividing_nucleus_give_its_lineage(config: dict) -
     np.testing.assert_allclose(mother["z_um"], 18.0 + 3.0 * np.arange(5), atol=0.5)
     last = res.tracks[res.tracks["frame"] == 9].sort_values("z_um")
     np.testing.assert_allclose(last["z_um"], [30.0 - 10.5, 30.0 + 10.5], atol=0.5)
+
+
+def test_small_fragments_are_dropped_by_volume(config: dict) -> None:
+    """min_area_um2 (10 µm²) becomes the volume of the sphere of that central section (23.8 µm³): a ball of 1.5 µm
+    radius (one plane of 29 voxels here, 21.75 µm³) is dropped, one of 4 µm is tracked."""
+    def scene(t: int):
+        return [(1, (15.0, 12.0, 10.0 + t), 4.0), (2, (15.0, 12.0, 20.0), 1.5)]
+
+    res = track_cells_3d(draw_stacks(5, (10, 48, 48), scene), TrackSettings(), config, VOXEL_UM, INTERVAL_MIN)
+    assert res.info["min_volume_vox"] == pytest.approx(4.0 / 3.0 * np.pi * (10.0 / np.pi) ** 1.5 / 0.75)
+    assert res.info["n_small_objects_dropped"] == 5 and set(res.tracks["label"]) == {1}
+    assert res.tracks["track_id"].nunique() == 1
