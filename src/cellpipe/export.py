@@ -78,6 +78,7 @@ __all__ = [
     "MAX_CTC_LABEL",
     "MAX_CTC_LABEL_UINT32",
     "NAPARI_COLUMNS",
+    "NAPARI_COLUMNS_3D",
     "NAPARI_PHYSICAL_COLUMNS",
     "NAPARI_PIXEL_COLUMNS",
     "SEGMENT_COLUMNS",
@@ -135,6 +136,11 @@ NAPARI_PHYSICAL_COLUMNS: tuple[str, ...] = ("track_id", "t_min", "y_um", "x_um")
 
 NAPARI_COLUMNS: tuple[str, ...] = (*NAPARI_PIXEL_COLUMNS, "t_min", "y_um", "x_um")
 """Columns of :func:`to_napari_tracks` (``tracks_napari.csv``): the pixel columns, then the physical ones."""
+
+NAPARI_COLUMNS_3D: tuple[str, ...] = ("track_id", "t", "z", "y", "x", "t_min", "z_um", "y_um", "x_um")
+"""Columns of :func:`to_napari_tracks` for the tracks of :func:`cellpipe.track.track_cells_3d` (with ``z_px`` and
+``z_um``): ``z`` (centroid, voxels along z) and ``z_um`` join the 2-D columns, in napari's axis order (t, z, y, x);
+the napari reader gives the Tracks layer the image's z scale as it does for y and x."""
 
 
 def _require(tracks: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
@@ -378,8 +384,9 @@ def iter_ctc_frames(
     if not hasattr(relabelled, "shape"):
         relabelled = np.asarray(relabelled)
     shape = tuple(int(s) for s in relabelled.shape)
-    if len(shape) != 3:
-        raise ValueError(f"relabelled masks must be (T, Y, X); got shape {shape}")
+    # (T, Z, Y, X): the stacks of track_cells_3d, exported as 3-D CTC masks (one (Z, Y, X) mask per frame)
+    if len(shape) not in (3, 4):
+        raise ValueError(f"relabelled masks must be (T, Y, X) or (T, Z, Y, X); got shape {shape}")
     if np.dtype(relabelled.dtype).kind not in "iub":
         raise ValueError(f"relabelled masks must be integers; got {relabelled.dtype}")
     if segments is None:
@@ -476,10 +483,16 @@ def to_napari_tracks(
             "x": tracks["x_px"].to_numpy(np.float64),
         }
     )
+    three_d = "z_px" in tracks.columns and "z_um" in tracks.columns  # tracks of track_cells_3d
+    if three_d:
+        data.insert(2, "z", tracks["z_px"].to_numpy(np.float64))
+        data["z_um"] = tracks["z_um"].to_numpy(np.float64)
     data = data.sort_values(["track_id", "t"], kind="stable").reset_index(drop=True)
     data["t_min"] = data["t"].to_numpy(np.float64) * float(frame_interval_min)
     data["y_um"] = data["y"] * float(pixel_size_um)
     data["x_um"] = data["x"] * float(pixel_size_um)
+    if three_d:
+        data = data[list(NAPARI_COLUMNS_3D)]
     if tracks.empty:
         return data, {}
     parents = _track_parents(tracks.astype({"track_id": np.int64, "parent": np.int64}))
@@ -541,6 +554,8 @@ _DESCRIPTIONS = {
     "generation": "divisions since the lineage's root track (0 for the root)",
     "label": "segmentation label of the object in this frame (image.ome.zarr/labels/cells)",
     "division": "True for a mother -> daughter edge, False for a link within a track",
+    "z": "centroid, plane axis (z_px x z step)",
+    "z_px": "centroid, plane axis, in voxels of the stack",
 }
 
 
@@ -642,6 +657,10 @@ def to_track_graph(
     if "generation" in table.columns:
         props["generation"] = table["generation"].to_numpy(np.int64)
     units = {"t": "minute", "y": "micrometer", "x": "micrometer", "frame": "frame", "y_px": "pixel", "x_px": "pixel"}
+    if "z_px" in table.columns and "z_um" in table.columns:  # tracks of track_cells_3d: z joins the axes
+        z_props = {"z": table["z_um"].to_numpy(np.float64), "z_px": table["z_px"].to_numpy(np.float64)}
+        props = {"t": props["t"], **z_props, **{k: v for k, v in props.items() if k != "t"}}
+        units.update({"z": "micrometer", "z_px": "pixel"})
     missing: dict[str, np.ndarray] = {}
     if cells is not None:
         _require(cells, ("frame", "label"), "the geff export's measurements")

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
 import warnings
 from collections.abc import Iterator
@@ -64,10 +65,12 @@ __all__ = [
     "DIVISION_REJECTION_REASONS",
     "LINEAGE_COLUMNS",
     "TRACK_COLUMNS",
+    "TRACK_COLUMNS_3D",
     "TrackingResult",
     "TrackingTimeLimitError",
     "relabel_frames",
     "track_cells",
+    "track_cells_3d",
     "tracker_configuration",
 ]
 
@@ -86,6 +89,9 @@ _TRACK_SCHEMA: dict[str, str] = {
     "generation": "int64",
 }
 TRACK_COLUMNS: tuple[str, ...] = tuple(_TRACK_SCHEMA)
+#: Columns and dtypes of the tracks of :func:`track_cells_3d`: those of 2-D, then the centroid's z (px, µm).
+_TRACK_SCHEMA_3D: dict[str, str] = {**_TRACK_SCHEMA, "z_px": "float64", "z_um": "float64"}
+TRACK_COLUMNS_3D: tuple[str, ...] = tuple(_TRACK_SCHEMA_3D)
 
 #: Columns and dtypes of :attr:`TrackingResult.lineage`.
 _LINEAGE_SCHEMA: dict[str, str] = {"parent": "int64", "child": "int64", "division_frame": "int64"}
@@ -146,7 +152,9 @@ def _empty_frame(schema: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series([], dtype=dtype) for name, dtype in schema.items()})
 
 
-def tracker_configuration(tracker_config: dict[str, Any], settings: TrackSettings, pixel_size_um: float) -> dict[str, Any]:
+def tracker_configuration(
+    tracker_config: dict[str, Any], settings: TrackSettings, pixel_size_um: float, ndim: int = 2
+) -> dict[str, Any]:
     """The btrack configuration to run with: ``tracker_config`` overridden by ``settings``.
 
     ``max_search_radius`` (frame-to-frame links) and the hypothesis model's
@@ -193,6 +201,8 @@ def tracker_configuration(tracker_config: dict[str, Any], settings: TrackSetting
     if settings.position_noise_um is not None:
         sigma2 = (settings.position_noise_um / pixel_size_um) ** 2
         motion["R"] = [sigma2, 0, 0, 0, sigma2, 0, 0, 0, sigma2]
+    if ndim == 3:  # track_cells_3d: z in xy px as well, moving and measured as x is
+        motion = _z_like_x(motion)
     cfg["motion_model"] = motion
     options = dict(cfg.get("optimizer_options") or {})
     options["tm_lim"] = int(round(settings.optimizer_time_limit_s * 1000))
@@ -225,6 +235,45 @@ def _white_noise_acceleration(sigma_px: float) -> list[float]:
     q = np.outer(g, g) * float(sigma_px) ** 2
     q[0, 1] = q[1, 0] = q[0, 4] = q[4, 0] = q[1, 3] = q[3, 1] = q[3, 4] = q[4, 3] = 0.0  # axes independent
     return [float(v) for v in q.ravel()]
+
+
+def _z_like_x(motion: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a constant-velocity motion model (state x, y, z, vx, vy, vz) whose z rows and columns of
+    P, Q and R are those of x.
+
+    3-D positions reach btrack in the units of the xy pixel (z in µm divided by the xy pixel size), so
+    a cell is as free to move, and measured as precisely, along z as along x; a 2-D configuration
+    leaves z without process noise, which would hold a cell's z velocity fixed.
+    """
+    out = dict(motion)
+    pos, vel, z_pos, z_vel = 0, 3, 2, 5
+    for name in ("P", "Q"):
+        m = np.asarray(out[name], dtype=np.float64).reshape(6, 6).copy()
+        for a in (z_pos, z_vel):
+            m[a, :] = 0.0
+            m[:, a] = 0.0
+        m[z_pos, z_pos], m[z_vel, z_vel] = m[pos, pos], m[vel, vel]
+        m[z_pos, z_vel] = m[pos, vel]
+        m[z_vel, z_pos] = m[vel, pos]
+        out[name] = [float(v) for v in m.ravel()]
+    r = np.asarray(out["R"], dtype=np.float64).reshape(3, 3).copy()
+    r[2, :] = 0.0
+    r[:, 2] = 0.0
+    r[2, 2] = r[0, 0]
+    out["R"] = [float(v) for v in r.ravel()]
+    return out
+
+
+def _distance(delta: np.ndarray) -> float:
+    """Length of a (y, x) or (z, y, x) difference; 2-D keeps ``np.hypot``, whose last bit the 2-D results rest on."""
+    if len(delta) == 2:
+        return float(np.hypot(*delta))
+    return float(np.sqrt(np.dot(delta, delta)))
+
+
+def _position_columns(table: pd.DataFrame) -> list[str]:
+    """The object table's position columns in btrack's units (xy px): (y, x), or (z, y, x) for 3-D objects."""
+    return ["z_scaled_px", "y_px", "x_px"] if "z_scaled_px" in table.columns else ["y_px", "x_px"]
 
 
 @contextlib.contextmanager
@@ -284,8 +333,40 @@ def _frame_objects(frame: np.ndarray, t: int) -> pd.DataFrame:
     )
 
 
+def _stack_objects(stack: np.ndarray, t: int) -> pd.DataFrame:
+    """One row per connected piece of every label of one (z, y, x) stack: ``frame, label, y_px, x_px,
+    area_px, z_px`` (``area_px``: the piece's volume in voxels; centroids in voxels of each axis).
+
+    Pieces are 26-connected regions of equal label value (the 3-D counterpart of the 8-connected
+    pieces of :func:`_frame_objects`); centroids are unweighted means of the voxel coordinates.
+    """
+    from skimage.measure import label as connected
+
+    pieces = connected(stack, background=0, connectivity=3)
+    n = int(pieces.max())
+    if n == 0:
+        return pd.DataFrame({"frame": [], "label": [], "y_px": [], "x_px": [], "area_px": [], "z_px": []})
+    flat = pieces.ravel()
+    volume = np.bincount(flat, minlength=n + 1)
+    zz, yy, xx = np.indices(stack.shape, dtype=np.float64)
+    sums = [np.bincount(flat, weights=c.ravel(), minlength=n + 1) for c in (zz, yy, xx)]
+    original = np.zeros(n + 1, dtype=np.int64)
+    original[flat] = stack.ravel()
+    ids = np.arange(1, n + 1)
+    return pd.DataFrame(
+        {
+            "frame": np.full(n, t, dtype=np.int64),
+            "label": original[ids],
+            "y_px": sums[1][ids] / volume[ids],
+            "x_px": sums[2][ids] / volume[ids],
+            "area_px": volume[ids].astype(np.float64),
+            "z_px": sums[0][ids] / volume[ids],
+        }
+    )
+
+
 def _objects_from_labels(
-    labels: np.ndarray, min_area_px: float
+    labels: np.ndarray, min_area_px: float, z_scale: float | None = None
 ) -> tuple[list[btrack.btypes.PyTrackObject], pd.DataFrame, int]:
     """btrack objects for every object of area >= ``min_area_px``, their table, and how many were too small.
 
@@ -304,11 +385,16 @@ def _objects_from_labels(
         frame = np.asarray(labels[t])
         if frame.dtype.kind == "i" and frame.size and frame.min() < 0:
             raise ValueError(f"labels must be non-negative; frame {t} has {frame.min()}")
-        pieces.append(_frame_objects(frame, t))
+        # z_scale set: (T, Z, Y, X) stacks (see track_cells_3d)
+        pieces.append(_frame_objects(frame, t) if z_scale is None else _stack_objects(frame, t))
         if (t + 1) % every == 0 or t + 1 == n_frames:
             logger.info("read objects of frame %d of %d (%d in it)", t + 1, n_frames, len(pieces[-1]))
     table = pd.concat(pieces, ignore_index=True)
     table = table.astype({"frame": "int64", "label": "int64", "y_px": "float64", "x_px": "float64", "area_px": "float64"})
+    if z_scale is not None:
+        # btrack's units are xy px: z in µm over the xy pixel size, so distances along z count as in the plane
+        table = table.astype({"z_px": "float64"})
+        table["z_scaled_px"] = table["z_px"] * float(z_scale)
     # one object per (frame, label): the largest piece (ties: the first in raster order)
     table = table.sort_values(["frame", "label", "area_px"], ascending=[True, True, False], kind="stable")
     n_pieces = int(table.duplicated(["frame", "label"]).sum())
@@ -321,9 +407,10 @@ def _objects_from_labels(
     if n_pieces:
         logger.warning("%d extra disconnected piece(s) of labels ignored (each label is tracked by its largest piece)", n_pieces)
     objects = []
-    for i, (t, y, x) in enumerate(zip(table["frame"].tolist(), table["y_px"].tolist(), table["x_px"].tolist())):
+    zs = table["z_scaled_px"].tolist() if z_scale is not None else [0.0] * len(table)
+    for i, (t, y, x, z) in enumerate(zip(table["frame"].tolist(), table["y_px"].tolist(), table["x_px"].tolist(), zs)):
         obj = PyTrackObject()
-        obj.ID, obj.t, obj.x, obj.y, obj.z = i, int(t), float(x), float(y), 0.0
+        obj.ID, obj.t, obj.x, obj.y, obj.z = i, int(t), float(x), float(y), float(z)
         obj.properties = {}
         objects.append(obj)
     return objects, table, n_small
@@ -368,6 +455,7 @@ def _run_btrack(
     shape_yx: tuple[int, int],
     n_frames: int,
     settings: TrackSettings,
+    z_extent: float | None = None,
 ) -> tuple[list[tuple[int, int, list[int]]], dict[str, Any]]:
     """Track ``objects``; return per track (btrack id, btrack parent id, object indices) and run info.
 
@@ -380,7 +468,9 @@ def _run_btrack(
     info: dict[str, Any] = {"optimizer": "not run"}
     with btrack.BayesianTracker(verbose=False) as tracker:
         tracker.configure(config)
-        tracker.volume = ((0.0, float(shape_yx[1])), (0.0, float(shape_yx[0])))
+        volume = ((0.0, float(shape_yx[1])), (0.0, float(shape_yx[0])))
+        # 3-D: the stack's depth in btrack's units (xy px), so that tracks leave and enter through z too
+        tracker.volume = volume if z_extent is None else (*volume, (0.0, float(z_extent)))
         tracker.append(objects)
         start = time.perf_counter()
         _link_frames(tracker, n_frames, settings)
@@ -421,7 +511,7 @@ def _fill_gaps(
     disappears when its object moves.
     """
     frames = table["frame"].to_numpy(np.int64)
-    yx = table[["y_px", "x_px"]].to_numpy(np.float64)
+    yx = table[_position_columns(table)].to_numpy(np.float64)
     parents = {parent for _, parent, _ in raw_tracks if parent}
     in_track = np.zeros(len(table), dtype=bool)
     lone_track: dict[int, int] = {}  # lone object -> index of its one-object track in raw_tracks (-1: none)
@@ -443,7 +533,7 @@ def _fill_gaps(
                 w = (t - fa) / (fb - fa)
                 expected = yx[a] * (1.0 - w) + yx[b] * w
                 for obj in lone_by_frame.get(t, ()):
-                    distance = float(np.hypot(*(yx[obj] - expected)))
+                    distance = _distance(yx[obj] - expected)
                     if distance <= max_distance_px:
                         candidates.append((distance, i, t, obj))
     added: dict[int, list[int]] = {}
@@ -507,7 +597,7 @@ def _check_divisions(
     """
     counts = dict.fromkeys(DIVISION_REJECTION_REASONS, 0)
     frames = table["frame"].to_numpy(np.int64)
-    yx = table[["y_px", "x_px"]].to_numpy(np.float64)
+    yx = table[_position_columns(table)].to_numpy(np.float64)
     area = table["area_px"].to_numpy(np.float64)
     refs_of: dict[int, list[int]] = {}
     parent_of: dict[int, int] = {}
@@ -531,7 +621,7 @@ def _check_divisions(
         return refs_of[bt_id][-1]
 
     def distance(mother: int, daughter: int) -> float:
-        return float(np.hypot(*(yx[first(daughter)] - yx[last(mother)])))
+        return _distance(yx[first(daughter)] - yx[last(mother)])
 
     def sized(mother: int, daughter: int) -> bool:
         ratio = area[first(daughter)] / area[last(mother)]
@@ -650,9 +740,30 @@ def track_cells(
         raise ValueError(f"labels must be integers, got {dtype}")
     if not pixel_size_um > 0 or not frame_interval_min > 0:
         raise ValueError(f"pixel_size_um and frame_interval_min must be > 0, got {pixel_size_um}, {frame_interval_min}")
+    return _track(labels, shape, settings, tracker_config, pixel_size_um, frame_interval_min, relabel)
+
+
+def _track(
+    labels: Any,
+    shape: tuple[int, ...],
+    settings: TrackSettings,
+    tracker_config: dict[str, Any],
+    pixel_size_um: float,
+    frame_interval_min: float,
+    relabel: bool,
+    z_size_um: float | None = None,
+) -> TrackingResult:
+    """What :func:`track_cells` (``z_size_um`` None, (T, Y, X) labels) and :func:`track_cells_3d` (the z step
+    in µm, (T, Z, Y, X) labels) do once their input is checked."""
+    three_d = z_size_um is not None
+    z_scale = float(z_size_um) / pixel_size_um if z_size_um is not None else None
     relabelled = np.zeros(shape, dtype=np.uint32) if relabel else None
-    config = tracker_configuration(tracker_config, settings, pixel_size_um)
+    config = tracker_configuration(tracker_config, settings, pixel_size_um, ndim=3 if three_d else 2)
     min_area_px = settings.min_area_um2 / pixel_size_um**2
+    # 3-D: the volume (voxels) of the sphere whose central section has min_area_um2
+    min_size = min_area_px if z_size_um is None else _sphere_volume_um3(settings.min_area_um2) / (
+        float(z_size_um) * pixel_size_um**2
+    )
     info: dict[str, Any] = {
         "update_method": "EXACT",
         "search_radius_px": float(config["max_search_radius"]),
@@ -672,13 +783,17 @@ def track_cells(
         "linking_s": 0.0,
         "optimizer_s": 0.0,
     }
-    empty = TrackingResult(_empty_frame(_TRACK_SCHEMA), _empty_frame(_LINEAGE_SCHEMA), relabelled, info)
+    if z_size_um is not None:
+        info["voxel_size_um"] = [float(z_size_um), float(pixel_size_um), float(pixel_size_um)]
+        info["min_volume_vox"] = float(min_size)
+    schema = _TRACK_SCHEMA_3D if three_d else _TRACK_SCHEMA
+    empty = TrackingResult(_empty_frame(schema), _empty_frame(_LINEAGE_SCHEMA), relabelled, info)
 
     with _quiet_btrack():
-        objects, table, n_small = _objects_from_labels(labels, min_area_px)
+        objects, table, n_small = _objects_from_labels(labels, min_size, z_scale)
         info["n_small_objects_dropped"] = n_small
         if not objects:
-            logger.info("no objects of at least %.1f px in %d frame(s): nothing to track", min_area_px, shape[0])
+            logger.info("no objects of at least %.1f px in %d frame(s): nothing to track", min_size, shape[0])
             return empty
         config = _dense_mode(config, table, settings, pixel_size_um)
         info["update_method"] = "APPROXIMATE" if config.get("update_method") == 1 else "EXACT"
@@ -689,7 +804,10 @@ def track_cells(
             "tracking %d objects in %d frames (search radius %.1f px, %s updates)",
             len(objects), shape[0], config["max_search_radius"], info["update_method"].lower(),
         )
-        raw_tracks, run = _run_btrack(objects, config, shape[1:], shape[0], settings)
+        if z_scale is None:
+            raw_tracks, run = _run_btrack(objects, config, shape[1:], shape[0], settings)
+        else:
+            raw_tracks, run = _run_btrack(objects, config, shape[-2:], shape[0], settings, z_extent=shape[1] * z_scale)
         info.update(run)
     if settings.gap_fill_distance_um is not None:
         raw_tracks, info["n_gap_objects_filled"] = _fill_gaps(
@@ -710,7 +828,7 @@ def track_cells(
             ", ".join(f"{why}: {n}" for why, n in rejected.items() if n),
         )
 
-    tracks, lineage = _assemble(table, raw_tracks, pixel_size_um, frame_interval_min)
+    tracks, lineage = _assemble(table, raw_tracks, pixel_size_um, frame_interval_min, z_size_um)
     if relabelled is not None:
         for t, frame in enumerate(relabel_frames(labels, tracks)):
             relabelled[t] = frame
@@ -724,6 +842,85 @@ def track_cells(
         tracks["track_id"].nunique(), len(raw_tracks), len(lineage), len(tracks),
     )
     return TrackingResult(tracks, lineage, relabelled, info)
+
+
+def _sphere_volume_um3(section_area_um2: float) -> float:
+    """Volume (µm³) of the sphere whose central section has ``section_area_um2`` (µm²)."""
+    radius = math.sqrt(section_area_um2 / math.pi)
+    return 4.0 / 3.0 * math.pi * radius**3
+
+
+class _FirstPlane:
+    """The (T, Y, X) movie of the single z plane of a (T, 1, Y, X) label movie, read one frame at a time."""
+
+    def __init__(self, labels: Any) -> None:
+        self._labels = labels
+        shape = tuple(int(n) for n in np.shape(labels))
+        self.shape = (shape[0], shape[2], shape[3])
+        self.dtype = np.dtype(labels.dtype) if hasattr(labels, "dtype") else np.asarray(labels[0]).dtype
+
+    def __getitem__(self, t: int) -> np.ndarray:
+        return np.asarray(self._labels[t])[0]
+
+
+def track_cells_3d(
+    labels: Any,
+    settings: TrackSettings,
+    tracker_config: dict[str, Any],
+    voxel_size_um: tuple[float, float, float],
+    frame_interval_min: float,
+    relabel: bool = True,
+) -> TrackingResult:
+    """Track the objects of a (T, Z, Y, X) label movie of z-stacks with btrack, in 3-D.
+
+    Parameters
+    ----------
+    labels:
+        (T, Z, Y, X) non-negative integer instance labels, 0 = background, independent per stack;
+        any array with ``shape`` whose ``labels[t]`` is one stack (numpy, zarr), read one stack at a time.
+    settings, tracker_config, frame_interval_min, relabel:
+        As for :func:`track_cells`: settings in µm, µm² and frames, the btrack configuration in xy px.
+    voxel_size_um:
+        Voxel size (µm, z, y, x); y and x must be equal (cellpipe refuses non-square pixels).
+
+    Returns
+    -------
+    TrackingResult
+        As :func:`track_cells`, with the tracks' columns of 2-D followed by ``z_px`` (centroid, voxels
+        along z) and ``z_um`` (µm); ``area_px``-based checks use volumes in voxels; ``relabelled`` is
+        (T, Z, Y, X) (:func:`relabel_frames` relabels stacks as well as frames).
+
+    Every object's centroid reaches btrack as (x, y, z) in xy px with z converted through µm
+    (``z_px * dz / dy``), so distances along z count in µm exactly as in the plane: the search
+    radius, the motion and position noise, gap filling (``gap_fill_distance_um``) and the division
+    distance check (``division_max_distance_um``) all apply in 3-D, and the btrack configuration
+    keeps the meaning it has in 2-D.  The motion model's z terms are set equal to its x terms (a 2-D
+    configuration holds z fixed).  Objects smaller than the sphere whose central section has
+    ``min_area_um2`` are dropped; a label of several disconnected pieces is tracked by its largest
+    26-connected piece.  A movie of one z plane is tracked exactly as :func:`track_cells` tracks its
+    (T, Y, X) frames, with ``z_px = z_um = 0``.
+    """
+    shape = tuple(int(n) for n in np.shape(labels))
+    if len(shape) != 4:
+        raise ValueError(f"labels must be (T, Z, Y, X), got shape {shape}")
+    dtype = np.dtype(labels.dtype) if hasattr(labels, "dtype") else np.asarray(labels[0]).dtype
+    if not np.issubdtype(dtype, np.integer):
+        raise ValueError(f"labels must be integers, got {dtype}")
+    sizes = tuple(float(v) for v in voxel_size_um)
+    if len(sizes) != 3 or not all(v > 0 and math.isfinite(v) for v in sizes):
+        raise ValueError(f"voxel_size_um must be three positive numbers of µm (z, y, x), got {voxel_size_um}")
+    dz, dy, dx = sizes
+    if not math.isclose(dy, dx, rel_tol=1e-6):
+        raise ValueError(f"non-square pixels ({dy} x {dx} µm) are not supported")
+    if not frame_interval_min > 0:
+        raise ValueError(f"frame_interval_min must be > 0, got {frame_interval_min}")
+    if shape[1] == 1:
+        result = track_cells(_FirstPlane(labels), settings, tracker_config, dy, frame_interval_min, relabel)
+        tracks = result.tracks.assign(z_px=0.0, z_um=0.0).astype(_TRACK_SCHEMA_3D)
+        relabelled = None if result.relabelled is None else result.relabelled[:, None]
+        info = {**result.info, "voxel_size_um": [dz, dy, dx]}
+        return TrackingResult(tracks, result.lineage, relabelled, info)
+    return _track(labels, shape, settings, tracker_config, dy, frame_interval_min, relabel, z_size_um=dz)
 
 
 def relabel_frames(labels: Any, tracks: pd.DataFrame) -> Iterator[np.ndarray]:
@@ -773,6 +970,7 @@ def _assemble(
     raw_tracks: list[tuple[int, int, list[int]]],
     pixel_size_um: float,
     frame_interval_min: float,
+    z_size_um: float | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Tracks and lineage tables from the object table and btrack's tracks, with cellpipe's track ids."""
     # group = one output track: btrack's tracks first, then one per object btrack left out
@@ -793,7 +991,8 @@ def _assemble(
     n_groups = len(bt_ids) + len(orphans)
 
     # number the tracks by (first frame, y, x) of their first object
-    objs = table.assign(_group=owner).sort_values(["frame", "y_px", "x_px", "_group"], kind="stable")
+    keys = ["frame", "y_px", "x_px", "_group"] if z_size_um is None else ["frame", "y_px", "x_px", "z_px", "_group"]
+    objs = table.assign(_group=owner).sort_values(keys, kind="stable")
     order = objs.drop_duplicates("_group", keep="first")["_group"].to_numpy()
     new_id = np.zeros(n_groups, dtype=np.int64)
     new_id[order] = np.arange(1, n_groups + 1)
@@ -835,8 +1034,11 @@ def _assemble(
             "generation": generation[track_id],
         }
     )
+    if z_size_um is not None:
+        tracks["z_px"] = table["z_px"].to_numpy(np.float64)
+        tracks["z_um"] = table["z_px"].to_numpy(np.float64) * float(z_size_um)
     tracks = tracks.sort_values(["track_id", "frame"], kind="stable").reset_index(drop=True)
-    tracks = tracks.astype(_TRACK_SCHEMA)
+    tracks = tracks.astype(_TRACK_SCHEMA if z_size_um is None else _TRACK_SCHEMA_3D)
 
     children = np.flatnonzero(parent)
     first_frame = tracks.groupby("track_id", sort=True)["frame"].min()

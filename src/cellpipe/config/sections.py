@@ -204,11 +204,35 @@ class ClassicalSettings(StageSettings):
     max_area_um2: float | None = Field(
         None, gt=0.0, description="Objects larger than this are removed (µm²); null: no upper bound"
     )
+    min_volume_um3: float | None = Field(
+        None,
+        ge=0.0,
+        description=(
+            "3-D stacks only: objects smaller than this are removed (µm³); null: the volume of the sphere whose "
+            "central section has the area min_area_um2 (or min_area_px)"
+        ),
+    )
+    max_volume_um3: float | None = Field(
+        None,
+        gt=0.0,
+        description=(
+            "3-D stacks only: objects larger than this are removed (µm³); null: the volume of the sphere whose "
+            "central section has the area max_area_um2, or no upper bound"
+        ),
+    )
 
     @model_validator(mode="after")
     def _area_bounds(self) -> ClassicalSettings:
         if self.min_area_um2 is not None and self.max_area_um2 is not None and self.max_area_um2 <= self.min_area_um2:
             raise ValueError(f"max_area_um2 ({self.max_area_um2}) must be larger than min_area_um2 ({self.min_area_um2})")
+        if (
+            self.min_volume_um3 is not None
+            and self.max_volume_um3 is not None
+            and self.max_volume_um3 <= self.min_volume_um3
+        ):
+            raise ValueError(
+                f"max_volume_um3 ({self.max_volume_um3}) must be larger than min_volume_um3 ({self.min_volume_um3})"
+            )
         return self
 
 

@@ -102,6 +102,8 @@ def write_track_geff(
         directed=True,
         axes=[
             Axis(name="t", type="time", unit="minute"),
+            # the graph of a 3-D tracking result has a z position (µm) per node
+            *([Axis(name="z", type="space", unit="micrometer")] if "z" in graph.node_props else []),
             Axis(name="y", type="space", unit="micrometer"),
             Axis(name="x", type="space", unit="micrometer"),
         ],
