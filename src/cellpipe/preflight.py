@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cellpipe.config import ConfigError, PipelineConfig, SampleRow, simulated_name
-from cellpipe.ingest import IngestError, channel_index, check_shape, resolve_metadata
+from cellpipe.ingest import IngestError, channel_index, check_shape, resolve_metadata, resolve_z_step
 from cellpipe.layout import SIMULATED_TRUTH
 
 if TYPE_CHECKING:
@@ -102,6 +102,9 @@ def _check_row_files(
             list(header.channel_names), row.pixel_size_um, row.frame_interval_min, row.channels, config.ingest,
             file_pixel_size_y_um=header.pixel_size_y_um,
         )
+        if config.ingest.z_projection == "keep" and header.z_planes > 1:  # a 3-D image needs its z step
+            resolve_z_step(row.sample, row.movie, header.z_planes, header.pixel_size_z_um, row.pixel_size_z_um,
+                           config.ingest)
         if row.ground_truth:
             check_ground_truth_files(row.ground_truth, header.shape_tcyx[0], header.shape_tcyx[2:])
         _check_channel_settings(where, row.movie, header.shape_tcyx[1], config, meta.channel_names,

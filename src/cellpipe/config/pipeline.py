@@ -146,6 +146,10 @@ class SampleRow(BaseModel):
     frame_interval_min: float | None = Field(
         None, gt=0, allow_inf_nan=False, description="Time between frames in minutes; overrides the file's metadata."
     )
+    pixel_size_z_um: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="Step between z-planes in µm of a z-stack movie kept in 3-D "
+        "(ingest.z_projection 'keep'); overrides the file's metadata."
+    )
     channel_names: str | None = Field(None, description="Comma-separated channel names; default: from the file or ch0, ch1, ...")
     ground_truth: str | None = Field(
         None,

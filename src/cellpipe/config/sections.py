@@ -55,15 +55,22 @@ class IngestSettings(StageSettings):
     default_frame_interval_min: float | None = Field(
         None, gt=0, description="Frame interval in minutes for movies whose file and sample-sheet row give none."
     )
-    z_projection: Literal["none", "max", "mean", "sum", "best_focus"] = Field(
+    default_pixel_size_z_um: float | None = Field(
+        None, gt=0, description="Step between z-planes in µm for z-stack movies kept in 3-D (z_projection 'keep') "
+        "whose file and sample-sheet row give none."
+    )
+    z_projection: Literal["none", "max", "mean", "sum", "best_focus", "keep"] = Field(
         "none",
         description=(
-            "How a movie with a z axis (several planes per frame and channel) becomes one plane per frame: "
-            "'none' refuses such a movie; 'max', 'mean' or 'sum' project each z-stack (max keeps the pixel type, "
-            "mean gives float32, sum numpy's sum type, e.g. uint64 for uint16); 'best_focus' keeps the plane with "
-            "the highest variance of the Laplacian, per frame and channel (the plane chosen is recorded in the "
-            "image's attributes). Each stack is read on its own, so memory does not grow with the movie. Movies "
-            "of one plane are not changed"
+            "How a movie with a z axis (several planes per frame and channel) is ingested: "
+            "'none' refuses such a movie; 'max', 'mean' or 'sum' project each z-stack to one plane (max keeps the "
+            "pixel type, mean gives float32, sum numpy's sum type, e.g. uint64 for uint16); 'best_focus' keeps the "
+            "plane with the highest variance of the Laplacian, per frame and channel (the plane chosen is recorded "
+            "in the image's attributes); 'keep' keeps every plane: the image is (t, c, z, y, x) with the z step in "
+            "µm (sample sheet pixel_size_z_um, else the file's, else default_pixel_size_z_um), and so is the "
+            "normalized movie (segmentation and later stages do not take 3-D movies yet and refuse them before any "
+            "job runs). Each stack is read on its own, so memory does not grow with the movie. Movies of one plane "
+            "are not changed"
         ),
     )
 
@@ -78,7 +85,8 @@ class NormalizeSettings(StageSettings):
         "movie",
         description=(
             "'movie': one pair of percentiles per channel over all frames (intensities stay comparable "
-            "between frames); 'frame': percentiles of every frame and channel separately"
+            "between frames); 'frame': percentiles of every frame and channel separately (of a 3-D movie: of "
+            "every z-stack, one time point of one channel)"
         ),
     )
     low_percentile: float = Field(
@@ -93,8 +101,8 @@ class NormalizeSettings(StageSettings):
         ge=1,
         description=(
             "mode 'movie' only: the percentiles of a channel are computed on at most this many pixels "
-            "(px), a regular grid of pixels taken from every frame whose offset shifts from frame to "
-            "frame; a movie with fewer pixels per channel uses all of them"
+            "(px), a regular grid of pixels taken from every frame (every z-plane of a 3-D movie) whose offset "
+            "shifts from one plane to the next; a movie with fewer pixels per channel uses all of them"
         ),
     )
 
