@@ -17,6 +17,7 @@ from cellpipe.config import (
     simulated_name,
 )
 from cellpipe.io.bioimageio import model_folders
+from cellpipe.preflight import volume_refusal
 from cellpipe.provenance import OUTPUT_TABLES
 from cellpipe.resources import ingest_mem_mb, normalize_mem_mb, segment_diameter_px, segment_mem_mb
 from cellpipe.segment import check_model_file
@@ -257,7 +258,7 @@ def _one_of(names):
 # An unknown name reaching an input function is reported by sample_row.
 wildcard_constraints:
     sample=f"(?!(?i:{'|'.join(re.escape(n) for n in layout.RESERVED_SAMPLE_NAMES)})/){SAMPLE_NAME_PATTERN}",
-    name=_one_of(CFG.simulate),
+    name=_one_of([*CFG.simulate, *CFG.simulate3d]),
     model=_one_of(CFG.train),
 
 
@@ -286,6 +287,15 @@ SEGMENT_SETTINGS["cellpose"] = {**SEGMENT_SETTINGS["cellpose"], "model": CELLPOS
 def segment_settings(wildcards):
     """SEGMENT_SETTINGS with what the sample sheet's row sets for this movie (its diameter_um)."""
     return {**SEGMENT_SETTINGS, **sample_row(wildcards).segment_overrides()}
+
+
+def planar_movie(wildcards):
+    """No input: refuses, before any job runs, to segment a sample whose image is 3-D (ingest.z_projection: keep),
+    in one line naming the sample and its movie (cellpipe.preflight.volume_refusal)."""
+    problem = volume_refusal(wildcards.sample, sample_row(wildcards).movie, MOVIE_SIZES.get(wildcards.sample), CFG)
+    if problem:
+        raise WorkflowError(f"cellpipe: {problem}")
+    return []
 
 
 def segmentation_model(wildcards):

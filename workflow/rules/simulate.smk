@@ -1,10 +1,12 @@
 rule simulate_movie:
-    """Simulated fluorescent-nuclei movie (OME-TIFF) with CTC ground truth, from config simulate.<name>."""
+    """Simulated fluorescent-nuclei movie (OME-TIFF) with CTC ground truth, from config simulate.<name> (2-D) or
+    simulate3d.<name> (z-stacks, PhysicalSizeZ, CTC 3-D ground truth)."""
     output:
         movie=results_path(layout.SIMULATED_MOVIE),
         truth=directory(results_path(layout.SIMULATED_TRUTH)),
     params:
-        settings=lambda wildcards: CFG.simulate[wildcards.name].model_dump(mode="json"),
+        settings=lambda wildcards: {**CFG.simulate, **CFG.simulate3d}[wildcards.name].model_dump(mode="json"),
+        volumes=lambda wildcards: wildcards.name in CFG.simulate3d,
     log:
         log_of("simulate_movie", "{name}"),
     benchmark:

@@ -1739,11 +1739,17 @@ def write_ome_tiff(
     pixel_size_um: float,
     frame_interval_min: float,
     channel_names: list[str] | None = None,
+    pixel_size_z_um: float | None = None,
 ) -> None:
-    """Write a (T, Y, X) or (T, C, Y, X) movie as OME-TIFF with physical pixel size and frame interval."""
+    """Write a (T, Y, X) or (T, C, Y, X) movie as OME-TIFF with physical pixel size and frame interval; with
+    ``pixel_size_z_um`` (µm between planes, written as ``PhysicalSizeZ``) a (T, Z, Y, X) or (T, C, Z, Y, X)
+    movie of z-stacks."""
     from cellpipe.io.atomic import atomic_path
 
-    axes = "TYX" if movie.ndim == 3 else "TCYX"
+    if pixel_size_z_um is None:
+        axes = "TYX" if movie.ndim == 3 else "TCYX"
+    else:
+        axes = "TZYX" if movie.ndim == 4 else "TCZYX"
     meta: dict[str, object] = {
         "axes": axes,
         "PhysicalSizeX": float(pixel_size_um),
@@ -1753,6 +1759,8 @@ def write_ome_tiff(
         "TimeIncrement": float(frame_interval_min),
         "TimeIncrementUnit": "min",
     }
+    if pixel_size_z_um is not None:
+        meta.update(PhysicalSizeZ=float(pixel_size_z_um), PhysicalSizeZUnit="µm")
     if channel_names:
         meta["Channel"] = {"Name": list(channel_names)}
     # OME-XML names each file with a UUID; tifffile's default (uuid1: time and machine) would make
