@@ -111,11 +111,13 @@ def _check_row_files(
             list(header.channel_names), row.pixel_size_um, row.frame_interval_min, row.channels, config.ingest,
             file_pixel_size_y_um=header.pixel_size_y_um,
         )
-        if config.ingest.z_projection == "keep" and header.z_planes > 1:  # a 3-D image needs its z step
+        frame_shape = tuple(header.shape_tcyx[2:])
+        if config.ingest.z_projection == "keep" and header.z_planes > 1:  # a 3-D image: needs its z step
             resolve_z_step(row.sample, row.movie, header.z_planes, header.pixel_size_z_um, row.pixel_size_z_um,
                            config.ingest)
+            frame_shape = (header.z_planes, *frame_shape)  # and its ground truth is (Z, Y, X) stacks
         if row.ground_truth:
-            check_ground_truth_files(row.ground_truth, header.shape_tcyx[0], header.shape_tcyx[2:])
+            check_ground_truth_files(row.ground_truth, header.shape_tcyx[0], frame_shape)
         _check_channel_settings(where, row.movie, header.shape_tcyx[1], config, meta.channel_names,
                                 _names_source(row.channels, header.channel_names))
     except IngestError as err:

@@ -92,3 +92,15 @@ def test_per_movie_normalization_keeps_frames_comparable(tmp_path: Path) -> None
         np.testing.assert_allclose(normalized[:, c], (movie[:, c] - low) / (high - low), rtol=1e-6, atol=1e-6)
     # brighter frames stay brighter after a per-movie normalization
     assert normalized[2, 0].mean() > normalized[0, 0].mean() + 0.3
+
+
+def test_the_memory_request_of_a_3d_normalize_counts_one_stack() -> None:
+    from cellpipe.preflight import MovieSize
+    from cellpipe.resources import normalize_mem_mb
+
+    deep = MovieSize((100, 2, 1024, 1024), "uint16", 0.5, z_planes=64)
+    shallow = MovieSize((100, 2, 1024, 1024), "uint16", 0.5, z_planes=8)
+    assert normalize_mem_mb(deep, volumes=True) > normalize_mem_mb(shallow, volumes=True)
+    assert normalize_mem_mb(deep, volumes=True) == normalize_mem_mb(MovieSize((5, 2, 1024, 1024), "uint16", 0.5,
+                                                                             z_planes=64), volumes=True)  # flat in T
+    assert normalize_mem_mb(deep) == normalize_mem_mb(MovieSize((100, 2, 1024, 1024), "uint16", 0.5))  # projected: 2-D

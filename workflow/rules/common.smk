@@ -215,7 +215,7 @@ def _segment_mem_mb(size, wildcards):
 
 MEMORY_ESTIMATES = {
     "ingest": lambda size, wildcards: ingest_mem_mb(size),
-    "normalize": lambda size, wildcards: normalize_mem_mb(size),
+    "normalize": lambda size, wildcards: normalize_mem_mb(size, volumes=CFG.ingest.z_projection == "keep"),
     "segment": _segment_mem_mb,
 }
 

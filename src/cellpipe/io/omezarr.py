@@ -229,9 +229,10 @@ def _channel_windows(arr: zarr.Array, axes: str) -> list[dict[str, float]]:
     step = max(1, math.isqrt(math.prod(int(n) for n in arr.shape[-2:]) // WINDOW_PIXELS))
     samples: list[list[np.ndarray]] = [[] for _ in range(n_c)]
     for t in frames:
-        frame = np.moveaxis(np.asarray(arr[t]), c_axis - 1, 0)  # (c, ..., y, x)
-        for c in range(n_c):
-            samples[c].append(frame[c][..., ::step, ::step].ravel())
+        for c in range(n_c):  # one channel's plane (or z-stack) in memory at a time
+            key: list[Any] = [t] + [slice(None)] * (len(arr.shape) - 1)
+            key[c_axis] = c
+            samples[c].append(np.asarray(arr[tuple(key)])[..., ::step, ::step].ravel())
     dtype = np.dtype(arr.dtype)
     windows = []
     for c in range(n_c):
