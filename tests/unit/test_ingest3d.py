@@ -127,3 +127,16 @@ def test_the_sample_sheet_check_takes_3d_ground_truth_and_needs_a_z_step(tmp_pat
     sheet.write_text(f"sample\tmovie\tground_truth\tpixel_size_z_um\ns\t{tmp_path / 'm.ome.tif'}\t{tmp_path / 'gt'}\t2\n")
     (row,) = load_samples(sheet, load_config({"ingest": {"z_projection": "keep"}}))
     assert row.pixel_size_z_um == 2.0
+
+
+def test_a_3d_ome_zarr_ingests_again_to_the_same_stacks_and_voxel_size(tmp_path: Path) -> None:
+    """An image ingest wrote (t, c, z, y, x) is itself a raw movie it reads back whole, z scale included."""
+    movie = _movie(4)
+    first = tmp_path / "first.ome.zarr"
+    _ingest(_write(tmp_path / "m.ome.tif", movie, z_step_um=2.5), first / "zarr.json")
+    again = tmp_path / "again.ome.zarr"
+    _ingest(first, again / ".zattrs")
+    image = omezarr.open_ome_image(again)
+    np.testing.assert_array_equal(image.data[:], movie)
+    assert image.pixel_size_z_um == pytest.approx(2.5) and image.pixel_size_um == pytest.approx(0.5)
+    assert image.attrs["z_projection"]["z_step_source"] == "file metadata"
