@@ -43,7 +43,7 @@ def test_a_name_is_in_simulate_or_simulate3d() -> None:
 
 def test_the_step_writes_a_3d_ome_tiff_with_the_z_step_and_ctc_3d_ground_truth(tmp_path: Path) -> None:
     movie, truth = tmp_path / "movie.ome.tif", tmp_path / "01_GT"
-    simulate_movie_step(Simulation3DConfig(**TINY).model_dump(mode="json"), movie, truth, volumes=True)
+    simulate_movie_step(Simulation3DConfig(**TINY).model_dump(mode="json"), movie, truth)
     expected = simulate_movie_3d(Simulation3DSettings(**TINY))
     header = inspect_movie(movie, allow_z=True)
     assert header.shape_tcyx == (3, 1, 48, 48) and header.z_planes == 6

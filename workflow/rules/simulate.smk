@@ -6,7 +6,6 @@ rule simulate_movie:
         truth=directory(results_path(layout.SIMULATED_TRUTH)),
     params:
         settings=lambda wildcards: {**CFG.simulate, **CFG.simulate3d}[wildcards.name].model_dump(mode="json"),
-        volumes=lambda wildcards: wildcards.name in CFG.simulate3d,
     log:
         log_of("simulate_movie", "{name}"),
     benchmark:

@@ -8,5 +8,4 @@ with log_to_file(snakemake.log[0]):
         settings=snakemake.params["settings"],
         movie=snakemake.output["movie"],
         truth=snakemake.output["truth"],
-        volumes=snakemake.params["volumes"],
     )

@@ -14,17 +14,19 @@ logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]
 
 
-def simulate_movie_step(settings: dict[str, Any], movie: PathLike, truth: PathLike, volumes: bool = False) -> None:
+def simulate_movie_step(settings: dict[str, Any], movie: PathLike, truth: PathLike) -> None:
     """Simulate a movie, write it as OME-TIFF (with pixel size and frame interval) and its CTC ground truth.
 
-    ``volumes``: ``settings`` are a ``simulate3d`` entry (:class:`cellpipe.config.Simulation3DConfig`): the movie
-    is (T, Z, Y, X) with ``PhysicalSizeZ`` (µm between planes), its ground truth CTC 3-D (one (Z, Y, X) stack per
-    ``man_trackTTT.tif`` / ``man_segTTT.tif``).
+    ``settings`` of a ``simulate3d`` entry (:class:`cellpipe.config.Simulation3DConfig`, told apart by its
+    ``shape_zyx``) make a 3-D movie: (T, Z, Y, X) with ``PhysicalSizeZ`` (µm between planes), its ground truth
+    CTC 3-D (one (Z, Y, X) stack per ``man_trackTTT.tif`` / ``man_segTTT.tif``).  The rule hands both kinds over
+    as the same ``settings`` param, so a 2-D movie's job has the params and script it had before 3-D existed
+    (Snakemake reruns a job whose params or script change).
     """
     from cellpipe.config import SimulationSettings
     from cellpipe.io.ctc import write_ctc_ground_truth
 
-    if volumes:
+    if "shape_zyx" in settings:  # a field of Simulation3DConfig only; SimulationSettings has shape
         _simulate_volumes(settings, movie, truth)
         return
     from cellpipe.simulate import simulate_movie
