@@ -327,7 +327,8 @@ def z_stack_refusal(path: PathLike, n_planes: int) -> str:
     """The message refusing a movie of ``n_planes`` z-planes read without a projection: it says how to run it."""
     return (
         f"{path}: {n_planes} z-planes found; cellpipe segments 2D time-lapses, so set ingest.z_projection "
-        f"to one of {', '.join(Z_PROJECTIONS)} in the config to project each z-stack to one plane"
+        f"to one of {', '.join(Z_PROJECTIONS)} in the config to project each z-stack to one plane (or to keep, "
+        "to keep z: 3-D runs through ingest and normalize so far)"
     )
 
 
