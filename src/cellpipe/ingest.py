@@ -185,6 +185,32 @@ def resolve_metadata(
     return MovieMetadata(float(px), float(dt), list(names), px_src, dt_src, warnings)
 
 
+def resolve_z_step(
+    sample: str, movie_path: str, z_planes: int, file_z_step_um: float | None, sheet_z_step_um: float | None,
+    settings: IngestSettings,
+) -> tuple[float, str]:
+    """The step between z-planes (µm) of a movie of ``z_planes`` planes per stack kept in 3-D
+    (``ingest.z_projection: keep``), and where it came from: the sample sheet's ``pixel_size_z_um``,
+    else the file's (OME ``PhysicalSizeZ``, ImageJ ``spacing``, an OME-Zarr's z scale), else
+    ``ingest.default_pixel_size_z_um``, as for the pixel size.  A sheet value far from the file's is
+    used (logged: ingest's caller has already warned about the pixel size the same way).
+
+    Raises:
+        IngestError: no z step from any source (volumes and distances along z need it).
+    """
+    step, source = _pick(sheet_z_step_um, file_z_step_um, settings.default_pixel_size_z_um)
+    if step is None:
+        raise _refuse(
+            sample, movie_path,
+            f"a z-stack of {z_planes} planes with no z step in the file's metadata; set pixel_size_z_um in the "
+            "sample sheet or ingest.default_pixel_size_z_um in the config",
+        )
+    if sheet_z_step_um is not None and file_z_step_um and _apart(sheet_z_step_um, file_z_step_um) > DISAGREEMENT_TOLERANCE:
+        logger.warning("sample %r (%s): pixel_size_z_um is %.4g µm in the sample sheet but %.4g µm in the file's "
+                       "metadata; using the sample sheet's", sample, movie_path, sheet_z_step_um, file_z_step_um)
+    return float(step), source
+
+
 def channel_index(channel: int | str, names: Sequence[str]) -> int | None:
     """The 0-based index of ``channel`` (``segment.channel``) in a movie whose channels are called ``names``.
 

@@ -1,4 +1,4 @@
-"""Percentile intensity normalization of (T, C, Y, X) movies.
+"""Percentile intensity normalization of (T, C, Y, X) movies and (T, C, Z, Y, X) 3-D movies.
 
 Each channel is rescaled linearly so that its ``low_percentile`` intensity
 becomes 0 and its ``high_percentile`` intensity becomes 1 (values outside
@@ -6,7 +6,7 @@ are kept unless ``clip`` is set).  The percentiles are computed either once
 for the whole movie (``mode="movie"``, the default: intensities stay
 comparable between frames, so bleaching or a change in expression remains
 visible) or separately for every frame (``mode="frame"``: each frame is
-stretched on its own).
+stretched on its own; in a 3-D movie a frame is one z-stack of one channel).
 
 The work is split in two so that a movie of any length can be normalized
 in batches of frames with bounded memory:
@@ -20,6 +20,11 @@ at most ``max_sample_pixels`` pixels per channel (see
 :class:`NormalizeSettings`), so the memory used does not grow with the
 number of frames.  Intensities are in the movie's own units (camera counts,
 no unit); frames are 0-based indices.
+
+A 3-D movie is read one (Z, Y, X) stack of one frame and channel at a time, so memory is bounded by
+one stack: movie mode samples the same regular grid over its z-planes as over a 2-D movie's frames
+(:func:`sample_grid` over the T x Z planes), frame mode takes each stack's percentiles, and
+:func:`apply_normalization` rescales batches of stacks (``first_channel`` says which).
 """
 
 from __future__ import annotations
@@ -78,8 +83,8 @@ def _as_movie(movie: ArrayLike) -> Any:
 
 
 def _check_movie(shape: tuple[int, ...]) -> None:
-    if len(shape) != 4:
-        raise ValueError(f"expected a (T, C, Y, X) movie, got an array of shape {shape}")
+    if len(shape) not in (4, 5):
+        raise ValueError(f"expected a (T, C, Y, X) or (T, C, Z, Y, X) movie, got an array of shape {shape}")
     if min(shape) < 1:
         raise ValueError(f"the movie is empty: shape {shape}")
 
@@ -89,6 +94,12 @@ def _read_frame(movie: Any, t: int) -> np.ndarray:
     if frame.dtype.kind == "b":
         frame = frame.astype(np.uint8)
     return frame
+
+
+def _read_stack(movie: Any, t: int, c: int) -> np.ndarray:
+    """The (Z, Y, X) stack of frame ``t``, channel ``c`` of a 3-D movie (one chunk of a store ingest wrote)."""
+    stack = np.asarray(movie[t, c])
+    return stack.astype(np.uint8) if stack.dtype.kind == "b" else stack
 
 
 def _percentiles(values: np.ndarray, q: tuple[float, float]) -> tuple[float, float]:
@@ -165,12 +176,12 @@ def compute_percentiles(movie: ArrayLike, settings: NormalizeSettings) -> pd.Dat
     Parameters
     ----------
     movie : array_like
-        (T, C, Y, X) intensities (frames, channels, px, px) in the movie's intensity units; a
-        numpy array, or a ``zarr.Array`` (or anything indexable frame by frame), which is read
-        one frame at a time.
+        (T, C, Y, X) intensities (frames, channels, px, px), or (T, C, Z, Y, X) for a 3-D movie, in the
+        movie's intensity units; a numpy array, or a ``zarr.Array`` (or anything indexable frame by frame),
+        which is read one frame (3-D: one stack of one channel) at a time.
     settings : NormalizeSettings
-        Percentiles (percent), movie-wide or per-frame mode, and the most pixels sampled per
-        channel in movie mode.
+        Percentiles (percent), movie-wide or per-frame (3-D: per-stack) mode, and the most pixels sampled
+        per channel in movie mode.
 
     Returns
     -------
@@ -178,7 +189,7 @@ def compute_percentiles(movie: ArrayLike, settings: NormalizeSettings) -> pd.Dat
         Columns ``channel, frame, low_percentile, high_percentile, low_value,
         high_value``: one row per channel with ``frame == -1`` in movie mode,
         one row per frame and channel in frame mode (sorted by frame, then
-        channel).  Percentiles in percent, values in the movie's intensity
+        channel; 3-D: one row per z-stack).  Percentiles in percent, values in the movie's intensity
         units.  NaN pixels are ignored; a channel without any finite pixel
         gets NaN values.
     """
@@ -213,6 +224,8 @@ def percentile_rows(movie: ArrayLike, settings: NormalizeSettings) -> list[Perce
     movie = _as_movie(movie)
     shape = _shape_of(movie)
     _check_movie(shape)
+    if len(shape) == 5:
+        return _percentile_rows_3d(movie, shape, settings)
     n_frames, n_channels, height, width = shape
     q = (settings.low_percentile, settings.high_percentile)
     rows: list[tuple[int, int, float, float, float, float]] = []
@@ -241,6 +254,40 @@ def percentile_rows(movie: ArrayLike, settings: NormalizeSettings) -> list[Perce
     return [dict(zip(PERCENTILE_COLUMNS, row, strict=True)) for row in rows]
 
 
+def _percentile_rows_3d(movie: Any, shape: tuple[int, ...], settings: NormalizeSettings) -> list[PercentileRow]:
+    """:func:`percentile_rows` of a (T, C, Z, Y, X) movie, one (Z, Y, X) stack in memory at a time.  Movie
+    mode samples :func:`sample_grid` of the T x Z planes (plane ``t * Z + z``), so a channel's sample is
+    at most ``max_sample_pixels`` whatever the depth; frame mode gives one row per stack."""
+    n_frames, n_channels, depth, height, width = shape
+    q = (settings.low_percentile, settings.high_percentile)
+    rows: list[tuple[int, int, float, float, float, float]] = []
+    if settings.mode == "frame":
+        for t in range(n_frames):
+            for c in range(n_channels):
+                low, high = _percentiles(_read_stack(movie, t, c), q)
+                rows.append((c, t, q[0], q[1], low, high))
+    else:
+        grid = sample_grid(n_frames * depth, height, width, settings.max_sample_pixels)
+        by_frame: dict[int, list[tuple[int, int, int, int]]] = {}
+        for plane, y0, x0, step in grid:
+            by_frame.setdefault(plane // depth, []).append((plane % depth, y0, x0, step))
+        samples: list[list[np.ndarray]] = [[] for _ in range(n_channels)]
+        for t, planes in by_frame.items():
+            for c in range(n_channels):
+                stack = _read_stack(movie, t, c)
+                for z, y0, x0, step in planes:
+                    samples[c].append(np.ravel(stack[z, y0::step, x0::step]))
+        logger.info(
+            "movie-wide percentiles from %d of %d voxels per channel (%d z-planes of %d stacks)",
+            sum(s.size for s in samples[0]), n_frames * depth * height * width, len(grid), n_frames,
+        )
+        for c in range(n_channels):
+            low, high = _percentiles(np.concatenate(samples[c]), q)
+            rows.append((c, MOVIE_WIDE, q[0], q[1], low, high))
+            samples[c] = []
+    return [dict(zip(PERCENTILE_COLUMNS, row, strict=True)) for row in rows]
+
+
 def _lookup(percentiles: pd.DataFrame | Sequence[Mapping[str, float]]) -> dict[tuple[int, int], tuple[float, float]]:
     if hasattr(percentiles, "columns"):  # a DataFrame
         names, rows = set(percentiles.columns), percentiles.to_dict("records")
@@ -258,6 +305,7 @@ def apply_normalization(
     first_frame: int,
     percentiles: pd.DataFrame | Sequence[Mapping[str, float]],
     settings: NormalizeSettings,
+    first_channel: int = 0,
 ) -> np.ndarray:
     """Rescale a batch of frames with the intensities of :func:`compute_percentiles`.
 
@@ -265,7 +313,8 @@ def apply_normalization(
     ----------
     frames : numpy.ndarray
         (t, C, Y, X) intensities (frames, channels, px, px) of frames
-        ``first_frame .. first_frame + t - 1`` of the movie, in its intensity units.
+        ``first_frame .. first_frame + t - 1`` of the movie, or (t, C, Z, Y, X) stacks of a 3-D movie,
+        in its intensity units.
     first_frame : int
         Index (0-based frame) in the movie of ``frames[0]``; used to find the
         per-frame rows in frame mode.
@@ -274,6 +323,9 @@ def apply_normalization(
         :func:`percentile_rows`) for the same settings; values in the movie's intensity units.
     settings : NormalizeSettings
         Normalization settings (``mode`` chooses movie-wide or per-frame rows, ``clip`` clips to [0, 1]).
+    first_channel : int
+        Index (0-based channel) in the movie of ``frames[:, 0]``: a 3-D movie is rescaled a
+        stack of one channel at a time (``frames`` of shape (1, 1, Z, Y, X)).
 
     Returns
     -------
@@ -284,8 +336,8 @@ def apply_normalization(
         are not finite, the output is 0 and a warning is logged.
     """
     frames = np.asarray(frames)
-    if frames.ndim != 4:
-        raise ValueError(f"expected (t, C, Y, X) frames, got an array of shape {frames.shape}")
+    if frames.ndim not in (4, 5):
+        raise ValueError(f"expected (t, C, Y, X) frames or (t, C, Z, Y, X) stacks, got an array of shape {frames.shape}")
     if first_frame < 0:
         raise ValueError(f"first_frame must be >= 0, got {first_frame}")
     table = _lookup(percentiles)
@@ -294,7 +346,8 @@ def apply_normalization(
     for i in range(frames.shape[0]):
         t = first_frame + i
         key_frame = MOVIE_WIDE if settings.mode == "movie" else t
-        for c in range(frames.shape[1]):
+        for i_c in range(frames.shape[1]):
+            c = first_channel + i_c
             try:
                 low, high = table[(c, key_frame)]
             except KeyError:
@@ -305,9 +358,9 @@ def apply_normalization(
             span = high - low
             if not (math.isfinite(low) and math.isfinite(span)) or span <= 0:
                 degenerate.append((t, c))
-                out[i, c] = 0.0
+                out[i, i_c] = 0.0
                 continue
-            out[i, c] = (frames[i, c].astype(np.float64) - low) / span
+            out[i, i_c] = (frames[i, i_c].astype(np.float64) - low) / span
     if degenerate:
         logger.warning(
             "%d frame/channel pair(s) have equal (or non-finite) low and high percentile values and were set "

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cellpipe.config import ConfigError, PipelineConfig, SampleRow, simulated_name
-from cellpipe.ingest import IngestError, channel_index, check_shape, resolve_metadata
+from cellpipe.ingest import IngestError, channel_index, check_shape, resolve_metadata, resolve_z_step
 from cellpipe.layout import SIMULATED_TRUTH
 
 if TYPE_CHECKING:
@@ -75,6 +75,15 @@ def _check_row_files(
         )
         if not made_by_sim and not Path(row.ground_truth).exists():
             raise ConfigError(f"{where}: ground_truth not found: {row.ground_truth}")
+    if sim is not None and sim in config.simulate3d:  # a 3-D movie the simulate rule writes (one channel)
+        _check_channel_settings(where, row.movie, 1, config, row.channels or ["ch0"], "the sample sheet's channel_names"
+                                if row.channels else "its default name")
+        volume = config.simulate3d[sim]
+        z, y, x = volume.shape_zyx
+        if z > 1 and config.ingest.z_projection == "none":
+            raise ConfigError(f"{where}: {row.movie}: simulate3d.{sim} makes stacks of {z} z-planes; set "
+                              "ingest.z_projection to keep (3-D) or to one of max, mean, sum, best_focus")
+        return MovieSize((volume.n_frames, 1, y, x), "uint16", row.pixel_size_um or volume.voxel_size_um[2], z_planes=z)
     if sim is not None:  # the simulate rule writes the movie: nothing to read yet, its size is in the config
         # the simulator writes one channel
         _check_channel_settings(where, row.movie, 1, config, row.channels or ["ch0"], "the sample sheet's channel_names"
@@ -102,8 +111,13 @@ def _check_row_files(
             list(header.channel_names), row.pixel_size_um, row.frame_interval_min, row.channels, config.ingest,
             file_pixel_size_y_um=header.pixel_size_y_um,
         )
+        frame_shape = tuple(header.shape_tcyx[2:])
+        if config.ingest.z_projection == "keep" and header.z_planes > 1:  # a 3-D image: needs its z step
+            resolve_z_step(row.sample, row.movie, header.z_planes, header.pixel_size_z_um, row.pixel_size_z_um,
+                           config.ingest)
+            frame_shape = (header.z_planes, *frame_shape)  # and its ground truth is (Z, Y, X) stacks
         if row.ground_truth:
-            check_ground_truth_files(row.ground_truth, header.shape_tcyx[0], header.shape_tcyx[2:])
+            check_ground_truth_files(row.ground_truth, header.shape_tcyx[0], frame_shape)
         _check_channel_settings(where, row.movie, header.shape_tcyx[1], config, meta.channel_names,
                                 _names_source(row.channels, header.channel_names))
     except IngestError as err:
@@ -119,6 +133,19 @@ def _check_row_files(
     if checked is not None:
         checked.record(key, files, notes, (size.shape_tcyx, size.dtype, size.pixel_size_um, size.z_planes))
     return size
+
+
+def volume_refusal(sample: str, movie: str, size: MovieSize | None, config: PipelineConfig) -> str | None:
+    """The one-line reason a sample cannot be segmented (nor tracked, measured ...) yet, or None: its image is
+    3-D (a movie of several z-planes per stack, ``ingest.z_projection: keep``).  Ingest and normalize take it;
+    the workflow asks this of every sample whose segmentation a run needs before any job runs."""
+    if size is None or size.z_planes <= 1 or config.ingest.z_projection != "keep":
+        return None
+    return (
+        f"sample {sample!r} ({movie}): a 3-D movie ({size.z_planes} z-planes per stack, ingest.z_projection: keep); "
+        "3-D segmentation is not wired yet: ask for its normalized.zarr only, or set ingest.z_projection to one "
+        "of max, mean, sum, best_focus to segment a projection"
+    )
 
 
 def _channel_settings(config: PipelineConfig) -> dict[str, Any]:

@@ -71,11 +71,12 @@ def ingest_mem_mb(size: MovieSize) -> int:
     return _round_up(INGEST_BASE_MB + INGEST_MB_PER_FRAME_MB * size.frame_megabytes)
 
 
-def normalize_mem_mb(size: MovieSize) -> int:
+def normalize_mem_mb(size: MovieSize, volumes: bool = False) -> int:
     """MB for normalize_movie: batches of up to :data:`NORMALIZE_BATCH_FRAMES` frames, every channel,
-    as float32."""
+    as float32; ``volumes`` (a z-stack movie kept in 3-D, ingest.z_projection: keep): one z-stack of one
+    channel at a time, its planes counted as a batch's."""
     frames = min(size.shape_tcyx[0], NORMALIZE_BATCH_FRAMES)
-    planes = frames * size.shape_tcyx[1]
+    planes = size.z_planes if volumes and size.z_planes > 1 else frames * size.shape_tcyx[1]
     return _round_up(NORMALIZE_BASE_MB + NORMALIZE_MB_PER_MEGAPIXEL * planes * size.plane_megapixels)
 
 

@@ -40,10 +40,11 @@ Randomness comes only from ``np.random.default_rng(seed)`` (child streams for th
 appearance and the noise), so equal settings give byte-identical arrays and noise settings do not
 move the cells.  A stack of one plane (``shape_zyx = (1, Y, X)``) is a valid 2-D + time movie
 (no depth, so no attenuation or depth-dependent blur); :func:`cellpipe.simulate.simulate_movie`
-remains the 2-D simulator the workflow uses, and its output does not depend on this module.
+is the 2-D simulator (config ``simulate.<name>``), and its output does not depend on this module.
 
-The settings are a frozen dataclass here rather than a section of ``cellpipe.config``: the
-workflow does not generate 3-D movies yet, and a config section would also need the JSON schema.
+The settings are a frozen dataclass, so the simulator needs no pydantic; the workflow's
+``simulate3d.<name>`` config entries (:class:`cellpipe.config.Simulation3DConfig`: the same fields and
+defaults, which a test checks) become one with ``to_settings()``.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from cellpipe.config import (
 )
 from cellpipe.config.jobs import JobSettings, shipped_path
 from cellpipe.io.bioimageio import model_folders
+from cellpipe.preflight import volume_refusal
 from cellpipe.provenance import OUTPUT_TABLES
 from cellpipe.resources import ingest_mem_mb, normalize_mem_mb, segment_diameter_px, segment_mem_mb
 from cellpipe.segment import check_model_file
@@ -206,7 +207,7 @@ def _segment_mem_mb(size, wildcards):
 
 MEMORY_ESTIMATES = {
     "ingest": lambda size, wildcards: ingest_mem_mb(size),
-    "normalize": lambda size, wildcards: normalize_mem_mb(size),
+    "normalize": lambda size, wildcards: normalize_mem_mb(size, volumes=CFG.ingest.z_projection == "keep"),
     "segment": _segment_mem_mb,
 }
 
@@ -249,7 +250,7 @@ def _one_of(names):
 # An unknown name reaching an input function is reported by sample_row.
 wildcard_constraints:
     sample=f"(?!(?i:{'|'.join(re.escape(n) for n in layout.RESERVED_SAMPLE_NAMES)})/){SAMPLE_NAME_PATTERN}",
-    name=_one_of(CFG.simulate),
+    name=_one_of([*CFG.simulate, *CFG.simulate3d]),
     model=_one_of(CFG.train),
 
 
@@ -279,6 +280,15 @@ def segment_settings(wildcards):
     """The settings of the segment jobs of {sample}, with what its sample sheet row sets (its diameter_um),
     as settings() gives them; segment.scatter is not among them (segment_frames gets the part count)."""
     return JOBS.job_settings("segment", sample_row(wildcards)).model_dump(mode="json")
+
+
+def planar_movie(wildcards):
+    """No input: refuses, before any job runs, to segment a sample whose image is 3-D (ingest.z_projection: keep),
+    in one line naming the sample and its movie (cellpipe.preflight.volume_refusal)."""
+    problem = volume_refusal(wildcards.sample, sample_row(wildcards).movie, MOVIE_SIZES.get(wildcards.sample), CFG)
+    if problem:
+        raise WorkflowError(f"cellpipe: {problem}")
+    return []
 
 
 def segmentation_model(wildcards):

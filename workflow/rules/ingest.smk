@@ -1,5 +1,5 @@
 rule ingest_movie:
-    """Raw movie (TIFF, OME-TIFF, CTC folder) -> OME-Zarr (t, c, y, x) with pixel size and frame interval."""
+    """Raw movie (TIFF, OME-TIFF, CTC folder) -> OME-Zarr (t, c, y, x), or (t, c, z, y, x) with z_projection keep, in µm and minutes."""
     input:
         movie=lambda wildcards: sample_row(wildcards).movie,
     output:

@@ -1,5 +1,6 @@
 rule simulate_movie:
-    """Simulated fluorescent-nuclei movie (OME-TIFF) with CTC ground truth, from config simulate.<name>."""
+    """Simulated fluorescent-nuclei movie (OME-TIFF) with CTC ground truth, from config simulate.<name> (2-D) or
+    simulate3d.<name> (z-stacks, PhysicalSizeZ, CTC 3-D ground truth)."""
     output:
         movie=results_path(layout.SIMULATED_MOVIE),
         truth=directory(results_path(layout.SIMULATED_TRUTH)),

@@ -70,7 +70,8 @@ class JobSettings:
         segmentation loads none) and what the sample sheet's ``row`` sets for its movie
         (:meth:`SampleRow.segment_overrides`: ``diameter_um`` in µm, or ``estimate_diameter``),
         validated together.  ``track``: ``tracker_config`` resolved.  ``simulate`` and ``train`` are
-        sections of named entries: ``name`` picks one (``train``: ``init_model`` resolved).  Any other
+        sections of named entries: ``name`` picks one (``simulate``: in ``simulate`` or ``simulate3d``;
+        ``train``: ``init_model`` resolved).  Any other
         stage: its section as loaded.  Raises :class:`KeyError` for an unknown name and
         :class:`ValueError` for a missing ``row`` or ``name``.
         """
@@ -86,8 +87,11 @@ class JobSettings:
             train: TrainSettings = self.config.train[name]  # type: ignore[index]
             return train.model_copy(update={"init_model": self.init_models.get(name)})  # type: ignore[arg-type]
         if stage == "simulate":
-            simulation: SimulationSettings = self.config.simulate[name]  # type: ignore[index]
-            return simulation
+            # a name is under simulate: (2-D) or simulate3d:, never both (PipelineConfig refuses it)
+            if name in self.config.simulate:
+                simulation: SimulationSettings = self.config.simulate[name]  # type: ignore[index]
+                return simulation
+            return self.config.simulate3d[name]  # type: ignore[index]
         section = getattr(self.config, stage)
         if not isinstance(section, StageSettings):
             raise ValueError(f"{stage!r} is not a stage of the configuration")

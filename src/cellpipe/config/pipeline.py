@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cellpipe.config.base import StageSettings
 from cellpipe.config.sections import (
@@ -35,6 +35,7 @@ from cellpipe.config.sections import (
     QCSettings,
     ReportSettings,
     SegmentSection,
+    Simulation3DConfig,
     SimulationSettings,
     TrackSettings,
     TrainSettings,
@@ -87,6 +88,12 @@ class PipelineConfig(StageSettings):
         description="Simulated movies the workflow generates itself, by name; a sample whose movie is "
         f"'{SIMULATED_MOVIE}' uses simulate.<name>.",
     )
+    simulate3d: dict[str, Simulation3DConfig] = Field(
+        default_factory=dict,
+        description="Simulated 3-D movies (z-stacks over time, cellpipe.simulate3d) the workflow generates itself, by "
+        f"name, at the same path as simulate's: a sample whose movie is '{SIMULATED_MOVIE}' uses simulate3d.<name>. "
+        "A name is in simulate or in simulate3d, not both.",
+    )
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     normalize: NormalizeSettings = Field(default_factory=NormalizeSettings)
     segment: SegmentSection = Field(default_factory=SegmentSection)
@@ -125,7 +132,14 @@ class PipelineConfig(StageSettings):
             )
         return value
 
-    @field_validator("simulate", "train")
+    @model_validator(mode="after")
+    def _simulated_names_are_unique(self) -> PipelineConfig:
+        both = sorted(set(self.simulate) & set(self.simulate3d))
+        if both:
+            raise ValueError(f"simulate and simulate3d both name {', '.join(both)}: each simulated movie has one name")
+        return self
+
+    @field_validator("simulate", "simulate3d", "train")
     @classmethod
     def _names_are_safe(cls, value: dict[str, Any]) -> dict[str, Any]:
         for name in value:
@@ -158,6 +172,10 @@ class SampleRow(BaseModel):
     )
     frame_interval_min: float | None = Field(
         None, gt=0, allow_inf_nan=False, description="Time between frames in minutes; overrides the file's metadata."
+    )
+    pixel_size_z_um: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="Step between z-planes in µm of a z-stack movie kept in 3-D "
+        "(ingest.z_projection 'keep'); overrides the file's metadata."
     )
     channel_names: str | None = Field(None, description="Comma-separated channel names; default: from the file or ch0, ch1, ...")
     ground_truth: str | None = Field(
@@ -297,8 +315,8 @@ def check_duplicate_keys(path: str | os.PathLike[str]) -> None:
 
 
 def simulated_name(movie: str, config: PipelineConfig) -> str | None:
-    """The ``simulate`` entry that produces ``movie``, or None when it is a user's file."""
-    for name in config.simulate:
+    """The ``simulate`` or ``simulate3d`` entry that produces ``movie``, or None when it is a user's file."""
+    for name in [*config.simulate, *config.simulate3d]:
         if os.path.normpath(movie) == os.path.normpath(SIMULATED_MOVIE.format(results=config.results, name=name)):
             return name
     return None

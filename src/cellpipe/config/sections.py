@@ -37,6 +37,7 @@ __all__ = [
     "ReportSettings",
     "SegmentSection",
     "SegmentSettings",
+    "Simulation3DConfig",
     "SimulationSettings",
     "TrackSettings",
     "TrainDataset",
@@ -56,15 +57,22 @@ class IngestSettings(StageSettings):
     default_frame_interval_min: float | None = Field(
         None, gt=0, description="Frame interval in minutes for movies whose file and sample-sheet row give none."
     )
-    z_projection: Literal["none", "max", "mean", "sum", "best_focus"] = Field(
+    default_pixel_size_z_um: float | None = Field(
+        None, gt=0, description="Step between z-planes in µm for z-stack movies kept in 3-D (z_projection 'keep') "
+        "whose file and sample-sheet row give none."
+    )
+    z_projection: Literal["none", "max", "mean", "sum", "best_focus", "keep"] = Field(
         "none",
         description=(
-            "How a movie with a z axis (several planes per frame and channel) becomes one plane per frame: "
-            "'none' refuses such a movie; 'max', 'mean' or 'sum' project each z-stack (max keeps the pixel type, "
-            "mean gives float32, sum numpy's sum type, e.g. uint64 for uint16); 'best_focus' keeps the plane with "
-            "the highest variance of the Laplacian, per frame and channel (the plane chosen is recorded in the "
-            "image's attributes). Each stack is read on its own, so memory does not grow with the movie. Movies "
-            "of one plane are not changed"
+            "How a movie with a z axis (several planes per frame and channel) is ingested: "
+            "'none' refuses such a movie; 'max', 'mean' or 'sum' project each z-stack to one plane (max keeps the "
+            "pixel type, mean gives float32, sum numpy's sum type, e.g. uint64 for uint16); 'best_focus' keeps the "
+            "plane with the highest variance of the Laplacian, per frame and channel (the plane chosen is recorded "
+            "in the image's attributes); 'keep' keeps every plane: the image is (t, c, z, y, x) with the z step in "
+            "µm (sample sheet pixel_size_z_um, else the file's, else default_pixel_size_z_um), and so is the "
+            "normalized movie (segmentation and later stages do not take 3-D movies yet and refuse them before any "
+            "job runs). Each stack is read on its own, so memory does not grow with the movie. Movies of one plane "
+            "are not changed"
         ),
     )
 
@@ -79,7 +87,8 @@ class NormalizeSettings(StageSettings):
         "movie",
         description=(
             "'movie': one pair of percentiles per channel over all frames (intensities stay comparable "
-            "between frames); 'frame': percentiles of every frame and channel separately"
+            "between frames); 'frame': percentiles of every frame and channel separately (of a 3-D movie: of "
+            "every z-stack, one time point of one channel)"
         ),
     )
     low_percentile: float = Field(
@@ -94,8 +103,8 @@ class NormalizeSettings(StageSettings):
         ge=1,
         description=(
             "mode 'movie' only: the percentiles of a channel are computed on at most this many pixels "
-            "(px), a regular grid of pixels taken from every frame whose offset shifts from frame to "
-            "frame; a movie with fewer pixels per channel uses all of them"
+            "(px), a regular grid of pixels taken from every frame (every z-plane of a 3-D movie) whose offset "
+            "shifts from one plane to the next; a movie with fewer pixels per channel uses all of them"
         ),
     )
 
@@ -895,6 +904,88 @@ class SimulationSettings(StageSettings):
         return self
 
 
+class Simulation3DConfig(StageSettings):
+    """Settings of the 3-D nuclei movie simulator (:mod:`cellpipe.simulate3d`; (t, z, y, x), one channel), one
+    entry of the ``simulate3d`` section.
+
+    The same fields, defaults and meaning as :class:`cellpipe.simulate3d.Simulation3DSettings`, which checks
+    them together (:meth:`to_settings`); lengths in µm unless a name says px or voxels, times in frames,
+    intensities in grey levels of the uint16 output.  The movie is written as OME-TIFF with ``PhysicalSizeZ``
+    (ingest it with ``ingest.z_projection: keep`` to keep z, or project it).
+    """
+
+    n_frames: int = Field(30, ge=1, le=100_000, description="Number of stacks (time points) T.")
+    shape_zyx: tuple[int, int, int] = Field(
+        (32, 256, 256), description="Stack size (Z, Y, X) in voxels; Z at least 1, Y and X at least 16."
+    )
+    voxel_size_um: tuple[float, float, float] = Field(
+        (2.0, 0.5, 0.5), description="Voxel size (z step, y, x) in µm, written with the movie (PhysicalSizeZ/Y/X)."
+    )
+    frame_interval_min: float = Field(5.0, gt=0, description="Time between stacks written with the movie (minutes).")
+    seed: int = Field(0, ge=0, description="Seed of np.random.default_rng; equal settings give identical movies.")
+    n_cells: int = Field(32, ge=0, description="Cells placed in the first stack.")
+    entry_rate: float = Field(0.2, ge=0, description="Expected cells entering through the x/y sides per frame (Poisson).")
+    division_probability: float = Field(
+        0.02, ge=0, le=1, description="Probability per frame that a cell old enough starts mitosis (1/frame)."
+    )
+    min_division_age_frames: int = Field(10, ge=1, description="Frames after birth before a cell can start mitosis (frames).")
+    mitosis_frames: int = Field(1, ge=1, description="Frames a dividing cell is shown as a metaphase plate (frames).")
+    maturation_frames: int = Field(15, ge=1, description="Frames a daughter takes to grow to full size (frames).")
+    nucleus_radius_um: float = Field(5.0, gt=0, description="Mean largest semi-axis of a full-grown nucleus (µm).")
+    radius_sd_um: float = Field(0.5, ge=0, description="Standard deviation of the largest semi-axis between cells (µm).")
+    axis_ratio_range: tuple[float, float] = Field(
+        (0.65, 0.95), description="Range of the other two semi-axes relative to the largest (0 < low <= high <= 1)."
+    )
+    speed_um_per_frame: float = Field(0.8, ge=0, description="RMS speed of the persistent random walk (µm/frame).")
+    persistence: float = Field(0.7, ge=0, lt=1, description="Correlation of the velocity from one frame to the next (0 = Brownian).")
+    repulsion: float = Field(0.5, ge=0, le=1, description="Fraction of an overlap between two nuclei resolved per relaxation step.")
+    nucleus_intensity: float = Field(
+        600.0, gt=0, description="Mean brightness of a nucleus above the background, before blur (grey levels)."
+    )
+    intensity_cv: float = Field(0.3, ge=0, description="Coefficient of variation of the brightness between cells (log-normal).")
+    texture_strength: float = Field(0.25, ge=0, description="Standard deviation of the chromatin texture relative to the brightness.")
+    nucleoli_max: int = Field(3, ge=0, description="Each nucleus has 0..nucleoli_max darker nucleoli.")
+    blur_sigma_um: float = Field(0.4, ge=0, description="Lateral (y, x) sigma of the Gaussian point-spread function at depth 0 (µm).")
+    blur_growth_per_um: float = Field(0.01, ge=0, description="Increase of the lateral sigma per µm of depth (µm/µm).")
+    axial_blur_sigma_um: float = Field(1.2, ge=0, description="Sigma of the point-spread function along z (µm).")
+    attenuation_length_um: float = Field(
+        120.0, ge=0, description="Depth over which the signal falls to 1/e (µm); 0 = no attenuation."
+    )
+    background: float = Field(100.0, ge=0, description="Flat background light above the camera offset (grey levels; has shot noise).")
+    photobleaching_per_frame: float = Field(0.005, ge=0, lt=1, description="Fraction of the nuclear signal lost per frame.")
+    gain: float = Field(1.0, gt=0, description="Photons per grey level; shot noise SD is sqrt(signal / gain) grey levels.")
+    read_noise_sd: float = Field(4.0, ge=0, description="Standard deviation of the Gaussian read noise (grey levels).")
+    camera_offset: float = Field(100.0, ge=0, le=60_000, description="Constant camera baseline (grey levels).")
+    min_visible_voxels: int = Field(
+        20, ge=1, description="Nuclei showing fewer voxels than this in a stack are not labelled there (voxels)."
+    )
+
+    @model_validator(mode="after")
+    def _valid_for_the_simulator(self) -> Simulation3DConfig:
+        # the checks of Simulation3DSettings.__post_init__ that the fields' bounds do not make, here so that
+        # validating a config does not import the simulator (numpy, pandas, scipy)
+        z, y, x = self.shape_zyx
+        if z < 1 or min(y, x) < 16:
+            raise ValueError(f"shape_zyx {self.shape_zyx}: need (Z, Y, X) with Z >= 1 and Y, X >= 16")
+        if not all(v > 0 and v != float("inf") for v in self.voxel_size_um):
+            raise ValueError(f"voxel_size_um {self.voxel_size_um}: need three positive sizes (z, y, x) in µm")
+        if self.voxel_size_um[1] != self.voxel_size_um[2]:  # ingest refuses non-square pixels
+            raise ValueError(f"voxel_size_um {self.voxel_size_um}: the y and x sizes must be equal (square pixels)")
+        low, high = self.axis_ratio_range
+        if not 0 < low <= high <= 1:
+            raise ValueError(f"axis_ratio_range {self.axis_ratio_range}: need 0 < low <= high <= 1")
+        if self.nucleus_radius_um * 2 > min(y * self.voxel_size_um[1], x * self.voxel_size_um[2]):
+            raise ValueError(f"nucleus_radius_um {self.nucleus_radius_um} is too large for a field of {y}x{x} px")
+        return self
+
+    def to_settings(self):  # type: ignore[no-untyped-def]  # -> cellpipe.simulate3d.Simulation3DSettings
+        """These settings as :class:`cellpipe.simulate3d.Simulation3DSettings` (imported here: it needs numpy,
+        pandas and scipy, which validating a config does not)."""
+        from cellpipe.simulate3d import Simulation3DSettings
+
+        return Simulation3DSettings(**self.model_dump())
+
+
 # --------------------------------------------------------------------------- train
 
 
@@ -1033,6 +1124,7 @@ STAGE_MODULES: dict[str, str] = {
     "QCSettings": "qc",
     "ReportSettings": "report",
     "SimulationSettings": "simulate",
+    "Simulation3DConfig": "simulate3d",
     "TrainDataset": "train",
     "AugmentSettings": "train",
     "TrainSettings": "train",

@@ -327,7 +327,8 @@ def z_stack_refusal(path: PathLike, n_planes: int) -> str:
     """The message refusing a movie of ``n_planes`` z-planes read without a projection: it says how to run it."""
     return (
         f"{path}: {n_planes} z-planes found; cellpipe segments 2D time-lapses, so set ingest.z_projection "
-        f"to one of {', '.join(Z_PROJECTIONS)} in the config to project each z-stack to one plane"
+        f"to one of {', '.join(Z_PROJECTIONS)} in the config to project each z-stack to one plane (or to keep, "
+        "to keep z: 3-D runs through ingest and normalize so far)"
     )
 
 
@@ -1739,11 +1740,17 @@ def write_ome_tiff(
     pixel_size_um: float,
     frame_interval_min: float,
     channel_names: list[str] | None = None,
+    pixel_size_z_um: float | None = None,
 ) -> None:
-    """Write a (T, Y, X) or (T, C, Y, X) movie as OME-TIFF with physical pixel size and frame interval."""
+    """Write a (T, Y, X) or (T, C, Y, X) movie as OME-TIFF with physical pixel size and frame interval; with
+    ``pixel_size_z_um`` (µm between planes, written as ``PhysicalSizeZ``) a (T, Z, Y, X) or (T, C, Z, Y, X)
+    movie of z-stacks."""
     from cellpipe.io.atomic import atomic_path
 
-    axes = "TYX" if movie.ndim == 3 else "TCYX"
+    if pixel_size_z_um is None:
+        axes = "TYX" if movie.ndim == 3 else "TCYX"
+    else:
+        axes = "TZYX" if movie.ndim == 4 else "TCZYX"
     meta: dict[str, object] = {
         "axes": axes,
         "PhysicalSizeX": float(pixel_size_um),
@@ -1753,6 +1760,8 @@ def write_ome_tiff(
         "TimeIncrement": float(frame_interval_min),
         "TimeIncrementUnit": "min",
     }
+    if pixel_size_z_um is not None:
+        meta.update(PhysicalSizeZ=float(pixel_size_z_um), PhysicalSizeZUnit="µm")
     if channel_names:
         meta["Channel"] = {"Name": list(channel_names)}
     # OME-XML names each file with a UUID; tifffile's default (uuid1: time and machine) would make

@@ -1,7 +1,8 @@
 """OME-Zarr images, NGFF 0.5 (Zarr v3) or 0.4 (Zarr v2), and plain Zarr arrays.
 
-Every array is chunked one frame per chunk, so stages read and write frame by
-frame.  Physical units are written into the NGFF metadata: space in
+Every 2-D array (t, c, y, x) is chunked one plane per chunk, so stages read and write frame by
+frame; a 3-D one (t, c, z, y, x) one z-stack per chunk (:func:`stack_chunks`), so a stage reads a
+stack with one chunk and never more than one stack.  Physical units are written into the NGFF metadata: space in
 micrometer, time in minute.
 
 Compression was chosen from ``bench.zarr_io`` (bench/RESULTS.md): intensities
@@ -169,6 +170,7 @@ class PyramidWriter:
         self._arrays = list(arrays)
         self._labels = labels
         self._done: set[int] = set()
+        self._done_channels: dict[int, set[int]] = {}  # t -> channels written whole as out[t, c] (5-D)
         self._all_stale = False
 
     def __setitem__(self, key: Any, value: Any) -> None:
@@ -181,6 +183,18 @@ class PyramidWriter:
                 frame = _downsample(frame, self._labels)
                 arr[t] = frame
             self._done.add(t)
+        elif (level0.ndim == 5 and isinstance(key, tuple) and len(key) == 2
+              and all(isinstance(k, (int, np.integer)) for k in key) and np.shape(value) == tuple(level0.shape[2:])):
+            # one whole (z, y, x) stack of a 3-D image: its lower levels from the stack in memory
+            t, c = int(key[0]) % int(level0.shape[0]), int(key[1]) % int(level0.shape[1])
+            stack = np.asarray(value).astype(level0.dtype, copy=False)
+            for arr in self._arrays[1:]:
+                stack = _downsample(stack, self._labels)
+                arr[t, c] = stack
+            channels = self._done_channels.setdefault(t, set())
+            channels.add(c)
+            if len(channels) == int(level0.shape[1]):
+                self._done.add(t)
         elif isinstance(key, (int, np.integer)):
             self._done.discard(int(key) % int(level0.shape[0]))
         elif isinstance(key, slice):
@@ -215,9 +229,10 @@ def _channel_windows(arr: zarr.Array, axes: str) -> list[dict[str, float]]:
     step = max(1, math.isqrt(math.prod(int(n) for n in arr.shape[-2:]) // WINDOW_PIXELS))
     samples: list[list[np.ndarray]] = [[] for _ in range(n_c)]
     for t in frames:
-        frame = np.moveaxis(np.asarray(arr[t]), c_axis - 1, 0)  # (c, ..., y, x)
-        for c in range(n_c):
-            samples[c].append(frame[c][..., ::step, ::step].ravel())
+        for c in range(n_c):  # one channel's plane (or z-stack) in memory at a time
+            key: list[Any] = [t] + [slice(None)] * (len(arr.shape) - 1)
+            key[c_axis] = c
+            samples[c].append(np.asarray(arr[tuple(key)])[..., ::step, ::step].ravel())
     dtype = np.dtype(arr.dtype)
     windows = []
     for c in range(n_c):
@@ -272,6 +287,8 @@ class OmeImage:
     frame_interval_min: float
     channel_names: list[str] = field(default_factory=list)
     attrs: dict[str, Any] = field(default_factory=dict)
+    pixel_size_z_um: float | None = None
+    """Step between z-planes (µm) of an image with a z axis; None without one."""
 
     @property
     def n_frames(self) -> int:
@@ -378,6 +395,23 @@ def _frame_chunks(shape: Sequence[int]) -> tuple[int, ...]:
     return (1,) * (len(shape) - 2) + tuple(int(s) for s in shape[-2:])
 
 
+STACK_CHUNK_MAX_BYTES = 64 << 20
+"""A z-stack of at most this many bytes (64 MiB: 32 planes of 1024² uint16) is one chunk; a larger one is
+chunked in z-slabs of as many whole planes as fit (at least one), so no chunk outgrows what one job reads
+comfortably at once and Blosc's 2 GiB chunk limit is never reached."""
+
+
+def stack_chunks(shape: Sequence[int], dtype: Any) -> tuple[int, ...]:
+    """Chunks of a (t, c, z, y, x) array: one z-stack of one time point and channel, or z-slabs of it when
+    the stack is over :data:`STACK_CHUNK_MAX_BYTES`.  Arrays of other ranks: one plane (:func:`_frame_chunks`)."""
+    if len(shape) != 5:
+        return _frame_chunks(shape)
+    z, y, x = (int(n) for n in shape[2:])
+    plane = max(1, y * x * np.dtype(dtype).itemsize)
+    slab = max(1, min(z, STACK_CHUNK_MAX_BYTES // plane))
+    return (1, 1, slab, y, x)
+
+
 def _axes_metadata(axes: str) -> list[dict[str, str]]:
     kinds = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
     units = {"t": "minute", "z": "micrometer", "y": "micrometer", "x": "micrometer"}
@@ -404,6 +438,7 @@ def new_ome_array(
     label_of: PathLike | None = None,
     label_properties: Sequence[dict[str, Any]] | None = None,
     version: str | None = None,
+    pixel_size_z_um: float | None = None,
 ) -> Iterator[zarr.Array]:
     """Create an NGFF 0.4 or 0.5 image (one chunk per frame) and yield its full-resolution array.
 
@@ -430,6 +465,11 @@ def new_ome_array(
     ``version``: ``"0.4"`` (Zarr v2, ``.zattrs``) or ``"0.5"`` (Zarr v3, ``zarr.json``, the NGFF metadata
     under its ``ome`` key, ``cellpipe`` beside it); by default the one ``path`` names by its metadata
     file, else the labelled image's (:func:`ngff_version_of`).  Both use the same Blosc compressors.
+
+    An image with a ``z`` axis (``"tczyx"``, the 3-D movie ingest writes with ``z_projection: keep``) takes the
+    step between planes in ``pixel_size_z_um`` (µm, required there); it is chunked one z-stack per time point and
+    channel (:func:`stack_chunks`), its pyramid levels halve y and x only (z is never downsampled), and
+    ``out[t, c] = stack`` writes one whole stack and its lower levels, so a caller holds one stack at a time.
     """
     version = version or ngff_version_of(path, label_of)
     if version not in NGFF_VERSIONS:
@@ -448,8 +488,11 @@ def new_ome_array(
         names = list(channel_names) if channel_names else [f"ch{i}" for i in range(n_c)]
         if len(names) != n_c:
             raise ValueError(f"{len(names)} channel names for {n_c} channels")
+    if "z" in axes and pixel_size_z_um is None:
+        raise ValueError(f"axes {axes!r} have z: give pixel_size_z_um (µm between planes)")
     levels = pyramid_shapes(shape)
-    scale = {"t": float(frame_interval_min), "c": 1.0, "z": 1.0, "y": float(pixel_size_um), "x": float(pixel_size_um)}
+    z_scale = float(pixel_size_z_um) if "z" in axes and pixel_size_z_um is not None else 1.0
+    scale = {"t": float(frame_interval_min), "c": 1.0, "z": z_scale, "y": float(pixel_size_um), "x": float(pixel_size_um)}
     if version == "0.4":
         compressor: Any = LABEL_COMPRESSOR if label_of is not None else IMAGE_COMPRESSOR
         # NGFF 0.4 asks for "/" between chunk indices (Zarr v2's default is ".")
@@ -463,7 +506,7 @@ def new_ome_array(
             group.create_array(
                 f"s{level}" if level else IMAGE_DATASET,
                 shape=(*shape[:-2], *yx),
-                chunks=_frame_chunks((*shape[:-2], *yx)),
+                chunks=stack_chunks((*shape[:-2], *yx), dtype) if "z" in axes else _frame_chunks((*shape[:-2], *yx)),
                 dtype=dtype,
                 fill_value=0,
                 compressors=compressor,
@@ -538,12 +581,14 @@ def write_ome_image(
     label_of: PathLike | None = None,
     label_properties: Sequence[dict[str, Any]] | None = None,
     version: str | None = None,
+    pixel_size_z_um: float | None = None,
 ) -> None:
     """Write an in-memory array (axes e.g. ``"tcyx"``) as an NGFF image, frame by frame
-    (``label_of``, ``label_properties``, ``version``: see :func:`new_ome_array`)."""
+    (``label_of``, ``label_properties``, ``version``, ``pixel_size_z_um``: see :func:`new_ome_array`)."""
     data_shape = np.shape(data)
     with new_ome_array(path, data_shape, np.asarray(data[:1]).dtype, axes, pixel_size_um, frame_interval_min,
-                       channel_names, name, extra_attrs, label_of, label_properties, version) as arr:
+                       channel_names, name, extra_attrs, label_of, label_properties, version,
+                       pixel_size_z_um=pixel_size_z_um) as arr:
         for t in range(data_shape[0]):
             arr[t] = np.asarray(data[t])
 
@@ -608,6 +653,7 @@ def open_ome_image(path: PathLike) -> OmeImage:
         frame_interval_min=float(scale_by_axis.get("t", 1.0)),
         channel_names=channels,
         attrs=dict(image.attrs.get("cellpipe", {})),
+        pixel_size_z_um=float(scale_by_axis["z"]) if "z" in scale_by_axis else None,
     )
 
 
@@ -623,13 +669,14 @@ def new_zarr_array(
     (``compressor``: :data:`LABEL_COMPRESSOR` for labels).
 
     The caller fills it inside the ``with`` block; the store is renamed to
-    ``path`` only when the block finishes without error.
+    ``path`` only when the block finishes without error.  A 5-D (t, c, z, y, x) array is
+    chunked one z-stack per chunk (:func:`stack_chunks`).
     """
     with atomic_path(path) as tmp:
         arr = zarr.create_array(
             store=str(tmp),
             shape=tuple(int(s) for s in shape),
-            chunks=_frame_chunks(shape),
+            chunks=stack_chunks(shape, dtype),
             dtype=dtype,
             zarr_format=2,
             fill_value=0,

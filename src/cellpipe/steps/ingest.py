@@ -1,4 +1,5 @@
-"""Entry point of the ``ingest_movie`` rule: a raw movie, checked, as OME-Zarr (t, c, y, x) in µm and minutes."""
+"""Entry point of the ``ingest_movie`` rule: a raw movie, checked, as OME-Zarr (t, c, y, x), or (t, c, z, y, x) for a
+z-stack movie kept in 3-D, in µm and minutes."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from cellpipe.config import IngestSettings
-from cellpipe.ingest import FOCUS_MEASURE, PixelCheck, project_z, projected_dtype, resolve_metadata
+from cellpipe.ingest import FOCUS_MEASURE, PixelCheck, project_z, projected_dtype, resolve_metadata, resolve_z_step
 from cellpipe.io import omezarr
 from cellpipe.io.movies import open_movie
 
@@ -38,6 +39,7 @@ def ingest_sample_step(row: dict[str, Any], movie: PathLike, settings: dict[str,
         settings=settings,
         image=image,
         scene=sample_row.scene,
+        pixel_size_z_um=sample_row.pixel_size_z_um,
     )
 
 
@@ -52,6 +54,7 @@ def ingest_movie_step(
     settings: dict[str, Any],
     image: PathLike,
     scene: int | None = None,
+    pixel_size_z_um: float | None = None,
 ) -> None:
     """Read a raw movie, check it, and write it as OME-Zarr (t, c, y, x) with physical units.
 
@@ -66,6 +69,12 @@ def ingest_movie_step(
     the file gives none) and, for ``best_focus``, the ``focus_measure`` and ``best_focus_planes``: the plane chosen
     (0-based) per frame, one per channel.
 
+    With ``z_projection: keep`` a movie of several z-planes is written whole, (t, c, z, y, x), one (Z, Y, X) stack
+    at a time (:func:`_write_stacks`); its z scale is the step between planes (µm) of
+    :func:`cellpipe.ingest.resolve_z_step` (``pixel_size_z_um``: the sample sheet's, None where it gives none), and
+    ``z_projection`` records ``method: keep``, ``z_planes``, ``z_step_um`` and ``z_step_source``.  A movie of one
+    plane is written (t, c, y, x) whatever the setting.
+
     ``scene``: the position (0-based) to read from a file of several (:func:`cellpipe.io.movies.open_movie`);
     ``position`` in the attributes records its ``index`` and its ``name`` in the file (null: unnamed), or is null
     for a file read whole.
@@ -75,7 +84,8 @@ def ingest_movie_step(
     with open_movie(movie, fmt, axes, checksum=True, allow_z=method != "none", scene=scene) as raw:  # type: ignore[arg-type]
         shape, source_dtype = tuple(int(n) for n in raw.data.shape), np.dtype(raw.data.dtype)
         z_planes = raw.data.z_planes if hasattr(raw.data, "z_planes") else 1
-        dtype = projected_dtype(source_dtype, method) if z_planes > 1 else source_dtype
+        keep_z = method == "keep" and z_planes > 1
+        dtype = projected_dtype(source_dtype, method) if z_planes > 1 and not keep_z else source_dtype
         check = PixelCheck(sample, str(movie), shape, dtype)
         meta = resolve_metadata(
             sample, str(movie), shape, raw.pixel_size_um, raw.frame_interval_min, raw.channel_names,
@@ -96,20 +106,29 @@ def ingest_movie_step(
             # a movie of one plane is written as it is, whatever the setting
             "z_projection": {"method": method if z_planes > 1 else "none", "setting": method, "z_planes": z_planes},
         }
-        if z_planes > 1:  # the z-stack's step (µm), kept as information on the projected movie
+        z_step_um = None
+        if keep_z:  # the z scale of the 3-D image: needed, so resolved (or refused) before a stack is read
+            z_step_um, z_source = resolve_z_step(sample, str(movie), z_planes, raw.pixel_size_z_um, pixel_size_z_um,
+                                                 ingest_settings)
+            attrs["z_projection"].update(z_step_um=z_step_um, z_step_source=z_source)
+        elif z_planes > 1:  # the z-stack's step (µm), kept as information on the projected movie
             attrs["z_projection"]["z_step_um"] = raw.pixel_size_z_um
         chosen: list[list[int]] = []
-        with omezarr.new_ome_array(image, shape, dtype, "tcyx", meta.pixel_size_um, meta.frame_interval_min,
-                                   meta.channel_names, name=sample, extra_attrs=attrs) as out:
-            for t in range(shape[0]):
-                if z_planes > 1:
-                    frame, planes = _projected_frame(raw.data, t, method, dtype)
-                    if method == "best_focus":
-                        chosen.append(planes)
-                else:
-                    frame = np.asarray(raw.data[t])
-                check.frame(t, frame)
-                out[t] = frame
+        out_shape, axes = ((shape[0], shape[1], z_planes, *shape[2:]), "tczyx") if keep_z else (shape, "tcyx")
+        with omezarr.new_ome_array(image, out_shape, dtype, axes, meta.pixel_size_um, meta.frame_interval_min,
+                                   meta.channel_names, name=sample, extra_attrs=attrs, pixel_size_z_um=z_step_um) as out:
+            if keep_z:
+                _write_stacks(raw.data, out, check)
+            else:
+                for t in range(shape[0]):
+                    if z_planes > 1:
+                        frame, planes = _projected_frame(raw.data, t, method, dtype)
+                        if method == "best_focus":
+                            chosen.append(planes)
+                    else:
+                        frame = np.asarray(raw.data[t])
+                    check.frame(t, frame)
+                    out[t] = frame
             check.finish()
             if chosen:
                 attrs["z_projection"].update(focus_measure=FOCUS_MEASURE, best_focus_planes=chosen)
@@ -119,7 +138,19 @@ def ingest_movie_step(
                 attrs["source_checksum"] = raw.source_checksum()
                 logger.info("%s as read: %s bytes, sha256 %s", movie, attrs["source_checksum"]["bytes"],
                             attrs["source_checksum"]["sha256"])
-    logger.info("wrote %s: %s %s", image, shape, dtype)
+    logger.info("wrote %s: %s %s", image, out_shape, dtype)
+
+
+def _write_stacks(data: Any, out: Any, check: PixelCheck) -> None:
+    """Copy every (Z, Y, X) stack of a z-stack movie (a :class:`~cellpipe.io.movies.LazyMovie`) to ``out[t, c]``
+    (t, c, z, y, x), one stack in memory at a time, each checked as part of frame ``t``."""
+    n_frames, n_channels = data.shape[:2]
+    for t in range(n_frames):
+        for c in range(n_channels):
+            stack = np.asarray(data.stack(t, c))
+            check.frame(t, stack)
+            out[t, c] = stack
+        logger.debug("wrote the z-stacks of frame %d of %d", t + 1, n_frames)
 
 
 def _projected_frame(data: Any, t: int, method: str, dtype: np.dtype) -> tuple[np.ndarray, list[int]]:

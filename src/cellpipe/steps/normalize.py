@@ -21,14 +21,26 @@ FRAMES_PER_BATCH = 16
 
 
 def normalize_movie_step(image: PathLike, settings: dict[str, Any], normalized: PathLike, percentiles: PathLike) -> None:
-    """Compute percentiles (movie-wide or per frame) and write the normalized float32 movie."""
+    """Compute percentiles (movie-wide or per frame) and write the normalized float32 movie.
+
+    A 3-D image (t, c, z, y, x) gives a (t, c, z, y, x) normalized movie, chunked one stack per chunk,
+    read, rescaled and written one (Z, Y, X) stack of one channel at a time (memory: one stack, as
+    float32 out and float64 while it is rescaled); ``mode: frame`` then means percentiles per stack.
+    """
     norm = NormalizeSettings.model_validate(settings)
     src = omezarr.open_ome_image(image)
     table = percentile_rows(src.data, norm)
     n_frames = src.n_frames
     with omezarr.new_zarr_array(normalized, src.data.shape, "float32", {"normalize": norm.model_dump(mode="json")}) as out:
-        for start in range(0, n_frames, FRAMES_PER_BATCH):
-            stop = min(start + FRAMES_PER_BATCH, n_frames)
-            out[start:stop] = apply_normalization(np.asarray(src.data[start:stop]), start, table, norm)
-            logger.info("normalized frames %d-%d of %d", start + 1, stop, n_frames)
+        if src.data.ndim == 5:
+            for t in range(n_frames):
+                for c in range(int(src.data.shape[1])):
+                    stack = np.asarray(src.data[t : t + 1, c : c + 1])
+                    out[t, c] = apply_normalization(stack, t, table, norm, first_channel=c)[0, 0]
+                logger.info("normalized the stacks of frame %d of %d", t + 1, n_frames)
+        else:
+            for start in range(0, n_frames, FRAMES_PER_BATCH):
+                stop = min(start + FRAMES_PER_BATCH, n_frames)
+                out[start:stop] = apply_normalization(np.asarray(src.data[start:stop]), start, table, norm)
+                logger.info("normalized frames %d-%d of %d", start + 1, stop, n_frames)
     tables.write_tsv_rows(table, PERCENTILE_COLUMNS, percentiles)
