@@ -117,8 +117,24 @@ def _check_row_files(
     size = MovieSize(tuple(int(n) for n in header.shape_tcyx), str(header.dtype), meta.pixel_size_um,  # type: ignore[arg-type]
                      header.z_planes)
     if checked is not None:
-        checked.record(key, files, notes, (size.shape_tcyx, size.dtype, size.pixel_size_um, size.z_planes))
+        checked.record(key, files, notes, (size.shape_tcyx, size.dtype, size.pixel_size_um, size.z_planes),
+                       reads=_other_files_read(row))
     return size
+
+
+def _other_files_read(row: SampleRow) -> list[str]:
+    """The files beside a movie file that it reads too (the later files of a multi-file OME-TIFF), for the record of
+    checked files; none for a folder, whose signature already covers every file below it."""
+    from cellpipe.io.movies import MovieError, movie_files
+
+    movie = Path(row.movie)
+    if movie.is_dir():
+        return []
+    try:
+        read = movie_files(movie, row.format, row.scene)
+    except MovieError:  # checked just before: not expected; the movie alone is then its signature
+        return []
+    return [os.path.join(os.path.dirname(row.movie), rel) for rel in read if rel != movie.name]
 
 
 def _channel_settings(config: PipelineConfig) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import pytest
 import tifffile
 
 from cellpipe.config import ConfigError, load_config, load_samples
+from cellpipe.io.checksums import describe_path, tree_digest
 from cellpipe.io.movies import MovieError, detect_format, inspect_movie, list_scenes, mm_positions, open_movie, read_movie
 
 OME_NS = "http://www.openmicroscopy.org/Schemas/OME/2016-06"
@@ -139,7 +140,12 @@ def test_a_series_split_over_two_files_reads_as_one_movie_through_the_first(tmp_
     with open_movie(first, checksum=True) as movie:
         for t in range(4):  # frames 2 and 3 come from the second file
             np.testing.assert_array_equal(movie.data[t], data[t])
-        assert movie.source_checksum()["type"] == "file"
+        described = movie.source_checksum()
+    # both files the series is read from, in provenance's folder-digest format, relative to the first file's folder
+    assert described["type"] == "files" and [f["path"] for f in described["files"]] == [first.name, second.name]
+    assert described["sha256"] == tree_digest(described["files"])
+    assert {k: v for k, v in describe_path("movie", first, files=[first.name, second.name]).items()
+            if k not in ("role", "path")} == described
     second.rename(tmp_path / "elsewhere.ome.tif")
     with pytest.raises(MovieError, match=r"exp_MMStack_Pos0\.ome\.tif: its OME-XML puts planes in 1 file\(s\) not in its "
                                          r"folder \(exp_MMStack_Pos0_1\.ome\.tif\)") as err:
@@ -167,8 +173,9 @@ def test_a_dataset_folder_is_one_position_per_file(tmp_path: Path, every_image_i
             for t in range(len(data[p])):
                 np.testing.assert_array_equal(movie.data[t], data[p][t])
             described = movie.source_checksum()
-        # the whole folder, as provenance describes the movie the sample sheet names
-        assert {f["path"] for f in described["files"]} == {f.name for f in folder.iterdir()}
+        # the position's own files only, not the folder's: N positions do not read the folder N times
+        own = {f.name for f in folder.iterdir() if re.search(rf"_Pos{p}(_\d+)?\.ome\.tif$", f.name)}
+        assert {f["path"] for f in described["files"]} == own and described["subset"] is True
     with pytest.raises(MovieError, match=r"run: 2 Micro-Manager positions \('Pos0', 'Pos1'\) in one dataset folder; "
                                          r"read them with a 'positions' column"):
         inspect_movie(folder)
@@ -205,3 +212,46 @@ def test_a_dataset_folder_in_the_sample_sheet_becomes_one_sample_per_position(tm
         load_samples(sheet, load_config({}))
     assert "\n" not in str(err.value)
     assert re.search(r"line 2 \(sample 'mm'\): .*run: 2 Micro-Manager positions .* 'positions' column", str(err.value))
+
+
+def test_replacing_the_later_file_of_a_multi_file_series_is_seen_by_checksum_provenance_and_header_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    import cellpipe.io.movies as movies
+    from cellpipe.provenance import read_differences
+
+    data = position_movie(0)
+    folder = write_mm_dataset(tmp_path / "run", [data], frames_per_file=2)
+    first, second = folder / "exp_MMStack_Pos0.ome.tif", folder / "exp_MMStack_Pos0_1.ome.tif"
+    with open_movie(first, checksum=True) as movie:
+        for t in range(4):
+            movie.data[t]
+        read = movie.source_checksum()
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_text(f"sample\tmovie\nmm\t{first}\n")
+    record = tmp_path / "checked.json"
+    load_samples(sheet, load_config({}), checked_record=record)
+    assert json.loads(record.read_text())["reads"] == {next(iter(json.loads(record.read_text())["rows"])): [str(second)]}
+    inspected: list[str] = []
+    real_inspect = movies.inspect_movie
+    monkeypatch.setattr(movies, "inspect_movie", lambda *a, **k: inspected.append(str(a[0])) or real_inspect(*a, **k))
+    load_samples(sheet, load_config({}), checked_record=record)
+    assert inspected == []  # unchanged: not checked again
+
+    # the later file replaced by one of the same size, its modification time restored (cp -p, rsync -a)
+    stat = second.stat()
+    changed = bytearray(second.read_bytes())
+    changed[-3] ^= 0xFF
+    (folder / "new").write_bytes(bytes(changed))
+    os.utime(folder / "new", ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    os.replace(folder / "new", second)
+    assert second.stat().st_size == stat.st_size and second.stat().st_mtime_ns == stat.st_mtime_ns
+    load_samples(sheet, load_config({}), checked_record=record)
+    assert inspected == [str(first)]  # checked again
+    now = describe_path("movie", first, files=[f["path"] for f in read["files"]])
+    assert now["sha256"] != read["sha256"]
+    assert read_differences(read, now) == [
+        f"exp_MMStack_Pos0_1.ome.tif: ingest_movie read sha256 {read['files'][1]['sha256']}, the file now has sha256 "
+        f"{now['files'][1]['sha256']}"]

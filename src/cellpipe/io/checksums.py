@@ -148,15 +148,48 @@ def files_under(folder: PathLike) -> list[str]:
     return sorted(found)
 
 
-def describe_path(role: str, path: PathLike, workdir: PathLike | None = None) -> dict[str, Any]:
+def describe_files(where: PathLike, files: Sequence[str]) -> dict[str, Any]:
+    """The files ``files`` of a movie (POSIX paths relative to ``where`` when it is a folder, to its folder when it is
+    a file), described as :func:`describe_path` describes a folder (no role, no path): ``type, bytes, sha256``
+    (:func:`tree_digest`), ``files``.
+
+    For a movie that reads some files only: one position of a Micro-Manager folder or of an OME-Zarr plate, or a
+    multi-file OME-TIFF named by its first file.  ``type`` is ``directory`` for a folder, ``files`` for a file (a
+    multi-file OME-TIFF: the file and the files beside it that it names); ``subset`` is true when the folder holds
+    other files too, which were not read and are not described.  A file that is its own only file is described as
+    a file (``type: file``), as :func:`describe_path` does.
+
+    Raises:
+        FileNotFoundError: one of the files does not exist.
+    """
+    where = Path(where)
+    folder = where if where.is_dir() else where.parent
+    names = sorted(set(files))
+    if not where.is_dir() and names == [where.name]:
+        return file_description(where.stat().st_size, file_sha256(where))
+    entries = [{"path": rel, "bytes": (folder / rel).stat().st_size, "sha256": file_sha256(folder / rel)} for rel in names]
+    described = folder_description(entries)
+    if not where.is_dir():
+        described["type"] = "files"
+    elif names != files_under(where):
+        described["subset"] = True
+    return described
+
+
+def describe_path(
+    role: str, path: PathLike, workdir: PathLike | None = None, files: Sequence[str] | None = None
+) -> dict[str, Any]:
     """The provenance entry of one input: ``role, path, type`` (file / directory), ``bytes, sha256``.
 
     ``path`` is recorded as given (relative to the working directory, or absolute); it is read
     relative to ``workdir`` when that is given.  A folder also lists ``files`` (``path`` relative to
     the folder, ``bytes``, ``sha256`` each) and its ``sha256`` is :func:`tree_digest` of them.
+    ``files``: describe only these files of the movie at ``path`` (:func:`describe_files`), as ingest read them.
     Raises :class:`FileNotFoundError` when the path does not exist.
     """
     where = Path(workdir, path) if workdir is not None else Path(path)
+    if files is not None and where.exists():
+        return {"role": role, "path": os.fspath(path), **describe_files(where, files)}
     if where.is_dir():
         files = [
             {"path": rel, "bytes": (where / rel).stat().st_size, "sha256": file_sha256(where / rel)}

@@ -174,7 +174,7 @@ class RawMovie:
     """As :attr:`MovieHeader.scene_name`."""
     source_checksum: Callable[[], dict[str, Any]] | None = None
     """Inside :func:`open_movie` with ``checksum``: the sha256 of the bytes the pixels were read from, described as
-    :func:`cellpipe.io.checksums.describe_path` describes the movie (``type, bytes, sha256``, a folder's
+    :func:`cellpipe.io.checksums.describe_files` describes the files the movie reads (``type, bytes, sha256``, a folder's
     ``files`` too), to call once every frame has been read.  Raises :class:`MovieError` when the file
     changed while it was read or a frame was not read.  None for an array from :func:`read_movie`."""
     pixel_size_z_um: float | None = None
@@ -1487,6 +1487,90 @@ class LazyMovie:
         return data if dtype is None else data.astype(dtype)
 
 
+_ZARR_METADATA = frozenset({*_ZARR_MARKERS, ".zmetadata"})
+"""Zarr metadata files of a group or array (v2 consolidated metadata too)."""
+
+
+@functools.lru_cache(maxsize=4)
+def _tiff_files_by_position(path_text: str, stamp: tuple[int, int, int]) -> tuple[tuple[str, ...], ...]:
+    """Per position of the TIFF at ``path_text`` (:func:`tiff_positions`): the other files holding planes of its
+    series (a multi-file OME-TIFF's later files), from one read of its headers, kept while the file's ``stamp``
+    stays (as :func:`_tiff_position_headers`: a file of N positions is asked N times)."""
+    path = Path(path_text)
+
+    def holders(tif: tifffile.TiffFile) -> tuple[tuple[str, ...], ...]:
+        by_position = []
+        for index in tiff_positions(tif):
+            found = {os.path.realpath(page.parent.filehandle.path) for page in tif.series[index].pages if page is not None}
+            found.discard(os.path.realpath(path))
+            by_position.append(tuple(sorted(found)))
+        return tuple(by_position)
+
+    return _read_tiff_headers(path, holders)
+
+
+def _tiff_series_files(path: Path, scene: int | None) -> list[Path]:
+    """The TIFF at ``path`` and every other file holding planes of its series (of position ``scene``)."""
+    positions = _tiff_files_by_position(str(path), _stamp(path))
+    if scene is None and len(positions) != 1:
+        _read_tiff_headers(path, lambda tif: tiff_series_of_scene(tif, path, None))  # says why, naming the positions
+    index = 0 if scene is None else scene
+    if not 0 <= index < len(positions):
+        raise MovieError(f"{path}: no position {index}: the file holds {len(positions)} position(s) "
+                         f"(0 to {len(positions) - 1})")
+    return [path, *(Path(f) for f in positions[index])]
+
+
+def movie_files(path: PathLike, fmt: MovieFormat = "auto", scene: int | None = None) -> list[str]:
+    """The files a movie, or its position ``scene`` (0-based), is read from: POSIX paths relative to ``path`` when it
+    is a folder, to its folder when it is a file, sorted.  Its checksum (:func:`cellpipe.io.checksums.describe_files`)
+    and its signature in the record of checked files cover these files, and only these.
+
+    - a TIFF or OME-TIFF: the file and, for a multi-file OME-TIFF, the files beside it holding the planes of its
+      series (or of position ``scene``);
+    - a Micro-Manager folder: the position's files (its first file and the files continuing its series);
+    - an OME-Zarr store: the image's group (every file under it: its arrays, labels, metadata) and the Zarr metadata
+      files of the groups on the way to it (a plate's and a well's, a bioformats2raw root's), plus a bioformats2raw
+      layout's ``OME`` group (the positions' names); for a store of one image, every file of the store;
+    - a CTC folder: every file in it; a CZI, ND2 or LIF file: itself.
+
+    Reads headers only (a TIFF's, through tifffile) or folder listings.
+
+    Raises:
+        MovieError: as :func:`inspect_movie`, for a position that does not exist or a file that cannot be read.
+    """
+    from cellpipe.io.checksums import files_under
+
+    path = Path(path)
+    checked = _checked_format(path, fmt)
+    if checked == "ctc":
+        return files_under(path)
+    if checked in VENDOR_FORMATS:
+        return [path.name]
+    if checked == "ome-zarr":
+        image, _ = _ngff_scene(path, scene)
+        inside = image.relative_to(path)
+        if not inside.parts:
+            return files_under(path)
+        found = {(inside / rel).as_posix() for rel in files_under(image)}
+        group = path
+        for part in ("", *inside.parts[:-1]):
+            group = group / part if part else group
+            found.update((group / name).relative_to(path).as_posix() for name in _ZARR_METADATA if (group / name).is_file())
+        if (path / "OME").is_dir() and _bioformats2raw_series(path) is not None:
+            found.update(f"OME/{rel}" for rel in files_under(path / "OME"))
+        return sorted(found)
+    if checked == "micromanager":
+        file, _, tiff_scene = _mm_position_file(path, scene)
+        return sorted(Path(os.path.relpath(f, path)).as_posix() for f in _tiff_series_files(file, tiff_scene))
+    return sorted(Path(os.path.relpath(f, path.parent)).as_posix() for f in _tiff_series_files(path, scene))
+
+
+def _files_stamp(folder: Path, files: list[str]) -> dict[str, tuple[int, int, int]]:
+    """Size, modification and change time (ns) of each of ``files`` (relative to ``folder``)."""
+    return {rel: _stamp(folder / rel) for rel in files}
+
+
 @contextlib.contextmanager
 def open_movie(
     path: PathLike, fmt: MovieFormat = "auto", axes: str | None = None, checksum: bool = False, allow_z: bool = False,
@@ -1518,24 +1602,29 @@ def open_movie(
     a movie is refused (:func:`z_stack_refusal`).
 
     ``scene``: the position to read (0-based) of a file of several, as :func:`inspect_movie`; only its pixels are
-    read (its OME-TIFF series, its CZI scene's region), frame by frame.  The checksum is that of the whole file.
+    read (its OME-TIFF series, its CZI scene's region), frame by frame.
+
+    The checksum covers every file the movie or position reads (:func:`movie_files`) and only those: a multi-file
+    OME-TIFF's later files too, a Micro-Manager position's own files, an OME-Zarr position's image group and the
+    metadata on the way to it (:func:`cellpipe.io.checksums.describe_files`); a single file is hashed as one file.
     """
-    from cellpipe.io.checksums import describe_path, file_description, files_under, folder_description, sha256_of_handle
+    from cellpipe.io.checksums import describe_files, file_description, folder_description, sha256_of_handle
 
     path = Path(path)
     checked = _checked_format(path, fmt)
     if checked == "ctc":
         _only_scene_zero(path, checked, scene)
     if checked == "ome-zarr":
-        # a position of a bioformats2raw layout, plate or well is read from its image; the checksum is of the whole
-        # store, the movie the sample sheet names
+        # a position of a bioformats2raw layout, plate or well is read from its image; the checksum is of the files
+        # that position reads (movie_files), not of the whole store: N positions would otherwise read it N times
         image_path, image_name = _ngff_scene(path, scene)
         ngff = _ngff_image(image_path, axes, allow_z)
         header, level = ngff.header, ngff.level
         letters = header.source_axes.upper()
         time_axis = letters.index("T")
-        # size and change time of every file at opening: a store rewritten while read is caught by the checksum
-        stamps = {rel: _stamp(path / rel) for rel in files_under(path)} if checksum else {}
+        # size and change time of every file read at opening: a store rewritten while read is caught by the checksum
+        read_files = movie_files(path, checked, scene) if checksum else []
+        stamps = _files_stamp(path, read_files)
 
         def read_zarr_block(t: int, c: int | None) -> np.ndarray:
             # one frame (and channel): only the chunks holding it are read
@@ -1546,11 +1635,10 @@ def open_movie(
             return to_tczyx(np.asarray(level[tuple(index)]), header.source_axes, path)[0]
 
         def zarr_checksum() -> dict[str, Any]:
-            described = describe_path("movie", path)
-            now = {rel: _stamp(path / rel) for rel in files_under(path)}
-            if now != stamps:
+            described = describe_files(path, read_files)
+            if _files_stamp(path, read_files) != stamps or movie_files(path, checked, scene) != read_files:
                 raise MovieError(f"{path}: changed while it was being read (files added, removed or rewritten)")
-            return folder_description(described["files"])
+            return described
 
         logger.info("opened %s: OME-Zarr axes %s -> TCYX %s, read frame by frame", path, header.source_axes,
                     header.shape_tcyx)
@@ -1639,21 +1727,23 @@ def open_movie(
     import zarr
 
     folder: Path | None = None  # a Micro-Manager dataset: the folder the sample sheet names
-    folder_stamps: dict[str, tuple[int, int, int]] = {}
     position_name = None
     tiff_scene = scene
+    named = path  # the movie the sample sheet names: its checksum covers the files this position reads (movie_files)
     if checked == "micromanager":
         folder = path
         path, label, tiff_scene = _mm_position_file(folder, scene)
         position_name = label if scene is not None else None
-        # as for an OME-Zarr store: the checksum is of the whole folder, the movie the sample sheet names
-        folder_stamps = {rel: _stamp(folder / rel) for rel in files_under(folder)} if checksum else {}
+    read_files = movie_files(named, checked, scene) if checksum else []
+    several = folder is not None or len(read_files) > 1  # a Micro-Manager position or a multi-file OME-TIFF
+    # size and change time of each file at opening: a file rewritten while read is caught by the checksum
+    read_stamps = _files_stamp(named if named.is_dir() else named.parent, read_files) if several else {}
     shape, file_axes, dtype, meta = open_tiff_header(path, scene=tiff_scene)
     with contextlib.ExitStack() as stack:
         handle = stack.enter_context(open(path, "rb"))
         before = os.fstat(handle.fileno())
         # a whole extra pass over the file: only for a caller that records it (ingest)
-        n_bytes, sha256 = sha256_of_handle(handle) if checksum and folder is None else (before.st_size, "")
+        n_bytes, sha256 = sha256_of_handle(handle) if checksum and not several else (before.st_size, "")
         try:
             tif = stack.enter_context(open_tiff(handle))
         except _UNREADABLE as exc:
@@ -1667,12 +1757,12 @@ def open_movie(
                 raise MovieError(f"{path}: changed while it was being read (its size or change time differ)")
             return file_description(n_bytes, sha256)
 
-        def mm_folder_checksum() -> dict[str, Any]:
-            assert folder is not None
-            described = describe_path("movie", folder)
-            if {rel: _stamp(folder / rel) for rel in files_under(folder)} != folder_stamps:
-                raise MovieError(f"{folder}: changed while it was being read (files added, removed or rewritten)")
-            return folder_description(described["files"])
+        def files_checksum() -> dict[str, Any]:
+            # the files are hashed by path after the pixels were read, so their stamps must not have moved since
+            described = describe_files(named, read_files)
+            if _files_stamp(named if named.is_dir() else named.parent, read_files) != read_stamps:
+                raise MovieError(f"{named}: changed while it was being read (files rewritten or replaced)")
+            return described
 
         # level 0: the full resolution; a pyramidal series would otherwise open as a group of levels
         index = tiff_series_of_scene(tif, path, tiff_scene)
@@ -1714,7 +1804,7 @@ def open_movie(
             scene_name = (tif.series[index].name or None) if scene is not None else None
         yield RawMovie(lazy, use_axes, meta.pixel_size_um, meta.frame_interval_min,
                        list(meta.channel_names), meta.pixel_size_y_um, scene=scene, scene_name=scene_name,
-                       source_checksum=(mm_folder_checksum if folder is not None else tiff_checksum) if checksum else None,
+                       source_checksum=(files_checksum if several else tiff_checksum) if checksum else None,
                        pixel_size_z_um=meta.pixel_size_z_um)
 
 
