@@ -137,6 +137,25 @@ def _other_files_read(row: SampleRow) -> list[str]:
     return [os.path.join(os.path.dirname(row.movie), rel) for rel in read if rel != movie.name]
 
 
+def check_training_channels(config: PipelineConfig) -> None:
+    """Refuse a training dataset (``train.<model>.datasets[i].channel``) naming a channel its images do not have,
+    from the images' headers (:func:`cellpipe.io.annotations.annotation_channel`), before any job runs: inside
+    train_cellpose it would fail only after the job started, on a GPU.
+
+    Raises:
+        ConfigError: one line naming the config key, the images and their channel names.
+    """
+    from cellpipe.io.annotations import AnnotationError, annotation_channel
+
+    for model, settings in config.train.items():
+        for i, dataset in enumerate(settings.datasets):
+            if isinstance(dataset.channel, str):
+                try:
+                    annotation_channel(dataset.images, dataset.channel)
+                except AnnotationError as err:
+                    raise ConfigError(f"config train.{model}.datasets[{i}].channel: {_one_line(err)}") from None
+
+
 def _channel_settings(config: PipelineConfig) -> dict[str, Any]:
     """The settings that name channels of every movie, by config key."""
     return {"segment.channel": config.segment.channel, "measure.channel_names": config.measure.channel_names}
