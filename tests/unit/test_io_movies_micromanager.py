@@ -35,11 +35,12 @@ def position_movie(p: int, n_frames: int = 4, shape: tuple[int, int] = (8, 10)) 
 
 
 def write_mm_tiff(path: Path, planes: np.ndarray, description: str, summary: dict[str, object],
-                  coords: list[tuple[int, int, int, int]]) -> None:
+                  coords: list[tuple[int, int, int, int]], image_metadata: dict[str, object] | None = None) -> None:
     """``planes`` (N, Y, X) uint16 as a little-endian Micro-Manager multipage TIFF: the TIFF header, Micro-Manager's
     offset header (index map, display settings, comments) and summary JSON at byte 8, then each page (its
     ``ImageDescription`` (first page only), ``MicroManagerMetadata`` JSON, pixels, IFD), then the index map: per
-    plane its (channel, slice, frame, position) ``coords`` and IFD offset."""
+    plane its (channel, slice, frame, position) ``coords`` and IFD offset.  ``image_metadata``: more keys of each page's
+    ``MicroManagerMetadata``."""
     buf = bytearray(b"II" + struct.pack("<HI", 42, 0))
     summary_json = json.dumps(summary).encode()
     buf += struct.pack("<8I", 54773648, 0, 0, 0, 0, 0, 2355492, len(summary_json)) + summary_json
@@ -54,7 +55,8 @@ def write_mm_tiff(path: Path, planes: np.ndarray, description: str, summary: dic
     y, x = planes.shape[1:]
     for k, plane in enumerate(planes):
         c, z, t, p = coords[k]
-        mm_json = json.dumps({"ChannelIndex": c, "SliceIndex": z, "FrameIndex": t, "PositionIndex": p}).encode() + b"\0"
+        mm_json = json.dumps({"ChannelIndex": c, "SliceIndex": z, "FrameIndex": t, "PositionIndex": p,
+                              **(image_metadata or {})}).encode() + b"\0"
         tags = [(256, 3, 1, x), (257, 3, 1, y), (258, 3, 1, 16), (259, 3, 1, 1), (262, 3, 1, 1), (277, 3, 1, 1),
                 (278, 3, 1, y), (279, 4, 1, plane.nbytes), (51123, 2, len(mm_json), put(mm_json))]
         if k == 0:
@@ -81,12 +83,16 @@ def _file_uuid(name: str) -> str:
 
 
 def write_mm_dataset(folder: Path, movies: list[np.ndarray], frames_per_file: int, every_image_in_each: bool = False,
-                     prefix: str = "exp", mm_header: bool = False) -> Path:
+                     prefix: str = "exp", mm_header: bool = False, ome_units: bool = True,
+                     summary_extra: dict[str, object] | None = None, image_metadata: dict[str, object] | None = None,
+                     ) -> Path:
     """A Micro-Manager 2 style dataset: position ``p`` (``movies[p]``, (T, C, Y, X)) in ``<prefix>_MMStack_Pos<p>.ome.tif``
     and, past ``frames_per_file`` frames, ``..._Pos<p>_1.ome.tif``, ...; planes in C, then T order (XYCZT).  The first
     file of a position holds the OME-XML: its own Image, or every position's (``every_image_in_each``); position p has
     pixels of 0.3 + 0.1 p µm, 90 s between frames and z-steps of 2 µm.  ``mm_header``: each file written as a
-    Micro-Manager multipage TIFF (:func:`write_mm_tiff`), else by tifffile."""
+    Micro-Manager multipage TIFF (:func:`write_mm_tiff`), else by tifffile.  ``ome_units``: False leaves pixel sizes and
+    interval out of the OME-XML; ``summary_extra`` and ``image_metadata``: more keys of Micro-Manager's summary and of
+    each page's own metadata."""
     folder.mkdir(parents=True, exist_ok=True)
     parts: list[list[tuple[str, np.ndarray, int]]] = []  # per position: (file name, frames, first frame)
     for p, data in enumerate(movies):
@@ -101,9 +107,10 @@ def write_mm_dataset(folder: Path, movies: list[np.ndarray], frames_per_file: in
             f'<UUID FileName="{name}">{_file_uuid(name)}</UUID></TiffData>' for name, frames, first in parts[p])
         channels = "".join(f'<Channel ID="Channel:{p}:{i}" Name="{n}" SamplesPerPixel="1"/>' for i, n in enumerate(CHANNELS))
         size = 0.3 + 0.1 * p
+        units = (f'PhysicalSizeX="{size:.1f}" PhysicalSizeY="{size:.1f}" PhysicalSizeZ="2.0" TimeIncrement="90" '
+                 'TimeIncrementUnit="s"') if ome_units else ""
         return (f'<Image ID="Image:{p}" Name="Pos{p}"><Pixels ID="Pixels:{p}" DimensionOrder="XYCZT" Type="uint16" '
-                f'SizeX="{x}" SizeY="{y}" SizeC="{c}" SizeZ="1" SizeT="{t}" PhysicalSizeX="{size:.1f}" '
-                f'PhysicalSizeY="{size:.1f}" PhysicalSizeZ="2.0" TimeIncrement="90" TimeIncrementUnit="s">'
+                f'SizeX="{x}" SizeY="{y}" SizeC="{c}" SizeZ="1" SizeT="{t}" {units}>'
                 f"{channels}{tiffdata}</Pixels></Image>")
 
     for p in range(len(movies)):
@@ -118,9 +125,9 @@ def write_mm_dataset(folder: Path, movies: list[np.ndarray], frames_per_file: in
             if mm_header:
                 n_frames, n_channels = frames.shape[:2]
                 summary = {"MicroManagerVersion": "2.0.0", "Prefix": prefix, "Frames": len(movies[p]),
-                           "Channels": n_channels, "Slices": 1, "Positions": len(movies)}
+                           "Channels": n_channels, "Slices": 1, "Positions": len(movies), **(summary_extra or {})}
                 coords = [(c, 0, first + t, p) for t in range(n_frames) for c in range(n_channels)]
-                write_mm_tiff(folder / name, frames.reshape(-1, *frames.shape[2:]), xml, summary, coords)
+                write_mm_tiff(folder / name, frames.reshape(-1, *frames.shape[2:]), xml, summary, coords, image_metadata)
                 continue
             with tifffile.TiffWriter(folder / name) as tif:
                 for k, plane in enumerate(frames.reshape(-1, *frames.shape[2:])):
@@ -255,3 +262,32 @@ def test_replacing_the_later_file_of_a_multi_file_series_is_seen_by_checksum_pro
     assert read_differences(read, now) == [
         f"exp_MMStack_Pos0_1.ome.tif: ingest_movie read sha256 {read['files'][1]['sha256']}, the file now has sha256 "
         f"{now['files'][1]['sha256']}"]
+
+
+@pytest.mark.parametrize(("summary", "image", "pixel_um", "interval_min"), [
+    ({"PixelSize_um": 0.65, "Interval_ms": 90000}, {}, 0.65, 1.5),  # Micro-Manager 1's key names, still read by MM 2
+    ({"IntervalMs": 30000.0}, {"PixelSizeUm": 0.325}, 0.325, 0.5),  # MM 2's; the pixel size from the image's metadata
+    ({"PixelSizeUm": 0, "Interval_ms": 0}, {}, None, None),  # 0: not set in Micro-Manager
+], ids=["summary-mm1-keys", "mm2-keys-image-pixel-size", "zero-is-unset"])
+def test_pixel_size_and_interval_come_from_micro_managers_own_metadata_where_the_ome_xml_lacks_them(
+    tmp_path: Path, summary: dict[str, object], image: dict[str, object], pixel_um: float | None,
+    interval_min: float | None,
+) -> None:
+    data = [position_movie(0), position_movie(1, n_frames=3)]
+    folder = write_mm_dataset(tmp_path / "run", data, frames_per_file=2, every_image_in_each=True, mm_header=True,
+                              ome_units=False, summary_extra=summary, image_metadata=image)
+    for p in range(2):
+        header = inspect_movie(folder, scene=p)
+        assert header.channel_names == CHANNELS  # still the OME-XML's
+        if pixel_um is None:
+            assert header.pixel_size_um is None and header.frame_interval_min is None
+            continue
+        assert header.pixel_size_um == pytest.approx(pixel_um) and header.pixel_size_y_um == pytest.approx(pixel_um)
+        assert header.frame_interval_min == pytest.approx(interval_min)
+        with open_movie(folder, scene=p) as movie:
+            assert movie.pixel_size_um == pytest.approx(pixel_um) and movie.frame_interval_min == pytest.approx(interval_min)
+    # where the OME-XML gives them, it wins
+    units = write_mm_dataset(tmp_path / "units", data, frames_per_file=2, every_image_in_each=True, mm_header=True,
+                             summary_extra={"PixelSize_um": 9.0, "Interval_ms": 1000})
+    header = inspect_movie(units, scene=1)
+    assert header.pixel_size_um == pytest.approx(0.4) and header.frame_interval_min == pytest.approx(1.5)

@@ -641,7 +641,7 @@ def _tiff_position_headers(
         if not metadata:
             metas = [FileMetadata()] * len(series)
         elif tif.is_ome and tif.ome_metadata:
-            metas = _ome_images_metadata(tif.ome_metadata, path, indices)
+            metas = [_with_micromanager(tif, m) for m in _ome_images_metadata(tif.ome_metadata, path, indices)]
         else:
             metas = [_tiff_metadata(tif, path, i) for i in indices]
         return tuple((*_series_layout(s, declared), np.dtype(s.dtype), meta, s.name or None)
@@ -769,12 +769,59 @@ def _default_axes(ndim: int, file_axes: str, axes: str | None) -> str:
 
 
 def _tiff_metadata(tif: tifffile.TiffFile, path: PathLike, series: int = 0) -> FileMetadata:
-    """The metadata of series ``series``: an OME-TIFF's series are its OME Images, in order."""
+    """The metadata of series ``series``: an OME-TIFF's series are its OME Images, in order; what the OME-XML of a
+    Micro-Manager file lacks is taken from Micro-Manager's own metadata (:func:`_with_micromanager`)."""
     if tif.is_ome and tif.ome_metadata:
-        return _ome_metadata(tif.ome_metadata, path, series)
+        return _with_micromanager(tif, _ome_metadata(tif.ome_metadata, path, series))
     if tif.is_imagej:
         return _imagej_metadata(tif, path)
-    return FileMetadata()
+    return _with_micromanager(tif, FileMetadata())
+
+
+MM_PIXEL_SIZE_KEYS = ("PixelSizeUm", "PixelSize_um")
+"""Micro-Manager's keys of the pixel size (µm): Micro-Manager 2's canonical key and the Micro-Manager 1 name it still
+reads (``PIXEL_SIZE_UM`` in mmstudio's ``org.micromanager.data.internal.PropertyKey``); found in the summary metadata
+and in each image's metadata (the ``MicroManagerMetadata`` tag of its page)."""
+MM_INTERVAL_KEYS = ("Interval_ms", "IntervalMs", "interval_ms", "WaitInterval")
+"""Micro-Manager's keys of the set time between frames (ms) in the summary metadata (``INTERVAL_MS`` of the same
+``PropertyKey``: the canonical key, then the older names it reads)."""
+
+
+def _mm_number(found: dict[str, Any], keys: tuple[str, ...]) -> float | None:
+    """The first of ``keys`` in ``found`` holding a positive finite number (Micro-Manager writes 0 for unset)."""
+    for key in keys:
+        try:
+            value = float(found[key])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if np.isfinite(value) and value > 0:
+            return value
+    return None
+
+
+def _with_micromanager(tif: tifffile.TiffFile, meta: FileMetadata) -> FileMetadata:
+    """``meta`` with the pixel size (µm, square pixels) and frame interval (minutes) it lacks taken from a
+    Micro-Manager file's own JSON metadata: the summary (tifffile's ``micromanager_metadata``; keys
+    :data:`MM_PIXEL_SIZE_KEYS`, :data:`MM_INTERVAL_KEYS`), else for the pixel size the first page's image metadata.
+    What the OME-XML says wins; a file that is not Micro-Manager's is returned as it is."""
+    if not tif.pages.first.is_micromanager or (meta.pixel_size_um is not None and meta.frame_interval_min is not None):
+        return meta
+    try:
+        summary = (tif.micromanager_metadata or {}).get("Summary") or {}
+    except Exception:  # Micro-Manager's header cut short or not JSON: the OME-XML's metadata stands
+        summary = {}
+    summary = summary if isinstance(summary, dict) else {}
+    pixel_size = _mm_number(summary, MM_PIXEL_SIZE_KEYS)
+    if pixel_size is None:
+        image = tif.pages.first.tags.valueof(51123)  # MicroManagerMetadata: the first image's own metadata
+        pixel_size = _mm_number(image, MM_PIXEL_SIZE_KEYS) if isinstance(image, dict) else None
+    interval_ms = _mm_number(summary, MM_INTERVAL_KEYS)
+    changes: dict[str, Any] = {}
+    if meta.pixel_size_um is None and pixel_size is not None:
+        changes.update(pixel_size_um=pixel_size, pixel_size_y_um=pixel_size)
+    if meta.frame_interval_min is None and interval_ms is not None:
+        changes["frame_interval_min"] = interval_ms / 60000.0
+    return dataclasses.replace(meta, **changes) if changes else meta
 
 
 def inspect_tiff(path: PathLike, axes: str | None = None, allow_z: bool = False, scene: int | None = None) -> MovieHeader:
