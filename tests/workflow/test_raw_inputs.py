@@ -47,7 +47,8 @@ def test_a_z_stack_movie_runs_through_ingest_normalize_and_segment_with_a_max_pr
     assert proc.returncode == 0, proc.stderr[-4000:]
     image = omezarr.open_ome_image(workdir / "results/zs/image.ome.zarr")
     np.testing.assert_array_equal(np.asarray(image.data)[:, 0], stack.max(axis=1))
-    assert image.attrs["z_projection"] == {"method": "max", "setting": "max", "z_planes": 3}
+    # the file gives no PhysicalSizeZ: the z-step is recorded as unknown
+    assert image.attrs["z_projection"] == {"method": "max", "setting": "max", "z_planes": 3, "z_step_um": None}
     labels = np.asarray(omezarr.open_ome_image(workdir / "results/zs/image.ome.zarr/labels/cells").data)
     assert labels.shape == (3, 48, 64) and all(frame.max() >= 1 for frame in labels)
     assert tables.read_json(workdir / "results/zs/segmentation.json")["n_frames"] == 3
