@@ -598,6 +598,7 @@ def open_tiff_header(
         index = tiff_series_of_scene(tif, path, scene)
         series = tif.series[index]
         _check_not_truncated(tif, path, series)
+        _other_files_of(tif, path)
         shape, axes = _series_layout(series, bool(tif.is_ome or tif.is_imagej))
         return shape, axes, np.dtype(series.dtype), _tiff_metadata(tif, path, index) if metadata else FileMetadata()
 
@@ -637,6 +638,7 @@ def _tiff_position_headers(
         indices = tiff_positions(tif)
         series = [tif.series[i] for i in indices]
         _check_not_truncated(tif, path, *series)
+        _other_files_of(tif, path)
         declared = bool(tif.is_ome or tif.is_imagej)
         if not metadata:
             metas = [FileMetadata()] * len(series)
@@ -1538,27 +1540,49 @@ _ZARR_METADATA = frozenset({*_ZARR_MARKERS, ".zmetadata"})
 """Zarr metadata files of a group or array (v2 consolidated metadata too)."""
 
 
-@functools.lru_cache(maxsize=4)
-def _tiff_files_by_position(path_text: str, stamp: tuple[int, int, int]) -> tuple[tuple[str, ...], ...]:
-    """Per position of the TIFF at ``path_text`` (:func:`tiff_positions`): the other files holding planes of its
-    series (a multi-file OME-TIFF's later files), from one read of its headers, kept while the file's ``stamp``
-    stays (as :func:`_tiff_position_headers`: a file of N positions is asked N times)."""
-    path = Path(path_text)
+_OTHER_FILES: dict[tuple[str, tuple[int, int, int]], tuple[tuple[str, ...], ...] | None] = {}
+"""What :func:`_other_files_of` found for each TIFF (path, stamp) whose headers were read (bounded; see there)."""
 
-    def holders(tif: tifffile.TiffFile) -> tuple[tuple[str, ...], ...]:
+
+def _other_files_of(tif: tifffile.TiffFile, path: Path) -> tuple[tuple[str, ...], ...] | None:
+    """Per position of an open TIFF (:func:`tiff_positions`): the other files holding planes of its series (a
+    multi-file OME-TIFF's later files); None for a file that names no other file (no OME-XML, or one without
+    ``FileName``), told from its first page alone.  Kept by path and stamp, so the header check, which has the file
+    open, leaves the answer for the record of checked files and the checksum (:func:`movie_files`) without another
+    opening."""
+    path = Path(path)
+    key = (os.path.realpath(path), _stamp(path))
+    if key in _OTHER_FILES:
+        return _OTHER_FILES[key]
+    xml = tif.ome_metadata if tif.is_ome else None
+    found: tuple[tuple[str, ...], ...] | None = None
+    if xml and "FileName" in xml:
         by_position = []
         for index in tiff_positions(tif):
-            found = {os.path.realpath(page.parent.filehandle.path) for page in tif.series[index].pages if page is not None}
-            found.discard(os.path.realpath(path))
-            by_position.append(tuple(sorted(found)))
-        return tuple(by_position)
+            files = {os.path.realpath(page.parent.filehandle.path) for page in tif.series[index].pages if page is not None}
+            files.discard(key[0])
+            by_position.append(tuple(sorted(files)))
+        found = tuple(by_position)
+    if len(_OTHER_FILES) >= 4096:  # a long-lived process reading many files: start again rather than grow
+        _OTHER_FILES.clear()
+    _OTHER_FILES[key] = found
+    return found
 
-    return _read_tiff_headers(path, holders)
+
+def _tiff_files_by_position(path: Path) -> tuple[tuple[str, ...], ...] | None:
+    """:func:`_other_files_of` the TIFF at ``path``, its headers read only when they were not read since it last
+    changed."""
+    key = (os.path.realpath(path), _stamp(path))
+    if key in _OTHER_FILES:
+        return _OTHER_FILES[key]
+    return _read_tiff_headers(path, lambda tif: _other_files_of(tif, path))
 
 
 def _tiff_series_files(path: Path, scene: int | None) -> list[Path]:
     """The TIFF at ``path`` and every other file holding planes of its series (of position ``scene``)."""
-    positions = _tiff_files_by_position(str(path), _stamp(path))
+    positions = _tiff_files_by_position(path)
+    if positions is None:  # its planes are all in it (which position it holds is the header check's question)
+        return [path]
     if scene is None and len(positions) != 1:
         _read_tiff_headers(path, lambda tif: tiff_series_of_scene(tif, path, None))  # says why, naming the positions
     index = 0 if scene is None else scene
