@@ -131,7 +131,8 @@ def _check_row_files(
     size = MovieSize(tuple(int(n) for n in header.shape_tcyx), str(header.dtype), meta.pixel_size_um,  # type: ignore[arg-type]
                      header.z_planes)
     if checked is not None:
-        checked.record(key, files, notes, (size.shape_tcyx, size.dtype, size.pixel_size_um, size.z_planes))
+        checked.record(key, files, notes, (size.shape_tcyx, size.dtype, size.pixel_size_um, size.z_planes),
+                       reads=_other_files_read(row))
     return size
 
 
@@ -146,6 +147,40 @@ def volume_refusal(sample: str, movie: str, size: MovieSize | None, config: Pipe
         "3-D segmentation is not wired yet: ask for its normalized.zarr only, or set ingest.z_projection to one "
         "of max, mean, sum, best_focus to segment a projection"
     )
+
+
+def _other_files_read(row: SampleRow) -> list[str]:
+    """The files beside a movie file that it reads too (the later files of a multi-file OME-TIFF), for the record of
+    checked files; none for a folder, whose signature already covers every file below it."""
+    from cellpipe.io.movies import MovieError, movie_files
+
+    movie = Path(row.movie)
+    if movie.is_dir():
+        return []
+    try:
+        read = movie_files(movie, row.format, row.scene)
+    except MovieError:  # checked just before: not expected; the movie alone is then its signature
+        return []
+    return [os.path.join(os.path.dirname(row.movie), rel) for rel in read if rel != movie.name]
+
+
+def check_training_channels(config: PipelineConfig) -> None:
+    """Refuse a training dataset (``train.<model>.datasets[i].channel``) naming a channel its images do not have,
+    from the images' headers (:func:`cellpipe.io.annotations.annotation_channel`), before any job runs: inside
+    train_cellpose it would fail only after the job started, on a GPU.
+
+    Raises:
+        ConfigError: one line naming the config key, the images and their channel names.
+    """
+    from cellpipe.io.annotations import AnnotationError, annotation_channel
+
+    for model, settings in config.train.items():
+        for i, dataset in enumerate(settings.datasets):
+            if isinstance(dataset.channel, str):
+                try:
+                    annotation_channel(dataset.images, dataset.channel)
+                except AnnotationError as err:
+                    raise ConfigError(f"config train.{model}.datasets[{i}].channel: {_one_line(err)}") from None
 
 
 def _channel_settings(config: PipelineConfig) -> dict[str, Any]:

@@ -208,7 +208,7 @@ def read_differences(read: Mapping[str, Any], found: Mapping[str, Any] | None, r
         return ["the file is gone"]
     if found.get("type") != read.get("type"):
         return [f"{read_by} read a {read.get('type')}, it is now a {found.get('type')}"]
-    if read.get("type") != "directory":
+    if "files" not in read:  # one file; else a folder, or the files of a multi-file movie (describe_files)
         if found.get("sha256") == read.get("sha256"):
             return []
         return [f"{read_by} read sha256 {read.get('sha256')} ({_size(read.get('bytes'))}), "
@@ -367,7 +367,7 @@ def input_differences(sample: str, recorded: Mapping[str, Any], found: Mapping[s
         return [f"{what}: missing (recorded sha256 {recorded['sha256']}, {_size(recorded.get('bytes'))})"]
     if found.get("type") != recorded.get("type"):
         return [f"{what}: recorded a {recorded.get('type')}, found a {found.get('type')}"]
-    if recorded.get("type") != "directory":
+    if "files" not in recorded:  # one file; else a folder, or the files of a multi-file movie (describe_files)
         if found["sha256"] == recorded["sha256"]:
             return []
         return [

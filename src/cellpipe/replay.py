@@ -50,7 +50,9 @@ def describe_inputs(record: Mapping[str, Any], workdir: str | os.PathLike[str]) 
     found: list[dict[str, Any] | None] = []
     for entry in record.get("inputs", []):
         try:
-            found.append(describe_path(entry["role"], entry["path"], workdir))
+            # a movie described by the files it reads (one position of a folder, a multi-file OME-TIFF): those files
+            read = [f["path"] for f in entry["files"]] if entry.get("subset") or entry.get("type") == "files" else None
+            found.append(describe_path(entry["role"], entry["path"], workdir, files=read))
         except FileNotFoundError:
             found.append(None)
     return found

@@ -21,6 +21,7 @@ import pytest
 import tifffile
 
 from cellpipe.config import ConfigError, load_config, load_samples
+from cellpipe.io.checksums import describe_path, tree_digest
 from cellpipe.io.movies import MovieError, detect_format, inspect_movie, list_scenes, mm_positions, open_movie, read_movie
 
 OME_NS = "http://www.openmicroscopy.org/Schemas/OME/2016-06"
@@ -34,11 +35,12 @@ def position_movie(p: int, n_frames: int = 4, shape: tuple[int, int] = (8, 10)) 
 
 
 def write_mm_tiff(path: Path, planes: np.ndarray, description: str, summary: dict[str, object],
-                  coords: list[tuple[int, int, int, int]]) -> None:
+                  coords: list[tuple[int, int, int, int]], image_metadata: dict[str, object] | None = None) -> None:
     """``planes`` (N, Y, X) uint16 as a little-endian Micro-Manager multipage TIFF: the TIFF header, Micro-Manager's
     offset header (index map, display settings, comments) and summary JSON at byte 8, then each page (its
     ``ImageDescription`` (first page only), ``MicroManagerMetadata`` JSON, pixels, IFD), then the index map: per
-    plane its (channel, slice, frame, position) ``coords`` and IFD offset."""
+    plane its (channel, slice, frame, position) ``coords`` and IFD offset.  ``image_metadata``: more keys of each page's
+    ``MicroManagerMetadata``."""
     buf = bytearray(b"II" + struct.pack("<HI", 42, 0))
     summary_json = json.dumps(summary).encode()
     buf += struct.pack("<8I", 54773648, 0, 0, 0, 0, 0, 2355492, len(summary_json)) + summary_json
@@ -53,7 +55,8 @@ def write_mm_tiff(path: Path, planes: np.ndarray, description: str, summary: dic
     y, x = planes.shape[1:]
     for k, plane in enumerate(planes):
         c, z, t, p = coords[k]
-        mm_json = json.dumps({"ChannelIndex": c, "SliceIndex": z, "FrameIndex": t, "PositionIndex": p}).encode() + b"\0"
+        mm_json = json.dumps({"ChannelIndex": c, "SliceIndex": z, "FrameIndex": t, "PositionIndex": p,
+                              **(image_metadata or {})}).encode() + b"\0"
         tags = [(256, 3, 1, x), (257, 3, 1, y), (258, 3, 1, 16), (259, 3, 1, 1), (262, 3, 1, 1), (277, 3, 1, 1),
                 (278, 3, 1, y), (279, 4, 1, plane.nbytes), (51123, 2, len(mm_json), put(mm_json))]
         if k == 0:
@@ -80,12 +83,16 @@ def _file_uuid(name: str) -> str:
 
 
 def write_mm_dataset(folder: Path, movies: list[np.ndarray], frames_per_file: int, every_image_in_each: bool = False,
-                     prefix: str = "exp", mm_header: bool = False) -> Path:
+                     prefix: str = "exp", mm_header: bool = False, ome_units: bool = True,
+                     summary_extra: dict[str, object] | None = None, image_metadata: dict[str, object] | None = None,
+                     ) -> Path:
     """A Micro-Manager 2 style dataset: position ``p`` (``movies[p]``, (T, C, Y, X)) in ``<prefix>_MMStack_Pos<p>.ome.tif``
     and, past ``frames_per_file`` frames, ``..._Pos<p>_1.ome.tif``, ...; planes in C, then T order (XYCZT).  The first
     file of a position holds the OME-XML: its own Image, or every position's (``every_image_in_each``); position p has
     pixels of 0.3 + 0.1 p µm, 90 s between frames and z-steps of 2 µm.  ``mm_header``: each file written as a
-    Micro-Manager multipage TIFF (:func:`write_mm_tiff`), else by tifffile."""
+    Micro-Manager multipage TIFF (:func:`write_mm_tiff`), else by tifffile.  ``ome_units``: False leaves pixel sizes and
+    interval out of the OME-XML; ``summary_extra`` and ``image_metadata``: more keys of Micro-Manager's summary and of
+    each page's own metadata."""
     folder.mkdir(parents=True, exist_ok=True)
     parts: list[list[tuple[str, np.ndarray, int]]] = []  # per position: (file name, frames, first frame)
     for p, data in enumerate(movies):
@@ -100,9 +107,10 @@ def write_mm_dataset(folder: Path, movies: list[np.ndarray], frames_per_file: in
             f'<UUID FileName="{name}">{_file_uuid(name)}</UUID></TiffData>' for name, frames, first in parts[p])
         channels = "".join(f'<Channel ID="Channel:{p}:{i}" Name="{n}" SamplesPerPixel="1"/>' for i, n in enumerate(CHANNELS))
         size = 0.3 + 0.1 * p
+        units = (f'PhysicalSizeX="{size:.1f}" PhysicalSizeY="{size:.1f}" PhysicalSizeZ="2.0" TimeIncrement="90" '
+                 'TimeIncrementUnit="s"') if ome_units else ""
         return (f'<Image ID="Image:{p}" Name="Pos{p}"><Pixels ID="Pixels:{p}" DimensionOrder="XYCZT" Type="uint16" '
-                f'SizeX="{x}" SizeY="{y}" SizeC="{c}" SizeZ="1" SizeT="{t}" PhysicalSizeX="{size:.1f}" '
-                f'PhysicalSizeY="{size:.1f}" PhysicalSizeZ="2.0" TimeIncrement="90" TimeIncrementUnit="s">'
+                f'SizeX="{x}" SizeY="{y}" SizeC="{c}" SizeZ="1" SizeT="{t}" {units}>'
                 f"{channels}{tiffdata}</Pixels></Image>")
 
     for p in range(len(movies)):
@@ -117,9 +125,9 @@ def write_mm_dataset(folder: Path, movies: list[np.ndarray], frames_per_file: in
             if mm_header:
                 n_frames, n_channels = frames.shape[:2]
                 summary = {"MicroManagerVersion": "2.0.0", "Prefix": prefix, "Frames": len(movies[p]),
-                           "Channels": n_channels, "Slices": 1, "Positions": len(movies)}
+                           "Channels": n_channels, "Slices": 1, "Positions": len(movies), **(summary_extra or {})}
                 coords = [(c, 0, first + t, p) for t in range(n_frames) for c in range(n_channels)]
-                write_mm_tiff(folder / name, frames.reshape(-1, *frames.shape[2:]), xml, summary, coords)
+                write_mm_tiff(folder / name, frames.reshape(-1, *frames.shape[2:]), xml, summary, coords, image_metadata)
                 continue
             with tifffile.TiffWriter(folder / name) as tif:
                 for k, plane in enumerate(frames.reshape(-1, *frames.shape[2:])):
@@ -139,7 +147,12 @@ def test_a_series_split_over_two_files_reads_as_one_movie_through_the_first(tmp_
     with open_movie(first, checksum=True) as movie:
         for t in range(4):  # frames 2 and 3 come from the second file
             np.testing.assert_array_equal(movie.data[t], data[t])
-        assert movie.source_checksum()["type"] == "file"
+        described = movie.source_checksum()
+    # both files the series is read from, in provenance's folder-digest format, relative to the first file's folder
+    assert described["type"] == "files" and [f["path"] for f in described["files"]] == [first.name, second.name]
+    assert described["sha256"] == tree_digest(described["files"])
+    assert {k: v for k, v in describe_path("movie", first, files=[first.name, second.name]).items()
+            if k not in ("role", "path")} == described
     second.rename(tmp_path / "elsewhere.ome.tif")
     with pytest.raises(MovieError, match=r"exp_MMStack_Pos0\.ome\.tif: its OME-XML puts planes in 1 file\(s\) not in its "
                                          r"folder \(exp_MMStack_Pos0_1\.ome\.tif\)") as err:
@@ -167,8 +180,9 @@ def test_a_dataset_folder_is_one_position_per_file(tmp_path: Path, every_image_i
             for t in range(len(data[p])):
                 np.testing.assert_array_equal(movie.data[t], data[p][t])
             described = movie.source_checksum()
-        # the whole folder, as provenance describes the movie the sample sheet names
-        assert {f["path"] for f in described["files"]} == {f.name for f in folder.iterdir()}
+        # the position's own files only, not the folder's: N positions do not read the folder N times
+        own = {f.name for f in folder.iterdir() if re.search(rf"_Pos{p}(_\d+)?\.ome\.tif$", f.name)}
+        assert {f["path"] for f in described["files"]} == own and described["subset"] is True
     with pytest.raises(MovieError, match=r"run: 2 Micro-Manager positions \('Pos0', 'Pos1'\) in one dataset folder; "
                                          r"read them with a 'positions' column"):
         inspect_movie(folder)
@@ -205,3 +219,75 @@ def test_a_dataset_folder_in_the_sample_sheet_becomes_one_sample_per_position(tm
         load_samples(sheet, load_config({}))
     assert "\n" not in str(err.value)
     assert re.search(r"line 2 \(sample 'mm'\): .*run: 2 Micro-Manager positions .* 'positions' column", str(err.value))
+
+
+def test_replacing_the_later_file_of_a_multi_file_series_is_seen_by_checksum_provenance_and_header_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    import cellpipe.io.movies as movies
+    from cellpipe.provenance import read_differences
+
+    data = position_movie(0)
+    folder = write_mm_dataset(tmp_path / "run", [data], frames_per_file=2)
+    first, second = folder / "exp_MMStack_Pos0.ome.tif", folder / "exp_MMStack_Pos0_1.ome.tif"
+    with open_movie(first, checksum=True) as movie:
+        for t in range(4):
+            movie.data[t]
+        read = movie.source_checksum()
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_text(f"sample\tmovie\nmm\t{first}\n")
+    record = tmp_path / "checked.json"
+    load_samples(sheet, load_config({}), checked_record=record)
+    assert json.loads(record.read_text())["reads"] == {next(iter(json.loads(record.read_text())["rows"])): [str(second)]}
+    inspected: list[str] = []
+    real_inspect = movies.inspect_movie
+    monkeypatch.setattr(movies, "inspect_movie", lambda *a, **k: inspected.append(str(a[0])) or real_inspect(*a, **k))
+    load_samples(sheet, load_config({}), checked_record=record)
+    assert inspected == []  # unchanged: not checked again
+
+    # the later file replaced by one of the same size, its modification time restored (cp -p, rsync -a)
+    stat = second.stat()
+    changed = bytearray(second.read_bytes())
+    changed[-3] ^= 0xFF
+    (folder / "new").write_bytes(bytes(changed))
+    os.utime(folder / "new", ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    os.replace(folder / "new", second)
+    assert second.stat().st_size == stat.st_size and second.stat().st_mtime_ns == stat.st_mtime_ns
+    load_samples(sheet, load_config({}), checked_record=record)
+    assert inspected == [str(first)]  # checked again
+    now = describe_path("movie", first, files=[f["path"] for f in read["files"]])
+    assert now["sha256"] != read["sha256"]
+    assert read_differences(read, now) == [
+        f"exp_MMStack_Pos0_1.ome.tif: ingest_movie read sha256 {read['files'][1]['sha256']}, the file now has sha256 "
+        f"{now['files'][1]['sha256']}"]
+
+
+@pytest.mark.parametrize(("summary", "image", "pixel_um", "interval_min"), [
+    ({"PixelSize_um": 0.65, "Interval_ms": 90000}, {}, 0.65, 1.5),  # Micro-Manager 1's key names, still read by MM 2
+    ({"IntervalMs": 30000.0}, {"PixelSizeUm": 0.325}, 0.325, 0.5),  # MM 2's; the pixel size from the image's metadata
+    ({"PixelSizeUm": 0, "Interval_ms": 0}, {}, None, None),  # 0: not set in Micro-Manager
+], ids=["summary-mm1-keys", "mm2-keys-image-pixel-size", "zero-is-unset"])
+def test_pixel_size_and_interval_come_from_micro_managers_own_metadata_where_the_ome_xml_lacks_them(
+    tmp_path: Path, summary: dict[str, object], image: dict[str, object], pixel_um: float | None,
+    interval_min: float | None,
+) -> None:
+    data = [position_movie(0), position_movie(1, n_frames=3)]
+    folder = write_mm_dataset(tmp_path / "run", data, frames_per_file=2, every_image_in_each=True, mm_header=True,
+                              ome_units=False, summary_extra=summary, image_metadata=image)
+    for p in range(2):
+        header = inspect_movie(folder, scene=p)
+        assert header.channel_names == CHANNELS  # still the OME-XML's
+        if pixel_um is None:
+            assert header.pixel_size_um is None and header.frame_interval_min is None
+            continue
+        assert header.pixel_size_um == pytest.approx(pixel_um) and header.pixel_size_y_um == pytest.approx(pixel_um)
+        assert header.frame_interval_min == pytest.approx(interval_min)
+        with open_movie(folder, scene=p) as movie:
+            assert movie.pixel_size_um == pytest.approx(pixel_um) and movie.frame_interval_min == pytest.approx(interval_min)
+    # where the OME-XML gives them, it wins
+    units = write_mm_dataset(tmp_path / "units", data, frames_per_file=2, every_image_in_each=True, mm_header=True,
+                             summary_extra={"PixelSize_um": 9.0, "Interval_ms": 1000})
+    header = inspect_movie(units, scene=1)
+    assert header.pixel_size_um == pytest.approx(0.4) and header.frame_interval_min == pytest.approx(1.5)

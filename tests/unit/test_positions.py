@@ -247,8 +247,12 @@ def test_each_image_of_a_bioformats2raw_layout_is_a_position_read_exactly(tmp_pa
         with open_movie(path, scene=i, checksum=True) as movie:
             for t in range(3):
                 np.testing.assert_array_equal(movie.data[t][0], data[i][t])
-            files = {f["path"].split("/")[0] for f in movie.source_checksum()["files"]}
-        assert {"0", "1", "OME"} <= files  # the whole store, as provenance describes the sheet's movie
+            described = movie.source_checksum()
+        # its own image group and the metadata on the way to it (the root's, the OME group naming the positions):
+        # not the other position's arrays
+        files = {f["path"] for f in described["files"]}
+        assert {p.split("/")[0] for p in files} == {str(i), ".zattrs", ".zgroup", "OME"} and described["subset"]
+        assert any(p.startswith(f"{i}/") and p.endswith("/.zarray") for p in files) and "OME/METADATA.ome.xml" in files
     with pytest.raises(MovieError, match=r"plate\.ome\.zarr: 2 images \(positions\) \('Well A1', 'Well A2'\) in one "
                                          r"bioformats2raw layout; read them with a 'positions' column"):
         inspect_movie(path)
@@ -313,6 +317,33 @@ def test_each_field_of_each_well_of_an_ome_zarr_plate_is_a_position_read_exactly
     np.testing.assert_array_equal(read_movie(well, scene=1).data[:, 0], position_movie(3))
     with pytest.raises(MovieError, match=r"3: 2 images \(positions\) \('B03_0', 'B03_1'\) in one OME-Zarr well"):
         inspect_movie(well)
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_a_field_of_a_plate_is_checksummed_by_its_own_arrays_and_the_metadata_above_it(tmp_path: Path, version: str) -> None:
+    from cellpipe.io.checksums import describe_path, files_under
+
+    path = write_plate(tmp_path / "plate.ome.zarr", version)
+    meta = "zarr.json" if version == "0.5" else ".zattrs"
+    read = movies.movie_files(path, scene=3)  # B03_1
+    assert {meta, f"B/{meta}", f"B/3/{meta}"} <= set(read)  # plate, row and well metadata
+    assert [r for r in read if r.count("/") > 2 and not r.startswith("B/3/1/")] == []
+    assert any(r.startswith("B/3/1/s0/") for r in read)  # its array
+    assert not [r for r in read if r.startswith(("A/", "B/3/0/"))]  # no other field's files
+    with open_movie(path, scene=3, checksum=True) as movie:
+        for t in range(3):
+            movie.data[t]
+        described = movie.source_checksum()
+    assert [f["path"] for f in described["files"]] == read and described["subset"] is True
+    assert described == {k: v for k, v in describe_path("movie", path, files=read).items() if k not in ("role", "path")}
+    assert len(read) < len(files_under(path)) / 2
+    # another field's array changing does not change this field's checksum; its own does
+    other = next(p for p in files_under(path) if p.startswith("A/1/0/s0/") and "zarr.json" not in p and ".z" not in p)
+    (path / other).write_bytes((path / other).read_bytes() + b"\0")
+    assert describe_path("movie", path, files=read)["sha256"] == described["sha256"]
+    own = next(p for p in read if p.startswith("B/3/1/s0/") and "zarr.json" not in p and ".z" not in p)
+    (path / own).write_bytes((path / own).read_bytes() + b"\0")
+    assert describe_path("movie", path, files=read)["sha256"] != described["sha256"]
 
 
 def test_the_fields_of_a_plate_are_listed_from_its_metadata_without_opening_an_image(tmp_path: Path) -> None:

@@ -696,3 +696,32 @@ def test_the_movie_of_a_position_records_which_position_ingest_read(workdir: Pat
     assert movie["position"] == {"index": 1, "name": "B2"}
     assert record["as_read"][0]["matches"] is True
     assert all("position" not in e for e in record["inputs"] if e["role"] != "movie")
+
+
+def test_a_position_of_a_micro_manager_folder_is_recorded_and_replayed_by_its_own_files(workdir: Path) -> None:
+    """One position's record describes, compares and replays the files that position reads (its two files), not the
+    folder: another position's file changing is no difference, its own later file replaced is."""
+    from test_io_movies_micromanager import position_movie, write_mm_dataset
+
+    from cellpipe.steps.ingest import ingest_movie_step
+
+    folder = write_mm_dataset(workdir / "data/run", [position_movie(0), position_movie(1)], frames_per_file=2)
+    ingest_movie_step(sample="s1", movie="data/run", fmt="auto", axes=None, pixel_size_um=None, frame_interval_min=None,
+                      channel_names=[], settings={}, image="results/s1/image.ome.zarr", scene=1)
+    inputs = {**INPUTS, "movie": "data/run", "image": layout.path(layout.IMAGE, "results", sample="s1")}
+    record = write_record_with(workdir, inputs)
+    movie = next(e for e in record["inputs"] if e["role"] == "movie")
+    own = ["exp_MMStack_Pos1.ome.tif", "exp_MMStack_Pos1_1.ome.tif"]
+    assert movie["type"] == "directory" and movie["subset"] is True and [f["path"] for f in movie["files"]] == own
+    assert record["as_read"][0]["matches"] is True and record["as_read"][0]["sha256"] == movie["sha256"]
+    assert current_check(record, workdir).ok
+
+    replace_keeping_mtime(folder / "exp_MMStack_Pos0_1.ome.tif", b"another position's file")
+    assert current_check(record, workdir).ok
+    later = folder / own[1]
+    replace_keeping_mtime(later, later.read_bytes()[:-1] + b"\x07")
+    check = current_check(record, workdir)
+    assert len(check.problems) == 1 and f"data/run/{own[1]}: recorded sha256 {movie['files'][1]['sha256']}" in check.problems[0]
+    rerecorded = write_record_with(workdir, inputs)
+    assert rerecorded["as_read"][0]["matches"] is False
+    assert rerecorded["as_read"][0]["differences"][0].startswith(f"{own[1]}: ingest_movie read sha256")

@@ -199,3 +199,55 @@ def test_init_model_must_exist_and_match(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- a real (tiny) training run
+
+
+def _two_channel_movie(tmp_path: Path) -> tuple[Path, Path, np.ndarray]:
+    """A (T=2, C=2, Y, X) OME-TIFF with channels 'DAPI' and 'H2B-GFP' (the nuclei in the second channel only), its
+    label TIFF (T, Y, X), and the nuclei image."""
+    from cellpipe.io.movies import write_ome_tiff
+
+    labels = blobs()[1].astype(np.uint16)
+    nuclei = (labels > 0).astype(np.uint16) * 300
+    movie = np.stack([np.stack([np.full_like(nuclei, 7), nuclei + t]) for t in range(2)])
+    write_ome_tiff(tmp_path / "movie.ome.tif", movie, 0.5, 5.0, ["DAPI", "H2B-GFP"])
+    tifffile.imwrite(tmp_path / "labels.tif", np.stack([labels, labels]))
+    return tmp_path / "movie.ome.tif", tmp_path / "labels.tif", nuclei
+
+
+def test_a_training_channel_given_by_name_reads_that_channel(tmp_path: Path) -> None:
+    movie, labels, nuclei = _two_channel_movie(tmp_path)
+    by_name = read_annotations(movie, labels, channel="H2B-GFP")
+    by_index = read_annotations(movie, labels, channel=1)
+    assert [img.frame for img in by_name.images] == [0, 1]
+    for named, indexed, t in zip(by_name.images, by_index.images, (0, 1), strict=True):
+        np.testing.assert_array_equal(named.image, nuclei + t)
+        np.testing.assert_array_equal(named.image, indexed.image)
+    with pytest.raises(AnnotationError, match=r"movie\.ome\.tif: no channel named 'h2b-gfp'; its channels: 'DAPI', "
+                                              r"'H2B-GFP'"):
+        read_annotations(movie, labels, channel="h2b-gfp")
+
+
+def test_a_training_channel_name_the_images_lack_stops_the_start_in_one_line(tmp_path: Path) -> None:
+    from cellpipe.config import ConfigError, load_config, load_samples
+
+    movie, labels, _ = _two_channel_movie(tmp_path)
+    tifffile.imwrite(tmp_path / "plain.tif", np.zeros((2, 64, 80), np.uint16))
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_text(f"sample\tmovie\ns1\t{movie}\n")
+
+    def config(channel: object, images: Path = movie) -> object:
+        return load_config({"train": {"mine": {"datasets": [
+            {"images": str(movie), "labels": str(labels)},
+            {"images": str(images), "labels": str(labels), "channel": channel}]}}})
+
+    assert [r.sample for r in load_samples(sheet, config("H2B-GFP"))] == ["s1"]
+    with pytest.raises(ConfigError) as err:
+        load_samples(sheet, config("mCherry"))
+    assert str(err.value) == (f"config train.mine.datasets[1].channel: {movie}: no channel named 'mCherry'; its "
+                              "channels: 'DAPI', 'H2B-GFP'")
+    with pytest.raises(ConfigError, match=r"datasets\[1\]\.channel: .*plain\.tif: channel 'GFP' is given by name, but the "
+                                          r"file names no channels; give its index \(0-based\)$"):
+        load_samples(sheet, config("GFP", tmp_path / "plain.tif"))
+    assert load_samples(sheet, config("mCherry"), check_files=False)  # a cluster job reads no header
+    with pytest.raises(ValueError, match="a channel name must not be empty"):
+        config(" ")

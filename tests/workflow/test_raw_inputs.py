@@ -80,6 +80,7 @@ def test_a_z_stack_movie_runs_through_ingest_normalize_and_segment_with_a_max_pr
 
     image = ingested(workdir, "zs")
     np.testing.assert_array_equal(np.asarray(image.data)[:, 0], stack.max(axis=1))
+    # the file gives no PhysicalSizeZ: the z-step is recorded as unknown
     assert image.attrs["z_projection"] == {"method": "max", "setting": "max", "z_planes": 3, "z_step_um": None}
     labels = cell_labels(workdir, "zs")
     assert labels.shape == (3, 48, 64) and all(frame.max() >= 1 for frame in labels)
@@ -122,6 +123,26 @@ def test_an_unknown_channel_name_stops_the_run_before_any_job_naming_the_files_c
     ], stderr
     assert not (workdir / "results").exists()
 
+
+
+def test_a_training_channel_name_the_images_lack_stops_the_run_before_any_job(tmp_path: Path) -> None:
+    workdir = tmp_path / "work"
+    movie = named_channels_movie(workdir)
+    labels = workdir / "data" / "labels.tif"
+    tifffile.imwrite(labels, np.zeros((3, 48, 64), np.uint16))
+    config = small_config()
+    config["train"] = {"mine": {"datasets": [{"images": movie, "labels": "data/labels.tif", "channel": "GFP"}]}}
+    write_workdir(workdir, config, f"sample\tmovie\nnamed\t{movie}\n")
+
+    proc = run_snakemake(workdir, "results/models/mine/weights.pth", timeout=120)
+
+    assert proc.returncode != 0
+    lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.startswith("cellpipe: ")]
+    assert lines == [
+        "cellpipe: config train.mine.datasets[0].channel: data/named.ome.tif: no channel named 'GFP'; its channels: "
+        "'Brightfield', 'H2B-GFP', 'mCherry'"
+    ], proc.stderr[-2000:]
+    assert not (workdir / "results").exists()
 
 def test_an_ome_zarr_movie_runs_through_ingest_and_segment_with_its_units_and_channel_names(tmp_path: Path) -> None:
     """An NGFF 0.5 image written by ome-zarr-py (3 frames of 48x64 px, 3 labelled channels, 0.5 µm pixels,

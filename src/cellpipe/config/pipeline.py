@@ -341,7 +341,9 @@ def load_samples(
     frames of at least 8 px, a pixel size and frame interval from the row, the
     file or the config, channel names matching its channels; and its ground
     truth must cover its frames with masks of its frame size.  Pixel values
-    (NaN) are checked by the ingest job.
+    (NaN) are checked by the ingest job.  With ``check_files``, a training dataset's channel given by name
+    (``train.<model>.datasets[i].channel``) must be one of its images' channel names
+    (:func:`cellpipe.preflight.check_training_channels`).
 
     ``checked_record``: a file recording the rows whose files passed
     (:mod:`cellpipe.runtime.checked_files`); a recorded row whose files are unchanged
@@ -396,6 +398,10 @@ def load_samples(
         raise
     if checked is not None:
         checked.save()
+    if check_files:
+        from cellpipe.preflight import check_training_channels
+
+        check_training_channels(config)
     return rows
 
 

@@ -1011,7 +1011,14 @@ class TrainDataset(StageSettings):
         ),
     )
     frame_step: int = Field(1, ge=1, description="Use every n-th of the selected frames (frames)")
-    channel: int = Field(0, ge=0, description="Channel (0-based) of a multi-channel movie")
+    channel: Annotated[int, Field(ge=0)] | Annotated[str, Field(min_length=1)] = Field(
+        0,
+        description=(
+            "Channel of a multi-channel movie: its index (0-based) or its name (e.g. H2B-GFP), looked up in the "
+            "images' own channel names (OME-TIFF Channel Name, ImageJ slice labels, a vendor file's or OME-Zarr's "
+            "channel names) before any job runs"
+        ),
+    )
     role: Literal["auto", "train", "validation"] = Field(
         "auto",
         description="'train' or 'validation' puts all its images in that set; 'auto' splits them (train.validation_by)",
@@ -1019,6 +1026,13 @@ class TrainDataset(StageSettings):
     weight: float = Field(
         1.0, gt=0.0, description="Relative sampling weight of this dataset's crops (no unit)"
     )
+
+    @field_validator("channel")
+    @classmethod
+    def _channel_index_or_name(cls, value: int | str) -> int | str:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("a channel name must not be empty")
+        return value
 
 
 class AugmentSettings(StageSettings):

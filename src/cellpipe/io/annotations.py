@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from cellpipe.io.ctc import as_labels, label_files, read_ctc_labels, read_tiff
-from cellpipe.io.movies import MovieError, read_movie
+from cellpipe.io.movies import MovieError, inspect_movie, read_movie
 
 logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]
@@ -193,11 +193,33 @@ def _pair_annotations(images: Path, labels: Path, frames: list[int] | None, chan
     return out
 
 
+def annotation_channel(images: PathLike, channel: int | str) -> int:
+    """The 0-based index of ``channel`` in the training images ``images``: an index as it is, a name looked up
+    exactly (case and spaces count) in the channel names of the images' headers (no pixel is read).
+
+    Raises:
+        AnnotationError: a name when the images cannot be read, name no channels, or have no channel of that name.
+    """
+    if isinstance(channel, int):
+        return channel
+    try:
+        names = list(inspect_movie(images).channel_names)
+    except MovieError as exc:
+        raise AnnotationError(f"channel {channel!r} is given by name, but the channel names of the images could not "
+                              f"be read: {str(exc).splitlines()[0]}") from None
+    if channel in names:
+        return names.index(channel)
+    if not names:
+        raise AnnotationError(f"{images}: channel {channel!r} is given by name, but the file names no channels; "
+                              "give its index (0-based)")
+    raise AnnotationError(f"{images}: no channel named {channel!r}; its channels: {', '.join(repr(n) for n in names)}")
+
+
 def read_annotations(
     images: PathLike,
     labels: PathLike,
     frames: list[int] | None = None,
-    channel: int = 0,
+    channel: int | str = 0,
     min_marker_coverage: float = 0.95,
 ) -> AnnotationSet:
     """Read the completely annotated images of one source.
@@ -213,7 +235,7 @@ def read_annotations(
         0-based frames to use; None: every annotated frame that is complete.
         A requested CTC frame that is sparsely annotated is an error.
     channel:
-        Channel (0-based) of a multi-channel movie.
+        Channel of a multi-channel movie: its index (0-based) or its name (:func:`annotation_channel`).
     min_marker_coverage:
         For CTC folders with ``TRA/``: smallest fraction (0-1) of tracked cells
         that must have a SEG mask for a frame to count as complete.
@@ -228,6 +250,7 @@ def read_annotations(
         raise AnnotationError(f"{images}: training images not found")
     if not labels.exists():
         raise AnnotationError(f"{labels}: training labels not found")
+    channel = annotation_channel(images, channel)
     if labels.is_dir():
         result = _ctc_annotations(images, labels, frames, channel, min_marker_coverage)
     else:

@@ -268,7 +268,49 @@ def files_under(folder: PathLike) -> list[str]:
     return sorted(found)
 
 
-def describe_path(role: str, path: PathLike, workdir: PathLike | None = None) -> dict[str, Any]:
+def describe_files(where: PathLike, files: Sequence[str]) -> dict[str, Any]:
+    """The files of a movie that reads some files only, described as :func:`describe_path` describes a folder.
+
+    For one position of a Micro-Manager folder or of an OME-Zarr plate, or a multi-file OME-TIFF named by
+    its first file.
+
+    Parameters
+    ----------
+    where : str or os.PathLike
+        The movie: a folder, or a file (a multi-file OME-TIFF's first file).
+    files : sequence of str
+        POSIX paths of the files read, relative to ``where`` when it is a folder, to its folder when it is a file.
+
+    Returns
+    -------
+    dict
+        ``type, bytes, sha256`` (:func:`tree_digest`), ``files`` (no role, no path).  ``type`` is ``directory``
+        for a folder, ``files`` for a file (the file and the files beside it that it names); ``subset`` is true
+        when the folder holds other files too, which were not read and are not described.  A file that is its
+        own only file is described as a file (``type: file``), as :func:`describe_path` does.
+
+    Raises
+    ------
+    FileNotFoundError
+        One of the files does not exist.
+    """
+    where = Path(where)
+    folder = where if where.is_dir() else where.parent
+    names = sorted(set(files))
+    if not where.is_dir() and names == [where.name]:
+        return file_description(where.stat().st_size, file_sha256(where))
+    entries = [{"path": rel, "bytes": (folder / rel).stat().st_size, "sha256": file_sha256(folder / rel)} for rel in names]
+    described = folder_description(entries)
+    if not where.is_dir():
+        described["type"] = "files"
+    elif names != files_under(where):
+        described["subset"] = True
+    return described
+
+
+def describe_path(
+    role: str, path: PathLike, workdir: PathLike | None = None, files: Sequence[str] | None = None
+) -> dict[str, Any]:
     """The provenance entry of one input.
 
     Parameters
@@ -279,6 +321,9 @@ def describe_path(role: str, path: PathLike, workdir: PathLike | None = None) ->
         The file or folder, recorded as given (relative to the working directory, or absolute).
     workdir : str or os.PathLike or None
         Folder that a relative ``path`` is read from; None: the current directory.
+    files : sequence of str or None
+        Describe only these files of the movie at ``path`` (:func:`describe_files`), as ingest read them;
+        None: the whole file or folder.
 
     Returns
     -------
@@ -293,6 +338,8 @@ def describe_path(role: str, path: PathLike, workdir: PathLike | None = None) ->
         The path does not exist.
     """
     where = Path(workdir, path) if workdir is not None else Path(path)
+    if files is not None and where.exists():
+        return {"role": role, "path": os.fspath(path), **describe_files(where, files)}
     if where.is_dir():
         files = [
             {"path": rel, "bytes": (where / rel).stat().st_size, "sha256": file_sha256(where / rel)}

@@ -174,7 +174,7 @@ class RawMovie:
     """As :attr:`MovieHeader.scene_name`."""
     source_checksum: Callable[[], dict[str, Any]] | None = None
     """Inside :func:`open_movie` with ``checksum``: the sha256 of the bytes the pixels were read from, described as
-    :func:`cellpipe.io.checksums.describe_path` describes the movie (``type, bytes, sha256``, a folder's
+    :func:`cellpipe.io.checksums.describe_files` describes the files the movie reads (``type, bytes, sha256``, a folder's
     ``files`` too), to call once every frame has been read.  Raises :class:`MovieError` when the file
     changed while it was read or a frame was not read.  None for an array from :func:`read_movie`."""
     pixel_size_z_um: float | None = None
@@ -599,6 +599,7 @@ def open_tiff_header(
         index = tiff_series_of_scene(tif, path, scene)
         series = tif.series[index]
         _check_not_truncated(tif, path, series)
+        _other_files_of(tif, path)
         shape, axes = _series_layout(series, bool(tif.is_ome or tif.is_imagej))
         return shape, axes, np.dtype(series.dtype), _tiff_metadata(tif, path, index) if metadata else FileMetadata()
 
@@ -638,11 +639,12 @@ def _tiff_position_headers(
         indices = tiff_positions(tif)
         series = [tif.series[i] for i in indices]
         _check_not_truncated(tif, path, *series)
+        _other_files_of(tif, path)
         declared = bool(tif.is_ome or tif.is_imagej)
         if not metadata:
             metas = [FileMetadata()] * len(series)
         elif tif.is_ome and tif.ome_metadata:
-            metas = _ome_images_metadata(tif.ome_metadata, path, indices)
+            metas = [_with_micromanager(tif, m) for m in _ome_images_metadata(tif.ome_metadata, path, indices)]
         else:
             metas = [_tiff_metadata(tif, path, i) for i in indices]
         return tuple((*_series_layout(s, declared), np.dtype(s.dtype), meta, s.name or None)
@@ -770,12 +772,59 @@ def _default_axes(ndim: int, file_axes: str, axes: str | None) -> str:
 
 
 def _tiff_metadata(tif: tifffile.TiffFile, path: PathLike, series: int = 0) -> FileMetadata:
-    """The metadata of series ``series``: an OME-TIFF's series are its OME Images, in order."""
+    """The metadata of series ``series``: an OME-TIFF's series are its OME Images, in order; what the OME-XML of a
+    Micro-Manager file lacks is taken from Micro-Manager's own metadata (:func:`_with_micromanager`)."""
     if tif.is_ome and tif.ome_metadata:
-        return _ome_metadata(tif.ome_metadata, path, series)
+        return _with_micromanager(tif, _ome_metadata(tif.ome_metadata, path, series))
     if tif.is_imagej:
         return _imagej_metadata(tif, path)
-    return FileMetadata()
+    return _with_micromanager(tif, FileMetadata())
+
+
+MM_PIXEL_SIZE_KEYS = ("PixelSizeUm", "PixelSize_um")
+"""Micro-Manager's keys of the pixel size (µm): Micro-Manager 2's canonical key and the Micro-Manager 1 name it still
+reads (``PIXEL_SIZE_UM`` in mmstudio's ``org.micromanager.data.internal.PropertyKey``); found in the summary metadata
+and in each image's metadata (the ``MicroManagerMetadata`` tag of its page)."""
+MM_INTERVAL_KEYS = ("Interval_ms", "IntervalMs", "interval_ms", "WaitInterval")
+"""Micro-Manager's keys of the set time between frames (ms) in the summary metadata (``INTERVAL_MS`` of the same
+``PropertyKey``: the canonical key, then the older names it reads)."""
+
+
+def _mm_number(found: dict[str, Any], keys: tuple[str, ...]) -> float | None:
+    """The first of ``keys`` in ``found`` holding a positive finite number (Micro-Manager writes 0 for unset)."""
+    for key in keys:
+        try:
+            value = float(found[key])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if np.isfinite(value) and value > 0:
+            return value
+    return None
+
+
+def _with_micromanager(tif: tifffile.TiffFile, meta: FileMetadata) -> FileMetadata:
+    """``meta`` with the pixel size (µm, square pixels) and frame interval (minutes) it lacks taken from a
+    Micro-Manager file's own JSON metadata: the summary (tifffile's ``micromanager_metadata``; keys
+    :data:`MM_PIXEL_SIZE_KEYS`, :data:`MM_INTERVAL_KEYS`), else for the pixel size the first page's image metadata.
+    What the OME-XML says wins; a file that is not Micro-Manager's is returned as it is."""
+    if not tif.pages.first.is_micromanager or (meta.pixel_size_um is not None and meta.frame_interval_min is not None):
+        return meta
+    try:
+        summary = (tif.micromanager_metadata or {}).get("Summary") or {}
+    except Exception:  # Micro-Manager's header cut short or not JSON: the OME-XML's metadata stands
+        summary = {}
+    summary = summary if isinstance(summary, dict) else {}
+    pixel_size = _mm_number(summary, MM_PIXEL_SIZE_KEYS)
+    if pixel_size is None:
+        image = tif.pages.first.tags.valueof(51123)  # MicroManagerMetadata: the first image's own metadata
+        pixel_size = _mm_number(image, MM_PIXEL_SIZE_KEYS) if isinstance(image, dict) else None
+    interval_ms = _mm_number(summary, MM_INTERVAL_KEYS)
+    changes: dict[str, Any] = {}
+    if meta.pixel_size_um is None and pixel_size is not None:
+        changes.update(pixel_size_um=pixel_size, pixel_size_y_um=pixel_size)
+    if meta.frame_interval_min is None and interval_ms is not None:
+        changes["frame_interval_min"] = interval_ms / 60000.0
+    return dataclasses.replace(meta, **changes) if changes else meta
 
 
 def inspect_tiff(path: PathLike, axes: str | None = None, allow_z: bool = False, scene: int | None = None) -> MovieHeader:
@@ -1488,6 +1537,112 @@ class LazyMovie:
         return data if dtype is None else data.astype(dtype)
 
 
+_ZARR_METADATA = frozenset({*_ZARR_MARKERS, ".zmetadata"})
+"""Zarr metadata files of a group or array (v2 consolidated metadata too)."""
+
+
+_OTHER_FILES: dict[tuple[str, tuple[int, int, int]], tuple[tuple[str, ...], ...] | None] = {}
+"""What :func:`_other_files_of` found for each TIFF (path, stamp) whose headers were read (bounded; see there)."""
+
+
+def _other_files_of(tif: tifffile.TiffFile, path: Path) -> tuple[tuple[str, ...], ...] | None:
+    """Per position of an open TIFF (:func:`tiff_positions`): the other files holding planes of its series (a
+    multi-file OME-TIFF's later files); None for a file that names no other file (no OME-XML, or one without
+    ``FileName``), told from its first page alone.  Kept by path and stamp, so the header check, which has the file
+    open, leaves the answer for the record of checked files and the checksum (:func:`movie_files`) without another
+    opening."""
+    path = Path(path)
+    key = (os.path.realpath(path), _stamp(path))
+    if key in _OTHER_FILES:
+        return _OTHER_FILES[key]
+    xml = tif.ome_metadata if tif.is_ome else None
+    found: tuple[tuple[str, ...], ...] | None = None
+    if xml and "FileName" in xml:
+        by_position = []
+        for index in tiff_positions(tif):
+            files = {os.path.realpath(page.parent.filehandle.path) for page in tif.series[index].pages if page is not None}
+            files.discard(key[0])
+            by_position.append(tuple(sorted(files)))
+        found = tuple(by_position)
+    if len(_OTHER_FILES) >= 4096:  # a long-lived process reading many files: start again rather than grow
+        _OTHER_FILES.clear()
+    _OTHER_FILES[key] = found
+    return found
+
+
+def _tiff_files_by_position(path: Path) -> tuple[tuple[str, ...], ...] | None:
+    """:func:`_other_files_of` the TIFF at ``path``, its headers read only when they were not read since it last
+    changed."""
+    key = (os.path.realpath(path), _stamp(path))
+    if key in _OTHER_FILES:
+        return _OTHER_FILES[key]
+    return _read_tiff_headers(path, lambda tif: _other_files_of(tif, path))
+
+
+def _tiff_series_files(path: Path, scene: int | None) -> list[Path]:
+    """The TIFF at ``path`` and every other file holding planes of its series (of position ``scene``)."""
+    positions = _tiff_files_by_position(path)
+    if positions is None:  # its planes are all in it (which position it holds is the header check's question)
+        return [path]
+    if scene is None and len(positions) != 1:
+        _read_tiff_headers(path, lambda tif: tiff_series_of_scene(tif, path, None))  # says why, naming the positions
+    index = 0 if scene is None else scene
+    if not 0 <= index < len(positions):
+        raise MovieError(f"{path}: no position {index}: the file holds {len(positions)} position(s) "
+                         f"(0 to {len(positions) - 1})")
+    return [path, *(Path(f) for f in positions[index])]
+
+
+def movie_files(path: PathLike, fmt: MovieFormat = "auto", scene: int | None = None) -> list[str]:
+    """The files a movie, or its position ``scene`` (0-based), is read from: POSIX paths relative to ``path`` when it
+    is a folder, to its folder when it is a file, sorted.  Its checksum (:func:`cellpipe.io.checksums.describe_files`)
+    and its signature in the record of checked files cover these files, and only these.
+
+    - a TIFF or OME-TIFF: the file and, for a multi-file OME-TIFF, the files beside it holding the planes of its
+      series (or of position ``scene``);
+    - a Micro-Manager folder: the position's files (its first file and the files continuing its series);
+    - an OME-Zarr store: the image's group (every file under it: its arrays, labels, metadata) and the Zarr metadata
+      files of the groups on the way to it (a plate's and a well's, a bioformats2raw root's), plus a bioformats2raw
+      layout's ``OME`` group (the positions' names); for a store of one image, every file of the store;
+    - a CTC folder: every file in it; a CZI, ND2 or LIF file: itself.
+
+    Reads headers only (a TIFF's, through tifffile) or folder listings.
+
+    Raises:
+        MovieError: as :func:`inspect_movie`, for a position that does not exist or a file that cannot be read.
+    """
+    from cellpipe.io.checksums import files_under
+
+    path = Path(path)
+    checked = _checked_format(path, fmt)
+    if checked == "ctc":
+        return files_under(path)
+    if checked in VENDOR_FORMATS:
+        return [path.name]
+    if checked == "ome-zarr":
+        image, _ = _ngff_scene(path, scene)
+        inside = image.relative_to(path)
+        if not inside.parts:
+            return files_under(path)
+        found = {(inside / rel).as_posix() for rel in files_under(image)}
+        group = path
+        for part in ("", *inside.parts[:-1]):
+            group = group / part if part else group
+            found.update((group / name).relative_to(path).as_posix() for name in _ZARR_METADATA if (group / name).is_file())
+        if (path / "OME").is_dir() and _bioformats2raw_series(path) is not None:
+            found.update(f"OME/{rel}" for rel in files_under(path / "OME"))
+        return sorted(found)
+    if checked == "micromanager":
+        file, _, tiff_scene = _mm_position_file(path, scene)
+        return sorted(Path(os.path.relpath(f, path)).as_posix() for f in _tiff_series_files(file, tiff_scene))
+    return sorted(Path(os.path.relpath(f, path.parent)).as_posix() for f in _tiff_series_files(path, scene))
+
+
+def _files_stamp(folder: Path, files: list[str]) -> dict[str, tuple[int, int, int]]:
+    """Size, modification and change time (ns) of each of ``files`` (relative to ``folder``)."""
+    return {rel: _stamp(folder / rel) for rel in files}
+
+
 @contextlib.contextmanager
 def open_movie(
     path: PathLike, fmt: MovieFormat = "auto", axes: str | None = None, checksum: bool = False, allow_z: bool = False,
@@ -1519,24 +1674,29 @@ def open_movie(
     a movie is refused (:func:`z_stack_refusal`).
 
     ``scene``: the position to read (0-based) of a file of several, as :func:`inspect_movie`; only its pixels are
-    read (its OME-TIFF series, its CZI scene's region), frame by frame.  The checksum is that of the whole file.
+    read (its OME-TIFF series, its CZI scene's region), frame by frame.
+
+    The checksum covers every file the movie or position reads (:func:`movie_files`) and only those: a multi-file
+    OME-TIFF's later files too, a Micro-Manager position's own files, an OME-Zarr position's image group and the
+    metadata on the way to it (:func:`cellpipe.io.checksums.describe_files`); a single file is hashed as one file.
     """
-    from cellpipe.io.checksums import describe_path, file_description, files_under, folder_description, sha256_of_handle
+    from cellpipe.io.checksums import describe_files, file_description, folder_description, sha256_of_handle
 
     path = Path(path)
     checked = _checked_format(path, fmt)
     if checked == "ctc":
         _only_scene_zero(path, checked, scene)
     if checked == "ome-zarr":
-        # a position of a bioformats2raw layout, plate or well is read from its image; the checksum is of the whole
-        # store, the movie the sample sheet names
+        # a position of a bioformats2raw layout, plate or well is read from its image; the checksum is of the files
+        # that position reads (movie_files), not of the whole store: N positions would otherwise read it N times
         image_path, image_name = _ngff_scene(path, scene)
         ngff = _ngff_image(image_path, axes, allow_z)
         header, level = ngff.header, ngff.level
         letters = header.source_axes.upper()
         time_axis = letters.index("T")
-        # size and change time of every file at opening: a store rewritten while read is caught by the checksum
-        stamps = {rel: _stamp(path / rel) for rel in files_under(path)} if checksum else {}
+        # size and change time of every file read at opening: a store rewritten while read is caught by the checksum
+        read_files = movie_files(path, checked, scene) if checksum else []
+        stamps = _files_stamp(path, read_files)
 
         def read_zarr_block(t: int, c: int | None) -> np.ndarray:
             # one frame (and channel): only the chunks holding it are read
@@ -1547,11 +1707,10 @@ def open_movie(
             return to_tczyx(np.asarray(level[tuple(index)]), header.source_axes, path)[0]
 
         def zarr_checksum() -> dict[str, Any]:
-            described = describe_path("movie", path)
-            now = {rel: _stamp(path / rel) for rel in files_under(path)}
-            if now != stamps:
+            described = describe_files(path, read_files)
+            if _files_stamp(path, read_files) != stamps or movie_files(path, checked, scene) != read_files:
                 raise MovieError(f"{path}: changed while it was being read (files added, removed or rewritten)")
-            return folder_description(described["files"])
+            return described
 
         logger.info("opened %s: OME-Zarr axes %s -> TCYX %s, read frame by frame", path, header.source_axes,
                     header.shape_tcyx)
@@ -1640,21 +1799,23 @@ def open_movie(
     import zarr
 
     folder: Path | None = None  # a Micro-Manager dataset: the folder the sample sheet names
-    folder_stamps: dict[str, tuple[int, int, int]] = {}
     position_name = None
     tiff_scene = scene
+    named = path  # the movie the sample sheet names: its checksum covers the files this position reads (movie_files)
     if checked == "micromanager":
         folder = path
         path, label, tiff_scene = _mm_position_file(folder, scene)
         position_name = label if scene is not None else None
-        # as for an OME-Zarr store: the checksum is of the whole folder, the movie the sample sheet names
-        folder_stamps = {rel: _stamp(folder / rel) for rel in files_under(folder)} if checksum else {}
+    read_files = movie_files(named, checked, scene) if checksum else []
+    several = folder is not None or len(read_files) > 1  # a Micro-Manager position or a multi-file OME-TIFF
+    # size and change time of each file at opening: a file rewritten while read is caught by the checksum
+    read_stamps = _files_stamp(named if named.is_dir() else named.parent, read_files) if several else {}
     shape, file_axes, dtype, meta = open_tiff_header(path, scene=tiff_scene)
     with contextlib.ExitStack() as stack:
         handle = stack.enter_context(open(path, "rb"))
         before = os.fstat(handle.fileno())
         # a whole extra pass over the file: only for a caller that records it (ingest)
-        n_bytes, sha256 = sha256_of_handle(handle) if checksum and folder is None else (before.st_size, "")
+        n_bytes, sha256 = sha256_of_handle(handle) if checksum and not several else (before.st_size, "")
         try:
             tif = stack.enter_context(open_tiff(handle))
         except _UNREADABLE as exc:
@@ -1668,12 +1829,12 @@ def open_movie(
                 raise MovieError(f"{path}: changed while it was being read (its size or change time differ)")
             return file_description(n_bytes, sha256)
 
-        def mm_folder_checksum() -> dict[str, Any]:
-            assert folder is not None
-            described = describe_path("movie", folder)
-            if {rel: _stamp(folder / rel) for rel in files_under(folder)} != folder_stamps:
-                raise MovieError(f"{folder}: changed while it was being read (files added, removed or rewritten)")
-            return folder_description(described["files"])
+        def files_checksum() -> dict[str, Any]:
+            # the files are hashed by path after the pixels were read, so their stamps must not have moved since
+            described = describe_files(named, read_files)
+            if _files_stamp(named if named.is_dir() else named.parent, read_files) != read_stamps:
+                raise MovieError(f"{named}: changed while it was being read (files rewritten or replaced)")
+            return described
 
         # level 0: the full resolution; a pyramidal series would otherwise open as a group of levels
         index = tiff_series_of_scene(tif, path, tiff_scene)
@@ -1715,7 +1876,7 @@ def open_movie(
             scene_name = (tif.series[index].name or None) if scene is not None else None
         yield RawMovie(lazy, use_axes, meta.pixel_size_um, meta.frame_interval_min,
                        list(meta.channel_names), meta.pixel_size_y_um, scene=scene, scene_name=scene_name,
-                       source_checksum=(mm_folder_checksum if folder is not None else tiff_checksum) if checksum else None,
+                       source_checksum=(files_checksum if several else tiff_checksum) if checksum else None,
                        pixel_size_z_um=meta.pixel_size_z_um)
 
 

@@ -177,7 +177,7 @@ def provenance_view(record: Mapping[str, Any]) -> dict[str, Any]:
             {
                 "role": entry.get("role"),
                 "path": entry.get("path"),
-                "files": len(entry.get("files", [])) if entry.get("type") == "directory" else 1,
+                "files": len(entry["files"]) if "files" in entry else 1,
                 "bytes": entry.get("bytes"),
                 "sha256": entry.get("sha256"),
             }

@@ -9,7 +9,9 @@ passed, what the check depended on:
 - the row itself (every column), the ``ingest`` settings and the source code of the checks
   (:data:`CHECK_MODULES`), as the key, so a changed check runs again on every row;
 - the signature of the movie and of its ground truth: for a file its size, modification time (ns),
-  inode and device; for a folder (CTC) the same for every file below it.
+  inode and device; for a folder (CTC) the same for every file below it; and the same for every other file the
+  movie reads (``reads``: the later files of a multi-file OME-TIFF, :func:`cellpipe.io.movies.movie_files`), so
+  replacing any of them checks the row again.
 
 The positions of a file on a row with a ``positions`` column (:mod:`cellpipe.positions`) are kept too, with the
 file's signature, so the rows they expand into are known without listing the file again.
@@ -43,7 +45,7 @@ logger = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
 
-RECORD_FORMAT = "cellpipe checked files 1"
+RECORD_FORMAT = "cellpipe checked files 2"
 """Written into the record; a record of another format is ignored."""
 
 CHECK_MODULES = (
@@ -107,6 +109,8 @@ class CheckedFiles:
         self._headers: dict[str, list[Any]] = {}
         # the positions of files whose rows have a positions column (cellpipe.positions): key -> [signature, names]
         self._scenes: dict[str, list[Any]] = {}
+        # the other files the movie of a row that passed reads (a multi-file OME-TIFF's later files), by key
+        self._reads: dict[str, list[str]] = {}
         self._seen: set[str] = set()  # rows looked up or recorded since the record was read
         self._changed = False
         try:
@@ -125,6 +129,9 @@ class CheckedFiles:
             if isinstance(scenes, dict):
                 self._scenes = {k: v for k, v in scenes.items() if isinstance(v, list) and len(v) == 2
                                 and isinstance(v[1], list) and all(isinstance(n, str) for n in v[1])}
+            reads = data.get("reads")
+            if isinstance(reads, dict):
+                self._reads = {k: [str(f) for f in v] for k, v in reads.items() if k in self.rows and isinstance(v, list)}
             headers = data.get("headers")
             if isinstance(headers, dict):
                 self._headers = {k: v for k, v in headers.items() if k in self.rows and _is_header(v)}
@@ -134,10 +141,12 @@ class CheckedFiles:
         return row_key(row, ingest, self.checks)
 
     def passed(self, key: str, files: list[PathLike]) -> bool:
-        """Whether the row ``key`` passed with exactly these ``files`` as they are now."""
+        """Whether the row ``key`` passed with exactly these ``files``, and the other files its movie reads
+        (recorded with it), as they are now."""
         self._seen.add(key)
         recorded = self.rows.get(key)
-        return recorded is not None and None not in recorded and recorded == [signature(f) for f in files]
+        every = [*files, *self._reads.get(key, [])]
+        return recorded is not None and None not in recorded and recorded == [signature(f) for f in every]
 
     def notes(self, key: str) -> list[str]:
         """The warnings recorded with the row ``key`` when it passed (none when not recorded)."""
@@ -176,19 +185,23 @@ class CheckedFiles:
     def record(
         self, key: str, files: list[PathLike], notes: list[str] | tuple[str, ...] = (),
         header: tuple[tuple[int, int, int, int], str, float] | tuple[tuple[int, int, int, int], str, float, int] | None = None,
+        reads: list[PathLike] | tuple[PathLike, ...] = (),
     ) -> None:
         """Note that the row ``key`` passed its checks with ``files`` as they are now, giving ``notes``
         (warnings, one line each); ``header``: the movie's (T, C, Y, X) shape, pixel type, pixel size (µm)
-        and, optionally, z-planes per stack (1 when left out)."""
+        and, optionally, z-planes per stack (1 when left out); ``reads``: the other files the movie reads (the
+        later files of a multi-file OME-TIFF), whose signatures count as the files' do."""
         self._seen.add(key)
-        signatures = [signature(f) for f in files]
+        read = [os.fspath(f) for f in reads]
+        signatures = [signature(f) for f in [*files, *read]]
         if None in signatures:
             return
         kept = [list(header[0]), header[1], float(header[2]), int(header[3]) if len(header) > 3 else 1] \
             if header is not None else None
-        if self.rows.get(key) != signatures or self._notes.get(key, []) != list(notes) or self._headers.get(key) != kept:
+        if (self.rows.get(key) != signatures or self._notes.get(key, []) != list(notes) or self._headers.get(key) != kept
+                or self._reads.get(key, []) != read):
             self.rows[key] = signatures
-            for store, value in ((self._notes, list(notes)), (self._headers, kept)):
+            for store, value in ((self._notes, list(notes)), (self._headers, kept), (self._reads, read)):
                 if value:
                     store[key] = value  # type: ignore[index]
                 else:
@@ -206,6 +219,7 @@ class CheckedFiles:
             self._scenes = {key: value for key, value in self._scenes.items() if key in self._seen}
             self._notes = {key: value for key, value in self._notes.items() if key in self.rows}
             self._headers = {key: value for key, value in self._headers.items() if key in self.rows}
+            self._reads = {key: value for key, value in self._reads.items() if key in self.rows}
             self._changed = True
         if not self._changed:
             return
@@ -213,7 +227,8 @@ class CheckedFiles:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(self.path) as tmp:
                 Path(tmp).write_text(json.dumps({"format": RECORD_FORMAT, "rows": self.rows, "notes": self._notes,
-                                                "headers": self._headers, "scenes": self._scenes}),
+                                                "headers": self._headers, "scenes": self._scenes,
+                                                "reads": self._reads}),
                                      encoding="utf-8")
             self._changed = False
         except OSError as err:

@@ -105,10 +105,17 @@ def record_provenance_step(
     ``model_path`` the Cellpose model file as the workflow resolved it.  Paths are recorded as
     given, relative to the working directory (recorded as ``workdir``) unless absolute.
     """
+    image = _paths(inputs.get("image"))
+    image_attrs = omezarr.open_ome_image(image[0]).attrs if image else {}
+    # the movie is described by the files ingest read when it read some files only (one position of a folder, a
+    # multi-file OME-TIFF): a folder of 16 positions is not read whole for each
+    movie_read = image_attrs.get("source_checksum") or {}
+    movie_files = [f["path"] for f in movie_read["files"]] \
+        if movie_read.get("subset") or movie_read.get("type") == "files" else None
     described = []
     for role in INPUT_ROLES:
         for path in _paths(inputs.get(role)):
-            entry = describe_path(role, path)
+            entry = describe_path(role, path, files=movie_files if role == "movie" else None)
             logger.info("%s %s: %s bytes, sha256 %s", role, path, entry["bytes"], entry["sha256"])
             described.append(entry)
     segmentation_info = tables.read_json(inputs["segmentation_info"])
@@ -118,8 +125,6 @@ def record_provenance_step(
         return tables.read_json(paths[0]) if paths else None
 
     tracking_info, evaluation = job_output("tracking_info"), job_output("evaluation")
-    image = _paths(inputs.get("image"))
-    image_attrs = omezarr.open_ome_image(image[0]).attrs if image else {}
     if image_attrs.get("position"):  # one position of a file of several: the file's sha256 says not which
         for entry in described:
             if entry["role"] == "movie":
