@@ -207,7 +207,13 @@ def invocation_record(
 
 
 def utc_now() -> str:
-    """The current time in UTC, to the second, as ``YYYY-MM-DDTHH:MM:SSZ``."""
+    """The current time in UTC, to the second.
+
+    Returns
+    -------
+    str
+        ``YYYY-MM-DDTHH:MM:SSZ``.
+    """
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

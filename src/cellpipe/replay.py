@@ -124,7 +124,19 @@ def replay_config(record: Mapping[str, Any], results: str) -> dict[str, Any]:
 
 
 def same_folder(a: str | os.PathLike[str], b: str | os.PathLike[str], workdir: str | os.PathLike[str]) -> bool:
-    """Whether paths ``a`` and ``b``, relative ones read from ``workdir``, name the same folder (links resolved)."""
+    """Whether two paths name the same folder (links resolved).
+
+    Parameters
+    ----------
+    a, b : str or os.PathLike
+        The paths; relative ones are read from ``workdir``.
+    workdir : str or os.PathLike
+        The working directory.
+
+    Returns
+    -------
+    bool
+    """
     return Path(workdir, a).resolve() == Path(workdir, b).resolve()
 
 
@@ -231,7 +243,21 @@ def output_differences(
 
 
 def describe_outputs(recorded: Sequence[Mapping[str, Any]], sample_dir: Path) -> dict[str, dict[str, Any] | None]:
-    """Each recorded result file as the replay wrote it in ``sample_dir`` (``describe_path``), None where not written."""
+    """Each recorded result file as the replay wrote it.
+
+    Parameters
+    ----------
+    recorded : sequence of mapping
+        The record's ``outputs`` (``path`` relative to the sample's folder).
+    sample_dir : pathlib.Path
+        The replay's folder of the sample.
+
+    Returns
+    -------
+    dict of str to dict or None
+        Path -> :func:`cellpipe.io.checksums.describe_path` of the replayed file (``sha256``, ``bytes``),
+        None where the replay wrote none.
+    """
     found: dict[str, dict[str, Any] | None] = {}
     for entry in recorded:
         try:
