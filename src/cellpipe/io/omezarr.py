@@ -192,7 +192,7 @@ def level_transforms(axes: str, scale: dict[str, float], level: int, labels: boo
     scale : dict of str to float
         Level-0 scale per axis: µm per px on z/y/x, minutes per frame on t, 1 on c.
     level : int
-        0: full resolution.
+        Resolution level: 0 is full resolution, level ``n`` has 2**n level-0 px per px on y and x.
     labels : bool
         Whether the image is a label image.
 
@@ -932,7 +932,7 @@ def new_zarr_array(
     path : str or os.PathLike
         The array's store.
     shape : sequence of int
-        Its shape.
+        Its shape in elements (frames, channels, z-planes, px), e.g. (t, c, y, x).
     dtype : numpy.dtype or str
         Its element type.
     attrs : dict, optional
