@@ -30,7 +30,25 @@ TRACK_LABELS_STORE = f"{LABELS_GROUP_STORE}/tracks"
 
 
 def ome_zarr(store: str, version: str = DEFAULT_OME_ZARR_VERSION) -> str:
-    """The metadata file that declares the OME-Zarr group ``store`` (a template or path) in NGFF ``version``."""
+    """The metadata file that declares an OME-Zarr group, by which the rules name the store.
+
+    Parameters
+    ----------
+    store : str
+        A store's template or path (e.g. :data:`IMAGE_STORE`).
+    version : str
+        NGFF version, a key of :data:`OME_ZARR_METADATA` (``"0.4"`` or ``"0.5"``).
+
+    Returns
+    -------
+    str
+        ``<store>/.zattrs`` (0.4) or ``<store>/zarr.json`` (0.5).
+
+    Raises
+    ------
+    ValueError
+        For any other version.
+    """
     if version not in OME_ZARR_METADATA:
         raise ValueError(f"NGFF version {version!r}: one of {', '.join(OME_ZARR_METADATA)}")
     return f"{store}/{OME_ZARR_METADATA[version]}"
@@ -97,7 +115,23 @@ TOP_LEVEL = (
 
 
 def top_level_name(template: str) -> str:
-    """The first component below ``{results}/`` of ``template`` (e.g. 'logs' of :data:`LOG`)."""
+    """The first path component below ``{results}/`` of a top-level template.
+
+    Parameters
+    ----------
+    template : str
+        A template starting with ``{results}/`` (e.g. :data:`LOG`).
+
+    Returns
+    -------
+    str
+        That component (``"logs"`` for :data:`LOG`).
+
+    Raises
+    ------
+    ValueError
+        When ``template`` does not start with ``{results}/``.
+    """
     prefix = "{results}/"
     if not template.startswith(prefix):
         raise ValueError(f"{template!r} does not start with {prefix!r}")
@@ -112,7 +146,23 @@ could take: '.cellpipe' is no valid sample name anyway): a sample may not take t
 
 
 def in_sample(template: str) -> str:
-    """A per-sample template's path inside the sample's folder (``tracks.parquet`` of :data:`TRACKS`)."""
+    """A per-sample template's path inside the sample's folder.
+
+    Parameters
+    ----------
+    template : str
+        A template starting with :data:`SAMPLE_DIR` (e.g. :data:`TRACKS`).
+
+    Returns
+    -------
+    str
+        The rest of the path (``"tracks.parquet"`` for :data:`TRACKS`).
+
+    Raises
+    ------
+    ValueError
+        When ``template`` is not inside :data:`SAMPLE_DIR`.
+    """
     prefix = SAMPLE_DIR + "/"
     if not template.startswith(prefix):
         raise ValueError(f"{template!r} is no path inside {SAMPLE_DIR!r}")
@@ -120,8 +170,25 @@ def in_sample(template: str) -> str:
 
 
 def pattern(template: str, results: str, **wildcards: str) -> str:
-    """``template`` with the results folder ``results`` and the given wildcards filled in; other
-    wildcards stay as Snakemake patterns (``{sample}``), so a rule can use the result as input or output."""
+    """A template with the results folder and some wildcards filled in.
+
+    Wildcards not given stay as Snakemake patterns (``{sample}``), so a rule can use the result as
+    input or output.
+
+    Parameters
+    ----------
+    template : str
+        One of this module's templates.
+    results : str
+        The results folder (config key ``results``).
+    **wildcards : str
+        Values of wildcards to fill in (``sample="A1"``).
+
+    Returns
+    -------
+    str
+        The path or pattern.
+    """
     path = template.replace("{results}", results)
     for key, value in wildcards.items():
         path = path.replace(f"{{{key}}}", value)
@@ -129,7 +196,27 @@ def pattern(template: str, results: str, **wildcards: str) -> str:
 
 
 def path(template: str, results: str, **wildcards: str) -> str:
-    """The path of one file: ``template`` with the results folder and every wildcard filled in."""
+    """The path of one file: a template with the results folder and every wildcard filled in.
+
+    Parameters
+    ----------
+    template : str
+        One of this module's templates.
+    results : str
+        The results folder (config key ``results``).
+    **wildcards : str
+        A value for every other wildcard of ``template``.
+
+    Returns
+    -------
+    str
+        The path.
+
+    Raises
+    ------
+    KeyError
+        When a wildcard of ``template`` is not given.
+    """
     return template.format(results=results, **wildcards)
 
 
@@ -178,9 +265,30 @@ only where such jobs exist are added apart)."""
 
 
 def rule_file(template: str, rule: str, results: str, job: str) -> str:
-    """:data:`LOG` or :data:`BENCHMARK` (``template``) of a job of ``rule``, named ``job`` (a path or a
-    pattern of the rule's wildcards), in the results folder ``results``.  Raises KeyError for a rule
-    not in :data:`RULES`, so a rule cannot get a log without being listed."""
+    """The log or benchmark record of one job of a rule.
+
+    Parameters
+    ----------
+    template : str
+        :data:`LOG` or :data:`BENCHMARK`.
+    rule : str
+        The rule's name; it must be in :data:`RULES`, so a rule cannot get a log without being listed.
+    results : str
+        The results folder (config key ``results``).
+    job : str
+        What names the job (its sample, ``<sample>.part<N>``, a simulated movie's or model's name), or a
+        pattern of the rule's wildcards.
+
+    Returns
+    -------
+    str
+        The path or pattern.
+
+    Raises
+    ------
+    KeyError
+        For a rule not in :data:`RULES`.
+    """
     if rule not in RULES:
         raise KeyError(f"rule {rule!r} is not listed in cellpipe.layout.RULES")
     return pattern(template, results, rule=rule, job=job)

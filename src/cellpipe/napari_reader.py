@@ -55,9 +55,19 @@ __all__ = ["get_reader", "read_results", "results_folder"]
 
 
 def results_folder(path: PathLike | Sequence[PathLike]) -> Path | None:
-    """``path`` as a results folder (``results/<sample>``: a folder holding ``image.ome.zarr``), or None.
+    """A path as a cellpipe results folder, or None when it is not one.
 
     ``image.ome.zarr`` itself is not one: OME-Zarr readers (napari-ome-zarr) open that.
+
+    Parameters
+    ----------
+    path : str or os.PathLike or sequence of them
+        What napari was asked to open; a sequence counts only when it holds one path.
+
+    Returns
+    -------
+    pathlib.Path or None
+        The folder (``results/<sample>``, holding an ``image.ome.zarr`` group of NGFF 0.4 or 0.5), or None.
     """
     if not isinstance(path, (str, os.PathLike)):
         if len(path) != 1:
@@ -75,7 +85,19 @@ def _is_group(store: Path) -> bool:
 
 
 def get_reader(path: PathLike | Sequence[PathLike]) -> Callable[[Any], list[LayerData]] | None:
-    """napari's reader hook: a function that reads ``path`` when it is a cellpipe results folder, else None."""
+    """napari's reader hook.
+
+    Parameters
+    ----------
+    path : str or os.PathLike or sequence of them
+        What napari was asked to open.
+
+    Returns
+    -------
+    callable or None
+        :func:`read_results` when ``path`` is a cellpipe results folder (:func:`results_folder`), else
+        None so that napari asks other readers.
+    """
     if results_folder(path) is None:
         return None
     return read_results
@@ -92,6 +114,7 @@ def _open_ngff(store: Path) -> Multiscales:
 
 
 def _drop(values: Sequence[Any], index: int | None) -> list[Any]:
+    """``values`` without the item at ``index`` (the channel axis); all of them when ``index`` is None."""
     return [v for i, v in enumerate(values) if i != index]
 
 
@@ -172,6 +195,10 @@ def _read_metrics(folder: Path) -> Any:
 
 
 def _label_layer(folder: Path, name: str, metrics: Any) -> LayerData | None:
+    """The label layer of ``labels/<name>`` in physical units (µm, minutes), None when the store is missing.
+
+    ``metrics`` (one row per track id) become the ``tracks`` layer's features.
+    """
     store = folder / IMAGE / "labels" / name
     if not _is_group(store):
         logger.info("%s: not found, no %s layer", store, name)
@@ -195,6 +222,11 @@ def _label_layer(folder: Path, name: str, metrics: Any) -> LayerData | None:
 
 
 def _tracks_layer(folder: Path, image: Multiscales, metrics: Any) -> LayerData | None:
+    """The Tracks layer of ``tracks_napari.csv``, None when the file is missing or empty.
+
+    Points stay in the CSV's frames and px under the image's level-0 scale; the lineage graph and the
+    per-point features (physical positions in µm and minutes, ``metrics`` per track) come along.
+    """
     import numpy as np
     import pandas as pd
 
@@ -244,7 +276,26 @@ def _tracks_layer(folder: Path, image: Multiscales, metrics: Any) -> LayerData |
 
 
 def read_results(path: PathLike | Sequence[PathLike]) -> list[LayerData]:
-    """The layers of one results folder: movie, ``cells`` and ``tracks`` labels, lineage tracks."""
+    """The layers of one results folder.
+
+    Parameters
+    ----------
+    path : str or os.PathLike or sequence of them
+        A results folder (``results/<sample>``), or a sequence of one.
+
+    Returns
+    -------
+    list of (data, dict, str)
+        napari layer data tuples, in this order: one image layer per channel, the ``cells`` and
+        ``tracks`` label layers, the lineage Tracks layer; each present part only. Scales are µm per px
+        and minutes per frame, from the image's NGFF metadata.
+
+    Raises
+    ------
+    ValueError
+        When ``path`` is not a results folder, or ``tracks_napari.csv`` lacks ``track_id``, ``t``,
+        ``y`` or ``x``.
+    """
     folder = results_folder(path)
     if folder is None:
         raise ValueError(f"{path}: not a cellpipe results folder (no {IMAGE} inside)")

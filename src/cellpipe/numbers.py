@@ -8,10 +8,26 @@ from typing import Any
 
 
 def as_number(value: Any, finite: bool = False, positive: bool = False) -> float | None:
-    """``value`` as a float, or None when it is missing (None, NaN, pandas' NA), a boolean (a yes/no is no
-    measurement), not a number, or, with ``finite``, infinite, or, with ``positive``, not above 0.
+    """``value`` as a float, or None when it is missing or unusable.
 
-    The unit is the value's own: nothing is converted."""
+    Missing or unusable: None, NaN, pandas' NA, a boolean (a yes/no is no measurement), anything
+    ``float()`` refuses; with ``finite`` also an infinity, with ``positive`` also a value not above 0.
+
+    Parameters
+    ----------
+    value : Any
+        A number, a numeric string or anything else, in whatever unit it carries (µm, minutes, px, ...);
+        nothing is converted.
+    finite : bool
+        Treat +inf and -inf as missing.
+    positive : bool
+        Treat 0 and negative values as missing.
+
+    Returns
+    -------
+    float or None
+        The value in its own unit, or None.
+    """
     if value is None or type(value).__name__ in ("bool", "bool_"):  # Python's and numpy's booleans
         return None
     try:

@@ -90,14 +90,25 @@ here) with the image's calibration, and two of them are folders."""
 
 
 def package_versions(packages: Sequence[str] = PINNED_PACKAGES) -> dict[str, str | None]:
-    """``{"python": "3.11.7", "numpy": "2.0.2", ...}``: the running Python and each installed
-    distribution (None when not installed)."""
+    """The running Python's version and each distribution's installed version.
+
+    Parameters
+    ----------
+    packages : sequence of str
+        Distribution names (default :data:`PINNED_PACKAGES`).
+
+    Returns
+    -------
+    dict of str to str or None
+        ``{"python": "3.11.7", "numpy": "2.0.2", ...}``; None for a distribution not installed.
+    """
     versions: dict[str, str | None] = {"python": platform.python_version()}
     versions.update({name: package_version(name) for name in packages})
     return versions
 
 
 def _job_timing(row: Mapping[str, Any]) -> dict[str, float | None]:
+    """One benchmark row as ``seconds`` (s, 0.01), ``max_rss_mb`` (MB, 0.1) and ``cpu_seconds`` (s, 0.01), None where unmeasured."""
     seconds, rss, cpu = (as_number(row.get(key), finite=True) for key in ("s", "max_rss", "cpu_time"))
     return {
         "seconds": None if seconds is None else round(seconds, 2),
@@ -109,20 +120,28 @@ def _job_timing(row: Mapping[str, Any]) -> dict[str, float | None]:
 def benchmark_timings(
     rows: Mapping[str, Mapping[str, Any] | Sequence[Mapping[str, Any]]],
 ) -> dict[str, dict[str, Any]]:
-    """Run time and peak memory per rule from the first row of each Snakemake benchmark table.
+    """Run time and peak memory per rule from Snakemake's benchmark tables.
 
-    ``rows``: rule name -> ``{column: value}`` of its ``benchmarks/<rule>/<...>.tsv`` (columns ``s``
-    wall-clock seconds, ``max_rss`` MB, ``cpu_time`` seconds), or a list of such rows, one per job of
-    the rule (:func:`cellpipe.steps.provenance.read_benchmarks`).  Returns rule ->
-    ``{"seconds", "max_rss_mb", "cpu_seconds"}`` rounded to 0.01 s / 0.1 MB, None where a value is
-    missing or not a number (Snakemake writes ``-`` where it could not measure).
+    A rule with several jobs for the sample (``segment_frames``, one per part of ``segment.scatter``)
+    gets the sum of their ``seconds`` and ``cpu_seconds`` (the jobs' time together, whether or not they
+    ran at once), the largest ``max_rss_mb`` (the most one job needed), each None unless every job was
+    measured, ``jobs`` (their number) and ``parts``: each job's own values, with its ``job`` (the
+    benchmark file's name without ``.tsv``, e.g. ``s1.part0``), in the order given.
 
-    A rule with several jobs for the sample (``segment_frames``, one per part of
-    ``segment.scatter``) gets the sum of their ``seconds`` and ``cpu_seconds`` (the jobs' time
-    together, whether or not they ran at once), the largest ``max_rss_mb`` (the most one job needed),
-    each None unless every job was measured, ``jobs`` (their number) and ``parts``: each job's own
-    values, with its ``job`` (the benchmark file's name without ``.tsv``, e.g. ``s1.part0``), in the
-    order given."""
+    Parameters
+    ----------
+    rows : mapping of str to mapping or sequence of mapping
+        Rule name -> the first row ``{column: value}`` of its ``benchmarks/<rule>/<...>.tsv`` (columns
+        ``s``: wall-clock s, ``max_rss``: MB, ``cpu_time``: s), or a list of such rows, one per job of
+        the rule (:func:`cellpipe.steps.provenance.read_benchmarks`). A rule with an empty list is left
+        out.
+
+    Returns
+    -------
+    dict of str to dict
+        Rule -> ``{"seconds", "max_rss_mb", "cpu_seconds"}`` rounded to 0.01 s / 0.1 MB, None where a
+        value is missing or not a number (Snakemake writes ``-`` where it could not measure).
+    """
     out: dict[str, dict[str, Any]] = {}
     for rule, value in rows.items():
         jobs = [value] if isinstance(value, Mapping) else list(value)
@@ -153,9 +172,29 @@ def invocation_record(
 ) -> dict[str, Any]:
     """What the main snakemake process records when it starts (the ``command`` of a provenance record).
 
-    ``argv``: its command line; ``working_directory``: its working directory (after ``--directory``);
-    ``snakefile``: the main Snakefile; ``revision``: ``{"commit", "dirty"}`` of the workflow's git
-    checkout, or None.  Environment variables, user and host names are not recorded."""
+    Environment variables, user and host names are not recorded.
+
+    Parameters
+    ----------
+    argv : sequence of str
+        Its command line.
+    working_directory : str
+        Its working directory (after ``--directory``).
+    snakefile : str
+        The main Snakefile.
+    snakemake_version : str or None
+        Snakemake's version.
+    revision : mapping or None
+        ``{"commit", "dirty"}`` of the workflow's git checkout, or None outside one.
+    started_utc : str, optional
+        Start time, ISO 8601 UTC (default: now, :func:`utc_now`).
+
+    Returns
+    -------
+    dict
+        ``argv``, ``command_line`` (shell-quoted), ``workdir``, ``snakefile``, ``snakemake``,
+        ``workflow_revision``, ``started_utc``.
+    """
     return {
         "argv": list(argv),
         "command_line": shlex.join(argv),
@@ -168,6 +207,13 @@ def invocation_record(
 
 
 def utc_now() -> str:
+    """The current time in UTC, to the second.
+
+    Returns
+    -------
+    str
+        ``YYYY-MM-DDTHH:MM:SSZ``.
+    """
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -186,9 +232,27 @@ otherwise certify the new file's sha256 over results computed from the old one."
 def file_differences(
     recorded: Iterable[Mapping[str, Any]], found: Mapping[str, Mapping[str, Any] | None], gone: str, changed: str, **context: Any
 ) -> list[str]:
-    """One line per recorded file (``path``, ``sha256``) that ``found`` (path -> its entry now, with ``sha256``;
-    None or absent when missing) lacks, ``gone``, or holds with another sha256, ``changed``: templates
-    formatted with ``path``, ``recorded`` (the recorded sha256), ``now`` (the sha256 found) and ``context``."""
+    """One line per recorded file that is missing or has another sha256 now.
+
+    Parameters
+    ----------
+    recorded : iterable of mapping
+        Recorded files, each with ``path`` and ``sha256``.
+    found : mapping of str to mapping or None
+        Path -> its entry now (with ``sha256``); None or absent when missing.
+    gone : str
+        Template of the line for a missing file.
+    changed : str
+        Template of the line for a file with another sha256.
+    **context
+        More fields for the templates.
+
+    Returns
+    -------
+    list of str
+        The templates formatted with ``path``, ``recorded`` (the recorded sha256), ``now`` (the sha256
+        found, ``changed`` only) and ``context``, in the order of ``recorded``.
+    """
     lines = []
     for entry in recorded:
         now = found.get(entry["path"])
@@ -200,10 +264,26 @@ def file_differences(
 
 
 def read_differences(read: Mapping[str, Any], found: Mapping[str, Any] | None, read_by: str = "ingest_movie") -> list[str]:
-    """How an input as job ``read_by`` read it (``read``: ``type, bytes, sha256`` and a folder's ``files``)
-    differs from the input described now (:func:`cellpipe.io.checksums.describe_path`, None when gone); empty
-    when every byte read is still there.  A folder is compared on the files read (a CTC movie's frames): other
-    files in it were not read, so they do not count."""
+    """How an input as a job read it differs from the input as it is now.
+
+    A folder is compared on the files read (a CTC movie's frames): other files in it were not read, so
+    they do not count.
+
+    Parameters
+    ----------
+    read : mapping
+        What the job recorded of the bytes it read: ``type``, ``bytes``, ``sha256`` and, for a folder,
+        ``files``.
+    found : mapping or None
+        The input described now (:func:`cellpipe.io.checksums.describe_path`), None when gone.
+    read_by : str
+        The rule of the job that read it, named in the lines.
+
+    Returns
+    -------
+    list of str
+        One line per difference; empty when every byte read is still there.
+    """
     if found is None:
         return ["the file is gone"]
     if found.get("type") != read.get("type"):
@@ -228,14 +308,29 @@ def as_read_entry(
     read: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None,
     found: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
-    """One entry of the record's ``as_read``: input ``role`` at ``path`` as job ``read_by`` read it
-    (``read``: the checksum it recorded of the bytes it read; a list when several jobs read it, as the
-    parts of segment_frames do; None when its output holds none) against the input now (``found``, the
-    record's input entry; None when gone).
+    """One entry of the record's ``as_read``: an input as the job that read it read it, against the input now.
 
-    Keys: ``role``, ``path``, ``read_by``; ``type``, ``bytes``, ``sha256`` as read (of the first job when
-    several); ``matches`` (True, False, or None when nothing was recorded); ``differences`` (one line
-    each, empty when it matches)."""
+    Parameters
+    ----------
+    role : str
+        The input's role (one of :data:`INPUT_ROLES`).
+    path : str
+        The input's path as recorded.
+    read_by : str
+        The rule of the job that reads it (:data:`READ_BY`).
+    read : mapping or sequence of mapping or None
+        The checksum that job recorded of the bytes it read; a list when several jobs read it, as the
+        parts of segment_frames do; None when its output holds none.
+    found : mapping or None
+        The record's entry of the input now (:func:`cellpipe.io.checksums.describe_path`); None when gone.
+
+    Returns
+    -------
+    dict
+        ``role``, ``path``, ``read_by``; ``type``, ``bytes``, ``sha256`` as read (of the first job when
+        several); ``matches`` (True, False, or None when nothing was recorded); ``differences`` (one line
+        each, empty when it matches).
+    """
     reads: list[dict[str, Any]] = []
     for one in [read] if isinstance(read, Mapping) else list(read or []):
         if isinstance(one, Mapping) and dict(one) not in reads:
@@ -257,15 +352,38 @@ def as_read_entry(
 def inputs_as_read(
     inputs: Sequence[Mapping[str, Any]], reads: Mapping[str, tuple[str, Any]]
 ) -> list[dict[str, Any]]:
-    """The record's ``as_read``: :func:`as_read_entry` for every input (entries of
-    :func:`cellpipe.io.checksums.describe_path`) whose role ``reads`` names, in the order of ``inputs``.
-    ``reads``: role -> (the job that read it, the checksum that job recorded or None)."""
+    """The record's ``as_read``: :func:`as_read_entry` for every input that a job reads.
+
+    Parameters
+    ----------
+    inputs : sequence of mapping
+        Entries of :func:`cellpipe.io.checksums.describe_path`, each with ``role`` and ``path``.
+    reads : mapping of str to (str, Any)
+        Role -> (the rule of the job that read it, the checksum that job recorded or None); inputs of
+        other roles are left out.
+
+    Returns
+    -------
+    list of dict
+        One entry per input read, in the order of ``inputs``.
+    """
     return [as_read_entry(e["role"], e["path"], reads[e["role"]][0], reads[e["role"]][1], e)
             for e in inputs if e["role"] in reads]
 
 
 def recorded_as_read(record: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The ``as_read`` entries of a record; a version 2 record's ``movie_at_ingest`` as the movie's entry."""
+    """The ``as_read`` entries of a record, whatever its schema version.
+
+    Parameters
+    ----------
+    record : mapping
+        A provenance record; a version 2 record's ``movie_at_ingest`` becomes the movie's entry.
+
+    Returns
+    -------
+    list of dict
+        Entries as :func:`as_read_entry` makes them.
+    """
     entries = [dict(e) for e in record.get("as_read") or [] if isinstance(e, Mapping)]
     legacy = record.get("movie_at_ingest")
     if isinstance(legacy, Mapping):
@@ -277,7 +395,21 @@ def recorded_as_read(record: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def model_record(segmentation_info: Mapping[str, Any], model_path: str | None) -> dict[str, Any]:
-    """The segmentation model as ``segment_cells`` used it (from its ``segmentation.json``)."""
+    """The segmentation model as ``segment_cells`` used it.
+
+    Parameters
+    ----------
+    segmentation_info : mapping
+        The contents of the sample's ``segmentation.json``.
+    model_path : str or None
+        The model file's path, None for a built-in model or the classical method.
+
+    Returns
+    -------
+    dict
+        ``method``, ``network``, ``path``, ``builtin_model``, ``sha256``, ``cellpose_version``,
+        ``torch_version``.
+    """
     return {
         "method": segmentation_info.get("method"),
         "network": segmentation_info.get("network"),
@@ -307,11 +439,41 @@ def build_record(
 ) -> dict[str, Any]:
     """The provenance record of one sample (see the module docstring and README.md for each key).
 
-    ``inputs``: entries of :func:`cellpipe.io.checksums.describe_path`, listed in :data:`INPUT_ROLES`
-    order; ``outputs``: ``{"path" (relative to results/<sample>/), "bytes", "sha256"}``;
-    ``as_read``: the inputs as the jobs that read them read them (:func:`inputs_as_read`);
-    ``job_settings``: the settings each job used, by rule (:data:`JOB_SETTINGS`; None where a run info
-    predates them)."""
+    Parameters
+    ----------
+    sample : str
+        The sample's name.
+    workdir : str
+        The working folder relative paths are read from.
+    inputs : sequence of mapping
+        Entries of :func:`cellpipe.io.checksums.describe_path`; sorted in :data:`INPUT_ROLES` order,
+        then by path.
+    config : mapping
+        The resolved configuration.
+    versions : mapping of str to str or None
+        :func:`package_versions`.
+    segmentation_info : mapping
+        The contents of the sample's ``segmentation.json`` (model, device).
+    model_path : str or None
+        The Cellpose model file, None for a built-in model or the classical method.
+    timings : mapping of str to mapping
+        :func:`benchmark_timings` (s, MB).
+    command : mapping or None
+        :func:`invocation_record`, None when it was not recorded.
+    outputs : sequence of mapping
+        ``{"path" (relative to results/<sample>/), "bytes", "sha256"}``; sorted by path.
+    created_utc : str, optional
+        ISO 8601 UTC time of the record (default: now).
+    as_read : sequence of mapping
+        The inputs as the jobs that read them read them (:func:`inputs_as_read`).
+    job_settings : mapping, optional
+        The settings each job used, by rule (:data:`JOB_SETTINGS`); None where the run info holds none.
+
+    Returns
+    -------
+    dict
+        The record, ``schema_version`` :data:`SCHEMA_VERSION`.
+    """
     order = {role: i for i, role in enumerate(INPUT_ROLES)}
     return {
         "schema_version": SCHEMA_VERSION,
@@ -332,7 +494,18 @@ def build_record(
 
 
 def deterministic_part(record: Mapping[str, Any]) -> dict[str, Any]:
-    """The record without :data:`VOLATILE_KEYS`: equal for two runs of the same analysis in one folder."""
+    """The record without :data:`VOLATILE_KEYS`: equal for two runs of the same analysis in one folder.
+
+    Parameters
+    ----------
+    record : mapping
+        A provenance record.
+
+    Returns
+    -------
+    dict
+        A shallow copy without those keys.
+    """
     return {key: value for key, value in record.items() if key not in VOLATILE_KEYS}
 
 
@@ -350,18 +523,35 @@ class Check:
 
     @property
     def ok(self) -> bool:
+        """True when nothing stops a replay (no :attr:`problems`)."""
         return not self.problems
 
 
 def _size(n: Any) -> str:
+    """A byte count for a message: ``"<n> bytes"``, or ``"size unknown"`` for None."""
     return f"{n} bytes" if n is not None else "size unknown"
 
 
 def input_differences(sample: str, recorded: Mapping[str, Any], found: Mapping[str, Any] | None) -> list[str]:
-    """Lines naming each way an input differs from its record (empty when identical).
+    """Lines naming each way an input differs from its record.
 
-    ``found``: the same input described now (:func:`cellpipe.io.checksums.describe_path`), or None
-    when it no longer exists.  A folder is compared file by file (missing, changed, new files)."""
+    A folder is compared file by file (missing, changed, new files), then by its own sha256.
+
+    Parameters
+    ----------
+    sample : str
+        The sample's name, for the lines.
+    recorded : mapping
+        The record's entry of the input (``role``, ``path``, ``type``, ``sha256``, ``bytes``, ``files``).
+    found : mapping or None
+        The same input described now (:func:`cellpipe.io.checksums.describe_path`), or None when it does
+        not exist.
+
+    Returns
+    -------
+    list of str
+        One line per difference; empty when identical.
+    """
     what = f"sample {sample!r}: {recorded['role']} {recorded['path']}"
     if found is None:
         return [f"{what}: missing (recorded sha256 {recorded['sha256']}, {_size(recorded.get('bytes'))})"]
@@ -391,9 +581,25 @@ def input_differences(sample: str, recorded: Mapping[str, Any], found: Mapping[s
 
 
 def version_differences(sample: str, recorded: Mapping[str, str | None], installed: Mapping[str, str | None]) -> list[str]:
-    """One line per recorded package (or Python) whose installed version differs now."""
+    """One line per recorded package (or Python) whose installed version differs.
+
+    Parameters
+    ----------
+    sample : str
+        The sample's name, for the lines.
+    recorded : mapping of str to str or None
+        The record's ``versions``.
+    installed : mapping of str to str or None
+        :func:`package_versions` now.
+
+    Returns
+    -------
+    list of str
+        Sorted by package name; empty when all match.
+    """
 
     def shown(value: str | None) -> str:
+        """A version for a message, ``"not installed"`` for None."""
         return value if value is not None else "not installed"
 
     return [
@@ -410,10 +616,31 @@ def check_record(
 ) -> Check:
     """Compare a provenance record with the inputs as they are now and the installed versions.
 
-    ``found_inputs``: one entry per ``record["inputs"]`` entry, in the same order, described now
-    (None where the path no longer exists).  Changed config files are notes (see
-    :data:`ADVISORY_ROLES`); every other difference is a problem, and so is every input the record's
-    ``as_read`` (:func:`recorded_as_read`) says a job read other bytes of than the file the record lists."""
+    Changed config files are notes (see :data:`ADVISORY_ROLES`); every other difference is a problem,
+    and so is every input the record's ``as_read`` (:func:`recorded_as_read`) says a job read other bytes
+    of than the file the record lists. A record of a newer schema than :data:`SCHEMA_VERSION` gives one
+    problem and nothing else is compared.
+
+    Parameters
+    ----------
+    record : mapping
+        A provenance record.
+    found_inputs : sequence of mapping or None
+        One entry per ``record["inputs"]`` entry, in the same order, described now
+        (:func:`cellpipe.io.checksums.describe_path`); None where the path does not exist.
+    installed : mapping of str to str or None
+        :func:`package_versions` now.
+
+    Returns
+    -------
+    Check
+        The problems and notes.
+
+    Raises
+    ------
+    ValueError
+        When ``found_inputs`` and the record's inputs differ in number.
+    """
     sample = str(record.get("sample", "?"))
     check = Check()
     schema = record.get("schema_version")

@@ -46,7 +46,20 @@ class ReplayError(RuntimeError):
 
 
 def describe_inputs(record: Mapping[str, Any], workdir: str | os.PathLike[str]) -> list[dict[str, Any] | None]:
-    """Each recorded input described as it is now (relative paths read from ``workdir``), None where missing."""
+    """Each recorded input described as it is now.
+
+    Parameters
+    ----------
+    record : mapping
+        A provenance record (its ``inputs``).
+    workdir : str or os.PathLike
+        The folder relative input paths are read from.
+
+    Returns
+    -------
+    list of dict or None
+        :func:`cellpipe.io.checksums.describe_path` per input, in the record's order; None where missing.
+    """
     found: list[dict[str, Any] | None] = []
     for entry in record.get("inputs", []):
         try:
@@ -59,28 +72,93 @@ def describe_inputs(record: Mapping[str, Any], workdir: str | os.PathLike[str]) 
 
 
 def check_against_disk(record: Mapping[str, Any], workdir: str | os.PathLike[str]) -> Check:
-    """:func:`cellpipe.provenance.check_record` with the inputs and the versions installed now."""
+    """:func:`cellpipe.provenance.check_record` with the inputs and the package versions installed now.
+
+    Parameters
+    ----------
+    record : mapping
+        A provenance record.
+    workdir : str or os.PathLike
+        The folder relative input paths are read from.
+
+    Returns
+    -------
+    cellpipe.provenance.Check
+        The problems that stop the replay and the notes that do not.
+    """
     return check_record(record, describe_inputs(record, workdir), package_versions())
 
 
 def default_results(record: Mapping[str, Any]) -> str:
-    """The recorded results folder + ``-replay`` (beside it, relative to the working directory)."""
+    """Where a replay writes when no ``--results`` is given.
+
+    Parameters
+    ----------
+    record : mapping
+        A provenance record (its ``config["results"]``, default ``results``).
+
+    Returns
+    -------
+    str
+        The recorded results folder + ``-replay`` (beside it, relative to the working directory).
+    """
     return os.path.normpath(str(record.get("config", {}).get("results", "results"))) + "-replay"
 
 
 def replay_config(record: Mapping[str, Any], results: str) -> dict[str, Any]:
-    """The recorded resolved configuration with ``results`` replaced."""
+    """The configuration a replay runs with.
+
+    Parameters
+    ----------
+    record : mapping
+        A provenance record (its resolved ``config``).
+    results : str
+        The replay's results folder.
+
+    Returns
+    -------
+    dict
+        A shallow copy of the recorded configuration with ``results`` replaced.
+    """
     config = dict(record["config"])
     config["results"] = results
     return config
 
 
 def same_folder(a: str | os.PathLike[str], b: str | os.PathLike[str], workdir: str | os.PathLike[str]) -> bool:
+    """Whether two paths name the same folder (links resolved).
+
+    Parameters
+    ----------
+    a, b : str or os.PathLike
+        The paths; relative ones are read from ``workdir``.
+    workdir : str or os.PathLike
+        The working directory.
+
+    Returns
+    -------
+    bool
+    """
     return Path(workdir, a).resolve() == Path(workdir, b).resolve()
 
 
 def replay_targets(results: str, sample: str) -> list[str]:
-    """What the replay builds: the sample's provenance record and report (and so every table before them)."""
+    """What the replay asks snakemake to build: the sample's provenance record and report.
+
+    Everything the sample's tables need is built on the way to them.
+
+    Parameters
+    ----------
+    results : str
+        The replay's results folder.
+    sample : str
+        The sample's name.
+
+    Returns
+    -------
+    list of str
+        The two paths.
+    """
     return [layout.path(layout.PROVENANCE, results, sample=sample), layout.path(layout.REPORT, results, sample=sample)]
 
 
@@ -94,8 +172,36 @@ def snakemake_command(
     dry_run: bool = False,
     extra: Sequence[str] = (),
 ) -> list[str]:
-    """The snakemake command line of a replay: the recorded Snakefile and working directory, only the
-    recorded configuration (``--replace-workflow-config``), every job rerun (``--forceall``)."""
+    """The snakemake command line of a replay.
+
+    It runs the recorded Snakefile in the recorded working directory with only the recorded
+    configuration (``--replace-workflow-config``) and reruns every job (``--forceall``); ``gpu=1``
+    serialises GPU jobs as on a workstation.
+
+    Parameters
+    ----------
+    snakemake : str
+        The snakemake executable.
+    snakefile : str
+        The Snakefile to run.
+    workdir : str
+        Snakemake's ``--directory``.
+    configfile : str
+        The replay's config file (:func:`replay_config` written as YAML).
+    targets : sequence of str
+        Files to build (:func:`replay_targets`).
+    cores : str
+        ``--cores`` (a number of cores, or ``"all"``).
+    dry_run : bool
+        Add ``--dry-run``.
+    extra : sequence of str
+        More arguments, placed before the targets.
+
+    Returns
+    -------
+    list of str
+        The command's arguments.
+    """
     return [
         snakemake,
         "--snakefile", snakefile,
@@ -116,7 +222,20 @@ def output_differences(
 ) -> list[str]:
     """One line per recorded result file whose replayed copy is missing or has another sha256.
 
-    ``found``: file name -> its replayed description (``sha256``), or None when it was not written."""
+    Parameters
+    ----------
+    sample : str
+        The sample's name, for the lines.
+    recorded : sequence of mapping
+        The record's ``outputs`` (``path`` relative to the sample's folder, ``sha256``).
+    found : mapping of str to mapping or None
+        File name -> its replayed description (``sha256``), or None when it was not written.
+
+    Returns
+    -------
+    list of str
+        Empty when every file is reproduced byte for byte.
+    """
     return file_differences(
         recorded, found,
         gone="sample {sample!r}: result {path}: not written by the replay",
@@ -126,6 +245,21 @@ def output_differences(
 
 
 def describe_outputs(recorded: Sequence[Mapping[str, Any]], sample_dir: Path) -> dict[str, dict[str, Any] | None]:
+    """Each recorded result file as the replay wrote it.
+
+    Parameters
+    ----------
+    recorded : sequence of mapping
+        The record's ``outputs`` (``path`` relative to the sample's folder).
+    sample_dir : pathlib.Path
+        The replay's folder of the sample.
+
+    Returns
+    -------
+    dict of str to dict or None
+        Path -> :func:`cellpipe.io.checksums.describe_path` of the replayed file (``sha256``, ``bytes``),
+        None where the replay wrote none.
+    """
     found: dict[str, dict[str, Any] | None] = {}
     for entry in recorded:
         try:
@@ -136,11 +270,23 @@ def describe_outputs(recorded: Sequence[Mapping[str, Any]], sample_dir: Path) ->
 
 
 def run_snakemake(command: Sequence[str]) -> int:
-    """Run the replay's snakemake command, its output going to this process's; its exit code."""
+    """Run the replay's snakemake command, its output going to this process's.
+
+    Parameters
+    ----------
+    command : sequence of str
+        :func:`snakemake_command`.
+
+    Returns
+    -------
+    int
+        Snakemake's exit code.
+    """
     return subprocess.run(list(command), check=False).returncode
 
 
 def _snakefile(record: Mapping[str, Any], given: str | None) -> str:
+    """The Snakefile to run: ``given``, else the recorded one, else the one of an editable install; ReplayError if none."""
     if given:
         return given
     recorded = (record.get("command") or {}).get("snakefile")
@@ -153,11 +299,13 @@ def _snakefile(record: Mapping[str, Any], given: str | None) -> str:
 
 
 def _snakemake_executable() -> str:
+    """The snakemake installed beside this Python, so the replay runs the same environment; else the one on PATH."""
     beside = Path(sys.executable).parent / "snakemake"
     return str(beside) if beside.exists() else "snakemake"
 
 
 def _parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m cellpipe.replay``, without the arguments after ``--`` (snakemake's)."""
     parser = argparse.ArgumentParser(
         prog="python -m cellpipe.replay",
         description="Rerun a sample's analysis from its provenance.json; refuses when an input file's sha256 or an "
@@ -173,6 +321,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Check a provenance record, rerun its sample and compare the replayed result tables (see the module docstring).
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Command-line arguments (default ``sys.argv[1:]``); those after ``--`` go to snakemake.
+
+    Returns
+    -------
+    int
+        :data:`EXIT_OK` (reproduced byte for byte, or a dry run that went through), :data:`EXIT_REFUSED`,
+        :data:`EXIT_USAGE` (unreadable record), :data:`EXIT_SNAKEMAKE_FAILED` or
+        :data:`EXIT_OUTPUTS_DIFFER`.
+    """
     args_list = list(sys.argv[1:] if argv is None else argv)
     extra: list[str] = []
     if "--" in args_list:

@@ -8,7 +8,7 @@ peak resident set sizes measured with ``python -m bench.memory_per_frame`` (each
 process, ``ru_maxrss``; bench/RESULTS.md, "Memory requests from the header") and rounded up with
 a margin.  Every job's memory is flat in the movie's length (frames are read one at a time,
 bench.workflow_memory), except normalize's batches of :data:`NORMALIZE_BATCH_FRAMES` frames.
-A retry asks for the estimate × attempt (workflow/rules/common.smk), as before.
+A retry asks for the estimate × attempt (workflow/rules/common.smk).
 """
 
 from __future__ import annotations
@@ -56,13 +56,27 @@ own: the shipped model's 23.5 px gives (30 / 23.5)² = 1.6)."""
 
 
 def _round_up(mb: float) -> int:
+    """``mb`` (MB) rounded up to a multiple of :data:`ROUND_MB`, as an int."""
     return int(math.ceil(mb / ROUND_MB) * ROUND_MB)
 
 
 def ingest_mem_mb(size: MovieSize) -> int:
-    """MB for ingest_movie: one frame at a time, in the movie's pixel type, every channel; for a z-stack
-    movie also the z-planes of one channel read at once (:attr:`MovieSize.stack_megabytes`), with the
-    projected frame counted at 8 bytes per pixel (a sum of integers is 64-bit)."""
+    """Memory (MB) to request for an ingest_movie job.
+
+    Ingest holds one frame at a time, in the movie's pixel type, every channel; a z-stack movie also
+    holds the z-planes of one channel at once (:attr:`MovieSize.stack_megabytes`), and its projected
+    frame is counted at 8 bytes per pixel (a sum of integers is 64-bit).
+
+    Parameters
+    ----------
+    size : cellpipe.preflight.MovieSize
+        The movie's header: shape (frames, channels, px, px), z-planes, pixel type.
+
+    Returns
+    -------
+    int
+        MB, a multiple of :data:`ROUND_MB`.
+    """
     if size.z_planes > 1:
         _, c, y, x = size.shape_tcyx
         projected_mb = c * y * x * 8 / 1e6
@@ -72,19 +86,45 @@ def ingest_mem_mb(size: MovieSize) -> int:
 
 
 def normalize_mem_mb(size: MovieSize, volumes: bool = False) -> int:
-    """MB for normalize_movie: batches of up to :data:`NORMALIZE_BATCH_FRAMES` frames, every channel,
-    as float32; ``volumes`` (a z-stack movie kept in 3-D, ingest.z_projection: keep): one z-stack of one
-    channel at a time, its planes counted as a batch's."""
+    """Memory (MB) to request for a normalize_movie job.
+
+    Parameters
+    ----------
+    size : cellpipe.preflight.MovieSize
+        The movie's header: shape (frames, channels, px, px), z-planes.
+    volumes : bool
+        The movie is a z-stack kept in 3-D (``ingest.z_projection: keep``): normalize holds one z-stack
+        of one channel at a time, its planes counted as a batch's. Otherwise it holds batches of up to
+        :data:`NORMALIZE_BATCH_FRAMES` frames, every channel, as float32.
+
+    Returns
+    -------
+    int
+        MB, a multiple of :data:`ROUND_MB`.
+    """
     frames = min(size.shape_tcyx[0], NORMALIZE_BATCH_FRAMES)
     planes = size.z_planes if volumes and size.z_planes > 1 else frames * size.shape_tcyx[1]
     return _round_up(NORMALIZE_BASE_MB + NORMALIZE_MB_PER_MEGAPIXEL * planes * size.plane_megapixels)
 
 
 def segment_mem_mb(size: MovieSize, method: str, diameter_px: float | None) -> int:
-    """MB for each part of segment_frames (the segmentation job): one plane at a time.
+    """Memory (MB) to request for each part of segment_frames (the segmentation job): one plane at a time.
 
-    ``method``: 'cellpose' or 'classical'; ``diameter_px``: the cell diameter (px) Cellpose works
-    at, None when it is not known before the job runs (estimated, or the model's own).
+    Parameters
+    ----------
+    size : cellpipe.preflight.MovieSize
+        The movie's header; its plane size (megapixels) is what counts.
+    method : str
+        ``"cellpose"`` or ``"classical"``.
+    diameter_px : float or None
+        The cell diameter (px) Cellpose works at; None when it is not known before the job runs
+        (estimated, or the model's own), and :data:`UNKNOWN_DIAMETER_AREA_SCALE` is assumed. Ignored
+        for ``"classical"``.
+
+    Returns
+    -------
+    int
+        MB, a multiple of :data:`ROUND_MB`.
     """
     kind = "classical" if method == "classical" else "cellpose"
     megapixels = size.plane_megapixels
@@ -95,10 +135,24 @@ def segment_mem_mb(size: MovieSize, method: str, diameter_px: float | None) -> i
 
 
 def segment_diameter_px(settings: dict[str, object], pixel_size_um: float) -> float | None:
-    """The cell diameter (px) a segment job will use, from its settings (the ``segment`` section with
-    the sample sheet's overrides, as the job gets them) and the movie's pixel size (µm); None when
-    the job estimates it.  The rule of cellpipe.segment.diameter_in_px, without importing that module
-    (the Snakefile imports this one)."""
+    """The cell diameter (px) a segment job will use, or None when the job estimates it.
+
+    The rule of :func:`cellpipe.segment.diameter_in_px`, without importing that module (the Snakefile
+    imports this one).
+
+    Parameters
+    ----------
+    settings : dict
+        The ``segment`` section with the sample sheet's overrides, as the job gets them
+        (``estimate_diameter``, ``diameter_px`` in px, ``diameter_um`` in µm).
+    pixel_size_um : float
+        The movie's pixel size (µm per px).
+
+    Returns
+    -------
+    float or None
+        The diameter (px); None when the job estimates it or no diameter is given (the model's own).
+    """
     if settings.get("estimate_diameter"):
         return None
     if settings.get("diameter_px") is not None:

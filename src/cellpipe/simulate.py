@@ -83,13 +83,19 @@ _MITOTIC_BOOST = 1.0  # extra brightness of a metaphase plate
 class SimulatedMovie:
     """A simulated movie and its CTC ground truth.
 
-    Attributes:
-        image: (T, Y, X) uint16 raw intensities (grey levels).
-        labels: (T, Y, X) uint16 instance masks; each value is a track id (0 = background).
-        tracks: one row per track with columns ``label, first_frame, last_frame, parent``
-            (frames 0-based, parent 0 = none), CTC ``man_track`` semantics.
-        pixel_size_um: pixel size (µm/px).
-        frame_interval_min: time between frames (minutes).
+    Attributes
+    ----------
+    image : numpy.ndarray
+        (T, Y, X) uint16 raw intensities (grey levels).
+    labels : numpy.ndarray
+        (T, Y, X) uint16 instance masks; each value is a track id (0 = background).
+    tracks : pandas.DataFrame
+        One row per track with columns ``label, first_frame, last_frame, parent`` (frames 0-based,
+        parent 0 = none), CTC ``man_track`` semantics.
+    pixel_size_um : float
+        Pixel size (µm/px).
+    frame_interval_min : float
+        Time between frames (minutes).
     """
 
     image: np.ndarray
@@ -124,6 +130,7 @@ class _Look:
 
 @dataclass
 class _Cell:
+    """One simulated cell's state: position (px), velocity (px/frame), nucleus shape and brightness, age, mitosis."""
     agent: int
     y: float
     x: float
@@ -140,6 +147,7 @@ class _Cell:
     boost: float = 0.0  # extra relative brightness that fades with age
 
     def age(self, t: int) -> int:
+        """Age (frames) at frame ``t``."""
         return t - self.birth_frame
 
 
@@ -160,6 +168,7 @@ class _Snapshot:
 
 @dataclass
 class _Division:
+    """A division: the mother agent, her last frame (0-based) and her two daughter agents."""
     mother: int
     last_frame: int
     daughters: tuple[int, int]
@@ -167,6 +176,7 @@ class _Division:
 
 @dataclass
 class _History:
+    """The simulation's record: per frame the cells drawn, the divisions, and the number of agents made."""
     frames: list[list[_Snapshot]] = field(default_factory=list)
     divisions: list[_Division] = field(default_factory=list)
     n_agents: int = 0
@@ -181,6 +191,7 @@ def _smooth_noise(rng: np.random.Generator, size: int, sigma: float) -> np.ndarr
 
 def _new_look(rng: np.random.Generator, s: SimulationSettings, major: float) -> _Look:
     # Raster resolution about 1 texel per px at full size, so the fine texture is pixel-scale speckle.
+    """A nucleus's fixed appearance: texture rasters sized to its semi-major axis ``major`` (px), outline wobble, nucleoli, spots."""
     size = max(8, int(math.ceil(2 * _TEXTURE_EXTENT * major)) + 2)
     fine = (_smooth_noise(rng, size, 0.8), _smooth_noise(rng, size, 0.8))
     coarse = (_smooth_noise(rng, size, size / 8), _smooth_noise(rng, size, size / 8))
@@ -207,11 +218,13 @@ def _new_look(rng: np.random.Generator, s: SimulationSettings, major: float) -> 
 
 
 def _draw_major(rng: np.random.Generator, s: SimulationSettings) -> float:
+    """A full-grown semi-major axis (px): normal around ``nucleus_radius_px``, clipped to 0.5-1.6x of it (at least 2 px)."""
     low = max(2.0, 0.5 * s.nucleus_radius_px)
     return float(np.clip(rng.normal(s.nucleus_radius_px, s.radius_sd_px), low, 1.6 * s.nucleus_radius_px))
 
 
 def _draw_brightness(rng: np.random.Generator, s: SimulationSettings) -> float:
+    """A nucleus brightness (grey levels): log-normal with mean ``nucleus_intensity`` and coefficient of variation ``intensity_cv``."""
     sigma = math.sqrt(math.log1p(s.intensity_cv**2))
     return float(s.nucleus_intensity * rng.lognormal(-0.5 * sigma**2, sigma))
 
@@ -220,6 +233,7 @@ class _Population:
     """The cells alive at the current frame and the rules that move, divide, add and remove them."""
 
     def __init__(self, s: SimulationSettings, rng: np.random.Generator, look_rng: np.random.Generator) -> None:
+        """No cells yet; ``rng`` drives motion, sizes and decisions, ``look_rng`` appearance only."""
         self.s = s
         self.rng = rng  # motion, sizes, division and entry decisions
         self.look_rng = look_rng  # textures and outlines, so that the motion does not depend on them
@@ -233,11 +247,13 @@ class _Population:
     # -- creation ----------------------------------------------------------------------------
 
     def _next_agent(self) -> int:
+        """A new agent id (0-based, never reused)."""
         agent = self.history.n_agents
         self.history.n_agents += 1
         return agent
 
     def _new_cell(self, y: float, x: float, t: int, age: int, birth_scale: float) -> _Cell:
+        """A cell at (``y``, ``x``) px, ``age`` frames old at frame ``t``, born at ``birth_scale`` of its full size."""
         rng, s = self.rng, self.s
         major = _draw_major(rng, s)
         lo, hi = s.aspect_ratio_range
@@ -264,7 +280,7 @@ class _Population:
         self.relax()
 
     def enter(self, t: int) -> None:
-        """Cells entering through a random border, moving inwards."""
+        """Add the cells entering at frame ``t`` (Poisson, ``entry_rate`` per frame) through a random border, moving inwards."""
         s, rng = self.s, self.rng
         n_new = int(rng.poisson(s.entry_rate)) if s.entry_rate > 0 else 0
         h, w = self.height, self.width
@@ -288,13 +304,13 @@ class _Population:
     # -- per-frame rules ---------------------------------------------------------------------
 
     def size(self, cell: _Cell, t: int) -> tuple[float, float]:
-        """Current semi-axes (px) of an interphase nucleus."""
+        """Current semi-axes (px) of an interphase nucleus at frame ``t``: from its birth scale to full size over ``maturation_frames``."""
         grown = min(1.0, cell.age(t) / self.s.maturation_frames)
         scale = cell.birth_scale + (1.0 - cell.birth_scale) * grown
         return cell.major * scale, cell.major * cell.ratio * scale
 
     def divide(self, t: int) -> None:
-        """Replace every cell whose mitosis is over by two daughters beside its metaphase plate."""
+        """At frame ``t``, replace every cell whose mitosis is over by two daughters beside its metaphase plate."""
         s, rng = self.s, self.rng
         survivors: list[_Cell] = []
         for cell in self.cells:
@@ -339,7 +355,7 @@ class _Population:
                 cell.theta += s.rotation_sd_rad * noise[2]
 
     def relax(self, steps: int = 4) -> None:
-        """Soft repulsion: push apart nuclei closer than the sum of their mean radii."""
+        """Soft repulsion: push apart nuclei closer than the sum of their mean radii (px), in ``steps`` iterations."""
         s = self.s
         n = len(self.cells)
         if n < 2 or s.repulsion <= 0:
@@ -379,7 +395,7 @@ class _Population:
         self.cells = kept
 
     def start_mitoses(self, t: int) -> None:
-        """Cells old enough and well inside the field start mitosis with division_probability."""
+        """At frame ``t``, cells old enough and well inside the field start mitosis with ``division_probability``."""
         s, rng = self.s, self.rng
         if s.division_probability <= 0:
             return
@@ -392,7 +408,7 @@ class _Population:
                 cell.mitosis_left = s.mitosis_frames
 
     def snapshot(self, t: int) -> list[_Snapshot]:
-        """Record what to draw for frame t and count down running mitoses."""
+        """Record what to draw for frame ``t`` and count down running mitoses."""
         shots = []
         for cell in self.cells:
             fade = cell.boost * math.exp(-cell.age(t) / 3.0)
@@ -616,8 +632,22 @@ def _tracks_from_visibility(
 def simulate_movie(settings: SimulationSettings) -> SimulatedMovie:
     """Simulate a fluorescent-nuclei movie and its CTC ground truth (see the module docstring).
 
-    Returns a :class:`SimulatedMovie` with (T, Y, X) uint16 ``image`` and ``labels`` (values are
-    track ids) and the ``tracks`` table derived from the labels.
+    Parameters
+    ----------
+    settings : cellpipe.config.SimulationSettings
+        Shape (frames, px), pixel size (µm), frame interval (minutes), cells, motion (px/frame),
+        divisions, image formation and ``seed``; the same settings give byte-identical arrays.
+
+    Returns
+    -------
+    SimulatedMovie
+        (T, Y, X) uint16 ``image`` and ``labels`` (values are track ids) and the ``tracks`` table
+        derived from the labels.
+
+    Raises
+    ------
+    ValueError
+        When the simulation makes more cells than uint16 labels can hold (65,534).
     """
     s = settings
     dyn_rng, look_rng, noise_rng = np.random.default_rng(s.seed).spawn(3)
@@ -678,8 +708,22 @@ def make_nuclei_movie(
 
     For frames smaller than 256 px the nucleus size and the number of cells scale with the frame
     (semi-major axis ``min(shape) / 12`` clipped to 6..9 px, nuclei covering about 10 % of the field:
-    4 cells at 64x64 px); from 256 px on the :class:`SimulationSettings` defaults apply.  Any
-    :class:`SimulationSettings` field can be given in ``overrides`` and wins over these choices.
+    4 cells at 64x64 px); from 256 px on the :class:`SimulationSettings` defaults apply.
+
+    Parameters
+    ----------
+    n_frames : int
+        Number of frames.
+    shape : tuple of int
+        Frame size (Y, X) in px.
+    seed : int
+        Seed of every random choice.
+    **overrides
+        Any :class:`SimulationSettings` field; wins over the choices above.
+
+    Returns
+    -------
+    SimulatedMovie
     """
     side = min(shape)
     radius = float(np.clip(side / 12.0, 6.0, 9.0))

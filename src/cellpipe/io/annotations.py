@@ -47,10 +47,18 @@ class AnnotationError(ValueError):
 class AnnotatedImage:
     """One completely annotated 2D image.
 
-    ``image`` is (Y, X) float32 raw intensities of the chosen channel,
-    ``labels`` (Y, X) uint32 instance labels (0 = background), ``group`` the
-    movie it comes from (validation can be split by movie), ``frame`` its
-    0-based frame number in that movie (None for a single image).
+    Attributes
+    ----------
+    image : numpy.ndarray
+        (Y, X) float32 raw intensities of the chosen channel.
+    labels : numpy.ndarray
+        (Y, X) uint32 instance labels (0 = background).
+    source : str
+        The file, and the frame where it is one of a movie, for messages and records.
+    group : str
+        The movie it comes from (validation can be split by movie).
+    frame : int or None
+        0-based frame number in that movie (None for a single image).
     """
 
     image: np.ndarray
@@ -67,7 +75,17 @@ class AnnotatedImage:
 
 @dataclass
 class AnnotationSet:
-    """The usable images of one source and why other frames were left out."""
+    """The usable images of one source and why other frames were left out.
+
+    Attributes
+    ----------
+    images : list of AnnotatedImage
+        The completely annotated frames, in frame order.
+    skipped : dict of int to str
+        0-based frame -> why it was left out (sparse annotation).
+    completeness_checked : bool
+        Whether completeness was checked against tracking markers (a CTC folder with ``TRA/``).
+    """
 
     images: list[AnnotatedImage] = field(default_factory=list)
     skipped: dict[int, str] = field(default_factory=dict)
@@ -77,8 +95,19 @@ class AnnotationSet:
 def marker_coverage(seg: np.ndarray, markers: np.ndarray) -> tuple[float, int]:
     """Fraction of tracking markers that overlap a segmentation mask, and the number of markers.
 
-    ``seg`` and ``markers`` are (Y, X) label images of one frame.  A frame
-    with no marker counts as fully covered (1.0, 0).
+    Parameters
+    ----------
+    seg : numpy.ndarray
+        (Y, X) instance labels of one frame (CTC ``SEG``).
+    markers : numpy.ndarray
+        (Y, X) tracking markers of the same frame (CTC ``TRA``).
+
+    Returns
+    -------
+    coverage : float
+        Share (0-1) of the markers with at least one pixel on a mask; 1.0 for a frame without markers.
+    n_markers : int
+        Markers in the frame.
     """
     ids = np.unique(markers)
     ids = ids[ids != 0]
@@ -89,6 +118,7 @@ def marker_coverage(seg: np.ndarray, markers: np.ndarray) -> tuple[float, int]:
 
 
 def _movie_channel(path: Path, channel: int) -> np.ndarray:
+    """(T, Y, X) of one channel of the movie at ``path``; movie errors become AnnotationError."""
     try:
         raw = read_movie(path)
     except MovieError as exc:
@@ -100,6 +130,7 @@ def _movie_channel(path: Path, channel: int) -> np.ndarray:
 
 
 def _read_tiff(path: Path, what: str) -> np.ndarray:
+    """A TIFF's array; AnnotationError naming ``what`` (image, label) when the file is missing or unreadable."""
     if not path.is_file():
         raise AnnotationError(f"{path}: {what} file not found")
     return read_tiff(path, AnnotationError)
@@ -108,6 +139,7 @@ def _read_tiff(path: Path, what: str) -> np.ndarray:
 def _ctc_annotations(
     images: Path, gt: Path, frames: list[int] | None, channel: int, min_marker_coverage: float
 ) -> AnnotationSet:
+    """The complete SEG frames of a CTC ground-truth folder ``gt`` with their movie's frames (see the module docstring)."""
     seg_dir = gt / "SEG"
     if not seg_dir.is_dir():
         raise AnnotationError(f"{gt}: a CTC ground-truth folder needs a SEG folder of man_segTTT.tif masks")
@@ -153,6 +185,7 @@ def _ctc_annotations(
 
 
 def _pair_annotations(images: Path, labels: Path, frames: list[int] | None, channel: int) -> AnnotationSet:
+    """The frames of an image or movie and its label TIFF of the same shape; (Y, X, C) and (C, Y, X) images give ``channel``."""
     label_data = as_labels(_read_tiff(labels, "label"), labels, AnnotationError)
     if label_data.ndim == 2:
         image = _read_tiff(images, "image")
@@ -226,19 +259,24 @@ def read_annotations(
 
     Parameters
     ----------
-    images:
+    images : str or os.PathLike
         A movie (CTC folder, TIFF, OME-TIFF) or a single 2D TIFF image.
-    labels:
-        A CTC ground-truth folder (with ``SEG/``, ideally ``TRA/``) or a label
-        TIFF of the same shape as ``images``.
-    frames:
-        0-based frames to use; None: every annotated frame that is complete.
-        A requested CTC frame that is sparsely annotated is an error.
-    channel:
+    labels : str or os.PathLike
+        A CTC ground-truth folder (with ``SEG/``, ideally ``TRA/``) or a label TIFF of the same shape
+        as ``images``.
+    frames : list of int, optional
+        0-based frames to use; None: every annotated frame that is complete. A requested CTC frame
+        that is sparsely annotated is an error.
+    channel : int or str
         Channel of a multi-channel movie: its index (0-based) or its name (:func:`annotation_channel`).
-    min_marker_coverage:
-        For CTC folders with ``TRA/``: smallest fraction (0-1) of tracked cells
-        that must have a SEG mask for a frame to count as complete.
+    min_marker_coverage : float
+        For CTC folders with ``TRA/``: smallest fraction (0-1) of tracked cells that must have a SEG
+        mask for a frame to count as complete.
+
+    Returns
+    -------
+    AnnotationSet
+        The usable images and the frames skipped, with the reason (also logged).
 
     Raises
     ------

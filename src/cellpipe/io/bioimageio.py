@@ -67,9 +67,17 @@ _AGREEMENT_NOTE = "all elements agree with expected values"
 
 
 def model_folders(root: PathLike) -> list[str]:
-    """Names of the folders under ``root`` that hold a model (every one of :data:`MODEL_FILES`), sorted.
+    """Names of the folders under a root that hold a model (every one of :data:`MODEL_FILES`).
 
-    ``root`` is e.g. the shipped ``resources/models``; a missing ``root`` holds none.
+    Parameters
+    ----------
+    root : str or os.PathLike
+        E.g. the shipped ``resources/models``; a missing ``root`` holds none.
+
+    Returns
+    -------
+    list of str
+        Folder names, sorted.
     """
     root = Path(root)
     if not root.is_dir():
@@ -78,7 +86,22 @@ def model_folders(root: PathLike) -> list[str]:
 
 
 def simulated_raw_frame(diameter_px: float, size: int = 256, seed: int = 0) -> np.ndarray:
-    """A (size, size) uint16 frame of simulated nuclei about ``diameter_px`` across, in camera counts (raw)."""
+    """A frame of simulated nuclei, in camera counts (raw).
+
+    Parameters
+    ----------
+    diameter_px : float
+        About the nuclei's diameter (px); the number of nuclei covers about 15 % of the frame.
+    size : int
+        Side of the square frame (px).
+    seed : int
+        Seed of the simulation.
+
+    Returns
+    -------
+    numpy.ndarray
+        (size, size) uint16.
+    """
     from cellpipe.simulate import make_nuclei_movie
 
     radius = diameter_px / 2.0 / 0.8  # semi-major axis; the simulator's minor/major ratio is 0.65-0.95
@@ -88,7 +111,22 @@ def simulated_raw_frame(diameter_px: float, size: int = 256, seed: int = 0) -> n
 
 
 def simulated_test_frame(diameter_px: float, size: int = 256, seed: int = 0) -> np.ndarray:
-    """:func:`simulated_raw_frame` normalized like cellpipe (default settings), as float32."""
+    """:func:`simulated_raw_frame` normalized like cellpipe's normalize stage (default settings).
+
+    Parameters
+    ----------
+    diameter_px : float
+        About the nuclei's diameter (px).
+    size : int
+        Side of the square frame (px).
+    seed : int
+        Seed of the simulation.
+
+    Returns
+    -------
+    numpy.ndarray
+        (size, size) float32, the low and high percentiles at 0 and 1.
+    """
     from cellpipe.config import NormalizeSettings
     from cellpipe.normalize import normalize_movie
 
@@ -99,16 +137,26 @@ def simulated_test_frame(diameter_px: float, size: int = 256, seed: int = 0) -> 
 
 def _scale_axes(mode: str) -> tuple[str, ...]:
     # Cellpose's input axes are (z, channel, y, x), z being the 2D network's batch: frames of a movie.
+    """Axes ``scale_range`` takes its percentiles over: ``z, y, x`` in movie mode (z: the frames), ``y, x`` in frame mode."""
     return ("z", "y", "x") if mode == "movie" else ("y", "x")
 
 
 def input_preprocessing(normalization: Any) -> list[Any]:
     """The input's bioimage.io ``preprocessing`` (spec 0.5 descriptions) for cellpipe's normalization.
 
-    ``normalization``: :class:`cellpipe.normalize.NormalizeSettings`.  ``scale_range`` maps the
-    ``low_percentile`` intensity to 0 and the ``high_percentile`` one to 1, per channel, over
-    ``z, y, x`` in movie mode and ``y, x`` in frame mode; ``clip`` to [0, 1] follows when the
-    settings clip.
+    ``scale_range`` maps the ``low_percentile`` intensity to 0 and the ``high_percentile`` one to 1,
+    per channel, over ``z, y, x`` in movie mode and ``y, x`` in frame mode; ``clip`` to [0, 1] follows
+    when the settings clip.
+
+    Parameters
+    ----------
+    normalization : cellpipe.normalize.NormalizeSettings
+        The normalization the model was trained with (percentiles 0-100, mode, clip).
+
+    Returns
+    -------
+    list
+        ``ScaleRangeDescr`` and, when clipping, ``ClipDescr``.
     """
     from bioimageio.spec.model import v0_5 as spec
 
@@ -127,9 +175,18 @@ def input_preprocessing(normalization: Any) -> list[Any]:
 
 
 def preprocessing_notes(normalization: Any) -> str:
-    """The package documentation's section on the input and its preprocessing (Markdown).
+    """The package documentation's section on the input and its preprocessing.
 
-    ``normalization``: the :class:`cellpipe.normalize.NormalizeSettings` the model was trained with.
+    Parameters
+    ----------
+    normalization : cellpipe.normalize.NormalizeSettings
+        The normalization the model was trained with.
+
+    Returns
+    -------
+    str
+        Markdown, ending in an empty line: the input's axes and sizes (px), the preprocessing, what
+        differs from cellpipe's normalize stage, the test tensors and the outputs.
     """
     s = normalization
     axes = ", ".join(_scale_axes(s.mode))
@@ -172,6 +229,7 @@ def preprocessing_notes(normalization: Any) -> str:
 
 
 def _cover(path: Path, raw: np.ndarray, image: np.ndarray, flow: np.ndarray) -> None:
+    """The package's cover image: the raw test frame, the frame after preprocessing and the cell probability."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -192,6 +250,7 @@ def _cover(path: Path, raw: np.ndarray, image: np.ndarray, flow: np.ndarray) -> 
 
 
 def _write_tiff(path: Path, array: np.ndarray) -> Path:
+    """Write ``array`` (at least 2-D) as a greyscale TIFF at ``path``; returns ``path``."""
     import tifffile
 
     tifffile.imwrite(path, np.ascontiguousarray(np.atleast_2d(array)), photometric="minisblack")
@@ -212,17 +271,50 @@ def write_bioimageio_package(
     attachments: Sequence[PathLike] = (),
     provenance: str = "",
 ) -> dict[str, Any]:
-    """Write the bioimage.io package of ``weights`` (a Cellpose 3 CPnet state dict) to ``output`` (.zip).
+    """Write the bioimage.io package of a Cellpose 3 CPnet and test it.
 
-    ``normalization``: the :class:`cellpipe.normalize.NormalizeSettings` the model was trained with
-    (default: cellpipe's defaults), written as the input's preprocessing.  ``test_frame_px``: side of
-    the simulated test frame (px), a multiple of 16 (the network's input sizes).  ``attachments``:
-    files shipped with the package (the training record); ``provenance``: a Markdown paragraph added
-    to the documentation (where the weights come from).
+    Nothing is downloaded. The package is written and tested in a temporary folder and only then put
+    in place, so a failed export leaves no zip under the final name.
 
-    Returns the package path, the status of bioimage.io's model test on the written package, its
-    checks and its warnings (the differences within tolerance that it reports for every passed
-    output comparison left out); raises :class:`ValueError` when a check fails.  Nothing is downloaded.
+    Parameters
+    ----------
+    weights : str or os.PathLike
+        The network's state dict (``weights.pth``).
+    model_card : str or os.PathLike
+        The model card (Markdown); the package's documentation starts with it.
+    output : str or os.PathLike
+        The package to write (``.zip``).
+    name : str
+        The model's name in ``rdf.yaml``.
+    description : str
+        Its one-line description.
+    diam_mean_px : float
+        The cell diameter (px) the network works at; the simulated test frame's nuclei have it.
+    normalization : cellpipe.normalize.NormalizeSettings, optional
+        The normalization the model was trained with (default: cellpipe's defaults), written as the
+        input's preprocessing.
+    authors : list of dict of str to str, optional
+        ``rdf.yaml`` authors (``name``, ...); default ``cellpipe developers``.
+    license_id : str
+        SPDX licence identifier.
+    test_frame_px : int
+        Side of the simulated test frame (px), a multiple of 16 (the network's input sizes).
+    attachments : sequence of str or os.PathLike
+        Files shipped with the package (the training record).
+    provenance : str
+        A Markdown paragraph added to the documentation (where the weights come from).
+
+    Returns
+    -------
+    dict
+        ``package`` (its path), ``status`` of bioimage.io's model test on the written package,
+        ``checks`` (one line each) and ``warnings`` (the differences within tolerance that it reports
+        for every passed output comparison left out).
+
+    Raises
+    ------
+    ValueError
+        When ``test_frame_px`` is no multiple of 16 or a check of the model test fails.
     """
     import torch
     from bioimageio.spec import save_bioimageio_package

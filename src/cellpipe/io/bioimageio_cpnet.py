@@ -12,5 +12,6 @@ from cellpose.resnet_torch import CPnetBioImageIO
 class CellposeCPnet(CPnetBioImageIO):
     """Cellpose 3 CPnet returning (flow, style, downsampled...) tensors, loadable with ``strict``."""
 
-    def load_state_dict(self, state_dict, strict=True, assign=False):  # noqa: D102
+    def load_state_dict(self, state_dict, strict=True, assign=False):
+        """PyTorch's ``load_state_dict``, with the ``strict`` and ``assign`` arguments bioimage.io runtimes pass."""
         return torch.nn.Module.load_state_dict(self, state_dict, strict=strict, assign=assign)

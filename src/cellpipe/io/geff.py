@@ -39,15 +39,29 @@ __all__ = ["related_image_objects", "write_track_geff"]
 
 
 def related_image_objects(store: PathLike, image: PathLike) -> list[dict[str, str]]:
-    """geff related objects for the OME-Zarr ``image`` (the store, or its metadata file; NGFF 0.4 or 0.5)
-    seen from the geff ``store``: the image, and its label images ``tracks`` (pixel values = ``track_id``)
-    and ``cells`` (pixel values = ``label``) where they exist, each path relative to ``store``."""
+    """geff related objects for an OME-Zarr image, seen from a geff store.
+
+    Parameters
+    ----------
+    store : str or os.PathLike
+        The geff store the objects are listed in.
+    image : str or os.PathLike
+        The OME-Zarr image (the store, or its metadata file; NGFF 0.4 or 0.5).
+
+    Returns
+    -------
+    list of dict of str to str
+        The image (``type`` ``image``) and, where they exist, its label images ``tracks`` (pixel values
+        = ``track_id``) and ``cells`` (pixel values = ``label``), with ``node_prop`` naming that
+        property; every ``path`` relative to ``store``.
+    """
     from cellpipe.io.omezarr import store_path, stored_ngff_version
 
     image = store_path(image)
     base = Path(store)
 
     def rel(path: Path) -> str:
+        """``path`` relative to the geff store, with ``/`` separators (links resolved)."""
         return Path(os.path.relpath(path.resolve(), base.resolve())).as_posix()
 
     out = [{"type": "image", "path": rel(image)}]
@@ -58,6 +72,7 @@ def related_image_objects(store: PathLike, image: PathLike) -> list[dict[str, st
 
 
 def _prop_metadata(graph: TrackGraph, name: str, values: Any, edge: bool = False) -> Any:
+    """geff metadata of one property: its dtype, and its unit (nodes only) and description from ``graph``."""
     from geff_spec import PropMetadata
 
     return PropMetadata(
@@ -74,15 +89,27 @@ def write_track_geff(
     extra: dict[str, Any] | None = None,
     related: list[dict[str, str]] | None = None,
 ) -> None:
-    """Write ``graph`` as the geff store ``store`` (a folder, e.g. ``results/<sample>/tracks.geff``).
+    """Write a track graph as a geff store.
 
-    ``extra``: more entries for the metadata's ``extra.cellpipe`` (e.g. the sample name).
-    ``related``: geff related objects, each ``{"type": "image" | "labels", "path": ..., "node_prop": ...}``
-    (``path`` relative to ``store``; :func:`related_image_objects` makes them for an OME-Zarr image).
+    Parameters
+    ----------
+    store : str or os.PathLike
+        The store, a folder (e.g. ``results/<sample>/tracks.geff``); it must not exist or be empty.
+    graph : cellpipe.export.TrackGraph
+        Nodes (positions in µm, times in minutes, other properties in the units ``graph.units`` gives),
+        edges and their properties.
+    extra : dict, optional
+        More entries for the metadata's ``extra.cellpipe`` (e.g. the sample name).
+    related : list of dict, optional
+        geff related objects, each ``{"type": "image" | "labels", "path": ..., "node_prop": ...}``
+        (``path`` relative to ``store``; :func:`related_image_objects` makes them for an OME-Zarr image).
 
-    Raises:
-        FileExistsError: ``store`` exists and is not an empty folder.
-        ValueError: the store would not pass geff's validation (nothing is left behind).
+    Raises
+    ------
+    FileExistsError
+        When ``store`` exists and is not an empty folder.
+    ValueError
+        When the store would not pass geff's validation (nothing is left behind).
     """
     from geff.core_io import write_arrays
     from geff_spec import Axis, DisplayHint, GeffMetadata, RelatedObject

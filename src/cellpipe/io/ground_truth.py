@@ -53,19 +53,27 @@ class GroundTruthError(ValueError):
 
 
 class LabelFrames(Mapping[int, np.ndarray]):
-    """Frame -> (Y, X) (3-D: (Z, Y, X)) uint32 ground-truth labels, read from disk each time a frame is asked for.
+    """Frame -> ground-truth labels, read from disk each time a frame is asked for.
 
-    ``sources`` maps frame -> (TIFF path, page to read or None for the whole image, plane of the
-    image read or None).  Every frame was
-    read and checked once by :func:`read_ground_truth`; they are read again where they are scored
-    and not kept, so a long movie's ground truth is held one frame at a time.
+    Every frame was read and checked once by :func:`read_ground_truth`; they are read again where they
+    are scored and not kept, so a long movie's ground truth is held one frame at a time.
+
+    Parameters
+    ----------
+    sources : mapping of int to (pathlib.Path, int or None, int or None)
+        0-based frame -> (TIFF path, page to read or None for the whole image, plane of the image
+        read or None).
+    frame_shape : tuple of int
+        (Y, X) px, or (Z, Y, X) voxels for a 3-D movie; each frame read is checked against it.
     """
 
     def __init__(self, sources: Mapping[int, tuple[Path, int | None, int | None]], frame_shape: tuple[int, ...]) -> None:
+        """Keep where each frame lies, sorted by frame; nothing is read."""
         self._sources = dict(sorted(sources.items()))
         self._frame_shape = tuple(frame_shape)
 
     def __getitem__(self, t: int) -> np.ndarray:
+        """Frame ``t`` (0-based) as uint32 labels, read now; GroundTruthError when unreadable or of another shape."""
         path, page, plane = self._sources[int(t)]
         image = read_tiff(path, GroundTruthError, page)
         frame = as_labels(image if plane is None else image[plane], path, GroundTruthError)
@@ -73,13 +81,25 @@ class LabelFrames(Mapping[int, np.ndarray]):
         return frame
 
     def __iter__(self) -> Iterator[int]:
+        """The frames, ascending."""
         return iter(self._sources)
 
     def __len__(self) -> int:
+        """The number of frames."""
         return len(self._sources)
 
     def subset(self, frames: list[int]) -> LabelFrames:
-        """The same frames restricted to ``frames``."""
+        """The same frames restricted to some of them.
+
+        Parameters
+        ----------
+        frames : list of int
+            0-based frames, each one of these.
+
+        Returns
+        -------
+        LabelFrames
+        """
         return LabelFrames({t: self._sources[t] for t in frames}, self._frame_shape)  # type: ignore[arg-type]
 
 
@@ -87,12 +107,23 @@ class LabelFrames(Mapping[int, np.ndarray]):
 class GroundTruth:
     """The ground truth of one movie.
 
-    ``format`` is ``"ctc"`` or ``"labels"``.  ``masks`` maps 0-based frame -> (Y, X) uint32
-    instance masks (CTC: the SEG frames; labels: every annotated frame), read when asked for
-    (:class:`LabelFrames`).  ``complete`` lists the
-    frames of ``masks`` annotated completely, ``skipped`` says why the others are not.  ``counts``
-    maps frame -> number of cells (CTC: TRA markers, every frame; labels: the annotated frames).
-    ``tracks`` is the CTC lineage table (label, first_frame, last_frame, parent) or None.
+    Attributes
+    ----------
+    path : pathlib.Path
+        Where it was read from.
+    format : {"ctc", "labels"}
+        A CTC folder, or label TIFFs.
+    masks : LabelFrames
+        0-based frame -> (Y, X) uint32 instance masks, (Z, Y, X) for a 3-D movie (CTC: the SEG
+        frames; labels: every annotated frame), read when asked for.
+    complete : list of int
+        The frames of ``masks`` annotated completely.
+    skipped : dict of int to str
+        Frame -> why its mask is not complete.
+    counts : dict of int to int
+        Frame -> number of cells (CTC: TRA markers, every frame; labels: the annotated frames).
+    tracks : pandas.DataFrame or None
+        The CTC lineage table (``label, first_frame, last_frame, parent``; frames 0-based), or None.
     """
 
     path: Path
@@ -115,17 +146,22 @@ class GroundTruth:
 
 
 def _n_objects(labels: np.ndarray) -> int:
+    """Distinct non-zero labels in ``labels``."""
     values = np.unique(labels)
     return int(np.count_nonzero(values))
 
 
 def _check_frame(t: int, n_frames: int, where: Path) -> None:
+    """GroundTruthError naming ``where`` when frame ``t`` lies outside the movie's 0..n_frames-1."""
     if not 0 <= t < n_frames:
         raise GroundTruthError(f"{where}: frame {t} is beyond the movie's {n_frames} frame(s) (0..{n_frames - 1})")
 
 
 def _check_shape(shape: tuple[int, ...], frame_shape: tuple[int, ...], where: Path | str) -> None:
-    """``shape``: of one (Y, X) mask in pixels, or (Z, Y, X) in voxels when ``frame_shape`` is."""
+    """GroundTruthError naming ``where`` when a mask's ``shape`` is not the movie's ``frame_shape``.
+
+    Both are (Y, X) in px, or (Z, Y, X) in voxels for a 3-D movie.
+    """
     shape, frame_shape = tuple(shape), tuple(frame_shape)
     if shape == frame_shape:
         return
@@ -187,6 +223,7 @@ def _ctc_markers(path: Path, n_frames: int) -> tuple[Path, dict[int, Path]]:
 
 
 def _read_ctc(path: Path, n_frames: int, frame_shape: tuple[int, ...], min_marker_coverage: float) -> GroundTruth:
+    """A CTC ground-truth folder: lineage, per-frame cell counts from the TRA markers, SEG masks and which are complete."""
     track_file, markers = _ctc_markers(path, n_frames)
     try:
         tracks = read_ctc_tracks(track_file)
@@ -238,6 +275,7 @@ def _stack_sources(path: Path, n_frames: int, frame_ndim: int = 2) -> dict[int, 
 
 
 def _read_label_files(path: Path, n_frames: int, frame_shape: tuple[int, ...]) -> GroundTruth:
+    """A folder of label TIFFs (one per frame) or one label TIFF: every frame annotated completely, no tracks."""
     if path.is_dir():
         files = _read_numbered(path)
         if not files:
@@ -267,21 +305,32 @@ def _tiff_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
 
 
 def _check_frame_files(files: dict[int, Path], n_frames: int, frame_shape: tuple[int, ...]) -> None:
+    """Header checks of per-frame TIFFs: each frame number inside the movie, each mask of ``frame_shape``."""
     for t, file in sorted(files.items()):
         _check_frame(t, n_frames, file)
         _check_shape(_tiff_header(file)[0], frame_shape, file)
 
 
 def check_ground_truth_files(path: PathLike, n_frames: int, frame_shape: tuple[int, ...]) -> None:
-    """Check the ground truth of a movie of ``n_frames`` frames of ``frame_shape`` (Y, X) px, or (Z, Y, X)
-    voxels for a 3-D movie, from file headers.
+    """Check a movie's ground truth from file headers, without reading pixels.
 
-    The checks of :func:`read_ground_truth` that need no pixel values: the layout, frame numbers
-    within (CTC TRA: exactly) the movie's frames, mask sizes equal to the movie's frame size,
-    readable and complete TIFFs of a numeric type.  One header is read per file.
+    The checks of :func:`read_ground_truth` that need no pixel values: the layout, frame numbers within
+    (CTC TRA: exactly) the movie's frames, mask sizes equal to the movie's frame size, readable and
+    complete TIFFs of a numeric type. One header is read per file.
 
-    Raises:
-        GroundTruthError: naming the file and the problem.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A CTC ground-truth folder (has ``TRA/``), a folder of label TIFFs, or a label TIFF.
+    n_frames : int
+        Frames of the movie.
+    frame_shape : tuple of int
+        The movie's frame size: (Y, X) px, or (Z, Y, X) voxels for a 3-D movie.
+
+    Raises
+    ------
+    GroundTruthError
+        Naming the file and the problem.
     """
     path = Path(path)
     if not path.exists():
@@ -307,16 +356,32 @@ def check_ground_truth_files(path: PathLike, n_frames: int, frame_shape: tuple[i
 def read_ground_truth(
     path: PathLike, n_frames: int, frame_shape: tuple[int, ...], min_marker_coverage: float = 0.95
 ) -> GroundTruth:
-    """Read and check the ground truth of a movie of ``n_frames`` frames of ``frame_shape`` (Y, X) px, or
-    of (Z, Y, X) voxels for a 3-D movie (masks are then (Z, Y, X) stacks).
+    """Read and check the ground truth of a movie.
 
-    ``path`` is a CTC ground-truth folder (has ``TRA/``), a folder of label TIFFs, or a label TIFF
-    (see the module docstring).  ``min_marker_coverage`` (0-1) decides which CTC SEG frames count
-    as complete.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A CTC ground-truth folder (has ``TRA/``), a folder of label TIFFs (a CTC folder with ``SEG/``
+        only is one: no tracks, frames taken as complete), or a label TIFF (see the module docstring).
+    n_frames : int
+        Frames of the movie.
+    frame_shape : tuple of int
+        The movie's frame size: (Y, X) px, or (Z, Y, X) voxels for a 3-D movie (masks are then
+        (Z, Y, X) stacks).
+    min_marker_coverage : float
+        Share (0-1) of a frame's TRA markers that must overlap a SEG mask for that CTC SEG frame to
+        count as complete.
 
-    Raises:
-        GroundTruthError: the path does not exist, a file is unreadable, masks do not match the
-            movie's frame size, frames lie outside the movie, labels are not whole non-negative numbers.
+    Returns
+    -------
+    GroundTruth
+        Masks are read again when asked for (:class:`LabelFrames`).
+
+    Raises
+    ------
+    GroundTruthError
+        The path does not exist, a file is unreadable, masks do not match the movie's frame size,
+        frames lie outside the movie, labels are not whole non-negative numbers.
     """
     path = Path(path)
     if not path.exists():

@@ -10,7 +10,7 @@ use Blosc lz4 (zarr's default: half the disk of raw at the write speed of no
 compression); label images use Blosc zstd, 7x smaller than lz4 on labels
 (0.1 % of raw) and written far faster than segmentation makes them.
 The NGFF metadata is written here rather than through ome-zarr-py, whose import
-(dask, xarray) took 2.6 s of every job's start-up; the tests read what this
+(dask, xarray) would add 2.6 s to every job's start-up; the tests read what this
 module writes with ome-zarr-py's reader and validate it with ome-zarr-models.
 
 What viewers need is written too: ``omero`` channels with a colour
@@ -95,26 +95,61 @@ the labels themselves."""
 
 
 def channel_colors(n_channels: int) -> list[str]:
-    """The ``omero`` hex colours (``RRGGBB``) of ``n_channels`` channels: white for one channel,
-    :data:`MULTI_CHANNEL_COLORS` in order for several."""
+    """The ``omero`` colours of an image's channels.
+
+    Parameters
+    ----------
+    n_channels : int
+        Channels of the image.
+
+    Returns
+    -------
+    list of str
+        Hex ``RRGGBB``: white for one channel, :data:`MULTI_CHANNEL_COLORS` in order (repeated past 8)
+        for several.
+    """
     if n_channels == 1:
         return [SINGLE_CHANNEL_COLOR]
     return [MULTI_CHANNEL_COLORS[i % len(MULTI_CHANNEL_COLORS)] for i in range(n_channels)]
 
 
 def label_rgba(value: int) -> tuple[int, int, int, int]:
-    """A colour for label value ``value`` (opaque RGBA, 0-255), the same in every run: hues step by the
-    golden ratio, so consecutive values (sister tracks) differ clearly."""
+    """A colour for a label value, the same in every run.
+
+    Hues step by the golden ratio, so consecutive values (sister tracks) differ clearly.
+
+    Parameters
+    ----------
+    value : int
+        The label value (a track id).
+
+    Returns
+    -------
+    tuple of int
+        Opaque RGBA, each 0-255.
+    """
     hue = (int(value) * 0.6180339887498949) % 1.0
     r, g, b = colorsys.hsv_to_rgb(hue, 0.8, 1.0)
     return (round(r * 255), round(g * 255), round(b * 255), 255)
 
 
 def pyramid_shapes(frame_shape: Sequence[int]) -> list[tuple[int, int]]:
-    """The (y, x) sizes of the resolution levels of frames of ``frame_shape``: level 0 is the frame;
-    each next level halves both (rounding up) while the last level's longer side exceeds
-    :data:`PYRAMID_MAX_SIZE`, so a 2100 x 900 frame has levels 2100 x 900, 1050 x 450, 525 x 225 and a
-    frame of at most 1024 px has one level."""
+    """The (y, x) sizes (px) of the resolution levels of frames of a given shape.
+
+    Level 0 is the frame; each next level halves both (rounding up) while the last level's longer side
+    exceeds :data:`PYRAMID_MAX_SIZE` (at most :data:`PYRAMID_MAX_LEVELS` levels), so a 2100 x 900 frame
+    has levels 2100 x 900, 1050 x 450, 525 x 225 and a frame of at most 1024 px has one level.
+
+    Parameters
+    ----------
+    frame_shape : sequence of int
+        An array's shape; its last two entries are y and x (px).
+
+    Returns
+    -------
+    list of (int, int)
+        (y, x) per level, level 0 first.
+    """
     shapes = [(int(frame_shape[-2]), int(frame_shape[-1]))]
     while max(shapes[-1]) > PYRAMID_MAX_SIZE and len(shapes) < PYRAMID_MAX_LEVELS:
         y, x = shapes[-1]
@@ -139,17 +174,33 @@ def _downsample(frame: np.ndarray, labels: bool) -> np.ndarray:
 
 
 def level_transforms(axes: str, scale: dict[str, float], level: int, labels: bool) -> list[dict[str, Any]]:
-    """NGFF ``coordinateTransformations`` of resolution level ``level`` (0: full resolution) of an image
-    with axes ``axes`` and level-0 ``scale`` per axis (µm per px on y/x, minutes per frame on t).
+    """NGFF ``coordinateTransformations`` of one resolution level of an image.
 
     A level-``level`` pixel stands for a block of ``f = 2**level`` level-0 pixels on y and x, so its
-    scale is ``f`` times level 0's.  NGFF places a pixel's centre at ``index * scale + translation``;
-    the translation says which point of the block the pixel's value belongs to.  An intensity level
+    scale is ``f`` times level 0's. NGFF places a pixel's centre at ``index * scale + translation``;
+    the translation says which point of the block the pixel's value belongs to. An intensity level
     holds the block's mean, the value at the block's centre, ``(f - 1) / 2`` level-0 pixels from its
     first pixel: translation ``(f - 1) / 2 * pixel size`` µm, so a viewer draws every level over the
-    same place.  A label level holds the block's first (top-left) pixel (:func:`_downsample`), whose
+    same place. A label level holds the block's first (top-left) pixel (:func:`_downsample`), whose
     centre is at ``index * f`` level-0 pixels: translation 0, so each label pixel is drawn centred on
-    the pixel it was taken from.  t and c (and z, never downsampled) get 0."""
+    the pixel it was taken from. t and c (and z, never downsampled) get 0.
+
+    Parameters
+    ----------
+    axes : str
+        Axis names in order, e.g. ``"tcyx"``.
+    scale : dict of str to float
+        Level-0 scale per axis: µm per px on z/y/x, minutes per frame on t, 1 on c.
+    level : int
+        Resolution level: 0 is full resolution, level ``n`` has 2**n level-0 px per px on y and x.
+    labels : bool
+        Whether the image is a label image.
+
+    Returns
+    -------
+    list of dict
+        The ``scale`` and ``translation`` transforms, one value per axis.
+    """
     f = 2.0**level
     shift = 0.0 if labels else (f - 1.0) / 2.0
     return [
@@ -167,6 +218,7 @@ class PyramidWriter:
     when the block ends.  Reading and every other attribute are level 0's."""
 
     def __init__(self, arrays: Sequence[zarr.Array], labels: bool) -> None:
+        """Write into ``arrays`` (level 0 first); ``labels`` picks label downsampling (top-left pixel) over the mean."""
         self._arrays = list(arrays)
         self._labels = labels
         self._done: set[int] = set()
@@ -174,6 +226,7 @@ class PyramidWriter:
         self._all_stale = False
 
     def __setitem__(self, key: Any, value: Any) -> None:
+        """Write to level 0, and to the lower levels at once when ``value`` is a whole frame (or a whole stack of a 5-D image)."""
         level0 = self._arrays[0]
         level0[key] = value
         if isinstance(key, (int, np.integer)) and np.shape(value) == tuple(level0.shape[1:]):
@@ -203,9 +256,11 @@ class PyramidWriter:
             self._all_stale = True
 
     def __getitem__(self, key: Any) -> Any:
+        """Read from level 0."""
         return self._arrays[0][key]
 
     def __getattr__(self, name: str) -> Any:
+        """Level 0's attribute (``shape``, ``dtype``, ...)."""
         return getattr(self._arrays[0], name)
 
     def finish(self) -> None:
@@ -256,6 +311,7 @@ def _channel_windows(arr: zarr.Array, axes: str) -> list[dict[str, float]]:
 
 
 def _image_label_entries(label_properties: Sequence[dict[str, Any]] | None) -> dict[str, Any]:
+    """``image-label`` colours and properties per label value; none past :data:`MAX_LABEL_ENTRIES`; ValueError for a value given twice."""
     if not label_properties:
         return {}
     if len(label_properties) > MAX_LABEL_ENTRIES:
@@ -279,7 +335,25 @@ def _plain(value: Any) -> Any:
 
 @dataclass
 class OmeImage:
-    """An opened OME-Zarr image: lazy data plus the physical metadata."""
+    """An opened OME-Zarr image: lazy data plus the physical metadata.
+
+    Attributes
+    ----------
+    data : zarr.Array
+        The full-resolution level, read lazily.
+    axes : str
+        Axis names in order, e.g. ``"tcyx"``.
+    pixel_size_um : float
+        Pixel size on y and x (µm per px).
+    frame_interval_min : float
+        Time between frames (minutes).
+    channel_names : list of str
+        ``omero`` channel labels.
+    attrs : dict
+        What cellpipe recorded under its ``cellpipe`` key.
+    pixel_size_z_um : float or None
+        Step between z-planes (µm) of an image with a z axis; None without one.
+    """
 
     data: zarr.Array
     axes: str
@@ -292,6 +366,7 @@ class OmeImage:
 
     @property
     def n_frames(self) -> int:
+        """Number of frames (time points)."""
         return int(self.data.shape[0])
 
 
@@ -299,21 +374,43 @@ _METADATA_FILES = (".zattrs", ".zgroup", "zarr.json")
 
 
 def store_path(path: PathLike) -> Path:
-    """The Zarr store a path names: the store itself, or its metadata file (``.zattrs``/``.zgroup`` of
-    Zarr v2, ``zarr.json`` of Zarr v3).
+    """The Zarr store a path names.
 
-    The workflow declares OME-Zarr stores by their metadata file (Snakemake allows no output inside
-    a ``directory()`` output, and the label images live inside the image store's ``labels/`` group),
-    so every reader and writer here accepts either form.
+    The workflow declares OME-Zarr stores by their metadata file (Snakemake allows no output inside a
+    ``directory()`` output, and the label images live inside the image store's ``labels/`` group), so
+    every reader and writer here accepts either form.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The store itself, or its metadata file (``.zattrs``/``.zgroup`` of Zarr v2, ``zarr.json`` of
+        Zarr v3).
+
+    Returns
+    -------
+    pathlib.Path
+        The store.
     """
     path = Path(path)
     return path.parent if path.name in _METADATA_FILES else path
 
 
 def ngff_version_of(path: PathLike, label_of: PathLike | None = None) -> str:
-    """The NGFF version to write at ``path``: the one its metadata file names (``.zattrs``/``.zgroup``:
-    0.4, ``zarr.json``: 0.5; the workflow declares every store so), else that of the image it labels
-    (``label_of``, when written), else :data:`NGFF_VERSION`."""
+    """The NGFF version to write at a path.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The store or its metadata file; ``.zattrs``/``.zgroup`` name 0.4, ``zarr.json`` 0.5 (the
+        workflow declares every store so).
+    label_of : str or os.PathLike, optional
+        The image these are labels of; its stored version applies when ``path`` names none.
+
+    Returns
+    -------
+    str
+        ``"0.4"`` or ``"0.5"``; :data:`NGFF_VERSION` when neither decides.
+    """
     name = Path(path).name
     if name in (".zattrs", ".zgroup"):
         return "0.4"
@@ -327,8 +424,19 @@ def ngff_version_of(path: PathLike, label_of: PathLike | None = None) -> str:
 
 
 def stored_ngff_version(path: PathLike) -> str | None:
-    """The NGFF version of the OME-Zarr group at ``path`` (store or metadata file): 0.5 for a Zarr v3
-    store (``zarr.json``), 0.4 for Zarr v2 (``.zattrs``), None when neither file is there."""
+    """The NGFF version of the OME-Zarr group at a path.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The store or its metadata file.
+
+    Returns
+    -------
+    str or None
+        ``"0.5"`` for a Zarr v3 store (``zarr.json``), ``"0.4"`` for Zarr v2 (``.zattrs``), None when
+        neither file is there.
+    """
     store = store_path(path)
     if (store / "zarr.json").is_file():
         return "0.5"
@@ -338,9 +446,20 @@ def stored_ngff_version(path: PathLike) -> str | None:
 
 
 def ngff_attributes(attrs: dict[str, Any]) -> dict[str, Any]:
-    """The NGFF metadata of a group's attributes in NGFF 0.4's shape, whatever the version: NGFF 0.5
-    keeps ``multiscales``, ``omero``, ``labels`` and ``image-label`` under the ``ome`` key (with the
-    version there); other keys (``cellpipe``) stay at the top in both."""
+    """The NGFF metadata of a group's attributes in NGFF 0.4's shape, whatever the version.
+
+    Parameters
+    ----------
+    attrs : dict
+        The group's attributes. NGFF 0.5 keeps ``multiscales``, ``omero``, ``labels`` and
+        ``image-label`` under the ``ome`` key (with the version there); other keys (``cellpipe``) stay
+        at the top in both.
+
+    Returns
+    -------
+    dict
+        The attributes with ``ome`` unpacked and its ``version`` dropped.
+    """
     out = {k: v for k, v in attrs.items() if k != "ome"}
     ome = attrs.get("ome")
     if isinstance(ome, dict):
@@ -368,10 +487,25 @@ def _ome_attributes(ngff: dict[str, Any], other: dict[str, Any], version: str) -
 
 
 def write_labels_group(image: PathLike, names: Sequence[str], version: str | None = None) -> None:
-    """Write the NGFF ``labels`` group of an OME-Zarr image listing the label images ``names`` (each
-    ``labels/<name>``, written before, in the group's version), so OME-Zarr readers such as
-    napari-ome-zarr open them with the image: ``labels/.zgroup`` and ``labels/.zattrs`` (NGFF 0.4) or
-    ``labels/zarr.json`` (0.5).  ``version``: by default the image's (:func:`stored_ngff_version`)."""
+    """Write the NGFF ``labels`` group of an OME-Zarr image.
+
+    OME-Zarr readers such as napari-ome-zarr then open the label images with the image. Written are
+    ``labels/.zgroup`` and ``labels/.zattrs`` (NGFF 0.4) or ``labels/zarr.json`` (0.5).
+
+    Parameters
+    ----------
+    image : str or os.PathLike
+        The image's store or metadata file.
+    names : sequence of str
+        The label images listed, each ``labels/<name>``, written before in the group's version.
+    version : str, optional
+        ``"0.4"`` or ``"0.5"``; by default the image's (:func:`stored_ngff_version`).
+
+    Raises
+    ------
+    FileNotFoundError
+        When a label image is missing or of another version.
+    """
     store = store_path(image)
     version = version or stored_ngff_version(store) or NGFF_VERSION
     labels = store / "labels"
@@ -392,6 +526,7 @@ def write_labels_group(image: PathLike, names: Sequence[str], version: str | Non
 
 
 def _frame_chunks(shape: Sequence[int]) -> tuple[int, ...]:
+    """Chunks of one (y, x) plane for an array of ``shape``: 1 on every leading axis."""
     return (1,) * (len(shape) - 2) + tuple(int(s) for s in shape[-2:])
 
 
@@ -402,8 +537,22 @@ comfortably at once and Blosc's 2 GiB chunk limit is never reached."""
 
 
 def stack_chunks(shape: Sequence[int], dtype: Any) -> tuple[int, ...]:
-    """Chunks of a (t, c, z, y, x) array: one z-stack of one time point and channel, or z-slabs of it when
-    the stack is over :data:`STACK_CHUNK_MAX_BYTES`.  Arrays of other ranks: one plane (:func:`_frame_chunks`)."""
+    """Chunks of an array: one z-stack, or one plane for arrays without z.
+
+    Parameters
+    ----------
+    shape : sequence of int
+        The array's shape; 5 entries mean (t, c, z, y, x).
+    dtype : numpy.dtype or str
+        The array's pixel type.
+
+    Returns
+    -------
+    tuple of int
+        (t, c, z, y, x): one z-stack of one time point and channel, or z-slabs of as many whole planes
+        as fit in :data:`STACK_CHUNK_MAX_BYTES` (bytes) when the stack is larger. Arrays of other ranks:
+        one plane (:func:`_frame_chunks`).
+    """
     if len(shape) != 5:
         return _frame_chunks(shape)
     z, y, x = (int(n) for n in shape[2:])
@@ -413,6 +562,7 @@ def stack_chunks(shape: Sequence[int], dtype: Any) -> tuple[int, ...]:
 
 
 def _axes_metadata(axes: str) -> list[dict[str, str]]:
+    """NGFF ``axes`` entries for ``axes``: type per axis, unit minute on t and micrometer on z/y/x."""
     kinds = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
     units = {"t": "minute", "z": "micrometer", "y": "micrometer", "x": "micrometer"}
     out = []
@@ -442,34 +592,66 @@ def new_ome_array(
 ) -> Iterator[zarr.Array]:
     """Create an NGFF 0.4 or 0.5 image (one chunk per frame) and yield its full-resolution array.
 
-    The caller fills the array frame by frame inside the ``with`` block, so a
-    movie never has to be in memory at once; the store appears under ``path``
-    only when the block completes.  Axes are e.g. ``"tcyx"`` or ``"tyx"``;
-    ``pixel_size_um`` is the y/x pixel size in µm, ``frame_interval_min`` the
-    time between frames in minutes.  ``extra_attrs`` go under the ``cellpipe`` key of the
-    store's attributes, as they are when the block ends (the caller may add to them while
-    writing the frames).  ``label_of``: the OME-Zarr image these are
-    labels of; the store then carries NGFF ``image-label`` metadata whose source is
-    that image's path relative to this one, so OME-Zarr readers (ome-zarr-py,
-    napari-ome-zarr) open it as a label layer over its image.  ``label_properties``
-    (label images only): one dict per label value, with its ``"label-value"``, written as
-    ``image-label`` properties with a colour per value (:func:`label_rgba`); only for labels whose
-    values name the same object in every frame, and not past :data:`MAX_LABEL_ENTRIES`.
+    The caller fills the array frame by frame inside the ``with`` block, so a movie never has to be in
+    memory at once; the store appears under ``path`` only when the block completes.
 
     Frames larger than :data:`PYRAMID_MAX_SIZE` get lower resolution levels (:func:`pyramid_shapes`;
     ``s1``, ``s2`` ...; labels: top-left pixel of each 2x2 block, intensities: its mean): the array
-    yielded is then a :class:`PyramidWriter`, which writes them from each whole frame the caller
-    writes as ``out[t] = frame``.  When the block ends an image with channels gets ``omero`` metadata: colour,
+    yielded is then a :class:`PyramidWriter`, which writes them from each whole frame the caller writes
+    as ``out[t] = frame``. When the block ends an image with channels gets ``omero`` metadata: colour,
     display window (:func:`_channel_windows`), label and ``active`` per channel.
 
-    ``version``: ``"0.4"`` (Zarr v2, ``.zattrs``) or ``"0.5"`` (Zarr v3, ``zarr.json``, the NGFF metadata
-    under its ``ome`` key, ``cellpipe`` beside it); by default the one ``path`` names by its metadata
-    file, else the labelled image's (:func:`ngff_version_of`).  Both use the same Blosc compressors.
+    An image with a ``z`` axis (``"tczyx"``, the 3-D movie ingest writes with ``z_projection: keep``)
+    is chunked one z-stack per time point and channel (:func:`stack_chunks`), its pyramid levels halve
+    y and x only (z is never downsampled), and ``out[t, c] = stack`` writes one whole stack and its
+    lower levels, so a caller holds one stack at a time.
 
-    An image with a ``z`` axis (``"tczyx"``, the 3-D movie ingest writes with ``z_projection: keep``) takes the
-    step between planes in ``pixel_size_z_um`` (µm, required there); it is chunked one z-stack per time point and
-    channel (:func:`stack_chunks`), its pyramid levels halve y and x only (z is never downsampled), and
-    ``out[t, c] = stack`` writes one whole stack and its lower levels, so a caller holds one stack at a time.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The store, or its metadata file.
+    shape : sequence of int
+        The array's shape, in the order of ``axes``.
+    dtype : numpy.dtype or str
+        Pixel type.
+    axes : str
+        Axis names, e.g. ``"tcyx"``, ``"tyx"`` or ``"tczyx"``.
+    pixel_size_um : float
+        Pixel size on y and x (µm per px).
+    frame_interval_min : float
+        Time between frames (minutes).
+    channel_names : sequence of str, optional
+        One per channel (default ``ch0``, ``ch1``, ...).
+    name : str
+        The image's name in ``multiscales`` and ``omero``.
+    extra_attrs : dict, optional
+        Stored under the ``cellpipe`` key of the store's attributes, as they are when the block ends
+        (the caller may add to them while writing the frames).
+    label_of : str or os.PathLike, optional
+        The OME-Zarr image these are labels of; the store then carries NGFF ``image-label`` metadata
+        whose source is that image's path relative to this one, so OME-Zarr readers (ome-zarr-py,
+        napari-ome-zarr) open it as a label layer over its image. Labels are compressed with zstd.
+    label_properties : sequence of dict, optional
+        Label images only: one dict per label value, with its ``"label-value"``, written as
+        ``image-label`` properties with a colour per value (:func:`label_rgba`); only for labels whose
+        values name the same object in every frame, and not past :data:`MAX_LABEL_ENTRIES`.
+    version : str, optional
+        ``"0.4"`` (Zarr v2, ``.zattrs``) or ``"0.5"`` (Zarr v3, ``zarr.json``, the NGFF metadata under
+        its ``ome`` key, ``cellpipe`` beside it); by default the one ``path`` names by its metadata
+        file, else the labelled image's (:func:`ngff_version_of`).
+    pixel_size_z_um : float, optional
+        Step between z-planes (µm); required when ``axes`` has z.
+
+    Yields
+    ------
+    zarr.Array or PyramidWriter
+        The full-resolution array to fill.
+
+    Raises
+    ------
+    ValueError
+        An unknown version, axes that do not match ``shape``, channel names that do not match the
+        channels, ``label_properties`` without ``label_of``, a z axis without ``pixel_size_z_um``.
     """
     version = version or ngff_version_of(path, label_of)
     if version not in NGFF_VERSIONS:
@@ -548,12 +730,25 @@ def new_ome_array(
 
 
 def move_label_image(path: PathLike, to: PathLike, label_of: PathLike) -> None:
-    """Rename the label image ``path`` (store or metadata file) of the OME-Zarr image ``label_of`` to ``to``.
+    """Rename a label image of an OME-Zarr image, keeping its ``image-label`` source right.
 
     Its ``image-label`` source is first set to ``label_of``'s path relative to ``to``, as
     :func:`new_ome_array` writes it there, so the moved store equals one written at ``to`` byte for
-    byte; no chunk is read or rewritten.  ``to`` appears whole or not at all (an earlier store there is
-    replaced); ``path`` must be on the same file system.
+    byte; no chunk is read or rewritten.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The label image (store or metadata file); on the same file system as ``to``.
+    to : str or os.PathLike
+        Where it goes; appears whole or not at all (a store there is replaced).
+    label_of : str or os.PathLike
+        The image it labels.
+
+    Raises
+    ------
+    ValueError
+        When ``path`` is no label image (no ``image-label`` metadata).
     """
     path, to = store_path(path), store_path(to)
     group = zarr.open_group(str(path), mode="r+")
@@ -583,8 +778,23 @@ def write_ome_image(
     version: str | None = None,
     pixel_size_z_um: float | None = None,
 ) -> None:
-    """Write an in-memory array (axes e.g. ``"tcyx"``) as an NGFF image, frame by frame
-    (``label_of``, ``label_properties``, ``version``, ``pixel_size_z_um``: see :func:`new_ome_array`)."""
+    """Write an in-memory array as an NGFF image, frame by frame.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The store, or its metadata file.
+    data : array_like
+        The image, axes in the order of ``axes``; the first axis is t.
+    axes : str
+        Axis names, e.g. ``"tcyx"``.
+    pixel_size_um : float
+        Pixel size on y and x (µm per px).
+    frame_interval_min : float
+        Time between frames (minutes).
+    channel_names, name, extra_attrs, label_of, label_properties, version, pixel_size_z_um
+        As for :func:`new_ome_array` (``pixel_size_z_um`` in µm).
+    """
     data_shape = np.shape(data)
     with new_ome_array(path, data_shape, np.asarray(data[:1]).dtype, axes, pixel_size_um, frame_interval_min,
                        channel_names, name, extra_attrs, label_of, label_properties, version,
@@ -599,11 +809,26 @@ DEFAULT_UNITS = {"time": "minute", "space": "micrometer"}
 
 @dataclass(frozen=True)
 class Multiscales:
-    """The NGFF ``multiscales`` of an OME-Zarr image or label image: every resolution level (Zarr arrays,
-    opened lazily, full resolution first), the axis names, their units (pint names; an axis naming none
-    gets :data:`DEFAULT_UNITS` of its type, else 'pixel'), level 0's scale and translation per axis (in
-    those units per pixel or frame; 1 and 0 where the metadata give none), the image's name and the
-    store's attributes."""
+    """The NGFF ``multiscales`` of an OME-Zarr image or label image.
+
+    Attributes
+    ----------
+    levels : list of zarr.Array
+        Every resolution level, opened lazily, full resolution first.
+    axes : list of str
+        Axis names.
+    units : list of str
+        Unit per axis (pint names); an axis naming none gets :data:`DEFAULT_UNITS` of its type, else
+        ``pixel``.
+    scale : list of float
+        Level 0's scale per axis, in those units per px or frame (1 where the metadata give none).
+    translate : list of float
+        Level 0's translation per axis, in those units (0 where the metadata give none).
+    name : str
+        The image's name.
+    attrs : dict
+        The store's attributes, NGFF 0.5's ``ome`` key unpacked.
+    """
 
     levels: list[Any]
     axes: list[str]
@@ -615,9 +840,29 @@ class Multiscales:
 
 
 def open_multiscales(path: PathLike) -> Multiscales:
-    """Open the NGFF 0.4 or 0.5 image at ``path`` (the store or its metadata file): what both the workflow's
-    reader (:func:`open_ome_image`) and the napari reader (cellpipe.napari_reader) read of it.  ``attrs``
-    are the group's attributes with NGFF 0.5's ``ome`` key unpacked (:func:`ngff_attributes`)."""
+    """Open an NGFF 0.4 or 0.5 image or label image.
+
+    What both the workflow's reader (:func:`open_ome_image`) and the napari reader
+    (:mod:`cellpipe.napari_reader`) read of it.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The store or its metadata file.
+
+    Returns
+    -------
+    Multiscales
+        ``attrs`` are the group's attributes with NGFF 0.5's ``ome`` key unpacked
+        (:func:`ngff_attributes`).
+
+    Raises
+    ------
+    FileNotFoundError
+        When there is no store.
+    ValueError
+        When the group has no ``multiscales`` metadata.
+    """
     path = store_path(path)
     if not path.exists():
         raise FileNotFoundError(f"OME-Zarr not found: {path}")
@@ -639,9 +884,20 @@ def open_multiscales(path: PathLike) -> Multiscales:
 
 
 def open_ome_image(path: PathLike) -> OmeImage:
-    """Open an OME-Zarr written by :func:`write_ome_image` (or any NGFF 0.4 / 0.5 image); ``path`` is the
-    store or its metadata file.  ``data`` is the full-resolution level (the first dataset of ``multiscales``);
-    lower levels of a pyramid are for viewers."""
+    """Open an OME-Zarr image written by :func:`write_ome_image` (or any NGFF 0.4 / 0.5 image).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The store or its metadata file.
+
+    Returns
+    -------
+    OmeImage
+        ``data`` is the full-resolution level (the first dataset of ``multiscales``); lower levels of a
+        pyramid are for viewers. Pixel size (µm) and frame interval (minutes) come from level 0's
+        scale, 1 where the metadata give none.
+    """
     image = open_multiscales(path)
     axes = "".join(image.axes)
     scale_by_axis = dict(zip(axes, image.scale, strict=True))
@@ -665,12 +921,28 @@ def new_zarr_array(
     attrs: dict[str, Any] | None = None,
     compressor: Blosc = IMAGE_COMPRESSOR,
 ) -> Iterator[zarr.Array]:
-    """Create a plain Zarr v2 array, one chunk per frame, at a temporary path
-    (``compressor``: :data:`LABEL_COMPRESSOR` for labels).
+    """Create a plain Zarr v2 array at a temporary path and yield it.
 
-    The caller fills it inside the ``with`` block; the store is renamed to
-    ``path`` only when the block finishes without error.  A 5-D (t, c, z, y, x) array is
-    chunked one z-stack per chunk (:func:`stack_chunks`).
+    The caller fills it inside the ``with`` block; the store is renamed to ``path`` only when the block
+    finishes without error. Chunks: one plane per chunk, or one z-stack for a 5-D (t, c, z, y, x) array
+    (:func:`stack_chunks`).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The array's store.
+    shape : sequence of int
+        Its shape in elements (frames, channels, z-planes, px), e.g. (t, c, y, x).
+    dtype : numpy.dtype or str
+        Its element type.
+    attrs : dict, optional
+        The array's attributes.
+    compressor : numcodecs.Blosc
+        :data:`IMAGE_COMPRESSOR`, or :data:`LABEL_COMPRESSOR` for labels.
+
+    Yields
+    ------
+    zarr.Array
     """
     with atomic_path(path) as tmp:
         arr = zarr.create_array(
@@ -687,6 +959,22 @@ def new_zarr_array(
 
 
 def open_zarr_array(path: PathLike) -> zarr.Array:
+    """Open a Zarr array read-only.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The array's store.
+
+    Returns
+    -------
+    zarr.Array
+
+    Raises
+    ------
+    FileNotFoundError
+        When there is no store.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"Zarr array not found: {path}")

@@ -36,7 +36,21 @@ def _strings(stream: IO[bytes]) -> list[str]:
 def state_dict_strings(path: str | os.PathLike[str]) -> list[str]:
     """Every string of the pickled object of a ``torch.save`` file, in order (the state dict's keys among them).
 
-    :class:`NotATorchFile` saying what the file is when torch did not write it.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file: torch's zip format or its legacy format (consecutive pickles).
+
+    Returns
+    -------
+    list of str
+        The strings, as :mod:`pickletools` lists them; nothing is unpickled.
+
+    Raises
+    ------
+    NotATorchFile
+        Saying what the file is when torch did not write it, or that it is damaged (cut short, a bad
+        pickle).
     """
     try:
         if zipfile.is_zipfile(path):

@@ -94,12 +94,19 @@ _NAMES = {"area_um2": "Area", "perimeter_um": "Perimeter", "label": "Segmentatio
 class TrackMateImage:
     """The image the spots lie on, as TrackMate's ``<ImageData>`` names it.
 
-    Attributes:
-        width_px, height_px: Frame size in pixels (x and y).
-        n_frames: Frames of the movie; every frame gets a ``<SpotsInFrame>``.
-        filename: Image file name, relative to ``folder``; TrackMate opens it with ImageJ when it can, else
-            shows the tracks over a blank image of the same size.
-        folder: Folder of the image; empty: the folder of the XML file.
+    Attributes
+    ----------
+    width_px : int
+        Frame width (x) in px.
+    height_px : int
+        Frame height (y) in px.
+    n_frames : int
+        Frames of the movie; every frame gets a ``<SpotsInFrame>``.
+    filename : str
+        Image file name, relative to ``folder``; TrackMate opens it with ImageJ when it can, else shows
+        the tracks over a blank image of the same size.
+    folder : str
+        Folder of the image; empty: the folder of the XML file.
     """
 
     width_px: int
@@ -111,6 +118,7 @@ class TrackMateImage:
 
 @dataclass(frozen=True)
 class _Feature:
+    """One TrackMate feature declaration: key, names shown, dimension (``POSITION``, ``TIME``, ...) and whether it is an integer."""
     key: str
     name: str
     shortname: str
@@ -128,6 +136,7 @@ def _feature_key(column: str) -> str:
 
 
 def _dimension(column: str, unit: str | None) -> str:
+    """TrackMate's dimension of a column from its geff unit, ``INTENSITY`` for intensity columns, else ``NONE``."""
     if unit in _DIMENSION_OF_UNIT:
         return _DIMENSION_OF_UNIT[unit]
     if "intensity" in column:
@@ -186,8 +195,24 @@ def _measured_features(graph: TrackGraph) -> list[tuple[str, _Feature]]:
 
 
 def spot_feature_keys(graph: TrackGraph) -> dict[str, str]:
-    """TrackMate spot feature key -> the graph node property (cellpipe column) it holds, for every feature
-    beyond TrackMate's position, frame, radius, quality and visibility."""
+    """The spot features written besides TrackMate's own, and the graph node property each holds.
+
+    Parameters
+    ----------
+    graph : cellpipe.export.TrackGraph
+        The graph to be written.
+
+    Returns
+    -------
+    dict of str to str
+        TrackMate spot feature key -> the graph node property (cellpipe column) it holds, for every
+        feature beyond TrackMate's position, frame, radius, quality and visibility.
+
+    Raises
+    ------
+    ValueError
+        When two columns would be written under one feature key.
+    """
     return {"CELLPIPE_TRACK_ID": "track_id", **{f.key: column for column, f in _measured_features(graph)}}
 
 
@@ -201,10 +226,12 @@ def _number(value: float) -> str:
 
 
 def _attrs(pairs: dict[str, str]) -> str:
+    """``pairs`` as XML attributes, each value quoted and escaped."""
     return " ".join(f"{k}={quoteattr(v)}" for k, v in pairs.items())
 
 
 def _declarations(out: TextIO, tag: str, features: list[_Feature] | tuple[_Feature, ...]) -> None:
+    """Write the ``<tag>`` block of feature declarations (spot, edge or track features) to ``out``."""
     out.write(f"      <{tag}>\n")
     for f in features:
         out.write("        <Feature " + _attrs({"feature": f.key, "name": f.name, "shortname": f.shortname,
@@ -294,18 +321,26 @@ def _edge_and_track_values(graph: TrackGraph) -> tuple[dict[str, np.ndarray], np
 
 
 def write_trackmate_xml(path: PathLike, graph: TrackGraph, image: TrackMateImage, *, log: str = "") -> None:
-    """Write ``graph`` as the TrackMate XML file ``path`` (e.g. ``results/<sample>/tracks.trackmate.xml``).
+    """Write a track graph as a TrackMate XML file (e.g. ``results/<sample>/tracks.trackmate.xml``).
 
-    Args:
-        path: Output file; written under a temporary name and renamed when complete.
-        graph: Nodes with ``t`` (minutes), ``y``, ``x`` (µm), ``frame``, ``track_id``, ``lineage_id`` and any
-            measurements; edges pointing forward in time (:func:`cellpipe.export.to_track_graph`).
-        image: What ``<ImageData>`` says: frame size (px), frames, and the image file.
-        log: Text of the file's ``<Log>`` (what made it); a line saying cellpipe wrote it is always first.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Output file; written under a temporary name and renamed when complete.
+    graph : cellpipe.export.TrackGraph
+        Nodes with ``t`` (minutes), ``y``, ``x`` (µm), ``frame`` (0-based), ``track_id``,
+        ``lineage_id`` and any measurements; edges pointing forward in time
+        (:func:`cellpipe.export.to_track_graph`); pixel size (µm) and frame interval (minutes).
+    image : TrackMateImage
+        What ``<ImageData>`` says: frame size (px), frames, and the image file.
+    log : str
+        Text of the file's ``<Log>`` (what made it); a line saying cellpipe wrote it is always first.
 
-    Raises:
-        ValueError: a feature key would be written twice, an edge joins two lineages, a node lies outside the
-            movie's frames, or the calibration is not positive.
+    Raises
+    ------
+    ValueError
+        A feature key would be written twice, an edge joins two lineages, a node lies outside the
+        movie's frames, or the calibration is not positive.
     """
     from cellpipe import __version__
 

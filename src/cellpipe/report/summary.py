@@ -122,6 +122,7 @@ def _sample_row(row: Mapping[str, Any]) -> str:
     frame (cells; from cells / frames when the row lacks it) and the :data:`_SUMMARY_EXTRA` columns."""
 
     def get(key: str, short: str) -> Any:
+        """The row's value of ``key``, or of its short name ``short`` where the row uses that."""
         return row.get(key, row.get(short))
 
     sample = str(row["sample"])

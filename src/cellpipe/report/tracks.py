@@ -97,6 +97,7 @@ def _families(info: pd.DataFrame, parent_of: Mapping[int, int]) -> list[list[int
     families: list[list[int]] = []
 
     def walk(root: int) -> list[int]:
+        """The tracks of ``root``'s family, depth first, each once (a track seen before is not entered again)."""
         order: list[int] = []
         stack = [root]
         while stack:
@@ -117,6 +118,7 @@ def _families(info: pd.DataFrame, parent_of: Mapping[int, int]) -> list[list[int
     last = info["last_frame"].to_dict()
 
     def key(family: list[int]) -> tuple[int, int, int, int]:
+        """Sort key of a family: families with a division first, then more tracks, longer span (frames), lower root id."""
         divides = any(len(children.get(t, [])) >= 2 for t in family)
         span = max(last[t] for t in family) - min(first[t] for t in family)
         return (0 if divides else 1, -len(family), -span, family[0])

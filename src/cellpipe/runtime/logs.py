@@ -12,10 +12,25 @@ from collections.abc import Iterator
 
 @contextlib.contextmanager
 def log_to_file(path: str | os.PathLike[str], level: int = logging.INFO) -> Iterator[logging.Logger]:
-    """Send all logging (and uncaught exceptions) of the block to ``path``.
+    """Send all logging (and an uncaught exception) of the block to a log file.
 
-    The exception is logged with its traceback and re-raised so Snakemake sees
-    the job fail; the last line of the log is the one-line reason.
+    The root logger takes a file handler at ``level`` and a stderr handler for warnings and worse for the
+    block's duration; both are removed and the root level restored afterwards. An exception leaving the
+    block is logged as one ``ERROR`` line (its type and message; the traceback at ``DEBUG``) and
+    re-raised, so Snakemake sees the job fail and the log's last line is the reason. A block that ends
+    normally logs its wall-clock time (s).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The rule's log file; its folder is created, the file is overwritten.
+    level : int
+        Lowest level written to the file (a :mod:`logging` level, default ``INFO``).
+
+    Yields
+    ------
+    logging.Logger
+        The ``cellpipe`` logger.
     """
     os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
     handler = logging.FileHandler(path, mode="w", encoding="utf-8")

@@ -42,13 +42,39 @@ REGISTRY_DIR = Path(layout.pattern(layout.RUN_REGISTRY, "."))
 
 
 def registry(results: PathLike) -> Path:
-    """The folder of the run records of results folder ``results``."""
+    """The folder of the run records of a results folder.
+
+    Parameters
+    ----------
+    results : str or os.PathLike
+        The results folder (config key ``results``).
+
+    Returns
+    -------
+    pathlib.Path
+        ``<results>/.cellpipe/runs``; it may not exist yet.
+    """
     return Path(results) / REGISTRY_DIR
 
 
 def register_run(results: PathLike, workdir: PathLike | None = None, pid: int | None = None) -> Path:
-    """Record that process ``pid`` (default: this one), started in ``workdir`` (default: the current
-    folder), writes into ``results``; returns the record's path (a name no other run uses)."""
+    """Record that a process writes into a results folder.
+
+    Parameters
+    ----------
+    results : str or os.PathLike
+        The results folder the run writes.
+    workdir : str or os.PathLike, optional
+        The folder the run was started in (default: the current folder); stored as a real path.
+    pid : int, optional
+        Process id of the run's main snakemake process (default: this process).
+
+    Returns
+    -------
+    pathlib.Path
+        The record written (``<host>-<pid>-<random>.json``, a name no other run uses), for
+        :func:`conflicting_run` and :func:`forget_run`.
+    """
     identity = process_identity(pid)
     record = {
         **identity,
@@ -64,12 +90,19 @@ def register_run(results: PathLike, workdir: PathLike | None = None, pid: int | 
 
 
 def forget_run(record: PathLike | None) -> None:
-    """Remove a record of :func:`register_run` (when its run ends)."""
+    """Remove a record of :func:`register_run` when its run ends.
+
+    Parameters
+    ----------
+    record : str or os.PathLike or None
+        The record's path; None (no record was written) and a record already gone are accepted.
+    """
     if record is not None:
         Path(record).unlink(missing_ok=True)
 
 
 def _other_records(own: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """The parsed run records beside ``own`` (itself, records being written and unreadable files left out)."""
     records = []
     for path in sorted(own.parent.glob("*.json")):
         if path.name.startswith(".") or path.name == own.name:
@@ -84,9 +117,22 @@ def _other_records(own: Path) -> list[tuple[Path, dict[str, Any]]]:
 
 
 def conflicting_run(own: PathLike) -> str | None:
-    """Check the other records beside this run's record ``own`` (see the module's docstring): remove those
-    of dead runs, and return one line saying which run writes the same results folder from another
-    working folder and what to do, or None when there is none."""
+    """The run, if any, that writes the same results folder from another working folder.
+
+    Records of runs proved dead are removed on the way; a live run from the same working folder is left
+    to Snakemake's lock (see the module's docstring).
+
+    Parameters
+    ----------
+    own : str or os.PathLike
+        This run's record, as :func:`register_run` returned it.
+
+    Returns
+    -------
+    str or None
+        One line naming the other run (process id, machine, working folder, start time in UTC) and what
+        to do, or None when there is none.
+    """
     own = Path(own)
     mine = json.loads(own.read_text())
     for path, other in _other_records(own):

@@ -55,7 +55,19 @@ OWNERS_DIR = "cellpipe_lock_owners"
 
 
 def lock_files(snakemake_dir: PathLike = ".snakemake") -> list[Path]:
-    """Snakemake's lock files (``locks/<n>.input.lock``, ``locks/<n>.output.lock``), sorted by name."""
+    """Snakemake's lock files in a ``.snakemake`` folder.
+
+    Parameters
+    ----------
+    snakemake_dir : str or os.PathLike
+        The ``.snakemake`` folder of the working folder.
+
+    Returns
+    -------
+    list of pathlib.Path
+        ``locks/<n>.input.lock`` and ``locks/<n>.output.lock`` files, sorted by name; empty without a
+        ``locks`` folder.
+    """
     locks = Path(snakemake_dir) / "locks"
     if not locks.is_dir():
         return []
@@ -63,6 +75,7 @@ def lock_files(snakemake_dir: PathLike = ".snakemake") -> list[Path]:
 
 
 def _fingerprint(path: Path) -> dict[str, Any]:
+    """What identifies one lock file: its name, sha256, inode and modification time (ns)."""
     stat = path.stat()
     return {
         "name": path.name,
@@ -73,7 +86,13 @@ def _fingerprint(path: Path) -> dict[str, Any]:
 
 
 def boot_id() -> str | None:
-    """This boot of the machine (Linux: ``/proc/sys/kernel/random/boot_id``), or None elsewhere."""
+    """This boot of the machine.
+
+    Returns
+    -------
+    str or None
+        Linux's ``/proc/sys/kernel/random/boot_id``; None where it cannot be read.
+    """
     try:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
     except OSError:
@@ -81,7 +100,19 @@ def boot_id() -> str | None:
 
 
 def process_start(pid: int) -> str | None:
-    """When process ``pid`` started, in clock ticks since boot (Linux ``/proc/<pid>/stat``), or None."""
+    """When a process started.
+
+    Parameters
+    ----------
+    pid : int
+        Process id.
+
+    Returns
+    -------
+    str or None
+        Its start time in clock ticks since boot (field 22 of Linux ``/proc/<pid>/stat``), as written
+        there; None when the process does not exist or there is no ``/proc``.
+    """
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -91,15 +122,38 @@ def process_start(pid: int) -> str | None:
 
 
 def process_identity(pid: int | None = None) -> dict[str, Any]:
-    """What tells process ``pid`` (default: this one) from any other, now and later: ``pid``, ``host``,
-    ``boot_id`` and ``process_start`` (see :func:`process_gone`)."""
+    """What tells a process from any other, now and later (see :func:`process_gone`).
+
+    Parameters
+    ----------
+    pid : int, optional
+        Process id (default: this process).
+
+    Returns
+    -------
+    dict
+        ``pid``, ``host`` (host name), ``boot_id`` (:func:`boot_id`) and ``process_start``
+        (:func:`process_start`, clock ticks since boot); the last two may be None.
+    """
     pid = os.getpid() if pid is None else pid
     return {"pid": pid, "host": socket.gethostname(), "boot_id": boot_id(), "process_start": process_start(pid)}
 
 
 def process_gone(identity: dict[str, Any]) -> str | None:
-    """Why the process of ``identity`` (:func:`process_identity`) no longer runs, or None when it may still
-    run or that cannot be told (another machine, no usable process id, this very process)."""
+    """Why the process of a recorded identity no longer runs, if that can be proved.
+
+    Parameters
+    ----------
+    identity : dict
+        A record of :func:`process_identity`.
+
+    Returns
+    -------
+    str or None
+        The reason (the machine restarted, no process has the id, the id belongs to a process started at
+        another time), or None when it may still run or that cannot be told (another machine, no usable
+        process id, this very process).
+    """
     if identity.get("host") != socket.gethostname():
         return None
     pid = identity.get("pid")
@@ -119,9 +173,24 @@ def process_gone(identity: dict[str, Any]) -> str | None:
 def record_lock_owner(
     own_locks: Iterable[PathLike], snakemake_dir: PathLike = ".snakemake", pid: int | None = None
 ) -> Path | None:
-    """Record that process ``pid`` (default: this one) took the lock files ``own_locks`` (the run's own, in
-    ``<snakemake_dir>/locks``; others are ignored); returns the record's path, or None when the run has no
-    lock files there (``--nolock``)."""
+    """Record that a process took some of Snakemake's lock files, and the paths they lock.
+
+    Parameters
+    ----------
+    own_locks : iterable of str or os.PathLike
+        The run's own lock files; paths outside ``<snakemake_dir>/locks`` and files that do not exist
+        are ignored.
+    snakemake_dir : str or os.PathLike
+        The ``.snakemake`` folder of the working folder.
+    pid : int, optional
+        Process id of the run's main snakemake process (default: this process).
+
+    Returns
+    -------
+    pathlib.Path or None
+        The record written (``<snakemake_dir>/cellpipe_lock_owners/<host>-<pid>-<random>.json``), or
+        None when the run has no lock files there (``--nolock``).
+    """
     locks = (Path(snakemake_dir) / "locks").resolve()
     files = sorted({Path(p).resolve() for p in own_locks})
     files = [p for p in files if p.parent == locks and p.is_file()]
@@ -155,8 +224,20 @@ def _still_taken(snakemake_dir: Path, entry: Any) -> Path | None:
 
 
 def release_stale_locks(snakemake_dir: PathLike = ".snakemake") -> list[str]:
-    """Remove the lock files of runs proved dead, each run's own only (see the module's docstring); returns
-    one line per run whose lock files were removed, empty when none were."""
+    """Remove the lock files of runs proved dead, each run's own only (see the module's docstring).
+
+    The records of dead runs are removed too, also those whose lock files are gone.
+
+    Parameters
+    ----------
+    snakemake_dir : str or os.PathLike
+        The ``.snakemake`` folder of the working folder.
+
+    Returns
+    -------
+    list of str
+        One line per run whose lock files were removed; empty when none were.
+    """
     snakemake_dir = Path(snakemake_dir)
     owners = snakemake_dir / OWNERS_DIR
     if not owners.is_dir():
@@ -187,16 +268,31 @@ def release_stale_locks(snakemake_dir: PathLike = ".snakemake") -> list[str]:
 
 
 def _paths(record: dict[str, Any], kind: str) -> set[str]:
+    """The paths an owner record says its run locked for ``kind`` (``input`` or ``output``); empty when unreadable."""
     paths = record.get("paths")
     found = paths.get(kind) if isinstance(paths, dict) else None
     return {p for p in found if isinstance(p, str)} if isinstance(found, list) else set()
 
 
 def overlapping_live_run(own: PathLike) -> str | None:
-    """One line naming a live run on this machine, recorded beside this run's record ``own``
-    (:func:`record_lock_owner`), that reads or writes what this run would write, or writes what it would
-    read; None when there is none. Runs on other machines are not looked at (whether they still run cannot
-    be told from here); their lock files, while they exist, are Snakemake's to check."""
+    """A live run on this machine whose files overlap this run's.
+
+    Overlap is Snakemake's own rule: the other run reads or writes what this run would write, or writes
+    what it would read. Runs on other machines are not looked at (whether they still run cannot be told
+    from here); their lock files, while they exist, are Snakemake's to check.
+
+    Parameters
+    ----------
+    own : str or os.PathLike
+        This run's record, as :func:`record_lock_owner` returned it; the other records are read from
+        its folder.
+
+    Returns
+    -------
+    str or None
+        One line naming the other run (process id, machine, the number of shared files and one of them)
+        and what to do, or None when there is none.
+    """
     own = Path(own)
     mine = json.loads(own.read_text())
     my_inputs, my_outputs = _paths(mine, "input"), _paths(mine, "output")

@@ -76,11 +76,28 @@ CPNET_NBASE: tuple[int, ...] = (2, 32, 64, 128, 256)
 class Example:
     """A training image ready for cropping.
 
-    ``image``: (Y, X) float32 normalized intensities; ``targets``: (3, Y, X)
-    float32 cell probability (0/1), Y flow, X flow; ``labels``: (Y, X)
-    uint32 instance labels (for scoring); ``diameter_px``: median
-    cell diameter (px, Cellpose's definition: diameter of the disc of the
-    median area).
+    Attributes
+    ----------
+    image : numpy.ndarray
+        (Y, X) float32 normalized intensities.
+    labels : numpy.ndarray
+        (Y, X) uint32 instance labels (for scoring).
+    targets : numpy.ndarray
+        (3, Y, X) float32 cell probability (0/1), Y flow, X flow.
+    diameter_px : float
+        Median cell diameter (px, Cellpose's definition: diameter of the disc of the median area).
+    n_cells : int
+        Labelled cells in the image.
+    source : str
+        Where the image came from (file and frame), for messages and records.
+    group : str
+        The movie it belongs to; a split by movie keeps a group together.
+    frame : int or None
+        0-based frame in its movie, None for a single image.
+    dataset : int
+        Index of its dataset in ``train.datasets``.
+    role : str
+        ``"train"``, ``"validation"`` or ``"auto"`` (split by :func:`split_examples`).
     """
 
     image: np.ndarray
@@ -97,7 +114,22 @@ class Example:
 
 @dataclass
 class TrainingResult:
-    """A trained network and its history (one row per epoch: epoch, learning_rate, train_loss, validation_loss, seconds)."""
+    """A trained network and its history.
+
+    Attributes
+    ----------
+    net : cellpose.resnet_torch.CPnet
+        The network, in eval mode, BatchNorm statistics recalibrated.
+    history : pandas.DataFrame
+        One row per epoch: ``epoch`` (1-based), ``learning_rate``, ``train_loss``, ``validation_loss``
+        (NaN where not measured), ``seconds`` (wall-clock s since training started).
+    device : str
+        Torch device it was trained on.
+    n_train : int
+        Training examples.
+    n_validation : int
+        Validation examples.
+    """
 
     net: Any
     history: pd.DataFrame
@@ -110,6 +142,10 @@ class TrainingResult:
 
 
 def _normalize_image(image: np.ndarray, norm: NormalizeSettings) -> np.ndarray:
+    """``image`` scaled so its ``low``/``high`` percentiles become 0 and 1, as float32.
+
+    Clipped to 0-1 when ``norm.clip``; non-finite pixels become 0 and are left out of the percentiles.
+    """
     finite = np.isfinite(image)
     values = image[finite] if not finite.all() else image
     low, high = np.percentile(values, [norm.low_percentile, norm.high_percentile]) if values.size else (0.0, 1.0)
@@ -128,11 +164,29 @@ def prepare_examples(
     min_cells: int = 1,
     device: str = "cpu",
 ) -> tuple[list[Example], list[str]]:
-    """Normalize images and compute Cellpose flow targets (on ``device``: 'cpu', 'cuda' or 'mps').
+    """Normalize annotated images and compute their Cellpose flow targets.
 
-    ``dataset_index[i]`` and ``roles[i]`` belong to ``images[i]``.  Images
-    with fewer than ``min_cells`` labelled cells are dropped; the second
-    return value says which and why.
+    Parameters
+    ----------
+    images : sequence of cellpipe.io.annotations.AnnotatedImage
+        The annotated images (intensities and instance labels).
+    dataset_index : sequence of int
+        ``dataset_index[i]``: index of the dataset ``images[i]`` comes from.
+    roles : sequence of str
+        ``roles[i]``: the role of ``images[i]`` (``"train"``, ``"validation"``, ``"auto"``).
+    norm : cellpipe.config.NormalizeSettings
+        Percentiles (and clipping) applied to each image on its own.
+    min_cells : int
+        Images with fewer labelled cells (at least 1) are dropped.
+    device : str
+        Torch device the flows are computed on: ``"cpu"``, ``"cuda"`` or ``"mps"``.
+
+    Returns
+    -------
+    examples : list of Example
+        One per image kept, in input order.
+    dropped : list of str
+        One line per image dropped, saying why.
     """
     import torch
     from cellpose.dynamics import labels_to_flows
@@ -166,12 +220,28 @@ def prepare_examples(
 def split_examples(
     examples: Sequence[Example], fraction: float, by: str, seed: int
 ) -> tuple[list[Example], list[Example]]:
-    """Split into (train, validation).
+    """Split examples into a training and a validation set.
 
-    Examples whose dataset role is 'train' or 'validation' go to that set;
-    'auto' ones are split by frame (images) or by movie (all images of a
-    ``group`` together), holding out ``round(fraction * n)`` of them but at
-    least one when ``fraction > 0`` and at least two candidates exist.
+    Examples whose dataset role is ``"train"`` or ``"validation"`` go to that set; ``"auto"`` ones are
+    split by frame (each image apart) or by movie (all images of a ``group`` together), holding out
+    ``round(fraction * n)`` of them, but at least one and never all when ``fraction > 0`` and at least
+    two candidates exist.
+
+    Parameters
+    ----------
+    examples : sequence of Example
+        The prepared examples.
+    fraction : float
+        Share (0-1) of the ``"auto"`` frames or movies held out for validation.
+    by : str
+        ``"frame"`` or ``"movie"``.
+    seed : int
+        Seed of the random choice; the same inputs give the same split.
+
+    Returns
+    -------
+    train : list of Example
+    validation : list of Example
     """
     train = [e for e in examples if e.role == "train"]
     val = [e for e in examples if e.role == "validation"]
@@ -197,11 +267,30 @@ def split_examples(
 def transform_crop(
     image: np.ndarray, targets: np.ndarray, flip_y: bool, flip_x: bool, k90: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Flip and rotate an image crop (C, Y, X) and its targets (cellprob, flowY, flowX) consistently.
+    """Flip and rotate an image crop and its flow targets consistently.
 
-    Flow vectors are transformed with the pixels: a flip along X negates the
-    X flow, along Y the Y flow; each counter-clockwise quarter turn
-    (``np.rot90``) maps (flowY, flowX) to (-flowX, flowY).
+    Flow vectors are transformed with the pixels: a flip along X negates the X flow, along Y the Y
+    flow; each counter-clockwise quarter turn (``np.rot90``) maps (flowY, flowX) to (-flowX, flowY).
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        (C, Y, X) crop.
+    targets : numpy.ndarray
+        (3, Y, X) cell probability, Y flow, X flow (px).
+    flip_y : bool
+        Flip along Y.
+    flip_x : bool
+        Flip along X.
+    k90 : int
+        Counter-clockwise quarter turns (taken modulo 4), applied after the flips.
+
+    Returns
+    -------
+    image : numpy.ndarray
+        The transformed crop, C-contiguous.
+    targets : numpy.ndarray
+        The transformed targets, C-contiguous.
     """
     img = image
     tgt = targets.copy()
@@ -224,12 +313,30 @@ def transform_crop(
 def augment_batch(
     examples: Sequence[Example], rng: np.random.Generator, settings: TrainSettings, augment: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Random crops of ``examples``: network input (B, 2, tile, tile) and targets (B, 3, tile, tile).
+    """Random crops of examples, as network input and targets.
 
-    Each crop is rescaled so the example's median diameter becomes
-    ``diam_mean_px`` (times a random zoom when ``augment``), cut at a random
-    place, then flipped/rotated and intensity-augmented when ``augment``.
-    The second input channel is zero, as Cellpose feeds one-channel images.
+    Each crop is rescaled so the example's median diameter becomes ``diam_mean_px`` (times a random
+    zoom when ``augment``), cut at a random place, then flipped/rotated and intensity-augmented (gain,
+    shift, Gaussian noise) when ``augment``. The second input channel is zero, as Cellpose feeds
+    one-channel images.
+
+    Parameters
+    ----------
+    examples : sequence of Example
+        One crop is made of each.
+    rng : numpy.random.Generator
+        Source of every random choice (Cellpose's cropper is seeded from it).
+    settings : cellpipe.config.TrainSettings
+        ``tile_px`` (crop size, px), ``diam_mean_px`` (px) and the ``augment`` section.
+    augment : bool
+        Apply the random zoom, flips, rotations and intensity changes.
+
+    Returns
+    -------
+    x : numpy.ndarray
+        (B, 2, tile_px, tile_px) float32 network input.
+    y : numpy.ndarray
+        (B, 3, tile_px, tile_px) float32 targets: cell probability, Y flow, X flow.
     """
     from cellpose.transforms import random_rotate_and_resize
 
@@ -271,10 +378,29 @@ def augment_batch(
 
 
 def build_network(diam_mean_px: float, init_model: str | Path | None, device: str, seed: int) -> Any:
-    """A Cellpose 3 ``CPnet`` on ``device``: fresh weights from ``seed``, or loaded from ``init_model``.
+    """A Cellpose 3 ``CPnet`` on a device, with fresh or loaded weights.
 
-    ``init_model`` must be an existing local file (checked; never downloaded)
-    holding a network of the same layout.
+    Parameters
+    ----------
+    diam_mean_px : float
+        The cell diameter (px) the network works at; a loaded network must have the same.
+    init_model : str or pathlib.Path or None
+        Weights to start from: an existing local file (checked; never downloaded) holding a network of
+        the same layout. None: fresh weights from ``seed``.
+    device : str
+        Torch device (``"cpu"``, ``"cuda"``, ``"mps"``).
+    seed : int
+        Torch seed for the fresh weights.
+
+    Returns
+    -------
+    cellpose.resnet_torch.CPnet
+        The network, channels-last on ``device``.
+
+    Raises
+    ------
+    ValueError
+        When ``init_model`` is no 2-channel CPnet or has another ``diam_mean``.
     """
     import torch
     from cellpose.resnet_torch import CPnet
@@ -312,10 +438,20 @@ def _to_net(x: np.ndarray, device: str) -> Any:
 def cellpose_loss(prediction: Any, targets: Any) -> Any:
     """Cellpose's training loss for a batch.
 
-    ``prediction`` (B, 3, Y, X): predicted Y flow, X flow, cell-probability
-    logit; ``targets`` (B, 3, Y, X): cell probability (0/1), Y flow, X flow.
-    Mean squared error of the flows against 5x the targets, halved, plus
-    binary cross-entropy of the cell probability.
+    Mean squared error of the flows against 5x the targets, halved, plus binary cross-entropy of the
+    cell probability.
+
+    Parameters
+    ----------
+    prediction : torch.Tensor
+        (B, 3, Y, X) predicted Y flow, X flow, cell-probability logit.
+    targets : torch.Tensor
+        (B, 3, Y, X) cell probability (0/1), Y flow, X flow.
+
+    Returns
+    -------
+    torch.Tensor
+        The scalar loss.
     """
     import torch.nn.functional as F
 
@@ -325,7 +461,20 @@ def cellpose_loss(prediction: Any, targets: Any) -> Any:
 
 
 def learning_rate_at(epoch: int, settings: TrainSettings) -> float:
-    """Learning rate of an epoch (0-based): linear warm-up over ``warmup_epochs``, then cosine decay to 1 % of the peak."""
+    """Learning rate of an epoch: linear warm-up over ``warmup_epochs``, then cosine decay to 1 % of the peak.
+
+    Parameters
+    ----------
+    epoch : int
+        0-based epoch.
+    settings : cellpipe.config.TrainSettings
+        ``learning_rate`` (the peak, per optimizer step), ``warmup_epochs``, ``n_epochs``.
+
+    Returns
+    -------
+    float
+        The learning rate.
+    """
     peak = settings.learning_rate
     warm = min(settings.warmup_epochs, settings.n_epochs - 1)
     if epoch < warm:
@@ -336,6 +485,7 @@ def learning_rate_at(epoch: int, settings: TrainSettings) -> float:
 
 
 def _sampling_weights(examples: Sequence[Example], settings: TrainSettings) -> np.ndarray:
+    """Probability of drawing each example: its area in tiles after rescaling (at least 1) times its dataset's weight."""
     weights = []
     for ex in examples:
         scale = settings.diam_mean_px / max(ex.diameter_px, 1e-6)
@@ -346,6 +496,7 @@ def _sampling_weights(examples: Sequence[Example], settings: TrainSettings) -> n
 
 
 def _validation_loss(net: Any, examples: Sequence[Example], settings: TrainSettings, device: str) -> float:
+    """Mean loss of ``net`` on fixed, unaugmented validation crops (the same crops at every call)."""
     import torch
 
     rng = np.random.default_rng(settings.seed + 1)  # the same crops every time
@@ -363,13 +514,29 @@ def _validation_loss(net: Any, examples: Sequence[Example], settings: TrainSetti
 
 
 def recalibrate_batchnorm(net: Any, examples: Sequence[Example], settings: TrainSettings, device: str) -> int:
-    """Recompute the BatchNorm running mean and variance of ``net`` from training crops; returns the crops used.
+    """Recompute the BatchNorm running mean and variance of a network from training crops.
 
     During training, BatchNorm keeps exponential running averages (CPnet: momentum 0.05) that lag
-    behind the weights; after a short run they still weigh the initial values heavily and the
-    network in eval mode (as used for segmentation) is off.  Here the statistics are reset and
-    averaged cumulatively over ``settings.batchnorm_calibration_crops`` augmented crops (seeded)
-    passed through the final weights, without any gradient step.
+    behind the weights; after a short run they still weigh the initial values heavily and the network
+    in eval mode (as used for segmentation) is off. Here the statistics are reset and averaged
+    cumulatively over ``settings.batchnorm_calibration_crops`` augmented crops (seeded) passed through
+    the final weights, without any gradient step. The network is left in eval mode.
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+        The trained network.
+    examples : sequence of Example
+        Training examples the crops are drawn from.
+    settings : cellpipe.config.TrainSettings
+        ``batchnorm_calibration_crops``, ``batch_size``, ``seed`` and the crop settings.
+    device : str
+        Torch device of ``net``.
+
+    Returns
+    -------
+    int
+        Crops used; 0 when there are no crops, no BatchNorm layers or no examples.
     """
     import torch
 
@@ -403,11 +570,33 @@ def train_network(
     device: str,
     progress: Callable[[dict[str, float]], None] | None = None,
 ) -> TrainingResult:
-    """Train a CPnet on ``train``; log the validation loss on ``validation`` every few epochs.
+    """Train a CPnet, logging the validation loss every few epochs.
 
-    Deterministic for fixed inputs, settings and device (torch and numpy are
-    seeded from ``settings.seed``).  ``progress`` is called after every epoch
-    with that epoch's history row.
+    Deterministic for fixed inputs, settings and device (torch and numpy are seeded from
+    ``settings.seed``). The last epoch's validation loss is measured after BatchNorm recalibration, on
+    the network as it is saved.
+
+    Parameters
+    ----------
+    train : sequence of Example
+        Training examples; at least one.
+    validation : sequence of Example
+        Validation examples; may be empty.
+    settings : cellpipe.config.TrainSettings
+        The model's training settings (epochs, crops per epoch, batch size, learning rate, ...).
+    device : str
+        Torch device (``"cpu"``, ``"cuda"``, ``"mps"``).
+    progress : callable, optional
+        Called after every epoch with that epoch's history row.
+
+    Returns
+    -------
+    TrainingResult
+
+    Raises
+    ------
+    ValueError
+        When ``train`` is empty.
     """
     import torch
 
@@ -459,12 +648,25 @@ def train_network(
 
 
 def validation_scores(model: Any, examples: Sequence[Example], thresholds: Sequence[float] = (0.5, 0.75)) -> dict[str, Any]:
-    """Instance average precision of ``model`` on ``examples`` (Cellpose's AP = TP / (TP + FP + FN)).
+    """Instance average precision of a model on examples (Cellpose's AP = TP / (TP + FP + FN)).
 
-    Each image is segmented by cellpipe's Cellpose path at its own median
-    ground-truth diameter, so the score measures the network, not diameter
-    estimation.  Returns ``{"ap@0.5": mean, "ap@0.75": mean, "per_image": [...]}``
-    (None values when there are no examples).
+    Each image is segmented by cellpipe's Cellpose path at its own median ground-truth diameter (px),
+    so the score measures the network, not diameter estimation.
+
+    Parameters
+    ----------
+    model : cellpose.models.CellposeModel
+        The model, loaded from its weights file.
+    examples : sequence of Example
+        Images with their ground-truth labels.
+    thresholds : sequence of float
+        IoU thresholds (0-1).
+
+    Returns
+    -------
+    dict
+        ``{"ap@0.5": mean, "ap@0.75": mean, "per_image": [{"source", "ap@0.5", ...}, ...]}`` for the
+        default thresholds; the means are None when there are no examples.
     """
     from cellpipe.config import SegmentSettings
     from cellpipe.metrics import instance_scores

@@ -14,12 +14,14 @@ logger = logging.getLogger(__name__)
 
 
 def _input_files(path: Path) -> list[Path]:
+    """``path`` itself when it is a file, else every file under it, sorted."""
     if path.is_file():
         return [path]
     return sorted(p for p in path.rglob("*") if p.is_file())
 
 
 def _sha256_of(path: Path) -> str:
+    """sha256 of one file; imported at call time because :mod:`cellpipe.segment` loads torch."""
     from cellpipe.segment import file_sha256
 
     return file_sha256(path)
@@ -40,10 +42,32 @@ def _dataset_digest(path: Path) -> str:
 def load_examples(
     train_settings: Any, norm: NormalizeSettings, device: str
 ) -> tuple[list[Any], list[Any], list[dict[str, Any]], list[str]]:
-    """Read every dataset of ``train_settings``, prepare examples and split them.
+    """Read every dataset of the training settings, prepare examples and split them.
 
-    Returns (training examples, validation examples, one provenance row per dataset, reasons
-    images were dropped); the same settings always give the same split.
+    The same settings always give the same split.
+
+    Parameters
+    ----------
+    train_settings : cellpipe.config.TrainSettings
+        The model's ``train.<name>`` section: datasets (images, labels, frames, channel, frame step,
+        role, weight), ``min_marker_coverage``, ``min_cells``, ``validation_fraction``,
+        ``validation_by`` and ``seed``.
+    norm : cellpipe.config.NormalizeSettings
+        The normalization applied to each image (percentiles), as the normalize stage does.
+    device : str
+        Torch device the examples are prepared on (``"cuda"``, ``"mps"`` or ``"cpu"``).
+
+    Returns
+    -------
+    train : list of Example
+        Training examples.
+    validation : list of Example
+        Validation examples.
+    datasets : list of dict
+        One provenance row per dataset: paths, sha256 of images and labels, frames used (0-based) and
+        skipped with the reason, role, weight.
+    dropped : list of str
+        Why images were not used (too few cells, ...).
     """
     from cellpipe.train import prepare_examples, split_examples
 

@@ -9,10 +9,12 @@ from cellpipe.versions import package_version
 
 
 def _versions() -> dict[str, str | None]:
+    """Installed versions of the packages a model card names."""
     return {name: package_version(name) for name in ("cellpipe", "cellpose", "torch", "numpy")}
 
 
 def _fmt(value: Any) -> str:
+    """A validation number for the card: 3 decimals for a float, ``n/a`` for None (no validation images)."""
     if value is None:
         return "n/a (no validation images)"
     if isinstance(value, float):
@@ -21,7 +23,20 @@ def _fmt(value: Any) -> str:
 
 
 def render_model_card(summary: dict[str, Any]) -> str:
-    """The model card (Markdown) of a training run summary written by :func:`train_cellpose_step`."""
+    """The model card (Markdown) of a trained model.
+
+    Parameters
+    ----------
+    summary : dict
+        The training record (``training.json``) written by the ``train_cellpose`` step: weights and
+        their sha256, diameters (px), normalization percentiles, device, versions, training time (s),
+        validation scores (AP@0.5, AP@0.75), losses, datasets and settings.
+
+    Returns
+    -------
+    str
+        The card, ending in a newline.
+    """
     s = summary["settings"]
     lines = [
         f"# Cellpose model card: {summary['model']}",

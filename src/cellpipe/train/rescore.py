@@ -1,5 +1,6 @@
-"""Measure a trained model's validation scores again, for a model trained before a change in how validation
-is scored (``tools/rescore_model.py`` runs it)."""
+"""Measure a trained model's validation scores again, when its record holds scores computed another way
+(another cellpipe's scoring); ``tools/rescore_model.py`` runs it.
+"""
 
 from __future__ import annotations
 
@@ -20,10 +21,30 @@ PathLike = str | os.PathLike[str]
 def rescore_model(model_dir: PathLike, reason: str, device: str = "auto", threads: int = 1) -> dict[str, Any]:
     """Measure a trained model's validation scores again and rewrite its ``training.json`` and ``model_card.md``.
 
-    For a model trained before a change in how validation is scored.  The validation images are
-    rebuilt from the settings recorded in ``training.json`` (paths relative to the working
-    directory, as when it was trained) and must be exactly the recorded ones; the weights must
-    still have the recorded sha256.  ``reason`` is written into the record and the card.
+    The validation images are rebuilt from the settings recorded in ``training.json`` (paths relative to
+    the working directory, as at training) and must be exactly the recorded ones; the weights must still
+    have the recorded sha256.
+
+    Parameters
+    ----------
+    model_dir : str or os.PathLike
+        The model's folder (``results/models/<name>``).
+    reason : str
+        Why the scores are measured again; written into the record and the card.
+    device : str
+        ``"auto"`` (CUDA, then MPS, then CPU) or a torch device name.
+    threads : int
+        Torch CPU threads (at least 1).
+
+    Returns
+    -------
+    dict
+        The new validation scores (as :func:`cellpipe.train.validation_scores` returns them).
+
+    Raises
+    ------
+    ValueError
+        When the weights' sha256 or the rebuilt validation images differ from the record.
     """
     import torch
 
