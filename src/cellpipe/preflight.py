@@ -136,15 +136,15 @@ def _check_row_files(
 
 
 def volume_refusal(sample: str, movie: str, size: MovieSize | None, config: PipelineConfig) -> str | None:
-    """The one-line reason a sample cannot be segmented (nor tracked, measured ...) yet, or None: its image is
-    3-D (a movie of several z-planes per stack, ``ingest.z_projection: keep``).  Ingest and normalize take it;
-    the workflow asks this of every sample whose segmentation a run needs before any job runs."""
-    if size is None or size.z_planes <= 1 or config.ingest.z_projection != "keep":
+    """The one-line reason a sample cannot be segmented yet, or None: its image is 3-D (a movie of several
+    z-planes per stack, ``ingest.z_projection: keep``) and ``segment.method`` is cellpose, which is not wired
+    for stacks (classical 3-D segmentation is).  The workflow asks this of every sample whose segmentation a
+    run needs before any job runs."""
+    if size is None or size.z_planes <= 1 or config.ingest.z_projection != "keep" or config.segment.method == "classical":
         return None
     return (
         f"sample {sample!r} ({movie}): a 3-D movie ({size.z_planes} z-planes per stack, ingest.z_projection: keep); "
-        "3-D segmentation is not wired yet: ask for its normalized.zarr only, or set ingest.z_projection to one "
-        "of max, mean, sum, best_focus to segment a projection"
+        "Cellpose 3-D is not wired yet; use segment.method: classical"
     )
 
 

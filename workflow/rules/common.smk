@@ -282,9 +282,9 @@ def segment_settings(wildcards):
     return JOBS.job_settings("segment", sample_row(wildcards)).model_dump(mode="json")
 
 
-def planar_movie(wildcards):
-    """No input: refuses, before any job runs, to segment a sample whose image is 3-D (ingest.z_projection: keep),
-    in one line naming the sample and its movie (cellpipe.preflight.volume_refusal)."""
+def segmentable_movie(wildcards):
+    """No input: refuses, before any job runs, to segment a 3-D sample (ingest.z_projection: keep) with a method
+    not wired for stacks (Cellpose), in one line naming the sample and its movie (cellpipe.preflight.volume_refusal)."""
     problem = volume_refusal(wildcards.sample, sample_row(wildcards).movie, MOVIE_SIZES.get(wildcards.sample), CFG)
     if problem:
         raise WorkflowError(f"cellpipe: {problem}")
