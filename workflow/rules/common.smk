@@ -2,6 +2,7 @@
 # Everything is validated here, before any job runs: a bad key, value or
 # missing file stops the run with one line naming it (cellpipe.config).
 
+import dataclasses
 import os
 import re
 import sys
@@ -200,8 +201,14 @@ def per_attempt(base):
 
 
 def _segment_mem_mb(size, wildcards):
-    """segment_frames' estimate: its method and the cell diameter (px) it works at (the row's own)."""
+    """segment_frames' estimate: its method and the cell diameter (px) it works at (the row's own).
+
+    A 3-D movie (ingest.z_projection: keep) is segmented one (z, y, x) stack at a time, whose arrays hold
+    every voxel: the stack counts as a plane of z_planes times the pixels (not yet measured in 3-D)."""
     settings = segment_settings(wildcards)
+    if CFG.ingest.z_projection == "keep" and size.z_planes > 1:
+        t, c, y, x = size.shape_tcyx
+        size = dataclasses.replace(size, shape_tcyx=(t, c, y * size.z_planes, x))
     return segment_mem_mb(size, settings["method"], segment_diameter_px(settings, size.pixel_size_um))
 
 
