@@ -93,6 +93,9 @@ def test_the_3d_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert list(napari.columns[:5]) == ["track_id", "t", "z", "y", "x"]
     geff_axes = json.loads((out / "tracks.geff" / ".zattrs").read_text())["geff"]["axes"]
     assert [axis["name"] for axis in geff_axes] == ["t", "z", "y", "x"]
+    trackmate = (out / "tracks.trackmate.xml").read_text()
+    assert f'nslices="{z}"' in trackmate and f'voxeldepth="{voxel[0]}"' in trackmate
+    assert 'POSITION_Z="0.0"' not in trackmate  # spots at their z (µm)
     masks = sorted((out / "ctc").glob("mask*.tif"))
     assert len(masks) == n_frames and tifffile.imread(masks[0]).shape == (z, y, x)
 
