@@ -158,3 +158,17 @@ def test_per_track_metrics_count_z() -> None:
     assert row["msd_exponent"] == pytest.approx(2.0)
     flat = summarize_tracks(pd.DataFrame(), tracks.drop(columns="z_um"), 2.0, min_track_frames=1)
     assert flat.iloc[0]["displacement_um"] == 0.0 and "mean_volume_um3" not in flat
+
+
+def test_the_report_shows_a_3d_frame_as_its_maximum_intensity_projection() -> None:
+    from cellpipe.steps.report import _plane
+
+    stacks = np.zeros((2, 1, 3, 4, 5), dtype=np.float32)  # (t, c, z, y, x)
+    stacks[1, 0, 0, 1, 1], stacks[1, 0, 2, 1, 1], stacks[1, 0, 1, 2, 3] = 0.2, 0.9, 0.5
+    np.testing.assert_array_equal(_plane(stacks, 1, 0), stacks[1, 0].max(axis=0))
+    assert _plane(stacks, 1, 0)[1, 1] == pytest.approx(0.9) and _plane(stacks, 1, 0).shape == (4, 5)
+    labels = np.zeros((2, 3, 4, 5), dtype=np.uint32)  # (t, z, y, x): each object where it lies in the plane
+    labels[0, 0, :2, :2], labels[0, 2, 2:, 3:] = 1, 2
+    assert set(np.unique(_plane(labels, 0))) == {0, 1, 2} and _plane(labels, 0)[3, 4] == 2
+    frames = np.arange(2 * 1 * 4 * 5, dtype=np.float32).reshape(2, 1, 4, 5)  # 2-D: the plane itself
+    np.testing.assert_array_equal(_plane(frames, 1, 0), frames[1, 0])
