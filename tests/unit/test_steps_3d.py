@@ -107,6 +107,10 @@ def test_cellpose_on_a_3d_movie_is_refused_by_the_job(movie: dict[str, Path]) ->
         segment_cells_step(movie["normalized"], movie["image"], {"method": "cellpose", "cellpose": {"model": "m.pth"}},
                            labels, info)
     assert not omezarr.store_path(labels).exists()
+    with pytest.raises(ValueError, match="the cell diameter is not estimated from stacks yet"):
+        segment_cells_step(movie["normalized"], movie["image"], {"method": "classical", "estimate_diameter": True},
+                           labels, info)
+    assert not omezarr.store_path(labels).exists()
 
 
 def test_3d_labels_are_tracked_and_measured_in_um(movie: dict[str, Path]) -> None:

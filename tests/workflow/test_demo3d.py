@@ -109,9 +109,13 @@ def test_the_3d_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert qc["filters"]["objects_found"] == len(cells) and qc["filters"]["objects_removed"] == 0
 
 
-def test_cellpose_on_a_3d_movie_is_refused_before_any_job(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("segment", "why"), [
+    ({"method": "cellpose"}, "Cellpose 3-D is not wired yet; use segment.method: classical"),
+    ({"estimate_diameter": True}, "the cell diameter is not estimated from stacks yet; give segment.diameter_um (µm)"),
+])
+def test_what_3d_segmentation_does_not_take_is_refused_before_any_job(tmp_path: Path, segment: dict, why: str) -> None:
     demo = _demo()
-    demo["segment"] = {**demo["segment"], "method": "cellpose", "cellpose": default_config()["segment"]["cellpose"]}
+    demo["segment"] = {**demo["segment"], "cellpose": default_config()["segment"]["cellpose"], **segment}
     workdir = _workdir(tmp_path / "work", demo)
 
     refused = run_snakemake(workdir, "-n", timeout=300)
@@ -119,5 +123,5 @@ def test_cellpose_on_a_3d_movie_is_refused_before_any_job(tmp_path: Path) -> Non
     said = refused.stdout + refused.stderr  # a dry run reports on stdout
     assert refused.returncode != 0
     assert ("cellpipe: sample 'demo3d' (results/simulated/demo3d/movie.ome.tif): a 3-D movie (8 z-planes per stack, "
-            "ingest.z_projection: keep); Cellpose 3-D is not wired yet; use segment.method: classical") in said, said[-3000:]
+            f"ingest.z_projection: keep); {why}") in said, said[-3000:]
     assert "Job stats" not in said  # refused while the DAG was built: no job planned

@@ -400,6 +400,8 @@ def _iter_segment_stacks(
     from cellpipe.segment import classical_voxels, segment_stack_classical
     from cellpipe.versions import package_version
 
+    if seg.estimate_diameter:  # the start-up check refuses it first
+        raise ValueError("the cell diameter is not estimated from stacks yet; give segment.diameter_um (µm)")
     voxel = (float(meta.pixel_size_z_um or 0.0), float(meta.pixel_size_um), float(meta.pixel_size_um))
     if seg.diameter_um is not None:
         diameter_um: float | None = float(seg.diameter_um)
