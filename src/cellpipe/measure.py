@@ -37,6 +37,7 @@ __all__ = [
     "TRACK_SUMMARY_COLUMNS",
     "CELL_3D_COLUMNS",
     "measure_cells_3d",
+    "measure_volumes",
     "measure_stack_3d",
     "surface_area_um2",
 ]
@@ -326,27 +327,34 @@ def _default_max_lag(n_positions: np.ndarray) -> np.ndarray:
 
 
 def _msd_positions(table: pd.DataFrame) -> pd.DataFrame:
-    """``track_id, frame, y_um, x_um`` with finite positions, one row per (track, frame), sorted.
+    """``track_id, frame, y_um, x_um`` (and ``z_um`` for 3-D positions) with finite positions, one row per
+    (track, frame), sorted.
 
-    Positions are ``y_um, x_um`` when present, otherwise ``centroid_y_um,
-    centroid_x_um`` (a cells table); rows without a track id are dropped.
+    Positions are ``y_um, x_um`` (with ``z_um`` when present) when present, otherwise ``centroid_y_um,
+    centroid_x_um`` (with ``centroid_z_um``: a cells table); rows without a track id are dropped.
     """
     columns = {"track_id": "int64", "frame": "int64", "y_um": "float64", "x_um": "float64"}
     if table is None or len(table) == 0:
         return _empty(columns)
     if {"y_um", "x_um"} <= set(table.columns):
-        y_col, x_col = "y_um", "x_um"
+        y_col, x_col, z_col = "y_um", "x_um", "z_um"
     elif {"centroid_y_um", "centroid_x_um"} <= set(table.columns):
-        y_col, x_col = "centroid_y_um", "centroid_x_um"
+        y_col, x_col, z_col = "centroid_y_um", "centroid_x_um", "centroid_z_um"
     else:
         raise ValueError("positions table needs y_um, x_um or centroid_y_um, centroid_x_um columns")
     missing = {"track_id", "frame"} - set(table.columns)
     if missing:
         raise ValueError(f"positions table lacks columns {sorted(missing)}")
-    pos = table[["track_id", "frame", y_col, x_col]].rename(columns={y_col: "y_um", x_col: "x_um"})
+    axes = [y_col, x_col] + ([z_col] if z_col in table.columns else [])
+    if z_col in table.columns:  # 3-D positions: z in µm joins the displacements
+        columns["z_um"] = "float64"
+    pos = table[["track_id", "frame", *axes]].rename(columns={y_col: "y_um", x_col: "x_um", z_col: "z_um"})
     pos = pos[pos["track_id"].notna()]
     pos = pos.astype(columns)
-    pos = pos[np.isfinite(pos["y_um"].to_numpy()) & np.isfinite(pos["x_um"].to_numpy())]
+    finite = np.isfinite(pos["y_um"].to_numpy()) & np.isfinite(pos["x_um"].to_numpy())
+    if "z_um" in pos:
+        finite &= np.isfinite(pos["z_um"].to_numpy())
+    pos = pos[finite]
     pos = pos.drop_duplicates(subset=["track_id", "frame"], keep="first")
     return pos.sort_values(["track_id", "frame"], kind="stable").reset_index(drop=True)
 
@@ -368,6 +376,7 @@ def _msd_sums(positions: pd.DataFrame, max_lag_frames: int | None) -> pd.DataFra
     frames = positions["frame"].to_numpy(np.int64)
     y = positions["y_um"].to_numpy(np.float64)
     x = positions["x_um"].to_numpy(np.float64)
+    z = positions["z_um"].to_numpy(np.float64) if "z_um" in positions else None
     codes, uniques = pd.factorize(track_ids, sort=True)
     n_tracks = len(uniques)
     first = np.full(n_tracks, np.iinfo(np.int64).max, dtype=np.int64)
@@ -400,6 +409,8 @@ def _msd_sums(positions: pd.DataFrame, max_lag_frames: int | None) -> pd.DataFra
         if src.size == 0:
             continue
         sq = (y[dst] - y[src]) ** 2 + (x[dst] - x[src]) ** 2
+        if z is not None:
+            sq = sq + (z[dst] - z[src]) ** 2
         n_pairs = np.bincount(codes[src], minlength=n_tracks)
         sums = np.bincount(codes[src], weights=sq, minlength=n_tracks)
         has = np.flatnonzero(n_pairs)
@@ -584,7 +595,10 @@ def summarize_tracks(
     Positions come from the measured cell centroids (``centroid_y_um``,
     ``centroid_x_um`` of ``cells``, matched by ``track_id`` and ``frame``);
     where a track has no measured cell in a frame (e.g. a gap filled by the
-    tracker) the tracker's ``y_um, x_um`` are used.
+    tracker) the tracker's ``y_um, x_um`` are used.  Tracks of a 3-D movie (a ``z_um`` column,
+    :func:`cellpipe.track.track_cells_3d`) are followed in 3-D: ``centroid_z_um`` / ``z_um`` (µm) join every
+    step, displacement and squared displacement, ``mean_area_um2`` is NaN and ``mean_volume_um3`` (mean
+    ``volume_um3`` of the measured cells, µm³) is added as the last column.
 
     Columns: ``track_id, parent, root, generation, first_frame, last_frame,
     n_frames`` (frames in which the track has a position), ``duration_min``
@@ -634,29 +648,34 @@ def summarize_tracks(
     if missing:
         raise ValueError(f"tracks table lacks columns {sorted(missing)}")
 
+    # tracks of track_cells_3d (z_um) and cells of measure_volumes (centroid_z_um, volume_um3): positions in 3-D
+    three_d = "z_um" in tracks.columns
+    axes = ("y", "x", "z") if three_d else ("y", "x")
     positions = tracks[["track_id", "frame"]].astype("int64").copy()
-    for axis in ("y", "x"):
+    for axis in axes:
         col = f"{axis}_um"
         positions[col] = tracks[col].astype("float64").to_numpy() if col in tracks else np.nan
     positions = positions.drop_duplicates(subset=["track_id", "frame"], keep="first")
 
-    measured_cols = ["track_id", "frame", "centroid_y_um", "centroid_x_um", "area_um2"]
+    size_col = "volume_um3" if three_d else "area_um2"
+    measured_cols = ["track_id", "frame", *(f"centroid_{axis}_um" for axis in axes), size_col]
     if cells is not None and len(cells) > 0 and set(measured_cols) <= set(cells.columns):
         measured = cells.loc[cells["track_id"].notna(), measured_cols].copy()
         measured = measured.astype({"track_id": "int64", "frame": "int64"})
         measured = measured.drop_duplicates(subset=["track_id", "frame"], keep="first")
         positions = positions.merge(measured, on=["track_id", "frame"], how="left")
-        positions["y_um"] = positions["centroid_y_um"].fillna(positions["y_um"])
-        positions["x_um"] = positions["centroid_x_um"].fillna(positions["x_um"])
+        for axis in axes:
+            positions[f"{axis}_um"] = positions[f"centroid_{axis}_um"].fillna(positions[f"{axis}_um"])
     else:
+        positions[size_col] = np.nan
+    if three_d:  # no area per cell in 3-D: mean_area_um2 is NaN, mean_volume_um3 joins the table
         positions["area_um2"] = np.nan
     positions = positions.sort_values(["track_id", "frame"], kind="stable").reset_index(drop=True)
 
     # Steps between consecutive rows of the same track.
     same_track = positions["track_id"].to_numpy()[1:] == positions["track_id"].to_numpy()[:-1]
-    dy = np.diff(positions["y_um"].to_numpy())
-    dx = np.diff(positions["x_um"].to_numpy())
-    steps = np.where(same_track, np.hypot(dy, dx), 0.0)
+    deltas = [np.diff(positions[f"{axis}_um"].to_numpy()) for axis in axes]
+    steps = np.where(same_track, np.sqrt(sum(d**2 for d in deltas)) if three_d else np.hypot(*deltas), 0.0)
     positions["step_um"] = np.concatenate([[0.0], steps])
 
     positions["step_missing"] = positions["step_um"].isna()
@@ -670,9 +689,13 @@ def summarize_tracks(
     summary["mean_area_um2"] = grouped["area_um2"].mean()
     first_rows = positions.drop_duplicates("track_id", keep="first").set_index("track_id")
     last_rows = positions.drop_duplicates("track_id", keep="last").set_index("track_id")
-    summary["displacement_um"] = np.hypot(
-        last_rows["y_um"] - first_rows["y_um"], last_rows["x_um"] - first_rows["x_um"]
-    )
+    if three_d:
+        summary["mean_volume_um3"] = grouped["volume_um3"].mean()
+        summary["displacement_um"] = np.sqrt(sum((last_rows[f"{a}_um"] - first_rows[f"{a}_um"]) ** 2 for a in axes))
+    else:
+        summary["displacement_um"] = np.hypot(
+            last_rows["y_um"] - first_rows["y_um"], last_rows["x_um"] - first_rows["x_um"]
+        )
     # A missing position makes the path length unknown rather than shorter.
     summary["path_length_um"] = grouped["step_um"].sum().where(~grouped["step_missing"].any())
     duration = summary["duration_min"].where(summary["duration_min"] > 0)
@@ -689,7 +712,8 @@ def summarize_tracks(
     summary["excluded"] = np.where(summary["n_frames"] < int(min_track_frames), "short", "")
     summary = summary.join(_track_info(tracks), how="left")
     summary = summary.join(_division_columns(summary, frame_interval_min), how="left").reset_index()
-    summary = summary[list(_TRACK_SUMMARY_SCHEMA)].astype(_TRACK_SUMMARY_SCHEMA)
+    schema = {**_TRACK_SUMMARY_SCHEMA, "mean_volume_um3": "float64"} if three_d else _TRACK_SUMMARY_SCHEMA
+    summary = summary[list(schema)].astype(schema)
     n_short = int((summary["excluded"] == "short").sum())
     logger.info(
         "summarised %d tracks; %d shorter than %d frames flagged excluded='short' (left out of per-track statistics)",
@@ -858,3 +882,63 @@ def measure_cells_3d(
     if not parts:
         return _empty(schema)
     return pd.concat(parts, ignore_index=True).astype(schema)
+
+
+def measure_volumes(
+    labels: ArrayLike,
+    image: ArrayLike,
+    tracks: pd.DataFrame | None,
+    voxel_size_um: tuple[float, float, float],
+    frame_interval_min: float,
+    settings: MeasureSettings,
+) -> pd.DataFrame:
+    """Shape and intensity of every object of a (T, Z, Y, X) label movie: the 3-D ``cells.parquet``.
+
+    ``labels`` and ``image`` ((T, C, Z, Y, X) raw intensities, any numeric dtype) are read one stack at a
+    time (any array with ``shape`` whose ``[t]`` reads one time point: numpy, zarr).  ``voxel_size_um``:
+    (z step, y, x) in µm.  One row per object per stack, sorted by (frame, label): ``frame, time_min,
+    label, track_id`` (nullable Int64, from ``tracks`` as in :func:`measure_cells`), then
+    :data:`CELL_3D_COLUMNS` of :func:`measure_stack_3d` (volume in voxels and µm³, centroid z, y, x in µm,
+    surface area µm², sphericity) and, per channel, ``mean_intensity_<name>`` (mean over the object's
+    voxels) and ``integrated_intensity_<name>`` (sum over them).
+    """
+    _check_positive("frame_interval_min", frame_interval_min)
+    label_shape = tuple(int(n) for n in np.shape(labels))
+    image_shape = tuple(int(n) for n in np.shape(image))
+    if len(label_shape) != 4:
+        raise ValueError(f"labels must be (T, Z, Y, X), got shape {label_shape}")
+    if len(image_shape) != 5 or image_shape[0] != label_shape[0] or image_shape[2:] != label_shape[1:]:
+        raise ValueError(f"labels {label_shape} and image {image_shape} do not match as (T, Z, Y, X), (T, C, Z, Y, X)")
+    channel_names = _channel_names(settings, image_shape[1])
+    schema: dict[str, Any] = {"frame": "int64", "time_min": "float64", "label": "int64", "track_id": "Int64",
+                              **_CELL_3D_SCHEMA}
+    for prefix in ("mean_intensity", "integrated_intensity"):
+        schema.update({f"{prefix}_{name}": "float64" for name in channel_names})
+    pieces: list[pd.DataFrame] = []
+    for t in range(label_shape[0]):
+        stack = np.asarray(labels[t])  # type: ignore[index]
+        table = measure_stack_3d(stack, voxel_size_um)
+        if table.empty:
+            continue
+        ids = table["label"].to_numpy(np.int64)
+        flat = stack.ravel().astype(np.int64)
+        raw = np.asarray(image[t])  # type: ignore[index]
+        # sums per label in float64 (exact for integer images up to 2**53), means over the same voxels
+        sums = [np.bincount(flat, weights=raw[c].ravel().astype(np.float64), minlength=int(ids.max()) + 1)[ids]
+                for c in range(len(channel_names))]
+        table.insert(0, "time_min", t * float(frame_interval_min))
+        table.insert(0, "frame", t)
+        for name, total in zip(channel_names, sums, strict=True):
+            table[f"mean_intensity_{name}"] = total / table["volume_voxels"].to_numpy(np.float64)
+        for name, total in zip(channel_names, sums, strict=True):
+            table[f"integrated_intensity_{name}"] = total
+        pieces.append(table)
+    if not pieces:
+        logger.info("no objects in %d stack(s)", label_shape[0])
+        return _empty(schema)
+    cells = pd.concat(pieces, ignore_index=True)
+    cells = cells.merge(_track_lookup(tracks), on=["frame", "label"], how="left", validate="one_to_one")
+    cells = cells[list(schema)].astype(schema).sort_values(["frame", "label"], kind="stable").reset_index(drop=True)
+    logger.info("measured %d objects in %d stack(s); %d without a track id", len(cells), label_shape[0],
+                int(cells["track_id"].isna().sum()))
+    return cells

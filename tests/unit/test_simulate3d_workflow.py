@@ -64,10 +64,17 @@ def test_the_sample_sheet_check_sizes_a_simulated_3d_movie_and_refuses_it_unproj
     sizes: dict[str, MovieSize] = {}
     load_samples(sheet, keep, sizes=sizes)
     assert sizes["v"] == MovieSize((3, 1, 48, 48), "uint16", 0.5, z_planes=6)
-    problem = volume_refusal("v", "results/simulated/v/movie.ome.tif", sizes["v"], keep)
+    cellpose = load_config({**config, "ingest": {"z_projection": "keep"},
+                            "segment": {"method": "cellpose", "cellpose": {"model": "weights.pth"}}})
+    problem = volume_refusal("v", "results/simulated/v/movie.ome.tif", sizes["v"], cellpose)
     assert problem is not None and "\n" not in problem
     assert problem.startswith("sample 'v' (results/simulated/v/movie.ome.tif): a 3-D movie (6 z-planes")
-    assert "3-D segmentation is not wired yet" in problem
+    assert problem.endswith("Cellpose 3-D is not wired yet; use segment.method: classical")
+    classical = load_config({**config, "ingest": {"z_projection": "keep"}, "segment": {"method": "classical"}})
+    assert volume_refusal("v", "m", sizes["v"], classical) is None  # classical 3-D segmentation is wired
+    estimated = volume_refusal("v", "m", sizes["v"], classical, estimate_diameter=True)
+    assert estimated is not None and estimated.endswith("the cell diameter is not estimated from stacks yet; "
+                                                        "give segment.diameter_um (µm)")
     # a projection makes it 2-D, and a 2-D movie is never refused
     assert volume_refusal("v", "m", sizes["v"], load_config({**config, "ingest": {"z_projection": "max"}})) is None
-    assert volume_refusal("v", "m", MovieSize((3, 1, 48, 48), "uint16", 0.5), keep) is None
+    assert volume_refusal("v", "m", MovieSize((3, 1, 48, 48), "uint16", 0.5), cellpose) is None

@@ -2,6 +2,7 @@
 # Everything is validated here, before any job runs: a bad key, value or
 # missing file stops the run with one line naming it (cellpipe.config).
 
+import dataclasses
 import os
 import re
 import sys
@@ -200,8 +201,14 @@ def per_attempt(base):
 
 
 def _segment_mem_mb(size, wildcards):
-    """segment_frames' estimate: its method and the cell diameter (px) it works at (the row's own)."""
+    """segment_frames' estimate: its method and the cell diameter (px) it works at (the row's own).
+
+    A 3-D movie (ingest.z_projection: keep) is segmented one (z, y, x) stack at a time, whose arrays hold
+    every voxel: the stack counts as a plane of z_planes times the pixels (not yet measured in 3-D)."""
     settings = segment_settings(wildcards)
+    if CFG.ingest.z_projection == "keep" and size.z_planes > 1:
+        t, c, y, x = size.shape_tcyx
+        size = dataclasses.replace(size, shape_tcyx=(t, c, y * size.z_planes, x))
     return segment_mem_mb(size, settings["method"], segment_diameter_px(settings, size.pixel_size_um))
 
 
@@ -282,10 +289,17 @@ def segment_settings(wildcards):
     return JOBS.job_settings("segment", sample_row(wildcards)).model_dump(mode="json")
 
 
-def planar_movie(wildcards):
-    """No input: refuses, before any job runs, to segment a sample whose image is 3-D (ingest.z_projection: keep),
-    in one line naming the sample and its movie (cellpipe.preflight.volume_refusal)."""
-    problem = volume_refusal(wildcards.sample, sample_row(wildcards).movie, MOVIE_SIZES.get(wildcards.sample), CFG)
+def segmentable_movie(wildcards):
+    """No input: refuses, before any job runs, to segment a 3-D sample (ingest.z_projection: keep) with a method
+    not wired for stacks (Cellpose) or an estimated diameter, in one line naming the sample and its movie
+    (cellpipe.preflight.volume_refusal)."""
+    problem = volume_refusal(
+        wildcards.sample,
+        sample_row(wildcards).movie,
+        MOVIE_SIZES.get(wildcards.sample),
+        CFG,
+        estimate_diameter=JOBS.job_settings("segment", sample_row(wildcards)).estimate_diameter,
+    )
     if problem:
         raise WorkflowError(f"cellpipe: {problem}")
     return []

@@ -22,7 +22,7 @@ rule segment_frames:
         normalized=NORMALIZED,
         image=IMAGE,
         model=segmentation_model,
-        planar=planar_movie,
+        segmentable=segmentable_movie,
     output:
         # removed once segment_cells has gathered them: segmentation.json keeps each part's run info
         labels=temp(directory(f"{SEGMENT_PART}.zarr")),

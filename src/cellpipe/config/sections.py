@@ -70,9 +70,9 @@ class IngestSettings(StageSettings):
             "plane with the highest variance of the Laplacian, per frame and channel (the plane chosen is recorded "
             "in the image's attributes); 'keep' keeps every plane: the image is (t, c, z, y, x) with the z step in "
             "µm (sample sheet pixel_size_z_um, else the file's, else default_pixel_size_z_um), and so is the "
-            "normalized movie (segmentation and later stages do not take 3-D movies yet and refuse them before any "
-            "job runs). Each stack is read on its own, so memory does not grow with the movie. Movies of one plane "
-            "are not changed"
+            "normalized movie, segmented in 3-D with segment.method classical and tracked, measured, exported and "
+            "scored in 3-D (Cellpose does not take 3-D movies yet: refused before any job runs). Each stack is read "
+            "on its own, so memory does not grow with the movie. Movies of one plane are not changed"
         ),
     )
 

@@ -9,7 +9,8 @@ TrackMate's model format (``TmXmlWriter`` / ``TmXmlReader`` in TrackMate 7):
 * ``<AllSpots>``: one ``<Spot>`` per tracked object per frame, grouped in ``<SpotsInFrame>`` (every frame of the
   movie, empty ones too).  ``ID`` is the geff node id; ``POSITION_X``/``POSITION_Y`` the centroid in µm
   (pixel index x pixel size, so the centre of pixel (0, 0) is at 0 µm, TrackMate's convention);
-  ``POSITION_Z`` 0; ``POSITION_T`` frame x frame interval (minutes); ``FRAME`` the 0-based frame;
+  ``POSITION_Z`` the centroid's z in µm for the tracks of a 3-D movie, else 0; ``POSITION_T`` frame x frame
+  interval (minutes); ``FRAME`` the 0-based frame;
   ``RADIUS`` the equivalent-circle radius ``sqrt(area_um2 / pi)`` (µm); ``QUALITY`` 1 (cellpipe has no
   per-object detection score); ``VISIBILITY`` 1; ``CELLPIPE_TRACK_ID`` cellpipe's track id (``tracks.parquet``,
   the pixel value in ``labels/tracks``), ``GENERATION``, ``LABEL`` (``labels/cells``) and every numeric
@@ -107,6 +108,10 @@ class TrackMateImage:
         the tracks over a blank image of the same size.
     folder : str
         Folder of the image; empty: the folder of the XML file.
+    n_slices : int
+        z-planes per stack (1: a 2-D movie).
+    voxel_depth_um : float
+        Step between z-planes in µm; TrackMate's ``voxeldepth``.
     """
 
     width_px: int
@@ -114,6 +119,8 @@ class TrackMateImage:
     n_frames: int
     filename: str = ""
     folder: str = ""
+    n_slices: int = 1
+    voxel_depth_um: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -240,16 +247,21 @@ def _declarations(out: TextIO, tag: str, features: list[_Feature] | tuple[_Featu
 
 
 def _radii(graph: TrackGraph) -> np.ndarray:
-    """Equivalent-circle radius (µm) per node, ``sqrt(area_um2 / pi)``; a node without an area gets the median
-    radius of the others (the pixel size when no node has one): TrackMate needs a radius on every spot."""
+    """Equivalent-circle radius (µm) per node, ``sqrt(area_um2 / pi)`` (3-D cells: the equivalent-sphere radius,
+    ``(3 volume_um3 / (4 pi))^(1/3)``); a node without an area gets the median radius of the others (the pixel
+    size when no node has one): TrackMate needs a radius on every spot."""
     n = len(graph.node_ids)
-    area = graph.node_props.get("area_um2")
-    if area is None:
+    column = "area_um2" if "area_um2" in graph.node_props or "volume_um3" not in graph.node_props else "volume_um3"
+    size = graph.node_props.get(column)
+    if size is None:
         return np.full(n, graph.pixel_size_um)
-    radius = np.sqrt(np.asarray(area, dtype=np.float64) / np.pi)
+    if column == "area_um2":
+        radius = np.sqrt(np.asarray(size, dtype=np.float64) / np.pi)
+    else:
+        radius = np.cbrt(3.0 * np.asarray(size, dtype=np.float64) / (4.0 * np.pi))
     missing = ~np.isfinite(radius)
-    if "area_um2" in graph.node_missing:
-        missing |= graph.node_missing["area_um2"]
+    if column in graph.node_missing:
+        missing |= graph.node_missing[column]
     if missing.any():
         fill = float(np.median(radius[~missing])) if (~missing).any() else graph.pixel_size_um
         logger.warning("TrackMate export: %d spot(s) without an area get the radius %.3g µm", int(missing.sum()), fill)
@@ -278,7 +290,8 @@ def _spot_lines(graph: TrackGraph, nodes: np.ndarray, radius: np.ndarray,
         ("QUALITY", ["1.0"] * len(nodes)),
         ("POSITION_X", [_number(v) for v in np.asarray(props["x"], np.float64)[nodes].tolist()]),
         ("POSITION_Y", [_number(v) for v in np.asarray(props["y"], np.float64)[nodes].tolist()]),
-        ("POSITION_Z", ["0.0"] * len(nodes)),
+        ("POSITION_Z", [_number(v) for v in np.asarray(props["z"], np.float64)[nodes].tolist()]
+                       if "z" in props else ["0.0"] * len(nodes)),
         ("POSITION_T", [_number(v) for v in np.asarray(props["t"], np.float64)[nodes].tolist()]),
         ("FRAME", [str(v) for v in np.asarray(props["frame"], np.int64)[nodes].tolist()]),
         ("RADIUS", [_number(v) for v in radius[nodes].tolist()]),
@@ -366,8 +379,9 @@ def write_trackmate_xml(path: PathLike, graph: TrackGraph, image: TrackMateImage
     log_text = header + ("\n" + log if log else "")
     image_data = {
         "filename": image.filename, "folder": image.folder, "width": str(int(image.width_px)),
-        "height": str(int(image.height_px)), "nslices": "1", "nframes": str(int(image.n_frames)),
-        "pixelwidth": _number(px), "pixelheight": _number(px), "voxeldepth": "1.0", "timeinterval": _number(dt_min),
+        "height": str(int(image.height_px)), "nslices": str(int(image.n_slices)),
+        "nframes": str(int(image.n_frames)), "pixelwidth": _number(px), "pixelheight": _number(px),
+        "voxeldepth": _number(float(image.voxel_depth_um)), "timeinterval": _number(dt_min),
     }
     median_radius = float(np.median(radius)) if radius.size else px
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as out:

@@ -338,8 +338,17 @@ def _lineage_section(d: SampleData) -> str:
 
 
 def _areas_section(d: SampleData) -> str:
-    """Histogram of the cell areas (µm²), all frames pooled."""
+    """Histogram of the cell areas (µm²), or of the cell volumes (µm³) of a 3-D movie, all frames pooled."""
     n_cells = len(d.cells)
+    if "area_um2" not in d.cells and "volume_um3" in d.cells:  # cells of a 3-D movie (measure_volumes)
+        volumes = d.cells["volume_um3"].to_numpy(dtype=float)
+        if not np.isfinite(volumes).any():
+            return _empty_note(NO_CELLS_MESSAGE)
+        return _figure(
+            _histogram_figure(volumes, "cell volume (µm³)", "cells (count)", "Cell volume, all frames", _ACCENT,
+                              "volumes", "µm³", "cells"),
+            f"Volumes of all {n_cells} cell detections (z-stacks), all frames pooled.",
+        )
     areas = d.cells["area_um2"].to_numpy(dtype=float) if n_cells else np.zeros(0)
     if not np.isfinite(areas).any():
         return _empty_note(NO_CELLS_MESSAGE)

@@ -111,9 +111,12 @@ def export_tracks_step(
     if trackmate_xml is not None:
         shown = labels_group.parent if labels_group.name == "labels" else omezarr.store_path(tracked)
         height, width = (int(n) for n in image.data.shape[-2:])
+        three_d = "z" in image.axes  # the tracks label image of a 3-D movie: (t, z, y, x)
         write_trackmate_xml(trackmate_xml, track_graph, TrackMateImage(
             width_px=width, height_px=height, n_frames=image.n_frames,
-            filename=os.path.relpath(shown.resolve(), Path(trackmate_xml).resolve().parent), folder=""))
+            filename=os.path.relpath(shown.resolve(), Path(trackmate_xml).resolve().parent), folder="",
+            n_slices=int(image.data.shape[1]) if three_d else 1,
+            voxel_depth_um=float(image.pixel_size_z_um) if three_d and image.pixel_size_z_um else 1.0))
     if ctc_dir is None or segments is None:
         logger.info("exported %d tracks (%d divisions) for napari; no CTC export (export.ctc: false)",
                     data["track_id"].nunique(), len(graph))

@@ -22,12 +22,19 @@ def measure_cells_step(
     counts: PathLike,
     min_track_frames: int | None = None,
 ) -> None:
-    """Measure every cell in every frame; summarise per track and per frame.
+    """Measure every cell in every frame; summarise per track and per frame.  3-D labels (t, z, y, x) are
+    measured by :func:`cellpipe.measure.measure_volumes` (µm³, µm², centroids z, y, x in µm).
 
     ``min_track_frames``: ``track.min_track_frames`` (tracks with fewer frames are flagged
     ``excluded = 'short'`` in ``track_metrics``); None: that setting's default."""
     from cellpipe.config import MeasureSettings
-    from cellpipe.measure import DEFAULT_MIN_TRACK_FRAMES, counts_per_frame, measure_cells, summarize_tracks
+    from cellpipe.measure import (
+        DEFAULT_MIN_TRACK_FRAMES,
+        counts_per_frame,
+        measure_cells,
+        measure_volumes,
+        summarize_tracks,
+    )
 
     msr = MeasureSettings.model_validate(settings)
     meta = omezarr.open_ome_image(image)
@@ -35,7 +42,13 @@ def measure_cells_step(
     track_table = tables.read_parquet(tracks)
     if msr.channel_names is None and meta.channel_names:
         msr = msr.model_copy(update={"channel_names": meta.channel_names})
-    cell_table = measure_cells(seg.data, meta.data, track_table, meta.pixel_size_um, meta.frame_interval_min, msr)
+    if "z" in seg.axes:  # (t, z, y, x) labels of a 3-D movie: volumes, surfaces and centroids in µm
+        if seg.pixel_size_z_um is None:
+            raise ValueError(f"{labels}: 3-D labels without a z scale: rerun segment_cells")
+        voxel = (seg.pixel_size_z_um, seg.pixel_size_um, seg.pixel_size_um)
+        cell_table = measure_volumes(seg.data, meta.data, track_table, voxel, meta.frame_interval_min, msr)
+    else:
+        cell_table = measure_cells(seg.data, meta.data, track_table, meta.pixel_size_um, meta.frame_interval_min, msr)
     tables.write_parquet(cell_table, cells)
     shortest = DEFAULT_MIN_TRACK_FRAMES if min_track_frames is None else int(min_track_frames)
     tables.write_parquet(summarize_tracks(cell_table, track_table, meta.frame_interval_min, shortest), track_metrics)

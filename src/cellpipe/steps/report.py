@@ -20,8 +20,17 @@ def _spread_frames(n_frames: int, k: int) -> list[int]:
     return sorted({int(round(v)) for v in np.linspace(0, max(0, n_frames - 1), num=min(k, max(n_frames, 1)))})
 
 
+def _plane(array: Any, t: int, channel: int | None = None) -> np.ndarray:
+    """Frame ``t`` (of ``channel``, for an array with channels) as one (Y, X) plane: itself for a 2-D movie, its
+    maximum-intensity projection along z for a 3-D one.  Applied to labels, the projection keeps the largest
+    label value along z, so every object shows where it lies in the plane (the report's overlays and montage
+    of a 3-D movie: maximum-intensity projections with the projected objects' outlines)."""
+    data = np.asarray(array[t] if channel is None else array[t, channel])
+    return data.max(axis=0) if data.ndim == 3 else data
+
+
 def _pixel_sample(array: Any, frames: list[int], channel: int, max_values: int = 250_000) -> np.ndarray:
-    """Pixel values of ``channel`` at ``frames`` of a (T, C, Y, X) array, thinned to about ``max_values``
+    """Pixel values of ``channel`` at ``frames`` of a (T, C, Y, X) (or (T, C, Z, Y, X)) array, thinned to about ``max_values``
     by a fixed stride (deterministic: the same run draws the same sample)."""
     values = np.concatenate([np.asarray(array[t, channel], dtype=np.float64).ravel() for t in frames])
     stride = max(1, values.size // max_values)
@@ -74,6 +83,8 @@ def report_sample_step(
         "frame interval (min)": meta.frame_interval_min,
         "frames": meta.n_frames,
         "frame size (px)": f"{meta.data.shape[-2]} x {meta.data.shape[-1]}",
+        **({"z-planes per stack (µm between them)": f"{meta.data.shape[-3]} ({meta.pixel_size_z_um} µm); images are "
+            "maximum-intensity projections along z"} if "z" in meta.axes else {}),
         **_z_projection_view(meta.attrs.get("z_projection")),
         "provenance record": f"{inputs['provenance']} (replay: python -m cellpipe.replay {inputs['provenance']})"
         if inputs.get("provenance") else "none",
@@ -88,8 +99,8 @@ def report_sample_step(
         counts=tables.read_tsv(inputs["counts"]),
         cells=tables.read_parquet(inputs["cells"]),
         track_summary=tables.read_parquet(inputs["track_metrics"]),
-        overlay_image=np.asarray(normalized[frame, channel]),
-        overlay_labels=np.asarray(seg.data[frame]),
+        overlay_image=_plane(normalized, frame, channel),
+        overlay_labels=_plane(seg.data, frame),
         overlay_frame=frame,
         percentiles=tables.read_tsv(inputs["percentiles"]),
         provenance=provenance,
@@ -98,7 +109,7 @@ def report_sample_step(
         max_track_rows=rep.max_track_rows,
         tracks=tables.read_parquet(inputs["tracks"]) if inputs.get("tracks") else None,
         lineage=tables.read_parquet(inputs["lineage"]) if inputs.get("lineage") else None,
-        montage=[(t, np.asarray(normalized[t, channel]), np.asarray(seg.data[t])) for t in montage_frames],
+        montage=[(t, _plane(normalized, t, channel), _plane(seg.data, t)) for t in montage_frames],
         intensity_samples={
             "raw": _pixel_sample(meta.data, qc_frames, channel),
             "normalized": _pixel_sample(normalized, qc_frames, channel),

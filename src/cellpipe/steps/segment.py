@@ -64,10 +64,10 @@ def _segment_movie(
     job, seg, meta, norm, model, model_read = _open_segmentation(normalized, image, settings, threads, batch_divisor)
     n_frames = int(norm.shape[0])
     with omezarr.new_ome_array(
-        labels, (n_frames, *norm.shape[2:]), "uint32", "tyx", meta.pixel_size_um, meta.frame_interval_min,
-        name="cells", label_of=image,
+        labels, (n_frames, *norm.shape[2:]), "uint32", _label_axes(norm), meta.pixel_size_um, meta.frame_interval_min,
+        name="cells", label_of=image, pixel_size_z_um=_z_step(norm, meta),
     ) as out:
-        run_info, n_objects = _segment_into(out, norm, range(n_frames), seg, meta.pixel_size_um, model, image,
+        run_info, n_objects = _segment_into(out, norm, range(n_frames), seg, meta, model, image,
                                             batch_divisor, rule=rule)
     _record_model_read(run_info, model_read)
     run_info["job_settings"] = job.model_dump(mode="json")
@@ -132,7 +132,7 @@ def segment_frames_step(
     with omezarr.new_zarr_array(
         labels_part, (len(frames), *norm.shape[2:]), "uint32", attrs, compressor=omezarr.LABEL_COMPRESSOR
     ) as out:
-        run_info, n_objects = _segment_into(out, norm, frames, seg, meta.pixel_size_um, model, image, batch_divisor,
+        run_info, n_objects = _segment_into(out, norm, frames, seg, meta, model, image, batch_divisor,
                                             rule="segment_frames")
     _record_model_read(run_info, model_read)
     run_info["job_settings"] = job.model_dump(mode="json")
@@ -172,8 +172,8 @@ def gather_segments_step(
     for p, (path, part_info, array) in enumerate(zip(parts, infos, arrays, strict=True)):
         _check_part(p, len(parts), part_info, array, n_frames, frame_shape, part_infos[p], path)
     with omezarr.new_ome_array(
-        labels, (n_frames, *frame_shape), "uint32", "tyx", meta.pixel_size_um, meta.frame_interval_min,
-        name="cells", label_of=image,
+        labels, (n_frames, *frame_shape), "uint32", _label_axes(norm), meta.pixel_size_um, meta.frame_interval_min,
+        name="cells", label_of=image, pixel_size_z_um=_z_step(norm, meta),
     ) as out:
         for part_info, array in zip(infos, arrays, strict=True):
             first = int(part_info["first_frame"])
@@ -281,6 +281,8 @@ def _open_segmentation(
         raise ValueError(f"{image}: segment.channel is {seg.channel} but the movie has {n_channels} channel(s)")
     seg = seg.model_copy(update={"channel": index})
     model = model_read = None
+    if len(norm.shape) == 5 and seg.method != "classical":  # the start-up check refuses it first
+        raise ValueError(f"{image}: {CELLPOSE_3D_REFUSAL}")
     if seg.method == "cellpose":
         import torch
 
@@ -313,23 +315,26 @@ def _segment_into(
     norm: Any,
     frames: range,
     seg: Any,
-    pixel_size_um: float,
+    meta: omezarr.OmeImage,
     model: Any,
     image: PathLike,
     batch_divisor: int,
     rule: str,
 ) -> tuple[dict[str, Any], int]:
     """Segment ``frames`` of the normalized movie into ``out`` (``out[i]``: labels of frame
-    ``frames[i]``); returns the run info and the number of objects found.  Progress is logged about
-    20 times, in frames of the movie; running out of memory raises
-    :class:`~cellpipe.segment.SegmentationOutOfMemory` (``rule``: the rule whose retries help)."""
+    ``frames[i]``, (Y, X) px, or a (Z, Y, X) stack of a 3-D movie); returns the run info and the number
+    of objects found.  Progress is logged about 20 times, in frames of the movie; running out of memory
+    raises :class:`~cellpipe.segment.SegmentationOutOfMemory` (``rule``: the rule whose retries help)."""
     from cellpipe.segment import SegmentationOutOfMemory, is_out_of_memory, iter_segment_cells
 
     n_movie = int(norm.shape[0])
-    run_info, results = iter_segment_cells(
-        _ChannelFrames(norm, seg.channel, frames), seg, pixel_size_um, model=model,
-        estimate_from=_ChannelFrames(norm, seg.channel),  # every part estimates from the same frames
-    )
+    if len(norm.shape) == 5:
+        run_info, results = _iter_segment_stacks(_ChannelFrames(norm, seg.channel, frames), seg, meta)
+    else:
+        run_info, results = iter_segment_cells(
+            _ChannelFrames(norm, seg.channel, frames), seg, meta.pixel_size_um, model=model,
+            estimate_from=_ChannelFrames(norm, seg.channel),  # every part estimates from the same frames
+        )
     run_info["batch_divisor"] = batch_divisor
     # the channel segmented, by index and name: segment.channel may name it, and names differ between movies
     run_info["channel"] = int(seg.channel)
@@ -361,6 +366,74 @@ def _segment_into(
     return run_info, n_objects
 
 
+CELLPOSE_3D_REFUSAL = "Cellpose 3-D is not wired yet; use segment.method: classical"
+"""Why a 3-D movie is not segmented with ``segment.method: cellpose`` (the start-up check and the job say it)."""
+
+
+def _label_axes(norm: Any) -> str:
+    """Axes of the label image of a normalized movie: ``tzyx`` for (t, c, z, y, x), else ``tyx``."""
+    return "tzyx" if len(norm.shape) == 5 else "tyx"
+
+
+def _z_step(norm: Any, meta: omezarr.OmeImage) -> float | None:
+    """The step between z-planes (µm) the label image of a 3-D movie carries; None for a 2-D movie."""
+    if len(norm.shape) != 5:
+        return None
+    if meta.pixel_size_z_um is None:
+        raise ValueError("a 3-D normalized movie whose image has no z scale: rerun ingest_movie")
+    return float(meta.pixel_size_z_um)
+
+
+def _iter_segment_stacks(
+    stacks: Any, seg: SegmentSettings, meta: omezarr.OmeImage
+) -> tuple[dict[str, Any], Any]:
+    """Classical 3-D segmentation (:func:`cellpipe.segment.segment_stack_classical`) of (Z, Y, X) stacks read one
+    at a time; returns the run info and an iterator of ``(i, labels)`` (uint32, numbered 1..n per stack).
+
+    The voxel size (µm, z, y, x) is the image's; the cell diameter is ``diameter_um`` (µm), or
+    ``diameter_px`` px of the plane, or none (seeds then ``min_peak_distance_px`` apart).  The run info's
+    ``object_filters.per_frame`` holds the objects found per stack: the 2-D object filters do not apply
+    to stacks (objects outside the volume bounds are removed by the segmentation itself).
+    """
+    from dataclasses import asdict
+
+    from cellpipe.segment import classical_voxels, segment_stack_classical
+    from cellpipe.versions import package_version
+
+    if seg.estimate_diameter:  # the start-up check refuses it first
+        raise ValueError("the cell diameter is not estimated from stacks yet; give segment.diameter_um (µm)")
+    voxel = (float(meta.pixel_size_z_um or 0.0), float(meta.pixel_size_um), float(meta.pixel_size_um))
+    if seg.diameter_um is not None:
+        diameter_um: float | None = float(seg.diameter_um)
+    elif seg.diameter_px is not None:
+        diameter_um = float(seg.diameter_px) * voxel[1]
+    else:
+        diameter_um = None
+    record: dict[str, Any] = {"settings": None, "diameter_px": None, "per_frame": [], "removed": {}}
+    info: dict[str, Any] = {
+        "method": "classical",
+        "dimensions": 3,
+        "device": "cpu",
+        "model_path": None,
+        "model_sha256": None,
+        "voxel_size_um": list(voxel),
+        "diameter_um": diameter_um,
+        "diameter_px": None if diameter_um is None else diameter_um / voxel[1],
+        "diameter_source": "settings" if diameter_um is not None else None,
+        "classical_voxels": asdict(classical_voxels(seg.classical, voxel, diameter_um)),
+        "scikit_image_version": package_version("scikit-image"),
+        "object_filters": record,
+    }
+
+    def results() -> Any:
+        for i in range(stacks.shape[0]):
+            labels = segment_stack_classical(stacks[i], voxel, seg.classical, diameter_um)
+            record["per_frame"].append({"frame": i, "objects": int(labels.max())})
+            yield i, labels
+
+    return info, results()
+
+
 def _channel_name(image: PathLike, channel: int) -> str | None:
     """The name ingest gave channel ``channel`` (0-based) of the OME-Zarr ``image``; None when it has none."""
     names = omezarr.open_ome_image(image).channel_names
@@ -368,7 +441,8 @@ def _channel_name(image: PathLike, channel: int) -> str | None:
 
 
 class _ChannelFrames:
-    """One channel of a (T, C, Y, X) array as (T, Y, X) frames read one at a time (float32); with
+    """One channel of a (T, C, Y, X) array as (T, Y, X) frames, or of a (T, C, Z, Y, X) array as (T, Z, Y, X)
+    stacks, read one at a time (float32); with
     ``frames``, only those frames of it (a range), numbered from 0."""
 
     def __init__(self, array: Any, channel: int, frames: range | None = None) -> None:

@@ -25,7 +25,9 @@ def track_cells_step(
     info: PathLike | None = None,
     labels_group: PathLike | None = None,
 ) -> None:
-    """Link segmented objects over time with btrack; write tracks, lineage, track-relabelled masks and the
+    """Link segmented objects over time with btrack (in 3-D, with z in µm, when ``labels`` is (t, z, y, x):
+    :func:`cellpipe.track.track_cells_3d`, tracks gain ``z_px`` and ``z_um``, the tracks label image is
+    (t, z, y, x) with the same voxel scale); write tracks, lineage, track-relabelled masks and the
     run's record (``info``, JSON: update mode, search radius, optimiser outcome, timings, and
     ``inputs_read.tracker_config``: ``type, bytes, sha256`` of the tracker configuration's bytes as parsed).
 
@@ -33,7 +35,7 @@ def track_cells_step(
     list the label images ``cells`` (``labels``) and ``tracks`` (``tracked``) for OME-Zarr readers.  ``tracked``
     carries a colour and :func:`track_label_properties` per track id in its ``image-label`` metadata."""
     from cellpipe.config import TrackSettings
-    from cellpipe.track import relabel_frames, track_cells
+    from cellpipe.track import relabel_frames, track_cells, track_cells_3d
 
     trk = TrackSettings.model_validate(settings)
     meta = omezarr.open_ome_image(image)
@@ -41,14 +43,22 @@ def track_cells_step(
     # parsed from the bytes whose sha256 tracking.json records: record_provenance compares it with the file
     # later, which may have been replaced since (its mtime restored: no rerun)
     tracker, tracker_read = tables.read_json_as_read(tracker_config)
-    # the label movie is read frame by frame, twice: for the objects, then to write the track labels
-    result = track_cells(seg.data, trk, tracker, meta.pixel_size_um, meta.frame_interval_min, relabel=False)
+    # the label movie is read frame by frame (stack by stack in 3-D), twice: for the objects, then to write the
+    # track labels
+    if "z" in seg.axes:  # (t, z, y, x) labels of a 3-D movie: tracked in µm along z too
+        if seg.pixel_size_z_um is None:
+            raise ValueError(f"{labels}: 3-D labels without a z scale: rerun segment_cells")
+        voxel = (seg.pixel_size_z_um, seg.pixel_size_um, seg.pixel_size_um)
+        result = track_cells_3d(seg.data, trk, tracker, voxel, meta.frame_interval_min, relabel=False)
+    else:
+        result = track_cells(seg.data, trk, tracker, meta.pixel_size_um, meta.frame_interval_min, relabel=False)
     logger.info("%d tracks, %d divisions", result.tracks["track_id"].nunique(), len(result.lineage))
     tables.write_parquet(result.tracks, tracks)
     tables.write_parquet(result.lineage, lineage)
-    with omezarr.new_ome_array(tracked, seg.data.shape, np.uint32, "tyx", meta.pixel_size_um,
+    with omezarr.new_ome_array(tracked, seg.data.shape, np.uint32, seg.axes, meta.pixel_size_um,
                                meta.frame_interval_min, name="tracks", label_of=image,
-                               label_properties=track_label_properties(result.tracks)) as out:
+                               label_properties=track_label_properties(result.tracks),
+                               pixel_size_z_um=seg.pixel_size_z_um) as out:
         for t, frame in enumerate(relabel_frames(seg.data, result.tracks)):
             out[t] = frame
     if info is not None:
