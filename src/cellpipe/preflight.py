@@ -27,10 +27,21 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class MovieSize:
-    """A movie's size from its header: ``shape_tcyx`` in frames, channels and pixels (T, C, Y, X), its
-    pixel type ``dtype`` (a numpy name such as 'uint16') and the pixel size the workflow will use
-    (µm; sheet, file or config default).  The workflow sizes its jobs' memory requests with it
-    (cellpipe.resources, workflow/rules/common.smk)."""
+    """A movie's size from its header; the workflow sizes its jobs' memory requests with it.
+
+    Read by :mod:`cellpipe.resources` and ``workflow/rules/common.smk``.
+
+    Attributes
+    ----------
+    shape_tcyx : tuple of int
+        (T, C, Y, X): frames, channels and px.
+    dtype : str
+        Pixel type, a numpy name such as 'uint16'.
+    pixel_size_um : float
+        The pixel size the workflow will use (µm; sheet, file or config default).
+    z_planes : int
+        Planes per z-stack in the raw movie (1 without z).
+    """
 
     shape_tcyx: tuple[int, int, int, int]
     dtype: str
@@ -137,9 +148,28 @@ def _check_row_files(
 
 
 def volume_refusal(sample: str, movie: str, size: MovieSize | None, config: PipelineConfig) -> str | None:
-    """The one-line reason a sample cannot be segmented (nor tracked, measured ...) yet, or None: its image is
-    3-D (a movie of several z-planes per stack, ``ingest.z_projection: keep``).  Ingest and normalize take it;
-    the workflow asks this of every sample whose segmentation a run needs before any job runs."""
+    """Why a sample cannot be segmented (nor tracked, measured ...) yet: its image is 3-D.
+
+    Ingest and normalize take a 3-D image (a movie of several z-planes per stack,
+    ``ingest.z_projection: keep``); the workflow asks this of every sample whose segmentation a run
+    needs before any job runs.
+
+    Parameters
+    ----------
+    sample : str
+        The sample's name.
+    movie : str
+        Path of its movie, named in the reason.
+    size : MovieSize or None
+        Its size from the header; None when unknown (no refusal).
+    config : cellpipe.config.PipelineConfig
+        The run's configuration.
+
+    Returns
+    -------
+    str or None
+        One line giving the reason, or None when the sample can be segmented.
+    """
     if size is None or size.z_planes <= 1 or config.ingest.z_projection != "keep":
         return None
     return (
@@ -165,12 +195,21 @@ def _other_files_read(row: SampleRow) -> list[str]:
 
 
 def check_training_channels(config: PipelineConfig) -> None:
-    """Refuse a training dataset (``train.<model>.datasets[i].channel``) naming a channel its images do not have,
-    from the images' headers (:func:`cellpipe.io.annotations.annotation_channel`), before any job runs: inside
-    train_cellpose it would fail only after the job started, on a GPU.
+    """Refuse a training dataset naming a channel its images do not have, before any job runs.
 
-    Raises:
-        ConfigError: one line naming the config key, the images and their channel names.
+    Checks ``train.<model>.datasets[i].channel`` against the images' headers
+    (:func:`cellpipe.io.annotations.annotation_channel`): inside train_cellpose it would fail only
+    after the job started, on a GPU.
+
+    Parameters
+    ----------
+    config : cellpipe.config.PipelineConfig
+        The run's configuration.
+
+    Raises
+    ------
+    cellpipe.config.ConfigError
+        One line naming the config key, the images and their channel names.
     """
     from cellpipe.io.annotations import AnnotationError, annotation_channel
 
@@ -200,12 +239,30 @@ def _check_channel_settings(
 ) -> None:
     """Refuse channel settings the movie's channel count and names (from its header) cannot satisfy.
 
-    ``names``: the movie's channel names as ingest will write them, from ``names_from`` (words for the
-    error); a ``segment.channel`` given by name must be one of them.
-
     Inside segment_cells or measure_cells these would fail only after ingest and normalize, and
     Snakemake would retry the job (with more memory and, for segmentation, on a GPU) although a retry
     cannot help.
+
+    Parameters
+    ----------
+    where : str
+        Sheet, line and sample; starts the error message.
+    movie : str
+        Path of the movie, named in the error.
+    n_channels : int
+        Channels in the movie.
+    config : cellpipe.config.PipelineConfig
+        The run's configuration.
+    names : sequence of str
+        The movie's channel names as ingest will write them; a ``segment.channel`` given by name must
+        be one of them.
+    names_from : str
+        Where ``names`` come from, in words for the error.
+
+    Raises
+    ------
+    cellpipe.config.ConfigError
+        A channel setting the movie cannot satisfy.
     """
     count = f"{n_channels} channel{'s' if n_channels != 1 else ''}"
     channel = config.segment.channel
@@ -229,4 +286,5 @@ def _check_channel_settings(
 
 
 def _one_line(err: BaseException | str) -> str:
+    """``err``'s message with every run of whitespace, newlines included, made one space."""
     return " ".join(str(err).split())
