@@ -607,6 +607,7 @@ def _ome_images_metadata(xml: str, path: PathLike, images: list[int]) -> list[Fi
 
 
 def _ome_pixels_metadata(pixels: ET.Element | None, prefix: str, ns: dict[str, str], path: PathLike) -> FileMetadata:
+    """Pixel size (µm), frame interval (minutes), channel names and z-step (µm) of one OME ``Pixels`` element."""
     if pixels is None:
         return FileMetadata()
     sizes: dict[str, float | None] = {}
@@ -635,6 +636,7 @@ def _information(read: Callable[[], float | None]) -> float | None:
 
 
 def _imagej_metadata(tif: tifffile.TiffFile, path: PathLike) -> FileMetadata:
+    """Pixel size (µm), frame interval (minutes), channel names and z-step (µm) from an ImageJ TIFF's tags and description."""
     meta = tif.imagej_metadata or {}
     page = tif.pages.first
     # ImageJ keeps its pixel width and height as the TIFF XResolution and YResolution (pixels per unit).
