@@ -338,6 +338,7 @@ def _mm_position_file(folder: Path, scene: int | None) -> tuple[Path, str, int |
     file, label = positions[scene]
 
     def stored_here(tif: tifffile.TiffFile) -> tuple[int, list[int]]:
+        """Positions the file's OME-XML describes, and those whose first plane is stored in this file."""
         indices = tiff_positions(tif)
         own = [k for k, i in enumerate(indices)
                if (first := next((page for page in tif.series[i].pages if page is not None), None)) is not None
