@@ -768,8 +768,10 @@ def write_ctc_ground_truth(
     tracks: pd.DataFrame,
     seg_frames: Sequence[int] | None = None,
 ) -> None:
-    """Write CTC ground truth: ``TRA/man_trackTTT.tif`` for every frame, ``TRA/man_track.txt`` and
-    ``SEG/man_segTTT.tif`` for ``seg_frames``, all uint16 (uint32 when a label exceeds 65535).
+    """Write CTC ground truth: TRA markers and track file for every frame, SEG masks for some.
+
+    ``TRA/man_trackTTT.tif`` for every frame, ``TRA/man_track.txt`` and ``SEG/man_segTTT.tif`` for
+    ``seg_frames``, all uint16 (uint32 when a label exceeds 65535).
 
     Parameters
     ----------
