@@ -189,14 +189,39 @@ def resolve_z_step(
     sample: str, movie_path: str, z_planes: int, file_z_step_um: float | None, sheet_z_step_um: float | None,
     settings: IngestSettings,
 ) -> tuple[float, str]:
-    """The step between z-planes (µm) of a movie of ``z_planes`` planes per stack kept in 3-D
-    (``ingest.z_projection: keep``), and where it came from: the sample sheet's ``pixel_size_z_um``,
-    else the file's (OME ``PhysicalSizeZ``, ImageJ ``spacing``, an OME-Zarr's z scale), else
-    ``ingest.default_pixel_size_z_um``, as for the pixel size.  A sheet value far from the file's is
-    used (logged: ingest's caller has already warned about the pixel size the same way).
+    """The step between z-planes of a movie kept in 3-D (``ingest.z_projection: keep``), and where it came from.
 
-    Raises:
-        IngestError: no z step from any source (volumes and distances along z need it).
+    As for the pixel size, the sample sheet's ``pixel_size_z_um`` wins, else the file's (OME
+    ``PhysicalSizeZ``, ImageJ ``spacing``, an OME-Zarr's z scale), else
+    ``ingest.default_pixel_size_z_um``.  A sheet value far from the file's is used (logged: ingest's
+    caller has already warned about the pixel size the same way).
+
+    Parameters
+    ----------
+    sample : str
+        The sample's name, for messages.
+    movie_path : str
+        Path of the movie, for messages.
+    z_planes : int
+        Planes per z-stack.
+    file_z_step_um : float or None
+        The z step in the file's metadata (µm); None or 0 when it has none.
+    sheet_z_step_um : float or None
+        The sample sheet's ``pixel_size_z_um`` (µm); None when not given.
+    settings : IngestSettings
+        The ``ingest`` section (its ``default_pixel_size_z_um``, µm).
+
+    Returns
+    -------
+    z_step_um : float
+        The step between z-planes (µm).
+    source : str
+        Where it came from: "sample sheet", "file metadata" or "config default".
+
+    Raises
+    ------
+    IngestError
+        No z step from any source (volumes and distances along z need it).
     """
     step, source = _pick(sheet_z_step_um, file_z_step_um, settings.default_pixel_size_z_um)
     if step is None:

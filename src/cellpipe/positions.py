@@ -29,20 +29,44 @@ _NOT_IN_NAMES = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def position_labels(names: list[str]) -> list[str]:
-    """The part of each position's sample name that tells it: the file's name of the position, made safe for a
-    sample name (runs of other characters become ``_``; ``.``, ``_`` and ``-`` at either end are dropped), or its
-    index where that leaves nothing or two positions alike."""
+    """The part of each position's sample name that tells it apart.
+
+    Parameters
+    ----------
+    names : list of str
+        The file's name of each position, in position order ('' where unnamed).
+
+    Returns
+    -------
+    list of str
+        One label per position: its name made safe for a sample name (runs of other characters
+        become ``_``; ``.``, ``_`` and ``-`` at either end are dropped), or its 0-based index where
+        that leaves nothing or two positions alike.
+    """
     safe = [_NOT_IN_NAMES.sub("_", n).strip("._-") for n in names]
     counts = Counter(safe)
     return [label if label and counts[label] == 1 else str(index) for index, label in enumerate(safe)]
 
 
 def select_positions(spec: str, names: list[str]) -> list[int]:
-    """The 0-based indices ``spec`` (``all``, or a comma-separated list of indices and names) chooses among the
-    positions ``names`` (one per position, '' where unnamed), in the order given.
+    """The positions a sheet's ``positions`` value chooses, in the order given.
 
-    Raises:
-        ValueError: a position that is not in the file, or one listed twice.
+    Parameters
+    ----------
+    spec : str
+        ``all``, or a comma-separated list of 0-based indices and position names.
+    names : list of str
+        The file's name of each position, in position order ('' where unnamed).
+
+    Returns
+    -------
+    list of int
+        0-based indices into ``names``.
+
+    Raises
+    ------
+    ValueError
+        A position that is not in the file, or one listed twice.
     """
     if spec.strip().lower() == "all":
         return list(range(len(names)))
@@ -66,8 +90,23 @@ def select_positions(spec: str, names: list[str]) -> list[int]:
 
 
 def scene_names(movie: str, fmt: str, checked: CheckedFiles | None) -> list[str]:
-    """The positions of the file ``movie`` (:func:`cellpipe.io.movies.list_scenes`), from the record of checked
-    files when it holds them for the file as it is now."""
+    """The names of the positions of one file, from the record of checked files when it holds them.
+
+    Parameters
+    ----------
+    movie : str
+        Path of the movie file.
+    fmt : str
+        Its sheet ``format`` (:func:`cellpipe.io.movies.list_scenes`).
+    checked : cellpipe.runtime.checked_files.CheckedFiles or None
+        The record of checked files: used when it holds the names for the file as it is now, and
+        given them otherwise; None lists the file every time.
+
+    Returns
+    -------
+    list of str
+        One name per position, in position order ('' where the file names none).
+    """
     from cellpipe.io import movies
 
     if checked is not None:
@@ -81,13 +120,28 @@ def scene_names(movie: str, fmt: str, checked: CheckedFiles | None) -> list[str]
 
 
 def expand_positions(row: SampleRow, where: str, checked: CheckedFiles | None = None) -> list[SampleRow]:
-    """The rows ``row`` stands for: itself when it has no ``positions``, else one per chosen position (module
-    doc); ``where`` (sheet, line and sample) starts each error.
+    """The rows ``row`` stands for: itself when it has no ``positions``, else one per chosen position (module doc).
 
-    Raises:
-        cellpipe.config.ConfigError: one line naming ``where``, the file and the problem: a file that cannot be
-            listed, a position it does not hold, a ground truth for several positions, a sample name that is not
-            allowed (reserved).
+    Parameters
+    ----------
+    row : cellpipe.config.SampleRow
+        A sample sheet row.
+    where : str
+        Sheet, line and sample; starts each error message.
+    checked : cellpipe.runtime.checked_files.CheckedFiles or None
+        The record of checked files (:func:`scene_names`).
+
+    Returns
+    -------
+    list of cellpipe.config.SampleRow
+        ``[row]``, or one row per position with ``scene`` set and ``positions`` removed.
+
+    Raises
+    ------
+    cellpipe.config.ConfigError
+        One line naming ``where``, the file and the problem: a file that cannot be listed, a
+        position it does not hold, a ground truth for several positions, a sample name that is not
+        allowed (reserved).
     """
     from pydantic import ValidationError
 

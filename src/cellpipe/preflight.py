@@ -27,10 +27,21 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class MovieSize:
-    """A movie's size from its header: ``shape_tcyx`` in frames, channels and pixels (T, C, Y, X), its
-    pixel type ``dtype`` (a numpy name such as 'uint16') and the pixel size the workflow will use
-    (µm; sheet, file or config default).  The workflow sizes its jobs' memory requests with it
-    (cellpipe.resources, workflow/rules/common.smk)."""
+    """A movie's size from its header; the workflow sizes its jobs' memory requests with it.
+
+    Read by :mod:`cellpipe.resources` and ``workflow/rules/common.smk``.
+
+    Attributes
+    ----------
+    shape_tcyx : tuple of int
+        (T, C, Y, X): frames, channels and px.
+    dtype : str
+        Pixel type, a numpy name such as 'uint16'.
+    pixel_size_um : float
+        The pixel size the workflow will use (µm; sheet, file or config default).
+    z_planes : int
+        Planes per z-stack in the raw movie (1 without z).
+    """
 
     shape_tcyx: tuple[int, int, int, int]
     dtype: str
@@ -139,12 +150,32 @@ def _check_row_files(
 def volume_refusal(
     sample: str, movie: str, size: MovieSize | None, config: PipelineConfig, estimate_diameter: bool = False
 ) -> str | None:
-    """The one-line reason a sample cannot be segmented yet, or None: its image is 3-D (a movie of several
-    z-planes per stack, ``ingest.z_projection: keep``) and ``segment.method`` is cellpose, which is not wired
-    for stacks (classical 3-D segmentation is), or the sample's segmentation would estimate the cell diameter
-    (``estimate_diameter``: ``segment.estimate_diameter`` or the sample sheet's ``diameter_um: auto``), which
-    measures 2-D frames only.  The workflow asks this of every sample whose segmentation a run needs before
-    any job runs."""
+    """Why a 3-D sample cannot be segmented yet, or None.
+
+    Its image is 3-D (a movie of several z-planes per stack, ``ingest.z_projection: keep``) and
+    ``segment.method`` is cellpose, which is not wired for stacks (classical 3-D segmentation is), or
+    its segmentation would estimate the cell diameter, which measures 2-D frames only.  The workflow
+    asks this of every sample whose segmentation a run needs before any job runs.
+
+    Parameters
+    ----------
+    sample : str
+        The sample's name.
+    movie : str
+        Path of its movie, named in the reason.
+    size : MovieSize or None
+        Its size from the header; None when unknown (no refusal).
+    config : cellpipe.config.PipelineConfig
+        The run's configuration.
+    estimate_diameter : bool
+        Whether the sample's segmentation estimates the cell diameter (``segment.estimate_diameter`` or
+        the sample sheet's ``diameter_um: auto``).
+
+    Returns
+    -------
+    str or None
+        One line giving the reason, or None when the sample can be segmented.
+    """
     if size is None or size.z_planes <= 1 or config.ingest.z_projection != "keep":
         return None
     where = f"sample {sample!r} ({movie}): a 3-D movie ({size.z_planes} z-planes per stack, ingest.z_projection: keep); "
@@ -171,12 +202,21 @@ def _other_files_read(row: SampleRow) -> list[str]:
 
 
 def check_training_channels(config: PipelineConfig) -> None:
-    """Refuse a training dataset (``train.<model>.datasets[i].channel``) naming a channel its images do not have,
-    from the images' headers (:func:`cellpipe.io.annotations.annotation_channel`), before any job runs: inside
-    train_cellpose it would fail only after the job started, on a GPU.
+    """Refuse a training dataset naming a channel its images do not have, before any job runs.
 
-    Raises:
-        ConfigError: one line naming the config key, the images and their channel names.
+    Checks ``train.<model>.datasets[i].channel`` against the images' headers
+    (:func:`cellpipe.io.annotations.annotation_channel`): inside train_cellpose it would fail only
+    after the job started, on a GPU.
+
+    Parameters
+    ----------
+    config : cellpipe.config.PipelineConfig
+        The run's configuration.
+
+    Raises
+    ------
+    cellpipe.config.ConfigError
+        One line naming the config key, the images and their channel names.
     """
     from cellpipe.io.annotations import AnnotationError, annotation_channel
 
@@ -206,12 +246,30 @@ def _check_channel_settings(
 ) -> None:
     """Refuse channel settings the movie's channel count and names (from its header) cannot satisfy.
 
-    ``names``: the movie's channel names as ingest will write them, from ``names_from`` (words for the
-    error); a ``segment.channel`` given by name must be one of them.
-
     Inside segment_cells or measure_cells these would fail only after ingest and normalize, and
     Snakemake would retry the job (with more memory and, for segmentation, on a GPU) although a retry
     cannot help.
+
+    Parameters
+    ----------
+    where : str
+        Sheet, line and sample; starts the error message.
+    movie : str
+        Path of the movie, named in the error.
+    n_channels : int
+        Channels in the movie.
+    config : cellpipe.config.PipelineConfig
+        The run's configuration.
+    names : sequence of str
+        The movie's channel names as ingest will write them; a ``segment.channel`` given by name must
+        be one of them.
+    names_from : str
+        Where ``names`` come from, in words for the error.
+
+    Raises
+    ------
+    cellpipe.config.ConfigError
+        A channel setting the movie cannot satisfy.
     """
     count = f"{n_channels} channel{'s' if n_channels != 1 else ''}"
     channel = config.segment.channel
@@ -235,4 +293,5 @@ def _check_channel_settings(
 
 
 def _one_line(err: BaseException | str) -> str:
+    """``err``'s message with every run of whitespace, newlines included, made one space."""
     return " ".join(str(err).split())

@@ -59,6 +59,7 @@ class StageSettings(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _finite_numbers_no_booleans(cls, value: Any, info: ValidationInfo) -> Any:
+        """Refuse non-finite numbers and booleans in every field that holds numbers (the class doc says why)."""
         field = cls.model_fields.get(info.field_name or "")
         if field is None:
             return value

@@ -26,6 +26,13 @@ REFERENCE_END = "<!-- END GENERATED REFERENCE -->"
 
 
 def config_schema() -> dict[str, Any]:
+    """The JSON schema of ``config.yaml``, from :class:`PipelineConfig` (``workflow/schemas/config.schema.json``).
+
+    Returns
+    -------
+    dict
+        A JSON Schema (draft 2020-12) document.
+    """
     schema = PipelineConfig.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "cellpipe config.yaml"
@@ -33,6 +40,13 @@ def config_schema() -> dict[str, Any]:
 
 
 def samples_schema() -> dict[str, Any]:
+    """The JSON schema of one sample sheet row, from :class:`SampleRow` (``workflow/schemas/samples.schema.json``).
+
+    Returns
+    -------
+    dict
+        A JSON Schema (draft 2020-12) document.
+    """
     schema = SampleRow.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "cellpipe samples.tsv row"
@@ -40,10 +54,23 @@ def samples_schema() -> dict[str, Any]:
 
 
 def dump(schema: dict[str, Any]) -> str:
+    """``schema`` as the committed schema files hold it: indented, keys sorted, UTF-8 kept, one final newline.
+
+    Parameters
+    ----------
+    schema : dict
+        A JSON Schema document.
+
+    Returns
+    -------
+    str
+        The JSON text.
+    """
     return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def _type_name(field: FieldInfo) -> str:
+    """A field's type as the reference tables show it (``float or null``, ``simulate.SimulationSettings``)."""
     ann = field.annotation
     args = typing.get_args(ann)
     if typing.get_origin(ann) in (typing.Union, types.UnionType) and any(typing.get_origin(a) is typing.Annotated for a in args):
@@ -58,6 +85,7 @@ def _type_name(field: FieldInfo) -> str:
 
 
 def _default(field: FieldInfo) -> str:
+    """A field's default as the reference tables show it: ``required``, ``(section)`` or the JSON value in backquotes."""
     if field.is_required():
         return "required"
     if field.default_factory is not None:
@@ -72,6 +100,7 @@ def _default(field: FieldInfo) -> str:
 
 
 def _rows(model: type[BaseModel], prefix: str) -> list[str]:
+    """One Markdown table row per field of ``model``, recursing into nested sections and named entries (``<name>``)."""
     rows: list[str] = []
     for name, field in model.model_fields.items():
         key = f"{prefix}{name}"
@@ -91,7 +120,13 @@ def _rows(model: type[BaseModel], prefix: str) -> list[str]:
 
 
 def config_reference_markdown() -> str:
-    """Markdown tables: every config key and every sample-sheet column, with type, default and meaning."""
+    """Markdown tables: every config key and every sample-sheet column, with type, default and meaning.
+
+    Returns
+    -------
+    str
+        The generated block, between :data:`REFERENCE_BEGIN` and :data:`REFERENCE_END`.
+    """
     lines = [
         REFERENCE_BEGIN,
         "",
@@ -113,7 +148,18 @@ def config_reference_markdown() -> str:
 
 
 def replace_reference(readme: str) -> str:
-    """Replace the generated block inside ``readme`` (or append it)."""
+    """Replace the generated block inside a README (or append it).
+
+    Parameters
+    ----------
+    readme : str
+        The README's text.
+
+    Returns
+    -------
+    str
+        The text with the block of :func:`config_reference_markdown` in place of the one it held.
+    """
     block = config_reference_markdown()
     if REFERENCE_BEGIN in readme and REFERENCE_END in readme:
         head = readme.split(REFERENCE_BEGIN)[0]

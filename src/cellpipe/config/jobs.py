@@ -30,12 +30,24 @@ NAMED_STAGES: frozenset[str] = frozenset({"simulate", "train"})
 
 
 def shipped_path(path: str, basedir: str | os.PathLike[str]) -> str:
-    """Where a file named in the configuration is: a relative path is looked up in the working directory
-    first, then in ``basedir`` (the workflow's folder).
+    """Where a file named in the configuration is.
 
-    So ``resources/...`` names the files shipped with cellpipe even when snakemake runs with
-    ``--directory`` elsewhere, while a user's own files next to their config win.  A path found in
-    neither place is returned as given, for the check that reports it to name it as the user wrote it.
+    A relative path is looked up in the working directory first, then in ``basedir``.  So
+    ``resources/...`` names the files shipped with cellpipe even when snakemake runs with
+    ``--directory`` elsewhere, while a user's own files next to their config win.
+
+    Parameters
+    ----------
+    path : str
+        The path as the configuration gives it.
+    basedir : str or os.PathLike
+        The workflow's folder.
+
+    Returns
+    -------
+    str
+        The path found; ``path`` as given when found in neither place, for the check that reports
+        it to name it as the user wrote it.
     """
     if os.path.isabs(path) or os.path.exists(path):
         return path
@@ -44,12 +56,26 @@ def shipped_path(path: str, basedir: str | os.PathLike[str]) -> str:
 
 
 class JobSettings:
-    """The configuration ``config`` as the jobs get it, shipped paths looked up once from ``basedir``
-    (:func:`shipped_path`, relative to the working directory of this process).
+    """The configuration as the jobs get it, shipped paths looked up once (:func:`shipped_path`).
 
-    ``cellpose_model``: the model file segmentation loads; None where it loads none (method
-    ``classical``, or a Cellpose built-in model).  ``tracker_config``: the btrack configuration.
-    ``init_models``: the model file each ``train.<name>`` starts from, for those that set one.
+    Parameters
+    ----------
+    config : PipelineConfig
+        The loaded configuration.
+    basedir : str or os.PathLike
+        The workflow's folder; relative paths are resolved from the working directory of this process.
+
+    Attributes
+    ----------
+    config : PipelineConfig
+        ``config`` as given.
+    cellpose_model : str or None
+        The model file segmentation loads; None where it loads none (method ``classical``, or a
+        Cellpose built-in model).
+    tracker_config : str
+        The btrack configuration file.
+    init_models : dict of str to str
+        The model file each ``train.<name>`` starts from, for those that set one.
     """
 
     def __init__(self, config: PipelineConfig, basedir: str | os.PathLike[str]) -> None:
@@ -65,15 +91,36 @@ class JobSettings:
     def job_settings(self, stage: str, row: SampleRow | None = None, name: str | None = None) -> StageSettings:
         """The settings of one job of ``stage`` (a section of ``config.yaml``).
 
-        ``segment``: :class:`SegmentSettings`, the section less ``scatter`` (how many jobs share a
-        movie, not a setting of the stage), ``cellpose.model`` the resolved model file (empty where
-        segmentation loads none) and what the sample sheet's ``row`` sets for its movie
-        (:meth:`SampleRow.segment_overrides`: ``diameter_um`` in µm, or ``estimate_diameter``),
-        validated together.  ``track``: ``tracker_config`` resolved.  ``simulate`` and ``train`` are
-        sections of named entries: ``name`` picks one (``simulate``: in ``simulate`` or ``simulate3d``;
-        ``train``: ``init_model`` resolved).  Any other
-        stage: its section as loaded.  Raises :class:`KeyError` for an unknown name and
-        :class:`ValueError` for a missing ``row`` or ``name``.
+        - ``segment``: :class:`SegmentSettings`, the section less ``scatter`` (how many jobs share a
+          movie, not a setting of the stage), ``cellpose.model`` the resolved model file (empty where
+          segmentation loads none) and what the sample sheet's ``row`` sets for its movie
+          (:meth:`SampleRow.segment_overrides`: ``diameter_um`` in µm, or ``estimate_diameter``),
+          validated together;
+        - ``track``: ``tracker_config`` resolved;
+        - ``simulate`` and ``train``: sections of named entries, ``name`` picks one (``simulate``: in
+          ``simulate`` or ``simulate3d``; ``train``: ``init_model`` resolved);
+        - any other stage: its section as loaded.
+
+        Parameters
+        ----------
+        stage : str
+            The stage, a section of ``config.yaml``.
+        row : SampleRow or None
+            The job's sample sheet row; needed for ``segment``.
+        name : str or None
+            The entry's name; needed for ``simulate`` and ``train``.
+
+        Returns
+        -------
+        StageSettings
+            The job's settings.
+
+        Raises
+        ------
+        KeyError
+            An unknown ``name``.
+        ValueError
+            A missing ``row`` or ``name``, or a ``stage`` that is no stage of the configuration.
         """
         if stage in NAMED_STAGES and name is None:
             raise ValueError(f"the settings of a {stage} job need the name of its entry under {stage}:")
@@ -98,6 +145,7 @@ class JobSettings:
         return section
 
     def _segment(self, row: SampleRow) -> SegmentSettings:
+        """The ``segment`` section with the resolved model file and ``row``'s overrides, validated together."""
         section = self.config.segment
         cellpose = section.cellpose.model_copy(update={"model": self.cellpose_model or ""})
         values: dict[str, Any] = {

@@ -113,11 +113,12 @@ class PipelineConfig(StageSettings):
     @classmethod
     def _results_folder_of_its_own(cls, value: str) -> str:
         # The workflow writes one folder per sample and logs/, benchmarks/, models/, simulated/,
-        # summary.html at the top of the results folder.  "" made that the file-system root
-        # (the dry run listed /logs/...).  The working folder (".", "a/..") or a folder above it
+        # summary.html at the top of the results folder.  "" would make that the file-system root
+        # (/logs/, ...).  The working folder (".", "a/..") or a folder above it
         # would mix outputs with config/, the movies and the workflow's own files, and a sample
         # named like one of them (config, data, resources) would write into it: refused too.
         # Any other folder, absolute or relative, inside or outside the working folder, is allowed.
+        """Refuse a results folder that is the file-system root, the working folder or a folder above it."""
         if not value.strip():
             raise ValueError("is empty, which would put every output at the file-system root (/logs, ...); name a folder, e.g. 'results'")
         folder = os.path.abspath(value)
@@ -134,6 +135,7 @@ class PipelineConfig(StageSettings):
 
     @model_validator(mode="after")
     def _simulated_names_are_unique(self) -> PipelineConfig:
+        """Refuse a name under both ``simulate`` and ``simulate3d``: the two write to the same paths."""
         both = sorted(set(self.simulate) & set(self.simulate3d))
         if both:
             raise ValueError(f"simulate and simulate3d both name {', '.join(both)}: each simulated movie has one name")
@@ -142,6 +144,7 @@ class PipelineConfig(StageSettings):
     @field_validator("simulate", "simulate3d", "train")
     @classmethod
     def _names_are_safe(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """Refuse an entry name that could not be part of a file name (letters, digits, ``.``, ``_``, ``-`` only)."""
         for name in value:
             if not SAMPLE_NAME.match(name):
                 raise ValueError(f"name {name!r} may only contain letters, digits, '.', '_' and '-'")
@@ -209,6 +212,7 @@ class SampleRow(BaseModel):
     @field_validator("sample")
     @classmethod
     def _safe_name(cls, value: str) -> str:
+        """Refuse a sample name that is not safe in a path or that the workflow's own outputs take."""
         if not SAMPLE_NAME.match(value):
             raise ValueError("may only contain letters, digits, '.', '_' and '-', and must not start with '.' or '-'")
         if value.lower() in RESERVED_SAMPLE_NAMES:
@@ -221,6 +225,7 @@ class SampleRow(BaseModel):
     @field_validator("axes")
     @classmethod
     def _axes_letters(cls, value: str | None) -> str | None:
+        """The ``axes`` letters in upper case, each of T, C, Z, Y, X, S at most once."""
         if value is None:
             return None
         value = value.upper()
@@ -231,12 +236,20 @@ class SampleRow(BaseModel):
     @field_validator("diameter_um")
     @classmethod
     def _finite_diameter(cls, value: float | str | None) -> float | str | None:
+        """Refuse a ``diameter_um`` (µm) that is not a finite positive number or ``auto``."""
         if isinstance(value, float) and not (math.isfinite(value) and value > 0):
             raise ValueError("must be a positive number of µm or 'auto'")
         return value
 
     def segment_overrides(self) -> dict[str, Any]:
-        """The segment settings this row replaces (its ``diameter_um``), as keys of ``segment``."""
+        """The segment settings this row replaces (its ``diameter_um``), as keys of ``segment``.
+
+        Returns
+        -------
+        dict
+            ``{"estimate_diameter": True}`` for ``auto``; ``{"diameter_um": µm, "diameter_px": None}`` for
+            a number; empty when the row sets none.
+        """
         if self.diameter_um == "auto":
             return {"estimate_diameter": True}
         if self.diameter_um is not None:
@@ -245,10 +258,12 @@ class SampleRow(BaseModel):
 
     @property
     def channels(self) -> list[str]:
+        """The row's ``channel_names`` as a list (split at commas, stripped); empty when not given."""
         return [c.strip() for c in self.channel_names.split(",")] if self.channel_names else []
 
 
 def _describe(err: ValidationError, where: str) -> str:
+    """One line for the first error of ``err``, prefixed with ``where``, counting the others."""
     first = err.errors()[0]
     loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
     msg = first["msg"]
@@ -264,10 +279,27 @@ def _describe(err: ValidationError, where: str) -> str:
 def load_config(
     raw: dict[str, Any] | None, source: str = "config", files: Sequence[str | os.PathLike[str]] = ()
 ) -> PipelineConfig:
-    """Validate the raw config mapping; raise :class:`ConfigError` naming the first bad key.
+    """Validate the raw config mapping.
 
-    ``files``: the YAML files ``raw`` was read from (Snakemake's ``workflow.configfiles``), checked
-    for duplicate keys first (:func:`check_duplicate_keys`).
+    Parameters
+    ----------
+    raw : dict or None
+        The configuration as Snakemake read it; None counts as empty.
+    source : str
+        Named at the start of an error message.
+    files : sequence of str or os.PathLike
+        The YAML files ``raw`` was read from (Snakemake's ``workflow.configfiles``), checked for
+        duplicate keys first (:func:`check_duplicate_keys`).
+
+    Returns
+    -------
+    PipelineConfig
+        The validated configuration.
+
+    Raises
+    ------
+    ConfigError
+        Naming the first bad key.
     """
     for file in files:
         check_duplicate_keys(file)
@@ -278,13 +310,23 @@ def load_config(
 
 
 def check_duplicate_keys(path: str | os.PathLike[str]) -> None:
-    """Raise :class:`ConfigError` when a mapping of the YAML file ``path`` has a key twice, at any depth.
+    """Refuse a YAML file in which a mapping has a key twice, at any depth.
 
     YAML loaders (PyYAML, hence Snakemake's ``configfile``) keep the last of two equal keys, so a
     second ``segment:`` block would silently replace the first.  Snakemake has already read the
     file; it is composed again here (nodes only, no values built: a few ms for a config) because
     only the nodes still know where each key was.  A file that is not valid YAML or not there is
     left to Snakemake, which reports it before the Snakefile runs.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The YAML file.
+
+    Raises
+    ------
+    ConfigError
+        Naming the key, the file and the two lines.
     """
     import yaml
 
@@ -315,7 +357,20 @@ def check_duplicate_keys(path: str | os.PathLike[str]) -> None:
 
 
 def simulated_name(movie: str, config: PipelineConfig) -> str | None:
-    """The ``simulate`` or ``simulate3d`` entry that produces ``movie``, or None when it is a user's file."""
+    """The ``simulate`` or ``simulate3d`` entry that produces a movie.
+
+    Parameters
+    ----------
+    movie : str
+        The sample sheet's movie path.
+    config : PipelineConfig
+        The configuration (its ``results`` folder and simulations).
+
+    Returns
+    -------
+    str or None
+        The entry's name, or None when ``movie`` is a user's file.
+    """
     for name in [*config.simulate, *config.simulate3d]:
         if os.path.normpath(movie) == os.path.normpath(SIMULATED_MOVIE.format(results=config.results, name=name)):
             return name
@@ -332,32 +387,49 @@ def load_samples(
 ) -> list[SampleRow]:
     """Read and validate the sample sheet.
 
-    Raises :class:`ConfigError` for unknown or missing columns, invalid values,
-    duplicate sample names and (when ``check_files``) movies or ground-truth
-    folders that do not exist and are not made by the ``simulate`` rule.  With
-    ``check_files`` a user's movie is also checked from its headers (one per
-    file; no pixels are read): readable and complete TIFF(s), axes making a 2D
-    time-lapse, a CTC folder numbered without gaps with frames of one size,
-    frames of at least 8 px, a pixel size and frame interval from the row, the
-    file or the config, channel names matching its channels; and its ground
-    truth must cover its frames with masks of its frame size.  Pixel values
-    (NaN) are checked by the ingest job.  With ``check_files``, a training dataset's channel given by name
+    With ``check_files`` a user's movie is also checked from its headers (one per file; no pixels
+    are read): readable and complete TIFF(s), axes making a 2-D time-lapse, a CTC folder numbered
+    without gaps with frames of one size, frames of at least 8 px, a pixel size (µm) and frame
+    interval (minutes) from the row, the file or the config, channel names matching its channels;
+    and its ground truth must cover its frames with masks of its frame size.  Pixel values (NaN) are
+    checked by the ingest job.  A training dataset's channel given by name
     (``train.<model>.datasets[i].channel``) must be one of its images' channel names
     (:func:`cellpipe.preflight.check_training_channels`).
 
-    ``checked_record``: a file recording the rows whose files passed
-    (:mod:`cellpipe.runtime.checked_files`); a recorded row whose files are unchanged
-    is not checked again.  None: every row is checked.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The sample sheet (tab-separated, UTF-8).
+    config : PipelineConfig
+        The validated configuration.
+    check_files : bool
+        Check that the files exist and their headers as above; False in a cluster job, where the
+        start of the workflow has checked them.
+    checked_record : str or os.PathLike or None
+        A file recording the rows whose files passed (:mod:`cellpipe.runtime.checked_files`); a
+        recorded row whose files are unchanged is not checked again.  None: every row is checked.
+    warn : callable or None
+        Receives one line per thing the user should know that is not an error (the sheet's pixel
+        size or frame interval far from the file's, a sheet pixel size overriding non-square file
+        metadata; :func:`cellpipe.ingest.resolve_metadata`), prefixed like the errors with the sheet,
+        line and sample and the movie.  A row skipped by the record repeats the warnings it had when
+        it was checked, so they are seen at every start.  None: logged as warnings.
+    sizes : dict of str to MovieSize or None
+        Filled when given, by sample: each row's :class:`MovieSize`, from the header just read, from
+        the record for a row it skips, or from the ``simulate`` settings for a simulated movie; rows
+        whose files are not checked (``check_files`` False) get none.
 
-    ``warn`` receives one line per thing the user should know that is not an error (the sheet's
-    pixel size or frame interval far from the file's, a sheet pixel size overriding non-square file
-    metadata; :func:`cellpipe.ingest.resolve_metadata`), prefixed like the errors with the sheet,
-    line and sample and the movie.  A row skipped by the record repeats the warnings it had when
-    it was checked, so they are seen at every start, not only the first.  None: logged as warnings.
+    Returns
+    -------
+    list of SampleRow
+        One row per sample, positions expanded (:func:`cellpipe.positions.expand_positions`).
 
-    ``sizes`` (filled when given): each row's :class:`MovieSize`, from the header just read, from the
-    record for a row it skips, or from the ``simulate`` settings for a simulated movie; rows whose
-    files are not checked (``check_files`` False: a cluster job) get none.
+    Raises
+    ------
+    ConfigError
+        Unknown or missing columns, invalid values, duplicate sample names and (with
+        ``check_files``) movies or ground-truth folders that do not exist and are not made by the
+        ``simulate`` rule, or that fail the checks above.
     """
     warn = warn if warn is not None else logger.warning
     path = Path(path)

@@ -86,16 +86,43 @@ _MAX_UINT16 = int(np.iinfo(np.uint16).max)
 
 
 def frame_digits(n_frames: int) -> int:
-    """Digits in CTC frame names: 3, or 4 for movies with more than 1000 frames."""
+    """Digits in CTC frame names: 3, or 4 for movies with more than 1000 frames.
+
+    Parameters
+    ----------
+    n_frames : int
+        Length of the movie (frames).
+
+    Returns
+    -------
+    int
+        3 or 4.
+    """
     return 3 if n_frames <= 1000 else 4
 
 
 def frame_name(prefix: str, t: int, n_frames: int) -> str:
-    """File name of frame ``t`` of an ``n_frames`` movie, e.g. ``frame_name("t", 7, 92) == "t007.tif"``."""
+    """File name of frame ``t`` of an ``n_frames`` movie, e.g. ``frame_name("t", 7, 92) == "t007.tif"``.
+
+    Parameters
+    ----------
+    prefix : str
+        What comes before the number (``"t"``, ``"man_track"``, ``"mask"``).
+    t : int
+        The frame (0-based, frames).
+    n_frames : int
+        Length of the movie (frames); decides the number of digits (:func:`frame_digits`).
+
+    Returns
+    -------
+    str
+        The file name, ending in ``.tif``.
+    """
     return f"{prefix}{t:0{frame_digits(n_frames)}d}.tif"
 
 
 def _refuse_non_empty(folder: Path) -> None:
+    """Raise FileExistsError unless ``folder`` is absent or an empty folder (writers never replace data)."""
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise FileExistsError(f"{folder}: exists and is not an empty folder; refusing to overwrite it")
 
@@ -106,15 +133,24 @@ def _refuse_non_empty(folder: Path) -> None:
 
 
 def write_ctc_movie(folder: PathLike, movie: np.ndarray) -> None:
-    """Write a (T, Y, X) movie as ``folder/t000.tif``, ``t001.tif``, ... (dtype kept, uncompressed);
-    a (T, Z, Y, X) movie as one (Z, Y, X) stack per file.
+    """Write a movie as CTC raw frames ``folder/t000.tif``, ``t001.tif``, ... (dtype kept, uncompressed).
 
     ``movie`` may also be any array with ``shape`` and frame indexing (Zarr, dask): it is read one
     frame at a time.
 
-    Raises:
-        FileExistsError: ``folder`` exists and is not empty.
-        ValueError: ``movie`` is not (T, Y, X) or (T, Z, Y, X) or has no frames.
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        The folder to create; must be absent or empty.
+    movie : numpy.ndarray or array-like
+        (T, Y, X) in px, one (Y, X) frame per file; or (T, Z, Y, X), one (Z, Y, X) stack per file.
+
+    Raises
+    ------
+    FileExistsError
+        ``folder`` exists and is not empty.
+    ValueError
+        ``movie`` is not (T, Y, X) or (T, Z, Y, X) or has no frames.
     """
     folder = Path(folder)
     if not hasattr(movie, "shape"):
@@ -140,9 +176,33 @@ def numbered_files(
 ) -> dict[int, Path]:
     """The files ``names`` of ``folder`` by their 0-based frame number, group 1 of ``pattern``.
 
-    A name ``pattern`` does not match is left out, or, when ``unnumbered`` is given, raises ``error``
-    with that explanation; two files of one frame raise ``error``.  Every CTC reader of numbered files
-    (raw frames, TRA and SEG masks, the ground truth's label folders) finds its files with it."""
+    Every CTC reader of numbered files (raw frames, TRA and SEG masks, the ground truth's label
+    folders) finds its files with it.
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        The folder holding the files; joined to each name.
+    names : iterable of str
+        File names in ``folder``.
+    pattern : re.Pattern
+        Its group 1 is the frame number (frames, 0-based).
+    error : type of ValueError
+        The exception raised (a subclass lets a caller tell annotation errors apart).
+    unnumbered : str or None
+        None: a name ``pattern`` does not match is left out; otherwise such a name raises ``error``
+        with this explanation.
+
+    Returns
+    -------
+    dict of int to pathlib.Path
+        Frame number -> file, in the order of ``names``.
+
+    Raises
+    ------
+    ValueError
+        (``error``) two files of one frame, or an unmatched name when ``unnumbered`` is given.
+    """
     found: dict[int, Path] = {}
     for name in names:
         match = pattern.search(name)
@@ -158,20 +218,64 @@ def numbered_files(
 
 
 def frame_files(folder: Path) -> dict[int, Path]:
-    """The raw frames ``tNNN.tif`` of a CTC movie folder, by frame number; other files are left out."""
+    """The raw frames ``tNNN.tif`` of a CTC movie folder, by frame number; other files are left out.
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        A CTC movie folder.
+
+    Returns
+    -------
+    dict of int to pathlib.Path
+        Frame number (frames, 0-based) -> file.
+    """
     return numbered_files(folder, sorted(os.listdir(folder)), _RAW_FRAME)
 
 
 def label_files(folder: PathLike, pattern: str = "man_track*.tif", error: type[ValueError] = ValueError) -> dict[int, Path]:
-    """The label images of ``folder`` matching ``pattern`` (glob), by the number at the end of the name
-    (``man_seg021.tif`` -> 21)."""
+    """The label images of ``folder`` matching ``pattern``, by the number at the end of the name.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        A CTC ground truth or result folder (``TRA``, ``SEG``, ``RES``).
+    pattern : str
+        Glob of the file names; the number before ``.tif`` is the frame (``man_seg021.tif`` -> 21).
+    error : type of ValueError
+        The exception raised when two files share a frame.
+
+    Returns
+    -------
+    dict of int to pathlib.Path
+        Frame number (frames, 0-based) -> file, sorted by name.
+    """
     folder = Path(folder)
     return numbered_files(folder, sorted(p.name for p in folder.glob(pattern)), _TRAILING_NUMBER, error)
 
 
 def read_tiff(path: Path, error: type[ValueError] = ValueError, page: int | None = None) -> np.ndarray:
-    """The pixels of one TIFF, or only of its ``page`` (0-based) when given; an unreadable file raises
-    ``error`` naming it."""
+    """The pixels of one TIFF, or only of one page.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The TIFF file.
+    error : type of ValueError
+        Raised, naming ``path``, when the file cannot be read.
+    page : int or None
+        0-based page to read; None reads the whole file.
+
+    Returns
+    -------
+    numpy.ndarray
+        The pixels in the file's dtype and shape (px).
+
+    Raises
+    ------
+    ValueError
+        (``error``) the file is missing or not a readable TIFF.
+    """
     try:
         return np.asarray(tifffile.imread(path) if page is None else tifffile.imread(path, key=page))
     except (tifffile.TiffFileError, ValueError, OSError) as exc:
@@ -179,8 +283,27 @@ def read_tiff(path: Path, error: type[ValueError] = ValueError, page: int | None
 
 
 def as_labels(array: np.ndarray, where: Path | str, error: type[ValueError] = ValueError) -> np.ndarray:
-    """An annotation's label image as uint32 (0 = background): integers, booleans, or floats holding whole
-    numbers; fractions, other types and negative values raise ``error`` naming ``where``."""
+    """An annotation's label image as uint32 (0 = background).
+
+    Parameters
+    ----------
+    array : numpy.ndarray
+        Integers, booleans, or floats holding whole numbers (px).
+    where : pathlib.Path or str
+        Named in the error message (the file the array came from).
+    error : type of ValueError
+        The exception raised for values that are not labels.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``array`` as uint32, same shape.
+
+    Raises
+    ------
+    ValueError
+        (``error``) fractions, other dtypes, or negative values.
+    """
     array = np.asarray(array)
     if array.dtype.kind == "f":
         if not np.all(np.isfinite(array)) or not np.all(np.mod(array, 1) == 0):
@@ -193,6 +316,7 @@ def as_labels(array: np.ndarray, where: Path | str, error: type[ValueError] = Va
 
 
 def _check_contiguous(folder: Path, frames: Sequence[int], what: str) -> None:
+    """Raise ValueError naming ``folder`` unless ``frames`` are 0..T-1 with no gap."""
     expected = range(len(frames))
     if list(frames) != list(expected):
         missing = sorted(set(range(max(frames) + 1)) - set(frames))
@@ -232,14 +356,25 @@ def _read_stack(folder: Path, files: dict[int, Path], volumes: bool = False) -> 
 
 
 def read_ctc_movie(folder: PathLike, volumes: bool = False) -> np.ndarray:
-    """Read the ``tNNN.tif`` frames of a CTC folder as a (T, Y, X) array, in frame order; with
-    ``volumes``, the (Z, Y, X) stacks of a 3-D movie as a (T, Z, Y, X) array.
+    """Read the ``tNNN.tif`` frames of a CTC folder in frame order; other files are ignored.
 
-    Other files in the folder are ignored.
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        A CTC movie folder.
+    volumes : bool
+        False: every file must hold a 2-D (Y, X) frame.  True: a (Z, Y, X) stack (a 3-D movie).
 
-    Raises:
-        ValueError (naming the folder): no frames, a gap in the numbering (frames must be
-            0..T-1), frames of different shapes or dtypes, or frames that are not 2-D (3-D with ``volumes``).
+    Returns
+    -------
+    numpy.ndarray
+        (T, Y, X), or (T, Z, Y, X) with ``volumes``, in the files' dtype (px).
+
+    Raises
+    ------
+    ValueError
+        Naming the folder: no frames, a gap in the numbering (frames must be 0..T-1), frames of
+        different shapes or dtypes, or frames that are not 2-D (3-D with ``volumes``).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -259,13 +394,27 @@ def read_ctc_movie(folder: PathLike, volumes: bool = False) -> np.ndarray:
 
 
 def read_ctc_labels(folder: PathLike, pattern: str = "man_track*.tif") -> dict[int, np.ndarray]:
-    """Read label images matching ``pattern`` (glob) as {frame: (Y, X) array}.
+    """Read label images matching ``pattern`` (glob) as {frame: array}.
 
     The frame number is the number at the end of the file name (``man_seg021.tif`` -> 21),
     so sparse SEG ground truth reads naturally.
 
-    Raises:
-        ValueError: no file matches, or two files have the same frame number.
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        A CTC ground truth or result folder.
+    pattern : str
+        Glob of the file names.
+
+    Returns
+    -------
+    dict of int to numpy.ndarray
+        Frame number (frames, 0-based) -> (Y, X) label image (px).
+
+    Raises
+    ------
+    ValueError
+        No file matches, or two files have the same frame number.
     """
     files = label_files(folder, pattern)
     if not files:
@@ -274,21 +423,47 @@ def read_ctc_labels(folder: PathLike, pattern: str = "man_track*.tif") -> dict[i
 
 
 def write_label_tiff(path: PathLike, frame: np.ndarray) -> None:
-    """Write one (Y, X) label image as a plain TIFF in its own dtype (a scratch file for a reader that takes paths)."""
+    """Write one label image as a plain TIFF in its own dtype (a scratch file for a reader that takes paths).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write.
+    frame : numpy.ndarray
+        (Y, X) labels (px).
+    """
     tifffile.imwrite(path, np.asarray(frame))
 
 
 class TiffFrames(Mapping[int, np.ndarray]):
     """The label images of a CTC folder matching ``pattern`` (glob), read one frame at a time.
 
-    A mapping frame -> (Y, X) array, or (Z, Y, X) for a 3-D movie (the frame number is the last number of
-    the file name), whose values are read from disk each time they are asked for and not kept, so a long
-    movie is scored in the memory of one frame.  ``shape`` is (number of frames, Y, X) or (number of
-    frames, Z, Y, X) and ``dtype`` that of the first frame, both from the first file's header; ``files``
-    maps frame -> path.
+    A mapping frame -> (Y, X) array, or (Z, Y, X) for a 3-D movie (the frame number is the last
+    number of the file name), whose values are read from disk each time they are asked for and not
+    kept, so a long movie is scored in the memory of one frame.
 
-    Raises:
-        ValueError: no file matches, or two files have the same frame number.
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        A CTC ground truth or result folder.
+    pattern : str
+        Glob of the file names.
+
+    Attributes
+    ----------
+    folder : pathlib.Path
+        The folder.
+    files : dict of int to pathlib.Path
+        Frame number (frames, 0-based) -> file, in frame order.
+    shape : tuple of int
+        (number of frames, Y, X) or (number of frames, Z, Y, X) in px, from the first file's header.
+    dtype : numpy.dtype
+        The first frame's dtype.
+
+    Raises
+    ------
+    ValueError
+        No file matches, or two files have the same frame number.
     """
 
     def __init__(self, folder: PathLike, pattern: str) -> None:
@@ -314,8 +489,22 @@ class TiffFrames(Mapping[int, np.ndarray]):
 
 
 def read_ctc_label_stack(folder: PathLike, pattern: str = "man_track*.tif", volumes: bool = False) -> np.ndarray:
-    """Read label images matching ``pattern`` as a (T, Y, X) stack, or (T, Z, Y, X) with ``volumes``;
-    frames must be 0..T-1."""
+    """Read label images matching ``pattern`` as one stack; frames must be 0..T-1.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        A CTC ground truth or result folder.
+    pattern : str
+        Glob of the file names.
+    volumes : bool
+        True: each file holds a (Z, Y, X) stack of a 3-D movie.
+
+    Returns
+    -------
+    numpy.ndarray
+        (T, Y, X), or (T, Z, Y, X) with ``volumes`` (px).
+    """
     folder = Path(folder)
     files = label_files(folder, pattern)
     if not files:
@@ -345,6 +534,7 @@ def _as_ctc_labels(labels: np.ndarray, where: Path, dtype: np.dtype | None = Non
 
 
 def _check_pixel_size(pixel_size_um: float | None, where: Path) -> None:
+    """Raise ValueError naming ``where`` unless ``pixel_size_um`` (µm) is None or a finite positive number."""
     if pixel_size_um is not None and not (np.isfinite(pixel_size_um) and pixel_size_um > 0):
         raise ValueError(f"{where}: pixel_size_um must be a positive number, got {pixel_size_um!r}")
 
@@ -366,13 +556,25 @@ _PER_UNIT_IN_UM = {2: 25_400.0, 3: 10_000.0}  # TIFF ResolutionUnit: inch, centi
 
 
 def read_ctc_pixel_size(path: PathLike) -> float | None:
-    """Pixel size (µm) stored in a TIFF mask, or None when it carries none.
+    """Pixel size stored in a TIFF mask.
 
     Reads the ImageJ convention (resolution in pixels per ``unit``, unit µm) and the TIFF one
     (resolution per inch or centimetre); a resolution without a length unit counts as none.
 
-    Raises:
-        ValueError: the x and y resolutions differ (cellpipe's pixels are square).
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A TIFF file (a CTC mask).
+
+    Returns
+    -------
+    float or None
+        Pixel size (µm), or None when the file carries none.
+
+    Raises
+    ------
+    ValueError
+        The x and y resolutions differ (cellpipe's pixels are square).
     """
     path = Path(path)
     with tifffile.TiffFile(path) as tif:
@@ -400,6 +602,7 @@ def read_ctc_pixel_size(path: PathLike) -> float | None:
 
 
 def _normalise_tracks(tracks: pd.DataFrame, where: object) -> pd.DataFrame:
+    """A CTC track table with exactly :data:`TRACK_COLUMNS` as int64; ValueError naming ``where`` otherwise."""
     missing = [c for c in TRACK_COLUMNS if c not in tracks.columns]
     if missing:
         raise ValueError(f"{where}: track table lacks column(s) {missing}; needs {list(TRACK_COLUMNS)}")
@@ -413,11 +616,23 @@ def _normalise_tracks(tracks: pd.DataFrame, where: object) -> pd.DataFrame:
 
 
 def check_ctc_tracks(labels: np.ndarray, tracks: pd.DataFrame) -> list[str]:
-    """Problems that make ``labels`` (T, Y, X) or (T, Z, Y, X) and ``tracks`` inconsistent CTC data; empty if none.
+    """Problems that make labels and tracks inconsistent CTC data.
 
     Checked: labels unique and positive; 0 <= first_frame <= last_frame < T; a parent exists and
     ends before its daughter starts; in every frame the label values present are exactly the tracks
     alive in that frame (so every track is present in every frame from its first to its last).
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        (T, Y, X) or (T, Z, Y, X) label images (px) whose values are track ids.
+    tracks : pandas.DataFrame
+        Columns label, first_frame, last_frame, parent (frames, 0-based; parent 0 = none).
+
+    Returns
+    -------
+    list of str
+        One message per problem; empty if none.
     """
     tracks = _normalise_tracks(tracks, "tracks")
     n_frames = int(np.asarray(labels).shape[0])
@@ -474,6 +689,7 @@ def _frame_problem(t: int, frame: np.ndarray, tracks: pd.DataFrame) -> str:
 
 
 def _present_labels(frame: np.ndarray) -> set[int]:
+    """The nonzero label values in ``frame``."""
     if frame.dtype.kind in "ub" and frame.dtype.itemsize <= 2:
         counts = np.bincount(frame.ravel())
         values = np.flatnonzero(counts)
@@ -483,10 +699,22 @@ def _present_labels(frame: np.ndarray) -> set[int]:
 
 
 def read_ctc_tracks(path: PathLike) -> pd.DataFrame:
-    """Read a CTC track file (``man_track.txt``/``res_track.txt``): columns label, first_frame, last_frame, parent.
+    """Read a CTC track file (``man_track.txt``/``res_track.txt``).
 
-    Raises:
-        ValueError: a line does not hold exactly four integers (the message names the line).
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The track file: one ``label first_frame last_frame parent`` line per track.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns label, first_frame, last_frame, parent (frames, 0-based; parent 0 = none).
+
+    Raises
+    ------
+    ValueError
+        A line does not hold exactly four integers (the message names the line).
     """
     path = Path(path)
     rows: list[list[int]] = []
@@ -508,7 +736,15 @@ def _tracks_text(tracks: pd.DataFrame) -> str:
 
 
 def write_ctc_tracks(path: PathLike, tracks: pd.DataFrame) -> None:
-    """Write a CTC track file: one ``label first_frame last_frame parent`` line per track, space separated."""
+    """Write a CTC track file: one ``label first_frame last_frame parent`` line per track, space separated.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write.
+    tracks : pandas.DataFrame
+        Columns label, first_frame, last_frame, parent (frames, 0-based; parent 0 = none).
+    """
     tracks = _normalise_tracks(tracks, path)
     with atomic_path(path) as tmp:
         tmp.write_text(_tracks_text(tracks))
@@ -520,6 +756,7 @@ def write_ctc_tracks(path: PathLike, tracks: pd.DataFrame) -> None:
 
 
 def _check_or_raise(where: Path, labels: np.ndarray, tracks: pd.DataFrame) -> None:
+    """Raise ValueError naming ``where`` with every problem :func:`check_ctc_tracks` finds."""
     problems = check_ctc_tracks(labels, tracks)
     if problems:
         raise ValueError(f"{where}: labels and tracks are not consistent CTC data: " + "; ".join(problems[:5]))
@@ -531,17 +768,30 @@ def write_ctc_ground_truth(
     tracks: pd.DataFrame,
     seg_frames: Sequence[int] | None = None,
 ) -> None:
-    """Write CTC ground truth: ``TRA/man_trackTTT.tif`` for every frame, ``TRA/man_track.txt`` and
-    ``SEG/man_segTTT.tif`` for ``seg_frames`` (default: every frame), all uint16 (uint32 when a label
-    exceeds 65535).
+    """Write CTC ground truth: TRA markers and track file for every frame, SEG masks for some.
 
-    ``labels`` (T, Y, X), or (T, Z, Y, X) for a 3-D movie, values are track ids; ``tracks`` has columns label, first_frame,
-    last_frame, parent and must agree with ``labels`` (see :func:`check_ctc_tracks`).
+    ``TRA/man_trackTTT.tif`` for every frame, ``TRA/man_track.txt`` and ``SEG/man_segTTT.tif`` for
+    ``seg_frames``, all uint16 (uint32 when a label exceeds 65535).
 
-    Raises:
-        FileExistsError: ``gt_dir`` exists and is not empty.
-        ValueError: inconsistent labels and tracks, labels out of the uint32 range, or a
-            ``seg_frames`` entry outside 0..T-1.
+    Parameters
+    ----------
+    gt_dir : str or os.PathLike
+        The ground truth folder to create (``01_GT``); must be absent or empty.
+    labels : numpy.ndarray
+        (T, Y, X), or (T, Z, Y, X) for a 3-D movie (px); values are track ids.
+    tracks : pandas.DataFrame
+        Columns label, first_frame, last_frame, parent (frames, 0-based); must agree with
+        ``labels`` (see :func:`check_ctc_tracks`).
+    seg_frames : sequence of int or None
+        Frames (0-based) that get a SEG mask; None: every frame.
+
+    Raises
+    ------
+    FileExistsError
+        ``gt_dir`` exists and is not empty.
+    ValueError
+        Inconsistent labels and tracks, labels out of the uint32 range, or a ``seg_frames``
+        entry outside 0..T-1.
     """
     gt_dir = Path(gt_dir)
     labels16 = _as_ctc_labels(labels, gt_dir)
@@ -573,18 +823,31 @@ def write_ctc_ground_truth_frames(
 ) -> None:
     """:func:`write_ctc_ground_truth` one frame at a time, for movies too long to hold in memory.
 
-    ``frames`` yields, for each of the ``n_frames`` frames in order, a pair: the (Y, X) or (Z, Y, X)
-    tracking markers (values are track ids; written as ``TRA/man_trackTTT.tif``) and the frame's
-    segmentation mask of the same shape (``SEG/man_segTTT.tif``) or None where that frame has no SEG annotation.
-    ``tracks`` (columns label, first_frame, last_frame, parent; ``TRA/man_track.txt``) is checked
-    as a whole, and each frame's markers as they come: they must hold exactly the tracks alive in
-    that frame, the checks :func:`write_ctc_ground_truth` makes on the whole stack.  ``dtype``:
-    uint16 or uint32 for every file; None: the largest label in ``tracks`` decides.
+    ``tracks`` is checked as a whole, and each frame's markers as they come: they must hold exactly
+    the tracks alive in that frame, the checks :func:`write_ctc_ground_truth` makes on the whole stack.
 
-    Raises:
-        FileExistsError: ``gt_dir`` exists and is not empty.
-        ValueError: an inconsistent table or frame, a frame that is not 2-D or 3-D integers in the range of
-            ``dtype``, a SEG mask of another shape than its markers, or not ``n_frames`` frames.
+    Parameters
+    ----------
+    gt_dir : str or os.PathLike
+        The ground truth folder to create (``01_GT``); must be absent or empty.
+    frames : iterable of (numpy.ndarray, numpy.ndarray or None)
+        For each frame in order: the (Y, X) or (Z, Y, X) tracking markers in px (values are track
+        ids; ``TRA/man_trackTTT.tif``) and the segmentation mask of the same shape
+        (``SEG/man_segTTT.tif``), or None where that frame has no SEG annotation.
+    n_frames : int
+        Number of pairs ``frames`` must yield (frames).
+    tracks : pandas.DataFrame
+        Columns label, first_frame, last_frame, parent (frames, 0-based); ``TRA/man_track.txt``.
+    dtype : numpy.dtype or None
+        uint16 or uint32 for every file; None: the largest label in ``tracks`` decides.
+
+    Raises
+    ------
+    FileExistsError
+        ``gt_dir`` exists and is not empty.
+    ValueError
+        An inconsistent table or frame, a frame that is not 2-D or 3-D integers in the range of
+        ``dtype``, a SEG mask of another shape than its markers, or not ``n_frames`` frames.
     """
     gt_dir = Path(gt_dir)
     tracks = _normalise_tracks(tracks, gt_dir)
@@ -626,15 +889,27 @@ def write_ctc_results(
 ) -> None:
     """Write a method's tracking result in the CTC ``RES`` format: ``maskTTT.tif`` and ``res_track.txt``.
 
-    ``labels`` is (T, Y, X), or (T, Z, Y, X) for a 3-D movie (one (Z, Y, X) stack per file).  Masks are
-    uint16, or uint32 when a label exceeds 65535 (every frame the same dtype).  With
-    ``pixel_size_um`` every mask carries it (module doc; :func:`read_ctc_pixel_size`).
-
     This is the layout the CTC evaluation tools (and ``py-ctcmetrics``, ``traccuracy``) read.
+    Masks are uint16, or uint32 when a label exceeds 65535 (every frame the same dtype).
 
-    Raises:
-        FileExistsError: ``res_dir`` exists and is not empty.
-        ValueError: inconsistent labels and tracks (see :func:`check_ctc_tracks`).
+    Parameters
+    ----------
+    res_dir : str or os.PathLike
+        The result folder to create (``01_RES``); must be absent or empty.
+    labels : numpy.ndarray
+        (T, Y, X), or (T, Z, Y, X) for a 3-D movie (one (Z, Y, X) stack per file), in px; values
+        are track ids.
+    tracks : pandas.DataFrame
+        Columns label, first_frame, last_frame, parent (frames, 0-based).
+    pixel_size_um : float or None
+        Pixel size (µm) stored in every mask (module doc; :func:`read_ctc_pixel_size`); None: none.
+
+    Raises
+    ------
+    FileExistsError
+        ``res_dir`` exists and is not empty.
+    ValueError
+        Inconsistent labels and tracks (see :func:`check_ctc_tracks`).
     """
     res_dir = Path(res_dir)
     _check_pixel_size(pixel_size_um, res_dir)
@@ -661,17 +936,33 @@ def write_ctc_result_frames(
 ) -> None:
     """:func:`write_ctc_results` one frame at a time, for movies too long to hold in memory.
 
-    ``frames`` yields the ``n_frames`` (Y, X) or (Z, Y, X) label frames in order (e.g.
-    :func:`cellpipe.export.iter_ctc_frames`, which checks each frame against the tracks table,
-    the check :func:`write_ctc_results` makes on the whole stack).  Each frame is checked to be
-    2-D or 3-D integers that ``dtype`` holds and written as it comes; the folder appears complete or not at all.
-    ``dtype``: uint16 or uint32, the same for every frame (traccuracy reads a folder in its first
-    frame's dtype); None: the largest label in ``tracks`` decides, as :func:`write_ctc_results` does.
-    ``pixel_size_um``: stored in every mask, as :func:`write_ctc_results` does.
+    Each frame is checked to be 2-D or 3-D integers that ``dtype`` holds and written as it comes;
+    the folder appears complete or not at all.
 
-    Raises:
-        FileExistsError: ``res_dir`` exists and is not empty.
-        ValueError: a frame that is not 2-D or 3-D integers in the range of ``dtype``, or not ``n_frames`` frames.
+    Parameters
+    ----------
+    res_dir : str or os.PathLike
+        The result folder to create (``01_RES``); must be absent or empty.
+    frames : iterable of numpy.ndarray
+        The (Y, X) or (Z, Y, X) label frames in order, in px (e.g.
+        :func:`cellpipe.export.iter_ctc_frames`, which checks each frame against the tracks table,
+        the check :func:`write_ctc_results` makes on the whole stack).
+    n_frames : int
+        Number of frames ``frames`` must yield (frames).
+    tracks : pandas.DataFrame
+        Columns label, first_frame, last_frame, parent (frames, 0-based); ``res_track.txt``.
+    dtype : numpy.dtype or None
+        uint16 or uint32, the same for every frame (traccuracy reads a folder in its first frame's
+        dtype); None: the largest label in ``tracks`` decides, as :func:`write_ctc_results` does.
+    pixel_size_um : float or None
+        Pixel size (µm) stored in every mask, as :func:`write_ctc_results` does; None: none.
+
+    Raises
+    ------
+    FileExistsError
+        ``res_dir`` exists and is not empty.
+    ValueError
+        A frame that is not 2-D or 3-D integers in the range of ``dtype``, or not ``n_frames`` frames.
     """
     res_dir = Path(res_dir)
     _check_pixel_size(pixel_size_um, res_dir)
@@ -696,15 +987,31 @@ def write_ctc_result_frames(
 
 
 def read_ctc_results(res_dir: PathLike, volumes: bool = False) -> tuple[np.ndarray, pd.DataFrame]:
-    """Read a CTC ``RES`` folder: the ``maskTTT.tif`` stack (T, Y, X), or (T, Z, Y, X) with ``volumes``,
-    and ``res_track.txt``.
+    """Read a CTC ``RES`` folder: the ``maskTTT.tif`` stack and ``res_track.txt``.
 
     The inverse of :func:`write_ctc_results`; the data are returned as stored (not checked,
     use :func:`check_ctc_tracks`).
 
-    Raises:
-        ValueError: no masks, a gap in their numbering, or a malformed track file.
-        FileNotFoundError: ``res_track.txt`` is missing.
+    Parameters
+    ----------
+    res_dir : str or os.PathLike
+        A CTC result folder.
+    volumes : bool
+        True: each mask holds a (Z, Y, X) stack of a 3-D movie.
+
+    Returns
+    -------
+    labels : numpy.ndarray
+        (T, Y, X), or (T, Z, Y, X) with ``volumes`` (px).
+    tracks : pandas.DataFrame
+        Columns label, first_frame, last_frame, parent (frames, 0-based).
+
+    Raises
+    ------
+    ValueError
+        No masks, a gap in their numbering, or a malformed track file.
+    FileNotFoundError
+        ``res_track.txt`` is missing.
     """
     res_dir = Path(res_dir)
     labels = read_ctc_label_stack(res_dir, "mask*.tif", volumes)
@@ -712,10 +1019,21 @@ def read_ctc_results(res_dir: PathLike, volumes: bool = False) -> tuple[np.ndarr
 
 
 def write_simulation(sim: SimulatedMovie | SimulatedMovie3D, movie_dir: PathLike, gt_dir: PathLike) -> None:
-    """Write a simulated movie (2-D or 3-D) as a CTC folder (``movie_dir``) and its ground truth (``gt_dir``).
+    """Write a simulated movie (2-D or 3-D) as a CTC folder and its ground truth.
 
-    Raises:
-        FileExistsError: either folder exists and is not empty (checked before anything is written).
+    Parameters
+    ----------
+    sim : cellpipe.simulate.SimulatedMovie or cellpipe.simulate3d.SimulatedMovie3D
+        The simulation.
+    movie_dir : str or os.PathLike
+        The movie folder to create (``01``).
+    gt_dir : str or os.PathLike
+        The ground truth folder to create (``01_GT``).
+
+    Raises
+    ------
+    FileExistsError
+        Either folder exists and is not empty (checked before anything is written).
     """
     _refuse_non_empty(Path(movie_dir))
     _refuse_non_empty(Path(gt_dir))

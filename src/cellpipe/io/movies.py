@@ -156,8 +156,24 @@ class MovieError(ValueError):
 
 @dataclass
 class RawMovie:
-    """Pixels in (T, C, Y, X) order with whatever metadata the file carried (``data`` is a
-    :class:`LazyMovie` inside :func:`open_movie`, an array from :func:`read_movie`)."""
+    """Pixels in (T, C, Y, X) order with whatever metadata the file carried.
+
+    Fields without a note of their own:
+
+    Attributes
+    ----------
+    data : numpy.ndarray or LazyMovie
+        (T, C, Y, X) pixels: a :class:`LazyMovie` inside :func:`open_movie`, an array from
+        :func:`read_movie`.
+    source_axes : str
+        The axes the file's array was read with (e.g. ``"TCYX"``, ``"TZYX"``).
+    pixel_size_um : float or None
+        The file's pixel size along x (µm); None when it gives none.
+    frame_interval_min : float or None
+        The file's frame interval (minutes); None when it gives none.
+    channel_names : list of str
+        The file's channel names; empty when it gives none.
+    """
 
     data: np.ndarray | LazyMovie
     source_axes: str
@@ -185,11 +201,26 @@ class RawMovie:
 class MovieHeader:
     """What a movie's headers say, read without its pixels.
 
-    ``shape_tcyx`` is the shape :func:`read_movie` will return, (T, C, Y, X) in
-    frames, channels and pixels (for a z-stack movie, the shape once each stack is projected to one
-    plane, ``z_planes`` planes per stack); ``pixel_size_um`` (µm, along x), ``frame_interval_min``
-    (minutes), ``channel_names`` and ``pixel_size_y_um`` (µm, along y; equal to x when the file
-    gives x only) are the file's metadata (None / empty when absent).
+    Fields without a note of their own (None / empty where the file says nothing):
+
+    Attributes
+    ----------
+    shape_tcyx : tuple of int
+        The shape :func:`read_movie` will return, (T, C, Y, X) in frames, channels and px; for a
+        z-stack movie, the shape once each stack is projected to one plane (``z_planes`` planes per
+        stack).
+    dtype : numpy.dtype
+        The pixel type.
+    source_axes : str
+        The axes the file's array is read with.
+    pixel_size_um : float or None
+        Pixel size along x (µm).
+    frame_interval_min : float or None
+        Frame interval (minutes).
+    channel_names : tuple of str
+        The file's channel names.
+    pixel_size_y_um : float or None
+        Pixel size along y (µm); equal to x when the file gives x only.
     """
 
     shape_tcyx: tuple[int, int, int, int]
@@ -217,8 +248,19 @@ class MovieHeader:
 
 @dataclass(frozen=True)
 class FileMetadata:
-    """The physical metadata of a TIFF's first series: pixel size along x and y (µm), frame interval
-    (minutes), channel names; None / empty when the file does not say."""
+    """The physical metadata of one series of a TIFF; None / empty where the file does not say.
+
+    Attributes
+    ----------
+    pixel_size_um : float or None
+        Pixel size along x (µm).
+    pixel_size_y_um : float or None
+        Pixel size along y (µm).
+    frame_interval_min : float or None
+        Frame interval (minutes).
+    channel_names : tuple of str
+        Channel names.
+    """
 
     pixel_size_um: float | None = None
     pixel_size_y_um: float | None = None
@@ -240,13 +282,26 @@ def _natural_key(text: str) -> list[object]:
 
 
 def mm_positions(folder: Path) -> list[tuple[Path, str]]:
-    """The positions of a Micro-Manager dataset folder, one per ``<prefix>_MMStack_<label>.ome.tif`` file that is the
-    first of its position (a file whose name less a ``_<n>`` before ``.ome.tif`` is in the folder too is a later part
-    of that position's series, read through the first file's OME-XML), as (file, label) in the labels' natural order
-    (``Pos2`` before ``Pos10``).  Only the folder's listing is read.
+    """The positions of a Micro-Manager dataset folder, from its listing only.
 
-    Raises:
-        MovieError: no such file in the folder, or files of several acquisitions (prefixes) in it.
+    One position per ``<prefix>_MMStack_<label>.ome.tif`` file that is the first of its position: a
+    file whose name less a ``_<n>`` before ``.ome.tif`` is in the folder too is a later part of that
+    position's series, read through the first file's OME-XML.
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        The dataset folder.
+
+    Returns
+    -------
+    list of (pathlib.Path, str)
+        (first file, label) per position, in the labels' natural order (``Pos2`` before ``Pos10``).
+
+    Raises
+    ------
+    MovieError
+        No such file in the folder, or files of several acquisitions (prefixes) in it.
     """
     found = {f.name: match for f in folder.iterdir() if (match := _MM_FILE.match(f.name)) and f.is_file()}
     firsts = []
@@ -283,6 +338,7 @@ def _mm_position_file(folder: Path, scene: int | None) -> tuple[Path, str, int |
     file, label = positions[scene]
 
     def stored_here(tif: tifffile.TiffFile) -> tuple[int, list[int]]:
+        """Positions the file's OME-XML describes, and those whose first plane is stored in this file."""
         indices = tiff_positions(tif)
         own = [k for k, i in enumerate(indices)
                if (first := next((page for page in tif.series[i].pages if page is not None), None)) is not None
@@ -299,9 +355,20 @@ def _mm_position_file(folder: Path, scene: int | None) -> tuple[Path, str, int |
 
 
 def detect_format(path: PathLike) -> MovieFormat:
-    """Guess the format from the path: a folder holding Zarr metadata (``.zattrs``, ``zarr.json``, ...) or
-    named ``.zarr`` is OME-Zarr, a folder holding ``<prefix>_MMStack_<position>.ome.tif`` files a Micro-Manager
-    dataset, another folder a CTC folder, ``.ome.tif(f)`` OME-TIFF, ``.tif(f)`` TIFF."""
+    """Guess a movie's format from its path.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The movie's file or folder.
+
+    Returns
+    -------
+    MovieFormat
+        ``ome-zarr`` for a folder holding Zarr metadata (``.zattrs``, ``zarr.json``, ...) or named
+        ``.zarr``; ``micromanager`` for a folder holding ``<prefix>_MMStack_<position>.ome.tif``
+        files; ``ctc`` for another folder; ``ome-tiff`` for ``.ome.tif(f)``, ``tiff`` for ``.tif(f)``.
+    """
     p = Path(path)
     name = p.name.lower()
     if name.endswith(".zarr") or (p.is_dir() and any((p / marker).exists() for marker in _ZARR_MARKERS)):
@@ -324,7 +391,20 @@ Z_PROJECTIONS = ("max", "mean", "sum", "best_focus")
 
 
 def z_stack_refusal(path: PathLike, n_planes: int) -> str:
-    """The message refusing a movie of ``n_planes`` z-planes read without a projection: it says how to run it."""
+    """The message refusing a movie of several z-planes read without a projection: it says how to run it.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The movie, named in the message.
+    n_planes : int
+        Planes per z-stack.
+
+    Returns
+    -------
+    str
+        The message.
+    """
     return (
         f"{path}: {n_planes} z-planes found; cellpipe segments 2D time-lapses, so set ingest.z_projection "
         f"to one of {', '.join(Z_PROJECTIONS)} in the config to project each z-stack to one plane (or to keep, "
@@ -333,14 +413,30 @@ def z_stack_refusal(path: PathLike, n_planes: int) -> str:
 
 
 def to_tczyx(data: np.ndarray, axes: str, path: PathLike) -> np.ndarray:
-    """Reorder ``data`` with axes like ``"TYX"``, ``"CTYX"`` or ``"TZCYX"`` to (T, C, Z, Y, X), a view.
+    """Reorder an array with axes like ``"TYX"``, ``"CTYX"`` or ``"TZCYX"`` to (T, C, Z, Y, X), a view.
 
     ``I`` and ``Q`` (tifffile's names for an unspecified page sequence) count as T, ``S`` (RGB
     samples) as C; a missing C or Z gets a length of 1.
 
-    Raises:
-        MovieError: axes that do not describe a time-lapse of 2-D planes (no T, no Y or X, unknown
-            or repeated letters, more than 5 dimensions).
+    Parameters
+    ----------
+    data : numpy.ndarray
+        The pixels as the file holds them.
+    axes : str
+        One letter per axis of ``data``.
+    path : str or os.PathLike
+        The movie, named in errors.
+
+    Returns
+    -------
+    numpy.ndarray
+        (T, C, Z, Y, X) in frames, channels, planes and px.
+
+    Raises
+    ------
+    MovieError
+        Axes that do not describe a time-lapse of 2-D planes (no T, no Y or X, unknown or repeated
+        letters, more than 5 dimensions).
     """
     given = axes
     axes = axes.upper().replace("I", "T").replace("Q", "T")
@@ -384,13 +480,29 @@ def to_tczyx(data: np.ndarray, axes: str, path: PathLike) -> np.ndarray:
 
 
 def to_tcyx(data: np.ndarray, axes: str, path: PathLike) -> np.ndarray:
-    """Reorder ``data`` with axes like ``"TYX"``, ``"CTYX"`` or ``"TZCYX"`` (Z of size 1) to (T, C, Y, X).
+    """Reorder an array with axes like ``"TYX"``, ``"CTYX"`` or ``"TZCYX"`` (Z of size 1) to (T, C, Y, X).
 
     As :func:`to_tczyx`, for a movie of one z-plane.
 
-    Raises:
-        MovieError: as :func:`to_tczyx`, and for more than one z-plane (:func:`z_stack_refusal`: the
-            message names ``ingest.z_projection``).
+    Parameters
+    ----------
+    data : numpy.ndarray
+        The pixels as the file holds them.
+    axes : str
+        One letter per axis of ``data``.
+    path : str or os.PathLike
+        The movie, named in errors.
+
+    Returns
+    -------
+    numpy.ndarray
+        (T, C, Y, X) in frames, channels and px, a view.
+
+    Raises
+    ------
+    MovieError
+        As :func:`to_tczyx`, and for more than one z-plane (:func:`z_stack_refusal`: the message
+        names ``ingest.z_projection``).
     """
     tczyx = to_tczyx(data, axes, path)
     if tczyx.shape[2] != 1:
@@ -399,7 +511,27 @@ def to_tcyx(data: np.ndarray, axes: str, path: PathLike) -> np.ndarray:
 
 
 def tczyx_shape(shape: tuple[int, ...], axes: str, path: PathLike) -> tuple[int, int, int, int, int]:
-    """The (T, C, Z, Y, X) shape :func:`to_tczyx` gives an array of ``shape`` with ``axes``; same checks, no pixels."""
+    """The (T, C, Z, Y, X) shape :func:`to_tczyx` gives an array of ``shape`` with ``axes``; same checks, no pixels.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The array's shape as the file holds it.
+    axes : str
+        One letter per axis.
+    path : str or os.PathLike
+        The movie, named in errors.
+
+    Returns
+    -------
+    tuple of int
+        (T, C, Z, Y, X) in frames, channels, planes and px.
+
+    Raises
+    ------
+    MovieError
+        As :func:`to_tczyx`.
+    """
     placeholder = np.broadcast_to(np.zeros((), np.uint8), tuple(shape))  # zero strides: no memory
     t, c, z, y, x = to_tczyx(placeholder, axes, path).shape
     return t, c, z, y, x
@@ -408,8 +540,24 @@ def tczyx_shape(shape: tuple[int, ...], axes: str, path: PathLike) -> tuple[int,
 def tcyx_shape(shape: tuple[int, ...], axes: str, path: PathLike) -> tuple[int, int, int, int]:
     """The (T, C, Y, X) shape :func:`to_tcyx` gives an array of ``shape`` with ``axes``; same checks, no pixels.
 
-    Raises:
-        MovieError: the axes do not describe a 2D time-lapse (as :func:`to_tcyx`).
+    Parameters
+    ----------
+    shape : tuple of int
+        The array's shape as the file holds it.
+    axes : str
+        One letter per axis.
+    path : str or os.PathLike
+        The movie, named in errors.
+
+    Returns
+    -------
+    tuple of int
+        (T, C, Y, X) in frames, channels and px.
+
+    Raises
+    ------
+    MovieError
+        The axes do not describe a 2-D time-lapse (as :func:`to_tcyx`).
     """
     t, c, z, y, x = tczyx_shape(shape, axes, path)
     if z != 1:
@@ -418,12 +566,13 @@ def tcyx_shape(shape: tuple[int, ...], axes: str, path: PathLike) -> tuple[int, 
 
 
 def _in_unit(value: float, unit: str, table: dict[str, float], what: str, where: str, path: PathLike) -> float | None:
-    """``value`` given in ``unit`` converted with ``table`` (µm or minutes per unit); None for a
-    length in pixels.
+    """``value`` given in ``unit`` converted with ``table`` (µm or minutes per unit); None for a length in pixels.
 
-    Raises:
-        MovieError: a unit ``table`` does not know, naming it, ``where`` it was found (the OME
-            attribute or ImageJ key), the file and the units supported.
+    Raises
+    ------
+    MovieError
+        A unit ``table`` does not know, naming it, ``where`` it was found (the OME attribute or
+        ImageJ key), the file and the units supported.
     """
     if what.endswith("length unit") and unit.strip().lower() in _NO_LENGTH:
         return None
@@ -459,6 +608,7 @@ def _ome_images_metadata(xml: str, path: PathLike, images: list[int]) -> list[Fi
 
 
 def _ome_pixels_metadata(pixels: ET.Element | None, prefix: str, ns: dict[str, str], path: PathLike) -> FileMetadata:
+    """Pixel size (µm), frame interval (minutes), channel names and z-step (µm) of one OME ``Pixels`` element."""
     if pixels is None:
         return FileMetadata()
     sizes: dict[str, float | None] = {}
@@ -487,6 +637,7 @@ def _information(read: Callable[[], float | None]) -> float | None:
 
 
 def _imagej_metadata(tif: tifffile.TiffFile, path: PathLike) -> FileMetadata:
+    """Pixel size (µm), frame interval (minutes), channel names and z-step (µm) from an ImageJ TIFF's tags and description."""
     meta = tif.imagej_metadata or {}
     page = tif.pages.first
     # ImageJ keeps its pixel width and height as the TIFF XResolution and YResolution (pixels per unit).
@@ -536,16 +687,27 @@ _UNREADABLE = (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError
 
 
 def _one_line(exc: BaseException | str) -> str:
+    """``exc``'s message on one line, for messages that quote a library's error."""
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def open_tiff(source: PathLike | io.BufferedReader) -> tifffile.TiffFile:
     """A TIFF opened for cellpipe: as tifffile opens it, except that a Micro-Manager file is read through its OME-XML.
 
-    tifffile reads a Micro-Manager stack (``is_mmstack``) from Micro-Manager's own index map, as one series over
-    every ``<prefix>_MMStack_*`` file of the folder with the positions as an axis of their own (``R``); its OME-XML
-    gives each position as an OME Image instead, as every other OME-TIFF, with its pixel size, interval and channel
-    names, and its planes in the files its ``TiffData`` name.
+    tifffile reads a Micro-Manager stack (``is_mmstack``) from Micro-Manager's own index map, as one
+    series over every ``<prefix>_MMStack_*`` file of the folder with the positions as an axis of their
+    own (``R``); its OME-XML gives each position as an OME Image instead, as every other OME-TIFF,
+    with its pixel size, interval and channel names, and its planes in the files its ``TiffData`` name.
+
+    Parameters
+    ----------
+    source : str or os.PathLike or io.BufferedReader
+        The file, or a binary handle open on it.
+
+    Returns
+    -------
+    tifffile.TiffFile
+        The open file; close it (or use it as a context manager).
     """
     return tifffile.TiffFile(source, is_mmstack=False)
 
@@ -579,14 +741,35 @@ class _TiffComplaints(logging.Handler):
 def open_tiff_header(
     path: Path, metadata: bool = True, scene: int | None = None
 ) -> tuple[tuple[int, ...], str, np.dtype, FileMetadata]:
-    """Shape, axes and dtype of the first series of a TIFF (or of position ``scene``, 0-based, of a file of
-    several: :func:`tiff_series_of_scene`) and its physical metadata (read only with ``metadata``: a label image
-    or CTC frame needs none), from headers only.
+    """Shape, axes, dtype and physical metadata of one series of a TIFF, from headers only.
 
-    Raises:
-        MovieError: not a TIFF, a corrupt header, a file cut short (pages, image data or
-            metadata past the end of the file), an OME-TIFF of several positions without ``scene``, a ``scene``
-            it does not have, or metadata in units cellpipe does not know.
+    Parameters
+    ----------
+    path : pathlib.Path
+        The TIFF file.
+    metadata : bool
+        Read the physical metadata; a label image or CTC frame needs none.
+    scene : int or None
+        The position to read (0-based) of a file of several (:func:`tiff_series_of_scene`);
+        None: the first series, and the file must hold one position.
+
+    Returns
+    -------
+    shape : tuple of int
+        The series' shape (px along Y and X).
+    axes : str
+        One letter per axis of ``shape``.
+    dtype : numpy.dtype
+        The pixel type.
+    meta : FileMetadata
+        Pixel size (µm), frame interval (minutes), channel names; empty without ``metadata``.
+
+    Raises
+    ------
+    MovieError
+        Not a TIFF, a corrupt header, a file cut short (pages, image data or metadata past the end
+        of the file), an OME-TIFF of several positions without ``scene``, a ``scene`` it does not
+        have, or metadata in units cellpipe does not know.
     """
     if scene is not None:
         positions = _tiff_position_headers(str(path), _stamp(Path(path)), metadata)
@@ -609,9 +792,12 @@ def open_tiff_header(
 def _read_tiff_headers(path: Path, read: Callable[[tifffile.TiffFile], _T]) -> _T:
     """``read`` of the TIFF at ``path`` opened (:func:`open_tiff`), its headers checked as they are parsed.
 
-    Raises:
-        MovieError: what ``read`` raises; anything else tifffile raises on a corrupt header, as not a readable TIFF;
-            offsets past the end of the file that tifffile only logs (:class:`_TiffComplaints`), as truncated.
+    Raises
+    ------
+    MovieError
+        What ``read`` raises; anything else tifffile raises on a corrupt header, as not a readable
+        TIFF; offsets past the end of the file that tifffile only logs (:class:`_TiffComplaints`), as
+        truncated.
     """
     try:
         with _TiffComplaints() as complaints, open_tiff(path) as tif:
@@ -654,8 +840,20 @@ def _tiff_position_headers(
 
 
 def tiff_positions(tif: tifffile.TiffFile) -> list[int]:
-    """The indices (in ``tif.series``) of the positions of a TIFF: one ``[0]`` unless it holds several movies of
-    one kind (see :func:`_check_one_position` for what counts)."""
+    """The positions of a TIFF: one unless it holds several movies of one kind.
+
+    See :func:`_check_one_position` for what counts.
+
+    Parameters
+    ----------
+    tif : tifffile.TiffFile
+        The open file.
+
+    Returns
+    -------
+    list of int
+        Indices in ``tif.series``, one per position; ``[0]`` for a file of one position.
+    """
     kind = "ome" if tif.is_ome else "shaped" if tif.is_shaped else None
     if kind is None:
         return [0]
@@ -664,7 +862,27 @@ def tiff_positions(tif: tifffile.TiffFile) -> list[int]:
 
 
 def tiff_series_of_scene(tif: tifffile.TiffFile, path: Path, scene: int | None) -> int:
-    """The index in ``tif.series`` of position ``scene`` (0-based; None: the file's only position)."""
+    """The index in ``tif.series`` of one position of a TIFF.
+
+    Parameters
+    ----------
+    tif : tifffile.TiffFile
+        The open file.
+    path : pathlib.Path
+        Its path, named in errors.
+    scene : int or None
+        The position (0-based); None: the file's only position.
+
+    Returns
+    -------
+    int
+        Index in ``tif.series``.
+
+    Raises
+    ------
+    MovieError
+        ``scene`` is not a position of the file, or None for a file of several positions.
+    """
     if scene is None:
         _check_one_position(tif, path)
         return 0
@@ -830,11 +1048,27 @@ def _with_micromanager(tif: tifffile.TiffFile, meta: FileMetadata) -> FileMetada
 def inspect_tiff(path: PathLike, axes: str | None = None, allow_z: bool = False, scene: int | None = None) -> MovieHeader:
     """The (T, C, Y, X) shape, dtype and metadata of a (OME-)TIFF movie, from its headers only.
 
-    ``allow_z``: a movie of several z-planes is accepted (its ``z_planes``), to be projected.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The TIFF file.
+    axes : str or None
+        The sample sheet's axes letters; None: the file's, with cellpipe's defaults.
+    allow_z : bool
+        Accept a movie of several z-planes (its ``z_planes``), to be projected.
+    scene : int or None
+        The position to read (0-based) of a file of several; None: the file must hold one.
 
-    Raises:
-        MovieError: not a TIFF, truncated (image data past the end of the file), axes that do
-            not make a time-lapse, or several z-planes without ``allow_z``.
+    Returns
+    -------
+    MovieHeader
+        Shape in frames, channels and px; pixel size (µm), frame interval (minutes).
+
+    Raises
+    ------
+    MovieError
+        Not a TIFF, truncated (image data past the end of the file), axes that do not make a
+        time-lapse, or several z-planes without ``allow_z``.
     """
     path = Path(path)
     shape, file_axes, dtype, meta = open_tiff_header(path, scene=scene)
@@ -857,9 +1091,21 @@ def _tiff_scene_name(path: Path, scene: int | None) -> str | None:
 def inspect_ctc_folder(path: PathLike) -> MovieHeader:
     """The (T, 1, Y, X) shape and dtype of a CTC folder of ``tNNN.tif`` frames, from the frames' headers only.
 
-    Raises:
-        MovieError: no frames, a gap in the numbering (frames must be 0..T-1), a frame that is not
-            a readable 2-D TIFF, or frames of different sizes or dtypes.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The CTC movie folder.
+
+    Returns
+    -------
+    MovieHeader
+        Shape in frames, channels and px; no physical metadata (CTC frames carry none cellpipe reads).
+
+    Raises
+    ------
+    MovieError
+        No frames, a gap in the numbering (frames must be 0..T-1), a frame that is not a readable
+        2-D TIFF, or frames of different sizes or dtypes.
     """
     from cellpipe.io.ctc import _check_contiguous, frame_files
 
@@ -1060,6 +1306,7 @@ def _ngff_scene(path: Path, scene: int | None) -> tuple[Path, str | None]:
 
 
 def _ngff_scale(transforms: Any) -> list[float] | None:
+    """The ``scale`` of an NGFF ``coordinateTransformations`` list (one factor per axis); None when it has none."""
     for transform in transforms or []:
         if isinstance(transform, dict) and transform.get("type") == "scale":
             return [float(v) for v in transform["scale"]]
@@ -1067,12 +1314,16 @@ def _ngff_scale(transforms: Any) -> list[float] | None:
 
 
 def _ngff_image(path: Path, axes: str | None, allow_z: bool) -> _NgffImage:
-    """Open the OME-Zarr (NGFF 0.4 or 0.5) image at ``path``: its first ``multiscales``, its first dataset
-    (full resolution), the axes, pixel size (µm), frame interval (min) and channel names; reads no pixel.
+    """Open the OME-Zarr (NGFF 0.4 or 0.5) image at ``path`` without reading a pixel.
 
-    Raises:
-        MovieError: no ``multiscales``, a version other than :data:`NGFF_VERSIONS`, no axes, a level
-            that is not there or does not match the axes, units not known, axes that make no time-lapse.
+    Its first ``multiscales``, its first dataset (full resolution), the axes, pixel size (µm), frame
+    interval (minutes) and channel names.
+
+    Raises
+    ------
+    MovieError
+        No ``multiscales``, a version other than :data:`NGFF_VERSIONS`, no axes, a level that is not
+        there or does not match the axes, units not known, axes that make no time-lapse.
     """
     import zarr
 
@@ -1289,14 +1540,17 @@ def _libczi_planes(path: Path, header: MovieHeader, stack: contextlib.ExitStack)
 
 
 def _vendor_image(path: Path, fmt: str, axes: str | None, allow_z: bool, scene: int | None = None) -> _VendorImage:
-    """Open a vendor file (:data:`VENDOR_FORMATS`) through its bioio plugin: shape, pixel size (µm), frame interval
-    (minutes), channel names, z-planes, and the lazy pixels; reads no pixel.
+    """Open a vendor file (:data:`VENDOR_FORMATS`) through its bioio plugin without reading a pixel.
 
-    Raises:
-        MovieError: the plugin is not installed; the plugin cannot open the file (cut short, corrupt, not that
-            format); several scenes (positions) without ``scene``, or a ``scene`` it does not have; axes other
-            than T, C, Z, Y, X of more than one (RGB samples,
-            mosaic tiles); several z-planes without ``allow_z``; an ``axes`` given (the file names its own).
+    Its shape, pixel size (µm), frame interval (minutes), channel names, z-planes, and the lazy pixels.
+
+    Raises
+    ------
+    MovieError
+        The plugin is not installed; the plugin cannot open the file (cut short, corrupt, not that
+        format); several scenes (positions) without ``scene``, or a ``scene`` it does not have; axes
+        other than T, C, Z, Y, X of more than one (RGB samples, mosaic tiles); several z-planes
+        without ``allow_z``; an ``axes`` given (the file names its own).
     """
     vendor = VENDOR_FORMATS[fmt]
     if axes:
@@ -1353,15 +1607,30 @@ def _vendor_image(path: Path, fmt: str, axes: str | None, allow_z: bool, scene: 
 
 
 def list_scenes(path: PathLike, fmt: MovieFormat = "auto") -> list[str]:
-    """The scenes (positions) of a movie file, from its headers: one name per scene, in order ('' where the file
-    names none).  One ``['']`` for a file of one position, a CTC folder and an OME-Zarr image.
+    """The scenes (positions) of a movie file, from its headers.
 
-    Positions are an OME-TIFF's OME Images of one kind (:func:`tiff_positions`), a CZI, ND2 or LIF file's
-    scenes (a CZI's counted in its subblock directory too, as :func:`_vendor_image` does) and the images of an
-    OME-Zarr bioformats2raw layout, plate or well (:func:`_ngff_positions`, from metadata only).
+    Positions are an OME-TIFF's OME Images of one kind (:func:`tiff_positions`), a CZI, ND2 or LIF
+    file's scenes (a CZI's counted in its subblock directory too, as :func:`_vendor_image` does) and
+    the images of an OME-Zarr bioformats2raw layout, plate or well (:func:`_ngff_positions`, from
+    metadata only).
 
-    Raises:
-        MovieError: as :func:`inspect_movie`, for a file that cannot be opened.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The movie's file or folder.
+    fmt : MovieFormat
+        Its format; ``auto`` guesses it (:func:`detect_format`).
+
+    Returns
+    -------
+    list of str
+        One name per scene, in order ('' where the file names none); ``['']`` for a file of one
+        position, a CTC folder and an OME-Zarr image.
+
+    Raises
+    ------
+    MovieError
+        As :func:`inspect_movie`, for a file that cannot be opened.
     """
     path = Path(path)
     checked = _checked_format(path, fmt)
@@ -1394,17 +1663,34 @@ def inspect_movie(
 ) -> MovieHeader:
     """What :func:`read_movie` would return, (T, C, Y, X) shape, dtype and metadata, from headers only.
 
-    ``scene``: the position to read (0-based, :func:`list_scenes`) of a file of several; None: the file must hold
-    one (a file of several is refused, saying how to read them).  A CTC folder or OME-Zarr image has scene 0 only.
-
-    ``allow_z``: a TIFF of several z-planes is accepted and its header says how many (``z_planes``);
-    without it such a movie is refused with :func:`z_stack_refusal`'s message.
-
     Cheap (no pixels are read: one header per file), so the sample sheet is checked with it
     before any job runs.  Pixel values (NaN, blank frames) are not checked here.
 
-    Raises:
-        MovieError: naming the file and the problem, as :func:`read_movie` would.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The movie's file or folder.
+    fmt : MovieFormat
+        Its format; ``auto`` guesses it (:func:`detect_format`).
+    axes : str or None
+        The sample sheet's axes letters for a TIFF; None: the file's.
+    allow_z : bool
+        Accept a movie of several z-planes; its header says how many (``z_planes``).  Without it
+        such a movie is refused with :func:`z_stack_refusal`'s message.
+    scene : int or None
+        The position to read (0-based, :func:`list_scenes`) of a file of several; None: the file
+        must hold one (a file of several is refused, saying how to read them).  A CTC folder or
+        OME-Zarr image has scene 0 only.
+
+    Returns
+    -------
+    MovieHeader
+        Shape in frames, channels and px; pixel size (µm), frame interval (minutes).
+
+    Raises
+    ------
+    MovieError
+        Naming the file and the problem, as :func:`read_movie` would.
     """
     path = Path(path)
     checked = _checked_format(path, fmt)
@@ -1457,11 +1743,31 @@ def _checked_format(path: Path, fmt: MovieFormat) -> MovieFormat:
 
 
 def read_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = None, scene: int | None = None) -> RawMovie:
-    """Read any supported raw movie (its position ``scene``, as :func:`inspect_movie`) into memory, (T, C, Y, X)
-    with its metadata.
+    """Read any supported raw movie into memory, (T, C, Y, X) with its metadata.
 
     :func:`open_movie`'s lazy array read whole, so the two share one reader, its checks and its
     errors.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The movie's file or folder.
+    fmt : MovieFormat
+        Its format; ``auto`` guesses it (:func:`detect_format`).
+    axes : str or None
+        The sample sheet's axes letters for a TIFF; None: the file's.
+    scene : int or None
+        The position to read (0-based), as :func:`inspect_movie`.
+
+    Returns
+    -------
+    RawMovie
+        ``data`` a (T, C, Y, X) array (frames, channels, px); pixel size (µm), frame interval (minutes).
+
+    Raises
+    ------
+    MovieError
+        As :func:`inspect_movie`, and pixels that cannot be read.
     """
     with open_movie(path, fmt, axes, scene=scene) as movie:
         try:
@@ -1486,6 +1792,20 @@ class LazyMovie:
     A movie of ``z_planes`` > 1 planes per z-stack (opened with ``allow_z``) has no frames to read
     as they are: :meth:`stack` reads one (Z, Y, X) stack of one frame and channel, and ``shape`` is
     that of the movie once each stack is projected to one plane.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        (T, C, Y, X) in frames, channels and px.
+    dtype : numpy.dtype
+        The pixel type.
+    read_frame : callable
+        ``read_frame(t)`` returns frame ``t`` (0-based), (C, Y, X).
+    z_planes : int
+        Planes per z-stack; 1 for a 2-D movie.
+    read_stack : callable or None
+        ``read_stack(t, c)`` returns the (Z, Y, X) stack of frame ``t``, channel ``c``; needed when
+        ``z_planes`` > 1.
     """
 
     ndim = 4
@@ -1501,8 +1821,25 @@ class LazyMovie:
         self._read_stack = read_stack
 
     def stack(self, t: int, c: int) -> np.ndarray:
-        """The z-stack of frame ``t``, channel ``c`` (0-based), (Z, Y, X) in the file's pixel type; only
-        its planes are read."""
+        """The z-stack of one frame and channel; only its planes are read.
+
+        Parameters
+        ----------
+        t : int
+            The frame (0-based).
+        c : int
+            The channel (0-based).
+
+        Returns
+        -------
+        numpy.ndarray
+            (Z, Y, X) in planes and px, in the file's pixel type; (1, Y, X) for a 2-D movie.
+
+        Raises
+        ------
+        IndexError
+            ``t`` or ``c`` outside the movie.
+        """
         if self._read_stack is None:
             return self.frame(t)[c][np.newaxis]
         if not (0 <= t < self.shape[0] and 0 <= c < self.shape[1]):
@@ -1513,7 +1850,25 @@ class LazyMovie:
         return self.shape[0]
 
     def frame(self, t: int) -> np.ndarray:
-        """Frame ``t`` (0-based, negative counts from the end), (C, Y, X)."""
+        """One frame, every channel.
+
+        Parameters
+        ----------
+        t : int
+            The frame (0-based; negative counts from the end).
+
+        Returns
+        -------
+        numpy.ndarray
+            (C, Y, X) in channels and px.
+
+        Raises
+        ------
+        IndexError
+            ``t`` outside the movie.
+        ValueError
+            A movie of z-stacks (read it with :meth:`stack`).
+        """
         if self.z_planes != 1:
             raise ValueError(f"frames of {self.z_planes} z-planes: read them a z-stack at a time (LazyMovie.stack)")
         n = self.shape[0]
@@ -1594,22 +1949,40 @@ def _tiff_series_files(path: Path, scene: int | None) -> list[Path]:
 
 
 def movie_files(path: PathLike, fmt: MovieFormat = "auto", scene: int | None = None) -> list[str]:
-    """The files a movie, or its position ``scene`` (0-based), is read from: POSIX paths relative to ``path`` when it
-    is a folder, to its folder when it is a file, sorted.  Its checksum (:func:`cellpipe.io.checksums.describe_files`)
-    and its signature in the record of checked files cover these files, and only these.
+    """The files a movie, or one of its positions, is read from.
 
-    - a TIFF or OME-TIFF: the file and, for a multi-file OME-TIFF, the files beside it holding the planes of its
-      series (or of position ``scene``);
+    Its checksum (:func:`cellpipe.io.checksums.describe_files`) and its signature in the record of
+    checked files cover these files, and only these:
+
+    - a TIFF or OME-TIFF: the file and, for a multi-file OME-TIFF, the files beside it holding the
+      planes of its series (or of position ``scene``);
     - a Micro-Manager folder: the position's files (its first file and the files continuing its series);
-    - an OME-Zarr store: the image's group (every file under it: its arrays, labels, metadata) and the Zarr metadata
-      files of the groups on the way to it (a plate's and a well's, a bioformats2raw root's), plus a bioformats2raw
-      layout's ``OME`` group (the positions' names); for a store of one image, every file of the store;
+    - an OME-Zarr store: the image's group (every file under it: its arrays, labels, metadata) and the
+      Zarr metadata files of the groups on the way to it (a plate's and a well's, a bioformats2raw
+      root's), plus a bioformats2raw layout's ``OME`` group (the positions' names); for a store of
+      one image, every file of the store;
     - a CTC folder: every file in it; a CZI, ND2 or LIF file: itself.
 
     Reads headers only (a TIFF's, through tifffile) or folder listings.
 
-    Raises:
-        MovieError: as :func:`inspect_movie`, for a position that does not exist or a file that cannot be read.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The movie's file or folder.
+    fmt : MovieFormat
+        Its format; ``auto`` guesses it (:func:`detect_format`).
+    scene : int or None
+        The position (0-based); None: the file's only one.
+
+    Returns
+    -------
+    list of str
+        POSIX paths relative to ``path`` when it is a folder, to its folder when it is a file, sorted.
+
+    Raises
+    ------
+    MovieError
+        As :func:`inspect_movie`, for a position that does not exist or a file that cannot be read.
     """
     from cellpipe.io.checksums import files_under
 
@@ -1655,30 +2028,56 @@ def open_movie(
     does not grow with the movie's length.  The file stays open inside the ``with`` block.  Same
     checks and errors as :func:`read_movie`, from the headers.
 
-    With ``checksum``, ``source_checksum()`` gives the sha256 of the bytes the pixels came from, which provenance
-    compares with the movie's file later (a movie replaced since, its mtime restored, is caught
-    there).  A CTC frame is read into memory, hashed and decoded from those bytes, so each frame
-    is read once.  A TIFF is hashed in one pass over the same open file before its pages are
-    decoded (tifffile reads pages by offset, not in file order, so the hash cannot ride along);
-    a file rewritten in place meanwhile changes its size or mtime, which ``source_checksum`` checks.
+    With ``checksum``, ``source_checksum()`` gives the sha256 of the bytes the pixels came from,
+    which provenance compares with the movie's file later (a movie replaced since, its mtime
+    restored, is caught there).  A CTC frame is read into memory, hashed and decoded from those
+    bytes, so each frame is read once.  A TIFF is hashed in one pass over the same open file before
+    its pages are decoded (tifffile reads pages by offset, not in file order, so the hash cannot ride
+    along); a file rewritten in place meanwhile changes its size or mtime, which ``source_checksum``
+    checks.
 
-    A vendor file (:data:`VENDOR_FORMATS`: CZI, ND2, LIF) is read through its bioio plugin's lazy dask array, one
-    frame (its planes only) per ``data[t]``; with ``checksum``, hashed in one pass before, as a TIFF is.
+    A vendor file (:data:`VENDOR_FORMATS`: CZI, ND2, LIF) is read through its bioio plugin's lazy
+    dask array, one frame (its planes only) per ``data[t]``; with ``checksum``, hashed in one pass
+    before, as a TIFF is.
 
-    An OME-Zarr image (NGFF 0.4 or 0.5) is read from its full-resolution level, ``level[t]`` per frame
-    (the chunks of that frame only); with ``checksum``, its files are hashed when ``source_checksum()`` is
-    called and must have kept their size and change time since the movie was opened.
+    An OME-Zarr image (NGFF 0.4 or 0.5) is read from its full-resolution level, ``level[t]`` per
+    frame (the chunks of that frame only); with ``checksum``, its files are hashed when
+    ``source_checksum()`` is called and must have kept their size and change time since the movie
+    was opened.
 
-    ``allow_z``: a TIFF or OME-Zarr of several z-planes opens too; its ``data`` reads one (Z, Y, X) stack of one
-    frame and channel at a time (:meth:`LazyMovie.stack`), for the caller to project.  Without it such
-    a movie is refused (:func:`z_stack_refusal`).
+    The checksum covers every file the movie or position reads (:func:`movie_files`) and only those:
+    a multi-file OME-TIFF's later files too, a Micro-Manager position's own files, an OME-Zarr
+    position's image group and the metadata on the way to it
+    (:func:`cellpipe.io.checksums.describe_files`); a single file is hashed as one file.
 
-    ``scene``: the position to read (0-based) of a file of several, as :func:`inspect_movie`; only its pixels are
-    read (its OME-TIFF series, its CZI scene's region), frame by frame.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The movie's file or folder.
+    fmt : MovieFormat
+        Its format; ``auto`` guesses it (:func:`detect_format`).
+    axes : str or None
+        The sample sheet's axes letters for a TIFF; None: the file's.
+    checksum : bool
+        Hash the bytes the pixels are read from (``source_checksum``).
+    allow_z : bool
+        Open a TIFF or OME-Zarr of several z-planes too; its ``data`` reads one (Z, Y, X) stack of
+        one frame and channel at a time (:meth:`LazyMovie.stack`), for the caller to project.
+        Without it such a movie is refused (:func:`z_stack_refusal`).
+    scene : int or None
+        The position to read (0-based) of a file of several, as :func:`inspect_movie`; only its
+        pixels are read (its OME-TIFF series, its CZI scene's region), frame by frame.
 
-    The checksum covers every file the movie or position reads (:func:`movie_files`) and only those: a multi-file
-    OME-TIFF's later files too, a Micro-Manager position's own files, an OME-Zarr position's image group and the
-    metadata on the way to it (:func:`cellpipe.io.checksums.describe_files`); a single file is hashed as one file.
+    Yields
+    ------
+    RawMovie
+        ``data`` a :class:`LazyMovie` (frames, channels, px); pixel size (µm), frame interval (minutes).
+
+    Raises
+    ------
+    MovieError
+        As :func:`inspect_movie`; from ``source_checksum()``, a file that changed while it was read
+        or a frame that was not read.
     """
     from cellpipe.io.checksums import describe_files, file_description, folder_description, sha256_of_handle
 
@@ -1887,7 +2286,20 @@ def _stamp(path: Path) -> tuple[int, int, int]:
 
 
 def content_uuid(data: np.ndarray, metadata: dict[str, object]) -> str:
-    """A UUID (``urn:uuid:...``) derived from an array's dtype, shape and bytes and a metadata dict."""
+    """A UUID derived from an array's dtype, shape and bytes and a metadata dict.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        The pixels.
+    metadata : dict
+        JSON-serialisable metadata (others are taken as their ``str``).
+
+    Returns
+    -------
+    str
+        ``urn:uuid:...``; equal inputs give equal UUIDs.
+    """
     array = np.ascontiguousarray(data)
     digest = hashlib.sha256()
     digest.update(json.dumps([str(array.dtype), list(array.shape), metadata], sort_keys=True, default=str).encode())
@@ -1903,9 +2315,24 @@ def write_ome_tiff(
     channel_names: list[str] | None = None,
     pixel_size_z_um: float | None = None,
 ) -> None:
-    """Write a (T, Y, X) or (T, C, Y, X) movie as OME-TIFF with physical pixel size and frame interval; with
-    ``pixel_size_z_um`` (µm between planes, written as ``PhysicalSizeZ``) a (T, Z, Y, X) or (T, C, Z, Y, X)
-    movie of z-stacks."""
+    """Write a movie as a zlib-compressed OME-TIFF with its physical pixel size and frame interval.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write (replaced atomically).
+    movie : numpy.ndarray
+        (T, Y, X) or (T, C, Y, X) in frames, channels and px; with ``pixel_size_z_um``, (T, Z, Y, X)
+        or (T, C, Z, Y, X) z-stacks.
+    pixel_size_um : float
+        Pixel size along x and y (µm).
+    frame_interval_min : float
+        Frame interval (minutes).
+    channel_names : list of str or None
+        Written as the OME Channel names when given.
+    pixel_size_z_um : float or None
+        Step between z-planes (µm), written as ``PhysicalSizeZ``; None: a movie without z.
+    """
     from cellpipe.io.atomic import atomic_path
 
     if pixel_size_z_um is None:

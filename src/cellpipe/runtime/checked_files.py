@@ -56,10 +56,20 @@ CHECK_MODULES = (
 
 
 def signature(path: PathLike) -> str | None:
-    """What changes when the file or folder at ``path`` changes, as a short digest; None when it does not exist.
+    """What changes when the file or folder at ``path`` changes, as a short digest.
 
     A file: size (bytes), modification time (ns), inode and device.  A folder: the same for every
     file below it, with its path relative to the folder (names sorted).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file or folder.
+
+    Returns
+    -------
+    str or None
+        The digest; None when ``path`` does not exist.
     """
     try:
         st = os.stat(path)
@@ -80,7 +90,13 @@ def signature(path: PathLike) -> str | None:
 
 
 def checks_digest() -> str:
-    """A digest of the source files of :data:`CHECK_MODULES` (found without importing them)."""
+    """A digest of the source files of :data:`CHECK_MODULES` (found without importing them).
+
+    Returns
+    -------
+    str
+        32 hex digits; changes with the code of any check and with :data:`RECORD_FORMAT`.
+    """
     digest = hashlib.sha256(RECORD_FORMAT.encode())
     for name in CHECK_MODULES:
         spec = importlib.util.find_spec(name)
@@ -91,14 +107,45 @@ def checks_digest() -> str:
 
 
 def row_key(row: dict[str, Any], ingest: dict[str, Any], checks: str) -> str:
-    """The key of a sample-sheet row: the row's values, the ``ingest`` settings and ``checks``
-    (:func:`checks_digest`)."""
+    """The key of a sample-sheet row in the record.
+
+    Parameters
+    ----------
+    row : dict
+        The row's values, by column.
+    ingest : dict
+        The ``ingest`` settings.
+    checks : str
+        :func:`checks_digest`.
+
+    Returns
+    -------
+    str
+        32 hex digits.
+    """
     text = json.dumps([checks, row, ingest], sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 class CheckedFiles:
-    """The record at ``path`` (see the module doc); :meth:`save` writes what :meth:`record` added."""
+    """The record at ``path`` (see the module doc); :meth:`save` writes what :meth:`record` added.
+
+    An unreadable record, or one of another :data:`RECORD_FORMAT`, is ignored (logged) and starts empty.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The record's file (``.snakemake/cellpipe/checked_files.json``).
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The record's file.
+    checks : str
+        :func:`checks_digest` of the code running now, part of every key.
+    rows : dict of str to list of (str or None)
+        Per row key that passed: the signatures of its files, then of the other files its movie reads.
+    """
 
     def __init__(self, path: PathLike) -> None:
         self.path = Path(path)
@@ -137,35 +184,95 @@ class CheckedFiles:
                 self._headers = {k: v for k, v in headers.items() if k in self.rows and _is_header(v)}
 
     def key(self, row: dict[str, Any], ingest: dict[str, Any]) -> str:
-        """The key of a row (its values) checked with these ``ingest`` settings by this version of the checks."""
+        """The key of a row (its values) checked with these ``ingest`` settings by this version of the checks.
+
+        Parameters
+        ----------
+        row : dict
+            The row's values, by column.
+        ingest : dict
+            The ``ingest`` settings.
+
+        Returns
+        -------
+        str
+            :func:`row_key` with :attr:`checks`.
+        """
         return row_key(row, ingest, self.checks)
 
     def passed(self, key: str, files: list[PathLike]) -> bool:
-        """Whether the row ``key`` passed with exactly these ``files``, and the other files its movie reads
-        (recorded with it), as they are now."""
+        """Whether a row passed with exactly these files, and the other files its movie reads, as they are now.
+
+        Parameters
+        ----------
+        key : str
+            The row's key (:meth:`key`).
+        files : list of str or os.PathLike
+            The row's files (movie, ground truth), in the order recorded.
+
+        Returns
+        -------
+        bool
+            True when recorded and every signature (the files' and the recorded ``reads``) is unchanged.
+        """
         self._seen.add(key)
         recorded = self.rows.get(key)
         every = [*files, *self._reads.get(key, [])]
         return recorded is not None and None not in recorded and recorded == [signature(f) for f in every]
 
     def notes(self, key: str) -> list[str]:
-        """The warnings recorded with the row ``key`` when it passed (none when not recorded)."""
+        """The warnings recorded with a row when it passed.
+
+        Parameters
+        ----------
+        key : str
+            The row's key.
+
+        Returns
+        -------
+        list of str
+            One line each; empty when none are recorded.
+        """
         return list(self._notes.get(key, []))
 
     def header(self, key: str) -> tuple[tuple[int, int, int, int], str, float, int] | None:
-        """The movie's (T, C, Y, X) shape, pixel type, pixel size (µm) and z-planes per stack recorded with
-        the row ``key``, if any."""
+        """The movie's header recorded with a row.
+
+        Parameters
+        ----------
+        key : str
+            The row's key.
+
+        Returns
+        -------
+        tuple or None
+            ((T, C, Y, X) in frames, channels and px, pixel type name, pixel size in µm, z-planes per
+            stack); None when not recorded.
+        """
         value = self._headers.get(key)
         if value is None:
             return None
         return (tuple(value[0]), value[1], float(value[2]), int(value[3]) if len(value) > 3 else 1)  # type: ignore[return-value]
 
     def _scenes_key(self, movie: PathLike, fmt: str) -> str:
+        """The record's key of the positions of the file ``movie`` read as ``fmt``."""
         return row_key({"scenes of": str(movie), "format": fmt}, {}, self.checks)
 
     def scenes(self, movie: PathLike, fmt: str) -> list[str] | None:
-        """The positions (names, '' where unnamed) recorded for the file ``movie`` read as ``fmt``, if it is
-        unchanged since; else None."""
+        """The positions recorded for a file, if the file is unchanged since.
+
+        Parameters
+        ----------
+        movie : str or os.PathLike
+            The movie file.
+        fmt : str
+            The format it is read as.
+
+        Returns
+        -------
+        list of str or None
+            One name per position ('' where unnamed); None when not recorded or the file changed.
+        """
         key = self._scenes_key(movie, fmt)
         self._seen.add(key)
         recorded = self._scenes.get(key)
@@ -174,7 +281,17 @@ class CheckedFiles:
         return list(recorded[1])
 
     def record_scenes(self, movie: PathLike, fmt: str, names: list[str]) -> None:
-        """Note the positions ``names`` of the file ``movie`` as it is now."""
+        """Note the positions of a file as it is now.
+
+        Parameters
+        ----------
+        movie : str or os.PathLike
+            The movie file; nothing is noted when it does not exist.
+        fmt : str
+            The format it is read as.
+        names : list of str
+            One name per position ('' where unnamed).
+        """
         key = self._scenes_key(movie, fmt)
         self._seen.add(key)
         entry = [signature(movie), list(names)]
@@ -187,10 +304,25 @@ class CheckedFiles:
         header: tuple[tuple[int, int, int, int], str, float] | tuple[tuple[int, int, int, int], str, float, int] | None = None,
         reads: list[PathLike] | tuple[PathLike, ...] = (),
     ) -> None:
-        """Note that the row ``key`` passed its checks with ``files`` as they are now, giving ``notes``
-        (warnings, one line each); ``header``: the movie's (T, C, Y, X) shape, pixel type, pixel size (µm)
-        and, optionally, z-planes per stack (1 when left out); ``reads``: the other files the movie reads (the
-        later files of a multi-file OME-TIFF), whose signatures count as the files' do."""
+        """Note that a row passed its checks with its files as they are now.
+
+        Nothing is noted when one of the files does not exist.
+
+        Parameters
+        ----------
+        key : str
+            The row's key (:meth:`key`).
+        files : list of str or os.PathLike
+            The row's files (movie, ground truth).
+        notes : list or tuple of str
+            The warnings the check gave, one line each.
+        header : tuple or None
+            The movie's (T, C, Y, X) shape in frames, channels and px, pixel type name, pixel size (µm)
+            and, optionally, z-planes per stack (1 when left out).
+        reads : list or tuple of str or os.PathLike
+            The other files the movie reads (the later files of a multi-file OME-TIFF), whose
+            signatures count as the files' do.
+        """
         self._seen.add(key)
         read = [os.fspath(f) for f in reads]
         signatures = [signature(f) for f in [*files, *read]]
@@ -211,8 +343,11 @@ class CheckedFiles:
     def save(self, prune: bool = True) -> None:
         """Write the record (atomically) when it changed; a failure to write only warns.
 
-        ``prune``: drop the rows not looked up since the record was read (call it so after reading a
-        whole sheet, not after a sheet that stopped at an error).
+        Parameters
+        ----------
+        prune : bool
+            Drop the rows not looked up since the record was read (call it so after reading a whole
+            sheet, not after a sheet that stopped at an error).
         """
         if prune and not set(self.rows) | set(self._scenes) <= self._seen:
             self.rows = {key: value for key, value in self.rows.items() if key in self._seen}

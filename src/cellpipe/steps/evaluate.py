@@ -44,13 +44,15 @@ PathLike = str | os.PathLike[str]
 __all__ = ["EVALUATION_COLUMNS", "evaluation_row", "evaluate_sample_step", "summarize_evaluation_step"]
 
 def _n_objects(frame: np.ndarray) -> int:
+    """Number of distinct nonzero labels in ``frame``."""
     return int(np.count_nonzero(np.unique(frame)))
 
 
 def _labels_ctc_scores(gt: GroundTruth, predicted: Any) -> dict[str, Any]:
     """SEG and DET of per-frame label ground truth: both sides as one-frame tracks, scored one frame at a time.
 
-    ``predicted[t]`` is the predicted (Y, X) labels of frame ``t`` (the segmentation's zarr array)."""
+    ``predicted[t]`` is the predicted (Y, X) labels (px) of frame ``t`` (the segmentation's zarr array).
+    """
     frames = sorted(gt.masks)
     truth = SingleFrameTracks(gt.masks, frames)
     result = SingleFrameTracks(predicted, frames)
@@ -75,17 +77,38 @@ def evaluate_sample_step(
     evaluation.json's ``inputs_read.ground_truth`` is the sha256 of the ground truth's bytes as scored
     (``type, bytes, sha256``, a folder's ``files`` too, as provenance describes it).
 
-    ``ctc_dir`` is the sample's CTC export (rule export_tracks).  With config ``export.ctc: false`` there
-    is none: it is None and ``tracked`` (``image.ome.zarr/labels/tracks``) and ``tracks``
-    (``tracks.parquet``) are given instead, from which the same CTC result is written to a temporary folder.
-
     Memory stays that of a few frames whatever the movie's length: the segmentation, the CTC result and
     the ground truth are read one frame at a time (:func:`cellpipe.evaluate.streamed_ctc_scores`,
     :func:`cellpipe.evaluate.streamed_division_scores`), in one thread.
 
-    Raises:
-        GroundTruthError: the ground truth is missing, unreadable or does not fit the movie
-            (the message names the sample and the file); nothing is written.
+    Parameters
+    ----------
+    sample : str
+        The sample's name.
+    ground_truth : str or os.PathLike
+        Its ground truth: a CTC ``_GT`` folder or label images (:mod:`cellpipe.io.ground_truth`).
+    segmentation : str or os.PathLike
+        The segmentation, ``image.ome.zarr/labels/cells``: (T, Y, X) labels (px).
+    image : str or os.PathLike
+        ``image.ome.zarr``, for the frame interval (minutes) the count errors are reported in.
+    ctc_dir : str or os.PathLike or None
+        The sample's CTC export (rule export_tracks); None with config ``export.ctc: false``, when
+        ``tracked`` and ``tracks`` are given instead and the same CTC result is written to a
+        temporary folder.
+    settings : dict
+        The ``evaluate`` config section (:class:`cellpipe.config.EvaluateSettings`).
+    evaluation : str or os.PathLike
+        The ``evaluation.json`` to write.
+    tracked : str or os.PathLike or None
+        ``image.ome.zarr/labels/tracks``: (T, Y, X) labels whose values are track ids (px).
+    tracks : str or os.PathLike or None
+        ``tracks.parquet``.
+
+    Raises
+    ------
+    GroundTruthError
+        The ground truth is missing, unreadable or does not fit the movie (the message names the
+        sample and the file); nothing is written.
     """
     if not Path(ground_truth).exists():
         raise GroundTruthError(f"sample {sample!r}: {ground_truth}: ground truth not found")
@@ -117,8 +140,11 @@ def _evaluate(
     tracked: PathLike | None,
     tracks: PathLike | None,
 ) -> dict[str, Any]:
-    """The content of evaluation.json (without ``inputs_read``): :func:`evaluate_sample_step` with the
-    ground truth read from ``truth``, a copy of ``ground_truth`` (the path messages and the result name)."""
+    """The content of evaluation.json without ``inputs_read`` (:func:`evaluate_sample_step`).
+
+    ``truth`` is the copy of ``ground_truth`` that is read; ``ground_truth`` names the file in
+    messages and in the result.
+    """
     ev = EvaluateSettings.model_validate(settings)
     meta = omezarr.open_ome_image(image)
     seg = omezarr.open_ome_image(segmentation)
@@ -194,7 +220,15 @@ def _evaluate(
 
 
 def summarize_evaluation_step(evaluations: list[PathLike], table: PathLike) -> None:
-    """Write ``evaluation.tsv``: one row per sample (:data:`EVALUATION_COLUMNS`), sorted by sample."""
+    """Write ``evaluation.tsv``: one row per sample (:data:`EVALUATION_COLUMNS`), sorted by sample.
+
+    Parameters
+    ----------
+    evaluations : list of str or os.PathLike
+        Each sample's ``evaluation.json``.
+    table : str or os.PathLike
+        The ``evaluation.tsv`` to write.
+    """
     rows = [evaluation_row(tables.read_json(path)) for path in evaluations]
     frame = pd.DataFrame(rows, columns=list(EVALUATION_COLUMNS)).sort_values("sample", kind="stable")
     tables.write_tsv(frame, table)

@@ -21,9 +21,19 @@ PathLike = str | os.PathLike[str]
 def ingest_sample_step(row: dict[str, Any], movie: PathLike, settings: dict[str, Any], image: PathLike) -> None:
     """:func:`ingest_movie_step` for one row of the sample sheet, as rule ingest_movie hands it.
 
-    ``row`` is a :class:`cellpipe.config.SampleRow` as a mapping: the sample's name, the movie's format and
-    axes, pixel size (µm), frame interval (minutes) and channel names, each None or empty where the sheet
-    leaves it to the file, and the position (``scene``, 0-based) of a file of several that the sample reads.
+    Parameters
+    ----------
+    row : dict
+        A :class:`cellpipe.config.SampleRow` as a mapping: the sample's name, the movie's format and
+        axes, pixel size (µm), frame interval (minutes) and channel names, each None or empty where the
+        sheet leaves it to the file, and the position (``scene``, 0-based) of a file of several that
+        the sample reads.
+    movie : str or os.PathLike
+        The raw movie's file or folder.
+    settings : dict
+        The ``ingest`` config section (:class:`cellpipe.config.IngestSettings`).
+    image : str or os.PathLike
+        The ``image.ome.zarr`` to write.
     """
     from cellpipe.config import SampleRow
 
@@ -63,21 +73,52 @@ def ingest_movie_step(
     The image's ``cellpipe`` attributes record ``source_checksum``: the sha256 of the bytes read
     (``type, bytes, sha256``, and ``files`` for a CTC folder, as provenance describes the movie).
 
-    A movie of several z-planes is projected with ``ingest.z_projection`` (:func:`cellpipe.ingest.project_z`),
-    one (Z, Y, X) stack of one frame and channel at a time; ``z_projection`` in the attributes records
-    the ``method``, the ``z_planes`` per stack, for a z-stack the file's ``z_step_um`` (µm between planes; null when
-    the file gives none) and, for ``best_focus``, the ``focus_measure`` and ``best_focus_planes``: the plane chosen
-    (0-based) per frame, one per channel.
+    A movie of several z-planes is projected with ``ingest.z_projection``
+    (:func:`cellpipe.ingest.project_z`), one (Z, Y, X) stack of one frame and channel at a time;
+    ``z_projection`` in the attributes records the ``method``, the ``z_planes`` per stack, for a
+    z-stack the file's ``z_step_um`` (µm between planes; null when the file gives none) and, for
+    ``best_focus``, the ``focus_measure`` and ``best_focus_planes``: the plane chosen (0-based) per
+    frame, one per channel.
 
-    With ``z_projection: keep`` a movie of several z-planes is written whole, (t, c, z, y, x), one (Z, Y, X) stack
-    at a time (:func:`_write_stacks`); its z scale is the step between planes (µm) of
-    :func:`cellpipe.ingest.resolve_z_step` (``pixel_size_z_um``: the sample sheet's, None where it gives none), and
-    ``z_projection`` records ``method: keep``, ``z_planes``, ``z_step_um`` and ``z_step_source``.  A movie of one
-    plane is written (t, c, y, x) whatever the setting.
+    With ``z_projection: keep`` a movie of several z-planes is written whole, (t, c, z, y, x), one
+    (Z, Y, X) stack at a time (:func:`_write_stacks`); its z scale is the step between planes (µm) of
+    :func:`cellpipe.ingest.resolve_z_step`, and ``z_projection`` records ``method: keep``,
+    ``z_planes``, ``z_step_um`` and ``z_step_source``.  A movie of one plane is written (t, c, y, x)
+    whatever the setting.
 
-    ``scene``: the position (0-based) to read from a file of several (:func:`cellpipe.io.movies.open_movie`);
-    ``position`` in the attributes records its ``index`` and its ``name`` in the file (null: unnamed), or is null
-    for a file read whole.
+    Parameters
+    ----------
+    sample : str
+        The sample's name.
+    movie : str or os.PathLike
+        The raw movie's file or folder.
+    fmt : str
+        Its format (:data:`cellpipe.io.movies.MovieFormat`).
+    axes : str or None
+        The sample sheet's axes letters; None: the file's.
+    pixel_size_um : float or None
+        The sample sheet's pixel size (µm); None: the file's or the config default.
+    frame_interval_min : float or None
+        The sample sheet's frame interval (minutes); None: the file's or the config default.
+    channel_names : list of str
+        The sample sheet's channel names; empty: the file's.
+    settings : dict
+        The ``ingest`` config section (:class:`cellpipe.config.IngestSettings`).
+    image : str or os.PathLike
+        The ``image.ome.zarr`` to write.
+    scene : int or None
+        The position (0-based) to read from a file of several (:func:`cellpipe.io.movies.open_movie`);
+        ``position`` in the attributes records its ``index`` and its ``name`` in the file (null:
+        unnamed), or is null for a file read whole.
+    pixel_size_z_um : float or None
+        The sample sheet's step between z-planes (µm); None where it gives none.
+
+    Raises
+    ------
+    cellpipe.io.movies.MovieError
+        A movie that cannot be read.
+    cellpipe.ingest.IngestError
+        Pixels or metadata the checks refuse (NaN pixels, no pixel size, ...).
     """
     ingest_settings = IngestSettings.model_validate(settings)
     method = ingest_settings.z_projection

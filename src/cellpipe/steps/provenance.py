@@ -34,10 +34,22 @@ def _paths(value: Any) -> list[str]:
 
 
 def read_benchmarks(paths: Sequence[PathLike]) -> dict[str, list[dict[str, Any]]]:
-    """First row of each Snakemake benchmark TSV (``benchmarks/<rule>/<name>.tsv``) by rule name, as a
-    list with one row per file of the rule (several for ``segment_frames``: one per part), in the order
-    given, each with ``job``: the file's ``<name>``.  A missing, empty or unreadable file is left out
-    with a warning."""
+    """The first row of each Snakemake benchmark TSV, by rule.
+
+    A missing, empty or unreadable file is left out with a warning.
+
+    Parameters
+    ----------
+    paths : sequence of str or os.PathLike
+        ``benchmarks/<rule>/<name>.tsv`` files.
+
+    Returns
+    -------
+    dict of str to list of dict
+        Rule name -> one row per file of the rule (several for ``segment_frames``: one per part), in
+        the order given, each with ``job``: the file's ``<name>``.  Times in seconds, memory in MB, as
+        Snakemake writes them.
+    """
     rows: dict[str, list[dict[str, Any]]] = {}
     for path in paths:
         try:
@@ -51,8 +63,19 @@ def read_benchmarks(paths: Sequence[PathLike]) -> dict[str, list[dict[str, Any]]
 
 
 def read_invocation(path: PathLike | None) -> dict[str, Any] | None:
-    """The command line the main snakemake process recorded when it started, or None (with the reason
-    logged) when there is none: snakemake ran with ``--no-hooks``, or the step ran outside snakemake."""
+    """The command line the main snakemake process recorded when it started.
+
+    Parameters
+    ----------
+    path : str or os.PathLike or None
+        The file it wrote.
+
+    Returns
+    -------
+    dict or None
+        The record; None (the reason logged) when there is none: snakemake ran with ``--no-hooks``,
+        or the step ran outside snakemake.
+    """
     if path is None:
         return None
     try:
@@ -63,7 +86,18 @@ def read_invocation(path: PathLike | None) -> dict[str, Any] | None:
 
 
 def output_checksums(paths: Sequence[PathLike]) -> list[dict[str, Any]]:
-    """``{"path" (file name), "bytes", "sha256"}`` of each result file."""
+    """The size and sha256 of each result file.
+
+    Parameters
+    ----------
+    paths : sequence of str or os.PathLike
+        The result files.
+
+    Returns
+    -------
+    list of dict
+        ``{"path": file name, "bytes": size in bytes, "sha256": 64 hex digits}`` per file, in order.
+    """
     out = []
     for path in paths:
         entry = describe_path("output", path)
@@ -72,9 +106,21 @@ def output_checksums(paths: Sequence[PathLike]) -> list[dict[str, Any]]:
 
 
 def inputs_read(info: Any, role: str) -> Any:
-    """What a job's output JSON says it read of input ``role`` (``inputs_read.<role>``): a description, a
-    list of them when the output merges several jobs' (segment_cells gathering segment_frames' parts: a
-    value the parts disagree on becomes the list of their values), or None when it holds none."""
+    """What a job's output JSON says it read of one input (``inputs_read.<role>``).
+
+    Parameters
+    ----------
+    info : dict or list of dict or None
+        The output's ``inputs_read``, or a list of them when the output merges several jobs'
+        (segment_cells gathering segment_frames' parts).
+    role : str
+        The input's role (:data:`cellpipe.provenance.INPUT_ROLES`).
+
+    Returns
+    -------
+    dict or list of dict or None
+        The description; the list of the parts' values when they disagree; None when none holds one.
+    """
     values = info if isinstance(info, list) else [info]
     found = [v.get(role) for v in values if isinstance(v, Mapping) and v.get(role) is not None]
     return found if len(found) > 1 else found[0] if found else None
@@ -90,20 +136,32 @@ def record_provenance_step(
 ) -> None:
     """Write ``results/<sample>/provenance.json`` (:func:`cellpipe.provenance.build_record`).
 
-    ``inputs`` are the rule's named inputs: one path or a list of paths for each of
-    :data:`cellpipe.provenance.INPUT_ROLES` (``movie, ground_truth, config, sample_sheet,
-    tracker_config, model``; empty where the sample has none), ``segmentation_info`` (the sample's
-    segmentation.json), ``outputs`` (result tables whose sha256 is recorded) and ``timings`` (the
-    benchmark TSVs of the sample's jobs).  The outputs of the jobs that read an input
-    (:data:`cellpipe.provenance.READ_BY`) hold the sha256 of the bytes they read, which the record's
-    ``as_read`` compares with the input now: ``image`` (the sample's image.ome.zarr: the movie as
-    ingest_movie read it), ``segmentation_info`` (the model), ``tracking_info`` (the sample's
-    tracking.json: the tracker configuration) and ``evaluation`` (the sample's evaluation.json, or
-    nothing: the ground truth); each optional.  The settings each job used are read from the last two
-    (:data:`cellpipe.provenance.JOB_SETTINGS`).  ``config`` is the resolved configuration; ``invocation``
-    the file the main snakemake process wrote when it started (read if present, never required);
-    ``model_path`` the Cellpose model file as the workflow resolved it.  Paths are recorded as
-    given, relative to the working directory (recorded as ``workdir``) unless absolute.
+    The outputs of the jobs that read an input (:data:`cellpipe.provenance.READ_BY`) hold the sha256
+    of the bytes they read, which the record's ``as_read`` compares with the input now.  Paths are
+    recorded as given, relative to the working directory (recorded as ``workdir``) unless absolute.
+
+    Parameters
+    ----------
+    sample : str
+        The sample's name.
+    inputs : mapping
+        The rule's named inputs: one path or a list of paths for each of
+        :data:`cellpipe.provenance.INPUT_ROLES` (``movie, ground_truth, config, sample_sheet,
+        tracker_config, model``; empty where the sample has none), ``segmentation_info`` (the
+        sample's segmentation.json), ``outputs`` (result tables whose sha256 is recorded),
+        ``timings`` (the benchmark TSVs of the sample's jobs), and, each optional, ``image`` (the
+        sample's image.ome.zarr: the movie as ingest_movie read it), ``tracking_info`` (the sample's
+        tracking.json: the tracker configuration) and ``evaluation`` (the sample's evaluation.json,
+        or nothing: the ground truth).  The settings each job used are read from segmentation_info
+        and tracking_info (:data:`cellpipe.provenance.JOB_SETTINGS`).
+    config : mapping
+        The resolved configuration.
+    provenance : str or os.PathLike
+        The ``provenance.json`` to write.
+    invocation : str or os.PathLike or None
+        The file the main snakemake process wrote when it started (read if present, never required).
+    model_path : str or None
+        The Cellpose model file as the workflow resolved it.
     """
     image = _paths(inputs.get("image"))
     image_attrs = omezarr.open_ome_image(image[0]).attrs if image else {}

@@ -32,8 +32,31 @@ def assess_quality_step(
     settings: dict[str, Any],
     qc: PathLike,
 ) -> None:
-    """Assess the quality of one sample's results and write ``qc.json`` (:func:`cellpipe.qc.assess_quality`,
-    with ``sample`` added)."""
+    """Assess the quality of one sample's results and write ``qc.json``.
+
+    The record is :func:`cellpipe.qc.assess_quality`'s, with ``sample`` added; its warnings are logged.
+
+    Parameters
+    ----------
+    sample : str
+        The sample's name.
+    image : str or os.PathLike
+        ``image.ome.zarr``, for the frame size (px).
+    segmentation_info : str or os.PathLike
+        ``segmentation.json``.
+    tracking_info : str or os.PathLike
+        ``tracking.json``.
+    tracks : str or os.PathLike
+        ``tracks.parquet``.
+    track_metrics : str or os.PathLike
+        ``track_metrics.parquet``.
+    counts : str or os.PathLike
+        ``counts.tsv``.
+    settings : dict
+        The ``qc`` config section (:class:`cellpipe.config.QCSettings`).
+    qc : str or os.PathLike
+        The ``qc.json`` to write.
+    """
     qcs = QCSettings.model_validate(settings)
     meta = omezarr.open_ome_image(image)
     axes = meta.axes.lower()

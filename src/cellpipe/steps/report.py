@@ -30,8 +30,10 @@ def _plane(array: Any, t: int, channel: int | None = None) -> np.ndarray:
 
 
 def _pixel_sample(array: Any, frames: list[int], channel: int, max_values: int = 250_000) -> np.ndarray:
-    """Pixel values of ``channel`` at ``frames`` of a (T, C, Y, X) (or (T, C, Z, Y, X)) array, thinned to about ``max_values``
-    by a fixed stride (deterministic: the same run draws the same sample)."""
+    """Pixel values of ``channel`` at ``frames`` of a (T, C, Y, X) or (T, C, Z, Y, X) array, thinned to about ``max_values``.
+
+    Thinned by a fixed stride, not at random, so the same run draws the same sample.
+    """
     values = np.concatenate([np.asarray(array[t, channel], dtype=np.float64).ravel() for t in frames])
     stride = max(1, values.size // max_values)
     return values[::stride]
@@ -46,12 +48,24 @@ def report_sample_step(
 ) -> None:
     """Write the self-contained HTML report of one sample.
 
-    ``inputs`` are the rule's named inputs: ``image, normalized, percentiles, labels,
-    segmentation_info, cells, track_metrics, counts, tracks, lineage, tracking_info`` (paths),
-    ``evaluation`` (a list holding the sample's evaluation.json, or empty), ``qc`` (the sample's
-    qc.json, rule assess_quality; optional), ``provenance`` (the sample's provenance.json: input
-    checksums, versions, model, device, command line, timings) and ``ctc_segments`` (the sample's
-    ctc_segments.tsv; absent when export.ctc is false: the report then says there is no CTC export).
+    Parameters
+    ----------
+    sample : str
+        The sample's name.
+    inputs : dict
+        The rule's named inputs: ``image, normalized, percentiles, labels, segmentation_info, cells,
+        track_metrics, counts, tracks, lineage, tracking_info`` (paths), ``evaluation`` (a list
+        holding the sample's evaluation.json, or empty), ``qc`` (the sample's qc.json, rule
+        assess_quality; optional), ``provenance`` (the sample's provenance.json: input checksums,
+        versions, model, device, command line, timings) and ``ctc_segments`` (the sample's
+        ctc_segments.tsv; absent when export.ctc is false: the report then says there is no CTC export).
+    config : dict
+        The resolved configuration, shown in the report.
+    settings : dict
+        The ``report`` config section (:class:`cellpipe.config.ReportSettings`; ``overlay_frame`` in
+        frames).
+    report : str or os.PathLike
+        The HTML file to write.
     """
     from cellpipe.config import ReportSettings
     from cellpipe.report import build_sample_report, ctc_export_text, provenance_view
@@ -142,8 +156,24 @@ def summarize_samples_step(
 ) -> None:
     """Write the summary page that links every sample's report (with the evaluation of samples that have one).
 
-    ``qc``: each sample's qc.json (rule assess_quality), in the order of ``samples``; samples whose
-    status is 'check' are highlighted."""
+    Parameters
+    ----------
+    samples : list of str
+        The samples, in the page's order.
+    counts : list of str or os.PathLike
+        Each sample's ``counts.tsv``, in the order of ``samples``.
+    cells : list of str or os.PathLike
+        Each sample's ``cells.parquet``, in the order of ``samples``.
+    track_metrics : list of str or os.PathLike
+        Each sample's ``track_metrics.parquet``, in the order of ``samples``.
+    summary : str or os.PathLike
+        The HTML file to write.
+    evaluations : list of str or os.PathLike or None
+        The ``evaluation.json`` of the samples that have ground truth, in any order.
+    qc : list of str or os.PathLike or None
+        Each sample's qc.json (rule assess_quality), in the order of ``samples``; samples whose
+        status is 'check' are highlighted.
+    """
     from cellpipe.report import build_summary_report, summary_row
 
     scored = {ev["sample"]: ev for ev in (tables.read_json(path) for path in evaluations or [])}

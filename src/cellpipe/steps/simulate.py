@@ -17,11 +17,22 @@ PathLike = str | os.PathLike[str]
 def simulate_movie_step(settings: dict[str, Any], movie: PathLike, truth: PathLike) -> None:
     """Simulate a movie, write it as OME-TIFF (with pixel size and frame interval) and its CTC ground truth.
 
-    ``settings`` of a ``simulate3d`` entry (:class:`cellpipe.config.Simulation3DConfig`, told apart by its
-    ``shape_zyx``) make a 3-D movie: (T, Z, Y, X) with ``PhysicalSizeZ`` (µm between planes), its ground truth
-    CTC 3-D (one (Z, Y, X) stack per ``man_trackTTT.tif`` / ``man_segTTT.tif``).  The rule hands both kinds over
-    as the same ``settings`` param, so a 2-D movie's job has the params and script it had before 3-D existed
-    (Snakemake reruns a job whose params or script change).
+    ``settings`` of a ``simulate3d`` entry (:class:`cellpipe.config.Simulation3DConfig`, told apart
+    by its ``shape_zyx``) make a 3-D movie: (T, Z, Y, X) with ``PhysicalSizeZ`` (µm between planes),
+    its ground truth CTC 3-D (one (Z, Y, X) stack per ``man_trackTTT.tif`` / ``man_segTTT.tif``).
+    The rule hands both kinds over as the same ``settings`` param: one rule and one script serve
+    both, and a 2-D entry's params hold its 2-D settings only (Snakemake reruns a job whose params or
+    script change).
+
+    Parameters
+    ----------
+    settings : dict
+        One ``simulate`` entry (:class:`cellpipe.config.SimulationSettings`: sizes in px and µm,
+        durations in frames and minutes) or one ``simulate3d`` entry.
+    movie : str or os.PathLike
+        The OME-TIFF to write.
+    truth : str or os.PathLike
+        The CTC ground truth folder to create (``01_GT``).
     """
     from cellpipe.config import SimulationSettings
     from cellpipe.io.ctc import write_ctc_ground_truth
@@ -39,6 +50,7 @@ def simulate_movie_step(settings: dict[str, Any], movie: PathLike, truth: PathLi
 
 
 def _simulate_volumes(settings: dict[str, Any], movie: PathLike, truth: PathLike) -> None:
+    """:func:`simulate_movie_step` for a ``simulate3d`` entry: a (T, Z, Y, X) OME-TIFF and its CTC 3-D ground truth."""
     from cellpipe.config import Simulation3DConfig
     from cellpipe.io.ctc import write_ctc_ground_truth
     from cellpipe.simulate3d import simulate_movie_3d

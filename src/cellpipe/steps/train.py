@@ -48,7 +48,29 @@ def train_cellpose_step(
     curve: PathLike,
     threads: int = 1,
 ) -> None:
-    """Train one model (config ``train.<model_name>``) and write its four outputs."""
+    """Train one model (config ``train.<model_name>``) and write its four outputs (module doc).
+
+    Parameters
+    ----------
+    model_name : str
+        The model's name under ``train``.
+    settings : dict
+        Its ``train.<model_name>`` entry (:class:`cellpipe.config.TrainSettings`; ``diam_mean_px``
+        in px, ``n_epochs`` in epochs).
+    normalize : dict
+        The ``normalize`` config section (percentiles), applied to the training images as
+        segmentation applies it to a movie.
+    weights : str or os.PathLike
+        The ``weights.pth`` to write.
+    card : str or os.PathLike
+        The ``model_card.md`` to write.
+    record : str or os.PathLike
+        The ``training.json`` to write.
+    curve : str or os.PathLike
+        The ``training_curve.tsv`` to write (loss and learning rate per epoch).
+    threads : int
+        CPU threads torch may use (the job's ``threads``).
+    """
     import torch
 
     from cellpipe.config import TrainSettings
@@ -122,12 +144,39 @@ def export_bioimageio_step(
 ) -> dict[str, Any]:
     """Write the BioImage Model Zoo package of a model folder (see :mod:`cellpipe.io.bioimageio`).
 
-    ``origin``: ``"trained"`` for a model the workflow trained (rule train_cellpose,
-    ``<results>/models/<name>/``), ``"shipped"`` for one shipped with cellpipe
-    (``resources/models/<name>/``, whose weights were trained on licence-clean data only, see
-    resources/models/README.md).  The input's preprocessing is the normalization recorded in the
-    training record (``normalization``; cellpipe's defaults for a record without one).  The training
-    record and, when present next to it, the loss curve travel in the package as attachments.
+    The input's preprocessing is the normalization recorded in the training record
+    (``normalization``; cellpipe's defaults for a record without one).  The training record and,
+    when present next to it, the loss curve travel in the package as attachments.
+
+    Parameters
+    ----------
+    weights : str or os.PathLike
+        The model's ``weights.pth``.
+    card : str or os.PathLike
+        Its ``model_card.md``.
+    record : str or os.PathLike
+        Its ``training.json``.
+    output : str or os.PathLike
+        The package to write.
+    test_frame_px : int
+        Side of the simulated test frame (px), a multiple of 16 (:func:`cellpipe.io.bioimageio.write_bioimageio_package`).
+    origin : str
+        ``"trained"`` for a model the workflow trained (rule train_cellpose,
+        ``<results>/models/<name>/``), ``"shipped"`` for one shipped with cellpipe
+        (``resources/models/<name>/``, whose weights were trained on licence-clean data only, see
+        resources/models/README.md).
+
+    Returns
+    -------
+    dict
+        :func:`cellpipe.io.bioimageio.write_bioimageio_package`'s result: the package's path, the
+        model test's status, its checks and warnings.
+
+    Raises
+    ------
+    ValueError
+        ``origin`` is neither ``"trained"`` nor ``"shipped"``, or as
+        :func:`cellpipe.io.bioimageio.write_bioimageio_package` raises.
     """
     from cellpipe.io.bioimageio import write_bioimageio_package
 
