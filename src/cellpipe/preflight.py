@@ -137,21 +137,18 @@ def _check_row_files(
 
 
 def volume_refusal(
-    sample: str, movie: str, size: MovieSize | None, config: PipelineConfig, estimate_diameter: bool = False
+    sample: str, movie: str, size: MovieSize | None, config: PipelineConfig
 ) -> str | None:
     """The one-line reason a sample cannot be segmented yet, or None: its image is 3-D (a movie of several
     z-planes per stack, ``ingest.z_projection: keep``) and ``segment.method`` is cellpose, which is not wired
-    for stacks (classical 3-D segmentation is), or the sample's segmentation would estimate the cell diameter
-    (``estimate_diameter``: ``segment.estimate_diameter`` or the sample sheet's ``diameter_um: auto``), which
-    measures 2-D frames only.  The workflow asks this of every sample whose segmentation a run needs before
-    any job runs."""
+    for stacks (classical 3-D segmentation is, with a given or an estimated diameter:
+    :func:`cellpipe.segment.estimate_diameter_stacks`).  The workflow asks this of every sample
+    whose segmentation a run needs before any job runs."""
     if size is None or size.z_planes <= 1 or config.ingest.z_projection != "keep":
         return None
     where = f"sample {sample!r} ({movie}): a 3-D movie ({size.z_planes} z-planes per stack, ingest.z_projection: keep); "
     if config.segment.method != "classical":
         return where + "Cellpose 3-D is not wired yet; use segment.method: classical"
-    if estimate_diameter:
-        return where + "the cell diameter is not estimated from stacks yet; give segment.diameter_um (µm)"
     return None
 
 

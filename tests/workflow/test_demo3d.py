@@ -111,7 +111,6 @@ def test_the_3d_demo_runs_end_to_end(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("segment", "why"), [
     ({"method": "cellpose"}, "Cellpose 3-D is not wired yet; use segment.method: classical"),
-    ({"estimate_diameter": True}, "the cell diameter is not estimated from stacks yet; give segment.diameter_um (µm)"),
 ])
 def test_what_3d_segmentation_does_not_take_is_refused_before_any_job(tmp_path: Path, segment: dict, why: str) -> None:
     demo = _demo()
