@@ -105,6 +105,7 @@ def test_the_3d_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert ctc["SEG"] > SEG_FLOOR and ctc["DET"] > DET_FLOOR and ctc["TRA"] > TRA_FLOOR, ctc
     report = (out / "report.html").read_text()
     assert "maximum-intensity projections" in report
+    assert "orthogonal views of the 8 × 96 × 96 voxel stack" in report  # beside the projection overlay
     qc = json.loads((out / "qc.json").read_text())
     assert qc["filters"]["objects_found"] == len(cells) and qc["filters"]["objects_removed"] == 0
 
