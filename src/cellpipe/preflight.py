@@ -148,13 +148,13 @@ def _check_row_files(
 
 
 def volume_refusal(
-    sample: str, movie: str, size: MovieSize | None, config: PipelineConfig, estimate_diameter: bool = False
+    sample: str, movie: str, size: MovieSize | None, config: PipelineConfig
 ) -> str | None:
     """Why a 3-D sample cannot be segmented yet, or None.
 
     Its image is 3-D (a movie of several z-planes per stack, ``ingest.z_projection: keep``) and
-    ``segment.method`` is cellpose, which is not wired for stacks (classical 3-D segmentation is), or
-    its segmentation would estimate the cell diameter, which measures 2-D frames only.  The workflow
+    ``segment.method`` is cellpose, which is not wired for stacks (classical 3-D segmentation is, with
+    a given or an estimated diameter: :func:`cellpipe.segment.estimate_diameter_stacks`).  The workflow
     asks this of every sample whose segmentation a run needs before any job runs.
 
     Parameters
@@ -167,9 +167,6 @@ def volume_refusal(
         Its size from the header; None when unknown (no refusal).
     config : cellpipe.config.PipelineConfig
         The run's configuration.
-    estimate_diameter : bool
-        Whether the sample's segmentation estimates the cell diameter (``segment.estimate_diameter`` or
-        the sample sheet's ``diameter_um: auto``).
 
     Returns
     -------
@@ -181,8 +178,6 @@ def volume_refusal(
     where = f"sample {sample!r} ({movie}): a 3-D movie ({size.z_planes} z-planes per stack, ingest.z_projection: keep); "
     if config.segment.method != "classical":
         return where + "Cellpose 3-D is not wired yet; use segment.method: classical"
-    if estimate_diameter:
-        return where + "the cell diameter is not estimated from stacks yet; give segment.diameter_um (µm)"
     return None
 
 

@@ -1165,6 +1165,63 @@ def estimate_diameter(
     return {"diameter_px": current, "frames": picks, "passes": passes}
 
 
+def _touching_faces(labels: np.ndarray) -> np.ndarray:
+    """For every label 0..max of one (Z, Y, X) stack: does it touch a face of the stack (first or last plane,
+    row or column); index 0 is False."""
+    touching = np.zeros(int(labels.max()) + 1, dtype=bool)
+    for axis in range(labels.ndim):
+        for index in (0, -1):
+            touching[np.take(labels, index, axis=axis).ravel()] = True
+    touching[0] = False
+    return touching
+
+
+def estimate_diameter_stacks(
+    stacks: Any,
+    settings: SegmentSettings,
+    voxel_size_um: tuple[float, float, float],
+    diameter_um: float | None = None,
+) -> dict[str, Any]:
+    """The median cell diameter (µm) of what the classical 3-D method finds in a few stacks, refined over passes.
+
+    The 3-D counterpart of :func:`estimate_diameter`: ``settings.estimate_frames`` stacks spread evenly over the
+    movie (``stacks[t]`` reads one (Z, Y, X) stack, so the movie is never held whole) are segmented with
+    :func:`segment_stack_classical` at ``diameter_um`` (µm; None: seeds ``min_peak_distance_px`` apart), and the
+    median over objects of the diameter of the sphere of equal volume, ``(6 V / pi) ** (1/3)`` µm with V in µm³
+    (voxels times the voxel volume of ``voxel_size_um``, µm, z, y, x), becomes the diameter of the next pass.
+    Objects touching a face of the stack are left out of the median (they are cut).  Passes stop when the
+    diameter changes by less than 10 %, after 3 passes, or when nothing is found (the diameter then stays what
+    it was).  Returns ``{"diameter_um", "diameter_px"`` (µm over the y pixel size)``, "frames", "passes":
+    [{"diameter_um", "found_um", "n_objects"}, ...]}``.
+    """
+    voxel = _check_voxel_size(voxel_size_um)
+    voxel_volume = voxel[0] * voxel[1] * voxel[2]
+    n_stacks = int(stacks.shape[0])
+    count = min(settings.estimate_frames, n_stacks)
+    picks = sorted({int(round(i * (n_stacks - 1) / max(count - 1, 1))) for i in range(count)})
+    subset = [np.asarray(stacks[t], dtype=np.float32) for t in picks]  # a few stacks, read once
+    current = diameter_um
+    passes: list[dict[str, Any]] = []
+    for _ in range(3):
+        sizes: list[float] = []
+        for stack in subset:
+            labels = segment_stack_classical(stack, voxel, settings.classical, current)
+            volumes = np.bincount(labels.ravel())
+            inner = np.flatnonzero(volumes)
+            inner = inner[(inner > 0) & ~_touching_faces(labels)[inner]]
+            sizes += [float((6.0 * v * voxel_volume / math.pi) ** (1.0 / 3.0)) for v in volumes[inner]]
+        found = float(np.median(sizes)) if sizes else None
+        passes.append({"diameter_um": current, "found_um": found, "n_objects": len(sizes)})
+        if found is None:
+            break
+        previous, current = current, found
+        if previous is not None and abs(found - previous) <= 0.1 * previous:
+            break
+    logger.info("estimated cell diameter %s µm from stacks %s (passes: %s)", current, picks, passes)
+    return {"diameter_um": current, "diameter_px": None if current is None else current / voxel[1],
+            "frames": picks, "passes": passes}
+
+
 def _iter_method(
     frames: Any,
     settings: SegmentSettings,

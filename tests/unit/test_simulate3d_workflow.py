@@ -72,9 +72,9 @@ def test_the_sample_sheet_check_sizes_a_simulated_3d_movie_and_refuses_it_unproj
     assert problem.endswith("Cellpose 3-D is not wired yet; use segment.method: classical")
     classical = load_config({**config, "ingest": {"z_projection": "keep"}, "segment": {"method": "classical"}})
     assert volume_refusal("v", "m", sizes["v"], classical) is None  # classical 3-D segmentation is wired
-    estimated = volume_refusal("v", "m", sizes["v"], classical, estimate_diameter=True)
-    assert estimated is not None and estimated.endswith("the cell diameter is not estimated from stacks yet; "
-                                                        "give segment.diameter_um (µm)")
+    estimated = load_config({**config, "ingest": {"z_projection": "keep"},
+                             "segment": {"method": "classical", "estimate_diameter": True}})
+    assert volume_refusal("v", "m", sizes["v"], estimated) is None  # the diameter is estimated from stacks
     # a projection makes it 2-D, and a 2-D movie is never refused
     assert volume_refusal("v", "m", sizes["v"], load_config({**config, "ingest": {"z_projection": "max"}})) is None
     assert volume_refusal("v", "m", MovieSize((3, 1, 48, 48), "uint16", 0.5), cellpose) is None

@@ -107,10 +107,22 @@ def test_cellpose_on_a_3d_movie_is_refused_by_the_job(movie: dict[str, Path]) ->
         segment_cells_step(movie["normalized"], movie["image"], {"method": "cellpose", "cellpose": {"model": "m.pth"}},
                            labels, info)
     assert not omezarr.store_path(labels).exists()
-    with pytest.raises(ValueError, match="the cell diameter is not estimated from stacks yet"):
-        segment_cells_step(movie["normalized"], movie["image"], {"method": "classical", "estimate_diameter": True},
-                           labels, info)
-    assert not omezarr.store_path(labels).exists()
+
+
+def test_the_diameter_of_a_3d_movie_is_estimated_from_its_stacks(movie: dict[str, Path]) -> None:
+    """From a poor start (20 µm) to the two ellipsoids' equivalent-sphere diameter, 2 (4 x 3.5 x 3.5)^(1/3) µm,
+    recorded in segmentation.json as the 2-D estimate is, and used for the segmentation."""
+    labels, info = movie["root"] / "labels" / "cells" / OME_META, movie["root"] / "segmentation.json"
+    settings = {**SETTINGS, "diameter_um": 20.0, "estimate_diameter": True, "estimate_frames": 2}
+    segment_cells_step(movie["normalized"], movie["image"], settings, labels, info)
+    record = json.loads(info.read_text())
+    expected = 2.0 * float(np.prod(SEMI_AXES_UM)) ** (1.0 / 3.0)  # 7.32 µm
+    estimate = record["diameter_estimate"]
+    assert estimate["frames"] == [0, N_FRAMES - 1] and estimate["passes"][0]["diameter_um"] == 20.0
+    assert estimate["diameter_um"] == pytest.approx(expected, rel=0.1)
+    assert record["diameter_source"] == "estimate" and record["diameter_um"] == estimate["diameter_um"]
+    assert record["diameter_px"] == pytest.approx(estimate["diameter_um"] / VOXEL_UM[1])
+    assert [row["objects"] for row in record["object_filters"]["per_frame"]] == [2] * N_FRAMES
 
 
 def test_3d_labels_are_tracked_and_measured_in_um(movie: dict[str, Path]) -> None:

@@ -105,13 +105,13 @@ def test_the_3d_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert ctc["SEG"] > SEG_FLOOR and ctc["DET"] > DET_FLOOR and ctc["TRA"] > TRA_FLOOR, ctc
     report = (out / "report.html").read_text()
     assert "maximum-intensity projections" in report
+    assert "orthogonal views of the 8 × 96 × 96 voxel stack" in report  # beside the projection overlay
     qc = json.loads((out / "qc.json").read_text())
     assert qc["filters"]["objects_found"] == len(cells) and qc["filters"]["objects_removed"] == 0
 
 
 @pytest.mark.parametrize(("segment", "why"), [
     ({"method": "cellpose"}, "Cellpose 3-D is not wired yet; use segment.method: classical"),
-    ({"estimate_diameter": True}, "the cell diameter is not estimated from stacks yet; give segment.diameter_um (µm)"),
 ])
 def test_what_3d_segmentation_does_not_take_is_refused_before_any_job(tmp_path: Path, segment: dict, why: str) -> None:
     demo = _demo()

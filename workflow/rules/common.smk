@@ -291,14 +291,13 @@ def segment_settings(wildcards):
 
 def segmentable_movie(wildcards):
     """No input: refuses, before any job runs, to segment a 3-D sample (ingest.z_projection: keep) with a method
-    not wired for stacks (Cellpose) or an estimated diameter, in one line naming the sample and its movie
+    not wired for stacks (Cellpose), in one line naming the sample and its movie
     (cellpipe.preflight.volume_refusal)."""
     problem = volume_refusal(
         wildcards.sample,
         sample_row(wildcards).movie,
         MOVIE_SIZES.get(wildcards.sample),
         CFG,
-        estimate_diameter=JOBS.job_settings("segment", sample_row(wildcards)).estimate_diameter,
     )
     if problem:
         raise WorkflowError(f"cellpipe: {problem}")

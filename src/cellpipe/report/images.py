@@ -279,3 +279,72 @@ def _montage_figure(
             ax.set_axis_off()
         fig.tight_layout()
         return _png(fig, "montage", series)
+
+
+def _orthogonal_figure(
+    frame: int,
+    image: np.ndarray,
+    labels: np.ndarray,
+    time_min: float | None,
+    pixel_size_um: float | None,
+    z_step_um: float | None,
+) -> _Plot:
+    """Orthogonal views of one (Z, Y, X) stack with object outlines: xy at the middle plane z = Z // 2, xz at
+    y = Y // 2 (below it) and yz at x = X // 2 (beside it), all at the same scale so that a voxel is drawn
+    with its true proportions (``pixel_size_um`` µm per px in y and x, ``z_step_um`` µm between planes; without
+    a pixel size the axes are in px and a plane counts as one px; a missing z step counts as one pixel).
+    Dashed lines mark where the other two views cut the stack.  ``time_min`` in minutes.
+    """
+    nz, ny, nx = image.shape
+    zc, yc, xc = nz // 2, ny // 2, nx // 2
+    scale, unit = (pixel_size_um, "µm") if pixel_size_um is not None else (1.0, "px")
+    z_scale = z_step_um if (z_step_um is not None and pixel_size_um is not None) else scale
+    limits = _stretch(image)
+    views = {
+        "xy": (image[zc], labels[zc]),
+        "xz": (image[:, yc, :], labels[:, yc, :]),
+        "yz": (image[:, :, xc].T, labels[:, :, xc].T),  # (Y, Z): z runs to the right, y down as in xy
+    }
+    width_x, height_y, depth_z = nx * scale, ny * scale, nz * z_scale
+    when = f", t = {time_min:.4g} min" if time_min is not None else ""
+    with matplotlib.rc_context({**_RC, "axes.grid": False, "axes.titlesize": 9}):
+        fig_width = 7.6
+        fig_height = min(9.0, max(3.0, fig_width * (height_y + depth_z) / (width_x + depth_z) + 0.6))
+        fig = Figure(figsize=(fig_width, fig_height))
+        grid = fig.add_gridspec(2, 2, width_ratios=[width_x, depth_z], height_ratios=[height_y, depth_z])
+        ax_xy, ax_yz, ax_xz = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1]), fig.add_subplot(grid[1, 0])
+        fig.add_subplot(grid[1, 1]).set_axis_off()
+        series: list[dict[str, Any]] = []
+        for name, ax, extent, cut in (
+            ("xy", ax_xy, (0.0, width_x, height_y, 0.0), f"z = {zc}"),
+            ("xz", ax_xz, (0.0, width_x, depth_z, 0.0), f"y = {yc}"),
+            ("yz", ax_yz, (0.0, depth_z, height_y, 0.0), f"x = {xc}"),
+        ):
+            plane, plane_labels = views[name]
+            ax.imshow(plane, cmap="gray", vmin=limits[0], vmax=limits[1], extent=extent, interpolation="nearest",
+                      aspect="auto")
+            ax.imshow(_outline_rgba(plane_labels, 1), extent=extent, interpolation="nearest", aspect="auto")
+            ax.set_xlim(extent[0], extent[1])
+            ax.set_ylim(extent[2], extent[3])
+            drawn = np.unique(plane_labels[plane_labels > 0])
+            series.append({
+                "name": f"frame {frame} {name} at {cut}", "frame": int(frame), "kind": "image", "view": name,
+                "plane_px": list(plane.shape), "extent": _numbers(extent), "extent_units": unit,
+                "display_limits": _numbers(limits), "labels": [int(v) for v in drawn], "n_objects": int(drawn.size),
+            })
+            ax.set_title(f"{name} at {cut}: {drawn.size} object(s)")
+        # where the other views cut: the middle row and column of xy, the middle plane in xz and yz
+        line = {"color": "#ffd500", "linewidth": 0.8, "linestyle": "--"}
+        ax_xy.axhline((yc + 0.5) * scale, **line)
+        ax_xy.axvline((xc + 0.5) * scale, **line)
+        ax_xz.axhline((zc + 0.5) * z_scale, **line)
+        ax_yz.axvline((zc + 0.5) * z_scale, **line)
+        ax_xy.set_ylabel(f"y ({unit})")
+        ax_xz.set_xlabel(f"x ({unit})")
+        ax_xz.set_ylabel(f"z ({unit})")
+        ax_yz.set_xlabel(f"z ({unit})")
+        ax_xy.tick_params(labelbottom=False)
+        ax_yz.tick_params(labelleft=False)
+        fig.suptitle(f"Frame {frame}{when}: orthogonal views through the middle of the stack", fontsize=10)
+        fig.tight_layout()
+        return _png(fig, "orthogonal views", series)

@@ -81,6 +81,8 @@ def build_sample_report(
     intensity_channel: int | None = None,
     evaluation: Mapping[str, Any] | None = None,
     qc: Mapping[str, Any] | None = None,
+    orthogonal: Sequence[tuple[int, np.ndarray, np.ndarray]] | None = None,
+    z_step_um: float | None = None,
 ) -> str:
     """HTML quality-control report of one sample (a complete, self-contained page).
 
@@ -139,6 +141,14 @@ def build_sample_report(
     qc : Mapping, optional
         Content of the sample's ``qc.json`` (:func:`cellpipe.qc.assess_quality`): the "Quality control"
         section, right after the summary.
+    orthogonal : Sequence, optional
+        For a 3-D movie, a few ``(frame index, (Z, Y, X) float image, (Z, Y, X) int labels)`` stacks drawn in
+        the overlay section as orthogonal views (xy at the middle plane, xz and yz through the middle) with
+        the outlines of the objects each plane cuts; the overlay and montage then show maximum-intensity
+        projections.
+    z_step_um : float, optional
+        µm between the planes of ``orthogonal``'s stacks, so that the views are drawn to scale; when omitted,
+        looked up in ``provenance`` (key ``pixel_size_z_um``).
 
     Returns
     -------
@@ -153,7 +163,8 @@ def build_sample_report(
     Raises
     ------
     ValueError
-        When the overlay image and labels, or a montage image and its labels, differ in (Y, X) shape.
+        When the overlay image and labels, or a montage image and its labels, differ in (Y, X) shape, or an
+        ``orthogonal`` stack and its labels in (Z, Y, X) shape.
     """
     provenance = dict(provenance or {})
     pixel_size = (
@@ -177,7 +188,8 @@ def build_sample_report(
         overlay=_overlay(overlay_image, overlay_labels), overlay_frame=int(overlay_frame), montage=montage,
         percentiles=percentiles, intensity_samples=intensity_samples, intensity_channel=intensity_channel,
         evaluation=evaluation, qc=qc, provenance=provenance, pixel_size_um=pixel_size, frame_interval_min=interval,
-        max_track_rows=max_track_rows, max_percentile_rows=max_percentile_rows,
+        max_track_rows=max_track_rows, max_percentile_rows=max_percentile_rows, orthogonal=orthogonal,
+        z_step_um=_as_float(z_step_um) or _as_float(_lookup(provenance, "pixel_size_z_um")),
     )
     sections = [_section(anchor, title, body(data)) for anchor, title, body in SAMPLE_SECTIONS]
     nav = [(anchor, title) for anchor, title, _ in SAMPLE_SECTIONS]

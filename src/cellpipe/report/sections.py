@@ -17,7 +17,7 @@ import pandas as pd
 from cellpipe.report.evaluation import _evaluation_body
 from cellpipe.report.figures import _ACCENT, _counts_figure, _figure, _histogram_figure, _intensity_figure, _percentile_figure
 from cellpipe.report.html import _cards, _empty_note, _esc, _fmt_quantity, _now, _num, _table
-from cellpipe.report.images import _DETAIL_ABOVE_PX, _montage_figure, _overlay_figure
+from cellpipe.report.images import _DETAIL_ABOVE_PX, _montage_figure, _orthogonal_figure, _overlay_figure
 from cellpipe.report.provenance import _provenance_table
 from cellpipe.report.qc import qc_body
 from cellpipe.report.tracks import _lineage_body, _msd_body, _trajectories_body
@@ -238,6 +238,11 @@ class SampleData:
         µm per px and min between frames; None when unknown.
     max_track_rows, max_percentile_rows : int
         Rows shown of the track table and of the percentile table.
+    orthogonal : Sequence or None
+        ``(frame index, (Z, Y, X) float image, (Z, Y, X) labels)`` stacks of a 3-D movie drawn as orthogonal
+        views beside the overlay; None for a 2-D movie.
+    z_step_um : float or None
+        µm between the planes of a 3-D movie; None when unknown or 2-D.
     """
 
     sample: str
@@ -263,6 +268,8 @@ class SampleData:
     frame_interval_min: float | None
     max_track_rows: int
     max_percentile_rows: int
+    orthogonal: Sequence[tuple[int, np.ndarray, np.ndarray]] | None = None
+    z_step_um: float | None = None
 
 
 def _summary_section(d: SampleData) -> str:
@@ -321,7 +328,36 @@ def _overlay_section(d: SampleData) -> str:
     )
     if not np.any(labels):
         body = _empty_note(f"No cells were segmented in frame {d.overlay_frame}.") + body
-    return body
+    return body + _orthogonal_body(d)
+
+
+def _orthogonal_body(d: SampleData) -> str:
+    """Orthogonal views (xy, xz, yz through the middle of the stack) of the given frames of a 3-D movie, beside
+    the maximum-intensity projection overlay; nothing for a 2-D movie (``d.orthogonal`` None or empty)."""
+    figures = []
+    for frame, image, labels in d.orthogonal or ():
+        image = np.asarray(image, dtype=float)
+        labels = np.asarray(labels)
+        if image.ndim != 3 or image.shape != labels.shape:
+            raise ValueError(f"orthogonal view image {image.shape} and labels {labels.shape} must be the same "
+                             "(Z, Y, X) shape")
+        if not image.size:
+            continue
+        nz, ny, nx = image.shape
+        time_min = frame * d.frame_interval_min if d.frame_interval_min else None
+        caption = (
+            f"Frame {frame}, orthogonal views of the {nz} × {ny} × {nx} voxel stack: xy at the middle plane "
+            f"(z = {nz // 2}), xz at y = {ny // 2} (below) and yz at x = {nx // 2} (right), image (grey, 1–99.8 % "
+            "intensity stretch of the stack) with the outline of each segmented object cut by the plane in colour; "
+            "dashed lines mark the other views' planes."
+        )
+        if d.pixel_size_um is not None and d.z_step_um is not None:
+            caption += f" Drawn to scale: {d.pixel_size_um:g} µm per px, {d.z_step_um:g} µm between planes."
+        elif d.pixel_size_um is not None:
+            caption += " The z step is unknown: planes are drawn one pixel apart."
+        figures.append(_figure(_orthogonal_figure(int(frame), image, labels, time_min, d.pixel_size_um, d.z_step_um),
+                               _esc(caption)))
+    return "".join(figures)
 
 
 def _trajectories_section(d: SampleData) -> str:

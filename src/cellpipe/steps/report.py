@@ -98,7 +98,8 @@ def report_sample_step(
         "frames": meta.n_frames,
         "frame size (px)": f"{meta.data.shape[-2]} x {meta.data.shape[-1]}",
         **({"z-planes per stack (µm between them)": f"{meta.data.shape[-3]} ({meta.pixel_size_z_um} µm); images are "
-            "maximum-intensity projections along z"} if "z" in meta.axes else {}),
+            "maximum-intensity projections along z, with orthogonal views of one stack beside the overlay"}
+           if "z" in meta.axes else {}),
         **_z_projection_view(meta.attrs.get("z_projection")),
         "provenance record": f"{inputs['provenance']} (replay: python -m cellpipe.replay {inputs['provenance']})"
         if inputs.get("provenance") else "none",
@@ -131,6 +132,10 @@ def report_sample_step(
         intensity_channel=channel,
         evaluation=evaluation,
         qc=quality,
+        # a 3-D movie: the overlay frame's stack and labels, for the orthogonal views beside its projection
+        orthogonal=[(frame, np.asarray(normalized[frame, channel]), np.asarray(seg.data[frame]))]
+        if "z" in meta.axes else None,
+        z_step_um=meta.pixel_size_z_um if "z" in meta.axes else None,
     )
     tables.write_text(html, report)
 

@@ -329,7 +329,10 @@ def _segment_into(
 
     n_movie = int(norm.shape[0])
     if len(norm.shape) == 5:
-        run_info, results = _iter_segment_stacks(_ChannelFrames(norm, seg.channel, frames), seg, meta)
+        run_info, results = _iter_segment_stacks(
+            _ChannelFrames(norm, seg.channel, frames), seg, meta,
+            estimate_from=_ChannelFrames(norm, seg.channel),  # every part estimates from the same stacks
+        )
     else:
         run_info, results = iter_segment_cells(
             _ChannelFrames(norm, seg.channel, frames), seg, meta.pixel_size_um, model=model,
@@ -385,23 +388,25 @@ def _z_step(norm: Any, meta: omezarr.OmeImage) -> float | None:
 
 
 def _iter_segment_stacks(
-    stacks: Any, seg: SegmentSettings, meta: omezarr.OmeImage
+    stacks: Any, seg: SegmentSettings, meta: omezarr.OmeImage, estimate_from: Any | None = None
 ) -> tuple[dict[str, Any], Any]:
     """Classical 3-D segmentation (:func:`cellpipe.segment.segment_stack_classical`) of (Z, Y, X) stacks read one
     at a time; returns the run info and an iterator of ``(i, labels)`` (uint32, numbered 1..n per stack).
 
     The voxel size (µm, z, y, x) is the image's; the cell diameter is ``diameter_um`` (µm), or
-    ``diameter_px`` px of the plane, or none (seeds then ``min_peak_distance_px`` apart).  The run info's
+    ``diameter_px`` px of the plane, or none (seeds then ``min_peak_distance_px`` apart).  With
+    ``segment.estimate_diameter`` it is estimated first (:func:`cellpipe.segment.estimate_diameter_stacks`,
+    starting from that diameter) on a few stacks of ``estimate_from`` (the whole movie's channel, when
+    ``stacks`` is a part of it; default ``stacks``), and the estimate is recorded as ``diameter_estimate``
+    (µm, and px of the plane), with ``diameter_source`` 'estimate'.  The run info's
     ``object_filters.per_frame`` holds the objects found per stack: the 2-D object filters do not apply
     to stacks (objects outside the volume bounds are removed by the segmentation itself).
     """
     from dataclasses import asdict
 
-    from cellpipe.segment import classical_voxels, segment_stack_classical
+    from cellpipe.segment import classical_voxels, estimate_diameter_stacks, segment_stack_classical
     from cellpipe.versions import package_version
 
-    if seg.estimate_diameter:  # the start-up check refuses it first
-        raise ValueError("the cell diameter is not estimated from stacks yet; give segment.diameter_um (µm)")
     voxel = (float(meta.pixel_size_z_um or 0.0), float(meta.pixel_size_um), float(meta.pixel_size_um))
     if seg.diameter_um is not None:
         diameter_um: float | None = float(seg.diameter_um)
@@ -409,6 +414,13 @@ def _iter_segment_stacks(
         diameter_um = float(seg.diameter_px) * voxel[1]
     else:
         diameter_um = None
+    source = "settings" if diameter_um is not None else None
+    estimate = None
+    if seg.estimate_diameter:
+        estimate = estimate_diameter_stacks(estimate_from if estimate_from is not None else stacks, seg, voxel,
+                                            diameter_um)
+        if estimate["diameter_um"] is not None:
+            diameter_um, source = float(estimate["diameter_um"]), "estimate"
     record: dict[str, Any] = {"settings": None, "diameter_px": None, "per_frame": [], "removed": {}}
     info: dict[str, Any] = {
         "method": "classical",
@@ -419,11 +431,13 @@ def _iter_segment_stacks(
         "voxel_size_um": list(voxel),
         "diameter_um": diameter_um,
         "diameter_px": None if diameter_um is None else diameter_um / voxel[1],
-        "diameter_source": "settings" if diameter_um is not None else None,
+        "diameter_source": source,
         "classical_voxels": asdict(classical_voxels(seg.classical, voxel, diameter_um)),
         "scikit_image_version": package_version("scikit-image"),
         "object_filters": record,
     }
+    if estimate is not None:
+        info["diameter_estimate"] = estimate
 
     def results() -> Any:
         for i in range(stacks.shape[0]):
