@@ -428,8 +428,9 @@ class SegmentSettings(StageSettings):
             "Estimate the cell diameter from the movie before segmenting it: frames spread over the movie "
             "are segmented at the given diameter (diameter_um / diameter_px, else the model's or 30 px), and "
             "the median diameter of the objects found (px, of the disc of equal area) becomes the diameter; "
-            "repeated while it changes by more than 10 %, at most 3 passes. The passes and the result are "
-            "recorded in segmentation.json"
+            "repeated while it changes by more than 10 %, at most 3 passes. In a 3-D movie, stacks are "
+            "segmented and the median diameter is that of the sphere of equal volume (µm), nuclei cut by a "
+            "face of the stack left out. The passes and the result are recorded in segmentation.json"
         ),
     )
     estimate_frames: int = Field(
