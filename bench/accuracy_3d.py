@@ -22,7 +22,8 @@ renumbered in a random order) tracked and scored the same way, which isolates th
 Cellpose runs on the first ``--cellpose-frames`` stacks only (default: all), scored against the ground
 truth of those stacks; the table says how many stacks each row used.  Seconds are wall-clock on this
 machine, per stack (segmentation) and per movie (tracking).  ``--small``: 6 stacks of 16 x 96 x 96 voxels
-and 6 nuclei, a check that everything runs (about a minute with Cellpose on 2 cores).
+and 6 nuclei, a check that everything runs (classical: seconds; Cellpose 'stitch': minutes per stack on
+2 shared CPU cores, 'do_3d' several times longer; bench/RESULTS.md).
 """
 
 from __future__ import annotations
