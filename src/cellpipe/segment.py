@@ -23,6 +23,10 @@ tracker links them over time).
   (Cellpose-SAM; its own environment, ``envs/cellpipe-sam.yaml``).  The
   installed cellpose and the model file are both checked against it.
 
+z-stacks (one (Z, Y, X) stack at a time, voxel size in µm): :func:`segment_stack_classical` and
+:func:`segment_stack_cellpose` (``segment.cellpose.mode_3d``: 'stitch', per-plane masks joined across z
+by IoU, or 'do_3d', Cellpose's 3-D flows with ``anisotropy`` = z step / pixel).
+
 Units: diameters in µm (``diameter_um``) or px (``diameter_px``), areas in
 px or µm² as each setting's name says; frames are 0-based.  torch and cellpose are imported only when the
 Cellpose method is used, and scipy and scikit-image only when frames are
