@@ -56,8 +56,10 @@ def truncated_truth(labels: np.ndarray, tracks: pd.DataFrame, n_frames: int) -> 
 
 
 def track_and_score(labels: np.ndarray, gt_dir: Path, work: Path, voxel_size_um: tuple[float, float, float],
-                    frame_interval_min: float) -> dict[str, Any]:
-    """Track (T, Z, Y, X) ``labels`` in 3-D, export them as a CTC result under ``work`` and score it against ``gt_dir``."""
+                    frame_interval_min: float, min_area_um2: float | None = None) -> dict[str, Any]:
+    """Track (T, Z, Y, X) ``labels`` in 3-D, export them as a CTC result under ``work`` and score it against ``gt_dir``.
+
+    ``min_area_um2``: the tracker's ``min_area_um2`` (µm²; None: its default)."""
     from cellpipe.config import TrackSettings
     from cellpipe.evaluate import ctc_scores
     from cellpipe.export import to_ctc
@@ -66,7 +68,8 @@ def track_and_score(labels: np.ndarray, gt_dir: Path, work: Path, voxel_size_um:
 
     config = json.loads(TRACKER_CONFIG.read_text())
     start = time.perf_counter()
-    result = track_cells_3d(labels, TrackSettings(), config, voxel_size_um, frame_interval_min)
+    settings = TrackSettings() if min_area_um2 is None else TrackSettings(min_area_um2=min_area_um2)
+    result = track_cells_3d(labels, settings, config, voxel_size_um, frame_interval_min)
     tracking_s = time.perf_counter() - start
     ctc_labels, ctc_tracks = to_ctc(result.relabelled, result.tracks)
     res_dir = work / "RES"
@@ -120,6 +123,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, of {', '.join(METHODS)}")
     parser.add_argument("--cellpose-frames", type=int, default=None, help="stacks Cellpose segments (default all)")
+    parser.add_argument("--track-min-area-um2", type=float, default=None,
+                        help="the tracker's min_area_um2 (µm²; default: TrackSettings' own)")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
     methods = [m for m in args.methods.split(",") if m]
@@ -156,7 +161,8 @@ def main(argv: list[str] | None = None) -> None:
             else:
                 labels, seconds = segment(method, stacks[:n], voxel)
             row = {"method": method, "stacks": n, "s_per_stack": float(np.mean(seconds)) if seconds else None,
-                   **track_and_score(labels, truth(n), Path(tmp) / method, voxel, sim.frame_interval_min)}
+                   **track_and_score(labels, truth(n), Path(tmp) / method, voxel, sim.frame_interval_min,
+                                     args.track_min_area_um2)}
             rows.append(row)
             print(json.dumps(row), flush=True)
     header = ("| method | stacks | SEG | DET | TRA | division F1 (GT / predicted divisions) | s per stack "
