@@ -23,6 +23,10 @@ tracker links them over time).
   (Cellpose-SAM; its own environment, ``envs/cellpipe-sam.yaml``).  The
   installed cellpose and the model file are both checked against it.
 
+z-stacks (one (Z, Y, X) stack at a time, voxel size in µm): :func:`segment_stack_classical` and
+:func:`segment_stack_cellpose` (``segment.cellpose.mode_3d``: 'stitch', per-plane masks joined across z
+by IoU, or 'do_3d', Cellpose's 3-D flows with ``anisotropy`` = z step / pixel).
+
 Units: diameters in µm (``diameter_um``) or px (``diameter_px``), areas in
 px or µm² as each setting's name says; frames are 0-based.  torch and cellpose are imported only when the
 Cellpose method is used, and scipy and scikit-image only when frames are
@@ -81,6 +85,9 @@ __all__ = [
     "segment_frames_classical",
     "segment_stack_classical",
     "segment_stacks_classical",
+    "cellpose_anisotropy",
+    "segment_stack_cellpose",
+    "segment_stacks_cellpose",
     "classical_voxels",
     "ClassicalVoxels",
     "select_device",
@@ -1312,3 +1319,105 @@ def segment_cells(
     if settings.method == "cellpose":
         logger.info("cellpose segmented %d frame(s) of %dx%d px on %s", *labels.shape, info["device"])
     return labels, info
+
+
+# --------------------------------------------------------------------------- cellpose, 3-D
+
+
+def cellpose_anisotropy(voxel_size_um: tuple[float, float, float]) -> float:
+    """Cellpose's ``anisotropy`` of a stack: the z step over the pixel (µm / µm, no unit), e.g. 4.0 for 2 x 0.5 µm."""
+    dz, dy, dx = _check_voxel_size(voxel_size_um)
+    if not math.isclose(dy, dx, rel_tol=1e-6):
+        raise ValueError(f"non-square pixels ({dy} x {dx} µm) are not supported")
+    return dz / dy
+
+
+def segment_stack_cellpose(
+    stack: ArrayLike,
+    voxel_size_um: tuple[float, float, float],
+    settings: CellposeSettings,
+    model: Any,
+    diameter_um: float | None = None,
+) -> np.ndarray:
+    """Cellpose segmentation of one (z, y, x) stack of normalized intensities with anisotropic voxels.
+
+    ``model`` is a loaded model (:func:`load_cellpose_model`; the shipped model is a 2-D network, which
+    both modes run on planes).  ``voxel_size_um`` is the voxel size (µm, z, y, x; square pixels);
+    ``diameter_um`` the nucleus diameter (µm), converted to px of the plane with the y size (None: the
+    model's own, its ``diam_labels``).  ``settings.mode_3d`` chooses the method, both run by Cellpose's
+    own ``CellposeModel.eval``:
+
+    * 'stitch': the network and the mask reconstruction on every z plane as in 2-D, then masks of
+      neighbouring planes joined when their intersection over union reaches ``settings.stitch_threshold``
+      (``stitch_threshold``); one network pass per plane.
+    * 'do_3d': the stack is resampled to cubic voxels (z stretched by ``anisotropy`` =
+      :func:`cellpose_anisotropy`) and to the model's diameter, the network runs on its yx, zy and zx
+      planes, the three flow estimates are summed into a 3-D flow field, and masks are found by following
+      it in 3-D (``do_3D=True``) at the stack's own size; three passes over more planes than 'stitch'.
+
+    ``flow_threshold``, ``cellprob_threshold``, ``normalize`` and ``batch_size`` mean what they mean in
+    2-D; ``min_size_px`` counts voxels of a 3-D mask; Cellpose 3's 'do_3d' runs 224 px tiles whatever
+    ``tile_px`` says.  A stack of one plane is segmented as a 2-D frame.  Returns (z, y, x) uint32 labels
+    numbered 1..n.
+    """
+    import torch
+    from skimage.segmentation import relabel_sequential
+
+    voxel = _check_voxel_size(voxel_size_um)
+    anisotropy = cellpose_anisotropy(voxel)
+    image = np.asarray(stack, dtype=np.float32)
+    if image.ndim != 3:
+        raise ValueError(f"expected one (z, y, x) stack, got an array of shape {image.shape}")
+    image = np.nan_to_num(image)
+    diameter_px = _cellpose_diameter(model, None if diameter_um is None else float(diameter_um) / voxel[1])
+    device = _device_of(model)
+    options: dict[str, Any] = {
+        "batch_size": effective_batch_size(settings, device),
+        "normalize": settings.normalize,
+        "diameter": diameter_px,
+        "flow_threshold": settings.flow_threshold,
+        "cellprob_threshold": settings.cellprob_threshold,
+        "min_size": settings.min_size_px,
+        "tile_overlap": settings.tile_overlap,
+        "bsize": _network_tile_px(model, settings),
+    }
+    if model_network(model) == "cellpose3":
+        options["channels"] = [0, 0]  # one channel, the second one empty, as in 2-D
+    if image.shape[0] == 1:
+        frame = image[0]
+        with _deterministic_torch(device), torch.no_grad():
+            masks = np.asarray(model.eval(frame, **options)[0])[np.newaxis]
+    elif settings.mode_3d == "do_3d":
+        with _deterministic_torch(device), torch.no_grad():
+            masks = np.asarray(model.eval(image, z_axis=0, do_3D=True, anisotropy=anisotropy, **options)[0])
+    else:
+        with _deterministic_torch(device), torch.no_grad():
+            masks = np.asarray(
+                model.eval(image, z_axis=0, stitch_threshold=settings.stitch_threshold, **options)[0]
+            )
+    if masks.shape != image.shape:  # pragma: no cover - guards against a cellpose change
+        raise RuntimeError(f"Cellpose returned masks of shape {masks.shape} for a stack of {image.shape}")
+    relabelled, _, _ = relabel_sequential(masks.astype(np.uint32, copy=False))
+    return relabelled.astype(np.uint32, copy=False)
+
+
+def segment_stacks_cellpose(
+    stacks: ArrayLike,
+    voxel_size_um: tuple[float, float, float],
+    settings: CellposeSettings,
+    model: Any,
+    diameter_um: float | None = None,
+) -> np.ndarray:
+    """:func:`segment_stack_cellpose` on every stack of a (T, Z, Y, X) movie of normalized intensities.
+
+    ``stacks`` may be any array with ``shape`` whose ``stacks[t]`` reads one stack (numpy, zarr), so only
+    one stack is read at a time.  Returns (T, Z, Y, X) uint32 labels numbered 1..n in every stack.
+    """
+    stacks = _as_frames(stacks)
+    shape = tuple(int(n) for n in stacks.shape)
+    if len(shape) != 4:
+        raise ValueError(f"expected (T, Z, Y, X) stacks of one channel, got an array of shape {shape}")
+    out = np.zeros(shape, dtype=np.uint32)
+    for t in range(shape[0]):
+        out[t] = segment_stack_cellpose(np.asarray(stacks[t]), voxel_size_um, settings, model, diameter_um)
+    return out

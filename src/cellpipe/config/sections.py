@@ -343,6 +343,26 @@ class CellposeSettings(StageSettings):
     tile_overlap: float = Field(
         0.1, ge=0.05, le=0.5, description="Overlap of neighbouring tiles as a fraction of tile_px (0.05-0.5)"
     )
+    mode_3d: Literal["stitch", "do_3d"] = Field(
+        "stitch",
+        description=(
+            "How a z-stack is segmented (3-D movies only). 'stitch': the 2-D network on every z plane, masks of "
+            "neighbouring planes joined when their overlap (IoU) reaches stitch_threshold; one network pass per "
+            "plane. 'do_3d': Cellpose's 3-D mode, the 2-D network run on the yx, zy and zx planes of the stack "
+            "resampled to cubic voxels (anisotropy = z step / pixel), its flows followed in 3-D; about three "
+            "times the network work of 'stitch' times the z resampling. The trade-off measured on a simulated "
+            "movie is in bench/RESULTS.md (bench.accuracy_3d)"
+        ),
+    )
+    stitch_threshold: float = Field(
+        0.25,
+        gt=0.0,
+        lt=1.0,
+        description=(
+            "mode_3d 'stitch': smallest overlap (intersection over union, 0-1) of a mask with a mask of the plane "
+            "below for the two to become one object"
+        ),
+    )
 
 
 class ObjectFilterSettings(StageSettings):
