@@ -945,6 +945,8 @@ def _iter_frames_cellpose(
     from cellpose import core, dynamics, transforms
     from skimage.segmentation import relabel_sequential
 
+    from cellpipe.masks import reconstruct_batch
+
     n_frames, height, width = _frames_shape(frames)
     sam = model_network(model) == "cellpose-sam"
     rescale = _model_diam_mean(model) / _cellpose_diameter(model, diameter_px)
@@ -975,9 +977,20 @@ def _iter_frames_cellpose(
         return flows
 
     def reconstruct(start: int, flows: np.ndarray) -> list[np.ndarray]:
+        if settings.reconstruction == "cellpipe":
+            rebuilt = reconstruct_batch(
+                np.ascontiguousarray(flows[..., :2].transpose(0, 3, 1, 2)),
+                flows[..., 2],
+                niter,
+                cellprob_threshold=settings.cellprob_threshold,
+                flow_threshold=settings.flow_threshold,
+                min_size=settings.min_size_px,
+                max_size_fraction=0.4,
+                device=torch_device,
+            )
         masks = []
         for i in range(flows.shape[0]):
-            mask = dynamics.resize_and_compute_masks(
+            mask = rebuilt[i] if settings.reconstruction == "cellpipe" else dynamics.resize_and_compute_masks(
                 np.ascontiguousarray(flows[i, :, :, :2].transpose(2, 0, 1)),
                 flows[i, :, :, 2],
                 niter=niter,
