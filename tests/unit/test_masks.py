@@ -109,3 +109,27 @@ def random_model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from cellpose_helpers import save_untrained_cpnet
 
     return save_untrained_cpnet(tmp_path_factory.mktemp("cpnet") / "random_cpnet", diam_mean=30.0, seed=0)
+
+
+@pytest.mark.parametrize(("way", "calls"), [("auto", 1), ("cellpipe", 1), ("cellpose", 0)])
+def test_auto_reconstruction_is_cellpipes_with_cellpose3(
+    random_model_file: Path, monkeypatch: pytest.MonkeyPatch, way: str, calls: int
+) -> None:
+    import cellpipe.masks
+    from cellpipe.config import SegmentSettings
+    from cellpipe.segment import load_cellpose_model, segment_cells
+
+    seen = []
+    real = cellpipe.masks.reconstruct_batch
+
+    def counted(*args: object, **kwargs: object) -> list[np.ndarray]:
+        seen.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(cellpipe.masks, "reconstruct_batch", counted)
+    cellpose = {"model": str(random_model_file), "device": "cpu"} | ({} if way == "auto" else {"reconstruction": way})
+    settings = SegmentSettings(method="cellpose", diameter_px=30.0, cellpose=cellpose)
+    assert settings.cellpose.reconstruction == way
+    segment_cells(np.zeros((1, 64, 64), np.float32), settings, pixel_size_um=1.0,
+                  model=load_cellpose_model(random_model_file, "cpu"))
+    assert len(seen) == calls

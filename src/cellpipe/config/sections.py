@@ -343,13 +343,14 @@ class CellposeSettings(StageSettings):
     tile_overlap: float = Field(
         0.1, ge=0.05, le=0.5, description="Overlap of neighbouring tiles as a fraction of tile_px (0.05-0.5)"
     )
-    reconstruction: Literal["cellpose", "cellpipe"] = Field(
-        "cellpose",
+    reconstruction: Literal["auto", "cellpose", "cellpipe"] = Field(
+        "auto",
         description=(
-            "How masks are rebuilt from the network's flows: 'cellpose' (Cellpose 3.1's "
-            "dynamics.resize_and_compute_masks, frame by frame) or 'cellpipe' (cellpipe.masks: the same steps "
-            "vectorised over the pixels, masks and frames of a pass; AP@0.5 against Cellpose's own on the same "
-            "flows is in bench/RESULTS.md)"
+            "How masks are rebuilt from the network's flows: 'cellpipe' (cellpipe.masks: Cellpose 3.1's steps "
+            "vectorised over the pixels, masks and frames of a pass; on GOWT1 and DSB 2018 flows the same masks "
+            "as Cellpose's, about 2x faster on a CPU, bench/RESULTS.md) or 'cellpose' (Cellpose's "
+            "dynamics.resize_and_compute_masks, frame by frame). 'auto': 'cellpipe' with network 'cellpose3', "
+            "'cellpose' with 'cellpose-sam', whose cellpose 4 reconstruction it has not been compared with"
         ),
     )
 
