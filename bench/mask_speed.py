@@ -9,7 +9,8 @@ image (the model's own diameter), taken from a real ``iter_segment_cells`` run b
 the arguments of Cellpose's reconstruction call. Both reconstructions then run on those
 flows, alternating, ``--repeats`` times; the table gives seconds per frame (min and median
 over repeats and frames) and AP@0.5 of cellpipe's masks against Cellpose's
-(``cellpipe.metrics.instance_scores``) per frame. ``--whole-frames`` frames then go through
+(``cellpipe.metrics.instance_scores``) per frame, and whether
+the two label images are equal pixel for pixel. ``--whole-frames`` frames then go through
 ``iter_segment_cells`` with ``cellpose.reconstruction`` 'cellpose' and 'cellpipe', alternating,
 twice each. ``--profile`` prints cProfile of one GOWT1 frame's reconstruction both ways.
 Nothing is written; the data stay in ../shared.
@@ -129,15 +130,16 @@ def main(argv: list[str] | None = None) -> str:
             news.append(seconds)
         score = instance_scores(reference, ours)["0.5"]
         rows.append([name, f"{dp.shape[1]}x{dp.shape[2]}", options["niter"], int(reference.max()), int(ours.max()),
-                     f"{score['ap']:.4f}", _stats(olds), _stats(news), f"{np.median(olds) / np.median(news):.2f}x"])
+                     f"{score['ap']:.4f}", "yes" if np.array_equal(reference, ours) else "no",
+                     _stats(olds), _stats(news), f"{np.median(olds) / np.median(news):.2f}x"])
         if name.startswith("GOWT1"):
             old_all += olds
             new_all += news
-    rows.append(["GOWT1, all frames", "", "", "", "", "", _stats(old_all), _stats(new_all),
+    rows.append(["GOWT1, all frames", "", "", "", "", "", "", _stats(old_all), _stats(new_all),
                  f"{np.median(old_all) / np.median(new_all):.2f}x"])
     report = print_table(
         "Mask reconstruction on the same flows, s/frame min / median (cellpose = dynamics.resize_and_compute_masks)",
-        ["frame", "px", "steps", "masks cellpose", "masks cellpipe", "AP@0.5", "cellpose s", "cellpipe s",
+        ["frame", "px", "steps", "masks cellpose", "masks cellpipe", "AP@0.5", "same labels", "cellpose s", "cellpipe s",
          "cellpose / cellpipe"],
         rows,
     )
