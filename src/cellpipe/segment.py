@@ -943,6 +943,8 @@ def _iter_frames_cellpose(
       channels-last module (see :func:`load_cellpose_model`);
     * masks of one pass are reconstructed in a second thread while the network runs the next
       pass (the network's kernels release Python's lock, so the two overlap).
+    * with ``settings.reconstruction`` 'cellpipe' (or 'auto' and Cellpose 3) the masks are
+      rebuilt by :func:`cellpipe.masks.reconstruct_batch`, the same steps vectorised.
 
     Where the two generations differ, this follows each one's ``eval``: Cellpose 3 gets the frame
     and an empty second channel (``channels=[0, 0]``) and interpolated dynamics; Cellpose-SAM gets
@@ -951,6 +953,8 @@ def _iter_frames_cellpose(
     import torch
     from cellpose import core, dynamics, transforms
     from skimage.segmentation import relabel_sequential
+
+    from cellpipe.masks import reconstruct_batch
 
     n_frames, height, width = _frames_shape(frames)
     sam = model_network(model) == "cellpose-sam"
@@ -981,10 +985,23 @@ def _iter_frames_cellpose(
             flows = transforms.resize_image(flows, height, width)
         return flows
 
+    vectorised = settings.reconstruction == "cellpipe" or (settings.reconstruction == "auto" and not sam)
+
     def reconstruct(start: int, flows: np.ndarray) -> list[np.ndarray]:
+        if vectorised:
+            rebuilt = reconstruct_batch(
+                np.ascontiguousarray(flows[..., :2].transpose(0, 3, 1, 2)),
+                flows[..., 2],
+                niter,
+                cellprob_threshold=settings.cellprob_threshold,
+                flow_threshold=settings.flow_threshold,
+                min_size=settings.min_size_px,
+                max_size_fraction=0.4,
+                device=torch_device,
+            )
         masks = []
         for i in range(flows.shape[0]):
-            mask = dynamics.resize_and_compute_masks(
+            mask = rebuilt[i] if vectorised else dynamics.resize_and_compute_masks(
                 np.ascontiguousarray(flows[i, :, :, :2].transpose(2, 0, 1)),
                 flows[i, :, :, 2],
                 niter=niter,

@@ -363,6 +363,16 @@ class CellposeSettings(StageSettings):
             "below for the two to become one object"
         ),
     )
+    reconstruction: Literal["auto", "cellpose", "cellpipe"] = Field(
+        "auto",
+        description=(
+            "How masks are rebuilt from the network's flows: 'cellpipe' (cellpipe.masks: Cellpose 3.1's steps "
+            "vectorised over the pixels, masks and frames of a pass; on GOWT1 and DSB 2018 flows the same masks "
+            "as Cellpose's, about 2x faster on a CPU, bench/RESULTS.md) or 'cellpose' (Cellpose's "
+            "dynamics.resize_and_compute_masks, frame by frame). 'auto': 'cellpipe' with network 'cellpose3', "
+            "'cellpose' with 'cellpose-sam', whose cellpose 4 reconstruction it has not been compared with"
+        ),
+    )
 
 
 class ObjectFilterSettings(StageSettings):

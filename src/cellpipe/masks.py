@@ -1,0 +1,389 @@
+"""Cellpose mask reconstruction from the network's flows, vectorised.
+
+The same steps as Cellpose 3.1's ``dynamics.resize_and_compute_masks`` for 2-D frames at the
+frame size, rewritten so that no step loops over pixels or masks in Python:
+
+1. **following flows**: every pixel whose cell probability exceeds the threshold moves ``niter``
+   Euler steps along the flows (bilinear interpolation, positions clamped to the frame), with
+   the arithmetic of Cellpose's CPU path.  On a CPU one compiled loop runs all steps of a pixel
+   before the next pixel (the flows stay in cache, several threads); on a GPU the pixels of a
+   whole batch of frames step together as torch tensors.
+2. **seeds and masks**: the histogram of end points, its 5x5 local maxima with more than 10
+   pixels as seeds, each seed grown 5 times by 3x3 dilation inside its 11x11 px window where
+   the histogram exceeds 2, all seeds of all frames of a batch at once; the pixels take the
+   label of the seed region their end point falls in (later, more populated seeds win ties,
+   as in Cellpose).  Masks larger than ``max_size_fraction`` of the frame are dropped.
+3. **flow-error check**: the flows of every mask are recomputed by Cellpose's diffusion from
+   the mask's centre, all masks of a frame at once as a stack of crops (a 3x3 mean inside a
+   mask is a 3x3 box mean once the other masks are zero in the crop), in float64 and for the
+   same ``2 * (largest mask height + width + 2)`` steps Cellpose uses; masks whose mean squared
+   difference to the network's flows exceeds ``flow_threshold`` are dropped.
+4. **holes and small masks**: Cellpose's own ``utils.fill_holes_and_remove_small_masks``.
+
+Lengths are in pixels of the frame the flows are given at.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["follow_flows", "masks_from_end_points", "flow_errors", "reconstruct_masks", "reconstruct_batch"]
+
+RPAD_PX = 20  # histogram padding around the frame (px), as in Cellpose
+
+
+def _njit_steps() -> Any:
+    from numba import njit, prange
+
+    @njit(nogil=True, parallel=True, cache=True)
+    def steps(dp: np.ndarray, ys: np.ndarray, xs: np.ndarray, niter: int) -> None:  # pragma: no cover - compiled
+        ly, lx = dp.shape[1], dp.shape[2]
+        ymax = np.float32(ly - 1)
+        xmax = np.float32(lx - 1)
+        zero = np.float32(0.0)
+        for i in prange(ys.shape[0]):
+            y = ys[i]
+            x = xs[i]
+            for _ in range(niter):
+                yi = np.int32(y)
+                xi = np.int32(x)
+                # the interpolation in float64, rounded to float32, as Cellpose's map_coordinates
+                fy = np.float64(y) - yi
+                fx = np.float64(x) - xi
+                yf = min(ly - 1, max(0, yi))
+                xf = min(lx - 1, max(0, xi))
+                yf1 = min(ly - 1, yf + 1)
+                xf1 = min(lx - 1, xf + 1)
+                dy = np.float32(
+                    np.float64(dp[0, yf, xf]) * (1 - fy) * (1 - fx) + np.float64(dp[0, yf, xf1]) * (1 - fy) * fx
+                    + np.float64(dp[0, yf1, xf]) * fy * (1 - fx) + np.float64(dp[0, yf1, xf1]) * fy * fx
+                )
+                dx = np.float32(
+                    np.float64(dp[1, yf, xf]) * (1 - fy) * (1 - fx) + np.float64(dp[1, yf, xf1]) * (1 - fy) * fx
+                    + np.float64(dp[1, yf1, xf]) * fy * (1 - fx) + np.float64(dp[1, yf1, xf1]) * fy * fx
+                )
+                ny = min(ymax, max(zero, y + dy))
+                nx = min(xmax, max(zero, x + dx))
+                if ny == y and nx == x:
+                    break  # a fixed point: every further step gives the same position
+                y = ny
+                x = nx
+            ys[i] = y
+            xs[i] = x
+
+    return steps
+
+
+_STEPS: Any = None
+
+
+def _steps_cpu(dp: np.ndarray, ys: np.ndarray, xs: np.ndarray, niter: int) -> None:
+    global _STEPS
+    if _STEPS is None:
+        _STEPS = _njit_steps()
+    _STEPS(dp, ys, xs, niter)
+
+
+def _steps_torch(dp: Any, frame: Any, ys: Any, xs: Any, niter: int) -> tuple[Any, Any]:
+    """Euler steps of points of several frames at once; ``dp`` (B, 2, Y, X), ``frame`` the frame of each point."""
+
+    _, _, ly, lx = dp.shape
+    flat = dp.permute(1, 0, 2, 3).reshape(2, -1).double()
+    base = frame.long() * (ly * lx)
+    for _ in range(niter):
+        yi = ys.long()
+        xi = xs.long()
+        # the interpolation in float64, rounded to float32, as Cellpose's map_coordinates
+        fy = ys.double() - yi
+        fx = xs.double() - xi
+        yf = yi.clamp(0, ly - 1)
+        xf = xi.clamp(0, lx - 1)
+        yf1 = (yf + 1).clamp(max=ly - 1)
+        xf1 = (xf + 1).clamp(max=lx - 1)
+        i00 = base + yf * lx + xf
+        i01 = base + yf * lx + xf1
+        i10 = base + yf1 * lx + xf
+        i11 = base + yf1 * lx + xf1
+        d = (
+            flat[:, i00] * (1 - fy) * (1 - fx) + flat[:, i01] * (1 - fy) * fx
+            + flat[:, i10] * fy * (1 - fx) + flat[:, i11] * fy * fx
+        ).float()
+        ys = (ys + d[0]).clamp(0, ly - 1)
+        xs = (xs + d[1]).clamp(0, lx - 1)
+    return ys, xs
+
+
+def follow_flows(
+    dp: Any, inside: Any, niter: int, device: Any = "cpu", force_torch: bool = False
+) -> tuple[Any, Any, Any]:
+    """End points (px, float32) after ``niter`` Euler steps of the pixels where ``inside``.
+
+    ``dp`` (B, 2, Y, X) float32 are the flows already scaled as Cellpose steps them (network
+    flows times ``inside`` / 5), ``inside`` (B, Y, X) bool.  Returns torch tensors on ``device``:
+    the frame, y and x of every end point, in the row-major order of the pixels.  A CPU device
+    runs the compiled loop, any other device (or ``force_torch``) torch operations.
+    """
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cpu" and not force_torch:
+        dp_np = np.ascontiguousarray(np.asarray(dp, dtype=np.float32))
+        frame, y, x = np.nonzero(np.asarray(inside))
+        ys = y.astype(np.float32)
+        xs = x.astype(np.float32)
+        for b in np.unique(frame):
+            sel = frame == b
+            yb, xb = ys[sel], xs[sel]
+            _steps_cpu(dp_np[b], yb, xb, int(niter))
+            ys[sel], xs[sel] = yb, xb
+        return torch.from_numpy(frame), torch.from_numpy(ys), torch.from_numpy(xs)
+    dp_t = torch.as_tensor(dp, dtype=torch.float32, device=device)
+    inside_t = torch.as_tensor(inside, device=device)
+    frame, y, x = torch.nonzero(inside_t, as_tuple=True)
+    ys, xs = _steps_torch(dp_t, frame, y.float(), x.float(), int(niter))
+    return frame, ys, xs
+
+
+def masks_from_end_points(
+    inside: np.ndarray,
+    frame: Any,
+    ys: Any,
+    xs: Any,
+    max_size_fraction: float = 0.4,
+) -> np.ndarray:
+    """Labels (B, Y, X) int32, numbered 1..n per frame, from the end points of the followed pixels.
+
+    ``inside`` (B, Y, X) bool are the pixels that were followed; ``frame``, ``ys``, ``xs`` are
+    :func:`follow_flows`'s output (px).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    shape = inside.shape
+    n_frames, ly, lx = shape
+    device = ys.device
+    hy, hx = ly + 2 * RPAD_PX, lx + 2 * RPAD_PX
+    # Cellpose truncates the end points to integers before padding
+    py = (ys.int() + RPAD_PX).clamp(0, ly + RPAD_PX - 1).long()
+    px = (xs.int() + RPAD_PX).clamp(0, lx + RPAD_PX - 1).long()
+    frame = frame.long()
+    cell = (frame * hy + py) * hx + px
+    hist = torch.bincount(cell, minlength=n_frames * hy * hx).view(n_frames, hy, hx).float()
+    pooled = F.max_pool2d(hist.unsqueeze(1), kernel_size=5, stride=1, padding=2).squeeze(1)
+    seeds = torch.nonzero((hist - pooled > -1e-6) & (hist > 10))
+    if len(seeds) == 0:
+        return np.zeros(shape, np.int32)
+    counts = hist[seeds[:, 0], seeds[:, 1], seeds[:, 2]]
+    # per frame, seeds in increasing pixel count (stable, as Cellpose's argsort of a frame's seeds)
+    order = torch.argsort(counts, stable=True)
+    order = order[torch.argsort(seeds[order, 0], stable=True)]
+    seeds = seeds[order]
+    offsets = torch.arange(-5, 6, device=device)
+    wy = (seeds[:, 1, None] + offsets)[:, :, None].expand(-1, 11, 11)
+    wx = (seeds[:, 2, None] + offsets)[:, None, :].expand(-1, 11, 11)
+    wf = seeds[:, 0, None, None].expand(-1, 11, 11)
+    window = hist[wf, wy, wx] > 2
+    grown = torch.zeros(window.shape, dtype=torch.float32, device=device)
+    grown[:, 5, 5] = 1
+    for _ in range(5):
+        grown = F.max_pool2d(grown.unsqueeze(1), kernel_size=3, stride=1, padding=1).squeeze(1) * window
+    k, gy, gx = torch.nonzero(grown, as_tuple=True)
+    # the seed's rank within its frame + 1 is its label; the last seed written wins, i.e. the largest rank
+    first_of_frame = torch.searchsorted(seeds[:, 0].contiguous(), seeds[:, 0].contiguous(), right=False)
+    rank = torch.arange(len(seeds), device=device) - first_of_frame + 1
+    where = (seeds[k, 0] * hy + wy[k, gy, gx]) * hx + wx[k, gy, gx]
+    region = torch.zeros(n_frames * hy * hx, dtype=torch.int64, device=device)
+    region.scatter_reduce_(0, where, rank[k], reduce="amax")
+    labels = region[cell].to(torch.int32)
+    out = np.zeros(shape, np.int32)
+    out[np.asarray(inside)] = labels.cpu().numpy()  # end points are in the row-major order of the pixels
+    return _drop_big(out, max_size_fraction)
+
+
+def _drop_big(labels: np.ndarray, max_size_fraction: float) -> np.ndarray:
+    """Zero masks larger than ``max_size_fraction`` of the frame's area; renumber 1..n per frame.
+
+    The new numbers follow the pixels' row-major order (``fastremap.renumber``, as Cellpose):
+    filling holes later treats masks in this order, which decides which of two nested masks stays."""
+    import fastremap
+
+    area = labels.shape[1] * labels.shape[2]
+    for b in range(labels.shape[0]):
+        uniq, counts = fastremap.unique(labels[b], return_counts=True)
+        big = uniq[(counts > area * max_size_fraction) & (uniq > 0)]
+        frame = fastremap.mask(labels[b], big) if big.size else labels[b]
+        labels[b] = fastremap.renumber(frame, in_place=True)[0]
+    return labels
+
+
+def _njit_diffuse() -> Any:
+    from numba import njit, prange
+
+    @njit(nogil=True, parallel=True, cache=True)
+    def diffuse(ys, xs, starts, lys, lxs, sy, sx, niters, dy, dx):  # pragma: no cover - compiled
+        for k in prange(starts.shape[0] - 1):
+            a, b, lx = starts[k], starts[k + 1], lxs[k]
+            field = np.zeros(lys[k] * lx)
+            nxt = np.zeros(lys[k] * lx)
+            for _ in range(niters[k]):
+                field[sy[k] * lx + sx[k]] += 1
+                for j in range(a, b):
+                    i = ys[j] * lx + xs[j]
+                    nxt[i] = 1 / 9.0 * (
+                        field[i] + field[i - lx] + field[i + lx] + field[i - 1] + field[i + 1]
+                        + field[i - lx - 1] + field[i - lx + 1] + field[i + lx - 1] + field[i + lx + 1]
+                    )
+                for j in range(a, b):
+                    i = ys[j] * lx + xs[j]
+                    field[i] = nxt[i]
+            for j in range(a, b):
+                i = ys[j] * lx + xs[j]
+                dy[j] = field[i + lx] - field[i - lx]
+                dx[j] = field[i + 1] - field[i - 1]
+
+    return diffuse
+
+
+_DIFFUSE: Any = None
+
+
+def _mask_pixels(labels: np.ndarray, n: int) -> dict[str, np.ndarray]:
+    """The pixels of masks 1..n grouped by mask (row-major within a mask), in crop coordinates.
+
+    Each mask's crop is its bounding box with a 1 px empty border (px). Also its centre, the
+    mask pixel nearest to its mean position (the first in row-major order on ties), and
+    Cellpose's number of diffusion steps for it, twice the crop's height + width."""
+    from scipy import ndimage
+
+    boxes = ndimage.find_objects(labels, max_label=n)
+    y0 = np.array([b[0].start for b in boxes], np.int64)
+    x0 = np.array([b[1].start for b in boxes], np.int64)
+    lys = np.array([b[0].stop - b[0].start + 2 for b in boxes], np.int64)
+    lxs = np.array([b[1].stop - b[1].start + 2 for b in boxes], np.int64)
+    ys, xs = np.nonzero(labels)
+    lab = labels[ys, xs].astype(np.int64) - 1
+    order = np.argsort(lab, kind="stable")
+    ys, xs, lab = ys[order], xs[order], lab[order]
+    cy = (ys - y0[lab] + 1).astype(np.int64)
+    cx = (xs - x0[lab] + 1).astype(np.int64)
+    count = np.bincount(lab, minlength=n)
+    starts = np.concatenate([[0], np.cumsum(count)]).astype(np.int64)
+    ymean = np.bincount(lab, cy, minlength=n) / count
+    xmean = np.bincount(lab, cx, minlength=n) / count
+    d = (cx - xmean[lab]) ** 2 + (cy - ymean[lab]) ** 2
+    first = np.lexsort((d, lab))[starts[:-1]]  # stable: ties keep row-major order
+    return {
+        "ys": ys, "xs": xs, "lab": lab, "cy": cy, "cx": cx, "starts": starts, "lys": lys, "lxs": lxs,
+        "sy": cy[first], "sx": cx[first], "niters": 2 * (lys + lxs),
+    }
+
+
+def _diffuse_torch(p: dict[str, np.ndarray], device: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The diffusion of all masks at once as a stack of crops, each stopping after its own steps."""
+    import torch
+    import torch.nn.functional as F
+
+    n = len(p["lys"])
+    hc, wc = int(p["lys"].max()), int(p["lxs"].max())
+    dtype = torch.float32 if device.type == "mps" else torch.float64
+    lab, cy, cx = (torch.from_numpy(p[k]).to(device) for k in ("lab", "cy", "cx"))
+    inside = torch.zeros((n, hc, wc), dtype=dtype, device=device)
+    inside[lab, cy, cx] = 1
+    field = torch.zeros_like(inside)
+    k = torch.arange(n, device=device)
+    sy, sx = torch.from_numpy(p["sy"]).to(device), torch.from_numpy(p["sx"]).to(device)
+    niters = torch.from_numpy(p["niters"]).to(device)
+    for t in range(int(p["niters"].max())):
+        running = (niters > t).to(dtype)[:, None, None]
+        field[k, sy, sx] += running[:, 0, 0]
+        # the mean of the 9 neighbours, pixels outside the mask counting as 0, summed in the order
+        # of Cellpose's CPU loop: on a symmetry axis of a mask the gradient must come out exactly 0
+        # (another order leaves a rounding residue there that normalizing turns into a unit vector)
+        pad = F.pad(field, (1, 1, 1, 1))
+        total = pad[:, 1:-1, 1:-1].clone()
+        for oy, ox in ((0, 1), (2, 1), (1, 0), (1, 2), (0, 0), (0, 2), (2, 0), (2, 2)):
+            total += pad[:, oy : oy + hc, ox : ox + wc]
+        field = running * (1 / 9.0 * total) * inside + (1 - running) * field
+    dy = field[lab, cy + 1, cx] - field[lab, cy - 1, cx]
+    dx = field[lab, cy, cx + 1] - field[lab, cy, cx - 1]
+    return dy.cpu().numpy().astype(np.float64), dx.cpu().numpy().astype(np.float64)
+
+
+def flow_errors(labels: np.ndarray, dp_net: np.ndarray, device: Any = "cpu", force_torch: bool = False) -> np.ndarray:
+    """Cellpose's flow error of each mask 1..n of ``labels`` (Y, X): the mean over its pixels of
+    the squared difference between the mask's own diffusion flows (unit vectors) and the
+    network's flows ``dp_net`` (2, Y, X) divided by 5 (no unit).
+
+    The masks' flows are those of Cellpose 3.1's CPU path (``dynamics.masks_to_flows_cpu``):
+    each mask diffuses alone in its crop for twice the crop's height + width (px) steps. On a
+    CPU all masks run in parallel in one compiled loop over their pixels, on other devices (or
+    with ``force_torch``) as a stack of crops in torch."""
+    import torch
+
+    global _DIFFUSE
+    device = torch.device(device)
+    n = int(labels.max())
+    if n == 0:
+        return np.zeros(0)
+    p = _mask_pixels(labels, n)
+    if device.type == "cpu" and not force_torch:
+        if _DIFFUSE is None:
+            _DIFFUSE = _njit_diffuse()
+        dy = np.zeros(len(p["ys"]))
+        dx = np.zeros(len(p["ys"]))
+        _DIFFUSE(p["cy"], p["cx"], p["starts"], p["lys"], p["lxs"], p["sy"], p["sx"], p["niters"], dy, dx)
+    else:
+        dy, dx = _diffuse_torch(p, device)
+    norm = 1e-60 + np.sqrt(dy**2 + dx**2)
+    net = np.asarray(dp_net)[:, p["ys"], p["xs"]] / np.float32(5.0)
+    squared = (dy / norm - net[0]) ** 2 + (dx / norm - net[1]) ** 2
+    return np.bincount(p["lab"], squared, minlength=n) / np.bincount(p["lab"], minlength=n)
+
+
+def reconstruct_batch(
+    dp: np.ndarray,
+    cellprob: np.ndarray,
+    niter: int,
+    cellprob_threshold: float = 0.0,
+    flow_threshold: float = 0.4,
+    min_size: int = 15,
+    max_size_fraction: float = 0.4,
+    device: Any = "cpu",
+) -> list[np.ndarray]:
+    """Masks of a batch of frames from the network's flows, as Cellpose 3.1's
+    ``dynamics.resize_and_compute_masks`` (interpolated dynamics) computes them frame by frame.
+
+    ``dp`` (B, 2, Y, X) flows and ``cellprob`` (B, Y, X) cell probability logits at the frame
+    size; ``niter`` Euler steps; ``min_size`` (px, area). Returns B uint32 label images numbered
+    1..n. The flows are followed on ``device`` (torch); the rest runs there too where it is
+    torch code.
+    """
+    from cellpose import utils
+
+    dp = np.asarray(dp, dtype=np.float32)
+    cellprob = np.asarray(cellprob, dtype=np.float32)
+    inside = cellprob > cellprob_threshold
+    scaled = dp * inside[:, np.newaxis] / np.float32(5.0)
+    labels = np.zeros(inside.shape, np.int32)
+    if inside.any():
+        frame, ys, xs = follow_flows(scaled, inside, niter, device)
+        labels = masks_from_end_points(inside, frame, ys, xs, max_size_fraction)
+    out = []
+    for b in range(labels.shape[0]):
+        mask = labels[b]
+        if mask.max() > 0 and flow_threshold is not None and flow_threshold > 0:
+            errors = flow_errors(mask, dp[b], device)
+            bad = np.nonzero(errors > flow_threshold)[0] + 1
+            if bad.size:
+                mask = np.where(np.isin(mask, bad), 0, mask)
+        mask = mask.astype(np.uint16 if mask.max() < 2**16 else np.uint32)
+        mask = utils.fill_holes_and_remove_small_masks(mask, min_size=min_size)
+        out.append(mask.astype(np.uint32))
+    return out
+
+
+def reconstruct_masks(dp: np.ndarray, cellprob: np.ndarray, niter: int, **options: Any) -> np.ndarray:
+    """One frame's masks: :func:`reconstruct_batch` on ``dp`` (2, Y, X) and ``cellprob`` (Y, X)."""
+    return reconstruct_batch(dp[np.newaxis], cellprob[np.newaxis], niter, **options)[0]
