@@ -536,7 +536,6 @@ def _segment_frame_classical(frame: np.ndarray, settings: ClassicalSettings, px:
     from scipy import ndimage as ndi
     from skimage.feature import peak_local_max
     from skimage.filters import gaussian
-    from skimage.segmentation import relabel_sequential, watershed
 
     image = np.asarray(frame, dtype=np.float32)
     finite = np.isfinite(image)
@@ -565,6 +564,46 @@ def _segment_frame_classical(frame: np.ndarray, settings: ClassicalSettings, px:
     peaks = peak_local_max(surface, min_distance=px.min_peak_distance_px, labels=components, exclude_border=False)
     peak_mask = np.zeros(mask.shape, dtype=bool)
     peak_mask[tuple(peaks.T)] = True
+    labels[:] = _split_at_peaks(surface, mask, components, n_components, peak_mask, px.min_area_px, px.max_area_px)
+    return labels
+
+
+def _split_at_peaks(
+    surface: np.ndarray,
+    mask: np.ndarray,
+    components: np.ndarray,
+    n_components: int,
+    peak_mask: np.ndarray,
+    min_size: float,
+    max_size: float | None,
+) -> np.ndarray:
+    """Watershed of the foreground from its peaks, objects out of the size bounds removed.
+
+    The classical method's last step, in 2-D and 3-D alike.
+
+    Parameters
+    ----------
+    surface : numpy.ndarray
+        (Y, X) or (Z, Y, X) seed surface (distance in px or µm, or smoothed intensity), flooded from its maxima.
+    mask : numpy.ndarray
+        Foreground, the same shape.
+    components : numpy.ndarray
+        Connected components of ``mask`` (``ndi.label``), numbered 1 .. ``n_components``.
+    n_components : int
+        How many components ``components`` holds.
+    peak_mask : numpy.ndarray
+        The seeds found, True at each; completed in place so that every component has one (its maximum).
+    min_size, max_size : float, float or None
+        Size bounds in px (2-D) or voxels (3-D); None: no upper bound.
+
+    Returns
+    -------
+    numpy.ndarray
+        Labels numbered 1 .. n without gaps, 0 for background.
+    """
+    from scipy import ndimage as ndi
+    from skimage.segmentation import relabel_sequential, watershed
+
     # every component gets a marker, even one without a strict local maximum
     has_peak = np.zeros(n_components + 1, dtype=bool)
     has_peak[components[peak_mask]] = True
@@ -574,16 +613,15 @@ def _segment_frame_classical(frame: np.ndarray, settings: ClassicalSettings, px:
             peak_mask[position] = True
     markers, _ = ndi.label(peak_mask)  # adjacent peak pixels (plateaus) form one marker
     split = watershed(-surface, markers, mask=mask)
-    areas = np.bincount(split.ravel())
-    drop = areas < px.min_area_px
-    if px.max_area_px is not None:
-        drop |= areas > px.max_area_px
+    sizes = np.bincount(split.ravel())
+    drop = sizes < min_size
+    if max_size is not None:
+        drop |= sizes > max_size
     drop[0] = False
     if drop.any():
         split[drop[split]] = 0
     relabelled, _, _ = relabel_sequential(split)
-    labels[:] = relabelled
-    return labels
+    return relabelled
 
 
 def _min_peak_distance(settings: ClassicalSettings, diameter_px: float | None) -> int:
@@ -804,7 +842,6 @@ def segment_stack_classical(
     """
     from scipy import ndimage as ndi
     from skimage.filters import gaussian
-    from skimage.segmentation import relabel_sequential, watershed
 
     voxel = _check_voxel_size(voxel_size_um)
     image = np.asarray(stack, dtype=np.float32)
@@ -835,24 +872,9 @@ def segment_stack_classical(
         surface = image
     components, n_components = ndi.label(mask)
     peak_mask = _spaced_peaks(surface, components, voxel, vox.min_peak_distance_um)
-    # every component gets a marker, even one without a strict local maximum
-    has_peak = np.zeros(n_components + 1, dtype=bool)
-    has_peak[components[peak_mask]] = True
-    lacking = np.flatnonzero(~has_peak[1:]) + 1
-    if lacking.size:
-        for position in ndi.maximum_position(surface, components, lacking):
-            peak_mask[position] = True
-    markers, _ = ndi.label(peak_mask)  # adjacent peak voxels (plateaus) form one marker
-    split = watershed(-surface, markers, mask=mask)
-    volumes = np.bincount(split.ravel())
-    drop = volumes < vox.min_volume_vox
-    if vox.max_volume_vox is not None:
-        drop |= volumes > vox.max_volume_vox
-    drop[0] = False
-    if drop.any():
-        split[drop[split]] = 0
-    relabelled, _, _ = relabel_sequential(split)
-    labels[:] = relabelled
+    labels[:] = _split_at_peaks(
+        surface, mask, components, n_components, peak_mask, vox.min_volume_vox, vox.max_volume_vox
+    )
     return labels
 
 
