@@ -372,3 +372,34 @@ def test_a_plate_in_the_sample_sheet_becomes_one_sample_per_field(tmp_path: Path
     assert "\n" not in str(err.value)
     assert re.search(r"line 2 \(sample 'p'\): .*plate\.ome\.zarr: 4 images \(positions\) .* in one OME-Zarr plate; "
                      r"read them with a 'positions' column", str(err.value)), str(err.value)
+
+
+def write_stage_positions_ome_tiff(path: Path) -> Path:
+    """An OME-TIFF of 2 OME Images whose planes carry the stage position: the first in nm (x, y and z), the second
+    in µm (x and y only), each plane of a series a little further along x than the first (the first is read)."""
+    stages = [({"PositionX": 1_250_000.0, "PositionY": -3_500.0, "PositionZ": 12_000.0}, "nm"),
+              ({"PositionX": -40.5, "PositionY": 0.0}, "µm")]
+    with tifffile.TiffWriter(path, ome=True) as tif:
+        for i, (stage, unit) in enumerate(stages):
+            plane = {}
+            for key, value in stage.items():
+                plane[key] = [value + (t * 100.0 if key == "PositionX" else 0.0) for t in range(3)]
+                plane[f"{key}Unit"] = [unit] * 3
+            tif.write(position_movie(i), metadata={"axes": "TYX", "Name": NAMES[i], "PhysicalSizeX": 0.5,
+                                                   "PhysicalSizeY": 0.5, "TimeIncrement": 2.0,
+                                                   "TimeIncrementUnit": "min", "Plane": plane})
+    return path
+
+
+def test_each_position_of_an_ome_tiff_reads_its_own_stage_position_in_um(tmp_path: Path) -> None:
+    path = write_stage_positions_ome_tiff(tmp_path / "stage.ome.tif")
+    expected = [(1250.0, -3.5, 12.0), (-40.5, 0.0, None)]
+    for i in range(2):
+        header = inspect_movie(path, scene=i)
+        assert header.stage_position_um == pytest.approx(expected[i])
+        with open_movie(path, scene=i) as movie:
+            assert movie.stage_position_um == pytest.approx(expected[i])
+        assert read_movie(path, scene=i).stage_position_um == pytest.approx(expected[i])
+    plain = write_positions_ome_tiff(tmp_path / "plain.ome.tif")  # no Plane positions
+    assert inspect_movie(plain, scene=0).stage_position_um is None
+    assert read_movie(plain, scene=1).stage_position_um is None

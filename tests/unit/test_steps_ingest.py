@@ -153,3 +153,16 @@ def test_ingest_reads_the_rows_position_and_records_its_index_and_name(tmp_path:
     np.testing.assert_array_equal(np.asarray(written.data)[:, 0], position_movie(1, (3, 16, 24)))
     assert written.attrs["position"] == {"index": 1, "name": "A1 field 2"}
     assert written.pixel_size_um == pytest.approx(0.65)
+
+
+def test_ingest_records_the_stage_position_only_where_the_file_gives_one(tmp_path: Path) -> None:
+    from test_positions import write_stage_positions_ome_tiff
+
+    stage = write_stage_positions_ome_tiff(tmp_path / "stage.ome.tif")
+    image = tmp_path / "stage.ome.zarr"
+    ingest_movie_step("s", stage, "auto", None, None, None, [], {}, image, scene=1)
+    assert omezarr.open_ome_image(image).attrs["stage_position_um"] == {"x": -40.5, "y": 0.0, "z": None}
+    plain = tmp_path / "plain.ome.zarr"
+    ingest_movie_step("s", write_positions_ome_tiff(tmp_path / "plain.ome.tif"), "auto", None, None, None, [], {},
+                      plain, scene=1)
+    assert "stage_position_um" not in omezarr.open_ome_image(plain).attrs

@@ -195,6 +195,8 @@ class RawMovie:
     changed while it was read or a frame was not read.  None for an array from :func:`read_movie`."""
     pixel_size_z_um: float | None = None
     """As :attr:`MovieHeader.pixel_size_z_um`."""
+    stage_position_um: tuple[float | None, float | None, float | None] | None = None
+    """As :attr:`MovieHeader.stage_position_um`."""
 
 
 @dataclass(frozen=True)
@@ -244,6 +246,10 @@ class MovieHeader:
     """The step between z-planes (µm) the file gives (OME ``PhysicalSizeZ``, an OME-Zarr's z scale, a vendor file's
     z pixel size, ImageJ's ``spacing``); None when it gives none.  Information only: a z-stack is projected to one
     plane, and ingest records it with the projection."""
+    stage_position_um: tuple[float | None, float | None, float | None] | None = None
+    """The microscope stage's (x, y, z) position (µm) of the position read, from the first plane of its series (OME
+    ``Plane`` ``PositionX/Y/Z``); an axis the file leaves out (or gives in a unit that is not a length) is None, and
+    the whole is None when the file gives no stage position.  Information only: ingest records it."""
 
 
 @dataclass(frozen=True)
@@ -268,6 +274,8 @@ class FileMetadata:
     channel_names: tuple[str, ...] = ()
     pixel_size_z_um: float | None = None
     """The step between z-planes (µm)."""
+    stage_position_um: tuple[float | None, float | None, float | None] | None = None
+    """As :attr:`MovieHeader.stage_position_um`."""
 
 
 _MM_FILE = re.compile(r"^(?P<prefix>.+)_MMStack_(?P<label>.+)\.ome\.tiff?$", re.IGNORECASE)
@@ -624,7 +632,31 @@ def _ome_pixels_metadata(pixels: ET.Element | None, prefix: str, ns: dict[str, s
     names = tuple(c.get("Name") or f"ch{i}" for i, c in enumerate(pixels.findall(f"{prefix}Channel", ns)))
     # A file that gives the x size only is taken as square pixels, as OME readers (Fiji, napari) do.
     px_y = sizes["Y"] if sizes["Y"] is not None else sizes["X"]
-    return FileMetadata(sizes["X"], px_y if sizes["X"] is not None else None, dt, names, sizes["Z"])
+    plane = pixels.find(f"{prefix}Plane", ns)
+    stage = _ome_stage_position(plane, path) if plane is not None else None
+    return FileMetadata(sizes["X"], px_y if sizes["X"] is not None else None, dt, names, sizes["Z"], stage)
+
+
+def _ome_stage_position(plane: ET.Element, path: PathLike) -> tuple[float | None, float | None, float | None] | None:
+    """The stage's (x, y, z) position (µm) an OME ``Plane`` gives (``PositionX/Y/Z`` with their units); None when it
+    gives none.  An axis whose value cannot be read, or whose unit is missing (the OME schema's default unit is the
+    dimensionless 'reference frame'), not a length or unknown, is None: the position is information only and refuses
+    no movie."""
+    position: list[float | None] = []
+    for axis in "XYZ":
+        value = plane.get(f"Position{axis}")
+        unit = plane.get(f"Position{axis}Unit")
+        factor = None
+        if value is not None and unit is not None:
+            # The factor alone: a stage coordinate may be 0 or negative, which _in_unit takes for no value.
+            factor = _information(lambda unit=unit, axis=axis: _in_unit(
+                1.0, unit, OME_LENGTH_TO_UM, "length unit", f"Position{axis}Unit", path))
+        try:
+            um = float(value) * factor if factor is not None and value is not None else None
+        except ValueError:
+            um = None
+        position.append(um if um is not None and np.isfinite(um) else None)
+    return None if all(v is None for v in position) else (position[0], position[1], position[2])
 
 
 def _information(read: Callable[[], float | None]) -> float | None:
@@ -1078,7 +1110,8 @@ def inspect_tiff(path: PathLike, axes: str | None = None, allow_z: bool = False,
         raise MovieError(z_stack_refusal(path, z))
     return MovieHeader((t, c, y, x), dtype, use_axes, meta.pixel_size_um, meta.frame_interval_min,
                        meta.channel_names, meta.pixel_size_y_um, z_planes=z, scene=scene,
-                       scene_name=_tiff_scene_name(path, scene), pixel_size_z_um=meta.pixel_size_z_um)
+                       scene_name=_tiff_scene_name(path, scene), pixel_size_z_um=meta.pixel_size_z_um,
+                       stage_position_um=meta.stage_position_um)
 
 
 def _tiff_scene_name(path: Path, scene: int | None) -> str | None:
@@ -1779,7 +1812,7 @@ def read_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = Non
     logger.info("read %s: TCYX %s", path, data.shape)
     return RawMovie(data, movie.source_axes, movie.pixel_size_um, movie.frame_interval_min, list(movie.channel_names),
                     movie.pixel_size_y_um, movie.frame_interval_from, movie.scene, movie.scene_name,
-                    pixel_size_z_um=movie.pixel_size_z_um)
+                    pixel_size_z_um=movie.pixel_size_z_um, stage_position_um=movie.stage_position_um)
 
 
 class LazyMovie:
@@ -2117,7 +2150,8 @@ def open_movie(
                          (lambda t, c: read_zarr_block(t, c)[0]) if header.z_planes != 1 else None)
         yield RawMovie(lazy, header.source_axes, header.pixel_size_um, header.frame_interval_min,
                        list(header.channel_names), header.pixel_size_y_um, scene=scene, scene_name=image_name,
-                       source_checksum=zarr_checksum if checksum else None, pixel_size_z_um=header.pixel_size_z_um)
+                       source_checksum=zarr_checksum if checksum else None, pixel_size_z_um=header.pixel_size_z_um,
+                       stage_position_um=header.stage_position_um)
         return
     if checked in VENDOR_FORMATS:
         vendor = _vendor_image(path, checked, axes, allow_z, scene)
@@ -2163,7 +2197,7 @@ def open_movie(
             yield RawMovie(lazy, header.source_axes, header.pixel_size_um, header.frame_interval_min,
                            list(header.channel_names), header.pixel_size_y_um, header.frame_interval_from,
                            header.scene, header.scene_name, source_checksum=vendor_checksum if checksum else None,
-                           pixel_size_z_um=header.pixel_size_z_um)
+                           pixel_size_z_um=header.pixel_size_z_um, stage_position_um=header.stage_position_um)
         return
     if checked == "ctc":
         header = inspect_ctc_folder(path)
@@ -2276,7 +2310,7 @@ def open_movie(
         yield RawMovie(lazy, use_axes, meta.pixel_size_um, meta.frame_interval_min,
                        list(meta.channel_names), meta.pixel_size_y_um, scene=scene, scene_name=scene_name,
                        source_checksum=(files_checksum if several else tiff_checksum) if checksum else None,
-                       pixel_size_z_um=meta.pixel_size_z_um)
+                       pixel_size_z_um=meta.pixel_size_z_um, stage_position_um=meta.stage_position_um)
 
 
 def _stamp(path: Path) -> tuple[int, int, int]:

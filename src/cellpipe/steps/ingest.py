@@ -110,6 +110,9 @@ def ingest_movie_step(
         The position (0-based) to read from a file of several (:func:`cellpipe.io.movies.open_movie`);
         ``position`` in the attributes records its ``index`` and its ``name`` in the file (null:
         unnamed), or is null for a file read whole.
+        ``stage_position_um`` records the stage's ``x``, ``y``, ``z`` (µm, null: an axis the file leaves out) of the
+        movie's first plane where the file gives one (:attr:`cellpipe.io.movies.MovieHeader.stage_position_um`),
+        and is absent where it gives none.
     pixel_size_z_um : float or None
         The sample sheet's step between z-planes (µm); None where it gives none.
 
@@ -147,6 +150,9 @@ def ingest_movie_step(
             # a movie of one plane is written as it is, whatever the setting
             "z_projection": {"method": method if z_planes > 1 else "none", "setting": method, "z_planes": z_planes},
         }
+        if raw.stage_position_um is not None:
+            # only where the file gives one, so that the attributes of a file without one stay as they were
+            attrs["stage_position_um"] = dict(zip("xyz", raw.stage_position_um, strict=True))
         z_step_um = None
         if keep_z:  # the z scale of the 3-D image: needed, so resolved (or refused) before a stack is read
             z_step_um, z_source = resolve_z_step(sample, str(movie), z_planes, raw.pixel_size_z_um, pixel_size_z_um,
