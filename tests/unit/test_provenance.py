@@ -725,3 +725,27 @@ def test_a_position_of_a_micro_manager_folder_is_recorded_and_replayed_by_its_ow
     rerecorded = write_record_with(workdir, inputs)
     assert rerecorded["as_read"][0]["matches"] is False
     assert rerecorded["as_read"][0]["differences"][0].startswith(f"{own[1]}: ingest_movie read sha256")
+
+
+def test_the_movie_entry_shows_the_stage_position_where_the_file_gives_one(workdir: Path) -> None:
+    """The stage position ingest recorded (µm, from the OME Plane, here in mm) is shown on the movie's entry; a
+    position whose file gives none has no such key."""
+    import tifffile
+
+    from cellpipe.steps.ingest import ingest_movie_step
+
+    with tifffile.TiffWriter(workdir / "data/plate.ome.tif", ome=True) as tif:
+        tif.write(np.zeros((2, 16, 16), np.uint16), metadata={"axes": "TYX", "Name": "A1"})
+        tif.write(np.zeros((2, 16, 16), np.uint16), metadata={
+            "axes": "TYX", "Name": "B2", "Plane": {"PositionX": [1.5, 1.6], "PositionXUnit": ["mm", "mm"],
+                                                   "PositionY": [-0.25, -0.25], "PositionYUnit": ["mm", "mm"]}})
+    for scene, expected in ((1, {"x": 1500.0, "y": -250.0, "z": None}), (0, None)):
+        image = layout.path(layout.IMAGE, "results", sample="s1")
+        ingest_movie_step(sample="s1", movie="data/plate.ome.tif", fmt="auto", axes=None, pixel_size_um=0.5,
+                          frame_interval_min=5.0, channel_names=[], settings={}, image=image, scene=scene)
+        inputs = {**INPUTS, "movie": "data/plate.ome.tif", "image": image}
+        record_provenance_step("s1", inputs, CONFIG, "results/s1/provenance.json", model_path="models/weights.pth")
+        record = json.loads((workdir / "results/s1/provenance.json").read_text())
+        movie = next(e for e in record["inputs"] if e["role"] == "movie")
+        assert movie.get("stage_position_um") == (pytest.approx(expected) if expected else None)
+        assert all("stage_position_um" not in e for e in record["inputs"] if e["role"] != "movie")

@@ -187,6 +187,10 @@ def record_provenance_step(
         for entry in described:
             if entry["role"] == "movie":
                 entry["position"] = image_attrs["position"]
+    if image_attrs.get("stage_position_um"):  # the stage's x, y, z (µm) where the movie's file gives them
+        for entry in described:
+            if entry["role"] == "movie":
+                entry["stage_position_um"] = image_attrs["stage_position_um"]
     read = {
         "movie": image_attrs.get("source_checksum"),
         "model": inputs_read(segmentation_info.get("inputs_read"), "model"),
