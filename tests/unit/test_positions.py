@@ -403,3 +403,20 @@ def test_each_position_of_an_ome_tiff_reads_its_own_stage_position_in_um(tmp_pat
     plain = write_positions_ome_tiff(tmp_path / "plain.ome.tif")  # no Plane positions
     assert inspect_movie(plain, scene=0).stage_position_um is None
     assert read_movie(plain, scene=1).stage_position_um is None
+
+
+def test_a_bioformats2raw_image_reads_its_stage_position_from_its_ome_xml_and_plain_ngff_has_none(
+        tmp_path: Path) -> None:
+    path = write_bioformats2raw(tmp_path / "plate.ome.zarr", [position_movie(i) for i in range(2)], ["A1", "A2"])
+    ome = "http://www.openmicroscopy.org/Schemas/OME/2016-06"
+    plane = '<Plane TheT="0" TheZ="0" TheC="0" PositionX="2.5" PositionXUnit="mm" PositionY="-700" PositionYUnit="nm"/>'
+    pixels = (f'<Pixels ID="Pixels:1:0" DimensionOrder="XYZCT" Type="uint16" SizeX="20" SizeY="16" SizeZ="1" '
+              f'SizeC="1" SizeT="3">{plane}</Pixels>')
+    (path / "OME" / "METADATA.ome.xml").write_text(
+        f'<OME xmlns="{ome}"><Image ID="Image:0" Name="A1"/><Image ID="Image:1" Name="A2">{pixels}</Image></OME>',
+        encoding="utf-8")
+    assert inspect_movie(path, scene=0).stage_position_um is None
+    assert inspect_movie(path, scene=1).stage_position_um == pytest.approx((2500.0, -0.7, None))
+    with open_movie(path, scene=1) as movie:
+        assert movie.stage_position_um == pytest.approx((2500.0, -0.7, None))
+    assert inspect_movie(path / "1").stage_position_um is None  # the image alone: NGFF metadata hold none

@@ -1239,6 +1239,27 @@ def _bioformats2raw_series(path: Path) -> list[tuple[str, str]] | None:
     return list(zip(paths, names, strict=True))
 
 
+def _bioformats2raw_stage_position(path: Path, scene: int | None) -> tuple[float | None, float | None, float | None] | None:
+    """The stage position (µm, as :attr:`MovieHeader.stage_position_um`) of image ``scene`` (0-based; None: the
+    first) of a bioformats2raw layout at ``path``, from the first ``Plane`` of that OME Image in its
+    ``OME/METADATA.ome.xml``; None for any other store (NGFF metadata hold no stage position) or where the XML gives
+    none or cannot be read."""
+    xml = path / "OME" / "METADATA.ome.xml"
+    if not xml.is_file() or _bioformats2raw_series(path) is None:
+        return None
+    try:
+        root = ET.fromstring(xml.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ET.ParseError):
+        return None  # information only: the image is still read
+    images = [e for e in root if e.tag.rsplit("}", 1)[-1] == "Image"]
+    index = scene or 0
+    if index >= len(images):
+        return None
+    planes = [e for pixels in images[index] if pixels.tag.rsplit("}", 1)[-1] == "Pixels"
+              for e in pixels if e.tag.rsplit("}", 1)[-1] == "Plane"]
+    return _ome_stage_position(planes[0], xml) if planes else None
+
+
 def _ngff_column_label(name: str) -> str:
     """A plate column's name as it goes into a position's name: a number with two digits at least (``3`` -> ``03``),
     so that the wells of a plate sort as a plate reader lists them; any other name as it is."""
@@ -1732,7 +1753,8 @@ def inspect_movie(
         return inspect_ctc_folder(path)
     if checked == "ome-zarr":
         image, name = _ngff_scene(path, scene)
-        return dataclasses.replace(_ngff_image(image, axes, allow_z).header, scene=scene, scene_name=name)
+        return dataclasses.replace(_ngff_image(image, axes, allow_z).header, scene=scene, scene_name=name,
+                                   stage_position_um=_bioformats2raw_stage_position(path, scene))
     if checked in VENDOR_FORMATS:
         return _vendor_image(path, checked, axes, allow_z, scene).header
     if checked == "micromanager":
@@ -2123,7 +2145,8 @@ def open_movie(
         # that position reads (movie_files), not of the whole store: N positions would otherwise read it N times
         image_path, image_name = _ngff_scene(path, scene)
         ngff = _ngff_image(image_path, axes, allow_z)
-        header, level = ngff.header, ngff.level
+        header = dataclasses.replace(ngff.header, stage_position_um=_bioformats2raw_stage_position(path, scene))
+        level = ngff.level
         letters = header.source_axes.upper()
         time_axis = letters.index("T")
         # size and change time of every file read at opening: a store rewritten while read is caught by the checksum
