@@ -420,3 +420,9 @@ def test_a_bioformats2raw_image_reads_its_stage_position_from_its_ome_xml_and_pl
     with open_movie(path, scene=1) as movie:
         assert movie.stage_position_um == pytest.approx((2500.0, -0.7, None))
     assert inspect_movie(path / "1").stage_position_um is None  # the image alone: NGFF metadata hold none
+
+
+def test_a_czi_scene_without_a_stage_position_reads_none(tmp_path: Path) -> None:
+    """libCZI's writer records no scene CenterPosition: bioio-czi's standard metadata give none, read as None."""
+    path = write_positions_czi(tmp_path / "scenes.czi")
+    assert [inspect_movie(path, scene=i).stage_position_um for i in range(2)] == [None, None]

@@ -1656,8 +1656,26 @@ def _vendor_image(path: Path, fmt: str, axes: str | None, allow_z: bool, scene: 
     channel_names = tuple(names) if len(names) == c and all(names) and len(set(names)) == c else ()
     header = MovieHeader((t, c, y, x), np.dtype(data.dtype), "TCZYX", pixel_x or pixel_y, interval, channel_names,
                          pixel_y or pixel_x, z_planes=z, frame_interval_from=interval_from, scene=scene,
-                         scene_name=scene_name or None, pixel_size_z_um=_positive(sizes.Z))
+                         scene_name=scene_name or None, pixel_size_z_um=_positive(sizes.Z),
+                         # the plugin's metadata are of the scene read only where it knows the scenes
+                         stage_position_um=_vendor_stage_position(reader) if len(scenes) == n_scenes else None)
     return _VendorImage(header, data)
+
+
+def _vendor_stage_position(reader: Any) -> tuple[float | None, float | None, None] | None:
+    """The stage's (x, y) position (µm) of the scene a bioio reader is set to, from its standard metadata
+    (``stage_position_x/y``, µm: bioio-czi gives the scene's ``CenterPosition``, the centre of the scene rather than
+    its first plane; bioio-nd2 the position's stage XY; bioio-lif none); z is None (bioio gives none).  None where
+    the plugin gives neither or its metadata cannot be read: the position is information only."""
+    try:
+        with _quiet_bioio():
+            meta = reader.standard_metadata
+        xy = (getattr(meta, "stage_position_x", None), getattr(meta, "stage_position_y", None))
+    except Exception:  # each plugin fails in its own way on metadata it does not expect
+        return None
+    x, y = (float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) else None
+            for v in xy)
+    return None if x is None and y is None else (x, y, None)
 
 
 def list_scenes(path: PathLike, fmt: MovieFormat = "auto") -> list[str]:
