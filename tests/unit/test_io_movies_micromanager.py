@@ -85,14 +85,16 @@ def _file_uuid(name: str) -> str:
 def write_mm_dataset(folder: Path, movies: list[np.ndarray], frames_per_file: int, every_image_in_each: bool = False,
                      prefix: str = "exp", mm_header: bool = False, ome_units: bool = True,
                      summary_extra: dict[str, object] | None = None, image_metadata: dict[str, object] | None = None,
-                     ) -> Path:
+                     stage: bool = False) -> Path:
     """A Micro-Manager 2 style dataset: position ``p`` (``movies[p]``, (T, C, Y, X)) in ``<prefix>_MMStack_Pos<p>.ome.tif``
     and, past ``frames_per_file`` frames, ``..._Pos<p>_1.ome.tif``, ...; planes in C, then T order (XYCZT).  The first
     file of a position holds the OME-XML: its own Image, or every position's (``every_image_in_each``); position p has
     pixels of 0.3 + 0.1 p µm, 90 s between frames and z-steps of 2 µm.  ``mm_header``: each file written as a
     Micro-Manager multipage TIFF (:func:`write_mm_tiff`), else by tifffile.  ``ome_units``: False leaves pixel sizes and
     interval out of the OME-XML; ``summary_extra`` and ``image_metadata``: more keys of Micro-Manager's summary and of
-    each page's own metadata."""
+    each page's own metadata; ``stage``: each position's first OME Plane carries a stage position of (100 p + 0.5,
+    -20 p, 1.25) µm (the unit as an XML character reference: the test writes the XML as ASCII), as Micro-Manager
+    records the XY and focus stages."""
     folder.mkdir(parents=True, exist_ok=True)
     parts: list[list[tuple[str, np.ndarray, int]]] = []  # per position: (file name, frames, first frame)
     for p, data in enumerate(movies):
@@ -109,9 +111,11 @@ def write_mm_dataset(folder: Path, movies: list[np.ndarray], frames_per_file: in
         size = 0.3 + 0.1 * p
         units = (f'PhysicalSizeX="{size:.1f}" PhysicalSizeY="{size:.1f}" PhysicalSizeZ="2.0" TimeIncrement="90" '
                  'TimeIncrementUnit="s"') if ome_units else ""
+        plane = (f'<Plane TheC="0" TheZ="0" TheT="0" PositionX="{100 * p + 0.5}" PositionXUnit="&#181;m" '
+                 f'PositionY="{-20 * p}" PositionYUnit="&#181;m" PositionZ="1.25" PositionZUnit="&#181;m"/>') if stage else ""
         return (f'<Image ID="Image:{p}" Name="Pos{p}"><Pixels ID="Pixels:{p}" DimensionOrder="XYCZT" Type="uint16" '
                 f'SizeX="{x}" SizeY="{y}" SizeC="{c}" SizeZ="1" SizeT="{t}" {units}>'
-                f"{channels}{tiffdata}</Pixels></Image>")
+                f"{channels}{tiffdata}{plane}</Pixels></Image>")
 
     for p in range(len(movies)):
         first_name = parts[p][0][0]
@@ -291,3 +295,16 @@ def test_pixel_size_and_interval_come_from_micro_managers_own_metadata_where_the
                              summary_extra={"PixelSize_um": 9.0, "Interval_ms": 1000})
     header = inspect_movie(units, scene=1)
     assert header.pixel_size_um == pytest.approx(0.4) and header.frame_interval_min == pytest.approx(1.5)
+
+
+@pytest.mark.parametrize("every_image_in_each", [False, True])
+def test_each_position_reads_its_own_stage_position_from_the_ome_xml(tmp_path: Path, every_image_in_each: bool) -> None:
+    data = [position_movie(p) for p in range(2)]
+    folder = write_mm_dataset(tmp_path / "run", data, frames_per_file=2, every_image_in_each=every_image_in_each,
+                              stage=True)
+    for p in range(2):
+        assert inspect_movie(folder, scene=p).stage_position_um == pytest.approx((100 * p + 0.5, -20 * p, 1.25))
+        with open_movie(folder, scene=p) as movie:
+            assert movie.stage_position_um == pytest.approx((100 * p + 0.5, -20 * p, 1.25))
+    plain = write_mm_dataset(tmp_path / "plain", data, frames_per_file=2)
+    assert inspect_movie(plain, scene=1).stage_position_um is None
