@@ -409,7 +409,9 @@ def test_a_bioformats2raw_image_reads_its_stage_position_from_its_ome_xml_and_pl
         tmp_path: Path) -> None:
     path = write_bioformats2raw(tmp_path / "plate.ome.zarr", [position_movie(i) for i in range(2)], ["A1", "A2"])
     ome = "http://www.openmicroscopy.org/Schemas/OME/2016-06"
-    plane = '<Plane TheT="0" TheZ="0" TheC="0" PositionX="2.5" PositionXUnit="mm" PositionY="-700" PositionYUnit="nm"/>'
+    # listed last frame first: the first frame's plane is the one read
+    plane = ('<Plane TheT="1" TheZ="0" TheC="0" PositionX="9.5" PositionXUnit="mm" PositionY="-700" PositionYUnit="nm"/>'
+             '<Plane TheT="0" TheZ="0" TheC="0" PositionX="2.5" PositionXUnit="mm" PositionY="-700" PositionYUnit="nm"/>')
     pixels = (f'<Pixels ID="Pixels:1:0" DimensionOrder="XYZCT" Type="uint16" SizeX="20" SizeY="16" SizeZ="1" '
               f'SizeC="1" SizeT="3">{plane}</Pixels>')
     (path / "OME" / "METADATA.ome.xml").write_text(

@@ -632,9 +632,20 @@ def _ome_pixels_metadata(pixels: ET.Element | None, prefix: str, ns: dict[str, s
     names = tuple(c.get("Name") or f"ch{i}" for i, c in enumerate(pixels.findall(f"{prefix}Channel", ns)))
     # A file that gives the x size only is taken as square pixels, as OME readers (Fiji, napari) do.
     px_y = sizes["Y"] if sizes["Y"] is not None else sizes["X"]
-    plane = pixels.find(f"{prefix}Plane", ns)
+    plane = _first_plane(pixels.findall(f"{prefix}Plane", ns))
     stage = _ome_stage_position(plane, path) if plane is not None else None
     return FileMetadata(sizes["X"], px_y if sizes["X"] is not None else None, dt, names, sizes["Z"], stage)
+
+
+def _first_plane(planes: list[ET.Element]) -> ET.Element | None:
+    """The plane of the first frame (then channel, then z-plane) among OME ``Plane`` elements, whatever order the
+    XML lists them in (``TheT``, ``TheC``, ``TheZ``: 0 where left out); None for none."""
+    def index(plane: ET.Element) -> tuple[int, ...]:
+        try:
+            return tuple(int(plane.get(key, "0")) for key in ("TheT", "TheC", "TheZ"))
+        except ValueError:
+            return (1 << 62,) * 3  # an unreadable index does not stand for the first plane
+    return min(planes, key=index) if planes else None
 
 
 def _ome_stage_position(plane: ET.Element, path: PathLike) -> tuple[float | None, float | None, float | None] | None:
@@ -1255,9 +1266,9 @@ def _bioformats2raw_stage_position(path: Path, scene: int | None) -> tuple[float
     index = scene or 0
     if index >= len(images):
         return None
-    planes = [e for pixels in images[index] if pixels.tag.rsplit("}", 1)[-1] == "Pixels"
-              for e in pixels if e.tag.rsplit("}", 1)[-1] == "Plane"]
-    return _ome_stage_position(planes[0], xml) if planes else None
+    plane = _first_plane([e for pixels in images[index] if pixels.tag.rsplit("}", 1)[-1] == "Pixels"
+                          for e in pixels if e.tag.rsplit("}", 1)[-1] == "Plane"])
+    return _ome_stage_position(plane, xml) if plane is not None else None
 
 
 def _ngff_column_label(name: str) -> str:
