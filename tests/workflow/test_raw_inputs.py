@@ -323,3 +323,11 @@ def test_replacing_the_later_file_of_a_two_file_ome_tiff_reruns_ingest(tmp_path:
     write_mm_dataset(tmp_path / "other", [other], frames_per_file=2)
     rewritten(folder / "exp_MMStack_Pos0_1.ome.tif", tmp_path / "other" / "exp_MMStack_Pos0_1.ome.tif")
     assert planned()
+
+    # a cluster job (snakemake --mode remote) reads no header: it names the same two inputs, from the record the
+    # main process wrote at its start
+    for mode in ((), ("--mode", "remote")):
+        proc = run_snakemake(workdir, image, "-n", "--forcerun", "ingest_movie", *mode, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        inputs = [ln.split(":", 1)[1].strip() for ln in proc.stdout.splitlines() if ln.strip().startswith("input:")]
+        assert inputs == ["data/exp_MMStack_Pos0.ome.tif, data/exp_MMStack_Pos0_1.ome.tif"], (mode, proc.stdout[-2000:])
