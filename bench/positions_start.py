@@ -7,8 +7,10 @@ interval) on one sheet row with ``positions: all``, against the baseline: the sa
 one row each (one position per file, as before positions became samples).  Each sheet is loaded twice with a
 record of checked files (:func:`cellpipe.config.load_samples` with ``checked_record``, as the workflow's start
 does): the first start lists the positions and checks every header; the second finds the files unchanged.
-Reported: the samples, the headers read (calls of :func:`cellpipe.io.movies.list_scenes` and
-:func:`cellpipe.io.movies.inspect_movie`) and the wall time of each load (s).
+The loads fill ``sizes`` and ``reads`` (the files each movie reads, inputs of ingest) as the workflow's does.
+Reported: the samples, the headers read (calls of :func:`cellpipe.io.movies.list_scenes`,
+:func:`cellpipe.io.movies.inspect_movie` and :func:`cellpipe.io.movies.movie_files`) and the wall time of each
+load (s).
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def load_twice(sheet: Path, record: Path) -> list[tuple[int, int, float]]:
     from cellpipe.config import load_config, load_samples
 
     reads = [0]
-    saved = {name: getattr(movies, name) for name in ("list_scenes", "inspect_movie")}
+    saved = {name: getattr(movies, name) for name in ("list_scenes", "inspect_movie", "movie_files")}
 
     def counted(real):
         def call(*args, **kwargs):
@@ -68,7 +70,7 @@ def load_twice(sheet: Path, record: Path) -> list[tuple[int, int, float]]:
         for _ in range(2):
             reads[0] = 0
             start = time.perf_counter()
-            rows = load_samples(sheet, load_config({}), checked_record=record)
+            rows = load_samples(sheet, load_config({}), checked_record=record, sizes={}, reads={})
             results.append((len(rows), reads[0], time.perf_counter() - start))
         return results
     finally:

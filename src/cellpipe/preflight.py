@@ -73,9 +73,14 @@ class MovieSize:
 
 
 def _check_row_files(
-    row: SampleRow, sheet: Path, line_no: int, config: PipelineConfig, checked: CheckedFiles | None, warn: Warn
+    row: SampleRow, sheet: Path, line_no: int, config: PipelineConfig, checked: CheckedFiles | None, warn: Warn,
+    reads: dict[str, list[str]] | None = None,
 ) -> MovieSize | None:
-    """Check the files of ``row`` (see :func:`load_samples`); the movie's size, when known."""
+    """Check the files of ``row`` (see :func:`load_samples`); the movie's size, when known.
+
+    ``reads``, when given, gets the other files the movie reads (:func:`_other_files_read`) under the row's sample,
+    from the record for a row it skips; a movie the simulate rule writes reads none.
+    """
     where = f"{sheet} line {line_no} (sample {row.sample!r})"
     sim = simulated_name(row.movie, config)
     if sim is None and not Path(row.movie).exists():
@@ -102,11 +107,10 @@ def _check_row_files(
         settings = config.simulate[sim]
         return MovieSize((settings.n_frames, 1, *settings.shape), "uint16", row.pixel_size_um or settings.pixel_size_um)
     files = [row.movie, *([row.ground_truth] if row.ground_truth else [])]
-    # The record keeps no channel count: the settings checked against it are part of the key instead,
-    # so changing them checks every movie once more (see _check_channel_settings).
-    checked_against = {**config.ingest.model_dump(mode="json"), **_channel_settings(config)}
-    key = checked.key(row.model_dump(mode="json"), checked_against) if checked else ""
+    key = row_record_key(row, config, checked) if checked else ""
     if checked is not None and checked.passed(key, files):
+        if reads is not None:
+            reads[row.sample] = checked.reads(key)
         for note in checked.notes(key):  # said again: a warning seen once and scrolled away is easily missed
             warn(f"{where}: {note}")
         recorded = checked.header(key)
@@ -141,10 +145,34 @@ def _check_row_files(
         warn(f"{where}: {note}")
     size = MovieSize(tuple(int(n) for n in header.shape_tcyx), str(header.dtype), meta.pixel_size_um,  # type: ignore[arg-type]
                      header.z_planes)
+    other = _other_files_read(row) if checked is not None or reads is not None else []
+    if reads is not None:
+        reads[row.sample] = other
     if checked is not None:
         checked.record(key, files, notes, (size.shape_tcyx, size.dtype, size.pixel_size_um, size.z_planes),
-                       reads=_other_files_read(row))
+                       reads=other)
     return size
+
+
+def row_record_key(row: SampleRow, config: PipelineConfig, checked: CheckedFiles) -> str:
+    """The key of ``row`` in the record of checked files: its values, the ``ingest`` settings and the channel settings.
+
+    The record keeps no channel count: the settings checked against it are part of the key instead, so changing
+    them checks every movie once more (see :func:`_check_channel_settings`).
+    """
+    checked_against = {**config.ingest.model_dump(mode="json"), **_channel_settings(config)}
+    return checked.key(row.model_dump(mode="json"), checked_against)
+
+
+def recorded_reads(row: SampleRow, config: PipelineConfig, checked: CheckedFiles) -> list[str]:
+    """The other files the movie of ``row`` reads, as the record of checked files has them (no file is read).
+
+    For a cluster job, which checks no header: the main process recorded them at start-up, before any job, so the
+    job names the same inputs.  Empty for a row not recorded (no record, or the row or settings changed since).
+    """
+    if simulated_name(row.movie, config) is not None:
+        return []
+    return checked.reads(row_record_key(row, config, checked))
 
 
 def volume_refusal(

@@ -308,3 +308,39 @@ def test_each_position_reads_its_own_stage_position_from_the_ome_xml(tmp_path: P
             assert movie.stage_position_um == pytest.approx((100 * p + 0.5, -20 * p, 1.25))
     plain = write_mm_dataset(tmp_path / "plain", data, frames_per_file=2)
     assert inspect_movie(plain, scene=1).stage_position_um is None
+
+
+def test_the_later_files_of_a_series_are_given_by_sample_from_the_check_from_the_record_and_to_a_cluster_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``load_samples(reads=...)``: the files a movie reads besides itself, from the header check at a first start, from
+    the record of checked files at a second (no header read), and from the record alone without ``check_files`` (a
+    cluster job), where a row the record does not hold gets none."""
+    import cellpipe.io.movies as movies
+
+    folder = write_mm_dataset(tmp_path / "run", [position_movie(0)], frames_per_file=2)
+    single = tmp_path / "single.ome.tif"
+    tifffile.imwrite(single, position_movie(1), ome=True, metadata={"axes": "TCYX", "PhysicalSizeX": 0.5,
+                                                                    "PhysicalSizeY": 0.5, "TimeIncrement": 1.0})
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_text(f"sample\tmovie\nmm\t{folder / 'exp_MMStack_Pos0.ome.tif'}\none\t{single}\n")
+    record = tmp_path / "checked.json"
+    expected = {"mm": [str(folder / "exp_MMStack_Pos0_1.ome.tif")], "one": []}
+    first: dict[str, list[str]] = {}
+    load_samples(sheet, load_config({}), checked_record=record, reads=first)
+    assert first == expected
+
+    def no_header(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a header was read")
+
+    for name in ("inspect_movie", "movie_files", "list_scenes"):
+        monkeypatch.setattr(movies, name, no_header)
+    again: dict[str, list[str]] = {}
+    load_samples(sheet, load_config({}), checked_record=record, reads=again)
+    assert again == expected
+    job: dict[str, list[str]] = {}
+    load_samples(sheet, load_config({}), check_files=False, checked_record=record, reads=job)
+    assert job == expected
+    unrecorded: dict[str, list[str]] = {}
+    load_samples(sheet, load_config({}), check_files=False, checked_record=tmp_path / "none.json", reads=unrecorded)
+    assert unrecorded == {"mm": [], "one": []}

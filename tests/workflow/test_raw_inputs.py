@@ -11,6 +11,7 @@ import pytest
 import tifffile
 from scipy import ndimage
 
+from cellpipe import layout
 from cellpipe.io import omezarr, tables
 from cellpipe.io.movies import write_ome_tiff
 from cellpipe.simulate import make_nuclei_movie
@@ -279,3 +280,54 @@ def test_the_positions_of_one_ome_tiff_become_samples_that_run_through_ingest_an
         assert image.attrs["position"] == {"index": index, "name": name} and image.attrs["sample"] == sample
         labels = cell_labels(workdir, sample)
         assert labels.shape == (3, 48, 64) and all(frame.max() >= 2 for frame in labels)
+
+
+def test_replacing_the_later_file_of_a_two_file_ome_tiff_reruns_ingest(tmp_path: Path) -> None:
+    """A Micro-Manager position split over two files (4 frames of 8x10 px, 2 frames per file): after ingest, a second
+    file with other pixels in frames 2-3 makes ``snakemake -n`` plan ingest_movie again; an unrelated file beside it
+    rewritten does not.  Both are given a later mtime than the output; Snakemake also compares the checksum it
+    recorded of a small input, so a touch alone with the same bytes would not count."""
+    import os
+    import shutil
+
+    from unit.test_io_movies_micromanager import position_movie, write_mm_dataset  # tests/ is on sys.path (conftest)
+
+    workdir = tmp_path / "work"
+    config = small_config()
+    movie = position_movie(0)
+    folder = write_mm_dataset(workdir / "data", [movie], frames_per_file=2)
+    (folder / "notes.txt").write_text("not part of the movie\n")
+    write_workdir(workdir, config, "sample\tmovie\nmm\tdata/exp_MMStack_Pos0.ome.tif\n")
+    image = layout.ome_zarr(layout.IMAGE_STORE, config["ome_zarr"]["version"]).format(results="results", sample="mm")
+    proc = run_snakemake(workdir, image, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+
+    def planned() -> bool:
+        """Whether a dry run to the ingested image would run ingest_movie."""
+        proc = run_snakemake(workdir, image, "-n", timeout=120)
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        return "ingest_movie" in proc.stdout + proc.stderr
+
+    def rewritten(path: Path, source: Path) -> None:
+        """``path`` replaced by ``source``'s bytes, with an mtime 10 s later than the output's."""
+        shutil.copyfile(source, path)
+        later = os.stat(workdir / image).st_mtime + 10
+        os.utime(path, (later, later))
+
+    assert not planned()
+    (tmp_path / "notes.txt").write_text("other notes\n")
+    rewritten(folder / "notes.txt", tmp_path / "notes.txt")
+    assert not planned()
+    other = movie.copy()
+    other[2:] += 1  # the frames the second file holds
+    write_mm_dataset(tmp_path / "other", [other], frames_per_file=2)
+    rewritten(folder / "exp_MMStack_Pos0_1.ome.tif", tmp_path / "other" / "exp_MMStack_Pos0_1.ome.tif")
+    assert planned()
+
+    # a cluster job (snakemake --mode remote) reads no header: it names the same two inputs, from the record the
+    # main process wrote at its start
+    for mode in ((), ("--mode", "remote")):
+        proc = run_snakemake(workdir, image, "-n", "--forcerun", "ingest_movie", *mode, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        inputs = [ln.split(":", 1)[1].strip() for ln in proc.stdout.splitlines() if ln.strip().startswith("input:")]
+        assert inputs == ["data/exp_MMStack_Pos0.ome.tif, data/exp_MMStack_Pos0_1.ome.tif"], (mode, proc.stdout[-2000:])

@@ -30,6 +30,10 @@ CHECKED_FILES = ".snakemake/cellpipe/checked_files.json"
 # or the simulate settings), by sample: the main process sizes the memory requests of ingest, normalize
 # and segment with it (movie_mem_mb). A cluster job reads no header, so it is empty there.
 MOVIE_SIZES = {}
+# The other files each sample's movie reads (the later files of a multi-file OME-TIFF), by sample: inputs of
+# ingest_movie, so replacing one of them reruns it. From the header checks or the record of checked files, so
+# no header is read again per sample; a cluster job takes them from the record the main process wrote.
+MOVIE_READS = {}
 
 try:
     # Errors name the config file(s) the keys come from (snakemake's configfile and --configfile).
@@ -50,6 +54,7 @@ try:
             checked_record=CHECKED_FILES,
             warn=lambda message: print(f"cellpipe: warning: {message}", file=sys.stderr),
             sizes=MOVIE_SIZES,
+            reads=MOVIE_READS,
         )
     }
 except (ConfigError, FileNotFoundError) as err:
@@ -281,6 +286,12 @@ def sample_row(wildcards):
             f"cellpipe: no sample {wildcards.sample!r} in the sample sheet {CFG.samples} "
             f"(it has {len(SAMPLES)}: {', '.join(list(SAMPLES)[:5])}{', ...' if len(SAMPLES) > 5 else ''})"
         ) from None
+
+
+def movie_other_files(wildcards):
+    """The files of {sample}'s movie besides the sheet's (the later files of a multi-file OME-TIFF), to rerun
+    ingest when one of them changes; none for a single file, a folder or a simulated movie."""
+    return MOVIE_READS.get(wildcards.sample, [])
 
 
 def segment_settings(wildcards):

@@ -2,6 +2,7 @@ rule ingest_movie:
     """Raw movie (TIFF, OME-TIFF, CTC folder) -> OME-Zarr (t, c, y, x), or (t, c, z, y, x) with z_projection keep, in µm and minutes."""
     input:
         movie=lambda wildcards: sample_row(wildcards).movie,
+        movie_files=movie_other_files,
     output:
         image=IMAGE,
     params:

@@ -384,6 +384,7 @@ def load_samples(
     checked_record: str | os.PathLike[str] | None = None,
     warn: Warn | None = None,
     sizes: dict[str, MovieSize] | None = None,
+    reads: dict[str, list[str]] | None = None,
 ) -> list[SampleRow]:
     """Read and validate the sample sheet.
 
@@ -418,6 +419,11 @@ def load_samples(
         Filled when given, by sample: each row's :class:`MovieSize`, from the header just read, from
         the record for a row it skips, or from the ``simulate`` settings for a simulated movie; rows
         whose files are not checked (``check_files`` False) get none.
+    reads : dict of str to list of str or None
+        Filled when given, by sample: the other files each row's movie reads (the later files of a multi-file
+        OME-TIFF; :func:`cellpipe.preflight._other_files_read`), from the header just read or from the record.
+        Without ``check_files`` they come from ``checked_record`` alone (no file is read, as in a cluster job):
+        what the main process recorded at start-up, so the job's inputs are the main process's.
 
     Returns
     -------
@@ -462,7 +468,8 @@ def load_samples(
         checked = CheckedFiles(checked_record)
     try:
         rows = _read_rows(
-            reader, [n for n, _ in numbered], path, config, check_files, checked, warn, sizes if sizes is not None else {}
+            reader, [n for n, _ in numbered], path, config, check_files, checked, warn, sizes if sizes is not None else {},
+            reads,
         )
     except ConfigError:
         if checked is not None:
@@ -470,6 +477,12 @@ def load_samples(
         raise
     if checked is not None:
         checked.save()
+    elif reads is not None and checked_record is not None:
+        from cellpipe.preflight import recorded_reads
+        from cellpipe.runtime.checked_files import CheckedFiles
+
+        record = CheckedFiles(checked_record)  # read only: this process checked nothing to add to it
+        reads.update({row.sample: recorded_reads(row, config, record) for row in rows})
     if check_files:
         from cellpipe.preflight import check_training_channels
 
@@ -513,7 +526,7 @@ def _sheet_text(path: Path) -> str:
 
 def _read_rows(
     reader: csv.DictReader[str], line_numbers: list[int], path: Path, config: PipelineConfig, check_files: bool,
-    checked: CheckedFiles | None, warn: Warn, sizes: dict[str, MovieSize],
+    checked: CheckedFiles | None, warn: Warn, sizes: dict[str, MovieSize], reads: dict[str, list[str]] | None = None,
 ) -> list[SampleRow]:
     """The sheet's rows, validated; ``line_numbers`` gives the file's line number of each line the reader reads."""
     rows: list[SampleRow] = []
@@ -537,7 +550,7 @@ def _read_rows(
             if check_files:
                 from cellpipe.preflight import _check_row_files
 
-                size = _check_row_files(row, path, line_no, config, checked, warn)
+                size = _check_row_files(row, path, line_no, config, checked, warn, reads)
                 if size is not None:
                     sizes[row.sample] = size
             rows.append(row)

@@ -235,6 +235,23 @@ class CheckedFiles:
         """
         return list(self._notes.get(key, []))
 
+    def reads(self, key: str) -> list[str]:
+        """The other files recorded as read by a row's movie (the later files of a multi-file OME-TIFF).
+
+        Reads the record only, not the files, so a cluster job can name the same inputs as the main process.
+
+        Parameters
+        ----------
+        key : str
+            The row's key.
+
+        Returns
+        -------
+        list of str
+            Paths as recorded (relative to the working directory when the movie's is); empty when none are.
+        """
+        return list(self._reads.get(key, []))
+
     def header(self, key: str) -> tuple[tuple[int, int, int, int], str, float, int] | None:
         """The movie's header recorded with a row.
 
