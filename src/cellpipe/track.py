@@ -335,7 +335,8 @@ def _frame_objects(frame: np.ndarray, t: int) -> pd.DataFrame:
 
 def _stack_objects(stack: np.ndarray, t: int) -> pd.DataFrame:
     """One row per connected piece of every label of one (z, y, x) stack: ``frame, label, y_px, x_px,
-    area_px, z_px`` (``area_px``: the piece's volume in voxels; centroids in voxels of each axis).
+    area_px, z_px, on_face`` (``area_px``: the piece's volume in voxels; centroids in voxels of each
+    axis; ``on_face``: the piece touches one of the stack's six faces).
 
     Pieces are 26-connected regions of equal label value (the 3-D counterpart of the 8-connected
     pieces of :func:`_frame_objects`); centroids are unweighted means of the voxel coordinates.
@@ -345,8 +346,12 @@ def _stack_objects(stack: np.ndarray, t: int) -> pd.DataFrame:
     pieces = connected(stack, background=0, connectivity=3)
     n = int(pieces.max())
     if n == 0:
-        return pd.DataFrame({"frame": [], "label": [], "y_px": [], "x_px": [], "area_px": [], "z_px": []})
+        return pd.DataFrame({"frame": [], "label": [], "y_px": [], "x_px": [], "area_px": [], "z_px": [], "on_face": []})
     flat = pieces.ravel()
+    on_face = np.zeros(n + 1, dtype=bool)
+    for axis in range(3):
+        for index in (0, -1):
+            on_face[np.take(pieces, index, axis=axis)] = True
     volume = np.bincount(flat, minlength=n + 1)
     zz, yy, xx = np.indices(stack.shape, dtype=np.float64)
     sums = [np.bincount(flat, weights=c.ravel(), minlength=n + 1) for c in (zz, yy, xx)]
@@ -361,6 +366,7 @@ def _stack_objects(stack: np.ndarray, t: int) -> pd.DataFrame:
             "x_px": sums[2][ids] / volume[ids],
             "area_px": volume[ids].astype(np.float64),
             "z_px": sums[0][ids] / volume[ids],
+            "on_face": on_face[ids],
         }
     )
 
@@ -372,7 +378,10 @@ def _objects_from_labels(
 
     The table has one row per returned object, in the same order: ``frame,
     label, y_px, x_px, area_px``.  A label made of several disconnected pieces
-    is represented by its largest piece.
+    is represented by its largest piece.  In stacks (``z_scale`` set) an object touching a face of
+    the stack is kept whatever its volume: a nucleus entering through a face shows a cap much
+    smaller than the whole-sphere bound, and dropping it breaks its track at the face (the
+    segmentation filters exempt border objects for the same reason).
     """
     from btrack.btypes import PyTrackObject
 
@@ -400,6 +409,8 @@ def _objects_from_labels(
     n_pieces = int(table.duplicated(["frame", "label"]).sum())
     table = table.drop_duplicates(["frame", "label"], keep="first")
     keep = table["area_px"].to_numpy() >= min_area_px
+    if z_scale is not None:
+        keep |= table["on_face"].to_numpy(dtype=bool)
     n_small = int((~keep).sum())
     table = table[keep].reset_index(drop=True)
     if n_small:
@@ -896,7 +907,8 @@ def track_cells_3d(
     distance check (``division_max_distance_um``) all apply in 3-D, and the btrack configuration
     keeps the meaning it has in 2-D.  The motion model's z terms are set equal to its x terms (a 2-D
     configuration holds z fixed).  Objects smaller than the sphere whose central section has
-    ``min_area_um2`` are dropped; a label of several disconnected pieces is tracked by its largest
+    ``min_area_um2`` are dropped, except those touching a face of the stack (a nucleus cut by the
+    imaged volume shows only a cap of itself); a label of several disconnected pieces is tracked by its largest
     26-connected piece.  A movie of one z plane is tracked exactly as :func:`track_cells` tracks its
     (T, Y, X) frames, with ``z_px = z_um = 0``.
     """

@@ -245,3 +245,19 @@ def test_small_fragments_are_dropped_by_volume(config: dict) -> None:
     assert res.info["min_volume_vox"] == pytest.approx(4.0 / 3.0 * np.pi * (10.0 / np.pi) ** 1.5 / 0.75)
     assert res.info["n_small_objects_dropped"] == 5 and set(res.tracks["label"]) == {1}
     assert res.tracks["track_id"].nunique() == 1
+
+
+def test_objects_cut_by_a_face_of_the_stack_are_kept_whatever_their_volume(config: dict) -> None:
+    """A nucleus entering through a face shows only a cap: a 2 µm ball centred 1.5 µm outside the y = 0 face
+    (a cap of a few voxels, far under the 23.8 µm³ bound) is tracked through all five stacks, while the same
+    ball inside the stack is dropped."""
+    def scene(t: int):
+        return [(1, (15.0, 12.0, 10.0 + t), 4.0), (2, (15.0, 12.0, 20.0), 1.5), (3, (15.0, -1.5, 15.0), 2.0)]
+
+    stacks = draw_stacks(5, (10, 48, 48), scene)
+    cap = int((stacks[0] == 3).sum())
+    assert 0 < cap * 0.75 < 4.0 / 3.0 * np.pi * (10.0 / np.pi) ** 1.5
+    res = track_cells_3d(stacks, TrackSettings(), config, VOXEL_UM, INTERVAL_MIN)
+    assert res.info["n_small_objects_dropped"] == 5
+    assert set(res.tracks["label"]) == {1, 3}
+    assert res.tracks.groupby("label")["frame"].count().to_dict() == {1: 5, 3: 5}

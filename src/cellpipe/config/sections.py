@@ -539,7 +539,8 @@ class TrackSettings(StageSettings):
         10.0,
         ge=0,
         description="Objects smaller than this are dropped before tracking: they get no track and are 0 "
-        "in the relabelled masks (µm²).",
+        "in the relabelled masks (µm²). In 3-D the bound is the volume of the sphere with this central "
+        "section, and objects touching a face of the stack are kept whatever their size.",
     )
     divisions: bool = Field(
         True,
