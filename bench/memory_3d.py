@@ -29,11 +29,12 @@ import yaml
 
 from bench.common import REPO, benchmark_values, machine, print_table
 from bench.track_accuracy import run_workflow
+from cellpipe import layout
 
 #: A rule whose peak at the longest movie is within this factor of the shortest's counts as bounded.
 GOAL_RATIO = 1.20
 #: What each ``--until`` builds (paths in the workflow folder).
-TARGETS = {"all": "all", "normalize": "results/movie3d/normalized.zarr"}
+TARGETS = {"all": "all", "normalize": layout.path(layout.NORMALIZED, "results", sample="movie3d")}
 #: Rules that draw the bench's input rather than process it; reported, not judged.
 INPUT_RULES = ("simulate_movie_3d", "simulate_movie")
 

@@ -60,7 +60,41 @@ TRACK_LABELS = ome_zarr(TRACK_LABELS_STORE)
 LABELS_GROUP = ome_zarr(LABELS_GROUP_STORE)
 """IMAGE, CELL_LABELS, TRACK_LABELS, LABELS_GROUP: the stores as the default version declares them; a run
 takes them from :func:`ome_zarr` with its ``ome_zarr.version`` (workflow/rules/common.smk)."""
-NORMALIZED = f"{SAMPLE_DIR}/normalized.zarr"
+ZARR_ARRAY_METADATA = {"0.4": ".zarray", "0.5": "zarr.json"}
+"""The metadata file of a plain Zarr array, by the NGFF version of the run's OME-Zarr stores (``ome_zarr.version``):
+plain arrays follow it, Zarr v2 beside NGFF 0.4 and Zarr v3 beside 0.5."""
+NORMALIZED_STORE = f"{SAMPLE_DIR}/normalized.zarr"
+
+
+def zarr_array(store: str, version: str = DEFAULT_OME_ZARR_VERSION) -> str:
+    """The metadata file that declares a plain Zarr array, by which the rules name the store.
+
+    Parameters
+    ----------
+    store : str
+        A store's template or path (e.g. :data:`NORMALIZED_STORE`).
+    version : str
+        NGFF version of the run's OME-Zarr stores, a key of :data:`ZARR_ARRAY_METADATA` (``"0.4"``: Zarr v2,
+        ``"0.5"``: Zarr v3).
+
+    Returns
+    -------
+    str
+        ``<store>/.zarray`` (0.4) or ``<store>/zarr.json`` (0.5).
+
+    Raises
+    ------
+    ValueError
+        For any other version.
+    """
+    if version not in ZARR_ARRAY_METADATA:
+        raise ValueError(f"NGFF version {version!r}: one of {', '.join(ZARR_ARRAY_METADATA)}")
+    return f"{store}/{ZARR_ARRAY_METADATA[version]}"
+
+
+NORMALIZED = zarr_array(NORMALIZED_STORE)
+"""The normalized movie as the default version declares it; a run takes it from :func:`zarr_array` with its
+``ome_zarr.version`` (workflow/rules/common.smk)."""
 NORMALIZATION = f"{SAMPLE_DIR}/normalization.tsv"
 SEGMENTATION_INFO = f"{SAMPLE_DIR}/segmentation.json"
 SEGMENT_PART = f"{SAMPLE_DIR}/segment_parts/{{part}}"

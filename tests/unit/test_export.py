@@ -327,7 +327,13 @@ def make_cells(tracks: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def test_geff_export_passes_geffs_validation_with_a_node_per_object_and_an_edge_per_link(tmp_path: Path) -> None:
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_geff_export_passes_geffs_validation_with_a_node_per_object_and_an_edge_per_link(
+    tmp_path: Path, zarr_format: int
+) -> None:
+    """In Zarr v2 (``.zgroup`` and ``.zattrs``, no ``zarr.json``: beside NGFF 0.4) and v3 (``zarr.json`` only:
+    beside 0.5), geff's validation (the function and ``geff validate``) passes and geff's reader reads the
+    same graph back."""
     import geff
     from geff.core_io import read_to_memory
     from geff.validate.data import ValidationConfig
@@ -340,8 +346,13 @@ def test_geff_export_passes_geffs_validation_with_a_node_per_object_and_an_edge_
     cells = make_cells(tracks)
     graph = to_track_graph(tracks, cells, pixel_size_um=PIXEL_UM, frame_interval_min=INTERVAL_MIN)
     store = tmp_path / "tracks.geff"
-    write_track_geff(store, graph)
+    write_track_geff(store, graph, zarr_format=zarr_format)
 
+    metadata_names = {p.name for p in store.rglob("*") if p.name in ("zarr.json", ".zgroup", ".zattrs", ".zarray")}
+    assert metadata_names == ({"zarr.json"} if zarr_format == 3 else {".zgroup", ".zattrs", ".zarray"})
+    import zarr
+
+    assert zarr.open_group(str(store), mode="r").metadata.zarr_format == zarr_format
     geff.validate_structure(str(store))  # what `geff validate` runs; and the command itself:
     cli = Path(sys.executable).parent / "geff"
     if cli.exists():
@@ -377,6 +388,10 @@ def test_geff_export_passes_geffs_validation_with_a_node_per_object_and_an_edge_
         assert props["area_um2"][i] == pytest.approx(36 * 0.65**2)
     assert set(props["lineage_id"][[list(mem["node_ids"]).index(node[k]) for k in [(1, 0), (2, 5), (3, 4)]]]) == {1}
     assert {"mean_intensity_nuclei", "integrated_intensity_nuclei", "perimeter_um", "label"} <= set(props)
+    networkx_graph, _ = geff.read(str(store))  # geff's own networkx reader
+    assert networkx_graph.number_of_nodes() == 9 and set(networkx_graph.edges) == edges
+    with pytest.raises(ValueError, match="zarr_format"):
+        write_track_geff(tmp_path / "other.geff", graph, zarr_format=4)  # type: ignore[arg-type]
 
 
 def test_geff_export_drops_a_division_that_does_not_go_forward_in_time(

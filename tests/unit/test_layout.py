@@ -41,6 +41,17 @@ def test_ome_zarr_stores_are_declared_by_their_versions_metadata_file(version: s
         layout.ome_zarr(layout.IMAGE_STORE, "0.3")
 
 
+@pytest.mark.parametrize(("version", "meta"), [("0.4", ".zarray"), ("0.5", "zarr.json")])
+def test_the_normalized_movie_is_declared_by_the_metadata_file_of_the_runs_zarr_format(version: str, meta: str) -> None:
+    """normalized.zarr, a plain Zarr array, is in the Zarr format of the run's OME-Zarr stores (v2 with NGFF 0.4,
+    v3 with 0.5) and declared by that format's array metadata file, so the writer reads the format from the name."""
+    assert layout.zarr_array(layout.NORMALIZED_STORE, version) == f"{{results}}/{{sample}}/normalized.zarr/{meta}"
+    assert layout.NORMALIZED == f"{layout.NORMALIZED_STORE}/{layout.ZARR_ARRAY_METADATA[layout.DEFAULT_OME_ZARR_VERSION]}"
+    assert set(layout.ZARR_ARRAY_METADATA) == set(layout.OME_ZARR_METADATA)
+    with pytest.raises(ValueError, match="0.3"):
+        layout.zarr_array(layout.NORMALIZED_STORE, "0.3")
+
+
 def test_every_top_level_template_is_listed_and_its_name_reserved():
     found = templates()
     assert len(found) > 30

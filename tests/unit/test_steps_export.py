@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_export import INTERVAL_MIN, OME_META, PIXEL_UM, SHAPE, make_cells, make_tracked, read_only_dense_movie, table
+from test_export import INTERVAL_MIN, PIXEL_UM, SHAPE, make_cells, make_tracked, read_only_dense_movie, table
 
 from cellpipe.export import NAPARI_COLUMNS, SEGMENT_COLUMNS, to_ctc, to_napari_tracks
 from cellpipe.io import omezarr, tables
@@ -118,21 +118,37 @@ def test_export_step_writes_the_geff_and_calibrated_ctc_masks(tmp_path: Path) ->
     assert [p.name for p in out.iterdir() if ".tmp-" in p.name] == []
 
 
-def test_export_step_names_the_image_and_its_label_images_in_the_geff(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_export_step_names_the_image_and_its_label_images_in_the_geff(tmp_path: Path, version: str) -> None:
     """With labels/tracks inside an OME-Zarr image (the workflow's layout), the geff's related objects lead
-    from the geff store to the image and to both label images, with the node property each one's pixels hold."""
+    from the geff store to the image and to both label images, with the node property each one's pixels hold;
+    the geff is in the Zarr format of that image's NGFF version (v2 for 0.4, v3 for 0.5) and `geff validate`
+    passes."""
+    import subprocess
+    import sys
+
+    import zarr
     from geff.core_io import read_to_memory
 
+    from cellpipe.layout import OME_ZARR_METADATA
+
+    meta = OME_ZARR_METADATA[version]
     masks, tracks = make_tracked({1: ([0, 1, 3], 0), 2: ([4, 5], 1), 3: ([4, 5], 1)}, 6)
     sample = tmp_path / "results" / "s1"
     image = sample / "image.ome.zarr"
-    omezarr.write_ome_image(image, masks[:, np.newaxis].astype(np.uint16), "tcyx", PIXEL_UM, INTERVAL_MIN)
-    omezarr.write_ome_image(image / "labels" / "tracks", masks, "tyx", PIXEL_UM, INTERVAL_MIN, name="tracks")
-    omezarr.write_ome_image(image / "labels" / "cells", masks, "tyx", PIXEL_UM, INTERVAL_MIN, name="cells")
+    omezarr.write_ome_image(image / meta, masks[:, np.newaxis].astype(np.uint16), "tcyx", PIXEL_UM, INTERVAL_MIN)
+    omezarr.write_ome_image(image / "labels" / "tracks" / meta, masks, "tyx", PIXEL_UM, INTERVAL_MIN, name="tracks")
+    omezarr.write_ome_image(image / "labels" / "cells" / meta, masks, "tyx", PIXEL_UM, INTERVAL_MIN, name="cells")
     tables.write_parquet(tracks, sample / "tracks.parquet")
-    export_tracks_step(image / "labels" / "tracks" / OME_META, sample / "tracks.parquet", None,
+    export_tracks_step(image / "labels" / "tracks" / meta, sample / "tracks.parquet", None,
                        sample / "tracks_napari.csv", sample / "tracks_napari_graph.json", None,
                        geff_store=sample / "tracks.geff")
+    store = sample / "tracks.geff"
+    assert zarr.open_group(str(store), mode="r").metadata.zarr_format == omezarr.ZARR_FORMATS[version]
+    assert (store / "zarr.json").is_file() == (version == "0.5") and (store / ".zattrs").is_file() == (version == "0.4")
+    proc = subprocess.run([str(Path(sys.executable).parent / "geff"), "validate", str(store)], capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     related = read_to_memory(str(sample / "tracks.geff"))["metadata"].related_objects
     assert [(r.type, r.path, r.node_prop) for r in related] == [
         ("image", "../image.ome.zarr", None),
@@ -140,4 +156,4 @@ def test_export_step_names_the_image_and_its_label_images_in_the_geff(tmp_path: 
         ("labels", "../image.ome.zarr/labels/cells", "label"),
     ]
     for r in related:
-        assert (sample / "tracks.geff" / r.path / OME_META).is_file()
+        assert (sample / "tracks.geff" / r.path / meta).is_file()

@@ -85,3 +85,54 @@ def test_the_normalization_job_normalizes_every_frame_across_batch_boundaries(
         for t in range(len(movie)):
             expected = (raw[t, c] - lows[t]) / (highs[t] - lows[t])
             np.testing.assert_allclose(normalized[t, c], expected, rtol=1e-5, atol=1e-6, err_msg=f"frame {t} channel {c}")
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_the_normalized_movie_is_in_the_zarr_format_of_the_ome_zarr_version(tmp_path: Path, version: str) -> None:
+    """normalized.zarr follows ``ome_zarr.version``: declared by its metadata file (layout.zarr_array), it is
+    Zarr v2 (``.zarray``, ``.zattrs``, no ``zarr.json``) beside NGFF 0.4 and Zarr v3 (``zarr.json`` only, axes
+    named) beside 0.5; a bare store path follows the image's version.  Both keep one (y, x) plane per chunk
+    and Blosc lz4 (level 5, byte shuffle), hold the same float32 values, and read back through the steps'
+    reader from the store or the metadata file (3 frames of 24 x 20 px, 2 channels)."""
+    import json
+
+    from cellpipe import layout
+    from cellpipe.io import omezarr
+    from cellpipe.steps.normalize import normalize_movie_step
+
+    movie = _movie(n_frames=3)
+    image = Path(layout.ome_zarr(str(tmp_path / "image.ome.zarr"), version))
+    with omezarr.new_ome_array(image, movie.shape, movie.dtype, "tcyx", 0.5, 5.0) as out:
+        out[:] = movie
+    expected = normalize_movie(movie, NormalizeSettings())[0]
+    declared = Path(layout.zarr_array(str(tmp_path / "normalized.zarr"), version))
+    bare = tmp_path / "bare.zarr"  # no metadata file named: the image's version decides
+    for normalized in (declared, bare):
+        normalize_movie_step(image, {}, normalized, tmp_path / "p.tsv")
+        store = omezarr.store_path(normalized)
+        metadata_names = {"zarr.json", ".zarray", ".zattrs", ".zgroup"}
+        files = {p.name for p in store.rglob("*") if p.is_file() and p.name in metadata_names}
+        assert len([p for p in store.rglob("*") if p.is_file() and p.name not in metadata_names]) == 3 * 2  # a chunk a plane
+        if version == "0.5":
+            assert files == {"zarr.json"}, normalized
+            meta = json.loads((store / "zarr.json").read_text())
+            assert (meta["zarr_format"], meta["node_type"]) == (3, "array")
+            assert meta["dimension_names"] == ["t", "c", "y", "x"]
+            assert meta["chunk_grid"]["configuration"]["chunk_shape"] == [1, 1, 24, 20]
+            blosc = next(c["configuration"] for c in meta["codecs"] if c["name"] == "blosc")
+            assert (blosc["cname"], blosc["clevel"], blosc["shuffle"]) == ("lz4", 5, "shuffle")
+            assert meta["attributes"]["normalize"]["low_percentile"] == NormalizeSettings().low_percentile
+        else:
+            assert files == {".zarray", ".zattrs"}, normalized
+            meta = json.loads((store / ".zarray").read_text())
+            assert meta["zarr_format"] == 2 and meta["chunks"] == [1, 1, 24, 20]
+            assert {k: meta["compressor"][k] for k in ("id", "cname", "clevel", "shuffle")} == {
+                "id": "blosc", "cname": "lz4", "clevel": 5, "shuffle": 1}
+            assert "normalize" in json.loads((store / ".zattrs").read_text())
+        for path in (normalized, store):
+            read = omezarr.open_zarr_array(path)
+            assert read.metadata.zarr_format == (3 if version == "0.5" else 2)
+            np.testing.assert_array_equal(read[:], expected)
+    with pytest.raises(ValueError, match="names Zarr v"):
+        with omezarr.new_zarr_array(tmp_path / "x.zarr" / "zarr.json", (1, 2, 2), "float32", zarr_format=2):
+            pass

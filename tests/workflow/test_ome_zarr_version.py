@@ -1,8 +1,9 @@
 """``ome_zarr.version``: the version that is not the default, through the rules that write OME-Zarr.
 
 The shared run of tests/workflow/test_workflow.py writes the default version and checks its stores; this
-small run (3 frames of 48x64 px, classical segmentation) goes through ingest, normalize, segment and track
-with the other version, so every store the workflow writes is checked in both.
+small run (3 frames of 48x64 px, classical segmentation) goes through ingest, normalize, segment, track,
+measure and export with the other version, so every store the workflow writes (the OME-Zarr image and its
+labels, normalized.zarr and tracks.geff) is checked in both.
 """
 
 from __future__ import annotations
@@ -48,8 +49,10 @@ def test_the_other_ngff_version_is_written_by_every_rule_and_valid(tmp_path: Pat
     config["ome_zarr"] = {"version": OTHER}
     write_workdir(workdir, config, "sample\tmovie\nv\tdata/movie.ome.tif\n")
     target = layout.path(layout.ome_zarr(layout.LABELS_GROUP_STORE, OTHER), "results", sample="v")
+    normalized_target = layout.path(layout.zarr_array(layout.NORMALIZED_STORE, OTHER), "results", sample="v")
+    geff_target = layout.path(layout.GEFF, "results", sample="v")
 
-    proc = run_snakemake(workdir, target, timeout=300)
+    proc = run_snakemake(workdir, target, normalized_target, geff_target, timeout=300)
 
     assert proc.returncode == 0, proc.stderr[-4000:]
     image = workdir / "results" / "v" / "image.ome.zarr"
@@ -76,3 +79,42 @@ def test_the_other_ngff_version_is_written_by_every_rule_and_valid(tmp_path: Pat
     assert set(np.unique(tracked[tracked > 0])) == set(tracks["track_id"])
     properties = omezarr.open_multiscales(image / "labels" / "tracks").attrs["image-label"]["properties"]
     assert sorted(p["label-value"] for p in properties) == sorted(tracks["track_id"].unique())
+
+    # normalized.zarr and tracks.geff: in the Zarr format of that version (v2 for 0.4, v3 for 0.5), with no
+    # metadata file of the other format, read by the steps' reader and by geff's validation and reader
+    fmt = omezarr.ZARR_FORMATS[OTHER]
+    other_names = {2: ("zarr.json",), 3: (".zarray", ".zattrs", ".zgroup")}[fmt]
+    normalized = workdir / "results" / "v" / "normalized.zarr"
+    geff_store = workdir / "results" / "v" / "tracks.geff"
+    assert (normalized / layout.ZARR_ARRAY_METADATA[OTHER]).is_file()
+    assert (geff_store / layout.OME_ZARR_METADATA[OTHER]).is_file()
+    for store in (normalized, geff_store):
+        assert not [p for name in other_names for p in store.rglob(name)], f"Zarr v{5 - fmt} metadata in {store}"
+    read = omezarr.open_zarr_array(normalized)
+    assert read.metadata.zarr_format == fmt and read.shape == (3, 1, 48, 64) and read.chunks == (1, 1, 48, 64)
+    percentiles = tables.read_tsv(workdir / "results" / "v" / "normalization.tsv")
+    low, high = percentiles["low_value"].item(), percentiles["high_value"].item()
+    np.testing.assert_allclose(read[:, 0], (movie - low) / (high - low), rtol=1e-5, atol=1e-6)
+
+    import subprocess
+    import sys
+
+    from geff.core_io import read_to_memory
+    from geff.validate.data import ValidationConfig
+
+    assert zarr.open_group(str(geff_store), mode="r").metadata.zarr_format == fmt
+    proc = subprocess.run([str(Path(sys.executable).parent / "geff"), "validate", str(geff_store)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    mem = read_to_memory(str(geff_store), data_validation=ValidationConfig(graph=True, lineage=True))
+    node_tracks = np.asarray(mem["node_props"]["track_id"]["values"])
+    assert len(mem["node_ids"]) == len(tracks) and set(node_tracks) == set(tracks["track_id"])
+    assert [r.path for r in mem["metadata"].related_objects][0] == "../image.ome.zarr"
+
+    # the napari reader (which imports no napari) opens the folder: movie, both label images, the tracks
+    from cellpipe.napari_reader import read_results
+
+    layers = read_results(workdir / "results" / "v")
+    assert [kind for _, _, kind in layers] == ["image", "labels", "labels", "tracks"]
+    assert [kwargs["name"] for _, kwargs, _ in layers[1:]] == ["cells", "tracks", "tracks (lineage)"]
+    np.testing.assert_array_equal(np.asarray(layers[2][0]), tracked)  # 48 x 64 px: one level, no pyramid

@@ -22,6 +22,8 @@ from conftest import BIN, REPO, default_config, run_snakemake, snakemake_env, wr
 
 OME_META = layout.OME_ZARR_METADATA[layout.DEFAULT_OME_ZARR_VERSION]
 """The metadata file of the run's OME-Zarr stores (the default NGFF version; config/README.md)."""
+ARRAY_META = layout.ZARR_ARRAY_METADATA[layout.DEFAULT_OME_ZARR_VERSION]
+"""The metadata file of normalized.zarr, a plain Zarr array in the Zarr format of the default version."""
 
 
 def ngff_attrs(store: Path) -> dict:
@@ -114,7 +116,7 @@ def tiny_run(tmp_path_factory) -> Path:
 def test_all_outputs_written(tiny_run: Path) -> None:
     res = tiny_run / "results"
     for rel in [
-        f"tiny/image.ome.zarr/{OME_META}", "tiny/normalized.zarr/.zarray", "tiny/normalization.tsv",
+        f"tiny/image.ome.zarr/{OME_META}", f"tiny/normalized.zarr/{ARRAY_META}", "tiny/normalization.tsv",
         f"tiny/image.ome.zarr/labels/cells/{OME_META}", "tiny/segmentation.json", "tiny/tracks.parquet",
         "tiny/lineage.parquet", f"tiny/image.ome.zarr/labels/tracks/{OME_META}", f"tiny/image.ome.zarr/labels/{OME_META}",
         "tiny/cells.parquet",
@@ -122,7 +124,7 @@ def test_all_outputs_written(tiny_run: Path) -> None:
         "logs/segment_frames/tiny.part0.log", "benchmarks/segment_frames/tiny.part0.tsv",
         "logs/segment_cells/tiny.log", "benchmarks/segment_cells/tiny.tsv",
         "tiny/ctc/res_track.txt", "tiny/ctc/mask000.tif", "tiny/ctc_segments.tsv", "tiny/tracks_napari.csv",
-        "tiny/tracks_napari_graph.json", "tiny/tracks.geff/.zattrs", "tiny/tracks.trackmate.xml",
+        "tiny/tracks_napari_graph.json", f"tiny/tracks.geff/{OME_META}", "tiny/tracks.trackmate.xml",
         "logs/export_tracks/tiny.log", "benchmarks/export_tracks/tiny.tsv",
         "tiny/tracking.json", "tiny/evaluation.json", "evaluation.tsv", "logs/evaluate_sample/tiny.log",
         "benchmarks/evaluate_sample/tiny.tsv", "tiny/qc.json", "logs/assess_quality/tiny.log",

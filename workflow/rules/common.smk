@@ -94,7 +94,9 @@ IMAGE = results_path(layout.ome_zarr(layout.IMAGE_STORE, CFG.ome_zarr.version))
 CELL_LABELS = results_path(layout.ome_zarr(layout.CELL_LABELS_STORE, CFG.ome_zarr.version))
 TRACK_LABELS = results_path(layout.ome_zarr(layout.TRACK_LABELS_STORE, CFG.ome_zarr.version))
 LABELS_GROUP = results_path(layout.ome_zarr(layout.LABELS_GROUP_STORE, CFG.ome_zarr.version))
-NORMALIZED = results_path(layout.NORMALIZED)
+# The normalized movie, a plain Zarr array, is in the Zarr format of the OME-Zarr stores (v2 with 0.4, v3 with
+# 0.5) and declared by its metadata file the same way (.zarray or zarr.json), so a changed version rewrites it.
+NORMALIZED = results_path(layout.zarr_array(layout.NORMALIZED_STORE, CFG.ome_zarr.version))
 NORMALIZATION = results_path(layout.NORMALIZATION)
 SEGMENTATION_INFO = results_path(layout.SEGMENTATION_INFO)
 TRACKS = results_path(layout.TRACKS)

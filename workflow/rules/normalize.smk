@@ -3,7 +3,7 @@ rule normalize_movie:
     input:
         image=IMAGE,
     output:
-        normalized=directory(NORMALIZED),
+        normalized=NORMALIZED,
         percentiles=NORMALIZATION,
     params:
         settings=settings("normalize"),

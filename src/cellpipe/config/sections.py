@@ -779,14 +779,17 @@ class ExportSettings(StageSettings):
 
 
 class OmeZarrSettings(StageSettings):
-    """How the OME-Zarr image of each sample (image.ome.zarr, with its label images) is written."""
+    """How the OME-Zarr image of each sample (image.ome.zarr, with its label images) and the Zarr stores beside it
+    (normalized.zarr, tracks.geff) are written."""
 
     version: Literal["0.4", "0.5"] = Field(
         DEFAULT_OME_ZARR_VERSION,
         description="NGFF version of results/<sample>/image.ome.zarr and its labels: '0.4' (Zarr v2, metadata in "
-        "'.zattrs') or '0.5' (Zarr v3, metadata under the 'ome' key of 'zarr.json'). The rules declare the stores "
-        "by that file, so changing it makes the stores again. Both are read by every cellpipe step, napari-ome-zarr, "
-        "ome-zarr-py and validated by ome-zarr-models (config/README.md).",
+        "'.zattrs') or '0.5' (Zarr v3, metadata under the 'ome' key of 'zarr.json'). normalized.zarr and tracks.geff "
+        "are written in the same Zarr format (v2 with '0.4', v3 with '0.5'). The rules declare the image, its labels "
+        "and normalized.zarr by their metadata file, so changing it makes every store again. Both are read by every cellpipe step, "
+        "napari-ome-zarr, ome-zarr-py and validated by ome-zarr-models; geff validates and reads tracks.geff in "
+        "both (config/README.md).",
     )
 
     @field_validator("version", mode="before")

@@ -15,8 +15,11 @@ array writer (``geff.core_io.write_arrays``), which checks the store against the
 * ``related_objects`` when given: the OME-Zarr image and its label images, by paths relative to the
   geff store (``labels/tracks`` holds each node's ``track_id``, ``labels/cells`` its ``label``).
 
-The store is Zarr v2 (as cellpipe's OME-Zarr images), written under a temporary sibling name and
-renamed when complete.
+The store is Zarr v3 or v2 (``zarr_format``; the workflow writes the format of its OME-Zarr image, so
+``ome_zarr.version`` 0.5 gives v3 and 0.4 gives v2), written under a temporary sibling name and renamed when
+complete.  geff 1.3 writes both and its validation and readers (``geff validate``, ``geff.read``,
+``read_to_memory``) read both; in Zarr v3 geff stores each property array as one shard (one file) of the
+chunks it would write in v2.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from cellpipe.io.atomic import atomic_path
 
@@ -88,6 +91,7 @@ def write_track_geff(
     graph: TrackGraph,
     extra: dict[str, Any] | None = None,
     related: list[dict[str, str]] | None = None,
+    zarr_format: Literal[2, 3] = 3,
 ) -> None:
     """Write a track graph as a geff store.
 
@@ -103,17 +107,22 @@ def write_track_geff(
     related : list of dict, optional
         geff related objects, each ``{"type": "image" | "labels", "path": ..., "node_prop": ...}``
         (``path`` relative to ``store``; :func:`related_image_objects` makes them for an OME-Zarr image).
+    zarr_format : {2, 3}
+        The store's Zarr format: 3 (``zarr.json``, as NGFF 0.5 images) or 2 (``.zgroup``/``.zattrs``, as 0.4).
 
     Raises
     ------
     FileExistsError
         When ``store`` exists and is not an empty folder.
     ValueError
-        When the store would not pass geff's validation (nothing is left behind).
+        When the store would not pass geff's validation (nothing is left behind), or ``zarr_format`` is
+        neither 2 nor 3.
     """
     from geff.core_io import write_arrays
     from geff_spec import Axis, DisplayHint, GeffMetadata, RelatedObject
 
+    if zarr_format not in (2, 3):
+        raise ValueError(f"zarr_format {zarr_format!r}: 2 or 3")
     store = Path(store)
     if store.exists() and (not store.is_dir() or any(store.iterdir())):
         raise FileExistsError(f"{store}: exists and is not an empty folder; refusing to overwrite it")
@@ -143,6 +152,6 @@ def write_track_geff(
                             **(extra or {})}},
     )
     with atomic_path(store) as tmp:
-        write_arrays(str(tmp), graph.node_ids, node_props, graph.edges, edge_props, metadata, zarr_format=2)
-    logger.info("wrote geff %s: %d nodes, %d edges (%d divisions)", store, len(graph.node_ids), len(graph.edges),
+        write_arrays(str(tmp), graph.node_ids, node_props, graph.edges, edge_props, metadata, zarr_format=zarr_format)
+    logger.info("wrote geff %s (Zarr v%d): %d nodes, %d edges (%d divisions)", store, zarr_format, len(graph.node_ids), len(graph.edges),
                 int(graph.edge_props["division"].sum()) if "division" in graph.edge_props else 0)

@@ -32,7 +32,10 @@ because every reader that matters here reads it on the installed versions: ome-z
 1.7 validates image, labels group and label images, napari-ome-zarr 0.10.0 opens image and
 both label layers with the µm / minute scale, ome-zarr-py 0.18 reads every level, and
 ome-zarr-py itself writes 0.5 by default; 0.4 stays for tools that read Zarr v2 only
-(config/README.md).  Plain arrays (``normalized.zarr``) and the geff graph stay Zarr v2.
+(config/README.md).  Plain arrays (``normalized.zarr``, :func:`new_zarr_array`) follow the same setting:
+Zarr v2 beside NGFF 0.4, Zarr v3 beside 0.5 (:data:`ZARR_FORMATS`), with the same chunks and Blosc
+compression in both; the workflow declares them by their metadata file too (``.zarray`` or ``zarr.json``,
+:func:`cellpipe.layout.zarr_array`).
 """
 
 from __future__ import annotations
@@ -64,6 +67,8 @@ NGFF_VERSIONS = tuple(layout.OME_ZARR_METADATA)
 """NGFF versions written and read: 0.4 (Zarr v2, metadata in ``.zattrs``) and 0.5 (Zarr v3, in ``zarr.json``
 under the ``ome`` key)."""
 NGFF_VERSION = layout.DEFAULT_OME_ZARR_VERSION
+ZARR_FORMATS = {"0.4": 2, "0.5": 3}
+"""The Zarr format of each NGFF version, which plain arrays and the geff graph written beside the image follow."""
 """The version written when neither the path (its metadata file) nor the image labelled names one."""
 IMAGE_COMPRESSOR = Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE)
 """Compressor of intensity images and plain arrays (zarr's default)."""
@@ -370,7 +375,7 @@ class OmeImage:
         return int(self.data.shape[0])
 
 
-_METADATA_FILES = (".zattrs", ".zgroup", "zarr.json")
+_METADATA_FILES = (".zattrs", ".zgroup", ".zarray", "zarr.json")
 
 
 def store_path(path: PathLike) -> Path:
@@ -383,8 +388,8 @@ def store_path(path: PathLike) -> Path:
     Parameters
     ----------
     path : str or os.PathLike
-        The store itself, or its metadata file (``.zattrs``/``.zgroup`` of Zarr v2, ``zarr.json`` of
-        Zarr v3).
+        The store itself, or its metadata file (``.zattrs``/``.zgroup``/``.zarray`` of Zarr v2,
+        ``zarr.json`` of Zarr v3).
 
     Returns
     -------
@@ -913,6 +918,41 @@ def open_ome_image(path: PathLike) -> OmeImage:
     )
 
 
+def _v3_codec(compressor: Blosc) -> BloscCodec:
+    """The Zarr v3 codec that compresses as the numcodecs Blosc ``compressor`` of a Zarr v2 array does."""
+    shuffle = {Blosc.NOSHUFFLE: "noshuffle", Blosc.SHUFFLE: "shuffle", Blosc.BITSHUFFLE: "bitshuffle"}[compressor.shuffle]
+    return BloscCodec(cname=compressor.cname, clevel=compressor.clevel, shuffle=shuffle, blocksize=compressor.blocksize)
+
+
+def zarr_format_of(path: PathLike, zarr_format: int | None = None) -> int:
+    """The Zarr format to write a plain array in, from the metadata file its path names.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The store, or its metadata file: ``.zarray`` names Zarr v2, ``zarr.json`` Zarr v3 (the workflow
+        declares ``normalized.zarr`` so, :func:`cellpipe.layout.zarr_array`).
+    zarr_format : int, optional
+        2 or 3, for a path that names none; by default that of :data:`NGFF_VERSION`.
+
+    Returns
+    -------
+    int
+        2 or 3.
+
+    Raises
+    ------
+    ValueError
+        When ``zarr_format`` is neither 2 nor 3, or differs from the one the path names.
+    """
+    if zarr_format is not None and zarr_format not in (2, 3):
+        raise ValueError(f"zarr_format {zarr_format!r}: 2 or 3")
+    named = {".zarray": 2, "zarr.json": 3}.get(Path(path).name)
+    if named is not None and zarr_format is not None and named != zarr_format:
+        raise ValueError(f"{path}: names Zarr v{named}, but Zarr v{zarr_format} was asked for")
+    return named or zarr_format or ZARR_FORMATS[NGFF_VERSION]
+
+
 @contextlib.contextmanager
 def new_zarr_array(
     path: PathLike,
@@ -920,17 +960,20 @@ def new_zarr_array(
     dtype: Any,
     attrs: dict[str, Any] | None = None,
     compressor: Blosc = IMAGE_COMPRESSOR,
+    zarr_format: int | None = None,
+    dimension_names: Sequence[str] | None = None,
 ) -> Iterator[zarr.Array]:
-    """Create a plain Zarr v2 array at a temporary path and yield it.
+    """Create a plain Zarr array (v2 or v3) at a temporary path and yield it.
 
     The caller fills it inside the ``with`` block; the store is renamed to ``path`` only when the block
     finishes without error. Chunks: one plane per chunk, or one z-stack for a 5-D (t, c, z, y, x) array
-    (:func:`stack_chunks`).
+    (:func:`stack_chunks`), in both formats; Zarr v3 compresses with the Blosc codec of the same settings
+    (:func:`_v3_codec`), so a chunk holds the same compressed bytes.
 
     Parameters
     ----------
     path : str or os.PathLike
-        The array's store.
+        The array's store, or its metadata file, which names the format (:func:`zarr_format_of`).
     shape : sequence of int
         Its shape in elements (frames, channels, z-planes, px), e.g. (t, c, y, x).
     dtype : numpy.dtype or str
@@ -939,20 +982,35 @@ def new_zarr_array(
         The array's attributes.
     compressor : numcodecs.Blosc
         :data:`IMAGE_COMPRESSOR`, or :data:`LABEL_COMPRESSOR` for labels.
+    zarr_format : int, optional
+        2 or 3 where ``path`` is the store itself; by default that of the default NGFF version (3).
+    dimension_names : sequence of str, optional
+        Zarr v3 only: the axes' names (e.g. ``"tcyx"``), recorded in the array's metadata.
 
     Yields
     ------
     zarr.Array
+
+    Raises
+    ------
+    ValueError
+        A format other than 2 or 3, or one that differs from the one ``path`` names.
     """
-    with atomic_path(path) as tmp:
+    fmt = zarr_format_of(path, zarr_format)
+    v3: dict[str, Any] = {}
+    if fmt == 3:
+        v3["compressors"] = _v3_codec(compressor)
+        if dimension_names is not None:
+            v3["dimension_names"] = list(dimension_names)
+    with atomic_path(store_path(path)) as tmp:
         arr = zarr.create_array(
             store=str(tmp),
             shape=tuple(int(s) for s in shape),
             chunks=stack_chunks(shape, dtype),
             dtype=dtype,
-            zarr_format=2,
+            zarr_format=fmt,
             fill_value=0,
-            compressors=compressor,
+            **(v3 or {"compressors": compressor}),
             attributes=dict(attrs or {}),
         )
         yield arr
@@ -964,7 +1022,7 @@ def open_zarr_array(path: PathLike) -> zarr.Array:
     Parameters
     ----------
     path : str or os.PathLike
-        The array's store.
+        The array's store (Zarr v2 or v3), or its metadata file (``.zarray`` or ``zarr.json``).
 
     Returns
     -------
@@ -975,7 +1033,7 @@ def open_zarr_array(path: PathLike) -> zarr.Array:
     FileNotFoundError
         When there is no store.
     """
-    path = Path(path)
+    path = store_path(path)
     if not path.exists():
         raise FileNotFoundError(f"Zarr array not found: {path}")
     return zarr.open_array(str(path), mode="r")

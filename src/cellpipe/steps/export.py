@@ -84,7 +84,8 @@ def export_tracks_step(
         segments: Output TSV mapping CTC labels to track ids (:data:`cellpipe.export.SEGMENT_COLUMNS`);
             None with ``ctc_dir``.
         cells: ``cells.parquet`` from ``measure_cells``: its measurements become geff node properties.
-        geff_store: Output geff store (``tracks.geff``); None: no geff.
+        geff_store: Output geff store (``tracks.geff``), in the Zarr format of ``tracked`` (v2 for NGFF 0.4, v3
+            for 0.5); None: no geff.
         trackmate_xml: Output TrackMate XML file (``tracks.trackmate.xml``); None: none.  Its ``<ImageData>``
             names the OME-Zarr image holding ``labels/tracks`` (else ``tracked`` itself), relative to the file.
 
@@ -107,7 +108,9 @@ def export_tracks_step(
     if geff_store is not None:
         # labels/tracks inside an image's NGFF labels group: the geff names the image and its label images
         related = related_image_objects(geff_store, labels_group.parent) if labels_group.name == "labels" else None
-        write_track_geff(geff_store, track_graph, related=related)
+        # in the Zarr format of the label image it points to (ome_zarr.version): v2 beside NGFF 0.4, v3 beside 0.5
+        version = omezarr.stored_ngff_version(tracked) or omezarr.NGFF_VERSION
+        write_track_geff(geff_store, track_graph, related=related, zarr_format=omezarr.ZARR_FORMATS[version])
     if trackmate_xml is not None:
         shown = labels_group.parent if labels_group.name == "labels" else omezarr.store_path(tracked)
         height, width = (int(n) for n in image.data.shape[-2:])

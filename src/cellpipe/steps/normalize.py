@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,12 +27,23 @@ def normalize_movie_step(image: PathLike, settings: dict[str, Any], normalized: 
     A 3-D image (t, c, z, y, x) gives a (t, c, z, y, x) normalized movie, chunked one stack per chunk,
     read, rescaled and written one (Z, Y, X) stack of one channel at a time (memory: one stack, as
     float32 out and float64 while it is rescaled); ``mode: frame`` then means percentiles per stack.
+
+    ``normalized`` is the array's store or its metadata file: ``zarr.json`` writes Zarr v3, ``.zarray``
+    Zarr v2 (the workflow names it by ``ome_zarr.version``, :func:`cellpipe.layout.zarr_array`); a bare store
+    path gets the Zarr format of the image (v3 beside NGFF 0.5, v2 beside 0.4).  Zarr v3 names the axes
+    (``dimension_names``, the image's: ``t, c, y, x`` or ``t, c, z, y, x``).
     """
     norm = NormalizeSettings.model_validate(settings)
     src = omezarr.open_ome_image(image)
     table = percentile_rows(src.data, norm)
     n_frames = src.n_frames
-    with omezarr.new_zarr_array(normalized, src.data.shape, "float32", {"normalize": norm.model_dump(mode="json")}) as out:
+    # the metadata file the path names decides; a bare store follows the image
+    named = Path(normalized).name in ("zarr.json", ".zarray")
+    fmt = None if named else omezarr.ZARR_FORMATS[omezarr.stored_ngff_version(image) or omezarr.NGFF_VERSION]
+    with omezarr.new_zarr_array(
+        normalized, src.data.shape, "float32", {"normalize": norm.model_dump(mode="json")}, zarr_format=fmt,
+        dimension_names=list(src.axes),
+    ) as out:
         if src.data.ndim == 5:
             for t in range(n_frames):
                 for c in range(int(src.data.shape[1])):

@@ -109,7 +109,8 @@ def segment_frames_step(
     With ``n_parts`` 1 the part is the whole movie, written as :func:`segment_cells_step` writes the label
     image (an OME-Zarr label image of ``image``) so that the gather only renames it.
 
-    Otherwise writes the part's labels as a plain Zarr array (frames, Y, X) uint32, one chunk per frame, and
+    Otherwise writes the part's labels as a plain Zarr array (frames, Y, X) uint32, one chunk per frame, in
+    the Zarr format of ``image`` (v2 beside NGFF 0.4, v3 beside 0.5), and
     its run info as JSON: what :func:`segment_cells_step` records, plus ``part``, ``n_parts``,
     ``first_frame`` (0-based), ``n_frames`` (of the part), ``movie_frames`` and ``n_objects``
     (summed over its frames).  The frame range comes from the normalized movie's frame count, so a
@@ -129,8 +130,11 @@ def segment_frames_step(
     frames = part_frames(n_frames, int(part), int(n_parts))
     logger.info("part %d of %d: frames %d-%d of %d", part, n_parts, frames.start + 1, frames.stop, n_frames)
     attrs = {"segment_part": {"part": int(part), "n_parts": int(n_parts), "first_frame": frames.start}}
+    # in the Zarr format of the image, as the label image it becomes part of
+    fmt = omezarr.ZARR_FORMATS[omezarr.stored_ngff_version(image) or omezarr.NGFF_VERSION]
     with omezarr.new_zarr_array(
-        labels_part, (len(frames), *norm.shape[2:]), "uint32", attrs, compressor=omezarr.LABEL_COMPRESSOR
+        labels_part, (len(frames), *norm.shape[2:]), "uint32", attrs, compressor=omezarr.LABEL_COMPRESSOR,
+        zarr_format=fmt,
     ) as out:
         run_info, n_objects = _segment_into(out, norm, frames, seg, meta, model, image, batch_divisor,
                                             rule="segment_frames")
