@@ -42,9 +42,11 @@ move the cells.  A stack of one plane (``shape_zyx = (1, Y, X)``) is a valid 2-D
 (no depth, so no attenuation or depth-dependent blur); :func:`cellpipe.simulate.simulate_movie`
 is the 2-D simulator (config ``simulate.<name>``), and its output does not depend on this module.
 
-The settings are a frozen dataclass, so the simulator needs no pydantic; the workflow's
-``simulate3d.<name>`` config entries (:class:`cellpipe.config.Simulation3DConfig`: the same fields and
-defaults, which a test checks) become one with ``to_settings()``.
+The settings are :class:`cellpipe.config.Simulation3DSettings`, the model of a ``simulate3d.<name>``
+entry of the workflow's config, as :class:`cellpipe.config.SimulationSettings` is for the 2-D
+simulator.  The population's rules (division, entry, exit, repulsion, the frame order) and the
+derivation of the ground truth are shared with the 2-D simulator (:mod:`cellpipe.simulate_world`);
+this module gives the 3-D geometry, the drawing of a nucleus and the optics.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from cellpipe.config import Simulation3DSettings
 from cellpipe.simulate_world import (
     DAUGHTER_BOOST,
     TRACK_COLUMNS,
@@ -71,121 +74,11 @@ from cellpipe.simulate_world import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Simulation3DSettings", "SimulatedMovie3D", "simulate_movie_3d", "make_nuclei_movie_3d", "TRACK_COLUMNS"]
+__all__ = ["SimulatedMovie3D", "simulate_movie_3d", "make_nuclei_movie_3d", "TRACK_COLUMNS"]
 
 _TEXTURE_EXTENT = 1.25  # texture rasters cover normalised coordinates [-1.25, 1.25] on each axis
 _TEXTURE_SIZE = 16  # texels per side of a cell's 3-D texture raster
 _PLATE_AXES = (0.85, 0.85, 0.4)  # semi-axes of the metaphase plate relative to the largest semi-axis
-
-
-@dataclass(frozen=True)
-class Simulation3DSettings:
-    """Settings of the 3-D nuclei simulator; lengths in µm unless a name says px or voxels.
-
-    Attributes:
-        n_frames: number of time points T.
-        shape_zyx: stack size (Z, Y, X) in voxels; Z >= 1, Y and X >= 16.
-        voxel_size_um: voxel size (z step, y, x) in µm; the z step is usually several times the pixel.
-        frame_interval_min: time between stacks (minutes), written with the movie.
-        seed: seed of ``np.random.default_rng``; equal settings give identical movies.
-        n_cells: cells placed in the first stack.
-        entry_rate: expected cells entering through the x/y sides per frame (Poisson).
-        division_probability: probability per frame that a cell old enough starts mitosis (1/frame).
-        min_division_age_frames: frames after birth before a cell can start mitosis (frames).
-        mitosis_frames: frames a dividing cell is shown as a metaphase plate (frames).
-        maturation_frames: frames a daughter takes to grow to full size (frames).
-        nucleus_radius_um: mean largest semi-axis of a full-grown nucleus (µm).
-        radius_sd_um: standard deviation of the largest semi-axis between cells (µm).
-        axis_ratio_range: range of the other two semi-axes relative to the largest (0 < low <= high <= 1).
-        speed_um_per_frame: RMS speed of the persistent random walk (µm/frame).
-        persistence: correlation of the velocity from one frame to the next (0 = Brownian).
-        repulsion: fraction of an overlap between two nuclei resolved per relaxation step.
-        nucleus_intensity: mean brightness of a nucleus above the background, before blur (grey levels).
-        intensity_cv: coefficient of variation of the brightness between cells (log-normal).
-        texture_strength: standard deviation of the chromatin texture relative to the brightness.
-        nucleoli_max: each nucleus has 0..nucleoli_max darker nucleoli.
-        blur_sigma_um: lateral (y, x) sigma of the Gaussian point-spread function at depth 0 (µm).
-        blur_growth_per_um: increase of the lateral sigma per µm of depth (µm/µm).
-        axial_blur_sigma_um: sigma of the point-spread function along z (µm).
-        attenuation_length_um: depth over which the signal falls to 1/e (µm); 0 = no attenuation.
-        background: flat background light above the camera offset (grey levels; has shot noise).
-        photobleaching_per_frame: fraction of the nuclear signal lost per frame.
-        gain: photons per grey level; shot noise SD is sqrt(signal / gain) grey levels.
-        read_noise_sd: standard deviation of the Gaussian read noise (grey levels).
-        camera_offset: constant camera baseline (grey levels).
-        min_visible_voxels: nuclei showing fewer voxels than this in a stack are not labelled there (voxels).
-    """
-
-    n_frames: int = 30
-    shape_zyx: tuple[int, int, int] = (32, 256, 256)
-    voxel_size_um: tuple[float, float, float] = (2.0, 0.5, 0.5)
-    frame_interval_min: float = 5.0
-    seed: int = 0
-    n_cells: int = 32
-    entry_rate: float = 0.2
-    division_probability: float = 0.02
-    min_division_age_frames: int = 10
-    mitosis_frames: int = 1
-    maturation_frames: int = 15
-    nucleus_radius_um: float = 5.0
-    radius_sd_um: float = 0.5
-    axis_ratio_range: tuple[float, float] = (0.65, 0.95)
-    speed_um_per_frame: float = 0.8
-    persistence: float = 0.7
-    repulsion: float = 0.5
-    nucleus_intensity: float = 600.0
-    intensity_cv: float = 0.3
-    texture_strength: float = 0.25
-    nucleoli_max: int = 3
-    blur_sigma_um: float = 0.4
-    blur_growth_per_um: float = 0.01
-    axial_blur_sigma_um: float = 1.2
-    attenuation_length_um: float = 120.0
-    background: float = 100.0
-    photobleaching_per_frame: float = 0.005
-    gain: float = 1.0
-    read_noise_sd: float = 4.0
-    camera_offset: float = 100.0
-    min_visible_voxels: int = 20
-
-    def __post_init__(self) -> None:
-        problems = []
-        z, y, x = (int(v) for v in self.shape_zyx)
-        if len(self.shape_zyx) != 3 or z < 1 or min(y, x) < 16:
-            problems.append(f"shape_zyx {self.shape_zyx}: need (Z, Y, X) with Z >= 1 and Y, X >= 16")
-        if len(self.voxel_size_um) != 3 or not all(math.isfinite(v) and v > 0 for v in self.voxel_size_um):
-            problems.append(f"voxel_size_um {self.voxel_size_um}: need three positive sizes (z, y, x) in µm")
-        low, high = self.axis_ratio_range
-        if not 0 < low <= high <= 1:
-            problems.append(f"axis_ratio_range {self.axis_ratio_range}: need 0 < low <= high <= 1")
-        if self.n_frames < 1 or self.n_cells < 0 or self.mitosis_frames < 1 or self.maturation_frames < 1:
-            problems.append("n_frames, mitosis_frames and maturation_frames must be >= 1 and n_cells >= 0")
-        if self.min_division_age_frames < 1 or self.min_visible_voxels < 1:
-            problems.append("min_division_age_frames and min_visible_voxels must be >= 1")
-        if not 0 <= self.division_probability <= 1 or not 0 <= self.persistence < 1 or not 0 <= self.repulsion <= 1:
-            problems.append("division_probability and repulsion must be in [0, 1], persistence in [0, 1)")
-        if not 0 <= self.photobleaching_per_frame < 1:
-            problems.append("photobleaching_per_frame must be in [0, 1)")
-        if self.nucleus_radius_um <= 0 or self.nucleus_intensity <= 0 or self.gain <= 0:
-            problems.append("nucleus_radius_um, nucleus_intensity and gain must be positive")
-        non_negative = ("entry_rate", "radius_sd_um", "speed_um_per_frame", "intensity_cv", "texture_strength",
-                        "nucleoli_max", "blur_sigma_um", "blur_growth_per_um", "axial_blur_sigma_um",
-                        "attenuation_length_um", "background", "read_noise_sd", "camera_offset")
-        negative = [name for name in non_negative if getattr(self, name) < 0]
-        if negative:
-            problems.append(f"must not be negative: {', '.join(negative)}")
-        if self.nucleus_radius_um * 2 > min(y * self.voxel_size_um[1], x * self.voxel_size_um[2]):
-            problems.append(f"nucleus_radius_um {self.nucleus_radius_um} is too large for a field of {y}x{x} px")
-        if problems:
-            raise ValueError("invalid Simulation3DSettings: " + "; ".join(problems))
-        object.__setattr__(self, "shape_zyx", (z, y, x))
-        object.__setattr__(self, "voxel_size_um", tuple(float(v) for v in self.voxel_size_um))
-        object.__setattr__(self, "axis_ratio_range", (float(low), float(high)))
-
-    @property
-    def extent_um(self) -> tuple[float, float, float]:
-        """Size of the imaged volume (z, y, x) in µm: number of voxels times the voxel size."""
-        return tuple(n * d for n, d in zip(self.shape_zyx, self.voxel_size_um, strict=True))  # type: ignore[return-value]
 
 
 @dataclass
@@ -507,8 +400,22 @@ def _optics(signal: np.ndarray, s: Simulation3DSettings) -> np.ndarray:
 def simulate_movie_3d(settings: Simulation3DSettings) -> SimulatedMovie3D:
     """Simulate a 3-D fluorescent-nuclei movie and its CTC ground truth (see the module docstring).
 
-    Returns a :class:`SimulatedMovie3D` with (T, Z, Y, X) uint16 ``image`` and ``labels`` (values are
-    track ids) and the ``tracks`` table derived from the labels.
+    Parameters
+    ----------
+    settings : cellpipe.config.Simulation3DSettings
+        Stack size (voxels), voxel size (µm), frame interval (minutes), cells, motion (µm/frame),
+        divisions, image formation and ``seed``; the same settings give byte-identical arrays.
+
+    Returns
+    -------
+    SimulatedMovie3D
+        (T, Z, Y, X) uint16 ``image`` and ``labels`` (values are track ids) and the ``tracks`` table
+        derived from the labels.
+
+    Raises
+    ------
+    ValueError
+        When the simulation makes more cells than uint16 labels can hold (65,534).
     """
     s = settings
     dyn_rng, look_rng, noise_rng = np.random.default_rng(s.seed).spawn(3)
@@ -542,7 +449,7 @@ def make_nuclei_movie_3d(
     over these choices.
     """
     params: dict[str, object] = {"n_frames": n_frames, "shape_zyx": tuple(shape_zyx), "seed": seed}
-    voxel = tuple(overrides.get("voxel_size_um", Simulation3DSettings.voxel_size_um))  # type: ignore[arg-type]
+    voxel = tuple(overrides.get("voxel_size_um", Simulation3DSettings.model_fields["voxel_size_um"].default))  # type: ignore[arg-type]
     side = min(shape_zyx[1], shape_zyx[2])
     if side < 256:
         radius = float(np.clip(side * voxel[1] / 8, 2.5, 5.0))
@@ -550,4 +457,4 @@ def make_nuclei_movie_3d(
         n_cells = max(2, round(0.05 * volume / (4 / 3 * math.pi * radius**3 * 0.65)))
         params.update(nucleus_radius_um=radius, radius_sd_um=0.1 * radius, n_cells=n_cells)
     params.update(overrides)
-    return simulate_movie_3d(Simulation3DSettings(**params))  # type: ignore[arg-type]
+    return simulate_movie_3d(Simulation3DSettings.model_validate(params))
