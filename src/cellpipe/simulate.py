@@ -62,7 +62,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from scipy import ndimage
 
 from cellpipe.config import SimulationSettings
@@ -70,9 +69,12 @@ from cellpipe.simulate_world import (
     DAUGHTER_BOOST,
     TRACK_COLUMNS,
     Cell,
+    Look,
     Population,
+    SimulatedNuclei,
     check_agent_count,
     claim_voxels,
+    dome,
     draw_brightness,
     draw_major,
     film,
@@ -88,7 +90,7 @@ _TEXTURE_EXTENT = 1.25  # texture rasters cover normalised coordinates [-1.25, 1
 
 
 @dataclass
-class SimulatedMovie:
+class SimulatedMovie(SimulatedNuclei):
     """A simulated movie and its CTC ground truth.
 
     Attributes
@@ -106,16 +108,8 @@ class SimulatedMovie:
         Time between frames (minutes).
     """
 
-    image: np.ndarray
-    labels: np.ndarray
-    tracks: pd.DataFrame
     pixel_size_um: float
     frame_interval_min: float
-
-    @property
-    def n_divisions(self) -> int:
-        """Number of recorded divisions (mothers with two daughters in ``tracks``)."""
-        return int(self.tracks.loc[self.tracks["parent"] > 0, "parent"].nunique())
 
 
 # ------------------------------------------------------------------------------------------
@@ -124,13 +118,10 @@ class SimulatedMovie:
 
 
 @dataclass
-class _Look:
-    """Appearance of one nucleus that does not change with time (normalised coordinates)."""
+class _Look(Look):
+    """Appearance of one nucleus that does not change with time (normalised coordinates): the chromatin
+    texture, the outline's wobble, nucleoli and chromocentres."""
 
-    fine: tuple[np.ndarray, np.ndarray]  # two fine texture rasters, cross-faded over time
-    coarse: tuple[np.ndarray, np.ndarray]  # two coarse texture rasters
-    texture_rate: float  # rad/frame of the cross-fade
-    texture_phase: float
     harmonics: np.ndarray  # (len(_N_HARMONICS), 2): amplitude, phase of the outline wobble
     nucleoli: np.ndarray  # (n, 4): u, v, sigma, depth
     spots: np.ndarray  # (n, 4): u, v, sigma, height
@@ -165,6 +156,19 @@ class _Snapshot:
     look: _Look
 
 
+def _blobs(rng: np.random.Generator, n_max: int, area: float, sigma: tuple[float, float], contrast: float,
+           low: float) -> np.ndarray:
+    """(n, 4) u, v, sigma, amplitude of 0..``n_max`` round blobs (nucleoli, chromocentres) in normalised coordinates.
+
+    Centres are uniform in the disk of radius sqrt(``area``), sigmas uniform in ``sigma``, amplitudes
+    ``contrast`` times uniform in [``low``, 1).
+    """
+    n = int(rng.integers(0, n_max + 1)) if n_max else 0
+    r = np.sqrt(rng.uniform(0, area, n))
+    a = rng.uniform(0, 2 * np.pi, n)
+    return np.column_stack([r * np.cos(a), r * np.sin(a), rng.uniform(*sigma, n), contrast * rng.uniform(low, 1.0, n)])
+
+
 def _new_look(rng: np.random.Generator, s: SimulationSettings, major: float) -> _Look:
     # Raster resolution about 1 texel per px at full size, so the fine texture is pixel-scale speckle.
     """A nucleus's fixed appearance: texture rasters sized to its semi-major axis ``major`` (px), outline wobble, nucleoli, spots."""
@@ -175,20 +179,8 @@ def _new_look(rng: np.random.Generator, s: SimulationSettings, major: float) -> 
         rng.uniform(0.3, 1.0, len(_N_HARMONICS)) * s.shape_irregularity,
         rng.uniform(0, 2 * np.pi, len(_N_HARMONICS)),
     ])
-    n_nuc = int(rng.integers(0, s.nucleoli_max + 1)) if s.nucleoli_max else 0
-    nuc_r = np.sqrt(rng.uniform(0, 0.45, n_nuc))
-    nuc_a = rng.uniform(0, 2 * np.pi, n_nuc)
-    nucleoli = np.column_stack([
-        nuc_r * np.cos(nuc_a), nuc_r * np.sin(nuc_a),
-        rng.uniform(0.13, 0.24, n_nuc), s.nucleolus_contrast * rng.uniform(0.6, 1.0, n_nuc),
-    ])
-    n_spots = int(rng.integers(0, s.spots_max + 1)) if s.spots_max else 0
-    spot_r = np.sqrt(rng.uniform(0, 0.6, n_spots))
-    spot_a = rng.uniform(0, 2 * np.pi, n_spots)
-    spots = np.column_stack([
-        spot_r * np.cos(spot_a), spot_r * np.sin(spot_a),
-        rng.uniform(0.05, 0.09, n_spots), s.spot_contrast * rng.uniform(0.5, 1.0, n_spots),
-    ])
+    nucleoli = _blobs(rng, s.nucleoli_max, 0.45, (0.13, 0.24), s.nucleolus_contrast, 0.6)
+    spots = _blobs(rng, s.spots_max, 0.6, (0.05, 0.09), s.spot_contrast, 0.5)
     return _Look(fine, coarse, float(rng.uniform(0.02, 0.06)), float(rng.uniform(0, 2 * np.pi)),
                  harmonics, nucleoli, spots)
 
@@ -375,19 +367,13 @@ def _draw_nucleus(
     edge = np.clip((1 - rho) * np.float32(mean_r) + 0.5, 0, 1)
     if not edge.any():
         return False
-    dome = 0.7 + 0.3 * np.sqrt(np.clip(1 - rho * rho, 0, 1))
-    phase = look.texture_phase + look.texture_rate * t
-    cw, sw = np.float32(math.cos(phase)), np.float32(math.sin(phase))
-    fine = cw * _sample(look.fine[0], u, v) + sw * _sample(look.fine[1], u, v)
-    coarse = cw * _sample(look.coarse[0], u, v) + sw * _sample(look.coarse[1], u, v)
-    strength = s.texture_strength * (0.5 if shot.mitotic else 1.0)
-    texture = 1 + np.float32(strength) * (0.6 * fine + 0.8 * coarse)
+    texture = look.texture(t, s.texture_strength, shot.mitotic, lambda raster: _sample(raster, u, v))
     if not shot.mitotic:
         for nu, nv, sigma, depth in look.nucleoli:
             texture *= 1 - np.float32(depth) * np.exp(-((u - nu) ** 2 + (v - nv) ** 2) / np.float32(2 * sigma * sigma))
     for su, sv, sigma, height_ in look.spots:
         texture += np.float32(height_) * np.exp(-((u - su) ** 2 + (v - sv) ** 2) / np.float32(2 * sigma * sigma))
-    intensity = np.float32(shot.brightness) * dome * np.clip(texture, 0.05, None) * edge
+    intensity = np.float32(shot.brightness) * dome(rho) * np.clip(texture, 0.05, None) * edge
     signal[y0:y1, x0:x1] += intensity
 
     # Labels: inside pixels; where nuclei overlap the one with the smaller normalised radius wins.

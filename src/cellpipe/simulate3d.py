@@ -56,7 +56,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from scipy import ndimage
 
 from cellpipe.config import Simulation3DSettings
@@ -64,8 +63,11 @@ from cellpipe.simulate_world import (
     DAUGHTER_BOOST,
     TRACK_COLUMNS,
     Cell,
+    Look,
     Population,
+    SimulatedNuclei,
     claim_voxels,
+    dome,
     draw_brightness,
     draw_major,
     film,
@@ -82,28 +84,26 @@ _PLATE_AXES = (0.85, 0.85, 0.4)  # semi-axes of the metaphase plate relative to 
 
 
 @dataclass
-class SimulatedMovie3D:
+class SimulatedMovie3D(SimulatedNuclei):
     """A simulated 3-D movie and its CTC ground truth.
 
-    Attributes:
-        image: (T, Z, Y, X) uint16 raw intensities (grey levels).
-        labels: (T, Z, Y, X) uint16 instance masks; each value is a track id (0 = background).
-        tracks: one row per track, columns ``label, first_frame, last_frame, parent`` (frames
-            0-based, parent 0 = none), CTC ``man_track`` semantics.
-        voxel_size_um: voxel size (z, y, x) in µm.
-        frame_interval_min: time between stacks (minutes).
+    Attributes
+    ----------
+    image : numpy.ndarray
+        (T, Z, Y, X) uint16 raw intensities (grey levels).
+    labels : numpy.ndarray
+        (T, Z, Y, X) uint16 instance masks; each value is a track id (0 = background).
+    tracks : pandas.DataFrame
+        One row per track, columns ``label, first_frame, last_frame, parent`` (frames 0-based, parent
+        0 = none), CTC ``man_track`` semantics.
+    voxel_size_um : tuple of float
+        Voxel size (z, y, x) in µm.
+    frame_interval_min : float
+        Time between stacks (minutes).
     """
 
-    image: np.ndarray
-    labels: np.ndarray
-    tracks: pd.DataFrame
     voxel_size_um: tuple[float, float, float]
     frame_interval_min: float
-
-    @property
-    def n_divisions(self) -> int:
-        """Number of recorded divisions (mothers with two daughters in ``tracks``)."""
-        return int(self.tracks.loc[self.tracks["parent"] > 0, "parent"].nunique())
 
 
 # ------------------------------------------------------------------------------------------
@@ -112,13 +112,10 @@ class SimulatedMovie3D:
 
 
 @dataclass
-class _Look:
-    """Appearance of one nucleus that does not change with time (normalised coordinates)."""
+class _Look(Look):
+    """Appearance of one nucleus that does not change with time (normalised coordinates): the 3-D chromatin
+    texture and nucleoli."""
 
-    fine: tuple[np.ndarray, np.ndarray]  # two fine 3-D texture rasters, cross-faded over time
-    coarse: tuple[np.ndarray, np.ndarray]
-    texture_rate: float  # rad/frame of the cross-fade
-    texture_phase: float
     nucleoli: np.ndarray  # (n, 5): u, v, w, sigma, depth
 
 
@@ -365,19 +362,13 @@ def _draw_nucleus(
     edge = np.clip((1 - rho) * np.float32(float(shot.axes.min()) / voxel[2]) + 0.5, 0, 1)
     if not edge.any():
         return False
-    dome = 0.7 + 0.3 * np.sqrt(np.clip(1 - rho * rho, 0, 1))
     look = shot.look
-    phase = look.texture_phase + look.texture_rate * t
-    cw, sw = np.float32(math.cos(phase)), np.float32(math.sin(phase))
-    fine = cw * _sample(look.fine[0], coords) + sw * _sample(look.fine[1], coords)
-    coarse = cw * _sample(look.coarse[0], coords) + sw * _sample(look.coarse[1], coords)
-    strength = s.texture_strength * (0.5 if shot.mitotic else 1.0)
-    texture = 1 + np.float32(strength) * (0.6 * fine + 0.8 * coarse)
+    texture = look.texture(t, s.texture_strength, shot.mitotic, lambda raster: _sample(raster, coords))
     if not shot.mitotic:
         for nu, nv, nw, sigma, depth in look.nucleoli:
             d2 = (coords[0] - nu) ** 2 + (coords[1] - nv) ** 2 + (coords[2] - nw) ** 2
             texture *= 1 - np.float32(depth) * np.exp(-d2 / np.float32(2 * sigma * sigma))
-    signal[box] += np.float32(shot.brightness) * dome * np.clip(texture, 0.05, None) * edge
+    signal[box] += np.float32(shot.brightness) * dome(rho) * np.clip(texture, 0.05, None) * edge
 
     return claim_voxels(owner[box], nearest[box], rho, shot.agent)
 

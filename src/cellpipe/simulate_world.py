@@ -14,6 +14,8 @@ and in the optics.  Written once here:
   (:func:`keep_largest_pieces`), too small pieces are not labelled (:func:`visible_agents`), CTC
   tracks follow from what is visible in each frame (:func:`tracks_from_visibility`) and the owner
   images become track-id label images (:func:`relabel_as_tracks`).
+* **what a nucleus looks like inside**: a dome profile (:func:`dome`) times a chromatin texture of two
+  scales that changes slowly over time (:class:`Look`).
 * **the camera** (:func:`expose`): Poisson shot noise, offset and read noise to uint16.
 * **the frame loop** (:func:`film`) that ties these together around a simulator's own drawing and optics.
 
@@ -42,10 +44,13 @@ __all__ = [
     "Cell",
     "Division",
     "History",
+    "Look",
+    "SimulatedNuclei",
     "Population",
     "PopulationSettings",
     "check_agent_count",
     "claim_voxels",
+    "dome",
     "draw_brightness",
     "draw_major",
     "CameraSettings",
@@ -69,6 +74,31 @@ DAUGHTER_BOOST = 0.5
 
 MITOTIC_BOOST = 1.0
 """Extra relative brightness of a metaphase plate."""
+
+
+@dataclass
+class SimulatedNuclei:
+    """A simulated movie and its CTC ground truth (the simulators add the pixel or voxel size and the frame interval).
+
+    Attributes
+    ----------
+    image : numpy.ndarray
+        (T, Y, X) or (T, Z, Y, X) uint16 raw intensities (grey levels).
+    labels : numpy.ndarray
+        Instance masks of the same shape; each value is a track id (0 = background).
+    tracks : pandas.DataFrame
+        One row per track with columns ``label, first_frame, last_frame, parent`` (frames 0-based,
+        parent 0 = none), CTC ``man_track`` semantics.
+    """
+
+    image: np.ndarray
+    labels: np.ndarray
+    tracks: pd.DataFrame
+
+    @property
+    def n_divisions(self) -> int:
+        """Number of recorded divisions (mothers with two daughters in ``tracks``)."""
+        return int(self.tracks.loc[self.tracks["parent"] > 0, "parent"].nunique())
 
 
 class PopulationSettings(Protocol):
@@ -376,6 +406,35 @@ def draw_brightness(rng: np.random.Generator, mean: float, cv: float) -> float:
     """A nucleus brightness (grey levels): log-normal with ``mean`` and coefficient of variation ``cv``."""
     sigma = math.sqrt(math.log1p(cv**2))
     return float(mean * rng.lognormal(-0.5 * sigma**2, sigma))
+
+
+@dataclass
+class Look:
+    """The part of a nucleus's fixed appearance both simulators draw: its chromatin texture.
+
+    Two fine and two coarse smooth-noise rasters over the nucleus's normalised coordinates; each pair is
+    cross-faded at ``texture_rate`` (rad/frame) from ``texture_phase`` (rad), so the texture changes slowly.
+    """
+
+    fine: tuple[np.ndarray, np.ndarray]
+    coarse: tuple[np.ndarray, np.ndarray]
+    texture_rate: float
+    texture_phase: float
+
+    def texture(self, t: int, strength: float, mitotic: bool, sample: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        """Relative chromatin density (mean 1) at frame ``t``; ``sample(raster)`` looks a raster up at the
+        pixels (voxels) drawn; ``strength`` is the SD relative to the mean, halved on a metaphase plate."""
+        phase = self.texture_phase + self.texture_rate * t
+        cw, sw = np.float32(math.cos(phase)), np.float32(math.sin(phase))
+        fine = cw * sample(self.fine[0]) + sw * sample(self.fine[1])
+        coarse = cw * sample(self.coarse[0]) + sw * sample(self.coarse[1])
+        strength = strength * (0.5 if mitotic else 1.0)
+        return 1 + np.float32(strength) * (0.6 * fine + 0.8 * coarse)
+
+
+def dome(rho: np.ndarray) -> np.ndarray:
+    """Relative brightness profile of a nucleus: 1 at the centre, 0.7 at its surface (``rho`` = 1, normalised)."""
+    return 0.7 + 0.3 * np.sqrt(np.clip(1 - rho * rho, 0, 1))
 
 
 # ------------------------------------------------------------------------------------------
