@@ -72,7 +72,6 @@ from cellpipe.simulate_world import (
     Look,
     Population,
     SimulatedNuclei,
-    check_agent_count,
     claim_voxels,
     dome,
     draw_brightness,
@@ -433,7 +432,6 @@ def simulate_movie(settings: SimulationSettings) -> SimulatedMovie:
     s = settings
     dyn_rng, look_rng, noise_rng = np.random.default_rng(s.seed).spawn(3)
     history = _Population(s, dyn_rng, look_rng).run()
-    check_agent_count(history.n_agents)
     illum, background = _illumination(s, noise_rng)
     haze_sigma = 3.0 * s.nucleus_radius_px
 
