@@ -111,10 +111,10 @@ def segment(method: str, stacks: np.ndarray, voxel_size_um: tuple[float, float, 
 
 
 def main(argv: list[str] | None = None) -> None:
-    from cellpipe.config import NormalizeSettings
+    from cellpipe.config import NormalizeSettings, Simulation3DSettings
     from cellpipe.io.ctc import write_ctc_ground_truth
     from cellpipe.normalize import normalize_movie
-    from cellpipe.simulate3d import Simulation3DSettings, simulate_movie_3d
+    from cellpipe.simulate3d import simulate_movie_3d
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--small", action="store_true", help="6 stacks of 16 x 96 x 96 voxels, 6 nuclei")

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.simulate3d_speed [--frames 30] [--shape 32 256 256] [--seed 0]
 
-Simulates a movie with :class:`cellpipe.simulate3d.Simulation3DSettings` defaults (32 nuclei at the
+Simulates a movie with :class:`cellpipe.config.Simulation3DSettings` defaults (32 nuclei at the
 start, 2 x 0.5 x 0.5 µm voxels) except the options given, and prints the wall-clock seconds (total and
 per stack), the nuclei per stack, tracks and divisions, and the ratio of the time to one minute.
 Run it on one core (``taskset -c 0``, ``OMP_NUM_THREADS=1``) to compare with the issue's target.
@@ -15,7 +15,8 @@ import time
 
 import numpy as np
 
-from cellpipe.simulate3d import Simulation3DSettings, simulate_movie_3d
+from cellpipe.config import Simulation3DSettings
+from cellpipe.simulate3d import simulate_movie_3d
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -42,170 +42,68 @@ move the cells.  A stack of one plane (``shape_zyx = (1, Y, X)``) is a valid 2-D
 (no depth, so no attenuation or depth-dependent blur); :func:`cellpipe.simulate.simulate_movie`
 is the 2-D simulator (config ``simulate.<name>``), and its output does not depend on this module.
 
-The settings are a frozen dataclass, so the simulator needs no pydantic; the workflow's
-``simulate3d.<name>`` config entries (:class:`cellpipe.config.Simulation3DConfig`: the same fields and
-defaults, which a test checks) become one with ``to_settings()``.
+The settings are :class:`cellpipe.config.Simulation3DSettings`, the model of a ``simulate3d.<name>``
+entry of the workflow's config, as :class:`cellpipe.config.SimulationSettings` is for the 2-D
+simulator.  The population's rules (division, entry, exit, repulsion, the frame order) and the
+derivation of the ground truth are shared with the 2-D simulator (:mod:`cellpipe.simulate_world`);
+this module gives the 3-D geometry, the drawing of a nucleus and the optics.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from scipy import ndimage
 
-from cellpipe.simulate import TRACK_COLUMNS, _Division, _keep_largest_pieces, _tracks_from_visibility
+from cellpipe.config import Simulation3DSettings
+from cellpipe.simulate_world import (
+    DAUGHTER_BOOST,
+    TRACK_COLUMNS,
+    Cell,
+    Look,
+    Population,
+    SimulatedNuclei,
+    claim_voxels,
+    dome,
+    draw_brightness,
+    draw_major,
+    film,
+    smooth_noise,
+)
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Simulation3DSettings", "SimulatedMovie3D", "simulate_movie_3d", "make_nuclei_movie_3d", "TRACK_COLUMNS"]
+__all__ = ["SimulatedMovie3D", "simulate_movie_3d", "make_nuclei_movie_3d", "TRACK_COLUMNS"]
 
-_MAX_LABEL = int(np.iinfo(np.uint16).max)
 _TEXTURE_EXTENT = 1.25  # texture rasters cover normalised coordinates [-1.25, 1.25] on each axis
 _TEXTURE_SIZE = 16  # texels per side of a cell's 3-D texture raster
-_DAUGHTER_SCALE = 0.75  # daughters are born with 0.75x the mother's semi-axes (about 0.42x her volume)
-_MIN_BIRTH_SCALE = 0.5
-_DAUGHTER_BOOST = 0.5  # extra relative brightness of newborn daughters, fading over ~3 frames
-_MITOTIC_BOOST = 1.0  # extra relative brightness of a metaphase plate
 _PLATE_AXES = (0.85, 0.85, 0.4)  # semi-axes of the metaphase plate relative to the largest semi-axis
 
 
-@dataclass(frozen=True)
-class Simulation3DSettings:
-    """Settings of the 3-D nuclei simulator; lengths in µm unless a name says px or voxels.
-
-    Attributes:
-        n_frames: number of time points T.
-        shape_zyx: stack size (Z, Y, X) in voxels; Z >= 1, Y and X >= 16.
-        voxel_size_um: voxel size (z step, y, x) in µm; the z step is usually several times the pixel.
-        frame_interval_min: time between stacks (minutes), written with the movie.
-        seed: seed of ``np.random.default_rng``; equal settings give identical movies.
-        n_cells: cells placed in the first stack.
-        entry_rate: expected cells entering through the x/y sides per frame (Poisson).
-        division_probability: probability per frame that a cell old enough starts mitosis (1/frame).
-        min_division_age_frames: frames after birth before a cell can start mitosis (frames).
-        mitosis_frames: frames a dividing cell is shown as a metaphase plate (frames).
-        maturation_frames: frames a daughter takes to grow to full size (frames).
-        nucleus_radius_um: mean largest semi-axis of a full-grown nucleus (µm).
-        radius_sd_um: standard deviation of the largest semi-axis between cells (µm).
-        axis_ratio_range: range of the other two semi-axes relative to the largest (0 < low <= high <= 1).
-        speed_um_per_frame: RMS speed of the persistent random walk (µm/frame).
-        persistence: correlation of the velocity from one frame to the next (0 = Brownian).
-        repulsion: fraction of an overlap between two nuclei resolved per relaxation step.
-        nucleus_intensity: mean brightness of a nucleus above the background, before blur (grey levels).
-        intensity_cv: coefficient of variation of the brightness between cells (log-normal).
-        texture_strength: standard deviation of the chromatin texture relative to the brightness.
-        nucleoli_max: each nucleus has 0..nucleoli_max darker nucleoli.
-        blur_sigma_um: lateral (y, x) sigma of the Gaussian point-spread function at depth 0 (µm).
-        blur_growth_per_um: increase of the lateral sigma per µm of depth (µm/µm).
-        axial_blur_sigma_um: sigma of the point-spread function along z (µm).
-        attenuation_length_um: depth over which the signal falls to 1/e (µm); 0 = no attenuation.
-        background: flat background light above the camera offset (grey levels; has shot noise).
-        photobleaching_per_frame: fraction of the nuclear signal lost per frame.
-        gain: photons per grey level; shot noise SD is sqrt(signal / gain) grey levels.
-        read_noise_sd: standard deviation of the Gaussian read noise (grey levels).
-        camera_offset: constant camera baseline (grey levels).
-        min_visible_voxels: nuclei showing fewer voxels than this in a stack are not labelled there (voxels).
-    """
-
-    n_frames: int = 30
-    shape_zyx: tuple[int, int, int] = (32, 256, 256)
-    voxel_size_um: tuple[float, float, float] = (2.0, 0.5, 0.5)
-    frame_interval_min: float = 5.0
-    seed: int = 0
-    n_cells: int = 32
-    entry_rate: float = 0.2
-    division_probability: float = 0.02
-    min_division_age_frames: int = 10
-    mitosis_frames: int = 1
-    maturation_frames: int = 15
-    nucleus_radius_um: float = 5.0
-    radius_sd_um: float = 0.5
-    axis_ratio_range: tuple[float, float] = (0.65, 0.95)
-    speed_um_per_frame: float = 0.8
-    persistence: float = 0.7
-    repulsion: float = 0.5
-    nucleus_intensity: float = 600.0
-    intensity_cv: float = 0.3
-    texture_strength: float = 0.25
-    nucleoli_max: int = 3
-    blur_sigma_um: float = 0.4
-    blur_growth_per_um: float = 0.01
-    axial_blur_sigma_um: float = 1.2
-    attenuation_length_um: float = 120.0
-    background: float = 100.0
-    photobleaching_per_frame: float = 0.005
-    gain: float = 1.0
-    read_noise_sd: float = 4.0
-    camera_offset: float = 100.0
-    min_visible_voxels: int = 20
-
-    def __post_init__(self) -> None:
-        problems = []
-        z, y, x = (int(v) for v in self.shape_zyx)
-        if len(self.shape_zyx) != 3 or z < 1 or min(y, x) < 16:
-            problems.append(f"shape_zyx {self.shape_zyx}: need (Z, Y, X) with Z >= 1 and Y, X >= 16")
-        if len(self.voxel_size_um) != 3 or not all(math.isfinite(v) and v > 0 for v in self.voxel_size_um):
-            problems.append(f"voxel_size_um {self.voxel_size_um}: need three positive sizes (z, y, x) in µm")
-        low, high = self.axis_ratio_range
-        if not 0 < low <= high <= 1:
-            problems.append(f"axis_ratio_range {self.axis_ratio_range}: need 0 < low <= high <= 1")
-        if self.n_frames < 1 or self.n_cells < 0 or self.mitosis_frames < 1 or self.maturation_frames < 1:
-            problems.append("n_frames, mitosis_frames and maturation_frames must be >= 1 and n_cells >= 0")
-        if self.min_division_age_frames < 1 or self.min_visible_voxels < 1:
-            problems.append("min_division_age_frames and min_visible_voxels must be >= 1")
-        if not 0 <= self.division_probability <= 1 or not 0 <= self.persistence < 1 or not 0 <= self.repulsion <= 1:
-            problems.append("division_probability and repulsion must be in [0, 1], persistence in [0, 1)")
-        if not 0 <= self.photobleaching_per_frame < 1:
-            problems.append("photobleaching_per_frame must be in [0, 1)")
-        if self.nucleus_radius_um <= 0 or self.nucleus_intensity <= 0 or self.gain <= 0:
-            problems.append("nucleus_radius_um, nucleus_intensity and gain must be positive")
-        non_negative = ("entry_rate", "radius_sd_um", "speed_um_per_frame", "intensity_cv", "texture_strength",
-                        "nucleoli_max", "blur_sigma_um", "blur_growth_per_um", "axial_blur_sigma_um",
-                        "attenuation_length_um", "background", "read_noise_sd", "camera_offset")
-        negative = [name for name in non_negative if getattr(self, name) < 0]
-        if negative:
-            problems.append(f"must not be negative: {', '.join(negative)}")
-        if self.nucleus_radius_um * 2 > min(y * self.voxel_size_um[1], x * self.voxel_size_um[2]):
-            problems.append(f"nucleus_radius_um {self.nucleus_radius_um} is too large for a field of {y}x{x} px")
-        if problems:
-            raise ValueError("invalid Simulation3DSettings: " + "; ".join(problems))
-        object.__setattr__(self, "shape_zyx", (z, y, x))
-        object.__setattr__(self, "voxel_size_um", tuple(float(v) for v in self.voxel_size_um))
-        object.__setattr__(self, "axis_ratio_range", (float(low), float(high)))
-
-    @property
-    def extent_um(self) -> tuple[float, float, float]:
-        """Size of the imaged volume (z, y, x) in µm: number of voxels times the voxel size."""
-        return tuple(n * d for n, d in zip(self.shape_zyx, self.voxel_size_um, strict=True))  # type: ignore[return-value]
-
-
 @dataclass
-class SimulatedMovie3D:
+class SimulatedMovie3D(SimulatedNuclei):
     """A simulated 3-D movie and its CTC ground truth.
 
-    Attributes:
-        image: (T, Z, Y, X) uint16 raw intensities (grey levels).
-        labels: (T, Z, Y, X) uint16 instance masks; each value is a track id (0 = background).
-        tracks: one row per track, columns ``label, first_frame, last_frame, parent`` (frames
-            0-based, parent 0 = none), CTC ``man_track`` semantics.
-        voxel_size_um: voxel size (z, y, x) in µm.
-        frame_interval_min: time between stacks (minutes).
+    Attributes
+    ----------
+    image : numpy.ndarray
+        (T, Z, Y, X) uint16 raw intensities (grey levels).
+    labels : numpy.ndarray
+        (T, Z, Y, X) uint16 instance masks; each value is a track id (0 = background).
+    tracks : pandas.DataFrame
+        One row per track, columns ``label, first_frame, last_frame, parent`` (frames 0-based, parent
+        0 = none), CTC ``man_track`` semantics.
+    voxel_size_um : tuple of float
+        Voxel size (z, y, x) in µm.
+    frame_interval_min : float
+        Time between stacks (minutes).
     """
 
-    image: np.ndarray
-    labels: np.ndarray
-    tracks: pd.DataFrame
     voxel_size_um: tuple[float, float, float]
     frame_interval_min: float
-
-    @property
-    def n_divisions(self) -> int:
-        """Number of recorded divisions (mothers with two daughters in ``tracks``)."""
-        return int(self.tracks.loc[self.tracks["parent"] > 0, "parent"].nunique())
 
 
 # ------------------------------------------------------------------------------------------
@@ -214,33 +112,23 @@ class SimulatedMovie3D:
 
 
 @dataclass
-class _Look:
-    """Appearance of one nucleus that does not change with time (normalised coordinates)."""
+class _Look(Look):
+    """Appearance of one nucleus that does not change with time (normalised coordinates): the 3-D chromatin
+    texture and nucleoli."""
 
-    fine: tuple[np.ndarray, np.ndarray]  # two fine 3-D texture rasters, cross-faded over time
-    coarse: tuple[np.ndarray, np.ndarray]
-    texture_rate: float  # rad/frame of the cross-fade
-    texture_phase: float
     nucleoli: np.ndarray  # (n, 5): u, v, w, sigma, depth
 
 
-@dataclass
-class _Cell:
-    agent: int
+@dataclass(kw_only=True)
+class _Cell(Cell):
+    """One simulated cell's state beyond :class:`~cellpipe.simulate_world.Cell`: centre (µm), velocity
+    (µm/frame), nucleus shape (``major`` in µm) and appearance."""
+
     pos: np.ndarray  # (3,) centre (µm)
     vel: np.ndarray  # (3,) velocity (µm/frame)
-    major: float  # full-grown largest semi-axis (µm)
     ratios: np.ndarray  # (3,) semi-axes relative to major; ratios[0] == 1
     rot: np.ndarray  # (3, 3) rotation; column i is the direction of semi-axis i in (z, y, x)
-    brightness: float
-    birth_frame: int
-    birth_scale: float
     look: _Look
-    mitosis_left: int = -1  # -1: interphase; k >= 0: k more mitotic frames to show
-    boost: float = 0.0
-
-    def age(self, t: int) -> int:
-        return t - self.birth_frame
 
 
 @dataclass
@@ -256,13 +144,6 @@ class _Snapshot:
     look: _Look
 
 
-@dataclass
-class _History:
-    frames: list[list[_Snapshot]] = field(default_factory=list)
-    divisions: list[_Division] = field(default_factory=list)
-    n_agents: int = 0
-
-
 def _random_rotation(rng: np.random.Generator) -> np.ndarray:
     """A uniformly random 3-D rotation matrix (from a normalised Gaussian quaternion)."""
     q = rng.standard_normal(4)
@@ -274,17 +155,11 @@ def _random_rotation(rng: np.random.Generator) -> np.ndarray:
     ])
 
 
-def _smooth_noise_3d(rng: np.random.Generator, size: int, sigma: float) -> np.ndarray:
-    """A (size, size, size) Gaussian-smoothed noise raster with zero mean and unit SD."""
-    raster = ndimage.gaussian_filter(rng.standard_normal((size, size, size)), sigma, mode="wrap")
-    sd = float(raster.std())
-    return ((raster - raster.mean()) / (sd if sd > 0 else 1.0)).astype(np.float32)
-
-
 def _new_look(rng: np.random.Generator, s: Simulation3DSettings) -> _Look:
-    n = _TEXTURE_SIZE
-    fine = (_smooth_noise_3d(rng, n, 0.8), _smooth_noise_3d(rng, n, 0.8))
-    coarse = (_smooth_noise_3d(rng, n, n / 8), _smooth_noise_3d(rng, n, n / 8))
+    """A nucleus's fixed appearance: 3-D texture rasters (normalised coordinates) and darker nucleoli."""
+    n = (_TEXTURE_SIZE,) * 3
+    fine = (smooth_noise(rng, n, 0.8), smooth_noise(rng, n, 0.8))
+    coarse = (smooth_noise(rng, n, _TEXTURE_SIZE / 8), smooth_noise(rng, n, _TEXTURE_SIZE / 8))
     n_nuc = int(rng.integers(0, s.nucleoli_max + 1)) if s.nucleoli_max else 0
     direction = rng.standard_normal((n_nuc, 3))
     direction /= np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), 1e-12)
@@ -293,122 +168,107 @@ def _new_look(rng: np.random.Generator, s: Simulation3DSettings) -> _Look:
     return _Look(fine, coarse, float(rng.uniform(0.02, 0.06)), float(rng.uniform(0, 2 * np.pi)), nucleoli)
 
 
-class _Population:
-    """The cells alive at the current frame and the rules that move, divide, add and remove them."""
+class _Population(Population[_Cell, _Snapshot]):
+    """The 3-D geometry of the shared population rules: centres and velocities in µm (z, y, x), ellipsoids.
+
+    Centres stay between the first and the last plane (reflected there); with one plane they stay in it.
+    """
+
+    daughter_scale = 0.75  # daughters are born with 0.75x the mother's semi-axes (about 0.42x her volume)
+    min_birth_scale = 0.5
+    edge_pad = 1.0
 
     def __init__(self, s: Simulation3DSettings, rng: np.random.Generator, look_rng: np.random.Generator) -> None:
-        self.s = s
-        self.rng = rng
-        self.look_rng = look_rng
-        self.t = 0
-        self.cells: list[_Cell] = []
-        self.history = _History()
+        """No cells yet; ``rng`` drives motion, sizes and decisions, ``look_rng`` appearance only."""
         dz, dy, dx = s.voxel_size_um
         z, y, x = s.shape_zyx
+        super().__init__(s, rng, look_rng, y * dy, x * dx, spacing=2.2 * s.nucleus_radius_um)
+        self.s: Simulation3DSettings = s
         self.z_max = (z - 1) * dz  # centres stay between the first and the last plane
-        self.height, self.width = y * dy, x * dx
         # RMS speed v means E|v|^2 = v^2: sigma^2 = v^2 / 3 per axis in 3-D, v^2 / 2 when flat.
         self.velocity_sd = s.speed_um_per_frame / math.sqrt(3.0 if self.z_max > 0 else 2.0)
 
-    def _next_agent(self) -> int:
-        agent = self.history.n_agents
-        self.history.n_agents += 1
-        return agent
+    # -- creation ----------------------------------------------------------------------------
 
     def _velocity(self) -> np.ndarray:
+        """A random velocity (µm/frame), in the plane when the stack has one plane."""
         vel = self.rng.normal(0, self.velocity_sd, 3)
         if self.z_max <= 0:
             vel[0] = 0.0
         return vel
 
-    def _new_cell(self, pos: np.ndarray, t: int, age: int, birth_scale: float) -> _Cell:
+    def new_cell(self, pos: np.ndarray, t: int, age: int, birth_scale: float) -> _Cell:
+        """A cell centred at ``pos`` (z, y, x µm), ``age`` frames old at frame ``t``, born at ``birth_scale``."""
         rng, s = self.rng, self.s
-        low = 0.5 * s.nucleus_radius_um
-        major = float(np.clip(rng.normal(s.nucleus_radius_um, s.radius_sd_um), low, 1.6 * s.nucleus_radius_um))
+        major = draw_major(rng, s.nucleus_radius_um, s.radius_sd_um, 0.5 * s.nucleus_radius_um)
         ratios = np.concatenate([[1.0], np.sort(rng.uniform(*s.axis_ratio_range, 2))[::-1]])
-        sigma = math.sqrt(math.log1p(s.intensity_cv**2))
-        brightness = float(s.nucleus_intensity * rng.lognormal(-0.5 * sigma**2, sigma))
-        return _Cell(self._next_agent(), np.asarray(pos, dtype=float), self._velocity(), major, ratios,
-                     _random_rotation(rng), brightness, t - age, birth_scale, _new_look(self.look_rng, s))
+        brightness = draw_brightness(rng, s.nucleus_intensity, s.intensity_cv)
+        return _Cell(agent=self.next_agent(), pos=np.asarray(pos, dtype=float), vel=self._velocity(), major=major,
+                     ratios=ratios, rot=_random_rotation(rng), brightness=brightness, birth_frame=t - age,
+                     birth_scale=birth_scale, look=_new_look(self.look_rng, s))
 
-    def seed_initial(self) -> None:
-        s, rng = self.s, self.rng
-        for _ in range(s.n_cells):
-            pos = np.zeros(3)
-            for _attempt in range(200):
-                pos = np.array([rng.uniform(0, self.z_max), rng.uniform(0, self.height), rng.uniform(0, self.width)])
-                if all(np.linalg.norm(pos - c.pos) > 2.2 * s.nucleus_radius_um for c in self.cells):
-                    break
-            age = int(rng.integers(0, s.min_division_age_frames + s.maturation_frames + 1))
-            self.cells.append(self._new_cell(pos, 0, age, _DAUGHTER_SCALE))
-        self.relax()
+    def random_position(self) -> np.ndarray:
+        """A centre (z, y, x µm) drawn uniformly between the first and the last plane."""
+        rng = self.rng
+        return np.array([rng.uniform(0, self.z_max), rng.uniform(0, self.height), rng.uniform(0, self.width)])
 
-    def enter(self, t: int) -> None:
-        """Cells entering through a random x/y side, moving inwards, at a random depth."""
+    def distance(self, pos: np.ndarray, cell: _Cell) -> float:
+        """Distance (µm) from ``pos`` to ``cell``'s centre."""
+        return float(np.linalg.norm(pos - cell.pos))
+
+    def entering_cell(self, t: int, side: int, along: float) -> _Cell:
+        """A cell entering through an x/y ``side`` at fraction ``along`` of it and a random depth, moving inwards."""
+        s, h, w = self.s, self.height, self.width
+        z = float(self.rng.uniform(0, self.z_max))
+        age = int(self.rng.integers(0, s.min_division_age_frames + 1))
+        cell = self.new_cell(np.zeros(3), t, age, self.daughter_scale)
+        depth = 0.4 * cell.major  # centre just outside the side: a sliver shows, more next frame
+        inward = max(s.speed_um_per_frame, 0.5)
+        if side == 0:
+            cell.pos[:] = (z, -depth, along * w)
+            cell.vel[1] = inward
+        elif side == 1:
+            cell.pos[:] = (z, h + depth, along * w)
+            cell.vel[1] = -inward
+        elif side == 2:
+            cell.pos[:] = (z, along * h, -depth)
+            cell.vel[2] = inward
+        else:
+            cell.pos[:] = (z, along * h, w + depth)
+            cell.vel[2] = -inward
+        return cell
+
+    def daughters(self, cell: _Cell, t: int, birth_scale: float) -> tuple[_Cell, _Cell]:
+        """Two daughters on either side of the plate, separating along its normal (the third axis)."""
         s, rng = self.s, self.rng
-        n_new = int(rng.poisson(s.entry_rate)) if s.entry_rate > 0 else 0
-        h, w = self.height, self.width
-        for _ in range(n_new):
-            side = int(rng.choice(4, p=np.array([w, w, h, h]) / (2 * (w + h))))
-            along = float(rng.uniform(0, 1))
-            z = float(rng.uniform(0, self.z_max))
-            age = int(rng.integers(0, s.min_division_age_frames + 1))
-            cell = self._new_cell(np.zeros(3), t, age, _DAUGHTER_SCALE)
-            depth = 0.4 * cell.major  # centre just outside the side: a sliver shows, more next frame
-            inward = max(s.speed_um_per_frame, 0.5)
-            if side == 0:
-                cell.pos[:] = (z, -depth, along * w)
-                cell.vel[1] = inward
-            elif side == 1:
-                cell.pos[:] = (z, h + depth, along * w)
-                cell.vel[1] = -inward
-            elif side == 2:
-                cell.pos[:] = (z, along * h, -depth)
-                cell.vel[2] = inward
-            else:
-                cell.pos[:] = (z, along * h, w + depth)
-                cell.vel[2] = -inward
-            self.cells.append(cell)
+        normal = cell.rot[:, 2]
+        born = []
+        for sign in (1.0, -1.0):
+            d = self.new_cell(cell.pos, t, 0, birth_scale)
+            d.major = float(cell.major * rng.lognormal(0.0, 0.05))
+            d.brightness = float(cell.brightness * rng.lognormal(0.0, 0.1))
+            d.boost = DAUGHTER_BOOST
+            offset = 1.1 * d.major * d.ratios[2] * d.birth_scale
+            d.pos = cell.pos + sign * offset * normal
+            d.vel = cell.vel + sign * 0.5 * max(s.speed_um_per_frame, 0.5) * normal
+            if self.z_max <= 0:
+                d.pos[0], d.vel[0] = 0.0, 0.0
+            born.append(d)
+        return born[0], born[1]
+
+    # -- per-frame rules ---------------------------------------------------------------------
 
     def axes(self, cell: _Cell, t: int) -> np.ndarray:
-        """Current semi-axes (µm) of an interphase nucleus."""
-        grown = min(1.0, cell.age(t) / self.s.maturation_frames)
-        scale = cell.birth_scale + (1.0 - cell.birth_scale) * grown
-        return cell.major * scale * cell.ratios
-
-    def _axes_now(self, cell: _Cell) -> np.ndarray:
-        a = self.axes(cell, self.t)
-        return a[0] * np.array(_PLATE_AXES) if cell.mitosis_left >= 0 else a
+        """Current semi-axes (µm) of an interphase nucleus at frame ``t``."""
+        return cell.major * self.growth(cell, t) * cell.ratios
 
     def divide(self, t: int) -> None:
-        """Replace every cell whose mitosis is over by two daughters on either side of its plate."""
-        s, rng = self.s, self.rng
-        survivors: list[_Cell] = []
-        for cell in self.cells:
-            if cell.mitosis_left != 0:
-                survivors.append(cell)
-                continue
-            normal = cell.rot[:, 2]  # the plate is thin along the third axis; daughters separate along it
-            mother_scale = self.axes(cell, t - 1)[0] / cell.major
-            daughters = []
-            for sign in (1.0, -1.0):
-                d = self._new_cell(cell.pos, t, 0, max(_DAUGHTER_SCALE * mother_scale, _MIN_BIRTH_SCALE))
-                d.major = float(cell.major * rng.lognormal(0.0, 0.05))
-                d.brightness = float(cell.brightness * rng.lognormal(0.0, 0.1))
-                d.boost = _DAUGHTER_BOOST
-                offset = 1.1 * d.major * d.ratios[2] * d.birth_scale
-                d.pos = cell.pos + sign * offset * normal
-                d.vel = cell.vel + sign * 0.5 * max(s.speed_um_per_frame, 0.5) * normal
-                if self.z_max <= 0:
-                    d.pos[0], d.vel[0] = 0.0, 0.0
-                daughters.append(d)
-            survivors.extend(daughters)
-            self.history.divisions.append(_Division(cell.agent, t - 1, (daughters[0].agent, daughters[1].agent)))
-        self.cells = survivors
+        """The shared division rule, then daughters born beyond the first or last plane are reflected."""
+        super().divide(t)
         self._keep_in_depth()
 
     def move(self) -> None:
-        """Persistent random walk; mitotic cells barely move."""
+        """Persistent random walk (µm/frame); mitotic cells barely move."""
         p = self.s.persistence
         kick = math.sqrt(1 - p * p) * self.velocity_sd
         for cell in self.cells:
@@ -430,76 +290,40 @@ class _Population:
             elif z > self.z_max:
                 cell.pos[0], cell.vel[0] = max(2 * self.z_max - z, 0.0), -abs(cell.vel[0])
 
-    def relax(self, steps: int = 4) -> None:
-        """Soft repulsion: push apart nuclei closer than the sum of their mean radii."""
-        n = len(self.cells)
-        if n < 2 or self.s.repulsion <= 0:
-            return
-        pos = np.array([c.pos for c in self.cells])
-        radius = np.array([float(np.prod(self._axes_now(c)) ** (1 / 3)) for c in self.cells])
-        reach = radius[:, None] + radius[None, :]
-        idx = np.arange(n, dtype=float)
-        tie = 1e-6 * np.column_stack([np.zeros(n) if self.z_max <= 0 else np.sin(2 * idx), np.cos(idx), np.sin(idx)])
-        for _ in range(steps):
-            diff = (pos + tie)[:, None, :] - (pos + tie)[None, :, :]
-            dist = np.sqrt((diff**2).sum(-1))
-            np.fill_diagonal(dist, np.inf)
-            overlap = np.clip(reach - dist, 0, None)
-            if not overlap.any():
-                break
-            pos += ((0.5 * self.s.repulsion * overlap / dist)[:, :, None] * diff).sum(axis=1)
+    def centre_yx(self, cell: _Cell) -> tuple[float, float]:
+        """``cell``'s centre in the plane (y, x µm)."""
+        return cell.pos[1], cell.pos[2]
+
+    def positions(self) -> np.ndarray:
+        """(n, 3) centres (z, y, x µm)."""
+        return np.array([c.pos for c in self.cells])
+
+    def set_positions(self, pos: np.ndarray) -> None:
+        """Move the cells to the (n, 3) centres ``pos`` (µm), reflected at the first and last plane."""
         for cell, p in zip(self.cells, pos, strict=True):
             cell.pos = p.copy()
         self._keep_in_depth()
 
-    def leave(self) -> None:
-        """Remove cells whose centre is well outside the field in x or y."""
-        kept = []
-        for cell in self.cells:
-            m = 1.6 * cell.major + 1
-            if -m <= cell.pos[1] <= self.height + m and -m <= cell.pos[2] <= self.width + m:
-                kept.append(cell)
-        self.cells = kept
+    def mean_radius_now(self, cell: _Cell) -> float:
+        """Geometric mean of the semi-axes (µm) drawn at the current frame (a metaphase plate in mitosis)."""
+        a = self.axes(cell, self.t)
+        if cell.mitosis_left >= 0:
+            a = a[0] * np.array(_PLATE_AXES)
+        return float(np.prod(a) ** (1 / 3))
 
-    def start_mitoses(self, t: int) -> None:
-        s, rng = self.s, self.rng
-        if s.division_probability <= 0:
-            return
-        for cell in self.cells:
-            if cell.mitosis_left >= 0 or cell.age(t) < s.min_division_age_frames:
-                continue
-            m = 2.0 * cell.major + 1
-            inside = m <= cell.pos[1] <= self.height - m and m <= cell.pos[2] <= self.width - m
-            if inside and rng.uniform() < s.division_probability:
-                cell.mitosis_left = s.mitosis_frames
+    def tie_breaker(self, n: int) -> np.ndarray:
+        """(n, 3) offsets of 1e-6 µm in distinct directions (none in z when the stack has one plane)."""
+        idx = np.arange(n, dtype=float)
+        return 1e-6 * np.column_stack([np.zeros(n) if self.z_max <= 0 else np.sin(2 * idx), np.cos(idx), np.sin(idx)])
 
-    def snapshot(self, t: int) -> list[_Snapshot]:
-        shots = []
-        for cell in self.cells:
-            if cell.mitosis_left > 0:
-                axes = self.axes(cell, t)[0] * np.array(_PLATE_AXES)
-                shots.append(_Snapshot(cell.agent, cell.pos.copy(), axes, cell.rot, cell.brightness * (1 + _MITOTIC_BOOST),
-                                       True, cell.look))
-                cell.mitosis_left -= 1
-            else:
-                fade = cell.boost * math.exp(-cell.age(t) / 3.0)
-                shots.append(_Snapshot(cell.agent, cell.pos.copy(), self.axes(cell, t), cell.rot,
-                                       cell.brightness * (1 + fade), False, cell.look))
-        return shots
+    def plate_shot(self, cell: _Cell, t: int, brightness: float) -> _Snapshot:
+        """A bright flattened disk (:data:`_PLATE_AXES` of the largest semi-axis)."""
+        axes = self.axes(cell, t)[0] * np.array(_PLATE_AXES)
+        return _Snapshot(cell.agent, cell.pos.copy(), axes, cell.rot, brightness, True, cell.look)
 
-    def run(self) -> _History:
-        self.seed_initial()
-        for t in range(self.s.n_frames):
-            self.t = t
-            if t > 0:
-                self.divide(t)
-                self.move()
-                self.enter(t)
-                self.relax()
-                self.leave()
-            self.start_mitoses(t)
-            self.history.frames.append(self.snapshot(t))
-        return self.history
+    def interphase_shot(self, cell: _Cell, t: int, brightness: float) -> _Snapshot:
+        """The nucleus at its current size."""
+        return _Snapshot(cell.agent, cell.pos.copy(), self.axes(cell, t), cell.rot, brightness, False, cell.look)
 
 
 # ------------------------------------------------------------------------------------------
@@ -538,27 +362,15 @@ def _draw_nucleus(
     edge = np.clip((1 - rho) * np.float32(float(shot.axes.min()) / voxel[2]) + 0.5, 0, 1)
     if not edge.any():
         return False
-    dome = 0.7 + 0.3 * np.sqrt(np.clip(1 - rho * rho, 0, 1))
     look = shot.look
-    phase = look.texture_phase + look.texture_rate * t
-    cw, sw = np.float32(math.cos(phase)), np.float32(math.sin(phase))
-    fine = cw * _sample(look.fine[0], coords) + sw * _sample(look.fine[1], coords)
-    coarse = cw * _sample(look.coarse[0], coords) + sw * _sample(look.coarse[1], coords)
-    strength = s.texture_strength * (0.5 if shot.mitotic else 1.0)
-    texture = 1 + np.float32(strength) * (0.6 * fine + 0.8 * coarse)
+    texture = look.texture(t, s.texture_strength, shot.mitotic, lambda raster: _sample(raster, coords))
     if not shot.mitotic:
         for nu, nv, nw, sigma, depth in look.nucleoli:
             d2 = (coords[0] - nu) ** 2 + (coords[1] - nv) ** 2 + (coords[2] - nw) ** 2
             texture *= 1 - np.float32(depth) * np.exp(-d2 / np.float32(2 * sigma * sigma))
-    signal[box] += np.float32(shot.brightness) * dome * np.clip(texture, 0.05, None) * edge
+    signal[box] += np.float32(shot.brightness) * dome(rho) * np.clip(texture, 0.05, None) * edge
 
-    inside = rho < 1
-    near = nearest[box]
-    contested = bool((inside & np.isfinite(near)).any())
-    win = inside & (rho < near)
-    near[win] = rho[win]
-    owner[box][win] = shot.agent + 1
-    return contested
+    return claim_voxels(owner[box], nearest[box], rho, shot.agent)
 
 
 def _optics(signal: np.ndarray, s: Simulation3DSettings) -> np.ndarray:
@@ -579,49 +391,36 @@ def _optics(signal: np.ndarray, s: Simulation3DSettings) -> np.ndarray:
 def simulate_movie_3d(settings: Simulation3DSettings) -> SimulatedMovie3D:
     """Simulate a 3-D fluorescent-nuclei movie and its CTC ground truth (see the module docstring).
 
-    Returns a :class:`SimulatedMovie3D` with (T, Z, Y, X) uint16 ``image`` and ``labels`` (values are
-    track ids) and the ``tracks`` table derived from the labels.
+    Parameters
+    ----------
+    settings : cellpipe.config.Simulation3DSettings
+        Stack size (voxels), voxel size (µm), frame interval (minutes), cells, motion (µm/frame),
+        divisions, image formation and ``seed``; the same settings give byte-identical arrays.
+
+    Returns
+    -------
+    SimulatedMovie3D
+        (T, Z, Y, X) uint16 ``image`` and ``labels`` (values are track ids) and the ``tracks`` table
+        derived from the labels.
+
+    Raises
+    ------
+    ValueError
+        When the simulation makes more cells than uint16 labels can hold (65,534).
     """
     s = settings
     dyn_rng, look_rng, noise_rng = np.random.default_rng(s.seed).spawn(3)
     history = _Population(s, dyn_rng, look_rng).run()
-    if history.n_agents >= _MAX_LABEL:
-        raise ValueError(f"the simulation created {history.n_agents} cells; at most {_MAX_LABEL - 1} are supported")
+
+    def optics(signal: np.ndarray) -> np.ndarray:
+        """Depth attenuation, axial and lateral blur and the flat background: expected grey levels."""
+        return np.clip(_optics(signal, s) + np.float32(s.background), 0, None)
+
+    def draw(shot: _Snapshot, t: int, signal: np.ndarray, owner: np.ndarray, nearest: np.ndarray) -> bool:
+        return _draw_nucleus(shot, t, s, signal, owner, nearest)
 
     shape = s.shape_zyx
-    image = np.empty((s.n_frames, *shape), dtype=np.uint16)
-    labels = np.empty((s.n_frames, *shape), dtype=np.uint16)
-    visible: list[np.ndarray] = []
-    for t, shots in enumerate(history.frames):
-        signal = np.zeros(shape, dtype=np.float32)
-        owner = labels[t]
-        owner[...] = 0
-        nearest = np.full(shape, np.inf, dtype=np.float32)
-        contested = False
-        for shot in shots:
-            contested |= _draw_nucleus(shot, t, s, signal, owner, nearest)
-        if contested:
-            _keep_largest_pieces(owner)  # n-D: 6-connected pieces in a stack
-        volume = np.bincount(owner.ravel(), minlength=history.n_agents + 1)
-        volume[0] = 0
-        visible.append(np.flatnonzero(volume >= s.min_visible_voxels) - 1)
-
-        signal *= np.float32((1 - s.photobleaching_per_frame) ** t)
-        signal = _optics(signal, s)
-        expected = np.clip(signal + np.float32(s.background), 0, None)
-        grey = noise_rng.poisson(expected.astype(np.float64) * s.gain) / s.gain
-        grey += s.camera_offset
-        if s.read_noise_sd > 0:
-            grey += noise_rng.normal(0.0, s.read_noise_sd, size=grey.shape)
-        image[t] = np.clip(np.rint(grey), 0, _MAX_LABEL).astype(np.uint16)
-
-    tracks, pairs = _tracks_from_visibility(visible, history.divisions)
-    lut = np.zeros(history.n_agents + 1, dtype=np.uint16)  # owner (agent + 1) -> label; 0 = not labelled
-    for t in range(s.n_frames):
-        lut[:] = 0
-        for agent, label in pairs[t]:
-            lut[agent + 1] = label
-        labels[t] = lut[labels[t]]
+    image, labels, tracks = film(history, shape, draw, optics, s.min_visible_voxels, s, noise_rng)
     logger.info(
         "simulated %d stacks of %s voxels (%s µm): %d tracks, %d divisions (seed %d)",
         s.n_frames, shape, s.voxel_size_um, len(tracks), int(tracks.loc[tracks["parent"] > 0, "parent"].nunique()), s.seed,
@@ -641,7 +440,7 @@ def make_nuclei_movie_3d(
     over these choices.
     """
     params: dict[str, object] = {"n_frames": n_frames, "shape_zyx": tuple(shape_zyx), "seed": seed}
-    voxel = tuple(overrides.get("voxel_size_um", Simulation3DSettings.voxel_size_um))  # type: ignore[arg-type]
+    voxel = tuple(overrides.get("voxel_size_um", Simulation3DSettings.model_fields["voxel_size_um"].default))  # type: ignore[arg-type]
     side = min(shape_zyx[1], shape_zyx[2])
     if side < 256:
         radius = float(np.clip(side * voxel[1] / 8, 2.5, 5.0))
@@ -649,4 +448,4 @@ def make_nuclei_movie_3d(
         n_cells = max(2, round(0.05 * volume / (4 / 3 * math.pi * radius**3 * 0.65)))
         params.update(nucleus_radius_um=radius, radius_sd_um=0.1 * radius, n_cells=n_cells)
     params.update(overrides)
-    return simulate_movie_3d(Simulation3DSettings(**params))  # type: ignore[arg-type]
+    return simulate_movie_3d(Simulation3DSettings.model_validate(params))

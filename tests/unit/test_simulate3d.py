@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 from scipy import ndimage
 
+from cellpipe.config import Simulation3DSettings
 from cellpipe.io.ctc import check_ctc_tracks
-from cellpipe.simulate3d import SimulatedMovie3D, Simulation3DSettings, _optics, make_nuclei_movie_3d, simulate_movie_3d
+from cellpipe.simulate3d import SimulatedMovie3D, _optics, make_nuclei_movie_3d, simulate_movie_3d
 
 TINY = {"n_frames": 4, "shape_zyx": (8, 48, 48)}
 EVENTFUL = {"division_probability": 0.15, "min_division_age_frames": 3, "maturation_frames": 4, "entry_rate": 0.3}
@@ -138,5 +139,5 @@ def test_one_plane_is_a_valid_2d_movie() -> None:
      {"axis_ratio_range": (0.9, 0.5)}, {"speed_um_per_frame": -1.0}, {"nucleus_radius_um": 30.0, "shape_zyx": (4, 48, 48)}],
 )
 def test_invalid_settings_are_refused(bad: dict) -> None:
-    with pytest.raises(ValueError, match="invalid Simulation3DSettings"):
+    with pytest.raises(ValueError, match="validation error for Simulation3DSettings"):
         Simulation3DSettings(**bad)

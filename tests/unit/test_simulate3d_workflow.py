@@ -3,27 +3,21 @@ OME-TIFF and CTC 3-D ground truth, and the sample sheet check of a 3-D sample.""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
 
-from cellpipe.config import ConfigError, Simulation3DConfig, load_config, load_samples
+from cellpipe.config import ConfigError, Simulation3DSettings, load_config, load_samples
 from cellpipe.io.ctc import read_ctc_label_stack
 from cellpipe.io.movies import inspect_movie
 from cellpipe.preflight import MovieSize, volume_refusal
-from cellpipe.simulate3d import Simulation3DSettings, simulate_movie_3d
+from cellpipe.simulate3d import simulate_movie_3d
 from cellpipe.steps.simulate import simulate_movie_step
 
 TINY = {"n_frames": 3, "shape_zyx": (6, 48, 48), "voxel_size_um": (1.5, 0.5, 0.5), "n_cells": 3,
         "nucleus_radius_um": 3.0, "radius_sd_um": 0.2, "seed": 1}
-
-
-def test_the_config_section_has_the_simulators_fields_and_defaults() -> None:
-    assert Simulation3DConfig().to_settings() == Simulation3DSettings()
-    assert set(Simulation3DConfig.model_fields) == {f.name for f in dataclasses.fields(Simulation3DSettings)}
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -43,7 +37,7 @@ def test_a_name_is_in_simulate_or_simulate3d() -> None:
 
 def test_the_step_writes_a_3d_ome_tiff_with_the_z_step_and_ctc_3d_ground_truth(tmp_path: Path) -> None:
     movie, truth = tmp_path / "movie.ome.tif", tmp_path / "01_GT"
-    simulate_movie_step(Simulation3DConfig(**TINY).model_dump(mode="json"), movie, truth)
+    simulate_movie_step(Simulation3DSettings(**TINY).model_dump(mode="json"), movie, truth)
     expected = simulate_movie_3d(Simulation3DSettings(**TINY))
     header = inspect_movie(movie, allow_z=True)
     assert header.shape_tcyx == (3, 1, 48, 48) and header.z_planes == 6

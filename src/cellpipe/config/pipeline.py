@@ -35,7 +35,7 @@ from cellpipe.config.sections import (
     QCSettings,
     ReportSettings,
     SegmentSection,
-    Simulation3DConfig,
+    Simulation3DSettings,
     SimulationSettings,
     TrackSettings,
     TrainSettings,
@@ -88,7 +88,7 @@ class PipelineConfig(StageSettings):
         description="Simulated movies the workflow generates itself, by name; a sample whose movie is "
         f"'{SIMULATED_MOVIE}' uses simulate.<name>.",
     )
-    simulate3d: dict[str, Simulation3DConfig] = Field(
+    simulate3d: dict[str, Simulation3DSettings] = Field(
         default_factory=dict,
         description="Simulated 3-D movies (z-stacks over time, cellpipe.simulate3d) the workflow generates itself, by "
         f"name, at the same path as simulate's: a sample whose movie is '{SIMULATED_MOVIE}' uses simulate3d.<name>. "

@@ -37,7 +37,7 @@ __all__ = [
     "ReportSettings",
     "SegmentSection",
     "SegmentSettings",
-    "Simulation3DConfig",
+    "Simulation3DSettings",
     "SimulationSettings",
     "TrackSettings",
     "TrainDataset",
@@ -939,12 +939,12 @@ class SimulationSettings(StageSettings):
         return self
 
 
-class Simulation3DConfig(StageSettings):
+class Simulation3DSettings(StageSettings):
     """Settings of the 3-D nuclei movie simulator (:mod:`cellpipe.simulate3d`; (t, z, y, x), one channel), one
     entry of the ``simulate3d`` section.
 
-    The same fields, defaults and meaning as :class:`cellpipe.simulate3d.Simulation3DSettings`, which checks
-    them together (:meth:`to_settings`); lengths in µm unless a name says px or voxels, times in frames,
+    The simulator takes this model as it is (:func:`cellpipe.simulate3d.simulate_movie_3d`), as the 2-D one
+    takes :class:`SimulationSettings`; lengths in µm unless a name says px or voxels, times in frames,
     intensities in grey levels of the uint16 output.  The movie is written as OME-TIFF with ``PhysicalSizeZ``
     (ingest it with ``ingest.z_projection: keep`` to keep z, or project it).
     """
@@ -996,9 +996,8 @@ class Simulation3DConfig(StageSettings):
     )
 
     @model_validator(mode="after")
-    def _valid_for_the_simulator(self) -> Simulation3DConfig:
-        # the checks of Simulation3DSettings.__post_init__ that the fields' bounds do not make, here so that
-        # validating a config does not import the simulator (numpy, pandas, scipy)
+    def _valid_for_the_simulator(self) -> Simulation3DSettings:
+        # the checks across fields (or of a tuple's items) that the fields' bounds cannot make
         z, y, x = self.shape_zyx
         if z < 1 or min(y, x) < 16:
             raise ValueError(f"shape_zyx {self.shape_zyx}: need (Z, Y, X) with Z >= 1 and Y, X >= 16")
@@ -1012,13 +1011,6 @@ class Simulation3DConfig(StageSettings):
         if self.nucleus_radius_um * 2 > min(y * self.voxel_size_um[1], x * self.voxel_size_um[2]):
             raise ValueError(f"nucleus_radius_um {self.nucleus_radius_um} is too large for a field of {y}x{x} px")
         return self
-
-    def to_settings(self):  # type: ignore[no-untyped-def]  # -> cellpipe.simulate3d.Simulation3DSettings
-        """These settings as :class:`cellpipe.simulate3d.Simulation3DSettings` (imported here: it needs numpy,
-        pandas and scipy, which validating a config does not)."""
-        from cellpipe.simulate3d import Simulation3DSettings
-
-        return Simulation3DSettings(**self.model_dump())
 
 
 # --------------------------------------------------------------------------- train
@@ -1173,7 +1165,7 @@ STAGE_MODULES: dict[str, str] = {
     "QCSettings": "qc",
     "ReportSettings": "report",
     "SimulationSettings": "simulate",
-    "Simulation3DConfig": "simulate3d",
+    "Simulation3DSettings": "simulate3d",
     "TrainDataset": "train",
     "AugmentSettings": "train",
     "TrainSettings": "train",
