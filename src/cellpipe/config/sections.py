@@ -431,8 +431,11 @@ class ObjectFilterSettings(StageSettings):
 
 
 class SegmentSettings(StageSettings):
-    """Settings of the segmentation stage: what a segmentation job gets (the ``segment`` section less
-    ``scatter``, with the sample sheet row's diameter: :func:`cellpipe.config.jobs.job_settings`)."""
+    """Settings of the segmentation stage: what a segmentation job gets.
+
+    The ``segment`` section less ``scatter``, with the sample sheet row's diameter
+    (:func:`cellpipe.config.jobs.job_settings`).
+    """
 
     method: Literal["classical", "cellpose"] = Field(
         "classical", description="'classical' (threshold + watershed) or 'cellpose' (needs cellpose.model)"
@@ -712,7 +715,8 @@ class EvaluateSettings(StageSettings):
 class QCSettings(StageSettings):
     """Thresholds of the quality checks (rule assess_quality, qc.json); crossing one gives the status 'check'.
 
-    Each threshold crossed adds a warning that says which (:func:`cellpipe.qc.assess_quality`)."""
+    Each threshold crossed adds a warning that says which (:func:`cellpipe.qc.assess_quality`).
+    """
 
     count_jump_fraction: float = Field(
         0.25,
@@ -761,8 +765,10 @@ class QCSettings(StageSettings):
 
 
 class ExportSettings(StageSettings):
-    """What rule export_tracks writes besides the napari tables (tracks_napari.csv, tracks_napari_graph.json) and
-    the geff graph (tracks.geff), which it always writes."""
+    """What rule export_tracks writes besides the napari tables and the geff graph, which it always writes.
+
+    The napari tables are tracks_napari.csv and tracks_napari_graph.json; the geff graph is tracks.geff.
+    """
 
     ctc: bool = Field(
         True,
@@ -936,10 +942,10 @@ class SimulationSettings(StageSettings):
 
 
 class Simulation3DConfig(StageSettings):
-    """Settings of the 3-D nuclei movie simulator (:mod:`cellpipe.simulate3d`; (t, z, y, x), one channel), one
-    entry of the ``simulate3d`` section.
+    """Settings of the 3-D nuclei movie simulator, one entry of the ``simulate3d`` section.
 
-    The same fields, defaults and meaning as :class:`cellpipe.simulate3d.Simulation3DSettings`, which checks
+    The simulator is :mod:`cellpipe.simulate3d`: (t, z, y, x) movies of one channel.  The same fields,
+    defaults and meaning as :class:`cellpipe.simulate3d.Simulation3DSettings`, which checks
     them together (:meth:`to_settings`); lengths in µm unless a name says px or voxels, times in frames,
     intensities in grey levels of the uint16 output.  The movie is written as OME-TIFF with ``PhysicalSizeZ``
     (ingest it with ``ingest.z_projection: keep`` to keep z, or project it).
@@ -1010,8 +1016,10 @@ class Simulation3DConfig(StageSettings):
         return self
 
     def to_settings(self):  # type: ignore[no-untyped-def]  # -> cellpipe.simulate3d.Simulation3DSettings
-        """These settings as :class:`cellpipe.simulate3d.Simulation3DSettings` (imported here: it needs numpy,
-        pandas and scipy, which validating a config does not)."""
+        """These settings as :class:`cellpipe.simulate3d.Simulation3DSettings`.
+
+        Imported here: it needs numpy, pandas and scipy, which validating a config does not.
+        """
         from cellpipe.simulate3d import Simulation3DSettings
 
         return Simulation3DSettings(**self.model_dump())
