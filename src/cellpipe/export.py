@@ -227,7 +227,7 @@ def ctc_segments(tracks: pd.DataFrame) -> pd.DataFrame:
     seg = _segment_of_objects(obj)
     n_segments = int(seg[-1]) + 1
     if ctc_mask_dtype(n_segments) != np.uint16:
-        # was an error that stopped export_tracks, and with it the sample's provenance, report and summary
+        # a warning, not an error: stopping export_tracks would also stop the sample's provenance, report and summary
         logger.warning(
             "%d CTC segments (%d tracks split at frame gaps): more than the %d labels of a uint16 mask, "
             "so the CTC masks are uint32 (read by py-ctcmetrics and traccuracy; the CTC's Java tools expect 16-bit)",
