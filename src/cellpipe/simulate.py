@@ -131,6 +131,7 @@ class _Look:
 @dataclass
 class _Cell:
     """One simulated cell's state: position (px), velocity (px/frame), nucleus shape and brightness, age, mitosis."""
+
     agent: int
     y: float
     x: float
@@ -169,6 +170,7 @@ class _Snapshot:
 @dataclass
 class _Division:
     """A division: the mother agent, her last frame (0-based) and her two daughter agents."""
+
     mother: int
     last_frame: int
     daughters: tuple[int, int]
@@ -177,6 +179,7 @@ class _Division:
 @dataclass
 class _History:
     """The simulation's record: per frame the cells drawn, the divisions, and the number of agents made."""
+
     frames: list[list[_Snapshot]] = field(default_factory=list)
     divisions: list[_Division] = field(default_factory=list)
     n_agents: int = 0

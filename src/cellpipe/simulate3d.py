@@ -77,38 +77,70 @@ _PLATE_AXES = (0.85, 0.85, 0.4)  # semi-axes of the metaphase plate relative to 
 class Simulation3DSettings:
     """Settings of the 3-D nuclei simulator; lengths in µm unless a name says px or voxels.
 
-    Attributes:
-        n_frames: number of time points T.
-        shape_zyx: stack size (Z, Y, X) in voxels; Z >= 1, Y and X >= 16.
-        voxel_size_um: voxel size (z step, y, x) in µm; the z step is usually several times the pixel.
-        frame_interval_min: time between stacks (minutes), written with the movie.
-        seed: seed of ``np.random.default_rng``; equal settings give identical movies.
-        n_cells: cells placed in the first stack.
-        entry_rate: expected cells entering through the x/y sides per frame (Poisson).
-        division_probability: probability per frame that a cell old enough starts mitosis (1/frame).
-        min_division_age_frames: frames after birth before a cell can start mitosis (frames).
-        mitosis_frames: frames a dividing cell is shown as a metaphase plate (frames).
-        maturation_frames: frames a daughter takes to grow to full size (frames).
-        nucleus_radius_um: mean largest semi-axis of a full-grown nucleus (µm).
-        radius_sd_um: standard deviation of the largest semi-axis between cells (µm).
-        axis_ratio_range: range of the other two semi-axes relative to the largest (0 < low <= high <= 1).
-        speed_um_per_frame: RMS speed of the persistent random walk (µm/frame).
-        persistence: correlation of the velocity from one frame to the next (0 = Brownian).
-        repulsion: fraction of an overlap between two nuclei resolved per relaxation step.
-        nucleus_intensity: mean brightness of a nucleus above the background, before blur (grey levels).
-        intensity_cv: coefficient of variation of the brightness between cells (log-normal).
-        texture_strength: standard deviation of the chromatin texture relative to the brightness.
-        nucleoli_max: each nucleus has 0..nucleoli_max darker nucleoli.
-        blur_sigma_um: lateral (y, x) sigma of the Gaussian point-spread function at depth 0 (µm).
-        blur_growth_per_um: increase of the lateral sigma per µm of depth (µm/µm).
-        axial_blur_sigma_um: sigma of the point-spread function along z (µm).
-        attenuation_length_um: depth over which the signal falls to 1/e (µm); 0 = no attenuation.
-        background: flat background light above the camera offset (grey levels; has shot noise).
-        photobleaching_per_frame: fraction of the nuclear signal lost per frame.
-        gain: photons per grey level; shot noise SD is sqrt(signal / gain) grey levels.
-        read_noise_sd: standard deviation of the Gaussian read noise (grey levels).
-        camera_offset: constant camera baseline (grey levels).
-        min_visible_voxels: nuclei showing fewer voxels than this in a stack are not labelled there (voxels).
+    Attributes
+    ----------
+    n_frames : int
+        Number of time points T.
+    shape_zyx : tuple
+        Stack size (Z, Y, X) in voxels; Z >= 1, Y and X >= 16.
+    voxel_size_um : tuple
+        Voxel size (z step, y, x) in µm; the z step is usually several times the pixel.
+    frame_interval_min : float
+        Time between stacks (minutes), written with the movie.
+    seed : int
+        Seed of ``np.random.default_rng``; equal settings give identical movies.
+    n_cells : int
+        Cells placed in the first stack.
+    entry_rate : float
+        Expected cells entering through the x/y sides per frame (Poisson).
+    division_probability : float
+        Probability per frame that a cell old enough starts mitosis (1/frame).
+    min_division_age_frames : int
+        Frames after birth before a cell can start mitosis (frames).
+    mitosis_frames : int
+        Frames a dividing cell is shown as a metaphase plate (frames).
+    maturation_frames : int
+        Frames a daughter takes to grow to full size (frames).
+    nucleus_radius_um : float
+        Mean largest semi-axis of a full-grown nucleus (µm).
+    radius_sd_um : float
+        Standard deviation of the largest semi-axis between cells (µm).
+    axis_ratio_range : tuple
+        Range of the other two semi-axes relative to the largest (0 < low <= high <= 1).
+    speed_um_per_frame : float
+        RMS speed of the persistent random walk (µm/frame).
+    persistence : float
+        Correlation of the velocity from one frame to the next (0 = Brownian).
+    repulsion : float
+        Fraction of an overlap between two nuclei resolved per relaxation step.
+    nucleus_intensity : float
+        Mean brightness of a nucleus above the background, before blur (grey levels).
+    intensity_cv : float
+        Coefficient of variation of the brightness between cells (log-normal).
+    texture_strength : float
+        Standard deviation of the chromatin texture relative to the brightness.
+    nucleoli_max : int
+        Each nucleus has 0..nucleoli_max darker nucleoli.
+    blur_sigma_um : float
+        Lateral (y, x) sigma of the Gaussian point-spread function at depth 0 (µm).
+    blur_growth_per_um : float
+        Increase of the lateral sigma per µm of depth (µm/µm).
+    axial_blur_sigma_um : float
+        Sigma of the point-spread function along z (µm).
+    attenuation_length_um : float
+        Depth over which the signal falls to 1/e (µm); 0 = no attenuation.
+    background : float
+        Flat background light above the camera offset (grey levels; has shot noise).
+    photobleaching_per_frame : float
+        Fraction of the nuclear signal lost per frame.
+    gain : float
+        Photons per grey level; shot noise SD is sqrt(signal / gain) grey levels.
+    read_noise_sd : float
+        Standard deviation of the Gaussian read noise (grey levels).
+    camera_offset : float
+        Constant camera baseline (grey levels).
+    min_visible_voxels : int
+        Nuclei showing fewer voxels than this in a stack are not labelled there (voxels).
     """
 
     n_frames: int = 30
@@ -187,13 +219,19 @@ class Simulation3DSettings:
 class SimulatedMovie3D:
     """A simulated 3-D movie and its CTC ground truth.
 
-    Attributes:
-        image: (T, Z, Y, X) uint16 raw intensities (grey levels).
-        labels: (T, Z, Y, X) uint16 instance masks; each value is a track id (0 = background).
-        tracks: one row per track, columns ``label, first_frame, last_frame, parent`` (frames
-            0-based, parent 0 = none), CTC ``man_track`` semantics.
-        voxel_size_um: voxel size (z, y, x) in µm.
-        frame_interval_min: time between stacks (minutes).
+    Attributes
+    ----------
+    image : numpy.ndarray
+        (T, Z, Y, X) uint16 raw intensities (grey levels).
+    labels : numpy.ndarray
+        (T, Z, Y, X) uint16 instance masks; each value is a track id (0 = background).
+    tracks : pandas.DataFrame
+        One row per track, columns ``label, first_frame, last_frame, parent`` (frames
+        0-based, parent 0 = none), CTC ``man_track`` semantics.
+    voxel_size_um : tuple
+        Voxel size (z, y, x) in µm.
+    frame_interval_min : float
+        Time between stacks (minutes).
     """
 
     image: np.ndarray

@@ -1,4 +1,6 @@
-"""Snakemake plumbing that is no file format: the job's log file, the run's lock and registry, and the
+"""Snakemake plumbing that is no file format.
+
+Snakemake plumbing that is no file format: the job's log file, the run's lock and registry, and the
 record of checked sample-sheet rows.
 
 :mod:`cellpipe.runtime.logs` sends a job's logging to its log file; :mod:`cellpipe.runtime.snakemake_lock`

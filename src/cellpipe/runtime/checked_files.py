@@ -1,4 +1,6 @@
-"""A record of the sample-sheet rows whose files passed the header checks, so that unchanged files are
+"""A record of the sample-sheet rows whose files passed the header checks.
+
+A record of the sample-sheet rows whose files passed the header checks, so that unchanged files are
 not inspected again at the next ``snakemake`` start.
 
 Checking a movie reads every page header of its TIFF (to catch a file cut short): about 30 ms for a

@@ -1,5 +1,8 @@
-"""Entry point of the ``simulate_movie`` rule: a simulated movie (OME-TIFF, pixel size in µm, frame interval in
-minutes) and its Cell Tracking Challenge ground truth."""
+"""Entry point of the ``simulate_movie`` rule: a simulated movie and its Cell Tracking Challenge ground truth.
+
+Entry point of the ``simulate_movie`` rule: a simulated movie (OME-TIFF, pixel size in µm, frame interval in
+minutes) and its Cell Tracking Challenge ground truth.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Entry points of the rules of train.smk: ``train_cellpose`` (read annotations, train, write the model and its
+"""Entry points of the rules of train.smk: ``train_cellpose`` and ``export_bioimageio``.
+
+Entry points of the rules of train.smk: ``train_cellpose`` (read annotations, train, write the model and its
 card) and ``export_bioimageio`` (a model folder as a BioImage Model Zoo package).
 
 ``train_cellpose`` writes, all in one folder ``<results>/models/<model>/``:
