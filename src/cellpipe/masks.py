@@ -315,9 +315,8 @@ def _diffuse_torch(p: dict[str, np.ndarray], device: Any) -> tuple[np.ndarray, n
 def flow_errors(labels: np.ndarray, dp_net: np.ndarray, device: Any = "cpu", force_torch: bool = False) -> np.ndarray:
     """Cellpose's flow error of each mask 1..n of ``labels`` (Y, X) (no unit).
 
-    Cellpose's flow error of each mask 1..n of ``labels`` (Y, X): the mean over its pixels of
-    the squared difference between the mask's own diffusion flows (unit vectors) and the
-    network's flows ``dp_net`` (2, Y, X) divided by 5 (no unit).
+    The error of a mask is the mean over its pixels of the squared difference between the mask's own diffusion
+    flows (unit vectors) and the network's flows ``dp_net`` (2, Y, X), divided by 5.
 
     The masks' flows are those of Cellpose 3.1's CPU path (``dynamics.masks_to_flows_cpu``):
     each mask diffuses alone in its crop for twice the crop's height + width (px) steps. On a
@@ -358,8 +357,7 @@ def reconstruct_batch(
 ) -> list[np.ndarray]:
     """Masks of a batch of frames from the network's flows, as Cellpose 3.1 computes them frame by frame.
 
-    Masks of a batch of frames from the network's flows, as Cellpose 3.1's
-    ``dynamics.resize_and_compute_masks`` (interpolated dynamics) computes them frame by frame.
+    The same masks as Cellpose 3.1's ``dynamics.resize_and_compute_masks`` (interpolated dynamics).
 
     ``dp`` (B, 2, Y, X) flows and ``cellprob`` (B, Y, X) cell probability logits at the frame
     size; ``niter`` Euler steps; ``min_size`` (px, area). Returns B uint32 label images numbered

@@ -661,10 +661,9 @@ def _first_plane(planes: list[ET.Element]) -> ET.Element | None:
 def _ome_stage_position(plane: ET.Element, path: PathLike) -> tuple[float | None, float | None, float | None] | None:
     """The stage's (x, y, z) position (µm) an OME ``Plane`` gives; None when it gives none.
 
-    The stage's (x, y, z) position (µm) an OME ``Plane`` gives (``PositionX/Y/Z`` with their units); None when it
-    gives none.  An axis whose value cannot be read, or whose unit is missing (the OME schema's default unit is the
-    dimensionless 'reference frame'), not a length or unknown, is None: the position is information only and refuses
-    no movie.
+    ``PositionX/Y/Z`` are read with their units.  An axis whose value cannot be read, or whose unit is missing
+    (the OME schema's default unit is the dimensionless 'reference frame'), not a length or unknown, is None:
+    the position is information only and refuses no movie.
     """
     position: list[float | None] = []
     for axis in "XYZ":
@@ -988,8 +987,8 @@ def _check_one_position(tif: tifffile.TiffFile, path: Path) -> None:
 def _check_ome_files(tif: tifffile.TiffFile, path: Path) -> None:
     """Refuse an OME-TIFF whose OME-XML puts planes in other files that are not beside it.
 
-    Refuse an OME-TIFF whose OME-XML puts planes in other files (a multi-file dataset, such as a Micro-Manager
-    position split over ``..._1.ome.tif``) that are not beside it: tifffile would read their planes as zeros.
+    Such files belong to a multi-file dataset, such as a Micro-Manager position split over ``..._1.ome.tif``;
+    tifffile would read their planes as zeros.
     """
     xml = tif.ome_metadata if tif.is_ome else None
     if not xml or "FileName" not in xml:
@@ -1235,8 +1234,8 @@ class _NgffImage:
 def _ngff_metadata(path: Path) -> tuple[dict[str, Any], str]:
     """The NGFF attributes of the Zarr group at ``path`` and the file they were read from.
 
-    The NGFF attributes of the Zarr group at ``path`` (``multiscales``, ``omero``, ...) and the file they
-    were read from (``.zattrs`` of Zarr v2, ``zarr.json`` of Zarr v3, whose ``ome`` key holds them in NGFF 0.5).
+    The attributes are ``multiscales``, ``omero``, ...; the file is ``.zattrs`` of Zarr v2, or ``zarr.json`` of
+    Zarr v3, whose ``ome`` key holds them in NGFF 0.5.
     """
     for name in ("zarr.json", ".zattrs"):
         meta_file = path / name
@@ -1258,8 +1257,7 @@ def _ngff_metadata(path: Path) -> tuple[dict[str, Any], str]:
 def _bioformats2raw_series(path: Path) -> list[tuple[str, str]] | None:
     """The images of a bioformats2raw layout at ``path``, as (path in the store, name) in order; None for any other store.
 
-    The images of a bioformats2raw layout at ``path`` (its root's ``bioformats2raw.layout`` attribute), as (path
-    in the store, name) in order; None for any other store.
+    A bioformats2raw layout has its root's ``bioformats2raw.layout`` attribute.
 
     The paths are the ``series`` list of the ``OME`` group where it has one, else the numbered groups ``0``, ``1``,
     ... found; the names are the OME Images' ``Name`` in ``OME/METADATA.ome.xml`` ('' where it names none).
@@ -1323,9 +1321,8 @@ def _ngff_column_label(name: str) -> str:
 def _ngff_well_fields(well: Path, label: str) -> list[tuple[str, str]] | None:
     """The images (fields) of the OME-Zarr well group ``well``, as (path below ``well``, name).
 
-    The images (fields) of the OME-Zarr well group ``well`` (its ``well.images``), as (path below ``well``, name),
-    the name ``<label>_<field index>`` (0-based, in the order of the well's list; the field index alone when
-    ``label`` is ''); None when ``well`` is no well group.
+    The fields are the well's ``well.images``; each name is ``<label>_<field index>`` (0-based, in the order of
+    the well's list; the field index alone when ``label`` is ''); None when ``well`` is no well group.
     """
     meta, meta_name = _ngff_metadata(well)
     described = meta.get("well")
@@ -1400,8 +1397,8 @@ def _ngff_positions(path: Path) -> tuple[list[tuple[str, str]], str] | None:
 def _ngff_scene(path: Path, scene: int | None) -> tuple[Path, str | None]:
     """The OME-Zarr image to read at ``path`` and its name.
 
-    The OME-Zarr image to read at ``path`` and its name: position ``scene`` (0-based) of a store of several images
-    (:func:`_ngff_positions`), such a store's only image, or ``path`` itself (scene 0 or None).
+    Position ``scene`` (0-based) of a store of several images (:func:`_ngff_positions`), such a store's only
+    image, or ``path`` itself (scene 0 or None).
     """
     found = _ngff_positions(path)
     if found is None:
@@ -2071,10 +2068,9 @@ def _other_files_of(tif: tifffile.TiffFile, path: Path) -> tuple[tuple[str, ...]
 
 
 def _tiff_files_by_position(path: Path) -> tuple[tuple[str, ...], ...] | None:
-    """:func:`_other_files_of` the TIFF at ``path``, its headers read only when it changed since last read.
+    """:func:`_other_files_of` the TIFF at ``path``.
 
-    :func:`_other_files_of` the TIFF at ``path``, its headers read only when they were not read since it last
-    changed.
+    The headers are read only when they were not read since the file last changed.
     """
     key = (os.path.realpath(path), _stamp(path))
     if key in _OTHER_FILES:

@@ -137,8 +137,8 @@ class _Feature:
 def _feature_key(column: str) -> str:
     """A TrackMate feature key for a cellpipe column.
 
-    A TrackMate feature key for a cellpipe column: its own key where TrackMate has one with the same meaning,
-    else the name in capitals with anything but letters, digits and ``_`` as ``_`` (keys are XML attribute names).
+    Its own key where TrackMate has one with the same meaning, else the name in capitals with anything but
+    letters, digits and ``_`` as ``_`` (keys are XML attribute names).
     """
     if column in _RENAMED:
         return _RENAMED[column]

@@ -74,8 +74,7 @@ class _Plot:
 def _numbers(values: Any) -> list[Any]:
     """``values`` (array-like) as a JSON list of floats, NaN and infinities as null.
 
-    ``values`` (array-like) as a JSON list of floats rounded to :data:`_VALUE_DIGITS` significant digits;
-    NaN and infinities become null (JSON has no NaN).
+    Values are rounded to :data:`_VALUE_DIGITS` significant digits; JSON has no NaN.
     """
     flat = np.asarray(values, dtype=float).ravel()
     return [float(f"{v:.{_VALUE_DIGITS}g}") if math.isfinite(v) else None for v in flat.tolist()]

@@ -293,10 +293,9 @@ def _orthogonal_figure(
 ) -> _Plot:
     """Orthogonal views of one (Z, Y, X) stack with object outlines, each voxel drawn in its true proportions.
 
-    Orthogonal views of one (Z, Y, X) stack with object outlines: xy at the middle plane z = Z // 2, xz at
-    y = Y // 2 (below it) and yz at x = X // 2 (beside it), all at the same scale so that a voxel is drawn
-    with its true proportions (``pixel_size_um`` µm per px in y and x, ``z_step_um`` µm between planes; without
-    a pixel size the axes are in px and a plane counts as one px; a missing z step counts as one pixel).
+    xy at the middle plane z = Z // 2, xz at y = Y // 2 (below it) and yz at x = X // 2 (beside it), all at the
+    same scale (``pixel_size_um`` µm per px in y and x, ``z_step_um`` µm between planes; without a pixel size
+    the axes are in px and a plane counts as one px; a missing z step counts as one pixel).
     Dashed lines mark where the other two views cut the stack.  ``time_min`` in minutes.
     """
     nz, ny, nx = image.shape

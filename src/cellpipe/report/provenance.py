@@ -99,8 +99,7 @@ def ctc_export_text(n_segments: int | None) -> str:
 def as_read_text(entry: Mapping[str, Any]) -> str:
     """What the report says of one entry of a record's ``as_read``.
 
-    What the report says of one entry of a record's ``as_read``: whether the results come from the input
-    file the record lists.
+    Whether the results come from the input file the record lists.
 
     Parameters
     ----------

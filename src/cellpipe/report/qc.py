@@ -27,10 +27,10 @@ def _qc_cards(
 ) -> str:
     """Key numbers of ``qc.json`` as cards.
 
-    Key numbers of ``qc.json`` as cards: objects removed by the filters, short tracks and tracks near the
-    border (counts and %), frames where the count jumps, divisions kept and rejected, and Cellpose's mean
-    cell probability (0-1) when recorded.  The arguments are the record's ``filters``, ``tracks``,
-    ``divisions`` and ``confidence`` parts and the number of ``count_jumps``.
+    Objects removed by the filters, short tracks and tracks near the border (counts and %), frames where the
+    count jumps, divisions kept and rejected, and Cellpose's mean cell probability (0-1) when recorded.  The
+    arguments are the record's ``filters``, ``tracks``, ``divisions`` and ``confidence`` parts and the number of
+    ``count_jumps``.
     """
     found, removed = filters.get("objects_found"), filters.get("objects_removed")
     cards = [

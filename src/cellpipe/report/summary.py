@@ -120,8 +120,8 @@ def _qc_cell(row: Mapping[str, Any]) -> str:
 def _sample_row(row: Mapping[str, Any]) -> str:
     """One ``<tr>`` of the summary table.
 
-    One ``<tr>`` of the summary table: the sample linked to its report, QC, counts, the mean cells per
-    frame (cells; from cells / frames when the row lacks it) and the :data:`_SUMMARY_EXTRA` columns.
+    The sample linked to its report, QC, counts, the mean cells per frame (cells; from cells / frames when the
+    row lacks it) and the :data:`_SUMMARY_EXTRA` columns.
     """
 
     def get(key: str, short: str) -> Any:

@@ -193,8 +193,8 @@ def ingest_movie_step(
 def _write_stacks(data: Any, out: Any, check: PixelCheck) -> None:
     """Copy every (Z, Y, X) stack of a z-stack movie to ``out[t, c]``, one stack in memory at a time.
 
-    Copy every (Z, Y, X) stack of a z-stack movie (a :class:`~cellpipe.io.movies.LazyMovie`) to ``out[t, c]``
-    (t, c, z, y, x), one stack in memory at a time, each checked as part of frame ``t``.
+    The movie is a :class:`~cellpipe.io.movies.LazyMovie`; ``out`` is (t, c, z, y, x); each stack is checked as
+    part of frame ``t``.
     """
     n_frames, n_channels = data.shape[:2]
     for t in range(n_frames):
