@@ -582,8 +582,11 @@ class _FrameByFrame:
 
 
 def _tracking_graph(frames: Any, tracks: pd.DataFrame | np.ndarray, name: str) -> Any:
-    """traccuracy's ``TrackingGraph`` of a CTC frame stack and its track table, as its ``load_ctc_data``
-    builds it from a folder (the same node attributes, checks and graph), with the frames read when used."""
+    """traccuracy's ``TrackingGraph`` of a CTC frame stack and its track table, frames read when used.
+
+    Built as traccuracy's ``load_ctc_data`` builds it from a folder (the same node attributes, checks and
+    graph).
+    """
     from traccuracy import TrackingGraph
     from traccuracy.loaders._ctc import _check_ctc, _get_node_attributes, ctc_to_graph
 

@@ -227,7 +227,7 @@ def ctc_segments(tracks: pd.DataFrame) -> pd.DataFrame:
     seg = _segment_of_objects(obj)
     n_segments = int(seg[-1]) + 1
     if ctc_mask_dtype(n_segments) != np.uint16:
-        # was an error that stopped export_tracks, and with it the sample's provenance, report and summary
+        # a warning, not an error: stopping export_tracks would also stop the sample's provenance, report and summary
         logger.warning(
             "%d CTC segments (%d tracks split at frame gaps): more than the %d labels of a uint16 mask, "
             "so the CTC masks are uint32 (read by py-ctcmetrics and traccuracy; the CTC's Java tools expect 16-bit)",
@@ -516,18 +516,30 @@ def _unit_of(column: str) -> str | None:
 class TrackGraph:
     """A tracking result as a directed graph, ready for :func:`cellpipe.io.geff.write_track_geff`.
 
-    Attributes:
-        node_ids: (N,) int64, 0..N-1, in the order of (track id, frame).
-        node_props: Property name -> (N,) values.  ``t`` (minutes), ``y``, ``x`` (µm) are the axes.
-        node_missing: Property name -> (N,) bool, True where the value is missing (NaN or NA in
-            ``cells.parquet``, or a tracked object without a row there); only properties with one.
-        edges: (E, 2) int64 ``source, target`` node ids, each pointing forward in time.
-        edge_props: Property name -> (E,) values (``division``: True for mother -> daughter).
-        units: Property name -> unit (OME-NGFF names where one exists).
-        descriptions: Property name -> one line saying what it is.
-        tracklets: True when every track is a geff tracklet (a maximal unbranched path): no mother has
-            exactly one daughter edge.  Only then does the geff name ``track_id`` as its tracklet property.
-        pixel_size_um, frame_interval_min: The calibration the positions and times were computed with.
+    Attributes
+    ----------
+    node_ids : numpy.ndarray
+        (N,) int64, 0..N-1, in the order of (track id, frame).
+    node_props : dict of str to numpy.ndarray
+        Property name -> (N,) values.  ``t`` (minutes), ``y``, ``x`` (µm) are the axes.
+    edges : numpy.ndarray
+        (E, 2) int64 ``source, target`` node ids, each pointing forward in time.
+    edge_props : dict of str to numpy.ndarray
+        Property name -> (E,) values (``division``: True for mother -> daughter).
+    pixel_size_um : float
+        The pixel size (µm) the positions were computed with.
+    frame_interval_min : float
+        The frame interval (minutes) the times were computed with.
+    tracklets : bool
+        True when every track is a geff tracklet (a maximal unbranched path): no mother has
+        exactly one daughter edge.  Only then does the geff name ``track_id`` as its tracklet property.
+    node_missing : dict of str to numpy.ndarray
+        Property name -> (N,) bool, True where the value is missing (NaN or NA in
+        ``cells.parquet``, or a tracked object without a row there); only properties with one.
+    units : dict of str to str
+        Property name -> unit (OME-NGFF names where one exists).
+    descriptions : dict of str to str
+        Property name -> one line saying what it is.
     """
 
     node_ids: np.ndarray

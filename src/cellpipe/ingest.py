@@ -71,8 +71,11 @@ def _check_against_file(
     sample: str, movie_path: str, sheet_px: float | None, file_px: float | None, file_px_y: float | None,
     sheet_dt: float | None, file_dt: float | None,
 ) -> list[str]:
-    """Refuse non-square pixels the file's metadata would give; the warnings for sheet values far
-    from the file's (see :func:`resolve_metadata`)."""
+    """Refuse non-square pixels from the file's metadata; warn of sheet values far from the file's.
+
+    Refuse non-square pixels the file's metadata would give; the warnings for sheet values far
+    from the file's (see :func:`resolve_metadata`).
+    """
     warnings = []
     if file_px and file_px_y and _apart(file_px, file_px_y) > SQUARE_TOLERANCE:
         if sheet_px is None:

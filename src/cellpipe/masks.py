@@ -88,7 +88,6 @@ def _steps_cpu(dp: np.ndarray, ys: np.ndarray, xs: np.ndarray, niter: int) -> No
 
 def _steps_torch(dp: Any, frame: Any, ys: Any, xs: Any, niter: int) -> tuple[Any, Any]:
     """Euler steps of points of several frames at once; ``dp`` (B, 2, Y, X), ``frame`` the frame of each point."""
-
     _, _, ly, lx = dp.shape
     flat = dp.permute(1, 0, 2, 3).reshape(2, -1).double()
     base = frame.long() * (ly * lx)
@@ -206,7 +205,8 @@ def _drop_big(labels: np.ndarray, max_size_fraction: float) -> np.ndarray:
     """Zero masks larger than ``max_size_fraction`` of the frame's area; renumber 1..n per frame.
 
     The new numbers follow the pixels' row-major order (``fastremap.renumber``, as Cellpose):
-    filling holes later treats masks in this order, which decides which of two nested masks stays."""
+    filling holes later treats masks in this order, which decides which of two nested masks stays.
+    """
     import fastremap
 
     area = labels.shape[1] * labels.shape[2]
@@ -254,7 +254,8 @@ def _mask_pixels(labels: np.ndarray, n: int) -> dict[str, np.ndarray]:
 
     Each mask's crop is its bounding box with a 1 px empty border (px). Also its centre, the
     mask pixel nearest to its mean position (the first in row-major order on ties), and
-    Cellpose's number of diffusion steps for it, twice the crop's height + width."""
+    Cellpose's number of diffusion steps for it, twice the crop's height + width.
+    """
     from scipy import ndimage
 
     boxes = ndimage.find_objects(labels, max_label=n)
@@ -312,14 +313,16 @@ def _diffuse_torch(p: dict[str, np.ndarray], device: Any) -> tuple[np.ndarray, n
 
 
 def flow_errors(labels: np.ndarray, dp_net: np.ndarray, device: Any = "cpu", force_torch: bool = False) -> np.ndarray:
-    """Cellpose's flow error of each mask 1..n of ``labels`` (Y, X): the mean over its pixels of
-    the squared difference between the mask's own diffusion flows (unit vectors) and the
-    network's flows ``dp_net`` (2, Y, X) divided by 5 (no unit).
+    """Cellpose's flow error of each mask 1..n of ``labels`` (Y, X) (no unit).
+
+    The error of a mask is the mean over its pixels of the squared difference between the mask's own diffusion
+    flows (unit vectors) and the network's flows ``dp_net`` (2, Y, X), divided by 5.
 
     The masks' flows are those of Cellpose 3.1's CPU path (``dynamics.masks_to_flows_cpu``):
     each mask diffuses alone in its crop for twice the crop's height + width (px) steps. On a
     CPU all masks run in parallel in one compiled loop over their pixels, on other devices (or
-    with ``force_torch``) as a stack of crops in torch."""
+    with ``force_torch``) as a stack of crops in torch.
+    """
     import torch
 
     global _DIFFUSE
@@ -352,8 +355,9 @@ def reconstruct_batch(
     max_size_fraction: float = 0.4,
     device: Any = "cpu",
 ) -> list[np.ndarray]:
-    """Masks of a batch of frames from the network's flows, as Cellpose 3.1's
-    ``dynamics.resize_and_compute_masks`` (interpolated dynamics) computes them frame by frame.
+    """Masks of a batch of frames from the network's flows, as Cellpose 3.1 computes them frame by frame.
+
+    The same masks as Cellpose 3.1's ``dynamics.resize_and_compute_masks`` (interpolated dynamics).
 
     ``dp`` (B, 2, Y, X) flows and ``cellprob`` (B, Y, X) cell probability logits at the frame
     size; ``niter`` Euler steps; ``min_size`` (px, area). Returns B uint32 label images numbered

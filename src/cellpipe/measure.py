@@ -138,7 +138,18 @@ def _channel_names(settings: MeasureSettings, n_channels: int) -> list[str]:
 
 
 def cell_columns(channel_names: list[str]) -> dict[str, Any]:
-    """Column name -> dtype of the table returned by :func:`measure_cells` for these channels."""
+    """Column name -> dtype of the table returned by :func:`measure_cells` for these channels.
+
+    Parameters
+    ----------
+    channel_names : list of str
+        The channels measured, in order.
+
+    Returns
+    -------
+    dict
+        Column name -> pandas dtype, columns in the table's order.
+    """
     schema = dict(_BASE_CELL_SCHEMA)
     for name in channel_names:
         schema[f"mean_intensity_{name}"] = "float64"
@@ -230,21 +241,21 @@ def measure_cells(
 
     Parameters
     ----------
-    labels:
+    labels : array_like of int
         (T, Y, X) integer label movie; 0 is background and labels are
         independent per frame.  Any array supporting ``labels[t]`` (numpy,
         zarr, dask) works; frames are read one at a time.
-    image:
+    image : array_like
         (T, C, Y, X) raw intensities, any numeric dtype.  A (T, Y, X) movie
         is treated as a single channel.
-    tracks:
+    tracks : pandas.DataFrame or None
         Tracks table with at least ``frame, label, track_id``; used to give
         each object its track id.  ``None`` or empty: every track id is NA.
-    pixel_size_um:
+    pixel_size_um : float
         Pixel size (µm per px), same in y and x.
-    frame_interval_min:
+    frame_interval_min : float
         Time between frames (minutes).
-    settings:
+    settings : MeasureSettings
         :class:`MeasureSettings`.
 
     Returns
@@ -327,11 +338,11 @@ def _default_max_lag(n_positions: np.ndarray) -> np.ndarray:
 
 
 def _msd_positions(table: pd.DataFrame) -> pd.DataFrame:
-    """``track_id, frame, y_um, x_um`` (and ``z_um`` for 3-D positions) with finite positions, one row per
-    (track, frame), sorted.
+    """Positions per (track, frame) for the MSD: ``track_id, frame, y_um, x_um`` (and ``z_um`` in 3-D), sorted.
 
-    Positions are ``y_um, x_um`` (with ``z_um`` when present) when present, otherwise ``centroid_y_um,
-    centroid_x_um`` (with ``centroid_z_um``: a cells table); rows without a track id are dropped.
+    Only finite positions, one row per (track, frame).  Positions are ``y_um, x_um`` (with ``z_um`` when
+    present) when present, otherwise ``centroid_y_um, centroid_x_um`` (with ``centroid_z_um``: a cells
+    table); rows without a track id are dropped.
     """
     columns = {"track_id": "int64", "frame": "int64", "y_um": "float64", "x_um": "float64"}
     if table is None or len(table) == 0:
@@ -463,14 +474,14 @@ def msd_curves(
 
     Parameters
     ----------
-    tracks_or_positions:
+    tracks_or_positions : pandas.DataFrame
         Table with ``track_id, frame`` and positions in µm: ``y_um, x_um``
         (tracks table) or else ``centroid_y_um, centroid_x_um`` (cells
         table).  Rows without a track id or with a non-finite position are
         ignored; a repeated (track, frame) keeps its first row.
-    frame_interval_min:
+    frame_interval_min : float
         Time between frames (minutes).
-    max_lag_frames:
+    max_lag_frames : int, optional
         Largest lag (frames) for every track.  None: per track, the lags
         ``1 .. max(n // 4, min(3, n − 1))`` where n is the track's number of
         positions (the lags :func:`summarize_tracks` fits ``msd_exponent`` on).
@@ -500,9 +511,26 @@ def ensemble_msd(
     are those of :func:`msd_curves` with the same arguments (by default each
     track contributes lags up to its own ``max(n // 4, min(3, n − 1))``).
 
-    Returns the columns of :func:`msd_curves` with ``track_id`` = 0 (the
-    ensemble), one row per lag with at least one pair, sorted by lag; empty
-    input gives an empty table with these columns.
+    Parameters
+    ----------
+    tracks_or_positions : pandas.DataFrame
+        As for :func:`msd_curves`: positions in µm per track and frame.
+    frame_interval_min : float
+        Time between frames (minutes), for ``lag_min``.
+    max_lag_frames : int, optional
+        Largest lag (frames); None: each track's own default.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :func:`msd_curves` (µm², frames, minutes) with ``track_id`` = 0 (the
+        ensemble), one row per lag with at least one pair, sorted by lag; empty input gives an
+        empty table with these columns.
+
+    Raises
+    ------
+    ValueError
+        A frame interval not positive or a largest lag below 1.
     """
     _check_positive("frame_interval_min", frame_interval_min)
     _check_max_lag(max_lag_frames)
@@ -638,6 +666,29 @@ def summarize_tracks(
     Positions with a non-finite coordinate are left out of the MSD columns.
     Sorted by ``track_id``; empty inputs give an empty table with the same
     columns.
+
+    Parameters
+    ----------
+    cells : pandas.DataFrame
+        The cells table of :func:`measure_cells` or :func:`measure_volumes` (µm, µm², µm³).
+    tracks : pandas.DataFrame
+        The tracks table of :func:`cellpipe.track.track_cells` (or ``track_cells_3d``); needs
+        ``frame`` and ``track_id``.
+    frame_interval_min : float
+        Time between frames (minutes).
+    min_track_frames : int, default DEFAULT_MIN_TRACK_FRAMES
+        Tracks present in fewer frames are ``excluded = 'short'``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per track, the columns above.
+
+    Raises
+    ------
+    ValueError
+        A frame interval not positive, ``min_track_frames`` not an integer >= 1, or a tracks table
+        without ``frame`` or ``track_id``.
     """
     _check_positive("frame_interval_min", frame_interval_min)
     if isinstance(min_track_frames, bool) or int(min_track_frames) != min_track_frames or min_track_frames < 1:
@@ -727,12 +778,29 @@ def counts_per_frame(
 ) -> pd.DataFrame:
     """Number of cells in each frame ``0 .. n_frames-1``, frames without cells included.
 
-    Returns columns ``frame``, ``time_min`` (frame × interval, minutes),
-    ``n_cells`` and ``density_per_mm2`` (cells per mm²: ``n_cells /
-    (field_area_um2 / 1e6)``; NaN when ``field_area_um2`` is None).
-    ``field_area_um2`` is the imaged area in µm², image height × width (px) ×
-    pixel size² (µm²).  Raises :class:`ValueError` if ``cells`` refers to a
-    frame outside the movie or the area is not a positive finite number.
+    Parameters
+    ----------
+    cells : pandas.DataFrame
+        The cells table (a ``frame`` column, 0-based); None or empty: no cells.
+    n_frames : int
+        The movie's length (frames).
+    frame_interval_min : float
+        Time between frames (minutes).
+    field_area_um2 : float, optional
+        The imaged area in µm², image height × width (px) × pixel size² (µm²).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``frame``, ``time_min`` (frame × interval, minutes), ``n_cells`` and
+        ``density_per_mm2`` (cells per mm²: ``n_cells / (field_area_um2 / 1e6)``; NaN when
+        ``field_area_um2`` is None).
+
+    Raises
+    ------
+    ValueError
+        ``cells`` refers to a frame outside the movie, ``n_frames`` is negative, or the interval or
+        the area is not a positive finite number.
     """
     _check_positive("frame_interval_min", frame_interval_min)
     if field_area_um2 is not None:
@@ -776,8 +844,7 @@ def _check_voxel_size(voxel_size_um: tuple[float, float, float]) -> tuple[float,
 
 
 def surface_area_um2(mask: ArrayLike, voxel_size_um: tuple[float, float, float]) -> float:
-    """Surface area (µm²) of one object given as a (Z, Y, X) boolean mask with voxels of ``voxel_size_um``
-    (z, y, x) µm; NaN for an object too small to have a surface (fewer than a few voxels).
+    """Surface area (µm²) of one object given as a (Z, Y, X) boolean mask.
 
     The surface is the 0.5 isosurface (marching cubes, in µm) of the mask smoothed by a Gaussian of
     sigma one pixel (the smallest voxel side, in µm) across and the larger of one pixel and half a z
@@ -788,6 +855,23 @@ def surface_area_um2(mask: ArrayLike, voxel_size_um: tuple[float, float, float])
     within -1.6 % to +2.1 % when the semi-axis along z is at least 5 µm, -4.6 % to +2.9 % at 4 µm
     (two planes per semi-axis).  An object cut by the edge of the stack is closed by the cut face,
     which counts in the area.
+
+    Parameters
+    ----------
+    mask : array_like of bool
+        (Z, Y, X) mask of the object.
+    voxel_size_um : tuple of float
+        Voxel size (µm, z, y, x).
+
+    Returns
+    -------
+    float
+        The area (µm²); NaN for an object too small to have a surface (fewer than a few voxels).
+
+    Raises
+    ------
+    ValueError
+        ``mask`` not 3-D, or a voxel size not a positive finite number.
     """
     voxel = _check_voxel_size(voxel_size_um)
     mask = np.asarray(mask, dtype=bool)
@@ -811,15 +895,27 @@ def surface_area_um2(mask: ArrayLike, voxel_size_um: tuple[float, float, float])
 def measure_stack_3d(labels: ArrayLike, voxel_size_um: tuple[float, float, float]) -> pd.DataFrame:
     """Volume, centroid, surface area and sphericity of every object of one (Z, Y, X) label stack.
 
-    ``voxel_size_um`` is (z step, y, x) in µm.  One row per label present, in label order, columns
-    :data:`CELL_3D_COLUMNS`: ``volume_voxels``; ``volume_um3`` (voxel count × voxel volume, µm³);
-    ``centroid_z_um``/``_y_um``/``_x_um`` (mean voxel index × voxel size, µm, from the stack's first
-    voxel); ``surface_area_um2`` (:func:`surface_area_um2`); ``sphericity`` (π^(1/3) (6 V)^(2/3) / A:
-    1 for a sphere, smaller for any other shape; it can come out a few % above 1 for small round
-    objects, whose smoothed surface is a little small; NaN where the area is).
+    Parameters
+    ----------
+    labels : array_like of int
+        (Z, Y, X) instance labels, 0 = background.
+    voxel_size_um : tuple of float
+        (z step, y, x) in µm.
 
-    Raises:
-        ValueError: ``labels`` is not 3-D integers or a voxel size is not a positive finite number.
+    Returns
+    -------
+    pandas.DataFrame
+        One row per label present, in label order, columns :data:`CELL_3D_COLUMNS`:
+        ``volume_voxels``; ``volume_um3`` (voxel count × voxel volume, µm³);
+        ``centroid_z_um``/``_y_um``/``_x_um`` (mean voxel index × voxel size, µm, from the stack's first
+        voxel); ``surface_area_um2`` (:func:`surface_area_um2`); ``sphericity`` (π^(1/3) (6 V)^(2/3) / A:
+        1 for a sphere, smaller for any other shape; it can come out a few % above 1 for small round
+        objects, whose smoothed surface is a little small; NaN where the area is).
+
+    Raises
+    ------
+    ValueError
+        ``labels`` is not 3-D integers or a voxel size is not a positive finite number.
     """
     voxel = _check_voxel_size(voxel_size_um)
     labels = np.asarray(labels)
@@ -865,6 +961,25 @@ def measure_cells_3d(
     Columns ``frame`` (0-based), ``time_min`` (frame × ``frame_interval_min``, minutes), then
     :data:`CELL_3D_COLUMNS`; rows by frame, then label.  ``labels`` may be any array with ``shape``
     and frame indexing (Zarr, dask).
+
+    Parameters
+    ----------
+    labels : array_like of int
+        (T, Z, Y, X) instance labels, 0 = background.
+    voxel_size_um : tuple of float
+        (z step, y, x) in µm.
+    frame_interval_min : float
+        Time between frames (minutes).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per object per stack.
+
+    Raises
+    ------
+    ValueError
+        ``labels`` not 4-D, or a frame interval or voxel size not positive.
     """
     _check_positive("frame_interval_min", frame_interval_min)
     if not hasattr(labels, "shape"):
@@ -894,13 +1009,38 @@ def measure_volumes(
 ) -> pd.DataFrame:
     """Shape and intensity of every object of a (T, Z, Y, X) label movie: the 3-D ``cells.parquet``.
 
-    ``labels`` and ``image`` ((T, C, Z, Y, X) raw intensities, any numeric dtype) are read one stack at a
-    time (any array with ``shape`` whose ``[t]`` reads one time point: numpy, zarr).  ``voxel_size_um``:
-    (z step, y, x) in µm.  One row per object per stack, sorted by (frame, label): ``frame, time_min,
-    label, track_id`` (nullable Int64, from ``tracks`` as in :func:`measure_cells`), then
-    :data:`CELL_3D_COLUMNS` of :func:`measure_stack_3d` (volume in voxels and µm³, centroid z, y, x in µm,
-    surface area µm², sphericity) and, per channel, ``mean_intensity_<name>`` (mean over the object's
-    voxels) and ``integrated_intensity_<name>`` (sum over them).
+    ``labels`` and ``image`` are read one stack at a time (any array with ``shape`` whose ``[t]`` reads
+    one time point: numpy, zarr).
+
+    Parameters
+    ----------
+    labels : array_like of int
+        (T, Z, Y, X) instance labels, 0 = background.
+    image : array_like
+        (T, C, Z, Y, X) raw intensities, any numeric dtype.
+    tracks : pandas.DataFrame or None
+        The tracks table, giving each object its ``track_id`` as in :func:`measure_cells`.
+    voxel_size_um : tuple of float
+        (z step, y, x) in µm.
+    frame_interval_min : float
+        Time between frames (minutes).
+    settings : MeasureSettings
+        Measurement settings (the channel names).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per object per stack, sorted by (frame, label): ``frame, time_min, label, track_id``
+        (nullable Int64), then :data:`CELL_3D_COLUMNS` of :func:`measure_stack_3d` (volume in voxels and
+        µm³, centroid z, y, x in µm, surface area µm², sphericity) and, per channel,
+        ``mean_intensity_<name>`` (mean over the object's voxels) and ``integrated_intensity_<name>``
+        (sum over them).
+
+    Raises
+    ------
+    ValueError
+        ``labels`` and ``image`` not (T, Z, Y, X) and (T, C, Z, Y, X) of matching sizes, or a frame
+        interval not positive.
     """
     _check_positive("frame_interval_min", frame_interval_min)
     label_shape = tuple(int(n) for n in np.shape(labels))

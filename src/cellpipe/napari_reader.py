@@ -119,9 +119,12 @@ def _drop(values: Sequence[Any], index: int | None) -> list[Any]:
 
 
 def _contrast_limits(folder: Path, n_channels: int) -> list[tuple[float, float] | None]:
-    """Per channel (low, high) from ``normalization.tsv``: the movie-wide percentile values, or the
+    """Per channel (low, high) contrast limits from ``normalization.tsv``.
+
+    Per channel (low, high) from ``normalization.tsv``: the movie-wide percentile values, or the
     lowest low and highest high of the per-frame ones; None for a channel the table does not cover
-    (normalization may use one channel only) and for every channel where the table is missing or odd."""
+    (normalization may use one channel only) and for every channel where the table is missing or odd.
+    """
     path = folder / NORMALIZATION
     if not path.is_file():
         return [None] * n_channels

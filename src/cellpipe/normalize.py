@@ -255,9 +255,11 @@ def percentile_rows(movie: ArrayLike, settings: NormalizeSettings) -> list[Perce
 
 
 def _percentile_rows_3d(movie: Any, shape: tuple[int, ...], settings: NormalizeSettings) -> list[PercentileRow]:
-    """:func:`percentile_rows` of a (T, C, Z, Y, X) movie, one (Z, Y, X) stack in memory at a time.  Movie
-    mode samples :func:`sample_grid` of the T x Z planes (plane ``t * Z + z``), so a channel's sample is
-    at most ``max_sample_pixels`` whatever the depth; frame mode gives one row per stack."""
+    """:func:`percentile_rows` of a (T, C, Z, Y, X) movie, one (Z, Y, X) stack in memory at a time.
+
+    Movie mode samples :func:`sample_grid` of the T x Z planes (plane ``t * Z + z``), so a channel's sample is at
+    most ``max_sample_pixels`` whatever the depth; frame mode gives one row per stack.
+    """
     n_frames, n_channels, depth, height, width = shape
     q = (settings.low_percentile, settings.high_percentile)
     rows: list[tuple[int, int, float, float, float, float]] = []

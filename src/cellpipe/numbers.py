@@ -1,5 +1,7 @@
-"""Reading a number out of a value that came from a table, a JSON record or a config (a number, a numeric
-string, or something missing or unusable), one way for every module."""
+"""Reading a number out of a value that came from a table, a JSON record or a config.
+
+The value is a number, a numeric string, or something missing or unusable; every module reads it one way.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Positions become samples: a sample sheet row whose file holds several positions (an OME-TIFF's OME Images, a
+"""Positions become samples: a row whose file holds several positions expands into one row per position.
+
+Positions become samples: a sample sheet row whose file holds several positions (an OME-TIFF's OME Images, a
 CZI, ND2 or LIF file's scenes) expands, with its ``positions`` column, into one row per position.
 
 ``positions`` is ``all`` or a comma-separated list of positions, each a 0-based index or the position's own

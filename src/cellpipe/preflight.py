@@ -210,8 +210,10 @@ def volume_refusal(
 
 
 def _other_files_read(row: SampleRow) -> list[str]:
-    """The files beside a movie file that it reads too (the later files of a multi-file OME-TIFF), for the record of
-    checked files; none for a folder, whose signature already covers every file below it."""
+    """The files beside a movie file that it reads too (the later files of a multi-file OME-TIFF).
+
+    For the record of checked files; none for a folder, whose signature already covers every file below it.
+    """
     from cellpipe.io.movies import MovieError, movie_files
 
     movie = Path(row.movie)

@@ -105,7 +105,25 @@ SAM_TILE_PX = 256
 
 
 def diameter_in_px(settings: SegmentSettings, pixel_size_um: float) -> float | None:
-    """The cell diameter in px: ``diameter_px``, or ``diameter_um / pixel_size_um`` (µm / (µm/px)), or None."""
+    """The cell diameter in px: ``diameter_px``, or ``diameter_um / pixel_size_um`` (µm / (µm/px)), or None.
+
+    Parameters
+    ----------
+    settings : SegmentSettings
+        Segmentation settings (``diameter_px`` in px, ``diameter_um`` in µm).
+    pixel_size_um : float
+        Pixel size (µm/px); checked only when ``diameter_um`` needs it.
+
+    Returns
+    -------
+    float or None
+        The diameter (px); None when the settings give none.
+
+    Raises
+    ------
+    ValueError
+        ``diameter_um`` is given and the pixel size is not a positive finite number.
+    """
     if settings.diameter_px is not None:
         return float(settings.diameter_px)
     if settings.diameter_um is not None:
@@ -118,9 +136,23 @@ def diameter_in_px(settings: SegmentSettings, pixel_size_um: float) -> float | N
 def select_device(preference: str) -> str:
     """The torch device to run Cellpose on: 'cuda', 'mps' or 'cpu'.
 
-    ``'auto'`` takes CUDA when available, then Apple MPS, then CPU.  An
-    explicit ``'cuda'`` or ``'mps'`` that torch cannot use raises
-    :class:`RuntimeError`.
+    Parameters
+    ----------
+    preference : str
+        ``'auto'`` takes CUDA when available, then Apple MPS, then CPU; ``'cuda'``, ``'mps'`` or
+        ``'cpu'`` takes that one.
+
+    Returns
+    -------
+    str
+        'cuda', 'mps' or 'cpu'.
+
+    Raises
+    ------
+    RuntimeError
+        An explicit ``'cuda'`` or ``'mps'`` that torch cannot use.
+    ValueError
+        Any other preference.
     """
     import torch
 
@@ -145,9 +177,23 @@ def select_device(preference: str) -> str:
 
 
 def check_model_path(model_path: str | os.PathLike[str]) -> Path:
-    """The model file as an absolute path; :class:`FileNotFoundError` when it is not an existing file.
+    """The model file as an absolute path, checked to be an existing file.
 
-    The message names the path and says that nothing is downloaded instead.
+    Parameters
+    ----------
+    model_path : str or os.PathLike
+        Path of a local model file; ``~`` is expanded.
+
+    Returns
+    -------
+    pathlib.Path
+        The resolved path.
+
+    Raises
+    ------
+    FileNotFoundError
+        No path, or not an existing file; the message names the path and says that nothing is
+        downloaded instead.
     """
     text = os.fspath(model_path).strip() if model_path is not None else ""
     if not text:
@@ -168,25 +214,55 @@ def check_model_path(model_path: str | os.PathLike[str]) -> Path:
 
 @functools.lru_cache(maxsize=16)
 def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
-    """The file's sha256, computed once per (path, size, modification time): a model is hashed by every
-    segment job's set-up and again for its record."""
+    """The file's sha256, computed once per (path, size, modification time).
+
+    A model is hashed by every segment job's set-up and again for its record.
+    """
     from cellpipe.io.checksums import file_sha256 as uncached
 
     return uncached(path)
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
-    """SHA-256 (hex) of a file's bytes; cached while the file's size and modification time are unchanged."""
+    """SHA-256 (hex) of a file's bytes; cached while the file's size and modification time are unchanged.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    str
+        The sha256, 64 hex digits.
+    """
     resolved = Path(path).resolve()
     stat = resolved.stat()
     return _sha256_cached(str(resolved), stat.st_size, stat.st_mtime_ns)
 
 
 def check_cellpose_version(version: str | None, network: str = "cellpose3") -> int:
-    """The installed cellpose's major version; :class:`RuntimeError` unless it runs ``network``.
+    """The installed cellpose's major version, checked to run ``network``.
 
     'cellpose3' (CPnet) needs cellpose 3, 'cellpose-sam' needs cellpose 4: the two cannot share
     one environment, and each loads only its own kind of model file.
+
+    Parameters
+    ----------
+    version : str or None
+        The installed cellpose's version; None: not installed.
+    network : str, default "cellpose3"
+        'cellpose3' or 'cellpose-sam'.
+
+    Returns
+    -------
+    int
+        The major version.
+
+    Raises
+    ------
+    RuntimeError
+        cellpose is not installed, its version cannot be read, or it does not run ``network``.
     """
     want = CELLPOSE_MAJOR[network]
     if version is None:
@@ -224,8 +300,22 @@ def model_file_network(model_path: str | os.PathLike[str]) -> str:
     """Which network a Cellpose model file holds weights for: 'cellpose3', 'cellpose-sam' or 'cellpose-dino'.
 
     Told from the parameter names of the state dict, read memory-mapped (a 1.2 GB Cellpose-SAM
-    file costs little).  :class:`ValueError` naming the file when it is not a torch state dict or
-    holds no Cellpose network.
+    file costs little).
+
+    Parameters
+    ----------
+    model_path : str or os.PathLike
+        The model file.
+
+    Returns
+    -------
+    str
+        The network's name.
+
+    Raises
+    ------
+    ValueError
+        The file is not a torch state dict or holds no Cellpose network; the message names it.
     """
     import torch
 
@@ -254,6 +344,16 @@ def network_of_parameters(names: list[str]) -> str | None:
 
     Shared by :func:`model_file_network` (the keys torch loaded) and :func:`check_model_file` (the
     strings of the file's pickle, read without torch), so both tell networks apart the same way.
+
+    Parameters
+    ----------
+    names : list of str
+        Parameter names of a state dict (a ``module.`` prefix is ignored).
+
+    Returns
+    -------
+    str or None
+        The network's name; None when the names are of no Cellpose network.
     """
     keys = [name.removeprefix("module.") for name in names]
     if "encoder.cls_token" in keys:
@@ -266,12 +366,33 @@ def network_of_parameters(names: list[str]) -> str | None:
 
 
 def check_model_file(model_path: str | os.PathLike[str], network: str | None = None) -> Path:
-    """:func:`check_model_path`, then the content, cheaply: a PyTorch file holding Cellpose network weights
-    (of ``network`` when given), read without torch (:mod:`cellpipe.io.torch_files`, a few ms).
+    """Check a model file cheaply: it exists and is a PyTorch file of Cellpose network weights.
 
-    The Snakefile calls it at every start, so that a wrong file stops the run before ingest and
-    normalize rather than inside ``segment_frames`` with a traceback and a retry.  :class:`ValueError`
-    naming the file and what it holds; the job still loads it with torch (:func:`model_file_network`).
+    :func:`check_model_path`, then the content: Cellpose network weights (of ``network`` when
+    given), read without torch (:mod:`cellpipe.io.torch_files`, a few ms).  The Snakefile calls it at
+    every start, so that a wrong file stops the run before ingest and normalize rather than inside
+    ``segment_frames`` with a traceback and a retry; the job still loads it with torch
+    (:func:`model_file_network`).
+
+    Parameters
+    ----------
+    model_path : str or os.PathLike
+        The model file.
+    network : str, optional
+        The network it must hold ('cellpose3' or 'cellpose-sam'); None: any that cellpipe runs.
+
+    Returns
+    -------
+    pathlib.Path
+        The resolved path.
+
+    Raises
+    ------
+    FileNotFoundError
+        As :func:`check_model_path`.
+    ValueError
+        Not a PyTorch file of Cellpose weights, a Cellpose-DINO model, or another network than
+        ``network``; the message names the file and what it holds.
     """
     from cellpipe.io.torch_files import NotATorchFile, state_dict_strings
 
@@ -313,7 +434,27 @@ def _check_model_network(path: Path, network: str) -> None:
 
 
 def resolve_precision(precision: str, network: str, device: str) -> str:
-    """The weights' number format: 'float32' or 'bfloat16' ('auto': bfloat16 for Cellpose-SAM on CUDA)."""
+    """The weights' number format: 'float32' or 'bfloat16'.
+
+    Parameters
+    ----------
+    precision : str
+        'auto' (bfloat16 for Cellpose-SAM on CUDA, else float32), 'float32' or 'bfloat16'.
+    network : str
+        'cellpose3' or 'cellpose-sam'.
+    device : str
+        'cuda', 'mps' or 'cpu'.
+
+    Returns
+    -------
+    str
+        'float32' or 'bfloat16'.
+
+    Raises
+    ------
+    ValueError
+        'bfloat16' for another network than 'cellpose-sam'.
+    """
     if precision == "auto":
         return "bfloat16" if network == "cellpose-sam" and device == "cuda" else "float32"
     if precision == "bfloat16" and network != "cellpose-sam":
@@ -329,14 +470,37 @@ def load_cellpose_model(
 ) -> CellposeModel:
     """A ``CellposeModel`` with the weights of a local file, on ``device``.
 
-    ``device`` is 'cuda', 'mps' or 'cpu' (see :func:`select_device`); ``network`` 'cellpose3'
-    or 'cellpose-sam'; ``precision`` as in :func:`resolve_precision`.  Checked first, before
-    Cellpose sees the path: the file exists (:func:`check_model_path`; Cellpose would otherwise
-    download its default model), the installed cellpose runs ``network``
-    (:func:`check_cellpose_version`), and the file holds that network
-    (:func:`model_file_network`).  Cellpose 3 models are created with ``model_type=None`` and the
-    absolute path, the only combination in which Cellpose 3.1 loads exactly that file and never
-    consults its model zoo; Cellpose 4 loads an existing path as given.
+    Checked first, before Cellpose sees the path: the file exists (:func:`check_model_path`;
+    Cellpose would otherwise download its default model), the installed cellpose runs ``network``
+    (:func:`check_cellpose_version`), and the file holds that network (:func:`model_file_network`).
+    Cellpose 3 models are created with ``model_type=None`` and the absolute path, the only
+    combination in which Cellpose 3.1 loads exactly that file and never consults its model zoo;
+    Cellpose 4 loads an existing path as given.
+
+    Parameters
+    ----------
+    model_path : str or os.PathLike
+        The model file.
+    device : str
+        'cuda', 'mps' or 'cpu' (see :func:`select_device`).
+    network : str, default "cellpose3"
+        'cellpose3' or 'cellpose-sam'.
+    precision : str, default "auto"
+        As in :func:`resolve_precision`.
+
+    Returns
+    -------
+    cellpose.models.CellposeModel
+        The model, its network in eval mode.
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    RuntimeError
+        The installed cellpose does not run ``network``.
+    ValueError
+        An unknown device, or a file of another network.
     """
     path = check_model_path(model_path)
     check_cellpose_version(package_version("cellpose"), network)
@@ -370,14 +534,28 @@ def load_cellpose_model(
 
 
 def model_network(model: Any) -> str:
-    """The network of a loaded ``CellposeModel``: 'cellpose-sam' (cellpose 4's transformer) or 'cellpose3'."""
+    """The network of a loaded ``CellposeModel``: 'cellpose-sam' (cellpose 4's transformer) or 'cellpose3'.
+
+    Parameters
+    ----------
+    model : cellpose.models.CellposeModel
+        A loaded model.
+
+    Returns
+    -------
+    str
+        'cellpose-sam' or 'cellpose3'.
+    """
     return "cellpose-sam" if hasattr(getattr(model, "net", None), "W2") else "cellpose3"
 
 
 def _ready_for_inference(model: CellposeModel) -> CellposeModel:
-    """The model with its network in eval mode; a Cellpose 3 CPnet also in channels-last memory (with
-    whole-frame passes its network part runs about 1.8x faster than cellpose's default on 2 CPU cores;
-    bench/RESULTS.md). Cellpose-SAM's transformer is left as cellpose 4 made it."""
+    """The model with its network in eval mode, and a Cellpose 3 CPnet also in channels-last memory.
+
+    With whole-frame passes the CPnet part runs about 1.8x faster channels-last than in cellpose's
+    default layout on 2 CPU cores (bench/RESULTS.md).  Cellpose-SAM's transformer is left as cellpose 4
+    made it.
+    """
     import torch
 
     if model_network(model) == "cellpose3":
@@ -391,8 +569,31 @@ def load_builtin_cellpose_model(
 ) -> CellposeModel:
     """A model Cellpose provides ('cyto3', 'nuclei', 'cpsam', ...), downloaded by Cellpose on first use.
 
-    Only called when ``segment.cellpose.builtin_model`` names it.  Without network and without
-    the file in Cellpose's model folder this raises :class:`RuntimeError` saying so.
+    Only called when ``segment.cellpose.builtin_model`` names it.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`BUILTIN_MODELS` of ``network``.
+    device : str
+        'cuda', 'mps' or 'cpu'.
+    network : str, default "cellpose3"
+        'cellpose3' or 'cellpose-sam'.
+    precision : str, default "auto"
+        As in :func:`resolve_precision`.
+
+    Returns
+    -------
+    cellpose.models.CellposeModel
+        The model, its network in eval mode.
+
+    Raises
+    ------
+    ValueError
+        ``name`` is not a model of ``network``.
+    RuntimeError
+        The installed cellpose does not run ``network``, or the model is not in Cellpose's model
+        folder and cannot be downloaded (no network).
     """
     if name not in BUILTIN_MODELS[network]:
         raise ValueError(f"{name!r} is not a {network} model; choose one of {', '.join(BUILTIN_MODELS[network])}")
@@ -421,7 +622,20 @@ def load_builtin_cellpose_model(
 
 
 def load_segmentation_model(settings: CellposeSettings, device: str) -> CellposeModel:
-    """The model ``settings`` name: a local file (``model``) or a Cellpose built-in (``builtin_model``)."""
+    """The model ``settings`` name: a local file (``model``) or a Cellpose built-in (``builtin_model``).
+
+    Parameters
+    ----------
+    settings : CellposeSettings
+        The ``segment.cellpose`` settings.
+    device : str
+        'cuda', 'mps' or 'cpu'.
+
+    Returns
+    -------
+    cellpose.models.CellposeModel
+        As :func:`load_cellpose_model` or :func:`load_builtin_cellpose_model`.
+    """
     if settings.builtin_model is not None:
         return load_builtin_cellpose_model(settings.builtin_model, device, settings.network, settings.precision)
     return load_cellpose_model(settings.model, device, settings.network, settings.precision)
@@ -469,9 +683,28 @@ class ClassicalPixels:
 
 
 def classical_pixels(settings: ClassicalSettings, pixel_size_um: float, diameter_px: float | None) -> ClassicalPixels:
-    """Convert the µm and diameter-relative settings to px with ``pixel_size_um`` (µm/px) and ``diameter_px`` (px).
+    """Convert the µm and diameter-relative classical settings to px.
 
     The pixel size is only checked when a setting in µm needs it.
+
+    Parameters
+    ----------
+    settings : ClassicalSettings
+        The ``segment.classical`` settings (µm, µm², px, diameters).
+    pixel_size_um : float
+        Pixel size (µm/px).
+    diameter_px : float or None
+        The cell diameter (px), when known.
+
+    Returns
+    -------
+    ClassicalPixels
+        The lengths (px) and areas (px²).
+
+    Raises
+    ------
+    ValueError
+        A setting in µm needs the pixel size and it is not a positive finite number.
     """
 
     def px(length_um: float) -> float:
@@ -510,10 +743,13 @@ def _block_mean(image: np.ndarray, factor: int) -> np.ndarray:
 
 
 def _background(image: np.ndarray, kind: str, scale_px: float) -> np.ndarray:
-    """The slowly varying background of ``image``: its Gaussian blur of sigma ``scale_px`` ('gaussian'), or its
-    grey opening by a disk of radius ``scale_px`` averaged over the disk's width ('tophat').  Both are computed
-    on a copy averaged over blocks of about a quarter sigma / an eighth of the radius and interpolated back,
-    which changes a background that varies over ``scale_px`` little and costs a fraction of full resolution."""
+    """The slowly varying background of ``image``, by Gaussian blur or grey opening.
+
+    Its Gaussian blur of sigma ``scale_px`` ('gaussian'), or its grey opening by a disk of radius
+    ``scale_px`` averaged over the disk's width ('tophat').  Both are computed on a copy averaged over
+    blocks of about a quarter sigma / an eighth of the radius and interpolated back, which changes a
+    background that varies over ``scale_px`` little and costs a fraction of full resolution.
+    """
     from scipy import ndimage as ndi
     from skimage.morphology import disk
     from skimage.transform import resize
@@ -646,10 +882,25 @@ def segment_frames_classical(
 
     Per frame: intensity transform, Gaussian smoothing, background subtraction, global threshold,
     hole filling, watershed from distance or intensity seeds, size bounds (see
-    :class:`ClassicalSettings`).  ``pixel_size_um`` (µm/px) converts the settings in µm and µm²;
-    ``diameter_px`` (px), when known, sets the smallest distance between two seeds to
-    ``settings.seed_distance_diameters`` times it (otherwise ``settings.min_peak_distance_px``) and
-    the seed smoothing.  Returns (T, Y, X) uint32 labels numbered 1..n in every frame.
+    :class:`ClassicalSettings`).
+
+    Parameters
+    ----------
+    frames : array_like
+        (T, Y, X) normalized intensities.
+    settings : ClassicalSettings
+        The ``segment.classical`` settings.
+    pixel_size_um : float
+        Pixel size (µm/px): converts the settings in µm and µm².
+    diameter_px : float, optional
+        The cell diameter (px), when known: sets the smallest distance between two seeds to
+        ``settings.seed_distance_diameters`` times it (otherwise ``settings.min_peak_distance_px``)
+        and the seed smoothing.
+
+    Returns
+    -------
+    numpy.ndarray
+        (T, Y, X) uint32 labels numbered 1..n in every frame.
     """
     frames = _as_frames(frames)
     out = np.zeros(_frames_shape(frames), dtype=np.uint32)
@@ -693,13 +944,31 @@ def _sphere_volume_of_section(area_um2: float) -> float:
 def classical_voxels(
     settings: ClassicalSettings, voxel_size_um: tuple[float, float, float], diameter_um: float | None
 ) -> ClassicalVoxels:
-    """Convert the settings to voxels of a stack with ``voxel_size_um`` (µm per voxel, z, y, x).
+    """Convert the classical settings to voxels of a stack with ``voxel_size_um``.
 
     Settings given in px (``smoothing_sigma_px``, ``min_peak_distance_px``, ``min_area_px``) are
-    px of the xy plane and are first turned into µm with the y voxel size.  ``diameter_um`` (µm),
-    when known, sets the seed distance and seed smoothing as in 2-D.  Without
+    px of the xy plane and are first turned into µm with the y voxel size.  Without
     ``min_volume_um3`` / ``max_volume_um3`` the volume bounds are those of a sphere whose central
     section has the 2-D area bound (``min_area_um2`` or ``min_area_px``, ``max_area_um2``).
+
+    Parameters
+    ----------
+    settings : ClassicalSettings
+        The ``segment.classical`` settings.
+    voxel_size_um : tuple of float
+        µm per voxel (z, y, x).
+    diameter_um : float or None
+        The cell diameter (µm), when known: sets the seed distance and seed smoothing as in 2-D.
+
+    Returns
+    -------
+    ClassicalVoxels
+        Lengths in voxels of each axis, volumes in voxels.
+
+    Raises
+    ------
+    ValueError
+        A voxel size that is not three positive finite numbers.
     """
     dz, dy, dx = _check_voxel_size(voxel_size_um)
     voxel_um3 = dz * dy * dx
@@ -923,15 +1192,19 @@ def _device_of(model: Any) -> str:
 def _model_diam_mean(model: Any) -> float:
     """The diameter (px) the network was trained at; frames are rescaled so cells have it.
 
-    Cellpose 3: the model's ``diam_mean``; Cellpose-SAM: 30 px for every model (cellpose 4)."""
+    Cellpose 3: the model's ``diam_mean``; Cellpose-SAM: 30 px for every model (cellpose 4).
+    """
     if model_network(model) == "cellpose-sam":
         return SAM_DIAMETER_PX
     return float(np.asarray(model.diam_mean).ravel()[0])
 
 
 def _cellpose_diameter(model: Any, diameter_px: float | None) -> float:
-    """The cell diameter (px) Cellpose works with: the given one, else the model's own (Cellpose 3: its
-    diam_labels; Cellpose-SAM: 30 px, i.e. frames are not rescaled, as cellpose 4 does)."""
+    """The cell diameter (px) Cellpose works with: the given one, else the model's own.
+
+    The model's own is, for Cellpose 3, its ``diam_labels``; for Cellpose-SAM 30 px, i.e. frames are not
+    rescaled, as cellpose 4 does.
+    """
     if diameter_px is not None:
         return float(diameter_px)
     if model_network(model) == "cellpose-sam":
@@ -1055,7 +1328,20 @@ def _iter_frames_cellpose(
 
 
 def effective_batch_size(settings: CellposeSettings, device: str) -> int:
-    """Tiles per network pass: ``settings.batch_size``, or when unset 1 on a CPU and 4 on a GPU."""
+    """Tiles per network pass: ``settings.batch_size``, or when unset 1 on a CPU and 4 on a GPU.
+
+    Parameters
+    ----------
+    settings : CellposeSettings
+        The ``segment.cellpose`` settings.
+    device : str
+        'cuda', 'mps' or 'cpu'.
+
+    Returns
+    -------
+    int
+        Tiles per pass.
+    """
     if settings.batch_size is not None:
         return settings.batch_size
     return 1 if device == "cpu" else 4
@@ -1066,7 +1352,26 @@ def divide_batch_size(settings: SegmentSettings, device: str, divisor: int) -> S
 
     What a retry after running out of memory uses (rule segment_frames: divisor 2 on the second
     attempt, 4 on the third).  The division applies to :func:`effective_batch_size` on ``device``, so
-    an unset ``batch_size`` is first resolved (4 on a GPU).  Classical segmentation is returned as is.
+    an unset ``batch_size`` is first resolved (4 on a GPU).
+
+    Parameters
+    ----------
+    settings : SegmentSettings
+        The job's settings.
+    device : str
+        'cuda', 'mps' or 'cpu'.
+    divisor : int
+        At least 1.
+
+    Returns
+    -------
+    SegmentSettings
+        A copy with the smaller ``cellpose.batch_size``; classical segmentation and divisor 1 as they are.
+
+    Raises
+    ------
+    ValueError
+        ``divisor`` below 1.
     """
     if divisor < 1:
         raise ValueError(f"batch divisor must be at least 1, got {divisor}")
@@ -1081,7 +1386,18 @@ class SegmentationOutOfMemory(MemoryError):
 
 
 def is_out_of_memory(error: BaseException) -> bool:
-    """True for Python's ``MemoryError`` and torch's out-of-memory error (CUDA, MPS)."""
+    """Tell whether ``error`` is running out of memory.
+
+    Parameters
+    ----------
+    error : BaseException
+        Any exception.
+
+    Returns
+    -------
+    bool
+        True for Python's ``MemoryError`` and torch's out-of-memory error (CUDA, MPS).
+    """
     if isinstance(error, MemoryError):
         return True
     torch = sys.modules.get("torch")
@@ -1111,17 +1427,34 @@ def iter_segment_cells(
 ) -> tuple[dict[str, Any], Iterator[tuple[int, np.ndarray]]]:
     """Segment every frame of one normalized channel, frame by frame as results come.
 
-    Parameters are those of :func:`segment_cells`.  ``frames`` may be any object with a
-    ``shape`` (T, Y, X) whose ``frames[t]`` reads one frame, so a long movie is never held in
-    memory.  With ``settings.estimate_diameter`` the diameter is first estimated
-    (:func:`estimate_diameter`) on ``estimate_from`` (the whole movie, when ``frames`` is a part
-    of it; default ``frames``).  Every frame's labels then pass the object quality filters
+    With ``settings.estimate_diameter`` the diameter is first estimated (:func:`estimate_diameter`)
+    on ``estimate_from``.  Every frame's labels then pass the object quality filters
     (:func:`cellpipe.filters.filter_objects`, ``settings.filters``) at the diameter used.
-    Returns the run information (see :func:`segment_cells`) and an iterator of ``(t, labels)``
-    in frame order, labels (Y, X) uint32 numbered 1..n.  The run information's
-    ``object_filters`` gains one row per frame as the iterator runs: ``frame``, ``objects``
-    (before the filters), the objects each filter removed, and for Cellpose
-    ``mean_cell_probability`` (Cellpose's cell probability, 0-1, averaged over the masks' pixels).
+
+    Parameters
+    ----------
+    frames : array_like
+        Any object with a ``shape`` (T, Y, X) whose ``frames[t]`` reads one frame, so a long movie
+        is never held in memory; otherwise as in :func:`segment_cells`.
+    settings : SegmentSettings
+        As in :func:`segment_cells`.
+    pixel_size_um : float
+        Pixel size (µm/px).
+    model : cellpose.models.CellposeModel, optional
+        As in :func:`segment_cells`.
+    estimate_from : array_like, optional
+        The frames the diameter is estimated on: the whole movie, when ``frames`` is a part of it;
+        default ``frames``.
+
+    Returns
+    -------
+    info : dict
+        The run information (see :func:`segment_cells`).  Its ``object_filters`` gains one row per
+        frame as the iterator runs: ``frame``, ``objects`` (before the filters), the objects each
+        filter removed, and for Cellpose ``mean_cell_probability`` (Cellpose's cell probability,
+        0-1, averaged over the masks' pixels).
+    results : iterator of (int, numpy.ndarray)
+        ``(t, labels)`` in frame order, labels (Y, X) uint32 numbered 1..n.
     """
     frames = _as_frames(frames)
     _frames_shape(frames)
@@ -1180,8 +1513,24 @@ def estimate_diameter(
     the classical method's peak distance), and the median over objects of the diameter of the disc
     of equal area (px) becomes the diameter of the next pass; objects touching the border are left
     out of the median (they are cut).  Passes stop when the diameter changes by less than 10 %,
-    after 3 passes, or when nothing is found (the diameter then stays what it was).  Returns
-    ``{"diameter_px", "frames", "passes": [{"diameter_px", "found_px", "n_objects"}, ...]}``.
+    after 3 passes, or when nothing is found (the diameter then stays what it was).
+
+    Parameters
+    ----------
+    frames : array_like
+        (T, Y, X) normalized intensities, read one frame at a time.
+    settings : SegmentSettings
+        Segmentation settings.
+    pixel_size_um : float
+        Pixel size (µm/px).
+    model : cellpose.models.CellposeModel, optional
+        For ``method='cellpose'``, as in :func:`segment_cells`.
+
+    Returns
+    -------
+    dict
+        ``{"diameter_px", "frames", "passes": [{"diameter_px", "found_px", "n_objects"}, ...]}``
+        (px; frames 0-based).
     """
     from cellpipe.filters import touching_border
 
@@ -1212,8 +1561,10 @@ def estimate_diameter(
 
 
 def _touching_faces(labels: np.ndarray) -> np.ndarray:
-    """For every label 0..max of one (Z, Y, X) stack: does it touch a face of the stack (first or last plane,
-    row or column); index 0 is False."""
+    """For every label 0..max of one (Z, Y, X) stack: does it touch a face of the stack; index 0 is False.
+
+    A face is the first or last plane, row or column.
+    """
     touching = np.zeros(int(labels.max()) + 1, dtype=bool)
     for axis in range(labels.ndim):
         for index in (0, -1):
@@ -1327,25 +1678,27 @@ def segment_cells(
 
     Parameters
     ----------
-    frames:
+    frames : array_like
         (T, Y, X) normalized intensities of the channel to segment (float32,
         see :mod:`cellpipe.normalize`); a numpy array or a ``zarr.Array``,
         read one frame at a time.
-    settings:
+    settings : SegmentSettings
         Segmentation settings; ``settings.channel`` is not used here (the
         caller selects the channel).
-    pixel_size_um:
+    pixel_size_um : float
         Pixel size (µm/px), to convert ``diameter_um``.
-    model:
+    model : cellpose.models.CellposeModel, optional
         For ``method='cellpose'``: a model from :func:`load_cellpose_model`
         (load it once and pass it for every batch of a long movie); None
         loads ``settings.cellpose.model`` on ``settings.cellpose.device``.
 
     Returns
     -------
-    labels, info:
+    labels : numpy.ndarray
         (T, Y, X) uint32 labels, objects numbered 1..n in every frame
-        independently; and a JSON-serialisable dict: ``method``, ``device``,
+        independently.
+    info : dict
+        A JSON-serialisable record: ``method``, ``device``,
         ``model_path``, ``model_sha256`` (None for classical),
         ``diameter_px`` (the diameter used, px; for Cellpose without a
         diameter: the model's own, its ``diam_labels``), and the versions of

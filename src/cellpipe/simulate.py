@@ -118,8 +118,10 @@ class SimulatedMovie(SimulatedNuclei):
 
 @dataclass
 class _Look(Look):
-    """Appearance of one nucleus that does not change with time (normalised coordinates): the chromatin
-    texture, the outline's wobble, nucleoli and chromocentres."""
+    """Appearance of one nucleus that does not change with time.
+
+    In normalised coordinates: the chromatin texture, the outline's wobble, nucleoli and chromocentres.
+    """
 
     harmonics: np.ndarray  # (len(_N_HARMONICS), 2): amplitude, phase of the outline wobble
     nucleoli: np.ndarray  # (n, 4): u, v, sigma, depth
@@ -128,8 +130,10 @@ class _Look(Look):
 
 @dataclass(kw_only=True)
 class _Cell(Cell):
-    """One simulated cell's state beyond :class:`~cellpipe.simulate_world.Cell`: position (px), velocity
-    (px/frame), nucleus shape (``major`` in px) and appearance."""
+    """One simulated cell's state beyond :class:`~cellpipe.simulate_world.Cell`.
+
+    Position (px), velocity (px/frame), nucleus shape (``major`` in px) and appearance.
+    """
 
     y: float
     x: float

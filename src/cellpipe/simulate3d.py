@@ -113,16 +113,20 @@ class SimulatedMovie3D(SimulatedNuclei):
 
 @dataclass
 class _Look(Look):
-    """Appearance of one nucleus that does not change with time (normalised coordinates): the 3-D chromatin
-    texture and nucleoli."""
+    """Appearance of one nucleus that does not change with time.
+
+    In normalised coordinates: the 3-D chromatin texture and nucleoli.
+    """
 
     nucleoli: np.ndarray  # (n, 5): u, v, w, sigma, depth
 
 
 @dataclass(kw_only=True)
 class _Cell(Cell):
-    """One simulated cell's state beyond :class:`~cellpipe.simulate_world.Cell`: centre (µm), velocity
-    (µm/frame), nucleus shape (``major`` in µm) and appearance."""
+    """One simulated cell's state beyond :class:`~cellpipe.simulate_world.Cell`.
+
+    Centre (µm), velocity (µm/frame), nucleus shape (``major`` in µm) and appearance.
+    """
 
     pos: np.ndarray  # (3,) centre (µm)
     vel: np.ndarray  # (3,) velocity (µm/frame)

@@ -224,8 +224,10 @@ class Population(ABC, Generic[CellT, ShotT]):
 
     @abstractmethod
     def entering_cell(self, t: int, side: int, along: float) -> CellT:
-        """A cell entering at frame ``t`` through ``side`` (0 top, 1 bottom, 2 left, 3 right) at fraction
-        ``along`` of it, its centre just outside and moving inwards."""
+        """A cell entering at frame ``t`` through ``side``, its centre just outside and moving inwards.
+
+        ``side`` is 0 top, 1 bottom, 2 left, 3 right; the cell enters at fraction ``along`` of it.
+        """
 
     @abstractmethod
     def daughters(self, cell: CellT, t: int, birth_scale: float) -> tuple[CellT, CellT]:
@@ -290,8 +292,10 @@ class Population(ABC, Generic[CellT, ShotT]):
         self.relax()
 
     def enter(self, t: int) -> None:
-        """Add the cells entering at frame ``t`` (Poisson, ``entry_rate`` per frame), each through a side
-        drawn in proportion to its length."""
+        """Add the cells entering at frame ``t`` (Poisson, ``entry_rate`` per frame).
+
+        Each enters through a side drawn in proportion to its length.
+        """
         s, rng = self.s, self.rng
         n_new = int(rng.poisson(s.entry_rate)) if s.entry_rate > 0 else 0
         h, w = self.height, self.width
@@ -344,8 +348,10 @@ class Population(ABC, Generic[CellT, ShotT]):
         self.cells = kept
 
     def start_mitoses(self, t: int) -> None:
-        """At frame ``t``, cells old enough and well inside the field start mitosis with ``division_probability``
-        (inside by two sizes plus ``edge_pad``, so that both daughters are visible)."""
+        """At frame ``t``, cells old enough and well inside the field start mitosis with ``division_probability``.
+
+        Well inside means by two sizes plus ``edge_pad``, so that both daughters are visible.
+        """
         s, rng = self.s, self.rng
         if s.division_probability <= 0:
             return
@@ -422,8 +428,11 @@ class Look:
     texture_phase: float
 
     def texture(self, t: int, strength: float, mitotic: bool, sample: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-        """Relative chromatin density (mean 1) at frame ``t``; ``sample(raster)`` looks a raster up at the
-        pixels (voxels) drawn; ``strength`` is the SD relative to the mean, halved on a metaphase plate."""
+        """Relative chromatin density (mean 1) at frame ``t``.
+
+        ``sample(raster)`` looks a raster up at the pixels (voxels) drawn; ``strength`` is the SD relative to
+        the mean, halved on a metaphase plate.
+        """
         phase = self.texture_phase + self.texture_rate * t
         cw, sw = np.float32(math.cos(phase)), np.float32(math.sin(phase))
         fine = cw * sample(self.fine[0]) + sw * sample(self.fine[1])
@@ -576,8 +585,10 @@ def relabel_as_tracks(owners: np.ndarray, pairs: list[list[tuple[int, int]]], n_
 
 def expose(expected: np.ndarray, gain: float, camera_offset: float, read_noise_sd: float,
            rng: np.random.Generator) -> np.ndarray:
-    """Camera: Poisson shot noise (``gain`` photons per grey level) on ``expected`` (grey levels), the offset and
-    Gaussian read noise (grey levels), rounded and clipped to uint16."""
+    """Camera: shot noise, offset and read noise on ``expected`` (grey levels), rounded and clipped to uint16.
+
+    Poisson shot noise of ``gain`` photons per grey level, then the offset and Gaussian read noise (grey levels).
+    """
     grey = rng.poisson(expected.astype(np.float64) * gain) / gain
     grey += camera_offset
     if read_noise_sd > 0:

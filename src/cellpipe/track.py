@@ -112,7 +112,7 @@ class TrackingResult:
 
     Attributes
     ----------
-    tracks:
+    tracks : pandas.DataFrame
         One row per tracked object per frame: ``frame`` (0-based), ``time_min``
         (frame x frame interval, minutes), ``track_id`` (positive int),
         ``label`` (the object's segmentation label in that frame), ``y_px,
@@ -121,14 +121,14 @@ class TrackingResult:
         first ancestor; the track itself when it has no parent),
         ``generation`` (0 for a root track, +1 per division).  Sorted by
         ``track_id, frame``.
-    lineage:
+    lineage : pandas.DataFrame
         One row per division edge: ``parent, child`` (track ids) and
         ``division_frame`` (the frame in which the child first appears).
-    relabelled:
+    relabelled : numpy.ndarray or None
         (T, Y, X) uint32: every pixel of a tracked object carries its track id;
         background and dropped (too small) objects are 0.  None when
         :func:`track_cells` ran with ``relabel=False``.
-    info:
+    info : dict
         JSON-serialisable record of the run: ``update_method`` ('EXACT' or
         'APPROXIMATE'), ``search_radius_px``, ``n_objects``,
         ``max_objects_per_frame``, ``n_small_objects_dropped``,
@@ -172,6 +172,9 @@ def tracker_configuration(
         Tracking settings (µm, frames, seconds for the optimiser's time limit).
     pixel_size_um : float
         Pixel size (µm/px), to convert the settings' distances to px.
+    ndim : int, default 2
+        2, or 3 for :func:`track_cells_3d`: z then reaches btrack in xy px and the motion model's z
+        terms are made those of x.
 
     Returns
     -------
@@ -238,12 +241,12 @@ def _white_noise_acceleration(sigma_px: float) -> list[float]:
 
 
 def _z_like_x(motion: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a constant-velocity motion model (state x, y, z, vx, vy, vz) whose z rows and columns of
-    P, Q and R are those of x.
+    """Copy a constant-velocity motion model (state x, y, z, vx, vy, vz), making its z terms those of x.
 
-    3-D positions reach btrack in the units of the xy pixel (z in µm divided by the xy pixel size), so
-    a cell is as free to move, and measured as precisely, along z as along x; a 2-D configuration
-    leaves z without process noise, which would hold a cell's z velocity fixed.
+    The z rows and columns of P, Q and R become those of x.  3-D positions reach btrack in the units of
+    the xy pixel (z in µm divided by the xy pixel size), so a cell is as free to move, and measured as
+    precisely, along z as along x; a 2-D configuration leaves z without process noise, which would hold
+    a cell's z velocity fixed.
     """
     out = dict(motion)
     pos, vel, z_pos, z_vel = 0, 3, 2, 5
@@ -334,12 +337,13 @@ def _frame_objects(frame: np.ndarray, t: int) -> pd.DataFrame:
 
 
 def _stack_objects(stack: np.ndarray, t: int) -> pd.DataFrame:
-    """One row per connected piece of every label of one (z, y, x) stack: ``frame, label, y_px, x_px,
-    area_px, z_px, on_face`` (``area_px``: the piece's volume in voxels; centroids in voxels of each
-    axis; ``on_face``: the piece touches one of the stack's six faces).
+    """One row per connected piece of every label of one (z, y, x) stack.
 
-    Pieces are 26-connected regions of equal label value (the 3-D counterpart of the 8-connected
-    pieces of :func:`_frame_objects`); centroids are unweighted means of the voxel coordinates.
+    Columns ``frame, label, y_px, x_px, area_px, z_px, on_face`` (``area_px``: the piece's volume in
+    voxels; centroids in voxels of each axis; ``on_face``: the piece touches one of the stack's six
+    faces).  Pieces are 26-connected regions of equal label value (the 3-D
+    counterpart of the 8-connected pieces of :func:`_frame_objects`); centroids are unweighted means of
+    the voxel coordinates.
     """
     from skimage.measure import label as connected
 
@@ -374,7 +378,7 @@ def _stack_objects(stack: np.ndarray, t: int) -> pd.DataFrame:
 def _objects_from_labels(
     labels: np.ndarray, min_area_px: float, z_scale: float | None = None
 ) -> tuple[list[btrack.btypes.PyTrackObject], pd.DataFrame, int]:
-    """btrack objects for every object of area >= ``min_area_px``, their table, and how many were too small.
+    """The btrack objects of area >= ``min_area_px`` (px), their table, and how many were too small.
 
     The table has one row per returned object, in the same order: ``frame,
     label, y_px, x_px, area_px``.  A label made of several disconnected pieces
@@ -428,11 +432,11 @@ def _objects_from_labels(
 
 
 def _link_frames(tracker: Any, n_frames: int, settings: TrackSettings) -> None:
-    """btrack's frame-to-frame linking (what ``BayesianTracker.track`` does), ``step_size`` frames at a
-    time, with a wall-clock check between steps: :class:`TrackingTimeLimitError` past ``time_limit_s``.
+    """Run btrack's frame-to-frame linking (what ``BayesianTracker.track`` does) with a wall-clock bound.
 
-    Uses the tracker's library handle as ``track`` does (btrack 0.7.0 pinned), since ``track``
-    itself has no time bound.
+    ``step_size`` frames at a time, with a wall-clock check between steps: raises
+    :class:`TrackingTimeLimitError` past ``time_limit_s`` (s).  Uses the tracker's library handle as
+    ``track`` does (btrack 0.7.0 pinned), since ``track`` itself has no time bound.
     """
     # bitwise OR of the update features, as BayesianTracker.track sets them
     tracker._lib.set_update_features(  # noqa: SLF001
@@ -579,8 +583,9 @@ def _check_divisions(
     settings: TrackSettings,
     pixel_size_um: float,
 ) -> tuple[list[tuple[int, int, list[int]]], dict[str, int]]:
-    """Keep the divisions that look like divisions; undo the others into continuations; return the
-    tracks and the number undone per reason (keys :data:`DIVISION_REJECTION_REASONS`).
+    """Keep the divisions that look like divisions; undo the others into continuations.
+
+    Returns the tracks and the number undone per reason (keys :data:`DIVISION_REJECTION_REASONS`).
 
     A mother (a track other tracks name as parent) and her daughters pass when there are at least
     two daughters and (tests in this order; the first failing one is the reason counted):
@@ -742,6 +747,13 @@ def track_cells(
         so identical input gives identical ids; a child's id is always larger
         than its parent's.  Every object that passes ``min_area_um2`` has
         exactly one track: an object btrack leaves unassigned gets a one-object track.
+
+    Raises
+    ------
+    ValueError
+        ``labels`` not (T, Y, X) integers, or a pixel size or frame interval not positive.
+    TrackingTimeLimitError
+        Frame-to-frame linking did not finish within ``settings.time_limit_s``.
     """
     shape = tuple(int(n) for n in np.shape(labels))  # .shape only: a zarr or dask array is not read here
     if len(shape) != 3:
@@ -764,8 +776,11 @@ def _track(
     relabel: bool,
     z_size_um: float | None = None,
 ) -> TrackingResult:
-    """What :func:`track_cells` (``z_size_um`` None, (T, Y, X) labels) and :func:`track_cells_3d` (the z step
-    in µm, (T, Z, Y, X) labels) do once their input is checked."""
+    """Track checked input: the common body of :func:`track_cells` and :func:`track_cells_3d`.
+
+    ``z_size_um`` None for (T, Y, X) labels (:func:`track_cells`); the z step in µm for (T, Z, Y, X)
+    labels (:func:`track_cells_3d`).
+    """
     three_d = z_size_um is not None
     z_scale = float(z_size_um) / pixel_size_um if z_size_um is not None else None
     relabelled = np.zeros(shape, dtype=np.uint32) if relabel else None
@@ -884,23 +899,6 @@ def track_cells_3d(
 ) -> TrackingResult:
     """Track the objects of a (T, Z, Y, X) label movie of z-stacks with btrack, in 3-D.
 
-    Parameters
-    ----------
-    labels:
-        (T, Z, Y, X) non-negative integer instance labels, 0 = background, independent per stack;
-        any array with ``shape`` whose ``labels[t]`` is one stack (numpy, zarr), read one stack at a time.
-    settings, tracker_config, frame_interval_min, relabel:
-        As for :func:`track_cells`: settings in µm, µm² and frames, the btrack configuration in xy px.
-    voxel_size_um:
-        Voxel size (µm, z, y, x); y and x must be equal (cellpipe refuses non-square pixels).
-
-    Returns
-    -------
-    TrackingResult
-        As :func:`track_cells`, with the tracks' columns of 2-D followed by ``z_px`` (centroid, voxels
-        along z) and ``z_um`` (µm); ``area_px``-based checks use volumes in voxels; ``relabelled`` is
-        (T, Z, Y, X) (:func:`relabel_frames` relabels stacks as well as frames).
-
     Every object's centroid reaches btrack as (x, y, z) in xy px with z converted through µm
     (``z_px * dz / dy``), so distances along z count in µm exactly as in the plane: the search
     radius, the motion and position noise, gap filling (``gap_fill_distance_um``) and the division
@@ -911,6 +909,35 @@ def track_cells_3d(
     imaged volume shows only a cap of itself); a label of several disconnected pieces is tracked by its largest
     26-connected piece.  A movie of one z plane is tracked exactly as :func:`track_cells` tracks its
     (T, Y, X) frames, with ``z_px = z_um = 0``.
+
+    Parameters
+    ----------
+    labels : array_like of int
+        (T, Z, Y, X) non-negative integer instance labels, 0 = background, independent per stack;
+        any array with ``shape`` whose ``labels[t]`` is one stack (numpy, zarr), read one stack at a time.
+    settings : TrackSettings
+        As for :func:`track_cells` (µm, µm², frames).
+    tracker_config : dict
+        The parsed btrack configuration (xy px and frames), as for :func:`track_cells`.
+    voxel_size_um : tuple of float
+        Voxel size (µm, z, y, x); y and x must be equal (cellpipe refuses non-square pixels).
+    frame_interval_min : float
+        Time between frames (minutes), for the ``time_min`` column.
+    relabel : bool, default True
+        As for :func:`track_cells`.
+
+    Returns
+    -------
+    TrackingResult
+        As :func:`track_cells`, with the tracks' columns of 2-D followed by ``z_px`` (centroid, voxels
+        along z) and ``z_um`` (µm); ``area_px``-based checks use volumes in voxels; ``relabelled`` is
+        (T, Z, Y, X) (:func:`relabel_frames` relabels stacks as well as frames).
+
+    Raises
+    ------
+    ValueError
+        ``labels`` not (T, Z, Y, X) integers, a voxel size not three positive numbers, non-square
+        pixels, or a frame interval not positive.
     """
     shape = tuple(int(n) for n in np.shape(labels))
     if len(shape) != 4:

@@ -431,8 +431,11 @@ class ObjectFilterSettings(StageSettings):
 
 
 class SegmentSettings(StageSettings):
-    """Settings of the segmentation stage: what a segmentation job gets (the ``segment`` section less
-    ``scatter``, with the sample sheet row's diameter: :func:`cellpipe.config.jobs.job_settings`)."""
+    """Settings of the segmentation stage: what a segmentation job gets.
+
+    The ``segment`` section less ``scatter``, with the sample sheet row's diameter
+    (:func:`cellpipe.config.jobs.job_settings`).
+    """
 
     method: Literal["classical", "cellpose"] = Field(
         "classical", description="'classical' (threshold + watershed) or 'cellpose' (needs cellpose.model)"
@@ -713,7 +716,8 @@ class EvaluateSettings(StageSettings):
 class QCSettings(StageSettings):
     """Thresholds of the quality checks (rule assess_quality, qc.json); crossing one gives the status 'check'.
 
-    Each threshold crossed adds a warning that says which (:func:`cellpipe.qc.assess_quality`)."""
+    Each threshold crossed adds a warning that says which (:func:`cellpipe.qc.assess_quality`).
+    """
 
     count_jump_fraction: float = Field(
         0.25,
@@ -762,8 +766,10 @@ class QCSettings(StageSettings):
 
 
 class ExportSettings(StageSettings):
-    """What rule export_tracks writes besides the napari tables (tracks_napari.csv, tracks_napari_graph.json) and
-    the geff graph (tracks.geff), which it always writes."""
+    """What rule export_tracks writes besides the napari tables and the geff graph, which it always writes.
+
+    The napari tables are tracks_napari.csv and tracks_napari_graph.json; the geff graph is tracks.geff.
+    """
 
     ctc: bool = Field(
         True,
@@ -779,8 +785,10 @@ class ExportSettings(StageSettings):
 
 
 class OmeZarrSettings(StageSettings):
-    """How the OME-Zarr image of each sample (image.ome.zarr, with its label images) and the Zarr stores beside it
-    (normalized.zarr, tracks.geff) are written."""
+    """How each sample's OME-Zarr image and the Zarr stores beside it are written.
+
+    The image is image.ome.zarr with its label images; the stores beside it are normalized.zarr and tracks.geff.
+    """
 
     version: Literal["0.4", "0.5"] = Field(
         DEFAULT_OME_ZARR_VERSION,
@@ -940,11 +948,10 @@ class SimulationSettings(StageSettings):
 
 
 class Simulation3DSettings(StageSettings):
-    """Settings of the 3-D nuclei movie simulator (:mod:`cellpipe.simulate3d`; (t, z, y, x), one channel), one
-    entry of the ``simulate3d`` section.
+    """Settings of the 3-D nuclei movie simulator, one entry of the ``simulate3d`` section.
 
-    The simulator takes this model as it is (:func:`cellpipe.simulate3d.simulate_movie_3d`), as the 2-D one
-    takes :class:`SimulationSettings`; lengths in µm unless a name says px or voxels, times in frames,
+    The simulator (:func:`cellpipe.simulate3d.simulate_movie_3d`) makes (t, z, y, x) movies of one channel
+    and takes this model as it is, as the 2-D one takes :class:`SimulationSettings`; lengths in µm unless a name says px or voxels, times in frames,
     intensities in grey levels of the uint16 output.  The movie is written as OME-TIFF with ``PhysicalSizeZ``
     (ingest it with ``ingest.z_projection: keep`` to keep z, or project it).
     """

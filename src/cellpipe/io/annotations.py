@@ -227,11 +227,15 @@ def _pair_annotations(images: Path, labels: Path, frames: list[int] | None, chan
 
 
 def annotation_channel(images: PathLike, channel: int | str) -> int:
-    """The 0-based index of ``channel`` in the training images ``images``: an index as it is, a name looked up
-    exactly (case and spaces count) in the channel names of the images' headers (no pixel is read).
+    """The 0-based index of ``channel`` in the training images ``images``, from its index or its name.
 
-    Raises:
-        AnnotationError: a name when the images cannot be read, name no channels, or have no channel of that name.
+    An index is taken as it is; a name is looked up exactly (case and spaces count) in the channel names of the
+    images' headers (no pixel is read).
+
+    Raises
+    ------
+    AnnotationError
+        A name when the images cannot be read, name no channels, or have no channel of that name.
     """
     if isinstance(channel, int):
         return channel

@@ -42,7 +42,8 @@ class DiskFullError(OSError):
     """An output could not be written because its file system is full (errno ``ENOSPC``).
 
     An :class:`OSError` with ``errno.ENOSPC``, so code that handles OSError still does; its message is
-    one line: ``<output>: not written, the disk is full (<N> MB free on <mount point>)``."""
+    one line: ``<output>: not written, the disk is full (<N> MB free on <mount point>)``.
+    """
 
     def __str__(self) -> str:  # the message alone: OSError's own would prefix "[Errno 28] "
         return str(self.strerror)

@@ -92,7 +92,7 @@ def sha256_of_handle(handle: BinaryIO) -> tuple[int, str]:
 
 
 def tree_digest(files: Iterable[Mapping[str, Any]]) -> str:
-    """One sha256 for a folder: over ``"<relative path>\\0<sha256>\\n"`` of its files in path order.
+    r"""One sha256 for a folder: over ``"<relative path>\0<sha256>\n"`` of its files in path order.
 
     Renaming, adding, removing or changing any file changes it.  Provenance records hold it; a trained
     model's record holds another digest of its datasets (cellpipe.train.data), kept as it was recorded.
@@ -162,7 +162,9 @@ even when the modification time is restored, as `cp -p` does; a replacement by r
 
 @contextlib.contextmanager
 def file_as_read(path: PathLike) -> Iterator[dict[str, Any]]:
-    """The description of a file that a library reads by its path inside the ``with`` block (torch
+    """Describe a file that a library reads by its path inside the ``with`` block.
+
+    The description of a file that a library reads by its path inside the ``with`` block (torch
     loading a Cellpose model).
 
     The library opens the path itself, so the bytes cannot be hashed as it parses them: the file is
@@ -200,7 +202,9 @@ def file_as_read(path: PathLike) -> Iterator[dict[str, Any]]:
 
 
 def copy_as_read(source: PathLike, into: PathLike) -> tuple[Path, dict[str, Any]]:
-    """Copy a file, or every file of a folder (:func:`files_under`), into the folder ``into``, hashing each
+    """Copy a file, or every file of a folder, into ``into``, hashing each byte as it is copied.
+
+    Copy a file, or every file of a folder (:func:`files_under`), into the folder ``into``, hashing each
     byte as it is copied.
 
     For a job whose readers (py-ctcmetrics, traccuracy) open the files themselves, several times: they read

@@ -514,8 +514,11 @@ def read_ctc_label_stack(folder: PathLike, pattern: str = "man_track*.tif", volu
 
 
 def _as_ctc_labels(labels: np.ndarray, where: Path, dtype: np.dtype | None = None) -> np.ndarray:
-    """``labels`` (T, Y, X) or (T, Z, Y, X) as CTC masks: ``dtype`` (uint16 or uint32), or when None uint16 if every value
-    fits and uint32 otherwise (py-ctcmetrics and traccuracy read both; the CTC convention is uint16)."""
+    """``labels`` (T, Y, X) or (T, Z, Y, X) as CTC masks of ``dtype`` (uint16 or uint32).
+
+    ``dtype`` None: uint16 if every value fits and uint32 otherwise (py-ctcmetrics and traccuracy read both; the
+    CTC convention is uint16).
+    """
     labels = np.asarray(labels)
     if labels.ndim not in (3, 4) or labels.shape[0] == 0:
         raise ValueError(f"{where}: labels must be (T, Y, X) or (T, Z, Y, X) with T >= 1; got shape {labels.shape}")

@@ -188,8 +188,11 @@ def _check_markers_cover(tra: Path, frames: set[int] | dict[int, Path], n_frames
 
 
 def _check_stack_shape(shape: tuple[int, ...], n_frames: int, path: Path, frame_ndim: int = 2) -> None:
-    """A single label TIFF: (T, Y, X) with T == n_frames, or (Y, X) for a one-frame movie; with
-    ``frame_ndim`` 3, (T, Z, Y, X) or (Z, Y, X)."""
+    """Check the shape of a single label TIFF against the movie's frames.
+
+    A single label TIFF: (T, Y, X) with T == n_frames, or (Y, X) for a one-frame movie; with
+    ``frame_ndim`` 3, (T, Z, Y, X) or (Z, Y, X).
+    """
     if len(shape) == frame_ndim:
         shape = (1, *shape)
     if len(shape) != frame_ndim + 1 or shape[0] != n_frames:
@@ -259,9 +262,12 @@ def _read_ctc(path: Path, n_frames: int, frame_shape: tuple[int, ...], min_marke
 
 
 def _stack_sources(path: Path, n_frames: int, frame_ndim: int = 2) -> dict[int, tuple[Path, int | None, int | None]]:
-    """Where each frame of a (T, Y, X) label TIFF lies: its own page when the file has one 2-D page per
+    """Where each frame of a (T, Y, X) or (T, Z, Y, X) label TIFF lies: its own page or a plane of the whole image.
+
+    Where each frame of a (T, Y, X) label TIFF lies: its own page when the file has one 2-D page per
     frame (read alone), else a plane of the whole image (the file read whole for each frame); the frames of
-    a (T, Z, Y, X) TIFF (``frame_ndim`` 3) are always taken from the whole image."""
+    a (T, Z, Y, X) TIFF (``frame_ndim`` 3) are always taken from the whole image.
+    """
     try:
         with tifffile.TiffFile(path) as tif:
             pages, first = len(tif.pages), tif.pages.first.shape

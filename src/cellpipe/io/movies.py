@@ -1,4 +1,6 @@
-"""Reading raw movies (TIFF stacks, OME-TIFF (multi-file too), Micro-Manager dataset folders, CTC folders, OME-Zarr
+"""Reading raw movies of every supported format into (T, C, Y, X).
+
+Reading raw movies (TIFF stacks, OME-TIFF (multi-file too), Micro-Manager dataset folders, CTC folders, OME-Zarr
 images, and Zeiss CZI, Nikon ND2 and Leica LIF files through bioio's reader plugins) into (T, C, Y, X).
 
 The physical metadata found in the file (pixel size in µm, frame interval in
@@ -329,10 +331,13 @@ def mm_positions(folder: Path) -> list[tuple[Path, str]]:
 
 
 def _mm_position_file(folder: Path, scene: int | None) -> tuple[Path, str, int | None]:
-    """The file of position ``scene`` (0-based; None: the dataset's only position) of a Micro-Manager folder
+    """The file of a position of a Micro-Manager folder, its label, and the position in that file to read.
+
+    The file of position ``scene`` (0-based; None: the dataset's only position) of a Micro-Manager folder
     (:func:`mm_positions`), its label, and the position in that file to read it as (``scene`` of
     :func:`inspect_tiff`): None when the file's OME-XML describes one position, else the OME Image whose first
-    plane lies in that file (Micro-Manager may describe every position of the dataset in each file's OME-XML)."""
+    plane lies in that file (Micro-Manager may describe every position of the dataset in each file's OME-XML).
+    """
     positions = mm_positions(folder)
     if scene is None:
         if len(positions) != 1:
@@ -605,8 +610,10 @@ def _ome_metadata(xml: str, path: PathLike, image: int = 0) -> FileMetadata:
 
 
 def _ome_images_metadata(xml: str, path: PathLike, images: list[int]) -> list[FileMetadata]:
-    """The metadata of each OME Image of ``images`` (0-based, in the order of the XML), from one parse of the XML
-    (a file of many positions is parsed once, not once per position)."""
+    """The metadata of each OME Image of ``images`` (0-based, in the order of the XML), from one parse of the XML.
+
+    A file of many positions is parsed once, not once per position.
+    """
     root = ET.fromstring(xml)
     ns = {"ome": root.tag.split("}")[0].strip("{")} if root.tag.startswith("{") else {}
     prefix = "ome:" if ns else ""
@@ -638,8 +645,11 @@ def _ome_pixels_metadata(pixels: ET.Element | None, prefix: str, ns: dict[str, s
 
 
 def _first_plane(planes: list[ET.Element]) -> ET.Element | None:
-    """The plane of the first frame (then channel, then z-plane) among OME ``Plane`` elements, whatever order the
-    XML lists them in (``TheT``, ``TheC``, ``TheZ``: 0 where left out); None for none."""
+    """The plane of the first frame (then channel, then z-plane) among OME ``Plane`` elements, in any order.
+
+    Planes are ordered by ``TheT``, ``TheC``, ``TheZ`` (0 where left out), whatever order the XML lists them in;
+    None for no plane.
+    """
     def index(plane: ET.Element) -> tuple[int, ...]:
         try:
             return tuple(int(plane.get(key, "0")) for key in ("TheT", "TheC", "TheZ"))
@@ -649,10 +659,12 @@ def _first_plane(planes: list[ET.Element]) -> ET.Element | None:
 
 
 def _ome_stage_position(plane: ET.Element, path: PathLike) -> tuple[float | None, float | None, float | None] | None:
-    """The stage's (x, y, z) position (µm) an OME ``Plane`` gives (``PositionX/Y/Z`` with their units); None when it
-    gives none.  An axis whose value cannot be read, or whose unit is missing (the OME schema's default unit is the
-    dimensionless 'reference frame'), not a length or unknown, is None: the position is information only and refuses
-    no movie."""
+    """The stage's (x, y, z) position (µm) an OME ``Plane`` gives; None when it gives none.
+
+    ``PositionX/Y/Z`` are read with their units.  An axis whose value cannot be read, or whose unit is missing
+    (the OME schema's default unit is the dimensionless 'reference frame'), not a length or unknown, is None:
+    the position is information only and refuses no movie.
+    """
     position: list[float | None] = []
     for axis in "XYZ":
         value = plane.get(f"Position{axis}")
@@ -671,8 +683,11 @@ def _ome_stage_position(plane: ET.Element, path: PathLike) -> tuple[float | None
 
 
 def _information(read: Callable[[], float | None]) -> float | None:
-    """A metadata value kept as information only (the z-step of a movie projected to 2-D): None where the file's
-    value or unit cannot be read, which refuses no movie that reads otherwise."""
+    """A metadata value kept as information only: None where it cannot be read, refusing no movie.
+
+    A metadata value kept as information only (the z-step of a movie projected to 2-D): None where the file's
+    value or unit cannot be read, which refuses no movie that reads otherwise.
+    """
     try:
         return read()
     except (MovieError, TypeError, ValueError):
@@ -858,10 +873,13 @@ def _read_tiff_headers(path: Path, read: Callable[[tifffile.TiffFile], _T]) -> _
 def _tiff_position_headers(
     path_text: str, stamp: tuple[int, int, int], metadata: bool
 ) -> tuple[tuple[tuple[int, ...], str, np.dtype, FileMetadata, str | None], ...]:
-    """Shape, axes, dtype, metadata (with ``metadata``) and name of every position of a TIFF
+    """Shape, axes, dtype, metadata and name of every position of a TIFF, from one read of its headers.
+
+    Shape, axes, dtype, metadata (with ``metadata``) and name of every position of a TIFF
     (:func:`tiff_positions`), from one read of its headers, kept while the file's ``stamp`` (size, modification
     and change time) stays: the sample sheet check asks for each position of a file in turn, and tifffile parses
-    every series (and an OME-TIFF's XML) at each opening, which would make a file of N positions cost N² series."""
+    every series (and an OME-TIFF's XML) at each opening, which would make a file of N positions cost N² series.
+    """
     path = Path(path_text)
 
     def every_position(tif: tifffile.TiffFile) -> tuple[tuple[tuple[int, ...], str, np.dtype, FileMetadata, str | None], ...]:
@@ -937,7 +955,9 @@ def tiff_series_of_scene(tif: tifffile.TiffFile, path: Path, scene: int | None) 
 
 
 def _check_one_position(tif: tifffile.TiffFile, path: Path) -> None:
-    """Refuse a TIFF holding several movies of one kind (positions), read without naming one: only its first
+    """Refuse a TIFF holding several positions read without naming one: only its first would be read.
+
+    Refuse a TIFF holding several movies of one kind (positions), read without naming one: only its first
     would be read.
 
     Microscopes write the positions (wells, fields) of a multi-position experiment as OME Images
@@ -965,8 +985,11 @@ def _check_one_position(tif: tifffile.TiffFile, path: Path) -> None:
 
 
 def _check_ome_files(tif: tifffile.TiffFile, path: Path) -> None:
-    """Refuse an OME-TIFF whose OME-XML puts planes in other files (a multi-file dataset, such as a Micro-Manager
-    position split over ``..._1.ome.tif``) that are not beside it: tifffile would read their planes as zeros."""
+    """Refuse an OME-TIFF whose OME-XML puts planes in other files that are not beside it.
+
+    Such files belong to a multi-file dataset, such as a Micro-Manager position split over ``..._1.ome.tif``;
+    tifffile would read their planes as zeros.
+    """
     xml = tif.ome_metadata if tif.is_ome else None
     if not xml or "FileName" not in xml:
         return
@@ -983,7 +1006,9 @@ def _check_ome_files(tif: tifffile.TiffFile, path: Path) -> None:
 
 
 def _check_not_truncated(tif: tifffile.TiffFile, path: Path, *checked: tifffile.TiffPageSeries) -> None:
-    """Refuse a TIFF whose series (those ``checked``) lack pages or whose image data runs past the end of the file,
+    """Refuse a TIFF whose series lack pages, whose data runs past the file's end, or whose other files are missing.
+
+    Refuse a TIFF whose series (those ``checked``) lack pages or whose image data runs past the end of the file,
     or that names other files of its planes that are missing (:func:`_check_ome_files`).
 
     Only headers are read: every page's data offsets and byte counts, once, and the pages each series
@@ -1033,8 +1058,11 @@ def _default_axes(ndim: int, file_axes: str, axes: str | None) -> str:
 
 
 def _tiff_metadata(tif: tifffile.TiffFile, path: PathLike, series: int = 0) -> FileMetadata:
-    """The metadata of series ``series``: an OME-TIFF's series are its OME Images, in order; what the OME-XML of a
-    Micro-Manager file lacks is taken from Micro-Manager's own metadata (:func:`_with_micromanager`)."""
+    """The metadata of series ``series``, completed from Micro-Manager's own metadata where the OME-XML lacks them.
+
+    The metadata of series ``series``: an OME-TIFF's series are its OME Images, in order; what the OME-XML of a
+    Micro-Manager file lacks is taken from Micro-Manager's own metadata (:func:`_with_micromanager`).
+    """
     if tif.is_ome and tif.ome_metadata:
         return _with_micromanager(tif, _ome_metadata(tif.ome_metadata, path, series))
     if tif.is_imagej:
@@ -1064,10 +1092,13 @@ def _mm_number(found: dict[str, Any], keys: tuple[str, ...]) -> float | None:
 
 
 def _with_micromanager(tif: tifffile.TiffFile, meta: FileMetadata) -> FileMetadata:
-    """``meta`` with the pixel size (µm, square pixels) and frame interval (minutes) it lacks taken from a
+    """``meta`` with the pixel size (µm) and frame interval (minutes) it lacks taken from Micro-Manager's JSON metadata.
+
+    ``meta`` with the pixel size (µm, square pixels) and frame interval (minutes) it lacks taken from a
     Micro-Manager file's own JSON metadata: the summary (tifffile's ``micromanager_metadata``; keys
     :data:`MM_PIXEL_SIZE_KEYS`, :data:`MM_INTERVAL_KEYS`), else for the pixel size the first page's image metadata.
-    What the OME-XML says wins; a file that is not Micro-Manager's is returned as it is."""
+    What the OME-XML says wins; a file that is not Micro-Manager's is returned as it is.
+    """
     if not tif.pages.first.is_micromanager or (meta.pixel_size_um is not None and meta.frame_interval_min is not None):
         return meta
     try:
@@ -1201,8 +1232,11 @@ class _NgffImage:
 
 
 def _ngff_metadata(path: Path) -> tuple[dict[str, Any], str]:
-    """The NGFF attributes of the Zarr group at ``path`` (``multiscales``, ``omero``, ...) and the file they
-    were read from (``.zattrs`` of Zarr v2, ``zarr.json`` of Zarr v3, whose ``ome`` key holds them in NGFF 0.5)."""
+    """The NGFF attributes of the Zarr group at ``path`` and the file they were read from.
+
+    The attributes are ``multiscales``, ``omero``, ...; the file is ``.zattrs`` of Zarr v2, or ``zarr.json`` of
+    Zarr v3, whose ``ome`` key holds them in NGFF 0.5.
+    """
     for name in ("zarr.json", ".zattrs"):
         meta_file = path / name
         if not meta_file.is_file():
@@ -1221,8 +1255,9 @@ def _ngff_metadata(path: Path) -> tuple[dict[str, Any], str]:
 
 
 def _bioformats2raw_series(path: Path) -> list[tuple[str, str]] | None:
-    """The images of a bioformats2raw layout at ``path`` (its root's ``bioformats2raw.layout`` attribute), as (path
-    in the store, name) in order; None for any other store.
+    """The images of a bioformats2raw layout at ``path``, as (path in the store, name) in order; None for any other store.
+
+    A bioformats2raw layout has its root's ``bioformats2raw.layout`` attribute.
 
     The paths are the ``series`` list of the ``OME`` group where it has one, else the numbered groups ``0``, ``1``,
     ... found; the names are the OME Images' ``Name`` in ``OME/METADATA.ome.xml`` ('' where it names none).
@@ -1251,10 +1286,13 @@ def _bioformats2raw_series(path: Path) -> list[tuple[str, str]] | None:
 
 
 def _bioformats2raw_stage_position(path: Path, scene: int | None) -> tuple[float | None, float | None, float | None] | None:
-    """The stage position (µm, as :attr:`MovieHeader.stage_position_um`) of image ``scene`` (0-based; None: the
+    """The stage position (µm) of image ``scene`` of a bioformats2raw layout at ``path``, from its OME-XML.
+
+    The stage position (µm, as :attr:`MovieHeader.stage_position_um`) of image ``scene`` (0-based; None: the
     first) of a bioformats2raw layout at ``path``, from the first ``Plane`` of that OME Image in its
     ``OME/METADATA.ome.xml``; None for any other store (NGFF metadata hold no stage position) or where the XML gives
-    none or cannot be read."""
+    none or cannot be read.
+    """
     xml = path / "OME" / "METADATA.ome.xml"
     if not xml.is_file() or _bioformats2raw_series(path) is None:
         return None
@@ -1272,15 +1310,20 @@ def _bioformats2raw_stage_position(path: Path, scene: int | None) -> tuple[float
 
 
 def _ngff_column_label(name: str) -> str:
-    """A plate column's name as it goes into a position's name: a number with two digits at least (``3`` -> ``03``),
-    so that the wells of a plate sort as a plate reader lists them; any other name as it is."""
+    """A plate column's name as it goes into a position's name: a number with two digits at least.
+
+    ``3`` becomes ``03``, so that the wells of a plate sort as a plate reader lists them; any other name is kept
+    as it is.
+    """
     return f"{int(name):02d}" if name.isdigit() else name
 
 
 def _ngff_well_fields(well: Path, label: str) -> list[tuple[str, str]] | None:
-    """The images (fields) of the OME-Zarr well group ``well`` (its ``well.images``), as (path below ``well``, name),
-    the name ``<label>_<field index>`` (0-based, in the order of the well's list; the field index alone when
-    ``label`` is ''); None when ``well`` is no well group."""
+    """The images (fields) of the OME-Zarr well group ``well``, as (path below ``well``, name).
+
+    The fields are the well's ``well.images``; each name is ``<label>_<field index>`` (0-based, in the order of
+    the well's list; the field index alone when ``label`` is ''); None when ``well`` is no well group.
+    """
     meta, meta_name = _ngff_metadata(well)
     described = meta.get("well")
     if not isinstance(described, dict):
@@ -1293,8 +1336,9 @@ def _ngff_well_fields(well: Path, label: str) -> list[tuple[str, str]] | None:
 
 
 def _ngff_plate_fields(path: Path) -> list[tuple[str, str]] | None:
-    """The fields of every well of the OME-Zarr plate (HCS) at ``path``, as (path in the store, name) in the order of
-    the plate's ``wells`` and of each well's ``images``; None when ``path`` is no plate.
+    """The fields of every well of the OME-Zarr plate (HCS) at ``path``, as (path in the store, name).
+
+    In the order of the plate's ``wells`` and of each well's ``images``; None when ``path`` is no plate.
 
     A field is named by its well's row and column names and its index in the well (``B03_0``: row ``B``, column
     ``3``, first field; a numeric column gets two digits).  Only metadata are read: the plate's, then each well's.
@@ -1327,8 +1371,9 @@ def _ngff_plate_fields(path: Path) -> list[tuple[str, str]] | None:
 
 
 def _ngff_positions(path: Path) -> tuple[list[tuple[str, str]], str] | None:
-    """The positions of an OME-Zarr store that holds several images, as (path in the store, name) in order, and what
-    holds them (said in errors); None for a store that is one image.
+    """The positions of an OME-Zarr store that holds several images, as (path in the store, name) in order.
+
+    Also returns what holds them (said in errors); None for a store that is one image.
 
     Positions are the images of a bioformats2raw layout (:func:`_bioformats2raw_series`), the fields of every
     well of a plate (:func:`_ngff_plate_fields`), or the fields of one well group, named ``<row><column>_<field>``
@@ -1350,8 +1395,11 @@ def _ngff_positions(path: Path) -> tuple[list[tuple[str, str]], str] | None:
 
 
 def _ngff_scene(path: Path, scene: int | None) -> tuple[Path, str | None]:
-    """The OME-Zarr image to read at ``path`` and its name: position ``scene`` (0-based) of a store of several images
-    (:func:`_ngff_positions`), such a store's only image, or ``path`` itself (scene 0 or None)."""
+    """The OME-Zarr image to read at ``path`` and its name.
+
+    Position ``scene`` (0-based) of a store of several images (:func:`_ngff_positions`), such a store's only
+    image, or ``path`` itself (scene 0 or None).
+    """
     found = _ngff_positions(path)
     if found is None:
         _only_scene_zero(path, "ome-zarr", scene)
@@ -1557,8 +1605,11 @@ def _czi_scene_count(path: Path) -> int:
 
 
 def _czi_scene_size(path: Path, scene: int) -> dict[str, int]:
-    """Y and X (px) of scene ``scene`` (0-based, in the order of its index) of a CZI, from libCZI's subblock
-    directory."""
+    """Y and X (px) of scene ``scene`` of a CZI, from libCZI's subblock directory.
+
+    Y and X (px) of scene ``scene`` (0-based, in the order of its index) of a CZI, from libCZI's subblock
+    directory.
+    """
     from pylibCZIrw import czi as pyczi
 
     with _quiet_bioio(), pyczi.open_czi(str(path)) as document:
@@ -1568,9 +1619,10 @@ def _czi_scene_size(path: Path, scene: int) -> dict[str, int]:
 
 
 def _libczi_planes(path: Path, header: MovieHeader, stack: contextlib.ExitStack) -> Callable[[int, int, int], np.ndarray] | None:
-    """A reader of one CZI plane (frame, channel, z-plane; 0-based) through libCZI (pylibCZIrw) directly, with the
-    file kept open in ``stack``; None when libCZI's geometry of the file is not the one bioio-czi gave ``header``
-    (the caller then reads through bioio).
+    """A reader of one CZI plane (frame, channel, z-plane; 0-based) through libCZI (pylibCZIrw) directly.
+
+    The file is kept open in ``stack``.  None when libCZI's geometry of the file is not the one bioio-czi gave
+    ``header`` (the caller then reads through bioio).
 
     libCZI is what bioio-czi reads with underneath; called directly it reads a frame in a fraction of the time
     (``python -m bench.vendor_read``), while bioio-czi still reads the metadata.
@@ -1674,10 +1726,13 @@ def _vendor_image(path: Path, fmt: str, axes: str | None, allow_z: bool, scene: 
 
 
 def _vendor_stage_position(reader: Any) -> tuple[float | None, float | None, None] | None:
-    """The stage's (x, y) position (µm) of the scene a bioio reader is set to, from its standard metadata
-    (``stage_position_x/y``, µm: bioio-czi gives the scene's ``CenterPosition``, the centre of the scene rather than
-    its first plane; bioio-nd2 the position's stage XY; bioio-lif none); z is None (bioio gives none).  None where
-    the plugin gives neither or its metadata cannot be read: the position is information only."""
+    """The stage's (x, y) position (µm) of the scene a bioio reader is set to, from its standard metadata.
+
+    The standard metadata are ``stage_position_x/y`` (µm): bioio-czi gives the scene's ``CenterPosition``, the
+    centre of the scene rather than its first plane; bioio-nd2 the position's stage XY; bioio-lif none.  z is
+    None (bioio gives none).  None where the plugin gives neither or its metadata cannot be read: the position
+    is information only.
+    """
     try:
         with _quiet_bioio():
             meta = reader.standard_metadata
@@ -1985,11 +2040,14 @@ _OTHER_FILES: dict[tuple[str, tuple[int, int, int]], tuple[tuple[str, ...], ...]
 
 
 def _other_files_of(tif: tifffile.TiffFile, path: Path) -> tuple[tuple[str, ...], ...] | None:
-    """Per position of an open TIFF (:func:`tiff_positions`): the other files holding planes of its series (a
+    """Per position of an open TIFF: the other files holding planes of its series (a multi-file OME-TIFF's later files).
+
+    Per position of an open TIFF (:func:`tiff_positions`): the other files holding planes of its series (a
     multi-file OME-TIFF's later files); None for a file that names no other file (no OME-XML, or one without
     ``FileName``), told from its first page alone.  Kept by path and stamp, so the header check, which has the file
     open, leaves the answer for the record of checked files and the checksum (:func:`movie_files`) without another
-    opening."""
+    opening.
+    """
     path = Path(path)
     key = (os.path.realpath(path), _stamp(path))
     if key in _OTHER_FILES:
@@ -2010,8 +2068,10 @@ def _other_files_of(tif: tifffile.TiffFile, path: Path) -> tuple[tuple[str, ...]
 
 
 def _tiff_files_by_position(path: Path) -> tuple[tuple[str, ...], ...] | None:
-    """:func:`_other_files_of` the TIFF at ``path``, its headers read only when they were not read since it last
-    changed."""
+    """:func:`_other_files_of` the TIFF at ``path``.
+
+    The headers are read only when they were not read since the file last changed.
+    """
     key = (os.path.realpath(path), _stamp(path))
     if key in _OTHER_FILES:
         return _OTHER_FILES[key]

@@ -163,9 +163,11 @@ def pyramid_shapes(frame_shape: Sequence[int]) -> list[tuple[int, int]]:
 
 
 def _downsample(frame: np.ndarray, labels: bool) -> np.ndarray:
-    """Halve the last two axes of ``frame`` (sizes rounded up): labels take the top-left pixel of each
-    2x2 block (never an average, which would invent label values), intensities the mean of the block
-    (the last row/column of an odd size repeated), rounded back to the dtype."""
+    """Halve the last two axes of ``frame`` (sizes rounded up), keeping label values.
+
+    Labels take the top-left pixel of each 2x2 block (never an average, which would invent label values),
+    intensities the mean of the block (the last row/column of an odd size repeated), rounded back to the dtype.
+    """
     if labels or frame.dtype.kind == "b":
         return frame[..., ::2, ::2]
     pad = [(0, 0)] * (frame.ndim - 2) + [(0, frame.shape[-2] % 2), (0, frame.shape[-1] % 2)]
@@ -220,7 +222,8 @@ class PyramidWriter:
     ``writer[t] = frame`` writes frame ``t`` of level 0 and, from the frame in memory, the same frame
     of every lower level, so the movie is not read back.  Any other write (a slice, a scalar, part of
     a frame) goes to level 0 only, and the frames it touched get their lower levels from level 0
-    when the block ends.  Reading and every other attribute are level 0's."""
+    when the block ends.  Reading and every other attribute are level 0's.
+    """
 
     def __init__(self, arrays: Sequence[zarr.Array], labels: bool) -> None:
         """Write into ``arrays`` (level 0 first); ``labels`` picks label downsampling (top-left pixel) over the mean."""
@@ -280,9 +283,12 @@ class PyramidWriter:
 
 
 def _channel_windows(arr: zarr.Array, axes: str) -> list[dict[str, float]]:
-    """``omero`` windows of the channels of image ``arr``: ``min``/``max`` the dtype's range (the data's
-    range for floats), ``start``/``end`` the :data:`WINDOW_PERCENTILES` of a subsample (at most
-    :data:`WINDOW_FRAMES` frames, :data:`WINDOW_PIXELS` pixels each), so no pass over the whole movie."""
+    """``omero`` windows of the channels of image ``arr``, from a subsample of the movie.
+
+    ``min``/``max`` are the dtype's range (the data's range for floats), ``start``/``end`` the
+    :data:`WINDOW_PERCENTILES` of a subsample (at most :data:`WINDOW_FRAMES` frames, :data:`WINDOW_PIXELS`
+    pixels each), so no pass over the whole movie.
+    """
     c_axis = axes.index("c")
     n_frames, n_c = int(arr.shape[0]), int(arr.shape[c_axis])
     frames = sorted({round(t) for t in np.linspace(0, n_frames - 1, min(n_frames, WINDOW_FRAMES))}) if n_frames else []
@@ -473,9 +479,11 @@ def ngff_attributes(attrs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _ome_attributes(ngff: dict[str, Any], other: dict[str, Any], version: str) -> dict[str, Any]:
-    """Group attributes holding the NGFF metadata ``ngff`` (``multiscales``, ``omero``, ``labels``,
-    ``image-label``) as ``version`` places them, and the keys ``other`` (``cellpipe``) beside them.
-    0.4 names the version in each of multiscales, omero and image-label; 0.5 once, in ``ome``."""
+    """Group attributes holding the NGFF metadata ``ngff`` as ``version`` places them, and the keys ``other``.
+
+    ``ngff`` holds ``multiscales``, ``omero``, ``labels``, ``image-label``; ``other`` the ``cellpipe`` key.  0.4
+    names the version in each of multiscales, omero and image-label; 0.5 once, in ``ome``.
+    """
     if version == "0.4":
         versioned: dict[str, Any] = {}
         for key, value in ngff.items():

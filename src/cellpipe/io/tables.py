@@ -51,7 +51,7 @@ def read_parquet(path: PathLike) -> pd.DataFrame:
 
 
 def write_tsv(df: pd.DataFrame, path: PathLike) -> None:
-    """Write ``df`` as tab-separated text with a header, without the index, ``\\n`` line ends.
+    r"""Write ``df`` as tab-separated text with a header, without the index, ``\n`` line ends.
 
     Parameters
     ----------

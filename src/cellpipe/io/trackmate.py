@@ -126,6 +126,7 @@ class TrackMateImage:
 @dataclass(frozen=True)
 class _Feature:
     """One TrackMate feature declaration: key, names shown, dimension (``POSITION``, ``TIME``, ...) and whether it is an integer."""
+
     key: str
     name: str
     shortname: str
@@ -134,8 +135,11 @@ class _Feature:
 
 
 def _feature_key(column: str) -> str:
-    """A TrackMate feature key for a cellpipe column: its own key where TrackMate has one with the same meaning,
-    else the name in capitals with anything but letters, digits and ``_`` as ``_`` (keys are XML attribute names)."""
+    """A TrackMate feature key for a cellpipe column.
+
+    Its own key where TrackMate has one with the same meaning, else the name in capitals with anything but
+    letters, digits and ``_`` as ``_`` (keys are XML attribute names).
+    """
     if column in _RENAMED:
         return _RENAMED[column]
     key = re.sub(r"[^A-Za-z0-9_]", "_", column).upper()
@@ -247,9 +251,12 @@ def _declarations(out: TextIO, tag: str, features: list[_Feature] | tuple[_Featu
 
 
 def _radii(graph: TrackGraph) -> np.ndarray:
-    """Equivalent-circle radius (µm) per node, ``sqrt(area_um2 / pi)`` (3-D cells: the equivalent-sphere radius,
+    """Equivalent-circle (3-D: equivalent-sphere) radius (µm) per node; TrackMate needs a radius on every spot.
+
+    Equivalent-circle radius (µm) per node, ``sqrt(area_um2 / pi)`` (3-D cells: the equivalent-sphere radius,
     ``(3 volume_um3 / (4 pi))^(1/3)``); a node without an area gets the median radius of the others (the pixel
-    size when no node has one): TrackMate needs a radius on every spot."""
+    size when no node has one): TrackMate needs a radius on every spot.
+    """
     n = len(graph.node_ids)
     column = "area_um2" if "area_um2" in graph.node_props or "volume_um3" not in graph.node_props else "volume_um3"
     size = graph.node_props.get(column)

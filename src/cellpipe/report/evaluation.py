@@ -78,7 +78,9 @@ def _evaluation_headline(evaluation: Mapping[str, Any] | None) -> dict[str, floa
 
 
 def _segmentation_evaluation(evaluation: Mapping[str, Any]) -> str:
-    """Instance scores per IoU threshold (figure and table), pixel scores and the per-frame table, from
+    """The segmentation part of the evaluation section, from ``evaluation['segmentation']``.
+
+    Instance scores per IoU threshold (figure and table), pixel scores and the per-frame table, from
     ``evaluation['segmentation']``.
     """
     segmentation, reason = _sub(evaluation, "segmentation")
@@ -136,7 +138,9 @@ def _segmentation_evaluation(evaluation: Mapping[str, Any]) -> str:
 
 
 def _count_evaluation(evaluation: Mapping[str, Any]) -> str:
-    """Cells per frame, true against predicted (figure), and the count errors (cells, %), from
+    """The counts part of the evaluation section, from ``evaluation['counts']``.
+
+    Cells per frame, true against predicted (figure), and the count errors (cells, %), from
     ``evaluation['counts']``.
     """
     counts, reason = _sub(evaluation, "counts")
@@ -205,7 +209,9 @@ def _tracking_evaluation(evaluation: Mapping[str, Any]) -> str:
 
 
 def _division_evaluation(evaluation: Mapping[str, Any]) -> str:
-    """Division detection counts, precision, recall and F1 (0-1), from ``evaluation['divisions']``, and the CTC's
+    """The divisions part of the evaluation section, from ``evaluation['divisions']``.
+
+    Division detection counts, precision, recall and F1 (0-1), from ``evaluation['divisions']``, and the CTC's
     BC(i).
     """
     divisions, reason = _sub(evaluation, "divisions")
@@ -245,8 +251,9 @@ def _division_evaluation(evaluation: Mapping[str, Any]) -> str:
 
 
 def _evaluation_body(evaluation: Mapping[str, Any] | None) -> str:
-    """The evaluation section: headline cards, then segmentation, counts, tracking and divisions; ``evaluation`` is
-    the content of ``evaluation.json`` or None.
+    """The evaluation section: headline cards, then segmentation, counts, tracking and divisions.
+
+    ``evaluation`` is the content of ``evaluation.json`` or None.
     """
     if not evaluation:
         return _empty_note("No ground truth was given for this sample, so nothing was evaluated.")

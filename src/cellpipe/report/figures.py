@@ -72,8 +72,10 @@ class _Plot:
 
 
 def _numbers(values: Any) -> list[Any]:
-    """``values`` (array-like) as a JSON list of floats rounded to :data:`_VALUE_DIGITS` significant digits;
-    NaN and infinities become null (JSON has no NaN)."""
+    """``values`` (array-like) as a JSON list of floats, NaN and infinities as null.
+
+    Values are rounded to :data:`_VALUE_DIGITS` significant digits; JSON has no NaN.
+    """
     flat = np.asarray(values, dtype=float).ravel()
     return [float(f"{v:.{_VALUE_DIGITS}g}") if math.isfinite(v) else None for v in flat.tolist()]
 
@@ -172,8 +174,10 @@ def _histogram_figure(
 
 
 def _percentile_figure(per_frame: pd.DataFrame, frame_interval_min: float | None) -> _Plot:
-    """Low and high normalization percentile values (raw intensity units) per frame, one colour per channel;
-    x in minutes when ``frame_interval_min`` (min) is known, else in frames."""
+    """Low and high normalization percentile values (raw intensity units) per frame, one colour per channel.
+
+    x in minutes when ``frame_interval_min`` (min) is known, else in frames.
+    """
     x_units = "min" if frame_interval_min is not None else "frame"
     series: list[dict[str, Any]] = []
     with matplotlib.rc_context(_RC):
@@ -436,8 +440,10 @@ def _iou_figure(segmentation: Mapping[str, Any]) -> _Plot:
 
 
 def _evaluation_counts_figure(per_frame: pd.DataFrame) -> _Plot:
-    """Cells per frame (count) in the ground truth and the prediction, and their difference, against time
-    (min) when every frame has one, else against the frame index."""
+    """Cells per frame (count) in the ground truth and the prediction, and their difference, over time.
+
+    Against time (min) when every frame has one, else against the frame index.
+    """
     use_time = "time_min" in per_frame and bool(np.isfinite(per_frame["time_min"].to_numpy(float)).all())
     x = per_frame["time_min" if use_time else "frame"].to_numpy(float)
     truth = per_frame["n_true"].to_numpy(float)

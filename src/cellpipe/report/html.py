@@ -161,7 +161,9 @@ def _cards(items: Iterable[tuple[str, str]]) -> str:
 
 
 def _page(title: str, subtitle: str, nav: Sequence[tuple[str, str]], body: str) -> str:
-    """The whole page: head with the inline CSS, header, navigation to the ``(anchor, title)`` pairs of ``nav``, the
+    """The whole report page: head with the inline CSS, header, navigation, body and footer.
+
+    The whole page: head with the inline CSS, header, navigation to the ``(anchor, title)`` pairs of ``nav``, the
     HTML ``body`` and a footer with cellpipe's version.
     """
     links = "".join(f'<a href="#{_esc(anchor)}">{_esc(text)}</a>' for anchor, text in nav)

@@ -100,8 +100,10 @@ def _scale_bar(ax: Any, width_um: float) -> None:
 def _overlay_figure(
     image: np.ndarray, labels: np.ndarray, frame: int, time_min: float | None, pixel_size_um: float | None
 ) -> _Plot:
-    """One frame (grey) with object outlines; a second, zoomed panel for a frame larger than
-    :data:`_DETAIL_ABOVE_PX`.  ``time_min`` in minutes, ``pixel_size_um`` in µm per px (None: axes in px)."""
+    """One frame (grey) with object outlines; a second, zoomed panel for a frame larger than :data:`_DETAIL_ABOVE_PX`.
+
+    ``time_min`` in minutes, ``pixel_size_um`` in µm per px (None: axes in px).
+    """
     vmin, vmax = _stretch(image)
     ny, nx = image.shape
     scale, unit = (pixel_size_um, "µm") if pixel_size_um is not None else (1.0, "px")
@@ -289,10 +291,11 @@ def _orthogonal_figure(
     pixel_size_um: float | None,
     z_step_um: float | None,
 ) -> _Plot:
-    """Orthogonal views of one (Z, Y, X) stack with object outlines: xy at the middle plane z = Z // 2, xz at
-    y = Y // 2 (below it) and yz at x = X // 2 (beside it), all at the same scale so that a voxel is drawn
-    with its true proportions (``pixel_size_um`` µm per px in y and x, ``z_step_um`` µm between planes; without
-    a pixel size the axes are in px and a plane counts as one px; a missing z step counts as one pixel).
+    """Orthogonal views of one (Z, Y, X) stack with object outlines, each voxel drawn in its true proportions.
+
+    xy at the middle plane z = Z // 2, xz at y = Y // 2 (below it) and yz at x = X // 2 (beside it), all at the
+    same scale (``pixel_size_um`` µm per px in y and x, ``z_step_um`` µm between planes; without a pixel size
+    the axes are in px and a plane counts as one px; a missing z step counts as one pixel).
     Dashed lines mark where the other two views cut the stack.  ``time_min`` in minutes.
     """
     nz, ny, nx = image.shape

@@ -43,8 +43,11 @@ def _is_record_list(value: Any) -> bool:
 
 
 def _provenance_table(provenance: Mapping[str, Any]) -> str:
-    """Key/value table; a mapping of scalars (e.g. versions, timings) becomes a nested table, a list of
-    such mappings (input files, timings per rule) a table with a column per key, deeper ones JSON."""
+    """Key/value table; nested mappings and lists of mappings become tables, deeper ones JSON.
+
+    Key/value table; a mapping of scalars (e.g. versions, timings) becomes a nested table, a list of
+    such mappings (input files, timings per rule) a table with a column per key, deeper ones JSON.
+    """
     if not provenance:
         return '<p class="note">No provenance recorded.</p>'
     rows = []
@@ -94,8 +97,9 @@ def ctc_export_text(n_segments: int | None) -> str:
 
 
 def as_read_text(entry: Mapping[str, Any]) -> str:
-    """What the report says of one entry of a record's ``as_read``: whether the results come from the input
-    file the record lists.
+    """What the report says of one entry of a record's ``as_read``.
+
+    Whether the results come from the input file the record lists.
 
     Parameters
     ----------

@@ -25,10 +25,13 @@ def _qc_cards(
     n_jumps: int,
     confidence: Mapping[str, Any],
 ) -> str:
-    """Key numbers of ``qc.json`` as cards: objects removed by the filters, short tracks and tracks near the
-    border (counts and %), frames where the count jumps, divisions kept and rejected, and Cellpose's mean
-    cell probability (0-1) when recorded.  The arguments are the record's ``filters``, ``tracks``,
-    ``divisions`` and ``confidence`` parts and the number of ``count_jumps``."""
+    """Key numbers of ``qc.json`` as cards.
+
+    Objects removed by the filters, short tracks and tracks near the border (counts and %), frames where the
+    count jumps, divisions kept and rejected, and Cellpose's mean cell probability (0-1) when recorded.  The
+    arguments are the record's ``filters``, ``tracks``, ``divisions`` and ``confidence`` parts and the number of
+    ``count_jumps``.
+    """
     found, removed = filters.get("objects_found"), filters.get("objects_removed")
     cards = [
         ("objects removed by filters", f"{removed if removed is not None else '–'} of {found if found is not None else '–'}"
@@ -46,8 +49,11 @@ def _qc_cards(
 
 
 def _removed_objects(filters: Mapping[str, Any]) -> str:
-    """Tables of the objects each filter removed (counts, % of the objects found) and, folded, the frames
-    where a filter removed something; empty when nothing was removed."""
+    """Tables of the objects each filter removed, and the frames where a filter removed something.
+
+    Tables of the objects each filter removed (counts, % of the objects found) and, folded, the frames
+    where a filter removed something; empty when nothing was removed.
+    """
     found = filters.get("objects_found")
     out: list[str] = []
     by_reason = filters.get("removed") or {}

@@ -168,7 +168,9 @@ def _montage_body(
     frame_interval_min: float | None,
     pixel_size_um: float | None,
 ) -> str:
-    """The segmentation montage: at most :data:`_MAX_MONTAGE_PANELS` ``(frame, (Y, X) image, (Y, X) labels)`` panels,
+    """The segmentation montage: frames with their labels, titled with the time (min), scale bars in µm.
+
+    The segmentation montage: at most :data:`_MAX_MONTAGE_PANELS` ``(frame, (Y, X) image, (Y, X) labels)`` panels,
     titled with the time (min, from ``frame_interval_min``) and scale bars in µm (``pixel_size_um``, µm per
     px).
     """
@@ -332,8 +334,11 @@ def _overlay_section(d: SampleData) -> str:
 
 
 def _orthogonal_body(d: SampleData) -> str:
-    """Orthogonal views (xy, xz, yz through the middle of the stack) of the given frames of a 3-D movie, beside
-    the maximum-intensity projection overlay; nothing for a 2-D movie (``d.orthogonal`` None or empty)."""
+    """Orthogonal views (xy, xz, yz) of the given frames of a 3-D movie, beside the projection overlay.
+
+    Orthogonal views (xy, xz, yz through the middle of the stack) of the given frames of a 3-D movie, beside
+    the maximum-intensity projection overlay; nothing for a 2-D movie (``d.orthogonal`` None or empty).
+    """
     figures = []
     for frame, image, labels in d.orthogonal or ():
         image = np.asarray(image, dtype=float)

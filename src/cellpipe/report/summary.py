@@ -118,8 +118,11 @@ def _qc_cell(row: Mapping[str, Any]) -> str:
 
 
 def _sample_row(row: Mapping[str, Any]) -> str:
-    """One ``<tr>`` of the summary table: the sample linked to its report, QC, counts, the mean cells per
-    frame (cells; from cells / frames when the row lacks it) and the :data:`_SUMMARY_EXTRA` columns."""
+    """One ``<tr>`` of the summary table.
+
+    The sample linked to its report, QC, counts, the mean cells per frame (cells; from cells / frames when the
+    row lacks it) and the :data:`_SUMMARY_EXTRA` columns.
+    """
 
     def get(key: str, short: str) -> Any:
         """The row's value of ``key``, or of its short name ``short`` where the row uses that."""
@@ -174,7 +177,6 @@ def build_summary_report(rows: list[dict[str, Any]], *, generated: str | None = 
         highlighted (class ``qc-check-row``, red background).  When any sample has one of ``SEG, DET,
         TRA, AP50``, an "Evaluation" section compares them in a grouped bar chart.
     """
-
     ordered = sorted(rows, key=lambda r: str(r["sample"]))
     records = [_sample_row(row) for row in ordered]
     nav: list[tuple[str, str]] = []

@@ -30,8 +30,10 @@ _LINEAGE_COLUMNS = ("first_frame", "last_frame", "parent", "root", "generation",
 
 
 def _passing_tracks(track_summary: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """The rows of ``track_summary`` that enter per-track statistics (``excluded`` empty), and how many
-    do not.  A table without an ``excluded`` column passes whole."""
+    """The rows of ``track_summary`` that enter per-track statistics (``excluded`` empty), and how many do not.
+
+    A table without an ``excluded`` column passes whole.
+    """
     if len(track_summary) == 0 or "excluded" not in track_summary:
         return track_summary, 0
     keep = track_summary["excluded"].fillna("").astype(str) == ""
@@ -127,9 +129,10 @@ def _families(info: pd.DataFrame, parent_of: Mapping[int, int]) -> list[list[int
 
 
 def _msd_body(tracks: pd.DataFrame, frame_interval_min: float | None) -> str:
-    """The mean squared displacement section: ensemble and single-track MSD (µm²) against lag (min) of ``tracks``
-    (positions ``y_um, x_um`` in µm), needing ``frame_interval_min`` (min), with the ensemble's fitted
-    exponent.
+    """The mean squared displacement section: ensemble and single-track MSD (µm²) against lag (min).
+
+    From ``tracks`` (positions ``y_um, x_um`` in µm), needing ``frame_interval_min`` (min), with the ensemble's
+    fitted exponent.
     """
     if len(tracks) == 0:
         return _empty_note("No tracks were found.")

@@ -1,5 +1,6 @@
-"""Snakemake plumbing that is no file format: the job's log file, the run's lock and registry, and the
-record of checked sample-sheet rows.
+"""Snakemake plumbing that is no file format.
+
+The job's log file, the run's lock and registry, and the record of checked sample-sheet rows.
 
 :mod:`cellpipe.runtime.logs` sends a job's logging to its log file; :mod:`cellpipe.runtime.snakemake_lock`
 and :mod:`cellpipe.runtime.run_registry` let interrupted and concurrent runs of one results folder

@@ -1,5 +1,6 @@
-"""A record of the sample-sheet rows whose files passed the header checks, so that unchanged files are
-not inspected again at the next ``snakemake`` start.
+"""A record of the sample-sheet rows whose files passed the header checks.
+
+Unchanged files are then not inspected again at the next ``snakemake`` start.
 
 Checking a movie reads every page header of its TIFF (to catch a file cut short): about 30 ms for a
 500-frame OME-TIFF and 100 ms for a plain TIFF of 500 frames on this project's machines, so a sheet

@@ -86,7 +86,7 @@ def _fingerprint(path: Path) -> dict[str, Any]:
 
 
 def boot_id() -> str | None:
-    """This boot of the machine.
+    """The boot of the machine that runs this process.
 
     Returns
     -------

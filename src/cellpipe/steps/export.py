@@ -44,12 +44,25 @@ __all__ = ["export_tracks_step", "write_ctc_export"]
 
 
 def write_ctc_export(tracked: omezarr.OmeImage, table: pd.DataFrame, ctc_dir: PathLike) -> pd.DataFrame:
-    """Write the CTC ``RES`` folder ``ctc_dir`` of track-relabelled masks and their tracks table;
-    returns the segment mapping (:func:`cellpipe.export.ctc_segments`).
+    """Write the CTC ``RES`` folder of track-relabelled masks and their tracks table.
 
     Frame by frame: each mask is read, checked against the tracks table and written in turn.  The
     masks are uint16, or uint32 for more than 65535 segments (every frame the same dtype), and carry
-    the image's pixel size (:func:`cellpipe.io.ctc.read_ctc_pixel_size`).
+    the image's pixel size in µm (:func:`cellpipe.io.ctc.read_ctc_pixel_size`).
+
+    Parameters
+    ----------
+    tracked : cellpipe.io.omezarr.OmeImage
+        ``image.ome.zarr/labels/tracks``: masks whose pixel values are track ids.
+    table : pandas.DataFrame
+        The tracks table of ``track_cells``.
+    ctc_dir : str or os.PathLike
+        Output CTC ``RES`` folder (``maskTTT.tif`` and ``res_track.txt``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The segment mapping (:func:`cellpipe.export.ctc_segments`).
     """
     mapping = ctc_segments(table)
     frames, ctc_tracks = iter_ctc_frames(tracked.data, table, segments=mapping)
@@ -70,27 +83,41 @@ def export_tracks_step(
     geff_store: PathLike | None = None,
     trackmate_xml: PathLike | None = None,
 ) -> None:
-    """Export one sample's tracks as napari tables, (unless ``ctc_dir`` is None) a CTC result folder and
-    its segment mapping, (when ``geff_store`` is given) a geff graph and (when ``trackmate_xml`` is given) a
-    TrackMate XML file.
+    """Export one sample's tracks as napari tables, a CTC result folder, a geff graph and TrackMate XML.
 
-    Args:
-        tracked: ``image.ome.zarr/labels/tracks`` from ``track_cells`` (axes tyx, pixel values = track ids).
-        tracks: ``tracks.parquet`` from ``track_cells``.
-        ctc_dir: Output CTC ``RES`` folder (must not exist or be empty); None: no CTC export (``export.ctc: false``).
-        napari_csv: Output CSV ``track_id,t,y,x,t_min,y_um,x_um`` (t in frames, y/x in pixels, then the
-            same in minutes and µm).
-        napari_graph: Output JSON ``{child track id: [parent track id]}``.
-        segments: Output TSV mapping CTC labels to track ids (:data:`cellpipe.export.SEGMENT_COLUMNS`);
-            None with ``ctc_dir``.
-        cells: ``cells.parquet`` from ``measure_cells``: its measurements become geff node properties.
-        geff_store: Output geff store (``tracks.geff``), in the Zarr format of ``tracked`` (v2 for NGFF 0.4, v3
-            for 0.5); None: no geff.
-        trackmate_xml: Output TrackMate XML file (``tracks.trackmate.xml``); None: none.  Its ``<ImageData>``
-            names the OME-Zarr image holding ``labels/tracks`` (else ``tracked`` itself), relative to the file.
+    The CTC folder and its segment mapping are written unless ``ctc_dir`` is None, the geff graph
+    when ``geff_store`` is given, the TrackMate file when ``trackmate_xml`` is given.
 
-    Raises:
-        ValueError: masks and tracks disagree (see :func:`cellpipe.export.to_ctc`).
+    Parameters
+    ----------
+    tracked : str or os.PathLike
+        ``image.ome.zarr/labels/tracks`` from ``track_cells`` (axes tyx, pixel values = track ids).
+    tracks : str or os.PathLike
+        ``tracks.parquet`` from ``track_cells``.
+    ctc_dir : str or os.PathLike or None
+        Output CTC ``RES`` folder (must not exist or be empty); None: no CTC export (``export.ctc: false``).
+    napari_csv : str or os.PathLike
+        Output CSV ``track_id,t,y,x,t_min,y_um,x_um`` (t in frames, y/x in px, then the same in
+        minutes and µm).
+    napari_graph : str or os.PathLike
+        Output JSON ``{child track id: [parent track id]}``.
+    segments : str or os.PathLike or None
+        Output TSV mapping CTC labels to track ids (:data:`cellpipe.export.SEGMENT_COLUMNS`);
+        None together with ``ctc_dir``.
+    cells : str or os.PathLike, optional
+        ``cells.parquet`` from ``measure_cells``: its measurements become geff node properties.
+    geff_store : str or os.PathLike, optional
+        Output geff store (``tracks.geff``), in the Zarr format of ``tracked`` (v2 beside NGFF 0.4, v3
+        beside 0.5); None: no geff.
+    trackmate_xml : str or os.PathLike, optional
+        Output TrackMate XML file (``tracks.trackmate.xml``); None: none.  Its ``<ImageData>`` names
+        the OME-Zarr image holding ``labels/tracks`` (else ``tracked`` itself), relative to the file.
+
+    Raises
+    ------
+    ValueError
+        Only one of ``ctc_dir`` and ``segments`` is given, or masks and tracks disagree (see
+        :func:`cellpipe.export.to_ctc`).
     """
     if (ctc_dir is None) != (segments is None):
         raise ValueError("ctc_dir and segments are given together or not at all")

@@ -1,5 +1,7 @@
-"""Entry point of the ``ingest_movie`` rule: a raw movie, checked, as OME-Zarr (t, c, y, x), or (t, c, z, y, x) for a
-z-stack movie kept in 3-D, in µm and minutes."""
+"""Entry point of the ``ingest_movie`` rule: a raw movie, checked, as OME-Zarr in µm and minutes.
+
+The image is (t, c, y, x), or (t, c, z, y, x) for a z-stack movie kept in 3-D.
+"""
 
 from __future__ import annotations
 
@@ -189,8 +191,11 @@ def ingest_movie_step(
 
 
 def _write_stacks(data: Any, out: Any, check: PixelCheck) -> None:
-    """Copy every (Z, Y, X) stack of a z-stack movie (a :class:`~cellpipe.io.movies.LazyMovie`) to ``out[t, c]``
-    (t, c, z, y, x), one stack in memory at a time, each checked as part of frame ``t``."""
+    """Copy every (Z, Y, X) stack of a z-stack movie to ``out[t, c]``, one stack in memory at a time.
+
+    The movie is a :class:`~cellpipe.io.movies.LazyMovie`; ``out`` is (t, c, z, y, x); each stack is checked as
+    part of frame ``t``.
+    """
     n_frames, n_channels = data.shape[:2]
     for t in range(n_frames):
         for c in range(n_channels):
@@ -201,8 +206,11 @@ def _write_stacks(data: Any, out: Any, check: PixelCheck) -> None:
 
 
 def _projected_frame(data: Any, t: int, method: str, dtype: np.dtype) -> tuple[np.ndarray, list[int]]:
-    """Frame ``t`` of a z-stack movie (a :class:`~cellpipe.io.movies.LazyMovie`), (C, Y, X), each channel's
-    stack projected with ``method``; the planes chosen per channel (best_focus; else empty)."""
+    """Frame ``t`` of a z-stack movie, (C, Y, X), each channel's stack projected with ``method``.
+
+    Frame ``t`` of a z-stack movie (a :class:`~cellpipe.io.movies.LazyMovie`), (C, Y, X), each channel's
+    stack projected with ``method``; the planes chosen per channel (best_focus; else empty).
+    """
     frame = np.empty(data.shape[1:], dtype)
     planes: list[int] = []
     for c in range(data.shape[1]):

@@ -22,11 +22,37 @@ def measure_cells_step(
     counts: PathLike,
     min_track_frames: int | None = None,
 ) -> None:
-    """Measure every cell in every frame; summarise per track and per frame.  3-D labels (t, z, y, x) are
-    measured by :func:`cellpipe.measure.measure_volumes` (µm³, µm², centroids z, y, x in µm).
+    """Measure every cell in every frame; summarise per track and per frame.
 
-    ``min_track_frames``: ``track.min_track_frames`` (tracks with fewer frames are flagged
-    ``excluded = 'short'`` in ``track_metrics``); None: that setting's default."""
+    2-D labels (t, y, x) are measured by :func:`cellpipe.measure.measure_cells`; 3-D labels
+    (t, z, y, x) by :func:`cellpipe.measure.measure_volumes` (µm³, µm², centroids z, y, x in µm).
+
+    Parameters
+    ----------
+    labels : str or os.PathLike
+        The cells label image (OME-Zarr array, per-frame labels).
+    image : str or os.PathLike
+        The movie's OME-Zarr image: intensities, pixel size (µm), frame interval (minutes) and
+        channel names (used where the settings name none).
+    tracks : str or os.PathLike
+        The tracks table (Parquet) of ``track_cells``.
+    settings : dict
+        The ``measure`` section, validated as :class:`cellpipe.config.MeasureSettings`.
+    cells : str or os.PathLike
+        Output Parquet table, one row per cell per frame (µm, µm², minutes).
+    track_metrics : str or os.PathLike
+        Output Parquet table, one row per track.
+    counts : str or os.PathLike
+        Output TSV table, one row per frame: cell count and density (cells per mm² of the field).
+    min_track_frames : int, optional
+        ``track.min_track_frames`` (frames): tracks with fewer frames are flagged
+        ``excluded = 'short'`` in ``track_metrics``.  None: that setting's default.
+
+    Raises
+    ------
+    ValueError
+        3-D labels without a z scale.
+    """
     from cellpipe.config import MeasureSettings
     from cellpipe.measure import (
         DEFAULT_MIN_TRACK_FRAMES,

@@ -21,10 +21,13 @@ def _spread_frames(n_frames: int, k: int) -> list[int]:
 
 
 def _plane(array: Any, t: int, channel: int | None = None) -> np.ndarray:
-    """Frame ``t`` (of ``channel``, for an array with channels) as one (Y, X) plane: itself for a 2-D movie, its
-    maximum-intensity projection along z for a 3-D one.  Applied to labels, the projection keeps the largest
-    label value along z, so every object shows where it lies in the plane (the report's overlays and montage
-    of a 3-D movie: maximum-intensity projections with the projected objects' outlines)."""
+    """Frame ``t`` (of ``channel``, for an array with channels) as one (Y, X) plane.
+
+    Itself for a 2-D movie, its maximum-intensity projection along z for a 3-D one.  Applied to labels, the
+    projection keeps the largest label value along z, so every object shows where it lies in the plane (the
+    report's overlays and montage of a 3-D movie: maximum-intensity projections with the projected objects'
+    outlines).
+    """
     data = np.asarray(array[t] if channel is None else array[t, channel])
     return data.max(axis=0) if data.ndim == 3 else data
 

@@ -1,5 +1,7 @@
-"""Entry points of the segmentation rules: ``segment_frames`` (:func:`segment_frames_step`) per part of the
-frames, segment.scatter of them, and ``segment_cells`` (:func:`gather_segments_step`) gathering the parts.
+"""Entry points of the segmentation rules: ``segment_frames`` per part of the frames, ``segment_cells`` gathering them.
+
+:func:`segment_frames_step` segments one of the ``segment.scatter`` parts of the frames and
+:func:`gather_segments_step` (rule ``segment_cells``) puts the parts together.
 :func:`segment_cells_step` segments a whole movie in one call: what a single part writes, and the
 reference a gathered run equals.
 
@@ -39,17 +41,36 @@ def segment_cells_step(
 ) -> None:
     """Segment every frame of one channel of the normalized movie; write labels (OME-Zarr) and run info (JSON).
 
-    ``settings``: the job's settings (:meth:`cellpipe.config.jobs.JobSettings.job_settings`), as the model or
-    its JSON dump (a rule's params); the run info records them as ``job_settings``.
+    No rule calls it: with ``segment.scatter`` 1, rule ``segment_frames`` writes the same label image and
+    run info (:func:`segment_frames_step`) and ``segment_cells`` renames them into place.
 
-    No rule calls it: with segment.scatter 1 rule segment_frames writes the same label image and run info
-    (:func:`segment_frames_step`) and segment_cells renames them into place.  ``rule``: the rule an
-    out-of-memory message names.
+    Parameters
+    ----------
+    normalized : str or os.PathLike
+        The normalized movie (Zarr array, (T, C, Y, X) or (T, C, Z, Y, X), float).
+    image : str or os.PathLike
+        The movie's OME-Zarr image: pixel size (µm), frame interval (minutes), channel names; the labels
+        are written as its label image.
+    settings : SegmentSettings or Mapping
+        The job's settings (:meth:`cellpipe.config.jobs.JobSettings.job_settings`), as the model or its
+        JSON dump (a rule's params); the run info records them as ``job_settings``.
+    labels : str or os.PathLike
+        Output label image (uint32, one (Y, X) px label image per frame).
+    info : str or os.PathLike
+        Output run info (JSON, ``segmentation.json``).
+    threads : int, default 1
+        Caps the CPU threads torch may use (the rule's ``threads``).
+    batch_divisor : int, default 1
+        Divides Cellpose's tiles per network pass (the rule's retries: 2 on the second attempt).
+    rule : str, default "segment_cells"
+        The rule an out-of-memory message names.
 
-    ``threads`` caps the CPU threads torch may use (the rule's ``threads``).  ``batch_divisor``
-    divides Cellpose's tiles per network pass (the rule's retries: 2 on the second attempt); running
-    out of memory raises :class:`~cellpipe.segment.SegmentationOutOfMemory` naming the file and the
-    batch, and leaves no labels behind.
+    Raises
+    ------
+    cellpipe.segment.SegmentationOutOfMemory
+        Running out of memory, naming the file and the batch; no labels are left behind.
+    ValueError
+        ``segment.channel`` is not a channel of the movie.
     """
     run_info, _ = _segment_movie(normalized, image, settings, labels, threads, batch_divisor, rule)
     tables.write_json(run_info, info)
@@ -59,8 +80,11 @@ def _segment_movie(
     normalized: PathLike, image: PathLike, settings: Settings, labels: PathLike, threads: int,
     batch_divisor: int, rule: str,
 ) -> tuple[dict[str, Any], int]:
-    """Segment every frame into the label image ``labels`` of ``image``; returns the run info of
-    :func:`segment_cells_step` and the number of objects found (summed over the frames)."""
+    """Segment every frame into the label image ``labels`` of ``image``.
+
+    Returns the run info of :func:`segment_cells_step` and the number of objects found (summed over
+    the frames).
+    """
     job, seg, meta, norm, model, model_read = _open_segmentation(normalized, image, settings, threads, batch_divisor)
     n_frames = int(norm.shape[0])
     with omezarr.new_ome_array(
@@ -78,9 +102,28 @@ def _segment_movie(
 def part_frames(n_frames: int, part: int, n_parts: int) -> range:
     """The frames ``t`` of a movie of ``n_frames`` frames with ``t * n_parts // n_frames == part``.
 
-    Part ``part`` (0-based) of ``n_parts`` is a contiguous range, the parts follow each other and
-    together hold every frame once; their lengths differ by at most one.  With more parts than
-    frames some parts are empty (``range(k, k)``).
+    Part ``part`` of ``n_parts`` is a contiguous range, the parts follow each other and together hold
+    every frame once; their lengths differ by at most one.  With more parts than frames some parts are
+    empty (``range(k, k)``).
+
+    Parameters
+    ----------
+    n_frames : int
+        The movie's length (frames).
+    part : int
+        The part (0-based).
+    n_parts : int
+        The number of parts (``segment.scatter``).
+
+    Returns
+    -------
+    range
+        The part's frames (0-based).
+
+    Raises
+    ------
+    ValueError
+        ``n_frames`` negative, ``n_parts`` below 1 or ``part`` not in ``0 .. n_parts-1``.
     """
     if n_frames < 0 or n_parts < 1 or not 0 <= part < n_parts:
         raise ValueError(f"no part {part} of {n_parts} of a movie of {n_frames} frames")
@@ -104,19 +147,37 @@ def segment_frames_step(
     threads: int = 1,
     batch_divisor: int = 1,
 ) -> None:
-    """Segment part ``part`` of ``n_parts`` of the movie's frames (:func:`part_frames`; rule segment_frames).
+    """Segment part ``part`` of ``n_parts`` of the movie's frames (:func:`part_frames`; rule ``segment_frames``).
 
-    With ``n_parts`` 1 the part is the whole movie, written as :func:`segment_cells_step` writes the label
-    image (an OME-Zarr label image of ``image``) so that the gather only renames it.
+    With ``n_parts`` 1 the part is the whole movie, written as :func:`segment_cells_step` writes the
+    label image (an OME-Zarr label image of ``image``) so that the gather only renames it.  Otherwise the
+    part's labels are a plain Zarr array (frames, Y, X) uint32, one chunk per frame, in the Zarr format of
+    ``image`` (v2 beside NGFF 0.4, v3 beside 0.5).  The frame range
+    comes from the normalized movie's frame count, so a part of more parts than frames holds no frame.
+    A failed part leaves neither output behind.  :func:`gather_segments_step` puts the parts together.
 
-    Otherwise writes the part's labels as a plain Zarr array (frames, Y, X) uint32, one chunk per frame, in
-    the Zarr format of ``image`` (v2 beside NGFF 0.4, v3 beside 0.5), and
-    its run info as JSON: what :func:`segment_cells_step` records, plus ``part``, ``n_parts``,
-    ``first_frame`` (0-based), ``n_frames`` (of the part), ``movie_frames`` and ``n_objects``
-    (summed over its frames).  The frame range comes from the normalized movie's frame count, so a
-    part of more parts than frames holds no frame.  ``threads``, ``batch_divisor`` and running out of
-    memory are as in :func:`segment_cells_step`; a failed part leaves neither output behind.
-    :func:`gather_segments_step` puts the parts together.
+    Parameters
+    ----------
+    normalized : str or os.PathLike
+        The normalized movie (Zarr array).
+    image : str or os.PathLike
+        The movie's OME-Zarr image.
+    settings : SegmentSettings or Mapping
+        The job's settings, as in :func:`segment_cells_step`.
+    part : int
+        The part (0-based).
+    n_parts : int
+        The number of parts.
+    labels_part : str or os.PathLike
+        Output labels of the part.
+    info_part : str or os.PathLike
+        Output run info of the part (JSON): what :func:`segment_cells_step` records, plus ``part``,
+        ``n_parts``, ``first_frame`` (0-based), ``n_frames`` (of the part), ``movie_frames`` and
+        ``n_objects`` (summed over its frames).
+    threads : int, default 1
+        As in :func:`segment_cells_step`.
+    batch_divisor : int, default 1
+        As in :func:`segment_cells_step`; running out of memory is too.
     """
     if int(n_parts) == 1:
         # the whole movie: written as segment_cells_step writes it, so that the gather only moves it into place
@@ -153,15 +214,33 @@ def gather_segments_step(
     labels: PathLike,
     info: PathLike,
 ) -> None:
-    """Put the parts of :func:`segment_frames_step` together (rule segment_cells).
+    """Put the parts of :func:`segment_frames_step` together (rule ``segment_cells``).
 
     A single part is already the finished label image: it is renamed to ``labels`` (no frame read or
-    written) and its run info, less the part's keys, is ``segmentation.json``.  Otherwise ``parts`` and
-    ``part_infos`` are the parts' label arrays and run infos, part 0 first.  The label
+    written) and its run info, less the part's keys, is ``segmentation.json``.  Otherwise the label
     image is written as :func:`segment_cells_step` writes it, one frame at a time, so it is the same
-    array as an unscattered run's; the run info is :func:`merge_part_infos` of the parts'.  Parts
-    that do not fit together (a missing, repeated or stale part, another frame count or frame size)
-    raise :class:`ValueError` naming the file, and nothing is written.
+    array as an unscattered run's; the run info is :func:`merge_part_infos` of the parts'.
+
+    Parameters
+    ----------
+    normalized : str or os.PathLike
+        The normalized movie (Zarr array): its frame count and frame size (px) are what the parts must hold.
+    image : str or os.PathLike
+        The movie's OME-Zarr image.
+    parts : list of str or os.PathLike
+        The parts' label arrays, part 0 first.
+    part_infos : list of str or os.PathLike
+        The parts' run infos (JSON), part 0 first.
+    labels : str or os.PathLike
+        Output label image.
+    info : str or os.PathLike
+        Output run info (``segmentation.json``).
+
+    Raises
+    ------
+    ValueError
+        Parts that do not fit together (a missing, repeated or stale part, another frame count or frame
+        size), naming the file; nothing is written.
     """
     if len(parts) != len(part_infos) or not parts:
         raise ValueError(f"{len(parts)} label part(s) and {len(part_infos)} run info(s): need one of each per part")
@@ -191,10 +270,12 @@ def gather_segments_step(
 def _move_whole_part(
     normalized: PathLike, image: PathLike, part: PathLike, part_info: PathLike, labels: PathLike, info: PathLike
 ) -> None:
-    """The gather of a single part: :func:`segment_frames_step` wrote it as the finished label image, so
-    it is renamed into place (no frame is read or written again) once its ``image-label`` source names
-    the image from there.  ``segmentation.json`` is written first: a job killed between the two leaves
-    the part where it was, and its rerun moves it."""
+    """Gather a single part: rename the label image :func:`segment_frames_step` wrote into place.
+
+    No frame is read or written again; its ``image-label`` source is made to name the image from its new
+    place.  ``segmentation.json`` is written first: a job killed between the two leaves the part where it
+    was, and its rerun moves it.
+    """
     record = tables.read_json(part_info)
     norm = omezarr.open_zarr_array(normalized)
     n_frames, frame_shape = int(norm.shape[0]), tuple(int(n) for n in norm.shape[2:])
@@ -226,12 +307,28 @@ def _check_part(
 
 
 def merge_part_infos(infos: list[dict[str, Any]]) -> dict[str, Any]:
-    """The ``segmentation.json`` of a scattered run from its parts' run infos (part 0 first).
+    """The ``segmentation.json`` of a scattered run from its parts' run infos.
 
     Every key of an unscattered run is there: a value all parts agree on as it is, one they differ
     on (``device`` when parts ran on different nodes, ``batch_divisor`` after a retry of one part)
-    as the distinct values in part order, strings joined by ", ".  ``n_frames`` is the movie's
-    frame count, ``n_parts`` the number of parts and ``parts`` the parts' own run infos.
+    as the distinct values in part order, strings joined by ", ".
+
+    Parameters
+    ----------
+    infos : list of dict
+        The parts' run infos, part 0 first.
+
+    Returns
+    -------
+    dict
+        The merged run info: ``n_frames`` is the movie's frame count, ``n_parts`` the number of parts
+        and ``parts`` the parts' own run infos; ``object_filters.per_frame`` holds the parts' rows in
+        frame order.
+
+    Raises
+    ------
+    ValueError
+        ``infos`` is empty.
     """
     if not infos:
         raise ValueError("no parts to merge")
@@ -265,11 +362,14 @@ def merge_part_infos(infos: list[dict[str, Any]]) -> dict[str, Any]:
 def _open_segmentation(
     normalized: PathLike, image: PathLike, settings: Settings, threads: int, batch_divisor: int
 ) -> tuple[SegmentSettings, SegmentSettings, omezarr.OmeImage, Any, Any, dict[str, Any] | None]:
-    """What one segmentation job needs: its settings as it got them (validated here, once; recorded as
-    ``job_settings``), the same with what this movie and device decide (``channel`` as an index, tiles
-    per pass divided by ``batch_divisor``), the image's metadata, the normalized movie and, for
-    Cellpose, the model on the device chosen now and the checksum of the model file's bytes as loaded
-    (``type, bytes, sha256``; None for classical segmentation or a Cellpose built-in model)."""
+    """Open what one segmentation job needs.
+
+    Returns its settings as it got them (validated here, once; recorded as ``job_settings``), the same
+    with what this movie and device decide (``channel`` as an index, tiles per pass divided by
+    ``batch_divisor``), the image's metadata, the normalized movie and, for Cellpose, the model on the
+    device chosen now and the checksum of the model file's bytes as loaded (``type, bytes, sha256``;
+    None for classical segmentation or a Cellpose built-in model).
+    """
     from cellpipe.io.checksums import file_as_read
     from cellpipe.segment import check_model_path, divide_batch_size, load_segmentation_model, select_device
 
@@ -307,8 +407,11 @@ def _open_segmentation(
 
 
 def _record_model_read(run_info: dict[str, Any], model_read: dict[str, Any] | None) -> None:
-    """Put the checksum of the model file as loaded into a segmentation job's run info: ``inputs_read.model``
-    (``type, bytes, sha256``), and ``model_sha256`` the same, so segmentation.json names one checksum."""
+    """Put the checksum of the model file as loaded into a segmentation job's run info.
+
+    ``inputs_read.model`` (``type, bytes, sha256``), and ``model_sha256`` the same, so
+    ``segmentation.json`` names one checksum.
+    """
     if model_read is not None:
         run_info["inputs_read"] = {"model": model_read}
         run_info["model_sha256"] = model_read["sha256"]
@@ -325,10 +428,12 @@ def _segment_into(
     batch_divisor: int,
     rule: str,
 ) -> tuple[dict[str, Any], int]:
-    """Segment ``frames`` of the normalized movie into ``out`` (``out[i]``: labels of frame
-    ``frames[i]``, (Y, X) px, or a (Z, Y, X) stack of a 3-D movie); returns the run info and the number
-    of objects found.  Progress is logged about 20 times, in frames of the movie; running out of memory
-    raises :class:`~cellpipe.segment.SegmentationOutOfMemory` (``rule``: the rule whose retries help)."""
+    """Segment ``frames`` of the normalized movie into ``out``; the run info and the number of objects found.
+
+    ``out[i]`` gets the labels of frame ``frames[i]``, (Y, X) px, or a (Z, Y, X) stack of a 3-D movie.
+    Progress is logged about 20 times, in frames of the movie; running out of memory raises
+    :class:`~cellpipe.segment.SegmentationOutOfMemory` (``rule``: the rule whose retries help).
+    """
     from cellpipe.segment import SegmentationOutOfMemory, is_out_of_memory, iter_segment_cells
 
     n_movie = int(norm.shape[0])
@@ -394,17 +499,18 @@ def _z_step(norm: Any, meta: omezarr.OmeImage) -> float | None:
 def _iter_segment_stacks(
     stacks: Any, seg: SegmentSettings, meta: omezarr.OmeImage, estimate_from: Any | None = None
 ) -> tuple[dict[str, Any], Any]:
-    """Classical 3-D segmentation (:func:`cellpipe.segment.segment_stack_classical`) of (Z, Y, X) stacks read one
-    at a time; returns the run info and an iterator of ``(i, labels)`` (uint32, numbered 1..n per stack).
+    """Classical 3-D segmentation (:func:`cellpipe.segment.segment_stack_classical`) of (Z, Y, X) stacks.
 
-    The voxel size (µm, z, y, x) is the image's; the cell diameter is ``diameter_um`` (µm), or
-    ``diameter_px`` px of the plane, or none (seeds then ``min_peak_distance_px`` apart).  With
-    ``segment.estimate_diameter`` it is estimated first (:func:`cellpipe.segment.estimate_diameter_stacks`,
-    starting from that diameter) on a few stacks of ``estimate_from`` (the whole movie's channel, when
-    ``stacks`` is a part of it; default ``stacks``), and the estimate is recorded as ``diameter_estimate``
-    (µm, and px of the plane), with ``diameter_source`` 'estimate'.  The run info's
-    ``object_filters.per_frame`` holds the objects found per stack: the 2-D object filters do not apply
-    to stacks (objects outside the volume bounds are removed by the segmentation itself).
+    The stacks are read one at a time; returns the run info and an iterator of ``(i, labels)``
+    (uint32, numbered 1..n per stack).  The voxel size (µm, z, y, x) is the image's; the cell diameter
+    is ``diameter_um`` (µm), or ``diameter_px`` px of the plane, or none (seeds then
+    ``min_peak_distance_px`` apart).  With ``segment.estimate_diameter`` it is estimated first
+    (:func:`cellpipe.segment.estimate_diameter_stacks`, starting from that diameter) on a few stacks of
+    ``estimate_from`` (the whole movie's channel, when ``stacks`` is a part of it; default ``stacks``),
+    and the estimate is recorded as ``diameter_estimate`` (µm, and px of the plane), with
+    ``diameter_source`` 'estimate'.  The run info's ``object_filters.per_frame`` holds the objects found
+    per stack: the 2-D object filters do not apply to stacks (objects outside the volume bounds are
+    removed by the segmentation itself).
     """
     from dataclasses import asdict
 
@@ -459,9 +565,10 @@ def _channel_name(image: PathLike, channel: int) -> str | None:
 
 
 class _ChannelFrames:
-    """One channel of a (T, C, Y, X) array as (T, Y, X) frames, or of a (T, C, Z, Y, X) array as (T, Z, Y, X)
-    stacks, read one at a time (float32); with
-    ``frames``, only those frames of it (a range), numbered from 0."""
+    """One channel of a (T, C, Y, X) array as (T, Y, X) frames, or of a (T, C, Z, Y, X) array as (T, Z, Y, X) stacks.
+
+    Read one at a time (float32); with ``frames``, only those frames of it (a range), numbered from 0.
+    """
 
     def __init__(self, array: Any, channel: int, frames: range | None = None) -> None:
         self._array, self._channel = array, channel

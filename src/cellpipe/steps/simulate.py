@@ -1,5 +1,7 @@
-"""Entry point of the ``simulate_movie`` rule: a simulated movie (OME-TIFF, pixel size in µm, frame interval in
-minutes) and its Cell Tracking Challenge ground truth."""
+"""Entry point of the ``simulate_movie`` rule: a simulated movie and its Cell Tracking Challenge ground truth.
+
+The movie is an OME-TIFF with its pixel size in µm and frame interval in minutes.
+"""
 
 from __future__ import annotations
 

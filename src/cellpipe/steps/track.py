@@ -25,15 +25,42 @@ def track_cells_step(
     info: PathLike | None = None,
     labels_group: PathLike | None = None,
 ) -> None:
-    """Link segmented objects over time with btrack (in 3-D, with z in µm, when ``labels`` is (t, z, y, x):
-    :func:`cellpipe.track.track_cells_3d`, tracks gain ``z_px`` and ``z_um``, the tracks label image is
-    (t, z, y, x) with the same voxel scale); write tracks, lineage, track-relabelled masks and the
-    run's record (``info``, JSON: update mode, search radius, optimiser outcome, timings, and
-    ``inputs_read.tracker_config``: ``type, bytes, sha256`` of the tracker configuration's bytes as parsed).
+    """Link segmented objects over time with btrack and write tracks, lineage and track labels.
 
-    ``labels_group``: the image's NGFF ``labels`` group (its ``.zattrs`` or ``zarr.json``), then written to
-    list the label images ``cells`` (``labels``) and ``tracks`` (``tracked``) for OME-Zarr readers.  ``tracked``
-    carries a colour and :func:`track_label_properties` per track id in its ``image-label`` metadata."""
+    A 2-D label movie (t, y, x) is tracked by :func:`cellpipe.track.track_cells`; a 3-D one
+    (t, z, y, x) by :func:`cellpipe.track.track_cells_3d`, with z in µm: its tracks gain ``z_px`` and
+    ``z_um`` and its tracks label image is (t, z, y, x) with the same voxel scale.
+
+    Parameters
+    ----------
+    labels : str or os.PathLike
+        The cells label image (OME-Zarr array, one instance label image per frame).
+    image : str or os.PathLike
+        The movie's OME-Zarr image; its pixel size (µm) and frame interval (minutes) are used.
+    tracker_config : str or os.PathLike
+        btrack's configuration (JSON), parsed from the bytes whose sha256 the record gives.
+    settings : dict
+        The ``track`` section, validated as :class:`cellpipe.config.TrackSettings`.
+    tracks : str or os.PathLike
+        Output Parquet table, one row per object per frame (px, µm, frames).
+    lineage : str or os.PathLike
+        Output Parquet table, one row per division.
+    tracked : str or os.PathLike
+        Output label image whose pixel values are track ids; its ``image-label`` metadata hold a
+        colour and :func:`track_label_properties` per track id.
+    info : str or os.PathLike, optional
+        Output JSON record of the run: update mode, search radius (px), optimiser outcome, timings (s),
+        the settings, and ``inputs_read.tracker_config`` (``type, bytes, sha256`` of the tracker
+        configuration's bytes as parsed).  None: not written.
+    labels_group : str or os.PathLike, optional
+        The image's NGFF ``labels`` group (its ``.zattrs`` or ``zarr.json``), written to list the label
+        images ``cells`` (``labels``) and ``tracks`` (``tracked``) for OME-Zarr readers.  None: not written.
+
+    Raises
+    ------
+    ValueError
+        3-D labels without a z scale.
+    """
     from cellpipe.config import TrackSettings
     from cellpipe.track import relabel_frames, track_cells, track_cells_3d
 
@@ -71,11 +98,24 @@ def track_cells_step(
 
 
 def track_label_properties(tracks: Any) -> list[dict[str, int]]:
-    """NGFF ``image-label`` properties of the tracks label image, whose pixel values are track ids: per
-    track its ``label-value`` (the track id), ``parent`` and ``root`` track ids (0: none), ``generation``,
-    ``first_frame``, ``last_frame`` and ``n_frames`` (0-based frames).  Areas are not here: they change
-    from frame to frame (cells.parquet has them per cell and frame).  The cells label image gets none:
-    its values are per-frame labels, so one value names different cells in different frames."""
+    """NGFF ``image-label`` properties of the tracks label image, whose pixel values are track ids.
+
+    Areas are not here: they change from frame to frame (``cells.parquet`` has them per cell and
+    frame).  The cells label image gets none: its values are per-frame labels, so one value names
+    different cells in different frames.
+
+    Parameters
+    ----------
+    tracks : pandas.DataFrame
+        The tracks table (columns ``track_id``, ``parent``, ``root``, ``generation``, ``frame``).
+
+    Returns
+    -------
+    list of dict
+        Per track, sorted by track id: its ``label-value`` (the track id), ``parent`` and ``root``
+        track ids (0: none), ``generation``, ``first_frame``, ``last_frame`` and ``n_frames``
+        (0-based frames).
+    """
     if tracks.empty:
         return []
     per_track = tracks.groupby("track_id", sort=True).agg(

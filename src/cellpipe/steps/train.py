@@ -1,5 +1,7 @@
-"""Entry points of the rules of train.smk: ``train_cellpose`` (read annotations, train, write the model and its
-card) and ``export_bioimageio`` (a model folder as a BioImage Model Zoo package).
+"""Entry points of the rules of train.smk: ``train_cellpose`` and ``export_bioimageio``.
+
+``train_cellpose`` reads annotations, trains, and writes the model and its card; ``export_bioimageio`` packs
+a model folder as a BioImage Model Zoo package.
 
 ``train_cellpose`` writes, all in one folder ``<results>/models/<model>/``:
 

@@ -1,5 +1,8 @@
-"""The training data of a model: annotated datasets read from disk (:mod:`cellpipe.io.annotations`), their
-checksums for the model's record, and the examples prepared and split for training and validation."""
+"""The training data of a model: annotated datasets, their checksums, and the examples split for training.
+
+Datasets are read from disk by :mod:`cellpipe.io.annotations`; their checksums go into the model's record;
+the examples are split for training and validation.
+"""
 
 from __future__ import annotations
 

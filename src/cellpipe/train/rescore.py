@@ -1,5 +1,6 @@
-"""Measure a trained model's validation scores again, when its record holds scores computed another way
-(another cellpipe's scoring); ``tools/rescore_model.py`` runs it.
+"""Measure a trained model's validation scores again, when its record holds scores computed another way.
+
+For example scores computed by another cellpipe's scoring; ``tools/rescore_model.py`` runs it.
 """
 
 from __future__ import annotations

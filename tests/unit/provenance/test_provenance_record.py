@@ -1,0 +1,178 @@
+"""Tests of the provenance record: checksums of files and folders, package versions, benchmark timings and build_record."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cellpipe.io.checksums import describe_path, file_sha256, files_under, tree_digest
+from cellpipe.provenance import (
+    SCHEMA_VERSION,
+    VOLATILE_KEYS,
+    benchmark_timings,
+    build_record,
+    deterministic_part,
+    invocation_record,
+    package_versions,
+)
+from cellpipe.steps.provenance import read_benchmarks, record_provenance_step
+
+from .provenance_helpers import (
+    CONFIG,
+    INPUTS,
+    MOVIE,
+    WEIGHTS,
+    sha,
+    write_record,
+)
+
+
+def test_file_and_folder_checksums_agree_with_hashlib(workdir: Path) -> None:
+    assert file_sha256("data/movie.tif") == sha(MOVIE)
+    empty = workdir / "empty.bin"
+    empty.write_bytes(b"")
+    assert file_sha256(empty) == hashlib.sha256(b"").hexdigest()
+    big = workdir / "big.bin"
+    payload = np.random.default_rng(0).integers(0, 256, 3 * (1 << 20) + 17, dtype=np.uint8).tobytes()
+    big.write_bytes(payload)  # more than one 1 MiB block
+    assert file_sha256(big) == sha(payload)
+
+    entry = describe_path("movie", "data/movie.tif")
+    assert entry == {"role": "movie", "path": "data/movie.tif", "type": "file", "bytes": 15, "sha256": sha(MOVIE)}
+    # a folder: every file (hidden ones too, not Snakemake's timestamp), sorted, each with its sha256
+    assert files_under("data/01_GT") == [".hidden", "TRA/man_track.txt", "TRA/man_track000.tif"]
+    folder = describe_path("ground_truth", "data/01_GT")
+    assert folder["type"] == "directory" and folder["bytes"] == len(b"metadata") + len(b"1 0 0 0\n") + len(b"truth 0")
+    assert [f["sha256"] for f in folder["files"]] == [sha(b"metadata"), sha(b"1 0 0 0\n"), sha(b"truth 0")]
+    lines = "".join(f"{p}\0{sha(d)}\n" for p, d in [(".hidden", b"metadata"), ("TRA/man_track.txt", b"1 0 0 0\n"),
+                                                   ("TRA/man_track000.tif", b"truth 0")])
+    assert folder["sha256"] == sha(lines.encode())
+    renamed = [dict(f, path="TRA/x.tif") if f["path"] == "TRA/man_track000.tif" else f for f in folder["files"]]
+    assert tree_digest(renamed) != folder["sha256"]
+    # read relative to another working directory; a missing path says so
+    assert describe_path("movie", "movie.tif", workdir / "data")["sha256"] == entry["sha256"]
+    with pytest.raises(FileNotFoundError, match="no/such.tif"):
+        describe_path("movie", "no/such.tif")
+
+
+def test_package_versions_are_the_installed_ones() -> None:
+    versions = package_versions()
+    assert versions["python"] == platform.python_version()
+    assert versions["numpy"] == np.__version__
+    for name in ("cellpipe", "scipy", "pandas", "zarr", "ome-zarr", "torch", "cellpose", "btrack", "snakemake", "tifffile"):
+        assert versions[name], name
+    assert package_versions(("no-such-distribution-xyz",))["no-such-distribution-xyz"] is None
+
+
+def test_benchmark_timings_parse_snakemake_benchmark_files(workdir: Path) -> None:
+    rows = read_benchmarks(INPUTS["timings"])
+    assert sorted(rows) == ["segment_cells", "track_cells"]  # the missing file is left out
+    timings = benchmark_timings(rows)
+    assert timings["segment_cells"] == {"seconds": 12.35, "max_rss_mb": 532.4, "cpu_seconds": 18.44}
+    assert timings["track_cells"] == {"seconds": 0.5, "max_rss_mb": None, "cpu_seconds": None}
+
+
+def test_record_holds_checksums_config_versions_model_device_command_timings(workdir: Path) -> None:
+    invocation = workdir / "results/logs/snakemake_invocation.json"
+    invocation.parent.mkdir(parents=True)
+    argv = ["snakemake", "--cores", "2", "--config", "note=a b"]
+    invocation.write_text(json.dumps(invocation_record(argv, str(workdir), "/wf/Snakefile", "9.27.1", None, "2026-01-01T00:00:00Z")))
+    record = write_record(workdir, invocation)
+
+    assert record["schema_version"] == SCHEMA_VERSION and record["sample"] == "s1"
+    assert record["workdir"] == str(workdir)
+    by_path = {e["path"]: e for e in record["inputs"]}
+    assert [e["role"] for e in record["inputs"]] == ["movie", "ground_truth", "config", "sample_sheet", "tracker_config", "model"]
+    for rel in ("data/movie.tif", "config/config.yaml", "config/samples.tsv", "resources/tracker.json", "models/weights.pth"):
+        data = (workdir / rel).read_bytes()
+        assert by_path[rel]["sha256"] == sha(data) and by_path[rel]["bytes"] == len(data), rel
+    assert len(by_path["data/01_GT"]["files"]) == 3
+    assert record["config"] == CONFIG
+    assert record["versions"]["numpy"] == np.__version__ and record["versions"]["python"] == platform.python_version()
+    assert record["model"] == {
+        "method": "cellpose", "network": "cellpose3", "path": "models/weights.pth", "builtin_model": None,
+        "sha256": sha(WEIGHTS), "cellpose_version": "3.1.1.2", "torch_version": "2.13.0+cu128",
+    }
+    assert record["device"] == "cuda:0"
+    assert record["command"]["argv"] == argv
+    assert record["command"]["command_line"] == "snakemake --cores 2 --config 'note=a b'"
+    assert record["timings"]["segment_cells"]["seconds"] == 12.35
+    assert record["outputs"] == [
+        {"path": "counts.tsv", "bytes": 18, "sha256": sha(b"frame\tn_cells\n0\t3\n")},
+        {"path": "tracks.parquet", "bytes": 11, "sha256": sha(b"PAR1 tracks")},
+    ]
+    # no invocation file (a run with --no-hooks): no command, and nothing else changes
+    again = write_record(workdir, workdir / "results/logs/missing.json")
+    assert again["command"] is None
+    assert deterministic_part(again) == deterministic_part(record)
+    assert set(record) - set(deterministic_part(record)) == set(VOLATILE_KEYS)
+
+
+def test_build_record_is_deterministic_apart_from_date_command_timings() -> None:
+    common = {
+        "sample": "s", "workdir": "/w", "config": {"a": 1}, "versions": {"numpy": "2.0.2"},
+        "segmentation_info": {"method": "classical"}, "model_path": None, "outputs": [],
+        "inputs": [{"role": "model", "path": "b", "sha256": "1"}, {"role": "movie", "path": "a", "sha256": "2"}],
+    }
+    one = build_record(**common, timings={"x": {"seconds": 1.0}}, command={"argv": ["a"]}, created_utc="2026-01-01")
+    two = build_record(**common, timings={"x": {"seconds": 2.0}}, command=None, created_utc="2026-02-02")
+    assert one != two and deterministic_part(one) == deterministic_part(two)
+    assert [e["role"] for e in one["inputs"]] == ["movie", "model"]  # listed in INPUT_ROLES order
+    assert one["device"] == "none (classical)"
+
+
+def test_record_shows_the_settings_each_job_used(workdir: Path) -> None:
+    """job_settings: segment_frames' from segmentation.json (the row's diameter, the model file loaded),
+    track_cells' from tracking.json; an output written before they were recorded gives null."""
+    segment = {"method": "cellpose", "diameter_um": 9.5, "cellpose": {"model": "models/weights.pth"}}
+    track = {"tracker_config": "resources/tracker.json", "max_search_radius_um": 20.0}
+    info = workdir / "results/s1/segmentation.json"
+    info.write_text(json.dumps({**json.loads(info.read_text()), "job_settings": segment}))
+    (workdir / "results/s1/tracking.json").write_text(json.dumps({"n_tracks": 3, "settings": track}))
+    inputs = {**INPUTS, "tracking_info": "results/s1/tracking.json"}
+    record_provenance_step("s1", inputs, CONFIG, "results/s1/provenance.json", model_path="models/weights.pth")
+    record = json.loads((workdir / "results/s1/provenance.json").read_text())
+    assert record["job_settings"] == {"segment_frames": segment, "track_cells": track}
+    assert record["config"]["segment"] == {"method": "cellpose"}  # the configuration, beside what the jobs used
+    assert "job_settings" in deterministic_part(record)
+    assert write_record(workdir)["job_settings"] == {"segment_frames": segment, "track_cells": None}  # no tracking.json
+    info.write_text(json.dumps({k: v for k, v in json.loads(info.read_text()).items() if k != "job_settings"}))
+    assert write_record(workdir)["job_settings"] == {"segment_frames": None, "track_cells": None}
+
+
+def test_as_number_reads_numbers_out_of_tables_and_records():
+    """cellpipe.numbers.as_number: the one coercion provenance (benchmark timings) and the report use."""
+    import math
+
+    import pandas as pd
+
+    from cellpipe.numbers import as_number
+
+    for missing in (None, True, np.bool_(False), "x", [1], float("nan"), pd.NA, pd.NaT, ""):
+        assert as_number(missing) is None, missing
+    assert as_number("2.5") == 2.5 and as_number(np.float32(2.0)) == 2.0 and as_number(-1) == -1.0
+    assert math.isinf(as_number("inf")) and as_number("inf", finite=True) is None
+    assert as_number(0, positive=True) is None and as_number(0.1, positive=True) == 0.1
+
+
+def test_tree_digest_is_the_one_recorded_in_existing_records(tmp_path: Path):
+    """Records written before hold this digest of a folder: it must not change. One hashing loop serves
+    file_sha256 and copy_as_read (the copy's bytes and checksum are the source's)."""
+    from cellpipe.io.checksums import copy_as_read
+
+    listing = [{"path": "b/c.tif", "sha256": "00"}, {"path": "a.txt", "sha256": "ff"}]
+    assert tree_digest(listing) == "e53f09830ee033f7b7baf7abe85fec2d2a115177dfc23582c2db70a5fab1a92e"
+    source = tmp_path / "src"
+    (source / "b").mkdir(parents=True)
+    (source / "a.txt").write_bytes(b"a" * 3_000_000)  # more than one 1 MiB block
+    (source / "b" / "c.tif").write_bytes(b"c")
+    copy, described = copy_as_read(source, tmp_path / "into")
+    assert described["sha256"] == describe_path("x", source)["sha256"]
+    assert [f["sha256"] for f in described["files"]] == [file_sha256(source / "a.txt"), file_sha256(source / "b" / "c.tif")]
+    assert (copy / "a.txt").read_bytes() == (source / "a.txt").read_bytes()
+    assert file_sha256(source / "b" / "c.tif") == hashlib.sha256(b"c").hexdigest()
