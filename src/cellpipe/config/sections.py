@@ -951,9 +951,10 @@ class Simulation3DSettings(StageSettings):
     """Settings of the 3-D nuclei movie simulator, one entry of the ``simulate3d`` section.
 
     The simulator (:func:`cellpipe.simulate3d.simulate_movie_3d`) makes (t, z, y, x) movies of one channel
-    and takes this model as it is, as the 2-D one takes :class:`SimulationSettings`; lengths in µm unless a name says px or voxels, times in frames,
-    intensities in grey levels of the uint16 output.  The movie is written as OME-TIFF with ``PhysicalSizeZ``
-    (ingest it with ``ingest.z_projection: keep`` to keep z, or project it).
+    and takes this model as it is, as the 2-D one takes :class:`SimulationSettings`; lengths in µm unless a
+    name says px or voxels, times in frames, intensities in grey levels of the uint16 output.  The movie is
+    written as OME-TIFF with ``PhysicalSizeZ`` (ingest it with ``ingest.z_projection: keep`` to keep z, or
+    project it).
     """
 
     n_frames: int = Field(30, ge=1, le=100_000, description="Number of stacks (time points) T.")
