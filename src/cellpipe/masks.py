@@ -10,9 +10,12 @@ frame size, rewritten so that no step loops over pixels or masks in Python:
    whole batch of frames step together as torch tensors.
 2. **seeds and masks**: the histogram of end points, its 5x5 local maxima with more than 10
    pixels as seeds, each seed grown 5 times by 3x3 dilation inside its 11x11 px window where
-   the histogram exceeds 2, all seeds of all frames of a batch at once; the pixels take the
+   the histogram exceeds 2; the pixels take the
    label of the seed region their end point falls in (later, more populated seeds win ties,
-   as in Cellpose).  Masks larger than ``max_size_fraction`` of the frame are dropped.
+   as in Cellpose).  Masks larger than ``max_size_fraction`` of the frame are dropped.  On a
+   CPU one compiled function per frame does all of it, visiting only the histogram bins that
+   hold end points (a seed must hold more than 10) instead of pooling the whole padded frame;
+   on a GPU all seeds of all frames of a batch grow at once as torch tensors.
 3. **flow-error check**: the flows of every mask are recomputed by Cellpose's diffusion from
    the mask's centre, all masks of a frame at once as a stack of crops (a 3x3 mean inside a
    mask is a 3x3 box mean once the other masks are zero in the crop), in float64 and for the
@@ -146,21 +149,129 @@ def follow_flows(
     return frame, ys, xs
 
 
+def _njit_seed_labels() -> Any:
+    from numba import njit
+
+    @njit(nogil=True, cache=True)
+    def seed_labels(ys, xs, ly, lx, rpad, max_size):  # pragma: no cover - compiled
+        hy, hx = ly + 2 * rpad, lx + 2 * rpad
+        n = ys.shape[0]
+        cell = np.empty(n, np.int64)
+        hist = np.zeros(hy * hx, np.int32)
+        for i in range(n):
+            # truncated to integers, then padded and clamped, as Cellpose bins the end points
+            py = min(max(np.int64(np.int32(ys[i])) + rpad, 0), ly + rpad - 1)
+            px = min(max(np.int64(np.int32(xs[i])) + rpad, 0), lx + rpad - 1)
+            cell[i] = py * hx + px
+            hist[cell[i]] += 1
+        # seeds: bins with more than 10 end points that no bin of their 5x5 window exceeds; only
+        # bins that hold end points can qualify, so the search runs over the end points, not the frame
+        keys = np.empty(n, np.int64)
+        n_keys = 0
+        for i in range(n):
+            c = cell[i]
+            h = hist[c]
+            if h <= 10:
+                continue
+            y, x = c // hx, c % hx
+            peak = True
+            for wy in range(max(y - 2, 0), min(y + 3, hy)):
+                for wx in range(max(x - 2, 0), min(x + 3, hx)):
+                    if hist[wy * hx + wx] > h:
+                        peak = False
+            if peak:
+                # seeds in increasing count, ties in row-major order: one sortable key per bin
+                keys[n_keys] = np.int64(h) * (hy * hx) + c
+                n_keys += 1
+        seeds = np.unique(keys[:n_keys]) % (hy * hx)
+        # each seed grows 5 times by 3x3 dilation inside its 11x11 window where a bin holds more
+        # than 2 end points; a later (more populated) seed overwrites an earlier one
+        region = np.zeros(hy * hx, np.int32)
+        window = np.zeros((11, 11), np.bool_)
+        grown = np.zeros((11, 11), np.bool_)
+        nxt = np.zeros((11, 11), np.bool_)
+        for k in range(seeds.shape[0]):
+            y0, x0 = seeds[k] // hx - 5, seeds[k] % hx - 5
+            for a in range(11):
+                for b in range(11):
+                    window[a, b] = hist[(y0 + a) * hx + x0 + b] > 2
+                    grown[a, b] = False
+            grown[5, 5] = window[5, 5]
+            for _ in range(5):
+                for a in range(11):
+                    for b in range(11):
+                        hit = False
+                        if window[a, b]:
+                            for c in range(max(a - 1, 0), min(a + 2, 11)):
+                                for d in range(max(b - 1, 0), min(b + 2, 11)):
+                                    hit = hit or grown[c, d]
+                        nxt[a, b] = hit
+                grown[:, :] = nxt
+            for a in range(11):
+                for b in range(11):
+                    if grown[a, b]:
+                        region[(y0 + a) * hx + x0 + b] = k + 1
+        labels = np.empty(n, np.int32)
+        sizes = np.zeros(seeds.shape[0] + 1, np.int64)
+        for i in range(n):
+            labels[i] = region[cell[i]]
+            sizes[labels[i]] += 1
+        # masks above max_size px are dropped, the rest numbered 1..n in the order they first
+        # appear (the end points are in row-major order of their pixels, as fastremap.renumber scans)
+        new = np.zeros(seeds.shape[0] + 1, np.int32)
+        for k in range(1, seeds.shape[0] + 1):
+            if sizes[k] > max_size:
+                new[k] = -1
+        count = 0
+        for i in range(n):
+            old = labels[i]
+            if old > 0 and new[old] == 0:
+                count += 1
+                new[old] = count
+            labels[i] = max(new[old], 0)
+        return labels
+
+    return seed_labels
+
+
+_SEED_LABELS: Any = None
+
+
+def _masks_cpu(inside: np.ndarray, frame: np.ndarray, ys: np.ndarray, xs: np.ndarray, max_size_fraction: float) -> np.ndarray:
+    """:func:`masks_from_end_points` frame by frame in one compiled function each."""
+    global _SEED_LABELS
+    if _SEED_LABELS is None:
+        _SEED_LABELS = _njit_seed_labels()
+    n_frames, ly, lx = inside.shape
+    out = np.zeros(inside.shape, np.int32)
+    # the end points are grouped by frame (row-major order over the batch)
+    bounds = np.searchsorted(frame, np.arange(n_frames + 1))
+    for b in range(n_frames):
+        a, z = bounds[b], bounds[b + 1]
+        if a < z:
+            out[b][inside[b]] = _SEED_LABELS(ys[a:z], xs[a:z], ly, lx, RPAD_PX, ly * lx * max_size_fraction)
+    return out
+
+
 def masks_from_end_points(
     inside: np.ndarray,
     frame: Any,
     ys: Any,
     xs: Any,
     max_size_fraction: float = 0.4,
+    force_torch: bool = False,
 ) -> np.ndarray:
     """Labels (B, Y, X) int32, numbered 1..n per frame, from the end points of the followed pixels.
 
     ``inside`` (B, Y, X) bool are the pixels that were followed; ``frame``, ``ys``, ``xs`` are
-    :func:`follow_flows`'s output (px).
+    :func:`follow_flows`'s output (px). End points on the CPU go through one compiled function
+    per frame (unless ``force_torch``), on other devices through torch operations on the batch.
     """
     import torch
     import torch.nn.functional as F
 
+    if ys.device.type == "cpu" and not force_torch:
+        return _masks_cpu(np.asarray(inside), frame.numpy(), ys.numpy(), xs.numpy(), max_size_fraction)
     shape = inside.shape
     n_frames, ly, lx = shape
     device = ys.device
