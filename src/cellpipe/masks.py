@@ -333,26 +333,31 @@ def _njit_diffuse() -> Any:
     from numba import njit, prange
 
     @njit(nogil=True, parallel=True, cache=True)
-    def diffuse(ys, xs, starts, lys, lxs, sy, sx, niters, dy, dx):  # pragma: no cover - compiled
+    def diffuse(cy, cx, starts, lys, lxs, sy, sx, niters, dy, dx):  # pragma: no cover - compiled
         for k in prange(starts.shape[0] - 1):
-            a, b, lx = starts[k], starts[k + 1], lxs[k]
-            field = np.zeros(lys[k] * lx)
-            nxt = np.zeros(lys[k] * lx)
-            for _ in range(niters[k]):
-                field[sy[k] * lx + sx[k]] += 1
-                for j in range(a, b):
-                    i = ys[j] * lx + xs[j]
-                    nxt[i] = 1 / 9.0 * (
-                        field[i] + field[i - lx] + field[i + lx] + field[i - 1] + field[i + 1]
-                        + field[i - lx - 1] + field[i - lx + 1] + field[i + lx - 1] + field[i + lx + 1]
-                    )
-                for j in range(a, b):
-                    i = ys[j] * lx + xs[j]
-                    field[i] = nxt[i]
+            a, b, ly, lx = starts[k], starts[k + 1], lys[k], lxs[k]
+            # the whole crop row by row (contiguous, vectorisable) rather than the mask's pixels
+            # one by one: a pixel outside the mask is multiplied by 0 and stays 0, one inside by 1,
+            # which leaves Cellpose's float64 sum of nine neighbours bit for bit as it is
+            inside = np.zeros((ly, lx))
             for j in range(a, b):
-                i = ys[j] * lx + xs[j]
-                dy[j] = field[i + lx] - field[i - lx]
-                dx[j] = field[i + 1] - field[i - 1]
+                inside[cy[j], cx[j]] = 1.0
+            field = np.zeros((ly, lx))
+            nxt = np.zeros((ly, lx))
+            for _ in range(niters[k]):
+                field[sy[k], sx[k]] += 1
+                for y in range(1, ly - 1):
+                    up, row, down, keep, out = field[y - 1], field[y], field[y + 1], inside[y], nxt[y]
+                    for x in range(1, lx - 1):
+                        out[x] = keep[x] * (1 / 9.0 * (
+                            row[x] + up[x] + down[x] + row[x - 1] + row[x + 1]
+                            + up[x - 1] + up[x + 1] + down[x - 1] + down[x + 1]
+                        ))
+                field, nxt = nxt, field
+            for j in range(a, b):
+                y, x = cy[j], cx[j]
+                dy[j] = field[y + 1, x] - field[y - 1, x]
+                dx[j] = field[y, x + 1] - field[y, x - 1]
 
     return diffuse
 
@@ -360,34 +365,79 @@ def _njit_diffuse() -> Any:
 _DIFFUSE: Any = None
 
 
+def _njit_group() -> Any:
+    from numba import njit
+
+    @njit(nogil=True, cache=True)
+    def group(labels, n):  # pragma: no cover - compiled
+        ly, lx = labels.shape
+        count = np.zeros(n, np.int64)
+        y0 = np.full(n, ly, np.int64)
+        x0 = np.full(n, lx, np.int64)
+        y1 = np.zeros(n, np.int64)
+        x1 = np.zeros(n, np.int64)
+        for y in range(ly):
+            for x in range(lx):
+                k = labels[y, x] - 1
+                if k >= 0:
+                    count[k] += 1
+                    y0[k] = min(y0[k], y)
+                    x0[k] = min(x0[k], x)
+                    y1[k] = max(y1[k], y)
+                    x1[k] = max(x1[k], x)
+        starts = np.zeros(n + 1, np.int64)
+        for k in range(n):
+            starts[k + 1] = starts[k] + count[k]
+        total = starts[n]
+        ys = np.empty(total, np.int64)
+        xs = np.empty(total, np.int64)
+        lab = np.empty(total, np.int64)
+        fill = starts[:-1].copy()
+        for y in range(ly):  # row-major within each mask
+            for x in range(lx):
+                k = labels[y, x] - 1
+                if k >= 0:
+                    ys[fill[k]] = y
+                    xs[fill[k]] = x
+                    lab[fill[k]] = k
+                    fill[k] += 1
+        # the centre: the pixel nearest the mean position, the first in row-major order on ties
+        centre = np.empty(n, np.int64)
+        for k in range(n):
+            ymean = (ys[starts[k]:starts[k + 1]] - y0[k] + 1).sum() / count[k]
+            xmean = (xs[starts[k]:starts[k + 1]] - x0[k] + 1).sum() / count[k]
+            best = np.inf
+            for j in range(starts[k], starts[k + 1]):
+                d = (xs[j] - x0[k] + 1 - xmean) ** 2 + (ys[j] - y0[k] + 1 - ymean) ** 2
+                if d < best:
+                    best = d
+                    centre[k] = j
+        return ys, xs, lab, starts, y0, x0, y1, x1, centre
+
+    return group
+
+
+_GROUP: Any = None
+
+
 def _mask_pixels(labels: np.ndarray, n: int) -> dict[str, np.ndarray]:
     """The pixels of masks 1..n grouped by mask (row-major within a mask), in crop coordinates.
 
     Each mask's crop is its bounding box with a 1 px empty border (px). Also its centre, the
     mask pixel nearest to its mean position (the first in row-major order on ties), and
-    Cellpose's number of diffusion steps for it, twice the crop's height + width."""
-    from scipy import ndimage
-
-    boxes = ndimage.find_objects(labels, max_label=n)
-    y0 = np.array([b[0].start for b in boxes], np.int64)
-    x0 = np.array([b[1].start for b in boxes], np.int64)
-    lys = np.array([b[0].stop - b[0].start + 2 for b in boxes], np.int64)
-    lxs = np.array([b[1].stop - b[1].start + 2 for b in boxes], np.int64)
-    ys, xs = np.nonzero(labels)
-    lab = labels[ys, xs].astype(np.int64) - 1
-    order = np.argsort(lab, kind="stable")
-    ys, xs, lab = ys[order], xs[order], lab[order]
-    cy = (ys - y0[lab] + 1).astype(np.int64)
-    cx = (xs - x0[lab] + 1).astype(np.int64)
-    count = np.bincount(lab, minlength=n)
-    starts = np.concatenate([[0], np.cumsum(count)]).astype(np.int64)
-    ymean = np.bincount(lab, cy, minlength=n) / count
-    xmean = np.bincount(lab, cx, minlength=n) / count
-    d = (cx - xmean[lab]) ** 2 + (cy - ymean[lab]) ** 2
-    first = np.lexsort((d, lab))[starts[:-1]]  # stable: ties keep row-major order
+    Cellpose's number of diffusion steps for it, twice the crop's height + width. Every mask
+    1..n must have pixels."""
+    global _GROUP
+    if _GROUP is None:
+        _GROUP = _njit_group()
+    ys, xs, lab, starts, y0, x0, y1, x1, centre = _GROUP(np.ascontiguousarray(labels), n)
+    lys = y1 - y0 + 3
+    lxs = x1 - x0 + 3
+    cy = ys - y0[lab] + 1
+    cx = xs - x0[lab] + 1
     return {
         "ys": ys, "xs": xs, "lab": lab, "cy": cy, "cx": cx, "starts": starts, "lys": lys, "lxs": lxs,
-        "sy": cy[first], "sx": cx[first], "niters": 2 * (lys + lxs),
+        "sy": cy[centre], "sx": cx[centre], "niters": 2 * (lys + lxs),
     }
 
 
@@ -429,7 +479,7 @@ def flow_errors(labels: np.ndarray, dp_net: np.ndarray, device: Any = "cpu", for
 
     The masks' flows are those of Cellpose 3.1's CPU path (``dynamics.masks_to_flows_cpu``):
     each mask diffuses alone in its crop for twice the crop's height + width (px) steps. On a
-    CPU all masks run in parallel in one compiled loop over their pixels, on other devices (or
+    CPU all masks run in parallel in one compiled loop, each over the rows of its crop, on other devices (or
     with ``force_torch``) as a stack of crops in torch."""
     import torch
 
