@@ -7,9 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from cellpose import dynamics, metrics
+from cellpose import dynamics, metrics, utils
 
-from cellpipe.masks import flow_errors, follow_flows, masks_from_end_points, reconstruct_batch, reconstruct_masks
+from cellpipe.masks import (
+    fill_holes_and_remove_small_masks,
+    flow_errors,
+    follow_flows,
+    masks_from_end_points,
+    reconstruct_batch,
+    reconstruct_masks,
+)
 
 CPU = torch.device("cpu")
 # (y, x, radius) in px; the first two cells touch
@@ -102,6 +109,45 @@ def test_labels_are_cellposes_pixel_for_pixel(case: str) -> None:
         assert reference.max() == len(CELLS) - 1
         assert (reference[[84, 90, 96], [101, 101, 88]] > 0).all()
     np.testing.assert_array_equal(ours, reference)
+
+
+def _label_soup(seed: int, dtype: type = np.uint16) -> np.ndarray:
+    """Labels with what fill_holes_and_remove_small_masks must treat as Cellpose does: gaps in the
+    numbering (masks removed by the flow check), masks under 15 px, rings with holes, a mask inside
+    another's hole, masks in an order other than row-major."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:96, :96]
+    labels = _crowd((96, 96), 12, seed).astype(dtype)
+    labels[labels == 5] = 0  # a gap
+    for i in range(20, 26):  # masks of 1-16 px
+        y, x = rng.integers(0, 92, 2)
+        size = rng.integers(1, 5)
+        labels[y : y + size, x : x + size] = i
+    labels[labels == 22] = 0  # another gap among the small ones
+    r = np.hypot(yy - 48, xx - 48)
+    labels[(r >= 6) & (r <= 10)] = 40  # a ring whose hole holds mask 41 and some background
+    labels[r <= 2] = 41
+    labels[(r > 2) & (r < 6)] = 0
+    return labels
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("min_size", [15, 0, -1])
+def test_holes_and_small_masks_are_cellposes(seed: int, min_size: int) -> None:
+    labels = _label_soup(seed)
+    reference = utils.fill_holes_and_remove_small_masks(labels.copy(), min_size=min_size)
+    ours = fill_holes_and_remove_small_masks(labels.copy(), min_size=min_size)
+    assert ours.dtype == reference.dtype
+    np.testing.assert_array_equal(ours, reference)
+    assert reference[48, 48] == reference[48, 56] > 0  # the ring's hole is filled by the ring
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.uint32])
+def test_holes_and_small_masks_with_no_background_are_cellposes(dtype: type) -> None:
+    labels = _label_soup(1, dtype)
+    labels[labels == 0] = 70000 if dtype == np.uint32 else 60  # every pixel in a mask
+    reference = utils.fill_holes_and_remove_small_masks(labels.copy(), min_size=15)
+    np.testing.assert_array_equal(fill_holes_and_remove_small_masks(labels.copy(), min_size=15), reference)
 
 
 def test_compiled_and_torch_seeds_give_the_same_labels() -> None:
