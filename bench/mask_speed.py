@@ -121,7 +121,9 @@ def step_times(masks: Any, dp: np.ndarray, cellprob: np.ndarray, options: dict) 
     bad = np.nonzero(errors > options["flow_threshold"])[0] + 1
     labels = np.where(np.isin(labels, bad), 0, labels) if bad.size else labels
     t3 = time.perf_counter()
-    utils.fill_holes_and_remove_small_masks(labels.astype(np.uint16), min_size=options["min_size"])
+    # Cellpose's own function where that version of cellpipe.masks called it
+    fill = getattr(masks, "fill_holes_and_remove_small_masks", utils.fill_holes_and_remove_small_masks)
+    fill(labels.astype(np.uint16), min_size=options["min_size"])
     t4 = time.perf_counter()
     return [t1 - start, t2 - t1, t3 - t2, t4 - t3, t4 - start]
 
