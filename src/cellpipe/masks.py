@@ -10,15 +10,19 @@ frame size, rewritten so that no step loops over pixels or masks in Python:
    whole batch of frames step together as torch tensors.
 2. **seeds and masks**: the histogram of end points, its 5x5 local maxima with more than 10
    pixels as seeds, each seed grown 5 times by 3x3 dilation inside its 11x11 px window where
-   the histogram exceeds 2, all seeds of all frames of a batch at once; the pixels take the
+   the histogram exceeds 2; the pixels take the
    label of the seed region their end point falls in (later, more populated seeds win ties,
-   as in Cellpose).  Masks larger than ``max_size_fraction`` of the frame are dropped.
+   as in Cellpose).  Masks larger than ``max_size_fraction`` of the frame are dropped.  On a
+   CPU one compiled function per frame does all of it, visiting only the histogram bins that
+   hold end points (a seed must hold more than 10) instead of pooling the whole padded frame;
+   on a GPU all seeds of all frames of a batch grow at once as torch tensors.
 3. **flow-error check**: the flows of every mask are recomputed by Cellpose's diffusion from
    the mask's centre, all masks of a frame at once as a stack of crops (a 3x3 mean inside a
    mask is a 3x3 box mean once the other masks are zero in the crop), in float64 and for the
    same ``2 * (largest mask height + width + 2)`` steps Cellpose uses; masks whose mean squared
    difference to the network's flows exceeds ``flow_threshold`` are dropped.
-4. **holes and small masks**: Cellpose's own ``utils.fill_holes_and_remove_small_masks``.
+4. **holes and small masks**: the steps of Cellpose's ``utils.fill_holes_and_remove_small_masks``
+   (``fill_voids`` on each mask's bounding box), the passes over the whole frame compiled.
 
 Lengths are in pixels of the frame the flows are given at.
 """
@@ -29,7 +33,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["follow_flows", "masks_from_end_points", "flow_errors", "reconstruct_masks", "reconstruct_batch"]
+__all__ = [
+    "follow_flows", "masks_from_end_points", "flow_errors", "fill_holes_and_remove_small_masks", "reconstruct_masks",
+    "reconstruct_batch",
+]
 
 RPAD_PX = 20  # histogram padding around the frame (px), as in Cellpose
 
@@ -145,21 +152,129 @@ def follow_flows(
     return frame, ys, xs
 
 
+def _njit_seed_labels() -> Any:
+    from numba import njit
+
+    @njit(nogil=True, cache=True)
+    def seed_labels(ys, xs, ly, lx, rpad, max_size):  # pragma: no cover - compiled
+        hy, hx = ly + 2 * rpad, lx + 2 * rpad
+        n = ys.shape[0]
+        cell = np.empty(n, np.int64)
+        hist = np.zeros(hy * hx, np.int32)
+        for i in range(n):
+            # truncated to integers, then padded and clamped, as Cellpose bins the end points
+            py = min(max(np.int64(np.int32(ys[i])) + rpad, 0), ly + rpad - 1)
+            px = min(max(np.int64(np.int32(xs[i])) + rpad, 0), lx + rpad - 1)
+            cell[i] = py * hx + px
+            hist[cell[i]] += 1
+        # seeds: bins with more than 10 end points that no bin of their 5x5 window exceeds; only
+        # bins that hold end points can qualify, so the search runs over the end points, not the frame
+        keys = np.empty(n, np.int64)
+        n_keys = 0
+        for i in range(n):
+            c = cell[i]
+            h = hist[c]
+            if h <= 10:
+                continue
+            y, x = c // hx, c % hx
+            peak = True
+            for wy in range(max(y - 2, 0), min(y + 3, hy)):
+                for wx in range(max(x - 2, 0), min(x + 3, hx)):
+                    if hist[wy * hx + wx] > h:
+                        peak = False
+            if peak:
+                # seeds in increasing count, ties in row-major order: one sortable key per bin
+                keys[n_keys] = np.int64(h) * (hy * hx) + c
+                n_keys += 1
+        seeds = np.unique(keys[:n_keys]) % (hy * hx)
+        # each seed grows 5 times by 3x3 dilation inside its 11x11 window where a bin holds more
+        # than 2 end points; a later (more populated) seed overwrites an earlier one
+        region = np.zeros(hy * hx, np.int32)
+        window = np.zeros((11, 11), np.bool_)
+        grown = np.zeros((11, 11), np.bool_)
+        nxt = np.zeros((11, 11), np.bool_)
+        for k in range(seeds.shape[0]):
+            y0, x0 = seeds[k] // hx - 5, seeds[k] % hx - 5
+            for a in range(11):
+                for b in range(11):
+                    window[a, b] = hist[(y0 + a) * hx + x0 + b] > 2
+                    grown[a, b] = False
+            grown[5, 5] = window[5, 5]
+            for _ in range(5):
+                for a in range(11):
+                    for b in range(11):
+                        hit = False
+                        if window[a, b]:
+                            for c in range(max(a - 1, 0), min(a + 2, 11)):
+                                for d in range(max(b - 1, 0), min(b + 2, 11)):
+                                    hit = hit or grown[c, d]
+                        nxt[a, b] = hit
+                grown[:, :] = nxt
+            for a in range(11):
+                for b in range(11):
+                    if grown[a, b]:
+                        region[(y0 + a) * hx + x0 + b] = k + 1
+        labels = np.empty(n, np.int32)
+        sizes = np.zeros(seeds.shape[0] + 1, np.int64)
+        for i in range(n):
+            labels[i] = region[cell[i]]
+            sizes[labels[i]] += 1
+        # masks above max_size px are dropped, the rest numbered 1..n in the order they first
+        # appear (the end points are in row-major order of their pixels, as fastremap.renumber scans)
+        new = np.zeros(seeds.shape[0] + 1, np.int32)
+        for k in range(1, seeds.shape[0] + 1):
+            if sizes[k] > max_size:
+                new[k] = -1
+        count = 0
+        for i in range(n):
+            old = labels[i]
+            if old > 0 and new[old] == 0:
+                count += 1
+                new[old] = count
+            labels[i] = max(new[old], 0)
+        return labels
+
+    return seed_labels
+
+
+_SEED_LABELS: Any = None
+
+
+def _masks_cpu(inside: np.ndarray, frame: np.ndarray, ys: np.ndarray, xs: np.ndarray, max_size_fraction: float) -> np.ndarray:
+    """:func:`masks_from_end_points` frame by frame in one compiled function each."""
+    global _SEED_LABELS
+    if _SEED_LABELS is None:
+        _SEED_LABELS = _njit_seed_labels()
+    n_frames, ly, lx = inside.shape
+    out = np.zeros(inside.shape, np.int32)
+    # the end points are grouped by frame (row-major order over the batch)
+    bounds = np.searchsorted(frame, np.arange(n_frames + 1))
+    for b in range(n_frames):
+        a, z = bounds[b], bounds[b + 1]
+        if a < z:
+            out[b][inside[b]] = _SEED_LABELS(ys[a:z], xs[a:z], ly, lx, RPAD_PX, ly * lx * max_size_fraction)
+    return out
+
+
 def masks_from_end_points(
     inside: np.ndarray,
     frame: Any,
     ys: Any,
     xs: Any,
     max_size_fraction: float = 0.4,
+    force_torch: bool = False,
 ) -> np.ndarray:
     """Labels (B, Y, X) int32, numbered 1..n per frame, from the end points of the followed pixels.
 
     ``inside`` (B, Y, X) bool are the pixels that were followed; ``frame``, ``ys``, ``xs`` are
-    :func:`follow_flows`'s output (px).
+    :func:`follow_flows`'s output (px). End points on the CPU go through one compiled function
+    per frame (unless ``force_torch``), on other devices through torch operations on the batch.
     """
     import torch
     import torch.nn.functional as F
 
+    if ys.device.type == "cpu" and not force_torch:
+        return _masks_cpu(np.asarray(inside), frame.numpy(), ys.numpy(), xs.numpy(), max_size_fraction)
     shape = inside.shape
     n_frames, ly, lx = shape
     device = ys.device
@@ -222,26 +337,31 @@ def _njit_diffuse() -> Any:
     from numba import njit, prange
 
     @njit(nogil=True, parallel=True, cache=True)
-    def diffuse(ys, xs, starts, lys, lxs, sy, sx, niters, dy, dx):  # pragma: no cover - compiled
+    def diffuse(cy, cx, starts, lys, lxs, sy, sx, niters, dy, dx):  # pragma: no cover - compiled
         for k in prange(starts.shape[0] - 1):
-            a, b, lx = starts[k], starts[k + 1], lxs[k]
-            field = np.zeros(lys[k] * lx)
-            nxt = np.zeros(lys[k] * lx)
-            for _ in range(niters[k]):
-                field[sy[k] * lx + sx[k]] += 1
-                for j in range(a, b):
-                    i = ys[j] * lx + xs[j]
-                    nxt[i] = 1 / 9.0 * (
-                        field[i] + field[i - lx] + field[i + lx] + field[i - 1] + field[i + 1]
-                        + field[i - lx - 1] + field[i - lx + 1] + field[i + lx - 1] + field[i + lx + 1]
-                    )
-                for j in range(a, b):
-                    i = ys[j] * lx + xs[j]
-                    field[i] = nxt[i]
+            a, b, ly, lx = starts[k], starts[k + 1], lys[k], lxs[k]
+            # the whole crop row by row (contiguous, vectorisable) rather than the mask's pixels
+            # one by one: a pixel outside the mask is multiplied by 0 and stays 0, one inside by 1,
+            # which leaves Cellpose's float64 sum of nine neighbours bit for bit as it is
+            inside = np.zeros((ly, lx))
             for j in range(a, b):
-                i = ys[j] * lx + xs[j]
-                dy[j] = field[i + lx] - field[i - lx]
-                dx[j] = field[i + 1] - field[i - 1]
+                inside[cy[j], cx[j]] = 1.0
+            field = np.zeros((ly, lx))
+            nxt = np.zeros((ly, lx))
+            for _ in range(niters[k]):
+                field[sy[k], sx[k]] += 1
+                for y in range(1, ly - 1):
+                    up, row, down, keep, out = field[y - 1], field[y], field[y + 1], inside[y], nxt[y]
+                    for x in range(1, lx - 1):
+                        out[x] = keep[x] * (1 / 9.0 * (
+                            row[x] + up[x] + down[x] + row[x - 1] + row[x + 1]
+                            + up[x - 1] + up[x + 1] + down[x - 1] + down[x + 1]
+                        ))
+                field, nxt = nxt, field
+            for j in range(a, b):
+                y, x = cy[j], cx[j]
+                dy[j] = field[y + 1, x] - field[y - 1, x]
+                dx[j] = field[y, x + 1] - field[y, x - 1]
 
     return diffuse
 
@@ -249,35 +369,80 @@ def _njit_diffuse() -> Any:
 _DIFFUSE: Any = None
 
 
+def _njit_group() -> Any:
+    from numba import njit
+
+    @njit(nogil=True, cache=True)
+    def group(labels, n):  # pragma: no cover - compiled
+        ly, lx = labels.shape
+        count = np.zeros(n, np.int64)
+        y0 = np.full(n, ly, np.int64)
+        x0 = np.full(n, lx, np.int64)
+        y1 = np.zeros(n, np.int64)
+        x1 = np.zeros(n, np.int64)
+        for y in range(ly):
+            for x in range(lx):
+                k = labels[y, x] - 1
+                if k >= 0:
+                    count[k] += 1
+                    y0[k] = min(y0[k], y)
+                    x0[k] = min(x0[k], x)
+                    y1[k] = max(y1[k], y)
+                    x1[k] = max(x1[k], x)
+        starts = np.zeros(n + 1, np.int64)
+        for k in range(n):
+            starts[k + 1] = starts[k] + count[k]
+        total = starts[n]
+        ys = np.empty(total, np.int64)
+        xs = np.empty(total, np.int64)
+        lab = np.empty(total, np.int64)
+        fill = starts[:-1].copy()
+        for y in range(ly):  # row-major within each mask
+            for x in range(lx):
+                k = labels[y, x] - 1
+                if k >= 0:
+                    ys[fill[k]] = y
+                    xs[fill[k]] = x
+                    lab[fill[k]] = k
+                    fill[k] += 1
+        # the centre: the pixel nearest the mean position, the first in row-major order on ties
+        centre = np.empty(n, np.int64)
+        for k in range(n):
+            ymean = (ys[starts[k]:starts[k + 1]] - y0[k] + 1).sum() / count[k]
+            xmean = (xs[starts[k]:starts[k + 1]] - x0[k] + 1).sum() / count[k]
+            best = np.inf
+            for j in range(starts[k], starts[k + 1]):
+                d = (xs[j] - x0[k] + 1 - xmean) ** 2 + (ys[j] - y0[k] + 1 - ymean) ** 2
+                if d < best:
+                    best = d
+                    centre[k] = j
+        return ys, xs, lab, starts, y0, x0, y1, x1, centre
+
+    return group
+
+
+_GROUP: Any = None
+
+
 def _mask_pixels(labels: np.ndarray, n: int) -> dict[str, np.ndarray]:
     """The pixels of masks 1..n grouped by mask (row-major within a mask), in crop coordinates.
 
     Each mask's crop is its bounding box with a 1 px empty border (px). Also its centre, the
     mask pixel nearest to its mean position (the first in row-major order on ties), and
-    Cellpose's number of diffusion steps for it, twice the crop's height + width.
+    Cellpose's number of diffusion steps for it, twice the crop's height + width. Every mask
+    1..n must have pixels.
     """
-    from scipy import ndimage
-
-    boxes = ndimage.find_objects(labels, max_label=n)
-    y0 = np.array([b[0].start for b in boxes], np.int64)
-    x0 = np.array([b[1].start for b in boxes], np.int64)
-    lys = np.array([b[0].stop - b[0].start + 2 for b in boxes], np.int64)
-    lxs = np.array([b[1].stop - b[1].start + 2 for b in boxes], np.int64)
-    ys, xs = np.nonzero(labels)
-    lab = labels[ys, xs].astype(np.int64) - 1
-    order = np.argsort(lab, kind="stable")
-    ys, xs, lab = ys[order], xs[order], lab[order]
-    cy = (ys - y0[lab] + 1).astype(np.int64)
-    cx = (xs - x0[lab] + 1).astype(np.int64)
-    count = np.bincount(lab, minlength=n)
-    starts = np.concatenate([[0], np.cumsum(count)]).astype(np.int64)
-    ymean = np.bincount(lab, cy, minlength=n) / count
-    xmean = np.bincount(lab, cx, minlength=n) / count
-    d = (cx - xmean[lab]) ** 2 + (cy - ymean[lab]) ** 2
-    first = np.lexsort((d, lab))[starts[:-1]]  # stable: ties keep row-major order
+    global _GROUP
+    if _GROUP is None:
+        _GROUP = _njit_group()
+    ys, xs, lab, starts, y0, x0, y1, x1, centre = _GROUP(np.ascontiguousarray(labels), n)
+    lys = y1 - y0 + 3
+    lxs = x1 - x0 + 3
+    cy = ys - y0[lab] + 1
+    cx = xs - x0[lab] + 1
     return {
         "ys": ys, "xs": xs, "lab": lab, "cy": cy, "cx": cx, "starts": starts, "lys": lys, "lxs": lxs,
-        "sy": cy[first], "sx": cx[first], "niters": 2 * (lys + lxs),
+        "sy": cy[centre], "sx": cx[centre], "niters": 2 * (lys + lxs),
     }
 
 
@@ -320,7 +485,7 @@ def flow_errors(labels: np.ndarray, dp_net: np.ndarray, device: Any = "cpu", for
 
     The masks' flows are those of Cellpose 3.1's CPU path (``dynamics.masks_to_flows_cpu``):
     each mask diffuses alone in its crop for twice the crop's height + width (px) steps. On a
-    CPU all masks run in parallel in one compiled loop over their pixels, on other devices (or
+    CPU all masks run in parallel in one compiled loop, each over the rows of its crop, on other devices (or
     with ``force_torch``) as a stack of crops in torch.
     """
     import torch
@@ -345,6 +510,97 @@ def flow_errors(labels: np.ndarray, dp_net: np.ndarray, device: Any = "cpu", for
     return np.bincount(p["lab"], squared, minlength=n) / np.bincount(p["lab"], minlength=n)
 
 
+def _njit_holes() -> Any:
+    from numba import njit
+
+    @njit(nogil=True, cache=True)
+    def remove_small(flat, min_size):  # pragma: no cover - compiled
+        top = np.int64(flat.max()) if flat.shape[0] else 0
+        counts = np.zeros(top + 1, np.int64)
+        for i in range(flat.shape[0]):
+            counts[flat[i]] += 1
+        # Cellpose drops the first of the sorted values present (0, unless every pixel is in a
+        # mask) and then reads the k-th remaining count as that of label k + 1, whether or not
+        # the labels have gaps; the same labels go here, so the masks stay Cellpose's
+        drop = np.zeros(top + 1, np.bool_)
+        k = -1
+        for v in range(top + 1):
+            if counts[v] > 0:
+                if k >= 0 and counts[v] < min_size and k + 1 <= top:
+                    drop[k + 1] = True
+                k += 1
+        # masked labels become 0, the others 1..n in the order they first appear (fastremap.renumber)
+        new = np.zeros(top + 1, flat.dtype)
+        n = 0
+        for i in range(flat.shape[0]):
+            v = flat[i]
+            if v != 0:
+                if drop[v]:
+                    flat[i] = 0
+                    continue
+                if new[v] == 0:
+                    n += 1
+                    new[v] = n
+                flat[i] = new[v]
+
+    @njit(nogil=True, cache=True)
+    def boxes(masks):  # pragma: no cover - compiled
+        ly, lx = masks.shape
+        top = 0
+        for y in range(ly):
+            for x in range(lx):
+                top = max(top, np.int64(masks[y, x]))
+        box = np.empty((top, 4), np.int64)
+        box[:, 0] = ly
+        box[:, 1] = lx
+        box[:, 2] = -1
+        box[:, 3] = -1
+        for y in range(ly):
+            for x in range(lx):
+                k = np.int64(masks[y, x]) - 1
+                if k >= 0:
+                    box[k, 0] = min(box[k, 0], y)
+                    box[k, 1] = min(box[k, 1], x)
+                    box[k, 2] = max(box[k, 2], y)
+                    box[k, 3] = max(box[k, 3], x)
+        return box
+
+    return remove_small, boxes
+
+
+_HOLES: Any = None
+
+
+def fill_holes_and_remove_small_masks(masks: np.ndarray, min_size: int = 15) -> np.ndarray:
+    """Cellpose 3.1's ``utils.fill_holes_and_remove_small_masks`` for one 2-D label image, in place.
+
+    The same steps and the same result: masks under ``min_size`` px (area) dropped and the rest
+    renumbered, each mask's holes filled (``fill_voids`` on its bounding box, masks in label
+    order, so a mask inside another's hole is overwritten), then the small ones dropped again.
+    The counting, masking, renumbering and bounding boxes are compiled passes over the frame
+    instead of ``fastremap`` and ``find_objects`` calls, several times faster on a large frame.
+    """
+    import fill_voids
+
+    global _HOLES
+    if _HOLES is None:
+        _HOLES = _njit_holes()
+    remove_small, boxes = _HOLES
+    flat = masks.reshape(-1)  # a view: the passes write into ``masks``
+    if min_size > 0:
+        remove_small(flat, min_size)
+    j = 0
+    for i, (y0, x0, y1, x1) in enumerate(boxes(masks)):
+        if y1 < 0:
+            continue  # no pixel of label i + 1 (find_objects' None)
+        crop = masks[y0 : y1 + 1, x0 : x1 + 1]
+        crop[fill_voids.fill(crop == i + 1)] = j + 1
+        j += 1
+    if min_size > 0:
+        remove_small(flat, min_size)
+    return masks
+
+
 def reconstruct_batch(
     dp: np.ndarray,
     cellprob: np.ndarray,
@@ -364,8 +620,6 @@ def reconstruct_batch(
     1..n. The flows are followed on ``device`` (torch); the rest runs there too where it is
     torch code.
     """
-    from cellpose import utils
-
     dp = np.asarray(dp, dtype=np.float32)
     cellprob = np.asarray(cellprob, dtype=np.float32)
     inside = cellprob > cellprob_threshold
@@ -383,7 +637,7 @@ def reconstruct_batch(
             if bad.size:
                 mask = np.where(np.isin(mask, bad), 0, mask)
         mask = mask.astype(np.uint16 if mask.max() < 2**16 else np.uint32)
-        mask = utils.fill_holes_and_remove_small_masks(mask, min_size=min_size)
+        mask = fill_holes_and_remove_small_masks(mask, min_size=min_size)
         out.append(mask.astype(np.uint32))
     return out
 

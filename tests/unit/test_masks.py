@@ -7,9 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from cellpose import dynamics, metrics
+from cellpose import dynamics, metrics, utils
 
-from cellpipe.masks import flow_errors, follow_flows, reconstruct_batch, reconstruct_masks
+from cellpipe.masks import (
+    fill_holes_and_remove_small_masks,
+    flow_errors,
+    follow_flows,
+    masks_from_end_points,
+    reconstruct_batch,
+    reconstruct_masks,
+)
 
 CPU = torch.device("cpu")
 # (y, x, radius) in px; the first two cells touch
@@ -50,6 +57,109 @@ def test_masks_match_cellposes_reconstruction(noise: float) -> None:
     assert reference.max() == ours.max() == len(CELLS)
     assert min(_iou_per_cell(reference, ours)) >= 0.95
     assert min(_iou_per_cell(ours, reference.astype(np.int64))) >= 0.95
+
+
+def _crowd(shape: tuple[int, int] = (192, 192), n: int = 40, seed: int = 0) -> np.ndarray:
+    """Labels of ``n`` random discs of radius 6-14 px, later discs cut into earlier ones (touching cells)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    labels = np.zeros(shape, np.int32)
+    for i in range(1, n + 1):
+        cy, cx = rng.integers(10, shape[0] - 10), rng.integers(10, shape[1] - 10)
+        labels[(yy - cy) ** 2 + (xx - cx) ** 2 <= rng.integers(6, 15) ** 2] = i
+    return labels
+
+
+def _holes_and_bad_flows(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Network-like flows of ``labels`` where cell 3's flows turn 60 degrees (its pixels still
+    spiral to one point, but the flow error is 1) and cell 4 has pixels of low probability
+    inside (holes in its mask)."""
+    dp, cellprob = _network_like(labels, 0.5, seed=3)
+    cell = labels == 3
+    turn = np.deg2rad(60)
+    dp[0, cell], dp[1, cell] = (
+        np.cos(turn) * dp[0, cell] - np.sin(turn) * dp[1, cell],
+        np.sin(turn) * dp[0, cell] + np.cos(turn) * dp[1, cell],
+    )
+    cellprob[[84, 90, 96], [101, 101, 88]] = -4.0  # cell 4: centre (90, 92), radius 16 px
+    return dp, cellprob
+
+
+@pytest.mark.parametrize(
+    "case", ["crowd0", "crowd1", "crowd2", "holes_and_bad_flows", "big_mask"]
+)
+def test_labels_are_cellposes_pixel_for_pixel(case: str) -> None:
+    if case.startswith("crowd"):
+        dp, cellprob = _network_like(_crowd(seed=int(case[-1]), n=60), 0.8, seed=int(case[-1]))
+        options: dict = {}
+    elif case == "holes_and_bad_flows":
+        dp, cellprob = _holes_and_bad_flows(_cells())
+        options = {}
+    else:  # one cell over a quarter of the frame: dropped by max_size_fraction 0.2
+        labels = _cells((64, 64))
+        labels[labels == 1] = 0
+        yy, xx = np.mgrid[:64, :64]
+        labels[(yy - 32) ** 2 + (xx - 32) ** 2 <= 20**2] = 7
+        dp, cellprob = _network_like(labels, 0.3)
+        options = {"max_size_fraction": 0.2}
+    reference = dynamics.resize_and_compute_masks(dp, cellprob, niter=200, device=CPU, interp=True, **options)
+    ours = reconstruct_masks(dp, cellprob, 200, **options)
+    assert reference.max() > 0 or case == "big_mask"
+    if case == "holes_and_bad_flows":  # the flow check drops cell 3, the hole in cell 4 is filled
+        assert reference.max() == len(CELLS) - 1
+        assert (reference[[84, 90, 96], [101, 101, 88]] > 0).all()
+    np.testing.assert_array_equal(ours, reference)
+
+
+def _label_soup(seed: int, dtype: type = np.uint16) -> np.ndarray:
+    """Labels with what fill_holes_and_remove_small_masks must treat as Cellpose does: gaps in the
+    numbering (masks removed by the flow check), masks under 15 px, rings with holes, a mask inside
+    another's hole, masks in an order other than row-major."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:96, :96]
+    labels = _crowd((96, 96), 12, seed).astype(dtype)
+    labels[labels == 5] = 0  # a gap
+    for i in range(20, 26):  # masks of 1-16 px
+        y, x = rng.integers(0, 92, 2)
+        size = rng.integers(1, 5)
+        labels[y : y + size, x : x + size] = i
+    labels[labels == 22] = 0  # another gap among the small ones
+    r = np.hypot(yy - 48, xx - 48)
+    labels[(r >= 6) & (r <= 10)] = 40  # a ring whose hole holds mask 41 and some background
+    labels[r <= 2] = 41
+    labels[(r > 2) & (r < 6)] = 0
+    return labels
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("min_size", [15, 0, -1])
+def test_holes_and_small_masks_are_cellposes(seed: int, min_size: int) -> None:
+    labels = _label_soup(seed)
+    reference = utils.fill_holes_and_remove_small_masks(labels.copy(), min_size=min_size)
+    ours = fill_holes_and_remove_small_masks(labels.copy(), min_size=min_size)
+    assert ours.dtype == reference.dtype
+    np.testing.assert_array_equal(ours, reference)
+    assert reference[48, 48] == reference[48, 56] > 0  # the ring's hole is filled by the ring
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.uint32])
+def test_holes_and_small_masks_with_no_background_are_cellposes(dtype: type) -> None:
+    labels = _label_soup(1, dtype)
+    labels[labels == 0] = 70000 if dtype == np.uint32 else 60  # every pixel in a mask
+    reference = utils.fill_holes_and_remove_small_masks(labels.copy(), min_size=15)
+    np.testing.assert_array_equal(fill_holes_and_remove_small_masks(labels.copy(), min_size=15), reference)
+
+
+def test_compiled_and_torch_seeds_give_the_same_labels() -> None:
+    labels = np.stack([_crowd(seed=s, n=60) for s in range(3)])
+    flows = [_network_like(frame, 0.8, seed) for seed, frame in enumerate(labels)]
+    inside = np.stack([cellprob > 0 for _, cellprob in flows])
+    scaled = np.stack([dp for dp, _ in flows]) * inside[:, np.newaxis] / np.float32(5.0)
+    frame, ys, xs = follow_flows(scaled, inside, 200, CPU)
+    compiled = masks_from_end_points(inside, frame, ys, xs)
+    tensors = masks_from_end_points(inside, frame, ys, xs, force_torch=True)
+    np.testing.assert_array_equal(compiled, tensors)
+    assert min(int(m.max()) for m in compiled) > 30
 
 
 def test_a_batch_of_frames_gives_each_frames_own_masks() -> None:
