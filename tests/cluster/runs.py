@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, REPO, default_config, snakemake_env
+from conftest import BIN, REPO, TINY_160, TINY_160_SAMPLES_TSV, default_config, snakemake_env
 from slurm import ClusterUnavailable, SlurmCluster
 
-# The same tiny simulated movie as tests/workflow/test_workflow.py (nothing is downloaded).
-TINY = {"n_frames": 12, "shape": [160, 160], "n_cells": 7, "seed": 3}
-SAMPLES_TSV = "sample\tmovie\tground_truth\ntiny\tresults/simulated/tiny/movie.ome.tif\tresults/simulated/tiny/01_GT\n"
+# The tiny simulated movie of tests/conftest.py's tiny_reference_run (nothing is downloaded).
+TINY = TINY_160
+SAMPLES_TSV = TINY_160_SAMPLES_TSV
 GPU_RULES = {"segment_frames", "train_cellpose"}  # the rules that declare resources: gpu=1
 SLURM_TIMEOUT_S = 45 * 60
 QUICK_POLLS = Path(__file__).resolve().parent / "quick_polls.py"
