@@ -121,3 +121,34 @@ def sleeper():
     yield proc
     proc.kill()
     proc.wait()
+
+
+# The 160 x 160 px simulated movie that tests/cluster (on SLURM) and tests/workflow/test_interruptions.py
+# (killed and resumed) run, and whose uninterrupted local run both compare with: tiny_reference_run.
+TINY_160 = {"n_frames": 12, "shape": [160, 160], "n_cells": 7, "seed": 3}
+TINY_160_SAMPLES_TSV = "sample\tmovie\tground_truth\ntiny\tresults/simulated/tiny/movie.ome.tif\tresults/simulated/tiny/01_GT\n"
+
+
+def tiny_160_config() -> dict:
+    """The default config with the 160 x 160 px movie, segmented on the CPU: the runs compared with
+    tiny_reference_run are compared table for table (test_interruptions: byte for byte), and on a GPU
+    cuDNN does not promise equal masks from run to run (README, "Provenance and replay")."""
+    config = default_config()
+    config["simulate"] = {"tiny": dict(TINY_160)}
+    config["segment"]["cellpose"]["device"] = "cpu"
+    return config
+
+
+@pytest.fixture(scope="session")
+def tiny_reference_run(tmp_path_factory) -> Path:
+    """The workflow on :func:`tiny_160_config` as the README says to run it (``--profile
+    profiles/workstation``, here on 2 cores), never interrupted, with ``PYTHONHASHSEED=1``: one run per
+    test session, read (never written) by the SLURM test (the results of the SLURM run must equal these)
+    and by test_interruptions (a killed and resumed run must equal these byte for byte)."""
+    workdir = write_workdir(tmp_path_factory.mktemp("tiny_reference"), tiny_160_config(), TINY_160_SAMPLES_TSV)
+    proc = subprocess.run(
+        snakemake_command(workdir, "--profile", str(REPO / "profiles" / "workstation")), cwd=workdir,
+        env={**snakemake_env(True), "PYTHONHASHSEED": "1"}, capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return workdir

@@ -11,14 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, REPO, default_config, snakemake_env
+from conftest import BIN, REPO, TINY_160, TINY_160_SAMPLES_TSV, default_config, snakemake_env
 from slurm import ClusterUnavailable, SlurmCluster
 
-# The same tiny simulated movie as tests/workflow/test_workflow.py (nothing is downloaded).
-TINY = {"n_frames": 12, "shape": [160, 160], "n_cells": 7, "seed": 3}
-SAMPLES_TSV = "sample\tmovie\tground_truth\ntiny\tresults/simulated/tiny/movie.ome.tif\tresults/simulated/tiny/01_GT\n"
+# The tiny simulated movie of tests/conftest.py's tiny_reference_run (nothing is downloaded).
+TINY = TINY_160
+SAMPLES_TSV = TINY_160_SAMPLES_TSV
 GPU_RULES = {"segment_frames", "train_cellpose"}  # the rules that declare resources: gpu=1
 SLURM_TIMEOUT_S = 45 * 60
+QUICK_POLLS = Path(__file__).resolve().parent / "quick_polls.py"
 
 
 def tiny_config() -> dict:
@@ -59,15 +60,14 @@ def run_on_slurm(
 ) -> SlurmRun:
     """``snakemake --profile profiles/slurm`` in ``workdir`` on the test cluster; asserts it succeeded.
 
-    The first status check comes 5 s after a submission instead of the profile's 40 s (the plugin's
-    ``--slurm-init-seconds-before-status-checks``), only to keep the test short.
+    snakemake runs through tests/cluster/quick_polls.py: the plugin checks job states every
+    ``quick_polls.POLL_S`` seconds and submits without its 5 s pause, only to keep the test short.
     """
     cmd = [
-        str(BIN / "snakemake"),
+        str(BIN / "python"), str(QUICK_POLLS),
         "--snakefile", str(REPO / "Snakefile"),
         "--directory", str(workdir),
         "--profile", str(REPO / "profiles" / "slurm"),
-        "--slurm-init-seconds-before-status-checks", "5",
         *targets,
     ]
     # The jobs inherit this environment (sbatch --export=ALL): the venv's bin first on PATH,

@@ -17,8 +17,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import REPO, run_snakemake, write_workdir
-from runs import GPU_RULES, SAMPLES_TSV, SlurmRun, cluster_or_skip, run_on_slurm, tiny_config
+from conftest import tiny_160_config, write_workdir
+from runs import GPU_RULES, SAMPLES_TSV, SlurmRun, cluster_or_skip, run_on_slurm
 from slurm import SlurmCluster
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
@@ -31,17 +31,16 @@ def cluster(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def local_run(tmp_path_factory) -> Path:
-    """The same config run locally with the workstation profile: the reference results."""
-    workdir = write_workdir(tmp_path_factory.mktemp("local"), tiny_config(), SAMPLES_TSV)
-    proc = run_snakemake(workdir, "--profile", str(REPO / "profiles" / "workstation"), timeout=1800)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return workdir
+def local_run(tiny_reference_run: Path) -> Path:
+    """The same config run locally with the workstation profile: the reference results (one run per
+    session, tests/conftest.py; test_interruptions compares with it too)."""
+    return tiny_reference_run
 
 
 @pytest.fixture(scope="module")
 def slurm_run(cluster: SlurmCluster, tmp_path_factory) -> SlurmRun:
-    return run_on_slurm(cluster, write_workdir(tmp_path_factory.mktemp("onslurm"), tiny_config(), SAMPLES_TSV))
+    # the reference's config: Cellpose on the CPU in both runs, so equal tables are expected on a GPU host too
+    return run_on_slurm(cluster, write_workdir(tmp_path_factory.mktemp("onslurm"), tiny_160_config(), SAMPLES_TSV))
 
 
 def test_slurm_run_writes_the_results(slurm_run: SlurmRun, record_property) -> None:

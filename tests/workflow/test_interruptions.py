@@ -43,12 +43,20 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, default_config, snakemake_command, snakemake_env, write_workdir
+from conftest import (
+    REPO,
+    TINY_160,
+    TINY_160_SAMPLES_TSV,
+    snakemake_command,
+    snakemake_env,
+    tiny_160_config,
+    write_workdir,
+)
 
 pytestmark = pytest.mark.workflow
 
-TINY = {"n_frames": 12, "shape": [160, 160], "n_cells": 7, "seed": 3}
-SAMPLES_TSV = "sample\tmovie\tground_truth\ntiny\tresults/simulated/tiny/movie.ome.tif\tresults/simulated/tiny/01_GT\n"
+TINY = TINY_160
+SAMPLES_TSV = TINY_160_SAMPLES_TSV
 PROFILE = REPO / "profiles" / "workstation"
 SEGMENTED = re.compile(r"segmented frame (\d+) of (\d+)")
 NOT_COMPARED_DIRS = ("logs", "benchmarks")
@@ -57,12 +65,9 @@ RUN_DEPENDENT_PROVENANCE = ("created_utc", "command", "timings", "workdir")
 
 
 def tiny_config() -> dict:
-    config = default_config()
-    config["simulate"] = {"tiny": dict(TINY)}
-    # The masks are compared byte for byte: on a GPU, cuDNN does not promise equal masks from run to run
-    # (README, "Provenance and replay"), and 12 frames would be segmented before the test could kill it.
-    config["segment"]["cellpose"]["device"] = "cpu"
-    return config
+    # on the CPU (tiny_160_config): the masks are compared byte for byte, and on a GPU the 12 frames would
+    # be segmented before the test could kill the run
+    return tiny_160_config()
 
 
 def command(workdir: Path) -> list[str]:
@@ -164,12 +169,10 @@ def tracking_without_timings(path: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> Path:
-    """The tiny workflow, never interrupted."""
-    workdir = write_workdir(tmp_path_factory.mktemp("uninterrupted"), tiny_config(), SAMPLES_TSV)
-    proc = run(workdir, hash_seed="1")
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return workdir
+def reference(tiny_reference_run: Path) -> Path:
+    """The tiny workflow, never interrupted: :func:`run` with hash seed 1 in a folder of its own, once per
+    session (tests/conftest.py; the SLURM test compares with it too)."""
+    return tiny_reference_run
 
 
 @pytest.fixture(scope="module")
