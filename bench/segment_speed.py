@@ -87,7 +87,11 @@ def prepare(work: Path, n_frames: int, model: Path, runner: str) -> np.ndarray:
         (work / "config" / "samples.tsv").write_text(
             "sample\tmovie\tpixel_size_um\tframe_interval_min\ngowt1\tmovie\t0.24\t5\n"
         )
-        _run(_snakemake_cmd(work, "results/gowt1/normalized.zarr"), work, work / "prepare.log")
+        from cellpipe import layout
+
+        # the rules name the store by its metadata file (zarr.json or .zarray, by the config's ome_zarr.version)
+        target = layout.zarr_array("results/gowt1/normalized.zarr", str(config["ome_zarr"]["version"]))
+        _run(_snakemake_cmd(work, target), work, work / "prepare.log")
         from cellpipe.io import omezarr
 
         frames = np.asarray(omezarr.open_zarr_array(work / "results" / "gowt1" / "normalized.zarr")[:, 0])

@@ -175,15 +175,24 @@ def recorded_reads(row: SampleRow, config: PipelineConfig, checked: CheckedFiles
     return checked.reads(row_record_key(row, config, checked))
 
 
+SAM_3D_REFUSAL = (
+    "Cellpose-SAM does not segment 3-D movies in cellpipe (untested there); use segment.cellpose.network: "
+    "cellpose3 (segment.cellpose.mode_3d: stitch or do_3d) or segment.method: classical"
+)
+"""Why a 3-D movie is not segmented with ``segment.cellpose.network: cellpose-sam`` (the start-up check and the
+job say it)."""
+
+
 def volume_refusal(
     sample: str, movie: str, size: MovieSize | None, config: PipelineConfig
 ) -> str | None:
-    """Why a 3-D sample cannot be segmented yet, or None.
+    """Why a 3-D sample cannot be segmented, or None.
 
-    Its image is 3-D (a movie of several z-planes per stack, ``ingest.z_projection: keep``) and
-    ``segment.method`` is cellpose, which is not wired for stacks (classical 3-D segmentation is, with
-    a given or an estimated diameter: :func:`cellpipe.segment.estimate_diameter_stacks`).  The workflow
-    asks this of every sample whose segmentation a run needs before any job runs.
+    Its image is 3-D (a movie of several z-planes per stack, ``ingest.z_projection: keep``),
+    ``segment.method`` is cellpose and ``segment.cellpose.network`` is 'cellpose-sam': only Cellpose 3 (CPnet,
+    the shipped model; ``segment.cellpose.mode_3d`` 'stitch' or 'do_3d') and the classical method segment
+    stacks, each with a given or an estimated diameter (:func:`cellpipe.segment.estimate_diameter_stacks`).
+    The workflow asks this of every sample whose segmentation a run needs before any job runs.
 
     Parameters
     ----------
@@ -204,8 +213,8 @@ def volume_refusal(
     if size is None or size.z_planes <= 1 or config.ingest.z_projection != "keep":
         return None
     where = f"sample {sample!r} ({movie}): a 3-D movie ({size.z_planes} z-planes per stack, ingest.z_projection: keep); "
-    if config.segment.method != "classical":
-        return where + "Cellpose 3-D is not wired yet; use segment.method: classical"
+    if config.segment.method == "cellpose" and config.segment.cellpose.network != "cellpose3":
+        return where + SAM_3D_REFUSAL
     return None
 
 

@@ -43,7 +43,7 @@ import logging
 import math
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -85,9 +85,11 @@ __all__ = [
     "segment_frames_classical",
     "segment_stack_classical",
     "segment_stacks_classical",
+    "iter_stacks",
     "cellpose_anisotropy",
     "segment_stack_cellpose",
     "segment_stacks_cellpose",
+    "cellpose_stack_info",
     "classical_voxels",
     "ClassicalVoxels",
     "select_device",
@@ -1158,13 +1160,36 @@ def segment_stacks_classical(
     ``stacks`` may be any array with ``shape`` whose ``stacks[t]`` reads one stack (numpy, zarr), so only
     one stack is read at a time.  Returns (T, Z, Y, X) uint32 labels numbered 1..n in every stack.
     """
+    return _segment_each_stack(
+        stacks, lambda stack: segment_stack_classical(stack, voxel_size_um, settings, diameter_um)
+    )
+
+
+def iter_stacks(stacks: ArrayLike, segment_one: Callable[[np.ndarray], np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:
+    """``(t, segment_one(stacks[t]))`` for every stack of a (T, Z, Y, X) movie of one channel, in order.
+
+    ``stacks`` may be any array with ``shape`` whose ``stacks[t]`` reads one (Z, Y, X) stack (numpy, zarr), so
+    only one stack is read at a time; ``segment_one`` turns one stack into its (Z, Y, X) labels.  The shape is
+    checked before the first stack is read.
+    """
     stacks = _as_frames(stacks)
+    for t in range(_stacks_shape(stacks)[0]):
+        yield t, segment_one(np.asarray(stacks[t]))
+
+
+def _stacks_shape(stacks: Any) -> tuple[int, int, int, int]:
     shape = tuple(int(n) for n in stacks.shape)
     if len(shape) != 4:
         raise ValueError(f"expected (T, Z, Y, X) stacks of one channel, got an array of shape {shape}")
-    out = np.zeros(shape, dtype=np.uint32)
-    for t in range(shape[0]):
-        out[t] = segment_stack_classical(np.asarray(stacks[t]), voxel_size_um, settings, diameter_um)
+    return shape  # type: ignore[return-value]
+
+
+def _segment_each_stack(stacks: ArrayLike, segment_one: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """(T, Z, Y, X) uint32 labels of every stack of ``stacks`` (:func:`iter_stacks`), in one array."""
+    stacks = _as_frames(stacks)
+    out = np.zeros(_stacks_shape(stacks), dtype=np.uint32)
+    for t, labels in iter_stacks(stacks, segment_one):
+        out[t] = labels
     return out
 
 
@@ -1578,12 +1603,15 @@ def estimate_diameter_stacks(
     settings: SegmentSettings,
     voxel_size_um: tuple[float, float, float],
     diameter_um: float | None = None,
+    model: Any | None = None,
 ) -> dict[str, Any]:
-    """The median cell diameter (µm) of what the classical 3-D method finds in a few stacks, refined over passes.
+    """The median cell diameter (µm) of what ``settings.method`` finds in a few stacks, refined over passes.
 
     The 3-D counterpart of :func:`estimate_diameter`: ``settings.estimate_frames`` stacks spread evenly over the
     movie (``stacks[t]`` reads one (Z, Y, X) stack, so the movie is never held whole) are segmented with
-    :func:`segment_stack_classical` at ``diameter_um`` (µm; None: seeds ``min_peak_distance_px`` apart), and the
+    :func:`segment_stack_classical` at ``diameter_um`` (µm; None: seeds ``min_peak_distance_px`` apart), or for
+    ``method`` 'cellpose' with :func:`segment_stack_cellpose` and ``model`` (None: ``settings.cellpose``'s model,
+    loaded here) at ``diameter_um`` (None: the model's own), and the
     median over objects of the diameter of the sphere of equal volume, ``(6 V / pi) ** (1/3)`` µm with V in µm³
     (voxels times the voxel volume of ``voxel_size_um``, µm, z, y, x), becomes the diameter of the next pass.
     Objects touching a face of the stack are left out of the median (they are cut).  Passes stop when the
@@ -1597,12 +1625,20 @@ def estimate_diameter_stacks(
     count = min(settings.estimate_frames, n_stacks)
     picks = sorted({int(round(i * (n_stacks - 1) / max(count - 1, 1))) for i in range(count)})
     subset = [np.asarray(stacks[t], dtype=np.float32) for t in picks]  # a few stacks, read once
+    if settings.method == "cellpose" and model is None:
+        model = load_segmentation_model(settings.cellpose, select_device(settings.cellpose.device))
+
+    def segment_one(stack: np.ndarray, diameter: float | None) -> np.ndarray:
+        if settings.method == "cellpose":
+            return segment_stack_cellpose(stack, voxel, settings.cellpose, model, diameter)
+        return segment_stack_classical(stack, voxel, settings.classical, diameter)
+
     current = diameter_um
     passes: list[dict[str, Any]] = []
     for _ in range(3):
         sizes: list[float] = []
         for stack in subset:
-            labels = segment_stack_classical(stack, voxel, settings.classical, current)
+            labels = segment_one(stack, current)
             volumes = np.bincount(labels.ravel())
             inner = np.flatnonzero(volumes)
             inner = inner[(inner > 0) & ~_touching_faces(labels)[inner]]
@@ -1646,26 +1682,34 @@ def _iter_method(
 
     if model is None:
         model = load_segmentation_model(settings.cellpose, select_device(settings.cellpose.device))
+    info = _cellpose_run_info(settings.cellpose, model, diameter_px)
+    return info, _iter_frames_cellpose(frames, settings.cellpose, diameter_px, model, info["device"], confidence)
+
+
+def _cellpose_run_info(settings: CellposeSettings, model: Any, diameter_px: float | None) -> dict[str, Any]:
+    """What a Cellpose run records in segmentation.json.
+
+    The network, device, model file and its sha256, the diameter used (px; None given: the model's own),
+    tiles, batch and versions.
+    """
     device = _device_of(model)
     model_path = getattr(model, "pretrained_model", None)
     model_path = str(Path(str(model_path)).resolve()) if model_path else None
-    network = model_network(model)
-    info = {
+    return {
         "method": "cellpose",
-        "network": network,
+        "network": model_network(model),
         "device": device,
         "model_path": model_path,
         "model_sha256": file_sha256(model_path) if model_path and Path(model_path).is_file() else None,
-        "builtin_model": settings.cellpose.builtin_model,
+        "builtin_model": settings.builtin_model,
         "diameter_px": _cellpose_diameter(model, diameter_px),
         "model_diam_mean_px": _model_diam_mean(model),
         "precision": str(getattr(model.net, "dtype", "torch.float32")).removeprefix("torch."),
-        "tile_px": _network_tile_px(model, settings.cellpose),
-        "batch_size": effective_batch_size(settings.cellpose, device),
+        "tile_px": _network_tile_px(model, settings),
+        "batch_size": effective_batch_size(settings, device),
         "cellpose_version": package_version("cellpose"),
         "torch_version": package_version("torch"),
     }
-    return info, _iter_frames_cellpose(frames, settings.cellpose, diameter_px, model, device, confidence)
 
 
 def segment_cells(
@@ -1793,6 +1837,34 @@ def segment_stack_cellpose(
     return relabelled.astype(np.uint32, copy=False)
 
 
+def cellpose_stack_info(
+    settings: CellposeSettings, model: Any, voxel_size_um: tuple[float, float, float], diameter_um: float | None
+) -> dict[str, Any]:
+    """What :func:`segment_stack_cellpose` does on stacks, as segmentation.json records it.
+
+    ``settings`` and ``model`` are those of the run, ``voxel_size_um`` the stacks' voxel size (µm, z, y, x).
+
+    The 2-D run's record (network, device, model file and sha256, ``diameter_px`` of the plane, model
+    diameter, tiles per pass, versions) with ``dimensions`` 3, ``voxel_size_um``, ``diameter_um`` (µm: the
+    given one, else the model's own over the y voxel size), ``mode_3d``, ``anisotropy`` (z step / pixel, what
+    'do_3d' stretches z by) and ``stitch_threshold`` (IoU; None for 'do_3d', which does not stitch).
+    ``tile_px`` is 224 for Cellpose 3's 'do_3d', which tiles at that size whatever the setting says.
+    """
+    voxel = _check_voxel_size(voxel_size_um)
+    info = _cellpose_run_info(settings, model, None if diameter_um is None else float(diameter_um) / voxel[1])
+    if settings.mode_3d == "do_3d" and info["network"] == "cellpose3":
+        info["tile_px"] = 224
+    info.update(
+        dimensions=3,
+        voxel_size_um=list(voxel),
+        diameter_um=float(info["diameter_px"]) * voxel[1],
+        mode_3d=settings.mode_3d,
+        anisotropy=cellpose_anisotropy(voxel),
+        stitch_threshold=settings.stitch_threshold if settings.mode_3d == "stitch" else None,
+    )
+    return info
+
+
 def segment_stacks_cellpose(
     stacks: ArrayLike,
     voxel_size_um: tuple[float, float, float],
@@ -1805,11 +1877,6 @@ def segment_stacks_cellpose(
     ``stacks`` may be any array with ``shape`` whose ``stacks[t]`` reads one stack (numpy, zarr), so only
     one stack is read at a time.  Returns (T, Z, Y, X) uint32 labels numbered 1..n in every stack.
     """
-    stacks = _as_frames(stacks)
-    shape = tuple(int(n) for n in stacks.shape)
-    if len(shape) != 4:
-        raise ValueError(f"expected (T, Z, Y, X) stacks of one channel, got an array of shape {shape}")
-    out = np.zeros(shape, dtype=np.uint32)
-    for t in range(shape[0]):
-        out[t] = segment_stack_cellpose(np.asarray(stacks[t]), voxel_size_um, settings, model, diameter_um)
-    return out
+    return _segment_each_stack(
+        stacks, lambda stack: segment_stack_cellpose(stack, voxel_size_um, settings, model, diameter_um)
+    )

@@ -139,3 +139,20 @@ def test_one_plane_and_a_movie(model, stack) -> None:
     assert (mirrored & (labels[0] > 0)).sum() / (mirrored | (labels[0] > 0)).sum() > 0.98
     with pytest.raises(ValueError, match=r"\(z, y, x\)"):
         segment_stack_cellpose(image[0], VOXEL_UM, _settings(), model, DIAMETER_UM)
+
+
+def test_the_diameter_is_estimated_from_stacks_with_cellpose(model, stack) -> None:
+    """estimate_diameter_stacks with segment.method cellpose segments with the model (from a poor start, 12 µm)
+    and converges to the equivalent-sphere diameter of the two nuclei as drawn (µm), recording its passes."""
+    from cellpipe.config import SegmentSettings
+    from cellpipe.segment import estimate_diameter_stacks
+
+    image, truth = stack
+    settings = SegmentSettings(method="cellpose", estimate_frames=1, cellpose={"model": str(SHIPPED)})
+    estimate = estimate_diameter_stacks(image[np.newaxis], settings, VOXEL_UM, 12.0, model)
+    voxel_um3 = float(np.prod(VOXEL_UM))
+    drawn = [(6.0 * int((truth == i).sum()) * voxel_um3 / np.pi) ** (1.0 / 3.0) for i in (1, 2)]
+    assert estimate["frames"] == [0] and estimate["passes"][0]["diameter_um"] == 12.0
+    assert all(p["n_objects"] == 2 for p in estimate["passes"]), estimate["passes"]
+    assert estimate["diameter_um"] == pytest.approx(float(np.mean(drawn)), rel=0.15), (estimate, drawn)
+    assert estimate["diameter_px"] == pytest.approx(estimate["diameter_um"] / VOXEL_UM[1])

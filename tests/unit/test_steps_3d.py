@@ -1,6 +1,7 @@
 """The rules' entry points on a 3-D movie (issue #27): segment_frames / segment_cells (classical 3-D, one or several
-parts), track_cells (btrack in 3-D) and measure_cells (volumes, intensities per channel, per-track metrics with z),
-chained on a tiny (t, c, z, y, x) movie of two ellipsoids, one moving along z."""
+parts; Cellpose 3-D: test_steps_segment_cellpose_3d.py), track_cells (btrack in 3-D) and measure_cells (volumes,
+intensities per channel, per-track metrics with z), chained on a tiny (t, c, z, y, x) movie of two ellipsoids,
+one moving along z."""
 
 from __future__ import annotations
 
@@ -99,14 +100,6 @@ def test_a_3d_movie_is_segmented_into_zyx_labels_with_the_voxel_scale(movie: dic
     assert omezarr.open_ome_image(scattered).pixel_size_z_um == VOXEL_UM[0]
     merged = json.loads(scattered_info.read_text())
     assert [row["frame"] for row in merged["object_filters"]["per_frame"]] == list(range(N_FRAMES))
-
-
-def test_cellpose_on_a_3d_movie_is_refused_by_the_job(movie: dict[str, Path]) -> None:
-    labels, info = movie["root"] / "labels" / "cells" / OME_META, movie["root"] / "segmentation.json"
-    with pytest.raises(ValueError, match="Cellpose 3-D is not wired yet; use segment.method: classical"):
-        segment_cells_step(movie["normalized"], movie["image"], {"method": "cellpose", "cellpose": {"model": "m.pth"}},
-                           labels, info)
-    assert not omezarr.store_path(labels).exists()
 
 
 def test_the_diameter_of_a_3d_movie_is_estimated_from_its_stacks(movie: dict[str, Path]) -> None:

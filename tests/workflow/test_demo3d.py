@@ -112,7 +112,10 @@ def test_the_3d_demo_runs_end_to_end(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("segment", "why"), [
-    ({"method": "cellpose"}, "Cellpose 3-D is not wired yet; use segment.method: classical"),
+    ({"method": "cellpose", "cellpose": {**default_config()["segment"]["cellpose"], "network": "cellpose-sam",
+                                         "model": "", "builtin_model": "cpsam"}},
+     "Cellpose-SAM does not segment 3-D movies in cellpipe (untested there); use segment.cellpose.network: "
+     "cellpose3 (segment.cellpose.mode_3d: stitch or do_3d) or segment.method: classical"),
 ])
 def test_what_3d_segmentation_does_not_take_is_refused_before_any_job(tmp_path: Path, segment: dict, why: str) -> None:
     demo = _demo()

@@ -304,7 +304,7 @@ def segment_settings(wildcards):
 
 def segmentable_movie(wildcards):
     """No input: refuses, before any job runs, to segment a 3-D sample (ingest.z_projection: keep) with a method
-    not wired for stacks (Cellpose), in one line naming the sample and its movie
+    not wired for stacks (Cellpose-SAM), in one line naming the sample and its movie
     (cellpipe.preflight.volume_refusal)."""
     problem = volume_refusal(
         wildcards.sample,

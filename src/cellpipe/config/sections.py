@@ -70,9 +70,10 @@ class IngestSettings(StageSettings):
             "plane with the highest variance of the Laplacian, per frame and channel (the plane chosen is recorded "
             "in the image's attributes); 'keep' keeps every plane: the image is (t, c, z, y, x) with the z step in "
             "µm (sample sheet pixel_size_z_um, else the file's, else default_pixel_size_z_um), and so is the "
-            "normalized movie, segmented in 3-D with segment.method classical and tracked, measured, exported and "
-            "scored in 3-D (Cellpose does not take 3-D movies yet: refused before any job runs). Each stack is read "
-            "on its own, so memory does not grow with the movie. Movies of one plane are not changed"
+            "normalized movie, segmented in 3-D (segment.method classical, or cellpose with the Cellpose 3 network "
+            "in segment.cellpose.mode_3d; Cellpose-SAM is refused before any job runs) and tracked, measured, "
+            "exported and scored in 3-D. Each stack is read on its own, so memory does not grow with the movie. "
+            "Movies of one plane are not changed"
         ),
     )
 
@@ -346,7 +347,8 @@ class CellposeSettings(StageSettings):
     mode_3d: Literal["stitch", "do_3d"] = Field(
         "stitch",
         description=(
-            "How a z-stack is segmented (3-D movies only). 'stitch': the 2-D network on every z plane, masks of "
+            "How a z-stack is segmented (3-D movies only; network cellpose3, Cellpose-SAM does not take stacks). "
+            "'stitch': the 2-D network on every z plane, masks of "
             "neighbouring planes joined when their overlap (IoU) reaches stitch_threshold; one network pass per "
             "plane. 'do_3d': Cellpose's 3-D mode, the 2-D network run on the yx, zy and zx planes of the stack "
             "resampled to cubic voxels (anisotropy = z step / pixel), its flows followed in 3-D; about three "

@@ -385,8 +385,10 @@ def _open_segmentation(
         raise ValueError(f"{image}: segment.channel is {seg.channel} but the movie has {n_channels} channel(s)")
     seg = seg.model_copy(update={"channel": index})
     model = model_read = None
-    if len(norm.shape) == 5 and seg.method != "classical":  # the start-up check refuses it first
-        raise ValueError(f"{image}: {CELLPOSE_3D_REFUSAL}")
+    if len(norm.shape) == 5 and seg.method == "cellpose" and seg.cellpose.network != "cellpose3":
+        from cellpipe.preflight import SAM_3D_REFUSAL
+
+        raise ValueError(f"{image}: {SAM_3D_REFUSAL}")  # the start-up check refuses it first
     if seg.method == "cellpose":
         import torch
 
@@ -439,7 +441,7 @@ def _segment_into(
     n_movie = int(norm.shape[0])
     if len(norm.shape) == 5:
         run_info, results = _iter_segment_stacks(
-            _ChannelFrames(norm, seg.channel, frames), seg, meta,
+            _ChannelFrames(norm, seg.channel, frames), seg, meta, model=model,
             estimate_from=_ChannelFrames(norm, seg.channel),  # every part estimates from the same stacks
         )
     else:
@@ -478,10 +480,6 @@ def _segment_into(
     return run_info, n_objects
 
 
-CELLPOSE_3D_REFUSAL = "Cellpose 3-D is not wired yet; use segment.method: classical"
-"""Why a 3-D movie is not segmented with ``segment.method: cellpose`` (the start-up check and the job say it)."""
-
-
 def _label_axes(norm: Any) -> str:
     """Axes of the label image of a normalized movie: ``tzyx`` for (t, c, z, y, x), else ``tyx``."""
     return "tzyx" if len(norm.shape) == 5 else "tyx"
@@ -497,24 +495,37 @@ def _z_step(norm: Any, meta: omezarr.OmeImage) -> float | None:
 
 
 def _iter_segment_stacks(
-    stacks: Any, seg: SegmentSettings, meta: omezarr.OmeImage, estimate_from: Any | None = None
+    stacks: Any, seg: SegmentSettings, meta: omezarr.OmeImage, model: Any | None = None,
+    estimate_from: Any | None = None,
 ) -> tuple[dict[str, Any], Any]:
-    """Classical 3-D segmentation (:func:`cellpipe.segment.segment_stack_classical`) of (Z, Y, X) stacks.
+    """3-D segmentation of (Z, Y, X) stacks read one at a time, classical or Cellpose.
 
-    The stacks are read one at a time; returns the run info and an iterator of ``(i, labels)``
-    (uint32, numbered 1..n per stack).  The voxel size (µm, z, y, x) is the image's; the cell diameter
-    is ``diameter_um`` (µm), or ``diameter_px`` px of the plane, or none (seeds then
-    ``min_peak_distance_px`` apart).  With ``segment.estimate_diameter`` it is estimated first
-    (:func:`cellpipe.segment.estimate_diameter_stacks`, starting from that diameter) on a few stacks of
-    ``estimate_from`` (the whole movie's channel, when ``stacks`` is a part of it; default ``stacks``),
-    and the estimate is recorded as ``diameter_estimate`` (µm, and px of the plane), with
-    ``diameter_source`` 'estimate'.  The run info's ``object_filters.per_frame`` holds the objects found
-    per stack: the 2-D object filters do not apply to stacks (objects outside the volume bounds are
-    removed by the segmentation itself).
+    Classical is :func:`cellpipe.segment.segment_stack_classical`; Cellpose is
+    :func:`cellpipe.segment.segment_stack_cellpose` with ``model``, in ``segment.cellpose.mode_3d``.  Returns the
+    run info and an iterator of ``(i, labels)`` (uint32, numbered 1..n per stack).
+
+    The voxel size (µm, z, y, x) is the image's; the cell diameter is ``diameter_um`` (µm), or
+    ``diameter_px`` px of the plane, or none (classical: seeds then ``min_peak_distance_px`` apart; Cellpose:
+    the model's own diameter, ``diameter_source`` 'model').  With ``segment.estimate_diameter`` it is estimated
+    first (:func:`cellpipe.segment.estimate_diameter_stacks`, with the same method, starting from that
+    diameter) on a few stacks of ``estimate_from`` (the whole movie's channel, when ``stacks`` is a part of
+    it; default ``stacks``), and the estimate is recorded as ``diameter_estimate`` (µm, and px of the plane),
+    with ``diameter_source`` 'estimate'.  Cellpose runs also record ``mode_3d``, ``anisotropy`` and
+    ``stitch_threshold`` (:func:`cellpipe.segment.cellpose_stack_info`).  The run info's
+    ``object_filters.per_frame`` holds the objects found per stack: the 2-D object filters do not apply to
+    stacks (the classical method removes objects outside its volume bounds, Cellpose those under
+    ``min_size_px`` voxels).
     """
     from dataclasses import asdict
 
-    from cellpipe.segment import classical_voxels, estimate_diameter_stacks, segment_stack_classical
+    from cellpipe.segment import (
+        cellpose_stack_info,
+        classical_voxels,
+        estimate_diameter_stacks,
+        iter_stacks,
+        segment_stack_cellpose,
+        segment_stack_classical,
+    )
     from cellpipe.versions import package_version
 
     voxel = (float(meta.pixel_size_z_um or 0.0), float(meta.pixel_size_um), float(meta.pixel_size_um))
@@ -524,34 +535,43 @@ def _iter_segment_stacks(
         diameter_um = float(seg.diameter_px) * voxel[1]
     else:
         diameter_um = None
-    source = "settings" if diameter_um is not None else None
+    source = "settings" if diameter_um is not None else "model" if seg.method == "cellpose" else None
     estimate = None
     if seg.estimate_diameter:
         estimate = estimate_diameter_stacks(estimate_from if estimate_from is not None else stacks, seg, voxel,
-                                            diameter_um)
+                                            diameter_um, model)
         if estimate["diameter_um"] is not None:
             diameter_um, source = float(estimate["diameter_um"]), "estimate"
     record: dict[str, Any] = {"settings": None, "diameter_px": None, "per_frame": [], "removed": {}}
-    info: dict[str, Any] = {
-        "method": "classical",
-        "dimensions": 3,
-        "device": "cpu",
-        "model_path": None,
-        "model_sha256": None,
-        "voxel_size_um": list(voxel),
-        "diameter_um": diameter_um,
-        "diameter_px": None if diameter_um is None else diameter_um / voxel[1],
-        "diameter_source": source,
-        "classical_voxels": asdict(classical_voxels(seg.classical, voxel, diameter_um)),
-        "scikit_image_version": package_version("scikit-image"),
-        "object_filters": record,
-    }
+    info: dict[str, Any]
+    if seg.method == "cellpose":
+        info = cellpose_stack_info(seg.cellpose, model, voxel, diameter_um)
+
+        def segment_one(stack: np.ndarray) -> np.ndarray:
+            return segment_stack_cellpose(stack, voxel, seg.cellpose, model, diameter_um)
+    else:
+        info = {
+            "method": "classical",
+            "dimensions": 3,
+            "device": "cpu",
+            "model_path": None,
+            "model_sha256": None,
+            "voxel_size_um": list(voxel),
+            "diameter_um": diameter_um,
+            "diameter_px": None if diameter_um is None else diameter_um / voxel[1],
+            "classical_voxels": asdict(classical_voxels(seg.classical, voxel, diameter_um)),
+            "scikit_image_version": package_version("scikit-image"),
+        }
+
+        def segment_one(stack: np.ndarray) -> np.ndarray:
+            return segment_stack_classical(stack, voxel, seg.classical, diameter_um)
+    info["diameter_source"] = source
+    info["object_filters"] = record
     if estimate is not None:
         info["diameter_estimate"] = estimate
 
     def results() -> Any:
-        for i in range(stacks.shape[0]):
-            labels = segment_stack_classical(stacks[i], voxel, seg.classical, diameter_um)
+        for i, labels in iter_stacks(stacks, segment_one):
             record["per_frame"].append({"frame": i, "objects": int(labels.max())})
             yield i, labels
 
