@@ -164,9 +164,8 @@ def test_viewer_opens_results_folder(viewer, results: TinyResults) -> None:
 def test_napari_ome_zarr_opens_the_image_store(viewer, results: TinyResults) -> None:
     """napari-ome-zarr opens image.ome.zarr with its label images, in the same units.
 
-    NEEDS the omero channel colours (``omero.channels[].color``) that another branch adds to
-    src/cellpipe/io/omezarr.py: napari-ome-zarr 0.10.0 raises without them, so this test fails until
-    that change is merged.  It is deliberately neither skipped nor marked xfail.
+    napari-ome-zarr 0.10.0 raises on an image without omero channel colours and windows
+    (``omero.channels[].color``, ``.window``); cellpipe's writer gives both.
     """
     from cellpipe import layout
 
