@@ -96,3 +96,13 @@ def check_tracks_fall_in_their_labels(tracks_layer, labels_layer, frames) -> int
             assert value == int(row[0]), f"frame {t}: track {int(row[0])} at {world} lies on label {value}"
             checked += 1
     return checked
+
+
+def assert_screenshot_shows_something(viewer) -> None:
+    """The viewer's canvas, grabbed as an RGB(A) image, is larger than 50x50 px and is neither one colour
+    nor a handful of them (a broken OpenGL context or an empty scene gives a flat image)."""
+    shot = viewer.screenshot(canvas_only=True, flash=False)
+    assert shot.ndim == 3 and shot.shape[0] > 50 and shot.shape[1] > 50, shot.shape
+    rgb = shot[..., :3].reshape(-1, 3)
+    assert rgb.std() > 5, "blank screenshot"
+    assert len(np.unique(rgb, axis=0)) > 10, "screenshot has almost no distinct colours"

@@ -1,20 +1,16 @@
 """cellpipe's napari reader (src/cellpipe/napari.yaml, cellpipe.napari_reader) in a real napari viewer.
 
 The viewer runs on a real X server: Xvfb (Debian's ``xvfb``, which ``make setup`` installs), started
-here on a free display, with Mesa's software OpenGL.  The results folder is written with cellpipe's
-own writers from a tiny synthetic movie whose cells and tracks are known (tests/napari_results.py).
+on a free display by the ``xvfb`` fixture of tests/conftest.py, with Mesa's software OpenGL.  The
+results folder is written with cellpipe's own writers from a tiny synthetic movie whose cells and
+tracks are known (tests/napari_results.py).
 """
 
 from __future__ import annotations
 
-import ctypes
-import os
-import shutil
-import signal
 import subprocess
 import sys
 import warnings
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -22,65 +18,16 @@ from napari_results import (
     FRAME_MIN,
     PIXEL_UM,
     TinyResults,
+    assert_screenshot_shows_something,
     by_name,
     check_tracks_fall_in_their_labels,
     write_tiny_results,
 )
 
 
-def _die_with_parent() -> None:
-    """In the Xvfb child: get SIGTERM when the test process ends, however it ends (Linux prctl)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-@pytest.fixture(scope="module")
-def xvfb(tmp_path_factory) -> Iterator[str]:
-    """DISPLAY of an Xvfb server (Qt's xcb platform) for this module's tests.
-
-    The server is not stopped after them: Qt exits the whole process when its X connection breaks, and
-    napari's QApplication outlives the viewers; it gets SIGTERM when the test process ends.  DISPLAY
-    and QT_QPA_PLATFORM are put back for the tests that follow.
-    """
-    xvfb = shutil.which("Xvfb")
-    assert xvfb, "Xvfb not found: install Debian's xvfb (tools/install_system_deps.sh, run by make setup)"
-    log = tmp_path_factory.mktemp("xvfb") / "xvfb.log"
-    read_fd, write_fd = os.pipe()
-    with log.open("wb") as err:
-        proc = subprocess.Popen([xvfb, "-displayfd", str(write_fd), "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
-                                pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=err,
-                                preexec_fn=_die_with_parent)
-    os.close(write_fd)
-    with os.fdopen(read_fd) as pipe:
-        number = pipe.readline().strip()
-    if not number:
-        proc.kill()
-        raise RuntimeError(f"Xvfb did not start: {log.read_text()[-2000:]}")
-    saved = {k: os.environ.get(k) for k in ("DISPLAY", "QT_QPA_PLATFORM")}
-    os.environ["DISPLAY"] = f":{number}"
-    os.environ["QT_QPA_PLATFORM"] = "xcb"
-    yield os.environ["DISPLAY"]
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-
-
 @pytest.fixture(scope="module")
 def results(tmp_path_factory) -> TinyResults:
     return write_tiny_results(tmp_path_factory.mktemp("results") / "tiny")
-
-
-@pytest.fixture
-def viewer(xvfb: str):
-    import napari
-
-    v = napari.Viewer(show=True)
-    try:
-        yield v
-    finally:
-        v.close()
 
 
 def test_reader_does_not_import_napari() -> None:
@@ -154,11 +101,7 @@ def test_viewer_opens_results_folder(viewer, results: TinyResults) -> None:
     assert viewer.dims.current_step[0] == 4
     assert named["tracks"].get_value((4 * FRAME_MIN, 14 * PIXEL_UM, 28 * PIXEL_UM), world=True) == 1
     assert named["tracks"].get_value((4 * FRAME_MIN, 28 * PIXEL_UM, 58 * PIXEL_UM), world=True) == 4
-    shot = viewer.screenshot(canvas_only=True, flash=False)
-    assert shot.ndim == 3 and shot.shape[0] > 50 and shot.shape[1] > 50
-    rgb = shot[..., :3].reshape(-1, 3)
-    assert rgb.std() > 5, "blank screenshot"
-    assert len(np.unique(rgb, axis=0)) > 10, "screenshot has almost no distinct colours"
+    assert_screenshot_shows_something(viewer)
 
 
 def test_napari_ome_zarr_opens_the_image_store(viewer, results: TinyResults) -> None:
