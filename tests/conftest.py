@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import shutil
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -152,3 +156,54 @@ def tiny_reference_run(tmp_path_factory) -> Path:
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     return workdir
+
+
+def _die_with_parent() -> None:
+    """In the Xvfb child: get SIGTERM when the test process ends, however it ends (Linux prctl)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@pytest.fixture(scope="module")
+def xvfb(tmp_path_factory) -> Iterator[str]:
+    """DISPLAY of an Xvfb server (Qt's xcb platform) for the tests of one module that open a napari viewer.
+
+    The server is not stopped after them: Qt exits the whole process when its X connection breaks, and
+    napari's QApplication outlives the viewers; it gets SIGTERM when the test process ends.  DISPLAY
+    and QT_QPA_PLATFORM are put back for the tests that follow.
+    """
+    xvfb = shutil.which("Xvfb")
+    assert xvfb, "Xvfb not found: install Debian's xvfb (tools/install_system_deps.sh, run by make setup)"
+    log = tmp_path_factory.mktemp("xvfb") / "xvfb.log"
+    read_fd, write_fd = os.pipe()
+    with log.open("wb") as err:
+        proc = subprocess.Popen([xvfb, "-displayfd", str(write_fd), "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
+                                pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=err,
+                                preexec_fn=_die_with_parent)
+    os.close(write_fd)
+    with os.fdopen(read_fd) as pipe:
+        number = pipe.readline().strip()
+    if not number:
+        proc.kill()
+        raise RuntimeError(f"Xvfb did not start: {log.read_text()[-2000:]}")
+    saved = {k: os.environ.get(k) for k in ("DISPLAY", "QT_QPA_PLATFORM")}
+    os.environ["DISPLAY"] = f":{number}"
+    os.environ["QT_QPA_PLATFORM"] = "xcb"
+    yield os.environ["DISPLAY"]
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture
+def viewer(xvfb: str):
+    """A shown napari viewer on the ``xvfb`` display, closed after the test (tests/napari, tests/workflow)."""
+    import napari
+
+    v = napari.Viewer(show=True)
+    try:
+        yield v
+    finally:
+        v.close()

@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cellpipe.config import MeasureSettings
 from cellpipe.io import omezarr, tables
+from cellpipe.measure import measure_cells
 from cellpipe.steps.export import export_tracks_step
 
 PIXEL_UM = 0.65
@@ -47,8 +49,10 @@ def write_tiny_results(folder: Path, sample: str = "tiny") -> TinyResults:
     movie = np.zeros((n_frames, 1, *SHAPE), np.uint16)
     cells = np.zeros((n_frames, *SHAPE), np.uint16)
     tracked = np.zeros((n_frames, *SHAPE), np.uint32)
+    labelled = []  # (track_id, frame, cells label)
     for t, frame in tracks.groupby("frame"):
         for label, row in enumerate(frame.itertuples(index=False), start=1):
+            labelled.append((row.track_id, t, label))
             disk = (yy - row.y_px) ** 2 + (xx - row.x_px) ** 2 <= RADIUS**2
             movie[t, 0][disk] = 1000 + 100 * row.track_id
             cells[t][disk] = label  # segmentation labels: per frame, not track ids
@@ -69,6 +73,11 @@ def write_tiny_results(folder: Path, sample: str = "tiny") -> TinyResults:
                                              last_frame=("frame", "max"), n_frames=("frame", "size")).reset_index()
     metrics["duration_min"] = (metrics["last_frame"] - metrics["first_frame"]) * FRAME_MIN
     tables.write_parquet(metrics, folder / "track_metrics.parquet")
+    # cells.parquet as the measure stage writes it; the object of track 2 at frame 5 belongs to no track
+    lookup = pd.DataFrame(labelled, columns=["track_id", "frame", "label"])
+    lookup = lookup[~((lookup["track_id"] == 2) & (lookup["frame"] == 5))]
+    cell_table = measure_cells(cells, movie, lookup, PIXEL_UM, FRAME_MIN, MeasureSettings(channel_names=["nuclei"]))
+    tables.write_parquet(cell_table, folder / "cells.parquet")
     tables.write_tsv(pd.DataFrame({"channel": [0], "frame": [-1], "low_percentile": [1.0], "high_percentile": [99.8],
                                    "low_value": [100.0], "high_value": [1600.0]}), folder / "normalization.tsv")
     return TinyResults(folder, tracks, n_frames)
@@ -76,6 +85,20 @@ def write_tiny_results(folder: Path, sample: str = "tiny") -> TinyResults:
 
 def by_name(layers) -> dict:
     return {layer.name: layer for layer in layers}
+
+
+def check_cells_fall_in_their_labels(points_layer, labels_layer) -> int:
+    """Each point of the cells' Points layer, taken to world coordinates (minutes, µm) by that layer and
+    back to data coordinates (frames, px) by the ``cells`` labels layer, lands on a pixel whose value is
+    its own row's ``label`` in that frame; returns how many points were checked."""
+    labels = labels_layer.data[0] if labels_layer.multiscale else labels_layer.data
+    features = points_layer.features
+    for row, (frame, label) in zip(np.asarray(points_layer.data), features[["frame", "label"]].to_numpy(), strict=True):
+        index = np.round(labels_layer.world_to_data(points_layer.data_to_world(row))).astype(int)
+        assert index[0] == frame, (row, index)
+        value = int(np.asarray(labels[tuple(index)]))
+        assert value == int(label), f"frame {frame}: cell {label} at {row} lies on label {value}"
+    return len(features)
 
 
 def check_tracks_fall_in_their_labels(tracks_layer, labels_layer, frames) -> int:
@@ -96,3 +119,13 @@ def check_tracks_fall_in_their_labels(tracks_layer, labels_layer, frames) -> int
             assert value == int(row[0]), f"frame {t}: track {int(row[0])} at {world} lies on label {value}"
             checked += 1
     return checked
+
+
+def assert_screenshot_shows_something(viewer) -> None:
+    """The viewer's canvas, grabbed as an RGB(A) image, is larger than 50x50 px and is neither one colour
+    nor a handful of them (a broken OpenGL context or an empty scene gives a flat image)."""
+    shot = viewer.screenshot(canvas_only=True, flash=False)
+    assert shot.ndim == 3 and shot.shape[0] > 50 and shot.shape[1] > 50, shot.shape
+    rgb = shot[..., :3].reshape(-1, 3)
+    assert rgb.std() > 5, "blank screenshot"
+    assert len(np.unique(rgb, axis=0)) > 10, "screenshot has almost no distinct colours"

@@ -504,9 +504,20 @@ def to_napari_tracks(
 _CELL_KEY_COLUMNS = ("frame", "time_min", "label", "track_id", "centroid_y_um", "centroid_x_um")
 
 
+# Column names whose ``_px`` suffix counts pixels rather than measuring a length.
+_COUNT_UNITS = {"area_px": "pixel^2"}
+
+
 def _unit_of(column: str) -> str | None:
-    """Unit of a column from its name's suffix (cellpipe's naming: ``_um2``, ``_um``, ``_px``, ``_min``)."""
-    for suffix, unit in (("_um2", "micrometer^2"), ("_um", "micrometer"), ("_px", "pixel"), ("_min", "minute")):
+    """Unit of a column from its name (cellpipe's naming).
+
+    ``_um3``, ``_um2``, ``_um`` are µm³, µm², µm; ``_min`` minutes; ``_px`` a length in pixels, except
+    ``area_px`` (a pixel count: pixel^2); ``_voxels`` a voxel count ("voxel").  Other names have no unit.
+    """
+    if column in _COUNT_UNITS:
+        return _COUNT_UNITS[column]
+    for suffix, unit in (("_um3", "micrometer^3"), ("_um2", "micrometer^2"), ("_um", "micrometer"),
+                         ("_voxels", "voxel"), ("_px", "pixel"), ("_min", "minute")):
         if column.endswith(suffix):
             return unit
     return None

@@ -11,7 +11,11 @@ napari calls :func:`get_reader` with the folder; it answers only for a folder th
 * the label images ``image.ome.zarr/labels/cells`` and ``labels/tracks`` (pixel values: track ids), the
   latter with the per-track table ``track_metrics.parquet`` as its features (one row per track id);
 * a Tracks layer from ``tracks_napari.csv`` (``track_id, t, y, x``: frames and pixels) with its lineage
-  graph ``tracks_napari_graph.json`` and the per-track table as per-point features.
+  graph ``tracks_napari_graph.json`` and the per-track table as per-point features;
+* a Points layer "cells (measurements)": one point per cell per frame at its centroid, with that row of
+  ``cells.parquet`` (area in µm², mean and integrated intensity per channel, track id, ...) as its
+  features.  The ``cells`` label values are renumbered every frame, so per-cell measurements cannot
+  hang on that label layer as the per-track table hangs on ``tracks``.
 
 Every layer is in the image's physical units, minutes and micrometres: the scale comes from the NGFF
 ``coordinateTransformations`` of each array, and the track points are the CSV's pixel and frame
@@ -49,6 +53,8 @@ LABELS = ("cells", "tracks")
 TRACKS_CSV = layout.in_sample(layout.NAPARI_CSV)
 TRACKS_GRAPH = layout.in_sample(layout.NAPARI_GRAPH)
 TRACK_METRICS = layout.in_sample(layout.TRACK_METRICS)
+CELLS = layout.in_sample(layout.CELLS)
+CELLS_LAYER = "cells (measurements)"
 NORMALIZATION = layout.in_sample(layout.NORMALIZATION)
 
 __all__ = ["get_reader", "read_results", "results_folder"]
@@ -278,6 +284,51 @@ def _tracks_layer(folder: Path, image: Multiscales, metrics: Any) -> LayerData |
     return data, kwargs, "tracks"
 
 
+def _cells_layer(folder: Path, image: Multiscales) -> LayerData | None:
+    """A Points layer of the cells' centroids with ``cells.parquet`` as features, None when there is none.
+
+    Points are in frames and px (``centroid_<axis>_um`` divided by the image's level-0 pixel size, µm/px)
+    under the image's level-0 scale and translation, as the Tracks layer, so napari shows each one in
+    minutes and µm on its own cell.  ``track_id`` is 0 for a cell that no track holds (the tracks
+    labels' background value), so the features stay integers.
+    """
+    import numpy as np
+    import pandas as pd
+
+    path = folder / CELLS
+    if not path.is_file():
+        logger.info("%s: not found, no %s layer", path, CELLS_LAYER)
+        return None
+    table = pd.read_parquet(path)
+    if table.empty:
+        return None
+    spatial = [a for a in ("z", "y", "x") if a in image.axes]
+    missing = [col for col in ("frame", *(f"centroid_{a}_um" for a in spatial)) if col not in table.columns]
+    if missing:
+        logger.warning("%s: column(s) %s missing, no %s layer", path, missing, CELLS_LAYER)
+        return None
+    dims = ["t", *spatial] if "t" in image.axes else spatial
+    index = [image.axes.index(a) for a in dims]
+    columns = [table["frame"].to_numpy(np.float64)] if "t" in dims else []
+    columns += [table[f"centroid_{a}_um"].to_numpy(np.float64) / image.scale[image.axes.index(a)] for a in spatial]
+    features = table.reset_index(drop=True)
+    if "track_id" in features.columns:
+        features["track_id"] = features["track_id"].fillna(0).astype(np.int64)
+    kwargs: dict[str, Any] = {
+        "name": CELLS_LAYER,
+        "features": features,
+        "scale": [image.scale[i] for i in index],
+        "translate": [image.translate[i] for i in index],
+        "units": [image.units[i] for i in index],
+        "axis_labels": dims,
+        "size": 3,
+        "face_color": "yellow",
+        "border_width": 0,
+        "metadata": {"path": str(path)},
+    }
+    return np.column_stack(columns), kwargs, "points"
+
+
 def read_results(path: PathLike | Sequence[PathLike]) -> list[LayerData]:
     """The layers of one results folder.
 
@@ -290,8 +341,9 @@ def read_results(path: PathLike | Sequence[PathLike]) -> list[LayerData]:
     -------
     list of (data, dict, str)
         napari layer data tuples, in this order: one image layer per channel, the ``cells`` and
-        ``tracks`` label layers, the lineage Tracks layer; each present part only. Scales are µm per px
-        and minutes per frame, from the image's NGFF metadata.
+        ``tracks`` label layers, the lineage Tracks layer, the Points layer of the cells'
+        measurements; each present part only. Scales are µm per px and minutes per frame, from the
+        image's NGFF metadata.
 
     Raises
     ------
@@ -312,4 +364,7 @@ def read_results(path: PathLike | Sequence[PathLike]) -> list[LayerData]:
     tracks = _tracks_layer(folder, image, metrics)
     if tracks is not None:
         layers.append(tracks)
+    cells = _cells_layer(folder, image)
+    if cells is not None:
+        layers.append(cells)
     return layers

@@ -1,86 +1,35 @@
 """cellpipe's napari reader (src/cellpipe/napari.yaml, cellpipe.napari_reader) in a real napari viewer.
 
 The viewer runs on a real X server: Xvfb (Debian's ``xvfb``, which ``make setup`` installs), started
-here on a free display, with Mesa's software OpenGL.  The results folder is written with cellpipe's
-own writers from a tiny synthetic movie whose cells and tracks are known (tests/napari_results.py).
+on a free display by the ``xvfb`` fixture of tests/conftest.py, with Mesa's software OpenGL.  The
+results folder is written with cellpipe's own writers from a tiny synthetic movie whose cells and
+tracks are known (tests/napari_results.py).
 """
 
 from __future__ import annotations
 
-import ctypes
-import os
-import shutil
-import signal
 import subprocess
 import sys
 import warnings
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
 from napari_results import (
     FRAME_MIN,
     PIXEL_UM,
+    RADIUS,
     TinyResults,
+    assert_screenshot_shows_something,
     by_name,
+    check_cells_fall_in_their_labels,
     check_tracks_fall_in_their_labels,
     write_tiny_results,
 )
 
 
-def _die_with_parent() -> None:
-    """In the Xvfb child: get SIGTERM when the test process ends, however it ends (Linux prctl)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-@pytest.fixture(scope="module")
-def xvfb(tmp_path_factory) -> Iterator[str]:
-    """DISPLAY of an Xvfb server (Qt's xcb platform) for this module's tests.
-
-    The server is not stopped after them: Qt exits the whole process when its X connection breaks, and
-    napari's QApplication outlives the viewers; it gets SIGTERM when the test process ends.  DISPLAY
-    and QT_QPA_PLATFORM are put back for the tests that follow.
-    """
-    xvfb = shutil.which("Xvfb")
-    assert xvfb, "Xvfb not found: install Debian's xvfb (tools/install_system_deps.sh, run by make setup)"
-    log = tmp_path_factory.mktemp("xvfb") / "xvfb.log"
-    read_fd, write_fd = os.pipe()
-    with log.open("wb") as err:
-        proc = subprocess.Popen([xvfb, "-displayfd", str(write_fd), "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
-                                pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=err,
-                                preexec_fn=_die_with_parent)
-    os.close(write_fd)
-    with os.fdopen(read_fd) as pipe:
-        number = pipe.readline().strip()
-    if not number:
-        proc.kill()
-        raise RuntimeError(f"Xvfb did not start: {log.read_text()[-2000:]}")
-    saved = {k: os.environ.get(k) for k in ("DISPLAY", "QT_QPA_PLATFORM")}
-    os.environ["DISPLAY"] = f":{number}"
-    os.environ["QT_QPA_PLATFORM"] = "xcb"
-    yield os.environ["DISPLAY"]
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-
-
 @pytest.fixture(scope="module")
 def results(tmp_path_factory) -> TinyResults:
     return write_tiny_results(tmp_path_factory.mktemp("results") / "tiny")
-
-
-@pytest.fixture
-def viewer(xvfb: str):
-    import napari
-
-    v = napari.Viewer(show=True)
-    try:
-        yield v
-    finally:
-        v.close()
 
 
 def test_reader_does_not_import_napari() -> None:
@@ -110,7 +59,7 @@ def test_plugin_is_registered_for_folders(results: TinyResults) -> None:
 def test_viewer_opens_results_folder(viewer, results: TinyResults) -> None:
     """Image, cells and tracks labels and the lineage Tracks layer, all in minutes and µm with the same
     units; track points fall inside their own track's label; the canvas shows something."""
-    from napari.layers import Image, Labels, Tracks
+    from napari.layers import Image, Labels, Points, Tracks
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -118,7 +67,8 @@ def test_viewer_opens_results_folder(viewer, results: TinyResults) -> None:
     unit_warnings = [str(w.message) for w in caught if "unit" in str(w.message).lower()]
     assert not unit_warnings, unit_warnings
     named = by_name(layers)
-    assert set(named) == {"tiny", "cells", "tracks", "tracks (lineage)"}
+    assert set(named) == {"tiny", "cells", "tracks", "tracks (lineage)", "cells (measurements)"}
+    assert isinstance(named["cells (measurements)"], Points)
     assert isinstance(named["tiny"], Image)
     assert isinstance(named["cells"], Labels) and isinstance(named["tracks"], Labels)
     assert isinstance(named["tracks (lineage)"], Tracks)
@@ -148,25 +98,66 @@ def test_viewer_opens_results_folder(viewer, results: TinyResults) -> None:
     np.testing.assert_allclose(tracks.data_to_world(row[1:]), [5 * FRAME_MIN, 14 * PIXEL_UM, 32 * PIXEL_UM])
     n = check_tracks_fall_in_their_labels(tracks, named["tracks"], frames=[0, 2, 3, 5])
     assert n == 3 + 3 + 4 + 4
+    assert check_cells_fall_in_their_labels(named["cells (measurements)"], named["cells"]) == len(results.tracks)
 
     # every frame is in the slider, at its time in minutes
     viewer.dims.set_point(0, 4 * FRAME_MIN)
     assert viewer.dims.current_step[0] == 4
     assert named["tracks"].get_value((4 * FRAME_MIN, 14 * PIXEL_UM, 28 * PIXEL_UM), world=True) == 1
     assert named["tracks"].get_value((4 * FRAME_MIN, 28 * PIXEL_UM, 58 * PIXEL_UM), world=True) == 4
-    shot = viewer.screenshot(canvas_only=True, flash=False)
-    assert shot.ndim == 3 and shot.shape[0] > 50 and shot.shape[1] > 50
-    rgb = shot[..., :3].reshape(-1, 3)
-    assert rgb.std() > 5, "blank screenshot"
-    assert len(np.unique(rgb, axis=0)) > 10, "screenshot has almost no distinct colours"
+    assert_screenshot_shows_something(viewer)
+
+
+def test_cells_measurements_are_a_points_layer_on_their_own_cells(results: TinyResults) -> None:
+    """One point per cell per frame at its centroid, in minutes and µm, with its row of cells.parquet as
+    features: area in µm², mean intensity of the channel, the cell's track id (0: in no track)."""
+    from napari.layers import Layer, Points
+
+    from cellpipe.napari_reader import read_results
+
+    layers = by_name(Layer.create(*data) for data in read_results(results.folder))
+    points = layers["cells (measurements)"]
+    assert isinstance(points, Points)
+    np.testing.assert_allclose(points.scale, [FRAME_MIN, PIXEL_UM, PIXEL_UM])
+    assert [str(u) for u in points.units] == ["minute", "micrometer", "micrometer"]
+    assert list(points.axis_labels) == ["t", "y", "x"]
+
+    feats = points.features
+    assert len(feats) == len(points.data) == len(results.tracks)  # one per object, as the tracks table
+    assert {"frame", "time_min", "label", "track_id", "area_um2", "perimeter_um", "mean_intensity_nuclei",
+            "integrated_intensity_nuclei"} <= set(feats.columns)
+    assert feats["track_id"].dtype == np.int64
+    # the movie is 1000 + 100 x track id inside each disk (radius 5 px: 81 px), + 100 everywhere; at frame 3
+    # the daughters' disks overlap and track 5's covers part of track 4's
+    yy, xx = np.mgrid[-RADIUS : RADIUS + 1, -RADIUS : RADIUS + 1]
+    disk_px = int((yy**2 + xx**2 <= RADIUS**2).sum())
+    cells = np.asarray(layers["cells"].data)
+    expected = results.tracks.set_index(["frame", "track_id"])
+    for row in feats.itertuples(index=False):
+        assert row.time_min == row.frame * FRAME_MIN
+        ys, xs = np.nonzero(cells[row.frame] == row.label)
+        assert row.area_um2 == pytest.approx(len(ys) * PIXEL_UM**2)
+        np.testing.assert_allclose([row.centroid_y_um, row.centroid_x_um], [ys.mean() * PIXEL_UM, xs.mean() * PIXEL_UM])
+        if row.track_id == 0:  # the one object the synthetic tracks table leaves out
+            assert (row.frame, row.mean_intensity_nuclei) == (5, 1100 + 100 * 2)
+            continue
+        assert row.mean_intensity_nuclei == 1100 + 100 * row.track_id
+        if (row.frame, row.track_id) != (3, 4):
+            assert len(ys) == disk_px
+            y, x = expected.loc[(row.frame, row.track_id), ["y_px", "x_px"]]
+            np.testing.assert_allclose([row.centroid_y_um, row.centroid_x_um], [y * PIXEL_UM, x * PIXEL_UM])
+    assert (feats["track_id"] == 0).sum() == 1
+    # track 1 at frame 5: centre (14, 32) px -> (12.5 min, 9.1 µm, 20.8 µm)
+    i = int(np.flatnonzero((feats["track_id"] == 1) & (feats["frame"] == 5))[0])
+    np.testing.assert_allclose(points.data_to_world(points.data[i]), [5 * FRAME_MIN, 14 * PIXEL_UM, 32 * PIXEL_UM])
+    assert check_cells_fall_in_their_labels(points, layers["cells"]) == len(results.tracks)
 
 
 def test_napari_ome_zarr_opens_the_image_store(viewer, results: TinyResults) -> None:
     """napari-ome-zarr opens image.ome.zarr with its label images, in the same units.
 
-    NEEDS the omero channel colours (``omero.channels[].color``) that another branch adds to
-    src/cellpipe/io/omezarr.py: napari-ome-zarr 0.10.0 raises without them, so this test fails until
-    that change is merged.  It is deliberately neither skipped nor marked xfail.
+    napari-ome-zarr 0.10.0 raises on an image without omero channel colours and windows
+    (``omero.channels[].color``, ``.window``); cellpipe's writer gives both.
     """
     from cellpipe import layout
 

@@ -365,6 +365,10 @@ def test_geff_export_passes_geffs_validation_with_a_node_per_object_and_an_edge_
     assert meta.directed and meta.track_node_props == {"tracklet": "track_id", "lineage": "lineage_id"}
     assert meta.node_props_metadata["area_um2"].unit == "micrometer^2"
     assert meta.node_props_metadata["frame"].unit == "frame"
+    # a pixel count is an area, not a length; a perimeter is a length; an intensity has no unit
+    assert meta.node_props_metadata["area_px"].unit == "pixel^2"
+    assert meta.node_props_metadata["perimeter_um"].unit == "micrometer"
+    assert meta.node_props_metadata["mean_intensity_nuclei"].unit is None
 
     props = {name: prop["values"] for name, prop in mem["node_props"].items()}
     n_objects = sum(len(np.unique(frame)) - 1 for frame in masks)
@@ -392,6 +396,17 @@ def test_geff_export_passes_geffs_validation_with_a_node_per_object_and_an_edge_
     assert networkx_graph.number_of_nodes() == 9 and set(networkx_graph.edges) == edges
     with pytest.raises(ValueError, match="zarr_format"):
         write_track_geff(tmp_path / "other.geff", graph, zarr_format=4)  # type: ignore[arg-type]
+
+
+def test_units_of_cellpipes_columns_follow_their_names() -> None:
+    """Lengths, areas and volumes in µm, pixel and voxel counts, minutes (the geff property units)."""
+    from cellpipe.export import _unit_of
+
+    assert {c: _unit_of(c) for c in ["area_px", "area_um2", "volume_voxels", "volume_um3", "perimeter_um",
+                                      "centroid_z_um", "y_px", "time_min", "eccentricity"]} == {
+        "area_px": "pixel^2", "area_um2": "micrometer^2", "volume_voxels": "voxel", "volume_um3": "micrometer^3",
+        "perimeter_um": "micrometer", "centroid_z_um": "micrometer", "y_px": "pixel", "time_min": "minute",
+        "eccentricity": None}
 
 
 def test_geff_export_drops_a_division_that_does_not_go_forward_in_time(

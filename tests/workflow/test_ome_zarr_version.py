@@ -111,10 +111,11 @@ def test_the_other_ngff_version_is_written_by_every_rule_and_valid(tmp_path: Pat
     assert len(mem["node_ids"]) == len(tracks) and set(node_tracks) == set(tracks["track_id"])
     assert [r.path for r in mem["metadata"].related_objects][0] == "../image.ome.zarr"
 
-    # the napari reader (which imports no napari) opens the folder: movie, both label images, the tracks
+    # the napari reader (which imports no napari) opens the folder: movie, both label images, the tracks and
+    # the cells' measurements (cells.parquet, which the geff export needs)
     from cellpipe.napari_reader import read_results
 
     layers = read_results(workdir / "results" / "v")
-    assert [kind for _, _, kind in layers] == ["image", "labels", "labels", "tracks"]
-    assert [kwargs["name"] for _, kwargs, _ in layers[1:]] == ["cells", "tracks", "tracks (lineage)"]
+    assert [kind for _, _, kind in layers] == ["image", "labels", "labels", "tracks", "points"]
+    assert [kwargs["name"] for _, kwargs, _ in layers[1:]] == ["cells", "tracks", "tracks (lineage)", "cells (measurements)"]
     np.testing.assert_array_equal(np.asarray(layers[2][0]), tracked)  # 48 x 64 px: one level, no pyramid

@@ -150,11 +150,19 @@ def test_image_holds_its_label_images_for_ome_zarr_readers(tiny_run: Path) -> No
 
 
 
-def test_napari_reader_opens_the_results_folder(tiny_run: Path) -> None:
-    """cellpipe's napari reader on the workflow's own results: napari layers (no viewer; tests/napari has
-    one) in minutes and µm, and every track point of several frames lies on its own track's label."""
-    from napari.layers import Layer
-    from napari_results import by_name, check_tracks_fall_in_their_labels
+def test_napari_reader_opens_the_results_folder(tiny_run: Path, viewer) -> None:
+    """cellpipe's napari reader on the workflow's own results, as layers and in a real napari viewer (Xvfb,
+    tests/conftest.py): layer types, minutes and µm with no unit warning, every track point of several
+    frames on its own track's label, and a canvas that shows something."""
+    import warnings
+
+    from napari.layers import Image, Labels, Layer, Points, Tracks
+    from napari_results import (
+        assert_screenshot_shows_something,
+        by_name,
+        check_cells_fall_in_their_labels,
+        check_tracks_fall_in_their_labels,
+    )
 
     from cellpipe.napari_reader import read_results
 
@@ -165,14 +173,41 @@ def test_napari_reader_opens_the_results_folder(tiny_run: Path) -> None:
     csv = pd.read_csv(folder / "tracks_napari.csv")
     features = next(kwargs["features"] for _, kwargs, kind in read if kind == "tracks")
     np.testing.assert_allclose(features[["time_min", "y_um", "x_um"]].to_numpy(), csv[["t_min", "y_um", "x_um"]].to_numpy())
-    assert sorted(layers) == ["cells", "tiny", "tracks", "tracks (lineage)"]
+    names = ["cells", "cells (measurements)", "tiny", "tracks", "tracks (lineage)"]
+    assert sorted(layers) == names
     scale = ngff_attrs(folder / "image.ome.zarr")["multiscales"][0]["datasets"][0][
         "coordinateTransformations"][0]["scale"]
-    for layer in layers.values():
+    assert scale[0] == TINY["frame_interval_min"] and scale[-1] == pytest.approx(pixel_size_um(tiny_run))
+    last = TINY["n_frames"] - 1
+    frames = [0, last // 2, last]
+    assert check_tracks_fall_in_their_labels(layers["tracks (lineage)"], layers["tracks"], frames) > 0
+
+    # the same folder in a viewer, opened as a user does (npe2 finds the reader through cellpipe's manifest)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        opened = by_name(viewer.open(str(folder), plugin="cellpipe"))
+    unit_warnings = [str(w.message) for w in caught if "unit" in str(w.message).lower()]
+    assert not unit_warnings, unit_warnings
+    assert sorted(opened) == names
+    assert isinstance(opened["tiny"], Image) and isinstance(opened["tracks (lineage)"], Tracks)
+    assert isinstance(opened["cells"], Labels) and isinstance(opened["tracks"], Labels)
+    assert isinstance(opened["cells (measurements)"], Points)
+    for layer in [*layers.values(), *opened.values()]:
         np.testing.assert_allclose(layer.scale, [scale[0], scale[-2], scale[-1]])
         assert [str(u) for u in layer.units] == ["minute", "micrometer", "micrometer"], layer.name
-    last = TINY["n_frames"] - 1
-    assert check_tracks_fall_in_their_labels(layers["tracks (lineage)"], layers["tracks"], [0, last // 2, last]) > 0
+    assert [str(u) for u in viewer.dims.axis_labels] == ["t", "y", "x"]
+    n_points = check_tracks_fall_in_their_labels(opened["tracks (lineage)"], opened["tracks"], frames)
+    assert n_points >= len(frames) * TINY["n_cells"] // 2, n_points
+    # every cell's point lies on its own cells label; its features are its row of cells.parquet
+    cells = pd.read_parquet(folder / "cells.parquet")
+    points = opened["cells (measurements)"]
+    assert check_cells_fall_in_their_labels(points, opened["cells"]) == len(cells) > 0
+    np.testing.assert_allclose(points.features["area_um2"], cells["area_um2"])
+    np.testing.assert_array_equal(points.features["track_id"], cells["track_id"].fillna(0).astype(np.int64))
+    # the slider steps through the frames at their time in minutes; the middle frame is drawn
+    viewer.dims.set_point(0, frames[1] * scale[0])
+    assert viewer.dims.current_step[0] == frames[1]
+    assert_screenshot_shows_something(viewer)
 
 
 def test_every_ome_zarr_group_of_the_run_is_valid_ngff(tiny_run: Path) -> None:
