@@ -419,9 +419,9 @@ def z_stack_refusal(path: PathLike, n_planes: int) -> str:
         The message.
     """
     return (
-        f"{path}: {n_planes} z-planes found; cellpipe segments 2D time-lapses, so set ingest.z_projection "
-        f"to one of {', '.join(Z_PROJECTIONS)} in the config to project each z-stack to one plane (or to keep, "
-        "to keep z: 3-D runs through ingest and normalize so far)"
+        f"{path}: {n_planes} z-planes found; set ingest.z_projection in the config to keep, to run every stage "
+        "in 3-D (segment, track, measure, export), or to one of "
+        f"{', '.join(Z_PROJECTIONS)} to project each z-stack to one plane"
     )
 
 
