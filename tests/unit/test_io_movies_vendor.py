@@ -213,3 +213,68 @@ def test_a_missing_plugin_stops_the_sample_sheet_check_in_one_line_naming_sample
     message = str(err.value)
     assert "\n" not in message and message.startswith(f"{sheet} line 2 (sample 'well_A1'): {movie_path}: a Zeiss CZI file")
     assert "bioio's plugin bioio-czi, which is not installed" in message
+
+
+def test_a_file_whose_bytes_are_another_format_than_its_name_stops_in_one_line_naming_both(tmp_path: Path) -> None:
+    """A CZI written by libCZI and renamed .tif, a TIFF written by tifffile and renamed .czi, a BigTIFF renamed .nd2:
+    each is refused by its first bytes in one line naming the file and both formats, rather than failing inside the
+    name's reader; the sample sheet's explicit format still reads the file as what it is."""
+    import tifffile
+
+    data = movie((2, 1, 1, 12, 16), seed=5)
+    czi_as_tif = write_czi(tmp_path / "movie.czi", data).rename(tmp_path / "movie.tif")
+    tifffile.imwrite(tmp_path / "plain.tif", data[:, 0, 0])
+    tiff_as_czi = (tmp_path / "plain.tif").rename(tmp_path / "plain.czi")
+    tifffile.imwrite(tmp_path / "big.tif", data[:, 0, 0], bigtiff=True)
+    big_as_nd2 = (tmp_path / "big.tif").rename(tmp_path / "big.nd2")
+    for path, named, content in ((czi_as_tif, "TIFF", "Zeiss CZI"), (tiff_as_czi, "Zeiss CZI", "TIFF"),
+                                 (big_as_nd2, "Nikon ND2", "TIFF")):
+        for call in (detect_format, inspect_movie):
+            with pytest.raises(MovieError) as err:
+                call(path)
+            assert str(err.value) == (f"{path}: named as a {named} file but its first bytes are a {content} file's: "
+                                      "rename it (or set the sample sheet's format) after checking it is the right movie")
+    header = inspect_movie(czi_as_tif, fmt="czi")
+    assert header.shape_tcyx == (2, 1, 12, 16)
+
+
+def test_the_first_bytes_agree_with_the_name_or_tell_nothing(tmp_path: Path) -> None:
+    """TIFF and BigTIFF files from tifffile (OME or not) and a CZI from libCZI keep their name's format; bytes of no
+    known format (a text file named .tif) are left to the name's reader; an unknown name says what the bytes are."""
+    import tifffile
+
+    from cellpipe.io.movies import content_format
+
+    frames = movie((2, 12, 16), seed=6)
+    tifffile.imwrite(tmp_path / "a.tif", frames)
+    tifffile.imwrite(tmp_path / "b.ome.tif", frames, bigtiff=True, metadata={"axes": "TYX"})
+    tifffile.imwrite(tmp_path / "c.tif", frames, byteorder=">")
+    assert [content_format(tmp_path / n) for n in ("a.tif", "b.ome.tif", "c.tif")] == ["tiff"] * 3
+    assert detect_format(tmp_path / "a.tif") == "tiff" and detect_format(tmp_path / "b.ome.tif") == "ome-tiff"
+    assert detect_format(write_czi(tmp_path / "d.czi", movie((1, 1, 1, 8, 8)))) == "czi"
+    (tmp_path / "notes.tif").write_text("not a movie")
+    assert content_format(tmp_path / "notes.tif") is None and detect_format(tmp_path / "notes.tif") == "tiff"
+    (tmp_path / "a.tif").rename(tmp_path / "a.png")
+    with pytest.raises(MovieError, match=r"a\.png: cannot tell the movie format from the name .*; its first bytes "
+                                         r"are a TIFF file's$"):
+        detect_format(tmp_path / "a.png")
+
+
+@pytest.mark.parametrize(("fmt", "head"), [
+    # the signatures the readers check: nd2's NEW_HEADER_MAGIC then its file signature chunk name; a legacy ND2's JPEG
+    # 2000 box; liffile's 0x70 header id, the block size, the 0x2A marker
+    ("nd2", b"\xda\xce\xbe\n" + b"\0" * 12 + b"ND2 FILE SIGNATURE CHUNK NAME01!"),
+    ("nd2", b"\0\0\0\x0cjP  \r\n\x87\n" + b"\0" * 20),
+    ("lif", b"\x70\0\0\0" + (25).to_bytes(4, "little") + b"\x2a" + (10).to_bytes(4, "little") + "<LMSDataContainerHeader"
+     .encode("utf-16-le")),
+])
+def test_nd2_and_lif_signatures_named_tif_are_refused_by_their_bytes(tmp_path: Path, fmt: str, head: bytes) -> None:
+    """No ND2 or LIF writer exists here: a file starting with the signature its reader checks stands in for one."""
+    from cellpipe.io.movies import VENDOR_FORMATS, content_format
+
+    path = tmp_path / "movie.tif"
+    path.write_bytes(head + b"\0" * 64)
+    assert content_format(path) == fmt
+    with pytest.raises(MovieError, match=rf"movie\.tif: named as a TIFF file but its first bytes are a "
+                                         rf"{VENDOR_FORMATS[fmt].name} file's"):
+        detect_format(path)

@@ -142,6 +142,8 @@ def _ctc_truth(folder: Path, n_frames: int, shape: tuple[int, int] = (32, 32)) -
          "(sample 'a'): {d}/m.tif: a single 2-D image of 32x32 px, not a movie"),
         (lambda d: (d / "m.tif").write_bytes(write_movie(d / "w.ome.tif").read_bytes()[:3000]), "",
          "(sample 'a'): {d}/m.tif: truncated or corrupt TIFF"),
+        (lambda d: write_movie(d / "w.ome.tif").rename(d / "m.czi"), "",
+         "line 2 (sample 'a'): {d}/m.czi: named as a Zeiss CZI file but its first bytes are a TIFF file's"),
         (lambda d: write_movie(d / "m.ome.tif", shape=(6, 6)), "",
          "line 2 (sample 'a'): {d}/m.ome.tif: frames of 6x6 px are too small to segment"),
         (lambda d: tifffile.imwrite(d / "m.tif", np.ones((3, 32, 32), np.uint16), photometric="minisblack"), "",
@@ -165,7 +167,7 @@ def _ctc_truth(folder: Path, n_frames: int, shape: tuple[int, int] = (32, 32)) -
                                                                     photometric="minisblack")), "ground_truth=GT",
          "(sample 'a'): ground_truth {d}/gt.tif: a label TIFF must be (T, Y, X) with one plane per movie frame (3)"),
     ],
-    ids=["2d-image", "cut-short", "tiny-frames", "no-pixel-size", "channel-names", "axes", "format",
+    ids=["2d-image", "cut-short", "misnamed", "tiny-frames", "no-pixel-size", "channel-names", "axes", "format",
          "truth-frames", "truth-size", "truth-frame-beyond", "truth-stack"],
 )
 def test_files_are_checked_from_their_headers(tmp_path: Path, make, columns: str, message: str) -> None:

@@ -41,7 +41,8 @@ def test_ingest_step_streams_frames_and_a_nan_frame_leaves_no_image(tmp_path: Pa
 
 def test_a_z_stack_without_a_projection_is_refused_saying_how_to_run_it(tmp_path: Path) -> None:
     path = _write(tmp_path / "m.ome.tif", "ome-tczyx", _tczyx())
-    how = r"4 z-planes found; .*set ingest\.z_projection to one of max, mean, sum, best_focus"
+    how = (r"4 z-planes found; set ingest\.z_projection in the config to keep, to run every stage in 3-D "
+           r".*or to one of max, mean, sum, best_focus")
     with pytest.raises(MovieError, match=how):
         inspect_movie(path)
     with pytest.raises(MovieError, match=how):

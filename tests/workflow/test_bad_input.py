@@ -13,8 +13,8 @@ name the sheet, the config file or the config key instead):
 - text file named .tif: ``data/notes.tif: not a readable TIFF (not a TIFF file ...)``
 - single 2-D image: ``data/snapshot.tif: a single 2-D image of 32x32 px, not a movie``
 - 6-D array: ``data/hyper.tif: a 6-D array of shape (2, 2, 2, 2, 32, 32)``
-- z-stack (T, Z=4, Y, X) with ``ingest.z_projection: none``: ``data/stack.tif: 4 z-planes found; ... set
-  ingest.z_projection to one of max, mean, sum, best_focus``
+- z-stack (T, Z=4, Y, X) with ``ingest.z_projection: none``: ``data/stack.tif: 4 z-planes found; set
+  ingest.z_projection in the config to keep, to run every stage in 3-D ..., or to one of max, mean, sum, best_focus``
 - CTC frames of different sizes: ``data/sizes: frames of different sizes: t000.tif is 32x32 px, ...``
 - CTC gap (t000, t001, t003): ``data/gap: frames tNNN.tif must be numbered 0..2 without gaps``
 - CTC folder without frames: ``data/empty: no CTC frames``
@@ -233,7 +233,7 @@ CATALOGUE: dict[str, Bad] = {
     "z-stack": Bad(
         lambda d, c: HEADER + row("stack", write(d, "data/stack.tif", np.ones((3, 4, 32, 32), np.uint16), imagej=True,
                                                    metadata={"axes": "TZYX"}), "0.5", "2"),
-        "stack", "data/stack.tif", "4 z-planes found; cellpipe segments 2D time-lapses, so set ingest.z_projection",
+        "stack", "data/stack.tif", "4 z-planes found; set ingest.z_projection in the config to keep, to run every stage in 3-D",
     ),
     "ctc-frames-of-different-sizes": Bad(
         lambda d, c: HEADER + row("sizes", frames(d, "data/sizes", [0, 1, 2], [(32, 32), (32, 32), (40, 32)]), "0.5", "2"),

@@ -145,7 +145,8 @@ VENDOR_FORMATS: dict[str, VendorFormat] = {
     "lif": VendorFormat("Leica LIF", ".lif", "bioio-lif", "bioio_lif"),
 }
 """Vendor formats by their ``format`` value in the sample sheet. bioio's other plugins (OME-TIFF, TIFF,
-OME-Zarr) cover formats cellpipe reads itself, frame by frame and faster (``python -m bench.vendor_read``)."""
+OME-Zarr) cover formats cellpipe reads itself, frame by frame: a TIFF frame 15 times faster than through
+bioio-ome-tiff (``python -m bench.vendor_read``); bioio-ome-zarr and bioio-tifffile were not timed."""
 
 POSITIONS_HINT = ("read them with a 'positions' column in its sample sheet row ('all', or a list of positions "
                   "such as 0,2 or their names): one sample per position")
@@ -367,8 +368,47 @@ def _mm_position_file(folder: Path, scene: int | None) -> tuple[Path, str, int |
     return file, label, own[0]
 
 
+_FORMAT_NAMES = {"tiff": "TIFF", "ome-tiff": "TIFF", **{fmt: vendor.name for fmt, vendor in VENDOR_FORMATS.items()}}
+"""How a file format is named in a message; OME-TIFF is a TIFF by its bytes."""
+
+
+def content_format(path: PathLike) -> str | None:
+    r"""The format a file's first bytes announce, or None when they announce none of those cellpipe reads.
+
+    The signatures are the ones the readers themselves check: a TIFF's byte order and version (``II*\0``,
+    ``MM\0*``, BigTIFF ``II+\0``, ``MM\0+``), a CZI's first segment id ``ZISRAWFILE``, an ND2's header
+    magic (0x0ABECEDA little-endian, or the JPEG 2000 box of a legacy ND2, as the nd2 package tells them) and a
+    LIF's 0x70 header id with its 0x2A marker at byte 8 (as liffile checks).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file.
+
+    Returns
+    -------
+    str or None
+        ``tiff`` (OME-TIFF included), ``czi``, ``nd2`` or ``lif``; None for other bytes, a file too short to
+        tell, or one that cannot be read (its reader then says why).
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return None
+    if head[:4] in (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+"):
+        return "tiff"
+    if head.startswith(b"ZISRAWFILE"):
+        return "czi"
+    if head[:4] == b"\xda\xce\xbe\n" or head[:12] == b"\0\0\0\x0cjP  \r\n\x87\n":
+        return "nd2"
+    if head[:4] == b"\x70\0\0\0" and head[8:9] == b"\x2a":
+        return "lif"
+    return None
+
+
 def detect_format(path: PathLike) -> MovieFormat:
-    """Guess a movie's format from its path.
+    """Guess a movie's format from its path, checked against a file's first bytes.
 
     Parameters
     ----------
@@ -380,7 +420,17 @@ def detect_format(path: PathLike) -> MovieFormat:
     MovieFormat
         ``ome-zarr`` for a folder holding Zarr metadata (``.zattrs``, ``zarr.json``, ...) or named
         ``.zarr``; ``micromanager`` for a folder holding ``<prefix>_MMStack_<position>.ome.tif``
-        files; ``ctc`` for another folder; ``ome-tiff`` for ``.ome.tif(f)``, ``tiff`` for ``.tif(f)``.
+        files; ``ctc`` for another folder; ``ome-tiff`` for ``.ome.tif(f)``, ``tiff`` for ``.tif(f)``;
+        ``czi``, ``nd2``, ``lif`` for those endings.
+
+    Raises
+    ------
+    MovieError
+        For a file whose first bytes are another format's than its name's (:func:`content_format`), e.g. a
+        CZI named ``.tif``: one line naming the file and both formats.  The file is not read as either: a
+        name that lies may come from a mix-up upstream (a wrong file copied under a sample's name), which a
+        person should look at before a run is built on it.  Bytes that announce no known format are left to
+        the name's reader, whose error says what is wrong with them.
     """
     p = Path(path)
     name = p.name.lower()
@@ -388,15 +438,23 @@ def detect_format(path: PathLike) -> MovieFormat:
         return "ome-zarr"
     if p.is_dir():
         return "micromanager" if any(_MM_FILE.match(f.name) for f in p.iterdir()) else "ctc"
+    by_name: str | None = None
     if name.endswith((".ome.tif", ".ome.tiff")):
-        return "ome-tiff"
-    if name.endswith((".tif", ".tiff")):
-        return "tiff"
-    for fmt, vendor in VENDOR_FORMATS.items():
-        if name.endswith(vendor.suffix):
-            return fmt  # type: ignore[return-value]
-    raise MovieError(f"{p}: cannot tell the movie format from the name (expected a CTC folder, .tif, .tiff, .ome.tif, "
-                     ".ome.zarr, .czi, .nd2, .lif)")
+        by_name = "ome-tiff"
+    elif name.endswith((".tif", ".tiff")):
+        by_name = "tiff"
+    else:
+        by_name = next((fmt for fmt, vendor in VENDOR_FORMATS.items() if name.endswith(vendor.suffix)), None)
+    by_content = content_format(p)
+    if by_name is None:
+        also = f"; its first bytes are a {_FORMAT_NAMES[by_content]} file's" if by_content else ""
+        raise MovieError(f"{p}: cannot tell the movie format from the name (expected a CTC folder, .tif, .tiff, "
+                         f".ome.tif, .ome.zarr, .czi, .nd2, .lif){also}")
+    if by_content is not None and _FORMAT_NAMES[by_content] != _FORMAT_NAMES[by_name]:
+        raise MovieError(f"{p}: named as a {_FORMAT_NAMES[by_name]} file but its first bytes are a "
+                         f"{_FORMAT_NAMES[by_content]} file's: rename it (or set the sample sheet's format) after "
+                         "checking it is the right movie")
+    return by_name  # type: ignore[return-value]
 
 
 Z_PROJECTIONS = ("max", "mean", "sum", "best_focus")
@@ -419,9 +477,9 @@ def z_stack_refusal(path: PathLike, n_planes: int) -> str:
         The message.
     """
     return (
-        f"{path}: {n_planes} z-planes found; cellpipe segments 2D time-lapses, so set ingest.z_projection "
-        f"to one of {', '.join(Z_PROJECTIONS)} in the config to project each z-stack to one plane (or to keep, "
-        "to keep z: 3-D runs through ingest and normalize so far)"
+        f"{path}: {n_planes} z-planes found; set ingest.z_projection in the config to keep, to run every stage "
+        "in 3-D (segment, track, measure, export), or to one of "
+        f"{', '.join(Z_PROJECTIONS)} to project each z-stack to one plane"
     )
 
 

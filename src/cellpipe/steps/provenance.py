@@ -126,6 +126,49 @@ def inputs_read(info: Any, role: str) -> Any:
     return found if len(found) > 1 else found[0] if found else None
 
 
+def movie_physical_metadata(image: PathLike) -> dict[str, Any]:
+    """The physical metadata ingest gave the movie, as ``image.ome.zarr`` holds it, for provenance.
+
+    Read from the image's NGFF scale and ``omero`` channels and from the ``cellpipe`` attributes
+    ingest wrote (:func:`cellpipe.steps.ingest.ingest_movie_step`), so the record shows what the
+    results were computed with rather than what the file says now.
+
+    Parameters
+    ----------
+    image : str or os.PathLike
+        The sample's ``image.ome.zarr``.
+
+    Returns
+    -------
+    dict
+        Only the keys that are known: ``pixel_size_um`` (``y`` and ``x``, µm per px, from level 0's
+        scale) and ``pixel_size_source``; ``frame_interval_min`` (minutes) and
+        ``frame_interval_source`` (``sample sheet``, ``file metadata`` or ``config default``:
+        :func:`cellpipe.ingest.resolve_metadata`; the pixel size's source likewise) and, for a vendor file,
+        ``file_frame_interval_from`` (``nominal (...)`` or ``timestamps (...)``: how the file gave it);
+        ``z_step_um`` (µm between planes: the image's z scale when z is kept, else the
+        z-stack's step before projection) with ``z_step_source`` where ingest resolved one;
+        ``channel_names``.
+    """
+    ms = omezarr.open_multiscales(image)
+    scale = dict(zip(ms.axes, ms.scale, strict=True))
+    attrs = dict(ms.attrs.get("cellpipe", {}))
+    z = attrs.get("z_projection") or {}
+    channels = [c.get("label") for c in ms.attrs.get("omero", {}).get("channels", []) if c.get("label") is not None]
+    # an image without a t axis or an ingest source has no interval to report: left out rather than a made-up 1
+    found: dict[str, Any] = {
+        "pixel_size_um": {axis: float(scale[axis]) for axis in "yx" if axis in scale} or None,
+        "pixel_size_source": attrs.get("pixel_size_source"),
+        "frame_interval_min": float(scale["t"]) if "t" in scale else None,
+        "frame_interval_source": attrs.get("frame_interval_source"),
+        "file_frame_interval_from": attrs.get("file_frame_interval_from"),
+        "z_step_um": float(scale["z"]) if "z" in scale else z.get("z_step_um"),
+        "z_step_source": z.get("z_step_source"),
+        "channel_names": channels or None,
+    }
+    return {key: value for key, value in found.items() if value is not None}
+
+
 def record_provenance_step(
     sample: str,
     inputs: Mapping[str, Any],
@@ -165,6 +208,7 @@ def record_provenance_step(
     """
     image = _paths(inputs.get("image"))
     image_attrs = omezarr.open_ome_image(image[0]).attrs if image else {}
+    physical = movie_physical_metadata(image[0]) if image else {}
     # the movie is described by the files ingest read when it read some files only (one position of a folder, a
     # multi-file OME-TIFF): a folder of 16 positions is not read whole for each
     movie_read = image_attrs.get("source_checksum") or {}
@@ -191,6 +235,10 @@ def record_provenance_step(
         for entry in described:
             if entry["role"] == "movie":
                 entry["stage_position_um"] = image_attrs["stage_position_um"]
+    if physical:
+        for entry in described:
+            if entry["role"] == "movie":
+                entry["physical"] = physical
     read = {
         "movie": image_attrs.get("source_checksum"),
         "model": inputs_read(segmentation_info.get("inputs_read"), "model"),

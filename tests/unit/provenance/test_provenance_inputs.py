@@ -329,3 +329,34 @@ def test_the_movie_entry_shows_the_stage_position_where_the_file_gives_one(workd
         movie = next(e for e in record["inputs"] if e["role"] == "movie")
         assert movie.get("stage_position_um") == (pytest.approx(expected) if expected else None)
         assert all("stage_position_um" not in e for e in record["inputs"] if e["role"] != "movie")
+
+
+def test_the_movie_entry_records_the_pixel_size_interval_z_step_and_channels_ingest_used(workdir: Path) -> None:
+    """The movie's entry records the physical metadata as ingest resolved it, with where each came from: the pixel
+    size (y and x, µm) from the file, the interval (minutes) from the sheet over the file's 3 min, the file's channel
+    names, and the z step (µm) of a z-stack kept in 3-D; a 2-D movie has no z keys and a TIFF no vendor interval."""
+    from cellpipe.io.movies import write_ome_tiff
+    from cellpipe.steps.ingest import ingest_movie_step
+
+    rng = np.random.default_rng(3)
+    write_ome_tiff(workdir / "data/two.ome.tif", rng.integers(0, 900, (2, 2, 16, 16), dtype=np.uint16), 0.25, 3.0,
+                   channel_names=["DAPI", "GFP"])
+    write_ome_tiff(workdir / "data/stack.ome.tif", rng.integers(0, 900, (2, 4, 16, 16), dtype=np.uint16), 0.4, 2.0,
+                   pixel_size_z_um=1.5)
+    cases = [
+        ("data/two.ome.tif", {}, {"pixel_size_um": {"y": 0.25, "x": 0.25}, "pixel_size_source": "file metadata",
+                                  "frame_interval_min": 5.0, "frame_interval_source": "sample sheet",
+                                  "channel_names": ["DAPI", "GFP"]}),
+        ("data/stack.ome.tif", {"z_projection": "keep"},
+         {"pixel_size_um": {"y": 0.4, "x": 0.4}, "pixel_size_source": "file metadata", "frame_interval_min": 5.0,
+          "frame_interval_source": "sample sheet", "z_step_um": 1.5, "z_step_source": "file metadata",
+          "channel_names": ["ch0"]}),
+    ]
+    for movie_path, settings, expected in cases:
+        image = layout.path(layout.IMAGE, "results", sample="s1")
+        ingest_movie_step(sample="s1", movie=movie_path, fmt="auto", axes=None, pixel_size_um=None,
+                          frame_interval_min=5.0, channel_names=[], settings=settings, image=image)
+        record = write_record_with(workdir, {**INPUTS, "movie": movie_path, "image": image})
+        movie = next(e for e in record["inputs"] if e["role"] == "movie")
+        assert movie["physical"] == expected
+        assert all("physical" not in e for e in record["inputs"] if e["role"] != "movie")
