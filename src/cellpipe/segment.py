@@ -84,6 +84,8 @@ __all__ = [
     "segment_cells",
     "segment_frames_classical",
     "segment_stack_classical",
+    "segment_stack_classical_blocks",
+    "classical_blocks",
     "segment_stacks_classical",
     "iter_stacks",
     "cellpose_anisotropy",
@@ -1119,14 +1121,7 @@ def segment_stack_classical(
     if image.ndim != 3:
         raise ValueError(f"expected one (z, y, x) stack, got an array of shape {image.shape}")
     vox = classical_voxels(settings, voxel, diameter_um)
-    finite = np.isfinite(image)
-    if not finite.all():
-        image = np.where(finite, image, np.min(image[finite]) if finite.any() else 0.0).astype(np.float32)
-    image = _transform_intensity(image, settings)
-    if any(s > 0 for s in vox.smoothing_sigma_vox):
-        image = gaussian(image, sigma=vox.smoothing_sigma_vox, preserve_range=True).astype(np.float32)
-    if settings.background != "none":
-        image = image - _background_3d(image, settings.background, vox.background_vox)
+    image = _prepared_stack(image, settings, vox)
     labels = np.zeros(image.shape, dtype=np.uint32)
     if isinstance(settings.threshold, str) and float(image.max()) <= float(image.min()):
         return labels  # flat stack: no automatic threshold exists
@@ -1146,6 +1141,185 @@ def segment_stack_classical(
     labels[:] = _split_at_peaks(
         surface, mask, components, n_components, peak_mask, vox.min_volume_vox, vox.max_volume_vox
     )
+    return labels
+
+
+#: At most this many voxels (float32, 16 MiB) are sampled from the cores of the blocks for the automatic threshold
+#: of the block-wise method; a stack with more is sampled evenly (every k-th voxel of each core).
+_THRESHOLD_SAMPLE_VOXELS = 1 << 22
+
+
+def classical_blocks(
+    shape: tuple[int, int, int],
+    voxel_size_um: tuple[float, float, float],
+    core_um: float,
+    overlap_um: float,
+) -> list[tuple[tuple[slice, slice, slice], tuple[slice, slice, slice]]]:
+    """The overlapping blocks that tile a (z, y, x) stack for :func:`segment_stack_classical_blocks`.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The stack's shape (voxels, z, y, x).
+    voxel_size_um : tuple of float
+        µm per voxel (z, y, x).
+    core_um : float
+        Largest side of a block's core (µm); converted per axis and rounded up to whole voxels.
+    overlap_um : float
+        How far a block reaches past its core on every side (µm), rounded up to whole voxels per axis.
+
+    Returns
+    -------
+    list of (block, core)
+        Per block, its slices and its core's slices in stack coordinates (voxels); the cores tile the
+        stack without overlap, as evenly as whole voxels allow, in raster order.
+    """
+    import itertools
+
+    voxel = _check_voxel_size(voxel_size_um)
+    if not (core_um > 0 and overlap_um >= 0):
+        raise ValueError(f"block core ({core_um} µm) must be positive and overlap ({overlap_um} µm) not negative")
+    per_axis = []
+    for n, d in zip(shape, voxel):
+        count = max(1, -(-int(n) // max(1, math.ceil(core_um / d))))
+        edges = np.linspace(0, int(n), count + 1).round().astype(int)
+        pad = math.ceil(overlap_um / d)
+        per_axis.append(
+            [(slice(max(0, a - pad), min(int(n), b + pad)), slice(a, b)) for a, b in zip(edges[:-1], edges[1:])]
+        )
+    return [
+        (tuple(b for b, _ in combo), tuple(c for _, c in combo))  # type: ignore[misc]
+        for combo in itertools.product(*per_axis)
+    ]
+
+
+def _prepared_stack(image: np.ndarray, settings: ClassicalSettings, vox: ClassicalVoxels) -> np.ndarray:
+    """The image the classical 3-D method thresholds: finite, transformed, smoothed, background subtracted."""
+    from skimage.filters import gaussian
+
+    finite = np.isfinite(image)
+    if not finite.all():
+        image = np.where(finite, image, np.min(image[finite]) if finite.any() else 0.0).astype(np.float32)
+    image = _transform_intensity(image, settings)
+    if any(s > 0 for s in vox.smoothing_sigma_vox):
+        image = gaussian(image, sigma=vox.smoothing_sigma_vox, preserve_range=True).astype(np.float32)
+    if settings.background != "none":
+        image = image - _background_3d(image, settings.background, vox.background_vox)
+    return image
+
+
+def segment_stack_classical_blocks(
+    stack: ArrayLike,
+    voxel_size_um: tuple[float, float, float],
+    settings: ClassicalSettings,
+    diameter_um: float | None = None,
+) -> np.ndarray:
+    """:func:`segment_stack_classical` block by block, for (z, y, x) stacks too large for one pass.
+
+    The stack is cut into the blocks of :func:`classical_blocks` (cores of ``settings.block_size_um`` µm,
+    reaching ``settings.block_overlap_um`` µm past them, or one cell diameter ``diameter_um`` when that is
+    unset).  An automatic threshold is computed once, on the prepared image (transformed, smoothed,
+    background subtracted) of the blocks' cores, sampled evenly down to at most 4 Mi voxels, so every
+    block thresholds at the same value as one pass would; a fixed threshold is used as it is.  Each block
+    is then segmented by :func:`segment_stack_classical` with that threshold, and an object is kept from
+    the block whose core holds the voxel of its centroid: the cores tile the stack, so each object is kept
+    once, from the block where it lies at least the overlap from the block's inner faces.  Where objects
+    kept from two blocks claim the same voxel, the one kept first (blocks in raster order) keeps it.
+    Objects are numbered 1..n in the raster order of their centroid voxels (z, then y, then x).
+
+    Smoothing and seeds reach less than the overlap, so they match one pass; the background
+    ('gaussian', 'tophat') is computed per block and differs from one pass near the blocks' faces when
+    ``background_um`` is not small against the core.  Peak memory is that of one pass over one block,
+    plus the stack itself and its (z, y, x) uint32 labels.
+
+    Parameters
+    ----------
+    stack : array_like
+        One (z, y, x) stack of normalized intensities.
+    voxel_size_um : tuple of float
+        µm per voxel (z, y, x).
+    settings : ClassicalSettings
+        The classical settings; ``block_size_um`` must be set.
+    diameter_um : float or None
+        The cell diameter (µm), as for :func:`segment_stack_classical`; the overlap when
+        ``block_overlap_um`` is unset.
+
+    Returns
+    -------
+    numpy.ndarray
+        (z, y, x) uint32 labels numbered 1..n.
+
+    Raises
+    ------
+    ValueError
+        No ``block_size_um``, or neither ``block_overlap_um`` nor a diameter, or a stack that is not 3-D.
+    """
+    voxel = _check_voxel_size(voxel_size_um)
+    image = np.asarray(stack)
+    if image.ndim != 3:
+        raise ValueError(f"expected one (z, y, x) stack, got an array of shape {image.shape}")
+    if settings.block_size_um is None:
+        raise ValueError("segment.classical.block_size_um is not set: use segment_stack_classical")
+    overlap_um = settings.block_overlap_um if settings.block_overlap_um is not None else diameter_um
+    if overlap_um is None:
+        raise ValueError("block-wise segmentation needs segment.classical.block_overlap_um or a cell diameter (µm)")
+    blocks = classical_blocks(image.shape, voxel, float(settings.block_size_um), float(overlap_um))
+    vox = classical_voxels(settings, voxel, diameter_um)
+    labels = np.zeros(image.shape, dtype=np.uint32)
+
+    def local(core: tuple[slice, ...], block: tuple[slice, ...]) -> tuple[slice, ...]:
+        return tuple(slice(c.start - b.start, c.stop - b.start) for c, b in zip(core, block))
+
+    fixed = settings
+    if isinstance(settings.threshold, str):
+        step = max(1, -(-image.size // _THRESHOLD_SAMPLE_VOXELS))
+        samples = []
+        for block, core in blocks:
+            prepared = _prepared_stack(np.asarray(image[block], dtype=np.float32), settings, vox)
+            samples.append(np.ascontiguousarray(prepared[local(core, block)]).ravel()[::step].copy())
+            del prepared
+        sample = np.concatenate(samples)
+        del samples
+        if float(sample.max()) <= float(sample.min()):
+            return labels  # flat stack: no automatic threshold exists
+        fixed = settings.model_copy(update={"threshold": _threshold_value(sample, settings.threshold)})
+        del sample
+
+    kept: list[tuple[int, int]] = []  # (raster index of the centroid voxel, id in ``labels``)
+    for block, core in blocks:
+        part = segment_stack_classical(image[block], voxel, fixed, diameter_um)
+        n = int(part.max())
+        if n == 0:
+            continue
+        sizes = np.bincount(part.ravel(), minlength=n + 1).astype(np.float64)
+        centre = []
+        for axis in range(3):
+            # per-label sum of the coordinate along ``axis``, from the per-plane counts: no (z, y, x) index arrays
+            per_plane = np.stack([np.bincount(np.take(part, i, axis=axis).ravel(), minlength=n + 1)
+                                  for i in range(part.shape[axis])])
+            centre.append((per_plane * np.arange(part.shape[axis])[:, None]).sum(axis=0) / np.maximum(sizes, 1)
+                          + block[axis].start)
+        voxel_of = np.floor(np.stack(centre, axis=1) + 0.5).astype(np.int64)  # (n + 1, 3), row 0 unused
+        inside = np.ones(n + 1, dtype=bool)
+        for axis in range(3):
+            inside &= (voxel_of[:, axis] >= core[axis].start) & (voxel_of[:, axis] < core[axis].stop)
+        inside[0] = False
+        lookup = np.zeros(n + 1, dtype=np.uint32)
+        for i in np.flatnonzero(inside):
+            kept.append((int(np.ravel_multi_index(tuple(voxel_of[i]), image.shape)), len(kept) + 1))
+            lookup[i] = len(kept)
+        mapped = lookup[part]
+        region = labels[block]
+        free = (mapped > 0) & (region == 0)
+        region[free] = mapped[free]
+        del part, mapped, free
+    present = np.bincount(labels.ravel(), minlength=len(kept) + 1)[1:] > 0 if kept else np.zeros(0, dtype=bool)
+    order = sorted((raster, old) for raster, old in kept if present[old - 1])
+    final = np.zeros(len(kept) + 1, dtype=np.uint32)
+    for new, (_, old) in enumerate(order, start=1):
+        final[old] = new
+    for z in range(labels.shape[0]):  # plane by plane: no second (z, y, x) array
+        labels[z] = final[labels[z]]
     return labels
 
 

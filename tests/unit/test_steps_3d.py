@@ -181,3 +181,20 @@ def test_the_report_shows_a_3d_frame_as_its_maximum_intensity_projection() -> No
     assert set(np.unique(_plane(labels, 0))) == {0, 1, 2} and _plane(labels, 0)[3, 4] == 2
     frames = np.arange(2 * 1 * 4 * 5, dtype=np.float32).reshape(2, 1, 4, 5)  # 2-D: the plane itself
     np.testing.assert_array_equal(_plane(frames, 1, 0), frames[1, 0])
+
+
+def test_a_3d_movie_is_segmented_block_by_block_when_block_size_um_is_set(movie: dict[str, Path]) -> None:
+    """segment.classical.block_size_um reaches the step: blocks of 10 µm (smaller than the stack in z, y and x)
+    find the same two nuclei per stack as one pass, and segmentation.json records the blocks (µm)."""
+    one = omezarr.open_ome_image(_segment(movie, 1, "one")[0]).data[:]
+    labels, info = movie["root"] / "blocks" / "labels" / "cells" / OME_META, movie["root"] / "blocks.json"
+    settings = {**SETTINGS, "classical": {**SETTINGS["classical"], "block_size_um": 10.0}}
+    segment_cells_step(movie["normalized"], movie["image"], settings, labels, info)
+    tiled = omezarr.open_ome_image(labels).data[:]
+    for t in range(N_FRAMES):
+        assert int(tiled[t].max()) == int(one[t].max()) == 2
+        for i in (1, 2):
+            best = np.bincount(tiled[t][one[t] == i]).argmax()
+            iou = np.logical_and(tiled[t] == best, one[t] == i).sum() / np.logical_or(tiled[t] == best, one[t] == i).sum()
+            assert best > 0 and iou >= 0.9
+    assert json.loads(info.read_text())["blocks"] == {"core_um": 10.0, "overlap_um": 7.0}

@@ -230,6 +230,26 @@ class ClassicalSettings(StageSettings):
             "central section has the area max_area_um2, or no upper bound"
         ),
     )
+    block_size_um: float | None = Field(
+        None,
+        gt=0.0,
+        description=(
+            "3-D stacks only: segment a stack block by block, each block's core this many µm along z, y and x "
+            "(converted per axis), to bound memory on stacks too large for one pass; null: the whole stack in one "
+            "pass. Blocks overlap by block_overlap_um on each side, each object is kept from the block whose core "
+            "holds its centroid, and an automatic threshold is computed once over the whole stack. The background "
+            "is subtracted per block, so choose cores larger than background_um or background 'none'"
+        ),
+    )
+    block_overlap_um: float | None = Field(
+        None,
+        gt=0.0,
+        description=(
+            "3-D stacks with block_size_um only: how far each block reaches past its core on every side (µm); "
+            "null: one cell diameter (segment.diameter_um or diameter_px, which must then be set). At least the "
+            "largest nucleus' diameter, so that every nucleus lies whole in the block that keeps it"
+        ),
+    )
 
     @model_validator(mode="after")
     def _area_bounds(self) -> ClassicalSettings:

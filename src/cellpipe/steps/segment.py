@@ -500,7 +500,9 @@ def _iter_segment_stacks(
 ) -> tuple[dict[str, Any], Any]:
     """3-D segmentation of (Z, Y, X) stacks read one at a time, classical or Cellpose.
 
-    Classical is :func:`cellpipe.segment.segment_stack_classical`; Cellpose is
+    Classical is :func:`cellpipe.segment.segment_stack_classical`, or block by block
+    :func:`cellpipe.segment.segment_stack_classical_blocks` when ``segment.classical.block_size_um`` is set
+    (recorded as ``blocks``: core and overlap in µm); Cellpose is
     :func:`cellpipe.segment.segment_stack_cellpose` with ``model``, in ``segment.cellpose.mode_3d``.  Returns the
     run info and an iterator of ``(i, labels)`` (uint32, numbered 1..n per stack).
 
@@ -525,6 +527,7 @@ def _iter_segment_stacks(
         iter_stacks,
         segment_stack_cellpose,
         segment_stack_classical,
+        segment_stack_classical_blocks,
     )
     from cellpipe.versions import package_version
 
@@ -563,7 +566,13 @@ def _iter_segment_stacks(
             "scikit_image_version": package_version("scikit-image"),
         }
 
+        if seg.classical.block_size_um is not None:
+            overlap = seg.classical.block_overlap_um if seg.classical.block_overlap_um is not None else diameter_um
+            info["blocks"] = {"core_um": seg.classical.block_size_um, "overlap_um": overlap}
+
         def segment_one(stack: np.ndarray) -> np.ndarray:
+            if seg.classical.block_size_um is not None:
+                return segment_stack_classical_blocks(stack, voxel, seg.classical, diameter_um)
             return segment_stack_classical(stack, voxel, seg.classical, diameter_um)
     info["diameter_source"] = source
     info["object_filters"] = record
