@@ -35,10 +35,14 @@ DEFAULT_IGNORE = (
 )
 
 
+# folders that are Zarr stores, compared as one unit by their decoded arrays: OME-Zarr, plain arrays, geff
+STORE_SUFFIXES = (".zarr", ".geff")
+
+
 def _units(root: Path, ignore: tuple[str, ...]) -> dict[str, Path]:
     """Relative path -> file or Zarr store under ``root``, stores as one unit, ignored patterns left out."""
     units: dict[str, Path] = {}
-    stores = sorted(p for p in root.rglob("*.zarr") if p.is_dir())
+    stores = sorted(p for p in root.rglob("*") if p.is_dir() and p.suffix in STORE_SUFFIXES)
     for store in stores:
         if not any(parent in stores for parent in store.parents):
             units[store.relative_to(root).as_posix()] = store
@@ -61,10 +65,15 @@ def _digest(path: Path) -> str:
 
 
 def _zarr_arrays(store: Path) -> dict[str, np.ndarray]:
-    """Every array of a Zarr store (v2 or v3), by its path in the store, read whole (small results only)."""
+    """Every array of a Zarr store (v2 or v3), by its path in the store, read whole (small results only).
+
+    A store whose root is an array (normalized.zarr) gives that one array, under the path "".
+    """
     import zarr
 
-    group = zarr.open_group(str(store), mode="r")
+    group = zarr.open(str(store), mode="r")
+    if isinstance(group, zarr.Array):
+        return {"": np.asarray(group[...])}
     arrays: dict[str, np.ndarray] = {}
 
     def visit(node, prefix: str) -> None:
@@ -81,7 +90,7 @@ def compare_unit(a: Path, b: Path) -> tuple[str, str]:
     """Verdict and detail for one unit: ``identical``, ``same arrays``, ``same table`` or ``differs``."""
     if _digest(a) == _digest(b):
         return "identical", ""
-    if a.name.endswith(".zarr"):
+    if a.suffix in STORE_SUFFIXES:
         arrays_a, arrays_b = _zarr_arrays(a), _zarr_arrays(b)
         if arrays_a.keys() != arrays_b.keys():
             return "differs", f"arrays {sorted(arrays_a.keys() ^ arrays_b.keys())} on one side only"

@@ -16,6 +16,10 @@ def _write(root: Path, labels: np.ndarray, zarr_format: int, table: pd.DataFrame
     sample.mkdir(parents=True)
     group = zarr.open_group(str(sample / "cells.zarr"), mode="w", zarr_format=zarr_format)
     group.create_array("0", data=labels, chunks=(1, 8, 8))
+    # a store whose root is an array (normalized.zarr) and a geff store (a Zarr group named *.geff)
+    zarr.create_array(str(sample / "normalized.zarr"), data=labels.astype(np.float32), zarr_format=zarr_format)
+    geff = zarr.open_group(str(sample / "tracks.geff"), mode="w", zarr_format=zarr_format)
+    geff.create_array("nodes/ids", data=np.arange(3, dtype=np.uint64))
     table.to_parquet(sample / "cells.parquet")
     (sample / "tracks.csv").write_text("track_id,frame\n1,0\n")
     (root / "logs").mkdir()
@@ -31,7 +35,8 @@ def test_a_store_of_the_other_zarr_version_with_the_same_pixels_is_the_same(tmp_
     out = capsys.readouterr().out
     # the log differs but is left out; the table and the csv have the same bytes
     assert "same arrays  s/cells.zarr" in out
-    assert out.strip().splitlines()[-1] == "2 identical, 1 same arrays"
+    assert "same arrays  s/normalized.zarr" in out and "same arrays  s/tracks.geff" in out
+    assert out.strip().splitlines()[-1] == "2 identical, 3 same arrays"
 
 
 def test_one_pixel_or_one_value_changed_differs(tmp_path: Path, capsys) -> None:
