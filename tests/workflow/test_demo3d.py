@@ -1,6 +1,7 @@
 """The 3-D demo (bench/configs/demo3d.yaml, issue #27): a simulated z-stack movie end to end on the rules of 2-D
 (ingest, normalize, classical 3-D segmentation, 3-D tracking, measurements, exports, evaluation against the 3-D
-ground truth, qc, report), and the one-line refusal of Cellpose on a 3-D movie before any job runs."""
+ground truth, qc, report), its results opened in napari at their voxel size, and the one-line refusal of Cellpose
+on a 3-D movie before any job runs."""
 
 from __future__ import annotations
 
@@ -33,15 +34,21 @@ def _workdir(path: Path, demo: dict) -> Path:
     return write_workdir(path, config, (REPO / "bench" / "configs" / "demo3d_samples.tsv").read_text())
 
 
-def test_the_3d_demo_runs_end_to_end(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def demo3d_run(tmp_path_factory) -> Path:
+    """The 3-D demo run once (rule all, sockets blocked) for the tests of this module that read its results."""
+    workdir = _workdir(tmp_path_factory.mktemp("demo3d") / "work", _demo())
+    proc = run_snakemake(workdir, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return workdir
+
+
+def test_the_3d_demo_runs_end_to_end(demo3d_run: Path) -> None:
     demo = _demo()
-    workdir = _workdir(tmp_path / "work", demo)
+    workdir = demo3d_run
     settings = demo["simulate3d"]["demo3d"]
     n_frames, (z, y, x), voxel = settings["n_frames"], settings["shape_zyx"], settings["voxel_size_um"]
 
-    proc = run_snakemake(workdir, timeout=600)  # rule all
-
-    assert proc.returncode == 0, proc.stderr[-4000:]
     out = workdir / "results" / "demo3d"
     image = omezarr.open_ome_image(out / "image.ome.zarr")
     assert image.axes == "tczyx" and image.data.shape == (n_frames, 1, z, y, x)
@@ -109,6 +116,75 @@ def test_the_3d_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "orthogonal views of the 8 × 96 × 96 voxel stack" in report  # beside the projection overlay
     qc = json.loads((out / "qc.json").read_text())
     assert qc["filters"]["objects_found"] == len(cells) and qc["filters"]["objects_removed"] == 0
+
+
+def test_napari_opens_the_3d_results_with_their_voxel_size(demo3d_run: Path, viewer) -> None:
+    """cellpipe's napari reader on the 3-D demo's results in a real napari viewer (Xvfb, tests/conftest.py): the
+    movie, both label images, the lineage tracks and the cells' points at (minutes, z, y, x) scale with the z step
+    (2 µm) apart from the pixel (0.5 µm), in minutes and µm with no unit warning; every track point of several
+    stacks and every cell's point on its own 3-D label; points at their measured centroid in µm; a canvas that
+    shows something, slice by slice and rendered in 3-D."""
+    import warnings
+
+    from napari.layers import Image, Labels, Points, Tracks
+    from napari_results import (
+        assert_screenshot_shows_something,
+        by_name,
+        check_cells_fall_in_their_labels,
+        check_tracks_fall_in_their_labels,
+    )
+
+    settings = _demo()["simulate3d"]["demo3d"]
+    n_frames, (n_z, n_y, n_x), voxel = settings["n_frames"], settings["shape_zyx"], settings["voxel_size_um"]
+    scale = [settings["frame_interval_min"], *voxel]
+    assert voxel[0] != voxel[1] == voxel[2]  # a z scale taken from the pixel, or dropped, would show below
+    folder = demo3d_run / "results" / "demo3d"
+
+    with warnings.catch_warnings(record=True) as caught:  # opened as a user does, through cellpipe's manifest
+        warnings.simplefilter("always")
+        opened = by_name(viewer.open(str(folder), plugin="cellpipe"))
+    unit_warnings = [str(w.message) for w in caught if "unit" in str(w.message).lower()]
+    assert not unit_warnings, unit_warnings
+    assert sorted(opened) == ["cells", "cells (measurements)", "demo3d", "tracks", "tracks (lineage)"]
+    assert isinstance(opened["demo3d"], Image) and isinstance(opened["tracks (lineage)"], Tracks)
+    assert isinstance(opened["cells"], Labels) and isinstance(opened["tracks"], Labels)
+    assert isinstance(opened["cells (measurements)"], Points)
+    for layer in opened.values():
+        np.testing.assert_allclose(layer.scale, scale, err_msg=layer.name)
+        assert [str(u) for u in layer.units] == ["minute", "micrometer", "micrometer", "micrometer"], layer.name
+        assert list(layer.axis_labels) == ["t", "z", "y", "x"], layer.name
+    assert [str(a) for a in viewer.dims.axis_labels] == ["t", "z", "y", "x"]
+    assert opened["demo3d"].data.shape == opened["cells"].data.shape == (n_frames, n_z, n_y, n_x)
+    # the stack spans its depth in µm: (planes - 1) z steps between the first and the last plane's centres
+    extent = opened["cells"].extent.world
+    np.testing.assert_allclose(extent[:, 1], [0.0, (n_z - 1) * voxel[0]])
+    np.testing.assert_allclose(extent[:, 3], [0.0, (n_x - 1) * voxel[2]])
+
+    # every track point of the first, a middle and the last stack lies on its own track's 3-D label
+    frames = [0, (n_frames - 1) // 2, n_frames - 1]
+    tracks = pd.read_parquet(folder / "tracks.parquet")
+    n_points = check_tracks_fall_in_their_labels(opened["tracks (lineage)"], opened["tracks"], frames)
+    assert n_points == int(tracks["frame"].isin(frames).sum()) > 0
+    # every cell's point lies on its own cells label, at its measured centroid (µm) in world coordinates
+    cells = pd.read_parquet(folder / "cells.parquet")
+    points = opened["cells (measurements)"]
+    assert check_cells_fall_in_their_labels(points, opened["cells"]) == len(cells) > 0
+    world = np.array([points.data_to_world(row) for row in np.asarray(points.data)])
+    np.testing.assert_allclose(world[:, 1:], cells[["centroid_z_um", "centroid_y_um", "centroid_x_um"]].to_numpy())
+    np.testing.assert_allclose(world[:, 0], cells["frame"].to_numpy() * scale[0])
+    np.testing.assert_allclose(points.features["volume_um3"], cells["volume_um3"])
+    track_world = opened["tracks (lineage)"].features[["time_min", "z_um", "y_um", "x_um"]].to_numpy()
+    csv = pd.read_csv(folder / "tracks_napari.csv")
+    np.testing.assert_allclose(track_world, csv[["t_min", "z_um", "y_um", "x_um"]].to_numpy())
+
+    # a middle stack, sliced at the z (µm) of a cell in it, then the same stack rendered in 3-D
+    cell = cells[cells["frame"] == frames[1]].iloc[0]
+    viewer.dims.set_point(0, frames[1] * scale[0])
+    viewer.dims.set_point(1, float(cell["centroid_z_um"]))
+    assert viewer.dims.current_step[:2] == (frames[1], round(cell["centroid_z_um"] / voxel[0]))
+    assert_screenshot_shows_something(viewer)
+    viewer.dims.ndisplay = 3
+    assert_screenshot_shows_something(viewer)
 
 
 @pytest.mark.parametrize(("segment", "why"), [
