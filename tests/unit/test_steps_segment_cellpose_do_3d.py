@@ -1,0 +1,90 @@
+"""Cellpose 'do_3d' through the segmentation rules' entry points (cellpipe.steps.segment, issue #27): rule
+segment_frames in two parts and segment_cells gathering them, on 2 stacks of 8 x 40 x 70 voxels of 2 x 0.5 x 0.5 µm
+with 2 nuclei each, with the shipped 2-D model; what segmentation.json records.
+
+'do_3d' runs the network on every yx, zy and zx plane of the stack stretched to cubic voxels, so its cost grows
+with the stretched volume: the nuclei are 30 px across in the plane, the model's own diameter, so Cellpose
+neither enlarges nor shrinks the planes, and the stacks hold little more than the nuclei (each stack: 32 x 40 x 70
+px after the 4-fold stretch along z, about 7 s of one CPU core)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_segment_cellpose_3d import SHIPPED, best_iou, ellipsoids, pytestmark  # noqa: F401 (warning filters)
+from test_track import OME_META
+
+from cellpipe.config import NormalizeSettings
+from cellpipe.io import omezarr
+from cellpipe.normalize import normalize_movie
+from cellpipe.steps.segment import gather_segments_step, segment_frames_step
+
+VOXEL_UM = (2.0, 0.5, 0.5)  # z step, y and x pixel (µm): anisotropy 4
+SHAPE_ZYX = (8, 40, 70)  # voxels
+FRAME_MIN = 5.0
+DIAMETER_UM = 15.0  # 30 px of 0.5 µm: the shipped model's diameter (its model card), so no plane is resized
+#: Per stack, two nuclei side by side along x: centres (z, y, x) and semi-axes (z, y, x), µm; they move a little.
+STACKS = [
+    [((8.0, 10.0, 8.5), (6.5, 7.5, 7.5)), ((8.0, 10.0, 26.0), (6.5, 7.5, 7.5))],
+    [((7.5, 9.5, 9.5), (6.5, 7.5, 7.5)), ((8.5, 10.5, 25.0), (6.5, 7.5, 7.5))],
+]
+SETTINGS = {"method": "cellpose", "diameter_um": DIAMETER_UM, "cellpose": {"model": str(SHIPPED), "mode_3d": "do_3d"}}
+
+
+@pytest.fixture()
+def movie(tmp_path: Path) -> dict:
+    """The stacks as rule segment_frames gets them: the (t, c, z, y, x) uint16 image and its normalized movie."""
+    made = [ellipsoids(cells, VOXEL_UM, SHAPE_ZYX, seed=t) for t, cells in enumerate(STACKS)]
+    raw = np.stack([np.clip(100 + 1000 * image, 0, None) for image, _ in made])[:, np.newaxis].astype(np.uint16)
+    image = tmp_path / "image.ome.zarr" / OME_META
+    omezarr.write_ome_image(image, raw, "tczyx", VOXEL_UM[1], FRAME_MIN, pixel_size_z_um=VOXEL_UM[0])
+    normalized = tmp_path / "normalized.zarr"
+    values, _ = normalize_movie(raw, NormalizeSettings())
+    with omezarr.new_zarr_array(normalized, raw.shape, "float32", {}) as out:
+        out[:] = np.asarray(values, dtype=np.float32)
+    return {"image": image, "normalized": normalized, "root": tmp_path, "truth": [truth for _, truth in made]}
+
+
+def test_cellpose_do_3d_segments_a_3d_movie_through_the_rules(movie: dict) -> None:
+    root = movie["root"]
+    parts = [root / "parts" / f"{p}.zarr" for p in range(2)]
+    infos = [root / "parts" / f"{p}.json" for p in range(2)]
+    for p in range(2):  # segment.scatter 2: one stack per segment_frames job
+        segment_frames_step(movie["normalized"], movie["image"], SETTINGS, p, 2, parts[p], infos[p])
+    labels, info = root / "labels" / "cells" / OME_META, root / "segmentation.json"
+    gather_segments_step(movie["normalized"], movie["image"], parts, infos, labels, info)
+
+    seg = omezarr.open_ome_image(labels)
+    assert seg.axes == "tzyx" and seg.data.shape == (2, *SHAPE_ZYX) and seg.data.dtype == np.uint32
+    assert (seg.pixel_size_z_um, seg.pixel_size_um) == (VOXEL_UM[0], VOXEL_UM[1])
+    found = np.asarray(seg.data[:])
+    assert [int(stack.max()) for stack in found] == [2, 2]
+    for t, truth in enumerate(movie["truth"]):
+        # each nucleus is found as one 3-D object over consecutive planes, on that nucleus (IoU about 0.5 here)
+        ious = best_iou(found[t], truth)
+        assert min(ious) > 0.4, (t, ious)
+        assert {_owner(found[t], truth == i) for i in (1, 2)} == {1, 2}, t  # each nucleus its own label
+        for i in (1, 2):
+            planes = np.flatnonzero((found[t] == i).any(axis=(1, 2)))
+            assert planes.size >= 4 and np.all(np.diff(planes) == 1), (t, i, planes)
+
+    record = json.loads(info.read_text())
+    assert record["method"] == "cellpose" and record["network"] == "cellpose3" and record["dimensions"] == 3
+    assert record["mode_3d"] == "do_3d" and record["stitch_threshold"] is None
+    assert record["anisotropy"] == 4.0 and record["voxel_size_um"] == list(VOXEL_UM)
+    assert record["tile_px"] == 224  # Cellpose 3's do_3D tiles at 224 px whatever tile_px says
+    assert record["diameter_um"] == DIAMETER_UM and record["diameter_px"] == 30.0
+    assert record["n_frames"] == 2 and record["n_parts"] == 2
+    assert [part["mode_3d"] for part in record["parts"]] == ["do_3d", "do_3d"]
+    assert [row["objects"] for row in record["object_filters"]["per_frame"]] == [2, 2]
+    assert [row["frame"] for row in record["object_filters"]["per_frame"]] == [0, 1]
+
+
+def _owner(found: np.ndarray, mask: np.ndarray) -> int:
+    """The label that covers most of ``mask`` (0 when none does)."""
+    hits = np.bincount(found[mask])
+    hits[0] = 0
+    return int(hits.argmax())
