@@ -10,6 +10,7 @@ px after the 4-fold stretch along z, about 7 s of one CPU core)."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -48,12 +49,18 @@ def movie(tmp_path: Path) -> dict:
     return {"image": image, "normalized": normalized, "root": tmp_path, "truth": [truth for _, truth in made]}
 
 
-def test_cellpose_do_3d_segments_a_3d_movie_through_the_rules(movie: dict) -> None:
+def test_cellpose_do_3d_segments_a_3d_movie_through_the_rules(movie: dict, caplog: pytest.LogCaptureFixture) -> None:
     root = movie["root"]
     parts = [root / "parts" / f"{p}.zarr" for p in range(2)]
     infos = [root / "parts" / f"{p}.json" for p in range(2)]
-    for p in range(2):  # segment.scatter 2: one stack per segment_frames job
-        segment_frames_step(movie["normalized"], movie["image"], SETTINGS, p, 2, parts[p], infos[p])
+    with caplog.at_level(logging.INFO, logger="cellpose"):
+        for p in range(2):  # segment.scatter 2: one stack per segment_frames job
+            segment_frames_step(movie["normalized"], movie["image"], SETTINGS, p, 2, parts[p], infos[p])
+    # Cellpose's own log: each stack reached its network stretched 4-fold along z (8 planes to 32), at its own
+    # size in the plane (no resizing for the diameter)
+    said = [r.getMessage() for r in caplog.records if r.name.startswith("cellpose")]
+    assert said.count("resizing 3D image with rescale=1.00 and anisotropy=4.0") == 2, said
+    assert said.count("running ZY: 40 planes of size (32, 70)") == 2, said
     labels, info = root / "labels" / "cells" / OME_META, root / "segmentation.json"
     gather_segments_step(movie["normalized"], movie["image"], parts, infos, labels, info)
 
