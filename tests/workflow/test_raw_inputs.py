@@ -1,6 +1,7 @@
 """Raw files straight from the microscope (issue #26): a z-stack movie runs through the 2-D pipeline with
-``ingest.z_projection``, ``segment.channel`` names a channel, checked against each movie before any job, and OME-Zarr
-and Zeiss CZI (written by libCZI) movies run through ingest and segment."""
+``ingest.z_projection``, ``segment.channel`` names a channel, checked against each movie before any job, OME-Zarr
+and Zeiss CZI (written by libCZI) movies run through ingest and segment, and the positions of an OME-TIFF in 3 named
+channels and a Micro-Manager dataset run to the end, every channel measured."""
 
 from __future__ import annotations
 
