@@ -12,8 +12,9 @@ The expansion reads one header per file (:func:`cellpipe.io.movies.list_scenes`)
 files (:mod:`cellpipe.runtime.checked_files`) with the file's signature, so a sheet of many positioned files is not
 listed again at the next start while its files are unchanged.
 
-Positions of one file may differ in size or length: each becomes a sample of its own, whose header is checked
-as any row's, and nothing combines two positions, so a difference is no error.
+The positions one row chooses must be alike in size and length; :func:`cellpipe.preflight.check_positions_alike`
+refuses them otherwise, once each position's header is checked, and a position of another size runs on a row of its
+own.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ each row's :class:`MovieSize` sizes its jobs' memory requests (:mod:`cellpipe.re
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -152,6 +152,66 @@ def _check_row_files(
         checked.record(key, files, notes, (size.shape_tcyx, size.dtype, size.pixel_size_um, size.z_planes),
                        reads=other)
     return size
+
+
+def describe_size(size: MovieSize) -> str:
+    """A movie's size in words: frames, channels, z-planes per stack (only when more than one) and plane (px)."""
+    t, c, y, x = size.shape_tcyx
+    z = f", {size.z_planes} z-planes" if size.z_planes > 1 else ""
+    return f"{t} frame{'s' if t != 1 else ''}, {c} channel{'s' if c != 1 else ''}{z}, {y} x {x} px"
+
+
+def check_positions_alike(
+    where: str, movie: str, rows: Sequence[SampleRow], sizes: dict[str, MovieSize], names: Callable[[], Sequence[str]]
+) -> None:
+    """Refuse the positions one sheet row chose when they differ in size or length, before any job runs.
+
+    A row's positions are taken as fields of one experiment, alike but for where they were imaged: a position of
+    other frames, channels, z-planes or plane size is most often one whose acquisition stopped early, or a file that
+    holds two experiments, and the summary would set its samples beside the others as if alike.  Each position on a
+    row of its own (``positions`` naming it alone) is read as any one movie, whatever its size.
+
+    Parameters
+    ----------
+    where : str
+        Sheet, line and sample of the row; starts the error message.
+    movie : str
+        Path of the file, named in the error.
+    rows : sequence of SampleRow
+        The samples the row became, one per chosen position (``scene`` set).
+    sizes : dict of str to MovieSize
+        Each sample's size from its header (:func:`_check_row_files`); a sample missing here (size unknown) is
+        not compared.
+    names : callable
+        Returns the file's name of each position, by index ('' where unnamed), named in the error; called only
+        for the error, so positions alike cost no listing of the file.
+
+    Raises
+    ------
+    cellpipe.config.ConfigError
+        One line naming ``where``, the file, each size and the positions of that size, and how to run them.
+    """
+    groups: dict[tuple[tuple[int, ...], int], tuple[MovieSize, list[int]]] = {}  # (T, C, Y, X), z -> positions
+    for row in rows:
+        size = sizes.get(row.sample)
+        if size is not None and row.scene is not None:
+            groups.setdefault((tuple(size.shape_tcyx), size.z_planes), (size, []))[1].append(row.scene)
+    if len(groups) < 2:
+        return
+    position_names = list(names())
+
+    def listed(indices: list[int]) -> str:
+        shown = [f"{i} {position_names[i]!r}" if i < len(position_names) and position_names[i] else str(i)
+                 for i in indices[:5]]
+        more = f", ... ({len(indices)} in all)" if len(indices) > 5 else ""
+        return f"position{'s' if len(indices) > 1 else ''} {', '.join(shown)}{more}"
+
+    found = "; ".join(f"{listed(indices)}: {describe_size(size)}" for size, indices in groups.values())
+    example = list(groups.values())[1][1][0]
+    raise ConfigError(
+        f"{where}: {movie}: its positions differ in size or length ({found}); to run them anyway, give each position "
+        f"a sheet row of its own with its index in positions (e.g. positions: {example}), or list only positions alike"
+    )
 
 
 def row_record_key(row: SampleRow, config: PipelineConfig, checked: CheckedFiles) -> str:

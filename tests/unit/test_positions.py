@@ -27,11 +27,12 @@ def position_movie(index: int, shape: tuple[int, int, int] = (3, 16, 20)) -> np.
     return (index * 10000 + t * 1000 + y * 30 + x).astype(np.uint16)
 
 
-def write_positions_ome_tiff(path: Path, lengths: tuple[int, ...] = (3, 3, 3)) -> Path:
-    """An OME-TIFF of one OME Image (series) per position, named :data:`NAMES`, each with its own pixel size."""
+def write_positions_ome_tiff(path: Path, lengths: tuple[int, ...] = (3, 3, 3), widths: tuple[int, ...] = (20, 24, 28)) -> Path:
+    """An OME-TIFF of one OME Image (series) per position, named :data:`NAMES`, each with its own pixel size: position
+    i of ``lengths[i]`` frames of 16 x ``widths[i]`` px."""
     with tifffile.TiffWriter(path, ome=True) as tif:
-        for i, n_frames in enumerate(lengths):
-            tif.write(position_movie(i, (n_frames, 16, 20 + 4 * i)), metadata={
+        for i, (n_frames, width) in enumerate(zip(lengths, widths, strict=True)):
+            tif.write(position_movie(i, (n_frames, 16, width)), metadata={
                 "axes": "TYX", "Name": NAMES[i], "PhysicalSizeX": PIXEL_UM[i], "PhysicalSizeY": PIXEL_UM[i],
                 "TimeIncrement": 2.0, "TimeIncrementUnit": "min"})
     return path
@@ -116,7 +117,8 @@ def sheet_of(tmp_path: Path, rows: str) -> Path:
 
 @pytest.fixture
 def plate(tmp_path: Path) -> Path:
-    return write_positions_ome_tiff(tmp_path / "plate.ome.tif")
+    """An OME-TIFF of 3 positions alike in size and length (3 frames of 16 x 20 px), as a sheet row may list them."""
+    return write_positions_ome_tiff(tmp_path / "plate.ome.tif", widths=(20, 20, 20))
 
 
 def test_positions_all_a_list_or_names_become_one_sample_per_position(tmp_path: Path, plate: Path) -> None:
@@ -153,6 +155,31 @@ def test_a_bad_positions_row_stops_in_one_line_naming_sample_file_and_problem(
         load_samples(sheet, load_config({}))
     assert "\n" not in str(err.value)
     assert re.search(message, str(err.value)), str(err.value)
+
+
+@pytest.mark.parametrize(("lengths", "widths", "found"), [
+    ((3, 3, 3), (20, 24, 20), "positions 0 'A1 field 1', 2 'B3': 3 frames, 1 channel, 16 x 20 px; "
+                              "position 1 'A1 field 2': 3 frames, 1 channel, 16 x 24 px"),
+    ((3, 2, 3), (20, 20, 20), "positions 0 'A1 field 1', 2 'B3': 3 frames, 1 channel, 16 x 20 px; "
+                              "position 1 'A1 field 2': 2 frames, 1 channel, 16 x 20 px"),
+], ids=["sizes", "lengths"])
+def test_positions_of_other_sizes_or_lengths_on_one_row_stop_in_one_line_and_run_on_rows_of_their_own(
+    tmp_path: Path, lengths: tuple[int, ...], widths: tuple[int, ...], found: str,
+) -> None:
+    """A file whose positions differ is refused before any job with the row, the file, each size and its positions
+    and how to run them (a header check of each position, so the second start, from the record of checked files,
+    refuses it too); listing only positions alike, or one position per row, runs."""
+    path = write_positions_ome_tiff(tmp_path / "plate.ome.tif", lengths, widths)
+    record = tmp_path / "checked.json"
+    for _ in range(2):
+        with pytest.raises(ConfigError) as err:
+            load_samples(sheet_of(tmp_path, f"p\t{path}\tall\n"), load_config({}), checked_record=record)
+        assert str(err.value) == (
+            f"{tmp_path / 'samples.tsv'} line 2 (sample 'p'): {path}: its positions differ in size or length ({found}); "
+            "to run them anyway, give each position a sheet row of its own with its index in positions (e.g. "
+            "positions: 1), or list only positions alike")
+    rows = load_samples(sheet_of(tmp_path, f"p\t{path}\t0,B3\np\t{path}\t1\n"), load_config({}), checked_record=record)
+    assert [(r.sample, r.scene) for r in rows] == [("p_A1_field_1", 0), ("p_B3", 2), ("p_A1_field_2", 1)]
 
 
 def test_a_second_start_reads_no_header_of_a_positioned_file(

@@ -52,6 +52,9 @@ Found by trying the workflow as a new user would (issue #23), same checks:
 - an OME-TIFF holding several positions: ``3 positions (OME images 'A1', 'A2', 'B1') in one file; read them with a 'positions' column
   in its sample sheet row ...`` (stacks appended to one TIFF by tifffile likewise:
   tests/unit/test_io_movies.py)
+- the positions a row lists differing in size or length (issue #26): ``its positions differ in size or length
+  (positions 0 'A1', 1 'A2': 3 frames, ...; position 2 'B1': 2 frames, ...); to run them anyway, give each position a
+  sheet row of its own ...`` (such rows run: tests/unit/test_positions.py)
 - an OME length unit or ImageJ time unit cellpipe cannot convert: ``unknown length unit 'furlong'
   (PhysicalSizeXUnit); supported: ...``, ``unknown ImageJ time unit 'fortnight' (tunit); supported: ...``
   (known units, ImageJ's ``hr`` included, are converted: tests/unit/test_io_movies.py)
@@ -169,13 +172,14 @@ def segment_config(config: dict, **values: object) -> str:
     return ""
 
 
-def positions(workdir: Path, rel: str, names: list[str]) -> str:
-    """An OME-TIFF holding one (T, Y, X) movie per position (OME Image), as multi-position microscopes write."""
+def positions(workdir: Path, rel: str, names: list[str], shapes: list[tuple[int, int, int]] | None = None) -> str:
+    """An OME-TIFF holding one (T, Y, X) movie per position (OME Image), as multi-position microscopes write; each
+    position of its ``shapes`` (frames, y px, x px), default 3 frames of 32x32 px."""
     path = workdir / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     with tifffile.TiffWriter(path, ome=True) as tif:
-        for name in names:
-            tif.write(np.ones((3, 32, 32), np.uint16),
+        for name, shape in zip(names, shapes or [(3, 32, 32)] * len(names), strict=True):
+            tif.write(np.ones(shape, np.uint16),
                       metadata={"axes": "TYX", "Name": name, "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5})
     return rel
 
@@ -376,6 +380,15 @@ CATALOGUE: dict[str, Bad] = {
         lambda d, c: HEADER + row("plate", positions(d, "data/plate.ome.tif", ["A1", "A2", "B1"]), "", "2"),
         "plate", "data/plate.ome.tif",
         "3 positions (OME images 'A1', 'A2', 'B1') in one file; read them with a 'positions' column in its sample sheet row",
+    ),
+    # #26: a row's positions must be alike (a position cut short is the usual cause); one row per position runs them
+    "positions-of-different-lengths": Bad(
+        lambda d, c: "sample\tmovie\tframe_interval_min\tpositions\n" + "plate\t" + positions(
+            d, "data/plate.ome.tif", ["A1", "A2", "B1"], [(3, 32, 32), (3, 32, 32), (2, 32, 40)]) + "\t2\tall\n",
+        "plate", "data/plate.ome.tif",
+        "its positions differ in size or length (positions 0 'A1', 1 'A2': 3 frames, 1 channel, 32 x 32 px; position 2 "
+        "'B1': 2 frames, 1 channel, 32 x 40 px); to run them anyway, give each position a sheet row of its own with "
+        "its index in positions (e.g. positions: 2)",
     ),
     "ome-length-unit-unknown": Bad(
         lambda d, c: HEADER + row("unit", write(d, "data/unit.ome.tif", np.ones((3, 32, 32), np.uint16), ome=True,

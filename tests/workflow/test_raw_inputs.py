@@ -1,6 +1,7 @@
 """Raw files straight from the microscope (issue #26): a z-stack movie runs through the 2-D pipeline with
-``ingest.z_projection``, ``segment.channel`` names a channel, checked against each movie before any job, and OME-Zarr
-and Zeiss CZI (written by libCZI) movies run through ingest and segment."""
+``ingest.z_projection``, ``segment.channel`` names a channel, checked against each movie before any job, OME-Zarr
+and Zeiss CZI (written by libCZI) movies run through ingest and segment, and the positions of an OME-TIFF in 3 named
+channels and a Micro-Manager dataset run to the end, every channel measured."""
 
 from __future__ import annotations
 
@@ -256,6 +257,15 @@ def write_ome_zarr_well(path: Path, fields: list[np.ndarray]) -> Path:
     return path
 
 
+def write_plate_ome_tiff(path: Path, positions: dict[str, np.ndarray]) -> Path:
+    """An OME-TIFF written by tifffile with one OME Image (position) per item of ``positions``: its name and its
+    (T, Y, X) movie, 0.5 µm pixels, 2 min per frame."""
+    with tifffile.TiffWriter(path, ome=True) as tif:
+        for name, movie in positions.items():
+            tif.write(movie, metadata={"axes": "TYX", "Name": name, **OME_UNITS})
+    return path
+
+
 def test_the_positions_of_one_ome_tiff_become_samples_that_run_through_ingest_and_segment(tmp_path: Path) -> None:
     """An OME-TIFF of 3 positions (OME Images 'A1', 'A2' and 'B 1', each 3 frames of 48x64 px of its own nuclei)
     on one sheet row with ``positions: all`` becomes samples plate_A1, plate_A2 and plate_B_1, each ingested from
@@ -265,9 +275,7 @@ def test_the_positions_of_one_ome_tiff_become_samples_that_run_through_ingest_an
     (workdir / "data").mkdir(parents=True)
     movies = {name: make_nuclei_movie(n_frames=3, shape=(48, 64), seed=seed).image
               for seed, name in enumerate(("A1", "A2", "B 1", "B03_0", "B03_1"))}
-    with tifffile.TiffWriter(workdir / "data" / "plate.ome.tif", ome=True) as tif:
-        for name in ("A1", "A2", "B 1"):
-            tif.write(movies[name], metadata={"axes": "TYX", "Name": name, **OME_UNITS})
+    write_plate_ome_tiff(workdir / "data" / "plate.ome.tif", {name: movies[name] for name in ("A1", "A2", "B 1")})
     write_ome_zarr_well(workdir / "data" / "wells.ome.zarr", [movies["B03_0"], movies["B03_1"]])
     samples = {"plate_A1": ("A1", 0), "plate_A2": ("A2", 1), "plate_B_1": ("B 1", 2), "wells_B03_1": ("B03_1", 1)}
 
@@ -331,3 +339,97 @@ def test_replacing_the_later_file_of_a_two_file_ome_tiff_reruns_ingest(tmp_path:
         assert proc.returncode == 0, proc.stderr[-4000:]
         inputs = [ln.split(":", 1)[1].strip() for ln in proc.stdout.splitlines() if ln.strip().startswith("input:")]
         assert inputs == ["data/exp_MMStack_Pos0.ome.tif, data/exp_MMStack_Pos0_1.ome.tif"], (mode, proc.stdout[-2000:])
+
+
+def label_means(labels: np.ndarray, image: np.ndarray) -> dict[tuple[int, int], np.ndarray]:
+    """(frame, label) -> mean of each channel over the label's pixels: ``labels`` (T, Y, X), ``image`` (T, C, Y, X)."""
+    means = {}
+    for t, frame in enumerate(labels):
+        flat = frame.ravel()
+        n = np.bincount(flat)
+        sums = np.stack([np.bincount(flat, weights=channel.ravel().astype(np.float64), minlength=n.size)
+                         for channel in image[t]])
+        means.update({(t, int(v)): sums[:, v] / n[v] for v in np.flatnonzero(n) if v > 0})
+    return means
+
+
+def three_named_channels(nuclei: np.ndarray, flat: int) -> np.ndarray:
+    """(T, 3, Y, X) uint16 of channels Brightfield (``flat`` everywhere), DAPI (``nuclei``, (T, Y, X)) and mCherry (a
+    ramp of 7 + 10 per px along x): a cell's means are ``flat``, its own DAPI mean and 7 + 10 times its centroid's x."""
+    ramp = np.broadcast_to((7 + 10 * np.arange(nuclei.shape[-1])).astype(np.uint16), nuclei.shape)
+    return np.stack([np.full_like(nuclei, flat), nuclei, ramp], axis=1)
+
+
+def test_positions_of_three_channels_and_a_micro_manager_dataset_run_to_the_end_in_one_run(tmp_path: Path) -> None:
+    """One run of the whole workflow (no target: every sample's tracks, measurements, exports, QC, provenance and
+    report, and the summary), segmented (classical) on ``segment.channel: DAPI``, on a sheet of two rows:
+
+    - ``plate``: an OME-TIFF of 2 positions (A1, A2; 3 frames of 48x64 px) in 3 named channels, Brightfield flat at
+      100 (A1) or 200 (A2), DAPI nuclei of their own, mCherry a ramp along x (:func:`three_named_channels`),
+      ``positions: all``: samples plate_A1 and plate_A2;
+    - ``mm``: a Micro-Manager dataset folder of one position (Pos0; 4 frames of 48x64 px, 0.3 µm pixels, 90 s
+      apart) split over two files of 2 frames, channels DAPI (nuclei) and GFP (twice DAPI): sample mm_Pos0.
+
+    DAPI is channel 1 of the plate and channel 0 of the dataset; every channel is measured, each with its own values.
+    One file holds both the positions and the 3 channels, and the plate has 2 positions, to keep the run short."""
+    from geff.core_io import read_to_memory
+    from unit.test_io_movies_micromanager import write_mm_dataset  # tests/ is on sys.path (conftest)
+
+    workdir = tmp_path / "work"
+    data = workdir / "data"
+    data.mkdir(parents=True)
+    plate = {name: three_named_channels(make_nuclei_movie(n_frames=3, shape=(48, 64), seed=seed).image, flat)
+             for name, seed, flat in (("A1", 1, 100), ("A2", 2, 200))}
+    with tifffile.TiffWriter(data / "plate.ome.tif", ome=True) as tif:
+        for name, movie in plate.items():
+            tif.write(movie, metadata={"axes": "TCYX", "Name": name, "Channel": {"Name": ["Brightfield", "DAPI", "mCherry"]},
+                                       **OME_UNITS})
+    mm_nuclei = make_nuclei_movie(n_frames=4, shape=(48, 64), seed=3).image
+    mm_movie = np.stack([mm_nuclei, 2 * mm_nuclei], axis=1)  # (T, C, Y, X); the helper names its channels DAPI, GFP
+    write_mm_dataset(data / "mm", [mm_movie], frames_per_file=2)
+    assert sorted(f.name for f in (data / "mm").iterdir()) == ["exp_MMStack_Pos0.ome.tif", "exp_MMStack_Pos0_1.ome.tif"]
+    config = small_config()
+    config["segment"]["channel"] = "DAPI"
+    write_workdir(workdir, config, "sample\tmovie\tpositions\nplate\tdata/plate.ome.tif\tall\nmm\tdata/mm\tall\n")
+
+    proc = run_snakemake(workdir, timeout=400)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+
+    three = ["Brightfield", "DAPI", "mCherry"]
+    samples = {"plate_A1": (plate["A1"], three, 0.5, 2.0, 0), "plate_A2": (plate["A2"], three, 0.5, 2.0, 1),
+               "mm_Pos0": (mm_movie, ["DAPI", "GFP"], 0.3, 1.5, 0)}
+    results = workdir / "results"
+    summary = (results / "summary.html").read_text()
+    for sample, (movie, names, pixel_um, interval_min, position) in samples.items():
+        image = ingested(workdir, sample)
+        np.testing.assert_array_equal(np.asarray(image.data), movie)  # mm: frames 2 and 3 from the second file
+        assert image.channel_names == names and image.attrs["position"]["index"] == position
+        assert image.pixel_size_um == pytest.approx(pixel_um) and image.frame_interval_min == pytest.approx(interval_min)
+        record = segmentation_record(workdir, sample)
+        assert record["channel_name"] == "DAPI" and record["channel"] == names.index("DAPI")
+        cells = tables.read_parquet(results / sample / "cells.parquet")
+        assert sorted(cells["frame"].unique()) == list(range(len(movie)))  # cells in every frame
+        np.testing.assert_allclose(cells["time_min"], interval_min * cells["frame"])
+        means = label_means(cell_labels(workdir, sample), movie)
+        keys = list(zip(cells["frame"], cells["label"], strict=True))
+        assert sorted(keys) == sorted(means)  # every object once
+        for c, name in enumerate(names):  # every channel measured, with its own values
+            expected = np.array([means[key][c] for key in keys])
+            np.testing.assert_allclose(cells[f"mean_intensity_{name}"], expected, rtol=1e-12)
+            np.testing.assert_allclose(cells[f"integrated_intensity_{name}"], expected * cells["area_px"], rtol=1e-12)
+        tracks = tables.read_parquet(results / sample / "tracks.parquet")
+        assert tracks["frame"].max() == len(movie) - 1
+        assert tables.read_parquet(results / sample / "track_metrics.parquet")["n_frames"].max() == len(movie)
+        nodes = read_to_memory(str(results / sample / "tracks.geff"))["node_props"]
+        for name in names:  # the exports carry every channel's intensities
+            assert set(np.asarray(nodes[f"mean_intensity_{name}"]["values"])) <= set(cells[f"mean_intensity_{name}"])
+        for done in ("tracks_napari.csv", "tracks.trackmate.xml", "qc.json", "provenance.json", "ctc/res_track.txt"):
+            assert (results / sample / done).stat().st_size > 0, (sample, done)
+        assert sample in (results / sample / "report.html").read_text() and sample in summary
+
+    for sample, flat in (("plate_A1", 100), ("plate_A2", 200)):  # the values each channel of each position has
+        cells = tables.read_parquet(results / sample / "cells.parquet")
+        assert (cells["mean_intensity_Brightfield"] == flat).all()
+        np.testing.assert_allclose(cells["mean_intensity_mCherry"], 7 + 10 * cells["centroid_x_um"] / 0.5, rtol=1e-9)
+    cells = tables.read_parquet(results / "mm_Pos0" / "cells.parquet")
+    np.testing.assert_array_equal(cells["mean_intensity_GFP"], 2 * cells["mean_intensity_DAPI"])

@@ -194,8 +194,9 @@ class SampleRow(BaseModel):
         "position label such as Pos0): "
         "'all', or a comma-separated list of positions, each its 0-based index or its name in the file. Before any "
         "job runs, the row becomes one sample per position, named <sample>_<position's name> (its index where the "
-        "file names none), each reading that position only; a ground_truth belongs to one position, so a row with "
-        "one lists one.",
+        "file names none), each reading that position only; the positions of one row must be alike in size and length "
+        "(frames, channels, z-planes, px), and one of another size goes on a row of its own; a ground_truth belongs to "
+        "one position, so a row with one lists one.",
     )
     scene: int | None = Field(
         None,
@@ -541,7 +542,9 @@ def _read_rows(
             sheet_row = SampleRow.model_validate(values)
         except ValidationError as err:
             raise ConfigError(_describe(err, f"{path} line {line_no} (sample {name!r})")) from None
-        for row in expand_positions(sheet_row, f"{path} line {line_no} (sample {name!r})", checked):
+        where = f"{path} line {line_no} (sample {name!r})"
+        expanded = expand_positions(sheet_row, where, checked)
+        for row in expanded:
             if row.sample in seen:
                 raise ConfigError(
                     f"{path} line {line_no} (sample {row.sample!r}): duplicate sample name (first on line {seen[row.sample]})"
@@ -554,6 +557,12 @@ def _read_rows(
                 if size is not None:
                     sizes[row.sample] = size
             rows.append(row)
+        if check_files and len(expanded) > 1:
+            from cellpipe.positions import scene_names
+            from cellpipe.preflight import check_positions_alike
+
+            check_positions_alike(where, sheet_row.movie, expanded, sizes,
+                                  lambda row=sheet_row: scene_names(row.movie, row.format, checked))
     if not rows:
         raise ConfigError(f"{path}: no samples")
     return rows
