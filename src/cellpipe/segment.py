@@ -1174,7 +1174,8 @@ def _cut_to_object_levels(
 
     The level is taken from the object and the background around it: the voxels outside ``foreground`` in the
     object's bounding box grown by half its size along each axis (voxels), or, where that box holds fewer than
-    ten of them, outside ``foreground`` anywhere in the stack.  ``level`` a number f: background median + f x
+    ten of them, outside ``foreground`` anywhere in the stack (a stack that is all foreground: objects kept as
+    they are).  ``level`` a number f: background median + f x
     (the object's 95th percentile - background median); 'otsu': Otsu's threshold of the object's voxels and
     those background voxels together.  A global threshold over a stack whose nuclei are blurred along z (and
     differ in brightness) lies far below the half-way level of most of them; each object's own level puts its
@@ -1223,13 +1224,15 @@ def _cut_to_object_levels(
                 outside = ~foreground
                 stack_background = float(np.median(intensity[outside])) if outside.any() else float("nan")
             background = np.asarray([stack_background], dtype=np.float32)
-        if level == "otsu":
-            pooled = np.concatenate([values[inside], background[np.isfinite(background)]])
+        if not np.isfinite(background).all():
+            cut_at = -np.inf  # no background anywhere in the stack: nothing to set a level against
+        elif level == "otsu":
+            pooled = np.concatenate([values[inside], background])
             cut_at = float(threshold_otsu(pooled)) if float(pooled.max()) > float(pooled.min()) else -np.inf
         else:
             floor = float(np.median(background))
             peak = float(np.percentile(values[inside], _OBJECT_PEAK_PERCENTILE))
-            cut_at = floor + float(level) * (peak - floor) if math.isfinite(floor) else -np.inf
+            cut_at = floor + float(level) * (peak - floor)
         keep = inside & (values >= np.float32(cut_at))
         if not keep.any():
             keep = inside

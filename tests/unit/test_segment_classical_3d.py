@@ -287,3 +287,14 @@ def test_object_levels_settings() -> None:
     assert vox.object_smoothing_vox == pytest.approx((0.5, 2.0, 4.0))
     assert classical_voxels(ClassicalSettings(object_threshold=None), (2.0, 0.5, 0.5), None).object_smoothing_vox == (
         0.0, 0.0, 0.0)
+
+
+@pytest.mark.parametrize("level", [0.4, "otsu"])
+def test_objects_without_background_around_them_are_kept_whole(level: float | str) -> None:
+    """A fixed threshold below every voxel makes the whole stack foreground: no voxel is background, so no object
+    has a level of its own and every voxel stays labelled (nothing is cut, nothing lost)."""
+    voxel = (2.0, 0.5, 0.5)
+    image, _ = ellipsoid_stack(voxel, (24.0, 32.0, 32.0), TOUCHING)
+    settings = BASELINE.model_copy(update={"threshold": -1.0, "object_threshold": level})
+    labels = segment_stack_classical(image, voxel, settings, diameter_um=DIAMETER_UM)
+    assert (labels > 0).all() and int(labels.max()) >= 1
