@@ -2,14 +2,15 @@
 
     .venv/bin/python -m bench.accuracy_3d [--small] [--frames 30] [--shape 32 256 256] [--seed 0]
                                           [--methods gt,classical,stitch,do_3d] [--cellpose-frames N]
-                                          [--json FILE]
+                                          [--classical KEY=VALUE ...] [--simulate KEY=VALUE ...] [--json FILE]
 
 A movie from :mod:`cellpipe.simulate3d` (defaults: 30 stacks of 32 x 256 x 256 voxels of 2 x 0.5 x 0.5 µm,
 32 nuclei of 5 µm largest semi-axis at the start, divisions, entries), normalized like the workflow's
 normalize stage (movie-wide 1 and 99.8 percentiles), is segmented stack by stack by
 
 * ``classical``: :func:`cellpipe.segment.segment_stack_classical` with default settings at a nucleus
-  diameter of 10 µm;
+  diameter of 10 µm, or with the settings ``--classical`` changes (``segment.classical`` keys, values as in
+  YAML: ``--classical object_threshold=null`` is the method before each object was cut to its own level);
 * ``stitch`` / ``do_3d``: :func:`cellpipe.segment.segment_stack_cellpose` with the shipped 2-D model
   (resources/models/cellpipe_nuclei) in each ``mode_3d``, default settings, diameter 10 µm (20 px);
 
@@ -18,6 +19,10 @@ exported by :func:`cellpipe.export.to_ctc` as 3-D CTC masks and scored against t
 truth by py-ctcmetrics (:func:`cellpipe.evaluate.ctc_scores`: SEG, DET, TRA; division precision, recall,
 F1 within one frame).  ``gt``: the ground-truth masks with their identities removed (each stack's objects
 renumbered in a random order) tracked and scored the same way, which isolates the tracker.
+
+``--simulate`` changes the simulator's settings (:class:`cellpipe.config.Simulation3DSettings` keys, values as
+YAML, e.g. ``--simulate axial_blur_sigma_um=2.0``); the nucleus diameter given to every method stays twice
+``nucleus_radius_um``.
 
 Cellpose runs on the first ``--cellpose-frames`` stacks only (default: all), scored against the ground
 truth of those stacks; the table says how many stacks each row used.  Seconds are wall-clock on this
@@ -84,22 +89,40 @@ def track_and_score(labels: np.ndarray, gt_dir: Path, work: Path, voxel_size_um:
     }
 
 
-def segment(method: str, stacks: np.ndarray, voxel_size_um: tuple[float, float, float]) -> tuple[np.ndarray, list[float]]:
-    """(T, Z, Y, X) labels of ``stacks`` by ``method`` and the seconds each stack took."""
+def classical_overrides(pairs: list[str]) -> dict[str, Any]:
+    """Settings from ``KEY=VALUE`` strings, each value read as YAML (null, numbers, words, [lists])."""
+    import yaml
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--classical and --simulate take KEY=VALUE, got {pair!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def segment(method: str, stacks: np.ndarray, voxel_size_um: tuple[float, float, float],
+            classical: dict[str, Any] | None = None,
+            diameter_um: float = DIAMETER_UM) -> tuple[np.ndarray, list[float]]:
+    """(T, Z, Y, X) labels of ``stacks`` by ``method`` and the seconds each stack took.
+
+    ``classical``: ``segment.classical`` settings that differ from the defaults (classical only);
+    ``diameter_um``: the nucleus diameter (µm) every method is given."""
     from cellpipe.config import CellposeSettings, ClassicalSettings
     from cellpipe.segment import load_cellpose_model, segment_stack_cellpose, segment_stack_classical
 
     if method == "classical":
-        settings: Any = ClassicalSettings()
+        settings: Any = ClassicalSettings(**(classical or {}))
 
         def run(stack: np.ndarray) -> np.ndarray:
-            return segment_stack_classical(stack, voxel_size_um, settings, DIAMETER_UM)
+            return segment_stack_classical(stack, voxel_size_um, settings, diameter_um)
     else:
         settings = CellposeSettings(model=str(SHIPPED_MODEL), mode_3d=method)
         model = load_cellpose_model(SHIPPED_MODEL, "cpu")
 
         def run(stack: np.ndarray) -> np.ndarray:
-            return segment_stack_cellpose(stack, voxel_size_um, settings, model, DIAMETER_UM)
+            return segment_stack_cellpose(stack, voxel_size_um, settings, model, diameter_um)
     labels = np.zeros(stacks.shape, dtype=np.uint32)
     seconds = []
     for t in range(stacks.shape[0]):
@@ -125,16 +148,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cellpose-frames", type=int, default=None, help="stacks Cellpose segments (default all)")
     parser.add_argument("--track-min-area-um2", type=float, default=None,
                         help="the tracker's min_area_um2 (µm²; default: TrackSettings' own)")
+    parser.add_argument("--classical", action="append", default=[], metavar="KEY=VALUE",
+                        help="a segment.classical setting for the classical method (repeatable; value as YAML)")
+    parser.add_argument("--simulate", action="append", default=[], metavar="KEY=VALUE",
+                        help="a Simulation3DSettings field of the movie (repeatable; value as YAML)")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
     methods = [m for m in args.methods.split(",") if m]
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
         parser.error(f"unknown methods {unknown}")
+    classical = classical_overrides(args.classical)
+    simulate = classical_overrides(args.simulate)
     if args.small:
-        sim_settings = Simulation3DSettings(n_frames=6, shape_zyx=(16, 96, 96), n_cells=6, seed=args.seed)
+        sim_fields: dict[str, Any] = {"n_frames": 6, "shape_zyx": (16, 96, 96), "n_cells": 6, "seed": args.seed}
     else:
-        sim_settings = Simulation3DSettings(n_frames=args.frames, shape_zyx=tuple(args.shape), seed=args.seed)
+        sim_fields = {"n_frames": args.frames, "shape_zyx": tuple(args.shape), "seed": args.seed}
+    sim_settings = Simulation3DSettings(**{**sim_fields, **simulate})
+    diameter_um = 2.0 * sim_settings.nucleus_radius_um
     started = time.perf_counter()
     sim = simulate_movie_3d(sim_settings)
     voxel = sim.voxel_size_um
@@ -159,8 +190,11 @@ def main(argv: list[str] | None = None) -> None:
             if method == "gt":
                 labels, seconds = remove_identities(sim.labels[:n]), []
             else:
-                labels, seconds = segment(method, stacks[:n], voxel)
-            row = {"method": method, "stacks": n, "s_per_stack": float(np.mean(seconds)) if seconds else None,
+                labels, seconds = segment(method, stacks[:n], voxel, classical, diameter_um)
+            name = method
+            if method == "classical" and classical:
+                name += " (" + ", ".join(f"{k}={json.dumps(v)}" for k, v in classical.items()) + ")"
+            row = {"method": name, "stacks": n, "s_per_stack": float(np.mean(seconds)) if seconds else None,
                    **track_and_score(labels, truth(n), Path(tmp) / method, voxel, sim.frame_interval_min,
                                      args.track_min_area_um2)}
             rows.append(row)
@@ -168,7 +202,8 @@ def main(argv: list[str] | None = None) -> None:
     header = ("| method | stacks | SEG | DET | TRA | division F1 (GT / predicted divisions) | s per stack "
               "(segmentation) | s tracking |")
     print(f"\nmovie (T, Z, Y, X) {sim.image.shape}, voxel {voxel} µm, nuclei per stack {min(nuclei)}-{max(nuclei)}, "
-          f"{sim.n_divisions} divisions\n")
+          f"{sim.n_divisions} divisions, nucleus diameter given {diameter_um:g} µm"
+          + (f", simulator settings changed: {simulate}" if simulate else "") + "\n")
     print(header)
     print("|---|---|---|---|---|---|---|---|")
 

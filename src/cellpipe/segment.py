@@ -23,7 +23,8 @@ tracker links them over time).
   (Cellpose-SAM; its own environment, ``envs/cellpipe-sam.yaml``).  The
   installed cellpose and the model file are both checked against it.
 
-z-stacks (one (Z, Y, X) stack at a time, voxel size in µm): :func:`segment_stack_classical` and
+z-stacks (one (Z, Y, X) stack at a time, voxel size in µm): :func:`segment_stack_classical` (the classical
+steps in 3-D, each object then cut back to a level of its own: ``segment.classical.object_threshold``) and
 :func:`segment_stack_cellpose` (``segment.cellpose.mode_3d``: 'stitch', per-plane masks joined across z
 by IoU, or 'do_3d', Cellpose's 3-D flows with ``anisotropy`` = z step / pixel).
 
@@ -930,6 +931,7 @@ class ClassicalVoxels:
     seed_smoothing_vox: tuple[float, float, float]
     min_volume_vox: float
     max_volume_vox: float | None
+    object_smoothing_vox: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 def _check_voxel_size(voxel_size_um: tuple[float, float, float]) -> tuple[float, float, float]:
@@ -1008,6 +1010,9 @@ def classical_voxels(
         seed_smoothing_vox=per_axis(seed_smoothing_um),
         min_volume_vox=min_volume_um3 / voxel_um3,
         max_volume_vox=None if max_volume_um3 is None else max_volume_um3 / voxel_um3,
+        object_smoothing_vox=per_axis(float(settings.object_smoothing_um))
+        if settings.object_threshold is not None
+        else (0.0, 0.0, 0.0),
     )
 
 
@@ -1105,7 +1110,10 @@ def segment_stack_classical(
     The steps of the 2-D method (:func:`segment_frames_classical`) in 3-D: intensity transform,
     Gaussian smoothing (sigma in µm, converted per axis), background subtraction (scale in µm per
     axis), a global threshold over the stack, hole filling in 3-D, seeds, watershed inside the
-    foreground, volume bounds.  ``voxel_size_um`` is the voxel size (µm, z, y, x): the distance to
+    foreground, then (``settings.object_threshold``, by default 0.4) each object cut back to the voxels
+    above a level of its own between the background around it and its peak, read on the untransformed
+    stack smoothed by ``object_smoothing_um`` µm (:func:`_cut_to_object_levels`), and last the volume
+    bounds.  ``voxel_size_um`` is the voxel size (µm, z, y, x): the distance to
     the background for 'distance' seeds is measured in µm (``sampling=(dz, dy, dx)``), and seeds are
     at least ``seed_distance_diameters * diameter_um`` (µm; without a diameter
     ``min_peak_distance_px`` px of the plane) apart in µm, so a z step several times the pixel
@@ -1121,7 +1129,8 @@ def segment_stack_classical(
     if image.ndim != 3:
         raise ValueError(f"expected one (z, y, x) stack, got an array of shape {image.shape}")
     vox = classical_voxels(settings, voxel, diameter_um)
-    image = _prepared_stack(image, settings, vox)
+    intensity = _finite(image)
+    image = _prepared_stack(intensity, settings, vox)
     labels = np.zeros(image.shape, dtype=np.uint32)
     if isinstance(settings.threshold, str) and float(image.max()) <= float(image.min()):
         return labels  # flat stack: no automatic threshold exists
@@ -1138,10 +1147,120 @@ def segment_stack_classical(
         surface = image
     components, n_components = ndi.label(mask)
     peak_mask = _spaced_peaks(surface, components, voxel, vox.min_peak_distance_um)
-    labels[:] = _split_at_peaks(
-        surface, mask, components, n_components, peak_mask, vox.min_volume_vox, vox.max_volume_vox
-    )
+    if settings.object_threshold is None:
+        labels[:] = _split_at_peaks(
+            surface, mask, components, n_components, peak_mask, vox.min_volume_vox, vox.max_volume_vox
+        )
+        return labels
+    # the size bounds are for the objects as they end, so they wait for the cut to each object's level
+    split = _split_at_peaks(surface, mask, components, n_components, peak_mask, 0.0, None)
+    del surface, components, image
+    if any(s > 0 for s in vox.object_smoothing_vox):
+        intensity = gaussian(intensity, sigma=vox.object_smoothing_vox, preserve_range=True).astype(np.float32)
+    cut = _cut_to_object_levels(intensity, split, mask, settings.object_threshold, settings.fill_holes)
+    labels[:] = _within_size_bounds(cut, vox.min_volume_vox, vox.max_volume_vox)
     return labels
+
+
+#: The percentile of an object's voxels taken as its peak by :func:`_cut_to_object_levels`: robust to a few bright
+#: voxels of noise or texture, and still inside the object's brightest part.
+_OBJECT_PEAK_PERCENTILE = 95.0
+
+
+def _cut_to_object_levels(
+    intensity: np.ndarray, labels: np.ndarray, foreground: np.ndarray, level: float | str, fill_holes: bool
+) -> np.ndarray:
+    """Each object of ``labels`` cut back to its voxels of ``intensity`` at or above a level of its own.
+
+    The level is taken from the object and the background around it: the voxels outside ``foreground`` in the
+    object's bounding box grown by half its size along each axis (voxels), or, where that box holds fewer than
+    ten of them, outside ``foreground`` anywhere in the stack (a stack that is all foreground: objects kept as
+    they are).  ``level`` a number f: background median + f x
+    (the object's 95th percentile - background median); 'otsu': Otsu's threshold of the object's voxels and
+    those background voxels together.  A global threshold over a stack whose nuclei are blurred along z (and
+    differ in brightness) lies far below the half-way level of most of them; each object's own level puts its
+    surface where its edge is.  What is kept of an object is its largest 6-connected piece at or above the
+    level (holes filled when ``fill_holes``, within the object's voxels); an object never vanishes (its
+    brightest voxels pass any level below its peak, and an object with no voxel above is kept as it was).
+
+    Parameters
+    ----------
+    intensity : numpy.ndarray
+        (z, y, x) float32 intensities the levels are read on (normalized, smoothed).
+    labels : numpy.ndarray
+        (z, y, x) uint32 objects numbered 1..n.
+    foreground : numpy.ndarray
+        (z, y, x) bool, the global threshold's foreground (True inside ``labels``' objects and wherever else
+        the threshold put foreground).
+    level : float or 'otsu'
+        The fraction of the way from background to peak (0 < f < 1), or 'otsu'.
+    fill_holes : bool
+        Fill the holes of each cut object.
+
+    Returns
+    -------
+    numpy.ndarray
+        (z, y, x) uint32, each object's kept voxels with its number, 0 elsewhere.
+    """
+    from scipy import ndimage as ndi
+    from skimage.filters import threshold_otsu
+
+    out = np.zeros(labels.shape, dtype=np.uint32)
+    stack_background: float | None = None
+    for number, box in enumerate(ndi.find_objects(labels), start=1):
+        if box is None:
+            continue
+        grown = tuple(
+            slice(max(0, s.start - (s.stop - s.start + 1) // 2), min(n, s.stop + (s.stop - s.start + 1) // 2))
+            for s, n in zip(box, labels.shape)
+        )
+        values = intensity[grown]
+        inside = labels[grown] == number
+        around = ~foreground[grown]
+        if int(np.count_nonzero(around)) >= 10:
+            background = values[around]
+        else:
+            if stack_background is None:
+                outside = ~foreground
+                stack_background = float(np.median(intensity[outside])) if outside.any() else float("nan")
+            background = np.asarray([stack_background], dtype=np.float32)
+        if not np.isfinite(background).all():
+            cut_at = -np.inf  # no background anywhere in the stack: nothing to set a level against
+        elif level == "otsu":
+            pooled = np.concatenate([values[inside], background])
+            cut_at = float(threshold_otsu(pooled)) if float(pooled.max()) > float(pooled.min()) else -np.inf
+        else:
+            floor = float(np.median(background))
+            peak = float(np.percentile(values[inside], _OBJECT_PEAK_PERCENTILE))
+            cut_at = floor + float(level) * (peak - floor)
+        keep = inside & (values >= np.float32(cut_at))
+        if not keep.any():
+            keep = inside
+        pieces, n_pieces = ndi.label(keep)
+        if n_pieces > 1:
+            sizes = np.bincount(pieces.ravel())
+            sizes[0] = 0
+            keep = pieces == int(sizes.argmax())
+        if fill_holes:
+            keep = ndi.binary_fill_holes(keep) & inside
+        out[grown][keep] = number
+    return out
+
+
+def _within_size_bounds(labels: np.ndarray, min_size: float, max_size: float | None) -> np.ndarray:
+    """``labels`` without the objects smaller than ``min_size`` or larger than ``max_size`` (voxels), renumbered 1..n."""
+    from skimage.segmentation import relabel_sequential
+
+    sizes = np.bincount(labels.ravel())
+    drop = sizes < min_size
+    if max_size is not None:
+        drop |= sizes > max_size
+    drop[0] = False
+    if drop.any():
+        labels = labels.copy()
+        labels[drop[labels]] = 0
+    relabelled, _, _ = relabel_sequential(labels)
+    return relabelled
 
 
 #: At most this many voxels (float32, 16 MiB) are sampled from the cores of the blocks for the automatic threshold
@@ -1193,14 +1312,19 @@ def classical_blocks(
     ]
 
 
+def _finite(image: np.ndarray) -> np.ndarray:
+    """``image`` with its NaN and infinite voxels set to its smallest finite value (0 when it has none)."""
+    finite = np.isfinite(image)
+    if finite.all():
+        return image
+    return np.where(finite, image, np.min(image[finite]) if finite.any() else 0.0).astype(np.float32)
+
+
 def _prepared_stack(image: np.ndarray, settings: ClassicalSettings, vox: ClassicalVoxels) -> np.ndarray:
     """The image the classical 3-D method thresholds: finite, transformed, smoothed, background subtracted."""
     from skimage.filters import gaussian
 
-    finite = np.isfinite(image)
-    if not finite.all():
-        image = np.where(finite, image, np.min(image[finite]) if finite.any() else 0.0).astype(np.float32)
-    image = _transform_intensity(image, settings)
+    image = _transform_intensity(_finite(image), settings)
     if any(s > 0 for s in vox.smoothing_sigma_vox):
         image = gaussian(image, sigma=vox.smoothing_sigma_vox, preserve_range=True).astype(np.float32)
     if settings.background != "none":
