@@ -1,4 +1,4 @@
-"""Tables (Parquet, TSV) and small JSON / YAML documents on disk, written atomically."""
+"""Tables (Parquet, TSV, CSV) and small JSON / YAML documents on disk, written atomically."""
 
 from __future__ import annotations
 
@@ -62,6 +62,23 @@ def write_tsv(df: pd.DataFrame, path: PathLike) -> None:
     """
     with atomic_path(path) as tmp:
         df.to_csv(tmp, sep="\t", index=False, lineterminator="\n")
+
+
+def write_csv(df: pd.DataFrame, path: PathLike) -> None:
+    r"""Write ``df`` as comma-separated text with a header, without the index, ``\n`` line ends.
+
+    For readers that expect CSV (napari's tracks layer examples, spreadsheets); the pipeline's own
+    tables are Parquet or TSV.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table, columns in the units their names give.
+    path : str or os.PathLike
+        Output file; written under a temporary name and renamed when complete.
+    """
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False, lineterminator="\n")
 
 
 def _tsv_cell(value: Any, column: str) -> str:
