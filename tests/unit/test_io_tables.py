@@ -50,3 +50,4 @@ def test_write_csv_writes_comma_separated_lines_without_index_and_no_partial_fil
     tables.write_csv(pd.DataFrame({"track_id": [1, 2], "t_min": [0.0, 2.5]}, index=[7, 9]), out)
     assert out.read_bytes() == b"track_id,t_min\n1,0.0\n2,2.5\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]
+    pd.testing.assert_frame_equal(tables.read_csv(out), pd.DataFrame({"track_id": [1, 2], "t_min": [0.0, 2.5]}))

@@ -133,6 +133,24 @@ def read_tsv(path: PathLike) -> pd.DataFrame:
     return pd.read_csv(path, sep="\t")
 
 
+def read_csv(path: PathLike) -> pd.DataFrame:
+    """Read a comma-separated table with a header.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file such as :func:`write_csv` writes.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table; empty cells of number columns are NaN.
+    """
+    import pandas as pd
+
+    return pd.read_csv(path)
+
+
 def _default(obj: Any) -> Any:
     if hasattr(obj, "item"):  # numpy scalars
         return obj.item()
@@ -194,6 +212,45 @@ def read_json_as_read(path: PathLike) -> tuple[Any, dict[str, Any]]:
 
     data = Path(path).read_bytes()
     return json.loads(data), file_description(len(data), hashlib.sha256(data).hexdigest())
+
+
+def read_text(path: PathLike) -> str:
+    r"""Read a UTF-8 text file, line ends as Python's text mode gives them (``\n``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    str
+        Its text.
+
+    Raises
+    ------
+    OSError
+        The file cannot be read.
+    UnicodeDecodeError
+        It is not UTF-8.
+    """
+    return Path(path).read_text(encoding="utf-8")
+
+
+def read_bytes(path: PathLike) -> bytes:
+    """Read a file's bytes (for a text whose encoding is checked before it is decoded).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    bytes
+        Its content.
+    """
+    return Path(path).read_bytes()
 
 
 def write_text(text: str, path: PathLike) -> None:

@@ -16,7 +16,10 @@ from __future__ import annotations
 import os
 import pickletools
 import zipfile
+from pathlib import Path
 from typing import IO, Any
+
+from cellpipe.io.atomic import atomic_path
 
 # The first pickle of torch's legacy (non-zip) format: torch.serialization.MAGIC_NUMBER.
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -111,3 +114,20 @@ def load_state_dict(path: str | os.PathLike[str], *, mmap: bool = False) -> Any:
         except RuntimeError:  # files in torch's legacy (non-zip) format cannot be memory-mapped
             pass
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def write_network(net: Any, path: str | os.PathLike[str]) -> None:
+    """Write a Cellpose network's state dict with its own ``save_model``, atomically, making the folder.
+
+    Parameters
+    ----------
+    net : cellpose.resnet_torch.CPnet
+        The network; ``net.save_model(file)`` writes ``torch.save(net.state_dict(), file)``, the
+        file Cellpose's own tools load.
+    path : str or os.PathLike
+        Output file (``weights.pth``); written under a temporary name and renamed when complete.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        net.save_model(str(tmp))

@@ -24,7 +24,7 @@ import numpy as np
 
 from cellpipe.config import NormalizeSettings
 from cellpipe.io import tables
-from cellpipe.io.atomic import atomic_path
+from cellpipe.io.torch_files import write_network
 from cellpipe.train.data import load_examples
 from cellpipe.train.model_card import _versions, render_model_card
 
@@ -99,9 +99,7 @@ def train_cellpose_step(
     result = train_network(train, validation, train_settings, device, progress)
 
     weights = Path(weights)
-    weights.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(weights) as tmp:
-        result.net.save_model(str(tmp))
+    write_network(result.net, weights)
     weights_sha = file_sha256(weights)
     # validation AP with the saved file, loaded the way the segmentation stage loads it
     model = load_cellpose_model(weights, device)
