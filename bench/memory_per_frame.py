@@ -6,8 +6,8 @@
 For each side a (T, C, Y, X) uint16 movie of ``--frames`` frames is drawn (bright disks on a noisy
 background, bench.workflow_memory.write_movie, the same frame for every channel) and written as a
 TIFF.  Each step then runs in a fresh Python process, as the rule's script would run it
-(cellpipe.steps.ingest.ingest_movie_step, cellpipe.steps.normalize.normalize_movie_step,
-cellpipe.steps.segment.segment_cells_step with the repository's
+(cellpipe.steps.ingest.ingest_movie_file, cellpipe.steps.normalize.normalize_movie_step,
+cellpipe.steps.segment.segment_whole_movie with the repository's
 config: Cellpose with the shipped model on the CPU, diameter 11.5 µm at 0.65 µm/px, so Cellpose
 enlarges each frame by 30 / 17.7 = 1.7), and reports its peak resident set size
 (``ru_maxrss`` of the process: exact, unlike Snakemake's benchmark records, which sample it
@@ -77,7 +77,7 @@ def measure(work: Path, side: int, n_frames: int, n_channels: int, methods: list
     config = load_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()) | {"simulate": {}})
     image, normalized = folder / "image.ome.zarr", folder / "normalized.zarr"
     peaks = {
-        "ingest": peak_mb("ingest.ingest_movie_step", sample="m", movie=str(movie), fmt="auto", axes=None,
+        "ingest": peak_mb("ingest.ingest_movie_file", sample="m", movie=str(movie), fmt="auto", axes=None,
                           pixel_size_um=PIXEL_SIZE_UM, frame_interval_min=INTERVAL_MIN, channel_names=[],
                           settings=config.ingest.model_dump(mode="json"), image=str(image)),
         "normalize": peak_mb("normalize.normalize_movie_step", image=str(image), settings=config.normalize.model_dump(mode="json"),
@@ -89,7 +89,7 @@ def measure(work: Path, side: int, n_frames: int, n_channels: int, methods: list
         settings["method"] = method
         settings["cellpose"]["model"] = str(REPO / "resources/models/cellpipe_nuclei/weights.pth")
         peaks[f"segment ({method})"] = peak_mb(
-            "segment.segment_cells_step", normalized=str(normalized), image=str(image), settings=settings,
+            "segment.segment_whole_movie", normalized=str(normalized), image=str(image), settings=settings,
             labels=str(folder / f"labels_{method}.zarr"), info=str(folder / f"segmentation_{method}.json"), threads=1,
         )
     return peaks

@@ -7,7 +7,7 @@ The workflow segments every movie in parts (rule segment_frames, one job per par
 segmentation, the CPU; the network's time would only add to every row alike), the step functions the
 jobs run, each side in a fresh Python process with its own source tree on ``PYTHONPATH``:
 
-* ``baseline: segment_cells`` (the named baseline): ``segment_cells_step`` of the baseline tree
+* ``baseline: segment_cells`` (the named baseline): the whole-movie step of the baseline tree (its ``segment_cells_step``)
   (``--baseline``, a checkout of the commit before one shape), the single GPU job it ran by default.
 * ``baseline: segment_frames + gather (copy)``: the baseline tree's one part and gather, which reads
   and writes every frame again: what "always scatter + gather" costs without a cheap one-part gather.
@@ -58,13 +58,16 @@ CHILD = textwrap.dedent(
     part, part_info = out / "segment_parts" / "0.zarr", out / "segment_parts" / "0.json"
     t0 = time.perf_counter()
     if args["shape"] == "one":
-        s.segment_cells_step(args["normalized"], args["image"], args["settings"], labels, info)
+        # the whole movie in one call: segment_whole_movie, or segment_cells_step in a tree whose gather is gather_segments_step
+        whole = s.segment_whole_movie if hasattr(s, "segment_whole_movie") else s.segment_cells_step
+        whole(args["normalized"], args["image"], args["settings"], labels, info)
         t1 = t2 = time.perf_counter()
     else:
         s.segment_frames_step(args["normalized"], args["image"], args["settings"], 0, 1, part, part_info)
         t1 = time.perf_counter()
         before = {p: p.stat().st_mtime_ns for p in part.rglob("*") if p.is_file()}
-        s.gather_segments_step(args["normalized"], args["image"], [part], [part_info], labels, info)
+        gather = s.gather_segments_step if hasattr(s, "gather_segments_step") else s.segment_cells_step
+        gather(args["normalized"], args["image"], [part], [part_info], labels, info)
         t2 = time.perf_counter()
     store = omezarr.store_path(labels)
     files = [p for p in store.rglob("*") if p.is_file()]

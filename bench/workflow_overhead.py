@@ -74,17 +74,17 @@ def direct(workdir: Path, movie: Path, config: dict, into: str = "direct") -> tu
     """The six stages called in this process on ``movie``, outputs under ``workdir / into``; seconds
     in all and per stage (rule name -> seconds)."""
     from cellpipe.steps.export import export_tracks_step
-    from cellpipe.steps.ingest import ingest_movie_step
+    from cellpipe.steps.ingest import ingest_movie_file
     from cellpipe.steps.measure import measure_cells_step
     from cellpipe.steps.normalize import normalize_movie_step
-    from cellpipe.steps.segment import gather_segments_step, segment_frames_step
+    from cellpipe.steps.segment import segment_cells_step, segment_frames_step
     from cellpipe.steps.track import track_cells_step
 
     out = workdir / into
     image, labels = out / "image.ome.zarr", out / "image.ome.zarr" / "labels" / "cells"
     tracked = out / "image.ome.zarr" / "labels" / "tracks"
     calls = {
-        "ingest_movie": lambda: ingest_movie_step(
+        "ingest_movie": lambda: ingest_movie_file(
             sample="movie", movie=movie, fmt="auto", axes="TYX", pixel_size_um=PIXEL_SIZE_UM,
             frame_interval_min=INTERVAL_MIN, channel_names=[], settings=config["ingest"], image=image),
         "normalize_movie": lambda: normalize_movie_step(
@@ -94,7 +94,7 @@ def direct(workdir: Path, movie: Path, config: dict, into: str = "direct") -> tu
             normalized=out / "normalized.zarr", image=image, settings=config["segment"], part=0, n_parts=1,
             labels_part=out / "segment_parts" / "0.zarr", info_part=out / "segment_parts" / "0.json", threads=2,
             batch_divisor=1),
-        "segment_cells": lambda: gather_segments_step(
+        "segment_cells": lambda: segment_cells_step(
             normalized=out / "normalized.zarr", image=image, parts=[out / "segment_parts" / "0.zarr"],
             part_infos=[out / "segment_parts" / "0.json"], labels=labels, info=out / "segmentation.json"),
         "track_cells": lambda: track_cells_step(

@@ -31,7 +31,6 @@ cellpipe's other modules never import it, so the workflow's imports stay light.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -134,11 +133,11 @@ def _contrast_limits(folder: Path, n_channels: int) -> list[tuple[float, float] 
     path = folder / NORMALIZATION
     if not path.is_file():
         return [None] * n_channels
-    import pandas as pd
+    from cellpipe.io import tables
 
     limits: list[tuple[float, float] | None] = []
     try:
-        table = pd.read_csv(path, sep="\t")
+        table = tables.read_tsv(path)
         for c in range(n_channels):
             rows = table[table["channel"] == c]
             low, high = float(rows["low_value"].min()), float(rows["high_value"].max())
@@ -198,9 +197,9 @@ def _read_metrics(folder: Path) -> Any:
     path = folder / TRACK_METRICS
     if not path.is_file():
         return None
-    import pandas as pd
+    from cellpipe.io import tables
 
-    return pd.read_parquet(path)
+    return tables.read_parquet(path)
 
 
 def _label_layer(folder: Path, name: str, metrics: Any) -> LayerData | None:
@@ -239,11 +238,13 @@ def _tracks_layer(folder: Path, image: Multiscales, metrics: Any) -> LayerData |
     import numpy as np
     import pandas as pd
 
+    from cellpipe.io import tables
+
     path = folder / TRACKS_CSV
     if not path.is_file():
         logger.info("%s: not found, no Tracks layer", path)
         return None
-    table = pd.read_csv(path)
+    table = tables.read_csv(path)
     missing = [col for col in ("track_id", "t", "y", "x") if col not in table.columns]
     if missing:
         raise ValueError(f"{path}: column(s) {missing} missing (expected track_id, t, y, x in frames and pixels)")
@@ -262,7 +263,7 @@ def _tracks_layer(folder: Path, image: Multiscales, metrics: Any) -> LayerData |
     graph: dict[int, list[int]] = {}
     graph_path = folder / TRACKS_GRAPH
     if graph_path.is_file():
-        graph = {int(k): [int(p) for p in v] for k, v in json.loads(graph_path.read_text()).items()}
+        graph = {int(k): [int(p) for p in v] for k, v in tables.read_json(graph_path).items()}
     features = pd.DataFrame({"track_id": table["track_id"].to_numpy(np.int64), "frame": table["t"].to_numpy(np.int64)})
     physical = {"t": "time_min", "z": "z_um", "y": "y_um", "x": "x_um"}
     for a, i in zip(dims, index, strict=True):
@@ -293,13 +294,14 @@ def _cells_layer(folder: Path, image: Multiscales) -> LayerData | None:
     labels' background value), so the features stay integers.
     """
     import numpy as np
-    import pandas as pd
+
+    from cellpipe.io import tables
 
     path = folder / CELLS
     if not path.is_file():
         logger.info("%s: not found, no %s layer", path, CELLS_LAYER)
         return None
-    table = pd.read_parquet(path)
+    table = tables.read_parquet(path)
     if table.empty:
         return None
     spatial = [a for a in ("z", "y", "x") if a in image.axes]

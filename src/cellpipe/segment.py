@@ -322,14 +322,11 @@ def model_file_network(model_path: str | os.PathLike[str]) -> str:
     ValueError
         The file is not a torch state dict or holds no Cellpose network; the message names it.
     """
-    import torch
+    from cellpipe.io.torch_files import load_state_dict
 
     path = Path(model_path)
     try:
-        try:
-            state = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
-        except RuntimeError:  # files in torch's legacy (non-zip) format cannot be memory-mapped
-            state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_state_dict(path, mmap=True)
     except Exception as exc:  # noqa: BLE001 - any failure to read means: not a model file
         raise ValueError(
             f"Cellpose model file {path} could not be read as a torch state dict ({type(exc).__name__}: {exc})"

@@ -13,7 +13,7 @@ from test_io_omezarr import assert_valid_ngff
 
 from cellpipe.ingest import IngestError
 from cellpipe.io import omezarr
-from cellpipe.steps.ingest import ingest_movie_step
+from cellpipe.steps.ingest import ingest_movie_file
 
 T, C, Z, Y, X = 3, 2, 5, 12, 16
 
@@ -34,7 +34,7 @@ def _write(path: Path, movie: np.ndarray, z_step_um: float | None = 1.5) -> Path
 
 def _ingest(movie: Path, image: Path, **kwargs: object) -> None:
     settings = {"z_projection": "keep", **kwargs.pop("settings", {})}  # type: ignore[dict-item]
-    ingest_movie_step("s", movie, "auto", None, None, None, [], settings, image, **kwargs)  # type: ignore[arg-type]
+    ingest_movie_file("s", movie, "auto", None, None, None, [], settings, image, **kwargs)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("meta", [".zattrs", "zarr.json"])
@@ -80,7 +80,7 @@ def test_a_movie_of_one_plane_stays_2d_byte_for_byte(tmp_path: Path) -> None:
     stores = {}
     for setting in ("none", "keep"):
         store = tmp_path / f"{setting}.ome.zarr"
-        ingest_movie_step("s", path, "auto", None, None, None, [], {"z_projection": setting}, store / "zarr.json")
+        ingest_movie_file("s", path, "auto", None, None, None, [], {"z_projection": setting}, store / "zarr.json")
         stores[setting] = {p.relative_to(store): p.read_bytes() for p in store.rglob("*") if p.is_file()}
     image = omezarr.open_ome_image(tmp_path / "keep.ome.zarr")
     assert image.axes == "tcyx" and image.pixel_size_z_um is None

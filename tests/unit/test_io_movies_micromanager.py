@@ -272,7 +272,9 @@ def test_replacing_the_later_file_of_a_multi_file_series_is_seen_by_checksum_pro
     ({"PixelSize_um": 0.65, "Interval_ms": 90000}, {}, 0.65, 1.5),  # Micro-Manager 1's key names, still read by MM 2
     ({"IntervalMs": 30000.0}, {"PixelSizeUm": 0.325}, 0.325, 0.5),  # MM 2's; the pixel size from the image's metadata
     ({"PixelSizeUm": 0, "Interval_ms": 0}, {}, None, None),  # 0: not set in Micro-Manager
-], ids=["summary-mm1-keys", "mm2-keys-image-pixel-size", "zero-is-unset"])
+    # numbers written as text are read; an unusable first key gives way to the next
+    ({"PixelSizeUm": "0.5", "Interval_ms": "n/a", "IntervalMs": "60000"}, {}, 0.5, 1.0),
+], ids=["summary-mm1-keys", "mm2-keys-image-pixel-size", "zero-is-unset", "numbers-as-text"])
 def test_pixel_size_and_interval_come_from_micro_managers_own_metadata_where_the_ome_xml_lacks_them(
     tmp_path: Path, summary: dict[str, object], image: dict[str, object], pixel_um: float | None,
     interval_min: float | None,

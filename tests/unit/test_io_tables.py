@@ -43,3 +43,11 @@ def test_write_tsv_rows_writes_only_numbers_and_leaves_no_partial_file(tmp_path:
     tables.write_tsv_rows([], ["a", "b"], out)  # a header alone, as pandas writes an empty table
     tables.write_tsv(pd.DataFrame(columns=["a", "b"]), tmp_path / "pandas.tsv")
     assert out.read_bytes() == (tmp_path / "pandas.tsv").read_bytes() == b"a\tb\n"
+
+
+def test_write_csv_writes_comma_separated_lines_without_index_and_no_partial_file(tmp_path: Path) -> None:
+    out = tmp_path / "t.csv"
+    tables.write_csv(pd.DataFrame({"track_id": [1, 2], "t_min": [0.0, 2.5]}, index=[7, 9]), out)
+    assert out.read_bytes() == b"track_id,t_min\n1,0.0\n2,2.5\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]
+    pd.testing.assert_frame_equal(tables.read_csv(out), pd.DataFrame({"track_id": [1, 2], "t_min": [0.0, 2.5]}))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cellpipe.io.torch_files import NotATorchFile, state_dict_strings
+from cellpipe.io.torch_files import NotATorchFile, load_state_dict, state_dict_strings, write_network
 from cellpipe.segment import check_model_file
 
 SHIPPED = Path(__file__).resolve().parents[2] / "resources" / "models" / "cellpipe_nuclei" / "weights.pth"
@@ -77,3 +77,29 @@ def test_a_torch_file_of_another_network_or_no_cellpose_network_is_refused(tmp_p
         check_model_file(sam, "cellpose3")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         check_model_file(tmp_path / "missing.pth")
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+@pytest.mark.parametrize("mmap", [False, True])
+def test_a_state_dict_is_loaded_on_the_cpu_mapped_or_not_in_either_format(
+    tmp_path: Path, legacy: bool, mmap: bool
+) -> None:
+    import torch
+
+    path = _save(tmp_path / "m.pth", {"a.weight": torch.arange(3.0), "b.bias": torch.ones(1)}, legacy)
+    state = load_state_dict(path, mmap=mmap)
+    assert list(state) == ["a.weight", "b.bias"]
+    assert state["a.weight"].tolist() == [0.0, 1.0, 2.0] and state["a.weight"].device.type == "cpu"
+
+
+
+def test_a_network_is_written_into_a_new_folder_as_its_state_dict(tmp_path: Path) -> None:
+    import torch
+
+    net = torch.nn.Linear(2, 1)
+    net.save_model = lambda file: torch.save(net.state_dict(), file)  # as cellpose's CPnet.save_model does
+    out = tmp_path / "models" / "m" / "weights.pth"
+    write_network(net, out)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["weights.pth"]
+    assert {"weight", "bias"} <= set(state_dict_strings(out))
+    torch.testing.assert_close(load_state_dict(out)["weight"], net.weight.detach())

@@ -1,6 +1,6 @@
-"""The path from a rule file to its code is guessable: ``workflow/rules/<name>.smk`` runs scripts in
-``workflow/scripts/`` that call one function of ``cellpipe.steps.<name>`` and nothing else of cellpipe
-but ``cellpipe.runtime.logs`` (the job's log file)."""
+"""The path from a rule file to its code is guessable: rule ``<rule>`` of ``workflow/rules/<name>.smk`` is
+defined once and runs ``workflow/scripts/<rule>.py``, which calls ``cellpipe.steps.<name>.<rule>_step`` and
+nothing else of cellpipe but ``cellpipe.runtime.logs`` (the job's log file)."""
 
 from __future__ import annotations
 
@@ -62,16 +62,15 @@ def test_the_rule_file_parser_finds_each_definitions_script() -> None:
     assert rule_scripts(text) == {"a": ["a_one.py", "a.py"], "b": []}
 
 
-def test_every_rule_runs_scripts_that_call_one_function_of_its_step_module() -> None:
-    """For every rule of layout.RULES: its .smk file ``<name>.smk`` runs scripts that exist, one of them named
-    like the rule; each imports from cellpipe only ``cellpipe.steps.<name>`` (one ``*_step`` function it
-    calls once) and the log plumbing."""
+def test_every_rule_runs_its_script_that_calls_the_step_function_of_its_name() -> None:
+    """For every rule of layout.RULES: its .smk file ``<name>.smk`` defines it once (one rule shape, whatever
+    the config) and runs ``workflow/scripts/<rule>.py``, which imports from cellpipe only
+    ``cellpipe.steps.<name>.<rule>_step`` (called once) and the log plumbing."""
     found = scripts_by_rule()
     assert set(layout.RULES) <= set(found), f"rules in no .smk file: {sorted(set(layout.RULES) - set(found))}"
     for rule in layout.RULES:
         stem, scripts = found[rule]
-        assert scripts, f"rule {rule} ({stem}.smk) runs no script"
-        assert f"{rule}.py" in scripts, f"rule {rule} ({stem}.smk): no definition runs workflow/scripts/{rule}.py"
+        assert scripts == [f"{rule}.py"], f"rule {rule} ({stem}.smk) runs {scripts}, not workflow/scripts/{rule}.py once"
         for name in scripts:
             script = SCRIPTS_DIR / name
             assert script.is_file(), f"rule {rule} ({stem}.smk): {script} does not exist"
@@ -82,7 +81,7 @@ def test_every_rule_runs_scripts_that_call_one_function_of_its_step_module() -> 
                 f"{name} (rule {rule} in {stem}.smk) imports {steps}; expected one function of cellpipe.steps.{stem}"
             )
             function = steps[0][1]
-            assert function.endswith("_step"), f"{name} imports {function}, not a step function"
+            assert function == f"{rule}_step", f"{name} imports {function}, not the step function {rule}_step"
             assert callable(getattr(importlib.import_module(f"cellpipe.steps.{stem}"), function, None)), (
                 f"{name}: cellpipe.steps.{stem} has no {function}"
             )

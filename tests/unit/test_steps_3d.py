@@ -16,7 +16,7 @@ from test_track import CONFIG_PATH, OME_META
 from cellpipe.io import omezarr, tables
 from cellpipe.measure import summarize_tracks
 from cellpipe.steps.measure import measure_cells_step
-from cellpipe.steps.segment import gather_segments_step, segment_cells_step, segment_frames_step
+from cellpipe.steps.segment import segment_cells_step, segment_frames_step, segment_whole_movie
 from cellpipe.steps.track import track_cells_step
 
 VOXEL_UM = (2.0, 0.5, 0.5)
@@ -72,7 +72,7 @@ def _segment(movie: dict[str, Path], n_parts: int, name: str) -> tuple[Path, Pat
     for p in range(n_parts):
         segment_frames_step(movie["normalized"], movie["image"], SETTINGS, p, n_parts, parts[p], infos[p])
     labels, info = root / "labels" / "cells" / OME_META, root / "segmentation.json"
-    gather_segments_step(movie["normalized"], movie["image"], parts, infos, labels, info)
+    segment_cells_step(movie["normalized"], movie["image"], parts, infos, labels, info)
     return labels, info
 
 
@@ -107,7 +107,7 @@ def test_the_diameter_of_a_3d_movie_is_estimated_from_its_stacks(movie: dict[str
     recorded in segmentation.json as the 2-D estimate is, and used for the segmentation."""
     labels, info = movie["root"] / "labels" / "cells" / OME_META, movie["root"] / "segmentation.json"
     settings = {**SETTINGS, "diameter_um": 20.0, "estimate_diameter": True, "estimate_frames": 2}
-    segment_cells_step(movie["normalized"], movie["image"], settings, labels, info)
+    segment_whole_movie(movie["normalized"], movie["image"], settings, labels, info)
     record = json.loads(info.read_text())
     expected = 2.0 * float(np.prod(SEMI_AXES_UM)) ** (1.0 / 3.0)  # 7.32 µm
     estimate = record["diameter_estimate"]
@@ -189,7 +189,7 @@ def test_a_3d_movie_is_segmented_block_by_block_when_block_size_um_is_set(movie:
     one = omezarr.open_ome_image(_segment(movie, 1, "one")[0]).data[:]
     labels, info = movie["root"] / "blocks" / "labels" / "cells" / OME_META, movie["root"] / "blocks.json"
     settings = {**SETTINGS, "classical": {**SETTINGS["classical"], "block_size_um": 10.0}}
-    segment_cells_step(movie["normalized"], movie["image"], settings, labels, info)
+    segment_whole_movie(movie["normalized"], movie["image"], settings, labels, info)
     tiled = omezarr.open_ome_image(labels).data[:]
     for t in range(N_FRAMES):
         assert int(tiled[t].max()) == int(one[t].max()) == 2

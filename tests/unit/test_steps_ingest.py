@@ -17,25 +17,25 @@ from cellpipe.ingest import IngestError, project_z
 from cellpipe.io import omezarr
 from cellpipe.io.movies import MovieError, inspect_movie
 from cellpipe.preflight import MovieSize
-from cellpipe.steps.ingest import ingest_movie_step, ingest_sample_step
+from cellpipe.steps.ingest import ingest_movie_file, ingest_movie_step
 
 
 def test_ingest_step_streams_frames_and_a_nan_frame_leaves_no_image(tmp_path: Path) -> None:
     """The ingest step writes the movie frame by frame (pixels equal); NaN in frame 3 of a float
     movie stops it with an error naming the sample, the file and the frame, and no image is left."""
     from cellpipe.io import omezarr
-    from cellpipe.steps.ingest import ingest_movie_step
+    from cellpipe.steps.ingest import ingest_movie_file
 
     movie = np.random.default_rng(1).random((5, 2, 16, 18)).astype(np.float32)
     tifffile.imwrite(tmp_path / "m.tif", movie, metadata={"axes": "TCYX"})
     args = dict(sample="s", fmt="auto", axes=None, pixel_size_um=0.5, frame_interval_min=2.0,
                 channel_names=[], settings={})
-    ingest_movie_step(movie=tmp_path / "m.tif", image=tmp_path / "ok.ome.zarr", **args)
+    ingest_movie_file(movie=tmp_path / "m.tif", image=tmp_path / "ok.ome.zarr", **args)
     np.testing.assert_array_equal(np.asarray(omezarr.open_ome_image(tmp_path / "ok.ome.zarr").data[:]), movie)
     movie[3, 1, 4, 4] = np.nan
     tifffile.imwrite(tmp_path / "nan.tif", movie, metadata={"axes": "TCYX"})
     with pytest.raises(IngestError, match=r"sample 's' \(.*nan.tif\): frame 3: 1 NaN or infinite pixels"):
-        ingest_movie_step(movie=tmp_path / "nan.tif", image=tmp_path / "nan.ome.zarr", **args)
+        ingest_movie_file(movie=tmp_path / "nan.tif", image=tmp_path / "nan.ome.zarr", **args)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.tif", "nan.tif", "ok.ome.zarr"]
 
 
@@ -46,7 +46,7 @@ def test_a_z_stack_without_a_projection_is_refused_saying_how_to_run_it(tmp_path
     with pytest.raises(MovieError, match=how):
         inspect_movie(path)
     with pytest.raises(MovieError, match=how):
-        ingest_movie_step("s", path, "auto", None, None, None, [], {}, tmp_path / "none.ome.zarr")
+        ingest_movie_file("s", path, "auto", None, None, None, [], {}, tmp_path / "none.ome.zarr")
     assert not (tmp_path / "none.ome.zarr").exists()
     sheet = tmp_path / "samples.tsv"
     sheet.write_text(f"sample\tmovie\ns\t{path}\n")
@@ -71,7 +71,7 @@ def test_ingest_memory_is_flat_in_the_movies_length(tmp_path: Path) -> None:
         for method in ("max", "best_focus"):
             tracemalloc.start()
             try:
-                ingest_movie_step("s", path, "auto", None, None, None, [], {"z_projection": method},
+                ingest_movie_file("s", path, "auto", None, None, None, [], {"z_projection": method},
                                   tmp_path / f"{n_frames}-{method}-{len(peaks)}.ome.zarr")
                 peaks[n_frames, method] = tracemalloc.get_traced_memory()[1]
             finally:
@@ -87,7 +87,7 @@ LAYOUTS = {"ome-tzyx": ("m.ome.tif", 1), "ome-tczyx": ("m.ome.tif", C), "imagej-
 
 def _ingest(tmp_path: Path, movie_path: Path, method: str) -> omezarr.OmeImage:
     image = tmp_path / f"{method}.ome.zarr"
-    ingest_movie_step("s", movie_path, "auto", None, None, None, [], {"z_projection": method}, image)
+    ingest_movie_file("s", movie_path, "auto", None, None, None, [], {"z_projection": method}, image)
     return omezarr.open_ome_image(image)
 
 
@@ -149,7 +149,7 @@ def plate(tmp_path: Path) -> Path:
 def test_ingest_reads_the_rows_position_and_records_its_index_and_name(tmp_path: Path, plate: Path) -> None:
     rows = load_samples(sheet_of(tmp_path, f"p\t{plate}\t1\n"), load_config({}))
     image = tmp_path / "image.ome.zarr"
-    ingest_sample_step(row=rows[0].model_dump(mode="json"), movie=plate, settings={}, image=image)
+    ingest_movie_step(row=rows[0].model_dump(mode="json"), movie=plate, settings={}, image=image)
     written = omezarr.open_ome_image(image)
     np.testing.assert_array_equal(np.asarray(written.data)[:, 0], position_movie(1, (3, 16, 24)))
     assert written.attrs["position"] == {"index": 1, "name": "A1 field 2"}
@@ -161,9 +161,9 @@ def test_ingest_records_the_stage_position_only_where_the_file_gives_one(tmp_pat
 
     stage = write_stage_positions_ome_tiff(tmp_path / "stage.ome.tif")
     image = tmp_path / "stage.ome.zarr"
-    ingest_movie_step("s", stage, "auto", None, None, None, [], {}, image, scene=1)
+    ingest_movie_file("s", stage, "auto", None, None, None, [], {}, image, scene=1)
     assert omezarr.open_ome_image(image).attrs["stage_position_um"] == {"x": -40.5, "y": 0.0, "z": None}
     plain = tmp_path / "plain.ome.zarr"
-    ingest_movie_step("s", write_positions_ome_tiff(tmp_path / "plain.ome.tif"), "auto", None, None, None, [], {},
+    ingest_movie_file("s", write_positions_ome_tiff(tmp_path / "plain.ome.tif"), "auto", None, None, None, [], {},
                       plain, scene=1)
     assert "stage_position_um" not in omezarr.open_ome_image(plain).attrs

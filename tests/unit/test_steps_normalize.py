@@ -27,10 +27,10 @@ def test_the_normalization_job_writes_the_table_pandas_wrote_without_importing_p
     tifffile.imwrite(tmp_path / "m.tif", movie, metadata={"axes": "TCYX"})
     code = (
         "import sys, pathlib\n"
-        "from cellpipe.steps.ingest import ingest_movie_step\n"
+        "from cellpipe.steps.ingest import ingest_movie_file\n"
         "from cellpipe.steps.normalize import normalize_movie_step\n"
         "d = pathlib.Path(sys.argv[1])\n"
-        "ingest_movie_step(sample='m', movie=d / 'm.tif', fmt='auto', axes='TCYX', pixel_size_um=0.5,\n"
+        "ingest_movie_file(sample='m', movie=d / 'm.tif', fmt='auto', axes='TCYX', pixel_size_um=0.5,\n"
         "                  frame_interval_min=5.0, channel_names=[], settings={}, image=d / 'image.ome.zarr')\n"
         "normalize_movie_step(d / 'image.ome.zarr', {'mode': sys.argv[2]}, d / 'n.zarr', d / 'p.tsv')\n"
         "print('pandas' in sys.modules)\n"

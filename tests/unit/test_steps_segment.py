@@ -2,7 +2,7 @@
 
 Scattered segmentation (segment.scatter > 1): the split of a movie's frames into parts, the parts'
 steps, their gathering into one label image equal to an unscattered run's, the merged run info, and the
-provenance timings of a rule with one job per part.  Then what reaches segment_cells_step from the
+provenance timings of a rule with one job per part.  Then what reaches segment_whole_movie from the
 sample sheet and the config: the channel named by segment.channel, a row's own cell diameter (µm)."""
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from cellpipe.config.jobs import JobSettings
 from cellpipe.io import omezarr, tables
 from cellpipe.layout import DEFAULT_OME_ZARR_VERSION, OME_ZARR_METADATA
 from cellpipe.provenance import benchmark_timings
-from cellpipe.steps.ingest import ingest_movie_step
+from cellpipe.steps.ingest import ingest_movie_file
 from cellpipe.steps.normalize import normalize_movie_step
 from cellpipe.steps.provenance import read_benchmarks, record_provenance_step
-from cellpipe.steps.segment import PART_KEYS, gather_segments_step, merge_part_infos, part_frames, segment_cells_step, segment_frames_step
+from cellpipe.steps.segment import PART_KEYS, merge_part_infos, part_frames, segment_cells_step, segment_frames_step, segment_whole_movie
 
 OME_META = OME_ZARR_METADATA[DEFAULT_OME_ZARR_VERSION]
 """The metadata file of an OME-Zarr store as the rules declare it (cellpipe.layout)."""
@@ -103,7 +103,7 @@ def _scattered(tmp_path: Path, step_inputs: dict[str, Path], n_parts: int, name:
         infos.append(tmp_path / "segment_parts" / f"{n_parts}" / f"{p}.json")
         segment_frames_step(step_inputs["normalized"], step_inputs["image"], SETTINGS, p, n_parts, parts[-1], infos[-1])
     labels, info = tmp_path / name / "labels" / "cells" / OME_META, tmp_path / name / "segmentation.json"
-    gather_segments_step(step_inputs["normalized"], step_inputs["image"], parts, infos, labels, info)
+    segment_cells_step(step_inputs["normalized"], step_inputs["image"], parts, infos, labels, info)
     return labels, info
 
 
@@ -114,7 +114,7 @@ def _store_files(store: Path) -> dict[str, bytes]:
 @pytest.fixture()
 def one_pass(tmp_path: Path, step_inputs: dict[str, Path]) -> tuple[Path, Path]:
     labels, info = tmp_path / "one_pass" / "labels" / "cells" / OME_META, tmp_path / "one_pass" / "segmentation.json"
-    segment_cells_step(step_inputs["normalized"], step_inputs["image"], SETTINGS, labels, info)
+    segment_whole_movie(step_inputs["normalized"], step_inputs["image"], SETTINGS, labels, info)
     return labels, info
 
 
@@ -166,13 +166,13 @@ def test_a_single_part_is_moved_into_place_not_copied(tmp_path: Path, version: s
     with omezarr.new_zarr_array(normalized, stack.shape, "float32", {}) as out:
         out[:] = stack
     one_labels = tmp_path / "one" / "labels" / "cells" / OME_ZARR_METADATA[version]
-    segment_cells_step(normalized, image, SETTINGS, one_labels, tmp_path / "one" / "segmentation.json")
+    segment_whole_movie(normalized, image, SETTINGS, one_labels, tmp_path / "one" / "segmentation.json")
     part, part_info = tmp_path / "segment_parts" / "0.zarr", tmp_path / "segment_parts" / "0.json"
     segment_frames_step(normalized, image, SETTINGS, 0, 1, part, part_info)
     chunk = next(p for p in sorted(part.rglob("*")) if p.is_file() and p.name not in ("zarr.json", ".zattrs", ".zgroup", ".zarray"))
     inode = chunk.stat().st_ino
     labels = tmp_path / "gathered" / "labels" / "cells" / OME_ZARR_METADATA[version]
-    gather_segments_step(normalized, image, [part], [part_info], labels, tmp_path / "gathered" / "segmentation.json")
+    segment_cells_step(normalized, image, [part], [part_info], labels, tmp_path / "gathered" / "segmentation.json")
     assert not part.exists()
     assert (omezarr.store_path(labels) / chunk.relative_to(part)).stat().st_ino == inode
     assert _store_files(omezarr.store_path(labels)) == _store_files(omezarr.store_path(one_labels))
@@ -222,10 +222,10 @@ def test_parts_that_do_not_fit_together_are_refused(tmp_path: Path, step_inputs:
     ]
     for chosen, message in cases:
         with pytest.raises(ValueError, match=message):
-            gather_segments_step(step_inputs["normalized"], step_inputs["image"], [paths[c][0] for c in chosen],
+            segment_cells_step(step_inputs["normalized"], step_inputs["image"], [paths[c][0] for c in chosen],
                                  [paths[c][1] for c in chosen], labels, info)
     with pytest.raises(ValueError, match="2 label part"):
-        gather_segments_step(step_inputs["normalized"], step_inputs["image"], [paths[0, 2][0], paths[1, 2][0]],
+        segment_cells_step(step_inputs["normalized"], step_inputs["image"], [paths[0, 2][0], paths[1, 2][0]],
                              [paths[0, 2][1]], labels, info)
     assert not labels.parent.exists() and not info.exists()
 
@@ -268,12 +268,12 @@ def test_cellpose_parts_on_a_cpu_equal_the_one_pass(tmp_path: Path) -> None:
     model = Path(__file__).resolve().parents[2] / "resources" / "models" / "cellpipe_nuclei" / "weights.pth"
     settings = {"method": "cellpose", "cellpose": {"model": str(model), "device": "cpu", "batch_size": 2}}
     ref_labels, ref_info = tmp_path / "ref" / "cells" / OME_META, tmp_path / "ref" / "segmentation.json"
-    segment_cells_step(normalized, image, settings, ref_labels, ref_info)
+    segment_whole_movie(normalized, image, settings, ref_labels, ref_info)
     parts = [(tmp_path / f"{p}.zarr", tmp_path / f"{p}.json") for p in range(3)]
     for p, (part, part_info) in enumerate(parts):
         segment_frames_step(normalized, image, settings, p, 3, part, part_info)
     labels, info = tmp_path / "out" / "cells" / OME_META, tmp_path / "out" / "segmentation.json"
-    gather_segments_step(normalized, image, [p for p, _ in parts], [i for _, i in parts], labels, info)
+    segment_cells_step(normalized, image, [p for p, _ in parts], [i for _, i in parts], labels, info)
     reference = np.asarray(omezarr.open_ome_image(ref_labels).data)
     assert reference.max() >= 3
     np.testing.assert_array_equal(np.asarray(omezarr.open_ome_image(labels).data), reference)
@@ -348,12 +348,12 @@ def test_provenance_record_holds_every_parts_timing(tmp_path: Path, monkeypatch)
 def test_the_named_channel_is_segmented_and_recorded(tmp_path: Path) -> None:
     nuclei = three_channel_movie(tmp_path / "m.ome.tif", nuclei_in=1)
     image, normalized = tmp_path / "image.ome.zarr", tmp_path / "normalized.zarr"
-    ingest_movie_step("s", tmp_path / "m.ome.tif", "auto", None, None, None, [], {}, image)
+    ingest_movie_file("s", tmp_path / "m.ome.tif", "auto", None, None, None, [], {}, image)
     normalize_movie_step(image, {}, normalized, tmp_path / "normalization.tsv")
     runs = {}
     for channel in ("H2B-GFP", 0):
         labels, info = tmp_path / f"labels_{channel}", tmp_path / f"segmentation_{channel}.json"
-        segment_cells_step(normalized, image, {"method": "classical", "channel": channel}, labels, info)
+        segment_whole_movie(normalized, image, {"method": "classical", "channel": channel}, labels, info)
         runs[channel] = (np.asarray(omezarr.open_ome_image(labels).data), tables.read_json(info))
     named, record = runs["H2B-GFP"]
     assert record["channel"] == 1 and record["channel_name"] == "H2B-GFP"
@@ -364,7 +364,7 @@ def test_the_named_channel_is_segmented_and_recorded(tmp_path: Path) -> None:
     assert flat.max() == 0  # channel 0 is flat: nothing to find
     with pytest.raises(ValueError, match=r"segment.channel 'DAPI' is not a channel of this movie; its channels: "
                                          r"'Brightfield', 'H2B-GFP', 'mCherry'"):
-        segment_cells_step(normalized, image, {"channel": "DAPI", "method": "classical"}, tmp_path / "x", tmp_path / "x.json")
+        segment_whole_movie(normalized, image, {"channel": "DAPI", "method": "classical"}, tmp_path / "x", tmp_path / "x.json")
 
 
 def test_a_sample_sheet_diameter_reaches_the_segmentation(tmp_path: Path) -> None:
@@ -384,7 +384,7 @@ def test_a_sample_sheet_diameter_reaches_the_segmentation(tmp_path: Path) -> Non
         info = tmp_path / f"{name}.json"
         # as rule segment_frames passes them: the job's settings dumped to JSON values (common.smk)
         settings = jobs.job_settings("segment", row).model_dump(mode="json")
-        segment_cells_step(normalized, image, settings, tmp_path / name / OME_META, info)
+        segment_whole_movie(normalized, image, settings, tmp_path / name / OME_META, info)
         found[name] = json.loads(info.read_text())
         assert found[name]["job_settings"] == settings  # recorded as the job got them
     assert [found[n]["job_settings"]["diameter_um"] for n in "abc"] == [12.0, 5.0, 5.0]
@@ -403,7 +403,7 @@ def test_the_step_takes_the_model_or_its_dump_and_records_the_settings_it_got(
     the index and name segmented beside it), in every part and in the gathered record."""
     model = SegmentSettings.model_validate(SETTINGS)
     labels, info = tmp_path / "model" / "labels" / "cells" / OME_META, tmp_path / "model" / "segmentation.json"
-    segment_cells_step(step_inputs["normalized"], step_inputs["image"], model, labels, info)
+    segment_whole_movie(step_inputs["normalized"], step_inputs["image"], model, labels, info)
     assert _store_files(omezarr.store_path(labels)) == _store_files(omezarr.store_path(one_pass[0]))
     record = json.loads(info.read_text())
     assert record == json.loads(one_pass[1].read_text())

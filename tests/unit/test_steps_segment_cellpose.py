@@ -61,21 +61,21 @@ def test_out_of_memory_is_a_clear_error_and_a_retry_with_half_the_batch_succeeds
 
     from cellpipe.io import omezarr
     from cellpipe.segment import SegmentationOutOfMemory
-    from cellpipe.steps.segment import segment_cells_step
+    from cellpipe.steps.segment import segment_whole_movie
 
     settings = _cellpose(SHIPPED, batch_size=4, device="cpu").model_dump(mode="json")
     reference = tmp_path / "reference" / "labels" / OME_META
-    segment_cells_step(step_inputs["normalized"], step_inputs["image"], settings, reference, tmp_path / "reference.json")
+    segment_whole_movie(step_inputs["normalized"], step_inputs["image"], settings, reference, tmp_path / "reference.json")
 
     passes = _limit_network_tiles(monkeypatch, limit=2)
     labels, info = tmp_path / "out" / "labels" / OME_META, tmp_path / "out" / "segmentation.json"
     with pytest.raises(SegmentationOutOfMemory, match=r"image\.ome\.zarr: segmentation ran out of memory on cpu with 4 tile\(s\)") as err:
-        segment_cells_step(step_inputs["normalized"], step_inputs["image"], settings, labels, info, batch_divisor=1)
+        segment_whole_movie(step_inputs["normalized"], step_inputs["image"], settings, labels, info, batch_divisor=1)
     assert "batch_size" in str(err.value) and "retries" in str(err.value)
     assert not labels.parent.exists() and not info.exists()  # nothing partial left behind
     assert passes == []
 
-    segment_cells_step(step_inputs["normalized"], step_inputs["image"], settings, labels, info, batch_divisor=2)
+    segment_whole_movie(step_inputs["normalized"], step_inputs["image"], settings, labels, info, batch_divisor=2)
     record = json.loads(info.read_text())
     assert record["batch_size"] == 2 and record["batch_divisor"] == 2
     assert passes and max(passes) == 2
@@ -97,14 +97,14 @@ def test_segmentation_records_the_checksum_of_the_model_file_it_loaded(
 
     from cellpipe import segment
     from cellpipe.io.checksums import ChangedWhileRead
-    from cellpipe.steps.segment import segment_cells_step
+    from cellpipe.steps.segment import segment_whole_movie
 
     model = tmp_path / "weights.pth"
     shutil.copyfile(SHIPPED, model)
     data = model.read_bytes()
     settings = _cellpose(model, device="cpu").model_dump(mode="json")
     labels, info = tmp_path / "out" / "labels" / OME_META, tmp_path / "segmentation.json"
-    segment_cells_step(step_inputs["normalized"], step_inputs["image"], settings, labels, info)
+    segment_whole_movie(step_inputs["normalized"], step_inputs["image"], settings, labels, info)
     record = json.loads(info.read_text())
     expected = {"type": "file", "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
     assert record["inputs_read"] == {"model": expected} and record["model_sha256"] == expected["sha256"]
@@ -121,5 +121,5 @@ def test_segmentation_records_the_checksum_of_the_model_file_it_loaded(
     monkeypatch.setattr(segment, "load_segmentation_model", load_then_rewrite)
     again = tmp_path / "again" / "labels" / OME_META
     with pytest.raises(ChangedWhileRead, match="weights.pth: changed while it was being read"):
-        segment_cells_step(step_inputs["normalized"], step_inputs["image"], settings, again, tmp_path / "again.json")
+        segment_whole_movie(step_inputs["normalized"], step_inputs["image"], settings, again, tmp_path / "again.json")
     assert not (tmp_path / "again.json").exists() and not again.parent.exists()

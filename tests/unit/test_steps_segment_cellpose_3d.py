@@ -17,7 +17,7 @@ from cellpipe.config import NormalizeSettings
 from cellpipe.io import omezarr
 from cellpipe.normalize import normalize_movie
 from cellpipe.simulate3d import Simulation3DSettings, simulate_movie_3d
-from cellpipe.steps.segment import gather_segments_step, segment_cells_step, segment_frames_step
+from cellpipe.steps.segment import segment_cells_step, segment_frames_step, segment_whole_movie
 
 #: 3 stacks of 8 x 64 x 64 voxels of 2 x 0.5 x 0.5 µm, 4 nuclei of about 4 µm largest semi-axis, no division.
 SIMULATION = Simulation3DSettings(n_frames=3, shape_zyx=(8, 64, 64), voxel_size_um=(2.0, 0.5, 0.5), n_cells=4,
@@ -68,7 +68,7 @@ def test_cellpose_stitch_segments_a_3d_movie_through_the_rules(movie: dict[str, 
     part, part_info = root / "parts" / "0.zarr", root / "parts" / "0.json"
     segment_frames_step(movie["normalized"], movie["image"], SETTINGS, 0, 1, part, part_info)
     labels, info = root / "labels" / "cells" / OME_META, root / "segmentation.json"
-    gather_segments_step(movie["normalized"], movie["image"], [part], [part_info], labels, info)
+    segment_cells_step(movie["normalized"], movie["image"], [part], [part_info], labels, info)
 
     seg = omezarr.open_ome_image(labels)
     n_frames, shape_zyx = SIMULATION.n_frames, SIMULATION.shape_zyx
@@ -102,5 +102,5 @@ def test_cellpose_sam_on_a_3d_movie_is_refused_by_the_job(movie: dict[str, Path]
     labels, info = movie["root"] / "labels" / "cells" / OME_META, movie["root"] / "segmentation.json"
     settings = {"method": "cellpose", "cellpose": {"network": "cellpose-sam", "model": "m.pth"}}
     with pytest.raises(ValueError, match="Cellpose-SAM does not segment 3-D movies in cellpipe"):
-        segment_cells_step(movie["normalized"], movie["image"], settings, labels, info)
+        segment_whole_movie(movie["normalized"], movie["image"], settings, labels, info)
     assert not omezarr.store_path(labels).exists() and not info.exists()

@@ -15,10 +15,10 @@ from test_train import blobs
 
 from cellpipe.config import NormalizeSettings
 from cellpipe.io.annotations import read_annotations
-from cellpipe.io.bioimageio import simulated_raw_frame
 from cellpipe.normalize import normalize_movie
 from cellpipe.steps.train import export_bioimageio_step
 from cellpipe.train import build_network, prepare_examples
+from cellpipe.train.bioimageio import simulated_raw_frame
 
 
 def test_tiny_training_reduces_the_loss_and_writes_a_loadable_model(tmp_path: Path) -> None:

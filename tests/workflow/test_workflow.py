@@ -807,6 +807,9 @@ def test_network_is_really_blocked_in_subprocesses() -> None:
         (lambda c: c["segment"].update({"metod": "x"}), "segment.metod: unknown key"),
         (lambda c: c["normalize"].update({"low_percentile": "low"}), "normalize.low_percentile"),
         (lambda c: c["segment"].update({"method": "cellpose", "cellpose": {"model": "no/such/model.pt"}}), "no/such/model.pt"),
+        # the models would read "yes" as true; the JSON schema the workflow validates with refuses it
+        (lambda c: c["normalize"].update({"clip": "yes"}),
+         "cellpipe: config/config.yaml: normalize.clip: 'yes' is not of type 'boolean' (workflow/schemas/config.schema.json)"),
     ],
 )
 def test_bad_config_stops_before_any_job(tmp_path: Path, mutate, expected: str) -> None:

@@ -8,6 +8,7 @@ import re
 import sys
 
 from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
 
 from cellpipe import layout
 from cellpipe.config import (
@@ -34,12 +35,32 @@ MOVIE_SIZES = {}
 # ingest_movie, so replacing one of them reruns it. From the header checks or the record of checked files, so
 # no header is read again per sample; a cluster job takes them from the record the main process wrote.
 MOVIE_READS = {}
+# The JSON schema of the config (tools/write_schemas.py writes it from the models), relative to this file.
+CONFIG_SCHEMA = "../schemas/config.schema.json"
+
+
+def schema_refusal(err, source):
+    """The one line for a config the JSON schema refuses: the key path and jsonschema's message."""
+    found = err.__context__  # snakemake.utils.validate raises its WorkflowError from jsonschema's error
+    where = ".".join(str(p) for p in getattr(found, "absolute_path", ())) or "config"
+    what = getattr(found, "message", str(err))
+    return f"{source}: {where}: {what} (workflow/schemas/config.schema.json)"
+
 
 try:
     # Errors name the config file(s) the keys come from (snakemake's configfile and --configfile).
     # Snakemake has merged the files into `config`, keeping the last of two equal keys: the files are
     # read again for duplicate keys (--config overrides are no file and meant to replace).
-    CFG = load_config(config, source=", ".join(str(f) for f in workflow.configfiles) or "config", files=workflow.configfiles)
+    CONFIG_SOURCE = ", ".join(str(f) for f in workflow.configfiles) or "config"
+    CFG = load_config(config, source=CONFIG_SOURCE, files=workflow.configfiles)
+    # The config must also pass its JSON schema, which editors and other tools read: stricter where the
+    # models would convert a value (normalize.clip: "yes" is no boolean there). The models go first, as
+    # their messages name the file's line; set_default=False leaves `config` as written (the models hold
+    # the defaults).
+    try:
+        validate(config, CONFIG_SCHEMA, set_default=False)
+    except WorkflowError as err:
+        raise ConfigError(schema_refusal(err, CONFIG_SOURCE)) from None
     # Movie headers are checked once, by the main process: a cluster job (a snakemake process of its own)
     # skips them, so its start-up does not grow with the number of samples. Rows whose files passed
     # and have not changed since are not checked again (cellpipe.runtime.checked_files: the record is

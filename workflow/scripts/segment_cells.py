@@ -1,10 +1,10 @@
-"""Rule segment_cells (the parts of rule segment_frames gathered): see cellpipe.steps.segment.gather_segments_step."""
+"""Rule segment_cells (the parts of rule segment_frames gathered): see cellpipe.steps.segment.segment_cells_step."""
 
 from cellpipe.runtime.logs import log_to_file
-from cellpipe.steps.segment import gather_segments_step
+from cellpipe.steps.segment import segment_cells_step
 
 with log_to_file(snakemake.log[0]):
-    gather_segments_step(
+    segment_cells_step(
         normalized=snakemake.input["normalized"],
         image=snakemake.input["image"],
         parts=list(snakemake.input["parts"]),

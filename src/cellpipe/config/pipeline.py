@@ -331,9 +331,10 @@ def check_duplicate_keys(path: str | os.PathLike[str]) -> None:
     """
     import yaml
 
+    from cellpipe.io import tables
+
     try:
-        with open(path, encoding="utf-8") as handle:
-            root = yaml.compose(handle, Loader=yaml.SafeLoader)
+        root = yaml.compose(tables.read_text(path), Loader=yaml.SafeLoader)
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return
     todo: list[tuple[yaml.Node | None, str]] = [(root, "")]
@@ -508,7 +509,9 @@ def _sheet_text(path: Path) -> str:
     another encoding could silently change a path's accented letters, so the others are refused with
     the encoding (or the first byte that is not UTF-8, and its line) and how to save the sheet.
     """
-    data = path.read_bytes()
+    from cellpipe.io import tables
+
+    data = tables.read_bytes(path)
     save_as = "save the sheet as UTF-8 (tab-separated) text"
     for bom, encoding in _UTF_BOMS:
         if data.startswith(bom):

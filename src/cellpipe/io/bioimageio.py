@@ -1,36 +1,26 @@
-"""Export a Cellpose 3 model as a BioImage Model Zoo (bioimage.io) package.
+"""The BioImage Model Zoo (bioimage.io) package format of a Cellpose 3 model: writing the zip, reading model folders.
 
 The package (a zip: ``rdf.yaml``, the state-dict weights with their architecture file
 :mod:`cellpipe.io.bioimageio_cpnet` and a conda environment, the same network traced to TorchScript, a
 raw test input and the network's outputs on it, sample tensors (TIFF) of the same, a cover image, the
 model card with a section on the package as documentation, and the training record as attachments)
-follows bioimage.io model spec 0.5 and is checked after it is written with ``bioimageio.core.test_model``
-(format validation, and both weight formats must reproduce the test outputs from the raw test input
-with the package's own preprocessing applied).  Tensor axes come from Cellpose's own exporter
-(``cellpose.export``).
+follows bioimage.io model spec 0.5.  Tensor axes come from Cellpose's own exporter
+(``cellpose.export``).  What the package holds (the simulated test frame, the network's outputs, the
+cover, the documentation) and the model test it must pass are made by :mod:`cellpipe.train.bioimageio`.
 
 cellpipe's normalization is a ``preprocessing`` step of the input, not prose: ``scale_range`` with the
 percentiles the model was trained with (``training.json``, ``normalization``) over the axes
 ``z, y, x`` (movie mode: a movie's frames given along ``z`` share one pair of percentiles per channel,
 as in cellpipe's normalize stage) or ``y, x`` (frame mode), then ``clip`` to [0, 1] when the training
-clipped.  The test input is therefore the raw frame (camera counts) and the expected outputs are the
-network's outputs on that frame normalized by :func:`cellpipe.normalize.normalize_movie`: the model
-test passes only if bioimage.io's preprocessing reproduces cellpipe's normalization.  What still
-differs is written in the package's documentation (:func:`preprocessing_notes`).
-
-The test input is a frame simulated by :mod:`cellpipe.simulate` whose nuclei have the model's
-training diameter, so a package never carries the user's (possibly licence-restricted) images.
-The network's second input channel is all zeros; its first output holds the Y flow, the X flow and
-the cell-probability logit, from which Cellpose's dynamics build the masks (not part of the package).
+clipped.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,16 +28,14 @@ import numpy as np
 
 from cellpipe.io.atomic import atomic_path
 
-logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]
 
 __all__ = [
     "MODEL_FILES",
     "input_preprocessing",
+    "load_cpnet",
     "model_folders",
-    "preprocessing_notes",
-    "simulated_raw_frame",
-    "simulated_test_frame",
+    "scale_axes",
     "write_bioimageio_package",
 ]
 
@@ -60,11 +48,6 @@ _CITATIONS = (
     ("Pachitariu, Stringer. Cellpose 2.0: how to train your own model. Nature Methods 19, 1634-1641 (2022)",
      "10.1038/s41592-022-01663-4"),
 )
-
-# bioimage.io model test messages that are no warning: bioimageio.core reports, as a warning of each
-# passed output comparison, the largest differences left within tolerance ("all elements agree").
-_AGREEMENT_NOTE = "all elements agree with expected values"
-
 
 def model_folders(root: PathLike) -> list[str]:
     """Names of the folders under a root that hold a model (every one of :data:`MODEL_FILES`).
@@ -85,59 +68,21 @@ def model_folders(root: PathLike) -> list[str]:
     return sorted(d.name for d in root.iterdir() if d.is_dir() and all((d / f).is_file() for f in MODEL_FILES))
 
 
-def simulated_raw_frame(diameter_px: float, size: int = 256, seed: int = 0) -> np.ndarray:
-    """A frame of simulated nuclei, in camera counts (raw).
+def scale_axes(mode: str) -> tuple[str, ...]:
+    """Axes ``scale_range`` takes its percentiles over: ``z, y, x`` in movie mode (z: the frames), ``y, x`` in frame mode.
+
+    Cellpose's input axes are (z, channel, y, x), z being the 2D network's batch: the frames of a movie.
 
     Parameters
     ----------
-    diameter_px : float
-        About the nuclei's diameter (px); the number of nuclei covers about 15 % of the frame.
-    size : int
-        Side of the square frame (px).
-    seed : int
-        Seed of the simulation.
+    mode : str
+        ``normalize.mode``: ``"movie"`` or ``"frame"``.
 
     Returns
     -------
-    numpy.ndarray
-        (size, size) uint16.
+    tuple of str
+        The axis ids.
     """
-    from cellpipe.simulate import make_nuclei_movie
-
-    radius = diameter_px / 2.0 / 0.8  # semi-major axis; the simulator's minor/major ratio is 0.65-0.95
-    n_cells = max(2, int(0.15 * size * size / (np.pi * (diameter_px / 2.0) ** 2)))
-    movie = make_nuclei_movie(n_frames=1, shape=(size, size), seed=seed, nucleus_radius_px=radius, n_cells=n_cells)
-    return np.asarray(movie.image[0])
-
-
-def simulated_test_frame(diameter_px: float, size: int = 256, seed: int = 0) -> np.ndarray:
-    """:func:`simulated_raw_frame` normalized like cellpipe's normalize stage (default settings).
-
-    Parameters
-    ----------
-    diameter_px : float
-        About the nuclei's diameter (px).
-    size : int
-        Side of the square frame (px).
-    seed : int
-        Seed of the simulation.
-
-    Returns
-    -------
-    numpy.ndarray
-        (size, size) float32, the low and high percentiles at 0 and 1.
-    """
-    from cellpipe.config import NormalizeSettings
-    from cellpipe.normalize import normalize_movie
-
-    raw = simulated_raw_frame(diameter_px, size=size, seed=seed)
-    normalized, _ = normalize_movie(raw[np.newaxis, np.newaxis], NormalizeSettings())
-    return np.asarray(normalized, dtype=np.float32)[0, 0]
-
-
-def _scale_axes(mode: str) -> tuple[str, ...]:
-    # Cellpose's input axes are (z, channel, y, x), z being the 2D network's batch: frames of a movie.
-    """Axes ``scale_range`` takes its percentiles over: ``z, y, x`` in movie mode (z: the frames), ``y, x`` in frame mode."""
     return ("z", "y", "x") if mode == "movie" else ("y", "x")
 
 
@@ -150,7 +95,7 @@ def input_preprocessing(normalization: Any) -> list[Any]:
 
     Parameters
     ----------
-    normalization : cellpipe.normalize.NormalizeSettings
+    normalization : cellpipe.config.NormalizeSettings
         The normalization the model was trained with (percentiles 0-100, mode, clip).
 
     Returns
@@ -163,7 +108,7 @@ def input_preprocessing(normalization: Any) -> list[Any]:
     steps: list[Any] = [
         spec.ScaleRangeDescr(
             kwargs=spec.ScaleRangeKwargs(
-                axes=[spec.AxisId(a) for a in _scale_axes(normalization.mode)],
+                axes=[spec.AxisId(a) for a in scale_axes(normalization.mode)],
                 min_percentile=normalization.low_percentile,
                 max_percentile=normalization.high_percentile,
             )
@@ -174,81 +119,6 @@ def input_preprocessing(normalization: Any) -> list[Any]:
     return steps
 
 
-def preprocessing_notes(normalization: Any) -> str:
-    """The package documentation's section on the input and its preprocessing.
-
-    Parameters
-    ----------
-    normalization : cellpipe.normalize.NormalizeSettings
-        The normalization the model was trained with.
-
-    Returns
-    -------
-    str
-        Markdown, ending in an empty line: the input's axes and sizes (px), the preprocessing, what
-        differs from cellpipe's normalize stage, the test tensors and the outputs.
-    """
-    s = normalization
-    axes = ", ".join(_scale_axes(s.mode))
-    clip = (
-        "then `clip` to [0, 1] (as the training's `clip: true`)"
-        if s.clip
-        else "no clipping (values below 0 and above 1 are kept, as cellpipe's `clip: false`)"
-    )
-    where = (
-        "over the whole movie (`mode: movie`: one pair of percentiles per channel for all frames, computed on a "
-        f"regular subsample of at most {s.max_sample_pixels} pixels per channel when the movie is larger)"
-        if s.mode == "movie"
-        else "over each frame separately (`mode: frame`)"
-    )
-    return "\n".join([
-        "## This bioimage.io package",
-        "",
-        "- Input `raw`: axes (z, channel, y, x), float32 raw intensities (camera counts, any range); channel 1 "
-        "holds the image, channel 2 must be all zeros; z holds frames (the 2D network's batch); y and x a "
-        "multiple of 16 px. Rescale the image first so that the nuclei are "
-        "about the model's diameter across (see above): the package does not resize.",
-        f"- Preprocessing (applied by bioimage.io runtimes): `scale_range` with `min_percentile` "
-        f"{s.low_percentile:g} and `max_percentile` {s.high_percentile:g} over the axes ({axes}), per channel, "
-        f"{clip}. This is cellpipe's normalize stage: (x - low) / (high - low), low and high the intensities "
-        "at these percentiles.",
-        f"- What differs from cellpipe: cellpipe takes the percentiles {where}; the preprocessing takes them "
-        "over the tensor it is given, so a movie gives the same values only when all of its frames are passed "
-        "together along z (and it has no more pixels than the subsample), a tile or a single frame of a movie "
-        "gets its own. bioimage.io divides by (high - low + 1e-6) where cellpipe divides by (high - low); "
-        "a flat channel (high = low) becomes 0 in cellpipe and (x - low) / 1e-6 here (0 for the empty second "
-        "channel); cellpipe ignores NaN pixels in the percentiles and cellpipe's segment stage sets NaN to 0.",
-        "- The test input (`test_input.npy`, also `sample_input.tif`) is a raw frame simulated by cellpipe; "
-        "the test outputs are the network's outputs on that frame normalized by cellpipe's own normalize "
-        "stage, so `bioimageio test` checks that the preprocessing above reproduces cellpipe's normalization.",
-        "- Outputs: `flow` holds the Y flow, the X flow and the cell-probability logit; Cellpose's dynamics "
-        "(not part of this package) turn them into instance masks. `style` and `downsampled_*` are the "
-        "network's internal features, as Cellpose's own exporter writes them.",
-        "",
-    ])
-
-
-def _cover(path: Path, raw: np.ndarray, image: np.ndarray, flow: np.ndarray) -> None:
-    """The package's cover image: the raw test frame, the frame after preprocessing and the cell probability."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(9, 3), dpi=100)
-    axes[0].imshow(raw, cmap="gray")
-    axes[0].set_title("input (raw)", fontsize=9)
-    axes[1].imshow(image, cmap="gray", vmin=0, vmax=1)
-    axes[1].set_title("after preprocessing", fontsize=9)
-    axes[2].imshow(1 / (1 + np.exp(-flow[2])), cmap="magma", vmin=0, vmax=1)
-    axes[2].set_title("cell probability", fontsize=9)
-    for ax in axes:
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
 def _write_tiff(path: Path, array: np.ndarray) -> Path:
     """Write ``array`` (at least 2-D) as a greyscale TIFF at ``path``; returns ``path``."""
     import tifffile
@@ -257,116 +127,136 @@ def _write_tiff(path: Path, array: np.ndarray) -> Path:
     return path
 
 
-def write_bioimageio_package(
-    weights: PathLike,
-    model_card: PathLike,
-    output: PathLike,
-    name: str,
-    description: str,
-    diam_mean_px: float,
-    normalization: Any = None,
-    authors: list[dict[str, str]] | None = None,
-    license_id: str = "BSD-3-Clause",
-    test_frame_px: int = 256,
-    attachments: Sequence[PathLike] = (),
-    provenance: str = "",
-) -> dict[str, Any]:
-    """Write the bioimage.io package of a Cellpose 3 CPnet and test it.
 
-    Nothing is downloaded. The package is written and tested in a temporary folder and only then put
-    in place, so a failed export leaves no zip under the final name.
+def load_cpnet(weights: PathLike) -> tuple[Any, dict[str, Any]]:
+    """The Cellpose 3 CPnet of a state-dict file, as Cellpose's bioimage.io exporter builds it.
 
     Parameters
     ----------
     weights : str or os.PathLike
         The network's state dict (``weights.pth``).
-    model_card : str or os.PathLike
-        The model card (Markdown); the package's documentation starts with it.
+
+    Returns
+    -------
+    tuple
+        The network (a ``torch.nn.Module`` returning flow, style and downsampled tensors) and the
+        keyword arguments that rebuild it (the architecture's ``kwargs`` in ``rdf.yaml``).
+    """
+    from cellpose import export as cellpose_export
+
+    return cellpose_export.load_bioimageio_cpnet_model(str(weights))
+
+
+def write_bioimageio_package(
+    output: PathLike,
+    *,
+    weights: PathLike,
+    architecture_kwargs: dict[str, Any],
+    torchscript: Any,
+    model_card: PathLike,
+    notes: str,
+    name: str,
+    description: str,
+    authors: Sequence[dict[str, str]],
+    license_id: str,
+    test_input: np.ndarray,
+    sample_input: np.ndarray,
+    test_outputs: Sequence[np.ndarray],
+    cover_png: bytes,
+    preprocessing: list[Any],
+    config: dict[str, Any],
+    attachments: Sequence[PathLike] = (),
+    check: Callable[[Path], Any] | None = None,
+) -> Any:
+    """Write a bioimage.io package (spec 0.5) of a Cellpose 3 CPnet, check it, then put it in place.
+
+    The package is written in a temporary folder and ``check`` is called on it there; only when it
+    returns is the zip copied to ``output`` under a temporary name and renamed, so a failed check or
+    an interrupted export leaves no zip under the final name.
+
+    Parameters
+    ----------
     output : str or os.PathLike
         The package to write (``.zip``).
+    weights : str or os.PathLike
+        The network's state dict (``weights.pth``), shipped with :mod:`cellpipe.io.bioimageio_cpnet`
+        as its architecture.
+    architecture_kwargs : dict
+        The architecture's keyword arguments (from :func:`load_cpnet`).
+    torchscript : torch.jit.ScriptModule
+        The same network traced, saved as the TorchScript weights.
+    model_card : str or os.PathLike
+        The model card (Markdown); the package's documentation starts with it.
+    notes : str
+        Markdown added to the documentation after the model card.
     name : str
         The model's name in ``rdf.yaml``.
     description : str
         Its one-line description.
-    diam_mean_px : float
-        The cell diameter (px) the network works at; the simulated test frame's nuclei have it.
-    normalization : cellpipe.normalize.NormalizeSettings, optional
-        The normalization the model was trained with (default: cellpipe's defaults), written as the
-        input's preprocessing.
-    authors : list of dict of str to str, optional
-        ``rdf.yaml`` authors (``name``, ...); default ``cellpipe developers``.
+    authors : sequence of dict of str to str
+        ``rdf.yaml`` authors (``name``, ...).
     license_id : str
         SPDX licence identifier.
-    test_frame_px : int
-        Side of the simulated test frame (px), a multiple of 16 (the network's input sizes).
+    test_input : numpy.ndarray
+        (z, channel, y, x) float32 test input (raw intensities).
+    sample_input : numpy.ndarray
+        (channel, y, x) the same as a sample tensor (TIFF), in its own dtype.
+    test_outputs : sequence of numpy.ndarray
+        The network's outputs on the test input after preprocessing: flow, style, then the
+        downsampled features.
+    cover_png : bytes
+        The cover image (PNG).
+    preprocessing : list
+        The input's preprocessing descriptions (:func:`input_preprocessing`).
+    config : dict
+        ``rdf.yaml``'s ``config`` (cellpipe's diameter in px and normalization).
     attachments : sequence of str or os.PathLike
         Files shipped with the package (the training record).
-    provenance : str
-        A Markdown paragraph added to the documentation (where the weights come from).
+    check : callable, optional
+        Called with the written package's path before it is put in place (bioimage.io's model
+        test); raising stops the export.
 
     Returns
     -------
-    dict
-        ``package`` (its path), ``status`` of bioimage.io's model test on the written package,
-        ``checks`` (one line each) and ``warnings`` (the differences within tolerance that it reports
-        for every passed output comparison left out).
-
-    Raises
-    ------
-    ValueError
-        When ``test_frame_px`` is no multiple of 16 or a check of the model test fails.
+    Any
+        What ``check`` returned (None without one).
     """
     import torch
     from bioimageio.spec import save_bioimageio_package
     from bioimageio.spec.model import v0_5 as spec
     from cellpose import export as cellpose_export
 
-    from cellpipe.config import NormalizeSettings
-    from cellpipe.normalize import normalize_movie
-
-    if test_frame_px < 16 or test_frame_px % 16:
-        raise ValueError(f"test_frame_px must be a multiple of 16 (the network's input sizes), got {test_frame_px}")
-    settings = normalization if normalization is not None else NormalizeSettings()
     output = Path(output)
-    net, kwargs = cellpose_export.load_bioimageio_cpnet_model(str(weights))
-    raw = simulated_raw_frame(diam_mean_px, size=test_frame_px)
-    normalized, _ = normalize_movie(raw[np.newaxis, np.newaxis], settings)
-    x_raw = np.stack([raw, np.zeros_like(raw)])[np.newaxis].astype(np.float32)  # (z=1, c=2, y, x)
-    x = np.ascontiguousarray(np.stack([normalized[0, 0], np.zeros_like(normalized[0, 0])])[np.newaxis], dtype=np.float32)
+    outputs = list(test_outputs)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        with torch.no_grad():
-            outputs = [o.numpy() for o in net(torch.from_numpy(x))]
-            traced = torch.jit.trace(net, torch.from_numpy(x))
-        traced.save(str(tmp / "cellpose_torchscript.pt"))
-        np.save(tmp / "test_input.npy", x_raw)
+        torchscript.save(str(tmp / "cellpose_torchscript.pt"))
+        np.save(tmp / "test_input.npy", test_input)
         np.save(tmp / "test_output.npy", outputs[0])
         np.save(tmp / "test_style.npy", outputs[1])
         for i, down in enumerate(outputs[2:]):
             np.save(tmp / f"test_downsampled_{i}.npy", down)
-        # Sample tensors (FAIR): the same tensors as TIFF, which imageio reads (npy is not allowed there);
-        # the raw frame keeps its camera counts (uint16).
-        sample_input = _write_tiff(tmp / "sample_input.tif", np.stack([raw, np.zeros_like(raw)]))
-        sample_outputs = [_write_tiff(tmp / "sample_flow.tif", outputs[0][0]), _write_tiff(tmp / "sample_style.tif", outputs[1][0])]
-        sample_outputs += [_write_tiff(tmp / f"sample_downsampled_{i}.tif", d[0]) for i, d in enumerate(outputs[2:])]
-        _cover(tmp / "cover.png", raw, x[0, 0], outputs[0][0])
+        # Sample tensors (FAIR): the same tensors as TIFF, which imageio reads (npy is not allowed there).
+        sample = _write_tiff(tmp / "sample_input.tif", sample_input)
+        samples = [_write_tiff(tmp / "sample_flow.tif", outputs[0][0]), _write_tiff(tmp / "sample_style.tif", outputs[1][0])]
+        samples += [_write_tiff(tmp / f"sample_downsampled_{i}.tif", d[0]) for i, d in enumerate(outputs[2:])]
+        (tmp / "cover.png").write_bytes(cover_png)
+        torch_version = torch.__version__.split("+")[0]
         (tmp / "environment.yaml").write_text(
             "name: cellpose-cpnet\nchannels: [conda-forge]\ndependencies:\n  - python=3.11\n  - pip\n"
-            f"  - pip:\n      - torch=={torch.__version__.split('+')[0]}\n      - cellpose==3.1.1.2\n"
+            f"  - pip:\n      - torch=={torch_version}\n      - cellpose==3.1.1.2\n"
         )
         card = Path(model_card).read_text(encoding="utf-8").rstrip("\n")
         doc = tmp / "model_card.md"
-        doc.write_text(card + "\n\n" + preprocessing_notes(settings) + ("\n" + provenance.strip() + "\n" if provenance else ""))
-        torch_version = torch.__version__.split("+")[0]
+        doc.write_text(card + "\n\n" + notes)
 
-        preprocessing = input_preprocessing(settings)
         base_input = cellpose_export.descr_gen_input(tmp / "test_input.npy")
         input_descr = spec.InputTensorDescr(
             id=base_input.id,
             description="raw intensities; channel 2 all zeros (see the documentation)",
             axes=base_input.axes,
             test_tensor=base_input.test_tensor,
-            sample_tensor=spec.FileDescr(source=sample_input),
+            sample_tensor=spec.FileDescr(source=sample),
             data=base_input.data,
             preprocessing=preprocessing,
         )
@@ -378,14 +268,14 @@ def write_bioimageio_package(
         output_descrs = [
             spec.OutputTensorDescr(
                 id=o.id, description=o.description, axes=o.axes, test_tensor=o.test_tensor,
-                sample_tensor=spec.FileDescr(source=sample), data=o.data,
+                sample_tensor=spec.FileDescr(source=sample_output), data=o.data,
             )
-            for o, sample in zip(base_outputs, sample_outputs, strict=True)
+            for o, sample_output in zip(base_outputs, samples, strict=True)
         ]
         descr = spec.ModelDescr(
             name=name,
             description=description,
-            authors=[spec.Author(**a) for a in (authors or [{"name": "cellpipe developers"}])],
+            authors=[spec.Author(**a) for a in authors],
             cite=[spec.CiteEntry(text=text, doi=spec.Doi(doi)) for text, doi in _CITATIONS],
             covers=[spec.FileDescr(source=tmp / "cover.png")],
             documentation=spec.FileDescr(source=doc),
@@ -400,7 +290,7 @@ def write_bioimageio_package(
                     architecture=spec.ArchitectureFromFileDescr(
                         source=Path(__file__).with_name("bioimageio_cpnet.py"),
                         callable=spec.Identifier("CellposeCPnet"),
-                        kwargs=kwargs,
+                        kwargs=architecture_kwargs,
                     ),
                     pytorch_version=spec.Version(torch_version),
                     dependencies=spec.FileDescr(source=tmp / "environment.yaml"),
@@ -411,35 +301,12 @@ def write_bioimageio_package(
                     parent="pytorch_state_dict",
                 ),
             ),
-            config={"cellpipe": {"diam_mean_px": float(diam_mean_px), "normalization": settings.model_dump(mode="json")}},
+            config=config,
         )
-        # Written and tested in the temporary folder, then copied to ``output`` under a temporary name
-        # and renamed: an interrupted or failed export leaves no zip under the final name.
         package = tmp / "package" / output.name
         package.parent.mkdir()
         save_bioimageio_package(descr, output_path=package)
-        from bioimageio.core import test_model
-
-        summary = test_model(package)
-        failed = [f"{d.name}: {'; '.join(e.msg for e in d.errors)}" for d in summary.details if d.status == "failed"]
-        if failed:
-            raise ValueError(f"{output}: bioimage.io model test failed: " + " | ".join(failed))
+        checked = check(package) if check is not None else None
         with atomic_path(output) as final_tmp:
             shutil.copyfile(package, final_tmp)
-    warnings = [
-        f"{'.'.join(str(part) for part in w.loc) or 'model'}: {w.msg}"
-        for d in summary.details
-        for w in d.warnings
-        if _AGREEMENT_NOTE not in w.msg
-    ]
-    result = {
-        "package": str(output),
-        "status": summary.status,
-        "checks": [f"{d.status}: {d.name}" for d in summary.details],
-        "warnings": warnings,
-    }
-    logger.info(
-        "wrote %s (bioimage.io model test: %s, %d checks, %d warnings)",
-        output, summary.status, len(summary.details), len(warnings),
-    )
-    return result
+    return checked

@@ -53,6 +53,8 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 import tifffile
 
+from cellpipe.numbers import as_number
+
 logger = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
@@ -96,7 +98,7 @@ IMAGEJ_LENGTH_TO_UM: dict[str, float] = {
 _IMAGEJ_PRINT_UNITS = ("inch", "in", "cm")
 """ImageJ units that are a print resolution, not a microscope's calibration: ImageJ takes them from
 a TIFF's dots per inch or cm (72 dpi from any image editor would be a 353 µm pixel), so they give
-no pixel size, as before (the sheet's pixel_size_um is then needed)."""
+no pixel size (the sheet's pixel_size_um is then needed)."""
 IMAGEJ_TIME_TO_MIN: dict[str, float] = {
     "\\u00B5s": 1 / 6e7, "µs": 1 / 6e7, "us": 1 / 6e7, "usec": 1 / 6e7, "ms": 1 / 6e4, "msec": 1 / 6e4,
     "s": 1 / 60, "sec": 1 / 60, "second": 1 / 60, "seconds": 1 / 60, "min": 1.0, "minute": 1.0, "minutes": 1.0,
@@ -1141,11 +1143,8 @@ MM_INTERVAL_KEYS = ("Interval_ms", "IntervalMs", "interval_ms", "WaitInterval")
 def _mm_number(found: dict[str, Any], keys: tuple[str, ...]) -> float | None:
     """The first of ``keys`` in ``found`` holding a positive finite number (Micro-Manager writes 0 for unset)."""
     for key in keys:
-        try:
-            value = float(found[key])
-        except (KeyError, TypeError, ValueError):
-            continue
-        if np.isfinite(value) and value > 0:
+        value = as_number(found.get(key), finite=True, positive=True)
+        if value is not None:
             return value
     return None
 

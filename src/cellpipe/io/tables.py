@@ -1,4 +1,4 @@
-"""Tables (Parquet, TSV) and small JSON / YAML documents on disk, written atomically."""
+"""Tables (Parquet, TSV, CSV) and small JSON / YAML documents on disk, written atomically."""
 
 from __future__ import annotations
 
@@ -64,6 +64,23 @@ def write_tsv(df: pd.DataFrame, path: PathLike) -> None:
         df.to_csv(tmp, sep="\t", index=False, lineterminator="\n")
 
 
+def write_csv(df: pd.DataFrame, path: PathLike) -> None:
+    r"""Write ``df`` as comma-separated text with a header, without the index, ``\n`` line ends.
+
+    For readers that expect CSV (napari's tracks layer examples, spreadsheets); the pipeline's own
+    tables are Parquet or TSV.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table, columns in the units their names give.
+    path : str or os.PathLike
+        Output file; written under a temporary name and renamed when complete.
+    """
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False, lineterminator="\n")
+
+
 def _tsv_cell(value: Any, column: str) -> str:
     """``value`` as pandas' ``to_csv`` writes a cell of an int or float64 column."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -114,6 +131,24 @@ def read_tsv(path: PathLike) -> pd.DataFrame:
     import pandas as pd
 
     return pd.read_csv(path, sep="\t")
+
+
+def read_csv(path: PathLike) -> pd.DataFrame:
+    """Read a comma-separated table with a header.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file such as :func:`write_csv` writes.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table; empty cells of number columns are NaN.
+    """
+    import pandas as pd
+
+    return pd.read_csv(path)
 
 
 def _default(obj: Any) -> Any:
@@ -177,6 +212,45 @@ def read_json_as_read(path: PathLike) -> tuple[Any, dict[str, Any]]:
 
     data = Path(path).read_bytes()
     return json.loads(data), file_description(len(data), hashlib.sha256(data).hexdigest())
+
+
+def read_text(path: PathLike) -> str:
+    r"""Read a UTF-8 text file, line ends as Python's text mode gives them (``\n``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    str
+        Its text.
+
+    Raises
+    ------
+    OSError
+        The file cannot be read.
+    UnicodeDecodeError
+        It is not UTF-8.
+    """
+    return Path(path).read_text(encoding="utf-8")
+
+
+def read_bytes(path: PathLike) -> bytes:
+    """Read a file's bytes (for a text whose encoding is checked before it is decoded).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    bytes
+        Its content.
+    """
+    return Path(path).read_bytes()
 
 
 def write_text(text: str, path: PathLike) -> None:

@@ -41,7 +41,7 @@ from cellpipe.versions import package_version
 logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]
 
-__all__ = ["EVALUATION_COLUMNS", "evaluation_row", "evaluate_sample_step", "summarize_evaluation_step"]
+__all__ = ["evaluate_sample_step", "summarize_evaluation_step"]
 
 def _n_objects(frame: np.ndarray) -> int:
     """Number of distinct nonzero labels in ``frame``."""
@@ -220,7 +220,7 @@ def _evaluate(
 
 
 def summarize_evaluation_step(evaluations: list[PathLike], table: PathLike) -> None:
-    """Write ``evaluation.tsv``: one row per sample (:data:`EVALUATION_COLUMNS`), sorted by sample.
+    """Write ``evaluation.tsv``: one row per sample (:data:`cellpipe.evaluate.EVALUATION_COLUMNS`), sorted by sample.
 
     Parameters
     ----------

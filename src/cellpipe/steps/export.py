@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING
 
 from cellpipe.export import ctc_mask_dtype, ctc_segments, iter_ctc_frames, to_napari_tracks, to_track_graph
 from cellpipe.io import omezarr, tables
-from cellpipe.io.atomic import atomic_path
 from cellpipe.io.ctc import write_ctc_result_frames
 from cellpipe.io.geff import related_image_objects, write_track_geff
 from cellpipe.io.trackmate import TrackMateImage, write_trackmate_xml
@@ -125,8 +124,7 @@ def export_tracks_step(
     table = tables.read_parquet(tracks)
     calibration = {"pixel_size_um": image.pixel_size_um, "frame_interval_min": image.frame_interval_min}
     data, graph = to_napari_tracks(table, **calibration)
-    with atomic_path(napari_csv) as tmp:
-        data.to_csv(tmp, index=False, lineterminator="\n")
+    tables.write_csv(data, napari_csv)
     tables.write_json(graph, napari_graph)
     labels_group = omezarr.store_path(tracked).parent
     if geff_store is not None or trackmate_xml is not None:

@@ -20,8 +20,8 @@ logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]
 
 
-def ingest_sample_step(row: dict[str, Any], movie: PathLike, settings: dict[str, Any], image: PathLike) -> None:
-    """:func:`ingest_movie_step` for one row of the sample sheet, as rule ingest_movie hands it.
+def ingest_movie_step(row: dict[str, Any], movie: PathLike, settings: dict[str, Any], image: PathLike) -> None:
+    """:func:`ingest_movie_file` for one row of the sample sheet, as rule ingest_movie hands it.
 
     Parameters
     ----------
@@ -40,7 +40,7 @@ def ingest_sample_step(row: dict[str, Any], movie: PathLike, settings: dict[str,
     from cellpipe.config import SampleRow
 
     sample_row = SampleRow.model_validate(row)
-    ingest_movie_step(
+    ingest_movie_file(
         sample=sample_row.sample,
         movie=movie,
         fmt=sample_row.format,
@@ -55,7 +55,7 @@ def ingest_sample_step(row: dict[str, Any], movie: PathLike, settings: dict[str,
     )
 
 
-def ingest_movie_step(
+def ingest_movie_file(
     sample: str,
     movie: PathLike,
     fmt: str,

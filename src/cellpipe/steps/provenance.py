@@ -130,7 +130,7 @@ def movie_physical_metadata(image: PathLike) -> dict[str, Any]:
     """The physical metadata ingest gave the movie, as ``image.ome.zarr`` holds it, for provenance.
 
     Read from the image's NGFF scale and ``omero`` channels and from the ``cellpipe`` attributes
-    ingest wrote (:func:`cellpipe.steps.ingest.ingest_movie_step`), so the record shows what the
+    ingest wrote (:func:`cellpipe.steps.ingest.ingest_movie_file`), so the record shows what the
     results were computed with rather than what the file says now.
 
     Parameters

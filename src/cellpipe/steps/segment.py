@@ -1,8 +1,8 @@
 """Entry points of the segmentation rules: ``segment_frames`` per part of the frames, ``segment_cells`` gathering them.
 
 :func:`segment_frames_step` segments one of the ``segment.scatter`` parts of the frames and
-:func:`gather_segments_step` (rule ``segment_cells``) puts the parts together.
-:func:`segment_cells_step` segments a whole movie in one call: what a single part writes, and the
+:func:`segment_cells_step` (rule ``segment_cells``) puts the parts together.
+:func:`segment_whole_movie` segments a whole movie in one call: what a single part writes, and the
 reference a gathered run equals.
 
 Each writes instance labels (uint32, one (Y, X) px label image per frame, with the image's pixel size in µm)
@@ -29,7 +29,7 @@ Settings = SegmentSettings | Mapping[str, Any]
 """A segmentation job's settings: the model, or its JSON dump (a rule's params), validated once by the step."""
 
 
-def segment_cells_step(
+def segment_whole_movie(
     normalized: PathLike,
     image: PathLike,
     settings: Settings,
@@ -82,7 +82,7 @@ def _segment_movie(
 ) -> tuple[dict[str, Any], int]:
     """Segment every frame into the label image ``labels`` of ``image``.
 
-    Returns the run info of :func:`segment_cells_step` and the number of objects found (summed over
+    Returns the run info of :func:`segment_whole_movie` and the number of objects found (summed over
     the frames).
     """
     job, seg, meta, norm, model, model_read = _open_segmentation(normalized, image, settings, threads, batch_divisor)
@@ -149,12 +149,12 @@ def segment_frames_step(
 ) -> None:
     """Segment part ``part`` of ``n_parts`` of the movie's frames (:func:`part_frames`; rule ``segment_frames``).
 
-    With ``n_parts`` 1 the part is the whole movie, written as :func:`segment_cells_step` writes the
+    With ``n_parts`` 1 the part is the whole movie, written as :func:`segment_whole_movie` writes the
     label image (an OME-Zarr label image of ``image``) so that the gather only renames it.  Otherwise the
     part's labels are a plain Zarr array (frames, Y, X) uint32, one chunk per frame, in the Zarr format of
     ``image`` (v2 beside NGFF 0.4, v3 beside 0.5).  The frame range
     comes from the normalized movie's frame count, so a part of more parts than frames holds no frame.
-    A failed part leaves neither output behind.  :func:`gather_segments_step` puts the parts together.
+    A failed part leaves neither output behind.  :func:`segment_cells_step` puts the parts together.
 
     Parameters
     ----------
@@ -163,7 +163,7 @@ def segment_frames_step(
     image : str or os.PathLike
         The movie's OME-Zarr image.
     settings : SegmentSettings or Mapping
-        The job's settings, as in :func:`segment_cells_step`.
+        The job's settings, as in :func:`segment_whole_movie`.
     part : int
         The part (0-based).
     n_parts : int
@@ -171,16 +171,16 @@ def segment_frames_step(
     labels_part : str or os.PathLike
         Output labels of the part.
     info_part : str or os.PathLike
-        Output run info of the part (JSON): what :func:`segment_cells_step` records, plus ``part``,
+        Output run info of the part (JSON): what :func:`segment_whole_movie` records, plus ``part``,
         ``n_parts``, ``first_frame`` (0-based), ``n_frames`` (of the part), ``movie_frames`` and
         ``n_objects`` (summed over its frames).
     threads : int, default 1
-        As in :func:`segment_cells_step`.
+        As in :func:`segment_whole_movie`.
     batch_divisor : int, default 1
-        As in :func:`segment_cells_step`; running out of memory is too.
+        As in :func:`segment_whole_movie`; running out of memory is too.
     """
     if int(n_parts) == 1:
-        # the whole movie: written as segment_cells_step writes it, so that the gather only moves it into place
+        # the whole movie: written as segment_whole_movie writes it, so that the gather only moves it into place
         run_info, n_objects = _segment_movie(normalized, image, settings, labels_part, threads, batch_divisor,
                                              "segment_frames")
         run_info.update(part=0, n_parts=1, first_frame=0, movie_frames=run_info["n_frames"], n_objects=n_objects)
@@ -206,7 +206,7 @@ def segment_frames_step(
     tables.write_json(run_info, info_part)
 
 
-def gather_segments_step(
+def segment_cells_step(
     normalized: PathLike,
     image: PathLike,
     parts: list[PathLike],
@@ -218,7 +218,7 @@ def gather_segments_step(
 
     A single part is already the finished label image: it is renamed to ``labels`` (no frame read or
     written) and its run info, less the part's keys, is ``segmentation.json``.  Otherwise the label
-    image is written as :func:`segment_cells_step` writes it, one frame at a time, so it is the same
+    image is written as :func:`segment_whole_movie` writes it, one frame at a time, so it is the same
     array as an unscattered run's; the run info is :func:`merge_part_infos` of the parts'.
 
     Parameters

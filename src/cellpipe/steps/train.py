@@ -24,7 +24,7 @@ import numpy as np
 
 from cellpipe.config import NormalizeSettings
 from cellpipe.io import tables
-from cellpipe.io.atomic import atomic_path
+from cellpipe.io.torch_files import write_network
 from cellpipe.train.data import load_examples
 from cellpipe.train.model_card import _versions, render_model_card
 
@@ -99,9 +99,7 @@ def train_cellpose_step(
     result = train_network(train, validation, train_settings, device, progress)
 
     weights = Path(weights)
-    weights.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(weights) as tmp:
-        result.net.save_model(str(tmp))
+    write_network(result.net, weights)
     weights_sha = file_sha256(weights)
     # validation AP with the saved file, loaded the way the segmentation stage loads it
     model = load_cellpose_model(weights, device)
@@ -144,7 +142,7 @@ def export_bioimageio_step(
     test_frame_px: int = 256,
     origin: str = "trained",
 ) -> dict[str, Any]:
-    """Write the BioImage Model Zoo package of a model folder (see :mod:`cellpipe.io.bioimageio`).
+    """Write the BioImage Model Zoo package of a model folder (see :mod:`cellpipe.train.bioimageio`).
 
     The input's preprocessing is the normalization recorded in the training record
     (``normalization``; cellpipe's defaults for a record without one).  The training record and,
@@ -161,7 +159,7 @@ def export_bioimageio_step(
     output : str or os.PathLike
         The package to write.
     test_frame_px : int
-        Side of the simulated test frame (px), a multiple of 16 (:func:`cellpipe.io.bioimageio.write_bioimageio_package`).
+        Side of the simulated test frame (px), a multiple of 16 (:func:`cellpipe.train.bioimageio.export_bioimageio_package`).
     origin : str
         ``"trained"`` for a model the workflow trained (rule train_cellpose,
         ``<results>/models/<name>/``), ``"shipped"`` for one shipped with cellpipe
@@ -171,16 +169,16 @@ def export_bioimageio_step(
     Returns
     -------
     dict
-        :func:`cellpipe.io.bioimageio.write_bioimageio_package`'s result: the package's path, the
+        :func:`cellpipe.train.bioimageio.export_bioimageio_package`'s result: the package's path, the
         model test's status, its checks and warnings.
 
     Raises
     ------
     ValueError
         ``origin`` is neither ``"trained"`` nor ``"shipped"``, or as
-        :func:`cellpipe.io.bioimageio.write_bioimageio_package` raises.
+        :func:`cellpipe.train.bioimageio.export_bioimageio_package` raises.
     """
-    from cellpipe.io.bioimageio import write_bioimageio_package
+    from cellpipe.train.bioimageio import export_bioimageio_package
 
     if origin not in ("trained", "shipped"):
         raise ValueError(f"origin must be 'trained' or 'shipped', got {origin!r}")
@@ -222,7 +220,7 @@ def export_bioimageio_step(
             "- Trained by the user's cellpipe run; the training data listed above are theirs: check that their "
             "licence allows sharing a model trained on them before publishing this package."
         )
-    result = write_bioimageio_package(
+    result = export_bioimageio_package(
         weights, card, output, name=f"cellpipe {summary['model']}", description=description,
         diam_mean_px=summary["diam_mean_px"], normalization=normalization, test_frame_px=test_frame_px,
         attachments=attachments, provenance="\n".join(provenance),

@@ -405,13 +405,14 @@ def build_network(diam_mean_px: float, init_model: str | Path | None, device: st
     import torch
     from cellpose.resnet_torch import CPnet
 
+    from cellpipe.io.torch_files import load_state_dict
     from cellpipe.segment import check_model_path
 
     torch.manual_seed(seed)
     net = CPnet(list(CPNET_NBASE), nout=3, sz=3, mkldnn=False, max_pool=True, diam_mean=float(diam_mean_px))
     if init_model is not None:
         path = check_model_path(init_model)
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_state_dict(path)
         missing, unexpected = net.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise ValueError(

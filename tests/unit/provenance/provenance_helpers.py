@@ -62,9 +62,9 @@ def current_check(record: dict, workdir: Path):
 def ingest(movie: str, image: str, fmt: str = "auto") -> dict:
     """Run ingest_movie's step on ``movie``; returns the image's ``cellpipe`` attributes."""
     from cellpipe.io import omezarr
-    from cellpipe.steps.ingest import ingest_movie_step
+    from cellpipe.steps.ingest import ingest_movie_file
 
-    ingest_movie_step(sample="s1", movie=movie, fmt=fmt, axes=None, pixel_size_um=0.5, frame_interval_min=5.0,
+    ingest_movie_file(sample="s1", movie=movie, fmt=fmt, axes=None, pixel_size_um=0.5, frame_interval_min=5.0,
                       channel_names=[], settings={}, image=image)
     return omezarr.open_ome_image(image).attrs
 

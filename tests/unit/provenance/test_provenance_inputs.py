@@ -261,13 +261,13 @@ def test_the_movie_of_a_position_records_which_position_ingest_read(workdir: Pat
     does not say which position, so the movie's entry names it, as ingest recorded it in the image."""
     import tifffile
 
-    from cellpipe.steps.ingest import ingest_movie_step
+    from cellpipe.steps.ingest import ingest_movie_file
 
     with tifffile.TiffWriter(workdir / "data/plate.ome.tif", ome=True) as tif:
         for name in ("A1", "B2"):
             tif.write(np.zeros((2, 16, 16), np.uint16), metadata={"axes": "TYX", "Name": name})
     image = layout.path(layout.IMAGE, "results", sample="s1")
-    ingest_movie_step(sample="s1", movie="data/plate.ome.tif", fmt="auto", axes=None, pixel_size_um=0.5,
+    ingest_movie_file(sample="s1", movie="data/plate.ome.tif", fmt="auto", axes=None, pixel_size_um=0.5,
                       frame_interval_min=5.0, channel_names=[], settings={}, image=image, scene=1)
     inputs = {**INPUTS, "movie": "data/plate.ome.tif", "image": image}
     record_provenance_step("s1", inputs, CONFIG, "results/s1/provenance.json", model_path="models/weights.pth")
@@ -283,10 +283,10 @@ def test_a_position_of_a_micro_manager_folder_is_recorded_and_replayed_by_its_ow
     folder: another position's file changing is no difference, its own later file replaced is."""
     from test_io_movies_micromanager import position_movie, write_mm_dataset
 
-    from cellpipe.steps.ingest import ingest_movie_step
+    from cellpipe.steps.ingest import ingest_movie_file
 
     folder = write_mm_dataset(workdir / "data/run", [position_movie(0), position_movie(1)], frames_per_file=2)
-    ingest_movie_step(sample="s1", movie="data/run", fmt="auto", axes=None, pixel_size_um=None, frame_interval_min=None,
+    ingest_movie_file(sample="s1", movie="data/run", fmt="auto", axes=None, pixel_size_um=None, frame_interval_min=None,
                       channel_names=[], settings={}, image="results/s1/image.ome.zarr", scene=1)
     inputs = {**INPUTS, "movie": "data/run", "image": layout.path(layout.IMAGE, "results", sample="s1")}
     record = write_record_with(workdir, inputs)
@@ -312,7 +312,7 @@ def test_the_movie_entry_shows_the_stage_position_where_the_file_gives_one(workd
     position whose file gives none has no such key."""
     import tifffile
 
-    from cellpipe.steps.ingest import ingest_movie_step
+    from cellpipe.steps.ingest import ingest_movie_file
 
     with tifffile.TiffWriter(workdir / "data/plate.ome.tif", ome=True) as tif:
         tif.write(np.zeros((2, 16, 16), np.uint16), metadata={"axes": "TYX", "Name": "A1"})
@@ -321,7 +321,7 @@ def test_the_movie_entry_shows_the_stage_position_where_the_file_gives_one(workd
                                                    "PositionY": [-0.25, -0.25], "PositionYUnit": ["mm", "mm"]}})
     for scene, expected in ((1, {"x": 1500.0, "y": -250.0, "z": None}), (0, None)):
         image = layout.path(layout.IMAGE, "results", sample="s1")
-        ingest_movie_step(sample="s1", movie="data/plate.ome.tif", fmt="auto", axes=None, pixel_size_um=0.5,
+        ingest_movie_file(sample="s1", movie="data/plate.ome.tif", fmt="auto", axes=None, pixel_size_um=0.5,
                           frame_interval_min=5.0, channel_names=[], settings={}, image=image, scene=scene)
         inputs = {**INPUTS, "movie": "data/plate.ome.tif", "image": image}
         record_provenance_step("s1", inputs, CONFIG, "results/s1/provenance.json", model_path="models/weights.pth")
@@ -336,7 +336,7 @@ def test_the_movie_entry_records_the_pixel_size_interval_z_step_and_channels_ing
     size (y and x, µm) from the file, the interval (minutes) from the sheet over the file's 3 min, the file's channel
     names, and the z step (µm) of a z-stack kept in 3-D; a 2-D movie has no z keys and a TIFF no vendor interval."""
     from cellpipe.io.movies import write_ome_tiff
-    from cellpipe.steps.ingest import ingest_movie_step
+    from cellpipe.steps.ingest import ingest_movie_file
 
     rng = np.random.default_rng(3)
     write_ome_tiff(workdir / "data/two.ome.tif", rng.integers(0, 900, (2, 2, 16, 16), dtype=np.uint16), 0.25, 3.0,
@@ -354,7 +354,7 @@ def test_the_movie_entry_records_the_pixel_size_interval_z_step_and_channels_ing
     ]
     for movie_path, settings, expected in cases:
         image = layout.path(layout.IMAGE, "results", sample="s1")
-        ingest_movie_step(sample="s1", movie=movie_path, fmt="auto", axes=None, pixel_size_um=None,
+        ingest_movie_file(sample="s1", movie=movie_path, fmt="auto", axes=None, pixel_size_um=None,
                           frame_interval_min=5.0, channel_names=[], settings=settings, image=image)
         record = write_record_with(workdir, {**INPUTS, "movie": movie_path, "image": image})
         movie = next(e for e in record["inputs"] if e["role"] == "movie")
