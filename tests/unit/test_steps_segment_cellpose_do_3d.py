@@ -21,7 +21,7 @@ from test_track import OME_META
 from cellpipe.config import NormalizeSettings
 from cellpipe.io import omezarr
 from cellpipe.normalize import normalize_movie
-from cellpipe.steps.segment import gather_segments_step, segment_frames_step
+from cellpipe.steps.segment import segment_cells_step, segment_frames_step
 
 VOXEL_UM = (2.0, 0.5, 0.5)  # z step, y and x pixel (µm): anisotropy 4
 SHAPE_ZYX = (8, 40, 70)  # voxels
@@ -62,7 +62,7 @@ def test_cellpose_do_3d_segments_a_3d_movie_through_the_rules(movie: dict, caplo
     assert said.count("resizing 3D image with rescale=1.00 and anisotropy=4.0") == 2, said
     assert said.count("running ZY: 40 planes of size (32, 70)") == 2, said
     labels, info = root / "labels" / "cells" / OME_META, root / "segmentation.json"
-    gather_segments_step(movie["normalized"], movie["image"], parts, infos, labels, info)
+    segment_cells_step(movie["normalized"], movie["image"], parts, infos, labels, info)
 
     seg = omezarr.open_ome_image(labels)
     assert seg.axes == "tzyx" and seg.data.shape == (2, *SHAPE_ZYX) and seg.data.dtype == np.uint32
