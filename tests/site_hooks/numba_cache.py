@@ -3,11 +3,12 @@ Python processes the tests start (sitecustomize.py imports this module when ``NU
 
 ``cellpose.dynamics`` and ``traccuracy.matchers._compute_overlap`` compile their numba functions at
 import, for fixed signatures and without ``cache=True``, so every process that imports them compiles
-them again: about 5.5 s of CPU in a process that segments a frame and imports traccuracy (bench/RESULTS.md,
-"Test suite cost"), more than a job's own work on the tests' tiny movies.  While one of these modules is
-executed, ``numba.njit`` and ``numba.jit`` add ``cache=True`` (where the call does not say otherwise), so
-the first process compiles and writes the machine code to ``$NUMBA_CACHE_DIR`` and every later one loads
-it.  The code run is the same: numba keys its cache on the function's source file, its signature, numba's
+them again, which on the tests' tiny movies costs more than a job's own work: reading the cache saves about
+3.8 s of CPU in a process that segments a frame, 5.2 s in one that also imports traccuracy, and takes an
+evaluate_sample job of the tiny workflow run from 9.9 s to 3.6 s (bench/RESULTS.md, "Test suite cost").
+While one of these modules is executed, ``numba.njit`` and ``numba.jit`` add ``cache=True`` (where the call
+does not say otherwise), so the first process compiles and writes the machine code to ``$NUMBA_CACHE_DIR``
+and every later one loads it.  The code run is the same: numba keys its cache on the function's source file, its signature, numba's
 version and the CPU.  Functions that ask for ``cache=True`` themselves (cellpipe.masks) are cached there too.
 
 Nothing is imported eagerly: the modules are wrapped when first imported (a meta path finder), so
