@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,10 +35,23 @@ SITE_HOOKS = Path(__file__).resolve().parent / "site_hooks"  # sitecustomize.py 
 BIN = Path(sys.executable).parent
 
 
+NUMBA_CACHE: Path | None = None
+"""This session's numba cache folder (NUMBA_CACHE_DIR of the processes the tests start), removed at its end."""
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # CELLPIPE_REQUIRE_ALL=1 (make test) or CI=true: every skip off the allow-list is a failure with its reason (tests/require_all.py)
     if not config.pluginmanager.has_plugin("require_all"):
         config.pluginmanager.import_plugin("require_all")
+    # A folder of this session's own, so the first process of the session compiles (as on a clean clone) and
+    # none reads machine code another session left behind.
+    global NUMBA_CACHE
+    NUMBA_CACHE = Path(tempfile.mkdtemp(prefix="cellpipe-tests-numba-"))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if NUMBA_CACHE is not None:
+        shutil.rmtree(NUMBA_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -55,12 +69,18 @@ def shared_data() -> Path:
 
 
 def snakemake_env(block_network: bool = True) -> dict[str, str]:
-    """Environment for a snakemake subprocess: the venv's tools first, sockets blocked in every Python."""
+    """Environment for a snakemake subprocess: the venv's tools first, sockets blocked in every Python.
+
+    With sockets blocked (tests/site_hooks on PYTHONPATH), the numba functions that Cellpose and traccuracy
+    compile at import are compiled once per test session and loaded from this session's cache by every later
+    job (``NUMBA_CACHE_DIR``, tests/site_hooks/numba_cache.py)."""
     env = dict(os.environ)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     if block_network:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SITE_HOOKS), env.get("PYTHONPATH", "")]))
         env["CELLPIPE_BLOCK_NETWORK"] = "1"
+        if NUMBA_CACHE is not None:
+            env["NUMBA_CACHE_DIR"] = str(NUMBA_CACHE)
     env.setdefault("MPLBACKEND", "Agg")
     return env
 

@@ -229,6 +229,23 @@ def _label_layer(folder: Path, name: str, metrics: Any) -> LayerData | None:
     return (lab.levels if len(lab.levels) > 1 else lab.levels[0]), kwargs, "labels"
 
 
+def _calibration(image: Multiscales, dims: Sequence[str]) -> dict[str, Any]:
+    """A layer's ``scale``, ``translate``, ``units`` and ``axis_labels`` keyword arguments.
+
+    ``dims`` names the layer's data axes (``image``'s axis names, in the data's order; values in frames
+    and px).  Each axis gets the image's own level-0 scale, translation and unit (minutes per frame and µm per px,
+    minutes and µm, for cellpipe's images), the numbers its image and label layers use, so napari shows a
+    point at value x scale + translate, on the frame and pixel the masks hold.
+    """
+    index = [image.axes.index(a) for a in dims]
+    return {
+        "scale": [image.scale[i] for i in index],
+        "translate": [image.translate[i] for i in index],
+        "units": [image.units[i] for i in index],
+        "axis_labels": list(dims),
+    }
+
+
 def _tracks_layer(folder: Path, image: Multiscales, metrics: Any) -> LayerData | None:
     """The Tracks layer of ``tracks_napari.csv``, None when the file is missing or empty.
 
@@ -275,10 +292,7 @@ def _tracks_layer(folder: Path, image: Multiscales, metrics: Any) -> LayerData |
         "name": "tracks (lineage)",
         "graph": graph,
         "features": features,
-        "scale": [image.scale[i] for i in index],
-        "translate": [image.translate[i] for i in index],
-        "units": [image.units[i] for i in index],
-        "axis_labels": dims,
+        **_calibration(image, dims),
         "tail_length": 10,
         "metadata": {"path": str(path), "graph_path": str(graph_path)},
     }
@@ -310,7 +324,6 @@ def _cells_layer(folder: Path, image: Multiscales) -> LayerData | None:
         logger.warning("%s: column(s) %s missing, no %s layer", path, missing, CELLS_LAYER)
         return None
     dims = ["t", *spatial] if "t" in image.axes else spatial
-    index = [image.axes.index(a) for a in dims]
     columns = [table["frame"].to_numpy(np.float64)] if "t" in dims else []
     columns += [table[f"centroid_{a}_um"].to_numpy(np.float64) / image.scale[image.axes.index(a)] for a in spatial]
     features = table.reset_index(drop=True)
@@ -319,10 +332,7 @@ def _cells_layer(folder: Path, image: Multiscales) -> LayerData | None:
     kwargs: dict[str, Any] = {
         "name": CELLS_LAYER,
         "features": features,
-        "scale": [image.scale[i] for i in index],
-        "translate": [image.translate[i] for i in index],
-        "units": [image.units[i] for i in index],
-        "axis_labels": dims,
+        **_calibration(image, dims),
         "size": 3,
         "face_color": "yellow",
         "border_width": 0,

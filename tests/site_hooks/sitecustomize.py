@@ -1,5 +1,6 @@
-"""Loaded by every Python process the tests start (PYTHONPATH): forbids network connections, and
-with ``CELLPIPE_SIMULATED_GPU_TILES`` set, simulates a GPU with little memory (simulated_gpu.py).
+"""Loaded by every Python process the tests start (PYTHONPATH): forbids network connections; with
+``CELLPIPE_SIMULATED_GPU_TILES`` set, simulates a GPU with little memory (simulated_gpu.py); with
+``NUMBA_CACHE_DIR`` set, caches the numba functions Cellpose and traccuracy compile at import (numba_cache.py).
 
 Only loopback and Unix sockets are allowed.  Any other connection attempt, or a
 DNS lookup of a non-local name, raises ``NetworkBlockedError``, so a pipeline
@@ -49,3 +50,6 @@ if os.environ.get("CELLPIPE_BLOCK_NETWORK") == "1":
 
 if os.environ.get("CELLPIPE_SIMULATED_GPU_TILES"):
     import simulated_gpu  # noqa: F401  (tests/site_hooks/simulated_gpu.py)
+
+if os.environ.get("NUMBA_CACHE_DIR"):
+    import numba_cache  # noqa: F401  (tests/site_hooks/numba_cache.py)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tifffile
+from gowt1_helpers import GOWT1_FRAMES, SHARED_GOWT1, gowt1_prefix
 
 from cellpipe.config import EvaluateSettings
 from cellpipe.evaluate import (
@@ -30,9 +31,7 @@ from cellpipe.io.ctc import (
 from cellpipe.io.ground_truth import GroundTruthError, read_ground_truth
 from cellpipe.simulate import SimulatedMovie
 
-from conftest import SHARED, dividing_movie
-
-SHARED_GOWT1 = SHARED / "data" / "ctc" / "Fluo-N2DH-GOWT1"  # ../shared beside the checkout (the repository root's parent)
+from conftest import dividing_movie
 
 
 def squares() -> tuple[np.ndarray, np.ndarray]:
@@ -248,11 +247,12 @@ def test_degraded_result_agrees_with_traccuracy(tmp_path: Path, sim: SimulatedMo
 
 @pytest.mark.skipif(not SHARED_GOWT1.exists(), reason=f"{SHARED_GOWT1} not found: the real CTC data is in ../shared beside the checkout")
 def test_gowt1_degraded_ground_truth_agrees_with_traccuracy(tmp_path: Path) -> None:
-    """On the real GOWT1 01 ground truth, a degraded copy scored by cellpipe (py-ctcmetrics) and by
-    traccuracy by hand gives the same DET and TRA."""
-    gt = SHARED_GOWT1 / "01_GT"
+    """On the real GOWT1 01 ground truth, its first 49 frames (both divisions), a degraded copy scored by
+    cellpipe (py-ctcmetrics) and by traccuracy by hand gives the same DET and TRA."""
+    gt = gowt1_prefix(tmp_path / "01_GT")
     labels = read_ctc_label_stack(gt / "TRA", "man_track*.tif")
     tracks = read_ctc_tracks(gt / "TRA" / "man_track.txt")
+    assert labels.shape[0] == GOWT1_FRAMES and len(set(tracks.parent[tracks.parent > 0])) == 2
     bad_labels, bad_tracks = degrade(labels, tracks)
     write_ctc_results(tmp_path / "01_RES", bad_labels, bad_tracks)
     s = ctc_scores(tmp_path / "01_RES", gt, segmentation=False, threads=2)

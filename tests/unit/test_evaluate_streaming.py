@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tifffile
+from gowt1_helpers import GOWT1_FRAMES, SHARED_GOWT1, gowt1_prefix
 
 from cellpipe.evaluate import (
     SingleFrameTracks,
@@ -27,14 +28,11 @@ from cellpipe.io.ctc import (
     read_ctc_tracks,
     write_ctc_ground_truth,
     write_ctc_results,
-    write_ctc_tracks,
 )
 from cellpipe.io.ground_truth import read_ground_truth
 from cellpipe.simulate import SimulatedMovie
 
 from conftest import dividing_movie
-
-SHARED_GOWT1 = Path(__file__).resolve().parents[3] / "shared" / "data" / "ctc" / "Fluo-N2DH-GOWT1"
 
 
 class OneFrameOnly:
@@ -170,28 +168,6 @@ def test_label_tiff_ground_truth_is_read_page_by_page(tmp_path: Path, sim: Simul
         assert gt.masks[t].dtype == np.uint32
         np.testing.assert_array_equal(gt.masks[t], sim.labels[t])
     assert sorted(gt.complete_masks) == list(range(12))
-
-
-def gowt1_prefix(dest: Path, n_frames: int) -> Path:
-    """The first ``n_frames`` frames of GOWT1 01's ground truth as a CTC ground-truth folder ``dest``:
-    links to the real ``TRA`` and ``SEG`` files of those frames, and the track table cut at frame
-    ``n_frames - 1`` (tracks that start later left out)."""
-    source = SHARED_GOWT1 / "01_GT"
-    for sub, pattern in (("TRA", "man_track*.tif"), ("SEG", "man_seg*.tif")):
-        (dest / sub).mkdir(parents=True)
-        for path in sorted((source / sub).glob(pattern)):
-            if int(path.stem.removeprefix(pattern.split("*")[0])) < n_frames:
-                (dest / sub / path.name).symlink_to(path)
-    tracks = read_ctc_tracks(source / "TRA" / "man_track.txt")
-    tracks = tracks[tracks.first_frame < n_frames].assign(last_frame=lambda t: t.last_frame.clip(upper=n_frames - 1))
-    write_ctc_tracks(dest / "TRA" / "man_track.txt", tracks)
-    return dest
-
-
-# Frames 0-48 of the 92: all 30 SEG frames (2-47) and both divisions (tracks 16 and 10 divide at frames
-# 17-21 and 47) lie in them; the 43 frames after hold markers only, and scoring them (twice: streamed
-# and from the folders) took as long as the rest of the test.
-GOWT1_FRAMES = 49
 
 
 @pytest.mark.skipif(not SHARED_GOWT1.exists(), reason="../shared CTC data not present")
