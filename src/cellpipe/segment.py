@@ -93,6 +93,7 @@ __all__ = [
     "segment_stack_cellpose",
     "segment_stacks_cellpose",
     "cellpose_stack_info",
+    "stitch_planes",
     "classical_voxels",
     "ClassicalVoxels",
     "select_device",
@@ -2063,6 +2064,123 @@ def cellpose_anisotropy(voxel_size_um: tuple[float, float, float]) -> float:
     return dz / dy
 
 
+def stitch_planes(planes: ArrayLike, stitch_threshold: float) -> np.ndarray:
+    """Join the 2-D masks of consecutive z planes into 3-D objects by their overlap, Cellpose's stitching rule.
+
+    ``planes`` is a (z, y, x) stack of per-plane label images (each plane numbered on its own, 0 = background).
+    Planes are visited from z = 0 up; a mask of plane z takes the label of the mask of plane z - 1 that it
+    overlaps most, when
+
+    * their intersection over union (pixels in both / pixels in either) is at least ``stitch_threshold``, and
+    * no other mask of plane z overlaps that mask of plane z - 1 more (each mask below continues into at most
+      its best match above; equal IoUs both continue it),
+
+    and otherwise starts a new object.  Among masks below at the same largest IoU the lowest label wins.  This
+    is the rule of Cellpose 3.1's ``utils.stitch3D``; one thing differs: a plane without masks ends every
+    object, and the objects after it get labels of their own, where Cellpose, when no two planes had been
+    joined before the empty one, reuses the labels of the planes before it for the masks after it (which joins
+    objects that do not touch).  Only neighbouring planes are compared, so an object is never joined across an
+    empty plane.
+
+    Returns (z, y, x) uint32 labels numbered 1..n across the stack in the order objects start (by plane, then by
+    their label in that plane).  Computed from the pixels both planes cover, so a stack of many objects needs no
+    matrix of every pair.
+    """
+    stack = np.asarray(planes)
+    if stack.ndim != 3:
+        raise ValueError(f"expected (z, y, x) per-plane labels, got an array of shape {stack.shape}")
+    if stack.size and stack.min() < 0:
+        raise ValueError("label images must not contain negative values")
+    if not 0.0 < stitch_threshold < 1.0:
+        raise ValueError(f"stitch_threshold must lie between 0 and 1 (IoU), got {stitch_threshold}")
+    out = np.zeros(stack.shape, dtype=np.uint32)
+    top = 0  # largest label given so far
+    for z in range(stack.shape[0]):
+        current = stack[z].astype(np.int64, copy=False)
+        n = int(current.max()) if current.size else 0
+        if n == 0:
+            continue
+        area = np.bincount(current.ravel(), minlength=n + 1)
+        new = np.zeros(n + 1, dtype=np.uint32)
+        matched = np.zeros(n + 1, dtype=bool)
+        below = out[z - 1].astype(np.int64) if z > 0 else None
+        if below is not None and below.any():
+            m = int(below.max())
+            both = (current > 0) & (below > 0)
+            pairs, inter = np.unique(current[both] * (m + 1) + below[both], return_counts=True)
+            upper, lower = pairs // (m + 1), pairs % (m + 1)
+            area_below = np.bincount(below.ravel(), minlength=m + 1)
+            iou = inter / (area[upper] + area_below[lower] - inter)
+            keep = iou >= stitch_threshold
+            upper, lower, iou = upper[keep], lower[keep], iou[keep]
+            best_of_lower = np.zeros(m + 1)
+            np.maximum.at(best_of_lower, lower, iou)
+            keep = iou >= best_of_lower[lower]
+            upper, lower, iou = upper[keep], lower[keep], iou[keep]
+            # per mask above: highest IoU first, then the lowest label below
+            order = np.lexsort((lower, -iou, upper))
+            first = np.unique(upper[order], return_index=True)[1]
+            chosen = order[first]
+            new[upper[chosen]] = lower[chosen]
+            matched[upper[chosen]] = True
+        starts = np.flatnonzero((area > 0) & ~matched)
+        starts = starts[starts > 0]
+        new[starts] = np.arange(top + 1, top + 1 + starts.size, dtype=np.uint32)
+        top += int(starts.size)
+        out[z] = new[current]
+    return out
+
+
+def _planes_per_pass(plane_yx: tuple[int, int], settings: CellposeSettings, model: Any, diameter_px: float,
+                     device: str) -> int:
+    """Planes of a stack that share one network pass in 'stitch' mode.
+
+    As many as fill the pixels of ``effective_batch_size`` tiles of ``tile_px`` px (after rescaling to the
+    model's diameter), at least 1; a plane that needs several tiles gets the 2-D path's
+    ``effective_batch_size`` (tiles per pass).  The network's memory grows with the pixels of a pass, so a
+    pass of many small planes needs about what one full tile does, and on 2 CPU cores 16 planes of
+    144 x 144 px in one pass took a third of the processor time of one plane per pass (bench/RESULTS.md).
+    """
+    rescale = _model_diam_mean(model) / diameter_px
+    tile_px = _network_tile_px(model, settings)
+    batch = effective_batch_size(settings, device)
+    if _tiles_per_frame(*plane_yx, rescale, tile_px, settings.tile_overlap) > 1:
+        return batch
+    from cellpose import transforms
+
+    ly, lx = int(plane_yx[0] * rescale), int(plane_yx[1] * rescale)
+    pad = transforms.get_pad_yx(ly, lx)
+    plane_px = (ly + pad[0] + pad[1]) * (lx + pad[2] + pad[3])
+    return max(batch, batch * tile_px * tile_px // plane_px)
+
+
+def _segment_stack_stitched(image: np.ndarray, settings: CellposeSettings, model: Any, diameter_px: float,
+                            device: str) -> np.ndarray:
+    """'stitch' mode on one (z, y, x) float32 stack; returns (z, y, x) labels.
+
+    The planes run as a batch of 2-D frames through the 2-D path (:func:`_iter_frames_cellpose`: the same
+    network passes and mask reconstruction), are joined across z by :func:`stitch_planes`, then get
+    Cellpose's 3-D clean-up (``utils.fill_holes_and_remove_small_masks``: objects under ``min_size_px``
+    voxels dropped, enclosed 3-D holes filled).
+
+    As in Cellpose's own ``eval(stitch_threshold=...)``: with ``normalize`` the whole stack is stretched
+    between its 1st and 99th percentiles at once (not plane by plane), and no size bound applies to the
+    masks of one plane, only to the stitched objects.
+    """
+    from cellpose import transforms, utils
+
+    if settings.normalize:
+        image = transforms.normalize_img(image[..., np.newaxis], norm3D=True, axis=-1)[..., 0]
+    planes = _planes_per_pass(image.shape[1:], settings, model, diameter_px, device)
+    per_plane = settings.model_copy(update={"normalize": False, "min_size_px": 0,
+                                            "batch_size": min(planes, image.shape[0])})
+    masks = np.zeros(image.shape, dtype=np.uint32)
+    for z, labels in _iter_frames_cellpose(image, per_plane, diameter_px, model, device):
+        masks[z] = labels
+    stitched = stitch_planes(masks, settings.stitch_threshold)
+    return np.asarray(utils.fill_holes_and_remove_small_masks(stitched, min_size=settings.min_size_px))
+
+
 def segment_stack_cellpose(
     stack: ArrayLike,
     voxel_size_um: tuple[float, float, float],
@@ -2075,16 +2193,19 @@ def segment_stack_cellpose(
     ``model`` is a loaded model (:func:`load_cellpose_model`; the shipped model is a 2-D network, which
     both modes run on planes).  ``voxel_size_um`` is the voxel size (µm, z, y, x; square pixels);
     ``diameter_um`` the nucleus diameter (µm), converted to px of the plane with the y size (None: the
-    model's own, its ``diam_labels``).  ``settings.mode_3d`` chooses the method, both run by Cellpose's
-    own ``CellposeModel.eval``:
+    model's own, its ``diam_labels``).  ``settings.mode_3d`` chooses the method:
 
-    * 'stitch': the network and the mask reconstruction on every z plane as in 2-D, then masks of
-      neighbouring planes joined when their intersection over union reaches ``settings.stitch_threshold``
-      (``stitch_threshold``); one network pass per plane.
+    * 'stitch': the planes run as a batch of 2-D frames through the workflow's 2-D path (network passes
+      shared by several planes, :mod:`cellpipe.masks` reconstruction), then masks of neighbouring planes
+      are joined when their intersection over union reaches ``settings.stitch_threshold``
+      (:func:`stitch_planes`, Cellpose's rule) and objects under ``min_size_px`` voxels are dropped
+      (:func:`_segment_stack_stitched`).  The same objects as Cellpose's own
+      ``CellposeModel.eval(stitch_threshold=...)`` (bench/RESULTS.md), in a fraction of its time.
     * 'do_3d': the stack is resampled to cubic voxels (z stretched by ``anisotropy`` =
       :func:`cellpose_anisotropy`) and to the model's diameter, the network runs on its yx, zy and zx
       planes, the three flow estimates are summed into a 3-D flow field, and masks are found by following
       it in 3-D (``do_3D=True``) at the stack's own size; three passes over more planes than 'stitch'.
+      Run by Cellpose's own ``CellposeModel.eval``.
 
     ``flow_threshold``, ``cellprob_threshold``, ``normalize`` and ``batch_size`` mean what they mean in
     2-D; ``min_size_px`` counts voxels of a 3-D mask; Cellpose 3's 'do_3d' runs 224 px tiles whatever
@@ -2122,10 +2243,7 @@ def segment_stack_cellpose(
         with _deterministic_torch(device), torch.no_grad():
             masks = np.asarray(model.eval(image, z_axis=0, do_3D=True, anisotropy=anisotropy, **options)[0])
     else:
-        with _deterministic_torch(device), torch.no_grad():
-            masks = np.asarray(
-                model.eval(image, z_axis=0, stitch_threshold=settings.stitch_threshold, **options)[0]
-            )
+        masks = _segment_stack_stitched(image, settings, model, diameter_px, device)
     if masks.shape != image.shape:  # pragma: no cover - guards against a cellpose change
         raise RuntimeError(f"Cellpose returned masks of shape {masks.shape} for a stack of {image.shape}")
     relabelled, _, _ = relabel_sequential(masks.astype(np.uint32, copy=False))

@@ -395,9 +395,10 @@ class CellposeSettings(StageSettings):
         "stitch",
         description=(
             "How a z-stack is segmented (3-D movies only; network cellpose3, Cellpose-SAM does not take stacks). "
-            "'stitch': the 2-D network on every z plane, masks of "
-            "neighbouring planes joined when their overlap (IoU) reaches stitch_threshold; one network pass per "
-            "plane. 'do_3d': Cellpose's 3-D mode, the 2-D network run on the yx, zy and zx planes of the stack "
+            "'stitch': the 2-D network and mask reconstruction on every z plane (planes share network passes, "
+            "as many as fill batch_size tiles of tile_px), masks of neighbouring planes joined when their overlap "
+            "(IoU) reaches stitch_threshold (Cellpose's rule; the same objects as Cellpose's own stitching). "
+            "'do_3d': Cellpose's 3-D mode, the 2-D network run on the yx, zy and zx planes of the stack "
             "resampled to cubic voxels (anisotropy = z step / pixel), its flows followed in 3-D; about three "
             "times the network work of 'stitch' times the z resampling. The trade-off measured on a simulated "
             "movie is in bench/RESULTS.md (bench.accuracy_3d)"
