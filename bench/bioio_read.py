@@ -31,16 +31,14 @@ import argparse
 import contextlib
 import importlib
 import json
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 
-from bench.common import REPO, machine, print_table
+from bench.common import machine, print_table, reader_ms_per_frame, script_peak_mb
 
 PIXEL_UM = 0.65
 PLUGINS = {"tiff": "bioio-tifffile", "ome-zarr": "bioio-ome-zarr"}
@@ -112,24 +110,6 @@ def read_frames(path: str, reader: str) -> np.ndarray:
         return np.stack([read(t) for t in range(n_frames)])
 
 
-def ms_per_frame(path: Path, reader: str, passes: int = 3) -> tuple[float, float]:
-    """Opening (ms) and reading one frame (ms, the mean over the movie), each the best of ``passes``."""
-    best_open = best_read = float("inf")
-    for _ in range(passes):
-        start = time.perf_counter()
-        with frame_reader(str(path), reader) as (n_frames, read):
-            opened = time.perf_counter()
-            for t in range(n_frames):
-                read(t)
-            done = time.perf_counter()
-        best_open, best_read = min(best_open, opened - start), min(best_read, (done - opened) / n_frames)
-    return 1000 * best_open, 1000 * best_read
-
-
-def peak_mb(path: Path, reader: str) -> float:
-    script = PEAK_SCRIPT.format(src=str(REPO), path=str(path), reader=reader)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=REPO)
-    return float(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -157,8 +137,8 @@ def main() -> None:
             np.testing.assert_array_equal(read_frames(str(path), PLUGINS[kind]), ours)
         timings, rows = {}, []
         for kind, path in paths.items():
-            baseline = ms_per_frame(path, "cellpipe")
-            plugin = ms_per_frame(path, PLUGINS[kind])
+            baseline = reader_ms_per_frame(frame_reader, path, "cellpipe")
+            plugin = reader_ms_per_frame(frame_reader, path, PLUGINS[kind])
             timings[f"{kind} (cellpipe)"], timings[f"{kind} ({PLUGINS[kind]})"] = baseline, plugin
             for name, (opening, frame) in ((f"{kind} (cellpipe), baseline", baseline), (f"{kind} ({PLUGINS[kind]})", plugin)):
                 rows.append([name, f"{opening:.1f}", f"{frame:.2f}", f"{frame / baseline[1]:.2f}"])
@@ -168,7 +148,7 @@ def main() -> None:
         memory_rows = []
         for kind, which in (("tiff", 0), ("ome-zarr", 1)):
             for reader in ("cellpipe", PLUGINS[kind]):
-                peaks = [peak_mb(files[length][which], reader) for length in lengths]
+                peaks = [script_peak_mb(PEAK_SCRIPT, files[length][which], reader) for length in lengths]
                 movie_mb = [files[length][2] / 2**20 for length in lengths]
                 memory_rows.append([f"{kind} ({reader})", *(f"{p:.1f}" for p in peaks),
                                     f"{peaks[-1] - peaks[0]:.1f} (movie: +{movie_mb[-1] - movie_mb[0]:.0f})"])

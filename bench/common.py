@@ -5,10 +5,13 @@ from __future__ import annotations
 import csv
 import os
 import platform
+import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -108,3 +111,29 @@ def benchmark_values(results: Path, column: str) -> dict[str, list[float]]:
                     continue
                 values.setdefault(record.parent.name, []).append(value)
     return values
+
+
+def reader_ms_per_frame(
+    frame_reader: Callable[[str, str], Any], path: Path, reader: str, passes: int = 3
+) -> tuple[float, float]:
+    """Opening (ms) and reading one frame (ms, the mean over the movie) of ``path`` through
+    ``frame_reader(path, reader)`` (a context manager giving the frame count and a frame-reading function),
+    each the best of ``passes``."""
+    best_open = best_read = float("inf")
+    for _ in range(passes):
+        start = time.perf_counter()
+        with frame_reader(str(path), reader) as (n_frames, read):
+            opened = time.perf_counter()
+            for t in range(n_frames):
+                read(t)
+            done = time.perf_counter()
+        best_open, best_read = min(best_open, opened - start), min(best_read, (done - opened) / n_frames)
+    return 1000 * best_open, 1000 * best_read
+
+
+def script_peak_mb(script: str, path: Path, reader: str) -> float:
+    """Peak memory (MB) a fresh Python process prints last when it runs ``script`` (formatted with ``src``, the
+    repository, ``path`` and ``reader``)."""
+    code = script.format(src=str(REPO), path=str(path), reader=reader)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    return float(out.stdout.strip().splitlines()[-1])

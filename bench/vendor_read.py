@@ -31,16 +31,13 @@ import argparse
 import contextlib
 import importlib
 import json
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 
-from bench.common import REPO, machine, print_table
+from bench.common import machine, print_table, reader_ms_per_frame, script_peak_mb
 
 PEAK_SCRIPT = """
 import contextlib, sys, tracemalloc
@@ -104,24 +101,6 @@ def read_all(path: str, reader: str) -> float:
         return sum(float(read(t).sum()) for t in range(n_frames))
 
 
-def ms_per_frame(path: Path, reader: str, passes: int = 3) -> tuple[float, float]:
-    """Opening (ms) and reading one frame (ms, the mean over the movie), each the best of ``passes``."""
-    best_open = best_read = float("inf")
-    for _ in range(passes):
-        start = time.perf_counter()
-        with frame_reader(str(path), reader) as (n_frames, read):
-            opened = time.perf_counter()
-            for t in range(n_frames):
-                read(t)
-            done = time.perf_counter()
-        best_open, best_read = min(best_open, opened - start), min(best_read, (done - opened) / n_frames)
-    return 1000 * best_open, 1000 * best_read
-
-
-def peak_mb(path: Path, reader: str) -> float:
-    script = PEAK_SCRIPT.format(src=str(REPO), path=str(path), reader=reader)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=REPO)
-    return float(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -146,11 +125,11 @@ def main() -> None:
         checks = {read_all(str(czi), "cellpipe"), read_all(str(tiff), "cellpipe")}
         checks.add(read_all(str(czi), "bioio-czi"))
         assert len(checks) == 1, f"the CZI and the TIFF read differently: {checks}"
-        timings = {"tiff (cellpipe), baseline": ms_per_frame(tiff, "cellpipe"),
-                   "czi (cellpipe: libCZI planes)": ms_per_frame(czi, "cellpipe"),
-                   "czi (bioio-czi's dask array)": ms_per_frame(czi, "bioio-czi")}
+        timings = {"tiff (cellpipe), baseline": reader_ms_per_frame(frame_reader, tiff, "cellpipe"),
+                   "czi (cellpipe: libCZI planes)": reader_ms_per_frame(frame_reader, czi, "cellpipe"),
+                   "czi (bioio-czi's dask array)": reader_ms_per_frame(frame_reader, czi, "bioio-czi")}
         if "bioio-ome-tiff" in readers:
-            timings["tiff (bioio-ome-tiff)"] = ms_per_frame(tiff, "bioio-ome-tiff")
+            timings["tiff (bioio-ome-tiff)"] = reader_ms_per_frame(frame_reader, tiff, "bioio-ome-tiff")
         baseline = timings["tiff (cellpipe), baseline"][1]
         rows = [[name, f"{opening:.1f}", f"{frame:.2f}", f"{frame / baseline:.2f}"] for name, (opening, frame) in timings.items()]
         title = (f"Read per frame ({n} frames of {args.channels}x{args.side}² px uint16, uncompressed), {machine()}")
@@ -161,7 +140,7 @@ def main() -> None:
         if "bioio-ome-tiff" in readers:
             cases.append(("tiff (bioio-ome-tiff)", 1, "bioio-ome-tiff"))
         for name, which, reader in cases:
-            peaks = [peak_mb(files[length][which], reader) for length in lengths]
+            peaks = [script_peak_mb(PEAK_SCRIPT, files[length][which], reader) for length in lengths]
             movie_mb = [files[length][2] / 2**20 for length in lengths]
             memory_rows.append([name, *(f"{p:.1f}" for p in peaks),
                                 f"{peaks[-1] - peaks[0]:.1f} (movie: +{movie_mb[-1] - movie_mb[0]:.0f})"])
