@@ -126,10 +126,27 @@ def follow_flows(
 ) -> tuple[Any, Any, Any]:
     """End points (px, float32) after ``niter`` Euler steps of the pixels where ``inside``.
 
-    ``dp`` (B, 2, Y, X) float32 are the flows already scaled as Cellpose steps them (network
-    flows times ``inside`` / 5), ``inside`` (B, Y, X) bool.  Returns torch tensors on ``device``:
-    the frame, y and x of every end point, in the row-major order of the pixels.  A CPU device
-    runs the compiled loop, any other device (or ``force_torch``) torch operations.
+    A CPU device runs the compiled loop, any other device (or ``force_torch``) torch operations.
+
+    Parameters
+    ----------
+    dp : array-like
+        Flows (B, 2, Y, X) float32, already scaled as Cellpose steps them: the network's flows times
+        ``inside`` / 5 (px per step).
+    inside : array-like
+        (B, Y, X) bool: the pixels to follow.
+    niter : int
+        Number of Euler steps.
+    device : str or torch.device
+        Where to step the pixels (``'cpu'``, ``'cuda'``, ...).
+    force_torch : bool
+        Use torch operations on a CPU device too (the GPU path, tested on a CPU).
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        The frame index, y and x (px, float32) of every end point, in the row-major order of the
+        pixels, on ``device``.
     """
     import torch
 
@@ -266,9 +283,24 @@ def masks_from_end_points(
 ) -> np.ndarray:
     """Labels (B, Y, X) int32, numbered 1..n per frame, from the end points of the followed pixels.
 
-    ``inside`` (B, Y, X) bool are the pixels that were followed; ``frame``, ``ys``, ``xs`` are
-    :func:`follow_flows`'s output (px). End points on the CPU go through one compiled function
-    per frame (unless ``force_torch``), on other devices through torch operations on the batch.
+    End points on the CPU go through one compiled function per frame (unless ``force_torch``), on
+    other devices through torch operations on the batch.
+
+    Parameters
+    ----------
+    inside : numpy.ndarray
+        (B, Y, X) bool: the pixels that were followed.
+    frame, ys, xs : torch.Tensor
+        :func:`follow_flows`'s output: each end point's frame index, y and x (px).
+    max_size_fraction : float
+        Masks larger than this fraction of the frame's area (px²) are dropped.
+    force_torch : bool
+        Use torch operations for end points on the CPU too.
+
+    Returns
+    -------
+    numpy.ndarray
+        (B, Y, X) int32 labels, 0 for background, numbered 1..n per frame.
     """
     import torch
     import torch.nn.functional as F
@@ -487,6 +519,23 @@ def flow_errors(labels: np.ndarray, dp_net: np.ndarray, device: Any = "cpu", for
     each mask diffuses alone in its crop for twice the crop's height + width (px) steps. On a
     CPU all masks run in parallel in one compiled loop, each over the rows of its crop, on other devices (or
     with ``force_torch``) as a stack of crops in torch.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        (Y, X) label image, masks numbered 1..n without gaps, 0 for background.
+    dp_net : numpy.ndarray
+        The network's flows (2, Y, X) at the frame size, unscaled.
+    device : str or torch.device
+        Where the masks' flows are computed when torch computes them.
+    force_torch : bool
+        Use the torch crops on a CPU device too.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, length n: the flow error of mask ``i + 1`` at index ``i`` (no unit); empty when
+        ``labels`` holds no mask.
     """
     import torch
 
@@ -579,6 +628,18 @@ def fill_holes_and_remove_small_masks(masks: np.ndarray, min_size: int = 15) -> 
     order, so a mask inside another's hole is overwritten), then the small ones dropped again.
     The counting, masking, renumbering and bounding boxes are compiled passes over the frame
     instead of ``fastremap`` and ``find_objects`` calls, several times faster on a large frame.
+
+    Parameters
+    ----------
+    masks : numpy.ndarray
+        (Y, X) integer label image, 0 for background; changed in place.
+    min_size : int
+        Smallest mask kept (px, area); 0 or less keeps every mask.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``masks`` itself, holes filled, small masks removed, numbered 1..n.
     """
     import fill_voids
 
@@ -614,11 +675,32 @@ def reconstruct_batch(
     """Masks of a batch of frames from the network's flows, as Cellpose 3.1 computes them frame by frame.
 
     The same masks as Cellpose 3.1's ``dynamics.resize_and_compute_masks`` (interpolated dynamics).
+    The flows are followed on ``device`` (torch); the rest runs there too where it is torch code.
 
-    ``dp`` (B, 2, Y, X) flows and ``cellprob`` (B, Y, X) cell probability logits at the frame
-    size; ``niter`` Euler steps; ``min_size`` (px, area). Returns B uint32 label images numbered
-    1..n. The flows are followed on ``device`` (torch); the rest runs there too where it is
-    torch code.
+    Parameters
+    ----------
+    dp : numpy.ndarray
+        The network's flows (B, 2, Y, X) at the frame size.
+    cellprob : numpy.ndarray
+        Cell probability logits (B, Y, X) at the frame size (no unit).
+    niter : int
+        Number of Euler steps each pixel follows the flows.
+    cellprob_threshold : float
+        Pixels whose logit exceeds it are followed (logit, no unit).
+    flow_threshold : float
+        Masks whose flow error (:func:`flow_errors`, no unit) exceeds it are dropped; None or 0 keeps
+        every mask.
+    min_size : int
+        Smallest mask kept (px, area).
+    max_size_fraction : float
+        Masks larger than this fraction of the frame's area are dropped.
+    device : str or torch.device
+        Where the flows are followed.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        B uint32 label images (Y, X), masks numbered 1..n, 0 for background.
     """
     dp = np.asarray(dp, dtype=np.float32)
     cellprob = np.asarray(cellprob, dtype=np.float32)
@@ -643,5 +725,23 @@ def reconstruct_batch(
 
 
 def reconstruct_masks(dp: np.ndarray, cellprob: np.ndarray, niter: int, **options: Any) -> np.ndarray:
-    """One frame's masks: :func:`reconstruct_batch` on ``dp`` (2, Y, X) and ``cellprob`` (Y, X)."""
+    """One frame's masks: :func:`reconstruct_batch` on ``dp`` (2, Y, X) and ``cellprob`` (Y, X).
+
+    Parameters
+    ----------
+    dp : numpy.ndarray
+        The network's flows (2, Y, X) at the frame size.
+    cellprob : numpy.ndarray
+        Cell probability logits (Y, X) (no unit).
+    niter : int
+        Number of Euler steps.
+    **options
+        The thresholds and device of :func:`reconstruct_batch` (``cellprob_threshold``,
+        ``flow_threshold``, ``min_size`` in px, ``max_size_fraction``, ``device``).
+
+    Returns
+    -------
+    numpy.ndarray
+        (Y, X) uint32 labels numbered 1..n, 0 for background.
+    """
     return reconstruct_batch(dp[np.newaxis], cellprob[np.newaxis], niter, **options)[0]
