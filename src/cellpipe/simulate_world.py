@@ -145,7 +145,18 @@ class Cell:
     boost: float = 0.0
 
     def age(self, t: int) -> int:
-        """Age (frames) at frame ``t``."""
+        """Age (frames) at frame ``t``.
+
+        Parameters
+        ----------
+        t : int
+            Frame (0-based).
+
+        Returns
+        -------
+        int
+            Frames since birth (frames).
+        """
         return t - self.birth_frame
 
 
@@ -212,26 +223,89 @@ class Population(ABC, Generic[CellT, ShotT]):
 
     @abstractmethod
     def new_cell(self, pos: Any, t: int, age: int, birth_scale: float) -> CellT:
-        """A cell centred at ``pos``, ``age`` frames old at frame ``t``, born at ``birth_scale`` of its full size."""
+        """A cell centred at ``pos``, ``age`` frames old at frame ``t``, born at ``birth_scale`` of its full size.
+
+        Parameters
+        ----------
+        pos : Any
+            The centre, in the simulator's coordinates (y, x px in 2-D; z, y, x µm in 3-D).
+        t : int
+            Current frame (0-based).
+        age : int
+            Age of the cell at frame ``t`` (frames).
+        birth_scale : float
+            Size at birth relative to full size.
+
+        Returns
+        -------
+        CellT
+            The new cell, with a new agent id.
+        """
 
     @abstractmethod
     def random_position(self) -> Any:
-        """A centre drawn uniformly in the field (one cell of the first frame)."""
+        """A centre drawn uniformly in the field (one cell of the first frame).
+
+        Returns
+        -------
+        Any
+            The centre, in the simulator's coordinates (px in 2-D, µm in 3-D).
+        """
 
     @abstractmethod
     def distance(self, pos: Any, cell: CellT) -> float:
-        """Distance from ``pos`` to ``cell``'s centre (px or µm)."""
+        """Distance from ``pos`` to ``cell``'s centre (px or µm).
+
+        Parameters
+        ----------
+        pos : Any
+            A centre, in the simulator's coordinates (px in 2-D, µm in 3-D).
+        cell : CellT
+            A living cell.
+
+        Returns
+        -------
+        float
+            Euclidean distance (px in 2-D, µm in 3-D).
+        """
 
     @abstractmethod
     def entering_cell(self, t: int, side: int, along: float) -> CellT:
         """A cell entering at frame ``t`` through ``side``, its centre just outside and moving inwards.
 
-        ``side`` is 0 top, 1 bottom, 2 left, 3 right; the cell enters at fraction ``along`` of it.
+        Parameters
+        ----------
+        t : int
+            Frame of entry (0-based).
+        side : int
+            0 top, 1 bottom, 2 left, 3 right.
+        along : float
+            Where along the side the cell enters, as a fraction of its length (0 to 1).
+
+        Returns
+        -------
+        CellT
+            The entering cell, with a new agent id.
         """
 
     @abstractmethod
     def daughters(self, cell: CellT, t: int, birth_scale: float) -> tuple[CellT, CellT]:
-        """The two daughters that replace ``cell`` at frame ``t``, born at ``birth_scale``, beside her plate."""
+        """The two daughters that replace ``cell`` at frame ``t``, born at ``birth_scale``, beside her plate.
+
+        Parameters
+        ----------
+        cell : CellT
+            The mother, whose mitosis is over.
+        t : int
+            The daughters' first frame (0-based).
+        birth_scale : float
+            The daughters' size at birth relative to full size.
+
+        Returns
+        -------
+        tuple of CellT
+            The two daughters, each with a new agent id.
+        """
 
     @abstractmethod
     def move(self) -> None:
@@ -239,42 +313,136 @@ class Population(ABC, Generic[CellT, ShotT]):
 
     @abstractmethod
     def centre_yx(self, cell: CellT) -> tuple[float, float]:
-        """``cell``'s centre in the plane of the field (y, x in px or µm)."""
+        """``cell``'s centre in the plane of the field (y, x in px or µm).
+
+        Parameters
+        ----------
+        cell : CellT
+            A living cell.
+
+        Returns
+        -------
+        tuple of float
+            y and x (px in 2-D, µm in 3-D).
+        """
 
     @abstractmethod
     def positions(self) -> np.ndarray:
-        """(n, d) centres of the cells, for the repulsion."""
+        """(n, d) centres of the cells, for the repulsion.
+
+        Returns
+        -------
+        numpy.ndarray
+            (n, d) float: one row per cell in ``cells`` order, d = 2 (y, x px) or 3 (z, y, x µm).
+        """
 
     @abstractmethod
     def set_positions(self, pos: np.ndarray) -> None:
-        """Move the cells to the (n, d) centres ``pos`` (after the repulsion)."""
+        """Move the cells to the (n, d) centres ``pos`` (after the repulsion).
+
+        Parameters
+        ----------
+        pos : numpy.ndarray
+            (n, d) centres in :meth:`positions`' order and units (px in 2-D, µm in 3-D).
+        """
 
     @abstractmethod
     def mean_radius_now(self, cell: CellT) -> float:
-        """Mean radius (px or µm) of what is drawn of ``cell`` at the current frame, for the repulsion."""
+        """Mean radius (px or µm) of what is drawn of ``cell`` at the current frame, for the repulsion.
+
+        Parameters
+        ----------
+        cell : CellT
+            A living cell.
+
+        Returns
+        -------
+        float
+            Mean radius (px in 2-D, µm in 3-D).
+        """
 
     @abstractmethod
     def tie_breaker(self, n: int) -> np.ndarray:
-        """(n, d) tiny distinct offsets, so that coincident centres get a direction."""
+        """(n, d) tiny distinct offsets, so that coincident centres get a direction.
+
+        Parameters
+        ----------
+        n : int
+            Number of cells.
+
+        Returns
+        -------
+        numpy.ndarray
+            (n, d) offsets (px in 2-D, µm in 3-D), each far below a pixel or voxel.
+        """
 
     @abstractmethod
     def plate_shot(self, cell: CellT, t: int, brightness: float) -> ShotT:
-        """What is drawn of ``cell`` in mitosis at frame ``t``: a metaphase plate of ``brightness``."""
+        """What is drawn of ``cell`` in mitosis at frame ``t``: a metaphase plate of ``brightness``.
+
+        Parameters
+        ----------
+        cell : CellT
+            A cell in mitosis.
+        t : int
+            Current frame (0-based).
+        brightness : float
+            Brightness above the background (grey levels), the mitotic boost included.
+
+        Returns
+        -------
+        ShotT
+            What the simulator's drawing function draws of the plate.
+        """
 
     @abstractmethod
     def interphase_shot(self, cell: CellT, t: int, brightness: float) -> ShotT:
-        """What is drawn of ``cell`` in interphase at frame ``t``, with ``brightness``."""
+        """What is drawn of ``cell`` in interphase at frame ``t``, with ``brightness``.
+
+        Parameters
+        ----------
+        cell : CellT
+            A cell in interphase.
+        t : int
+            Current frame (0-based).
+        brightness : float
+            Brightness above the background (grey levels), a newborn daughter's fading boost included.
+
+        Returns
+        -------
+        ShotT
+            What the simulator's drawing function draws of the nucleus.
+        """
 
     # -- the shared rules ----------------------------------------------------------------------
 
     def next_agent(self) -> int:
-        """A new agent id (0-based, never reused)."""
+        """A new agent id (0-based, never reused).
+
+        Returns
+        -------
+        int
+            The id; ``history.n_agents`` counts it.
+        """
         agent = self.history.n_agents
         self.history.n_agents += 1
         return agent
 
     def growth(self, cell: Cell, t: int) -> float:
-        """Size of ``cell`` at frame ``t`` relative to full size: from its birth scale to 1 over ``maturation_frames``."""
+        """Size of ``cell`` at frame ``t`` relative to full size: from its birth scale to 1 over ``maturation_frames``.
+
+        Parameters
+        ----------
+        cell : Cell
+            A living cell.
+        t : int
+            Frame (0-based).
+
+        Returns
+        -------
+        float
+            Relative size, from ``cell.birth_scale`` to 1 (linear in age, frames).
+        """
         grown = min(1.0, cell.age(t) / self.s.maturation_frames)
         return cell.birth_scale + (1.0 - cell.birth_scale) * grown
 
@@ -295,6 +463,11 @@ class Population(ABC, Generic[CellT, ShotT]):
         """Add the cells entering at frame ``t`` (Poisson, ``entry_rate`` per frame).
 
         Each enters through a side drawn in proportion to its length.
+
+        Parameters
+        ----------
+        t : int
+            Current frame (0-based).
         """
         s, rng = self.s, self.rng
         n_new = int(rng.poisson(s.entry_rate)) if s.entry_rate > 0 else 0
@@ -305,7 +478,13 @@ class Population(ABC, Generic[CellT, ShotT]):
             self.cells.append(self.entering_cell(t, side, along))
 
     def divide(self, t: int) -> None:
-        """At frame ``t``, replace every cell whose mitosis is over by two daughters and record the division."""
+        """At frame ``t``, replace every cell whose mitosis is over by two daughters and record the division.
+
+        Parameters
+        ----------
+        t : int
+            Current frame (0-based); the mother's last frame is ``t - 1``.
+        """
         survivors: list[CellT] = []
         for cell in self.cells:
             if cell.mitosis_left != 0:
@@ -319,7 +498,16 @@ class Population(ABC, Generic[CellT, ShotT]):
         self.cells = survivors
 
     def relax(self, steps: int = 4) -> None:
-        """Soft repulsion: push apart nuclei closer than the sum of their mean radii, in ``steps`` iterations."""
+        """Soft repulsion: push apart nuclei closer than the sum of their mean radii, in ``steps`` iterations.
+
+        In each iteration every nucleus of an overlapping pair moves away from the other by ``repulsion`` / 2
+        times their overlap (px or µm), summed over the pairs it belongs to.
+
+        Parameters
+        ----------
+        steps : int
+            Most iterations; it stops earlier once no two nuclei overlap.
+        """
         n = len(self.cells)
         if n < 2 or self.s.repulsion <= 0:
             return
@@ -351,6 +539,11 @@ class Population(ABC, Generic[CellT, ShotT]):
         """At frame ``t``, cells old enough and well inside the field start mitosis with ``division_probability``.
 
         Well inside means by two sizes plus ``edge_pad``, so that both daughters are visible.
+
+        Parameters
+        ----------
+        t : int
+            Current frame (0-based).
         """
         s, rng = self.s, self.rng
         if s.division_probability <= 0:
@@ -364,7 +557,18 @@ class Population(ABC, Generic[CellT, ShotT]):
                 cell.mitosis_left = s.mitosis_frames
 
     def snapshot(self, t: int) -> list[ShotT]:
-        """What to draw of each cell at frame ``t``; counts down running mitoses."""
+        """What to draw of each cell at frame ``t``; counts down running mitoses.
+
+        Parameters
+        ----------
+        t : int
+            Current frame (0-based).
+
+        Returns
+        -------
+        list of ShotT
+            One shot per living cell, in ``cells`` order.
+        """
         shots = []
         for cell in self.cells:
             if cell.mitosis_left > 0:
@@ -376,7 +580,13 @@ class Population(ABC, Generic[CellT, ShotT]):
         return shots
 
     def run(self) -> History[ShotT]:
-        """Simulate all frames; returns what is drawn in each frame, the divisions and the number of agents."""
+        """Simulate all frames.
+
+        Returns
+        -------
+        History
+            What is drawn in each frame, the divisions and the number of agents.
+        """
         self.seed_initial()
         for t in range(self.s.n_frames):
             self.t = t
@@ -397,19 +607,64 @@ class Population(ABC, Generic[CellT, ShotT]):
 
 
 def smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: float) -> np.ndarray:
-    """A Gaussian-smoothed (``sigma`` in texels, wrapped) noise raster of ``shape`` with zero mean and unit SD."""
+    """A Gaussian-smoothed (``sigma`` in texels, wrapped) noise raster of ``shape`` with zero mean and unit SD.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Draws the white noise.
+    shape : tuple of int
+        Raster shape (texels).
+    sigma : float
+        Gaussian SD (texels); the raster wraps around at its edges.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 raster of ``shape``, mean 0 and SD 1 (no unit).
+    """
     raster = ndimage.gaussian_filter(rng.standard_normal(shape), sigma, mode="wrap")
     sd = float(raster.std())
     return ((raster - raster.mean()) / (sd if sd > 0 else 1.0)).astype(np.float32)
 
 
 def draw_major(rng: np.random.Generator, mean: float, sd: float, low: float) -> float:
-    """A full-grown largest semi-axis: normal around ``mean`` with ``sd``, clipped to ``low``..1.6x ``mean``."""
+    """A full-grown largest semi-axis: normal around ``mean`` with ``sd``, clipped to ``low``..1.6x ``mean``.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Draws the size.
+    mean, sd : float
+        Mean and SD of the semi-axis (px in 2-D, µm in 3-D).
+    low : float
+        Smallest semi-axis returned (px or µm).
+
+    Returns
+    -------
+    float
+        The semi-axis (px in 2-D, µm in 3-D).
+    """
     return float(np.clip(rng.normal(mean, sd), low, 1.6 * mean))
 
 
 def draw_brightness(rng: np.random.Generator, mean: float, cv: float) -> float:
-    """A nucleus brightness (grey levels): log-normal with ``mean`` and coefficient of variation ``cv``."""
+    """A nucleus brightness (grey levels): log-normal with ``mean`` and coefficient of variation ``cv``.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Draws the brightness.
+    mean : float
+        Mean brightness above the background (grey levels).
+    cv : float
+        Coefficient of variation (SD / mean, no unit).
+
+    Returns
+    -------
+    float
+        The brightness (grey levels).
+    """
     sigma = math.sqrt(math.log1p(cv**2))
     return float(mean * rng.lognormal(-0.5 * sigma**2, sigma))
 
@@ -430,8 +685,21 @@ class Look:
     def texture(self, t: int, strength: float, mitotic: bool, sample: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
         """Relative chromatin density (mean 1) at frame ``t``.
 
-        ``sample(raster)`` looks a raster up at the pixels (voxels) drawn; ``strength`` is the SD relative to
-        the mean, halved on a metaphase plate.
+        Parameters
+        ----------
+        t : int
+            Frame (0-based); sets the cross-fade phase (rad).
+        strength : float
+            SD of the density relative to its mean (no unit), halved on a metaphase plate.
+        mitotic : bool
+            Whether the nucleus is a metaphase plate.
+        sample : callable
+            ``sample(raster)`` looks a texture raster up at the pixels (voxels) drawn.
+
+        Returns
+        -------
+        numpy.ndarray
+            float32 relative density at the pixels (voxels) ``sample`` looks up (mean 1, no unit).
         """
         phase = self.texture_phase + self.texture_rate * t
         cw, sw = np.float32(math.cos(phase)), np.float32(math.sin(phase))
@@ -442,7 +710,18 @@ class Look:
 
 
 def dome(rho: np.ndarray) -> np.ndarray:
-    """Relative brightness profile of a nucleus: 1 at the centre, 0.7 at its surface (``rho`` = 1, normalised)."""
+    """Relative brightness profile of a nucleus: 1 at the centre, 0.7 at its surface (``rho`` = 1, normalised).
+
+    Parameters
+    ----------
+    rho : numpy.ndarray
+        Distance from the nucleus's centre in its own normalised coordinates (1 at the surface, no unit).
+
+    Returns
+    -------
+    numpy.ndarray
+        Relative brightness (no unit): 0.7 at and beyond the surface, up to 1 at the centre.
+    """
     return 0.7 + 0.3 * np.sqrt(np.clip(1 - rho * rho, 0, 1))
 
 
@@ -452,7 +731,18 @@ def dome(rho: np.ndarray) -> np.ndarray:
 
 
 def check_agent_count(n_agents: int) -> None:
-    """Refuse a simulation whose cells (``n_agents``) uint16 owner images cannot tell apart."""
+    """Refuse a simulation whose cells (``n_agents``) uint16 owner images cannot tell apart.
+
+    Parameters
+    ----------
+    n_agents : int
+        Number of agents the simulation made.
+
+    Raises
+    ------
+    ValueError
+        ``n_agents`` is :data:`MAX_LABEL` or more.
+    """
     if n_agents >= MAX_LABEL:
         raise ValueError(f"the simulation created {n_agents} cells; at most {MAX_LABEL - 1} are supported")
 
@@ -460,9 +750,21 @@ def check_agent_count(n_agents: int) -> None:
 def claim_voxels(owner: np.ndarray, nearest: np.ndarray, rho: np.ndarray, agent: int) -> bool:
     """Claim for ``agent`` the pixels or voxels of a nucleus's box where it is the nearest nucleus so far.
 
-    ``rho`` is each pixel's distance from the nucleus's centre in its own normalised coordinates
-    (inside where < 1); ``owner`` (agent + 1 per pixel) and ``nearest`` (the winning ``rho``) are views of
-    the same box, updated in place.  Returns True when the nucleus overlaps one drawn before.
+    Parameters
+    ----------
+    owner : numpy.ndarray
+        View of the owner image over the nucleus's box (agent + 1 per pixel, 0 = nobody); updated in place.
+    nearest : numpy.ndarray
+        View of the same box: the ``rho`` of each pixel's owner (inf where nobody); updated in place.
+    rho : numpy.ndarray
+        Each pixel's distance from the nucleus's centre in its own normalised coordinates (inside where < 1).
+    agent : int
+        The nucleus's agent id.
+
+    Returns
+    -------
+    bool
+        True when the nucleus overlaps one drawn before.
     """
     inside = rho < 1
     contested = bool((inside & np.isfinite(nearest)).any())
@@ -473,7 +775,13 @@ def claim_voxels(owner: np.ndarray, nearest: np.ndarray, rho: np.ndarray, agent:
 
 
 def keep_largest_pieces(owner: np.ndarray) -> None:
-    """Zero all but the largest piece of every owner id, in place (4-connected in 2-D, 6-connected in 3-D)."""
+    """Zero all but the largest piece of every owner id, in place (4-connected in 2-D, 6-connected in 3-D).
+
+    Parameters
+    ----------
+    owner : numpy.ndarray
+        Owner image of one frame (agent + 1 per pixel or voxel, 0 = nobody); changed in place.
+    """
     comps = _label_by_value(owner)
     n = int(comps.max())
     if n == 0:
@@ -510,7 +818,22 @@ def _label_by_value(owner: np.ndarray) -> np.ndarray:
 
 
 def visible_agents(owner: np.ndarray, n_agents: int, min_size: int) -> np.ndarray:
-    """The agents that own at least ``min_size`` pixels (voxels) of ``owner`` (values agent + 1; 0 = nobody)."""
+    """The agents that own at least ``min_size`` pixels (voxels) of ``owner`` (values agent + 1; 0 = nobody).
+
+    Parameters
+    ----------
+    owner : numpy.ndarray
+        Owner image of one frame.
+    n_agents : int
+        Number of agents made so far (owner values are at most ``n_agents``).
+    min_size : int
+        Smallest visible nucleus (px in 2-D, voxels in 3-D).
+
+    Returns
+    -------
+    numpy.ndarray
+        The visible agent ids, ascending.
+    """
     size = np.bincount(owner.ravel(), minlength=n_agents + 1)
     size[0] = 0
     return np.flatnonzero(size >= min_size) - 1
@@ -524,6 +847,25 @@ def tracks_from_visibility(
     A run of consecutive frames in which an agent is visible is one track (labels numbered by first
     frame, then agent); a division gives the daughters' tracks the mother's label as parent only when
     the mother is visible in her last frame and both daughters in the next.
+
+    Parameters
+    ----------
+    visible : list of numpy.ndarray
+        The visible agent ids of each frame (:func:`visible_agents`).
+    divisions : list of Division
+        The simulation's divisions.
+
+    Returns
+    -------
+    tracks : pandas.DataFrame
+        Columns :data:`TRACK_COLUMNS` (frames 0-based, parent 0 = none), CTC ``man_track`` semantics.
+    pairs : list of list of tuple of int
+        The (agent, track label) pairs of each frame.
+
+    Raises
+    ------
+    ValueError
+        More tracks than uint16 labels can hold.
     """
     frames_of: dict[int, list[int]] = {}
     for t, agents in enumerate(visible):
@@ -573,7 +915,14 @@ def tracks_from_visibility(
 def relabel_as_tracks(owners: np.ndarray, pairs: list[list[tuple[int, int]]], n_agents: int) -> None:
     """Turn (T, ...) owner images (agent + 1) into track-id label images in place; owners in no track become 0.
 
-    ``pairs`` holds the (agent, label) pairs of each frame (from :func:`tracks_from_visibility`).
+    Parameters
+    ----------
+    owners : numpy.ndarray
+        (T, ...) uint16 owner images; changed in place.
+    pairs : list of list of tuple of int
+        The (agent, label) pairs of each frame (from :func:`tracks_from_visibility`).
+    n_agents : int
+        Number of agents the simulation made.
     """
     lut = np.zeros(n_agents + 1, dtype=np.uint16)
     for t, frame_pairs in enumerate(pairs):
@@ -587,7 +936,23 @@ def expose(expected: np.ndarray, gain: float, camera_offset: float, read_noise_s
            rng: np.random.Generator) -> np.ndarray:
     """Camera: shot noise, offset and read noise on ``expected`` (grey levels), rounded and clipped to uint16.
 
-    Poisson shot noise of ``gain`` photons per grey level, then the offset and Gaussian read noise (grey levels).
+    Parameters
+    ----------
+    expected : numpy.ndarray
+        Expected signal (grey levels).
+    gain : float
+        Photons per grey level of the Poisson shot noise.
+    camera_offset : float
+        Offset added to every pixel (grey levels).
+    read_noise_sd : float
+        SD of the Gaussian read noise (grey levels); 0 adds none.
+    rng : numpy.random.Generator
+        Draws the shot and read noise.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint16 frame of ``expected``'s shape (grey levels).
     """
     grey = rng.poisson(expected.astype(np.float64) * gain) / gain
     grey += camera_offset
@@ -621,6 +986,24 @@ def film(
     overlapped another), each nucleus keeps its largest piece and those with at least ``min_size`` pixels
     (voxels) are visible; the signal is photobleached, ``optics(signal)`` gives the expected grey levels
     and :func:`expose` the uint16 frame.
+
+    Parameters
+    ----------
+    history : History
+        What :meth:`Population.run` recorded.
+    shape : tuple of int
+        Shape of one frame ((Y, X) px or (Z, Y, X) voxels).
+    draw : callable
+        ``draw(shot, t, signal, owner, nearest)``: adds one nucleus to the frame, returns whether it
+        overlapped another.
+    optics : callable
+        ``optics(signal)``: the expected grey levels of the photobleached signal.
+    min_size : int
+        Smallest visible nucleus (px in 2-D, voxels in 3-D).
+    camera : CameraSettings
+        Photobleaching (fraction per frame), gain (photons per grey level), offset and read-noise SD (grey levels).
+    noise_rng : numpy.random.Generator
+        Draws the camera noise.
 
     Returns
     -------
