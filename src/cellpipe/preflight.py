@@ -155,7 +155,18 @@ def _check_row_files(
 
 
 def describe_size(size: MovieSize) -> str:
-    """A movie's size in words: frames, channels, z-planes per stack (only when more than one) and plane (px)."""
+    """A movie's size in words: frames, channels, z-planes per stack (only when more than one) and plane (px).
+
+    Parameters
+    ----------
+    size : MovieSize
+        The movie's size from its header.
+
+    Returns
+    -------
+    str
+        For example ``'5 frames, 2 channels, 64 x 64 px'``.
+    """
     t, c, y, x = size.shape_tcyx
     z = f", {size.z_planes} z-planes" if size.z_planes > 1 else ""
     return f"{t} frame{'s' if t != 1 else ''}, {c} channel{'s' if c != 1 else ''}{z}, {y} x {x} px"
@@ -219,6 +230,20 @@ def row_record_key(row: SampleRow, config: PipelineConfig, checked: CheckedFiles
 
     The record keeps no channel count: the settings checked against it are part of the key instead, so changing
     them checks every movie once more (see :func:`_check_channel_settings`).
+
+    Parameters
+    ----------
+    row : SampleRow
+        A sample sheet row.
+    config : PipelineConfig
+        The run's configuration.
+    checked : CheckedFiles
+        The record of checked files.
+
+    Returns
+    -------
+    str
+        The record's key for the row.
     """
     checked_against = {**config.ingest.model_dump(mode="json"), **_channel_settings(config)}
     return checked.key(row.model_dump(mode="json"), checked_against)
@@ -228,7 +253,22 @@ def recorded_reads(row: SampleRow, config: PipelineConfig, checked: CheckedFiles
     """The other files the movie of ``row`` reads, as the record of checked files has them (no file is read).
 
     For a cluster job, which checks no header: the main process recorded them at start-up, before any job, so the
-    job names the same inputs.  Empty for a row not recorded (no record, or the row or settings changed since).
+    job names the same inputs.
+
+    Parameters
+    ----------
+    row : SampleRow
+        A sample sheet row.
+    config : PipelineConfig
+        The run's configuration.
+    checked : CheckedFiles
+        The record of checked files.
+
+    Returns
+    -------
+    list of str
+        Paths of the other files; empty for a simulated movie and for a row not recorded (no record, or
+        the row or settings changed since it was recorded).
     """
     if simulated_name(row.movie, config) is not None:
         return []

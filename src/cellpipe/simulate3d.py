@@ -442,6 +442,23 @@ def make_nuclei_movie_3d(
     5 % of it, at least 2: 6 cells in 8 x 48 x 48 voxels of 2 x 0.5 x 0.5 µm); from 256 px on the
     :class:`Simulation3DSettings` defaults apply.  Any field can be given in ``overrides`` and wins
     over these choices.
+
+    Parameters
+    ----------
+    n_frames : int
+        Number of frames.
+    shape_zyx : tuple of int
+        Stack shape (Z, Y, X voxels).
+    seed : int
+        Seed of the simulation's random streams.
+    **overrides
+        Any :class:`cellpipe.config.Simulation3DSettings` field (lengths in µm, times in frames or minutes as
+        the field says).
+
+    Returns
+    -------
+    SimulatedMovie3D
+        The movie, its CTC ground truth, voxel size (µm) and frame interval (minutes).
     """
     params: dict[str, object] = {"n_frames": n_frames, "shape_zyx": tuple(shape_zyx), "seed": seed}
     voxel = tuple(overrides.get("voxel_size_um", Simulation3DSettings.model_fields["voxel_size_um"].default))  # type: ignore[arg-type]

@@ -232,6 +232,18 @@ def annotation_channel(images: PathLike, channel: int | str) -> int:
     An index is taken as it is; a name is looked up exactly (case and spaces count) in the channel names of the
     images' headers (no pixel is read).
 
+    Parameters
+    ----------
+    images : str or os.PathLike
+        The training images: a movie (CTC folder, TIFF, OME-TIFF) or one 2-D TIFF image.
+    channel : int or str
+        0-based channel index, or a channel name.
+
+    Returns
+    -------
+    int
+        The 0-based channel index.
+
     Raises
     ------
     AnnotationError

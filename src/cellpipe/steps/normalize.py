@@ -32,6 +32,18 @@ def normalize_movie_step(image: PathLike, settings: dict[str, Any], normalized: 
     Zarr v2 (the workflow names it by ``ome_zarr.version``, :func:`cellpipe.layout.zarr_array`); a bare store
     path gets the Zarr format of the image (v3 beside NGFF 0.5, v2 beside 0.4).  Zarr v3 names the axes
     (``dimension_names``, the image's: ``t, c, y, x`` or ``t, c, z, y, x``).
+
+    Parameters
+    ----------
+    image : str or os.PathLike
+        The ingested movie's OME-Zarr image.
+    settings : dict
+        The ``normalize`` section, validated as :class:`cellpipe.config.NormalizeSettings`.
+    normalized : str or os.PathLike
+        Output Zarr array: its store, or its ``zarr.json`` / ``.zarray`` metadata file.
+    percentiles : str or os.PathLike
+        Output TSV table, one row per channel and frame (:data:`cellpipe.normalize.PERCENTILE_COLUMNS`:
+        percentiles in %, values in the movie's grey levels; ``frame`` -1 for movie-wide).
     """
     norm = NormalizeSettings.model_validate(settings)
     src = omezarr.open_ome_image(image)
