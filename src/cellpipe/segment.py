@@ -1116,8 +1116,23 @@ def segment_stack_classical(
     at least ``seed_distance_diameters * diameter_um`` (µm; without a diameter
     ``min_peak_distance_px`` px of the plane) apart in µm, so a z step several times the pixel
     changes neither.  Objects outside ``min_volume_um3`` .. ``max_volume_um3`` are removed (see
-    :func:`classical_voxels` for the bounds when these are unset).  Returns (z, y, x) uint32 labels
-    numbered 1..n.
+    :func:`classical_voxels` for the bounds when these are unset).
+
+    Parameters
+    ----------
+    stack : array-like
+        (Z, Y, X) normalized intensities (normalized units).
+    voxel_size_um : tuple of float
+        Voxel size (µm; z, y, x).
+    settings : ClassicalSettings
+        The ``segment.classical`` settings (lengths in µm or px as each field says).
+    diameter_um : float or None
+        Nucleus diameter (µm); None: seeds ``min_peak_distance_px`` px apart.
+
+    Returns
+    -------
+    numpy.ndarray
+        (Z, Y, X) uint32 labels numbered 1..n, 0 for background.
     """
     from scipy import ndimage as ndi
     from skimage.filters import gaussian
@@ -1454,7 +1469,23 @@ def segment_stacks_classical(
     """:func:`segment_stack_classical` on every stack of a (T, Z, Y, X) movie of normalized intensities.
 
     ``stacks`` may be any array with ``shape`` whose ``stacks[t]`` reads one stack (numpy, zarr), so only
-    one stack is read at a time.  Returns (T, Z, Y, X) uint32 labels numbered 1..n in every stack.
+    one stack is read at a time.
+
+    Parameters
+    ----------
+    stacks : array-like
+        (T, Z, Y, X) normalized intensities of one channel (normalized units).
+    voxel_size_um : tuple of float
+        Voxel size (µm; z, y, x).
+    settings : ClassicalSettings
+        The ``segment.classical`` settings.
+    diameter_um : float or None
+        Nucleus diameter (µm); None: seeds ``min_peak_distance_px`` px apart.
+
+    Returns
+    -------
+    numpy.ndarray
+        (T, Z, Y, X) uint32 labels numbered 1..n in every stack.
     """
     return _segment_each_stack(
         stacks, lambda stack: segment_stack_classical(stack, voxel_size_um, settings, diameter_um)
@@ -1467,6 +1498,23 @@ def iter_stacks(stacks: ArrayLike, segment_one: Callable[[np.ndarray], np.ndarra
     ``stacks`` may be any array with ``shape`` whose ``stacks[t]`` reads one (Z, Y, X) stack (numpy, zarr), so
     only one stack is read at a time; ``segment_one`` turns one stack into its (Z, Y, X) labels.  The shape is
     checked before the first stack is read.
+
+    Parameters
+    ----------
+    stacks : array-like
+        (T, Z, Y, X) movie of one channel.
+    segment_one : callable
+        Turns one (Z, Y, X) stack into its (Z, Y, X) labels.
+
+    Yields
+    ------
+    tuple of (int, numpy.ndarray)
+        The frame index (0-based) and that stack's labels.
+
+    Raises
+    ------
+    ValueError
+        ``stacks`` is not 4-D.
     """
     stacks = _as_frames(stacks)
     for t in range(_stacks_shape(stacks)[0]):
@@ -1914,6 +1962,26 @@ def estimate_diameter_stacks(
     diameter changes by less than 10 %, after 3 passes, or when nothing is found (the diameter then stays what
     it was).  Returns ``{"diameter_um", "diameter_px"`` (µm over the y pixel size)``, "frames", "passes":
     [{"diameter_um", "found_um", "n_objects"}, ...]}``.
+
+    Parameters
+    ----------
+    stacks : array-like
+        (T, Z, Y, X) normalized intensities of one channel (normalized units).
+    settings : SegmentSettings
+        The ``segment`` settings (``method``, ``estimate_frames``, ``classical``, ``cellpose``).
+    voxel_size_um : tuple of float
+        Voxel size (µm; z, y, x).
+    diameter_um : float or None
+        Diameter of the first pass (µm).
+    model : Any or None
+        A loaded Cellpose model for ``method`` 'cellpose'; None loads ``settings.cellpose``'s.
+
+    Returns
+    -------
+    dict
+        ``diameter_um`` (µm) and ``diameter_px`` (px of the plane), both None when none was given and nothing
+        was found; ``frames`` (the stacks used, 0-based) and
+        ``passes`` (each pass's ``diameter_um`` and ``found_um`` in µm and ``n_objects``).
     """
     voxel = _check_voxel_size(voxel_size_um)
     voxel_volume = voxel[0] * voxel[1] * voxel[2]
@@ -2057,7 +2125,18 @@ def segment_cells(
 
 
 def cellpose_anisotropy(voxel_size_um: tuple[float, float, float]) -> float:
-    """Cellpose's ``anisotropy`` of a stack: the z step over the pixel (µm / µm, no unit), e.g. 4.0 for 2 x 0.5 µm."""
+    """Cellpose's ``anisotropy`` of a stack: the z step over the pixel (µm / µm, no unit), e.g. 4.0 for 2 x 0.5 µm.
+
+    Parameters
+    ----------
+    voxel_size_um : tuple of float
+        Voxel size (µm; z, y, x).
+
+    Returns
+    -------
+    float
+        z step over y pixel size (no unit).
+    """
     dz, dy, dx = _check_voxel_size(voxel_size_um)
     if not math.isclose(dy, dx, rel_tol=1e-6):
         raise ValueError(f"non-square pixels ({dy} x {dx} µm) are not supported")
@@ -2085,6 +2164,18 @@ def stitch_planes(planes: ArrayLike, stitch_threshold: float) -> np.ndarray:
     Returns (z, y, x) uint32 labels numbered 1..n across the stack in the order objects start (by plane, then by
     their label in that plane).  Computed from the pixels both planes cover, so a stack of many objects needs no
     matrix of every pair.
+
+    Parameters
+    ----------
+    planes : array-like
+        (Z, Y, X) per-plane label images.
+    stitch_threshold : float
+        Smallest intersection over union (no unit, 0 to 1) that joins two masks.
+
+    Returns
+    -------
+    numpy.ndarray
+        (Z, Y, X) uint32 labels numbered 1..n across the stack.
     """
     stack = np.asarray(planes)
     if stack.ndim != 3:
@@ -2213,6 +2304,24 @@ def segment_stack_cellpose(
     2-D; ``min_size_px`` counts voxels of a 3-D mask; Cellpose 3's 'do_3d' runs 224 px tiles whatever
     ``tile_px`` says.  A stack of one plane is segmented as a 2-D frame.  Returns (z, y, x) uint32 labels
     numbered 1..n.
+
+    Parameters
+    ----------
+    stack : array-like
+        (Z, Y, X) normalized intensities (normalized units).
+    voxel_size_um : tuple of float
+        Voxel size (µm; z, y, x).
+    settings : CellposeSettings
+        The ``segment.cellpose`` settings.
+    model : Any
+        A loaded Cellpose model.
+    diameter_um : float or None
+        Nucleus diameter (µm); None: the model's own.
+
+    Returns
+    -------
+    numpy.ndarray
+        (Z, Y, X) uint32 labels numbered 1..n, 0 for background.
     """
     import torch
     from skimage.segmentation import relabel_sequential
@@ -2264,6 +2373,22 @@ def cellpose_stack_info(
     given one, else the model's own over the y voxel size), ``mode_3d``, ``anisotropy`` (z step / pixel, what
     'do_3d' stretches z by) and ``stitch_threshold`` (IoU; None for 'do_3d', which does not stitch).
     ``tile_px`` is 224 for Cellpose 3's 'do_3d', which tiles at that size whatever the setting says.
+
+    Parameters
+    ----------
+    settings : CellposeSettings
+        The ``segment.cellpose`` settings of the run.
+    model : Any
+        The loaded Cellpose model of the run.
+    voxel_size_um : tuple of float
+        Voxel size (µm; z, y, x).
+    diameter_um : float or None
+        Nucleus diameter (µm); None: the model's own.
+
+    Returns
+    -------
+    dict
+        The record, JSON-ready (lengths in µm or px as each key says).
     """
     voxel = _check_voxel_size(voxel_size_um)
     info = _cellpose_run_info(settings, model, None if diameter_um is None else float(diameter_um) / voxel[1])
@@ -2290,7 +2415,25 @@ def segment_stacks_cellpose(
     """:func:`segment_stack_cellpose` on every stack of a (T, Z, Y, X) movie of normalized intensities.
 
     ``stacks`` may be any array with ``shape`` whose ``stacks[t]`` reads one stack (numpy, zarr), so only
-    one stack is read at a time.  Returns (T, Z, Y, X) uint32 labels numbered 1..n in every stack.
+    one stack is read at a time.
+
+    Parameters
+    ----------
+    stacks : array-like
+        (T, Z, Y, X) normalized intensities of one channel (normalized units).
+    voxel_size_um : tuple of float
+        Voxel size (µm; z, y, x).
+    settings : CellposeSettings
+        The ``segment.cellpose`` settings.
+    model : Any
+        A loaded Cellpose model.
+    diameter_um : float or None
+        Nucleus diameter (µm); None: the model's own.
+
+    Returns
+    -------
+    numpy.ndarray
+        (T, Z, Y, X) uint32 labels numbered 1..n in every stack.
     """
     return _segment_each_stack(
         stacks, lambda stack: segment_stack_cellpose(stack, voxel_size_um, settings, model, diameter_um)
