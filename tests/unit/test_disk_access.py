@@ -13,6 +13,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "cellpipe"
 ALLOWED = ("io", "runtime")
+IO_MODULES = {p.stem for p in (PACKAGE / "io").glob("*.py")}
 
 # methods that read or write a file's contents, whatever object they are called on (Path, DataFrame, ndarray)
 FILE_METHODS = {
@@ -34,13 +35,12 @@ MODULE_FUNCTIONS = {
 
 def io_names(tree: ast.Module) -> set[str]:
     """The names a module binds to cellpipe.io modules (``from cellpipe.io import tables``, ``... as t``)."""
-    io_modules = {p.stem for p in (PACKAGE / "io").glob("*.py")}
     return {
         alias.asname or alias.name
         for node in ast.walk(tree)
         if isinstance(node, ast.ImportFrom) and node.module == "cellpipe.io"
         for alias in node.names
-        if alias.name in io_modules
+        if alias.name in IO_MODULES
     }
 
 
