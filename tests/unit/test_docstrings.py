@@ -1,6 +1,7 @@
 """Every public function and method of ``src/cellpipe`` documents its arguments and its result in numpydoc
 sections: a ``Parameters`` section that names each argument (other than ``self`` / ``cls``) and, where the function
-returns a value, a ``Returns`` (or, for a generator, ``Yields``) section.
+returns a value, a ``Returns`` (or, for a generator, ``Yields``) section; and none uses Google (``Args:``) or
+Sphinx (``:param x:``) sections.
 
 Ruff's numpydoc rules (D417) check the parameters a ``Parameters`` section names, but not that the section is
 there; this test does.  The modules are parsed with ``ast``, not imported, so the check costs well under a
@@ -32,6 +33,10 @@ PROPERTY_DECORATORS = {"property", "cached_property"}
 SECTION = re.compile(r"^(?P<indent>[ \t]*)(?P<title>[A-Z][A-Za-z ]*)\n(?P=indent)-{3,}[ \t]*$", flags=re.M)
 # one numpydoc entry line: ``name : type``, ``name``, ``a, b : type`` or ``*args``
 ENTRY = re.compile(r"^(?P<names>\*{0,2}\w+(?:\s*,\s*\*{0,2}\w+)*)\s*(?::.*)?$")
+# the section openings of the other two docstring styles: Google (``Args:``) and Sphinx (``:param x:``)
+OTHER_STYLE = re.compile(
+    r"^\s*(?:(?:Args|Arguments|Keyword Args|Returns|Yields|Raises|Attributes):\s*$|:(?:param|returns?|rtype|raises)\b)", flags=re.M
+)
 
 
 def sections(docstring: str) -> dict[str, str]:
@@ -149,6 +154,8 @@ def problems(source: str) -> list[str]:
             continue
         found = sections(docstring)
         lacks = []
+        if OTHER_STYLE.search(docstring):
+            lacks.append("numpydoc sections instead of Google or Sphinx ones")
         wanted = arguments(node, method)
         if wanted:
             if "Parameters" not in found:
@@ -221,6 +228,14 @@ def _private(a):
     return a
 
 
+def google(a):
+    """Say a.
+
+    Args:
+        a: A length (px).
+    """
+
+
 class Thing:
     """A thing."""
 
@@ -256,7 +271,8 @@ class Thing:
         "missing_one (line 29): lacks Parameters entries for b",
         "no_returns (line 39): lacks a Returns section",
         "generates (line 44): lacks a Yields section",
-        "Thing.static (line 72): lacks a Parameters section",
+        "google (line 53): lacks numpydoc sections instead of Google or Sphinx ones; a Parameters section",
+        "Thing.static (line 80): lacks a Parameters section",
     ]
 
 
