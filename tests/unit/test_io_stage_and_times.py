@@ -147,6 +147,27 @@ def test_a_micromanager_file_takes_the_stage_position_from_its_image_json_where_
     assert inspect_movie(write_mm_file(tmp_path / "c.ome.tif", [0, 60], {})).stage_position_um is None
 
 
+
+def test_each_position_of_one_micromanager_file_reads_the_stage_position_of_its_own_first_image(tmp_path: Path) -> None:
+    """Micro-Manager writing every position into one file: OME Images 0 and 1 on pages 0-1 and 2-3, each page's
+    JSON at its position's stage; each position reads the JSON of its own first page."""
+    stages = [{"XPositionUm": 10.0 * p, "YPositionUm": -5.0 - p} for p in (0, 0, 1, 1)]
+    images = "".join(
+        f'<Image ID="Image:{p}" Name="Pos{p}"><Pixels ID="Pixels:{p}" DimensionOrder="XYCZT" Type="uint16" SizeX="10" '
+        f'SizeY="8" SizeC="1" SizeZ="1" SizeT="2" PhysicalSizeX="0.5" PhysicalSizeY="0.5" TimeIncrement="60">'
+        f'<Channel ID="Channel:{p}:0" Name="GFP" SamplesPerPixel="1"/><TiffData IFD="{2 * p}" PlaneCount="2"/>'
+        "</Pixels></Image>" for p in (0, 1))
+    xml = f'<?xml version="1.0" encoding="UTF-8"?><OME xmlns="{OME_NS}">{images}</OME>'
+    summary = {"MicroManagerVersion": "2.0.0", "Prefix": "exp", "Frames": 2, "Channels": 1, "Slices": 1, "Positions": 2}
+    path = tmp_path / "exp_MMStack.ome.tif"
+    write_mm_tiff(path, np.arange(4 * 80, dtype=np.uint16).reshape(4, 8, 10), xml, summary,
+                  [(0, 0, t, p) for p in (0, 1) for t in (0, 1)], stages)
+    assert [inspect_movie(path, scene=p).stage_position_um for p in (0, 1)] == [(0.0, -5.0, None), (10.0, -6.0, None)]
+    with open_movie(path, scene=1) as movie:
+        assert movie.stage_position_um == (10.0, -6.0, None)
+        np.testing.assert_array_equal(movie.data[1, 0], np.arange(3 * 80, 4 * 80).reshape(8, 10))
+
+
 # --- CZI: a scene's stage position ---
 
 
