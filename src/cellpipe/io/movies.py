@@ -256,8 +256,10 @@ class MovieHeader:
     plane, and ingest records it with the projection."""
     stage_position_um: tuple[float | None, float | None, float | None] | None = None
     """The microscope stage's (x, y, z) position (µm) of the position read, from the first plane of its series (OME
-    ``Plane`` ``PositionX/Y/Z``); an axis the file leaves out (or gives in a unit that is not a length) is None, and
-    the whole is None when the file gives no stage position.  Information only: ingest records it."""
+    ``Plane`` ``PositionX/Y/Z``; a Micro-Manager file's first image JSON where its OME-XML gives none; a vendor
+    scene's x and y through bioio, :func:`_vendor_stage_position`); an axis the file leaves out (or gives in a unit
+    that is not a length) is None, and the whole is None when the file gives no stage position.  Information only:
+    ingest records it."""
 
 
 @dataclass(frozen=True)
