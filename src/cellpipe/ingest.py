@@ -67,6 +67,20 @@ def _ratio(sheet: float, file: float) -> str:
     return f"{r:.4g}× the file's" if r >= 1 else f"1/{1 / r:.4g} of the file's"
 
 
+def non_square_refusal(px_x: float, px_y: float) -> str:
+    """Why a movie of ``px_x`` by ``px_y`` µm pixels is refused, and how to run it: one line, sample and file left out.
+
+    Every stage takes one pixel size for y and x (areas, y positions and speeds would be off by their ratio), so
+    the movie has to be resampled to square pixels first; scaling y by ``px_y / px_x`` keeps the x pixel size.
+    """
+    return (
+        f"non-square pixels: the file's metadata gives {px_x:.4g} µm along x and {px_y:.4g} µm along y, and cellpipe "
+        f"measures in square pixels only; to run it, resample the movie to square pixels of {px_x:.4g} µm (Fiji: "
+        f"Image > Scale, X scale 1, Y scale {px_y / px_x:.4g}, then save as OME-TIFF and give that file), or, if the "
+        "file's metadata is wrong, set pixel_size_um in the sample sheet"
+    )
+
+
 def _check_against_file(
     sample: str, movie_path: str, sheet_px: float | None, file_px: float | None, file_px_y: float | None,
     sheet_dt: float | None, file_dt: float | None,
@@ -79,12 +93,7 @@ def _check_against_file(
     warnings = []
     if file_px and file_px_y and _apart(file_px, file_px_y) > SQUARE_TOLERANCE:
         if sheet_px is None:
-            raise _refuse(
-                sample, movie_path,
-                f"non-square pixels: the file's metadata gives {file_px:.4g} µm along x and {file_px_y:.4g} µm along y; "
-                "non-square pixels are not supported yet (if the file's metadata is wrong, set pixel_size_um in the "
-                "sample sheet)",
-            )
+            raise _refuse(sample, movie_path, non_square_refusal(file_px, file_px_y))
         warnings.append(
             f"the file's pixels are not square ({file_px:.4g} µm along x, {file_px_y:.4g} µm along y); using the "
             f"sample sheet's pixel_size_um {sheet_px:.4g} µm for both"

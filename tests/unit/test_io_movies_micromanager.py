@@ -35,12 +35,13 @@ def position_movie(p: int, n_frames: int = 4, shape: tuple[int, int] = (8, 10)) 
 
 
 def write_mm_tiff(path: Path, planes: np.ndarray, description: str, summary: dict[str, object],
-                  coords: list[tuple[int, int, int, int]], image_metadata: dict[str, object] | None = None) -> None:
+                  coords: list[tuple[int, int, int, int]],
+                  image_metadata: dict[str, object] | list[dict[str, object]] | None = None) -> None:
     """``planes`` (N, Y, X) uint16 as a little-endian Micro-Manager multipage TIFF: the TIFF header, Micro-Manager's
     offset header (index map, display settings, comments) and summary JSON at byte 8, then each page (its
     ``ImageDescription`` (first page only), ``MicroManagerMetadata`` JSON, pixels, IFD), then the index map: per
     plane its (channel, slice, frame, position) ``coords`` and IFD offset.  ``image_metadata``: more keys of each page's
-    ``MicroManagerMetadata``."""
+    ``MicroManagerMetadata`` (a list: one dict per page)."""
     buf = bytearray(b"II" + struct.pack("<HI", 42, 0))
     summary_json = json.dumps(summary).encode()
     buf += struct.pack("<8I", 54773648, 0, 0, 0, 0, 0, 2355492, len(summary_json)) + summary_json
@@ -56,7 +57,8 @@ def write_mm_tiff(path: Path, planes: np.ndarray, description: str, summary: dic
     for k, plane in enumerate(planes):
         c, z, t, p = coords[k]
         mm_json = json.dumps({"ChannelIndex": c, "SliceIndex": z, "FrameIndex": t, "PositionIndex": p,
-                              **(image_metadata or {})}).encode() + b"\0"
+                              **((image_metadata[k] if isinstance(image_metadata, list) else image_metadata) or {})}
+                             ).encode() + b"\0"
         tags = [(256, 3, 1, x), (257, 3, 1, y), (258, 3, 1, 16), (259, 3, 1, 1), (262, 3, 1, 1), (277, 3, 1, 1),
                 (278, 3, 1, y), (279, 4, 1, plane.nbytes), (51123, 2, len(mm_json), put(mm_json))]
         if k == 0:

@@ -38,8 +38,10 @@ def test_non_square_pixels_in_the_file_are_refused_naming_both_sizes() -> None:
     with pytest.raises(IngestError) as err:
         resolve(0.5, 1.0)
     assert err.value.problem == (
-        "non-square pixels: the file's metadata gives 0.5 µm along x and 1 µm along y; non-square pixels are not "
-        "supported yet (if the file's metadata is wrong, set pixel_size_um in the sample sheet)"
+        "non-square pixels: the file's metadata gives 0.5 µm along x and 1 µm along y, and cellpipe measures in square "
+        "pixels only; to run it, resample the movie to square pixels of 0.5 µm (Fiji: Image > Scale, X scale 1, "
+        "Y scale 2, then save as OME-TIFF and give that file), or, if the file's metadata is wrong, set pixel_size_um "
+        "in the sample sheet"
     )
     assert "sample 's' (m.tif)" in str(err.value)
 
@@ -83,8 +85,9 @@ def test_load_samples_refuses_non_square_pixels_naming_the_row_and_file(tmp_path
         load_samples(sheet, load_config({}))
     assert str(err.value) == (
         f"{sheet} line 2 (sample 'aniso'): {movie}: non-square pixels: the file's metadata gives 0.5 µm along x "
-        "and 1 µm along y; non-square pixels are not supported yet (if the file's metadata is wrong, set "
-        "pixel_size_um in the sample sheet)"
+        "and 1 µm along y, and cellpipe measures in square pixels only; to run it, resample the movie to square "
+        "pixels of 0.5 µm (Fiji: Image > Scale, X scale 1, Y scale 2, then save as OME-TIFF and give that file), or, "
+        "if the file's metadata is wrong, set pixel_size_um in the sample sheet"
     )
 
 

@@ -410,8 +410,9 @@ CATALOGUE: dict[str, Bad] = {
     "non-square-pixels": Bad(
         lambda d, c: HEADER + row("aniso", ome_with(d, "data/aniso.ome.tif", PhysicalSizeX=0.5, PhysicalSizeY=1.0), "", "2"),
         "aniso", "data/aniso.ome.tif",
-        "non-square pixels: the file's metadata gives 0.5 µm along x and 1 µm along y; non-square pixels are not "
-        "supported yet",
+        "non-square pixels: the file's metadata gives 0.5 µm along x and 1 µm along y, and cellpipe measures in "
+        "square pixels only; to run it, resample the movie to square pixels of 0.5 µm (Fiji: Image > Scale, X scale 1, "
+        "Y scale 2,",
     ),
 }
 

@@ -5,6 +5,7 @@ channels and a Micro-Manager dataset run to the end, every channel measured."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -366,9 +367,11 @@ def test_positions_of_three_channels_and_a_micro_manager_dataset_run_to_the_end_
 
     - ``plate``: an OME-TIFF of 2 positions (A1, A2; 3 frames of 48x64 px) in 3 named channels, Brightfield flat at
       100 (A1) or 200 (A2), DAPI nuclei of their own, mCherry a ramp along x (:func:`three_named_channels`),
-      ``positions: all``: samples plate_A1 and plate_A2;
+      ``positions: all``: samples plate_A1 and plate_A2; each position at a stage position of its own (A1 in µm,
+      A2 in mm), A1's interval its ``TimeIncrement`` and A2's from its planes' ``DeltaT`` (no ``TimeIncrement``);
     - ``mm``: a Micro-Manager dataset folder of one position (Pos0; 4 frames of 48x64 px, 0.3 µm pixels, 90 s
-      apart) split over two files of 2 frames, channels DAPI (nuclei) and GFP (twice DAPI): sample mm_Pos0.
+      apart, stage at (0.5, 0, 1.25) µm) split over two files of 2 frames, channels DAPI (nuclei) and GFP (twice
+      DAPI): sample mm_Pos0.
 
     DAPI is channel 1 of the plate and channel 0 of the dataset; every channel is measured, each with its own values.
     One file holds both the positions and the 3 channels, and the plate has 2 positions, to keep the run short."""
@@ -380,13 +383,21 @@ def test_positions_of_three_channels_and_a_micro_manager_dataset_run_to_the_end_
     data.mkdir(parents=True)
     plate = {name: three_named_channels(make_nuclei_movie(n_frames=3, shape=(48, 64), seed=seed).image, flat)
              for name, seed, flat in (("A1", 1, 100), ("A2", 2, 200))}
+    n_planes = 3 * 3  # frames x channels; tifffile lists the planes channel first
+    times = {"DeltaT": [t * 120.0 + c * 0.3 for t in range(3) for c in range(3)], "DeltaTUnit": ["s"] * n_planes}
+    stages = {"A1": (100.5, -20.0, "µm"), "A2": (1.25, 3.5, "mm")}
     with tifffile.TiffWriter(data / "plate.ome.tif", ome=True) as tif:
         for name, movie in plate.items():
+            x, y, unit = stages[name]
+            planes = {"PositionX": [x] * n_planes, "PositionXUnit": [unit] * n_planes, "PositionY": [y] * n_planes,
+                      "PositionYUnit": [unit] * n_planes}
+            # A2 gives no TimeIncrement: its interval comes from its planes' times, 120 s apart
+            units = OME_UNITS if name == "A1" else {"PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5}
             tif.write(movie, metadata={"axes": "TCYX", "Name": name, "Channel": {"Name": ["Brightfield", "DAPI", "mCherry"]},
-                                       **OME_UNITS})
+                                       **units, "Plane": planes if name == "A1" else {**planes, **times}})
     mm_nuclei = make_nuclei_movie(n_frames=4, shape=(48, 64), seed=3).image
     mm_movie = np.stack([mm_nuclei, 2 * mm_nuclei], axis=1)  # (T, C, Y, X); the helper names its channels DAPI, GFP
-    write_mm_dataset(data / "mm", [mm_movie], frames_per_file=2)
+    write_mm_dataset(data / "mm", [mm_movie], frames_per_file=2, stage=True)
     assert sorted(f.name for f in (data / "mm").iterdir()) == ["exp_MMStack_Pos0.ome.tif", "exp_MMStack_Pos0_1.ome.tif"]
     config = small_config()
     config["segment"]["channel"] = "DAPI"
@@ -426,6 +437,21 @@ def test_positions_of_three_channels_and_a_micro_manager_dataset_run_to_the_end_
         for done in ("tracks_napari.csv", "tracks.trackmate.xml", "qc.json", "provenance.json", "ctc/res_track.txt"):
             assert (results / sample / done).stat().st_size > 0, (sample, done)
         assert sample in (results / sample / "report.html").read_text() and sample in summary
+
+    # each position's own stage position (µm) and where its interval came from, in its image and its provenance
+    recorded = {"plate_A1": ({"x": 100.5, "y": -20.0, "z": None}, None),
+                "plate_A2": ({"x": 1250.0, "y": 3500.0, "z": None},
+                             "timestamps (OME Plane DeltaT: frame 0 to frame 2, mean of 2 intervals)"),
+                "mm_Pos0": ({"x": 0.5, "y": 0.0, "z": 1.25}, None)}
+    for sample, (stage, interval_from) in recorded.items():
+        attrs = ingested(workdir, sample).attrs
+        assert attrs["stage_position_um"] == pytest.approx(stage)
+        assert attrs["file_frame_interval_from"] == interval_from
+        movie_entry = next(e for e in json.loads((results / sample / "provenance.json").read_text())["inputs"]
+                           if e["role"] == "movie")
+        assert movie_entry["stage_position_um"] == pytest.approx(stage)
+        assert movie_entry["physical"].get("file_frame_interval_from") == interval_from
+        assert movie_entry["physical"]["frame_interval_min"] == pytest.approx(samples[sample][3])
 
     for sample, flat in (("plate_A1", 100), ("plate_A2", 200)):  # the values each channel of each position has
         cells = tables.read_parquet(results / sample / "cells.parquet")

@@ -241,9 +241,11 @@ class MovieHeader:
     z_planes: int = 1
     """Planes per z-stack (1: a 2-D movie); more only when read with ``allow_z``."""
     frame_interval_from: str | None = None
-    """Where ``frame_interval_min`` was read from in the file, for a vendor file: ``nominal (...)`` (the
+    """Where ``frame_interval_min`` was read from in the file: for a vendor file ``nominal (...)`` (the
     acquisition's set interval) or ``timestamps (...)`` (the mean step between the recorded times of the first and
-    last frame); None for the other formats, whose single metadata field says it."""
+    last frame); for an OME-TIFF without ``TimeIncrement``, ``timestamps (OME Plane DeltaT: ...)``
+    (:func:`_ome_timestamps_interval`); None where the format's one interval field gives it (OME
+    ``TimeIncrement``, ImageJ ``finterval``, an OME-Zarr's t scale, Micro-Manager's ``Interval_ms``)."""
     scene: int | None = None
     """The scene (position) read, 0-based, when one was asked for (a file of several positions); else None."""
     scene_name: str | None = None
@@ -254,8 +256,10 @@ class MovieHeader:
     plane, and ingest records it with the projection."""
     stage_position_um: tuple[float | None, float | None, float | None] | None = None
     """The microscope stage's (x, y, z) position (µm) of the position read, from the first plane of its series (OME
-    ``Plane`` ``PositionX/Y/Z``); an axis the file leaves out (or gives in a unit that is not a length) is None, and
-    the whole is None when the file gives no stage position.  Information only: ingest records it."""
+    ``Plane`` ``PositionX/Y/Z``; a Micro-Manager file's first image JSON where its OME-XML gives none; a vendor
+    scene's x and y through bioio, :func:`_vendor_stage_position`); an axis the file leaves out (or gives in a unit
+    that is not a length) is None, and the whole is None when the file gives no stage position.  Information only:
+    ingest records it."""
 
 
 @dataclass(frozen=True)
@@ -282,6 +286,9 @@ class FileMetadata:
     """The step between z-planes (µm)."""
     stage_position_um: tuple[float | None, float | None, float | None] | None = None
     """As :attr:`MovieHeader.stage_position_um`."""
+    frame_interval_from: str | None = None
+    """As :attr:`MovieHeader.frame_interval_from`: ``timestamps (...)`` where the interval came from the planes'
+    recorded times (OME ``Plane`` ``DeltaT``), else None (the format's interval field, ``TimeIncrement``)."""
 
 
 _MM_FILE = re.compile(r"^(?P<prefix>.+)_MMStack_(?P<label>.+)\.ome\.tiff?$", re.IGNORECASE)
@@ -700,9 +707,64 @@ def _ome_pixels_metadata(pixels: ET.Element | None, prefix: str, ns: dict[str, s
     names = tuple(c.get("Name") or f"ch{i}" for i, c in enumerate(pixels.findall(f"{prefix}Channel", ns)))
     # A file that gives the x size only is taken as square pixels, as OME readers (Fiji, napari) do.
     px_y = sizes["Y"] if sizes["Y"] is not None else sizes["X"]
-    plane = _first_plane(pixels.findall(f"{prefix}Plane", ns))
+    planes = pixels.findall(f"{prefix}Plane", ns)
+    plane = _first_plane(planes)
     stage = _ome_stage_position(plane, path) if plane is not None else None
-    return FileMetadata(sizes["X"], px_y if sizes["X"] is not None else None, dt, names, sizes["Z"], stage)
+    # TimeIncrement is the acquisition's set interval; the planes' times stand in only where it is absent
+    dt_from = None
+    if dt is None:
+        dt, dt_from = _ome_timestamps_interval(planes, path)
+    return FileMetadata(sizes["X"], px_y if sizes["X"] is not None else None, dt, names, sizes["Z"], stage,
+                        frame_interval_from=dt_from)
+
+
+IRREGULAR_STEP = 0.01
+"""Relative difference from the mean step beyond which a step between two frames' recorded times is irregular: the
+frame interval is still their mean, and the range of the steps is named where the interval's source is recorded."""
+
+
+def _ome_timestamps_interval(planes: list[ET.Element], path: PathLike) -> tuple[float | None, str | None]:
+    """The frame interval (minutes) from OME ``Plane`` ``DeltaT`` (time since the acquisition started), and its source.
+
+    The planes of the first plane's channel and z-plane are used, since the channels of a frame are taken one after
+    the other.  The interval is (DeltaT of the last frame that gives one - DeltaT of the first) / the frames between
+    them: the mean step, as a vendor file's acquisition times are read (:func:`_vendor_interval`); a frame taken
+    late moves it only when it is the last.  Steps more than :data:`IRREGULAR_STEP` from that mean are named in the
+    source (``...; irregular: steps 1 to 2 min)``), which ingest records (``file_frame_interval_from``).
+    ``DeltaTUnit`` defaults to seconds (the OME schema's default).
+    ``(None, None)`` where fewer than two frames carry a readable time (a unit not known, a value not a number)
+    or the last time is not after the first: the interval then comes from the sample sheet or the config.
+    """
+    first = _first_plane(planes)
+    if first is None:
+        return None, None
+    channel_z = (first.get("TheC", "0"), first.get("TheZ", "0"))
+    times: dict[int, float] = {}
+    for plane in planes:
+        value = plane.get("DeltaT")
+        if value is None or (plane.get("TheC", "0"), plane.get("TheZ", "0")) != channel_z:
+            continue
+        # the factor alone: the first frame's time is 0, which _in_unit takes for no value
+        factor = _information(lambda plane=plane: _in_unit(1.0, plane.get("DeltaTUnit", "s"), OME_TIME_TO_MIN,
+                                                           "time unit", "DeltaTUnit", path))
+        try:
+            frame, minutes = int(plane.get("TheT", "0")), float(value) * factor if factor is not None else None
+        except ValueError:
+            continue
+        if minutes is not None and np.isfinite(minutes):
+            times.setdefault(frame, minutes)
+    if len(times) < 2:
+        return None, None
+    frames = sorted(times)
+    n_steps = frames[-1] - frames[0]
+    interval = (times[frames[-1]] - times[frames[0]]) / n_steps
+    if not (np.isfinite(interval) and interval > 0):
+        return None, None
+    how = f"timestamps (OME Plane DeltaT: frame {frames[0]} to frame {frames[-1]}, mean of {n_steps} intervals"
+    steps = [(times[b] - times[a]) / (b - a) for a, b in zip(frames, frames[1:], strict=False)]
+    if max(abs(step - interval) for step in steps) > IRREGULAR_STEP * interval:
+        how += f"; irregular: steps {min(steps):.4g} to {max(steps):.4g} min"
+    return interval, how + ")"
 
 
 def _first_plane(planes: list[ET.Element]) -> ET.Element | None:
@@ -952,7 +1014,8 @@ def _tiff_position_headers(
         if not metadata:
             metas = [FileMetadata()] * len(series)
         elif tif.is_ome and tif.ome_metadata:
-            metas = [_with_micromanager(tif, m) for m in _ome_images_metadata(tif.ome_metadata, path, indices)]
+            metas = [_with_micromanager(tif, m, i) for m, i in
+                     zip(_ome_images_metadata(tif.ome_metadata, path, indices), indices, strict=True)]
         else:
             metas = [_tiff_metadata(tif, path, i) for i in indices]
         return tuple((*_series_layout(s, declared), np.dtype(s.dtype), meta, s.name or None)
@@ -1125,10 +1188,10 @@ def _tiff_metadata(tif: tifffile.TiffFile, path: PathLike, series: int = 0) -> F
     Micro-Manager file lacks is taken from Micro-Manager's own metadata (:func:`_with_micromanager`).
     """
     if tif.is_ome and tif.ome_metadata:
-        return _with_micromanager(tif, _ome_metadata(tif.ome_metadata, path, series))
+        return _with_micromanager(tif, _ome_metadata(tif.ome_metadata, path, series), series)
     if tif.is_imagej:
         return _imagej_metadata(tif, path)
-    return _with_micromanager(tif, FileMetadata())
+    return _with_micromanager(tif, FileMetadata(), series)
 
 
 MM_PIXEL_SIZE_KEYS = ("PixelSizeUm", "PixelSize_um")
@@ -1149,15 +1212,39 @@ def _mm_number(found: dict[str, Any], keys: tuple[str, ...]) -> float | None:
     return None
 
 
-def _with_micromanager(tif: tifffile.TiffFile, meta: FileMetadata) -> FileMetadata:
-    """``meta`` with the pixel size (µm) and frame interval (minutes) it lacks taken from Micro-Manager's JSON metadata.
+MM_STAGE_KEYS = ("XPositionUm", "YPositionUm", "ZPositionUm")
+"""Micro-Manager's keys of the stage's x, y (the XY stage) and z (the focus drive) position (µm) in each image's
+metadata (``X_POSITION_UM``, ``Y_POSITION_UM``, ``Z_POSITION_UM`` of the same ``PropertyKey``)."""
 
-    ``meta`` with the pixel size (µm, square pixels) and frame interval (minutes) it lacks taken from a
-    Micro-Manager file's own JSON metadata: the summary (tifffile's ``micromanager_metadata``; keys
-    :data:`MM_PIXEL_SIZE_KEYS`, :data:`MM_INTERVAL_KEYS`), else for the pixel size the first page's image metadata.
-    What the OME-XML says wins; a file that is not Micro-Manager's is returned as it is.
+
+def _mm_stage_position(image: Any) -> tuple[float | None, float | None, float | None] | None:
+    """The stage's (x, y, z) position (µm) in one image's Micro-Manager metadata; None where it gives none.
+
+    A coordinate may be 0 or negative; a value that is not a finite number is None for its axis.
     """
-    if not tif.pages.first.is_micromanager or (meta.pixel_size_um is not None and meta.frame_interval_min is not None):
+    if not isinstance(image, dict):
+        return None
+    position = tuple(as_number(image.get(key), finite=True) for key in MM_STAGE_KEYS)
+    return None if all(v is None for v in position) else (position[0], position[1], position[2])
+
+
+def _with_micromanager(tif: tifffile.TiffFile, meta: FileMetadata, series: int = 0) -> FileMetadata:
+    """``meta`` completed from Micro-Manager's JSON metadata: pixel size (µm), frame interval (minutes), stage (µm).
+
+    ``meta`` with what it lacks taken from a Micro-Manager file's own JSON metadata: the pixel size (µm, square
+    pixels) from the summary (tifffile's ``micromanager_metadata``; keys :data:`MM_PIXEL_SIZE_KEYS`), else the first
+    page's image metadata; the frame interval from the summary's set interval (:data:`MM_INTERVAL_KEYS`), which
+    also replaces an interval the OME-XML gave only from its planes' times (``DeltaT``, which Micro-Manager writes
+    from each image's ``ElapsedTime-ms``): a nominal interval is preferred to timestamps, as for vendor files; the
+    stage position from the image metadata of the first page of series ``series`` (:data:`MM_STAGE_KEYS`), for an
+    OME-XML whose planes give none or give it without a unit.  Otherwise what the OME-XML says wins; a file that is
+    not Micro-Manager's is returned as it is.
+    """
+    from_timestamps = (meta.frame_interval_from or "").startswith("timestamps")
+    if not tif.pages.first.is_micromanager or (
+        meta.pixel_size_um is not None and meta.frame_interval_min is not None and not from_timestamps
+        and meta.stage_position_um is not None
+    ):
         return meta
     try:
         summary = (tif.micromanager_metadata or {}).get("Summary") or {}
@@ -1172,8 +1259,15 @@ def _with_micromanager(tif: tifffile.TiffFile, meta: FileMetadata) -> FileMetada
     changes: dict[str, Any] = {}
     if meta.pixel_size_um is None and pixel_size is not None:
         changes.update(pixel_size_um=pixel_size, pixel_size_y_um=pixel_size)
-    if meta.frame_interval_min is None and interval_ms is not None:
-        changes["frame_interval_min"] = interval_ms / 60000.0
+    if (meta.frame_interval_min is None or from_timestamps) and interval_ms is not None:
+        changes.update(frame_interval_min=interval_ms / 60000.0, frame_interval_from=None)
+    if meta.stage_position_um is None:
+        try:  # the series' first page: a file of several positions holds each one's pages in a run of its own
+            stage = _mm_stage_position(tif.series[series].keyframe.tags.valueof(51123))
+        except Exception:  # no such page or unreadable metadata: the position is information only
+            stage = None
+        if stage is not None:
+            changes["stage_position_um"] = stage
     return dataclasses.replace(meta, **changes) if changes else meta
 
 
@@ -1211,7 +1305,7 @@ def inspect_tiff(path: PathLike, axes: str | None = None, allow_z: bool = False,
     return MovieHeader((t, c, y, x), dtype, use_axes, meta.pixel_size_um, meta.frame_interval_min,
                        meta.channel_names, meta.pixel_size_y_um, z_planes=z, scene=scene,
                        scene_name=_tiff_scene_name(path, scene), pixel_size_z_um=meta.pixel_size_z_um,
-                       stage_position_um=meta.stage_position_um)
+                       stage_position_um=meta.stage_position_um, frame_interval_from=meta.frame_interval_from)
 
 
 def _tiff_scene_name(path: Path, scene: int | None) -> str | None:
@@ -2478,7 +2572,8 @@ def open_movie(
         else:
             scene_name = (tif.series[index].name or None) if scene is not None else None
         yield RawMovie(lazy, use_axes, meta.pixel_size_um, meta.frame_interval_min,
-                       list(meta.channel_names), meta.pixel_size_y_um, scene=scene, scene_name=scene_name,
+                       list(meta.channel_names), meta.pixel_size_y_um, meta.frame_interval_from, scene=scene,
+                       scene_name=scene_name,
                        source_checksum=(files_checksum if several else tiff_checksum) if checksum else None,
                        pixel_size_z_um=meta.pixel_size_z_um, stage_position_um=meta.stage_position_um)
 

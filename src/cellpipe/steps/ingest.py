@@ -146,7 +146,8 @@ def ingest_movie_file(
             "source_dtype": str(source_dtype),
             "pixel_size_source": meta.pixel_size_source,
             "frame_interval_source": meta.frame_interval_source,
-            "file_frame_interval_from": raw.frame_interval_from,  # a vendor file's: nominal or from timestamps
+            # how the file gave its interval where it says: nominal, or from timestamps (vendor files, OME DeltaT)
+            "file_frame_interval_from": raw.frame_interval_from,
             # the position of a file of several that this sample is (sample sheet column positions)
             "position": {"index": raw.scene, "name": raw.scene_name} if raw.scene is not None else None,
             # a movie of one plane is written as it is, whatever the setting

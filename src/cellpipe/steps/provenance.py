@@ -144,8 +144,9 @@ def movie_physical_metadata(image: PathLike) -> dict[str, Any]:
         Only the keys that are known: ``pixel_size_um`` (``y`` and ``x``, µm per px, from level 0's
         scale) and ``pixel_size_source``; ``frame_interval_min`` (minutes) and
         ``frame_interval_source`` (``sample sheet``, ``file metadata`` or ``config default``:
-        :func:`cellpipe.ingest.resolve_metadata`; the pixel size's source likewise) and, for a vendor file,
-        ``file_frame_interval_from`` (``nominal (...)`` or ``timestamps (...)``: how the file gave it);
+        :func:`cellpipe.ingest.resolve_metadata`; the pixel size's source likewise) and, where the file says how
+        it gave its interval (a vendor file; an OME-TIFF's planes' ``DeltaT``), ``file_frame_interval_from``
+        (``nominal (...)`` or ``timestamps (...)``);
         ``z_step_um`` (µm between planes: the image's z scale when z is kept, else the
         z-stack's step before projection) with ``z_step_source`` where ingest resolved one;
         ``channel_names``.
