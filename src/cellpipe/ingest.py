@@ -72,6 +72,16 @@ def non_square_refusal(px_x: float, px_y: float) -> str:
 
     Every stage takes one pixel size for y and x (areas, y positions and speeds would be off by their ratio), so
     the movie has to be resampled to square pixels first; scaling y by ``px_y / px_x`` keeps the x pixel size.
+
+    Parameters
+    ----------
+    px_x, px_y : float
+        The file's pixel size along x and along y (µm).
+
+    Returns
+    -------
+    str
+        The reason and the two ways to run the movie, without the sample and file (the caller adds them).
     """
     return (
         f"non-square pixels: the file's metadata gives {px_x:.4g} µm along x and {px_y:.4g} µm along y, and cellpipe "
