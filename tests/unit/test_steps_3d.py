@@ -135,7 +135,7 @@ def test_3d_labels_are_tracked_and_measured_in_um(movie: dict[str, Path]) -> Non
     assert set(np.unique(relabelled.data[:])) == {0, 1, 2}
 
     cells, metrics, counts = root / "cells.parquet", root / "track_metrics.parquet", root / "counts.tsv"
-    measure_cells_step(labels, movie["image"], root / "tracks.parquet", {"channel_names": ["nuclei", "marker"]},
+    measure_cells_step(labels, movie["image"], root / "tracks.parquet", {"measure": {"channel_names": ["nuclei", "marker"]}},
                        cells, metrics, counts)
     table = pd.read_parquet(cells)
     assert len(table) == 2 * N_FRAMES and table["track_id"].notna().all()
