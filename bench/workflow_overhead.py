@@ -102,7 +102,8 @@ def direct(workdir: Path, movie: Path, config: dict, into: str = "direct") -> tu
             settings=config["track"], tracks=out / "tracks.parquet", lineage=out / "lineage.parquet",
             tracked=tracked, info=out / "tracking.json", labels_group=tracked.parent),
         "measure_cells": lambda: measure_cells_step(
-            labels=labels, image=image, tracks=out / "tracks.parquet", settings=config["measure"],
+            labels=labels, image=image, tracks=out / "tracks.parquet",
+            settings={"measure": config["measure"], "min_track_frames": config["track"]["min_track_frames"]},
             cells=out / "cells.parquet", track_metrics=out / "track_metrics.parquet", counts=out / "counts.tsv"),
         "export_tracks": lambda: export_tracks_step(
             tracked=tracked, tracks=out / "tracks.parquet", ctc_dir=out / "ctc",

@@ -263,22 +263,26 @@ class Rule(NamedTuple):
     'simulated movie' (``<name>`` of simulate.<name>), 'model' (``<name>`` of train.<name>) or 'run' (one job)."""
     timed: bool
     """Whether a sample's provenance record holds the run time of its job(s) (read from the benchmark records)."""
+    settings: str | None = None
+    """The section of ``config.yaml`` whose job settings (:meth:`cellpipe.config.jobs.JobSettings.job_settings`)
+    each job of the rule gets as its one ``settings`` param, and a sample's provenance record holds by rule;
+    None for a rule that gets none."""
 
 
 RULES: dict[str, Rule] = {
-    "simulate_movie": Rule("simulated movie", timed=True),
-    "train_cellpose": Rule("model", timed=True),
-    "ingest_movie": Rule("sample", timed=True),
-    "normalize_movie": Rule("sample", timed=True),
-    "segment_frames": Rule("sample part", timed=True),
+    "simulate_movie": Rule("simulated movie", timed=True, settings="simulate"),
+    "train_cellpose": Rule("model", timed=True, settings="train"),
+    "ingest_movie": Rule("sample", timed=True, settings="ingest"),
+    "normalize_movie": Rule("sample", timed=True, settings="normalize"),
+    "segment_frames": Rule("sample part", timed=True, settings="segment"),
     "segment_cells": Rule("sample", timed=True),
-    "track_cells": Rule("sample", timed=True),
-    "measure_cells": Rule("sample", timed=True),
-    "export_tracks": Rule("sample", timed=True),
-    "evaluate_sample": Rule("sample with ground truth", timed=True),
-    "assess_quality": Rule("sample", timed=True),
+    "track_cells": Rule("sample", timed=True, settings="track"),
+    "measure_cells": Rule("sample", timed=True, settings="measure"),
+    "export_tracks": Rule("sample", timed=True, settings="export"),
+    "evaluate_sample": Rule("sample with ground truth", timed=True, settings="evaluate"),
+    "assess_quality": Rule("sample", timed=True, settings="qc"),
     "record_provenance": Rule("sample", timed=False),
-    "report_sample": Rule("sample", timed=False),
+    "report_sample": Rule("sample", timed=False, settings="report"),
     "summarize_evaluation": Rule("run", timed=False),
     "summarize_samples": Rule("run", timed=False),
     "export_bioimageio": Rule("model", timed=False),

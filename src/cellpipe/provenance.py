@@ -4,7 +4,7 @@ A record holds what is needed to rerun an analysis and to know that the rerun us
 things: the sha256 of every input file (movie, ground truth, config files, sample sheet, tracker
 configuration, Cellpose model) and, for those a job reads, the sha256 of the bytes that job read
 (:func:`inputs_as_read`), the resolved configuration and the settings each job used
-(:data:`JOB_SETTINGS`), the versions of the packages the
+(:func:`job_settings_record`), the versions of the packages the
 pipeline imports, the model and device segmentation used, the snakemake command line and the run
 time and peak memory of each rule, and the sha256 of the sample's result tables.
 
@@ -71,9 +71,10 @@ JOB_SETTINGS: dict[str, tuple[str, str]] = {
     "segment_frames": ("segmentation_info", "job_settings"),
     "track_cells": ("tracking_info", "settings"),
 }
-"""Where each rule's job records the settings it used (:class:`cellpipe.config.jobs.JobSettings`, after the
-sample sheet's row and with shipped paths resolved): the input of rule record_provenance holding its run
-info, and the key there.  The record's ``job_settings`` holds them by rule."""
+"""Rules whose job also records in its run info the settings it used (:class:`cellpipe.config.jobs.JobSettings`,
+after the sample sheet's row and with shipped paths resolved): the input of rule record_provenance holding
+that run info, and the key there.  The record's ``job_settings`` (:func:`job_settings_record`) holds every
+job's settings by rule; for these rules, what the run info says."""
 
 VOLATILE_KEYS: tuple[str, ...] = ("created_utc", "command", "timings")
 """Top-level keys that differ between two runs of the same analysis (date, command line, run times)."""
@@ -394,6 +395,39 @@ def recorded_as_read(record: Mapping[str, Any]) -> list[dict[str, Any]]:
     return entries
 
 
+def job_settings_record(
+    given: Mapping[str, Any] | None, recorded: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """The record's ``job_settings``: the settings of every job of the sample, by rule.
+
+    Parameters
+    ----------
+    given : mapping or None
+        Rule -> the settings its job got, as rule record_provenance's params received them (the same
+        :class:`cellpipe.config.jobs.JobSettings` values as the rules' own params); None where not given.
+    recorded : mapping, optional
+        Rule -> the settings its job wrote in its run info (:data:`JOB_SETTINGS`), None where that run
+        info holds none.  These win: they are what made the outputs, even when the settings changed
+        since and snakemake was told not to rerun for that (``--rerun-triggers`` without ``params``).
+
+    Returns
+    -------
+    dict
+        Rule -> settings (None where neither gives any).
+    list of str
+        One line per rule whose run info and ``given`` differ, by rule name.
+    """
+    given, recorded = dict(given or {}), dict(recorded or {})
+    merged: dict[str, Any] = {}
+    differences = []
+    for rule in sorted(given.keys() | recorded.keys()):
+        ran_with = recorded.get(rule)
+        if ran_with is not None and rule in given and given[rule] != ran_with:
+            differences.append(f"{rule} ran with other settings than the workflow gives it now: recorded the ones it ran with")
+        merged[rule] = ran_with if ran_with is not None else given.get(rule)
+    return merged, differences
+
+
 def model_record(segmentation_info: Mapping[str, Any], model_path: str | None) -> dict[str, Any]:
     """The segmentation model as ``segment_cells`` used it.
 
@@ -467,7 +501,7 @@ def build_record(
     as_read : sequence of mapping
         The inputs as the jobs that read them read them (:func:`inputs_as_read`).
     job_settings : mapping, optional
-        The settings each job used, by rule (:data:`JOB_SETTINGS`); None where the run info holds none.
+        The settings each job used, by rule (:func:`job_settings_record`); None where none were recorded.
 
     Returns
     -------
@@ -483,7 +517,7 @@ def build_record(
         "inputs": sorted((dict(e) for e in inputs), key=lambda e: (order.get(e["role"], len(order)), e["path"])),
         "as_read": [dict(e) for e in as_read],
         "config": dict(config),
-        "job_settings": {rule: job_settings.get(rule) for rule in JOB_SETTINGS} if job_settings is not None else None,
+        "job_settings": dict(job_settings) if job_settings is not None else None,
         "versions": dict(versions),
         "model": model_record(segmentation_info, model_path),
         "device": segmentation_info.get("device") or ("none (classical)" if segmentation_info.get("method") == "classical" else None),

@@ -7,8 +7,16 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from cellpipe.config import SampleRow, SegmentSettings, TrackSettings, TrainSettings, load_config
-from cellpipe.config.jobs import JobSettings, shipped_path
+from cellpipe.config import (
+    MeasureSettings,
+    NormalizeSettings,
+    SampleRow,
+    SegmentSettings,
+    TrackSettings,
+    TrainSettings,
+    load_config,
+)
+from cellpipe.config.jobs import JobSettings, MeasureJob, TrainJob, shipped_path
 
 
 @pytest.fixture
@@ -105,15 +113,15 @@ def test_tracker_configuration_and_init_model_are_resolved(folders: dict[str, Pa
     assert track.tracker_config == jobs.tracker_config == str(folders["basedir"] / "resources/tracker/tracker.json")
     assert track.max_search_radius_um == config.track.max_search_radius_um
     train = jobs.job_settings("train", name="mine")
-    assert isinstance(train, TrainSettings)
-    assert train.init_model == jobs.init_models["mine"] == str(folders["basedir"] / "resources/models/init.pth")
+    assert isinstance(train, TrainJob) and isinstance(train.train, TrainSettings)
+    assert train.train.init_model == jobs.init_models["mine"] == str(folders["basedir"] / "resources/models/init.pth")
     assert config.train["mine"].init_model == "resources/models/init.pth"
 
 
 def test_other_stages_get_their_section_and_bad_requests_are_refused(folders: dict[str, Path]) -> None:
     config = load_config({**cellpose_config(), "simulate": {"demo": {"n_frames": 4}}})
     jobs = JobSettings(config, folders["basedir"])
-    assert jobs.job_settings("measure") is config.measure
+    assert jobs.job_settings("qc") is config.qc
     assert jobs.job_settings("simulate", name="demo").n_frames == 4
     with pytest.raises(ValueError, match="sample sheet row"):
         jobs.job_settings("segment")
@@ -123,3 +131,55 @@ def test_other_stages_get_their_section_and_bad_requests_are_refused(folders: di
         jobs.job_settings("simulate", name="other")
     with pytest.raises(ValueError, match="not a stage"):
         jobs.job_settings("results")
+
+
+def test_measure_and_train_jobs_get_one_value_with_what_they_take_from_other_sections(folders: dict[str, Path]) -> None:
+    """measure_cells flags short tracks with track.min_track_frames and train_cellpose normalizes its images with
+    the normalize section: each job's one value carries them, and its JSON dump (the rule's params) validates back
+    into that value in the step."""
+    config = load_config({**cellpose_config(), "track": {"tracker_config": "resources/tracker/tracker.json",
+                                                         "min_track_frames": 7},
+                          "measure": {"channel_names": ["H2B"]}, "normalize": {"low_percentile": 2.5}})
+    jobs = JobSettings(config, folders["basedir"])
+    measure = jobs.job_settings("measure")
+    assert type(measure) is MeasureJob
+    assert measure.min_track_frames == 7 and measure.measure == config.measure
+    assert measure.model_dump(mode="json") == {"measure": {"channel_names": ["H2B"]}, "min_track_frames": 7}
+    assert MeasureJob.model_validate(measure.model_dump(mode="json")) == measure
+    assert MeasureJob().min_track_frames == TrackSettings().min_track_frames == 3  # the track section's default
+    with pytest.raises(ValidationError, match="min_track_frames"):
+        MeasureJob(min_track_frames=0)
+    with pytest.raises(ValidationError, match="channel_names"):  # the section goes under "measure", not beside it
+        MeasureJob.model_validate({"channel_names": ["H2B"]})
+    assert isinstance(measure.measure, MeasureSettings)
+
+    train = jobs.job_settings("train", name="mine")
+    assert type(train) is TrainJob and type(train.normalize) is NormalizeSettings
+    assert train.normalize == config.normalize and train.normalize.low_percentile == 2.5
+    dumped = train.model_dump(mode="json")
+    assert list(dumped) == ["train", "normalize"]
+    assert dumped["normalize"] == config.normalize.model_dump(mode="json")
+    assert dumped["train"]["init_model"] == str(folders["basedir"] / "resources/models/init.pth")
+    assert {k: v for k, v in dumped["train"].items() if k != "init_model"} == {
+        k: v for k, v in config.train["mine"].model_dump(mode="json").items() if k != "init_model"}
+    assert TrainJob.model_validate(dumped) == train
+
+
+def test_a_samples_jobs_are_every_rule_with_settings_that_makes_its_results(folders: dict[str, Path]) -> None:
+    """sample_jobs (what rule record_provenance records): each rule of layout.RULES with a settings section, with
+    job_settings' value for the sample's row; evaluate, simulate and train only where the sample has them."""
+    from cellpipe import layout
+
+    config = load_config({**cellpose_config(), "simulate": {"demo": {"n_frames": 4}}})
+    jobs = JobSettings(config, folders["basedir"])
+    plain = jobs.sample_jobs(row(9.5))
+    assert list(plain) == ["ingest_movie", "normalize_movie", "segment_frames", "track_cells", "measure_cells",
+                           "export_tracks", "assess_quality", "report_sample"]
+    for rule, settings in plain.items():
+        assert settings == jobs.job_settings(layout.RULES[rule].settings, row(9.5)), rule
+    assert plain["segment_frames"].diameter_um == 9.5 and plain["measure_cells"].min_track_frames == 3
+    full = jobs.sample_jobs(SampleRow(sample="s1", movie="results/simulated/demo/movie.ome.tif", ground_truth="gt"),
+                            simulated="demo", trained="mine")
+    assert list(full) == ["simulate_movie", "train_cellpose", *list(plain)[:6], "evaluate_sample", *list(plain)[6:]]
+    assert full["simulate_movie"].n_frames == 4 and full["train_cellpose"] == jobs.job_settings("train", name="mine")
+    assert full["evaluate_sample"] is config.evaluate

@@ -118,7 +118,54 @@ def test_rules_pass_the_job_settings_unedited() -> None:
     assert sorted(dumps) == sorted([
         ("common.smk", 'return JOBS.job_settings(stage, name=name).model_dump(mode="json")'),
         ("common.smk", 'return JOBS.job_settings("segment", sample_row(wildcards)).model_dump(mode="json")'),
+        ("common.smk", 'return {rule: job.model_dump(mode="json") for rule, job in jobs.items()}'),  # record_provenance's
         ("ingest.smk", 'row=lambda wildcards: sample_row(wildcards).model_dump(mode="json"),'),  # the row ingest reads
         ("provenance.smk", 'config=CFG.model_dump(mode="json"),'),  # the configuration as loaded, recorded beside
         ("report.smk", 'config=CFG.model_dump(mode="json"),'),  # ... and shown by the summary
     ])
+
+
+PARAMS = re.compile(r"^(?P<indent>[ \t]*)params:[ \t]*\n(?P<body>(?:(?:(?P=indent)[ \t]+.*)?\n)+?)(?=(?P=indent)\S|\Z)", flags=re.M)
+PARAM = re.compile(r"^\s*(\w+)=(.*?),?\s*$")
+# what a settings= param calls -> the section of config.yaml whose job settings it gives (common.smk)
+SETTINGS_CALLS = ((re.compile(r'settings\("(\w+)"'), None), (re.compile(r"\bsegment_settings\b"), "segment"),
+                  (re.compile(r"\btraining_settings\("), "train"))
+# params that read the configuration but are no setting of the job: how many segment_frames jobs share a movie
+NOT_SETTINGS = {("segment_frames", "n_parts")}
+
+
+def rule_params(smk_text: str) -> dict[str, dict[str, str]]:
+    """Rule name -> its params (name -> the value's text, one line each), from the text of one .smk file."""
+    starts = [(m.start(), m.group(1)) for m in RULE.finditer(smk_text)]
+    params: dict[str, dict[str, str]] = {}
+    for i, (start, name) in enumerate(starts):
+        end = starts[i + 1][0] if i + 1 < len(starts) else len(smk_text)
+        found = PARAMS.search(smk_text[start:end])
+        lines = found.group("body").splitlines() if found else []
+        params[name] = {m.group(1): m.group(2) for m in map(PARAM.match, lines) if m}
+    return params
+
+
+def test_each_job_gets_one_settings_value_of_the_section_layout_names() -> None:
+    """Every rule of layout.RULES with a settings section gets it as its one ``settings`` param (what
+    record_provenance records of it), through common.smk's JobSettings calls; no other param carries a setting
+    (a job using a value of another section gets it inside its one value: cellpipe.config.jobs.MeasureJob)."""
+    assert rule_params("rule a:\n    params:\n        settings=settings(\"qc\"),\n        n=1,\n    log:\n        x\n") == {
+        "a": {"settings": 'settings("qc")', "n": "1"}}
+    found: dict[str, dict[str, str]] = {}
+    for smk in sorted(RULES_DIR.glob("*.smk")):
+        found.update(rule_params(smk.read_text()))
+    for rule, spec in layout.RULES.items():
+        params = found[rule]
+        given = params.get("settings")
+        if spec.settings is None:
+            assert given is None, f"rule {rule}: settings={given}, but layout.RULES names no section"
+            continue
+        assert given is not None, f"rule {rule}: no settings param for its section {spec.settings!r}"
+        sections = [m.group(1) if section is None else section
+                    for pattern, section in SETTINGS_CALLS for m in [pattern.search(given)] if m]
+        assert sections == [spec.settings], f"rule {rule}: settings={given} gives {sections}, layout says {spec.settings!r}"
+        for name, value in params.items():
+            if name == "settings" or (rule, name) in NOT_SETTINGS:
+                continue
+            assert not re.search(r"settings\b|CFG\.\w+\.", value), f"rule {rule}: {name}={value} is a second settings value"

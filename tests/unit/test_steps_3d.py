@@ -135,7 +135,7 @@ def test_3d_labels_are_tracked_and_measured_in_um(movie: dict[str, Path]) -> Non
     assert set(np.unique(relabelled.data[:])) == {0, 1, 2}
 
     cells, metrics, counts = root / "cells.parquet", root / "track_metrics.parquet", root / "counts.tsv"
-    measure_cells_step(labels, movie["image"], root / "tracks.parquet", {"channel_names": ["nuclei", "marker"]},
+    measure_cells_step(labels, movie["image"], root / "tracks.parquet", {"measure": {"channel_names": ["nuclei", "marker"]}},
                        cells, metrics, counts)
     table = pd.read_parquet(cells)
     assert len(table) == 2 * N_FRAMES and table["track_id"].notna().all()
@@ -154,6 +154,11 @@ def test_3d_labels_are_tracked_and_measured_in_um(movie: dict[str, Path]) -> Non
     assert summary.loc[mover, "msd_1_um2"] == pytest.approx(Z_STEP_UM**2, rel=0.3)
     assert summary["mean_volume_um3"].notna().all()
     assert len(tables.read_tsv(counts)) == N_FRAMES
+    # the job's one settings value carries track.min_track_frames: tracks shorter than it are flagged short
+    assert (summary["excluded"] == "").all()
+    measure_cells_step(labels, movie["image"], root / "tracks.parquet", {"min_track_frames": N_FRAMES + 1},
+                       root / "cells_b.parquet", root / "metrics_b.parquet", root / "counts_b.tsv")
+    assert (pd.read_parquet(root / "metrics_b.parquet")["excluded"] == "short").all()
 
 
 def test_per_track_metrics_count_z() -> None:

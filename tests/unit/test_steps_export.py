@@ -43,11 +43,19 @@ def test_export_step_without_the_ctc_export_writes_the_napari_tables_only(tmp_pa
     tables.write_parquet(tracks, tmp_path / "tracks.parquet")
     out = tmp_path / "out"
     export_tracks_step(tmp_path / "tracks.ome.zarr", tmp_path / "tracks.parquet", None,
-                       out / "tracks_napari.csv", out / "tracks_napari_graph.json", None)
+                       out / "tracks_napari.csv", out / "tracks_napari_graph.json", None, settings={"ctc": False})
     assert sorted(p.name for p in out.iterdir()) == ["tracks_napari.csv", "tracks_napari_graph.json"]
     with pytest.raises(ValueError, match="together"):
         export_tracks_step(tmp_path / "tracks.ome.zarr", tmp_path / "tracks.parquet", out / "ctc",
                            out / "a.csv", out / "b.json", None)
+    # the job's settings (the export section) and its outputs agree, or nothing is written
+    with pytest.raises(ValueError, match="export.ctc is true, but a CTC folder is not given"):
+        export_tracks_step(tmp_path / "tracks.ome.zarr", tmp_path / "tracks.parquet", None,
+                           out / "c.csv", out / "d.json", None, settings={"ctc": True})
+    with pytest.raises(ValueError, match="export.ctc is false, but a CTC folder is given"):
+        export_tracks_step(tmp_path / "tracks.ome.zarr", tmp_path / "tracks.parquet", out / "ctc",
+                           out / "c.csv", out / "d.json", out / "s.tsv", settings={"ctc": False})
+    assert not (out / "c.csv").exists() and not (out / "ctc").exists()
 
 
 def test_export_step_writes_every_output(tmp_path: Path) -> None:

@@ -41,7 +41,7 @@ def test_tiny_training_reduces_the_loss_and_writes_a_loadable_model(tmp_path: Pa
     }
     out = tmp_path / "model"
     train_cellpose_step(
-        "tiny", settings, NormalizeSettings().model_dump(), out / "weights.pth", out / "model_card.md",
+        "tiny", {"train": settings, "normalize": NormalizeSettings().model_dump()}, out / "weights.pth", out / "model_card.md",
         out / "training.json", out / "training_curve.tsv", threads=2,
     )
     record = json.loads((out / "training.json").read_text())

@@ -477,6 +477,34 @@ def test_report_is_written_and_self_contained(tiny_run: Path) -> None:
     assert "tiny/report.html" in summary
 
 
+def assert_every_job_settings_recorded(workdir: Path, job_settings: dict) -> None:
+    """provenance.json's job_settings hold the settings of each job that made the sample's results, equal to
+    JobSettings(config, the workflow's folder).job_settings(stage, row) of the run's config and sample row: for
+    measure_cells with track.min_track_frames, for simulate_movie the movie's simulate entry."""
+    import os
+
+    from cellpipe.config import SampleRow, load_config
+    from cellpipe.config.jobs import JobSettings
+
+    config = load_config(yaml.safe_load((workdir / "config" / "config.yaml").read_text()))
+    row = SampleRow(sample="tiny", movie="results/simulated/tiny/movie.ome.tif", ground_truth="results/simulated/tiny/01_GT")
+    stages = {"simulate_movie": ("simulate", "tiny"), "ingest_movie": ("ingest", None), "normalize_movie": ("normalize", None),
+              "segment_frames": ("segment", None), "track_cells": ("track", None), "measure_cells": ("measure", None),
+              "export_tracks": ("export", None), "evaluate_sample": ("evaluate", None), "assess_quality": ("qc", None),
+              "report_sample": ("report", None)}
+    here = os.getcwd()
+    os.chdir(workdir)  # shipped paths are looked up from the run's working folder first, as the workflow did
+    try:
+        jobs = JobSettings(config, REPO)
+        expected = {rule: jobs.job_settings(stage, row, name=name).model_dump(mode="json") for rule, (stage, name) in stages.items()}
+    finally:
+        os.chdir(here)
+    assert job_settings == expected
+    assert job_settings["measure_cells"]["min_track_frames"] == config.track.min_track_frames
+    assert job_settings["measure_cells"]["measure"] == config.measure.model_dump(mode="json")
+    assert job_settings["simulate_movie"]["n_cells"] == TINY["n_cells"]
+
+
 def test_provenance_records_the_run_and_the_report_shows_it(tiny_run: Path) -> None:
     """provenance.json holds the movie's and model's sha256, the snakemake command line the test ran, every
     job's timing and the result tables' sha256; the report shows them; the command-line file is gone."""
@@ -509,6 +537,8 @@ def test_provenance_records_the_run_and_the_report_shows_it(tiny_run: Path) -> N
     assert job_settings["segment_frames"] == segmentation["job_settings"] and "scatter" not in segmentation["job_settings"]
     assert job_settings["segment_frames"]["cellpose"]["model"] == inputs["model"]["path"]
     assert job_settings["track_cells"]["tracker_config"] == inputs["tracker_config"]["path"]
+    # every job's one settings value, as JobSettings gives it for this config and row (what the rules' params got)
+    assert_every_job_settings_recorded(tiny_run, job_settings)
     assert record["versions"]["numpy"] == np.__version__
     assert "--show-failed-logs" in record["command"]["argv"] and record["command"]["workdir"] == str(tiny_run)
     assert set(record["timings"]) == {

@@ -365,7 +365,8 @@ def bioimageio_inputs(wildcards):
 
 
 def training_settings(model):
-    """Settings of train.<model>, with init_model resolved like other shipped files, as settings() gives them."""
+    """Settings of a train_cellpose job, as settings() gives them (cellpipe.config.jobs.TrainJob): train.<model>
+    with init_model resolved like other shipped files, and the normalize section its images are normalized with."""
     return settings("train", name=model)
 
 
@@ -397,6 +398,16 @@ def forget_invocation():
     """Remove the command line when the run ends, so that no later run picks up a stale one."""
     if os.path.exists(INVOCATION):
         os.remove(INVOCATION)
+
+
+def provenance_job_settings(wildcards):
+    """The settings of every job that makes {sample}'s results, by rule (cellpipe.layout.RULES names each rule's
+    section), dumped as the rules' params get them (the JobSettings calls of settings(), segment_settings and
+    training_settings): record_provenance records them (provenance.json job_settings)."""
+    row = sample_row(wildcards)
+    trained = TRAINED_MODELS.get(os.path.normpath(CELLPOSE_MODEL)) if CELLPOSE_MODEL else None
+    jobs = JOBS.sample_jobs(row, simulated=simulated_name(row.movie, CFG), trained=trained)
+    return {rule: job.model_dump(mode="json") for rule, job in jobs.items()}
 
 
 def provenance_inputs(wildcards):

@@ -24,6 +24,8 @@ rule export_tracks:
         napari_graph=NAPARI_GRAPH,
         geff=directory(GEFF),
         trackmate=TRACKMATE_XML,
+    params:
+        settings=settings("export"),
     log:
         log_of("export_tracks"),
     benchmark:

@@ -14,9 +14,8 @@ rule measure_cells:
             labels={"sample": "{sample}"},
         ),
     params:
+        # the measure section with track.min_track_frames (cellpipe.config.jobs.MeasureJob)
         settings=settings("measure"),
-        # tracks shorter than this are flagged in track_metrics (a tracking setting: tracking.json counts them)
-        min_track_frames=CFG.track.min_track_frames,
     log:
         log_of("measure_cells"),
     benchmark:

@@ -30,13 +30,15 @@ onerror:
 
 
 rule record_provenance:
-    """provenance.json: sha256 of every input, resolved config, versions, model, device, command, timings."""
+    """provenance.json: sha256 of every input, resolved config, each job's settings, versions, model, device, command, timings."""
     input:
         unpack(provenance_inputs),
     output:
         provenance=PROVENANCE,
     params:
         config=CFG.model_dump(mode="json"),
+        # what each job of the sample got as its settings param; a changed one reruns this job too
+        job_settings=provenance_job_settings,
         model_path=CELLPOSE_MODEL,
         invocation=INVOCATION,
     log:

@@ -8,8 +8,8 @@ rule train_cellpose:
         record=model_file("{model}", "record"),
         curve=model_file("{model}", "curve"),
     params:
+        # train.<model> with the normalize section (cellpipe.config.jobs.TrainJob)
         settings=lambda wildcards: training_settings(wildcards.model),
-        normalize=settings("normalize"),
     log:
         log_of("train_cellpose", "{model}"),
     benchmark:

@@ -15,4 +15,5 @@ with log_to_file(snakemake.log[0]):
         cells=snakemake.input["cells"],
         geff_store=snakemake.output["geff"],
         trackmate_xml=snakemake.output["trackmate"],
+        settings=snakemake.params["settings"],
     )

@@ -12,5 +12,4 @@ with log_to_file(snakemake.log[0]):
         cells=snakemake.output["cells"],
         track_metrics=snakemake.output["track_metrics"],
         counts=snakemake.output["counts"],
-        min_track_frames=snakemake.params["min_track_frames"],
     )

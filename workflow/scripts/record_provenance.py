@@ -8,6 +8,7 @@ with log_to_file(snakemake.log[0]):
         sample=snakemake.wildcards["sample"],
         inputs=dict(snakemake.input.items()),
         config=snakemake.params["config"],
+        job_settings=snakemake.params["job_settings"],
         provenance=snakemake.output["provenance"],
         invocation=snakemake.params["invocation"],
         model_path=snakemake.params["model_path"],

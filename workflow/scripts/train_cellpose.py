@@ -7,7 +7,6 @@ with log_to_file(snakemake.log[0]):
     train_cellpose_step(
         model_name=snakemake.wildcards["model"],
         settings=snakemake.params["settings"],
-        normalize=snakemake.params["normalize"],
         weights=snakemake.output["weights"],
         card=snakemake.output["card"],
         record=snakemake.output["record"],

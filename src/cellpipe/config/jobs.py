@@ -3,9 +3,12 @@
 :class:`JobSettings` resolves the paths of the files cellpipe ships (the Cellpose model, the tracker
 configuration, the models training starts from) once, when the workflow starts, and
 :meth:`JobSettings.job_settings` returns the settings of one job of a stage: the stage's model with
-those paths and, for segmentation, the sample sheet row's diameter applied by validation.  The rule
-passes that value to its script and the step records it in its run info (``segmentation.json``:
-``job_settings``; ``tracking.json``: ``settings``), so provenance shows what each job used.
+those paths and, for segmentation, the sample sheet row's diameter applied by validation.  A job that
+also uses a value of another section gets a job model holding both (:class:`MeasureJob`,
+:class:`TrainJob`), so every job gets exactly one value.  The rule passes that value to its script, and
+rule record_provenance gets the same values of every job of the sample (``provenance.json``:
+``job_settings``); segmentation and tracking also record theirs in their run info
+(``segmentation.json``: ``job_settings``; ``tracking.json``: ``settings``).
 
 Like the rest of :mod:`cellpipe.config` it imports no stage module: the Snakefile imports it at
 every start of snakemake and of every cluster job.
@@ -16,17 +19,57 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from pydantic import Field
+
+from cellpipe import layout
 from cellpipe.config.base import StageSettings
 from cellpipe.config.pipeline import PipelineConfig, SampleRow
-from cellpipe.config.sections import SegmentSettings, SimulationSettings, TrainSettings
+from cellpipe.config.sections import (
+    MeasureSettings,
+    NormalizeSettings,
+    SegmentSettings,
+    SimulationSettings,
+    TrackSettings,
+    TrainSettings,
+)
 
-__all__ = ["PER_SAMPLE_STAGES", "JobSettings", "shipped_path"]
+__all__ = ["PER_SAMPLE_STAGES", "JobSettings", "MeasureJob", "TrainJob", "shipped_path"]
+
 
 PER_SAMPLE_STAGES: frozenset[str] = frozenset({"segment"})
 """Stages whose settings depend on the sample: the sample sheet's row may set them (``diameter_um``)."""
 
 NAMED_STAGES: frozenset[str] = frozenset({"simulate", "train"})
 """Sections of ``config.yaml`` that hold one setting per name (``simulate.<name>``, ``train.<name>``)."""
+
+
+class MeasureJob(StageSettings):
+    """What one ``measure_cells`` job uses: the ``measure`` section and the shortest track it keeps.
+
+    ``min_track_frames`` is a setting of the ``track`` section (tracking.json counts the short tracks with
+    it), so measurement flags exactly the tracks tracking counted as short.
+    """
+
+    measure: MeasureSettings = Field(default_factory=MeasureSettings, description="The measure section.")
+    min_track_frames: int = Field(
+        TrackSettings.model_fields["min_track_frames"].default,
+        ge=1,
+        description="track.min_track_frames: tracks present in fewer frames are flagged excluded='short' in "
+        "track_metrics.parquet (frames).",
+    )
+
+
+class TrainJob(StageSettings):
+    """What one ``train_cellpose`` job uses: its ``train.<name>`` entry and the ``normalize`` section.
+
+    The training images are normalized as segmentation normalizes a movie, so the network sees the
+    intensities it will see at inference.
+    """
+
+    train: TrainSettings = Field(description="The train.<name> entry, init_model resolved (:func:`shipped_path`).")
+    normalize: NormalizeSettings = Field(
+        default_factory=NormalizeSettings, description="The normalize section (percentiles) applied to the images."
+    )
 
 
 def shipped_path(path: str, basedir: str | os.PathLike[str]) -> str:
@@ -97,8 +140,10 @@ class JobSettings:
           (:meth:`SampleRow.segment_overrides`: ``diameter_um`` in µm, or ``estimate_diameter``),
           validated together;
         - ``track``: ``tracker_config`` resolved;
+        - ``measure``: :class:`MeasureJob`, the section with ``track.min_track_frames``;
         - ``simulate`` and ``train``: sections of named entries, ``name`` picks one (``simulate``: in
-          ``simulate`` or ``simulate3d``; ``train``: ``init_model`` resolved);
+          ``simulate`` or ``simulate3d``; ``train``: :class:`TrainJob`, the entry with ``init_model``
+          resolved and the ``normalize`` section);
         - any other stage: its section as loaded.
 
         Parameters
@@ -130,9 +175,12 @@ class JobSettings:
             return self._segment(row)
         if stage == "track":
             return self.config.track.model_copy(update={"tracker_config": self.tracker_config})
+        if stage == "measure":
+            return MeasureJob(measure=self.config.measure, min_track_frames=self.config.track.min_track_frames)
         if stage == "train":
             train: TrainSettings = self.config.train[name]  # type: ignore[index]
-            return train.model_copy(update={"init_model": self.init_models.get(name)})  # type: ignore[arg-type]
+            resolved = train.model_copy(update={"init_model": self.init_models.get(name)})  # type: ignore[arg-type]
+            return TrainJob(train=resolved, normalize=self.config.normalize)
         if stage == "simulate":
             # a name is under simulate: (2-D) or simulate3d:, never both (PipelineConfig refuses it)
             if name in self.config.simulate:
@@ -143,6 +191,43 @@ class JobSettings:
         if not isinstance(section, StageSettings):
             raise ValueError(f"{stage!r} is not a stage of the configuration")
         return section
+
+    def sample_jobs(
+        self, row: SampleRow, simulated: str | None = None, trained: str | None = None
+    ) -> dict[str, StageSettings]:
+        """The settings of every job that makes a sample's results, by rule, as :meth:`job_settings` gives them.
+
+        The rules are those of :data:`cellpipe.layout.RULES` with a ``settings`` section, in pipeline
+        order; ``evaluate_sample`` only for a row with ground truth, ``simulate_movie`` and
+        ``train_cellpose`` only where the sample's movie is simulated or its segmentation model trained by
+        the workflow.  Rule ``record_provenance`` records them (``provenance.json``: ``job_settings``).
+
+        Parameters
+        ----------
+        row : SampleRow
+            The sample's row of the sample sheet.
+        simulated : str or None
+            The entry of ``simulate`` (or ``simulate3d``) that makes the sample's movie, None when the movie
+            is a file of the user's.
+        trained : str or None
+            The entry of ``train`` that makes the model segmentation loads, None when it is not trained by
+            the workflow.
+
+        Returns
+        -------
+        dict of str to StageSettings
+            Rule name -> its job's settings.
+        """
+        names = {"simulate": simulated, "train": trained}
+        # the jobs (cellpipe.layout.Rule.job) that only some samples have
+        present = {"sample with ground truth": bool(row.ground_truth), "simulated movie": simulated is not None,
+                   "model": trained is not None}
+        jobs: dict[str, StageSettings] = {}
+        for rule, spec in layout.RULES.items():
+            if spec.settings is None or not present.get(spec.job, True):
+                continue
+            jobs[rule] = self.job_settings(spec.settings, row, name=names.get(spec.settings))
+        return jobs
 
     def _segment(self, row: SampleRow) -> SegmentSettings:
         """The ``segment`` section with the resolved model file and ``row``'s overrides, validated together."""

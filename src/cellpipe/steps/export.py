@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from cellpipe.config import ExportSettings
 from cellpipe.export import ctc_mask_dtype, ctc_segments, iter_ctc_frames, to_napari_tracks, to_track_graph
 from cellpipe.io import omezarr, tables
 from cellpipe.io.ctc import write_ctc_result_frames
@@ -81,6 +83,7 @@ def export_tracks_step(
     cells: PathLike | None = None,
     geff_store: PathLike | None = None,
     trackmate_xml: PathLike | None = None,
+    settings: Mapping[str, Any] | ExportSettings | None = None,
 ) -> None:
     """Export one sample's tracks as napari tables, a CTC result folder, a geff graph and TrackMate XML.
 
@@ -111,15 +114,22 @@ def export_tracks_step(
     trackmate_xml : str or os.PathLike, optional
         Output TrackMate XML file (``tracks.trackmate.xml``); None: none.  Its ``<ImageData>`` names
         the OME-Zarr image holding ``labels/tracks`` (else ``tracked`` itself), relative to the file.
+    settings : mapping or ExportSettings, optional
+        The job's settings, the ``export`` section (:class:`cellpipe.config.ExportSettings`), or their JSON
+        dump (the rule's params).  ``ctc`` decides the rule's outputs when the workflow is parsed
+        (workflow/rules/export.smk), so here it must agree with ``ctc_dir``; None: ``ctc_dir`` alone decides.
 
     Raises
     ------
     ValueError
-        Only one of ``ctc_dir`` and ``segments`` is given, or masks and tracks disagree (see
-        :func:`cellpipe.export.to_ctc`).
+        Only one of ``ctc_dir`` and ``segments`` is given, ``settings`` asks for a CTC export other than
+        ``ctc_dir`` says, or masks and tracks disagree (see :func:`cellpipe.export.to_ctc`).
     """
     if (ctc_dir is None) != (segments is None):
         raise ValueError("ctc_dir and segments are given together or not at all")
+    export = ExportSettings.model_validate(settings) if settings is not None else None
+    if export is not None and export.ctc != (ctc_dir is not None):
+        raise ValueError(f"export.ctc is {str(export.ctc).lower()}, but a CTC folder is {'' if ctc_dir else 'not '}given")
     image = omezarr.open_ome_image(tracked)
     table = tables.read_parquet(tracks)
     calibration = {"pixel_size_um": image.pixel_size_um, "frame_interval_min": image.frame_interval_min}

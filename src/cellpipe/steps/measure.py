@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from typing import Any
 
+from cellpipe.config.jobs import MeasureJob
 from cellpipe.io import omezarr, tables
 
 logger = logging.getLogger(__name__)
@@ -16,11 +18,10 @@ def measure_cells_step(
     labels: PathLike,
     image: PathLike,
     tracks: PathLike,
-    settings: dict[str, Any],
+    settings: Mapping[str, Any] | MeasureJob,
     cells: PathLike,
     track_metrics: PathLike,
     counts: PathLike,
-    min_track_frames: int | None = None,
 ) -> None:
     """Measure every cell in every frame; summarise per track and per frame.
 
@@ -36,33 +37,32 @@ def measure_cells_step(
         channel names (used where the settings name none).
     tracks : str or os.PathLike
         The tracks table (Parquet) of ``track_cells``.
-    settings : dict
-        The ``measure`` section, validated as :class:`cellpipe.config.MeasureSettings`.
+    settings : mapping or MeasureJob
+        The job's settings (:meth:`cellpipe.config.jobs.JobSettings.job_settings`), or their JSON dump
+        (the rule's params): the ``measure`` section and ``min_track_frames`` (frames), validated as
+        :class:`cellpipe.config.jobs.MeasureJob`.  Tracks with fewer frames than ``min_track_frames``
+        are flagged ``excluded = 'short'`` in ``track_metrics``.
     cells : str or os.PathLike
         Output Parquet table, one row per cell per frame (µm, µm², minutes).
     track_metrics : str or os.PathLike
         Output Parquet table, one row per track.
     counts : str or os.PathLike
         Output TSV table, one row per frame: cell count and density (cells per mm² of the field).
-    min_track_frames : int, optional
-        ``track.min_track_frames`` (frames): tracks with fewer frames are flagged
-        ``excluded = 'short'`` in ``track_metrics``.  None: that setting's default.
 
     Raises
     ------
     ValueError
         3-D labels without a z scale.
     """
-    from cellpipe.config import MeasureSettings
     from cellpipe.measure import (
-        DEFAULT_MIN_TRACK_FRAMES,
         counts_per_frame,
         measure_cells,
         measure_volumes,
         summarize_tracks,
     )
 
-    msr = MeasureSettings.model_validate(settings)
+    job = MeasureJob.model_validate(settings)
+    msr = job.measure
     meta = omezarr.open_ome_image(image)
     seg = omezarr.open_ome_image(labels)
     track_table = tables.read_parquet(tracks)
@@ -76,8 +76,7 @@ def measure_cells_step(
     else:
         cell_table = measure_cells(seg.data, meta.data, track_table, meta.pixel_size_um, meta.frame_interval_min, msr)
     tables.write_parquet(cell_table, cells)
-    shortest = DEFAULT_MIN_TRACK_FRAMES if min_track_frames is None else int(min_track_frames)
-    tables.write_parquet(summarize_tracks(cell_table, track_table, meta.frame_interval_min, shortest), track_metrics)
+    tables.write_parquet(summarize_tracks(cell_table, track_table, meta.frame_interval_min, job.min_track_frames), track_metrics)
     axes = meta.axes.lower()
     height_px, width_px = meta.data.shape[axes.index("y")], meta.data.shape[axes.index("x")]
     field_area_um2 = float(height_px * width_px) * meta.pixel_size_um**2

@@ -17,6 +17,7 @@ from cellpipe.provenance import (
     benchmark_timings,
     build_record,
     inputs_as_read,
+    job_settings_record,
     package_versions,
 )
 
@@ -177,6 +178,7 @@ def record_provenance_step(
     provenance: PathLike,
     invocation: PathLike | None = None,
     model_path: str | None = None,
+    job_settings: Mapping[str, Any] | None = None,
 ) -> None:
     """Write ``results/<sample>/provenance.json`` (:func:`cellpipe.provenance.build_record`).
 
@@ -196,8 +198,8 @@ def record_provenance_step(
         ``timings`` (the benchmark TSVs of the sample's jobs), and, each optional, ``image`` (the
         sample's image.ome.zarr: the movie as ingest_movie read it), ``tracking_info`` (the sample's
         tracking.json: the tracker configuration) and ``evaluation`` (the sample's evaluation.json,
-        or nothing: the ground truth).  The settings each job used are read from segmentation_info
-        and tracking_info (:data:`cellpipe.provenance.JOB_SETTINGS`).
+        or nothing: the ground truth).  The settings segment_frames and track_cells recorded in
+        segmentation_info and tracking_info (:data:`cellpipe.provenance.JOB_SETTINGS`) are read too.
     config : mapping
         The resolved configuration.
     provenance : str or os.PathLike
@@ -206,6 +208,10 @@ def record_provenance_step(
         The file the main snakemake process wrote when it started (read if present, never required).
     model_path : str or None
         The Cellpose model file as the workflow resolved it.
+    job_settings : mapping or None
+        The settings of every job of the sample, by rule, as the rules' params got them
+        (workflow/rules/common.smk ``provenance_job_settings``); recorded as ``job_settings`` with what
+        segment_frames and track_cells wrote in their run info (:func:`cellpipe.provenance.job_settings_record`).
     """
     image = _paths(inputs.get("image"))
     image_attrs = omezarr.open_ome_image(image[0]).attrs if image else {}
@@ -253,7 +259,10 @@ def record_provenance_step(
             logger.warning("%s %s is not the file the results were computed from: %s", entry["role"], entry["path"],
                            "; ".join(entry["differences"]))
     run_infos = {"segmentation_info": segmentation_info, "tracking_info": tracking_info or {}}
-    job_settings = {rule: run_infos[info].get(key) for rule, (info, key) in JOB_SETTINGS.items()}
+    ran_with = {rule: run_infos[info].get(key) for rule, (info, key) in JOB_SETTINGS.items()}
+    settings_record, differences = job_settings_record(job_settings, ran_with)
+    for line in differences:
+        logger.warning("job settings: %s", line)
     timings = benchmark_timings(read_benchmarks(_paths(inputs.get("timings"))))
     record = build_record(
         sample=sample,
@@ -267,7 +276,7 @@ def record_provenance_step(
         command=read_invocation(invocation),
         outputs=output_checksums(_paths(inputs.get("outputs"))),
         as_read=as_read,
-        job_settings=job_settings,
+        job_settings=settings_record,
     )
     tables.write_json(record, provenance)
     logger.info("wrote %s: %d inputs, %d timed rules, %d result files", provenance, len(described), len(timings),

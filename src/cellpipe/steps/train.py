@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from cellpipe.config import NormalizeSettings
+from cellpipe.config.jobs import TrainJob
 from cellpipe.io import tables
 from cellpipe.io.torch_files import write_network
 from cellpipe.train.data import load_examples
@@ -42,8 +44,7 @@ SPARSE_POLICY = (
 
 def train_cellpose_step(
     model_name: str,
-    settings: dict[str, Any],
-    normalize: dict[str, Any],
+    settings: Mapping[str, Any] | TrainJob,
     weights: PathLike,
     card: PathLike,
     record: PathLike,
@@ -56,12 +57,12 @@ def train_cellpose_step(
     ----------
     model_name : str
         The model's name under ``train``.
-    settings : dict
-        Its ``train.<model_name>`` entry (:class:`cellpipe.config.TrainSettings`; ``diam_mean_px``
-        in px, ``n_epochs`` in epochs).
-    normalize : dict
-        The ``normalize`` config section (percentiles), applied to the training images as
-        segmentation applies it to a movie.
+    settings : mapping or TrainJob
+        The job's settings (:meth:`cellpipe.config.jobs.JobSettings.job_settings`), or their JSON dump
+        (the rule's params), validated as :class:`cellpipe.config.jobs.TrainJob`: ``train``, its
+        ``train.<model_name>`` entry (:class:`cellpipe.config.TrainSettings`; ``diam_mean_px`` in px,
+        ``n_epochs`` in epochs), and ``normalize``, the ``normalize`` section (percentiles), applied to
+        the training images as segmentation applies it to a movie.
     weights : str or os.PathLike
         The ``weights.pth`` to write.
     card : str or os.PathLike
@@ -75,13 +76,12 @@ def train_cellpose_step(
     """
     import torch
 
-    from cellpipe.config import TrainSettings
     from cellpipe.segment import file_sha256, load_cellpose_model, select_device
     from cellpipe.train import train_network, validation_scores
 
     torch.set_num_threads(max(1, int(threads)))
-    train_settings = TrainSettings.model_validate(settings)
-    norm = NormalizeSettings.model_validate(normalize)
+    job = TrainJob.model_validate(settings)
+    train_settings, norm = job.train, job.normalize
     device = select_device(train_settings.device)
     train, validation, data_rows, dropped = load_examples(train_settings, norm, device)
     logger.info(

@@ -145,6 +145,28 @@ def test_record_shows_the_settings_each_job_used(workdir: Path) -> None:
     assert write_record(workdir)["job_settings"] == {"segment_frames": None, "track_cells": None}
 
 
+def test_record_holds_the_settings_every_job_got_the_run_infos_winning(workdir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """job_settings holds every rule's settings as record_provenance's params received them; where
+    segment_frames' run info says it ran with others (its output predates a change that did not rerun it),
+    the run info's are recorded and the difference is logged."""
+    ran_with = {"method": "cellpose", "diameter_um": 9.5}
+    info = workdir / "results/s1/segmentation.json"
+    info.write_text(json.dumps({**json.loads(info.read_text()), "job_settings": ran_with}))
+    given = {
+        "report_sample": {"max_track_rows": 20},
+        "measure_cells": {"measure": {"channel_names": None}, "min_track_frames": 3},
+        "segment_frames": {"method": "cellpose", "diameter_um": 12.0},
+        "ingest_movie": {"z_projection": "max"},
+        "track_cells": {"tracker_config": "resources/tracker.json"},
+    }
+    record_provenance_step("s1", INPUTS, CONFIG, "results/s1/provenance.json", model_path="models/weights.pth",
+                           job_settings=given)
+    record = json.loads((workdir / "results/s1/provenance.json").read_text())
+    assert record["job_settings"] == {**given, "segment_frames": ran_with}
+    assert "segment_frames ran with other settings than the workflow gives it now" in caplog.text
+    assert "track_cells ran with" not in caplog.text  # no tracking.json: the params' value, nothing to compare
+
+
 def test_as_number_reads_numbers_out_of_tables_and_records():
     """cellpipe.numbers.as_number: the one coercion provenance (benchmark timings) and the report use."""
     import math
