@@ -2,7 +2,8 @@
 
 The CZI files are real: written here by libCZI, Zeiss's own library (pylibCZIrw, which bioio-czi reads
 with).  No writer of ND2 or LIF files can be had here, so for those the tests check what they can without
-one: a file the plugin cannot open, and a plugin that is not installed.
+one: a file the plugin cannot open, and a plugin that is not installed.  Two ND2 files that NIS-Elements wrote,
+shipped in packages' source distributions, are read in ``test_io_movies_nd2_files.py``.
 """
 
 from __future__ import annotations

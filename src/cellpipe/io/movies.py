@@ -1714,13 +1714,39 @@ def _positive(value: Any) -> float | None:
     return size if np.isfinite(size) and size > 0 else None
 
 
+def _ome_frame_span_min(reader: Any, n_frames: int) -> float | None:
+    """Minutes from the start of the first frame to the start of the last, from the OME planes' ``DeltaT``.
+
+    A frame starts at its earliest plane.  None where the plugin gives no OME planes with times for the first and
+    last frame.
+    """
+    try:
+        planes = reader.ome_metadata.images[reader.current_scene_index].pixels.planes
+    except Exception:  # no OME metadata from this plugin (NotImplementedError), or none it can build for this file
+        return None
+    starts: dict[int, float] = {}
+    for plane in planes:
+        unit = getattr(getattr(plane, "delta_t_unit", None), "value", None)
+        factor = OME_TIME_TO_MIN.get(unit) if isinstance(unit, str) else None
+        if plane.the_t is None or plane.delta_t is None or factor is None:
+            continue
+        starts[plane.the_t] = min(starts.get(plane.the_t, np.inf), float(plane.delta_t) * factor)
+    if 0 not in starts or n_frames - 1 not in starts:
+        return None
+    span = starts[n_frames - 1] - starts[0]
+    return span if np.isfinite(span) and span > 0 else None
+
+
 def _vendor_interval(reader: Any, fmt: str, n_frames: int) -> tuple[float | None, str | None]:
     """The frame interval (minutes) of a vendor file and where it came from.
 
     The acquisition's nominal interval when the plugin reads one (bioio's ``time_interval``: ND2's time loop
-    period); else the recorded acquisition times: (time of the last frame - time of the first) / (frames - 1)
-    (bioio's ``total_time_duration``: LIF's TimeStampList, CZI's subblock acquisition times).  None when the file
-    has neither, or has one frame.
+    period); else the recorded acquisition times: (start of the last frame - start of the first) / (frames - 1).
+    bioio-czi and bioio-lif give that span as ``total_time_duration`` (CZI's subblock acquisition times, LIF's
+    TimeStampList); bioio-nd2 leaves it to bioio's OME-based default, which is the last frame's ``DeltaT`` counted
+    from the acquisition's start, not from the first frame (NIS-Elements took the first plane of
+    ``tests/data/cluster.nd2`` 0.445 s after its start, which made its 10.65 s interval 10.87 s), so an ND2's span
+    is taken from its OME planes (:func:`_ome_frame_span_min`).  None when the file has neither, or has one frame.
     """
     if n_frames < 2:
         return None, None
@@ -1732,10 +1758,12 @@ def _vendor_interval(reader: Any, fmt: str, n_frames: int) -> tuple[float | None
             nominal = None
         if nominal is not None:
             return nominal, f"nominal ({package} time_interval)"
-        try:
-            total = _minutes(reader.standard_metadata.total_time_duration)
-        except Exception:
-            total = None
+        total = _ome_frame_span_min(reader, n_frames) if fmt == "nd2" else None
+        if total is None:
+            try:
+                total = _minutes(reader.standard_metadata.total_time_duration)
+            except Exception:
+                total = None
     if total is None:
         return None, None
     return total / (n_frames - 1), f"timestamps ({package}: first to last frame over {n_frames - 1} intervals)"
