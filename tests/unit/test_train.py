@@ -228,7 +228,8 @@ def test_a_training_channel_given_by_name_reads_that_channel(tmp_path: Path) -> 
 
 
 def test_a_training_channel_name_the_images_lack_stops_the_start_in_one_line(tmp_path: Path) -> None:
-    from cellpipe.config import ConfigError, load_config, load_samples
+    from cellpipe.config import ConfigError, load_config
+    from cellpipe.preflight import check_samples
 
     movie, labels, _ = _two_channel_movie(tmp_path)
     tifffile.imwrite(tmp_path / "plain.tif", np.zeros((2, 64, 80), np.uint16))
@@ -240,14 +241,14 @@ def test_a_training_channel_name_the_images_lack_stops_the_start_in_one_line(tmp
             {"images": str(movie), "labels": str(labels)},
             {"images": str(images), "labels": str(labels), "channel": channel}]}}})
 
-    assert [r.sample for r in load_samples(sheet, config("H2B-GFP"))] == ["s1"]
+    assert [r.sample for r in check_samples(sheet, config("H2B-GFP"))] == ["s1"]
     with pytest.raises(ConfigError) as err:
-        load_samples(sheet, config("mCherry"))
+        check_samples(sheet, config("mCherry"))
     assert str(err.value) == (f"config train.mine.datasets[1].channel: {movie}: no channel named 'mCherry'; its "
                               "channels: 'DAPI', 'H2B-GFP'")
     with pytest.raises(ConfigError, match=r"datasets\[1\]\.channel: .*plain\.tif: channel 'GFP' is given by name, but the "
                                           r"file names no channels; give its index \(0-based\)$"):
-        load_samples(sheet, config("GFP", tmp_path / "plain.tif"))
-    assert load_samples(sheet, config("mCherry"), check_files=False)  # a cluster job reads no header
+        check_samples(sheet, config("GFP", tmp_path / "plain.tif"))
+    assert check_samples(sheet, config("mCherry"), check_files=False)  # a cluster job reads no header
     with pytest.raises(ValueError, match="a channel name must not be empty"):
         config(" ")

@@ -15,12 +15,11 @@ from cellpipe.config import (
     SAMPLE_NAME_PATTERN,
     ConfigError,
     load_config,
-    load_samples,
     simulated_name,
 )
 from cellpipe.config.jobs import JobSettings, shipped_path
 from cellpipe.io.bioimageio import model_folders
-from cellpipe.preflight import volume_refusal
+from cellpipe.preflight import check_samples, volume_refusal
 from cellpipe.provenance import OUTPUT_TABLES
 from cellpipe.resources import ingest_mem_mb, normalize_mem_mb, segment_diameter_px, segment_mem_mb
 from cellpipe.segment import check_model_file
@@ -68,7 +67,7 @@ try:
     # printed here, so once per run by the main process, and again at every start while they hold.
     SAMPLES = {
         row.sample: row
-        for row in load_samples(
+        for row in check_samples(
             CFG.samples,
             CFG,
             check_files=workflow.is_main_process,
