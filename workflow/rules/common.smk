@@ -14,6 +14,7 @@ from cellpipe import layout
 from cellpipe.config import (
     SAMPLE_NAME_PATTERN,
     ConfigError,
+    check_sheet_schema,
     load_config,
     simulated_name,
 )
@@ -36,6 +37,8 @@ MOVIE_SIZES = {}
 MOVIE_READS = {}
 # The JSON schema of the config (tools/write_schemas.py writes it from the models), relative to this file.
 CONFIG_SCHEMA = "../schemas/config.schema.json"
+# The JSON schema of one row of the sample sheet, written beside it.
+SAMPLES_SCHEMA = os.path.join(workflow.basedir, "workflow", "schemas", "samples.schema.json")
 
 
 def schema_refusal(err, source):
@@ -77,6 +80,11 @@ try:
             reads=MOVIE_READS,
         )
     }
+    # Every row of the sheet, as written, must also pass its JSON schema, after the models (whose messages
+    # say more). The cells are text: each becomes a number where its column takes one, so a sample named 01
+    # stays a name (cellpipe.config.schema_values). Once, by the main process, as the header checks.
+    if workflow.is_main_process:
+        check_sheet_schema(CFG.samples, SAMPLES_SCHEMA)
 except (ConfigError, FileNotFoundError) as err:
     raise WorkflowError(f"cellpipe: {err}") from None
 

@@ -52,8 +52,10 @@ __all__ = [
     "SheetLine",
     "Warn",
     "check_duplicate_keys",
+    "check_sheet_schema",
     "load_config",
     "read_sample_sheet",
+    "schema_values",
     "simulated_name",
 ]
 
@@ -389,11 +391,14 @@ class SheetLine:
     row : SampleRow
         Its values; a ``positions`` row becomes one sample per position later
         (:func:`cellpipe.positions.expand_positions`).
+    cells : dict of str to str
+        The row's non-empty cells as written (stripped), by column.
     """
 
     line: int
     where: str
     row: SampleRow
+    cells: dict[str, str]
 
 
 def read_sample_sheet(path: str | os.PathLike[str]) -> Iterator[SheetLine]:
@@ -457,7 +462,89 @@ def _sheet_lines(reader: csv.DictReader[str], line_numbers: list[int], path: Pat
             sheet_row = SampleRow.model_validate(values)
         except ValidationError as err:
             raise ConfigError(_describe(err, where)) from None
-        yield SheetLine(line_no, where, sheet_row)
+        yield SheetLine(line_no, where, sheet_row, values)
+
+
+def _json_types(prop: dict[str, Any]) -> set[str]:
+    """The JSON types a schema property allows, from its ``type`` and those of its ``anyOf`` entries."""
+    types = {prop["type"]} if isinstance(prop.get("type"), str) else set(prop.get("type") or ())
+    for option in prop.get("anyOf", ()):
+        types |= _json_types(option)
+    return types
+
+
+def schema_values(cells: dict[str, str], schema: dict[str, Any]) -> dict[str, Any]:
+    """A sheet row's cells as the JSON values its schema describes: a number where the column takes one, else text.
+
+    A sheet holds text only.  Reading it as a table would guess types from the text (a sample named ``01``
+    becomes the number 1, ``positions`` ``2`` the number 2), which the schema rightly refuses; here each
+    cell becomes a number only where its column's schema allows a number (an integer where it allows only
+    integers: ``1`` or ``1.0``), as the models read it.
+
+    Parameters
+    ----------
+    cells : dict of str to str
+        Column -> the cell's text (:attr:`SheetLine.cells`).
+    schema : dict
+        The JSON schema of a row (``workflow/schemas/samples.schema.json``).
+
+    Returns
+    -------
+    dict of str to str, int or float
+        The row to validate with the schema.
+    """
+    properties = schema.get("properties", {})
+    out: dict[str, Any] = {}
+    for column, text in cells.items():
+        types = _json_types(properties.get(column, {}))
+        value: Any = text
+        if types & {"number", "integer"}:
+            try:
+                number = float(text)
+            except ValueError:
+                number = None
+            if number is not None and "number" in types:
+                value = number
+            elif number is not None and number.is_integer():
+                value = int(number)
+        out[column] = value
+    return out
+
+
+def check_sheet_schema(path: str | os.PathLike[str], schema_file: str | os.PathLike[str]) -> None:
+    """Validate every row of the sample sheet, as written, with the JSON schema of a row.
+
+    Editors and other tools read the schema; this keeps the sheets the workflow runs within it.  The
+    rows should first pass the models (:func:`read_sample_sheet`), whose messages explain more.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The sample sheet.
+    schema_file : str or os.PathLike
+        The JSON schema of one row (``workflow/schemas/samples.schema.json``).
+
+    Raises
+    ------
+    ConfigError
+        One line naming the sheet, line and sample, the column, what the schema says and the schema file.
+    """
+    import json
+
+    import jsonschema
+
+    from cellpipe.io import tables
+
+    schema = json.loads(tables.read_bytes(Path(schema_file)))
+    validator = jsonschema.Draft202012Validator(schema)
+    for line in read_sample_sheet(path):
+        values = schema_values(line.cells, schema)
+        if validator.is_valid(values):
+            continue
+        error = jsonschema.exceptions.best_match(validator.iter_errors(values))
+        if error is not None:
+            column = ".".join(str(p) for p in error.absolute_path) or "row"
+            raise ConfigError(f"{line.where}: {column}: {error.message} ({Path(schema_file).name})")
 
 
 _UTF_BOMS = (
