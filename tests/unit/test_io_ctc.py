@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tifffile
+from annotation_helpers import blobs
 
 from cellpipe.io.annotations import read_annotations
 from cellpipe.io.ctc import (
@@ -16,6 +17,7 @@ from cellpipe.io.ctc import (
     check_ctc_tracks,
     frame_name,
     ground_truth_files,
+    marker_coverage,
     numbered_files,
     read_ctc_label_stack,
     read_ctc_labels,
@@ -206,6 +208,13 @@ def test_one_reader_of_numbered_files_and_labels(tmp_path: Path) -> None:
     ]:
         with pytest.raises(Refused, match=re.escape(message)):
             as_labels(array, "x", Refused)
+
+
+def test_marker_coverage_counts_tracked_cells_with_a_mask() -> None:
+    _, labels = blobs()
+    assert marker_coverage(labels, labels) == (1.0, 3)
+    assert marker_coverage(np.where(labels == 1, 1, 0), labels) == pytest.approx((1 / 3, 3))
+    assert marker_coverage(labels, np.zeros_like(labels)) == (1.0, 0)
 
 
 def test_one_reader_of_ground_truth_folders_judges_completeness_for_training_and_evaluation(

@@ -34,13 +34,13 @@ from pathlib import Path
 
 import numpy as np
 
-from cellpipe.io.ctc import as_labels, ground_truth_files, marker_coverage, read_ground_truth_frames, read_tiff, sparse_annotation
+from cellpipe.io.ctc import as_labels, ground_truth_files, read_ground_truth_frames, read_tiff, sparse_annotation
 from cellpipe.io.movies import MovieError, inspect_movie, read_movie
 
 logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]
 
-__all__ = ["AnnotatedImage", "AnnotationError", "AnnotationSet", "marker_coverage", "read_annotations"]
+__all__ = ["AnnotatedImage", "AnnotationError", "AnnotationSet", "annotation_channel", "read_annotations"]
 
 
 class AnnotationError(ValueError):
