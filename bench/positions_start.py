@@ -5,7 +5,7 @@
 One OME-TIFF of ``--positions`` OME Images (3 frames of 16² px uint16 each, its own name, pixel size and frame
 interval) on one sheet row with ``positions: all``, against the baseline: the same movies as one OME-TIFF each,
 one row each (one position per file, as before positions became samples).  Each sheet is loaded twice with a
-record of checked files (:func:`cellpipe.config.load_samples` with ``checked_record``, as the workflow's start
+record of checked files (:func:`cellpipe.preflight.check_samples` with ``checked_record``, as the workflow's start
 does): the first start lists the positions and checks every header; the second finds the files unchanged.
 The loads fill ``sizes`` and ``reads`` (the files each movie reads, inputs of ingest) as the workflow's does.
 Reported: the samples, the headers read (calls of :func:`cellpipe.io.movies.list_scenes`,
@@ -52,7 +52,8 @@ def write_sheets(work: Path, n: int) -> tuple[Path, Path]:
 def load_twice(sheet: Path, record: Path) -> list[tuple[int, int, float]]:
     """(samples, header reads, seconds) of a first and a second load of ``sheet`` with the record ``record``."""
     import cellpipe.io.movies as movies
-    from cellpipe.config import load_config, load_samples
+    from cellpipe.config import load_config
+    from cellpipe.preflight import check_samples
 
     reads = [0]
     saved = {name: getattr(movies, name) for name in ("list_scenes", "inspect_movie", "movie_files")}
@@ -70,7 +71,7 @@ def load_twice(sheet: Path, record: Path) -> list[tuple[int, int, float]]:
         for _ in range(2):
             reads[0] = 0
             start = time.perf_counter()
-            rows = load_samples(sheet, load_config({}), checked_record=record, sizes={}, reads={})
+            rows = check_samples(sheet, load_config({}), checked_record=record, sizes={}, reads={})
             results.append((len(rows), reads[0], time.perf_counter() - start))
         return results
     finally:

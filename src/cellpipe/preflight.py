@@ -1,7 +1,9 @@
 """The checks of the sample sheet's files, from their headers, before any job runs.
 
-:func:`cellpipe.config.load_samples` calls :func:`_check_row_files` for every row when it checks
-files: the movie must be a complete, readable 2D time-lapse (or a z-stack that ``ingest.z_projection``
+The sample sheet becomes the workflow's samples in :func:`check_samples`: each row read and validated
+(:func:`cellpipe.config.read_sample_sheet`), its positions made samples, and, when it checks files, each
+sample's files checked (:func:`_check_row_files`):
+the movie must be a complete, readable 2D time-lapse (or a z-stack that ``ingest.z_projection``
 makes one) with a pixel size (µm) and frame interval (minutes), the channel settings must name
 channels it has, and its ground truth must match its frames.  No pixels are read.  Rows that passed
 are kept in :mod:`cellpipe.runtime.checked_files` so that unchanged files are not read again, and
@@ -10,18 +12,22 @@ each row's :class:`MovieSize` sizes its jobs' memory requests (:mod:`cellpipe.re
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cellpipe.config import ConfigError, PipelineConfig, SampleRow, simulated_name
+from cellpipe.config import ConfigError, PipelineConfig, SampleRow, read_sample_sheet, simulated_name
 from cellpipe.ingest import IngestError, channel_index, check_shape, resolve_metadata, resolve_z_step
 from cellpipe.layout import SIMULATED_TRUTH
+from cellpipe.positions import expand_positions
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
-    from cellpipe.config.pipeline import Warn
+    from cellpipe.config.pipeline import SheetLine, Warn
     from cellpipe.runtime.checked_files import CheckedFiles
 
 
@@ -72,11 +78,128 @@ class MovieSize:
         return self.z_planes * self.shape_tcyx[2] * self.shape_tcyx[3] * np.dtype(self.dtype).itemsize / 1e6
 
 
+def check_samples(
+    path: str | os.PathLike[str],
+    config: PipelineConfig,
+    check_files: bool = True,
+    checked_record: str | os.PathLike[str] | None = None,
+    warn: Warn | None = None,
+    sizes: dict[str, MovieSize] | None = None,
+    reads: dict[str, list[str]] | None = None,
+) -> list[SampleRow]:
+    """The samples of the sample sheet, each row validated and, with ``check_files``, its files checked.
+
+    With ``check_files`` a user's movie is also checked from its headers (one per file; no pixels
+    are read): readable and complete TIFF(s), axes making a 2-D time-lapse, a CTC folder numbered
+    without gaps with frames of one size, frames of at least 8 px, a pixel size (µm) and frame
+    interval (minutes) from the row, the file or the config, channel names matching its channels;
+    and its ground truth must cover its frames with masks of its frame size.  Pixel values (NaN) are
+    checked by the ingest job.  A training dataset's channel given by name
+    (``train.<model>.datasets[i].channel``) must be one of its images' channel names
+    (:func:`check_training_channels`).  Rows are taken in the sheet's order, each read, expanded and
+    checked before the next, so the first problem of the sheet is the one reported.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The sample sheet (tab-separated, UTF-8; :func:`cellpipe.config.read_sample_sheet`).
+    config : cellpipe.config.PipelineConfig
+        The validated configuration.
+    check_files : bool
+        Check that the files exist and their headers as above; False in a cluster job, where the
+        start of the workflow has checked them.
+    checked_record : str or os.PathLike or None
+        A file recording the rows whose files passed (:mod:`cellpipe.runtime.checked_files`); a
+        recorded row whose files are unchanged is not checked again.  None: every row is checked.
+    warn : callable or None
+        Receives one line per thing the user should know that is not an error (the sheet's pixel
+        size or frame interval far from the file's, a sheet pixel size overriding non-square file
+        metadata; :func:`cellpipe.ingest.resolve_metadata`), prefixed like the errors with the sheet,
+        line and sample and the movie.  A row skipped by the record repeats the warnings it had when
+        it was checked, so they are seen at every start.  None: logged as warnings.
+    sizes : dict of str to MovieSize or None
+        Filled when given, by sample: each row's :class:`MovieSize`, from the header just read, from
+        the record for a row it skips, or from the ``simulate`` settings for a simulated movie; rows
+        whose files are not checked (``check_files`` False) get none.
+    reads : dict of str to list of str or None
+        Filled when given, by sample: the other files each row's movie reads (the later files of a multi-file
+        OME-TIFF; :func:`_other_files_read`), from the header just read or from the record.
+        Without ``check_files`` they come from ``checked_record`` alone (no file is read, as in a cluster job):
+        what the main process recorded at start-up, so the job's inputs are the main process's.
+
+    Returns
+    -------
+    list of SampleRow
+        One row per sample, positions expanded (:func:`cellpipe.positions.expand_positions`).
+
+    Raises
+    ------
+    cellpipe.config.ConfigError
+        Unknown or missing columns, invalid values, duplicate sample names and (with
+        ``check_files``) movies or ground-truth folders that do not exist and are not made by the
+        ``simulate`` rule, or that fail the checks above.
+    """
+    warn = warn if warn is not None else logger.warning
+    sheet = Path(path)
+    lines = read_sample_sheet(sheet)
+    checked = None
+    if check_files and checked_record is not None:
+        from cellpipe.runtime.checked_files import CheckedFiles
+
+        checked = CheckedFiles(checked_record)
+    try:
+        rows = _sheet_samples(lines, sheet, config, check_files, checked, warn, sizes if sizes is not None else {}, reads)
+    except ConfigError:
+        if checked is not None:
+            checked.save(prune=False)  # the rows before the bad one need no check next time
+        raise
+    if checked is not None:
+        checked.save()
+    elif reads is not None and checked_record is not None:
+        from cellpipe.runtime.checked_files import CheckedFiles
+
+        record = CheckedFiles(checked_record)  # read only: this process checked nothing to add to it
+        reads.update({row.sample: recorded_reads(row, config, record) for row in rows})
+    if check_files:
+        check_training_channels(config)
+    return rows
+
+
+def _sheet_samples(
+    lines: Iterable[SheetLine], sheet: Path, config: PipelineConfig, check_files: bool, checked: CheckedFiles | None,
+    warn: Warn, sizes: dict[str, MovieSize], reads: dict[str, list[str]] | None = None,
+) -> list[SampleRow]:
+    """The samples of the sheet's rows: positions expanded, names unique, files checked with ``check_files``."""
+    rows: list[SampleRow] = []
+    seen: dict[str, int] = {}
+    for line in lines:
+        expanded = expand_positions(line.row, line.where, checked)
+        for row in expanded:
+            if row.sample in seen:
+                raise ConfigError(
+                    f"{sheet} line {line.line} (sample {row.sample!r}): duplicate sample name (first on line {seen[row.sample]})"
+                )
+            seen[row.sample] = line.line
+            if check_files:
+                size = _check_row_files(row, sheet, line.line, config, checked, warn, reads)
+                if size is not None:
+                    sizes[row.sample] = size
+            rows.append(row)
+        if check_files and len(expanded) > 1:
+            from cellpipe.positions import scene_names
+
+            check_positions_alike(line.where, line.row.movie, expanded, sizes,
+                                  lambda row=line.row: scene_names(row.movie, row.format, checked))
+    if not rows:
+        raise ConfigError(f"{sheet}: no samples")
+    return rows
+
+
 def _check_row_files(
     row: SampleRow, sheet: Path, line_no: int, config: PipelineConfig, checked: CheckedFiles | None, warn: Warn,
     reads: dict[str, list[str]] | None = None,
 ) -> MovieSize | None:
-    """Check the files of ``row`` (see :func:`load_samples`); the movie's size, when known.
+    """Check the files of ``row`` (see :func:`check_samples`); the movie's size, when known.
 
     ``reads``, when given, gets the other files the movie reads (:func:`_other_files_read`) under the row's sample,
     from the record for a row it skips; a movie the simulate rule writes reads none.

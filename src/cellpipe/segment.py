@@ -39,7 +39,6 @@ segmented, so importing this module stays cheap (the Snakefile imports
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import math
 import os
@@ -54,6 +53,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from cellpipe.config import BUILTIN_MODELS, CellposeSettings, ClassicalSettings, ObjectFilterSettings, SegmentSettings
+from cellpipe.io.checksums import cached_file_sha256
 from cellpipe.versions import package_version
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -77,7 +77,6 @@ __all__ = [
     "effective_batch_size",
     "estimate_diameter",
     "is_out_of_memory",
-    "file_sha256",
     "iter_segment_cells",
     "load_builtin_cellpose_model",
     "load_cellpose_model",
@@ -216,35 +215,6 @@ def check_model_path(model_path: str | os.PathLike[str]) -> Path:
             "(or name a model Cellpose provides in segment.cellpose.builtin_model)"
         )
     return path.resolve()
-
-
-@functools.lru_cache(maxsize=16)
-def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
-    """The file's sha256, computed once per (path, size, modification time).
-
-    A model is hashed by every segment job's set-up and again for its record.
-    """
-    from cellpipe.io.checksums import file_sha256 as uncached
-
-    return uncached(path)
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """SHA-256 (hex) of a file's bytes; cached while the file's size and modification time are unchanged.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The file.
-
-    Returns
-    -------
-    str
-        The sha256, 64 hex digits.
-    """
-    resolved = Path(path).resolve()
-    stat = resolved.stat()
-    return _sha256_cached(str(resolved), stat.st_size, stat.st_mtime_ns)
 
 
 def check_cellpose_version(version: str | None, network: str = "cellpose3") -> int:
@@ -2064,7 +2034,7 @@ def _cellpose_run_info(settings: CellposeSettings, model: Any, diameter_px: floa
         "network": model_network(model),
         "device": device,
         "model_path": model_path,
-        "model_sha256": file_sha256(model_path) if model_path and Path(model_path).is_file() else None,
+        "model_sha256": cached_file_sha256(model_path) if model_path and Path(model_path).is_file() else None,
         "builtin_model": settings.builtin_model,
         "diameter_px": _cellpose_diameter(model, diameter_px),
         "model_diam_mean_px": _model_diam_mean(model),

@@ -9,9 +9,10 @@ import pytest
 import tifffile
 from pydantic import ValidationError
 
-from cellpipe.config import ConfigError, SegmentSettings, load_config, load_samples
+from cellpipe.config import ConfigError, SegmentSettings, load_config
 from cellpipe.ingest import channel_index
 from cellpipe.io.movies import inspect_movie, write_ome_tiff
+from cellpipe.preflight import check_samples
 from cellpipe.simulate import make_nuclei_movie
 
 NAMES = ["Brightfield", "H2B-GFP", "mCherry"]
@@ -51,15 +52,15 @@ def test_the_start_up_check_resolves_a_name_or_names_what_the_file_has(tmp_path:
     three_channel_movie(tmp_path / "m.ome.tif")
     sheet = tmp_path / "samples.tsv"
     sheet.write_text(f"sample\tmovie\nwell_A1\t{tmp_path / 'm.ome.tif'}\n")
-    load_samples(sheet, load_config({"segment": {"channel": "H2B-GFP"}}))
+    check_samples(sheet, load_config({"segment": {"channel": "H2B-GFP"}}))
     with pytest.raises(ConfigError) as err:
-        load_samples(sheet, load_config({"segment": {"channel": "DAPI"}}))
+        check_samples(sheet, load_config({"segment": {"channel": "DAPI"}}))
     line = str(err.value)
     assert "\n" not in line
     assert "sample 'well_A1'" in line and "m.ome.tif" in line and "segment.channel 'DAPI'" in line
     assert "the file's channel names): 'Brightfield', 'H2B-GFP', 'mCherry'" in line
     # the sample sheet's channel_names replace the file's, for the lookup too
     sheet.write_text(f"sample\tmovie\tchannel_names\nwell_A1\t{tmp_path / 'm.ome.tif'}\tBF,DAPI,RFP\n")
-    load_samples(sheet, load_config({"segment": {"channel": "DAPI"}}))
+    check_samples(sheet, load_config({"segment": {"channel": "DAPI"}}))
     with pytest.raises(ConfigError, match=r"'H2B-GFP' is not a channel .*sample sheet's channel_names\): 'BF', 'DAPI', 'RFP'"):
-        load_samples(sheet, load_config({"segment": {"channel": "H2B-GFP"}}))
+        check_samples(sheet, load_config({"segment": {"channel": "H2B-GFP"}}))

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from sheet_helpers import HEADER, write_movie, write_sheet
 
-from cellpipe.config import ConfigError, IngestSettings, PipelineConfig, load_config, load_samples
+from cellpipe.config import ConfigError, IngestSettings, PipelineConfig, load_config
 from cellpipe.ingest import IngestError, check_pixels, resolve_metadata
+from cellpipe.preflight import check_samples
 
 
 def test_defaults_are_valid() -> None:
@@ -40,7 +41,7 @@ def test_bad_config_names_the_key(raw: dict, message: str) -> None:
 def test_sample_sheet_reads_rows(tmp_path: Path) -> None:
     movie = write_movie(tmp_path / "a.ome.tif")
     sheet = write_sheet(tmp_path, HEADER + f"a\t{movie}\t0.5\t10\n# a comment\n")
-    rows = load_samples(sheet, load_config({}))
+    rows = check_samples(sheet, load_config({}))
     assert [(r.sample, r.pixel_size_um, r.frame_interval_min) for r in rows] == [("a", 0.5, 10.0)]
 
 
@@ -66,7 +67,7 @@ def test_bad_rows_are_named(tmp_path: Path, body: str, message: str) -> None:
     movie = write_movie(tmp_path / "m.ome.tif")
     sheet = write_sheet(tmp_path, HEADER + body.replace("MOVIE", str(movie)))
     with pytest.raises(ConfigError) as err:
-        load_samples(sheet, load_config({}))
+        check_samples(sheet, load_config({}))
     assert message in str(err.value)
     assert "\n" not in str(err.value)
 
@@ -75,20 +76,20 @@ def test_a_column_given_twice_is_refused(tmp_path: Path) -> None:
     """csv.DictReader keeps the last of two equal columns: a sheet with two pixel_size_um columns would use one silently."""
     sheet = write_sheet(tmp_path, "sample\tmovie\tpixel_size_um\tpixel_size_um\na\tb\t0.5\t5\n")
     with pytest.raises(ConfigError, match="column 'pixel_size_um' appears 2 times in the header line"):
-        load_samples(sheet, load_config({}))
+        check_samples(sheet, load_config({}))
 
 
 def test_unknown_column_is_named(tmp_path: Path) -> None:
     sheet = write_sheet(tmp_path, "sample\tmovie\tpixelsize\na\tb\t1\n")
     with pytest.raises(ConfigError, match="unknown column 'pixelsize'"):
-        load_samples(sheet, load_config({}))
+        check_samples(sheet, load_config({}))
 
 
 def test_simulated_movie_need_not_exist_yet(tmp_path: Path) -> None:
     config = load_config({"simulate": {"demo": {}}})
     sheet = write_sheet(tmp_path, "sample\tmovie\tground_truth\n"
                         "demo\tresults/simulated/demo/movie.ome.tif\tresults/simulated/demo/01_GT\n")
-    assert load_samples(sheet, config)[0].sample == "demo"
+    assert check_samples(sheet, config)[0].sample == "demo"
 
 
 def test_metadata_priority_sheet_then_file_then_default() -> None:
@@ -261,7 +262,7 @@ def test_sample_names_taken_by_top_level_outputs_are_reserved(tmp_path: Path, na
     """#23: a sample named summary.html ended in Snakemake's ChildIOException; any case (macOS ignores it)."""
     sheet = write_sheet(tmp_path, HEADER + f"{name}\tm.tif\t0.5\t2\n")
     with pytest.raises(ConfigError) as err:
-        load_samples(sheet, PipelineConfig(), check_files=False)
+        check_samples(sheet, PipelineConfig(), check_files=False)
     assert f"line 2 (sample {name!r}): sample: Value error, {name!r} is taken by what the workflow writes" in str(err.value)
 
 
@@ -269,7 +270,7 @@ def test_a_sample_sheet_with_a_utf8_byte_order_mark_is_read(tmp_path: Path) -> N
     """#23: Excel's "CSV UTF-8" starts with a BOM, which became part of the name 'sample'."""
     sheet = tmp_path / "samples.tsv"
     sheet.write_bytes("\ufeffsample\tmovie\r\na1\tdonnées/m.tif\r\n".encode("utf-8"))
-    rows = load_samples(sheet, PipelineConfig(), check_files=False)
+    rows = check_samples(sheet, PipelineConfig(), check_files=False)
     assert [(r.sample, r.movie) for r in rows] == [("a1", "données/m.tif")]
 
 
@@ -288,5 +289,5 @@ def test_a_sample_sheet_in_another_encoding_is_refused_in_one_line(tmp_path: Pat
     sheet = tmp_path / "samples.tsv"
     sheet.write_bytes("sample\tmovie\na\tm.tif\nb\tdonnées/m.tif\n".encode(encoding))
     with pytest.raises(ConfigError) as err:
-        load_samples(sheet, PipelineConfig(), check_files=False)
+        check_samples(sheet, PipelineConfig(), check_files=False)
     assert str(err.value).startswith(f"{sheet}: {message}"), str(err.value)

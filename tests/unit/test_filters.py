@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cellpipe.config import ObjectFilterSettings, SegmentSettings, load_config, load_samples
+from cellpipe.config import ObjectFilterSettings, SegmentSettings, load_config
 from cellpipe.filters import FILTER_REASONS, filter_objects, object_contrast, touching_border
+from cellpipe.preflight import check_samples
 from cellpipe.segment import estimate_diameter, segment_cells
 
 # threshold + distance watershed without transform: on binary disks it finds the disks exactly
@@ -140,4 +141,4 @@ def test_bad_sample_sheet_diameters_are_refused(tmp_path: Path) -> None:
         sheet = tmp_path / "samples.tsv"
         sheet.write_text(f"sample\tmovie\tdiameter_um\na\tm.tif\t{value}\n")
         with pytest.raises(ConfigError, match="diameter_um"):
-            load_samples(sheet, load_config({}), check_files=False)
+            check_samples(sheet, load_config({}), check_files=False)

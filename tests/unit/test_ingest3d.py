@@ -112,8 +112,9 @@ def test_large_stacks_are_chunked_in_z_slabs_and_pyramids_halve_y_and_x_only(tmp
 def test_the_sample_sheet_check_takes_3d_ground_truth_and_needs_a_z_step(tmp_path: Path) -> None:
     import pandas as pd
 
-    from cellpipe.config import ConfigError, load_config, load_samples
+    from cellpipe.config import ConfigError, load_config
     from cellpipe.io.ctc import write_ctc_ground_truth
+    from cellpipe.preflight import check_samples
 
     labels = np.zeros((T, Z, Y, X), np.uint16)
     labels[:, 1:3, 2:6, 3:8] = 1
@@ -123,9 +124,9 @@ def test_the_sample_sheet_check_takes_3d_ground_truth_and_needs_a_z_step(tmp_pat
     sheet = tmp_path / "samples.tsv"
     sheet.write_text(f"sample\tmovie\tground_truth\ns\t{tmp_path / 'm.ome.tif'}\t{tmp_path / 'gt'}\n")
     with pytest.raises(ConfigError, match=r"sample 's'.*a z-stack of 5 planes with no z step"):
-        load_samples(sheet, load_config({"ingest": {"z_projection": "keep"}}))
+        check_samples(sheet, load_config({"ingest": {"z_projection": "keep"}}))
     sheet.write_text(f"sample\tmovie\tground_truth\tpixel_size_z_um\ns\t{tmp_path / 'm.ome.tif'}\t{tmp_path / 'gt'}\t2\n")
-    (row,) = load_samples(sheet, load_config({"ingest": {"z_projection": "keep"}}))
+    (row,) = check_samples(sheet, load_config({"ingest": {"z_projection": "keep"}}))
     assert row.pixel_size_z_um == 2.0
 
 

@@ -9,18 +9,24 @@ import numpy as np
 import pandas as pd
 import pytest
 import tifffile
+from annotation_helpers import blobs
 
+from cellpipe.io.annotations import read_annotations
 from cellpipe.io.ctc import (
     as_labels,
     check_ctc_tracks,
     frame_name,
+    ground_truth_files,
+    marker_coverage,
     numbered_files,
     read_ctc_label_stack,
     read_ctc_labels,
     read_ctc_movie,
     read_ctc_results,
     read_ctc_tracks,
+    read_ground_truth_frames,
     read_tiff,
+    sparse_annotation,
     write_ctc_ground_truth,
     write_ctc_ground_truth_frames,
     write_ctc_movie,
@@ -28,6 +34,7 @@ from cellpipe.io.ctc import (
     write_ctc_tracks,
     write_simulation,
 )
+from cellpipe.io.ground_truth import read_ground_truth
 from cellpipe.simulate import SimulatedMovie
 
 from conftest import SHARED, dividing_movie
@@ -201,6 +208,40 @@ def test_one_reader_of_numbered_files_and_labels(tmp_path: Path) -> None:
     ]:
         with pytest.raises(Refused, match=re.escape(message)):
             as_labels(array, "x", Refused)
+
+
+def test_marker_coverage_counts_tracked_cells_with_a_mask() -> None:
+    _, labels = blobs()
+    assert marker_coverage(labels, labels) == (1.0, 3)
+    assert marker_coverage(np.where(labels == 1, 1, 0), labels) == pytest.approx((1 / 3, 3))
+    assert marker_coverage(labels, np.zeros_like(labels)) == (1.0, 0)
+
+
+def test_one_reader_of_ground_truth_folders_judges_completeness_for_training_and_evaluation(
+    tmp_path: Path, sim: SimulatedMovie
+) -> None:
+    write_simulation(sim, tmp_path / "01", tmp_path / "01_GT")
+    seg4 = tmp_path / "01_GT" / "SEG" / "man_seg004.tif"
+    full = np.asarray(tifffile.imread(seg4))
+    keep = np.unique(full)[1]
+    tifffile.imwrite(seg4, np.where(full == keep, full, 0))  # one cell of frame 4 annotated
+    files = ground_truth_files(tmp_path / "01_GT")
+    assert sorted(files.seg) == sorted(files.markers) == list(range(12))
+    frames = list(read_ground_truth_frames(files, [3, 4], 12, sim.labels.shape[1:]))
+    n4 = len(np.unique(sim.labels[4])) - 1
+    assert [(f.frame, f.n_markers, f.coverage) for f in frames] == [
+        (3, len(np.unique(sim.labels[3])) - 1, 1.0),
+        (4, n4, pytest.approx(1 / n4)),
+    ]
+    assert frames[0].complete(0.95) and not frames[1].complete(0.95)
+    assert sparse_annotation(frames[1].coverage, n4) == f"sparse annotation: 1 of {n4} tracked cells have a mask"
+    # the training annotations and the evaluation's ground truth read the folder alike
+    truth = read_ground_truth(tmp_path / "01_GT", 12, sim.labels.shape[1:])
+    found = read_annotations(tmp_path / "01", tmp_path / "01_GT")
+    assert truth.complete == [f.frame for f in found.images] == [t for t in range(12) if t != 4]
+    assert list(truth.skipped) == list(found.skipped) == [4]
+    with pytest.raises(ValueError, match=r"man_track004\.tif: mask is 96x96 px but the movie's frames are 90x96 px"):
+        list(read_ground_truth_frames(files, [4], 12, (90, 96)))
 
 
 def test_ground_truth_round_trip(tmp_path: Path, sim: SimulatedMovie) -> None:

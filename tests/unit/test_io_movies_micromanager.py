@@ -20,9 +20,10 @@ import numpy as np
 import pytest
 import tifffile
 
-from cellpipe.config import ConfigError, load_config, load_samples
+from cellpipe.config import ConfigError, load_config
 from cellpipe.io.checksums import describe_path, tree_digest
 from cellpipe.io.movies import MovieError, detect_format, inspect_movie, list_scenes, mm_positions, open_movie, read_movie
+from cellpipe.preflight import check_samples
 
 OME_NS = "http://www.openmicroscopy.org/Schemas/OME/2016-06"
 CHANNELS = ("DAPI", "GFP")
@@ -218,11 +219,11 @@ def test_a_dataset_folder_in_the_sample_sheet_becomes_one_sample_per_position(tm
     folder = write_mm_dataset(tmp_path / "run", [position_movie(0), position_movie(1)], frames_per_file=3)
     sheet = tmp_path / "samples.tsv"
     sheet.write_text(f"sample\tmovie\tpositions\nmm\t{folder}\tall\none\t{folder}\tPos1\n")
-    rows = load_samples(sheet, load_config({}))
+    rows = check_samples(sheet, load_config({}))
     assert [(r.sample, r.scene) for r in rows] == [("mm_Pos0", 0), ("mm_Pos1", 1), ("one_Pos1", 1)]
     sheet.write_text(f"sample\tmovie\nmm\t{folder}\n")
     with pytest.raises(ConfigError) as err:
-        load_samples(sheet, load_config({}))
+        check_samples(sheet, load_config({}))
     assert "\n" not in str(err.value)
     assert re.search(r"line 2 \(sample 'mm'\): .*run: 2 Micro-Manager positions .* 'positions' column", str(err.value))
 
@@ -245,12 +246,12 @@ def test_replacing_the_later_file_of_a_multi_file_series_is_seen_by_checksum_pro
     sheet = tmp_path / "samples.tsv"
     sheet.write_text(f"sample\tmovie\nmm\t{first}\n")
     record = tmp_path / "checked.json"
-    load_samples(sheet, load_config({}), checked_record=record)
+    check_samples(sheet, load_config({}), checked_record=record)
     assert json.loads(record.read_text())["reads"] == {next(iter(json.loads(record.read_text())["rows"])): [str(second)]}
     inspected: list[str] = []
     real_inspect = movies.inspect_movie
     monkeypatch.setattr(movies, "inspect_movie", lambda *a, **k: inspected.append(str(a[0])) or real_inspect(*a, **k))
-    load_samples(sheet, load_config({}), checked_record=record)
+    check_samples(sheet, load_config({}), checked_record=record)
     assert inspected == []  # unchanged: not checked again
 
     # the later file replaced by one of the same size, its modification time restored (cp -p, rsync -a)
@@ -261,7 +262,7 @@ def test_replacing_the_later_file_of_a_multi_file_series_is_seen_by_checksum_pro
     os.utime(folder / "new", ns=(stat.st_atime_ns, stat.st_mtime_ns))
     os.replace(folder / "new", second)
     assert second.stat().st_size == stat.st_size and second.stat().st_mtime_ns == stat.st_mtime_ns
-    load_samples(sheet, load_config({}), checked_record=record)
+    check_samples(sheet, load_config({}), checked_record=record)
     assert inspected == [str(first)]  # checked again
     now = describe_path("movie", first, files=[f["path"] for f in read["files"]])
     assert now["sha256"] != read["sha256"]
@@ -317,7 +318,7 @@ def test_each_position_reads_its_own_stage_position_from_the_ome_xml(tmp_path: P
 def test_the_later_files_of_a_series_are_given_by_sample_from_the_check_from_the_record_and_to_a_cluster_job(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """``load_samples(reads=...)``: the files a movie reads besides itself, from the header check at a first start, from
+    """``check_samples(reads=...)``: the files a movie reads besides itself, from the header check at a first start, from
     the record of checked files at a second (no header read), and from the record alone without ``check_files`` (a
     cluster job), where a row the record does not hold gets none."""
     import cellpipe.io.movies as movies
@@ -331,7 +332,7 @@ def test_the_later_files_of_a_series_are_given_by_sample_from_the_check_from_the
     record = tmp_path / "checked.json"
     expected = {"mm": [str(folder / "exp_MMStack_Pos0_1.ome.tif")], "one": []}
     first: dict[str, list[str]] = {}
-    load_samples(sheet, load_config({}), checked_record=record, reads=first)
+    check_samples(sheet, load_config({}), checked_record=record, reads=first)
     assert first == expected
 
     def no_header(*args: object, **kwargs: object) -> None:
@@ -340,11 +341,11 @@ def test_the_later_files_of_a_series_are_given_by_sample_from_the_check_from_the
     for name in ("inspect_movie", "movie_files", "list_scenes"):
         monkeypatch.setattr(movies, name, no_header)
     again: dict[str, list[str]] = {}
-    load_samples(sheet, load_config({}), checked_record=record, reads=again)
+    check_samples(sheet, load_config({}), checked_record=record, reads=again)
     assert again == expected
     job: dict[str, list[str]] = {}
-    load_samples(sheet, load_config({}), check_files=False, checked_record=record, reads=job)
+    check_samples(sheet, load_config({}), check_files=False, checked_record=record, reads=job)
     assert job == expected
     unrecorded: dict[str, list[str]] = {}
-    load_samples(sheet, load_config({}), check_files=False, checked_record=tmp_path / "none.json", reads=unrecorded)
+    check_samples(sheet, load_config({}), check_files=False, checked_record=tmp_path / "none.json", reads=unrecorded)
     assert unrecorded == {"mm": [], "one": []}

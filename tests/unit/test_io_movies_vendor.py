@@ -202,15 +202,16 @@ def test_the_frame_interval_is_the_nominal_one_else_from_the_acquisition_times(n
 def test_a_missing_plugin_stops_the_sample_sheet_check_in_one_line_naming_sample_file_and_package(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cellpipe.config import ConfigError, load_config, load_samples
+    from cellpipe.config import ConfigError, load_config
+    from cellpipe.preflight import check_samples
 
     movie_path = write_czi(tmp_path / "movie.czi", movie((2, 1, 1, 8, 8)), channel_names=["nuclei"])
     sheet = tmp_path / "samples.tsv"
     sheet.write_text(f"sample\tmovie\tframe_interval_min\nwell_A1\t{movie_path}\t2\n")
-    load_samples(sheet, load_config({}))  # with the plugin: the row passes
+    check_samples(sheet, load_config({}))  # with the plugin: the row passes
     monkeypatch.setitem(sys.modules, "bioio_czi", None)
     with pytest.raises(ConfigError) as err:
-        load_samples(sheet, load_config({}))
+        check_samples(sheet, load_config({}))
     message = str(err.value)
     assert "\n" not in message and message.startswith(f"{sheet} line 2 (sample 'well_A1'): {movie_path}: a Zeiss CZI file")
     assert "bioio's plugin bioio-czi, which is not installed" in message

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from cellpipe import layout
-from cellpipe.config import SAMPLE_NAME, ConfigError, PipelineConfig, load_samples
+from cellpipe.config import SAMPLE_NAME, ConfigError, PipelineConfig
+from cellpipe.preflight import check_samples
 
 REPO = Path(__file__).resolve().parents[2]
 RULE_FILES = [REPO / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))]
@@ -104,7 +105,7 @@ def test_sample_sheet_refuses_reserved_names(tmp_path: Path, name: str):
     sheet = tmp_path / "samples.tsv"
     sheet.write_text(f"sample\tmovie\n{name}\tmovie.tif\n")
     with pytest.raises(ConfigError, match="is taken by what the workflow writes at the top of the results folder"):
-        load_samples(sheet, PipelineConfig(), check_files=False)
+        check_samples(sheet, PipelineConfig(), check_files=False)
 
 
 def defined_rules() -> list[str]:

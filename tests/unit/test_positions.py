@@ -13,9 +13,10 @@ import pytest
 import tifffile
 
 import cellpipe.io.movies as movies
-from cellpipe.config import ConfigError, load_config, load_samples
+from cellpipe.config import ConfigError, load_config
 from cellpipe.io.movies import MovieError, inspect_movie, list_scenes, open_movie, read_movie
 from cellpipe.positions import position_labels, select_positions
+from cellpipe.preflight import check_samples
 
 NAMES = ["A1 field 1", "A1 field 2", "B3"]
 PIXEL_UM = [0.5, 0.65, 0.8]
@@ -126,7 +127,7 @@ def test_positions_all_a_list_or_names_become_one_sample_per_position(tmp_path: 
     sheet = tmp_path / "samples.tsv"
     sheet.write_text("sample\tmovie\tpositions\tframe_interval_min\n"
                      f"p\t{plate}\tall\t\nq\t{plate}\t2,0\t\nr\t{plate}\tB3\t\nw\t{czi}\tall\t5\n")
-    rows = load_samples(sheet, load_config({}))
+    rows = check_samples(sheet, load_config({}))
     assert [(r.sample, r.scene) for r in rows] == [
         ("p_A1_field_1", 0), ("p_A1_field_2", 1), ("p_B3", 2), ("q_B3", 2), ("q_A1_field_1", 0), ("r_B3", 2),
         ("w_0", 0), ("w_1", 1),
@@ -152,7 +153,7 @@ def test_a_bad_positions_row_stops_in_one_line_naming_sample_file_and_problem(
     sheet = tmp_path / "samples.tsv"
     sheet.write_text(sheet_text.format(plate=plate))
     with pytest.raises(ConfigError) as err:
-        load_samples(sheet, load_config({}))
+        check_samples(sheet, load_config({}))
     assert "\n" not in str(err.value)
     assert re.search(message, str(err.value)), str(err.value)
 
@@ -173,12 +174,12 @@ def test_positions_of_other_sizes_or_lengths_on_one_row_stop_in_one_line_and_run
     record = tmp_path / "checked.json"
     for _ in range(2):
         with pytest.raises(ConfigError) as err:
-            load_samples(sheet_of(tmp_path, f"p\t{path}\tall\n"), load_config({}), checked_record=record)
+            check_samples(sheet_of(tmp_path, f"p\t{path}\tall\n"), load_config({}), checked_record=record)
         assert str(err.value) == (
             f"{tmp_path / 'samples.tsv'} line 2 (sample 'p'): {path}: its positions differ in size or length ({found}); "
             "to run them anyway, give each position a sheet row of its own with its index in positions (e.g. "
             "positions: 1), or list only positions alike")
-    rows = load_samples(sheet_of(tmp_path, f"p\t{path}\t0,B3\np\t{path}\t1\n"), load_config({}), checked_record=record)
+    rows = check_samples(sheet_of(tmp_path, f"p\t{path}\t0,B3\np\t{path}\t1\n"), load_config({}), checked_record=record)
     assert [(r.sample, r.scene) for r in rows] == [("p_A1_field_1", 0), ("p_B3", 2), ("p_A1_field_2", 1)]
 
 
@@ -197,13 +198,13 @@ def test_a_second_start_reads_no_header_of_a_positioned_file(
         monkeypatch.setattr(movies, name, counting)
     sheet = sheet_of(tmp_path, f"p\t{plate}\tall\n")
     record = tmp_path / "checked.json"
-    first = [r.sample for r in load_samples(sheet, load_config({}), checked_record=record)]
+    first = [r.sample for r in check_samples(sheet, load_config({}), checked_record=record)]
     assert len(reads) == 4  # the positions listed once, a header per position
     reads.clear()
-    second = [r.sample for r in load_samples(sheet, load_config({}), checked_record=record)]
+    second = [r.sample for r in check_samples(sheet, load_config({}), checked_record=record)]
     assert second == first and reads == []
     os.utime(plate, ns=(1, 1))  # the file changed since: listed and checked again
-    load_samples(sheet, load_config({}), checked_record=record)
+    check_samples(sheet, load_config({}), checked_record=record)
     assert reads == ["list_scenes plate.ome.tif"] + ["inspect_movie plate.ome.tif"] * 3
 
 
@@ -221,7 +222,7 @@ def test_the_positions_of_a_file_are_checked_from_one_read_of_its_headers(
         return real(path, *args, **kwargs)
 
     monkeypatch.setattr(movies.tifffile, "TiffFile", counting)
-    rows = load_samples(sheet_of(tmp_path, f"p\t{plate}\tall\n"), load_config({}))
+    rows = check_samples(sheet_of(tmp_path, f"p\t{plate}\tall\n"), load_config({}))
     assert [r.scene for r in rows] == [0, 1, 2]
     assert opened == ["plate.ome.tif"] * 2
 
@@ -235,7 +236,7 @@ def test_a_cluster_job_which_checks_no_file_still_knows_every_position_sample(
     for name in ("list_scenes", "inspect_movie"):
         real = getattr(movies, name)
         monkeypatch.setattr(movies, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k))
-    rows = load_samples(sheet_of(tmp_path, f"p\t{plate}\t0,B3\n"), load_config({}), check_files=False)
+    rows = check_samples(sheet_of(tmp_path, f"p\t{plate}\t0,B3\n"), load_config({}), check_files=False)
     assert [(r.sample, r.scene) for r in rows] == [("p_A1_field_1", 0), ("p_B3", 2)]
     assert calls == ["list_scenes"]
 
@@ -285,7 +286,7 @@ def test_each_image_of_a_bioformats2raw_layout_is_a_position_read_exactly(tmp_pa
         inspect_movie(path)
     with pytest.raises(MovieError, match=r"no position 2: the bioformats2raw layout holds 2 image\(s\)"):
         inspect_movie(path, scene=2)
-    rows = load_samples(sheet_of(tmp_path, f"p\t{path}\tall\n"), load_config({}))
+    rows = check_samples(sheet_of(tmp_path, f"p\t{path}\tall\n"), load_config({}))
     assert [(r.sample, r.scene) for r in rows] == [("p_Well_A1", 0), ("p_Well_A2", 1)]
 
 
@@ -386,7 +387,7 @@ def test_the_fields_of_a_plate_are_listed_from_its_metadata_without_opening_an_i
 @pytest.mark.parametrize("version", ["0.4", "0.5"])
 def test_a_plate_in_the_sample_sheet_becomes_one_sample_per_field(tmp_path: Path, version: str) -> None:
     path = write_plate(tmp_path / "plate.ome.zarr", version)
-    rows = load_samples(sheet_of(tmp_path, f"p\t{path}\tall\nq\t{path}\tB03_1,0\nw\t{path / 'A' / '1'}\tall\n"),
+    rows = check_samples(sheet_of(tmp_path, f"p\t{path}\tall\nq\t{path}\tB03_1,0\nw\t{path / 'A' / '1'}\tall\n"),
                         load_config({}))
     assert [(r.sample, r.scene) for r in rows] == [
         ("p_A01_0", 0), ("p_A01_1", 1), ("p_B03_0", 2), ("p_B03_1", 3), ("q_B03_1", 3), ("q_A01_0", 0),
@@ -395,7 +396,7 @@ def test_a_plate_in_the_sample_sheet_becomes_one_sample_per_field(tmp_path: Path
     sheet = tmp_path / "samples.tsv"
     sheet.write_text(f"sample\tmovie\np\t{path}\n")
     with pytest.raises(ConfigError) as err:
-        load_samples(sheet, load_config({}))
+        check_samples(sheet, load_config({}))
     assert "\n" not in str(err.value)
     assert re.search(r"line 2 \(sample 'p'\): .*plate\.ome\.zarr: 4 images \(positions\) .* in one OME-Zarr plate; "
                      r"read them with a 'positions' column", str(err.value)), str(err.value)

@@ -13,8 +13,9 @@ import pytest
 import tifffile
 from sheet_helpers import HEADER, write_movie, write_sheet
 
-from cellpipe.config import ConfigError, IngestSettings, load_config, load_samples
+from cellpipe.config import ConfigError, IngestSettings, load_config
 from cellpipe.ingest import IngestError, resolve_metadata
+from cellpipe.preflight import check_samples
 
 
 def resolve(file_px: float | None, file_px_y: float | None, sheet_px: float | None = None, file_dt: float | None = 2.0,
@@ -77,12 +78,12 @@ def test_a_sheet_value_within_5_percent_of_the_files_is_not_warned_about() -> No
     assert resolve(None, None, sheet_px=650, file_dt=None, sheet_dt=0.5).warnings == []  # nothing to compare
 
 
-def test_load_samples_refuses_non_square_pixels_naming_the_row_and_file(tmp_path: Path) -> None:
+def test_check_samples_refuses_non_square_pixels_naming_the_row_and_file(tmp_path: Path) -> None:
     movie = ome_movie(tmp_path / "aniso.ome.tif", px=0.5, px_y=1.0)
     sheet = tmp_path / "samples.tsv"
     sheet.write_text(HEADER + f"aniso\t{movie}\t\t\n")
     with pytest.raises(ConfigError) as err:
-        load_samples(sheet, load_config({}))
+        check_samples(sheet, load_config({}))
     assert str(err.value) == (
         f"{sheet} line 2 (sample 'aniso'): {movie}: non-square pixels: the file's metadata gives 0.5 µm along x "
         "and 1 µm along y, and cellpipe measures in square pixels only; to run it, resample the movie to square "
@@ -91,7 +92,7 @@ def test_load_samples_refuses_non_square_pixels_naming_the_row_and_file(tmp_path
     )
 
 
-def test_load_samples_warns_once_per_start_and_again_when_the_row_is_not_rechecked(tmp_path: Path) -> None:
+def test_check_samples_warns_once_per_start_and_again_when_the_row_is_not_rechecked(tmp_path: Path) -> None:
     """The warning goes to ``warn`` (the Snakefile prints it); a start that skips the row (its files
     passed and are unchanged: cellpipe.runtime.checked_files) repeats it from the record."""
     movie = ome_movie(tmp_path / "m.ome.tif", px=0.65)
@@ -104,13 +105,13 @@ def test_load_samples_warns_once_per_start_and_again_when_the_row_is_not_recheck
     )
     for start in range(2):
         said: list[str] = []
-        rows = load_samples(sheet, load_config({}), checked_record=record, warn=said.append)
+        rows = check_samples(sheet, load_config({}), checked_record=record, warn=said.append)
         assert said == [expected], start
         assert rows[0].pixel_size_um == 650
     assert record.is_file()
 
 
-def test_load_samples_gives_each_movies_size_from_its_header_or_the_record(tmp_path: Path) -> None:
+def test_check_samples_gives_each_movies_size_from_its_header_or_the_record(tmp_path: Path) -> None:
     """The memory requests are sized with it (cellpipe.resources); a row the record skips is not read
     again, so its size comes from the record."""
     from cellpipe.preflight import MovieSize
@@ -124,7 +125,7 @@ def test_load_samples_gives_each_movies_size_from_its_header_or_the_record(tmp_p
     expected = {"m": MovieSize((3, 1, 32, 32), "uint16", 0.65), "c": MovieSize((5, 2, 40, 48), "float32", 0.5)}
     for start in range(2):
         sizes: dict[str, MovieSize] = {}
-        load_samples(sheet, load_config({}), checked_record=record, sizes=sizes)
+        check_samples(sheet, load_config({}), checked_record=record, sizes=sizes)
         assert sizes == expected, start
     assert expected["c"].frame_megabytes == 2 * 40 * 48 * 4 / 1e6
 
@@ -185,7 +186,7 @@ def test_files_are_checked_from_their_headers(tmp_path: Path, make, columns: str
         values[key] = str(next(data.glob("gt*"))) if value == "GT" else value
     sheet = write_sheet(tmp_path, "\t".join(values) + "\n" + "\t".join(values.values()) + "\n")
     with pytest.raises(ConfigError) as err:
-        load_samples(sheet, load_config({}))
+        check_samples(sheet, load_config({}))
     assert message.format(d=data) in str(err.value)
     assert "\n" not in str(err.value)
 
@@ -196,7 +197,7 @@ def test_good_files_pass_the_header_checks(tmp_path: Path) -> None:
     (truth / "SEG").mkdir()
     tifffile.imwrite(truth / "SEG" / "man_seg002.tif", np.zeros((32, 32), np.uint16))
     sheet = write_sheet(tmp_path, f"sample\tmovie\tground_truth\na\t{movie}\t{truth}\n")
-    assert [row.sample for row in load_samples(sheet, load_config({}))] == ["a"]
+    assert [row.sample for row in check_samples(sheet, load_config({}))] == ["a"]
 
 
 @pytest.mark.parametrize(
@@ -212,9 +213,9 @@ def test_channel_settings_are_checked_against_each_movie_header(tmp_path: Path, 
     movie = write_movie(tmp_path / "m.ome.tif")
     sheet = write_sheet(tmp_path, f"sample\tmovie\na\t{movie}\n")
     record = tmp_path / "checked.json"
-    assert load_samples(sheet, load_config({}), checked_record=record)  # passes and is recorded
+    assert check_samples(sheet, load_config({}), checked_record=record)  # passes and is recorded
     with pytest.raises(ConfigError) as err:  # the record does not hide a setting the movie cannot satisfy
-        load_samples(sheet, load_config(settings), checked_record=record)
+        check_samples(sheet, load_config(settings), checked_record=record)
     assert str(err.value) == f"{sheet} line 2 " + message.format(movie=movie)
 
 
@@ -224,7 +225,7 @@ def test_channel_settings_are_checked_for_simulated_movies_too(tmp_path: Path) -
     config = load_config({"simulate": {"s": {}}, "segment": {"channel": 2}})
     expected = r"\(sample 's'\): config segment.channel is 2 but results/simulated/s/movie.ome.tif has 1 channel"
     with pytest.raises(ConfigError, match=expected):
-        load_samples(sheet, config)
+        check_samples(sheet, config)
 
 
 def test_a_two_channel_movie_takes_channel_1_and_two_names(tmp_path: Path) -> None:
@@ -233,4 +234,4 @@ def test_a_two_channel_movie_takes_channel_1_and_two_names(tmp_path: Path) -> No
     tifffile.imwrite(movie, data, imagej=True, metadata={"axes": "TCYX"})
     sheet = write_sheet(tmp_path, f"sample\tmovie\tpixel_size_um\tframe_interval_min\na\t{movie}\t0.5\t2\n")
     config = load_config({"segment": {"channel": 1}, "measure": {"channel_names": ["H2B", "actin"]}})
-    assert [row.sample for row in load_samples(sheet, config)] == ["a"]
+    assert [row.sample for row in check_samples(sheet, config)] == ["a"]

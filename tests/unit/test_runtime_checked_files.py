@@ -13,8 +13,9 @@ import tifffile
 
 import cellpipe.io.movies as movies
 import cellpipe.runtime.checked_files as checked_files
-from cellpipe.config import ConfigError, load_config, load_samples
+from cellpipe.config import ConfigError, load_config
 from cellpipe.io.movies import write_ome_tiff
+from cellpipe.preflight import check_samples
 from cellpipe.runtime.checked_files import CheckedFiles, signature
 
 
@@ -61,7 +62,7 @@ def sheet(tmp_path: Path) -> Path:
 
 
 def load(sheet: Path, record: Path, **config: object) -> list[str]:
-    return [row.sample for row in load_samples(sheet, load_config(config), checked_record=record)]
+    return [row.sample for row in check_samples(sheet, load_config(config), checked_record=record)]
 
 
 def test_unchanged_rows_are_not_inspected_again(tmp_path: Path, sheet: Path, inspections: list[str]) -> None:
@@ -77,7 +78,7 @@ def test_unchanged_rows_are_not_inspected_again(tmp_path: Path, sheet: Path, ins
     assert record.stat().st_mtime_ns == before  # nothing new: not rewritten
 
     # without a record every row is inspected, as before
-    assert [r.sample for r in load_samples(sheet, load_config({}))] == ["a", "b", "c"]
+    assert [r.sample for r in check_samples(sheet, load_config({}))] == ["a", "b", "c"]
     assert len(inspections) == 3
 
 

@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 import yaml
 
-from cellpipe.config import load_config
+from cellpipe.config import check_sheet_schema, load_config
 from cellpipe.config.docs import config_reference_markdown, config_schema, dump, samples_schema
 
 REPO = Path(__file__).resolve().parents[2]
@@ -73,3 +73,44 @@ def test_shipped_sample_sheet_passes_schema() -> None:
         assert [e.message for e in validator.iter_errors(values)] == [], row
     assert list(validator.iter_errors({"sample": "s", "movie": "m.tif", "pixel_size_um": "x"}))
     assert list(validator.iter_errors({"sample": "s", "movie": "m.tif", "colour": "red"}))
+    check_sheet_schema(REPO / "config/samples.tsv", REPO / "workflow/schemas/samples.schema.json")  # as the workflow reads it
+
+
+def _sheet(path: Path, rows: list[str]) -> Path:
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_a_sheet_the_models_accept_passes_its_schema_with_names_and_positions_kept_as_text(tmp_path: Path) -> None:
+    """Cells are text: a sample named 01 and positions 2 stay text, numbers become numbers where the column takes one."""
+    from cellpipe.config import read_sample_sheet, schema_values
+
+    sheet = _sheet(tmp_path / "samples.tsv", [
+        "sample\tmovie\tpixel_size_um\tpositions\tscene\tdiameter_um",
+        "01\ta.ome.tif\t0.65\t2\t\t12",
+        "b\tb.tif\t\t\t1.0\tauto",
+    ])
+    schema = json.loads((REPO / "workflow/schemas/samples.schema.json").read_text())
+    cells = [schema_values(line.cells, schema) for line in read_sample_sheet(sheet)]
+    assert cells == [
+        {"sample": "01", "movie": "a.ome.tif", "pixel_size_um": 0.65, "positions": "2", "diameter_um": 12.0},
+        {"sample": "b", "movie": "b.tif", "scene": 1, "diameter_um": "auto"},
+    ]
+    check_sheet_schema(sheet, REPO / "workflow/schemas/samples.schema.json")
+    # read as a table, the same sheet's name and positions would be numbers, which the schema refuses
+    assert list(_schema("samples.schema.json").iter_errors({**cells[0], "sample": 1, "positions": 2}))
+
+
+def test_a_sheet_row_the_schema_refuses_is_named_in_one_line(tmp_path: Path) -> None:
+    from cellpipe.config import ConfigError
+
+    schema = json.loads((REPO / "workflow/schemas/samples.schema.json").read_text())
+    schema["properties"]["pixel_size_um"]["anyOf"][0]["maximum"] = 100  # stricter than the models
+    strict = tmp_path / "strict.schema.json"
+    strict.write_text(json.dumps(schema))
+    sheet = _sheet(tmp_path / "samples.tsv", ["sample\tmovie\tpixel_size_um", "a\ta.tif\t0.65", "", "b\tb.tif\t650"])
+    with pytest.raises(ConfigError) as refused:
+        check_sheet_schema(sheet, strict)
+    assert str(refused.value) == (
+        f"{sheet} line 4 (sample 'b'): pixel_size_um: 650.0 is greater than the maximum of 100 (strict.schema.json)"
+    )

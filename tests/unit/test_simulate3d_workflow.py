@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import tifffile
 
-from cellpipe.config import ConfigError, Simulation3DSettings, load_config, load_samples
+from cellpipe.config import ConfigError, Simulation3DSettings, load_config
 from cellpipe.io.ctc import read_ctc_label_stack
 from cellpipe.io.movies import inspect_movie
-from cellpipe.preflight import MovieSize, volume_refusal
+from cellpipe.preflight import MovieSize, check_samples, volume_refusal
 from cellpipe.simulate3d import simulate_movie_3d
 from cellpipe.steps.simulate import simulate_movie_step
 
@@ -53,10 +53,10 @@ def test_the_sample_sheet_check_sizes_a_simulated_3d_movie_and_refuses_it_unproj
     sheet.write_text("sample\tmovie\nv\tresults/simulated/v/movie.ome.tif\n")
     config = {"samples": str(sheet), "simulate3d": {"v": TINY}}
     with pytest.raises(ConfigError, match=r"sample 'v'.*simulate3d\.v makes stacks of 6 z-planes; set ingest\.z_projection"):
-        load_samples(sheet, load_config(config))
+        check_samples(sheet, load_config(config))
     keep = load_config({**config, "ingest": {"z_projection": "keep"}})
     sizes: dict[str, MovieSize] = {}
-    load_samples(sheet, keep, sizes=sizes)
+    check_samples(sheet, keep, sizes=sizes)
     assert sizes["v"] == MovieSize((3, 1, 48, 48), "uint16", 0.5, z_planes=6)
     sam = load_config({**config, "ingest": {"z_projection": "keep"},
                        "segment": {"method": "cellpose", "cellpose": {"network": "cellpose-sam", "model": "m.pth"}}})

@@ -12,11 +12,11 @@ from scipy import ndimage
 from test_positions import position_movie, sheet_of, write_positions_ome_tiff
 from test_z_projection import C, T, X, Y, Z, _tczyx, _write
 
-from cellpipe.config import ConfigError, load_config, load_samples
+from cellpipe.config import ConfigError, load_config
 from cellpipe.ingest import IngestError, project_z
 from cellpipe.io import omezarr
 from cellpipe.io.movies import MovieError, inspect_movie
-from cellpipe.preflight import MovieSize
+from cellpipe.preflight import MovieSize, check_samples
 from cellpipe.steps.ingest import ingest_movie_file, ingest_movie_step
 
 
@@ -51,9 +51,9 @@ def test_a_z_stack_without_a_projection_is_refused_saying_how_to_run_it(tmp_path
     sheet = tmp_path / "samples.tsv"
     sheet.write_text(f"sample\tmovie\ns\t{path}\n")
     with pytest.raises(ConfigError, match=r"sample 's'.*set ingest\.z_projection"):
-        load_samples(sheet, load_config({}))
+        check_samples(sheet, load_config({}))
     sizes: dict[str, MovieSize] = {}
-    load_samples(sheet, load_config({"ingest": {"z_projection": "max"}}), sizes=sizes)
+    check_samples(sheet, load_config({"ingest": {"z_projection": "max"}}), sizes=sizes)
     assert sizes["s"].shape_tcyx == (T, C, Y, X) and sizes["s"].z_planes == Z
 
 
@@ -147,7 +147,7 @@ def plate(tmp_path: Path) -> Path:
 
 
 def test_ingest_reads_the_rows_position_and_records_its_index_and_name(tmp_path: Path, plate: Path) -> None:
-    rows = load_samples(sheet_of(tmp_path, f"p\t{plate}\t1\n"), load_config({}))
+    rows = check_samples(sheet_of(tmp_path, f"p\t{plate}\t1\n"), load_config({}))
     image = tmp_path / "image.ome.zarr"
     ingest_movie_step(row=rows[0].model_dump(mode="json"), movie=plate, settings={}, image=image)
     written = omezarr.open_ome_image(image)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from test_qc import FRAME_SHAPE, TRACKING, _counts, _metrics, _segmentation, _tracks
+from qc_helpers import FRAME_SHAPE, TRACKING, qc_counts, qc_metrics, qc_segmentation, qc_tracks
 
 from cellpipe.config import QCSettings
 from cellpipe.io import omezarr, tables
@@ -21,11 +21,11 @@ def test_step_writes_qc_json(tmp_path) -> None:
     omezarr.write_ome_image(image, np.zeros((4, 1, *FRAME_SHAPE), dtype=np.uint16), "tcyx", 0.5, 5.0)
     paths = {name: tmp_path / name for name in ("segmentation.json", "tracking.json", "tracks.parquet",
                                                  "track_metrics.parquet", "counts.tsv")}
-    tables.write_json(_segmentation(), paths["segmentation.json"])
+    tables.write_json(qc_segmentation(), paths["segmentation.json"])
     tables.write_json(TRACKING, paths["tracking.json"])
-    tables.write_parquet(_tracks(), paths["tracks.parquet"])
-    tables.write_parquet(_metrics(short=3), paths["track_metrics.parquet"])
-    tables.write_tsv(_counts([10, 10, 11, 10]), paths["counts.tsv"])
+    tables.write_parquet(qc_tracks(), paths["tracks.parquet"])
+    tables.write_parquet(qc_metrics(short=3), paths["track_metrics.parquet"])
+    tables.write_tsv(qc_counts([10, 10, 11, 10]), paths["counts.tsv"])
     assess_quality_step("s1", image / OME_META, paths["segmentation.json"], paths["tracking.json"],
                         paths["tracks.parquet"], paths["track_metrics.parquet"], paths["counts.tsv"],
                         QCSettings().model_dump(mode="json"), tmp_path / "qc.json")

@@ -16,10 +16,11 @@ from skimage.draw import disk
 from test_channel_names import three_channel_movie
 from test_filters import EXACT, _nuclei
 
-from cellpipe.config import SegmentSettings, load_config, load_samples
+from cellpipe.config import SegmentSettings, load_config
 from cellpipe.config.jobs import JobSettings
 from cellpipe.io import omezarr, tables
 from cellpipe.layout import DEFAULT_OME_ZARR_VERSION, OME_ZARR_METADATA
+from cellpipe.preflight import check_samples
 from cellpipe.provenance import benchmark_timings
 from cellpipe.steps.ingest import ingest_movie_file
 from cellpipe.steps.normalize import normalize_movie_step
@@ -377,7 +378,7 @@ def test_a_sample_sheet_diameter_reaches_the_segmentation(tmp_path: Path) -> Non
     sheet = tmp_path / "samples.tsv"
     sheet.write_text("sample\tmovie\tdiameter_um\na\tm.tif\t12\nb\tm.tif\tauto\nc\tm.tif\t\n")
     config = load_config({"segment": {"method": "classical", "diameter_um": 5.0, "classical": EXACT, "scatter": 2}})
-    rows = {r.sample: r for r in load_samples(sheet, config, check_files=False)}
+    rows = {r.sample: r for r in check_samples(sheet, config, check_files=False)}
     jobs = JobSettings(config, tmp_path)
     found = {}
     for name, row in rows.items():

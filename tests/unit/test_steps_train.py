@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tifffile
 import yaml
-from test_train import blobs
+from annotation_helpers import blobs
 
 from cellpipe.config import NormalizeSettings
 from cellpipe.io.annotations import read_annotations

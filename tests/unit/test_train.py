@@ -1,5 +1,5 @@
-"""Training: annotations (sparse frames), flow-consistent augmentation, splits, schedule (a tiny real training run
-through rule train_cellpose's step: test_steps_train.py)."""
+"""Training: flow-consistent augmentation, splits, schedule (a tiny real training run through rule
+train_cellpose's step: test_steps_train.py; the annotations it reads: test_io_annotations.py)."""
 
 from __future__ import annotations
 
@@ -8,23 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+from annotation_helpers import blobs, two_channel_movie
 from scipy import ndimage as ndi
-from skimage.draw import ellipse
 
 from cellpipe.config import NormalizeSettings, TrainSettings
-from cellpipe.io.annotations import AnnotatedImage, AnnotationError, marker_coverage, read_annotations
+from cellpipe.io.annotations import AnnotatedImage
 from cellpipe.train import augment_batch, build_network, learning_rate_at, prepare_examples, split_examples, transform_crop
-
-
-def blobs(shape=(64, 80), centres=((16, 20, 7, 5), (40, 50, 9, 6), (20, 60, 5, 8)), value=200.0):
-    """(image, labels): bright ellipses (centre y, x and semi-axes in px) on a dark background."""
-    image = np.full(shape, 10.0, np.float32)
-    labels = np.zeros(shape, np.uint32)
-    for i, (cy, cx, ry, rx) in enumerate(centres, start=1):
-        rr, cc = ellipse(cy, cx, ry, rx, shape=shape)
-        labels[rr, cc] = i
-        image[rr, cc] = value
-    return image, labels
 
 
 def _flows(labels: np.ndarray) -> np.ndarray:
@@ -32,73 +21,6 @@ def _flows(labels: np.ndarray) -> np.ndarray:
     from cellpose.dynamics import labels_to_flows
 
     return labels_to_flows([labels.astype(np.int32)], device=torch.device("cpu"))[0][1:4]
-
-
-# --------------------------------------------------------------------------- annotations
-
-
-def _ctc_gt(tmp_path: Path, n_frames: int = 4) -> tuple[Path, Path]:
-    """A CTC movie (tTTT.tif) and GT: TRA marks 3 cells per frame; SEG frame 1 complete, frame 2 labels one cell."""
-    movie, gt = tmp_path / "01", tmp_path / "01_GT"
-    for d in (movie, gt / "SEG", gt / "TRA"):
-        d.mkdir(parents=True)
-    image, labels = blobs()
-    for t in range(n_frames):
-        tifffile.imwrite(movie / f"t{t:03d}.tif", image.astype(np.uint16))
-        tifffile.imwrite(gt / "TRA" / f"man_track{t:03d}.tif", labels.astype(np.uint16))
-    tifffile.imwrite(gt / "SEG" / "man_seg001.tif", labels.astype(np.uint16))
-    sparse = np.where(labels == 2, 2, 0).astype(np.uint16)
-    tifffile.imwrite(gt / "SEG" / "man_seg002.tif", sparse)
-    return movie, gt
-
-
-def test_marker_coverage_counts_tracked_cells_with_a_mask() -> None:
-    _, labels = blobs()
-    assert marker_coverage(labels, labels) == (1.0, 3)
-    assert marker_coverage(np.where(labels == 1, 1, 0), labels) == pytest.approx((1 / 3, 3))
-    assert marker_coverage(labels, np.zeros_like(labels)) == (1.0, 0)
-
-
-def test_sparse_ctc_frames_are_skipped_with_the_reason(tmp_path: Path) -> None:
-    movie, gt = _ctc_gt(tmp_path)
-    found = read_annotations(movie, gt)
-    assert [img.frame for img in found.images] == [1]
-    assert found.completeness_checked
-    assert 2 in found.skipped and "1 of 3" in found.skipped[2]
-    assert found.images[0].n_cells == 3
-    assert found.images[0].image.dtype == np.float32
-
-
-def test_asking_for_a_sparse_ctc_frame_is_an_error(tmp_path: Path) -> None:
-    movie, gt = _ctc_gt(tmp_path)
-    with pytest.raises(AnnotationError, match="frame 2 was requested for training but is a sparse annotation"):
-        read_annotations(movie, gt, frames=[1, 2])
-    with pytest.raises(AnnotationError, match="frame 3 was requested but has no man_seg file"):
-        read_annotations(movie, gt, frames=[3])
-
-
-def test_without_tra_frames_are_taken_as_complete(tmp_path: Path) -> None:
-    movie, gt = _ctc_gt(tmp_path)
-    for f in (gt / "TRA").iterdir():
-        f.unlink()
-    (gt / "TRA").rmdir()
-    found = read_annotations(movie, gt)
-    assert [img.frame for img in found.images] == [1, 2]
-    assert not found.completeness_checked
-
-
-def test_image_label_pairs(tmp_path: Path) -> None:
-    image, labels = blobs()
-    tifffile.imwrite(tmp_path / "img.tif", image)
-    tifffile.imwrite(tmp_path / "mask.tif", labels.astype(np.uint16))
-    found = read_annotations(tmp_path / "img.tif", tmp_path / "mask.tif")
-    assert len(found.images) == 1 and found.images[0].frame is None
-    np.testing.assert_array_equal(found.images[0].labels, labels)
-    tifffile.imwrite(tmp_path / "small.tif", labels[:10].astype(np.uint16))
-    with pytest.raises(AnnotationError, match=r"img.tif: image of shape \(64, 80\) does not match"):
-        read_annotations(tmp_path / "img.tif", tmp_path / "small.tif")
-    with pytest.raises(AnnotationError, match="nothere.tif: training labels not found"):
-        read_annotations(tmp_path / "img.tif", tmp_path / "nothere.tif")
 
 
 # --------------------------------------------------------------------------- augmentation
@@ -201,36 +123,11 @@ def test_init_model_must_exist_and_match(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- a real (tiny) training run
 
 
-def _two_channel_movie(tmp_path: Path) -> tuple[Path, Path, np.ndarray]:
-    """A (T=2, C=2, Y, X) OME-TIFF with channels 'DAPI' and 'H2B-GFP' (the nuclei in the second channel only), its
-    label TIFF (T, Y, X), and the nuclei image."""
-    from cellpipe.io.movies import write_ome_tiff
-
-    labels = blobs()[1].astype(np.uint16)
-    nuclei = (labels > 0).astype(np.uint16) * 300
-    movie = np.stack([np.stack([np.full_like(nuclei, 7), nuclei + t]) for t in range(2)])
-    write_ome_tiff(tmp_path / "movie.ome.tif", movie, 0.5, 5.0, ["DAPI", "H2B-GFP"])
-    tifffile.imwrite(tmp_path / "labels.tif", np.stack([labels, labels]))
-    return tmp_path / "movie.ome.tif", tmp_path / "labels.tif", nuclei
-
-
-def test_a_training_channel_given_by_name_reads_that_channel(tmp_path: Path) -> None:
-    movie, labels, nuclei = _two_channel_movie(tmp_path)
-    by_name = read_annotations(movie, labels, channel="H2B-GFP")
-    by_index = read_annotations(movie, labels, channel=1)
-    assert [img.frame for img in by_name.images] == [0, 1]
-    for named, indexed, t in zip(by_name.images, by_index.images, (0, 1), strict=True):
-        np.testing.assert_array_equal(named.image, nuclei + t)
-        np.testing.assert_array_equal(named.image, indexed.image)
-    with pytest.raises(AnnotationError, match=r"movie\.ome\.tif: no channel named 'h2b-gfp'; its channels: 'DAPI', "
-                                              r"'H2B-GFP'"):
-        read_annotations(movie, labels, channel="h2b-gfp")
-
-
 def test_a_training_channel_name_the_images_lack_stops_the_start_in_one_line(tmp_path: Path) -> None:
-    from cellpipe.config import ConfigError, load_config, load_samples
+    from cellpipe.config import ConfigError, load_config
+    from cellpipe.preflight import check_samples
 
-    movie, labels, _ = _two_channel_movie(tmp_path)
+    movie, labels, _ = two_channel_movie(tmp_path)
     tifffile.imwrite(tmp_path / "plain.tif", np.zeros((2, 64, 80), np.uint16))
     sheet = tmp_path / "samples.tsv"
     sheet.write_text(f"sample\tmovie\ns1\t{movie}\n")
@@ -240,14 +137,14 @@ def test_a_training_channel_name_the_images_lack_stops_the_start_in_one_line(tmp
             {"images": str(movie), "labels": str(labels)},
             {"images": str(images), "labels": str(labels), "channel": channel}]}}})
 
-    assert [r.sample for r in load_samples(sheet, config("H2B-GFP"))] == ["s1"]
+    assert [r.sample for r in check_samples(sheet, config("H2B-GFP"))] == ["s1"]
     with pytest.raises(ConfigError) as err:
-        load_samples(sheet, config("mCherry"))
+        check_samples(sheet, config("mCherry"))
     assert str(err.value) == (f"config train.mine.datasets[1].channel: {movie}: no channel named 'mCherry'; its "
                               "channels: 'DAPI', 'H2B-GFP'")
     with pytest.raises(ConfigError, match=r"datasets\[1\]\.channel: .*plain\.tif: channel 'GFP' is given by name, but the "
                                           r"file names no channels; give its index \(0-based\)$"):
-        load_samples(sheet, config("GFP", tmp_path / "plain.tif"))
-    assert load_samples(sheet, config("mCherry"), check_files=False)  # a cluster job reads no header
+        check_samples(sheet, config("GFP", tmp_path / "plain.tif"))
+    assert check_samples(sheet, config("mCherry"), check_files=False)  # a cluster job reads no header
     with pytest.raises(ValueError, match="a channel name must not be empty"):
         config(" ")

@@ -2,7 +2,7 @@
 and the problem, before any work is done, leaves no partial output and never touches the user's files.
 
 Checked when the sample sheet is read (``snakemake --dry-run`` already fails, no ``results/`` is created);
-the movie and its ground truth are checked from their file headers only (cellpipe.config.load_samples ->
+the movie and its ground truth are checked from their file headers only (cellpipe.preflight.check_samples ->
 cellpipe.io.movies.inspect_movie, cellpipe.ingest.check_shape / resolve_metadata,
 cellpipe.io.ground_truth.check_ground_truth_files).  Kind, and what the line says after
 ``cellpipe: config/samples.tsv line N (sample 'x'):`` (the last three are not about one row and

@@ -14,13 +14,13 @@ from cellpipe import layout
 from cellpipe.config import (
     SAMPLE_NAME_PATTERN,
     ConfigError,
+    check_sheet_schema,
     load_config,
-    load_samples,
     simulated_name,
 )
 from cellpipe.config.jobs import JobSettings, shipped_path
 from cellpipe.io.bioimageio import model_folders
-from cellpipe.preflight import volume_refusal
+from cellpipe.preflight import check_samples, volume_refusal
 from cellpipe.provenance import OUTPUT_TABLES
 from cellpipe.resources import ingest_mem_mb, normalize_mem_mb, segment_diameter_px, segment_mem_mb
 from cellpipe.segment import check_model_file
@@ -37,6 +37,8 @@ MOVIE_SIZES = {}
 MOVIE_READS = {}
 # The JSON schema of the config (tools/write_schemas.py writes it from the models), relative to this file.
 CONFIG_SCHEMA = "../schemas/config.schema.json"
+# The JSON schema of one row of the sample sheet, written beside it.
+SAMPLES_SCHEMA = os.path.join(workflow.basedir, "workflow", "schemas", "samples.schema.json")
 
 
 def schema_refusal(err, source):
@@ -68,7 +70,7 @@ try:
     # printed here, so once per run by the main process, and again at every start while they hold.
     SAMPLES = {
         row.sample: row
-        for row in load_samples(
+        for row in check_samples(
             CFG.samples,
             CFG,
             check_files=workflow.is_main_process,
@@ -78,6 +80,11 @@ try:
             reads=MOVIE_READS,
         )
     }
+    # Every row of the sheet, as written, must also pass its JSON schema, after the models (whose messages
+    # say more). The cells are text: each becomes a number where its column takes one, so a sample named 01
+    # stays a name (cellpipe.config.schema_values). Once, by the main process, as the header checks.
+    if workflow.is_main_process:
+        check_sheet_schema(CFG.samples, SAMPLES_SCHEMA)
 except (ConfigError, FileNotFoundError) as err:
     raise WorkflowError(f"cellpipe: {err}") from None
 

@@ -7,7 +7,7 @@ modules inside say where each thing is written down:
   non-finite numbers refused);
 - :mod:`cellpipe.config.sections`: one model per section of ``config.yaml`` (one per stage);
 - :mod:`cellpipe.config.pipeline`: :class:`PipelineConfig`, :class:`SampleRow`, :func:`load_config`,
-  :func:`load_samples`, :class:`ConfigError` and the rules for sample names;
+  :func:`read_sample_sheet`, :class:`ConfigError` and the rules for sample names;
 - :mod:`cellpipe.config.jobs`: :class:`~cellpipe.config.jobs.JobSettings`, the settings each job gets
   (shipped paths resolved once, the sample sheet's row applied);
 - :mod:`cellpipe.config.docs`: the JSON schemas and the config reference generated from the models

@@ -1,13 +1,13 @@
 """The workflow configuration and the sample sheet, validated before any job runs.
 
 ``config/config.yaml`` is parsed into :class:`PipelineConfig` (one typed settings model per stage,
-:mod:`cellpipe.config.sections`) and ``config/samples.tsv`` into :class:`SampleRow` objects.  Every
-problem is raised as :class:`ConfigError` with a one-line message naming the key or the row and what
-is wrong.  The files a row names are checked from their headers by :mod:`cellpipe.preflight` (see
-:func:`load_samples`).  The Snakefile imports this module at every start of snakemake and of every
-cluster job, so it stays light: it imports the stage models from :mod:`cellpipe.config.sections`, not
-the stage modules (pandas, scipy, ...), and the header checks (numpy, tifffile) only when a sheet's
-files are checked.
+:mod:`cellpipe.config.sections`) and ``config/samples.tsv`` into :class:`SampleRow` objects
+(:func:`read_sample_sheet`).  Every problem is raised as :class:`ConfigError` with a one-line
+message naming the key or the row and what is wrong.  The files a row names are checked from their
+headers by :func:`cellpipe.preflight.check_samples`.  The Snakefile imports this module at every
+start of snakemake and of every cluster job, so it stays light: it imports the stage models from
+:mod:`cellpipe.config.sections`, not the stage modules (pandas, scipy, ...), and opens no file a
+row names.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import logging
 import math
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -41,11 +42,6 @@ from cellpipe.config.sections import (
     TrainSettings,
 )
 from cellpipe.layout import RESERVED_SAMPLE_NAMES, SIMULATED_MOVIE, TRAINED_MODEL
-from cellpipe.positions import expand_positions
-
-if TYPE_CHECKING:
-    from cellpipe.preflight import MovieSize
-    from cellpipe.runtime.checked_files import CheckedFiles
 
 __all__ = [
     "SAMPLE_NAME",
@@ -53,17 +49,20 @@ __all__ = [
     "ConfigError",
     "PipelineConfig",
     "SampleRow",
+    "SheetLine",
     "Warn",
     "check_duplicate_keys",
+    "check_sheet_schema",
     "load_config",
-    "load_samples",
+    "read_sample_sheet",
+    "schema_values",
     "simulated_name",
 ]
 
 logger = logging.getLogger(__name__)
 
 Warn = Callable[[str], None]
-"""Where :func:`load_samples` sends a warning (one line naming the row, the file and what is off)."""
+"""Where :func:`cellpipe.preflight.check_samples` sends a warning (one line naming the row, the file and what is off)."""
 
 
 SAMPLE_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
@@ -379,67 +378,52 @@ def simulated_name(movie: str, config: PipelineConfig) -> str | None:
     return None
 
 
-def load_samples(
-    path: str | os.PathLike[str],
-    config: PipelineConfig,
-    check_files: bool = True,
-    checked_record: str | os.PathLike[str] | None = None,
-    warn: Warn | None = None,
-    sizes: dict[str, MovieSize] | None = None,
-    reads: dict[str, list[str]] | None = None,
-) -> list[SampleRow]:
-    """Read and validate the sample sheet.
+@dataclass(frozen=True)
+class SheetLine:
+    """One row of the sample sheet as the user wrote it, validated; :func:`read_sample_sheet` gives them.
 
-    With ``check_files`` a user's movie is also checked from its headers (one per file; no pixels
-    are read): readable and complete TIFF(s), axes making a 2-D time-lapse, a CTC folder numbered
-    without gaps with frames of one size, frames of at least 8 px, a pixel size (µm) and frame
-    interval (minutes) from the row, the file or the config, channel names matching its channels;
-    and its ground truth must cover its frames with masks of its frame size.  Pixel values (NaN) are
-    checked by the ingest job.  A training dataset's channel given by name
-    (``train.<model>.datasets[i].channel``) must be one of its images' channel names
-    (:func:`cellpipe.preflight.check_training_channels`).
+    Attributes
+    ----------
+    line : int
+        Its line number in the file (1-based; a row whose quoted field spans lines: its last line).
+    where : str
+        How messages name it: ``<sheet> line <n> (sample '<name>')``.
+    row : SampleRow
+        Its values; a ``positions`` row becomes one sample per position later
+        (:func:`cellpipe.positions.expand_positions`).
+    cells : dict of str to str
+        The row's non-empty cells as written (stripped), by column.
+    """
+
+    line: int
+    where: str
+    row: SampleRow
+    cells: dict[str, str]
+
+
+def read_sample_sheet(path: str | os.PathLike[str]) -> Iterator[SheetLine]:
+    """Read the sample sheet: its header line now, each row validated as it is asked for.
+
+    No file a row names is opened: :func:`cellpipe.preflight.check_samples` expands positions, refuses
+    duplicate sample names and checks the files, row by row in the sheet's order, so the first problem
+    of a sheet is the one reported.
 
     Parameters
     ----------
     path : str or os.PathLike
-        The sample sheet (tab-separated, UTF-8).
-    config : PipelineConfig
-        The validated configuration.
-    check_files : bool
-        Check that the files exist and their headers as above; False in a cluster job, where the
-        start of the workflow has checked them.
-    checked_record : str or os.PathLike or None
-        A file recording the rows whose files passed (:mod:`cellpipe.runtime.checked_files`); a
-        recorded row whose files are unchanged is not checked again.  None: every row is checked.
-    warn : callable or None
-        Receives one line per thing the user should know that is not an error (the sheet's pixel
-        size or frame interval far from the file's, a sheet pixel size overriding non-square file
-        metadata; :func:`cellpipe.ingest.resolve_metadata`), prefixed like the errors with the sheet,
-        line and sample and the movie.  A row skipped by the record repeats the warnings it had when
-        it was checked, so they are seen at every start.  None: logged as warnings.
-    sizes : dict of str to MovieSize or None
-        Filled when given, by sample: each row's :class:`MovieSize`, from the header just read, from
-        the record for a row it skips, or from the ``simulate`` settings for a simulated movie; rows
-        whose files are not checked (``check_files`` False) get none.
-    reads : dict of str to list of str or None
-        Filled when given, by sample: the other files each row's movie reads (the later files of a multi-file
-        OME-TIFF; :func:`cellpipe.preflight._other_files_read`), from the header just read or from the record.
-        Without ``check_files`` they come from ``checked_record`` alone (no file is read, as in a cluster job):
-        what the main process recorded at start-up, so the job's inputs are the main process's.
+        The sample sheet (tab-separated, UTF-8; blank and ``#`` lines left out).
 
     Returns
     -------
-    list of SampleRow
-        One row per sample, positions expanded (:func:`cellpipe.positions.expand_positions`).
+    iterator of SheetLine
+        The rows in the file's order.
 
     Raises
     ------
     ConfigError
-        Unknown or missing columns, invalid values, duplicate sample names and (with
-        ``check_files``) movies or ground-truth folders that do not exist and are not made by the
-        ``simulate`` rule, or that fail the checks above.
+        At the call: no sheet, not UTF-8, unknown, repeated or missing columns.  While iterating: a row
+        with more fields than columns or an invalid value (naming its line and sample).
     """
-    warn = warn if warn is not None else logger.warning
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"sample sheet not found: {path}")
@@ -463,33 +447,104 @@ def load_samples(
     for required in ("sample", "movie"):
         if required not in columns:
             raise ConfigError(f"{path}: missing column {required!r}")
-    checked = None
-    if check_files and checked_record is not None:
-        from cellpipe.runtime.checked_files import CheckedFiles
+    return _sheet_lines(reader, [n for n, _ in numbered], path)
 
-        checked = CheckedFiles(checked_record)
-    try:
-        rows = _read_rows(
-            reader, [n for n, _ in numbered], path, config, check_files, checked, warn, sizes if sizes is not None else {},
-            reads,
-        )
-    except ConfigError:
-        if checked is not None:
-            checked.save(prune=False)  # the rows before the bad one need no check next time
-        raise
-    if checked is not None:
-        checked.save()
-    elif reads is not None and checked_record is not None:
-        from cellpipe.preflight import recorded_reads
-        from cellpipe.runtime.checked_files import CheckedFiles
 
-        record = CheckedFiles(checked_record)  # read only: this process checked nothing to add to it
-        reads.update({row.sample: recorded_reads(row, config, record) for row in rows})
-    if check_files:
-        from cellpipe.preflight import check_training_channels
+def _sheet_lines(reader: csv.DictReader[str], line_numbers: list[int], path: Path) -> Iterator[SheetLine]:
+    """The sheet's rows, validated; ``line_numbers`` gives the file's line number of each line the reader reads."""
+    for record in reader:
+        line_no = line_numbers[reader.line_num - 1]  # the record's last line (a quoted field may span lines)
+        if None in record:
+            raise ConfigError(f"{path} line {line_no}: more fields than columns (check the tabs)")
+        values = {k: v.strip() for k, v in record.items() if v is not None and v.strip() != ""}
+        where = f"{path} line {line_no} (sample {values.get('sample', '?')!r})"
+        try:
+            sheet_row = SampleRow.model_validate(values)
+        except ValidationError as err:
+            raise ConfigError(_describe(err, where)) from None
+        yield SheetLine(line_no, where, sheet_row, values)
 
-        check_training_channels(config)
-    return rows
+
+def _json_types(prop: dict[str, Any]) -> set[str]:
+    """The JSON types a schema property allows, from its ``type`` and those of its ``anyOf`` entries."""
+    types = {prop["type"]} if isinstance(prop.get("type"), str) else set(prop.get("type") or ())
+    for option in prop.get("anyOf", ()):
+        types |= _json_types(option)
+    return types
+
+
+def schema_values(cells: dict[str, str], schema: dict[str, Any]) -> dict[str, Any]:
+    """A sheet row's cells as the JSON values its schema describes: a number where the column takes one, else text.
+
+    A sheet holds text only.  Reading it as a table would guess types from the text (a sample named ``01``
+    becomes the number 1, ``positions`` ``2`` the number 2), which the schema rightly refuses; here each
+    cell becomes a number only where its column's schema allows a number (an integer where it allows only
+    integers: ``1`` or ``1.0``), as the models read it.
+
+    Parameters
+    ----------
+    cells : dict of str to str
+        Column -> the cell's text (:attr:`SheetLine.cells`).
+    schema : dict
+        The JSON schema of a row (``workflow/schemas/samples.schema.json``).
+
+    Returns
+    -------
+    dict of str to str, int or float
+        The row to validate with the schema.
+    """
+    properties = schema.get("properties", {})
+    out: dict[str, Any] = {}
+    for column, text in cells.items():
+        types = _json_types(properties.get(column, {}))
+        value: Any = text
+        if types & {"number", "integer"}:
+            try:
+                number = float(text)
+            except ValueError:
+                number = None
+            if number is not None and "number" in types:
+                value = number
+            elif number is not None and number.is_integer():
+                value = int(number)
+        out[column] = value
+    return out
+
+
+def check_sheet_schema(path: str | os.PathLike[str], schema_file: str | os.PathLike[str]) -> None:
+    """Validate every row of the sample sheet, as written, with the JSON schema of a row.
+
+    Editors and other tools read the schema; this keeps the sheets the workflow runs within it.  The
+    rows should first pass the models (:func:`read_sample_sheet`), whose messages explain more.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The sample sheet.
+    schema_file : str or os.PathLike
+        The JSON schema of one row (``workflow/schemas/samples.schema.json``).
+
+    Raises
+    ------
+    ConfigError
+        One line naming the sheet, line and sample, the column, what the schema says and the schema file.
+    """
+    import json
+
+    import jsonschema
+
+    from cellpipe.io import tables
+
+    schema = json.loads(tables.read_bytes(Path(schema_file)))
+    validator = jsonschema.Draft202012Validator(schema)
+    for line in read_sample_sheet(path):
+        values = schema_values(line.cells, schema)
+        if validator.is_valid(values):
+            continue
+        error = jsonschema.exceptions.best_match(validator.iter_errors(values))
+        if error is not None:
+            column = ".".join(str(p) for p in error.absolute_path) or "row"
+            raise ConfigError(f"{line.where}: {column}: {error.message} ({Path(schema_file).name})")
 
 
 _UTF_BOMS = (
@@ -526,46 +581,3 @@ def _sheet_text(path: Path) -> str:
     except UnicodeDecodeError as err:
         line = data.count(b"\n", 0, err.start) + 1
         raise ConfigError(f"{path}: not UTF-8 text (byte 0x{data[err.start]:02x} at line {line}); {save_as}") from None
-
-
-def _read_rows(
-    reader: csv.DictReader[str], line_numbers: list[int], path: Path, config: PipelineConfig, check_files: bool,
-    checked: CheckedFiles | None, warn: Warn, sizes: dict[str, MovieSize], reads: dict[str, list[str]] | None = None,
-) -> list[SampleRow]:
-    """The sheet's rows, validated; ``line_numbers`` gives the file's line number of each line the reader reads."""
-    rows: list[SampleRow] = []
-    seen: dict[str, int] = {}
-    for record in reader:
-        line_no = line_numbers[reader.line_num - 1]  # the record's last line (a quoted field may span lines)
-        if None in record:
-            raise ConfigError(f"{path} line {line_no}: more fields than columns (check the tabs)")
-        values = {k: v.strip() for k, v in record.items() if v is not None and v.strip() != ""}
-        name = values.get("sample", "?")
-        try:
-            sheet_row = SampleRow.model_validate(values)
-        except ValidationError as err:
-            raise ConfigError(_describe(err, f"{path} line {line_no} (sample {name!r})")) from None
-        where = f"{path} line {line_no} (sample {name!r})"
-        expanded = expand_positions(sheet_row, where, checked)
-        for row in expanded:
-            if row.sample in seen:
-                raise ConfigError(
-                    f"{path} line {line_no} (sample {row.sample!r}): duplicate sample name (first on line {seen[row.sample]})"
-                )
-            seen[row.sample] = line_no
-            if check_files:
-                from cellpipe.preflight import _check_row_files
-
-                size = _check_row_files(row, path, line_no, config, checked, warn, reads)
-                if size is not None:
-                    sizes[row.sample] = size
-            rows.append(row)
-        if check_files and len(expanded) > 1:
-            from cellpipe.positions import scene_names
-            from cellpipe.preflight import check_positions_alike
-
-            check_positions_alike(where, sheet_row.movie, expanded, sizes,
-                                  lambda row=sheet_row: scene_names(row.movie, row.format, checked))
-    if not rows:
-        raise ConfigError(f"{path}: no samples")
-    return rows

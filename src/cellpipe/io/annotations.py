@@ -19,6 +19,10 @@ annotated frames**: a SEG frame is used when at least ``min_marker_coverage``
 below that are skipped and reported.  Without a TRA folder completeness
 cannot be checked; the frames are then taken as complete, which the caller is
 told.  Pairs are assumed to be complete annotations.
+
+A CTC folder is read by :func:`cellpipe.io.ctc.read_ground_truth_frames`, the reader
+of the evaluation's ground truth too, so training and evaluation find the same
+files and judge a SEG frame's completeness alike.
 """
 
 from __future__ import annotations
@@ -30,13 +34,13 @@ from pathlib import Path
 
 import numpy as np
 
-from cellpipe.io.ctc import as_labels, label_files, read_ctc_labels, read_tiff
+from cellpipe.io.ctc import as_labels, ground_truth_files, read_ground_truth_frames, read_tiff, sparse_annotation
 from cellpipe.io.movies import MovieError, inspect_movie, read_movie
 
 logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]
 
-__all__ = ["AnnotatedImage", "AnnotationError", "AnnotationSet", "marker_coverage", "read_annotations"]
+__all__ = ["AnnotatedImage", "AnnotationError", "AnnotationSet", "annotation_channel", "read_annotations"]
 
 
 class AnnotationError(ValueError):
@@ -92,31 +96,6 @@ class AnnotationSet:
     completeness_checked: bool = False
 
 
-def marker_coverage(seg: np.ndarray, markers: np.ndarray) -> tuple[float, int]:
-    """Fraction of tracking markers that overlap a segmentation mask, and the number of markers.
-
-    Parameters
-    ----------
-    seg : numpy.ndarray
-        (Y, X) instance labels of one frame (CTC ``SEG``).
-    markers : numpy.ndarray
-        (Y, X) tracking markers of the same frame (CTC ``TRA``).
-
-    Returns
-    -------
-    coverage : float
-        Share (0-1) of the markers with at least one pixel on a mask; 1.0 for a frame without markers.
-    n_markers : int
-        Markers in the frame.
-    """
-    ids = np.unique(markers)
-    ids = ids[ids != 0]
-    if ids.size == 0:
-        return 1.0, 0
-    covered = np.unique(markers[(markers != 0) & (seg != 0)])
-    return float(np.isin(ids, covered).sum()) / float(ids.size), int(ids.size)
-
-
 def _movie_channel(path: Path, channel: int) -> np.ndarray:
     """(T, Y, X) of one channel of the movie at ``path``; movie errors become AnnotationError."""
     try:
@@ -129,13 +108,6 @@ def _movie_channel(path: Path, channel: int) -> np.ndarray:
     return np.asarray(data[:, channel])
 
 
-def _read_tiff(path: Path, what: str) -> np.ndarray:
-    """A TIFF's array; AnnotationError naming ``what`` (image, label) when the file is missing or unreadable."""
-    if not path.is_file():
-        raise AnnotationError(f"{path}: {what} file not found")
-    return read_tiff(path, AnnotationError)
-
-
 def _ctc_annotations(
     images: Path, gt: Path, frames: list[int] | None, channel: int, min_marker_coverage: float
 ) -> AnnotationSet:
@@ -143,34 +115,25 @@ def _ctc_annotations(
     seg_dir = gt / "SEG"
     if not seg_dir.is_dir():
         raise AnnotationError(f"{gt}: a CTC ground-truth folder needs a SEG folder of man_segTTT.tif masks")
-    try:
-        segs = read_ctc_labels(seg_dir, "man_seg*.tif")
-    except ValueError as exc:
-        raise AnnotationError(str(exc)) from None
-    movie = _movie_channel(images, channel)
-    tra_dir = gt / "TRA"
-    out = AnnotationSet(completeness_checked=tra_dir.is_dir())
-    markers = label_files(tra_dir, "man_track*.tif", AnnotationError) if out.completeness_checked else {}
-    wanted = sorted(segs) if frames is None else sorted(set(frames))
+    files = ground_truth_files(gt, AnnotationError)
+    if not files.seg:
+        raise AnnotationError(f"{seg_dir}: no label images matching 'man_seg*.tif'")
+    wanted = sorted(files.seg) if frames is None else sorted(set(frames))
     for t in wanted:
-        if t not in segs:
+        if t not in files.seg:
             raise AnnotationError(f"{seg_dir}: frame {t} was requested but has no man_seg file")
-        if t >= movie.shape[0]:
-            raise AnnotationError(f"{seg_dir}: SEG frame {t} is beyond the {movie.shape[0]} frames of {images}")
-        seg = as_labels(segs[t], f"{seg_dir} frame {t}", AnnotationError)
-        if seg.shape != movie.shape[1:]:
-            raise AnnotationError(
-                f"{seg_dir}: SEG frame {t} is {seg.shape[0]}x{seg.shape[1]} px but {images} frames are "
-                f"{movie.shape[1]}x{movie.shape[2]} px"
-            )
+    movie = _movie_channel(images, channel)
+    out = AnnotationSet(completeness_checked=files.tra_dir.is_dir())
+    for frame in read_ground_truth_frames(files, wanted, movie.shape[0], movie.shape[1:], AnnotationError):
+        t, seg = frame.frame, frame.seg
+        assert seg is not None  # every wanted frame has a SEG file
         if out.completeness_checked:
-            if t not in markers:
-                raise AnnotationError(f"{tra_dir}: no tracking markers for frame {t} (man_track{t:03d}.tif)")
-            coverage, n_markers = marker_coverage(seg, read_tiff(markers[t], AnnotationError))
-            if coverage < min_marker_coverage:
+            if frame.coverage is None:
+                raise AnnotationError(f"{files.tra_dir}: no tracking markers for frame {t} (man_track{t:03d}.tif)")
+            if not frame.complete(min_marker_coverage):
                 reason = (
-                    f"sparse annotation: {int(round(coverage * n_markers))} of {n_markers} tracked cells have a "
-                    f"mask (coverage {coverage:.2f} < {min_marker_coverage})"
+                    f"{sparse_annotation(frame.coverage, int(frame.n_markers or 0))} "
+                    f"(coverage {frame.coverage:.2f} < {min_marker_coverage})"
                 )
                 if frames is not None:
                     raise AnnotationError(f"{seg_dir}: frame {t} was requested for training but is a {reason}")
@@ -186,9 +149,9 @@ def _ctc_annotations(
 
 def _pair_annotations(images: Path, labels: Path, frames: list[int] | None, channel: int) -> AnnotationSet:
     """The frames of an image or movie and its label TIFF of the same shape; (Y, X, C) and (C, Y, X) images give ``channel``."""
-    label_data = as_labels(_read_tiff(labels, "label"), labels, AnnotationError)
+    label_data = as_labels(read_tiff(labels, AnnotationError), labels, AnnotationError)
     if label_data.ndim == 2:
-        image = _read_tiff(images, "image")
+        image = read_tiff(images, AnnotationError)
         if image.ndim == 3 and image.shape[-1] <= 4 and image.shape[:2] == label_data.shape:
             image = image[..., channel]  # (Y, X, C) colour image
         elif image.ndim == 3 and image.shape[0] <= 4 and image.shape[1:] == label_data.shape:

@@ -9,6 +9,7 @@ file's bytes in cellpipe is computed here (:func:`sha256_of_stream`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import subprocess
@@ -37,6 +38,34 @@ def file_sha256(path: PathLike) -> str:
     """
     with open(path, "rb") as handle:
         return sha256_of_handle(handle)[1]
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_sha256(path: str, size: int, mtime_ns: int) -> str:
+    """:func:`file_sha256` of ``path``, kept for its size (bytes) and modification time (ns)."""
+    return file_sha256(path)
+
+
+def cached_file_sha256(path: PathLike) -> str:
+    """SHA-256 of a file's bytes, computed once while its size and modification time are unchanged.
+
+    For model weights, which every segment job's set-up hashes and its record again: the last 16
+    files hashed are kept, by resolved path, size and modification time.  A provenance record and
+    its replay use :func:`file_sha256`, which reads the bytes every time.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    str
+        The sha256, 64 hex digits.
+    """
+    resolved = Path(path).resolve()
+    stat = resolved.stat()
+    return _cached_sha256(str(resolved), stat.st_size, stat.st_mtime_ns)
 
 
 BLOCK = 1 << 20

@@ -34,6 +34,7 @@ import logging
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,22 +53,32 @@ logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]
 
 __all__ = [
+    "GroundTruthFiles",
+    "GroundTruthFrame",
     "TRACK_COLUMNS",
     "TiffFrames",
     "as_labels",
     "check_ctc_tracks",
+    "check_frame_number",
+    "check_frame_shape",
     "frame_digits",
     "frame_files",
     "frame_name",
+    "ground_truth_files",
     "label_files",
+    "marker_coverage",
     "numbered_files",
+    "numbered_tiffs",
     "read_ctc_label_stack",
     "read_ctc_labels",
     "read_ctc_movie",
     "read_ctc_pixel_size",
     "read_ctc_results",
     "read_ctc_tracks",
+    "read_ground_truth_frames",
+    "read_label_frame",
     "read_tiff",
+    "sparse_annotation",
     "write_ctc_ground_truth",
     "write_ctc_ground_truth_frames",
     "write_ctc_movie",
@@ -486,6 +497,313 @@ class TiffFrames(Mapping[int, np.ndarray]):
 
     def __len__(self) -> int:
         return len(self.files)
+
+
+_NUMBERED_TIFF = re.compile(r"(\d+)\D*\.tiff?$", re.IGNORECASE)
+
+
+def numbered_tiffs(folder: Path, prefix: str = "", error: type[ValueError] = ValueError) -> dict[int, Path]:
+    """The TIFFs of ``folder`` whose names start with ``prefix``, by frame number.
+
+    The frame number is the last number in the name (``man_seg005.tif``, ``t012_labels.tif``); a TIFF
+    with ``prefix`` and no number is an error, not left out, so a misnamed annotation is not dropped
+    without a word.
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        The folder to list.
+    prefix : str
+        What each name must start with (``"man_seg"``, ``"man_track"``; ``""``: every TIFF).
+    error : type of ValueError
+        The exception raised.
+
+    Returns
+    -------
+    dict of int to pathlib.Path
+        Frame number (frames, 0-based) -> file, sorted by name.
+
+    Raises
+    ------
+    ValueError
+        (``error``) a TIFF without a number in its name, or two files of one frame.
+    """
+    names = sorted(p.name for p in folder.iterdir() if p.name.startswith(prefix) and p.suffix.lower() in (".tif", ".tiff"))
+    unnumbered = "no frame number in the file name (expected e.g. mask005.tif)"
+    return numbered_files(folder, names, _NUMBERED_TIFF, error, unnumbered)
+
+
+def check_frame_number(t: int, n_frames: int, where: Path, error: type[ValueError] = ValueError) -> None:
+    """Raise ``error`` naming ``where`` when frame ``t`` lies outside the movie's frames 0..n_frames-1.
+
+    Parameters
+    ----------
+    t : int
+        The frame (0-based, frames).
+    n_frames : int
+        Length of the movie (frames).
+    where : pathlib.Path
+        The file of that frame, named in the message.
+    error : type of ValueError
+        The exception raised.
+    """
+    if not 0 <= t < n_frames:
+        raise error(f"{where}: frame {t} is beyond the movie's {n_frames} frame(s) (0..{n_frames - 1})")
+
+
+def check_frame_shape(
+    shape: tuple[int, ...], frame_shape: tuple[int, ...], where: Path | str, error: type[ValueError] = ValueError
+) -> None:
+    """Raise ``error`` naming ``where`` when a mask's ``shape`` is not the movie's ``frame_shape``.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The mask's shape: (Y, X) px, or (Z, Y, X) voxels.
+    frame_shape : tuple of int
+        The movie's frame size, in the same axes.
+    where : pathlib.Path or str
+        The file, named in the message.
+    error : type of ValueError
+        The exception raised.
+    """
+    shape, frame_shape = tuple(shape), tuple(frame_shape)
+    if shape == frame_shape:
+        return
+    size = "x".join(str(n) for n in frame_shape)
+    unit = "px" if len(frame_shape) == 2 else "voxels"
+    if len(shape) == len(frame_shape):
+        raise error(f"{where}: mask is {'x'.join(str(n) for n in shape)} {unit} but the movie's frames are {size} {unit}")
+    axes = "(Y, X)" if len(frame_shape) == 2 else "(Z, Y, X)"
+    raise error(f"{where}: expected a {axes} mask of {size} {unit}, got shape {shape}")
+
+
+def read_label_frame(
+    path: Path, frame_shape: tuple[int, ...], error: type[ValueError] = ValueError, page: int | None = None
+) -> np.ndarray:
+    """One annotated frame of labels, checked: a readable TIFF of whole non-negative numbers of ``frame_shape``.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The TIFF.
+    frame_shape : tuple of int
+        The movie's frame size: (Y, X) px, or (Z, Y, X) voxels.
+    error : type of ValueError
+        The exception raised, naming ``path``.
+    page : int or None
+        0-based page to read; None reads the whole file.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint32 labels of ``frame_shape`` (0 = background).
+    """
+    frame = as_labels(read_tiff(path, error, page), path, error)
+    check_frame_shape(frame.shape, frame_shape, path, error)
+    return frame
+
+
+# ------------------------------------------------------------------------------------------
+# ground-truth folders: the files, and which SEG frames are complete
+# ------------------------------------------------------------------------------------------
+
+
+def marker_coverage(seg: np.ndarray, markers: np.ndarray) -> tuple[float, int]:
+    """Fraction of tracking markers that overlap a segmentation mask, and the number of markers.
+
+    Parameters
+    ----------
+    seg : numpy.ndarray
+        (Y, X) instance labels of one frame (CTC ``SEG``), or (Z, Y, X) of a 3-D movie.
+    markers : numpy.ndarray
+        Tracking markers of the same frame and shape (CTC ``TRA``).
+
+    Returns
+    -------
+    coverage : float
+        Share (0-1) of the markers with at least one pixel on a mask; 1.0 for a frame without markers.
+    n_markers : int
+        Markers in the frame.
+    """
+    ids = np.unique(markers)
+    ids = ids[ids != 0]
+    if ids.size == 0:
+        return 1.0, 0
+    covered = np.unique(markers[(markers != 0) & (seg != 0)])
+    return float(np.isin(ids, covered).sum()) / float(ids.size), int(ids.size)
+
+
+@dataclass(frozen=True)
+class GroundTruthFiles:
+    """The numbered files of a CTC ground-truth folder (``01_GT``), listed by :func:`ground_truth_files`.
+
+    Attributes
+    ----------
+    folder : pathlib.Path
+        The ground-truth folder.
+    seg : dict of int to pathlib.Path
+        Frame (0-based) -> ``SEG/man_segTTT.tif``; empty without a ``SEG`` folder.
+    markers : dict of int to pathlib.Path
+        Frame (0-based) -> ``TRA/man_trackTTT.tif``; empty without a ``TRA`` folder.
+    """
+
+    folder: Path
+    seg: dict[int, Path]
+    markers: dict[int, Path]
+
+    @property
+    def seg_dir(self) -> Path:
+        """``SEG``: the segmentation masks (all frames or some)."""
+        return self.folder / "SEG"
+
+    @property
+    def tra_dir(self) -> Path:
+        """``TRA``: the tracking markers, every cell of every frame."""
+        return self.folder / "TRA"
+
+    @property
+    def track_file(self) -> Path:
+        """``TRA/man_track.txt``: the lineage (it may be absent)."""
+        return self.tra_dir / "man_track.txt"
+
+
+def ground_truth_files(folder: PathLike, error: type[ValueError] = ValueError) -> GroundTruthFiles:
+    """List the SEG masks and TRA markers of a CTC ground-truth folder by frame; nothing is read.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        The ground-truth folder (``01_GT``); ``SEG`` and ``TRA`` may each be absent (which one a
+        caller needs is its own rule).
+    error : type of ValueError
+        The exception raised.
+
+    Returns
+    -------
+    GroundTruthFiles
+
+    Raises
+    ------
+    ValueError
+        (``error``) a ``man_seg`` / ``man_track`` TIFF without a frame number, or two files of one frame.
+    """
+    folder = Path(folder)
+    seg_dir, tra_dir = folder / "SEG", folder / "TRA"
+    seg = numbered_tiffs(seg_dir, "man_seg", error) if seg_dir.is_dir() else {}
+    markers = numbered_tiffs(tra_dir, "man_track", error) if tra_dir.is_dir() else {}
+    return GroundTruthFiles(folder, seg, markers)
+
+
+def sparse_annotation(coverage: float, n_markers: int) -> str:
+    """Why a SEG frame is not complete: ``sparse annotation: k of n tracked cells have a mask``.
+
+    Parameters
+    ----------
+    coverage : float
+        Share (0-1) of the frame's markers covered by a mask (:func:`marker_coverage`).
+    n_markers : int
+        Markers in the frame.
+
+    Returns
+    -------
+    str
+    """
+    return f"sparse annotation: {int(round(coverage * n_markers))} of {n_markers} tracked cells have a mask"
+
+
+@dataclass(frozen=True)
+class GroundTruthFrame:
+    """One frame of a CTC ground-truth folder, as :func:`read_ground_truth_frames` reads it.
+
+    Attributes
+    ----------
+    frame : int
+        The frame (0-based).
+    seg : numpy.ndarray or None
+        Its SEG mask as uint32 labels of the movie's frame shape (px or voxels); None without one.
+    n_markers : int or None
+        Tracked cells (TRA markers) in the frame; None without a marker image.
+    coverage : float or None
+        Share (0-1) of those markers that overlap the SEG mask (:func:`marker_coverage`); None unless
+        the frame has both.
+    """
+
+    frame: int
+    seg: np.ndarray | None
+    n_markers: int | None
+    coverage: float | None
+
+    def complete(self, min_marker_coverage: float) -> bool:
+        """Whether the SEG mask covers at least ``min_marker_coverage`` (0-1) of the markers.
+
+        Parameters
+        ----------
+        min_marker_coverage : float
+            Smallest share (0-1) of the frame's markers that must overlap a mask.
+
+        Returns
+        -------
+        bool
+            False for a frame without a SEG mask or without markers (completeness unknown there).
+        """
+        return self.coverage is not None and self.coverage >= min_marker_coverage
+
+
+def read_ground_truth_frames(
+    files: GroundTruthFiles,
+    frames: Iterable[int],
+    n_frames: int,
+    frame_shape: tuple[int, ...],
+    error: type[ValueError] = ValueError,
+) -> Iterator[GroundTruthFrame]:
+    """Read the frames of a CTC ground-truth folder one at a time, with how completely each SEG frame is annotated.
+
+    The one reader of a CTC ground-truth folder's pixels, for the evaluation's ground truth and the
+    training annotations.  In CTC ground truth most SEG frames label only some cells (GOWT1: 26 of 30
+    frames label 1-3 of about 24 nuclei), and the TRA markers, which mark every cell, tell which: a
+    frame's SEG mask is complete when it covers (nearly) all of that frame's markers.
+
+    Every SEG file is checked to lie within the movie before anything is read.  Each frame's
+    markers and SEG mask are read, checked to be whole non-negative labels of ``frame_shape``, and
+    compared; nothing is kept between frames, so a long movie is read in the memory of one frame.
+
+    Parameters
+    ----------
+    files : GroundTruthFiles
+        The folder's files (:func:`ground_truth_files`).
+    frames : iterable of int
+        The frames to read (0-based), in the order given; a frame with neither file yields a frame of
+        None values.
+    n_frames : int
+        Length of the movie (frames).
+    frame_shape : tuple of int
+        The movie's frame size: (Y, X) px, or (Z, Y, X) voxels for a 3-D movie.
+    error : type of ValueError
+        The exception raised, naming the file.
+
+    Yields
+    ------
+    GroundTruthFrame
+        One per frame of ``frames``.
+
+    Raises
+    ------
+    ValueError
+        (``error``) a SEG file beyond the movie, an unreadable TIFF, labels that are not whole
+        non-negative numbers, or a mask not of ``frame_shape``.
+    """
+    for t, file in sorted(files.seg.items()):
+        check_frame_number(t, n_frames, file, error)
+    for t in frames:
+        n_markers: int | None = None
+        markers = None
+        if t in files.markers:
+            markers = read_label_frame(files.markers[t], frame_shape, error)
+            n_markers = int(np.count_nonzero(np.unique(markers)))
+        seg = read_label_frame(files.seg[t], frame_shape, error) if t in files.seg else None
+        coverage = marker_coverage(seg, markers)[0] if seg is not None and markers is not None else None
+        yield GroundTruthFrame(t, seg, n_markers, coverage)
 
 
 def read_ctc_label_stack(folder: PathLike, pattern: str = "man_track*.tif", volumes: bool = False) -> np.ndarray:

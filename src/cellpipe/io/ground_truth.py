@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,15 +36,23 @@ import numpy as np
 import pandas as pd
 import tifffile
 
-from cellpipe.io.annotations import marker_coverage
-from cellpipe.io.ctc import as_labels, numbered_files, read_ctc_tracks, read_tiff
+from cellpipe.io.ctc import (
+    GroundTruthFiles,
+    as_labels,
+    check_frame_number,
+    check_frame_shape,
+    ground_truth_files,
+    numbered_tiffs,
+    read_ctc_tracks,
+    read_ground_truth_frames,
+    read_tiff,
+    sparse_annotation,
+)
 
 logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]
 
 __all__ = ["GroundTruth", "GroundTruthError", "check_ground_truth_files", "read_ground_truth"]
-
-_TRAILING_NUMBER = re.compile(r"(\d+)\D*\.tiff?$", re.IGNORECASE)
 
 
 class GroundTruthError(ValueError):
@@ -77,7 +84,7 @@ class LabelFrames(Mapping[int, np.ndarray]):
         path, page, plane = self._sources[int(t)]
         image = read_tiff(path, GroundTruthError, page)
         frame = as_labels(image if plane is None else image[plane], path, GroundTruthError)
-        _check_shape(frame.shape, self._frame_shape, path)  # type: ignore[arg-type]
+        check_frame_shape(frame.shape, self._frame_shape, path, GroundTruthError)
         return frame
 
     def __iter__(self) -> Iterator[int]:
@@ -151,30 +158,6 @@ def _n_objects(labels: np.ndarray) -> int:
     return int(np.count_nonzero(values))
 
 
-def _check_frame(t: int, n_frames: int, where: Path) -> None:
-    """GroundTruthError naming ``where`` when frame ``t`` lies outside the movie's 0..n_frames-1."""
-    if not 0 <= t < n_frames:
-        raise GroundTruthError(f"{where}: frame {t} is beyond the movie's {n_frames} frame(s) (0..{n_frames - 1})")
-
-
-def _check_shape(shape: tuple[int, ...], frame_shape: tuple[int, ...], where: Path | str) -> None:
-    """GroundTruthError naming ``where`` when a mask's ``shape`` is not the movie's ``frame_shape``.
-
-    Both are (Y, X) in px, or (Z, Y, X) in voxels for a 3-D movie.
-    """
-    shape, frame_shape = tuple(shape), tuple(frame_shape)
-    if shape == frame_shape:
-        return
-    size = "x".join(str(n) for n in frame_shape)
-    unit = "px" if len(frame_shape) == 2 else "voxels"
-    if len(shape) == len(frame_shape):
-        raise GroundTruthError(
-            f"{where}: mask is {'x'.join(str(n) for n in shape)} {unit} but the movie's frames are {size} {unit}"
-        )
-    axes = "(Y, X)" if len(frame_shape) == 2 else "(Z, Y, X)"
-    raise GroundTruthError(f"{where}: expected a {axes} mask of {size} {unit}, got shape {shape}")
-
-
 def _check_markers_cover(tra: Path, frames: set[int] | dict[int, Path], n_frames: int) -> None:
     """TRA markers must exist for exactly the movie's frames 0..n_frames-1."""
     missing = sorted(set(range(n_frames)) - set(frames))
@@ -205,58 +188,45 @@ def _check_stack_shape(shape: tuple[int, ...], n_frames: int, path: Path, frame_
 
 def _read_numbered(folder: Path, prefix: str = "") -> dict[int, Path]:
     """The TIFFs in ``folder`` whose names start with ``prefix``, by frame number (the last number in the name)."""
-    names = sorted(p.name for p in folder.iterdir() if p.name.startswith(prefix) and p.suffix.lower() in (".tif", ".tiff"))
-    unnumbered = "no frame number in the file name (expected e.g. mask005.tif)"
-    return numbered_files(folder, names, _TRAILING_NUMBER, GroundTruthError, unnumbered)
+    return numbered_tiffs(folder, prefix, GroundTruthError)
 
 
-def _ctc_markers(path: Path, n_frames: int) -> tuple[Path, dict[int, Path]]:
-    """The lineage file and the TRA marker images (by frame) of a CTC folder, covering the movie's frames."""
+def _ctc_files(path: Path, n_frames: int) -> GroundTruthFiles:
+    """The files of a CTC folder, with the lineage file and TRA markers covering the movie's frames."""
     tra = path / "TRA"
-    track_file = tra / "man_track.txt"
     if not tra.is_dir():
         raise GroundTruthError(f"{path}: a CTC ground-truth folder needs TRA/ (man_trackTTT.tif and man_track.txt)")
-    if not track_file.is_file():
-        raise GroundTruthError(f"{track_file}: lineage file not found")
-    markers = _read_numbered(tra, "man_track")
-    if not markers:
+    if not (tra / "man_track.txt").is_file():
+        raise GroundTruthError(f"{tra / 'man_track.txt'}: lineage file not found")
+    files = ground_truth_files(path, GroundTruthError)
+    if not files.markers:
         raise GroundTruthError(f"{tra}: no man_trackTTT.tif marker images")
-    _check_markers_cover(tra, markers, n_frames)
-    return track_file, markers
+    _check_markers_cover(tra, files.markers, n_frames)
+    return files
 
 
 def _read_ctc(path: Path, n_frames: int, frame_shape: tuple[int, ...], min_marker_coverage: float) -> GroundTruth:
     """A CTC ground-truth folder: lineage, per-frame cell counts from the TRA markers, SEG masks and which are complete."""
-    track_file, markers = _ctc_markers(path, n_frames)
+    files = _ctc_files(path, n_frames)
     try:
-        tracks = read_ctc_tracks(track_file)
+        tracks = read_ctc_tracks(files.track_file)
     except ValueError as exc:
         raise GroundTruthError(str(exc)) from None
-    seg_dir = path / "SEG"
-    seg_files = _read_numbered(seg_dir, "man_seg") if seg_dir.is_dir() else {}
-    for t, file in sorted(seg_files.items()):
-        _check_frame(t, n_frames, file)
-    masks = LabelFrames({t: (file, None, None) for t, file in seg_files.items()}, frame_shape)
     counts: dict[int, int] = {}
     complete: list[int] = []
     skipped: dict[int, str] = {}
-    # one frame of markers (and its SEG mask) at a time
-    for t, file in sorted(markers.items()):
-        frame = as_labels(read_tiff(file, GroundTruthError), file, GroundTruthError)
-        _check_shape(frame.shape, frame_shape, file)
-        counts[t] = _n_objects(frame)
-        if t not in seg_files:
+    for frame in read_ground_truth_frames(files, sorted(files.markers), n_frames, frame_shape, GroundTruthError):
+        counts[frame.frame] = int(frame.n_markers or 0)
+        if frame.seg is None:
             continue
-        coverage, n_markers = marker_coverage(masks[t], frame)
-        if coverage >= min_marker_coverage:
-            complete.append(t)
+        if frame.complete(min_marker_coverage):
+            complete.append(frame.frame)
         else:
-            skipped[t] = (
-                f"sparse annotation: {int(round(coverage * n_markers))} of {n_markers} tracked cells have a mask"
-            )
+            skipped[frame.frame] = sparse_annotation(float(frame.coverage or 0.0), int(frame.n_markers or 0))
+    masks = LabelFrames({t: (file, None, None) for t, file in files.seg.items()}, frame_shape)
     logger.info(
         "%s: CTC ground truth, %d frames of markers, %d SEG frames (%d complete)",
-        path, len(markers), len(masks), len(complete),
+        path, len(files.markers), len(masks), len(complete),
     )
     return GroundTruth(path, "ctc", masks, complete, skipped, counts, tracks)
 
@@ -287,7 +257,7 @@ def _read_label_files(path: Path, n_frames: int, frame_shape: tuple[int, ...]) -
         if not files:
             raise GroundTruthError(f"{path}: no label TIFFs (and no CTC TRA/ or SEG/ folder)")
         for t, file in sorted(files.items()):
-            _check_frame(t, n_frames, file)
+            check_frame_number(t, n_frames, file, GroundTruthError)
         masks = LabelFrames({t: (file, None, None) for t, file in files.items()}, frame_shape)
     else:
         masks = LabelFrames(_stack_sources(path, n_frames, len(frame_shape)), frame_shape)
@@ -313,8 +283,8 @@ def _tiff_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
 def _check_frame_files(files: dict[int, Path], n_frames: int, frame_shape: tuple[int, ...]) -> None:
     """Header checks of per-frame TIFFs: each frame number inside the movie, each mask of ``frame_shape``."""
     for t, file in sorted(files.items()):
-        _check_frame(t, n_frames, file)
-        _check_shape(_tiff_header(file)[0], frame_shape, file)
+        check_frame_number(t, n_frames, file, GroundTruthError)
+        check_frame_shape(_tiff_header(file)[0], frame_shape, file, GroundTruthError)
 
 
 def check_ground_truth_files(path: PathLike, n_frames: int, frame_shape: tuple[int, ...]) -> None:
@@ -342,10 +312,9 @@ def check_ground_truth_files(path: PathLike, n_frames: int, frame_shape: tuple[i
     if not path.exists():
         raise GroundTruthError(f"{path}: ground truth not found")
     if path.is_dir() and (path / "TRA").exists():
-        _, markers = _ctc_markers(path, n_frames)
-        _check_frame_files(markers, n_frames, frame_shape)
-        if (path / "SEG").is_dir():
-            _check_frame_files(_read_numbered(path / "SEG", "man_seg"), n_frames, frame_shape)
+        files = _ctc_files(path, n_frames)
+        _check_frame_files(files.markers, n_frames, frame_shape)
+        _check_frame_files(files.seg, n_frames, frame_shape)
         return
     folder = path / "SEG" if path.is_dir() and (path / "SEG").is_dir() else path
     if folder.is_dir():
@@ -356,7 +325,7 @@ def check_ground_truth_files(path: PathLike, n_frames: int, frame_shape: tuple[i
         return
     shape, _ = _tiff_header(folder)
     _check_stack_shape(shape, n_frames, folder, len(frame_shape))
-    _check_shape(shape[-len(frame_shape):], frame_shape, folder)
+    check_frame_shape(shape[-len(frame_shape):], frame_shape, folder, GroundTruthError)
 
 
 def read_ground_truth(

@@ -147,7 +147,7 @@ def _overlay_figure(
 def _track_polylines(tracks: pd.DataFrame, scale: float) -> tuple[list[np.ndarray], np.ndarray]:
     """Per track (sorted ids): (x, y) points in display units at pixel centres, and the track ids.
 
-    ``tracks`` comes from :func:`_valid_tracks` and has ``x_px, y_px``.
+    ``tracks`` comes from :func:`valid_tracks` and has ``x_px, y_px``.
     Non-finite positions are dropped.
     """
     xy = np.column_stack(

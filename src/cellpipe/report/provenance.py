@@ -14,7 +14,7 @@ from cellpipe.provenance import recorded_as_read
 from cellpipe.report.html import _esc, _fmt, _is_numeric, _table
 
 
-def _lookup(provenance: Mapping[str, Any], key: str) -> Any:
+def provenance_value(provenance: Mapping[str, Any], key: str) -> Any:
     """``key`` at the top level of ``provenance`` or one level down, else None."""
     if key in provenance:
         return provenance[key]

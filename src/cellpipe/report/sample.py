@@ -12,9 +12,9 @@ import pandas as pd
 
 from cellpipe.numbers import as_number
 from cellpipe.report.html import _esc, _page, _section
-from cellpipe.report.provenance import _lookup
+from cellpipe.report.provenance import provenance_value
 from cellpipe.report.sections import SAMPLE_SECTIONS, SampleData
-from cellpipe.report.tracks import _passing_tracks, _valid_tracks
+from cellpipe.report.tracks import passing_tracks, valid_tracks
 
 logger = logging.getLogger(__name__)
 
@@ -168,16 +168,16 @@ def build_sample_report(
     """
     provenance = dict(provenance or {})
     pixel_size = (
-        _as_float(pixel_size_um) or _as_float(_lookup(provenance, "pixel_size_um")) or _infer_pixel_size(cells)
+        _as_float(pixel_size_um) or _as_float(provenance_value(provenance, "pixel_size_um")) or _infer_pixel_size(cells)
     )
     interval = (
         _as_float(frame_interval_min)
-        or _as_float(_lookup(provenance, "frame_interval_min"))
+        or _as_float(provenance_value(provenance, "frame_interval_min"))
         or _infer_frame_interval(counts)
     )
     # per-track statistics (speeds, MSD, the track table) use the tracks that pass (excluded == '')
-    passing, n_excluded = _passing_tracks(track_summary)
-    track_rows = _valid_tracks(tracks)
+    passing, n_excluded = passing_tracks(track_summary)
+    track_rows = valid_tracks(tracks)
     if n_excluded and len(track_rows):
         statistic_rows = track_rows[track_rows["track_id"].isin(passing["track_id"])]
     else:
@@ -189,7 +189,7 @@ def build_sample_report(
         percentiles=percentiles, intensity_samples=intensity_samples, intensity_channel=intensity_channel,
         evaluation=evaluation, qc=qc, provenance=provenance, pixel_size_um=pixel_size, frame_interval_min=interval,
         max_track_rows=max_track_rows, max_percentile_rows=max_percentile_rows, orthogonal=orthogonal,
-        z_step_um=_as_float(z_step_um) or _as_float(_lookup(provenance, "pixel_size_z_um")),
+        z_step_um=_as_float(z_step_um) or _as_float(provenance_value(provenance, "pixel_size_z_um")),
     )
     sections = [_section(anchor, title, body(data)) for anchor, title, body in SAMPLE_SECTIONS]
     nav = [(anchor, title) for anchor, title, _ in SAMPLE_SECTIONS]

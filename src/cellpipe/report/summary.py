@@ -14,7 +14,7 @@ from cellpipe.qc import qc_headline
 from cellpipe.report.evaluation import _evaluation_headline
 from cellpipe.report.figures import _figure, _summary_evaluation_figure
 from cellpipe.report.html import _empty_note, _esc, _fmt, _fraction_text, _is_missing, _now, _num, _page, _section
-from cellpipe.report.tracks import _passing_tracks
+from cellpipe.report.tracks import passing_tracks
 
 
 def summary_row(
@@ -62,7 +62,7 @@ def summary_row(
     """
     n_frames = len(counts)
     n_cells = len(cells)
-    passing, n_excluded = _passing_tracks(track_summary)
+    passing, n_excluded = passing_tracks(track_summary)
     n_tracks = len(passing)
     speeds = (
         pd.to_numeric(passing["mean_speed_um_per_min"], errors="coerce").to_numpy(dtype=float)

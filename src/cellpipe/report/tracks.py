@@ -29,7 +29,7 @@ _TRACK_COLUMNS = ("frame", "track_id")
 _LINEAGE_COLUMNS = ("first_frame", "last_frame", "parent", "root", "generation", "n_children", "n_divisions")
 
 
-def _passing_tracks(track_summary: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+def passing_tracks(track_summary: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """The rows of ``track_summary`` that enter per-track statistics (``excluded`` empty), and how many do not.
 
     A table without an ``excluded`` column passes whole.
@@ -40,7 +40,7 @@ def _passing_tracks(track_summary: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     return track_summary[keep], int((~keep).sum())
 
 
-def _valid_tracks(tracks: pd.DataFrame | None) -> pd.DataFrame:
+def valid_tracks(tracks: pd.DataFrame | None) -> pd.DataFrame:
     """Rows of ``tracks`` with a track id and frame (ints), sorted by (track_id, frame); empty when unusable."""
     if tracks is None or len(tracks) == 0 or not set(_TRACK_COLUMNS) <= set(tracks.columns):
         return pd.DataFrame(columns=list(_TRACK_COLUMNS))
@@ -228,7 +228,7 @@ def _trajectories_body(
     Parameters
     ----------
     tracks : pandas.DataFrame
-        Tracks table from :func:`_valid_tracks` with positions ``y_px, x_px`` (px).
+        Tracks table from :func:`valid_tracks` with positions ``y_px, x_px`` (px).
     track_metrics : pandas.DataFrame
         Per-track table (:func:`cellpipe.measure.summarize_tracks`): ``root`` and ``generation`` colour
         each track.

@@ -18,7 +18,7 @@ The positions of a file on a row with a ``positions`` column (:mod:`cellpipe.pos
 file's signature, so the rows they expand into are known without listing the file again.
 
 With a row that passed, the record keeps the warnings its check gave (a sheet value far from the
-file's, cellpipe.config.load_samples), so a start that skips the row repeats them, and the movie's
+file's, cellpipe.preflight.check_samples), so a start that skips the row repeats them, and the movie's
 shape and pixel type, which size the jobs' memory requests.
 
 A row is skipped only when its key is recorded and every signature is unchanged; anything else

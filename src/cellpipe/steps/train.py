@@ -26,9 +26,10 @@ import numpy as np
 from cellpipe.config import NormalizeSettings
 from cellpipe.config.jobs import TrainJob
 from cellpipe.io import tables
+from cellpipe.io.checksums import cached_file_sha256
 from cellpipe.io.torch_files import write_network
 from cellpipe.train.data import load_examples
-from cellpipe.train.model_card import _versions, render_model_card
+from cellpipe.train.model_card import model_card_versions, render_model_card
 
 logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]
@@ -76,7 +77,7 @@ def train_cellpose_step(
     """
     import torch
 
-    from cellpipe.segment import file_sha256, load_cellpose_model, select_device
+    from cellpipe.segment import load_cellpose_model, select_device
     from cellpipe.train import train_network, validation_scores
 
     torch.set_num_threads(max(1, int(threads)))
@@ -100,7 +101,7 @@ def train_cellpose_step(
 
     weights = Path(weights)
     write_network(result.net, weights)
-    weights_sha = file_sha256(weights)
+    weights_sha = cached_file_sha256(weights)
     # validation AP with the saved file, loaded the way the segmentation stage loads it
     model = load_cellpose_model(weights, device)
     scores = validation_scores(model, validation)
@@ -126,7 +127,7 @@ def train_cellpose_step(
         "final_validation_loss": None if np.isnan(last["validation_loss"]) else float(last["validation_loss"]),
         "validation": scores,
         "training_seconds": float(last["seconds"]),
-        "versions": _versions(),
+        "versions": model_card_versions(),
     }
     tables.write_tsv(result.history, curve)
     tables.write_json(summary, record)

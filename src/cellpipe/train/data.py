@@ -12,6 +12,7 @@ from typing import Any
 
 from cellpipe.config import NormalizeSettings
 from cellpipe.io.annotations import read_annotations
+from cellpipe.io.checksums import cached_file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -23,22 +24,15 @@ def _input_files(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.is_file())
 
 
-def _sha256_of(path: Path) -> str:
-    """sha256 of one file; imported at call time because :mod:`cellpipe.segment` loads torch."""
-    from cellpipe.segment import file_sha256
-
-    return file_sha256(path)
-
-
 def _dataset_digest(path: Path) -> str:
     """sha256 of a file, or of the sorted (relative name, sha256) list of a folder's files."""
     import hashlib
 
     if path.is_file():
-        return _sha256_of(path)
+        return cached_file_sha256(path)
     digest = hashlib.sha256()
     for file in _input_files(path):
-        digest.update(f"{file.relative_to(path).as_posix()}\t{_sha256_of(file)}\n".encode())
+        digest.update(f"{file.relative_to(path).as_posix()}\t{cached_file_sha256(file)}\n".encode())
     return digest.hexdigest()
 
 

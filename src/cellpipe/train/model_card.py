@@ -8,7 +8,7 @@ from typing import Any
 from cellpipe.versions import package_version
 
 
-def _versions() -> dict[str, str | None]:
+def model_card_versions() -> dict[str, str | None]:
     """Installed versions of the packages a model card names."""
     return {name: package_version(name) for name in ("cellpipe", "cellpose", "torch", "numpy")}
 

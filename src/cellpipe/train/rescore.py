@@ -12,8 +12,9 @@ from typing import Any
 
 from cellpipe.config import NormalizeSettings
 from cellpipe.io import tables
+from cellpipe.io.checksums import cached_file_sha256
 from cellpipe.train.data import load_examples
-from cellpipe.train.model_card import _versions, render_model_card
+from cellpipe.train.model_card import model_card_versions, render_model_card
 
 logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]
@@ -50,7 +51,7 @@ def rescore_model(model_dir: PathLike, reason: str, device: str = "auto", thread
     import torch
 
     from cellpipe.config import TrainSettings
-    from cellpipe.segment import file_sha256, load_cellpose_model, select_device
+    from cellpipe.segment import load_cellpose_model, select_device
     from cellpipe.train import validation_scores
 
     torch.set_num_threads(max(1, int(threads)))
@@ -58,7 +59,7 @@ def rescore_model(model_dir: PathLike, reason: str, device: str = "auto", thread
     record_path = model_dir / "training.json"
     summary = tables.read_json(record_path)
     weights = model_dir / summary["weights"]
-    if file_sha256(weights) != summary["weights_sha256"]:
+    if cached_file_sha256(weights) != summary["weights_sha256"]:
         raise ValueError(f"{weights}: sha256 differs from the one recorded in {record_path}")
     run_device = select_device(device)
     train_settings = TrainSettings.model_validate(summary["settings"])
@@ -69,7 +70,7 @@ def rescore_model(model_dir: PathLike, reason: str, device: str = "auto", thread
         raise ValueError(f"{record_path}: the validation images rebuilt now differ from the recorded ones: {sources}")
     scores = validation_scores(load_cellpose_model(weights, run_device), validation)
     summary["validation"] = scores
-    summary["validation_rescored"] = {"device": run_device, "reason": reason, "versions": _versions()}
+    summary["validation_rescored"] = {"device": run_device, "reason": reason, "versions": model_card_versions()}
     tables.write_json(summary, record_path)
     tables.write_text(render_model_card(summary), model_dir / "model_card.md")
     logger.info("%s: validation %s", model_dir, {k: v for k, v in scores.items() if k != "per_image"})

@@ -1,16 +1,13 @@
-"""Tests of the provenance record: checksums of files and folders, package versions, benchmark timings and build_record."""
+"""Tests of the provenance record: package versions, benchmark timings and build_record (checksums: test_io_checksums.py)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 from pathlib import Path
 
 import numpy as np
-import pytest
 
-from cellpipe.io.checksums import describe_path, file_sha256, files_under, tree_digest
 from cellpipe.provenance import (
     SCHEMA_VERSION,
     VOLATILE_KEYS,
@@ -25,39 +22,10 @@ from cellpipe.steps.provenance import read_benchmarks, record_provenance_step
 from .provenance_helpers import (
     CONFIG,
     INPUTS,
-    MOVIE,
     WEIGHTS,
     sha,
     write_record,
 )
-
-
-def test_file_and_folder_checksums_agree_with_hashlib(workdir: Path) -> None:
-    assert file_sha256("data/movie.tif") == sha(MOVIE)
-    empty = workdir / "empty.bin"
-    empty.write_bytes(b"")
-    assert file_sha256(empty) == hashlib.sha256(b"").hexdigest()
-    big = workdir / "big.bin"
-    payload = np.random.default_rng(0).integers(0, 256, 3 * (1 << 20) + 17, dtype=np.uint8).tobytes()
-    big.write_bytes(payload)  # more than one 1 MiB block
-    assert file_sha256(big) == sha(payload)
-
-    entry = describe_path("movie", "data/movie.tif")
-    assert entry == {"role": "movie", "path": "data/movie.tif", "type": "file", "bytes": 15, "sha256": sha(MOVIE)}
-    # a folder: every file (hidden ones too, not Snakemake's timestamp), sorted, each with its sha256
-    assert files_under("data/01_GT") == [".hidden", "TRA/man_track.txt", "TRA/man_track000.tif"]
-    folder = describe_path("ground_truth", "data/01_GT")
-    assert folder["type"] == "directory" and folder["bytes"] == len(b"metadata") + len(b"1 0 0 0\n") + len(b"truth 0")
-    assert [f["sha256"] for f in folder["files"]] == [sha(b"metadata"), sha(b"1 0 0 0\n"), sha(b"truth 0")]
-    lines = "".join(f"{p}\0{sha(d)}\n" for p, d in [(".hidden", b"metadata"), ("TRA/man_track.txt", b"1 0 0 0\n"),
-                                                   ("TRA/man_track000.tif", b"truth 0")])
-    assert folder["sha256"] == sha(lines.encode())
-    renamed = [dict(f, path="TRA/x.tif") if f["path"] == "TRA/man_track000.tif" else f for f in folder["files"]]
-    assert tree_digest(renamed) != folder["sha256"]
-    # read relative to another working directory; a missing path says so
-    assert describe_path("movie", "movie.tif", workdir / "data")["sha256"] == entry["sha256"]
-    with pytest.raises(FileNotFoundError, match="no/such.tif"):
-        describe_path("movie", "no/such.tif")
 
 
 def test_package_versions_are_the_installed_ones() -> None:
@@ -182,19 +150,3 @@ def test_as_number_reads_numbers_out_of_tables_and_records():
     assert as_number(0, positive=True) is None and as_number(0.1, positive=True) == 0.1
 
 
-def test_tree_digest_is_the_one_recorded_in_existing_records(tmp_path: Path):
-    """Records written before hold this digest of a folder: it must not change. One hashing loop serves
-    file_sha256 and copy_as_read (the copy's bytes and checksum are the source's)."""
-    from cellpipe.io.checksums import copy_as_read
-
-    listing = [{"path": "b/c.tif", "sha256": "00"}, {"path": "a.txt", "sha256": "ff"}]
-    assert tree_digest(listing) == "e53f09830ee033f7b7baf7abe85fec2d2a115177dfc23582c2db70a5fab1a92e"
-    source = tmp_path / "src"
-    (source / "b").mkdir(parents=True)
-    (source / "a.txt").write_bytes(b"a" * 3_000_000)  # more than one 1 MiB block
-    (source / "b" / "c.tif").write_bytes(b"c")
-    copy, described = copy_as_read(source, tmp_path / "into")
-    assert described["sha256"] == describe_path("x", source)["sha256"]
-    assert [f["sha256"] for f in described["files"]] == [file_sha256(source / "a.txt"), file_sha256(source / "b" / "c.tif")]
-    assert (copy / "a.txt").read_bytes() == (source / "a.txt").read_bytes()
-    assert file_sha256(source / "b" / "c.tif") == hashlib.sha256(b"c").hexdigest()

@@ -17,7 +17,7 @@ from cellpipe.report.tracks import (
     _parent_map,
     _track_info,
     _trajectories_body,
-    _valid_tracks,
+    valid_tracks,
 )
 
 from .report_helpers import (
@@ -139,7 +139,7 @@ def test_a_figure_carries_at_most_its_cap_of_whole_series() -> None:
     """600 tracks over 100 frames (120,000 coordinates): the trajectories carry the overlay frame's dots and
     whole trajectories up to 100,000 numbers, and count the trajectories left out."""
     walks = random_walks(600, 100, seed=2)
-    tracks = _valid_tracks(walks.assign(y_px=walks["y_um"] + 50.0, x_px=walks["x_um"] + 50.0, parent=0))
+    tracks = valid_tracks(walks.assign(y_px=walks["y_um"] + 50.0, x_px=walks["x_um"] + 50.0, parent=0))
     metrics = summarize_tracks(None, tracks, INTERVAL_MIN)
     (values,) = figure_values(_trajectories_body(tracks, metrics, None, 3, PIXEL_UM)).values()
     dots, *trajectories = values["series"]
