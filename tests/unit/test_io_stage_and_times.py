@@ -14,9 +14,10 @@ import tifffile
 from sheet_helpers import HEADER
 from test_io_movies_micromanager import OME_NS, write_mm_tiff
 
-from cellpipe.config import ConfigError, load_config, load_samples
+from cellpipe.config import ConfigError, load_config
 from cellpipe.io import omezarr
 from cellpipe.io.movies import inspect_movie, open_movie, read_movie
+from cellpipe.preflight import check_samples
 from cellpipe.steps.ingest import ingest_movie_file
 
 
@@ -82,10 +83,10 @@ def test_the_sheet_check_takes_the_planes_times_and_ingest_records_where_the_int
     untimed = ome_with_times(tmp_path / "untimed.ome.tif", [0, 0, 0])
     sheet = tmp_path / "samples.tsv"
     sheet.write_text(HEADER + f"timed\t{timed}\t\t\n")
-    assert [row.sample for row in load_samples(sheet, load_config({}))] == ["timed"]
+    assert [row.sample for row in check_samples(sheet, load_config({}))] == ["timed"]
     sheet.write_text(HEADER + f"untimed\t{untimed}\t\t\n")
     with pytest.raises(ConfigError, match=r"sample 'untimed'.*untimed\.ome\.tif: no frame interval"):
-        load_samples(sheet, load_config({}))
+        check_samples(sheet, load_config({}))
     image = tmp_path / "image.ome.zarr"
     ingest_movie_file("timed", timed, "auto", None, None, None, [], {}, image)
     written = omezarr.open_ome_image(image)
@@ -210,7 +211,7 @@ def test_a_czi_of_non_square_pixels_is_refused_by_the_sheet_check_in_one_line(tm
     sheet = tmp_path / "samples.tsv"
     sheet.write_text(HEADER + f"aniso\t{path}\t\t2\n")
     with pytest.raises(ConfigError) as err:
-        load_samples(sheet, load_config({}))
+        check_samples(sheet, load_config({}))
     assert str(err.value) == (
         f"{sheet} line 2 (sample 'aniso'): {path}: non-square pixels: the file's metadata gives 0.25 µm along x and "
         "0.5 µm along y, and cellpipe measures in square pixels only; to run it, resample the movie to square pixels "

@@ -15,7 +15,20 @@ from cellpipe.report.html import _esc, _fmt, _is_numeric, _table
 
 
 def provenance_value(provenance: Mapping[str, Any], key: str) -> Any:
-    """``key`` at the top level of ``provenance`` or one level down, else None."""
+    """``key`` at the top level of ``provenance`` or one level down, else None.
+
+    Parameters
+    ----------
+    provenance : Mapping
+        A ``provenance.json`` record, as read.
+    key : str
+        The key looked up: first among the record's own keys, then among those of each section.
+
+    Returns
+    -------
+    Any
+        The first value found, or None.
+    """
     if key in provenance:
         return provenance[key]
     for value in provenance.values():

@@ -33,6 +33,17 @@ def passing_tracks(track_summary: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """The rows of ``track_summary`` that enter per-track statistics (``excluded`` empty), and how many do not.
 
     A table without an ``excluded`` column passes whole.
+
+    Parameters
+    ----------
+    track_summary : pandas.DataFrame
+        Per-track table (``track_metrics.parquet``), with its ``excluded`` column (the reason a track is left out
+        of per-track statistics, empty where it is not).
+
+    Returns
+    -------
+    tuple of (pandas.DataFrame, int)
+        The rows kept, and the number of rows left out.
     """
     if len(track_summary) == 0 or "excluded" not in track_summary:
         return track_summary, 0
@@ -41,7 +52,19 @@ def passing_tracks(track_summary: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 
 
 def valid_tracks(tracks: pd.DataFrame | None) -> pd.DataFrame:
-    """Rows of ``tracks`` with a track id and frame (ints), sorted by (track_id, frame); empty when unusable."""
+    """Rows of ``tracks`` with a track id and frame (ints), sorted by (track_id, frame); empty when unusable.
+
+    Parameters
+    ----------
+    tracks : pandas.DataFrame or None
+        Per-cell, per-frame table with ``track_id`` and ``frame`` (frames) columns; None when there is none.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows with both values, ``track_id`` and ``frame`` as int64, in (track_id, frame) order; an empty table
+        with the track columns when ``tracks`` is None, empty or lacks them.
+    """
     if tracks is None or len(tracks) == 0 or not set(_TRACK_COLUMNS) <= set(tracks.columns):
         return pd.DataFrame(columns=list(_TRACK_COLUMNS))
     out = tracks[tracks["track_id"].notna() & tracks["frame"].notna()].copy()

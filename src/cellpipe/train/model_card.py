@@ -9,7 +9,13 @@ from cellpipe.versions import package_version
 
 
 def model_card_versions() -> dict[str, str | None]:
-    """Installed versions of the packages a model card names."""
+    """Installed versions of the packages a model card names.
+
+    Returns
+    -------
+    dict of str to str or None
+        Version of cellpipe, cellpose, torch and numpy, by package name; None where one is not installed.
+    """
     return {name: package_version(name) for name in ("cellpipe", "cellpose", "torch", "numpy")}
 
 

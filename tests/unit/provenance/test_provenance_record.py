@@ -7,6 +7,7 @@ import platform
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from cellpipe.provenance import (
     SCHEMA_VERSION,
