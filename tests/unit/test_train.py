@@ -148,3 +148,20 @@ def test_a_training_channel_name_the_images_lack_stops_the_start_in_one_line(tmp
     assert check_samples(sheet, config("mCherry"), check_files=False)  # a cluster job reads no header
     with pytest.raises(ValueError, match="a channel name must not be empty"):
         config(" ")
+
+
+def test_a_training_folder_is_digested_as_provenance_digests_a_folder(tmp_path: Path) -> None:
+    """A dataset folder's digest in a model's record is the folder digest provenance.json records for the same folder,
+    so the two can be compared; Snakemake's marker files are left out of both."""
+    from cellpipe.io.checksums import describe_path
+    from cellpipe.train.data import _dataset_digest
+
+    folder = tmp_path / "01_GT" / "SEG"
+    folder.mkdir(parents=True)
+    (folder / "man_seg000.tif").write_bytes(b"a")
+    (folder / "man_seg001.tif").write_bytes(b"b")
+    digest = _dataset_digest(tmp_path / "01_GT")
+    (tmp_path / "01_GT" / ".snakemake_timestamp").write_bytes(b"")
+    assert _dataset_digest(tmp_path / "01_GT") == digest == describe_path("ground_truth", tmp_path / "01_GT")["sha256"]
+    (folder / "man_seg001.tif").write_bytes(b"c")
+    assert _dataset_digest(tmp_path / "01_GT") != digest

@@ -123,8 +123,8 @@ def sha256_of_handle(handle: BinaryIO) -> tuple[int, str]:
 def tree_digest(files: Iterable[Mapping[str, Any]]) -> str:
     r"""One sha256 for a folder: over ``"<relative path>\0<sha256>\n"`` of its files in path order.
 
-    Renaming, adding, removing or changing any file changes it.  Provenance records hold it; a trained
-    model's record holds another digest of its datasets (cellpipe.train.data), kept as it was recorded.
+    Renaming, adding, removing or changing any file changes it.  Provenance records hold it, and a trained
+    model's record holds it for each training dataset given as a folder (cellpipe.train.data).
 
     Parameters
     ----------

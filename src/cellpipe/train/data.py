@@ -12,28 +12,16 @@ from typing import Any
 
 from cellpipe.config import NormalizeSettings
 from cellpipe.io.annotations import read_annotations
-from cellpipe.io.checksums import cached_file_sha256
+from cellpipe.io.checksums import cached_file_sha256, files_under, tree_digest
 
 logger = logging.getLogger(__name__)
 
 
-def _input_files(path: Path) -> list[Path]:
-    """``path`` itself when it is a file, else every file under it, sorted."""
-    if path.is_file():
-        return [path]
-    return sorted(p for p in path.rglob("*") if p.is_file())
-
-
 def _dataset_digest(path: Path) -> str:
-    """sha256 of a file, or of the sorted (relative name, sha256) list of a folder's files."""
-    import hashlib
-
+    """sha256 of a file, or a folder's digest in the form provenance records use (:func:`~cellpipe.io.checksums.tree_digest`)."""
     if path.is_file():
         return cached_file_sha256(path)
-    digest = hashlib.sha256()
-    for file in _input_files(path):
-        digest.update(f"{file.relative_to(path).as_posix()}\t{cached_file_sha256(file)}\n".encode())
-    return digest.hexdigest()
+    return tree_digest({"path": name, "sha256": cached_file_sha256(path / name)} for name in files_under(path))
 
 
 def load_examples(
