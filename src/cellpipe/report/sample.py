@@ -105,8 +105,8 @@ def build_sample_report(
     tracks : pandas.DataFrame, optional
         Tracks table, one row per object per frame: ``frame, time_min`` (min), ``track_id, label``,
         ``y_px, x_px`` (px), ``y_um, x_um`` (µm), ``parent`` (parent track id, 0 = none), ``root``
-        (root track id), ``generation``.  Drawn as trajectories over the overlay frame and used for the
-        trajectories; without it the track figures say so.
+        (root track id), ``generation``.  Drawn as trajectories over the overlay frame; without it the
+        track figures say so.
     lineage : pandas.DataFrame, optional
         ``parent, child`` (track ids), ``division_frame`` (the frame in which the daughter first
         appears); its links are drawn in the lineage tree besides the ``parent`` column.
