@@ -104,7 +104,8 @@ def direct(workdir: Path, movie: Path, config: dict, into: str = "direct") -> tu
         "measure_cells": lambda: measure_cells_step(
             labels=labels, image=image, tracks=out / "tracks.parquet",
             settings={"measure": config["measure"], "min_track_frames": config["track"]["min_track_frames"]},
-            cells=out / "cells.parquet", track_metrics=out / "track_metrics.parquet", counts=out / "counts.tsv"),
+            cells=out / "cells.parquet", track_metrics=out / "track_metrics.parquet", counts=out / "counts.tsv",
+            msd=out / "msd.parquet"),
         "export_tracks": lambda: export_tracks_step(
             tracked=tracked, tracks=out / "tracks.parquet", ctc_dir=out / "ctc",
             napari_csv=out / "tracks_napari.csv", napari_graph=out / "tracks_napari_graph.json",

@@ -31,9 +31,11 @@ __all__ = [
     "fit_msd_exponent",
     "measure_cells",
     "msd_curves",
+    "msd_table",
     "summarize_tracks",
     "COUNTS_COLUMNS",
     "MSD_COLUMNS",
+    "MSD_TABLE_COLUMNS",
     "TRACK_SUMMARY_COLUMNS",
     "CELL_3D_COLUMNS",
     "measure_cells_3d",
@@ -115,6 +117,10 @@ _MSD_SCHEMA: dict[str, Any] = {
     "n_pairs": "int64",
 }
 MSD_COLUMNS: tuple[str, ...] = tuple(_MSD_SCHEMA)
+
+#: Columns and dtypes of ``msd.parquet`` (:func:`msd_table`): the MSD columns and the ensemble's exponent.
+_MSD_TABLE_SCHEMA: dict[str, Any] = {**_MSD_SCHEMA, "msd_exponent": "float64"}
+MSD_TABLE_COLUMNS: tuple[str, ...] = tuple(_MSD_TABLE_SCHEMA)
 
 #: Fewest lags with at least one pair for which :func:`summarize_tracks` fits an MSD exponent.
 _MIN_FIT_LAGS = 3
@@ -535,9 +541,14 @@ def ensemble_msd(
     _check_positive("frame_interval_min", frame_interval_min)
     _check_max_lag(max_lag_frames)
     sums = _msd_sums(_msd_positions(tracks_or_positions), max_lag_frames)
+    return _msd_table(_pooled_sums(sums), frame_interval_min)
+
+
+def _pooled_sums(sums: pd.DataFrame) -> pd.DataFrame:
+    """The per-(track, lag) sums of :func:`_msd_sums` added up over the tracks, per lag, as track 0."""
     pooled = sums.groupby("lag_frames", sort=True)[["sum_sq_um2", "n_pairs"]].sum().reset_index()
     pooled.insert(0, "track_id", 0)
-    return _msd_table(pooled, frame_interval_min)
+    return pooled
 
 
 def fit_msd_exponent(lag_min: ArrayLike, msd_um2: ArrayLike) -> float | None:
@@ -565,6 +576,60 @@ def fit_msd_exponent(lag_min: ArrayLike, msd_um2: ArrayLike) -> float | None:
         return None
     slope = np.polyfit(np.log(lag[ok]), np.log(msd[ok]), 1)[0]
     return float(slope)
+
+
+def msd_table(
+    tracks: pd.DataFrame, frame_interval_min: float, track_metrics: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """The ensemble and per-track mean squared displacement of the tracks, with the ensemble's exponent.
+
+    The table rule ``measure_cells`` writes as ``msd.parquet`` and the report draws.  Positions are the
+    tracker's (``y_um, x_um`` of ``tracks``, with ``z_um`` for a 3-D movie, so z displacements in µm count
+    too); pairs and lags are those of :func:`msd_curves` with its default lags (each track up to
+    ``max(n // 4, min(3, n − 1))`` frames, n its number of positions).
+
+    Parameters
+    ----------
+    tracks : pandas.DataFrame
+        The tracks table of :func:`cellpipe.track.track_cells` (``track_id, frame`` and positions in µm).
+    frame_interval_min : float
+        Time between frames (minutes), for ``lag_min``.
+    track_metrics : pandas.DataFrame, optional
+        The per-track table of :func:`summarize_tracks`: tracks whose ``excluded`` is not empty (too
+        short) are left out, as from every other per-track statistic.  None: every track enters.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``track_id`` (0 for the ensemble, else one track), ``lag_frames`` (frames), ``lag_min``
+        (minutes), ``msd_um2`` (µm²), ``n_pairs`` (pairs of positions averaged) and ``msd_exponent`` (no
+        unit).  First the ensemble's rows (every pair of every entering track weighs the same, as in
+        :func:`ensemble_msd`), one per lag, then each track's (:func:`msd_curves`), sorted by (track_id,
+        lag_frames).  ``msd_exponent`` is α of MSD(τ) ∝ τ^α fitted to the ensemble
+        (:func:`fit_msd_exponent` over its lags with an MSD above 0), repeated on each ensemble row;
+        NaN there when fewer than 2 lags can be fitted, and NaN on the tracks' rows, whose own α is
+        ``msd_exponent`` of ``track_metrics.parquet``.  Empty input gives an empty table with these columns.
+
+    Raises
+    ------
+    ValueError
+        A frame interval not positive, or positions missing from ``tracks``.
+    """
+    _check_positive("frame_interval_min", frame_interval_min)
+    if track_metrics is not None and len(track_metrics) and "excluded" in track_metrics and len(tracks):
+        passing = track_metrics.loc[track_metrics["excluded"].fillna("").astype(str) == "", "track_id"]
+        tracks = tracks[tracks["track_id"].isin(passing)]
+    sums = _msd_sums(_msd_positions(tracks), None)
+    ensemble = _msd_table(_pooled_sums(sums), frame_interval_min)
+    exponent = fit_msd_exponent(ensemble["lag_min"].to_numpy(), ensemble["msd_um2"].to_numpy())
+    ensemble["msd_exponent"] = np.nan if exponent is None else exponent
+    per_track = _msd_table(sums, frame_interval_min).assign(msd_exponent=np.nan)
+    table = pd.concat([ensemble, per_track], ignore_index=True) if len(ensemble) else per_track
+    logger.info(
+        "mean squared displacement of %d track(s) over %d lag(s); ensemble exponent %s",
+        per_track["track_id"].nunique(), len(ensemble), "none" if exponent is None else f"{exponent:.3f}",
+    )
+    return table.astype(_MSD_TABLE_SCHEMA).reset_index(drop=True)
 
 
 def _msd_exponent(sums: pd.DataFrame) -> pd.Series:

@@ -82,7 +82,7 @@ VOLATILE_KEYS: tuple[str, ...] = ("created_utc", "command", "timings")
 OUTPUT_TABLES: tuple[str, ...] = tuple(
     layout.in_sample(t)
     for t in (layout.NORMALIZATION, layout.TRACKS, layout.LINEAGE, layout.CELLS, layout.TRACK_METRICS, layout.COUNTS,
-              layout.QC, layout.EVALUATION)
+              layout.MSD, layout.QC, layout.EVALUATION)
 )
 """Result files of a sample (in ``results/<sample>/``) whose sha256 is recorded; a replay compares them.
 ``evaluation.json`` exists only for samples with ground truth.  The exports (``ctc/``, ``tracks_napari.csv``,

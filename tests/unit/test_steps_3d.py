@@ -135,8 +135,9 @@ def test_3d_labels_are_tracked_and_measured_in_um(movie: dict[str, Path]) -> Non
     assert set(np.unique(relabelled.data[:])) == {0, 1, 2}
 
     cells, metrics, counts = root / "cells.parquet", root / "track_metrics.parquet", root / "counts.tsv"
+    msd = root / "msd.parquet"
     measure_cells_step(labels, movie["image"], root / "tracks.parquet", {"measure": {"channel_names": ["nuclei", "marker"]}},
-                       cells, metrics, counts)
+                       cells, metrics, counts, msd)
     table = pd.read_parquet(cells)
     assert len(table) == 2 * N_FRAMES and table["track_id"].notna().all()
     expected_um3 = 4.0 / 3.0 * np.pi * np.prod(SEMI_AXES_UM)
@@ -154,10 +155,13 @@ def test_3d_labels_are_tracked_and_measured_in_um(movie: dict[str, Path]) -> Non
     assert summary.loc[mover, "msd_1_um2"] == pytest.approx(Z_STEP_UM**2, rel=0.3)
     assert summary["mean_volume_um3"].notna().all()
     assert len(tables.read_tsv(counts)) == N_FRAMES
+    # msd.parquet follows the tracker's positions in 3-D: the mover's lag-1 MSD is its z step squared (µm²)
+    lag_1 = pd.read_parquet(msd).query("lag_frames == 1").set_index("track_id")["msd_um2"]
+    assert lag_1.loc[mover] == pytest.approx(Z_STEP_UM**2, rel=0.3)
     # the job's one settings value carries track.min_track_frames: tracks shorter than it are flagged short
     assert (summary["excluded"] == "").all()
     measure_cells_step(labels, movie["image"], root / "tracks.parquet", {"min_track_frames": N_FRAMES + 1},
-                       root / "cells_b.parquet", root / "metrics_b.parquet", root / "counts_b.tsv")
+                       root / "cells_b.parquet", root / "metrics_b.parquet", root / "counts_b.tsv", root / "msd_b.parquet")
     assert (pd.read_parquet(root / "metrics_b.parquet")["excluded"] == "short").all()
 
 

@@ -120,7 +120,7 @@ def test_all_outputs_written(tiny_run: Path) -> None:
         f"tiny/image.ome.zarr/labels/cells/{OME_META}", "tiny/segmentation.json", "tiny/tracks.parquet",
         "tiny/lineage.parquet", f"tiny/image.ome.zarr/labels/tracks/{OME_META}", f"tiny/image.ome.zarr/labels/{OME_META}",
         "tiny/cells.parquet",
-        "tiny/track_metrics.parquet", "tiny/counts.tsv", "tiny/report.html", "summary.html",
+        "tiny/track_metrics.parquet", "tiny/counts.tsv", "tiny/msd.parquet", "tiny/report.html", "summary.html",
         "logs/segment_frames/tiny.part0.log", "benchmarks/segment_frames/tiny.part0.tsv",
         "logs/segment_cells/tiny.log", "benchmarks/segment_cells/tiny.tsv",
         "tiny/ctc/res_track.txt", "tiny/ctc/mask000.tif", "tiny/ctc_segments.tsv", "tiny/tracks_napari.csv",
@@ -473,6 +473,12 @@ def test_report_is_written_and_self_contained(tiny_run: Path) -> None:
     html = (tiny_run / "results" / "tiny" / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 3
     assert "src=\"http" not in html and "href=\"http" not in html
+    # the MSD section shows the exponent measure_cells wrote in msd.parquet (ensemble rows: track_id 0)
+    msd = pd.read_parquet(tiny_run / "results" / "tiny" / "msd.parquet")
+    ensemble = msd[msd["track_id"] == 0]
+    assert len(ensemble) >= 2 and (ensemble["n_pairs"] > 0).all()
+    section = html[html.index('<section id="msd">'):]
+    assert f"Fitted exponent α = {ensemble['msd_exponent'].iloc[0]:.2f}" in section[: section.index("</section>")]
     summary = (tiny_run / "results" / "summary.html").read_text()
     assert "tiny/report.html" in summary
 

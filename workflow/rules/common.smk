@@ -133,6 +133,7 @@ TRACKING_INFO = results_path(layout.TRACKING_INFO)
 CELLS = results_path(layout.CELLS)
 TRACK_METRICS = results_path(layout.TRACK_METRICS)
 COUNTS = results_path(layout.COUNTS)
+MSD = results_path(layout.MSD)
 CTC_DIR = results_path(layout.CTC_DIR)
 CTC_SEGMENTS = results_path(layout.CTC_SEGMENTS)
 NAPARI_CSV = results_path(layout.NAPARI_CSV)
@@ -166,6 +167,7 @@ SAMPLE_RESULTS = [
     CELLS,
     TRACK_METRICS,
     COUNTS,
+    MSD,
 ]
 ENVS = "../../envs"
 # Cellpose-SAM (cellpose 4) cannot share an environment with Cellpose 3: segment_frames runs in its own.

@@ -1,5 +1,5 @@
 rule measure_cells:
-    """Per cell per frame (area µm², centroid µm, shape, intensities) and per track; counts per frame."""
+    """Per cell per frame (area µm², centroid µm, shape, intensities), per track, per lag (MSD); counts per frame."""
     input:
         labels=CELL_LABELS,
         image=IMAGE,
@@ -13,6 +13,8 @@ rule measure_cells:
             category="Counts",
             labels={"sample": "{sample}"},
         ),
+        # mean squared displacement per lag (pooled, per track) and its exponent: the report's MSD figure
+        msd=MSD,
     params:
         # the measure section with track.min_track_frames (cellpipe.config.jobs.MeasureJob)
         settings=settings("measure"),

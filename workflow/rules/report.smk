@@ -9,6 +9,7 @@ rule report_sample:
         cells=CELLS,
         track_metrics=TRACK_METRICS,
         counts=COUNTS,
+        msd=MSD,
         tracks=TRACKS,
         lineage=LINEAGE,
         tracking_info=TRACKING_INFO,

@@ -12,4 +12,5 @@ with log_to_file(snakemake.log[0]):
         cells=snakemake.output["cells"],
         track_metrics=snakemake.output["track_metrics"],
         counts=snakemake.output["counts"],
+        msd=snakemake.output["msd"],
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,23 +21,6 @@ logger = logging.getLogger(__name__)
 def _as_float(value: Any) -> float | None:
     """A pixel size (µm/px) or frame interval (min): a finite number above 0, or None."""
     return as_number(value, finite=True, positive=True)
-
-
-def _infer_pixel_size(cells: pd.DataFrame) -> float | None:
-    """Pixel size (µm/px) from the cells' areas in µm² and px (median ratio); None when not measured."""
-    if len(cells) == 0 or not {"area_um2", "area_px"} <= set(cells.columns):
-        return None
-    ratio = (cells["area_um2"].astype(float) / cells["area_px"].astype(float)).median()
-    return _as_float(math.sqrt(ratio)) if ratio > 0 else None
-
-
-def _infer_frame_interval(counts: pd.DataFrame) -> float | None:
-    """Frame interval (min) from the counts table's first and last ``frame`` and ``time_min``; None when unknown."""
-    if len(counts) < 2 or not {"frame", "time_min"} <= set(counts.columns):
-        return None
-    frames = counts["frame"].to_numpy(dtype=float)
-    times = counts["time_min"].to_numpy(dtype=float)
-    return _as_float((times[-1] - times[0]) / (frames[-1] - frames[0])) if frames[-1] != frames[0] else None
 
 
 def _overlay(image: np.ndarray | None, labels: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
@@ -83,6 +65,7 @@ def build_sample_report(
     qc: Mapping[str, Any] | None = None,
     orthogonal: Sequence[tuple[int, np.ndarray, np.ndarray]] | None = None,
     z_step_um: float | None = None,
+    msd: pd.DataFrame | None = None,
 ) -> str:
     """HTML quality-control report of one sample (a complete, self-contained page).
 
@@ -109,11 +92,12 @@ def build_sample_report(
     provenance : Mapping
         Key/values shown verbatim (versions, device, method, config ...).
     pixel_size_um : float, optional
-        µm per px, shown in the header.  When omitted, looked up in ``provenance`` (key ``pixel_size_um``,
-        top level or one level down), then inferred from the cells' areas, else shown as "unknown".
+        µm per px, shown in the header: rule report_sample gives the one ingest recorded in
+        ``image.ome.zarr``.  When omitted, looked up in ``provenance`` (key ``pixel_size_um``, top level
+        or one level down), else shown as "unknown" (never guessed from the tables).
     frame_interval_min : float, optional
-        Minutes between frames; looked up (key ``frame_interval_min``) and inferred from ``counts`` the
-        same way.
+        Minutes between frames, from ``image.ome.zarr`` the same way; looked up in ``provenance`` (key
+        ``frame_interval_min``) when omitted, else unknown.
     generated : str, optional
         Date text of the header; default: now, UTC.
     max_track_rows, max_percentile_rows : int
@@ -121,8 +105,8 @@ def build_sample_report(
     tracks : pandas.DataFrame, optional
         Tracks table, one row per object per frame: ``frame, time_min`` (min), ``track_id, label``,
         ``y_px, x_px`` (px), ``y_um, x_um`` (µm), ``parent`` (parent track id, 0 = none), ``root``
-        (root track id), ``generation``.  Drawn as trajectories over the overlay frame and used for the
-        mean squared displacement (µm², needs the frame interval); without it the track figures say so.
+        (root track id), ``generation``.  Drawn as trajectories over the overlay frame; without it the
+        track figures say so.
     lineage : pandas.DataFrame, optional
         ``parent, child`` (track ids), ``division_frame`` (the frame in which the daughter first
         appears); its links are drawn in the lineage tree besides the ``parent`` column.
@@ -149,6 +133,10 @@ def build_sample_report(
     z_step_um : float, optional
         µm between the planes of ``orthogonal``'s stacks, so that the views are drawn to scale; when omitted,
         looked up in ``provenance`` (key ``pixel_size_z_um``).
+    msd : pandas.DataFrame, optional
+        ``msd.parquet`` of rule measure_cells (:func:`cellpipe.measure.msd_table`): the mean squared
+        displacement (µm²) per lag (frames, min) of the passing tracks, pooled (``track_id`` 0, with the
+        fitted exponent ``msd_exponent``) and per track, drawn as it is; without it the MSD section says so.
 
     Returns
     -------
@@ -167,29 +155,18 @@ def build_sample_report(
         ``orthogonal`` stack and its labels in (Z, Y, X) shape.
     """
     provenance = dict(provenance or {})
-    pixel_size = (
-        _as_float(pixel_size_um) or _as_float(provenance_value(provenance, "pixel_size_um")) or _infer_pixel_size(cells)
-    )
-    interval = (
-        _as_float(frame_interval_min)
-        or _as_float(provenance_value(provenance, "frame_interval_min"))
-        or _infer_frame_interval(counts)
-    )
-    # per-track statistics (speeds, MSD, the track table) use the tracks that pass (excluded == '')
+    pixel_size = _as_float(pixel_size_um) or _as_float(provenance_value(provenance, "pixel_size_um"))
+    interval = _as_float(frame_interval_min) or _as_float(provenance_value(provenance, "frame_interval_min"))
+    # per-track statistics (speeds, the track table) use the tracks that pass (excluded == ''), as msd.parquet does
     passing, n_excluded = passing_tracks(track_summary)
-    track_rows = valid_tracks(tracks)
-    if n_excluded and len(track_rows):
-        statistic_rows = track_rows[track_rows["track_id"].isin(passing["track_id"])]
-    else:
-        statistic_rows = track_rows
     data = SampleData(
         sample=str(sample), generated=generated, counts=counts, cells=cells, all_tracks=track_summary,
-        passing=passing, n_excluded=n_excluded, tracks=track_rows, statistic_rows=statistic_rows, lineage=lineage,
+        passing=passing, n_excluded=n_excluded, tracks=valid_tracks(tracks), lineage=lineage,
         overlay=_overlay(overlay_image, overlay_labels), overlay_frame=int(overlay_frame), montage=montage,
         percentiles=percentiles, intensity_samples=intensity_samples, intensity_channel=intensity_channel,
         evaluation=evaluation, qc=qc, provenance=provenance, pixel_size_um=pixel_size, frame_interval_min=interval,
         max_track_rows=max_track_rows, max_percentile_rows=max_percentile_rows, orthogonal=orthogonal,
-        z_step_um=_as_float(z_step_um) or _as_float(provenance_value(provenance, "pixel_size_z_um")),
+        z_step_um=_as_float(z_step_um) or _as_float(provenance_value(provenance, "pixel_size_z_um")), msd=msd,
     )
     sections = [_section(anchor, title, body(data)) for anchor, title, body in SAMPLE_SECTIONS]
     nav = [(anchor, title) for anchor, title, _ in SAMPLE_SECTIONS]

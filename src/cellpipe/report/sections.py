@@ -215,9 +215,9 @@ class SampleData:
         (``excluded`` empty); distances in µm, durations in min, speeds in µm/min.
     n_excluded : int
         Tracks left out of per-track statistics.
-    tracks, statistic_rows : pandas.DataFrame
-        ``tracks.parquet`` rows with a track id and frame (positions in px and µm), all of them and those
-        of the passing tracks; empty without a tracks table.
+    tracks : pandas.DataFrame
+        ``tracks.parquet`` rows with a track id and frame (positions in px and µm); empty without a tracks
+        table.
     lineage : pandas.DataFrame or None
         ``lineage.parquet``: ``parent, child`` (track ids), ``division_frame`` (frame).
     overlay : tuple or None
@@ -245,6 +245,9 @@ class SampleData:
         views beside the overlay; None for a 2-D movie.
     z_step_um : float or None
         µm between the planes of a 3-D movie; None when unknown or 2-D.
+    msd : pandas.DataFrame or None
+        ``msd.parquet`` (:func:`cellpipe.measure.msd_table`): mean squared displacement (µm²) per lag
+        (frames, min), pooled (``track_id`` 0, with the fitted exponent) and per track; None without one.
     """
 
     sample: str
@@ -255,7 +258,6 @@ class SampleData:
     passing: pd.DataFrame
     n_excluded: int
     tracks: pd.DataFrame
-    statistic_rows: pd.DataFrame
     lineage: pd.DataFrame | None
     overlay: tuple[np.ndarray, np.ndarray] | None
     overlay_frame: int
@@ -272,6 +274,7 @@ class SampleData:
     max_percentile_rows: int
     orthogonal: Sequence[tuple[int, np.ndarray, np.ndarray]] | None = None
     z_step_um: float | None = None
+    msd: pd.DataFrame | None = None
 
 
 def _summary_section(d: SampleData) -> str:
@@ -378,6 +381,12 @@ def _lineage_section(d: SampleData) -> str:
     return _lineage_body(shown, d.lineage, d.frame_interval_min)
 
 
+def _msd_section(d: SampleData) -> str:
+    """The mean squared displacement of the passing tracks, as ``msd.parquet`` holds it."""
+    # as the lineage tree: without a tracks table the page has no tracks, whatever track_metrics holds
+    return _msd_body(d.msd, d.passing if len(d.tracks) else d.passing.iloc[:0])
+
+
 def _areas_section(d: SampleData) -> str:
     """Histogram of the cell areas (µm²), or of the cell volumes (µm³) of a 3-D movie, all frames pooled."""
     n_cells = len(d.cells)
@@ -447,7 +456,7 @@ SAMPLE_SECTIONS: tuple[tuple[str, str, Callable[[SampleData], str]], ...] = (
     ("lineage", "Lineage tree", _lineage_section),
     ("areas", "Cell area distribution", _areas_section),
     ("speeds", "Track speed distribution", _speeds_section),
-    ("msd", "Mean squared displacement", lambda d: _msd_body(d.statistic_rows, d.frame_interval_min)),
+    ("msd", "Mean squared displacement", _msd_section),
     ("tracks", "Track summary", _tracks_section),
     (
         "normalization",

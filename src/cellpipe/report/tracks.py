@@ -8,7 +8,6 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from cellpipe.measure import ensemble_msd, fit_msd_exponent, msd_curves
 from cellpipe.report.figures import _figure, _lineage_figure, _msd_figure
 from cellpipe.report.html import _empty_note, _esc, _num
 from cellpipe.report.images import _tracks_overlay_figure
@@ -102,29 +101,28 @@ def _parent_map(info: pd.DataFrame, lineage: pd.DataFrame | None) -> dict[int, i
 
 
 def _families(info: pd.DataFrame, parent_of: Mapping[int, int]) -> list[list[int]]:
-    """Tracks grouped by family (a root and its descendants), each in depth-first order.
+    """Tracks grouped by family, the tracks sharing a ``root`` in ``track_metrics.parquet``, each in depth-first order.
 
-    A track whose parent is absent from ``info`` is a root.  Children are
-    visited by first frame, then id.  Families with a division (a mother
-    with two or more daughters) come first, then larger ones, longer ones and
+    The grouping is measure's (``root``); within a family, each track follows its mother in depth-first
+    order, children by first frame, then id (links of ``parent_of`` between two tracks of the family).
+    A track whose mother is not in its family starts a branch of its own, in id order.  Families with a
+    division (a track with ``n_divisions`` > 0) come first, then larger ones, longer ones (frames) and
     smaller root ids.
     """
-    ids = {int(t) for t in info.index}
+    root = info["root"].to_dict()
     children: dict[int, list[int]] = {}
     for child, parent in parent_of.items():
-        if child in ids and parent in ids:
+        if child in root and parent in root and root[child] == root[parent]:
             children.setdefault(parent, []).append(child)
     first = info["first_frame"].to_dict()
     for kids in children.values():
         kids.sort(key=lambda t: (first[t], t))
-    roots = [int(t) for t in info.index if parent_of.get(int(t), 0) not in ids]
     visited: set[int] = set()
-    families: list[list[int]] = []
 
-    def walk(root: int) -> list[int]:
-        """The tracks of ``root``'s family, depth first, each once (a track seen before is not entered again)."""
+    def walk(top: int) -> list[int]:
+        """The tracks below ``top`` (itself first), depth first, each once (a track seen before is not entered again)."""
         order: list[int] = []
-        stack = [root]
+        stack = [top]
         while stack:
             track = stack.pop()
             if track in visited:
@@ -134,50 +132,59 @@ def _families(info: pd.DataFrame, parent_of: Mapping[int, int]) -> list[list[int
             stack.extend(reversed(children.get(track, [])))
         return order
 
-    for root in roots:
-        families.append(walk(root))
-    for track in sorted(ids - visited):  # parent cycles (bad input): draw what is left as roots
-        if track not in visited:
-            families.append(walk(track))
+    families: list[tuple[int, list[int]]] = []
+    for family_root, members in info.groupby("root", sort=True).groups.items():
+        ids = [int(t) for t in sorted(members)]
+        linked = {c for t in ids for c in children.get(t, [])}
+        tops = [t for t in ids if t not in linked]
+        order = [t for top in tops for t in walk(top)]
+        order += [t for t in ids if t not in visited for t in walk(t)]  # parent cycles (bad input): the rest
+        families.append((int(family_root), order))
 
     last = info["last_frame"].to_dict()
+    divides = (info["n_divisions"] > 0).to_dict()
 
-    def key(family: list[int]) -> tuple[int, int, int, int]:
+    def key(item: tuple[int, list[int]]) -> tuple[int, int, int, int]:
         """Sort key of a family: families with a division first, then more tracks, longer span (frames), lower root id."""
-        divides = any(len(children.get(t, [])) >= 2 for t in family)
+        family_root, family = item
         span = max(last[t] for t in family) - min(first[t] for t in family)
-        return (0 if divides else 1, -len(family), -span, family[0])
+        return (0 if any(divides[t] for t in family) else 1, -len(family), -span, family_root)
 
-    return sorted(families, key=key)
+    return [family for _, family in sorted(families, key=key)]
 
 
-def _msd_body(tracks: pd.DataFrame, frame_interval_min: float | None) -> str:
+def _msd_body(msd: pd.DataFrame | None, passing: pd.DataFrame) -> str:
     """The mean squared displacement section: ensemble and single-track MSD (µm²) against lag (min).
 
-    From ``tracks`` (positions ``y_um, x_um`` in µm), needing ``frame_interval_min`` (min), with the ensemble's
-    fitted exponent.
+    Drawn from ``msd.parquet`` as rule measure_cells wrote it (:func:`cellpipe.measure.msd_table`), with
+    the ensemble's fitted exponent from its ``msd_exponent``; nothing is computed again here.
+
+    Parameters
+    ----------
+    msd : pandas.DataFrame or None
+        ``track_id`` (0: the ensemble), ``lag_frames`` (frames), ``lag_min`` (min), ``msd_um2`` (µm²),
+        ``n_pairs``, ``msd_exponent`` (no unit); None when the sample has no such table.
+    passing : pandas.DataFrame
+        The rows of ``track_metrics.parquet`` that enter per-track statistics: the tracks of the ensemble;
+        the :data:`_MAX_MSD_TRACKS` with the most frames (``n_frames``) are drawn one by one.
     """
-    if len(tracks) == 0:
+    if len(passing) == 0:
         return _empty_note("No tracks were found.")
-    if frame_interval_min is None:
-        return _empty_note(
-            "The frame interval is unknown, so lags in minutes and the mean squared displacement cannot be computed."
-        )
-    if not {"y_um", "x_um"} <= set(tracks.columns):
-        return _empty_note("The tracks table has no positions in µm (y_um, x_um), so no displacement is computed.")
-    ensemble = ensemble_msd(tracks, frame_interval_min)
+    if msd is None:
+        return _empty_note("No mean squared displacement table (msd.parquet of rule measure_cells) was given.")
+    ensemble = msd[msd["track_id"] == 0]
     usable = ensemble[(ensemble["lag_min"] > 0) & (ensemble["msd_um2"] > 0)]
     if len(usable) == 0:
         return _empty_note("No track moves between two frames, so there is no mean squared displacement to plot.")
-    lengths = tracks.groupby("track_id", sort=True).size().sort_values(ascending=False, kind="stable")
-    longest = lengths.index[:_MAX_MSD_TRACKS]
-    per_track = msd_curves(tracks[tracks["track_id"].isin(longest)], frame_interval_min)
-    exponent = fit_msd_exponent(usable["lag_min"].to_numpy(), usable["msd_um2"].to_numpy())
+    lengths = passing.set_index("track_id")["n_frames"].sort_index()
+    longest = lengths.sort_values(ascending=False, kind="stable").index[:_MAX_MSD_TRACKS]
+    per_track = msd[(msd["track_id"] != 0) & msd["track_id"].isin(longest)]
+    exponent = _num(ensemble["msd_exponent"].iloc[0]) if "msd_exponent" in ensemble else math.nan
     fit = (
         f"Fitted exponent α = {exponent:.2f} (least-squares slope of log MSD on log lag over the "
         f"{len(usable)} lags of the ensemble curve): about 1 for a random walk, 2 for motion at constant "
         "velocity, below 1 for confined motion."
-        if exponent is not None
+        if math.isfinite(exponent)
         else "Too few lags to fit an exponent."
     )
     caption = (

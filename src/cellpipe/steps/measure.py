@@ -1,4 +1,4 @@
-"""Entry point of the ``measure_cells`` rule: per cell per frame (µm, µm², minutes), per track and per frame tables."""
+"""Entry point of the ``measure_cells`` rule: per cell per frame (µm, µm², minutes), per track, frame and lag tables."""
 
 from __future__ import annotations
 
@@ -22,8 +22,9 @@ def measure_cells_step(
     cells: PathLike,
     track_metrics: PathLike,
     counts: PathLike,
+    msd: PathLike,
 ) -> None:
-    """Measure every cell in every frame; summarise per track and per frame.
+    """Measure every cell in every frame; summarise per track, per frame and per lag.
 
     2-D labels (t, y, x) are measured by :func:`cellpipe.measure.measure_cells`; 3-D labels
     (t, z, y, x) by :func:`cellpipe.measure.measure_volumes` (µm³, µm², centroids z, y, x in µm).
@@ -48,6 +49,10 @@ def measure_cells_step(
         Output Parquet table, one row per track.
     counts : str or os.PathLike
         Output TSV table, one row per frame: cell count and density (cells per mm² of the field).
+    msd : str or os.PathLike
+        Output Parquet table of :func:`cellpipe.measure.msd_table`: the mean squared displacement (µm²)
+        per lag (frames, minutes) of the tracks that enter statistics, pooled (``track_id`` 0, with the
+        fitted exponent α) and per track; z counts in µm for a 3-D movie.
 
     Raises
     ------
@@ -58,6 +63,7 @@ def measure_cells_step(
         counts_per_frame,
         measure_cells,
         measure_volumes,
+        msd_table,
         summarize_tracks,
     )
 
@@ -76,7 +82,9 @@ def measure_cells_step(
     else:
         cell_table = measure_cells(seg.data, meta.data, track_table, meta.pixel_size_um, meta.frame_interval_min, msr)
     tables.write_parquet(cell_table, cells)
-    tables.write_parquet(summarize_tracks(cell_table, track_table, meta.frame_interval_min, job.min_track_frames), track_metrics)
+    summary = summarize_tracks(cell_table, track_table, meta.frame_interval_min, job.min_track_frames)
+    tables.write_parquet(summary, track_metrics)
+    tables.write_parquet(msd_table(track_table, meta.frame_interval_min, summary), msd)
     axes = meta.axes.lower()
     height_px, width_px = meta.data.shape[axes.index("y")], meta.data.shape[axes.index("x")]
     field_area_um2 = float(height_px * width_px) * meta.pixel_size_um**2

@@ -57,7 +57,7 @@ def report_sample_step(
         The sample's name.
     inputs : dict
         The rule's named inputs: ``image, normalized, percentiles, labels, segmentation_info, cells,
-        track_metrics, counts, tracks, lineage, tracking_info`` (paths), ``evaluation`` (a list
+        track_metrics, counts, msd, tracks, lineage, tracking_info`` (paths), ``evaluation`` (a list
         holding the sample's evaluation.json, or empty), ``qc`` (the sample's qc.json, rule
         assess_quality; optional), ``provenance`` (the sample's provenance.json: input checksums,
         versions, model, device, command line, timings) and ``ctc_segments`` (the sample's
@@ -126,6 +126,7 @@ def report_sample_step(
         frame_interval_min=meta.frame_interval_min,
         max_track_rows=rep.max_track_rows,
         tracks=tables.read_parquet(inputs["tracks"]) if inputs.get("tracks") else None,
+        msd=tables.read_parquet(inputs["msd"]) if inputs.get("msd") else None,
         lineage=tables.read_parquet(inputs["lineage"]) if inputs.get("lineage") else None,
         montage=[(t, _plane(normalized, t, channel), _plane(seg.data, t)) for t in montage_frames],
         intensity_samples={

@@ -8,7 +8,7 @@ import pytest
 from skimage.draw import disk
 
 from cellpipe.config import MeasureSettings
-from cellpipe.measure import counts_per_frame, measure_cells, summarize_tracks
+from cellpipe.measure import counts_per_frame, measure_cells, msd_table, summarize_tracks
 from cellpipe.report import (
     build_sample_report,
 )
@@ -138,6 +138,7 @@ def full_html(family: dict) -> str:
         pixel_size_um=PIXEL_UM,
         frame_interval_min=INTERVAL_MIN,
         tracks=family["tracks"],
+        msd=msd_table(family["tracks"], INTERVAL_MIN, family["track_summary"]),
         lineage=family["lineage"],
         montage=[(t, family["images"][t], family["labels"][t]) for t in (0, 3, 6, 9)],
         intensity_samples=family["samples"],
@@ -176,7 +177,8 @@ def measured(family: dict) -> dict:
     html_text = build_sample_report(
         "measured", inputs["counts"], cells, inputs["track_summary"], family["images"][6], labels[6], 6,
         percentiles, {}, pixel_size_um=PIXEL_UM, frame_interval_min=INTERVAL_MIN, tracks=tracks,
-        lineage=family["lineage"], montage=[(t, family["images"][t], labels[t]) for t in (0, 3, 7, 9)],
+        msd=msd_table(tracks, INTERVAL_MIN, inputs["track_summary"]), lineage=family["lineage"],
+        montage=[(t, family["images"][t], labels[t]) for t in (0, 3, 7, 9)],
         intensity_samples=family["samples"], evaluation=EVALUATION,
     )
     return {**inputs, "tracks": tracks, "labels": labels, "html": html_text, "values": figure_values(html_text)}

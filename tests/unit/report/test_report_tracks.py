@@ -6,12 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cellpipe.measure import summarize_tracks
+from cellpipe.measure import msd_table, summarize_tracks
 from cellpipe.report import (
     build_sample_report,
     summary_row,
 )
 from cellpipe.report.tracks import (
+    _families,
     _lineage_body,
     _msd_body,
     _parent_map,
@@ -69,8 +70,14 @@ def test_lineage_caps_the_number_of_families() -> None:
     assert "Showing 40 of 61 families (42 of 63 tracks); 21 families were left out." in body
 
 
+def _msd_section(tracks: pd.DataFrame) -> str:
+    """The MSD section of ``tracks`` (µm), every track passing, drawn from measure's msd table."""
+    passing = tracks.groupby("track_id").size().rename("n_frames").reset_index()  # the columns _msd_body reads
+    return _msd_body(msd_table(tracks, INTERVAL_MIN), passing)
+
+
 def test_msd_exponent_random_walk_and_directed_motion(full_html: str) -> None:
-    assert fitted_exponent(_msd_body(random_walks(30, 300, seed=0), INTERVAL_MIN)) == pytest.approx(1.0, abs=0.15)
+    assert fitted_exponent(_msd_section(random_walks(30, 300, seed=0))) == pytest.approx(1.0, abs=0.15)
     frames = np.arange(40)
     straight = pd.DataFrame(
         {
@@ -80,8 +87,9 @@ def test_msd_exponent_random_walk_and_directed_motion(full_html: str) -> None:
             "x_um": np.concatenate([1.0 * frames, 0.2 * frames, 2.0 * frames]) + 7.0,
         }
     )
-    assert fitted_exponent(_msd_body(straight, INTERVAL_MIN)) == pytest.approx(2.0, abs=0.01)
-    assert "frame interval is unknown" in _msd_body(straight, None)
+    assert fitted_exponent(_msd_section(straight)) == pytest.approx(2.0, abs=0.01)
+    passing = summarize_tracks(None, straight, INTERVAL_MIN)
+    assert "No mean squared displacement table (msd.parquet" in _msd_body(None, passing)
     # The sample's tracks move at constant (different) velocities too; pooling speeds with lag-dependent
     # pair counts bends the ensemble curve a little.
     assert fitted_exponent(section_html(full_html, "msd")) == pytest.approx(2.0, abs=0.15)
@@ -162,3 +170,39 @@ def test_division_counts_are_read_from_track_metrics(family: dict) -> None:
     )
     assert '<div class="k">divisions</div><div class="v">2</div>' in section_html(html_text, "summary")
     assert "2 division(s) in 4 tracks and 1 family." in section_html(html_text, "lineage")
+
+
+def test_the_msd_section_draws_the_table_measure_wrote() -> None:
+    """The figure's curves and the caption's exponent are msd.parquet's numbers, not computed again from the
+    tracks: a table whose exponent (1.23) no curve of it gives is shown as it is."""
+    frames = np.arange(12)
+    tracks = pd.DataFrame({"track_id": np.repeat([1, 2], frames.size), "frame": np.tile(frames, 2),
+                           "y_um": np.concatenate([frames, 0.0 * frames]), "x_um": np.concatenate([0.0 * frames, frames])})
+    passing = summarize_tracks(None, tracks, INTERVAL_MIN)
+    msd = pd.DataFrame({
+        "track_id": [0, 0, 0, 1, 1, 2, 2], "lag_frames": [1, 2, 3, 1, 2, 1, 2],
+        "lag_min": [2.0, 4.0, 6.0, 2.0, 4.0, 2.0, 4.0], "msd_um2": [1.5, 3.0, 7.0, 1.0, 2.5, 2.0, 4.5],
+        "n_pairs": [22, 20, 18, 11, 10, 11, 10], "msd_exponent": [1.23, 1.23, 1.23] + [np.nan] * 4,
+    })
+    body = _msd_body(msd, passing)
+    assert fitted_exponent(body) == pytest.approx(1.23)
+    assert "over the 3 lags of the ensemble curve" in body and "all 2 tracks pooled" in body
+    (values,) = figure_values(body).values()
+    ensemble = series_named(values, "ensemble")
+    assert_close(ensemble["x"], [2.0, 4.0, 6.0])
+    assert_close(ensemble["y"], [1.5, 3.0, 7.0])
+    assert_close(series_named(values, "track 2")["y"], [2.0, 4.5])
+
+
+def test_families_are_measure_roots() -> None:
+    """The lineage tree groups tracks by track_metrics' ``root``: a track measure put in family 1 without a
+    parent link is drawn in it (after the linked ones), and a lineage link between two roots joins no families."""
+    rows = [(f, 1, 10.0, 10.0, 0, 1, 0) for f in range(3)]
+    rows += [(f, c, 10.0, 10.0, 1, 1, 1) for c in (2, 3) for f in range(3, 6)]
+    rows += [(f, 4, 30.0, 30.0, 0, 1, 0) for f in range(4)]  # root 1 in the table, no parent
+    rows += [(f, 5, 50.0, 50.0, 0, 5, 0) for f in range(6)]
+    rows += [(f, 6, 50.0, 50.0, 0, 6, 0) for f in range(6, 9)]
+    info = _track_info(summarize_tracks(None, tracks_table(rows), INTERVAL_MIN))
+    parent_of = _parent_map(info, pd.DataFrame({"parent": [1, 1, 5], "child": [2, 3, 6], "division_frame": [3, 3, 6]}))
+    assert parent_of == {2: 1, 3: 1, 6: 5}
+    assert _families(info, parent_of) == [[1, 2, 3, 4], [5], [6]]
