@@ -1655,6 +1655,8 @@ class CompiledNetwork:
         self._compiled = torch.compile(net, dynamic=False, backend=COMPILE_BACKEND)
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("net", "batch", "_compiled"):  # copy and pickle look these up unset
+            raise AttributeError(name)
         return getattr(self.net, name)
 
     def eval(self) -> CompiledNetwork:
