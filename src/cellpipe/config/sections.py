@@ -419,7 +419,7 @@ class CellposeSettings(StageSettings):
         "auto",
         description=(
             "Run the 2-D network pass through torch.compile (inductor, fixed input shape, weights frozen), "
-            "compiled once per job: on 2 CPU cores about 1.2-1.3x faster network passes with the same masks, "
+            "compiled once per job: on 2 CPU cores about 1.2-1.4x faster network passes with the same masks, "
             "after minutes of compiling the first time on a machine (inductor's cache in the temp folder makes "
             "later jobs compile in seconds; bench/RESULTS.md, bench.network_speed). true: compile; false: "
             "never; 'auto': on a CPU for jobs whose frames, rescaled to the model's diameter, add up to 26 "
