@@ -1614,13 +1614,46 @@ def resolve_compile(compile: bool | str, network: str, device: str, network_mega
     bool
         True or False as given (True only with 'cellpose3'); for 'auto', True on the CPU with
         'cellpose3' from :data:`COMPILE_MIN_MEGAPIXELS` on, where the time saved outweighs compiling
-        (bench/RESULTS.md, issue #28), and False on a GPU, where it was not measured.
+        (bench/RESULTS.md, issue #28), when a C++ compiler is found (:func:`cpp_compiler`), and False on a
+        GPU, where it was not measured.
+
+    Raises
+    ------
+    RuntimeError
+        ``compile`` true on the CPU with no C++ compiler to build the code with.
     """
     if network != "cellpose3":
         return False
     if compile == "auto":
-        return device == "cpu" and network_megapixels >= COMPILE_MIN_MEGAPIXELS
+        return device == "cpu" and network_megapixels >= COMPILE_MIN_MEGAPIXELS and cpp_compiler() is not None
+    if compile and device == "cpu" and cpp_compiler() is None:
+        raise RuntimeError(
+            "segment.cellpose.compile is true, but no C++ compiler was found for torch.compile on the CPU "
+            f"(${{CXX}} or g++, c++, clang++ on PATH; CXX={os.environ.get('CXX')!r}): install one (Debian: apt-get "
+            "install g++) or set compile to auto or false"
+        )
     return bool(compile)
+
+
+def cpp_compiler() -> str | None:
+    """The C++ compiler torch.compile's CPU code generation would call, or None where there is none.
+
+    ``auto`` then stays eager instead of failing the job: a workstation or cluster node without a compiler
+    segments as it would without the setting.
+
+    Returns
+    -------
+    str or None
+        The path of ``$CXX`` where set, else of the first of g++, c++, clang++ on ``PATH``; None when none is found.
+    """
+    import shutil
+
+    candidates = [os.environ["CXX"]] if os.environ.get("CXX") else ["g++", "c++", "clang++"]
+    for name in candidates:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
 
 
 def _network_megapixels(frames_shape: tuple[int, int, int], model: Any, diameter_px: float | None) -> float:

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from cellpipe.config import CellposeSettings
-from cellpipe.segment import COMPILE_MIN_MEGAPIXELS, resolve_compile
+from cellpipe.segment import COMPILE_MIN_MEGAPIXELS, cpp_compiler, resolve_compile
 
 
 @pytest.mark.parametrize(
@@ -38,3 +38,16 @@ def test_compile_settings() -> None:
         CellposeSettings(network="cellpose-sam", compile=True)
     with pytest.raises(ValidationError):
         CellposeSettings(compile="yes")
+
+
+def test_auto_stays_eager_and_true_says_why_without_a_cpp_compiler(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine without a C++ compiler cannot build torch.compile's CPU code: auto segments eagerly there, and an
+    explicit true stops with a message naming the missing compiler instead of failing deep inside inductor."""
+    big = 2 * COMPILE_MIN_MEGAPIXELS
+    assert resolve_compile("auto", "cellpose3", "cpu", big) is (cpp_compiler() is not None)
+    monkeypatch.setenv("CXX", "/nonexistent/g++")
+    assert cpp_compiler() is None
+    assert resolve_compile("auto", "cellpose3", "cpu", big) is False
+    with pytest.raises(RuntimeError, match="no C\\+\\+ compiler"):
+        resolve_compile(True, "cellpose3", "cpu", big)
+    assert resolve_compile(False, "cellpose3", "cpu", big) is False
