@@ -105,6 +105,15 @@ SAM_DIAMETER_PX = 30.0
 #: Tile side (px) of the Cellpose-SAM network; fixed by its position embeddings.
 SAM_TILE_PX = 256
 
+#: Network input of a CPU job (frames x rescaled frame area, megapixels) from which
+#: ``segment.cellpose.compile: auto`` compiles the network: 100 frames of 512 x 512 px, where the time saved
+#: outweighs a compile from an empty cache on 2 cores (41 s of CPU against 0.3-0.6 s saved per 512 px pass;
+#: bench/RESULTS.md, issue #28).
+COMPILE_MIN_MEGAPIXELS = 100 * 512 * 512 / 1e6
+#: torch.compile backend of :class:`CompiledNetwork`; the unit tests swap in 'eager' (graph capture without
+#: code generation), which checks the wrapper in seconds where inductor compiles for minutes.
+COMPILE_BACKEND = "inductor"
+
 
 # --------------------------------------------------------------------------- helpers
 
@@ -1556,6 +1565,150 @@ def _network_tile_px(model: Any, settings: CellposeSettings) -> int:
     return SAM_TILE_PX if model_network(model) == "cellpose-sam" else settings.tile_px
 
 
+def resolve_compile(compile: bool | str, network: str, device: str, network_megapixels: float) -> bool:
+    """Whether the 2-D network pass of a job runs through ``torch.compile``.
+
+    Parameters
+    ----------
+    compile : bool or str
+        ``segment.cellpose.compile``: True, False or 'auto'.
+    network : str
+        'cellpose3' or 'cellpose-sam'.
+    device : str
+        'cuda', 'mps' or 'cpu'.
+    network_megapixels : float
+        The job's network input: frames x rescaled frame area (megapixels).
+
+    Returns
+    -------
+    bool
+        True or False as given (True only with 'cellpose3'); for 'auto', True on the CPU with
+        'cellpose3' from :data:`COMPILE_MIN_MEGAPIXELS` on, where the time saved outweighs compiling
+        (bench/RESULTS.md, issue #28), when a C++ compiler is found (:func:`cpp_compiler`), and False on a
+        GPU, where it was not measured.
+
+    Raises
+    ------
+    RuntimeError
+        ``compile`` true on the CPU with no C++ compiler to build the code with.
+    """
+    if network != "cellpose3":
+        return False
+    if compile == "auto":
+        return device == "cpu" and network_megapixels >= COMPILE_MIN_MEGAPIXELS and cpp_compiler() is not None
+    if compile and device == "cpu" and cpp_compiler() is None:
+        raise RuntimeError(
+            "segment.cellpose.compile is true, but no C++ compiler was found for torch.compile on the CPU "
+            f"(${{CXX}} or g++, c++, clang++ on PATH; CXX={os.environ.get('CXX')!r}): install one (Debian: apt-get "
+            "install g++) or set compile to auto or false"
+        )
+    return bool(compile)
+
+
+def cpp_compiler() -> str | None:
+    """The C++ compiler torch.compile's CPU code generation would call, or None where there is none.
+
+    ``auto`` then stays eager instead of failing the job: a workstation or cluster node without a compiler
+    segments as it would without the setting.
+
+    Returns
+    -------
+    str or None
+        The path of ``$CXX`` where set, else of the first of g++, c++, clang++ on ``PATH``; None when none is found.
+    """
+    import shutil
+
+    candidates = [os.environ["CXX"]] if os.environ.get("CXX") else ["g++", "c++", "clang++"]
+    for name in candidates:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def _network_megapixels(frames_shape: tuple[int, int, int], model: Any, diameter_px: float | None) -> float:
+    """Frames x frame area after rescaling to the model's diameter (megapixels): the network's input."""
+    n_frames, height, width = frames_shape
+    rescale = _model_diam_mean(model) / _cellpose_diameter(model, diameter_px)
+    return n_frames * height * width * rescale * rescale / 1e6
+
+
+class CompiledNetwork:
+    """A Cellpose 3 CPnet run through ``torch.compile`` at one input shape, for ``cellpose.core.run_net``.
+
+    Compiled with ``dynamic=False`` and inductor's ``freezing`` (weights folded in as constants, so
+    oneDNN convolutions get prepacked weights). A pass of fewer than ``batch`` tiles (the last of a
+    movie) is padded with empty tiles so the shape, and the compiled code, stay the same; the tiles
+    of a batch do not influence each other in eval mode. Anything else ``run_net`` asks of the network
+    (``nout``, ``device``, ``mkldnn``) is the wrapped network's.
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+        The eval-mode CPnet (channels-last, as :func:`load_cellpose_model` leaves it).
+    batch : int
+        Tiles per call (tiles).
+    """
+
+    def __init__(self, net: Any, batch: int) -> None:
+        import torch
+
+        self.net = net
+        self.batch = batch
+        self._compiled = torch.compile(net, dynamic=False, backend=COMPILE_BACKEND)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("net", "batch", "_compiled"):  # copy and pickle look these up unset
+            raise AttributeError(name)
+        return getattr(self.net, name)
+
+    def eval(self) -> CompiledNetwork:
+        """Return this object; the wrapped network is already in eval mode.
+
+        Returns
+        -------
+        CompiledNetwork
+            ``self``.
+        """
+        return self
+
+    def __call__(self, x: Any) -> tuple[Any, Any]:
+        """Flows and cell probability (N, 3, Y, X) and styles (N, 256) of N <= ``batch`` tiles (N, 2, Y, X)."""
+        import torch
+        import torch._inductor.config as inductor_config
+
+        n = int(x.shape[0])
+        if n < self.batch:
+            x = torch.cat([x, x.new_zeros((self.batch - n, *x.shape[1:]))])
+        with inductor_config.patch(freezing=True):
+            y, style = self._compiled(x)[:2]
+        return y[:n], style[:n]
+
+
+def compiled_network(model: Any, batch: int) -> CompiledNetwork:
+    """The model's network compiled for ``batch`` tiles per call, made once per model and batch.
+
+    The object is kept on the model, so a job that loads its model once compiles once; the compiled
+    code itself is made at the first call of each tile shape.
+
+    Parameters
+    ----------
+    model : cellpose.models.CellposeModel
+        A Cellpose 3 model from :func:`load_cellpose_model`.
+    batch : int
+        Tiles per network call (tiles).
+
+    Returns
+    -------
+    CompiledNetwork
+        The wrapper to hand to ``cellpose.core.run_net``.
+    """
+    cache = model.__dict__.setdefault("_cellpipe_compiled", {})
+    if batch not in cache:
+        cache[batch] = CompiledNetwork(model.net, batch)
+    return cache[batch]
+
+
 def _iter_frames_cellpose(
     frames: Any,
     settings: CellposeSettings,
@@ -1597,9 +1750,14 @@ def _iter_frames_cellpose(
     torch_device = torch.device(device)
     batch_size = effective_batch_size(settings, device)
     tile_px = _network_tile_px(model, settings)
-    per_pass = max(1, batch_size // _tiles_per_frame(height, width, rescale, tile_px, settings.tile_overlap))
+    tiles = _tiles_per_frame(height, width, rescale, tile_px, settings.tile_overlap)
+    per_pass = max(1, batch_size // tiles)
     n_channels = 1 if sam else 2  # Cellpose 3: second channel empty (channels=[0, 0])
     dynamics_options = {} if sam else {"interp": True}
+    compiled = resolve_compile(
+        settings.compile, model_network(model), device, _network_megapixels((n_frames, height, width), model, diameter_px)
+    )
+    net = compiled_network(model, min(batch_size, tiles * per_pass)) if compiled else model.net
 
     def network(start: int, stop: int) -> np.ndarray:
         x = np.zeros((stop - start, height, width, n_channels), np.float32)
@@ -1608,7 +1766,7 @@ def _iter_frames_cellpose(
             if settings.normalize:
                 x[i] = transforms.normalize_img(x[i], axis=-1)
         flows, _styles = core.run_net(
-            model.net,
+            net,
             x,
             batch_size=batch_size,
             tile_overlap=settings.tile_overlap,
@@ -2017,6 +2175,10 @@ def _iter_method(
     if model is None:
         model = load_segmentation_model(settings.cellpose, select_device(settings.cellpose.device))
     info = _cellpose_run_info(settings.cellpose, model, diameter_px)
+    info["network_compiled"] = resolve_compile(
+        settings.cellpose.compile, info["network"], info["device"],
+        _network_megapixels(_frames_shape(frames), model, diameter_px),
+    )
     return info, _iter_frames_cellpose(frames, settings.cellpose, diameter_px, model, info["device"], confidence)
 
 

@@ -387,6 +387,8 @@ class CellposeSettings(StageSettings):
             )
         if self.precision == "bfloat16" and self.network != "cellpose-sam":
             raise ValueError("precision 'bfloat16' is for network 'cellpose-sam' only; use 'auto' or 'float32'")
+        if self.compile is True and self.network != "cellpose3":
+            raise ValueError("compile true is for network 'cellpose3' only; use 'auto' or false")
         return self
     tile_overlap: float = Field(
         0.1, ge=0.05, le=0.5, description="Overlap of neighbouring tiles as a fraction of tile_px (0.05-0.5)"
@@ -411,6 +413,18 @@ class CellposeSettings(StageSettings):
         description=(
             "mode_3d 'stitch': smallest overlap (intersection over union, 0-1) of a mask with a mask of the plane "
             "below for the two to become one object"
+        ),
+    )
+    compile: Literal["auto", True, False] = Field(
+        "auto",
+        description=(
+            "Run the 2-D network pass through torch.compile (inductor, fixed input shape, weights frozen), "
+            "compiled once per job: on 2 CPU cores about 1.2-1.4x faster network passes with the same masks, "
+            "after minutes of compiling the first time on a machine (inductor's cache in the temp folder makes "
+            "later jobs compile in seconds; bench/RESULTS.md, bench.network_speed). true: compile; false: "
+            "never; 'auto': on a CPU for jobs whose frames, rescaled to the model's diameter, add up to 26 "
+            "megapixels or more (100 frames of 512 x 512 px), never on a GPU (not measured there). "
+            "Network 'cellpose3' only; z-stacks are not compiled"
         ),
     )
     reconstruction: Literal["auto", "cellpose", "cellpipe"] = Field(
