@@ -387,6 +387,9 @@ class CellposeSettings(StageSettings):
             )
         if self.precision == "bfloat16" and self.network != "cellpose-sam":
             raise ValueError("precision 'bfloat16' is for network 'cellpose-sam' only; use 'auto' or 'float32'")
+        if self.block_size_um is not None and self.mode_3d != "do_3d":
+            # 'stitch' already runs plane by plane in network passes of bounded size
+            raise ValueError("block_size_um is for mode_3d 'do_3d' only: 'stitch' already runs one plane at a time")
         return self
     tile_overlap: float = Field(
         0.1, ge=0.05, le=0.5, description="Overlap of neighbouring tiles as a fraction of tile_px (0.05-0.5)"
@@ -411,6 +414,29 @@ class CellposeSettings(StageSettings):
         description=(
             "mode_3d 'stitch': smallest overlap (intersection over union, 0-1) of a mask with a mask of the plane "
             "below for the two to become one object"
+        ),
+    )
+    block_size_um: float | None = Field(
+        None,
+        gt=0.0,
+        description=(
+            "mode_3d 'do_3d' only: run Cellpose's 3-D mode block by block on stacks larger than one block, each "
+            "block's core this many µm along z, y and x (converted per axis), to bound the memory of the 3-D flows "
+            "(about 100 bytes per voxel of the stack resampled to cubic voxels at the model's diameter; "
+            "bench/RESULTS.md); null: the whole stack in one pass, as does a stack that fits one core. Blocks reach "
+            "block_overlap_um past their cores, each object is kept from the block whose core holds its centroid "
+            "(the rule of segment.classical.block_size_um), and the stack is normalized once, as a whole, when "
+            "normalize is on"
+        ),
+    )
+    block_overlap_um: float | None = Field(
+        None,
+        gt=0.0,
+        description=(
+            "mode_3d 'do_3d' with block_size_um only: how far each block reaches past its core on every side (µm); "
+            "null: one cell diameter (the diameter Cellpose works at, converted to µm). At least the largest "
+            "nucleus' radius, so that every nucleus lies whole in the block that keeps it; a diameter also gives "
+            "the network the context around it"
         ),
     )
     reconstruction: Literal["auto", "cellpose", "cellpipe"] = Field(
