@@ -5,7 +5,9 @@ with 2 nuclei each, with the shipped 2-D model; what segmentation.json records.
 'do_3d' runs the network on every yx, zy and zx plane of the stack stretched to cubic voxels, so its cost grows
 with the stretched volume: the nuclei are 30 px across in the plane, the model's own diameter, so Cellpose
 neither enlarges nor shrinks the planes, and the stacks hold little more than the nuclei (each stack: 32 x 40 x 70
-px after the 4-fold stretch along z, about 6 s of one CPU core; the two jobs and the gather 21 s of CPU)."""
+px after the 4-fold stretch along z, about 6 s of one CPU core; the two jobs and the gather 21 s of CPU).  Stack 0
+is also segmented block by block (segment.cellpose.block_size_um, two blocks along x), which must find the
+one-pass nuclei."""
 
 from __future__ import annotations
 
