@@ -422,7 +422,7 @@ class CellposeSettings(StageSettings):
         description=(
             "mode_3d 'do_3d' only: run Cellpose's 3-D mode block by block on stacks larger than one block, each "
             "block's core this many µm along z, y and x (converted per axis), to bound the memory of the 3-D flows "
-            "(about 100 bytes per voxel of the stack resampled to cubic voxels at the model's diameter; "
+            "(about 65 bytes per voxel of the stack resampled to cubic voxels at the model's diameter, measured; "
             "bench/RESULTS.md); null: the whole stack in one pass, as does a stack that fits one core. Blocks reach "
             "block_overlap_um past their cores, each object is kept from the block whose core holds its centroid "
             "(the rule of segment.classical.block_size_um), and the stack is normalized once, as a whole, when "
