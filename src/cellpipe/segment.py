@@ -2237,6 +2237,8 @@ def _segment_stack_do_3d_blocks(
     whose core holds its centroid.  With ``normalize`` the whole stack is stretched between its 1st and 99th
     percentiles once, as Cellpose does to a stack in one pass (``norm3D``), and the blocks are not normalized
     again, so every block sees the intensities one pass would.  The 3-D flows of one block are held at a time.
+    Cellpose drops a mask larger than 0.4 of the array it segments (``max_size_fraction``), so a block must be
+    several nuclei across: a core of a few diameters, beside an overlap of one.
     """
     import torch
     from cellpose import transforms
