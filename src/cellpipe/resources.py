@@ -147,8 +147,8 @@ DO_3D_BYTES_PER_VOXEL = 100.0
 """Cellpose 'do_3d', bytes per voxel of the stack resampled to cubic voxels at the model's diameter (z x
 anisotropy x rescale, y x rescale, x x rescale): the resampled input (2 channels), the summed flows and
 probability (4 float32) and one orientation's network output (3 float32) at once, then the flows followed
-and the masks found in 3-D.  Measured 65 (peak RSS of rule segment_frames' step on 8 x 96 x 96 and
-16 x 128 x 128 voxel stacks, python -m bench.memory_do_3d; bench/RESULTS.md, "Cellpose do_3d: memory and
+and the masks found in 3-D.  Measured 65 (peak RSS of rule segment_frames' step on 8 x 96 x 96 to
+16 x 192 x 192 voxel stacks, python -m bench.memory_do_3d; bench/RESULTS.md, "Cellpose do_3d: memory and
 block by block"), with a margin."""
 DO_3D_STACK_BYTES_PER_VOXEL = 12.0
 """'do_3d' block by block: the stack (float32, and a normalized copy) and its uint32 labels stay whole."""
