@@ -28,7 +28,7 @@ Cellpose runs on the first ``--cellpose-frames`` stacks only (default: all), sco
 truth of those stacks; the table says how many stacks each row used.  Seconds are wall-clock on this
 machine, per stack (segmentation) and per movie (tracking).  ``--small``: 6 stacks of 16 x 96 x 96 voxels
 and 6 nuclei, a check that everything runs (on 2 shared CPU cores classical: under a second per stack;
-Cellpose 'stitch': 10-22 s per small stack and about 30-60 s per 32 x 256 x 256 stack; 'do_3d' 8-17 minutes
+Cellpose 'stitch': 10-22 s per small stack and about 30-60 s per 32 x 256 x 256 stack; 'do_3d' 8-34 minutes
 per small stack; bench/RESULTS.md).
 """
 

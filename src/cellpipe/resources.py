@@ -135,6 +135,119 @@ def segment_mem_mb(size: MovieSize, method: str, diameter_px: float | None) -> i
     return _round_up(SEGMENT_BASE_MB[kind] + SEGMENT_MB_PER_MEGAPIXEL[kind] * megapixels)
 
 
+SEGMENT_STACK_BYTES_PER_VOXEL = {"classical": 100.0, "stitch": 16.0}
+"""Bytes per voxel of one (z, y, x) stack, besides the per-pass terms: classical 3-D's float intermediates
+in one pass (measured 58 B, bench/RESULTS.md "Block-wise classical 3-D segmentation"); Cellpose 'stitch''s
+stack as float32, its per-plane and stitched uint32 labels and Cellpose's 3-D clean-up (not measured)."""
+CLASSICAL_BLOCK_STACK_BYTES_PER_VOXEL = 8.0
+"""Classical block by block: the stack (float32) and its uint32 labels stay whole; the rest is one block's."""
+CLASSICAL_THRESHOLD_SAMPLE_MB = 35.0
+"""The block-wise automatic threshold's sample: at most 4 Mi float32 voxels, twice while it is joined."""
+DO_3D_BYTES_PER_VOXEL = 100.0
+"""Cellpose 'do_3d', bytes per voxel of the stack resampled to cubic voxels at the model's diameter (z x
+anisotropy x rescale, y x rescale, x x rescale): the resampled input (2 channels), the summed flows and
+probability (4 float32) and one orientation's network output (3 float32) at once, then the flows followed
+and the masks found in 3-D.  Measured 65 (peak RSS of rule segment_frames' step on 8 x 96 x 96 to
+16 x 192 x 192 voxel stacks, python -m bench.memory_do_3d; bench/RESULTS.md, "Cellpose do_3d: memory and
+block by block"), with a margin."""
+DO_3D_STACK_BYTES_PER_VOXEL = 12.0
+"""'do_3d' block by block: the stack (float32, and a normalized copy) and its uint32 labels stay whole."""
+UNKNOWN_ANISOTROPY = 5.0
+"""z step / pixel assumed for 'do_3d' when neither the sample sheet (pixel_size_z_um) nor
+ingest.default_pixel_size_z_um gives the z step before the job (the file's own is read by ingest)."""
+
+
+def segment_stack_mem_mb(
+    size: MovieSize,
+    method: str,
+    diameter_px: float | None,
+    *,
+    mode_3d: str = "stitch",
+    z_step_um: float | None = None,
+    block_size_um: float | None = None,
+    block_overlap_um: float | None = None,
+    tile_px: int = 1024,
+    batch_size: int | None = None,
+) -> int:
+    """Memory (MB) to request for each part of segment_frames on a 3-D movie: one (z, y, x) stack at a time.
+
+    * classical: :data:`SEGMENT_STACK_BYTES_PER_VOXEL` of the stack; block by block (``block_size_um``), that
+      of one block (its core plus ``block_overlap_um`` µm, else one diameter, on each side, at most the stack)
+      plus the whole stack and its labels and the threshold's sample.
+    * Cellpose 'stitch': the planes of one network pass (as many as fill ``batch_size`` tiles of ``tile_px``
+      px after rescaling, at most the stack's, at least ``batch_size``: cellpipe.segment._planes_per_pass)
+      counted as a 2-D frame of their pixels (:func:`segment_mem_mb`), plus the stack's float32 and labels.
+    * Cellpose 'do_3d': :data:`DO_3D_BYTES_PER_VOXEL` of the stack resampled to cubic voxels at the model's
+      diameter (z stretched by z step / pixel, every axis by 30 px / ``diameter_px``); block by block, of one
+      resampled block, plus the whole stack and its labels.  So it grows with the stack in one pass and is
+      bounded by the block when blocks are on.
+
+    Parameters
+    ----------
+    size : cellpipe.preflight.MovieSize
+        The movie's header: plane (px), ``z_planes``, ``pixel_size_um`` (µm).
+    method : str
+        ``"cellpose"`` or ``"classical"``.
+    diameter_px : float or None
+        Cell diameter (px of the plane); None when unknown before the job (estimated, or the model's own):
+        Cellpose's area scale is then :data:`UNKNOWN_DIAMETER_AREA_SCALE`, a default overlap 30 px.
+    mode_3d : str
+        ``segment.cellpose.mode_3d``: ``"stitch"`` or ``"do_3d"``; ignored for classical.
+    z_step_um : float or None
+        Step between planes (µm); None: :data:`UNKNOWN_ANISOTROPY` pixels.
+    block_size_um, block_overlap_um : float or None
+        The method's block core and overlap (µm); None: one pass (overlap: one diameter).
+    tile_px : int
+        ``segment.cellpose.tile_px`` (px).
+    batch_size : int or None
+        ``segment.cellpose.batch_size`` (tiles per pass); None: 4, the GPU default (a CPU runs 1, so this is
+        an upper bound there).
+
+    Returns
+    -------
+    int
+        MB, a multiple of :data:`ROUND_MB`.
+    """
+    z = max(1, size.z_planes)
+    y, x = size.shape_tcyx[2], size.shape_tcyx[3]
+    stack_voxels = z * y * x
+    pixel = size.pixel_size_um
+    z_px = (z_step_um / pixel) if z_step_um else UNKNOWN_ANISOTROPY  # z step in px of the plane
+
+    def block_px(n_px: float, core_px: float, overlap_px: float) -> float:
+        return min(n_px, core_px + 2 * overlap_px)
+
+    overlap_px = None
+    if block_size_um is not None:
+        overlap_px = (block_overlap_um / pixel) if block_overlap_um is not None else (diameter_px or CELLPOSE_DIAM_MEAN_PX)
+    if method == "classical":
+        if block_size_um is None:
+            return _round_up(SEGMENT_BASE_MB["classical"] + SEGMENT_STACK_BYTES_PER_VOXEL["classical"] * stack_voxels / 1e6)
+        core_px = block_size_um / pixel
+        voxels = (block_px(z, core_px / z_px, overlap_px / z_px) * block_px(y, core_px, overlap_px)
+                  * block_px(x, core_px, overlap_px))
+        return _round_up(SEGMENT_BASE_MB["classical"] + CLASSICAL_THRESHOLD_SAMPLE_MB
+                         + SEGMENT_STACK_BYTES_PER_VOXEL["classical"] * voxels / 1e6
+                         + CLASSICAL_BLOCK_STACK_BYTES_PER_VOXEL * stack_voxels / 1e6)
+    area_scale = (CELLPOSE_DIAM_MEAN_PX / diameter_px) ** 2 if diameter_px else UNKNOWN_DIAMETER_AREA_SCALE
+    if mode_3d == "do_3d":
+        if block_size_um is None:
+            bz, by, bx = float(z), float(y), float(x)
+            held = 0.0
+        else:
+            core_px = block_size_um / pixel
+            bz, by, bx = (block_px(z, core_px / z_px, overlap_px / z_px), block_px(y, core_px, overlap_px),
+                          block_px(x, core_px, overlap_px))
+            held = DO_3D_STACK_BYTES_PER_VOXEL * stack_voxels
+        resampled = bz * z_px * by * bx * area_scale ** 1.5
+        return _round_up(SEGMENT_BASE_MB["cellpose"] + (DO_3D_BYTES_PER_VOXEL * resampled + held) / 1e6)
+    batch = batch_size or 4
+    plane_px = y * x * area_scale
+    planes = min(z, batch if plane_px > tile_px * tile_px else max(batch, int(batch * tile_px * tile_px // plane_px)))
+    return _round_up(SEGMENT_BASE_MB["cellpose"] + SEGMENT_MB_PER_MEGAPIXEL["cellpose"] * planes * y * x / 1e6 * area_scale
+                     + SEGMENT_STACK_BYTES_PER_VOXEL["stitch"] * stack_voxels / 1e6)
+
+
 def segment_diameter_px(settings: dict[str, object], pixel_size_um: float) -> float | None:
     """The cell diameter (px) a segment job will use, or None when the job estimates it.
 

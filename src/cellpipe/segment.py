@@ -86,6 +86,8 @@ __all__ = [
     "segment_stack_classical",
     "segment_stack_classical_blocks",
     "classical_blocks",
+    "merge_blocks",
+    "cellpose_blocks",
     "segment_stacks_classical",
     "iter_stacks",
     "cellpose_anisotropy",
@@ -1324,6 +1326,61 @@ def _prepared_stack(image: np.ndarray, settings: ClassicalSettings, vox: Classic
     return image
 
 
+def merge_blocks(
+    shape: tuple[int, int, int],
+    blocks: list[tuple[tuple[slice, slice, slice], tuple[slice, slice, slice]]],
+    segment_block: Callable[[tuple[slice, slice, slice]], np.ndarray],
+) -> np.ndarray:
+    """One (z, y, x) label image from the labels of overlapping blocks (:func:`classical_blocks`).
+
+    ``segment_block(block)`` returns the labels (0 = background) of the block ``block`` (slices of the stack,
+    voxels); blocks are segmented one at a time, in order.  An object is kept from the block whose core holds
+    the voxel of its centroid: the cores tile the stack, so each object is kept once, from the block where it
+    lies at least the overlap from the block's inner faces, and an object cut by a block's face has its
+    centroid outside that block's core when the overlap reaches past the object's radius.  Where objects kept
+    from two blocks claim the same voxel, the one kept first (blocks in raster order) keeps it.  Objects are
+    numbered 1..n in the raster order of their centroid voxels (z, then y, then x).  Holds the (z, y, x)
+    uint32 labels and one block's labels at a time.
+    """
+    labels = np.zeros(shape, dtype=np.uint32)
+    kept: list[tuple[int, int]] = []  # (raster index of the centroid voxel, id in ``labels``)
+    for block, core in blocks:
+        part = np.asarray(segment_block(block))
+        n = int(part.max())
+        if n == 0:
+            continue
+        sizes = np.bincount(part.ravel(), minlength=n + 1).astype(np.float64)
+        centre = []
+        for axis in range(3):
+            # per-label sum of the coordinate along ``axis``, from the per-plane counts: no (z, y, x) index arrays
+            per_plane = np.stack([np.bincount(np.take(part, i, axis=axis).ravel(), minlength=n + 1)
+                                  for i in range(part.shape[axis])])
+            centre.append((per_plane * np.arange(part.shape[axis])[:, None]).sum(axis=0) / np.maximum(sizes, 1)
+                          + block[axis].start)
+        voxel_of = np.floor(np.stack(centre, axis=1) + 0.5).astype(np.int64)  # (n + 1, 3), row 0 unused
+        inside = np.ones(n + 1, dtype=bool)
+        for axis in range(3):
+            inside &= (voxel_of[:, axis] >= core[axis].start) & (voxel_of[:, axis] < core[axis].stop)
+        inside[0] = False
+        lookup = np.zeros(n + 1, dtype=np.uint32)
+        for i in np.flatnonzero(inside):
+            kept.append((int(np.ravel_multi_index(tuple(voxel_of[i]), shape)), len(kept) + 1))
+            lookup[i] = len(kept)
+        mapped = lookup[part]
+        region = labels[block]
+        free = (mapped > 0) & (region == 0)
+        region[free] = mapped[free]
+        del part, mapped, free
+    present = np.bincount(labels.ravel(), minlength=len(kept) + 1)[1:] > 0 if kept else np.zeros(0, dtype=bool)
+    order = sorted((raster, old) for raster, old in kept if present[old - 1])
+    final = np.zeros(len(kept) + 1, dtype=np.uint32)
+    for new, (_, old) in enumerate(order, start=1):
+        final[old] = new
+    for z in range(labels.shape[0]):  # plane by plane: no second (z, y, x) array
+        labels[z] = final[labels[z]]
+    return labels
+
+
 def segment_stack_classical_blocks(
     stack: ArrayLike,
     voxel_size_um: tuple[float, float, float],
@@ -1381,7 +1438,6 @@ def segment_stack_classical_blocks(
         raise ValueError("block-wise segmentation needs segment.classical.block_overlap_um or a cell diameter (µm)")
     blocks = classical_blocks(image.shape, voxel, float(settings.block_size_um), float(overlap_um))
     vox = classical_voxels(settings, voxel, diameter_um)
-    labels = np.zeros(image.shape, dtype=np.uint32)
 
     def local(core: tuple[slice, ...], block: tuple[slice, ...]) -> tuple[slice, ...]:
         return tuple(slice(c.start - b.start, c.stop - b.start) for c, b in zip(core, block))
@@ -1397,46 +1453,11 @@ def segment_stack_classical_blocks(
         sample = np.concatenate(samples)
         del samples
         if float(sample.max()) <= float(sample.min()):
-            return labels  # flat stack: no automatic threshold exists
+            return np.zeros(image.shape, dtype=np.uint32)  # flat stack: no automatic threshold exists
         fixed = settings.model_copy(update={"threshold": _threshold_value(sample, settings.threshold)})
         del sample
 
-    kept: list[tuple[int, int]] = []  # (raster index of the centroid voxel, id in ``labels``)
-    for block, core in blocks:
-        part = segment_stack_classical(image[block], voxel, fixed, diameter_um)
-        n = int(part.max())
-        if n == 0:
-            continue
-        sizes = np.bincount(part.ravel(), minlength=n + 1).astype(np.float64)
-        centre = []
-        for axis in range(3):
-            # per-label sum of the coordinate along ``axis``, from the per-plane counts: no (z, y, x) index arrays
-            per_plane = np.stack([np.bincount(np.take(part, i, axis=axis).ravel(), minlength=n + 1)
-                                  for i in range(part.shape[axis])])
-            centre.append((per_plane * np.arange(part.shape[axis])[:, None]).sum(axis=0) / np.maximum(sizes, 1)
-                          + block[axis].start)
-        voxel_of = np.floor(np.stack(centre, axis=1) + 0.5).astype(np.int64)  # (n + 1, 3), row 0 unused
-        inside = np.ones(n + 1, dtype=bool)
-        for axis in range(3):
-            inside &= (voxel_of[:, axis] >= core[axis].start) & (voxel_of[:, axis] < core[axis].stop)
-        inside[0] = False
-        lookup = np.zeros(n + 1, dtype=np.uint32)
-        for i in np.flatnonzero(inside):
-            kept.append((int(np.ravel_multi_index(tuple(voxel_of[i]), image.shape)), len(kept) + 1))
-            lookup[i] = len(kept)
-        mapped = lookup[part]
-        region = labels[block]
-        free = (mapped > 0) & (region == 0)
-        region[free] = mapped[free]
-        del part, mapped, free
-    present = np.bincount(labels.ravel(), minlength=len(kept) + 1)[1:] > 0 if kept else np.zeros(0, dtype=bool)
-    order = sorted((raster, old) for raster, old in kept if present[old - 1])
-    final = np.zeros(len(kept) + 1, dtype=np.uint32)
-    for new, (_, old) in enumerate(order, start=1):
-        final[old] = new
-    for z in range(labels.shape[0]):  # plane by plane: no second (z, y, x) array
-        labels[z] = final[labels[z]]
-    return labels
+    return merge_blocks(image.shape, blocks, lambda block: segment_stack_classical(image[block], voxel, fixed, diameter_um))
 
 
 def segment_stacks_classical(
@@ -2404,6 +2425,66 @@ def _segment_stack_stitched(image: np.ndarray, settings: CellposeSettings, model
     return np.asarray(utils.fill_holes_and_remove_small_masks(stitched, min_size=settings.min_size_px))
 
 
+def cellpose_blocks(
+    shape: tuple[int, int, int],
+    voxel_size_um: tuple[float, float, float],
+    settings: CellposeSettings,
+    diameter_px: float,
+) -> list[tuple[tuple[slice, slice, slice], tuple[slice, slice, slice]]]:
+    """The blocks 'do_3d' runs a (z, y, x) stack in: :func:`classical_blocks` of ``settings.block_size_um``.
+
+    Cores of ``block_size_um`` µm along each axis, reaching ``block_overlap_um`` µm past them (unset: one cell
+    diameter, ``diameter_px`` px of the plane converted to µm with the y voxel size).  One block, the whole
+    stack, when ``block_size_um`` is unset or the stack fits one core: such a stack runs in one pass.
+    """
+    whole = (tuple(slice(0, int(n)) for n in shape),) * 2
+    if settings.block_size_um is None:
+        return [whole]  # type: ignore[list-item]
+    voxel = _check_voxel_size(voxel_size_um)
+    overlap_um = settings.block_overlap_um if settings.block_overlap_um is not None else diameter_px * voxel[1]
+    return classical_blocks(shape, voxel, float(settings.block_size_um), float(overlap_um))
+
+
+def _segment_stack_do_3d_blocks(
+    image: np.ndarray,
+    blocks: list[tuple[tuple[slice, slice, slice], tuple[slice, slice, slice]]],
+    settings: CellposeSettings,
+    model: Any,
+    anisotropy: float,
+    options: dict[str, Any],
+) -> np.ndarray:
+    """'do_3d' on one (z, y, x) float32 stack block by block (:func:`cellpose_blocks`); returns (z, y, x) labels.
+
+    Each block runs through Cellpose's own 3-D eval as a whole stack would (``resample=False``, the same
+    ``options``), and the blocks' labels are joined by :func:`merge_blocks`: each object is kept from the block
+    whose core holds its centroid.  With ``normalize`` the whole stack is stretched between its 1st and 99th
+    percentiles once, as Cellpose does to a stack in one pass (``norm3D``), and the blocks are not normalized
+    again, so every block sees the intensities one pass would.  The 3-D flows of one block are held at a time.
+    Cellpose drops a mask larger than 0.4 of the array it segments (``max_size_fraction``), so a block must be
+    several nuclei across: a core of a few diameters, beside an overlap of one.
+    """
+    import torch
+    from cellpose import transforms
+
+    options = dict(options)
+    if settings.normalize:
+        image = transforms.normalize_img(image[..., np.newaxis], norm3D=True, axis=-1)[..., 0]
+        options["normalize"] = False
+    device = _device_of(model)
+
+    def segment_block(block: tuple[slice, slice, slice]) -> np.ndarray:
+        part = np.ascontiguousarray(image[block])
+        with _deterministic_torch(device), torch.no_grad():
+            found = np.asarray(model.eval(part, z_axis=0, do_3D=True, anisotropy=anisotropy, resample=False,
+                                          **options)[0])
+        if found.shape != part.shape:  # pragma: no cover - guards against a cellpose change
+            raise RuntimeError(f"Cellpose returned masks of shape {found.shape} for a block of {part.shape}")
+        return found
+
+    logger.info("do_3d in %d blocks of a %s voxel stack", len(blocks), "x".join(str(n) for n in image.shape))
+    return merge_blocks(image.shape, blocks, segment_block)
+
+
 def segment_stack_cellpose(
     stack: ArrayLike,
     voxel_size_um: tuple[float, float, float],
@@ -2431,6 +2512,9 @@ def segment_stack_cellpose(
       followed on the stack's own few planes instead, masks come out hollow in their middle planes (IoU
       about 0.5 against 0.85 in tests/unit/test_steps_segment_cellpose_do_3d.py), at the same cost.  Three
       passes over more planes than 'stitch'; run by Cellpose's own ``CellposeModel.eval``.
+      With ``settings.block_size_um`` a stack larger than one block runs block by block
+      (:func:`cellpose_blocks`, :func:`_segment_stack_do_3d_blocks`), which bounds the 3-D flows held at once by
+      the block's voxels; a stack that fits one block runs in one pass as without it.
 
     ``flow_threshold``, ``cellprob_threshold``, ``normalize`` and ``batch_size`` mean what they mean in
     2-D; ``min_size_px`` counts voxels of a 3-D mask; Cellpose 3's 'do_3d' runs 224 px tiles whatever
@@ -2482,6 +2566,8 @@ def segment_stack_cellpose(
         frame = image[0]
         with _deterministic_torch(device), torch.no_grad():
             masks = np.asarray(model.eval(frame, **options)[0])[np.newaxis]
+    elif settings.mode_3d == "do_3d" and len(blocks := cellpose_blocks(image.shape, voxel, settings, diameter_px)) > 1:
+        masks = _segment_stack_do_3d_blocks(image, blocks, settings, model, anisotropy, options)
     elif settings.mode_3d == "do_3d":
         with _deterministic_torch(device), torch.no_grad():
             masks = np.asarray(model.eval(image, z_axis=0, do_3D=True, anisotropy=anisotropy, resample=False, **options)[0])
@@ -2504,7 +2590,9 @@ def cellpose_stack_info(
     diameter, tiles per pass, versions) with ``dimensions`` 3, ``voxel_size_um``, ``diameter_um`` (µm: the
     given one, else the model's own over the y voxel size), ``mode_3d``, ``anisotropy`` (z step / pixel, what
     'do_3d' stretches z by) and ``stitch_threshold`` (IoU; None for 'do_3d', which does not stitch).
-    ``tile_px`` is 224 for Cellpose 3's 'do_3d', which tiles at that size whatever the setting says.
+    ``tile_px`` is 224 for Cellpose 3's 'do_3d', which tiles at that size whatever the setting says.  'do_3d'
+    with ``block_size_um`` also records ``blocks``: ``core_um`` and ``overlap_um`` (µm; a stack that fits one
+    core still runs in one pass).
 
     Parameters
     ----------
@@ -2534,6 +2622,9 @@ def cellpose_stack_info(
         anisotropy=cellpose_anisotropy(voxel),
         stitch_threshold=settings.stitch_threshold if settings.mode_3d == "stitch" else None,
     )
+    if settings.mode_3d == "do_3d" and settings.block_size_um is not None:
+        overlap = settings.block_overlap_um if settings.block_overlap_um is not None else info["diameter_um"]
+        info["blocks"] = {"core_um": float(settings.block_size_um), "overlap_um": float(overlap)}
     return info
 
 

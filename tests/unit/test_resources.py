@@ -48,3 +48,52 @@ def test_the_diameter_in_px_is_the_segment_jobs() -> None:
     assert segment_diameter_px({"diameter_um": 11.5, "diameter_px": 40}, 0.5) == 40.0
     assert segment_diameter_px({"diameter_um": 11.5, "estimate_diameter": True}, 0.5) is None
     assert segment_diameter_px({"diameter_um": None, "diameter_px": None}, 0.5) is None
+
+
+def _stack(z: int, yx: int) -> MovieSize:
+    """A 3-D movie of (z, yx, yx) voxel stacks of 0.5 µm pixels."""
+    return MovieSize((30, 1, yx, yx), "uint16", 0.5, z_planes=z)
+
+
+def test_do_3d_asks_for_its_flows_over_the_stack_resampled_to_cubic_voxels() -> None:
+    """'do_3d' holds the 3-D flows of the stack stretched along z by z step / pixel (2 µm / 0.5 µm = 4) and
+    rescaled to the model's 30 px cells: its request grows with the stack, the z step and 1 / diameter³; 'stitch'
+    holds one network pass of planes, as many as fill batch_size tiles."""
+    from cellpipe.resources import DO_3D_BYTES_PER_VOXEL, SEGMENT_BASE_MB, segment_stack_mem_mb
+
+    def do_3d(size: MovieSize, diameter_px: float = 30.0, z_step_um: float = 2.0) -> int:
+        return segment_stack_mem_mb(size, "cellpose", diameter_px, mode_3d="do_3d", z_step_um=z_step_um)
+
+    small, issue, large = do_3d(_stack(16, 128)), do_3d(_stack(32, 256)), do_3d(_stack(64, 1024))
+    assert small < issue < large
+    # 32 x 256 x 256 voxels stretched 4-fold along z: 8.4 M voxels of flows
+    assert issue >= SEGMENT_BASE_MB["cellpose"] + DO_3D_BYTES_PER_VOXEL * 128 * 256 * 256 / 1e6
+    assert large - SEGMENT_BASE_MB["cellpose"] > 100 * (small - SEGMENT_BASE_MB["cellpose"]) / 2  # 128x the voxels
+    assert do_3d(_stack(32, 256), z_step_um=4.0) > issue  # anisotropy 8 doubles the resampled planes
+    assert do_3d(_stack(32, 256), diameter_px=15.0) > 6 * (issue - 2500)  # cells half the model's: 8x the voxels
+    stitch = segment_stack_mem_mb(_stack(32, 256), "cellpose", 30.0, mode_3d="stitch", z_step_um=2.0, batch_size=1)
+    # one pass of 16 planes of 256² px (batch 1 x 1024² px), not the 32 planes of the stack
+    assert stitch < segment_stack_mem_mb(_stack(32, 256), "cellpose", 30.0, mode_3d="stitch", batch_size=2)
+    assert all(mb % 100 == 0 for mb in (small, issue, large, stitch))
+
+
+def test_blocks_bound_the_request_by_the_block_not_the_stack() -> None:
+    """Block by block, 'do_3d' and classical hold one block's arrays besides the whole stack's labels: the
+    request of a large stack falls to that of about one block, and a stack larger in y and x (same block)
+    asks only for the stack-sized labels more."""
+    from cellpipe.resources import segment_stack_mem_mb
+
+    def request(size: MovieSize, method: str, core_um: float | None) -> int:
+        return segment_stack_mem_mb(size, method, 30.0, mode_3d="do_3d", z_step_um=2.0, block_size_um=core_um,
+                                    block_overlap_um=15.0)
+
+    block_alone = request(_stack(32, 128), "cellpose", None)  # about one block: 64 x 128 x 128 voxels reach
+    for method in ("cellpose", "classical"):
+        one_pass, blocks = request(_stack(64, 1024), method, None), request(_stack(64, 1024), method, 34.0)
+        larger = request(_stack(64, 2048), method, 34.0)
+        assert blocks < one_pass / 4, (method, blocks, one_pass)
+        assert blocks < larger < blocks + 12 * 64 * 2048 * 2048 / 1e6 + 100, method  # only the whole-stack arrays grow
+    # a block's 64 x 128 x 128 voxels (core 34 µm = 68 px, 30 px of overlap each side) plus the labels
+    assert request(_stack(64, 1024), "cellpose", 34.0) <= block_alone * 1.2 + 12 * 64 * 1024 * 1024 / 1e6
+    # a stack no larger than one block asks what one pass asks
+    assert request(_stack(16, 64), "cellpose", 100.0) <= request(_stack(16, 64), "cellpose", None) + 100

@@ -86,6 +86,12 @@ def test_mode_3d_setting() -> None:
         CellposeSettings(mode_3d="3d")
     with pytest.raises(ValidationError):
         CellposeSettings(stitch_threshold=1.0)
+    assert CellposeSettings().block_size_um is None  # do_3d runs every stack in one pass unless told
+    assert CellposeSettings(mode_3d="do_3d", block_size_um=40.0).block_size_um == 40.0
+    with pytest.raises(ValidationError, match="'do_3d' only"):
+        CellposeSettings(block_size_um=40.0)  # 'stitch' runs one plane at a time already
+    with pytest.raises(ValidationError):
+        CellposeSettings(mode_3d="do_3d", block_size_um=0.0)
 
 
 @pytest.mark.parametrize(("mode", "min_iou"), [("stitch", 0.6), ("do_3d", 0.4)])

@@ -5,7 +5,9 @@ with 2 nuclei each, with the shipped 2-D model; what segmentation.json records.
 'do_3d' runs the network on every yx, zy and zx plane of the stack stretched to cubic voxels, so its cost grows
 with the stretched volume: the nuclei are 30 px across in the plane, the model's own diameter, so Cellpose
 neither enlarges nor shrinks the planes, and the stacks hold little more than the nuclei (each stack: 32 x 40 x 70
-px after the 4-fold stretch along z, about 6 s of one CPU core; the two jobs and the gather 21 s of CPU)."""
+px after the 4-fold stretch along z, about 6 s of one CPU core; the two jobs and the gather 21 s of CPU).  Stack 0
+is also segmented block by block (segment.cellpose.block_size_um, two blocks along x), which must find the
+one-pass nuclei."""
 
 from __future__ import annotations
 
@@ -18,9 +20,10 @@ import pytest
 from test_segment_cellpose_3d import SHIPPED, best_iou, ellipsoids, pytestmark  # noqa: F401 (warning filters)
 from test_track import OME_META
 
-from cellpipe.config import NormalizeSettings
+from cellpipe.config import CellposeSettings, NormalizeSettings
 from cellpipe.io import omezarr
 from cellpipe.normalize import normalize_movie
+from cellpipe.segment import cellpose_blocks, cellpose_stack_info, load_cellpose_model, segment_stack_cellpose
 from cellpipe.steps.segment import segment_cells_step, segment_frames_step
 
 VOXEL_UM = (2.0, 0.5, 0.5)  # z step, y and x pixel (µm): anisotropy 4
@@ -80,6 +83,8 @@ def test_cellpose_do_3d_segments_a_3d_movie_through_the_rules(movie: dict, caplo
             planes = np.flatnonzero((found[t] == i).any(axis=(1, 2)))
             assert planes.size >= 4 and np.all(np.diff(planes) == 1), (t, i, planes)
 
+    _blocks_find_the_nuclei_of_one_pass(movie["normalized"], found[0])
+
     record = json.loads(info.read_text())
     assert record["method"] == "cellpose" and record["network"] == "cellpose3" and record["dimensions"] == 3
     assert record["mode_3d"] == "do_3d" and record["stitch_threshold"] is None
@@ -97,3 +102,30 @@ def _owner(found: np.ndarray, mask: np.ndarray) -> int:
     hits = np.bincount(found[mask])
     hits[0] = 0
     return int(hits.argmax())
+
+
+def _blocks_find_the_nuclei_of_one_pass(normalized: Path, one_pass: np.ndarray) -> None:
+    """'do_3d' block by block (segment.cellpose.block_size_um) finds the nuclei one pass found on stack 0.
+
+    Cores of 20 µm (40 px: two blocks along x, one along y and z) reaching 8 µm (16 px, past the nuclei's 7.5 µm
+    radius) past them: each nucleus is kept once, from the block whose core holds its centroid, and matches
+    its one-pass object at IoU >= 0.9.  The two blocks of 40 x 51 px cost about 1.5 times the one pass."""
+    import zarr
+
+    stack = np.asarray(zarr.open_array(str(normalized), mode="r")[0, 0])
+    model = load_cellpose_model(SHIPPED, "cpu")
+    settings = CellposeSettings(model=str(SHIPPED), mode_3d="do_3d", block_size_um=20.0, block_overlap_um=8.0)
+    blocks = cellpose_blocks(stack.shape, VOXEL_UM, settings, 30.0)
+    assert [core for _, core in blocks] == [(slice(0, 8), slice(0, 40), slice(0, 35)),
+                                            (slice(0, 8), slice(0, 40), slice(35, 70))]
+    assert [block[2] for block, _ in blocks] == [slice(0, 51), slice(19, 70)]
+    found = segment_stack_cellpose(stack, VOXEL_UM, settings, model, DIAMETER_UM)
+    assert found.dtype == np.uint32 and found.shape == one_pass.shape
+    assert int(found.max()) == int(one_pass.max()) == 2
+    ious = best_iou(found, one_pass)
+    assert min(ious) >= 0.9, ious
+    assert {_owner(found, one_pass == i) for i in (1, 2)} == {1, 2}  # each nucleus its own label
+    info = cellpose_stack_info(settings, model, VOXEL_UM, DIAMETER_UM)
+    assert info["blocks"] == {"core_um": 20.0, "overlap_um": 8.0} and info["mode_3d"] == "do_3d"
+    # a stack that fits one core is one pass, as without blocks
+    assert len(cellpose_blocks(stack.shape, VOXEL_UM, settings.model_copy(update={"block_size_um": 40.0}), 30.0)) == 1

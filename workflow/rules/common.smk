@@ -2,7 +2,6 @@
 # Everything is validated here, before any job runs: a bad key, value or
 # missing file stops the run with one line naming it (cellpipe.config).
 
-import dataclasses
 import os
 import re
 import sys
@@ -22,7 +21,13 @@ from cellpipe.config.jobs import JobSettings, shipped_path
 from cellpipe.io.bioimageio import model_folders
 from cellpipe.preflight import check_samples, volume_refusal
 from cellpipe.provenance import OUTPUT_TABLES
-from cellpipe.resources import ingest_mem_mb, normalize_mem_mb, segment_diameter_px, segment_mem_mb
+from cellpipe.resources import (
+    ingest_mem_mb,
+    normalize_mem_mb,
+    segment_diameter_px,
+    segment_mem_mb,
+    segment_stack_mem_mb,
+)
 from cellpipe.segment import check_model_file
 
 
@@ -240,13 +245,27 @@ def per_attempt(base):
 def _segment_mem_mb(size, wildcards):
     """segment_frames' estimate: its method and the cell diameter (px) it works at (the row's own).
 
-    A 3-D movie (ingest.z_projection: keep) is segmented one (z, y, x) stack at a time, whose arrays hold
-    every voxel: the stack counts as a plane of z_planes times the pixels (not yet measured in 3-D)."""
+    A 3-D movie (ingest.z_projection: keep) is segmented one (z, y, x) stack at a time, by the method's 3-D mode
+    (classical, Cellpose 'stitch' or 'do_3d') and its blocks (cellpipe.resources.segment_stack_mem_mb); the z step
+    is the sample sheet's pixel_size_z_um, else ingest.default_pixel_size_z_um (the file's is not read here)."""
     settings = segment_settings(wildcards)
+    diameter_px = segment_diameter_px(settings, size.pixel_size_um)
     if CFG.ingest.z_projection == "keep" and size.z_planes > 1:
-        t, c, y, x = size.shape_tcyx
-        size = dataclasses.replace(size, shape_tcyx=(t, c, y * size.z_planes, x))
-    return segment_mem_mb(size, settings["method"], segment_diameter_px(settings, size.pixel_size_um))
+        method = settings["method"]
+        cellpose = settings["cellpose"]
+        blocks = settings["classical"] if method == "classical" else cellpose
+        return segment_stack_mem_mb(
+            size,
+            method,
+            diameter_px,
+            mode_3d=cellpose["mode_3d"],
+            z_step_um=sample_row(wildcards).pixel_size_z_um or CFG.ingest.default_pixel_size_z_um,
+            block_size_um=blocks["block_size_um"],
+            block_overlap_um=blocks["block_overlap_um"],
+            tile_px=cellpose["tile_px"],
+            batch_size=cellpose["batch_size"],
+        )
+    return segment_mem_mb(size, settings["method"], diameter_px)
 
 
 MEMORY_ESTIMATES = {

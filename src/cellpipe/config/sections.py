@@ -389,6 +389,9 @@ class CellposeSettings(StageSettings):
             raise ValueError("precision 'bfloat16' is for network 'cellpose-sam' only; use 'auto' or 'float32'")
         if self.compile is True and self.network != "cellpose3":
             raise ValueError("compile true is for network 'cellpose3' only; use 'auto' or false")
+        if self.block_size_um is not None and self.mode_3d != "do_3d":
+            # 'stitch' already runs plane by plane in network passes of bounded size
+            raise ValueError("block_size_um is for mode_3d 'do_3d' only: 'stitch' already runs one plane at a time")
         return self
     tile_overlap: float = Field(
         0.1, ge=0.05, le=0.5, description="Overlap of neighbouring tiles as a fraction of tile_px (0.05-0.5)"
@@ -425,6 +428,29 @@ class CellposeSettings(StageSettings):
             "never; 'auto': on a CPU for jobs whose frames, rescaled to the model's diameter, add up to 26 "
             "megapixels or more (100 frames of 512 x 512 px), never on a GPU (not measured there). "
             "Network 'cellpose3' only; z-stacks are not compiled"
+        ),
+    )
+    block_size_um: float | None = Field(
+        None,
+        gt=0.0,
+        description=(
+            "mode_3d 'do_3d' only: run Cellpose's 3-D mode block by block on stacks larger than one block, each "
+            "block's core this many µm along z, y and x (converted per axis), to bound the memory of the 3-D flows "
+            "(about 65 bytes per voxel of the stack resampled to cubic voxels at the model's diameter, measured; "
+            "bench/RESULTS.md); null: the whole stack in one pass, as does a stack that fits one core. Blocks reach "
+            "block_overlap_um past their cores, each object is kept from the block whose core holds its centroid "
+            "(the rule of segment.classical.block_size_um), and the stack is normalized once, as a whole, when "
+            "normalize is on"
+        ),
+    )
+    block_overlap_um: float | None = Field(
+        None,
+        gt=0.0,
+        description=(
+            "mode_3d 'do_3d' with block_size_um only: how far each block reaches past its core on every side (µm); "
+            "null: one cell diameter (the diameter Cellpose works at, converted to µm). At least the largest "
+            "nucleus' radius, so that every nucleus lies whole in the block that keeps it; a diameter also gives "
+            "the network the context around it"
         ),
     )
     reconstruction: Literal["auto", "cellpose", "cellpipe"] = Field(

@@ -513,7 +513,8 @@ def _iter_segment_stacks(
     diameter) on a few stacks of ``estimate_from`` (the whole movie's channel, when ``stacks`` is a part of
     it; default ``stacks``), and the estimate is recorded as ``diameter_estimate`` (µm, and px of the plane),
     with ``diameter_source`` 'estimate'.  Cellpose runs also record ``mode_3d``, ``anisotropy`` and
-    ``stitch_threshold`` (:func:`cellpipe.segment.cellpose_stack_info`).  The run info's
+    ``stitch_threshold``, and 'do_3d' with ``segment.cellpose.block_size_um`` its ``blocks`` (core and overlap
+    in µm; :func:`cellpipe.segment.cellpose_stack_info`).  The run info's
     ``object_filters.per_frame`` holds the objects found per stack: the 2-D object filters do not apply to
     stacks (the classical method removes objects outside its volume bounds, Cellpose those under
     ``min_size_px`` voxels).
