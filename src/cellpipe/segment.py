@@ -1341,6 +1341,20 @@ def merge_blocks(
     from two blocks claim the same voxel, the one kept first (blocks in raster order) keeps it.  Objects are
     numbered 1..n in the raster order of their centroid voxels (z, then y, then x).  Holds the (z, y, x)
     uint32 labels and one block's labels at a time.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The stack's (z, y, x) shape (voxels).
+    blocks : list of (block, core)
+        Each block's slices of the stack and the slices of its core (voxels), as :func:`classical_blocks` gives them.
+    segment_block : callable
+        Takes a block's slices and returns its (z, y, x) labels, of the block's shape.
+
+    Returns
+    -------
+    numpy.ndarray
+        (z, y, x) uint32 labels of the whole stack, 0 = background.
     """
     labels = np.zeros(shape, dtype=np.uint32)
     kept: list[tuple[int, int]] = []  # (raster index of the centroid voxel, id in ``labels``)
@@ -2436,6 +2450,22 @@ def cellpose_blocks(
     Cores of ``block_size_um`` µm along each axis, reaching ``block_overlap_um`` µm past them (unset: one cell
     diameter, ``diameter_px`` px of the plane converted to µm with the y voxel size).  One block, the whole
     stack, when ``block_size_um`` is unset or the stack fits one core: such a stack runs in one pass.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The stack's (z, y, x) shape (voxels).
+    voxel_size_um : tuple of float
+        Voxel size (µm; z, y, x).
+    settings : CellposeSettings
+        The ``segment.cellpose`` settings: ``block_size_um`` and ``block_overlap_um`` (µm).
+    diameter_px : float
+        The cell diameter Cellpose works at (px of the plane).
+
+    Returns
+    -------
+    list of (block, core)
+        Each block's slices of the stack and the slices of its core (voxels).
     """
     whole = (tuple(slice(0, int(n)) for n in shape),) * 2
     if settings.block_size_um is None:
