@@ -18,7 +18,7 @@ from cellpipe import layout
 from cellpipe.io.omezarr import ngff_attributes, open_multiscales
 
 import browser
-from conftest import BIN, REPO, default_config, run_snakemake, snakemake_env, write_workdir
+from conftest import BIN, REPO, TINY, TINY_SAMPLES_TSV, default_config, run_snakemake, snakemake_env, write_workdir
 
 OME_META = layout.OME_ZARR_METADATA[layout.DEFAULT_OME_ZARR_VERSION]
 """The metadata file of the run's OME-Zarr stores (the default NGFF version; config/README.md)."""
@@ -35,9 +35,8 @@ def ngff_attrs(store: Path) -> dict:
 
 pytestmark = pytest.mark.workflow
 
-# 96 rows by 160 columns: a position with y and x swapped, or a label image transposed, lands outside the frame
-TINY = {"n_frames": 12, "shape": [96, 160], "n_cells": 6, "seed": 5, "pixel_size_um": 0.65, "frame_interval_min": 5.0}
-SAMPLES_TSV = "sample\tmovie\tground_truth\ntiny\tresults/simulated/tiny/movie.ome.tif\tresults/simulated/tiny/01_GT\n"
+# TINY: 96 rows by 160 columns, so a position with y and x swapped, or a label image transposed, lands outside the frame
+SAMPLES_TSV = TINY_SAMPLES_TSV
 
 
 def tiny_config(**overrides) -> dict:
@@ -105,12 +104,10 @@ def assert_on_the_true_nuclei(found: pd.DataFrame, truth: pd.DataFrame, toleranc
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory) -> Path:
-    """The whole workflow once, sockets blocked in every process it starts."""
-    workdir = write_workdir(tmp_path_factory.mktemp("tiny"), tiny_config(), SAMPLES_TSV)
-    proc = run_snakemake(workdir)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return workdir
+def tiny_run(tiny_reference_run: Path) -> Path:
+    """The whole workflow once on the TINY movie, sockets blocked in every process it starts: the session's
+    tiny_reference_run (tests/conftest.py), which the SLURM and interruption tests compare with too."""
+    return tiny_reference_run
 
 
 def test_all_outputs_written(tiny_run: Path) -> None:
