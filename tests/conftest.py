@@ -147,29 +147,38 @@ def sleeper():
     proc.wait()
 
 
-# The 160 x 160 px simulated movie that tests/cluster (on SLURM) and tests/workflow/test_interruptions.py
-# (killed and resumed) run, and whose uninterrupted local run both compare with: tiny_reference_run.
+# The tiny simulated movie of the whole-workflow tests: 12 frames of 96 rows by 160 columns (a position with y and
+# x swapped, or a label image transposed, lands outside the frame).  Its one uninterrupted run,
+# tiny_reference_run, is what tests/workflow/test_workflow.py checks, what tests/cluster/test_slurm.py's SLURM run
+# must equal and what tests/workflow/test_interruptions.py's killed and resumed run must equal byte for byte.
+TINY = {"n_frames": 12, "shape": [96, 160], "n_cells": 6, "seed": 5, "pixel_size_um": 0.65, "frame_interval_min": 5.0}
+TINY_SAMPLES_TSV = "sample\tmovie\tground_truth\ntiny\tresults/simulated/tiny/movie.ome.tif\tresults/simulated/tiny/01_GT\n"
+
+# A 160 x 160 px movie for the SLURM retry test (tests/cluster/test_slurm_retries.py), whose run is compared with
+# no other.
 TINY_160 = {"n_frames": 12, "shape": [160, 160], "n_cells": 7, "seed": 3}
-TINY_160_SAMPLES_TSV = "sample\tmovie\tground_truth\ntiny\tresults/simulated/tiny/movie.ome.tif\tresults/simulated/tiny/01_GT\n"
+TINY_160_SAMPLES_TSV = TINY_SAMPLES_TSV
 
 
-def tiny_160_config() -> dict:
-    """The default config with the 160 x 160 px movie, segmented on the CPU: the runs compared with
+def tiny_reference_config() -> dict:
+    """The default config with the :data:`TINY` movie, segmented on the CPU: the runs compared with
     tiny_reference_run are compared table for table (test_interruptions: byte for byte), and on a GPU
     cuDNN does not promise equal masks from run to run (README, "Provenance and replay")."""
     config = default_config()
-    config["simulate"] = {"tiny": dict(TINY_160)}
+    config["simulate"] = {"tiny": dict(TINY)}
     config["segment"]["cellpose"]["device"] = "cpu"
     return config
 
 
 @pytest.fixture(scope="session")
 def tiny_reference_run(tmp_path_factory) -> Path:
-    """The workflow on :func:`tiny_160_config` as the README says to run it (``--profile
-    profiles/workstation``, here on 2 cores), never interrupted, with ``PYTHONHASHSEED=1``: one run per
-    test session, read (never written) by the SLURM test (the results of the SLURM run must equal these)
-    and by test_interruptions (a killed and resumed run must equal these byte for byte)."""
-    workdir = write_workdir(tmp_path_factory.mktemp("tiny_reference"), tiny_160_config(), TINY_160_SAMPLES_TSV)
+    """The workflow on :func:`tiny_reference_config` as the README says to run it (``--profile
+    profiles/workstation``, here on 2 cores), never interrupted, with ``PYTHONHASHSEED=1``, sockets blocked in
+    every process it starts: one run per test session.  Its ``results/`` is read, never written, by
+    test_workflow.py's checks of the outputs (whose replay test writes ``results-replay/`` beside it), by the
+    SLURM test (the results of the SLURM run must equal these) and by test_interruptions (a killed and resumed
+    run must equal these byte for byte)."""
+    workdir = write_workdir(tmp_path_factory.mktemp("tiny_reference"), tiny_reference_config(), TINY_SAMPLES_TSV)
     proc = subprocess.run(
         snakemake_command(workdir, "--profile", str(REPO / "profiles" / "workstation")), cwd=workdir,
         env={**snakemake_env(True), "PYTHONHASHSEED": "1"}, capture_output=True, text=True, timeout=900,

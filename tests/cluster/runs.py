@@ -14,7 +14,8 @@ import pytest
 from conftest import BIN, REPO, TINY_160, TINY_160_SAMPLES_TSV, default_config, snakemake_env
 from slurm import ClusterUnavailable, SlurmCluster
 
-# The tiny simulated movie of tests/conftest.py's tiny_reference_run (nothing is downloaded).
+# The 160 x 160 px simulated movie of the SLURM retry test (nothing is downloaded); test_slurm.py runs
+# tests/conftest.py's tiny_reference_config instead, as its results are compared with tiny_reference_run's.
 TINY = TINY_160
 SAMPLES_TSV = TINY_160_SAMPLES_TSV
 GPU_RULES = {"segment_frames", "train_cellpose"}  # the rules that declare resources: gpu=1

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import tiny_160_config, write_workdir
+from conftest import tiny_reference_config, write_workdir
 from runs import GPU_RULES, SAMPLES_TSV, SlurmRun, cluster_or_skip, run_on_slurm
 from slurm import SlurmCluster
 
@@ -40,7 +40,7 @@ def local_run(tiny_reference_run: Path) -> Path:
 @pytest.fixture(scope="module")
 def slurm_run(cluster: SlurmCluster, tmp_path_factory) -> SlurmRun:
     # the reference's config: Cellpose on the CPU in both runs, so equal tables are expected on a GPU host too
-    return run_on_slurm(cluster, write_workdir(tmp_path_factory.mktemp("onslurm"), tiny_160_config(), SAMPLES_TSV))
+    return run_on_slurm(cluster, write_workdir(tmp_path_factory.mktemp("onslurm"), tiny_reference_config(), SAMPLES_TSV))
 
 
 def test_slurm_run_writes_the_results(slurm_run: SlurmRun, record_property) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tifffile
-from gowt1_helpers import GOWT1_FRAMES, SHARED_GOWT1, gowt1_prefix
+from gowt1_helpers import GOWT1_WINDOW, GOWT1_WINDOW_SEG, SHARED_GOWT1, gowt1_window
 
 from cellpipe.evaluate import (
     SingleFrameTracks,
@@ -172,16 +172,17 @@ def test_label_tiff_ground_truth_is_read_page_by_page(tmp_path: Path, sim: Simul
 
 @pytest.mark.skipif(not SHARED_GOWT1.exists(), reason="../shared CTC data not present")
 def test_gowt1_streamed_scores_equal_the_folder_scores(tmp_path: Path) -> None:
-    """GOWT1 01's real ground truth, its first 49 frames of 1024² (all 30 SEG frames, both divisions): a
-    degraded copy of the TRA markers (a track deleted, every fourth frame's markers shifted by 3 px)
-    scored against the ground truth frame by frame equals py-ctcmetrics and traccuracy on the folders, in
-    every field."""
-    gt = gowt1_prefix(tmp_path / "01_GT", GOWT1_FRAMES)
+    """GOWT1 01's real ground truth, frames 14-48 of 1024² (both divisions, 6 of their SEG frames: sparse and
+    complete ones): a degraded copy of the TRA markers (a track deleted, every fourth frame's markers shifted
+    by 3 px) scored against the ground truth frame by frame equals py-ctcmetrics and traccuracy on the
+    folders, in every field."""
+    gt = gowt1_window(tmp_path / "01_GT")
     markers = TiffFrames(gt / "TRA", "man_track*.tif")
     tracks = read_ctc_tracks(gt / "TRA" / "man_track.txt")
-    assert markers.shape[0] == GOWT1_FRAMES and len(list((gt / "SEG").iterdir())) == 30
+    first, last = GOWT1_WINDOW
+    assert markers.shape[0] == last - first + 1 and len(list((gt / "SEG").iterdir())) == len(GOWT1_WINDOW_SEG)
     parents = set(tracks.parent[tracks.parent > 0])
-    assert len(parents) == 2
+    assert sorted(tracks.parent[tracks.parent > 0]) == [10, 10, 16, 16]  # two daughters each
     lonely = tracks[~tracks.label.isin(parents) & (tracks.parent == 0)]
     gone = int(lonely.assign(n=lonely.last_frame - lonely.first_frame).sort_values("n").label.iloc[-1])
     res = tmp_path / "01_RES"
@@ -199,3 +200,4 @@ def test_gowt1_streamed_scores_equal_the_folder_scores(tmp_path: Path) -> None:
     assert 0.3 < streamed["SEG"] < 0.99 and 0.5 < streamed["DET"] < 0.99 and 0.5 < streamed["TRA"] < 0.99
     divisions = streamed_division_scores(markers, tracks, result, result_tracks)
     assert json_safe(divisions) == json_safe(division_scores(res, gt))
+    assert divisions["gt_divisions"] == 2

@@ -45,18 +45,17 @@ import pytest
 
 from conftest import (
     REPO,
-    TINY_160,
-    TINY_160_SAMPLES_TSV,
+    TINY,
+    TINY_SAMPLES_TSV,
     snakemake_command,
     snakemake_env,
-    tiny_160_config,
+    tiny_reference_config,
     write_workdir,
 )
 
 pytestmark = pytest.mark.workflow
 
-TINY = TINY_160
-SAMPLES_TSV = TINY_160_SAMPLES_TSV
+SAMPLES_TSV = TINY_SAMPLES_TSV
 PROFILE = REPO / "profiles" / "workstation"
 SEGMENTED = re.compile(r"segmented frame (\d+) of (\d+)")
 NOT_COMPARED_DIRS = ("logs", "benchmarks")
@@ -65,9 +64,9 @@ RUN_DEPENDENT_PROVENANCE = ("created_utc", "command", "timings", "workdir")
 
 
 def tiny_config() -> dict:
-    # on the CPU (tiny_160_config): the masks are compared byte for byte, and on a GPU the 12 frames would
-    # be segmented before the test could kill the run
-    return tiny_160_config()
+    # on the CPU (tiny_reference_config): the masks are compared byte for byte, and on a GPU the 12 frames
+    # would be segmented before the test could kill the run
+    return tiny_reference_config()
 
 
 def command(workdir: Path) -> list[str]:
