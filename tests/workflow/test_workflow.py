@@ -597,8 +597,8 @@ def test_replay_reproduces_the_tables_byte_for_byte(tiny_run: Path) -> None:
     before = (tiny_run / "results" / "tiny" / "provenance.json").read_bytes()
     proc = replay(tiny_run, "results/tiny/provenance.json", "--cores", "2")
     assert proc.returncode == 0, proc.stderr[-4000:]
-    # the six tables, evaluation.json and qc.json
-    assert "reproduced all 8 recorded result file(s) byte for byte" in proc.stderr
+    # the seven tables (msd.parquet among them), evaluation.json and qc.json
+    assert "reproduced all 9 recorded result file(s) byte for byte" in proc.stderr
     out = tiny_run / "results-replay"
     comparison = json.loads((out / "replay" / "tiny" / "comparison.json").read_text())
     assert comparison["identical"] and "tracks.parquet" in comparison["compared"]
