@@ -31,7 +31,8 @@ def test_resolve_compile(compile_: bool | str, network: str, device: str, megapi
 
 
 def test_compile_settings() -> None:
-    assert CellposeSettings().compile == "auto"
+    assert CellposeSettings().compile is False
+    assert CellposeSettings(compile="auto").compile == "auto"
     assert CellposeSettings(compile=True).compile is True
     assert CellposeSettings(network="cellpose-sam", compile=False).compile is False
     with pytest.raises(ValidationError, match="compile true is for network 'cellpose3' only"):

@@ -419,15 +419,17 @@ class CellposeSettings(StageSettings):
         ),
     )
     compile: Literal["auto", True, False] = Field(
-        "auto",
+        False,
         description=(
             "Run the 2-D network pass through torch.compile (inductor, fixed input shape, weights frozen), "
             "compiled once per job: on 2 CPU cores about 1.2-1.4x faster network passes with the same masks, "
             "after minutes of compiling the first time on a machine (inductor's cache in the temp folder makes "
             "later jobs compile in seconds; bench/RESULTS.md, bench.network_speed). true: compile; false: "
             "never; 'auto': on a CPU for jobs whose frames, rescaled to the model's diameter, add up to 26 "
-            "megapixels or more (100 frames of 512 x 512 px), never on a GPU (not measured there). "
-            "Network 'cellpose3' only; z-stacks are not compiled"
+            "megapixels or more (100 frames of 512 x 512 px) where a C++ compiler is found, never on a GPU (not "
+            "measured there). Off by default: compiled and eager passes differ by float rounding (flows within "
+            "5e-5), which can move a border pixel, so a published analysis reruns to the same numbers only with "
+            "the same choice. Network 'cellpose3' only; z-stacks are not compiled"
         ),
     )
     block_size_um: float | None = Field(
