@@ -242,7 +242,8 @@ def _check_row_files(
     from cellpipe.io.movies import MovieError, inspect_movie
 
     try:
-        header = inspect_movie(row.movie, row.format, row.axes, allow_z=config.ingest.z_projection != "none", scene=row.scene)
+        header = inspect_movie(row.movie, row.format, row.axes, allow_z=config.ingest.z_projection != "none", scene=row.scene,
+                               reader=config.ingest.reader)
         check_shape(row.sample, row.movie, header.shape_tcyx, header.dtype)
         meta = resolve_metadata(
             row.sample, row.movie, header.shape_tcyx, header.pixel_size_um, header.frame_interval_min,

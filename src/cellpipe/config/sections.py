@@ -76,6 +76,17 @@ class IngestSettings(StageSettings):
             "Movies of one plane are not changed"
         ),
     )
+    reader: Literal["auto", "cellpipe", "bioio"] = Field(
+        "auto",
+        description=(
+            "What reads a TIFF, OME-TIFF or OME-Zarr movie: 'auto' and 'cellpipe' cellpipe's own readers (faster: "
+            "bench/RESULTS.md); 'bioio' the format's bioio plugin (bioio-tifffile, bioio-ome-tiff, bioio-ome-zarr), "
+            "the way out where cellpipe's reader misreads an unusual file, with the same checks before any job and "
+            "frame-by-frame reading. Positions are listed by cellpipe either way. CZI, ND2 and LIF files are always "
+            "read through their plugin, CTC and Micro-Manager folders by cellpipe. The reader used is recorded in "
+            "image.ome.zarr and provenance.json"
+        ),
+    )
 
 
 # --------------------------------------------------------------------------- normalize

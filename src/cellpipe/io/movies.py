@@ -60,6 +60,10 @@ logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]
 _T = TypeVar("_T")
 MovieFormat = Literal["auto", "tiff", "ome-tiff", "ctc", "ome-zarr", "czi", "nd2", "lif", "micromanager"]
+MovieReader = Literal["auto", "cellpipe", "bioio"]
+"""Which reader reads a TIFF, OME-TIFF or OME-Zarr (``ingest.reader``): ``auto`` and ``cellpipe`` cellpipe's own,
+``bioio`` the format's bioio plugin (:data:`BIOIO_PLUGINS`).  CZI, ND2 and LIF files are read through their plugin
+whatever the setting, and a CTC folder or a Micro-Manager dataset folder by cellpipe (no plugin reads them)."""
 
 _SI_PREFIXES = {"y": 1e-24, "z": 1e-21, "a": 1e-18, "f": 1e-15, "p": 1e-12, "n": 1e-9, "µ": 1e-6, "m": 1e-3,
                 "c": 1e-2, "d": 1e-1, "": 1.0, "da": 1e1, "h": 1e2, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
@@ -151,6 +155,57 @@ OME-Zarr) cover formats cellpipe reads itself, frame by frame: a TIFF frame 15 t
 bioio-ome-tiff (``python -m bench.vendor_read``), 20 times faster than through bioio-tifffile, and an OME-Zarr frame
 2.5 times faster than through bioio-ome-zarr (``python -m bench.bioio_read``)."""
 
+BIOIO_PLUGINS: dict[str, VendorFormat] = {
+    "tiff": VendorFormat("TIFF", ".tif", "bioio-tifffile", "bioio_tifffile"),
+    "ome-tiff": VendorFormat("OME-TIFF", ".ome.tif", "bioio-ome-tiff", "bioio_ome_tiff"),
+    "ome-zarr": VendorFormat("OME-Zarr", ".zarr", "bioio-ome-zarr", "bioio_ome_zarr"),
+}
+"""The bioio plugins that read the formats cellpipe also reads itself, used with ``ingest.reader: bioio``
+(:data:`MovieReader`): the way out where cellpipe's faster reader misreads an unusual file."""
+
+_BIOIO_READ = {**VENDOR_FORMATS, **BIOIO_PLUGINS}
+"""Every format that can be read through a bioio plugin, by its ``format`` value."""
+
+_BIOIO_DEFAULT_CHANNEL = re.compile(r"^Channel:\d+:\d+$")
+"""The channel ids bioio makes up where a file names no channel (``Channel:<scene>:<channel>``): not the file's."""
+
+
+def through_bioio(fmt: str, reader: MovieReader = "auto") -> bool:
+    """Whether a movie of format ``fmt`` (not ``auto``) is read through its bioio plugin with ``ingest.reader``.
+
+    Parameters
+    ----------
+    fmt : str
+        The movie's format, as :func:`detect_format` gives it.
+    reader : MovieReader
+        The ``ingest.reader`` setting.
+
+    Returns
+    -------
+    bool
+        True for a CZI, ND2 or LIF file, and for a TIFF, OME-TIFF or OME-Zarr with ``reader`` ``bioio``.
+    """
+    return fmt in VENDOR_FORMATS or (reader == "bioio" and fmt in BIOIO_PLUGINS)
+
+
+def reader_name(fmt: str, reader: MovieReader = "auto") -> str:
+    """The reader that reads a movie of format ``fmt`` with ``ingest.reader``: ``cellpipe`` or a bioio plugin.
+
+    Parameters
+    ----------
+    fmt : str
+        The movie's format, as :func:`detect_format` gives it.
+    reader : MovieReader
+        The ``ingest.reader`` setting.
+
+    Returns
+    -------
+    str
+        ``cellpipe``, or the plugin's package name (``bioio-ome-tiff``, ``bioio-czi``, ...).
+    """
+    return _BIOIO_READ[fmt].package if through_bioio(fmt, reader) else "cellpipe"
+
+
 POSITIONS_HINT = ("read them with a 'positions' column in its sample sheet row ('all', or a list of positions "
                   "such as 0,2 or their names): one sample per position")
 """How a file of several positions is read, said where one is read without naming a position."""
@@ -203,6 +258,8 @@ class RawMovie:
     """As :attr:`MovieHeader.pixel_size_z_um`."""
     stage_position_um: tuple[float | None, float | None, float | None] | None = None
     """As :attr:`MovieHeader.stage_position_um`."""
+    reader: str = "cellpipe"
+    """As :attr:`MovieHeader.reader`."""
 
 
 @dataclass(frozen=True)
@@ -260,6 +317,9 @@ class MovieHeader:
     scene's x and y through bioio, :func:`_vendor_stage_position`); an axis the file leaves out (or gives in a unit
     that is not a length) is None, and the whole is None when the file gives no stage position.  Information only:
     ingest records it."""
+    reader: str = "cellpipe"
+    """What read the file: ``cellpipe`` (its own TIFF, OME-Zarr and CTC readers) or the bioio plugin's package
+    (``bioio-ome-tiff``, ``bioio-czi``, ...: :func:`reader_name`)."""
 
 
 @dataclass(frozen=True)
@@ -1661,7 +1721,8 @@ class _VendorImage:
     """The pixels as bioio's lazy dask array, (T, C, Z, Y, X), one chunk per plane or per frame."""
 
 
-_BIOIO_LOGGERS = ("bioio", "bioio_base", "bioio_czi", "bioio_nd2", "bioio_lif", "xsdata", "ome_types")
+_BIOIO_LOGGERS = ("bioio", "bioio_base", "bioio_czi", "bioio_nd2", "bioio_lif", "bioio_ome_tiff", "bioio_ome_zarr",
+                  "bioio_tifffile", "xsdata", "ome_types")
 
 
 @contextlib.contextmanager
@@ -1686,13 +1747,15 @@ def _quiet_bioio() -> Iterator[None]:
 
 def _vendor_reader_class(path: Path, fmt: str) -> Any:
     """The bioio plugin's ``Reader`` for ``fmt``; a missing plugin is a :class:`MovieError` naming the package."""
-    vendor = VENDOR_FORMATS[fmt]
+    vendor = _BIOIO_READ[fmt]
     try:
         with _quiet_bioio():
             module = importlib.import_module(vendor.module)
     except ImportError as exc:
         raise MovieError(
-            f"{path}: a {vendor.name} file is read through bioio's plugin {vendor.package}, which is not installed "
+            f"{path}: {'an' if vendor.name.startswith('O') else 'a'} {vendor.name} "
+            f"{'image' if fmt == 'ome-zarr' else 'file'} is read through bioio's plugin {vendor.package}"
+            f"{' (ingest.reader: bioio)' if fmt in BIOIO_PLUGINS else ''}, which is not installed "
             f"({_one_line(exc)}); install it: pip install -c requirements/constraints.txt {vendor.package}"
         ) from None
     return module.Reader
@@ -1836,10 +1899,121 @@ def _libczi_planes(path: Path, header: MovieHeader, stack: contextlib.ExitStack)
     return read_plane
 
 
-def _vendor_image(path: Path, fmt: str, axes: str | None, allow_z: bool, scene: int | None = None) -> _VendorImage:
-    """Open a vendor file (:data:`VENDOR_FORMATS`) through its bioio plugin without reading a pixel.
+def _bioio_scene(path: Path, fmt: str, scene: int | None) -> tuple[Path, int, str | None]:
+    """Where a TIFF, OME-TIFF or OME-Zarr position lies for its bioio plugin, from cellpipe's reading of the headers.
 
-    Its shape, pixel size (µm), frame interval (minutes), channel names, z-planes, and the lazy pixels.
+    Positions are listed and named the same whichever reader reads the pixels (:func:`list_scenes`): an OME-Zarr
+    position is its image group (of a bioformats2raw layout, plate or well), opened by the plugin as a plain image; a
+    TIFF position is its series in the file, which the plugin calls a scene.  The same checks as cellpipe's reader
+    come first: a file of several positions without ``scene``, a position the file does not hold, a truncated TIFF.
+
+    Returns
+    -------
+    tuple
+        The path to open with the plugin, the plugin's scene index in it, and the position's name (None unless a
+        ``scene`` was asked for, or where the file names none).
+    """
+    if fmt == "ome-zarr":
+        image, name = _ngff_scene(path, scene)
+        return image, 0, name if scene is not None else None
+
+    def series_of(tif: tifffile.TiffFile) -> tuple[int, str | None]:
+        index = tiff_series_of_scene(tif, path, scene)
+        _check_not_truncated(tif, path, tif.series[index])
+        return index, (tif.series[index].name or None) if scene is not None else None
+
+    index, name = _read_tiff_headers(path, series_of)
+    return path, index, name
+
+
+def _bioio_dim_order(axes: str) -> str:
+    """The sample sheet's ``axes`` of a TIFF as bioio's dimension letters: tifffile's ``I`` and ``Q`` are T."""
+    return axes.upper().replace("I", "T").replace("Q", "T")
+
+
+def _bioio_length_um(value: Any, unit: Any) -> float | None:
+    """A length a bioio plugin gives in ``unit`` (a pint unit or an OME unit symbol; None: bioio's µm), in µm."""
+    size = _positive(value)
+    if size is None:
+        return None
+    if unit is None:
+        return size
+    symbol = str(getattr(unit, "value", unit))
+    factor = OME_LENGTH_TO_UM.get(NGFF_UNIT_SYMBOLS.get(symbol, symbol))
+    return size * factor if factor is not None else None  # pixels, a reference frame: no physical size
+
+
+def _bioio_ome_pixels(reader: Any) -> Any:
+    """The OME ``Pixels`` of the scene a bioio reader is set to, from the plugin's OME metadata; None without them."""
+    try:
+        with _quiet_bioio():
+            return reader.ome_metadata.images[reader.current_scene_index].pixels
+    except Exception:  # a plugin without OME metadata (NotImplementedError), or none it can build for this file
+        return None
+
+
+def _bioio_own_metadata(reader: Any, fmt: str, n_frames: int) -> tuple[dict[str, float | None], float | None, str | None,
+                                                                        tuple[float | None, float | None, float | None] | None]:
+    """Pixel sizes (µm), frame interval (minutes) and its source, stage position (µm), as a bioio plugin reads them.
+
+    Pixel sizes by axis x, y, z; for a TIFF, OME-TIFF or OME-Zarr, converted from the file's units.
+    bioio leaves units to the file (``physical_pixel_sizes`` of bioio-ome-tiff and bioio-ome-zarr are numbers in the
+    file's unit: 650 nm is 650), so they are converted here: an OME-TIFF's with its OME ``PhysicalSize*Unit``, an
+    OME-Zarr's with the plugin's ``dimension_properties`` units (an axis without a unit gives no size, as cellpipe's
+    reader); bioio-tifffile converts ImageJ and TIFF resolution units itself.  The frame interval: an OME-TIFF's
+    ``TimeIncrement`` in its unit, else the OME planes' ``DeltaT`` (first to last frame); an OME-Zarr's t scale in its
+    unit; a plain TIFF's none (bioio-tifffile reads no ImageJ interval).  The stage position: an OME-TIFF's first
+    plane's ``PositionX/Y/Z`` in their units; none for the others (NGFF and plain TIFF hold none).
+    """
+    package = BIOIO_PLUGINS[fmt].package
+    with _quiet_bioio():
+        sizes = reader.physical_pixel_sizes
+        properties = reader.dimension_properties if fmt == "ome-zarr" else None
+    pixels = _bioio_ome_pixels(reader) if fmt == "ome-tiff" else None
+    physical: dict[str, float | None] = {}
+    for axis in "xyz":
+        value = getattr(sizes, axis.upper())
+        if fmt == "ome-zarr":
+            unit = getattr(getattr(properties, axis.upper(), None), "unit", None)
+            physical[axis] = _bioio_length_um(value, unit) if unit is not None else None
+        elif pixels is not None:
+            physical[axis] = _bioio_length_um(value, getattr(pixels, f"physical_size_{axis}_unit", None))
+        else:
+            physical[axis] = _positive(value)
+    interval: float | None = None
+    interval_from: str | None = None
+    stage = None
+    if fmt == "ome-zarr" and n_frames > 1:
+        unit = getattr(getattr(properties, "T", None), "unit", None)
+        with _quiet_bioio():
+            value = _positive(reader.time_interval) if unit is not None else None
+        factor = OME_TIME_TO_MIN.get(NGFF_UNIT_SYMBOLS.get(str(unit), str(unit))) if value is not None else None
+        interval = value * factor if value is not None and factor is not None else None
+    if pixels is not None:
+        increment = _positive(pixels.time_increment) if n_frames > 1 else None
+        unit = getattr(pixels.time_increment_unit, "value", None)
+        if increment is not None and unit in OME_TIME_TO_MIN:
+            interval = increment * OME_TIME_TO_MIN[unit]
+        elif n_frames > 1 and (span := _ome_frame_span_min(reader, n_frames)) is not None:
+            interval = span / (n_frames - 1)
+            interval_from = f"timestamps ({package}: OME Plane DeltaT, first to last frame over {n_frames - 1} intervals)"
+        planes = [plane for plane in pixels.planes if plane.the_t == 0]
+        if planes:
+            first = min(planes, key=lambda plane: (plane.the_c or 0, plane.the_z or 0))
+            position = tuple(
+                _bioio_length_um(getattr(first, f"position_{axis}"), getattr(first, f"position_{axis}_unit"))
+                if getattr(first, f"position_{axis}") is not None else None for axis in "xyz"
+            )
+            stage = position if any(v is not None for v in position) else None
+    return physical, interval, interval_from, stage  # type: ignore[return-value]
+
+
+def _vendor_image(path: Path, fmt: str, axes: str | None, allow_z: bool, scene: int | None = None) -> _VendorImage:
+    """Open a file through its bioio plugin (:data:`VENDOR_FORMATS`, :data:`BIOIO_PLUGINS`) without reading a pixel.
+
+    Its shape, pixel size (µm), frame interval (minutes), channel names, z-planes, and the lazy pixels.  A TIFF,
+    OME-TIFF or OME-Zarr (``ingest.reader: bioio``) has its position found as cellpipe's reader finds it
+    (:func:`_bioio_scene`), and its metadata converted from the file's units (:func:`_bioio_own_metadata`).
 
     Raises
     ------
@@ -1847,26 +2021,31 @@ def _vendor_image(path: Path, fmt: str, axes: str | None, allow_z: bool, scene: 
         The plugin is not installed; the plugin cannot open the file (cut short, corrupt, not that
         format); several scenes (positions) without ``scene``, or a ``scene`` it does not have; axes
         other than T, C, Z, Y, X of more than one (RGB samples, mosaic tiles); several z-planes
-        without ``allow_z``; an ``axes`` given (the file names its own).
+        without ``allow_z``; an ``axes`` given (the file names its own; a plain TIFF's are given to bioio-tifffile).
     """
-    vendor = VENDOR_FORMATS[fmt]
-    if axes:
+    vendor = _BIOIO_READ[fmt]
+    own = fmt in BIOIO_PLUGINS  # a format cellpipe reads too, read here through its plugin
+    if axes and fmt != "tiff":
         raise MovieError(f"{path}: the sample sheet gives axes {axes!r}, but a {vendor.name} file names its own axes "
                          "(leave the axes column empty)")
+    opened, own_scene, own_name = _bioio_scene(path, fmt, scene) if own else (path, 0, None)
     reader_class = _vendor_reader_class(path, fmt)
+    options = {"dim_order": _bioio_dim_order(axes)} if axes else {}
     try:
         with _quiet_bioio():
-            reader = reader_class(str(path))
+            reader = reader_class(str(opened), **options)
             scenes = [str(s) for s in reader.scenes]
+            if own and own_scene:
+                reader.set_scene(own_scene)
             dims = dict(zip(reader.dims.order, (int(n) for n in reader.dims.shape), strict=True))
     except Exception as exc:  # each plugin (and the C++ library under it) fails in its own way on a broken file
         raise MovieError(f"{path}: not a readable {vendor.name} file ({vendor.package}: {_one_line(exc)})") from None
-    n_scenes = max(len(scenes), _czi_scene_count(path) if fmt == "czi" else 0)
+    n_scenes = 1 if own else max(len(scenes), _czi_scene_count(path) if fmt == "czi" else 0)
     if scene is None and n_scenes > 1:
         named = f" ({', '.join(repr(s) for s in scenes)})" if len(scenes) == n_scenes else ""
         raise MovieError(f"{path}: {n_scenes} scenes (positions){named} in one {vendor.name} file; {POSITIONS_HINT}")
-    scene_name = None
-    if scene is not None:
+    scene_name = own_name
+    if scene is not None and not own:
         if not 0 <= scene < n_scenes:
             raise MovieError(f"{path}: no scene {scene}: the {vendor.name} file holds {n_scenes} scene(s) "
                              f"(0 to {n_scenes - 1})")
@@ -1890,18 +2069,25 @@ def _vendor_image(path: Path, fmt: str, axes: str | None, allow_z: bool, scene: 
     if z != 1 and not allow_z:
         raise MovieError(z_stack_refusal(path, z))
     with _quiet_bioio():
-        sizes = reader.physical_pixel_sizes  # bioio gives µm
+        sizes = reader.physical_pixel_sizes  # µm for the vendor plugins; the file's unit for some (below)
         names = [str(name) for name in (reader.channel_names or [])]
         data = reader.get_image_dask_data("TCZYX")
-    pixel_x, pixel_y = _positive(sizes.X), _positive(sizes.Y)
-    interval, interval_from = _vendor_interval(reader, fmt, t)
+    if own:
+        physical, interval, interval_from, stage = _bioio_own_metadata(reader, fmt, t)
+        pixel_x, pixel_y, pixel_z = physical["x"], physical["y"], physical["z"]
+        # ids bioio makes up for channels the file does not name are no names
+        names = [name for name in names if not _BIOIO_DEFAULT_CHANNEL.match(name)]
+    else:
+        pixel_x, pixel_y, pixel_z = _positive(sizes.X), _positive(sizes.Y), _positive(sizes.Z)
+        interval, interval_from = _vendor_interval(reader, fmt, t)
+        # the plugin's metadata are of the scene read only where it knows the scenes
+        stage = _vendor_stage_position(reader) if len(scenes) == n_scenes else None
     # names that do not name every channel once are no names (the sheet's, or ch0, ch1, ...)
     channel_names = tuple(names) if len(names) == c and all(names) and len(set(names)) == c else ()
     header = MovieHeader((t, c, y, x), np.dtype(data.dtype), "TCZYX", pixel_x or pixel_y, interval, channel_names,
                          pixel_y or pixel_x, z_planes=z, frame_interval_from=interval_from, scene=scene,
-                         scene_name=scene_name or None, pixel_size_z_um=_positive(sizes.Z),
-                         # the plugin's metadata are of the scene read only where it knows the scenes
-                         stage_position_um=_vendor_stage_position(reader) if len(scenes) == n_scenes else None)
+                         scene_name=scene_name or None, pixel_size_z_um=pixel_z, stage_position_um=stage,
+                         reader=vendor.package)
     return _VendorImage(header, data)
 
 
@@ -1977,7 +2163,8 @@ def list_scenes(path: PathLike, fmt: MovieFormat = "auto") -> list[str]:
 
 
 def inspect_movie(
-    path: PathLike, fmt: MovieFormat = "auto", axes: str | None = None, allow_z: bool = False, scene: int | None = None
+    path: PathLike, fmt: MovieFormat = "auto", axes: str | None = None, allow_z: bool = False, scene: int | None = None,
+    reader: MovieReader = "auto",
 ) -> MovieHeader:
     """What :func:`read_movie` would return, (T, C, Y, X) shape, dtype and metadata, from headers only.
 
@@ -1999,6 +2186,9 @@ def inspect_movie(
         The position to read (0-based, :func:`list_scenes`) of a file of several; None: the file
         must hold one (a file of several is refused, saying how to read them).  A CTC folder or
         OME-Zarr image has scene 0 only.
+    reader : MovieReader
+        ``ingest.reader``: ``bioio`` reads a TIFF, OME-TIFF or OME-Zarr through its bioio plugin
+        (:func:`through_bioio`); the header's ``reader`` says which read it.
 
     Returns
     -------
@@ -2015,12 +2205,12 @@ def inspect_movie(
     if checked == "ctc":
         _only_scene_zero(path, checked, scene)
         return inspect_ctc_folder(path)
+    if through_bioio(checked, reader):
+        return _vendor_image(path, checked, axes, allow_z, scene).header
     if checked == "ome-zarr":
         image, name = _ngff_scene(path, scene)
         return dataclasses.replace(_ngff_image(image, axes, allow_z).header, scene=scene, scene_name=name,
                                    stage_position_um=_bioformats2raw_stage_position(path, scene))
-    if checked in VENDOR_FORMATS:
-        return _vendor_image(path, checked, axes, allow_z, scene).header
     if checked == "micromanager":
         file, label, in_file = _mm_position_file(path, scene)
         header = inspect_tiff(file, axes, allow_z, in_file)
@@ -2061,7 +2251,8 @@ def _checked_format(path: Path, fmt: MovieFormat) -> MovieFormat:
     return fmt
 
 
-def read_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = None, scene: int | None = None) -> RawMovie:
+def read_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = None, scene: int | None = None,
+               reader: MovieReader = "auto") -> RawMovie:
     """Read any supported raw movie into memory, (T, C, Y, X) with its metadata.
 
     :func:`open_movie`'s lazy array read whole, so the two share one reader, its checks and its
@@ -2077,6 +2268,8 @@ def read_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = Non
         The sample sheet's axes letters for a TIFF; None: the file's.
     scene : int or None
         The position to read (0-based), as :func:`inspect_movie`.
+    reader : MovieReader
+        ``ingest.reader``, as :func:`inspect_movie`.
 
     Returns
     -------
@@ -2088,7 +2281,7 @@ def read_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = Non
     MovieError
         As :func:`inspect_movie`, and pixels that cannot be read.
     """
-    with open_movie(path, fmt, axes, scene=scene) as movie:
+    with open_movie(path, fmt, axes, scene=scene, reader=reader) as movie:
         try:
             data = np.asarray(movie.data)  # one plane after the other from the open file
         except MovieError:
@@ -2098,7 +2291,7 @@ def read_movie(path: PathLike, fmt: MovieFormat = "auto", axes: str | None = Non
     logger.info("read %s: TCYX %s", path, data.shape)
     return RawMovie(data, movie.source_axes, movie.pixel_size_um, movie.frame_interval_min, list(movie.channel_names),
                     movie.pixel_size_y_um, movie.frame_interval_from, movie.scene, movie.scene_name,
-                    pixel_size_z_um=movie.pixel_size_z_um, stage_position_um=movie.stage_position_um)
+                    pixel_size_z_um=movie.pixel_size_z_um, stage_position_um=movie.stage_position_um, reader=movie.reader)
 
 
 class LazyMovie:
@@ -2343,7 +2536,7 @@ def _files_stamp(folder: Path, files: list[str]) -> dict[str, tuple[int, int, in
 @contextlib.contextmanager
 def open_movie(
     path: PathLike, fmt: MovieFormat = "auto", axes: str | None = None, checksum: bool = False, allow_z: bool = False,
-    scene: int | None = None,
+    scene: int | None = None, reader: MovieReader = "auto",
 ) -> Iterator[RawMovie]:
     """Open any supported raw movie as a :class:`LazyMovie` (T, C, Y, X), read one frame at a time.
 
@@ -2391,6 +2584,9 @@ def open_movie(
     scene : int or None
         The position to read (0-based) of a file of several, as :func:`inspect_movie`; only its
         pixels are read (its OME-TIFF series, its CZI scene's region), frame by frame.
+    reader : MovieReader
+        ``ingest.reader``: ``bioio`` reads a TIFF, OME-TIFF or OME-Zarr through its bioio plugin's lazy array, as a
+        vendor file is read (:func:`through_bioio`); the movie's ``reader`` says which read it.
 
     Yields
     ------
@@ -2409,7 +2605,7 @@ def open_movie(
     checked = _checked_format(path, fmt)
     if checked == "ctc":
         _only_scene_zero(path, checked, scene)
-    if checked == "ome-zarr":
+    if checked == "ome-zarr" and not through_bioio(checked, reader):
         # a position of a bioformats2raw layout, plate or well is read from its image; the checksum is of the files
         # that position reads (movie_files), not of the whole store: N positions would otherwise read it N times
         image_path, image_name = _ngff_scene(path, scene)
@@ -2445,13 +2641,22 @@ def open_movie(
                        source_checksum=zarr_checksum if checksum else None, pixel_size_z_um=header.pixel_size_z_um,
                        stage_position_um=header.stage_position_um)
         return
-    if checked in VENDOR_FORMATS:
+    if through_bioio(checked, reader):
         vendor = _vendor_image(path, checked, axes, allow_z, scene)
         header, pixels = vendor.header, vendor.data
-        with open(path, "rb") as handle:
-            before = os.fstat(handle.fileno())
-            # a whole extra pass over the file, as for a TIFF: bioio reads by path, through handles of its own
-            n_bytes, sha256 = sha256_of_handle(handle) if checksum else (before.st_size, "")
+        # an OME-Zarr image, or an OME-TIFF whose series goes on in other files: the files that position reads, hashed
+        # by path once read, as cellpipe's own readers do
+        bioio_files = movie_files(path, checked, scene) if checksum and checked in BIOIO_PLUGINS else []
+        by_files = path.is_dir() or len(bioio_files) > 1
+        files_root = path if path.is_dir() else path.parent
+        files_stamps = _files_stamp(files_root, bioio_files) if by_files else {}
+        before: os.stat_result | None = None
+        n_bytes, sha256 = 0, ""
+        if not by_files:
+            with open(path, "rb") as handle:
+                before = os.fstat(handle.fileno())
+                # a whole extra pass over the file, as for a TIFF: bioio reads by path, through handles of its own
+                n_bytes, sha256 = sha256_of_handle(handle) if checksum else (before.st_size, "")
 
         with contextlib.ExitStack() as stack:  # libCZI's open document, closed with the movie
             planes = _libczi_planes(path, header, stack) if checked == "czi" else None
@@ -2472,24 +2677,31 @@ def open_movie(
                     with _quiet_bioio():
                         return np.asarray(pixels[index].compute(scheduler="synchronous"))
                 except Exception as exc:  # pixels the headers did not reveal as broken
-                    raise MovieError(f"{path}: pixels of {VENDOR_FORMATS[checked].name} frame {index[0]} could not be read "
+                    raise MovieError(f"{path}: pixels of {_BIOIO_READ[checked].name} frame {index[0]} could not be read "
                                      f"({_one_line(exc)})") from None
 
             def vendor_checksum() -> dict[str, Any]:
+                if by_files:
+                    described = describe_files(path, bioio_files)
+                    if _files_stamp(files_root, bioio_files) != files_stamps:
+                        raise MovieError(f"{path}: changed while it was being read (files rewritten or replaced)")
+                    return described
+                assert before is not None
                 after = path.stat()
                 if (after.st_size, after.st_mtime_ns, after.st_ctime_ns) != (before.st_size, before.st_mtime_ns, before.st_ctime_ns):
                     raise MovieError(f"{path}: changed while it was being read (its size or change time differ)")
                 return file_description(n_bytes, sha256)
 
             logger.info("opened %s: %s through %s -> TCYX %s (%d z-planes), read frame by frame%s", path,
-                        VENDOR_FORMATS[checked].name, VENDOR_FORMATS[checked].package, header.shape_tcyx, header.z_planes,
+                        _BIOIO_READ[checked].name, _BIOIO_READ[checked].package, header.shape_tcyx, header.z_planes,
                         " (pixels through libCZI)" if planes is not None else "")
             lazy = LazyMovie(header.shape_tcyx, header.dtype, lambda t: read_vendor((t,))[:, 0], header.z_planes,
                              (lambda t, c: read_vendor((t, c))) if header.z_planes != 1 else None)
             yield RawMovie(lazy, header.source_axes, header.pixel_size_um, header.frame_interval_min,
                            list(header.channel_names), header.pixel_size_y_um, header.frame_interval_from,
                            header.scene, header.scene_name, source_checksum=vendor_checksum if checksum else None,
-                           pixel_size_z_um=header.pixel_size_z_um, stage_position_um=header.stage_position_um)
+                           pixel_size_z_um=header.pixel_size_z_um, stage_position_um=header.stage_position_um,
+                           reader=header.reader + (" (pixels through libCZI)" if planes is not None else ""))
         return
     if checked == "ctc":
         header = inspect_ctc_folder(path)

@@ -73,7 +73,9 @@ def ingest_movie_file(
     The movie is read and written one frame at a time (:func:`cellpipe.io.movies.open_movie`), so
     memory does not grow with its length; a frame with NaN pixels stops the job and no image is left.
     The image's ``cellpipe`` attributes record ``source_checksum``: the sha256 of the bytes read
-    (``type, bytes, sha256``, and ``files`` for a CTC folder, as provenance describes the movie).
+    (``type, bytes, sha256``, and ``files`` for a CTC folder, as provenance describes the movie), and ``reader``:
+    what read the movie (``used``: ``cellpipe`` or the bioio plugin's package, :attr:`cellpipe.io.movies.MovieHeader.reader`)
+    and the ``ingest.reader`` ``setting`` that chose it.
 
     A movie of several z-planes is projected with ``ingest.z_projection``
     (:func:`cellpipe.ingest.project_z`), one (Z, Y, X) stack of one frame and channel at a time;
@@ -127,7 +129,8 @@ def ingest_movie_file(
     """
     ingest_settings = IngestSettings.model_validate(settings)
     method = ingest_settings.z_projection
-    with open_movie(movie, fmt, axes, checksum=True, allow_z=method != "none", scene=scene) as raw:  # type: ignore[arg-type]
+    with open_movie(movie, fmt, axes, checksum=True, allow_z=method != "none", scene=scene,  # type: ignore[arg-type]
+                    reader=ingest_settings.reader) as raw:
         shape, source_dtype = tuple(int(n) for n in raw.data.shape), np.dtype(raw.data.dtype)
         z_planes = raw.data.z_planes if hasattr(raw.data, "z_planes") else 1
         keep_z = method == "keep" and z_planes > 1
@@ -144,6 +147,8 @@ def ingest_movie_file(
             "source": str(movie),
             "source_axes": raw.source_axes,
             "source_dtype": str(source_dtype),
+            # what read the pixels and metadata (cellpipe or a bioio plugin), and the ingest.reader setting that chose it
+            "reader": {"used": raw.reader, "setting": ingest_settings.reader},
             "pixel_size_source": meta.pixel_size_source,
             "frame_interval_source": meta.frame_interval_source,
             # how the file gave its interval where it says: nominal, or from timestamps (vendor files, OME DeltaT)

@@ -150,7 +150,7 @@ def movie_physical_metadata(image: PathLike) -> dict[str, Any]:
         (``nominal (...)`` or ``timestamps (...)``);
         ``z_step_um`` (µm between planes: the image's z scale when z is kept, else the
         z-stack's step before projection) with ``z_step_source`` where ingest resolved one;
-        ``channel_names``.
+        ``channel_names``; ``reader`` (what read the movie and the ``ingest.reader`` setting, as ingest recorded it).
     """
     ms = omezarr.open_multiscales(image)
     scale = dict(zip(ms.axes, ms.scale, strict=True))
@@ -167,6 +167,7 @@ def movie_physical_metadata(image: PathLike) -> dict[str, Any]:
         "z_step_um": float(scale["z"]) if "z" in scale else z.get("z_step_um"),
         "z_step_source": z.get("z_step_source"),
         "channel_names": channels or None,
+        "reader": attrs.get("reader"),
     }
     return {key: value for key, value in found.items() if value is not None}
 

@@ -334,7 +334,8 @@ def test_the_movie_entry_shows_the_stage_position_where_the_file_gives_one(workd
 def test_the_movie_entry_records_the_pixel_size_interval_z_step_and_channels_ingest_used(workdir: Path) -> None:
     """The movie's entry records the physical metadata as ingest resolved it, with where each came from: the pixel
     size (y and x, µm) from the file, the interval (minutes) from the sheet over the file's 3 min, the file's channel
-    names, and the z step (µm) of a z-stack kept in 3-D; a 2-D movie has no z keys and a TIFF no vendor interval."""
+    names, and the z step (µm) of a z-stack kept in 3-D; a 2-D movie has no z keys and a TIFF no vendor interval; the
+    reader that read the movie and the ingest.reader setting."""
     from cellpipe.io.movies import write_ome_tiff
     from cellpipe.steps.ingest import ingest_movie_file
 
@@ -346,11 +347,11 @@ def test_the_movie_entry_records_the_pixel_size_interval_z_step_and_channels_ing
     cases = [
         ("data/two.ome.tif", {}, {"pixel_size_um": {"y": 0.25, "x": 0.25}, "pixel_size_source": "file metadata",
                                   "frame_interval_min": 5.0, "frame_interval_source": "sample sheet",
-                                  "channel_names": ["DAPI", "GFP"]}),
+                                  "channel_names": ["DAPI", "GFP"], "reader": {"used": "cellpipe", "setting": "auto"}}),
         ("data/stack.ome.tif", {"z_projection": "keep"},
          {"pixel_size_um": {"y": 0.4, "x": 0.4}, "pixel_size_source": "file metadata", "frame_interval_min": 5.0,
           "frame_interval_source": "sample sheet", "z_step_um": 1.5, "z_step_source": "file metadata",
-          "channel_names": ["ch0"]}),
+          "channel_names": ["ch0"], "reader": {"used": "cellpipe", "setting": "auto"}}),
     ]
     for movie_path, settings, expected in cases:
         image = layout.path(layout.IMAGE, "results", sample="s1")
