@@ -1931,9 +1931,14 @@ def _bioio_dim_order(axes: str) -> str:
     return axes.upper().replace("I", "T").replace("Q", "T")
 
 
-def _bioio_length_um(value: Any, unit: Any) -> float | None:
-    """A length a bioio plugin gives in ``unit`` (a pint unit or an OME unit symbol; None: bioio's µm), in µm."""
-    size = _positive(value)
+def _bioio_length_um(value: Any, unit: Any, signed: bool = False) -> float | None:
+    """A length a bioio plugin gives in ``unit`` (a pint unit or an OME unit symbol; None: bioio's µm), in µm.
+
+    None where absent, not finite, or not positive unless ``signed`` (a stage position may be below 0).
+    """
+    if value is None or not np.isfinite(float(value)):
+        return None
+    size = float(value) if signed else _positive(value)
     if size is None:
         return None
     if unit is None:
@@ -1952,7 +1957,7 @@ def _bioio_ome_pixels(reader: Any) -> Any:
         return None
 
 
-def _bioio_own_metadata(reader: Any, fmt: str, n_frames: int) -> tuple[dict[str, float | None], float | None, str | None,
+def _bioio_own_metadata(reader: Any, fmt: str, n_frames: int, path: Path) -> tuple[dict[str, float | None], float | None, str | None,
                                                                         tuple[float | None, float | None, float | None] | None]:
     """Pixel sizes (µm), frame interval (minutes) and its source, stage position (µm), as a bioio plugin reads them.
 
@@ -1960,7 +1965,10 @@ def _bioio_own_metadata(reader: Any, fmt: str, n_frames: int) -> tuple[dict[str,
     bioio leaves units to the file (``physical_pixel_sizes`` of bioio-ome-tiff and bioio-ome-zarr are numbers in the
     file's unit: 650 nm is 650), so they are converted here: an OME-TIFF's with its OME ``PhysicalSize*Unit``, an
     OME-Zarr's with the plugin's ``dimension_properties`` units (an axis without a unit gives no size, as cellpipe's
-    reader); bioio-tifffile converts ImageJ and TIFF resolution units itself.  The frame interval: an OME-TIFF's
+    reader).  bioio-tifffile converts ImageJ units itself, but makes a size up where a TIFF has no calibration (1 µm
+    from the resolution tags' default 1 pixel per unit, 353 µm from an image editor's 72 dpi), so a plain TIFF's
+    pixel size is kept only where the file is an ImageJ TIFF calibrated in a length unit, as cellpipe's reader reads
+    one.  The frame interval: an OME-TIFF's
     ``TimeIncrement`` in its unit, else the OME planes' ``DeltaT`` (first to last frame); an OME-Zarr's t scale in its
     unit; a plain TIFF's none (bioio-tifffile reads no ImageJ interval).  The stage position: an OME-TIFF's first
     plane's ``PositionX/Y/Z`` in their units; none for the others (NGFF and plain TIFF hold none).
@@ -1970,6 +1978,8 @@ def _bioio_own_metadata(reader: Any, fmt: str, n_frames: int) -> tuple[dict[str,
         sizes = reader.physical_pixel_sizes
         properties = reader.dimension_properties if fmt == "ome-zarr" else None
     pixels = _bioio_ome_pixels(reader) if fmt == "ome-tiff" else None
+    calibrated = fmt == "tiff" and _read_tiff_headers(
+        path, lambda tif: bool(tif.is_imagej) and str((tif.imagej_metadata or {}).get("unit", "")) in IMAGEJ_LENGTH_TO_UM)
     physical: dict[str, float | None] = {}
     for axis in "xyz":
         value = getattr(sizes, axis.upper())
@@ -1979,7 +1989,7 @@ def _bioio_own_metadata(reader: Any, fmt: str, n_frames: int) -> tuple[dict[str,
         elif pixels is not None:
             physical[axis] = _bioio_length_um(value, getattr(pixels, f"physical_size_{axis}_unit", None))
         else:
-            physical[axis] = _positive(value)
+            physical[axis] = _positive(value) if calibrated else None
     interval: float | None = None
     interval_from: str | None = None
     stage = None
@@ -2001,11 +2011,22 @@ def _bioio_own_metadata(reader: Any, fmt: str, n_frames: int) -> tuple[dict[str,
         if planes:
             first = min(planes, key=lambda plane: (plane.the_c or 0, plane.the_z or 0))
             position = tuple(
-                _bioio_length_um(getattr(first, f"position_{axis}"), getattr(first, f"position_{axis}_unit"))
-                if getattr(first, f"position_{axis}") is not None else None for axis in "xyz"
+                _bioio_length_um(getattr(first, f"position_{axis}"), getattr(first, f"position_{axis}_unit"), signed=True)
+                for axis in "xyz"
             )
             stage = position if any(v is not None for v in position) else None
     return physical, interval, interval_from, stage  # type: ignore[return-value]
+
+
+def _bioio_ome_channel_names(reader: Any) -> list[str] | None:
+    """An OME-TIFF's channel names as bioio-ome-tiff's OME metadata give them; None without OME metadata.
+
+    A channel left unnamed is ``ch<i>``, as cellpipe's reader names it.
+    """
+    pixels = _bioio_ome_pixels(reader)
+    if pixels is None:
+        return None
+    return [channel.name or f"ch{i}" for i, channel in enumerate(pixels.channels)]
 
 
 def _vendor_image(path: Path, fmt: str, axes: str | None, allow_z: bool, scene: int | None = None) -> _VendorImage:
@@ -2073,10 +2094,11 @@ def _vendor_image(path: Path, fmt: str, axes: str | None, allow_z: bool, scene: 
         names = [str(name) for name in (reader.channel_names or [])]
         data = reader.get_image_dask_data("TCZYX")
     if own:
-        physical, interval, interval_from, stage = _bioio_own_metadata(reader, fmt, t)
+        physical, interval, interval_from, stage = _bioio_own_metadata(reader, fmt, t, path)
         pixel_x, pixel_y, pixel_z = physical["x"], physical["y"], physical["z"]
+        from_ome = _bioio_ome_channel_names(reader) if fmt == "ome-tiff" else None
         # ids bioio makes up for channels the file does not name are no names
-        names = [name for name in names if not _BIOIO_DEFAULT_CHANNEL.match(name)]
+        names = from_ome if from_ome is not None else [name for name in names if not _BIOIO_DEFAULT_CHANNEL.match(name)]
     else:
         pixel_x, pixel_y, pixel_z = _positive(sizes.X), _positive(sizes.Y), _positive(sizes.Z)
         interval, interval_from = _vendor_interval(reader, fmt, t)
