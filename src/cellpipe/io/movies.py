@@ -23,6 +23,10 @@ folder) is listed with :func:`list_scenes`,
 and one position is read by passing its 0-based index as ``scene`` to :func:`inspect_movie`, :func:`open_movie` or
 :func:`read_movie`: that position only, with its own size, pixel size, channel names and name.
 
+Every function that reads a movie takes ``reader`` (``ingest.reader``, :data:`MovieReader`): ``bioio`` reads a TIFF,
+OME-TIFF or OME-Zarr through its bioio plugin (:data:`BIOIO_PLUGINS`) as a vendor file is read, after the same
+header checks; positions are listed by cellpipe's header reading either way.
+
 A movie with a Z axis of several planes is refused unless the caller allows it
 (``allow_z``, from ``ingest.z_projection``); :func:`open_movie` then reads one
 (Z, Y, X) stack of one frame and channel at a time for ingest to project.
@@ -151,9 +155,10 @@ VENDOR_FORMATS: dict[str, VendorFormat] = {
     "lif": VendorFormat("Leica LIF", ".lif", "bioio-lif", "bioio_lif"),
 }
 """Vendor formats by their ``format`` value in the sample sheet. bioio's other plugins (OME-TIFF, TIFF,
-OME-Zarr) cover formats cellpipe reads itself, frame by frame: a TIFF frame 15 times faster than through
-bioio-ome-tiff (``python -m bench.vendor_read``), 20 times faster than through bioio-tifffile, and an OME-Zarr frame
-2.5 times faster than through bioio-ome-zarr (``python -m bench.bioio_read``)."""
+OME-Zarr: :data:`BIOIO_PLUGINS`) cover formats cellpipe reads itself, frame by frame: a TIFF frame 15 times faster
+than through bioio-ome-tiff (``python -m bench.vendor_read``), 20 times faster than through bioio-tifffile, and an
+OME-Zarr frame 2.5 times faster than through bioio-ome-zarr (``python -m bench.bioio_read``), so those plugins read
+only on request (``ingest.reader: bioio``)."""
 
 BIOIO_PLUGINS: dict[str, VendorFormat] = {
     "tiff": VendorFormat("TIFF", ".tif", "bioio-tifffile", "bioio_tifffile"),
@@ -2575,9 +2580,10 @@ def open_movie(
     along); a file rewritten in place meanwhile changes its size or mtime, which ``source_checksum``
     checks.
 
-    A vendor file (:data:`VENDOR_FORMATS`: CZI, ND2, LIF) is read through its bioio plugin's lazy
-    dask array, one frame (its planes only) per ``data[t]``; with ``checksum``, hashed in one pass
-    before, as a TIFF is.
+    A vendor file (:data:`VENDOR_FORMATS`: CZI, ND2, LIF), and a TIFF, OME-TIFF or OME-Zarr with ``reader``
+    ``bioio``, is read through its bioio plugin's lazy dask array, one frame (its planes only) per ``data[t]``; with
+    ``checksum``, a single file is hashed in one pass before, as a TIFF is, and an OME-Zarr or a multi-file OME-TIFF
+    by its files once read, as cellpipe's readers hash them.
 
     An OME-Zarr image (NGFF 0.4 or 0.5) is read from its full-resolution level, ``level[t]`` per
     frame (the chunks of that frame only); with ``checksum``, its files are hashed when
