@@ -134,6 +134,26 @@ def test_an_ome_zarr_reads_the_same_through_bioio_ome_zarr(tmp_path: Path, fmt: 
         assert theirs.channel_names == ("nuclei", "membrane", "phase")
 
 
+def test_a_plate_field_and_a_series_over_two_files_read_the_same(tmp_path: Path) -> None:
+    """Each field of an NGFF 0.5 plate (ome-zarr-py), found by cellpipe and opened by bioio-ome-zarr as an image; an
+    OME-TIFF series that goes on in a second file (Micro-Manager's layout, tifffile), read by bioio-ome-tiff through
+    its first file and checksummed by both files."""
+    from test_io_movies_micromanager import position_movie, write_mm_dataset
+    from test_positions import FIELD_NAMES, write_plate
+
+    plate = write_plate(tmp_path / "plate.ome.zarr", "0.5")
+    for scene, name in enumerate(FIELD_NAMES):
+        _, theirs = assert_readers_agree(plate, "bioio-ome-zarr", scene=scene)
+        assert theirs.scene_name == name and theirs.pixel_size_um == pytest.approx(0.5 + 0.1 * scene)
+    data = position_movie(0)
+    first = write_mm_dataset(tmp_path / "run", [data], frames_per_file=2) / "exp_MMStack_Pos0.ome.tif"
+    assert (first.parent / "exp_MMStack_Pos0_1.ome.tif").is_file()
+    assert_readers_agree(first, "bioio-ome-tiff")
+    with open_movie(first, reader="bioio", checksum=True) as movie:
+        np.testing.assert_array_equal(np.asarray(movie.data), data)
+        assert [f["path"] for f in movie.source_checksum()["files"]] == [first.name, "exp_MMStack_Pos0_1.ome.tif"]
+
+
 def test_ingest_records_the_reader_used_and_writes_the_same_image(tmp_path: Path) -> None:
     from cellpipe.steps.ingest import ingest_movie_file
     from cellpipe.steps.provenance import movie_physical_metadata
