@@ -3,10 +3,9 @@ movie length.
 
     python -m bench.bioio_read [--frames 10,200] [--side 1024] [--channels 2] [--work DIR]
 
-Needs bioio-tifffile and bioio-ome-zarr, which are not cellpipe dependencies: run it with a Python that has them and
-cellpipe's own dependencies (``bench/RESULTS.md`` says how it was run).  One movie (bright drifting disks on noise,
-:func:`bench.zarr_io.draw_movie`, the same in every channel; uint16, ``--side``² px, ``--channels`` channels) is
-written twice with the same pixels:
+Needs bioio-tifffile and bioio-ome-zarr (cellpipe dependencies, pinned for ``ingest.reader: bioio``).  One movie
+(bright drifting disks on noise, :func:`bench.zarr_io.draw_movie`, the same in every channel; uint16, ``--side``² px,
+``--channels`` channels) is written twice with the same pixels:
 
 * as an ImageJ hyperstack TIFF by tifffile (one page per plane, uncompressed, 0.65 µm pixels in the ImageJ
   calibration): a plain TIFF as Fiji saves it, no OME-XML;
@@ -16,7 +15,8 @@ written twice with the same pixels:
 Each file is read frame by frame, as ingest reads it: with cellpipe's reader (:func:`cellpipe.io.movies.open_movie`,
 ``movie.data[t]``), the baseline, and with the bioio plugin for the format (the plugin's lazy dask array
 ``Reader(path).get_image_dask_data("TCYX")``, one frame computed at a time, as cellpipe reads CZI, ND2 and LIF
-files).  The two readers must return the same pixels.
+files), and with the plugin as ingest reads it with ``ingest.reader: bioio`` (``open_movie(reader="bioio")``).  The
+readers must return the same pixels.
 
 Timing: opening the file (headers, metadata) and reading one frame (ms, the mean over every frame), each the best
 of 3 passes (the files are in the page cache after the first), and the per-frame ratio to cellpipe's reader of the
@@ -42,6 +42,8 @@ from bench.common import machine, print_table, reader_ms_per_frame, script_peak_
 
 PIXEL_UM = 0.65
 PLUGINS = {"tiff": "bioio-tifffile", "ome-zarr": "bioio-ome-zarr"}
+THROUGH_CELLPIPE = "ingest.reader bioio"
+"""The reader name of the plugin read as ingest reads it with ``ingest.reader: bioio`` (``open_movie(reader="bioio")``)."""
 
 PEAK_SCRIPT = """
 import sys, tracemalloc
@@ -84,8 +86,9 @@ def write_movies(work: Path, n_frames: int, side: int, n_channels: int, ngff: st
 @contextlib.contextmanager
 def frame_reader(path: str, reader: str) -> Iterator[tuple[int, Callable[[int], np.ndarray]]]:
     """The number of frames of ``path`` and a function reading frame t (C, Y, X), opened with ``reader``:
-    'cellpipe' (:func:`cellpipe.io.movies.open_movie`), or 'bioio-tifffile' / 'bioio-ome-zarr' (the plugin's lazy
-    dask array, one frame computed at a time)."""
+    'cellpipe' (:func:`cellpipe.io.movies.open_movie`), 'bioio-tifffile' / 'bioio-ome-zarr' (the plugin's lazy
+    dask array, one frame computed at a time), or :data:`THROUGH_CELLPIPE` (the plugin as ingest reads it, through
+    ``open_movie(reader="bioio")``: its header checks and metadata, then the same lazy array)."""
     if reader.startswith("bioio-"):
         module = importlib.import_module(reader.replace("-", "_"))
         data = module.Reader(path).get_image_dask_data("TCYX")
@@ -93,7 +96,7 @@ def frame_reader(path: str, reader: str) -> Iterator[tuple[int, Callable[[int], 
         return
     from cellpipe.io.movies import open_movie
 
-    with open_movie(path) as raw:
+    with open_movie(path, reader="bioio" if reader == THROUGH_CELLPIPE else "cellpipe") as raw:
         yield raw.data.shape[0], raw.data.frame
 
 
@@ -125,7 +128,7 @@ def main() -> None:
         try:
             importlib.import_module(plugin.replace("-", "_"))
         except ImportError:
-            sys.exit(f"bench: {plugin} is not installed (not a cellpipe dependency): run with a Python that has it")
+            sys.exit(f"bench: {plugin} is not installed: pip install -c requirements/constraints.txt {plugin}")
     with tempfile.TemporaryDirectory(dir=args.work) as tmp:
         work = Path(tmp)
         files = {n: write_movies(work, n, args.side, args.channels, args.ngff) for n in lengths}
@@ -135,19 +138,23 @@ def main() -> None:
             ours = read_frames(str(path), "cellpipe")
             assert ours.shape == (n, args.channels, args.side, args.side), ours.shape
             np.testing.assert_array_equal(read_frames(str(path), PLUGINS[kind]), ours)
+            np.testing.assert_array_equal(read_frames(str(path), THROUGH_CELLPIPE), ours)
         timings, rows = {}, []
         for kind, path in paths.items():
             baseline = reader_ms_per_frame(frame_reader, path, "cellpipe")
             plugin = reader_ms_per_frame(frame_reader, path, PLUGINS[kind])
+            hatch = reader_ms_per_frame(frame_reader, path, THROUGH_CELLPIPE)
             timings[f"{kind} (cellpipe)"], timings[f"{kind} ({PLUGINS[kind]})"] = baseline, plugin
-            for name, (opening, frame) in ((f"{kind} (cellpipe), baseline", baseline), (f"{kind} ({PLUGINS[kind]})", plugin)):
+            timings[f"{kind} ({THROUGH_CELLPIPE})"] = hatch
+            for name, (opening, frame) in ((f"{kind} (cellpipe), baseline", baseline), (f"{kind} ({PLUGINS[kind]})", plugin),
+                                           (f"{kind} ({THROUGH_CELLPIPE})", hatch)):
                 rows.append([name, f"{opening:.1f}", f"{frame:.2f}", f"{frame / baseline[1]:.2f}"])
         title = (f"Read per frame ({n} frames of {args.channels}x{args.side}² px uint16; TIFF uncompressed, OME-Zarr "
                  f"NGFF {args.ngff} as ome-zarr-py writes it), {machine()}")
         print_table(title, ["reader", "open (ms)", "ms per frame", "ratio to cellpipe, same file"], rows)
         memory_rows = []
         for kind, which in (("tiff", 0), ("ome-zarr", 1)):
-            for reader in ("cellpipe", PLUGINS[kind]):
+            for reader in ("cellpipe", PLUGINS[kind], THROUGH_CELLPIPE):
                 peaks = [script_peak_mb(PEAK_SCRIPT, files[length][which], reader) for length in lengths]
                 movie_mb = [files[length][2] / 2**20 for length in lengths]
                 memory_rows.append([f"{kind} ({reader})", *(f"{p:.1f}" for p in peaks),
