@@ -193,24 +193,6 @@ def through_bioio(fmt: str, reader: MovieReader = "auto") -> bool:
     return fmt in VENDOR_FORMATS or (reader == "bioio" and fmt in BIOIO_PLUGINS)
 
 
-def reader_name(fmt: str, reader: MovieReader = "auto") -> str:
-    """The reader that reads a movie of format ``fmt`` with ``ingest.reader``: ``cellpipe`` or a bioio plugin.
-
-    Parameters
-    ----------
-    fmt : str
-        The movie's format, as :func:`detect_format` gives it.
-    reader : MovieReader
-        The ``ingest.reader`` setting.
-
-    Returns
-    -------
-    str
-        ``cellpipe``, or the plugin's package name (``bioio-ome-tiff``, ``bioio-czi``, ...).
-    """
-    return _BIOIO_READ[fmt].package if through_bioio(fmt, reader) else "cellpipe"
-
-
 POSITIONS_HINT = ("read them with a 'positions' column in its sample sheet row ('all', or a list of positions "
                   "such as 0,2 or their names): one sample per position")
 """How a file of several positions is read, said where one is read without naming a position."""
@@ -324,7 +306,7 @@ class MovieHeader:
     ingest records it."""
     reader: str = "cellpipe"
     """What read the file: ``cellpipe`` (its own TIFF, OME-Zarr and CTC readers) or the bioio plugin's package
-    (``bioio-ome-tiff``, ``bioio-czi``, ...: :func:`reader_name`)."""
+    (``bioio-ome-tiff``, ``bioio-czi``, ...: :func:`through_bioio` tells which)."""
 
 
 @dataclass(frozen=True)
