@@ -1,6 +1,7 @@
 """Memory (``mem_mb``, MB) the per-movie jobs ask for, from the movie's header.
 
-From the frame size, channels, pixel type and frame count (:class:`cellpipe.preflight.MovieSize`).
+From the frame size, channels, pixel type and frame count and, for a 3-D movie, its planes per stack and z step (µm)
+(:class:`cellpipe.preflight.MovieSize`).
 
 A fixed request would either hold 8 GB of a cluster node for a 256² movie or get an 8000² movie
 killed for memory (normalization alone holds 16 frames of float32: 4 GB at 8000²).  Each estimate is a base (the Python process with its
