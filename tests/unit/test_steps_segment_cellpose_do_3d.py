@@ -137,7 +137,7 @@ def test_blocks_find_the_nuclei_of_one_pass_with_cellposes_normalization() -> No
     each; measured 0.995 and 0.994).  The stack is in raw counts (100 + 1000 x the nuclei), which the network
     segments only once stretched: blocks run with no stretch at all found 73 objects.  Each block stretched by
     Cellpose on its own gave the same nuclei on this stack (0.995, 0.994): every block holds a nucleus and so
-    about the stack's percentiles.  About 31 s of one CPU core at load 4 (one pass and two blocks)."""
+    about the stack's percentiles.  One pass and two blocks: 18 s on the 2 shared cores at load 1."""
     raw, _ = ellipsoids(STACKS[0], VOXEL_UM, SHAPE_ZYX, seed=0)
     raw = 100.0 + 1000.0 * raw
     model = load_cellpose_model(SHIPPED, "cpu")
