@@ -47,6 +47,10 @@ class MovieSize:
         The pixel size the workflow will use (µm; sheet, file or config default).
     z_planes : int
         Planes per z-stack in the raw movie (1 without z).
+    z_step_um : float or None
+        µm between planes of a movie kept in 3-D (``ingest.z_projection: keep``), as ingest will take it: the
+        sample sheet's ``pixel_size_z_um``, else the file's, else ``ingest.default_pixel_size_z_um``
+        (:func:`cellpipe.ingest.resolve_z_step`); None for a movie projected to 2-D or of one plane.
     """
 
     shape_tcyx: tuple[int, int, int, int]
@@ -54,6 +58,8 @@ class MovieSize:
     pixel_size_um: float
     z_planes: int = 1
     """Planes per z-stack in the raw movie (ingest reads one stack at a time and projects it)."""
+    z_step_um: float | None = None
+    """µm between planes of a movie kept in 3-D; 3-D segmentation's memory request grows with it."""
 
     @property
     def frame_megabytes(self) -> float:
@@ -222,7 +228,9 @@ def _check_row_files(
         if z > 1 and config.ingest.z_projection == "none":
             raise ConfigError(f"{where}: {row.movie}: simulate3d.{sim} makes stacks of {z} z-planes; set "
                               "ingest.z_projection to keep (3-D) or to one of max, mean, sum, best_focus")
-        return MovieSize((volume.n_frames, 1, y, x), "uint16", row.pixel_size_um or volume.voxel_size_um[2], z_planes=z)
+        three_d = z > 1 and config.ingest.z_projection == "keep"
+        return MovieSize((volume.n_frames, 1, y, x), "uint16", row.pixel_size_um or volume.voxel_size_um[2], z_planes=z,
+                         z_step_um=(row.pixel_size_z_um or volume.voxel_size_um[0]) if three_d else None)
     if sim is not None:  # the simulate rule writes the movie: nothing to read yet, its size is in the config
         # the simulator writes one channel
         _check_channel_settings(where, row.movie, 1, config, row.channels or ["ch0"], "the sample sheet's channel_names"
@@ -251,9 +259,10 @@ def _check_row_files(
             file_pixel_size_y_um=header.pixel_size_y_um,
         )
         frame_shape = tuple(header.shape_tcyx[2:])
+        z_step_um = None
         if config.ingest.z_projection == "keep" and header.z_planes > 1:  # a 3-D image: needs its z step
-            resolve_z_step(row.sample, row.movie, header.z_planes, header.pixel_size_z_um, row.pixel_size_z_um,
-                           config.ingest)
+            z_step_um, _ = resolve_z_step(row.sample, row.movie, header.z_planes, header.pixel_size_z_um,
+                                          row.pixel_size_z_um, config.ingest)
             frame_shape = (header.z_planes, *frame_shape)  # and its ground truth is (Z, Y, X) stacks
         if row.ground_truth:
             check_ground_truth_files(row.ground_truth, header.shape_tcyx[0], frame_shape)
@@ -268,13 +277,13 @@ def _check_row_files(
     for note in notes:
         warn(f"{where}: {note}")
     size = MovieSize(tuple(int(n) for n in header.shape_tcyx), str(header.dtype), meta.pixel_size_um,  # type: ignore[arg-type]
-                     header.z_planes)
+                     header.z_planes, z_step_um)
     other = _other_files_read(row) if checked is not None or reads is not None else []
     if reads is not None:
         reads[row.sample] = other
     if checked is not None:
-        checked.record(key, files, notes, (size.shape_tcyx, size.dtype, size.pixel_size_um, size.z_planes),
-                       reads=other)
+        checked.record(key, files, notes,
+                       (size.shape_tcyx, size.dtype, size.pixel_size_um, size.z_planes, size.z_step_um), reads=other)
     return size
 
 

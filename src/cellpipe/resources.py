@@ -1,6 +1,7 @@
 """Memory (``mem_mb``, MB) the per-movie jobs ask for, from the movie's header.
 
-From the frame size, channels, pixel type and frame count (:class:`cellpipe.preflight.MovieSize`).
+From the frame size, channels, pixel type and frame count and, for a 3-D movie, its planes per stack and z step (µm)
+(:class:`cellpipe.preflight.MovieSize`).
 
 A fixed request would either hold 8 GB of a cluster node for a 256² movie or get an 8000² movie
 killed for memory (normalization alone holds 16 frames of float32: 4 GB at 8000²).  Each estimate is a base (the Python process with its
@@ -14,11 +15,14 @@ A retry asks for the estimate × attempt (workflow/rules/common.smk).
 
 from __future__ import annotations
 
+import logging
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the Snakefile imports this module; preflight's header readers load only when a sheet is checked
     from cellpipe.preflight import MovieSize
+
+logger = logging.getLogger(__name__)
 
 ROUND_MB = 100
 """Requests are rounded up to a multiple of this (MB)."""
@@ -153,8 +157,10 @@ block by block"), with a margin."""
 DO_3D_STACK_BYTES_PER_VOXEL = 12.0
 """'do_3d' block by block: the stack (float32, and a normalized copy) and its uint32 labels stay whole."""
 UNKNOWN_ANISOTROPY = 5.0
-"""z step / pixel assumed for 'do_3d' when neither the sample sheet (pixel_size_z_um) nor
-ingest.default_pixel_size_z_um gives the z step before the job (the file's own is read by ingest)."""
+"""z step / pixel assumed for 'do_3d' and for blocks when the movie's size carries no z step (µm).  The start-up
+check gives every movie kept in 3-D one (sample sheet, file header or ingest.default_pixel_size_z_um, as ingest
+takes it: :attr:`cellpipe.preflight.MovieSize.z_step_um`), so only a size made without it is sized so, with a
+warning."""
 
 
 def segment_stack_mem_mb(
@@ -194,7 +200,8 @@ def segment_stack_mem_mb(
     mode_3d : str
         ``segment.cellpose.mode_3d``: ``"stitch"`` or ``"do_3d"``; ignored for classical.
     z_step_um : float or None
-        Step between planes (µm); None: :data:`UNKNOWN_ANISOTROPY` pixels.
+        Step between planes (µm); None: :data:`UNKNOWN_ANISOTROPY` pixels, logged as a warning where the request
+        depends on it ('do_3d', classical blocks).
     block_size_um, block_overlap_um : float or None
         The method's block core and overlap (µm); None: one pass (overlap: one diameter).
     tile_px : int
@@ -213,6 +220,9 @@ def segment_stack_mem_mb(
     stack_voxels = z * y * x
     pixel = size.pixel_size_um
     z_px = (z_step_um / pixel) if z_step_um else UNKNOWN_ANISOTROPY  # z step in px of the plane
+    if not z_step_um and (mode_3d == "do_3d" and method != "classical" or method == "classical" and block_size_um):
+        logger.warning("no z step known for a movie of %d z-planes per stack: its segmentation's memory request "
+                       "assumes z step / pixel = %g", z, UNKNOWN_ANISOTROPY)
 
     def block_px(n_px: float, core_px: float, overlap_px: float) -> float:
         return min(n_px, core_px + 2 * overlap_px)
@@ -246,6 +256,42 @@ def segment_stack_mem_mb(
     planes = min(z, batch if plane_px > tile_px * tile_px else max(batch, int(batch * tile_px * tile_px // plane_px)))
     return _round_up(SEGMENT_BASE_MB["cellpose"] + SEGMENT_MB_PER_MEGAPIXEL["cellpose"] * planes * y * x / 1e6 * area_scale
                      + SEGMENT_STACK_BYTES_PER_VOXEL["stitch"] * stack_voxels / 1e6)
+
+
+def segment_frames_mem_mb(size: MovieSize, settings: dict[str, Any], volumes: bool) -> int:
+    """Memory (MB) to request for each part of segment_frames, from the movie's header and the job's settings.
+
+    Its method and the cell diameter (px) it works at and, for a 3-D movie, its 3-D mode, blocks and z step.
+
+    Parameters
+    ----------
+    size : cellpipe.preflight.MovieSize
+        The movie's header; a 3-D movie's ``z_step_um`` (µm) stretches 'do_3d''s stack and sizes blocks along z.
+    settings : dict
+        The ``segment`` section with the sample sheet's overrides, as the job gets them (``method``,
+        ``diameter_um`` in µm, ``cellpose`` and ``classical`` with their ``block_size_um`` and
+        ``block_overlap_um`` in µm).
+    volumes : bool
+        The movie is kept in 3-D (``ingest.z_projection: keep``): a movie of several z-planes is segmented one
+        (z, y, x) stack at a time (:func:`segment_stack_mem_mb`), else one plane at a time
+        (:func:`segment_mem_mb`).
+
+    Returns
+    -------
+    int
+        MB, a multiple of :data:`ROUND_MB`.
+    """
+    diameter_px = segment_diameter_px(settings, size.pixel_size_um)
+    method = str(settings["method"])
+    if not (volumes and size.z_planes > 1):
+        return segment_mem_mb(size, method, diameter_px)
+    cellpose = settings["cellpose"]
+    blocks = settings["classical"] if method == "classical" else cellpose
+    return segment_stack_mem_mb(
+        size, method, diameter_px, mode_3d=cellpose["mode_3d"], z_step_um=size.z_step_um,
+        block_size_um=blocks["block_size_um"], block_overlap_um=blocks["block_overlap_um"],
+        tile_px=cellpose["tile_px"], batch_size=cellpose["batch_size"],
+    )
 
 
 def segment_diameter_px(settings: dict[str, object], pixel_size_um: float) -> float | None:

@@ -3,6 +3,8 @@ what they need, rather than one fixed request per rule that is too much for the 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from cellpipe.preflight import MovieSize
 from cellpipe.resources import ingest_mem_mb, normalize_mem_mb, segment_diameter_px, segment_mem_mb
 
@@ -97,3 +99,66 @@ def test_blocks_bound_the_request_by_the_block_not_the_stack() -> None:
     assert request(_stack(64, 1024), "cellpose", 34.0) <= block_alone * 1.2 + 12 * 64 * 1024 * 1024 / 1e6
     # a stack no larger than one block asks what one pass asks
     assert request(_stack(16, 64), "cellpose", 100.0) <= request(_stack(16, 64), "cellpose", None) + 100
+
+
+def _ome_stack_movie(path: Path, z_step_um: float | None) -> Path:
+    """A 2-frame OME-TIFF of 4 z-planes of 32 x 32 px at 0.5 µm, its z step (µm) as ``PhysicalSizeZ`` (None: none)."""
+    import numpy as np
+    import tifffile
+
+    meta: dict[str, object] = {"axes": "TZYX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5, "TimeIncrement": 2.0,
+                               "TimeIncrementUnit": "min"}
+    if z_step_um is not None:
+        meta["PhysicalSizeZ"] = z_step_um
+    tifffile.imwrite(path, np.zeros((2, 4, 32, 32), np.uint16), ome=True, metadata=meta)
+    return path
+
+
+def _do_3d_request(tmp_path: Path, repo: Path, sheet_z_um: str = "", **ingest: object) -> int:
+    """segment_frames' request for the movie at ``tmp_path / 'm.ome.tif'``, sized as the workflow sizes it: the
+    start-up check's MovieSize (read back from the record of checked files, as a later start does) and the job's
+    segment settings (Cellpose do_3d at a 1.5 µm = 3 px diameter, so the figures sit far apart after rounding)."""
+    from cellpipe.config import load_config
+    from cellpipe.config.jobs import JobSettings
+    from cellpipe.preflight import check_samples
+    from cellpipe.resources import segment_frames_mem_mb
+
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_text(f"sample\tmovie\tpixel_size_z_um\ns\t{tmp_path / 'm.ome.tif'}\t{sheet_z_um}\n", encoding="utf-8")
+    model = "resources/models/cellpipe_nuclei/weights.pth"
+    config = load_config({"ingest": {"z_projection": "keep", **ingest},
+                          "segment": {"method": "cellpose", "diameter_um": 1.5, "cellpose": {"mode_3d": "do_3d", "model": model}}})
+    record = tmp_path / "checked_files.json"
+    requests = []
+    for _start in ("headers read", "from the record"):
+        sizes: dict[str, MovieSize] = {}
+        (row,) = check_samples(sheet, config, checked_record=record, sizes=sizes)
+        settings = JobSettings(config, repo).job_settings("segment", row).model_dump(mode="json")
+        requests.append(segment_frames_mem_mb(sizes["s"], settings, volumes=True))
+    assert requests[0] == requests[1]
+    return requests[0]
+
+
+def test_do_3d_asks_for_the_z_step_the_file_header_gives(tmp_path: Path, repo: Path, caplog) -> None:
+    """do_3d's request stretches the stack by z step / pixel, read before any job as ingest will take it: the
+    sheet's pixel_size_z_um, else the file's PhysicalSizeZ, else ingest.default_pixel_size_z_um; the 5 px
+    assumption only for a size that carries none, with a warning.  4 x 32 x 32 voxels at 3 px cells (area scale
+    (30 / 3)² = 100, so 1000 along three axes): 100 B per resampled voxel of 4 x (z step / 0.5 µm) x 32 x 32 x 1000,
+    plus Cellpose's 2500 MB, rounded up to 100 MB."""
+    import logging
+
+    from cellpipe.resources import segment_frames_mem_mb
+
+    _ome_stack_movie(tmp_path / "m.ome.tif", z_step_um=1.0)  # anisotropy 2: 819.2 MB of flows
+    assert _do_3d_request(tmp_path, repo) == 3400
+    assert _do_3d_request(tmp_path, repo, sheet_z_um="2") == 4200  # the sheet wins: anisotropy 4, 1638.4 MB
+    _ome_stack_movie(tmp_path / "m.ome.tif", z_step_um=None)
+    assert _do_3d_request(tmp_path, repo, default_pixel_size_z_um=1.5) == 3800  # anisotropy 3, 1228.8 MB
+
+    settings = {"method": "cellpose", "diameter_um": 1.5,
+                "cellpose": {"mode_3d": "do_3d", "block_size_um": None, "block_overlap_um": None, "tile_px": 1024,
+                             "batch_size": None}}
+    with caplog.at_level(logging.WARNING, logger="cellpipe.resources"):
+        unknown = segment_frames_mem_mb(MovieSize((2, 1, 32, 32), "uint16", 0.5, z_planes=4), settings, volumes=True)
+    assert unknown == 4600  # anisotropy 5: 2048 MB
+    assert "assumes z step / pixel = 5" in caplog.text

@@ -57,7 +57,7 @@ def test_the_sample_sheet_check_sizes_a_simulated_3d_movie_and_refuses_it_unproj
     keep = load_config({**config, "ingest": {"z_projection": "keep"}})
     sizes: dict[str, MovieSize] = {}
     check_samples(sheet, keep, sizes=sizes)
-    assert sizes["v"] == MovieSize((3, 1, 48, 48), "uint16", 0.5, z_planes=6)
+    assert sizes["v"] == MovieSize((3, 1, 48, 48), "uint16", 0.5, z_planes=6, z_step_um=1.5)  # simulate3d's z voxel
     sam = load_config({**config, "ingest": {"z_projection": "keep"},
                        "segment": {"method": "cellpose", "cellpose": {"network": "cellpose-sam", "model": "m.pth"}}})
     problem = volume_refusal("v", "results/simulated/v/movie.ome.tif", sizes["v"], sam)

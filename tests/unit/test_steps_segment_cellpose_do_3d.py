@@ -129,3 +129,23 @@ def _blocks_find_the_nuclei_of_one_pass(normalized: Path, one_pass: np.ndarray) 
     assert info["blocks"] == {"core_um": 20.0, "overlap_um": 8.0} and info["mode_3d"] == "do_3d"
     # a stack that fits one core is one pass, as without blocks
     assert len(cellpose_blocks(stack.shape, VOXEL_UM, settings.model_copy(update={"block_size_um": 40.0}), 30.0)) == 1
+
+
+def test_blocks_find_the_nuclei_of_one_pass_with_cellposes_normalization() -> None:
+    """With segment.cellpose.normalize, 'do_3d' block by block stretches the whole stack between its 1st and 99th
+    percentiles once, as one pass does, and runs the blocks unstretched: its nuclei are the one pass's (IoU >= 0.99
+    each; measured 0.995 and 0.994).  The stack is in raw counts (100 + 1000 x the nuclei), which the network
+    segments only once stretched: blocks run with no stretch at all found 73 objects.  Each block stretched by
+    Cellpose on its own gave the same nuclei on this stack (0.995, 0.994): every block holds a nucleus and so
+    about the stack's percentiles.  One pass and two blocks: 18 s on the 2 shared cores at load 1."""
+    raw, _ = ellipsoids(STACKS[0], VOXEL_UM, SHAPE_ZYX, seed=0)
+    raw = 100.0 + 1000.0 * raw
+    model = load_cellpose_model(SHIPPED, "cpu")
+    settings = CellposeSettings(model=str(SHIPPED), mode_3d="do_3d", normalize=True)
+    one_pass = segment_stack_cellpose(raw, VOXEL_UM, settings, model, DIAMETER_UM)
+    blocked = settings.model_copy(update={"block_size_um": 20.0, "block_overlap_um": 8.0})
+    assert len(cellpose_blocks(raw.shape, VOXEL_UM, blocked, 30.0)) == 2
+    found = segment_stack_cellpose(raw, VOXEL_UM, blocked, model, DIAMETER_UM)
+    assert int(one_pass.max()) == int(found.max()) == 2
+    ious = best_iou(found, one_pass)
+    assert min(ious) >= 0.99, ious

@@ -21,13 +21,7 @@ from cellpipe.config.jobs import JobSettings, shipped_path
 from cellpipe.io.bioimageio import model_folders
 from cellpipe.preflight import check_samples, volume_refusal
 from cellpipe.provenance import OUTPUT_TABLES
-from cellpipe.resources import (
-    ingest_mem_mb,
-    normalize_mem_mb,
-    segment_diameter_px,
-    segment_mem_mb,
-    segment_stack_mem_mb,
-)
+from cellpipe.resources import ingest_mem_mb, normalize_mem_mb, segment_frames_mem_mb
 from cellpipe.segment import check_model_file
 
 
@@ -243,29 +237,9 @@ def per_attempt(base):
 
 
 def _segment_mem_mb(size, wildcards):
-    """segment_frames' estimate: its method and the cell diameter (px) it works at (the row's own).
-
-    A 3-D movie (ingest.z_projection: keep) is segmented one (z, y, x) stack at a time, by the method's 3-D mode
-    (classical, Cellpose 'stitch' or 'do_3d') and its blocks (cellpipe.resources.segment_stack_mem_mb); the z step
-    is the sample sheet's pixel_size_z_um, else ingest.default_pixel_size_z_um (the file's is not read here)."""
-    settings = segment_settings(wildcards)
-    diameter_px = segment_diameter_px(settings, size.pixel_size_um)
-    if CFG.ingest.z_projection == "keep" and size.z_planes > 1:
-        method = settings["method"]
-        cellpose = settings["cellpose"]
-        blocks = settings["classical"] if method == "classical" else cellpose
-        return segment_stack_mem_mb(
-            size,
-            method,
-            diameter_px,
-            mode_3d=cellpose["mode_3d"],
-            z_step_um=sample_row(wildcards).pixel_size_z_um or CFG.ingest.default_pixel_size_z_um,
-            block_size_um=blocks["block_size_um"],
-            block_overlap_um=blocks["block_overlap_um"],
-            tile_px=cellpose["tile_px"],
-            batch_size=cellpose["batch_size"],
-        )
-    return segment_mem_mb(size, settings["method"], diameter_px)
+    """segment_frames' estimate from its settings (the row's own) and, for a 3-D movie, the z step the start-up
+    check resolved as ingest will (sample sheet, file, config default; cellpipe.resources.segment_frames_mem_mb)."""
+    return segment_frames_mem_mb(size, segment_settings(wildcards), volumes=CFG.ingest.z_projection == "keep")
 
 
 MEMORY_ESTIMATES = {

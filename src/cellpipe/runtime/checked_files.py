@@ -19,7 +19,7 @@ file's signature, so the rows they expand into are known without listing the fil
 
 With a row that passed, the record keeps the warnings its check gave (a sheet value far from the
 file's, cellpipe.preflight.check_samples), so a start that skips the row repeats them, and the movie's
-shape and pixel type, which size the jobs' memory requests.
+shape, pixel type and (3-D) z step, which size the jobs' memory requests.
 
 A row is skipped only when its key is recorded and every signature is unchanged; anything else
 (another file, another version of the checks, an edited row) checks it again.  Failed rows are never
@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
 
-RECORD_FORMAT = "cellpipe checked files 2"
+RECORD_FORMAT = "cellpipe checked files 3"
 """Written into the record; a record of another format is ignored."""
 
 CHECK_MODULES = (
@@ -253,7 +253,7 @@ class CheckedFiles:
         """
         return list(self._reads.get(key, []))
 
-    def header(self, key: str) -> tuple[tuple[int, int, int, int], str, float, int] | None:
+    def header(self, key: str) -> tuple[tuple[int, int, int, int], str, float, int, float | None] | None:
         """The movie's header recorded with a row.
 
         Parameters
@@ -265,12 +265,13 @@ class CheckedFiles:
         -------
         tuple or None
             ((T, C, Y, X) in frames, channels and px, pixel type name, pixel size in µm, z-planes per
-            stack); None when not recorded.
+            stack, z step in µm of a movie kept in 3-D or None); None when not recorded.
         """
         value = self._headers.get(key)
         if value is None:
             return None
-        return (tuple(value[0]), value[1], float(value[2]), int(value[3]) if len(value) > 3 else 1)  # type: ignore[return-value]
+        z_step = float(value[4]) if len(value) > 4 and value[4] is not None else None
+        return (tuple(value[0]), value[1], float(value[2]), int(value[3]), z_step)  # type: ignore[return-value]
 
     def _scenes_key(self, movie: PathLike, fmt: str) -> str:
         """The record's key of the positions of the file ``movie`` read as ``fmt``."""
@@ -319,7 +320,7 @@ class CheckedFiles:
 
     def record(
         self, key: str, files: list[PathLike], notes: list[str] | tuple[str, ...] = (),
-        header: tuple[tuple[int, int, int, int], str, float] | tuple[tuple[int, int, int, int], str, float, int] | None = None,
+        header: tuple[tuple[int, int, int, int], str, float, int, float | None] | None = None,
         reads: list[PathLike] | tuple[PathLike, ...] = (),
     ) -> None:
         """Note that a row passed its checks with its files as they are now.
@@ -335,8 +336,8 @@ class CheckedFiles:
         notes : list or tuple of str
             The warnings the check gave, one line each.
         header : tuple or None
-            The movie's (T, C, Y, X) shape in frames, channels and px, pixel type name, pixel size (µm)
-            and, optionally, z-planes per stack (1 when left out).
+            The movie's (T, C, Y, X) shape in frames, channels and px, pixel type name, pixel size (µm),
+            z-planes per stack and the z step (µm) of a movie kept in 3-D, else None.
         reads : list or tuple of str or os.PathLike
             The other files the movie reads (the later files of a multi-file OME-TIFF), whose
             signatures count as the files' do.
@@ -346,8 +347,8 @@ class CheckedFiles:
         signatures = [signature(f) for f in [*files, *read]]
         if None in signatures:
             return
-        kept = [list(header[0]), header[1], float(header[2]), int(header[3]) if len(header) > 3 else 1] \
-            if header is not None else None
+        kept = [list(header[0]), header[1], float(header[2]), int(header[3]),
+                None if header[4] is None else float(header[4])] if header is not None else None
         if (self.rows.get(key) != signatures or self._notes.get(key, []) != list(notes) or self._headers.get(key) != kept
                 or self._reads.get(key, []) != read):
             self.rows[key] = signatures
@@ -389,9 +390,10 @@ class CheckedFiles:
 
 
 def _is_header(value: Any) -> bool:
-    """Whether ``value`` is a recorded header: [[T, C, Y, X], dtype name, pixel size in µm, z-planes]."""
+    """Whether ``value`` is a recorded header: [[T, C, Y, X], dtype, pixel size µm, z-planes, z step µm or null]."""
     return (
-        isinstance(value, list) and len(value) == 4 and isinstance(value[3], int) and value[3] >= 1
+        isinstance(value, list) and len(value) == 5 and isinstance(value[3], int) and value[3] >= 1
+        and (value[4] is None or (isinstance(value[4], (int, float)) and value[4] > 0))
         and isinstance(value[0], list) and len(value[0]) == 4
         and all(isinstance(n, int) and n >= 0 for n in value[0]) and isinstance(value[1], str)
         and isinstance(value[2], (int, float)) and value[2] > 0
