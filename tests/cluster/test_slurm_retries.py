@@ -6,9 +6,9 @@ jobs only with ``squeue`` (the profile's ``slurm-status-command``). Every Python
 simulates a GPU that holds 4 Cellpose tiles at once (tests/site_hooks/simulated_gpu.py), and the
 config asks segment_frames for 8 tiles per network pass: the first segment_frames job fails with
 torch's out-of-memory error, and the profile's retry asks SLURM for twice the memory and runs 4
-tiles per pass, and succeeds. SLURM's job completion log is the witness: the same rule twice in
-partition ``gpu``, FAILED with the memory sized from the movie's header (cellpipe.resources), then
-COMPLETED with twice that. Needs root; skips with
+tiles per pass, and succeeds. SLURM's job completion log is the witness: the same job (the profile's
+group of segment_frames jobs, here of one) twice in partition ``gpu``, FAILED with the memory sized from
+the movie's header (cellpipe.resources), then COMPLETED with twice that. Needs root; skips with
 the reason where SLURM cannot start (fails under make test).
 """
 
