@@ -19,6 +19,8 @@ from slurm import ClusterUnavailable, SlurmCluster
 TINY = TINY_160
 SAMPLES_TSV = TINY_160_SAMPLES_TSV
 GPU_RULES = {"segment_frames", "train_cellpose"}  # the rules that declare resources: gpu=1
+GPU_GROUP = "gpu_segment"  # profiles/slurm's group of segment_frames jobs, submitted as one sbatch job
+GPU_GROUP_JOB = f"{GPU_GROUP}_segment_frames"  # its job's name (snakemake's: the group's, then its rules')
 SLURM_TIMEOUT_S = 45 * 60
 QUICK_POLLS = Path(__file__).resolve().parent / "quick_polls.py"
 
@@ -27,6 +29,20 @@ def tiny_config() -> dict:
     config = default_config()
     config["simulate"] = {"tiny": dict(TINY)}
     return config
+
+
+def segment_mem_mb_of(config: dict) -> int:
+    """mem_mb of a segment_frames job's first attempt on the config's simulated movie ``tiny``: sized from
+    its header, as workflow/rules/common.smk sizes it (a simulated movie's header is its simulate settings)."""
+    from cellpipe.config import load_config
+    from cellpipe.preflight import MovieSize
+    from cellpipe.resources import segment_diameter_px, segment_mem_mb
+
+    loaded = load_config(config)
+    sim = loaded.simulate["tiny"]
+    size = MovieSize((sim.n_frames, 1, *sim.shape), "uint16", sim.pixel_size_um)
+    diameter_px = segment_diameter_px(loaded.segment.model_dump(mode="json"), size.pixel_size_um)
+    return segment_mem_mb(size, loaded.segment.method, diameter_px)
 
 
 def cluster_or_skip(root: Path, accounting: str) -> Iterator[SlurmCluster]:
@@ -49,10 +65,11 @@ class SlurmRun:
         self.log = proc.stdout + proc.stderr
         found = re.search(r"SLURM run ID: (\S+)", self.log)
         self.run_id = found.group(1) if found else None
-        # "Job 3 has been submitted with SLURM jobid 7 (log: .../slurm_logs/rule_segment_frames/tiny_0/7.log)."
+        # "Job 3 has been submitted with SLURM jobid 7 (log: .../slurm_logs/rule_track_cells/tiny/7.log)."; a group
+        # job's log is under group_<group job's name>/: the rule's name, or the group job's (GPU_GROUP_JOB)
         self.submitted = {
             m.group(1): m.group(2)
-            for m in re.finditer(r"submitted with SLURM jobid (\d+) \(log: \S*?/rule_(\w+?)/", self.log)
+            for m in re.finditer(r"submitted with SLURM jobid (\d+) \(log: \S*?/(?:rule|group)_(\w+?)/", self.log)
         }
 
 

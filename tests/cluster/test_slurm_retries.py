@@ -6,9 +6,9 @@ jobs only with ``squeue`` (the profile's ``slurm-status-command``). Every Python
 simulates a GPU that holds 4 Cellpose tiles at once (tests/site_hooks/simulated_gpu.py), and the
 config asks segment_frames for 8 tiles per network pass: the first segment_frames job fails with
 torch's out-of-memory error, and the profile's retry asks SLURM for twice the memory and runs 4
-tiles per pass, and succeeds. SLURM's job completion log is the witness: the same rule twice in
-partition ``gpu``, FAILED with the memory sized from the movie's header (cellpipe.resources), then
-COMPLETED with twice that. Needs root; skips with
+tiles per pass, and succeeds. SLURM's job completion log is the witness: the same job (the profile's
+group of segment_frames jobs, here of one) twice in partition ``gpu``, FAILED with the memory sized from
+the movie's header (cellpipe.resources), then COMPLETED with twice that. Needs root; skips with
 the reason where SLURM cannot start (fails under make test).
 """
 
@@ -19,12 +19,8 @@ import json
 
 import pytest
 
-from cellpipe.config import load_config
-from cellpipe.preflight import MovieSize
-from cellpipe.resources import segment_diameter_px, segment_mem_mb
-
 from conftest import write_workdir
-from runs import SAMPLES_TSV, SlurmRun, cluster_or_skip, run_on_slurm, tiny_config
+from runs import GPU_GROUP_JOB, SAMPLES_TSV, SlurmRun, cluster_or_skip, run_on_slurm, segment_mem_mb_of, tiny_config
 from slurm import SlurmCluster
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
@@ -33,17 +29,7 @@ GPU_TILES = 4  # what the simulated GPU holds in one network pass
 ASKED_TILES = 8  # segment.cellpose.batch_size: one 160x160 px frame is one tile, so 8 frames per pass
 
 
-def tiny_segment_mem_mb() -> int:
-    """mem_mb of segment_frames' first attempt on the tiny movie: sized from its header, as
-    workflow/rules/common.smk sizes it (a simulated movie's header is its simulate settings)."""
-    config = load_config(tiny_config())
-    sim = config.simulate["tiny"]
-    size = MovieSize((sim.n_frames, 1, *sim.shape), "uint16", sim.pixel_size_um)
-    diameter_px = segment_diameter_px(config.segment.model_dump(mode="json"), size.pixel_size_um)
-    return segment_mem_mb(size, config.segment.method, diameter_px)
-
-
-SEGMENT_MEM_MB = tiny_segment_mem_mb()
+SEGMENT_MEM_MB = segment_mem_mb_of(tiny_config())
 
 
 @pytest.fixture(scope="module")
@@ -76,12 +62,13 @@ def test_out_of_memory_gpu_job_is_retried_with_more_memory_and_a_smaller_batch(
 ) -> None:
     records = [r for r in cluster.completed_jobs() if r.get("Name") == retried_run.run_id]
     assert {r["JobId"] for r in records} == set(retried_run.submitted), (records, retried_run.submitted)
-    segment = [r for r in records if retried_run.submitted[r["JobId"]] == "segment_frames"]
+    # segment_frames is submitted in profiles/slurm's group (here of one job), retried as a group
+    segment = [r for r in records if retried_run.submitted[r["JobId"]] == GPU_GROUP_JOB]
     assert [r["JobState"] for r in segment] == ["FAILED", "COMPLETED"], segment
     assert all(r["Partition"] == "gpu" for r in segment), segment
     memory = [dict(t.split("=", 1) for t in r["Tres"].split(","))["mem"] for r in segment]
     assert memory == [f"{SEGMENT_MEM_MB}M", f"{2 * SEGMENT_MEM_MB}M"], segment
-    others = [r for r in records if retried_run.submitted[r["JobId"]] != "segment_frames"]
+    others = [r for r in records if retried_run.submitted[r["JobId"]] != GPU_GROUP_JOB]
     assert others and all(r["JobState"] == "COMPLETED" and r["Partition"] == "cpu" for r in others), others
 
     # the failure was the simulated GPU's, with 8 tiles in one pass; the retry ran 4 per pass
@@ -93,6 +80,6 @@ def test_out_of_memory_gpu_job_is_retried_with_more_memory_and_a_smaller_batch(
     assert info["n_frames"] == 12
     assert "tiles per network pass divided by 2, now 4" in (results / "logs" / "segment_frames" / "tiny.part0.log").read_text()
     failed_id = segment[0]["JobId"]
-    slurm_log = retried_run.workdir / ".snakemake" / "slurm_logs" / "rule_segment_frames" / "tiny_0" / f"{failed_id}.log"
+    slurm_log = retried_run.workdir / ".snakemake" / "slurm_logs" / f"group_{GPU_GROUP_JOB}" / f"{failed_id}.log"
     assert "SegmentationOutOfMemory" in slurm_log.read_text() and "with 8 tile(s)" in slurm_log.read_text()
 
