@@ -571,6 +571,95 @@ def _fill_gaps(
     return out, len(used)
 
 
+def _mask_overlaps(before: np.ndarray, after: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Overlapping label pairs of two frames (or stacks): labels before, labels after, shared and joint px.
+
+    Returns four arrays of equal length, one entry per pair of non-zero labels that share at least
+    one pixel: the label in ``before``, the label in ``after``, the shared area and the area of the
+    union (px, or voxels for stacks).
+    """
+    a = np.asarray(before).ravel().astype(np.int64, copy=False)
+    b = np.asarray(after).ravel().astype(np.int64, copy=False)
+    both = (a > 0) & (b > 0)
+    pairs, shared = np.unique(np.stack([a[both], b[both]]), axis=1, return_counts=True)
+    area_a = np.bincount(a, minlength=int(a.max(initial=0)) + 1)
+    area_b = np.bincount(b, minlength=int(b.max(initial=0)) + 1)
+    union = area_a[pairs[0]] + area_b[pairs[1]] - shared
+    return pairs[0], pairs[1], shared, union
+
+
+def _join_by_overlap(
+    raw_tracks: list[tuple[int, int, list[int]]], table: pd.DataFrame, labels: Any, min_iou: float
+) -> tuple[list[tuple[int, int, list[int]]], int]:
+    """Continue tracks that end in frame t by tracks that start in frame t + 1 where their masks overlap.
+
+    A track without children whose last object is in frame t, and a track without parent whose first
+    object is in frame t + 1, are joined into one when the two objects' masks in ``labels`` have an
+    intersection over union of at least ``min_iou`` (no unit).  In each frame the pairs are matched one
+    to one by the largest total overlap (Hungarian method); the later track's children become the
+    joined track's.  Only frames where some track ends and another starts are read.
+
+    Parameters
+    ----------
+    raw_tracks : list of (int, int, list of int)
+        btrack's tracks: (btrack id, parent's btrack id or 0, object indices into ``table``).
+    table : pandas.DataFrame
+        The objects: columns ``frame`` and ``label`` (the object's value in ``labels[frame]``).
+    labels : array_like of int
+        The label movie, (T, Y, X) or (T, Z, Y, X); ``labels[t]`` is read as needed.
+    min_iou : float
+        Smallest intersection over union of a join (0-1].
+
+    Returns
+    -------
+    tuple of (list of (int, int, list of int), int)
+        The tracks after the joins, in the same form, and the number of joins made.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    frames = table["frame"].to_numpy(np.int64)
+    label_of = table["label"].to_numpy(np.int64)
+    tracks = [[bt_id, parent, sorted(refs, key=lambda r: frames[r])] for bt_id, parent, refs in raw_tracks]
+    parents = {parent for _, parent, _ in raw_tracks if parent}
+    ends_at: dict[int, list[int]] = {}
+    starts_at: dict[int, list[int]] = {}
+    for i, (bt_id, parent, refs) in enumerate(tracks):
+        if bt_id not in parents:
+            ends_at.setdefault(int(frames[refs[-1]]), []).append(i)
+        if parent == 0:
+            starts_at.setdefault(int(frames[refs[0]]), []).append(i)
+    joined_to: dict[int, int] = {}
+
+    def owner(i: int) -> int:
+        while i in joined_to:
+            i = joined_to[i]
+        return i
+
+    for t in sorted(ends_at):
+        starting = starts_at.get(t + 1)
+        if not starting:
+            continue
+        ending = ends_at[t]
+        before, after, shared, union = _mask_overlaps(labels[t], labels[t + 1])
+        iou_of = {(int(x), int(y)): s / u for x, y, s, u in zip(before, after, shared, union, strict=True)}
+        iou = np.array(
+            [[iou_of.get((int(label_of[tracks[i][2][-1]]), int(label_of[tracks[j][2][0]])), 0.0) for j in starting]
+             for i in ending]
+        )
+        rows, cols = linear_sum_assignment(iou, maximize=True)
+        for r, c in zip(rows, cols, strict=True):
+            if iou[r, c] < min_iou:
+                continue
+            into, later = owner(ending[r]), starting[c]
+            tracks[into][2].extend(tracks[later][2])
+            joined_to[later] = into
+            for track in tracks:
+                if track[1] == tracks[later][0]:
+                    track[1] = tracks[into][0]
+    out = [(bt_id, parent, refs) for i, (bt_id, parent, refs) in enumerate(tracks) if i not in joined_to]
+    return out, len(joined_to)
+
+
 #: Why a division is undone, in the order the tests are made (the first failing one is counted).
 DIVISION_REJECTION_REASONS: tuple[str, ...] = (
     "single_child", "short_mother", "lag", "not_together", "distance", "size",
@@ -799,6 +888,7 @@ def _track(
         "max_objects_per_frame": 0,
         "n_small_objects_dropped": 0,
         "n_gap_objects_filled": 0,
+        "n_overlap_joins": 0,
         "optimizer": "not run",
         "n_tracks": 0,
         "n_divisions": 0,
@@ -844,6 +934,13 @@ def _track(
                 "%d lone object(s) put into gaps of tracks (track.gap_fill_distance_um %g µm)",
                 info["n_gap_objects_filled"], settings.gap_fill_distance_um,
             )
+
+    if settings.overlap_join_min_iou is not None:
+        raw_tracks, info["n_overlap_joins"] = _join_by_overlap(raw_tracks, table, labels, settings.overlap_join_min_iou)
+        logger.info(
+            "%d track(s) continued by the track starting where their mask overlaps (track.overlap_join_min_iou %g)",
+            info["n_overlap_joins"], settings.overlap_join_min_iou,
+        )
 
     raw_tracks, rejected = _check_divisions(raw_tracks, table, settings, pixel_size_um)
     info["n_divisions_rejected"] = sum(rejected.values())

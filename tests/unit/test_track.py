@@ -599,3 +599,26 @@ def test_rejected_division_keeps_ids_and_lineage_consistent(config: dict, monkey
     json.dumps(res.info)  # tracking.json
     # every relabelled pixel of label 2 carries track 1
     assert set(np.unique(res.relabelled[labels == 2])) == {1}
+
+
+def jumping_scene(t: int) -> list[tuple[int, tuple[float, float, float]]]:
+    """A large cell (40 µm across) that jumps 30 µm per frame, beyond the 20 µm search radius, each frame
+    overlapping its last position (IoU 0.078 for two disks of 40 px radius 60 px apart); a still cell."""
+    return [(1, (100.0, 60.0 + 60.0 * t, 40.0)), (2, (300.0, 300.0, 30.0))]
+
+
+@pytest.mark.parametrize(("min_iou", "jumper_tracks", "joins"), [(None, 5, 0), (0.05, 1, 4), (0.1, 5, 0)])
+def test_overlap_joins_continue_a_cell_that_jumps_past_the_search_radius(
+    config: dict, min_iou: float | None, jumper_tracks: int, joins: int
+) -> None:
+    labels = draw(5, (400, 400), jumping_scene)
+    settings = TrackSettings(overlap_join_min_iou=min_iou)
+    res = track_cells(labels, settings, config, PIXEL_UM, INTERVAL_MIN)
+    assert res.info["n_overlap_joins"] == joins
+    jumper = res.tracks[res.tracks["y_um"] < 200 * PIXEL_UM]
+    still = res.tracks[res.tracks["y_um"] > 200 * PIXEL_UM]
+    assert jumper["track_id"].nunique() == jumper_tracks and len(jumper) == 5
+    assert still["track_id"].nunique() == 1 and len(still) == 5
+    if joins:
+        assert jumper.sort_values("frame")["x_um"].tolist() == [(60.0 + 60.0 * t) * PIXEL_UM for t in range(5)]
+        assert res.lineage.empty

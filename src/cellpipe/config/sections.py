@@ -709,6 +709,13 @@ class TrackSettings(StageSettings):
         "distance of the track's position interpolated across the gap (µm); nearest pairs first. null "
         "leaves btrack's gaps as they are."
     )
+    overlap_join_min_iou: float | None = Field(
+        None, gt=0, le=1, description="After btrack and gap filling, a track that ends in frame t without "
+        "children is continued by a track without parent that starts in frame t + 1 when the two objects' "
+        "masks overlap with at least this intersection over union (no unit); the pairs are matched one to "
+        "one by the largest total overlap. For large cells that move a good part of their size between "
+        "frames, whose links btrack's motion model leaves out (bench/RESULTS.md, MSC 02: 0.05). null: off."
+    )
     division_max_daughter_lag_frames: int = Field(
         1, ge=0, description="After btrack and gap filling, a division is kept only when its daughters' "
         "first frames differ by at most this many frames and every daughter is still there when the last "
