@@ -714,7 +714,8 @@ class TrackSettings(StageSettings):
         "children is continued by a track without parent that starts in frame t + 1 when the two objects' "
         "masks overlap with at least this intersection over union (no unit); the pairs are matched one to "
         "one by the largest total overlap. For large cells that move a good part of their size between "
-        "frames, whose links btrack's motion model leaves out (bench/RESULTS.md, MSC 02: 0.05). null: off."
+        "frames, whose links btrack's motion model leaves out (bench/RESULTS.md, MSC 02); config.yaml sets 0.05. "
+        "null: off."
     )
     division_max_daughter_lag_frames: int = Field(
         1, ge=0, description="After btrack and gap filling, a division is kept only when its daughters' "
