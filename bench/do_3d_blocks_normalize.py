@@ -54,17 +54,9 @@ def _nuclei(centres_um: list[tuple[float, float, float]], seed: int = 0) -> np.n
 
 def _best_ious(found: np.ndarray, reference: np.ndarray) -> list[float]:
     """For each object of ``reference``, the IoU of the object of ``found`` that overlaps it most (0: none)."""
-    out = []
-    for i in range(1, int(reference.max()) + 1):
-        mask = reference == i
-        hits = np.bincount(found[mask], minlength=1)
-        hits[0] = 0
-        if hits.max() == 0:
-            out.append(0.0)
-            continue
-        other = found == hits.argmax()
-        out.append(float((mask & other).sum() / (mask | other).sum()))
-    return out
+    from cellpipe.metrics import best_match_ious
+
+    return best_match_ious(reference, found)
 
 
 @contextmanager

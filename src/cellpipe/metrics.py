@@ -73,3 +73,34 @@ def instance_scores(
         f"{t:g}": {"ap": float(ap[0][i]), "tp": float(tp[0][i]), "fp": float(fp[0][i]), "fn": float(fn[0][i])}
         for i, t in enumerate(thresholds)
     }
+
+
+def best_match_ious(reference: ArrayLike, found: ArrayLike) -> list[float]:
+    """For each object of ``reference``, the IoU of the object of ``found`` that covers most of it.
+
+    Parameters
+    ----------
+    reference : array_like of int
+        Label image (px or voxels), 0 = background; objects 1 .. max are scored, a missing value
+        scores 0.
+    found : array_like of int
+        Label image of the same shape, 0 = background.
+
+    Returns
+    -------
+    list of float
+        One IoU per label value 1 .. ``reference.max()``: 0 when no object of ``found`` overlaps it.
+    """
+    reference = np.asarray(reference)
+    found = np.asarray(found)
+    out = []
+    for i in range(1, int(reference.max(initial=0)) + 1):
+        mask = reference == i
+        hits = np.bincount(found[mask].ravel(), minlength=1)
+        hits[0] = 0
+        if hits.max() == 0:
+            out.append(0.0)
+            continue
+        other = found == hits.argmax()
+        out.append(float((mask & other).sum() / (mask | other).sum()))
+    return out

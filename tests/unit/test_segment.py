@@ -15,6 +15,7 @@ from test_segment_classical import BASELINE  # round-nuclei settings, independen
 
 from cellpipe.config import ClassicalSettings, SegmentSettings
 from cellpipe.layout import DEFAULT_OME_ZARR_VERSION, OME_ZARR_METADATA
+from cellpipe.metrics import best_match_ious
 from cellpipe.segment import (
     check_cellpose_version,
     check_model_path,
@@ -55,17 +56,7 @@ def _image(truth: np.ndarray, seed: int = 0, noise: float = 0.05) -> np.ndarray:
 
 def _best_ious(truth: np.ndarray, pred: np.ndarray) -> list[float]:
     """For every true object, the IoU of the predicted object overlapping it most."""
-    ious = []
-    for label in range(1, int(truth.max()) + 1):
-        obj = truth == label
-        hits = pred[obj]
-        hits = hits[hits > 0]
-        if hits.size == 0:
-            ious.append(0.0)
-            continue
-        match = pred == np.bincount(hits).argmax()
-        ious.append(float((obj & match).sum() / (obj | match).sum()))
-    return ious
+    return best_match_ious(truth, pred)
 
 
 SEPARATED = [(14, 14), (14, 60), (46, 20), (48, 70)]

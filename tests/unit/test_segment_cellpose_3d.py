@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from scipy import ndimage as ndi
 
 from cellpipe.config import CellposeSettings
+from cellpipe.metrics import best_match_ious
 from cellpipe.segment import cellpose_anisotropy, load_cellpose_model, segment_stack_cellpose, segment_stacks_cellpose
 
 pytestmark = [
@@ -44,17 +45,7 @@ def ellipsoids(cells=NUCLEI, voxel_um=VOXEL_UM, shape=(8, 48, 48), seed: int = 0
 
 def best_iou(found: np.ndarray, truth: np.ndarray) -> list[float]:
     """For every true object, the IoU of the found object that overlaps it most (0 when none does)."""
-    out = []
-    for i in range(1, int(truth.max()) + 1):
-        mask = truth == i
-        hits = np.bincount(found[mask], minlength=1)
-        hits[0] = 0
-        if hits.max() == 0:
-            out.append(0.0)
-            continue
-        other = found == hits.argmax()
-        out.append(float((mask & other).sum() / (mask | other).sum()))
-    return out
+    return best_match_ious(truth, found)
 
 
 @pytest.fixture(scope="module")
