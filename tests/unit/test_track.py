@@ -607,18 +607,40 @@ def jumping_scene(t: int) -> list[tuple[int, tuple[float, float, float]]]:
     return [(1, (100.0, 60.0 + 60.0 * t, 40.0)), (2, (300.0, 300.0, 30.0))]
 
 
-@pytest.mark.parametrize(("min_iou", "jumper_tracks", "joins"), [(None, 5, 0), (0.05, 1, 4), (0.1, 5, 0)])
-def test_overlap_joins_continue_a_cell_that_jumps_past_the_search_radius(
-    config: dict, min_iou: float | None, jumper_tracks: int, joins: int
+@pytest.mark.parametrize(("min_iou", "jumper_tracks", "links"), [(None, 5, 0), (0.05, 1, 4), (0.1, 5, 0)])
+def test_overlap_links_continue_a_cell_that_jumps_past_the_search_radius(
+    config: dict, min_iou: float | None, jumper_tracks: int, links: int
 ) -> None:
     labels = draw(5, (400, 400), jumping_scene)
-    settings = TrackSettings(overlap_join_min_iou=min_iou)
+    settings = TrackSettings(overlap_link_min_iou=min_iou)
     res = track_cells(labels, settings, config, PIXEL_UM, INTERVAL_MIN)
-    assert res.info["n_overlap_joins"] == joins
+    assert res.info["n_overlap_links"] == links
     jumper = res.tracks[res.tracks["y_um"] < 200 * PIXEL_UM]
     still = res.tracks[res.tracks["y_um"] > 200 * PIXEL_UM]
     assert jumper["track_id"].nunique() == jumper_tracks and len(jumper) == 5
     assert still["track_id"].nunique() == 1 and len(still) == 5
-    if joins:
+    if links:
         assert jumper.sort_values("frame")["x_um"].tolist() == [(60.0 + 60.0 * t) * PIXEL_UM for t in range(5)]
         assert res.lineage.empty
+
+
+def decoy_scene(t: int) -> list[tuple[int, tuple[float, float, float]]]:
+    """A cell 40 µm across, still for 3 frames, then jumping 25 µm (past the 20 µm search radius; IoU 0.15
+    with its last mask) while a small cell appears 15 µm behind it, inside its last mask (IoU 0.06)."""
+    if t < 3:
+        return [(1, (100.0, 100.0, 40.0))]
+    return [(1, (100.0, 150.0, 40.0)), (2, (100.0, 70.0, 10.0))]
+
+
+@pytest.mark.parametrize("min_iou", [None, 0.05])
+def test_overlap_links_take_precedence_over_a_nearer_btrack_link(config: dict, min_iou: float | None) -> None:
+    labels = draw(5, (300, 300), decoy_scene)
+    res = track_cells(labels, TrackSettings(overlap_link_min_iou=min_iou), config, PIXEL_UM, INTERVAL_MIN)
+    first = res.tracks[res.tracks["frame"] == 0]["track_id"].item()
+    followed = res.tracks[res.tracks["track_id"] == first].sort_values("frame")
+    # btrack alone follows the cell to the small newcomer, the nearer object; the overlap link follows the
+    # cell itself and leaves the newcomer a track of its own
+    x_after_jump = 70.0 if min_iou is None else 150.0
+    assert followed["x_um"].tolist() == [100.0 * PIXEL_UM] * 3 + [x_after_jump * PIXEL_UM] * 2
+    assert res.info["n_overlap_links"] == (0 if min_iou is None else 1)
+    assert res.tracks["track_id"].nunique() == 2 and res.lineage.empty

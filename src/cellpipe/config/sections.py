@@ -709,13 +709,14 @@ class TrackSettings(StageSettings):
         "distance of the track's position interpolated across the gap (µm); nearest pairs first. null "
         "leaves btrack's gaps as they are."
     )
-    overlap_join_min_iou: float | None = Field(
-        None, gt=0, le=1, description="After btrack and gap filling, a track that ends in frame t without "
-        "children is continued by a track without parent that starts in frame t + 1 when the two objects' "
-        "masks overlap with at least this intersection over union (no unit); the pairs are matched one to "
-        "one by the largest total overlap. For large cells that move a good part of their size between "
-        "frames, whose links btrack's motion model leaves out (bench/RESULTS.md, MSC 02); config.yaml sets 0.05. "
-        "null: off."
+    overlap_link_min_iou: float | None = Field(
+        None, gt=0, le=1, description="After btrack and gap filling, the objects of each pair of consecutive "
+        "frames are matched one to one by the largest summed overlap of their masks (intersection over union, "
+        "Hungarian method); a pair with at least this IoU (no unit) is linked, and btrack's links that "
+        "contradict it are cut. btrack's other links (gap closing, divisions whose daughters overlap the "
+        "mother, cells whose masks do not overlap) stay. For large cells that move a good part of their size "
+        "between frames, which btrack's motion model links poorly (bench/RESULTS.md, MSC 02); config.yaml "
+        "sets 0.05. null: btrack's links only."
     )
     division_max_daughter_lag_frames: int = Field(
         1, ge=0, description="After btrack and gap filling, a division is kept only when its daughters' "
