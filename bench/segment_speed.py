@@ -1,7 +1,7 @@
 """Segmentation speed: the workflow's rule segment_frames against Cellpose's own command line (issue #3).
 
     .venv/bin/python -m bench.segment_speed [--frames 92] [--repeats 1] [--runner snakemake|library]
-        [--compile false,true] [--tile-px 1024,224]
+        [--compile false,true] [--tile-px 1024,224] [--filters config|off]
 
 Both segment the same frames of Fluo-N2DH-GOWT1 01 (1024x1024 px), normalized once by the
 workflow's normalize stage, with the same model (default: the shipped one) at the same nucleus
@@ -9,7 +9,9 @@ diameter (60 px), side by side in one run:
 
 * baseline "cellpose CLI": ``python -m cellpose --dir <normalized frames as float32 TIFF>
   --pretrained_model <model> --diameter 60 --chan 0 --chan2 0 --no_norm --save_tif --no_npy
-  --savedir <out>`` (plus ``--use_gpu`` when a GPU is there), Cellpose's defaults otherwise;
+  --savedir <out> --flow_threshold F --cellprob_threshold P`` (plus ``--use_gpu`` when a GPU is there),
+  F and P being config/config.yaml's ``segment.cellpose`` values, which the rule uses too, Cellpose's
+  defaults otherwise;
 * "cellpipe rule": ``snakemake --forcerun segment_frames results/gowt1/segmentation.json`` in a
   work folder (reads the normalized zarr, writes the OME-Zarr labels, its log and benchmark), or
   with ``--runner library`` (for a machine without snakemake) the rule's function
@@ -31,7 +33,9 @@ repeat shows the cold cost.
 tiles after rescaling, px): the default 1024 passes a rescaled GOWT1 frame (512 px) whole, 224 tiles it
 as Cellpose 3 does (224 px tiles overlapping by 10 %), so that the masks can be compared with the CLI's
 at equal tiling. Each run's masks are compared with the CLI's frame by frame; frames under AP@0.5 0.98
-are listed.
+are listed. ``--filters off`` turns the workflow's object filters off (``segment.filters``: no area or
+contrast bounds, border objects kept), which the CLI does not have, so that the masks compare like for
+like; by default the rule runs with config/config.yaml's filters.
 """
 
 from __future__ import annotations
@@ -123,6 +127,12 @@ def _snakemake_cmd(work: Path, *targets: str) -> list[str]:
     ]
 
 
+def thresholds() -> tuple[float, float]:
+    """config/config.yaml's ``segment.cellpose`` flow_threshold and cellprob_threshold, for both runners."""
+    cellpose = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["segment"]["cellpose"]
+    return float(cellpose["flow_threshold"]), float(cellpose["cellprob_threshold"])
+
+
 def run_cli(work: Path, model: Path, batch_size: int) -> tuple[float, np.ndarray]:
     out = work / "cli_out"
     out.mkdir(exist_ok=True)
@@ -132,6 +142,7 @@ def run_cli(work: Path, model: Path, batch_size: int) -> tuple[float, np.ndarray
         sys.executable, "-m", "cellpose", "--dir", str(work / "cli_in"), "--pretrained_model", str(model),
         "--diameter", f"{DIAMETER_PX:g}", "--chan", "0", "--chan2", "0", "--no_norm", "--save_tif", "--no_npy",
         "--savedir", str(out), "--batch_size", str(batch_size), "--verbose",
+        "--flow_threshold", f"{thresholds()[0]:g}", "--cellprob_threshold", f"{thresholds()[1]:g}",
     ]
     if _gpu():
         cmd.append("--use_gpu")
@@ -140,13 +151,18 @@ def run_cli(work: Path, model: Path, batch_size: int) -> tuple[float, np.ndarray
     return seconds, masks
 
 
-def set_compile(work: Path, compile: str, tile_px: int = 1024) -> None:
-    """Write ``segment.cellpose.compile`` (``false``, ``true`` or ``auto``) and ``tile_px`` (px) into the work
-    folder's config."""
+FILTERS_OFF = {"min_area_fraction": None, "max_area_fraction": None, "min_contrast": None, "border": "keep"}
+
+
+def set_compile(work: Path, compile: str, tile_px: int = 1024, filters_off: bool = False) -> None:
+    """Write ``segment.cellpose.compile`` (``false``, ``true`` or ``auto``), ``tile_px`` (px) and, with
+    ``filters_off``, object filters that remove nothing into the work folder's config."""
     path = work / "config" / "config.yaml"
     config = yaml.safe_load(path.read_text())
     config["segment"]["cellpose"]["compile"] = compile if compile == "auto" else compile == "true"
     config["segment"]["cellpose"]["tile_px"] = tile_px
+    if filters_off:
+        config["segment"]["filters"].update(FILTERS_OFF)
     path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
@@ -163,7 +179,8 @@ def run_rule(work: Path) -> tuple[float, np.ndarray, float]:
 
 
 def run_library(
-    frames: np.ndarray, model: Path, batch_size: int | None, compile: str = "false", tile_px: int = 1024
+    frames: np.ndarray, model: Path, batch_size: int | None, compile: str = "false", tile_px: int = 1024,
+    filters_off: bool = False,
 ) -> tuple[float, np.ndarray]:
     import torch
 
@@ -179,7 +196,10 @@ def run_library(
                 "batch_size": batch_size,
                 "compile": compile if compile == "auto" else compile == "true",
                 "tile_px": tile_px,
+                "flow_threshold": thresholds()[0],
+                "cellprob_threshold": thresholds()[1],
             },
+            **({"filters": FILTERS_OFF} if filters_off else {}),
         }
     )
     if torch.cuda.is_available():
@@ -214,6 +234,7 @@ def main(argv: list[str] | None = None) -> str:
         "--compile", default="false", help="comma-separated values of segment.cellpose.compile to run (false,true,auto)"
     )
     parser.add_argument("--tile-px", default="1024", help="comma-separated values of segment.cellpose.tile_px (px)")
+    parser.add_argument("--filters", choices=["config", "off"], default="config", help="the rule's object filters")
     args = parser.parse_args(argv)
     tiles = [int(v) for v in args.tile_px.split(",") if v.strip()]
     compiles = [c.strip() for c in args.compile.split(",") if c.strip()]
@@ -240,11 +261,13 @@ def main(argv: list[str] | None = None) -> str:
                 for tile in tiles:
                     for batch in sweep:
                         if args.runner == "snakemake":
-                            set_compile(work, compile, tile)
+                            set_compile(work, compile, tile, args.filters == "off")
                             seconds, labels, inside = run_rule(work)
                             name = f"cellpipe rule segment_frames, compile {compile}, tile_px {tile} (job {inside:.1f} s)"
                         else:
-                            seconds, labels = run_library(frames, args.model.resolve(), batch, compile, tile)
+                            seconds, labels = run_library(
+                                frames, args.model.resolve(), batch, compile, tile, args.filters == "off"
+                            )
                             name = (
                                 f"cellpipe iter_segment_cells (batch_size {batch or 'auto'}, compile {compile}, "
                                 f"tile_px {tile})"
@@ -273,7 +296,7 @@ def main(argv: list[str] | None = None) -> str:
         +
         f"(python -m bench.segment_speed --frames {n} --repeats {args.repeats} --runner {args.runner}"
         f"{' --batch-sizes ' + args.batch_sizes if args.batch_sizes else ''} --compile {','.join(compiles)} "
-        f"--tile-px {','.join(map(str, tiles))}; "
+        f"--tile-px {','.join(map(str, tiles))} --filters {args.filters}; "
         f"work folder {work})"
     )
     return print_table(title, ["run", "repeat", "wall s", "s/frame", "Mpx/s", "CLI / this"], rows)
