@@ -1,7 +1,8 @@
 """Tracking accuracy on real and simulated data, scored by the field's own libraries.
 
     .venv/bin/python -m bench.track_accuracy [--parts gt,simulated,demo,pipeline,labels] [--work DIR]
-                                             [--labels gowt1_01_labels.npy]
+                                             [--labels gowt1_01_labels.npy] [--labels-of gowt1|msc]
+                                             [--track KEY=VALUE ...]
 
 * ``gt``: the Cell Tracking Challenge ground-truth masks of Fluo-N2DH-GOWT1 01
   (``01_GT/TRA/man_trackTTT.tif``) with their identities removed (every frame's labels
@@ -12,9 +13,11 @@
   shipped Cellpose model, tracking, CTC export) from the raw frames of GOWT1 01, scored the same
   way.  Segmentation of 92 frames takes about 7 minutes on 2 CPU cores.
 * ``labels``: a segmentation of GOWT1 01 made elsewhere (``--labels``: a (92, 1024, 1024) label
-  movie saved with ``numpy.save``, e.g. the shipped Cellpose model's), tracked with the workflow's
+  movie saved with ``numpy.save``, e.g. the shipped Cellpose model's, or an OME-Zarr label image such
+  as a workflow run's ``results/<sample>/image.ome.zarr/labels/cells``), tracked with the workflow's
   default settings and scored the same way: the tracker on real segmentation errors (flickering
-  objects, fragments) without running the workflow's segmentation.
+  objects, fragments) without running the workflow's segmentation.  ``--labels-of msc``: the labels
+  are of Fluo-C2DL-MSC 02 (0.3 µm pixels, 20 min apart), scored against ``02_GT``.
 * ``simulated``: movies from cellpipe's simulator with many divisions, ground-truth masks with
   identities removed, tracked and scored against the simulator's lineage.
 * ``demo``: the whole workflow on its embedded demo (``config/config.yaml``: a simulated movie,
@@ -25,6 +28,8 @@ definitions); division precision, recall and F1 from traccuracy's ``DivisionMetr
 CTC matcher (a division counts when the mother and both daughters match within one frame), or,
 where a predicted object covers two ground-truth markers and the CTC matching is not one-to-one,
 IoU >= 0.5 one-to-one matching (the output names the matcher used).
+``--track KEY=VALUE`` changes a ``track:`` setting of config/config.yaml for the ``gt``, ``labels``
+and ``simulated`` parts (values as YAML: ``--track overlap_link_min_iou=null``).
 The Cell Tracking Challenge data are read in place from ../shared and never copied into the
 repository.
 """
@@ -48,6 +53,13 @@ from bench.common import GOWT1, GOWT1_PIXEL_SIZE_UM, REPO, machine, require
 
 BIN = Path(sys.executable).parent
 GOWT1_INTERVAL_MIN = 5.0  # Cell Tracking Challenge: Fluo-N2DH-GOWT1, 5 min between frames
+# (ground truth, pixel size µm, minutes between frames) of the sequences --labels-of names
+LABELED_SEQUENCES = {
+    "gowt1": (GOWT1 / "01_GT", GOWT1_PIXEL_SIZE_UM, GOWT1_INTERVAL_MIN),
+    "msc": (GOWT1.parent / "Fluo-C2DL-MSC" / "02_GT", 0.3, 20.0),
+}
+# --track KEY=VALUE: changes to config.yaml's track settings, set once by main()
+TRACK_OVERRIDES: dict[str, Any] = {}
 
 
 def remove_identities(labels: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -149,7 +161,8 @@ def default_track_settings() -> Any:
     """The workflow's tracking settings (``track:`` of config/config.yaml)."""
     from cellpipe.config import TrackSettings
 
-    return TrackSettings.model_validate(yaml.safe_load((REPO / "config" / "config.yaml").read_text())["track"])
+    settings = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["track"]
+    return TrackSettings.model_validate({**settings, **TRACK_OVERRIDES})
 
 
 def track_and_export(labels: np.ndarray, pixel_size_um: float, interval_min: float, res_dir: Path) -> dict[str, Any]:
@@ -168,7 +181,7 @@ def track_and_export(labels: np.ndarray, pixel_size_um: float, interval_min: flo
     if res_dir.exists():  # an earlier run of this benchmark in the same --work folder
         shutil.rmtree(res_dir)
     write_ctc_results(res_dir, ctc_labels, ctc_tracks)
-    keys = ("n_tracks", "n_divisions", "n_divisions_rejected", "divisions_rejected", "n_short_tracks")
+    keys = ("n_tracks", "n_divisions", "n_divisions_rejected", "divisions_rejected", "n_short_tracks", "n_overlap_links")
     return {"tracking_s": round(seconds, 2), **{key: result.info[key] for key in keys}}
 
 
@@ -199,13 +212,20 @@ def part_gt(work: Path) -> dict[str, Any]:
     return {**run, **score_ctc(work / "gt_tracked" / "01_RES", gt_dir)}
 
 
-def part_labels(work: Path, labels_path: Path | None) -> dict[str, Any]:
+def part_labels(work: Path, labels_path: Path | None, sequence: str = "gowt1") -> dict[str, Any]:
     if labels_path is None:
-        sys.exit("bench: --parts labels needs --labels (a .npy label movie of GOWT1 01)")
-    gt_dir = require(GOWT1 / "01_GT")
-    labels = np.load(labels_path, mmap_mode="r")
-    run = track_and_export(labels, GOWT1_PIXEL_SIZE_UM, GOWT1_INTERVAL_MIN, work / "labels_tracked" / "01_RES")
-    return {"labels": str(labels_path), **run, **score_ctc(work / "labels_tracked" / "01_RES", gt_dir)}
+        sys.exit("bench: --parts labels needs --labels (a .npy label movie or an OME-Zarr label image)")
+    gt_dir, pixel_size_um, interval_min = LABELED_SEQUENCES[sequence]
+    gt_dir = require(gt_dir)
+    if labels_path.suffix == ".npy":
+        labels = np.load(labels_path, mmap_mode="r")
+    else:
+        from cellpipe.io import omezarr
+
+        labels = np.asarray(omezarr.open_ome_image(labels_path).data[:])
+    run = track_and_export(labels, pixel_size_um, interval_min, work / "labels_tracked" / "01_RES")
+    return {"labels": str(labels_path), "sequence": sequence, **run,
+            **score_ctc(work / "labels_tracked" / "01_RES", gt_dir)}
 
 
 def set_up_gowt1(pipeline: Path, ground_truth: Path | None = None) -> None:
@@ -293,16 +313,26 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parts", default="gt,simulated,demo,pipeline")
     parser.add_argument("--work", type=Path, default=None, help="keep intermediate results here (default: a temp dir)")
-    parser.add_argument("--labels", type=Path, default=None, help="part labels: a .npy label movie of GOWT1 01")
+    parser.add_argument("--labels", type=Path, default=None,
+                        help="part labels: a .npy label movie or an OME-Zarr label image")
+    parser.add_argument("--labels-of", choices=sorted(LABELED_SEQUENCES), default="gowt1",
+                        help="part labels: the sequence --labels segments (GOWT1 01 or MSC 02)")
+    parser.add_argument("--track", action="append", default=[], metavar="KEY=VALUE",
+                        help="change a track: setting (value as YAML), e.g. overlap_link_min_iou=null")
     args = parser.parse_args(argv)
+    for item in args.track:
+        key, _, value = item.partition("=")
+        TRACK_OVERRIDES[key.strip()] = yaml.safe_load(value)
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     work = args.work or Path(tempfile.mkdtemp(prefix="cellpipe-track-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"machine: {machine()}")
     print(f"work: {work}")
+    if TRACK_OVERRIDES:
+        print(f"track settings changed: {TRACK_OVERRIDES}")
     report: dict[str, Any] = {}
     runners = {"gt": part_gt, "pipeline": part_pipeline, "simulated": part_simulated, "demo": part_demo,
-               "labels": lambda work: part_labels(work, args.labels)}
+               "labels": lambda work: part_labels(work, args.labels, args.labels_of)}
     for part in parts:
         if part not in runners:
             sys.exit(f"bench: unknown part {part!r}; choose from {', '.join(runners)}")
