@@ -52,13 +52,6 @@ def _nuclei(centres_um: list[tuple[float, float, float]], seed: int = 0) -> np.n
     return image.astype(np.float32)
 
 
-def _best_ious(found: np.ndarray, reference: np.ndarray) -> list[float]:
-    """For each object of ``reference``, the IoU of the object of ``found`` that overlaps it most (0: none)."""
-    from cellpipe.metrics import best_match_ious
-
-    return best_match_ious(reference, found)
-
-
 @contextmanager
 def _each_block_stretched():
     """cellpipe's blocks path with Cellpose's own stretch of every block instead of one of the whole stack."""
@@ -81,6 +74,7 @@ def main() -> None:
     import torch
 
     from cellpipe.config import CellposeSettings
+    from cellpipe.metrics import best_match_ious
     from cellpipe.segment import load_cellpose_model, segment_stack_cellpose
 
     torch.set_num_threads(1)
@@ -111,7 +105,7 @@ def main() -> None:
                 seconds = time.perf_counter() - start
                 one_pass = found if one_pass is None else one_pass
                 sizes = np.bincount(found.ravel())[1:]
-                ious = ", ".join(f"{v:.3f}" for v in _best_ious(found, one_pass))
+                ious = ", ".join(f"{v:.3f}" for v in best_match_ious(one_pass, found))
                 rows.append([name, str(normalize).lower(), label, int(found.max()),
                              ", ".join(str(int(n)) for n in sizes), ious or "-", f"{seconds:.1f}"])
     print_table("do_3d with segment.cellpose.normalize: one pass and blocks",

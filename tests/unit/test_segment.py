@@ -54,11 +54,6 @@ def _image(truth: np.ndarray, seed: int = 0, noise: float = 0.05) -> np.ndarray:
     return ((truth > 0).astype(np.float32) + rng.normal(0.0, noise, truth.shape)).astype(np.float32)
 
 
-def _best_ious(truth: np.ndarray, pred: np.ndarray) -> list[float]:
-    """For every true object, the IoU of the predicted object overlapping it most."""
-    return best_match_ious(truth, pred)
-
-
 SEPARATED = [(14, 14), (14, 60), (46, 20), (48, 70)]
 
 
@@ -68,7 +63,7 @@ def test_classical_finds_separated_disks(diameter_px: float | None) -> None:
     labels = segment_frames_classical(_image(truth)[None], ClassicalSettings(**BASELINE), 1.0, diameter_px)
     assert labels.dtype == np.uint32 and labels.shape == (1, 64, 96)
     assert sorted(np.unique(labels[0]).tolist()) == [0, 1, 2, 3, 4]
-    assert min(_best_ious(truth, labels[0])) > 0.8
+    assert min(best_match_ious(truth, labels[0])) > 0.8
 
 
 def test_classical_splits_two_touching_disks() -> None:
@@ -77,7 +72,7 @@ def test_classical_splits_two_touching_disks() -> None:
     for diameter in (20.0, None):
         labels = segment_frames_classical(image[None], ClassicalSettings(**BASELINE), 1.0, diameter)[0]
         assert labels.max() == 2, diameter
-        ious = _best_ious(truth, labels)
+        ious = best_match_ious(truth, labels)
         assert min(ious) > 0.8, (diameter, ious)
         # the two objects are different labels
         assert labels[24, 22] != labels[24, 40]
@@ -142,7 +137,7 @@ def _f1_at_half_iou(dsb_nuclei: tuple[np.ndarray, np.ndarray], settings: Segment
     """F1 at IoU 0.5 of ``settings`` on the DSB image (pixel size 1 µm), the true objects matched, the objects found."""
     frame, truth = dsb_nuclei
     labels, _ = segment_cells(frame, settings, pixel_size_um=1.0)
-    matched = sum(iou > 0.5 for iou in _best_ious(truth, labels[0]))
+    matched = sum(iou > 0.5 for iou in best_match_ious(truth, labels[0]))
     return 2 * matched / (int(truth.max()) + int(labels.max())), matched, int(labels.max())
 
 
