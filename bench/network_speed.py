@@ -1,6 +1,7 @@
 """The shipped CPnet's forward pass on the CPU (issue #28): eager channels-last against torch.compile and others.
 
-``python -m bench.network_speed [--batches 1,2] [--repeats 5] [--variants NAME,...] [--threads 2] [--masks 3]``
+``python -m bench.network_speed [--batches 1,2] [--repeats 5] [--variants NAME,...] [--threads 2] [--masks 3]
+[--masks-against true|onnxruntime]``
 
 The input is what the rule's network pass gets for GOWT1 01 frames at the shipped model's 60 px
 diameter: each frame normalized as the workflow does, rescaled by 30 / 60 to 512 x 512 px, and
@@ -18,8 +19,8 @@ variant's, and the largest absolute difference from the baseline's output in the
 (channels 0-1), the cell probability (channel 2, logits) and the style vector. The load average
 is printed before and after. ``--masks N`` then segments N GOWT1 01 frames (every ``92 // N``-th)
 through :func:`cellpipe.segment.segment_cells` with ``segment.cellpose.compile`` false and true
-(60 px, the shipped config's cell probability threshold) and gives AP@0.5 of one against the
-other per frame (``cellpipe.metrics.instance_scores``). Nothing is written.
+(``--masks-against onnxruntime``: false and onnxruntime; 60 px, the shipped config's cell probability
+threshold) and gives AP@0.5 of one against the other per frame (``cellpipe.metrics.instance_scores``). Nothing is written.
 
 Variants:
 
@@ -37,7 +38,9 @@ Variants:
   constants, oneDNN convolutions with prepacked weights);
 * ``compile freezing contiguous``: the same on NCHW weights;
 * ``compile max-autotune freezing``: ``mode='max-autotune-no-cudagraphs'`` with freezing (not
-  in the default list: it benchmarks kernel choices while compiling, which takes long on 2 cores).
+  in the default list: it benchmarks kernel choices while compiling, which takes long on 2 cores);
+* ``onnxruntime``: :class:`cellpipe.segment.OnnxNetwork`, the network exported to ONNX in memory and run
+  by ONNX Runtime's CPU build (``segment.cellpose.compile: onnxruntime``); its "compile s" is the export (first call minus the median pass).
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ DEFAULT_VARIANTS = (
     "compile",
     "compile freezing",
     "compile freezing contiguous",
+    "onnxruntime",
 )
 ALL_VARIANTS = (*DEFAULT_VARIANTS, "eager oneDNN bf16 math", "compile max-autotune freezing")
 SIDE_PX = 512  # a 1024 px GOWT1 frame at 60 px cells, rescaled to the model's 30 px
@@ -147,6 +151,18 @@ def build(name: str, net: Any) -> Callable[[Any], Any]:
         return own
     if name == "eager proj-BN folded":
         return fold_projection_batchnorms(own)
+    if name == "onnxruntime":
+        from cellpipe.segment import OnnxNetwork
+
+        per_batch: dict[int, Any] = {}
+
+        def onnx(x: Any) -> Any:
+            batch = int(x.shape[0])
+            if batch not in per_batch:
+                per_batch[batch] = OnnxNetwork(own, batch)
+            return per_batch[batch](x)
+
+        return onnx
     if name == "eager oneDNN bf16 math":
 
         def bf16_math(x: Any) -> Any:
@@ -175,8 +191,9 @@ def _differences(out: Any, ref: Any) -> tuple[float, float, float]:
     return flows, cellprob, float((style - style0).abs().max())
 
 
-def masks_table(n_frames: int) -> str:
-    """AP@0.5 of the rule's masks with ``segment.cellpose.compile`` true against false, on GOWT1 01 frames."""
+def masks_table(n_frames: int, against: str = "true") -> str:
+    """AP@0.5 of the rule's masks with ``segment.cellpose.compile`` ``against`` (true or onnxruntime) against false,
+    on GOWT1 01 frames."""
     from cellpipe.config import SegmentSettings
     from cellpipe.metrics import instance_scores
     from cellpipe.segment import load_cellpose_model, segment_cells
@@ -187,8 +204,10 @@ def masks_table(n_frames: int) -> str:
     picked = list(range(0, len(movie), max(1, len(movie) // n_frames)))[:n_frames]
     frames = normalized_movie(movie[picked])
     model = load_cellpose_model(SHIPPED_MODEL, "cpu")
+    other = True if against == "true" else against
+    runtimes = {False: "torch", True: "inductor", "onnxruntime": "onnxruntime"}
     labels, seconds = {}, {}
-    for compiled in (False, True):
+    for compiled in (False, other):
         settings = SegmentSettings.model_validate({
             "method": "cellpose", "diameter_px": 60.0,
             "cellpose": {"model": str(SHIPPED_MODEL), "device": "cpu", "compile": compiled, "cellprob_threshold": -0.5},
@@ -196,15 +215,15 @@ def masks_table(n_frames: int) -> str:
         start = time.perf_counter()
         labels[compiled], info = segment_cells(frames, settings, 0.24, model)
         seconds[compiled] = time.perf_counter() - start
-        assert info["network_compiled"] is compiled
+        assert info["network_runtime"] == runtimes[compiled]
     rows = []
     for i, t in enumerate(picked):
-        ap = instance_scores(labels[False][i], labels[True][i])["0.5"]["ap"]
-        rows.append([f"GOWT1 01 t{t:03d}", int(labels[False][i].max()), int(labels[True][i].max()), f"{ap:.4f}",
-                     "yes" if np.array_equal(labels[False][i], labels[True][i]) else "no"])
-    title = (f"segment_cells, compile false against true, {len(picked)} frames at 60 px "
-             f"(wall s: false {seconds[False]:.1f}, true {seconds[True]:.1f} with compiling)")
-    return print_table(title, ["frame", "masks false", "masks true", "AP@0.5", "same labels"], rows)
+        ap = instance_scores(labels[False][i], labels[other][i])["0.5"]["ap"]
+        rows.append([f"GOWT1 01 t{t:03d}", int(labels[False][i].max()), int(labels[other][i].max()), f"{ap:.4f}",
+                     "yes" if np.array_equal(labels[False][i], labels[other][i]) else "no"])
+    title = (f"segment_cells, compile false against {against}, {len(picked)} frames at 60 px "
+             f"(wall s: false {seconds[False]:.1f}, {against} {seconds[other]:.1f} with compiling or exporting)")
+    return print_table(title, ["frame", "masks false", f"masks {against}", "AP@0.5", "same labels"], rows)
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -217,6 +236,8 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's own)")
     parser.add_argument("--masks", type=int, default=0,
                         help="also segment this many GOWT1 01 frames with compile false and true (default 0)")
+    parser.add_argument("--masks-against", choices=("true", "onnxruntime"), default="true",
+                        help="the compile value whose masks --masks compares with false's")
     args = parser.parse_args(argv)
     names = [BASELINE] + [n.strip() for n in args.variants.split(",") if n.strip() and n.strip() != BASELINE]
     unknown = [n for n in names if n not in ALL_VARIANTS]
@@ -270,7 +291,7 @@ def main(argv: list[str] | None = None) -> str:
         base = statistics.median(times[BASELINE])
         for name in variants:
             median = statistics.median(times[name])
-            first = compile_s[name] - median if name.startswith("compile") else None
+            first = compile_s[name] - median if name.startswith("compile") or name == "onnxruntime" else None
             rows.append([
                 batch, name, f"{min(times[name]):.3f} / {median:.3f}", f"{base / median:.2f}x",
                 "-" if first is None else f"{first:.1f}", *(f"{d:.1e}" for d in diffs[name]),
@@ -284,7 +305,7 @@ def main(argv: list[str] | None = None) -> str:
         rows,
     ))
     if args.masks:
-        out.append(masks_table(args.masks))
+        out.append(masks_table(args.masks, args.masks_against))
     return "\n".join(out)
 
 

@@ -1,7 +1,7 @@
 """Segmentation speed: the workflow's rule segment_frames against Cellpose's own command line (issue #3).
 
     .venv/bin/python -m bench.segment_speed [--frames 92] [--repeats 1] [--runner snakemake|library]
-        [--compile false,true] [--tile-px 1024,224] [--filters config|off]
+        [--compile false,true,onnxruntime] [--tile-px 1024,224] [--filters config|off]
 
 Both segment the same frames of Fluo-N2DH-GOWT1 01 (1024x1024 px), normalized once by the
 workflow's normalize stage, with the same model (default: the shipped one) at the same nucleus
@@ -27,7 +27,8 @@ CLI's (cellpipe.metrics.instance_scores), mean and minimum over frames.
 ``--compile`` runs cellpipe once per value of ``segment.cellpose.compile`` in each repeat (the
 config's value is rewritten before each rule run, which reruns the rule by its params). A compiled
 run's time includes the compilation, from torch's on-disk cache after the first one; the first
-repeat shows the cold cost.
+repeat shows the cold cost. An ``onnxruntime`` run's time includes exporting the network (in memory,
+every job).
 
 ``--tile-px`` runs cellpipe once per value of ``segment.cellpose.tile_px`` (the side of the network's
 tiles after rescaling, px): the default 1024 passes a rescaled GOWT1 frame (512 px) whole, 224 tiles it
@@ -153,13 +154,20 @@ def run_cli(work: Path, model: Path, batch_size: int) -> tuple[float, np.ndarray
 
 FILTERS_OFF = {"min_area_fraction": None, "max_area_fraction": None, "min_contrast": None, "border": "keep"}
 
+COMPILE_VALUES = ("false", "true", "auto", "onnxruntime")
+
+
+def compile_value(compile: str) -> bool | str:
+    """The config value of ``segment.cellpose.compile`` for the command-line word ``compile``."""
+    return {"false": False, "true": True}.get(compile, compile)
+
 
 def set_compile(work: Path, compile: str, tile_px: int = 1024, filters_off: bool = False) -> None:
-    """Write ``segment.cellpose.compile`` (``false``, ``true`` or ``auto``), ``tile_px`` (px) and, with
+    """Write ``segment.cellpose.compile`` (one of :data:`COMPILE_VALUES`), ``tile_px`` (px) and, with
     ``filters_off``, object filters that remove nothing into the work folder's config."""
     path = work / "config" / "config.yaml"
     config = yaml.safe_load(path.read_text())
-    config["segment"]["cellpose"]["compile"] = compile if compile == "auto" else compile == "true"
+    config["segment"]["cellpose"]["compile"] = compile_value(compile)
     config["segment"]["cellpose"]["tile_px"] = tile_px
     if filters_off:
         config["segment"]["filters"].update(FILTERS_OFF)
@@ -194,7 +202,7 @@ def run_library(
             "cellpose": {
                 "model": str(model),
                 "batch_size": batch_size,
-                "compile": compile if compile == "auto" else compile == "true",
+                "compile": compile_value(compile),
                 "tile_px": tile_px,
                 "flow_threshold": thresholds()[0],
                 "cellprob_threshold": thresholds()[1],
@@ -231,15 +239,15 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--cli-batch-size", type=int, default=8, help="Cellpose's --batch_size (224 px tiles)")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument(
-        "--compile", default="false", help="comma-separated values of segment.cellpose.compile to run (false,true,auto)"
+        "--compile", default="false", help="comma-separated values of segment.cellpose.compile to run (false,true,auto,onnxruntime)"
     )
     parser.add_argument("--tile-px", default="1024", help="comma-separated values of segment.cellpose.tile_px (px)")
     parser.add_argument("--filters", choices=["config", "off"], default="config", help="the rule's object filters")
     args = parser.parse_args(argv)
     tiles = [int(v) for v in args.tile_px.split(",") if v.strip()]
     compiles = [c.strip() for c in args.compile.split(",") if c.strip()]
-    if not compiles or any(c not in ("false", "true", "auto") for c in compiles):
-        sys.exit("bench: --compile takes false, true and auto, comma-separated")
+    if not compiles or any(c not in COMPILE_VALUES for c in compiles):
+        sys.exit("bench: --compile takes false, true, auto and onnxruntime, comma-separated")
     n = min(args.frames, 92)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="cellpipe-bench-speed-"))
     frames = prepare(work, n, args.model.resolve(), args.runner)

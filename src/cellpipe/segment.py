@@ -43,6 +43,7 @@ import logging
 import math
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -108,10 +109,10 @@ SAM_DIAMETER_PX = 30.0
 SAM_TILE_PX = 256
 
 #: Network input of a CPU job (frames x rescaled frame area, megapixels) from which
-#: ``segment.cellpose.compile: auto`` compiles the network: 100 frames of 512 x 512 px, where the time saved
-#: outweighs a compile from an empty cache on 2 cores (41 s of CPU against 0.3-0.6 s saved per 512 px pass;
-#: bench/RESULTS.md, issue #28).
-COMPILE_MIN_MEGAPIXELS = 100 * 512 * 512 / 1e6
+#: ``segment.cellpose.compile: auto`` runs the network through ONNX Runtime: 50 frames of 512 x 512 px, twice
+#: the break-even of exporting the network (about 7 s) against the 0.31 s it saved per 512 px frame in a
+#: 92-frame GOWT1 job on 2 cores (bench/RESULTS.md, issue #28).
+COMPILE_MIN_MEGAPIXELS = 50 * 512 * 512 / 1e6
 #: torch.compile backend of :class:`CompiledNetwork`; the unit tests swap in 'eager' (graph capture without
 #: code generation), which checks the wrapper in seconds where inductor compiles for minutes.
 COMPILE_BACKEND = "inductor"
@@ -1600,13 +1601,13 @@ def _network_tile_px(model: Any, settings: CellposeSettings) -> int:
     return SAM_TILE_PX if model_network(model) == "cellpose-sam" else settings.tile_px
 
 
-def resolve_compile(compile: bool | str, network: str, device: str, network_megapixels: float) -> bool:
-    """Whether the 2-D network pass of a job runs through ``torch.compile``.
+def network_runtime(compile: bool | str, network: str, device: str, network_megapixels: float) -> str:
+    """What runs the 2-D network pass of a job: 'torch' (eager), 'inductor' (``torch.compile``) or 'onnxruntime'.
 
     Parameters
     ----------
     compile : bool or str
-        ``segment.cellpose.compile``: True, False or 'auto'.
+        ``segment.cellpose.compile``: True, False, 'auto' or 'onnxruntime'.
     network : str
         'cellpose3' or 'cellpose-sam'.
     device : str
@@ -1616,35 +1617,37 @@ def resolve_compile(compile: bool | str, network: str, device: str, network_mega
 
     Returns
     -------
-    bool
-        True or False as given (True only with 'cellpose3'); for 'auto', True on the CPU with
-        'cellpose3' from :data:`COMPILE_MIN_MEGAPIXELS` on, where the time saved outweighs compiling
-        (bench/RESULTS.md, issue #28), when a C++ compiler is found (:func:`cpp_compiler`), and False on a
-        GPU, where it was not measured.
+    str
+        'torch' for False and for 'cellpose-sam'; 'inductor' for True; 'onnxruntime' on the CPU for
+        'onnxruntime' ('torch' on a GPU, which ONNX Runtime's CPU build does not drive); for 'auto',
+        'onnxruntime' on the CPU from :data:`COMPILE_MIN_MEGAPIXELS` on, where the time saved surely
+        outweighs exporting the network (bench/RESULTS.md, issue #28), and 'torch' below it and on a GPU,
+        where neither runtime was measured.
 
     Raises
     ------
     RuntimeError
         ``compile`` true on the CPU with no C++ compiler to build the code with.
     """
-    if network != "cellpose3":
-        return False
+    if network != "cellpose3" or compile is False:
+        return "torch"
+    if compile == "onnxruntime":
+        return "onnxruntime" if device == "cpu" else "torch"
     if compile == "auto":
-        return device == "cpu" and network_megapixels >= COMPILE_MIN_MEGAPIXELS and cpp_compiler() is not None
-    if compile and device == "cpu" and cpp_compiler() is None:
+        return "onnxruntime" if device == "cpu" and network_megapixels >= COMPILE_MIN_MEGAPIXELS else "torch"
+    if device == "cpu" and cpp_compiler() is None:
         raise RuntimeError(
             "segment.cellpose.compile is true, but no C++ compiler was found for torch.compile on the CPU "
             f"(${{CXX}} or g++, c++, clang++ on PATH; CXX={os.environ.get('CXX')!r}): install one (Debian: apt-get "
-            "install g++) or set compile to auto or false"
+            "install g++), set compile to onnxruntime (no compiler needed), auto or false"
         )
-    return bool(compile)
+    return "inductor"
 
 
 def cpp_compiler() -> str | None:
     """The C++ compiler torch.compile's CPU code generation would call, or None where there is none.
 
-    ``auto`` then stays eager instead of failing the job: a workstation or cluster node without a compiler
-    segments as it would without the setting.
+    ``compile: true`` then stops with a message naming what is missing instead of failing deep inside inductor.
 
     Returns
     -------
@@ -1668,14 +1671,13 @@ def _network_megapixels(frames_shape: tuple[int, int, int], model: Any, diameter
     return n_frames * height * width * rescale * rescale / 1e6
 
 
-class CompiledNetwork:
-    """A Cellpose 3 CPnet run through ``torch.compile`` at one input shape, for ``cellpose.core.run_net``.
+class _FixedShapeNetwork:
+    """A Cellpose 3 CPnet behind a runtime that takes one input shape, for ``cellpose.core.run_net``.
 
-    Compiled with ``dynamic=False`` and inductor's ``freezing`` (weights folded in as constants, so
-    oneDNN convolutions get prepacked weights). A pass of fewer than ``batch`` tiles (the last of a
-    movie) is padded with empty tiles so the shape, and the compiled code, stay the same; the tiles
-    of a batch do not influence each other in eval mode. Anything else ``run_net`` asks of the network
-    (``nout``, ``device``, ``mkldnn``) is the wrapped network's.
+    A pass of fewer than ``batch`` tiles (the last of a movie) is padded with empty tiles so the shape,
+    and the code made for it, stay the same; the tiles of a batch do not influence each other in eval
+    mode. Anything else ``run_net`` asks of the network (``nout``, ``device``, ``mkldnn``) is the wrapped
+    network's.
 
     Parameters
     ----------
@@ -1686,62 +1688,168 @@ class CompiledNetwork:
     """
 
     def __init__(self, net: Any, batch: int) -> None:
-        import torch
-
         self.net = net
         self.batch = batch
-        self._compiled = torch.compile(net, dynamic=False, backend=COMPILE_BACKEND)
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name in ("net", "batch", "_compiled"):  # copy and pickle look these up unset
+        if name.startswith("_") or name in ("net", "batch"):  # copy and pickle look these up unset
             raise AttributeError(name)
         return getattr(self.net, name)
 
-    def eval(self) -> CompiledNetwork:
+    def eval(self) -> _FixedShapeNetwork:
         """Return this object; the wrapped network is already in eval mode.
 
         Returns
         -------
-        CompiledNetwork
+        _FixedShapeNetwork
             ``self``.
         """
         return self
 
     def __call__(self, x: Any) -> tuple[Any, Any]:
         """Flows and cell probability (N, 3, Y, X) and styles (N, 256) of N <= ``batch`` tiles (N, 2, Y, X)."""
-        import torch
-        import torch._inductor.config as inductor_config
-
         n = int(x.shape[0])
         if n < self.batch:
-            x = torch.cat([x, x.new_zeros((self.batch - n, *x.shape[1:]))])
-        with inductor_config.patch(freezing=True):
-            y, style = self._compiled(x)[:2]
+            x = _with_empty_tiles(x, self.batch - n)
+        y, style = self._run(x)
         return y[:n], style[:n]
 
+    def _run(self, x: Any) -> tuple[Any, Any]:
+        raise NotImplementedError
 
-def compiled_network(model: Any, batch: int) -> CompiledNetwork:
-    """The model's network compiled for ``batch`` tiles per call, made once per model and batch.
 
-    The object is kept on the model, so a job that loads its model once compiles once; the compiled
+def _with_empty_tiles(x: Any, n: int) -> Any:
+    """``x`` (N, C, Y, X) with ``n`` all-zero tiles appended, on its device and of its dtype."""
+    import torch
+
+    return torch.cat([x, x.new_zeros((n, *x.shape[1:]))])
+
+
+class CompiledNetwork(_FixedShapeNetwork):
+    """The CPnet through ``torch.compile`` (``segment.cellpose.compile: true``).
+
+    Compiled with ``dynamic=False`` and inductor's ``freezing`` (weights folded in as constants, so
+    oneDNN convolutions get prepacked weights) at the first call.
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+        The eval-mode CPnet.
+    batch : int
+        Tiles per call (tiles).
+    """
+
+    def __init__(self, net: Any, batch: int) -> None:
+        import torch
+
+        super().__init__(net, batch)
+        self._compiled = torch.compile(net, dynamic=False, backend=COMPILE_BACKEND)
+
+    def _run(self, x: Any) -> tuple[Any, Any]:
+        import torch._inductor.config as inductor_config
+
+        with inductor_config.patch(freezing=True):
+            y, style = self._compiled(x)[:2]
+        return y, style
+
+
+class OnnxNetwork(_FixedShapeNetwork):
+    """The CPnet exported to ONNX and run by ONNX Runtime on the CPU (``segment.cellpose.compile: onnxruntime``).
+
+    At the first call of each tile shape the network is exported in memory (``torch.onnx.export``, the
+    ``torch.export``-based exporter; a few seconds) and an ONNX Runtime session made with as many threads
+    as torch uses. Nothing is written to disk and nothing compiled with a C++ compiler.
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+        The eval-mode CPnet.
+    batch : int
+        Tiles per call (tiles).
+    """
+
+    def __init__(self, net: Any, batch: int) -> None:
+        super().__init__(net, batch)
+        self._sessions: dict[tuple[int, ...], Any] = {}
+
+    def _session(self, shape: tuple[int, ...]) -> Any:
+        import onnxruntime
+        import torch
+
+        class FlowsAndStyle(torch.nn.Module):
+            """CPnet's first two outputs (flows and cell probability, styles): what ``run_net`` reads."""
+
+            def __init__(self, net: Any) -> None:
+                super().__init__()
+                self.net = net
+
+            def forward(self, x: Any) -> tuple[Any, Any]:
+                y, style = self.net(x)[:2]
+                return y, style
+
+        if shape not in self._sessions:
+            # the exporter logs each torchvision operator it cannot register (torchvision is not installed and
+            # CPnet uses none) and torch's own pytree deprecation: noise in the job's log, not about this network
+            registration = logging.getLogger("torch.onnx._internal.exporter._registration")
+            level = registration.level
+            registration.setLevel(logging.ERROR)
+            try:
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
+                    program = torch.onnx.export(
+                        FlowsAndStyle(self.net).eval(), (torch.zeros(shape),), dynamo=True, verbose=False,
+                        input_names=["tiles"], output_names=["flows", "style"],
+                    )
+            finally:
+                registration.setLevel(level)
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = torch.get_num_threads()
+            options.inter_op_num_threads = 1
+            # idle workers sleep instead of spinning: the masks of the previous pass are rebuilt on the same cores
+            # meanwhile (2 % less wall time per GOWT1 frame on 2 cores, 5 % less CPU time; bench/RESULTS.md)
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            self._sessions[shape] = onnxruntime.InferenceSession(
+                program.model_proto.SerializeToString(), options, providers=["CPUExecutionProvider"]
+            )
+        return self._sessions[shape]
+
+    def _run(self, x: Any) -> tuple[Any, Any]:
+        import torch
+
+        tiles = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
+        y, style = self._session(tuple(tiles.shape)).run(None, {"tiles": tiles})
+        return torch.from_numpy(y), torch.from_numpy(style)
+
+
+NETWORK_WRAPPERS: dict[str, type[_FixedShapeNetwork]] = {"inductor": CompiledNetwork, "onnxruntime": OnnxNetwork}
+
+
+def network_for_runtime(model: Any, runtime: str, batch: int) -> Any:
+    """The model's network for ``runtime`` at ``batch`` tiles per call, made once per model, runtime and batch.
+
+    The object is kept on the model, so a job that loads its model once compiles (or exports) once; the
     code itself is made at the first call of each tile shape.
 
     Parameters
     ----------
     model : cellpose.models.CellposeModel
         A Cellpose 3 model from :func:`load_cellpose_model`.
+    runtime : str
+        'torch' (the model's own network), 'inductor' or 'onnxruntime' (:func:`network_runtime`).
     batch : int
         Tiles per network call (tiles).
 
     Returns
     -------
-    CompiledNetwork
-        The wrapper to hand to ``cellpose.core.run_net``.
+    object
+        What to hand to ``cellpose.core.run_net``.
     """
-    cache = model.__dict__.setdefault("_cellpipe_compiled", {})
-    if batch not in cache:
-        cache[batch] = CompiledNetwork(model.net, batch)
-    return cache[batch]
+    if runtime == "torch":
+        return model.net
+    cache = model.__dict__.setdefault("_cellpipe_networks", {})
+    if (runtime, batch) not in cache:
+        cache[(runtime, batch)] = NETWORK_WRAPPERS[runtime](model.net, batch)
+    return cache[(runtime, batch)]
 
 
 def _iter_frames_cellpose(
@@ -1789,10 +1897,10 @@ def _iter_frames_cellpose(
     per_pass = max(1, batch_size // tiles)
     n_channels = 1 if sam else 2  # Cellpose 3: second channel empty (channels=[0, 0])
     dynamics_options = {} if sam else {"interp": True}
-    compiled = resolve_compile(
+    runtime = network_runtime(
         settings.compile, model_network(model), device, _network_megapixels((n_frames, height, width), model, diameter_px)
     )
-    net = compiled_network(model, min(batch_size, tiles * per_pass)) if compiled else model.net
+    net = network_for_runtime(model, runtime, min(batch_size, tiles * per_pass))
 
     def network(start: int, stop: int) -> np.ndarray:
         x = np.zeros((stop - start, height, width, n_channels), np.float32)
@@ -2210,10 +2318,12 @@ def _iter_method(
     if model is None:
         model = load_segmentation_model(settings.cellpose, select_device(settings.cellpose.device))
     info = _cellpose_run_info(settings.cellpose, model, diameter_px)
-    info["network_compiled"] = resolve_compile(
+    info["network_runtime"] = network_runtime(
         settings.cellpose.compile, info["network"], info["device"],
         _network_megapixels(_frames_shape(frames), model, diameter_px),
     )
+    if info["network_runtime"] == "onnxruntime":
+        info["onnxruntime_version"] = package_version("onnxruntime")
     return info, _iter_frames_cellpose(frames, settings.cellpose, diameter_px, model, info["device"], confidence)
 
 

@@ -400,8 +400,8 @@ class CellposeSettings(StageSettings):
             )
         if self.precision == "bfloat16" and self.network != "cellpose-sam":
             raise ValueError("precision 'bfloat16' is for network 'cellpose-sam' only; use 'auto' or 'float32'")
-        if self.compile is True and self.network != "cellpose3":
-            raise ValueError("compile true is for network 'cellpose3' only; use 'auto' or false")
+        if self.compile in (True, "onnxruntime") and self.network != "cellpose3":
+            raise ValueError(f"compile {str(self.compile).lower()} is for network 'cellpose3' only; use 'auto' or false")
         if self.block_size_um is not None and self.mode_3d != "do_3d":
             # 'stitch' already runs plane by plane in network passes of bounded size
             raise ValueError("block_size_um is for mode_3d 'do_3d' only: 'stitch' already runs one plane at a time")
@@ -431,18 +431,22 @@ class CellposeSettings(StageSettings):
             "below for the two to become one object"
         ),
     )
-    compile: Literal["auto", True, False] = Field(
+    compile: Literal["auto", True, False, "onnxruntime"] = Field(
         False,
         description=(
-            "Run the 2-D network pass through torch.compile (inductor, fixed input shape, weights frozen), "
-            "compiled once per job: on 2 CPU cores about 1.2-1.4x faster network passes with the same masks, "
-            "after minutes of compiling the first time on a machine (inductor's cache in the temp folder makes "
-            "later jobs compile in seconds; bench/RESULTS.md, bench.network_speed). true: compile; false: "
-            "never; 'auto': on a CPU for jobs whose frames, rescaled to the model's diameter, add up to 26 "
-            "megapixels or more (100 frames of 512 x 512 px) where a C++ compiler is found, never on a GPU (not "
-            "measured there). Off by default: compiled and eager passes differ by float rounding (flows within "
-            "5e-5), which can move a border pixel, so a published analysis reruns to the same numbers only with "
-            "the same choice. Network 'cellpose3' only; z-stacks are not compiled"
+            "What runs the 2-D network pass on a CPU. false: torch as it is. 'onnxruntime': the network exported to "
+            "ONNX in memory (seconds, once per job) and run by ONNX Runtime: on 2 CPU cores 1.3-1.4x faster network "
+            "passes and the same masks, no C++ compiler needed; on a GPU torch runs it. true: torch.compile "
+            "(inductor, fixed input shape, weights frozen), 1.2-1.4x faster passes after minutes of compiling the "
+            "first time on a machine (inductor's cache in the temp folder makes later jobs compile in seconds). "
+            "'auto': onnxruntime on a CPU for jobs whose frames, rescaled to the model's diameter, add up to 13 "
+            "megapixels or more (50 frames of 512 x 512 px), torch otherwise and on a GPU (neither runtime was "
+            "measured there). bench/RESULTS.md (bench.network_speed, bench.segment_speed). Off by default: the "
+            "other runtimes differ from torch by float rounding (flows within 5e-5), which can move a border "
+            "pixel, so a published analysis reruns to the same numbers only with the same choice "
+            "(segmentation.json of a 2-D movie records network_runtime). Network 'cellpose3' only. z-stacks: "
+            "mode_3d 'stitch' runs its planes through the same runtime, one stack per call ('auto' judges each "
+            "stack alone); 'do_3d' is Cellpose's own eval in torch"
         ),
     )
     block_size_um: float | None = Field(

@@ -1,0 +1,91 @@
+"""segment.cellpose.compile: onnxruntime runs the network pass through ONNX Runtime with torch's masks."""
+
+from __future__ import annotations
+
+import os
+import socket
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cellpipe import segment
+from cellpipe.config import SegmentSettings
+from cellpipe.segment import load_cellpose_model, segment_cells
+
+SHIPPED = Path(__file__).resolve().parents[2] / "resources" / "models" / "cellpipe_nuclei" / "weights.pth"
+
+
+@pytest.fixture(scope="module")
+def frames() -> tuple[np.ndarray, float]:
+    """3 simulated frames of 96 x 112 px (6 nuclei of 9 px semi-major axis), normalized, and the pixel size (µm)."""
+    from cellpipe.config import NormalizeSettings
+    from cellpipe.normalize import normalize_movie
+    from cellpipe.simulate import make_nuclei_movie
+
+    movie = make_nuclei_movie(n_frames=3, shape=(96, 112), seed=4, nucleus_radius_px=9.0, n_cells=6)
+    return np.asarray(normalize_movie(movie.image[:, np.newaxis], NormalizeSettings())[0])[:, 0], movie.pixel_size_um
+
+
+def _labels(frames: np.ndarray, pixel_size_um: float, model: object, compile_: bool | str) -> tuple[np.ndarray, dict]:
+    settings = SegmentSettings(
+        method="cellpose", diameter_um=10.0,
+        cellpose={"model": str(SHIPPED), "device": "cpu", "batch_size": 2, "compile": compile_},
+    )
+    return segment_cells(frames, settings, pixel_size_um, model=model)
+
+
+def test_onnxruntime_pass_gives_torchs_masks_offline_without_writing_files(
+    frames, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 2 frames per pass the network gets passes of 2 and 1 frames; the last is padded to 2, so one ONNX model
+    of one shape is exported (in memory: the working folder stays empty, and no socket is opened). ONNX Runtime's
+    arithmetic differs from torch's by float rounding only, so every frame keeps its masks."""
+    from cellpipe.metrics import instance_scores
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError("network access during the ONNX export")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.chdir(tmp_path)
+    images, pixel_size = frames
+    model = load_cellpose_model(SHIPPED, "cpu")
+    calls: list[int] = []
+    original = segment.OnnxNetwork._run
+
+    def counted(self: segment.OnnxNetwork, x: object) -> object:
+        calls.append(int(x.shape[0]))  # type: ignore[attr-defined]
+        return original(self, x)
+
+    monkeypatch.setattr(segment.OnnxNetwork, "_run", counted)
+    eager, eager_info = _labels(images, pixel_size, model, False)
+    onnx, onnx_info = _labels(images, pixel_size, model, "onnxruntime")
+    assert (eager_info["network_runtime"], onnx_info["network_runtime"]) == ("torch", "onnxruntime")
+    assert onnx_info["onnxruntime_version"] == version("onnxruntime") and "onnxruntime_version" not in eager_info
+    assert calls == [2, 2]  # passes of 2 and 1 frames, the second padded
+    network = model._cellpipe_networks[("onnxruntime", 2)]
+    assert list(model._cellpipe_networks) == [("onnxruntime", 2)]
+    assert len(network._sessions) == 1 and next(iter(network._sessions))[0] == 2
+    assert os.listdir(tmp_path) == []
+    for t in range(len(images)):
+        assert int(eager[t].max()) >= 4, t
+        assert instance_scores(eager[t], onnx[t])["0.5"]["ap"] == 1.0, t
+        assert np.mean(eager[t] != onnx[t]) < 1e-3, t
+
+
+def test_onnxruntime_network_outputs_match_torch(frames) -> None:
+    """The exported network's flows, cell probability and styles against torch's on the same tiles."""
+    import torch
+
+    model = load_cellpose_model(SHIPPED, "cpu")
+    network = segment.OnnxNetwork(model.net, 2)
+    tiles = torch.zeros((1, 2, 96, 112))
+    tiles[0, 0] = torch.from_numpy(frames[0][0])
+    with torch.no_grad():
+        want_flows, want_style = model.net(tiles.contiguous(memory_format=torch.channels_last))[:2]
+    flows, style = network(tiles)
+    assert flows.shape == want_flows.shape == (1, 3, 96, 112) and style.shape == want_style.shape
+    np.testing.assert_allclose(flows.numpy(), want_flows.numpy(), atol=1e-3)
+    np.testing.assert_allclose(style.numpy(), want_style.numpy(), atol=1e-4)
+    assert float(want_flows[0, 2].max()) > 0  # the tile holds cells: the check compares something
