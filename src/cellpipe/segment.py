@@ -1776,18 +1776,19 @@ class OnnxNetwork(_FixedShapeNetwork):
         import onnxruntime
         import torch
 
-        class FlowsAndStyle(torch.nn.Module):
-            """CPnet's first two outputs (flows and cell probability, styles): what ``run_net`` reads."""
-
-            def __init__(self, net: Any) -> None:
-                super().__init__()
-                self.net = net
-
-            def forward(self, x: Any) -> tuple[Any, Any]:
-                y, style = self.net(x)[:2]
-                return y, style
-
         if shape not in self._sessions:
+
+            class FlowsAndStyle(torch.nn.Module):
+                """CPnet's first two outputs (flows and cell probability, styles): what ``run_net`` reads."""
+
+                def __init__(self, net: Any) -> None:
+                    super().__init__()
+                    self.net = net
+
+                def forward(self, x: Any) -> tuple[Any, Any]:
+                    y, style = self.net(x)[:2]
+                    return y, style
+
             # the exporter logs each torchvision operator it cannot register (torchvision is not installed and
             # CPnet uses none) and torch's own pytree deprecation: noise in the job's log, not about this network
             registration = logging.getLogger("torch.onnx._internal.exporter._registration")
