@@ -38,6 +38,10 @@ BIN = Path(sys.executable).parent
 NUMBA_CACHE: Path | None = None
 """This session's numba cache folder (NUMBA_CACHE_DIR of the processes the tests start), removed at its end."""
 
+CELLPIPE_CACHE: Path | None = None
+"""This session's cellpipe cache folder (CELLPIPE_CACHE_DIR of the tests and every process they start, so no test
+writes to the user's ~/.cache), removed at its end."""
+
 
 def pytest_configure(config: pytest.Config) -> None:
     # CELLPIPE_REQUIRE_ALL=1 (make test) or CI=true: every skip off the allow-list is a failure with its reason (tests/require_all.py)
@@ -45,13 +49,16 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.import_plugin("require_all")
     # A folder of this session's own, so the first process of the session compiles (as on a clean clone) and
     # none reads machine code another session left behind.
-    global NUMBA_CACHE
+    global NUMBA_CACHE, CELLPIPE_CACHE
     NUMBA_CACHE = Path(tempfile.mkdtemp(prefix="cellpipe-tests-numba-"))
+    CELLPIPE_CACHE = Path(tempfile.mkdtemp(prefix="cellpipe-tests-cache-"))
+    os.environ["CELLPIPE_CACHE_DIR"] = str(CELLPIPE_CACHE)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if NUMBA_CACHE is not None:
-        shutil.rmtree(NUMBA_CACHE, ignore_errors=True)
+    for folder in (NUMBA_CACHE, CELLPIPE_CACHE):
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -43,6 +43,7 @@ import logging
 import math
 import os
 import sys
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -54,6 +55,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from cellpipe.config import BUILTIN_MODELS, CellposeSettings, ClassicalSettings, ObjectFilterSettings, SegmentSettings
+from cellpipe.io.cache import cached_path, drop_cached, read_cached, write_cached
 from cellpipe.io.checksums import cached_file_sha256
 from cellpipe.versions import package_version
 
@@ -1753,12 +1755,49 @@ class CompiledNetwork(_FixedShapeNetwork):
         return y, style
 
 
+ONNX_EXPORT_FORMAT = 1
+"""Bumped when what :class:`OnnxNetwork` exports changes (inputs, outputs, exporter options), so older cache
+entries are no longer read."""
+
+
+def onnx_cache_name(net: Any, shape: tuple[int, ...]) -> str:
+    """The cache file name of ``net`` exported at input ``shape``: a hash of all the export depends on.
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+        The network; every parameter and buffer (name, dtype, shape, values) enters the hash.
+    shape : tuple of int
+        The input shape (tiles, channels, Y px, X px).
+
+    Returns
+    -------
+    str
+        ``cpnet-<sha256 hex>.onnx``, the hash also covering torch's, onnx's and onnxscript's versions and
+        :data:`ONNX_EXPORT_FORMAT`.
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    header = [ONNX_EXPORT_FORMAT, list(shape), type(net).__name__,
+              *(package_version(name) for name in ("torch", "onnx", "onnxscript"))]
+    digest.update(repr(header).encode())
+    for key, tensor in sorted(net.state_dict().items()):
+        values = tensor.detach().cpu().contiguous()
+        digest.update(f"{key}:{values.dtype}:{tuple(values.shape)}".encode())
+        digest.update(values.numpy().tobytes())
+    return f"cpnet-{digest.hexdigest()}.onnx"
+
+
 class OnnxNetwork(_FixedShapeNetwork):
     """The CPnet exported to ONNX and run by ONNX Runtime on the CPU (``segment.cellpose.compile: onnxruntime``).
 
-    At the first call of each tile shape the network is exported in memory (``torch.onnx.export``, the
-    ``torch.export``-based exporter; a few seconds) and an ONNX Runtime session made with as many threads
-    as torch uses. Nothing is written to disk and nothing compiled with a C++ compiler.
+    At the first call of each tile shape the network is exported (``torch.onnx.export``, the
+    ``torch.export``-based exporter; 3-7 s) and an ONNX Runtime session made with as many threads as torch
+    uses; nothing is compiled with a C++ compiler. The exported model is kept in the user's cache
+    (:mod:`cellpipe.io.cache`, about 27 MB per model and tile shape) under a key hashing the network's
+    weights, the tile shape and the exporter's versions, so later jobs with the same model and shape read it
+    instead of exporting; an entry ONNX Runtime cannot load is exported again and replaced.
 
     Parameters
     ----------
@@ -1773,46 +1812,71 @@ class OnnxNetwork(_FixedShapeNetwork):
         self._sessions: dict[tuple[int, ...], Any] = {}
 
     def _session(self, shape: tuple[int, ...]) -> Any:
+        if shape not in self._sessions:
+            name = onnx_cache_name(self.net, shape)
+            cached = read_cached("onnx", name)
+            session = None
+            if cached is not None:
+                try:
+                    session = self._new_session(cached)
+                    logger.info("network for %s px tiles read from %s", shape, cached_path("onnx", name))
+                except Exception as err:  # noqa: BLE001 - ONNX Runtime raises its own types for a bad model file
+                    logger.warning("cached ONNX model %s not loaded (%s): exporting again", cached_path("onnx", name), err)
+                    drop_cached("onnx", name)
+            if session is None:
+                started = time.perf_counter()
+                model = self._export(shape)
+                session = self._new_session(model)
+                where = write_cached("onnx", name, model)
+                logger.info("network for %s px tiles exported to ONNX in %.1f s%s", shape, time.perf_counter() - started,
+                            f", kept in {where}" if where else "")
+            self._sessions[shape] = session
+        return self._sessions[shape]
+
+    def _export(self, shape: tuple[int, ...]) -> bytes:
+        """The network at input ``shape`` as a serialized ONNX model (flows and cell probability, styles)."""
+        import torch
+
+        class FlowsAndStyle(torch.nn.Module):
+            """CPnet's first two outputs (flows and cell probability, styles): what ``run_net`` reads."""
+
+            def __init__(self, net: Any) -> None:
+                super().__init__()
+                self.net = net
+
+            def forward(self, x: Any) -> tuple[Any, Any]:
+                y, style = self.net(x)[:2]
+                return y, style
+
+        # the exporter logs each torchvision operator it cannot register (torchvision is not installed and
+        # CPnet uses none) and torch's own pytree deprecation: noise in the job's log, not about this network
+        registration = logging.getLogger("torch.onnx._internal.exporter._registration")
+        level = registration.level
+        registration.setLevel(logging.ERROR)
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
+                program = torch.onnx.export(
+                    FlowsAndStyle(self.net).eval(), (torch.zeros(shape),), dynamo=True, verbose=False,
+                    input_names=["tiles"], output_names=["flows", "style"],
+                )
+        finally:
+            registration.setLevel(level)
+        return bytes(program.model_proto.SerializeToString())
+
+    @staticmethod
+    def _new_session(model: bytes) -> Any:
+        """An ONNX Runtime CPU session of a serialized model, with torch's thread count."""
         import onnxruntime
         import torch
 
-        if shape not in self._sessions:
-
-            class FlowsAndStyle(torch.nn.Module):
-                """CPnet's first two outputs (flows and cell probability, styles): what ``run_net`` reads."""
-
-                def __init__(self, net: Any) -> None:
-                    super().__init__()
-                    self.net = net
-
-                def forward(self, x: Any) -> tuple[Any, Any]:
-                    y, style = self.net(x)[:2]
-                    return y, style
-
-            # the exporter logs each torchvision operator it cannot register (torchvision is not installed and
-            # CPnet uses none) and torch's own pytree deprecation: noise in the job's log, not about this network
-            registration = logging.getLogger("torch.onnx._internal.exporter._registration")
-            level = registration.level
-            registration.setLevel(logging.ERROR)
-            try:
-                with warnings.catch_warnings():
-                    warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
-                    program = torch.onnx.export(
-                        FlowsAndStyle(self.net).eval(), (torch.zeros(shape),), dynamo=True, verbose=False,
-                        input_names=["tiles"], output_names=["flows", "style"],
-                    )
-            finally:
-                registration.setLevel(level)
-            options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = torch.get_num_threads()
-            options.inter_op_num_threads = 1
-            # idle workers sleep instead of spinning: the masks of the previous pass are rebuilt on the same cores
-            # meanwhile (2 % less wall time per GOWT1 frame on 2 cores, 5 % less CPU time; bench/RESULTS.md)
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            self._sessions[shape] = onnxruntime.InferenceSession(
-                program.model_proto.SerializeToString(), options, providers=["CPUExecutionProvider"]
-            )
-        return self._sessions[shape]
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        # idle workers sleep instead of spinning: the masks of the previous pass are rebuilt on the same cores
+        # meanwhile (2 % less wall time per GOWT1 frame on 2 cores, 5 % less CPU time; bench/RESULTS.md)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
     def _run(self, x: Any) -> tuple[Any, Any]:
         import torch

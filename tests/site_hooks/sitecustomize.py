@@ -1,6 +1,7 @@
 """Loaded by every Python process the tests start (PYTHONPATH): forbids network connections; with
 ``CELLPIPE_SIMULATED_GPU_TILES`` set, simulates a GPU with little memory (simulated_gpu.py); with
-``NUMBA_CACHE_DIR`` set, caches the numba functions Cellpose and traccuracy compile at import (numba_cache.py).
+``NUMBA_CACHE_DIR`` set, caches the numba functions Cellpose and traccuracy compile at import (numba_cache.py,
+cellpipe.runtime.numba_cache).
 
 Only loopback and Unix sockets are allowed.  Any other connection attempt, or a
 DNS lookup of a non-local name, raises ``NetworkBlockedError``, so a pipeline

@@ -1,6 +1,6 @@
 """The path from a rule file to its code is guessable: rule ``<rule>`` of ``workflow/rules/<name>.smk`` is
 defined once and runs ``workflow/scripts/<rule>.py``, which calls ``cellpipe.steps.<name>.<rule>_step`` and
-nothing else of cellpipe but ``cellpipe.runtime.logs`` (the job's log file)."""
+nothing else of cellpipe but ``cellpipe.runtime.logs`` (the job's log file) and ``cellpipe.runtime.numba_cache``."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ RULES_DIR = REPO / "workflow" / "rules"
 SCRIPTS_DIR = REPO / "workflow" / "scripts"
 RULE = re.compile(r"^\s*(?:rule|checkpoint)\s+(\w+)\s*:", flags=re.M)
 SCRIPT = re.compile(r"^\s*script:\s*\n\s*[\"']([^\"']+)[\"']", flags=re.M)
-# what a script may import from cellpipe besides its step module: sending the job's logging to snakemake.log
-PLUMBING = {"cellpipe.runtime.logs": {"log_to_file"}}
+# what a script may import from cellpipe besides its step module: sending the job's logging to snakemake.log, and
+# numba's cache for the functions Cellpose and traccuracy compile at import
+PLUMBING = {"cellpipe.runtime.logs": {"log_to_file"}, "cellpipe.runtime.numba_cache": {"install_numba_cache"}}
 
 
 def rule_scripts(smk_text: str) -> dict[str, list[str]]:

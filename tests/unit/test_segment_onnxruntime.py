@@ -36,19 +36,21 @@ def _labels(frames: np.ndarray, pixel_size_um: float, model: object, compile_: b
     return segment_cells(frames, settings, pixel_size_um, model=model)
 
 
-def test_onnxruntime_pass_gives_torchs_masks_offline_without_writing_files(
+def test_onnxruntime_pass_gives_torchs_masks_offline_writing_only_the_cache(
     frames, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """At 2 frames per pass the network gets passes of 2 and 1 frames; the last is padded to 2, so one ONNX model
-    of one shape is exported (in memory: the working folder stays empty, and no socket is opened). ONNX Runtime's
-    arithmetic differs from torch's by float rounding only, so every frame keeps its masks."""
+    of one shape is exported, and kept in the cache folder only (the working folder stays empty, no socket is
+    opened). ONNX Runtime's arithmetic differs from torch's by float rounding only, so every frame keeps its masks."""
     from cellpipe.metrics import instance_scores
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise OSError("network access during the ONNX export")
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.chdir(tmp_path)
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    monkeypatch.setenv("CELLPIPE_CACHE_DIR", str(tmp_path / "cache"))
     images, pixel_size = frames
     model = load_cellpose_model(SHIPPED, "cpu")
     calls: list[int] = []
@@ -67,7 +69,10 @@ def test_onnxruntime_pass_gives_torchs_masks_offline_without_writing_files(
     network = model._cellpipe_networks[("onnxruntime", 2)]
     assert list(model._cellpipe_networks) == [("onnxruntime", 2)]
     assert len(network._sessions) == 1 and next(iter(network._sessions))[0] == 2
-    assert os.listdir(tmp_path) == []
+    assert os.listdir(tmp_path / "work") == []
+    kept = list((tmp_path / "cache").rglob("*"))
+    assert [p.relative_to(tmp_path / "cache").as_posix() for p in kept if p.is_file()] == [
+        f"onnx/{segment.onnx_cache_name(model.net, next(iter(network._sessions)))}"]
     for t in range(len(images)):
         assert int(eager[t].max()) >= 4, t
         assert instance_scores(eager[t], onnx[t])["0.5"]["ap"] == 1.0, t
@@ -89,3 +94,57 @@ def test_onnxruntime_network_outputs_match_torch(frames) -> None:
     np.testing.assert_allclose(flows.numpy(), want_flows.numpy(), atol=1e-3)
     np.testing.assert_allclose(style.numpy(), want_style.numpy(), atol=1e-4)
     assert float(want_flows[0, 2].max()) > 0  # the tile holds cells: the check compares something
+
+
+def _export_refused(*args: object, **kwargs: object) -> None:
+    raise AssertionError("the network was exported although the cache holds it")
+
+
+def test_a_later_job_reads_the_exported_network_from_the_cache(frames, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second model loaded from the same weights (a later job) reads the cached ONNX model instead of exporting,
+    with the same outputs; an entry ONNX Runtime cannot load is exported again and replaced; other weights, or
+    another tile shape, get their own entry."""
+    import torch
+
+    monkeypatch.setenv("CELLPIPE_CACHE_DIR", str(tmp_path))
+    tiles = torch.zeros((2, 2, 96, 112))
+    tiles[0, 0] = torch.from_numpy(frames[0][0])
+    first = segment.OnnxNetwork(load_cellpose_model(SHIPPED, "cpu").net, 2)
+    want = first(tiles)
+    (entry,) = (tmp_path / "onnx").iterdir()
+    size = entry.stat().st_size
+    assert size > 1_000_000
+
+    monkeypatch.setattr(torch.onnx, "export", _export_refused)
+    later = load_cellpose_model(SHIPPED, "cpu")
+    assert segment.onnx_cache_name(later.net, (2, 2, 96, 112)) == entry.name
+    got = segment.OnnxNetwork(later.net, 2)(tiles)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+    monkeypatch.undo()
+    monkeypatch.setenv("CELLPIPE_CACHE_DIR", str(tmp_path))
+    entry.write_bytes(b"not an ONNX model")
+    again = segment.OnnxNetwork(later.net, 2)(tiles)
+    np.testing.assert_array_equal(again[0].numpy(), want[0].numpy())
+    assert entry.stat().st_size == size  # replaced by a fresh export
+
+    assert segment.onnx_cache_name(later.net, (1, 2, 96, 112)) != entry.name
+    with torch.no_grad():
+        next(later.net.parameters()).add_(1e-3)
+    assert segment.onnx_cache_name(later.net, (2, 2, 96, 112)) != entry.name
+
+
+def test_an_unwritable_cache_leaves_the_pass_in_memory(frames, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the cache folder cannot be made (a file stands in its way) the network is exported in memory and the
+    pass runs as without a cache."""
+    import torch
+
+    blocker = tmp_path / "cache"
+    blocker.write_text("a file where the cache folder would be")
+    monkeypatch.setenv("CELLPIPE_CACHE_DIR", str(blocker))
+    tiles = torch.zeros((1, 2, 96, 112))
+    tiles[0, 0] = torch.from_numpy(frames[0][0])
+    flows, _ = segment.OnnxNetwork(load_cellpose_model(SHIPPED, "cpu").net, 1)(tiles)
+    assert flows.shape == (1, 3, 96, 112) and float(flows[0, 2].max()) > 0
+    assert blocker.read_text() == "a file where the cache folder would be"

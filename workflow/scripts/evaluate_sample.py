@@ -1,7 +1,10 @@
 """Rule evaluate_sample: see cellpipe.steps.evaluate.evaluate_sample_step."""
 
 from cellpipe.runtime.logs import log_to_file
+from cellpipe.runtime.numba_cache import install_numba_cache
 from cellpipe.steps.evaluate import evaluate_sample_step
+
+install_numba_cache()  # traccuracy and Cellpose (imported in the step) load their numba code from numba's cache
 
 with log_to_file(snakemake.log[0]):
     evaluate_sample_step(

@@ -1,7 +1,10 @@
 """Rule segment_cells (the parts of rule segment_frames gathered): see cellpipe.steps.segment.segment_cells_step."""
 
 from cellpipe.runtime.logs import log_to_file
+from cellpipe.runtime.numba_cache import install_numba_cache
 from cellpipe.steps.segment import segment_cells_step
+
+install_numba_cache()  # Cellpose (imported in the step) loads its numba code from numba's cache
 
 with log_to_file(snakemake.log[0]):
     segment_cells_step(

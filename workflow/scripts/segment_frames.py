@@ -1,7 +1,10 @@
 """Rule segment_frames: see cellpipe.steps.segment.segment_frames_step."""
 
 from cellpipe.runtime.logs import log_to_file
+from cellpipe.runtime.numba_cache import install_numba_cache
 from cellpipe.steps.segment import segment_frames_step
+
+install_numba_cache()  # Cellpose (imported in the step) loads its numba code from numba's cache
 
 with log_to_file(snakemake.log[0]):
     segment_frames_step(

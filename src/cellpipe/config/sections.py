@@ -435,8 +435,9 @@ class CellposeSettings(StageSettings):
         False,
         description=(
             "What runs the 2-D network pass on a CPU. false: torch as it is. 'onnxruntime': the network exported to "
-            "ONNX in memory (seconds, once per job) and run by ONNX Runtime: on 2 CPU cores 1.3-1.4x faster network "
-            "passes and the same masks, no C++ compiler needed; on a GPU torch runs it. true: torch.compile "
+            "ONNX (3-7 s, by the first job on a machine; later jobs read it from the user's cache, "
+            "$CELLPIPE_CACHE_DIR or ~/.cache/cellpipe) and run by ONNX Runtime: on 2 CPU cores 1.3-1.4x faster "
+            "network passes and the same masks, no C++ compiler needed; on a GPU torch runs it. true: torch.compile "
             "(inductor, fixed input shape, weights frozen), 1.2-1.4x faster passes after minutes of compiling the "
             "first time on a machine (inductor's cache in the temp folder makes later jobs compile in seconds). "
             "'auto': onnxruntime on a CPU for jobs whose frames, rescaled to the model's diameter, add up to 13 "
