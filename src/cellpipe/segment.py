@@ -2785,7 +2785,11 @@ def segment_stack_cellpose(
 
 
 def cellpose_stack_info(
-    settings: CellposeSettings, model: Any, voxel_size_um: tuple[float, float, float], diameter_um: float | None
+    settings: CellposeSettings,
+    model: Any,
+    voxel_size_um: tuple[float, float, float],
+    diameter_um: float | None,
+    stack_shape: tuple[int, int, int] | None = None,
 ) -> dict[str, Any]:
     """What :func:`segment_stack_cellpose` does on stacks, as segmentation.json records it.
 
@@ -2797,7 +2801,10 @@ def cellpose_stack_info(
     'do_3d' stretches z by) and ``stitch_threshold`` (IoU; None for 'do_3d', which does not stitch).
     ``tile_px`` is 224 for Cellpose 3's 'do_3d', which tiles at that size whatever the setting says.  'do_3d'
     with ``block_size_um`` also records ``blocks``: ``core_um`` and ``overlap_um`` (µm; a stack that fits one
-    core still runs in one pass).
+    core still runs in one pass). Given the stacks' shape, ``network_runtime`` (and ``onnxruntime_version``
+    where it is 'onnxruntime') as in 2-D: what 'stitch' runs its planes through, decided per stack by the
+    stack's planes (:func:`network_runtime`), so the same for every stack of a movie; 'torch' for 'do_3d'
+    and for stacks of one plane, which Cellpose's own ``eval`` runs.
 
     Parameters
     ----------
@@ -2809,6 +2816,8 @@ def cellpose_stack_info(
         Voxel size (µm; z, y, x).
     diameter_um : float or None
         Nucleus diameter (µm); None: the model's own.
+    stack_shape : tuple of int, optional
+        (Z, Y, X) voxels of the movie's stacks; None: ``network_runtime`` is not recorded.
 
     Returns
     -------
@@ -2830,6 +2839,14 @@ def cellpose_stack_info(
     if settings.mode_3d == "do_3d" and settings.block_size_um is not None:
         overlap = settings.block_overlap_um if settings.block_overlap_um is not None else info["diameter_um"]
         info["blocks"] = {"core_um": float(settings.block_size_um), "overlap_um": float(overlap)}
+    if stack_shape is not None:
+        n_planes = int(stack_shape[0])
+        info["network_runtime"] = "torch" if settings.mode_3d == "do_3d" or n_planes == 1 else network_runtime(
+            settings.compile, info["network"], info["device"],
+            _network_megapixels((n_planes, int(stack_shape[1]), int(stack_shape[2])), model, info["diameter_px"]),
+        )
+        if info["network_runtime"] == "onnxruntime":
+            info["onnxruntime_version"] = package_version("onnxruntime")
     return info
 
 

@@ -7,6 +7,8 @@ pass: tests/unit/test_segment_onnxruntime.py.
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from pydantic import ValidationError
 
@@ -60,3 +62,32 @@ def test_true_says_why_without_a_cpp_compiler_and_auto_needs_none(monkeypatch: p
     assert network_runtime("auto", "cellpose3", "cpu", big) == "onnxruntime"
     assert network_runtime("onnxruntime", "cellpose3", "cpu", big) == "onnxruntime"
     assert network_runtime(False, "cellpose3", "cpu", big) == "torch"
+
+
+def test_a_3d_record_names_the_runtime_its_planes_run_through() -> None:
+    """segmentation.json of a 3-D movie: 'stitch' runs its planes through the runtime the 2-D path picks for the
+    stack's planes (auto: by their megapixels after rescaling), 'do_3d' and one-plane stacks through torch."""
+    from importlib.metadata import version
+    from pathlib import Path
+
+    from cellpipe.segment import cellpose_stack_info, load_cellpose_model
+
+    shipped = Path(__file__).resolve().parents[2] / "resources" / "models" / "cellpipe_nuclei" / "weights.pth"
+    model = load_cellpose_model(shipped, "cpu")
+    voxel = (2.0, 0.5, 0.5)  # a diameter of 15 µm is 30 px of the plane: the model's own, no rescaling
+
+    def runtime(compile_: bool | str, mode: str, shape: tuple[int, int, int] | None) -> tuple[object, object]:
+        settings = CellposeSettings(model=str(shipped), mode_3d=mode, compile=compile_)
+        info = cellpose_stack_info(settings, model, voxel, 15.0, shape)
+        return info.get("network_runtime"), info.get("onnxruntime_version")
+
+    ort = version("onnxruntime")
+    planes_for_auto = math.ceil(COMPILE_MIN_MEGAPIXELS * 1e6 / (512 * 512))  # 50: the bound itself
+    assert runtime("onnxruntime", "stitch", (16, 96, 96)) == ("onnxruntime", ort)
+    assert runtime("onnxruntime", "do_3d", (16, 96, 96)) == ("torch", None)
+    assert runtime("onnxruntime", "stitch", (1, 96, 96)) == ("torch", None)
+    assert runtime(False, "stitch", (16, 96, 96)) == ("torch", None)
+    assert runtime("auto", "stitch", (16, 96, 96)) == ("torch", None)
+    assert runtime("auto", "stitch", (planes_for_auto, 512, 512)) == ("onnxruntime", ort)
+    assert runtime("auto", "stitch", (planes_for_auto - 1, 512, 512)) == ("torch", None)
+    assert runtime("onnxruntime", "stitch", None) == (None, None)

@@ -445,7 +445,7 @@ class CellposeSettings(StageSettings):
             "measured there). bench/RESULTS.md (bench.network_speed, bench.segment_speed). Off by default: the "
             "other runtimes differ from torch by float rounding (flows within 5e-5), which can move a border "
             "pixel, so a published analysis reruns to the same numbers only with the same choice "
-            "(segmentation.json of a 2-D movie records network_runtime). Network 'cellpose3' only. z-stacks: "
+            "(segmentation.json records network_runtime). Network 'cellpose3' only. z-stacks: "
             "mode_3d 'stitch' runs its planes through the same runtime, one stack per call ('auto' judges each "
             "stack alone); 'do_3d' is Cellpose's own eval in torch"
         ),

@@ -549,7 +549,8 @@ def _iter_segment_stacks(
     record: dict[str, Any] = {"settings": None, "diameter_px": None, "per_frame": [], "removed": {}}
     info: dict[str, Any]
     if seg.method == "cellpose":
-        info = cellpose_stack_info(seg.cellpose, model, voxel, diameter_um)
+        _, n_z, n_y, n_x = (int(n) for n in stacks.shape)
+        info = cellpose_stack_info(seg.cellpose, model, voxel, diameter_um, (n_z, n_y, n_x))
 
         def segment_one(stack: np.ndarray) -> np.ndarray:
             return segment_stack_cellpose(stack, voxel, seg.cellpose, model, diameter_um)
