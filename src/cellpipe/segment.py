@@ -1819,7 +1819,7 @@ class OnnxNetwork(_FixedShapeNetwork):
             if cached is not None:
                 try:
                     session = self._new_session(cached)
-                    logger.info("network for %s px tiles read from %s", shape, cached_path("onnx", name))
+                    logger.info("network for input shape %s (tiles, channels, px, px) read from %s", shape, cached_path("onnx", name))
                 except Exception as err:  # noqa: BLE001 - ONNX Runtime raises its own types for a bad model file
                     logger.warning("cached ONNX model %s not loaded (%s): exporting again", cached_path("onnx", name), err)
                     drop_cached("onnx", name)
@@ -1828,7 +1828,7 @@ class OnnxNetwork(_FixedShapeNetwork):
                 model = self._export(shape)
                 session = self._new_session(model)
                 where = write_cached("onnx", name, model)
-                logger.info("network for %s px tiles exported to ONNX in %.1f s%s", shape, time.perf_counter() - started,
+                logger.info("network for input shape %s exported to ONNX in %.1f s%s", shape, time.perf_counter() - started,
                             f", kept in {where}" if where else "")
             self._sessions[shape] = session
         return self._sessions[shape]
