@@ -1937,7 +1937,8 @@ def _iter_frames_cellpose(
       in one pass and no overlap between tiles is computed twice, and the network is a plain
       channels-last module (see :func:`load_cellpose_model`);
     * masks of one pass are reconstructed in a second thread while the network runs the next
-      pass (the network's kernels release Python's lock, so the two overlap).
+      pass (the network's kernels release Python's lock, so the two overlap), and the frames of the
+      next pass are read (and with ``normalize`` stretched) in a third one meanwhile.
     * with ``settings.reconstruction`` 'cellpipe' (or 'auto' and Cellpose 3) the masks are
       rebuilt by :func:`cellpipe.masks.reconstruct_batch`, the same steps vectorised.
 
@@ -1967,12 +1968,15 @@ def _iter_frames_cellpose(
     )
     net = network_for_runtime(model, runtime, min(batch_size, tiles * per_pass))
 
-    def network(start: int, stop: int) -> np.ndarray:
+    def read(start: int, stop: int) -> np.ndarray:
         x = np.zeros((stop - start, height, width, n_channels), np.float32)
         for i, t in enumerate(range(start, stop)):
             x[i, :, :, 0] = np.nan_to_num(np.asarray(frames[t], dtype=np.float32))
             if settings.normalize:
                 x[i] = transforms.normalize_img(x[i], axis=-1)
+        return x
+
+    def network(x: np.ndarray) -> np.ndarray:
         flows, _styles = core.run_net(
             net,
             x,
@@ -2020,11 +2024,15 @@ def _iter_frames_cellpose(
             masks.append(relabelled)
         return masks
 
-    with _deterministic_torch(device), ThreadPoolExecutor(max_workers=1) as masker:
+    passes = [(start, min(start + per_pass, n_frames)) for start in range(0, n_frames, per_pass)]
+    with _deterministic_torch(device), ThreadPoolExecutor(max_workers=1) as masker, \
+            ThreadPoolExecutor(max_workers=1) as reader:
         pending: tuple[int, Future[list[np.ndarray]]] | None = None
-        for start in range(0, n_frames, per_pass):
-            stop = min(start + per_pass, n_frames)
-            flows = network(start, stop)
+        upcoming: Future[np.ndarray] | None = None
+        for k, (start, stop) in enumerate(passes):
+            x = upcoming.result() if upcoming is not None else read(start, stop)
+            upcoming = reader.submit(read, *passes[k + 1]) if k + 1 < len(passes) else None
+            flows = network(x)
             if pending is not None:
                 yield from enumerate(pending[1].result(), start=pending[0])
             pending = (start, masker.submit(reconstruct, start, flows))

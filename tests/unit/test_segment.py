@@ -457,6 +457,41 @@ def test_every_frame_across_network_pass_boundaries_is_segmented(shipped_model) 
         assert instance_scores(movie.labels[t], labels[t])["0.5"]["ap"] >= 0.8, t
 
 
+class _RecordedFrames:
+    """Frames that record which thread read each one and what had been yielded by then."""
+
+    def __init__(self, frames: np.ndarray) -> None:
+        self.frames, self.shape, self.reads, self.yielded = frames, frames.shape, [], []
+
+    def __getitem__(self, t: int) -> np.ndarray:
+        import threading
+
+        self.reads.append((t, threading.current_thread() is threading.main_thread(), len(self.yielded)))
+        return self.frames[t]
+
+
+def test_the_next_passs_frames_are_read_in_a_thread_while_the_network_runs(shipped_model, nuclei) -> None:
+    """At one frame per pass the first frame is read in the job's own thread, every later one by the reader
+    thread before the masks of the pass ahead of it are out; each frame is read once and the masks are those of
+    frames given as an array."""
+    from cellpipe.segment import iter_segment_cells
+
+    frames, _, pixel_size = nuclei
+    recorded = _RecordedFrames(frames)
+    settings = _cellpose(SHIPPED, batch_size=1)
+    _, results = iter_segment_cells(recorded, settings, pixel_size, model=shipped_model)
+    labels = []
+    for _t, frame_labels in results:
+        recorded.yielded.append(_t)
+        labels.append(frame_labels)
+    assert [t for t, _, _ in recorded.reads] == [0, 1, 2, 3]
+    assert [in_main for _, in_main, _ in recorded.reads] == [True, False, False, False]
+    # frame t + 1 is read while pass t runs: before frame t's masks are yielded
+    assert all(done <= t - 1 for t, _, done in recorded.reads[1:]), recorded.reads
+    plain, _ = segment_cells(frames, settings, pixel_size, model=shipped_model)
+    np.testing.assert_array_equal(np.stack(labels), plain)
+
+
 def test_masks_agree_with_cellposes_own_eval(shipped_model, nuclei) -> None:
     """cellpipe's whole-frame pass and Cellpose's eval over a list with its 224 px tiles find the same cells."""
     from cellpose.models import CellposeModel
