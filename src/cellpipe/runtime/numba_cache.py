@@ -2,7 +2,7 @@
 
 ``cellpose.dynamics`` (and ``cellpose.metrics``) and ``traccuracy.matchers._compute_overlap`` compile their
 numba functions at import, for fixed signatures and without ``cache=True``, so every job that imports them
-compiles them again: about 2.6 s of CPU in each job that loads Cellpose and 0.9 s in each that loads
+compiles them again: about 2.6 s (2.4 s of processor time) in each job that loads Cellpose and 0.9 s in each that loads
 traccuracy (bench/RESULTS.md, issue #28), paid per segmentation job, scattered part, training and
 evaluation. After :func:`install_numba_cache`, while one of these modules is executed, ``numba.njit`` and ``numba.jit``
 add ``cache=True`` (where the call does not say otherwise), so the first job on a machine compiles and
