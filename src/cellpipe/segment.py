@@ -2658,6 +2658,16 @@ def cellpose_blocks(
     return classical_blocks(shape, voxel, float(settings.block_size_um), float(overlap_um))
 
 
+def _eval_normalize(normalize: bool) -> dict[str, bool]:
+    """``CellposeModel.eval``'s ``normalize`` argument for normalizing (Cellpose's percentiles) or not.
+
+    Given as a dict, which Cellpose merges into a copy of its defaults: given a bool, Cellpose 3 writes it
+    (and ``invert``) into its module-level ``normalize_default``, so that one call would change what the
+    process's later calls of Cellpose get by default.
+    """
+    return {"normalize": bool(normalize), "invert": False}
+
+
 def _segment_stack_do_3d_blocks(
     image: np.ndarray,
     blocks: list[tuple[tuple[slice, slice, slice], tuple[slice, slice, slice]]],
@@ -2682,7 +2692,7 @@ def _segment_stack_do_3d_blocks(
     options = dict(options)
     if settings.normalize:
         image = transforms.normalize_img(image[..., np.newaxis], norm3D=True, axis=-1)[..., 0]
-        options["normalize"] = False
+        options["normalize"] = _eval_normalize(False)
     device = _device_of(model)
 
     def segment_block(block: tuple[slice, slice, slice]) -> np.ndarray:
@@ -2765,7 +2775,7 @@ def segment_stack_cellpose(
     device = _device_of(model)
     options: dict[str, Any] = {
         "batch_size": effective_batch_size(settings, device),
-        "normalize": settings.normalize,
+        "normalize": _eval_normalize(settings.normalize),
         "diameter": diameter_px,
         "flow_threshold": settings.flow_threshold,
         "cellprob_threshold": settings.cellprob_threshold,

@@ -103,6 +103,20 @@ def test_both_modes_find_the_two_nuclei(model, stack, mode: str, min_iou: float)
         assert planes.size >= 3 and np.all(np.diff(planes) == 1)
 
 
+def test_cellpose_module_defaults_are_left_alone(model, stack) -> None:
+    """Cellpose 3 writes a bool ``normalize`` given to ``eval`` into its module-level defaults; cellpipe passes
+    its choice so that they stay as they were (a one-plane stack: the do_3d path's ``eval`` options, at a
+    fraction of a second), and what a later Cellpose call in the same process gets does not depend on what ran
+    before it."""
+    from cellpose import models
+
+    before = dict(models.normalize_default)
+    image, _ = stack
+    plane = segment_stack_cellpose(image[4:5], VOXEL_UM, _settings(mode_3d="do_3d", normalize=False), model, DIAMETER_UM)
+    assert int(plane.max()) == 2
+    assert models.normalize_default == before
+
+
 def test_stitching_joins_the_planes_of_one_nucleus(model, stack) -> None:
     """Per plane the network finds a disk in each plane a nucleus crosses; stitching at the default IoU gives the
     two nuclei two labels in all, while a threshold that only near-identical disks reach leaves most disks a
