@@ -22,6 +22,7 @@ import numpy as np
 from cellpipe.config import SegmentSettings
 from cellpipe.ingest import channel_index
 from cellpipe.io import omezarr, tables
+from cellpipe.io.write_behind import WriteBehind
 
 logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]
@@ -432,7 +433,8 @@ def _segment_into(
 ) -> tuple[dict[str, Any], int]:
     """Segment ``frames`` of the normalized movie into ``out``; the run info and the number of objects found.
 
-    ``out[i]`` gets the labels of frame ``frames[i]``, (Y, X) px, or a (Z, Y, X) stack of a 3-D movie.
+    ``out[i]`` gets the labels of frame ``frames[i]``, (Y, X) px, or a (Z, Y, X) stack of a 3-D movie, written
+    in a background thread while the next frame is segmented (:class:`~cellpipe.io.write_behind.WriteBehind`).
     Progress is logged about 20 times, in frames of the movie; running out of memory raises
     :class:`~cellpipe.segment.SegmentationOutOfMemory` (``rule``: the rule whose retries help).
     """
@@ -457,14 +459,16 @@ def _segment_into(
     every = max(1, len(frames) // 20)
     n_objects = 0
     try:
-        for i, frame_labels in results:
-            out[i] = frame_labels
-            n_objects += int(frame_labels.max())
-            if (i + 1) % every == 0 or i + 1 == len(frames):
-                logger.info(
-                    "segmented frame %d of %d (%d objects in it), %.1f s", frames[i] + 1, n_movie,
-                    int(frame_labels.max()), time.perf_counter() - started,
-                )
+        # each frame is written in a background thread while the next one is segmented
+        with WriteBehind(out) as writer:
+            for i, frame_labels in results:
+                writer[i] = frame_labels
+                n_objects += int(frame_labels.max())
+                if (i + 1) % every == 0 or i + 1 == len(frames):
+                    logger.info(
+                        "segmented frame %d of %d (%d objects in it), %.1f s", frames[i] + 1, n_movie,
+                        int(frame_labels.max()), time.perf_counter() - started,
+                    )
     except Exception as err:
         if not is_out_of_memory(err):
             raise
