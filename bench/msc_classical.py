@@ -15,6 +15,10 @@ complete frames and the others were held out. A last row repeats the MSC config 
 MSC sequence's 23 µm) at the same 0.3 µm pixels: frames and ground truth are shrunk by 23/39 (linear
 interpolation with anti-aliasing; nearest neighbour for the labels), and each setting is run with
 the true diameter and with diameters given wrongly (11.5 µm, the config's default, to 39 µm).
+
+``--config`` may name any segment section, e.g. Cellpose with a model fine-tuned on the even-indexed
+frames (bench/configs/msc_finetune.yaml's recipe trained on them): the held-out rows then score it on
+frames it was not trained on, and ``--cell-diameter-um 23`` on cells of another size.
 """
 
 from __future__ import annotations
@@ -79,7 +83,7 @@ def main(argv: list[str] | None = None) -> str:
             value, per_frame = ctc_seg(gt, {t: masks[t] for t in part_frames})
             rows.append([name, part, value, _frames_text(per_frame)])
     title = (
-        "classical segmentation, Fluo-C2DL-MSC 02, CTC SEG (py-ctcmetrics) on the complete SEG frames\n"
+        "segmentation, Fluo-C2DL-MSC 02, CTC SEG (py-ctcmetrics) on the complete SEG frames\n"
         f"choose: {' '.join(map(str, CHOOSE_FRAMES))}; held out: {' '.join(map(str, HELD_OUT_FRAMES))}\n"
         f"(python -m bench.msc_classical; {time.perf_counter() - started:.0f} s)"
     )
@@ -115,7 +119,7 @@ def shrunk(config: Path, cell_diameter_um: float) -> str:
                 every, _ = ctc_seg(gt, masks)
                 rows.append([name, f"{given:g}", held, every])
     title = (
-        f"classical segmentation, Fluo-C2DL-MSC 02 shrunk x{factor:.2f} to {cell_diameter_um:g} µm cells (0.3 µm/px kept), "
+        f"segmentation, Fluo-C2DL-MSC 02 shrunk x{factor:.2f} to {cell_diameter_um:g} µm cells (0.3 µm/px kept), "
         f"CTC SEG (py-ctcmetrics)\n(python -m bench.msc_classical --cell-diameter-um {cell_diameter_um:g}; "
         f"{time.perf_counter() - started:.0f} s)"
     )
