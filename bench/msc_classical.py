@@ -4,9 +4,8 @@
 
 The movie (../shared/data/ctc/Fluo-C2DL-MSC/02, 0.3 µm/px) is normalized like the workflow's
 normalize stage (movie-wide 1 and 99.8 percentiles) and segmented by
-cellpipe.segment.segment_cells with ``segment.method: classical``, once with the default
-ClassicalSettings (made for round nuclei) and once with the shipped MSC config
-(bench/configs/msc_classical.yaml). CTC SEG by py-ctcmetrics on the 23 completely annotated SEG
+cellpipe.segment.segment_cells, once with the default ClassicalSettings and once with the shipped MSC
+config (bench/configs/msc_classical.yaml) or ``--config``. CTC SEG by py-ctcmetrics on the 23 completely annotated SEG
 frames, split by frames: settings were chosen on the frames with EVEN index in the list of
 complete frames and the others were held out. A last row repeats the MSC config at a diameter of
 23 µm, the median cell diameter of the other MSC movie, to show what a wrong diameter costs.
@@ -71,7 +70,7 @@ def main(argv: list[str] | None = None) -> str:
     gt = require(MSC / "02_GT")
     shipped = yaml.safe_load(args.config.read_text())["segment"]
     runs = [
-        ("old defaults (nuclei)", {"method": "classical", "diameter_um": MSC02_DIAMETER_UM}),
+        ("classical defaults", {"method": "classical", "diameter_um": MSC02_DIAMETER_UM}),
         (f"{args.config.name}", {**shipped, "diameter_um": MSC02_DIAMETER_UM}),
         (f"{args.config.name}, diameter 23 µm", {**shipped, "diameter_um": OTHER_MOVIE_DIAMETER_UM}),
     ]
