@@ -1799,17 +1799,25 @@ class OnnxNetwork(_FixedShapeNetwork):
     weights, the tile shape and the exporter's versions, so later jobs with the same model and shape read it
     instead of exporting; an entry ONNX Runtime cannot load is exported again and replaced.
 
+    With ``fallback`` (``compile: auto``, where the user did not ask for ONNX Runtime) a network ONNX Runtime
+    cannot export, load or run is run by torch instead, for the rest of the job, with a warning in the log;
+    :attr:`failure` then says why (:func:`record_network_fallback` writes it into segmentation.json).
+
     Parameters
     ----------
     net : torch.nn.Module
         The eval-mode CPnet.
     batch : int
         Tiles per call (tiles).
+    fallback : bool, default False
+        Run torch where ONNX Runtime fails; otherwise the error is raised.
     """
 
-    def __init__(self, net: Any, batch: int) -> None:
+    def __init__(self, net: Any, batch: int, fallback: bool = False) -> None:
         super().__init__(net, batch)
         self._sessions: dict[tuple[int, ...], Any] = {}
+        self.fallback = fallback
+        self.failure: str | None = None
 
     def _session(self, shape: tuple[int, ...]) -> Any:
         if shape not in self._sessions:
@@ -1876,20 +1884,32 @@ class OnnxNetwork(_FixedShapeNetwork):
         # idle workers sleep instead of spinning: the masks of the previous pass are rebuilt on the same cores
         # meanwhile (2 % less wall time per GOWT1 frame on 2 cores, 5 % less CPU time; bench/RESULTS.md)
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # no memory pattern: with it, a second pass of a 1024 px tile held 3.5 GB against 2.2 GB without, at the same
+        # speed (bench/RESULTS.md, "ONNX Runtime by default")
+        options.enable_mem_pattern = False
         return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
     def _run(self, x: Any) -> tuple[Any, Any]:
         import torch
 
-        tiles = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
-        y, style = self._session(tuple(tiles.shape)).run(None, {"tiles": tiles})
-        return torch.from_numpy(y), torch.from_numpy(style)
+        if self.failure is None:
+            tiles = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
+            try:
+                y, style = self._session(tuple(tiles.shape)).run(None, {"tiles": tiles})
+                return torch.from_numpy(y), torch.from_numpy(style)
+            except MemoryError:
+                raise
+            except Exception as err:  # noqa: BLE001 - the exporter and ONNX Runtime raise types of their own
+                if not self.fallback:
+                    raise
+                self.failure = f"{type(err).__name__}: {err}"[:500]
+                logger.warning("ONNX Runtime could not run the network (%s); torch runs it for the rest of the job "
+                               "(segment.cellpose.compile: auto)", self.failure)
+        y, style = self.net(x)[:2]
+        return y, style
 
 
-NETWORK_WRAPPERS: dict[str, type[_FixedShapeNetwork]] = {"inductor": CompiledNetwork, "onnxruntime": OnnxNetwork}
-
-
-def network_for_runtime(model: Any, runtime: str, batch: int) -> Any:
+def network_for_runtime(model: Any, runtime: str, batch: int, fallback: bool = False) -> Any:
     """The model's network for ``runtime`` at ``batch`` tiles per call, made once per model, runtime and batch.
 
     The object is kept on the model, so a job that loads its model once compiles (or exports) once; the
@@ -1903,6 +1923,8 @@ def network_for_runtime(model: Any, runtime: str, batch: int) -> Any:
         'torch' (the model's own network), 'inductor' or 'onnxruntime' (:func:`network_runtime`).
     batch : int
         Tiles per network call (tiles).
+    fallback : bool, default False
+        'onnxruntime' only: torch runs the network where ONNX Runtime fails (:class:`OnnxNetwork`).
 
     Returns
     -------
@@ -1912,9 +1934,38 @@ def network_for_runtime(model: Any, runtime: str, batch: int) -> Any:
     if runtime == "torch":
         return model.net
     cache = model.__dict__.setdefault("_cellpipe_networks", {})
-    if (runtime, batch) not in cache:
-        cache[(runtime, batch)] = NETWORK_WRAPPERS[runtime](model.net, batch)
-    return cache[(runtime, batch)]
+    key = (runtime, batch, fallback)
+    if key not in cache:
+        cache[key] = OnnxNetwork(model.net, batch, fallback) if runtime == "onnxruntime" else \
+            CompiledNetwork(model.net, batch)
+    return cache[key]
+
+
+def record_network_fallback(info: dict[str, Any], model: Any) -> dict[str, Any]:
+    """``info`` (a run's segmentation.json record) with the runtime torch where ONNX Runtime was given up.
+
+    Under ``compile: auto`` a network ONNX Runtime could not run is run by torch (:class:`OnnxNetwork`); after
+    the run, ``network_runtime`` then says 'torch' and ``network_runtime_fallback`` why.
+
+    Parameters
+    ----------
+    info : dict
+        The run's record, changed in place.
+    model : Any
+        The run's Cellpose model, or None (classical).
+
+    Returns
+    -------
+    dict
+        ``info``.
+    """
+    wrappers = getattr(model, "__dict__", {}).get("_cellpipe_networks", {}).values()
+    failures = [w.failure for w in wrappers if getattr(w, "failure", None)]
+    if failures and info.get("network_runtime") == "onnxruntime":
+        info["network_runtime"] = "torch"
+        info["network_runtime_fallback"] = failures[0]
+        info.pop("onnxruntime_version", None)
+    return info
 
 
 def _iter_frames_cellpose(
@@ -1924,6 +1975,7 @@ def _iter_frames_cellpose(
     model: Any,
     device: str,
     confidence: dict[int, float] | None = None,
+    runtime: str | None = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Cellpose (3 or SAM) on a stack of frames, yielding ``(t, labels)`` in frame order.
 
@@ -1941,6 +1993,9 @@ def _iter_frames_cellpose(
       next pass are read (and with ``normalize`` stretched) in a third one meanwhile.
     * with ``settings.reconstruction`` 'cellpipe' (or 'auto' and Cellpose 3) the masks are
       rebuilt by :func:`cellpipe.masks.reconstruct_batch`, the same steps vectorised.
+
+    ``runtime`` runs the network (:func:`network_runtime`; None: chosen by the size of these frames), with
+    torch taking over where ONNX Runtime fails under ``compile: auto``.
 
     Where the two generations differ, this follows each one's ``eval``: Cellpose 3 gets the frame
     and an empty second channel (``channels=[0, 0]``) and interpolated dynamics; Cellpose-SAM gets
@@ -1963,10 +2018,10 @@ def _iter_frames_cellpose(
     per_pass = max(1, batch_size // tiles)
     n_channels = 1 if sam else 2  # Cellpose 3: second channel empty (channels=[0, 0])
     dynamics_options = {} if sam else {"interp": True}
-    runtime = network_runtime(
-        settings.compile, model_network(model), device, _network_megapixels((n_frames, height, width), model, diameter_px)
-    )
-    net = network_for_runtime(model, runtime, min(batch_size, tiles * per_pass))
+    if runtime is None:
+        runtime = network_runtime(settings.compile, model_network(model), device,
+                                  _network_megapixels((n_frames, height, width), model, diameter_px))
+    net = network_for_runtime(model, runtime, min(batch_size, tiles * per_pass), fallback=settings.compile == "auto")
 
     def read(start: int, stop: int) -> np.ndarray:
         x = np.zeros((stop - start, height, width, n_channels), np.float32)
@@ -2157,7 +2212,7 @@ def iter_segment_cells(
         As in :func:`segment_cells`.
     estimate_from : array_like, optional
         The frames the diameter is estimated on: the whole movie, when ``frames`` is a part of it;
-        default ``frames``.
+        default ``frames``.  Its size also chooses the network's runtime (``compile: auto``).
 
     Returns
     -------
@@ -2182,7 +2237,8 @@ def iter_segment_cells(
         if estimate["diameter_px"] is not None:
             diameter_px, source = float(estimate["diameter_px"]), "estimate"
     confidence: dict[int, float] = {}
-    info, results = _iter_method(frames, settings, pixel_size_um, diameter_px, model, confidence)
+    movie_shape = _frames_shape(_as_frames(estimate_from)) if estimate_from is not None else None
+    info, results = _iter_method(frames, settings, pixel_size_um, diameter_px, model, confidence, movie_shape)
     info["diameter_source"] = source
     if estimate is not None:
         info["diameter_estimate"] = estimate
@@ -2370,10 +2426,13 @@ def _iter_method(
     diameter_px: float | None,
     model: Any | None,
     confidence: dict[int, float] | None = None,
+    movie_shape: tuple[int, int, int] | None = None,
 ) -> tuple[dict[str, Any], Iterator[tuple[int, np.ndarray]]]:
     """The run information and the ``(t, labels)`` iterator of ``settings.method`` at ``diameter_px`` (px).
 
     ``confidence``, when given, receives Cellpose's mean cell probability inside the masks of every frame.
+    The network's runtime (:func:`network_runtime`) is chosen by the size of the whole movie, ``movie_shape``
+    (T, Y, X; default that of ``frames``), so every part of a scattered movie runs the same one.
     """
     if settings.method == "classical":
         info: dict[str, Any] = {
@@ -2393,11 +2452,12 @@ def _iter_method(
     info = _cellpose_run_info(settings.cellpose, model, diameter_px)
     info["network_runtime"] = network_runtime(
         settings.cellpose.compile, info["network"], info["device"],
-        _network_megapixels(_frames_shape(frames), model, diameter_px),
+        _network_megapixels(movie_shape or _frames_shape(frames), model, diameter_px),
     )
     if info["network_runtime"] == "onnxruntime":
         info["onnxruntime_version"] = package_version("onnxruntime")
-    return info, _iter_frames_cellpose(frames, settings.cellpose, diameter_px, model, info["device"], confidence)
+    return info, _iter_frames_cellpose(frames, settings.cellpose, diameter_px, model, info["device"], confidence,
+                                       runtime=info["network_runtime"])
 
 
 def _cellpose_run_info(settings: CellposeSettings, model: Any, diameter_px: float | None) -> dict[str, Any]:

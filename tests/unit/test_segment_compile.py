@@ -37,7 +37,8 @@ def test_network_runtime(compile_: bool | str, network: str, device: str, megapi
 
 
 def test_compile_settings() -> None:
-    assert CellposeSettings().compile is False
+    assert CellposeSettings().compile == "auto"
+    assert CellposeSettings(compile=False).compile is False
     assert CellposeSettings(compile="auto").compile == "auto"
     assert CellposeSettings(compile=True).compile is True
     assert CellposeSettings(compile="onnxruntime").compile == "onnxruntime"

@@ -66,8 +66,8 @@ def test_onnxruntime_pass_gives_torchs_masks_offline_writing_only_the_cache(
     assert (eager_info["network_runtime"], onnx_info["network_runtime"]) == ("torch", "onnxruntime")
     assert onnx_info["onnxruntime_version"] == version("onnxruntime") and "onnxruntime_version" not in eager_info
     assert calls == [2, 2]  # passes of 2 and 1 frames, the second padded
-    network = model._cellpipe_networks[("onnxruntime", 2)]
-    assert list(model._cellpipe_networks) == [("onnxruntime", 2)]
+    network = model._cellpipe_networks[("onnxruntime", 2, False)]
+    assert list(model._cellpipe_networks) == [("onnxruntime", 2, False)]
     assert len(network._sessions) == 1 and next(iter(network._sessions))[0] == 2
     assert os.listdir(tmp_path / "work") == []
     kept = list((tmp_path / "cache").rglob("*"))
@@ -148,3 +148,52 @@ def test_an_unwritable_cache_leaves_the_pass_in_memory(frames, tmp_path: Path, m
     flows, _ = segment.OnnxNetwork(load_cellpose_model(SHIPPED, "cpu").net, 1)(tiles)
     assert flows.shape == (1, 3, 96, 112) and float(flows[0, 2].max()) > 0
     assert blocker.read_text() == "a file where the cache folder would be"
+
+
+def _export_failed(*args: object, **kwargs: object) -> None:
+    raise RuntimeError("an operator the exporter does not know")
+
+
+def test_auto_runs_torch_where_onnxruntime_fails_and_says_so(frames, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under compile 'auto' (the default) a network the exporter cannot export is run by torch for the rest of the
+    job: the same labels as compile false, and the record says torch and why. Asked for by name ('onnxruntime'),
+    the failure stops the job."""
+    import torch
+
+    from cellpipe.segment import iter_segment_cells, record_network_fallback
+
+    monkeypatch.setenv("CELLPIPE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(torch.onnx, "export", _export_failed)
+    monkeypatch.setattr(segment, "COMPILE_MIN_MEGAPIXELS", 0.001)  # these 3 small frames count as a long movie
+    images, pixel_size = frames
+    model = load_cellpose_model(SHIPPED, "cpu")
+    eager, _ = _labels(images, pixel_size, model, False)
+    settings = SegmentSettings(method="cellpose", diameter_um=10.0,
+                               cellpose={"model": str(SHIPPED), "device": "cpu", "batch_size": 2, "compile": "auto"})
+    info, results = iter_segment_cells(images, settings, pixel_size, model=model)
+    assert info["network_runtime"] == "onnxruntime"  # chosen before the run
+    labels = np.stack([frame for _, frame in results])
+    np.testing.assert_array_equal(labels, eager)
+    record_network_fallback(info, model)
+    assert info["network_runtime"] == "torch" and "onnxruntime_version" not in info
+    assert info["network_runtime_fallback"] == "RuntimeError: an operator the exporter does not know"
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []  # nothing exported, nothing cached
+
+    with pytest.raises(RuntimeError, match="an operator the exporter does not know"):
+        _labels(images, pixel_size, load_cellpose_model(SHIPPED, "cpu"), "onnxruntime")
+
+
+def test_parts_of_a_movie_run_the_runtime_its_whole_size_chooses(frames, monkeypatch: pytest.MonkeyPatch) -> None:
+    """compile 'auto' judges the whole movie (``estimate_from``), not the part a scattered job segments, so every
+    part of one movie records the same runtime."""
+    from cellpipe.segment import _network_megapixels, iter_segment_cells
+
+    images, pixel_size = frames
+    model = load_cellpose_model(SHIPPED, "cpu")
+    one_frame = _network_megapixels((1, *images.shape[1:]), model, 10.0 / pixel_size)
+    monkeypatch.setattr(segment, "COMPILE_MIN_MEGAPIXELS", 2.5 * one_frame)  # 3 frames reach it, 1 does not
+    settings = SegmentSettings(method="cellpose", diameter_um=10.0,
+                               cellpose={"model": str(SHIPPED), "device": "cpu", "compile": "auto"})
+    alone, _ = iter_segment_cells(images[:1], settings, pixel_size, model=model)
+    part, results = iter_segment_cells(images[:1], settings, pixel_size, model=model, estimate_from=images)
+    assert (alone["network_runtime"], part["network_runtime"]) == ("torch", "onnxruntime")

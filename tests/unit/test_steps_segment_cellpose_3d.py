@@ -94,7 +94,7 @@ def test_cellpose_stitch_segments_a_3d_movie_through_the_rules(movie: dict[str, 
     assert record["diameter_source"] == "settings" and record["n_frames"] == n_frames
     assert record["model_sha256"] == record["inputs_read"]["model"]["sha256"]
     assert record["device"] == "cpu" and record["channel"] == 0
-    assert record["network_runtime"] == "torch" and "onnxruntime_version" not in record  # compile: false
+    assert record["network_runtime"] == "torch" and "onnxruntime_version" not in record  # compile auto: too small
     assert [row["objects"] for row in record["object_filters"]["per_frame"]] == per_stack
     assert [row["frame"] for row in record["object_filters"]["per_frame"]] == list(range(n_frames))
 

@@ -432,22 +432,24 @@ class CellposeSettings(StageSettings):
         ),
     )
     compile: Literal["auto", True, False, "onnxruntime"] = Field(
-        False,
+        "auto",
         description=(
-            "What runs the 2-D network pass on a CPU. false: torch as it is. 'onnxruntime': the network exported to "
-            "ONNX (3-7 s, by the first job on a machine; later jobs read it from the user's cache, "
-            "$CELLPIPE_CACHE_DIR or ~/.cache/cellpipe) and run by ONNX Runtime: on 2 CPU cores 1.3-1.4x faster "
-            "network passes and the same masks, no C++ compiler needed; on a GPU torch runs it. true: torch.compile "
-            "(inductor, fixed input shape, weights frozen), 1.2-1.4x faster passes after minutes of compiling the "
-            "first time on a machine (inductor's cache in the temp folder makes later jobs compile in seconds). "
-            "'auto': onnxruntime on a CPU for jobs whose frames, rescaled to the model's diameter, add up to 13 "
-            "megapixels or more (50 frames of 512 x 512 px), torch otherwise and on a GPU (neither runtime was "
-            "measured there). bench/RESULTS.md (bench.network_speed, bench.segment_speed). Off by default: the "
-            "other runtimes differ from torch by float rounding (flows within 5e-5), which can move a border "
-            "pixel, so a published analysis reruns to the same numbers only with the same choice "
-            "(segmentation.json records network_runtime). Network 'cellpose3' only. z-stacks: "
-            "mode_3d 'stitch' runs its planes through the same runtime, one stack per call ('auto' judges each "
-            "stack alone); 'do_3d' is Cellpose's own eval in torch"
+            "What runs the 2-D network pass on a CPU. 'auto' (the default): onnxruntime on a CPU for movies whose "
+            "frames, rescaled to the model's diameter, add up to 13 megapixels or more (50 frames of 512 x 512 px), "
+            "torch for smaller movies and on a GPU (neither runtime was measured there); where ONNX Runtime cannot "
+            "export or run the network, torch runs it and segmentation.json says why (network_runtime_fallback). "
+            "false: torch as it is. 'onnxruntime': the network exported to ONNX (3-7 s, by the first job on a "
+            "machine; later jobs read it from the user's cache, $CELLPIPE_CACHE_DIR or ~/.cache/cellpipe) and run "
+            "by ONNX Runtime: on 2 CPU cores 1.3-1.4x faster network passes (a 92-frame GOWT1 job 1.7x), no C++ "
+            "compiler needed; on a GPU torch runs it. true: torch.compile (inductor, fixed input shape, weights "
+            "frozen), 1.2-1.4x faster passes after minutes of compiling the first time on a machine (inductor's "
+            "cache in the temp folder makes later jobs compile in seconds). The runtimes differ by float rounding "
+            "(flows within 5e-5): on 92 GOWT1 frames torch and ONNX Runtime gave the same labels pixel for pixel, "
+            "but a border pixel can move, so a published analysis reruns to the same numbers with the same setting "
+            "on the same kind of device (segmentation.json records network_runtime). bench/RESULTS.md "
+            "(bench.network_speed, bench.segment_speed). Network 'cellpose3' only. z-stacks: mode_3d 'stitch' "
+            "runs its planes through the same runtime, one stack per call ('auto' judges each stack alone); "
+            "'do_3d' is Cellpose's own eval in torch"
         ),
     )
     block_size_um: float | None = Field(

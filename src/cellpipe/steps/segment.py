@@ -438,7 +438,7 @@ def _segment_into(
     Progress is logged about 20 times, in frames of the movie; running out of memory raises
     :class:`~cellpipe.segment.SegmentationOutOfMemory` (``rule``: the rule whose retries help).
     """
-    from cellpipe.segment import SegmentationOutOfMemory, is_out_of_memory, iter_segment_cells
+    from cellpipe.segment import SegmentationOutOfMemory, is_out_of_memory, iter_segment_cells, record_network_fallback
 
     n_movie = int(norm.shape[0])
     if len(norm.shape) == 5:
@@ -481,7 +481,7 @@ def _segment_into(
         ) from err
     for row in run_info["object_filters"]["per_frame"]:  # frames of the movie, not of the part
         row["frame"] = frames[row["frame"]]
-    return run_info, n_objects
+    return record_network_fallback(run_info, model), n_objects
 
 
 def _label_axes(norm: Any) -> str:
