@@ -440,7 +440,7 @@ class CellposeSettings(StageSettings):
             "export or run the network, torch runs it and segmentation.json says why (network_runtime_fallback). "
             "false: torch as it is. 'onnxruntime': the network exported to ONNX (3-7 s, by the first job on a "
             "machine; later jobs read it from the user's cache, $CELLPIPE_CACHE_DIR or ~/.cache/cellpipe) and run "
-            "by ONNX Runtime: on 2 CPU cores 1.3-1.4x faster network passes (a 92-frame GOWT1 job 1.7x), no C++ "
+            "by ONNX Runtime: on 2 CPU cores 1.3-1.4x faster network passes (a 92-frame GOWT1 job 1.3-1.7x), no C++ "
             "compiler needed; on a GPU torch runs it. true: torch.compile (inductor, fixed input shape, weights "
             "frozen), 1.2-1.4x faster passes after minutes of compiling the first time on a machine (inductor's "
             "cache in the temp folder makes later jobs compile in seconds). The runtimes differ by float rounding "
