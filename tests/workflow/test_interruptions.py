@@ -92,6 +92,19 @@ def frames_segmented(log: Path) -> int:
     return int(found[-1][0]) if found else 0
 
 
+def frame_chunks(partial: Path) -> list[str]:
+    """The frames whose label chunk is on disk in segment_frames' temporary part: one folder per frame, s0/<t> in
+    Zarr v2 (NGFF 0.4), s0/c/<t> in Zarr v3 (0.5)."""
+    folder = next((d for d in (partial / "s0" / "c", partial / "s0") if d.is_dir()), None)
+    return sorted(p.name for p in folder.iterdir() if p.name.isdigit()) if folder is not None else []
+
+
+def partial_parts(workdir: Path) -> list[Path]:
+    """segment_frames' temporary part folders (the part's labels before they get their final name)."""
+    parts = workdir / "results" / "tiny" / "segment_parts"
+    return sorted(p for p in parts.iterdir() if p.name.startswith(".0.zarr.tmp-")) if parts.is_dir() else []
+
+
 def group_alive(pgid: int) -> bool:
     """Whether a process of the group still runs (zombies waiting for a parent that does not reap them, as
     under a container's minimal init, do not count)."""
@@ -114,7 +127,10 @@ def group_alive(pgid: int) -> bool:
 
 def kill_while_segmenting(workdir: Path, hash_seed: str, output: Path) -> int:
     """Start the run, SIGKILL snakemake and its jobs (the process group) once segment_frames has written
-    at least one frame of its labels and before the last; return how many frames it had written."""
+    at least one frame of its labels and before the last; return how many frames it had segmented.
+
+    Written means on disk: the job's log says a frame was segmented when its labels are handed to the writer
+    thread, which writes them a moment later, so the temporary part must also hold a frame's chunk."""
     n_frames = TINY["n_frames"]
     log = workdir / "results" / "logs" / "segment_frames" / "tiny.part0.log"
     with output.open("w") as out:
@@ -124,7 +140,7 @@ def kill_while_segmenting(workdir: Path, hash_seed: str, output: Path) -> int:
         deadline = time.monotonic() + 600
         while True:
             done = frames_segmented(log)
-            if 1 <= done < n_frames:
+            if 1 <= done < n_frames and any(frame_chunks(p) for p in partial_parts(workdir)):
                 os.killpg(proc.pid, signal.SIGKILL)
                 break
             assert done < n_frames, "segment_frames finished before the test could kill it"
@@ -181,7 +197,7 @@ def interrupted(tmp_path_factory) -> dict:
     frames = kill_while_segmenting(workdir, hash_seed="2", output=workdir.parent / "killed_run.txt")
     labels = workdir / "results" / "tiny" / "image.ome.zarr" / "labels"
     parts = workdir / "results" / "tiny" / "segment_parts"
-    partial = sorted(p for p in parts.iterdir() if p.name.startswith(".0.zarr.tmp-")) if parts.is_dir() else []
+    partial = partial_parts(workdir)
     snakemake_dir = workdir / ".snakemake"
     return {
         "workdir": workdir,
@@ -190,11 +206,7 @@ def interrupted(tmp_path_factory) -> dict:
         "parts_left": sorted(p.name for p in parts.iterdir()) if parts.is_dir() else [],
         "info_left": (workdir / "results" / "tiny" / "segmentation.json").exists(),
         "partial": partial,
-        # one folder per frame: s0/<t> in Zarr v2 (NGFF 0.4), s0/c/<t> in Zarr v3 (0.5)
-        "partial_chunks": sorted(
-            p.name for p in next(d for d in (partial[0] / "s0" / "c", partial[0] / "s0") if d.is_dir()).iterdir()
-            if p.name.isdigit()
-        ) if partial else [],
+        "partial_chunks": frame_chunks(partial[0]) if partial else [],
         "incomplete": sorted(
             base64.urlsafe_b64decode(p.name).decode() for p in (snakemake_dir / "incomplete").iterdir()
         ) if (snakemake_dir / "incomplete").is_dir() else [],
