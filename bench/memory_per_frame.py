@@ -75,8 +75,9 @@ def write_tcyx(path: Path, n_frames: int, side: int, n_channels: int) -> None:
 
 def measure(
     work: Path, side: int, n_frames: int, n_channels: int, methods: list[str], compiles: list[str]
-) -> dict[str, float]:
-    """Peak MB of each step for one movie size; Cellpose once per ``compiles`` value ('' for the config's)."""
+) -> dict[str, tuple[str, float]]:
+    """Peak MB of each step for one movie size, by row label: (what it is asked for, peak MB); Cellpose once per
+    ``compiles`` value ('' for the config's)."""
     from cellpipe.config import load_config
 
     folder = work / f"{side}x{n_channels}"
@@ -86,11 +87,12 @@ def measure(
     config = load_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()) | {"simulate": {}})
     image, normalized = folder / "image.ome.zarr", folder / "normalized.zarr"
     peaks = {
-        "ingest": peak_mb("ingest.ingest_movie_file", sample="m", movie=str(movie), fmt="auto", axes=None,
+        "ingest": ("ingest", peak_mb("ingest.ingest_movie_file", sample="m", movie=str(movie), fmt="auto", axes=None,
                           pixel_size_um=PIXEL_SIZE_UM, frame_interval_min=INTERVAL_MIN, channel_names=[],
-                          settings=config.ingest.model_dump(mode="json"), image=str(image)),
-        "normalize": peak_mb("normalize.normalize_movie_step", image=str(image), settings=config.normalize.model_dump(mode="json"),
-                             normalized=str(normalized), percentiles=str(folder / "percentiles.tsv")),
+                          settings=config.ingest.model_dump(mode="json"), image=str(image))),
+        "normalize": ("normalize", peak_mb(
+            "normalize.normalize_movie_step", image=str(image), settings=config.normalize.model_dump(mode="json"),
+            normalized=str(normalized), percentiles=str(folder / "percentiles.tsv"))),
     }
     for method in methods:
         for compile_ in compiles if method == "cellpose" else [""]:
@@ -108,7 +110,7 @@ def measure(
                 threads=1,
             )
             runtime = json.loads(info.read_text()).get("network_runtime")
-            peaks[f"segment ({method}{', ' + runtime if runtime else ''})"] = peak
+            peaks[f"segment ({method}{', ' + runtime if runtime else ''})"] = (method, peak)
     return peaks
 
 
@@ -133,9 +135,8 @@ def main(argv: list[str] | None = None) -> None:
         asked = {"ingest": resources.ingest_mem_mb(size), "normalize": resources.normalize_mem_mb(size)}
         for method in methods:
             asked[method] = resources.segment_mem_mb(size, method, DIAMETER_UM / PIXEL_SIZE_UM)
-        for step, peak in peaks.items():
-            request = asked[step] if step in asked else asked[step.split("(")[1].split(",")[0].rstrip(")")]
-            rows.append([f"{side}²×{args.channels}", step, f"{size.frame_megabytes:.1f}", f"{peak:.0f}", f"{request}"])
+        for step, (kind, peak) in peaks.items():
+            rows.append([f"{side}²×{args.channels}", step, f"{size.frame_megabytes:.1f}", f"{peak:.0f}", f"{asked[kind]}"])
         print(rows[-len(peaks):], flush=True)
     print(machine())
     print_table("Peak memory per step against the frame size", ["frame", "step", "frame MB", "peak MB", "asked MB"], rows)
