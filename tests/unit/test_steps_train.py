@@ -48,6 +48,7 @@ def test_tiny_training_reduces_the_loss_and_writes_a_loadable_model(tmp_path: Pa
     card = (out / "model_card.md").read_text()
     assert record["weights_sha256"] in card and "AP@0.5" in card and "Only completely annotated frames" in card
     assert record["versions"]["cellpose"] == "3.1.1.2" and record["n_train_images"] == 1
+    assert record["init_model_sha256"] is None and "Trained from scratch" in card
     model = load_cellpose_model(out / "weights.pth", "cpu")
     assert float(model.diam_mean) == pytest.approx(12.0)
 

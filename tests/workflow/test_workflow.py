@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -935,9 +936,12 @@ def test_the_workflow_trains_a_model_then_segments_with_it(tmp_path: Path) -> No
     assert info["model_sha256"] == record["weights_sha256"]
     assert record["n_train_images"] == 3 and record["n_validation_images"] == 1
     assert record["settings"]["init_model"].endswith("resources/models/cellpipe_nuclei/weights.pth")
+    shipped_sha = hashlib.sha256((REPO / "resources" / "models" / "cellpipe_nuclei" / "weights.pth").read_bytes()).hexdigest()
+    assert record["init_model_sha256"] == shipped_sha
     assert record["validation"]["ap@0.5"] >= 0.8  # a fine-tuned shipped model still finds the nuclei
     card = (model_dir / "model_card.md").read_text()
     assert record["weights_sha256"] in card and "Only completely annotated frames" in card
+    assert f"(sha256 `{shipped_sha}`)" in card
     curve = pd.read_csv(model_dir / "training_curve.tsv", sep="\t")
     assert curve["epoch"].tolist() == [1, 2, 3]
     assert (workdir / "results" / "benchmarks" / "train_cellpose" / "tiny_model.tsv").is_file()

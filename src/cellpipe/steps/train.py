@@ -123,6 +123,8 @@ def train_cellpose_step(
         "sparse_annotation_policy": SPARSE_POLICY.format(coverage=train_settings.min_marker_coverage),
         "normalization": norm.model_dump(mode="json"),
         "settings": train_settings.model_dump(mode="json"),
+        # which weights a fine-tune started from, beyond their path
+        "init_model_sha256": cached_file_sha256(train_settings.init_model) if train_settings.init_model else None,
         "final_train_loss": float(last["train_loss"]),
         "final_validation_loss": None if np.isnan(last["validation_loss"]) else float(last["validation_loss"]),
         "validation": scores,

@@ -70,6 +70,12 @@ def render_model_card(summary: dict[str, Any]) -> str:
         f"| final training loss | {summary['final_train_loss']:.4f} |",
         f"| final validation loss | {_fmt(summary['final_validation_loss'])} |",
     ]
+    if "init_model_sha256" in summary:
+        start = (
+            f"- Fine-tuned from `{s['init_model']}` (sha256 `{summary['init_model_sha256']}`)."
+            if summary["init_model_sha256"] else "- Trained from scratch (random initial weights)."
+        )
+        lines.insert(lines.index("## Validation") - 1, start)
     if summary.get("trained_as"):
         lines.insert(lines.index("## Validation") - 1, f"- Trained as {summary['trained_as']}.")
     if summary.get("validation_rescored"):
