@@ -70,6 +70,37 @@ def test_augment_batch_rescales_to_the_training_diameter() -> None:
     np.testing.assert_array_equal(x, x2)
 
 
+def test_gamma_augmentation_raises_intensities_to_the_drawn_power() -> None:
+    image, labels = blobs(shape=(96, 96), centres=((30, 30, 12, 12), (66, 66, 12, 12)))
+    examples, _ = prepare_examples(
+        [AnnotatedImage(image, labels, "blob", "g", 0)], [0], ["train"], NormalizeSettings(low_percentile=0.0, high_percentile=100.0)
+    )
+    still = {
+        "flips": False, "rotate90": False, "scale_range": 0.0, "intensity_scale": (1.0, 1.0), "intensity_shift": 0.0, "noise_sd_max": 0.0,
+    }
+
+    def crop(**augment: object) -> np.ndarray:
+        settings = TrainSettings(datasets=[{"images": "a", "labels": "b"}], tile_px=64, diam_mean_px=24.0, augment={**still, **augment})
+        return augment_batch(examples, np.random.default_rng(5), settings)[0][0, 0]
+
+    plain = crop()
+    mid = (plain > 0.05) & (plain < 0.95)  # the blobs' edges, between background and their flat tops
+    assert mid.sum() >= 20
+    np.testing.assert_allclose(crop(gamma_range=(0.5, 0.5)), np.sqrt(np.maximum(plain, 0.0)), rtol=1e-6)
+    np.testing.assert_allclose(crop(gamma_range=(2.0, 2.0)), np.maximum(plain, 0.0) ** 2, rtol=1e-6)
+    # a range draws one exponent per crop, inside the range: log(out) / log(in) is the same everywhere
+    exponents = np.log(crop(gamma_range=(0.5, 2.0))[mid]) / np.log(plain[mid])
+    assert 0.5 <= exponents.min() and exponents.max() <= 2.0
+    assert exponents.max() - exponents.min() < 1e-3
+
+
+def test_gamma_range_must_be_ordered_and_positive() -> None:
+    with pytest.raises(ValueError, match="gamma_range"):
+        TrainSettings(datasets=[{"images": "a", "labels": "b"}], augment={"gamma_range": (1.5, 0.5)})
+    with pytest.raises(ValueError, match="gamma_range"):
+        TrainSettings(datasets=[{"images": "a", "labels": "b"}], augment={"gamma_range": (0.0, 1.0)})
+
+
 # --------------------------------------------------------------------------- split, schedule, network
 
 

@@ -1208,12 +1208,21 @@ class AugmentSettings(StageSettings):
     noise_sd_max: float = Field(
         0.05, ge=0.0, description="Largest standard deviation of the added Gaussian noise (normalized units)"
     )
+    gamma_range: tuple[float, float] | None = Field(
+        None,
+        description=(
+            "Range of a random exponent g (drawn log-uniformly) that maps the crop's normalized intensities "
+            "I to max(I, 0)^g before the gain: below 1 it lifts dim cells towards bright ones, above 1 it "
+            "lowers them. null: off (no unit)"
+        ),
+    )
 
     @model_validator(mode="after")
     def _check(self) -> AugmentSettings:
-        low, high = self.intensity_scale
-        if not 0 < low <= high:
-            raise ValueError(f"intensity_scale must be (low, high) with 0 < low <= high, got {self.intensity_scale}")
+        for name in ("intensity_scale", "gamma_range"):
+            pair = getattr(self, name)
+            if pair is not None and not 0 < pair[0] <= pair[1]:
+                raise ValueError(f"{name} must be (low, high) with 0 < low <= high, got {pair}")
         return self
 
 

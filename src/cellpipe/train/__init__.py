@@ -316,9 +316,9 @@ def augment_batch(
     """Random crops of examples, as network input and targets.
 
     Each crop is rescaled so the example's median diameter becomes ``diam_mean_px`` (times a random
-    zoom when ``augment``), cut at a random place, then flipped/rotated and intensity-augmented (gain,
-    shift, Gaussian noise) when ``augment``. The second input channel is zero, as Cellpose feeds
-    one-channel images.
+    zoom when ``augment``), cut at a random place, then flipped/rotated and intensity-augmented (a
+    gamma when ``augment.gamma_range`` is set, gain, shift, Gaussian noise) when ``augment``. The
+    second input channel is zero, as Cellpose feeds one-channel images.
 
     Parameters
     ----------
@@ -364,7 +364,11 @@ def augment_batch(
             gain = rng.uniform(low, high)
             shift = rng.uniform(-aug.intensity_shift, aug.intensity_shift)
             sd = rng.uniform(0.0, aug.noise_sd_max)
-            channel = img[0] * gain + shift
+            channel = img[0]
+            if aug.gamma_range is not None:
+                gamma = np.exp(rng.uniform(np.log(aug.gamma_range[0]), np.log(aug.gamma_range[1])))
+                channel = np.maximum(channel, 0.0) ** np.float32(gamma)
+            channel = channel * gain + shift
             if sd > 0:
                 channel = channel + rng.normal(0.0, sd, size=channel.shape).astype(np.float32)
             img = img.copy()
