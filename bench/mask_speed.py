@@ -1,7 +1,8 @@
 """Mask reconstruction speed (issue #28): Cellpose's ``dynamics.resize_and_compute_masks`` against
 ``cellpipe.masks`` on the same flows, and ``iter_segment_cells`` per frame with each.
 
-``python -m bench.mask_speed [--frames 12] [--repeats 3] [--whole-frames 10] [--profile] [--against REF]``
+``python -m bench.mask_speed [--frames 12] [--repeats 3] [--whole-frames 10] [--profile] [--against REF]
+[--device cpu|cuda]``
 
 The flows are the network's output for GOWT1 01 frames (every ``92 // frames``-th frame,
 normalized as the workflow does, the shipped model, diameter 60 px) and for the DSB 2018
@@ -17,6 +18,8 @@ twice each. ``--profile`` prints cProfile of one GOWT1 frame's reconstruction bo
 ``git show``, on the same flows, interleaved with the current one and Cellpose, and splits
 each GOWT1 frame's time into the steps of ``reconstruct_batch`` for both versions (seconds
 per frame, median over repeats and frames).
+``--device cuda`` runs the network and both reconstructions on the GPU (Cellpose's torch path with its
+GPU flow-error check, cellpipe's torch path); the per-step split of ``--against`` stays on the CPU.
 Nothing is written; the data stay in ../shared.
 """
 
@@ -38,14 +41,16 @@ from bench.common import DSB, GOWT1, REPO, SHIPPED_MODEL, machine, normalized_mo
 DIAMETER_PX = 60.0
 
 
-def _settings(reconstruction: str, diameter_px: float | None) -> Any:
+def _settings(reconstruction: str, diameter_px: float | None, device: str = "cpu") -> Any:
     from cellpipe.config import SegmentSettings
 
-    cellpose = {"model": str(SHIPPED_MODEL), "device": "cpu", "reconstruction": reconstruction}
+    cellpose = {"model": str(SHIPPED_MODEL), "device": device, "reconstruction": reconstruction}
     return SegmentSettings.model_validate({"method": "cellpose", "diameter_px": diameter_px, "cellpose": cellpose})
 
 
-def capture_flows(frames: np.ndarray, diameter_px: float | None, model: Any) -> list[tuple[np.ndarray, np.ndarray, dict]]:
+def capture_flows(
+    frames: np.ndarray, diameter_px: float | None, model: Any, device: str = "cpu"
+) -> list[tuple[np.ndarray, np.ndarray, dict]]:
     """(dP, cellprob, options) of every frame as ``iter_segment_cells`` hands them to Cellpose."""
     from cellpose import dynamics
 
@@ -60,7 +65,7 @@ def capture_flows(frames: np.ndarray, diameter_px: float | None, model: Any) -> 
 
     dynamics.resize_and_compute_masks = record
     try:
-        _, results = iter_segment_cells(frames, _settings("cellpose", diameter_px), 1.0, model=model)
+        _, results = iter_segment_cells(frames, _settings("cellpose", diameter_px, device), 1.0, model=model)
         for _ in results:
             pass
     finally:
@@ -128,9 +133,18 @@ def step_times(masks: Any, dp: np.ndarray, cellprob: np.ndarray, options: dict) 
     return [t1 - start, t2 - t1, t3 - t2, t4 - t3, t4 - start]
 
 
+def _sync() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def _timed(fn: Any, *args: Any) -> tuple[float, Any]:
+    _sync()
     start = time.perf_counter()
     out = fn(*args)
+    _sync()
     return time.perf_counter() - start, out
 
 
@@ -162,20 +176,22 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--whole-frames", type=int, default=10)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--against", metavar="REF", help="also time src/cellpipe/masks.py at this git commit")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where the network and the masks run")
     args = parser.parse_args(argv)
 
-    model = load_cellpose_model(SHIPPED_MODEL, "cpu")
+    model = load_cellpose_model(SHIPPED_MODEL, args.device)
     movie = read_ctc_movie(require(GOWT1 / "01"))
     picked = list(range(0, len(movie), max(1, len(movie) // args.frames)))[: args.frames]
-    flows = capture_flows(normalized_movie(movie[picked]), DIAMETER_PX, model)
+    flows = capture_flows(normalized_movie(movie[picked]), DIAMETER_PX, model, args.device)
     names = [f"GOWT1 01 t{t:03d}" for t in picked]
     dsb = np.asarray(tifffile.imread(require(DSB / "img2d.tif")), np.float32)
-    flows += capture_flows(normalized_movie(dsb[np.newaxis]), None, model)
+    flows += capture_flows(normalized_movie(dsb[np.newaxis]), None, model, args.device)
     names.append("DSB 2018 img2d")
-    reconstruct_masks(flows[0][0][:, :64, :64], flows[0][1][:64, :64], 10)  # compiles the loops, untimed
+    warm = {"device": flows[0][2].get("device", "cpu")}
+    reconstruct_masks(flows[0][0][:, :64, :64], flows[0][1][:64, :64], 10, **warm)  # compiles the loops, untimed
     earlier = load_masks_at(args.against) if args.against else None
     if earlier is not None:
-        earlier.reconstruct_masks(flows[0][0][:, :64, :64], flows[0][1][:64, :64], 10)
+        earlier.reconstruct_masks(flows[0][0][:, :64, :64], flows[0][1][:64, :64], 10, **warm)
     steps: dict[str, list[list[float]]] = {"now": [], "ref": []}
 
     rows, old_all, new_all, ref_all = [], [], [], []
@@ -225,10 +241,12 @@ def main(argv: list[str] | None = None) -> str:
         times: dict[str, list[float]] = {"cellpose": [], "cellpipe": []}
         for _ in range(2):
             for way in times:
+                _sync()
                 start = time.perf_counter()
-                _, results = iter_segment_cells(frames, _settings(way, DIAMETER_PX), 1.0, model=model)
+                _, results = iter_segment_cells(frames, _settings(way, DIAMETER_PX, args.device), 1.0, model=model)
                 for _ in results:
                     pass
+                _sync()
                 times[way].append((time.perf_counter() - start) / len(frames))
         report += print_table(
             f"iter_segment_cells on GOWT1 01 t000-t{args.whole_frames - 1:03d}, s/frame min / median of 2 runs",

@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.segment_speed [--frames 92] [--repeats 1] [--runner snakemake|library]
         [--compile false,true,onnxruntime] [--tile-px 1024,224] [--filters config|off]
+        [--frame-px 1024|2048] [--network-only]
 
 Both segment the same frames of Fluo-N2DH-GOWT1 01 (1024x1024 px), normalized once by the
 workflow's normalize stage, with the same model (default: the shipped one) at the same nucleus
@@ -40,6 +41,13 @@ at equal tiling. Each run's masks are compared with the CLI's frame by frame; fr
 are listed. ``--filters off`` turns the workflow's object filters off (``segment.filters``: no area or
 contrast bounds, border objects kept), which the CLI does not have, so that the masks compare like for
 like; by default the rule runs with config/config.yaml's filters.
+
+With ``--runner library``, ``--frame-px 2048`` gives both sides frames of 2048 x 2048 px: each normalized
+GOWT1 frame tiled 2 x 2 (four times the cells at the same size), for the Mpx/s of large frames.
+``--network-only`` adds, per batch size, a run whose mask reconstruction is replaced by empty masks
+(``cellpipe.masks.reconstruct_batch`` patched): reading, the network, resizing the flows back, so the
+end-to-end figure can be set against what the network alone allows. Its masks are empty and are not
+compared.
 """
 
 from __future__ import annotations
@@ -51,6 +59,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tifffile
@@ -88,8 +97,9 @@ def _gpu() -> bool:
     return torch.cuda.is_available()
 
 
-def prepare(work: Path, n_frames: int, model: Path, runner: str) -> np.ndarray:
-    """The normalized frames (T, Y, X); written as float32 TIFFs for the CLI (and as a workflow folder)."""
+def prepare(work: Path, n_frames: int, model: Path, runner: str, repeat_xy: int = 1) -> np.ndarray:
+    """The normalized frames (T, Y, X); written as float32 TIFFs for the CLI (and as a workflow folder).
+    ``repeat_xy`` > 1 (library runner) tiles each frame that many times along y and x."""
     source = require(GOWT1 / "01")
     movie_dir = work / "movie"
     movie_dir.mkdir(parents=True, exist_ok=True)
@@ -116,7 +126,7 @@ def prepare(work: Path, n_frames: int, model: Path, runner: str) -> np.ndarray:
 
         frames = np.asarray(omezarr.open_zarr_array(work / "results" / "gowt1" / "normalized.zarr")[:, 0])
     else:
-        frames = normalized_movie(read_ctc_movie(movie_dir))
+        frames = np.tile(normalized_movie(read_ctc_movie(movie_dir)), (1, repeat_xy, repeat_xy))
     cli_in = work / "cli_in"
     cli_in.mkdir(exist_ok=True)
     for t, frame in enumerate(frames):
@@ -191,12 +201,18 @@ def run_rule(work: Path) -> tuple[float, np.ndarray, float]:
     return seconds, labels, rule_seconds
 
 
+def _empty_masks(dp: np.ndarray, cellprob: np.ndarray, *args: Any, **kwargs: Any) -> np.ndarray:
+    """Stands in for ``cellpipe.masks.reconstruct_batch`` in the network-only runs: no objects."""
+    return np.zeros(cellprob.shape, np.uint32)
+
+
 def run_library(
     frames: np.ndarray, model: Path, batch_size: int | None, compile: str = "false", tile_px: int = 1024,
-    filters_off: bool = False,
+    filters_off: bool = False, network_only: bool = False,
 ) -> tuple[float, np.ndarray]:
     import torch
 
+    import cellpipe.masks
     from cellpipe.config import SegmentSettings
     from cellpipe.segment import iter_segment_cells, load_cellpose_model, select_device
 
@@ -220,9 +236,17 @@ def run_library(
     started = time.perf_counter()
     net = load_cellpose_model(model, select_device("auto"))
     labels = np.zeros(frames.shape, np.uint32)
-    _, results = iter_segment_cells(frames, settings, 1.0, model=net)
-    for t, frame_labels in results:
-        labels[t] = frame_labels
+    full = cellpipe.masks.reconstruct_batch
+    if network_only:  # the segmentation code imports it from the module at each call
+        cellpipe.masks.reconstruct_batch = _empty_masks
+    try:
+        _, results = iter_segment_cells(frames, settings, 1.0, model=net)
+        for t, frame_labels in results:
+            labels[t] = frame_labels
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+    finally:
+        cellpipe.masks.reconstruct_batch = full
     return time.perf_counter() - started, labels
 
 
@@ -248,14 +272,20 @@ def main(argv: list[str] | None = None) -> str:
     )
     parser.add_argument("--tile-px", default="1024", help="comma-separated values of segment.cellpose.tile_px (px)")
     parser.add_argument("--filters", choices=["config", "off"], default="config", help="the rule's object filters")
+    parser.add_argument("--frame-px", type=int, default=1024, help="library runner: frame side, a multiple of 1024 (px)")
+    parser.add_argument("--network-only", action="store_true", help="library runner: also time without mask reconstruction")
     args = parser.parse_args(argv)
+    if args.frame_px % 1024 or (args.frame_px != 1024 and args.runner != "library"):
+        sys.exit("bench: --frame-px takes a multiple of 1024, other than 1024 only with --runner library")
+    if args.network_only and args.runner != "library":
+        sys.exit("bench: --network-only needs --runner library")
     tiles = [int(v) for v in args.tile_px.split(",") if v.strip()]
     compiles = [c.strip() for c in args.compile.split(",") if c.strip()]
     if not compiles or any(c not in COMPILE_VALUES for c in compiles):
         sys.exit("bench: --compile takes false, true, auto and onnxruntime, comma-separated")
     n = min(args.frames, 92)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="cellpipe-bench-speed-"))
-    frames = prepare(work, n, args.model.resolve(), args.runner)
+    frames = prepare(work, n, args.model.resolve(), args.runner, args.frame_px // 1024)
     megapixels = frames.shape[0] * frames.shape[1] * frames.shape[2] / 1e6
     sweep = [int(b) for b in args.batch_sizes.split(",") if b] or [None]
     if args.runner == "library":  # one untimed frame first: numba compilation, cuDNN autotuning, cold caches
@@ -287,6 +317,11 @@ def main(argv: list[str] | None = None) -> str:
                             )
                         ours_times.append((name, seconds, labels))
                         rows.append([name, repeat + 1, seconds, "", ""])
+                        if args.network_only:
+                            seconds, _ = run_library(
+                                frames, args.model.resolve(), batch, compile, tile, args.filters == "off", network_only=True
+                            )
+                            rows.append([f"{name}, network only (no masks)", repeat + 1, seconds, "", ""])
     best_cli = min(cli_times)
     for row in rows:
         row.extend([row[2] / n, megapixels / row[2]])
@@ -295,7 +330,8 @@ def main(argv: list[str] | None = None) -> str:
     agreements = {name: agreement(reference, labels) for name, _, labels in ours_times}
     rows = [[r[0], r[1], r[2], r[5], r[6], r[3]] for r in rows]
     title = (
-        f"segmentation speed: {n} frames of GOWT1 01 ({frames.shape[1]}x{frames.shape[2]} px), diameter {DIAMETER_PX:g} px, "
+        f"segmentation speed: {n} frames of GOWT1 01 ({frames.shape[1]}x{frames.shape[2]} px"
+        f"{', each tiled' if args.frame_px != 1024 else ''}), diameter {DIAMETER_PX:g} px, "
         f"model {args.model}\n{machine()}\n"
         + "".join(
             f"masks of {name}: against the CLI's, AP@0.5 mean {mean:.3f}, min {low:.3f} over {n} frames; "
@@ -309,7 +345,8 @@ def main(argv: list[str] | None = None) -> str:
         +
         f"(python -m bench.segment_speed --frames {n} --repeats {args.repeats} --runner {args.runner}"
         f"{' --batch-sizes ' + args.batch_sizes if args.batch_sizes else ''} --compile {','.join(compiles)} "
-        f"--tile-px {','.join(map(str, tiles))} --filters {args.filters}; "
+        f"--tile-px {','.join(map(str, tiles))} --filters {args.filters} --frame-px {args.frame_px}"
+        f"{' --network-only' if args.network_only else ''}; "
         f"work folder {work})"
     )
     return print_table(title, ["run", "repeat", "wall s", "s/frame", "Mpx/s", "CLI / this"], rows)
