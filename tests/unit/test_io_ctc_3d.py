@@ -140,3 +140,24 @@ def test_py_ctcmetrics_scores_3d_ground_truth_against_itself_as_perfect(tmp_path
     cut[t, zs[len(zs) // 2]:][cut[t, zs[len(zs) // 2]:] == label] = 0
     write_ctc_results(tmp_path / "cut_RES", cut, sim.tracks)
     assert ctc_scores(tmp_path / "cut_RES", tmp_path / "01_GT")["SEG"] < 1.0
+
+
+def test_traccuracy_scores_3d_divisions_and_sees_one_undone(tmp_path: Path, sim: SimulatedMovie3D) -> None:
+    """traccuracy's division detection (``evaluate.division_scores``, the ``divisions`` block of
+    evaluation.json) reads 3-D CTC folders: every division of the ground truth found against itself,
+    and one division missed when one daughter's link to its mother is cut."""
+    from cellpipe.evaluate import division_scores
+
+    write_ctc_ground_truth(tmp_path / "01_GT", sim.labels, sim.tracks)
+    write_ctc_results(tmp_path / "01_RES", sim.labels, sim.tracks, pixel_size_um=0.5)
+    same = division_scores(tmp_path / "01_RES", tmp_path / "01_GT", frame_tolerance=0)
+    assert same["gt_divisions"] == same["predicted_divisions"] == same["tp"] == sim.n_divisions
+    assert same["fp"] == same["fn"] == 0 and same["f1"] == pytest.approx(1.0)
+
+    cut = sim.tracks.copy()
+    daughter = cut.index[cut["parent"] > 0][0]
+    cut.loc[daughter, "parent"] = 0
+    write_ctc_results(tmp_path / "cut_RES", sim.labels, cut, pixel_size_um=0.5)
+    missed = division_scores(tmp_path / "cut_RES", tmp_path / "01_GT", frame_tolerance=0)
+    assert missed["gt_divisions"] == sim.n_divisions and missed["predicted_divisions"] == sim.n_divisions - 1
+    assert missed["tp"] == sim.n_divisions - 1 and missed["fn"] == 1 and missed["fp"] == 0
