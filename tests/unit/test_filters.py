@@ -52,16 +52,19 @@ def test_each_filter_removes_what_it_should_and_nothing_else() -> None:
     assert counts == {"too_small": 1, "too_large": 0, "low_contrast": 0, "touches_border": 0}
     assert not kept[labels == 2].any() and (kept[labels == 3] > 0).all()  # the border cell stays
     assert int(kept.max()) == 4 and sorted(np.unique(kept).tolist()) == [0, 1, 2, 3, 4]  # renumbered 1..n
+    np.testing.assert_array_equal(kept > 0, (labels > 0) & (labels != 2))  # every other object's pixels kept
 
     kept, counts = filter_objects(labels, image, ObjectFilterSettings(**{**NO_FILTERS, "max_area_fraction": 3.0}), diameter)
     assert counts["too_large"] == 1 and not kept[labels == 5].any() and int(kept.max()) == 4
+    np.testing.assert_array_equal(kept > 0, (labels > 0) & (labels != 5))
 
     kept, counts = filter_objects(labels, image, ObjectFilterSettings(**{**NO_FILTERS, "min_contrast": 0.1}), diameter)
     assert counts["low_contrast"] == 1 and not kept[labels == 4].any()
-    assert (kept[labels != 4] > 0).sum() == (labels[labels != 4] > 0).sum()
+    np.testing.assert_array_equal(kept > 0, (labels > 0) & (labels != 4))
 
     kept, counts = filter_objects(labels, image, ObjectFilterSettings(**{**NO_FILTERS, "border": "remove"}), diameter)
     assert counts["touches_border"] == 1 and not kept[labels == 3].any() and int(kept.max()) == 4
+    np.testing.assert_array_equal(kept > 0, (labels > 0) & (labels != 3))
 
 
 def test_an_object_is_counted_under_the_first_check_it_fails() -> None:

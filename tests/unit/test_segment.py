@@ -420,6 +420,33 @@ def test_shipped_model_finds_the_simulated_nuclei(shipped_model, nuclei) -> None
         assert np.unique(labels[t]).tolist() == list(range(int(labels[t].max()) + 1))
 
 
+def test_mean_cell_probability_is_the_networks_inside_each_frames_masks(shipped_model, nuclei, monkeypatch) -> None:
+    """The confidence of segmentation.json and qc.json (``object_filters.per_frame[t].mean_cell_probability``):
+    the mean over frame t's masks of the network's cell probability (the sigmoid of its logit), to 4 decimals;
+    None for a frame without masks."""
+    import cellpipe.masks
+
+    frames, _, pixel_size = nuclei
+    frames = np.concatenate([frames[:2], np.zeros_like(frames[:1])])  # the third frame holds no cell
+    passes, rebuild = [], cellpipe.masks.reconstruct_batch
+
+    def recorded(dp, cellprob, *args, **kwargs):
+        masks = rebuild(dp, cellprob, *args, **kwargs)
+        passes.append((np.array(cellprob), np.array(masks)))
+        return masks
+
+    monkeypatch.setattr(cellpipe.masks, "reconstruct_batch", recorded)
+    labels, info = segment_cells(frames, _cellpose(SHIPPED), pixel_size, model=shipped_model)
+    rows = info["object_filters"]["per_frame"]
+    assert [row["frame"] for row in rows] == [0, 1, 2] and len(passes) == 3  # one frame per pass on a CPU
+    for t in (0, 1):
+        logits, masks = passes[t][0][0], passes[t][1][0]
+        expected = np.mean(1.0 / (1.0 + np.exp(-logits[masks > 0])))
+        assert rows[t]["mean_cell_probability"] == pytest.approx(expected, abs=5e-5)
+        assert rows[t]["mean_cell_probability"] > 0.9  # bright simulated nuclei: the network is sure
+    assert labels[2].max() == 0 and rows[2]["mean_cell_probability"] is None
+
+
 def test_batching_and_reruns_give_identical_masks(shipped_model, nuclei) -> None:
     frames, _, pixel_size = nuclei
     one, _ = segment_cells(frames, _cellpose(SHIPPED, batch_size=1), pixel_size, model=shipped_model)

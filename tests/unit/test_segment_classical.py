@@ -196,3 +196,20 @@ def test_shipped_msc_config_is_valid() -> None:
     settings = SegmentSettings.model_validate(raw["segment"])
     assert settings.method == "classical" and settings.diameter_um is not None
     assert settings.classical.intensity_transform == "log" and settings.classical.seeds == "intensity"
+
+
+def test_fill_holes_fills_a_dark_nucleolus_and_only_when_asked() -> None:
+    """A bright disk with a dark hole inside (a nucleolus, px): with ``fill_holes`` the object is the whole
+    disk, hole included; without it the hole stays background.  A dark gap open to the outside is not a hole."""
+    shape = (64, 96)
+    outer, hole = _disk(shape, (32, 28), 12), _disk(shape, (32, 28), 4)
+    rows, cols = np.indices(shape)
+    slot = (cols > 80) & (np.abs(rows - 32) <= 3)  # cut into the second disk from its right edge
+    notch = _disk(shape, (32, 72), 12) & ~slot
+    image = ((outer & ~hole) | notch).astype(np.float32)
+    exact = {**BASELINE, "threshold": 0.5, "smoothing_sigma_px": 0.0}
+    filled = segment_frames_classical(image[None], ClassicalSettings(**exact, fill_holes=True), 1.0, 24.0)[0]
+    np.testing.assert_array_equal(filled > 0, outer | notch)
+    assert len(np.unique(filled[outer])) == 1 and filled[32, 28] > 0
+    hollow = segment_frames_classical(image[None], ClassicalSettings(**exact, fill_holes=False), 1.0, 24.0)[0]
+    np.testing.assert_array_equal(hollow > 0, (outer & ~hole) | notch)
