@@ -467,6 +467,27 @@ def test_tracks_follow_ground_truth(tiny_run: Path) -> None:
     assert abs(n_found - n_true) <= max(2, n_true // 4), (n_found, n_true)
 
 
+def test_qc_json_carries_what_the_run_measured(tiny_run: Path) -> None:
+    """qc.json of the tiny run against the files it summarises: the objects and Cellpose's mean cell
+    probability of every frame (segmentation.json), the tracks and short tracks (track_metrics.parquet,
+    tracking.json) and the divisions (tracking.json)."""
+    out = tiny_run / "results" / "tiny"
+    qc = json.loads((out / "qc.json").read_text())
+    seg = json.loads((out / "segmentation.json").read_text())
+    tracking = json.loads((out / "tracking.json").read_text())
+    metrics = pd.read_parquet(out / "track_metrics.parquet")
+    rows = seg["object_filters"]["per_frame"]
+    assert len(rows) == TINY["n_frames"] and qc["filters"]["objects_found"] == sum(r["objects"] for r in rows) > 0
+    probabilities = [r["mean_cell_probability"] for r in rows]
+    assert seg["method"] == "cellpose" and all(0.5 < p <= 1.0 for p in probabilities)
+    assert qc["confidence"]["mean_cell_probability"] == pytest.approx(np.mean(probabilities), abs=1e-4)
+    assert qc["confidence"]["lowest_mean_cell_probability"] == min(probabilities)
+    assert qc["tracks"]["n_tracks"] == len(metrics) == tracking["n_tracks"]
+    assert qc["tracks"]["n_short"] == int((metrics["excluded"] == "short").sum()) == tracking["n_short_tracks"]
+    assert qc["divisions"]["kept"] == tracking["n_divisions"]
+    assert qc["status"] in ("ok", "check") and (qc["status"] == "ok") == (qc["warnings"] == [])
+
+
 def test_report_is_written_and_self_contained(tiny_run: Path) -> None:
     html = (tiny_run / "results" / "tiny" / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 3
