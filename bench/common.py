@@ -47,6 +47,14 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), {gpu}"
 
 
+def cuda_sync() -> None:
+    """Wait for the GPU's queued work (no-op without CUDA), so that wall-clock timings include it."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def read_ctc_movie(folder: Path) -> np.ndarray:
     """(T, Y, X) frames of a CTC folder of tTTT.tif files."""
     import tifffile

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import DSB, GOWT1, REPO, SHIPPED_MODEL, machine, normalized_movie, print_table, read_ctc_movie, require
+from bench.common import DSB, GOWT1, REPO, SHIPPED_MODEL, cuda_sync, machine, normalized_movie, print_table, read_ctc_movie, require
 
 DIAMETER_PX = 60.0
 
@@ -133,18 +133,11 @@ def step_times(masks: Any, dp: np.ndarray, cellprob: np.ndarray, options: dict) 
     return [t1 - start, t2 - t1, t3 - t2, t4 - t3, t4 - start]
 
 
-def _sync() -> None:
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
 def _timed(fn: Any, *args: Any) -> tuple[float, Any]:
-    _sync()
+    cuda_sync()
     start = time.perf_counter()
     out = fn(*args)
-    _sync()
+    cuda_sync()
     return time.perf_counter() - start, out
 
 
@@ -241,12 +234,12 @@ def main(argv: list[str] | None = None) -> str:
         times: dict[str, list[float]] = {"cellpose": [], "cellpipe": []}
         for _ in range(2):
             for way in times:
-                _sync()
+                cuda_sync()
                 start = time.perf_counter()
                 _, results = iter_segment_cells(frames, _settings(way, DIAMETER_PX, args.device), 1.0, model=model)
                 for _ in results:
                     pass
-                _sync()
+                cuda_sync()
                 times[way].append((time.perf_counter() - start) / len(frames))
         report += print_table(
             f"iter_segment_cells on GOWT1 01 t000-t{args.whole_frames - 1:03d}, s/frame min / median of 2 runs",

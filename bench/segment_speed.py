@@ -65,7 +65,7 @@ import numpy as np
 import tifffile
 import yaml
 
-from bench.common import GOWT1, REPO, SHIPPED_MODEL, machine, normalized_movie, print_table, read_ctc_movie, require
+from bench.common import GOWT1, REPO, SHIPPED_MODEL, cuda_sync, machine, normalized_movie, print_table, read_ctc_movie, require
 
 DIAMETER_PX = 60.0
 SITE_HOOKS = REPO / "tests" / "site_hooks"
@@ -210,7 +210,6 @@ def run_library(
     frames: np.ndarray, model: Path, batch_size: int | None, compile: str = "false", tile_px: int = 1024,
     filters_off: bool = False, network_only: bool = False,
 ) -> tuple[float, np.ndarray]:
-    import torch
 
     import cellpipe.masks
     from cellpipe.config import SegmentSettings
@@ -231,8 +230,7 @@ def run_library(
             **({"filters": FILTERS_OFF} if filters_off else {}),
         }
     )
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
+    cuda_sync()
     started = time.perf_counter()
     net = load_cellpose_model(model, select_device("auto"))
     labels = np.zeros(frames.shape, np.uint32)
@@ -243,8 +241,7 @@ def run_library(
         _, results = iter_segment_cells(frames, settings, 1.0, model=net)
         for t, frame_labels in results:
             labels[t] = frame_labels
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
+        cuda_sync()
     finally:
         cellpipe.masks.reconstruct_batch = full
     return time.perf_counter() - started, labels
