@@ -1,7 +1,7 @@
 """Segmentation speed: the workflow's rule segment_frames against Cellpose's own command line (issue #3).
 
     .venv/bin/python -m bench.segment_speed [--frames 92] [--repeats 1] [--runner snakemake|library]
-        [--compile false,true,onnxruntime] [--tile-px 1024,224] [--filters config|off]
+        [--compile false,true,onnxruntime] [--precision float32,bfloat16] [--tile-px 1024,224] [--filters config|off]
         [--frame-px 1024|2048] [--network-only]
 
 Both segment the same frames of Fluo-N2DH-GOWT1 01 (1024x1024 px), normalized once by the
@@ -34,6 +34,9 @@ and ``NUMBA_CACHE_DIR`` in the work folder), so the first repeat is a first job 
 repeats read both from the caches, as a user's later jobs do. The CLI runs as a user runs it (numba
 compiles Cellpose's functions in every run).
 
+``--precision`` runs cellpipe once per value of ``segment.cellpose.precision`` (float32, bfloat16: the
+network under torch's bfloat16 autocast), for each value of ``--compile`` that runs through torch.
+
 ``--tile-px`` runs cellpipe once per value of ``segment.cellpose.tile_px`` (the side of the network's
 tiles after rescaling, px): the default 1024 passes a rescaled GOWT1 frame (512 px) whole, 224 tiles it
 as Cellpose 3 does (224 px tiles overlapping by 10 %), so that the masks can be compared with the CLI's
@@ -53,6 +56,7 @@ compared.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import subprocess
 import sys
@@ -175,12 +179,15 @@ def compile_value(compile: str) -> bool | str:
     return {"false": False, "true": True}.get(compile, compile)
 
 
-def set_compile(work: Path, compile: str, tile_px: int = 1024, filters_off: bool = False) -> None:
-    """Write ``segment.cellpose.compile`` (one of :data:`COMPILE_VALUES`), ``tile_px`` (px) and, with
-    ``filters_off``, object filters that remove nothing into the work folder's config."""
+def set_compile(
+    work: Path, compile: str, tile_px: int = 1024, filters_off: bool = False, precision: str = "float32"
+) -> None:
+    """Write ``segment.cellpose.compile`` (one of :data:`COMPILE_VALUES`), ``precision``, ``tile_px`` (px) and,
+    with ``filters_off``, object filters that remove nothing into the work folder's config."""
     path = work / "config" / "config.yaml"
     config = yaml.safe_load(path.read_text())
     config["segment"]["cellpose"]["compile"] = compile_value(compile)
+    config["segment"]["cellpose"]["precision"] = precision
     config["segment"]["cellpose"]["tile_px"] = tile_px
     if filters_off:
         config["segment"]["filters"].update(FILTERS_OFF)
@@ -208,7 +215,7 @@ def _empty_masks(dp: np.ndarray, cellprob: np.ndarray, *args: Any, **kwargs: Any
 
 def run_library(
     frames: np.ndarray, model: Path, batch_size: int | None, compile: str = "false", tile_px: int = 1024,
-    filters_off: bool = False, network_only: bool = False,
+    filters_off: bool = False, network_only: bool = False, precision: str = "float32",
 ) -> tuple[float, np.ndarray]:
 
     import cellpipe.masks
@@ -223,6 +230,7 @@ def run_library(
                 "model": str(model),
                 "batch_size": batch_size,
                 "compile": compile_value(compile),
+                "precision": precision,
                 "tile_px": tile_px,
                 "flow_threshold": thresholds()[0],
                 "cellprob_threshold": thresholds()[1],
@@ -232,7 +240,7 @@ def run_library(
     )
     cuda_sync()
     started = time.perf_counter()
-    net = load_cellpose_model(model, select_device("auto"))
+    net = load_cellpose_model(model, select_device("auto"), precision=precision)
     labels = np.zeros(frames.shape, np.uint32)
     full = cellpipe.masks.reconstruct_batch
     if network_only:  # the segmentation code imports it from the module at each call
@@ -267,6 +275,9 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument(
         "--compile", default="false", help="comma-separated values of segment.cellpose.compile to run (false,true,auto,onnxruntime)"
     )
+    parser.add_argument(
+        "--precision", default="float32", help="comma-separated values of segment.cellpose.precision to run (float32,bfloat16)"
+    )
     parser.add_argument("--tile-px", default="1024", help="comma-separated values of segment.cellpose.tile_px (px)")
     parser.add_argument("--filters", choices=["config", "off"], default="config", help="the rule's object filters")
     parser.add_argument("--frame-px", type=int, default=1024, help="library runner: frame side, a multiple of 1024 (px)")
@@ -280,6 +291,11 @@ def main(argv: list[str] | None = None) -> str:
     compiles = [c.strip() for c in args.compile.split(",") if c.strip()]
     if not compiles or any(c not in COMPILE_VALUES for c in compiles):
         sys.exit("bench: --compile takes false, true, auto and onnxruntime, comma-separated")
+    precisions = [c.strip() for c in args.precision.split(",") if c.strip()]
+    if not precisions or any(c not in ("float32", "bfloat16") for c in precisions):
+        sys.exit("bench: --precision takes float32 and bfloat16, comma-separated")
+    if "bfloat16" in precisions and any(c in ("true", "onnxruntime") for c in compiles):
+        sys.exit("bench: --precision bfloat16 runs through torch: combine it with --compile auto or false only")
     n = min(args.frames, 92)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="cellpipe-bench-speed-"))
     frames = prepare(work, n, args.model.resolve(), args.runner, args.frame_px // 1024)
@@ -297,28 +313,28 @@ def main(argv: list[str] | None = None) -> str:
                 cli_times.append(seconds)
                 rows.append([f"cellpose CLI (--batch_size {args.cli_batch_size})", repeat + 1, seconds, "", ""])
                 continue
-            for compile in compiles:
-                for tile in tiles:
-                    for batch in sweep:
-                        if args.runner == "snakemake":
-                            set_compile(work, compile, tile, args.filters == "off")
-                            seconds, labels, inside = run_rule(work)
-                            name = f"cellpipe rule segment_frames, compile {compile}, tile_px {tile} (job {inside:.1f} s)"
-                        else:
-                            seconds, labels = run_library(
-                                frames, args.model.resolve(), batch, compile, tile, args.filters == "off"
-                            )
-                            name = (
-                                f"cellpipe iter_segment_cells (batch_size {batch or 'auto'}, compile {compile}, "
-                                f"tile_px {tile})"
-                            )
-                        ours_times.append((name, seconds, labels))
-                        rows.append([name, repeat + 1, seconds, "", ""])
-                        if args.network_only:
-                            seconds, _ = run_library(
-                                frames, args.model.resolve(), batch, compile, tile, args.filters == "off", network_only=True
-                            )
-                            rows.append([f"{name}, network only (no masks)", repeat + 1, seconds, "", ""])
+            for compile, precision, tile, batch in itertools.product(compiles, precisions, tiles, sweep):
+                word = "" if precision == "float32" else f", precision {precision}"
+                if args.runner == "snakemake":
+                    set_compile(work, compile, tile, args.filters == "off", precision)
+                    seconds, labels, inside = run_rule(work)
+                    name = f"cellpipe rule segment_frames, compile {compile}{word}, tile_px {tile} (job {inside:.1f} s)"
+                else:
+                    seconds, labels = run_library(
+                        frames, args.model.resolve(), batch, compile, tile, args.filters == "off", precision=precision
+                    )
+                    name = (
+                        f"cellpipe iter_segment_cells (batch_size {batch or 'auto'}, compile {compile}{word}, "
+                        f"tile_px {tile})"
+                    )
+                ours_times.append((name, seconds, labels))
+                rows.append([name, repeat + 1, seconds, "", ""])
+                if args.network_only:
+                    seconds, _ = run_library(
+                        frames, args.model.resolve(), batch, compile, tile, args.filters == "off", network_only=True,
+                        precision=precision,
+                    )
+                    rows.append([f"{name}, network only (no masks)", repeat + 1, seconds, "", ""])
     best_cli = min(cli_times)
     for row in rows:
         row.extend([row[2] / n, megapixels / row[2]])
@@ -342,6 +358,7 @@ def main(argv: list[str] | None = None) -> str:
         +
         f"(python -m bench.segment_speed --frames {n} --repeats {args.repeats} --runner {args.runner}"
         f"{' --batch-sizes ' + args.batch_sizes if args.batch_sizes else ''} --compile {','.join(compiles)} "
+        f"--precision {','.join(precisions)} "
         f"--tile-px {','.join(map(str, tiles))} --filters {args.filters} --frame-px {args.frame_px}"
         f"{' --network-only' if args.network_only else ''}; "
         f"work folder {work})"

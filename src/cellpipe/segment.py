@@ -75,6 +75,9 @@ __all__ = [
     "network_of_parameters",
     "model_network",
     "resolve_precision",
+    "network_precision",
+    "AutocastNetwork",
+    "cpu_has_bfloat16_units",
     "diameter_in_px",
     "divide_batch_size",
     "effective_batch_size",
@@ -421,7 +424,10 @@ def _check_model_network(path: Path, network: str) -> None:
 
 
 def resolve_precision(precision: str, network: str, device: str) -> str:
-    """The weights' number format: 'float32' or 'bfloat16'.
+    """The network's number format: 'float32' or 'bfloat16'.
+
+    Cellpose-SAM's bfloat16 is Cellpose 4's own (weights converted); Cellpose 3's CPnet runs in bfloat16
+    under torch's autocast (:class:`AutocastNetwork`).
 
     Parameters
     ----------
@@ -440,12 +446,13 @@ def resolve_precision(precision: str, network: str, device: str) -> str:
     Raises
     ------
     ValueError
-        'bfloat16' for another network than 'cellpose-sam'.
+        'bfloat16' for Cellpose 3 on Apple MPS, where it was never run.
     """
     if precision == "auto":
         return "bfloat16" if network == "cellpose-sam" and device == "cuda" else "float32"
-    if precision == "bfloat16" and network != "cellpose-sam":
-        raise ValueError("precision 'bfloat16' is for network 'cellpose-sam' only")
+    if precision == "bfloat16" and network == "cellpose3" and device == "mps":
+        raise ValueError("precision 'bfloat16' with network 'cellpose3' runs on a CPU or a CUDA GPU, not on MPS; "
+                         "use precision float32 or device cpu")
     return precision
 
 
@@ -507,7 +514,6 @@ def load_cellpose_model(
             use_bfloat16=resolve_precision(precision, network, device) == "bfloat16",
         )
     else:
-        resolve_precision(precision, network, device)
         model = CellposeModel(
             gpu=device != "cpu",
             pretrained_model=str(path),
@@ -517,7 +523,7 @@ def load_cellpose_model(
         )
     if Path(str(model.pretrained_model)).resolve() != path:  # pragma: no cover - guards against a cellpose change
         raise RuntimeError(f"Cellpose loaded {model.pretrained_model} instead of {path}")
-    return _ready_for_inference(model)
+    return _ready_for_inference(model, resolve_precision(precision, network, device))
 
 
 def model_network(model: Any) -> str:
@@ -536,19 +542,43 @@ def model_network(model: Any) -> str:
     return "cellpose-sam" if hasattr(getattr(model, "net", None), "W2") else "cellpose3"
 
 
-def _ready_for_inference(model: CellposeModel) -> CellposeModel:
+def _ready_for_inference(model: CellposeModel, precision: str = "float32") -> CellposeModel:
     """The model with its network in eval mode, and a Cellpose 3 CPnet also in channels-last memory.
 
     With whole-frame passes the CPnet part runs about 1.8x faster channels-last than in cellpose's
-    default layout on 2 CPU cores (bench/RESULTS.md).  Cellpose-SAM's transformer is left as cellpose 4
-    made it.
+    default layout on 2 CPU cores (bench/RESULTS.md).  A Cellpose 3 CPnet in ``precision`` 'bfloat16' is
+    put behind :class:`AutocastNetwork`, so every path through ``model.net`` (cellpipe's passes and
+    Cellpose's own ``eval`` of 3-D stacks) computes in bfloat16.  Cellpose-SAM's transformer is left as
+    cellpose 4 made it.
     """
     import torch
 
-    if model_network(model) == "cellpose3":
+    cpnet = model_network(model) == "cellpose3"
+    if cpnet:
         model.net.to(memory_format=torch.channels_last)
     model.net.eval()
+    if cpnet and precision == "bfloat16":
+        model.net = AutocastNetwork(model.net)
+        if _device_of(model) == "cpu" and not cpu_has_bfloat16_units():
+            logger.warning("segment.cellpose.precision is bfloat16, but this CPU has no bfloat16 units "
+                           "(AVX512-BF16 or AMX): the network is emulated, slower than in float32")
     return model
+
+
+def network_precision(model: Any) -> str:
+    """The number format a loaded model's network computes in: 'float32' or 'bfloat16'.
+
+    Parameters
+    ----------
+    model : cellpose.models.CellposeModel
+        A model from :func:`load_cellpose_model` or :func:`load_builtin_cellpose_model`.
+
+    Returns
+    -------
+    str
+        'bfloat16' for Cellpose-SAM's converted weights and for a CPnet behind :class:`AutocastNetwork`.
+    """
+    return str(getattr(model.net, "dtype", "torch.float32")).removeprefix("torch.")
 
 
 def load_builtin_cellpose_model(
@@ -605,7 +635,7 @@ def load_builtin_cellpose_model(
             f"Cellpose built-in model {name!r} is not in {models.MODEL_DIR} and could not be downloaded "
             f"({type(exc).__name__}: {exc}); give segment.cellpose.model the path of a local model file instead"
         ) from None
-    return _ready_for_inference(model)
+    return _ready_for_inference(model, resolve_precision(precision, network, device))
 
 
 def load_segmentation_model(settings: CellposeSettings, device: str) -> CellposeModel:
@@ -1603,7 +1633,9 @@ def _network_tile_px(model: Any, settings: CellposeSettings) -> int:
     return SAM_TILE_PX if model_network(model) == "cellpose-sam" else settings.tile_px
 
 
-def network_runtime(compile: bool | str, network: str, device: str, network_megapixels: float) -> str:
+def network_runtime(
+    compile: bool | str, network: str, device: str, network_megapixels: float, precision: str = "float32"
+) -> str:
     """What runs the 2-D network pass of a job: 'torch' (eager), 'inductor' (``torch.compile``) or 'onnxruntime'.
 
     Parameters
@@ -1616,11 +1648,13 @@ def network_runtime(compile: bool | str, network: str, device: str, network_mega
         'cuda', 'mps' or 'cpu'.
     network_megapixels : float
         The job's network input: frames x rescaled frame area (megapixels).
+    precision : str, default "float32"
+        The network's number format (:func:`network_precision`); 'bfloat16' runs in torch (autocast).
 
     Returns
     -------
     str
-        'torch' for False and for 'cellpose-sam'; 'inductor' for True; 'onnxruntime' on the CPU for
+        'torch' for False, for 'cellpose-sam' and for bfloat16; 'inductor' for True; 'onnxruntime' on the CPU for
         'onnxruntime' ('torch' on a GPU, which ONNX Runtime's CPU build does not drive); for 'auto',
         'onnxruntime' on the CPU from :data:`COMPILE_MIN_MEGAPIXELS` on, where the time saved surely
         outweighs exporting the network (bench/RESULTS.md, issue #28), and 'torch' below it and on a GPU,
@@ -1631,7 +1665,7 @@ def network_runtime(compile: bool | str, network: str, device: str, network_mega
     RuntimeError
         ``compile`` true on the CPU with no C++ compiler to build the code with.
     """
-    if network != "cellpose3" or compile is False:
+    if network != "cellpose3" or compile is False or precision == "bfloat16":
         return "torch"
     if compile == "onnxruntime":
         return "onnxruntime" if device == "cpu" else "torch"
@@ -1673,7 +1707,71 @@ def _network_megapixels(frames_shape: tuple[int, int, int], model: Any, diameter
     return n_frames * height * width * rescale * rescale / 1e6
 
 
-class _FixedShapeNetwork:
+class _WrappedNetwork:
+    """A Cellpose 3 CPnet behind another way of running it.
+
+    Anything else Cellpose asks of the network (``nout``, ``device``, ``mkldnn``, ``diam_mean``) is the
+    wrapped network's.
+    """
+
+    def __init__(self, net: Any) -> None:
+        self.net = net
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name in ("net", "batch"):  # copy and pickle look these up unset
+            raise AttributeError(name)
+        return getattr(self.net, name)
+
+    def eval(self) -> _WrappedNetwork:
+        """Return this object; the wrapped network is already in eval mode.
+
+        Returns
+        -------
+        _WrappedNetwork
+            ``self``.
+        """
+        return self
+
+
+class AutocastNetwork(_WrappedNetwork):
+    """The CPnet computing in bfloat16 under ``torch.autocast`` (``segment.cellpose.precision: bfloat16``).
+
+    The weights stay float32; autocast runs convolutions in bfloat16 and keeps the operations that need the
+    range (normalization, reductions) in float32. Outputs are returned as float32, as Cellpose reads them.
+    On a CPU with AVX512-BF16 or AMX units oneDNN's bfloat16 convolutions ran a 512 px CPnet pass 2.5x faster
+    than float32 (bench/RESULTS.md); without them bfloat16 is emulated (:func:`cpu_has_bfloat16_units`).
+    """
+
+    @property
+    def dtype(self) -> Any:
+        """torch.bfloat16: the arithmetic's format (the weights stay float32)."""
+        import torch
+
+        return torch.bfloat16
+
+    def __call__(self, x: Any) -> tuple[Any, Any]:
+        """Flows and cell probability (N, 3, Y, X) and styles (N, 256), float32, of tiles (N, 2, Y, X)."""
+        import torch
+
+        with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16):
+            y, style = self.net(x)[:2]
+        return y.float(), style.float()
+
+
+def cpu_has_bfloat16_units() -> bool:
+    """Whether this CPU computes bfloat16 in hardware (AVX512-BF16 or AMX), as torch's CPU kernels see it.
+
+    Returns
+    -------
+    bool
+        True where oneDNN's bfloat16 convolutions run natively.
+    """
+    import torch
+
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+class _FixedShapeNetwork(_WrappedNetwork):
     """A Cellpose 3 CPnet behind a runtime that takes one input shape, for ``cellpose.core.run_net``.
 
     A pass of fewer than ``batch`` tiles (the last of a movie) is padded with empty tiles so the shape,
@@ -1690,23 +1788,8 @@ class _FixedShapeNetwork:
     """
 
     def __init__(self, net: Any, batch: int) -> None:
-        self.net = net
+        super().__init__(net)
         self.batch = batch
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_") or name in ("net", "batch"):  # copy and pickle look these up unset
-            raise AttributeError(name)
-        return getattr(self.net, name)
-
-    def eval(self) -> _FixedShapeNetwork:
-        """Return this object; the wrapped network is already in eval mode.
-
-        Returns
-        -------
-        _FixedShapeNetwork
-            ``self``.
-        """
-        return self
 
     def __call__(self, x: Any) -> tuple[Any, Any]:
         """Flows and cell probability (N, 3, Y, X) and styles (N, 256) of N <= ``batch`` tiles (N, 2, Y, X)."""
@@ -2020,7 +2103,8 @@ def _iter_frames_cellpose(
     dynamics_options = {} if sam else {"interp": True}
     if runtime is None:
         runtime = network_runtime(settings.compile, model_network(model), device,
-                                  _network_megapixels((n_frames, height, width), model, diameter_px))
+                                  _network_megapixels((n_frames, height, width), model, diameter_px),
+                                  network_precision(model))
     net = network_for_runtime(model, runtime, min(batch_size, tiles * per_pass), fallback=settings.compile == "auto")
 
     def read(start: int, stop: int) -> np.ndarray:
@@ -2452,7 +2536,7 @@ def _iter_method(
     info = _cellpose_run_info(settings.cellpose, model, diameter_px)
     info["network_runtime"] = network_runtime(
         settings.cellpose.compile, info["network"], info["device"],
-        _network_megapixels(movie_shape or _frames_shape(frames), model, diameter_px),
+        _network_megapixels(movie_shape or _frames_shape(frames), model, diameter_px), info["precision"],
     )
     if info["network_runtime"] == "onnxruntime":
         info["onnxruntime_version"] = package_version("onnxruntime")
@@ -2478,7 +2562,7 @@ def _cellpose_run_info(settings: CellposeSettings, model: Any, diameter_px: floa
         "builtin_model": settings.builtin_model,
         "diameter_px": _cellpose_diameter(model, diameter_px),
         "model_diam_mean_px": _model_diam_mean(model),
-        "precision": str(getattr(model.net, "dtype", "torch.float32")).removeprefix("torch."),
+        "precision": network_precision(model),
         "tile_px": _network_tile_px(model, settings),
         "batch_size": effective_batch_size(settings, device),
         "cellpose_version": package_version("cellpose"),
@@ -2922,6 +3006,7 @@ def cellpose_stack_info(
         info["network_runtime"] = "torch" if settings.mode_3d == "do_3d" or n_planes == 1 else network_runtime(
             settings.compile, info["network"], info["device"],
             _network_megapixels((n_planes, int(stack_shape[1]), int(stack_shape[2])), model, info["diameter_px"]),
+            info["precision"],
         )
         if info["network_runtime"] == "onnxruntime":
             info["onnxruntime_version"] = package_version("onnxruntime")

@@ -295,8 +295,7 @@ def test_network_settings_are_checked() -> None:
         SegmentSettings.model_validate({"method": "cellpose", "cellpose": {"builtin_model": "cpsam"}})
     with pytest.raises(ValidationError, match="'nuclei' is not a cellpose-sam model"):
         SegmentSettings.model_validate({"cellpose": {"network": "cellpose-sam", "builtin_model": "nuclei"}})
-    with pytest.raises(ValidationError, match="bfloat16' is for network 'cellpose-sam' only"):
-        SegmentSettings.model_validate({"cellpose": {"precision": "bfloat16"}})
+    assert SegmentSettings.model_validate({"cellpose": {"precision": "bfloat16"}}).cellpose.precision == "bfloat16"
     assert resolve_precision("auto", "cellpose-sam", "cuda") == "bfloat16"
     assert resolve_precision("auto", "cellpose-sam", "cpu") == "float32"
     assert resolve_precision("auto", "cellpose3", "cuda") == "float32"
