@@ -196,3 +196,35 @@ def test_a_training_folder_is_digested_as_provenance_digests_a_folder(tmp_path: 
     assert _dataset_digest(tmp_path / "01_GT") == digest == describe_path("ground_truth", tmp_path / "01_GT")["sha256"]
     (folder / "man_seg001.tif").write_bytes(b"c")
     assert _dataset_digest(tmp_path / "01_GT") != digest
+
+
+def test_bfloat16_training_learns_and_keeps_float32_weights() -> None:
+    """train.<model>.precision bfloat16: the forward pass of each step under bfloat16 autocast. The same seed
+    and crops give other weights than float32 training (so bfloat16 arithmetic ran), still float32, and the
+    loss falls as far; MPS is refused before any step."""
+    import torch
+
+    from cellpipe.train import _validation_loss, train_network
+
+    rng = np.random.default_rng(0)
+    centres = [(int(y), int(x), 6, 6) for y, x in rng.integers(10, 86, size=(8, 2))]
+    image, labels = blobs(shape=(96, 96), centres=centres)
+    image += rng.normal(0, 5, image.shape).astype(np.float32)
+    examples, _ = prepare_examples([AnnotatedImage(image, labels, "blob", "g", 0)], [0], ["train"], NormalizeSettings())
+    base = {
+        "datasets": [{"images": "unused", "labels": "unused"}], "n_epochs": 12, "samples_per_epoch": 8, "batch_size": 4,
+        "tile_px": 64, "diam_mean_px": 12.0, "learning_rate": 0.01, "warmup_epochs": 1, "validation_fraction": 0.0,
+    }
+    before = _validation_loss(build_network(12.0, None, "cpu", seed=0), examples, TrainSettings.model_validate(base), "cpu")
+    nets = {}
+    for precision in ("float32", "bfloat16"):
+        settings = TrainSettings.model_validate({**base, "precision": precision})
+        nets[precision] = train_network(examples, [], settings, "cpu").net
+        after = _validation_loss(nets[precision], examples, settings, "cpu")
+        assert after < 0.7 * before, (precision, before, after)
+    weights32, weights16 = (dict(nets[p].named_parameters()) for p in ("float32", "bfloat16"))
+    assert all(w.dtype == torch.float32 for w in weights16.values())
+    assert any(not torch.equal(weights32[k], weights16[k]) for k in weights32)
+    with pytest.raises(ValueError, match="not on mps"):
+        train_network(examples, [], TrainSettings.model_validate({**base, "precision": "bfloat16"}), "mps")
+    assert TrainSettings.model_validate(base).precision == "float32"

@@ -607,6 +607,9 @@ def train_network(
 
     if not train:
         raise ValueError("no training images left (all annotated frames were sparse, too small or held out)")
+    bfloat16 = settings.precision == "bfloat16"
+    if bfloat16 and torch.device(device).type not in ("cpu", "cuda"):
+        raise ValueError(f"train precision 'bfloat16' runs on a CPU or a CUDA GPU, not on {device}; use float32")
     net = build_network(settings.diam_mean_px, settings.init_model, device, settings.seed)
     # diam_labels: mean diameter of the training cells (px); Cellpose uses it when no diameter is given
     net.diam_labels.data = torch.tensor([float(np.mean([e.diameter_px for e in train]))], device=device)
@@ -625,8 +628,9 @@ def train_network(
         for start in range(0, len(picks), settings.batch_size):
             batch = [train[i] for i in picks[start : start + settings.batch_size]]
             x, y = augment_batch(batch, rng, settings)
-            pred = net(_to_net(x, device))[0]
-            loss = cellpose_loss(pred, torch.from_numpy(y).to(device))
+            with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=bfloat16):
+                pred = net(_to_net(x, device))[0]
+            loss = cellpose_loss(pred.float(), torch.from_numpy(y).to(device))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
