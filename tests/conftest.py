@@ -135,6 +135,19 @@ def dividing_movie(n_frames: int):
     return movie
 
 
+@pytest.fixture(scope="session")
+def six_nuclei_frames():
+    """3 simulated frames of 96 x 112 px (6 nuclei of 9 px semi-major axis), normalized, and the pixel size (µm)."""
+    import numpy as np
+
+    from cellpipe.config import NormalizeSettings
+    from cellpipe.normalize import normalize_movie
+    from cellpipe.simulate import make_nuclei_movie
+
+    movie = make_nuclei_movie(n_frames=3, shape=(96, 112), seed=4, nucleus_radius_px=9.0, n_cells=6)
+    return np.asarray(normalize_movie(movie.image[:, np.newaxis], NormalizeSettings())[0])[:, 0], movie.pixel_size_um
+
+
 def default_config() -> dict:
     return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 

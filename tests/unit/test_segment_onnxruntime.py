@@ -18,14 +18,9 @@ SHIPPED = Path(__file__).resolve().parents[2] / "resources" / "models" / "cellpi
 
 
 @pytest.fixture(scope="module")
-def frames() -> tuple[np.ndarray, float]:
-    """3 simulated frames of 96 x 112 px (6 nuclei of 9 px semi-major axis), normalized, and the pixel size (µm)."""
-    from cellpipe.config import NormalizeSettings
-    from cellpipe.normalize import normalize_movie
-    from cellpipe.simulate import make_nuclei_movie
-
-    movie = make_nuclei_movie(n_frames=3, shape=(96, 112), seed=4, nucleus_radius_px=9.0, n_cells=6)
-    return np.asarray(normalize_movie(movie.image[:, np.newaxis], NormalizeSettings())[0])[:, 0], movie.pixel_size_um
+def frames(six_nuclei_frames: tuple[np.ndarray, float]) -> tuple[np.ndarray, float]:
+    """The session's six simulated nuclei in 3 normalized frames, and the pixel size (µm)."""
+    return six_nuclei_frames
 
 
 def _labels(frames: np.ndarray, pixel_size_um: float, model: object, compile_: bool | str) -> tuple[np.ndarray, dict]:
