@@ -78,6 +78,7 @@ __all__ = [
     "network_precision",
     "AutocastNetwork",
     "cpu_has_bfloat16_units",
+    "warn_if_bfloat16_emulated",
     "diameter_in_px",
     "divide_batch_size",
     "effective_batch_size",
@@ -559,9 +560,7 @@ def _ready_for_inference(model: CellposeModel, precision: str = "float32") -> Ce
     model.net.eval()
     if cpnet and precision == "bfloat16":
         model.net = AutocastNetwork(model.net)
-        if _device_of(model) == "cpu" and not cpu_has_bfloat16_units():
-            logger.warning("segment.cellpose.precision is bfloat16, but this CPU has no bfloat16 units "
-                           "(AVX512-BF16 or AMX): the network is emulated, slower than in float32")
+        warn_if_bfloat16_emulated("segment.cellpose.precision", _device_of(model))
     return model
 
 
@@ -1739,7 +1738,7 @@ class AutocastNetwork(_WrappedNetwork):
     The weights stay float32; autocast runs convolutions in bfloat16 and keeps the operations that need the
     range (normalization, reductions) in float32. Outputs are returned as float32, as Cellpose reads them.
     On a CPU with AVX512-BF16 or AMX units oneDNN's bfloat16 convolutions ran a 512 px CPnet pass 2.5x faster
-    than float32 (bench/RESULTS.md); without them bfloat16 is emulated (:func:`cpu_has_bfloat16_units`).
+    than float32 (bench/RESULTS.md); without them bfloat16 is emulated and slower (:func:`warn_if_bfloat16_emulated`).
     """
 
     @property
@@ -1769,6 +1768,26 @@ def cpu_has_bfloat16_units() -> bool:
     import torch
 
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def warn_if_bfloat16_emulated(setting: str, device: str) -> None:
+    """Log a warning when bfloat16 arithmetic asked for by ``setting`` would be emulated on this CPU.
+
+    Without AVX512-BF16 or AMX units oneDNN converts every bfloat16 operation in software. On a 2-core AMD
+    EPYC with oneDNN limited to AVX-512 without BF16, a 512 px CPnet pass took 1.6x float32's time and a
+    training step 1.9x; limited to AVX2, 4.5x and 9.6x (bench/RESULTS.md).
+
+    Parameters
+    ----------
+    setting : str
+        The configuration key that asked for bfloat16, named in the warning.
+    device : str
+        'cuda', 'mps' or 'cpu'; only 'cpu' is checked.
+    """
+    if device == "cpu" and not cpu_has_bfloat16_units():
+        logger.warning(
+            "%s is bfloat16, but this CPU has no bfloat16 units (AVX512-BF16 or AMX): the arithmetic is "
+            "emulated, 1.6-10x slower than float32 (bench/RESULTS.md); use float32 on this machine", setting)
 
 
 class _FixedShapeNetwork(_WrappedNetwork):

@@ -96,3 +96,23 @@ def test_bfloat16_keeps_the_float32_masks_and_says_so(frames) -> None:
     own16 = model16.eval(images[0], channels=[0, 0], diameter=diameter)[0]
     assert own32.max() >= 4
     assert instance_scores(own32, own16)["0.5"]["ap"] == 1.0
+
+
+@pytest.mark.parametrize("units", [False, True])
+def test_emulated_bfloat16_is_named_in_a_warning(units: bool, monkeypatch, caplog) -> None:
+    """On a CPU without bfloat16 units the model load warns that the arithmetic is emulated (1.6-10x slower
+    there, bench/RESULTS.md), naming the setting; with the units, or in float32, it says nothing."""
+    import cellpipe.segment
+
+    monkeypatch.setattr(cellpipe.segment, "cpu_has_bfloat16_units", lambda: units)
+    with caplog.at_level("WARNING", logger="cellpipe.segment"):
+        load_cellpose_model(SHIPPED, "cpu")
+        assert not caplog.records
+        load_cellpose_model(SHIPPED, "cpu", precision="bfloat16")
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    if units:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1
+        assert "segment.cellpose.precision is bfloat16" in warnings[0]
+        assert "emulated" in warnings[0]

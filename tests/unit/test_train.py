@@ -228,3 +228,24 @@ def test_bfloat16_training_learns_and_keeps_float32_weights() -> None:
     with pytest.raises(ValueError, match="not on mps"):
         train_network(examples, [], TrainSettings.model_validate({**base, "precision": "bfloat16"}), "mps")
     assert TrainSettings.model_validate(base).precision == "float32"
+
+
+def test_emulated_bfloat16_training_is_named_in_a_warning(monkeypatch, caplog) -> None:
+    """bfloat16 training on a CPU without bfloat16 units warns once that it is emulated (1.9-9.6x slower per
+    step there, bench/RESULTS.md); float32 training does not."""
+    import cellpipe.segment
+    from cellpipe.train import train_network
+
+    monkeypatch.setattr(cellpipe.segment, "cpu_has_bfloat16_units", lambda: False)
+    image, labels = blobs(shape=(64, 64), centres=[(20, 20, 6, 6), (40, 44, 6, 6)])
+    examples, _ = prepare_examples([AnnotatedImage(image, labels, "blob", "g", 0)], [0], ["train"], NormalizeSettings())
+    base = {
+        "datasets": [{"images": "unused", "labels": "unused"}], "n_epochs": 1, "samples_per_epoch": 2, "batch_size": 2,
+        "tile_px": 32, "diam_mean_px": 12.0, "warmup_epochs": 0, "validation_fraction": 0.0,
+    }
+    with caplog.at_level("WARNING"):
+        train_network(examples, [], TrainSettings.model_validate(base), "cpu")
+        assert not [r for r in caplog.records if "emulated" in r.getMessage()]
+        train_network(examples, [], TrainSettings.model_validate({**base, "precision": "bfloat16"}), "cpu")
+    warnings = [r.getMessage() for r in caplog.records if "emulated" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].startswith("train.<model>.precision is bfloat16"), warnings

@@ -354,7 +354,8 @@ class CellposeSettings(StageSettings):
             "torch (compile auto or false). On a CPU with bfloat16 units (AVX512-BF16 or AMX) 2.5x faster 512 px "
             "network passes than float32 torch; masks differ from float32 ones where a border pixel or a faint "
             "object moves (92 GOWT1 frames: AP@0.5 against float32 0.998 mean, 0.955 at worst, the same 2,159 "
-            "objects; bench/RESULTS.md). On a CPU without such units it is emulated and slower than float32"
+            "objects; bench/RESULTS.md). On a CPU without such units it is emulated: a pass takes 1.6x (AVX-512) "
+            "to 4.5x (AVX2) as long as in float32"
         ),
     )
     flow_threshold: float = Field(
@@ -1290,7 +1291,8 @@ class TrainSettings(StageSettings):
             "Number format of the training steps' forward pass: 'bfloat16' runs it under torch's bfloat16 "
             "autocast (weights, gradients, optimizer, loss, validation and the BatchNorm calibration stay "
             "float32), on a CPU or CUDA GPU. On a CPU with bfloat16 units (AVX512-BF16 or AMX) a step is about "
-            "2.5x faster; the trained weights differ from float32 training's (bench/RESULTS.md)"
+            "2.5x faster; without them it is emulated, 1.9x (AVX-512) to 9.6x (AVX2) slower. The trained weights differ "
+            "from float32 training's (bench/RESULTS.md)"
         ),
     )
     augment: AugmentSettings = Field(default_factory=AugmentSettings)

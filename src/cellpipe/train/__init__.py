@@ -610,6 +610,10 @@ def train_network(
     bfloat16 = settings.precision == "bfloat16"
     if bfloat16 and torch.device(device).type not in ("cpu", "cuda"):
         raise ValueError(f"train precision 'bfloat16' runs on a CPU or a CUDA GPU, not on {device}; use float32")
+    if bfloat16:
+        from cellpipe.segment import warn_if_bfloat16_emulated
+
+        warn_if_bfloat16_emulated("train.<model>.precision", torch.device(device).type)
     net = build_network(settings.diam_mean_px, settings.init_model, device, settings.seed)
     # diam_labels: mean diameter of the training cells (px); Cellpose uses it when no diameter is given
     net.diam_labels.data = torch.tensor([float(np.mean([e.diameter_px for e in train]))], device=device)
