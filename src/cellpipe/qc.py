@@ -233,7 +233,8 @@ def assess_quality(
         min_track_frames, n_border, border_fraction, border_margin_px``), ``divisions`` (``kept,
         rejected, rejected_by_reason``), ``count_jumps`` (:func:`count_jumps` rows), ``confidence``
         (``mean_cell_probability``, ``lowest_frame``, ``lowest_mean_cell_probability``, ``frames``;
-        None without Cellpose probabilities), ``diameter_px`` (px) and ``diameter_source``, and the
+        None without Cellpose probabilities), ``diameter_px`` (px) and ``diameter_source``, ``denoise``
+        (segmentation.json's record of the frames' noise and smoothing; None without one), and the
         ``settings`` used.  Fractions have no unit and are None when their denominator is 0.
     """
     warnings: list[str] = []
@@ -320,6 +321,8 @@ def assess_quality(
         "confidence": confidence,
         "diameter_px": float(diameter) if diameter else None,
         "diameter_source": segmentation.get("diameter_source"),
+        # the frames' noise and whether Cellpose saw them smoothed (segment.cellpose.denoise)
+        "denoise": segmentation.get("denoise"),
         "settings": settings.model_dump(mode="json"),
     }
     logger.info("quality: %s (%d warning(s))", record["status"], len(warnings))

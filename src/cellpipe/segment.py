@@ -78,6 +78,8 @@ __all__ = [
     "network_precision",
     "AutocastNetwork",
     "cpu_has_bfloat16_units",
+    "denoise_plan",
+    "noise_sd",
     "warn_if_bfloat16_emulated",
     "diameter_in_px",
     "divide_batch_size",
@@ -111,6 +113,14 @@ __all__ = [
 CELLPOSE_MAJOR: dict[str, int] = {"cellpose3": 3, "cellpose-sam": 4}
 #: Cell diameter (px) Cellpose-SAM rescales frames to; fixed by cellpose 4 for every model.
 SAM_DIAMETER_PX = 30.0
+# segment.cellpose.denoise 'auto' smooths frames whose noise SD (normalized units) exceeds this: GOWT1 01
+# (0.022) and the DSB 2018 image (0.026) lose 0.003-0.006 of SEG when smoothed, GOWT1 01 with noise added to
+# 0.034 gains 0.021 (bench/RESULTS.md)
+DENOISE_ABOVE_NOISE_SD = 0.03
+# the Gaussian's sigma at the network's scale (px of the frame rescaled to the model's cell diameter)
+DENOISE_SIGMA_MODEL_PX = 1.0
+# the percentiles the smoothed movie is stretched between (those the shipped model was trained with)
+DENOISE_PERCENTILES = (1.0, 99.8)
 #: Tile side (px) of the Cellpose-SAM network; fixed by its position embeddings.
 SAM_TILE_PX = 256
 
@@ -1592,6 +1602,89 @@ def _as_frames(frames: ArrayLike) -> Any:
     return np.asarray(frames)
 
 
+def noise_sd(image: np.ndarray) -> float:
+    """The standard deviation of an image's pixel noise, in the image's units (Immerkaer 1996).
+
+    The image is filtered with the difference of two Laplacians, which cancels every intensity that varies
+    linearly over 3 x 3 px, and the mean absolute response is scaled to the standard deviation of Gaussian
+    noise. Edges and fine texture add to the estimate, so it is an upper bound on real images.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        One 2-D frame (Y, X), at least 3 x 3 px.
+
+    Returns
+    -------
+    float
+        Estimated noise standard deviation (same units as ``image``).
+    """
+    from scipy import ndimage as ndi
+
+    kernel = np.array([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]])
+    response = ndi.correlate(np.asarray(image, dtype=np.float64), kernel, mode="nearest")[1:-1, 1:-1]
+    return float(math.sqrt(math.pi / 2.0) * np.abs(response).mean() / 6.0)
+
+
+class _DenoisedFrames:
+    """Frames read through a Gaussian filter (``sigma_px``, px) and stretched from ``low``-``high`` to 0-1."""
+
+    def __init__(self, frames: Any, sigma_px: float, low: float, high: float) -> None:
+        self.frames, self.sigma_px, self.low, self.high = frames, sigma_px, low, high
+        self.shape = tuple(frames.shape)
+
+    def __getitem__(self, t: int) -> np.ndarray:
+        from scipy import ndimage as ndi
+
+        smoothed = ndi.gaussian_filter(np.nan_to_num(np.asarray(self.frames[t], dtype=np.float32)), self.sigma_px)
+        return ((smoothed - self.low) / (self.high - self.low)).astype(np.float32)
+
+
+def denoise_plan(
+    settings: CellposeSettings, frames: Any, network: str, diameter_px: float, model_diameter_px: float
+) -> dict[str, Any]:
+    """Whether and how :attr:`CellposeSettings.denoise` smooths a movie's frames before the network.
+
+    Parameters
+    ----------
+    settings : CellposeSettings
+        ``denoise``: 'auto', True or False.
+    frames : array_like
+        The whole movie's normalized frames (T, Y, X), read at up to 5 evenly spaced frames.
+    network : str
+        'cellpose3' or 'cellpose-sam' ('auto' smooths for 'cellpose3' only).
+    diameter_px : float
+        The cell diameter the network sees the movie at (px).
+    model_diameter_px : float
+        The model's own cell diameter (px); the Gaussian is ``DENOISE_SIGMA_MODEL_PX`` px at that scale.
+
+    Returns
+    -------
+    dict
+        ``setting``, ``noise_sd`` (normalized units, median over the frames read; None when not
+        measured), ``applied``, and where applied ``sigma_px`` (frame px) and the smoothed movie's
+        ``low`` / ``high`` percentiles (normalized units) that are stretched to 0 and 1.
+    """
+    from scipy import ndimage as ndi
+
+    plan: dict[str, Any] = {"setting": settings.denoise, "noise_sd": None, "applied": False}
+    if settings.denoise is False:
+        return plan
+    n_frames = int(frames.shape[0])
+    picks = np.unique(np.linspace(0, n_frames - 1, min(5, n_frames)).round().astype(int))
+    sample = [np.nan_to_num(np.asarray(frames[int(t)], dtype=np.float32)) for t in picks]
+    plan["noise_sd"] = round(float(np.median([noise_sd(f) for f in sample])), 4)
+    if settings.denoise == "auto" and (network != "cellpose3" or plan["noise_sd"] <= DENOISE_ABOVE_NOISE_SD):
+        return plan
+    sigma_px = DENOISE_SIGMA_MODEL_PX * diameter_px / model_diameter_px
+    smoothed = np.stack([ndi.gaussian_filter(f, sigma_px) for f in sample])
+    low, high = (float(v) for v in np.percentile(smoothed, DENOISE_PERCENTILES))
+    if not high > low:
+        return plan
+    plan.update(applied=True, sigma_px=round(sigma_px, 3), low=low, high=high)
+    return plan
+
+
 def _frames_shape(frames: Any) -> tuple[int, int, int]:
     shape = tuple(int(n) for n in frames.shape)
     if len(shape) != 3:
@@ -2340,8 +2433,8 @@ def iter_segment_cells(
         if estimate["diameter_px"] is not None:
             diameter_px, source = float(estimate["diameter_px"]), "estimate"
     confidence: dict[int, float] = {}
-    movie_shape = _frames_shape(_as_frames(estimate_from)) if estimate_from is not None else None
-    info, results = _iter_method(frames, settings, pixel_size_um, diameter_px, model, confidence, movie_shape)
+    movie = _as_frames(estimate_from) if estimate_from is not None else None
+    info, results = _iter_method(frames, settings, pixel_size_um, diameter_px, model, confidence, movie)
     info["diameter_source"] = source
     if estimate is not None:
         info["diameter_estimate"] = estimate
@@ -2529,13 +2622,13 @@ def _iter_method(
     diameter_px: float | None,
     model: Any | None,
     confidence: dict[int, float] | None = None,
-    movie_shape: tuple[int, int, int] | None = None,
+    movie: Any | None = None,
 ) -> tuple[dict[str, Any], Iterator[tuple[int, np.ndarray]]]:
     """The run information and the ``(t, labels)`` iterator of ``settings.method`` at ``diameter_px`` (px).
 
     ``confidence``, when given, receives Cellpose's mean cell probability inside the masks of every frame.
-    The network's runtime (:func:`network_runtime`) is chosen by the size of the whole movie, ``movie_shape``
-    (T, Y, X; default that of ``frames``), so every part of a scattered movie runs the same one.
+    The network's runtime (:func:`network_runtime`) and the denoising (:func:`denoise_plan`) are chosen on the
+    whole movie, ``movie`` (T, Y, X; default ``frames``), so every part of a scattered movie gets the same.
     """
     if settings.method == "classical":
         info: dict[str, Any] = {
@@ -2553,9 +2646,14 @@ def _iter_method(
     if model is None:
         model = load_segmentation_model(settings.cellpose, select_device(settings.cellpose.device))
     info = _cellpose_run_info(settings.cellpose, model, diameter_px)
+    info["denoise"] = plan = denoise_plan(settings.cellpose, movie if movie is not None else frames, info["network"],
+                                          info["diameter_px"], info["model_diam_mean_px"])
+    if plan["applied"]:
+        frames = _DenoisedFrames(frames, plan["sigma_px"], plan["low"], plan["high"])
     info["network_runtime"] = network_runtime(
         settings.cellpose.compile, info["network"], info["device"],
-        _network_megapixels(movie_shape or _frames_shape(frames), model, diameter_px), info["precision"],
+        _network_megapixels(_frames_shape(movie if movie is not None else frames), model, diameter_px),
+        info["precision"],
     )
     if info["network_runtime"] == "onnxruntime":
         info["onnxruntime_version"] = package_version("onnxruntime")

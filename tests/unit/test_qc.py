@@ -81,6 +81,13 @@ def test_confidence_mean_and_lowest_frame() -> None:
     assert qc["status"] == "ok"
 
 
+def test_the_noise_estimate_and_denoising_are_passed_on() -> None:
+    """qc.json repeats segmentation.json's denoise record (noise SD, whether frames were smoothed)."""
+    record = {"setting": "auto", "noise_sd": 0.052, "applied": True, "sigma_px": 2.083, "low": 0.09, "high": 0.93}
+    assert assess(segmentation={**qc_segmentation(), "denoise": record})["denoise"] == record
+    assert assess()["denoise"] is None  # the classical method, or an older segmentation.json
+
+
 def test_unknown_diameter_leaves_the_border_fraction_unknown() -> None:
     segmentation = qc_segmentation()
     segmentation["diameter_px"] = None
