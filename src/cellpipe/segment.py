@@ -2650,6 +2650,10 @@ def _iter_method(
                                           info["diameter_px"], info["model_diam_mean_px"])
     if plan["applied"]:
         frames = _DenoisedFrames(frames, plan["sigma_px"], plan["low"], plan["high"])
+        logger.info("frames smoothed before the network (segment.cellpose.denoise %s; noise SD %s normalized units): "
+                    "Gaussian of %.2f px, stretched from %.3f-%.3f to 0-1; a model trained on unsmoothed frames of "
+                    "this kind needs denoise false", plan["setting"], plan["noise_sd"], plan["sigma_px"],
+                    plan["low"], plan["high"])
     info["network_runtime"] = network_runtime(
         settings.cellpose.compile, info["network"], info["device"],
         _network_megapixels(_frames_shape(movie if movie is not None else frames), model, diameter_px),

@@ -122,6 +122,13 @@ def qc_body(qc: Mapping[str, Any] | None) -> str:
                    f"{float(confidence['lowest_mean_cell_probability']):.2f} in frame {int(confidence['lowest_frame'])} "
                    f"(mean over {int(confidence.get('frames', 0))} frames "
                    f"{float(confidence['mean_cell_probability']):.2f}).</p>")
+    denoise = qc.get("denoise") or {}
+    if denoise.get("noise_sd") is not None:
+        out.append(f'<p class="note">Noise of the frames (standard deviation, normalized units): '
+                   f"{float(denoise['noise_sd']):.3f}; "
+                   + (f"smoothed before the network (Gaussian of {float(denoise['sigma_px']):.2f} px, "
+                      f"segment.cellpose.denoise {_esc(denoise.get('setting'))}).</p>" if denoise.get("applied")
+                      else "not smoothed before the network.</p>"))
     margin = tracks.get("border_margin_px")
     out.append(
         '<p class="note">From qc.json (rule assess_quality). A track is near the border when a centroid lies within '

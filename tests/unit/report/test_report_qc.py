@@ -30,6 +30,20 @@ def test_report_has_a_quality_control_section_near_the_top() -> None:
     assert "No quality record" in qc_body(None)
 
 
+def test_quality_control_names_the_frames_noise_and_the_smoothing() -> None:
+    """The section says how noisy the frames were and whether Cellpose saw them smoothed; nothing without a
+    noise estimate (classical method, denoise false)."""
+    from qc_helpers import qc_segmentation
+
+    smoothed = {"setting": "auto", "noise_sd": 0.0516, "applied": True, "sigma_px": 2.083, "low": 0.09, "high": 0.93}
+    html = qc_body(assess(segmentation={**qc_segmentation(), "denoise": smoothed}))
+    assert "normalized units): 0.052; smoothed before the network (Gaussian of 2.08 px, " in html
+    assert "segment.cellpose.denoise auto)" in html
+    clean = {"setting": "auto", "noise_sd": 0.0223, "applied": False}
+    assert "0.022; not smoothed before the network." in qc_body(assess(segmentation={**qc_segmentation(), "denoise": clean}))
+    assert "Noise of the frames" not in qc_body(assess())
+
+
 def test_summary_highlights_a_check_sample() -> None:
     counts = qc_counts([10, 10, 15, 15])
     cells = pd.DataFrame({"frame": [0], "track_id": [1], "area_um2": [20.0]})
