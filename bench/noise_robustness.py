@@ -6,8 +6,8 @@ Fluo-N2DH-GOWT1 01 is an unusually clean movie (most background pixels are 0). T
 microscope would give, Gaussian noise of SD ``noise`` x (99.8th - 1st percentile of the raw SEG frames) is
 added to the raw frames (seed 0) before they are normalized together as the normalize stage does; then
 cellpipe.segment.segment_cells segments them with config/config.yaml's segment section at 15 µm, once with
-``denoise`` false and once true (``auto`` takes true where the noise SD it measures, in the table, is above
-cellpipe.segment.DENOISE_ABOVE_NOISE_SD):
+``denoise`` false and once true (``auto`` takes true for this model where the noise SD it measures, in the
+table, is above cellpipe.segment.DENOISE_ABOVE_NOISE_SD):
 
 * GOWT1 01, its 30 SEG frames: CTC SEG (py-ctcmetrics), and against the TRA markers of those frames the
   markers no mask covers by half (FN) and the masks over no marker (FP);
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> str:
     for fraction in args.noise:
         movie = normalized_movie(with_noise(raw, fraction))
         dsb = normalized_movie(with_noise(dsb_raw, fraction))
-        noise = [denoise_plan(CellposeSettings(denoise="auto"), frames, "cellpose3", 30.0, 30.0)["noise_sd"]
+        noise = [denoise_plan(CellposeSettings(denoise="auto"), frames, None, 30.0, 30.0)["noise_sd"]
                  for frames in (movie, dsb)]
         for denoise in (False, True):
             labels, _ = _segment(movie, {**segment, "diameter_um": GOWT1_DIAMETER_UM}, denoise,

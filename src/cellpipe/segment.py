@@ -121,6 +121,8 @@ DENOISE_ABOVE_NOISE_SD = 0.03
 DENOISE_SIGMA_MODEL_PX = 1.0
 # the percentiles the smoothed movie is stretched between (those the shipped model was trained with)
 DENOISE_PERCENTILES = (1.0, 99.8)
+# resources/models/cellpipe_nuclei/weights.pth (its model_card.md), the model 'auto' smooths noisy movies for
+SHIPPED_MODEL_SHA256 = "b463b52f3330aa93ffb48ddc28e8ec8bf79daf98f7a0b97068d75161f29a9ea6"
 #: Tile side (px) of the Cellpose-SAM network; fixed by its position embeddings.
 SAM_TILE_PX = 256
 
@@ -1641,9 +1643,13 @@ class _DenoisedFrames:
 
 
 def denoise_plan(
-    settings: CellposeSettings, frames: Any, network: str, diameter_px: float, model_diameter_px: float
+    settings: CellposeSettings, frames: Any, model_sha256: str | None, diameter_px: float, model_diameter_px: float
 ) -> dict[str, Any]:
     """Whether and how :attr:`CellposeSettings.denoise` smooths a movie's frames before the network.
+
+    'auto' smooths for the shipped model only: it was trained on clean images and misses dim nuclei in noise,
+    while a model trained on one's own movies learned their noise (MSC 02's model fine-tuned by
+    bench/configs/msc_finetune.yaml lost 0.025 of held-out SEG with its frames smoothed; bench/RESULTS.md).
 
     Parameters
     ----------
@@ -1651,8 +1657,8 @@ def denoise_plan(
         ``denoise``: 'auto', True or False.
     frames : array_like
         The whole movie's normalized frames (T, Y, X), read at up to 5 evenly spaced frames.
-    network : str
-        'cellpose3' or 'cellpose-sam' ('auto' smooths for 'cellpose3' only).
+    model_sha256 : str or None
+        The model file's sha256; 'auto' smooths where it is :data:`SHIPPED_MODEL_SHA256`.
     diameter_px : float
         The cell diameter the network sees the movie at (px).
     model_diameter_px : float
@@ -1674,7 +1680,7 @@ def denoise_plan(
     picks = np.unique(np.linspace(0, n_frames - 1, min(5, n_frames)).round().astype(int))
     sample = [np.nan_to_num(np.asarray(frames[int(t)], dtype=np.float32)) for t in picks]
     plan["noise_sd"] = round(float(np.median([noise_sd(f) for f in sample])), 4)
-    if settings.denoise == "auto" and (network != "cellpose3" or plan["noise_sd"] <= DENOISE_ABOVE_NOISE_SD):
+    if settings.denoise == "auto" and (model_sha256 != SHIPPED_MODEL_SHA256 or plan["noise_sd"] <= DENOISE_ABOVE_NOISE_SD):
         return plan
     sigma_px = DENOISE_SIGMA_MODEL_PX * diameter_px / model_diameter_px
     smoothed = np.stack([ndi.gaussian_filter(f, sigma_px) for f in sample])
@@ -2646,13 +2652,13 @@ def _iter_method(
     if model is None:
         model = load_segmentation_model(settings.cellpose, select_device(settings.cellpose.device))
     info = _cellpose_run_info(settings.cellpose, model, diameter_px)
-    info["denoise"] = plan = denoise_plan(settings.cellpose, movie if movie is not None else frames, info["network"],
-                                          info["diameter_px"], info["model_diam_mean_px"])
+    info["denoise"] = plan = denoise_plan(settings.cellpose, movie if movie is not None else frames,
+                                          info["model_sha256"], info["diameter_px"], info["model_diam_mean_px"])
     if plan["applied"]:
         frames = _DenoisedFrames(frames, plan["sigma_px"], plan["low"], plan["high"])
         logger.info("frames smoothed before the network (segment.cellpose.denoise %s; noise SD %s normalized units): "
-                    "Gaussian of %.2f px, stretched from %.3f-%.3f to 0-1; a model trained on unsmoothed frames of "
-                    "this kind needs denoise false", plan["setting"], plan["noise_sd"], plan["sigma_px"],
+                    "Gaussian of %.2f px, stretched from %.3f-%.3f to 0-1 (denoise false gives the network the frames "
+                    "as they are)", plan["setting"], plan["noise_sd"], plan["sigma_px"],
                     plan["low"], plan["high"])
     info["network_runtime"] = network_runtime(
         settings.cellpose.compile, info["network"], info["device"],

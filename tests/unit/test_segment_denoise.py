@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,14 @@ import pytest
 from scipy import ndimage as ndi
 
 from cellpipe.config import CellposeSettings, SegmentSettings
-from cellpipe.segment import DENOISE_ABOVE_NOISE_SD, denoise_plan, iter_segment_cells, noise_sd, segment_cells
+from cellpipe.segment import (
+    DENOISE_ABOVE_NOISE_SD,
+    SHIPPED_MODEL_SHA256,
+    denoise_plan,
+    iter_segment_cells,
+    noise_sd,
+    segment_cells,
+)
 
 SHIPPED = Path(__file__).resolve().parents[2] / "resources" / "models" / "cellpipe_nuclei" / "weights.pth"
 
@@ -38,21 +46,24 @@ def test_noise_sd_measures_pixel_noise_and_ignores_smooth_ramps() -> None:
     assert noise_sd(np.add.outer(np.arange(64.0), 2 * np.arange(64.0))) == pytest.approx(0.0, abs=1e-12)
 
 
-def test_auto_smooths_noisy_frames_only(clean_and_noisy) -> None:
-    """'auto' measures the noise and smooths only above the threshold, with a Gaussian of 1 px at the network's
-    scale (18 px cells for a 30 px model: 0.6 px); true always smooths, false measures nothing; 'auto' leaves
-    Cellpose-SAM alone."""
+def test_auto_smooths_noisy_frames_for_the_shipped_model_only(clean_and_noisy) -> None:
+    """'auto' measures the noise and, for the shipped model, smooths only above the threshold, with a Gaussian of
+    1 px at the network's scale (18 px cells for a 30 px model: 0.6 px); another model (one fine-tuned on its
+    movies' noise) is left alone; true always smooths, false measures nothing."""
+    assert SHIPPED_MODEL_SHA256 == hashlib.sha256(SHIPPED.read_bytes()).hexdigest()
     clean, noisy, _ = clean_and_noisy
-    quiet = denoise_plan(CellposeSettings(denoise="auto"), clean, "cellpose3", 18.0, 30.0)
+    quiet = denoise_plan(CellposeSettings(denoise="auto"), clean, SHIPPED_MODEL_SHA256, 18.0, 30.0)
     assert quiet["applied"] is False and quiet["noise_sd"] < DENOISE_ABOVE_NOISE_SD
-    loud = denoise_plan(CellposeSettings(denoise="auto"), noisy, "cellpose3", 18.0, 30.0)
+    loud = denoise_plan(CellposeSettings(denoise="auto"), noisy, SHIPPED_MODEL_SHA256, 18.0, 30.0)
     assert loud["applied"] is True and loud["noise_sd"] > DENOISE_ABOVE_NOISE_SD
     assert loud["sigma_px"] == pytest.approx(0.6)
     assert 0.0 < loud["low"] < loud["high"]
-    assert denoise_plan(CellposeSettings(denoise=True), clean, "cellpose3", 18.0, 30.0)["applied"] is True
-    assert denoise_plan(CellposeSettings(denoise=False), noisy, "cellpose3", 18.0, 30.0) == {
+    assert denoise_plan(CellposeSettings(denoise=True), clean, SHIPPED_MODEL_SHA256, 18.0, 30.0)["applied"] is True
+    assert denoise_plan(CellposeSettings(denoise=False), noisy, SHIPPED_MODEL_SHA256, 18.0, 30.0) == {
         "setting": False, "noise_sd": None, "applied": False}
-    assert denoise_plan(CellposeSettings(denoise="auto"), noisy, "cellpose-sam", 18.0, 30.0)["applied"] is False
+    other = denoise_plan(CellposeSettings(denoise="auto"), noisy, "0" * 64, 18.0, 30.0)
+    assert other["applied"] is False and other["noise_sd"] == loud["noise_sd"]
+    assert denoise_plan(CellposeSettings(denoise=True), noisy, "0" * 64, 18.0, 30.0)["applied"] is True
 
 
 def test_the_network_sees_the_smoothed_stretched_frames(clean_and_noisy) -> None:

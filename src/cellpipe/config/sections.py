@@ -389,13 +389,14 @@ class CellposeSettings(StageSettings):
         description=(
             "Smooth each 2-D frame with a Gaussian of 1 px at the network's scale (the cell diameter / the model's "
             "diameter, in frame px) and stretch the smoothed movie's 1 and 99.8 percentiles to 0 and 1 again "
-            "before the network. 'auto': for network cellpose3 where the frames' noise (its standard deviation, "
-            "Immerkaer's estimate, median of up to 5 frames, normalized units) exceeds 0.03; GOWT1 01 (0.022) "
-            "and the DSB 2018 image (0.026) are left as they are. With noise added to GOWT1 01 the shipped "
-            "model's SEG went from 0.878 to 0.900 (noise 0.034) and from 0.824 to 0.886 (0.052) with it "
-            "(bench/RESULTS.md). Set false for a "
-            "model fine-tuned on the movie's own kind of noise. segmentation.json and qc.json record the "
-            "estimate and what was done. 2-D movies only: z-stacks reach the network as they are"
+            "before the network. 'auto': with the shipped model (resources/models/cellpipe_nuclei, trained on clean "
+            "images), where the frames' noise (standard deviation, Immerkaer's estimate, median of up to 5 frames, "
+            "normalized units) exceeds 0.03; GOWT1 01 (0.022) and the DSB 2018 image (0.026) are left as they "
+            "are. With noise added to GOWT1 01 the shipped model's SEG went from 0.883 to 0.899 (noise 0.034) and "
+            "from 0.835 to 0.894 (0.052) with it. Other models are left alone under 'auto': one fine-tuned on "
+            "its movies learned their noise (MSC 02's lost 0.025 of SEG smoothed; bench/RESULTS.md). true: "
+            "always, false: never. segmentation.json and qc.json record the noise and what was done. 2-D movies "
+            "only: z-stacks reach the network as they are"
         ),
     )
     tile_px: int = Field(
