@@ -115,7 +115,7 @@ CELLPOSE_MAJOR: dict[str, int] = {"cellpose3": 3, "cellpose-sam": 4}
 SAM_DIAMETER_PX = 30.0
 # segment.cellpose.denoise 'auto' smooths frames whose noise SD (normalized units) exceeds this: GOWT1 01
 # (0.022) and the DSB 2018 image (0.026) lose 0.003-0.006 of SEG when smoothed, GOWT1 01 with noise added to
-# 0.034 gains 0.021 (bench/RESULTS.md)
+# 0.034 gains 0.016-0.021 (bench/RESULTS.md)
 DENOISE_ABOVE_NOISE_SD = 0.03
 # the Gaussian's sigma at the network's scale (px of the frame rescaled to the model's cell diameter)
 DENOISE_SIGMA_MODEL_PX = 1.0
