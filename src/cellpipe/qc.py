@@ -295,6 +295,13 @@ def assess_quality(
             "or fine-tune one."
         )
 
+    noise = (segmentation.get("denoise") or {}).get("noise_sd")
+    if noise is not None and noise > settings.max_noise_sd:
+        warnings.append(
+            f"The frames are noisy (noise SD {noise:.3f} normalized units, above {settings.max_noise_sd:.3f}): "
+            "dim cells may be missed; check the overlays, or fine-tune a model on annotated frames of this movie."
+        )
+
     if n_tracks == 0 and filters["objects_found"] > 0:
         warnings.append("No tracks were made although segmentation found objects.")
 

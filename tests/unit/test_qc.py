@@ -62,8 +62,10 @@ def test_clean_sample_is_ok_with_exact_numbers() -> None:
          "The object filters removed 5 of 40 objects (12 %, more than the 10 % allowed), most as too small (4)"),
         ({"segmentation": qc_segmentation(probabilities=[0.9, 0.7, 0.5, 0.6])}, QCSettings(),
          "mean cell probability is 0.68 (lowest 0.50 at frame 2), below 0.70"),
+        ({"segmentation": {**qc_segmentation(), "denoise": {"setting": "auto", "noise_sd": 0.085, "applied": True}}},
+         QCSettings(), "The frames are noisy (noise SD 0.085 normalized units, above 0.070)"),
     ],
-    ids=["count_jump", "short_tracks", "border", "filters", "confidence"],
+    ids=["count_jump", "short_tracks", "border", "filters", "confidence", "noise"],
 )
 def test_each_crossed_threshold_gives_check_and_its_warning(overrides: dict, settings: QCSettings, words: str) -> None:
     qc = assess(settings, **overrides)

@@ -905,6 +905,13 @@ class QCSettings(StageSettings):
         description="Largest fraction of tracks touching the frame border (any centroid within half the cell "
         "diameter of an edge) before a warning (no unit, 0-1).",
     )
+    max_noise_sd: float = Field(
+        0.07,
+        gt=0.0,
+        description="Largest noise of the frames (standard deviation in normalized units, segmentation.json's "
+        "denoise record; Cellpose only) before a warning. The shipped model on GOWT1 01 with noise added scored "
+        "SEG 0.894 at 0.052 and 0.775 at 0.085, even with the frames smoothed (bench/RESULTS.md).",
+    )
 
 
 # --------------------------------------------------------------------------- export
