@@ -14,9 +14,9 @@ global optimisation (gap closing, divisions, false positives), and returns:
   whether the optimiser found a solution, seconds spent).
 
 Divisions are checked after btrack and gap filling: one is kept only when its
-daughters start within ``division_max_daughter_lag_frames`` of each other, near
-the mother's last position (``division_max_distance_um``) and with plausible
-areas (``division_min_area_fraction`` .. ``division_max_area_fraction`` of the
+daughters last (``min_track_frames``, or to the movie's end), start within
+``division_max_daughter_lag_frames`` of each other, near the mother's last
+position (``division_max_distance_um``) and with plausible areas (``division_min_area_fraction`` .. ``division_max_area_fraction`` of the
 mother's last area).  Otherwise, and for a mother with a single daughter, the
 daughter that best continues the mother joins her track and any other becomes a
 new root track: flickering objects (dim out-of-focus nuclei, fragments beside
@@ -136,7 +136,7 @@ class TrackingResult:
         ``optimizer`` ('solved', 'no solution (time limit?)', 'not run'),
         ``n_tracks``, ``n_divisions`` (tracks with two or more daughters),
         ``n_divisions_rejected`` and ``divisions_rejected`` (btrack's divisions undone into
-        continuations, in all and per reason: ``single_child``, ``short_mother``, ``lag``,
+        continuations, in all and per reason: ``single_child``, ``short_mother``, ``short_daughter``, ``lag``,
         ``not_together``, ``distance``, ``size``; see
         :func:`_check_divisions`), ``min_track_frames`` and ``n_short_tracks`` (tracks present in
         fewer frames than that), ``linking_s`` and ``optimizer_s`` (s).
@@ -705,7 +705,7 @@ def _link_by_overlap(
 
 #: Why a division is undone, in the order the tests are made (the first failing one is counted).
 DIVISION_REJECTION_REASONS: tuple[str, ...] = (
-    "single_child", "short_mother", "lag", "not_together", "distance", "size",
+    "single_child", "short_mother", "short_daughter", "lag", "not_together", "distance", "size",
 )
 
 
@@ -724,6 +724,10 @@ def _check_divisions(
 
     * ``short_mother``: the mother's track (with what earlier continuations joined to it) has at
       least ``settings.min_track_frames`` objects: a flickering object is no mother;
+    * ``short_daughter``: every daughter, with her own descendants, spans at least
+      ``settings.min_track_frames`` frames, or reaches the last frame of the movie: a "daughter" that
+      is gone again a frame or two after the division, mid-movie, is an object flickering beside the
+      mother (at a low frame rate the lag test cannot tell it from a sister);
     * ``lag``: the daughters' first frames differ by at most
       ``settings.division_max_daughter_lag_frames``;
     * ``not_together``: every daughter is present in the frame in which the last one first appears
@@ -761,6 +765,7 @@ def _check_divisions(
         if parent_of[bt_id] in refs_of and parent_of[bt_id] != bt_id:
             children.setdefault(parent_of[bt_id], []).append(bt_id)
     max_distance_px = settings.division_max_distance_um / pixel_size_um
+    movie_end = int(frames.max()) if len(frames) else 0
 
     def first(bt_id: int) -> int:
         return refs_of[bt_id][0]
@@ -771,6 +776,19 @@ def _check_divisions(
     def distance(mother: int, daughter: int) -> float:
         return _distance(yx[first(daughter)] - yx[last(mother)])
 
+    def reach(bt_id: int) -> int:
+        """The last frame of a track or of any of its descendants."""
+        end, stack = int(frames[last(bt_id)]), list(children.get(bt_id, ()))
+        while stack:
+            d = stack.pop()
+            end = max(end, int(frames[last(d)]))
+            stack.extend(children.get(d, ()))
+        return end
+
+    def short(daughter: int) -> bool:
+        end = reach(daughter)
+        return end < movie_end and end - int(frames[first(daughter)]) + 1 < settings.min_track_frames
+
     def sized(mother: int, daughter: int) -> bool:
         ratio = area[first(daughter)] / area[last(mother)]
         return bool(settings.division_min_area_fraction <= ratio <= settings.division_max_area_fraction)
@@ -780,6 +798,8 @@ def _check_divisions(
             return "single_child"
         if len(refs_of[mother]) < settings.min_track_frames:
             return "short_mother"
+        if any(short(d) for d in daughters):
+            return "short_daughter"
         starts = [int(frames[first(d)]) for d in daughters]
         if max(starts) - min(starts) > settings.division_max_daughter_lag_frames:
             return "lag"

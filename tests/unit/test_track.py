@@ -520,6 +520,35 @@ def test_a_far_or_absent_daughter_rejects_the_division() -> None:
     assert out == [(1, 0, [0, 1, 2, 3, 4, *raw[1][2]]), (3, 0, raw[2][2])]
 
 
+def test_a_daughter_gone_again_mid_movie_rejects_the_division() -> None:
+    """Daughter 3 is there in frame 5 only (1 frame < min_track_frames 3) and the movie runs to frame 9:
+    short_daughter, 2 continues the mother.  Kept: daughter 3 in frames 5-7, daughter 3 in frame 5 with a
+    child of her own running on, and a movie whose last frame is 5."""
+    from cellpipe.track import _check_divisions
+
+    table, raw = _mother_and_daughters((5, 47.0, 50.0), (5, 53.0, 50.0))
+    flicker = [*raw[:2], (3, 1, raw[2][2][:1])]
+    out, counts = _check_divisions(flicker, table, TrackSettings(), PIXEL_UM)
+    assert counts == _no_rejection(short_daughter=1)
+    assert out == [(1, 0, [0, 1, 2, 3, 4, *raw[1][2]]), (3, 0, raw[2][2][:1])]
+
+    three_frames = [*raw[:2], (3, 1, raw[2][2][:3])]
+    assert _check_divisions(three_frames, table, TrackSettings(), PIXEL_UM) == (three_frames, _no_rejection())
+    # with min_track_frames 4 the 3-frame daughter is too short
+    assert _check_divisions(three_frames, table, TrackSettings(min_track_frames=4), PIXEL_UM)[1] == _no_rejection(
+        short_daughter=1
+    )
+
+    relinked = [*flicker, (4, 3, raw[2][2][2:])]  # 3's own continuation after a gap, to frame 9
+    out, counts = _check_divisions(relinked, table, TrackSettings(), PIXEL_UM)
+    assert counts == _no_rejection(single_child=1)
+    assert out == [raw[0], raw[1], (3, 1, [raw[2][2][0], *raw[2][2][2:]])]
+
+    ends = table[table["frame"] <= 5].reset_index(drop=True)  # the movie ends in the division's frame
+    short_movie = [(1, 0, [0, 1, 2, 3, 4]), (2, 1, [5]), (3, 1, [6])]
+    assert _check_divisions(short_movie, ends, TrackSettings(), PIXEL_UM) == (short_movie, _no_rejection())
+
+
 def test_a_single_child_becomes_a_continuation_and_its_division_is_checked() -> None:
     """Mother 1 (frames 0-4) -> single child 2 (frames 5-6) -> daughters 3, 4 (frame 7): 2 joins 1, and
     1 (now 7 frames long) divides into 3 and 4; a lone child of a short (2-frame) mother ends the same."""
