@@ -134,7 +134,8 @@ class TrackingResult:
         ``max_objects_per_frame``, ``n_small_objects_dropped``,
         ``n_gap_objects_filled`` (lone objects put into gaps of tracks),
         ``optimizer`` ('solved', 'no solution (time limit?)', 'not run'),
-        ``n_tracks``, ``n_divisions`` (tracks with two or more daughters),
+        ``n_tracks``, ``n_divisions`` (tracks with two or more daughters), ``n_split_divisions``
+        (divisions found by cutting a track that went on into one daughter, :func:`_split_divisions`),
         ``n_divisions_rejected`` and ``divisions_rejected`` (btrack's divisions undone into
         continuations, in all and per reason: ``single_child``, ``short_mother``, ``short_daughter``, ``lag``,
         ``not_together``, ``distance``, ``size``; see
@@ -703,6 +704,105 @@ def _link_by_overlap(
     return out, n_new
 
 
+#: A division found by splitting a track (:func:`_split_divisions`): the sisters' first areas within this
+#: factor of each other, so that a fragment beside a nucleus is not taken for its sister.
+SPLIT_SISTER_AREA_RATIO = 2.0
+#: ... and the mother's last centroid within this fraction of half the sisters' separation from their midpoint,
+#: so that a cell appearing beside one that goes on unchanged (a nucleus coming into focus, a cell entering) is
+#: not taken for her daughter.
+SPLIT_MOTHER_CENTRAL = 0.75
+
+
+def _split_divisions(
+    raw_tracks: list[tuple[int, int, list[int]]],
+    table: pd.DataFrame,
+    settings: TrackSettings,
+    pixel_size_um: float,
+) -> tuple[list[tuple[int, int, list[int]]], int]:
+    """Divisions that btrack cannot make: a track going on into one daughter while her sister starts beside it.
+
+    btrack's optimiser lets only a track that ends divide.  Where the frame-to-frame linking has carried the
+    mother on into one daughter (more often the fewer frames per cell cycle, as the daughters drift apart
+    between frames), the sister starts a root track and the division is lost.  Here, as TrackMate's track
+    splitting does, every root track that starts in frame t > 0 with object b is matched to a track with
+    objects m in frame t - 1 and a in frame t when
+
+    * b and a lie within ``settings.division_max_distance_um`` of m;
+    * the areas of a and b are ``division_min_area_fraction`` to ``division_max_area_fraction`` of m's and
+      within :data:`SPLIT_SISTER_AREA_RATIO` of each other;
+    * m lies near the middle of a and b (:data:`SPLIT_MOTHER_CENTRAL`).
+
+    Nearest pairs (m to b) first, each root track and each cut once; the track is cut between m and a: its
+    part up to m is the mother, its part from a a new daughter track (taking the track's own daughters), the
+    root track the other daughter.  :func:`_check_divisions` then tests these divisions as btrack's.
+
+    Returns the tracks (new tracks get ids above btrack's, placed after the track they were cut from) and the
+    number of divisions made.
+    """
+    frames = table["frame"].to_numpy(np.int64)
+    yx = table[_position_columns(table)].to_numpy(np.float64)
+    area = table["area_px"].to_numpy(np.float64)
+    refs_of: dict[int, list[int]] = {}
+    parent_of: dict[int, int] = {}
+    order: list[int] = []
+    for bt_id, parent, refs in raw_tracks:
+        if refs and bt_id not in refs_of:
+            refs_of[bt_id] = sorted(refs, key=lambda r: frames[r])
+            parent_of[bt_id] = parent
+            order.append(bt_id)
+    going_on: dict[int, list[tuple[int, int]]] = {}  # frame t -> (track, index of its object in t, after one in t - 1)
+    for bt_id, refs in refs_of.items():
+        for j in range(1, len(refs)):
+            if frames[refs[j]] == frames[refs[j - 1]] + 1:
+                going_on.setdefault(int(frames[refs[j]]), []).append((bt_id, j))
+    max_distance_px = settings.division_max_distance_um / pixel_size_um
+    low, high = settings.division_min_area_fraction, settings.division_max_area_fraction
+
+    def plausible(m: int, a: int, b: int) -> bool:
+        if _distance(yx[a] - yx[m]) > max_distance_px or _distance(yx[b] - yx[m]) > max_distance_px:
+            return False
+        if not (low <= area[a] / area[m] <= high and low <= area[b] / area[m] <= high):
+            return False
+        if not 1.0 / SPLIT_SISTER_AREA_RATIO <= area[a] / area[b] <= SPLIT_SISTER_AREA_RATIO:
+            return False
+        return _distance(yx[m] - (yx[a] + yx[b]) / 2.0) <= SPLIT_MOTHER_CENTRAL * _distance(yx[a] - yx[b]) / 2.0
+
+    proposals: list[tuple[float, int, int, int]] = []
+    for sister in order:
+        if parent_of[sister] in refs_of:
+            continue
+        b = refs_of[sister][0]
+        for track, j in going_on.get(int(frames[b]), ()):
+            m, a = refs_of[track][j - 1], refs_of[track][j]
+            if track != sister and plausible(m, a, b):
+                proposals.append((_distance(yx[b] - yx[m]), sister, track, j))
+    cuts: dict[int, list[tuple[int, int]]] = {}
+    sisters_taken: set[int] = set()
+    cuts_taken: set[tuple[int, int]] = set()
+    for _, sister, track, j in sorted(proposals):
+        if sister not in sisters_taken and (track, j) not in cuts_taken:
+            sisters_taken.add(sister)
+            cuts_taken.add((track, j))
+            cuts.setdefault(track, []).append((j, sister))
+    next_id = max(refs_of, default=0) + 1
+    for track in sorted(cuts):
+        refs = refs_of[track]
+        own_daughters = [d for d in order if parent_of[d] == track]
+        piece, start, pieces = track, 0, []
+        for j, sister in sorted(cuts[track]):
+            daughter, next_id = next_id, next_id + 1
+            refs_of[piece] = refs[start:j]
+            parent_of[daughter] = parent_of[sister] = piece
+            pieces.append(daughter)
+            piece, start = daughter, j
+        refs_of[piece] = refs[start:]
+        for d in own_daughters:
+            parent_of[d] = piece
+        at = order.index(track) + 1
+        order[at:at] = pieces
+    return [(bt_id, parent_of[bt_id], refs_of[bt_id]) for bt_id in order], len(cuts_taken)
+
+
 #: Why a division is undone, in the order the tests are made (the first failing one is counted).
 DIVISION_REJECTION_REASONS: tuple[str, ...] = (
     "single_child", "short_mother", "short_daughter", "lag", "not_together", "distance", "size",
@@ -955,6 +1055,7 @@ def _track(
         "optimizer": "not run",
         "n_tracks": 0,
         "n_divisions": 0,
+        "n_split_divisions": 0,
         "n_divisions_rejected": 0,
         "divisions_rejected": dict.fromkeys(DIVISION_REJECTION_REASONS, 0),
         "min_track_frames": settings.min_track_frames,
@@ -1004,6 +1105,12 @@ def _track(
             "%d link(s) by mask overlap that btrack had not made (track.overlap_link_min_iou %g)",
             info["n_overlap_links"], settings.overlap_link_min_iou,
         )
+
+    if settings.divisions and settings.split_divisions:
+        raw_tracks, info["n_split_divisions"] = _split_divisions(raw_tracks, table, settings, pixel_size_um)
+        if info["n_split_divisions"]:
+            logger.info("%d division(s) where a track went on into one daughter (track.split_divisions)",
+                        info["n_split_divisions"])
 
     raw_tracks, rejected = _check_divisions(raw_tracks, table, settings, pixel_size_um)
     info["n_divisions_rejected"] = sum(rejected.values())

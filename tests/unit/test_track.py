@@ -391,7 +391,8 @@ def test_gap_filling_in_a_tracked_movie(config: dict) -> None:
     """End to end on the scene btrack gets wrong: without gap filling the daughter 52 is two
     tracks (its first object alone); with it (the default) 52 is one track, counted in the record."""
     labels = draw(len(DIVISION_GAP_SCENE), (96, 128), lambda t: [(lbl, yxr) for lbl, *yxr in DIVISION_GAP_SCENE[t]])
-    settings = TrackSettings(motion_noise_um=1.0, position_noise_um=1.0)  # the workflow's defaults (config.yaml)
+    # the workflow's defaults (config.yaml); without split_divisions, which cuts track 23 + 52 into a division
+    settings = TrackSettings(motion_noise_um=1.0, position_noise_um=1.0, split_divisions=False)
 
     def tracks_of_52(res) -> set[int]:
         rows = res.tracks.merge(pd.DataFrame({"frame": range(10), "label": 52}), on=["frame", "label"])
@@ -404,6 +405,19 @@ def test_gap_filling_in_a_tracked_movie(config: dict) -> None:
     assert on.info["n_tracks"] == off.info["n_tracks"] - 1
     near = track_cells(labels, settings.model_copy(update={"gap_fill_distance_um": 0.5}), config, 0.65, 5.0)
     assert len(tracks_of_52(near)) == 2  # 52's first object is 3.2 px (2.1 µm) from the interpolated position
+
+
+def test_split_divisions_find_the_division_btrack_carried_on(config: dict) -> None:
+    """The same scene with split_divisions (the default): 23's track is cut in frame 4, where 52 (the
+    object gap filling gave back to it) and 51 start: 23 divides into 52 and 51, as the simulator made it."""
+    labels = draw(len(DIVISION_GAP_SCENE), (96, 128), lambda t: [(lbl, yxr) for lbl, *yxr in DIVISION_GAP_SCENE[t]])
+    res = track_cells(labels, TrackSettings(motion_noise_um=1.0, position_noise_um=1.0), config, 0.65, 5.0)
+    track_of = {(int(f), int(lbl)): int(tid) for f, lbl, tid in res.tracks[["frame", "label", "track_id"]].to_numpy()}
+    children = res.lineage[res.lineage["parent"] == track_of[(3, 23)]]
+    assert res.info["n_split_divisions"] == 1
+    assert sorted(children["child"]) == sorted([track_of[(4, 52)], track_of[(4, 51)]])
+    assert set(children["division_frame"]) == {4}
+    assert track_of[(9, 52)] == track_of[(4, 52)] != track_of[(3, 23)]
 
 
 class FrameOnly:
@@ -547,6 +561,114 @@ def test_a_daughter_gone_again_mid_movie_rejects_the_division() -> None:
     ends = table[table["frame"] <= 5].reset_index(drop=True)  # the movie ends in the division's frame
     short_movie = [(1, 0, [0, 1, 2, 3, 4]), (2, 1, [5]), (3, 1, [6])]
     assert _check_divisions(short_movie, ends, TrackSettings(), PIXEL_UM) == (short_movie, _no_rejection())
+
+
+def _going_on_and_sister(
+    sister_yx: tuple[float, float], sister_area: float, going_on_yx: tuple[float, float] = (47.0, 50.0),
+    going_on_area: float = 100.0,
+) -> tuple[pd.DataFrame, list[tuple[int, int, list[int]]]]:
+    """Track 1 at (50, 50), area 200 px, in frames 0-4, going on from frame 5 to 9 at ``going_on_yx`` with
+    ``going_on_area``; track 2, without parent, from frame 5 to 9 at ``sister_yx`` with ``sister_area``."""
+    rows = [(t, 50.0, 50.0, 200.0) for t in range(5)] + [(t, *going_on_yx, going_on_area) for t in range(5, 10)]
+    rows += [(t, *sister_yx, sister_area) for t in range(5, 10)]
+    return _division_table(rows), [(1, 0, list(range(10))), (2, 0, list(range(10, 15)))]
+
+
+def test_a_track_going_on_into_one_daughter_is_cut_into_a_division() -> None:
+    """Track 1 halves and moves 3 px up in frame 5 while track 2 starts 3 px below the mother: track 1 is cut
+    into the mother (frames 0-4) and a daughter (new track 3, frames 5-9), track 2 the other daughter; the
+    division tests then keep it."""
+    from cellpipe.track import _check_divisions, _split_divisions
+
+    table, raw = _going_on_and_sister((53.0, 50.0), 100.0)
+    out, n = _split_divisions(raw, table, TrackSettings(), PIXEL_UM)
+    assert n == 1
+    assert out == [(1, 0, [0, 1, 2, 3, 4]), (3, 1, [5, 6, 7, 8, 9]), (2, 1, list(range(10, 15)))]
+    assert _check_divisions(out, table, TrackSettings(), PIXEL_UM) == (out, _no_rejection())
+
+
+@pytest.mark.parametrize(
+    ("case", "sister_yx", "sister_area", "going_on_yx", "going_on_area"),
+    [
+        ("a cell appears beside one that goes on unchanged", (60.0, 50.0), 150.0, (50.0, 50.0), 200.0),
+        ("the 'sister' is a fragment (40 px beside 150 px)", (55.0, 50.0), 40.0, (48.0, 50.0), 150.0),
+        ("the 'sister' starts 17 µm from the mother", (84.0, 50.0), 100.0, (47.0, 50.0), 100.0),
+    ],
+)
+def test_a_track_is_not_cut_for_what_does_not_look_like_a_division(
+    case: str, sister_yx: tuple[float, float], sister_area: float, going_on_yx: tuple[float, float],
+    going_on_area: float,
+) -> None:
+    from cellpipe.track import _split_divisions
+
+    table, raw = _going_on_and_sister(sister_yx, sister_area, going_on_yx, going_on_area)
+    assert _split_divisions(raw, table, TrackSettings(), PIXEL_UM) == (raw, 0), case
+
+
+def test_a_track_going_on_through_two_divisions_is_cut_twice() -> None:
+    """Track 1 (frames 0-14) halves in frame 5 beside new track 2 and again in frame 10 beside new track 4; its own
+    daughter 5 (frame 15) moves to the last piece."""
+    from cellpipe.track import _split_divisions
+
+    rows = [(t, 50.0, 50.0, 400.0) for t in range(5)] + [(t, 47.0, 50.0, 200.0) for t in range(5, 10)]
+    rows += [(t, 45.0, 50.0, 100.0) for t in range(10, 15)]
+    rows += [(t, 53.0, 50.0, 200.0) for t in range(5, 10)] + [(t, 49.0, 50.0, 100.0) for t in range(10, 15)]
+    rows += [(15, 45.0, 50.0, 100.0)]
+    table = _division_table(rows)
+    raw = [(1, 0, list(range(15))), (2, 0, list(range(15, 20))), (4, 0, list(range(20, 25))), (5, 1, [25])]
+    out, n = _split_divisions(raw, table, TrackSettings(), PIXEL_UM)
+    assert n == 2
+    assert out == [
+        (1, 0, [0, 1, 2, 3, 4]), (6, 1, [5, 6, 7, 8, 9]), (7, 6, [10, 11, 12, 13, 14]),
+        (2, 1, list(range(15, 20))), (4, 6, list(range(20, 25))), (5, 7, [25]),
+    ]
+
+
+def _true_divisions(sim_tracks: pd.DataFrame, truth: np.ndarray, relabelled: np.ndarray, lineage: pd.DataFrame) -> int:
+    """The simulator's divisions whose mother (in her last frame) and both daughters (in their first) lie in
+    tracks that the tracking made mother and daughters."""
+    parent = dict(zip(lineage["child"], lineage["parent"], strict=True))
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for t in range(truth.shape[0]):
+        for label in np.unique(truth[t])[1:]:
+            first.setdefault(int(label), t)
+            last[int(label)] = t
+
+    def track_of(label: int, t: int) -> int:
+        values = relabelled[t][truth[t] == label]
+        return int(np.bincount(values).argmax())
+
+    found = 0
+    for mother, daughters in sim_tracks[sim_tracks["parent"] > 0].groupby("parent")["label"]:
+        daughters = [int(d) for d in daughters if int(d) in first]
+        if int(mother) not in last or len(daughters) != 2:
+            continue
+        m = track_of(int(mother), last[int(mother)])
+        d1, d2 = (track_of(d, first[d]) for d in daughters)
+        found += d1 != d2 and parent.get(d1) == m and parent.get(d2) == m
+    return found
+
+
+def test_split_divisions_find_the_divisions_of_a_movie_with_few_frames_per_cell_cycle(config: dict) -> None:
+    """A simulated movie (seed 12) at every 3rd frame: btrack carries most mothers on into one daughter.
+    With split_divisions at least 6 more of the simulator's divisions are found, and no more than 2
+    divisions are reported that are not the simulator's."""
+    from cellpipe.config import SimulationSettings
+    from cellpipe.simulate import simulate_movie
+
+    sim = simulate_movie(
+        SimulationSettings(n_frames=60, shape=(384, 384), n_cells=14, seed=12, division_probability=0.06)
+    )
+    truth = sim.labels[::3]
+    found = {}
+    for split in (False, True):
+        settings = TrackSettings(overlap_link_min_iou=0.05, split_divisions=split)
+        res = track_cells(truth, settings, config, sim.pixel_size_um, sim.frame_interval_min * 3)
+        found[split] = _true_divisions(sim.tracks, truth, res.relabelled, res.lineage)
+        assert res.info["n_split_divisions"] >= 6 if split else res.info["n_split_divisions"] == 0
+        assert res.info["n_divisions"] - found[split] <= 2
+    assert found[True] >= found[False] + 6, found
 
 
 def test_a_single_child_becomes_a_continuation_and_its_division_is_checked() -> None:

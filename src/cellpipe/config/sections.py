@@ -749,6 +749,16 @@ class TrackSettings(StageSettings):
         "between frames, which btrack's motion model links poorly (bench/RESULTS.md, MSC 02); config.yaml "
         "sets 0.05. null: btrack's links only."
     )
+    split_divisions: bool = Field(
+        True, description="After btrack, gap filling and overlap links, also look for divisions where a track "
+        "goes on into one daughter while her sister starts a new track beside it in the same frame (as "
+        "TrackMate's track splitting), which btrack cannot make, as it lets only a track that ends divide: "
+        "the commoner the fewer frames per cell cycle. Proposed where the mother's last centroid lies near the "
+        "middle of the two daughters', within division_max_distance_um of each, and the daughters' areas are "
+        "division_min_area_fraction to division_max_area_fraction of hers and within 2x of each other; the "
+        "division tests below then apply to it. tracking.json counts them (n_split_divisions). No effect "
+        "when divisions is false."
+    )
     division_max_daughter_lag_frames: int = Field(
         1, ge=0, description="After btrack and gap filling, a division is kept only when its daughters' "
         "first frames differ by at most this many frames and every daughter is still there when the last "
