@@ -767,13 +767,22 @@ def _split_divisions(
             return False
         return _distance(yx[m] - (yx[a] + yx[b]) / 2.0) <= SPLIT_MOTHER_CENTRAL * _distance(yx[a] - yx[b]) / 2.0
 
+    roots_at: dict[int, list[int]] = {}  # frame t -> root tracks starting there
+    for bt_id in order:
+        if parent_of[bt_id] not in refs_of:
+            roots_at.setdefault(int(frames[refs_of[bt_id][0]]), []).append(bt_id)
     proposals: list[tuple[float, int, int, int]] = []
-    for sister in order:
-        if parent_of[sister] in refs_of:
+    for t, sisters in roots_at.items():
+        pairs = going_on.get(t, [])
+        if not pairs:
             continue
-        b = refs_of[sister][0]
-        for track, j in going_on.get(int(frames[b]), ()):
-            m, a = refs_of[track][j - 1], refs_of[track][j]
+        firsts = np.array([refs_of[sister][0] for sister in sisters])
+        mothers = np.array([refs_of[track][j - 1] for track, j in pairs])
+        # all pairs at once for the distance, then the few near ones one by one (dense frames)
+        gaps = np.linalg.norm(yx[firsts][:, None, :] - yx[mothers][None, :, :], axis=-1)
+        for i, k in zip(*np.nonzero(gaps <= max_distance_px + 1e-6), strict=True):
+            sister, (track, j) = sisters[i], pairs[k]
+            m, a, b = refs_of[track][j - 1], refs_of[track][j], refs_of[sister][0]
             if track != sister and plausible(m, a, b):
                 proposals.append((_distance(yx[b] - yx[m]), sister, track, j))
     cuts: dict[int, list[tuple[int, int]]] = {}
