@@ -711,6 +711,9 @@ SPLIT_SISTER_AREA_RATIO = 2.0
 #: so that a cell appearing beside one that goes on unchanged (a nucleus coming into focus, a cell entering) is
 #: not taken for her daughter.
 SPLIT_MOTHER_CENTRAL = 0.75
+#: ... and each sister at least this fraction as far from the mother's last centroid as the other: where the
+#: track barely moves while an object comes out from beside or under it, that object is no daughter.
+SPLIT_MIN_BALANCE = 0.5
 
 
 def _split_divisions(
@@ -730,7 +733,8 @@ def _split_divisions(
     * b and a lie within ``settings.division_max_distance_um`` of m;
     * the areas of a and b are ``division_min_area_fraction`` to ``division_max_area_fraction`` of m's and
       within :data:`SPLIT_SISTER_AREA_RATIO` of each other;
-    * m lies near the middle of a and b (:data:`SPLIT_MOTHER_CENTRAL`).
+    * m lies near the middle of a and b (:data:`SPLIT_MOTHER_CENTRAL`), each about as far from it as the
+      other (:data:`SPLIT_MIN_BALANCE`).
 
     Nearest pairs (m to b) first, each root track and each cut once; the track is cut between m and a: its
     part up to m is the mother, its part from a a new daughter track (taking the track's own daughters), the
@@ -759,7 +763,8 @@ def _split_divisions(
     low, high = settings.division_min_area_fraction, settings.division_max_area_fraction
 
     def plausible(m: int, a: int, b: int) -> bool:
-        if _distance(yx[a] - yx[m]) > max_distance_px or _distance(yx[b] - yx[m]) > max_distance_px:
+        to_a, to_b = _distance(yx[a] - yx[m]), _distance(yx[b] - yx[m])
+        if max(to_a, to_b) > max_distance_px or min(to_a, to_b) < SPLIT_MIN_BALANCE * max(to_a, to_b):
             return False
         if not (low <= area[a] / area[m] <= high and low <= area[b] / area[m] <= high):
             return False

@@ -391,8 +391,7 @@ def test_gap_filling_in_a_tracked_movie(config: dict) -> None:
     """End to end on the scene btrack gets wrong: without gap filling the daughter 52 is two
     tracks (its first object alone); with it (the default) 52 is one track, counted in the record."""
     labels = draw(len(DIVISION_GAP_SCENE), (96, 128), lambda t: [(lbl, yxr) for lbl, *yxr in DIVISION_GAP_SCENE[t]])
-    # the workflow's defaults (config.yaml); without split_divisions, which cuts track 23 + 52 into a division
-    settings = TrackSettings(motion_noise_um=1.0, position_noise_um=1.0, split_divisions=False)
+    settings = TrackSettings(motion_noise_um=1.0, position_noise_um=1.0)  # the workflow's defaults (config.yaml)
 
     def tracks_of_52(res) -> set[int]:
         rows = res.tracks.merge(pd.DataFrame({"frame": range(10), "label": 52}), on=["frame", "label"])
@@ -405,19 +404,6 @@ def test_gap_filling_in_a_tracked_movie(config: dict) -> None:
     assert on.info["n_tracks"] == off.info["n_tracks"] - 1
     near = track_cells(labels, settings.model_copy(update={"gap_fill_distance_um": 0.5}), config, 0.65, 5.0)
     assert len(tracks_of_52(near)) == 2  # 52's first object is 3.2 px (2.1 µm) from the interpolated position
-
-
-def test_split_divisions_find_the_division_btrack_carried_on(config: dict) -> None:
-    """The same scene with split_divisions (the default): 23's track is cut in frame 4, where 52 (the
-    object gap filling gave back to it) and 51 start: 23 divides into 52 and 51, as the simulator made it."""
-    labels = draw(len(DIVISION_GAP_SCENE), (96, 128), lambda t: [(lbl, yxr) for lbl, *yxr in DIVISION_GAP_SCENE[t]])
-    res = track_cells(labels, TrackSettings(motion_noise_um=1.0, position_noise_um=1.0), config, 0.65, 5.0)
-    track_of = {(int(f), int(lbl)): int(tid) for f, lbl, tid in res.tracks[["frame", "label", "track_id"]].to_numpy()}
-    children = res.lineage[res.lineage["parent"] == track_of[(3, 23)]]
-    assert res.info["n_split_divisions"] == 1
-    assert sorted(children["child"]) == sorted([track_of[(4, 52)], track_of[(4, 51)]])
-    assert set(children["division_frame"]) == {4}
-    assert track_of[(9, 52)] == track_of[(4, 52)] != track_of[(3, 23)]
 
 
 class FrameOnly:
@@ -593,6 +579,8 @@ def test_a_track_going_on_into_one_daughter_is_cut_into_a_division() -> None:
         ("a cell appears beside one that goes on unchanged", (60.0, 50.0), 150.0, (50.0, 50.0), 200.0),
         ("the 'sister' is a fragment (40 px beside 150 px)", (55.0, 50.0), 40.0, (48.0, 50.0), 150.0),
         ("the 'sister' starts 17 µm from the mother", (84.0, 50.0), 100.0, (47.0, 50.0), 100.0),
+        ("an object comes out beside a cell that barely moves", (56.0, 50.0), 120.0, (49.0, 50.0), 190.0),
+        ("both 'daughters' lie on one side of the mother", (46.0, 53.0), 100.0, (47.0, 50.0), 100.0),
     ],
 )
 def test_a_track_is_not_cut_for_what_does_not_look_like_a_division(
