@@ -13,10 +13,13 @@ global optimisation (gap closing, divisions, false positives), and returns:
 * ``info``: how the run went (update mode, search radius, objects per frame,
   whether the optimiser found a solution, seconds spent).
 
-Divisions are checked after btrack and gap filling: one is kept only when its
-daughters last (``min_track_frames``, or to the movie's end), start within
+Where btrack carried a mother on into one daughter while the sister started a
+track of her own, the track is cut into a division (``split_divisions``).
+Divisions are then checked: one is kept only when its daughters last
+(``min_track_frames``, or to the movie's end), start within
 ``division_max_daughter_lag_frames`` of each other, near the mother's last
-position (``division_max_distance_um``) and with plausible areas (``division_min_area_fraction`` .. ``division_max_area_fraction`` of the
+position (``division_max_distance_um``) and with plausible areas
+(``division_min_area_fraction`` .. ``division_max_area_fraction`` of the
 mother's last area).  Otherwise, and for a mother with a single daughter, the
 daughter that best continues the mother joins her track and any other becomes a
 new root track: flickering objects (dim out-of-focus nuclei, fragments beside
@@ -135,7 +138,8 @@ class TrackingResult:
         ``n_gap_objects_filled`` (lone objects put into gaps of tracks),
         ``optimizer`` ('solved', 'no solution (time limit?)', 'not run'),
         ``n_tracks``, ``n_divisions`` (tracks with two or more daughters), ``n_split_divisions``
-        (divisions found by cutting a track that went on into one daughter, :func:`_split_divisions`),
+        (divisions made by cutting a track that went on into one daughter, :func:`_split_divisions`, before
+        the checks undo any),
         ``n_divisions_rejected`` and ``divisions_rejected`` (btrack's divisions undone into
         continuations, in all and per reason: ``single_child``, ``short_mother``, ``short_daughter``, ``lag``,
         ``not_together``, ``distance``, ``size``; see
@@ -704,6 +708,29 @@ def _link_by_overlap(
     return out, n_new
 
 
+def _indexed_tracks(
+    raw_tracks: list[tuple[int, int, list[int]]], table: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, list[int]], dict[int, int], list[int]]:
+    """What the division steps read of btrack's tracks.
+
+    Each object's frame, position (px) and area (px) from ``table``, and per track its objects in frame order,
+    its parent and the tracks' order.  Tracks without objects, and a track id given twice after its first, are
+    left out (``_assemble`` drops them).
+    """
+    frames = table["frame"].to_numpy(np.int64)
+    yx = table[_position_columns(table)].to_numpy(np.float64)
+    area = table["area_px"].to_numpy(np.float64)
+    refs_of: dict[int, list[int]] = {}
+    parent_of: dict[int, int] = {}
+    order: list[int] = []
+    for bt_id, parent, refs in raw_tracks:
+        if refs and bt_id not in refs_of:
+            refs_of[bt_id] = sorted(refs, key=lambda r: frames[r])
+            parent_of[bt_id] = parent
+            order.append(bt_id)
+    return frames, yx, area, refs_of, parent_of, order
+
+
 #: A division found by splitting a track (:func:`_split_divisions`): the sisters' first areas within this
 #: factor of each other, so that a fragment beside a nucleus is not taken for its sister.
 SPLIT_SISTER_AREA_RATIO = 2.0
@@ -743,17 +770,7 @@ def _split_divisions(
     Returns the tracks (new tracks get ids above btrack's, placed after the track they were cut from) and the
     number of divisions made.
     """
-    frames = table["frame"].to_numpy(np.int64)
-    yx = table[_position_columns(table)].to_numpy(np.float64)
-    area = table["area_px"].to_numpy(np.float64)
-    refs_of: dict[int, list[int]] = {}
-    parent_of: dict[int, int] = {}
-    order: list[int] = []
-    for bt_id, parent, refs in raw_tracks:
-        if refs and bt_id not in refs_of:
-            refs_of[bt_id] = sorted(refs, key=lambda r: frames[r])
-            parent_of[bt_id] = parent
-            order.append(bt_id)
+    frames, yx, area, refs_of, parent_of, order = _indexed_tracks(raw_tracks, table)
     going_on: dict[int, list[tuple[int, int]]] = {}  # frame t -> (track, index of its object in t, after one in t - 1)
     for bt_id, refs in refs_of.items():
         for j in range(1, len(refs)):
@@ -862,18 +879,7 @@ def _check_divisions(
     tracks keep their order, a track joined into its mother disappears.
     """
     counts = dict.fromkeys(DIVISION_REJECTION_REASONS, 0)
-    frames = table["frame"].to_numpy(np.int64)
-    yx = table[_position_columns(table)].to_numpy(np.float64)
-    area = table["area_px"].to_numpy(np.float64)
-    refs_of: dict[int, list[int]] = {}
-    parent_of: dict[int, int] = {}
-    order: list[int] = []
-    for bt_id, parent, refs in raw_tracks:
-        if not refs or bt_id in refs_of:  # _assemble drops these; left as they are
-            continue
-        refs_of[bt_id] = sorted(refs, key=lambda r: frames[r])
-        parent_of[bt_id] = parent
-        order.append(bt_id)
+    frames, yx, area, refs_of, parent_of, order = _indexed_tracks(raw_tracks, table)
     children: dict[int, list[int]] = {}
     for bt_id in order:
         if parent_of[bt_id] in refs_of and parent_of[bt_id] != bt_id:

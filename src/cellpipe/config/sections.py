@@ -757,8 +757,8 @@ class TrackSettings(StageSettings):
         "middle of the two daughters', within division_max_distance_um of each and each at least half as far "
         "as the other, and the daughters' areas are "
         "division_min_area_fraction to division_max_area_fraction of hers and within 2x of each other; the "
-        "division tests below then apply to it. tracking.json counts them (n_split_divisions). No effect "
-        "when divisions is false."
+        "division tests below then apply to it. tracking.json counts them before those tests "
+        "(n_split_divisions). No effect when divisions is false."
     )
     division_max_daughter_lag_frames: int = Field(
         1, ge=0, description="After btrack and gap filling, a division is kept only when its daughters' "
