@@ -142,7 +142,7 @@ class TrackingResult:
         the checks undo any),
         ``n_divisions_rejected`` and ``divisions_rejected`` (btrack's divisions undone into
         continuations, in all and per reason: ``single_child``, ``short_mother``, ``short_daughter``, ``lag``,
-        ``not_together``, ``distance``, ``size``; see
+        ``not_together``, ``distance``, ``size``, ``merged``; see
         :func:`_check_divisions`), ``min_track_frames`` and ``n_short_tracks`` (tracks present in
         fewer frames than that), ``linking_s`` and ``optimizer_s`` (s).
     """
@@ -778,7 +778,6 @@ def _split_divisions(
                 going_on.setdefault(int(frames[refs[j]]), []).append((bt_id, j))
     max_distance_px = settings.division_max_distance_um / pixel_size_um
     low, high = settings.division_min_area_fraction, settings.division_max_area_fraction
-
     def plausible(m: int, a: int, b: int) -> bool:
         to_a, to_b = _distance(yx[a] - yx[m]), _distance(yx[b] - yx[m])
         if max(to_a, to_b) > max_distance_px or min(to_a, to_b) < SPLIT_MIN_BALANCE * max(to_a, to_b):
@@ -836,8 +835,12 @@ def _split_divisions(
 
 #: Why a division is undone, in the order the tests are made (the first failing one is counted).
 DIVISION_REJECTION_REASONS: tuple[str, ...] = (
-    "single_child", "short_mother", "short_daughter", "lag", "not_together", "distance", "size",
+    "single_child", "short_mother", "short_daughter", "lag", "not_together", "distance", "size", "merged",
 )
+
+#: A mother whose area grew this many times from one frame to the next while a track without daughters ended
+#: beside her the frame before was two cells segmented as one (``merged`` in :func:`_check_divisions`).
+MERGE_AREA_JUMP = 1.5
 
 
 def _check_divisions(
@@ -869,6 +872,10 @@ def _check_divisions(
     * ``size``: every daughter's first area (``area_px`` of ``table``) is between
       ``settings.division_min_area_fraction`` and ``division_max_area_fraction`` times the mother's
       last area.
+    * ``merged``: the mother's track did not, at some frame, grow :data:`MERGE_AREA_JUMP` times or more
+      from the frame before while a track without daughters ended within
+      ``settings.division_max_distance_um`` of her in that frame before: two touching cells segmented as
+      one that come apart again are not mother and daughters.
 
     A single daughter (``single_child``) or a failed test undoes the division: the daughter that best
     continues the mother (earliest first frame, then one of plausible area before a fragment, then
@@ -886,6 +893,10 @@ def _check_divisions(
             children.setdefault(parent_of[bt_id], []).append(bt_id)
     max_distance_px = settings.division_max_distance_um / pixel_size_um
     movie_end = int(frames.max()) if len(frames) else 0
+    ended_at: dict[int, list[int]] = {}  # frame -> last objects of the tracks without daughters that end there
+    for bt_id in order:
+        if bt_id not in children:
+            ended_at.setdefault(int(frames[refs_of[bt_id][-1]]), []).append(refs_of[bt_id][-1])
 
     def first(bt_id: int) -> int:
         return refs_of[bt_id][0]
@@ -909,6 +920,15 @@ def _check_divisions(
         end = reach(daughter)
         return end < movie_end and end - int(frames[first(daughter)]) + 1 < settings.min_track_frames
 
+    def merged(mother: int) -> bool:
+        refs = refs_of[mother]
+        for before, now in zip(refs, refs[1:]):
+            if frames[now] == frames[before] + 1 and area[now] >= MERGE_AREA_JUMP * area[before] and any(
+                _distance(yx[gone] - yx[now]) <= max_distance_px for gone in ended_at.get(int(frames[before]), ())
+            ):
+                return True
+        return False
+
     def sized(mother: int, daughter: int) -> bool:
         ratio = area[first(daughter)] / area[last(mother)]
         return bool(settings.division_min_area_fraction <= ratio <= settings.division_max_area_fraction)
@@ -930,6 +950,8 @@ def _check_divisions(
             return "distance"
         if not all(sized(mother, d) for d in daughters):
             return "size"
+        if merged(mother):
+            return "merged"
         return None
 
     removed: set[int] = set()

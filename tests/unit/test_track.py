@@ -593,6 +593,41 @@ def test_a_track_is_not_cut_for_what_does_not_look_like_a_division(
     assert _split_divisions(raw, table, TrackSettings(), PIXEL_UM) == (raw, 0), case
 
 
+def test_cells_that_come_apart_after_a_merge_are_not_a_division() -> None:
+    """Tracks 1 and 3 (100 px each, 10 px apart) are segmented as one 200 px object from frame 5 (track 1
+    goes on into it, track 3 ends in frame 4); in frame 9 the object comes apart into daughters 4 and 2:
+    merged, 4 (nearer) continues track 1.  Without track 3 ending beside it, the same growth and split is a
+    division."""
+    from cellpipe.track import _check_divisions
+
+    rows = [(t, 50.0, 45.0, 100.0) for t in range(5)] + [(t, 50.0, 50.0, 200.0) for t in range(5, 9)]
+    rows += [(t, 50.0, 46.5, 100.0) for t in range(9, 12)] + [(t, 50.0, 54.0, 100.0) for t in range(9, 12)]
+    rows += [(t, 50.0, 55.0, 100.0) for t in range(5)]
+    table = _division_table(rows)
+    mother, daughter_4, daughter_2, track_3 = list(range(9)), [9, 10, 11], [12, 13, 14], list(range(15, 20))
+    raw = [(1, 0, mother), (4, 1, daughter_4), (2, 1, daughter_2), (3, 0, track_3)]
+    out, counts = _check_divisions(raw, table, TrackSettings(), PIXEL_UM)
+    assert counts == _no_rejection(merged=1)
+    assert out == [(1, 0, mother + daughter_4), (2, 0, daughter_2), (3, 0, track_3)]
+    assert _check_divisions(raw[:3], table, TrackSettings(), PIXEL_UM) == (raw[:3], _no_rejection())
+
+
+def test_a_merge_that_comes_apart_is_not_a_division_in_a_tracked_movie(config: dict) -> None:
+    """Two disks 24 px apart close in, are drawn as one object in frames 5-8 and part again: btrack makes a
+    division of it, undone as merged."""
+    movie = np.zeros((14, 100, 100), np.uint32)
+    for t in range(14):
+        if 5 <= t < 9:
+            centres = [(1, 45), (1, 55)]
+        else:
+            centres = [(1, 38 + t), (2, 62 - t)] if t < 5 else [(1, 53 - t), (2, 47 + t)]
+        for label, x in centres:
+            movie[t][disk((50, x), 6, shape=(100, 100))] = label
+    res = track_cells(movie, TrackSettings(overlap_link_min_iou=0.05), config, PIXEL_UM, INTERVAL_MIN)
+    assert res.info["n_divisions"] == 0
+    assert res.info["divisions_rejected"]["merged"] == 1
+
+
 def test_a_track_going_on_through_two_divisions_is_cut_twice() -> None:
     """Track 1 (frames 0-14) halves in frame 5 beside new track 2 and again in frame 10 beside new track 4; its own
     daughter 5 (frame 15) moves to the last piece."""
