@@ -182,7 +182,7 @@ def track_and_export(labels: np.ndarray, pixel_size_um: float, interval_min: flo
         shutil.rmtree(res_dir)
     write_ctc_results(res_dir, ctc_labels, ctc_tracks)
     keys = ("n_tracks", "n_divisions", "n_split_divisions", "n_divisions_rejected", "divisions_rejected", "n_short_tracks",
-            "n_overlap_links")
+            "n_overlap_links", "median_diameter_um", "division_max_distance_used_um")
     return {"tracking_s": round(seconds, 2), **{key: result.info[key] for key in keys}}
 
 

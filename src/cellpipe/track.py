@@ -143,7 +143,9 @@ class TrackingResult:
         ``n_divisions_rejected`` and ``divisions_rejected`` (btrack's divisions undone into
         continuations, in all and per reason: ``single_child``, ``short_mother``, ``short_daughter``, ``lag``,
         ``not_together``, ``distance``, ``size``, ``merged``; see
-        :func:`_check_divisions`), ``min_track_frames`` and ``n_short_tracks`` (tracks present in
+        :func:`_check_divisions`), ``median_diameter_um`` (median equivalent diameter of the tracked objects,
+        µm) and ``division_max_distance_used_um`` (the distance the division checks used, µm; see
+        :func:`_division_distance_um`), ``min_track_frames`` and ``n_short_tracks`` (tracks present in
         fewer frames than that), ``linking_s`` and ``optimizer_s`` (s).
     """
 
@@ -1100,6 +1102,8 @@ def _track(
         "n_split_divisions": 0,
         "n_divisions_rejected": 0,
         "divisions_rejected": dict.fromkeys(DIVISION_REJECTION_REASONS, 0),
+        "median_diameter_um": None,
+        "division_max_distance_used_um": settings.division_max_distance_um,
         "min_track_frames": settings.min_track_frames,
         "n_short_tracks": 0,
         "linking_s": 0.0,
@@ -1148,6 +1152,16 @@ def _track(
             info["n_overlap_links"], settings.overlap_link_min_iou,
         )
 
+    distance_um, median_um = _division_distance_um(table, settings, pixel_size_um, z_size_um)
+    info["median_diameter_um"] = round(median_um, 3)
+    info["division_max_distance_used_um"] = round(distance_um, 3)
+    if distance_um > settings.division_max_distance_um:
+        logger.info(
+            "daughters may start up to %.1f µm from their mother (%g median cell diameters of %.1f µm; "
+            "track.division_max_distance_diameters)", distance_um, settings.division_max_distance_diameters, median_um,
+        )
+    settings = settings.model_copy(update={"division_max_distance_um": distance_um})
+
     if settings.divisions and settings.split_divisions:
         raw_tracks, info["n_split_divisions"] = _split_divisions(raw_tracks, table, settings, pixel_size_um)
         if info["n_split_divisions"]:
@@ -1177,6 +1191,30 @@ def _track(
         tracks["track_id"].nunique(), len(raw_tracks), len(lineage), len(tracks),
     )
     return TrackingResult(tracks, lineage, relabelled, info)
+
+
+def _division_distance_um(
+    table: pd.DataFrame, settings: TrackSettings, pixel_size_um: float, z_size_um: float | None
+) -> tuple[float, float]:
+    """The distance (µm) within which daughters must start from their mother, and the median cell diameter (µm).
+
+    The diameter is the median over ``table``'s objects of the circle's of equal area (2-D, ``area_px`` in
+    px), or the sphere's of equal volume (3-D, ``area_px`` in voxels of ``z_size_um`` x ``pixel_size_um``²).
+    The distance is the larger of ``settings.division_max_distance_um`` and
+    ``settings.division_max_distance_diameters`` diameters (the first alone when that is None): daughters
+    start about one of their mother's diameters apart, so a fixed distance chosen for nuclei rejects the
+    divisions of larger cells.
+    """
+    area = table["area_px"].to_numpy(dtype=np.float64)
+    if z_size_um is None:
+        diameters = 2.0 * np.sqrt(area / math.pi) * pixel_size_um
+    else:
+        diameters = np.cbrt(6.0 * area * float(z_size_um) * pixel_size_um**2 / math.pi)
+    median = float(np.median(diameters)) if diameters.size else 0.0
+    distance = settings.division_max_distance_um
+    if settings.division_max_distance_diameters is not None:
+        distance = max(distance, settings.division_max_distance_diameters * median)
+    return distance, median
 
 
 def _sphere_volume_um3(section_area_um2: float) -> float:

@@ -188,6 +188,25 @@ def test_division_gives_parent_and_two_children(config: dict) -> None:
     assert res.info["n_divisions_rejected"] == 0 and res.info["n_short_tracks"] == 0  # btrack's division passes
 
 
+def test_the_division_distance_follows_the_cells_diameter(config: dict) -> None:
+    """The same division at 2.5 µm per px: cells 32-45 µm across whose daughters start 17.5 µm from the
+    mother. Kept by default (one median diameter, a daughter's, 32 µm); with division_max_distance_um (15 µm)
+    alone the distance check undoes it."""
+    labels = draw(10, (128, 128), division_scene)
+    res = track_cells(labels, TrackSettings(), config, 2.5, INTERVAL_MIN)
+    daughter_px = np.count_nonzero(labels[5] == 2)
+    assert res.info["median_diameter_um"] == pytest.approx(2.0 * np.sqrt(daughter_px / np.pi) * 2.5, abs=1e-3)
+    assert res.info["division_max_distance_used_um"] == res.info["median_diameter_um"]
+    assert res.info["n_divisions"] == 1 and res.info["n_divisions_rejected"] == 0
+
+    alone = track_cells(labels, TrackSettings(division_max_distance_diameters=None), config, 2.5, INTERVAL_MIN)
+    assert alone.info["division_max_distance_used_um"] == 15.0
+    assert alone.info["n_divisions"] == 0 and alone.info["divisions_rejected"]["distance"] == 1
+    # at 0.5 µm per px (cells 6.5-9 µm) 15 µm is the larger: the setting changes nothing
+    small = track_cells(labels, TrackSettings(), config, PIXEL_UM, INTERVAL_MIN)
+    assert small.info["division_max_distance_used_um"] == 15.0 and small.info["n_divisions"] == 1
+
+
 def test_divisions_off_gives_no_lineage(config: dict) -> None:
     labels = draw(10, (128, 128), division_scene)
     res = track_cells(labels, TrackSettings(divisions=False), config, PIXEL_UM, INTERVAL_MIN)

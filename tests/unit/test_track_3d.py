@@ -115,12 +115,20 @@ def test_division_along_z_gives_parent_and_two_children(config: dict) -> None:
 
 def test_division_check_measures_the_daughters_distance_with_z(config: dict) -> None:
     """The same division, daughters appearing 4.5 µm from the mother's last centroid along z (9 xy px, 1.5
-    planes): rejected when division_max_distance_um is 4 µm, though in (y, x) they sit on the mother."""
+    planes): rejected when division_max_distance_um is 4 µm, though in (y, x) they sit on the mother; kept
+    when the distance may follow the cells' diameter, measured as the sphere's of equal volume."""
     labels = draw_stacks(10, (20, 48, 48), division_scene)
-    settings = TrackSettings(division_max_distance_um=4.0)
+    settings = TrackSettings(division_max_distance_um=4.0, division_max_distance_diameters=None)
     res = track_cells_3d(labels, settings, config, VOXEL_UM, INTERVAL_MIN)
     assert res.info["n_divisions"] == 0 and res.info["divisions_rejected"]["distance"] == 1
     assert len(res.lineage) == 0
+
+    res = track_cells_3d(labels, settings.model_copy(update={"division_max_distance_diameters": 1.0}), config,
+                         VOXEL_UM, INTERVAL_MIN)
+    # 5 balls of 10 µm and 10 of 8 µm across: the median is a daughter's, 8 µm (voxels of 3 x 0.5 x 0.5 µm)
+    assert res.info["median_diameter_um"] == pytest.approx(8.0, abs=0.3)
+    assert res.info["division_max_distance_used_um"] == res.info["median_diameter_um"]
+    assert res.info["n_divisions"] == 1 and res.info["n_divisions_rejected"] == 0
 
 
 def test_one_plane_movie_is_tracked_as_in_2d(config: dict) -> None:

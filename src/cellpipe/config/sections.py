@@ -773,7 +773,16 @@ class TrackSettings(StageSettings):
         "lies within this distance of the mother's centroid in her last frame (µm). About one nucleus across "
         "(GOWT1: 12-19 µm): true daughters start within 14 µm of the mother in GOWT1's ground truth and within "
         "6 µm in simulated movies; btrack links up to max_search_radius_um (20 µm by default), and its "
-        "farther 'daughters' were mostly neighbours. Scale it with the cells' diameter."
+        "farther 'daughters' were mostly neighbours. Larger cells' daughters start farther apart: see "
+        "division_max_distance_diameters."
+    )
+    division_max_distance_diameters: float | None = Field(
+        1.0, gt=0, description="Daughters may also start up to this many cell diameters from the mother where "
+        "that is farther than division_max_distance_um: the diameter is the median over the movie's tracked "
+        "objects of the circle's of equal area (in 3-D the sphere's of equal volume), so the check follows the "
+        "cells of each movie (simulated cells of 29-44 µm: 15 µm alone kept 1-29 of 57-64 true divisions, "
+        "1 diameter 54-62). tracking.json records the diameter and the distance used "
+        "(median_diameter_um, division_max_distance_used_um). null: division_max_distance_um alone."
     )
     division_min_area_fraction: float = Field(
         0.2, gt=0, description="A division is kept only when every daughter's area in its first frame is at "
