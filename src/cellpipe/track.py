@@ -733,6 +733,25 @@ def _indexed_tracks(
     return frames, yx, area, refs_of, parent_of, order
 
 
+def _children_of(parent_of: dict[int, int], order: list[int]) -> dict[int, list[int]]:
+    """Each track's daughter tracks (btrack ids), in the tracks' order."""
+    children: dict[int, list[int]] = {}
+    for bt_id in order:
+        if parent_of[bt_id] in parent_of and parent_of[bt_id] != bt_id:
+            children.setdefault(parent_of[bt_id], []).append(bt_id)
+    return children
+
+
+def _reach(bt_id: int, frames: np.ndarray, refs_of: dict[int, list[int]], children: dict[int, list[int]]) -> int:
+    """The last frame of a track or of any of its descendants."""
+    end, stack = int(frames[refs_of[bt_id][-1]]), list(children.get(bt_id, ()))
+    while stack:
+        d = stack.pop()
+        end = max(end, int(frames[refs_of[d][-1]]))
+        stack.extend(children.get(d, ()))
+    return end
+
+
 #: A division found by splitting a track (:func:`_split_divisions`): the sisters' first areas within this
 #: factor of each other, so that a fragment beside a nucleus is not taken for its sister.
 SPLIT_SISTER_AREA_RATIO = 2.0
@@ -765,6 +784,10 @@ def _split_divisions(
     * m lies near the middle of a and b (:data:`SPLIT_MOTHER_CENTRAL`), each about as far from it as the
       other (:data:`SPLIT_MIN_BALANCE`).
 
+    A cut that :func:`_check_divisions` would undo for length is not made, so that the track keeps its cells:
+    the track has fewer than ``settings.min_track_frames`` objects before a, or b's track or a's part of the
+    track (each with descendants) spans fewer frames and ends before the movie's last frame.
+
     Nearest pairs (m to b) first, each root track and each cut once; the track is cut between m and a: its
     part up to m is the mother, its part from a a new daughter track (taking the track's own daughters), the
     root track the other daughter.  :func:`_check_divisions` then tests these divisions as btrack's.
@@ -780,6 +803,12 @@ def _split_divisions(
                 going_on.setdefault(int(frames[refs[j]]), []).append((bt_id, j))
     max_distance_px = settings.division_max_distance_um / pixel_size_um
     low, high = settings.division_min_area_fraction, settings.division_max_area_fraction
+    children, movie_end, enough = _children_of(parent_of, order), int(frames.max()), settings.min_track_frames
+
+    def lasting(track: int, j: int) -> bool:
+        end = _reach(track, frames, refs_of, children)
+        return end == movie_end or end - int(frames[refs_of[track][j]]) + 1 >= enough
+
     def plausible(m: int, a: int, b: int) -> bool:
         to_a, to_b = _distance(yx[a] - yx[m]), _distance(yx[b] - yx[m])
         if max(to_a, to_b) > max_distance_px or min(to_a, to_b) < SPLIT_MIN_BALANCE * max(to_a, to_b):
@@ -806,7 +835,7 @@ def _split_divisions(
         for i, k in zip(*np.nonzero(gaps <= max_distance_px + 1e-6), strict=True):
             sister, (track, j) = sisters[i], pairs[k]
             m, a, b = refs_of[track][j - 1], refs_of[track][j], refs_of[sister][0]
-            if track != sister and plausible(m, a, b):
+            if track != sister and j >= enough and lasting(track, j) and lasting(sister, 0) and plausible(m, a, b):
                 proposals.append((_distance(yx[b] - yx[m]), sister, track, j))
     cuts: dict[int, list[tuple[int, int]]] = {}
     sisters_taken: set[int] = set()
@@ -889,10 +918,7 @@ def _check_divisions(
     """
     counts = dict.fromkeys(DIVISION_REJECTION_REASONS, 0)
     frames, yx, area, refs_of, parent_of, order = _indexed_tracks(raw_tracks, table)
-    children: dict[int, list[int]] = {}
-    for bt_id in order:
-        if parent_of[bt_id] in refs_of and parent_of[bt_id] != bt_id:
-            children.setdefault(parent_of[bt_id], []).append(bt_id)
+    children = _children_of(parent_of, order)
     max_distance_px = settings.division_max_distance_um / pixel_size_um
     movie_end = int(frames.max()) if len(frames) else 0
     ended_at: dict[int, list[int]] = {}  # frame -> last objects of the tracks without daughters that end there
@@ -909,17 +935,8 @@ def _check_divisions(
     def distance(mother: int, daughter: int) -> float:
         return _distance(yx[first(daughter)] - yx[last(mother)])
 
-    def reach(bt_id: int) -> int:
-        """The last frame of a track or of any of its descendants."""
-        end, stack = int(frames[last(bt_id)]), list(children.get(bt_id, ()))
-        while stack:
-            d = stack.pop()
-            end = max(end, int(frames[last(d)]))
-            stack.extend(children.get(d, ()))
-        return end
-
     def short(daughter: int) -> bool:
-        end = reach(daughter)
+        end = _reach(daughter, frames, refs_of, children)
         return end < movie_end and end - int(frames[first(daughter)]) + 1 < settings.min_track_frames
 
     def merged(mother: int) -> bool:

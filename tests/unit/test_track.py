@@ -592,6 +592,29 @@ def test_a_track_going_on_into_one_daughter_is_cut_into_a_division() -> None:
     assert _check_divisions(out, table, TrackSettings(), PIXEL_UM) == (out, _no_rejection())
 
 
+def test_a_track_is_not_cut_where_the_division_checks_would_undo_the_cut() -> None:
+    """The division of the test above, but the track starts 2 frames before the cut (a mother shorter than
+    min_track_frames, 3), or the sister or the track is gone again after 2 frames while the movie goes on to frame 9: no cut,
+    so the checks have nothing to undo (undone, the nearer daughter would continue the mother, whichever cell
+    btrack had followed); with the sister there 3 frames the cut is made."""
+    from cellpipe.track import _split_divisions
+
+    table, raw = _going_on_and_sister((53.0, 50.0), 100.0)
+    late = [(1, 0, list(range(3, 10))), raw[1]]
+    assert _split_divisions(late, table, TrackSettings(), PIXEL_UM) == (late, 0)
+    assert _split_divisions(late, table, TrackSettings(min_track_frames=2), PIXEL_UM)[1] == 1
+    brief = [raw[0], (2, 0, [10, 11])]
+    assert _split_divisions(brief, table, TrackSettings(), PIXEL_UM) == (brief, 0)
+    ends_soon = [(1, 0, list(range(7))), raw[1]]  # the track itself is gone 2 frames after the cut
+    assert _split_divisions(ends_soon, table, TrackSettings(), PIXEL_UM) == (ends_soon, 0)
+    assert _split_divisions([raw[0], (2, 0, [10, 11, 12])], table, TrackSettings(), PIXEL_UM)[1] == 1
+    # daughters born 2 frames before the movie ends are not short
+    rows = [(t, 50.0, 50.0, 200.0) for t in range(8)] + [(t, 47.0, 50.0, 100.0) for t in (8, 9)]
+    at_end = [(1, 0, list(range(10))), (2, 0, [10, 11])]
+    table = _division_table(rows + [(t, 53.0, 50.0, 100.0) for t in (8, 9)])
+    assert _split_divisions(at_end, table, TrackSettings(), PIXEL_UM)[1] == 1
+
+
 @pytest.mark.parametrize(
     ("case", "sister_yx", "sister_area", "going_on_yx", "going_on_area"),
     [
