@@ -803,7 +803,8 @@ def _split_divisions(
                 going_on.setdefault(int(frames[refs[j]]), []).append((bt_id, j))
     max_distance_px = settings.division_max_distance_um / pixel_size_um
     low, high = settings.division_min_area_fraction, settings.division_max_area_fraction
-    children, movie_end, enough = _children_of(parent_of, order), int(frames.max()), settings.min_track_frames
+    children, enough = _children_of(parent_of, order), settings.min_track_frames
+    movie_end = int(frames.max()) if len(frames) else 0
 
     def lasting(track: int, j: int) -> bool:
         end = _reach(track, frames, refs_of, children)

@@ -613,6 +613,7 @@ def test_a_track_is_not_cut_where_the_division_checks_would_undo_the_cut() -> No
     at_end = [(1, 0, list(range(10))), (2, 0, [10, 11])]
     table = _division_table(rows + [(t, 53.0, 50.0, 100.0) for t in (8, 9)])
     assert _split_divisions(at_end, table, TrackSettings(), PIXEL_UM)[1] == 1
+    assert _split_divisions([], table.iloc[:0], TrackSettings(), PIXEL_UM) == ([], 0)  # nothing tracked
 
 
 @pytest.mark.parametrize(
