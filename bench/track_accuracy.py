@@ -1,6 +1,6 @@
 """Tracking accuracy on real and simulated data, scored by the field's own libraries.
 
-    .venv/bin/python -m bench.track_accuracy [--parts gt,simulated,demo,pipeline,labels] [--work DIR]
+    .venv/bin/python -m bench.track_accuracy [--parts gt,simulated,large,demo,pipeline,labels] [--work DIR]
                                              [--labels gowt1_01_labels.npy] [--labels-of gowt1|msc]
                                              [--track KEY=VALUE ...]
 
@@ -20,6 +20,9 @@
   are of Fluo-C2DL-MSC 02 (0.3 µm pixels, 20 min apart), scored against ``02_GT``.
 * ``simulated``: movies from cellpipe's simulator with many divisions, ground-truth masks with
   identities removed, tracked and scored against the simulator's lineage.
+* ``large``: the same with every length of the simulation (nuclei, frame, speed) :data:`LARGE_CELL_SCALE` times
+  larger at the same pixel size, nuclei of about 29 µm (seeds 1 and 11): divisions of cells larger than
+  ``track.division_max_distance_um``.
 * ``demo``: the whole workflow on its embedded demo (``config/config.yaml``: a simulated movie,
   the shipped Cellpose model), scored against the simulator's ground truth.
 
@@ -29,7 +32,7 @@ CTC matcher (a division counts when the mother and both daughters match within o
 where a predicted object covers two ground-truth markers and the CTC matching is not one-to-one,
 IoU >= 0.5 one-to-one matching (the output names the matcher used).
 ``--track KEY=VALUE`` changes a ``track:`` setting of config/config.yaml for the ``gt``, ``labels``
-and ``simulated`` parts (values as YAML: ``--track overlap_link_min_iou=null``).
+``simulated`` and ``large`` parts (values as YAML: ``--track overlap_link_min_iou=null``).
 The Cell Tracking Challenge data are read in place from ../shared and never copied into the
 repository.
 """
@@ -58,6 +61,8 @@ LABELED_SEQUENCES = {
     "gowt1": (GOWT1 / "01_GT", GOWT1_PIXEL_SIZE_UM, GOWT1_INTERVAL_MIN),
     "msc": (GOWT1.parent / "Fluo-C2DL-MSC" / "02_GT", 0.3, 20.0),
 }
+# part large: the simulated movies' lengths times this (nuclei of 32 px semi-major axis instead of 9)
+LARGE_CELL_SCALE = 32.0 / 9.0
 # --track KEY=VALUE: changes to config.yaml's track settings, set once by main()
 TRACK_OVERRIDES: dict[str, Any] = {}
 
@@ -273,17 +278,25 @@ def part_demo(work: Path) -> dict[str, Any]:
     return {"workflow_s": round(seconds, 1), **scores}
 
 
-def part_simulated(work: Path, seeds: tuple[int, ...] = (1, 2, 3)) -> dict[str, Any]:
+def part_simulated(
+    work: Path, seeds: tuple[int, ...] = (1, 2, 3), scale: float = 1.0, name: str = "simulated"
+) -> dict[str, Any]:
+    """Simulated movies of 60 frames (384 px square, 14 cells, many divisions), ground-truth masks tracked;
+    ``scale`` multiplies the frame side, the nuclei's size and their speed (px), the pixel size staying."""
     from cellpipe.config import SimulationSettings
     from cellpipe.io.ctc import write_ctc_ground_truth
     from cellpipe.simulate import simulate_movie
 
+    plain = SimulationSettings()
+    side = int(round(384 * scale / 16)) * 16
     rows = []
     for seed in seeds:
         sim = simulate_movie(SimulationSettings(
-            n_frames=60, shape=(384, 384), n_cells=14, seed=seed, division_probability=0.06,
+            n_frames=60, shape=(side, side), n_cells=14, seed=seed, division_probability=0.06,
+            nucleus_radius_px=plain.nucleus_radius_px * scale, radius_sd_px=plain.radius_sd_px * scale,
+            speed_px_per_frame=plain.speed_px_per_frame * scale,
         ))
-        gt_dir = work / "simulated" / f"seed{seed}" / "01_GT"
+        gt_dir = work / name / f"seed{seed}" / "01_GT"
         if gt_dir.exists():
             shutil.rmtree(gt_dir.parent)
         write_ctc_ground_truth(gt_dir, sim.labels, sim.tracks)
@@ -333,6 +346,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"track settings changed: {TRACK_OVERRIDES}")
     report: dict[str, Any] = {}
     runners = {"gt": part_gt, "pipeline": part_pipeline, "simulated": part_simulated, "demo": part_demo,
+               "large": lambda work: part_simulated(work, (1, 11), LARGE_CELL_SCALE, "large"),
                "labels": lambda work: part_labels(work, args.labels, args.labels_of)}
     for part in parts:
         if part not in runners:
