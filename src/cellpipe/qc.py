@@ -14,7 +14,9 @@ measures nothing again) and gathers the signs of a doubtful result in one record
 * **cell count** (``counts.tsv``): frames whose count jumps from the previous frame's by more than
   ``count_jump_fraction`` of it and by at least ``min_count_jump_cells`` cells;
 * **confidence**: for Cellpose, the mean over frames of the mean cell probability (0-1) and the
-  lowest frame.
+  lowest frame;
+* **cell size**: the median diameter of the tracked objects (``tracking.json``, px) against the diameter
+  segmentation was given (``segmentation.json``, px).
 
 Each threshold of :class:`~cellpipe.config.QCSettings` that is crossed adds a plain-language
 warning; ``status`` is ``'check'`` when there is any warning, else ``'ok'``.
@@ -233,7 +235,9 @@ def assess_quality(
         min_track_frames, n_border, border_fraction, border_margin_px``), ``divisions`` (``kept,
         rejected, rejected_by_reason``), ``count_jumps`` (:func:`count_jumps` rows), ``confidence``
         (``mean_cell_probability``, ``lowest_frame``, ``lowest_mean_cell_probability``, ``frames``;
-        None without Cellpose probabilities), ``diameter_px`` (px) and ``diameter_source``, ``denoise``
+        None without Cellpose probabilities), ``diameter_px`` (px) and ``diameter_source``,
+        ``median_object_diameter_px`` (px, tracking.json's; None in an older one) and ``diameter_ratio`` (that over
+        ``diameter_px``, no unit), ``denoise``
         (segmentation.json's record of the frames' noise and smoothing; None without one), and the
         ``settings`` used.  Fractions have no unit and are None when their denominator is 0.
     """
@@ -295,6 +299,15 @@ def assess_quality(
             "or fine-tune one."
         )
 
+    found = tracking.get("median_diameter_px")
+    size_ratio = float(found) / float(diameter) if found and diameter else None
+    if size_ratio is not None and not 1.0 / settings.max_diameter_ratio <= size_ratio <= settings.max_diameter_ratio:
+        warnings.append(
+            f"The objects found are {float(found):.1f} px across (median), {size_ratio:.2f} times the cell diameter "
+            f"segmentation was given ({float(diameter):.1f} px): cells may have been cut into pieces or merged; "
+            "check the sample's diameter_um (or set it to auto)."
+        )
+
     noise = (segmentation.get("denoise") or {}).get("noise_sd")
     if noise is not None and noise > settings.max_noise_sd:
         warnings.append(
@@ -328,6 +341,8 @@ def assess_quality(
         "confidence": confidence,
         "diameter_px": float(diameter) if diameter else None,
         "diameter_source": segmentation.get("diameter_source"),
+        "median_object_diameter_px": float(found) if found else None,
+        "diameter_ratio": size_ratio,
         # the frames' noise and whether Cellpose saw them smoothed (segment.cellpose.denoise)
         "denoise": segmentation.get("denoise"),
         "settings": settings.model_dump(mode="json"),

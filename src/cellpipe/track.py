@@ -143,8 +143,8 @@ class TrackingResult:
         ``n_divisions_rejected`` and ``divisions_rejected`` (btrack's divisions undone into
         continuations, in all and per reason: ``single_child``, ``short_mother``, ``short_daughter``, ``lag``,
         ``not_together``, ``distance``, ``size``, ``merged``; see
-        :func:`_check_divisions`), ``median_diameter_um`` (median equivalent diameter of the tracked objects,
-        µm) and ``division_max_distance_used_um`` (the distance the division checks used, µm; see
+        :func:`_check_divisions`), ``median_diameter_um`` and ``median_diameter_px`` (median equivalent diameter
+        of the tracked objects, µm and px) and ``division_max_distance_used_um`` (the distance the division checks used, µm; see
         :func:`_division_distance_um`), ``min_track_frames`` and ``n_short_tracks`` (tracks present in
         fewer frames than that), ``linking_s`` and ``optimizer_s`` (s).
     """
@@ -1121,6 +1121,7 @@ def _track(
         "n_divisions_rejected": 0,
         "divisions_rejected": dict.fromkeys(DIVISION_REJECTION_REASONS, 0),
         "median_diameter_um": None,
+        "median_diameter_px": None,
         "division_max_distance_used_um": settings.division_max_distance_um,
         "min_track_frames": settings.min_track_frames,
         "n_short_tracks": 0,
@@ -1172,6 +1173,7 @@ def _track(
 
     distance_um, median_um = _division_distance_um(table, settings, pixel_size_um, z_size_um)
     info["median_diameter_um"] = round(median_um, 3)
+    info["median_diameter_px"] = round(median_um / pixel_size_um, 3)
     info["division_max_distance_used_um"] = round(distance_um, 3)
     if distance_um > settings.division_max_distance_um:
         logger.info(

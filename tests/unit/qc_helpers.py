@@ -31,7 +31,7 @@ def qc_segmentation(removed: list[dict[str, int]] | None = None, probabilities: 
 
 TRACKING = {
     "n_tracks": 4, "n_divisions": 2, "n_divisions_rejected": 3, "divisions_rejected": {"size": 2, "lag": 1},
-    "min_track_frames": 3, "n_short_tracks": 1,
+    "min_track_frames": 3, "n_short_tracks": 1, "median_diameter_px": 9.0,
 }
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from qc_helpers import FRAME_SHAPE, assess, qc_counts, qc_metrics, qc_segmentation, qc_tracks
+from qc_helpers import FRAME_SHAPE, TRACKING, assess, qc_counts, qc_metrics, qc_segmentation, qc_tracks
 
 from cellpipe.config import QCSettings
 from cellpipe.qc import border_tracks, count_jumps
@@ -49,6 +49,7 @@ def test_clean_sample_is_ok_with_exact_numbers() -> None:
     assert (tracks["n_border"], tracks["border_fraction"], tracks["border_margin_px"]) == (2, 0.5, 5.0)
     assert qc["divisions"] == {"kept": 2, "rejected": 3, "rejected_by_reason": {"lag": 1, "size": 2}}
     assert qc["count_jumps"] == [] and qc["confidence"] is None
+    assert (qc["median_object_diameter_px"], qc["diameter_ratio"]) == (9.0, 0.9)
     json.dumps(qc)  # plain JSON
 
 
@@ -64,8 +65,11 @@ def test_clean_sample_is_ok_with_exact_numbers() -> None:
          "mean cell probability is 0.68 (lowest 0.50 at frame 2), below 0.70"),
         ({"segmentation": {**qc_segmentation(), "denoise": {"setting": "auto", "noise_sd": 0.085, "applied": True}}},
          QCSettings(), "The frames are noisy (noise SD 0.085 normalized units, above 0.070)"),
+        ({"tracking": {**TRACKING, "median_diameter_px": 25.0}}, QCSettings(),
+         "The objects found are 25.0 px across (median), 2.50 times the cell diameter segmentation was given (10.0 px)"),
+        ({"tracking": {**TRACKING, "median_diameter_px": 4.5}}, QCSettings(), "4.5 px across (median), 0.45 times"),
     ],
-    ids=["count_jump", "short_tracks", "border", "filters", "confidence", "noise"],
+    ids=["count_jump", "short_tracks", "border", "filters", "confidence", "noise", "larger_cells", "smaller_cells"],
 )
 def test_each_crossed_threshold_gives_check_and_its_warning(overrides: dict, settings: QCSettings, words: str) -> None:
     qc = assess(settings, **overrides)
@@ -88,6 +92,18 @@ def test_the_noise_estimate_and_denoising_are_passed_on() -> None:
     record = {"setting": "auto", "noise_sd": 0.052, "applied": True, "sigma_px": 2.083, "low": 0.09, "high": 0.93}
     assert assess(segmentation={**qc_segmentation(), "denoise": record})["denoise"] == record
     assert assess()["denoise"] is None  # the classical method, or an older segmentation.json
+
+
+def test_cell_size_within_the_ratio_or_unknown_is_no_warning() -> None:
+    """Objects 2 and 0.5 times the given diameter are still within max_diameter_ratio (2); a tracking.json
+    without the median (older) leaves the ratio unknown."""
+    for found in (20.0, 5.0):
+        assert assess(tracking={**TRACKING, "median_diameter_px": found})["status"] == "ok"
+    assert assess(tracking={**TRACKING, "median_diameter_px": 20.0}, settings=QCSettings(max_diameter_ratio=1.9))[
+        "status"] == "check"
+    old = {key: value for key, value in TRACKING.items() if key != "median_diameter_px"}
+    qc = assess(tracking=old)
+    assert qc["diameter_ratio"] is None and qc["median_object_diameter_px"] is None and qc["status"] == "ok"
 
 
 def test_unknown_diameter_leaves_the_border_fraction_unknown() -> None:

@@ -197,6 +197,7 @@ def test_the_division_distance_follows_the_cells_diameter(config: dict) -> None:
     daughter_px = np.count_nonzero(labels[5] == 2)
     assert res.info["median_diameter_um"] == pytest.approx(2.0 * np.sqrt(daughter_px / np.pi) * 2.5, abs=1e-3)
     assert res.info["division_max_distance_used_um"] == res.info["median_diameter_um"]
+    assert res.info["median_diameter_px"] == pytest.approx(res.info["median_diameter_um"] / 2.5, abs=1e-3)
     assert res.info["n_divisions"] == 1 and res.info["n_divisions_rejected"] == 0
 
     alone = track_cells(labels, TrackSettings(division_max_distance_diameters=None), config, 2.5, INTERVAL_MIN)

@@ -926,6 +926,15 @@ class QCSettings(StageSettings):
         description="Largest fraction of tracks touching the frame border (any centroid within half the cell "
         "diameter of an edge) before a warning (no unit, 0-1).",
     )
+    max_diameter_ratio: float = Field(
+        2.0,
+        gt=1.0,
+        description="Largest factor by which the median diameter of the tracked objects (tracking.json, equivalent "
+        "circle) may differ from the cell diameter segmentation was given (segmentation.json), either way, "
+        "before a warning (no unit): a diameter given wrongly makes Cellpose and the classical method cut cells "
+        "into pieces or merge them. Measured 0.83-0.97 where the diameter was right (GOWT1 01, MSC 02, the "
+        "demo, a HeLa-like simulated movie; bench/RESULTS.md).",
+    )
     max_noise_sd: float = Field(
         0.07,
         gt=0.0,
