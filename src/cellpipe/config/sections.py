@@ -109,7 +109,12 @@ class NormalizeSettings(StageSettings):
         1.0, ge=0.0, le=100.0, description="Percentile (0-100) of the intensities mapped to 0 (percent)"
     )
     high_percentile: float = Field(
-        99.8, ge=0.0, le=100.0, description="Percentile (0-100) of the intensities mapped to 1 (percent)"
+        99.8,
+        ge=0.0,
+        le=100.0,
+        description="Percentile (0-100) of the intensities mapped to 1 (percent). The shipped Cellpose model is most "
+        "accurate where this puts the nuclei as on Fluo-N2DH-GOWT1 01: its normalized intensities times 0.7 or 1.5 "
+        "cost 0.009-0.018 of SEG there (python -m bench.intensity_robustness, bench/RESULTS.md)",
     )
     clip: bool = Field(False, description="Clip the normalized intensities to [0, 1] (no unit)")
     max_sample_pixels: int = Field(
