@@ -46,10 +46,13 @@ from bench.noise_robustness import DSB_DIAMETER_PX, GOWT1_DIAMETER_UM, _segment,
 
 def image_seg(truth: np.ndarray, labels: np.ndarray) -> float:
     """CTC SEG (py-ctcmetrics) of one labelled image against one completely annotated ground-truth image."""
+    from ctc_metrics.metrics import seg
+
+    from cellpipe.evaluate import ctc_match_frame
+
     with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "SEG").mkdir()
-        tifffile.imwrite(Path(tmp) / "SEG" / "man_seg000.tif", np.asarray(truth).astype(np.uint16))
-        return ctc_seg(Path(tmp), {0: labels})[0]
+        labels_ref, _, _, _, ious = ctc_match_frame(truth, labels, tmp)
+    return float(seg([labels_ref], [ious]))
 
 
 def seg_by_frames(gt_dir: Path, masks: Mapping[int, np.ndarray], complete: tuple[int, ...]) -> tuple[float, ...]:
