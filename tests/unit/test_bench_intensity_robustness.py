@@ -38,3 +38,17 @@ def test_seg_by_frames_splits_complete_from_sparse_frames(tmp_path: Path) -> Non
     assert seg_by_frames(tmp_path, masks, (1,)) == pytest.approx((0.875, 0.75, 1.0))
     everything, complete, sparse = seg_by_frames(tmp_path, masks, (0, 1))
     assert (everything, complete) == pytest.approx((0.875, 0.875)) and np.isnan(sparse)
+
+
+def test_simulated_movies_take_their_training_look_and_write_every_frames_masks(tmp_path: Path) -> None:
+    from bench.intensity_robustness import SIMULATED, simulated_movies
+
+    movies = simulated_movies(tmp_path)
+    assert list(movies) == list(SIMULATED)
+    for frames, gt, diameter in movies.values():
+        assert frames.shape[0] == 6 and frames.dtype == np.float32
+        assert len(list((gt / "SEG").glob("man_seg*.tif"))) == 6
+        assert diameter > 0
+    # train_sparse_large's nuclei (semi-major axis 17 px) against train_dense's (10 px) and the demo's (9 px)
+    assert movies["sparse large"][2] > 1.5 * movies["dense"][2]
+    assert movies["sparse large"][2] > 1.5 * movies["demo"][2]
