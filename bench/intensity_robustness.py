@@ -44,7 +44,7 @@ from bench.common import (
     read_ctc_movie,
     require,
 )
-from bench.noise_robustness import DSB_DIAMETER_PX, GOWT1_DIAMETER_UM, _segment, marker_errors
+from bench.noise_robustness import DSB_DIAMETER_PX, GOWT1_DIAMETER_UM, marker_errors, segment_with
 
 #: Simulated movies (cellpipe.config.SimulationSettings fields): the demo's look, two of the shipped model's training
 #: looks (config/train_shipped_model.yaml) with other seeds, and a field of HeLa-sized nuclei.
@@ -120,16 +120,16 @@ def main(argv: list[str] | None = None) -> str:
     simulated = simulated_movies(work)
     rows = []
     for gain in args.gain:
-        labels, _ = _segment(movie * gain, {**segment, "diameter_um": GOWT1_DIAMETER_UM}, False, GOWT1_PIXEL_SIZE_UM,
+        labels, _ = segment_with(movie * gain, {**segment, "diameter_um": GOWT1_DIAMETER_UM}, False, GOWT1_PIXEL_SIZE_UM,
                              model)
         masks = dict(zip(seg_frames, labels))
         missed, spurious = marker_errors(markers, masks)
-        dsb_labels, _ = _segment(dsb * gain, {**segment, "diameter_um": None, "diameter_px": DSB_DIAMETER_PX}, False,
+        dsb_labels, _ = segment_with(dsb * gain, {**segment, "diameter_um": None, "diameter_px": DSB_DIAMETER_PX}, False,
                                  1.0, model)
         ap = instance_scores(dsb_truth, dsb_labels[0], (0.5, 0.75))
         sims = []
         for frames, sim_gt, diameter in simulated.values():
-            sim_labels, _ = _segment(frames * gain, {**segment, "diameter_um": None, "diameter_px": diameter}, False,
+            sim_labels, _ = segment_with(frames * gain, {**segment, "diameter_um": None, "diameter_px": diameter}, False,
                                      1.0, model)
             sims.append(ctc_seg(sim_gt, dict(enumerate(sim_labels)))[0])
         rows.append([f"{gain:g}", *seg_by_frames(gt, masks, GOWT1_COMPLETE_SEG_FRAMES), f"{missed} / {spurious}",

@@ -67,8 +67,14 @@ def marker_errors(markers: dict[int, np.ndarray], masks: dict[int, np.ndarray]) 
     return missed, spurious
 
 
-def _segment(frames: np.ndarray, segment: dict[str, Any], denoise: bool, pixel_size_um: float,
-             model: object) -> tuple[np.ndarray, dict[str, Any]]:
+def segment_with(frames: np.ndarray, segment: dict[str, Any], denoise: bool, pixel_size_um: float,
+                 model: object) -> tuple[np.ndarray, dict[str, Any]]:
+    """``frames`` (normalized) through segment_cells with a config segment section and ``denoise`` set.
+
+    ``segment`` is config.yaml's segment section without its workflow-only keys; ``pixel_size_um`` (µm)
+    turns its diameter_um into pixels; ``model`` is a loaded Cellpose model. Returns the labels and
+    segment_cells' record.
+    """
     from cellpipe.config import SegmentSettings
     from cellpipe.segment import segment_cells
 
@@ -105,11 +111,11 @@ def main(argv: list[str] | None = None) -> str:
         noise = [denoise_plan(CellposeSettings(denoise="auto"), frames, None, 30.0, 30.0)["noise_sd"]
                  for frames in (movie, dsb)]
         for denoise in (False, True):
-            labels, _ = _segment(movie, {**segment, "diameter_um": GOWT1_DIAMETER_UM}, denoise,
+            labels, _ = segment_with(movie, {**segment, "diameter_um": GOWT1_DIAMETER_UM}, denoise,
                                     GOWT1_PIXEL_SIZE_UM, model)
             masks = dict(zip(seg_frames, labels))
             missed, spurious = marker_errors(markers, masks)
-            dsb_labels, _ = _segment(dsb, {**segment, "diameter_um": None, "diameter_px": DSB_DIAMETER_PX}, denoise,
+            dsb_labels, _ = segment_with(dsb, {**segment, "diameter_um": None, "diameter_px": DSB_DIAMETER_PX}, denoise,
                                      1.0, model)
             scores = frame_segmentation_scores(dsb_truth, dsb_labels[0], [0.5])
             tp, fp, fn = scores["tp"][0], scores["fp"][0], scores["fn"][0]
