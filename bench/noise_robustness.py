@@ -1,6 +1,7 @@
-"""The shipped model on noisier movies, with and without ``segment.cellpose.denoise`` (issue #22).
+"""The shipped model (or another, ``--model``) on noisier movies, with and without ``segment.cellpose.denoise`` (issue #22).
 
     PYTHONPATH=src .venv/bin/python -m bench.noise_robustness [--noise 0 0.025 0.05 0.1] [--precision bfloat16]
+        [--model PATH]
 
 Fluo-N2DH-GOWT1 01 is an unusually clean movie (most background pixels are 0). To see what a noisier
 microscope would give, Gaussian noise of SD ``noise`` x (99.8th - 1st percentile of the raw SEG frames) is
@@ -91,12 +92,13 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--noise", type=float, nargs="+", default=[0.0, 0.025, 0.05, 0.1],
                         help="noise SD as a fraction of the 1st-99.8th percentile range")
     parser.add_argument("--precision", choices=["float32", "bfloat16"], default="float32")
+    parser.add_argument("--model", type=Path, default=None, help="a Cellpose 3 model file (default: config.yaml's)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     segment = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["segment"]
     segment.pop("scatter", None)
-    segment["cellpose"] = {**segment["cellpose"], "model": str(REPO / segment["cellpose"]["model"]),
-                           "precision": args.precision}
+    model_path = args.model or REPO / segment["cellpose"]["model"]
+    segment["cellpose"] = {**segment["cellpose"], "model": str(model_path), "precision": args.precision}
     model = load_cellpose_model(Path(segment["cellpose"]["model"]), select_device("auto"), precision=args.precision)
     gt = require(GOWT1 / "01_GT")
     seg_frames = sorted(int(p.stem[-3:]) for p in (gt / "SEG").glob("man_seg*.tif"))
@@ -121,11 +123,12 @@ def main(argv: list[str] | None = None) -> str:
             tp, fp, fn = scores["tp"][0], scores["fp"][0], scores["fn"][0]
             rows.append([f"{fraction:g}", str(denoise).lower(), noise[0], ctc_seg(gt, masks)[0], f"{missed} / {spurious}",
                          noise[1], tp / (tp + fp + fn), float(np.mean(scores["matched_ious"]))])
+    model_option = f" --model {args.model}" if args.model else ""
     title = (
-        f"shipped model, GOWT1 01 ({len(seg_frames)} SEG frames, {GOWT1_DIAMETER_UM:g} µm) and DSB 2018 ({DSB_DIAMETER_PX:g}"
-        f" px) with noise added, segment.cellpose.denoise false / true; 'auto' takes true where the noise SD is "
-        f"above {DENOISE_ABOVE_NOISE_SD:g}\n"
-        f"(python -m bench.noise_robustness --precision {args.precision}; {machine()}; "
+        f"{Path(model_path).name} ({model_path}), GOWT1 01 ({len(seg_frames)} SEG frames, {GOWT1_DIAMETER_UM:g} µm) "
+        f"and DSB 2018 ({DSB_DIAMETER_PX:g} px) with noise added, segment.cellpose.denoise false / true; 'auto' "
+        f"takes true where the noise SD is above {DENOISE_ABOVE_NOISE_SD:g}\n"
+        f"(python -m bench.noise_robustness --precision {args.precision}{model_option}; {machine()}; "
         f"{time.perf_counter() - started:.0f} s)"
     )
     columns = ["noise / range", "denoise", "GOWT1 noise SD", "GOWT1 SEG", "GOWT1 FN / FP", "DSB noise SD", "DSB AP@0.5",
