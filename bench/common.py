@@ -31,6 +31,18 @@ def require(path: Path) -> Path:
     return path
 
 
+def config_segment(model: Path | None, **cellpose: object) -> dict[str, Any]:
+    """config/config.yaml's segment section for stage functions, with ``model`` (default: the config's) and
+    ``cellpose`` overriding its cellpose settings; ``scatter``, which only the workflow reads, is dropped."""
+    import yaml
+
+    segment = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["segment"]
+    segment.pop("scatter", None)
+    model_path = model or REPO / segment["cellpose"]["model"]
+    segment["cellpose"] = {**segment["cellpose"], **cellpose, "model": str(model_path)}
+    return segment
+
+
 def machine() -> str:
     """One line naming the processor, the cores, torch and the GPU (if any)."""
     import torch

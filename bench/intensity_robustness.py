@@ -37,6 +37,7 @@ from bench.common import (
     GOWT1_COMPLETE_SEG_FRAMES,
     GOWT1_PIXEL_SIZE_UM,
     REPO,
+    config_segment,
     ctc_seg,
     machine,
     normalized_movie,
@@ -105,11 +106,9 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--model", type=Path, default=None, help="a Cellpose 3 model file (default: config.yaml's)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    segment = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["segment"]
-    segment.pop("scatter", None)
-    model_path = args.model or REPO / segment["cellpose"]["model"]
-    segment["cellpose"] = {**segment["cellpose"], "model": str(model_path)}
-    model = load_cellpose_model(Path(model_path), select_device("auto"))
+    segment = config_segment(args.model)
+    model_path = Path(segment["cellpose"]["model"])
+    model = load_cellpose_model(model_path, select_device("auto"))
     gt = require(GOWT1 / "01_GT")
     seg_frames = sorted(int(p.stem[-3:]) for p in (gt / "SEG").glob("man_seg*.tif"))
     movie = normalized_movie(read_ctc_movie(require(GOWT1 / "01")))[seg_frames]
@@ -121,22 +120,22 @@ def main(argv: list[str] | None = None) -> str:
     rows = []
     for gain in args.gain:
         labels, _ = segment_with(movie * gain, {**segment, "diameter_um": GOWT1_DIAMETER_UM}, False, GOWT1_PIXEL_SIZE_UM,
-                             model)
+                                 model)
         masks = dict(zip(seg_frames, labels))
         missed, spurious = marker_errors(markers, masks)
         dsb_labels, _ = segment_with(dsb * gain, {**segment, "diameter_um": None, "diameter_px": DSB_DIAMETER_PX}, False,
-                                 1.0, model)
+                                     1.0, model)
         ap = instance_scores(dsb_truth, dsb_labels[0], (0.5, 0.75))
         sims = []
         for frames, sim_gt, diameter in simulated.values():
             sim_labels, _ = segment_with(frames * gain, {**segment, "diameter_um": None, "diameter_px": diameter}, False,
-                                     1.0, model)
+                                         1.0, model)
             sims.append(ctc_seg(sim_gt, dict(enumerate(sim_labels)))[0])
         rows.append([f"{gain:g}", *seg_by_frames(gt, masks, GOWT1_COMPLETE_SEG_FRAMES), f"{missed} / {spurious}",
                      image_seg(dsb_truth, dsb_labels[0]), ap["0.5"]["ap"], ap["0.75"]["ap"], *sims])
     shutil.rmtree(work)
     title = (
-        f"{Path(model_path).name} ({model_path}), normalized intensities times a gain before the network: GOWT1 01 "
+        f"{model_path.name} ({model_path}), normalized intensities times a gain before the network: GOWT1 01 "
         f"({len(seg_frames)} SEG frames, {GOWT1_DIAMETER_UM:g} µm) and DSB 2018 ({DSB_DIAMETER_PX:g} px)\n"
         f"(python -m bench.intensity_robustness; {machine()}; {time.perf_counter() - started:.0f} s)"
     )

@@ -25,13 +25,12 @@ from typing import Any
 
 import numpy as np
 import tifffile
-import yaml
 
 from bench.common import (
     DSB,
     GOWT1,
     GOWT1_PIXEL_SIZE_UM,
-    REPO,
+    config_segment,
     ctc_seg,
     machine,
     normalized_movie,
@@ -95,11 +94,9 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--model", type=Path, default=None, help="a Cellpose 3 model file (default: config.yaml's)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    segment = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["segment"]
-    segment.pop("scatter", None)
-    model_path = args.model or REPO / segment["cellpose"]["model"]
-    segment["cellpose"] = {**segment["cellpose"], "model": str(model_path), "precision": args.precision}
-    model = load_cellpose_model(Path(segment["cellpose"]["model"]), select_device("auto"), precision=args.precision)
+    segment = config_segment(args.model, precision=args.precision)
+    model_path = Path(segment["cellpose"]["model"])
+    model = load_cellpose_model(model_path, select_device("auto"), precision=args.precision)
     gt = require(GOWT1 / "01_GT")
     seg_frames = sorted(int(p.stem[-3:]) for p in (gt / "SEG").glob("man_seg*.tif"))
     raw = read_ctc_movie(require(GOWT1 / "01"))[seg_frames].astype(np.float32)
@@ -114,18 +111,18 @@ def main(argv: list[str] | None = None) -> str:
                  for frames in (movie, dsb)]
         for denoise in (False, True):
             labels, _ = segment_with(movie, {**segment, "diameter_um": GOWT1_DIAMETER_UM}, denoise,
-                                    GOWT1_PIXEL_SIZE_UM, model)
+                                     GOWT1_PIXEL_SIZE_UM, model)
             masks = dict(zip(seg_frames, labels))
             missed, spurious = marker_errors(markers, masks)
             dsb_labels, _ = segment_with(dsb, {**segment, "diameter_um": None, "diameter_px": DSB_DIAMETER_PX}, denoise,
-                                     1.0, model)
+                                         1.0, model)
             scores = frame_segmentation_scores(dsb_truth, dsb_labels[0], [0.5])
             tp, fp, fn = scores["tp"][0], scores["fp"][0], scores["fn"][0]
             rows.append([f"{fraction:g}", str(denoise).lower(), noise[0], ctc_seg(gt, masks)[0], f"{missed} / {spurious}",
                          noise[1], tp / (tp + fp + fn), float(np.mean(scores["matched_ious"]))])
     model_option = f" --model {args.model}" if args.model else ""
     title = (
-        f"{Path(model_path).name} ({model_path}), GOWT1 01 ({len(seg_frames)} SEG frames, {GOWT1_DIAMETER_UM:g} µm) "
+        f"{model_path.name} ({model_path}), GOWT1 01 ({len(seg_frames)} SEG frames, {GOWT1_DIAMETER_UM:g} µm) "
         f"and DSB 2018 ({DSB_DIAMETER_PX:g} px) with noise added, segment.cellpose.denoise false / true; 'auto' "
         f"takes true where the noise SD is above {DENOISE_ABOVE_NOISE_SD:g}\n"
         f"(python -m bench.noise_robustness --precision {args.precision}{model_option}; {machine()}; "
