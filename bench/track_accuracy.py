@@ -30,7 +30,9 @@ DET and TRA come from py-ctcmetrics (``ctc_metrics.evaluate_sequence``, the CTC'
 definitions); division precision, recall and F1 from traccuracy's ``DivisionMetrics`` with the
 CTC matcher (a division counts when the mother and both daughters match within one frame), or,
 where a predicted object covers two ground-truth markers and the CTC matching is not one-to-one,
-IoU >= 0.5 one-to-one matching (the output names the matcher used).
+IoU >= 0.5 one-to-one matching (the output names the matcher used). ``link_errors`` lists each
+link the CTC scoring counts against a result (missing, extra, of the wrong kind), with its frames,
+tracks and position: where on the movie the linking goes wrong.
 ``--track KEY=VALUE`` changes a ``track:`` setting of config/config.yaml for the ``gt``, ``labels``
 ``simulated`` and ``large`` parts (values as YAML: ``--track overlap_link_min_iou=null``).
 The Cell Tracking Challenge data are read in place from ../shared and never copied into the
@@ -93,7 +95,7 @@ def score_ctc(res_dir: Path, gt_dir: Path, min_area_px: float | None = None) -> 
     from traccuracy import run_metrics
     from traccuracy.loaders import load_ctc_data
     from traccuracy.matchers import CTCMatcher, IOUMatcher
-    from traccuracy.metrics import CompleteTracks, DivisionMetrics
+    from traccuracy.metrics import CompleteTracks, CTCMetrics, DivisionMetrics
 
     valid = validate_sequence(str(res_dir))["Valid"]
     ctc = evaluate_sequence(str(res_dir), str(gt_dir), metrics=["DET", "TRA"])
@@ -104,7 +106,8 @@ def score_ctc(res_dir: Path, gt_dir: Path, min_area_px: float | None = None) -> 
     matcher_name = "CTC"
     try:
         results, matched = run_metrics(
-            gt, pred, matcher=CTCMatcher(), metrics=[DivisionMetrics(max_frame_buffer=1), CompleteTracks()]
+            gt, pred, matcher=CTCMatcher(),
+            metrics=[DivisionMetrics(max_frame_buffer=1), CompleteTracks(), CTCMetrics()],
         )
     except TypeError:
         matcher_name = "IoU >= 0.5, one-to-one"
@@ -159,7 +162,33 @@ def score_ctc(res_dir: Path, gt_dir: Path, min_area_px: float | None = None) -> 
         "complete_tracklets": float(complete["complete_tracklets"]),
         "complete_lineages": float(complete["complete_lineages"]),
         **above,
+        "link_errors": link_errors(matched) if matcher_name == "CTC" else None,
     }
+
+
+def link_errors(matched: Any) -> list[str]:
+    """Each link error the CTC matcher's scoring flagged in ``matched`` (traccuracy's ``Matched``), a line each.
+
+    ``missing``: a ground-truth link the result lacks (AOGM's EA), ``extra``: a result link the ground truth lacks (ED),
+    ``wrong kind``: a result link between the right objects that is a mother-daughter link where the ground truth's is a
+    continuation, or the other way round (EC; traccuracy takes a link for a mother-daughter one where its mother has
+    two or more successors). Each line names the frames, the tracks (ground truth's or result's) and where the link
+    starts (px), sorted by frame: where on a movie the linking goes wrong.
+    """
+    from traccuracy import EdgeFlag
+
+    kinds = ((matched.gt_graph, "ground truth", {EdgeFlag.CTC_FALSE_NEG: "missing"}),
+             (matched.pred_graph, "result", {EdgeFlag.CTC_FALSE_POS: "extra", EdgeFlag.WRONG_SEMANTIC: "wrong kind"}))
+    errors = []
+    for graph, whose, flags in kinds:
+        for u, v, attrs in graph.graph.edges(data=True):
+            for flag, kind in flags.items():
+                if attrs.get(flag):
+                    a, b = graph.graph.nodes[u], graph.graph.nodes[v]
+                    errors.append((int(a["t"]), kind, f"{kind}: frame {int(a['t'])} -> {int(b['t'])}, {whose} track "
+                                   f"{int(a['segmentation_id'])} -> {int(b['segmentation_id'])}, from y {a['y']:.0f}, "
+                                   f"x {a['x']:.0f} px"))
+    return [line for _, _, line in sorted(errors)]
 
 
 def default_track_settings() -> Any:
