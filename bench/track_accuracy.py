@@ -185,10 +185,10 @@ def link_errors(matched: Any) -> list[str]:
             for flag, kind in flags.items():
                 if attrs.get(flag):
                     a, b = graph.graph.nodes[u], graph.graph.nodes[v]
-                    errors.append((int(a["t"]), kind, f"{kind}: frame {int(a['t'])} -> {int(b['t'])}, {whose} track "
+                    errors.append((int(a["t"]), f"{kind}: frame {int(a['t'])} -> {int(b['t'])}, {whose} track "
                                    f"{int(a['segmentation_id'])} -> {int(b['segmentation_id'])}, from y {a['y']:.0f}, "
                                    f"x {a['x']:.0f} px"))
-    return [line for _, _, line in sorted(errors)]
+    return [line for _, line in sorted(errors)]
 
 
 def default_track_settings() -> Any:

@@ -49,3 +49,12 @@ def test_a_continuation_made_a_division_is_a_link_of_the_wrong_kind(tmp_path: Pa
     assert scored(tmp_path, ids, [(1, 0, 2, 0), (2, 0, 1, 0), (3, 2, 2, 2), (4, 2, 2, 2)]) == [
         "wrong kind: frame 1 -> 2, result track 2 -> 3, from y 48, x 48 px"
     ]
+
+
+def test_a_mother_that_takes_her_neighbour_for_a_daughter_lists_all_three_kinds(tmp_path: Path) -> None:
+    ids = [{1: 1, 2: 2}, {1: 1, 2: 2}, {1: 3, 2: 4}]  # track 1 "divides" into nucleus 1 and nucleus 2
+    assert scored(tmp_path, ids, [(1, 0, 1, 0), (2, 0, 1, 0), (3, 2, 2, 1), (4, 2, 2, 1)]) == [
+        "extra: frame 1 -> 2, result track 1 -> 4, from y 16, x 16 px",
+        "missing: frame 1 -> 2, ground truth track 2 -> 2, from y 48, x 48 px",
+        "wrong kind: frame 1 -> 2, result track 1 -> 3, from y 16, x 16 px",
+    ]
