@@ -69,7 +69,7 @@ def test_compiled_wrapper_pads_the_last_pass_and_gives_the_eager_masks(frames, m
     compiled = _masks(images, pixel_size, model, compiled=True)
     assert calls == [2, 1]
     assert len(graphs) == 1 and graphs[0][0] == 2
-    assert list(model._cellpipe_networks) == [("inductor", 2)]
+    assert list(model._cellpipe_networks) == [("inductor", 2, False)]  # (runtime, tiles per pass, falls back to torch)
     assert all(int(frame.max()) >= 4 for frame in eager)
     np.testing.assert_array_equal(compiled, eager)
 
