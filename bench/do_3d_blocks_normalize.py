@@ -4,7 +4,7 @@
 
 With ``normalize`` Cellpose stretches a stack between its 1st and 99th percentiles before its 3-D flows.  Block by
 block, cellpipe stretches the whole stack once and runs the blocks unstretched
-(``cellpipe.segment._segment_stack_do_3d_blocks``), so every block sees the intensities one pass sees.  This runs,
+(``cellpipe.segment.cellpose_3d._segment_stack_do_3d_blocks``), so every block sees the intensities one pass sees.  This runs,
 on 8 x 40 x 70 voxel stacks of 2 x 0.5 x 0.5 µm with the shipped model at its 15 µm (30 px) diameter, cut into
 two blocks along x (cores of 20 µm, 8 µm of overlap):
 

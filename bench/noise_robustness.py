@@ -8,7 +8,7 @@ microscope would give, Gaussian noise of SD ``noise`` x (99.8th - 1st percentile
 added to the raw frames (seed 0) before they are normalized together as the normalize stage does; then
 cellpipe.segment.segment_cells segments them with config/config.yaml's segment section at 15 µm, once with
 ``denoise`` false and once true (``auto`` takes true for this model where the noise SD it measures, in the
-table, is above cellpipe.segment.DENOISE_ABOVE_NOISE_SD):
+table, is above cellpipe.segment.cellpose.DENOISE_ABOVE_NOISE_SD):
 
 * GOWT1 01, its 30 SEG frames: CTC SEG (py-ctcmetrics), and against the TRA markers of those frames the
   markers no mask covers by half (FN) and the masks over no marker (FP);
@@ -85,7 +85,8 @@ def segment_with(frames: np.ndarray, segment: dict[str, Any], denoise: bool, pix
 def main(argv: list[str] | None = None) -> str:
     from cellpipe.config import CellposeSettings
     from cellpipe.evaluate import frame_segmentation_scores
-    from cellpipe.segment import DENOISE_ABOVE_NOISE_SD, denoise_plan, load_cellpose_model, select_device
+    from cellpipe.segment import denoise_plan, load_cellpose_model, select_device
+    from cellpipe.segment.cellpose import DENOISE_ABOVE_NOISE_SD
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--noise", type=float, nargs="+", default=[0.0, 0.025, 0.05, 0.1],

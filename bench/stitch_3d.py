@@ -73,7 +73,8 @@ def cellpose_own_stitch(stack: np.ndarray, settings: Any, model: Any, diameter_p
     """
     import torch
 
-    from cellpipe.segment import _deterministic_torch, _device_of, effective_batch_size
+    from cellpipe.segment import effective_batch_size
+    from cellpipe.segment.device import _deterministic_torch, _device_of
 
     device = _device_of(model)
     with _deterministic_torch(device), torch.no_grad():

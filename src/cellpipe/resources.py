@@ -181,7 +181,7 @@ def segment_stack_mem_mb(
       of one block (its core plus ``block_overlap_um`` µm, else one diameter, on each side, at most the stack)
       plus the whole stack and its labels and the threshold's sample.
     * Cellpose 'stitch': the planes of one network pass (as many as fill ``batch_size`` tiles of ``tile_px``
-      px after rescaling, at most the stack's, at least ``batch_size``: cellpipe.segment._planes_per_pass)
+      px after rescaling, at most the stack's, at least ``batch_size``: cellpipe.segment.cellpose_3d._planes_per_pass)
       counted as a 2-D frame of their pixels (:func:`segment_mem_mb`), plus the stack's float32 and labels.
     * Cellpose 'do_3d': :data:`DO_3D_BYTES_PER_VOXEL` of the stack resampled to cubic voxels at the model's
       diameter (z stretched by z step / pixel, every axis by 30 px / ``diameter_px``); block by block, of one

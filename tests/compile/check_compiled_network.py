@@ -54,7 +54,7 @@ def test_compiled_wrapper_pads_the_last_pass_and_gives_the_eager_masks(frames, m
         graphs.extend(tuple(t.shape) for t in example_inputs if t.ndim == 4 and t.shape[1] == 2 and t.shape[2] > 3)
         return graph.forward  # type: ignore[attr-defined]
 
-    monkeypatch.setattr(segment, "COMPILE_BACKEND", capture_only)
+    monkeypatch.setattr(segment.runtime, "COMPILE_BACKEND", capture_only)
     images, pixel_size = frames
     model = load_cellpose_model(SHIPPED, "cpu")
     calls: list[int] = []

@@ -11,15 +11,8 @@ from pydantic import ValidationError
 
 from cellpipe.config import CellposeSettings, SegmentSettings
 from cellpipe.metrics import instance_scores
-from cellpipe.segment import (
-    COMPILE_MIN_MEGAPIXELS,
-    AutocastNetwork,
-    load_cellpose_model,
-    network_precision,
-    network_runtime,
-    resolve_precision,
-    segment_cells,
-)
+from cellpipe.segment import AutocastNetwork, load_cellpose_model, network_precision, network_runtime, resolve_precision, segment_cells
+from cellpipe.segment.runtime import COMPILE_MIN_MEGAPIXELS
 
 SHIPPED = Path(__file__).resolve().parents[2] / "resources" / "models" / "cellpipe_nuclei" / "weights.pth"
 
@@ -102,9 +95,9 @@ def test_bfloat16_keeps_the_float32_masks_and_says_so(frames) -> None:
 def test_emulated_bfloat16_is_named_in_a_warning(units: bool, monkeypatch, caplog) -> None:
     """On a CPU without bfloat16 units the model load warns that the arithmetic is emulated (1.6-10x slower
     there, bench/RESULTS.md), naming the setting; with the units, or in float32, it says nothing."""
-    import cellpipe.segment
+    import cellpipe.segment.device
 
-    monkeypatch.setattr(cellpipe.segment, "cpu_has_bfloat16_units", lambda: units)
+    monkeypatch.setattr(cellpipe.segment.device, "cpu_has_bfloat16_units", lambda: units)
     with caplog.at_level("WARNING", logger="cellpipe.segment"):
         load_cellpose_model(SHIPPED, "cpu")
         assert not caplog.records

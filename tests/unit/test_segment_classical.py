@@ -12,7 +12,8 @@ from pydantic import ValidationError
 from skimage.draw import disk
 
 from cellpipe.config import ClassicalSettings, SegmentSettings
-from cellpipe.segment import _transform_intensity, classical_pixels, segment_cells, segment_frames_classical
+from cellpipe.segment import classical_pixels, segment_cells, segment_frames_classical
+from cellpipe.segment.classical import _transform_intensity
 
 REPO = Path(__file__).resolve().parents[2]
 

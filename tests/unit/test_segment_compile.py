@@ -13,7 +13,8 @@ import pytest
 from pydantic import ValidationError
 
 from cellpipe.config import CellposeSettings
-from cellpipe.segment import COMPILE_MIN_MEGAPIXELS, cpp_compiler, network_runtime
+from cellpipe.segment import cpp_compiler, network_runtime
+from cellpipe.segment.runtime import COMPILE_MIN_MEGAPIXELS
 
 
 @pytest.mark.parametrize(

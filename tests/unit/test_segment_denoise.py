@@ -10,14 +10,8 @@ import pytest
 from scipy import ndimage as ndi
 
 from cellpipe.config import CellposeSettings, SegmentSettings
-from cellpipe.segment import (
-    DENOISE_ABOVE_NOISE_SD,
-    SHIPPED_MODEL_SHA256,
-    denoise_plan,
-    iter_segment_cells,
-    noise_sd,
-    segment_cells,
-)
+from cellpipe.segment import denoise_plan, iter_segment_cells, noise_sd, segment_cells
+from cellpipe.segment.cellpose import DENOISE_ABOVE_NOISE_SD, SHIPPED_MODEL_SHA256
 
 SHIPPED = Path(__file__).resolve().parents[2] / "resources" / "models" / "cellpipe_nuclei" / "weights.pth"
 

@@ -159,7 +159,7 @@ def test_auto_runs_torch_where_onnxruntime_fails_and_says_so(frames, tmp_path: P
 
     monkeypatch.setenv("CELLPIPE_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(torch.onnx, "export", _export_failed)
-    monkeypatch.setattr(segment, "COMPILE_MIN_MEGAPIXELS", 0.001)  # these 3 small frames count as a long movie
+    monkeypatch.setattr(segment.runtime, "COMPILE_MIN_MEGAPIXELS", 0.001)  # these 3 small frames count as a long movie
     images, pixel_size = frames
     model = load_cellpose_model(SHIPPED, "cpu")
     eager, _ = _labels(images, pixel_size, model, False)
@@ -181,12 +181,13 @@ def test_auto_runs_torch_where_onnxruntime_fails_and_says_so(frames, tmp_path: P
 def test_parts_of_a_movie_run_the_runtime_its_whole_size_chooses(frames, monkeypatch: pytest.MonkeyPatch) -> None:
     """compile 'auto' judges the whole movie (``estimate_from``), not the part a scattered job segments, so every
     part of one movie records the same runtime."""
-    from cellpipe.segment import _network_megapixels, iter_segment_cells
+    from cellpipe.segment import iter_segment_cells
+    from cellpipe.segment.runtime import _network_megapixels
 
     images, pixel_size = frames
     model = load_cellpose_model(SHIPPED, "cpu")
     one_frame = _network_megapixels((1, *images.shape[1:]), model, 10.0 / pixel_size)
-    monkeypatch.setattr(segment, "COMPILE_MIN_MEGAPIXELS", 2.5 * one_frame)  # 3 frames reach it, 1 does not
+    monkeypatch.setattr(segment.runtime, "COMPILE_MIN_MEGAPIXELS", 2.5 * one_frame)  # 3 frames reach it, 1 does not
     settings = SegmentSettings(method="cellpose", diameter_um=10.0,
                                cellpose={"model": str(SHIPPED), "device": "cpu", "compile": "auto"})
     alone, _ = iter_segment_cells(images[:1], settings, pixel_size, model=model)

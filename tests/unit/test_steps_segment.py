@@ -234,10 +234,10 @@ def test_parts_that_do_not_fit_together_are_refused(tmp_path: Path, step_inputs:
 def test_a_failed_part_leaves_nothing_behind(tmp_path: Path, step_inputs: dict[str, Path], monkeypatch) -> None:
     """A part that fails after some frames (here: an error in the third frame) leaves neither its labels nor its
     info, so Snakemake cannot take a partial part as done."""
-    import cellpipe.segment as segment
+    import cellpipe.segment.classical as classical
 
     calls = []
-    original = segment._segment_frame_classical
+    original = classical._segment_frame_classical
 
     def failing(frame, settings, min_distance):
         calls.append(1)
@@ -245,7 +245,7 @@ def test_a_failed_part_leaves_nothing_behind(tmp_path: Path, step_inputs: dict[s
             raise RuntimeError("node lost")
         return original(frame, settings, min_distance)
 
-    monkeypatch.setattr(segment, "_segment_frame_classical", failing)
+    monkeypatch.setattr(classical, "_segment_frame_classical", failing)
     part, part_info = tmp_path / "parts" / "0.zarr", tmp_path / "parts" / "0.json"
     with pytest.raises(RuntimeError, match="node lost"):
         segment_frames_step(step_inputs["normalized"], step_inputs["image"], SETTINGS, 0, 2, part, part_info)

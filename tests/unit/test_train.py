@@ -233,10 +233,10 @@ def test_bfloat16_training_learns_and_keeps_float32_weights() -> None:
 def test_emulated_bfloat16_training_is_named_in_a_warning(monkeypatch, caplog) -> None:
     """bfloat16 training on a CPU without bfloat16 units warns once that it is emulated (1.9-9.6x slower per
     step there, bench/RESULTS.md); float32 training does not."""
-    import cellpipe.segment
+    import cellpipe.segment.device
     from cellpipe.train import train_network
 
-    monkeypatch.setattr(cellpipe.segment, "cpu_has_bfloat16_units", lambda: False)
+    monkeypatch.setattr(cellpipe.segment.device, "cpu_has_bfloat16_units", lambda: False)
     image, labels = blobs(shape=(64, 64), centres=[(20, 20, 6, 6), (40, 44, 6, 6)])
     examples, _ = prepare_examples([AnnotatedImage(image, labels, "blob", "g", 0)], [0], ["train"], NormalizeSettings())
     base = {
