@@ -13,7 +13,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "cellpipe"
 ALLOWED = ("io", "runtime")
-IO_MODULES = {p.stem for p in (PACKAGE / "io").glob("*.py")}
+IO_MODULES = {p.stem for p in (PACKAGE / "io").iterdir() if p.suffix == ".py" or (p / "__init__.py").is_file()}  # modules, packages
 
 # methods that read or write a file's contents, whatever object they are called on (Path, DataFrame, ndarray)
 FILE_METHODS = {

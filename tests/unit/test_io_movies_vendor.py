@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cellpipe.io.movies import MovieError, _vendor_image, detect_format, inspect_movie, open_movie, read_movie
+from cellpipe.io.movies import MovieError, detect_format, inspect_movie, open_movie, read_movie
+from cellpipe.io.movies.vendor import _vendor_image
 
 pyczi = pytest.importorskip("pylibCZIrw.czi", reason="pylibCZIrw (libCZI, installed with bioio-czi) is not installed")
 pytest.importorskip("bioio_czi", reason="bioio-czi is not installed")
@@ -193,7 +194,7 @@ def test_the_frame_interval_is_the_nominal_one_else_from_the_acquisition_times(n
                                                                                total_s: float | None,
                                                                                minutes: float | None,
                                                                                source: str | None) -> None:
-    from cellpipe.io.movies import _vendor_interval
+    from cellpipe.io.movies.vendor import _vendor_interval
 
     found, how = _vendor_interval(_Times(nominal_s, total_s), "nd2", 5)
     assert (found, how) == (pytest.approx(minutes) if minutes is not None else None, source)
