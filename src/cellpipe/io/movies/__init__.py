@@ -568,141 +568,172 @@ def open_movie(
         As :func:`inspect_movie`; from ``source_checksum()``, a file that changed while it was read
         or a frame that was not read.
     """
-    from cellpipe.io.checksums import describe_files, file_description, folder_description, sha256_of_handle
-
     path = Path(path)
     checked = _checked_format(path, fmt)
     if checked == "ctc":
         _only_scene_zero(path, checked, scene)
     if checked == "ome-zarr" and not through_bioio(checked, reader):
-        # a position of a bioformats2raw layout, plate or well is read from its image; the checksum is of the files
-        # that position reads (movie_files), not of the whole store: N positions would otherwise read it N times
-        image_path, image_name = _ngff_scene(path, scene)
-        ngff = _ngff_image(image_path, axes, allow_z)
-        header = dataclasses.replace(ngff.header, stage_position_um=_bioformats2raw_stage_position(path, scene))
-        level = ngff.level
-        letters = header.source_axes.upper()
-        time_axis = letters.index("T")
-        # size and change time of every file read at opening: a store rewritten while read is caught by the checksum
-        read_files = movie_files(path, checked, scene) if checksum else []
-        stamps = _files_stamp(path, read_files)
+        opened = _open_ngff(path, checked, axes, checksum, allow_z, scene)
+    elif through_bioio(checked, reader):
+        opened = _open_through_bioio(path, checked, axes, checksum, allow_z, scene)
+    elif checked == "ctc":
+        opened = _open_ctc_folder(path, checksum)
+    else:
+        opened = _open_tiff_movie(path, checked, axes, checksum, allow_z, scene)
+    yield from opened
 
-        def read_zarr_block(t: int, c: int | None) -> np.ndarray:
-            # one frame (and channel): only the chunks holding it are read
-            index: list[slice] = [slice(None)] * level.ndim
-            index[time_axis] = slice(t, t + 1)
-            if c is not None and "C" in letters:
-                index[letters.index("C")] = slice(c, c + 1)
-            return to_tczyx(np.asarray(level[tuple(index)]), header.source_axes, path)[0]
 
-        def zarr_checksum() -> dict[str, Any]:
-            described = describe_files(path, read_files)
-            if _files_stamp(path, read_files) != stamps or movie_files(path, checked, scene) != read_files:
-                raise MovieError(f"{path}: changed while it was being read (files added, removed or rewritten)")
-            return described
+def _open_ngff(
+    path: Path, checked: MovieFormat, axes: str | None, checksum: bool, allow_z: bool, scene: int | None,
+) -> Iterator[RawMovie]:
+    """An OME-Zarr image (or a position of a store of several) read by cellpipe: ``level[t]`` per frame."""
+    from cellpipe.io.checksums import describe_files
 
-        logger.info("opened %s: OME-Zarr axes %s -> TCYX %s, read frame by frame", path, header.source_axes,
-                    header.shape_tcyx)
-        lazy = LazyMovie(header.shape_tcyx, header.dtype, lambda t: read_zarr_block(t, None)[:, 0], header.z_planes,
-                         (lambda t, c: read_zarr_block(t, c)[0]) if header.z_planes != 1 else None)
+    # a position of a bioformats2raw layout, plate or well is read from its image; the checksum is of the files
+    # that position reads (movie_files), not of the whole store: N positions would otherwise read it N times
+    image_path, image_name = _ngff_scene(path, scene)
+    ngff = _ngff_image(image_path, axes, allow_z)
+    header = dataclasses.replace(ngff.header, stage_position_um=_bioformats2raw_stage_position(path, scene))
+    level = ngff.level
+    letters = header.source_axes.upper()
+    time_axis = letters.index("T")
+    # size and change time of every file read at opening: a store rewritten while read is caught by the checksum
+    read_files = movie_files(path, checked, scene) if checksum else []
+    stamps = _files_stamp(path, read_files)
+
+    def read_zarr_block(t: int, c: int | None) -> np.ndarray:
+        # one frame (and channel): only the chunks holding it are read
+        index: list[slice] = [slice(None)] * level.ndim
+        index[time_axis] = slice(t, t + 1)
+        if c is not None and "C" in letters:
+            index[letters.index("C")] = slice(c, c + 1)
+        return to_tczyx(np.asarray(level[tuple(index)]), header.source_axes, path)[0]
+
+    def zarr_checksum() -> dict[str, Any]:
+        described = describe_files(path, read_files)
+        if _files_stamp(path, read_files) != stamps or movie_files(path, checked, scene) != read_files:
+            raise MovieError(f"{path}: changed while it was being read (files added, removed or rewritten)")
+        return described
+
+    logger.info("opened %s: OME-Zarr axes %s -> TCYX %s, read frame by frame", path, header.source_axes,
+                header.shape_tcyx)
+    lazy = LazyMovie(header.shape_tcyx, header.dtype, lambda t: read_zarr_block(t, None)[:, 0], header.z_planes,
+                     (lambda t, c: read_zarr_block(t, c)[0]) if header.z_planes != 1 else None)
+    yield RawMovie(lazy, header.source_axes, header.pixel_size_um, header.frame_interval_min,
+                   list(header.channel_names), header.pixel_size_y_um, scene=scene, scene_name=image_name,
+                   source_checksum=zarr_checksum if checksum else None, pixel_size_z_um=header.pixel_size_z_um,
+                   stage_position_um=header.stage_position_um)
+
+
+def _open_through_bioio(
+    path: Path, checked: MovieFormat, axes: str | None, checksum: bool, allow_z: bool, scene: int | None,
+) -> Iterator[RawMovie]:
+    """A file read through its bioio plugin's lazy array (CZI pixels through libCZI): one frame's planes per read."""
+    from cellpipe.io.checksums import describe_files, file_description, sha256_of_handle
+
+    vendor = _vendor_image(path, checked, axes, allow_z, scene)
+    header, pixels = vendor.header, vendor.data
+    # an OME-Zarr image, or an OME-TIFF whose series goes on in other files: the files that position reads, hashed
+    # by path once read, as cellpipe's own readers do
+    bioio_files = movie_files(path, checked, scene) if checksum and checked in BIOIO_PLUGINS else []
+    by_files = path.is_dir() or len(bioio_files) > 1
+    files_root = path if path.is_dir() else path.parent
+    files_stamps = _files_stamp(files_root, bioio_files) if by_files else {}
+    before: os.stat_result | None = None
+    n_bytes, sha256 = 0, ""
+    if not by_files:
+        with open(path, "rb") as handle:
+            before = os.fstat(handle.fileno())
+            # a whole extra pass over the file, as for a TIFF: bioio reads by path, through handles of its own
+            n_bytes, sha256 = sha256_of_handle(handle) if checksum else (before.st_size, "")
+
+    with contextlib.ExitStack() as stack:  # libCZI's open document, closed with the movie
+        planes = _libczi_planes(path, header, stack) if checked == "czi" else None
+        if planes is None and header.scene is not None and header.scene_name is None:
+            # scenes only libCZI knows: bioio's array would be another region than that scene's
+            raise MovieError(f"{path}: scene {header.scene} of this CZI could not be read through libCZI")
+        z_len = header.z_planes
+
+        def read_vendor(index: tuple[int, ...]) -> np.ndarray:
+            # frame t, (C, Z, Y, X), or the z-stack of frame t, channel c, (Z, Y, X): the planes asked for only
+            try:
+                if planes is not None:
+                    t, channels = index[0], index[1:] or range(header.shape_tcyx[1])
+                    block = np.stack([np.stack([planes(t, c, z) for z in range(z_len)]) for c in channels])
+                    return block[0] if len(index) == 2 else block
+                # the dask graph holds one task per plane (CZI, LIF) or per frame (ND2); synchronous, so a job uses
+                # the cores Snakemake gave it and no more
+                with _quiet_bioio():
+                    return np.asarray(pixels[index].compute(scheduler="synchronous"))
+            except Exception as exc:  # pixels the headers did not reveal as broken
+                raise MovieError(f"{path}: pixels of {_BIOIO_READ[checked].name} frame {index[0]} could not be read "
+                                 f"({_one_line(exc)})") from None
+
+        def vendor_checksum() -> dict[str, Any]:
+            if by_files:
+                described = describe_files(path, bioio_files)
+                if _files_stamp(files_root, bioio_files) != files_stamps:
+                    raise MovieError(f"{path}: changed while it was being read (files rewritten or replaced)")
+                return described
+            assert before is not None
+            after = path.stat()
+            if (after.st_size, after.st_mtime_ns, after.st_ctime_ns) != (before.st_size, before.st_mtime_ns, before.st_ctime_ns):
+                raise MovieError(f"{path}: changed while it was being read (its size or change time differ)")
+            return file_description(n_bytes, sha256)
+
+        logger.info("opened %s: %s through %s -> TCYX %s (%d z-planes), read frame by frame%s", path,
+                    _BIOIO_READ[checked].name, _BIOIO_READ[checked].package, header.shape_tcyx, header.z_planes,
+                    " (pixels through libCZI)" if planes is not None else "")
+        lazy = LazyMovie(header.shape_tcyx, header.dtype, lambda t: read_vendor((t,))[:, 0], header.z_planes,
+                         (lambda t, c: read_vendor((t, c))) if header.z_planes != 1 else None)
         yield RawMovie(lazy, header.source_axes, header.pixel_size_um, header.frame_interval_min,
-                       list(header.channel_names), header.pixel_size_y_um, scene=scene, scene_name=image_name,
-                       source_checksum=zarr_checksum if checksum else None, pixel_size_z_um=header.pixel_size_z_um,
-                       stage_position_um=header.stage_position_um)
-        return
-    if through_bioio(checked, reader):
-        vendor = _vendor_image(path, checked, axes, allow_z, scene)
-        header, pixels = vendor.header, vendor.data
-        # an OME-Zarr image, or an OME-TIFF whose series goes on in other files: the files that position reads, hashed
-        # by path once read, as cellpipe's own readers do
-        bioio_files = movie_files(path, checked, scene) if checksum and checked in BIOIO_PLUGINS else []
-        by_files = path.is_dir() or len(bioio_files) > 1
-        files_root = path if path.is_dir() else path.parent
-        files_stamps = _files_stamp(files_root, bioio_files) if by_files else {}
-        before: os.stat_result | None = None
-        n_bytes, sha256 = 0, ""
-        if not by_files:
-            with open(path, "rb") as handle:
-                before = os.fstat(handle.fileno())
-                # a whole extra pass over the file, as for a TIFF: bioio reads by path, through handles of its own
-                n_bytes, sha256 = sha256_of_handle(handle) if checksum else (before.st_size, "")
+                       list(header.channel_names), header.pixel_size_y_um, header.frame_interval_from,
+                       header.scene, header.scene_name, source_checksum=vendor_checksum if checksum else None,
+                       pixel_size_z_um=header.pixel_size_z_um, stage_position_um=header.stage_position_um,
+                       reader=header.reader + (" (pixels through libCZI)" if planes is not None else ""))
 
-        with contextlib.ExitStack() as stack:  # libCZI's open document, closed with the movie
-            planes = _libczi_planes(path, header, stack) if checked == "czi" else None
-            if planes is None and header.scene is not None and header.scene_name is None:
-                # scenes only libCZI knows: bioio's array would be another region than that scene's
-                raise MovieError(f"{path}: scene {header.scene} of this CZI could not be read through libCZI")
-            z_len = header.z_planes
 
-            def read_vendor(index: tuple[int, ...]) -> np.ndarray:
-                # frame t, (C, Z, Y, X), or the z-stack of frame t, channel c, (Z, Y, X): the planes asked for only
-                try:
-                    if planes is not None:
-                        t, channels = index[0], index[1:] or range(header.shape_tcyx[1])
-                        block = np.stack([np.stack([planes(t, c, z) for z in range(z_len)]) for c in channels])
-                        return block[0] if len(index) == 2 else block
-                    # the dask graph holds one task per plane (CZI, LIF) or per frame (ND2); synchronous, so a job uses
-                    # the cores Snakemake gave it and no more
-                    with _quiet_bioio():
-                        return np.asarray(pixels[index].compute(scheduler="synchronous"))
-                except Exception as exc:  # pixels the headers did not reveal as broken
-                    raise MovieError(f"{path}: pixels of {_BIOIO_READ[checked].name} frame {index[0]} could not be read "
-                                     f"({_one_line(exc)})") from None
+def _open_ctc_folder(path: Path, checksum: bool) -> Iterator[RawMovie]:
+    """A CTC folder: each frame's file read into memory, hashed and decoded from those bytes."""
+    from cellpipe.io.checksums import folder_description
 
-            def vendor_checksum() -> dict[str, Any]:
-                if by_files:
-                    described = describe_files(path, bioio_files)
-                    if _files_stamp(files_root, bioio_files) != files_stamps:
-                        raise MovieError(f"{path}: changed while it was being read (files rewritten or replaced)")
-                    return described
-                assert before is not None
-                after = path.stat()
-                if (after.st_size, after.st_mtime_ns, after.st_ctime_ns) != (before.st_size, before.st_mtime_ns, before.st_ctime_ns):
-                    raise MovieError(f"{path}: changed while it was being read (its size or change time differ)")
-                return file_description(n_bytes, sha256)
+    header = inspect_ctc_folder(path)
+    from cellpipe.io.ctc import frame_files
 
-            logger.info("opened %s: %s through %s -> TCYX %s (%d z-planes), read frame by frame%s", path,
-                        _BIOIO_READ[checked].name, _BIOIO_READ[checked].package, header.shape_tcyx, header.z_planes,
-                        " (pixels through libCZI)" if planes is not None else "")
-            lazy = LazyMovie(header.shape_tcyx, header.dtype, lambda t: read_vendor((t,))[:, 0], header.z_planes,
-                             (lambda t, c: read_vendor((t, c))) if header.z_planes != 1 else None)
-            yield RawMovie(lazy, header.source_axes, header.pixel_size_um, header.frame_interval_min,
-                           list(header.channel_names), header.pixel_size_y_um, header.frame_interval_from,
-                           header.scene, header.scene_name, source_checksum=vendor_checksum if checksum else None,
-                           pixel_size_z_um=header.pixel_size_z_um, stage_position_um=header.stage_position_um,
-                           reader=header.reader + (" (pixels through libCZI)" if planes is not None else ""))
-        return
-    if checked == "ctc":
-        header = inspect_ctc_folder(path)
-        from cellpipe.io.ctc import frame_files
+    files = frame_files(path)
+    _, _, y, x = header.shape_tcyx
+    read: dict[int, dict[str, Any]] = {}  # frame -> path (relative to the folder), bytes, sha256 as read
 
-        files = frame_files(path)
-        _, _, y, x = header.shape_tcyx
-        read: dict[int, dict[str, Any]] = {}  # frame -> path (relative to the folder), bytes, sha256 as read
+    def read_ctc_frame(t: int) -> np.ndarray:
+        data = files[t].read_bytes()
+        entry = {"path": files[t].relative_to(path).as_posix(), "bytes": len(data),
+                 "sha256": hashlib.sha256(data).hexdigest()}
+        if read.setdefault(t, entry) != entry:  # a frame read twice must be the same bytes
+            raise MovieError(f"{files[t]}: changed while the movie was being read")
+        plane = tifffile.imread(io.BytesIO(data))
+        if plane.shape != (y, x) or plane.dtype != header.dtype:
+            raise MovieError(
+                f"{files[t]}: a {plane.shape} {plane.dtype} image where its header said ({y}, {x}) {header.dtype}"
+            )
+        return plane[np.newaxis]
 
-        def read_ctc_frame(t: int) -> np.ndarray:
-            data = files[t].read_bytes()
-            entry = {"path": files[t].relative_to(path).as_posix(), "bytes": len(data),
-                     "sha256": hashlib.sha256(data).hexdigest()}
-            if read.setdefault(t, entry) != entry:  # a frame read twice must be the same bytes
-                raise MovieError(f"{files[t]}: changed while the movie was being read")
-            plane = tifffile.imread(io.BytesIO(data))
-            if plane.shape != (y, x) or plane.dtype != header.dtype:
-                raise MovieError(
-                    f"{files[t]}: a {plane.shape} {plane.dtype} image where its header said ({y}, {x}) {header.dtype}"
-                )
-            return plane[np.newaxis]
+    def ctc_checksum() -> dict[str, Any]:
+        unread = [t for t in range(header.shape_tcyx[0]) if t not in read]
+        if unread:
+            raise MovieError(f"{path}: no checksum of the frames read: frame(s) {unread[:5]} were not read")
+        return folder_description(list(read.values()))
 
-        def ctc_checksum() -> dict[str, Any]:
-            unread = [t for t in range(header.shape_tcyx[0]) if t not in read]
-            if unread:
-                raise MovieError(f"{path}: no checksum of the frames read: frame(s) {unread[:5]} were not read")
-            return folder_description(list(read.values()))
+    yield RawMovie(LazyMovie(header.shape_tcyx, header.dtype, read_ctc_frame), "TYX",
+                   source_checksum=ctc_checksum if checksum else None)
 
-        yield RawMovie(LazyMovie(header.shape_tcyx, header.dtype, read_ctc_frame), "TYX",
-                       source_checksum=ctc_checksum if checksum else None)
-        return
+
+def _open_tiff_movie(
+    path: Path, checked: MovieFormat, axes: str | None, checksum: bool, allow_z: bool, scene: int | None,
+) -> Iterator[RawMovie]:
+    """A TIFF, OME-TIFF (one file or several) or Micro-Manager position read by cellpipe: a frame's pages per read."""
     import zarr
+
+    from cellpipe.io.checksums import describe_files, file_description, sha256_of_handle
 
     folder: Path | None = None  # a Micro-Manager dataset: the folder the sample sheet names
     position_name = None
