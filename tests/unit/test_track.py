@@ -369,7 +369,7 @@ def test_gap_filling_takes_the_lone_object_nearest_the_interpolated_position() -
     """A track missing frame 2 gets the lone object of frame 2 that lies near its interpolated
     position (its one-object track disappears); a lone object too far away, and a one-object
     daughter of a division, stay where they are."""
-    from cellpipe.track import _fill_gaps
+    from cellpipe.track.gaps import _fill_gaps
 
     table = _object_table([
         (0, 10.0, 10.0), (1, 10.0, 14.0), (3, 10.0, 22.0),  # 0-2: track 1, frame 2 missing
@@ -487,7 +487,7 @@ def _no_rejection(**reasons: int) -> dict[str, int]:
 
 def test_a_true_division_is_kept() -> None:
     """Both daughters in frame 5, half the mother's area, 3 px (1.5 µm) beside her: unchanged."""
-    from cellpipe.track import _check_divisions
+    from cellpipe.track.divisions import _check_divisions
 
     table, raw = _mother_and_daughters((5, 47.0, 50.0), (5, 53.0, 50.0))
     out, counts = _check_divisions(raw, table, TrackSettings(), PIXEL_UM)
@@ -498,7 +498,7 @@ def test_a_true_division_is_kept() -> None:
 def test_a_staggered_division_becomes_a_continuation_and_a_new_track() -> None:
     """Daughter 3 appears 2 frames after daughter 2 (lag 2 > 1): 2 joins the mother's track, 3 is a root;
     with division_max_daughter_lag_frames 2 the same division is kept."""
-    from cellpipe.track import _check_divisions
+    from cellpipe.track.divisions import _check_divisions
 
     table, raw = _mother_and_daughters((5, 47.0, 50.0), (7, 53.0, 50.0))
     out, counts = _check_divisions(raw, table, TrackSettings(), PIXEL_UM)
@@ -511,7 +511,7 @@ def test_a_staggered_division_becomes_a_continuation_and_a_new_track() -> None:
 def test_a_fragment_daughter_is_rejected_and_the_plausible_one_continues() -> None:
     """A 'daughter' of 20 px (0.1 of the mother's 200 px) beside a 100 px one, both in frame 5: size
     rejects the division; the 100 px daughter continues the mother although the fragment is nearer."""
-    from cellpipe.track import _check_divisions
+    from cellpipe.track.divisions import _check_divisions
 
     table, raw = _mother_and_daughters((5, 46.0, 50.0), (5, 51.0, 50.0), area_a=100.0, area_b=20.0)
     out, counts = _check_divisions(raw, table, TrackSettings(), PIXEL_UM)
@@ -525,7 +525,7 @@ def test_a_fragment_daughter_is_rejected_and_the_plausible_one_continues() -> No
 def test_a_far_or_absent_daughter_rejects_the_division() -> None:
     """A daughter 34 px (17 µm > 15 µm) from the mother: distance; a daughter gone again when her sister
     appears one frame later: not_together."""
-    from cellpipe.track import _check_divisions
+    from cellpipe.track.divisions import _check_divisions
 
     table, raw = _mother_and_daughters((5, 47.0, 50.0), (5, 84.0, 50.0))
     out, counts = _check_divisions(raw, table, TrackSettings(), PIXEL_UM)
@@ -544,7 +544,7 @@ def test_a_daughter_gone_again_mid_movie_rejects_the_division() -> None:
     """Daughter 3 is there in frame 5 only (1 frame < min_track_frames 3) and the movie runs to frame 9:
     short_daughter, 2 continues the mother.  Kept: daughter 3 in frames 5-7, daughter 3 in frame 5 with a
     child of her own running on, and a movie whose last frame is 5."""
-    from cellpipe.track import _check_divisions
+    from cellpipe.track.divisions import _check_divisions
 
     table, raw = _mother_and_daughters((5, 47.0, 50.0), (5, 53.0, 50.0))
     flicker = [*raw[:2], (3, 1, raw[2][2][:1])]
@@ -584,7 +584,7 @@ def test_a_track_going_on_into_one_daughter_is_cut_into_a_division() -> None:
     """Track 1 halves and moves 3 px up in frame 5 while track 2 starts 3 px below the mother: track 1 is cut
     into the mother (frames 0-4) and a daughter (new track 3, frames 5-9), track 2 the other daughter; the
     division tests then keep it."""
-    from cellpipe.track import _check_divisions, _split_divisions
+    from cellpipe.track.divisions import _check_divisions, _split_divisions
 
     table, raw = _going_on_and_sister((53.0, 50.0), 100.0)
     out, n = _split_divisions(raw, table, TrackSettings(), PIXEL_UM)
@@ -598,7 +598,7 @@ def test_a_track_is_not_cut_where_the_division_checks_would_undo_the_cut() -> No
     min_track_frames, 3), or the sister or the track is gone again after 2 frames while the movie goes on to frame 9: no cut,
     so the checks have nothing to undo (undone, the nearer daughter would continue the mother, whichever cell
     btrack had followed); with the sister there 3 frames the cut is made."""
-    from cellpipe.track import _split_divisions
+    from cellpipe.track.divisions import _split_divisions
 
     table, raw = _going_on_and_sister((53.0, 50.0), 100.0)
     late = [(1, 0, list(range(3, 10))), raw[1]]
@@ -631,7 +631,7 @@ def test_a_track_is_not_cut_for_what_does_not_look_like_a_division(
     case: str, sister_yx: tuple[float, float], sister_area: float, going_on_yx: tuple[float, float],
     going_on_area: float,
 ) -> None:
-    from cellpipe.track import _split_divisions
+    from cellpipe.track.divisions import _split_divisions
 
     table, raw = _going_on_and_sister(sister_yx, sister_area, going_on_yx, going_on_area)
     assert _split_divisions(raw, table, TrackSettings(), PIXEL_UM) == (raw, 0), case
@@ -642,7 +642,7 @@ def test_cells_that_come_apart_after_a_merge_are_not_a_division() -> None:
     goes on into it, track 3 ends in frame 4); in frame 9 the object comes apart into daughters 4 and 2:
     merged, 4 (nearer) continues track 1.  Without track 3 ending beside it, the same growth and split is a
     division."""
-    from cellpipe.track import _check_divisions
+    from cellpipe.track.divisions import _check_divisions
 
     rows = [(t, 50.0, 45.0, 100.0) for t in range(5)] + [(t, 50.0, 50.0, 200.0) for t in range(5, 9)]
     rows += [(t, 50.0, 46.5, 100.0) for t in range(9, 12)] + [(t, 50.0, 54.0, 100.0) for t in range(9, 12)]
@@ -675,7 +675,7 @@ def test_a_merge_that_comes_apart_is_not_a_division_in_a_tracked_movie(config: d
 def test_a_track_going_on_through_two_divisions_is_cut_twice() -> None:
     """Track 1 (frames 0-14) halves in frame 5 beside new track 2 and again in frame 10 beside new track 4; its own
     daughter 5 (frame 15) moves to the last piece."""
-    from cellpipe.track import _split_divisions
+    from cellpipe.track.divisions import _split_divisions
 
     rows = [(t, 50.0, 50.0, 400.0) for t in range(5)] + [(t, 47.0, 50.0, 200.0) for t in range(5, 10)]
     rows += [(t, 45.0, 50.0, 100.0) for t in range(10, 15)]
@@ -741,7 +741,7 @@ def test_split_divisions_find_the_divisions_of_a_movie_with_few_frames_per_cell_
 def test_a_single_child_becomes_a_continuation_and_its_division_is_checked() -> None:
     """Mother 1 (frames 0-4) -> single child 2 (frames 5-6) -> daughters 3, 4 (frame 7): 2 joins 1, and
     1 (now 7 frames long) divides into 3 and 4; a lone child of a short (2-frame) mother ends the same."""
-    from cellpipe.track import _check_divisions
+    from cellpipe.track.divisions import _check_divisions
 
     rows = [(t, 50.0, 50.0, 200.0) for t in range(7)] + [(t, 47.0, 50.0, 100.0) for t in (7, 8)]
     rows += [(t, 53.0, 50.0, 100.0) for t in (7, 8)]

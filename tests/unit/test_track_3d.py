@@ -12,15 +12,9 @@ import pandas as pd
 import pytest
 
 from cellpipe.config import TrackSettings
-from cellpipe.track import (
-    TRACK_COLUMNS,
-    TRACK_COLUMNS_3D,
-    _check_divisions,
-    _fill_gaps,
-    track_cells,
-    track_cells_3d,
-    tracker_configuration,
-)
+from cellpipe.track import TRACK_COLUMNS, TRACK_COLUMNS_3D, track_cells, track_cells_3d, tracker_configuration
+from cellpipe.track.divisions import _check_divisions
+from cellpipe.track.gaps import _fill_gaps
 
 CONFIG_PATH = Path(__file__).resolve().parents[2] / "resources" / "tracker" / "cellpipe_tracker.json"
 #: z step 6 times the pixel (µm, z, y, x)
