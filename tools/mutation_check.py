@@ -69,11 +69,11 @@ MUTANTS: tuple[Mutant, ...] = (
         "the y centroid is read from the column (x) axis",
     ),
     Mutant(
-        "division-distance-um-px", "src/cellpipe/track.py",
-        "max_distance_px = settings.division_max_distance_um / pixel_size_um",
-        "max_distance_px = settings.division_max_distance_um * pixel_size_um",
+        "division-distance-um-px", "src/cellpipe/track/divisions.py",
+        "children = _children_of(parent_of, order)\n    max_distance_px = settings.division_max_distance_um / pixel_size_um",
+        "children = _children_of(parent_of, order)\n    max_distance_px = settings.division_max_distance_um * pixel_size_um",
         ("tests/unit/test_track.py",),
-        "the daughters' distance limit (µm) is multiplied by the pixel size instead of divided",
+        "the division check's distance limit (µm) is multiplied by the pixel size instead of divided",
     ),
     Mutant(
         "last-frame-dropped", "src/cellpipe/measure.py",
@@ -107,7 +107,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "geff-yx", "src/cellpipe/export.py",
         '"y": table["y_px"].to_numpy(np.float64) * float(pixel_size_um),',
         '"y": table["x_px"].to_numpy(np.float64) * float(pixel_size_um),',
-        ("tests/unit/test_export.py",),
+        ("tests/unit/test_io_geff.py",),
         "the geff graph's y axis holds x positions",
     ),
     Mutant(
