@@ -62,7 +62,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "normalize_movie leaves the last frame of every batch unwritten (zeros)",
     ),
     Mutant(
-        "centroid-yx", "src/cellpipe/measure.py",
+        "centroid-yx", "src/cellpipe/measure/cells.py",
         '"centroid_y_um": props["centroid-0"] * pixel_size_um,',
         '"centroid_y_um": props["centroid-1"] * pixel_size_um,',
         ("tests/unit/test_measure.py",),
@@ -76,14 +76,14 @@ MUTANTS: tuple[Mutant, ...] = (
         "the division check's distance limit (µm) is multiplied by the pixel size instead of divided",
     ),
     Mutant(
-        "last-frame-dropped", "src/cellpipe/measure.py",
+        "last-frame-dropped", "src/cellpipe/measure/cells.py",
         "    for t in range(n_frames):",
         "    for t in range(n_frames - 1):",
         ("tests/unit/test_measure.py",),
         "measure_cells never measures the movie's last frame",
     ),
     Mutant(
-        "duration-in-frames", "src/cellpipe/measure.py",
+        "duration-in-frames", "src/cellpipe/measure/tracks.py",
         'summary["duration_min"] = (summary["last_frame"] - summary["first_frame"]) * float(frame_interval_min)',
         'summary["duration_min"] = (summary["last_frame"] - summary["first_frame"]) * 1.0',
         ("tests/unit/test_measure.py",),
@@ -111,7 +111,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "the geff graph's y axis holds x positions",
     ),
     Mutant(
-        "speed-per-second", "src/cellpipe/measure.py",
+        "speed-per-second", "src/cellpipe/measure/tracks.py",
         'summary["mean_speed_um_per_min"] = summary["path_length_um"] / duration',
         'summary["mean_speed_um_per_min"] = summary["path_length_um"] / (duration * 60.0)',
         ("tests/unit/test_measure.py",),
@@ -147,6 +147,9 @@ def check_mutants(mutants: tuple[Mutant, ...]) -> None:
     """Stop (exit 2) unless every mutant's original occurs exactly once in its file and its tests exist."""
     problems = []
     for mutant in mutants:
+        if not (REPO / mutant.path).is_file():
+            problems.append(f"{mutant.name}: no file {mutant.path}")
+            continue
         text = (REPO / mutant.path).read_text(encoding="utf-8")
         found = text.count(mutant.original)
         if found != 1:

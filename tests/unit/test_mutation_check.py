@@ -27,11 +27,17 @@ def test_every_planted_bug_still_finds_its_line_and_tests() -> None:
     tool.check_mutants(tool.MUTANTS)  # exits (status 2) naming the mutant whose line moved
 
 
-def test_a_snippet_that_occurs_twice_stops_the_check(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(("path", "original", "problem"), [
+    (None, "\n", "'\\n' occurs"),
+    ("src/cellpipe/moved_away.py", "x", "no file src/cellpipe/moved_away.py"),
+])
+def test_a_snippet_not_found_once_stops_the_check(
+    capsys: pytest.CaptureFixture[str], path: str | None, original: str, problem: str
+) -> None:
     tool = _tool()
     first = tool.MUTANTS[0]
-    twice = tool.Mutant(first.name, first.path, "\n", "\r\n", first.tests, first.why)
+    moved = tool.Mutant(first.name, path or first.path, original, original + " ", first.tests, first.why)
     with pytest.raises(SystemExit) as stopped:
-        tool.check_mutants((twice,))
+        tool.check_mutants((moved,))
     assert stopped.value.code == 2
-    assert f"{first.name}: '\\n' occurs" in capsys.readouterr().err
+    assert f"{first.name}: {problem}" in capsys.readouterr().err
