@@ -862,3 +862,31 @@ def test_overlap_links_take_precedence_over_a_nearer_btrack_link(config: dict, m
     assert followed["x_um"].tolist() == [100.0 * PIXEL_UM] * 3 + [x_after_jump * PIXEL_UM] * 2
     assert res.info["n_overlap_links"] == (0 if min_iou is None else 1)
     assert res.tracks["track_id"].nunique() == 2 and res.lineage.empty
+
+
+def test_label_pieces_of_a_frame_and_of_a_stack() -> None:
+    from cellpipe.track.linking import _label_pieces
+
+    frame = np.zeros((5, 8), dtype=np.uint16)
+    frame[1:3, 1:3] = 5
+    frame[3, 3] = 5  # touches the square at a corner: the same piece
+    frame[0, 6] = frame[4, 6] = 7  # two pieces of one label
+    table = _label_pieces(frame, 4).sort_values(["label", "y_px"], ignore_index=True)
+    assert list(table.columns) == ["frame", "label", "y_px", "x_px", "area_px"]
+    assert table["frame"].tolist() == [4, 4, 4]
+    assert table["label"].tolist() == [5, 7, 7]
+    assert table["area_px"].tolist() == [5.0, 1.0, 1.0]
+    np.testing.assert_allclose(table[["y_px", "x_px"]].to_numpy(), [[1.8, 1.8], [0.0, 6.0], [4.0, 6.0]])
+
+    stack = np.zeros((3, 4, 5), dtype=np.int32)
+    stack[1, 1:3, 1:3] = 2  # inside
+    stack[2, 1, 1] = 2  # a corner neighbour in z joins the piece, which now touches the last plane
+    stack[1, 2, 4] = 3  # on the x face
+    table = _label_pieces(stack, 0).sort_values("label", ignore_index=True)
+    assert list(table.columns) == ["frame", "label", "y_px", "x_px", "area_px", "z_px", "on_face"]
+    assert table["area_px"].tolist() == [5.0, 1.0]
+    assert table["on_face"].tolist() == [True, True]
+    np.testing.assert_allclose(table[["z_px", "y_px", "x_px"]].to_numpy(), [[1.2, 1.4, 1.4], [1.0, 2.0, 4.0]])
+    stack[2, 1, 1] = 0
+    assert _label_pieces(stack, 0).sort_values("label")["on_face"].tolist() == [False, True]
+    assert _label_pieces(np.zeros((2, 3, 3), dtype=np.int32), 0).empty

@@ -181,75 +181,44 @@ def _quiet_btrack() -> Iterator[None]:
         core_logger.setLevel(saved[2])
 
 
-def _frame_objects(frame: np.ndarray, t: int) -> pd.DataFrame:
-    """One row per connected piece of every label of one frame: ``frame, label, y_px, x_px, area_px``.
+def _label_pieces(labels: np.ndarray, t: int) -> pd.DataFrame:
+    """One row per connected piece of every label of one frame (y, x) or stack (z, y, x).
 
-    Pieces are 8-connected regions of equal label value; centroids are the unweighted means of
-    the pixel coordinates (px).  Computed with one labelling pass and bincounts, so the cost does
-    not grow with a per-object Python loop.
+    Columns ``frame, label, y_px, x_px, area_px``, and for stacks also ``z_px, on_face``.
+    ``area_px`` is the piece's size in pixels (voxels in a stack); centroids are the unweighted
+    means of the pixel coordinates of each axis (px); ``on_face``: the piece touches one of the
+    stack's six faces.  Pieces are regions of equal label value connected through edges and
+    corners (8-connected in a frame, 26-connected in a stack).  Computed with one labelling pass
+    and bincounts, so the cost does not grow with a per-object Python loop.
     """
     from skimage.measure import label as connected
 
-    pieces = connected(frame, background=0, connectivity=2)
+    pieces = connected(labels, background=0, connectivity=labels.ndim)
     n = int(pieces.max())
-    if n == 0:
-        return pd.DataFrame({"frame": [], "label": [], "y_px": [], "x_px": [], "area_px": []})
     flat = pieces.ravel()
-    area = np.bincount(flat, minlength=n + 1)
-    yy, xx = np.indices(frame.shape, dtype=np.float64)
-    sum_y = np.bincount(flat, weights=yy.ravel(), minlength=n + 1)
-    sum_x = np.bincount(flat, weights=xx.ravel(), minlength=n + 1)
-    original = np.zeros(n + 1, dtype=np.int64)
-    original[flat] = frame.ravel()
+    size = np.bincount(flat, minlength=n + 1)
     ids = np.arange(1, n + 1)
-    return pd.DataFrame(
-        {
-            "frame": np.full(n, t, dtype=np.int64),
-            "label": original[ids],
-            "y_px": sum_y[ids] / area[ids],
-            "x_px": sum_x[ids] / area[ids],
-            "area_px": area[ids].astype(np.float64),
-        }
-    )
-
-
-def _stack_objects(stack: np.ndarray, t: int) -> pd.DataFrame:
-    """One row per connected piece of every label of one (z, y, x) stack.
-
-    Columns ``frame, label, y_px, x_px, area_px, z_px, on_face`` (``area_px``: the piece's volume in
-    voxels; centroids in voxels of each axis; ``on_face``: the piece touches one of the stack's six
-    faces).  Pieces are 26-connected regions of equal label value (the 3-D
-    counterpart of the 8-connected pieces of :func:`_frame_objects`); centroids are unweighted means of
-    the voxel coordinates.
-    """
-    from skimage.measure import label as connected
-
-    pieces = connected(stack, background=0, connectivity=3)
-    n = int(pieces.max())
-    if n == 0:
-        return pd.DataFrame({"frame": [], "label": [], "y_px": [], "x_px": [], "area_px": [], "z_px": [], "on_face": []})
-    flat = pieces.ravel()
-    on_face = np.zeros(n + 1, dtype=bool)
-    for axis in range(3):
-        for index in (0, -1):
-            on_face[np.take(pieces, index, axis=axis)] = True
-    volume = np.bincount(flat, minlength=n + 1)
-    zz, yy, xx = np.indices(stack.shape, dtype=np.float64)
-    sums = [np.bincount(flat, weights=c.ravel(), minlength=n + 1) for c in (zz, yy, xx)]
+    centroid = [
+        np.bincount(flat, weights=coordinate.ravel(), minlength=n + 1)[ids] / size[ids]
+        for coordinate in np.indices(labels.shape, dtype=np.float64)
+    ]
     original = np.zeros(n + 1, dtype=np.int64)
-    original[flat] = stack.ravel()
-    ids = np.arange(1, n + 1)
-    return pd.DataFrame(
-        {
-            "frame": np.full(n, t, dtype=np.int64),
-            "label": original[ids],
-            "y_px": sums[1][ids] / volume[ids],
-            "x_px": sums[2][ids] / volume[ids],
-            "area_px": volume[ids].astype(np.float64),
-            "z_px": sums[0][ids] / volume[ids],
-            "on_face": on_face[ids],
-        }
-    )
+    original[flat] = labels.ravel()
+    columns = {
+        "frame": np.full(n, t, dtype=np.int64),
+        "label": original[ids],
+        "y_px": centroid[-2],
+        "x_px": centroid[-1],
+        "area_px": size[ids].astype(np.float64),
+    }
+    if labels.ndim == 3:
+        on_face = np.zeros(n + 1, dtype=bool)
+        for axis in range(3):
+            for index in (0, -1):
+                on_face[np.take(pieces, index, axis=axis)] = True
+        columns["z_px"] = centroid[0]
+        columns["on_face"] = on_face[ids]
+    return pd.DataFrame(columns)
 
 
 def _objects_from_labels(
@@ -270,20 +239,21 @@ def _objects_from_labels(
     if n_frames == 0:
         return [], pd.DataFrame({"frame": [], "label": [], "y_px": [], "x_px": [], "area_px": []}), 0
     every = max(1, n_frames // 20)
+    frame_ndim = 2 if z_scale is None else 3  # z_scale set: (T, Z, Y, X) stacks (see track_cells_3d)
     pieces = []
     for t in range(n_frames):
         frame = np.asarray(labels[t])
+        if frame.ndim != frame_ndim:
+            raise ValueError(f"labels must be {frame_ndim + 1}-D (frames of {frame_ndim}-D), got shape {np.shape(labels)}")
         if frame.dtype.kind == "i" and frame.size and frame.min() < 0:
             raise ValueError(f"labels must be non-negative; frame {t} has {frame.min()}")
-        # z_scale set: (T, Z, Y, X) stacks (see track_cells_3d)
-        pieces.append(_frame_objects(frame, t) if z_scale is None else _stack_objects(frame, t))
+        pieces.append(_label_pieces(frame, t))
         if (t + 1) % every == 0 or t + 1 == n_frames:
             logger.info("read objects of frame %d of %d (%d in it)", t + 1, n_frames, len(pieces[-1]))
     table = pd.concat(pieces, ignore_index=True)
     table = table.astype({"frame": "int64", "label": "int64", "y_px": "float64", "x_px": "float64", "area_px": "float64"})
     if z_scale is not None:
         # btrack's units are xy px: z in µm over the xy pixel size, so distances along z count as in the plane
-        table = table.astype({"z_px": "float64"})
         table["z_scaled_px"] = table["z_px"] * float(z_scale)
     # one object per (frame, label): the largest piece (ties: the first in raster order)
     table = table.sort_values(["frame", "label", "area_px"], ascending=[True, True, False], kind="stable")
