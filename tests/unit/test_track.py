@@ -890,3 +890,26 @@ def test_label_pieces_of_a_frame_and_of_a_stack() -> None:
     stack[2, 1, 1] = 0
     assert _label_pieces(stack, 0).sort_values("label")["on_face"].tolist() == [False, True]
     assert _label_pieces(np.zeros((2, 3, 3), dtype=np.int32), 0).empty
+
+
+def test_a_mother_cut_short_by_the_movie_start_is_no_flicker() -> None:
+    """Mother 1 in frames 0-1 only (2 frames < min_track_frames 3), daughters from frame 2: she was there
+    before the movie began, so the division is kept (as a daughter reaching the movie's end is not short).
+    The same cells one frame later, with another cell in frame 0: short_mother.  Likewise a track seen from
+    frame 0 is cut into a division after 2 frames, one that starts in frame 1 is not."""
+    from cellpipe.track.divisions import _check_divisions, _split_divisions
+
+    rows = [(t, 50.0, 50.0, 200.0) for t in (0, 1)]
+    rows += [(t, 47.0, 50.0, 100.0) for t in range(2, 8)] + [(t, 53.0, 50.0, 100.0) for t in range(2, 8)]
+    raw = [(1, 0, [0, 1]), (2, 1, list(range(2, 8))), (3, 1, list(range(8, 14)))]
+    assert _check_divisions(raw, _division_table(rows), TrackSettings(), PIXEL_UM) == (raw, _no_rejection())
+
+    later = _division_table([(t + 1, y, x, a) for t, y, x, a in rows] + [(0, 10.0, 10.0, 200.0)])
+    out, counts = _check_divisions([*raw, (4, 0, [14])], later, TrackSettings(), PIXEL_UM)
+    assert counts == _no_rejection(short_mother=1)
+    assert out == [(1, 0, [0, 1, *range(2, 8)]), (3, 0, list(range(8, 14))), (4, 0, [14])]
+
+    going_on = [(1, 0, list(range(8))), (2, 0, list(range(8, 14)))]  # track 1 goes on into the upper daughter
+    cut = [(1, 0, [0, 1]), (3, 1, list(range(2, 8))), (2, 1, list(range(8, 14)))]
+    assert _split_divisions(going_on, _division_table(rows), TrackSettings(), PIXEL_UM) == (cut, 1)
+    assert _split_divisions([*going_on, (4, 0, [14])], later, TrackSettings(), PIXEL_UM)[1] == 0

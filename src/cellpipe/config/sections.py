@@ -804,8 +804,9 @@ class TrackSettings(StageSettings):
         3, ge=1, description="Tracks present in fewer frames than this are 'short' (flickering objects): "
         "counted in tracking.json, flagged excluded='short' in track_metrics.parquet (rule measure_cells "
         "gets this value) and left out of per-track statistics and the report's track figures; they stay in "
-        "every table. A mother track this short is not let divide, nor a division stand whose daughter (with her "
-        "descendants) ends this soon before the movie's last frame (frames). 1 flags none."
+        "every table. A mother track this short is not let divide unless it starts in the movie's first frame, nor a "
+        "division stand whose daughter (with her descendants) ends this soon before the movie's last frame (frames). "
+        "1 flags none."
     )
 
     @model_validator(mode="after")

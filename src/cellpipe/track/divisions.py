@@ -96,8 +96,9 @@ def _split_divisions(
       other (:data:`SPLIT_MIN_BALANCE`).
 
     A cut that :func:`_check_divisions` would undo for length is not made, so that the track keeps its cells:
-    the track has fewer than ``settings.min_track_frames`` objects before a, or b's track or a's part of the
-    track (each with descendants) spans fewer frames and ends before the movie's last frame.
+    the track has fewer than ``settings.min_track_frames`` objects before a and starts after the movie's first
+    frame, or b's track or a's part of the track (each with descendants) spans fewer frames and ends before the
+    movie's last frame.
 
     Nearest pairs (m to b) first, each root track and each cut once; the track is cut between m and a: its
     part up to m is the mother, its part from a a new daughter track (taking the track's own daughters), the
@@ -115,11 +116,14 @@ def _split_divisions(
     max_distance_px = settings.division_max_distance_um / pixel_size_um
     low, high = settings.division_min_area_fraction, settings.division_max_area_fraction
     children, enough = _children_of(parent_of, order), settings.min_track_frames
-    movie_end = int(frames.max()) if len(frames) else 0
+    movie_start, movie_end = (int(frames.min()), int(frames.max())) if len(frames) else (0, 0)
 
     def lasting(track: int, j: int) -> bool:
         end = _reach(track, frames, refs_of, children)
         return end == movie_end or end - int(frames[refs_of[track][j]]) + 1 >= enough
+
+    def mothered(track: int, j: int) -> bool:  # enough objects before j, or there since the movie began
+        return j >= enough or int(frames[refs_of[track][0]]) == movie_start
 
     def plausible(m: int, a: int, b: int) -> bool:
         to_a, to_b = _distance(yx[a] - yx[m]), _distance(yx[b] - yx[m])
@@ -147,7 +151,7 @@ def _split_divisions(
         for i, k in zip(*np.nonzero(gaps <= max_distance_px + 1e-6), strict=True):
             sister, (track, j) = sisters[i], pairs[k]
             m, a, b = refs_of[track][j - 1], refs_of[track][j], refs_of[sister][0]
-            if track != sister and j >= enough and lasting(track, j) and lasting(sister, 0) and plausible(m, a, b):
+            if track != sister and mothered(track, j) and lasting(track, j) and lasting(sister, 0) and plausible(m, a, b):
                 proposals.append((_distance(yx[b] - yx[m]), sister, track, j))
     cuts: dict[int, list[tuple[int, int]]] = {}
     sisters_taken: set[int] = set()
@@ -200,7 +204,9 @@ def _check_divisions(
     two daughters and (tests in this order; the first failing one is the reason counted):
 
     * ``short_mother``: the mother's track (with what earlier continuations joined to it) has at
-      least ``settings.min_track_frames`` objects: a flickering object is no mother;
+      least ``settings.min_track_frames`` objects, or starts in the movie's first frame: a flickering
+      object is no mother, but a cell that divides a frame or two after the movie began was there
+      before it;
     * ``short_daughter``: every daughter, with her own descendants, spans at least
       ``settings.min_track_frames`` frames, or reaches the last frame of the movie: a "daughter" that
       is gone again a frame or two after the division, mid-movie, is an object flickering beside the
@@ -232,7 +238,7 @@ def _check_divisions(
     frames, yx, area, refs_of, parent_of, order = _indexed_tracks(raw_tracks, table)
     children = _children_of(parent_of, order)
     max_distance_px = settings.division_max_distance_um / pixel_size_um
-    movie_end = int(frames.max()) if len(frames) else 0
+    movie_start, movie_end = (int(frames.min()), int(frames.max())) if len(frames) else (0, 0)
     ended_at: dict[int, list[int]] = {}  # frame -> last objects of the tracks without daughters that end there
     for bt_id in order:
         if bt_id not in children:
@@ -267,7 +273,7 @@ def _check_divisions(
     def reason(mother: int, daughters: list[int]) -> str | None:
         if len(daughters) < 2:
             return "single_child"
-        if len(refs_of[mother]) < settings.min_track_frames:
+        if len(refs_of[mother]) < settings.min_track_frames and int(frames[first(mother)]) > movie_start:
             return "short_mother"
         if any(short(d) for d in daughters):
             return "short_daughter"
