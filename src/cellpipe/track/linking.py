@@ -239,12 +239,9 @@ def _objects_from_labels(
     if n_frames == 0:
         return [], pd.DataFrame({"frame": [], "label": [], "y_px": [], "x_px": [], "area_px": []}), 0
     every = max(1, n_frames // 20)
-    frame_ndim = 2 if z_scale is None else 3  # z_scale set: (T, Z, Y, X) stacks (see track_cells_3d)
     pieces = []
     for t in range(n_frames):
-        frame = np.asarray(labels[t])
-        if frame.ndim != frame_ndim:
-            raise ValueError(f"labels must be {frame_ndim + 1}-D (frames of {frame_ndim}-D), got shape {np.shape(labels)}")
+        frame = np.asarray(labels[t])  # (Y, X), or (Z, Y, X) where z_scale is set (track_cells_3d)
         if frame.dtype.kind == "i" and frame.size and frame.min() < 0:
             raise ValueError(f"labels must be non-negative; frame {t} has {frame.min()}")
         pieces.append(_label_pieces(frame, t))
