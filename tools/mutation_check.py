@@ -1,6 +1,6 @@
 """Plant realistic one-line bugs, one at a time, and check that the unit tests catch each of them.
 
-    .venv/bin/python tools/mutation_check.py            # every mutant, about 2.5 minutes on 2 cores
+    .venv/bin/python tools/mutation_check.py            # every mutant, about 1-2.5 minutes on 2 cores
     .venv/bin/python tools/mutation_check.py --only centroid-yx --keep
 
 The repository's ``src/``, ``tests/``, ``pyproject.toml`` and the files the chosen tests read
@@ -74,6 +74,20 @@ MUTANTS: tuple[Mutant, ...] = (
         "children = _children_of(parent_of, order)\n    max_distance_px = settings.division_max_distance_um * pixel_size_um",
         ("tests/unit/test_track.py",),
         "the division check's distance limit (µm) is multiplied by the pixel size instead of divided",
+    ),
+    Mutant(
+        "division-size-upper", "src/cellpipe/track/divisions.py",
+        "return bool(settings.division_min_area_fraction <= ratio <= settings.division_max_area_fraction)",
+        "return bool(settings.division_min_area_fraction <= ratio)",
+        ("tests/unit/test_track.py",),
+        "a daughter larger than division_max_area_fraction of her mother passes the size check",
+    ),
+    Mutant(
+        "inherited-division-unchecked", "src/cellpipe/track/divisions.py",
+        "                children[mother] = grandchildren\n                pending.append(mother)\n",
+        "                children[mother] = grandchildren\n",
+        ("tests/unit/test_track.py",),
+        "the division a mother inherits from the single child joined to her is kept without being checked",
     ),
     Mutant(
         "last-frame-dropped", "src/cellpipe/measure/cells.py",

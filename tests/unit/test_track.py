@@ -522,6 +522,20 @@ def test_a_fragment_daughter_is_rejected_and_the_plausible_one_continues() -> No
     assert out == raw and counts == _no_rejection()
 
 
+def test_a_daughter_larger_than_the_mother_allows_rejects_the_division() -> None:
+    """A 'daughter' of 450 px (2.25 times the mother's 200 px, above division_max_area_fraction 2) beside a
+    100 px one: size, and the 100 px daughter continues the mother although the large one is nearer; with
+    division_max_area_fraction 2.5 the division is kept."""
+    from cellpipe.track.divisions import _check_divisions
+
+    table, raw = _mother_and_daughters((5, 46.0, 50.0), (5, 52.0, 50.0), area_a=100.0, area_b=450.0)
+    out, counts = _check_divisions(raw, table, TrackSettings(), PIXEL_UM)
+    assert counts == _no_rejection(size=1)
+    assert out == [(1, 0, [0, 1, 2, 3, 4, *raw[1][2]]), (3, 0, raw[2][2])]
+    kept = _check_divisions(raw, table, TrackSettings(division_max_area_fraction=2.5), PIXEL_UM)
+    assert kept == (raw, _no_rejection())
+
+
 def test_a_far_or_absent_daughter_rejects_the_division() -> None:
     """A daughter 34 px (17 µm > 15 µm) from the mother: distance; a daughter gone again when her sister
     appears one frame later: not_together."""
@@ -625,6 +639,7 @@ def test_a_track_is_not_cut_where_the_division_checks_would_undo_the_cut() -> No
         ("the 'sister' starts 17 µm from the mother", (84.0, 50.0), 100.0, (47.0, 50.0), 100.0),
         ("an object comes out beside a cell that barely moves", (56.0, 50.0), 120.0, (49.0, 50.0), 190.0),
         ("both 'daughters' lie on one side of the mother", (46.0, 53.0), 100.0, (47.0, 50.0), 100.0),
+        ("the two differ more than twice in area (150 and 60 px), placed alike", (53.0, 50.0), 60.0, (47.0, 50.0), 150.0),
     ],
 )
 def test_a_track_is_not_cut_for_what_does_not_look_like_a_division(
@@ -635,6 +650,23 @@ def test_a_track_is_not_cut_for_what_does_not_look_like_a_division(
 
     table, raw = _going_on_and_sister(sister_yx, sister_area, going_on_yx, going_on_area)
     assert _split_divisions(raw, table, TrackSettings(), PIXEL_UM) == (raw, 0), case
+
+
+def test_the_nearest_of_two_new_tracks_becomes_the_sister() -> None:
+    """Track 1 halves in frame 5 while two root tracks start below it, 3 px and 3.6 px from the mother, each
+    a plausible sister: the nearer (track 2) becomes the daughter, the other stays a root track.  Listed the
+    other way round, the same."""
+    from cellpipe.track.divisions import _split_divisions
+
+    table, raw = _going_on_and_sister((53.0, 50.0), 100.0)
+    rows = list(table[["frame", "y_px", "x_px", "area_px"]].itertuples(index=False, name=None))
+    table = _division_table(rows + [(t, 53.5, 52.0, 100.0) for t in range(5, 10)])
+    farther = (4, 0, list(range(15, 20)))
+    cut = [(1, 0, [0, 1, 2, 3, 4]), (5, 1, [5, 6, 7, 8, 9]), (2, 1, list(range(10, 15))), farther]
+    assert _split_divisions([*raw, farther], table, TrackSettings(), PIXEL_UM) == (cut, 1)
+    swapped = [raw[0], farther, raw[1]]
+    out, n = _split_divisions(swapped, table, TrackSettings(), PIXEL_UM)
+    assert n == 1 and sorted(out) == sorted(cut)
 
 
 def test_cells_that_come_apart_after_a_merge_are_not_a_division() -> None:
@@ -654,6 +686,9 @@ def test_cells_that_come_apart_after_a_merge_are_not_a_division() -> None:
     assert counts == _no_rejection(merged=1)
     assert out == [(1, 0, mother + daughter_4), (2, 0, daughter_2), (3, 0, track_3)]
     assert _check_divisions(raw[:3], table, TrackSettings(), PIXEL_UM) == (raw[:3], _no_rejection())
+    # growing 1.4 times (below MERGE_AREA_JUMP, 1.5) while track 3 ends beside her is no merge
+    grown = table.assign(area_px=np.where((table["frame"] >= 5) & (table.index < 9), 140.0, table["area_px"]))
+    assert _check_divisions(raw, grown, TrackSettings(), PIXEL_UM) == (raw, _no_rejection())
 
 
 def test_a_merge_that_comes_apart_is_not_a_division_in_a_tracked_movie(config: dict) -> None:
@@ -754,6 +789,13 @@ def test_a_single_child_becomes_a_continuation_and_its_division_is_checked() -> 
     out, counts = _check_divisions([(2, 0, [5, 6]), (3, 2, [7, 8]), (4, 2, [9, 10])], table, TrackSettings(), PIXEL_UM)
     assert counts == _no_rejection(short_mother=1)
     assert out == [(2, 0, [5, 6, 7, 8]), (4, 0, [9, 10])]
+    # daughter 4 two frames after 3 (lag 2, both reaching the movie's end): once 2 has joined 1, the division
+    # 1 inherits from her is checked and undone too
+    rows = rows[:7] + [(t, 47.0, 50.0, 100.0) for t in range(7, 11)] + [(t, 53.0, 50.0, 100.0) for t in (9, 10)]
+    raw = [(1, 0, [0, 1, 2, 3, 4]), (2, 1, [5, 6]), (3, 2, [7, 8, 9, 10]), (4, 2, [11, 12])]
+    out, counts = _check_divisions(raw, _division_table(rows), TrackSettings(), PIXEL_UM)
+    assert counts == _no_rejection(single_child=1, lag=1)
+    assert out == [(1, 0, list(range(11))), (4, 0, [11, 12])]
 
 
 def _fake_btrack(monkeypatch: pytest.MonkeyPatch, labels: np.ndarray, lineage: dict[int, int]) -> None:
