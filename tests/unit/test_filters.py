@@ -94,6 +94,20 @@ def test_contrast_is_the_mean_inside_minus_the_ring_around() -> None:
     assert contrast[5] == pytest.approx(0.7 - 0.3, abs=1e-5)
 
 
+def test_an_object_without_background_around_it_is_compared_with_the_frames_background() -> None:
+    """Object 1 (0.8) lies wholly inside object 2's ring (0.5), so no background pixel is nearest to it: its
+    contrast is against the mean of all the frame's background (0.1 on the left half, 0.3 on the right)."""
+    labels = np.zeros((40, 40), np.int32)
+    labels[10:30, 10:30] = 2
+    labels[15:25, 15:25] = 1
+    image = np.where(np.indices(labels.shape)[1] < 20, 0.1, 0.3).astype(np.float32)
+    image[labels == 2], image[labels == 1] = 0.5, 0.8
+    contrast = object_contrast(labels, image, ring_px=3.0)
+    background_mean = float(image[labels == 0].mean())
+    assert contrast[1] == pytest.approx(0.8 - background_mean, abs=1e-5)
+    assert contrast[2] == pytest.approx(0.5 - 0.2, abs=1e-5)  # its ring: half on each side
+
+
 def test_touching_border() -> None:
     labels, _ = _frame()
     assert touching_border(labels).tolist() == [False, False, False, True, False, False]

@@ -53,6 +53,8 @@ def test_log_and_gamma_transforms_on_the_normalized_scale() -> None:
     np.testing.assert_allclose(log, np.log([0.02, 0.02, 0.02, 0.02, 0.5, 1.0, 2.0]), rtol=1e-6)
     gamma = _transform_intensity(image, ClassicalSettings(intensity_transform="gamma", gamma=0.5))
     np.testing.assert_allclose(gamma, np.sqrt([0.0, 0.0, 0.01, 0.02, 0.5, 1.0, 2.0]), rtol=1e-6)
+    squared = _transform_intensity(image, ClassicalSettings(intensity_transform="gamma", gamma=2.0))
+    np.testing.assert_allclose(squared, np.square([0.0, 0.0, 0.01, 0.02, 0.5, 1.0, 2.0]), rtol=1e-6)
     assert _transform_intensity(image, ClassicalSettings(**BASELINE)) is image  # 'none'
     assert log.dtype == gamma.dtype == np.float32
 
@@ -121,6 +123,49 @@ def test_intensity_seeds_split_two_touching_irregular_cells(seed_smoothing: floa
     # distance seeds on the same cells: the distance map peaks on their border, so the split is wrong
     distance = segment_frames_classical(image[None], ClassicalSettings(**BASELINE), 1.0, 50.0)[0]
     assert _iou(_object_at(distance, (24, 32)), left) < 0.7
+
+
+def test_seed_smoothing_keeps_a_textured_cell_whole() -> None:
+    """A round cell of 30 px with a speckled texture (15 % pixel noise), one per frame with its own noise:
+    intensity seeds on the texture itself split some of them in two; smoothed over a tenth of the diameter
+    (3 px) first, each is one object."""
+    shape = (80, 120)
+    cell = _disk(shape, (40, 60), 15)
+    frames = []
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        frames.append(cell * (1.0 + rng.normal(0.0, 0.15, shape)) + rng.normal(0.0, 0.02, shape))
+    movie = np.stack(frames).astype(np.float32)
+    counts = {}
+    for smoothing in (0.0, 0.1):
+        settings = ClassicalSettings(**{**BASELINE, "seeds": "intensity", "seed_smoothing_diameters": smoothing})
+        labels = segment_frames_classical(movie, settings, 1.0, 30.0)
+        counts[smoothing] = [int(frame.max()) for frame in labels]
+    assert counts[0.1] == [1] * 10
+    assert max(counts[0.0]) >= 2, counts
+
+
+def test_a_cell_below_zero_is_found_whole() -> None:
+    """After background subtraction a dim cell's intensities can all lie below 0 (threshold -0.8 here): it is
+    one object, every pixel above the threshold."""
+    image = np.full((40, 60), -1.0, np.float32)
+    image[10:30, 10:25] = -0.5
+    image[15:25, 14:20] = -0.4
+    settings = ClassicalSettings(**{**BASELINE, "seeds": "intensity", "smoothing_sigma_px": 0.0, "threshold": -0.8})
+    labels = segment_frames_classical(image[None], settings, 1.0, 20.0)[0]
+    assert labels.max() == 1
+    np.testing.assert_array_equal(labels > 0, image > -0.8)
+
+
+def test_missing_pixels_are_background() -> None:
+    """NaN pixels (a stitched or masked frame) take the frame's lowest value: the cell beside them is found,
+    and they are no object."""
+    image = np.zeros((40, 60), np.float32)
+    image[_disk((40, 60), (20, 20), 8)] = 1.0
+    image[:, 40:] = np.nan
+    labels = segment_frames_classical(image[None], ClassicalSettings(**BASELINE), 1.0, 16.0)[0]
+    assert labels.max() == 1 and labels[20, 20] == 1
+    assert not labels[:, 40:].any()
 
 
 def test_area_bounds_in_um2_drop_what_they_should_and_nothing_else() -> None:
