@@ -134,6 +134,27 @@ def test_the_diameter_estimate_finds_the_size_of_the_cells() -> None:
     labels, info = segment_cells(frames, settings, 1.0)
     assert info["diameter_source"] == "estimate" and info["diameter_px"] == estimate["diameter_px"]
     assert info["diameter_estimate"] == estimate and [int(f.max()) for f in labels] == [4] * 5
+    # the second pass segments at what the first found, and stops there (within 10 %)
+    assert len(estimate["passes"]) == 2
+    assert estimate["passes"][1]["diameter_px"] == pytest.approx(estimate["passes"][0]["found_px"])
+    assert estimate["diameter_px"] == estimate["passes"][1]["found_px"]
+
+
+def test_the_diameter_estimate_is_the_median_of_whole_cells() -> None:
+    """Three cells of radius 10 px, two of 20 px and six pieces cut by the border: the estimate is the diameter
+    of the small ones (the median of the whole cells), not their mean, and the cut pieces, more than half of all
+    objects, do not pull it down."""
+    frame = np.zeros((200, 200), np.float32)
+    for cy, cx, r in ((40, 40, 10), (40, 100, 10), (100, 40, 10), (110, 120, 20), (160, 60, 20)):
+        frame[_disk((200, 200), (cy, cx), r)] = 1.0
+    for cy, cx in ((0, 160), (199, 160), (80, 0), (80, 199), (0, 100), (199, 100)):
+        frame[_disk((200, 200), (cy, cx), 6)] = 1.0  # half of a cell of radius 6 px
+    settings = SegmentSettings.model_validate({"method": "classical", "diameter_px": 20.0, "estimate_diameter": True,
+                                               "estimate_frames": 1, "classical": EXACT})
+    estimate = estimate_diameter(frame[None], settings, 1.0)
+    small = 2.0 * math.sqrt(np.count_nonzero(_disk((200, 200), (40, 40), 10)) / math.pi)
+    assert estimate["passes"][0]["n_objects"] == 5
+    assert estimate["diameter_px"] == pytest.approx(small, rel=0.05)
 
 
 def test_segmentation_records_what_the_filters_removed_per_frame() -> None:

@@ -94,6 +94,53 @@ def test_gamma_augmentation_raises_intensities_to_the_drawn_power() -> None:
     assert exponents.max() - exponents.min() < 1e-3
 
 
+def _still_crops(seeds: range, on: bool = True, **augment: object) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(inputs, targets) of one crop of the two-blob image per rng seed, every augmentation off but ``augment``
+    (``on`` False: augment_batch's ``augment=False``)."""
+    image, labels = blobs(shape=(96, 96), centres=((30, 30, 12, 12), (66, 66, 12, 12)))
+    examples, _ = prepare_examples(
+        [AnnotatedImage(image, labels, "blob", "g", 0)], [0], ["train"], NormalizeSettings(low_percentile=0.0, high_percentile=100.0)
+    )
+    still = {
+        "flips": False, "rotate90": False, "scale_range": 0.0, "intensity_scale": (1.0, 1.0), "intensity_shift": 0.0, "noise_sd_max": 0.0,
+    }
+    settings = TrainSettings(datasets=[{"images": "a", "labels": "b"}], tile_px=64, diam_mean_px=24.0, augment={**still, **augment})
+    crops = [augment_batch(examples, np.random.default_rng(seed), settings, augment=on) for seed in seeds]
+    return [x[0, 0] for x, _ in crops], [y[0] for _, y in crops]
+
+
+def test_intensity_gain_shift_and_noise_follow_their_settings() -> None:
+    """Against the crop with every augmentation off (the same rng seed, so the same place): a gain of 2 doubles
+    it, a shift adds one constant within the range, noise adds a zero-mean field of SD at most noise_sd_max."""
+    seeds = range(6)
+    plain, _ = _still_crops(seeds)
+    for ref, doubled in zip(plain, _still_crops(seeds, intensity_scale=(2.0, 2.0))[0], strict=True):
+        np.testing.assert_allclose(doubled, 2.0 * ref, rtol=1e-6)
+    shifts = [float(np.mean(out - ref)) for ref, out in zip(plain, _still_crops(seeds, intensity_shift=0.2)[0], strict=True)]
+    for ref, out, shift in zip(plain, _still_crops(seeds, intensity_shift=0.2)[0], shifts, strict=True):
+        np.testing.assert_allclose(out - ref, shift, atol=1e-6)
+    assert all(abs(v) <= 0.2 for v in shifts) and len({round(v, 6) for v in shifts}) > 1
+    sds = [float(np.std(out - ref)) for ref, out in zip(plain, _still_crops(seeds, noise_sd_max=0.1)[0], strict=True)]
+    assert all(0.0 <= v <= 0.1 * 1.05 for v in sds) and max(sds) > 0.02
+
+
+def test_zoom_and_flips_follow_their_settings() -> None:
+    """With flips and 90° turns off, each crop is the unaugmented crop of its seed; with flips on, some are
+    mirrored, each a mirror of it.  With a zoom range of 1 (0.5-1.5x) the cells' area in the targets reaches beyond
+    what the crops without zoom show."""
+    seeds = range(8)
+    plain, plain_targets = _still_crops(seeds)
+    for a, b in zip(plain, _still_crops(seeds, on=False)[0], strict=True):
+        np.testing.assert_array_equal(a, b)
+    mirrored = _still_crops(seeds, flips=True)[0]
+    assert any(not np.array_equal(a, b) for a, b in zip(plain, mirrored, strict=True))
+    for a, b in zip(plain, mirrored, strict=True):
+        assert any(np.array_equal(b, v) for v in (a, a[::-1], a[:, ::-1], a[::-1, ::-1]))
+    cell_area = [float((y[0] > 0.5).sum()) for y in plain_targets]
+    zoomed_area = [float((y[0] > 0.5).sum()) for y in _still_crops(seeds, scale_range=1.0)[1]]
+    assert max(zoomed_area) > 1.2 * max(cell_area) or min(zoomed_area) < 0.8 * min(cell_area)
+
+
 def test_gamma_range_must_be_ordered_and_positive() -> None:
     with pytest.raises(ValueError, match="gamma_range"):
         TrainSettings(datasets=[{"images": "a", "labels": "b"}], augment={"gamma_range": (1.5, 0.5)})
