@@ -57,5 +57,8 @@ def test_summary_highlights_a_check_sample() -> None:
     good_row = html[html.rindex("<tr", 0, html.index(">good</a>")):html.index("</tr>", html.index(">good</a>"))]
     assert bad_row.startswith('<tr class="qc-check-row">') and "check (1)" in bad_row and "short 50 %" in bad_row
     assert good_row.startswith("<tr>") and "qc-check" not in good_row and "border 50 %" in good_row
+    jumpy = summary_row("jumpy", counts, cells, qc_metrics(), qc=assess(counts=counts))  # 10 -> 15 cells at frame 2
+    assert jumpy["qc_status"] == "check" and jumpy["qc_count_jumps"] == 1
+    assert "jumps 1" in build_summary_report([jumpy], generated="today")
     assert qc_headline(None)["qc_status"] is None
     assert "not assessed" in build_summary_report([summary_row("plain", counts, cells, qc_metrics())])
