@@ -354,3 +354,18 @@ def test_geff_export_drops_a_division_that_does_not_go_forward_in_time(
     mem = read_to_memory(str(tmp_path / "g.geff"), data_validation=ValidationConfig(graph=True, tracklet=True,
                                                                                      lineage=True))
     assert len(mem["node_ids"]) == 5 and len(mem["edge_ids"]) == 3  # the links only
+
+
+def test_track_ids_far_above_the_frame_size_are_relabelled_alike() -> None:
+    """Track ids larger than a lookup table over the frame would hold (5,000,000 in 4 x 4 frames) give the same CTC
+    masks as small ids: each object its segment's label, the background 0."""
+    small = np.zeros((2, 4, 4), np.uint32)
+    small[:, :2, :2] = 7
+    small[:, 2:, 2:] = 8
+    tracks = pd.DataFrame({"track_id": [7, 7, 8, 8], "frame": [0, 1, 0, 1], "parent": [0, 0, 0, 0]})
+    expected, expected_tracks = to_ctc(small, tracks)
+    large = np.where(small == 8, 5_000_000, small).astype(np.uint32)
+    labels, ctc_tracks = to_ctc(large, tracks.replace({"track_id": {8: 5_000_000}}))
+    np.testing.assert_array_equal(labels, expected)
+    pd.testing.assert_frame_equal(ctc_tracks, expected_tracks)
+    assert (labels[:, 2:, :2] == 0).all()

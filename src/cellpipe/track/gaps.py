@@ -188,9 +188,9 @@ def _link_by_overlap(
             for s in successors.get(a, ()):
                 if predecessor.get(s) == a:
                     del predecessor[s]
-            before = predecessor.pop(b, None)
-            if before is not None:
-                successors[before] = [s for s in successors[before] if s != b]
+            linked_from = predecessor.pop(b, None)
+            if linked_from is not None:
+                successors[linked_from] = [s for s in successors[linked_from] if s != b]
             successors[a] = [b]
             predecessor[b] = a
 
