@@ -103,6 +103,11 @@ def test_metadata_priority_sheet_then_file_then_default() -> None:
                             sheet_frame_interval_min=None,
                             settings=IngestSettings(default_pixel_size_um=1.0, default_frame_interval_min=3.0), **args)
     assert (meta.pixel_size_um, meta.frame_interval_min, meta.channel_names) == (1.0, 3.0, ["ch0"])
+    # a file's 0 (an unset calibration) is no value: the config's default is used
+    meta = resolve_metadata(file_pixel_size_um=0.0, file_frame_interval_min=0.0, sheet_pixel_size_um=None,
+                            sheet_frame_interval_min=None,
+                            settings=IngestSettings(default_pixel_size_um=1.0, default_frame_interval_min=3.0), **args)
+    assert (meta.pixel_size_um, meta.pixel_size_source, meta.frame_interval_min) == (1.0, "config default", 3.0)
     with pytest.raises(IngestError, match="sample 's' \\(m.tif\\): no pixel size"):
         resolve_metadata(file_pixel_size_um=None, file_frame_interval_min=1.0, sheet_pixel_size_um=None,
                          sheet_frame_interval_min=None, settings=IngestSettings(), **args)
