@@ -6,8 +6,8 @@
 The repository's ``src/``, ``tests/``, ``pyproject.toml`` and the files the chosen tests read
 (``resources/tracker/``) are copied to a temporary folder; the checkout itself is never touched.
 Each mutant is one exact snippet of one file and its replacement; a snippet that is not found
-exactly once stops the check before anything runs, so a refactoring cannot leave a mutant
-silently testing nothing.  First the union of the mutants' test files runs on the unchanged copy
+exactly once, or a replacement that leaves the file uncompilable, stops the check before anything
+runs, so a refactoring cannot leave a mutant silently testing nothing.  First the union of the mutants' test files runs on the unchanged copy
 (they must pass, or "caught" would mean nothing); then, per mutant, its test files run with
 ``pytest -x -q`` in a subprocess with the copy's ``src`` on ``PYTHONPATH``.  A table (bug, tests
 run, caught, first failing test, seconds) is printed; the exit status is 1 when a mutant
@@ -158,7 +158,8 @@ def copy_repository(destination: Path) -> None:
 
 
 def check_mutants(mutants: tuple[Mutant, ...]) -> None:
-    """Stop (exit 2) unless every mutant's original occurs exactly once in its file and its tests exist."""
+    """Stop (exit 2) unless every mutant's original occurs exactly once in its file, the file still compiles with
+    the replacement (a syntax error would fail the tests at import and count as caught), and its tests exist."""
     problems = []
     for mutant in mutants:
         if not (REPO / mutant.path).is_file():
@@ -170,6 +171,11 @@ def check_mutants(mutants: tuple[Mutant, ...]) -> None:
             problems.append(f"{mutant.name}: {mutant.original!r} occurs {found} times in {mutant.path}, not once")
         if mutant.original == mutant.replacement:
             problems.append(f"{mutant.name}: the replacement changes nothing")
+        elif found == 1 and mutant.path.endswith(".py"):
+            try:
+                compile(text.replace(mutant.original, mutant.replacement, 1), mutant.path, "exec")
+            except SyntaxError as exc:
+                problems.append(f"{mutant.name}: {mutant.path} does not compile with the replacement ({exc.msg}, line {exc.lineno})")
         problems += [f"{mutant.name}: no test file {t}" for t in mutant.tests if not (REPO / t).is_file()]
     if problems:
         stop("mutation check cannot run:\n  " + "\n  ".join(problems))

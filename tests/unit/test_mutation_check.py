@@ -41,3 +41,14 @@ def test_a_snippet_not_found_once_stops_the_check(
         tool.check_mutants((moved,))
     assert stopped.value.code == 2
     assert f"{first.name}: {problem}" in capsys.readouterr().err
+
+
+def test_a_replacement_that_does_not_compile_stops_the_check(capsys: pytest.CaptureFixture[str]) -> None:
+    """A bug that breaks the syntax would fail its tests at import and count as caught without testing anything."""
+    tool = _tool()
+    first = tool.MUTANTS[0]
+    broken = tool.Mutant(first.name, first.path, first.original, first.original + " (", first.tests, first.why)
+    with pytest.raises(SystemExit) as stopped:
+        tool.check_mutants((broken,))
+    assert stopped.value.code == 2
+    assert f"{first.name}: {first.path} does not compile with the replacement" in capsys.readouterr().err

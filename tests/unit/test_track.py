@@ -235,6 +235,9 @@ def test_small_fragments_are_dropped(config: dict) -> None:
     res_all = track_cells(labels, TrackSettings(min_area_um2=0.0), config, PIXEL_UM, INTERVAL_MIN)
     assert (res_all.tracks["label"] == 3).sum() == 8
     assert res_all.relabelled[labels == 3].all()
+    # the bound is an area: 4 µm² is 16 px at 0.5 µm/px, still above the fragments' 9 px
+    res_4 = track_cells(labels, TrackSettings(min_area_um2=4.0), config, PIXEL_UM, INTERVAL_MIN)
+    assert 3 not in set(res_4.tracks["label"])
 
 
 def test_disconnected_label_is_one_object(config: dict) -> None:
@@ -278,6 +281,8 @@ def test_settings_change_the_configuration(config: dict) -> None:
     assert cfg["max_search_radius"] == pytest.approx(20.0)
     assert cfg["optimizer_options"]["tm_lim"] == 60000
     assert config["hypothesis_model"]["hypotheses"][-1] == "P_branch"  # the caller's dict is left alone
+    default = tracker_configuration(config, TrackSettings(), 0.6)["hypothesis_model"]["hypotheses"]
+    assert "P_branch" in default and "P_dead" not in default  # divisions on, apoptosis off
     with pytest.raises(ValueError, match="unknown key"):
         tracker_configuration({**config, "max_serach_radius": 5}, TrackSettings(), 0.6)
 
@@ -349,6 +354,8 @@ def test_dense_frames_use_approximate_updates_with_a_bounded_radius(config: dict
     assert (res.tracks.groupby("track_id")["frame"].count() == 4).all()
     sparse = track_cells(labels, TrackSettings(min_area_um2=0.0), config, PIXEL_UM, INTERVAL_MIN)
     assert sparse.info["update_method"] == "EXACT"
+    at_limit = TrackSettings(min_area_um2=0.0, dense_objects_per_frame=256)  # "above", not "at"
+    assert track_cells(labels, at_limit, config, PIXEL_UM, INTERVAL_MIN).info["update_method"] == "EXACT"
 
 
 def test_linking_time_bound_stops_with_a_clear_error(config: dict) -> None:
@@ -424,6 +431,8 @@ def test_gap_filling_in_a_tracked_movie(config: dict) -> None:
     assert on.info["n_tracks"] == off.info["n_tracks"] - 1
     near = track_cells(labels, settings.model_copy(update={"gap_fill_distance_um": 0.5}), config, 0.65, 5.0)
     assert len(tracks_of_52(near)) == 2  # 52's first object is 3.2 px (2.1 µm) from the interpolated position
+    reached = track_cells(labels, settings.model_copy(update={"gap_fill_distance_um": 2.5}), config, 0.65, 5.0)
+    assert len(tracks_of_52(reached)) == 1  # 2.5 µm is 3.8 px at 0.65 µm/px
 
 
 class FrameOnly:
