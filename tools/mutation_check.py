@@ -7,8 +7,9 @@ The repository's ``src/``, ``tests/``, ``pyproject.toml`` and the files the chos
 (``resources/tracker/``) are copied to a temporary folder; the checkout itself is never touched.
 Each mutant is one exact snippet of one file and its replacement; a snippet that is not found
 exactly once, or a replacement that leaves the file uncompilable, stops the check before anything
-runs, so a refactoring cannot leave a mutant silently testing nothing.  First the union of the mutants' test files runs on the unchanged copy
-(they must pass, or "caught" would mean nothing); then, per mutant, its test files run with
+runs, so a refactoring cannot leave a mutant silently testing nothing.  First the union of the
+mutants' test files runs on the unchanged copy (they must pass, or "caught" would mean nothing);
+then, per mutant, its test files run with
 ``pytest -x -q`` in a subprocess with the copy's ``src`` on ``PYTHONPATH``.  A table (bug, tests
 run, caught, first failing test, seconds) is printed; the exit status is 1 when a mutant
 survives or times out, 2 when the check itself cannot run.
