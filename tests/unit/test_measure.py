@@ -320,6 +320,9 @@ def test_msd_counts_lags_on_frame_numbers_across_gaps() -> None:
     row = summarize_tracks(None, tracks, 1.0).iloc[0]
     assert row["msd_1_um2"] == pytest.approx(4.0)
     assert abs(row["msd_exponent"] - 2.0) < 1e-9  # lags 1..3 (5 positions)
+    # a frame without a finite position counts as missing, and a second row of one (track, frame) is ignored
+    unmeasured = _positions(8, [0, 1, 2, 3, 4, 5, 1], [0.0] * 6 + [50.0], [0.0, 2.0, 4.0, np.nan, 8.0, 10.0, 50.0])
+    pd.testing.assert_frame_equal(msd_curves(unmeasured, 1.0, max_lag_frames=6), curves)
 
     # No two positions one frame apart: no lag-1 MSD; lags 2 and 4 only: too few lags to fit.
     sparse = _positions(9, [0, 2, 4], [0.0] * 3, [0.0, 1.0, 3.0])
