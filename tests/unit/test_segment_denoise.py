@@ -58,6 +58,12 @@ def test_auto_smooths_noisy_frames_for_the_shipped_model_only(clean_and_noisy) -
     other = denoise_plan(CellposeSettings(denoise="auto"), noisy, "0" * 64, 18.0, 30.0)
     assert other["applied"] is False and other["noise_sd"] == loud["noise_sd"]
     assert denoise_plan(CellposeSettings(denoise=True), noisy, "0" * 64, 18.0, 30.0)["applied"] is True
+    # the noise is the median over up to 5 frames spread over the movie, not the first frame's
+    mostly_noisy = np.concatenate([clean[:1], noisy[1:]])
+    assert denoise_plan(CellposeSettings(denoise="auto"), mostly_noisy, SHIPPED_MODEL_SHA256, 18.0, 30.0)["applied"] is True
+    # a blank movie has nothing to stretch: not smoothed even when asked
+    blank = np.zeros_like(noisy)
+    assert denoise_plan(CellposeSettings(denoise=True), blank, SHIPPED_MODEL_SHA256, 18.0, 30.0)["applied"] is False
 
 
 def test_the_network_sees_the_smoothed_stretched_frames(clean_and_noisy) -> None:
