@@ -124,6 +124,9 @@ def test_apply_normalization_on_a_batch_uses_the_rows_of_those_frames() -> None:
     full, table = normalize_movie(movie, settings)
     batch = apply_normalization(movie[1:3], 1, table, settings)
     np.testing.assert_array_equal(batch, full[1:3])
+    # a batch of one channel (stacks are normalized a channel at a time) uses that channel's rows
+    second = apply_normalization(movie[1:3, 1:2], 1, table, settings, first_channel=1)
+    np.testing.assert_array_equal(second, full[1:3, 1:2])
     with pytest.raises(ValueError, match="no frame 4 row for channel 0"):
         apply_normalization(movie[3:4], 4, table, settings)
     with pytest.raises(ValueError, match="no movie-wide row"):
