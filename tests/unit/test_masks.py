@@ -85,16 +85,33 @@ def _holes_and_bad_flows(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return dp, cellprob
 
 
+def _slow_flows(seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Weak, noisy flows of a crowd: in 10 steps of 0.5 px the pixels of a large cell do not reach its
+    centre, so the end points spread over rings and plateaus and the seeds' search window, growth and
+    thresholds decide the masks; the logits of the cells' outer pixels are exactly the threshold 0."""
+    from skimage.segmentation import find_boundaries
+
+    labels = _crowd(seed=seed, n=60)
+    dp, cellprob = _network_like(labels, 0.8, seed=seed)
+    cellprob[find_boundaries(labels, mode="inner")] = 0.0
+    return 0.5 * dp, cellprob
+
+
 @pytest.mark.parametrize(
-    "case", ["crowd0", "crowd1", "crowd2", "holes_and_bad_flows", "big_mask"]
+    "case", ["crowd0", "crowd1", "crowd2", "slow_flows", "holes_and_bad_flows", "no_flow_check", "big_mask"]
 )
 def test_labels_are_cellposes_pixel_for_pixel(case: str) -> None:
+    niter = 200
     if case.startswith("crowd"):
         dp, cellprob = _network_like(_crowd(seed=int(case[-1]), n=60), 0.8, seed=int(case[-1]))
         options: dict = {}
-    elif case == "holes_and_bad_flows":
+    elif case == "slow_flows":
+        dp, cellprob = _slow_flows()
+        niter, options = 10, {}
+        assert (cellprob == 0).sum() > 100
+    elif case in ("holes_and_bad_flows", "no_flow_check"):
         dp, cellprob = _holes_and_bad_flows(_cells())
-        options = {}
+        options = {"flow_threshold": 0.0} if case == "no_flow_check" else {}
     else:  # one cell over a quarter of the frame: dropped by max_size_fraction 0.2
         labels = _cells((64, 64))
         labels[labels == 1] = 0
@@ -102,19 +119,21 @@ def test_labels_are_cellposes_pixel_for_pixel(case: str) -> None:
         labels[(yy - 32) ** 2 + (xx - 32) ** 2 <= 20**2] = 7
         dp, cellprob = _network_like(labels, 0.3)
         options = {"max_size_fraction": 0.2}
-    reference = dynamics.resize_and_compute_masks(dp, cellprob, niter=200, device=CPU, interp=True, **options)
-    ours = reconstruct_masks(dp, cellprob, 200, **options)
+    reference = dynamics.resize_and_compute_masks(dp, cellprob, niter=niter, device=CPU, interp=True, **options)
+    ours = reconstruct_masks(dp, cellprob, niter, **options)
     assert reference.max() > 0 or case == "big_mask"
     if case == "holes_and_bad_flows":  # the flow check drops cell 3, the hole in cell 4 is filled
         assert reference.max() == len(CELLS) - 1
         assert (reference[[84, 90, 96], [101, 101, 88]] > 0).all()
+    if case == "no_flow_check":  # flow_threshold 0 keeps cell 3
+        assert reference.max() == len(CELLS)
     np.testing.assert_array_equal(ours, reference)
 
 
 def _label_soup(seed: int, dtype: type = np.uint16) -> np.ndarray:
     """Labels with what fill_holes_and_remove_small_masks must treat as Cellpose does: gaps in the
-    numbering (masks removed by the flow check), masks under 15 px, rings with holes, a mask inside
-    another's hole, masks in an order other than row-major."""
+    numbering (masks removed by the flow check), masks under 15 px and one of exactly 15 px, rings with
+    holes, a mask inside another's hole, masks in an order other than row-major."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[:96, :96]
     labels = _crowd((96, 96), 12, seed).astype(dtype)
@@ -124,6 +143,7 @@ def _label_soup(seed: int, dtype: type = np.uint16) -> np.ndarray:
         size = rng.integers(1, 5)
         labels[y : y + size, x : x + size] = i
     labels[labels == 22] = 0  # another gap among the small ones
+    labels[93:96, 91:96] = 30  # 15 px: kept at min_size 15
     r = np.hypot(yy - 48, xx - 48)
     labels[(r >= 6) & (r <= 10)] = 40  # a ring whose hole holds mask 41 and some background
     labels[r <= 2] = 41
@@ -150,16 +170,51 @@ def test_holes_and_small_masks_with_no_background_are_cellposes(dtype: type) -> 
     np.testing.assert_array_equal(fill_holes_and_remove_small_masks(labels.copy(), min_size=15), reference)
 
 
-def test_compiled_and_torch_seeds_give_the_same_labels() -> None:
-    labels = np.stack([_crowd(seed=s, n=60) for s in range(3)])
-    flows = [_network_like(frame, 0.8, seed) for seed, frame in enumerate(labels)]
+@pytest.mark.parametrize("case", ["crowds", "slow_flows"])
+def test_compiled_and_torch_seeds_give_the_same_labels(case: str) -> None:
+    if case == "crowds":
+        flows = [_network_like(_crowd(seed=s, n=60), 0.8, s) for s in range(3)]
+        niter, max_size_fraction = 200, 0.4
+    else:  # spread end points, and the largest masks (over 0.7% of the frame, 258 px) dropped
+        flows = [_slow_flows(s) for s in range(3)]
+        niter, max_size_fraction = 10, 0.007
     inside = np.stack([cellprob > 0 for _, cellprob in flows])
     scaled = np.stack([dp for dp, _ in flows]) * inside[:, np.newaxis] / np.float32(5.0)
-    frame, ys, xs = follow_flows(scaled, inside, 200, CPU)
-    compiled = masks_from_end_points(inside, frame, ys, xs)
-    tensors = masks_from_end_points(inside, frame, ys, xs, force_torch=True)
+    frame, ys, xs = follow_flows(scaled, inside, niter, CPU)
+    compiled = masks_from_end_points(inside, frame, ys, xs, max_size_fraction)
+    tensors = masks_from_end_points(inside, frame, ys, xs, max_size_fraction, force_torch=True)
     np.testing.assert_array_equal(compiled, tensors)
     assert min(int(m.max()) for m in compiled) > 30
+    if case == "slow_flows":
+        kept_all = masks_from_end_points(inside, frame, ys, xs, 1.0)
+        assert all(int(a.max()) > int(b.max()) for a, b in zip(kept_all, compiled, strict=True))
+
+
+@pytest.mark.parametrize("force_torch", [False, True])
+def test_seeds_are_cellposes_on_placed_end_points(force_torch: bool) -> None:
+    """End points placed by hand: a seed is a bin with more than 10 end points that no bin of its 5 x 5
+    window exceeds, and it grows 5 px into bins holding more than 2."""
+    # (y, x, end points): a peak; a lesser one 2 px from it (no seed, within its 5 x 5 window) on a ridge
+    # of 5-point bins, which the peak's growth follows for 5 px; the same along a column; two peaks 3 px apart
+    row = [(30, 30, 30), (30, 31, 5), (30, 32, 20)] + [(30, x, 5) for x in range(33, 39)]
+    bins = row + [(x - 10, y + 20, n) for y, x, n in row] + [(10, 10, 15), (10, 13, 12)]
+    ys = np.concatenate([np.full(n, y, np.float32) for y, _, n in bins]) + np.float32(0.25)
+    xs = np.concatenate([np.full(n, x, np.float32) for _, x, n in bins]) + np.float32(0.5)
+    inside = np.zeros((1, 64, 64), bool)
+    inside.reshape(-1)[: len(ys)] = True
+    pixels = np.nonzero(inside[0])
+    reference = dynamics.get_masks_torch(
+        torch.from_numpy(np.stack([ys, xs])).int(), pixels, (64, 64), max_size_fraction=0.4
+    )
+    ours = masks_from_end_points(
+        inside, torch.zeros(len(ys), dtype=torch.long), torch.from_numpy(ys), torch.from_numpy(xs),
+        force_torch=force_torch,
+    )
+    np.testing.assert_array_equal(ours[0], reference)
+    at = dict(zip(zip(ys.astype(int).tolist(), xs.astype(int).tolist()), ours[0][pixels].tolist()))
+    assert at[(30, 35)] == at[(30, 30)] > 0 and at[(30, 36)] == at[(30, 38)] == 0
+    assert at[(25, 50)] == at[(20, 50)] > 0 and at[(26, 50)] == at[(28, 50)] == 0
+    assert len({at[(30, 30)], at[(10, 10)], at[(10, 13)]}) == 3
 
 
 def test_a_batch_of_frames_gives_each_frames_own_masks() -> None:
@@ -185,15 +240,29 @@ def test_torch_steps_give_the_compiled_loops_end_points() -> None:
     assert np.median(np.hypot(ys.numpy() - centres[:, 0], xs.numpy() - centres[:, 1])) < 2.0
 
 
+def test_torch_steps_stop_at_the_frames_edge_as_the_compiled_loop() -> None:
+    dp, _ = _network_like(_cells(), 0.5)
+    # every pixel flows away from its cell's centre and towards the bottom right, many onto the edge
+    scaled = -dp[np.newaxis] / np.float32(5.0) + np.float32(0.5)
+    inside = np.ones((1, *dp.shape[1:]), bool)
+    compiled = follow_flows(scaled, inside, 200, CPU)
+    tensors = follow_flows(scaled, inside, 200, CPU, force_torch=True)
+    for a, b in zip(compiled, tensors, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    _, ys, xs = compiled
+    assert (ys.numpy() == 127).sum() > 1000 and ys.numpy().max() == xs.numpy().max() == 127
+
+
 @pytest.mark.parametrize("force_torch", [False, True])
 def test_flow_errors_are_cellposes(force_torch: bool) -> None:
     labels = _cells()
+    labels[100:106, 60:70] = 7  # even sides: four pixels tie nearest to the mean, the first is the centre
     dp, _ = _network_like(labels, 1.0)
     dp[:, labels == 3] *= -1  # flows pointing away from the centre: a large error
     reference, _ = metrics.flow_error(labels, dp, CPU)
     ours = flow_errors(labels, dp, CPU, force_torch=force_torch)
     np.testing.assert_allclose(ours, reference, rtol=1e-9, atol=1e-12)
-    assert ours[2] > 1.0 > 0.4 > ours[[0, 1, 3, 4, 5]].max()
+    assert ours[2] > 1.0 > 0.4 > ours[[0, 1, 3, 4, 5, 6]].max()
 
 
 def test_segmenting_with_either_reconstruction_gives_the_same_masks(random_model_file: Path) -> None:
