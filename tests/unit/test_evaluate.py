@@ -26,6 +26,7 @@ from cellpipe.io.ctc import (
     read_ctc_tracks,
     write_ctc_ground_truth,
     write_ctc_results,
+    write_ctc_tracks,
 )
 from cellpipe.simulate import SimulatedMovie
 
@@ -56,6 +57,15 @@ def test_frame_scores_match_hand_computation() -> None:
     assert (s["intersection"], s["union"], s["true_pixels"], s["predicted_pixels"]) == (180, 236, 200, 216)
 
 
+def test_an_object_overlapping_less_than_half_is_not_matched() -> None:
+    truth = np.zeros((20, 20), np.uint16)
+    truth[0:10, 0:10] = 1
+    pred = np.zeros_like(truth)
+    pred[0:10, 4:14] = 2  # IoU 60 / 140 = 0.43
+    s = frame_segmentation_scores(truth, pred, [0.3, 0.5])
+    assert s["tp"] == [1, 0] and s["matched_ious"] == []
+
+
 def test_segmentation_scores_pool_counts_over_frames() -> None:
     truth, pred = squares()
     empty = np.zeros_like(truth)
@@ -75,7 +85,12 @@ def test_segmentation_scores_pool_counts_over_frames() -> None:
     assert s["mean_matched_iou"] == pytest.approx((1 + 80 / 120 + 1 + 1) / 4)
     assert [r["frame"] for r in s["per_frame"]] == [0, 3, 5]
     assert s["per_frame"][0]["ap_0.5"] == pytest.approx(2 / 3)
+    assert s["per_frame"][0]["jaccard"] == pytest.approx(180 / 236)
+    assert s["per_frame"][0]["dice"] == pytest.approx(2 * 180 / (200 + 216))
     assert math.isnan(s["per_frame"][2]["jaccard"])  # no foreground on either side
+    # the per-frame counts are those at IoU 0.5 wherever it stands among the thresholds
+    first = segmentation_scores(frames, predicted.__getitem__, [0.75, 0.5])["per_frame"][0]
+    assert (first["tp"], first["fp"], first["fn"], first["ap_0.5"]) == (2, 1, 0, pytest.approx(2 / 3))
 
 
 def test_count_errors() -> None:
@@ -165,6 +180,20 @@ def test_perfect_result_scores_one(tmp_path: Path, sim: SimulatedMovie) -> None:
     d = s["divisions"]
     assert d["gt_divisions"] == sim.n_divisions == d["tp"] and d["fp"] == d["fn"] == 0
     assert d["precision"] == d["recall"] == d["f1"] == 1.0
+    # py-ctcmetrics scores divisions up to 3 frames off unless asked for more
+    late = ctc_scores(tmp_path / "01_RES", tmp_path / "01_GT", segmentation=False, division_frame_tolerance=5)
+    assert late["divisions"]["frame_tolerance"] == 5 and late["divisions"]["tp"] == sim.n_divisions
+
+
+def test_a_result_whose_track_table_contradicts_its_masks_is_invalid(tmp_path: Path, sim: SimulatedMovie) -> None:
+    write_ctc_ground_truth(tmp_path / "01_GT", sim.labels, sim.tracks)
+    write_ctc_results(tmp_path / "01_RES", sim.labels, sim.tracks)
+    tracks = sim.tracks.copy()
+    longest = (tracks.last_frame - tracks.first_frame).idxmax()
+    tracks.loc[longest, "last_frame"] = tracks.loc[longest, "first_frame"]  # the masks hold it on later frames
+    write_ctc_tracks(tmp_path / "01_RES" / "res_track.txt", tracks)
+    s = ctc_scores(tmp_path / "01_RES", tmp_path / "01_GT", segmentation=False)
+    assert s["valid"] is False
 
 
 def test_degraded_result_agrees_with_traccuracy(tmp_path: Path, sim: SimulatedMovie) -> None:
@@ -179,6 +208,7 @@ def test_degraded_result_agrees_with_traccuracy(tmp_path: Path, sim: SimulatedMo
     assert s["DET"] == pytest.approx(by_hand["DET"], abs=1e-9)
     assert s["TRA"] == pytest.approx(by_hand["TRA"], abs=1e-9)
     assert s["errors"]["FN"] > 0 and s["divisions"]["fn"] >= 1
+    assert s["divisions"]["gt_divisions"] == sim.n_divisions
     div = division_scores(tmp_path / "01_RES", tmp_path / "01_GT", frame_tolerance=1)
     assert div["gt_divisions"] == sim.n_divisions and div["fn"] == 1 and div["recall"] == pytest.approx(1 - 1 / sim.n_divisions)
     assert div["tp"] == s["divisions"]["tp"]  # on a clean miss both libraries agree
