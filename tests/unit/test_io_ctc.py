@@ -215,6 +215,10 @@ def test_marker_coverage_counts_tracked_cells_with_a_mask() -> None:
     assert marker_coverage(labels, labels) == (1.0, 3)
     assert marker_coverage(np.where(labels == 1, 1, 0), labels) == pytest.approx((1 / 3, 3))
     assert marker_coverage(labels, np.zeros_like(labels)) == (1.0, 0)
+    # 29 of 100 markers covered: 0.29 * 100 is 28.999... in floating point, and the message says 29
+    markers = np.arange(1, 101, dtype=np.uint16).reshape(10, 10)
+    coverage, n = marker_coverage(np.where(markers <= 29, 1, 0), markers)
+    assert sparse_annotation(coverage, n) == "sparse annotation: 29 of 100 tracked cells have a mask"
 
 
 def test_one_reader_of_ground_truth_folders_judges_completeness_for_training_and_evaluation(
@@ -234,6 +238,7 @@ def test_one_reader_of_ground_truth_folders_judges_completeness_for_training_and
         (4, n4, pytest.approx(1 / n4)),
     ]
     assert frames[0].complete(0.95) and not frames[1].complete(0.95)
+    assert frames[1].complete(1 / n4) and not frames[1].complete(1.5 / n4)  # at the threshold: complete
     assert sparse_annotation(frames[1].coverage, n4) == f"sparse annotation: 1 of {n4} tracked cells have a mask"
     # the training annotations and the evaluation's ground truth read the folder alike
     truth = read_ground_truth(tmp_path / "01_GT", 12, sim.labels.shape[1:])
@@ -302,6 +307,8 @@ def test_check_ctc_tracks_finds_each_kind_of_problem() -> None:
     assert any("duplicate" in p for p in check_ctc_tracks(labels, duplicate))
     too_long = good.assign(last_frame=[5, 2])
     assert any("outside 0..2" in p for p in check_ctc_tracks(labels, too_long))
+    one_past = good.assign(last_frame=[3, 2])
+    assert any("outside 0..2" in p for p in check_ctc_tracks(labels, one_past))
 
 
 def test_tracks_file_round_trip_and_errors(tmp_path: Path) -> None:
@@ -320,6 +327,9 @@ def test_tracks_file_round_trip_and_errors(tmp_path: Path) -> None:
     (tmp_path / "short.txt").write_text("1 0 4\n")
     with pytest.raises(ValueError, match=r"short.txt:1"):
         read_ctc_tracks(tmp_path / "short.txt")
+    (tmp_path / "long.txt").write_text("1 0 4 0\n2 5 9 1 7\n")
+    with pytest.raises(ValueError, match=r"long.txt:2"):
+        read_ctc_tracks(tmp_path / "long.txt")
     with pytest.raises(ValueError, match="lacks column"):
         write_ctc_tracks(tmp_path / "x.txt", tracks.drop(columns="parent"))
 
@@ -421,6 +431,18 @@ def test_result_masks_carry_the_pixel_size_in_micrometres(tmp_path: Path, sim: S
     assert read_ctc_pixel_size(tmp_path / "plain" / "mask000.tif") is None
 
 
+def test_the_pixel_size_is_read_per_inch_or_per_centimetre(tmp_path: Path) -> None:
+    from cellpipe.io.ctc import read_ctc_pixel_size
+
+    frame = np.zeros((8, 8), np.uint16)
+    tifffile.imwrite(tmp_path / "inch.tif", frame, resolution=(25_400 / 0.5, 25_400 / 0.5), resolutionunit="INCH")
+    tifffile.imwrite(tmp_path / "cm.tif", frame, resolution=(1e4 / 0.5, 1e4 / 0.5), resolutionunit="CENTIMETER")
+    tifffile.imwrite(tmp_path / "none.tif", frame, resolution=(2.0, 2.0), resolutionunit="NONE")
+    assert read_ctc_pixel_size(tmp_path / "inch.tif") == pytest.approx(0.5, rel=1e-6)
+    assert read_ctc_pixel_size(tmp_path / "cm.tif") == pytest.approx(0.5, rel=1e-6)
+    assert read_ctc_pixel_size(tmp_path / "none.tif") is None
+
+
 def test_uint32_result_masks_carry_the_pixel_size_too(tmp_path: Path, sim: SimulatedMovie) -> None:
     """ImageJ's TIFF flavour has no 32-bit integers: uint32 masks get the plain TIFF resolution (per cm)."""
     from cellpipe.io.ctc import read_ctc_pixel_size, write_ctc_result_frames
@@ -435,6 +457,15 @@ def test_uint32_result_masks_carry_the_pixel_size_too(tmp_path: Path, sim: Simul
     size, unit = _pixel_size_from_tags(mask)
     assert size == pytest.approx(0.325, rel=1e-6) and unit == "um"
     assert read_ctc_pixel_size(mask) == pytest.approx(0.325, rel=1e-6)
+
+
+def test_a_label_of_65535_still_makes_uint16_masks(tmp_path: Path) -> None:
+    labels = np.zeros((2, 4, 4), np.uint32)
+    labels[:, :2, :2] = 65_535
+    tracks = pd.DataFrame({"label": [65_535], "first_frame": [0], "last_frame": [1], "parent": [0]})
+    write_ctc_results(tmp_path / "01_RES", labels, tracks)
+    mask = tifffile.imread(tmp_path / "01_RES" / "mask001.tif")
+    assert mask.dtype == np.uint16 and mask.max() == 65_535
 
 
 def test_calibrated_masks_still_score_with_py_ctcmetrics_and_load_in_traccuracy(
