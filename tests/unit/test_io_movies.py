@@ -78,6 +78,14 @@ def test_singleton_z_is_dropped_and_real_z_refused() -> None:
         to_tcyx(np.zeros((3, 4, 8, 9), np.uint8), "TZYX", "x.tif")
 
 
+def test_unnamed_page_axes_are_time_and_rgb_samples_are_channels() -> None:
+    """tifffile names a sequence of pages it knows nothing about I or Q, and RGB samples S."""
+    for axes in ("IYX", "QYX"):
+        assert to_tcyx(np.zeros((3, 8, 9), np.uint8), axes, "x.tif").shape == (3, 1, 8, 9)
+    rgb = np.arange(3 * 8 * 9 * 3, dtype=np.uint8).reshape(3, 8, 9, 3)
+    np.testing.assert_array_equal(to_tcyx(rgb, "TYXS", "x.tif"), rgb.transpose(0, 3, 1, 2))
+
+
 @pytest.mark.parametrize(
     ("data", "axes", "message"),
     [
@@ -223,6 +231,12 @@ def test_inspect_ctc_folder_finds_gaps_and_mixed_sizes_from_headers(tmp_path: Pa
     (sizes / "t002.tif").write_text("oops")
     with pytest.raises(MovieError, match=r"t002\.tif: not a readable TIFF"):
         inspect_movie(sizes)
+    tifffile.imwrite(sizes / "t002.tif", np.zeros((16, 16), np.uint8))
+    with pytest.raises(MovieError, match=r"sizes: frames of different pixel types: t000\.tif is uint16, t002\.tif is uint8"):
+        inspect_movie(sizes)
+    tifffile.imwrite(sizes / "t002.tif", np.zeros((2, 16, 16), np.uint16))
+    with pytest.raises(MovieError, match=r"t002\.tif: frame has shape \(2, 16, 16\); a CTC frame is one 2-D image"):
+        inspect_movie(sizes)
 
 
 def test_ome_tiff_bytes_depend_only_on_the_movie(tmp_path: Path) -> None:
@@ -311,6 +325,9 @@ def test_a_ctc_frame_that_changed_after_its_header_was_read_is_named(tmp_path: P
         np.testing.assert_array_equal(raw.data[2, 0], movie[2, 0])
         with pytest.raises(MovieError, match=r"t003.tif: a \(10, 20\) uint16 image where its header said \(24, 20\)"):
             raw.data[3]
+        tifffile.imwrite(folder / "t002.tif", movie[2, 0] + 1)  # the same size, read a second time
+        with pytest.raises(MovieError, match=r"t002.tif: changed while the movie was being read"):
+            raw.data[2]
 
 
 def test_reading_a_movie_loads_no_dask() -> None:
@@ -401,6 +418,12 @@ def test_ome_length_units_are_converted_to_micrometres(tmp_path: Path, unit: str
                 PhysicalSizeYUnit=unit)
     assert inspect_movie(path).pixel_size_um == pytest.approx(um)
     assert read_movie(path).pixel_size_um == pytest.approx(um)
+
+
+def test_a_zero_pixel_size_is_no_pixel_size(tmp_path: Path) -> None:
+    path = _ome(tmp_path / "m.ome.tif", PhysicalSizeX=0.0, PhysicalSizeXUnit="µm", PhysicalSizeY=0.0,
+                PhysicalSizeYUnit="µm")
+    assert inspect_movie(path).pixel_size_um is None
 
 
 def test_unknown_ome_units_are_named(tmp_path: Path) -> None:
