@@ -558,6 +558,51 @@ def test_diameter_in_um_sets_the_rescaling(shipped_model, nuclei) -> None:
     assert not np.array_equal(half, in_um)
 
 
+@pytest.mark.parametrize(
+    "setting",
+    [{"cellprob_threshold": -3.0}, {"cellprob_threshold": 2.0}, {"flow_threshold": 0.05}, {"min_size_px": 170},
+     {"normalize": True}],
+)
+def test_each_mask_setting_reaches_both_reconstructions(shipped_model, nuclei, setting: dict) -> None:
+    """Cellpose's own mask reconstruction and cellpipe's vectorised one get the setting and give the same masks,
+    which differ from those of the default settings."""
+    frames, _, pixel_size = nuclei
+    default, _ = segment_cells(frames[:1], _cellpose(SHIPPED, reconstruction="cellpipe"), pixel_size, model=shipped_model)
+    masks = {
+        way: segment_cells(frames[:1], _cellpose(SHIPPED, reconstruction=way, **setting), pixel_size, model=shipped_model)[0]
+        for way in ("cellpipe", "cellpose")
+    }
+    np.testing.assert_array_equal(masks["cellpipe"], masks["cellpose"])
+    assert masks["cellpipe"].max() > 0 and not np.array_equal(masks["cellpipe"], default)
+
+
+def test_the_flows_are_followed_200_steps_at_the_models_scale(shipped_model, nuclei, monkeypatch) -> None:
+    """As Cellpose's eval: 200 Euler steps at the model's cell diameter (30 px), 200 / rescale at the frame's."""
+    import cellpipe.masks
+
+    frames, _, pixel_size = nuclei
+    steps, rebuild = [], cellpipe.masks.reconstruct_batch
+
+    def recorded(dp, cellprob, niter, **kwargs):
+        steps.append(niter)
+        return rebuild(dp, cellprob, niter, **kwargs)
+
+    monkeypatch.setattr(cellpipe.masks, "reconstruct_batch", recorded)
+    _, info = segment_cells(frames[:1], _cellpose(SHIPPED), pixel_size, model=shipped_model)
+    assert info["diameter_px"] == pytest.approx(15.38, abs=0.01)
+    assert steps == [int(200 * info["diameter_px"] / 30.0)] == [102]
+
+
+def test_without_a_diameter_the_models_own_cell_size_is_used(shipped_model, nuclei) -> None:
+    """No diameter given: the mean diameter of the model's training cells (``diam_labels``), not the 30 px it
+    rescales cells to."""
+    frames, _, pixel_size = nuclei
+    settings = SegmentSettings(method="cellpose", cellpose={"model": str(SHIPPED)})
+    _, info = segment_cells(frames[:1], settings, pixel_size, model=shipped_model)
+    assert info["diameter_source"] == "model"
+    assert info["diameter_px"] == pytest.approx(float(shipped_model.diam_labels)) == pytest.approx(23.48, abs=0.01)
+
+
 def test_untrained_network_runs_from_a_local_file_on_a_wide_frame(random_model: Path) -> None:
     frames = np.stack([_image(_disks((48, 240), [(24, 30), (24, 200)], radius=8))])
     model = load_cellpose_model(random_model, "cpu")
