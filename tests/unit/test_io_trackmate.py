@@ -110,12 +110,15 @@ def test_the_file_holds_every_spot_lineage_and_setting_with_exact_values(tiny_xm
     assert {k for k, e in edges1.items() if e.get("DIVISION") == "0"} == links
     gap = edges1[(1, 1), (1, 3)]  # 2 frames, 2 x 2 px right: 2 µm in 10 min
     assert (float(gap.get("EDGE_TIME")), float(gap.get("DISPLACEMENT")), float(gap.get("SPEED"))) == (10.0, 2.0, 0.2)
+    split = edges1[(1, 3), (2, 4)]  # 2 px right and 6 px down (track 1's row to track 2's): 1 and 3 µm in 5 min
+    assert float(split.get("DISPLACEMENT")) == pytest.approx(math.hypot(1.0, 3.0), rel=1e-12)
     assert {k: track1.get(k) for k in ("name", "NUMBER_SPOTS", "NUMBER_GAPS", "NUMBER_SPLITS", "TRACK_START",
                                        "TRACK_STOP", "TRACK_DURATION")} == {
         "name": "Track_1", "NUMBER_SPOTS": "7", "NUMBER_GAPS": "1", "NUMBER_SPLITS": "1", "TRACK_START": "0.0",
         "TRACK_STOP": "25.0", "TRACK_DURATION": "25.0"}
     track4, edges4 = by_track[4]
     assert set(edges4) == {((4, 1), (4, 2))} and track4.get("NUMBER_SPOTS") == "2" and track4.get("NUMBER_SPLITS") == "0"
+    assert (track4.get("TRACK_START"), track4.get("TRACK_STOP"), track4.get("TRACK_DURATION")) == ("5.0", "10.0", "5.0")
     referenced = {int(e.get(k)) for e in root.iter("Edge") for k in ("SPOT_SOURCE_ID", "SPOT_TARGET_ID")}
     assert referenced <= ids and int(spots[5, 2]["ID"]) not in referenced
     assert [int(t.get("TRACK_ID")) for t in model.find("FilteredTracks")] == sorted(by_track)
@@ -212,6 +215,22 @@ def test_a_missing_measurement_is_nan_an_integer_one_is_left_out_and_the_radius_
     assert "AREA_PX" not in spots[4, 2] and spots[4, 2]["AREA"] == "NaN" and spots[4, 1]["AREA_PX"] == "16"
     others = sorted(math.sqrt(k) for k, _ in spots if (k, _) != (4, 2))
     assert float(spots[4, 2]["RADIUS"]) == pytest.approx(float(np.median(others)))
+
+
+def test_the_spots_of_a_3d_movie_get_the_equivalent_spheres_radius(tmp_path: Path) -> None:
+    tracks, cells = tiny_tables()
+    tracks = tracks.assign(z_px=2.0, z_um=4.0)
+    cells = cells.drop(columns=["area_um2", "perimeter_um"]).assign(volume_um3=cells["track_id"] * 36 * math.pi)
+    graph = to_track_graph(tracks, cells, pixel_size_um=PIXEL_UM, frame_interval_min=INTERVAL_MIN)
+    path = tmp_path / "tracks.trackmate.xml"
+    write_trackmate_xml(path, graph, TrackMateImage(width_px=WIDTH, height_px=HEIGHT, n_frames=N_FRAMES, n_slices=3,
+                                                    voxel_depth_um=2.0))
+    from lxml import etree
+
+    spots = spots_by_key(etree.parse(str(path)).getroot())
+    for (track, _), spot in spots.items():  # volume 4/3 pi r^3 = 36 pi x track id: r = 3 cbrt(track id) µm
+        assert float(spot["RADIUS"]) == pytest.approx(3.0 * track ** (1 / 3), rel=1e-12)
+        assert float(spot["POSITION_Z"]) == 4.0
 
 
 def test_objects_outside_the_movie_and_a_bad_calibration_are_refused(tmp_path: Path) -> None:
