@@ -210,8 +210,8 @@ def test_pyramid_and_channels(tmp_path) -> None:
     _add_level(image, 2)
     _add_level(image / "labels" / "cells", 2)
     attrs = json.loads((image / ".zattrs").read_text())
-    attrs["omero"]["channels"][0].pop("color", None)  # no colour: napari's default for two channels
-    attrs["omero"]["channels"][1]["color"] = "00FF00"
+    attrs["omero"]["channels"][0]["color"] = "FF8000"
+    attrs["omero"]["channels"][1].pop("color", None)  # no colour: napari's default for a second of two channels
     (image / ".zattrs").write_text(json.dumps(attrs))
     (folder / "normalization.tsv").write_text(  # normalization of channel 0 only
         "channel\tframe\tlow_percentile\thigh_percentile\tlow_value\thigh_value\n0\t-1\t1.0\t99.8\t10.0\t900.0\n")
@@ -224,8 +224,10 @@ def test_pyramid_and_channels(tmp_path) -> None:
         assert [str(u) for u in layer.units] == ["minute", "micrometer", "micrometer"]
     np.testing.assert_array_equal(np.asarray(layers["two actin"].data[0][2]), movie[2, 1])
     assert layers["two actin"].data[1].shape == (3, 8, 8)
-    np.testing.assert_allclose(layers["two actin"].colormap.colors[-1], [0, 1, 0, 1])
-    assert layers["two dna"].colormap.name == "magenta"
+    np.testing.assert_allclose(layers["two dna"].colormap.colors[-1], [1, 128 / 255, 0, 1])
+    assert layers["two actin"].colormap.name == "green"
+    # the first channel covers what is below it, the others add to it
+    assert (layers["two dna"].blending, layers["two actin"].blending) == ("translucent_no_depth", "additive")
     assert layers["two dna"].contrast_limits == [10.0, 900.0]
     window = attrs["omero"]["channels"][1]["window"]  # the writer's display window, where normalization has none
     assert layers["two actin"].contrast_limits == [window["start"], window["end"]]
