@@ -91,6 +91,13 @@ MUTANTS: tuple[Mutant, ...] = (
         "the division a mother inherits from the single child joined to her is kept without being checked",
     ),
     Mutant(
+        "mask-seed-window", "src/cellpipe/masks.py",
+        "for wy in range(max(y - 2, 0), min(y + 3, hy)):",
+        "for wy in range(max(y - 1, 0), min(y + 2, hy)):",
+        ("tests/unit/test_masks.py",),
+        "a mask's seed is a peak of 3 rows of end-point bins, not Cellpose's 5",
+    ),
+    Mutant(
         "last-frame-dropped", "src/cellpipe/measure/cells.py",
         "    for t in range(n_frames):",
         "    for t in range(n_frames - 1):",
