@@ -140,6 +140,62 @@ def test_gamma_range_must_be_ordered_and_positive() -> None:
         TrainSettings(datasets=[{"images": "a", "labels": "b"}], augment={"gamma_range": (0.0, 1.0)})
 
 
+def test_training_images_are_normalized_each_on_its_own_and_small_ones_dropped() -> None:
+    """Each image's own percentiles become 0 and 1 (clipped where normalization clips), a missing pixel 0;
+    an image with fewer than ``min_cells`` labelled cells is dropped, saying why."""
+    from cellpipe.train import _normalize_image
+
+    image = np.array([[0.0, 10.0, 20.0], [30.0, 40.0, np.nan]], np.float32)
+    plain = NormalizeSettings(low_percentile=25.0, high_percentile=75.0, clip=False)  # 10 and 30 of the finite five
+    np.testing.assert_allclose(_normalize_image(image, plain), [[-0.5, 0.0, 0.5], [1.0, 1.5, 0.0]])
+    clipped = NormalizeSettings(low_percentile=25.0, high_percentile=75.0, clip=True)
+    np.testing.assert_allclose(_normalize_image(image, clipped), [[0.0, 0.0, 0.5], [1.0, 1.0, 0.0]])
+    two, labels = blobs(shape=(48, 48), centres=((12, 12, 5, 5), (34, 34, 5, 5)))
+    examples, dropped = prepare_examples([AnnotatedImage(two, labels, "two", "g", 0)], [0], ["train"], plain, min_cells=3)
+    assert examples == [] and dropped == ["two: 2 labelled cell(s), fewer than 3"]
+
+
+def test_the_loss_is_cellposes_five_fold_flows_and_the_cell_probability() -> None:
+    import torch
+
+    from cellpipe.train import cellpose_loss
+
+    _, labels = blobs(shape=(32, 32), centres=((10, 10, 5, 5), (22, 22, 5, 5)))
+    targets = torch.from_numpy(_flows(labels))[None]  # cell probability, Y flow, X flow (unit vectors)
+    logit = torch.where(targets[:, 0] > 0.5, 30.0, -30.0)
+    exact = torch.cat([5.0 * targets[:, 1:], logit[:, None]], dim=1)
+    assert float(cellpose_loss(exact, targets)) < 1e-6
+    unit = torch.cat([targets[:, 1:], logit[:, None]], dim=1)  # flows 1x: (5 - 1)^2 / 2 per flow component
+    expected = float((4.0 * targets[:, 1:]).pow(2).mean()) / 2.0
+    assert float(cellpose_loss(unit, targets)) == pytest.approx(expected, rel=1e-5) and expected > 0.1
+
+
+def test_crops_are_drawn_by_area_at_the_training_scale_times_the_datasets_weight() -> None:
+    from dataclasses import replace
+
+    from cellpipe.train import _sampling_weights
+
+    settings = TrainSettings(datasets=[{"images": "a", "labels": "b"}, {"images": "c", "labels": "d", "weight": 3.0}],
+                             tile_px=64, diam_mean_px=30.0)
+    big = np.zeros((128, 128), np.float32)  # 4 tiles of 64 px at cells of 30 px
+    a = replace(_example("a", 0), image=big, diameter_px=30.0)
+    b = replace(_example("b", 0), image=big, diameter_px=15.0)  # rescaled 2x: 16 tiles
+    c = replace(_example("c", 0), image=big, diameter_px=30.0, dataset=1)  # the dataset of weight 3
+    np.testing.assert_allclose(_sampling_weights([a, b, c], settings), np.array([4.0, 16.0, 12.0]) / 32.0)
+
+
+def test_validation_loss_uses_the_same_crops_every_time() -> None:
+    from cellpipe.train import _validation_loss
+
+    rng = np.random.default_rng(0)
+    centres = [(int(y), int(x), 6, 6) for y, x in rng.integers(10, 150, size=(20, 2))]
+    image, labels = blobs(shape=(160, 160), centres=centres)
+    examples, _ = prepare_examples([AnnotatedImage(image, labels, "blob", "g", 0)], [0], ["train"], NormalizeSettings())
+    settings = TrainSettings(datasets=[{"images": "a", "labels": "b"}], tile_px=64, diam_mean_px=12.0, batch_size=2)
+    net = build_network(12.0, None, "cpu", seed=0)
+    assert _validation_loss(net, examples, settings, "cpu") == _validation_loss(net, examples, settings, "cpu")
+
+
 # --------------------------------------------------------------------------- split, schedule, network
 
 
@@ -163,12 +219,14 @@ def test_split_by_movie_keeps_movies_whole_and_respects_roles() -> None:
     assert [e.source for e in again[1]] == [e.source for e in val]
 
 
-def test_split_by_frame_holds_out_at_least_one() -> None:
+def test_split_by_frame_holds_out_at_least_one_and_never_all() -> None:
     examples = [_example("a", t) for t in range(3)]
     train, val = split_examples(examples, 0.1, "frame", seed=0)
     assert len(val) == 1 and len(train) == 2
     train, val = split_examples(examples, 0.0, "frame", seed=0)
     assert len(val) == 0 and len(train) == 3
+    train, val = split_examples(examples, 1.0, "frame", seed=0)  # never all: one is left to train on
+    assert len(val) == 2 and len(train) == 1
 
 
 def test_learning_rate_warms_up_then_decays() -> None:
