@@ -70,6 +70,26 @@ def test_image_label_pairs(tmp_path: Path) -> None:
         read_annotations(tmp_path / "img.tif", tmp_path / "nothere.tif")
 
 
+def test_a_colour_image_or_a_stack_of_pairs_gives_the_channel_and_frames_asked_for(tmp_path: Path) -> None:
+    image, labels = blobs()
+    other = np.zeros_like(image)
+    tifffile.imwrite(tmp_path / "yxc.tif", np.stack([other, image, other], axis=-1), photometric="rgb")  # (Y, X, C)
+    tifffile.imwrite(tmp_path / "cyx.tif", np.stack([other, image]), photometric="minisblack")  # (C, Y, X)
+    tifffile.imwrite(tmp_path / "mask.tif", labels.astype(np.uint16))
+    for name in ("yxc.tif", "cyx.tif"):
+        found = read_annotations(tmp_path / name, tmp_path / "mask.tif", channel=1)
+        np.testing.assert_array_equal(found.images[0].image, image, err_msg=name)
+    # a (T, Y, X) movie and its (T, Y, X) labels: only the frames asked for, each its own
+    tifffile.imwrite(tmp_path / "movie.tif", np.stack([image + t for t in range(3)]), photometric="minisblack",
+                     metadata={"axes": "TYX"})
+    tifffile.imwrite(tmp_path / "masks.tif", np.stack([labels] * 3).astype(np.uint16), photometric="minisblack")
+    found = read_annotations(tmp_path / "movie.tif", tmp_path / "masks.tif", frames=[2, 0])
+    assert [img.frame for img in found.images] == [0, 2]
+    np.testing.assert_array_equal(found.images[1].image, image + 2)
+    with pytest.raises(AnnotationError, match=r"masks\.tif: frame 3 requested but there are 3 frame\(s\)"):
+        read_annotations(tmp_path / "movie.tif", tmp_path / "masks.tif", frames=[3])
+
+
 def test_a_training_channel_given_by_name_reads_that_channel(tmp_path: Path) -> None:
     movie, labels, nuclei = two_channel_movie(tmp_path)
     by_name = read_annotations(movie, labels, channel="H2B-GFP")
